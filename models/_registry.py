@@ -1,0 +1,363 @@
+"""The model registry: families register entry points, users call :func:`create_model` by name.
+
+Shaped like timm's ``_registry.py``. A family module (``hrnet.py``, ``blazepose.py``, ...) declares a
+``MODEL_CARDS`` dict ``{entry point name: ModelCard}`` and decorates each entry point with
+:func:`register_model`; the decorator finds the card by the function's name in its module's
+``MODEL_CARDS`` (or takes ``card=`` explicitly). An entry point takes only keyword arguments that
+change the architecture and returns a randomly initialised model; weights are the registry's job::
+
+    MODEL_CARDS = {"my_net": ModelCard(family="my_family", task="pose", input_size=(256, 192), ...)}
+
+    @register_model
+    def my_net(**kwargs) -> MyNet:
+        return _create(MY_NET_CFG, **kwargs)
+
+:func:`model_info` answers "what is this model" (input size, preprocessing, outputs, dense MACs, weights
+status, provenance) without the user having to build it; MACs come from one forward pass on the
+``meta`` device (shapes only, no memory), cached per name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import re
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import torch
+from torch import nn
+
+from deltatune.errors import DataFetchError, ModelNotFoundError, WeightsError
+
+from ._checkpoint import FilterFn, load_checkpoint
+
+__all__ = [
+    "ModelCard",
+    "ModelInfo",
+    "register_model",
+    "create_model",
+    "list_models",
+    "model_info",
+    "is_model",
+    "count_dense_macs",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+WEIGHTS_AVAILABLE = "available"
+WEIGHTS_NOT_FETCHED = "not fetched (run deltatune data fetch)"
+WEIGHTS_NONE = "none"
+WEIGHTS_CORRUPT = "corrupt (run deltatune data fetch --force)"
+
+#: ``loader(model, path)`` loads a weights file into a model in place (default: strict state_dict load).
+Loader = Callable[[nn.Module, Path], None]
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Static facts about one registered model, declared next to its entry point.
+
+    ``mean``/``std`` apply to the channels *in ``color_order``* after scaling pixels to [0, 1] (so a
+    BGR model gets ImageNet's R statistics on its B channel, as SimpleBaselines does).
+    ``default_weights`` is an asset name for :func:`deltatune.data.assets.asset_path`, or ``None``.
+    ``filter_fn`` is the family's pure key remap; ``loader`` replaces the state_dict loader for
+    non-PyTorch weight files (e.g. a TFLite converter).
+    """
+
+    family: str
+    task: Literal["pose", "classification"]
+    input_size: tuple[int, int]
+    outputs: str
+    num_joints: int | None = None
+    num_classes: int | None = None
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    color_order: Literal["RGB", "BGR"] = "RGB"
+    default_weights: str | None = None
+    weights_hint: str = ""
+    provenance: str = ""
+    flip_pairs: tuple[tuple[int, int], ...] | None = None
+    tiny: bool = False
+    filter_fn: FilterFn | None = field(default=None, compare=False, repr=False)
+    loader: Loader | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`model_info` reports about a registered model (see :class:`ModelCard`)."""
+
+    name: str
+    family: str
+    task: str
+    description: str
+    input_size: tuple[int, int]
+    num_joints: int | None
+    num_classes: int | None
+    outputs: str
+    macs: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    color_order: str
+    weights: str
+    default_weights: str | None
+    provenance: str
+    flip_pairs: tuple[tuple[int, int], ...] | None
+    tiny: bool
+
+    @property
+    def gmacs(self) -> float:
+        """Dense multiply-accumulates of one forward pass at ``input_size``, in billions."""
+        return self.macs / 1e9
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        out = asdict(self)
+        out["input_size"] = list(self.input_size)
+        out["mean"], out["std"] = list(self.mean), list(self.std)
+        out["flip_pairs"] = [list(p) for p in self.flip_pairs] if self.flip_pairs else None
+        return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    fn: Callable[..., nn.Module]
+    card: ModelCard
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_BUILTIN_FAMILIES = (
+    "deltatune_models.mobilenet_v2",
+    "deltatune_models.hrnet",
+    "deltatune_models.pose_resnet",
+    "deltatune_models.blazepose",
+)
+
+
+def register_model(fn: F | None = None, *, card: ModelCard | None = None) -> Any:
+    """Register an entry point under its function name (usable bare or as ``@register_model(card=...)``).
+
+    Without ``card=``, the card is ``MODEL_CARDS[fn.__name__]`` of the function's module. Registering a
+    name twice replaces the old entry with a warning (like timm).
+    """
+
+    def _register(func: F) -> F:
+        found = card
+        if found is None:
+            module = sys.modules.get(func.__module__)
+            found = getattr(module, "MODEL_CARDS", {}).get(func.__name__)
+        if found is None:
+            raise TypeError(
+                f"register_model: no ModelCard for {func.__name__!r}; define MODEL_CARDS[{func.__name__!r}] "
+                f"in {func.__module__} before the entry point, or pass card="
+            )
+        name = func.__name__
+        if name in _REGISTRY and _REGISTRY[name].fn is not func:
+            warnings.warn(f"model {name!r} is already registered; overwriting it", UserWarning, stacklevel=2)
+        _REGISTRY[name] = _Entry(name=name, fn=func, card=found)
+        _cached_macs.cache_clear()
+        return func
+
+    return _register(fn) if fn is not None else _register
+
+
+def _load_builtin_families() -> None:
+    import importlib
+
+    for modname in _BUILTIN_FAMILIES:
+        try:
+            importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:  # a family exists but its own import failed: that is a bug
+                raise
+            log.debug("model family %s is not installed", modname)
+
+
+def _entry(name: str) -> _Entry:
+    _load_builtin_families()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ModelNotFoundError(
+        f"unknown model {name!r}{hint} (known: {', '.join(list_models(include_tiny=True))})"
+    )
+
+
+def is_model(name: str) -> bool:
+    """True if ``name`` is a registered model."""
+    _load_builtin_families()
+    return name in _REGISTRY
+
+
+def list_models(*, include_tiny: bool = False, task: str | None = None) -> list[str]:
+    """Sorted names of registered models; tiny test variants only with ``include_tiny=True``.
+
+    >>> "hrnet" in list_models()
+    True
+    """
+    _load_builtin_families()
+    return sorted(
+        (
+            n
+            for n, e in _REGISTRY.items()
+            if (include_tiny or not e.card.tiny) and (task is None or e.card.task == task)
+        ),
+        key=_natural_key,
+    )
+
+
+def _natural_key(name: str) -> list[object]:
+    """Sort ``pose_resnet50`` before ``pose_resnet101``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _asset_status(asset: str | None) -> tuple[str, Path | None]:
+    """Weights status of a default-weights asset without fetching anything."""
+    if asset is None:
+        return WEIGHTS_NONE, None
+    try:
+        from deltatune.data.assets import asset_path, asset_status
+    except ImportError:  # pragma: no cover - deltatune.data ships with deltatune
+        return WEIGHTS_NOT_FETCHED, None
+    try:
+        status = asset_status(asset)
+        if status == "corrupt":
+            return WEIGHTS_CORRUPT, None
+        if status != "present":
+            return WEIGHTS_NOT_FETCHED, None
+        return WEIGHTS_AVAILABLE, Path(asset_path(asset))
+    except DataFetchError:
+        return WEIGHTS_NOT_FETCHED, None
+
+
+def create_model(name: str, *, weights: str | Path | None = "default", **kwargs: Any) -> nn.Module:
+    """Build a registered model in eval mode, with its default weights, none, or a checkpoint file.
+
+    ``weights="default"``: the model's default weights; :class:`WeightsError` if it has none or they are
+    not fetched. ``weights=None``: random init. A path: strict load (:func:`load_checkpoint`, after the
+    family's ``checkpoint_filter_fn``). ``kwargs`` go to the entry point (e.g. ``num_joints=16``).
+
+    >>> model = create_model("hrnet_tiny", weights=None)
+    >>> model.model_name
+    'hrnet_tiny'
+    """
+    entry = _entry(name)
+    card = entry.card
+    path: Path | None = None
+    if isinstance(weights, str) and weights == "default":
+        status, path = _asset_status(card.default_weights)
+        if status == WEIGHTS_NONE:
+            hint = card.weights_hint or "pass a checkpoint file (--weights FILE)"
+            raise WeightsError(
+                f"model {name!r} has no default weights; use weights=None for random init, or {hint}"
+            )
+        if path is None:
+            raise WeightsError(
+                f"default weights of model {name!r} (asset {card.default_weights!r}) are "
+                f"{status.split(' (')[0]}; run `deltatune data fetch --only {card.default_weights}` "
+                "or pass a checkpoint file (--weights FILE)"
+            )
+    elif weights is not None:
+        path = Path(weights)
+
+    model = entry.fn(**kwargs)
+    model.model_name = name  # type: ignore[assignment]
+    model.model_card = card  # type: ignore[assignment]
+    if path is not None:
+        loader = card.loader
+        if loader is None:
+            load_checkpoint(model, path, filter_fn=card.filter_fn)
+        else:
+            loader(model, path)
+        log.info("loaded weights for %s from %s", name, path)
+    return model.eval()
+
+
+def count_dense_macs(model: nn.Module, input_shape: tuple[int, ...], *, device: str = "cpu") -> int:
+    """Dense MACs of one forward pass: Conv2d, ConvTranspose2d and Linear layers, summed.
+
+    Conv: ``H_out·W_out·C_out·(C_in/groups)·k_h·k_w`` (DESIGN §3); transposed conv counts every input
+    pixel scattered into its ``k_h·k_w·C_out/groups`` outputs; linear: ``in·out`` per row. Batch included.
+    """
+    total = 0
+
+    def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            kh, kw = mod.kernel_size
+            total += output.numel() * (mod.in_channels // mod.groups) * kh * kw
+        elif isinstance(mod, nn.ConvTranspose2d):
+            kh, kw = mod.kernel_size
+            total += inputs[0].numel() * (mod.out_channels // mod.groups) * kh * kw
+        elif isinstance(mod, nn.Linear):
+            total += output.numel() * mod.in_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(input_shape, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    return int(total)
+
+
+@functools.cache
+def _cached_macs(name: str) -> int:
+    entry = _REGISTRY[name]
+    shape = (1, 3, *entry.card.input_size)
+    try:  # shapes only: no parameter memory, no arithmetic
+        with torch.device("meta"):
+            model = entry.fn()
+        return count_dense_macs(model.eval(), shape, device="meta")
+    except (NotImplementedError, RuntimeError) as exc:
+        log.debug("meta-device MAC count failed for %s (%s); counting on CPU", name, exc)
+        return count_dense_macs(entry.fn().eval(), shape)
+
+
+def model_info(name: str) -> ModelInfo:
+    """Describe a registered model: input size, outputs, preprocessing, dense MACs, weights, provenance.
+
+    >>> model_info("hrnet").input_size
+    (256, 192)
+    """
+    entry = _entry(name)
+    card = entry.card
+    status, _ = _asset_status(card.default_weights)
+    doc = (entry.fn.__doc__ or "").strip().splitlines()
+    return ModelInfo(
+        name=name,
+        family=card.family,
+        task=card.task,
+        description=doc[0] if doc else "",
+        input_size=card.input_size,
+        num_joints=card.num_joints,
+        num_classes=card.num_classes,
+        outputs=card.outputs,
+        macs=_cached_macs(name),
+        mean=card.mean,
+        std=card.std,
+        color_order=card.color_order,
+        weights=status,
+        default_weights=card.default_weights,
+        provenance=card.provenance,
+        flip_pairs=card.flip_pairs,
+        tiny=card.tiny,
+    )

@@ -1,0 +1,54 @@
+"""``deltatune explain`` and ``deltatune inspect`` through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+from deltatune.cli import main
+
+
+def test_explain_shows_every_step(capsys) -> None:
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out
+    for text in ["frame 0", "frame 3", "input change", "residual", "fired", "held back", "dense network output"]:
+        assert text in out
+    # the held-back change becomes visible later: frame 1 is off by a bounded amount, not exact
+    assert "max |delta - dense|" in out
+
+
+def test_explain_rejects_negative_threshold(capsys) -> None:
+    assert main(["explain", "--relu-threshold", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "relu-threshold" in err
+
+
+def test_inspect_json_mobilenet(capsys, vtest_path, mobilenet_weights) -> None:
+    assert main(["inspect", "--model", "mobilenet_v2", "--frames", "30", "--threshold", "0", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["model"] == "mobilenet_v2" and d["frames"] == 30
+    assert d["max_rel_error_vs_dense"] <= 1e-4
+    names = [p["name"] for p in d["truncation_points"]]
+    assert names[0] == "input" and len(names) == len(set(names)) > 30
+    assert main(["inspect", "--model", "mobilenet_v2", "--frames", "30", "--threshold", "0.05", "--json"]) == 0
+    d2 = json.loads(capsys.readouterr().out)
+    assert d2["mac_speedup"] > 1.0 and d2["mac_speedup"] > d["mac_speedup"]
+
+
+def test_inspect_bad_inputs_are_one_line(capsys, tmp_path) -> None:
+    assert main(["inspect", "--model", "no_such_net"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_such_net" in err
+    missing = tmp_path / "missing.avi"
+    assert main(["inspect", "--model", "hrnet_tiny", "--video", str(missing), "--frames", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.avi" in err
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(b"\x00garbage" * 1000)
+    assert main(["inspect", "--model", "hrnet_tiny", "--video", str(corrupt), "--frames", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corrupt.avi" in err
+    bad = tmp_path / "t.json"
+    bad.write_text(json.dumps({"format": "deltatune-thresholds/1", "thresholds": {"input": 0.1}}))
+    assert main(["inspect", "--model", "hrnet_tiny", "--frames", "3", "--thresholds", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing" in err

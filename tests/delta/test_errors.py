@@ -1,0 +1,94 @@
+"""Bad input is one clear line: unsupported ops, wrong-sized frames, bad options."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from deltatune.delta import convert
+from deltatune.errors import ConfigError, StreamError, UnsupportedOpError
+
+
+class Softmaxed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Softmax(dim=1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class Gated(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * torch.sigmoid(y)
+
+
+def test_unsupported_module_names_op_and_path() -> None:
+    with pytest.raises(UnsupportedOpError) as exc:
+        convert(Softmaxed())
+    msg = str(exc.value)
+    assert "head" in msg and "Softmax" in msg and "\n" not in msg
+
+
+def test_unsupported_function_names_owner() -> None:
+    with pytest.raises(UnsupportedOpError, match="mul"):
+        convert(Gated())
+
+
+def test_dense_fallback_is_exact_at_zero() -> None:
+    torch.manual_seed(0)
+    for model in (Softmaxed().eval(), Gated().eval()):
+        net = convert(model, fallback=True, thresholds=0.0)
+        assert any(op.kind == "fallback" for op in net.ops)
+        x = torch.rand(1, 3, 8, 8)
+        with torch.no_grad():
+            for t in range(4):
+                x = x.clone()
+                x[..., t, t] += 0.5
+                torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_resolution_or_batch_change_mid_stream() -> None:
+    net = convert(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()))
+    with torch.no_grad():
+        net(torch.rand(1, 3, 8, 8))
+        with pytest.raises(StreamError, match=r"\(1, 3, 8, 8\)"):
+            net(torch.rand(1, 3, 16, 8))
+        with pytest.raises(StreamError, match="batch size or resolution"):
+            net(torch.rand(2, 3, 8, 8))
+        net.auto_reset = True
+        y = net(torch.rand(2, 3, 8, 8))
+    assert y.shape == (2, 4, 8, 8)
+
+
+def test_wrong_channel_count_is_caught_at_conversion() -> None:
+    with pytest.raises(RuntimeError):
+        convert(nn.Sequential(nn.Conv2d(3, 4, 3)), example_input=torch.rand(1, 5, 8, 8))
+
+
+def test_bad_options() -> None:
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    with pytest.raises(ConfigError, match="mode"):
+        convert(m, mode="mean")
+    with pytest.raises(ConfigError, match="odd"):
+        convert(m, input_dilation=2)
+    with pytest.raises(ConfigError, match="backend"):
+        convert(m, backend="cuda-magic")
+
+
+def test_untraceable_model() -> None:
+    class Branchy(nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:
+                return x
+            return -x
+
+    with pytest.raises(UnsupportedOpError, match="torch.fx cannot trace"):
+        convert(Branchy())

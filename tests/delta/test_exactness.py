@@ -1,0 +1,74 @@
+"""With every threshold 0 the delta network reproduces the dense network on every frame."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from deltatune.delta import convert
+from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def test_every_supported_op_is_exact_at_threshold_zero() -> None:
+    torch.manual_seed(0)
+    model = randomize_bn(AllOps())
+    net = convert(model, thresholds=0.0)
+    kinds = {op.kind for op in net.ops}
+    for k in ["conv", "deconv", "linear", "batchnorm", "relu", "relu6", "leaky_relu", "hardswish", "silu",
+              "sigmoid", "maxpool", "add", "cat", "pad", "input", "output"]:
+        assert k in kinds, k
+    clip = moving_square_clip(40, noise=0.0)
+    # two independent streams in one batch: the second is the first clip shifted in time
+    frames = [torch.cat([clip[t], clip[(t + 7) % len(clip)]]) for t in range(len(clip))]
+    with torch.no_grad():
+        for x in frames:
+            out = net(x)
+            ref = model(x)
+            for o, r in zip(out, ref, strict=True):
+                assert rel_err(o, r) < 1e-4
+    # it really skipped work: the moving square leaves most pixels unchanged
+    assert net.mac_speedup() > 1.2
+
+
+def test_reused_module_gets_two_truncation_points() -> None:
+    net = convert(randomize_bn(AllOps()))
+    names = net.threshold_names
+    assert names[0] == "input"
+    assert "block.relu" in names and "block.relu#1" in names
+    assert ":relu" in names  # top-level functional call site
+    assert len(names) == len(set(names))
+
+
+def test_batch_entries_are_independent_streams() -> None:
+    torch.manual_seed(1)
+    model = randomize_bn(AllOps())
+    clip = moving_square_clip(6, seed=3)
+    other = moving_square_clip(6, seed=4)
+    both = convert(model, thresholds=0.05)
+    alone = convert(model, thresholds=0.05)
+    with torch.no_grad():
+        for a, b in zip(clip, other, strict=True):
+            y2 = both(torch.cat([a, b]))[0][0]
+            y1 = alone(a)[0][0]
+            torch.testing.assert_close(y2, y1, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["max", "norm", "rms"])
+def test_modes_exact_at_zero_and_truncate_above(mode: str) -> None:
+    model = randomize_bn(AllOps())
+    clip = moving_square_clip(8)
+    net = convert(model, thresholds=0.0, mode=mode)
+    with torch.no_grad():
+        for x in clip:
+            assert rel_err(net(x)[1], model(x)[1]) < 1e-4
+        s0 = net.mac_speedup()
+        net.set_thresholds(0.2)
+        net.reset()
+        net.stats.clear()
+        for x in clip:
+            net(x)
+    assert net.mac_speedup() > s0

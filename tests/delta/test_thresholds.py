@@ -1,0 +1,95 @@
+"""Threshold maps (priority, scale, None), threshold files, DeltaCNN format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from deltatune.delta import ThresholdMap, convert, from_deltacnn, to_deltacnn
+from deltatune.errors import ThresholdError
+from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
+
+
+@pytest.fixture(scope="module")
+def net():
+    return convert(randomize_bn(AllOps()))
+
+
+def test_priority_global_kind_pattern_name(net) -> None:
+    m = ThresholdMap(
+        default=0.1,
+        by_kind={"relu": 0.2, "input": 0.01},
+        by_pattern=[(r"^block\.", 0.3), (r"relu#1$", 0.4)],
+        by_name={"block.relu#1": None},
+        scale=2.0,
+    )
+    got = net.set_thresholds(m)
+    assert got["input"] == pytest.approx(0.02)  # kind, scaled
+    assert got["act1"] == pytest.approx(0.2)  # default 0.1 * 2
+    assert got[":relu"] == pytest.approx(0.4)  # kind relu
+    assert got["block.relu"] == pytest.approx(0.6)  # pattern beats kind
+    assert got["block.relu#1"] is None  # exact name beats the later pattern
+    assert net.thresholds == got
+    assert ThresholdMap.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+def test_unknown_name_and_bad_values_are_errors(net) -> None:
+    with pytest.raises(ThresholdError, match="nope"):
+        net.set_thresholds(ThresholdMap(by_name={"nope": 0.1}))
+    with pytest.raises(ThresholdError, match="must be a finite number"):
+        net.set_thresholds(-0.5)
+    with pytest.raises(ThresholdError, match="missing"):
+        net.set_thresholds({"input": 0.1})
+
+
+def test_file_round_trip_and_mismatch(net, tmp_path) -> None:
+    net.set_thresholds(ThresholdMap(default=0.05, by_kind={"input": 0.01}))
+    net.mode = "rms"
+    path = net.save_thresholds(tmp_path / "t.json", model="allops")
+    other = convert(randomize_bn(AllOps()))
+    other.load_thresholds(path)
+    assert other.thresholds == net.thresholds and other.mode == "rms"
+    net.mode = "max"
+
+    data = json.loads(path.read_text())
+    data["thresholds"]["ghost.relu"] = 0.1
+    del data["thresholds"]["act1"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ThresholdError) as exc:
+        other.load_thresholds(bad)
+    msg = str(exc.value)
+    assert "missing 1: act1" in msg and "extra 1: ghost.relu" in msg and "\n" not in msg
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(ThresholdError, match="not valid JSON"):
+        other.load_thresholds(tmp_path / "junk.json")
+
+
+def test_saved_file_reproduces_outputs(net, tmp_path) -> None:
+    net.set_thresholds(0.08)
+    clip = moving_square_clip(6)
+    ref = [o[0] for o in net.run_stream(clip)]
+    path = net.save_thresholds(tmp_path / "t.json")
+    again = convert(net.dense_model)
+    again.load_thresholds(path)
+    for a, b in zip(again.run_stream(clip), ref, strict=True):
+        assert torch.equal(a[0], b)
+
+
+def test_deltacnn_round_trip(net, tmp_path) -> None:
+    names = net.threshold_names
+    th = {n: 0.01 * (i + 1) for i, n in enumerate(names)}
+    d = to_deltacnn(names, th)
+    assert list(d) == [str(i) for i in range(len(names))]
+    p = tmp_path / "thresholds_allops.json"
+    p.write_text(json.dumps(d))
+    assert from_deltacnn(p, names) == pytest.approx(th)
+    # a fused conv+activation in DeltaCNN registers one extra key before the activation's own
+    fused = to_deltacnn(names, th, fused_conv_keys=["act1"])
+    assert len(fused) == len(names) + 1
+    p.write_text(json.dumps(fused))
+    assert from_deltacnn(p, names, fused_conv_keys=["act1"]) == pytest.approx(th)
+    with pytest.raises(ThresholdError, match="entries"):
+        from_deltacnn(p, names)

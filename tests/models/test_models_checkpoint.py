@@ -1,0 +1,99 @@
+"""load_checkpoint: strict, one-line errors that name what does not fit; tolerant only of known wrappings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from deltatune.errors import WeightsError
+from deltatune_models import create_model, load_checkpoint
+
+
+@pytest.fixture()
+def tiny_state():
+    torch.manual_seed(0)
+    return create_model("pose_resnet_tiny", weights=None).state_dict()
+
+
+def test_loaded_values_reproduce_the_source_model(tmp_path):
+    torch.manual_seed(1)
+    src = create_model("hrnet_tiny", weights=None)
+    # Make BN statistics non-trivial so that a skipped buffer would show in the output.
+    for m in src.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "w.pth"
+    torch.save(src.state_dict(), path)
+    torch.manual_seed(2)
+    dst = create_model("hrnet_tiny", weights=None)
+    x = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        assert not torch.allclose(src(x), dst(x))
+        load_checkpoint(dst, path)
+        assert torch.equal(src(x), dst(x))
+
+
+def test_create_model_with_weights_path_loads(tmp_path, tiny_state):
+    path = tmp_path / "w.pth"
+    torch.save({"model": tiny_state}, path)
+    model = create_model("pose_resnet_tiny", weights=path)
+    assert torch.equal(model.state_dict()["final_layer.weight"], tiny_state["final_layer.weight"])
+    assert not model.training
+
+
+def test_renamed_key_and_changed_shape_are_named(tmp_path, tiny_state):
+    state = dict(tiny_state)
+    state["final_layer.kernel"] = state.pop("final_layer.weight")
+    state["deconv_layers.1.weight"] = torch.zeros(7)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError) as err:
+        load_checkpoint(create_model("pose_resnet_tiny", weights=None), path)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "1 missing keys [final_layer.weight]" in msg
+    assert "1 unexpected keys [final_layer.kernel]" in msg
+    assert "deconv_layers.1.weight: file [7] vs model [32]" in msg
+    assert str(path) in msg
+
+
+def test_many_missing_keys_are_counted_not_all_listed(tmp_path, tiny_state):
+    state = {k: v for k, v in tiny_state.items() if not k.startswith("layer4.")}
+    n_missing = sum(
+        1 for k in tiny_state if k.startswith("layer4.") and not k.endswith("num_batches_tracked")
+    )
+    path = tmp_path / "partial.pth"
+    torch.save(state, path)
+    with pytest.raises(
+        WeightsError,
+        match=rf"{n_missing} missing keys \[layer4\.0\.conv1\.weight, .*\(\+{n_missing - 3} more\)",
+    ):
+        load_checkpoint(create_model("pose_resnet_tiny", weights=None), path)
+
+
+def test_missing_file_is_named(tmp_path):
+    path = tmp_path / "nope.pth"
+    with pytest.raises(WeightsError, match=r"nope\.pth: no such file"):
+        load_checkpoint(create_model("hrnet_tiny", weights=None), path)
+
+
+def test_not_a_checkpoint_is_named(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("this is not a checkpoint\n")
+    with pytest.raises(WeightsError, match=r"notes\.pth: not a loadable PyTorch checkpoint"):
+        load_checkpoint(create_model("hrnet_tiny", weights=None), path)
+
+
+def test_checkpoint_without_tensors_is_rejected(tmp_path):
+    path = tmp_path / "meta.pth"
+    torch.save({"epoch": 3, "lr": 0.001}, path)
+    with pytest.raises(WeightsError, match=r"meta\.pth: 2 entries are not tensors"):
+        load_checkpoint(create_model("hrnet_tiny", weights=None), path)
+
+
+def test_checkpoint_of_another_architecture_is_rejected(tmp_path):
+    path = tmp_path / "hr.pth"
+    torch.save(create_model("hrnet_tiny", weights=None).state_dict(), path)
+    with pytest.raises(WeightsError, match=r"does not fit model pose_resnet_tiny: \d+ missing keys"):
+        create_model("pose_resnet_tiny", weights=path)

@@ -1,0 +1,76 @@
+"""The ``deltatune`` command line: one module per subcommand, registered in :data:`COMMANDS`.
+
+Each subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+The command parses and validates, calls a typed library function, and prints its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from types import ModuleType
+
+from deltatune import __version__
+from deltatune.errors import DeltatuneError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+#: The subcommand modules, in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = (
+    "deltatune.cli.data",
+    "deltatune.cli.models",
+    "deltatune.cli.explain",
+    "deltatune.cli.inspect",
+)
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="deltatune",
+        description="DeltaCNN-style delta inference on CPU: convert, inspect, search thresholds, benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"deltatune {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for modname in COMMANDS:
+        mod = _load(modname)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 unexpected failure)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except DeltatuneError as exc:
+        if debug:
+            raise
+        print(f"deltatune {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deltatune {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

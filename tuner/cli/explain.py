@@ -1,0 +1,113 @@
+"""``deltatune explain``: how DeltaCNN processes a stream, step by step, on a tiny network."""
+
+from __future__ import annotations
+
+import argparse
+
+from torch import Tensor
+
+NAME = "explain"
+HELP = "show step by step how a delta network processes a few frames (tiny example)"
+DESCRIPTION = (
+    "Runs a tiny network (conv 3x3 -> ReLU -> conv 1x1) on four 5x5 frames and prints, for every frame, "
+    "the input change, which pixels pass the input threshold, which conv outputs are updated, the "
+    "ReLU's residual buffer, what fired and what was held back, and the output next to the dense output."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-threshold", type=float, default=0.05, metavar="T",
+                   help="input sparsify threshold (default 0.05)")
+    p.add_argument("--relu-threshold", type=float, default=0.1, metavar="T",
+                   help="truncation threshold after the ReLU (default 0.1)")
+
+
+def _grid(t: Tensor, fmt: str = "{:6.2f}") -> list[str]:
+    t = t.detach()
+    if t.dtype == __import__("torch").bool:
+        return ["  " + " ".join(" X" if v else " ." for v in row) for row in t.tolist()]
+    return ["  " + " ".join(fmt.format(v) for v in row) for row in t.tolist()]
+
+
+def _block(title: str, t: Tensor, fmt: str = "{:6.2f}") -> list[str]:
+    return [title, *_grid(t, fmt)]
+
+
+def _side(blocks: list[list[str]], gap: int = 4) -> list[str]:
+    width = [max(len(line) for line in b) for b in blocks]
+    rows = max(len(b) for b in blocks)
+    out = []
+    for i in range(rows):
+        parts = [(b[i] if i < len(b) else "").ljust(w) for b, w in zip(blocks, width, strict=True)]
+        out.append((" " * gap).join(parts).rstrip())
+    return out
+
+
+def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
+    """The walkthrough as text."""
+    lines = [
+        "DeltaCNN in one page: a tiny network, conv3x3(1->2) -> ReLU -> conv1x1(2->1), on 5x5 frames.",
+        f"Input threshold {input_threshold}, ReLU threshold {relu_threshold} (mode 'max': a pixel's change is",
+        "the largest |change| over its channels). 'X' marks a pixel, '.' a skipped one.",
+        "",
+    ]
+    for wf in frames:
+        steps = {s["name"]: s for s in wf.steps}
+        lines.append(f"=== frame {wf.index} " + "=" * 60)
+        if wf.index == 0:
+            lines += [
+                "Frame 0 runs dense: every layer computes everything, and every buffer starts from the dense",
+                "values (input reference = this frame; ReLU 'last propagated input' a = conv output, residual 0).",
+                *_block("input frame:", wf.frame[0, 0]),
+                *_block("output (delta network = dense network):", wf.output[0, 0]),
+                "",
+            ]
+            continue
+        inp = steps["input"]
+        lines += _side([
+            _block("input change (x - reference):", inp["diff"][0, 0]),
+            _block(f"active (> {input_threshold}):", inp["mask"][0, 0]),
+        ])
+        n_act = int(inp["mask"].sum())
+        lines.append(f"-> {n_act} of 25 input pixels are sent on; the reference is updated only there, so a "
+                     "small change stays visible until it adds up.")
+        conv = steps["0"]
+        lines += _side([
+            _block("conv 3x3 updates (receptive field):", conv["updated_out"][0, 0]),
+            _block("its output delta, channel 1:", conv["delta_out"][0, 1]),
+        ])
+        st = steps["1"]
+        held = st["updated"] & ~st["fire"]
+        lines += _side([
+            _block("ReLU residual r, ch 1 (after):", st["r"][0, 1]),
+            _block("change f(a+r)-f(a), ch 1:", st["d"][0, 1]),
+            _block(f"fired (> {relu_threshold}):", st["fire"][0, 0]),
+        ])
+        lines.append(
+            f"-> ReLU: {int(st['updated'].sum())} updated pixels, {int(st['fire'].sum())} fired and emitted "
+            f"their change, {int(held.sum())} held back (their residual r is kept and re-checked next frame)."
+        )
+        err = float((wf.output - wf.dense_output).abs().max())
+        lines += _side([
+            _block("delta network output:", wf.output[0, 0]),
+            _block("dense network output:", wf.dense_output[0, 0]),
+        ])
+        lines.append(f"-> max |delta - dense| = {err:.4f}"
+                     + ("  (the held-back change, bounded by the thresholds)" if err > 1e-6 else "  (exact)"))
+        lines.append("")
+    lines.append("With all thresholds 0 the delta network equals the dense one on every frame; with thresholds > 0")
+    lines.append("the error stays bounded because residuals are kept, never dropped.")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deltatune.delta.walkthrough import walkthrough
+
+    from deltatune.errors import ConfigError
+
+    for name in ("input_threshold", "relu_threshold"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    frames = walkthrough(input_threshold=args.input_threshold, relu_threshold=args.relu_threshold)
+    print(render(frames, args.input_threshold, args.relu_threshold))
+    return 0

@@ -1,0 +1,114 @@
+"""``deltatune pareto``: the Pareto front of a search study, its hypervolume, a CSV and a plot.
+
+deltatune pareto --study NAME [--storage URL] [--csv F] [--plot F.png] [--heldout] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+NAME = "pareto"
+HELP = "show the accuracy/speedup Pareto front of a search study (table, CSV, plot)"
+DESCRIPTION = (
+    "Print the Pareto front of feasible trials (minimise accuracy loss, maximise speedup) of a `deltatune search` "
+    "study and its hypervolume: the area in PCK points x speedup that the front dominates up to the reference "
+    "point (loss = the study's budget, speedup = 1). --csv writes every trial (long-form), --plot draws all "
+    "trials with the front, infeasible trials and the budget line, above a per-layer threshold heatmap of the "
+    "front. --heldout re-scores front trials on the held-out frames where that was not done yet."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``deltatune pareto``."""
+    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)")
+    parser.add_argument("--csv", default=None, metavar="F", help="write all trials to this CSV file")
+    parser.add_argument("--plot", default=None, metavar="F.png", help="write the trade-off plot + threshold heatmap")
+    parser.add_argument("--heldout", action="store_true", help="re-score the front on the held-out frames")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _open(study: str, storage: str | None) -> Any:
+    from pathlib import Path
+
+    from deltatune.errors import ConfigError
+    from deltatune.search import open_study, resolve_storage
+
+    spec = resolve_storage(storage, study)
+    if spec.kind == "journal" and not Path(spec.url).is_file():
+        raise ConfigError(f"--study {study}: no journal at {spec.url} (pass --storage where the study lives)")
+    return spec, open_study(spec, study, create=False)
+
+
+def _atomic_csv(df: Any, path: str) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the front; write the CSV / plot when asked."""
+    from deltatune.cli.search import front_table
+    from deltatune.search import (
+        Evaluator,
+        Workload,
+        hypervolume,
+        pareto_frame,
+        rescore_heldout,
+        study_meta,
+        thresholds_frame,
+        trials_frame,
+    )
+
+    spec, study = _open(args.study, args.storage)
+    meta = study_meta(study)
+    budget = float(meta.get("budget", 1.0))
+    df = trials_frame(study)
+    front = pareto_frame(df)
+    if args.heldout and not front.empty:
+        if front["heldout_accuracy_loss"].isna().any():
+            ev = Evaluator(Workload.from_dict(meta["workload"]))
+            rescore_heldout(study, ev, [int(t) for t in front["trial"]])
+            df = trials_frame(study)
+            front = pareto_frame(df)
+    hv = hypervolume(front, ref_loss=budget)
+    if args.csv:
+        _atomic_csv(df, args.csv)
+    if args.plot:
+        from deltatune.report.pareto_plot import save_pareto_figure
+
+        th = thresholds_frame(study, [int(t) for t in front["trial"]])
+        save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)")
+    if args.json:
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                for r in front.to_dict(orient="records")]
+        print(json.dumps({"study": args.study, "storage": spec.url, "n_trials": len(df), "budget": budget,
+                          "hypervolume": hv, "hypervolume_reference": [budget, 1.0], "pareto": rows,
+                          "csv": args.csv, "plot": args.plot}, indent=2, default=str))
+        return 0
+    n_feas = int(df["feasible"].sum()) if not df.empty else 0
+    print(f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} PCK points), "
+          f"storage {spec.url}")
+    if front.empty:
+        print("no feasible trial")
+    else:
+        print(front_table(front))
+        print(f"hypervolume {hv:.4f} (PCK points x speedup; reference point loss={budget}, speedup=1)")
+    for what, path in (("csv", args.csv), ("plot", args.plot)):
+        if path:
+            print(f"{what}: {path}")
+    return 0

@@ -1,0 +1,51 @@
+"""Per-network run settings shared by every delta operation of one converted network.
+
+One :class:`RunContext` instance belongs to one :class:`~deltatune.delta.network.DeltaNetwork`; its ops
+hold a reference to it, so switching ``accumulate`` or the truncation ``mode`` on the network applies
+to all of them at once. Nothing here is global or class-level state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from deltatune.delta.backends import Backend
+    from deltatune.delta.stats import StatsRecorder
+
+__all__ = ["RunContext", "Mode", "MODES", "pixel_score"]
+
+Mode = Literal["max", "norm", "rms"]
+MODES: tuple[str, ...] = ("max", "norm", "rms")
+
+
+def pixel_score(d: Tensor, mode: str) -> Tensor:
+    """Per-pixel magnitude of a change ``d`` ``[N, C, *S]`` over its channels -> ``[N, 1, *S]``.
+
+    ``max``: max |d| over channels (DeltaCNN's default); ``norm``: L2 norm over channels; ``rms``: root
+    mean square over channels.
+    """
+    if mode == "max":
+        return d.abs().amax(dim=1, keepdim=True)
+    if mode == "norm":
+        return torch.linalg.vector_norm(d, ord=2, dim=1, keepdim=True)
+    if mode == "rms":
+        return d.pow(2).mean(dim=1, keepdim=True).sqrt()
+    raise ValueError(f"unknown truncation mode {mode!r}; expected one of {MODES}")
+
+
+@dataclass
+class RunContext:
+    """Settings and sinks shared by the ops of one delta network."""
+
+    backend: Backend
+    mode: str = "max"
+    accumulate: bool = True
+    recorder: StatsRecorder | None = None
+    #: When set, ops append a dict per call describing what they did (used by ``deltatune explain``).
+    log: list[dict[str, Any]] | None = None
+    frame: int = field(default=-1)

@@ -1,0 +1,432 @@
+"""Convert an unmodified ``nn.Module`` into a :class:`~deltatune.delta.network.DeltaNetwork`.
+
+Shaped like FX quantization's prepare/convert: the model is traced with :mod:`torch.fx` (standard
+``torch.nn`` layers stay opaque leaves), BatchNorms are folded into their convs, and every node of the
+graph is replaced by a delta op that processes :class:`~deltatune.delta._tensor.DeltaTensor` values.
+Residual ``+`` and ``torch.cat`` become delta merges, which module swapping alone could not see.
+
+Threshold names are call-site names: the qualified module name (``layer1.0.relu``), ``#k`` for the
+k-th reuse of a module instance (``layer1.0.relu#1``), ``owner:function`` for functional calls
+(``layer1.0:relu``, or ``:relu`` at the top level), and ``input`` for the input sparsifier.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from deltatune.delta import optable as T
+from deltatune.delta._base import DeltaOp
+from deltatune.delta._context import MODES, RunContext
+from deltatune.delta._fold import fold_batchnorm
+from deltatune.delta.backends import Backend, get_backend
+from deltatune.delta.linear import (
+    AddSubOp,
+    CatOp,
+    ChannelAffineOp,
+    ConvOp,
+    ConvTransposeOp,
+    LinearLayerOp,
+    MetaOp,
+    PadOp,
+    StructuralOp,
+)
+from deltatune.delta.network import DeltaNetwork
+from deltatune.delta.stats import StatsRecorder
+from deltatune.delta.thresholds import ThresholdSpec
+from deltatune.delta.truncation import DenseIsland, Densify, InputSparsify, PointwiseTruncation
+from deltatune.errors import ConfigError, UnsupportedOpError
+
+__all__ = ["convert", "DeltaTracer", "trace"]
+
+
+class DeltaTracer(fx.Tracer):
+    """``torch.fx`` tracer that keeps standard layers (and any ``leaf_types``) opaque."""
+
+    def __init__(self, leaf_types: Sequence[type[nn.Module]] = ()) -> None:
+        super().__init__()
+        self.leaf_types = tuple(leaf_types)
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if self.leaf_types and isinstance(m, self.leaf_types):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
+
+def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx.GraphModule:
+    """Symbolically trace ``model``; a model fx cannot trace is a clear :class:`UnsupportedOpError`."""
+    tracer = DeltaTracer(leaf_types)
+    try:
+        graph = tracer.trace(model)
+    except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedOpError(
+            f"{type(model).__name__}: torch.fx cannot trace this model ({first}); "
+            "data-dependent control flow must be removed or wrapped in a leaf module"
+        ) from exc
+    return fx.GraphModule(tracer.root, graph, type(model).__name__)
+
+
+class _MethodCall:
+    """Callable for a ``call_method`` node: ``obj.method(*args, **kwargs)``."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(obj, self.method)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f".{self.method}()"
+
+
+class _Bound:
+    """``fn(x, *args, **kwargs)`` with constant extra arguments bound at conversion."""
+
+    def __init__(self, fn: Any, args: tuple, kwargs: dict) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+
+    def __call__(self, *xs: Any) -> Any:
+        return self.fn(*xs, *self.args, **self.kwargs)
+
+
+class _StructMask:
+    """Updated output pixels of a pooling island: the op applied to the 0/1 masks."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, masks: list[torch.Tensor | None], y: torch.Tensor) -> torch.Tensor | None:
+        if any(m is None for m in masks):
+            return None
+        out = self.fn(*[m.to(y.dtype) for m in masks])  # type: ignore[union-attr]
+        return out != 0
+
+
+def _all_masks(masks: list[torch.Tensor | None], y: torch.Tensor) -> None:
+    return None
+
+
+def _node_has(arg: Any) -> bool:
+    found = False
+
+    def visit(n: fx.Node) -> fx.Node:
+        nonlocal found
+        found = True
+        return n
+
+    fx.map_arg(arg, visit)
+    return found
+
+
+def _owner(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    last = list(stack.values())[-1]
+    return str(last[0]) if isinstance(last, tuple) else str(last)
+
+
+def _fname(node: fx.Node) -> str:
+    if node.op == "call_method":
+        return str(node.target)
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def _where(node: fx.Node) -> str:
+    if node.op == "call_module":
+        return str(node.target)
+    owner = _owner(node)
+    return f"{owner or '<top level>'} ({_fname(node)})"
+
+
+class _Builder:
+    """Builds the delta graph from a traced, BN-folded graph (one use)."""
+
+    def __init__(self, gm: fx.GraphModule, *, fallback: bool, input_dilation: int) -> None:
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        self.fallback = fallback
+        self.input_dilation = input_dilation
+        self.root = nn.Module()
+        self.root.ops = nn.ModuleDict()
+        self.new = fx.Graph()
+        self.env: dict[fx.Node, fx.Node] = {}
+        self.is_delta: dict[fx.Node, bool] = {}
+        self.counts: dict[str, int] = {}
+        self.ops: list[DeltaOp] = []
+        self.keys: set[str] = set()
+
+    # -- naming ---------------------------------------------------------------------------------
+    def call_site(self, node: fx.Node) -> str:
+        if node.op == "call_module":
+            base = str(node.target)
+        else:
+            base = f"{_owner(node)}:{_fname(node)}"
+        k = self.counts.get(base, 0)
+        self.counts[base] = k + 1
+        return base if k == 0 else f"{base}#{k}"
+
+    def add_op(self, op: DeltaOp, args: tuple, kwargs: dict | None = None) -> fx.Node:
+        key = re.sub(r"[^0-9a-zA-Z_]", "_", op.name) or "op"
+        while key in self.keys or not key[0].isalpha():
+            key = f"n_{key}" if not key[0].isalpha() else f"{key}_"
+        self.keys.add(key)
+        self.root.ops[key] = op
+        self.ops.append(op)
+        return self.new.call_module(f"ops.{key}", args, kwargs or {})
+
+    def mapped(self, arg: Any) -> Any:
+        return fx.map_arg(arg, lambda n: self.env[n])
+
+    # -- the walk -------------------------------------------------------------------------------
+    def build(self) -> tuple[fx.GraphModule, list[DeltaOp]]:
+        n_inputs = 0
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                p = self.new.placeholder(node.target)
+                name = "input" if n_inputs == 0 else f"input:{node.target}"
+                n_inputs += 1
+                self.env[node] = self.add_op(InputSparsify(name, dilation=self.input_dilation), (p,))
+                self.is_delta[node] = True
+            elif node.op == "get_attr":
+                value = self.gm
+                for part in str(node.target).split("."):
+                    value = getattr(value, part)
+                key = "const_" + re.sub(r"[^0-9a-zA-Z_]", "_", str(node.target))
+                if isinstance(value, torch.Tensor):
+                    self.root.register_buffer(key, value.detach().clone())
+                else:
+                    setattr(self.root, key, value)
+                self.env[node] = self.new.get_attr(key)
+                self.is_delta[node] = False
+            elif node.op == "output":
+                self.env[node] = self.new.output(self.output_args(node.args[0]))
+            else:
+                delta_in = any(self.is_delta.get(n, False) for n in node.all_input_nodes)
+                if not delta_in:
+                    self.env[node] = self.copy_constant(node)
+                    self.is_delta[node] = False
+                else:
+                    self.env[node], self.is_delta[node] = self.convert_node(node)
+        self.new.lint()
+        return fx.GraphModule(self.root, self.new, "DeltaGraph"), self.ops
+
+    def output_args(self, arg: Any) -> Any:
+        def wrap(n: fx.Node) -> fx.Node:
+            if not self.is_delta.get(n, False):
+                return self.env[n]
+            name = "output" if n.name == "output" else f"output:{n.name}"
+            return self.add_op(Densify(name), (self.env[n],))
+
+        return fx.map_arg(arg, wrap)
+
+    def copy_constant(self, node: fx.Node) -> fx.Node:
+        args, kwargs = self.mapped(node.args), self.mapped(node.kwargs)
+        if node.op == "call_module":
+            key = "const_mod_" + re.sub(r"[^0-9a-zA-Z_]", "_", str(node.target))
+            if not hasattr(self.root, key):
+                self.root.add_module(key, self.modules[node.target])
+            return self.new.call_module(key, args, kwargs)
+        if node.op == "call_method":
+            return self.new.call_method(node.target, args, kwargs)
+        return self.new.call_function(node.target, args, kwargs)
+
+    # -- one node -------------------------------------------------------------------------------
+    def convert_node(self, node: fx.Node) -> tuple[fx.Node, bool]:
+        args, kwargs = self.mapped(node.args), self.mapped(node.kwargs)
+        first = node.args[0] if node.args else None
+        if node.op == "call_module":
+            return self.convert_module(node, args, kwargs)
+        target = node.target
+        fn = _MethodCall(target) if node.op == "call_method" else target
+        kind_of = (lambda table: table.get(target)) if node.op == "call_method" else (
+            lambda table: table.get(target) if isinstance(table, dict) else None)
+
+        if (node.op == "call_function" and target in T.META_FUNCTIONS) or (
+            node.op == "call_method" and target in T.META_METHODS
+        ):
+            return self.add_op(MetaOp(self.call_site(node), fn), args, kwargs), False
+        if node.op == "call_function" and target in T.ADD_FUNCTIONS + T.SUB_FUNCTIONS:
+            op = AddSubOp(self.call_site(node), fn, subtract=target in T.SUB_FUNCTIONS)
+            return self.add_op(op, args, kwargs), True
+        if node.op == "call_method" and target in T.ADD_METHODS:
+            op = AddSubOp(self.call_site(node), _MethodCall(str(target).rstrip("_")),
+                          subtract=T.ADD_METHODS[target])
+            return self.add_op(op, args, kwargs), True
+        if node.op == "call_function" and target in T.CAT_FUNCTIONS:
+            return self.add_op(CatOp(self.call_site(node), fn), args, kwargs), True
+        if (node.op == "call_function" and target in T.MUL_FUNCTIONS) or (
+            node.op == "call_method" and target in ("mul", "mul_")
+        ):
+            n_delta = sum(self.is_delta.get(a, False) for a in node.args[:2] if isinstance(a, fx.Node))
+            if n_delta == 1:
+                return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
+        elif (node.op == "call_function" and target in T.DIV_FUNCTIONS) or (
+            node.op == "call_method" and target in ("div", "div_")
+        ):
+            divisor = node.args[1] if len(node.args) > 1 else None
+            if not (isinstance(divisor, fx.Node) and self.is_delta.get(divisor, False)):
+                return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
+        if node.op == "call_function" and target is torch.nn.functional.pad:
+            pad = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+            value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", 0.0)
+            if not _node_has((pad, mode, value)):
+                op = PadOp(self.call_site(node), tuple(pad), mode, value or 0.0)
+                return self.add_op(op, (self.env[first],)), True
+        if node.op == "call_function" and target in (torch.nn.functional.interpolate,
+                                                      torch.nn.functional.upsample):
+            mode = node.kwargs.get("mode", node.args[3] if len(node.args) > 3 else "nearest")
+            if mode not in T.INTERP_MODES:
+                return self.unsupported(node, f"interpolation mode {mode!r} is not linear-monotone")
+        pw = kind_of(T.POINTWISE_METHODS) if node.op == "call_method" else T.POINTWISE_FUNCTIONS.get(target)
+        if pw is not None:
+            return self.truncation(node, PointwiseTruncation, pw, fn)
+        if node.op == "call_function" and target in T.POOL_FUNCTIONS:
+            return self.truncation(node, DenseIsland, T.POOL_FUNCTIONS[target], fn)
+        st = kind_of(T.STRUCTURAL_METHODS) if node.op == "call_method" else T.STRUCTURAL_FUNCTIONS.get(target)
+        if st is not None:
+            return self.add_op(StructuralOp(self.call_site(node), fn, st), args, kwargs), True
+        return self.unsupported(node, f"operation {_fname(node)!r} is not supported")
+
+    def convert_module(self, node: fx.Node, args: tuple, kwargs: dict) -> tuple[fx.Node, bool]:
+        mod = self.modules[node.target]
+        name = self.call_site(node)
+        if isinstance(mod, nn.Conv2d):
+            return self.add_op(ConvOp(name, mod), args, kwargs), True
+        if isinstance(mod, nn.ConvTranspose2d):
+            if node.args[1:] or node.kwargs:
+                return self.unsupported(node, "ConvTranspose2d with an explicit output_size")
+            return self.add_op(ConvTransposeOp(name, mod), args, kwargs), True
+        if isinstance(mod, nn.Linear):
+            return self.add_op(LinearLayerOp(name, mod), args, kwargs), True
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            return self.add_op(ChannelAffineOp(name, mod), args, kwargs), True
+        for cls, kind in T.POINTWISE_MODULES.items():
+            if type(mod) is cls:
+                if hasattr(mod, "inplace"):
+                    mod.inplace = False
+                self.counts[str(node.target)] -= 1  # truncation() names it again
+                return self.truncation(node, PointwiseTruncation, kind, mod)
+        for cls, kind in T.POOL_MODULES.items():
+            if type(mod) is cls:
+                self.counts[str(node.target)] -= 1
+                return self.truncation(node, DenseIsland, kind, mod)
+        if isinstance(mod, nn.modules.padding._ConstantPadNd):
+            return self.add_op(PadOp(name, tuple(mod.padding), "constant", mod.value), args, kwargs), True
+        if isinstance(mod, (nn.Upsample,)) and mod.mode not in T.INTERP_MODES:
+            return self.unsupported(node, f"Upsample mode {mod.mode!r} is not linear-monotone")
+        if isinstance(mod, T.STRUCTURAL_MODULES):
+            if isinstance(mod, (nn.Dropout, nn.Dropout2d)):
+                mod.inplace = False
+            return self.add_op(StructuralOp(name, mod, type(mod).__name__.lower()), args, kwargs), True
+        return self.unsupported(node, f"module type {type(mod).__name__} is not supported", name=name)
+
+    def truncation(self, node: fx.Node, cls: type, kind: str, fn: Any) -> tuple[fx.Node, bool]:
+        """A threshold-carrying op: extra arguments must be constants and are bound now."""
+        delta_args = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
+        rest = node.args[1:]
+        kwargs = {k: v for k, v in node.kwargs.items() if k != "inplace"}
+        if len(delta_args) != 1 or node.args[0] is not delta_args[0] or _node_has((rest, kwargs)):
+            return self.unsupported(node, "non-constant extra arguments to a non-linear op")
+        if rest or kwargs:
+            fn = _Bound(fn, tuple(rest), kwargs)
+        name = self.call_site(node)
+        if cls is PointwiseTruncation:
+            op = PointwiseTruncation(name, fn, kind)
+        else:
+            op = DenseIsland(name, fn, kind, _StructMask(fn))
+        return self.add_op(op, (self.env[delta_args[0]],)), True
+
+    def unsupported(self, node: fx.Node, why: str, *, name: str | None = None) -> tuple[fx.Node, bool]:
+        if not self.fallback:
+            raise UnsupportedOpError(
+                f"{_where(node)}: {why}; pass fallback=True (CLI: --fallback) to run it densely "
+                "(densify -> op -> sparsify)"
+            )
+        if node.op == "call_module":
+            fn: Any = self.modules[node.target]
+        elif node.op == "call_method":
+            fn = _MethodCall(str(node.target))
+        else:
+            fn = node.target
+        delta_nodes = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
+        n = len(delta_nodes)
+        if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):
+            raise UnsupportedOpError(f"{_where(node)}: {why}, and its arguments do not fit the dense fallback")
+        if node.args[n:] or node.kwargs:
+            fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))
+        op = DenseIsland(name or self.call_site(node), fn, "fallback", _all_masks)
+        return self.add_op(op, tuple(self.env[a] for a in delta_nodes)), True
+
+
+def convert(
+    model: nn.Module,
+    example_input: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    *,
+    thresholds: ThresholdSpec = 0.0,
+    backend: str | Backend = "reference",
+    mode: str = "max",
+    accumulate: bool = True,
+    input_dilation: int = 1,
+    fallback: bool = False,
+    leaf_types: Sequence[type[nn.Module]] = (),
+    record_stats: bool = True,
+) -> DeltaNetwork:
+    """Convert an unmodified PyTorch model into a delta network.
+
+    The model is copied (the original is untouched), put in eval mode, traced and rewritten.
+
+    Args:
+        model: any ``nn.Module`` that ``torch.fx`` can trace, built from supported ops.
+        example_input: optional input; if given, one dense frame is run (then ``reset()``) so that
+            conversion problems surface here rather than on the first real frame.
+        thresholds: a :class:`~deltatune.delta.thresholds.ThresholdMap`, a ``{name: value}`` dict,
+            a single float for every truncation point, or ``None`` (never truncate).
+        backend: ``"reference"`` (exact, dense computation of masked deltas) or a backend object.
+        mode: truncation reduction over channels: ``max`` (DeltaCNN), ``norm`` or ``rms``.
+        accumulate: keep residuals of changes that did not fire (DeltaCNN). ``False`` drops them
+            (ablation: errors drift).
+        input_dilation: odd window size of the max-pool applied to the input change map.
+        fallback: run unsupported ops densely (densify -> op -> sparsify) instead of raising.
+        leaf_types: extra module types the tracer must not enter (they need ``fallback=True``).
+        record_stats: record per-layer statistics (switch off for timing).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from deltatune.delta import convert
+        >>> net = convert(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), thresholds=0.0)
+        >>> x = torch.rand(1, 3, 8, 8)
+        >>> bool(torch.allclose(net(x), net.source(x)))
+        True
+    """
+    if mode not in MODES:
+        raise ConfigError(f"truncation mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
+    if input_dilation < 1 or input_dilation % 2 == 0:
+        raise ConfigError(f"input dilation must be a positive odd integer, got {input_dilation}")
+    source = copy.deepcopy(model).eval()
+    work = copy.deepcopy(source)
+    for m in work.modules():
+        if hasattr(m, "inplace") and isinstance(m.inplace, bool):
+            m.inplace = False
+    gm = fold_batchnorm(trace(work, leaf_types=leaf_types))
+    graph_module, ops = _Builder(gm, fallback=fallback, input_dilation=input_dilation).build()
+    ctx = RunContext(backend=get_backend(backend), mode=mode, accumulate=accumulate,
+                     recorder=StatsRecorder())
+    ctx.recorder.enabled = record_stats  # type: ignore[union-attr]
+    net = DeltaNetwork(graph_module, ops, ctx, source=source)
+    net.set_thresholds(thresholds)
+    if example_input is not None:
+        with torch.no_grad():
+            inputs = (example_input,) if isinstance(example_input, torch.Tensor) else tuple(example_input)
+            net(*inputs)
+        net.reset()
+        net.stats.clear()
+    return net

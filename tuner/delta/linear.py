@@ -1,0 +1,350 @@
+"""Linear delta operations: they act on deltas directly and carry no per-stream state.
+
+A linear op ``g(x) = L(x) + b`` is applied densely on frame 0 and as ``L(delta)`` afterwards (bias and
+BatchNorm offsets only on frame 0). Its updated output pixels are those whose receptive field touches
+an updated input pixel; for structural ops (pooling, upsampling, padding, reshapes, slicing) they are
+found by applying the op itself to the 0/1 input mask: every such op has non-negative weights, so an
+output pixel is non-zero exactly when its support touches an updated pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils._pytree import tree_flatten, tree_map
+
+from deltatune.delta._base import DeltaOp
+from deltatune.delta._tensor import DeltaTensor, any_per_sample, count_true, mask_shape, union
+from deltatune.delta.stats import LayerRecord
+from deltatune.errors import UnsupportedOpError
+
+__all__ = [
+    "Invoker",
+    "ConvOp",
+    "ConvTransposeOp",
+    "LinearLayerOp",
+    "ChannelAffineOp",
+    "StructuralOp",
+    "AddSubOp",
+    "CatOp",
+    "PadOp",
+    "MetaOp",
+    "delta_leaves",
+]
+
+Invoker = Callable[..., Any]
+
+
+def _is_dt(v: Any) -> bool:
+    return isinstance(v, DeltaTensor)
+
+
+def delta_leaves(args: Any) -> list[DeltaTensor]:
+    """All :class:`DeltaTensor` values inside a (nested) argument structure."""
+    leaves, _ = tree_flatten(args)
+    return [v for v in leaves if _is_dt(v)]
+
+
+def _data(args: Any) -> Any:
+    return tree_map(lambda v: v.data if _is_dt(v) else v, args)
+
+
+def _mask_as_float(v: DeltaTensor) -> Tensor:
+    assert v.mask is not None
+    return v.mask.to(v.data.dtype).expand(mask_shape(v.data))
+
+
+def _wrap(out: Any, masks: Any, first: bool) -> Any:
+    if isinstance(out, Tensor):
+        return DeltaTensor(out, masks, first)
+    if isinstance(out, (tuple, list)):
+        ms = masks if isinstance(masks, (tuple, list)) else [masks] * len(out)
+        return type(out)(_wrap(o, m, first) for o, m in zip(out, ms, strict=True))
+    return out
+
+
+def _masks_like(out: Any, mout: Any) -> Any:
+    """Turn the op's output on 0/1 masks into bool masks of each output's mask shape."""
+    if isinstance(out, Tensor):
+        if isinstance(mout, Tensor) and tuple(mout.shape) == mask_shape(out):
+            return mout != 0
+        if isinstance(mout, Tensor):
+            # the op mixed channels and pixels (flatten to a vector ...): per-sample granularity
+            flags = mout.reshape(mout.shape[0], -1).ne(0).any(dim=1) if mout.dim() else mout.ne(0)
+            return flags.reshape(out.shape[0], *([1] * (out.dim() - 1))).expand(mask_shape(out))
+        return None
+    if isinstance(out, (tuple, list)):
+        ms = mout if isinstance(mout, (tuple, list)) else [mout] * len(out)
+        return [_masks_like(o, m) for o, m in zip(out, ms, strict=True)]
+    return None
+
+
+def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any:
+    """Updated-pixel masks of ``invoke``'s outputs, found by running it on the 0/1 input masks."""
+    dts = delta_leaves((args, kwargs))
+    if any(d.mask is None for d in dts):
+        return None
+    margs, mkwargs = tree_map(lambda v: _mask_as_float(v) if _is_dt(v) else v, (args, kwargs))
+    try:
+        mout = invoke(*margs, **mkwargs)
+    except (RuntimeError, ValueError, IndexError, TypeError):
+        mout = None
+    if mout is None:
+        flags = torch.stack([d.mask.reshape(d.mask.shape[0], -1).any(dim=1) for d in dts]).any(dim=0)
+        return _masks_like(out, flags.to(torch.float32))
+    return _masks_like(out, mout)
+
+
+def _record(op: DeltaOp, dense: int, delta: int, x: Tensor, min_: Tensor | None, y: Tensor,
+            mout: Tensor | None, first: bool) -> None:
+    rec = op.ctx.recorder
+    if rec is None or not rec.enabled:
+        return
+    pin, pout = count_true(None, x), count_true(None, y)
+    if first:
+        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, dense, dense, pin, pin, pout, pout))
+    else:
+        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, dense, delta, pin, count_true(min_, x), pout,
+                            count_true(mout, y)))
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+class ConvOp(DeltaOp):
+    """``nn.Conv2d`` (BatchNorm already folded in): bias on frame 0, receptive-field masks, MACs."""
+
+    kind = "conv"
+
+    def __init__(self, name: str, conv: nn.Conv2d) -> None:
+        super().__init__(name)
+        self.conv = conv
+        kh, kw = conv.kernel_size
+        self.macs_per_pixel = conv.out_channels * (conv.in_channels // conv.groups) * kh * kw
+        if isinstance(conv.padding, str):
+            pads = []
+            for k, d in zip(conv.kernel_size, conv.dilation, strict=True):
+                total = 0 if conv.padding == "valid" else d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            self._mask_pad = (pads[1][0], pads[1][1], pads[0][0], pads[0][1])
+        else:
+            ph, pw = conv.padding
+            self._mask_pad = (pw, pw, ph, ph)
+
+    def out_mask(self, mask: Tensor) -> Tensor:
+        """Output pixels whose receptive field touches an updated input pixel."""
+        m = mask.to(torch.float32)
+        if any(self._mask_pad):
+            mode = "constant" if self.conv.padding_mode == "zeros" else self.conv.padding_mode
+            m = F.pad(m, self._mask_pad, mode=mode)
+        return F.max_pool2d(m, self.conv.kernel_size, self.conv.stride, 0, self.conv.dilation) > 0
+
+    def forward(self, x: DeltaTensor) -> DeltaTensor:
+        if x.first:
+            y = self.conv(x.data)
+            dense = self.macs_per_pixel * count_true(None, y)
+            _record(self, dense, dense, x.data, None, y, None, True)
+            return DeltaTensor(y, None, True)
+        y = self.ctx.backend.conv2d(x.data, x.mask, self.conv)
+        mout = None if x.mask is None else self.out_mask(x.mask)
+        _record(self, self.macs_per_pixel * count_true(None, y), self.macs_per_pixel * count_true(mout, y),
+                x.data, x.mask, y, mout, False)
+        self.log(updated_in=x.mask, updated_out=mout, delta_out=y)
+        return DeltaTensor(y, mout, False)
+
+
+class ConvTransposeOp(DeltaOp):
+    """``nn.ConvTranspose2d``: counted per updated *input* pixel (each scatters a k x k patch)."""
+
+    kind = "deconv"
+
+    def __init__(self, name: str, conv: nn.ConvTranspose2d) -> None:
+        super().__init__(name)
+        self.conv = conv
+        kh, kw = conv.kernel_size
+        self.macs_per_pixel = conv.in_channels * (conv.out_channels // conv.groups) * kh * kw
+        self.register_buffer("_ones", torch.ones(1, 1, kh, kw), persistent=False)
+
+    def forward(self, x: DeltaTensor) -> DeltaTensor:
+        if x.first:
+            y = self.conv(x.data)
+            dense = self.macs_per_pixel * count_true(None, x.data)
+            _record(self, dense, dense, x.data, None, y, None, True)
+            return DeltaTensor(y, None, True)
+        y = self.ctx.backend.conv_transpose2d(x.data, x.mask, self.conv)
+        mout = None
+        if x.mask is not None:
+            c = self.conv
+            mout = F.conv_transpose2d(x.mask.to(self._ones.dtype), self._ones, None, c.stride, c.padding,
+                                      c.output_padding, 1, c.dilation) > 0
+        _record(self, self.macs_per_pixel * count_true(None, x.data),
+                self.macs_per_pixel * count_true(x.mask, x.data), x.data, x.mask, y, mout, False)
+        return DeltaTensor(y, mout, False)
+
+
+class LinearLayerOp(DeltaOp):
+    """``nn.Linear``: a sample whose input changed at all costs its dense MACs."""
+
+    kind = "linear"
+
+    def __init__(self, name: str, lin: nn.Linear) -> None:
+        super().__init__(name)
+        self.lin = lin
+
+    def forward(self, x: DeltaTensor) -> DeltaTensor:
+        rows_per_sample = math.prod(x.data.shape[1:-1]) if x.data.dim() > 2 else 1
+        per_sample = rows_per_sample * self.lin.in_features * self.lin.out_features
+        n = x.data.shape[0]
+        if x.first:
+            y = self.lin(x.data)
+            _record(self, per_sample * n, per_sample * n, x.data, None, y, None, True)
+            return DeltaTensor(y, None, True)
+        y = self.ctx.backend.linear(x.data, x.mask, self.lin)
+        flags = any_per_sample(x.mask, y.dim(), n, y.device)
+        mout = None if flags is None else flags.expand(mask_shape(y))
+        active = n if flags is None else int(flags.sum().item())
+        _record(self, per_sample * n, per_sample * active, x.data, x.mask, y, mout, False)
+        return DeltaTensor(y, mout, False)
+
+
+class ChannelAffineOp(DeltaOp):
+    """A BatchNorm that could not be folded into a conv: scale every frame, shift on frame 0."""
+
+    kind = "batchnorm"
+
+    def __init__(self, name: str, bn: nn.modules.batchnorm._BatchNorm) -> None:
+        super().__init__(name)
+        if bn.running_var is None or bn.running_mean is None:
+            raise UnsupportedOpError(f"{name}: BatchNorm without running statistics cannot be converted")
+        w = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
+        b = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_var)
+        scale = w.detach() / torch.sqrt(bn.running_var + bn.eps)
+        self.register_buffer("scale", scale)
+        self.register_buffer("shift", b.detach() - bn.running_mean * scale)
+
+    def forward(self, x: DeltaTensor) -> DeltaTensor:
+        shape = (1, -1) + (1,) * (x.data.dim() - 2)
+        y = x.data * self.scale.reshape(shape)
+        if x.first:
+            return DeltaTensor(y + self.shift.reshape(shape), None, True)
+        return DeltaTensor(y, x.mask, False)
+
+
+class StructuralOp(DeltaOp):
+    """Any linear op without a constant term: reshapes, pooling, upsampling, zero padding, slicing,
+    channel chunks, means, scaling by a constant. Applied to deltas as is; masks by :func:`structural_mask`.
+    """
+
+    kind = "linear-op"
+
+    def __init__(self, name: str, invoke: Invoker, kind: str = "linear-op") -> None:
+        super().__init__(name)
+        self.invoke = invoke
+        self.kind = kind
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        first = delta_leaves((args, kwargs))[0].first
+        dargs, dkwargs = _data((args, kwargs))
+        out = self.invoke(*dargs, **dkwargs)
+        if first:
+            return _wrap(out, None, True)
+        return _wrap(out, structural_mask(self.invoke, args, kwargs, out), False)
+
+
+class AddSubOp(DeltaOp):
+    """``a + b`` / ``a - b``: deltas add, masks unite; a constant operand only counts on frame 0."""
+
+    kind = "add"
+
+    def __init__(self, name: str, invoke: Invoker, *, subtract: bool = False) -> None:
+        super().__init__(name)
+        self.invoke = invoke
+        self.subtract = subtract
+        self.kind = "sub" if subtract else "add"
+
+    def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaTensor:
+        dts = [v for v in (a, b) if _is_dt(v)]
+        if dts[0].first or len(dts) == 2:
+            out = self.invoke(*_data((a, b)), *rest, **kwargs)
+            if dts[0].first:
+                return DeltaTensor(out, None, True)
+            return DeltaTensor(out, union([a.mask, b.mask]), False)
+        # one operand is a constant: it does not change between frames
+        if _is_dt(a):
+            return DeltaTensor(a.data, a.mask, False)
+        alpha = kwargs.get("alpha", 1)
+        sign = -alpha if self.subtract else alpha
+        return DeltaTensor(b.data * sign, b.mask, False)
+
+
+class CatOp(DeltaOp):
+    """``torch.cat``: deltas concatenate; along channels the pixel masks unite."""
+
+    kind = "cat"
+
+    def __init__(self, name: str, invoke: Invoker) -> None:
+        super().__init__(name)
+        self.invoke = invoke
+
+    def forward(self, tensors: Any, *args: Any, **kwargs: Any) -> DeltaTensor:
+        dim = kwargs.get("dim", args[0] if args else 0)
+        first = delta_leaves(tensors)[0].first
+        for t in tensors:
+            if not _is_dt(t):
+                raise UnsupportedOpError(f"{self.name}: cat of a frame-dependent and a constant tensor")
+        out = self.invoke([t.data for t in tensors], *args, **kwargs)
+        if first:
+            return DeltaTensor(out, None, True)
+        ndim = out.dim()
+        if dim % ndim == 1 or ndim <= 1:
+            return DeltaTensor(out, union([t.mask for t in tensors]), False)
+        if any(t.mask is None for t in tensors):
+            return DeltaTensor(out, None, False)
+        return DeltaTensor(out, torch.cat([t.mask for t in tensors], dim=dim), False)
+
+
+class PadOp(DeltaOp):
+    """``F.pad`` / ``nn.ConstantPadNd`` etc.: a non-zero constant fill only counts on frame 0."""
+
+    kind = "pad"
+
+    def __init__(self, name: str, pad: tuple[int, ...], mode: str = "constant", value: float = 0.0) -> None:
+        super().__init__(name)
+        self.pad, self.mode, self.value = tuple(pad), mode, float(value)
+
+    def _apply(self, t: Tensor, value: float) -> Tensor:
+        if self.mode == "constant":
+            return F.pad(t, self.pad, mode="constant", value=value)
+        return F.pad(t, self.pad, mode=self.mode)
+
+    def forward(self, x: DeltaTensor) -> DeltaTensor:
+        if x.first:
+            return DeltaTensor(self._apply(x.data, self.value), None, True)
+        y = self._apply(x.data, 0.0)
+        if x.mask is None:
+            return DeltaTensor(y, None, False)
+        spatial = self.pad[: 2 * (x.data.dim() - 2)]
+        m = x.mask.to(torch.float32)
+        m = F.pad(m, spatial, mode="constant", value=0.0) if self.mode == "constant" else F.pad(
+            m, spatial, mode=self.mode)
+        return DeltaTensor(y, m.expand(mask_shape(y)) > 0, False)
+
+
+class MetaOp(DeltaOp):
+    """Shape queries (``size``, ``dim``, ``.shape``): answered from the delta, which has the same shape."""
+
+    kind = "meta"
+
+    def __init__(self, name: str, invoke: Invoker) -> None:
+        super().__init__(name)
+        self.invoke = invoke
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        dargs, dkwargs = _data((args, kwargs))
+        return self.invoke(*dargs, **dkwargs)

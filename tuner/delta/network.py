@@ -1,0 +1,208 @@
+"""The converted delta network: a stateful ``nn.Module`` processing one frame per call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from deltatune.delta._base import DeltaOp, TruncationOp
+from deltatune.delta._context import MODES, RunContext
+from deltatune.delta.stats import StatsRecorder
+from deltatune.delta.thresholds import (
+    ThresholdFile,
+    ThresholdSpec,
+    TruncationPoint,
+    check_names,
+    load_thresholds,
+    resolve,
+    save_thresholds,
+)
+from deltatune.delta.truncation import InputSparsify
+from deltatune.errors import ConfigError
+
+__all__ = ["DeltaNetwork"]
+
+
+class DeltaNetwork(nn.Module):
+    """A delta version of a dense model; call it once per frame, ``reset()`` between streams.
+
+    Batch entries are independent streams. Frame 0 after construction or :meth:`reset` runs dense;
+    later frames propagate truncated changes. The output is always the dense (accumulated) tensor.
+    A frame whose batch size or resolution differs from the running stream raises
+    :class:`~deltatune.errors.StreamError` unless ``auto_reset`` is on, in which case the stream
+    restarts densely.
+    """
+
+    def __init__(self, graph_module: fx.GraphModule, ops: list[DeltaOp], ctx: RunContext, *,
+                 source: nn.Module) -> None:
+        super().__init__()
+        self.graph_module = graph_module
+        self._ops = ops
+        self._ctx = ctx
+        for op in ops:
+            op.attach(ctx)
+        # the dense model, kept outside the module tree so .to()/state_dict stay the delta network's
+        object.__setattr__(self, "_source", source)
+
+    # -- running ---------------------------------------------------------------------------------
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        """Process one frame (``[N, C, H, W]``, N independent streams); returns the dense output."""
+        self._ctx.frame += 1
+        try:
+            return self.graph_module(*inputs)
+        except BaseException:
+            self._ctx.frame -= 1
+            raise
+
+    def reset(self) -> None:
+        """Forget every stream: the next frame runs dense and re-initialises all buffers."""
+        for op in self._ops:
+            op.reset()
+        self._ctx.frame = -1
+
+    def source(self, *inputs: torch.Tensor) -> Any:
+        """Run the original dense model (eval mode) on ``inputs``."""
+        return self._source(*inputs)
+
+    @property
+    def dense_model(self) -> nn.Module:
+        """The original dense model (a copy, in eval mode)."""
+        return self._source
+
+    def _apply(self, fn: Any, recurse: bool = True) -> DeltaNetwork:  # keep the dense copy on the same device
+        super()._apply(fn, recurse)
+        self._source._apply(fn, recurse)
+        self.reset()
+        return self
+
+    # -- settings --------------------------------------------------------------------------------
+    @property
+    def ops(self) -> list[DeltaOp]:
+        """Every delta op in execution order."""
+        return list(self._ops)
+
+    @property
+    def truncation_ops(self) -> list[TruncationOp]:
+        return [op for op in self._ops if isinstance(op, TruncationOp)]
+
+    @property
+    def truncation_points(self) -> list[TruncationPoint]:
+        """The threshold-carrying call sites, in execution order (``input`` first)."""
+        return [TruncationPoint(op.name, op.kind, i) for i, op in enumerate(self.truncation_ops)]
+
+    @property
+    def threshold_names(self) -> list[str]:
+        return [op.name for op in self.truncation_ops]
+
+    @property
+    def thresholds(self) -> dict[str, float | None]:
+        """The current ``{name: threshold}`` (a copy)."""
+        return {op.name: op.threshold for op in self.truncation_ops}
+
+    def set_thresholds(self, spec: ThresholdSpec) -> dict[str, float | None]:
+        """Apply thresholds (a map, a full ``{name: value}`` dict, one number, or ``None``)."""
+        resolved = resolve(spec, self.truncation_points)
+        for op in self.truncation_ops:
+            op.threshold = resolved[op.name]
+        return resolved
+
+    @property
+    def mode(self) -> str:
+        return self._ctx.mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ConfigError(f"truncation mode {value!r} is unknown; choose one of {', '.join(MODES)}")
+        self._ctx.mode = value
+
+    @property
+    def accumulate(self) -> bool:
+        return self._ctx.accumulate
+
+    @accumulate.setter
+    def accumulate(self, value: bool) -> None:
+        self._ctx.accumulate = bool(value)
+
+    @property
+    def input_dilation(self) -> int:
+        ops = [op for op in self._ops if isinstance(op, InputSparsify)]
+        return ops[0].dilation if ops else 1
+
+    @input_dilation.setter
+    def input_dilation(self, k: int) -> None:
+        if k < 1 or k % 2 == 0:
+            raise ConfigError(f"input dilation must be a positive odd integer, got {k}")
+        for op in self._ops:
+            if isinstance(op, InputSparsify):
+                op.dilation = k
+
+    @property
+    def auto_reset(self) -> bool:
+        return any(op.auto_reset for op in self._ops if isinstance(op, InputSparsify))
+
+    @auto_reset.setter
+    def auto_reset(self, value: bool) -> None:
+        for op in self._ops:
+            if isinstance(op, InputSparsify):
+                op.auto_reset = bool(value)
+
+    @property
+    def backend(self) -> str:
+        return self._ctx.backend.name
+
+    # -- statistics ------------------------------------------------------------------------------
+    @property
+    def stats(self) -> StatsRecorder:
+        """Per-layer, per-frame records (see :mod:`deltatune.delta.stats`)."""
+        assert self._ctx.recorder is not None
+        return self._ctx.recorder
+
+    def mac_speedup(self, *, include_first: bool = False) -> float:
+        """Dense MACs / delta MACs over the recorded frames (frame 0 excluded by default)."""
+        return self.stats.summary(include_first=include_first).mac_speedup
+
+    # -- threshold files -------------------------------------------------------------------------
+    def threshold_file(self, *, model: str | None = None, meta: dict[str, Any] | None = None) -> ThresholdFile:
+        """The current settings as a :class:`ThresholdFile`."""
+        return ThresholdFile(self.thresholds, mode=self.mode, input_dilation=self.input_dilation,
+                             model=model, meta=dict(meta or {}))
+
+    def save_thresholds(self, path: str | Path, *, model: str | None = None,
+                        meta: dict[str, Any] | None = None) -> Path:
+        """Write the current thresholds, mode and input dilation to ``path`` (atomically)."""
+        return save_thresholds(path, self.threshold_file(model=model, meta=meta))
+
+    def load_thresholds(self, path: str | Path) -> ThresholdFile:
+        """Load a thresholds file; its names must equal this network's truncation points."""
+        tf = load_thresholds(path)
+        check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}")
+        self.set_thresholds(tf.thresholds)
+        self.mode = tf.mode
+        self.input_dilation = tf.input_dilation
+        return tf
+
+    def log_steps(self, enabled: bool = True) -> list[dict[str, Any]] | None:
+        """Start (or stop) recording what every op does per frame; returns the live log list.
+
+        Each entry is a dict with the op's ``name``, ``kind``, ``frame`` and the tensors it used
+        (input delta, masks, residuals, what fired). Meant for small examples (``deltatune explain``).
+        """
+        self._ctx.log = [] if enabled else None
+        return self._ctx.log
+
+    def run_stream(self, frames: Iterable[torch.Tensor]) -> list[Any]:
+        """Reset, then process ``frames`` in order; returns the outputs (no autograd)."""
+        self.reset()
+        with torch.no_grad():
+            return [self(f) for f in frames]
+
+    def extra_repr(self) -> str:
+        return (f"backend={self.backend!r}, mode={self.mode!r}, accumulate={self.accumulate}, "
+                f"truncation_points={len(self.truncation_ops)}")
+
+

@@ -1,0 +1,298 @@
+"""Threshold mappings and threshold files.
+
+A :class:`ThresholdMap` says which truncation threshold each call site gets, with a documented priority
+(like FX quantization's ``QConfigMapping``)::
+
+    global  <  op kind (``relu``, ``maxpool``, ``input`` ...)  <  name regex  <  exact name
+
+``None`` means "never truncate" (every updated pixel propagates). A ``scale`` multiplies every
+resolved number (a global scale for searches). A map is resolved once, against a network's truncation
+points, into ``{name: threshold}``.
+
+Threshold *files* store that resolved dict (JSON, our format) together with the truncation mode and
+input dilation, so a file written today loads into the same model tomorrow; loading into a network
+whose names differ is a :class:`~deltatune.errors.ThresholdError` naming the missing/extra layers.
+DeltaCNN's ``thresholds_{name}.json`` keys its values ``"0" .. "N-1"`` in execution order; see
+:func:`to_deltacnn` / :func:`from_deltacnn`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from deltatune.errors import ThresholdError
+
+__all__ = [
+    "ThresholdMap",
+    "ThresholdSpec",
+    "TruncationPoint",
+    "ThresholdFile",
+    "resolve",
+    "save_thresholds",
+    "load_thresholds",
+    "to_deltacnn",
+    "from_deltacnn",
+    "check_names",
+    "FORMAT",
+]
+
+FORMAT = "deltatune-thresholds/1"
+
+
+@dataclass(frozen=True)
+class TruncationPoint:
+    """A place where changes are truncated: its call-site name, op kind and execution index."""
+
+    name: str
+    kind: str
+    index: int
+
+
+def _check_value(where: str, v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ThresholdError(f"{where}: threshold {v!r} is not a number") from None
+    if not math.isfinite(f) or f < 0:
+        raise ThresholdError(f"{where}: threshold {v!r} must be a finite number >= 0 (or null)")
+    return f
+
+
+@dataclass
+class ThresholdMap:
+    """Thresholds by priority: ``default`` < ``by_kind`` < ``by_pattern`` (later wins) < ``by_name``.
+
+    Example:
+        >>> m = ThresholdMap(default=0.1, by_kind={"input": 0.02}, by_name={"head.relu": None})
+        >>> pts = [TruncationPoint("input", "input", 0), TruncationPoint("a.relu", "relu", 1),
+        ...        TruncationPoint("head.relu", "relu", 2)]
+        >>> m.resolve(pts)
+        {'input': 0.02, 'a.relu': 0.1, 'head.relu': None}
+    """
+
+    default: float | None = 0.0
+    by_kind: dict[str, float | None] = field(default_factory=dict)
+    by_pattern: list[tuple[str, float | None]] = field(default_factory=list)
+    by_name: dict[str, float | None] = field(default_factory=dict)
+    scale: float = 1.0
+
+    def resolve(self, points: Sequence[TruncationPoint], *, strict: bool = True) -> dict[str, float | None]:
+        """``{name: threshold}`` for every point; unknown exact names are an error when ``strict``."""
+        names = {p.name for p in points}
+        if strict:
+            extra = sorted(set(self.by_name) - names)
+            if extra:
+                raise ThresholdError(
+                    f"threshold map names {len(extra)} unknown layer(s): {_short(extra)}"
+                )
+        patterns = []
+        for pat, v in self.by_pattern:
+            try:
+                patterns.append((re.compile(pat), v))
+            except re.error as exc:
+                raise ThresholdError(f"threshold pattern {pat!r} is not a valid regex: {exc}") from None
+        scale = _check_value("scale", self.scale)
+        out: dict[str, float | None] = {}
+        for p in points:
+            v: Any = self.default
+            if p.kind in self.by_kind:
+                v = self.by_kind[p.kind]
+            for rx, pv in patterns:
+                if rx.search(p.name):
+                    v = pv
+            if p.name in self.by_name:
+                v = self.by_name[p.name]
+            val = _check_value(p.name, v)
+            out[p.name] = None if val is None else val * (scale if scale is not None else 1.0)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (inverse of :meth:`from_dict`)."""
+        return {
+            "default": self.default,
+            "by_kind": dict(self.by_kind),
+            "by_pattern": [list(p) for p in self.by_pattern],
+            "by_name": dict(self.by_name),
+            "scale": self.scale,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ThresholdMap:
+        """Build from :meth:`to_dict` output; unknown keys are an error."""
+        allowed = {"default", "by_kind", "by_pattern", "by_name", "scale"}
+        bad = set(d) - allowed
+        if bad:
+            raise ThresholdError(f"threshold map has unknown field(s) {sorted(bad)}; allowed: {sorted(allowed)}")
+        return cls(
+            default=d.get("default", 0.0),
+            by_kind=dict(d.get("by_kind", {})),
+            by_pattern=[(str(p), v) for p, v in d.get("by_pattern", [])],
+            by_name=dict(d.get("by_name", {})),
+            scale=float(d.get("scale", 1.0)),
+        )
+
+
+ThresholdSpec = Union[ThresholdMap, Mapping[str, "float | None"], float, int, None]
+
+
+def resolve(spec: ThresholdSpec, points: Sequence[TruncationPoint]) -> dict[str, float | None]:
+    """Resolve any accepted threshold spec against ``points``.
+
+    A plain mapping must name every point exactly (see :func:`check_names`); a number or ``None``
+    applies to all points.
+    """
+    if isinstance(spec, ThresholdMap):
+        return spec.resolve(points)
+    if spec is None or isinstance(spec, (int, float)):
+        return ThresholdMap(default=spec).resolve(points)
+    if isinstance(spec, Mapping):
+        check_names(spec.keys(), [p.name for p in points], source="threshold mapping")
+        return {p.name: _check_value(p.name, spec[p.name]) for p in points}
+    raise ThresholdError(f"cannot use {type(spec).__name__} as thresholds")
+
+
+def _short(names: Sequence[str], n: int = 5) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", ... (+{len(names) - n} more)" if len(names) > n else "")
+
+
+def check_names(given: Any, expected: Sequence[str], *, source: str) -> None:
+    """Raise a one-line :class:`ThresholdError` if ``given`` and ``expected`` names differ."""
+    given_set, exp_set = set(given), set(expected)
+    missing = [n for n in expected if n not in given_set]
+    extra = sorted(given_set - exp_set)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {_short(missing)}")
+        if extra:
+            parts.append(f"extra {len(extra)}: {_short(extra)}")
+        raise ThresholdError(f"{source} does not match the model's truncation points ({'; '.join(parts)})")
+
+
+@dataclass(frozen=True)
+class ThresholdFile:
+    """The content of a deltatune thresholds file."""
+
+    thresholds: dict[str, float | None]
+    mode: str = "max"
+    input_dilation: int = 1
+    model: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "model": self.model,
+            "mode": self.mode,
+            "input_dilation": self.input_dilation,
+            "thresholds": self.thresholds,
+            "meta": self.meta,
+        }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_thresholds(path: str | Path, tf: ThresholdFile) -> Path:
+    """Write a thresholds file atomically (JSON)."""
+    p = Path(path)
+    _atomic_write_text(p, json.dumps(tf.to_dict(), indent=2) + "\n")
+    return p
+
+
+def _read_json(path: str | Path) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise ThresholdError(f"thresholds file {p}: no such file")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ThresholdError(f"thresholds file {p}: not valid JSON ({exc})") from None
+
+
+def load_thresholds(path: str | Path) -> ThresholdFile:
+    """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
+    :func:`from_deltacnn`)."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("thresholds"), dict):
+        raise ThresholdError(
+            f"thresholds file {path}: not a deltatune thresholds file (expected \"format\": \"{FORMAT}\"; "
+            "for DeltaCNN files use --format deltacnn)"
+        )
+    th = {str(k): _check_value(f"{path}: {k}", v) for k, v in data["thresholds"].items()}
+    return ThresholdFile(
+        thresholds=th,
+        mode=str(data.get("mode", "max")),
+        input_dilation=int(data.get("input_dilation", 1)),
+        model=data.get("model"),
+        meta=dict(data.get("meta") or {}),
+    )
+
+
+def to_deltacnn(
+    names: Sequence[str], thresholds: Mapping[str, float | None], *, fused_conv_keys: Sequence[str] = ()
+) -> dict[str, float]:
+    """DeltaCNN's ``{"0": t0, "1": t1, ...}`` in execution order.
+
+    DeltaCNN registers one key per ``DCThreshold`` on its first forward. A ``DCConv2d`` built with a fused
+    ``activation=`` registers an extra (unused) key just before its activation's key: list those
+    activations' names in ``fused_conv_keys`` to insert a duplicate entry there. ``None`` ("never
+    truncate") is written as 0.0, DeltaCNN's closest setting.
+    """
+    out: dict[str, float] = {}
+    fused = set(fused_conv_keys)
+    i = 0
+    for n in names:
+        v = thresholds[n]
+        val = 0.0 if v is None else float(v)
+        if n in fused:
+            out[str(i)] = val
+            i += 1
+        out[str(i)] = val
+        i += 1
+    return out
+
+
+def from_deltacnn(
+    path: str | Path, names: Sequence[str], *, fused_conv_keys: Sequence[str] = ()
+) -> dict[str, float | None]:
+    """Map a DeltaCNN thresholds file onto ``names`` (execution order); counts must agree."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or not all(str(k).isdigit() for k in data):
+        raise ThresholdError(f"DeltaCNN thresholds file {path}: expected an object keyed \"0\"..\"N-1\"")
+    values = [data[k] for k in sorted(data, key=int)]
+    expected = len(names) + len(set(fused_conv_keys))
+    if len(values) != expected:
+        raise ThresholdError(
+            f"DeltaCNN thresholds file {path}: has {len(values)} entries but the model has {expected} "
+            "truncation points in execution order (check fused-activation keys)"
+        )
+    out: dict[str, float | None] = {}
+    i = 0
+    fused = set(fused_conv_keys)
+    for n in names:
+        if n in fused:
+            i += 1
+        out[n] = _check_value(f"{path}: {i}", values[i])
+        i += 1
+    return out

@@ -1,0 +1,40 @@
+"""Accuracy metrics: heatmap decoding (official HRNet/SimpleBaselines rules) and PCK / PCKh.
+
+Decoding lives in :mod:`deltatune.metrics.decode`, the PCK family in :mod:`deltatune.metrics.pck`.
+"""
+
+from __future__ import annotations
+
+from deltatune.metrics.decode import (
+    COCO_FLIP_PAIRS,
+    MPII_FLIP_PAIRS,
+    decode_heatmaps,
+    flip_back,
+    flip_test_average,
+    heatmap_to_input_coords,
+)
+from deltatune.metrics.pck import (
+    PCKResult,
+    accuracy_loss_points,
+    box_sizes,
+    pck,
+    pckh,
+    pose_frame_table,
+    summarize,
+)
+
+__all__ = [
+    "COCO_FLIP_PAIRS",
+    "MPII_FLIP_PAIRS",
+    "PCKResult",
+    "accuracy_loss_points",
+    "box_sizes",
+    "decode_heatmaps",
+    "flip_back",
+    "flip_test_average",
+    "heatmap_to_input_coords",
+    "pck",
+    "pckh",
+    "pose_frame_table",
+    "summarize",
+]

@@ -1,0 +1,97 @@
+"""Plots of a search study: the accuracy/speed trade-off and the thresholds of the front.
+
+Thin renderers over the tidy tables of :mod:`deltatune.search.pareto` (compute is tested there). Each takes
+a DataFrame first, keyword-only column names, ``ax=None``, and returns the Axes. seaborn and matplotlib are
+imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+__all__ = ["plot_pareto", "plot_threshold_heatmap", "save_pareto_figure"]
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6.5, 4.5)) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    _, new = plt.subplots(figsize=size)
+    return new
+
+
+def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, *, loss: str = "accuracy_loss", speed: str = "speedup",
+                feasible: str = "feasible", hue: str | None = "strategy", budget: float | None = None,
+                ax: Axes | None = None) -> Axes:
+    """All trials (infeasible ones hollow), the front as a step line, the budget as a vertical line."""
+    import seaborn as sns
+
+    ax = _axes(ax)
+    d = df.assign(_feasible=df[feasible].map({True: "feasible", False: "infeasible"}))
+    sns.scatterplot(data=d, x=loss, y=speed, hue=hue if hue in d.columns else None, style="_feasible",
+                    style_order=["feasible", "infeasible"], markers={"feasible": "o", "infeasible": "X"},
+                    alpha=0.8, ax=ax)
+    if not front.empty:
+        f = front.sort_values(loss)
+        ax.step(f[loss], f[speed], where="post", color="black", lw=1.2, label="Pareto front")
+        ax.scatter(f[loss], f[speed], facecolors="none", edgecolors="black", s=90, lw=1.2)
+    if budget is not None:
+        ax.axvline(budget, color="crimson", ls="--", lw=1, label=f"budget {budget:g}")
+    ax.set_xlabel("accuracy loss (PCK@0.2 points vs dense)")
+    ax.set_ylabel("MAC speedup (x)")
+    ax.legend(fontsize="small", loc="best")
+    return ax
+
+
+def plot_threshold_heatmap(thresholds: pd.DataFrame, *, trial: str = "trial", layer: str = "layer",
+                           value: str = "threshold", index: str = "index", ax: Axes | None = None) -> Axes:
+    """Per-layer thresholds (log10, rows = trials of the front, columns = truncation points in order)."""
+    import numpy as np
+    import seaborn as sns
+
+    order = thresholds.sort_values(index)[layer].drop_duplicates().tolist()
+    wide = thresholds.pivot_table(index=trial, columns=layer, values=value, aggfunc="first").reindex(columns=order)
+    logv = np.log10(wide.where(wide > 0))
+    ax = _axes(ax, (max(6.0, 0.12 * len(order)), 1.0 + 0.35 * len(wide)))
+    sns.heatmap(logv, cmap="viridis", ax=ax, cbar_kws={"label": "log10 threshold (blank: 0)"},
+                xticklabels=len(order) <= 60)
+    ax.set_xlabel("truncation point (execution order)")
+    ax.set_ylabel("trial")
+    return ax
+
+
+def save_pareto_figure(df: pd.DataFrame, front: pd.DataFrame, thresholds: pd.DataFrame, path: str | Path, *,
+                       budget: float | None = None, title: str | None = None) -> Path:
+    """Trade-off plot above the threshold heatmap of the front, written to ``path`` (PNG, SVG, PDF ...)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    has_heat = not thresholds.empty
+    fig, axes = plt.subplots(2 if has_heat else 1, 1, figsize=(9, 9 if has_heat else 5),
+                             gridspec_kw={"height_ratios": [3, 2]} if has_heat else None, squeeze=False)
+    plot_pareto(df, front, budget=budget, ax=axes[0][0])
+    if title:
+        axes[0][0].set_title(title)
+    if has_heat:
+        plot_threshold_heatmap(thresholds, ax=axes[1][0])
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+

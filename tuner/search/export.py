@@ -1,0 +1,101 @@
+"""Export a trial's thresholds as a file that ``inspect``/``bench``/``DeltaNetwork.load_thresholds`` load.
+
+The thresholds come from the trial's ``thresholds`` user attribute (every strategy writes it), so the file
+reproduces the trial exactly: loading it into the same model and re-running the study's workload gives the
+same MAC speedup and accuracy loss. ``deltacnn`` writes DeltaCNN's ``{"0": t0, ...}`` in execution order
+(see :func:`deltatune.delta.thresholds.to_deltacnn`; DeltaCNN's fused-activation keys are not inserted).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["FORMATS", "ExportResult", "select_trial", "export_trial"]
+
+FORMATS = ("deltatune", "deltacnn")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    trial: int
+    accuracy_loss: float
+    speedup: float
+    format: str
+
+
+def select_trial(study: optuna.Study, *, trial: int | None = None, best_under: float | None = None) -> optuna.trial.FrozenTrial:
+    """Trial number ``trial``, or the fastest complete trial with accuracy loss ≤ ``best_under``."""
+    from optuna.trial import TrialState
+
+    from deltatune.search.pareto import best_under as _best_under
+    from deltatune.search.pareto import trials_frame
+
+    if (trial is None) == (best_under is None):
+        raise ConfigError("give exactly one of --trial N or --best-under X")
+    if trial is not None:
+        found = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+        if not found:
+            raise ConfigError(f"--trial {trial}: study {study.study_name} has no such trial")
+        if found[0].state != TrialState.COMPLETE:
+            raise ConfigError(f"--trial {trial}: trial is {found[0].state.name}, not COMPLETE")
+        return found[0]
+    assert best_under is not None
+    if best_under < 0:
+        raise ConfigError(f"--best-under {best_under}: must be >= 0 (PCK points)")
+    row = _best_under(trials_frame(study), best_under)
+    if row is None:
+        raise ConfigError(f"--best-under {best_under}: no trial of {study.study_name} loses that little accuracy")
+    return [t for t in study.get_trials(deepcopy=False) if t.number == int(row["trial"])][0]
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_trial(study: optuna.Study, path: str | Path | None = None, *, trial: int | None = None,
+                 best_under: float | None = None, format: str = "deltatune") -> ExportResult:
+    """Write the chosen trial's thresholds to ``path`` (default ``<study>-trial<N>.json``)."""
+    from deltatune.delta.thresholds import ThresholdFile, save_thresholds, to_deltacnn
+    from deltatune.search.pareto import study_meta
+
+    if format not in FORMATS:
+        raise ConfigError(f"--format {format!r} is unknown; choose one of {', '.join(FORMATS)}")
+    t = select_trial(study, trial=trial, best_under=best_under)
+    attrs = t.user_attrs
+    if "thresholds" not in attrs:
+        raise ConfigError(f"trial {t.number} of {study.study_name} has no thresholds (not a deltatune study?)")
+    meta = study_meta(study)
+    out = Path(path) if path is not None else Path(f"{study.study_name}-trial{t.number}.json")
+    thresholds = dict(attrs["thresholds"])
+    if format == "deltatune":
+        info = {"study": study.study_name, "trial": t.number, "strategy": attrs.get("strategy"),
+                "accuracy_loss": t.values[0], "speedup": t.values[1], "budget": meta.get("budget"),
+                "speed": meta.get("speed"), "workload": meta.get("workload"),
+                "random_weights": meta.get("random_weights")}
+        save_thresholds(out, ThresholdFile(thresholds, mode=str(attrs.get("mode", "max")),
+                                           input_dilation=int(attrs.get("input_dilation", 1)),
+                                           model=meta.get("model"), meta=info))
+    else:
+        names = list(meta.get("threshold_names") or thresholds)
+        _atomic_json(out, to_deltacnn(names, thresholds))
+    return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format)

@@ -1,0 +1,226 @@
+"""The two search objectives: accuracy loss (minimise) and speedup (maximise) of one threshold setting.
+
+Accuracy loss is ``100 · (1 − PCK@0.2(delta, reference))`` in PCK percentage points, where the reference
+is the dense model's own decoded keypoints on the same frames ("fidelity", DESIGN §6): 1.0 means one PCK
+point lost. Frame 0 of every stream runs dense in a delta network and is exactly right, so it is left out
+of both the accuracy and the speed numbers (they describe a running stream).
+
+Speedup is the MAC speedup (dense MACs / delta MACs over the same frames). ``latency`` and ``measured``
+need the latency model / benchmark of a later issue and fall back to MACs with a warning.
+
+Dense reference keypoints cost a full dense pass; they are cached per (model, weights, video, windows,
+frames) in memory and on disk (``<data dir>/cache/reference/<key>.pt``) so trials and re-runs reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from deltatune.errors import ConfigError
+from deltatune.search.workload import Workload, load_model
+
+__all__ = ["TrialConfig", "Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA"]
+
+log = logging.getLogger(__name__)
+
+SPEEDS = ("macs", "latency", "measured")
+PCK_ALPHA = 0.2
+Split = Literal["tune", "heldout"]
+
+
+def resolve_speed(speed: str) -> tuple[str, str | None]:
+    """``(speed metric actually used, notice or None)``; only ``macs`` exists so far."""
+    if speed not in SPEEDS:
+        raise ConfigError(f"--speed {speed!r} is unknown; choose one of {', '.join(SPEEDS)}")
+    if speed == "macs":
+        return "macs", None
+    return "macs", f"--speed {speed}: not available yet (no latency model / benchmark); using MAC speedup"
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One point of the search: a threshold per truncation point, the input dilation and the mode."""
+
+    thresholds: dict[str, float | None]
+    input_dilation: int = 1
+    mode: str = "max"
+
+    def to_attrs(self) -> dict[str, Any]:
+        return {"thresholds": dict(self.thresholds), "input_dilation": self.input_dilation, "mode": self.mode}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> TrialConfig:
+        return cls(dict(attrs["thresholds"]), int(attrs.get("input_dilation", 1)), str(attrs.get("mode", "max")))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Objective values of one :class:`TrialConfig` on one split."""
+
+    accuracy_loss: float
+    speedup: float
+    pck: float
+    split: str
+    frames: int
+    streams: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy_loss": self.accuracy_loss, "speedup": self.speedup, "pck": self.pck,
+                "split": self.split, "frames": self.frames, "streams": self.streams}
+
+
+def _preprocess(clip: torch.Tensor, info: Any) -> torch.Tensor:
+    """``[T, B, 3, H, W]`` RGB in [0, 1] -> the model's colour order, mean/std normalised."""
+    x = clip.flip(2) if info.color_order == "BGR" else clip
+    mean = torch.tensor(info.mean, dtype=x.dtype).view(1, 1, 3, 1, 1)
+    std = torch.tensor(info.std, dtype=x.dtype).view(1, 1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def _heatmaps(out: Any) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, dict) and "heatmaps" in out:
+        return out["heatmaps"]
+    raise ConfigError(f"model output of type {type(out).__name__} has no heatmaps to score")
+
+
+def _cache_dir() -> Path:
+    from deltatune.data.assets import data_dir
+
+    return data_dir() / "cache" / "reference"
+
+
+_MEMORY_CACHE: dict[str, torch.Tensor] = {}
+
+
+class Evaluator:
+    """Builds one delta network for a :class:`Workload` and scores threshold settings on it.
+
+    Build once per worker process (conversion of HRNet-W32 takes seconds), then call :meth:`evaluate`
+    per trial; the network is reset and its statistics cleared every time.
+
+    Example::
+
+        ev = Evaluator(Workload("hrnet_tiny", weights=None, frames=8))
+        cfg = TrialConfig({n: 0.05 for n in ev.threshold_names})
+        print(ev.evaluate(cfg).accuracy_loss)
+    """
+
+    def __init__(self, workload: Workload, *, use_disk_cache: bool = True) -> None:
+        from deltatune_models import model_info
+
+        from deltatune.data.video import load_clip
+        from deltatune.delta import convert
+
+        self.workload = workload
+        self.info = model_info(workload.model)
+        if self.info.task != "pose":
+            raise ConfigError(f"--model {workload.model}: search scores pose models only (task {self.info.task!r})")
+        self.model, self.random_weights = load_model(workload)
+        clip = load_clip(
+            workload.video_path(), windows=workload.crop_windows() or None, size=tuple(self.info.input_size),
+            start=workload.start, count=workload.frames,
+        )
+        if clip.shape[0] < workload.frames:
+            raise ConfigError(f"--frames {workload.frames}: {workload.video} has only {clip.shape[0]} frames there")
+        x = _preprocess(clip, self.info)
+        t = workload.tune_frames
+        self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:]}
+        self.net = convert(self.model, x[0])
+        self._use_disk = use_disk_cache
+        self.reference = {s: self._reference(s) for s in ("tune", "heldout")}
+
+    @property
+    def threshold_names(self) -> list[str]:
+        return self.net.threshold_names
+
+    @property
+    def truncation_points(self) -> list[Any]:
+        return self.net.truncation_points
+
+    # -- reference ---------------------------------------------------------------------------------
+    def _cache_key(self, split: str) -> str:
+        w = self.workload
+        key = {"model": w.model, "weights": w.weights_identity(), "video": str(w.video_path()),
+               "windows": [str(c) for c in w.crop_windows()], "start": w.start, "frames": w.frames,
+               "heldout": w.heldout_frames, "split": split, "torch": torch.__version__}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+    def _reference(self, split: str) -> torch.Tensor:
+        """Dense decoded keypoints ``[T, B, K, 2]`` of ``split`` (cached in memory and on disk)."""
+        from deltatune.metrics import decode_heatmaps
+
+        key = self._cache_key(split)
+        if key in _MEMORY_CACHE:
+            return _MEMORY_CACHE[key]
+        path = _cache_dir() / f"{key}.pt"
+        if self._use_disk and path.is_file():
+            try:
+                ref = torch.load(path, weights_only=True)
+                _MEMORY_CACHE[key] = ref
+                return ref
+            except Exception as exc:  # a corrupt cache file is recomputed, never fatal
+                log.warning("reference cache %s unreadable (%s); recomputing", path, exc)
+        with torch.no_grad():
+            ref = torch.stack([decode_heatmaps(_heatmaps(self.model(f)))[0] for f in self.frames[split]])
+        _MEMORY_CACHE[key] = ref
+        if self._use_disk:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+                os.close(fd)
+                torch.save(ref, tmp)
+                os.replace(tmp, path)
+            except OSError as exc:
+                log.warning("cannot write reference cache %s (%s)", path, exc)
+        return ref
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def apply(self, config: TrialConfig) -> None:
+        """Put ``config`` on the network (thresholds, mode, input dilation)."""
+        self.net.set_thresholds(config.thresholds)
+        self.net.mode = config.mode
+        self.net.input_dilation = config.input_dilation
+
+    def evaluate(self, config: TrialConfig, *, split: Split = "tune") -> Evaluation:
+        """Run the split's frames through the delta network with ``config``; return both objectives."""
+        from deltatune.metrics import decode_heatmaps, pck
+
+        if split not in self.frames:
+            raise ConfigError(f"split {split!r} is unknown; choose tune or heldout")
+        self.apply(config)
+        self.net.reset()
+        self.net.stats.clear()
+        preds = []
+        with torch.no_grad():
+            for f in self.frames[split]:
+                preds.append(decode_heatmaps(_heatmaps(self.net(f)))[0])
+        pred = torch.stack(preds)[1:]  # frame 0 is dense and exact: score the running stream only
+        ref = self.reference[split][1:]
+        res = pck(pred, ref, alpha=PCK_ALPHA)
+        value = res.value if not math.isnan(res.value) else 1.0
+        summary = self.net.stats.summary()
+        # nothing recomputed at all (everything truncated) would be an infinite speedup: count >= 1 MAC
+        speed = summary.dense_macs / max(summary.delta_macs, 1) if summary.dense_macs else 1.0
+        return Evaluation(
+            accuracy_loss=100.0 * (1.0 - value),
+            speedup=speed,
+            pck=value,
+            split=split,
+            frames=int(pred.shape[0]),
+            streams=int(pred.shape[1]),
+        )

@@ -1,0 +1,346 @@
+"""Run a threshold search: N worker processes, one Optuna study, then the held-out check.
+
+:func:`run_search` is what ``deltatune search`` calls. Each worker process builds its own
+:class:`~deltatune.search.objective.Evaluator` (its own delta network), loads the shared study with its own
+sampler seed, and runs its share of the trials with ask/tell::
+
+    trial = study.ask()
+    config = strategy.propose(trial)               # sampler draw, or a baseline's fixed thresholds
+    ev = evaluator.evaluate(config)                # tuning frames
+    trial.set_constraint("budget", ev.accuracy_loss - budget)   # feasible iff <= 0 (Optuna 5)
+    study.tell(trial, [ev.accuracy_loss, ev.speedup])
+
+Every trial records ``thresholds``, ``input_dilation``, ``mode``, ``strategy``, ``space``, ``worker``,
+``seed`` and ``pck`` in its user attributes. The study records the workload and budget in the user
+attribute ``deltatune``; resuming it with a different workload or budget is refused. After the workers,
+the feasible front is re-scored on the held-out frames (study user attribute ``heldout``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from deltatune.errors import ConfigError
+from deltatune.search.objective import Evaluator, TrialConfig, resolve_speed
+from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_frame, study_meta, trials_frame
+from deltatune.search.spaces import SPACES, Ranges, make_space
+from deltatune.search.storage import StorageSpec, resolve_storage
+from deltatune.search.strategies import make_strategy, strategy_class
+from deltatune.search.workload import RANDOM_WEIGHTS_NOTICE, Workload
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+__all__ = ["SearchSettings", "SearchResult", "run_search", "open_study", "rescore_heldout", "DIRECTIONS"]
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("minimize", "maximize")  # accuracy loss, speedup
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything a search run needs (the CLI's options, validated)."""
+
+    workload: Workload
+    trials: int = 12
+    strategy: str = "tpe"
+    space: str = "group"
+    budget: float = 1.0
+    speed: str = "macs"
+    study: str | None = None
+    storage: str | None = None
+    jobs: int = 1
+    seed: int = 0
+    tune_dilation: bool = True
+    modes: tuple[str, ...] = ("max",)
+    ranges: Ranges = field(default_factory=Ranges)
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ConfigError(f"--trials {self.trials}: need at least 1")
+        if not (self.budget >= 0):  # also rejects NaN
+            raise ConfigError(f"--budget {self.budget}: must be >= 0 (PCK points)")
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs {self.jobs}: need at least 1 worker")
+        if self.space not in SPACES:
+            raise ConfigError(f"--space {self.space!r} is unknown; choose one of {', '.join(SPACES)}")
+        cls = strategy_class(self.strategy)
+        if self.jobs > 1 and not cls.parallel:
+            raise ConfigError(f"--strategy {self.strategy} is sequential (each step depends on the last); "
+                              "use --jobs 1")
+        resolve_speed(self.speed)
+        from deltatune.delta._context import MODES
+
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise ConfigError(f"--modes {','.join(self.modes)}: choose from {', '.join(MODES)}")
+
+    @property
+    def study_name(self) -> str:
+        return self.study or f"{self.workload.model}-{self.strategy}-{self.space}"
+
+    def storage_spec(self) -> StorageSpec:
+        return resolve_storage(self.storage, self.study_name, jobs=self.jobs)
+
+
+@dataclass
+class SearchResult:
+    """What a search run produced (all trials of the study, not only this run's)."""
+
+    study: str
+    storage: str
+    n_trials: int
+    new_trials: int
+    trials: pd.DataFrame
+    front: pd.DataFrame
+    best_feasible: dict[str, Any] | None
+    hypervolume: float
+    budget: float
+    speed: str
+    random_weights: bool
+    notices: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        front = [
+            {"trial": int(r.trial), "accuracy_loss": float(r.accuracy_loss), "speedup": float(r.speedup),
+             "feasible": bool(r.feasible), "strategy": r.strategy,
+             "heldout_accuracy_loss": _num(r.heldout_accuracy_loss), "heldout_speedup": _num(r.heldout_speedup)}
+            for r in self.front.itertuples()
+        ]
+        return {"study": self.study, "storage": self.storage, "n_trials": self.n_trials,
+                "new_trials": self.new_trials, "budget": self.budget, "speed": self.speed,
+                "hypervolume": self.hypervolume, "hypervolume_reference": [self.budget, 1.0],
+                "random_weights": self.random_weights, "pareto": front, "best_feasible": self.best_feasible,
+                "notices": self.notices, "wall_s": round(self.wall_s, 2)}
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if f != f else f
+
+
+def open_study(spec: StorageSpec, name: str, *, sampler: optuna.samplers.BaseSampler | None = None,
+               create: bool = True) -> optuna.Study:
+    """Load study ``name`` (creating it with our two directions when ``create``)."""
+    import optuna
+
+    storage = spec.open()
+    if create:
+        return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=list(DIRECTIONS),
+                                   load_if_exists=True)
+    try:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    except KeyError:
+        raise ConfigError(f"--study {name}: no such study in {spec.url}") from None
+
+
+def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
+    old = study_meta(study)
+    if not old:
+        study.set_user_attr(META_KEY, meta)
+        return
+    for key in ("workload", "budget", "threshold_names"):
+        if old.get(key) != meta.get(key):
+            what = {"workload": "model/video/frames", "budget": "budget", "threshold_names": "network"}[key]
+            raise ConfigError(
+                f"--study {study.study_name}: it was created with a different {what} "
+                f"({old.get(key) if key != 'threshold_names' else 'other truncation points'}); "
+                "use a new --study name"
+            )
+
+
+def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
+    return {"workload": settings.workload.to_dict(), "budget": settings.budget, "speed": speed_used,
+            "threshold_names": ev.threshold_names, "random_weights": ev.random_weights,
+            "model": settings.workload.model}
+
+
+def _worker(settings: SearchSettings, worker: int, n_trials: int, seed: int,
+            on_trial: Callable[[int], None] | None = None, evaluator: Evaluator | None = None) -> list[int]:
+    """Run ``n_trials`` trials of the study in this process; returns their numbers."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ev = evaluator or Evaluator(settings.workload)
+    speed_used, _ = resolve_speed(settings.speed)
+    space = make_space(settings.space, ev.threshold_names, tune_dilation=settings.tune_dilation,
+                       modes=settings.modes, ranges=settings.ranges)
+    strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
+    study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
+    _check_meta(study, _study_meta(settings, ev, speed_used))
+    done: list[int] = []
+    for _ in range(n_trials):
+        if strategy.exhausted():
+            log.info("strategy %s finished after %d trials", strategy.name, len(done))
+            break
+        trial = study.ask()
+        try:
+            config = strategy.propose(trial)
+            result = ev.evaluate(config)
+        except BaseException:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        for k, v in config.to_attrs().items():
+            trial.set_user_attr(k, v)
+        trial.set_user_attr("strategy", strategy.name)
+        trial.set_user_attr("space", space.name if _uses_space(strategy) else None)
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("pck", result.pck)
+        trial.set_constraint("budget", result.accuracy_loss - settings.budget)
+        study.tell(trial, [result.accuracy_loss, result.speedup])
+        strategy.after_trial(config, result)
+        done.append(trial.number)
+        if on_trial is not None:
+            on_trial(trial.number)
+    return done
+
+
+def _uses_space(strategy: Any) -> bool:
+    from deltatune.search.strategies import SamplerStrategy
+
+    return isinstance(strategy, SamplerStrategy)
+
+
+def _worker_entry(settings_d: dict[str, Any], worker: int, n_trials: int, seed: int) -> list[int]:
+    """Picklable entry point for a worker process (settings travel as a plain dict)."""
+    logging.getLogger("deltatune").setLevel(logging.WARNING)
+    return _worker(_settings_from_dict(settings_d), worker, n_trials, seed)
+
+
+def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
+    d = dict(d)
+    d["workload"] = Workload.from_dict(d["workload"])
+    d["modes"] = tuple(d["modes"])
+    r = dict(d["ranges"])
+    r["mult"] = tuple(r["mult"])
+    d["ranges"] = Ranges(**r)
+    return SearchSettings(**d)
+
+
+def rescore_heldout(study: optuna.Study, evaluator: Evaluator, trials: list[int]) -> dict[str, dict[str, float]]:
+    """Score ``trials`` on the held-out frames (skipping ones already scored); store and return them all."""
+    heldout = dict(study.user_attrs.get("heldout") or {})
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    changed = False
+    for n in trials:
+        if str(n) in heldout or n not in by_number:
+            continue
+        r = evaluator.evaluate(TrialConfig.from_attrs(by_number[n].user_attrs), split="heldout")
+        heldout[str(n)] = {"accuracy_loss": r.accuracy_loss, "speedup": r.speedup, "pck": r.pck}
+        changed = True
+    if changed:
+        study.set_user_attr("heldout", heldout)
+    return heldout
+
+
+def _split(total: int, jobs: int) -> list[int]:
+    return [total // jobs + (1 if i < total % jobs else 0) for i in range(jobs)]
+
+
+def run_search(settings: SearchSettings, *, on_progress: Callable[[int], None] | None = None,
+               heldout: bool = True) -> SearchResult:
+    """Run ``settings.trials`` new trials on the study (resuming it if it exists), then the held-out check.
+
+    ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar).
+    """
+    from optuna.trial import TrialState
+
+    t0 = time.perf_counter()
+    notices: list[str] = []
+    _, speed_notice = resolve_speed(settings.speed)
+    if speed_notice:
+        notices.append(speed_notice)
+        log.warning(speed_notice)
+    spec = settings.storage_spec()
+    ev = Evaluator(settings.workload)  # main process: validates inputs early, held-out check, jobs == 1 worker
+    if ev.random_weights:
+        notices.append(RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed))
+    speed_used, _ = resolve_speed(settings.speed)
+    study = open_study(spec, settings.study_name)
+    _check_meta(study, _study_meta(settings, ev, speed_used))
+    n_before = len(study.get_trials(deepcopy=False))
+    # seeds differ per worker and per resume, so a resumed study never replays its first run's draws
+    seeds = [settings.seed * 100_003 + n_before * 101 + w for w in range(settings.jobs)]
+    shares = _split(settings.trials, settings.jobs)
+    counter = {"n": 0}
+
+    def _one(_: int) -> None:
+        counter["n"] += 1
+        if on_progress is not None:
+            on_progress(counter["n"])
+
+    if settings.jobs == 1:
+        new = _worker(settings, 0, settings.trials, seeds[0], on_trial=_one, evaluator=ev)
+    else:
+        new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
+
+    study = open_study(spec, settings.study_name, create=False)
+    df = trials_frame(study)
+    front = pareto_frame(df)
+    if heldout and not front.empty:
+        rescore_heldout(study, ev, [int(t) for t in front["trial"]])
+        df = trials_frame(study)
+        front = pareto_frame(df)
+    best = best_under(df)
+    n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return SearchResult(
+        study=settings.study_name, storage=spec.url, n_trials=n_complete, new_trials=len(new), trials=df,
+        front=front, best_feasible=_row_dict(best), hypervolume=hypervolume(front, ref_loss=settings.budget),
+        budget=settings.budget, speed=speed_used, random_weights=ev.random_weights, notices=notices,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+def _row_dict(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"trial": int(row["trial"]), "accuracy_loss": float(row["accuracy_loss"]),
+            "speedup": float(row["speedup"]), "feasible": bool(row["feasible"]), "strategy": row["strategy"],
+            "heldout_accuracy_loss": _num(row["heldout_accuracy_loss"]),
+            "heldout_speedup": _num(row["heldout_speedup"])}
+
+
+def _run_parallel(settings: SearchSettings, shares: list[int], seeds: list[int], study: optuna.Study,
+                  n_before: int, on_progress: Callable[[int], None] | None) -> list[int]:
+    """``len(shares)`` loky worker processes; a thread polls the storage to report progress."""
+    from joblib import Parallel, delayed
+    from optuna.trial import TrialState
+
+    stop = threading.Event()
+
+    def _poll() -> None:
+        last = -1
+        while not stop.wait(1.0):
+            try:
+                n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))) - n_before
+            except Exception:  # a storage read racing a writer: try again next tick
+                continue
+            if n != last and on_progress is not None:
+                on_progress(n)
+                last = n
+
+    thread = threading.Thread(target=_poll, daemon=True)
+    thread.start()
+    d = asdict(settings)
+    d["workload"] = settings.workload.to_dict()
+    try:
+        results = Parallel(n_jobs=len(shares), backend="loky")(
+            delayed(_worker_entry)(d, w, n, seeds[w]) for w, n in enumerate(shares) if n > 0
+        )
+    finally:
+        stop.set()
+        thread.join()
+    return [n for r in results for n in r]

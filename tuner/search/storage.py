@@ -1,0 +1,96 @@
+"""Where studies live: an Optuna journal file by default, any Optuna RDB URL on request.
+
+Default: ``./deltatune-results/<study>.journal`` (relative to the working directory, like a build folder;
+``$DELTATUNE_RESULTS`` overrides the folder). A journal file is append-only, so a killed run loses no
+finished trial and re-running with the same ``--study`` resumes it; several worker processes on one machine
+share it safely through the journal's file lock.
+
+``--storage`` accepts:
+
+- a path ending in ``.journal`` (or ``journal:///path``): that journal file;
+- ``sqlite:///file.db``: fine for one worker; several workers warn (SQLite locks the whole file);
+- ``postgresql://user:pw@host/db`` or ``mysql+pymysql://...``: the multi-machine path — start
+  ``deltatune search --study S --storage URL`` on every machine and they share one study.
+
+Every storage opens in optuna-dashboard: ``optuna-dashboard ./deltatune-results/S.journal`` or
+``optuna-dashboard postgresql://...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["StorageSpec", "resolve_storage", "results_dir", "RESULTS_ENV"]
+
+log = logging.getLogger(__name__)
+
+RESULTS_ENV = "DELTATUNE_RESULTS"
+_RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+
+
+def results_dir() -> Path:
+    """``$DELTATUNE_RESULTS`` or ``./deltatune-results``."""
+    return Path(os.environ.get(RESULTS_ENV) or "deltatune-results")
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """A resolved storage: ``kind`` is ``journal`` or ``rdb``; ``url`` the user-facing location."""
+
+    kind: str
+    url: str
+
+    def open(self) -> optuna.storages.BaseStorage:
+        """Open the storage (creates the journal file's folder)."""
+        import optuna
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        if self.kind == "journal":
+            path = Path(self.url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        try:
+            return optuna.storages.RDBStorage(self.url)
+        except ImportError as exc:
+            raise ConfigError(f"--storage {self.url}: database driver missing ({exc})") from None
+        except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"--storage {self.url}: cannot open ({first})") from None
+
+
+def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpec:
+    """Turn ``--storage`` (or its absence) into a :class:`StorageSpec`; unknown schemes are errors."""
+    if not study or any(c in study for c in "/\\") or study.startswith("."):
+        raise ConfigError(f"--study {study!r}: use a plain name (letters, digits, - _ .), no path separators")
+    if url is None or url == "":
+        return StorageSpec("journal", str(results_dir() / f"{study}.journal"))
+    if url.startswith("journal://"):
+        path = url[len("journal://"):]
+        if not path:
+            raise ConfigError(f"--storage {url}: journal URL needs a path (journal:///path/study.journal)")
+        return StorageSpec("journal", path)
+    if "://" in url:
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in _RDB_SCHEMES:
+            raise ConfigError(
+                f"--storage {url}: unknown scheme {scheme!r}; use a .journal path, sqlite:///file.db, "
+                "postgresql://... or mysql://..."
+            )
+        if scheme == "sqlite" and jobs > 1:
+            log.warning("--storage %s with %d workers: SQLite locks the whole file; prefer a .journal "
+                        "file (one machine) or PostgreSQL (several machines)", url, jobs)
+        return StorageSpec("rdb", url)
+    if url.endswith(".journal") or url.endswith(".log"):
+        return StorageSpec("journal", url)
+    raise ConfigError(
+        f"--storage {url}: not a storage URL; use a .journal path, sqlite:///file.db or postgresql://..."
+    )

@@ -1,0 +1,66 @@
+"""The strategy interface: every search strategy — an Optuna sampler or a baseline loop — is one plug-in.
+
+The runner's loop is the same for all of them (ask/tell on one Optuna study)::
+
+    trial = study.ask()
+    config = strategy.propose(trial)          # (the runner stops once strategy.exhausted())
+    evaluation = evaluator.evaluate(config)
+    study.tell(trial, [evaluation.accuracy_loss, evaluation.speedup])
+    strategy.after_trial(config, evaluation)  # no-op hook; greedy baselines learn from it
+
+Sampler strategies draw parameters through the :class:`~deltatune.search.spaces.SearchSpace`; baselines
+propose fixed thresholds (their trials carry no parameters, only the ``thresholds`` user attribute), so
+their trials sit in the same study and their fronts are comparable. The seed is injected, never global.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    import optuna
+
+    from deltatune.search.objective import Evaluation, TrialConfig
+    from deltatune.search.spaces import SearchSpace
+
+__all__ = ["Strategy", "SamplerStrategy"]
+
+
+class Strategy(ABC):
+    """One search strategy. ``parallel``: whether several worker processes may share its study."""
+
+    name: ClassVar[str] = ""
+    parallel: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace, *, seed: int | None = None, budget: float = 1.0,
+                 n_trials: int | None = None) -> None:
+        self.space = space
+        self.seed = seed
+        self.budget = budget
+        self.n_trials = n_trials
+
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        """The sampler this worker's study object uses (baselines: a seeded random sampler, unused)."""
+        import optuna
+
+        return optuna.samplers.RandomSampler(seed=self.seed)
+
+    def exhausted(self) -> bool:
+        """True when the strategy has nothing left to try (the runner then stops early)."""
+        return False
+
+    @abstractmethod
+    def propose(self, trial: optuna.Trial) -> TrialConfig:
+        """The configuration to evaluate in ``trial``."""
+
+    def after_trial(self, config: TrialConfig, evaluation: Evaluation) -> None:  # noqa: B027 - optional hook
+        """Called with every finished evaluation (no-op by default)."""
+
+
+class SamplerStrategy(Strategy):
+    """A strategy whose proposals are an Optuna sampler's draws in the search space."""
+
+    def propose(self, trial: optuna.Trial) -> TrialConfig:
+        return self.space.suggest(trial)

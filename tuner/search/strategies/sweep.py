@@ -1,0 +1,42 @@
+"""A single global threshold swept over its range: the simplest baseline a per-layer search must beat.
+
+Trial ``k`` of ``n`` sets every layer to ``lo · (hi/lo)^(k/(n-1))`` and the input to the same position in
+``[input_lo, input_hi]`` (log scale), dilation 1, mode ``max``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deltatune.search.objective import TrialConfig
+from deltatune.search.strategies._base import Strategy
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["GlobalSweepStrategy"]
+
+
+class GlobalSweepStrategy(Strategy):
+    """``n_trials`` log-spaced global thresholds, low to high (sequential: one worker)."""
+
+    name = "sweep"
+    description = "one global threshold, log-spaced over [lo, hi]"
+    parallel = False
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.k = 0
+
+    def exhausted(self) -> bool:
+        return self.k >= (self.n_trials or 10)
+
+    def propose(self, trial: optuna.Trial) -> TrialConfig:
+        n = self.n_trials or 10
+        pos = self.k / (n - 1) if n > 1 else 0.5
+        self.k += 1
+        r = self.space.ranges
+        t = r.lo * (r.hi / r.lo) ** pos
+        t_in = r.input_lo * (r.input_hi / r.input_lo) ** pos
+        trial.set_user_attr("sweep_position", pos)
+        return TrialConfig({n_: (t_in if n_ == "input" else t) for n_ in self.space.names}, 1, "max")

@@ -1,0 +1,28 @@
+"""Optuna's TPE sampler (its multi-objective default) as a strategy.
+
+The budget reaches every sampler as ``trial.set_constraint`` (Optuna 5): TPE weights infeasible trials down.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deltatune.search.strategies._base import SamplerStrategy
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["TPEStrategy"]
+
+
+class TPEStrategy(SamplerStrategy):
+    """Multivariate TPE with constant liar (safe with several workers on one study)."""
+
+    name = "tpe"
+    description = "Optuna TPESampler (multivariate, constant liar, 10 random startup trials)"
+
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        import optuna
+
+        return optuna.samplers.TPESampler(seed=self.seed, multivariate=True, constant_liar=True,
+                                          n_startup_trials=10)

@@ -1,0 +1,143 @@
+"""What a search evaluates on: the model, its weights, the clip, and the tuning / held-out split.
+
+A :class:`Workload` is a frozen, JSON-able description. It is stored in the study's user attributes so
+that a resumed study (or ``deltatune pareto --heldout`` / ``deltatune export``) rebuilds exactly the same
+evaluation, and so that resuming a study with a *different* workload is refused instead of silently mixing
+two objectives in one front.
+
+Frames are split in time: the first ``frames - heldout`` frames of every stream tune the thresholds, the
+last ``heldout`` frames (a fresh stream that starts dense again) re-score the final front.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deltatune.errors import ConfigError
+
+__all__ = ["Workload", "DEFAULT_FRAMES", "DEFAULT_STREAMS", "RANDOM_WEIGHTS_NOTICE", "load_model"]
+
+log = logging.getLogger(__name__)
+
+#: Default clip length (tuning + held-out frames) and number of vtest crop windows (streams).
+DEFAULT_FRAMES = 16
+DEFAULT_STREAMS = 2
+
+RANDOM_WEIGHTS_NOTICE = (
+    "model {model!r} has no default weights: using random weights (torch seed {seed}); "
+    "thresholds tuned on random weights describe nothing real — pass --weights FILE"
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Model + clip + split. ``weights``: ``"default"``, a checkpoint path, or ``None`` (random init with
+    ``weights_seed``). ``video``: an asset name (``vtest``, ``carphone``) or a file / image folder.
+    ``windows``: crop windows as ``"x,y,w,h"`` strings (default: the asset's first ``streams`` windows)."""
+
+    model: str
+    weights: str | None = "default"
+    video: str = "vtest"
+    frames: int = DEFAULT_FRAMES
+    streams: int = DEFAULT_STREAMS
+    windows: tuple[str, ...] = field(default_factory=tuple)
+    start: int = 0
+    heldout: int | None = None
+    weights_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.frames < 4:
+            raise ConfigError(f"--frames {self.frames}: need at least 4 frames (tuning + held-out)")
+        if self.streams < 1:
+            raise ConfigError(f"--streams {self.streams}: need at least one stream")
+        h = self.heldout_frames
+        if h < 2 or self.frames - h < 2:
+            raise ConfigError(
+                f"held-out frames {h} of {self.frames}: both tuning and held-out parts need >= 2 frames"
+            )
+
+    @property
+    def heldout_frames(self) -> int:
+        """Held-out frames at the end of the clip (default: a quarter, at least 2)."""
+        return self.heldout if self.heldout is not None else max(2, round(self.frames / 4))
+
+    @property
+    def tune_frames(self) -> int:
+        return self.frames - self.heldout_frames
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["windows"] = list(self.windows)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Workload:
+        d = dict(d)
+        d["windows"] = tuple(d.get("windows") or ())
+        return cls(**d)
+
+    # -- resolution ------------------------------------------------------------------------------
+    def resolve_weights(self) -> tuple[str | None, bool]:
+        """``(weights argument for create_model, random?)``; ``default`` without default weights becomes
+        random init (the caller shows :data:`RANDOM_WEIGHTS_NOTICE`)."""
+        from deltatune_models import model_info
+
+        info = model_info(self.model)  # ModelNotFoundError for unknown names
+        if self.weights == "default":
+            if info.default_weights is None or info.weights != "available":
+                return None, True
+            return "default", False
+        if self.weights is None:
+            return None, True
+        if not Path(self.weights).is_file():
+            raise ConfigError(f"--weights {self.weights}: no such file")
+        return self.weights, False
+
+    def weights_identity(self) -> str:
+        """A string that changes when the weights change (for the reference cache key)."""
+        w, random = self.resolve_weights()
+        if random:
+            return f"random:{self.weights_seed}"
+        if w == "default":
+            return "default"
+        st = Path(str(w)).stat()
+        return f"{Path(str(w)).resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+    def video_path(self) -> Path:
+        from deltatune.data.assets import ASSETS, asset_path
+
+        if self.video in ASSETS:
+            return asset_path(self.video, fetch=True)
+        p = Path(self.video)
+        if not p.exists():
+            raise ConfigError(f"--video {self.video}: no such file or folder (or sample asset name)")
+        return p
+
+    def crop_windows(self) -> list[Any]:
+        from deltatune.data.video import DEFAULT_WINDOWS, parse_window
+
+        if self.windows:
+            return [parse_window(w) for w in self.windows]
+        wins = DEFAULT_WINDOWS.get(self.video, [])
+        if wins and self.streams > len(wins):
+            raise ConfigError(f"--streams {self.streams}: {self.video} has only {len(wins)} default windows")
+        return list(wins[: self.streams]) if wins else []
+
+
+def load_model(workload: Workload) -> tuple[torch.nn.Module, bool]:
+    """Build the workload's dense model in eval mode; returns ``(model, random_weights)``."""
+    from deltatune_models import create_model
+
+    weights, random = workload.resolve_weights()
+    if random:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(workload.weights_seed)
+            model = create_model(workload.model, weights=None)
+    else:
+        model = create_model(workload.model, weights=weights)
+    return model.eval(), random

@@ -1,0 +1,108 @@
+"""A model plus a real clip, ready for the engine: what ``inspect``, ``search`` and ``bench`` run on.
+
+:func:`load_workload` resolves a registered model (and its weights), decodes frames from a video (the
+vtest sample by default), cuts the model's default crop windows (each window is one stream), resizes
+them to the model's input size and applies the model's own preprocessing (colour order, mean/std).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from deltatune.errors import ConfigError, WeightsError
+
+__all__ = ["Workload", "load_workload", "preprocess", "resolve_video"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workload:
+    """A model in eval mode and a preprocessed clip ``[T, B, 3, H, W]`` (B streams)."""
+
+    model_name: str
+    model: nn.Module
+    info: Any  # deltatune_models.ModelInfo
+    frames: Tensor
+    video: str
+    windows: list[str]
+    weights: str
+    random_weights: bool
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def n_streams(self) -> int:
+        return int(self.frames.shape[1])
+
+
+def preprocess(x: Tensor, info: Any) -> Tensor:
+    """RGB frames in [0, 1] ``[..., 3, H, W]`` -> model input (colour order, then mean/std)."""
+    if getattr(info, "color_order", "RGB") == "BGR":
+        x = x.flip(-3)
+    mean = torch.tensor(info.mean, dtype=x.dtype).reshape(3, 1, 1)
+    std = torch.tensor(info.std, dtype=x.dtype).reshape(3, 1, 1)
+    return (x - mean) / std
+
+
+def resolve_video(video: str | Path | None) -> tuple[Path, str]:
+    """A user path, or the name of a sample asset (``vtest``, ``carphone``), or ``None`` (vtest)."""
+    from deltatune.data.assets import ASSETS, asset_path
+
+    name = "vtest" if video is None else str(video)
+    if name in ASSETS and ASSETS[name].filename.endswith((".avi", ".mp4")):
+        return asset_path(name, fetch=False), name
+    return Path(name), Path(name).stem
+
+
+def load_workload(
+    model: str,
+    *,
+    weights: str | Path | None = "default",
+    video: str | Path | None = None,
+    frames: int = 30,
+    start: int = 0,
+    windows: list[Any] | None = None,
+    allow_random: bool = True,
+    seed: int = 0,
+) -> Workload:
+    """Build a model and decode ``frames`` frames of ``video`` as its input streams.
+
+    ``weights="default"`` falls back to seeded random weights (with a warning, recorded in the result)
+    when the model has no default weights and ``allow_random`` is true.
+    """
+    from deltatune_models import create_model, model_info
+
+    from deltatune.data.video import DEFAULT_WINDOWS, load_clip
+
+    if frames < 2:
+        raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
+    info = model_info(model)
+    random_weights = False
+    try:
+        net = create_model(model, weights=weights)
+        wname = "default" if weights == "default" else ("random" if weights is None else str(weights))
+        random_weights = weights is None
+    except WeightsError:
+        if weights != "default" or not allow_random:
+            raise
+        log.warning("%s has no default weights here; using seeded random weights (seed %d): thresholds "
+                    "tuned on random weights describe nothing real", model, seed)
+        torch.manual_seed(seed)
+        net = create_model(model, weights=None)
+        wname, random_weights = "random", True
+    path, vname = resolve_video(video)
+    if windows is None:
+        windows = DEFAULT_WINDOWS.get(vname)
+    clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
+    clip = preprocess(clip, info)
+    return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
+                    random_weights)
