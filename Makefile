@@ -20,8 +20,7 @@ data: setup
 	$(BIN)/deltatune data fetch
 
 demo: data
-	$(BIN)/deltatune explain
-	$(BIN)/deltatune inspect --model mobilenet_v2 --frames 30 --threshold 0.05
+	$(BIN)/deltatune search --model hrnet
 
 test: data
 	$(BIN)/python -m pytest -q

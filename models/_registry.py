@@ -59,6 +59,9 @@ WEIGHTS_AVAILABLE = "available"
 WEIGHTS_NOT_FETCHED = "not fetched (run deltatune data fetch)"
 WEIGHTS_NONE = "none"
 WEIGHTS_CORRUPT = "corrupt (run deltatune data fetch --force)"
+WEIGHTS_MISSING = "missing (shipped file absent: reinstall deltatune)"
+#: ``default_weights="package:<path>"`` names a file shipped inside this package (e.g. distilled weights).
+PACKAGE_PREFIX = "package:"
 
 #: ``loader(model, path)`` loads a weights file into a model in place (default: strict state_dict load).
 Loader = Callable[[nn.Module, Path], None]
@@ -71,7 +74,9 @@ class ModelCard:
 
     ``mean``/``std`` apply to the channels *in ``color_order``* after scaling pixels to [0, 1] (so a
     BGR model gets ImageNet's R statistics on its B channel, as SimpleBaselines does).
-    ``default_weights`` is an asset name for :func:`deltatune.data.assets.asset_path`, or ``None``.
+    ``default_weights`` is an asset name for :func:`deltatune.data.assets.asset_path`, or
+    ``"package:<relative path>"`` for a file shipped inside ``deltatune_models`` (e.g.
+    ``"package:weights/x.pt"``), or ``None``.
     ``filter_fn`` is the family's pure key remap; ``loader`` replaces the state_dict loader for
     non-PyTorch weight files (e.g. a TFLite converter).
     """
@@ -228,6 +233,9 @@ def _asset_status(asset: str | None) -> tuple[str, Path | None]:
     """Weights status of a default-weights asset without fetching anything."""
     if asset is None:
         return WEIGHTS_NONE, None
+    if asset.startswith(PACKAGE_PREFIX):
+        shipped = Path(__file__).parent / asset[len(PACKAGE_PREFIX) :]
+        return (WEIGHTS_AVAILABLE, shipped) if shipped.is_file() else (WEIGHTS_MISSING, None)
     try:
         from deltatune.data.assets import asset_path, asset_status
     except ImportError:  # pragma: no cover - deltatune.data ships with deltatune
@@ -263,6 +271,11 @@ def create_model(name: str, *, weights: str | Path | None = "default", **kwargs:
             hint = card.weights_hint or "pass a checkpoint file (--weights FILE)"
             raise WeightsError(
                 f"model {name!r} has no default weights; use weights=None for random init, or {hint}"
+            )
+        if path is None and status == WEIGHTS_MISSING:
+            raise WeightsError(
+                f"default weights of model {name!r} ({card.default_weights}) are not installed; "
+                "reinstall deltatune or pass a checkpoint file (--weights FILE)"
             )
         if path is None:
             raise WeightsError(

@@ -37,6 +37,7 @@ __all__ = [
     "hrnet",
     "hrnet_w48",
     "hrnet_w32_mpii",
+    "hrnet_w18_small_v2",
     "hrnet_tiny",
 ]
 
@@ -346,6 +347,14 @@ class HRNetCfg:
 
 HRNET_W32 = HRNetCfg(**_stages(32))
 HRNET_W48 = HRNetCfg(**_stages(48))
+#: HRNet-W18-Small-v2 (HRNet-Image-Classification ``cls_hrnet_w18_small_v2``: 2 stem bottlenecks, stages
+#: of 1/3/2 modules with 2 basic blocks per branch, widths 18/36/72/144) with the pose head.
+HRNET_W18_SMALL_V2 = HRNetCfg(
+    layer1_blocks=2,
+    stage2=StageCfg(1, (2, 2), (18, 36)),
+    stage3=StageCfg(3, (2, 2, 2), (18, 36, 72)),
+    stage4=StageCfg(2, (2, 2, 2, 2), (18, 36, 72, 144)),
+)
 HRNET_TINY = HRNetCfg(
     stem_width=16, layer1_planes=8, layer1_blocks=1, **_stages(8, blocks=1, modules=(1, 1, 1))
 )
@@ -360,12 +369,19 @@ def _create_hrnet(cfg: HRNetCfg, **kwargs: Any) -> PoseHighResolutionNet:
 
 _HRNET_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 _HINT = (
-    "pass an official checkpoint (--weights FILE), e.g. {file} from the HRNet model zoo (" + _HRNET_REPO + ")"
+    "pass an official checkpoint (--weights FILE), e.g. {file} from the HRNet model zoo (" + _HRNET_REPO + "), "
+    "or use hrnet_w18_small_v2, whose default weights (distilled from BlazePose) ship with deltatune"
 )
 
 
 def _card(
-    *, input_size: tuple[int, int], joints: int, hint_file: str, provenance: str, tiny: bool = False
+    *,
+    input_size: tuple[int, int],
+    joints: int,
+    hint_file: str,
+    provenance: str,
+    tiny: bool = False,
+    default_weights: str | None = None,
 ) -> ModelCard:
     h, w = input_size
     return ModelCard(
@@ -377,7 +393,7 @@ def _card(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         color_order="RGB",
-        default_weights=None,
+        default_weights=default_weights,
         weights_hint="pass a checkpoint of your own (a test-only variant)"
         if tiny
         else _HINT.format(file=hint_file),
@@ -391,6 +407,8 @@ def _card(
 _PROV = (
     f"architecture of {_HRNET_REPO} lib/models/pose_hrnet.py (MIT); official weights: {{}} (user-supplied)"
 )
+#: The distilled default weights shipped in this package (see ``weights/PROVENANCE.md``).
+DISTILLED_WEIGHTS = "package:weights/hrnet_w18_small_v2_blazepose.pt"
 MODEL_CARDS: dict[str, ModelCard] = {
     "hrnet": _card(
         input_size=(256, 192), joints=17, hint_file="pose_coco/pose_hrnet_w32_256x192.pth",
@@ -403,6 +421,15 @@ MODEL_CARDS: dict[str, ModelCard] = {
     "hrnet_w32_mpii": _card(
         input_size=(256, 256), joints=16, hint_file="pose_mpii/pose_hrnet_w32_256x256.pth",
         provenance=_PROV.format("pose_mpii/pose_hrnet_w32_256x256.pth"),
+    ),
+    "hrnet_w18_small_v2": _card(
+        input_size=(256, 192), joints=17, hint_file="",
+        default_weights=DISTILLED_WEIGHTS,
+        provenance=(
+            "HRNet-W18-Small-v2 (HRNet-Image-Classification cls_hrnet_w18_small_v2) + pose head; default "
+            "weights distilled from BlazePose-full on vtest/carphone crops (models/weights/PROVENANCE.md): "
+            "they reproduce BlazePose's COCO-17 keypoints, not human labels"
+        ),
     ),
     "hrnet_tiny": _card(
         input_size=(128, 96), joints=17, hint_file="",
@@ -427,6 +454,12 @@ def hrnet_w48(**kwargs: Any) -> PoseHighResolutionNet:
 def hrnet_w32_mpii(**kwargs: Any) -> PoseHighResolutionNet:
     """HRNet-W32, MPII 16 keypoints, 256×256 RGB."""
     return _create_hrnet(replace(HRNET_W32, num_joints=16), **kwargs)
+
+
+@register_model
+def hrnet_w18_small_v2(**kwargs: Any) -> PoseHighResolutionNet:
+    """HRNet-W18-Small-v2, COCO 17 keypoints, 256×192 RGB; default weights distilled from BlazePose."""
+    return _create_hrnet(HRNET_W18_SMALL_V2, **kwargs)
 
 
 @register_model

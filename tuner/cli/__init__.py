@@ -23,6 +23,9 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.models",
     "deltatune.cli.explain",
     "deltatune.cli.inspect",
+    "deltatune.cli.search",
+    "deltatune.cli.pareto",
+    "deltatune.cli.export",
 )
 
 

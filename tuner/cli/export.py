@@ -1,6 +1,7 @@
 """``deltatune export``: write a search trial's thresholds as a thresholds file.
 
-deltatune export --study NAME (--trial N | --best-under X) [-o FILE] [--format deltatune|deltacnn] [--storage URL]
+deltatune export --study NAME (--trial N | --best-under X) [-o FILE] [--format deltatune|deltacnn]
+                 [--storage URL]
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ HELP = "export a search trial's thresholds (deltatune or DeltaCNN format)"
 DESCRIPTION = (
     "Write the thresholds of one trial of a `deltatune search` study: --trial N, or --best-under X for the "
     "fastest trial losing at most X PCK points. The deltatune format (default) stores names, mode and input "
-    "dilation and loads with DeltaNetwork.load_thresholds / inspect / bench; the deltacnn format is DeltaCNN's "
-    "{\"0\": t0, ...} in execution order."
+    "dilation and loads with DeltaNetwork.load_thresholds / inspect / bench; the deltacnn format is "
+    'DeltaCNN\'s {"0": t0, ...} in execution order.'
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune export``."""
     parser.add_argument("--study", required=True, help="study name")
-    parser.add_argument("--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)")
+    parser.add_argument(
+        "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=int, help="trial number")
     which.add_argument("--best-under", type=float, metavar="X", help="fastest trial with accuracy loss <= X")
-    parser.add_argument("-o", "--output", default=None, metavar="FILE",
-                        help="output file (default <study>-trial<N>.json)")
+    parser.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="output file (default <study>-trial<N>.json)"
+    )
     parser.add_argument("--format", default="deltatune", help="deltatune (default) or deltacnn")
 
 
@@ -36,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     _, study = _open(args.study, args.storage)
     res = export_trial(study, args.output, trial=args.trial, best_under=args.best_under, format=args.format)
-    print(f"trial {res.trial}: speedup {res.speedup:.3f}x, accuracy loss {res.accuracy_loss:.4f} PCK points "
-          f"-> {res.path} ({res.format})")
+    print(
+        f"trial {res.trial}: speedup {res.speedup:.3f}x, accuracy loss {res.accuracy_loss:.4f} PCK points "
+        f"-> {res.path} ({res.format})"
+    )
     return 0

@@ -13,20 +13,25 @@ from typing import Any
 NAME = "pareto"
 HELP = "show the accuracy/speedup Pareto front of a search study (table, CSV, plot)"
 DESCRIPTION = (
-    "Print the Pareto front of feasible trials (minimise accuracy loss, maximise speedup) of a `deltatune search` "
-    "study and its hypervolume: the area in PCK points x speedup that the front dominates up to the reference "
-    "point (loss = the study's budget, speedup = 1). --csv writes every trial (long-form), --plot draws all "
-    "trials with the front, infeasible trials and the budget line, above a per-layer threshold heatmap of the "
-    "front. --heldout re-scores front trials on the held-out frames where that was not done yet."
+    "Print the Pareto front of feasible trials (minimise accuracy loss, maximise speedup) of a `deltatune"
+    " search` study and its hypervolume: the area in PCK points x speedup that the front dominates up to "
+    "the reference point (loss = the study's budget, speedup = 1). --csv writes every trial (long-form), "
+    "--plot draws all trials with the front, infeasible trials and the budget line, above a per-layer "
+    "threshold heatmap of the front. --heldout re-scores front trials on the held-out frames where that "
+    "was not done yet."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""
     parser.add_argument("--study", required=True, help="study name")
-    parser.add_argument("--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)")
+    parser.add_argument(
+        "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
+    )
     parser.add_argument("--csv", default=None, metavar="F", help="write all trials to this CSV file")
-    parser.add_argument("--plot", default=None, metavar="F.png", help="write the trade-off plot + threshold heatmap")
+    parser.add_argument(
+        "--plot", default=None, metavar="F.png", help="write the trade-off plot + threshold heatmap"
+    )
     parser.add_argument("--heldout", action="store_true", help="re-score the front on the held-out frames")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -94,15 +99,33 @@ def run(args: argparse.Namespace) -> int:
         th = thresholds_frame(study, [int(t) for t in front["trial"]])
         save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)")
     if args.json:
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                for r in front.to_dict(orient="records")]
-        print(json.dumps({"study": args.study, "storage": spec.url, "n_trials": len(df), "budget": budget,
-                          "hypervolume": hv, "hypervolume_reference": [budget, 1.0], "pareto": rows,
-                          "csv": args.csv, "plot": args.plot}, indent=2, default=str))
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in front.to_dict(orient="records")
+        ]
+        print(
+            json.dumps(
+                {
+                    "study": args.study,
+                    "storage": spec.url,
+                    "n_trials": len(df),
+                    "budget": budget,
+                    "hypervolume": hv,
+                    "hypervolume_reference": [budget, 1.0],
+                    "pareto": rows,
+                    "csv": args.csv,
+                    "plot": args.plot,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     n_feas = int(df["feasible"].sum()) if not df.empty else 0
-    print(f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} PCK points), "
-          f"storage {spec.url}")
+    print(
+        f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} PCK points), "
+        f"storage {spec.url}"
+    )
     if front.empty:
         print("no feasible trial")
     else:

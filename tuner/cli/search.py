@@ -15,11 +15,12 @@ from typing import Any
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
 DESCRIPTION = (
-    "Search truncation thresholds with an Optuna multi-objective study: minimise accuracy loss (PCK@0.2 points "
-    "against the dense model's own predictions) and maximise MAC speedup, with the accuracy budget as an Optuna "
-    "constraint. The first frames of each stream tune, the last ones re-score the final front (held-out check). "
-    "Studies are journal files in ./deltatune-results/ (or $DELTATUNE_RESULTS) unless --storage names another; "
-    "re-running with the same --study resumes it. Open any storage with optuna-dashboard."
+    "Search truncation thresholds with an Optuna multi-objective study: minimise accuracy loss (PCK@0.2 "
+    "points against the dense model's own predictions) and maximise MAC speedup, with the accuracy budget"
+    " as an Optuna constraint. The first frames of each stream tune, the last ones re-score the final "
+    "front (held-out check). Studies are journal files in ./deltatune-results/ (or $DELTATUNE_RESULTS) "
+    "unless --storage names another; re-running with the same --study resumes it. Open any storage with "
+    "optuna-dashboard."
 )
 
 _STRATEGIES = ("tpe", "nsga2", "gp", "random", "deltacnn-greedy", "cbinfer-greedy", "sweep")
@@ -28,30 +29,65 @@ _STRATEGIES = ("tpe", "nsga2", "gp", "random", "deltacnn-greedy", "cbinfer-greed
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune search``."""
     parser.add_argument("--model", required=True, help="registered model name (see `deltatune models`)")
-    parser.add_argument("--weights", default="default",
-                        help="'default', 'none' (random init) or a checkpoint file (default: default; a model "
-                             "without default weights falls back to random weights with a notice)")
-    parser.add_argument("--video", default="vtest", help="sample asset name (vtest, carphone) or a video/image folder")
-    parser.add_argument("--frames", type=int, default=16,
-                        help="frames per stream: the first 3/4 tune, the last 1/4 (>= 2) are held out (default 16)")
-    parser.add_argument("--streams", type=int, default=2, help="crop windows (streams) of the sample video (default 2)")
+    parser.add_argument(
+        "--weights",
+        default="default",
+        help="'default', 'none' (random init) or a checkpoint file (default: default; a model "
+        "without default weights falls back to random weights with a notice)",
+    )
+    parser.add_argument(
+        "--video", default="vtest", help="sample asset name (vtest, carphone) or a video/image folder"
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=16,
+        help="frames per stream: the first 3/4 tune, the last 1/4 (>= 2) are held out (default 16)",
+    )
+    parser.add_argument(
+        "--streams", type=int, default=2, help="crop windows (streams) of the sample video (default 2)"
+    )
     parser.add_argument("--trials", type=int, default=12, help="new trials to run (default 12)")
-    parser.add_argument("--strategy", default="tpe", metavar="S",
-                        help=f"one of: {', '.join(_STRATEGIES)} (default tpe)")
-    parser.add_argument("--space", default="group", metavar="SPACE",
-                        help="layer (one threshold per truncation point), group (per stage/branch, default) or "
-                             "global (scale x per-group multipliers)")
-    parser.add_argument("--budget", type=float, default=1.0, help="accuracy budget in PCK points (default 1.0)")
-    parser.add_argument("--speed", default="macs", metavar="KIND",
-                        help="macs (default), latency or measured (the last two fall back to macs for now)")
-    parser.add_argument("--modes", default="max", help="truncation modes to search, comma-separated (default max)")
-    parser.add_argument("--no-dilation", action="store_true", help="do not search the input dilation (keep 1)")
-    parser.add_argument("--thr-range", nargs=2, type=float, metavar=("LO", "HI"), default=None,
-                        help="threshold range of the layers (default 0.001 1.0; below LO means 0)")
+    parser.add_argument(
+        "--strategy", default="tpe", metavar="S", help=f"one of: {', '.join(_STRATEGIES)} (default tpe)"
+    )
+    parser.add_argument(
+        "--space",
+        default="group",
+        metavar="SPACE",
+        help="layer (one threshold per truncation point), group (per stage/branch, default) or "
+        "global (scale x per-group multipliers)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=1.0, help="accuracy budget in PCK points (default 1.0)"
+    )
+    parser.add_argument(
+        "--speed",
+        default="macs",
+        metavar="KIND",
+        help="macs (default), latency or measured (the last two fall back to macs for now)",
+    )
+    parser.add_argument(
+        "--modes", default="max", help="truncation modes to search, comma-separated (default max)"
+    )
+    parser.add_argument(
+        "--no-dilation", action="store_true", help="do not search the input dilation (keep 1)"
+    )
+    parser.add_argument(
+        "--thr-range",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        default=None,
+        help="threshold range of the layers (default 0.001 1.0; below LO means 0)",
+    )
     parser.add_argument("--study", default=None, help="study name (default <model>-<strategy>-<space>)")
-    parser.add_argument("--storage", default=None,
-                        help="a .journal path, sqlite:///file.db or postgresql://... (default "
-                             "./deltatune-results/<study>.journal)")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="a .journal path, sqlite:///file.db or postgresql://... (default "
+        "./deltatune-results/<study>.journal)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes on the study (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the samplers (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -64,12 +100,23 @@ def build_settings(args: argparse.Namespace) -> Any:
     from deltatune.search.spaces import Ranges
 
     weights = None if str(args.weights).lower() in ("none", "random") else args.weights
-    workload = Workload(args.model, weights=weights, video=args.video, frames=args.frames, streams=args.streams)
+    workload = Workload(
+        args.model, weights=weights, video=args.video, frames=args.frames, streams=args.streams
+    )
     ranges = Ranges() if args.thr_range is None else Ranges(lo=args.thr_range[0], hi=args.thr_range[1])
     return SearchSettings(
-        workload=workload, trials=args.trials, strategy=args.strategy, space=args.space, budget=args.budget,
-        speed=args.speed, study=args.study, storage=args.storage, jobs=args.jobs, seed=args.seed,
-        tune_dilation=not args.no_dilation, modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        workload=workload,
+        trials=args.trials,
+        strategy=args.strategy,
+        space=args.space,
+        budget=args.budget,
+        speed=args.speed,
+        study=args.study,
+        storage=args.storage,
+        jobs=args.jobs,
+        seed=args.seed,
+        tune_dilation=not args.no_dilation,
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         ranges=ranges,
     )
 
@@ -84,12 +131,16 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
 
 def front_table(front: Any) -> str:
     """The Pareto front as a fixed-width text table."""
-    lines = [f"{'trial':>5}  {'strategy':<16} {'loss(PCK pts)':>13} {'speedup':>8} {'held-out loss':>13} "
-             f"{'held-out speedup':>16}"]
+    lines = [
+        f"{'trial':>5}  {'strategy':<16} {'loss(PCK pts)':>13} {'speedup':>8} {'held-out loss':>13} "
+        f"{'held-out speedup':>16}"
+    ]
     for r in front.itertuples():
-        lines.append(f"{int(r.trial):>5}  {str(r.strategy):<16} {_fmt(r.accuracy_loss):>13} "
-                     f"{_fmt(r.speedup, '.2f'):>8} {_fmt(r.heldout_accuracy_loss):>13} "
-                     f"{_fmt(r.heldout_speedup, '.2f'):>16}")
+        lines.append(
+            f"{int(r.trial):>5}  {str(r.strategy):<16} {_fmt(r.accuracy_loss):>13} "
+            f"{_fmt(r.speedup, '.2f'):>8} {_fmt(r.heldout_accuracy_loss):>13} "
+            f"{_fmt(r.heldout_speedup, '.2f'):>16}"
+        )
     return "\n".join(lines)
 
 
@@ -114,27 +165,39 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for notice in result.notices:
-        print(f"notice: {notice}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    print(f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}")
-    print(f"objectives: accuracy loss (PCK@0.2 points vs dense, min) and {result.speed} speedup (max); "
-          f"budget {result.budget} PCK points")
+    print(
+        f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
+    )
+    print(
+        f"objectives: accuracy loss (PCK@0.2 points vs dense, min) and {result.speed} speedup (max); "
+        f"budget {result.budget} PCK points"
+    )
     if result.front.empty:
         print("no feasible trial yet: raise --budget, lower --thr-range, or run more --trials")
     else:
-        print(f"\nPareto front of feasible trials (hypervolume {result.hypervolume:.3f}, "
-              f"reference point loss={result.budget}, speedup=1):")
+        print(
+            f"\nPareto front of feasible trials (hypervolume {result.hypervolume:.3f}, "
+            f"reference point loss={result.budget}, speedup=1):"
+        )
         print(front_table(result.front))
     b = result.best_feasible
     if b is not None:
-        print(f"\nrecommended: trial {b['trial']} ({b['strategy']}): speedup {b['speedup']:.2f}x at "
-              f"{b['accuracy_loss']:.3f} PCK points lost (held-out: {_fmt(b['heldout_speedup'], '.2f')}x at "
-              f"{_fmt(b['heldout_accuracy_loss'])})")
-        print(f"export it:   deltatune export --study {result.study}"
-              + (f" --storage {result.storage}" if args.storage else "") + f" --trial {b['trial']} -o thresholds.json")
-    print(f"inspect:     deltatune pareto --study {result.study}" + (f" --storage {result.storage}" if args.storage else "")
-          + " --plot front.png")
+        print(
+            f"\nrecommended: trial {b['trial']} ({b['strategy']}): speedup {b['speedup']:.2f}x at "
+            f"{b['accuracy_loss']:.3f} PCK points lost (held-out: {_fmt(b['heldout_speedup'], '.2f')}x at "
+            f"{_fmt(b['heldout_accuracy_loss'])})"
+        )
+        print(
+            f"export it:   deltatune export --study {result.study}"
+            + (f" --storage {result.storage}" if args.storage else "")
+            + f" --trial {b['trial']} -o thresholds.json"
+        )
+    print(
+        f"inspect:     deltatune pareto --study {result.study}"
+        + (f" --storage {result.storage}" if args.storage else "")
+        + " --plot front.png"
+    )
     return 0

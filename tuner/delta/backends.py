@@ -3,15 +3,18 @@
 A backend is an explicit object chosen at conversion time (``convert(..., backend=...)``). The
 :class:`ReferenceBackend` computes every masked result densely (a convolution over the whole delta
 tensor, which is exactly zero outside the updated region); it is the ground truth that faster sparse
-kernels are checked against.
+kernels are checked against. The :class:`~deltatune.delta.sparse.SparseBackend` (``"sparse"``) computes
+only the updated output pixels where that is measured to be faster.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from deltatune.errors import ConfigError
-from torch import Tensor, nn
 
 __all__ = ["Backend", "ReferenceBackend", "get_backend", "BACKENDS"]
 
@@ -21,8 +24,15 @@ class Backend:
 
     name: str = "base"
 
-    def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d) -> Tensor:
-        """Bias-free convolution of a delta tensor (zero outside ``mask``)."""
+    def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
+               name: str = "") -> Tensor:
+        """Bias-free convolution of a delta tensor (zero outside ``mask``).
+
+        ``out_mask`` (``[N, 1, H_out, W_out]`` bool, ``None`` = every pixel) marks the output pixels whose
+        receptive field touches ``mask``; the result must be exact there and zero elsewhere. The calling op
+        computes it anyway, so sparse kernels get it for free. ``name`` is the op's call-site name, for
+        per-layer settings and statistics.
+        """
         raise NotImplementedError
 
     def conv_transpose2d(self, delta: Tensor, mask: Tensor | None, conv: nn.ConvTranspose2d) -> Tensor:
@@ -39,7 +49,8 @@ class ReferenceBackend(Backend):
 
     name = "reference"
 
-    def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d) -> Tensor:
+    def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
+               name: str = "") -> Tensor:
         return conv._conv_forward(delta, conv.weight, None)
 
     def conv_transpose2d(self, delta: Tensor, mask: Tensor | None, conv: nn.ConvTranspose2d) -> Tensor:
@@ -52,14 +63,22 @@ class ReferenceBackend(Backend):
         return F.linear(delta, lin.weight, None)
 
 
-BACKENDS: dict[str, type[Backend]] = {"reference": ReferenceBackend}
+def _sparse_backend() -> Backend:
+    from deltatune.delta.sparse import SparseBackend  # lazy: keeps the engine import light
+
+    return SparseBackend()
+
+
+#: Backend factories by name.
+BACKENDS: dict[str, Callable[[], Backend]] = {"reference": ReferenceBackend, "sparse": _sparse_backend}
 
 
 def get_backend(backend: str | Backend) -> Backend:
-    """Resolve a backend name (``reference``) or pass a :class:`Backend` instance through."""
+    """Resolve a backend name (``reference``, ``sparse``) or pass a :class:`Backend` instance through."""
     if isinstance(backend, Backend):
         return backend
     try:
-        return BACKENDS[backend]()
+        factory = BACKENDS[backend]
     except KeyError:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}") from None
+    return factory()

@@ -151,8 +151,8 @@ class ConvOp(DeltaOp):
             dense = self.macs_per_pixel * count_true(None, y)
             _record(self, dense, dense, x.data, None, y, None, True)
             return DeltaTensor(y, None, True)
-        y = self.ctx.backend.conv2d(x.data, x.mask, self.conv)
         mout = None if x.mask is None else self.out_mask(x.mask)
+        y = self.ctx.backend.conv2d(x.data, x.mask, self.conv, mout, name=self.name)
         _record(self, self.macs_per_pixel * count_true(None, y), self.macs_per_pixel * count_true(mout, y),
                 x.data, x.mask, y, mout, False)
         self.log(updated_in=x.mask, updated_out=mout, delta_out=y)

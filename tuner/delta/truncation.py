@@ -31,11 +31,25 @@ from torch import Tensor
 
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import pixel_score
+from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
 from deltatune.delta._tensor import DeltaTensor, count_true, expand_mask
 from deltatune.delta.stats import LayerRecord
 from deltatune.errors import StreamError
 
 __all__ = ["InputSparsify", "PointwiseTruncation", "DenseIsland", "Densify"]
+
+
+def _record_truncation(op: TruncationOp, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
+    """Record how many pixels reached a truncation point (``updated``) and how many fired."""
+    rec = op.ctx.recorder
+    if rec is None or not rec.enabled:
+        return
+    total = count_true(None, t)
+    if updated is None:
+        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, 0, 0, total, total, total, total))
+    else:
+        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, 0, 0, total, count_true(updated, t), total,
+                            count_true(fire, t)))
 
 
 def _fire(score: Tensor, updated: Tensor, threshold: float | None) -> Tensor:
@@ -125,6 +139,10 @@ class PointwiseTruncation(TruncationOp):
             self.log(first=True, value=out)
             return DeltaTensor(out, None, True)
         assert self.a is not None and self.r is not None
+        if x.mask is not None and self.ctx.log is None and x.data.dim() >= 3:
+            gathered = self._forward_gathered(x)
+            if gathered is not None:
+                return gathered
         updated = expand_mask(x.mask, x.data)
         r = self.r + x.data
         s = self.a + r
@@ -142,16 +160,45 @@ class PointwiseTruncation(TruncationOp):
                  emitted=emitted, a=self.a, r=self.r)
         return DeltaTensor(emitted, fire, False)
 
-    def _record(self, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
+    def _forward_gathered(self, x: DeltaTensor) -> DeltaTensor | None:
+        """The step of :meth:`forward` computed on the updated pixels only (gather -> step -> scatter,
+        buffers updated in place): the same values with work proportional to the updated pixels.
+        Returns ``None`` (take the whole-tensor step) when too many pixels are updated for this to pay."""
+        assert x.mask is not None and self.a is not None and self.r is not None
+        px = gathered_pixels(x.mask, x.data, GATHER_MAX_FRACTION)
+        if px is None:
+            return None
+        b, pos, flat = px
+        data = x.data
+        n, c = data.shape[0], data.shape[1]
+        # our own buffers: the views below write into them
+        self.a, self.r = self.a.contiguous(), self.r.contiguous()
+        a_all, r_all = self.a.view(n, c, -1), self.r.view(n, c, -1)
+        a = gather_columns(a_all, b, pos)
+        r = gather_columns(r_all, b, pos) + gather_columns(data.reshape(n, c, -1), b, pos)
+        s = a + r
+        d = self.fn(s) - self.fn(a)
+        if self.threshold is None:
+            fire_p = torch.ones(pos.shape, dtype=torch.bool, device=pos.device)
+        else:  # pixel_score over channels: the channel dim of [C, P] is dim 0, so score [1, C, P]
+            fire_p = pixel_score(d.unsqueeze(0), self.ctx.mode).reshape(-1) > self.threshold
+        f = fire_p.unsqueeze(0)
+        scatter_columns(a_all, b, pos, torch.where(f, s, a))
+        keep = torch.where(f, torch.zeros_like(r), r) if self.ctx.accumulate else torch.zeros_like(r)
+        scatter_columns(r_all, b, pos, keep)
+        emitted = data.new_zeros(data.shape)  # contiguous NCHW whatever the layout of ``data``
+        scatter_columns(emitted.view(n, c, -1), b, pos, d * f)
+        fire = torch.zeros(n, 1, *data.shape[2:], dtype=torch.bool, device=data.device)
+        fire.view(-1)[flat] = fire_p
         rec = self.ctx.recorder
-        if rec is None or not rec.enabled:
-            return
-        total = count_true(None, t)
-        if updated is None:
-            rec.add(LayerRecord(self.ctx.frame, self.name, self.kind, 0, 0, total, total, total, total))
-        else:
-            rec.add(LayerRecord(self.ctx.frame, self.name, self.kind, 0, 0, total,
-                                count_true(updated, t), total, count_true(fire, t)))
+        if rec is not None and rec.enabled:
+            total = count_true(None, data)
+            rec.add(LayerRecord(self.ctx.frame, self.name, self.kind, 0, 0, total, int(flat.numel()), total,
+                                int(fire_p.sum())))
+        return DeltaTensor(emitted, fire, False)
+
+    def _record(self, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
+        _record_truncation(self, t, updated, fire)
 
 
 class DenseIsland(TruncationOp):
@@ -205,15 +252,7 @@ class DenseIsland(TruncationOp):
         return DeltaTensor(emitted, fire, False)
 
     def _record(self, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
-        rec = self.ctx.recorder
-        if rec is None or not rec.enabled:
-            return
-        total = count_true(None, t)
-        if updated is None:
-            rec.add(LayerRecord(self.ctx.frame, self.name, self.kind, 0, 0, total, total, total, total))
-        else:
-            rec.add(LayerRecord(self.ctx.frame, self.name, self.kind, 0, 0, total,
-                                count_true(updated, t), total, count_true(fire, t)))
+        _record_truncation(self, t, updated, fire)
 
 
 class Densify(DeltaOp):

@@ -23,7 +23,13 @@ from deltatune.metrics.pck import (
     summarize,
 )
 
+from deltatune.metrics.video import PoseEvaluation, evaluate_pose, heatmaps_of, predict_keypoints
+
 __all__ = [
+    "PoseEvaluation",
+    "evaluate_pose",
+    "heatmaps_of",
+    "predict_keypoints",
     "COCO_FLIP_PAIRS",
     "MPII_FLIP_PAIRS",
     "PCKResult",

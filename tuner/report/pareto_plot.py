@@ -29,17 +29,33 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (6.5, 4.5)) -> Axes:
     return new
 
 
-def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, *, loss: str = "accuracy_loss", speed: str = "speedup",
-                feasible: str = "feasible", hue: str | None = "strategy", budget: float | None = None,
-                ax: Axes | None = None) -> Axes:
+def plot_pareto(
+    df: pd.DataFrame,
+    front: pd.DataFrame,
+    *,
+    loss: str = "accuracy_loss",
+    speed: str = "speedup",
+    feasible: str = "feasible",
+    hue: str | None = "strategy",
+    budget: float | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """All trials (infeasible ones hollow), the front as a step line, the budget as a vertical line."""
     import seaborn as sns
 
     ax = _axes(ax)
     d = df.assign(_feasible=df[feasible].map({True: "feasible", False: "infeasible"}))
-    sns.scatterplot(data=d, x=loss, y=speed, hue=hue if hue in d.columns else None, style="_feasible",
-                    style_order=["feasible", "infeasible"], markers={"feasible": "o", "infeasible": "X"},
-                    alpha=0.8, ax=ax)
+    sns.scatterplot(
+        data=d,
+        x=loss,
+        y=speed,
+        hue=hue if hue in d.columns else None,
+        style="_feasible",
+        style_order=["feasible", "infeasible"],
+        markers={"feasible": "o", "infeasible": "X"},
+        alpha=0.8,
+        ax=ax,
+    )
     if not front.empty:
         f = front.sort_values(loss)
         ax.step(f[loss], f[speed], where="post", color="black", lw=1.2, label="Pareto front")
@@ -52,25 +68,46 @@ def plot_pareto(df: pd.DataFrame, front: pd.DataFrame, *, loss: str = "accuracy_
     return ax
 
 
-def plot_threshold_heatmap(thresholds: pd.DataFrame, *, trial: str = "trial", layer: str = "layer",
-                           value: str = "threshold", index: str = "index", ax: Axes | None = None) -> Axes:
+def plot_threshold_heatmap(
+    thresholds: pd.DataFrame,
+    *,
+    trial: str = "trial",
+    layer: str = "layer",
+    value: str = "threshold",
+    index: str = "index",
+    ax: Axes | None = None,
+) -> Axes:
     """Per-layer thresholds (log10, rows = trials of the front, columns = truncation points in order)."""
     import numpy as np
     import seaborn as sns
 
     order = thresholds.sort_values(index)[layer].drop_duplicates().tolist()
-    wide = thresholds.pivot_table(index=trial, columns=layer, values=value, aggfunc="first").reindex(columns=order)
+    wide = thresholds.pivot_table(index=trial, columns=layer, values=value, aggfunc="first").reindex(
+        columns=order
+    )
     logv = np.log10(wide.where(wide > 0))
     ax = _axes(ax, (max(6.0, 0.12 * len(order)), 1.0 + 0.35 * len(wide)))
-    sns.heatmap(logv, cmap="viridis", ax=ax, cbar_kws={"label": "log10 threshold (blank: 0)"},
-                xticklabels=len(order) <= 60)
+    sns.heatmap(
+        logv,
+        cmap="viridis",
+        ax=ax,
+        cbar_kws={"label": "log10 threshold (blank: 0)"},
+        xticklabels=len(order) <= 60,
+    )
     ax.set_xlabel("truncation point (execution order)")
     ax.set_ylabel("trial")
     return ax
 
 
-def save_pareto_figure(df: pd.DataFrame, front: pd.DataFrame, thresholds: pd.DataFrame, path: str | Path, *,
-                       budget: float | None = None, title: str | None = None) -> Path:
+def save_pareto_figure(
+    df: pd.DataFrame,
+    front: pd.DataFrame,
+    thresholds: pd.DataFrame,
+    path: str | Path,
+    *,
+    budget: float | None = None,
+    title: str | None = None,
+) -> Path:
     """Trade-off plot above the threshold heatmap of the front, written to ``path`` (PNG, SVG, PDF ...)."""
     import matplotlib
 
@@ -78,8 +115,13 @@ def save_pareto_figure(df: pd.DataFrame, front: pd.DataFrame, thresholds: pd.Dat
     import matplotlib.pyplot as plt
 
     has_heat = not thresholds.empty
-    fig, axes = plt.subplots(2 if has_heat else 1, 1, figsize=(9, 9 if has_heat else 5),
-                             gridspec_kw={"height_ratios": [3, 2]} if has_heat else None, squeeze=False)
+    fig, axes = plt.subplots(
+        2 if has_heat else 1,
+        1,
+        figsize=(9, 9 if has_heat else 5),
+        gridspec_kw={"height_ratios": [3, 2]} if has_heat else None,
+        squeeze=False,
+    )
     plot_pareto(df, front, budget=budget, ax=axes[0][0])
     if title:
         axes[0][0].set_title(title)
@@ -93,5 +135,3 @@ def save_pareto_figure(df: pd.DataFrame, front: pd.DataFrame, thresholds: pd.Dat
     plt.close(fig)
     tmp.replace(out)
     return out
-
-

@@ -32,7 +32,9 @@ class ExportResult:
     format: str
 
 
-def select_trial(study: optuna.Study, *, trial: int | None = None, best_under: float | None = None) -> optuna.trial.FrozenTrial:
+def select_trial(
+    study: optuna.Study, *, trial: int | None = None, best_under: float | None = None
+) -> optuna.trial.FrozenTrial:
     """Trial number ``trial``, or the fastest complete trial with accuracy loss ≤ ``best_under``."""
     from optuna.trial import TrialState
 
@@ -53,7 +55,9 @@ def select_trial(study: optuna.Study, *, trial: int | None = None, best_under: f
         raise ConfigError(f"--best-under {best_under}: must be >= 0 (PCK points)")
     row = _best_under(trials_frame(study), best_under)
     if row is None:
-        raise ConfigError(f"--best-under {best_under}: no trial of {study.study_name} loses that little accuracy")
+        raise ConfigError(
+            f"--best-under {best_under}: no trial of {study.study_name} loses that little accuracy"
+        )
     return [t for t in study.get_trials(deepcopy=False) if t.number == int(row["trial"])][0]
 
 
@@ -72,8 +76,14 @@ def _atomic_json(path: Path, data: Any) -> None:
         raise
 
 
-def export_trial(study: optuna.Study, path: str | Path | None = None, *, trial: int | None = None,
-                 best_under: float | None = None, format: str = "deltatune") -> ExportResult:
+def export_trial(
+    study: optuna.Study,
+    path: str | Path | None = None,
+    *,
+    trial: int | None = None,
+    best_under: float | None = None,
+    format: str = "deltatune",
+) -> ExportResult:
     """Write the chosen trial's thresholds to ``path`` (default ``<study>-trial<N>.json``)."""
     from deltatune.delta.thresholds import ThresholdFile, save_thresholds, to_deltacnn
     from deltatune.search.pareto import study_meta
@@ -83,18 +93,34 @@ def export_trial(study: optuna.Study, path: str | Path | None = None, *, trial: 
     t = select_trial(study, trial=trial, best_under=best_under)
     attrs = t.user_attrs
     if "thresholds" not in attrs:
-        raise ConfigError(f"trial {t.number} of {study.study_name} has no thresholds (not a deltatune study?)")
+        raise ConfigError(
+            f"trial {t.number} of {study.study_name} has no thresholds (not a deltatune study?)"
+        )
     meta = study_meta(study)
     out = Path(path) if path is not None else Path(f"{study.study_name}-trial{t.number}.json")
     thresholds = dict(attrs["thresholds"])
     if format == "deltatune":
-        info = {"study": study.study_name, "trial": t.number, "strategy": attrs.get("strategy"),
-                "accuracy_loss": t.values[0], "speedup": t.values[1], "budget": meta.get("budget"),
-                "speed": meta.get("speed"), "workload": meta.get("workload"),
-                "random_weights": meta.get("random_weights")}
-        save_thresholds(out, ThresholdFile(thresholds, mode=str(attrs.get("mode", "max")),
-                                           input_dilation=int(attrs.get("input_dilation", 1)),
-                                           model=meta.get("model"), meta=info))
+        info = {
+            "study": study.study_name,
+            "trial": t.number,
+            "strategy": attrs.get("strategy"),
+            "accuracy_loss": t.values[0],
+            "speedup": t.values[1],
+            "budget": meta.get("budget"),
+            "speed": meta.get("speed"),
+            "workload": meta.get("workload"),
+            "random_weights": meta.get("random_weights"),
+        }
+        save_thresholds(
+            out,
+            ThresholdFile(
+                thresholds,
+                mode=str(attrs.get("mode", "max")),
+                input_dilation=int(attrs.get("input_dilation", 1)),
+                model=meta.get("model"),
+                meta=info,
+            ),
+        )
     else:
         names = list(meta.get("threshold_names") or thresholds)
         _atomic_json(out, to_deltacnn(names, thresholds))

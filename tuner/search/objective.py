@@ -60,7 +60,9 @@ class TrialConfig:
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialConfig:
-        return cls(dict(attrs["thresholds"]), int(attrs.get("input_dilation", 1)), str(attrs.get("mode", "max")))
+        return cls(
+            dict(attrs["thresholds"]), int(attrs.get("input_dilation", 1)), str(attrs.get("mode", "max"))
+        )
 
 
 @dataclass(frozen=True)
@@ -76,26 +78,23 @@ class Evaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy_loss": self.accuracy_loss, "speedup": self.speedup, "pck": self.pck,
-                "split": self.split, "frames": self.frames, "streams": self.streams}
-
-
-def _preprocess(clip: torch.Tensor, info: Any) -> torch.Tensor:
-    """``[T, B, 3, H, W]`` RGB in [0, 1] -> the model's colour order, mean/std normalised."""
-    x = clip.flip(2) if info.color_order == "BGR" else clip
-    mean = torch.tensor(info.mean, dtype=x.dtype).view(1, 1, 3, 1, 1)
-    std = torch.tensor(info.std, dtype=x.dtype).view(1, 1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
+        return {
+            "accuracy_loss": self.accuracy_loss,
+            "speedup": self.speedup,
+            "pck": self.pck,
+            "split": self.split,
+            "frames": self.frames,
+            "streams": self.streams,
+        }
 
 
 def _heatmaps(out: Any) -> torch.Tensor:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    if isinstance(out, dict) and "heatmaps" in out:
-        return out["heatmaps"]
-    raise ConfigError(f"model output of type {type(out).__name__} has no heatmaps to score")
+    from deltatune.metrics import heatmaps_of
+
+    try:
+        return heatmaps_of(out)
+    except TypeError as exc:
+        raise ConfigError(f"cannot score this model: {exc}") from None
 
 
 def _cache_dir() -> Path:
@@ -121,23 +120,30 @@ class Evaluator:
     """
 
     def __init__(self, workload: Workload, *, use_disk_cache: bool = True) -> None:
-        from deltatune_models import model_info
-
         from deltatune.data.video import load_clip
         from deltatune.delta import convert
+        from deltatune.workload import preprocess
+        from deltatune_models import model_info
 
         self.workload = workload
         self.info = model_info(workload.model)
         if self.info.task != "pose":
-            raise ConfigError(f"--model {workload.model}: search scores pose models only (task {self.info.task!r})")
+            raise ConfigError(
+                f"--model {workload.model}: search scores pose models only (task {self.info.task!r})"
+            )
         self.model, self.random_weights = load_model(workload)
         clip = load_clip(
-            workload.video_path(), windows=workload.crop_windows() or None, size=tuple(self.info.input_size),
-            start=workload.start, count=workload.frames,
+            workload.video_path(),
+            windows=workload.crop_windows() or None,
+            size=tuple(self.info.input_size),
+            start=workload.start,
+            count=workload.frames,
         )
         if clip.shape[0] < workload.frames:
-            raise ConfigError(f"--frames {workload.frames}: {workload.video} has only {clip.shape[0]} frames there")
-        x = _preprocess(clip, self.info)
+            raise ConfigError(
+                f"--frames {workload.frames}: {workload.video} has only {clip.shape[0]} frames there"
+            )
+        x = preprocess(clip, self.info).contiguous()
         t = workload.tune_frames
         self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:]}
         self.net = convert(self.model, x[0])
@@ -155,9 +161,17 @@ class Evaluator:
     # -- reference ---------------------------------------------------------------------------------
     def _cache_key(self, split: str) -> str:
         w = self.workload
-        key = {"model": w.model, "weights": w.weights_identity(), "video": str(w.video_path()),
-               "windows": [str(c) for c in w.crop_windows()], "start": w.start, "frames": w.frames,
-               "heldout": w.heldout_frames, "split": split, "torch": torch.__version__}
+        key = {
+            "model": w.model,
+            "weights": w.weights_identity(),
+            "video": str(w.video_path()),
+            "windows": [str(c) for c in w.crop_windows()],
+            "start": w.start,
+            "frames": w.frames,
+            "heldout": w.heldout_frames,
+            "split": split,
+            "torch": torch.__version__,
+        }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
     def _reference(self, split: str) -> torch.Tensor:

@@ -36,8 +36,18 @@ __all__ = [
 ]
 
 TRIAL_COLUMNS = (
-    "trial", "strategy", "space", "accuracy_loss", "speedup", "pck", "constraint", "feasible", "worker", "seed",
-    "heldout_accuracy_loss", "heldout_speedup",
+    "trial",
+    "strategy",
+    "space",
+    "accuracy_loss",
+    "speedup",
+    "pck",
+    "constraint",
+    "feasible",
+    "worker",
+    "seed",
+    "heldout_accuracy_loss",
+    "heldout_speedup",
 )
 META_KEY = "deltatune"
 
@@ -57,20 +67,22 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         cons = list(t.constraints.values())
         c = max(cons) if cons else math.nan
         h = heldout.get(str(t.number), {})
-        rows.append({
-            "trial": t.number,
-            "strategy": t.user_attrs.get("strategy"),
-            "space": t.user_attrs.get("space"),
-            "accuracy_loss": t.values[0],
-            "speedup": t.values[1],
-            "pck": t.user_attrs.get("pck", math.nan),
-            "constraint": c,
-            "feasible": bool(c <= 0) if cons else True,
-            "worker": t.user_attrs.get("worker"),
-            "seed": t.user_attrs.get("seed"),
-            "heldout_accuracy_loss": h.get("accuracy_loss", math.nan),
-            "heldout_speedup": h.get("speedup", math.nan),
-        })
+        rows.append(
+            {
+                "trial": t.number,
+                "strategy": t.user_attrs.get("strategy"),
+                "space": t.user_attrs.get("space"),
+                "accuracy_loss": t.values[0],
+                "speedup": t.values[1],
+                "pck": t.user_attrs.get("pck", math.nan),
+                "constraint": c,
+                "feasible": bool(c <= 0) if cons else True,
+                "worker": t.user_attrs.get("worker"),
+                "seed": t.user_attrs.get("seed"),
+                "heldout_accuracy_loss": h.get("accuracy_loss", math.nan),
+                "heldout_speedup": h.get("speedup", math.nan),
+            }
+        )
     return pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
 
 
@@ -84,12 +96,19 @@ def thresholds_frame(study: optuna.Study, trials: list[int] | None = None) -> pd
         if wanted is not None and t.number not in wanted:
             continue
         for i, (layer, v) in enumerate((t.user_attrs.get("thresholds") or {}).items()):
-            rows.append({"trial": t.number, "layer": layer, "index": i, "threshold": math.nan if v is None else v})
+            rows.append(
+                {"trial": t.number, "layer": layer, "index": i, "threshold": math.nan if v is None else v}
+            )
     return pd.DataFrame(rows, columns=["trial", "layer", "index", "threshold"])
 
 
-def pareto_frame(df: pd.DataFrame, *, loss: str = "accuracy_loss", speed: str = "speedup",
-                 feasible: str | None = "feasible") -> pd.DataFrame:
+def pareto_frame(
+    df: pd.DataFrame,
+    *,
+    loss: str = "accuracy_loss",
+    speed: str = "speedup",
+    feasible: str | None = "feasible",
+) -> pd.DataFrame:
     """The non-dominated rows of ``df`` (min ``loss``, max ``speed``), sorted by ``speed``.
 
     With ``feasible`` (a bool column), only feasible rows compete, as in Optuna's constrained
@@ -119,16 +138,26 @@ def pareto_frame(df: pd.DataFrame, *, loss: str = "accuracy_loss", speed: str = 
     return d.loc[keep].sort_values([speed, loss])
 
 
-def hypervolume(df: pd.DataFrame, *, ref_loss: float, ref_speed: float = 1.0, loss: str = "accuracy_loss",
-                speed: str = "speedup") -> float:
-    """Area dominated by the rows of ``df`` inside the box up to the reference point ``(ref_loss, ref_speed)``.
+def hypervolume(
+    df: pd.DataFrame,
+    *,
+    ref_loss: float,
+    ref_speed: float = 1.0,
+    loss: str = "accuracy_loss",
+    speed: str = "speedup",
+) -> float:
+    """Area dominated by the rows of ``df`` inside the box up to the reference point
+    ``(ref_loss, ref_speed)``.
 
     >>> df = pd.DataFrame({"accuracy_loss": [0.0, 0.5], "speedup": [2.0, 3.0]})
     >>> hypervolume(df, ref_loss=1.0)  # 0.5 * (2 - 1) + 0.5 * (3 - 1)
     1.5
     """
-    pts = sorted((float(a), float(b)) for a, b in zip(df[loss], df[speed], strict=True)
-                 if math.isfinite(a) and math.isfinite(b) and a < ref_loss and b > ref_speed)
+    pts = sorted(
+        (float(a), float(b))
+        for a, b in zip(df[loss], df[speed], strict=True)
+        if math.isfinite(a) and math.isfinite(b) and a < ref_loss and b > ref_speed
+    )
     area = 0.0
     height = ref_speed
     for i, (lv, sv) in enumerate(pts):
@@ -138,9 +167,17 @@ def hypervolume(df: pd.DataFrame, *, ref_loss: float, ref_speed: float = 1.0, lo
     return area
 
 
-def best_under(df: pd.DataFrame, max_loss: float | None = None, *, loss: str = "accuracy_loss",
-               speed: str = "speedup", feasible: str = "feasible") -> pd.Series | None:
-    """The fastest row with ``loss ≤ max_loss`` (default: the feasible rows); ties → lower loss, earlier trial.
+def best_under(
+    df: pd.DataFrame,
+    max_loss: float | None = None,
+    *,
+    loss: str = "accuracy_loss",
+    speed: str = "speedup",
+    feasible: str = "feasible",
+) -> pd.Series | None:
+    """The fastest row with ``loss ≤ max_loss`` (default: the feasible rows).
+
+    Ties go to the lower loss, then the earlier trial.
 
     >>> df = pd.DataFrame({"trial": [0, 1, 2], "accuracy_loss": [0.2, 0.9, 3.0], "speedup": [2.0, 4.0, 8.0],
     ...                    "feasible": [True, True, False]})

@@ -61,6 +61,7 @@ class SearchSettings:
     tune_dilation: bool = True
     modes: tuple[str, ...] = ("max",)
     ranges: Ranges = field(default_factory=Ranges)
+    anchors: int | None = None
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -73,8 +74,9 @@ class SearchSettings:
             raise ConfigError(f"--space {self.space!r} is unknown; choose one of {', '.join(SPACES)}")
         cls = strategy_class(self.strategy)
         if self.jobs > 1 and not cls.parallel:
-            raise ConfigError(f"--strategy {self.strategy} is sequential (each step depends on the last); "
-                              "use --jobs 1")
+            raise ConfigError(
+                f"--strategy {self.strategy} is sequential (each step depends on the last); use --jobs 1"
+            )
         resolve_speed(self.speed)
         from deltatune.delta._context import MODES
 
@@ -111,16 +113,32 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object."""
         front = [
-            {"trial": int(r.trial), "accuracy_loss": float(r.accuracy_loss), "speedup": float(r.speedup),
-             "feasible": bool(r.feasible), "strategy": r.strategy,
-             "heldout_accuracy_loss": _num(r.heldout_accuracy_loss), "heldout_speedup": _num(r.heldout_speedup)}
+            {
+                "trial": int(r.trial),
+                "accuracy_loss": float(r.accuracy_loss),
+                "speedup": float(r.speedup),
+                "feasible": bool(r.feasible),
+                "strategy": r.strategy,
+                "heldout_accuracy_loss": _num(r.heldout_accuracy_loss),
+                "heldout_speedup": _num(r.heldout_speedup),
+            }
             for r in self.front.itertuples()
         ]
-        return {"study": self.study, "storage": self.storage, "n_trials": self.n_trials,
-                "new_trials": self.new_trials, "budget": self.budget, "speed": self.speed,
-                "hypervolume": self.hypervolume, "hypervolume_reference": [self.budget, 1.0],
-                "random_weights": self.random_weights, "pareto": front, "best_feasible": self.best_feasible,
-                "notices": self.notices, "wall_s": round(self.wall_s, 2)}
+        return {
+            "study": self.study,
+            "storage": self.storage,
+            "n_trials": self.n_trials,
+            "new_trials": self.new_trials,
+            "budget": self.budget,
+            "speed": self.speed,
+            "hypervolume": self.hypervolume,
+            "hypervolume_reference": [self.budget, 1.0],
+            "random_weights": self.random_weights,
+            "pareto": front,
+            "best_feasible": self.best_feasible,
+            "notices": self.notices,
+            "wall_s": round(self.wall_s, 2),
+        }
 
 
 def _num(v: Any) -> float | None:
@@ -131,15 +149,22 @@ def _num(v: Any) -> float | None:
     return None if f != f else f
 
 
-def open_study(spec: StorageSpec, name: str, *, sampler: optuna.samplers.BaseSampler | None = None,
-               create: bool = True) -> optuna.Study:
+def open_study(
+    spec: StorageSpec, name: str, *, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True
+) -> optuna.Study:
     """Load study ``name`` (creating it with our two directions when ``create``)."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = spec.open()
     if create:
-        return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=list(DIRECTIONS),
-                                   load_if_exists=True)
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            directions=list(DIRECTIONS),
+            load_if_exists=True,
+        )
     try:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     except KeyError:
@@ -162,21 +187,37 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
 
 
 def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
-    return {"workload": settings.workload.to_dict(), "budget": settings.budget, "speed": speed_used,
-            "threshold_names": ev.threshold_names, "random_weights": ev.random_weights,
-            "model": settings.workload.model}
+    return {
+        "workload": settings.workload.to_dict(),
+        "budget": settings.budget,
+        "speed": speed_used,
+        "threshold_names": ev.threshold_names,
+        "random_weights": ev.random_weights,
+        "model": settings.workload.model,
+    }
 
 
-def _worker(settings: SearchSettings, worker: int, n_trials: int, seed: int,
-            on_trial: Callable[[int], None] | None = None, evaluator: Evaluator | None = None) -> list[int]:
+def _worker(
+    settings: SearchSettings,
+    worker: int,
+    n_trials: int,
+    seed: int,
+    on_trial: Callable[[int], None] | None = None,
+    evaluator: Evaluator | None = None,
+) -> list[int]:
     """Run ``n_trials`` trials of the study in this process; returns their numbers."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ev = evaluator or Evaluator(settings.workload)
     speed_used, _ = resolve_speed(settings.speed)
-    space = make_space(settings.space, ev.threshold_names, tune_dilation=settings.tune_dilation,
-                       modes=settings.modes, ranges=settings.ranges)
+    space = make_space(
+        settings.space,
+        ev.threshold_names,
+        tune_dilation=settings.tune_dilation,
+        modes=settings.modes,
+        ranges=settings.ranges,
+    )
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
@@ -230,7 +271,9 @@ def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
     return SearchSettings(**d)
 
 
-def rescore_heldout(study: optuna.Study, evaluator: Evaluator, trials: list[int]) -> dict[str, dict[str, float]]:
+def rescore_heldout(
+    study: optuna.Study, evaluator: Evaluator, trials: list[int]
+) -> dict[str, dict[str, float]]:
     """Score ``trials`` on the held-out frames (skipping ones already scored); store and return them all."""
     heldout = dict(study.user_attrs.get("heldout") or {})
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -246,15 +289,46 @@ def rescore_heldout(study: optuna.Study, evaluator: Evaluator, trials: list[int]
     return heldout
 
 
+def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluator) -> None:
+    """Start a new sampler study with uniform-threshold points: all 0 (the exact delta network, always
+    feasible), then log positions 0 .. 0.5 of the range.
+
+    So even a short search has a feasible front, and the samplers learn where feasibility ends.
+    Default: ``min(3, trials // 4)`` anchors; they count towards ``trials``.
+    """
+    from deltatune.search.strategies import SamplerStrategy
+
+    if not issubclass(strategy_class(settings.strategy), SamplerStrategy):
+        return
+    n = settings.anchors if settings.anchors is not None else min(3, settings.trials // 4)
+    space = make_space(
+        settings.space,
+        ev.threshold_names,
+        tune_dilation=settings.tune_dilation,
+        modes=settings.modes,
+        ranges=settings.ranges,
+    )
+    positions: list[float | None] = [None] + [0.5 * i / max(n - 2, 1) for i in range(n - 1)]
+    for pos in positions[:n]:
+        study.enqueue_trial(space.anchor_params(pos), user_attrs={"anchor": "zero" if pos is None else pos})
+
+
 def _split(total: int, jobs: int) -> list[int]:
     return [total // jobs + (1 if i < total % jobs else 0) for i in range(jobs)]
 
 
-def run_search(settings: SearchSettings, *, on_progress: Callable[[int], None] | None = None,
-               heldout: bool = True) -> SearchResult:
+def run_search(
+    settings: SearchSettings,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    heldout: bool = True,
+    evaluator: Evaluator | None = None,
+) -> SearchResult:
     """Run ``settings.trials`` new trials on the study (resuming it if it exists), then the held-out check.
 
-    ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar).
+    ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar). ``evaluator``
+    reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
+    ``jobs > 1`` always build their own).
     """
     from optuna.trial import TrialState
 
@@ -265,13 +339,22 @@ def run_search(settings: SearchSettings, *, on_progress: Callable[[int], None] |
         notices.append(speed_notice)
         log.warning(speed_notice)
     spec = settings.storage_spec()
-    ev = Evaluator(settings.workload)  # main process: validates inputs early, held-out check, jobs == 1 worker
+    if evaluator is not None and evaluator.workload != settings.workload:
+        raise ConfigError("run_search: the evaluator was built for another workload")
+    ev = evaluator or Evaluator(
+        settings.workload
+    )  # main process: validates inputs early, held-out check, jobs == 1 worker
     if ev.random_weights:
-        notices.append(RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed))
+        notices.append(
+            RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed)
+        )
+        log.warning(notices[-1])
     speed_used, _ = resolve_speed(settings.speed)
     study = open_study(spec, settings.study_name)
     _check_meta(study, _study_meta(settings, ev, speed_used))
     n_before = len(study.get_trials(deepcopy=False))
+    if n_before == 0:
+        _enqueue_anchors(study, settings, ev)
     # seeds differ per worker and per resume, so a resumed study never replays its first run's draws
     seeds = [settings.seed * 100_003 + n_before * 101 + w for w in range(settings.jobs)]
     shares = _split(settings.trials, settings.jobs)
@@ -297,9 +380,18 @@ def run_search(settings: SearchSettings, *, on_progress: Callable[[int], None] |
     best = best_under(df)
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     return SearchResult(
-        study=settings.study_name, storage=spec.url, n_trials=n_complete, new_trials=len(new), trials=df,
-        front=front, best_feasible=_row_dict(best), hypervolume=hypervolume(front, ref_loss=settings.budget),
-        budget=settings.budget, speed=speed_used, random_weights=ev.random_weights, notices=notices,
+        study=settings.study_name,
+        storage=spec.url,
+        n_trials=n_complete,
+        new_trials=len(new),
+        trials=df,
+        front=front,
+        best_feasible=_row_dict(best),
+        hypervolume=hypervolume(front, ref_loss=settings.budget),
+        budget=settings.budget,
+        speed=speed_used,
+        random_weights=ev.random_weights,
+        notices=notices,
         wall_s=time.perf_counter() - t0,
     )
 
@@ -307,14 +399,25 @@ def run_search(settings: SearchSettings, *, on_progress: Callable[[int], None] |
 def _row_dict(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"trial": int(row["trial"]), "accuracy_loss": float(row["accuracy_loss"]),
-            "speedup": float(row["speedup"]), "feasible": bool(row["feasible"]), "strategy": row["strategy"],
-            "heldout_accuracy_loss": _num(row["heldout_accuracy_loss"]),
-            "heldout_speedup": _num(row["heldout_speedup"])}
+    return {
+        "trial": int(row["trial"]),
+        "accuracy_loss": float(row["accuracy_loss"]),
+        "speedup": float(row["speedup"]),
+        "feasible": bool(row["feasible"]),
+        "strategy": row["strategy"],
+        "heldout_accuracy_loss": _num(row["heldout_accuracy_loss"]),
+        "heldout_speedup": _num(row["heldout_speedup"]),
+    }
 
 
-def _run_parallel(settings: SearchSettings, shares: list[int], seeds: list[int], study: optuna.Study,
-                  n_before: int, on_progress: Callable[[int], None] | None) -> list[int]:
+def _run_parallel(
+    settings: SearchSettings,
+    shares: list[int],
+    seeds: list[int],
+    study: optuna.Study,
+    n_before: int,
+    on_progress: Callable[[int], None] | None,
+) -> list[int]:
     """``len(shares)`` loky worker processes; a thread polls the storage to report progress."""
     from joblib import Parallel, delayed
     from optuna.trial import TrialState
@@ -325,7 +428,10 @@ def _run_parallel(settings: SearchSettings, shares: list[int], seeds: list[int],
         last = -1
         while not stop.wait(1.0):
             try:
-                n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))) - n_before
+                n = (
+                    len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+                    - n_before
+                )
             except Exception:  # a storage read racing a writer: try again next tick
                 continue
             if n != last and on_progress is not None:

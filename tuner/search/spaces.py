@@ -31,8 +31,17 @@ from deltatune.search.objective import TrialConfig
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["Ranges", "SearchSpace", "LayerSpace", "GroupSpace", "GlobalSpace", "SPACES", "make_space", "group_of",
-           "groups"]
+__all__ = [
+    "Ranges",
+    "SearchSpace",
+    "LayerSpace",
+    "GroupSpace",
+    "GlobalSpace",
+    "SPACES",
+    "make_space",
+    "group_of",
+    "groups",
+]
 
 DILATIONS = (1, 3, 5)
 
@@ -90,8 +99,14 @@ class SearchSpace(ABC):
 
     name: str = ""
 
-    def __init__(self, names: Sequence[str], *, ranges: Ranges | None = None, tune_dilation: bool = True,
-                 modes: Sequence[str] = ("max",)) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        *,
+        ranges: Ranges | None = None,
+        tune_dilation: bool = True,
+        modes: Sequence[str] = ("max",),
+    ) -> None:
         if not names or names[0] != "input":
             raise ConfigError("a search space needs the network's truncation points, 'input' first")
         self.names = list(names)
@@ -121,6 +136,27 @@ class SearchSpace(ABC):
     def _layers(self, trial: optuna.Trial) -> dict[str, float]:
         """Thresholds of every non-input truncation point."""
 
+    def anchor_params(self, position: float | None) -> dict[str, object]:
+        """Parameters that put *every* threshold at the same log position in its range (0 = ``lo``,
+        1 = ``hi``; ``None`` = all thresholds 0, the exact delta network), input dilation 1, the first
+        mode: known-good starting points to enqueue."""
+        r = self.ranges
+        if position is None:  # the bottom of every parameter range snaps to 0
+            t, t_in = r.lo / 10, r.input_lo / 10
+        else:
+            t, t_in = r.lo * (r.hi / r.lo) ** position, r.input_lo * (r.input_hi / r.input_lo) ** position
+        params: dict[str, object] = {"thr.input": t_in}
+        params.update(self._anchor_layers(t))
+        if self.tune_dilation:
+            params["input_dilation"] = 1
+        if len(self.modes) > 1:
+            params["mode"] = self.modes[0]
+        return params
+
+    @abstractmethod
+    def _anchor_layers(self, t: float) -> dict[str, object]:
+        """Layer parameters that give every layer threshold ``t``."""
+
     @property
     def dimension(self) -> int:
         """Number of parameters a trial draws."""
@@ -143,6 +179,9 @@ class LayerSpace(SearchSpace):
     def param_keys(self) -> list[str]:
         return [f"thr.{n}" for n in self.names]
 
+    def _anchor_layers(self, t: float) -> dict[str, object]:
+        return {f"thr.{n}": t for n in self.names[1:]}
+
 
 class GroupSpace(SearchSpace):
     """One threshold per stage/branch group (:func:`group_of`)."""
@@ -164,6 +203,9 @@ class GroupSpace(SearchSpace):
     def param_keys(self) -> list[str]:
         return ["thr.input", *(f"thr.{g}" for g in self.groups)]
 
+    def _anchor_layers(self, t: float) -> dict[str, object]:
+        return {f"thr.{g}": t for g in self.groups}
+
 
 class GlobalSpace(GroupSpace):
     """A global scale times a per-group multiplier (the multiplier shapes, the scale trades off)."""
@@ -181,6 +223,9 @@ class GlobalSpace(GroupSpace):
 
     def param_keys(self) -> list[str]:
         return ["thr.input", "scale", *(f"mult.{g}" for g in self.groups)]
+
+    def _anchor_layers(self, t: float) -> dict[str, object]:
+        return {"scale": t, **{f"mult.{g}": 1.0 for g in self.groups}}
 
 
 SPACES: dict[str, type[SearchSpace]] = {"layer": LayerSpace, "group": GroupSpace, "global": GlobalSpace}

@@ -74,7 +74,7 @@ def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpe
     if url is None or url == "":
         return StorageSpec("journal", str(results_dir() / f"{study}.journal"))
     if url.startswith("journal://"):
-        path = url[len("journal://"):]
+        path = url[len("journal://") :]
         if not path:
             raise ConfigError(f"--storage {url}: journal URL needs a path (journal:///path/study.journal)")
         return StorageSpec("journal", path)
@@ -86,8 +86,12 @@ def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpe
                 "postgresql://... or mysql://..."
             )
         if scheme == "sqlite" and jobs > 1:
-            log.warning("--storage %s with %d workers: SQLite locks the whole file; prefer a .journal "
-                        "file (one machine) or PostgreSQL (several machines)", url, jobs)
+            log.warning(
+                "--storage %s with %d workers: SQLite locks the whole file; prefer a .journal "
+                "file (one machine) or PostgreSQL (several machines)",
+                url,
+                jobs,
+            )
         return StorageSpec("rdb", url)
     if url.endswith(".journal") or url.endswith(".log"):
         return StorageSpec("journal", url)

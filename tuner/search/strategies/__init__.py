@@ -34,8 +34,15 @@ __all__ = [
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (TPEStrategy, NSGAIIStrategy, GPStrategy, RandomStrategy, DeltaCNNGreedyStrategy,
-                CBinferGreedyStrategy, GlobalSweepStrategy)
+    for cls in (
+        TPEStrategy,
+        NSGAIIStrategy,
+        GPStrategy,
+        RandomStrategy,
+        DeltaCNNGreedyStrategy,
+        CBinferGreedyStrategy,
+        GlobalSweepStrategy,
+    )
 }
 
 

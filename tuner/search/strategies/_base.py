@@ -34,8 +34,9 @@ class Strategy(ABC):
     parallel: ClassVar[bool] = True
     description: ClassVar[str] = ""
 
-    def __init__(self, space: SearchSpace, *, seed: int | None = None, budget: float = 1.0,
-                 n_trials: int | None = None) -> None:
+    def __init__(
+        self, space: SearchSpace, *, seed: int | None = None, budget: float = 1.0, n_trials: int | None = None
+    ) -> None:
         self.space = space
         self.seed = seed
         self.budget = budget

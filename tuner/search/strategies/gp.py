@@ -30,6 +30,8 @@ class GPStrategy(SamplerStrategy):
         import optuna
 
         if self.space.dimension > 64:
-            log.warning("the GP sampler over %d parameters is slow; consider --space group or global",
-                        self.space.dimension)
+            log.warning(
+                "the GP sampler over %d parameters is slow; consider --space group or global",
+                self.space.dimension,
+            )
         return optuna.samplers.GPSampler(seed=self.seed, n_startup_trials=8)

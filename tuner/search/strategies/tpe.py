@@ -19,10 +19,16 @@ class TPEStrategy(SamplerStrategy):
     """Multivariate TPE with constant liar (safe with several workers on one study)."""
 
     name = "tpe"
-    description = "Optuna TPESampler (multivariate, constant liar, 10 random startup trials)"
+    description = "Optuna TPESampler (multivariate, constant liar, 4-10 random startup trials)"
+
+    def startup_trials(self) -> int:
+        """Random draws before TPE models the front: a third of a short run, 10 (Optuna's default) at most,
+        so a 12-trial run still spends most of its budget on modelled proposals."""
+        return max(4, min(10, (self.n_trials or 30) // 3))
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         import optuna
 
-        return optuna.samplers.TPESampler(seed=self.seed, multivariate=True, constant_liar=True,
-                                          n_startup_trials=10)
+        return optuna.samplers.TPESampler(
+            seed=self.seed, multivariate=True, constant_liar=True, n_startup_trials=self.startup_trials()
+        )

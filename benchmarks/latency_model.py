@@ -1,0 +1,107 @@
+"""Latency model accuracy: predicted vs measured delta ms/frame over random threshold configurations.
+
+Fits :class:`deltatune.delta.latency.LatencyModel` on ``--train`` random configurations, then reports the
+median absolute relative error on ``--test`` (>= 20) other random configurations. Thresholds are drawn
+per truncation point, log-uniform in [1e-3, 0.5] (and 0 with probability 0.1). Each measurement: stream
+reset, frame 0 untimed, frames 1..T-1 timed, median over repeats, interleaved with a dense run of the
+same frames; by default each delta time is rescaled by (median dense time / that moment's dense time),
+which removes the load of a shared machine from the comparison.
+
+Run: ``.venv/bin/python benchmarks/latency_model.py --model mobilenet_v2 [--threads 1] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import time
+
+import torch
+
+from deltatune.delta import convert
+from deltatune.delta.latency import LatencyModel, features
+from deltatune.delta.sparse import SparseBackend
+from deltatune.workload import load_workload
+
+
+def _measure(net, clip, repeats: int) -> tuple[float, float]:
+    """(delta ms/frame, dense ms/frame), interleaved per repeat, medians."""
+    runs, dense = [], []
+    with torch.no_grad():
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for x in clip[1:]:
+                net.dense_model(x)
+            dense.append((time.perf_counter() - t0) * 1e3 / (len(clip) - 1))
+            net.reset()
+            net(clip[0])
+            t0 = time.perf_counter()
+            for x in clip[1:]:
+                net(x)
+            runs.append((time.perf_counter() - t0) * 1e3 / (len(clip) - 1))
+    return statistics.median(runs), statistics.median(dense)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="mobilenet_v2")
+    p.add_argument("--weights", default="default")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--train", type=int, default=8)
+    p.add_argument("--test", type=int, default=24)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-normalize", dest="normalize", action="store_false",
+                   help="do not rescale delta times by the interleaved dense time (load on a shared machine)")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    rng = random.Random(a.seed)
+    wl = load_workload(a.model, weights=None if a.weights == "none" else a.weights, frames=a.frames)
+    clip = wl.frames[:, :1]
+    backend = SparseBackend()
+    net = convert(wl.model, thresholds=0.0, backend=backend, record_stats=False)
+    _measure(net, clip, 1)  # warm-up and first-use calibration
+
+    def config() -> dict[str, float]:
+        return {n: (0.0 if rng.random() < 0.1 else math.exp(rng.uniform(math.log(1e-3), math.log(0.5))))
+                for n in net.threshold_names}
+
+    rows = []
+    for _ in range(a.train + a.test):
+        net.set_thresholds(config())
+        f = features(net, clip)
+        ms, dense = _measure(net, clip, a.repeats)
+        rows.append((f, ms, dense))
+    # the machine is shared: scale each delta time by how slow the interleaved dense run was at that moment
+    ref = statistics.median(d for _, _, d in rows)
+    rows = [(f, ms * ref / d) for f, ms, d in rows] if a.normalize else [(f, ms) for f, ms, _ in rows]
+    train, test = rows[: a.train], rows[a.train:]
+    model = LatencyModel.fit([f for f, _ in train], [m for _, m in train])
+    errs = [abs(model.predict(f) - m) / m for f, m in test]
+    res = {
+        "model": a.model, "normalized_by_dense": a.normalize, "threads": torch.get_num_threads(),
+        "train": len(train), "test": len(test),
+        "fit": model.__dict__, "median_abs_rel_error": statistics.median(errs),
+        "max_abs_rel_error": max(errs),
+        "measured_ms": [m for _, m in test], "predicted_ms": [model.predict(f) for f, _ in test],
+    }
+    if a.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"{a.model}, {res['threads']} threads: fitted on {len(train)} configs {model}")
+        for f, m in test:
+            print(f"  measured {m:8.2f} ms  predicted {model.predict(f):8.2f} ms  "
+                  f"(conv part {f.conv_ms:.2f} ms)")
+        print(f"median |error| {res['median_abs_rel_error']:.1%} over {len(test)} held-out configurations "
+              f"(max {res['max_abs_rel_error']:.1%})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

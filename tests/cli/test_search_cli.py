@@ -1,0 +1,127 @@
+"""``deltatune search`` / ``pareto`` / ``export`` through the CLI runner (real tiny HRNet, real vtest)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from deltatune.cli import COMMANDS, main
+from deltatune.errors import DeltatuneError
+
+TINY_ARGS = [
+    "--model",
+    "hrnet_tiny",
+    "--weights",
+    "none",
+    "--frames",
+    "6",
+    "--streams",
+    "1",
+    "--thr-range",
+    "0.0001",
+    "0.05",
+    "--budget",
+    "10",
+    "--no-progress",
+]
+
+
+def cli(name: str, argv: list[str]) -> int:
+    """Run a subcommand as ``deltatune.cli.main`` does (through it once the command is registered)."""
+    if f"deltatune.cli.{name}" in COMMANDS:
+        return main([name, *argv])
+    mod = importlib.import_module(f"deltatune.cli.{name}")
+    parser = argparse.ArgumentParser(prog=f"deltatune {name}")
+    mod.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(mod.run(args) or 0)
+    except DeltatuneError as exc:
+        print(f"deltatune {name}: error: {exc}", file=__import__("sys").stderr)
+        return 2
+
+
+@pytest.fixture()
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "results"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "results"
+
+
+def test_strategy_list_in_help_matches_the_registry() -> None:
+    from deltatune.cli.search import _STRATEGIES
+    from deltatune.search import STRATEGIES
+
+    assert set(_STRATEGIES) == set(STRATEGIES)
+
+
+def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("search", [*TINY_ARGS, "--trials", "5", "--study", "c", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["study"] == "c" and out["n_trials"] == 5
+    assert out["storage"].endswith("c.journal") and Path(out["storage"]).is_file()
+    for row in out["pareto"]:
+        assert {"trial", "accuracy_loss", "speedup", "feasible"} <= set(row) and row["feasible"]
+    assert out["best_feasible"] is None or out["best_feasible"]["trial"] in [
+        r["trial"] for r in out["pareto"]
+    ]
+
+    assert cli("pareto", ["--study", "c", "--csv", "all.csv", "--plot", "front.png"]) == 0
+    text = capsys.readouterr().out
+    assert "5 complete trials" in text and Path("front.png").stat().st_size > 1000
+    assert Path("all.csv").read_text().startswith("trial,strategy,space,accuracy_loss,speedup")
+
+    assert cli("export", ["--study", "c", "--trial", "0", "-o", "t0.json"]) == 0
+    assert json.loads(Path("t0.json").read_text())["format"] == "deltatune-thresholds/1"
+
+
+def test_search_text_output_names_front_recommendation_and_storage(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("search", [*TINY_ARGS, "--trials", "3", "--study", "txt", "--strategy", "sweep"]) == 0
+    out = capsys.readouterr().out
+    assert "study txt: 3 trials (3 new), storage" in out and "deltatune pareto --study txt" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "nope"], "unknown model 'nope'"),
+        ([*TINY_ARGS, "--strategy", "annealing"], "--strategy 'annealing' is unknown"),
+        ([*TINY_ARGS, "--storage", "mongodb://x/y"], "unknown scheme 'mongodb'"),
+        ([*TINY_ARGS, "--budget", "-1"], "--budget -1.0: must be >= 0"),
+        ([*TINY_ARGS, "--space", "blocks"], "--space 'blocks' is unknown"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(
+    results: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert cli("search", argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and err[-1].startswith("deltatune search: error:")
+
+
+def test_pareto_and_export_of_a_missing_study_are_errors(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("pareto", ["--study", "ghost"]) == 2
+    assert "no journal" in capsys.readouterr().err
+    assert cli("export", ["--study", "ghost", "--trial", "0"]) == 2
+
+
+def test_pareto_heldout_rescores_the_front(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from deltatune.search import SearchSettings, Workload, run_search
+    from deltatune.search.spaces import Ranges
+
+    w = Workload("hrnet_tiny", weights=None, frames=6, streams=1)
+    s = SearchSettings(workload=w, trials=3, study="h", budget=10.0, ranges=Ranges(lo=1e-4, hi=0.05))
+    res = run_search(s, heldout=False)
+    assert res.front["heldout_accuracy_loss"].isna().all()
+    assert cli("pareto", ["--study", "h", "--heldout", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pareto"] and all(r["heldout_speedup"] is not None for r in out["pareto"])
+    assert out["hypervolume_reference"] == [10.0, 1.0]

@@ -1,0 +1,144 @@
+"""The sparse backend equals the reference backend, and its per-layer dense/sparse switch works both ways."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deltatune.delta import convert
+from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv2d, zero_pixels
+from deltatune.delta.backends import get_backend
+from deltatune.delta.calibration import Calibration, blob_mask, measure_conv, signature
+from deltatune.delta.sparse import SparseBackend
+from deltatune.inspection import max_relative_error
+from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
+
+
+@pytest.mark.parametrize(
+    ("cin", "cout", "k", "stride", "pad", "dil", "n", "h", "w"),
+    [
+        (8, 16, 3, 1, 1, 1, 1, 17, 13),
+        (8, 16, 3, 2, 1, 1, 2, 17, 13),
+        (4, 6, (3, 1), 1, (1, 0), 1, 1, 9, 9),
+        (6, 6, 2, 1, 0, 1, 3, 9, 8),
+        (6, 5, 5, 2, 2, 1, 1, 16, 16),
+        (3, 4, 3, 1, 2, 2, 2, 12, 10),
+        (8, 8, 1, 1, 0, 1, 2, 7, 7),
+        (8, 8, 7, 2, 3, 1, 1, 32, 24),
+    ],
+)
+def test_sparse_kernel_matches_conv(cin, cout, k, stride, pad, dil, n, h, w) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, cout, k, stride, pad, dil, bias=False)
+    in_mask = torch.rand(n, 1, h, w) < 0.2
+    x = torch.randn(n, cin, h, w) * in_mask
+    y = conv(x)
+    out_mask = torch.rand(n, 1, *y.shape[2:]) < 0.3
+    w2 = conv.weight.reshape(cout, -1).contiguous()
+    for zero_pos in (None, zero_pixels(in_mask)):
+        ys = sparse_conv2d(x, w2, geometry(conv), tuple(y.shape[2:]), active_pixels(out_mask), zero_pos)
+        torch.testing.assert_close(ys, y * out_mask, rtol=1e-5, atol=1e-5)
+    assert zero_pixels(torch.ones(n, 1, h, w, dtype=torch.bool)) is None
+
+
+def _run_pair(model, frames, threshold, backend):
+    ref = convert(model, thresholds=threshold)
+    sp = convert(model, thresholds=threshold, backend=backend)
+    worst = 0.0
+    with torch.no_grad():
+        for x in frames:
+            worst = max(worst, max_relative_error(sp(x), ref(x)))
+    return worst, sp
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.05])
+@pytest.mark.parametrize("break_even", [None, 0.0, 1.0])
+def test_sparse_equals_reference_on_all_ops(threshold, break_even) -> None:
+    torch.manual_seed(0)
+    model = randomize_bn(AllOps())
+    clip = moving_square_clip(12)
+    frames = [torch.cat([clip[t], clip[(t + 5) % len(clip)]]) for t in range(len(clip))]
+    backend = SparseBackend(break_even=break_even, calibration=Calibration(None))
+    worst, net = _run_pair(model, frames, threshold, backend)
+    assert worst <= 1e-4
+    use = backend.usage
+    assert use and sum(u.calls for u in use.values()) > 0
+    if break_even == 1.0:
+        assert sum(u.sparse for u in use.values()) > 0
+    if break_even == 0.0:
+        assert sum(u.sparse for u in use.values()) == 0 and sum(u.dense for u in use.values()) > 0
+
+
+def test_per_layer_override_switches_both_ways() -> None:
+    torch.manual_seed(0)
+    model = randomize_bn(AllOps())
+    clip = moving_square_clip(6)
+    backend = SparseBackend(break_even=1.0, overrides={"fuse": 0.0}, calibration=Calibration(None))
+    net = convert(model, thresholds=0.0, backend=backend)
+    with torch.no_grad():
+        for x in clip:
+            net(x)
+    assert backend.usage["fuse"].sparse == 0 and backend.usage["fuse"].dense > 0
+    assert backend.usage["stem"].sparse > 0 and backend.usage["stem"].dense == 0
+    backend.overrides = {"stem": 0.0, "fuse": 1.0}
+    backend.reset_usage()
+    with torch.no_grad():
+        for x in clip:
+            net(x)
+    assert backend.usage["fuse"].sparse > 0 and backend.usage["fuse"].dense == 0
+    assert backend.usage["stem"].sparse == 0 and backend.usage["stem"].dense > 0
+    # depthwise convs always stay dense
+    assert backend.usage["block.conv2"].sparse == 0
+
+
+def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
+    assert get_backend("sparse").name == "sparse"
+    conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+    cal = Calibration(tmp_path / "cal.json")
+    c = cal.measure(conv, (1, 8, 16, 16), repeats=1)
+    assert 0.0 <= c.break_even <= 1.0 and c.dense_ms > 0
+    again = Calibration(tmp_path / "cal.json")
+    assert again.get(signature(conv, (1, 8, 16, 16))) == c
+    dw = measure_conv(nn.Conv2d(8, 8, 3, padding=1, groups=8), (1, 8, 16, 16), repeats=1)
+    assert dw.break_even == 0.0
+    m = blob_mask((2, 1, 32, 24), 0.1)
+    assert 0.08 <= float(m.float().mean()) <= 0.2
+
+
+def test_auto_calibration_writes_the_machine_cache(tmp_path, monkeypatch) -> None:
+    from deltatune.delta.calibration import default_path
+
+    monkeypatch.setenv("DELTATUNE_DATA", str(tmp_path / "data"))  # never the user's cache
+
+    model = randomize_bn(AllOps())
+    backend = SparseBackend()
+    net = convert(model, thresholds=0.0, backend=backend)
+    with torch.no_grad():
+        for x in moving_square_clip(3):
+            net(x)
+    assert default_path().is_file()
+    assert backend.calibration.layers
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1])
+def test_sparse_equals_reference_on_zoo_model(threshold, vtest_path) -> None:
+    from deltatune.workload import load_workload
+
+    torch.manual_seed(0)
+    wl = load_workload("hrnet_tiny", weights=None, frames=6)
+    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+    worst, _ = _run_pair(wl.model, list(wl.frames), threshold, backend)
+    assert worst <= 1e-4
+    assert sum(u.sparse for u in backend.usage.values()) > 0
+
+
+def test_sparse_backend_runs_functional_padding_modes() -> None:
+    # reflect padding is not handled by the sparse kernel: it must fall back to dense, exactly
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU())
+    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+    clip = moving_square_clip(4)
+    worst, _ = _run_pair(model, clip, 0.0, backend)
+    assert worst <= 1e-4
+    assert F is not None

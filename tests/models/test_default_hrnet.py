@@ -1,0 +1,60 @@
+"""The shipped default HRNet weights (distilled from BlazePose): load safely, are small, and are faithful.
+
+The PCK floor below is checked on every 12th held-out vtest frame (650–794) so the test stays fast; the
+full held-out number is in ``models/weights/PROVENANCE.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import deltatune_models
+from deltatune.errors import WeightsError
+from deltatune_models import create_model, model_info
+from deltatune_models._registry import WEIGHTS_AVAILABLE, WEIGHTS_MISSING, _asset_status
+
+NAME = "hrnet_w18_small_v2"
+WEIGHTS = Path(deltatune_models.__file__).parent / "weights" / "hrnet_w18_small_v2_blazepose.pt"
+#: Stated floor for PCK@0.2 vs BlazePose on the subsampled held-out frames (full held-out set: see PROVENANCE).
+PCK_FLOOR = 0.6
+MAX_MB = 8.0
+
+
+def test_weights_file_is_small_fp16_and_weights_only() -> None:
+    assert WEIGHTS.is_file(), f"{WEIGHTS} is missing"
+    assert WEIGHTS.stat().st_size / 2**20 < MAX_MB
+    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+
+
+def test_registry_serves_the_default() -> None:
+    info = model_info(NAME)
+    assert info.weights == WEIGHTS_AVAILABLE
+    assert info.input_size == (256, 192) and info.num_joints == 17
+    assert "BlazePose" in info.provenance
+    model = create_model(NAME, weights="default")
+    assert not model.training
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 256, 192))
+    assert out.shape == (1, 17, 64, 48) and torch.isfinite(out).all()
+    # W32 stays the official architecture, without default weights.
+    with pytest.raises(WeightsError, match="no default weights"):
+        create_model("hrnet", weights="default")
+
+
+def test_missing_package_weights_are_reported() -> None:
+    assert _asset_status("package:weights/does-not-exist.pt") == (WEIGHTS_MISSING, None)
+
+
+def test_default_weights_are_faithful_to_blazepose(tmp_path: Path, vtest_path: Path) -> None:
+    from deltatune.train import DistillConfig, evaluate_student
+
+    cfg = replace(DistillConfig(), heldout_frames="vtest:650-794:12")
+    result = evaluate_student(create_model(NAME, weights="default"), cfg, cache_dir=tmp_path)
+    assert result.n_keypoints >= 100
+    assert result.pck >= PCK_FLOOR, result

@@ -1,0 +1,63 @@
+"""An exported thresholds file reproduces its trial on a freshly built network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deltatune.delta.thresholds import from_deltacnn
+from deltatune.errors import ConfigError
+from deltatune.search import Evaluator, TrialConfig, export_trial, open_study, resolve_storage, run_search
+
+from .conftest import TINY, settings
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, tiny_evaluator):  # type: ignore[no-untyped-def]
+    d = tmp_path_factory.mktemp("export")
+    s = settings(trials=5, study="exp", storage=str(d / "exp.journal"), space="layer")
+    run_search(s, evaluator=tiny_evaluator, heldout=False)
+    return open_study(resolve_storage(s.storage, "exp"), "exp", create=False)
+
+
+def test_exported_file_reproduces_speedup_exactly_and_loss_within_1e6(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fresh = Evaluator(TINY, use_disk_cache=False)  # a new network, a recomputed reference
+    for t in study.trials:
+        res = export_trial(study, tmp_path / f"t{t.number}.json", trial=t.number)
+        tf = fresh.net.load_thresholds(res.path)
+        ev = fresh.evaluate(TrialConfig(tf.thresholds, tf.input_dilation, tf.mode))
+        assert ev.speedup == t.values[1]
+        assert abs(ev.accuracy_loss - t.values[0]) <= 1e-6
+        assert tf.model == "hrnet_tiny" and tf.meta["trial"] == t.number
+
+
+def test_best_under_picks_the_fastest_trial_within_the_loss(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    done = [t for t in study.trials if t.values[0] <= 10.0]
+    res = export_trial(study, tmp_path / "b.json", best_under=10.0)
+    assert res.speedup == max(t.values[1] for t in done)
+    lowest = min(t.values[0] for t in study.trials)
+    if lowest > 0:  # nothing loses less than half the lowest loss
+        with pytest.raises(ConfigError, match="no trial"):
+            export_trial(study, tmp_path / "n.json", best_under=lowest / 2)
+
+
+def test_deltacnn_format_lists_thresholds_in_execution_order(study, tmp_path: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    t = study.trials[0]
+    res = export_trial(study, tmp_path / "d.json", trial=t.number, format="deltacnn")
+    data = json.loads(res.path.read_text())
+    assert list(data) == [str(i) for i in range(len(tiny_evaluator.threshold_names))]
+    back = from_deltacnn(res.path, tiny_evaluator.threshold_names)
+    assert back == {k: (0.0 if v is None else v) for k, v in t.user_attrs["thresholds"].items()}
+
+
+def test_bad_export_requests_are_config_errors(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="--trial 99"):
+        export_trial(study, tmp_path / "x.json", trial=99)
+    with pytest.raises(ConfigError, match="exactly one"):
+        export_trial(study, tmp_path / "x.json")
+    with pytest.raises(ConfigError, match="--format 'onnx'"):
+        export_trial(study, tmp_path / "x.json", trial=0, format="onnx")
+    with pytest.raises(ConfigError, match="--best-under -1"):
+        export_trial(study, tmp_path / "x.json", best_under=-1)

@@ -1,0 +1,116 @@
+"""Searches end to end: feasible trials and a front, resuming, two worker processes, held-out check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deltatune.errors import ConfigError
+from deltatune.search import open_study, resolve_storage, run_search
+from deltatune.search.workload import Workload
+
+from .conftest import TINY, settings
+
+
+def test_search_gives_feasible_trials_a_front_and_a_heldout_score(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    res = run_search(settings(trials=6, study="front"), evaluator=tiny_evaluator)
+    assert res.n_trials == 6 and res.new_trials == 6
+    assert res.trials["feasible"].any()
+    assert not res.front.empty and res.front["feasible"].all()
+    assert res.best_feasible is not None
+    assert res.best_feasible["speedup"] == pytest.approx(res.front["speedup"].max())
+    assert res.front["heldout_accuracy_loss"].notna().all() and res.front["heldout_speedup"].notna().all()
+    assert res.hypervolume >= 0.0
+    assert (results / "front.journal").is_file() and res.storage.endswith("front.journal")
+    d = res.to_dict()
+    assert {"study", "storage", "n_trials", "pareto", "best_feasible"} <= set(d)
+    assert set(d["pareto"][0]) >= {"trial", "accuracy_loss", "speedup", "feasible"}
+    assert any("random weights" in n for n in res.notices)
+
+
+def test_rerunning_the_same_study_resumes_its_numbering(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    run_search(settings(trials=3, study="resume"), evaluator=tiny_evaluator, heldout=False)
+    res = run_search(settings(trials=2, study="resume"), evaluator=tiny_evaluator, heldout=False)
+    assert res.n_trials == 5 and res.new_trials == 2
+    study = open_study(resolve_storage(None, "resume"), "resume", create=False)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    seeds = [t.user_attrs["seed"] for t in study.trials]
+    assert seeds[0] != seeds[3]  # a resumed run draws with a new seed, never replays the first run
+
+
+def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    run_search(settings(trials=1, study="mix"), evaluator=tiny_evaluator, heldout=False)
+    with pytest.raises(ConfigError, match="different budget"):
+        run_search(settings(trials=1, study="mix", budget=2.0), evaluator=tiny_evaluator, heldout=False)
+    other = Workload("hrnet_tiny", weights=None, frames=8, streams=1)
+    with pytest.raises(ConfigError, match="different model/video/frames"):
+        run_search(settings(trials=1, study="mix", workload=other), heldout=False)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_journal(results: Path) -> None:
+    res = run_search(settings(trials=6, study="par", jobs=2, strategy="random"), heldout=False)
+    study = open_study(resolve_storage(None, "par"), "par", create=False)
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(6)) and res.n_trials == 6
+    assert {t.user_attrs["worker"] for t in study.trials} == {0, 1}
+    assert len({t.user_attrs["seed"] for t in study.trials}) == 2
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == 6  # no duplicated draws across workers
+
+
+def test_speed_kinds_without_a_model_fall_back_to_macs(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    res = run_search(
+        settings(trials=1, study="lat", speed="latency"), evaluator=tiny_evaluator, heldout=False
+    )
+    assert res.speed == "macs" and any("--speed latency" in n for n in res.notices)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"budget": -0.5}, "--budget -0.5: must be >= 0"),
+        ({"budget": float("nan")}, "--budget"),
+        ({"trials": 0}, "--trials 0"),
+        ({"jobs": 0}, "--jobs 0"),
+        ({"speed": "joules"}, "--speed 'joules' is unknown"),
+        ({"space": "blocks"}, "--space 'blocks' is unknown"),
+        ({"modes": ("max", "l1")}, "--modes"),
+    ],
+)
+def test_bad_settings_are_config_errors(kw: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        settings(**kw)
+
+
+def test_bad_storage_urls_are_config_errors(results: Path) -> None:
+    from deltatune.search.storage import resolve_storage as rs
+
+    with pytest.raises(ConfigError, match="unknown scheme 'redis'"):
+        rs("redis://localhost/0", "s")
+    with pytest.raises(ConfigError, match="not a storage URL"):
+        rs("results.txt", "s")
+    with pytest.raises(ConfigError, match="--storage postgresql://nobody@127.0.0.1:1/none"):
+        rs("postgresql://nobody@127.0.0.1:1/none", "s").open()  # no driver, or no server: either is one line
+    with pytest.raises(ConfigError, match="cannot open"):
+        rs(f"sqlite:///{results}/no/such/dir/x.db", "s").open()
+    with pytest.raises(ConfigError, match="plain name"):
+        rs(None, "../escape")
+    assert rs("sqlite:///x.db", "s").kind == "rdb"
+    assert rs(None, "s").url == str(results / "s.journal")
+
+
+def test_unknown_model_is_a_clear_error() -> None:
+    from deltatune.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="unknown model 'hrnet_w99'"):
+        run_search(settings(workload=Workload("hrnet_w99", weights=None)))
+
+
+def test_workload_split_and_validation() -> None:
+    assert (TINY.tune_frames, TINY.heldout_frames) == (4, 2)
+    assert Workload("hrnet_tiny", frames=16).heldout_frames == 4
+    with pytest.raises(ConfigError, match="--frames 3"):
+        Workload("hrnet_tiny", frames=3)
+    assert Workload.from_dict(TINY.to_dict()) == TINY

@@ -1,0 +1,60 @@
+"""``deltatune bench``'s library function and command module on a tiny model (speed goes in benchmarks/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from deltatune.bench import run_bench
+from deltatune.cli import bench as bench_cli
+from deltatune.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _private_calibration(tmp_path, monkeypatch) -> None:
+    # the sparse backend's calibration cache must not land in the user's data dir
+    from deltatune.delta import calibration, sparse
+
+    for mod in (calibration, sparse):
+        monkeypatch.setattr(mod, "default_path", lambda device="cpu": tmp_path / "cal.json")
+
+
+def test_bench_returns_sane_fields(vtest_path) -> None:
+    r = run_bench("hrnet_tiny", weights=None, frames=4, threshold=0.05, repeats=1)
+    assert r.dense_ms > 0 and r.delta_ms > 0 and r.speedup > 0
+    assert r.mac_speedup >= 1.0 and r.metric == "PCK@0.2"
+    assert 0.0 <= r.accuracy_loss <= 100.0
+    assert len(r.dense_runs_ms) == len(r.delta_runs_ms) == 1
+    assert r.layers and all(0.0 <= row.frac_out <= 1.0 for row in r.layers)
+    assert {row.choice for row in r.layers} <= {"sparse", "dense", "skip", "mixed"}
+    d = r.to_dict()
+    for key in ("dense_ms", "delta_ms", "speedup", "mac_speedup", "accuracy_loss", "measured_over_mac_ideal"):
+        assert key in d
+    assert "measured speedup" in r.render()
+
+
+def test_bench_at_zero_is_exact_with_reference_backend(vtest_path) -> None:
+    r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.0, repeats=1, backend="reference")
+    assert r.accuracy_loss == 0.0 and r.max_rel_error <= 1e-4
+    assert {row.choice for row in r.layers} == {"reference"}
+
+
+def test_bench_cli_json(capsys, vtest_path) -> None:
+    p = argparse.ArgumentParser()
+    bench_cli.add_arguments(p)
+    args = p.parse_args(["--model", "hrnet_tiny", "--weights", "none", "--frames", "3", "--repeats", "1",
+                         "--threshold", "0.02", "--json"])
+    assert bench_cli.run(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["model"] == "hrnet_tiny" and d["speedup"] > 0 and "accuracy_loss" in d
+
+
+def test_bench_rejects_bad_input() -> None:
+    p = argparse.ArgumentParser()
+    bench_cli.add_arguments(p)
+    with pytest.raises(ConfigError):
+        bench_cli.run(p.parse_args(["--model", "hrnet_tiny", "--threshold", "-1"]))
+    with pytest.raises(ConfigError):
+        run_bench("hrnet_tiny", weights=None, frames=3, batch=99)

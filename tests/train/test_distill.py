@@ -1,0 +1,158 @@
+"""Distillation: geometry conventions, targets, a few real training steps (loss falls), resume, CLI."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import torch
+
+from deltatune.data.video import DEFAULT_WINDOWS, FrameStreams
+from deltatune.errors import ConfigError
+from deltatune.train import (
+    AugmentConfig,
+    Box,
+    DistillConfig,
+    crop_resize,
+    distill,
+    distill_loss,
+    frame_to_crop,
+    gaussian_heatmaps,
+    load_frames,
+    parse_frame_ranges,
+    teacher_targets,
+)
+from deltatune.train.samples import flip_permutation
+from deltatune_models.hrnet import FLIP_PAIRS_COCO
+
+# Three real vtest frames, 20 apart: enough pedestrians for a handful of samples, fast to label.
+FRAMES = "vtest:0-40:20"
+
+
+def _tiny(**kw: object) -> DistillConfig:
+    base = dict(
+        student="hrnet_tiny",
+        input_size=(128, 96),
+        train_frames=FRAMES,
+        heldout_frames=None,
+        batch_size=4,
+        warmup_steps=1,
+        lr=2e-3,
+        checkpoint_every=2,
+        augment=AugmentConfig.none(),
+    )
+    base.update(kw)
+    return DistillConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, vtest_path: Path) -> Path:
+    """A teacher-target cache for FRAMES, computed once with the real BlazePose-full."""
+    d = tmp_path_factory.mktemp("teacher")
+    ranges = parse_frame_ranges(FRAMES)
+    targets = teacher_targets(ranges, cache_dir=d)
+    assert int((targets.pose_flag > 0.5).sum()) >= 3, "BlazePose should find vtest's pedestrians"
+    return d
+
+
+def test_parse_frame_ranges() -> None:
+    r = parse_frame_ranges("vtest:650-794, carphone:0-89:3")
+    assert [str(x) for x in r] == ["vtest:650-794", "carphone:0-89:3"]
+    assert r[1].indices[:3] == [0, 3, 6]
+    with pytest.raises(ConfigError):
+        parse_frame_ranges("vtest:10")
+    with pytest.raises(ConfigError):
+        parse_frame_ranges("vtest:9-3")
+
+
+def test_crop_resize_matches_frame_streams(vtest_path: Path) -> None:
+    streams = FrameStreams(vtest_path, windows=DEFAULT_WINDOWS["vtest"], size=(256, 192), count=1)
+    expected = next(iter(streams))
+    frame = load_frames(parse_frame_ranges("vtest:0-0"))["vtest:0-0"][0]
+    for i, w in enumerate(DEFAULT_WINDOWS["vtest"]):
+        got = crop_resize(frame, Box(w.x, w.y, w.w, w.h), (256, 192))
+        assert torch.equal(got, expected[i])
+
+
+def test_coordinate_conventions() -> None:
+    box = Box(100, 50, 240, 320)
+    # The centre of the box's first pixel (edge coords 100.5, 50.5) -> crop index coords of a 1:1 crop.
+    pts = frame_to_crop(torch.tensor([[100.5, 50.5]]), box, (320, 240))
+    assert torch.allclose(pts, torch.tensor([[0.0, 0.0]]))
+    # Half-size crop: the box's far edge maps to the last pixel's far edge.
+    pts = frame_to_crop(torch.tensor([[340.0, 370.0]]), box, (160, 120))
+    assert torch.allclose(pts, torch.tensor([[119.5, 159.5]]))
+    hm, inside = gaussian_heatmaps(torch.tensor([[3.0, 2.0], [-5.0, 1.0]]), (8, 6), sigma=2.0)
+    assert hm[0].argmax() == 2 * 6 + 3 and float(hm[0].max()) == 1.0
+    assert inside.tolist() == [True, False]
+    perm = flip_permutation(FLIP_PAIRS_COCO, 17)
+    assert perm[0] == 0 and perm[1] == 2 and perm[16] == 15
+
+
+def test_loss_is_zero_at_target_and_prefers_the_right_peak() -> None:
+    target, _ = gaussian_heatmaps(torch.tensor([[10.0, 12.0]]), (32, 24))
+    target = target[None]
+    weight = torch.ones(1, 1)
+    assert float(distill_loss(target, target, weight, ce_weight=0.0)) == 0.0
+    moved, _ = gaussian_heatmaps(torch.tensor([[14.0, 12.0]]), (32, 24))
+    assert float(distill_loss(moved[None], target, weight)) > float(distill_loss(target, target, weight))
+    assert float(distill_loss(moved[None], target, torch.zeros(1, 1))) == 0.0
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError):
+        DistillConfig(teacher="openpose").validate()
+    with pytest.raises(ConfigError):
+        DistillConfig(input_size=(250, 192)).validate()
+    with pytest.raises(ConfigError):
+        DistillConfig(lr=0).validate()
+    cfg = _tiny()
+    assert DistillConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_distill_loss_decreases_on_real_frames(cache: Path, tmp_path: Path) -> None:
+    losses: list[float] = []
+    result = distill(
+        _tiny(max_steps=16, epochs=50), out=tmp_path / "w.pt", cache_dir=cache, on_step=lambda s, v: losses.append(v)
+    )
+    assert result.steps == 16 and len(losses) == 16
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert last < 0.7 * first, losses
+    state = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    assert result.checkpoint.is_file()
+
+
+def test_resume_continues_exactly(cache: Path, tmp_path: Path) -> None:
+    cfg = _tiny(epochs=50, augment=AugmentConfig())
+    straight = distill(replace_steps(cfg, 4), out=tmp_path / "a.pt", cache_dir=cache)
+    distill(replace_steps(cfg, 2), out=tmp_path / "b.pt", cache_dir=cache)
+    resumed = distill(replace_steps(cfg, 4), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
+    assert resumed.steps == 4
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
+    a = torch.load(tmp_path / "a.pt", weights_only=True)
+    b = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=2e-3) for k in a)
+    with pytest.raises(ConfigError, match="different settings"):
+        distill(replace_steps(_tiny(lr=1e-2, epochs=50), 6), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
+
+
+def replace_steps(cfg: DistillConfig, steps: int) -> DistillConfig:
+    from dataclasses import replace
+
+    return replace(cfg, max_steps=steps)
+
+
+def test_cli_parses_and_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    from deltatune.cli import distill as cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--input-size", "256x192", "--epochs", "3", "--lr", "5e-4", "--batch-size", "2"])
+    assert args.input_size == (256, 192) and args.epochs == 3 and args.student == "hrnet_w18_small_v2"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--input-size", "big"])
+    bad = parser.parse_args(["--input-size", "250x192", "--max-steps", "1"])
+    with pytest.raises(ConfigError):
+        cli.run(bad)

@@ -1,0 +1,263 @@
+"""What ``deltatune bench`` measures: dense PyTorch vs the delta network, wall clock, on the same frames.
+
+Protocol (DESIGN §6): the same frames, the same thread count, interleaved repeats (dense pass, then delta
+pass, per repeat), one untimed warm-up round (which also runs any first-use calibration of the sparse
+backend), the median over repeats. Delta time is per steady-state frame: each delta pass resets the
+stream, runs frame 0 densely *untimed*, then times frames 1..T-1; the dense pass times the same frames.
+Accuracy loss is measured against the dense model's own predictions ("fidelity"): for pose models PCK@0.2
+in points (100 · (1 − PCK)), for classifiers the top-1 disagreement in points. A separate, untimed pass
+records per-layer active fractions, the dense/sparse choices and (sparse backend) per-conv kernel time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from deltatune.errors import ConfigError
+
+__all__ = ["BenchResult", "LayerBench", "run_bench", "accuracy_loss"]
+
+
+@dataclass(frozen=True)
+class LayerBench:
+    """One compute layer of the delta network in the profiled pass."""
+
+    name: str
+    kind: str
+    frac_out: float  # mean updated-output fraction over frames 1..T-1
+    mac_share: float  # share of the delta MACs
+    choice: str  # sparse / dense / skip / mixed / reference
+    break_even: float | None
+    ms: float | None  # mean kernel time per frame (sparse backend only)
+    time_share: float | None  # share of the measured delta ms/frame
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Result of :func:`run_bench` (all times are milliseconds per frame, batch included)."""
+
+    model: str
+    backend: str
+    video: str
+    weights: str
+    frames: int
+    batch: int
+    threads: int
+    repeats: int
+    dense_ms: float
+    delta_ms: float
+    mac_speedup: float
+    metric: str
+    accuracy_loss: float
+    max_rel_error: float
+    dense_runs_ms: list[float] = field(default_factory=list)
+    delta_runs_ms: list[float] = field(default_factory=list)
+    layers: list[LayerBench] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def speedup(self) -> float:
+        """Measured wall-clock speedup: dense ms / delta ms."""
+        return self.dense_ms / self.delta_ms if self.delta_ms > 0 else float("inf")
+
+    @property
+    def ideal_ratio(self) -> float:
+        """Measured speedup / MAC speedup (1.0 = the MAC-count ideal reached)."""
+        return self.speedup / self.mac_speedup if self.mac_speedup > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["speedup"] = self.speedup
+        d["measured_over_mac_ideal"] = self.ideal_ratio
+        return d
+
+    def render(self, *, max_layers: int | None = 40) -> str:
+        """A human-readable summary plus the per-layer table (heaviest layers first)."""
+        lines = [
+            f"model {self.model} (weights: {self.weights}) on {self.video}: frames 1..{self.frames - 1} "
+            f"x batch {self.batch}, {self.threads} threads, backend {self.backend}, "
+            f"median of {self.repeats} repeats",
+        ]
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [
+            f"dense PyTorch      {self.dense_ms:9.2f} ms/frame",
+            f"delta              {self.delta_ms:9.2f} ms/frame",
+            f"measured speedup   {self.speedup:9.2f}x",
+            f"MAC speedup        {self.mac_speedup:9.2f}x",
+            f"measured / ideal   {self.ideal_ratio:9.1%}",
+            f"accuracy loss      {self.accuracy_loss:9.2f} points ({self.metric} vs dense)",
+            f"max rel. error     {self.max_rel_error:9.3g}",
+        ]
+        if self.layers and max_layers != 0:
+            rows = sorted(self.layers,
+                          key=lambda r: -(r.time_share if r.time_share is not None else r.mac_share))
+            shown = rows if max_layers is None else rows[:max_layers]
+            w = max(len(r.name) for r in shown)
+            lines.append("")
+            lines.append(f"{'layer'.ljust(w)}  {'active':>7} {'MACs':>6} {'choice':<9} {'break-even':>10} "
+                         f"{'ms':>7} {'time':>6}")
+            for r in shown:
+                be = "-" if r.break_even is None else f"{r.break_even:.2f}"
+                ms = "-" if r.ms is None else f"{r.ms:.3f}"
+                ts = "-" if r.time_share is None else f"{r.time_share:.1%}"
+                lines.append(f"{r.name.ljust(w)}  {r.frac_out:>7.1%} {r.mac_share:>6.1%} {r.choice:<9} "
+                             f"{be:>10} {ms:>7} {ts:>6}")
+            if len(rows) > len(shown):
+                lines.append(f"... {len(rows) - len(shown)} more layers (--json lists all)")
+            timed = [r.time_share for r in self.layers if r.time_share is not None]
+            if timed:
+                lines.append(f"conv kernels: {sum(timed):.1%} of delta time; the rest is masks, truncation, "
+                             "adds and other elementwise work")
+        return "\n".join(lines)
+
+
+def _first_tensor(out: Any) -> Tensor:
+    from torch.utils._pytree import tree_flatten
+
+    leaves, _ = tree_flatten(out)
+    for v in leaves:
+        if isinstance(v, Tensor):
+            return v
+    raise ConfigError("the model returned no tensor")
+
+
+def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any]) -> tuple[str, float]:
+    """Accuracy loss in points of the delta outputs against the dense model's outputs (same frames).
+
+    Pose (heatmaps ``[N, K, h, w]``): ``100 · (1 − PCK@0.2)`` of the decoded delta keypoints against the
+    decoded dense keypoints. Otherwise: ``100 ·`` the fraction of samples whose top-1 class differs.
+    """
+    d = torch.cat([_first_tensor(o) for o in dense_out])
+    x = torch.cat([_first_tensor(o) for o in delta_out])
+    if task == "pose" and d.dim() == 4:
+        from deltatune.metrics import decode_heatmaps, pck
+
+        ref, _ = decode_heatmaps(d)
+        pred, _ = decode_heatmaps(x)
+        return "PCK@0.2", 100.0 * (1.0 - float(pck(pred.numpy(), ref.numpy(), alpha=0.2).value))
+    agree = (d.reshape(d.shape[0], -1).argmax(1) == x.reshape(x.shape[0], -1).argmax(1)).float().mean()
+    return "top-1", 100.0 * (1.0 - float(agree))
+
+
+def _time_pass(fn: Any, frames: Tensor) -> float:
+    t0 = time.perf_counter()
+    for x in frames:
+        fn(x)
+    return (time.perf_counter() - t0) * 1e3 / len(frames)
+
+
+def run_bench(
+    model: str,
+    *,
+    video: str | Path | None = None,
+    weights: str | Path | None = "default",
+    frames: int = 20,
+    batch: int = 1,
+    threshold: float | None = None,
+    thresholds_file: str | Path | None = None,
+    backend: str = "sparse",
+    repeats: int = 3,
+    recalibrate: bool = False,
+    fallback: bool = False,
+) -> BenchResult:
+    """Benchmark dense PyTorch vs the delta version of ``model`` on ``frames`` real frames.
+
+    Example:
+        >>> r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=1)  # doctest: +SKIP
+        >>> r.speedup > 0
+        True
+    """
+    from deltatune.delta import convert
+    from deltatune.delta.backends import get_backend
+    from deltatune.inspection import max_relative_error
+    from deltatune.workload import load_workload
+
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {batch}")
+    if threshold is not None and threshold < 0:
+        raise ConfigError(f"--threshold must be >= 0, got {threshold}")
+    wl = load_workload(model, weights=weights, video=video, frames=frames)
+    if batch > wl.n_streams:
+        raise ConfigError(f"--batch {batch} exceeds the {wl.n_streams} crop windows (streams) of this video")
+    clip = wl.frames[:, :batch].contiguous()
+    be = get_backend(backend)
+    if recalibrate and hasattr(be, "recalibrate"):
+        be.recalibrate()
+    net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, backend=be,
+                  fallback=fallback)
+    if thresholds_file is not None:
+        net.load_thresholds(thresholds_file)
+    dense = wl.model
+    steady = clip[1:]
+    dense_runs: list[float] = []
+    delta_runs: list[float] = []
+    with torch.no_grad():
+        net.stats.enabled = False
+        net.reset()
+        for x in clip[:2]:  # warm-up, and any first-use calibration of the backend, outside every timing
+            net(x)
+        # profiled pass (untimed)
+        net.stats.enabled = True
+        if hasattr(be, "profile"):
+            be.profile = True
+            be.reset_usage()
+        net.reset()
+        delta_out = [net(x) for x in clip]
+        dense_out = [dense(x) for x in clip]
+        max_err = max(max_relative_error(a, b) for a, b in zip(delta_out, dense_out, strict=True))
+        per_layer = net.stats.per_layer()
+        mac_speedup = net.mac_speedup()
+        usage = dict(getattr(be, "usage", {}))
+        if hasattr(be, "profile"):
+            be.profile = False
+        net.stats.enabled = False
+        for r in range(repeats + 1):  # round 0 is a warm-up
+            d = _time_pass(dense, steady)
+            net.reset()
+            net(clip[0])
+            s = _time_pass(net, steady)
+            if r:
+                dense_runs.append(d)
+                delta_runs.append(s)
+    metric, loss = accuracy_loss(wl.info.task, dense_out[1:], delta_out[1:])
+    dense_ms, delta_ms = statistics.median(dense_runs), statistics.median(delta_runs)
+    layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name)
+    notes = []
+    if wl.random_weights:
+        notes.append("random weights: sparsity and accuracy do not describe a trained network")
+    return BenchResult(
+        model=model, backend=be.name, video=wl.video, weights=wl.weights, frames=wl.n_frames, batch=batch,
+        threads=torch.get_num_threads(), repeats=repeats, dense_ms=dense_ms, delta_ms=delta_ms,
+        mac_speedup=mac_speedup, metric=metric, accuracy_loss=loss, max_rel_error=max_err,
+        dense_runs_ms=dense_runs, delta_runs_ms=delta_runs, layers=layers, notes=notes,
+    )
+
+
+def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,
+                backend: str) -> list[LayerBench]:
+    if per_layer is None or len(per_layer) == 0:
+        return []
+    compute = per_layer[per_layer["dense_macs"] > 0]
+    total = float(compute["delta_macs"].sum()) or 1.0
+    rows = []
+    for _, r in compute.iterrows():
+        u = usage.get(r["name"])
+        ms = u.seconds * 1e3 / n_frames if u is not None and u.seconds else None
+        rows.append(LayerBench(
+            name=str(r["name"]), kind=str(r["kind"]),
+            frac_out=float(r["frac_out"]) if r["frac_out"] == r["frac_out"] else 0.0,
+            mac_share=float(r["delta_macs"]) / total,
+            choice=u.choice if u is not None else ("reference" if backend == "reference" else "dense"),
+            break_even=u.break_even if u is not None else None,
+            ms=ms, time_share=(ms / delta_ms) if ms is not None and delta_ms > 0 else None,
+        ))
+    return rows

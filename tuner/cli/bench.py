@@ -1,0 +1,74 @@
+"""``deltatune bench``: measured wall-clock speed of dense PyTorch vs the delta network on real frames."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+NAME = "bench"
+HELP = "time dense PyTorch vs the delta network on real frames (ms/frame, speedup, accuracy loss)"
+DESCRIPTION = (
+    "Runs a registered model densely and as a delta network on the same real frames (default: the vtest "
+    "sample, the model's crop windows as streams), with the same threads, interleaved repeats after a "
+    "warm-up, and reports median ms/frame for both, the measured speedup, the MAC speedup, the "
+    "measured/MAC-ideal ratio, the accuracy loss against the dense model's own predictions (PCK@0.2 points "
+    "for pose models, top-1 disagreement points for classifiers) and a per-layer table (active fraction, "
+    "dense/sparse choice, share of the delta time). Frame 0 of each stream runs dense and is not timed."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="registered model name (see `deltatune models`)")
+    p.add_argument("--weights", default="default",
+                   help="'default', 'none' (random init) or a checkpoint file (default: default)")
+    p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
+    p.add_argument("--frames", type=int, default=20, help="frames per stream, frame 0 included (default 20)")
+    p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="one threshold for every truncation point (default 0)")
+    g.add_argument("--thresholds", default=None, metavar="FILE", help="a deltatune thresholds file")
+    p.add_argument("--backend", choices=["sparse", "reference"], default="sparse",
+                   help="delta execution backend (default sparse)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for both runs (default: torch's)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="measure the sparse backend's break-even points again instead of using the cache")
+    p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
+    p.add_argument("--layers", type=int, default=25, help="per-layer rows to print (default 25; 0 = none)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from deltatune.bench import run_bench
+    from deltatune.errors import ConfigError
+
+    if args.threshold is not None and (args.threshold < 0 or not math.isfinite(args.threshold)):
+        raise ConfigError(f"--threshold must be a finite number >= 0, got {args.threshold}")
+    if args.frames < 2:
+        raise ConfigError(f"--frames must be at least 2 (frame 0 is dense and untimed), got {args.frames}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    result = run_bench(
+        args.model,
+        video=args.video,
+        weights=None if args.weights == "none" else args.weights,
+        frames=args.frames,
+        batch=args.batch,
+        threshold=args.threshold,
+        thresholds_file=args.thresholds,
+        backend=args.backend,
+        repeats=args.repeats,
+        recalibrate=args.recalibrate,
+        fallback=args.fallback,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=float))
+        return 0
+    print(result.render(max_layers=args.layers) if args.layers else result.render(max_layers=0))
+    return 0

@@ -1,0 +1,129 @@
+"""``deltatune distill``: train a pose HRNet to reproduce BlazePose on real video (the default weights)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from deltatune.errors import ConfigError
+
+NAME = "distill"
+HELP = "distil an HRNet student from BlazePose on real video crops (how the default weights were made)"
+DESCRIPTION = (
+    "Run the teacher (BlazePose-full) on person crops of the training frames (cached), map its landmarks "
+    "to the 17 COCO joints and train the student's heatmaps on jittered, mirrored, colour-jittered crops "
+    "of the default windows. Checkpoints go to OUT.ckpt (atomic, resumable with --resume); the fp16 "
+    "weights go to OUT; at the end the student's PCK@0.2 against the teacher on the held-out frames is "
+    "reported. Frame ranges are 'source:first-last[:step]', comma separated (source: vtest, carphone)."
+)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size {text!r} is not HxW (e.g. 256x192)") from None
+    return h, w
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the distillation options (defaults: the recipe of the shipped weights)."""
+    from deltatune.train import DEFAULT_HELDOUT_FRAMES, DEFAULT_TRAIN_FRAMES, TEACHERS, DistillConfig
+
+    d = DistillConfig()
+    parser.add_argument("--teacher", default=d.teacher, choices=TEACHERS, help="teacher network")
+    parser.add_argument("--student", default=d.student, help=f"registered 17-joint pose model (default {d.student})")
+    parser.add_argument("--width", type=int, help="build pose-HRNet-W<width> (official structure) instead of --student")
+    parser.add_argument("--input-size", type=_size, default=d.input_size, metavar="HxW", help="student input (256x192)")
+    parser.add_argument("--frames", default=DEFAULT_TRAIN_FRAMES, help=f"training frames ({DEFAULT_TRAIN_FRAMES})")
+    parser.add_argument(
+        "--heldout", default=DEFAULT_HELDOUT_FRAMES, help=f"held-out frames for the final PCK ({DEFAULT_HELDOUT_FRAMES}); '' to skip"
+    )
+    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--lr", type=float, default=d.lr, help="peak AdamW learning rate (warm-up, cosine decay)")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (faster on AVX-512 CPUs)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--out", default="distilled.pt", help="fp16 weights file (checkpoint: OUT.ckpt)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--evaluate",
+        metavar="WEIGHTS",
+        help="train nothing: measure PCK@0.2 of --student with WEIGHTS (a file, or 'default') on --heldout",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, train, print where the weights went and the held-out PCK."""
+    import torch
+
+    from deltatune.train import DistillConfig, distill
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
+    cfg = DistillConfig(
+        teacher=args.teacher,
+        student=args.student,
+        width=args.width,
+        input_size=tuple(args.input_size),
+        train_frames=args.frames,
+        heldout_frames=args.heldout or None,
+        epochs=args.epochs,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        bf16=args.bf16,
+    )
+    if args.evaluate:
+        return _evaluate(cfg, args)
+    result = distill(cfg, out=args.out, resume=args.resume, progress=not args.no_progress)
+    record = {
+        "weights": str(result.weights),
+        "checkpoint": str(result.checkpoint),
+        "steps": result.steps,
+        "final_loss": result.losses[-1] if result.losses else None,
+        "wall_time_s": round(result.wall_time_s, 1),
+        "heldout": result.heldout.to_dict() if result.heldout else None,
+    }
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(f"weights: {record['weights']} ({result.steps} steps, {record['wall_time_s']} s)")
+        if result.heldout is not None:
+            h = result.heldout
+            print(f"held-out PCK@{h.alpha} vs teacher: {h.pck:.3f} ({h.n_keypoints} joints, {h.n_samples} crops)")
+    sys.stdout.flush()
+    return 0
+
+
+def _evaluate(cfg: object, args: argparse.Namespace) -> int:
+    from deltatune.train import DistillConfig, build_student, evaluate_student
+    from deltatune_models import create_model, load_checkpoint
+
+    assert isinstance(cfg, DistillConfig)
+    if not cfg.heldout_frames:
+        raise ConfigError("--evaluate needs --heldout frames")
+    if args.width is None:
+        model = create_model(cfg.student, weights=args.evaluate)
+    else:
+        model = build_student(cfg.student, width=args.width)
+        load_checkpoint(model, args.evaluate)
+    result = evaluate_student(model.eval(), cfg)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(
+            f"{cfg.student} ({args.evaluate}) held-out {cfg.heldout_frames}: PCK@{result.alpha} vs "
+            f"{cfg.teacher} = {result.pck:.3f} ({result.n_keypoints} joints, {result.n_samples} crops)"
+        )
+    return 0

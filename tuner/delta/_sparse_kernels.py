@@ -1,0 +1,133 @@
+"""Per-pixel sparse convolution in plain torch: gather -> GEMM -> scatter, on NCHW tensors.
+
+For the updated output pixels ``P`` (from the output mask the conv op computes anyway) the kernel
+
+1. computes, for every kernel tap ``k`` and pixel ``p``, the flat input position it reads
+   (``[K, P]`` indices; taps that fall into the zero padding read a pixel whose delta is zero, or are
+   zeroed after the gather when there is none);
+2. gathers those input columns from the ``[C_in, H*W]`` view of the delta (no layout change of the
+   whole tensor: only ``C_in * K * P`` values move) into ``cols [C_in * K, P]``;
+3. multiplies ``W [C_out, C_in * K] @ cols`` (one GEMM, the only O(MACs) step);
+4. scatters the ``[C_out, P]`` result into a zero output.
+
+Everything is exact (same products as the dense conv, summed in a different order), so the result
+equals the reference backend to float rounding. Grouped/depthwise convs and non-zero padding modes are
+not handled here (they never won against dense on CPU; the backend keeps them dense).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ConvGeometry", "geometry", "sparse_supported", "sparse_conv2d", "active_pixels", "zero_pixels"]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """The static description of a conv that the sparse kernel needs."""
+
+    c_in: int
+    c_out: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int  # top/left zero padding
+    pw: int
+    dh: int
+    dw: int
+
+
+def geometry(conv: nn.Conv2d) -> ConvGeometry:
+    """The :class:`ConvGeometry` of ``conv`` (string paddings resolved like ``ConvOp`` does)."""
+    kh, kw = conv.kernel_size
+    dh, dw = conv.dilation
+    if isinstance(conv.padding, str):
+        pads = [0 if conv.padding == "valid" else (d * (k - 1)) // 2 for k, d in ((kh, dh), (kw, dw))]
+        ph, pw = pads
+    else:
+        ph, pw = conv.padding
+    return ConvGeometry(conv.in_channels, conv.out_channels, kh, kw, conv.stride[0], conv.stride[1], ph, pw,
+                        dh, dw)
+
+
+def sparse_supported(conv: nn.Conv2d) -> bool:
+    """Whether :func:`sparse_conv2d` can run ``conv`` (dense groups=1 convs with zero padding)."""
+    return conv.groups == 1 and conv.padding_mode == "zeros"
+
+
+def active_pixels(out_mask: Tensor) -> Tensor:
+    """Flat indices (``n * H * W + y * W + x``) of the updated pixels of a ``[N, 1, H, W]`` mask."""
+    return out_mask.reshape(-1).nonzero().squeeze(1)
+
+
+def _tap_offsets(g: ConvGeometry, device: torch.device) -> tuple[Tensor, Tensor]:
+    ky = torch.arange(g.kh, device=device).repeat_interleave(g.kw) * g.dh - g.ph
+    kx = torch.arange(g.kw, device=device).repeat(g.kh) * g.dw - g.pw
+    return ky, kx
+
+
+def zero_pixels(mask: Tensor) -> Tensor | None:
+    """Per sample, the flat position of one pixel outside ``mask [N, 1, H, W]`` (where a delta is exactly
+    zero), or ``None`` when some sample has every pixel updated. Padding taps are pointed there."""
+    flat = mask.reshape(mask.shape[0], -1)
+    if bool(flat.all(dim=1).any()):
+        return None
+    return flat.to(torch.uint8).argmin(dim=1)
+
+
+def sparse_conv2d(delta: Tensor, weight2d: Tensor, g: ConvGeometry, out_hw: tuple[int, int],
+                  idx: Tensor, zero_pos: Tensor | None = None) -> Tensor:
+    """Bias-free conv of ``delta [N, C_in, H, W]`` computed only at the flat output indices ``idx``.
+
+    ``weight2d`` is the conv weight as ``[C_out, C_in * kh * kw]`` (contiguous). Output pixels not in
+    ``idx`` are zero. ``zero_pos`` (``[N]``, from :func:`zero_pixels`) names a pixel per sample where
+    ``delta`` is zero: taps that fall into the zero padding read it, which saves masking the gathered
+    columns. Returns ``[N, C_out, H_out, W_out]`` (contiguous NCHW).
+    """
+    n, c, h, w = delta.shape
+    ho, wo = out_hw
+    out = delta.new_zeros(n, g.c_out, ho * wo)
+    p = idx.numel()
+    if p == 0:
+        return out.view(n, g.c_out, ho, wo)
+    k = g.kh * g.kw
+    hw_out = ho * wo
+    b = torch.div(idx, hw_out, rounding_mode="floor")
+    pos = idx - b * hw_out
+    oy = torch.div(pos, wo, rounding_mode="floor")
+    ox = pos - oy * wo
+    ky, kx = _tap_offsets(g, delta.device)
+    iy = (oy * g.sh).unsqueeze(0) + ky.unsqueeze(1)  # [K, P]
+    ix = (ox * g.sw).unsqueeze(0) + kx.unsqueeze(1)
+    needs_pad = g.ph > 0 or g.pw > 0 or (ho - 1) * g.sh + (g.kh - 1) * g.dh >= h or (
+        (wo - 1) * g.sw + (g.kw - 1) * g.dw >= w)
+    valid = None
+    if needs_pad:
+        valid = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+        if bool(valid.all()):
+            valid = None
+    if valid is None:
+        flat = (iy * w + ix).reshape(-1)  # [K * P], tap-major
+    else:
+        flat = iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)
+        if zero_pos is not None:
+            flat = torch.where(valid, flat, zero_pos[b].unsqueeze(0))
+            valid = None
+        flat = flat.reshape(-1)
+    if n == 1:
+        cols = delta.reshape(c, h * w).index_select(1, flat)  # [C, K * P]
+    else:
+        bb = b.unsqueeze(0).expand(k, p).reshape(-1)
+        cols = delta.reshape(n, c, h * w).permute(1, 0, 2)[:, bb, flat]  # [C, K * P]
+    if valid is not None:
+        cols = cols * valid.reshape(1, -1).to(cols.dtype)
+    res = torch.mm(weight2d, cols.view(c * k, p))  # [C_out, P]
+    if n == 1:
+        out.view(g.c_out, hw_out).index_copy_(1, pos, res)
+    else:
+        out.permute(1, 0, 2)[:, b, pos] = res
+    return out.view(n, g.c_out, ho, wo)

@@ -1,0 +1,200 @@
+"""Per-machine timing of dense vs sparse convolution: break-even points and a cost model per layer shape.
+
+The sparse kernel (:mod:`deltatune.delta._sparse_kernels`) costs roughly ``fixed + slope * f`` for an
+updated-output fraction ``f``; the dense conv costs a constant. :func:`measure_conv` times both on this
+machine (clustered masks like real video, interleaved runs, medians) and fits that line; the
+break-even fraction is where the line meets the dense time. Results are cached as JSON under
+``deltatune.data.assets.data_dir() / "calibration"``, one file per torch version, thread count and device
+type, keyed by the layer signature (shapes, kernel, stride, padding, dilation, groups).
+
+Example:
+    >>> from torch import nn
+    >>> c = measure_conv(nn.Conv2d(8, 8, 3, padding=1, bias=False), (1, 8, 16, 16), repeats=1)
+    >>> 0.0 <= c.break_even <= 1.0
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv2d, sparse_supported
+
+__all__ = ["LayerCalibration", "Calibration", "signature", "measure_conv", "blob_mask", "default_path"]
+
+log = logging.getLogger(__name__)
+
+#: Updated-output fractions the sparse kernel is timed at.
+FRACTIONS: tuple[float, ...] = (0.02, 0.1, 0.25, 0.5)
+
+
+@dataclass(frozen=True)
+class LayerCalibration:
+    """Measured costs of one conv shape on this machine (milliseconds per call)."""
+
+    signature: str
+    dense_ms: float
+    sparse_fixed_ms: float = float("inf")
+    sparse_slope_ms: float = 0.0
+    break_even: float = 0.0  # sparse is used below this updated-output fraction
+
+    def sparse_ms(self, frac: float) -> float:
+        """Predicted sparse-kernel time at updated-output fraction ``frac``."""
+        return self.sparse_fixed_ms + self.sparse_slope_ms * frac
+
+    def predict_ms(self, frac: float, *, break_even: float | None = None) -> float:
+        """Time of the choice the backend makes at ``frac`` (0 when nothing is updated)."""
+        if frac <= 0.0:
+            return 0.0
+        be = self.break_even if break_even is None else break_even
+        return self.sparse_ms(frac) if frac < be or be >= 1.0 else self.dense_ms
+
+    def to_dict(self) -> dict[str, float | str]:
+        return asdict(self)
+
+
+def signature(conv: nn.Conv2d, shape: Sequence[int]) -> str:
+    """A stable key for a conv layer applied to an input of ``shape`` (``[N, C, H, W]``)."""
+    g = geometry(conv)
+    n, c, h, w = (int(s) for s in shape)
+    return (f"conv{g.c_in}x{g.c_out}_k{g.kh}x{g.kw}_s{g.sh}x{g.sw}_p{g.ph}x{g.pw}_d{g.dh}x{g.dw}"
+            f"_g{conv.groups}_{conv.padding_mode}_in{n}x{h}x{w}")
+
+
+def blob_mask(shape: Sequence[int], frac: float, *, seed: int = 0,
+              device: torch.device | str = "cpu") -> Tensor:
+    """A ``[N, 1, H, W]`` bool mask with about ``frac`` of its pixels set, in square blobs (like moving
+    people in a static-camera video, whose masks are clustered rather than random)."""
+    n, _, h, w = (int(s) for s in shape)
+    g = torch.Generator().manual_seed(seed)
+    m = torch.zeros(n, 1, h, w, dtype=torch.bool)
+    target = max(1, round(frac * h * w))
+    r = max(1, min(h, w) // 12)
+    for b in range(n):
+        while int(m[b].sum()) < target:
+            cy = int(torch.randint(0, h, (1,), generator=g))
+            cx = int(torch.randint(0, w, (1,), generator=g))
+            m[b, 0, max(0, cy - r): cy + r + 1, max(0, cx - r): cx + r + 1] = True
+    return m.to(device)
+
+
+def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, inner: int) -> dict[str, float]:
+    """Interleaved timing: every round runs each function ``inner`` times; returns medians in ms."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for f in fns.values():  # warm-up
+        f()
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                f()
+            times[k].append((time.perf_counter() - t0) * 1e3 / inner)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
+                 fractions: Sequence[float] = FRACTIONS) -> LayerCalibration:
+    """Time dense vs sparse execution of ``conv`` on inputs of ``shape`` and fit the sparse cost line."""
+    weight = conv.weight.detach()
+    device = weight.device
+    x = torch.randn(*shape, device=device, dtype=weight.dtype)
+    sig = signature(conv, shape)
+    with torch.no_grad():
+        y = conv._conv_forward(x, weight, None)
+        out_hw = (int(y.shape[2]), int(y.shape[3]))
+        out_pixels = y.shape[0] * out_hw[0] * out_hw[1]
+        # more inner iterations for small layers keep the timer resolution out of the result
+        inner = max(1, min(20, int(2e6 // max(1, y.numel() * conv.in_channels))))
+        fns: dict[str, Callable[[], object]] = {"dense": lambda: conv._conv_forward(x, weight, None)}
+        if not sparse_supported(conv):
+            return LayerCalibration(sig, _median_ms(fns, repeats, inner)["dense"])
+        g = geometry(conv)
+        w2 = weight.reshape(g.c_out, -1).contiguous()
+        real: dict[str, float] = {}
+        for i, f in enumerate(fractions):
+            idx = active_pixels(blob_mask(y.shape, f, seed=i, device=device))
+            real[f"s{i}"] = idx.numel() / out_pixels
+            fns[f"s{i}"] = lambda idx=idx: sparse_conv2d(x, w2, g, out_hw, idx)
+        ms = _median_ms(fns, repeats, inner)
+    xs = [real[f"s{i}"] for i in range(len(fractions))]
+    ys = [ms[f"s{i}"] for i in range(len(fractions))]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((a - mx) ** 2 for a in xs)
+    slope = max(0.0, sum((a - mx) * (b - my) for a, b in zip(xs, ys, strict=True)) / var) if var else 0.0
+    fixed = max(0.0, my - slope * mx)
+    dense = ms["dense"]
+    if fixed >= dense:
+        be = 0.0
+    elif slope <= 0.0:
+        be = 1.0
+    else:
+        be = min(1.0, (dense - fixed) / slope)
+    return LayerCalibration(sig, dense, fixed, slope, be)
+
+
+def default_path(device: torch.device | str = "cpu") -> Path:
+    """The calibration file of this machine: keyed by torch version, thread count and device type."""
+    from deltatune.data.assets import data_dir
+
+    dev = torch.device(device).type
+    name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}.json".replace("+", "_")
+    return data_dir() / "calibration" / name
+
+
+class Calibration:
+    """A cache of :class:`LayerCalibration` by signature, loaded from / saved to one JSON file.
+
+    ``path=None`` keeps it in memory only (nothing is read or written).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self.layers: dict[str, LayerCalibration] = {}
+        if self.path is not None and self.path.is_file():
+            try:
+                raw = json.loads(self.path.read_text())
+                self.layers = {k: LayerCalibration(**v) for k, v in raw.get("layers", {}).items()}
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable calibration file %s (%s); it will be rewritten",
+                            self.path, exc)
+
+    def get(self, sig: str) -> LayerCalibration | None:
+        return self.layers.get(sig)
+
+    def measure(self, conv: nn.Conv2d, shape: Sequence[int], *, force: bool = False,
+                repeats: int = 5) -> LayerCalibration:
+        """The calibration of ``conv`` at ``shape``: cached, or measured now (and saved)."""
+        sig = signature(conv, shape)
+        if not force and sig in self.layers:
+            return self.layers[sig]
+        log.info("calibrating %s", sig)
+        cal = measure_conv(conv, shape, repeats=repeats)
+        self.layers[sig] = cal
+        self.save()
+        return cal
+
+    def save(self) -> None:
+        """Write the cache atomically (no-op for an in-memory calibration)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "layers": {k: v.to_dict() for k, v in sorted(self.layers.items())},
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cal-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1)
+        os.replace(tmp, self.path)

@@ -1,0 +1,117 @@
+"""Pose evaluation on a real clip: a model (dense or delta) over streams, scored against a reference.
+
+The reference is either labels (:class:`~deltatune.data.labels.KeypointLabels`, in full-frame pixel
+coordinates) or the dense model's own predictions ("fidelity"). Predictions are decoded from heatmaps
+(official argmax + quarter-pixel rule), mapped from heatmap to input pixels and then, when crop windows
+are given, from the resized crop back to full-frame pixels, so that labels and predictions share one
+coordinate frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from deltatune.errors import LabelError
+from deltatune.metrics.decode import decode_heatmaps, heatmap_to_input_coords
+from deltatune.metrics.pck import pck, pose_frame_table, summarize
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deltatune.data.labels import KeypointLabels
+
+__all__ = ["PoseEvaluation", "predict_keypoints", "evaluate_pose", "heatmaps_of"]
+
+
+def heatmaps_of(out: Any) -> Tensor:
+    """The heatmap tensor of a model output (a tensor, the first of a tuple, or ``out["heatmaps"]``)."""
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
+        return out[0]
+    if isinstance(out, dict) and isinstance(out.get("heatmaps"), Tensor):
+        return out["heatmaps"]
+    raise TypeError(f"model output of type {type(out).__name__} has no heatmaps")
+
+
+def predict_keypoints(
+    run: Callable[[Tensor], Any],
+    clip: Tensor,
+    *,
+    input_size: Sequence[int],
+    windows: Sequence[Any] | None = None,
+) -> Tensor:
+    """Run ``run`` on every frame of ``clip`` ``[T, B, 3, H, W]``; keypoints ``[T, B, K, 2]``.
+
+    Coordinates are input-crop pixels, or full-frame pixels when ``windows`` (one per stream, with
+    ``x, y, w, h``) are given.
+    """
+    out = []
+    with torch.no_grad():
+        for x in clip:
+            hm = heatmaps_of(run(x))
+            xy, _ = decode_heatmaps(hm)
+            out.append(heatmap_to_input_coords(xy, heatmap_size=hm.shape[-2:], input_size=input_size))
+    kp = torch.stack(out)
+    if windows:
+        h, w = input_size
+        for s, win in enumerate(windows):
+            kp[:, s, :, 0] = win.x + kp[:, s, :, 0] * (win.w / w)
+            kp[:, s, :, 1] = win.y + kp[:, s, :, 1] * (win.h / h)
+    return kp
+
+
+@dataclass(frozen=True)
+class PoseEvaluation:
+    """Per-keypoint rows and the PCK of one run against one reference."""
+
+    table: pd.DataFrame
+    pck: float
+    alpha: float
+    reference: str
+
+    def per_joint(self) -> pd.DataFrame:
+        return summarize(self.table, by="joint")
+
+    def per_frame(self) -> pd.DataFrame:
+        return summarize(self.table, by="frame")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pck": self.pck, "alpha": self.alpha, "reference": self.reference,
+                "n_keypoints": int(self.table["visible"].sum())}
+
+
+def evaluate_pose(
+    pred: Tensor,
+    *,
+    reference: Tensor | KeypointLabels,
+    alpha: float = 0.2,
+) -> PoseEvaluation:
+    """Score predicted keypoints ``[T, B, K, 2]`` against dense predictions (same shape) or labels.
+
+    Labels must cover the clip: ``labels.coords`` is ``[F, S, K, 2]`` with ``F >= T`` and ``S == B``.
+    """
+    if isinstance(reference, Tensor):
+        ref, visible, box, kind = reference, None, None, "dense"
+    else:
+        t, b, k = pred.shape[:3]
+        if reference.coords.shape[0] < t or reference.coords.shape[1] != b or reference.coords.shape[2] != k:
+            raise LabelError(
+                f"labels cover {tuple(reference.coords.shape[:3])} (frames, streams, joints) but the run has "
+                f"{(t, b, k)}"
+            )
+        ref = torch.as_tensor(reference.coords[:t])
+        visible = torch.as_tensor(reference.visible[:t])
+        box = None
+        if reference.boxes is not None:
+            bx = torch.as_tensor(reference.boxes[:t])
+            box = torch.maximum(bx[..., 2] - bx[..., 0], bx[..., 3] - bx[..., 1])
+        kind = "labels"
+    result = pck(pred, ref, visible=visible, alpha=alpha, box_size=box)
+    table = pose_frame_table(pred, ref, visible=visible, alpha=alpha, box_size=box)
+    return PoseEvaluation(table=table, pck=float(result.value), alpha=alpha, reference=kind)

@@ -1,0 +1,400 @@
+"""Distil a top-down pose CNN (an HRNet) from BlazePose-full on real video: the default-weights recipe.
+
+The teacher's COCO-17 keypoints on training frames are computed once and cached
+(:func:`deltatune.train.teacher.teacher_targets`); each step draws jittered, mirrored, colour-jittered
+crops of the training windows (:mod:`deltatune.train.samples`) and fits the student's heatmaps to σ = 2
+Gaussians at the teacher's keypoints. Loss per joint, weighted by the teacher's presence:
+
+``L = 1000 · ½ · mean_pixels (ŷ − y)²  +  λ · KL(y / Σy ‖ softmax(ŷ / τ))``
+
+The first term is the official HRNet heatmap MSE (×1000 so it is O(1)); the second (λ = ``ce_weight``,
+τ = ``ce_temperature``; 0 disables it) gives every pixel a gradient towards the right location, which
+speeds up training from scratch. Both are minimised with the peak at the keypoint, so decoding is the
+official argmax.
+
+Training is seeded (student init from ``seed``; the sample order and every augmentation draw from
+generators seeded by ``(seed, epoch, sample)``), so a run resumed from its checkpoint continues exactly.
+Checkpoints (model, optimizer, position, loss history) are written atomically to ``<out>.ckpt`` every
+``checkpoint_every`` steps and at the end of each epoch; the final weights go to ``out`` as an fp16
+``state_dict`` (:func:`export_weights`).
+
+Example::
+
+    cfg = DistillConfig(student="hrnet_w18_small_v2", epochs=8)
+    result = distill(cfg, out="models/weights/hrnet_w18_small_v2_blazepose.pt", progress=True)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from deltatune.errors import ConfigError, WeightsError
+
+from .evaluate import FidelityResult, evaluate_fidelity
+from .samples import AugmentConfig, make_sample
+from .teacher import TeacherTargets, atomic_save, load_frames, parse_frame_ranges, teacher_targets
+
+__all__ = [
+    "DistillConfig",
+    "DistillResult",
+    "build_student",
+    "distill",
+    "distill_loss",
+    "export_weights",
+    "TEACHERS",
+    "DEFAULT_TRAIN_FRAMES",
+    "DEFAULT_HELDOUT_FRAMES",
+]
+
+log = logging.getLogger(__name__)
+
+TEACHERS: tuple[str, ...] = ("blazepose",)
+#: Training frames: vtest 0–599 every 2nd frame, carphone 0–89. Held out: vtest 650–794 (a 50-frame =
+#: 5 s gap after the last training frame, so no held-out frame is a near-copy of a training frame).
+DEFAULT_TRAIN_FRAMES = "vtest:0-599:2,carphone:0-89"
+DEFAULT_HELDOUT_FRAMES = "vtest:650-794"
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Everything that determines a distillation run (stored in every checkpoint)."""
+
+    teacher: str = "blazepose"
+    student: str = "hrnet_w18_small_v2"
+    width: int | None = None
+    input_size: tuple[int, int] = (256, 192)
+    train_frames: str = DEFAULT_TRAIN_FRAMES
+    heldout_frames: str | None = DEFAULT_HELDOUT_FRAMES
+    epochs: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 8
+    seed: int = 0
+    sigma: float = 2.0
+    ce_weight: float = 0.1
+    ce_temperature: float = 0.1
+    warmup_steps: int = 30
+    checkpoint_every: int = 25
+    max_steps: int | None = None
+    bf16: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values no run can use."""
+        if self.teacher not in TEACHERS:
+            raise ConfigError(f"teacher {self.teacher!r} is not supported (known: {', '.join(TEACHERS)})")
+        h, w = self.input_size
+        if h <= 0 or w <= 0 or h % 32 or w % 32:
+            raise ConfigError(f"input size {h}x{w}: HRNet needs positive multiples of 32")
+        checks = {
+            "epochs": self.epochs >= 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "batch_size": self.batch_size >= 1,
+            "sigma": self.sigma > 0,
+            "ce_weight": self.ce_weight >= 0,
+            "ce_temperature": self.ce_temperature > 0,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid distillation settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}")
+        if self.width is not None and self.width < 1:
+            raise ConfigError(f"width={self.width} must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps={self.max_steps} must be >= 1")
+
+    def to_json(self) -> str:
+        """The config as JSON text (tuples become lists)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DistillConfig:
+        """Inverse of :meth:`to_json`."""
+        raw = json.loads(text)
+        raw["input_size"] = tuple(raw["input_size"])
+        raw["augment"] = AugmentConfig(**raw["augment"])
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """What a run produced: the weights file, steps done, per-step losses, wall time, held-out PCK."""
+
+    weights: Path
+    checkpoint: Path
+    steps: int
+    losses: tuple[float, ...]
+    wall_time_s: float
+    heldout: FidelityResult | None
+
+
+def build_student(name: str, *, width: int | None = None) -> nn.Module:
+    """A randomly initialised 17-joint student: the registered model ``name``, or HRNet-W``width``.
+
+    With ``width`` the student is the official pose-HRNet structure (stem 64, 4 bottlenecks, stages of
+    1/4/3 modules with 4 basic blocks per branch) at branch widths ``W, 2W, 4W, 8W``.
+    """
+    from deltatune_models import create_model, model_info
+
+    if width is not None:
+        from deltatune_models.hrnet import HRNetCfg, PoseHighResolutionNet, _stages
+
+        return PoseHighResolutionNet(HRNetCfg(**_stages(width)))
+    info = model_info(name)
+    if info.task != "pose" or info.num_joints != 17:
+        raise ConfigError(f"student {name!r} must be a 17-joint (COCO) pose model, it is {info.task}/{info.num_joints}")
+    return create_model(name, weights=None)
+
+
+def distill_loss(
+    pred: Tensor, target: Tensor, weight: Tensor, *, ce_weight: float = 0.1, temperature: float = 0.1
+) -> Tensor:
+    """Weighted heatmap MSE (×1000) plus ``ce_weight`` × spatial KL (see the module docstring).
+
+    ``pred``/``target`` ``[N, K, h, w]``, ``weight`` ``[N, K]``.
+    """
+    pred = pred.float()
+    mse = 0.5 * (pred - target).pow(2).mean(dim=(2, 3))
+    loss = 1000.0 * (mse * weight).mean()
+    if ce_weight > 0:
+        mass = target.sum(dim=(2, 3))
+        use = (mass > 1e-3) & (weight > 0)
+        if bool(use.any()):
+            p = pred[use].flatten(1) / temperature
+            t = target[use].flatten(1)
+            t = t / t.sum(dim=1, keepdim=True)
+            kl = (t * (t.clamp_min(1e-12).log() - F.log_softmax(p, dim=1))).sum(dim=1)
+            loss = loss + ce_weight * (kl * weight[use]).sum() / weight.numel()
+    return loss
+
+
+def export_weights(model: nn.Module, path: str | Path) -> Path:
+    """Write ``model``'s state_dict as fp16 (floating tensors), without ``num_batches_tracked``, atomically."""
+    state = {
+        k: (v.detach().half() if v.is_floating_point() else v.detach()).clone()
+        for k, v in model.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    path = Path(path)
+    atomic_save(state, path)
+    return path
+
+
+def _lr_at(step: int, total: int, cfg: DistillConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _sample_gen(seed: int, epoch: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
+
+
+def training_samples(targets: TeacherTargets) -> list[tuple[int, int, int]]:
+    """The (range, frame, window) triples whose un-jittered window has a reference person."""
+    return [
+        (ri, fi, wi)
+        for ri, fi, wi in targets.samples()
+        if targets.primary(ri, fi, targets.windows[ri][wi]) is not None
+    ]
+
+
+def _batch(
+    idx: Tensor,
+    samples: list[tuple[int, int, int]],
+    targets: TeacherTargets,
+    frames: dict[str, Tensor],
+    cfg: DistillConfig,
+    epoch: int,
+    flip_pairs: tuple[tuple[int, int], ...],
+) -> tuple[Tensor, Tensor, Tensor]:
+    images, heat, weights = [], [], []
+    for i in (int(j) for j in idx):
+        ri, fi, wi = samples[i]
+        x, t, w = make_sample(
+            frames[str(targets.ranges[ri])][fi],
+            targets.windows[ri][wi],
+            targets,
+            ri,
+            fi,
+            size=cfg.input_size,
+            gen=_sample_gen(cfg.seed, epoch, i),
+            aug=cfg.augment,
+            flip_pairs=flip_pairs,
+            sigma=cfg.sigma,
+        )
+        images.append(x)
+        heat.append(t)
+        weights.append(w)
+    return torch.stack(images), torch.stack(heat), torch.stack(weights)
+
+
+def _load_checkpoint(path: Path, cfg: DistillConfig) -> dict[str, Any]:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"checkpoint {path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    saved = DistillConfig.from_json(blob["config"])
+    mismatch = [k for k in asdict(cfg) if k not in ("epochs", "checkpoint_every", "max_steps", "heldout_frames") and asdict(saved)[k] != asdict(cfg)[k]]
+    if mismatch:
+        raise ConfigError(f"checkpoint {path} was written with different settings: {', '.join(mismatch)}")
+    return blob
+
+
+def distill(
+    cfg: DistillConfig,
+    *,
+    out: str | Path,
+    resume: bool = False,
+    progress: bool = False,
+    cache_dir: str | Path | None = None,
+    teacher: nn.Module | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> DistillResult:
+    """Train a student on the teacher's keypoints; write ``<out>.ckpt`` while training and ``out`` at the end.
+
+    ``resume=True`` continues from ``<out>.ckpt`` (same settings required; ``epochs`` may grow).
+    ``progress`` shows a tqdm bar on stderr. ``teacher`` replaces BlazePose-full (tests);
+    ``cache_dir`` holds the teacher-target cache (default ``data_dir()/distill``). ``on_step(step, loss)``
+    is called after every optimiser step.
+    """
+    cfg.validate()
+    out = Path(out)
+    ckpt_path = out.with_name(out.name + ".ckpt")
+    started = time.perf_counter()
+    train_ranges = parse_frame_ranges(cfg.train_frames)
+    frames = load_frames(train_ranges)
+    targets = teacher_targets(train_ranges, frames=frames, cache_dir=cache_dir, teacher=teacher)
+
+    torch.manual_seed(cfg.seed)
+    student = build_student(cfg.student, width=cfg.width).train()
+    from deltatune_models.hrnet import FLIP_PAIRS_COCO
+
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    samples = training_samples(targets)
+    if not samples:
+        raise ConfigError(f"the teacher found no person in any training window of {cfg.train_frames}")
+    n = len(samples)
+    per_epoch = max(1, n // cfg.batch_size)
+    total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
+    step, losses, elapsed_before = 0, [], 0.0
+    if resume and ckpt_path.is_file():
+        blob = _load_checkpoint(ckpt_path, cfg)
+        student.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        step = int(blob["step"])
+        losses = [float(v) for v in blob["losses"]]
+        elapsed_before = float(blob["wall_time_s"])
+        log.info("resumed %s at step %d", ckpt_path, step)
+
+    def save() -> None:
+        atomic_save(
+            {
+                "model": student.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "losses": torch.tensor(losses, dtype=torch.float64),
+                "wall_time_s": elapsed_before + time.perf_counter() - started,
+                "config": cfg.to_json(),
+            },
+            ckpt_path,
+        )
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=step, disable=not progress, desc="distill", unit="step")
+    try:
+        while step < total:
+            epoch, k = divmod(step, per_epoch)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            images, heat, weight = _batch(
+                perm[k * cfg.batch_size : (k + 1) * cfg.batch_size], samples, targets, frames, cfg, epoch, FLIP_PAIRS_COCO
+            )
+            mean = torch.tensor(student_mean(cfg)).view(1, 3, 1, 1)
+            std = torch.tensor(student_std(cfg)).view(1, 3, 1, 1)
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, total, cfg)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                pred = student((images - mean) / std)
+            loss = distill_loss(pred, heat, weight, ce_weight=cfg.ce_weight, temperature=cfg.ce_temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            value = float(loss.detach())
+            losses.append(value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
+            if on_step is not None:
+                on_step(step, value)
+            if step % cfg.checkpoint_every == 0 or step % per_epoch == 0 or step == total:
+                save()
+    finally:
+        bar.close()
+
+    student.eval()
+    export_weights(student, out)
+    heldout = None
+    if cfg.heldout_frames:
+        heldout = evaluate_student(student, cfg, cache_dir=cache_dir, teacher=teacher)
+    return DistillResult(
+        weights=out,
+        checkpoint=ckpt_path,
+        steps=step,
+        losses=tuple(losses),
+        wall_time_s=elapsed_before + time.perf_counter() - started,
+        heldout=heldout,
+    )
+
+
+def student_mean(cfg: DistillConfig) -> tuple[float, float, float]:
+    """Input mean of the student (ImageNet for every HRNet)."""
+    from deltatune_models import IMAGENET_MEAN
+
+    return IMAGENET_MEAN
+
+
+def student_std(cfg: DistillConfig) -> tuple[float, float, float]:
+    """Input std of the student (ImageNet for every HRNet)."""
+    from deltatune_models import IMAGENET_STD
+
+    return IMAGENET_STD
+
+
+def evaluate_student(
+    model: nn.Module,
+    cfg: DistillConfig,
+    *,
+    frames_spec: str | None = None,
+    alpha: float = 0.2,
+    cache_dir: str | Path | None = None,
+    teacher: nn.Module | None = None,
+) -> FidelityResult:
+    """Held-out PCK@``alpha`` of ``model`` vs the teacher on ``frames_spec`` (default ``cfg.heldout_frames``)."""
+    spec = frames_spec or cfg.heldout_frames
+    if not spec:
+        raise ConfigError("no held-out frames to evaluate on")
+    ranges = parse_frame_ranges(spec)
+    frames = load_frames(ranges)
+    targets = teacher_targets(ranges, frames=frames, cache_dir=cache_dir, teacher=teacher)
+    return evaluate_fidelity(
+        model, targets, frames, input_size=cfg.input_size, mean=student_mean(cfg), std=student_std(cfg), alpha=alpha
+    )
+
+
+def with_overrides(cfg: DistillConfig, **kwargs: Any) -> DistillConfig:
+    """``dataclasses.replace`` that ignores ``None`` values (CLI options left unset)."""
+    return replace(cfg, **{k: v for k, v in kwargs.items() if v is not None})
