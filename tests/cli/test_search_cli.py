@@ -114,10 +114,10 @@ def test_pareto_and_export_of_a_missing_study_are_errors(
 
 
 def test_pareto_heldout_rescores_the_front(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from deltatune.search import SearchSettings, Workload, run_search
+    from deltatune.search import SearchSettings, StudyWorkload, run_search
     from deltatune.search.spaces import Ranges
 
-    w = Workload("hrnet_tiny", weights=None, frames=6, streams=1)
+    w = StudyWorkload("hrnet_tiny", weights=None, frames=6, streams=1)
     s = SearchSettings(workload=w, trials=3, study="h", budget=10.0, ranges=Ranges(lo=1e-4, hi=0.05))
     res = run_search(s, heldout=False)
     assert res.front["heldout_accuracy_loss"].isna().all()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from deltatune.search import Evaluator, SearchSettings, Workload
+from deltatune.search import Evaluator, SearchSettings, StudyWorkload
 from deltatune.search.spaces import Ranges
 
 #: Random-weight tiny HRNet on 6 vtest frames (4 tune + 2 held-out) of one stream: trials take ~50 ms.
-TINY = Workload("hrnet_tiny", weights=None, video="vtest", frames=6, streams=1)
+TINY = StudyWorkload("hrnet_tiny", weights=None, video="vtest", frames=6, streams=1)
 #: Low thresholds and a generous budget: random weights make argmax keypoints fragile, so this keeps
 #: a good share of trials feasible.
 RANGES = Ranges(lo=1e-4, hi=0.05, input_lo=1e-3, input_hi=0.05)

@@ -8,7 +8,7 @@ import pytest
 
 from deltatune.errors import ConfigError
 from deltatune.search import open_study, resolve_storage, run_search
-from deltatune.search.workload import Workload
+from deltatune.search.study_workload import StudyWorkload
 
 from .conftest import TINY, settings
 
@@ -43,7 +43,7 @@ def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny
     run_search(settings(trials=1, study="mix"), evaluator=tiny_evaluator, heldout=False)
     with pytest.raises(ConfigError, match="different budget"):
         run_search(settings(trials=1, study="mix", budget=2.0), evaluator=tiny_evaluator, heldout=False)
-    other = Workload("hrnet_tiny", weights=None, frames=8, streams=1)
+    other = StudyWorkload("hrnet_tiny", weights=None, frames=8, streams=1)
     with pytest.raises(ConfigError, match="different model/video/frames"):
         run_search(settings(trials=1, study="mix", workload=other), heldout=False)
 
@@ -105,12 +105,12 @@ def test_unknown_model_is_a_clear_error() -> None:
     from deltatune.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="unknown model 'hrnet_w99'"):
-        run_search(settings(workload=Workload("hrnet_w99", weights=None)))
+        run_search(settings(workload=StudyWorkload("hrnet_w99", weights=None)))
 
 
 def test_workload_split_and_validation() -> None:
     assert (TINY.tune_frames, TINY.heldout_frames) == (4, 2)
-    assert Workload("hrnet_tiny", frames=16).heldout_frames == 4
+    assert StudyWorkload("hrnet_tiny", frames=16).heldout_frames == 4
     with pytest.raises(ConfigError, match="--frames 3"):
-        Workload("hrnet_tiny", frames=3)
-    assert Workload.from_dict(TINY.to_dict()) == TINY
+        StudyWorkload("hrnet_tiny", frames=3)
+    assert StudyWorkload.from_dict(TINY.to_dict()) == TINY

@@ -26,6 +26,8 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.search",
     "deltatune.cli.pareto",
     "deltatune.cli.export",
+    "deltatune.cli.compare",
+    "deltatune.cli.bench",
 )
 
 

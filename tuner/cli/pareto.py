@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.cli.search import front_table
     from deltatune.search import (
         Evaluator,
-        Workload,
+        StudyWorkload,
         hypervolume,
         pareto_frame,
         rescore_heldout,
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     front = pareto_frame(df)
     if args.heldout and not front.empty:
         if front["heldout_accuracy_loss"].isna().any():
-            ev = Evaluator(Workload.from_dict(meta["workload"]))
+            ev = Evaluator(StudyWorkload.from_dict(meta["workload"]))
             rescore_heldout(study, ev, [int(t) for t in front["trial"]])
             df = trials_frame(study)
             front = pareto_frame(df)

@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--video", default="vtest", help="sample asset name (vtest, carphone) or a video/image folder"
     )
     parser.add_argument(
+        "--labels", default=None, metavar="FILE",
+        help="reference keypoints (COCO keypoints JSON or CSV frame,stream,joint,x,y,visible) in full-frame "
+        "pixels, one stream per crop window; accuracy loss is then dense PCK - delta PCK against them "
+        "(default: the dense model's own predictions)",
+    )
+    parser.add_argument(
         "--frames",
         type=int,
         default=16,
@@ -96,12 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_settings(args: argparse.Namespace) -> Any:
     """Validate the options into :class:`~deltatune.search.SearchSettings` (errors are ConfigError)."""
-    from deltatune.search import SearchSettings, Workload
+    from deltatune.search import SearchSettings, StudyWorkload
     from deltatune.search.spaces import Ranges
 
     weights = None if str(args.weights).lower() in ("none", "random") else args.weights
-    workload = Workload(
-        args.model, weights=weights, video=args.video, frames=args.frames, streams=args.streams
+    workload = StudyWorkload(
+        args.model, weights=weights, video=args.video, frames=args.frames, streams=args.streams,
+        labels=args.labels,
     )
     ranges = Ranges() if args.thr_range is None else Ranges(lo=args.thr_range[0], hi=args.thr_range[1])
     return SearchSettings(

@@ -1,6 +1,6 @@
 """Threshold search: Optuna multi-objective studies trading accuracy loss against speedup.
 
-- :mod:`~deltatune.search.workload` — what is evaluated (model, weights, clip, tuning/held-out split);
+- :mod:`~deltatune.search.study_workload` — what is evaluated (model, weights, clip, tuning/held-out split);
 - :mod:`~deltatune.search.objective` — the two objectives of one threshold setting, dense reference cache;
 - :mod:`~deltatune.search.spaces` — ``layer`` / ``group`` / ``global`` parameterisations;
 - :mod:`~deltatune.search.strategies` — TPE, NSGA-II, GP, random and the greedy/sweep baselines;
@@ -29,7 +29,7 @@ from deltatune.search.runner import SearchResult, SearchSettings, open_study, re
 from deltatune.search.spaces import SPACES, GlobalSpace, GroupSpace, LayerSpace, Ranges, SearchSpace, group_of
 from deltatune.search.storage import StorageSpec, resolve_storage, results_dir
 from deltatune.search.strategies import STRATEGIES, Strategy, make_strategy
-from deltatune.search.workload import Workload
+from deltatune.search.study_workload import StudyWorkload
 
 __all__ = [
     "FORMATS",
@@ -50,7 +50,7 @@ __all__ = [
     "StorageSpec",
     "Strategy",
     "TrialConfig",
-    "Workload",
+    "StudyWorkload",
     "best_under",
     "export_trial",
     "group_of",

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 
 from deltatune.errors import ConfigError
-from deltatune.search.workload import Workload, load_model
+from deltatune.search.study_workload import StudyWorkload, load_model
 
 __all__ = ["TrialConfig", "Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA"]
 
@@ -107,19 +107,19 @@ _MEMORY_CACHE: dict[str, torch.Tensor] = {}
 
 
 class Evaluator:
-    """Builds one delta network for a :class:`Workload` and scores threshold settings on it.
+    """Builds one delta network for a :class:`StudyWorkload` and scores threshold settings on it.
 
     Build once per worker process (conversion of HRNet-W32 takes seconds), then call :meth:`evaluate`
     per trial; the network is reset and its statistics cleared every time.
 
     Example::
 
-        ev = Evaluator(Workload("hrnet_tiny", weights=None, frames=8))
+        ev = Evaluator(StudyWorkload("hrnet_tiny", weights=None, frames=8))
         cfg = TrialConfig({n: 0.05 for n in ev.threshold_names})
         print(ev.evaluate(cfg).accuracy_loss)
     """
 
-    def __init__(self, workload: Workload, *, use_disk_cache: bool = True) -> None:
+    def __init__(self, workload: StudyWorkload, *, use_disk_cache: bool = True) -> None:
         from deltatune.data.video import load_clip
         from deltatune.delta import convert
         from deltatune.workload import preprocess
@@ -149,6 +149,11 @@ class Evaluator:
         self.net = convert(self.model, x[0])
         self._use_disk = use_disk_cache
         self.reference = {s: self._reference(s) for s in ("tune", "heldout")}
+        self.labels = self._labels(workload.load_labels())
+        #: PCK of the dense model against the labels per split (None without labels)
+        self.dense_pck: dict[str, float] | None = None
+        if self.labels is not None:
+            self.dense_pck = {s: self._label_pck(self.reference[s], s) for s in ("tune", "heldout")}
 
     @property
     def threshold_names(self) -> list[str]:
@@ -203,6 +208,46 @@ class Evaluator:
                 log.warning("cannot write reference cache %s (%s)", path, exc)
         return ref
 
+    # -- labels ------------------------------------------------------------------------------------
+    def _labels(self, labels: Any) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+        """Per split ``(coords [T,B,K,2], visible [T,B,K])`` cut from labels of the whole video."""
+        if labels is None:
+            return None
+        w = self.workload
+        windows = w.crop_windows()
+        n_streams = max(1, len(windows))
+        f0, f1 = w.start, w.start + w.frames
+        shape = tuple(labels.coords.shape)
+        if shape[0] < f1 or shape[1] != n_streams or shape[2] != self.info.num_joints:
+            raise ConfigError(
+                f"--labels {w.labels}: covers (frames, streams, joints) = {shape[:3]}, the search needs frames "
+                f"{f0}..{f1 - 1}, {n_streams} streams and {self.info.num_joints} joints"
+            )
+        coords = torch.as_tensor(labels.coords[f0:f1], dtype=torch.float32)
+        vis = torch.as_tensor(labels.visible[f0:f1])
+        t = w.tune_frames
+        return {"tune": (coords[:t], vis[:t]), "heldout": (coords[t:], vis[t:])}
+
+    def _to_frame_pixels(self, kp: torch.Tensor) -> torch.Tensor:
+        """Heatmap-pixel keypoints ``[T,B,K,2]`` -> full-frame pixels (through each stream's window)."""
+        from deltatune.metrics import heatmap_to_input_coords
+
+        h, w = self.info.input_size
+        xy = heatmap_to_input_coords(kp, heatmap_size=(h // 4, w // 4), input_size=(h, w))
+        for s, win in enumerate(self.workload.crop_windows()):
+            xy[:, s, :, 0] = win.x + xy[:, s, :, 0] * (win.w / w)
+            xy[:, s, :, 1] = win.y + xy[:, s, :, 1] * (win.h / h)
+        return xy
+
+    def _label_pck(self, kp: torch.Tensor, split: str) -> float:
+        """PCK@0.2 of heatmap keypoints ``[T,B,K,2]`` (frames 1.. of ``split``) against the labels."""
+        from deltatune.metrics import pck
+
+        assert self.labels is not None
+        coords, vis = self.labels[split]
+        res = pck(self._to_frame_pixels(kp[1:]), coords[1:], visible=vis[1:], alpha=PCK_ALPHA)
+        return res.value if not math.isnan(res.value) else 1.0
+
     # -- scoring -----------------------------------------------------------------------------------
     def apply(self, config: TrialConfig) -> None:
         """Put ``config`` on the network (thresholds, mode, input dilation)."""
@@ -224,14 +269,20 @@ class Evaluator:
             for f in self.frames[split]:
                 preds.append(decode_heatmaps(_heatmaps(self.net(f)))[0])
         pred = torch.stack(preds)[1:]  # frame 0 is dense and exact: score the running stream only
-        ref = self.reference[split][1:]
-        res = pck(pred, ref, alpha=PCK_ALPHA)
-        value = res.value if not math.isnan(res.value) else 1.0
+        if self.dense_pck is not None:
+            # against labels: loss = dense PCK - delta PCK (both vs the labels), in points
+            value = self._label_pck(torch.stack(preds), split)
+            loss = 100.0 * (self.dense_pck[split] - value)
+        else:
+            ref = self.reference[split][1:]
+            res = pck(pred, ref, alpha=PCK_ALPHA)
+            value = res.value if not math.isnan(res.value) else 1.0
+            loss = 100.0 * (1.0 - value)
         summary = self.net.stats.summary()
         # nothing recomputed at all (everything truncated) would be an infinite speedup: count >= 1 MAC
         speed = summary.dense_macs / max(summary.delta_macs, 1) if summary.dense_macs else 1.0
         return Evaluation(
-            accuracy_loss=100.0 * (1.0 - value),
+            accuracy_loss=loss,
             speedup=speed,
             pck=value,
             split=split,

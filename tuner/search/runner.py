@@ -31,7 +31,7 @@ from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_fr
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
 from deltatune.search.strategies import make_strategy, strategy_class
-from deltatune.search.workload import RANDOM_WEIGHTS_NOTICE, Workload
+from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
 
 if TYPE_CHECKING:
     import optuna
@@ -48,7 +48,7 @@ DIRECTIONS = ("minimize", "maximize")  # accuracy loss, speedup
 class SearchSettings:
     """Everything a search run needs (the CLI's options, validated)."""
 
-    workload: Workload
+    workload: StudyWorkload
     trials: int = 12
     strategy: str = "tpe"
     space: str = "group"
@@ -263,7 +263,7 @@ def _worker_entry(settings_d: dict[str, Any], worker: int, n_trials: int, seed: 
 
 def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
     d = dict(d)
-    d["workload"] = Workload.from_dict(d["workload"])
+    d["workload"] = StudyWorkload.from_dict(d["workload"])
     d["modes"] = tuple(d["modes"])
     r = dict(d["ranges"])
     r["mult"] = tuple(r["mult"])

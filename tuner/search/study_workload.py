@@ -1,6 +1,6 @@
 """What a search evaluates on: the model, its weights, the clip, and the tuning / held-out split.
 
-A :class:`Workload` is a frozen, JSON-able description. It is stored in the study's user attributes so
+A :class:`StudyWorkload` is a frozen, JSON-able description. It is stored in the study's user attributes so
 that a resumed study (or ``deltatune pareto --heldout`` / ``deltatune export``) rebuilds exactly the same
 evaluation, and so that resuming a study with a *different* workload is refused instead of silently mixing
 two objectives in one front.
@@ -20,7 +20,7 @@ import torch
 
 from deltatune.errors import ConfigError
 
-__all__ = ["Workload", "DEFAULT_FRAMES", "DEFAULT_STREAMS", "RANDOM_WEIGHTS_NOTICE", "load_model"]
+__all__ = ["StudyWorkload", "DEFAULT_FRAMES", "DEFAULT_STREAMS", "RANDOM_WEIGHTS_NOTICE", "load_model"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ RANDOM_WEIGHTS_NOTICE = (
 
 
 @dataclass(frozen=True)
-class Workload:
+class StudyWorkload:
     """Model + clip + split. ``weights``: ``"default"``, a checkpoint path, or ``None`` (random init with
     ``weights_seed``). ``video``: an asset name (``vtest``, ``carphone``) or a file / image folder.
     ``windows``: crop windows as ``"x,y,w,h"`` strings (default: the asset's first ``streams`` windows)."""
@@ -49,6 +49,7 @@ class Workload:
     start: int = 0
     heldout: int | None = None
     weights_seed: int = 0
+    labels: str | None = None
 
     def __post_init__(self) -> None:
         if self.frames < 4:
@@ -76,7 +77,7 @@ class Workload:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Workload:
+    def from_dict(cls, d: dict[str, Any]) -> StudyWorkload:
         d = dict(d)
         d["windows"] = tuple(d.get("windows") or ())
         return cls(**d)
@@ -118,6 +119,20 @@ class Workload:
             raise ConfigError(f"--video {self.video}: no such file or folder (or sample asset name)")
         return p
 
+    def load_labels(self) -> Any:
+        """The reference labels (:class:`~deltatune.data.labels.KeypointLabels`) or ``None``.
+
+        Labels are in full-frame pixels, indexed by absolute frame number and stream (= crop window).
+        """
+        if self.labels is None:
+            return None
+        from deltatune.data.labels import load_coco_keypoints, load_keypoint_csv
+
+        p = Path(self.labels)
+        if not p.is_file():
+            raise ConfigError(f"--labels {self.labels}: no such file")
+        return load_coco_keypoints(p) if p.suffix.lower() == ".json" else load_keypoint_csv(p)
+
     def crop_windows(self) -> list[Any]:
         from deltatune.data.video import DEFAULT_WINDOWS, parse_window
 
@@ -129,7 +144,7 @@ class Workload:
         return list(wins[: self.streams]) if wins else []
 
 
-def load_model(workload: Workload) -> tuple[torch.nn.Module, bool]:
+def load_model(workload: StudyWorkload) -> tuple[torch.nn.Module, bool]:
     """Build the workload's dense model in eval mode; returns ``(model, random_weights)``."""
     from deltatune_models import create_model
 

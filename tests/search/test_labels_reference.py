@@ -1,0 +1,54 @@
+"""Searching against labels instead of the dense model's own predictions."""
+
+from __future__ import annotations
+
+import pytest
+
+from deltatune.data.video import load_clip
+from deltatune.errors import ConfigError
+from deltatune.metrics.video import predict_keypoints
+from deltatune.search import Evaluator, StudyWorkload
+from deltatune.search.objective import TrialConfig
+from deltatune.search.study_workload import load_model
+from deltatune.workload import preprocess
+from tests.search.conftest import TINY
+
+
+def write_labels(path, kp, *, frame_offset: int = 0) -> None:
+    lines = ["frame,stream,joint,x,y,visible"]
+    for f in range(kp.shape[0]):
+        for s in range(kp.shape[1]):
+            for j in range(kp.shape[2]):
+                x, y = kp[f, s, j].tolist()
+                lines.append(f"{f + frame_offset},{s},{j},{x},{y},1")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def dense_keypoints():
+    """The dense model's keypoints in full-frame pixels, computed through the public evaluation path."""
+    from deltatune_models import model_info
+
+    model, _ = load_model(TINY)
+    info = model_info(TINY.model)
+    windows = TINY.crop_windows()
+    clip = load_clip(TINY.video_path(), windows=windows, size=tuple(info.input_size), count=TINY.frames)
+    return predict_keypoints(model, preprocess(clip, info), input_size=info.input_size, windows=windows)
+
+
+def test_labels_equal_to_dense_predictions_give_zero_loss_at_zero(tmp_path, dense_keypoints) -> None:
+    path = tmp_path / "labels.csv"
+    write_labels(path, dense_keypoints)
+    ev = Evaluator(StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(path)}))
+    assert ev.dense_pck == {"tune": 1.0, "heldout": 1.0}
+    zero = TrialConfig({n: 0.0 for n in ev.threshold_names})
+    assert ev.evaluate(zero).accuracy_loss == 0.0
+    coarse = TrialConfig({n: 5.0 for n in ev.threshold_names})
+    assert ev.evaluate(coarse).accuracy_loss > 0.0
+
+
+def test_labels_that_do_not_cover_the_clip_are_a_clear_error(tmp_path, dense_keypoints) -> None:
+    path = tmp_path / "short.csv"
+    write_labels(path, dense_keypoints[:3])
+    with pytest.raises(ConfigError, match="needs frames 0..5"):
+        Evaluator(StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(path)}))
