@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+
+from deltatune.cli._common import add_model_clip_arguments, add_threshold_arguments, check_threshold
 
 NAME = "bench"
 HELP = "time dense PyTorch vs the delta network on real frames (ms/frame, speedup, accuracy loss)"
@@ -19,16 +20,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="registered model name (see `deltatune models`)")
-    p.add_argument("--weights", default="default",
-                   help="'default', 'none' (random init) or a checkpoint file (default: default)")
-    p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
-    p.add_argument("--frames", type=int, default=20, help="frames per stream, frame 0 included (default 20)")
+    add_model_clip_arguments(p, frames=20, frames_help="frames per stream, frame 0 included")
     p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="one threshold for every truncation point (default 0)")
-    g.add_argument("--thresholds", default=None, metavar="FILE", help="a deltatune thresholds file")
+    add_threshold_arguments(p)
     p.add_argument("--backend", choices=["sparse", "reference"], default="sparse",
                    help="delta execution backend (default sparse)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
@@ -46,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.bench import run_bench
     from deltatune.errors import ConfigError
 
-    if args.threshold is not None and (args.threshold < 0 or not math.isfinite(args.threshold)):
-        raise ConfigError(f"--threshold must be a finite number >= 0, got {args.threshold}")
+    check_threshold(args.threshold)
     if args.frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense and untimed), got {args.frames}")
     if args.threads is not None:

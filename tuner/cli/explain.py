@@ -102,7 +102,6 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from deltatune.delta.walkthrough import walkthrough
-
     from deltatune.errors import ConfigError
 
     for name in ("input_threshold", "relu_threshold"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+
+from deltatune.cli._common import add_model_clip_arguments, add_threshold_arguments, check_threshold
 
 NAME = "inspect"
 HELP = "convert a model and report its truncation points, sparsity, MAC speedup and error on a clip"
@@ -17,26 +18,17 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="registered model name (see `deltatune models`)")
-    p.add_argument("--weights", default="default",
-                   help="'default', 'none' (random init) or a checkpoint file (default: default)")
-    p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
-    p.add_argument("--frames", type=int, default=30, help="frames to process (default 30)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="one threshold for every truncation point (default 0)")
-    g.add_argument("--thresholds", default=None, metavar="FILE", help="a deltatune thresholds file")
+    add_model_clip_arguments(p, frames=30, frames_help="frames to process")
+    add_threshold_arguments(p)
     p.add_argument("--mode", choices=["max", "norm", "rms"], default=None, help="truncation mode (default max)")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
 
 def run(args: argparse.Namespace) -> int:
-    from deltatune.errors import ConfigError
     from deltatune.inspection import inspect_model
 
-    if args.threshold is not None and (args.threshold < 0 or not math.isfinite(args.threshold)):
-        raise ConfigError(f"--threshold must be a finite number >= 0, got {args.threshold}")
+    check_threshold(args.threshold)
     report = inspect_model(
         args.model,
         weights=None if args.weights == "none" else args.weights,

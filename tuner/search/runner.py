@@ -197,6 +197,17 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
     }
 
 
+def _make_space(settings: SearchSettings, ev: Evaluator) -> Any:
+    """The search space of ``settings`` over the evaluator's truncation points."""
+    return make_space(
+        settings.space,
+        ev.threshold_names,
+        tune_dilation=settings.tune_dilation,
+        modes=settings.modes,
+        ranges=settings.ranges,
+    )
+
+
 def _worker(
     settings: SearchSettings,
     worker: int,
@@ -211,13 +222,7 @@ def _worker(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ev = evaluator or Evaluator(settings.workload)
     speed_used, _ = resolve_speed(settings.speed)
-    space = make_space(
-        settings.space,
-        ev.threshold_names,
-        tune_dilation=settings.tune_dilation,
-        modes=settings.modes,
-        ranges=settings.ranges,
-    )
+    space = _make_space(settings, ev)
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
@@ -301,13 +306,7 @@ def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluato
     if not issubclass(strategy_class(settings.strategy), SamplerStrategy):
         return
     n = settings.anchors if settings.anchors is not None else min(3, settings.trials // 4)
-    space = make_space(
-        settings.space,
-        ev.threshold_names,
-        tune_dilation=settings.tune_dilation,
-        modes=settings.modes,
-        ranges=settings.ranges,
-    )
+    space = _make_space(settings, ev)
     positions: list[float | None] = [None] + [0.5 * i / max(n - 2, 1) for i in range(n - 1)]
     for pos in positions[:n]:
         study.enqueue_trial(space.anchor_params(pos), user_attrs={"anchor": "zero" if pos is None else pos})
