@@ -369,8 +369,9 @@ def _create_hrnet(cfg: HRNetCfg, **kwargs: Any) -> PoseHighResolutionNet:
 
 _HRNET_REPO = "leoxiaobin/deep-high-resolution-net.pytorch"
 _HINT = (
-    "pass an official checkpoint (--weights FILE), e.g. {file} from the HRNet model zoo (" + _HRNET_REPO + "), "
-    "or use hrnet_w18_small_v2, whose default weights (distilled from BlazePose) ship with deltatune"
+    "pass an official checkpoint (--weights FILE), e.g. {file} from the HRNet model zoo ("
+    + _HRNET_REPO
+    + "), or use hrnet_w18_small_v2, whose default weights (distilled from BlazePose) ship with deltatune"
 )
 
 

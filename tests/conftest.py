@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
-import torch
+# One intra-op thread per test process (and its worker subprocesses): on a 2-core machine several
+# processes with OpenMP spin-waiting threads slow each other down by an order of magnitude. Speed is
+# measured by `deltatune bench`, not by the tests.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from deltatune.data import asset_path
+from pathlib import Path  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from deltatune.data import asset_path  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

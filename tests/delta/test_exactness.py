@@ -72,3 +72,20 @@ def test_modes_exact_at_zero_and_truncate_above(mode: str) -> None:
         for x in clip:
             net(x)
     assert net.mac_speedup() > s0
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_per_channel_activation_is_exact(backend: str) -> None:
+    """PReLU has one slope per channel: the gathered fast path must keep channels on dim 1."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.PReLU(4),
+                                torch.nn.Conv2d(4, 2, 1)).eval()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.1, -0.5, 0.9, 0.3]))
+    net = convert(model, thresholds=0.0, backend=backend)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        for t in range(4):
+            x = x.clone()
+            x[..., t, t] += 1.0
+            assert rel_err(net(x), model(x)) < 1e-4

@@ -19,8 +19,12 @@ from deltatune_models._registry import WEIGHTS_AVAILABLE, WEIGHTS_MISSING, _asse
 
 NAME = "hrnet_w18_small_v2"
 WEIGHTS = Path(deltatune_models.__file__).parent / "weights" / "hrnet_w18_small_v2_blazepose.pt"
-#: Stated floor for PCK@0.2 vs BlazePose on the subsampled held-out frames (full held-out set: see PROVENANCE).
-PCK_FLOOR = 0.6
+#: Every 12th held-out vtest frame (13 frames): fast, and never seen in training.
+HELDOUT_SUBSET = "vtest:650-794:12"
+#: Stated floors for PCK@0.2 vs BlazePose on HELDOUT_SUBSET (the full held-out set measured 0.748 on
+#: person boxes and 0.632 on the default windows: weights/PROVENANCE.md).
+PCK_FLOOR_PERSONS = 0.65
+PCK_FLOOR_WINDOWS = 0.5
 MAX_MB = 8.0
 
 
@@ -51,10 +55,20 @@ def test_missing_package_weights_are_reported() -> None:
     assert _asset_status("package:weights/does-not-exist.pt") == (WEIGHTS_MISSING, None)
 
 
-def test_default_weights_are_faithful_to_blazepose(tmp_path: Path, vtest_path: Path) -> None:
+@pytest.mark.parametrize(("crops", "floor"), [("persons", PCK_FLOOR_PERSONS), ("windows", PCK_FLOOR_WINDOWS)])
+def test_default_weights_are_faithful_to_blazepose(
+    crops: str, floor: float, teacher_cache: Path, vtest_path: Path
+) -> None:
     from deltatune.train import DistillConfig, evaluate_student
 
-    cfg = replace(DistillConfig(), heldout_frames="vtest:650-794:12")
-    result = evaluate_student(create_model(NAME, weights="default"), cfg, cache_dir=tmp_path)
+    cfg = replace(DistillConfig(), heldout_frames=HELDOUT_SUBSET)
+    model = create_model(NAME, weights="default")
+    result = evaluate_student(model, cfg, crops=crops, cache_dir=teacher_cache)
     assert result.n_keypoints >= 100
-    assert result.pck >= PCK_FLOOR, result
+    assert result.pck >= floor, result
+
+
+@pytest.fixture(scope="module")
+def teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh teacher-target cache for this module (the teacher runs once on the subset)."""
+    return tmp_path_factory.mktemp("teacher")

@@ -114,7 +114,10 @@ def test_config_validation() -> None:
 def test_distill_loss_decreases_on_real_frames(cache: Path, tmp_path: Path) -> None:
     losses: list[float] = []
     result = distill(
-        _tiny(max_steps=16, epochs=50), out=tmp_path / "w.pt", cache_dir=cache, on_step=lambda s, v: losses.append(v)
+        _tiny(max_steps=16, epochs=50),
+        out=tmp_path / "w.pt",
+        cache_dir=cache,
+        on_step=lambda s, v: losses.append(v),
     )
     assert result.steps == 16 and len(losses) == 16
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
@@ -135,7 +138,9 @@ def test_resume_continues_exactly(cache: Path, tmp_path: Path) -> None:
     b = torch.load(tmp_path / "b.pt", weights_only=True)
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=2e-3) for k in a)
     with pytest.raises(ConfigError, match="different settings"):
-        distill(replace_steps(_tiny(lr=1e-2, epochs=50), 6), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
+        distill(
+            replace_steps(_tiny(lr=1e-2, epochs=50), 6), out=tmp_path / "b.pt", cache_dir=cache, resume=True
+        )
 
 
 def replace_steps(cfg: DistillConfig, steps: int) -> DistillConfig:
@@ -149,7 +154,9 @@ def test_cli_parses_and_validates(capsys: pytest.CaptureFixture[str]) -> None:
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    args = parser.parse_args(["--input-size", "256x192", "--epochs", "3", "--lr", "5e-4", "--batch-size", "2"])
+    args = parser.parse_args(
+        ["--input-size", "256x192", "--epochs", "3", "--lr", "5e-4", "--batch-size", "2"]
+    )
     assert args.input_size == (256, 192) and args.epochs == 3 and args.student == "hrnet_w18_small_v2"
     with pytest.raises(SystemExit):
         parser.parse_args(["--input-size", "big"])

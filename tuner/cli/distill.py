@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deltatune.train import DistillConfig
 
 NAME = "distill"
 HELP = "distil an HRNet student from BlazePose on real video crops (how the default weights were made)"
@@ -33,20 +37,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     d = DistillConfig()
     parser.add_argument("--teacher", default=d.teacher, choices=TEACHERS, help="teacher network")
-    parser.add_argument("--student", default=d.student, help=f"registered 17-joint pose model (default {d.student})")
-    parser.add_argument("--width", type=int, help="build pose-HRNet-W<width> (official structure) instead of --student")
-    parser.add_argument("--input-size", type=_size, default=d.input_size, metavar="HxW", help="student input (256x192)")
-    parser.add_argument("--frames", default=DEFAULT_TRAIN_FRAMES, help=f"training frames ({DEFAULT_TRAIN_FRAMES})")
     parser.add_argument(
-        "--heldout", default=DEFAULT_HELDOUT_FRAMES, help=f"held-out frames for the final PCK ({DEFAULT_HELDOUT_FRAMES}); '' to skip"
+        "--student", default=d.student, help=f"registered 17-joint pose model (default {d.student})"
+    )
+    parser.add_argument(
+        "--width", type=int, help="build pose-HRNet-W<width> (official structure) instead of --student"
+    )
+    parser.add_argument(
+        "--input-size", type=_size, default=d.input_size, metavar="HxW", help="student input (256x192)"
+    )
+    parser.add_argument(
+        "--frames", default=DEFAULT_TRAIN_FRAMES, help=f"training frames ({DEFAULT_TRAIN_FRAMES})"
+    )
+    parser.add_argument(
+        "--heldout",
+        default=DEFAULT_HELDOUT_FRAMES,
+        help=f"held-out frames for the final PCK ({DEFAULT_HELDOUT_FRAMES}); '' to skip",
     )
     parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--lr", type=float, default=d.lr, help="peak AdamW learning rate (warm-up, cosine decay)")
+    parser.add_argument(
+        "--lr", type=float, default=d.lr, help="peak AdamW learning rate (warm-up, cosine decay)"
+    )
     parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (faster on AVX-512 CPUs)")
+    parser.add_argument(
+        "--crops",
+        default=d.crops,
+        choices=("windows", "persons", "both"),
+        help="train on the default windows, on top-down boxes around the teacher's persons, or both",
+    )
+    parser.add_argument(
+        "--bf16", action="store_true", help="bfloat16 autocast for the forward pass (faster on AVX-512 CPUs)"
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--out", default="distilled.pt", help="fp16 weights file (checkpoint: OUT.ckpt)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
@@ -55,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--evaluate",
         metavar="WEIGHTS",
-        help="train nothing: measure PCK@0.2 of --student with WEIGHTS (a file, or 'default') on --heldout",
+        help="train nothing: PCK@0.2 of --student with WEIGHTS (a file, or 'default') vs the teacher on "
+        "--heldout, on person boxes and on the default windows",
     )
 
 
@@ -83,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_steps=args.max_steps,
         bf16=args.bf16,
+        crops=args.crops,
     )
     if args.evaluate:
         return _evaluate(cfg, args)
@@ -101,16 +127,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights: {record['weights']} ({result.steps} steps, {record['wall_time_s']} s)")
         if result.heldout is not None:
             h = result.heldout
-            print(f"held-out PCK@{h.alpha} vs teacher: {h.pck:.3f} ({h.n_keypoints} joints, {h.n_samples} crops)")
+            print(
+                f"held-out PCK@{h.alpha} vs teacher ({h.crops}): {h.pck:.3f} "
+                f"({h.n_keypoints} joints, {h.n_samples} crops)"
+            )
     sys.stdout.flush()
     return 0
 
 
-def _evaluate(cfg: object, args: argparse.Namespace) -> int:
-    from deltatune.train import DistillConfig, build_student, evaluate_student
+def _evaluate(cfg: DistillConfig, args: argparse.Namespace) -> int:
+    from deltatune.train import build_student, evaluate_student
     from deltatune_models import create_model, load_checkpoint
 
-    assert isinstance(cfg, DistillConfig)
     if not cfg.heldout_frames:
         raise ConfigError("--evaluate needs --heldout frames")
     if args.width is None:
@@ -118,12 +146,13 @@ def _evaluate(cfg: object, args: argparse.Namespace) -> int:
     else:
         model = build_student(cfg.student, width=args.width)
         load_checkpoint(model, args.evaluate)
-    result = evaluate_student(model.eval(), cfg)
+    results = [evaluate_student(model.eval(), cfg, crops=c) for c in ("persons", "windows")]
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        print(
-            f"{cfg.student} ({args.evaluate}) held-out {cfg.heldout_frames}: PCK@{result.alpha} vs "
-            f"{cfg.teacher} = {result.pck:.3f} ({result.n_keypoints} joints, {result.n_samples} crops)"
-        )
+        for r in results:
+            print(
+                f"{cfg.student} ({args.evaluate}) held-out {cfg.heldout_frames}, {r.crops} crops: "
+                f"PCK@{r.alpha} vs {cfg.teacher} = {r.pck:.3f} ({r.n_keypoints} joints, {r.n_samples} crops)"
+            )
     return 0

@@ -177,7 +177,8 @@ class PointwiseTruncation(TruncationOp):
         a = gather_columns(a_all, b, pos)
         r = gather_columns(r_all, b, pos) + gather_columns(data.reshape(n, c, -1), b, pos)
         s = a + r
-        d = self.fn(s) - self.fn(a)
+        # [C, P] -> [1, C, P] so that per-channel functions (PReLU) see channels on dim 1
+        d = (self.fn(s.unsqueeze(0)) - self.fn(a.unsqueeze(0))).squeeze(0)
         if self.threshold is None:
             fire_p = torch.ones(pos.shape, dtype=torch.bool, device=pos.device)
         else:  # pixel_score over channels: the channel dim of [C, P] is dim 0, so score [1, C, P]

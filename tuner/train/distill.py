@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from deltatune.errors import ConfigError, WeightsError
 
 from .evaluate import FidelityResult, evaluate_fidelity
+from .geometry import Box, person_box
 from .samples import AugmentConfig, make_sample
 from .teacher import TeacherTargets, atomic_save, load_frames, parse_frame_ranges, teacher_targets
 
@@ -60,6 +61,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TEACHERS: tuple[str, ...] = ("blazepose",)
+#: Which crops to train on (see :func:`training_samples`) or evaluate on (see :func:`evaluate_fidelity`).
+CROP_MODES: tuple[str, ...] = ("windows", "persons", "both")
 #: Training frames: vtest 0–599 every 2nd frame, carphone 0–89. Held out: vtest 650–794 (a 50-frame =
 #: 5 s gap after the last training frame, so no held-out frame is a near-copy of a training frame).
 DEFAULT_TRAIN_FRAMES = "vtest:0-599:2,carphone:0-89"
@@ -76,18 +79,19 @@ class DistillConfig:
     input_size: tuple[int, int] = (256, 192)
     train_frames: str = DEFAULT_TRAIN_FRAMES
     heldout_frames: str | None = DEFAULT_HELDOUT_FRAMES
-    epochs: int = 8
-    lr: float = 1e-3
+    epochs: int = 16
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     batch_size: int = 8
     seed: int = 0
     sigma: float = 2.0
-    ce_weight: float = 0.1
+    ce_weight: float = 0.5
     ce_temperature: float = 0.1
     warmup_steps: int = 30
     checkpoint_every: int = 25
     max_steps: int | None = None
     bf16: bool = False
+    crops: str = "both"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self) -> None:
@@ -109,7 +113,11 @@ class DistillConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"invalid distillation settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}")
+            raise ConfigError(
+                f"invalid distillation settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
+            )
+        if self.crops not in CROP_MODES:
+            raise ConfigError(f"crops={self.crops!r} must be one of {', '.join(CROP_MODES)}")
         if self.width is not None and self.width < 1:
             raise ConfigError(f"width={self.width} must be >= 1")
         if self.max_steps is not None and self.max_steps < 1:
@@ -154,7 +162,9 @@ def build_student(name: str, *, width: int | None = None) -> nn.Module:
         return PoseHighResolutionNet(HRNetCfg(**_stages(width)))
     info = model_info(name)
     if info.task != "pose" or info.num_joints != 17:
-        raise ConfigError(f"student {name!r} must be a 17-joint (COCO) pose model, it is {info.task}/{info.num_joints}")
+        raise ConfigError(
+            f"student {name!r} must be a 17-joint (COCO) pose model, it is {info.task}/{info.num_joints}"
+        )
     return create_model(name, weights=None)
 
 
@@ -181,7 +191,7 @@ def distill_loss(
 
 
 def export_weights(model: nn.Module, path: str | Path) -> Path:
-    """Write ``model``'s state_dict as fp16 (floating tensors), without ``num_batches_tracked``, atomically."""
+    """Write ``model``'s state_dict as fp16 (floating tensors), minus ``num_batches_tracked``, atomically."""
     state = {
         k: (v.detach().half() if v.is_floating_point() else v.detach()).clone()
         for k, v in model.state_dict().items()
@@ -203,18 +213,32 @@ def _sample_gen(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
 
 
-def training_samples(targets: TeacherTargets) -> list[tuple[int, int, int]]:
-    """The (range, frame, window) triples whose un-jittered window has a reference person."""
-    return [
-        (ri, fi, wi)
-        for ri, fi, wi in targets.samples()
-        if targets.primary(ri, fi, targets.windows[ri][wi]) is not None
-    ]
+def training_samples(targets: TeacherTargets, *, crops: str = "both") -> list[tuple[int, int, Box]]:
+    """(range, frame, crop box) triples to train on.
+
+    ``windows``: each default window whose un-jittered crop has a reference person. ``persons``: the
+    top-down box (:func:`~deltatune.train.geometry.person_box`) around every person the teacher accepts
+    with at least 4 counted joints. ``both``: the union (the recipe of the shipped weights).
+    """
+    out: list[tuple[int, int, Box]] = []
+    if crops in ("windows", "both"):
+        out += [
+            (ri, fi, targets.windows[ri][wi])
+            for ri, fi, wi in targets.samples()
+            if targets.primary(ri, fi, targets.windows[ri][wi]) is not None
+        ]
+    if crops in ("persons", "both"):
+        counted = targets.counted()
+        for p in range(len(targets.frame)):
+            if int(counted[p].sum()) >= 4:
+                box = person_box(targets.keypoints[p][counted[p]])
+                out.append((int(targets.range_index[p]), int(targets.frame[p]), box))
+    return out
 
 
 def _batch(
     idx: Tensor,
-    samples: list[tuple[int, int, int]],
+    samples: list[tuple[int, int, Box]],
     targets: TeacherTargets,
     frames: dict[str, Tensor],
     cfg: DistillConfig,
@@ -223,10 +247,10 @@ def _batch(
 ) -> tuple[Tensor, Tensor, Tensor]:
     images, heat, weights = [], [], []
     for i in (int(j) for j in idx):
-        ri, fi, wi = samples[i]
+        ri, fi, box = samples[i]
         x, t, w = make_sample(
             frames[str(targets.ranges[ri])][fi],
-            targets.windows[ri][wi],
+            box,
             targets,
             ri,
             fi,
@@ -248,7 +272,12 @@ def _load_checkpoint(path: Path, cfg: DistillConfig) -> dict[str, Any]:
     except Exception as exc:
         raise WeightsError(f"checkpoint {path}: unreadable ({type(exc).__name__}: {exc})") from exc
     saved = DistillConfig.from_json(blob["config"])
-    mismatch = [k for k in asdict(cfg) if k not in ("epochs", "checkpoint_every", "max_steps", "heldout_frames") and asdict(saved)[k] != asdict(cfg)[k]]
+    mismatch = [
+        k
+        for k in asdict(cfg)
+        if k not in ("epochs", "checkpoint_every", "max_steps", "heldout_frames")
+        and asdict(saved)[k] != asdict(cfg)[k]
+    ]
     if mismatch:
         raise ConfigError(f"checkpoint {path} was written with different settings: {', '.join(mismatch)}")
     return blob
@@ -284,7 +313,7 @@ def distill(
     from deltatune_models.hrnet import FLIP_PAIRS_COCO
 
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    samples = training_samples(targets)
+    samples = training_samples(targets, crops=cfg.crops)
     if not samples:
         raise ConfigError(f"the teacher found no person in any training window of {cfg.train_frames}")
     n = len(samples)
@@ -321,7 +350,13 @@ def distill(
             epoch, k = divmod(step, per_epoch)
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
             images, heat, weight = _batch(
-                perm[k * cfg.batch_size : (k + 1) * cfg.batch_size], samples, targets, frames, cfg, epoch, FLIP_PAIRS_COCO
+                perm[k * cfg.batch_size : (k + 1) * cfg.batch_size],
+                samples,
+                targets,
+                frames,
+                cfg,
+                epoch,
+                FLIP_PAIRS_COCO,
             )
             mean = torch.tensor(student_mean(cfg)).view(1, 3, 1, 1)
             std = torch.tensor(student_std(cfg)).view(1, 3, 1, 1)
@@ -380,10 +415,12 @@ def evaluate_student(
     *,
     frames_spec: str | None = None,
     alpha: float = 0.2,
+    crops: str = "windows",
     cache_dir: str | Path | None = None,
     teacher: nn.Module | None = None,
 ) -> FidelityResult:
-    """Held-out PCK@``alpha`` of ``model`` vs the teacher on ``frames_spec`` (default ``cfg.heldout_frames``)."""
+    """Held-out PCK@``alpha`` of ``model`` vs the teacher on ``frames_spec`` (default ``cfg.heldout_frames``),
+    on the default windows or on person boxes (``crops``, see :func:`evaluate_fidelity`)."""
     spec = frames_spec or cfg.heldout_frames
     if not spec:
         raise ConfigError("no held-out frames to evaluate on")
@@ -391,7 +428,14 @@ def evaluate_student(
     frames = load_frames(ranges)
     targets = teacher_targets(ranges, frames=frames, cache_dir=cache_dir, teacher=teacher)
     return evaluate_fidelity(
-        model, targets, frames, input_size=cfg.input_size, mean=student_mean(cfg), std=student_std(cfg), alpha=alpha
+        model,
+        targets,
+        frames,
+        input_size=cfg.input_size,
+        mean=student_mean(cfg),
+        std=student_std(cfg),
+        alpha=alpha,
+        crops=crops,
     )
 
 

@@ -7,7 +7,8 @@ its heatmaps are decoded the official way (argmax + quarter-pixel shift, stride 
 reference is the window's primary teacher person (:meth:`TeacherTargets.primary`: BlazePose-full's
 COCO-17-mapped keypoints, see :mod:`deltatune.train.teacher`) in the same crop's pixel coordinates;
 windows without one are skipped; only joints the teacher marks visible *and* present (pose flag above
-0.5) and that lie inside the crop count; the PCK threshold is α × the longer side of the tight box around those joints.
+0.5) and that lie inside the crop count; the PCK threshold is α × the longer side of the tight box
+around those joints.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from deltatune.errors import ConfigError
 
-from .geometry import crop_resize, frame_to_crop
+from .geometry import crop_resize, frame_to_crop, person_box
 from .teacher import TeacherTargets
 
 __all__ = ["FidelityResult", "evaluate_fidelity", "predict_coco"]
@@ -32,6 +33,7 @@ class FidelityResult:
 
     pck: float
     alpha: float
+    crops: str
     n_keypoints: int
     n_samples: int
     n_skipped: int
@@ -42,6 +44,7 @@ class FidelityResult:
         return {
             "pck": self.pck,
             "alpha": self.alpha,
+            "crops": self.crops,
             "n_keypoints": self.n_keypoints,
             "n_samples": self.n_samples,
             "n_skipped": self.n_skipped,
@@ -51,7 +54,7 @@ class FidelityResult:
 
 @torch.no_grad()
 def predict_coco(model: nn.Module, images: Tensor, *, mean: Tensor, std: Tensor) -> Tensor:
-    """Student keypoints ``[N, K, 2]`` in input-pixel index coordinates from images ``[N, 3, H, W]`` in [0, 1]."""
+    """Student keypoints ``[N, K, 2]`` (input-pixel index coordinates) of images in [0, 1]."""
     from deltatune.metrics import decode_heatmaps, heatmap_to_input_coords
 
     heat = model((images - mean) / std)
@@ -68,11 +71,16 @@ def evaluate_fidelity(
     mean: tuple[float, float, float],
     std: tuple[float, float, float],
     alpha: float = 0.2,
+    crops: str = "windows",
     batch_size: int = 16,
 ) -> FidelityResult:
     """PCK@``alpha`` of ``model`` against the teacher keypoints in ``targets`` (see the module docstring).
 
     ``frames`` comes from :func:`deltatune.train.teacher.load_frames` for ``targets.ranges``.
+    ``crops="windows"``: every default window with a reference person (the search's workload);
+    ``crops="persons"``: the top-down box (:func:`~deltatune.train.geometry.person_box`, 1.25 × the
+    tight box of the counted joints at 3:4) around every person the teacher accepts with at least 4
+    counted joints (the standard top-down protocol, as HRNet is evaluated with person boxes).
     """
     from deltatune.metrics import pck
 
@@ -81,12 +89,22 @@ def evaluate_fidelity(
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
     counted = targets.counted()
-    items = []  # (clip, frame, window, person)
-    for ri, fi, wi in targets.samples():
-        box = targets.windows[ri][wi]
-        person = targets.primary(ri, fi, box)
-        if person is not None:
-            items.append((str(targets.ranges[ri]), fi, box, person))
+    items = []  # (clip, frame, crop box, person)
+    if crops == "windows":
+        for ri, fi, wi in targets.samples():
+            box = targets.windows[ri][wi]
+            person = targets.primary(ri, fi, box)
+            if person is not None:
+                items.append((str(targets.ranges[ri]), fi, box, person))
+    elif crops == "persons":
+        for p in range(len(targets.frame)):
+            if int(counted[p].sum()) >= 4:
+                box = person_box(targets.keypoints[p][counted[p]])
+                items.append(
+                    (str(targets.ranges[int(targets.range_index[p])]), int(targets.frame[p]), box, p)
+                )
+    else:
+        raise ConfigError(f"crops={crops!r} must be 'windows' or 'persons'")
     if not items:
         raise ConfigError("the teacher found no person in any held-out window: nothing to evaluate")
     preds, refs, visible = [], [], []
@@ -103,10 +121,13 @@ def evaluate_fidelity(
             preds.append(predict_coco(model, torch.stack(images), mean=m, std=s))
     finally:
         model.train(was_training)
-    result = pck(torch.cat(preds).numpy(), torch.stack(refs).numpy(), visible=torch.stack(visible).numpy(), alpha=alpha)
+    result = pck(
+        torch.cat(preds).numpy(), torch.stack(refs).numpy(), visible=torch.stack(visible).numpy(), alpha=alpha
+    )
     return FidelityResult(
         pck=float(result.value),
         alpha=alpha,
+        crops=crops,
         n_keypoints=result.n_keypoints,
         n_samples=len(items),
         n_skipped=result.n_skipped,

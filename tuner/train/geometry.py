@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Box", "crop_resize", "frame_to_crop", "square_box"]
+__all__ = ["Box", "crop_resize", "frame_to_crop", "person_box", "square_box"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,21 @@ def square_box(box: Box) -> Box:
     side = max(box.w, box.h)
     cx, cy = box.center
     return Box(int(round(cx - side / 2)), int(round(cy - side / 2)), side, side)
+
+
+def person_box(points: Tensor, *, scale: float = 1.25, aspect: float = 0.75) -> Box:
+    """The top-down crop around a person, as the official HRNet ``_xywh2cs``: the tight box of ``points``
+    ``[K, 2]`` widened to ``aspect`` = w/h (3:4 for 256×192 inputs) and enlarged by ``scale`` (1.25)."""
+    x0, y0 = float(points[:, 0].min()), float(points[:, 1].min())
+    x1, y1 = float(points[:, 0].max()), float(points[:, 1].max())
+    w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    if w > aspect * h:
+        h = w / aspect
+    else:
+        w = h * aspect
+    w, h = w * scale, h * scale
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return Box(int(round(cx - w / 2)), int(round(cy - h / 2)), max(8, int(round(w))), max(8, int(round(h))))
 
 
 def crop_resize(frame: Tensor, box: Box, size: tuple[int, int]) -> Tensor:

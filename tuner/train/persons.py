@@ -20,7 +20,7 @@ __all__ = ["background_model", "person_boxes"]
 
 
 def background_model(frames: Tensor, *, max_frames: int = 100) -> Tensor:
-    """Per-pixel median (uint8 ``[3, H, W]``) of up to ``max_frames`` evenly spaced frames ``[T, 3, H, W]``."""
+    """Per-pixel median (uint8 ``[3, H, W]``) of up to ``max_frames`` evenly spaced frames of ``frames``."""
     step = max(1, frames.shape[0] // max_frames)
     return frames[::step].median(dim=0).values
 

@@ -3,9 +3,12 @@
 A sample is a crop window of one frame, jittered in scale and position, optionally mirrored (COCO flip
 pairs swapped) and colour-jittered, resized to the student's input size with the same antialiased
 bilinear resize the search uses. Its target is one Gaussian per joint (σ = 2 heatmap pixels at stride 4,
-as the official HRNet targets) centred on the keypoint of the crop's reference person (:meth:`TeacherTargets.primary`) mapped into the
-crop, and a per-joint weight: the teacher's presence (0 for joints outside the heatmap, and for every
-joint of a crop without a reference person).
+as the official HRNet targets) centred on the keypoint of the crop's reference person
+(:meth:`TeacherTargets.primary`) mapped into the crop, and a per-joint weight: the teacher's presence
+(0 for joints outside the heatmap, and for every joint of a crop without a reference person).
+
+A crop is either a default window or the top-down box around one teacher person
+(:func:`deltatune.train.geometry.person_box`); see :func:`deltatune.train.distill.training_samples`.
 
 Every random draw comes from a ``torch.Generator`` the caller seeds, so a sample is a pure function of
 (frame, teacher keypoints, seed): epochs are reproducible and resumable.
@@ -31,11 +34,11 @@ class AugmentConfig:
     U[-shift, shift] × box size; ``flip``: mirror probability; ``color``: brightness, contrast and
     saturation factors in U[1-color, 1+color]; ``plain``: probability of the exact window (no jitter)."""
 
-    scale: float = 0.25
-    shift: float = 0.15
+    scale: float = 0.2
+    shift: float = 0.1
     flip: float = 0.5
-    color: float = 0.25
-    plain: float = 0.2
+    color: float = 0.2
+    plain: float = 0.3
 
     @classmethod
     def none(cls) -> AugmentConfig:
@@ -78,9 +81,7 @@ def _color_jitter(x: Tensor, strength: float, gen: torch.Generator) -> Tensor:
     return x.clamp_(0.0, 1.0)
 
 
-def gaussian_heatmaps(
-    centers: Tensor, size: tuple[int, int], *, sigma: float = 2.0
-) -> tuple[Tensor, Tensor]:
+def gaussian_heatmaps(centers: Tensor, size: tuple[int, int], *, sigma: float = 2.0) -> tuple[Tensor, Tensor]:
     """Unnormalised Gaussians (peak 1) at ``centers`` ``[K, 2]`` (x, y heatmap index coordinates).
 
     Returns ``(heatmaps [K, h, w], inside [K] bool)``; ``inside`` is false for centres off the heatmap.

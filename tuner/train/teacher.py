@@ -115,7 +115,9 @@ def _video_path(source: str) -> Path:
         return asset_path(source, fetch=True)
     path = Path(source)
     if not path.exists():
-        raise ConfigError(f"frame source {source!r} is neither a sample asset ({', '.join(ASSETS)}) nor a file")
+        raise ConfigError(
+            f"frame source {source!r} is neither a sample asset ({', '.join(ASSETS)}) nor a file"
+        )
     return path
 
 
@@ -248,7 +250,12 @@ def run_teacher(
     for lo in range(0, len(boxes), batch_size):
         chunk = range(lo, min(lo + batch_size, len(boxes)))
         squares = [boxes[i] for i in chunk]
-        x = torch.stack([crop_resize(frames[i], sq, (TEACHER_SIZE, TEACHER_SIZE)) for i, sq in zip(chunk, squares)])
+        x = torch.stack(
+            [
+                crop_resize(frames[i], sq, (TEACHER_SIZE, TEACHER_SIZE))
+                for i, sq in zip(chunk, squares, strict=True)
+            ]
+        )
         out = teacher(x)
         lm = blazepose_to_coco17(out.landmarks)  # [n, 17, 5] in teacher input pixels (edge coordinates)
         scale = torch.tensor([[sq.w / TEACHER_SIZE] for sq in squares])[:, :, None]
@@ -325,7 +332,8 @@ def teacher_targets(
 
     Read from ``cache_dir`` (default ``data_dir()/distill``) when present, computed and cached otherwise.
     ``frames`` (from :func:`load_frames`) avoids decoding twice; a static camera's background is the
-    median of the range's own frames. ``teacher`` overrides the BlazePose-full model (for tests; nothing is cached then).
+    median of the range's own frames. ``teacher`` overrides the BlazePose-full model (for tests; nothing
+    is cached then).
     """
     from deltatune.data.assets import data_dir
 
@@ -354,10 +362,14 @@ def teacher_targets(
         out = run_teacher(teacher, [clip[i] for i in fi], boxes)
         cols["range_index"].append(torch.full((len(fi),), ri, dtype=torch.long))
         cols["frame"].append(torch.tensor(fi, dtype=torch.long))
-        cols["teacher_box"].append(torch.tensor([[b.x0, b.y0, b.w, b.h] for b in boxes], dtype=torch.long).reshape(-1, 4))
+        cols["teacher_box"].append(
+            torch.tensor([[b.x0, b.y0, b.w, b.h] for b in boxes], dtype=torch.long).reshape(-1, 4)
+        )
         for k, v in out.items():
             cols[k].append(v.float())
-    result = TeacherTargets(ranges=list(ranges), windows=windows, **{k: torch.cat(v) for k, v in cols.items()})
+    result = TeacherTargets(
+        ranges=list(ranges), windows=windows, **{k: torch.cat(v) for k, v in cols.items()}
+    )
     if own_teacher:
         atomic_save(result.to_dict(), path)
         log.info("cached teacher targets for %s at %s", ", ".join(map(str, ranges)), path)
