@@ -95,6 +95,9 @@ class ModelCard:
     provenance: str = ""
     flip_pairs: tuple[tuple[int, int], ...] | None = None
     tiny: bool = False
+    #: ``weights="default"`` builds this other registered model (with *its* default weights) instead:
+    #: how ``hrnet`` (W32, for official checkpoints) serves the distilled HRNet-W18-Small-v2 default.
+    default_variant: str | None = None
     filter_fn: FilterFn | None = field(default=None, compare=False, repr=False)
     loader: Loader | None = field(default=None, compare=False, repr=False)
 
@@ -265,6 +268,9 @@ def create_model(name: str, *, weights: str | Path | None = "default", **kwargs:
     entry = _entry(name)
     card = entry.card
     path: Path | None = None
+    if isinstance(weights, str) and weights == "default" and card.default_variant:
+        log.info("%s: default weights are those of %s (a different architecture)", name, card.default_variant)
+        return create_model(card.default_variant, weights="default", **kwargs)
     if isinstance(weights, str) and weights == "default":
         status, path = _asset_status(card.default_weights)
         if status == WEIGHTS_NONE:
@@ -354,6 +360,12 @@ def model_info(name: str) -> ModelInfo:
     entry = _entry(name)
     card = entry.card
     status, _ = _asset_status(card.default_weights)
+    default_weights = card.default_weights
+    if card.default_variant:
+        variant = _entry(card.default_variant).card
+        vstatus, _ = _asset_status(variant.default_weights)
+        status = f"{vstatus} (as {card.default_variant})" if vstatus == WEIGHTS_AVAILABLE else vstatus
+        default_weights = variant.default_weights
     doc = (entry.fn.__doc__ or "").strip().splitlines()
     return ModelInfo(
         name=name,
@@ -369,7 +381,7 @@ def model_info(name: str) -> ModelInfo:
         std=card.std,
         color_order=card.color_order,
         weights=status,
-        default_weights=card.default_weights,
+        default_weights=default_weights,
         provenance=card.provenance,
         flip_pairs=card.flip_pairs,
         tiny=card.tiny,

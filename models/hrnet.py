@@ -383,6 +383,7 @@ def _card(
     provenance: str,
     tiny: bool = False,
     default_weights: str | None = None,
+    default_variant: str | None = None,
 ) -> ModelCard:
     h, w = input_size
     return ModelCard(
@@ -401,6 +402,7 @@ def _card(
         provenance=provenance,
         flip_pairs=FLIP_PAIRS_COCO if joints == 17 else FLIP_PAIRS_MPII,
         tiny=tiny,
+        default_variant=default_variant,
         filter_fn=checkpoint_filter_fn,
     )
 
@@ -413,7 +415,10 @@ DISTILLED_WEIGHTS = "package:weights/hrnet_w18_small_v2_blazepose.pt"
 MODEL_CARDS: dict[str, ModelCard] = {
     "hrnet": _card(
         input_size=(256, 192), joints=17, hint_file="pose_coco/pose_hrnet_w32_256x192.pth",
-        provenance=_PROV.format("pose_coco/pose_hrnet_w32_256x192.pth"),
+        provenance=_PROV.format("pose_coco/pose_hrnet_w32_256x192.pth")
+        + "; W32 has no default weights: weights='default' builds hrnet_w18_small_v2 with its weights "
+        "distilled from BlazePose (W32 cannot be distilled on 2 CPU cores in reasonable time)",
+        default_variant="hrnet_w18_small_v2",
     ),
     "hrnet_w48": _card(
         input_size=(256, 192), joints=17, hint_file="pose_coco/pose_hrnet_w48_256x192.pth",

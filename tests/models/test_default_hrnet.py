@@ -46,9 +46,16 @@ def test_registry_serves_the_default() -> None:
     with torch.no_grad():
         out = model(torch.zeros(1, 3, 256, 192))
     assert out.shape == (1, 17, 64, 48) and torch.isfinite(out).all()
-    # W32 stays the official architecture, without default weights.
+    # `hrnet` stays HRNet-W32 for official checkpoints; its default weights are served by the distilled
+    # W18-Small-v2 (a different, smaller architecture), and model_info says so.
+    served = create_model("hrnet", weights="default")
+    assert served.model_name == NAME
+    torch.testing.assert_close(served.state_dict(), model.state_dict())
+    assert model_info("hrnet").weights == f"{WEIGHTS_AVAILABLE} (as {NAME})"
+    w32 = create_model("hrnet", weights=None)
+    assert sum(p.numel() for p in w32.parameters()) == 28_536_113  # the official W32 COCO count
     with pytest.raises(WeightsError, match="no default weights"):
-        create_model("hrnet", weights="default")
+        create_model("hrnet_w48", weights="default")
 
 
 def test_missing_package_weights_are_reported() -> None:

@@ -26,7 +26,8 @@ def test_json_lists_every_model_with_required_fields(capsys):
     for r in records:
         assert {"name", "input_size", "outputs", "macs", "weights", "provenance"} <= set(r)
     assert by_name["hrnet"]["input_size"] == [256, 192]
-    assert by_name["hrnet"]["weights"] == "none"
+    assert by_name["hrnet_w48"]["weights"] == "none"
+    assert by_name["hrnet"]["weights"] == "available (as hrnet_w18_small_v2)"
     assert by_name["pose_resnet50"]["macs"] == model_info("pose_resnet50").macs
     assert by_name["pose_resnet50"]["gmacs"] == round(model_info("pose_resnet50").macs / 1e9, 3)
 

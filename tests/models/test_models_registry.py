@@ -48,8 +48,8 @@ def test_unknown_name_suggests_close_names():
 
 
 def test_default_weights_absent_is_a_weights_error_with_a_hint():
-    with pytest.raises(WeightsError, match=r"model 'hrnet' has no default weights.*--weights FILE"):
-        create_model("hrnet")
+    with pytest.raises(WeightsError, match=r"model 'hrnet_w48' has no default weights.*--weights FILE"):
+        create_model("hrnet_w48")
 
 
 def test_entry_point_kwargs_reach_the_architecture():

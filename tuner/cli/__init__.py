@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.export",
     "deltatune.cli.compare",
     "deltatune.cli.bench",
+    "deltatune.cli.distill",
 )
 
 

@@ -90,7 +90,7 @@ class StudyWorkload:
 
         info = model_info(self.model)  # ModelNotFoundError for unknown names
         if self.weights == "default":
-            if info.default_weights is None or info.weights != "available":
+            if info.default_weights is None or not info.weights.startswith("available"):
                 return None, True
             return "default", False
         if self.weights is None:

@@ -31,7 +31,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -437,8 +437,3 @@ def evaluate_student(
         alpha=alpha,
         crops=crops,
     )
-
-
-def with_overrides(cfg: DistillConfig, **kwargs: Any) -> DistillConfig:
-    """``dataclasses.replace`` that ignores ``None`` values (CLI options left unset)."""
-    return replace(cfg, **{k: v for k, v in kwargs.items() if v is not None})
