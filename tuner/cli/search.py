@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--streams", type=int, default=2, help="crop windows (streams) of the sample video (default 2)"
     )
-    parser.add_argument("--trials", type=int, default=12, help="new trials to run (default 12)")
+    parser.add_argument("--trials", type=int, default=40, help="new trials to run (default 40)")
     parser.add_argument(
         "--strategy", default="tpe", metavar="S", help=f"one of: {', '.join(_STRATEGIES)} (default tpe)"
     )
