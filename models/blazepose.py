@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deltatune._atomic import atomic_write_bytes
 from deltatune.errors import WeightsError
 
 from ._registry import ModelCard, register_model
@@ -278,22 +277,9 @@ def export_spec(tflite_path: str | Path, out: str | Path = SPEC_FILE) -> GraphSp
     lines = [json.dumps(head, sort_keys=True)[:-1] + ', "nodes": [']
     lines += [json.dumps(n, sort_keys=True) + "," for n in spec["nodes"]]
     lines[-1] = lines[-1][:-1]
-    _atomic_write_bytes(Path(out), ("\n".join(lines) + "\n]}\n").encode())
+    atomic_write_bytes(Path(out), ("\n".join(lines) + "\n]}\n").encode())
     _shipped_spec.cache_clear()
     return spec
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _resolve_tflite(tflite_path: str | Path | None) -> Path:
@@ -337,7 +323,7 @@ def converted_state(
 
         buf = io.BytesIO()
         torch.save({"spec": json.dumps(spec, sort_keys=True), "state_dict": state}, buf)
-        _atomic_write_bytes(cache_file, buf.getvalue())
+        atomic_write_bytes(cache_file, buf.getvalue())
         logger.info("cached converted %s at %s", path.name, cache_file)
     return spec, state
 

@@ -48,23 +48,6 @@ def _open(study: str, storage: str | None) -> Any:
     return spec, open_study(spec, study, create=False)
 
 
-def _atomic_csv(df: Any, path: str) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the front; write the CSV / plot when asked."""
     from deltatune.cli.search import front_table
@@ -92,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             front = pareto_frame(df)
     hv = hypervolume(front, ref_loss=budget)
     if args.csv:
-        _atomic_csv(df, args.csv)
+        from deltatune._atomic import atomic_write
+
+        atomic_write(args.csv, lambda p: df.to_csv(p, index=False))
     if args.plot:
         from deltatune.report.pareto_plot import save_pareto_figure
 

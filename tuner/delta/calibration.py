@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from deltatune._atomic import atomic_write_text
 from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv2d, sparse_supported
 
 __all__ = ["LayerCalibration", "Calibration", "signature", "measure_conv", "blob_mask", "default_path"]
@@ -188,13 +187,9 @@ class Calibration:
         """Write the cache atomically (no-op for an in-memory calibration)."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "layers": {k: v.to_dict() for k, v in sorted(self.layers.items())},
         }
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cal-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(payload, indent=1))

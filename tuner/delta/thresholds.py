@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from deltatune._atomic import atomic_write_text
 from deltatune.errors import ThresholdError
 
 __all__ = [
@@ -201,22 +200,10 @@ class ThresholdFile:
         }
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_thresholds(path: str | Path, tf: ThresholdFile) -> Path:
     """Write a thresholds file atomically (JSON)."""
     p = Path(path)
-    _atomic_write_text(p, json.dumps(tf.to_dict(), indent=2) + "\n")
+    atomic_write_text(p, json.dumps(tf.to_dict(), indent=2) + "\n")
     return p
 
 

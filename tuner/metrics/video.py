@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from deltatune.data.labels import KeypointLabels
 
-__all__ = ["PoseEvaluation", "predict_keypoints", "evaluate_pose", "heatmaps_of"]
+__all__ = ["PoseEvaluation", "predict_keypoints", "evaluate_pose", "heatmaps_of", "crop_to_frame"]
 
 
 def heatmaps_of(out: Any) -> Tensor:
@@ -58,12 +58,18 @@ def predict_keypoints(
             xy, _ = decode_heatmaps(hm)
             out.append(heatmap_to_input_coords(xy, heatmap_size=hm.shape[-2:], input_size=input_size))
     kp = torch.stack(out)
-    if windows:
-        h, w = input_size
-        for s, win in enumerate(windows):
-            kp[:, s, :, 0] = win.x + kp[:, s, :, 0] * (win.w / w)
-            kp[:, s, :, 1] = win.y + kp[:, s, :, 1] * (win.h / h)
-    return kp
+    return crop_to_frame(kp, input_size=input_size, windows=windows) if windows else kp
+
+
+def crop_to_frame(kp: Tensor, *, input_size: Sequence[int], windows: Sequence[Any]) -> Tensor:
+    """Keypoints ``[T, B, K, 2]`` in resized-crop pixels -> full-frame pixels, stream ``b`` through
+    ``windows[b]`` (``x, y, w, h``; the crop was resized from ``w x h`` to ``input_size``)."""
+    h, w = input_size
+    out = kp.clone()
+    for s, win in enumerate(windows):
+        out[:, s, :, 0] = win.x + kp[:, s, :, 0] * (win.w / w)
+        out[:, s, :, 1] = win.y + kp[:, s, :, 1] * (win.h / h)
+    return out
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from deltatune._atomic import atomic_write_text
 from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -59,21 +60,6 @@ def select_trial(
             f"--best-under {best_under}: no trial of {study.study_name} loses that little accuracy"
         )
     return [t for t in study.get_trials(deepcopy=False) if t.number == int(row["trial"])][0]
-
-
-def _atomic_json(path: Path, data: Any) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_trial(
@@ -123,5 +109,5 @@ def export_trial(
         )
     else:
         names = list(meta.get("threshold_names") or thresholds)
-        _atomic_json(out, to_deltacnn(names, thresholds))
+        atomic_write_text(out, json.dumps(to_deltacnn(names, thresholds), indent=2) + "\n")
     return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format)

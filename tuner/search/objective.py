@@ -18,14 +18,13 @@ import hashlib
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError
 from deltatune.search.study_workload import StudyWorkload, load_model
 
@@ -199,11 +198,7 @@ class Evaluator:
         _MEMORY_CACHE[key] = ref
         if self._use_disk:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-                os.close(fd)
-                torch.save(ref, tmp)
-                os.replace(tmp, path)
+                atomic_torch_save(ref, path)
             except OSError as exc:
                 log.warning("cannot write reference cache %s (%s)", path, exc)
         return ref
@@ -220,8 +215,8 @@ class Evaluator:
         shape = tuple(labels.coords.shape)
         if shape[0] < f1 or shape[1] != n_streams or shape[2] != self.info.num_joints:
             raise ConfigError(
-                f"--labels {w.labels}: covers (frames, streams, joints) = {shape[:3]}, the search needs frames "
-                f"{f0}..{f1 - 1}, {n_streams} streams and {self.info.num_joints} joints"
+                f"--labels {w.labels}: covers (frames, streams, joints) = {shape[:3]}, the search needs "
+                f"frames {f0}..{f1 - 1}, {n_streams} streams and {self.info.num_joints} joints"
             )
         coords = torch.as_tensor(labels.coords[f0:f1], dtype=torch.float32)
         vis = torch.as_tensor(labels.visible[f0:f1])
@@ -231,13 +226,11 @@ class Evaluator:
     def _to_frame_pixels(self, kp: torch.Tensor) -> torch.Tensor:
         """Heatmap-pixel keypoints ``[T,B,K,2]`` -> full-frame pixels (through each stream's window)."""
         from deltatune.metrics import heatmap_to_input_coords
+        from deltatune.metrics.video import crop_to_frame
 
         h, w = self.info.input_size
         xy = heatmap_to_input_coords(kp, heatmap_size=(h // 4, w // 4), input_size=(h, w))
-        for s, win in enumerate(self.workload.crop_windows()):
-            xy[:, s, :, 0] = win.x + xy[:, s, :, 0] * (win.w / w)
-            xy[:, s, :, 1] = win.y + xy[:, s, :, 1] * (win.h / h)
-        return xy
+        return crop_to_frame(xy, input_size=(h, w), windows=self.workload.crop_windows())
 
     def _label_pck(self, kp: torch.Tensor, split: str) -> float:
         """PCK@0.2 of heatmap keypoints ``[T,B,K,2]`` (frames 1.. of ``split``) against the labels."""

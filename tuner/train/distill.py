@@ -39,12 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, WeightsError
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
 from .samples import AugmentConfig, make_sample
-from .teacher import TeacherTargets, atomic_save, load_frames, parse_frame_ranges, teacher_targets
+from .teacher import TeacherTargets, load_frames, parse_frame_ranges, teacher_targets
 
 __all__ = [
     "DistillConfig",
@@ -198,7 +199,7 @@ def export_weights(model: nn.Module, path: str | Path) -> Path:
         if not k.endswith("num_batches_tracked")
     }
     path = Path(path)
-    atomic_save(state, path)
+    atomic_torch_save(state, path)
     return path
 
 
@@ -330,7 +331,7 @@ def distill(
         log.info("resumed %s at step %d", ckpt_path, step)
 
     def save() -> None:
-        atomic_save(
+        atomic_torch_save(
             {
                 "model": student.state_dict(),
                 "optimizer": opt.state_dict(),

@@ -30,9 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError
 
 from .geometry import Box, crop_resize, square_box
@@ -292,20 +291,6 @@ def _teacher_id() -> str:
     return sha256_file(asset_path("blazepose_tflite", fetch=True))[:16]
 
 
-def atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def teacher_boxes(source: str, clip: Tensor, windows: Sequence[Box]) -> list[list[Box]]:
     """The square crops the teacher runs on, per frame of ``clip``.
 
@@ -371,6 +356,6 @@ def teacher_targets(
         ranges=list(ranges), windows=windows, **{k: torch.cat(v) for k, v in cols.items()}
     )
     if own_teacher:
-        atomic_save(result.to_dict(), path)
+        atomic_torch_save(result.to_dict(), path)
         log.info("cached teacher targets for %s at %s", ", ".join(map(str, ranges)), path)
     return result
