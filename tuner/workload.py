@@ -54,13 +54,13 @@ def preprocess(x: Tensor, info: Any) -> Tensor:
 
 
 def resolve_video(video: str | Path | None) -> tuple[Path, str]:
-    """A user path, or the name of a sample asset (``vtest``, ``carphone``), or ``None`` (vtest)."""
-    from deltatune.data.assets import ASSETS, asset_path
+    """``(path, name)`` of a user path, a sample asset name (``vtest``, ``carphone``) or ``None`` (vtest);
+    the name keys :data:`~deltatune.data.video.DEFAULT_WINDOWS`."""
+    from deltatune.data.video import resolve_source
 
     name = "vtest" if video is None else str(video)
-    if name in ASSETS and ASSETS[name].filename.endswith((".avi", ".mp4")):
-        return asset_path(name, fetch=False), name
-    return Path(name), Path(name).stem
+    path = resolve_source(name, fetch=False)
+    return path, (path.stem if Path(name) == path else name)
 
 
 def load_workload(

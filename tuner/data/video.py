@@ -45,6 +45,7 @@ __all__ = [
     "FrameStreams",
     "load_clip",
     "DEFAULT_WINDOWS",
+    "resolve_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,17 @@ def _open_video(path: Path) -> InputContainer:
         container.close()
         raise VideoError(f"video {path} has no video stream")
     return container
+
+
+def resolve_source(source: str | Path, *, fetch: bool = True) -> Path:
+    """A sample video's name (``vtest``, ``carphone``) -> its verified asset path (fetched if ``fetch``);
+    anything else -> the path as given (the readers report a missing one as :class:`VideoError`)."""
+    from deltatune.data.assets import ASSETS, asset_path
+
+    name = str(source)
+    if name in ASSETS and ASSETS[name].filename.endswith((".avi", ".mp4")):
+        return asset_path(name, fetch=fetch)
+    return Path(name)
 
 
 def _resolve(source: str | Path) -> Path:

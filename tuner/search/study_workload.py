@@ -110,14 +110,9 @@ class StudyWorkload:
         return f"{Path(str(w)).resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
     def video_path(self) -> Path:
-        from deltatune.data.assets import ASSETS, asset_path
+        from deltatune.data.video import resolve_source
 
-        if self.video in ASSETS:
-            return asset_path(self.video, fetch=True)
-        p = Path(self.video)
-        if not p.exists():
-            raise ConfigError(f"--video {self.video}: no such file or folder (or sample asset name)")
-        return p
+        return resolve_source(self.video, fetch=True)
 
     def load_labels(self) -> Any:
         """The reference labels (:class:`~deltatune.data.labels.KeypointLabels`) or ``None``.

@@ -107,26 +107,13 @@ def parse_frame_ranges(text: str | Sequence[str]) -> list[FrameRange]:
     return out
 
 
-def _video_path(source: str) -> Path:
-    from deltatune.data.assets import ASSETS, asset_path
-
-    if source in ASSETS:
-        return asset_path(source, fetch=True)
-    path = Path(source)
-    if not path.exists():
-        raise ConfigError(
-            f"frame source {source!r} is neither a sample asset ({', '.join(ASSETS)}) nor a file"
-        )
-    return path
-
-
 def load_frames(ranges: Sequence[FrameRange]) -> dict[str, Tensor]:
     """Decode the frames of ``ranges``: ``{str(range): uint8 [T, 3, H, W]}`` (RGB)."""
-    from deltatune.data.video import read_frames
+    from deltatune.data.video import read_frames, resolve_source
 
     out: dict[str, Tensor] = {}
     for r in ranges:
-        frames = read_frames(_video_path(r.source), start=r.start, count=len(r.indices), step=r.step)
+        frames = read_frames(resolve_source(r.source), start=r.start, count=len(r.indices), step=r.step)
         stack = [torch.from_numpy(f.copy()).permute(2, 0, 1) for f in frames]
         if len(stack) != len(r.indices):
             raise ConfigError(f"frame range {r} asks for {len(r.indices)} frames, the video has {len(stack)}")
