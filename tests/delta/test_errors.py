@@ -92,3 +92,10 @@ def test_untraceable_model() -> None:
 
     with pytest.raises(UnsupportedOpError, match="torch.fx cannot trace"):
         convert(Branchy())
+
+
+def test_fallback_call_site_keeps_its_module_name() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Upsample(scale_factor=2, mode="bicubic"),
+                          nn.ReLU())
+    net = convert(model, fallback=True)
+    assert net.threshold_names == ["input", "1", "2"]

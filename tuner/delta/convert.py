@@ -302,7 +302,7 @@ class _Builder:
             return self.add_op(ConvOp(name, mod), args, kwargs), True
         if isinstance(mod, nn.ConvTranspose2d):
             if node.args[1:] or node.kwargs:
-                return self.unsupported(node, "ConvTranspose2d with an explicit output_size")
+                return self.unsupported(node, "ConvTranspose2d with an explicit output_size", name=name)
             return self.add_op(ConvTransposeOp(name, mod), args, kwargs), True
         if isinstance(mod, nn.Linear):
             return self.add_op(LinearLayerOp(name, mod), args, kwargs), True
@@ -312,32 +312,31 @@ class _Builder:
             if type(mod) is cls:
                 if hasattr(mod, "inplace"):
                     mod.inplace = False
-                self.counts[str(node.target)] -= 1  # truncation() names it again
-                return self.truncation(node, PointwiseTruncation, kind, mod)
+                return self.truncation(node, PointwiseTruncation, kind, mod, name=name)
         for cls, kind in T.POOL_MODULES.items():
             if type(mod) is cls:
-                self.counts[str(node.target)] -= 1
-                return self.truncation(node, DenseIsland, kind, mod)
+                return self.truncation(node, DenseIsland, kind, mod, name=name)
         if isinstance(mod, nn.modules.padding._ConstantPadNd):
             return self.add_op(PadOp(name, tuple(mod.padding), "constant", mod.value), args, kwargs), True
         if isinstance(mod, (nn.Upsample,)) and mod.mode not in T.INTERP_MODES:
-            return self.unsupported(node, f"Upsample mode {mod.mode!r} is not linear-monotone")
+            return self.unsupported(node, f"Upsample mode {mod.mode!r} is not linear-monotone", name=name)
         if isinstance(mod, T.STRUCTURAL_MODULES):
             if isinstance(mod, (nn.Dropout, nn.Dropout2d)):
                 mod.inplace = False
             return self.add_op(StructuralOp(name, mod, type(mod).__name__.lower()), args, kwargs), True
         return self.unsupported(node, f"module type {type(mod).__name__} is not supported", name=name)
 
-    def truncation(self, node: fx.Node, cls: type, kind: str, fn: Any) -> tuple[fx.Node, bool]:
+    def truncation(self, node: fx.Node, cls: type, kind: str, fn: Any, *, name: str | None = None
+                   ) -> tuple[fx.Node, bool]:
         """A threshold-carrying op: extra arguments must be constants and are bound now."""
         delta_args = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         rest = node.args[1:]
         kwargs = {k: v for k, v in node.kwargs.items() if k != "inplace"}
         if len(delta_args) != 1 or node.args[0] is not delta_args[0] or _node_has((rest, kwargs)):
-            return self.unsupported(node, "non-constant extra arguments to a non-linear op")
+            return self.unsupported(node, "non-constant extra arguments to a non-linear op", name=name)
         if rest or kwargs:
             fn = _Bound(fn, tuple(rest), kwargs)
-        name = self.call_site(node)
+        name = name or self.call_site(node)
         if cls is PointwiseTruncation:
             op = PointwiseTruncation(name, fn, kind)
         else:
@@ -359,7 +358,9 @@ class _Builder:
         delta_nodes = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         n = len(delta_nodes)
         if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):
-            raise UnsupportedOpError(f"{_where(node)}: {why}, and its arguments do not fit the dense fallback")
+            raise UnsupportedOpError(
+                f"{_where(node)}: {why}, and its arguments do not fit the dense fallback"
+            )
         if node.args[n:] or node.kwargs:
             fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))
         op = DenseIsland(name or self.call_site(node), fn, "fallback", _all_masks)
