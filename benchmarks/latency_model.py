@@ -87,14 +87,14 @@ def main() -> int:
     res = {
         "model": a.model, "normalized_by_dense": a.normalize, "threads": torch.get_num_threads(),
         "train": len(train), "test": len(test),
-        "fit": model.__dict__, "median_abs_rel_error": statistics.median(errs),
+        "fit": model.to_dict(), "median_abs_rel_error": statistics.median(errs),
         "max_abs_rel_error": max(errs),
         "measured_ms": [m for _, m in test], "predicted_ms": [model.predict(f) for f, _ in test],
     }
     if a.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"{a.model}, {res['threads']} threads: fitted on {len(train)} configs {model}")
+        print(f"{a.model}, {res['threads']} threads: fitted on {len(train)} configs {model.to_dict()}")
         for f, m in test:
             print(f"  measured {m:8.2f} ms  predicted {model.predict(f):8.2f} ms  "
                   f"(conv part {f.conv_ms:.2f} ms)")

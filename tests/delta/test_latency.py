@@ -15,21 +15,25 @@ from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
 def test_features_use_measured_calibration() -> None:
     torch.manual_seed(0)
     backend = SparseBackend(calibration=Calibration(None))  # measured now, in memory
-    net = convert(randomize_bn(AllOps()), thresholds=0.0, backend=backend, record_stats=False)
+    net = convert(randomize_bn(AllOps()), thresholds=0.0, backend=backend, record_stats=False,
+                  dense_refresh=None)
     clip = moving_square_clip(5)
     f0 = features(net, clip)
     assert backend.calibration.layers  # real timings of this machine
-    assert f0.conv_ms > 0 and f0.elements > 0 and f0.frames == 4
+    assert f0.conv_ms > 0 and f0.updated_elements > 0 and f0.dense_elements > 0 and f0.frames == 4
+    assert f0.active_ops > 0 and f0.refreshed == 0
     net.set_thresholds(10.0)  # nothing fires after the first layer: less work everywhere
     f1 = features(net, clip)
-    assert f1.elements < f0.elements and f1.conv_ms <= f0.conv_ms
+    assert f1.updated_elements < f0.updated_elements and f1.conv_ms <= f0.conv_ms
+    assert f1.active_ops < f0.active_ops and f1.dense_elements < f0.dense_elements
     assert not net.stats.enabled  # features() restores the recorder state
 
 
 def test_fit_recovers_coefficients() -> None:
-    pairs = [(1.0, 1e5), (2.0, 3e5), (0.5, 2e5), (3.0, 1e4), (1.5, 5e4)]
-    feats = [LatencyFeatures(c, e, 10) for c, e in pairs]
-    truth = LatencyModel(1.2, 2e-5, 0.7)
+    rows = [(1.0, 1e5, 4e6, 100), (2.0, 3e5, 3e6, 80), (0.5, 2e5, 5e6, 120), (3.0, 1e4, 1e6, 40),
+            (1.5, 5e4, 2e6, 60), (0.7, 4e5, 6e6, 150), (2.5, 2e4, 2.5e6, 90)]
+    feats = [LatencyFeatures(c, u, d, o, 10) for c, u, d, o in rows]
+    truth = LatencyModel((1.2, 2e-5, 3e-7, 0.01, 0.7))
     model = LatencyModel.fit(feats, [truth.predict(f) for f in feats])
     for f in feats:
         assert model.predict(f) == pytest.approx(truth.predict(f), rel=1e-6)

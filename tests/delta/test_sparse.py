@@ -45,7 +45,7 @@ def test_sparse_kernel_matches_conv(cin, cout, k, stride, pad, dil, n, h, w) -> 
 
 def _run_pair(model, frames, threshold, backend):
     ref = convert(model, thresholds=threshold)
-    sp = convert(model, thresholds=threshold, backend=backend)
+    sp = convert(model, thresholds=threshold, backend=backend, dense_refresh=None)
     worst = 0.0
     with torch.no_grad():
         for x in frames:
@@ -76,7 +76,7 @@ def test_per_layer_override_switches_both_ways() -> None:
     model = randomize_bn(AllOps())
     clip = moving_square_clip(6)
     backend = SparseBackend(break_even=1.0, overrides={"fuse": 0.0}, calibration=Calibration(None))
-    net = convert(model, thresholds=0.0, backend=backend)
+    net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
     with torch.no_grad():
         for x in clip:
             net(x)
@@ -114,7 +114,7 @@ def test_auto_calibration_writes_the_machine_cache(tmp_path, monkeypatch) -> Non
 
     model = randomize_bn(AllOps())
     backend = SparseBackend()
-    net = convert(model, thresholds=0.0, backend=backend)
+    net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
     with torch.no_grad():
         for x in moving_square_clip(3):
             net(x)

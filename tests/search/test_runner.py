@@ -60,11 +60,19 @@ def test_two_worker_processes_share_one_journal(results: Path) -> None:
     assert len(set(params)) == 6  # no duplicated draws across workers
 
 
-def test_speed_kinds_without_a_model_fall_back_to_macs(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
-    res = run_search(
-        settings(trials=1, study="lat", speed="latency"), evaluator=tiny_evaluator, heldout=False
-    )
-    assert res.speed == "macs" and any("--speed latency" in n for n in res.notices)
+def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
+    from deltatune.search.objective import Evaluator
+    from tests.search.conftest import TINY
+
+    ev = Evaluator(TINY, speed="latency", use_disk_cache=False)  # fits on this machine, now
+    assert ev.latency is not None and ev.latency.dense_ms > 0
+    assert len(ev.latency.fit_errors) == 8 and all(e == e for e in ev.latency.fit_errors)
+    res = run_search(settings(trials=2, study="lat", speed="latency"), evaluator=ev, heldout=False)
+    assert res.speed == "latency"
+    assert all("--speed" not in n for n in res.notices)
+    assert (res.trials["speedup"] > 0).all()
+    with pytest.raises(ConfigError, match="evaluator"):
+        run_search(settings(trials=1, study="lat2", speed="macs"), evaluator=ev, heldout=False)
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     front = pareto_frame(df)
     if args.heldout and not front.empty:
         if front["heldout_accuracy_loss"].isna().any():
-            ev = Evaluator(StudyWorkload.from_dict(meta["workload"]))
+            ev = Evaluator(StudyWorkload.from_dict(meta["workload"]), speed=meta.get("speed", "macs"))
             rescore_heldout(study, ev, [int(t) for t in front["trial"]])
             df = trials_frame(study)
             front = pareto_frame(df)

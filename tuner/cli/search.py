@@ -16,7 +16,8 @@ NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
 DESCRIPTION = (
     "Search truncation thresholds with an Optuna multi-objective study: minimise accuracy loss (PCK@0.2 "
-    "points against the dense model's own predictions) and maximise MAC speedup, with the accuracy budget"
+    "points against the dense model's own predictions) and maximise speedup (MACs, predicted or measured "
+    "wall clock: --speed), with the accuracy budget"
     " as an Optuna constraint. The first frames of each stream tune, the last ones re-score the final "
     "front (held-out check). Studies are journal files in ./deltatune-results/ (or $DELTATUNE_RESULTS) "
     "unless --storage names another; re-running with the same --study resumes it. Open any storage with "
@@ -71,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed",
         default="macs",
         metavar="KIND",
-        help="macs (default), latency or measured (the last two fall back to macs for now)",
+        help="speed objective: macs (MAC speedup, default), latency (wall-clock speedup predicted by the "
+        "latency model, fitted once per model and machine, ~1 min) or measured (each trial timed; noisy)",
     )
     parser.add_argument(
         "--modes", default="max", help="truncation modes to search, comma-separated (default max)"

@@ -49,3 +49,12 @@ class RunContext:
     #: When set, ops append a dict per call describing what they did (used by ``deltatune explain``).
     log: list[dict[str, Any]] | None = None
     frame: int = field(default=-1)
+    #: Network-wide dense fallback: when every truncation point after the input has threshold 0 (or
+    #: none) and accumulation is on, a frame whose updated input fraction reaches this value runs the
+    #: dense path on the input reference instead (exactly what the delta path would compute, see
+    #: ``InputSparsify``). ``None`` disables it.
+    refresh_fraction: float | None = None
+    #: Set by the network before each frame: whether the current settings allow that fallback.
+    refresh_allowed: bool = False
+    #: Frames run through that fallback since the last reset.
+    refreshed: int = 0

@@ -22,7 +22,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConvGeometry", "geometry", "sparse_supported", "sparse_conv2d", "active_pixels", "zero_pixels"]
+from deltatune.delta.native import native_for
+
+__all__ = ["ConvGeometry", "geometry", "sparse_supported", "sparse_conv2d", "active_pixels", "zero_pixels",
+           "SparseConv", "mask_bbox"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,79 @@ def sparse_conv2d(delta: Tensor, weight2d: Tensor, g: ConvGeometry, out_hw: tupl
     else:
         out.permute(1, 0, 2)[:, b, pos] = res
     return out.view(n, g.c_out, ho, wo)
+
+
+class SparseConv:
+    """A conv prepared for sparse execution: its geometry and its weight in the kernels' layouts.
+
+    Calling it runs the compiled kernel (``csrc/delta_cpu.cpp``: channels-last gather -> GEMM -> scatter
+    in one call) on float32 CPU tensors, else :func:`sparse_conv2d`. Either way the result is the conv
+    of ``delta`` at the set pixels of ``out_mask`` and zero elsewhere.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        if not sparse_supported(conv):
+            raise ValueError("SparseConv needs a groups=1 conv with zero padding")
+        self.geometry = geometry(conv)
+        w = conv.weight.detach()
+        self.weight = w
+        self.weight2d = w.reshape(w.shape[0], -1).contiguous()  # [C_out, C_in * K] (torch kernel)
+        # compiled kernel: rows (tap, input channel) -> [K * C_in, C_out], and the same weight as a
+        # [C_out, K * C_in, 1, 1] 1x1-conv weight for large GEMMs
+        self.weight_kc = w.permute(2, 3, 1, 0).reshape(-1, w.shape[0]).contiguous()
+        self.weight_1x1 = self.weight_kc.t().contiguous().view(w.shape[0], -1, 1, 1)
+
+    def __call__(self, delta: Tensor, out_mask: Tensor, *, max_fraction: float = 1.0,
+                 in_mask: Tensor | None = None) -> tuple[Tensor | None, int]:
+        """``(y, updated output pixels)``; ``y`` is ``None`` (nothing computed) when at least
+        ``max_fraction < 1`` of the output pixels are updated: the caller runs the dense conv instead.
+        ``in_mask`` (optional) lets the torch kernel point padding taps at a zero pixel."""
+        g = self.geometry
+        nk = native_for(delta, out_mask)
+        if nk is not None:
+            return nk.sparse_conv(delta, out_mask, self.weight_kc, self.weight_1x1, g.kh, g.kw, g.sh, g.sw,
+                                  g.ph, g.pw, g.dh, g.dw, 1.0 if max_fraction >= 1.0 else max_fraction)
+        idx = active_pixels(out_mask)
+        count, total = int(idx.numel()), out_mask.numel()
+        if max_fraction < 1.0 and count >= max_fraction * total:
+            return None, count
+        n = delta.shape[0]
+        zero_pos = None if in_mask is None else zero_pixels(in_mask.expand(n, 1, *delta.shape[2:]))
+        out_hw = (int(out_mask.shape[-2]), int(out_mask.shape[-1]))
+        return sparse_conv2d(delta, self.weight2d, g, out_hw, idx, zero_pos), count
+
+    def dense_box(self, delta: Tensor, out_hw: tuple[int, int], box: tuple[int, int, int, int]) -> Tensor:
+        """The dense conv computed only over the output rows/columns ``box = (y0, y1, x0, x1)`` (exclusive
+        ends), zero elsewhere: exact whenever every updated output pixel lies inside ``box`` (outside it
+        the receptive fields hold only zeros). Moving people make compact update regions, so this runs
+        the fast dense kernel on a fraction of the map."""
+        g = self.geometry
+        n, _, h, w = delta.shape
+        ho, wo = out_hw
+        y0, y1, x0, x1 = box
+        iy0, iy1 = y0 * g.sh - g.ph, (y1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1
+        ix0, ix1 = x0 * g.sw - g.pw, (x1 - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1
+        crop = delta[:, :, max(iy0, 0):min(iy1, h), max(ix0, 0):min(ix1, w)]
+        pads = (max(0, -ix0), max(0, ix1 - w), max(0, -iy0), max(0, iy1 - h))
+        if any(pads):
+            crop = torch.nn.functional.pad(crop, pads)
+        part = torch.nn.functional.conv2d(crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw))
+        fmt = torch.channels_last if delta.is_contiguous(memory_format=torch.channels_last) else (
+            torch.contiguous_format)
+        out = torch.zeros(n, g.c_out, ho, wo, dtype=delta.dtype, device=delta.device).contiguous(
+            memory_format=fmt)
+        out[:, :, y0:y1, x0:x1] = part
+        return out
+
+
+def mask_bbox(mask: Tensor) -> tuple[int, int, int, int, int]:
+    """``(count, y0, y1, x0, x1)``: the number of set pixels of ``mask [N, 1, H, W]`` and their bounding
+    box over the batch (exclusive ends); all zero when none is set."""
+    nk = native_for(mask)
+    if nk is not None and mask.dtype == torch.bool:
+        return tuple(nk.mask_bbox(mask))  # type: ignore[return-value]
+    rows = mask.reshape(-1, mask.shape[-2], mask.shape[-1]).any(dim=0)
+    ys, xs = rows.any(dim=1).nonzero().squeeze(1), rows.any(dim=0).nonzero().squeeze(1)
+    if ys.numel() == 0:
+        return (0, 0, 0, 0, 0)
+    return (int(mask.sum()), int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)

@@ -6,7 +6,8 @@ A :class:`DeltaTensor` carries, for one node of the network and one frame:
 * ``first=False``: ``data`` is the *delta* (the change since the last propagated value; exactly zero
   outside ``mask``) and ``mask`` marks the *updated* pixels, shape ``[N, 1, *spatial]`` (a pixel is all
   channels at one spatial position; a 2-D ``[N, C]`` tensor is one pixel per batch entry). ``mask=None``
-  means "every pixel may have changed".
+  means "every pixel may have changed". ``count`` is the number of updated pixels when the producing
+  op knows it for free (``None``: unknown); ``count == 0`` lets consumers skip all work.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["DeltaTensor", "mask_shape", "full_mask", "union", "count_true", "expand_mask", "any_per_sample"]
+__all__ = ["DeltaTensor", "mask_shape", "full_mask", "union", "count_true", "expand_mask", "any_per_sample",
+           "ZeroCache"]
 
 
 @dataclass
@@ -26,6 +28,12 @@ class DeltaTensor:
     data: Tensor
     mask: Tensor | None
     first: bool
+    count: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Known to carry no change at all (a later frame with no updated pixel)."""
+        return self.count == 0 and not self.first
 
     @property
     def shape(self) -> torch.Size:
@@ -79,3 +87,20 @@ def count_true(mask: Tensor | None, t: Tensor) -> int:
             n *= s
         return int(n)
     return int(mask.sum().item())
+
+
+class ZeroCache:
+    """One op's all-zero outputs by input shape: an op whose input carries no change returns the same
+    zero delta every frame instead of allocating and clearing a new one. Nothing ever writes into a
+    delta it received, so sharing these tensors is safe."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value: object = None
+
+    def get(self, key: tuple) -> object:
+        return self._value if key == self._key else None
+
+    def put(self, key: tuple, value: object) -> object:
+        self._key, self._value = key, value
+        return value

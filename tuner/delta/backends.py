@@ -23,6 +23,10 @@ class Backend:
     """Interface of an execution backend. Subclasses override the kernels they accelerate."""
 
     name: str = "base"
+    #: Whether activations should be kept in channels-last memory (decided once per frame at the input).
+    channels_last: bool = False
+    #: Default of the network-wide dense fallback (``convert(dense_refresh="auto")``); ``None`` = off.
+    dense_refresh: float | None = None
 
     def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
                name: str = "") -> Tensor:

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_write_text
-from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv2d, sparse_supported
+from deltatune.delta._sparse_kernels import SparseConv, geometry, sparse_supported
+from deltatune.delta.native import native_for
 
 __all__ = ["LayerCalibration", "Calibration", "signature", "measure_conv", "blob_mask", "default_path"]
 
@@ -118,13 +119,14 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
         fns: dict[str, Callable[[], object]] = {"dense": lambda: conv._conv_forward(x, weight, None)}
         if not sparse_supported(conv):
             return LayerCalibration(sig, _median_ms(fns, repeats, inner)["dense"])
-        g = geometry(conv)
-        w2 = weight.reshape(g.c_out, -1).contiguous()
+        kernel = SparseConv(conv)
+        if native_for(x) is not None:  # the layout the sparse backend runs in (channels-last activations)
+            x = x.contiguous(memory_format=torch.channels_last)
         real: dict[str, float] = {}
         for i, f in enumerate(fractions):
-            idx = active_pixels(blob_mask(y.shape, f, seed=i, device=device))
-            real[f"s{i}"] = idx.numel() / out_pixels
-            fns[f"s{i}"] = lambda idx=idx: sparse_conv2d(x, w2, g, out_hw, idx)
+            om = blob_mask(y.shape, f, seed=i, device=device)
+            real[f"s{i}"] = float(om.sum()) / out_pixels
+            fns[f"s{i}"] = lambda om=om: kernel(x, om)
         ms = _median_ms(fns, repeats, inner)
     xs = [real[f"s{i}"] for i in range(len(fractions))]
     ys = [ms[f"s{i}"] for i in range(len(fractions))]
@@ -147,7 +149,9 @@ def default_path(device: torch.device | str = "cpu") -> Path:
     from deltatune.data.assets import data_dir
 
     dev = torch.device(device).type
-    name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}.json".replace("+", "_")
+    kernel = "native" if dev == "cpu" and native_for(torch.empty(0)) is not None else "torch"
+    name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}_{kernel}.json"
+    name = name.replace("+", "_")
     return data_dir() / "calibration" / name
 
 

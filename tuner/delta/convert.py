@@ -39,7 +39,7 @@ from deltatune.delta.linear import (
 from deltatune.delta.network import DeltaNetwork
 from deltatune.delta.stats import StatsRecorder
 from deltatune.delta.thresholds import ThresholdSpec
-from deltatune.delta.truncation import DenseIsland, Densify, InputSparsify, PointwiseTruncation
+from deltatune.delta.truncation import DenseIsland, Densify, InputSparsify, PointwiseTruncation, piecewise_of
 from deltatune.errors import ConfigError, UnsupportedOpError
 
 __all__ = ["convert", "DeltaTracer", "trace"]
@@ -338,7 +338,7 @@ class _Builder:
             fn = _Bound(fn, tuple(rest), kwargs)
         name = name or self.call_site(node)
         if cls is PointwiseTruncation:
-            op = PointwiseTruncation(name, fn, kind)
+            op = PointwiseTruncation(name, fn, kind, piecewise=piecewise_of(kind, fn))
         else:
             op = DenseIsland(name, fn, kind, _StructMask(fn))
         return self.add_op(op, (self.env[delta_args[0]],)), True
@@ -379,6 +379,7 @@ def convert(
     fallback: bool = False,
     leaf_types: Sequence[type[nn.Module]] = (),
     record_stats: bool = True,
+    dense_refresh: float | None | str = "auto",
 ) -> DeltaNetwork:
     """Convert an unmodified PyTorch model into a delta network.
 
@@ -398,6 +399,9 @@ def convert(
         fallback: run unsupported ops densely (densify -> op -> sparsify) instead of raising.
         leaf_types: extra module types the tracer must not enter (they need ``fallback=True``).
         record_stats: record per-layer statistics (switch off for timing).
+        dense_refresh: updated-input fraction at which a frame runs densely when that is exact (every
+            threshold after the input 0, accumulation on; see :class:`InputSparsify`); ``None`` never;
+            ``"auto"``: the backend's default (on for ``sparse``, off for ``reference``).
 
     Example:
         >>> import torch
@@ -423,6 +427,7 @@ def convert(
                      recorder=StatsRecorder())
     ctx.recorder.enabled = record_stats  # type: ignore[union-attr]
     net = DeltaNetwork(graph_module, ops, ctx, source=source)
+    net.dense_refresh = ctx.backend.dense_refresh if dense_refresh == "auto" else dense_refresh  # type: ignore[assignment]
     net.set_thresholds(thresholds)
     if example_input is not None:
         with torch.no_grad():

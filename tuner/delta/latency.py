@@ -1,18 +1,21 @@
 """A latency model: predicted delta ms/frame of a threshold configuration, without timing it.
 
-The prediction has three parts, each from something that does not need a timed run:
+A configuration's delta time is the sum of what its ops do, and one untimed run that records what they
+did (:func:`features`) is enough to price it:
 
-* **convs**: for every conv call site, the calibrated cost of the choice the sparse backend makes at
-  its measured updated-output fraction (:meth:`LayerCalibration.predict_ms`: 0 when nothing is
-  updated, the sparse line below the break-even point, the dense time above it);
-* **elementwise work**: truncation points touch ``C x`` (updated pixels when the gathered step runs,
-  else all pixels) elements per frame; cost = ``per_element_ms`` times that count;
-* **a fixed per-frame cost** (Python dispatch of every op, mask bookkeeping): ``base_ms``.
+* **convs**: each conv call's calibrated cost (:class:`~deltatune.delta.calibration.LayerCalibration`)
+  for the choice the sparse backend made at that call's updated-output fraction (sparse line or dense
+  time); frames run through the dense fallback (``dense_refresh``) cost every conv's dense time;
+* **updated elements**: channels x updated pixels at truncation points (the compiled per-pixel step);
+* **dense elements**: the output size of every op that did any work (zero-filling, adds, upsampling,
+  and the other passes over whole tensors);
+* **active ops**: ops that did work (per-call dispatch and bookkeeping); ops whose input carried no
+  change are nearly free and are not counted;
+* a constant per frame.
 
-``per_element_ms``, ``base_ms`` and a scale on the conv part are fitted once per model on a few
-measured configurations (:meth:`LatencyModel.fit`); afterwards a configuration's latency follows from
-one untimed run that records active fractions (:func:`features`), so a search can use it as a cheap,
-noise-free objective.
+:meth:`LatencyModel.fit` weighs these with non-negative coefficients fitted on a few measured
+configurations of one model on one machine; afterwards a search can price any configuration from one
+untimed run (cheap, and free of timing noise). ``benchmarks/latency_model.py`` reports its error.
 """
 
 from __future__ import annotations
@@ -24,101 +27,221 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deltatune.delta._gather import GATHER_MAX_FRACTION
+__all__ = ["LatencyFeatures", "LatencyModel", "features", "FEATURE_NAMES"]
 
-__all__ = ["LatencyFeatures", "LatencyModel", "features"]
+#: The order of :meth:`LatencyFeatures.vector` (and of the fitted coefficients).
+FEATURE_NAMES: tuple[str, ...] = ("conv_ms", "updated_elements", "dense_elements", "active_ops", "constant")
 
 
 @dataclass(frozen=True)
 class LatencyFeatures:
-    """What a configuration does per frame, from one recorded (untimed) run."""
+    """What a configuration does per frame (frame 0 excluded), from one recorded, untimed run."""
 
-    conv_ms: float  # calibrated conv cost per frame
-    elements: float  # elementwise elements touched per frame at truncation points
+    conv_ms: float  # calibrated conv cost
+    updated_elements: float  # channels x updated pixels at truncation points
+    dense_elements: float  # output elements of ops that did work
+    active_ops: float  # ops that did work
     frames: int
+    refreshed: float = 0.0  # share of frames that ran through the dense fallback
 
     def vector(self) -> list[float]:
-        return [self.conv_ms, self.elements, 1.0]
+        return [self.conv_ms, self.updated_elements, self.dense_elements, self.active_ops, 1.0]
 
 
-def features(net: Any, frames: Tensor | Sequence[Tensor]) -> LatencyFeatures:
+def _delta_out(out: Any) -> Any:
+    from deltatune.delta._tensor import DeltaTensor
+
+    if isinstance(out, DeltaTensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], DeltaTensor):
+        return out[0]
+    return None
+
+
+def features(net: Any, frames: Tensor | Sequence[Tensor], *,
+             outputs: list[Any] | None = None) -> LatencyFeatures:
     """Run ``frames`` (frame 0 dense, then deltas) through ``net`` (a DeltaNetwork on the sparse backend),
-    recording active fractions, and return the per-frame :class:`LatencyFeatures`. Not timed."""
+    recording what every op does, and return the per-frame :class:`LatencyFeatures`. Not timed.
+    ``outputs``, when given, receives the network's output for every frame."""
+    from deltatune.delta._tensor import DeltaTensor
+    from deltatune.delta.calibration import signature
+    from deltatune.delta.linear import ConvOp
     from deltatune.delta.sparse import SparseBackend
     from deltatune.delta.truncation import PointwiseTruncation
 
     backend = net._ctx.backend
     if not isinstance(backend, SparseBackend):
         raise TypeError("the latency model needs a network converted with the sparse backend")
-    channels: dict[str, int] = {}
-    hooks = []
-    for op in net.truncation_ops:
-        if isinstance(op, PointwiseTruncation):
-            def hook(mod: Any, args: Any, _out: Any, name: str = op.name) -> None:
-                data = args[0].data
-                channels[name] = int(data.shape[1]) if data.dim() >= 3 else 1
-            hooks.append(op.register_forward_hook(hook))
-    was = net.stats.enabled
-    net.stats.enabled = True
-    net.stats.clear()
+    totals = {"updated": 0.0, "dense": 0.0, "ops": 0.0, "refresh_conv_ms": 0.0}
+    state = {"frame": 0}
+
+    def hook(mod: Any, args: Any, out: Any) -> None:
+        if state["frame"] == 0:
+            return
+        x = args[0] if args and isinstance(args[0], DeltaTensor) else None
+        y = _delta_out(out)
+        if y is None or (y.empty and (x is None or x.empty)):
+            return  # no work (or a shape query)
+        totals["ops"] += 1
+        totals["dense"] += float(y.data.numel())
+        if isinstance(mod, PointwiseTruncation) and x is not None and not x.first:
+            px = x.data.numel() // max(1, int(x.data.shape[1]))
+            upd = px if x.mask is None else int(x.mask.expand(x.data.shape[0], 1, *x.data.shape[2:]).sum())
+            totals["updated"] += float(upd * int(x.data.shape[1]))
+        if isinstance(mod, ConvOp) and x is not None and x.first:  # a dense-refresh frame
+            cal = backend.calibration.get(signature(mod.conv, tuple(x.data.shape)))
+            if cal is not None:
+                totals["refresh_conv_ms"] += cal.dense_ms
+
+    hooks = [op.register_forward_hook(hook) for op in net.ops]
     backend.reset_usage()
+    net.reset()
     try:
-        net.reset()
         with torch.no_grad():
-            for x in frames:
-                net(x)
+            for i, x in enumerate(frames):
+                state["frame"] = i
+                y = net(x)
+                if outputs is not None:
+                    outputs.append(y)
     finally:
         for h in hooks:
             h.remove()
-        net.stats.enabled = was
     n = max(1, len(frames) - 1)
-    elements = 0.0
-    for r in net.stats.records:
-        if r.frame == 0 or r.name not in channels or r.pixels_in == 0:
-            continue
-        frac = r.active_in / r.pixels_in
-        touched = r.active_in if frac <= GATHER_MAX_FRACTION else r.pixels_in
-        elements += channels[r.name] * touched
-    conv = 0.0
+    conv = totals["refresh_conv_ms"]
     for use in backend.usage.values():
         cal = backend.calibration.get(use.signature)
         if cal is None:
             continue
-        conv += (use.sparse * cal.sparse_ms(use.mean_frac) + use.dense * cal.dense_ms)
-    return LatencyFeatures(conv_ms=conv / n, elements=elements / n, frames=n)
+        conv += use.sparse * cal.sparse_fixed_ms + cal.sparse_slope_ms * use.sparse_frac_sum
+        conv += use.dense * cal.dense_ms + cal.dense_ms * use.box_frac_sum
+    return LatencyFeatures(conv_ms=conv / n, updated_elements=totals["updated"] / n,
+                           dense_elements=totals["dense"] / n, active_ops=totals["ops"] / n, frames=n,
+                           refreshed=net.refreshed_frames / n)
 
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """``ms/frame = conv_scale * conv_ms + per_element_ms * elements + base_ms``."""
+    """``ms/frame = coef · features`` with non-negative coefficients (see :data:`FEATURE_NAMES`)."""
 
-    conv_scale: float = 1.0
-    per_element_ms: float = 0.0
-    base_ms: float = 0.0
+    coef: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
 
     def predict(self, f: LatencyFeatures) -> float:
         """Predicted delta ms/frame of a configuration."""
-        return self.conv_scale * f.conv_ms + self.per_element_ms * f.elements + self.base_ms
+        return float(sum(c * v for c, v in zip(self.coef, f.vector(), strict=True)))
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(zip(FEATURE_NAMES, self.coef, strict=True))
 
     @classmethod
     def fit(cls, feats: Sequence[LatencyFeatures], measured_ms: Sequence[float]) -> LatencyModel:
-        """Least-squares fit (relative error weighted, coefficients kept non-negative) on measured runs."""
+        """Least squares on relative errors (every configuration counts alike), coefficients kept
+        non-negative (an active-set loop: a negative coefficient is dropped and the rest refitted)."""
         if len(feats) != len(measured_ms) or len(feats) < 3:
             raise ValueError("fit needs at least 3 measured configurations, one feature row each")
         a = torch.tensor([f.vector() for f in feats], dtype=torch.float64)
         y = torch.tensor(list(measured_ms), dtype=torch.float64)
-        w = 1.0 / y.clamp_min(1e-9)  # relative errors: every configuration counts alike
-        active = [0, 1, 2]
-        coef = torch.zeros(3, dtype=torch.float64)
-        for _ in range(3):  # drop coefficients that come out negative and refit the rest
-            sol = torch.linalg.lstsq(a[:, active] * w[:, None], (y * w)[:, None]).solution.squeeze(1)
-            coef = torch.zeros(3, dtype=torch.float64)
-            coef[active] = sol
+        scale = a.abs().amax(dim=0).clamp_min(1e-12)  # column scaling: features span 1e-3 .. 1e7
+        w = 1.0 / y.clamp_min(1e-9)
+        k = a.shape[1]
+        active = list(range(k))
+        coef = torch.zeros(k, dtype=torch.float64)
+        for _ in range(k):
+            sol = torch.linalg.lstsq((a[:, active] / scale[active]) * w[:, None], (y * w)[:, None]).solution
+            coef = torch.zeros(k, dtype=torch.float64)
+            coef[active] = sol.squeeze(1) / scale[active]
             neg = [i for i in active if coef[i] < 0]
             if not neg:
                 break
             active = [i for i in active if i not in neg]
             if not active:
-                coef = torch.zeros(3, dtype=torch.float64)
+                coef = torch.zeros(k, dtype=torch.float64)
                 break
-        return cls(float(coef[0]), float(coef[1]), float(coef[2]))
+        return cls(tuple(float(c) for c in coef))
+
+
+def time_frames(fn: Any, frames: Sequence[Tensor]) -> float:
+    """Wall-clock ms per frame of ``fn`` over ``frames`` (one pass, no warm-up)."""
+    import time
+
+    t0 = time.perf_counter()
+    for x in frames:
+        fn(x)
+    return (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
+
+
+def time_delta(net: Any, frames: Sequence[Tensor]) -> float:
+    """Delta ms per steady-state frame: reset, frame 0 untimed (dense), frames 1.. timed."""
+    net.reset()
+    net(frames[0])
+    return time_frames(net, frames[1:])
+
+
+def random_thresholds(names: Sequence[str], rng: Any, *, low: float = 1e-3, high: float = 0.5,
+                      zero: float = 0.1) -> dict[str, float]:
+    """A random configuration: per point log-uniform in ``[low, high]``, 0 with probability ``zero``."""
+    import math
+
+    return {n: (0.0 if rng.random() < zero else math.exp(rng.uniform(math.log(low), math.log(high))))
+            for n in names}
+
+
+@dataclass(frozen=True)
+class FittedLatency:
+    """A :class:`LatencyModel` fitted for one network on this machine, with the dense time it is
+    compared against (the faster of the NCHW and channels-last dense runs) and its fit residuals."""
+
+    model: LatencyModel
+    dense_ms: float
+    fit_errors: tuple[float, ...]
+
+    def speedup(self, f: LatencyFeatures) -> float:
+        """Predicted wall-clock speedup of a configuration over the dense model."""
+        return self.dense_ms / max(self.model.predict(f), 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"coef": list(self.model.coef), "dense_ms": self.dense_ms, "fit_errors": list(self.fit_errors)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FittedLatency:
+        return cls(LatencyModel(tuple(float(c) for c in d["coef"])), float(d["dense_ms"]),
+                   tuple(float(e) for e in d.get("fit_errors", ())))
+
+
+def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 8, repeats: int = 2,
+                seed: int = 0) -> FittedLatency:
+    """Fit the latency model of ``net`` (sparse backend) on ``configs`` random threshold configurations,
+    each timed ``repeats`` times (median, interleaved with the dense model so that load on a shared
+    machine is divided out). The network's thresholds are restored afterwards."""
+    import copy
+    import random
+    import statistics
+
+    if len(frames) < 2:
+        raise ValueError("fitting the latency model needs at least 2 frames")
+    rng = random.Random(seed)
+    saved = net.thresholds
+    dense = net.dense_model
+    dense_cl = copy.deepcopy(dense).to(memory_format=torch.channels_last)
+
+    def run_cl(x: Tensor) -> Any:
+        return dense_cl(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+
+    rows: list[tuple[LatencyFeatures, float, float]] = []
+    try:
+        with torch.no_grad():
+            time_delta(net, frames)  # warm-up (and first-use calibration of every layer shape)
+            for _ in range(configs):
+                net.set_thresholds(random_thresholds(net.threshold_names, rng))
+                f = features(net, frames)
+                d_runs, s_runs = [], []
+                for _ in range(repeats):
+                    d_runs.append(min(time_frames(dense, frames[1:]), time_frames(run_cl, frames[1:])))
+                    s_runs.append(time_delta(net, frames))
+                rows.append((f, statistics.median(s_runs), statistics.median(d_runs)))
+    finally:
+        net.set_thresholds(saved)
+    ref = statistics.median(d for _, _, d in rows)
+    measured = [ms * ref / d for _, ms, d in rows]
+    model = LatencyModel.fit([f for f, _, _ in rows], measured)
+    errs = tuple(abs(model.predict(f) - m) / m for (f, _, _), m in zip(rows, measured, strict=True))
+    return FittedLatency(model, ref, errs)

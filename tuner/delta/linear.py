@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten, tree_map
 
 from deltatune.delta._base import DeltaOp
-from deltatune.delta._tensor import DeltaTensor, any_per_sample, count_true, mask_shape, union
+from deltatune.delta._tensor import DeltaTensor, ZeroCache, any_per_sample, count_true, mask_shape, union
+from deltatune.delta.native import native_for
 from deltatune.delta.stats import LayerRecord
 from deltatune.errors import UnsupportedOpError
 
@@ -68,6 +69,16 @@ def _wrap(out: Any, masks: Any, first: bool) -> Any:
     return out
 
 
+def _mark_empty(out: Any) -> Any:
+    """Mark every delta in a (nested) result as carrying no change."""
+    if isinstance(out, DeltaTensor):
+        out.count = 0
+    elif isinstance(out, (tuple, list)):
+        for o in out:
+            _mark_empty(o)
+    return out
+
+
 def _masks_like(out: Any, mout: Any) -> Any:
     """Turn the op's output on 0/1 masks into bool masks of each output's mask shape."""
     if isinstance(out, Tensor):
@@ -100,11 +111,15 @@ def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any
     return _masks_like(out, mout)
 
 
-def _record(op: DeltaOp, dense: int, delta: int, x: Tensor, min_: Tensor | None, y: Tensor,
-            mout: Tensor | None, first: bool) -> None:
+def _record(op: DeltaOp, dense: int | Callable[[], int], delta: int | Callable[[], int], x: Tensor,
+            min_: Tensor | None, y: Tensor, mout: Tensor | None, first: bool) -> None:
+    """Record one call's MACs and pixel counts; ``dense``/``delta`` may be thunks, evaluated only when
+    the recorder is on (counting pixels costs tensor ops that timed runs must not pay)."""
     rec = op.ctx.recorder
     if rec is None or not rec.enabled:
         return
+    dense = dense() if callable(dense) else dense
+    delta = delta() if callable(delta) else delta
     pin, pout = count_true(None, x), count_true(None, y)
     if first:
         rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, dense, dense, pin, pin, pout, pout))
@@ -125,6 +140,7 @@ class ConvOp(DeltaOp):
     def __init__(self, name: str, conv: nn.Conv2d) -> None:
         super().__init__(name)
         self.conv = conv
+        self._zeros = ZeroCache()
         kh, kw = conv.kernel_size
         self.macs_per_pixel = conv.out_channels * (conv.in_channels // conv.groups) * kh * kw
         if isinstance(conv.padding, str):
@@ -136,9 +152,31 @@ class ConvOp(DeltaOp):
         else:
             ph, pw = conv.padding
             self._mask_pad = (pw, pw, ph, ph)
+        (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+        #: the compiled mask kernel's arguments: kernel, stride, top/left padding, dilation
+        self._mask_geometry = (kh, kw, sh, sw, self._mask_pad[2], self._mask_pad[0], dh, dw)
+        self._native_mask = conv.padding_mode == "zeros"
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        """Output spatial size for an ``h x w`` input."""
+        c = self.conv
+        (kh, kw), (sh, sw), (dh, dw) = c.kernel_size, c.stride, c.dilation
+        pl, pr, pt, pb = self._mask_pad
+        return (h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+
+    def out_mask_count(self, mask: Tensor) -> tuple[Tensor, int | None]:
+        """:meth:`out_mask` and, when it comes for free (compiled kernel), its number of set pixels."""
+        if self._native_mask and mask.dim() == 4 and mask.dtype == torch.bool and (
+                (nk := native_for(mask)) is not None):
+            ho, wo = self.out_hw(int(mask.shape[-2]), int(mask.shape[-1]))
+            return nk.conv_out_mask(mask, *self._mask_geometry, ho, wo)
+        return self._torch_out_mask(mask), None
 
     def out_mask(self, mask: Tensor) -> Tensor:
         """Output pixels whose receptive field touches an updated input pixel."""
+        return self.out_mask_count(mask)[0]
+
+    def _torch_out_mask(self, mask: Tensor) -> Tensor:
         m = mask.to(torch.float32)
         if any(self._mask_pad):
             mode = "constant" if self.conv.padding_mode == "zeros" else self.conv.padding_mode
@@ -151,12 +189,32 @@ class ConvOp(DeltaOp):
             dense = self.macs_per_pixel * count_true(None, y)
             _record(self, dense, dense, x.data, None, y, None, True)
             return DeltaTensor(y, None, True)
-        mout = None if x.mask is None else self.out_mask(x.mask)
+        mout, count = (None, None) if x.mask is None or x.empty else self.out_mask_count(x.mask)
+        if x.empty or count == 0:  # nothing updated: a (shared) zero delta, no kernel call
+            out = self._zero_out(x.data)
+            _record(self, lambda: self.macs_per_pixel * count_true(None, out.data), 0, x.data, x.mask,
+                    out.data, out.mask, False)
+            self.log(updated_in=x.mask, updated_out=out.mask, delta_out=out.data)
+            return out
         y = self.ctx.backend.conv2d(x.data, x.mask, self.conv, mout, name=self.name)
-        _record(self, self.macs_per_pixel * count_true(None, y), self.macs_per_pixel * count_true(mout, y),
-                x.data, x.mask, y, mout, False)
+        _record(self, lambda: self.macs_per_pixel * count_true(None, y),
+                lambda: self.macs_per_pixel * count_true(mout, y), x.data, x.mask, y, mout, False)
         self.log(updated_in=x.mask, updated_out=mout, delta_out=y)
-        return DeltaTensor(y, mout, False)
+        return DeltaTensor(y, mout, False, count)
+
+    def _zero_out(self, x: Tensor) -> DeltaTensor:
+        n, _, h, w = x.shape
+        ho, wo = self.out_hw(int(h), int(w))
+        cl = x.is_contiguous(memory_format=torch.channels_last)
+        key = (int(n), ho, wo, x.dtype, x.device, cl)
+        hit = self._zeros.get(key)
+        if hit is None:
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            y = torch.empty(int(n), self.conv.out_channels, ho, wo, dtype=x.dtype, device=x.device,
+                            memory_format=fmt).zero_()
+            mask = torch.zeros(int(n), 1, ho, wo, dtype=torch.bool, device=x.device)
+            hit = self._zeros.put(key, DeltaTensor(y, mask, False, 0))
+        return hit  # type: ignore[return-value]
 
 
 class ConvTransposeOp(DeltaOp):
@@ -183,8 +241,8 @@ class ConvTransposeOp(DeltaOp):
             c = self.conv
             mout = F.conv_transpose2d(x.mask.to(self._ones.dtype), self._ones, None, c.stride, c.padding,
                                       c.output_padding, 1, c.dilation) > 0
-        _record(self, self.macs_per_pixel * count_true(None, x.data),
-                self.macs_per_pixel * count_true(x.mask, x.data), x.data, x.mask, y, mout, False)
+        _record(self, lambda: self.macs_per_pixel * count_true(None, x.data),
+                lambda: self.macs_per_pixel * count_true(x.mask, x.data), x.data, x.mask, y, mout, False)
         return DeltaTensor(y, mout, False)
 
 
@@ -247,13 +305,40 @@ class StructuralOp(DeltaOp):
         super().__init__(name)
         self.invoke = invoke
         self.kind = kind
+        self._zeros = ZeroCache()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        first = delta_leaves((args, kwargs))[0].first
+        if len(args) == 1 and not kwargs and _is_dt(args[0]) and not args[0].empty:
+            return self._unary(args[0])
+        leaves = delta_leaves((args, kwargs))
+        first = leaves[0].first
+        if not first and all(v.empty for v in leaves):  # zero in, zero out: reuse the last result
+            key = tuple((tuple(v.data.shape), v.data.dtype, v.data.device) for v in leaves)
+            hit = self._zeros.get(key)
+            if hit is None:
+                hit = self._zeros.put(key, _mark_empty(self._delta_forward(args, kwargs)))
+            return hit
+        if first:
+            dargs, dkwargs = _data((args, kwargs))
+            return _wrap(self.invoke(*dargs, **dkwargs), None, True)
+        return self._delta_forward(args, kwargs)
+
+    def _unary(self, x: DeltaTensor) -> Any:
+        """The common case (upsampling, pooling, reshapes of one tensor) without argument-tree walks."""
+        out = self.invoke(x.data)
+        if x.first:
+            return _wrap(out, None, True)
+        if x.mask is None:
+            return _wrap(out, None, False)
+        try:
+            mout = self.invoke(_mask_as_float(x))
+        except (RuntimeError, ValueError, IndexError, TypeError):
+            return _wrap(out, structural_mask(self.invoke, (x,), {}, out), False)
+        return _wrap(out, _masks_like(out, mout), False)
+
+    def _delta_forward(self, args: tuple, kwargs: dict) -> Any:
         dargs, dkwargs = _data((args, kwargs))
         out = self.invoke(*dargs, **dkwargs)
-        if first:
-            return _wrap(out, None, True)
         return _wrap(out, structural_mask(self.invoke, args, kwargs, out), False)
 
 
@@ -269,6 +354,13 @@ class AddSubOp(DeltaOp):
         self.kind = "sub" if subtract else "add"
 
     def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaTensor:
+        if not rest and not kwargs and _is_dt(a) and _is_dt(b) and not a.first:
+            # the common case: two deltas; an operand known to be empty contributes nothing
+            if b.empty:
+                return a
+            if a.empty and not self.subtract:
+                return b
+            return DeltaTensor(self.invoke(a.data, b.data), union([a.mask, b.mask]), False)
         dts = [v for v in (a, b) if _is_dt(v)]
         if dts[0].first or len(dts) == 2:
             out = self.invoke(*_data((a, b)), *rest, **kwargs)

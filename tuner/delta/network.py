@@ -52,6 +52,10 @@ class DeltaNetwork(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> Any:
         """Process one frame (``[N, C, H, W]``, N independent streams); returns the dense output."""
         self._ctx.frame += 1
+        ctx = self._ctx
+        ctx.refresh_allowed = ctx.refresh_fraction is not None and ctx.accumulate and all(
+            op.threshold is None or op.threshold == 0 for op in self._ops
+            if isinstance(op, TruncationOp) and not isinstance(op, InputSparsify))
         try:
             return self.graph_module(*inputs)
         except BaseException:
@@ -63,6 +67,12 @@ class DeltaNetwork(nn.Module):
         for op in self._ops:
             op.reset()
         self._ctx.frame = -1
+        self._ctx.refreshed = 0
+
+    @property
+    def refreshed_frames(self) -> int:
+        """Frames since the last :meth:`reset` that ran through the dense fallback (``dense_refresh``)."""
+        return self._ctx.refreshed
 
     def source(self, *inputs: torch.Tensor) -> Any:
         """Run the original dense model (eval mode) on ``inputs``."""
@@ -121,6 +131,18 @@ class DeltaNetwork(nn.Module):
         self._ctx.mode = value
 
     @property
+    def dense_refresh(self) -> float | None:
+        """Updated-input fraction at which a frame runs densely when that is exact (all thresholds
+        after the input 0, accumulation on); ``None`` = never. Default 0.5."""
+        return self._ctx.refresh_fraction
+
+    @dense_refresh.setter
+    def dense_refresh(self, value: float | None) -> None:
+        if value is not None and not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"dense_refresh must be a fraction in [0, 1] or None, got {value}")
+        self._ctx.refresh_fraction = None if value is None else float(value)
+
+    @property
     def accumulate(self) -> bool:
         return self._ctx.accumulate
 
@@ -167,7 +189,8 @@ class DeltaNetwork(nn.Module):
         return self.stats.summary(include_first=include_first).mac_speedup
 
     # -- threshold files -------------------------------------------------------------------------
-    def threshold_file(self, *, model: str | None = None, meta: dict[str, Any] | None = None) -> ThresholdFile:
+    def threshold_file(self, *, model: str | None = None,
+                       meta: dict[str, Any] | None = None) -> ThresholdFile:
         """The current settings as a :class:`ThresholdFile`."""
         return ThresholdFile(self.thresholds, mode=self.mode, input_dilation=self.input_dilation,
                              model=model, meta=dict(meta or {}))

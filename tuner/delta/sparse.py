@@ -4,13 +4,17 @@ For every conv call on a non-first frame the backend looks at the updated-output
 the output mask the conv op computes) and picks:
 
 * nothing at all when no output pixel is updated (a zero delta; exact for any bias-free conv);
-* the sparse gather -> GEMM -> scatter kernel when ``f`` is below the layer's break-even point;
-* the dense conv (exactly the reference backend) otherwise, and always for grouped/depthwise convs.
+* the sparse gather -> GEMM -> scatter kernel (compiled, channels-last; see ``csrc/delta_cpu.cpp``);
+* ``box``: the dense conv over the bounding box of the updated output pixels only (moving people make
+  compact regions; outside the box the receptive fields hold only zeros, so this is exact);
+* the dense conv over the whole map (exactly the reference backend); always for grouped/depthwise convs.
 
-Break-even points come from a per-machine :class:`~deltatune.delta.calibration.Calibration` (measured
-the first time a layer shape is seen, then cached as JSON), unless forced with ``break_even=`` (one
-value for every layer) or ``overrides={layer name: value}`` — ``0`` keeps a layer dense, ``1`` makes it
-always sparse. The result equals the reference backend to float rounding either way.
+The choice uses the layer's measured costs from a per-machine
+:class:`~deltatune.delta.calibration.Calibration` (measured the first time a layer shape is seen, then
+cached as JSON): the sparse cost line at ``f`` against the dense time scaled by the box's share of the
+map. ``break_even=`` (one value for every layer) or ``overrides={layer name: value}`` force a plain rule
+instead: sparse below the value, dense above it (``0`` keeps a layer on the plain dense conv, ``1``
+makes it always sparse). The result equals the reference backend to float rounding either way.
 
 Example:
     >>> import torch
@@ -32,19 +36,16 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from deltatune.delta._sparse_kernels import (
-    ConvGeometry,
-    active_pixels,
-    geometry,
-    sparse_conv2d,
-    sparse_supported,
-    zero_pixels,
-)
-from deltatune.delta._tensor import expand_mask
+from deltatune.delta._sparse_kernels import SparseConv, mask_bbox, sparse_supported
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
+from deltatune.delta.native import available as native_available
 
 __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
+
+#: The dense conv runs over the updated bounding box instead of the whole map when the box covers less
+#: than this share of it (above it, slicing and copying cost more than the skipped pixels save).
+BOX_MAX_FRACTION = 0.8
 
 #: Break-even used for a supported layer when calibration is off and nothing is cached (DESIGN §4: the
 #: sparse kernel lost above ~35 % on a 3x3 64->64 layer; smaller layers lose earlier).
@@ -60,6 +61,9 @@ class LayerUse:
     dense: int = 0
     skipped: int = 0  # nothing updated: no work
     frac_sum: float = 0.0  # sum of updated-output fractions (mean = frac_sum / calls)
+    sparse_frac_sum: float = 0.0  # the same over the sparse calls only (prices the sparse cost line)
+    box: int = 0  # dense conv over the updated bounding box
+    box_frac_sum: float = 0.0  # sum of the boxes' shares of the map
     seconds: float = 0.0  # wall time in the kernel (only when ``profile`` is on)
     signature: str = ""
     break_even: float = 0.0
@@ -71,22 +75,24 @@ class LayerUse:
     @property
     def choice(self) -> str:
         """``sparse``, ``dense``, ``skip`` or ``mixed`` (different choices on different frames)."""
-        kinds = [k for k, v in (("sparse", self.sparse), ("dense", self.dense), ("skip", self.skipped)) if v]
+        kinds = [k for k, v in (("sparse", self.sparse), ("box", self.box), ("dense", self.dense),
+                                ("skip", self.skipped)) if v]
         return kinds[0] if len(kinds) == 1 else ("mixed" if kinds else "-")
 
 
 class _Plan:
-    """Per-conv cached data: geometry, the GEMM weight, signature and break-even."""
+    """Per-conv cached data: the prepared sparse kernel (``None``: unsupported), signature, break-even."""
 
-    def __init__(self, conv: nn.Conv2d, shape: tuple[int, ...], break_even: float, sig: str) -> None:
-        self.geometry: ConvGeometry | None = geometry(conv) if sparse_supported(conv) else None
-        w = conv.weight.detach()
-        self.weight2d = w.reshape(w.shape[0], -1).contiguous() if self.geometry is not None else None
+    def __init__(self, conv: nn.Conv2d, shape: tuple[int, ...], break_even: float, sig: str,
+                 calibration: LayerCalibration | None) -> None:
+        self.kernel: SparseConv | None = SparseConv(conv) if sparse_supported(conv) else None
+        w = conv.weight
         self.weight_version = w._version
         self.weight_ptr = w.data_ptr()
         self.shape = shape
         self.break_even = break_even
         self.signature = sig
+        self.calibration = calibration  # measured costs (None: calibration off / forced break-even)
 
 
 class SparseBackend(ReferenceBackend):
@@ -101,6 +107,13 @@ class SparseBackend(ReferenceBackend):
     """
 
     name = "sparse"
+    #: A frame whose input changed at >= a quarter of its pixels runs densely when that is exact (t = 0).
+    dense_refresh = 0.25
+
+    @property
+    def channels_last(self) -> bool:  # type: ignore[override]
+        """Channels-last activations when the compiled kernels are available (they gather whole pixels)."""
+        return native_available()
 
     def __init__(self, *, break_even: float | None = None, overrides: dict[str, float] | None = None,
                  calibration: Calibration | str | Path | None = None, auto_calibrate: bool = True,
@@ -151,7 +164,10 @@ class SparseBackend(ReferenceBackend):
         if plan is None or plan.shape != shape or plan.weight_version != w._version or (
                 plan.weight_ptr != w.data_ptr()):
             be = self._resolve_break_even(conv, shape, name)
-            plan = _Plan(conv, shape, be, signature(conv, shape))
+            cal = None
+            if self.break_even is None and sparse_supported(conv):
+                cal = self.layer_calibration(conv, shape, measure=False)
+            plan = _Plan(conv, shape, be, signature(conv, shape), cal)
             self._plans[key] = plan
         return plan
 
@@ -170,27 +186,51 @@ class SparseBackend(ReferenceBackend):
         shape = tuple(delta.shape)
         plan = self._plan(conv, shape, name)  # may calibrate: not part of the kernel's time
         t0 = time.perf_counter() if self.profile else 0.0
-        be = float(self.overrides.get(name, plan.break_even))
-        idx = active_pixels(out_mask)
-        total = out_mask.numel()
-        frac = idx.numel() / total if total else 0.0
+        forced = self.overrides.get(name, self.break_even)
+        be = float(plan.break_even if forced is None else forced)
+        count, y0, y1, x0, x1 = mask_bbox(out_mask)
         ho, wo = int(out_mask.shape[-2]), int(out_mask.shape[-1])
-        if idx.numel() == 0:
+        total = out_mask.numel()
+        frac = count / total if total else 0.0
+        box_frac = (y1 - y0) * (x1 - x0) / (ho * wo) if ho * wo else 1.0
+        kind = self._choose(plan, frac, box_frac, be, forced is not None)
+        y: Tensor | None = None
+        if kind == "skip":
             y = delta.new_zeros(delta.shape[0], conv.out_channels, ho, wo)
-            kind = "skip"
-        elif plan.geometry is not None and (frac < be or be >= 1.0):
-            assert plan.weight2d is not None
-            zero_pos = None if mask is None else zero_pixels(expand_mask(mask, delta))
-            y = sparse_conv2d(delta, plan.weight2d, plan.geometry, (ho, wo), idx, zero_pos)
-            kind = "sparse"
-        else:
-            y = super().conv2d(delta, mask, conv)
-            kind = "dense"
-        self._count(name, conv, shape, frac, kind, t0, be)
+        elif kind == "sparse":
+            assert plan.kernel is not None
+            y = plan.kernel(delta, out_mask, in_mask=mask)[0]
+        elif kind == "box":
+            assert plan.kernel is not None
+            y = plan.kernel.dense_box(delta, (ho, wo), (y0, y1, x0, x1))
+        if y is None:
+            y, kind = super().conv2d(delta, mask, conv), "dense"
+        self._count(name, conv, shape, frac, kind, t0, be, box_frac)
         return y
 
+    def _choose(self, plan: _Plan, frac: float, box_frac: float, be: float, forced: bool) -> str:
+        """``skip``, ``sparse``, ``box`` (dense conv over the updated bounding box) or ``dense``.
+
+        A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
+        (the dense side still uses the box when it is small). Otherwise the calibrated costs decide:
+        the sparse line at ``frac`` against the dense time scaled by the box's share of the map."""
+        if frac <= 0.0:
+            return "skip"
+        box_ok = plan.kernel is not None and box_frac < BOX_MAX_FRACTION
+        if plan.kernel is not None and (forced or plan.calibration is None):
+            if be >= 1.0 or frac < be:
+                return "sparse"
+            return "box" if box_ok and be > 0.0 else "dense"  # a forced 0 means the plain dense conv
+        cal = plan.calibration
+        if plan.kernel is None or cal is None:
+            return "dense"
+        options = {"sparse": cal.sparse_ms(frac), "dense": cal.dense_ms}
+        if box_ok:
+            options["box"] = cal.dense_ms * box_frac
+        return min(options, key=options.__getitem__)
+
     def _count(self, name: str, conv: nn.Conv2d, shape: tuple[int, ...], frac: float, kind: str, t0: float,
-               break_even: float | None = None) -> None:
+               break_even: float | None = None, box_frac: float = 1.0) -> None:
         use = self.usage.get(name)
         if use is None:
             use = self.usage[name] = LayerUse(signature=signature(conv, shape))
@@ -198,8 +238,12 @@ class SparseBackend(ReferenceBackend):
         use.frac_sum += frac
         if kind == "sparse":
             use.sparse += 1
+            use.sparse_frac_sum += frac
         elif kind == "dense":
             use.dense += 1
+        elif kind == "box":
+            use.box += 1
+            use.box_frac_sum += box_frac
         else:
             use.skipped += 1
         if break_even is not None:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from deltatune._atomic import atomic_write_text
 from deltatune.errors import ThresholdError
@@ -131,7 +131,8 @@ class ThresholdMap:
         allowed = {"default", "by_kind", "by_pattern", "by_name", "scale"}
         bad = set(d) - allowed
         if bad:
-            raise ThresholdError(f"threshold map has unknown field(s) {sorted(bad)}; allowed: {sorted(allowed)}")
+            raise ThresholdError(
+                f"threshold map has unknown field(s) {sorted(bad)}; allowed: {sorted(allowed)}")
         return cls(
             default=d.get("default", 0.0),
             by_kind=dict(d.get("by_kind", {})),
@@ -141,7 +142,7 @@ class ThresholdMap:
         )
 
 
-ThresholdSpec = Union[ThresholdMap, Mapping[str, "float | None"], float, int, None]
+ThresholdSpec = ThresholdMap | Mapping[str, float | None] | float | int | None
 
 
 def resolve(spec: ThresholdSpec, points: Sequence[TruncationPoint]) -> dict[str, float | None]:
@@ -221,7 +222,8 @@ def load_thresholds(path: str | Path) -> ThresholdFile:
     """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
     :func:`from_deltacnn`)."""
     data = _read_json(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("thresholds"), dict):
+    if (not isinstance(data, dict) or data.get("format") != FORMAT
+            or not isinstance(data.get("thresholds"), dict)):
         raise ThresholdError(
             f"thresholds file {path}: not a deltatune thresholds file (expected \"format\": \"{FORMAT}\"; "
             "for DeltaCNN files use --format deltacnn)"

@@ -23,20 +23,98 @@ errors then drift.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import pixel_score
 from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
-from deltatune.delta._tensor import DeltaTensor, count_true, expand_mask
+from deltatune.delta._tensor import DeltaTensor, ZeroCache, count_true, expand_mask, mask_shape
+from deltatune.delta.native import native_for
 from deltatune.delta.stats import LayerRecord
 from deltatune.errors import StreamError
 
-__all__ = ["InputSparsify", "PointwiseTruncation", "DenseIsland", "Densify"]
+__all__ = ["InputSparsify", "PointwiseTruncation", "DenseIsland", "Densify", "Piecewise", "piecewise_of"]
+
+_CL = torch.channels_last
+#: Truncation modes as the compiled kernel numbers them.
+_MODE_CODES = {"max": 0, "norm": 1, "rms": 2}
+
+
+@dataclass(frozen=True)
+class Piecewise:
+    """``f(v) = clamp(v if v >= 0 else slope * v, lo, hi)``: ReLU, ReLU6, Hardtanh, LeakyReLU, PReLU and
+    clamp, the non-linearities the compiled truncation kernel evaluates itself. ``slopes`` (PReLU's
+    per-channel weight) overrides ``slope``."""
+
+    slope: float = 0.0
+    lo: float = -math.inf
+    hi: float = math.inf
+    slopes: Tensor | None = None
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def piecewise_of(kind: str, fn: Any) -> Piecewise | None:
+    """The :class:`Piecewise` form of a pointwise non-linearity ``fn`` of ``kind``, or ``None`` when it
+    has none (sigmoid, GELU ...). ``fn`` is a module, a function, or a wrapper with bound constant
+    ``fn``/``args``/``kwargs`` (from conversion). The result is checked against ``fn`` on probe values,
+    so a wrong guess can only make the engine take its (slower) generic torch path."""
+    base, args, kwargs = fn, (), {}
+    if all(hasattr(fn, a) for a in ("fn", "args", "kwargs")):
+        base, args, kwargs = fn.fn, tuple(fn.args), dict(fn.kwargs)
+
+    def arg(i: int, key: str, default: float | None) -> float | None:
+        v = args[i] if len(args) > i else kwargs.get(key, default)
+        return None if v is None else _number(v)
+
+    spec: Piecewise | None = None
+    if kind == "relu":
+        spec = Piecewise()
+    elif kind == "relu6":
+        spec = Piecewise(hi=6.0)
+    elif kind == "leaky_relu":
+        slope = base.negative_slope if isinstance(base, nn.LeakyReLU) else arg(0, "negative_slope", 0.01)
+        spec = None if slope is None else Piecewise(slope=float(slope))
+    elif kind == "hardtanh":
+        lo, hi = ((base.min_val, base.max_val) if isinstance(base, nn.Hardtanh)
+                  else (arg(0, "min_val", -1.0), arg(1, "max_val", 1.0)))
+        spec = None if lo is None or hi is None else Piecewise(1.0, float(lo), float(hi))
+    elif kind == "prelu" and isinstance(base, nn.PReLU):
+        spec = Piecewise(slopes=base.weight)
+    elif kind == "clamp":
+        lo_v = args[0] if args else kwargs.get("min")
+        hi_v = args[1] if len(args) > 1 else kwargs.get("max")
+        lo = _number(lo_v) if lo_v is not None else -math.inf
+        hi = _number(hi_v) if hi_v is not None else math.inf
+        spec = None if lo is None or hi is None else Piecewise(1.0, lo, hi)
+    return spec if spec is not None and _matches(spec, fn) else None
+
+
+def _matches(spec: Piecewise, fn: Any) -> bool:
+    """Whether ``fn`` equals ``spec`` on probe values around 0, the clamp bounds and far out."""
+    c = 1 if spec.slopes is None else int(spec.slopes.numel())
+    base = [-1e4, -6.5, -6.0, -1.5, -1.0, -0.25, -1e-3, 0.0, 1e-3, 0.25, 1.0, 1.5, 5.9, 6.0, 6.5, 1e4]
+    extra = [b for b in (spec.lo, spec.hi) if math.isfinite(b)]
+    vals = torch.tensor(base + [e + d for e in extra for d in (-1e-3, 0.0, 1e-3)], dtype=torch.float32)
+    with torch.no_grad():
+        dev = spec.slopes.device if spec.slopes is not None else torch.device("cpu")
+        v = vals.to(dev).reshape(1, 1, -1, 1).expand(1, c, -1, 1).contiguous()
+        try:
+            got = fn(v)
+        except Exception:  # noqa: BLE001 - a function that rejects the probe is simply not piecewise
+            return False
+        slope = spec.slope if spec.slopes is None else spec.slopes.detach().reshape(1, c, 1, 1)
+        want = torch.where(v < 0, v * slope, v).clamp(spec.lo, spec.hi)
+        return isinstance(got, Tensor) and got.shape == want.shape and bool(torch.equal(got, want))
 
 
 def _record_truncation(op: TruncationOp, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
@@ -50,6 +128,18 @@ def _record_truncation(op: TruncationOp, t: Tensor, updated: Tensor | None, fire
     else:
         rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, 0, 0, total, count_true(updated, t), total,
                             count_true(fire, t)))
+
+
+def _zero_like(cache: ZeroCache, x: DeltaTensor) -> DeltaTensor:
+    """An all-zero delta (no updated pixel) shaped like ``x``, shared across frames via ``cache``."""
+    d = x.data
+    key = (tuple(d.shape), d.dtype, d.device, d.is_contiguous(memory_format=_CL) and d.dim() == 4)
+    hit = cache.get(key)
+    if hit is None:
+        fmt = _CL if key[3] else torch.contiguous_format
+        mask = torch.zeros(mask_shape(d), dtype=torch.bool, device=d.device)
+        hit = cache.put(key, DeltaTensor(torch.zeros_like(d, memory_format=fmt), mask, False, 0))
+    return hit  # type: ignore[return-value]
 
 
 def _fire(score: Tensor, updated: Tensor, threshold: float | None) -> Tensor:
@@ -78,6 +168,8 @@ class InputSparsify(TruncationOp):
     def forward(self, x: Tensor) -> DeltaTensor:
         if not isinstance(x, Tensor):
             raise StreamError(f"input {self.name!r}: expected a tensor, got {type(x).__name__}")
+        if x.dim() == 4 and self.ctx.backend.channels_last:
+            x = x.contiguous(memory_format=_CL)  # every activation downstream keeps this layout
         if self.ref is not None and x.shape != self.ref.shape:
             if not self.auto_reset:
                 raise StreamError(
@@ -95,14 +187,27 @@ class InputSparsify(TruncationOp):
         if self.dilation > 1 and score.dim() == 4:
             score = F.max_pool2d(score, self.dilation, stride=1, padding=self.dilation // 2)
         active = _fire(score, torch.ones_like(score, dtype=torch.bool), self.threshold)
-        delta = diff * active
         if self.ctx.accumulate:
             self.ref = torch.where(active, x, self.ref)
         else:
             self.ref = x.detach().clone()
+        ctx = self.ctx
+        count = int(active.sum())
+        if ctx.refresh_allowed and ctx.refresh_fraction is not None and (
+                count >= ctx.refresh_fraction * active.numel()):
+            # Network-wide dense fallback. With every later threshold 0 and accumulation on, the delta
+            # network's output is exactly the dense model applied to ``ref`` (a pixel that does not fire
+            # at threshold 0 has f(a + r) == f(a), so its state is interchangeable with a = a + r,
+            # r = 0). Running this frame as a first frame on ``ref`` computes that densely and resets
+            # every downstream buffer to the same state; only float rounding differs.
+            ctx.refreshed += 1
+            self._record(x, active, first=False)
+            self.log(first=False, diff=diff, score=score, mask=active, refresh=True, ref=self.ref)
+            return DeltaTensor(self.ref, None, True)
+        delta = diff * active
         self._record(x, active, first=False)
         self.log(first=False, diff=diff, score=score, mask=active, delta=delta, ref=self.ref)
-        return DeltaTensor(delta, active, False)
+        return DeltaTensor(delta, active, False, count if active.dim() == 4 else None)
 
     def _record(self, x: Tensor, active: Tensor | None, *, first: bool) -> None:
         rec = self.ctx.recorder
@@ -119,26 +224,52 @@ class InputSparsify(TruncationOp):
 class PointwiseTruncation(TruncationOp):
     """A pointwise non-linearity ``f`` applied to deltas, with DeltaCNN's accumulation buffers."""
 
-    def __init__(self, name: str, fn: Callable[[Tensor], Tensor], kind: str, threshold: float | None = 0.0):
+    def __init__(self, name: str, fn: Callable[[Tensor], Tensor], kind: str, threshold: float | None = 0.0,
+                 *, piecewise: Piecewise | None = None):
         super().__init__(name, threshold)
         self.fn = fn
         self.kind = kind
+        #: ``fn`` as a :class:`Piecewise` (enables the compiled step), or ``None``
+        self.piecewise = piecewise
         self.a: Tensor | None = None  # last propagated input
-        self.r: Tensor | None = None  # pending residual (accumulation buffer)
+        self._r: Tensor | None = None  # pending residual (accumulation buffer); None = all zero
+        self._zeros = ZeroCache()
+        self._shared = False  # ``a`` still aliases a frame-0 activation: copy before writing into it
+
+    @property
+    def r(self) -> Tensor | None:
+        """The residual (accumulation buffer): changes received but not yet propagated."""
+        if self._r is None and self.a is not None:
+            return torch.zeros_like(self.a)
+        return self._r
+
+    @r.setter
+    def r(self, value: Tensor | None) -> None:
+        self._r = value
 
     def reset(self) -> None:
         self.a = None
-        self.r = None
+        self._r = None
+        self._shared = False
 
     def forward(self, x: DeltaTensor) -> DeltaTensor:
         if x.first:
-            self.a = x.data.detach().clone()
-            self.r = torch.zeros_like(self.a)
+            # no copy yet: nothing writes into a dense activation, and a dense refresh frame
+            # (see InputSparsify) followed by another one never needs one (copy-on-write, _own)
+            self.a, self._r, self._shared = x.data.detach(), None, True
             out = self.fn(x.data)
             self._record(x.data, None, None)
             self.log(first=True, value=out)
             return DeltaTensor(out, None, True)
+        if x.empty:  # no updated pixel: no state changes, nothing fires
+            self._record(x.data, x.mask, x.mask)
+            return _zero_like(self._zeros, x)
+        self._own()
         assert self.a is not None and self.r is not None
+        if self.piecewise is not None and self.ctx.log is None and x.data.dim() == 4:
+            compiled = self._forward_compiled(x)
+            if compiled is not None:
+                return compiled
         if x.mask is not None and self.ctx.log is None and x.data.dim() >= 3:
             gathered = self._forward_gathered(x)
             if gathered is not None:
@@ -159,6 +290,35 @@ class PointwiseTruncation(TruncationOp):
         self.log(first=False, delta_in=x.data, updated=updated, s=s, d=d, score=score, fire=fire,
                  emitted=emitted, a=self.a, r=self.r)
         return DeltaTensor(emitted, fire, False)
+
+    def _own(self) -> None:
+        """Make ``a`` a private buffer (channels-last when the backend wants it) and ``r`` concrete."""
+        assert self.a is not None
+        if self._shared:
+            cl = self.a.dim() == 4 and self.ctx.backend.channels_last
+            self.a = self.a.clone(memory_format=_CL if cl else torch.contiguous_format)
+            self._shared = False
+        if self._r is None:
+            self._r = torch.zeros_like(self.a)
+
+    def _forward_compiled(self, x: DeltaTensor) -> DeltaTensor | None:
+        """The step of :meth:`forward` in one compiled call over the updated pixels (channels-last
+        buffers, float32, CPU; :class:`Piecewise` ``fn``). ``None`` when that kernel does not apply."""
+        self._own()
+        assert self.a is not None and self._r is not None and self.piecewise is not None
+        nk = native_for(x.data, self.a)
+        if nk is None or not (self.a.is_contiguous(memory_format=_CL)
+                              and self._r.is_contiguous(memory_format=_CL)):
+            return None
+        pw = self.piecewise
+        slopes = None if pw.slopes is None else pw.slopes.detach()
+        emitted, fire, fired = nk.truncate_pointwise(
+            x.data, x.mask, self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
+            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes)
+        rec = self.ctx.recorder
+        if rec is not None and rec.enabled:
+            self._record(x.data, expand_mask(x.mask, x.data), fire)
+        return DeltaTensor(emitted, fire, False, fired)
 
     def _forward_gathered(self, x: DeltaTensor) -> DeltaTensor | None:
         """The step of :meth:`forward` computed on the updated pixels only (gather -> step -> scatter,
@@ -230,7 +390,7 @@ class DenseIsland(TruncationOp):
 
     def forward(self, *inputs: DeltaTensor) -> DeltaTensor:
         if inputs[0].first:
-            self.acc = [i.data.detach().clone() for i in inputs]
+            self.acc = [i.data.detach() for i in inputs]  # never written into: later frames add
             self.out = self.fn(*self.acc)
             self._record(self.out, None, None)
             self.log(first=True, value=self.out)
@@ -270,9 +430,9 @@ class Densify(DeltaOp):
 
     def forward(self, x: DeltaTensor) -> Tensor:
         if x.first:
-            self.y = x.data.detach().clone()
+            self.y = x.data.detach()  # never written into (later frames add); callers get a copy
         else:
             assert self.y is not None
             self.y = self.y + x.data
         self.log(first=x.first, value=self.y)
-        return self.y.clone()
+        return self.y.clone(memory_format=torch.contiguous_format)

@@ -5,8 +5,12 @@ is the dense model's own decoded keypoints on the same frames ("fidelity", DESIG
 point lost. Frame 0 of every stream runs dense in a delta network and is exactly right, so it is left out
 of both the accuracy and the speed numbers (they describe a running stream).
 
-Speedup is the MAC speedup (dense MACs / delta MACs over the same frames). ``latency`` and ``measured``
-need the latency model / benchmark of a later issue and fall back to MACs with a warning.
+Speedup is, by ``speed``: ``macs`` the MAC speedup (dense MACs / delta MACs over the same frames);
+``latency`` the wall-clock speedup predicted by the latency model (:mod:`deltatune.delta.latency`, fitted
+once per model and machine on timed random configurations and cached in ``<data dir>/latency/``; no
+timing per trial, so it is free of noise); ``measured`` the timed speedup of each trial (median of two
+passes, noisy on a shared machine). Both wall-clock kinds run the ``sparse`` backend and compare against
+the faster dense layout.
 
 Dense reference keypoints cost a full dense pass; they are cached per (model, weights, video, windows,
 frames) in memory and on disk (``<data dir>/cache/reference/<key>.pt``) so trials and re-runs reuse them.
@@ -14,6 +18,7 @@ frames) in memory and on disk (``<data dir>/cache/reference/<key>.pt``) so trial
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -24,7 +29,7 @@ from typing import Any, Literal
 
 import torch
 
-from deltatune._atomic import atomic_torch_save
+from deltatune._atomic import atomic_torch_save, atomic_write_text
 from deltatune.errors import ConfigError
 from deltatune.search.study_workload import StudyWorkload, load_model
 
@@ -38,12 +43,10 @@ Split = Literal["tune", "heldout"]
 
 
 def resolve_speed(speed: str) -> tuple[str, str | None]:
-    """``(speed metric actually used, notice or None)``; only ``macs`` exists so far."""
+    """``(speed metric used, notice or None)``: a valid name is used as is."""
     if speed not in SPEEDS:
         raise ConfigError(f"--speed {speed!r} is unknown; choose one of {', '.join(SPEEDS)}")
-    if speed == "macs":
-        return "macs", None
-    return "macs", f"--speed {speed}: not available yet (no latency model / benchmark); using MAC speedup"
+    return speed, None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class Evaluator:
         print(ev.evaluate(cfg).accuracy_loss)
     """
 
-    def __init__(self, workload: StudyWorkload, *, use_disk_cache: bool = True) -> None:
+    def __init__(self, workload: StudyWorkload, *, use_disk_cache: bool = True, speed: str = "macs") -> None:
         from deltatune.data.video import load_clip
         from deltatune.delta import convert
         from deltatune.workload import preprocess
@@ -145,8 +148,16 @@ class Evaluator:
         x = preprocess(clip, self.info).contiguous()
         t = workload.tune_frames
         self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:]}
-        self.net = convert(self.model, x[0])
+        self.speed, _ = resolve_speed(speed)
         self._use_disk = use_disk_cache
+        if self.speed == "macs":
+            self.net = convert(self.model, x[0])
+        else:
+            from deltatune.delta.sparse import SparseBackend
+
+            self.net = convert(self.model, x[0], backend=SparseBackend(), record_stats=False)
+        self.latency = self._fitted_latency() if self.speed == "latency" else None
+        self._dense_ms: float | None = None
         self.reference = {s: self._reference(s) for s in ("tune", "heldout")}
         self.labels = self._labels(workload.load_labels())
         #: PCK of the dense model against the labels per split (None without labels)
@@ -203,6 +214,49 @@ class Evaluator:
                 log.warning("cannot write reference cache %s (%s)", path, exc)
         return ref
 
+    # -- wall-clock speed --------------------------------------------------------------------------
+    def _fitted_latency(self) -> Any:
+        """The latency model of this model on this machine: cached, or fitted now (about a minute)."""
+        from deltatune.delta import native
+        from deltatune.delta.latency import FittedLatency, fit_latency
+
+        w = self.workload
+        key = {"model": w.model, "weights": w.weights_identity(), "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "native": native.available(), "cpu": native._cpu_tag(),
+               "size": list(self.info.input_size)}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        from deltatune.data.assets import data_dir
+
+        path = data_dir() / "latency" / f"{w.model}-{digest}.json"
+        if self._use_disk and path.is_file():
+            try:
+                return FittedLatency.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("latency model cache %s unreadable (%s); refitting", path, exc)
+        log.info("fitting the latency model of %s on this machine (once; cached in %s)", w.model, path)
+        fitted = fit_latency(self.net, list(self.frames["tune"]))
+        if self._use_disk:
+            try:
+                atomic_write_text(path, json.dumps({"key": key, **fitted.to_dict()}, indent=1))
+            except OSError as exc:
+                log.warning("cannot write latency model cache %s (%s)", path, exc)
+        return fitted
+
+    def _measured_speedup(self, frames: torch.Tensor) -> float:
+        import statistics
+
+        from deltatune.delta.latency import time_delta, time_frames
+
+        if self._dense_ms is None:
+            cl = [f.contiguous(memory_format=torch.channels_last) for f in frames[1:]]
+            dense_cl = copy.deepcopy(self.model).to(memory_format=torch.channels_last)
+            with torch.no_grad():
+                self._dense_ms = min(min(time_frames(self.model, frames[1:]) for _ in range(2)),
+                                     min(time_frames(dense_cl, cl) for _ in range(2)))
+        with torch.no_grad():
+            ms = statistics.median(time_delta(self.net, list(frames)) for _ in range(2))
+        return self._dense_ms / max(ms, 1e-9)
+
     # -- labels ------------------------------------------------------------------------------------
     def _labels(self, labels: Any) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
         """Per split ``(coords [T,B,K,2], visible [T,B,K])`` cut from labels of the whole video."""
@@ -258,9 +312,18 @@ class Evaluator:
         self.net.reset()
         self.net.stats.clear()
         preds = []
-        with torch.no_grad():
-            for f in self.frames[split]:
-                preds.append(decode_heatmaps(_heatmaps(self.net(f)))[0])
+        frames = self.frames[split]
+        latency_speed = None
+        if self.latency is not None:
+            from deltatune.delta.latency import features
+
+            outs: list[Any] = []
+            latency_speed = self.latency.speedup(features(self.net, list(frames), outputs=outs))
+            preds = [decode_heatmaps(_heatmaps(o))[0] for o in outs]
+        else:
+            with torch.no_grad():
+                for f in frames:
+                    preds.append(decode_heatmaps(_heatmaps(self.net(f)))[0])
         pred = torch.stack(preds)[1:]  # frame 0 is dense and exact: score the running stream only
         if self.dense_pck is not None:
             # against labels: loss = dense PCK - delta PCK (both vs the labels), in points
@@ -271,9 +334,14 @@ class Evaluator:
             res = pck(pred, ref, alpha=PCK_ALPHA)
             value = res.value if not math.isnan(res.value) else 1.0
             loss = 100.0 * (1.0 - value)
-        summary = self.net.stats.summary()
-        # nothing recomputed at all (everything truncated) would be an infinite speedup: count >= 1 MAC
-        speed = summary.dense_macs / max(summary.delta_macs, 1) if summary.dense_macs else 1.0
+        if latency_speed is not None:
+            speed = latency_speed
+        elif self.speed == "measured":
+            speed = self._measured_speedup(frames)
+        else:
+            summary = self.net.stats.summary()
+            # nothing recomputed (everything truncated) would be an infinite speedup: count >= 1 MAC
+            speed = summary.dense_macs / max(summary.delta_macs, 1) if summary.dense_macs else 1.0
         return Evaluation(
             accuracy_loss=loss,
             speedup=speed,

@@ -220,7 +220,7 @@ def _worker(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ev = evaluator or Evaluator(settings.workload)
+    ev = evaluator or Evaluator(settings.workload, speed=resolve_speed(settings.speed)[0])
     speed_used, _ = resolve_speed(settings.speed)
     space = _make_space(settings, ev)
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
@@ -340,8 +340,10 @@ def run_search(
     spec = settings.storage_spec()
     if evaluator is not None and evaluator.workload != settings.workload:
         raise ConfigError("run_search: the evaluator was built for another workload")
+    if evaluator is not None and evaluator.speed != resolve_speed(settings.speed)[0]:
+        raise ConfigError(f"run_search: the evaluator scores --speed {evaluator.speed}, not {settings.speed}")
     ev = evaluator or Evaluator(
-        settings.workload
+        settings.workload, speed=resolve_speed(settings.speed)[0]
     )  # main process: validates inputs early, held-out check, jobs == 1 worker
     if ev.random_weights:
         notices.append(

@@ -1,0 +1,321 @@
+// deltatune's compiled CPU kernels (float32, channels-last activations).
+//
+// Built on first use by deltatune/delta/native.py with torch.utils.cpp_extension; every function here
+// has a plain-torch twin that is used when this module cannot be built (no compiler) or the tensors
+// live on another device. The maths of truncate_pointwise is DeltaCNN's pointwise rule exactly as
+// documented in deltatune/delta/truncation.py (the one place that defines it); this file is only a
+// faster body for it, and tests hold the two equal.
+//
+// Layout: activations are [N, C, H, W] tensors in channels-last memory (NHWC), so one pixel's channel
+// vector is contiguous; masks are bool [N, 1, H, W] (contiguous, one byte per pixel).
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+constexpr auto kCL = at::MemoryFormat::ChannelsLast;
+// GEMMs at least this large (multiply-adds) go through oneDNN's 1x1 convolution instead of at::mm.
+constexpr int64_t kOneDnnMinMacs = 2000000;
+
+at::Tensor as_cl(const at::Tensor& t) { return t.contiguous(kCL); }
+
+// Flat indices (n*H*W + y*W + x) of the set pixels of a contiguous bool mask.
+std::vector<int64_t> set_pixels(const bool* m, int64_t total) {
+  std::vector<int64_t> idx;
+  idx.reserve(static_cast<size_t>(total / 8 + 16));
+  for (int64_t i = 0; i < total; ++i)
+    if (m[i]) idx.push_back(i);
+  return idx;
+}
+
+}  // namespace
+
+// Output pixels of a conv whose receptive field touches a set input pixel (separable dilation), and
+// how many there are. mask: bool [N, 1, H, W]. Returns (bool [N, 1, Ho, Wo], count).
+std::tuple<at::Tensor, int64_t> conv_out_mask(const at::Tensor& mask_in, int64_t kh, int64_t kw, int64_t sh,
+                                              int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                              int64_t ho, int64_t wo) {
+  TORCH_CHECK(mask_in.dim() == 4 && mask_in.scalar_type() == at::kBool, "conv_out_mask: bool [N,1,H,W] mask");
+  at::Tensor mask = mask_in.contiguous();
+  const int64_t n = mask.size(0), h = mask.size(2), w = mask.size(3);
+  const bool* m = mask.data_ptr<bool>();
+  // horizontal pass: tmp[n, y, ox] = any_kx m[n, y, ox*sw - pw + kx*dw]
+  std::vector<uint8_t> tmp(static_cast<size_t>(n * h * wo), 0);
+  for (int64_t r = 0; r < n * h; ++r) {
+    const bool* row = m + r * w;
+    uint8_t* out = tmp.data() + r * wo;
+    bool any = false;
+    for (int64_t x = 0; x < w && !any; ++x) any = row[x];
+    if (!any) continue;
+    for (int64_t ox = 0; ox < wo; ++ox) {
+      const int64_t x0 = ox * sw - pw;
+      uint8_t v = 0;
+      for (int64_t k = 0; k < kw && !v; ++k) {
+        const int64_t x = x0 + k * dw;
+        if (x >= 0 && x < w && row[x]) v = 1;
+      }
+      out[ox] = v;
+    }
+  }
+  at::Tensor res = at::empty({n, 1, ho, wo}, mask.options());
+  bool* o = res.data_ptr<bool>();
+  int64_t count = 0;
+  for (int64_t b = 0; b < n; ++b) {
+    const uint8_t* t = tmp.data() + b * h * wo;
+    for (int64_t oy = 0; oy < ho; ++oy) {
+      const int64_t y0 = oy * sh - ph;
+      bool* orow = o + (b * ho + oy) * wo;
+      std::fill(orow, orow + wo, false);
+      for (int64_t k = 0; k < kh; ++k) {
+        const int64_t y = y0 + k * dh;
+        if (y < 0 || y >= h) continue;
+        const uint8_t* trow = t + y * wo;
+        for (int64_t ox = 0; ox < wo; ++ox) orow[ox] |= static_cast<bool>(trow[ox]);
+      }
+      for (int64_t ox = 0; ox < wo; ++ox) count += orow[ox];
+    }
+  }
+  return {res, count};
+}
+
+// Number of set pixels of a bool [N, 1, H, W] mask and their bounding box over every batch entry:
+// (count, y0, y1, x0, x1) with exclusive ends; (0, 0, 0, 0, 0) when nothing is set.
+std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> mask_bbox(const at::Tensor& mask_in) {
+  TORCH_CHECK(mask_in.dim() == 4 && mask_in.scalar_type() == at::kBool, "mask_bbox: bool [N,1,H,W] mask");
+  at::Tensor mask = mask_in.contiguous();
+  const int64_t n = mask.size(0), h = mask.size(2), w = mask.size(3);
+  const bool* m = mask.data_ptr<bool>();
+  int64_t y0 = h, y1 = 0, x0 = w, x1 = 0, count = 0;
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t y = 0; y < h; ++y) {
+      const bool* row = m + (b * h + y) * w;
+      int64_t first = -1, last = -1;
+      for (int64_t x = 0; x < w; ++x) {
+        if (row[x]) {
+          if (first < 0) first = x;
+          last = x;
+          ++count;
+        }
+      }
+      if (first < 0) continue;
+      y0 = std::min(y0, y);
+      y1 = std::max(y1, y + 1);
+      x0 = std::min(x0, first);
+      x1 = std::max(x1, last + 1);
+    }
+  }
+  if (y1 == 0) return {0, 0, 0, 0, 0};
+  return {count, y0, y1, x0, x1};
+}
+
+// Bias-free conv of x [N, C, H, W] evaluated only at the set pixels of out_mask [N, 1, Ho, Wo]:
+// gather the receptive fields into cols [P, K*C] (one contiguous channel vector per tap), one GEMM with
+// weight [K*C, Cout] (rows ordered tap-major, then input channel), scatter into a zero channels-last
+// output. Pixels outside out_mask are zero. weight_1x1 is the same weight as [Cout, K*C, 1, 1]: large
+// GEMMs run as a 1x1 oneDNN convolution over the columns (measured ~1.4-2x faster than MKL's sgemm on
+// the AMD EPYC machines here), small ones as at::mm.
+// max_fraction: when at least this fraction of the output pixels is set (and it is < 1), nothing is
+// computed and an undefined tensor (None) is returned with the count: the caller runs the dense conv.
+std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Tensor& out_mask_in,
+                                            const at::Tensor& weight, const at::Tensor& weight_1x1, int64_t kh,
+                                            int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                                            int64_t dw, double max_fraction) {
+  TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat, "sparse_conv: float32 [N,C,H,W] input");
+  at::Tensor out_mask = out_mask_in.contiguous();
+  std::vector<int64_t> idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
+  const int64_t p = static_cast<int64_t>(idx.size());
+  if (max_fraction < 1.0 && static_cast<double>(p) >= max_fraction * static_cast<double>(out_mask.numel()))
+    return {at::Tensor(), p};
+  at::Tensor x = as_cl(x_in);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t ho = out_mask.size(2), wo = out_mask.size(3);
+  const int64_t cout = weight.size(1), k = kh * kw;
+  TORCH_CHECK(weight.size(0) == k * c, "sparse_conv: weight rows must be kh*kw*C_in");
+  if (p == 0) return {at::empty({n, cout, ho, wo}, x.options(), kCL).zero_(), 0};
+  at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
+  const float* xp = x.data_ptr<float>();
+  at::Tensor cols = at::empty({p, k * c}, x.options());
+  float* cp = cols.data_ptr<float>();
+  const int64_t hw_out = ho * wo;
+  at::parallel_for(0, p, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t flat = idx[i];
+      const int64_t b = flat / hw_out, pos = flat - b * hw_out;
+      const int64_t oy = pos / wo, ox = pos - (pos / wo) * wo;
+      float* dst = cp + i * k * c;
+      for (int64_t ky = 0; ky < kh; ++ky) {
+        const int64_t iy = oy * sh - ph + ky * dh;
+        for (int64_t kx = 0; kx < kw; ++kx, dst += c) {
+          const int64_t ix = ox * sw - pw + kx * dw;
+          if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+            std::memset(dst, 0, sizeof(float) * c);
+          } else {
+            std::memcpy(dst, xp + ((b * h + iy) * w + ix) * c, sizeof(float) * c);
+          }
+        }
+      }
+    }
+  });
+  at::Tensor res;
+  if (p * k * c * cout >= kOneDnnMinMacs) {
+    res = at::conv2d(cols.view({1, p, 1, k * c}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
+  } else {
+    res = at::mm(cols, weight);  // [P, Cout]
+  }
+  const float* rp = res.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const bool* om = out_mask.data_ptr<bool>();
+  // one pass over the output: result rows at the set pixels (idx is sorted), zeros elsewhere
+  const int64_t total = n * ho * wo;
+  at::parallel_for(0, total, 1024, [&](int64_t begin, int64_t end) {
+    int64_t i = std::lower_bound(idx.begin(), idx.end(), begin) - idx.begin();
+    for (int64_t px = begin; px < end; ++px) {
+      float* dst = yp + px * cout;
+      if (om[px]) {
+        std::memcpy(dst, rp + (i++) * cout, sizeof(float) * cout);
+      } else {
+        std::memset(dst, 0, sizeof(float) * cout);
+      }
+    }
+  });
+  return {y, p};
+}
+
+namespace {
+
+inline uint32_t abs_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof(u));
+  return u & 0x7fffffffu;  // |v| as bits: ordered like |v| for non-NaN values, and max-reducible
+}
+
+inline float from_bits(uint32_t u) {
+  float v;
+  std::memcpy(&v, &u, sizeof(v));
+  return v;
+}
+
+// One pixel of the truncation step (see truncate_pointwise). MODE: 0 max, 1 L2 norm, 2 rms.
+template <int MODE>
+inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int64_t c, const float* sl, float lo,
+                           float hi, bool truncate, float thr, bool accumulate) {
+  uint32_t umax = 0;
+  float sq = 0.0f;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float a = aa[ch];
+    const float s = a + (rr[ch] + dd[ch]);
+    float fs = s < 0.0f ? s * sl[ch] : s;
+    float fa = a < 0.0f ? a * sl[ch] : a;
+    fs = std::min(std::max(fs, lo), hi);
+    fa = std::min(std::max(fa, lo), hi);
+    const float change = fs - fa;
+    ee[ch] = change;
+    if (MODE == 0) {
+      umax = std::max(umax, abs_bits(change));
+    } else {
+      sq += change * change;
+    }
+  }
+  float score;
+  if (MODE == 0) {
+    score = from_bits(umax);
+  } else if (MODE == 1) {
+    score = std::sqrt(sq);
+  } else {
+    score = std::sqrt(sq / static_cast<float>(c));
+  }
+  const bool fires = !truncate || score > thr;
+  if (fires) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      aa[ch] = aa[ch] + (rr[ch] + dd[ch]);
+      rr[ch] = 0.0f;
+    }
+  } else {
+    std::memset(ee, 0, sizeof(float) * c);
+    if (accumulate) {
+      for (int64_t ch = 0; ch < c; ++ch) rr[ch] = rr[ch] + dd[ch];
+    } else {
+      std::memset(rr, 0, sizeof(float) * c);
+    }
+  }
+  return fires;
+}
+
+}  // namespace
+
+// DeltaCNN's pointwise truncation step (see truncation.py) for f(v) = clamp(v < 0 ? slope_c * v : v, lo, hi)
+// (ReLU, ReLU6, Hardtanh, LeakyReLU, PReLU), on the updated pixels only: per updated pixel
+// r += d; s = a + r; change = f(s) - f(a); the pixel fires iff score(change) > threshold; firing emits
+// the change and sets a = s, r = 0; otherwise it emits 0 and keeps r (accumulate) or drops it.
+// a and r are channels-last buffers updated in place. mode: 0 max, 1 L2 norm, 2 rms over channels;
+// threshold < 0 means "never truncate". Returns (emitted delta, fire mask, number of firing pixels).
+std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const at::Tensor& d_in, const c10::optional<at::Tensor>& mask_in,
+                                                      at::Tensor a, at::Tensor r, double threshold, int64_t mode,
+                                                      bool accumulate, double slope, double lo, double hi,
+                                                      const c10::optional<at::Tensor>& slopes_in) {
+  TORCH_CHECK(d_in.dim() == 4 && d_in.scalar_type() == at::kFloat, "truncate_pointwise: float32 [N,C,H,W]");
+  TORCH_CHECK(a.is_contiguous(kCL) && r.is_contiguous(kCL), "truncate_pointwise: channels-last buffers");
+  TORCH_CHECK(mode >= 0 && mode <= 2, "truncate_pointwise: mode must be 0, 1 or 2");
+  at::Tensor d = as_cl(d_in);
+  const int64_t n = d.size(0), c = d.size(1), h = d.size(2), w = d.size(3);
+  const int64_t pixels = n * h * w;
+  at::Tensor emitted = at::empty({n, c, h, w}, d.options(), kCL);  // every pixel is written below
+  at::Tensor fire = at::zeros({n, 1, h, w}, d.options().dtype(at::kBool));
+  const bool* m = nullptr;
+  at::Tensor mask;
+  if (mask_in.has_value() && mask_in->defined()) {
+    mask = mask_in->expand({n, 1, h, w}).contiguous();
+    m = mask.data_ptr<bool>();
+  }
+  std::vector<float> slope_vec(static_cast<size_t>(c), static_cast<float>(slope));
+  if (slopes_in.has_value() && slopes_in->defined()) {
+    at::Tensor sl = slopes_in->to(at::kFloat).expand({c}).contiguous();
+    std::memcpy(slope_vec.data(), sl.data_ptr<float>(), sizeof(float) * c);
+  }
+  const float* sl = slope_vec.data();
+  const float* dp = d.data_ptr<float>();
+  float* ap = a.data_ptr<float>();
+  float* rp = r.data_ptr<float>();
+  float* ep = emitted.data_ptr<float>();
+  bool* fp = fire.data_ptr<bool>();
+  const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi), thr = static_cast<float>(threshold);
+  const bool truncate = threshold >= 0.0;
+  at::parallel_for(0, pixels, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t px = begin; px < end; ++px) {
+      const int64_t off = px * c;
+      if (m && !m[px]) {
+        std::memset(ep + off, 0, sizeof(float) * c);
+        continue;
+      }
+      bool fires;
+      if (mode == 0) {
+        fires = truncate_pixel<0>(dp + off, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+      } else if (mode == 1) {
+        fires = truncate_pixel<1>(dp + off, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+      } else {
+        fires = truncate_pixel<2>(dp + off, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+      }
+      fp[px] = fires;
+    }
+  });
+  int64_t fired = 0;
+  for (int64_t px = 0; px < pixels; ++px) fired += fp[px];
+  return {emitted, fire, fired};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
+  mod.doc() = "deltatune CPU kernels (channels-last, float32)";
+  mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
+  mod.def("mask_bbox", &mask_bbox, "bounding box of the set pixels of a mask (exclusive ends)");
+  mod.def("sparse_conv", &sparse_conv, "gather -> GEMM -> scatter conv at the set pixels of out_mask");
+  mod.def("truncate_pointwise", &truncate_pointwise, "DeltaCNN pointwise truncation on updated pixels");
+}

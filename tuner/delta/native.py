@@ -1,0 +1,95 @@
+"""The compiled CPU kernels (``csrc/delta_cpu.cpp``): built on first use, cached, optional.
+
+The sparse backend's speed on CPU comes from fusing each delta op's per-pixel work (mask dilation,
+gather -> GEMM -> scatter, the truncation step) into one compiled call instead of a dozen torch ops,
+each with its own dispatch cost. The extension is compiled with ``torch.utils.cpp_extension`` the first
+time it is needed (about 20-60 s; needs a C++ compiler, present on the machines this project targets)
+into ``<data dir>/build/<torch version>/`` and loaded from there afterwards.
+
+Everything works without it: :func:`kernels` returns ``None`` when the build fails or is disabled
+(``DELTATUNE_NATIVE=0``), and callers take their plain-torch path (the same results, slower). Tensors on
+other devices (CUDA) always take the torch path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+__all__ = ["kernels", "available", "native_for", "build_dir", "NATIVE_ENV"]
+
+log = logging.getLogger(__name__)
+
+#: Set to ``0`` to never build or use the compiled kernels.
+NATIVE_ENV = "DELTATUNE_NATIVE"
+
+_SOURCE = Path(__file__).with_name("csrc") / "delta_cpu.cpp"
+_lock = threading.Lock()
+_state: dict[str, ModuleType | None] = {}
+
+
+def build_dir() -> Path:
+    """Where the extension is built and cached (per torch version)."""
+    from deltatune.data.assets import data_dir
+
+    return data_dir() / "build" / f"torch-{torch.__version__}_{_cpu_tag()}".replace("+", "_")
+
+
+def _cpu_tag() -> str:
+    """A short hash of this CPU's model and instruction-set flags: the kernels are built with
+    ``-march=native``, so a build must never be loaded on a different CPU."""
+    import hashlib
+    import platform
+
+    info = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        info += "".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
+    except OSError:
+        info += platform.processor()
+    return hashlib.sha256(info.encode()).hexdigest()[:10]
+
+
+def _build() -> ModuleType | None:
+    if os.environ.get(NATIVE_ENV, "1").strip().lower() in {"0", "false", "no", "off"}:
+        return None
+    try:
+        from torch.utils.cpp_extension import load
+
+        out = build_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        return load(name="deltatune_cpu", sources=[str(_SOURCE)], build_directory=str(out),
+                    extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"],
+                    verbose=False)
+    except Exception as exc:  # noqa: BLE001 - any build failure means "use the torch path"
+        log.warning("compiled CPU kernels unavailable (%s: %s); using the slower plain-torch path",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        return None
+
+
+def kernels() -> ModuleType | None:
+    """The compiled kernel module, building it on first call; ``None`` when unavailable."""
+    if "mod" not in _state:
+        with _lock:
+            if "mod" not in _state:
+                _state["mod"] = _build()
+    return _state["mod"]
+
+
+def available() -> bool:
+    """Whether the compiled kernels can be used in this process."""
+    return kernels() is not None
+
+
+def native_for(*tensors: torch.Tensor) -> ModuleType | None:
+    """The compiled kernels if every tensor is a float32 (or bool mask) CPU tensor, their only supported
+    case; else ``None`` (the caller's plain-torch path handles other devices and dtypes)."""
+    for t in tensors:
+        if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.bool):
+            return None
+    return kernels()
