@@ -26,7 +26,8 @@ CL = torch.channels_last
 @pytest.mark.parametrize(
     ("k", "stride", "pad", "dil", "n", "h", "w"),
     [(3, 1, 1, 1, 1, 17, 13), (3, 2, 1, 1, 2, 17, 13), (1, 1, 0, 1, 2, 9, 7), (5, 2, 2, 1, 1, 16, 16),
-     (3, 1, 2, 2, 2, 12, 10), ((3, 1), 1, (1, 0), 1, 1, 9, 9), (7, 2, 3, 1, 1, 32, 24), (2, 1, 0, 1, 3, 9, 8)],
+     (3, 1, 2, 2, 2, 12, 10), ((3, 1), 1, (1, 0), 1, 1, 9, 9), (7, 2, 3, 1, 1, 32, 24),
+     (2, 1, 0, 1, 3, 9, 8)],
 )
 def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> None:
     torch.manual_seed(0)
@@ -49,7 +50,8 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
 @pytest.mark.parametrize(
     ("fn", "kind", "want"),
     [(nn.ReLU(), "relu", (0.0, -math.inf, math.inf)), (nn.ReLU6(), "relu6", (0.0, -math.inf, 6.0)),
-     (nn.LeakyReLU(0.2), "leaky_relu", (0.2, -math.inf, math.inf)), (nn.Hardtanh(-2, 3), "hardtanh", (1, -2, 3)),
+     (nn.LeakyReLU(0.2), "leaky_relu", (0.2, -math.inf, math.inf)),
+     (nn.Hardtanh(-2, 3), "hardtanh", (1, -2, 3)),
      (F.relu, "relu", (0.0, -math.inf, math.inf)), (nn.Sigmoid(), "sigmoid", None), (nn.GELU(), "gelu", None),
      (nn.Hardswish(), "hardswish", None)],
 )
@@ -81,8 +83,9 @@ def _step(op: PointwiseTruncation, d: torch.Tensor, mask: torch.Tensor | None, c
 @pytest.mark.parametrize("mode", ["max", "norm", "rms"])
 @pytest.mark.parametrize("accumulate", [True, False])
 @pytest.mark.parametrize("threshold", [None, 0.0, 0.3])
-@pytest.mark.parametrize("fn,kind", [(nn.ReLU(), "relu"), (nn.ReLU6(), "relu6"), (nn.LeakyReLU(0.1), "leaky_relu"),
-                                     (nn.PReLU(6, 0.25), "prelu"), (nn.Hardtanh(-0.5, 0.7), "hardtanh")])
+@pytest.mark.parametrize("fn,kind", [(nn.ReLU(), "relu"), (nn.ReLU6(), "relu6"),
+                                     (nn.LeakyReLU(0.1), "leaky_relu"), (nn.PReLU(6, 0.25), "prelu"),
+                                     (nn.Hardtanh(-0.5, 0.7), "hardtanh")])
 def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, fn, kind) -> None:
     from deltatune.delta._context import RunContext
     from deltatune.delta._tensor import DeltaTensor
@@ -123,8 +126,8 @@ def _clip_with_cut(n: int = 10) -> list[torch.Tensor]:
 
 def _model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
-                         nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
 
 
 @pytest.mark.parametrize("backend", ["reference", "sparse"])
@@ -170,10 +173,10 @@ def test_sparse_network_runs_channels_last_and_returns_standard_layout() -> None
     assert sum(u.sparse for u in backend.usage.values()) > 0
 
 
-@pytest.mark.parametrize(("k", "stride", "pad", "dil"), [(3, 1, 1, 1), (3, 2, 1, 1), (1, 1, 0, 1), (5, 1, 2, 2),
-                                                        (7, 2, 3, 1)])
+@pytest.mark.parametrize(("k", "stride", "pad", "dil"),
+                         [(3, 1, 1, 1), (3, 2, 1, 1), (1, 1, 0, 1), (5, 1, 2, 2), (7, 2, 3, 1)])
 def test_dense_box_conv_is_exact(k, stride, pad, dil) -> None:
-    from deltatune.delta._sparse_kernels import mask_bbox
+    from deltatune.delta._sparse_kernels import mask_bbox, snap_box
 
     torch.manual_seed(0)
     conv = nn.Conv2d(6, 5, k, stride, pad, dil, bias=False)
@@ -185,5 +188,29 @@ def test_dense_box_conv_is_exact(k, stride, pad, dil) -> None:
         mout = op._torch_out_mask(in_mask)
         count, *box = mask_bbox(mout)
         assert count == int(mout.sum())
-        y = SparseConv(conv).dense_box(x, tuple(mout.shape[-2:]), tuple(box))
-        torch.testing.assert_close(y, F.conv2d(x, conv.weight, None, stride, pad, dil), rtol=1e-5, atol=1e-5)
+        hw = tuple(mout.shape[-2:])
+        for b in (tuple(box), snap_box(tuple(box), hw)):
+            y = SparseConv(conv).dense_box(x, hw, b)
+            want = F.conv2d(x, conv.weight, None, stride, pad, dil)
+            torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+        y0, y1, x0, x1 = snap_box(tuple(box), hw)
+        assert box[0] >= y0 and box[1] <= y1 and box[2] >= x0 and box[3] <= x1
+        assert (y1 - y0) % 8 == 0 or y1 - y0 == hw[0]
+
+
+def test_plain_torch_paths_equal_reference(monkeypatch) -> None:
+    """Without the compiled kernels (no compiler, or CUDA tensors, which always take these paths) the
+    sparse backend runs plain torch: sparse_conv2d, the gathered truncation step and the torch masks."""
+    monkeypatch.setitem(native._state, "mod", None)
+    assert not native.available()
+    model, clip = _model(), list(moving_square_clip(6))
+    for threshold in (0.0, 0.05):
+        backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+        net = convert(model, thresholds=threshold, backend=backend, dense_refresh=None)
+        ref = convert(model, thresholds=threshold)
+        with torch.no_grad():
+            for x in clip:
+                assert max_relative_error(net(x), ref(x)) <= 1e-4
+        assert sum(u.sparse for u in backend.usage.values()) > 0
+        relu = next(op for op in net.ops if op.kind == "relu")
+        assert relu.a.is_contiguous()  # no channels-last layout without the kernels

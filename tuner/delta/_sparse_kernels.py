@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from deltatune.delta.native import native_for
 
 __all__ = ["ConvGeometry", "geometry", "sparse_supported", "sparse_conv2d", "active_pixels", "zero_pixels",
-           "SparseConv", "mask_bbox"]
+           "SparseConv", "mask_bbox", "snap_box"]
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,23 @@ class SparseConv:
             memory_format=fmt)
         out[:, :, y0:y1, x0:x1] = part
         return out
+
+
+def _snap(lo: int, hi: int, size: int, step: int) -> tuple[int, int]:
+    """Grow ``[lo, hi)`` to a length that is a multiple of ``step`` (or the whole ``size``) inside
+    ``[0, size)``."""
+    length = min(size, -(-(hi - lo) // step) * step)
+    start = min(lo, size - length)
+    return start, start + length
+
+
+def snap_box(box: tuple[int, int, int, int], out_hw: tuple[int, int],
+             step: int = 8) -> tuple[int, int, int, int]:
+    """A bounding box ``(y0, y1, x0, x1)`` grown to whole multiples of ``step`` rows and columns (clamped
+    to the map). The dense kernel (oneDNN) compiles one primitive per input shape; a box whose size
+    changes every frame would recompile on every call, a snapped one reuses a few."""
+    (y0, y1), (x0, x1) = _snap(box[0], box[1], out_hw[0], step), _snap(box[2], box[3], out_hw[1], step)
+    return y0, y1, x0, x1
 
 
 def mask_bbox(mask: Tensor) -> tuple[int, int, int, int, int]:

@@ -89,16 +89,21 @@ def blob_mask(shape: Sequence[int], frac: float, *, seed: int = 0,
     return m.to(device)
 
 
-def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, inner: int) -> dict[str, float]:
-    """Interleaved timing: every round runs each function ``inner`` times; returns medians in ms."""
+def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, inner: int,
+               device: torch.device | None = None) -> dict[str, float]:
+    """Interleaved timing: every round runs each function ``inner`` times; returns medians in ms.
+    On CUDA the device is synchronised around each timing (kernels run asynchronously)."""
+    sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for f in fns.values():  # warm-up
         f()
     for _ in range(repeats):
         for k, f in fns.items():
+            sync()
             t0 = time.perf_counter()
             for _ in range(inner):
                 f()
+            sync()
             times[k].append((time.perf_counter() - t0) * 1e3 / inner)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -118,7 +123,7 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
         inner = max(1, min(20, int(2e6 // max(1, y.numel() * conv.in_channels))))
         fns: dict[str, Callable[[], object]] = {"dense": lambda: conv._conv_forward(x, weight, None)}
         if not sparse_supported(conv):
-            return LayerCalibration(sig, _median_ms(fns, repeats, inner)["dense"])
+            return LayerCalibration(sig, _median_ms(fns, repeats, inner, device)["dense"])
         kernel = SparseConv(conv)
         if native_for(x) is not None:  # the layout the sparse backend runs in (channels-last activations)
             x = x.contiguous(memory_format=torch.channels_last)
@@ -127,7 +132,7 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
             om = blob_mask(y.shape, f, seed=i, device=device)
             real[f"s{i}"] = float(om.sum()) / out_pixels
             fns[f"s{i}"] = lambda om=om: kernel(x, om)
-        ms = _median_ms(fns, repeats, inner)
+        ms = _median_ms(fns, repeats, inner, device)
     xs = [real[f"s{i}"] for i in range(len(fractions))]
     ys = [ms[f"s{i}"] for i in range(len(fractions))]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)

@@ -34,9 +34,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
-from deltatune.delta._sparse_kernels import SparseConv, mask_bbox, sparse_supported
+from deltatune.delta._sparse_kernels import SparseConv, mask_bbox, snap_box, sparse_supported
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
@@ -46,6 +47,10 @@ __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
 #: The dense conv runs over the updated bounding box instead of the whole map when the box covers less
 #: than this share of it (above it, slicing and copying cost more than the skipped pixels save).
 BOX_MAX_FRACTION = 0.8
+
+#: Fixed cost of the box path on top of the dense time it saves (cropping, padding, the zero output and
+#: the copy into it), measured on the 2-core machines here (~40 us per call).
+BOX_OVERHEAD_MS = 0.04
 
 #: Break-even used for a supported layer when calibration is off and nothing is cached (DESIGN §4: the
 #: sparse kernel lost above ~35 % on a 3x3 64->64 layer; smaller layers lose earlier).
@@ -125,22 +130,35 @@ class SparseBackend(ReferenceBackend):
         self.profile = profile
         self.usage: dict[str, LayerUse] = {}
         self._plans: dict[tuple[int, str], _Plan] = {}
+        self._device_calibrations: dict[str, Calibration] = {}
 
     # -- calibration -----------------------------------------------------------------------------
     @property
     def calibration(self) -> Calibration:
-        """The calibration cache in use (loaded on first access)."""
+        """The CPU calibration cache in use (loaded on first access)."""
         if not isinstance(self._calibration, Calibration):
             path = self._calibration if self._calibration is not None else default_path()
             self._calibration = Calibration(path)
         return self._calibration
 
+    def calibration_for(self, device: torch.device) -> Calibration:
+        """The calibration of a device type: CPU is :attr:`calibration`; another device (CUDA) gets its
+        own machine cache file, or an in-memory one when this backend was given an explicit calibration."""
+        if device.type == "cpu":
+            return self.calibration
+        cal = self._device_calibrations.get(device.type)
+        if cal is None:
+            cal = Calibration(default_path(device) if self._calibration is None else None)
+            self._device_calibrations[device.type] = cal
+        return cal
+
     def layer_calibration(self, conv: nn.Conv2d, shape: tuple[int, ...], *,
                           measure: bool | None = None) -> LayerCalibration | None:
         """The cached (or, with ``measure``, freshly measured if missing) calibration of ``conv``."""
-        cal = self.calibration.get(signature(conv, shape))
+        store = self.calibration_for(conv.weight.device)
+        cal = store.get(signature(conv, shape))
         if cal is None and (self.auto_calibrate if measure is None else measure):
-            cal = self.calibration.measure(conv, shape)
+            cal = store.measure(conv, shape)
         return cal
 
     def recalibrate(self) -> None:
@@ -188,8 +206,9 @@ class SparseBackend(ReferenceBackend):
         t0 = time.perf_counter() if self.profile else 0.0
         forced = self.overrides.get(name, self.break_even)
         be = float(plan.break_even if forced is None else forced)
-        count, y0, y1, x0, x1 = mask_bbox(out_mask)
+        count, *raw = mask_bbox(out_mask)
         ho, wo = int(out_mask.shape[-2]), int(out_mask.shape[-1])
+        y0, y1, x0, x1 = snap_box(tuple(raw), (ho, wo)) if count else (0, 0, 0, 0)  # type: ignore[arg-type]
         total = out_mask.numel()
         frac = count / total if total else 0.0
         box_frac = (y1 - y0) * (x1 - x0) / (ho * wo) if ho * wo else 1.0
@@ -226,7 +245,7 @@ class SparseBackend(ReferenceBackend):
             return "dense"
         options = {"sparse": cal.sparse_ms(frac), "dense": cal.dense_ms}
         if box_ok:
-            options["box"] = cal.dense_ms * box_frac
+            options["box"] = cal.dense_ms * box_frac + BOX_OVERHEAD_MS
         return min(options, key=options.__getitem__)
 
     def _count(self, name: str, conv: nn.Conv2d, shape: tuple[int, ...], frac: float, kind: str, t0: float,

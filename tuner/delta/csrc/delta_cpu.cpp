@@ -143,8 +143,14 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
   if (p == 0) return {at::empty({n, cout, ho, wo}, x.options(), kCL).zero_(), 0};
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
   const float* xp = x.data_ptr<float>();
-  at::Tensor cols = at::empty({p, k * c}, x.options());
+  // oneDNN builds (JIT-compiles) a primitive per GEMM shape and caches it: with the pixel count changing
+  // every frame, an exact-size GEMM would compile on almost every call. Rounding the row count up to a
+  // bucket keeps the shapes few (the padding rows are zero and their results are dropped).
+  const int64_t bucket = p < 1024 ? 32 : (p < 8192 ? 256 : 1024);
+  const int64_t p_pad = (p + bucket - 1) / bucket * bucket;
+  at::Tensor cols = at::empty({p_pad, k * c}, x.options());
   float* cp = cols.data_ptr<float>();
+  if (p_pad > p) std::memset(cp + p * k * c, 0, sizeof(float) * (p_pad - p) * k * c);
   const int64_t hw_out = ho * wo;
   at::parallel_for(0, p, 64, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -166,10 +172,10 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
     }
   });
   at::Tensor res;
-  if (p * k * c * cout >= kOneDnnMinMacs) {
-    res = at::conv2d(cols.view({1, p, 1, k * c}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
+  if (p_pad * k * c * cout >= kOneDnnMinMacs) {
+    res = at::conv2d(cols.view({1, p_pad, 1, k * c}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
   } else {
-    res = at::mm(cols, weight);  // [P, Cout]
+    res = at::mm(cols, weight);  // [P_pad, Cout]
   }
   const float* rp = res.data_ptr<float>();
   float* yp = y.data_ptr<float>();

@@ -1,0 +1,80 @@
+"""The README's benchmark table: ``deltatune bench`` on vtest crops for the zoo's headline models.
+
+For each model: thresholds 0 (the exact setting; the dense refresh handles frames where most pixels
+changed) and the documented setting ``studies/thresholds/<model>.json`` (accuracy loss <= 1 point on this
+workload), plus rows at a higher global threshold that show what the engine does when more is skipped
+(their accuracy loss is reported, not bounded). Every row is one ``run_bench`` call: the same 40 frames of
+the three crop windows as one batch of 3 streams, dense (best of NCHW and channels-last) and delta timed
+interleaved after a warm-up, medians of ``--repeats``.
+
+Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json]``
+(about 10 minutes on 2 cores). Quote the output together with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from deltatune.bench import run_bench
+
+SETTINGS = Path(__file__).resolve().parents[1] / "studies" / "thresholds"
+
+#: (label, model, weights, thresholds: "0", a global number, or "documented")
+ROWS: list[tuple[str, str, str | None, str]] = [
+    ("hrnet (W18-small-v2, distilled)", "hrnet", "default", "0"),
+    ("hrnet (W18-small-v2, distilled)", "hrnet", "default", "documented"),
+    ("hrnet (W18-small-v2, distilled)", "hrnet", "default", "0.1"),
+    ("HRNet-W32 (random weights)", "hrnet", None, "0"),
+    ("HRNet-W32 (random weights)", "hrnet", None, "0.01"),
+    ("pose_resnet50 (random weights)", "pose_resnet50", None, "0"),
+    ("pose_resnet50 (random weights)", "pose_resnet50", None, "documented"),
+    ("mobilenet_v2 (ImageNet)", "mobilenet_v2", "default", "0"),
+    ("mobilenet_v2 (ImageNet)", "mobilenet_v2", "default", "documented"),
+    ("mobilenet_v2 (ImageNet)", "mobilenet_v2", "default", "0.05"),
+    ("blazepose (MediaPipe)", "blazepose", "default", "0"),
+    ("blazepose (MediaPipe)", "blazepose", "default", "documented"),
+]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--batch", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--only", default=None, help="comma-separated model names to run")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    out = []
+    if not a.json:
+        print(f"{torch.get_num_threads()} threads, vtest crops, {a.frames} frames x batch {a.batch}\n")
+        print("| model | thresholds | dense ms | delta ms | measured speedup | MAC speedup "
+              "| measured / MAC ideal | accuracy loss |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for label, model, weights, setting in ROWS:
+        if a.only and model not in a.only.split(","):
+            continue
+        path = SETTINGS / f"{model}.json" if setting == "documented" else None
+        r = run_bench(model, weights=weights, frames=a.frames, batch=a.batch, repeats=a.repeats,
+                      threshold=None if path else float(setting), thresholds_file=path)
+        row = {"label": label, "model": model, "weights": weights or "random", "thresholds": setting,
+               **{k: v for k, v in r.to_dict().items() if k not in ("layers", "notes")}}
+        out.append(row)
+        if not a.json:
+            name = f"`{path.relative_to(SETTINGS.parents[1])}`" if path else setting
+            print(f"| {label} | {name} | {r.dense_ms:.1f} | {r.delta_ms:.1f} | {r.speedup:.2f}x | "
+                  f"{r.mac_speedup:.2f}x | {r.ideal_ratio:.0%} | {r.accuracy_loss:.2f} {r.metric} |",
+                  flush=True)
+    if a.json:
+        print(json.dumps(out, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
