@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
-import time
 
 import torch
 
 from deltatune.delta import convert
-from deltatune.delta.latency import LatencyModel, features
+from deltatune.delta.latency import LatencyModel, features, random_thresholds, time_delta, time_frames
 from deltatune.delta.sparse import SparseBackend
 from deltatune.workload import load_workload
 
@@ -32,16 +30,8 @@ def _measure(net, clip, repeats: int) -> tuple[float, float]:
     runs, dense = [], []
     with torch.no_grad():
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            for x in clip[1:]:
-                net.dense_model(x)
-            dense.append((time.perf_counter() - t0) * 1e3 / (len(clip) - 1))
-            net.reset()
-            net(clip[0])
-            t0 = time.perf_counter()
-            for x in clip[1:]:
-                net(x)
-            runs.append((time.perf_counter() - t0) * 1e3 / (len(clip) - 1))
+            dense.append(time_frames(net.dense_model, clip[1:]))
+            runs.append(time_delta(net, clip))
     return statistics.median(runs), statistics.median(dense)
 
 
@@ -68,13 +58,9 @@ def main() -> int:
     net = convert(wl.model, thresholds=0.0, backend=backend, record_stats=False)
     _measure(net, clip, 1)  # warm-up and first-use calibration
 
-    def config() -> dict[str, float]:
-        return {n: (0.0 if rng.random() < 0.1 else math.exp(rng.uniform(math.log(1e-3), math.log(0.5))))
-                for n in net.threshold_names}
-
     rows = []
     for _ in range(a.train + a.test):
-        net.set_thresholds(config())
+        net.set_thresholds(random_thresholds(net.threshold_names, rng))
         f = features(net, clip)
         ms, dense = _measure(net, clip, a.repeats)
         rows.append((f, ms, dense))
