@@ -1,6 +1,8 @@
 """Latency model accuracy: predicted vs measured delta ms/frame over random threshold configurations.
 
-Fits :class:`deltatune.delta.latency.LatencyModel` on ``--train`` random configurations, then reports the
+Fits :class:`deltatune.delta.latency.LatencyModel` on ``--train`` configurations (two at thresholds 0,
+which run the dense fallback, the rest random; the same mix ``search --speed latency`` fits on), then
+reports the
 median absolute relative error on ``--test`` (>= 20) other random configurations. Thresholds are drawn
 per truncation point, log-uniform in [1e-3, 0.5] (and 0 with probability 0.1). Each measurement: stream
 reset, frame 0 untimed, frames 1..T-1 timed, median over repeats, interleaved with a dense run of the
@@ -20,7 +22,14 @@ import statistics
 import torch
 
 from deltatune.delta import convert
-from deltatune.delta.latency import LatencyModel, features, random_thresholds, time_delta, time_frames
+from deltatune.delta.latency import (
+    LatencyModel,
+    features,
+    random_thresholds,
+    time_delta,
+    time_frames,
+    training_configs,
+)
 from deltatune.delta.sparse import SparseBackend
 from deltatune.workload import load_workload
 
@@ -59,8 +68,10 @@ def main() -> int:
     _measure(net, clip, 1)  # warm-up and first-use calibration
 
     rows = []
-    for _ in range(a.train + a.test):
-        net.set_thresholds(random_thresholds(net.threshold_names, rng))
+    configs = training_configs(net.threshold_names, rng, a.train)
+    configs += [random_thresholds(net.threshold_names, rng) for _ in range(a.test)]
+    for config in configs:
+        net.set_thresholds(config)
         f = features(net, clip)
         ms, dense = _measure(net, clip, a.repeats)
         rows.append((f, ms, dense))

@@ -254,6 +254,15 @@ def run_bench(
     dense_ms, delta_ms = min(nchw_ms, cl_ms), statistics.median(delta_runs)
     layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name)
     notes = []
+    if be.name == "sparse":
+        from deltatune.delta import native
+
+        if not native.available():
+            notes.append("compiled kernels unavailable (no C++ compiler?): the sparse backend ran its "
+                         "slower plain-torch paths")
+        if net.refreshed_frames:
+            notes.append(f"{net.refreshed_frames} of {len(steady)} timed frames ran the exact dense fallback "
+                         "(thresholds 0)")
     if wl.random_weights:
         notes.append("random weights: sparsity and accuracy do not describe a trained network")
     return BenchResult(

@@ -79,9 +79,8 @@ def load_workload(
     ``weights="default"`` falls back to seeded random weights (with a warning, recorded in the result)
     when the model has no default weights and ``allow_random`` is true.
     """
-    from deltatune_models import create_model, model_info
-
     from deltatune.data.video import DEFAULT_WINDOWS, load_clip
+    from deltatune_models import create_model, model_info
 
     if frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")

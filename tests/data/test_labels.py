@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from deltatune.data.labels import (
     COCO_KEYPOINT_NAMES,
     MPII_JOINT_NAMES,

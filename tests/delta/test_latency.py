@@ -30,10 +30,11 @@ def test_features_use_measured_calibration() -> None:
 
 
 def test_fit_recovers_coefficients() -> None:
-    rows = [(1.0, 1e5, 4e6, 100), (2.0, 3e5, 3e6, 80), (0.5, 2e5, 5e6, 120), (3.0, 1e4, 1e6, 40),
-            (1.5, 5e4, 2e6, 60), (0.7, 4e5, 6e6, 150), (2.5, 2e4, 2.5e6, 90)]
-    feats = [LatencyFeatures(c, u, d, o, 10) for c, u, d, o in rows]
-    truth = LatencyModel((1.2, 2e-5, 3e-7, 0.01, 0.7))
+    rows = [(1.0, 0.0, 1e5, 4e6, 100), (2.0, 0.0, 3e5, 3e6, 80), (0.5, 0.0, 2e5, 5e6, 120),
+            (3.0, 0.0, 1e4, 1e6, 40), (1.5, 0.0, 5e4, 2e6, 60), (0.7, 0.0, 4e5, 6e6, 150),
+            (2.5, 0.0, 2e4, 2.5e6, 90), (0.0, 9.0, 0.0, 8e6, 200)]
+    feats = [LatencyFeatures(c, u, d, o, 10, refresh_ms=r) for c, r, u, d, o in rows]
+    truth = LatencyModel((1.2, 1.5, 2e-5, 3e-7, 0.01, 0.7))
     model = LatencyModel.fit(feats, [truth.predict(f) for f in feats])
     for f in feats:
         assert model.predict(f) == pytest.approx(truth.predict(f), rel=1e-6)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from deltatune.errors import DeltatuneError
 from deltatune.metrics import (
     COCO_FLIP_PAIRS,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from deltatune.errors import DeltatuneError
 from deltatune.metrics import (
     accuracy_loss_points,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from deltatune.data.labels import load_keypoint_csv
 from deltatune.data.video import DEFAULT_WINDOWS

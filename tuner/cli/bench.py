@@ -12,10 +12,12 @@ HELP = "time dense PyTorch vs the delta network on real frames (ms/frame, speedu
 DESCRIPTION = (
     "Runs a registered model densely and as a delta network on the same real frames (default: the vtest "
     "sample, the model's crop windows as streams), with the same threads, interleaved repeats after a "
-    "warm-up, and reports median ms/frame for both, the measured speedup, the MAC speedup, the "
+    "warm-up, and reports median ms/frame for both (dense: the faster of NCHW and channels-last, both "
+    "shown), the measured speedup, the MAC speedup, the "
     "measured/MAC-ideal ratio, the accuracy loss against the dense model's own predictions (PCK@0.2 points "
     "for pose models, top-1 disagreement points for classifiers) and a per-layer table (active fraction, "
-    "dense/sparse choice, share of the delta time). Frame 0 of each stream runs dense and is not timed."
+    "sparse/box/dense choice, share of the delta time). Frame 0 of each stream runs dense and is not timed. "
+    "The sparse backend measures each new layer shape once per machine (cached); --recalibrate redoes it."
 )
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from deltatune.errors import LabelError
 
 __all__ = [

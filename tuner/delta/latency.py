@@ -5,12 +5,14 @@ did (:func:`features`) is enough to price it:
 
 * **convs**: each conv call's calibrated cost (:class:`~deltatune.delta.calibration.LayerCalibration`)
   for the choice the sparse backend made at that call's updated-output fraction (sparse line or dense
-  time); frames run through the dense fallback (``dense_refresh``) cost every conv's dense time;
+  time);
 * **updated elements**: channels x updated pixels at truncation points (the compiled per-pixel step);
 * **dense elements**: the output size of every op that did any work (zero-filling, adds, upsampling,
   and the other passes over whole tensors);
 * **active ops**: ops that did work (per-call dispatch and bookkeeping); ops whose input carried no
   change are nearly free and are not counted;
+* frames run through the dense fallback (thresholds 0): their calibrated dense conv cost, with a
+  coefficient of its own (the fit includes two such configurations);
 * a constant per frame.
 
 :meth:`LatencyModel.fit` weighs these with non-negative coefficients fitted on a few measured
@@ -30,22 +32,25 @@ from torch import Tensor
 __all__ = ["LatencyFeatures", "LatencyModel", "features", "FEATURE_NAMES"]
 
 #: The order of :meth:`LatencyFeatures.vector` (and of the fitted coefficients).
-FEATURE_NAMES: tuple[str, ...] = ("conv_ms", "updated_elements", "dense_elements", "active_ops", "constant")
+FEATURE_NAMES: tuple[str, ...] = ("conv_ms", "refresh_ms", "updated_elements", "dense_elements", "active_ops",
+                                  "constant")
 
 
 @dataclass(frozen=True)
 class LatencyFeatures:
     """What a configuration does per frame (frame 0 excluded), from one recorded, untimed run."""
 
-    conv_ms: float  # calibrated conv cost
+    conv_ms: float  # calibrated conv cost of the delta frames
     updated_elements: float  # channels x updated pixels at truncation points
     dense_elements: float  # output elements of ops that did work
     active_ops: float  # ops that did work
     frames: int
     refreshed: float = 0.0  # share of frames that ran through the dense fallback
+    refresh_ms: float = 0.0  # calibrated dense conv cost of those frames (its own coefficient)
 
     def vector(self) -> list[float]:
-        return [self.conv_ms, self.updated_elements, self.dense_elements, self.active_ops, 1.0]
+        return [self.conv_ms, self.refresh_ms, self.updated_elements, self.dense_elements, self.active_ops,
+                1.0]
 
 
 def _delta_out(out: Any) -> Any:
@@ -107,7 +112,7 @@ def features(net: Any, frames: Tensor | Sequence[Tensor], *,
         for h in hooks:
             h.remove()
     n = max(1, len(frames) - 1)
-    conv = totals["refresh_conv_ms"]
+    conv = 0.0
     for use in backend.usage.values():
         cal = backend.calibration.get(use.signature)
         if cal is None:
@@ -116,14 +121,14 @@ def features(net: Any, frames: Tensor | Sequence[Tensor], *,
         conv += use.dense * cal.dense_ms + cal.dense_ms * use.box_frac_sum
     return LatencyFeatures(conv_ms=conv / n, updated_elements=totals["updated"] / n,
                            dense_elements=totals["dense"] / n, active_ops=totals["ops"] / n, frames=n,
-                           refreshed=net.refreshed_frames / n)
+                           refreshed=net.refreshed_frames / n, refresh_ms=totals["refresh_conv_ms"] / n)
 
 
 @dataclass(frozen=True)
 class LatencyModel:
     """``ms/frame = coef · features`` with non-negative coefficients (see :data:`FEATURE_NAMES`)."""
 
-    coef: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
+    coef: tuple[float, ...] = (1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
     def predict(self, f: LatencyFeatures) -> float:
         """Predicted delta ms/frame of a configuration."""
@@ -176,6 +181,13 @@ def time_delta(net: Any, frames: Sequence[Tensor]) -> float:
     return time_frames(net, frames[1:])
 
 
+def training_configs(names: Sequence[str], rng: Any, n: int) -> list[dict[str, float]]:
+    """``n`` configurations to fit the latency model on: two at thresholds 0 after the input (so the
+    dense-refresh frames are priced from measurement), the rest :func:`random_thresholds`."""
+    head = [{k: 0.0 for k in names}, {k: (0.01 if k == "input" else 0.0) for k in names}] if n >= 4 else []
+    return head + [random_thresholds(names, rng) for _ in range(n - len(head))]
+
+
 def random_thresholds(names: Sequence[str], rng: Any, *, low: float = 1e-3, high: float = 0.5,
                       zero: float = 0.1) -> dict[str, float]:
     """A random configuration: per point log-uniform in ``[low, high]``, 0 with probability ``zero``."""
@@ -203,6 +215,8 @@ class FittedLatency:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FittedLatency:
+        if len(d["coef"]) != len(FEATURE_NAMES):
+            raise ValueError(f"expected {len(FEATURE_NAMES)} coefficients, got {len(d['coef'])}")
         return cls(LatencyModel(tuple(float(c) for c in d["coef"])), float(d["dense_ms"]),
                    tuple(float(e) for e in d.get("fit_errors", ())))
 
@@ -230,8 +244,8 @@ def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 8, repeats
     try:
         with torch.no_grad():
             time_delta(net, frames)  # warm-up (and first-use calibration of every layer shape)
-            for _ in range(configs):
-                net.set_thresholds(random_thresholds(net.threshold_names, rng))
+            for config in training_configs(net.threshold_names, rng, configs):
+                net.set_thresholds(config)
                 f = features(net, frames)
                 d_runs, s_runs = [], []
                 for _ in range(repeats):

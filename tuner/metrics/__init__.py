@@ -22,7 +22,6 @@ from deltatune.metrics.pck import (
     pose_frame_table,
     summarize,
 )
-
 from deltatune.metrics.video import PoseEvaluation, evaluate_pose, heatmaps_of, predict_keypoints
 
 __all__ = [

@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from deltatune.errors import DeltatuneError
 from torch import Tensor
+
+from deltatune.errors import DeltatuneError
 
 __all__ = [
     "COCO_FLIP_PAIRS",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
 from deltatune.errors import DeltatuneError
 
 if TYPE_CHECKING:  # pandas is imported lazily: only the table helpers need it

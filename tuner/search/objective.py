@@ -221,9 +221,9 @@ class Evaluator:
         from deltatune.delta.latency import FittedLatency, fit_latency
 
         w = self.workload
-        key = {"model": w.model, "weights": w.weights_identity(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "native": native.available(), "cpu": native._cpu_tag(),
-               "size": list(self.info.input_size)}
+        key = {"version": 2, "model": w.model, "weights": w.weights_identity(),
+               "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "native": native.available(), "cpu": native._cpu_tag(), "size": list(self.info.input_size)}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
         from deltatune.data.assets import data_dir
 
