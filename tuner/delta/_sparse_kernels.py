@@ -25,7 +25,10 @@ from torch import Tensor, nn
 from deltatune.delta.native import native_for
 
 __all__ = ["ConvGeometry", "geometry", "sparse_supported", "sparse_conv2d", "active_pixels", "zero_pixels",
-           "SparseConv", "mask_bbox", "snap_box"]
+           "SparseConv", "mask_bboxes", "snap_box", "Box"]
+
+#: An output box ``(y0, y1, x0, x1)`` with exclusive ends.
+Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -175,27 +178,30 @@ class SparseConv:
         out_hw = (int(out_mask.shape[-2]), int(out_mask.shape[-1]))
         return sparse_conv2d(delta, self.weight2d, g, out_hw, idx, zero_pos), count
 
-    def dense_box(self, delta: Tensor, out_hw: tuple[int, int], box: tuple[int, int, int, int]) -> Tensor:
-        """The dense conv computed only over the output rows/columns ``box = (y0, y1, x0, x1)`` (exclusive
-        ends), zero elsewhere: exact whenever every updated output pixel lies inside ``box`` (outside it
-        the receptive fields hold only zeros). Moving people make compact update regions, so this runs
-        the fast dense kernel on a fraction of the map."""
+    def dense_box(self, delta: Tensor, out_hw: tuple[int, int], boxes: list[Box | None]) -> Tensor:
+        """The dense conv computed, per batch entry, only over that entry's output box ``(y0, y1, x0, x1)``
+        (exclusive ends; ``None``: nothing updated), zero elsewhere. Exact whenever every updated output
+        pixel lies inside its entry's box (outside it the receptive fields hold only zeros). Moving people
+        make compact update regions, so this runs the fast dense kernel on a fraction of the map."""
         g = self.geometry
         n, _, h, w = delta.shape
         ho, wo = out_hw
-        y0, y1, x0, x1 = box
-        iy0, iy1 = y0 * g.sh - g.ph, (y1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1
-        ix0, ix1 = x0 * g.sw - g.pw, (x1 - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1
-        crop = delta[:, :, max(iy0, 0):min(iy1, h), max(ix0, 0):min(ix1, w)]
-        pads = (max(0, -ix0), max(0, ix1 - w), max(0, -iy0), max(0, iy1 - h))
-        if any(pads):
-            crop = torch.nn.functional.pad(crop, pads)
-        part = torch.nn.functional.conv2d(crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw))
         fmt = torch.channels_last if delta.is_contiguous(memory_format=torch.channels_last) else (
             torch.contiguous_format)
         out = torch.zeros(n, g.c_out, ho, wo, dtype=delta.dtype, device=delta.device).contiguous(
             memory_format=fmt)
-        out[:, :, y0:y1, x0:x1] = part
+        for b, box in enumerate(boxes):
+            if box is None:
+                continue
+            y0, y1, x0, x1 = box
+            iy0, iy1 = y0 * g.sh - g.ph, (y1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1
+            ix0, ix1 = x0 * g.sw - g.pw, (x1 - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1
+            crop = delta[b:b + 1, :, max(iy0, 0):min(iy1, h), max(ix0, 0):min(ix1, w)]
+            pads = (max(0, -ix0), max(0, ix1 - w), max(0, -iy0), max(0, iy1 - h))
+            if any(pads):
+                crop = torch.nn.functional.pad(crop, pads)
+            out[b:b + 1, :, y0:y1, x0:x1] = torch.nn.functional.conv2d(
+                crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw))
         return out
 
 
@@ -207,23 +213,27 @@ def _snap(lo: int, hi: int, size: int, step: int) -> tuple[int, int]:
     return start, start + length
 
 
-def snap_box(box: tuple[int, int, int, int], out_hw: tuple[int, int],
-             step: int = 8) -> tuple[int, int, int, int]:
-    """A bounding box ``(y0, y1, x0, x1)`` grown to whole multiples of ``step`` rows and columns (clamped
-    to the map). The dense kernel (oneDNN) compiles one primitive per input shape; a box whose size
-    changes every frame would recompile on every call, a snapped one reuses a few."""
-    (y0, y1), (x0, x1) = _snap(box[0], box[1], out_hw[0], step), _snap(box[2], box[3], out_hw[1], step)
+def snap_box(box: Box, out_hw: tuple[int, int]) -> Box:
+    """A bounding box ``(y0, y1, x0, x1)`` grown to whole multiples of a step (a quarter of the side,
+    at least 8; clamped to the map). The dense kernel (oneDNN) compiles one primitive per input shape;
+    a box whose size changes every frame would recompile on every call, a snapped one reuses a few."""
+    (y0, y1) = _snap(box[0], box[1], out_hw[0], max(8, out_hw[0] // 4))
+    (x0, x1) = _snap(box[2], box[3], out_hw[1], max(8, out_hw[1] // 4))
     return y0, y1, x0, x1
 
 
-def mask_bbox(mask: Tensor) -> tuple[int, int, int, int, int]:
-    """``(count, y0, y1, x0, x1)``: the number of set pixels of ``mask [N, 1, H, W]`` and their bounding
-    box over the batch (exclusive ends); all zero when none is set."""
+def mask_bboxes(mask: Tensor) -> list[tuple[int, Box | None]]:
+    """Per batch entry of ``mask [N, 1, H, W]``: ``(set pixels, bounding box (y0, y1, x0, x1) with
+    exclusive ends, or None when nothing is set)``."""
     nk = native_for(mask)
     if nk is not None and mask.dtype == torch.bool:
-        return tuple(nk.mask_bbox(mask))  # type: ignore[return-value]
-    rows = mask.reshape(-1, mask.shape[-2], mask.shape[-1]).any(dim=0)
-    ys, xs = rows.any(dim=1).nonzero().squeeze(1), rows.any(dim=0).nonzero().squeeze(1)
-    if ys.numel() == 0:
-        return (0, 0, 0, 0, 0)
-    return (int(mask.sum()), int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)
+        rows = nk.mask_bboxes(mask).tolist()
+        return [(r[0], (r[1], r[2], r[3], r[4]) if r[0] else None) for r in rows]
+    out: list[tuple[int, Box | None]] = []
+    for m in mask.reshape(mask.shape[0], mask.shape[-2], mask.shape[-1]):
+        ys, xs = m.any(dim=1).nonzero().squeeze(1), m.any(dim=0).nonzero().squeeze(1)
+        if ys.numel() == 0:
+            out.append((0, None))
+        else:
+            out.append((int(m.sum()), (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)))
+    return out

@@ -5,8 +5,8 @@ the output mask the conv op computes) and picks:
 
 * nothing at all when no output pixel is updated (a zero delta; exact for any bias-free conv);
 * the sparse gather -> GEMM -> scatter kernel (compiled, channels-last; see ``csrc/delta_cpu.cpp``);
-* ``box``: the dense conv over the bounding box of the updated output pixels only (moving people make
-  compact regions; outside the box the receptive fields hold only zeros, so this is exact);
+* ``box``: the dense conv over each batch entry's bounding box of updated output pixels only (moving
+  people make compact regions; outside the box the receptive fields hold only zeros, so this is exact);
 * the dense conv over the whole map (exactly the reference backend); always for grouped/depthwise convs.
 
 The choice uses the layer's measured costs from a per-machine
@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from deltatune.delta._sparse_kernels import SparseConv, mask_bbox, snap_box, sparse_supported
+from deltatune.delta._sparse_kernels import SparseConv, mask_bboxes, snap_box, sparse_supported
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
@@ -206,13 +206,16 @@ class SparseBackend(ReferenceBackend):
         t0 = time.perf_counter() if self.profile else 0.0
         forced = self.overrides.get(name, self.break_even)
         be = float(plan.break_even if forced is None else forced)
-        count, *raw = mask_bbox(out_mask)
         ho, wo = int(out_mask.shape[-2]), int(out_mask.shape[-1])
-        y0, y1, x0, x1 = snap_box(tuple(raw), (ho, wo)) if count else (0, 0, 0, 0)  # type: ignore[arg-type]
+        per_sample = mask_bboxes(out_mask)
+        boxes = [None if box is None else snap_box(box, (ho, wo)) for _, box in per_sample]
+        count = sum(c for c, _ in per_sample)
         total = out_mask.numel()
         frac = count / total if total else 0.0
-        box_frac = (y1 - y0) * (x1 - x0) / (ho * wo) if ho * wo else 1.0
-        kind = self._choose(plan, frac, box_frac, be, forced is not None)
+        area = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes if b is not None)
+        box_frac = area / total if total else 1.0
+        kind = self._choose(plan, frac, box_frac, be, forced is not None,
+                            sum(b is not None for b in boxes))
         y: Tensor | None = None
         if kind == "skip":
             y = delta.new_zeros(delta.shape[0], conv.out_channels, ho, wo)
@@ -221,13 +224,14 @@ class SparseBackend(ReferenceBackend):
             y = plan.kernel(delta, out_mask, in_mask=mask)[0]
         elif kind == "box":
             assert plan.kernel is not None
-            y = plan.kernel.dense_box(delta, (ho, wo), (y0, y1, x0, x1))
+            y = plan.kernel.dense_box(delta, (ho, wo), boxes)
         if y is None:
             y, kind = super().conv2d(delta, mask, conv), "dense"
         self._count(name, conv, shape, frac, kind, t0, be, box_frac)
         return y
 
-    def _choose(self, plan: _Plan, frac: float, box_frac: float, be: float, forced: bool) -> str:
+    def _choose(self, plan: _Plan, frac: float, box_frac: float, be: float, forced: bool,
+                n_boxes: int = 1) -> str:
         """``skip``, ``sparse``, ``box`` (dense conv over the updated bounding box) or ``dense``.
 
         A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
@@ -245,7 +249,7 @@ class SparseBackend(ReferenceBackend):
             return "dense"
         options = {"sparse": cal.sparse_ms(frac), "dense": cal.dense_ms}
         if box_ok:
-            options["box"] = cal.dense_ms * box_frac + BOX_OVERHEAD_MS
+            options["box"] = cal.dense_ms * box_frac + BOX_OVERHEAD_MS * n_boxes
         return min(options, key=options.__getitem__)
 
     def _count(self, name: str, conv: nn.Conv2d, shape: tuple[int, ...], frac: float, kind: str, t0: float,

@@ -87,15 +87,17 @@ std::tuple<at::Tensor, int64_t> conv_out_mask(const at::Tensor& mask_in, int64_t
   return {res, count};
 }
 
-// Number of set pixels of a bool [N, 1, H, W] mask and their bounding box over every batch entry:
-// (count, y0, y1, x0, x1) with exclusive ends; (0, 0, 0, 0, 0) when nothing is set.
-std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> mask_bbox(const at::Tensor& mask_in) {
-  TORCH_CHECK(mask_in.dim() == 4 && mask_in.scalar_type() == at::kBool, "mask_bbox: bool [N,1,H,W] mask");
+// Per batch entry of a bool [N, 1, H, W] mask: the number of set pixels and their bounding box, as an
+// int64 [N, 5] tensor of rows (count, y0, y1, x0, x1) with exclusive ends (all zero when none is set).
+at::Tensor mask_bboxes(const at::Tensor& mask_in) {
+  TORCH_CHECK(mask_in.dim() == 4 && mask_in.scalar_type() == at::kBool, "mask_bboxes: bool [N,1,H,W] mask");
   at::Tensor mask = mask_in.contiguous();
   const int64_t n = mask.size(0), h = mask.size(2), w = mask.size(3);
   const bool* m = mask.data_ptr<bool>();
-  int64_t y0 = h, y1 = 0, x0 = w, x1 = 0, count = 0;
+  at::Tensor out = at::zeros({n, 5}, at::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
   for (int64_t b = 0; b < n; ++b) {
+    int64_t y0 = h, y1 = 0, x0 = w, x1 = 0, count = 0;
     for (int64_t y = 0; y < h; ++y) {
       const bool* row = m + (b * h + y) * w;
       int64_t first = -1, last = -1;
@@ -112,9 +114,15 @@ std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> mask_bbox(const at::Tens
       x0 = std::min(x0, first);
       x1 = std::max(x1, last + 1);
     }
+    if (count == 0) continue;
+    int64_t* r = o + b * 5;
+    r[0] = count;
+    r[1] = y0;
+    r[2] = y1;
+    r[3] = x0;
+    r[4] = x1;
   }
-  if (y1 == 0) return {0, 0, 0, 0, 0};
-  return {count, y0, y1, x0, x1};
+  return out;
 }
 
 // Bias-free conv of x [N, C, H, W] evaluated only at the set pixels of out_mask [N, 1, Ho, Wo]:
@@ -321,7 +329,7 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const at::Tensor&
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "deltatune CPU kernels (channels-last, float32)";
   mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
-  mod.def("mask_bbox", &mask_bbox, "bounding box of the set pixels of a mask (exclusive ends)");
+  mod.def("mask_bboxes", &mask_bboxes, "per batch entry: set pixels and their bounding box");
   mod.def("sparse_conv", &sparse_conv, "gather -> GEMM -> scatter conv at the set pixels of out_mask");
   mod.def("truncate_pointwise", &truncate_pointwise, "DeltaCNN pointwise truncation on updated pixels");
 }
