@@ -14,9 +14,7 @@ records per-layer active fractions, the dense/sparse choices and (sparse backend
 
 from __future__ import annotations
 
-import copy
 import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,13 +156,6 @@ def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any]) -> tupl
     return "top-1", 100.0 * (1.0 - float(agree))
 
 
-def _time_pass(fn: Any, frames: Tensor) -> float:
-    t0 = time.perf_counter()
-    for x in frames:
-        fn(x)
-    return (time.perf_counter() - t0) * 1e3 / len(frames)
-
-
 def run_bench(
     model: str,
     *,
@@ -188,6 +179,7 @@ def run_bench(
     """
     from deltatune.delta import convert
     from deltatune.delta.backends import get_backend
+    from deltatune.delta.latency import channels_last_runner, time_frames
     from deltatune.inspection import max_relative_error
     from deltatune.workload import load_workload
 
@@ -209,10 +201,7 @@ def run_bench(
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
     dense = wl.model
-    dense_cl = copy.deepcopy(wl.model).to(memory_format=torch.channels_last)
-
-    def run_dense_cl(x: Tensor) -> Any:
-        return dense_cl(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+    run_dense_cl = channels_last_runner(wl.model)
 
     steady = clip[1:]
     nchw_runs: list[float] = []
@@ -239,11 +228,11 @@ def run_bench(
             be.profile = False
         net.stats.enabled = False
         for r in range(repeats + 1):  # round 0 is a warm-up
-            d = _time_pass(dense, steady)
-            dcl = _time_pass(run_dense_cl, steady)
+            d = time_frames(dense, steady)
+            dcl = time_frames(run_dense_cl, steady)
             net.reset()
             net(clip[0])
-            s = _time_pass(net, steady)
+            s = time_frames(net, steady)
             if r:
                 nchw_runs.append(d)
                 cl_runs.append(dcl)

@@ -10,7 +10,8 @@ from deltatune.cli import main
 def test_explain_shows_every_step(capsys) -> None:
     assert main(["explain"]) == 0
     out = capsys.readouterr().out
-    for text in ["frame 0", "frame 3", "input change", "residual", "fired", "held back", "dense network output"]:
+    for text in ["frame 0", "frame 3", "input change", "residual", "fired", "held back",
+                 "dense network output"]:
         assert text in out
     # the held-back change becomes visible later: frame 1 is off by a bounded amount, not exact
     assert "max |delta - dense|" in out
@@ -29,7 +30,8 @@ def test_inspect_json_mobilenet(capsys, vtest_path, mobilenet_weights) -> None:
     assert d["max_rel_error_vs_dense"] <= 1e-4
     names = [p["name"] for p in d["truncation_points"]]
     assert names[0] == "input" and len(names) == len(set(names)) > 30
-    assert main(["inspect", "--model", "mobilenet_v2", "--frames", "30", "--threshold", "0.05", "--json"]) == 0
+    args = ["inspect", "--model", "mobilenet_v2", "--frames", "30", "--threshold", "0.05", "--json"]
+    assert main(args) == 0
     d2 = json.loads(capsys.readouterr().out)
     assert d2["mac_speedup"] > 1.0 and d2["mac_speedup"] > d["mac_speedup"]
 

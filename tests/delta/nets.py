@@ -82,7 +82,8 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def moving_square_clip(frames: int, *, size: int = 32, seed: int = 0, noise: float = 0.002) -> list[torch.Tensor]:
+def moving_square_clip(frames: int, *, size: int = 32, seed: int = 0,
+                       noise: float = 0.002) -> list[torch.Tensor]:
     """A deterministic clip: textured background, a square that moves, optional global noise."""
     g = torch.Generator().manual_seed(seed)
     bg = torch.rand(1, 3, size, size, generator=g)

@@ -47,7 +47,8 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
     """The walkthrough as text."""
     lines = [
         "DeltaCNN in one page: a tiny network, conv3x3(1->2) -> ReLU -> conv1x1(2->1), on 5x5 frames.",
-        f"Input threshold {input_threshold}, ReLU threshold {relu_threshold} (mode 'max': a pixel's change is",
+        f"Input threshold {input_threshold}, ReLU threshold {relu_threshold} "
+        "(mode 'max': a pixel's change is",
         "the largest |change| over its channels). 'X' marks a pixel, '.' a skipped one.",
         "",
     ]
@@ -57,7 +58,8 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
         if wf.index == 0:
             lines += [
                 "Frame 0 runs dense: every layer computes everything, and every buffer starts from the dense",
-                "values (input reference = this frame; ReLU 'last propagated input' a = conv output, residual 0).",
+                "values (input reference = this frame; ReLU 'last propagated input' a = conv output, "
+                "residual 0).",
                 *_block("input frame:", wf.frame[0, 0]),
                 *_block("output (delta network = dense network):", wf.output[0, 0]),
                 "",
@@ -95,7 +97,8 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
         lines.append(f"-> max |delta - dense| = {err:.4f}"
                      + ("  (the held-back change, bounded by the thresholds)" if err > 1e-6 else "  (exact)"))
         lines.append("")
-    lines.append("With all thresholds 0 the delta network equals the dense one on every frame; with thresholds > 0")
+    lines.append("With all thresholds 0 the delta network equals the dense one on every frame; "
+                 "with thresholds > 0")
     lines.append("the error stays bounded because residuals are kept, never dropped.")
     return "\n".join(lines)
 

@@ -20,7 +20,8 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=30, frames_help="frames to process")
     add_threshold_arguments(p)
-    p.add_argument("--mode", choices=["max", "norm", "rms"], default=None, help="truncation mode (default max)")
+    p.add_argument("--mode", choices=["max", "norm", "rms"], default=None,
+                   help="truncation mode (default max)")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 

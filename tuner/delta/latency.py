@@ -29,7 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["LatencyFeatures", "LatencyModel", "features", "FEATURE_NAMES"]
+__all__ = ["LatencyFeatures", "LatencyModel", "FittedLatency", "features", "fit_latency", "FEATURE_NAMES",
+           "time_frames", "time_delta", "best_dense_ms", "channels_last_runner", "random_thresholds",
+           "training_configs"]
 
 #: The order of :meth:`LatencyFeatures.vector` (and of the fitted coefficients).
 FEATURE_NAMES: tuple[str, ...] = ("conv_ms", "refresh_ms", "updated_elements", "dense_elements", "active_ops",
@@ -174,6 +176,26 @@ def time_frames(fn: Any, frames: Sequence[Tensor]) -> float:
     return (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
 
 
+def channels_last_runner(model: Any) -> Any:
+    """A copy of the dense ``model`` in channels-last memory, as a callable that converts each 4-D input:
+    the other layout a dense baseline must be timed in (the delta network's dense paths run in it, and
+    on these CPUs it is often the faster one)."""
+    import copy
+
+    dense_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def run(x: Tensor) -> Any:
+        return dense_cl(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+
+    return run
+
+
+def best_dense_ms(model: Any, frames: Sequence[Tensor], *, run_cl: Any = None) -> float:
+    """ms/frame of the faster dense layout (NCHW as given, or channels-last) over ``frames``."""
+    run_cl = run_cl if run_cl is not None else channels_last_runner(model)
+    return min(time_frames(model, frames), time_frames(run_cl, frames))
+
+
 def time_delta(net: Any, frames: Sequence[Tensor]) -> float:
     """Delta ms per steady-state frame: reset, frame 0 untimed (dense), frames 1.. timed."""
     net.reset()
@@ -226,7 +248,6 @@ def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 8, repeats
     """Fit the latency model of ``net`` (sparse backend) on ``configs`` random threshold configurations,
     each timed ``repeats`` times (median, interleaved with the dense model so that load on a shared
     machine is divided out). The network's thresholds are restored afterwards."""
-    import copy
     import random
     import statistics
 
@@ -235,10 +256,7 @@ def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 8, repeats
     rng = random.Random(seed)
     saved = net.thresholds
     dense = net.dense_model
-    dense_cl = copy.deepcopy(dense).to(memory_format=torch.channels_last)
-
-    def run_cl(x: Tensor) -> Any:
-        return dense_cl(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+    run_cl = channels_last_runner(dense)
 
     rows: list[tuple[LatencyFeatures, float, float]] = []
     try:
@@ -249,7 +267,7 @@ def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 8, repeats
                 f = features(net, frames)
                 d_runs, s_runs = [], []
                 for _ in range(repeats):
-                    d_runs.append(min(time_frames(dense, frames[1:]), time_frames(run_cl, frames[1:])))
+                    d_runs.append(best_dense_ms(dense, frames[1:], run_cl=run_cl))
                     s_runs.append(time_delta(net, frames))
                 rows.append((f, statistics.median(s_runs), statistics.median(d_runs)))
     finally:

@@ -18,7 +18,6 @@ frames) in memory and on disk (``<data dir>/cache/reference/<key>.pt``) so trial
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -245,14 +244,12 @@ class Evaluator:
     def _measured_speedup(self, frames: torch.Tensor) -> float:
         import statistics
 
-        from deltatune.delta.latency import time_delta, time_frames
+        from deltatune.delta.latency import best_dense_ms, channels_last_runner, time_delta
 
         if self._dense_ms is None:
-            cl = [f.contiguous(memory_format=torch.channels_last) for f in frames[1:]]
-            dense_cl = copy.deepcopy(self.model).to(memory_format=torch.channels_last)
+            run_cl = channels_last_runner(self.model)
             with torch.no_grad():
-                self._dense_ms = min(min(time_frames(self.model, frames[1:]) for _ in range(2)),
-                                     min(time_frames(dense_cl, cl) for _ in range(2)))
+                self._dense_ms = min(best_dense_ms(self.model, frames[1:], run_cl=run_cl) for _ in range(2))
         with torch.no_grad():
             ms = statistics.median(time_delta(self.net, list(frames)) for _ in range(2))
         return self._dense_ms / max(ms, 1e-9)
