@@ -41,6 +41,7 @@ from deltatune.delta._sparse_kernels import SparseConv, mask_bboxes, snap_box, s
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
+from deltatune.delta.native import keep_freed_memory
 
 __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
 
@@ -131,6 +132,7 @@ class SparseBackend(ReferenceBackend):
         self.usage: dict[str, LayerUse] = {}
         self._plans: dict[tuple[int, str], _Plan] = {}
         self._device_calibrations: dict[str, Calibration] = {}
+        keep_freed_memory()  # reuse freed memory instead of page-faulting fresh pages (see its doc)
 
     # -- calibration -----------------------------------------------------------------------------
     @property
