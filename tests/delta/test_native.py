@@ -219,3 +219,17 @@ def test_plain_torch_paths_equal_reference(monkeypatch) -> None:
         assert sum(u.sparse for u in backend.usage.values()) > 0
         relu = next(op for op in net.ops if op.kind == "relu")
         assert relu.a.is_contiguous()  # no channels-last layout without the kernels
+
+
+def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch) -> None:
+    import platform
+
+    monkeypatch.delitem(native._state, "malloc", raising=False)
+    monkeypatch.setenv(native.MALLOPT_ENV, "0")
+    assert native.keep_freed_memory() is False
+    assert native.keep_freed_memory() is False  # decided once per process
+    monkeypatch.delitem(native._state, "malloc")
+    monkeypatch.delenv(native.MALLOPT_ENV)
+    applied = native.keep_freed_memory()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert applied is True
