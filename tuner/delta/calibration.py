@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_write_text
+from deltatune.delta import native
 from deltatune.delta._sparse_kernels import SparseConv, geometry, sparse_supported
 from deltatune.delta.native import native_for
 
@@ -154,7 +155,7 @@ def default_path(device: torch.device | str = "cpu") -> Path:
     from deltatune.data.assets import data_dir
 
     dev = torch.device(device).type
-    kernel = "native" if dev == "cpu" and native_for(torch.empty(0)) is not None else "torch"
+    kernel = "native" if dev == "cpu" and native.available() else "torch"
     name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}_{kernel}.json"
     name = name.replace("+", "_")
     return data_dir() / "calibration" / name

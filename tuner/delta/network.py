@@ -45,6 +45,9 @@ class DeltaNetwork(nn.Module):
         self._ctx = ctx
         for op in ops:
             op.attach(ctx)
+        # truncation points after the input: their thresholds decide whether the dense refresh is exact
+        self._inner_truncations = [op for op in ops if isinstance(op, TruncationOp)
+                                   and not isinstance(op, InputSparsify)]
         # the dense model, kept outside the module tree so .to()/state_dict stay the delta network's
         object.__setattr__(self, "_source", source)
 
@@ -54,8 +57,7 @@ class DeltaNetwork(nn.Module):
         self._ctx.frame += 1
         ctx = self._ctx
         ctx.refresh_allowed = ctx.refresh_fraction is not None and ctx.accumulate and all(
-            op.threshold is None or op.threshold == 0 for op in self._ops
-            if isinstance(op, TruncationOp) and not isinstance(op, InputSparsify))
+            op.threshold is None or op.threshold == 0 for op in self._inner_truncations)
         try:
             return self.graph_module(*inputs)
         except BaseException:

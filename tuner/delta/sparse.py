@@ -169,24 +169,20 @@ class SparseBackend(ReferenceBackend):
         self.calibration.save()
         self._plans.clear()
 
-    def _resolve_break_even(self, conv: nn.Conv2d, shape: tuple[int, ...], name: str) -> float:
-        if not sparse_supported(conv):
-            return 0.0
-        if self.break_even is not None:
-            return float(self.break_even)
-        cal = self.layer_calibration(conv, shape)
-        return DEFAULT_BREAK_EVEN if cal is None else cal.break_even
-
     def _plan(self, conv: nn.Conv2d, shape: tuple[int, ...], name: str) -> _Plan:
         key = (id(conv), name)
         plan = self._plans.get(key)
         w = conv.weight
         if plan is None or plan.shape != shape or plan.weight_version != w._version or (
                 plan.weight_ptr != w.data_ptr()):
-            be = self._resolve_break_even(conv, shape, name)
             cal = None
-            if self.break_even is None and sparse_supported(conv):
-                cal = self.layer_calibration(conv, shape, measure=False)
+            if not sparse_supported(conv):
+                be = 0.0
+            elif self.break_even is not None:
+                be = float(self.break_even)
+            else:  # one lookup (measuring an unseen shape when auto-calibrating) gives costs and break-even
+                cal = self.layer_calibration(conv, shape)
+                be = DEFAULT_BREAK_EVEN if cal is None else cal.break_even
             plan = _Plan(conv, shape, be, signature(conv, shape), cal)
             self._plans[key] = plan
         return plan
