@@ -27,9 +27,11 @@ CL = torch.channels_last
     ("k", "stride", "pad", "dil", "n", "h", "w"),
     [(3, 1, 1, 1, 1, 17, 13), (3, 2, 1, 1, 2, 17, 13), (1, 1, 0, 1, 2, 9, 7), (5, 2, 2, 1, 1, 16, 16),
      (3, 1, 2, 2, 2, 12, 10), ((3, 1), 1, (1, 0), 1, 1, 9, 9), (7, 2, 3, 1, 1, 32, 24),
-     (2, 1, 0, 1, 3, 9, 8)],
+     (2, 1, 0, 1, 3, 9, 8), (3, 1, 0, 1, 2, 11, 9), (5, 1, 2, 1, 3, 14, 10), ((1, 3), 1, (0, 2), 2, 2, 8, 9)],
 )
 def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> None:
+    """Output-centric (no input mask) and input-centric (input mask given: stride-1 k x k layers scatter
+    each updated input pixel's products) both equal the dense conv at the updated output pixels."""
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 12, k, stride, pad, dil, bias=False)
     op = ConvOp("c", conv)
@@ -40,9 +42,17 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
     x = torch.randn(n, 8, h, w) * in_mask
     dense = F.conv2d(x, conv.weight, None, stride, pad, dil)
     for layout in (torch.contiguous_format, CL):
-        y, got = SparseConv(conv)(x.contiguous(memory_format=layout), mout)
-        assert got == count and y is not None and y.is_contiguous(memory_format=CL)
-        torch.testing.assert_close(y, dense * mout, rtol=1e-5, atol=1e-5)
+        for given in (None, in_mask):
+            y, got = SparseConv(conv)(x.contiguous(memory_format=layout), mout, in_mask=given)
+            assert got == count and y is not None and y.is_contiguous(memory_format=CL)
+            torch.testing.assert_close(y, dense * mout, rtol=1e-5, atol=1e-5)
+    if n > 1:  # one mask shared by every batch entry ([1, 1, H, W], as the network passes broadcast masks)
+        shared = in_mask[:1]
+        xs = torch.randn(n, 8, h, w) * shared
+        ms = op.out_mask(shared.expand(n, 1, h, w))
+        y, _ = SparseConv(conv)(xs, ms, in_mask=shared)
+        torch.testing.assert_close(y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5,
+                                   atol=1e-5)
     # above max_fraction nothing is computed: the caller runs the dense conv
     assert SparseConv(conv)(x, mout, max_fraction=1e-9)[0] is None
 
@@ -147,6 +157,49 @@ def test_dense_refresh_is_exact_and_used_only_when_exact(backend) -> None:
             for x in clip:
                 other(x)
         assert other.refreshed_frames == 0
+
+
+def _cuts_clip() -> list[torch.Tensor]:
+    """Motion (noise-free: only the square changes), a run of scene cuts, motion, more cuts, motion."""
+    clip = list(moving_square_clip(16, noise=0.0))
+    g = torch.Generator().manual_seed(1)
+    for i in (3, 4, 5, 6, 10, 11, 12):
+        clip[i] = torch.rand(clip[0].shape, generator=g)
+    return clip
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_lazy_dense_refresh_runs_the_dense_model_and_rebuilds_state_exactly(backend) -> None:
+    """Refresh frames after a refresh frame skip the delta graph (statistics off); the buffers are rebuilt
+    before the next delta frame, so outputs equal the eager network's, even when thresholds change while
+    the buffers are stale."""
+    model, clip = _model(), _cuts_clip()
+    eager = convert(model, thresholds=0.0, backend=backend, dense_refresh=0.25)
+    eager.lazy_refresh = False
+    lazy = convert(model, thresholds=0.0, backend=backend, dense_refresh=0.25)
+    lazy.stats.enabled = False
+    graph_calls = []
+    lazy.graph_module.register_forward_hook(lambda *_: graph_calls.append(1))
+    with torch.no_grad():
+        for i, x in enumerate(clip):
+            if i == 12:  # leave the stale run with a threshold > 0: the rebuilt state must be exact
+                for net in (eager, lazy):
+                    net.set_thresholds(0.05)
+            torch.testing.assert_close(lazy(x), eager(x), rtol=1e-5, atol=1e-5)
+    # refresh frames: the cuts 3-6 and 10-11, and 7 (all of it differs from cut 6); 12 has a threshold
+    assert lazy.refreshed_frames == eager.refreshed_frames == 7
+    # 4-7 and 11 ran the dense model only (each follows a refresh frame); 8 and 12 rebuilt the buffers
+    # first (one more graph pass each)
+    assert len(graph_calls) == len(clip) - 5 + 2
+    # with statistics on every frame runs through the delta graph (per-op numbers stay complete)
+    lazy.reset()
+    lazy.set_thresholds(0.0)
+    lazy.stats.enabled = True
+    graph_calls.clear()
+    with torch.no_grad():
+        for x in clip:
+            lazy(x)
+    assert len(graph_calls) == len(clip)
 
 
 def test_dense_refresh_defaults_follow_the_backend() -> None:

@@ -161,17 +161,25 @@ class SparseConv:
         # [C_out, K * C_in, 1, 1] 1x1-conv weight for large GEMMs
         self.weight_kc = w.permute(2, 3, 1, 0).reshape(-1, w.shape[0]).contiguous()
         self.weight_1x1 = self.weight_kc.t().contiguous().view(w.shape[0], -1, 1, 1)
+        # input-centric form (stride-1 k x k layers, given the input mask): [C_in, K * C_out] (tap-major
+        # columns) and the same as a [K * C_out, C_in, 1, 1] 1x1-conv weight
+        self.weight_in = w.permute(1, 2, 3, 0).reshape(w.shape[1], -1).contiguous()
+        self.weight_in_1x1 = self.weight_in.t().contiguous().view(-1, w.shape[1], 1, 1)
 
     def __call__(self, delta: Tensor, out_mask: Tensor, *, max_fraction: float = 1.0,
                  in_mask: Tensor | None = None) -> tuple[Tensor | None, int]:
         """``(y, updated output pixels)``; ``y`` is ``None`` (nothing computed) when at least
         ``max_fraction < 1`` of the output pixels are updated: the caller runs the dense conv instead.
-        ``in_mask`` (optional) lets the torch kernel point padding taps at a zero pixel."""
+        ``in_mask`` (optional; ``delta`` must be zero outside it) lets the compiled kernel run stride-1
+        k x k layers input-centrically (one GEMM row per updated input pixel, scattered to the K output
+        pixels it reaches: fewer multiply-adds than one row per updated output pixel) and the torch
+        kernel point padding taps at a zero pixel."""
         g = self.geometry
         nk = native_for(delta, out_mask)
-        if nk is not None:
+        if nk is not None and (in_mask is None or in_mask.dtype == torch.bool):
             return nk.sparse_conv(delta, out_mask, self.weight_kc, self.weight_1x1, g.kh, g.kw, g.sh, g.sw,
-                                  g.ph, g.pw, g.dh, g.dw, 1.0 if max_fraction >= 1.0 else max_fraction)
+                                  g.ph, g.pw, g.dh, g.dw, 1.0 if max_fraction >= 1.0 else max_fraction,
+                                  in_mask, self.weight_in, self.weight_in_1x1)
         idx = active_pixels(out_mask)
         count, total = int(idx.numel()), out_mask.numel()
         if max_fraction < 1.0 and count >= max_fraction * total:

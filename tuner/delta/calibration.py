@@ -2,7 +2,8 @@
 
 The sparse kernel (:mod:`deltatune.delta._sparse_kernels`) costs roughly ``fixed + slope * f`` for an
 updated-output fraction ``f``; the dense conv costs a constant. :func:`measure_conv` times both on this
-machine (clustered masks like real video, interleaved runs, medians) and fits that line; the
+machine (deltas with clustered updated input pixels like real video, the output mask their dilation,
+interleaved runs, medians) and fits that line; the
 break-even fraction is where the line meets the dense time. Results are cached as JSON under
 ``deltatune.data.assets.data_dir() / "calibration"``, one file per torch version, thread count and device
 type, keyed by the layer signature (shapes, kernel, stride, padding, dilation, groups).
@@ -36,7 +37,7 @@ __all__ = ["LayerCalibration", "Calibration", "signature", "measure_conv", "blob
 
 log = logging.getLogger(__name__)
 
-#: Updated-output fractions the sparse kernel is timed at.
+#: Updated-input fractions the sparse kernel is timed at (the fit uses the resulting output fractions).
 FRACTIONS: tuple[float, ...] = (0.02, 0.1, 0.25, 0.5)
 
 
@@ -115,6 +116,9 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
     weight = conv.weight.detach()
     device = weight.device
     x = torch.randn(*shape, device=device, dtype=weight.dtype)
+    cl = native_for(x) is not None  # the layout the sparse backend runs in (channels-last activations)
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
     sig = signature(conv, shape)
     with torch.no_grad():
         y = conv._conv_forward(x, weight, None)
@@ -125,14 +129,19 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
         fns: dict[str, Callable[[], object]] = {"dense": lambda: conv._conv_forward(x, weight, None)}
         if not sparse_supported(conv):
             return LayerCalibration(sig, _median_ms(fns, repeats, inner, device)["dense"])
+        from deltatune.delta.linear import ConvOp  # (deferred: linear imports the kernels module too)
+
         kernel = SparseConv(conv)
-        if native_for(x) is not None:  # the layout the sparse backend runs in (channels-last activations)
-            x = x.contiguous(memory_format=torch.channels_last)
+        op = ConvOp("calibration", conv)
         real: dict[str, float] = {}
         for i, f in enumerate(fractions):
-            om = blob_mask(y.shape, f, seed=i, device=device)
+            # a delta like the network's: clustered updated input pixels, zero elsewhere; the updated
+            # output pixels are their receptive-field dilation (what the conv op hands the kernel)
+            im = blob_mask(shape, f, seed=i, device=device)
+            xi = (x * im).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+            om = op.out_mask(im)
             real[f"s{i}"] = float(om.sum()) / out_pixels
-            fns[f"s{i}"] = lambda om=om: kernel(x, om)
+            fns[f"s{i}"] = lambda xi=xi, om=om, im=im: kernel(xi, om, in_mask=im)
         ms = _median_ms(fns, repeats, inner, device)
     xs = [real[f"s{i}"] for i in range(len(fractions))]
     ys = [ms[f"s{i}"] for i in range(len(fractions))]
@@ -150,13 +159,18 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
     return LayerCalibration(sig, dense, fixed, slope, be)
 
 
+#: Bumped whenever the sparse kernels change what they cost, so that stale cached costs are not reused.
+KERNELS_VERSION = 2
+
+
 def default_path(device: torch.device | str = "cpu") -> Path:
-    """The calibration file of this machine: keyed by torch version, thread count and device type."""
+    """The calibration file of this machine: keyed by torch version, thread count, device type and the
+    kernels' version."""
     from deltatune.data.assets import data_dir
 
     dev = torch.device(device).type
     kernel = "native" if dev == "cpu" and native.available() else "torch"
-    name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}_{kernel}.json"
+    name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}_{kernel}-v{KERNELS_VERSION}.json"
     name = name.replace("+", "_")
     return data_dir() / "calibration" / name
 

@@ -48,21 +48,80 @@ class DeltaNetwork(nn.Module):
         # truncation points after the input: their thresholds decide whether the dense refresh is exact
         self._inner_truncations = [op for op in ops if isinstance(op, TruncationOp)
                                    and not isinstance(op, InputSparsify)]
+        inputs = [op for op in ops if isinstance(op, InputSparsify)]
+        self._input_op = inputs[0] if len(inputs) == 1 else None
+        #: Run consecutive dense-refresh frames through the original dense model (see :meth:`forward`).
+        self.lazy_refresh = True
+        self._stale = False  # buffers after the input are not materialised (lazy refresh frames ran)
+        self._last_refreshed = False
         # the dense model, kept outside the module tree so .to()/state_dict stay the delta network's
         object.__setattr__(self, "_source", source)
 
     # -- running ---------------------------------------------------------------------------------
     def forward(self, *inputs: torch.Tensor) -> Any:
-        """Process one frame (``[N, C, H, W]``, N independent streams); returns the dense output."""
+        """Process one frame (``[N, C, H, W]``, N independent streams); returns the dense output.
+
+        Lazy dense refresh: a dense-refresh frame (see ``InputSparsify``) computes exactly the dense
+        model on the input reference and resets every buffer to that frame's dense values. When the
+        frame before was one too, and nothing observes the per-op work (statistics off, no ``explain``
+        log), this frame runs the original dense model on the reference instead of the delta graph,
+        and the buffers are left stale; the first later frame that needs them (not a refresh frame)
+        first rebuilds them with one dense pass over the last reference. Same outputs, but a stream of
+        refresh frames (thresholds 0 on noisy video) costs what the dense model costs.
+        """
         self._ctx.frame += 1
         ctx = self._ctx
         ctx.refresh_allowed = ctx.refresh_fraction is not None and ctx.accumulate and all(
             op.threshold is None or op.threshold == 0 for op in self._inner_truncations)
         try:
-            return self.graph_module(*inputs)
+            if (self._stale or self._last_refreshed) and self._lazy_ok(inputs):
+                assert self._input_op is not None
+                ref = self._input_op.dense_refresh_input(inputs[0])
+                if ref is not None:
+                    self._stale = True
+                    return self._dense_output(ref)
+            if self._stale:
+                self._materialise()
+            before = ctx.refreshed
+            out = self.graph_module(*inputs)
+            self._last_refreshed = ctx.refreshed > before
+            return out
         except BaseException:
             self._ctx.frame -= 1
             raise
+
+    def _lazy_ok(self, inputs: tuple[torch.Tensor, ...]) -> bool:
+        ctx = self._ctx
+        return (self.lazy_refresh and ctx.refresh_allowed and self._input_op is not None and len(inputs) == 1
+                and ctx.log is None and (ctx.recorder is None or not ctx.recorder.enabled))
+
+    def _dense_output(self, ref: torch.Tensor) -> Any:
+        """The original model on ``ref``, with outputs in standard layout (as ``Densify`` returns)."""
+        from torch.utils._pytree import tree_map
+
+        out = self._source(ref)
+        return tree_map(lambda t: t.contiguous() if isinstance(t, torch.Tensor) else t, out)
+
+    def _materialise(self) -> None:
+        """Rebuild every buffer after lazy refresh frames: one first-frame pass over the last reference
+        (unrecorded), which is the state a refresh frame run through the delta graph leaves."""
+        assert self._input_op is not None and self._input_op.ref is not None
+        ref = self._input_op.ref
+        ctx = self._ctx
+        recorder, log = ctx.recorder, ctx.log
+        was_enabled = recorder is not None and recorder.enabled
+        if recorder is not None:
+            recorder.enabled = False
+        ctx.log = None
+        try:
+            for op in self._ops:
+                op.reset()
+            self.graph_module(ref)
+        finally:
+            if recorder is not None:
+                recorder.enabled = was_enabled
+            ctx.log = log
+        self._stale = False
 
     def reset(self) -> None:
         """Forget every stream: the next frame runs dense and re-initialises all buffers."""
@@ -70,6 +129,8 @@ class DeltaNetwork(nn.Module):
             op.reset()
         self._ctx.frame = -1
         self._ctx.refreshed = 0
+        self._stale = False
+        self._last_refreshed = False
 
     @property
     def refreshed_frames(self) -> int:

@@ -165,7 +165,9 @@ class InputSparsify(TruncationOp):
     def reset(self) -> None:
         self.ref = None
 
-    def forward(self, x: Tensor) -> DeltaTensor:
+    def _prepare(self, x: Tensor) -> Tensor:
+        """``x`` in the backend's layout, checked against the running stream (restarting it when the
+        shape changed and ``auto_reset`` is on)."""
         if not isinstance(x, Tensor):
             raise StreamError(f"input {self.name!r}: expected a tensor, got {type(x).__name__}")
         if x.dim() == 4 and self.ctx.backend.channels_last:
@@ -177,11 +179,11 @@ class InputSparsify(TruncationOp):
                     f"{tuple(self.ref.shape)} (batch size or resolution changed); call reset() first"
                 )
             self.ref = None
-        if self.ref is None:
-            self.ref = x.detach().clone()
-            self._record(x, None, first=True)
-            self.log(first=True, value=x)
-            return DeltaTensor(x, None, True)
+        return x
+
+    def _compare(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+        """``(diff, score, active, count)`` of frame ``x`` against ``ref``, and update ``ref``."""
+        assert self.ref is not None
         diff = x - self.ref
         score = pixel_score(diff, self.ctx.mode) if x.dim() >= 2 else diff.abs()
         if self.dilation > 1 and score.dim() == 4:
@@ -191,16 +193,44 @@ class InputSparsify(TruncationOp):
             self.ref = torch.where(active, x, self.ref)
         else:
             self.ref = x.detach().clone()
+        return diff, score, active, int(active.sum())
+
+    def _refresh_due(self, active: Tensor, count: int) -> bool:
         ctx = self.ctx
-        count = int(active.sum())
-        if ctx.refresh_allowed and ctx.refresh_fraction is not None and (
-                count >= ctx.refresh_fraction * active.numel()):
+        return ctx.refresh_allowed and ctx.refresh_fraction is not None and (
+            count >= ctx.refresh_fraction * active.numel())
+
+    def dense_refresh_input(self, x: Tensor) -> Tensor | None:
+        """For :class:`~deltatune.delta.network.DeltaNetwork`'s lazy refresh: when frame ``x`` is a
+        dense-refresh frame (see :meth:`forward`), update ``ref``, count the frame and return ``ref``
+        (the network then runs the dense model on it and skips the delta graph); otherwise return
+        ``None`` and change nothing."""
+        if not isinstance(x, Tensor) or self.ref is None or x.shape != self.ref.shape:
+            return None
+        x = self._prepare(x)
+        ref = self.ref
+        _, _, active, count = self._compare(x)
+        if not self._refresh_due(active, count):
+            self.ref = ref
+            return None
+        self.ctx.refreshed += 1
+        return self.ref
+
+    def forward(self, x: Tensor) -> DeltaTensor:
+        x = self._prepare(x)
+        if self.ref is None:
+            self.ref = x.detach().clone()
+            self._record(x, None, first=True)
+            self.log(first=True, value=x)
+            return DeltaTensor(x, None, True)
+        diff, score, active, count = self._compare(x)
+        if self._refresh_due(active, count):
             # Network-wide dense fallback. With every later threshold 0 and accumulation on, the delta
             # network's output is exactly the dense model applied to ``ref`` (a pixel that does not fire
             # at threshold 0 has f(a + r) == f(a), so its state is interchangeable with a = a + r,
             # r = 0). Running this frame as a first frame on ``ref`` computes that densely and resets
             # every downstream buffer to the same state; only float rounding differs.
-            ctx.refreshed += 1
+            self.ctx.refreshed += 1
             self._record(x, active, first=False)
             self.log(first=False, diff=diff, score=score, mask=active, refresh=True, ref=self.ref)
             return DeltaTensor(self.ref, None, True)

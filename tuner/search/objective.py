@@ -217,10 +217,11 @@ class Evaluator:
     def _fitted_latency(self) -> Any:
         """The latency model of this model on this machine: cached, or fitted now (about a minute)."""
         from deltatune.delta import native
+        from deltatune.delta.calibration import KERNELS_VERSION
         from deltatune.delta.latency import FittedLatency, fit_latency
 
         w = self.workload
-        key = {"version": 2, "model": w.model, "weights": w.weights_identity(),
+        key = {"version": 2, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
                "threads": torch.get_num_threads(), "torch": torch.__version__,
                "native": native.available(), "cpu": native._cpu_tag(), "size": list(self.info.input_size)}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]

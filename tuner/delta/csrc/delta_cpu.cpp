@@ -125,6 +125,92 @@ at::Tensor mask_bboxes(const at::Tensor& mask_in) {
   return out;
 }
 
+namespace {
+
+// Rows [p_pad, ...] times a weight: at::mm for small GEMMs, oneDNN's 1x1 convolution for large ones
+// (weight_1x1 is the same weight as [N_out, K, 1, 1]). Returns [p_pad, N_out] rows.
+at::Tensor rows_gemm(const at::Tensor& rows, const at::Tensor& weight, const at::Tensor& weight_1x1) {
+  const int64_t p_pad = rows.size(0), kdim = rows.size(1), nout = weight.size(1);
+  if (p_pad * kdim * nout >= kOneDnnMinMacs)
+    return at::conv2d(rows.view({1, p_pad, 1, kdim}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
+  return at::mm(rows, weight);
+}
+
+// oneDNN builds (JIT-compiles) a primitive per GEMM shape and caches it: with the pixel count changing
+// every frame, an exact-size GEMM would compile on almost every call. Rounding the row count up to a
+// bucket keeps the shapes few (the padding rows are zero and their results are dropped).
+int64_t padded_rows(int64_t p) {
+  const int64_t bucket = p < 1024 ? 32 : (p < 8192 ? 256 : 1024);
+  return (p + bucket - 1) / bucket * bucket;
+}
+
+// Input-centric ("scatter") form of the same conv, for stride-1 k x k layers: every updated *input* pixel
+// is multiplied once by the weight as [C, K*Cout] (one GEMM over the input pixels, which are fewer than
+// the updated output pixels because the output mask is the input mask dilated by the kernel), and its K
+// tap results are added into the K output pixels it reaches. Each thread owns whole output rows (it
+// walks the input rows that reach them), so there are no write conflicts. The sums are the same
+// products as the dense conv in another order; pixels no set input pixel reaches stay zero, which is
+// exactly the output-centric result there too (their receptive fields hold only zero deltas).
+at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at::Tensor& weight_in,
+                        const at::Tensor& weight_in_1x1, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                        int64_t pw, int64_t dh, int64_t dw, int64_t ho, int64_t wo) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t k = kh * kw, cout = weight_in.size(1) / k;
+  const bool* im = in_mask.data_ptr<bool>();
+  // input pixels by row: row_ptr[b*h + y] .. row_ptr[b*h + y + 1] index the sorted pixel list
+  std::vector<int64_t> idx = set_pixels(im, n * h * w);
+  const int64_t p = static_cast<int64_t>(idx.size());
+  std::vector<int64_t> row_ptr(static_cast<size_t>(n * h + 1), 0);
+  for (int64_t i : idx) ++row_ptr[i / w + 1];
+  for (int64_t r = 0; r < n * h; ++r) row_ptr[r + 1] += row_ptr[r];
+  const int64_t p_pad = padded_rows(p);
+  at::Tensor rows = at::empty({p_pad, c}, x.options());
+  float* rp = rows.data_ptr<float>();
+  if (p_pad > p) std::memset(rp + p * c, 0, sizeof(float) * (p_pad - p) * c);
+  const float* xp = x.data_ptr<float>();
+  at::parallel_for(0, p, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) std::memcpy(rp + i * c, xp + idx[i] * c, sizeof(float) * c);
+  });
+  at::Tensor res = rows_gemm(rows, weight_in, weight_in_1x1);  // [p_pad, K*Cout], tap-major columns
+  const float* tp = res.data_ptr<float>();
+  at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, n * ho, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t orow = begin; orow < end; ++orow) {
+      const int64_t b = orow / ho, oy = orow - b * ho;
+      float* yrow = yp + orow * wo * cout;
+      std::memset(yrow, 0, sizeof(float) * wo * cout);
+      for (int64_t ky = 0; ky < kh; ++ky) {
+        const int64_t iy = oy * sh - ph + ky * dh;
+        if (iy < 0 || iy >= h) continue;
+        const int64_t r0 = row_ptr[b * h + iy], r1 = row_ptr[b * h + iy + 1];
+        for (int64_t i = r0; i < r1; ++i) {
+          const int64_t ix = idx[i] - (b * h + iy) * w;
+          const float* src = tp + i * k * cout + ky * kw * cout;
+          for (int64_t kx = 0; kx < kw; ++kx) {
+            const int64_t num = ix + pw - kx * dw;
+            if (num < 0 || num % sw) continue;
+            const int64_t ox = num / sw;
+            if (ox >= wo) continue;
+            float* dst = yrow + ox * cout;
+            const float* s = src + kx * cout;
+            for (int64_t ch = 0; ch < cout; ++ch) dst[ch] += s[ch];
+          }
+        }
+      }
+    }
+  });
+  return y;
+}
+
+int64_t count_set(const bool* m, int64_t total) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < total; ++i) count += m[i];
+  return count;
+}
+
+}  // namespace
+
 // Bias-free conv of x [N, C, H, W] evaluated only at the set pixels of out_mask [N, 1, Ho, Wo]:
 // gather the receptive fields into cols [P, K*C] (one contiguous channel vector per tap), one GEMM with
 // weight [K*C, Cout] (rows ordered tap-major, then input channel), scatter into a zero channels-last
@@ -133,17 +219,39 @@ at::Tensor mask_bboxes(const at::Tensor& mask_in) {
 // the AMD EPYC machines here), small ones as at::mm.
 // max_fraction: when at least this fraction of the output pixels is set (and it is < 1), nothing is
 // computed and an undefined tensor (None) is returned with the count: the caller runs the dense conv.
+// in_mask (the input delta's mask; the delta is zero outside it) with weight_in ([C, K*Cout], columns
+// tap-major) and weight_in_1x1 ([K*Cout, C, 1, 1]) selects the input-centric form (scatter_conv) for
+// stride-1 k x k convs: fewer multiply-adds (updated input pixels instead of output pixels) and no
+// K-fold gather. Same result either way.
 std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Tensor& out_mask_in,
                                             const at::Tensor& weight, const at::Tensor& weight_1x1, int64_t kh,
                                             int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                            int64_t dw, double max_fraction) {
+                                            int64_t dw, double max_fraction,
+                                            const c10::optional<at::Tensor>& in_mask_in,
+                                            const c10::optional<at::Tensor>& weight_in,
+                                            const c10::optional<at::Tensor>& weight_in_1x1) {
   TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat, "sparse_conv: float32 [N,C,H,W] input");
   at::Tensor out_mask = out_mask_in.contiguous();
-  std::vector<int64_t> idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
-  const int64_t p = static_cast<int64_t>(idx.size());
+  const bool scatter = in_mask_in.has_value() && in_mask_in->defined() && weight_in.has_value() &&
+                       weight_in->defined() && weight_in_1x1.has_value() && sh == 1 && sw == 1 && kh * kw > 1;
+  std::vector<int64_t> idx;
+  int64_t p;
+  if (scatter) {
+    p = count_set(out_mask.data_ptr<bool>(), out_mask.numel());
+  } else {
+    idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
+    p = static_cast<int64_t>(idx.size());
+  }
   if (max_fraction < 1.0 && static_cast<double>(p) >= max_fraction * static_cast<double>(out_mask.numel()))
     return {at::Tensor(), p};
   at::Tensor x = as_cl(x_in);
+  if (scatter) {
+    if (p == 0) return {at::empty({x.size(0), weight.size(1), out_mask.size(2), out_mask.size(3)}, x.options(), kCL).zero_(), 0};
+    at::Tensor in_mask = in_mask_in->expand({x.size(0), 1, x.size(2), x.size(3)}).contiguous();
+    return {scatter_conv(x, in_mask, *weight_in, *weight_in_1x1, kh, kw, sh, sw, ph, pw, dh, dw, out_mask.size(2),
+                         out_mask.size(3)),
+            p};
+  }
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t ho = out_mask.size(2), wo = out_mask.size(3);
   const int64_t cout = weight.size(1), k = kh * kw;
@@ -151,11 +259,7 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
   if (p == 0) return {at::empty({n, cout, ho, wo}, x.options(), kCL).zero_(), 0};
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
   const float* xp = x.data_ptr<float>();
-  // oneDNN builds (JIT-compiles) a primitive per GEMM shape and caches it: with the pixel count changing
-  // every frame, an exact-size GEMM would compile on almost every call. Rounding the row count up to a
-  // bucket keeps the shapes few (the padding rows are zero and their results are dropped).
-  const int64_t bucket = p < 1024 ? 32 : (p < 8192 ? 256 : 1024);
-  const int64_t p_pad = (p + bucket - 1) / bucket * bucket;
+  const int64_t p_pad = padded_rows(p);
   at::Tensor cols = at::empty({p_pad, k * c}, x.options());
   float* cp = cols.data_ptr<float>();
   if (p_pad > p) std::memset(cp + p * k * c, 0, sizeof(float) * (p_pad - p) * k * c);
@@ -179,12 +283,7 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
       }
     }
   });
-  at::Tensor res;
-  if (p_pad * k * c * cout >= kOneDnnMinMacs) {
-    res = at::conv2d(cols.view({1, p_pad, 1, k * c}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
-  } else {
-    res = at::mm(cols, weight);  // [P_pad, Cout]
-  }
+  at::Tensor res = rows_gemm(cols, weight, weight_1x1);  // [P_pad, Cout]
   const float* rp = res.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   const bool* om = out_mask.data_ptr<bool>();
