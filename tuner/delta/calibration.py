@@ -170,7 +170,8 @@ def default_path(device: torch.device | str = "cpu") -> Path:
 
     dev = torch.device(device).type
     kernel = "native" if dev == "cpu" and native.available() else "torch"
-    name = f"torch-{torch.__version__}_threads-{torch.get_num_threads()}_{dev}_{kernel}-v{KERNELS_VERSION}.json"
+    threads = torch.get_num_threads()
+    name = f"torch-{torch.__version__}_threads-{threads}_{dev}_{kernel}-v{KERNELS_VERSION}.json"
     name = name.replace("+", "_")
     return data_dir() / "calibration" / name
 
