@@ -1,9 +1,12 @@
 """Per-pixel sparse convolution: gather -> GEMM -> scatter, and the dense conv over a bounding box.
 
 :class:`SparseConv` is what the sparse backend calls: it runs the compiled kernel (``csrc/delta_cpu.cpp``,
-channels-last rows, one call) on float32 CPU tensors and :func:`sparse_conv2d` (plain torch, any device,
-described below) otherwise; :meth:`SparseConv.dense_box` runs the dense conv on each batch entry's box
-of updated pixels. For the updated output pixels ``P`` the plain-torch kernel
+channels-last rows, one call; input-centric for stride-1 k x k convs when it is given the input mask,
+which multiplies each updated input pixel once and adds its k*k tap results into the output pixels they
+reach, fewer multiply-adds than one row per updated output pixel) on float32 CPU tensors and
+:func:`sparse_conv2d` (plain torch, any device, described below) otherwise; :meth:`SparseConv.dense_box`
+runs the dense conv on each batch entry's box of updated pixels. For the updated output pixels ``P``
+the plain-torch kernel
 
 1. computes, for every kernel tap ``k`` and pixel ``p``, the flat input position it reads
    (``[K, P]`` indices; taps that fall into the zero padding read a pixel whose delta is zero, or are

@@ -29,13 +29,13 @@ class Backend:
     dense_refresh: float | None = None
 
     def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
-               name: str = "") -> Tensor:
+               name: str = "", count: int | None = None) -> Tensor:
         """Bias-free convolution of a delta tensor (zero outside ``mask``).
 
         ``out_mask`` (``[N, 1, H_out, W_out]`` bool, ``None`` = every pixel) marks the output pixels whose
         receptive field touches ``mask``; the result must be exact there and zero elsewhere. The calling op
-        computes it anyway, so sparse kernels get it for free. ``name`` is the op's call-site name, for
-        per-layer settings and statistics.
+        computes it anyway, so sparse kernels get it for free, with ``count``, its number of set pixels
+        when known. ``name`` is the op's call-site name, for per-layer settings and statistics.
         """
         raise NotImplementedError
 
@@ -54,7 +54,7 @@ class ReferenceBackend(Backend):
     name = "reference"
 
     def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
-               name: str = "") -> Tensor:
+               name: str = "", count: int | None = None) -> Tensor:
         return conv._conv_forward(delta, conv.weight, None)
 
     def conv_transpose2d(self, delta: Tensor, mask: Tensor | None, conv: nn.ConvTranspose2d) -> Tensor:

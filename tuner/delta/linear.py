@@ -196,7 +196,7 @@ class ConvOp(DeltaOp):
                     out.data, out.mask, False)
             self.log(updated_in=x.mask, updated_out=out.mask, delta_out=out.data)
             return out
-        y = self.ctx.backend.conv2d(x.data, x.mask, self.conv, mout, name=self.name)
+        y = self.ctx.backend.conv2d(x.data, x.mask, self.conv, mout, name=self.name, count=count)
         _record(self, lambda: self.macs_per_pixel * count_true(None, y),
                 lambda: self.macs_per_pixel * count_true(mout, y), x.data, x.mask, y, mout, False)
         self.log(updated_in=x.mask, updated_out=mout, delta_out=y)

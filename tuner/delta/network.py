@@ -54,6 +54,8 @@ class DeltaNetwork(nn.Module):
         self.lazy_refresh = True
         self._stale = False  # buffers after the input are not materialised (lazy refresh frames ran)
         self._last_refreshed = False
+        if ctx.backend.channels_last:  # the lazy refresh runs it on channels-last inputs: no weight reorders
+            source = source.to(memory_format=torch.channels_last)
         # the dense model, kept outside the module tree so .to()/state_dict stay the delta network's
         object.__setattr__(self, "_source", source)
 
@@ -143,7 +145,8 @@ class DeltaNetwork(nn.Module):
 
     @property
     def dense_model(self) -> nn.Module:
-        """The original dense model (a copy, in eval mode)."""
+        """The original dense model (a copy, in eval mode; its weights in channels-last memory when the
+        backend runs channels-last)."""
         return self._source
 
     def _apply(self, fn: Any, recurse: bool = True) -> DeltaNetwork:  # keep the dense copy on the same device

@@ -4,7 +4,9 @@ For every conv call on a non-first frame the backend looks at the updated-output
 the output mask the conv op computes) and picks:
 
 * nothing at all when no output pixel is updated (a zero delta; exact for any bias-free conv);
-* the sparse gather -> GEMM -> scatter kernel (compiled, channels-last; see ``csrc/delta_cpu.cpp``);
+* the sparse kernel (compiled, channels-last; see ``csrc/delta_cpu.cpp``): for stride-1 k x k convs
+  input-centric (one GEMM row per updated *input* pixel, its k*k tap results added into the output
+  pixels they reach), else gather -> GEMM -> scatter over the updated output pixels;
 * ``box``: the dense conv over each batch entry's bounding box of updated output pixels only (moving
   people make compact regions; outside the box the receptive fields hold only zeros, so this is exact);
 * the dense conv over the whole map (exactly the reference backend); always for grouped/depthwise convs.
@@ -37,7 +39,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from deltatune.delta._sparse_kernels import SparseConv, mask_bboxes, snap_box, sparse_supported
+from deltatune.delta._sparse_kernels import Box, SparseConv, mask_bboxes, snap_box, sparse_supported
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
@@ -193,7 +195,7 @@ class SparseBackend(ReferenceBackend):
 
     # -- kernels ---------------------------------------------------------------------------------
     def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
-               name: str = "") -> Tensor:
+               name: str = "", count: int | None = None) -> Tensor:
         if out_mask is None:
             t0 = time.perf_counter() if self.profile else 0.0
             y = super().conv2d(delta, mask, conv)
@@ -205,15 +207,18 @@ class SparseBackend(ReferenceBackend):
         forced = self.overrides.get(name, self.break_even)
         be = float(plan.break_even if forced is None else forced)
         ho, wo = int(out_mask.shape[-2]), int(out_mask.shape[-1])
-        per_sample = mask_bboxes(out_mask)
-        boxes = [None if box is None else snap_box(box, (ho, wo)) for _, box in per_sample]
-        count = sum(c for c, _ in per_sample)
         total = out_mask.numel()
+        boxes: list[Box | None] | None = None
+        if count is None or self._box_may_win(plan, count / total if total else 0.0, be, forced is not None):
+            per_sample = mask_bboxes(out_mask)
+            boxes = [None if box is None else snap_box(box, (ho, wo)) for _, box in per_sample]
+            count = sum(c for c, _ in per_sample)
         frac = count / total if total else 0.0
-        area = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes if b is not None)
-        box_frac = area / total if total else 1.0
-        kind = self._choose(plan, frac, box_frac, be, forced is not None,
-                            sum(b is not None for b in boxes))
+        box_frac, n_boxes = 1.0, 0
+        if boxes is not None:
+            area = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes if b is not None)
+            box_frac, n_boxes = (area / total if total else 1.0), sum(b is not None for b in boxes)
+        kind = self._choose(plan, frac, box_frac, be, forced is not None, n_boxes)
         y: Tensor | None = None
         if kind == "skip":
             y = delta.new_zeros(delta.shape[0], conv.out_channels, ho, wo)
@@ -221,12 +226,24 @@ class SparseBackend(ReferenceBackend):
             assert plan.kernel is not None
             y = plan.kernel(delta, out_mask, in_mask=mask)[0]
         elif kind == "box":
-            assert plan.kernel is not None
+            assert plan.kernel is not None and boxes is not None
             y = plan.kernel.dense_box(delta, (ho, wo), boxes)
         if y is None:
             y, kind = super().conv2d(delta, mask, conv), "dense"
         self._count(name, conv, shape, frac, kind, t0, be, box_frac)
         return y
+
+    @staticmethod
+    def _box_may_win(plan: _Plan, frac: float, be: float, forced: bool) -> bool:
+        """Whether the box path could be chosen at updated fraction ``frac`` (else the bounding boxes
+        need not be computed). A box holds every updated pixel, so it costs at least
+        ``dense * frac + BOX_OVERHEAD_MS``."""
+        if plan.kernel is None or frac <= 0.0:
+            return False
+        if forced or plan.calibration is None:
+            return not (be >= 1.0 or frac < be) and be > 0.0
+        cal = plan.calibration
+        return min(cal.sparse_ms(frac), cal.dense_ms) > cal.dense_ms * frac + BOX_OVERHEAD_MS
 
     def _choose(self, plan: _Plan, frac: float, box_frac: float, be: float, forced: bool,
                 n_boxes: int = 1) -> str:
@@ -234,10 +251,11 @@ class SparseBackend(ReferenceBackend):
 
         A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
         (the dense side still uses the box when it is small). Otherwise the calibrated costs decide:
-        the sparse line at ``frac`` against the dense time scaled by the box's share of the map."""
+        the sparse line at ``frac`` against the dense time scaled by the box's share of the map
+        (``n_boxes == 0``: boxes not computed because they cannot win, see :meth:`_box_may_win`)."""
         if frac <= 0.0:
             return "skip"
-        box_ok = plan.kernel is not None and box_frac < BOX_MAX_FRACTION
+        box_ok = plan.kernel is not None and n_boxes > 0 and box_frac < BOX_MAX_FRACTION
         if plan.kernel is not None and (forced or plan.calibration is None):
             if be >= 1.0 or frac < be:
                 return "sparse"
