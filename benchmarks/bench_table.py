@@ -7,7 +7,7 @@ workload), plus rows at a higher global threshold that show what the engine does
 the three crop windows as one batch of 3 streams, dense (best of NCHW and channels-last) and delta timed
 interleaved after a warm-up, medians of ``--repeats``.
 
-Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json]``
+Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json] [--w32-weights FILE]``
 (about 10 minutes on 2 cores). Quote the output together with the machine it ran on.
 """
 
@@ -47,6 +47,9 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--only", default=None, help="comma-separated model names to run")
+    p.add_argument("--w32-weights", type=Path, default=None,
+                   help="HRNet-W32 weights (e.g. distilled with `deltatune distill --student hrnet`): adds "
+                        "rows at thresholds 0 and at studies/thresholds/w32-distilled/hrnet.json")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     if a.threads:
@@ -57,13 +60,22 @@ def main() -> int:
         print("| model | thresholds | dense ms | delta ms | measured speedup | MAC speedup "
               "| measured / MAC ideal | accuracy loss |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for label, model, weights, setting in ROWS:
+    rows = list(ROWS)
+    if a.w32_weights is not None:
+        rows += [("HRNet-W32 (distilled, not shipped)", "hrnet", str(a.w32_weights), "0"),
+                 ("HRNet-W32 (distilled, not shipped)", "hrnet", str(a.w32_weights), "w32-distilled")]
+    for label, model, weights, setting in rows:
         if a.only and model not in a.only.split(","):
             continue
-        path = SETTINGS / f"{model}.json" if setting == "documented" else None
+        path = None
+        if setting == "documented":
+            path = SETTINGS / f"{model}.json"
+        elif setting == "w32-distilled":
+            path = SETTINGS / "w32-distilled" / "hrnet.json"
         r = run_bench(model, weights=weights, frames=a.frames, batch=a.batch, repeats=a.repeats,
                       threshold=None if path else float(setting), thresholds_file=path)
-        row = {"label": label, "model": model, "weights": weights or "random", "thresholds": setting,
+        row = {"label": label, "model": model, "weights": weights or "random",
+               "thresholds": setting if path is None else str(path.relative_to(SETTINGS.parents[1])),
                **{k: v for k, v in r.to_dict().items() if k not in ("layers", "notes")}}
         out.append(row)
         if not a.json:

@@ -46,3 +46,20 @@ def test_features_need_the_sparse_backend() -> None:
     net = convert(randomize_bn(AllOps()), thresholds=0.0)
     with pytest.raises(TypeError):
         features(net, moving_square_clip(2))
+
+
+def test_time_delta_times_without_recording_and_restores_it() -> None:
+    """Timing is inference only: the recorder is off while frames run (so refresh frames may take the
+    lazy dense path) and back on afterwards; the outputs of the timed run are the network's own."""
+    from deltatune.delta.latency import time_delta
+
+    torch.manual_seed(0)
+    net = convert(randomize_bn(AllOps()), thresholds=0.0, dense_refresh=0.25)
+    seen: list[bool] = []
+    net.graph_module.register_forward_hook(lambda *_: seen.append(net.stats.enabled))
+    clip = moving_square_clip(4)  # global noise: every frame after the first is a refresh frame
+    assert net.stats.enabled
+    ms = time_delta(net, clip)
+    assert ms > 0 and net.stats.enabled
+    assert seen and not any(seen)
+    assert net.refreshed_frames == 3 and len(seen) == 2  # frame 0 and the first refresh frame; then lazy
