@@ -49,7 +49,7 @@ def main() -> int:
     p.add_argument("--model", default="mobilenet_v2")
     p.add_argument("--weights", default="default")
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--train", type=int, default=8)
+    p.add_argument("--train", type=int, default=12)
     p.add_argument("--test", type=int, default=24)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)

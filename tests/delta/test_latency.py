@@ -63,3 +63,22 @@ def test_time_delta_times_without_recording_and_restores_it() -> None:
     assert ms > 0 and net.stats.enabled
     assert seen and not any(seen)
     assert net.refreshed_frames == 3 and len(seen) == 2  # frame 0 and the first refresh frame; then lazy
+
+
+def test_training_configs_span_exact_to_sparse() -> None:
+    """The fit sees thresholds 0, the sparsest and the most nearly exact configurations of the sampler,
+    and random scales between them (one scale per configuration, not per layer)."""
+    import random
+    import statistics
+
+    from deltatune.delta.latency import SCALE_RANGE, training_configs
+
+    names = ["input", *(f"l{i}" for i in range(200))]
+    configs = training_configs(names, random.Random(0), 12)
+    assert len(configs) == 12
+    assert all(v == 0 for v in configs[0].values()) and configs[1]["input"] == 0.01
+    scales = [statistics.median(v for v in c.values() if v > 0) for c in configs[2:]]
+    lo, hi = SCALE_RANGE
+    assert hi / 3 < scales[0] < hi * 3 and lo / 3 < scales[1] < lo * 3
+    assert all(lo / 3 < s < hi * 3 for s in scales[2:])
+    assert max(scales[2:]) / min(scales[2:]) > 10  # the random ones differ in scale, not only per layer

@@ -215,18 +215,37 @@ def time_delta(net: Any, frames: Sequence[Tensor]) -> float:
 
 def training_configs(names: Sequence[str], rng: Any, n: int) -> list[dict[str, float]]:
     """``n`` configurations to fit the latency model on: two at thresholds 0 after the input (so the
-    dense-refresh frames are priced from measurement), the rest :func:`random_thresholds`."""
-    head = [{k: 0.0 for k in names}, {k: (0.01 if k == "input" else 0.0) for k in names}] if n >= 4 else []
+    dense-refresh frames are priced from measurement), two :func:`random_thresholds` at the ends of its
+    scale range (the sparsest and the most nearly exact configurations are inside the fit, not
+    extrapolated), the rest :func:`random_thresholds`."""
+    head: list[dict[str, float]] = []
+    if n >= 4:
+        head = [{k: 0.0 for k in names}, {k: (0.01 if k == "input" else 0.0) for k in names}]
+    if n >= 6:
+        head += [random_thresholds(names, rng, scale=SCALE_RANGE[1]), random_thresholds(names, rng,
+                                                                                    scale=SCALE_RANGE[0])]
     return head + [random_thresholds(names, rng) for _ in range(n - len(head))]
 
 
-def random_thresholds(names: Sequence[str], rng: Any, *, low: float = 1e-3, high: float = 0.5,
-                      zero: float = 0.1) -> dict[str, float]:
-    """A random configuration: per point log-uniform in ``[low, high]``, 0 with probability ``zero``."""
+#: The range of the per-configuration threshold scale that :func:`random_thresholds` draws from.
+SCALE_RANGE = (1e-4, 0.3)
+
+
+def random_thresholds(names: Sequence[str], rng: Any, *, scale: float | None = None, spread: float = 1.0,
+                      zero: float = 0.2) -> dict[str, float]:
+    """A random configuration: a scale ``s`` (given, or log-uniform in :data:`SCALE_RANGE`) for the whole
+    configuration, and per point ``s * exp(N(0, spread))``, or 0 with probability ``zero``.
+
+    One scale per configuration makes a handful of them span everything from nearly exact (most pixels
+    active: where a 1-point accuracy budget lives) to very sparse. Drawing every point independently
+    over the whole range instead made all configurations about equally sparse (the largest thresholds
+    dominate), and a fit on them could not tell one configuration's cost from another's.
+    """
     import math
 
-    return {n: (0.0 if rng.random() < zero else math.exp(rng.uniform(math.log(low), math.log(high))))
-            for n in names}
+    if scale is None:
+        scale = math.exp(rng.uniform(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])))
+    return {n: (0.0 if rng.random() < zero else scale * math.exp(rng.gauss(0.0, spread))) for n in names}
 
 
 @dataclass(frozen=True)
@@ -253,7 +272,7 @@ class FittedLatency:
                    tuple(float(e) for e in d.get("fit_errors", ())))
 
 
-def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 8, repeats: int = 2,
+def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 12, repeats: int = 2,
                 seed: int = 0) -> FittedLatency:
     """Fit the latency model of ``net`` (sparse backend) on ``configs`` random threshold configurations,
     each timed ``repeats`` times (median, interleaved with the dense model so that load on a shared

@@ -221,7 +221,7 @@ class Evaluator:
         from deltatune.delta.latency import FittedLatency, fit_latency
 
         w = self.workload
-        key = {"version": 3, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
+        key = {"version": 4, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
                "threads": torch.get_num_threads(), "torch": torch.__version__,
                "native": native.available(), "cpu": native._cpu_tag(), "size": list(self.info.input_size)}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
