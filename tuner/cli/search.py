@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="macs",
         metavar="KIND",
         help="speed objective: macs (MAC speedup, default), latency (wall-clock speedup predicted by the "
-        "latency model, fitted once per model and machine, ~1 min) or measured (each trial timed; noisy)",
+        "latency model, fitted once per model and machine, 1-2 min) or measured (each trial timed; noisy)",
     )
     parser.add_argument(
         "--modes", default="max", help="truncation modes to search, comma-separated (default max)"

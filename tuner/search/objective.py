@@ -215,7 +215,7 @@ class Evaluator:
 
     # -- wall-clock speed --------------------------------------------------------------------------
     def _fitted_latency(self) -> Any:
-        """The latency model of this model on this machine: cached, or fitted now (about a minute)."""
+        """The latency model of this model on this machine: cached, or fitted now (1-2 minutes)."""
         from deltatune.delta import native
         from deltatune.delta.calibration import KERNELS_VERSION
         from deltatune.delta.latency import FittedLatency, fit_latency
