@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from deltatune._atomic import atomic_write_text
 from deltatune.delta import native
 from deltatune.delta._sparse_kernels import SparseConv, geometry, sparse_supported
+from deltatune.delta.linear import ConvOp
 from deltatune.delta.native import native_for
 
 __all__ = ["LayerCalibration", "Calibration", "signature", "measure_conv", "blob_mask", "default_path"]
@@ -129,8 +130,6 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
         fns: dict[str, Callable[[], object]] = {"dense": lambda: conv._conv_forward(x, weight, None)}
         if not sparse_supported(conv):
             return LayerCalibration(sig, _median_ms(fns, repeats, inner, device)["dense"])
-        from deltatune.delta.linear import ConvOp  # (deferred: linear imports the kernels module too)
-
         kernel = SparseConv(conv)
         op = ConvOp("calibration", conv)
         real: dict[str, float] = {}

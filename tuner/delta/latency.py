@@ -200,17 +200,10 @@ def time_delta(net: Any, frames: Sequence[Tensor]) -> float:
     """Delta ms per steady-state frame: reset, frame 0 untimed (dense), frames 1.. timed. Statistics
     recording is off while timing (it is not part of inference, and it keeps every refresh frame on the
     delta graph, see ``DeltaNetwork.forward``) and restored afterwards."""
-    stats = getattr(net, "stats", None)
-    was = None if stats is None else stats.enabled
-    if stats is not None:
-        stats.enabled = False
-    try:
+    with net.stats.paused():
         net.reset()
         net(frames[0])
         return time_frames(net, frames[1:])
-    finally:
-        if stats is not None:
-            stats.enabled = was
 
 
 def training_configs(names: Sequence[str], rng: Any, n: int) -> list[dict[str, float]]:

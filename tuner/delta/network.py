@@ -110,18 +110,13 @@ class DeltaNetwork(nn.Module):
         assert self._input_op is not None and self._input_op.ref is not None
         ref = self._input_op.ref
         ctx = self._ctx
-        recorder, log = ctx.recorder, ctx.log
-        was_enabled = recorder is not None and recorder.enabled
-        if recorder is not None:
-            recorder.enabled = False
-        ctx.log = None
+        log, ctx.log = ctx.log, None
         try:
-            for op in self._ops:
-                op.reset()
-            self.graph_module(ref)
+            with self.stats.paused():
+                for op in self._ops:
+                    op.reset()
+                self.graph_module(ref)
         finally:
-            if recorder is not None:
-                recorder.enabled = was_enabled
             ctx.log = log
         self._stale = False
 

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,17 +209,26 @@ class SparseBackend(ReferenceBackend):
         be = float(plan.break_even if forced is None else forced)
         ho, wo = int(out_mask.shape[-2]), int(out_mask.shape[-1])
         total = out_mask.numel()
-        boxes: list[Box | None] | None = None
-        if count is None or self._box_may_win(plan, count / total if total else 0.0, be, forced is not None):
-            per_sample = mask_bboxes(out_mask)
-            boxes = [None if box is None else snap_box(box, (ho, wo)) for _, box in per_sample]
-            count = sum(c for c, _ in per_sample)
+        boxes: list[Box | None] = []
+        share: tuple[float, int] | None = None
+
+        def box_share() -> tuple[float, int]:
+            """Share of the map covered by the snapped per-entry bounding boxes and how many there are
+            (computed on first use; the boxes count the updated pixels too)."""
+            nonlocal count, share
+            if share is None:
+                per_sample = mask_bboxes(out_mask)
+                boxes.extend(None if b is None else snap_box(b, (ho, wo)) for _, b in per_sample)
+                count = sum(c for c, _ in per_sample)
+                area = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes if b is not None)
+                share = ((area / total if total else 1.0), sum(b is not None for b in boxes))
+            return share
+
+        if count is None:  # not given by the conv op: the bounding boxes count the pixels too
+            box_share()
+        assert count is not None
         frac = count / total if total else 0.0
-        box_frac, n_boxes = 1.0, 0
-        if boxes is not None:
-            area = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes if b is not None)
-            box_frac, n_boxes = (area / total if total else 1.0), sum(b is not None for b in boxes)
-        kind = self._choose(plan, frac, box_frac, be, forced is not None, n_boxes)
+        kind = self._choose(plan, frac, be, forced is not None, box_share)
         y: Tensor | None = None
         if kind == "skip":
             y = delta.new_zeros(delta.shape[0], conv.out_channels, ho, wo)
@@ -226,46 +236,40 @@ class SparseBackend(ReferenceBackend):
             assert plan.kernel is not None
             y = plan.kernel(delta, out_mask, in_mask=mask)[0]
         elif kind == "box":
-            assert plan.kernel is not None and boxes is not None
+            assert plan.kernel is not None
             y = plan.kernel.dense_box(delta, (ho, wo), boxes)
         if y is None:
             y, kind = super().conv2d(delta, mask, conv), "dense"
-        self._count(name, conv, shape, frac, kind, t0, be, box_frac)
+        self._count(name, conv, shape, frac, kind, t0, be, box_share()[0] if kind == "box" else 1.0)
         return y
 
-    @staticmethod
-    def _box_may_win(plan: _Plan, frac: float, be: float, forced: bool) -> bool:
-        """Whether the box path could be chosen at updated fraction ``frac`` (else the bounding boxes
-        need not be computed). A box holds every updated pixel, so it costs at least
-        ``dense * frac + BOX_OVERHEAD_MS``."""
-        if plan.kernel is None or frac <= 0.0:
-            return False
-        if forced or plan.calibration is None:
-            return not (be >= 1.0 or frac < be) and be > 0.0
-        cal = plan.calibration
-        return min(cal.sparse_ms(frac), cal.dense_ms) > cal.dense_ms * frac + BOX_OVERHEAD_MS
-
-    def _choose(self, plan: _Plan, frac: float, box_frac: float, be: float, forced: bool,
-                n_boxes: int = 1) -> str:
+    def _choose(self, plan: _Plan, frac: float, be: float, forced: bool,
+                box_share: Callable[[], tuple[float, int]]) -> str:
         """``skip``, ``sparse``, ``box`` (dense conv over the updated bounding box) or ``dense``.
 
         A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
         (the dense side still uses the box when it is small). Otherwise the calibrated costs decide:
-        the sparse line at ``frac`` against the dense time scaled by the box's share of the map
-        (``n_boxes == 0``: boxes not computed because they cannot win, see :meth:`_box_may_win`)."""
+        the sparse line at ``frac`` against the dense time scaled by the box's share of the map.
+        ``box_share()`` (the boxes' share of the map and their number) is only asked for when the box
+        could win: a box holds every updated pixel, so it costs at least ``dense * frac`` plus its
+        overhead."""
         if frac <= 0.0:
             return "skip"
-        box_ok = plan.kernel is not None and n_boxes > 0 and box_frac < BOX_MAX_FRACTION
         if plan.kernel is not None and (forced or plan.calibration is None):
             if be >= 1.0 or frac < be:
                 return "sparse"
-            return "box" if box_ok and be > 0.0 else "dense"  # a forced 0 means the plain dense conv
+            if be <= 0.0:  # a forced 0 means the plain dense conv
+                return "dense"
+            share, n_boxes = box_share()
+            return "box" if n_boxes and share < BOX_MAX_FRACTION else "dense"
         cal = plan.calibration
         if plan.kernel is None or cal is None:
             return "dense"
         options = {"sparse": cal.sparse_ms(frac), "dense": cal.dense_ms}
-        if box_ok:
-            options["box"] = cal.dense_ms * box_frac + BOX_OVERHEAD_MS * n_boxes
+        if min(options.values()) > cal.dense_ms * frac + BOX_OVERHEAD_MS:
+            share, n_boxes = box_share()
+            if n_boxes and share < BOX_MAX_FRACTION:
+                options["box"] = cal.dense_ms * share + BOX_OVERHEAD_MS * n_boxes
         return min(options, key=options.__getitem__)
 
     def _count(self, name: str, conv: nn.Conv2d, shape: tuple[int, ...], frac: float, kind: str, t0: float,

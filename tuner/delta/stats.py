@@ -15,6 +15,8 @@ dense MACs for every sample whose input changed at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +75,16 @@ class StatsRecorder:
     def clear(self) -> None:
         """Forget every record."""
         self.records.clear()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Record nothing inside the block (timed runs, internal passes); the previous state comes back."""
+        was = self.enabled
+        self.enabled = False
+        try:
+            yield
+        finally:
+            self.enabled = was
 
     def add(self, record: LayerRecord) -> None:
         if self.enabled:

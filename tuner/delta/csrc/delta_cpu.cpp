@@ -245,18 +245,15 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
   if (max_fraction < 1.0 && static_cast<double>(p) >= max_fraction * static_cast<double>(out_mask.numel()))
     return {at::Tensor(), p};
   at::Tensor x = as_cl(x_in);
-  if (scatter) {
-    if (p == 0) return {at::empty({x.size(0), weight.size(1), out_mask.size(2), out_mask.size(3)}, x.options(), kCL).zero_(), 0};
-    at::Tensor in_mask = in_mask_in->expand({x.size(0), 1, x.size(2), x.size(3)}).contiguous();
-    return {scatter_conv(x, in_mask, *weight_in, *weight_in_1x1, kh, kw, sh, sw, ph, pw, dh, dw, out_mask.size(2),
-                         out_mask.size(3)),
-            p};
-  }
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t ho = out_mask.size(2), wo = out_mask.size(3);
   const int64_t cout = weight.size(1), k = kh * kw;
   TORCH_CHECK(weight.size(0) == k * c, "sparse_conv: weight rows must be kh*kw*C_in");
   if (p == 0) return {at::empty({n, cout, ho, wo}, x.options(), kCL).zero_(), 0};
+  if (scatter) {
+    at::Tensor in_mask = in_mask_in->expand({n, 1, h, w}).contiguous();
+    return {scatter_conv(x, in_mask, *weight_in, *weight_in_1x1, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo), p};
+  }
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
   const float* xp = x.data_ptr<float>();
   const int64_t p_pad = padded_rows(p);
