@@ -82,3 +82,22 @@ def test_training_configs_span_exact_to_sparse() -> None:
     assert hi / 3 < scales[0] < hi * 3 and lo / 3 < scales[1] < lo * 3
     assert all(lo / 3 < s < hi * 3 for s in scales[2:])
     assert max(scales[2:]) / min(scales[2:]) > 10  # the random ones differ in scale, not only per layer
+
+
+def test_features_see_every_refresh_frame_with_statistics_off() -> None:
+    """features() observes per-op work through hooks, so lazy refresh frames (which skip the delta graph)
+    must not happen under it: the features are the same with the recorder on or off."""
+    torch.manual_seed(0)
+    model = randomize_bn(AllOps())
+    clip = moving_square_clip(5)  # global noise: every frame after the first is a refresh frame
+    cal = Calibration(None)
+    features(convert(model, thresholds=0.0, backend=SparseBackend(calibration=cal), dense_refresh=None),
+             clip)  # measures every layer's costs (refresh frames are priced by them)
+    got = []
+    for record in (True, False):
+        backend = SparseBackend(calibration=cal)
+        net = convert(model, thresholds=0.0, backend=backend, record_stats=record, dense_refresh=0.25)
+        got.append(features(net, clip))
+    assert got[0].refreshed == got[1].refreshed == 1.0
+    assert got[1].refresh_ms == pytest.approx(got[0].refresh_ms) and got[1].refresh_ms > 0
+    assert got[1].active_ops == got[0].active_ops

@@ -66,10 +66,11 @@ class DeltaNetwork(nn.Module):
         Lazy dense refresh: a dense-refresh frame (see ``InputSparsify``) computes exactly the dense
         model on the input reference and resets every buffer to that frame's dense values. When the
         frame before was one too, and nothing observes the per-op work (statistics off, no ``explain``
-        log), this frame runs the original dense model on the reference instead of the delta graph,
-        and the buffers are left stale; the first later frame that needs them (not a refresh frame)
-        first rebuilds them with one dense pass over the last reference. Same outputs, but a stream of
-        refresh frames (thresholds 0 on noisy video) costs what the dense model costs.
+        log, no forward hooks on the ops), this frame runs the original dense model on the reference
+        instead of the delta graph, and the buffers are left stale; the first later frame that needs them
+        (not a refresh frame) first rebuilds them with one dense pass over the last reference. Same
+        outputs, but a stream of refresh frames (thresholds 0 on noisy video) costs what the dense model
+        costs.
         """
         self._ctx.frame += 1
         ctx = self._ctx
@@ -93,9 +94,18 @@ class DeltaNetwork(nn.Module):
             raise
 
     def _lazy_ok(self, inputs: tuple[torch.Tensor, ...]) -> bool:
+        """Whether this frame may skip the delta graph: a lazy refresh is possible and nothing observes
+        per-op work (statistics, the ``explain`` log, forward hooks on the ops such as the latency
+        model's feature hooks, or global module hooks)."""
         ctx = self._ctx
-        return (self.lazy_refresh and ctx.refresh_allowed and self._input_op is not None and len(inputs) == 1
-                and ctx.log is None and (ctx.recorder is None or not ctx.recorder.enabled))
+        if not (self.lazy_refresh and ctx.refresh_allowed and self._input_op is not None and len(inputs) == 1
+                and ctx.log is None and (ctx.recorder is None or not ctx.recorder.enabled)):
+            return False
+        from torch.nn.modules import module as _module
+
+        if _module._global_forward_hooks or _module._global_forward_pre_hooks:
+            return False
+        return not any(op._forward_hooks or op._forward_pre_hooks for op in self._ops)
 
     def _dense_output(self, ref: torch.Tensor) -> Any:
         """The original model on ``ref``, with outputs in standard layout (as ``Densify`` returns)."""
