@@ -57,6 +57,33 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
     assert SparseConv(conv)(x, mout, max_fraction=1e-9)[0] is None
 
 
+
+@needs_native
+@pytest.mark.parametrize(("c_in", "c_out", "frac"),
+                         [(40, 18, 0.3), (64, 40, 0.05), (3, 64, 0.6), (96, 7, 0.9)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_gemm_blocking_matches_torch(c_in, c_out, frac, threads) -> None:
+    """The compiled GEMM's edge cases, through both conv forms: deep products split into 256-deep slices
+    (9 * 40 and 9 * 96 input rows), output widths that are not a multiple of its 32-column panels (7,
+    18, 40), row counts below one 12-row micro-tile and above one 96-row block, one or two threads."""
+    torch.manual_seed(1)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        op = ConvOp("c", conv)
+        in_mask = torch.rand(2, 1, 20, 16) < frac
+        in_mask[1] = False
+        in_mask[1, 0, 5, 7] = True  # a single pixel in the second entry
+        mout = op.out_mask(in_mask)
+        x = torch.randn(2, c_in, 20, 16) * in_mask
+        dense = F.conv2d(x, conv.weight, None, 1, 1)
+        for given in (None, in_mask):
+            y, _ = SparseConv(conv)(x.contiguous(memory_format=CL), mout, in_mask=given)
+            torch.testing.assert_close(y, dense * mout, rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(old)
+
 @pytest.mark.parametrize(
     ("fn", "kind", "want"),
     [(nn.ReLU(), "relu", (0.0, -math.inf, math.inf)), (nn.ReLU6(), "relu6", (0.0, -math.inf, 6.0)),

@@ -168,6 +168,10 @@ class SparseConv:
         # columns) and the same as a [K * C_out, C_in, 1, 1] 1x1-conv weight
         self.weight_in = w.permute(1, 2, 3, 0).reshape(w.shape[1], -1).contiguous()
         self.weight_in_1x1 = self.weight_in.t().contiguous().view(-1, w.shape[1], 1, 1)
+        # both GEMM weights as the compiled GEMM's column panels (csrc pack_weight), when it is built
+        nk = native_for(w)
+        self.weight_kc_packed = nk.pack_weight(self.weight_kc) if nk is not None else None
+        self.weight_in_packed = nk.pack_weight(self.weight_in) if nk is not None else None
 
     def __call__(self, delta: Tensor, out_mask: Tensor, *, max_fraction: float = 1.0,
                  in_mask: Tensor | None = None) -> tuple[Tensor | None, int]:
@@ -180,9 +184,10 @@ class SparseConv:
         g = self.geometry
         nk = native_for(delta, out_mask)
         if nk is not None and (in_mask is None or in_mask.dtype == torch.bool):
-            return nk.sparse_conv(delta, out_mask, self.weight_kc, self.weight_1x1, g.kh, g.kw, g.sh, g.sw,
-                                  g.ph, g.pw, g.dh, g.dw, 1.0 if max_fraction >= 1.0 else max_fraction,
-                                  in_mask, self.weight_in, self.weight_in_1x1)
+            return nk.sparse_conv(delta, out_mask, self.weight_kc, self.weight_1x1, self.weight_kc_packed,
+                                  g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
+                                  1.0 if max_fraction >= 1.0 else max_fraction,
+                                  in_mask, self.weight_in, self.weight_in_1x1, self.weight_in_packed)
         idx = active_pixels(out_mask)
         count, total = int(idx.numel()), out_mask.numel()
         if max_fraction < 1.0 and count >= max_fraction * total:
