@@ -4,7 +4,8 @@ For every ``<model>.json`` thresholds file in the folder (``deltatune-thresholds
 same frames that ``deltatune bench --model <model> --frames 40 --batch 3`` runs: the vtest sample, the
 model's three crop windows as three streams in one batch of 3, 40 frames (frame 0 dense). It reports the
 MAC speedup over frames 1..39 and the accuracy loss against the dense model's own outputs on the same frames
-(PCK@0.2 points for pose models, top-1 disagreement points for classifiers), computed exactly as
+(PCK@0.2 points over the present dense keypoints for pose models, with the every-keypoint loss beside it;
+top-1 disagreement points for classifiers), computed exactly as
 :func:`deltatune.bench.run_bench` computes them: :func:`~deltatune.workload.load_workload`,
 :func:`~deltatune.delta.convert`, ``DeltaNetwork.load_thresholds``, ``DeltaNetwork.mac_speedup`` and
 :func:`~deltatune.bench.accuracy_loss`. MACs only, no timing; the reference backend by default. One thread.
@@ -52,6 +53,7 @@ class Verification:
     metric: str
     accuracy_loss: float
     budget: float
+    accuracy_loss_all_joints: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -109,12 +111,14 @@ def verify(run: DenseRun, *, thresholds: ThresholdSpec | None = None, file: str 
         net.reset()
         delta_out = [net(x) for x in run.clip]
         speedup = net.mac_speedup()
-    metric, loss = accuracy_loss(run.workload.info.task, run.dense_out[1:], delta_out[1:])
     wl = run.workload
+    acc = accuracy_loss(wl.info.task, run.dense_out[1:], delta_out[1:],
+                        min_confidence=wl.info.present_confidence)
     return Verification(
         model=wl.model_name, file=None if file is None else str(file), weights=wl.weights,
         random_weights=wl.random_weights, frames=wl.n_frames, batch=int(run.clip.shape[1]),
-        backend=run.backend, mac_speedup=speedup, metric=metric, accuracy_loss=loss, budget=budget,
+        backend=run.backend, mac_speedup=speedup, metric=acc.metric, accuracy_loss=acc.loss, budget=budget,
+        accuracy_loss_all_joints=acc.loss_all_joints,
     )
 
 
@@ -135,11 +139,14 @@ def _verdict(r: Verification) -> str:
 
 
 def _render(rows: list[Verification]) -> str:
-    head = f"{'model':<14} {'MAC speedup':>11} {'loss':>7}  {'metric':<8} {'budget':>6}  {'ok':<3} weights"
+    head = (f"{'model':<14} {'MAC speedup':>11} {'loss':>7} {'all kp':>7}  {'metric':<8} {'budget':>6}  "
+            f"{'ok':<3} weights")
     lines = [head, "-" * len(head)]
     for r in rows:
         w = r.weights + (" (random: loss meaningless)" if r.random_weights else "")
-        lines.append(f"{r.model:<14} {r.mac_speedup:>10.2f}x {r.accuracy_loss:>7.2f}  {r.metric:<8} "
+        every = "-" if r.accuracy_loss_all_joints is None else f"{r.accuracy_loss_all_joints:.2f}"
+        lines.append(f"{r.model:<14} {r.mac_speedup:>10.2f}x {r.accuracy_loss:>7.2f} {every:>7}  "
+                     f"{r.metric:<8} "
                      f"{r.budget:>6.2f}  {_verdict(r):<3} {w}")
     if rows:
         r = rows[0]

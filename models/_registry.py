@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+#: Presence threshold of heatmap models trained on unit-peak Gaussian targets: a dense keypoint whose
+#: heatmap peak is at most this is not present (the official HRNet evaluation's ``TEST.IN_VIS_THRE``).
+PRESENT_CONFIDENCE = 0.2
 
 WEIGHTS_AVAILABLE = "available"
 WEIGHTS_NOT_FETCHED = "not fetched (run deltatune data fetch)"
@@ -95,6 +98,10 @@ class ModelCard:
     provenance: str = ""
     flip_pairs: tuple[tuple[int, int], ...] | None = None
     tiny: bool = False
+    #: Heatmap peak above which a keypoint of this model's *dense* prediction counts as present when it is
+    #: the reference (fidelity; see ``deltatune.metrics.fidelity``): 0.2 for heatmaps trained on unit-peak
+    #: Gaussians (HRNet's ``TEST.IN_VIS_THRE``); ``None`` counts every keypoint.
+    present_confidence: float | None = None
     #: ``weights="default"`` builds this other registered model (with *its* default weights) instead:
     #: how ``hrnet`` (W32, for official checkpoints) serves the distilled HRNet-W18-Small-v2 default.
     default_variant: str | None = None
@@ -123,6 +130,7 @@ class ModelInfo:
     provenance: str
     flip_pairs: tuple[tuple[int, int], ...] | None
     tiny: bool
+    present_confidence: float | None = None
 
     @property
     def gmacs(self) -> float:
@@ -385,4 +393,5 @@ def model_info(name: str) -> ModelInfo:
         provenance=card.provenance,
         flip_pairs=card.flip_pairs,
         tiny=card.tiny,
+        present_confidence=card.present_confidence,
     )

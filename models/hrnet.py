@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, register_model
+from ._registry import IMAGENET_MEAN, IMAGENET_STD, PRESENT_CONFIDENCE, ModelCard, register_model
 
 __all__ = [
     "BN_MOMENTUM",
@@ -403,6 +403,7 @@ def _card(
         flip_pairs=FLIP_PAIRS_COCO if joints == 17 else FLIP_PAIRS_MPII,
         tiny=tiny,
         default_variant=default_variant,
+        present_confidence=PRESENT_CONFIDENCE,
         filter_fn=checkpoint_filter_fn,
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._registry import IMAGENET_MEAN, IMAGENET_STD, ModelCard, register_model
+from ._registry import IMAGENET_MEAN, IMAGENET_STD, PRESENT_CONFIDENCE, ModelCard, register_model
 from .hrnet import BN_MOMENTUM, FLIP_PAIRS_COCO, Bottleneck
 
 __all__ = ["PoseResNet", "PoseResNetCfg", "checkpoint_filter_fn", "pose_resnet50", "pose_resnet101",
@@ -146,6 +146,7 @@ def _card(depth: int | None) -> ModelCard:
         ),
         flip_pairs=FLIP_PAIRS_COCO,
         tiny=tiny,
+        present_confidence=PRESENT_CONFIDENCE,
         filter_fn=checkpoint_filter_fn,
     )
 

@@ -58,3 +58,15 @@ def test_bench_rejects_bad_input() -> None:
         bench_cli.run(p.parse_args(["--model", "hrnet_tiny", "--threshold", "-1"]))
     with pytest.raises(ConfigError):
         run_bench("hrnet_tiny", weights=None, frames=3, batch=99)
+
+
+def test_bench_scores_present_keypoints_and_reports_every_keypoint(vtest_path) -> None:
+    """Real weights on real frames: the loss counts the dense keypoints that are present, the loss over
+    every keypoint is reported beside it, and --all-joints makes the two the same."""
+    r = run_bench("hrnet", frames=3, batch=3, threshold=0.05, repeats=1)
+    assert r.present_fraction is not None and 0.0 < r.present_fraction < 1.0
+    assert r.accuracy_loss_all_joints is not None and "of keypoints present" in r.render()
+    assert r.to_dict()["accuracy_loss_all_joints"] == r.accuracy_loss_all_joints
+    every = run_bench("hrnet", frames=3, batch=3, threshold=0.05, repeats=1, all_joints=True)
+    assert every.present_fraction == 1.0 and every.accuracy_loss == every.accuracy_loss_all_joints
+    assert every.accuracy_loss_all_joints == pytest.approx(r.accuracy_loss_all_joints)

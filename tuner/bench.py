@@ -8,7 +8,9 @@ The dense baseline is timed in both memory layouts, PyTorch's default NCHW and c
 each frame converted, conversion timed); the faster one is the baseline every speedup is quoted against,
 because the delta network itself runs channels-last when the compiled kernels are in use.
 Accuracy loss is measured against the dense model's own predictions ("fidelity"): for pose models PCK@0.2
-in points (100 · (1 − PCK)), for classifiers the top-1 disagreement in points. A separate, untimed pass
+in points (100 · (1 − PCK)) over the dense keypoints that are present (heatmap peak above the model's
+presence threshold, DESIGN §6; :mod:`deltatune.metrics.fidelity`), with the loss over every keypoint
+reported beside it; for classifiers the top-1 disagreement in points. A separate, untimed pass
 records per-layer active fractions, the dense/sparse choices and (sparse backend) per-conv kernel time.
 """
 
@@ -24,7 +26,7 @@ from torch import Tensor
 
 from deltatune.errors import ConfigError
 
-__all__ = ["BenchResult", "LayerBench", "run_bench", "accuracy_loss"]
+__all__ = ["BenchResult", "LayerBench", "AccuracyLoss", "run_bench", "accuracy_loss"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class BenchResult:
     dense_channels_last_ms: float | None = None
     layers: list[LayerBench] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: pose: the loss over every dense keypoint, present or not, and the present share (None otherwise)
+    accuracy_loss_all_joints: float | None = None
+    present_fraction: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -88,6 +93,14 @@ class BenchResult:
         return (f"  (best of NCHW {self.dense_nchw_ms:.2f}, channels-last "
                 f"{self.dense_channels_last_ms:.2f})")
 
+    def _joints_detail(self) -> str:
+        if self.present_fraction is None or self.accuracy_loss_all_joints is None:
+            return ""
+        if self.present_fraction >= 1.0:
+            return ", every keypoint"
+        return (f", {self.present_fraction:.0%} of keypoints present; every keypoint: "
+                f"{self.accuracy_loss_all_joints:.2f}")
+
     def render(self, *, max_layers: int | None = 40) -> str:
         """A human-readable summary plus the per-layer table (heaviest layers first)."""
         lines = [
@@ -102,7 +115,8 @@ class BenchResult:
             f"measured speedup   {self.speedup:9.2f}x",
             f"MAC speedup        {self.mac_speedup:9.2f}x",
             f"measured / ideal   {self.ideal_ratio:9.1%}",
-            f"accuracy loss      {self.accuracy_loss:9.2f} points ({self.metric} vs dense)",
+            f"accuracy loss      {self.accuracy_loss:9.2f} points "
+            f"({self.metric} vs dense{self._joints_detail()})",
             f"max rel. error     {self.max_rel_error:9.3g}",
         ]
         if self.layers and max_layers != 0:
@@ -138,22 +152,37 @@ def _first_tensor(out: Any) -> Tensor:
     raise ConfigError("the model returned no tensor")
 
 
-def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any]) -> tuple[str, float]:
+@dataclass(frozen=True)
+class AccuracyLoss:
+    """:func:`accuracy_loss`'s result: the metric's name, the loss in its points and (pose) the loss over
+    every keypoint and the present share."""
+
+    metric: str
+    loss: float
+    loss_all_joints: float | None = None
+    present_fraction: float | None = None
+
+
+def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any], *,
+                  min_confidence: float | None = None) -> AccuracyLoss:
     """Accuracy loss in points of the delta outputs against the dense model's outputs (same frames).
 
     Pose (heatmaps ``[N, K, h, w]``): ``100 · (1 − PCK@0.2)`` of the decoded delta keypoints against the
-    decoded dense keypoints. Otherwise: ``100 ·`` the fraction of samples whose top-1 class differs.
+    decoded dense keypoints whose heatmap peak exceeds ``min_confidence`` (``None``: every keypoint; see
+    :func:`deltatune.metrics.fidelity`). Otherwise: ``100 ·`` the fraction of samples whose top-1 class
+    differs.
     """
     d = torch.cat([_first_tensor(o) for o in dense_out])
     x = torch.cat([_first_tensor(o) for o in delta_out])
     if task == "pose" and d.dim() == 4:
-        from deltatune.metrics import decode_heatmaps, pck
+        from deltatune.metrics import decode_heatmaps, fidelity
 
-        ref, _ = decode_heatmaps(d)
+        ref, conf = decode_heatmaps(d)
         pred, _ = decode_heatmaps(x)
-        return "PCK@0.2", 100.0 * (1.0 - float(pck(pred.numpy(), ref.numpy(), alpha=0.2).value))
+        s = fidelity(pred.numpy(), ref.numpy(), conf, min_confidence=min_confidence, alpha=0.2)
+        return AccuracyLoss("PCK@0.2", s.loss, s.loss_all_joints, s.present_fraction)
     agree = (d.reshape(d.shape[0], -1).argmax(1) == x.reshape(x.shape[0], -1).argmax(1)).float().mean()
-    return "top-1", 100.0 * (1.0 - float(agree))
+    return AccuracyLoss("top-1", 100.0 * (1.0 - float(agree)))
 
 
 def run_bench(
@@ -169,8 +198,11 @@ def run_bench(
     repeats: int = 3,
     recalibrate: bool = False,
     fallback: bool = False,
+    all_joints: bool = False,
 ) -> BenchResult:
     """Benchmark dense PyTorch vs the delta version of ``model`` on ``frames`` real frames.
+
+    ``all_joints`` scores pose fidelity over every dense keypoint instead of the present ones only.
 
     Example:
         >>> r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=1)  # doctest: +SKIP
@@ -237,7 +269,8 @@ def run_bench(
                 nchw_runs.append(d)
                 cl_runs.append(dcl)
                 delta_runs.append(s)
-    metric, loss = accuracy_loss(wl.info.task, dense_out[1:], delta_out[1:])
+    acc = accuracy_loss(wl.info.task, dense_out[1:], delta_out[1:],
+                        min_confidence=None if all_joints else wl.info.present_confidence)
     nchw_ms, cl_ms = statistics.median(nchw_runs), statistics.median(cl_runs)
     dense_runs = nchw_runs if nchw_ms <= cl_ms else cl_runs
     dense_ms, delta_ms = min(nchw_ms, cl_ms), statistics.median(delta_runs)
@@ -257,9 +290,10 @@ def run_bench(
     return BenchResult(
         model=model, backend=be.name, video=wl.video, weights=wl.weights, frames=wl.n_frames, batch=batch,
         threads=torch.get_num_threads(), repeats=repeats, dense_ms=dense_ms, delta_ms=delta_ms,
-        mac_speedup=mac_speedup, metric=metric, accuracy_loss=loss, max_rel_error=max_err,
+        mac_speedup=mac_speedup, metric=acc.metric, accuracy_loss=acc.loss, max_rel_error=max_err,
         dense_runs_ms=dense_runs, delta_runs_ms=delta_runs, dense_nchw_ms=nchw_ms,
         dense_channels_last_ms=cl_ms, layers=layers, notes=notes,
+        accuracy_loss_all_joints=acc.loss_all_joints, present_fraction=acc.present_fraction,
     )
 
 

@@ -15,7 +15,8 @@ DESCRIPTION = (
     "warm-up, and reports median ms/frame for both (dense: the faster of NCHW and channels-last, both "
     "shown), the measured speedup, the MAC speedup, the "
     "measured/MAC-ideal ratio, the accuracy loss against the dense model's own predictions (PCK@0.2 points "
-    "for pose models, top-1 disagreement points for classifiers) and a per-layer table (active fraction, "
+    "over the keypoints the dense model finds present for pose models, the every-keypoint loss beside it; "
+    "top-1 disagreement points for classifiers) and a per-layer table (active fraction, "
     "sparse/box/dense choice, share of the delta time). Frame 0 of each stream runs dense and is not timed. "
     "The sparse backend measures each new layer shape once per machine (cached); --recalibrate redoes it."
 )
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recalibrate", action="store_true",
                    help="measure the sparse backend's break-even points again instead of using the cache")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
+    p.add_argument("--all-joints", action="store_true",
+                   help="pose: score fidelity over every dense keypoint, not only the present ones (heatmap "
+                        "peak above the model's presence threshold, 0.2 for HRNet/SimpleBaselines)")
     p.add_argument("--layers", type=int, default=25, help="per-layer rows to print (default 25; 0 = none)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         recalibrate=args.recalibrate,
         fallback=args.fallback,
+        all_joints=args.all_joints,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=float))

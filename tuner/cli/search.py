@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the dense model's own predictions)",
     )
     parser.add_argument(
+        "--all-joints", action="store_true",
+        help="without --labels: score fidelity over every dense keypoint, not only those the dense model "
+        "finds present (heatmap peak above the model's presence threshold, 0.2 for HRNet/SimpleBaselines)",
+    )
+    parser.add_argument(
         "--frames",
         type=int,
         default=16,
@@ -110,7 +115,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     weights = None if str(args.weights).lower() in ("none", "random") else args.weights
     workload = StudyWorkload(
         args.model, weights=weights, video=args.video, frames=args.frames, streams=args.streams,
-        labels=args.labels,
+        labels=args.labels, joints="all" if args.all_joints else "present",
     )
     ranges = Ranges() if args.thr_range is None else Ranges(lo=args.thr_range[0], hi=args.thr_range[1])
     return SearchSettings(

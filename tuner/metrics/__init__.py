@@ -1,6 +1,7 @@
 """Accuracy metrics: heatmap decoding (official HRNet/SimpleBaselines rules) and PCK / PCKh.
 
-Decoding lives in :mod:`deltatune.metrics.decode`, the PCK family in :mod:`deltatune.metrics.pck`.
+Decoding lives in :mod:`deltatune.metrics.decode`, the PCK family in :mod:`deltatune.metrics.pck`, and
+fidelity against the dense model (present joints only) in :mod:`deltatune.metrics.fidelity`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from deltatune.metrics.decode import (
     flip_test_average,
     heatmap_to_input_coords,
 )
+from deltatune.metrics.fidelity import FidelityScore, fidelity, present_joints
 from deltatune.metrics.pck import (
     PCKResult,
     accuracy_loss_points,
@@ -25,6 +27,9 @@ from deltatune.metrics.pck import (
 from deltatune.metrics.video import PoseEvaluation, evaluate_pose, heatmaps_of, predict_keypoints
 
 __all__ = [
+    "FidelityScore",
+    "fidelity",
+    "present_joints",
     "PoseEvaluation",
     "evaluate_pose",
     "heatmaps_of",

@@ -8,7 +8,7 @@ A study file (``studies/*.toml``) names a workload and a list of strategies::
     trials = 24                 # per strategy: equal evaluation budgets
     strategies = ["tpe", "nsga2", "deltacnn-greedy", "sweep"]
     budget = 1.0                # PCK points
-    # optional: weights, video, frames, streams, space, seed, labels
+    # optional: weights, video, frames, streams, space, seed, labels, joints ("present" or "all")
 
 Each strategy runs as its own Optuna study ``<name>-<strategy>`` (resumable like ``deltatune search``),
 and the comparison reports, per strategy, the best speedup within the budget on the tuning frames, the
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Comparison", "load_comparison", "run_comparison", "ComparisonResult"]
 
 _KEYS = {"name", "model", "weights", "video", "frames", "streams", "trials", "strategies", "budget", "space",
-         "seed", "labels", "description"}
+         "seed", "labels", "joints", "description"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Comparison:
     streams: int = 2
     seed: int = 0
     labels: str | None = None
+    joints: str = "present"
     description: str = ""
 
 
@@ -113,7 +114,7 @@ def run_comparison(
         strategy_class(s)  # unknown names fail before any work
     n = trials or comp.trials
     workload = StudyWorkload(comp.model, weights=comp.weights, video=comp.video, frames=comp.frames,
-                             streams=comp.streams, labels=comp.labels)
+                             streams=comp.streams, labels=comp.labels, joints=comp.joints)
     rows, notices = [], []
     for strategy in comp.strategies:
         study = f"{comp.name}-{strategy}"

@@ -2,8 +2,11 @@
 
 Accuracy loss is ``100 · (1 − PCK@0.2(delta, reference))`` in PCK percentage points, where the reference
 is the dense model's own decoded keypoints on the same frames ("fidelity", DESIGN §6): 1.0 means one PCK
-point lost. Frame 0 of every stream runs dense in a delta network and is exactly right, so it is left out
-of both the accuracy and the speed numbers (they describe a running stream).
+point lost. Only the dense keypoints that are present count (heatmap peak above the model's presence
+threshold; :mod:`deltatune.metrics.fidelity`), unless the workload says ``joints="all"``. With labels, the
+loss is dense PCK minus delta PCK against them, over the labels' visible keypoints. Frame 0 of every
+stream runs dense in a delta network and is exactly right, so it is left out of both the accuracy and the
+speed numbers (they describe a running stream).
 
 Speedup is, by ``speed``: ``macs`` the MAC speedup (dense MACs / delta MACs over the same frames);
 ``latency`` the wall-clock speedup predicted by the latency model (:mod:`deltatune.delta.latency`, fitted
@@ -98,6 +101,11 @@ def _heatmaps(out: Any) -> torch.Tensor:
         raise ConfigError(f"cannot score this model: {exc}") from None
 
 
+def _with_peaks(coords: torch.Tensor, peaks: torch.Tensor) -> torch.Tensor:
+    """Decoded ``(coords [N, K, 2], peaks [N, K])`` as one ``[N, K, 3]`` tensor of ``(x, y, peak)``."""
+    return torch.cat([coords, peaks.unsqueeze(-1).to(coords.dtype)], dim=-1)
+
+
 def _cache_dir() -> Path:
     from deltatune.data.assets import data_dir
 
@@ -162,7 +170,9 @@ class Evaluator:
         #: PCK of the dense model against the labels per split (None without labels)
         self.dense_pck: dict[str, float] | None = None
         if self.labels is not None:
-            self.dense_pck = {s: self._label_pck(self.reference[s], s) for s in ("tune", "heldout")}
+            self.dense_pck = {s: self._label_pck(self.reference[s][..., :2], s) for s in ("tune", "heldout")}
+        #: presence threshold of fidelity scores (None: every dense keypoint counts)
+        self.min_confidence = self.info.present_confidence if workload.joints == "present" else None
 
     @property
     def threshold_names(self) -> list[str]:
@@ -185,11 +195,13 @@ class Evaluator:
             "heldout": w.heldout_frames,
             "split": split,
             "torch": torch.__version__,
+            "payload": "xy+peak",
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
     def _reference(self, split: str) -> torch.Tensor:
-        """Dense decoded keypoints ``[T, B, K, 2]`` of ``split`` (cached in memory and on disk)."""
+        """Dense decoded keypoints and their heatmap peaks, ``[T, B, K, 3]`` as ``(x, y, peak)``, of
+        ``split`` (cached in memory and on disk)."""
         from deltatune.metrics import decode_heatmaps
 
         key = self._cache_key(split)
@@ -204,7 +216,8 @@ class Evaluator:
             except Exception as exc:  # a corrupt cache file is recomputed, never fatal
                 log.warning("reference cache %s unreadable (%s); recomputing", path, exc)
         with torch.no_grad():
-            ref = torch.stack([decode_heatmaps(_heatmaps(self.model(f)))[0] for f in self.frames[split]])
+            ref = torch.stack([_with_peaks(*decode_heatmaps(_heatmaps(self.model(f))))
+                               for f in self.frames[split]])
         _MEMORY_CACHE[key] = ref
         if self._use_disk:
             try:
@@ -302,7 +315,7 @@ class Evaluator:
 
     def evaluate(self, config: TrialConfig, *, split: Split = "tune") -> Evaluation:
         """Run the split's frames through the delta network with ``config``; return both objectives."""
-        from deltatune.metrics import decode_heatmaps, pck
+        from deltatune.metrics import decode_heatmaps, pck, present_joints
 
         if split not in self.frames:
             raise ConfigError(f"split {split!r} is unknown; choose tune or heldout")
@@ -329,7 +342,8 @@ class Evaluator:
             loss = 100.0 * (self.dense_pck[split] - value)
         else:
             ref = self.reference[split][1:]
-            res = pck(pred, ref, alpha=PCK_ALPHA)
+            visible = present_joints(ref[..., 2], self.min_confidence)
+            res = pck(pred, ref[..., :2], visible=visible, alpha=PCK_ALPHA)
             value = res.value if not math.isnan(res.value) else 1.0
             loss = 100.0 * (1.0 - value)
         if latency_speed is not None:

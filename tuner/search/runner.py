@@ -178,7 +178,8 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
         return
     for key in ("workload", "budget", "threshold_names"):
         if old.get(key) != meta.get(key):
-            what = {"workload": "model/video/frames", "budget": "budget", "threshold_names": "network"}[key]
+            what = {"workload": "model/video/frames/joints", "budget": "budget",
+                    "threshold_names": "network"}[key]
             raise ConfigError(
                 f"--study {study.study_name}: it was created with a different {what} "
                 f"({old.get(key) if key != 'threshold_names' else 'other truncation points'}); "

@@ -24,6 +24,9 @@ __all__ = ["StudyWorkload", "DEFAULT_FRAMES", "DEFAULT_STREAMS", "RANDOM_WEIGHTS
 
 log = logging.getLogger(__name__)
 
+#: Which dense keypoints a fidelity score counts (StudyWorkload.joints).
+JOINTS = ("present", "all")
+
 #: Default clip length (tuning + held-out frames) and number of vtest crop windows (streams).
 DEFAULT_FRAMES = 16
 DEFAULT_STREAMS = 2
@@ -38,7 +41,10 @@ RANDOM_WEIGHTS_NOTICE = (
 class StudyWorkload:
     """Model + clip + split. ``weights``: ``"default"``, a checkpoint path, or ``None`` (random init with
     ``weights_seed``). ``video``: an asset name (``vtest``, ``carphone``) or a file / image folder.
-    ``windows``: crop windows as ``"x,y,w,h"`` strings (default: the asset's first ``streams`` windows)."""
+    ``windows``: crop windows as ``"x,y,w,h"`` strings (default: the asset's first ``streams`` windows).
+    ``joints``: without labels, which dense keypoints the fidelity score counts: ``"present"`` (heatmap peak
+    above the model's presence threshold; :mod:`deltatune.metrics.fidelity`) or ``"all"``. Studies stored
+    before this field existed were scored over every keypoint and load as ``"all"``."""
 
     model: str
     weights: str | None = "default"
@@ -50,8 +56,11 @@ class StudyWorkload:
     heldout: int | None = None
     weights_seed: int = 0
     labels: str | None = None
+    joints: str = "present"
 
     def __post_init__(self) -> None:
+        if self.joints not in JOINTS:
+            raise ConfigError(f"joints {self.joints!r}: choose one of {', '.join(JOINTS)}")
         if self.frames < 4:
             raise ConfigError(f"--frames {self.frames}: need at least 4 frames (tuning + held-out)")
         if self.streams < 1:
@@ -80,6 +89,7 @@ class StudyWorkload:
     def from_dict(cls, d: dict[str, Any]) -> StudyWorkload:
         d = dict(d)
         d["windows"] = tuple(d.get("windows") or ())
+        d.setdefault("joints", "all")  # stored before fidelity counted present joints only
         return cls(**d)
 
     # -- resolution ------------------------------------------------------------------------------
