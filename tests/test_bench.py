@@ -58,6 +58,8 @@ def test_bench_rejects_bad_input() -> None:
         bench_cli.run(p.parse_args(["--model", "hrnet_tiny", "--threshold", "-1"]))
     with pytest.raises(ConfigError):
         run_bench("hrnet_tiny", weights=None, frames=3, batch=99)
+    with pytest.raises(ConfigError, match="--start 794"):  # vtest has 795 frames: one left
+        run_bench("hrnet_tiny", weights=None, frames=3, start=794)
 
 
 def test_bench_scores_present_keypoints_and_reports_every_keypoint(vtest_path) -> None:

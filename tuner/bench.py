@@ -70,6 +70,7 @@ class BenchResult:
     #: pose: the loss over every dense keypoint, present or not, and the present share (None otherwise)
     accuracy_loss_all_joints: float | None = None
     present_fraction: float | None = None
+    start: int = 0  # the clip's first frame in the video
 
     @property
     def speedup(self) -> float:
@@ -105,6 +106,7 @@ class BenchResult:
         """A human-readable summary plus the per-layer table (heaviest layers first)."""
         lines = [
             f"model {self.model} (weights: {self.weights}) on {self.video}: frames 1..{self.frames - 1} "
+            + (f"of the clip from video frame {self.start} " if self.start else "") +
             f"x batch {self.batch}, {self.threads} threads, backend {self.backend}, "
             f"median of {self.repeats} repeats",
         ]
@@ -191,6 +193,7 @@ def run_bench(
     video: str | Path | None = None,
     weights: str | Path | None = "default",
     frames: int = 20,
+    start: int = 0,
     batch: int = 1,
     threshold: float | None = None,
     thresholds_file: str | Path | None = None,
@@ -202,7 +205,8 @@ def run_bench(
 ) -> BenchResult:
     """Benchmark dense PyTorch vs the delta version of ``model`` on ``frames`` real frames.
 
-    ``all_joints`` scores pose fidelity over every dense keypoint instead of the present ones only.
+    ``start`` is the clip's first frame. ``all_joints`` scores pose fidelity over every dense keypoint
+    instead of the present ones only.
 
     Example:
         >>> r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=1)  # doctest: +SKIP
@@ -219,9 +223,14 @@ def run_bench(
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
     if batch < 1:
         raise ConfigError(f"--batch must be at least 1, got {batch}")
+    if start < 0:
+        raise ConfigError(f"--start must be >= 0, got {start}")
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
-    wl = load_workload(model, weights=weights, video=video, frames=frames)
+    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start)
+    if wl.n_frames < 2:
+        raise ConfigError(f"--start {start}: the video has {wl.n_frames} frame(s) from there; "
+                          "need at least 2")
     if batch > wl.n_streams:
         raise ConfigError(f"--batch {batch} exceeds the {wl.n_streams} crop windows (streams) of this video")
     clip = wl.frames[:, :batch].contiguous()
@@ -293,7 +302,7 @@ def run_bench(
         mac_speedup=mac_speedup, metric=acc.metric, accuracy_loss=acc.loss, max_rel_error=max_err,
         dense_runs_ms=dense_runs, delta_runs_ms=delta_runs, dense_nchw_ms=nchw_ms,
         dense_channels_last_ms=cl_ms, layers=layers, notes=notes,
-        accuracy_loss_all_joints=acc.loss_all_joints, present_fraction=acc.present_fraction,
+        accuracy_loss_all_joints=acc.loss_all_joints, present_fraction=acc.present_fraction, start=start,
     )
 
 

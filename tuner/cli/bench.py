@@ -24,6 +24,8 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=20, frames_help="frames per stream, frame 0 included")
+    p.add_argument("--start", type=int, default=0,
+                   help="first frame of the clip (default 0), e.g. to time a segment a search never saw")
     p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
     add_threshold_arguments(p)
     p.add_argument("--backend", choices=["sparse", "reference"], default="sparse",
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         video=args.video,
         weights=None if args.weights == "none" else args.weights,
         frames=args.frames,
+        start=args.start,
         batch=args.batch,
         threshold=args.threshold,
         thresholds_file=args.thresholds,
