@@ -38,3 +38,23 @@ def test_evaluator_scores_present_dense_keypoints(vtest_path) -> None:
     want_all = 100.0 * (1.0 - pck(preds[1:], ref[..., :2]).value)
     assert got.accuracy_loss == pytest.approx(want) and got_all.accuracy_loss == pytest.approx(want_all)
     assert got.accuracy_loss != pytest.approx(got_all.accuracy_loss)
+
+
+def test_legacy_studies_resume_only_under_their_own_rule() -> None:
+    """A study stored before ``joints`` existed was scored over every keypoint: resuming it with
+    ``joints="all"`` is allowed, with the new default ``present`` it is refused (another objective)."""
+    import optuna
+
+    from deltatune.search.pareto import META_KEY
+    from deltatune.search.runner import _check_meta
+
+    def meta(workload: dict) -> dict:
+        return {"workload": workload, "budget": 1.0, "threshold_names": ["input", "relu"]}
+
+    legacy = StudyWorkload("hrnet").to_dict()
+    del legacy["joints"]
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.set_user_attr(META_KEY, meta(legacy))
+    _check_meta(study, meta(StudyWorkload("hrnet", joints="all").to_dict()))  # same objective: fine
+    with pytest.raises(ConfigError, match="joints"):
+        _check_meta(study, meta(StudyWorkload("hrnet").to_dict()))

@@ -176,6 +176,9 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
     if not old:
         study.set_user_attr(META_KEY, meta)
         return
+    old = dict(old)
+    if isinstance(old.get("workload"), dict):  # fill fields added since (e.g. joints) as they were then
+        old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
     for key in ("workload", "budget", "threshold_names"):
         if old.get(key) != meta.get(key):
             what = {"workload": "model/video/frames/joints", "budget": "budget",
