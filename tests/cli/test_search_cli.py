@@ -85,6 +85,9 @@ def test_search_text_output_names_front_recommendation_and_storage(
     assert cli("search", [*TINY_ARGS, "--trials", "3", "--study", "txt", "--strategy", "sweep"]) == 0
     out = capsys.readouterr().out
     assert "study txt: 3 trials (3 new), storage" in out and "deltatune pareto --study txt" in out
+    assert "vs dense, present keypoints" in out
+    assert cli("search", [*TINY_ARGS, "--trials", "1", "--study", "all", "--all-joints"]) == 0
+    assert "vs dense, every keypoint" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -185,8 +185,11 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
     )
+    w = settings.workload
+    reference = ("labels" if w.labels else
+                 "dense, present keypoints" if w.joints == "present" else "dense, every keypoint")
     print(
-        f"objectives: accuracy loss (PCK@0.2 points vs dense, min) and {result.speed} speedup (max); "
+        f"objectives: accuracy loss (PCK@0.2 points vs {reference}, min) and {result.speed} speedup (max); "
         f"budget {result.budget} PCK points"
     )
     if result.front.empty:
