@@ -7,6 +7,7 @@ import pytest
 from deltatune.data.labels import load_keypoint_csv
 from deltatune.data.video import DEFAULT_WINDOWS
 from deltatune.delta import convert
+from deltatune.metrics import pck
 from deltatune.metrics.video import evaluate_pose, predict_keypoints
 from deltatune.workload import load_workload
 
@@ -65,3 +66,21 @@ def test_labels_from_csv_in_full_frame_coordinates(blazepose_run, tmp_path) -> N
     assert ev.pck == pytest.approx((counted - wrong) / counted)
     assert int(ev.table["visible"].sum()) == counted
     assert not ev.table.query("stream == 0 and joint == 0")["correct"].any()
+
+
+def test_dense_reference_counts_only_present_keypoints_when_asked(blazepose_run) -> None:
+    """``predict_keypoints(with_peaks=True)`` gives the peaks that decide presence; ``evaluate_pose``
+    then counts only those reference keypoints (here: BlazePose logits above 0, a mixed mask)."""
+    from deltatune.metrics import present_joints
+
+    wl, windows, _ = blazepose_run
+    dense, peaks = predict_keypoints(wl.model, wl.frames, input_size=wl.info.input_size, windows=windows,
+                                     with_peaks=True)
+    assert peaks.shape == dense.shape[:3]
+    present = present_joints(peaks, 0.0)
+    assert 0.0 < present.mean() < 1.0
+    net = convert(wl.model, thresholds=2.0)
+    coarse = predict_keypoints(net, wl.frames, input_size=wl.info.input_size, windows=windows)
+    ev = evaluate_pose(coarse, reference=dense, present=present)
+    assert ev.to_dict()["n_keypoints"] == int(present.sum())
+    assert ev.pck == pytest.approx(pck(coarse, dense, visible=present).value)

@@ -45,20 +45,24 @@ def predict_keypoints(
     *,
     input_size: Sequence[int],
     windows: Sequence[Any] | None = None,
-) -> Tensor:
+    with_peaks: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Run ``run`` on every frame of ``clip`` ``[T, B, 3, H, W]``; keypoints ``[T, B, K, 2]``.
 
     Coordinates are input-crop pixels, or full-frame pixels when ``windows`` (one per stream, with
-    ``x, y, w, h``) are given.
+    ``x, y, w, h``) are given. ``with_peaks`` also returns each keypoint's heatmap peak ``[T, B, K]``,
+    which says whether a dense keypoint is present (:func:`deltatune.metrics.present_joints`).
     """
-    out = []
+    out, peaks = [], []
     with torch.no_grad():
         for x in clip:
             hm = heatmaps_of(run(x))
-            xy, _ = decode_heatmaps(hm)
+            xy, peak = decode_heatmaps(hm)
             out.append(heatmap_to_input_coords(xy, heatmap_size=hm.shape[-2:], input_size=input_size))
+            peaks.append(peak)
     kp = torch.stack(out)
-    return crop_to_frame(kp, input_size=input_size, windows=windows) if windows else kp
+    kp = crop_to_frame(kp, input_size=input_size, windows=windows) if windows else kp
+    return (kp, torch.stack(peaks)) if with_peaks else kp
 
 
 def crop_to_frame(kp: Tensor, *, input_size: Sequence[int], windows: Sequence[Any]) -> Tensor:
@@ -97,13 +101,20 @@ def evaluate_pose(
     *,
     reference: Tensor | KeypointLabels,
     alpha: float = 0.2,
+    present: Any = None,
 ) -> PoseEvaluation:
     """Score predicted keypoints ``[T, B, K, 2]`` against dense predictions (same shape) or labels.
 
     Labels must cover the clip: ``labels.coords`` is ``[F, S, K, 2]`` with ``F >= T`` and ``S == B``.
+    ``present`` (bool ``[T, B, K]``, dense reference only) counts only those reference keypoints, e.g.
+    ``present_joints(peaks, model_info(m).present_confidence)`` with the peaks from
+    ``predict_keypoints(..., with_peaks=True)`` (DESIGN §6; see :mod:`deltatune.metrics.fidelity`).
     """
+    if present is not None and not isinstance(reference, Tensor):
+        raise LabelError("present= applies to a dense-prediction reference; labels carry their own "
+                         "visibility")
     if isinstance(reference, Tensor):
-        ref, visible, box, kind = reference, None, None, "dense"
+        ref, visible, box, kind = reference, present, None, "dense"
     else:
         t, b, k = pred.shape[:3]
         if reference.coords.shape[0] < t or reference.coords.shape[1] != b or reference.coords.shape[2] != k:
