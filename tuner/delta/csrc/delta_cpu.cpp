@@ -147,6 +147,14 @@ at::Tensor pack_weight(const at::Tensor& w_in) {
 
 namespace {
 
+// oneDNN builds (JIT-compiles) a primitive per GEMM shape and caches it: with the pixel count changing
+// every frame, an exact-size GEMM would compile on almost every call. Rounding the row count up to a
+// bucket keeps the shapes few (the padding rows are zero and their results are dropped).
+int64_t padded_rows(int64_t p) {
+  const int64_t bucket = p < 1024 ? 32 : (p < 8192 ? 256 : 1024);
+  return (p + bucket - 1) / bucket * bucket;
+}
+
 #if defined(__AVX512F__)
 // A register-blocked AVX-512 GEMM for the sparse convs' row blocks. Why our own: MKL's sgemm runs its
 // AVX2 code on the AMD EPYC machines here (~100 G multiply-adds/s on 2 cores) and oneDNN pays a fixed
@@ -154,7 +162,7 @@ namespace {
 // cores at every size from 5 M multiply-adds up (2.2x MKL and oneDNN at 6 M, equal to oneDNN at 200 M).
 // Micro-kernel: M (<= 12) rows x 32 columns held in 24 zmm accumulators, one k step = 2 panel loads,
 // M broadcasts, 2M FMAs. Blocking: 256-deep k slices, row blocks of <= 96 rows (the A block and the
-// weight slice stay in L2), one row block per thread.
+// weight slice stay in L2), one equal share of the rows per thread.
 constexpr int64_t kNR = 32, kMR = 12, kKC = 256;
 
 template <int M>
@@ -202,7 +210,8 @@ at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n)
       for (int64_t j = 0; j < np; ++j) {
         const int64_t cols = std::min(kNR, n - j * kNR);
         const auto m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
-        const auto m1 = static_cast<__mmask16>(cols >= 32 ? 0xFFFFu : (cols <= 16 ? 0u : (1u << (cols - 16)) - 1u));
+        const auto m1 =
+            static_cast<__mmask16>(cols >= 32 ? 0xFFFFu : (cols <= 16 ? 0u : (1u << (cols - 16)) - 1u));
         const float* panel = bp + (j * k + k0) * kNR;
         for (int64_t r = r_lo; r < r_hi; r += kMR)
           gemm_rows_upto<kMR>(static_cast<int>(std::min(kMR, r_hi - r)), ap + r * k + k0, k, panel, kc,
@@ -223,29 +232,36 @@ at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n)
 }
 #endif
 
-// Rows [p, K] times a weight [K, N_out] (rows may carry zero padding rows beyond p; only the first p
-// result rows are used). With AVX-512 and a packed weight: packed_gemm, except for very short K and
-// large products, which are store-bound there (oneDNN is faster). Otherwise: at::mm for small GEMMs,
-// oneDNN's 1x1 convolution for large ones (weight_1x1 is the same weight as [N_out, K, 1, 1]; measured
-// ~2x faster than MKL's sgemm here).
+// Whether rows_gemm multiplies a [p, kdim] x [kdim, nout] product with packed_gemm: with AVX-512 and a
+// packed weight, except for very short K and large products, which are store-bound there (oneDNN is
+// faster).
+bool use_packed(int64_t p, int64_t kdim, int64_t nout, const c10::optional<at::Tensor>& packed) {
+#if defined(__AVX512F__)
+  return packed.has_value() && packed->defined() && !(kdim < 32 && padded_rows(p) * kdim * nout >= kOneDnnMinMacs);
+#else
+  return false;
+#endif
+}
+
+// Rows to allocate for rows_gemm's left operand of p pixels: exactly p for packed_gemm, else p rounded up
+// by padded_rows (the caller zeroes the padding rows).
+int64_t gemm_rows(int64_t p, int64_t kdim, int64_t nout, const c10::optional<at::Tensor>& packed) {
+  return use_packed(p, kdim, nout, packed) ? p : padded_rows(p);
+}
+
+// Rows [gemm_rows(p, ...), K] (the first p are pixels) times a weight [K, N_out]: packed_gemm where
+// use_packed says so; else at::mm for small GEMMs, oneDNN's 1x1 convolution for large ones (weight_1x1 is
+// the same weight as [N_out, K, 1, 1]; measured ~2x faster than MKL's sgemm here). Only the first p result
+// rows are meaningful.
 at::Tensor rows_gemm(const at::Tensor& rows, int64_t p, const at::Tensor& weight, const at::Tensor& weight_1x1,
                      const c10::optional<at::Tensor>& packed) {
   const int64_t p_pad = rows.size(0), kdim = rows.size(1), nout = weight.size(1);
-  const bool large = p_pad * kdim * nout >= kOneDnnMinMacs;
 #if defined(__AVX512F__)
-  if (packed.has_value() && packed->defined() && !(kdim < 32 && large))
-    return packed_gemm(rows.narrow(0, 0, p), *packed, nout);
+  if (use_packed(p, kdim, nout, packed)) return packed_gemm(rows, *packed, nout);
 #endif
-  if (large) return at::conv2d(rows.view({1, p_pad, 1, kdim}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
+  if (p_pad * kdim * nout >= kOneDnnMinMacs)
+    return at::conv2d(rows.view({1, p_pad, 1, kdim}).permute({0, 3, 1, 2}), weight_1x1).contiguous(kCL);
   return at::mm(rows, weight);
-}
-
-// oneDNN builds (JIT-compiles) a primitive per GEMM shape and caches it: with the pixel count changing
-// every frame, an exact-size GEMM would compile on almost every call. Rounding the row count up to a
-// bucket keeps the shapes few (the padding rows are zero and their results are dropped).
-int64_t padded_rows(int64_t p) {
-  const int64_t bucket = p < 1024 ? 32 : (p < 8192 ? 256 : 1024);
-  return (p + bucket - 1) / bucket * bucket;
 }
 
 // Input-centric ("scatter") form of the same conv, for stride-1 k x k layers: every updated *input* pixel
@@ -257,8 +273,8 @@ int64_t padded_rows(int64_t p) {
 // exactly the output-centric result there too (their receptive fields hold only zero deltas).
 at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at::Tensor& weight_in,
                         const at::Tensor& weight_in_1x1, const c10::optional<at::Tensor>& weight_in_packed,
-                        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                        int64_t ho, int64_t wo) {
+                        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                        int64_t dw, int64_t ho, int64_t wo) {
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t k = kh * kw, cout = weight_in.size(1) / k;
   const bool* im = in_mask.data_ptr<bool>();
@@ -268,7 +284,7 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
   std::vector<int64_t> row_ptr(static_cast<size_t>(n * h + 1), 0);
   for (int64_t i : idx) ++row_ptr[i / w + 1];
   for (int64_t r = 0; r < n * h; ++r) row_ptr[r + 1] += row_ptr[r];
-  const int64_t p_pad = padded_rows(p);
+  const int64_t p_pad = gemm_rows(p, c, k * cout, weight_in_packed);
   at::Tensor rows = at::empty({p_pad, c}, x.options());
   float* rp = rows.data_ptr<float>();
   if (p_pad > p) std::memset(rp + p * c, 0, sizeof(float) * (p_pad - p) * c);
@@ -276,7 +292,8 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
   at::parallel_for(0, p, 256, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) std::memcpy(rp + i * c, xp + idx[i] * c, sizeof(float) * c);
   });
-  at::Tensor res = rows_gemm(rows, p, weight_in, weight_in_1x1, weight_in_packed);  // [>= p, K*Cout], tap-major
+  // [>= p, K*Cout], tap-major columns
+  at::Tensor res = rows_gemm(rows, p, weight_in, weight_in_1x1, weight_in_packed);
   const float* tp = res.data_ptr<float>();
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);
   float* yp = y.data_ptr<float>();
@@ -325,9 +342,9 @@ int64_t count_set(const bool* m, int64_t total) {
 // max_fraction: when at least this fraction of the output pixels is set (and it is < 1), nothing is
 // computed and an undefined tensor (None) is returned with the count: the caller runs the dense conv.
 // in_mask (the input delta's mask; the delta is zero outside it) with weight_in ([C, K*Cout], columns
-// tap-major), weight_in_1x1 ([K*Cout, C, 1, 1]) and weight_in_packed selects the input-centric form (scatter_conv) for
-// stride-1 k x k convs: fewer multiply-adds (updated input pixels instead of output pixels) and no
-// K-fold gather. Same result either way.
+// tap-major), weight_in_1x1 ([K*Cout, C, 1, 1]) and weight_in_packed selects the input-centric form
+// (scatter_conv) for stride-1 k x k convs: fewer multiply-adds (updated input pixels instead of output
+// pixels) and no K-fold gather. Same result either way.
 std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Tensor& out_mask_in,
                                             const at::Tensor& weight, const at::Tensor& weight_1x1,
                                             const c10::optional<at::Tensor>& weight_packed, int64_t kh,
@@ -359,11 +376,13 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
   if (p == 0) return {at::empty({n, cout, ho, wo}, x.options(), kCL).zero_(), 0};
   if (scatter) {
     at::Tensor in_mask = in_mask_in->expand({n, 1, h, w}).contiguous();
-    return {scatter_conv(x, in_mask, *weight_in, *weight_in_1x1, weight_in_packed, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo), p};
+    return {scatter_conv(x, in_mask, *weight_in, *weight_in_1x1, weight_in_packed, kh, kw, sh, sw, ph, pw, dh, dw,
+                         ho, wo),
+            p};
   }
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
   const float* xp = x.data_ptr<float>();
-  const int64_t p_pad = padded_rows(p);
+  const int64_t p_pad = gemm_rows(p, k * c, cout, weight_packed);
   at::Tensor cols = at::empty({p_pad, k * c}, x.options());
   float* cp = cols.data_ptr<float>();
   if (p_pad > p) std::memset(cp + p * k * c, 0, sizeof(float) * (p_pad - p) * k * c);
