@@ -64,15 +64,15 @@ def main() -> int:
         print("| model | thresholds | dense ms | delta ms | measured speedup | MAC speedup "
               "| measured / MAC ideal | accuracy loss | every keypoint |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    rows = list(ROWS)
+    rows = [(*row, 0) for row in ROWS]  # (..., first video frame)
     if a.w32_weights is not None:
         w32 = str(a.w32_weights)
-        rows += [("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "0"),
-                 ("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "w32-distilled"),
+        rows += [("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "0", 0),
+                 ("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "w32-distilled", 0),
                  # the same setting on frames no search or distillation saw (vtest 650..)
-                 (f"HRNet-W32 (distilled), frames {HELD_OUT_START}+", "hrnet", w32, "w32-distilled")]
-    for label, model, weights, setting in rows:
-        start = HELD_OUT_START if label.endswith(f"frames {HELD_OUT_START}+") else 0
+                 (f"HRNet-W32 (distilled), frames {HELD_OUT_START}+", "hrnet", w32, "w32-distilled",
+                  HELD_OUT_START)]
+    for label, model, weights, setting, start in rows:
         if a.only and model not in a.only.split(","):
             continue
         path = None
