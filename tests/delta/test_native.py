@@ -154,6 +154,58 @@ def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, 
         torch.testing.assert_close(ops[0].r, ops[1].r, rtol=1e-6, atol=1e-6)
 
 
+@needs_native
+@pytest.mark.parametrize("mode", ["max", "rms"])
+@pytest.mark.parametrize("threshold", [None, 0.3])
+def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, threshold) -> None:
+    """A residual sum fused into the step (the kernel adds the addends and unites their masks) gives
+    bitwise the state and output of the step on the computed sum."""
+    from deltatune.delta._context import RunContext
+    from deltatune.delta._tensor import DeltaSum, DeltaTensor
+    from deltatune.delta.linear import AddSubOp
+
+    ops = []
+    for _ in range(2):
+        op = PointwiseTruncation("t", nn.ReLU(), "relu", threshold, piecewise=piecewise_of("relu", nn.ReLU()))
+        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode))
+        op(DeltaTensor(torch.full((2, 5, 6, 7), 0.1).contiguous(memory_format=CL), None, True))
+        ops.append(op)
+    add = AddSubOp("add", torch.add, plain=True)
+    gen = torch.Generator().manual_seed(3)
+    for step in range(5):
+        parts = []
+        for i in range(3):
+            mask = None if (step, i) == (3, 1) else torch.rand(2, 1, 6, 7, generator=gen) < 0.3
+            d = torch.randn(2, 5, 6, 7, generator=gen) * (1.0 if mask is None else mask)
+            parts.append(DeltaTensor(d.contiguous(memory_format=CL), mask, False))
+        lazy = add(add(parts[0], parts[1]), parts[2])
+        assert isinstance(lazy, DeltaSum) and len(lazy.parts) == 3 and not lazy.computed
+        eager = DeltaTensor((parts[0].data + parts[1].data) + parts[2].data,
+                            None if step == 3 else (parts[0].mask | parts[1].mask | parts[2].mask), False)
+        got, want = ops[0](lazy), ops[1](eager)
+        assert not lazy.computed  # the kernel read the addends
+        assert torch.equal(got.data, want.data) and torch.equal(got.mask, want.mask)
+        assert torch.equal(ops[0].a, ops[1].a) and torch.equal(ops[0].r, ops[1].r)
+        assert got.count == int(want.mask.sum())
+
+
+def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> None:
+    from deltatune.delta._tensor import DeltaSum, DeltaTensor
+
+    gen = torch.Generator().manual_seed(4)
+    ds = [DeltaTensor(torch.randn(1, 3, 4, 4, generator=gen) * 1e4 ** i,
+                      torch.rand(1, 1, 4, 4, generator=gen) < 0.5, False) for i in range(3)]
+    s = DeltaSum.plus(DeltaSum.plus(ds[0], ds[1]), ds[2])
+    assert s is not None and len(s.parts) == 3
+    assert torch.equal(s.data, (ds[0].data + ds[1].data) + ds[2].data)
+    assert torch.equal(s.mask, ds[0].mask | ds[1].mask | ds[2].mask)
+    assert s.computed and DeltaSum.plus(s, ds[0]).parts[0] is s  # a computed sum is one addend
+    assert DeltaSum.plus(ds[0], DeltaSum.plus(ds[1], ds[2])) is None  # a + (b + c) rounds differently
+    assert DeltaSum.plus(ds[0], DeltaTensor(torch.zeros(1, 3, 4, 5), None, False)) is None
+    assert DeltaSum.plus(ds[0], DeltaTensor(ds[1].data.contiguous(memory_format=CL), None, False)) is None
+    assert DeltaSum.plus(DeltaTensor(ds[0].data, None, True), ds[1]) is None
+
+
 def _clip_with_cut(n: int = 10) -> list[torch.Tensor]:
     """A moving square, then a frame where everything changes (a scene cut), then motion again."""
     clip = list(moving_square_clip(n))

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["DeltaTensor", "mask_shape", "full_mask", "union", "count_true", "expand_mask", "any_per_sample",
-           "ZeroCache"]
+__all__ = ["DeltaTensor", "DeltaSum", "mask_shape", "full_mask", "union", "count_true", "expand_mask",
+           "any_per_sample", "ZeroCache"]
 
 
 @dataclass
@@ -39,9 +39,87 @@ class DeltaTensor:
     def shape(self) -> torch.Size:
         return self.data.shape
 
+    @property
+    def probe(self) -> Tensor:
+        """A tensor with this value's shape, dtype, device and layout, for checks that must not compute
+        a lazy :class:`DeltaSum` (its first addend); otherwise :attr:`data` itself."""
+        return self.data
+
     def with_data(self, data: Tensor, mask: Tensor | None = None) -> DeltaTensor:
         """Same frame kind, new data (and mask)."""
         return DeltaTensor(data, mask, self.first)
+
+
+class DeltaSum(DeltaTensor):
+    """The sum of two or more deltas of one shape, kept as its addends until something reads it.
+
+    Residual and branch-fusion adds feed a non-linearity almost always (HRNet sums up to four branches
+    before each ReLU). Reading :attr:`data` or :attr:`mask` computes the sum (left to right, exactly what
+    the chain of ``+`` computes) and the union of the masks once; the compiled truncation step instead
+    reads the addends directly (:attr:`parts`), so the sum is never written to memory. A later frame's
+    value only: ``first`` is always ``False``.
+    """
+
+    def __init__(self, parts: list[DeltaTensor]) -> None:  # noqa: D107 - see the class doc
+        if len(parts) < 2:
+            raise ValueError("a DeltaSum needs at least two addends")
+        #: the addends, in summation order (chains are flattened by :meth:`plus`; a sum that was already
+        #: computed enters as one addend)
+        self.parts = parts
+        self._data: Tensor | None = None
+        self._mask: Tensor | None = None
+        self._mask_known = False
+        self.first = False
+        self.count = None
+
+    @staticmethod
+    def plus(a: DeltaTensor, b: DeltaTensor) -> DeltaSum | None:
+        """``a + b`` as a :class:`DeltaSum` (``a``'s addends extended by ``b``, which keeps the left-to-right
+        order), or ``None`` when the two cannot be summed lazily (different shape, dtype, device or
+        layout, a first frame, or ``b`` itself a sum: ``a + (b0 + b1)`` rounds differently)."""
+        if a.first or b.first or isinstance(b, DeltaSum):
+            return None
+        head = a.parts if isinstance(a, DeltaSum) and not a.computed else [a]
+        x, y = head[0].data, b.data
+        if (x.shape != y.shape or x.dtype != y.dtype or x.device != y.device
+                or x.stride() != y.stride()):
+            return None
+        return DeltaSum([*head, b])
+
+    @property  # type: ignore[override]
+    def data(self) -> Tensor:
+        if self._data is None:
+            out = self.parts[0].data + self.parts[1].data
+            for p in self.parts[2:]:
+                out = out + p.data
+            self._data = out
+        return self._data
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value
+
+    @property  # type: ignore[override]
+    def mask(self) -> Tensor | None:
+        if not self._mask_known:
+            self._mask, self._mask_known = union([p.mask for p in self.parts]), True
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: Tensor | None) -> None:
+        self._mask, self._mask_known = value, True
+
+    @property
+    def probe(self) -> Tensor:
+        return self.parts[0].data if self._data is None else self._data
+
+    @property
+    def computed(self) -> bool:
+        """Whether the sum has been computed (something read :attr:`data`)."""
+        return self._data is not None
+
+    def __repr__(self) -> str:
+        return f"DeltaSum({len(self.parts)} parts, shape={tuple(self.parts[0].data.shape)})"
 
 
 def mask_shape(t: Tensor) -> tuple[int, ...]:

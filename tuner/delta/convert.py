@@ -253,11 +253,12 @@ class _Builder:
         ):
             return self.add_op(MetaOp(self.call_site(node), fn), args, kwargs), False
         if node.op == "call_function" and target in T.ADD_FUNCTIONS + T.SUB_FUNCTIONS:
-            op = AddSubOp(self.call_site(node), fn, subtract=target in T.SUB_FUNCTIONS)
+            op = AddSubOp(self.call_site(node), fn, subtract=target in T.SUB_FUNCTIONS,
+                          plain=target in T.ADD_FUNCTIONS)
             return self.add_op(op, args, kwargs), True
         if node.op == "call_method" and target in T.ADD_METHODS:
             op = AddSubOp(self.call_site(node), _MethodCall(str(target).rstrip("_")),
-                          subtract=T.ADD_METHODS[target])
+                          subtract=T.ADD_METHODS[target], plain=True)
             return self.add_op(op, args, kwargs), True
         if node.op == "call_function" and target in T.CAT_FUNCTIONS:
             return self.add_op(CatOp(self.call_site(node), fn), args, kwargs), True

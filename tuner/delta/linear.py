@@ -19,7 +19,15 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten, tree_map
 
 from deltatune.delta._base import DeltaOp
-from deltatune.delta._tensor import DeltaTensor, ZeroCache, any_per_sample, count_true, mask_shape, union
+from deltatune.delta._tensor import (
+    DeltaSum,
+    DeltaTensor,
+    ZeroCache,
+    any_per_sample,
+    count_true,
+    mask_shape,
+    union,
+)
 from deltatune.delta.native import native_for
 from deltatune.delta.stats import LayerRecord
 from deltatune.errors import UnsupportedOpError
@@ -347,11 +355,13 @@ class AddSubOp(DeltaOp):
 
     kind = "add"
 
-    def __init__(self, name: str, invoke: Invoker, *, subtract: bool = False) -> None:
+    def __init__(self, name: str, invoke: Invoker, *, subtract: bool = False, plain: bool = False) -> None:
         super().__init__(name)
         self.invoke = invoke
         self.subtract = subtract
         self.kind = "sub" if subtract else "add"
+        #: ``invoke(a, b)`` is exactly ``a + b`` (no alpha, no out=): two deltas may stay a lazy DeltaSum
+        self.plain = plain and not subtract
 
     def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaTensor:
         if not rest and not kwargs and _is_dt(a) and _is_dt(b) and not a.first:
@@ -360,6 +370,8 @@ class AddSubOp(DeltaOp):
                 return a
             if a.empty and not self.subtract:
                 return b
+            if self.plain and (lazy := DeltaSum.plus(a, b)) is not None:
+                return lazy  # summed by whoever reads it (the compiled truncation step reads the parts)
             return DeltaTensor(self.invoke(a.data, b.data), union([a.mask, b.mask]), False)
         dts = [v for v in (a, b) if _is_dt(v)]
         if dts[0].first or len(dts) == 2:

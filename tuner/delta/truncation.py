@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import pixel_score
 from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
-from deltatune.delta._tensor import DeltaTensor, ZeroCache, count_true, expand_mask, mask_shape
+from deltatune.delta._tensor import DeltaSum, DeltaTensor, ZeroCache, count_true, expand_mask, mask_shape
 from deltatune.delta.native import native_for
 from deltatune.delta.stats import LayerRecord
 from deltatune.errors import StreamError
@@ -296,7 +296,7 @@ class PointwiseTruncation(TruncationOp):
             return _zero_like(self._zeros, x)
         self._own()
         assert self.a is not None and self.r is not None
-        if self.piecewise is not None and self.ctx.log is None and x.data.dim() == 4:
+        if self.piecewise is not None and self.ctx.log is None and x.probe.dim() == 4:
             compiled = self._forward_compiled(x)
             if compiled is not None:
                 return compiled
@@ -336,14 +336,18 @@ class PointwiseTruncation(TruncationOp):
         buffers, float32, CPU; :class:`Piecewise` ``fn``). ``None`` when that kernel does not apply."""
         self._own()
         assert self.a is not None and self._r is not None and self.piecewise is not None
-        nk = native_for(x.data, self.a)
+        nk = native_for(x.probe, self.a)
         if nk is None or not (self.a.is_contiguous(memory_format=_CL)
                               and self._r.is_contiguous(memory_format=_CL)):
             return None
         pw = self.piecewise
         slopes = None if pw.slopes is None else pw.slopes.detach()
+        # a lazy residual sum goes in as its addends: the kernel sums them and unites their masks
+        parts = x.parts if isinstance(x, DeltaSum) and not x.computed else [x]
+        masks = [p.mask for p in parts]
         emitted, fire, fired = nk.truncate_pointwise(
-            x.data, x.mask, self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
+            [p.data for p in parts], [] if any(m is None for m in masks) else masks, self.a, self._r,
+            -1.0 if self.threshold is None else float(self.threshold),
             _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes)
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:

@@ -17,6 +17,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cmath>
 #include <cstring>
@@ -51,41 +52,55 @@ std::tuple<at::Tensor, int64_t> conv_out_mask(const at::Tensor& mask_in, int64_t
   TORCH_CHECK(mask_in.dim() == 4 && mask_in.scalar_type() == at::kBool, "conv_out_mask: bool [N,1,H,W] mask");
   at::Tensor mask = mask_in.contiguous();
   const int64_t n = mask.size(0), h = mask.size(2), w = mask.size(3);
-  const bool* m = mask.data_ptr<bool>();
-  // horizontal pass: tmp[n, y, ox] = any_kx m[n, y, ox*sw - pw + kx*dw]
+  const uint8_t* m = reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>());
+  // horizontal pass: tmp[n, y, ox] = OR_kx m[n, y, ox*sw - pw + kx*dw] (bools are 0/1 bytes)
   std::vector<uint8_t> tmp(static_cast<size_t>(n * h * wo), 0);
   for (int64_t r = 0; r < n * h; ++r) {
-    const bool* row = m + r * w;
-    uint8_t* out = tmp.data() + r * wo;
-    bool any = false;
-    for (int64_t x = 0; x < w && !any; ++x) any = row[x];
+    const uint8_t* row = m + r * w;
+    uint8_t any = 0;
+    for (int64_t x = 0; x < w; ++x) any |= row[x];
     if (!any) continue;
-    for (int64_t ox = 0; ox < wo; ++ox) {
-      const int64_t x0 = ox * sw - pw;
-      uint8_t v = 0;
-      for (int64_t k = 0; k < kw && !v; ++k) {
-        const int64_t x = x0 + k * dw;
-        if (x >= 0 && x < w && row[x]) v = 1;
+    uint8_t* out = tmp.data() + r * wo;
+    if (sw != 1) {  // strided: few output columns, each an OR over its taps
+      for (int64_t ox = 0; ox < wo; ++ox) {
+        const int64_t x0 = ox * sw - pw;
+        uint8_t v = 0;
+        for (int64_t k = 0; k < kw && !v; ++k) {
+          const int64_t x = x0 + k * dw;
+          if (x >= 0 && x < w) v = row[x];
+        }
+        out[ox] = v;
       }
-      out[ox] = v;
+      continue;
+    }
+    for (int64_t k = 0; k < kw; ++k) {  // stride 1: one shifted OR per tap over the columns it reaches
+      const int64_t off = k * dw - pw;  // input column of output column ox: ox + off
+      const int64_t lo = std::max<int64_t>(0, -off);
+      const int64_t hi = std::min<int64_t>(wo, w - off);  // exclusive
+      const uint8_t* __restrict__ src = row + off;
+      uint8_t* __restrict__ dst = out;
+      for (int64_t ox = lo; ox < hi; ++ox) dst[ox] |= src[ox];
     }
   }
   at::Tensor res = at::empty({n, 1, ho, wo}, mask.options());
-  bool* o = res.data_ptr<bool>();
+  uint8_t* o = reinterpret_cast<uint8_t*>(res.data_ptr<bool>());
   int64_t count = 0;
   for (int64_t b = 0; b < n; ++b) {
     const uint8_t* t = tmp.data() + b * h * wo;
     for (int64_t oy = 0; oy < ho; ++oy) {
       const int64_t y0 = oy * sh - ph;
-      bool* orow = o + (b * ho + oy) * wo;
-      std::fill(orow, orow + wo, false);
+      uint8_t* orow = o + (b * ho + oy) * wo;
+      std::memset(orow, 0, static_cast<size_t>(wo));
       for (int64_t k = 0; k < kh; ++k) {
         const int64_t y = y0 + k * dh;
         if (y < 0 || y >= h) continue;
-        const uint8_t* trow = t + y * wo;
-        for (int64_t ox = 0; ox < wo; ++ox) orow[ox] |= static_cast<bool>(trow[ox]);
+        const uint8_t* __restrict__ trow = t + y * wo;
+        uint8_t* __restrict__ dst = orow;
+        for (int64_t ox = 0; ox < wo; ++ox) dst[ox] |= trow[ox];
       }
-      for (int64_t ox = 0; ox < wo; ++ox) count += orow[ox];
+      uint32_t c = 0;
+      for (int64_t ox = 0; ox < wo; ++ox) c += orow[ox];
+      count += c;
     }
   }
   return {res, count};
@@ -492,24 +507,44 @@ inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int
 // (ReLU, ReLU6, Hardtanh, LeakyReLU, PReLU), on the updated pixels only: per updated pixel
 // r += d; s = a + r; change = f(s) - f(a); the pixel fires iff score(change) > threshold; firing emits
 // the change and sets a = s, r = 0; otherwise it emits 0 and keeps r (accumulate) or drops it.
-// a and r are channels-last buffers updated in place. mode: 0 max, 1 L2 norm, 2 rms over channels;
-// threshold < 0 means "never truncate". Returns (emitted delta, fire mask, number of firing pixels).
-std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const at::Tensor& d_in, const c10::optional<at::Tensor>& mask_in,
-                                                      at::Tensor a, at::Tensor r, double threshold, int64_t mode,
-                                                      bool accumulate, double slope, double lo, double hi,
-                                                      const c10::optional<at::Tensor>& slopes_in) {
-  TORCH_CHECK(d_in.dim() == 4 && d_in.scalar_type() == at::kFloat, "truncate_pointwise: float32 [N,C,H,W]");
+// d is the sum of the tensors in d_parts (summed left to right per element, as a chain of + would: a
+// residual add fused into the step, so the sum is never stored); the updated pixels are the union of
+// the bool [N, 1, H, W] masks (none given: every pixel). a and r are channels-last buffers updated in
+// place. mode: 0 max, 1 L2 norm, 2 rms over channels; threshold < 0 means "never truncate".
+// Returns (emitted delta, fire mask, number of firing pixels).
+std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector<at::Tensor>& d_parts,
+                                                              const std::vector<at::Tensor>& masks_in,
+                                                              at::Tensor a, at::Tensor r, double threshold,
+                                                              int64_t mode, bool accumulate, double slope,
+                                                              double lo, double hi,
+                                                              const c10::optional<at::Tensor>& slopes_in) {
+  TORCH_CHECK(!d_parts.empty(), "truncate_pointwise: at least one delta");
   TORCH_CHECK(a.is_contiguous(kCL) && r.is_contiguous(kCL), "truncate_pointwise: channels-last buffers");
   TORCH_CHECK(mode >= 0 && mode <= 2, "truncate_pointwise: mode must be 0, 1 or 2");
-  at::Tensor d = as_cl(d_in);
-  const int64_t n = d.size(0), c = d.size(1), h = d.size(2), w = d.size(3);
+  std::vector<at::Tensor> parts;
+  parts.reserve(d_parts.size());
+  for (const auto& t : d_parts) {
+    TORCH_CHECK(t.dim() == 4 && t.scalar_type() == at::kFloat && t.sizes() == a.sizes(),
+                "truncate_pointwise: float32 [N,C,H,W] deltas shaped like the buffers");
+    parts.push_back(as_cl(t));
+  }
+  const int64_t n = a.size(0), c = a.size(1), h = a.size(2), w = a.size(3);
   const int64_t pixels = n * h * w;
-  at::Tensor emitted = at::empty({n, c, h, w}, d.options(), kCL);  // every pixel is written below
-  at::Tensor fire = at::zeros({n, 1, h, w}, d.options().dtype(at::kBool));
+  at::Tensor emitted = at::empty({n, c, h, w}, a.options(), kCL);  // every pixel is written below
+  at::Tensor fire = at::empty({n, 1, h, w}, a.options().dtype(at::kBool));
   const bool* m = nullptr;
   at::Tensor mask;
-  if (mask_in.has_value() && mask_in->defined()) {
-    mask = mask_in->expand({n, 1, h, w}).contiguous();
+  if (!masks_in.empty()) {
+    mask = masks_in[0].expand({n, 1, h, w}).contiguous();
+    if (masks_in.size() > 1) {
+      mask = mask.clone();
+      bool* mu = mask.data_ptr<bool>();
+      for (size_t i = 1; i < masks_in.size(); ++i) {
+        at::Tensor mi = masks_in[i].expand({n, 1, h, w}).contiguous();
+        const bool* mp = mi.data_ptr<bool>();
+        for (int64_t px = 0; px < pixels; ++px) mu[px] = mu[px] | mp[px];
+      }
+    }
     m = mask.data_ptr<bool>();
   }
   std::vector<float> slope_vec(static_cast<size_t>(c), static_cast<float>(slope));
@@ -517,35 +552,62 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const at::Tensor&
     at::Tensor sl = slopes_in->to(at::kFloat).expand({c}).contiguous();
     std::memcpy(slope_vec.data(), sl.data_ptr<float>(), sizeof(float) * c);
   }
+  std::vector<const float*> dps;
+  for (const auto& t : parts) dps.push_back(t.data_ptr<float>());
+  const size_t np = dps.size();
   const float* sl = slope_vec.data();
-  const float* dp = d.data_ptr<float>();
   float* ap = a.data_ptr<float>();
   float* rp = r.data_ptr<float>();
   float* ep = emitted.data_ptr<float>();
   bool* fp = fire.data_ptr<bool>();
   const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi), thr = static_cast<float>(threshold);
   const bool truncate = threshold >= 0.0;
+  std::atomic<int64_t> fired{0};
+  // The state a, r of the updated pixels was last touched a frame ago (cold), and a scattered mask
+  // defeats the hardware prefetcher: fetch the updated pixels' lines ourselves, about 4 KiB ahead
+  // (measured on a scattered half-updated 32-channel map: 1.5x faster than without).
+  const int64_t ahead = std::max<int64_t>(4, 1024 / c);
+  const int64_t line_floats = 16;
   at::parallel_for(0, pixels, 256, [&](int64_t begin, int64_t end) {
+    std::vector<float> sum(np > 1 ? static_cast<size_t>(c) : 0);
+    int64_t local = 0;
     for (int64_t px = begin; px < end; ++px) {
       const int64_t off = px * c;
+      const int64_t pf = px + ahead;
+      if (pf < end && (!m || m[pf])) {
+        const int64_t poff = pf * c;
+        for (int64_t ch = 0; ch < c; ch += line_floats) {
+          __builtin_prefetch(ap + poff + ch, 1);
+          __builtin_prefetch(rp + poff + ch, 1);
+          for (size_t i = 0; i < np; ++i) __builtin_prefetch(dps[i] + poff + ch, 0);
+        }
+      }
       if (m && !m[px]) {
         std::memset(ep + off, 0, sizeof(float) * c);
+        fp[px] = false;
         continue;
+      }
+      const float* dd = dps[0] + off;
+      if (np > 1) {
+        for (int64_t ch = 0; ch < c; ++ch) sum[ch] = dd[ch] + dps[1][off + ch];
+        for (size_t i = 2; i < np; ++i)
+          for (int64_t ch = 0; ch < c; ++ch) sum[ch] += dps[i][off + ch];
+        dd = sum.data();
       }
       bool fires;
       if (mode == 0) {
-        fires = truncate_pixel<0>(dp + off, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+        fires = truncate_pixel<0>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
       } else if (mode == 1) {
-        fires = truncate_pixel<1>(dp + off, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+        fires = truncate_pixel<1>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
       } else {
-        fires = truncate_pixel<2>(dp + off, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+        fires = truncate_pixel<2>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
       }
       fp[px] = fires;
+      local += fires;
     }
+    fired += local;
   });
-  int64_t fired = 0;
-  for (int64_t px = 0; px < pixels; ++px) fired += fp[px];
-  return {emitted, fire, fired};
+  return {emitted, fire, fired.load()};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
