@@ -422,15 +422,15 @@ class PadOp(DeltaOp):
         super().__init__(name)
         self.pad, self.mode, self.value = tuple(pad), mode, float(value)
 
-    def _apply(self, t: Tensor, value: float) -> Tensor:
+    def _pad(self, t: Tensor, value: float) -> Tensor:
         if self.mode == "constant":
             return F.pad(t, self.pad, mode="constant", value=value)
         return F.pad(t, self.pad, mode=self.mode)
 
     def forward(self, x: DeltaTensor) -> DeltaTensor:
         if x.first:
-            return DeltaTensor(self._apply(x.data, self.value), None, True)
-        y = self._apply(x.data, 0.0)
+            return DeltaTensor(self._pad(x.data, self.value), None, True)
+        y = self._pad(x.data, 0.0)
         if x.mask is None:
             return DeltaTensor(y, None, False)
         spatial = self.pad[: 2 * (x.data.dim() - 2)]
