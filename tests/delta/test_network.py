@@ -27,6 +27,12 @@ def test_direct_calls_equal_hooked_calls_and_hooks_see_every_call() -> None:
         hooked = net.run_stream(clip)
         handle.remove()
     assert calls == [conv.name] * len(clip)  # the hooked path calls every op through its module
+    graph_calls = []
+    with torch.no_grad():
+        handle = net.graph_module.register_forward_hook(lambda *_: graph_calls.append(1))
+        net.run_stream(clip)
+        handle.remove()
+    assert len(graph_calls) == len(clip)  # a hook on the graph module sees every graph run
     flat_direct, flat_hooked = tree_flatten(direct)[0], tree_flatten(hooked)[0]
     assert len(flat_direct) == len(flat_hooked) > len(clip)
     for a, b in zip(flat_direct, flat_hooked, strict=True):
