@@ -189,6 +189,65 @@ def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, thresh
         assert got.count == int(want.mask.sum())
 
 
+@needs_native
+@pytest.mark.parametrize("factor", [2, 4])
+def test_compiled_truncation_reads_a_lazy_upsampling_like_the_upsampled_delta(factor) -> None:
+    """HRNet's fusion path (coarse branch, nearest upsampling, add, ReLU) with the upsampling read in place
+    by the kernel gives bitwise the state and output of the step on the upsampled, summed delta."""
+    from deltatune.delta._context import RunContext
+    from deltatune.delta._tensor import DeltaSum, DeltaTensor, DeltaUpsampled
+    from deltatune.delta.linear import AddSubOp, StructuralOp
+
+    n, c, h, w = 2, 5, 8, 12
+    up = StructuralOp("up", nn.Upsample(scale_factor=factor, mode="nearest"), "upsample")
+    assert up.nearest_factor == factor
+    add = AddSubOp("add", torch.add, plain=True)
+    ops = []
+    for _ in range(2):
+        op = PointwiseTruncation("t", nn.ReLU(), "relu", 0.2, piecewise=piecewise_of("relu", nn.ReLU()))
+        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode="max"))
+        op(DeltaTensor(torch.full((n, c, h, w), 0.1).contiguous(memory_format=CL), None, True))
+        ops.append(op)
+    gen = torch.Generator().manual_seed(5)
+    for step in range(5):
+        fm = None if step == 2 else torch.rand(n, 1, h, w, generator=gen) < 0.3
+        cm = torch.rand(n, 1, h // factor, w // factor, generator=gen) < 0.4
+        fine = DeltaTensor((torch.randn(n, c, h, w, generator=gen) * (1.0 if fm is None else fm))
+                           .contiguous(memory_format=CL), fm, False)
+        coarse = DeltaTensor((torch.randn(n, c, h // factor, w // factor, generator=gen) * cm)
+                             .contiguous(memory_format=CL), cm, False)
+        lifted = up(coarse)
+        assert isinstance(lifted, DeltaUpsampled) and lifted.shape == fine.shape
+        lazy = add(fine, lifted) if step % 2 else lifted  # alone or as an addend
+        big = F.interpolate(coarse.data, scale_factor=factor, mode="nearest")
+        big_mask = F.interpolate(cm.float(), scale_factor=factor, mode="nearest") > 0
+        if step % 2:
+            assert isinstance(lazy, DeltaSum)
+            eager = DeltaTensor(fine.data + big, None if fm is None else fm | big_mask, False)
+        else:
+            eager = DeltaTensor(big, big_mask, False)
+        got, want = ops[0](lazy), ops[1](eager)
+        assert not lifted.computed  # the kernel read the coarse values in place
+        assert torch.equal(got.data, want.data) and torch.equal(got.mask, want.mask)
+        assert torch.equal(ops[0].a, ops[1].a) and torch.equal(ops[0].r, ops[1].r)
+        assert torch.equal(lifted.data, big) and torch.equal(lifted.mask, big_mask)  # read when asked
+
+
+def test_only_power_of_two_nearest_upsampling_stays_lazy() -> None:
+    from deltatune.delta.linear import StructuralOp
+
+    def factor(m: nn.Module) -> int | None:
+        return StructuralOp("up", m, "upsample").nearest_factor
+
+    assert factor(nn.Upsample(scale_factor=2.0, mode="nearest")) == 2
+    assert factor(nn.Upsample(scale_factor=(8, 8), mode="nearest")) == 8
+    assert factor(nn.Upsample(scale_factor=3, mode="nearest")) is None
+    assert factor(nn.Upsample(scale_factor=(2, 4), mode="nearest")) is None
+    assert factor(nn.Upsample(scale_factor=2, mode="bilinear")) is None
+    assert factor(nn.Upsample(size=(8, 8), mode="nearest")) is None
+    assert factor(nn.MaxPool2d(2)) is None
+
+
 def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> None:
     from deltatune.delta._tensor import DeltaSum, DeltaTensor
 
@@ -202,7 +261,8 @@ def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> No
     assert s.computed and DeltaSum.plus(s, ds[0]).parts[0] is s  # a computed sum is one addend
     assert DeltaSum.plus(ds[0], DeltaSum.plus(ds[1], ds[2])) is None  # a + (b + c) rounds differently
     assert DeltaSum.plus(ds[0], DeltaTensor(torch.zeros(1, 3, 4, 5), None, False)) is None
-    assert DeltaSum.plus(ds[0], DeltaTensor(ds[1].data.contiguous(memory_format=CL), None, False)) is None
+    mixed = DeltaSum.plus(ds[0], DeltaTensor(ds[1].data.contiguous(memory_format=CL), None, False))
+    assert mixed is not None and torch.equal(mixed.data, ds[0].data + ds[1].data)  # layouts may differ
     assert DeltaSum.plus(DeltaTensor(ds[0].data, None, True), ds[1]) is None
 
 

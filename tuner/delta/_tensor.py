@@ -12,13 +12,14 @@ A :class:`DeltaTensor` carries, for one node of the network and one frame:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["DeltaTensor", "DeltaSum", "mask_shape", "full_mask", "union", "count_true", "expand_mask",
-           "any_per_sample", "ZeroCache"]
+__all__ = ["DeltaTensor", "DeltaSum", "DeltaUpsampled", "mask_shape", "full_mask", "union", "count_true",
+           "expand_mask", "any_per_sample", "ZeroCache"]
 
 
 @dataclass
@@ -75,14 +76,13 @@ class DeltaSum(DeltaTensor):
     @staticmethod
     def plus(a: DeltaTensor, b: DeltaTensor) -> DeltaSum | None:
         """``a + b`` as a :class:`DeltaSum` (``a``'s addends extended by ``b``, which keeps the left-to-right
-        order), or ``None`` when the two cannot be summed lazily (different shape, dtype, device or
-        layout, a first frame, or ``b`` itself a sum: ``a + (b0 + b1)`` rounds differently)."""
+        order), or ``None`` when the two cannot be summed lazily (different shape, dtype or device, a
+        first frame, or ``b`` itself a sum: ``a + (b0 + b1)`` rounds differently)."""
         if a.first or b.first or isinstance(b, DeltaSum):
             return None
         head = a.parts if isinstance(a, DeltaSum) and not a.computed else [a]
-        x, y = head[0].data, b.data
-        if (x.shape != y.shape or x.dtype != y.dtype or x.device != y.device
-                or x.stride() != y.stride()):
+        x, y = head[0].probe, b.probe
+        if head[0].shape != b.shape or x.dtype != y.dtype or x.device != y.device:
             return None
         return DeltaSum([*head, b])
 
@@ -111,7 +111,11 @@ class DeltaSum(DeltaTensor):
 
     @property
     def probe(self) -> Tensor:
-        return self.parts[0].data if self._data is None else self._data
+        return self.parts[0].probe if self._data is None else self._data
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.parts[0].shape
 
     @property
     def computed(self) -> bool:
@@ -120,6 +124,66 @@ class DeltaSum(DeltaTensor):
 
     def __repr__(self) -> str:
         return f"DeltaSum({len(self.parts)} parts, shape={tuple(self.parts[0].data.shape)})"
+
+
+class DeltaUpsampled(DeltaTensor):
+    """A nearest-neighbour upsampling of a delta by an integer factor (HRNet's fusion path: a 1x1 conv on
+    a coarse branch, upsampled, added to a fine one), kept as its coarse :attr:`source` until read.
+
+    Reading :attr:`data` or :attr:`mask` runs the upsampling op itself (``upsample`` on the delta and on
+    the 0/1 mask, as :class:`~deltatune.delta.linear.StructuralOp` does); the compiled truncation step
+    instead reads the coarse values in place (pixel ``(y, x)`` is ``(y // f, x // f)``), so the fine map
+    is never written. Only for factors at which ``y // f`` is exactly the op's nearest source index.
+    """
+
+    def __init__(self, source: DeltaTensor, factor: int, upsample: Callable[[Tensor], Tensor]) -> None:  # noqa: D107
+        self.source = source
+        self.factor = factor
+        self._upsample = upsample
+        self._data: Tensor | None = None
+        self._mask: Tensor | None = None
+        self._mask_known = False
+        self.first = False
+        self.count = None if source.count is None else source.count * factor * factor
+
+    @property  # type: ignore[override]
+    def data(self) -> Tensor:
+        if self._data is None:
+            self._data = self._upsample(self.source.data)
+        return self._data
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value
+
+    @property  # type: ignore[override]
+    def mask(self) -> Tensor | None:
+        if not self._mask_known:
+            m = self.source.mask
+            self._mask = None if m is None else self._upsample(m.to(self.source.probe.dtype)) != 0
+            self._mask_known = True
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: Tensor | None) -> None:
+        self._mask, self._mask_known = value, True
+
+    @property
+    def probe(self) -> Tensor:
+        return self.source.probe if self._data is None else self._data
+
+    @property
+    def shape(self) -> torch.Size:
+        s = self.source.shape
+        return torch.Size((*s[:-2], s[-2] * self.factor, s[-1] * self.factor))
+
+    @property
+    def computed(self) -> bool:
+        """Whether the upsampled delta has been computed (something read :attr:`data`)."""
+        return self._data is not None
+
+    def __repr__(self) -> str:
+        return f"DeltaUpsampled(x{self.factor}, source shape={tuple(self.source.shape)})"
 
 
 def mask_shape(t: Tensor) -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from deltatune.delta._base import DeltaOp
 from deltatune.delta._tensor import (
     DeltaSum,
     DeltaTensor,
+    DeltaUpsampled,
     ZeroCache,
     any_per_sample,
     count_true,
@@ -302,6 +303,22 @@ class ChannelAffineOp(DeltaOp):
         return DeltaTensor(y, x.mask, False)
 
 
+def _nearest_factor(invoke: Invoker) -> int | None:
+    """``f`` when ``invoke`` is ``nn.Upsample(scale_factor=f, mode="nearest")`` with one power-of-two
+    factor ``f`` for both spatial dims (the factors at which PyTorch's source index ``floor(y / f)`` is
+    exact integer division), else ``None``."""
+    if not (isinstance(invoke, nn.Upsample) and invoke.mode == "nearest" and invoke.size is None):
+        return None
+    sf = invoke.scale_factor
+    factors = {float(v) for v in (sf if isinstance(sf, (tuple, list)) else (sf, sf))}
+    if len(factors) != 1:
+        return None
+    f = factors.pop()
+    if not f.is_integer() or f < 2 or int(f) & (int(f) - 1):
+        return None
+    return int(f)
+
+
 class StructuralOp(DeltaOp):
     """Any linear op without a constant term: reshapes, pooling, upsampling, zero padding, slicing,
     channel chunks, means, scaling by a constant. Applied to deltas as is; masks by :func:`structural_mask`.
@@ -314,10 +331,16 @@ class StructuralOp(DeltaOp):
         self.invoke = invoke
         self.kind = kind
         self._zeros = ZeroCache()
+        #: the integer factor of a nearest-neighbour ``nn.Upsample`` (deltas then stay coarse until read,
+        #: see :class:`DeltaUpsampled`), else ``None``
+        self.nearest_factor = _nearest_factor(invoke)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs and _is_dt(args[0]) and not args[0].empty:
-            return self._unary(args[0])
+            x = args[0]
+            if self.nearest_factor is not None and not x.first and x.probe.dim() == 4:
+                return DeltaUpsampled(x, self.nearest_factor, self.invoke)
+            return self._unary(x)
         leaves = delta_leaves((args, kwargs))
         first = leaves[0].first
         if not first and all(v.empty for v in leaves):  # zero in, zero out: reuse the last result

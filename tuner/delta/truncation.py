@@ -35,7 +35,15 @@ from torch import Tensor, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import pixel_score
 from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
-from deltatune.delta._tensor import DeltaSum, DeltaTensor, ZeroCache, count_true, expand_mask, mask_shape
+from deltatune.delta._tensor import (
+    DeltaSum,
+    DeltaTensor,
+    DeltaUpsampled,
+    ZeroCache,
+    count_true,
+    expand_mask,
+    mask_shape,
+)
 from deltatune.delta.native import native_for
 from deltatune.delta.stats import LayerRecord
 from deltatune.errors import StreamError
@@ -342,12 +350,15 @@ class PointwiseTruncation(TruncationOp):
             return None
         pw = self.piecewise
         slopes = None if pw.slopes is None else pw.slopes.detach()
-        # a lazy residual sum goes in as its addends: the kernel sums them and unites their masks
+        # a lazy residual sum goes in as its addends (the kernel sums them and unites their masks), a lazy
+        # nearest upsampling as its coarse source and factor (the kernel reads it in place)
         parts = x.parts if isinstance(x, DeltaSum) and not x.computed else [x]
-        masks = [p.mask for p in parts]
+        parts = [(p.source, p.factor) if isinstance(p, DeltaUpsampled) and not p.computed else (p, 1)
+                 for p in parts]
+        masks = [p.mask for p, _ in parts]
         emitted, fire, fired = nk.truncate_pointwise(
-            [p.data for p in parts], [] if any(m is None for m in masks) else masks, self.a, self._r,
-            -1.0 if self.threshold is None else float(self.threshold),
+            [p.data for p, _ in parts], [f for _, f in parts], [] if any(m is None for m in masks) else masks,
+            self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
             _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes)
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:

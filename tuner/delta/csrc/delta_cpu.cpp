@@ -290,6 +290,7 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
                         const at::Tensor& weight_in_1x1, const c10::optional<at::Tensor>& weight_in_packed,
                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                         int64_t dw, int64_t ho, int64_t wo) {
+  TORCH_CHECK(sh == 1 && sw == 1, "scatter_conv: stride-1 convs only");
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t k = kh * kw, cout = weight_in.size(1) / k;
   const bool* im = in_mask.data_ptr<bool>();
@@ -325,10 +326,8 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
           const int64_t ix = idx[i] - (b * h + iy) * w;
           const float* src = tp + i * k * cout + ky * kw * cout;
           for (int64_t kx = 0; kx < kw; ++kx) {
-            const int64_t num = ix + pw - kx * dw;
-            if (num < 0 || num % sw) continue;
-            const int64_t ox = num / sw;
-            if (ox >= wo) continue;
+            const int64_t ox = ix + pw - kx * dw;  // stride 1: no division
+            if (ox < 0 || ox >= wo) continue;
             float* dst = yrow + ox * cout;
             const float* s = src + kx * cout;
             for (int64_t ch = 0; ch < cout; ++ch) dst[ch] += s[ch];
@@ -508,41 +507,66 @@ inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int
 // r += d; s = a + r; change = f(s) - f(a); the pixel fires iff score(change) > threshold; firing emits
 // the change and sets a = s, r = 0; otherwise it emits 0 and keeps r (accumulate) or drops it.
 // d is the sum of the tensors in d_parts (summed left to right per element, as a chain of + would: a
-// residual add fused into the step, so the sum is never stored); the updated pixels are the union of
-// the bool [N, 1, H, W] masks (none given: every pixel). a and r are channels-last buffers updated in
+// residual add fused into the step, so the sum is never stored). Part i may be stored at 1/factors[i]
+// of the resolution (a nearest-neighbour upsampling by that integer factor fused in: pixel (y, x) reads
+// (y / f, x / f)). The updated pixels are the union of the bool [N, 1, H / f_i, W / f_i] masks, one per
+// part and read the same way (none given: every pixel). a and r are channels-last buffers updated in
 // place. mode: 0 max, 1 L2 norm, 2 rms over channels; threshold < 0 means "never truncate".
 // Returns (emitted delta, fire mask, number of firing pixels).
 std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector<at::Tensor>& d_parts,
+                                                              const std::vector<int64_t>& factors,
                                                               const std::vector<at::Tensor>& masks_in,
                                                               at::Tensor a, at::Tensor r, double threshold,
                                                               int64_t mode, bool accumulate, double slope,
                                                               double lo, double hi,
                                                               const c10::optional<at::Tensor>& slopes_in) {
-  TORCH_CHECK(!d_parts.empty(), "truncate_pointwise: at least one delta");
+  TORCH_CHECK(!d_parts.empty() && factors.size() == d_parts.size(),
+              "truncate_pointwise: at least one delta, one factor per delta");
+  TORCH_CHECK(masks_in.empty() || masks_in.size() == d_parts.size(),
+              "truncate_pointwise: no masks, or one mask per delta");
   TORCH_CHECK(a.is_contiguous(kCL) && r.is_contiguous(kCL), "truncate_pointwise: channels-last buffers");
   TORCH_CHECK(mode >= 0 && mode <= 2, "truncate_pointwise: mode must be 0, 1 or 2");
-  std::vector<at::Tensor> parts;
-  parts.reserve(d_parts.size());
-  for (const auto& t : d_parts) {
-    TORCH_CHECK(t.dim() == 4 && t.scalar_type() == at::kFloat && t.sizes() == a.sizes(),
-                "truncate_pointwise: float32 [N,C,H,W] deltas shaped like the buffers");
-    parts.push_back(as_cl(t));
-  }
   const int64_t n = a.size(0), c = a.size(1), h = a.size(2), w = a.size(3);
   const int64_t pixels = n * h * w;
+  const size_t np = d_parts.size();
+  std::vector<at::Tensor> parts;
+  std::vector<const float*> dps;
+  bool scaled = false;
+  for (size_t i = 0; i < np; ++i) {
+    const int64_t f = factors[i];
+    const auto& t = d_parts[i];
+    TORCH_CHECK(f >= 1 && h % f == 0 && w % f == 0 && t.dim() == 4 && t.scalar_type() == at::kFloat &&
+                    t.size(0) == n && t.size(1) == c && t.size(2) * f == h && t.size(3) * f == w,
+                "truncate_pointwise: float32 [N,C,H/f,W/f] deltas for [N,C,H,W] buffers");
+    parts.push_back(as_cl(t));
+    dps.push_back(parts.back().data_ptr<float>());
+    scaled = scaled || f > 1;
+  }
   at::Tensor emitted = at::empty({n, c, h, w}, a.options(), kCL);  // every pixel is written below
   at::Tensor fire = at::empty({n, 1, h, w}, a.options().dtype(at::kBool));
+  // the union of the masks at full resolution (one mask as it is, when it needs no upsampling)
   const bool* m = nullptr;
   at::Tensor mask;
   if (!masks_in.empty()) {
-    mask = masks_in[0].expand({n, 1, h, w}).contiguous();
-    if (masks_in.size() > 1) {
-      mask = mask.clone();
-      bool* mu = mask.data_ptr<bool>();
-      for (size_t i = 1; i < masks_in.size(); ++i) {
-        at::Tensor mi = masks_in[i].expand({n, 1, h, w}).contiguous();
-        const bool* mp = mi.data_ptr<bool>();
-        for (int64_t px = 0; px < pixels; ++px) mu[px] = mu[px] | mp[px];
+    if (np == 1 && factors[0] == 1) {
+      mask = masks_in[0].expand({n, 1, h, w}).contiguous();
+    } else {
+      mask = at::zeros({n, 1, h, w}, a.options().dtype(at::kBool));
+      uint8_t* mu = reinterpret_cast<uint8_t*>(mask.data_ptr<bool>());
+      for (size_t i = 0; i < np; ++i) {
+        const int64_t f = factors[i], hs = h / f, ws = w / f;
+        at::Tensor mi = masks_in[i].expand({n, 1, hs, ws}).contiguous();
+        const uint8_t* mp = reinterpret_cast<const uint8_t*>(mi.data_ptr<bool>());
+        for (int64_t row = 0; row < n * h; ++row) {
+          const int64_t b = row / h, y = row - b * h;
+          const uint8_t* __restrict__ src = mp + (b * hs + y / f) * ws;
+          uint8_t* __restrict__ dst = mu + row * w;
+          if (f == 1) {
+            for (int64_t x = 0; x < w; ++x) dst[x] |= src[x];
+          } else {
+            for (int64_t x = 0; x < w; ++x) dst[x] |= src[x / f];
+          }
+        }
       }
     }
     m = mask.data_ptr<bool>();
@@ -552,9 +576,6 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
     at::Tensor sl = slopes_in->to(at::kFloat).expand({c}).contiguous();
     std::memcpy(slope_vec.data(), sl.data_ptr<float>(), sizeof(float) * c);
   }
-  std::vector<const float*> dps;
-  for (const auto& t : parts) dps.push_back(t.data_ptr<float>());
-  const size_t np = dps.size();
   const float* sl = slope_vec.data();
   float* ap = a.data_ptr<float>();
   float* rp = r.data_ptr<float>();
@@ -568,8 +589,15 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
   // (measured on a scattered half-updated 32-channel map: 1.5x faster than without).
   const int64_t ahead = std::max<int64_t>(4, 1024 / c);
   const int64_t line_floats = 16;
+  // part i's value at pixel px: dps[i] + src_offset(i, px)
+  auto src_offset = [&](size_t i, int64_t px) -> int64_t {
+    const int64_t f = factors[i];
+    if (f == 1) return px * c;
+    const int64_t row = px / w, x = px - row * w, b = row / h, y = row - b * h;
+    return ((b * (h / f) + y / f) * (w / f) + x / f) * c;
+  };
   at::parallel_for(0, pixels, 256, [&](int64_t begin, int64_t end) {
-    std::vector<float> sum(np > 1 ? static_cast<size_t>(c) : 0);
+    std::vector<float> sum(np > 1 || scaled ? static_cast<size_t>(c) : 0);
     int64_t local = 0;
     for (int64_t px = begin; px < end; ++px) {
       const int64_t off = px * c;
@@ -579,7 +607,8 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
         for (int64_t ch = 0; ch < c; ch += line_floats) {
           __builtin_prefetch(ap + poff + ch, 1);
           __builtin_prefetch(rp + poff + ch, 1);
-          for (size_t i = 0; i < np; ++i) __builtin_prefetch(dps[i] + poff + ch, 0);
+          if (!scaled)
+            for (size_t i = 0; i < np; ++i) __builtin_prefetch(dps[i] + poff + ch, 0);
         }
       }
       if (m && !m[px]) {
@@ -588,7 +617,20 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
         continue;
       }
       const float* dd = dps[0] + off;
-      if (np > 1) {
+      if (scaled) {
+        const float* d0 = dps[0] + src_offset(0, px);
+        if (np == 1) {
+          dd = d0;
+        } else {
+          const float* d1 = dps[1] + src_offset(1, px);
+          for (int64_t ch = 0; ch < c; ++ch) sum[ch] = d0[ch] + d1[ch];
+          for (size_t i = 2; i < np; ++i) {
+            const float* di = dps[i] + src_offset(i, px);
+            for (int64_t ch = 0; ch < c; ++ch) sum[ch] += di[ch];
+          }
+          dd = sum.data();
+        }
+      } else if (np > 1) {
         for (int64_t ch = 0; ch < c; ++ch) sum[ch] = dd[ch] + dps[1][off + ch];
         for (size_t i = 2; i < np; ++i)
           for (int64_t ch = 0; ch < c; ++ch) sum[ch] += dps[i][off + ch];
