@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ __all__ = ["InspectReport", "inspect_model", "governed_macs", "max_relative_erro
 
 
 def max_relative_error(out: Any, ref: Any) -> float:
-    """max |out - ref| / max |ref| over every output tensor (nested outputs allowed)."""
+    """max |out - ref| / max |ref| over every output tensor (nested outputs allowed); ``inf`` when a
+    difference is NaN (a NaN in either output must fail every tolerance, and ``max`` would skip it)."""
     from torch.utils._pytree import tree_flatten
 
     a, _ = tree_flatten(out)
@@ -22,7 +24,10 @@ def max_relative_error(out: Any, ref: Any) -> float:
     for x, y in zip(a, b, strict=True):
         if isinstance(x, torch.Tensor):
             scale = float(y.abs().max().clamp_min(1e-12))
-            worst = max(worst, float((x - y).abs().max()) / scale)
+            err = float((x - y).abs().max()) / scale
+            if math.isnan(err):
+                return math.inf
+            worst = max(worst, err)
     return worst
 
 

@@ -59,6 +59,25 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
 
 
 @needs_native
+@pytest.mark.parametrize(("k", "stride", "pad"), [(3, 1, 1), (3, 2, 1), (1, 1, 0), (5, 1, 2)])
+def test_compiled_conv_reads_only_inside_the_input_mask_and_may_skip_zeros(k, stride, pad) -> None:
+    """A delta buffer may hold anything outside its mask (DeltaMasked): both kernel forms read it only
+    inside ``in_mask``; ``zero_fill=False`` computes the same values inside the output mask."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 8, k, stride, pad, bias=False)
+    in_mask = torch.rand(2, 1, 14, 11) < 0.2
+    out_mask = ConvOp("c", conv).out_mask(in_mask)
+    x = torch.randn(2, 16, 14, 11) * in_mask
+    poisoned = x.masked_fill(~in_mask, float("nan")).contiguous(memory_format=CL)
+    want = F.conv2d(x, conv.weight, None, stride, pad) * out_mask
+    filled, _ = SparseConv(conv)(poisoned, out_mask, in_mask=in_mask)
+    torch.testing.assert_close(filled, want, rtol=1e-5, atol=1e-5)  # zeros written outside out_mask
+    lazy, _ = SparseConv(conv)(poisoned, out_mask, in_mask=in_mask, zero_fill=False)
+    inside = out_mask.expand_as(want)
+    torch.testing.assert_close(lazy[inside], want[inside], rtol=1e-5, atol=1e-5)
+
+
+@needs_native
 @pytest.mark.parametrize(("c_in", "c_out", "frac"),
                          [(40, 18, 0.3), (64, 40, 0.05), (3, 64, 0.6), (96, 7, 0.9)])
 @pytest.mark.parametrize("threads", [1, 2])
@@ -246,6 +265,54 @@ def test_only_power_of_two_nearest_upsampling_stays_lazy() -> None:
     assert factor(nn.Upsample(scale_factor=2, mode="bilinear")) is None
     assert factor(nn.Upsample(size=(8, 8), mode="nearest")) is None
     assert factor(nn.MaxPool2d(2)) is None
+
+
+@needs_native
+def test_compiled_truncation_reads_each_addend_only_inside_its_mask() -> None:
+    """Addends that hold anything outside their masks (DeltaMasked buffers, also under a lazy upsampling)
+    give the step of the clean sum; the step's own output leaves its non-firing pixels undefined and
+    reads as the clean delta."""
+    from deltatune.delta._context import RunContext
+    from deltatune.delta._tensor import DeltaMasked, DeltaTensor
+    from deltatune.delta.linear import AddSubOp, StructuralOp
+
+    n, c, h, w = 2, 6, 8, 10
+    add = AddSubOp("add", torch.add, plain=True)
+    up = StructuralOp("up", nn.Upsample(scale_factor=2, mode="nearest"), "upsample")
+    ops = []
+    for _ in range(2):
+        op = PointwiseTruncation("t", nn.ReLU(), "relu", 0.2, piecewise=piecewise_of("relu", nn.ReLU()))
+        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode="max"))
+        op(DeltaTensor(torch.full((n, c, h, w), 0.1).contiguous(memory_format=CL), None, True))
+        ops.append(op)
+    gen = torch.Generator().manual_seed(6)
+
+    def delta(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = torch.rand(shape[0], 1, *shape[2:], generator=gen) < 0.3
+        return (torch.randn(shape, generator=gen) * mask).contiguous(memory_format=CL), mask
+
+    for _ in range(4):
+        (d0, m0), (d1, m1), (d2, m2) = delta((n, c, h, w)), delta((n, c, h, w)), delta((n, c, h // 2, w // 2))
+        dirty = [DeltaMasked(d.masked_fill(~m, float("nan")), m) for d, m in ((d0, m0), (d1, m1), (d2, m2))]
+        lazy = add(add(dirty[0], dirty[1]), up(dirty[2]))
+        big = F.interpolate(d2, scale_factor=2, mode="nearest")
+        eager = DeltaTensor((d0 + d1) + big, m0 | m1 | (F.interpolate(m2.float(), scale_factor=2) > 0), False)
+        got, want = ops[0](lazy), ops[1](eager)
+        assert isinstance(got, DeltaMasked) and not got.clean
+        assert not any(d.clean for d in dirty)  # read in place, inside the masks only
+        assert torch.equal(ops[0].a, ops[1].a) and torch.equal(ops[0].r, ops[1].r)
+        assert torch.equal(got.mask, want.mask) and torch.equal(got.data, want.data) and got.clean
+
+
+def test_masked_delta_reads_as_the_zero_filled_delta_once() -> None:
+    from deltatune.delta._tensor import DeltaMasked
+
+    mask = torch.rand(2, 1, 4, 5) < 0.5
+    raw = torch.randn(2, 3, 4, 5)
+    want = raw * mask
+    d = DeltaMasked(raw.clone(), mask, int(mask.sum()))
+    assert not d.clean and d.shape == raw.shape and d.probe.shape == raw.shape
+    assert torch.equal(d.data, want) and d.clean and d.data is d.raw  # zeroed in place, once
 
 
 def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> None:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deltatune.delta import convert
+from deltatune.delta import convert, native
 from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv2d, zero_pixels
 from deltatune.delta.backends import get_backend
 from deltatune.delta.calibration import Calibration, blob_mask, measure_conv, signature
@@ -69,6 +69,37 @@ def test_sparse_equals_reference_on_all_ops(threshold, break_even) -> None:
         assert sum(u.sparse for u in use.values()) > 0
     if break_even == 0.0:
         assert sum(u.sparse for u in use.values()) == 0 and sum(u.dense for u in use.values()) > 0
+
+
+@pytest.mark.parametrize("break_even", [None, 0.0, 1.0])
+def test_undefined_pixels_of_masked_deltas_are_never_read(break_even) -> None:
+    """Every delta the compiled kernels leave undefined outside its mask (DeltaMasked) is filled with a
+    huge value as it is produced: no consumer (sparse, box or dense conv, truncation, pooling, output) may
+    read them without zeroing them first, so the result still equals the reference backend. (Not NaN: a
+    NaN change never fires a truncation, so it could hide in a residual.)"""
+    from deltatune.delta._tensor import DeltaMasked
+
+    poisoned = []
+
+    def poison(module, inputs, out) -> None:
+        if isinstance(out, DeltaMasked) and not out.clean:
+            out.raw.masked_fill_(~out.mask, 1e6)
+            poisoned.append(module.name)
+
+    torch.manual_seed(0)
+    model = randomize_bn(AllOps())
+    clip = moving_square_clip(10)
+    frames = [torch.cat([clip[t], clip[(t + 5) % len(clip)]]) for t in range(len(clip))]
+    backend = SparseBackend(break_even=break_even, calibration=Calibration(None))
+    sp = convert(model, thresholds=0.05, backend=backend)
+    ref = convert(model, thresholds=0.05)
+    for op in sp.ops:
+        op.register_forward_hook(poison)
+    with torch.no_grad():
+        for x in frames:
+            assert max_relative_error(sp(x), ref(x)) <= 1e-4
+    if native.available():
+        assert poisoned  # the kernels did leave pixels undefined
 
 
 def test_per_layer_override_switches_both_ways() -> None:

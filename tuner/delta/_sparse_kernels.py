@@ -24,6 +24,7 @@ not handled here (they never won against dense on CPU; the backend keeps them de
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -173,21 +174,34 @@ class SparseConv:
         self.weight_kc_packed = nk.pack_weight(self.weight_kc) if nk is not None else None
         self.weight_in_packed = nk.pack_weight(self.weight_in) if nk is not None else None
 
+    def compiled(self, delta: Tensor, out_mask: Tensor, in_mask: Tensor | None = None) -> bool:
+        """Whether a call with these tensors runs the compiled kernel, which reads ``delta`` only inside
+        ``in_mask`` (so ``delta`` may hold anything outside it) and can leave the output's zeros
+        unwritten (``zero_fill=False``)."""
+        return self._native(delta, out_mask, in_mask) is not None
+
+    @staticmethod
+    def _native(delta: Tensor, out_mask: Tensor, in_mask: Tensor | None) -> Any:
+        nk = native_for(delta, out_mask)
+        return nk if nk is not None and (in_mask is None or in_mask.dtype == torch.bool) else None
+
     def __call__(self, delta: Tensor, out_mask: Tensor, *, max_fraction: float = 1.0,
-                 in_mask: Tensor | None = None) -> tuple[Tensor | None, int]:
+                 in_mask: Tensor | None = None, zero_fill: bool = True) -> tuple[Tensor | None, int]:
         """``(y, updated output pixels)``; ``y`` is ``None`` (nothing computed) when at least
         ``max_fraction < 1`` of the output pixels are updated: the caller runs the dense conv instead.
-        ``in_mask`` (optional; ``delta`` must be zero outside it) lets the compiled kernel run stride-1
-        k x k layers input-centrically (one GEMM row per updated input pixel, scattered to the K output
-        pixels it reaches: fewer multiply-adds than one row per updated output pixel) and the torch
-        kernel point padding taps at a zero pixel."""
+        ``in_mask`` (optional; ``delta`` must be zero outside it, unless :meth:`compiled`) lets the
+        compiled kernel run stride-1 k x k layers input-centrically (one GEMM row per updated input
+        pixel, scattered to the K output pixels it reaches: fewer multiply-adds than one row per updated
+        output pixel) and the torch kernel point padding taps at a zero pixel. ``zero_fill=False`` lets
+        the compiled kernel leave ``y`` undefined outside ``out_mask``."""
         g = self.geometry
-        nk = native_for(delta, out_mask)
-        if nk is not None and (in_mask is None or in_mask.dtype == torch.bool):
+        nk = self._native(delta, out_mask, in_mask)
+        if nk is not None:
             return nk.sparse_conv(delta, out_mask, self.weight_kc, self.weight_1x1, self.weight_kc_packed,
                                   g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
                                   1.0 if max_fraction >= 1.0 else max_fraction,
-                                  in_mask, self.weight_in, self.weight_in_1x1, self.weight_in_packed)
+                                  in_mask, self.weight_in, self.weight_in_1x1, self.weight_in_packed,
+                                  zero_fill)
         idx = active_pixels(out_mask)
         count, total = int(idx.numel()), out_mask.numel()
         if max_fraction < 1.0 and count >= max_fraction * total:

@@ -20,6 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from deltatune.delta._base import DeltaOp
 from deltatune.delta._tensor import (
+    DeltaMasked,
     DeltaSum,
     DeltaTensor,
     DeltaUpsampled,
@@ -205,11 +206,23 @@ class ConvOp(DeltaOp):
                     out.data, out.mask, False)
             self.log(updated_in=x.mask, updated_out=out.mask, delta_out=out.data)
             return out
-        y = self.ctx.backend.conv2d(x.data, x.mask, self.conv, mout, name=self.name, count=count)
+        be = self.ctx.backend
+        if getattr(be, "masked_io", False) and mout is not None and self.ctx.log is None:
+            # mask-aware kernels: a DeltaMasked input goes in as its buffer (zeroed only if a path that
+            # reads every pixel runs), and the result's zeros outside ``mout`` are not written
+            dirty = isinstance(x, DeltaMasked) and not x.clean
+            xin = x.raw if dirty else x.data
+            y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count,
+                          clean=(lambda: x.data) if dirty else None, zero_fill=False)
+            out: DeltaTensor = DeltaMasked(y, mout, count)
+        else:
+            xin = x.data
+            y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count)
+            out = DeltaTensor(y, mout, False, count)
         _record(self, lambda: self.macs_per_pixel * count_true(None, y),
-                lambda: self.macs_per_pixel * count_true(mout, y), x.data, x.mask, y, mout, False)
+                lambda: self.macs_per_pixel * count_true(mout, y), xin, x.mask, y, mout, False)
         self.log(updated_in=x.mask, updated_out=mout, delta_out=y)
-        return DeltaTensor(y, mout, False, count)
+        return out
 
     def _zero_out(self, x: Tensor) -> DeltaTensor:
         n, _, h, w = x.shape

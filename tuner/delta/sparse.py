@@ -195,8 +195,18 @@ class SparseBackend(ReferenceBackend):
         self.usage.clear()
 
     # -- kernels ---------------------------------------------------------------------------------
+    #: :meth:`conv2d` takes ``clean`` and ``zero_fill`` (see there): the compiled kernel reads deltas
+    #: only inside their masks and can leave the zeros of its result unwritten
+    masked_io = True
+
     def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
-               name: str = "", count: int | None = None) -> Tensor:
+               name: str = "", count: int | None = None, clean: Callable[[], Tensor] | None = None,
+               zero_fill: bool = True) -> Tensor:
+        """See :meth:`Backend.conv2d`. ``clean`` (optional): ``delta`` holds the change inside ``mask``
+        and anything elsewhere; ``clean()`` returns it zeroed outside ``mask``, for the paths that read
+        every pixel (box, dense). ``zero_fill=False``: the result may be undefined outside ``out_mask``."""
+        if clean is not None and (out_mask is None or mask is None):
+            delta, clean = clean(), None
         if out_mask is None:
             t0 = time.perf_counter() if self.profile else 0.0
             y = super().conv2d(delta, mask, conv)
@@ -230,11 +240,14 @@ class SparseBackend(ReferenceBackend):
         frac = count / total if total else 0.0
         kind = self._choose(plan, frac, be, forced is not None, box_share)
         y: Tensor | None = None
+        if clean is not None and not (kind == "sparse" and plan.kernel is not None
+                                      and plan.kernel.compiled(delta, out_mask, mask)):
+            delta, clean = clean(), None  # every other path reads every pixel
         if kind == "skip":
             y = delta.new_zeros(delta.shape[0], conv.out_channels, ho, wo)
         elif kind == "sparse":
             assert plan.kernel is not None
-            y = plan.kernel(delta, out_mask, in_mask=mask)[0]
+            y = plan.kernel(delta, out_mask, in_mask=mask, zero_fill=zero_fill)[0]
         elif kind == "box":
             assert plan.kernel is not None
             y = plan.kernel.dense_box(delta, (ho, wo), boxes)

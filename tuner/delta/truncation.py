@@ -36,6 +36,7 @@ from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import pixel_score
 from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
 from deltatune.delta._tensor import (
+    DeltaMasked,
     DeltaSum,
     DeltaTensor,
     DeltaUpsampled,
@@ -356,14 +357,18 @@ class PointwiseTruncation(TruncationOp):
         parts = [(p.source, p.factor) if isinstance(p, DeltaUpsampled) and not p.computed else (p, 1)
                  for p in parts]
         masks = [p.mask for p, _ in parts]
+        if any(m is None for m in masks):  # every pixel updated: the kernel reads every part everywhere
+            tensors, masks = [p.data for p, _ in parts], []
+        else:  # each part is read inside its own mask only: no need to zero a DeltaMasked buffer
+            tensors = [p.raw if isinstance(p, DeltaMasked) else p.data for p, _ in parts]
         emitted, fire, fired = nk.truncate_pointwise(
-            [p.data for p, _ in parts], [f for _, f in parts], [] if any(m is None for m in masks) else masks,
+            tensors, [f for _, f in parts], masks,
             self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
-            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes)
+            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, False)
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:
             self._record(x.data, expand_mask(x.mask, x.data), fire)
-        return DeltaTensor(emitted, fire, False, fired)
+        return DeltaMasked(emitted, fire, fired)  # the emitted zeros are not written
 
     def _forward_gathered(self, x: DeltaTensor) -> DeltaTensor | None:
         """The step of :meth:`forward` computed on the updated pixels only (gather -> step -> scatter,

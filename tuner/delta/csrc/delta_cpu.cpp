@@ -289,7 +289,7 @@ at::Tensor rows_gemm(const at::Tensor& rows, int64_t p, const at::Tensor& weight
 at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at::Tensor& weight_in,
                         const at::Tensor& weight_in_1x1, const c10::optional<at::Tensor>& weight_in_packed,
                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                        int64_t dw, int64_t ho, int64_t wo) {
+                        int64_t dw, int64_t ho, int64_t wo, const bool* out_mask, bool zero_fill) {
   TORCH_CHECK(sh == 1 && sw == 1, "scatter_conv: stride-1 convs only");
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t k = kh * kw, cout = weight_in.size(1) / k;
@@ -317,7 +317,13 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
     for (int64_t orow = begin; orow < end; ++orow) {
       const int64_t b = orow / ho, oy = orow - b * ho;
       float* yrow = yp + orow * wo * cout;
-      std::memset(yrow, 0, sizeof(float) * wo * cout);
+      if (zero_fill) {
+        std::memset(yrow, 0, sizeof(float) * wo * cout);
+      } else {  // only the pixels the taps below add into (the out mask): the rest stays undefined
+        const bool* mrow = out_mask + orow * wo;
+        for (int64_t ox = 0; ox < wo; ++ox)
+          if (mrow[ox]) std::memset(yrow + ox * cout, 0, sizeof(float) * cout);
+      }
       for (int64_t ky = 0; ky < kh; ++ky) {
         const int64_t iy = oy * sh - ph + ky * dh;
         if (iy < 0 || iy >= h) continue;
@@ -358,7 +364,9 @@ int64_t count_set(const bool* m, int64_t total) {
 // in_mask (the input delta's mask; the delta is zero outside it) with weight_in ([C, K*Cout], columns
 // tap-major), weight_in_1x1 ([K*Cout, C, 1, 1]) and weight_in_packed selects the input-centric form
 // (scatter_conv) for stride-1 k x k convs: fewer multiply-adds (updated input pixels instead of output
-// pixels) and no K-fold gather. Same result either way.
+// pixels) and no K-fold gather. Same result either way. The input delta may hold anything outside
+// in_mask when in_mask is given (only set pixels are read). zero_fill: write zeros at the output pixels
+// outside out_mask; false leaves them undefined (the caller knows the result is zero there).
 std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Tensor& out_mask_in,
                                             const at::Tensor& weight, const at::Tensor& weight_1x1,
                                             const c10::optional<at::Tensor>& weight_packed, int64_t kh,
@@ -367,7 +375,7 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
                                             const c10::optional<at::Tensor>& in_mask_in,
                                             const c10::optional<at::Tensor>& weight_in,
                                             const c10::optional<at::Tensor>& weight_in_1x1,
-                                            const c10::optional<at::Tensor>& weight_in_packed) {
+                                            const c10::optional<at::Tensor>& weight_in_packed, bool zero_fill) {
   TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat, "sparse_conv: float32 [N,C,H,W] input");
   at::Tensor out_mask = out_mask_in.contiguous();
   const bool scatter = in_mask_in.has_value() && in_mask_in->defined() && weight_in.has_value() &&
@@ -388,10 +396,15 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
   const int64_t cout = weight.size(1), k = kh * kw;
   TORCH_CHECK(weight.size(0) == k * c, "sparse_conv: weight rows must be kh*kw*C_in");
   if (p == 0) return {at::empty({n, cout, ho, wo}, x.options(), kCL).zero_(), 0};
+  at::Tensor in_mask;
+  const bool* im = nullptr;  // gather: taps at pixels outside in_mask read zero (the delta may hold anything)
+  if (in_mask_in.has_value() && in_mask_in->defined()) {
+    in_mask = in_mask_in->expand({n, 1, h, w}).contiguous();
+    im = in_mask.data_ptr<bool>();
+  }
   if (scatter) {
-    at::Tensor in_mask = in_mask_in->expand({n, 1, h, w}).contiguous();
     return {scatter_conv(x, in_mask, *weight_in, *weight_in_1x1, weight_in_packed, kh, kw, sh, sw, ph, pw, dh, dw,
-                         ho, wo),
+                         ho, wo, out_mask.data_ptr<bool>(), zero_fill),
             p};
   }
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
@@ -411,7 +424,7 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
         const int64_t iy = oy * sh - ph + ky * dh;
         for (int64_t kx = 0; kx < kw; ++kx, dst += c) {
           const int64_t ix = ox * sw - pw + kx * dw;
-          if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+          if (iy < 0 || iy >= h || ix < 0 || ix >= w || (im && !im[(b * h + iy) * w + ix])) {
             std::memset(dst, 0, sizeof(float) * c);
           } else {
             std::memcpy(dst, xp + ((b * h + iy) * w + ix) * c, sizeof(float) * c);
@@ -432,7 +445,7 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
       float* dst = yp + px * cout;
       if (om[px]) {
         std::memcpy(dst, rp + (i++) * cout, sizeof(float) * cout);
-      } else {
+      } else if (zero_fill) {
         std::memset(dst, 0, sizeof(float) * cout);
       }
     }
@@ -457,7 +470,7 @@ inline float from_bits(uint32_t u) {
 // One pixel of the truncation step (see truncate_pointwise). MODE: 0 max, 1 L2 norm, 2 rms.
 template <int MODE>
 inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int64_t c, const float* sl, float lo,
-                           float hi, bool truncate, float thr, bool accumulate) {
+                           float hi, bool truncate, float thr, bool accumulate, bool zero_fill) {
   uint32_t umax = 0;
   float sq = 0.0f;
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -490,7 +503,7 @@ inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int
       rr[ch] = 0.0f;
     }
   } else {
-    std::memset(ee, 0, sizeof(float) * c);
+    if (zero_fill) std::memset(ee, 0, sizeof(float) * c);
     if (accumulate) {
       for (int64_t ch = 0; ch < c; ++ch) rr[ch] = rr[ch] + dd[ch];
     } else {
@@ -510,8 +523,10 @@ inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int
 // residual add fused into the step, so the sum is never stored). Part i may be stored at 1/factors[i]
 // of the resolution (a nearest-neighbour upsampling by that integer factor fused in: pixel (y, x) reads
 // (y / f, x / f)). The updated pixels are the union of the bool [N, 1, H / f_i, W / f_i] masks, one per
-// part and read the same way (none given: every pixel). a and r are channels-last buffers updated in
-// place. mode: 0 max, 1 L2 norm, 2 rms over channels; threshold < 0 means "never truncate".
+// part and read the same way (none given: every pixel); a part is read only where its own mask is set
+// (it may hold anything elsewhere). a and r are channels-last buffers updated in place. mode: 0 max,
+// 1 L2 norm, 2 rms over channels; threshold < 0 means "never truncate". zero_fill: write the emitted
+// zeros at the pixels that do not fire; false leaves them undefined (the fire mask says where).
 // Returns (emitted delta, fire mask, number of firing pixels).
 std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector<at::Tensor>& d_parts,
                                                               const std::vector<int64_t>& factors,
@@ -519,7 +534,8 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
                                                               at::Tensor a, at::Tensor r, double threshold,
                                                               int64_t mode, bool accumulate, double slope,
                                                               double lo, double hi,
-                                                              const c10::optional<at::Tensor>& slopes_in) {
+                                                              const c10::optional<at::Tensor>& slopes_in,
+                                                              bool zero_fill) {
   TORCH_CHECK(!d_parts.empty() && factors.size() == d_parts.size(),
               "truncate_pointwise: at least one delta, one factor per delta");
   TORCH_CHECK(masks_in.empty() || masks_in.size() == d_parts.size(),
@@ -547,16 +563,21 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
   // the union of the masks at full resolution (one mask as it is, when it needs no upsampling)
   const bool* m = nullptr;
   at::Tensor mask;
+  std::vector<at::Tensor> part_masks;  // each part's own mask (at its resolution), when there are masks
+  std::vector<const bool*> pms;
+  for (size_t i = 0; i < masks_in.size(); ++i) {
+    part_masks.push_back(masks_in[i].expand({n, 1, h / factors[i], w / factors[i]}).contiguous());
+    pms.push_back(part_masks.back().data_ptr<bool>());
+  }
   if (!masks_in.empty()) {
     if (np == 1 && factors[0] == 1) {
-      mask = masks_in[0].expand({n, 1, h, w}).contiguous();
+      mask = part_masks[0];
     } else {
       mask = at::zeros({n, 1, h, w}, a.options().dtype(at::kBool));
       uint8_t* mu = reinterpret_cast<uint8_t*>(mask.data_ptr<bool>());
       for (size_t i = 0; i < np; ++i) {
         const int64_t f = factors[i], hs = h / f, ws = w / f;
-        at::Tensor mi = masks_in[i].expand({n, 1, hs, ws}).contiguous();
-        const uint8_t* mp = reinterpret_cast<const uint8_t*>(mi.data_ptr<bool>());
+        const uint8_t* mp = reinterpret_cast<const uint8_t*>(pms[i]);
         for (int64_t row = 0; row < n * h; ++row) {
           const int64_t b = row / h, y = row - b * h;
           const uint8_t* __restrict__ src = mp + (b * hs + y / f) * ws;
@@ -589,15 +610,16 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
   // (measured on a scattered half-updated 32-channel map: 1.5x faster than without).
   const int64_t ahead = std::max<int64_t>(4, 1024 / c);
   const int64_t line_floats = 16;
-  // part i's value at pixel px: dps[i] + src_offset(i, px)
-  auto src_offset = [&](size_t i, int64_t px) -> int64_t {
+  // part i's pixel index at full-resolution pixel px
+  auto src_pixel = [&](size_t i, int64_t px) -> int64_t {
     const int64_t f = factors[i];
-    if (f == 1) return px * c;
+    if (f == 1) return px;
     const int64_t row = px / w, x = px - row * w, b = row / h, y = row - b * h;
-    return ((b * (h / f) + y / f) * (w / f) + x / f) * c;
+    return (b * (h / f) + y / f) * (w / f) + x / f;
   };
+  const bool check = !pms.empty() && np > 1;  // a part is read only where its own mask is set
   at::parallel_for(0, pixels, 256, [&](int64_t begin, int64_t end) {
-    std::vector<float> sum(np > 1 || scaled ? static_cast<size_t>(c) : 0);
+    std::vector<float> sum(np > 1 ? static_cast<size_t>(c) : 0);
     int64_t local = 0;
     for (int64_t px = begin; px < end; ++px) {
       const int64_t off = px * c;
@@ -612,37 +634,37 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
         }
       }
       if (m && !m[px]) {
-        std::memset(ep + off, 0, sizeof(float) * c);
+        if (zero_fill) std::memset(ep + off, 0, sizeof(float) * c);
         fp[px] = false;
         continue;
       }
-      const float* dd = dps[0] + off;
-      if (scaled) {
-        const float* d0 = dps[0] + src_offset(0, px);
-        if (np == 1) {
-          dd = d0;
-        } else {
-          const float* d1 = dps[1] + src_offset(1, px);
-          for (int64_t ch = 0; ch < c; ++ch) sum[ch] = d0[ch] + d1[ch];
-          for (size_t i = 2; i < np; ++i) {
-            const float* di = dps[i] + src_offset(i, px);
-            for (int64_t ch = 0; ch < c; ++ch) sum[ch] += di[ch];
-          }
+      // d: the parts that hold a change here, summed left to right (a part outside its mask is zero)
+      const float* dd = nullptr;
+      int used = 0;
+      for (size_t i = 0; i < np; ++i) {
+        const int64_t sp = scaled ? src_pixel(i, px) : px;
+        if (check && !pms[i][sp]) continue;
+        const float* di = dps[i] + sp * c;
+        if (used == 0) {
+          dd = di;
+        } else if (used == 1) {
+          for (int64_t ch = 0; ch < c; ++ch) sum[ch] = dd[ch] + di[ch];
           dd = sum.data();
+        } else {
+          for (int64_t ch = 0; ch < c; ++ch) sum[ch] += di[ch];
         }
-      } else if (np > 1) {
-        for (int64_t ch = 0; ch < c; ++ch) sum[ch] = dd[ch] + dps[1][off + ch];
-        for (size_t i = 2; i < np; ++i)
-          for (int64_t ch = 0; ch < c; ++ch) sum[ch] += dps[i][off + ch];
-        dd = sum.data();
+        ++used;
       }
       bool fires;
       if (mode == 0) {
-        fires = truncate_pixel<0>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+        fires = truncate_pixel<0>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate,
+                                  zero_fill);
       } else if (mode == 1) {
-        fires = truncate_pixel<1>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+        fires = truncate_pixel<1>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate,
+                                  zero_fill);
       } else {
-        fires = truncate_pixel<2>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate);
+        fires = truncate_pixel<2>(dd, ap + off, rp + off, ep + off, c, sl, flo, fhi, truncate, thr, accumulate,
+                                  zero_fill);
       }
       fp[px] = fires;
       local += fires;
