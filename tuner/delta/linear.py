@@ -166,19 +166,24 @@ class ConvOp(DeltaOp):
         #: the compiled mask kernel's arguments: kernel, stride, top/left padding, dilation
         self._mask_geometry = (kh, kw, sh, sw, self._mask_pad[2], self._mask_pad[0], dh, dw)
         self._native_mask = conv.padding_mode == "zeros"
+        self._out_hw: dict[tuple[int, int], tuple[int, int]] = {}
 
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
         """Output spatial size for an ``h x w`` input."""
-        c = self.conv
-        (kh, kw), (sh, sw), (dh, dw) = c.kernel_size, c.stride, c.dilation
-        pl, pr, pt, pb = self._mask_pad
-        return (h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+        hit = self._out_hw.get((h, w))
+        if hit is None:
+            c = self.conv
+            (kh, kw), (sh, sw), (dh, dw) = c.kernel_size, c.stride, c.dilation
+            pl, pr, pt, pb = self._mask_pad
+            hit = self._out_hw[(h, w)] = ((h + pt + pb - dh * (kh - 1) - 1) // sh + 1,
+                                          (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
+        return hit
 
     def out_mask_count(self, mask: Tensor) -> tuple[Tensor, int | None]:
         """:meth:`out_mask` and, when it comes for free (compiled kernel), its number of set pixels."""
         if self._native_mask and mask.dim() == 4 and mask.dtype == torch.bool and (
                 (nk := native_for(mask)) is not None):
-            ho, wo = self.out_hw(int(mask.shape[-2]), int(mask.shape[-1]))
+            ho, wo = self.out_hw(mask.shape[-2], mask.shape[-1])
             return nk.conv_out_mask(mask, *self._mask_geometry, ho, wo)
         return self._torch_out_mask(mask), None
 
