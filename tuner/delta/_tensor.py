@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["DeltaTensor", "DeltaMasked", "DeltaSum", "DeltaUpsampled", "mask_shape", "full_mask", "union",
-           "count_true", "expand_mask", "any_per_sample", "ZeroCache"]
+__all__ = ["DeltaTensor", "DeltaMasked", "ZeroedFlag", "DeltaSum", "DeltaUpsampled", "mask_shape",
+           "full_mask", "union", "count_true", "expand_mask", "any_per_sample", "ZeroCache"]
 
 
 @dataclass
@@ -46,9 +46,25 @@ class DeltaTensor:
         a lazy :class:`DeltaSum` (its first addend); otherwise :attr:`data` itself."""
         return self.data
 
+    @property
+    def clean(self) -> bool:
+        """Whether :attr:`data` is ready to read as it is (only a :class:`DeltaMasked` buffer is not)."""
+        return True
+
     def with_data(self, data: Tensor, mask: Tensor | None = None) -> DeltaTensor:
         """Same frame kind, new data (and mask)."""
         return DeltaTensor(data, mask, self.first)
+
+
+class ZeroedFlag:
+    """Set when a reader had to zero a producer's :class:`DeltaMasked` output. The producing op keeps one
+    and writes its zeros itself from then on (a kernel writes them cheaper than a zeroing pass after it):
+    the readers of an op's output do not change between frames."""
+
+    __slots__ = ("set",)
+
+    def __init__(self) -> None:
+        self.set = False
 
 
 class DeltaMasked(DeltaTensor):
@@ -57,16 +73,18 @@ class DeltaMasked(DeltaTensor):
     Most of a delta frame's pixels carry no change, and writing their zeros was a third of the memory
     traffic of a sparse HRNet frame: the compiled conv and truncation kernels therefore leave them
     unwritten and read their inputs only inside the masks. Whoever reads :attr:`data` gets the proper
-    delta (the buffer is zeroed outside the mask once, in place, on first read); the mask-aware
-    kernels read :attr:`raw` instead.
+    delta (the buffer is zeroed outside the mask once, in place, on first read, and ``zeroed`` is set
+    so that the producer writes its zeros itself next time); the mask-aware kernels read :attr:`raw`.
     """
 
-    def __init__(self, raw: Tensor, mask: Tensor, count: int | None = None) -> None:  # noqa: D107
+    def __init__(self, raw: Tensor, mask: Tensor, count: int | None = None, *,
+                 zeroed: ZeroedFlag | None = None) -> None:  # noqa: D107
         self._raw = raw
         self._clean = False
         self.mask = mask
         self.first = False
         self.count = count
+        self._zeroed = zeroed
 
     @property
     def raw(self) -> Tensor:
@@ -83,6 +101,8 @@ class DeltaMasked(DeltaTensor):
         if not self._clean:
             self._raw.masked_fill_(~self.mask.expand(mask_shape(self._raw)), 0.0)
             self._clean = True
+            if self._zeroed is not None:
+                self._zeroed.set = True
         return self._raw
 
     @data.setter

@@ -25,6 +25,7 @@ from deltatune.delta._tensor import (
     DeltaTensor,
     DeltaUpsampled,
     ZeroCache,
+    ZeroedFlag,
     any_per_sample,
     count_true,
     mask_shape,
@@ -167,6 +168,7 @@ class ConvOp(DeltaOp):
         self._mask_geometry = (kh, kw, sh, sw, self._mask_pad[2], self._mask_pad[0], dh, dw)
         self._native_mask = conv.padding_mode == "zeros"
         self._out_hw: dict[tuple[int, int], tuple[int, int]] = {}
+        self._zeroed = ZeroedFlag()  # a reader zeroed an output: the kernel writes the zeros itself
 
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
         """Output spatial size for an ``h x w`` input."""
@@ -217,9 +219,11 @@ class ConvOp(DeltaOp):
             # reads every pixel runs), and the result's zeros outside ``mout`` are not written
             dirty = isinstance(x, DeltaMasked) and not x.clean
             xin = x.raw if dirty else x.data
+            zero_fill = self._zeroed.set
             y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count,
-                          clean=(lambda: x.data) if dirty else None, zero_fill=False)
-            out: DeltaTensor = DeltaMasked(y, mout, count)
+                          clean=(lambda: x.data) if dirty else None, zero_fill=zero_fill)
+            out: DeltaTensor = (DeltaTensor(y, mout, False, count) if zero_fill
+                                else DeltaMasked(y, mout, count, zeroed=self._zeroed))
         else:
             xin = x.data
             y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count)

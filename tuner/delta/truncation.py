@@ -41,6 +41,7 @@ from deltatune.delta._tensor import (
     DeltaTensor,
     DeltaUpsampled,
     ZeroCache,
+    ZeroedFlag,
     count_true,
     expand_mask,
     mask_shape,
@@ -170,6 +171,7 @@ class InputSparsify(TruncationOp):
         self.dilation = dilation
         self.auto_reset = False
         self.ref: Tensor | None = None
+        self._zeroed = ZeroedFlag()  # a reader zeroed a delta: the kernel writes the zeros itself
 
     def reset(self) -> None:
         self.ref = None
@@ -204,6 +206,23 @@ class InputSparsify(TruncationOp):
             self.ref = x.detach().clone()
         return diff, score, active, int(active.sum())
 
+    def _compare_compiled(self, x: Tensor) -> tuple[Tensor, Tensor, int] | None:
+        """:meth:`_compare` in one compiled pass: ``(delta, active, count)``, with ``ref`` updated the
+        same way. The delta holds ``x - ref`` at the active pixels and zeros elsewhere, or, until a
+        reader needed the zeros (``_zeroed``), anything elsewhere (a :class:`DeltaMasked` buffer).
+        ``None`` when the kernel does not apply (no compiler, another device or dtype, an input
+        dilation, the ``explain`` log, which records ``diff`` and ``score``)."""
+        if (self.ctx.log is not None or self.dilation != 1 or x.dim() != 4 or self.ref is None
+                or not self.ctx.backend.channels_last):  # the reference backend stays plain torch
+            return None
+        nk = native_for(x, self.ref)
+        if nk is None:
+            return None
+        threshold = -1.0 if self.threshold is None else float(self.threshold)
+        delta, active, count, self.ref = nk.input_sparsify(
+            x, self.ref, threshold, _MODE_CODES[self.ctx.mode], self.ctx.accumulate, self._zeroed.set)
+        return delta, active, count
+
     def _refresh_due(self, active: Tensor, count: int) -> bool:
         ctx = self.ctx
         return ctx.refresh_allowed and ctx.refresh_fraction is not None and (
@@ -218,7 +237,8 @@ class InputSparsify(TruncationOp):
             return None
         x = self._prepare(x)
         ref = self.ref
-        _, _, active, count = self._compare(x)
+        fast = self._compare_compiled(x)
+        active, count = (fast[1], fast[2]) if fast is not None else self._compare(x)[2:]
         if not self._refresh_due(active, count):
             self.ref = ref
             return None
@@ -232,6 +252,16 @@ class InputSparsify(TruncationOp):
             self._record(x, None, first=True)
             self.log(first=True, value=x)
             return DeltaTensor(x, None, True)
+        fast = self._compare_compiled(x)
+        if fast is not None:
+            delta, active, count = fast
+            self._record(x, active, first=False)
+            if self._refresh_due(active, count):  # see below
+                self.ctx.refreshed += 1
+                return DeltaTensor(self.ref, None, True)
+            if self._zeroed.set:
+                return DeltaTensor(delta, active, False, count)
+            return DeltaMasked(delta, active, count, zeroed=self._zeroed)
         diff, score, active, count = self._compare(x)
         if self._refresh_due(active, count):
             # Network-wide dense fallback. With every later threshold 0 and accumulation on, the delta
@@ -274,6 +304,7 @@ class PointwiseTruncation(TruncationOp):
         self._r: Tensor | None = None  # pending residual (accumulation buffer); None = all zero
         self._zeros = ZeroCache()
         self._shared = False  # ``a`` still aliases a frame-0 activation: copy before writing into it
+        self._zeroed = ZeroedFlag()  # a reader zeroed an output: the kernel writes the zeros itself
 
     @property
     def r(self) -> Tensor | None:
@@ -361,14 +392,17 @@ class PointwiseTruncation(TruncationOp):
             tensors, masks = [p.data for p, _ in parts], []
         else:  # each part is read inside its own mask only: no need to zero a DeltaMasked buffer
             tensors = [p.raw if isinstance(p, DeltaMasked) else p.data for p, _ in parts]
+        zero_fill = self._zeroed.set
         emitted, fire, fired = nk.truncate_pointwise(
             tensors, [f for _, f in parts], masks,
             self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
-            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, False)
+            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, zero_fill)
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:
             self._record(x.data, expand_mask(x.mask, x.data), fire)
-        return DeltaMasked(emitted, fire, fired)  # the emitted zeros are not written
+        if zero_fill:
+            return DeltaTensor(emitted, fire, False, fired)
+        return DeltaMasked(emitted, fire, fired, zeroed=self._zeroed)  # the emitted zeros are not written
 
     def _forward_gathered(self, x: DeltaTensor) -> DeltaTensor | None:
         """The step of :meth:`forward` computed on the updated pixels only (gather -> step -> scatter,

@@ -674,6 +674,64 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
   return {emitted, fire, fired.load()};
 }
 
+// DeltaCNN's input sparsify (see truncation.py: InputSparsify) for a channels-last frame x against its
+// reference ref, in one pass: per pixel diff = x - ref, score = max |diff| (mode 0), its L2 norm (1) or
+// rms (2) over channels; the pixel is active iff threshold < 0 ("never truncate") or score > threshold.
+// Returns (delta: diff at the active pixels, undefined elsewhere unless zero_fill; the active mask; the
+// number of active pixels; the new reference: x at the active pixels and ref elsewhere, or x everywhere
+// without accumulation). ref is not modified.
+std::tuple<at::Tensor, at::Tensor, int64_t, at::Tensor> input_sparsify(const at::Tensor& x_in,
+                                                                     const at::Tensor& ref_in, double threshold,
+                                                                     int64_t mode, bool accumulate,
+                                                                     bool zero_fill) {
+  TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat && ref_in.sizes() == x_in.sizes() &&
+                  ref_in.scalar_type() == at::kFloat,
+              "input_sparsify: float32 [N,C,H,W] frame and reference of one shape");
+  TORCH_CHECK(mode >= 0 && mode <= 2, "input_sparsify: mode must be 0, 1 or 2");
+  at::Tensor x = as_cl(x_in), ref = as_cl(ref_in);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t pixels = n * h * w;
+  at::Tensor delta = at::empty({n, c, h, w}, x.options(), kCL);
+  at::Tensor out_ref = at::empty({n, c, h, w}, x.options(), kCL);
+  at::Tensor active = at::empty({n, 1, h, w}, x.options().dtype(at::kBool));
+  const float* xp = x.data_ptr<float>();
+  const float* rp = ref.data_ptr<float>();
+  float* dp = delta.data_ptr<float>();
+  float* op = out_ref.data_ptr<float>();
+  bool* ap = active.data_ptr<bool>();
+  const float thr = static_cast<float>(threshold);
+  const bool truncate = threshold >= 0.0;
+  std::atomic<int64_t> count{0};
+  at::parallel_for(0, pixels, 1024, [&](int64_t begin, int64_t end) {
+    int64_t local = 0;
+    for (int64_t px = begin; px < end; ++px) {
+      const float* xx = xp + px * c;
+      const float* rr = rp + px * c;
+      float* dd = dp + px * c;
+      uint32_t umax = 0;
+      float sq = 0.0f;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float d = xx[ch] - rr[ch];
+        dd[ch] = d;
+        if (mode == 0) {
+          umax = std::max(umax, abs_bits(d));
+        } else {
+          sq += d * d;
+        }
+      }
+      const float score = mode == 0 ? from_bits(umax)
+                                    : (mode == 1 ? std::sqrt(sq) : std::sqrt(sq / static_cast<float>(c)));
+      const bool on = !truncate || score > thr;
+      ap[px] = on;
+      local += on;
+      if (!on && zero_fill) std::memset(dd, 0, sizeof(float) * c);
+      std::memcpy(op + px * c, (on || !accumulate) ? xx : rr, sizeof(float) * c);
+    }
+    count += local;
+  });
+  return {delta, active, count.load(), out_ref};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "deltatune CPU kernels (channels-last, float32)";
   mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
@@ -681,4 +739,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("pack_weight", &pack_weight, "a [K, N] weight as the sparse GEMM's [N/32, K, 32] column panels");
   mod.def("sparse_conv", &sparse_conv, "gather -> GEMM -> scatter conv at the set pixels of out_mask");
   mod.def("truncate_pointwise", &truncate_pointwise, "DeltaCNN pointwise truncation on updated pixels");
+  mod.def("input_sparsify", &input_sparsify, "DeltaCNN input sparsify: delta, active mask, count, reference");
 }
