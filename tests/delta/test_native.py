@@ -173,22 +173,31 @@ def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, 
         torch.testing.assert_close(ops[0].r, ops[1].r, rtol=1e-6, atol=1e-6)
 
 
+def _relu_pair(shape: tuple[int, ...], threshold: float | None,
+               mode: str = "max") -> list[PointwiseTruncation]:
+    """Two ReLU truncation steps (sparse backend) in the same state after one dense frame of ``shape``."""
+    from deltatune.delta._context import RunContext
+    from deltatune.delta._tensor import DeltaTensor
+
+    ops = []
+    for _ in range(2):
+        op = PointwiseTruncation("t", nn.ReLU(), "relu", threshold, piecewise=piecewise_of("relu", nn.ReLU()))
+        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode))
+        op(DeltaTensor(torch.full(shape, 0.1).contiguous(memory_format=CL), None, True))
+        ops.append(op)
+    return ops
+
+
 @needs_native
 @pytest.mark.parametrize("mode", ["max", "rms"])
 @pytest.mark.parametrize("threshold", [None, 0.3])
 def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, threshold) -> None:
     """A residual sum fused into the step (the kernel adds the addends and unites their masks) gives
     bitwise the state and output of the step on the computed sum."""
-    from deltatune.delta._context import RunContext
     from deltatune.delta._tensor import DeltaSum, DeltaTensor
     from deltatune.delta.linear import AddSubOp
 
-    ops = []
-    for _ in range(2):
-        op = PointwiseTruncation("t", nn.ReLU(), "relu", threshold, piecewise=piecewise_of("relu", nn.ReLU()))
-        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode))
-        op(DeltaTensor(torch.full((2, 5, 6, 7), 0.1).contiguous(memory_format=CL), None, True))
-        ops.append(op)
+    ops = _relu_pair((2, 5, 6, 7), threshold, mode)
     add = AddSubOp("add", torch.add, plain=True)
     gen = torch.Generator().manual_seed(3)
     for step in range(5):
@@ -213,7 +222,6 @@ def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, thresh
 def test_compiled_truncation_reads_a_lazy_upsampling_like_the_upsampled_delta(factor) -> None:
     """HRNet's fusion path (coarse branch, nearest upsampling, add, ReLU) with the upsampling read in place
     by the kernel gives bitwise the state and output of the step on the upsampled, summed delta."""
-    from deltatune.delta._context import RunContext
     from deltatune.delta._tensor import DeltaSum, DeltaTensor, DeltaUpsampled
     from deltatune.delta.linear import AddSubOp, StructuralOp
 
@@ -221,12 +229,7 @@ def test_compiled_truncation_reads_a_lazy_upsampling_like_the_upsampled_delta(fa
     up = StructuralOp("up", nn.Upsample(scale_factor=factor, mode="nearest"), "upsample")
     assert up.nearest_factor == factor
     add = AddSubOp("add", torch.add, plain=True)
-    ops = []
-    for _ in range(2):
-        op = PointwiseTruncation("t", nn.ReLU(), "relu", 0.2, piecewise=piecewise_of("relu", nn.ReLU()))
-        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode="max"))
-        op(DeltaTensor(torch.full((n, c, h, w), 0.1).contiguous(memory_format=CL), None, True))
-        ops.append(op)
+    ops = _relu_pair((n, c, h, w), 0.2)
     gen = torch.Generator().manual_seed(5)
     for step in range(5):
         fm = None if step == 2 else torch.rand(n, 1, h, w, generator=gen) < 0.3
@@ -272,19 +275,13 @@ def test_compiled_truncation_reads_each_addend_only_inside_its_mask() -> None:
     """Addends that hold anything outside their masks (DeltaMasked buffers, also under a lazy upsampling)
     give the step of the clean sum; the step's own output leaves its non-firing pixels undefined and
     reads as the clean delta."""
-    from deltatune.delta._context import RunContext
     from deltatune.delta._tensor import DeltaMasked, DeltaTensor
     from deltatune.delta.linear import AddSubOp, StructuralOp
 
     n, c, h, w = 2, 6, 8, 10
     add = AddSubOp("add", torch.add, plain=True)
     up = StructuralOp("up", nn.Upsample(scale_factor=2, mode="nearest"), "upsample")
-    ops = []
-    for _ in range(2):
-        op = PointwiseTruncation("t", nn.ReLU(), "relu", 0.2, piecewise=piecewise_of("relu", nn.ReLU()))
-        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode="max"))
-        op(DeltaTensor(torch.full((n, c, h, w), 0.1).contiguous(memory_format=CL), None, True))
-        ops.append(op)
+    ops = _relu_pair((n, c, h, w), 0.2)
     gen = torch.Generator().manual_seed(6)
 
     def delta(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -121,7 +121,51 @@ class DeltaMasked(DeltaTensor):
         return f"DeltaMasked(shape={tuple(self._raw.shape)}, clean={self._clean})"
 
 
-class DeltaSum(DeltaTensor):
+class _LazyDelta(DeltaTensor):
+    """A later frame's delta computed from other deltas only when something reads :attr:`data` or
+    :attr:`mask` (subclasses say how: :meth:`_compute_data`, :meth:`_compute_mask`); until then the
+    compiled truncation step can read its inputs directly."""
+
+    def __init__(self, count: int | None) -> None:  # noqa: D107
+        self._data: Tensor | None = None
+        self._mask: Tensor | None = None
+        self._mask_known = False
+        self.first = False
+        self.count = count
+
+    def _compute_data(self) -> Tensor:
+        raise NotImplementedError
+
+    def _compute_mask(self) -> Tensor | None:
+        raise NotImplementedError
+
+    @property  # type: ignore[override]
+    def data(self) -> Tensor:
+        if self._data is None:
+            self._data = self._compute_data()
+        return self._data
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value
+
+    @property  # type: ignore[override]
+    def mask(self) -> Tensor | None:
+        if not self._mask_known:
+            self._mask, self._mask_known = self._compute_mask(), True
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: Tensor | None) -> None:
+        self._mask, self._mask_known = value, True
+
+    @property
+    def computed(self) -> bool:
+        """Whether the value has been computed (something read :attr:`data`)."""
+        return self._data is not None
+
+
+class DeltaSum(_LazyDelta):
     """The sum of two or more deltas of one shape, kept as its addends until something reads it.
 
     Residual and branch-fusion adds feed a non-linearity almost always (HRNet sums up to four branches
@@ -134,14 +178,10 @@ class DeltaSum(DeltaTensor):
     def __init__(self, parts: list[DeltaTensor]) -> None:  # noqa: D107 - see the class doc
         if len(parts) < 2:
             raise ValueError("a DeltaSum needs at least two addends")
+        super().__init__(None)
         #: the addends, in summation order (chains are flattened by :meth:`plus`; a sum that was already
         #: computed enters as one addend)
         self.parts = parts
-        self._data: Tensor | None = None
-        self._mask: Tensor | None = None
-        self._mask_known = False
-        self.first = False
-        self.count = None
 
     @staticmethod
     def plus(a: DeltaTensor, b: DeltaTensor) -> DeltaSum | None:
@@ -156,28 +196,14 @@ class DeltaSum(DeltaTensor):
             return None
         return DeltaSum([*head, b])
 
-    @property  # type: ignore[override]
-    def data(self) -> Tensor:
-        if self._data is None:
-            out = self.parts[0].data + self.parts[1].data
-            for p in self.parts[2:]:
-                out = out + p.data
-            self._data = out
-        return self._data
+    def _compute_data(self) -> Tensor:
+        out = self.parts[0].data + self.parts[1].data
+        for p in self.parts[2:]:
+            out = out + p.data
+        return out
 
-    @data.setter
-    def data(self, value: Tensor) -> None:
-        self._data = value
-
-    @property  # type: ignore[override]
-    def mask(self) -> Tensor | None:
-        if not self._mask_known:
-            self._mask, self._mask_known = union([p.mask for p in self.parts]), True
-        return self._mask
-
-    @mask.setter
-    def mask(self, value: Tensor | None) -> None:
-        self._mask, self._mask_known = value, True
+    def _compute_mask(self) -> Tensor | None:
+        return union([p.mask for p in self.parts])
 
     @property
     def probe(self) -> Tensor:
@@ -187,16 +213,11 @@ class DeltaSum(DeltaTensor):
     def shape(self) -> torch.Size:
         return self.parts[0].shape
 
-    @property
-    def computed(self) -> bool:
-        """Whether the sum has been computed (something read :attr:`data`)."""
-        return self._data is not None
-
     def __repr__(self) -> str:
-        return f"DeltaSum({len(self.parts)} parts, shape={tuple(self.parts[0].data.shape)})"
+        return f"DeltaSum({len(self.parts)} parts, shape={tuple(self.shape)})"
 
 
-class DeltaUpsampled(DeltaTensor):
+class DeltaUpsampled(_LazyDelta):
     """A nearest-neighbour upsampling of a delta by an integer factor (HRNet's fusion path: a 1x1 conv on
     a coarse branch, upsampled, added to a fine one), kept as its coarse :attr:`source` until read.
 
@@ -207,36 +228,17 @@ class DeltaUpsampled(DeltaTensor):
     """
 
     def __init__(self, source: DeltaTensor, factor: int, upsample: Callable[[Tensor], Tensor]) -> None:  # noqa: D107
+        super().__init__(None if source.count is None else source.count * factor * factor)
         self.source = source
         self.factor = factor
         self._upsample = upsample
-        self._data: Tensor | None = None
-        self._mask: Tensor | None = None
-        self._mask_known = False
-        self.first = False
-        self.count = None if source.count is None else source.count * factor * factor
 
-    @property  # type: ignore[override]
-    def data(self) -> Tensor:
-        if self._data is None:
-            self._data = self._upsample(self.source.data)
-        return self._data
+    def _compute_data(self) -> Tensor:
+        return self._upsample(self.source.data)
 
-    @data.setter
-    def data(self, value: Tensor) -> None:
-        self._data = value
-
-    @property  # type: ignore[override]
-    def mask(self) -> Tensor | None:
-        if not self._mask_known:
-            m = self.source.mask
-            self._mask = None if m is None else self._upsample(m.to(self.source.probe.dtype)) != 0
-            self._mask_known = True
-        return self._mask
-
-    @mask.setter
-    def mask(self, value: Tensor | None) -> None:
-        self._mask, self._mask_known = value, True
+    def _compute_mask(self) -> Tensor | None:
+        m = self.source.mask
+        return None if m is None else self._upsample(m.to(self.source.probe.dtype)) != 0
 
     @property
     def probe(self) -> Tensor:
@@ -246,11 +248,6 @@ class DeltaUpsampled(DeltaTensor):
     def shape(self) -> torch.Size:
         s = self.source.shape
         return torch.Size((*s[:-2], s[-2] * self.factor, s[-1] * self.factor))
-
-    @property
-    def computed(self) -> bool:
-        """Whether the upsampled delta has been computed (something read :attr:`data`)."""
-        return self._data is not None
 
     def __repr__(self) -> str:
         return f"DeltaUpsampled(x{self.factor}, source shape={tuple(self.source.shape)})"
