@@ -173,3 +173,28 @@ def test_sparse_backend_runs_functional_padding_modes() -> None:
     worst, _ = _run_pair(model, clip, 0.0, backend)
     assert worst <= 1e-4
     assert F is not None
+
+
+def test_producers_write_zeros_only_for_readers_that_need_them() -> None:
+    """Outputs read only by mask-aware kernels keep their zeros unwritten, also while statistics are
+    recorded; the last conv's output is read whole by the network output, so that conv learns to write
+    its zeros; a reset forgets what was learned."""
+    from deltatune.delta.linear import ConvOp
+    from deltatune.delta.truncation import PointwiseTruncation
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(8, 4, 1)).eval()
+    if not native.available():
+        pytest.skip("compiled kernels could not be built here")
+    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+    net = convert(model, thresholds=0.01, backend=backend)
+    with torch.no_grad():
+        net.run_stream(moving_square_clip(5))
+    convs = [op for op in net.ops if isinstance(op, ConvOp)]
+    relus = [op for op in net.ops if isinstance(op, PointwiseTruncation)]
+    assert net.stats.enabled and net.stats.records  # recording did not read the values
+    assert [op._zeroed.set for op in convs] == [False, False, True]
+    assert not any(op._zeroed.set for op in relus)
+    net.reset()
+    assert not any(op._zeroed.set for op in convs + relus)

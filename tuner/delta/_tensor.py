@@ -59,7 +59,8 @@ class DeltaTensor:
 class ZeroedFlag:
     """Set when a reader had to zero a producer's :class:`DeltaMasked` output. The producing op keeps one
     and writes its zeros itself from then on (a kernel writes them cheaper than a zeroing pass after it):
-    the readers of an op's output do not change between frames."""
+    the readers of an op's output do not change between frames. Cleared when the op is reset, so each
+    stream learns it anew (a run with the ``explain`` log reads every value)."""
 
     __slots__ = ("set",)
 

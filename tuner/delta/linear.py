@@ -170,6 +170,9 @@ class ConvOp(DeltaOp):
         self._out_hw: dict[tuple[int, int], tuple[int, int]] = {}
         self._zeroed = ZeroedFlag()  # a reader zeroed an output: the kernel writes the zeros itself
 
+    def reset(self) -> None:
+        self._zeroed.set = False  # learned again per stream (an explain run reads everything)
+
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
         """Output spatial size for an ``h x w`` input."""
         hit = self._out_hw.get((h, w))
@@ -208,8 +211,9 @@ class ConvOp(DeltaOp):
             return DeltaTensor(y, None, True)
         mout, count = (None, None) if x.mask is None or x.empty else self.out_mask_count(x.mask)
         if x.empty or count == 0:  # nothing updated: a (shared) zero delta, no kernel call
-            out = self._zero_out(x.data)
-            _record(self, lambda: self.macs_per_pixel * count_true(None, out.data), 0, x.data, x.mask,
+            xin = x.data if isinstance(x, (DeltaSum, DeltaUpsampled)) else x.probe  # no zeroing pass
+            out = self._zero_out(xin)
+            _record(self, lambda: self.macs_per_pixel * count_true(None, out.data), 0, xin, x.mask,
                     out.data, out.mask, False)
             self.log(updated_in=x.mask, updated_out=out.mask, delta_out=out.data)
             return out

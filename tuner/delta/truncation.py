@@ -141,8 +141,9 @@ def _record_truncation(op: TruncationOp, t: Tensor, updated: Tensor | None, fire
 
 
 def _zero_like(cache: ZeroCache, x: DeltaTensor) -> DeltaTensor:
-    """An all-zero delta (no updated pixel) shaped like ``x``, shared across frames via ``cache``."""
-    d = x.data
+    """An all-zero delta (no updated pixel) shaped like ``x`` (an empty delta: a plain or masked buffer,
+    whose ``probe`` is the buffer), shared across frames via ``cache``."""
+    d = x.probe
     key = (tuple(d.shape), d.dtype, d.device, d.is_contiguous(memory_format=_CL) and d.dim() == 4)
     hit = cache.get(key)
     if hit is None:
@@ -175,6 +176,7 @@ class InputSparsify(TruncationOp):
 
     def reset(self) -> None:
         self.ref = None
+        self._zeroed.set = False  # learned again per stream (an explain run reads everything)
 
     def _prepare(self, x: Tensor) -> Tensor:
         """``x`` in the backend's layout, checked against the running stream (restarting it when the
@@ -321,6 +323,7 @@ class PointwiseTruncation(TruncationOp):
         self.a = None
         self._r = None
         self._shared = False
+        self._zeroed.set = False  # learned again per stream (an explain run reads everything)
 
     def forward(self, x: DeltaTensor) -> DeltaTensor:
         if x.first:
@@ -332,7 +335,7 @@ class PointwiseTruncation(TruncationOp):
             self.log(first=True, value=out)
             return DeltaTensor(out, None, True)
         if x.empty:  # no updated pixel: no state changes, nothing fires
-            self._record(x.data, x.mask, x.mask)
+            self._record(x.probe, x.mask, x.mask)
             return _zero_like(self._zeros, x)
         self._own()
         assert self.a is not None and self.r is not None
@@ -398,8 +401,8 @@ class PointwiseTruncation(TruncationOp):
             self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
             _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, zero_fill)
         rec = self.ctx.recorder
-        if rec is not None and rec.enabled:
-            self._record(x.data, expand_mask(x.mask, x.data), fire)
+        if rec is not None and rec.enabled:  # counts only: ``emitted`` has x's shape, x.data is not read
+            self._record(emitted, expand_mask(x.mask, emitted), fire)
         if zero_fill:
             return DeltaTensor(emitted, fire, False, fired)
         return DeltaMasked(emitted, fire, fired, zeroed=self._zeroed)  # the emitted zeros are not written
