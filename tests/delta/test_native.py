@@ -53,6 +53,9 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
         y, _ = SparseConv(conv)(xs, ms, in_mask=shared)
         torch.testing.assert_close(y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5,
                                    atol=1e-5)
+        y, _ = SparseConv(conv)(xs, ms[:1], in_mask=shared)  # the output mask shared the same way
+        torch.testing.assert_close(y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5,
+                                   atol=1e-5)
     # above max_fraction nothing is computed: the caller runs the dense conv
     assert SparseConv(conv)(x, mout, max_fraction=1e-9)[0] is None
 

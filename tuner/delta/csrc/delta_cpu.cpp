@@ -77,9 +77,9 @@ std::tuple<at::Tensor, int64_t> conv_out_mask(const at::Tensor& mask_in, int64_t
       const int64_t off = k * dw - pw;  // input column of output column ox: ox + off
       const int64_t lo = std::max<int64_t>(0, -off);
       const int64_t hi = std::min<int64_t>(wo, w - off);  // exclusive
-      const uint8_t* __restrict__ src = row + off;
+      const uint8_t* __restrict__ src = row;
       uint8_t* __restrict__ dst = out;
-      for (int64_t ox = lo; ox < hi; ++ox) dst[ox] |= src[ox];
+      for (int64_t ox = lo; ox < hi; ++ox) dst[ox] |= src[ox + off];
     }
   }
   at::Tensor res = at::empty({n, 1, ho, wo}, mask.options());
@@ -377,7 +377,11 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
                                             const c10::optional<at::Tensor>& weight_in_1x1,
                                             const c10::optional<at::Tensor>& weight_in_packed, bool zero_fill) {
   TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat, "sparse_conv: float32 [N,C,H,W] input");
-  at::Tensor out_mask = out_mask_in.contiguous();
+  TORCH_CHECK(out_mask_in.dim() == 4 && out_mask_in.scalar_type() == at::kBool,
+              "sparse_conv: bool [N,1,Ho,Wo] output mask");
+  // one mask row per batch entry, also when the caller passes one mask for all ([1, 1, Ho, Wo])
+  at::Tensor out_mask =
+      out_mask_in.expand({x_in.size(0), 1, out_mask_in.size(2), out_mask_in.size(3)}).contiguous();
   const bool scatter = in_mask_in.has_value() && in_mask_in->defined() && weight_in.has_value() &&
                        weight_in->defined() && weight_in_1x1.has_value() && sh == 1 && sw == 1 && kh * kw > 1;
   std::vector<int64_t> idx;
