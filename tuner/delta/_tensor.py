@@ -67,6 +67,13 @@ class ZeroedFlag:
     def __init__(self) -> None:
         self.set = False
 
+    def output(self, data: Tensor, mask: Tensor, count: int | None) -> DeltaTensor:
+        """The producer's delta for a buffer its kernel filled with ``zero_fill=self.set``: a plain delta
+        once readers need the zeros (the kernel wrote them), else a :class:`DeltaMasked` tied to this flag."""
+        if self.set:
+            return DeltaTensor(data, mask, False, count)
+        return DeltaMasked(data, mask, count, zeroed=self)
+
 
 class DeltaMasked(DeltaTensor):
     """A delta whose buffer holds the change at the pixels of :attr:`mask` and *anything* elsewhere.

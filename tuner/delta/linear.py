@@ -223,11 +223,9 @@ class ConvOp(DeltaOp):
             # reads every pixel runs), and the result's zeros outside ``mout`` are not written
             dirty = isinstance(x, DeltaMasked) and not x.clean
             xin = x.raw if dirty else x.data
-            zero_fill = self._zeroed.set
             y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count,
-                          clean=(lambda: x.data) if dirty else None, zero_fill=zero_fill)
-            out: DeltaTensor = (DeltaTensor(y, mout, False, count) if zero_fill
-                                else DeltaMasked(y, mout, count, zeroed=self._zeroed))
+                          clean=(lambda: x.data) if dirty else None, zero_fill=self._zeroed.set)
+            out = self._zeroed.output(y, mout, count)
         else:
             xin = x.data
             y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count)

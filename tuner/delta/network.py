@@ -78,7 +78,8 @@ class DeltaNetwork(nn.Module):
         ctx.refresh_allowed = ctx.refresh_fraction is not None and ctx.accumulate and all(
             op.threshold is None or op.threshold == 0 for op in self._inner_truncations)
         try:
-            if (self._stale or self._last_refreshed) and self._lazy_ok(inputs):
+            observed = self._observed()  # once per frame: it checks the hooks of ~1,000 ops
+            if (self._stale or self._last_refreshed) and self._lazy_ok(inputs, observed):
                 assert self._input_op is not None
                 ref = self._input_op.dense_refresh_input(inputs[0])
                 if ref is not None:
@@ -88,7 +89,7 @@ class DeltaNetwork(nn.Module):
                 self._materialise()
             before = ctx.refreshed
             gm = self.graph_module
-            hooked = bool(gm._forward_hooks or gm._forward_pre_hooks) or self._observed()
+            hooked = observed or bool(gm._forward_hooks or gm._forward_pre_hooks)
             run = gm if hooked else self._direct_graph()
             out = run(*inputs)
             self._last_refreshed = ctx.refreshed > before
@@ -97,7 +98,7 @@ class DeltaNetwork(nn.Module):
             self._ctx.frame -= 1
             raise
 
-    def _lazy_ok(self, inputs: tuple[torch.Tensor, ...]) -> bool:
+    def _lazy_ok(self, inputs: tuple[torch.Tensor, ...], observed: bool) -> bool:
         """Whether this frame may skip the delta graph: a lazy refresh is possible and nothing observes
         per-op work (statistics, the ``explain`` log, forward hooks on the ops such as the latency
         model's feature hooks, or global module hooks)."""
@@ -105,7 +106,7 @@ class DeltaNetwork(nn.Module):
         if not (self.lazy_refresh and ctx.refresh_allowed and self._input_op is not None and len(inputs) == 1
                 and ctx.log is None and (ctx.recorder is None or not ctx.recorder.enabled)):
             return False
-        return not self._observed()
+        return not observed
 
     def _observed(self) -> bool:
         """Whether hooks watch the ops' calls: global module hooks or hooks on an op."""

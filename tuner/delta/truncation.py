@@ -255,16 +255,12 @@ class InputSparsify(TruncationOp):
             self.log(first=True, value=x)
             return DeltaTensor(x, None, True)
         fast = self._compare_compiled(x)
-        if fast is not None:
+        if fast is not None:  # no explain log here: diff and score are not materialised
             delta, active, count = fast
-            self._record(x, active, first=False)
-            if self._refresh_due(active, count):  # see below
-                self.ctx.refreshed += 1
-                return DeltaTensor(self.ref, None, True)
-            if self._zeroed.set:
-                return DeltaTensor(delta, active, False, count)
-            return DeltaMasked(delta, active, count, zeroed=self._zeroed)
-        diff, score, active, count = self._compare(x)
+            diff = score = None
+        else:
+            diff, score, active, count = self._compare(x)
+        self._record(x, active, first=False)
         if self._refresh_due(active, count):
             # Network-wide dense fallback. With every later threshold 0 and accumulation on, the delta
             # network's output is exactly the dense model applied to ``ref`` (a pixel that does not fire
@@ -272,11 +268,11 @@ class InputSparsify(TruncationOp):
             # r = 0). Running this frame as a first frame on ``ref`` computes that densely and resets
             # every downstream buffer to the same state; only float rounding differs.
             self.ctx.refreshed += 1
-            self._record(x, active, first=False)
             self.log(first=False, diff=diff, score=score, mask=active, refresh=True, ref=self.ref)
             return DeltaTensor(self.ref, None, True)
+        if fast is not None:
+            return self._zeroed.output(delta, active, count)
         delta = diff * active
-        self._record(x, active, first=False)
         self.log(first=False, diff=diff, score=score, mask=active, delta=delta, ref=self.ref)
         return DeltaTensor(delta, active, False, count if active.dim() == 4 else None)
 
@@ -395,17 +391,14 @@ class PointwiseTruncation(TruncationOp):
             tensors, masks = [p.data for p, _ in parts], []
         else:  # each part is read inside its own mask only: no need to zero a DeltaMasked buffer
             tensors = [p.raw if isinstance(p, DeltaMasked) else p.data for p, _ in parts]
-        zero_fill = self._zeroed.set
         emitted, fire, fired = nk.truncate_pointwise(
             tensors, [f for _, f in parts], masks,
             self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
-            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, zero_fill)
+            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, self._zeroed.set)
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:  # counts only: ``emitted`` has x's shape, x.data is not read
             self._record(emitted, expand_mask(x.mask, emitted), fire)
-        if zero_fill:
-            return DeltaTensor(emitted, fire, False, fired)
-        return DeltaMasked(emitted, fire, fired, zeroed=self._zeroed)  # the emitted zeros are not written
+        return self._zeroed.output(emitted, fire, fired)
 
     def _forward_gathered(self, x: DeltaTensor) -> DeltaTensor | None:
         """The step of :meth:`forward` computed on the updated pixels only (gather -> step -> scatter,
