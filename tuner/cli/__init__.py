@@ -26,7 +26,8 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.search",
     "deltatune.cli.pareto",
     "deltatune.cli.export",
-    "deltatune.cli.compare",
+    "deltatune.cli.ablate",
+    "deltatune.cli.report",
     "deltatune.cli.bench",
     "deltatune.cli.distill",
 )
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"deltatune {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and friends: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 SPEEDS = ("macs", "latency", "measured")
 PCK_ALPHA = 0.2
-Split = Literal["tune", "heldout"]
+Split = Literal["tune", "heldout", "all"]
+#: The splits an :class:`Evaluator` scores: tuning frames, held-out frames, and the whole clip.
+SPLITS = ("tune", "heldout", "all")
 
 
 def resolve_speed(speed: str) -> tuple[str, str | None]:
@@ -154,7 +156,7 @@ class Evaluator:
             )
         x = preprocess(clip, self.info).contiguous()
         t = workload.tune_frames
-        self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:]}
+        self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:], "all": x}
         self.speed, _ = resolve_speed(speed)
         self._use_disk = use_disk_cache
         if self.speed == "macs":
@@ -165,12 +167,12 @@ class Evaluator:
             self.net = convert(self.model, x[0], backend=SparseBackend(), record_stats=False)
         self.latency = self._fitted_latency() if self.speed == "latency" else None
         self._dense_ms: float | None = None
-        self.reference = {s: self._reference(s) for s in ("tune", "heldout")}
+        self.reference = {s: self._reference(s) for s in ("tune", "heldout")}  # "all": on first use
         self.labels = self._labels(workload.load_labels())
         #: PCK of the dense model against the labels per split (None without labels)
         self.dense_pck: dict[str, float] | None = None
         if self.labels is not None:
-            self.dense_pck = {s: self._label_pck(self.reference[s][..., :2], s) for s in ("tune", "heldout")}
+            self.dense_pck = {s: self._label_pck(self.reference[s][..., :2], s) for s in self.reference}
         #: presence threshold of fidelity scores (None: every dense keypoint counts)
         self.min_confidence = self.info.present_confidence if workload.joints == "present" else None
 
@@ -286,7 +288,7 @@ class Evaluator:
         coords = torch.as_tensor(labels.coords[f0:f1], dtype=torch.float32)
         vis = torch.as_tensor(labels.visible[f0:f1])
         t = w.tune_frames
-        return {"tune": (coords[:t], vis[:t]), "heldout": (coords[t:], vis[t:])}
+        return {"tune": (coords[:t], vis[:t]), "heldout": (coords[t:], vis[t:]), "all": (coords, vis)}
 
     def _to_frame_pixels(self, kp: torch.Tensor) -> torch.Tensor:
         """Heatmap-pixel keypoints ``[T,B,K,2]`` -> full-frame pixels (through each stream's window)."""
@@ -314,11 +316,18 @@ class Evaluator:
         self.net.input_dilation = config.input_dilation
 
     def evaluate(self, config: TrialConfig, *, split: Split = "tune") -> Evaluation:
-        """Run the split's frames through the delta network with ``config``; return both objectives."""
+        """Run the split's frames through the delta network with ``config``; return both objectives.
+
+        ``split``: ``tune`` (the first frames), ``heldout`` (the last ones, a fresh stream) or ``all`` (the
+        whole clip as one stream)."""
         from deltatune.metrics import decode_heatmaps, pck, present_joints
 
         if split not in self.frames:
-            raise ConfigError(f"split {split!r} is unknown; choose tune or heldout")
+            raise ConfigError(f"split {split!r} is unknown; choose one of {', '.join(SPLITS)}")
+        if split not in self.reference:
+            self.reference[split] = self._reference(split)
+            if self.dense_pck is not None:
+                self.dense_pck[split] = self._label_pck(self.reference[split][..., :2], split)
         self.apply(config)
         self.net.reset()
         self.net.stats.clear()

@@ -62,6 +62,9 @@ class SearchSettings:
     modes: tuple[str, ...] = ("max",)
     ranges: Ranges = field(default_factory=Ranges)
     anchors: int | None = None
+    #: ``trials`` counts finished trials of the study in total ("finish to N"), not new ones: a resumed
+    #: search runs only what is missing.
+    finish: bool = False
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -329,6 +332,8 @@ def run_search(
 ) -> SearchResult:
     """Run ``settings.trials`` new trials on the study (resuming it if it exists), then the held-out check.
 
+    With ``settings.finish`` the study is run up to ``settings.trials`` finished trials in total.
+
     ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar). ``evaluator``
     reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
     ``jobs > 1`` always build their own).
@@ -360,9 +365,13 @@ def run_search(
     n_before = len(study.get_trials(deepcopy=False))
     if n_before == 0:
         _enqueue_anchors(study, settings, ev)
+    to_run = settings.trials
+    if settings.finish:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        to_run = max(0, settings.trials - len(finished))
     # seeds differ per worker and per resume, so a resumed study never replays its first run's draws
     seeds = [settings.seed * 100_003 + n_before * 101 + w for w in range(settings.jobs)]
-    shares = _split(settings.trials, settings.jobs)
+    shares = _split(to_run, settings.jobs)
     counter = {"n": 0}
 
     def _one(_: int) -> None:
@@ -370,8 +379,10 @@ def run_search(
         if on_progress is not None:
             on_progress(counter["n"])
 
-    if settings.jobs == 1:
-        new = _worker(settings, 0, settings.trials, seeds[0], on_trial=_one, evaluator=ev)
+    if to_run == 0:
+        new: list[int] = []
+    elif settings.jobs == 1:
+        new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev)
     else:
         new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
 

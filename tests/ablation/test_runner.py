@@ -1,0 +1,127 @@
+"""``run_ablation`` on real runs: every run once, resume skips finished runs, kill -9 loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from deltatune.ablation import find_study, load_results, load_study, run_ablation
+from deltatune.ablation.store import default_storage
+from tests.ablation.conftest import EVAL_STUDY, write_study
+
+
+def _complete_keys(url: str, name: str) -> list[str]:
+    study = optuna.load_study(study_name=name, storage=url)
+    return [
+        t.user_attrs["run_key"]
+        for t in study.get_trials(states=(TrialState.COMPLETE,))
+        if "run_key" in t.user_attrs
+    ]
+
+
+def test_every_run_once_then_resume_skips(tmp_path: Path, results: Path) -> None:
+    spec = load_study(write_study(tmp_path, EVAL_STUDY, "abl-resume"))
+    first = run_ablation(spec, heartbeat=2)
+    assert (first.expected, first.complete, first.new, first.failed) == (4, 4, 4, {})
+    again = run_ablation(spec, heartbeat=2)
+    assert (again.complete, again.new) == (4, 0)
+    keys = _complete_keys(default_storage(spec.name), spec.name)
+    assert sorted(keys) == sorted(r.key for r in spec.runs())
+    study, stored = find_study(default_storage(spec.name))
+    res = load_results(study, stored)
+    obs = res.observations
+    assert set(obs["metric"]) == {"accuracy_loss", "mac_speedup", "measured_speedup"}
+    assert len(obs) == 4 * 3
+    # rms reduces over channels less than max does: more pixels fire and more MACs are spent
+    mac = obs[obs.metric == "mac_speedup"].groupby("mode")["value"].mean()
+    assert mac["max"] != mac["rms"]
+    assert (res.speed_repeats["ratio"] > 0).all() and len(res.speed_repeats) == 4
+    prov = res.provenance
+    assert prov["git_revision"].str.len().min() >= 7
+    assert '"torch": "2.13.0' in prov["versions"].iloc[0]
+
+
+def _marked(mark: str) -> list[int]:
+    """PIDs of live processes whose environment carries ``mark``."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if mark.encode() in (d / "environ").read_bytes():
+                pids.append(int(d.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, results: Path) -> None:
+    path = write_study(
+        tmp_path,
+        EVAL_STUDY.replace('["vtest@0", "vtest@300"]', '["vtest@0", "vtest@300", "vtest@500"]'),
+        "abl-kill",
+    )
+    spec = load_study(path)
+    url = default_storage(spec.name)
+    mark = f"DELTATUNE_TEST_MARK={uuid.uuid4().hex}"
+    env = {**os.environ, "DELTATUNE_TEST_MARK": mark.split("=", 1)[1], "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "deltatune",
+        "ablate",
+        str(path),
+        "--jobs",
+        "2",
+        "--heartbeat",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:  # kill once one run is done and another is running
+            time.sleep(0.5)
+            if not Path(url[len("sqlite:///") :]).is_file():
+                continue
+            try:
+                study = optuna.load_study(study_name=spec.name, storage=url)
+                states = [t.state for t in study.get_trials(deepcopy=False)]
+            except Exception:
+                continue
+            if TrialState.COMPLETE in states and TrialState.RUNNING in states:
+                break
+            assert proc.poll() is None, proc.communicate()
+        else:
+            pytest.fail("ablate never had a finished and a running run")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone = time.time() + 15
+        while _marked(mark) and time.time() < gone:
+            time.sleep(0.5)
+        assert _marked(mark) == [], "worker processes outlived the killed ablate"
+        study = optuna.load_study(study_name=spec.name, storage=url)
+        assert any(t.state == TrialState.RUNNING for t in study.get_trials()), "no run was cut off"
+        assert len(_complete_keys(url, spec.name)) < len(spec.runs())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    keys = _complete_keys(url, spec.name)
+    assert sorted(keys) == sorted(r.key for r in spec.runs())  # none missing, none twice
+    study = optuna.load_study(study_name=spec.name, storage=url)
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    retried = [t for t in study.get_trials(states=(TrialState.FAIL,))]
+    assert retried, "the killed run should have been failed (stale heartbeat) and retried"
+    assert f"{len(spec.runs())} of {len(spec.runs())} runs finished" in rerun.stdout

@@ -1,0 +1,157 @@
+"""Study files: the design they declare, and one file:line: field error for every malformed one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deltatune.ablation.spec import StudySpec, load_study, parse_study
+from deltatune.errors import ConfigError
+
+GOOD = """\
+[study]
+name = "abl"
+kind = "evaluate"
+model = "hrnet"
+frames = 8
+units = ["vtest@0", "vtest@100", "carphone"]
+
+[fixed]
+thresholds = 0.05
+
+[factors]
+mode = ["max", "rms"]
+accumulate = ["on", "off"]
+
+[equivalence]
+accuracy_loss = 0.5
+"""
+
+
+def test_design_is_every_combination_times_every_unit() -> None:
+    s = parse_study(GOOD, path="abl.toml")
+    runs = s.runs()
+    assert len(runs) == 2 * 2 * 3
+    assert {r.unit for r in runs} == {"vtest@0", "vtest@100", "carphone@0"}
+    assert runs[0].factors == {"mode": "max", "accumulate": "on"}
+    assert len({r.key for r in runs}) == len(runs)
+    assert s.setting(runs[0].point, "thresholds") == 0.05
+    assert s.setting(runs[0].point, "accumulate") is True
+    assert s.setting(runs[-1].point, "accumulate") is False
+    assert s.equivalence == {"accuracy_loss": 0.5}
+
+
+def test_run_keys_are_stable_and_survive_a_round_trip() -> None:
+    s = parse_study(GOOD, path="abl.toml")
+    again = StudySpec.from_dict(s.to_dict())
+    assert [r.key for r in again.runs()] == [r.key for r in s.runs()]
+    assert again.fingerprint() == s.fingerprint()
+    changed = parse_study(GOOD.replace("frames = 8", "frames = 9"), path="abl.toml")
+    assert changed.fingerprint() != s.fingerprint()
+
+
+def test_search_study_repeats_over_seeds() -> None:
+    s = parse_study(
+        '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\nrepeats = 5\n'
+        '[factors]\nstrategy = ["tpe", "deltacnn-greedy"]\n',
+        path="s.toml",
+    )
+    assert [r.seed for r in s.runs()] == [0, 1, 2, 3, 4] * 2
+    assert s.unit_name == "seed"
+    assert "heldout_loss" in s.metric_names()
+
+
+def _err(text: str) -> str:
+    with pytest.raises(ConfigError) as e:
+        parse_study(text, path="studies/x.toml")
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "frames = 8",
+            'frames = "sixteen"',
+            "studies/x.toml:5: study.frames: expected an integer, got 'sixteen'",
+        ),
+        ('mode = ["max", "rms"]', 'speed = ["fast"]', "studies/x.toml:12: factors.speed: unknown factor"),
+        (
+            'mode = ["max", "rms"]',
+            'mode = ["max", "fastest"]',
+            "studies/x.toml:12: factors.mode: expected one",
+        ),
+        (
+            'mode = ["max", "rms"]',
+            'mode = "max"',
+            "studies/x.toml:12: factors.mode: expected a non-empty list",
+        ),
+        ("thresholds = 0.05", "thresholds = -1", "studies/x.toml:9: fixed.thresholds: expected a threshold"),
+        (
+            "thresholds = 0.05",
+            'thresholds = "nope.json"',
+            "studies/x.toml:9: fixed.thresholds: threshold file",
+        ),
+        ('model = "hrnet"\n', "", "studies/x.toml:1: [study]: missing field 'model'"),
+        (
+            'units = ["vtest@0", "vtest@100", "carphone"]',
+            'units = ["vtest@x"]',
+            'studies/x.toml:6: study.units: expected "video@first-frame"',
+        ),
+        ("frames = 8", "frames = 2", "studies/x.toml:5: study.frames: expected an integer >= 4"),
+        (
+            "accuracy_loss = 0.5",
+            "accuracy_loss = 0",
+            "studies/x.toml:16: equivalence.accuracy_loss: expected a margin",
+        ),
+        (
+            "accuracy_loss = 0.5",
+            "hypervolume = 0.5",
+            "studies/x.toml:16: equivalence.hypervolume: unknown metric",
+        ),
+        (
+            'kind = "evaluate"',
+            'kind = "train"',
+            "studies/x.toml:3: study.kind: expected one of search, evaluate",
+        ),
+        ("frames = 8", 'frames = 8\ncolour = "red"', "studies/x.toml:6: study.colour: unknown field"),
+        (
+            'accumulate = ["on", "off"]',
+            'accumulate = ["on", "on"]',
+            "factors.accumulate: lists a level twice",
+        ),
+    ],
+)
+def test_malformed_file_gives_file_line_field(old: str, new: str, expected: str) -> None:
+    assert old in GOOD
+    assert expected in _err(GOOD.replace(old, new))
+
+
+def test_search_fields_are_checked_by_kind() -> None:
+    base = '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\n'
+    assert "study.units: a search study repeats over seeds" in _err(base + 'units = ["vtest"]\n')
+    assert "factors.budget: expected a number >= 0, got 'high'" in _err(
+        base + '[factors]\nbudget = ["high"]\n'
+    )
+    assert "factors.strategy: expected one of" in _err(base + '[factors]\nstrategy = ["annealing"]\n')
+    assert "study.primary: baseline 'x' is not a level" in _err(
+        base + 'primary = { factor = "strategy", baseline = "x", metric = "heldout_loss" }\n'
+        '[factors]\nstrategy = ["tpe", "sweep"]\n'
+    )
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    assert _err("[study\nname = 1").startswith("studies/x.toml:1: not valid TOML")
+    with pytest.raises(ConfigError, match="no such study file"):
+        load_study(tmp_path / "missing.toml")
+
+
+def test_shipped_studies_parse() -> None:
+    studies = sorted(Path(__file__).resolve().parents[2].joinpath("studies").glob("*.toml"))
+    assert studies, "no shipped study files"
+    for p in studies:
+        s = load_study(p)
+        assert s.runs(), p

@@ -1,0 +1,131 @@
+"""A small real ablation end to end through the CLI: ``deltatune ablate`` then ``deltatune report``.
+
+Real engine (the shipped hrnet weights), real decoded vtest frames, real Optuna studies (a sqlite storage),
+three seeds; the HTML report is then loaded in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from deltatune.cli import main
+from tests.report.browser import check_page, chromium_or_skip, coloured_pixels
+
+STUDY = """\
+[study]
+name = "cli-e2e"
+kind = "search"
+model = "hrnet"
+frames = 6
+streams = 1
+heldout = 2
+repeats = 3
+speed_repeats = 2
+metrics = ["heldout_loss", "heldout_speedup", "measured_speedup"]
+primary = { factor = "strategy", baseline = "deltacnn-greedy", metric = "heldout_speedup" }
+
+[fixed]
+trials = 3
+budget = 2.0
+
+[factors]
+strategy = ["random", "sweep", "deltacnn-greedy"]
+space = ["global", "group"]
+
+[equivalence]
+heldout_loss = 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("e2e")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DELTATUNE_RESULTS", str(d / "results"))
+    try:
+        study = d / "study.toml"
+        study.write_text(STUDY)
+        assert main(["ablate", str(study), "--no-progress", "--heartbeat", "2"]) == 0
+        html, md = d / "out" / "report.html", d / "out" / "report.md"
+        assert main(["report", str(study), "-o", str(html), "--md", str(md), "--aso-iterations", "100"]) == 0
+    finally:
+        mp.undo()
+    return html, md
+
+
+@pytest.mark.slow
+def test_report_has_every_element(report: tuple[Path, Path]) -> None:
+    html = report[0].read_text(encoding="utf-8")
+    for needle in (
+        "18 of 18",
+        "Primary comparison",
+        "Friedman",
+        "repeated-measures ANOVA",
+        "Holm",
+        "Hedges",
+        "rank-biserial",
+        "TOST",
+        "Bayesian signed-rank",
+        "almost stochastic",
+        "80 % power",
+        "Shapiro-Wilk",
+        "95 % CI",
+        "Measured speed",
+        "git",
+        "torch",
+        "How to read",
+    ):
+        if needle in ("Friedman", "repeated-measures ANOVA"):
+            continue  # one of the two, by the data
+        assert needle.lower() in html.lower(), needle
+    assert "friedman" in html.lower() or "repeated-measures anova" in html.lower()
+    alts = re.findall(r'<img[^>]*alt="([^"]*)"', html)
+    assert all(src for src in re.findall(r'<img src="(data:image/png;base64,[^"]{100,})"', html))
+    kinds = " | ".join(alts).lower()
+    for plot in (
+        "box",
+        "mean per strategy and space",
+        "critical-difference",
+        "pareto front",
+        "measured speed",
+    ):
+        assert plot in kinds, (plot, alts)
+    md = report[1].read_text(encoding="utf-8")
+    assert "| comparison |" in md and "Holm" in md
+    pngs = list((report[1].parent / "report_files").glob("*.png"))
+    assert len(pngs) >= 5
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (report[1].parent / link).is_file(), link
+
+
+@pytest.mark.slow
+def test_report_renders_in_chromium(report: tuple[Path, Path], tmp_path: Path) -> None:
+    chromium_or_skip()
+    result = check_page(report[0], tmp_path, window=(1400, 4000))
+    assert result.errors == [], result.errors
+    assert result.images is not None and result.images >= 5
+    assert coloured_pixels(result.screenshot) >= 5_000
+
+
+def test_report_bad_inputs_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "r"))
+    study = tmp_path / "s.toml"
+    study.write_text(STUDY)
+    cases = [
+        (["report", str(tmp_path / "missing.db")], "no such file"),
+        (["report", str(study)], "no results yet"),
+        (["report", str(study), "--alpha", "2"], "--alpha 2.0: must be between 0 and 1"),
+        (["ablate", str(study), "--jobs", "0"], "--jobs 0: need at least 1 worker"),
+        (["ablate", str(study), "--storage", str(tmp_path / "x.journal")], "ablate needs an RDB URL"),
+        (["ablate", str(tmp_path / "nope.toml")], "no such study file"),
+        (["ablate", str(study), "--storage", f"sqlite:///{tmp_path}"], "is a folder"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, (argv, err)

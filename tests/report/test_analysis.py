@@ -1,0 +1,229 @@
+"""analyse(): blocks, test choice plumbing, Holm family, equivalence, ASO orientation, missing data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from deltatune.errors import ConfigError
+from deltatune.report.analysis import analyse
+from deltatune.stats import holm
+from tests.report.conftest import ASO_ITERATIONS
+from tests.report.synthetic import make_results
+
+
+def _comparison(analysis, metric, factor):
+    return next(
+        c for m in analysis.metrics if m.spec.name == metric for c in m.comparisons if c.factor == factor
+    )
+
+
+def test_clear_effect_is_significant_after_holm_and_null_factor_is_not(two_by_two) -> None:
+    _, a = two_by_two
+    tpe = _comparison(a, "speedup", "strategy").pairwise[0]
+    assert (tpe.level, tpe.baseline) == ("tpe", "greedy")
+    assert tpe.significant and tpe.p_holm < 0.05 and tpe.better is True
+    assert tpe.diff == pytest.approx(1.0, abs=0.15)
+    assert tpe.diff_ci_low < tpe.diff < tpe.diff_ci_high
+    assert tpe.test.test in {"paired t-test", "Wilcoxon signed-rank"} and tpe.test.paired
+    assert [e.name for e in tpe.test.effect_sizes] == ["hedges_g", "rank_biserial"]
+    assert tpe.test.effect_sizes[0].magnitude == "large"
+    assert "significant after Holm correction" in tpe.summary and "Hedges' g" in tpe.summary
+    for metric in ("speedup", "loss"):
+        space = _comparison(a, metric, "space").pairwise[0]
+        assert (space.level, space.baseline) == ("layer", "group")
+        assert not space.significant and space.p_holm >= 0.05
+        assert "not significant after correction" in space.summary
+
+
+def test_primary_comparison_comes_first_with_its_baseline() -> None:
+    r = make_results(primary=("strategy", "tpe", "loss"), margin=None, loss_margin=None)
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    assert [m.spec.name for m in a.metrics] == ["loss", "speedup"]
+    first = a.metrics[0].comparisons[0]
+    assert first.primary and first.factor == "strategy" and first.baseline == "tpe"
+    assert a.primary is first
+    assert [p.level for p in first.pairwise] == ["greedy"]
+    # the primary factor keeps its baseline for the other metrics; other factors use their first level
+    assert _comparison(a, "speedup", "strategy").baseline == "tpe"
+    assert not _comparison(a, "speedup", "strategy").primary
+    assert _comparison(a, "loss", "space").baseline == "group"
+
+
+def test_paired_blocks_are_unit_plus_other_factors_and_only_complete_ones_are_kept() -> None:
+    # 3 strategies x 2 spaces x 5 seeds, each run scored on 2 clips (an observation factor); no margins:
+    # equivalence is tested elsewhere and only slows this test down
+    study = {
+        "strategies": ("greedy", "tpe", "nsga2"),
+        "clips": ("a", "b"),
+        "margin": None,
+        "loss_margin": None,
+    }
+    r = make_results(**study)
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    strategy = _comparison(a, "speedup", "strategy")
+    assert (strategy.n_blocks, strategy.n_incomplete) == (5 * 2 * 2, 0)  # unit x space x clip
+    assert all(p.n_a == p.n_b == p.test.n == 20 for p in strategy.pairwise)
+    assert strategy.omnibus is not None and strategy.omnibus.n == 20 and strategy.omnibus.k == 3
+    assert _comparison(a, "speedup", "space").n_blocks == 5 * 3 * 2  # unit x strategy x clip
+    assert _comparison(a, "speedup", "scored_on").n_blocks == 5 * 3 * 2  # unit x strategy x space
+    assert a.runs.design_factors == ("strategy", "space") and a.runs.completed == 30
+
+    # drop one observation: its block loses a level and is left out of that factor's paired tests
+    def keep(row: dict) -> bool:
+        return not (
+            row["strategy"] == "tpe"
+            and row["space"] == "group"
+            and row["unit"] == "3"
+            and row.get("scored_on") == "a"
+            and row["metric"] == "speedup"
+        )
+
+    a = analyse(make_results(**study, keep=keep), aso_iterations=ASO_ITERATIONS)
+    strategy = _comparison(a, "speedup", "strategy")
+    assert (strategy.n_blocks, strategy.n_incomplete) == (19, 1)
+    assert all(p.n_a == 19 for p in strategy.pairwise)
+    assert any("incomplete block" in n for n in strategy.notes)
+    assert _comparison(a, "speedup", "space").n_blocks == 29
+    assert _comparison(a, "loss", "strategy").n_blocks == 20  # other metrics keep every block
+
+
+def test_unpaired_uses_all_values_per_level() -> None:
+    a = analyse(make_results(pairing="none"), aso_iterations=ASO_ITERATIONS)
+    c = _comparison(a, "speedup", "strategy")
+    assert not c.paired and c.n_blocks is None
+    p = c.pairwise[0]
+    assert (p.n_a, p.n_b, p.test.n) == (10, 10, 20)
+    assert p.test.test in {"Welch t-test", "Mann-Whitney U"}
+    assert [e.name for e in p.test.effect_sizes] == ["hedges_g", "cliffs_delta"]
+    assert p.bayes is None and any("paired" in n for n in p.notes)  # Bayesian signed-rank needs pairs
+    assert p.equivalence is not None and not p.equivalence.paired
+
+
+def test_equivalence_verdict_flips_with_the_margin() -> None:
+    tiny = {"greedy": 0.0, "tpe": 0.02}
+    one = {"effects": tiny, "noise": 0.01, "spaces": ("group",), "loss_margin": None}
+    wide = analyse(make_results(**one, margin=0.5), aso_iterations=ASO_ITERATIONS)
+    narrow = analyse(make_results(**one, margin=0.005), aso_iterations=ASO_ITERATIONS)
+    pw, pn = (_comparison(x, "speedup", "strategy").pairwise[0] for x in (wide, narrow))
+    assert pw.equivalence.equivalent and pw.equivalence_verdict.startswith("equivalent within ±0.5")
+    assert not pn.equivalence.equivalent and pn.equivalence_verdict.startswith(
+        "not shown equivalent within ±0.005"
+    )
+    assert pw.bayes.p_rope > 0.9 and pn.bayes.p_rope < 0.1
+    assert pw.bayes.p_left + pw.bayes.p_rope + pw.bayes.p_right == pytest.approx(1.0)
+    # a metric without margin has no equivalence at all
+    none = analyse(make_results(spaces=("group",), margin=None), aso_iterations=ASO_ITERATIONS)
+    p = _comparison(none, "speedup", "strategy").pairwise[0]
+    assert p.equivalence is None and p.bayes is None and p.equivalence_verdict is None
+
+
+def test_holm_family_is_every_pairwise_comparison(three_by_two) -> None:
+    _, a = three_by_two
+    pws = a.pairwise
+    # 2 metrics x (strategy: 2 vs baseline + space: 1)
+    assert len(pws) == 6 == a.family_size == a.n_pairwise
+    assert all(p.p_holm >= p.p_raw for p in pws)
+    np.testing.assert_allclose([p.p_holm for p in pws], holm([p.p_raw for p in pws]))
+    assert all(p.significant == (p.p_holm < a.alpha) for p in pws)
+
+
+def test_aso_is_oriented_so_that_dominating_means_better(two_by_two) -> None:
+    _, a = two_by_two
+    speed = _comparison(a, "speedup", "strategy").pairwise[0]  # tpe has the higher speed-up
+    loss = _comparison(a, "loss", "strategy").pairwise[0]  # ... and the lower loss (lower is better)
+    assert speed.better is True and loss.better is True
+    assert speed.aso.a_dominates and speed.aso.eps_min < 0.2
+    assert loss.aso.a_dominates and loss.aso.eps_min < 0.5
+
+
+def test_more_than_two_levels_get_an_omnibus_test_and_comparisons_to_the_baseline(three_by_two) -> None:
+    _, a = three_by_two
+    c = _comparison(a, "speedup", "strategy")
+    assert c.omnibus is not None and c.omnibus.pvalue < 0.05
+    assert list(c.omnibus.posthoc.index) == ["greedy", "tpe", "nsga2"]
+    assert c.omnibus.mean_ranks.idxmin() == "tpe"  # rank 1 = best
+    assert [(p.level, p.baseline) for p in c.pairwise] == [("tpe", "greedy"), ("nsga2", "greedy")]
+    assert c.omnibus_summary.startswith(c.omnibus.test) and "Why:" in c.omnibus_summary
+    assert _comparison(a, "speedup", "space").omnibus is None  # two levels: no omnibus
+
+
+def test_power_note_and_summaries(two_by_two) -> None:
+    _, a = two_by_two
+    for p in a.pairwise:
+        assert p.power_note.startswith("power:")
+        if p.power_n is not None:
+            assert f"about {p.power_n} seeds" in p.power_note
+        assert p.summary.startswith(f"{p.level} vs {p.baseline}: ")
+        assert "95 % CI" in p.summary and "Holm p" in p.summary
+
+
+def test_one_observation_gives_nan_results_with_a_reason_not_an_exception() -> None:
+    # nsga2 ran once (seed 0, space group): unpaired it has 1 value, paired it has no complete block
+    def keep(row: dict) -> bool:
+        return row["strategy"] != "nsga2" or (row["unit"] == "0" and row["space"] == "group")
+
+    for pairing in ("none", "unit"):
+        r = make_results(strategies=("greedy", "tpe", "nsga2"), pairing=pairing, keep=keep)
+        a = analyse(r, aso_iterations=ASO_ITERATIONS)
+        c = _comparison(a, "speedup", "strategy")
+        nsga2 = next(p for p in c.pairwise if p.level == "nsga2")
+        assert math.isnan(nsga2.p_raw) and math.isnan(nsga2.p_holm) and not nsga2.significant
+        assert "too few" in nsga2.test.reason and nsga2.summary.startswith("nsga2 vs greedy: not tested")
+        assert nsga2.aso is None and nsga2.equivalence is None
+        assert c.omnibus is None and "too few observations" in c.omnibus_summary
+        assert a.family_size == a.n_pairwise - (2 if pairing == "none" else 4)
+        level = next(s for s in a.metrics[0].levels if s.level == "nsga2")
+        assert level.description.n == 1 and math.isnan(level.description.ci_low)
+        json.dumps(a.to_dict(), allow_nan=False)
+    # paired: the one nsga2 run makes every other block incomplete, so all strategy tests lose their pairs
+    assert "complete blocks" in nsga2.test.reason
+
+
+def test_declared_level_without_data_and_constant_values() -> None:
+    def keep(row: dict) -> bool:
+        return row["strategy"] != "nsga2"
+
+    r = make_results(
+        strategies=("greedy", "tpe", "nsga2"), keep=keep, pairing="none", margin=None, loss_margin=None
+    )
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    empty = next(s for s in a.metrics[0].levels if s.level == "nsga2")
+    assert empty.description.n == 0 and math.isnan(empty.description.mean)
+    assert a.runs.completed == 20 and a.runs.n_missing == 10
+    assert any(m.startswith("strategy / space = nsga2 / group, seed") for m in a.runs.missing)
+    # all values equal: the tests are degenerate but the analysis completes
+    flat = make_results(effects={"greedy": 0.0, "tpe": 0.0}, noise=0.0, unit_sd=0.0)
+    fa = analyse(flat, aso_iterations=ASO_ITERATIONS)
+    assert len(fa.pairwise) == 4
+    json.dumps(fa.to_dict(), allow_nan=False)
+
+
+def test_measured_speed_per_run_and_per_level(two_by_two) -> None:
+    r, a = two_by_two
+    assert len(a.speed_runs) == 20
+    run = a.speed_runs[0]
+    assert run.n_repeats == 4 and run.ci_low <= run.median <= run.ci_high
+    assert run.levels == {"strategy": "greedy", "space": "group"}
+    tpe = next(s for s in a.speed_levels if (s.factor, s.level) == ("strategy", "tpe"))
+    assert tpe.description.n == 10 and tpe.description.mean == pytest.approx(3.0, abs=0.05)
+
+
+def test_to_dict_is_json_and_provenance_is_summarized(two_by_two) -> None:
+    _, a = two_by_two
+    d = json.loads(json.dumps(a.to_dict(), allow_nan=False))
+    assert d["family_size"] == 4 and d["metrics"][0]["spec"]["name"] == "speedup"
+    assert d["metrics"][0]["comparisons"][0]["pairwise"][0]["test"]["test"] == a.pairwise[0].test.test
+    assert a.provenance.git_revisions == {"abc1234": 20}
+    assert a.provenance.versions == {"numpy": ("2.1.0",), "torch": ("2.13.0",)}
+    assert a.runs.completed == a.runs.expected == 20 and a.runs.n_missing == 0
+
+
+def test_missing_column_is_a_config_error() -> None:
+    r = make_results()
+    bad = type(r)(**{**r.__dict__, "observations": r.observations.drop(columns=["space"])})
+    with pytest.raises(ConfigError, match="space"):
+        analyse(bad)

@@ -1,0 +1,174 @@
+"""HTML and Markdown reports: every required section, self-contained HTML, PNGs written and linked."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from deltatune.report.render import render_html, render_markdown, write_report
+from tests.report.conftest import ASO_ITERATIONS
+from tests.report.synthetic import make_results
+
+_IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+@pytest.fixture(scope="module")
+def page(three_by_two) -> str:
+    results, analysis = three_by_two
+    return render_html(results, analysis)
+
+
+def test_html_has_every_section(three_by_two, page: str) -> None:
+    _, a = three_by_two
+    for text in (
+        "Ablation study: synthetic",
+        "Completed runs: 30 of 30 expected",
+        "Primary comparison: strategy on speedup (baseline greedy)",
+        "Per level",
+        "Per design cell (strategy × space)",
+        "why this test",
+        "p (Holm)",
+        "Holm",
+        "Hedges&#x27; g",
+        "rank-biserial",
+        "TOST",
+        "Bayes p_rope",
+        "almost stochastic",
+        "ASO eps_min",
+        "80 % power",
+        "Measured speed",
+        "Pareto fronts",
+        "Provenance",
+        "abc1234",
+        "torch",
+        "How to read this report",
+        "equivalence margin",
+        "Critical-difference diagram",
+    ):
+        assert text in page, text
+    for p in a.pairwise:  # each comparison: its test, the reason it was chosen, its sentence, its power note
+        for text in (p.test.test, p.test.reason, p.summary, p.power_note):
+            assert html.escape(text) in page, text
+    for m in a.metrics:
+        for c in m.comparisons:
+            if c.omnibus is not None:
+                assert html.escape(c.omnibus.test) in page and html.escape(c.omnibus.posthoc_test) in page
+    # the primary comparison is reported before the metric sections
+    assert page.index("Primary comparison") < page.index("<h2>speed-up (speedup")
+
+
+def test_html_is_self_contained_with_decodable_images(page: str) -> None:
+    images = _IMG.findall(page)
+    # 2 metrics x (box + interaction + CD diagram) + speed + fronts
+    assert len(images) >= 4 and len(images) == 8
+    for data in images:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as im:
+            assert im.format == "PNG" and im.size[0] >= 400
+    lowered = page.lower()
+    for banned in ("<script", "http://", "https://", '<link rel="stylesheet"', "@import", "url("):
+        assert banned not in lowered, banned
+    assert len(page) < 2_000_000  # ~100 dpi PNGs keep the page small
+
+
+def test_two_levels_single_factor_has_no_cd_or_interaction() -> None:
+    r = make_results(spaces=("group",), fronts=False, speed=False, margin=None, loss_margin=None)
+    from deltatune.report.analysis import analyse
+
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    page = render_html(r, a)
+    assert len(_IMG.findall(page)) == 2  # one box plot per metric
+    body = page.split("How to read this report")[0]  # the explanations name every element
+    assert "Critical-difference" not in body and "Pareto fronts" not in body
+    assert "No timing repeats were recorded." in body
+    assert "TOST" not in body  # no margin: no equivalence table
+
+
+def test_markdown_writes_and_links_its_pngs(three_by_two, tmp_path: Path) -> None:
+    results, analysis = three_by_two
+    images = tmp_path / "img"
+    images.mkdir()
+    (images / "stale.png").write_bytes(b"old")
+    md = render_markdown(results, analysis, image_dir=images, link_prefix="img")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) == 8
+    # a folder given by the caller keeps its other files
+    assert sorted(p.name for p in images.iterdir()) == sorted(
+        [*(Path(link).name for link in links), "stale.png"]
+    )
+    for link in links:
+        assert link.startswith("img/") and (tmp_path / link).stat().st_size > 1000
+    for text in (
+        "| comparison |",
+        "Holm",
+        "Hedges' g",
+        "TOST",
+        "almost stochastic",
+        "80 % power",
+        "How to read this report",
+        "Completed runs: 30 of 30 expected",
+        "abc1234",
+    ):
+        assert text in md, text
+
+
+def test_write_report_writes_both_atomically(tmp_path: Path) -> None:
+    r = make_results(spaces=("group",), loss_margin=None)
+    out = tmp_path / "reports"
+    a = write_report(
+        r, html=out / "study.html", markdown=out / "study.md", seed=0, aso_iterations=ASO_ITERATIONS
+    )
+    assert a.family_size == 2
+    page = (out / "study.html").read_text(encoding="utf-8")
+    md = (out / "study.md").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    files = sorted(p.name for p in (out / "study_files").iterdir())
+    assert files and all(f.endswith(".png") for f in files)
+    assert all(f"study_files/{f}" in md for f in files)
+    assert sorted(p.name for p in out.iterdir()) == ["study.html", "study.md", "study_files"]  # no temp files
+    # rewriting prunes figures the report no longer has from its own folder
+    (out / "study_files" / "old_figure.png").write_bytes(b"old")
+    write_report(r, html=None, markdown=out / "study.md", aso_iterations=ASO_ITERATIONS)
+    assert sorted(p.name for p in (out / "study_files").iterdir()) == files
+    # only one format, or none
+    assert (
+        write_report(r, html=None, markdown=out / "only.md", aso_iterations=ASO_ITERATIONS).family_size == 2
+    )
+    assert (out / "only_files").is_dir() and not (out / "only.html").exists()
+
+
+def test_plot_functions_return_their_axes(two_by_two) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deltatune.report.plots import box_strip, cd_diagram, fronts_overlay, interaction
+
+    results, _ = two_by_two
+    obs = results.observations[results.observations["metric"] == "speedup"]
+    ranks = pd.Series([1.2, 1.9, 2.9], index=["a", "b", "c"])
+    posthoc = pd.DataFrame(
+        [[1.0, 0.3, 0.01], [0.3, 1.0, 0.04], [0.01, 0.04, 1.0]], index=list("abc"), columns=list("abc")
+    )
+    axes = [
+        box_strip(obs, x="strategy", y="value"),
+        box_strip(obs, x="strategy", y="value", hue="space"),
+        interaction(obs, x="strategy", hue="space", y="value"),
+        fronts_overlay(results.fronts, hue="strategy"),
+        cd_diagram(ranks, posthoc),
+    ]
+    try:
+        assert all(isinstance(ax, matplotlib.axes.Axes) for ax in axes)
+        assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["group", "layer"]
+        assert len(axes[3].get_lines()) >= 20  # one step line per run
+        _, ax = plt.subplots()
+        assert box_strip(obs, x="space", y="value", ax=ax) is ax
+    finally:
+        plt.close("all")

@@ -1,0 +1,136 @@
+"""Effect sizes: values agree with scipy's test statistics, CIs with a direct scipy.stats.bootstrap call."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from deltatune.errors import ConfigError
+from deltatune.stats import cliffs_delta, hedges_g, magnitude, rank_biserial
+from tests.stats.data import DARWIN_DIFFERENCES, SLEEP_GROUP1, SLEEP_GROUP2
+
+A = np.array([0.62, 0.71, 0.68, 0.75, 0.66, 0.73, 0.70, 0.69])
+B = np.array([0.60, 0.65, 0.66, 0.70, 0.64, 0.69, 0.71, 0.63])
+
+
+def test_hedges_g_paired_is_corrected_t_over_sqrt_n():
+    # d_z = t / sqrt(n) for the paired t statistic; J = 1 - 3 / (4 (n - 1) - 1)
+    t = stats.ttest_rel(SLEEP_GROUP1, SLEEP_GROUP2).statistic
+    g = hedges_g(SLEEP_GROUP1, SLEEP_GROUP2, paired=True)
+    assert g.value == pytest.approx((1 - 3 / 35) * t / math.sqrt(10), rel=1e-12)
+    assert round(g.value, 4) == -1.1745  # -4.0621 / sqrt(10) * 32 / 35
+    assert (g.name, g.magnitude, g.level) == ("hedges_g", "large", 0.95)
+
+
+def test_hedges_g_unpaired_is_corrected_student_t():
+    # pooled-SD d = t * sqrt(1 / n_a + 1 / n_b) for Student's (equal-variance) t; df = n_a + n_b - 2
+    a, b = A, B[:6]
+    t = stats.ttest_ind(a, b, equal_var=True).statistic
+    g = hedges_g(a, b, paired=False)
+    assert g.value == pytest.approx((1 - 3 / (4 * 12 - 1)) * t * math.sqrt(1 / 8 + 1 / 6), rel=1e-12)
+    assert round(g.value, 4) == 0.8642
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the direct call meets a resample with zero spread
+def test_hedges_g_ci_equals_direct_scipy_bootstrap():
+    def g_paired(x, y, axis=-1):
+        d = x - y
+        n = d.shape[axis]
+        return (1 - 3 / (4 * (n - 1) - 1)) * d.mean(axis=axis) / d.std(axis=axis, ddof=1)
+
+    ref = stats.bootstrap(
+        (A, B),
+        g_paired,
+        paired=True,
+        vectorized=True,
+        n_resamples=999,
+        method="BCa",
+        rng=np.random.default_rng(7),
+    )
+    g = hedges_g(A, B, paired=True, n_resamples=999, seed=7)
+    assert g.ci_method == "BCa"
+    assert (g.ci_low, g.ci_high) == pytest.approx(tuple(ref.confidence_interval), rel=1e-12)
+    assert g.ci_low < g.value < g.ci_high
+
+
+def test_cliffs_delta_equals_mann_whitney_u():
+    u = stats.mannwhitneyu(A, B, alternative="two-sided").statistic  # U of A, ties count 1/2
+    d = cliffs_delta(A, B)
+    assert d.value == pytest.approx(2 * u / (A.size * B.size) - 1, abs=1e-15)
+    assert round(d.value, 4) == 0.4375
+    assert d.magnitude == "medium"
+    assert d.ci_low < d.value < d.ci_high
+
+
+def test_cliffs_delta_complete_separation():
+    d = cliffs_delta([5.0, 6.0, 7.0], [1.0, 2.0])
+    assert (d.value, d.magnitude) == (1.0, "large")
+    assert cliffs_delta([1.0, 2.0], [5.0, 6.0, 7.0]).value == -1.0
+
+
+def test_rank_biserial_from_wilcoxon_on_darwin_data():
+    """Darwin/Fisher Zea mays: T- = 24 (ranks 10 and 14 of |d|), T+ = 96 -> r = (96 - 24) / 120 = 0.6."""
+    d = np.array(DARWIN_DIFFERENCES, dtype=float)
+    t_plus = stats.wilcoxon(d, alternative="greater").statistic
+    r = rank_biserial(d, np.zeros_like(d))
+    assert t_plus == 96.0
+    assert r.value == pytest.approx(0.6, abs=1e-15)
+    assert r.value == pytest.approx(2 * t_plus / (15 * 16 / 2) - 1, abs=1e-15)
+    assert r.magnitude == "large"
+
+
+def test_rank_biserial_drops_zero_differences_like_wilcoxon():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    b = np.array([1.0, 1.5, 3.0, 3.0, 5.5, 4.0, 7.0])  # d = 0, .5, 0, 1, -.5, 2, 0
+    t_plus = stats.wilcoxon(a, b, alternative="greater").statistic  # zero_method="wilcox": n = 4
+    r = rank_biserial(a, b)
+    assert r.value == pytest.approx(2 * t_plus / (4 * 5 / 2) - 1, abs=1e-15)
+    assert r.value == pytest.approx(0.7, abs=1e-15)  # ranks 1.5, 3, -1.5, 4 -> (8.5 - 1.5) / 10
+
+
+def test_rank_biserial_ci_is_deterministic_and_covers():
+    r1 = rank_biserial(A, B, seed=3)
+    assert r1 == rank_biserial(A, B, seed=3)
+    assert r1.ci_low <= r1.value <= r1.ci_high
+    # d = .02 .06 .02 .05 .02 .04 -.01 .06: only -0.01 is negative and it has rank 1, so (35 - 1) / 36
+    assert r1.value == pytest.approx(34 / 36, abs=1e-12)
+
+
+def test_undefined_effects_are_nan():
+    g = hedges_g([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], paired=True)  # constant differences: sd 0
+    assert math.isnan(g.value) and math.isnan(g.ci_low) and g.magnitude == "n/a"
+    two = hedges_g([1.0, 2.0], [0.0, 2.0], paired=True)  # J(1) = 0: no unbiased g from 2 pairs
+    assert math.isnan(two.value) and two.ci_method == "n/a"
+    r = rank_biserial([1.0, 2.0], [1.0, 2.0])
+    assert math.isnan(r.value) and r.to_dict()["value"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "label"),
+    [
+        ("hedges_g", 0.19, "negligible"),
+        ("hedges_g", 0.2, "small"),
+        ("hedges_g", -0.49, "small"),
+        ("hedges_g", 0.5, "medium"),
+        ("hedges_g", 0.8, "large"),
+        ("cliffs_delta", 0.146, "negligible"),
+        ("cliffs_delta", 0.147, "small"),
+        ("cliffs_delta", -0.33, "medium"),
+        ("cliffs_delta", 0.474, "large"),
+        ("rank_biserial", 0.32, "small"),
+    ],
+)
+def test_magnitude_thresholds(name, value, label):
+    assert magnitude(name, value) == label
+
+
+def test_bad_input():
+    with pytest.raises(ConfigError, match="equal lengths"):
+        hedges_g([1.0, 2.0, 3.0], [1.0, 2.0], paired=True)
+    with pytest.raises(ConfigError, match="at least 2"):
+        hedges_g([1.0], [2.0], paired=False)
+    with pytest.raises(ConfigError, match="level"):
+        cliffs_delta([1.0, 2.0], [2.0, 3.0], level=95)

@@ -1,0 +1,151 @@
+"""compare_many(): the omnibus choice, agreement with scipy/statsmodels/scikit-posthocs, a worked example."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scikit_posthocs as sp
+from scipy import stats
+from statsmodels.stats.anova import AnovaRM
+from statsmodels.stats.multitest import multipletests
+
+from deltatune.errors import ConfigError
+from deltatune.stats import compare_many
+from tests.stats.data import ROUNDING_METHODS, ROUNDING_TIMES
+
+
+def _rounding_groups() -> dict[str, np.ndarray]:
+    return {name: ROUNDING_TIMES[:, i] for i, name in enumerate(ROUNDING_METHODS)}
+
+
+def test_rounding_times_friedman():
+    """Hollander & Wolfe (1973, p. 140ff), R's ``friedman.test(RoundingTimes)``:
+    Friedman chi-squared = 11.143, df = 2, p-value = 0.003805."""
+    r = compare_many(_rounding_groups(), paired=True, higher_is_better=False)
+    # the residuals fail Shapiro-Wilk (p = 0.014), so the rule itself picks Friedman
+    assert r.test == "Friedman"
+    assert r.reason.startswith(
+        "the residuals of the block + level model do not look normal (Shapiro-Wilk p = 0.014"
+    )
+    assert round(r.statistic, 3) == 11.143
+    assert r.df == 2
+    assert round(r.pvalue, 6) == 0.003805
+    assert (r.n, r.k, r.paired) == (22, 3, True)
+    # rank sums 53, 47, 32 over 22 players (rank 1 = fastest)
+    np.testing.assert_allclose(r.mean_ranks.to_numpy() * 22, [53, 47, 32], atol=1e-9)
+    assert list(r.mean_ranks.index) == list(ROUNDING_METHODS)
+
+
+def test_rounding_times_nemenyi_equals_scikit_posthocs():
+    r = compare_many(_rounding_groups(), paired=True)
+    ref = sp.posthoc_nemenyi_friedman(ROUNDING_TIMES)
+    assert r.posthoc_test == "Nemenyi"
+    np.testing.assert_allclose(r.posthoc.to_numpy(), ref.to_numpy(), rtol=1e-12)
+    assert list(r.posthoc.index) == list(r.posthoc.columns) == list(ROUNDING_METHODS)
+    assert round(r.posthoc.loc["round out", "wide angle"], 4) == 0.0044
+    assert round(r.posthoc.loc["round out", "narrow angle"], 4) == 0.6374
+
+
+def test_mean_rank_direction_follows_higher_is_better():
+    low = compare_many(_rounding_groups(), paired=True, higher_is_better=False).mean_ranks
+    high = compare_many(_rounding_groups(), paired=True, higher_is_better=True).mean_ranks
+    np.testing.assert_allclose(low + high, 4.0)  # rank r becomes k + 1 - r
+    assert high.idxmin() == "round out" and low.idxmin() == "wide angle"
+
+
+def _paired_normal_groups() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    block = rng.normal(0, 2, 12)
+    return {
+        name: block + shift + rng.normal(0, 0.5, 12)
+        for name, shift in zip("abc", (0.0, 0.4, 1.0), strict=True)
+    }
+
+
+def test_paired_normal_chooses_rm_anova_with_holm_paired_t():
+    groups = _paired_normal_groups()
+    r = compare_many(groups, paired=True)
+    long = pd.DataFrame(
+        [(v, i, name) for name, vals in groups.items() for i, v in enumerate(vals)],
+        columns=["y", "s", "level"],
+    )
+    row = AnovaRM(long, depvar="y", subject="s", within=["level"]).fit().anova_table.iloc[0]
+    assert r.test == "repeated-measures ANOVA"
+    assert r.reason.startswith("the residuals of the block + level model look normal (Shapiro-Wilk p = 0.92")
+    assert r.statistic == pytest.approx(row["F Value"], rel=1e-12)
+    assert r.pvalue == pytest.approx(row["Pr > F"], rel=1e-12)
+    assert (r.df, r.df_denom) == (2.0, 22.0)
+    raw = [stats.ttest_rel(groups[x], groups[y]).pvalue for x, y in combinations("abc", 2)]
+    adj = multipletests(raw, method="holm")[1]
+    assert r.posthoc_test == "paired t-tests (Holm)"
+    assert [r.posthoc.loc["a", "b"], r.posthoc.loc["a", "c"], r.posthoc.loc["b", "c"]] == pytest.approx(adj)
+    assert r.posthoc.loc["c", "a"] == r.posthoc.loc["a", "c"] and r.posthoc.loc["b", "b"] == 1.0
+
+
+def test_unpaired_normal_chooses_welch_anova():
+    rng = np.random.default_rng(4)
+    groups = {
+        n: rng.normal(m, sd, 15) for n, m, sd in zip("abc", (0.0, 0.5, 1.5), (1.0, 2.0, 1.0), strict=True)
+    }
+    r = compare_many(groups, paired=False)
+    ref = stats.f_oneway(*groups.values(), equal_var=False)
+    assert r.test == "Welch's one-way ANOVA"
+    assert r.reason == (
+        "all levels look normal (Shapiro-Wilk smallest p = 0.16 of 3 >= 0.05), so Welch's one-way ANOVA"
+    )
+    assert r.statistic == pytest.approx(ref.statistic, rel=1e-9)
+    assert r.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+    long = pd.DataFrame({"v": np.concatenate(list(groups.values())), "g": np.repeat(list("abc"), 15)})
+    post = sp.posthoc_ttest(long, val_col="v", group_col="g", equal_var=False, p_adjust="holm")
+    np.testing.assert_allclose(
+        r.posthoc.to_numpy(), post.loc[list("abc"), list("abc")].to_numpy(), rtol=1e-12
+    )
+    assert r.posthoc_test == "Welch t-tests (Holm)" and r.n == 45
+
+
+def test_unpaired_skewed_chooses_kruskal_wallis_with_dunn():
+    rng = np.random.default_rng(5)
+    groups = {n: rng.exponential(scale, 15) for n, scale in zip("abc", (1.0, 2.0, 4.0), strict=True)}
+    r = compare_many(groups, paired=False, higher_is_better=False)
+    ref = stats.kruskal(*groups.values())
+    assert r.test == "Kruskal-Wallis"
+    assert "smallest p = 0.018 of 3 < 0.05" in r.reason
+    assert (r.statistic, r.pvalue, r.df) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue), 2.0)
+    long = pd.DataFrame({"v": np.concatenate(list(groups.values())), "g": np.repeat(list("abc"), 15)})
+    post = sp.posthoc_dunn(long, val_col="v", group_col="g", p_adjust="holm")
+    np.testing.assert_allclose(
+        r.posthoc.to_numpy(), post.loc[list("abc"), list("abc")].to_numpy(), rtol=1e-12
+    )
+    pooled = stats.rankdata(np.concatenate(list(groups.values())))
+    np.testing.assert_allclose(r.mean_ranks.to_numpy(), pooled.reshape(3, 15).mean(axis=1))
+
+
+def test_parametric_override():
+    r = compare_many(_rounding_groups(), paired=True, parametric=True)
+    assert r.test == "repeated-measures ANOVA"
+    assert r.reason == "a repeated-measures ANOVA was requested (Shapiro-Wilk p = 0.014)"
+
+
+def test_to_dict_is_json_ready():
+    out = json.loads(json.dumps(compare_many(_rounding_groups(), paired=True).to_dict(), allow_nan=False))
+    assert out["posthoc"]["round out"]["round out"] == 1.0
+    assert out["df_denom"] is None and round(out["means"]["wide angle"], 4) == 5.4591
+
+
+@pytest.mark.parametrize(
+    ("groups", "paired", "message"),
+    [
+        ({"a": [1.0, 2.0], "b": [2.0, 3.0]}, True, "at least 3 levels"),
+        ({"a": [1.0, 2.0], "b": [2.0, 3.0], "c": [1.0, 2.0, 3.0]}, True, "equal lengths"),
+        ({"a": [1.0, 2.0], "b": [2.0, 3.0], "c": [1.0]}, False, "at least 2"),
+        ({1: [1.0, 2.0], "1": [2.0, 3.0], "c": [1.0, 2.0]}, False, "distinct"),
+        ([[1.0, 2.0]], False, "mapping"),
+    ],
+)
+def test_bad_input(groups, paired, message):
+    with pytest.raises(ConfigError, match=message):
+        compare_many(groups, paired=paired)

@@ -1,0 +1,182 @@
+"""compare_two(): the test choice, agreement with scipy, and three published worked examples."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from deltatune.errors import ConfigError
+from deltatune.stats import compare_two, repeats_for_power
+from tests.stats.data import DARWIN_DIFFERENCES, SLEEP_GROUP1, SLEEP_GROUP2
+
+# ------------------------------------------------------------------------------------ published examples
+
+
+def test_student_sleep_paired_t():
+    """Student (1908) / Cushny & Peebles: R's ``t.test(extra ~ group, data = sleep, paired = TRUE)`` gives
+    t = -4.0621, df = 9, p-value = 0.002833."""
+    r = compare_two(SLEEP_GROUP1, SLEEP_GROUP2, paired=True, parametric=True)
+    assert r.test == "paired t-test"
+    assert round(r.statistic, 4) == -4.0621
+    assert r.df == 9
+    assert round(r.pvalue, 6) == 0.002833
+    assert round(r.mean_difference, 2) == -1.58  # R: mean difference -1.58
+
+
+def test_student_sleep_rule_picks_wilcoxon():
+    """The differences of the sleep data fail Shapiro-Wilk at 0.05 (R's
+    ``shapiro.test(sleep$extra[1:10] - sleep$extra[11:20])``: W = 0.82987, p-value = 0.03334; the -4.6 of
+    patient 9 is an outlier), so the automatic rule does not pick the t-test here."""
+    r = compare_two(SLEEP_GROUP1, SLEEP_GROUP2, paired=True)
+    assert round(r.normality_pvalue, 5) == 0.03334
+    assert r.test == "Wilcoxon signed-rank"
+    assert r.reason == (
+        "paired differences do not look normal (Shapiro-Wilk p = 0.033 < 0.05), "
+        "so a Wilcoxon signed-rank test"
+    )
+    ref = stats.wilcoxon(SLEEP_GROUP1, SLEEP_GROUP2)
+    assert (r.statistic, r.pvalue) == (ref.statistic, ref.pvalue)
+    # at a stricter screening threshold the same data pass, and the rule picks the t-test
+    strict = compare_two(SLEEP_GROUP1, SLEEP_GROUP2, paired=True, alpha=0.01)
+    assert strict.test == "paired t-test" and round(strict.statistic, 4) == -4.0621
+    assert "Shapiro-Wilk p = 0.033 >= 0.01" in strict.reason
+
+
+def test_darwin_zea_mays_fisher_t_and_wilcoxon():
+    """Fisher (1935), Darwin's Zea mays: paired t = 2.148, p = 0.0497 (15 pairs); scipy's ``wilcoxon``
+    documentation: two-sided statistic 24.0, exact p = 0.041259765625."""
+    d = np.array(DARWIN_DIFFERENCES, dtype=float)
+    zero = np.zeros_like(d)
+    r = compare_two(d, zero, paired=True)  # Shapiro-Wilk p = 0.098: the rule picks the t-test
+    assert r.test == "paired t-test"
+    assert round(r.normality_pvalue, 3) == 0.098
+    assert round(r.statistic, 3) == 2.148
+    assert round(r.pvalue, 4) == 0.0497
+    w = compare_two(d, zero, paired=True, parametric=False)
+    assert w.test == "Wilcoxon signed-rank"
+    assert w.statistic == 24.0
+    assert w.pvalue == 0.041259765625
+    assert w.reason == "a Wilcoxon signed-rank test was requested (Shapiro-Wilk p = 0.098)"
+
+
+# ------------------------------------------------------------------------------------ the choice
+
+
+def _paired_normal():
+    rng = np.random.default_rng(2024)
+    b = rng.normal(10, 1, 30)
+    return b + rng.normal(0.5, 0.3, 30), b
+
+
+def _paired_skewed():
+    rng = np.random.default_rng(7)
+    b = rng.normal(10, 1, 30)
+    return b + rng.exponential(1.0, 30), b
+
+
+def test_paired_normal_differences_choose_the_t_test():
+    a, b = _paired_normal()
+    r = compare_two(a, b, paired=True)
+    ref = stats.ttest_rel(a, b)
+    assert r.test == "paired t-test"
+    assert r.normality_pvalue == pytest.approx(stats.shapiro(a - b).pvalue, abs=0)
+    assert r.reason.startswith("paired differences look normal (Shapiro-Wilk p = 0.96 >= 0.05)")
+    assert (r.statistic, r.pvalue, r.df, r.n) == (ref.statistic, ref.pvalue, 29.0, 30)
+
+
+def test_paired_skewed_differences_choose_wilcoxon():
+    a, b = _paired_skewed()
+    r = compare_two(a, b, paired=True)
+    ref = stats.wilcoxon(a, b)
+    assert r.test == "Wilcoxon signed-rank"
+    assert round(r.normality_pvalue, 4) == 0.0012
+    assert (r.statistic, r.pvalue) == (ref.statistic, ref.pvalue)
+    assert math.isnan(r.df)
+
+
+def test_unpaired_normal_groups_choose_welch():
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(5, 1, 25), rng.normal(5.8, 2, 20)
+    r = compare_two(a, b, paired=False)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert r.test == "Welch t-test"
+    assert r.reason == "both groups look normal (Shapiro-Wilk p = 0.51 and 0.59 >= 0.05), so a Welch t-test"
+    assert (r.statistic, r.pvalue, r.df) == (ref.statistic, ref.pvalue, ref.df)
+    assert r.n == 45 and not r.paired
+
+
+def test_unpaired_skewed_groups_choose_mann_whitney():
+    rng = np.random.default_rng(12)
+    a, b = rng.exponential(1, 25), rng.exponential(2, 20)
+    r = compare_two(a, b, paired=False)
+    ref = stats.mannwhitneyu(a, b, alternative="two-sided")
+    assert r.test == "Mann-Whitney U"
+    assert r.reason.startswith("neither group looks normal (Shapiro-Wilk p = 0.0021 and 0.00017 < 0.05)")
+    assert (r.statistic, r.pvalue) == (ref.statistic, ref.pvalue)
+    assert r.normality_pvalue == pytest.approx(0.00017225805932148493, rel=1e-9)
+
+
+def test_one_non_normal_group_is_enough():
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(5, 1, 25), rng.exponential(2, 20) ** 2
+    r = compare_two(a, b, paired=False)
+    assert r.test == "Mann-Whitney U"
+    assert r.reason.startswith("group b does not look normal (Shapiro-Wilk p = 0.51 and ")
+
+
+def test_too_few_pairs_fall_back_to_wilcoxon():
+    r = compare_two([1.0, 2.0], [0.5, 1.0], paired=True)
+    assert r.test == "Wilcoxon signed-rank" and r.normality_pvalue is None
+    assert (
+        r.reason
+        == "the paired differences: only 2 values (Shapiro-Wilk needs 3), so a Wilcoxon signed-rank test"
+    )
+    assert r.pvalue == stats.wilcoxon([1.0, 2.0], [0.5, 1.0]).pvalue == 0.5
+
+
+def test_identical_levels():
+    r = compare_two([0.7, 0.8, 0.9], [0.7, 0.8, 0.9], paired=True)
+    assert r.test == "Wilcoxon signed-rank" and r.pvalue == 1.0
+    assert "all values equal (Shapiro-Wilk undefined)" in r.reason
+    assert math.isnan(r.effect_sizes[0].value) and r.power_n is None
+
+
+# ------------------------------------------------------------------------------------ effects and output
+
+
+def test_effect_sizes_and_power():
+    a, b = _paired_normal()
+    r = compare_two(a, b, paired=True, seed=1, n_resamples=500)
+    g, rb = r.effect_sizes
+    assert (g.name, rb.name) == ("hedges_g", "rank_biserial")
+    assert g.value == pytest.approx(
+        (1 - 3 / 115) * stats.ttest_rel(a, b).statistic / math.sqrt(30), rel=1e-12
+    )
+    assert r.power_n == repeats_for_power(g.value, paired=True) == 5  # g = 1.79
+    u = compare_two(a, b, paired=False, n_resamples=500)
+    assert [e.name for e in u.effect_sizes] == ["hedges_g", "cliffs_delta"]
+    assert r.mean_difference == pytest.approx(np.mean(a) - np.mean(b), abs=1e-12)
+
+
+def test_deterministic_and_json_ready():
+    a, b = _paired_skewed()
+    r1 = compare_two(a, b, paired=True, seed=4, n_resamples=300)
+    assert r1 == compare_two(a, b, paired=True, seed=4, n_resamples=300)
+    out = json.loads(json.dumps(r1.to_dict(), allow_nan=False))
+    assert out["test"] == "Wilcoxon signed-rank" and out["df"] is None
+    assert out["effect_sizes"][1]["name"] == "rank_biserial"
+
+
+def test_bad_input():
+    with pytest.raises(ConfigError, match="equal lengths"):
+        compare_two([1.0, 2.0, 3.0], [1.0, 2.0], paired=True)
+    with pytest.raises(ConfigError, match="at least 2"):
+        compare_two([1.0], [1.0, 2.0], paired=False)
+    with pytest.raises(ConfigError, match="NaN"):
+        compare_two([1.0, float("nan")], [1.0, 2.0], paired=False)
+    with pytest.raises(ConfigError, match="parametric"):
+        compare_two([1.0, 2.0], [1.0, 2.0], paired=True, parametric="yes")

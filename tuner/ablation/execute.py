@@ -1,0 +1,313 @@
+"""What one run of a study does, and what it records.
+
+A run is one design point on one repeated unit (:class:`~deltatune.ablation.spec.Run`):
+
+- **search** runs one threshold search (:func:`deltatune.search.runner.run_search`) with the run's
+  strategy, trials, space, budget and seed on the tuning frames, picks the fastest setting within the
+  budget, and scores it on the held-out frames (and on every ``score_on`` segment). The inner search is an
+  Optuna study of its own, ``<study>.<run key>``, in the same storage: a run retried after a crash finishes
+  that search to its asked number of trials instead of starting again.
+- **evaluate** applies a fixed threshold setting (a file or one number, times ``scale``) with the run's
+  truncation mode, accumulation and input dilation to one segment, and scores the whole segment.
+
+Speed is measured in every run where ``speed_repeats > 0``: dense PyTorch (the faster of NCHW and
+channels-last) and the delta network (sparse backend) timed in turn on the same frames, one untimed
+warm-up round, then ``speed_repeats`` rounds; each round's ``dense ms / delta ms`` is kept, so the report
+can give an interval for the speedup instead of one number.
+
+Each process keeps its evaluators (converted networks, dense references) between runs: building one takes
+seconds, and runs of one study share workloads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deltatune.ablation.spec import Run, Segment, StudySpec
+from deltatune.errors import ConfigError
+
+__all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run", "time_interleaved"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Observation:
+    """The metrics of one scored stretch of video (``extra``: observation factors, e.g. scored_on)."""
+
+    metrics: dict[str, float]
+    extra: dict[str, str] = field(default_factory=dict)
+    speed: list[tuple[float, float]] = field(default_factory=list)  # (dense ms, delta ms) per repeat
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {k: _num(v) for k, v in self.metrics.items()},
+            "extra": dict(self.extra),
+            "speed": [list(s) for s in self.speed],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Observation:
+        return cls(
+            {k: (math.nan if v is None else float(v)) for k, v in d["metrics"].items()},
+            dict(d.get("extra") or {}),
+            [tuple(s) for s in d.get("speed") or []],
+        )  # type: ignore[misc]
+
+
+@dataclass
+class RunOutcome:
+    """What a run stores: its observations, the chosen setting, the search front (search runs)."""
+
+    observations: list[Observation]
+    config: dict[str, Any] | None = None
+    front: list[tuple[float, float]] = field(default_factory=list)  # (accuracy loss, speedup)
+    wall_s: float = 0.0
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def time_interleaved(
+    model: Any, net: Any, frames: torch.Tensor, *, repeats: int
+) -> list[tuple[float, float]]:
+    """``repeats`` rounds of (dense ms/frame, delta ms/frame) on ``frames`` ``[T, B, C, H, W]``.
+
+    Each round times dense (the faster layout) on frames 1.., then the delta network on the same frames
+    after an untimed dense frame 0; one untimed round first warms both up (and lets the sparse backend
+    calibrate).
+    """
+    from deltatune.delta.latency import best_dense_ms, channels_last_runner, time_delta
+
+    run_cl = channels_last_runner(model)
+    steady = list(frames[1:])
+    out: list[tuple[float, float]] = []
+    with torch.no_grad():
+        for r in range(repeats + 1):
+            d = best_dense_ms(model, steady, run_cl=run_cl)
+            s = time_delta(net, list(frames))
+            if r:
+                out.append((d, s))
+    return out
+
+
+class WorkerState:
+    """Per-process caches: one evaluator (and one timing network) per workload."""
+
+    def __init__(self, spec: StudySpec, storage: str | None) -> None:
+        self.spec = spec
+        self.storage = storage
+        self._evaluators: dict[Any, Any] = {}
+        self._timing: dict[Any, Any] = {}
+
+    def workload(self, segment: Segment | None = None) -> Any:
+        from deltatune.search.study_workload import StudyWorkload
+
+        s = self.spec
+        base = _spec_dir(s)
+        weights = s.weights
+        if weights not in (None, "default") and not Path(weights).is_file() and (base / weights).is_file():
+            weights = str(base / weights)
+        video = segment.video if segment else s.video
+        from deltatune.data.video import DEFAULT_WINDOWS
+
+        # a sample with fewer default crop windows (carphone has one) is scored on all it has
+        streams = min(s.streams, len(DEFAULT_WINDOWS[video])) if video in DEFAULT_WINDOWS else s.streams
+        return StudyWorkload(
+            s.model,
+            weights=weights,
+            video=video,
+            frames=s.frames,
+            streams=streams,
+            start=segment.start if segment else s.start,
+            heldout=s.heldout,
+            joints=s.joints,
+        )
+
+    def evaluator(self, workload: Any) -> Any:
+        from deltatune.search.objective import Evaluator
+
+        if workload not in self._evaluators:
+            self._evaluators[workload] = Evaluator(workload)
+        return self._evaluators[workload]
+
+    def timing_net(self, workload: Any) -> Any:
+        from deltatune.delta import convert
+        from deltatune.delta.sparse import SparseBackend
+
+        if workload not in self._timing:
+            ev = self.evaluator(workload)
+            self._timing[workload] = convert(
+                ev.model, ev.frames["tune"][0], backend=SparseBackend(), record_stats=False
+            )
+        return self._timing[workload]
+
+
+def _spec_dir(spec: StudySpec) -> Path:
+    return Path(spec.path).parent if spec.path else Path(".")
+
+
+def _thresholds(spec: StudySpec, value: Any, scale: float, names: list[str]) -> dict[str, float | None]:
+    from deltatune.delta.thresholds import check_names, load_thresholds
+
+    if isinstance(value, str):
+        path = Path(value) if Path(value).is_file() else _spec_dir(spec) / value
+        tf = load_thresholds(path)
+        check_names(tf.thresholds.keys(), names, source=f"thresholds file {value}")
+        return {k: (None if v is None else v * scale) for k, v in tf.thresholds.items()}
+    return {n: float(value) * scale for n in names}
+
+
+def _score(
+    state: WorkerState, workload: Any, config: Any, split: str, *, accumulate: bool, extra: dict[str, str]
+) -> Observation:
+    """Score ``config`` on ``split`` of ``workload``; time it when the study asks for speed."""
+    ev = state.evaluator(workload)
+    ev.net.accumulate = accumulate
+    r = ev.evaluate(config, split=split)  # type: ignore[arg-type]
+    speed: list[tuple[float, float]] = []
+    metrics = {"accuracy_loss": r.accuracy_loss, "mac_speedup": r.speedup}
+    if state.spec.speed_repeats > 0:
+        net = state.timing_net(workload)
+        net.set_thresholds(config.thresholds)
+        net.mode, net.input_dilation, net.accumulate = config.mode, config.input_dilation, accumulate
+        speed = time_interleaved(ev.model, net, ev.frames[split], repeats=state.spec.speed_repeats)
+        metrics["measured_speedup"] = _median_ratio(speed)
+    return Observation(metrics, extra, speed)
+
+
+def _median_ratio(speed: list[tuple[float, float]]) -> float:
+    import statistics
+
+    return statistics.median(d / max(s, 1e-9) for d, s in speed) if speed else math.nan
+
+
+def execute_run(state: WorkerState, run: Run) -> RunOutcome:
+    """Do ``run`` and return what it measured (raises :class:`ConfigError` on bad input)."""
+    t0 = time.perf_counter()
+    spec = state.spec
+    if spec.kind == "evaluate":
+        out = _evaluate_run(state, run)
+    elif spec.kind == "search":
+        out = _search_run(state, run)
+    else:  # pragma: no cover - validated by the spec
+        raise ConfigError(f"study kind {spec.kind!r} is unknown")
+    out.wall_s = time.perf_counter() - t0
+    return out
+
+
+def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
+    from deltatune.ablation.spec import parse_segment
+    from deltatune.search.objective import TrialConfig
+
+    spec, p = state.spec, run.point
+    wl = state.workload(parse_segment(run.unit))
+    ev = state.evaluator(wl)
+    thr = _thresholds(
+        spec, spec.setting(p, "thresholds"), float(spec.setting(p, "scale")), ev.threshold_names
+    )
+    config = TrialConfig(thr, int(spec.setting(p, "input_dilation")), str(spec.setting(p, "mode")))
+    obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
+    return RunOutcome([obs], config=config.to_attrs())
+
+
+def _search_run(state: WorkerState, run: Run) -> RunOutcome:
+    from deltatune.search.objective import TrialConfig
+    from deltatune.search.runner import SearchSettings, run_search
+
+    spec, p = state.spec, run.point
+    wl = state.workload()
+    ev = state.evaluator(wl)
+    accumulate = bool(spec.setting(p, "accumulate"))
+    ev.net.accumulate = accumulate
+    settings = SearchSettings(
+        workload=wl,
+        trials=int(spec.setting(p, "trials")),
+        strategy=str(spec.setting(p, "strategy")),
+        space=str(spec.setting(p, "space")),
+        budget=float(spec.setting(p, "budget")),
+        study=f"{spec.name}.{run.key}",
+        storage=state.storage,
+        seed=run.seed,
+        tune_dilation=bool(spec.setting(p, "tune_dilation")),
+        modes=(str(spec.setting(p, "mode")),),
+        finish=True,
+    )
+    res = run_search(settings, evaluator=ev)
+    front = [(float(r.accuracy_loss), float(r.speedup)) for r in res.front.itertuples()]
+    best = res.best_feasible
+    if best is None:
+        nan = math.nan
+        metrics = {"tune_loss": nan, "tune_speedup": nan, "heldout_loss": nan, "heldout_speedup": nan}
+        config = None
+    else:
+        metrics = {
+            "tune_loss": best["accuracy_loss"],
+            "tune_speedup": best["speedup"],
+            "heldout_loss": _nan(best["heldout_accuracy_loss"]),
+            "heldout_speedup": _nan(best["heldout_speedup"]),
+        }
+        config = _config_of(state, settings, int(best["trial"]))
+    metrics["hypervolume"] = res.hypervolume
+    metrics["feasible_trials"] = float(res.trials["feasible"].sum()) if "feasible" in res.trials else 0.0
+    if not spec.score_on:
+        obs = Observation(metrics)
+        if config is not None and spec.speed_repeats > 0:
+            timed = _score(
+                state, wl, TrialConfig.from_attrs(config), "heldout", accumulate=accumulate, extra={}
+            )
+            obs.metrics["measured_speedup"] = timed.metrics["measured_speedup"]
+            obs.speed = timed.speed
+        elif spec.speed_repeats > 0:
+            obs.metrics["measured_speedup"] = math.nan
+        return RunOutcome([obs], config=config, front=front)
+    # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
+    observations: list[Observation] = []
+    targets: list[tuple[str, Any, str]] = [("tuning", wl, "tune"), ("held-out", wl, "heldout")]
+    targets += [(seg.label, replace(wl, video=seg.video, start=seg.start), "all") for seg in spec.score_on]
+    for label, workload, split in targets:
+        if config is None:
+            observations.append(
+                Observation({"accuracy_loss": math.nan, "mac_speedup": math.nan}, {"scored_on": label})
+            )
+            continue
+        observations.append(
+            _score(
+                state,
+                workload,
+                TrialConfig.from_attrs(config),
+                split,
+                accumulate=accumulate,
+                extra={"scored_on": label},
+            )
+        )
+    return RunOutcome(observations, config=config, front=front)
+
+
+def _nan(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _config_of(state: WorkerState, settings: Any, trial: int) -> dict[str, Any]:
+    """The :class:`TrialConfig` attributes stored on trial ``trial`` of the inner search."""
+    from deltatune.search.runner import open_study
+
+    study = open_study(settings.storage_spec(), settings.study_name, create=False)
+    attrs = study.trials[trial].user_attrs
+    return {
+        "thresholds": attrs["thresholds"],
+        "input_dilation": attrs.get("input_dilation", 1),
+        "mode": attrs.get("mode", "max"),
+    }

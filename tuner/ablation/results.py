@@ -1,0 +1,91 @@
+"""The results of an ablation study as tidy tables: what ``deltatune report`` reads.
+
+One documented long-form schema (:class:`AblationResults`), independent of where the runs were stored:
+
+``observations``
+    one row per (run, observation, metric): ``run`` (the run key), ``seed``, ``unit`` (the repeated unit: a
+    seed number or a clip/segment name, as text), one column per factor (levels as text), ``metric``,
+    ``value``. A run usually gives one observation; a run that scores its result on several clips gives one
+    per clip, told apart by an observation factor (e.g. ``scored_on``).
+``speed_repeats``
+    one row per timed repeat: ``run``, ``seed``, ``unit``, factor columns, ``repeat``, ``dense_ms``,
+    ``delta_ms``, ``ratio`` (dense / delta; the measured speedup of that repeat).
+``fronts``
+    the Pareto-front points of every search run: ``run``, ``seed``, ``unit``, factor columns,
+    ``accuracy_loss``, ``speedup``.
+``provenance``
+    one row per run: ``run``, ``git_revision``, ``versions`` (JSON text), ``wall_s``, ``host``,
+    ``attempt`` (1 for a first try, 2 for the first retry ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS"]
+
+#: Columns of ``AblationResults.observations`` besides the factor columns.
+OBSERVATION_COLUMNS = ("run", "seed", "unit", "metric", "value")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a metric is read: its label, its direction and (optionally) an equivalence margin.
+
+    ``margin``: differences within ``±margin`` (in the metric's unit) count as practically equivalent;
+    the report then tests equivalence (TOST) and gives the Bayesian probability of that region.
+    """
+
+    name: str
+    label: str
+    higher_is_better: bool
+    margin: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "higher_is_better": self.higher_is_better,
+            "margin": self.margin,
+        }
+
+
+@dataclass(frozen=True)
+class AblationResults:
+    """Everything a report needs about one study (see the module docstring for the tables' columns).
+
+    ``factors``: factor name -> its levels in declared order (as text), design factors first, then
+    observation factors. ``pairing``: ``"unit"`` when the runs of different levels share their repeated
+    unit (same seed, same clip) and are compared pair by pair, ``"none"`` when they are independent.
+    ``primary``: ``(factor, baseline level, metric)`` of the comparison the study was designed for.
+    """
+
+    name: str
+    description: str
+    model: str
+    factors: dict[str, list[str]]
+    pairing: str
+    unit_name: str
+    metrics: list[MetricSpec]
+    primary: tuple[str, str, str] | None
+    observations: pd.DataFrame
+    speed_repeats: pd.DataFrame
+    fronts: pd.DataFrame
+    provenance: pd.DataFrame
+    expected_runs: int
+    notes: list[str] = field(default_factory=list)
+
+    def metric(self, name: str) -> MetricSpec:
+        """The :class:`MetricSpec` called ``name`` (KeyError when the study has none)."""
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def completed_runs(self) -> int:
+        return int(self.observations["run"].nunique()) if len(self.observations) else 0

@@ -1,0 +1,347 @@
+"""``deltatune ablate``: run a study's full design x repeats, resumably, on N worker processes.
+
+The loop (:func:`run_ablation`):
+
+1. fail the trials of dead workers (Optuna's ``fail_stale_trials``: no heartbeat for ``3 x heartbeat``
+   seconds);
+2. enqueue every run that has no COMPLETE, WAITING or RUNNING trial (so a re-run skips finished runs and
+   retries failed or killed ones, up to ``max_attempts`` tries);
+3. let ``jobs`` worker processes (joblib) pop the queue with ``study.optimize`` until it is empty;
+4. while trials of other workers (another machine, or a killed one not yet stale) are RUNNING, wait and
+   go back to 1.
+
+A worker that pops a run whose key already has a COMPLETE trial, or a RUNNING one with a lower number,
+skips it (two processes that enqueued the same missing run at once): no run is ever stored twice.
+Workers exit when their parent dies (SIGKILL included), so a killed ``ablate`` leaves no process behind;
+their runs are retried by the next ``ablate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deltatune.ablation.spec import Run, StudySpec
+from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
+from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["AblationSummary", "run_ablation", "check_inputs", "provenance"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AblationSummary:
+    """What :func:`run_ablation` did: runs finished in total and in this call, and what failed."""
+
+    study: str
+    storage: str
+    expected: int
+    complete: int
+    new: int
+    failed: dict[str, str] = field(default_factory=dict)  # run key -> last error, for runs given up
+    wall_s: float = 0.0
+
+
+def provenance() -> dict[str, Any]:
+    """Package versions, the git revision of the installed source, and the host: stored with every run."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for pkg in ("deltatune", "torch", "optuna", "numpy", "scipy", "pandas"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    src = Path(__file__).resolve().parents[2]
+    rev = "unknown"
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if out.returncode == 0:
+            rev = out.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            if dirty.stdout.strip():
+                rev += "-dirty"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"git_revision": rev, "versions": versions, "host": platform.node()}
+
+
+def check_inputs(spec: StudySpec) -> None:
+    """Cheap checks before any model work: the model, the weights, every video and its frame count."""
+    from deltatune.ablation.execute import WorkerState
+    from deltatune.data.video import video_info
+    from deltatune_models import model_info
+
+    info = model_info(spec.model)
+    if info.task != "pose":
+        raise ConfigError(
+            f"{spec.path}: model {spec.model!r}: studies score pose models only (task {info.task!r})"
+        )
+    state = WorkerState(spec, None)
+    segments = list(spec.units) + list(spec.score_on) or [None]
+    if spec.kind == "search" and spec.score_on:
+        segments = [None, *spec.score_on]
+    for seg in segments:
+        wl = state.workload(seg)
+        wl.resolve_weights()
+        path = wl.video_path()
+        n = video_info(path).frames
+        if n is not None and n < wl.start + wl.frames:
+            where = seg.label if seg else f"{wl.video}@{wl.start}"
+            raise ConfigError(
+                f"{spec.path}: segment {where} needs frames {wl.start}..{wl.start + wl.frames - 1}"
+                f", but {wl.video} has {n} frames"
+            )
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker process as soon as its parent is gone (it is then re-parented)."""
+    if getattr(_watch_parent, "started", False):
+        return
+    _watch_parent.started = True  # type: ignore[attr-defined]
+
+    def loop() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=loop, daemon=True, name="deltatune-parent-watch").start()
+
+
+def _work(
+    spec_d: dict[str, Any], url: str, heartbeat: float, threads: int, prov: dict[str, Any], parent: int | None
+) -> int:
+    """A worker: pop queued runs until none is left; returns how many it finished."""
+    import optuna
+    import torch
+
+    from deltatune.ablation.execute import WorkerState, execute_run
+
+    if parent is not None:
+        _watch_parent(parent)
+        logging.getLogger("deltatune").setLevel(logging.WARNING)
+    torch.set_num_threads(max(1, threads))
+    spec = StudySpec.from_dict(spec_d)
+    runs = {r.key: r for r in spec.runs()}
+    study = open_ablation(url, spec, heartbeat=heartbeat)
+    state = WorkerState(spec, url)
+    done = {"n": 0}
+
+    def objective(trial: optuna.Trial) -> float:
+        key = trial.user_attrs.get("run_key")
+        if key not in runs:
+            trial.set_user_attr("idle", True)  # the queue ran dry between our check and ask()
+            trial.study.stop()
+            raise optuna.TrialPruned("no queued run")
+        if _taken_elsewhere(trial.study, key, trial.number):
+            trial.set_user_attr("duplicate", True)
+            raise optuna.TrialPruned("run already done or running elsewhere")
+        try:
+            out = execute_run(state, runs[key])
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        trial.set_user_attr("observations", [o.to_dict() for o in out.observations])
+        trial.set_user_attr("config", out.config)
+        trial.set_user_attr("front", [list(p) for p in out.front])
+        trial.set_user_attr("provenance", {**prov, "pid": os.getpid()})
+        done["n"] += 1
+        return out.wall_s
+
+    def stop_when_drained(study: optuna.Study, _t: Any) -> None:
+        if not _waiting(study):
+            study.stop()
+
+    if _waiting(study):
+        study.optimize(objective, callbacks=[stop_when_drained], catch=(Exception,), gc_after_trial=False)
+    return done["n"]
+
+
+def _waiting(study: optuna.Study) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def _taken_elsewhere(study: optuna.Study, key: str, number: int) -> bool:
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        if t.number != number and t.user_attrs.get("run_key") == key:
+            if t.state == TrialState.COMPLETE or t.number < number:
+                return True
+    return False
+
+
+def _plan(
+    study: optuna.Study, runs: list[Run], max_attempts: int
+) -> tuple[list[Run], int, int, dict[str, str]]:
+    """``(runs to enqueue, complete, running, given up {key: error})``."""
+    from optuna.trial import TrialState
+
+    by_key: dict[str, list[Any]] = {}
+    for t in study.get_trials(deepcopy=False):
+        k = t.user_attrs.get("run_key")
+        if k:
+            by_key.setdefault(k, []).append(t)
+    missing, complete, running, given_up = [], 0, 0, {}
+    for r in runs:
+        ts = by_key.get(r.key, [])
+        states = {t.state for t in ts}
+        if TrialState.COMPLETE in states:
+            complete += 1
+        elif states & {TrialState.WAITING, TrialState.RUNNING}:
+            running += TrialState.RUNNING in states
+        else:
+            failed = [t for t in ts if t.state == TrialState.FAIL]
+            if len(failed) >= max_attempts:
+                given_up[r.key] = failed[-1].user_attrs.get("error", "worker died (no heartbeat)")
+            else:
+                missing.append(r)
+    return missing, complete, running, given_up
+
+
+def _attempts(study: optuna.Study, key: str) -> int:
+    return 1 + sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("run_key") == key and t.state.name == "FAIL"
+    )
+
+
+def run_ablation(
+    spec: StudySpec,
+    *,
+    storage: str | None = None,
+    jobs: int = 1,
+    heartbeat: float = DEFAULT_HEARTBEAT,
+    max_attempts: int = 3,
+    threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[int, int], None] | None = None,
+) -> AblationSummary:
+    """Run (or resume) every run of ``spec``; returns when each has finished or failed ``max_attempts`` times.
+
+    ``threads``: torch threads per worker (default: this machine's cores / ``jobs``).
+    ``on_progress(complete, expected)`` is called as runs finish; ``on_wait(running, grace_s)`` while
+    only other workers' runs are left.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: need at least 1 worker")
+    if not heartbeat > 0:
+        raise ConfigError(f"--heartbeat {heartbeat}: must be > 0 seconds")
+    t0 = time.perf_counter()
+    url = storage or default_storage(spec.name)
+    check_inputs(spec)
+    study = open_ablation(url, spec, heartbeat=heartbeat)
+    runs = spec.runs()
+    prov = provenance()
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads {threads}: need at least 1")
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    _, complete_before, _, _ = _plan(study, runs, max_attempts)
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        missing, complete, running, given_up = _plan(study, runs, max_attempts)
+        if on_progress is not None:
+            on_progress(complete, len(runs))
+        for r in missing:
+            study.enqueue_trial(
+                {},
+                user_attrs={
+                    "run_key": r.key,
+                    "factors": r.factors,
+                    "seed": r.seed,
+                    "unit": r.unit,
+                    "attempt": _attempts(study, r.key),
+                },
+            )
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            _launch(spec, url, heartbeat, jobs, threads, prov, study, len(runs), on_progress)
+            continue
+        if running:
+            if on_wait is not None:
+                on_wait(running, grace_period(heartbeat))
+            time.sleep(max(1.0, heartbeat))
+            continue
+        break
+    return AblationSummary(
+        study=spec.name,
+        storage=url,
+        expected=len(runs),
+        complete=complete,
+        new=complete - complete_before,
+        failed=given_up,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+def _launch(
+    spec: StudySpec,
+    url: str,
+    heartbeat: float,
+    jobs: int,
+    threads: int,
+    prov: dict[str, Any],
+    study: optuna.Study,
+    expected: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
+    """Run the queue dry: in this process (``jobs == 1``) or in ``jobs`` joblib worker processes."""
+    from optuna.trial import TrialState
+
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = -1
+        while not stop.wait(1.0):
+            try:
+                keys = {
+                    t.user_attrs.get("run_key")
+                    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                }
+            except Exception:  # a read racing a writer: next tick
+                continue
+            n = len(keys - {None})
+            if n != last and on_progress is not None:
+                on_progress(min(n, expected), expected)
+                last = n
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        if jobs == 1:
+            _work(spec.to_dict(), url, heartbeat, threads, prov, None)
+        else:
+            from joblib import Parallel, delayed
+
+            Parallel(n_jobs=jobs, backend="loky")(
+                delayed(_work)(spec.to_dict(), url, heartbeat, threads, prov, os.getpid())
+                for _ in range(jobs)
+            )
+    finally:
+        stop.set()
+        thread.join()

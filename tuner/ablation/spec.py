@@ -1,0 +1,558 @@
+"""Study files: one TOML file declares a whole ablation (factors x repeats) and how to read it.
+
+A study file has a ``[study]`` table, a ``[factors]`` table (each factor a list of levels), optionally
+``[fixed]`` (settings every run shares) and ``[equivalence]`` (metric -> margin)::
+
+    [study]
+    name = "truncation-ablation"
+    kind = "evaluate"                 # "evaluate": fixed thresholds scored per clip/segment
+    model = "hrnet"                   # "search": one threshold search per design point and seed
+    units = ["vtest@0", "vtest@160"]  # evaluate: the repeated unit (clip@first frame)
+    frames = 16
+    primary = { factor = "accumulate", baseline = "on", metric = "accuracy_loss" }
+
+    [fixed]
+    thresholds = "studies/thresholds/hrnet.json"
+
+    [factors]
+    accumulate = ["on", "off"]
+    mode = ["max", "norm", "rms"]
+
+    [equivalence]
+    accuracy_loss = 0.5               # PCK points
+
+Every error names the file, the line and the field (``studies/x.toml:7: frames: expected an integer,
+got 'sixteen'``), and is raised before any model is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deltatune.errors import ConfigError
+
+__all__ = [
+    "StudySpec",
+    "Segment",
+    "DesignPoint",
+    "Run",
+    "load_study",
+    "parse_study",
+    "KINDS",
+    "METRICS",
+    "FACTORS",
+    "parse_segment",
+]
+
+KINDS = ("search", "evaluate")
+
+#: Metrics each kind of run records: name -> (label, higher is better).
+METRICS: dict[str, dict[str, tuple[str, bool]]] = {
+    "search": {
+        "heldout_loss": ("accuracy loss on held-out frames (PCK points)", False),
+        "heldout_speedup": ("MAC speedup on held-out frames", True),
+        "measured_speedup": ("measured speedup on held-out frames (dense ms / delta ms)", True),
+        "tune_loss": ("accuracy loss on tuning frames (PCK points)", False),
+        "tune_speedup": ("MAC speedup on tuning frames", True),
+        "hypervolume": ("hypervolume of the tuning front (PCK points x speedup)", True),
+        "feasible_trials": ("trials within the accuracy budget", True),
+    },
+    "evaluate": {
+        "accuracy_loss": ("accuracy loss (PCK points)", False),
+        "mac_speedup": ("MAC speedup", True),
+        "measured_speedup": ("measured speedup (dense ms / delta ms)", True),
+    },
+}
+#: Metrics of a search study that scores its result on several segments (``score_on``).
+SCORED_METRICS = METRICS["evaluate"]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (isinstance(v, int | float)) and not isinstance(v, bool)
+
+
+def _check_strategy(v: Any) -> str | None:
+    from deltatune.search.strategies import STRATEGIES
+
+    if not isinstance(v, str) or v not in STRATEGIES:
+        return f"expected one of {', '.join(STRATEGIES)}, got {v!r}"
+    return None
+
+
+def _check_space(v: Any) -> str | None:
+    from deltatune.search.spaces import SPACES
+
+    if not isinstance(v, str) or v not in SPACES:
+        return f"expected one of {', '.join(SPACES)}, got {v!r}"
+    return None
+
+
+def _check_mode(v: Any) -> str | None:
+    from deltatune.delta._context import MODES
+
+    if not isinstance(v, str) or v not in MODES:
+        return f"expected one of {', '.join(MODES)}, got {v!r}"
+    return None
+
+
+def _check_onoff(v: Any) -> str | None:
+    if isinstance(v, bool) or v in ("on", "off"):
+        return None
+    return f'expected "on"/"off" (or true/false), got {v!r}'
+
+
+def _check_int(lo: int) -> Any:
+    def check(v: Any) -> str | None:
+        return None if _is_int(v) and v >= lo else f"expected an integer >= {lo}, got {v!r}"
+
+    return check
+
+
+def _check_dilation(v: Any) -> str | None:
+    return None if _is_int(v) and v >= 1 and v % 2 == 1 else f"expected an odd integer >= 1, got {v!r}"
+
+
+def _check_nonneg(v: Any) -> str | None:
+    return None if _is_num(v) and v >= 0 else f"expected a number >= 0, got {v!r}"
+
+
+def _check_thresholds(v: Any) -> str | None:
+    if _is_num(v) and v >= 0:
+        return None
+    if isinstance(v, str) and v:
+        return None  # a threshold file: existence is checked relative to the study file
+    return f"expected a threshold file path or a number >= 0, got {v!r}"
+
+
+#: Factors (and [fixed] settings) each kind understands: name -> (validator, default).
+FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "search": {
+        "strategy": (_check_strategy, "tpe"),
+        "trials": (_check_int(1), 12),
+        "space": (_check_space, "group"),
+        "budget": (_check_nonneg, 1.0),
+        "mode": (_check_mode, "max"),
+        "tune_dilation": (_check_onoff, True),
+        "accumulate": (_check_onoff, True),
+    },
+    "evaluate": {
+        "thresholds": (_check_thresholds, 0.0),
+        "scale": (_check_nonneg, 1.0),
+        "mode": (_check_mode, "max"),
+        "input_dilation": (_check_dilation, 1),
+        "accumulate": (_check_onoff, True),
+    },
+}
+
+_STUDY_KEYS = {
+    "name": str,
+    "description": str,
+    "kind": str,
+    "model": str,
+    "weights": str,
+    "video": str,
+    "frames": int,
+    "streams": int,
+    "start": int,
+    "heldout": int,
+    "joints": str,
+    "repeats": int,
+    "seeds": list,
+    "units": list,
+    "score_on": list,
+    "pairing": str,
+    "speed_repeats": int,
+    "metrics": list,
+    "primary": dict,
+}
+_TABLES = {"study", "factors", "fixed", "equivalence"}
+_SEGMENT = re.compile(r"^(?P<video>[^@]+?)(?:@(?P<start>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of video: ``video`` (asset name or file) from frame ``start``; written ``video@start``."""
+
+    video: str
+    start: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.video}@{self.start}"
+
+
+def parse_segment(text: str) -> Segment:
+    """``"vtest@160"`` -> ``Segment("vtest", 160)``; ``"carphone"`` -> start 0."""
+    m = _SEGMENT.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f'expected "video@first-frame" (e.g. "vtest@160"), got {text!r}')
+    return Segment(m.group("video"), int(m.group("start") or 0))
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """One combination of factor levels (plus the fixed settings): what a run varies."""
+
+    levels: tuple[tuple[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.levels)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One design point on one repeated unit (a seed, or a segment): the unit of work and of storage."""
+
+    point: DesignPoint
+    factors: dict[str, str]  # factor -> level as text (what the report groups by)
+    seed: int
+    unit: str
+
+    @property
+    def key(self) -> str:
+        """A stable identifier: the same run in a re-run has the same key."""
+        payload = json.dumps(
+            {"p": [list(x) for x in self.point.levels], "s": self.seed, "u": self.unit},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A parsed, validated study file (see the module docstring)."""
+
+    name: str
+    kind: str
+    model: str
+    factors: dict[str, list[Any]]
+    fixed: dict[str, Any]
+    description: str = ""
+    weights: str | None = "default"
+    video: str = "vtest"
+    frames: int = 16
+    streams: int = 2
+    start: int = 0
+    heldout: int | None = None
+    joints: str = "present"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    units: tuple[Segment, ...] = ()
+    score_on: tuple[Segment, ...] = ()
+    pairing: str = "unit"
+    speed_repeats: int = 3
+    metrics: tuple[str, ...] = ()
+    primary: tuple[str, str, str] | None = None
+    equivalence: dict[str, float] = field(default_factory=dict)
+    path: str = ""
+
+    # -- the design --------------------------------------------------------------------------------
+    def setting(self, point: DesignPoint, name: str) -> Any:
+        """The value of setting ``name`` at ``point``: its level, else the fixed value, else the default."""
+        d = point.as_dict()
+        if name in d:
+            return d[name]
+        if name in self.fixed:
+            return self.fixed[name]
+        return FACTORS[self.kind][name][1]
+
+    def points(self) -> list[DesignPoint]:
+        """Every combination of factor levels, in declared order (the first factor varies slowest)."""
+        names = list(self.factors)
+        combos = itertools.product(*(self.factors[n] for n in names)) if names else [()]
+        return [DesignPoint(tuple(zip(names, c, strict=True))) for c in combos]
+
+    @property
+    def unit_name(self) -> str:
+        return "segment" if self.kind == "evaluate" else "seed"
+
+    def runs(self) -> list[Run]:
+        """The full design x repeats, one :class:`Run` each."""
+        out = []
+        for p in self.points():
+            factors = {k: level_text(v) for k, v in p.levels}
+            if self.kind == "evaluate":
+                out += [Run(p, factors, 0, u.label) for u in self.units]
+            else:
+                out += [Run(p, factors, s, str(s)) for s in self.seeds]
+        return out
+
+    def observation_factors(self) -> dict[str, list[str]]:
+        """Factors measured within a run (a search scored on several segments: ``scored_on``)."""
+        if self.kind == "search" and self.score_on:
+            return {"scored_on": ["tuning", "held-out", *(s.label for s in self.score_on)]}
+        return {}
+
+    def metric_names(self) -> tuple[str, ...]:
+        return self.metrics or tuple(self.available_metrics())
+
+    def available_metrics(self) -> dict[str, tuple[str, bool]]:
+        if self.kind == "search" and self.score_on:
+            return SCORED_METRICS
+        return METRICS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able copy (stored in the study so that ``deltatune report`` needs no file)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["units"] = [u.label for u in self.units]
+        d["score_on"] = [u.label for u in self.score_on]
+        d["seeds"] = list(self.seeds)
+        d["metrics"] = list(self.metrics)
+        d["primary"] = list(self.primary) if self.primary else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudySpec:
+        d = dict(d)
+        d["units"] = tuple(parse_segment(u) for u in d.get("units", ()))
+        d["score_on"] = tuple(parse_segment(u) for u in d.get("score_on", ()))
+        d["seeds"] = tuple(d.get("seeds", ()))
+        d["metrics"] = tuple(d.get("metrics", ()))
+        d["primary"] = tuple(d["primary"]) if d.get("primary") else None
+        return cls(**d)
+
+    def fingerprint(self) -> str:
+        """What must not change when a stored study is resumed: the runs and what each measures."""
+        d = self.to_dict()
+        for k in ("description", "path", "metrics", "primary", "equivalence", "pairing"):
+            d.pop(k)
+        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def level_text(v: Any) -> str:
+    """A level as the report shows it (``True`` -> ``on``)."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return str(v)
+
+
+class _Locator:
+    """Line numbers of TOML keys (tomllib keeps none): the line of ``key =`` inside ``[table]``."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line(self, table: str, key: str | None = None) -> int:
+        current, header_line = "", 0
+        for i, raw in enumerate(self.lines, 1):
+            s = raw.strip()
+            m = re.match(r"^\[\s*([^\]]+?)\s*\]", s)
+            if m:
+                current = m.group(1)
+                if key is None and current == table:
+                    return i
+                header_line = i if current == table else header_line
+                continue
+            if key is not None and current == table and re.match(rf"^\"?{re.escape(key)}\"?\s*=", s):
+                return i
+        return header_line or 1
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; every error is one :class:`ConfigError` naming file:line: field."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such study file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read ({exc})") from None
+    return parse_study(text, path=str(p))
+
+
+def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
+    """Parse the text of a study file (see :func:`load_study`).
+
+    >>> s = parse_study('[study]\\nname = "x"\\nkind = "evaluate"\\nmodel = "hrnet_tiny"\\n'
+    ...                 'units = ["vtest@0"]\\n[factors]\\nmode = ["max", "rms"]\\n')
+    >>> [r.factors for r in s.runs()]
+    [{'mode': 'max'}, {'mode': 'rms'}]
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"{path}:{m.group(1) if m else 1}: not valid TOML ({exc})") from None
+    loc = _Locator(text)
+
+    def fail(table: str, key: str | None, msg: str) -> ConfigError:
+        where = f"{table}.{key}" if key else f"[{table}]"
+        return ConfigError(f"{path}:{loc.line(table, key)}: {where}: {msg}")
+
+    unknown = sorted(set(data) - _TABLES)
+    if unknown:
+        raise ConfigError(
+            f"{path}:{loc.line(unknown[0])}: [{unknown[0]}]: unknown table; "
+            f"allowed: {', '.join(sorted(_TABLES))}"
+        )
+    sec = data.get("study")
+    if not isinstance(sec, dict):
+        raise ConfigError(f"{path}:1: [study]: missing table (name, kind, model ...)")
+    for key, value in sec.items():
+        if key not in _STUDY_KEYS:
+            raise fail("study", key, f"unknown field; allowed: {', '.join(sorted(_STUDY_KEYS))}")
+        want = _STUDY_KEYS[key]
+        ok = _is_int(value) if want is int else isinstance(value, want)
+        if not ok:
+            raise fail(
+                "study", key, f"expected {'an integer' if want is int else want.__name__}, got {value!r}"
+            )
+    for key in ("name", "kind", "model"):
+        if key not in sec:
+            raise fail("study", None, f"missing field {key!r}")
+    kind = sec["kind"]
+    if kind not in KINDS:
+        raise fail("study", "kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
+    name = sec["name"]
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise fail("study", "name", f"use 1-100 letters, digits, - _ . (got {name!r})")
+    for key, lo in (
+        ("frames", 4),
+        ("streams", 1),
+        ("start", 0),
+        ("heldout", 2),
+        ("repeats", 1),
+        ("speed_repeats", 0),
+    ):
+        if key in sec and sec[key] < lo:
+            raise fail("study", key, f"expected an integer >= {lo}, got {sec[key]!r}")
+    kw: dict[str, Any] = {
+        k: v
+        for k, v in sec.items()
+        if k not in {"repeats", "seeds", "units", "score_on", "metrics", "primary"}
+    }
+    if kw.get("weights") == "none":
+        kw["weights"] = None
+    if sec.get("pairing", "unit") not in ("unit", "none"):
+        raise fail("study", "pairing", f'expected "unit" or "none", got {sec["pairing"]!r}')
+    if sec.get("joints", "present") not in ("present", "all"):
+        raise fail("study", "joints", f'expected "present" or "all", got {sec["joints"]!r}')
+    # repeats: seeds for a search, segments for an evaluation
+    if kind == "search":
+        if "units" in sec:
+            raise fail(
+                "study", "units", "a search study repeats over seeds: use repeats = N or seeds = [...]"
+            )
+        if "seeds" in sec:
+            seeds = sec["seeds"]
+            if not seeds or not all(_is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
+                raise fail("study", "seeds", f"expected distinct integers >= 0, got {seeds!r}")
+            kw["seeds"] = tuple(seeds)
+        else:
+            kw["seeds"] = tuple(range(sec.get("repeats", 3)))
+        for key in ("score_on",):
+            if key in sec:
+                kw[key] = _segments(sec[key], lambda m, k=key: fail("study", k, m))
+    else:
+        for key in ("repeats", "seeds", "score_on"):
+            if key in sec:
+                raise fail("study", key, "an evaluate study repeats over units (segments): use units = [...]")
+        if "units" not in sec:
+            raise fail("study", None, "missing field 'units' (the clips/segments every setting is scored on)")
+        kw["units"] = _segments(sec["units"], lambda m: fail("study", "units", m))
+        if len(set(kw["units"])) != len(kw["units"]):
+            raise fail("study", "units", "lists a segment twice")
+    # factors and fixed settings
+    allowed = FACTORS[kind]
+    factors: dict[str, list[Any]] = {}
+    for fname, levels in (data.get("factors") or {}).items():
+        if fname not in allowed:
+            raise fail("factors", fname, f"unknown factor for a {kind} study; allowed: {', '.join(allowed)}")
+        if not isinstance(levels, list) or not levels:
+            raise fail("factors", fname, f"expected a non-empty list of levels, got {levels!r}")
+        for v in levels:
+            problem = allowed[fname][0](v)
+            if problem:
+                raise fail("factors", fname, problem)
+        texts = [level_text(v) for v in levels]
+        if len(set(texts)) != len(texts):
+            raise fail("factors", fname, f"lists a level twice: {levels!r}")
+        factors[fname] = [_norm(v) for v in levels]
+    fixed: dict[str, Any] = {}
+    for fname, v in (data.get("fixed") or {}).items():
+        if fname not in allowed:
+            raise fail("fixed", fname, f"unknown setting for a {kind} study; allowed: {', '.join(allowed)}")
+        if fname in factors:
+            raise fail("fixed", fname, "is also a factor; keep it in one place")
+        problem = allowed[fname][0](v)
+        if problem:
+            raise fail("fixed", fname, problem)
+        fixed[fname] = _norm(v)
+    base = Path(path).parent
+    for table, values in (("fixed", {k: [v] for k, v in fixed.items()}), ("factors", factors)):
+        for v in values.get("thresholds", []):
+            if isinstance(v, str) and not (Path(v).is_file() or (base / v).is_file()):
+                raise fail(table, "thresholds", f"threshold file {v!r} not found")
+    kw["factors"], kw["fixed"] = factors, fixed
+    # metrics, primary comparison, equivalence margins
+    probe = StudySpec(
+        name=name,
+        kind=kind,
+        model=sec["model"],
+        factors=factors,
+        fixed=fixed,
+        score_on=kw.get("score_on", ()),
+    )
+    available = probe.available_metrics()
+    if "metrics" in sec:
+        bad = [m for m in sec["metrics"] if m not in available]
+        if bad or not sec["metrics"]:
+            raise fail("study", "metrics", f"unknown metric(s) {bad}; available: {', '.join(available)}")
+        kw["metrics"] = tuple(sec["metrics"])
+    obs = probe.observation_factors()
+    if "primary" in sec:
+        pr = sec["primary"]
+        if set(pr) != {"factor", "baseline", "metric"}:
+            raise fail("study", "primary", "expected { factor = ..., baseline = ..., metric = ... }")
+        levels = {**{k: [level_text(v) for v in vs] for k, vs in factors.items()}, **obs}
+        if pr["factor"] not in levels:
+            raise fail("study", "primary", f"factor {pr['factor']!r} is not a factor of this study")
+        if level_text(pr["baseline"]) not in levels[pr["factor"]]:
+            raise fail("study", "primary", f"baseline {pr['baseline']!r} is not a level of {pr['factor']!r}")
+        if pr["metric"] not in available:
+            raise fail(
+                "study", "primary", f"metric {pr['metric']!r} is unknown; available: {', '.join(available)}"
+            )
+        kw["primary"] = (pr["factor"], level_text(pr["baseline"]), pr["metric"])
+    eq: dict[str, float] = {}
+    for m, margin in (data.get("equivalence") or {}).items():
+        if m not in available:
+            raise fail("equivalence", m, f"unknown metric; available: {', '.join(available)}")
+        if not _is_num(margin) or margin <= 0:
+            raise fail("equivalence", m, f"expected a margin > 0, got {margin!r}")
+        eq[m] = float(margin)
+    kw["equivalence"] = eq
+    try:
+        return StudySpec(path=path, **kw)
+    except TypeError as exc:  # pragma: no cover - every key is validated above
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _norm(v: Any) -> Any:
+    """Levels as stored: "on"/"off" become booleans, ints stay ints, floats floats."""
+    if v in ("on", "off"):
+        return v == "on"
+    return v
+
+
+def _segments(values: list[Any], fail: Any) -> tuple[Segment, ...]:
+    if not values:
+        raise fail('expected a non-empty list of "video@first-frame" segments')
+    out = []
+    for v in values:
+        try:
+            out.append(parse_segment(v))
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    return tuple(out)

@@ -1,0 +1,220 @@
+"""Where a study's runs live: an Optuna study in an RDB storage with heartbeats.
+
+Each run is one trial of the Optuna study named like the study file (``[study] name``): enqueued with the
+run's key, factors, seed and unit in its user attributes, executed by whichever worker pops it, and told
+COMPLETE with its observations in user attributes (the trial's value is the run's wall-clock seconds). So
+the storage gives resume after a crash, several workers, several machines (a PostgreSQL URL), and
+optuna-dashboard, for free.
+
+Heartbeats: every running trial's worker writes a heartbeat every ``heartbeat`` seconds; a trial whose
+heartbeat is older than ``3 x heartbeat`` belongs to a dead worker and is failed by Optuna's
+``fail_stale_trials``, and its run enqueued again. That needs an RDB storage (Optuna's journal files have
+no heartbeats): the default is ``sqlite:///<results dir>/<study>.db``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deltatune.ablation.results import AblationResults, MetricSpec
+from deltatune.ablation.spec import StudySpec
+from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["META_KEY", "default_storage", "open_ablation", "load_results", "grace_period", "find_study"]
+
+log = logging.getLogger(__name__)
+
+META_KEY = "deltatune-ablation"
+DEFAULT_HEARTBEAT = 10.0
+
+
+def grace_period(heartbeat: float) -> int:
+    """Seconds without a heartbeat after which a running trial counts as dead."""
+    return max(2, int(round(3 * heartbeat)))
+
+
+def default_storage(spec_name: str) -> str:
+    """``sqlite:///<results dir>/<name>.db`` (absolute, so workers agree whatever their directory)."""
+    from deltatune.search.storage import results_dir
+
+    return f"sqlite:///{(results_dir() / f'{spec_name}.db').resolve()}"
+
+
+def check_url(url: str) -> None:
+    """One clear error for a storage URL ablate cannot use (checked before any work)."""
+    if "://" not in url:
+        raise ConfigError(
+            f"--storage {url}: ablate needs an RDB URL (sqlite:///file.db or postgresql://...); "
+            "journal files have no heartbeats to detect a killed worker"
+        )
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
+        raise ConfigError(
+            f"--storage {url}: unknown scheme {scheme!r}; use sqlite:///file.db or postgresql://..."
+        )
+    if scheme == "sqlite":
+        path = Path(url.split(":///", 1)[1]) if ":///" in url else None
+        if path is None or not str(path):
+            raise ConfigError(f"--storage {url}: sqlite URL needs a file (sqlite:///path/study.db)")
+        if path.exists() and path.is_dir():
+            raise ConfigError(f"--storage {url}: {path} is a folder, not a database file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--storage {url}: cannot create {path.parent} ({exc.strerror})") from None
+
+
+def quiet_experimental() -> None:
+    """Heartbeats are experimental in Optuna; we rely on them knowingly: no warning per call."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+
+
+def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
+    import optuna
+
+    check_url(url)
+    quiet_experimental()
+    kw: dict[str, Any] = {}
+    if heartbeat is not None:
+        kw = {"heartbeat_interval": max(1, int(round(heartbeat))), "grace_period": grace_period(heartbeat)}
+    try:
+        return optuna.storages.RDBStorage(url, **kw)
+    except ImportError as exc:
+        raise ConfigError(f"--storage {url}: database driver missing ({exc})") from None
+    except Exception as exc:  # sqlalchemy's OperationalError, ArgumentError ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--storage {url}: cannot open ({first})") from None
+
+
+def open_ablation(url: str, spec: StudySpec, *, heartbeat: float | None = DEFAULT_HEARTBEAT) -> optuna.Study:
+    """Create or load the study's Optuna study; refuse one stored from a different design."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(
+        study_name=spec.name, storage=_storage(url, heartbeat), direction="minimize", load_if_exists=True
+    )
+    meta = study.user_attrs.get(META_KEY)
+    if meta and meta.get("fingerprint") != spec.fingerprint():
+        raise ConfigError(
+            f"study {spec.name!r} in {url} was run with a different design (model, data, "
+            "factors or repeats); use a new name, or another --storage"
+        )
+    if meta != {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()}:
+        study.set_user_attr(META_KEY, {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()})
+    return study
+
+
+def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySpec]:
+    """Load a stored ablation study (the only one in the storage when ``name`` is None)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = _storage(url, None)
+    if name is None:
+        names = [
+            s.study_name for s in optuna.get_all_study_summaries(storage) if META_KEY in (s.user_attrs or {})
+        ]
+        if len(names) != 1:
+            raise ConfigError(
+                f"{url}: holds {len(names)} ablation studies ({', '.join(names) or 'none'}); "
+                "name one with --study"
+            )
+        name = names[0]
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise ConfigError(f"--study {name}: no such study in {url}") from None
+    meta = study.user_attrs.get(META_KEY)
+    if not meta:
+        raise ConfigError(f"--study {name}: not an ablation study (no {META_KEY} attribute)")
+    return study, StudySpec.from_dict(meta["spec"])
+
+
+def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
+    """The study's finished runs as :class:`AblationResults` (one COMPLETE trial per run key)."""
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    factors = {k: [_text(v) for v in vs] for k, vs in spec.factors.items()}
+    obs_factors = spec.observation_factors()
+    fcols = list(factors) + list(obs_factors)
+    obs_rows, speed_rows, front_rows, prov_rows = [], [], [], []
+    seen: set[str] = set()
+    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
+        a = t.user_attrs
+        key = a.get("run_key")
+        if not key or key in seen or "observations" not in a:
+            continue
+        seen.add(key)
+        base = {"run": key, "seed": int(a["seed"]), "unit": str(a["unit"]), **dict(a["factors"])}
+        for i, o in enumerate(a["observations"]):
+            row = {**base, **{k: "" for k in obs_factors}, **o.get("extra", {})}
+            for m, v in o["metrics"].items():
+                obs_rows.append({**row, "metric": m, "value": float("nan") if v is None else float(v)})
+            for r, (d, s) in enumerate(o.get("speed") or []):
+                speed_rows.append(
+                    {
+                        **row,
+                        "observation": i,
+                        "repeat": r,
+                        "dense_ms": d,
+                        "delta_ms": s,
+                        "ratio": d / max(s, 1e-9),
+                    }
+                )
+        for loss, speed in a.get("front") or []:
+            front_rows.append({**base, "accuracy_loss": loss, "speedup": speed})
+        p = a.get("provenance") or {}
+        prov_rows.append(
+            {
+                "run": key,
+                "git_revision": p.get("git_revision", "unknown"),
+                "versions": json.dumps(p.get("versions", {}), sort_keys=True),
+                "wall_s": t.values[0] if t.values else float("nan"),
+                "host": p.get("host", ""),
+                "attempt": int(a.get("attempt", 1)),
+            }
+        )
+    base_cols = ["run", "seed", "unit", *fcols]
+    available = spec.available_metrics()
+    metrics = [
+        MetricSpec(m, available[m][0], available[m][1], spec.equivalence.get(m)) for m in spec.metric_names()
+    ]
+    observations = pd.DataFrame(obs_rows, columns=[*base_cols, "metric", "value"])
+    observations = observations[observations["metric"].isin([m.name for m in metrics])].reset_index(drop=True)
+    return AblationResults(
+        name=spec.name,
+        description=spec.description,
+        model=spec.model,
+        factors={**factors, **obs_factors},
+        pairing=spec.pairing,
+        unit_name=spec.unit_name,
+        metrics=metrics,
+        primary=spec.primary,
+        observations=observations,
+        speed_repeats=pd.DataFrame(
+            speed_rows, columns=[*base_cols, "observation", "repeat", "dense_ms", "delta_ms", "ratio"]
+        ),
+        fronts=pd.DataFrame(front_rows, columns=[*base_cols[: 3 + len(factors)], "accuracy_loss", "speedup"]),
+        provenance=pd.DataFrame(
+            prov_rows, columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]
+        ),
+        expected_runs=len(spec.runs()),
+    )
+
+
+def _text(v: Any) -> str:
+    from deltatune.ablation.spec import level_text
+
+    return level_text(v)

@@ -1,0 +1,118 @@
+"""``deltatune ablate STUDY.toml``: run a study's full design x repeats, resumably, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "ablate"
+HELP = "run an ablation study file (every factor combination x repeats), resumably"
+DESCRIPTION = (
+    "Runs every design point of a study file (studies/*.toml) on every repeat (seed or segment). Each run "
+    "is a trial of an Optuna study in an RDB storage (default sqlite:///deltatune-results/NAME.db, or "
+    "--storage postgresql://... shared by several machines): re-running skips finished runs, and a run "
+    "whose worker died (no heartbeat for 3 x --heartbeat seconds) is retried. Then `deltatune report "
+    "STUDY.toml` tests which differences are real."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="study file, e.g. studies/truncation_ablation.toml")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes on this machine; each gets cores/jobs torch threads (default 1)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per worker (default: cores / jobs); 1 keeps timings sane on a busy machine",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="RDB storage URL (default sqlite:///deltatune-results/NAME.db)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="worker heartbeat; a run without one for 3x this long is retried (default 10)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate the file and list the runs; run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from deltatune.ablation.runner import check_inputs, run_ablation
+    from deltatune.ablation.spec import load_study
+    from deltatune.ablation.store import check_url, default_storage
+    from deltatune.errors import ConfigError
+
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: need at least 1 worker")
+    if not args.heartbeat > 0:
+        raise ConfigError(f"--heartbeat {args.heartbeat}: must be > 0 seconds")
+    spec = load_study(args.file)
+    runs = spec.runs()
+    check_url(args.storage or default_storage(spec.name))
+    check_inputs(spec)  # before the progress bar: bad input is one line, nothing half-drawn
+    if args.dry_run:
+        print(
+            f"{spec.name}: {spec.kind} study of {spec.model}, {len(spec.points())} design point(s) x "
+            f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs"
+        )
+        for r in runs:
+            levels = ", ".join(f"{k}={v}" for k, v in r.factors.items()) or "(no factors)"
+            print(f"  {r.key}  {levels}  {spec.unit_name}={r.unit}")
+        return 0
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(runs), desc=spec.name, unit="run", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None and done > bar.n:
+            bar.update(done - bar.n)
+
+    def waiting(running: int, grace: int) -> None:
+        if bar is not None:
+            bar.set_postfix_str(
+                f"waiting for {running} run(s) of other workers (retried after {grace}s without a heartbeat)"
+            )
+
+    try:
+        summary = run_ablation(
+            spec,
+            storage=args.storage,
+            jobs=args.jobs,
+            heartbeat=args.heartbeat,
+            threads=args.threads,
+            on_progress=progress,
+            on_wait=waiting,
+        )
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(
+            f"deltatune ablate: interrupted; finished runs are kept. Resume with: deltatune ablate "
+            f"{args.file}" + (f" --storage {args.storage}" if args.storage else ""),
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    print(
+        f"{summary.study}: {summary.complete} of {summary.expected} runs finished ({summary.new} in this "
+        f"call, {summary.wall_s:.0f} s); storage {summary.storage}"
+    )
+    for key, err in summary.failed.items():
+        print(f"  run {key} failed 3 times; last error: {err}")
+    print(f"report: deltatune report {args.file}" + (f" --storage {args.storage}" if args.storage else ""))
+    return 0 if not summary.failed else 1

@@ -1,0 +1,293 @@
+"""Support of :mod:`deltatune.report.analysis`: JSON-ready dataclasses, bootstrap CIs, run counts, provenance.
+
+Kept apart so that the analysis module reads as the list of what a report computes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from itertools import product
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from deltatune.errors import ConfigError
+from deltatune.stats import Description, TestResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deltatune.ablation.results import AblationResults
+
+__all__ = [
+    "Plain",
+    "plain",
+    "boot_ci",
+    "empty_description",
+    "RunCount",
+    "ProvenanceSummary",
+    "run_count",
+    "provenance_summary",
+    "RunSpeed",
+    "speed_per_run",
+    "nan_test",
+    "attempt",
+    "mean_diff",
+    "FAILURES",
+]
+
+T = TypeVar("T")
+
+#: At most this many missing (cell, unit) pairs are listed by name.
+MAX_MISSING_LISTED = 40
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of ``value``: NaN/inf become ``None``, tables nested dicts, results their dicts."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if hasattr(value, "to_dict") and is_dataclass(value):
+        return value.to_dict()
+    if hasattr(value, "columns"):  # DataFrame
+        return {str(r): {str(c): plain(value.loc[r, c]) for c in value.columns} for r in value.index}
+    if hasattr(value, "index") and hasattr(value, "items"):  # Series
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    raise TypeError(f"cannot convert {type(value).__name__} to a plain value")
+
+
+class Plain:
+    """Mixin of the report's frozen dataclasses: ``to_dict()`` of every field, JSON-ready."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field (nested results as dicts; NaN and infinities as ``None``)."""
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def empty_description(level: float = 0.95) -> Description:
+    """The summary of no observations: n = 0, every number NaN (``describe`` refuses empty input)."""
+    nan = math.nan
+    return Description(
+        n=0, mean=nan, sd=nan, median=nan, ci_low=nan, ci_high=nan, level=level, ci_method="n/a"
+    )
+
+
+def nan_test(reason: str, *, paired: bool, n: int) -> TestResult:
+    """A test that could not be run: NaN statistic and p, ``reason`` says why."""
+    return TestResult(
+        test="none",
+        statistic=math.nan,
+        pvalue=math.nan,
+        n=n,
+        paired=paired,
+        reason=reason,
+        normality_pvalue=None,
+        mean_difference=math.nan,
+        effect_sizes=(),
+        power_n=None,
+    )
+
+
+#: Errors of a statistic on degenerate data: reported as a note or a NaN result, never raised.
+FAILURES = (ConfigError, ValueError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
+
+
+def attempt(notes: list[str], what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """``fn(*args, **kwargs)``, or ``None`` with a note when it fails on the data."""
+    try:
+        return fn(*args, **kwargs)
+    except FAILURES as e:
+        notes.append(f"{what} not computed: {e}")
+        return None
+
+
+def mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Vectorized ``mean(x) - mean(y)`` along ``axis`` (a bootstrap statistic)."""
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def boot_ci(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., Any],
+    *,
+    paired: bool,
+    seed: int,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    method: str = "BCa",
+) -> tuple[float, float]:
+    """A bootstrap CI of ``statistic(*data, axis=-1)`` (scipy), falling back to percentiles; NaN if n < 2.
+
+    Used where :func:`deltatune.stats.describe` does not fit: the CI of a difference of two independent
+    means and the CI of a run's median speed-up over its repeats. Constant data give ``[value, value]``.
+    """
+    from scipy.stats import bootstrap
+
+    if min(x.size for x in data) < 2:
+        return math.nan, math.nan
+    if all(np.ptp(x) == 0 for x in data):
+        v = float(statistic(*data, axis=-1))
+        return v, v
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # degenerate BCa: handled by the fallback
+        res = bootstrap(
+            data,
+            statistic,
+            n_resamples=n_resamples,
+            vectorized=True,
+            paired=paired,
+            axis=-1,
+            confidence_level=level,
+            method=method,
+            rng=np.random.default_rng(seed),
+        )
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if math.isfinite(low) and math.isfinite(high):
+        return low, high
+    dist = np.asarray(res.bootstrap_distribution, dtype=float)
+    dist = dist[np.isfinite(dist)]
+    if not dist.size:
+        return math.nan, math.nan
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.percentile(dist, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class RunCount(Plain):
+    """Completed vs expected runs; ``missing`` names the (design cell, unit) pairs without a run.
+
+    Design factors are those constant within every run (observation factors vary inside a run).
+    ``missing`` lists at most :data:`MAX_MISSING_LISTED` pairs; ``n_missing`` counts them all.
+    """
+
+    completed: int
+    expected: int
+    design_factors: tuple[str, ...]
+    runs_per_cell: dict[str, int]
+    missing: tuple[str, ...]
+    n_missing: int
+
+
+def run_count(results: AblationResults, obs: pd.DataFrame) -> RunCount:
+    """How many runs completed, per design cell, and which (cell, unit) pairs are missing."""
+    factors = [f for f in results.factors if f in obs.columns]
+    if obs.empty:
+        return RunCount(0, int(results.expected_runs), tuple(factors), {}, (), 0)
+    per_run = obs.groupby("run")
+    design = [f for f in factors if int(per_run[f].nunique().max()) <= 1]
+    runs = obs.drop_duplicates("run")
+    levels = {f: [str(v) for v in results.factors[f]] for f in design}
+    cell_of = runs[design].astype(str).agg(" / ".join, axis=1) if design else runs["run"].map(lambda _: "all")
+    counts = cell_of.value_counts()
+    names = [" / ".join(c) for c in product(*levels.values())] if design else ["all"]
+    per_cell = {n: int(counts.get(n, 0)) for n in names}
+    per_cell.update({str(k): int(v) for k, v in counts.items() if k not in per_cell})
+    units = list(dict.fromkeys(runs["unit"].astype(str)))
+    have = set(zip(cell_of, runs["unit"].astype(str), strict=True))
+    label = " / ".join(design) if design else ""
+    missing = [
+        f"{label} = {cell}, {results.unit_name} {u}" if design else f"{results.unit_name} {u}"
+        for cell in names
+        for u in units
+        if (cell, u) not in have
+    ]
+    return RunCount(
+        completed=int(runs["run"].nunique()),
+        expected=int(results.expected_runs),
+        design_factors=tuple(design),
+        runs_per_cell=per_cell,
+        missing=tuple(missing[:MAX_MISSING_LISTED]),
+        n_missing=len(missing),
+    )
+
+
+@dataclass(frozen=True)
+class ProvenanceSummary(Plain):
+    """Where the runs come from: git revisions and package versions (with run counts), hosts, wall time."""
+
+    git_revisions: dict[str, int]
+    versions: dict[str, tuple[str, ...]]
+    hosts: tuple[str, ...]
+    total_wall_s: float
+    retried_runs: int
+    runs: int
+
+
+def provenance_summary(prov: pd.DataFrame | None) -> ProvenanceSummary:
+    """Summarize the provenance table; unreadable ``versions`` JSON is counted under ``"?"``."""
+    if prov is None or prov.empty:
+        return ProvenanceSummary({}, {}, (), math.nan, 0, 0)
+    git = (
+        {str(k): int(v) for k, v in prov["git_revision"].astype(str).value_counts().items()}
+        if ("git_revision" in prov.columns)
+        else {}
+    )
+    versions: dict[str, set[str]] = {}
+    for text in prov.get("versions", []):
+        try:
+            d = json.loads(text) if isinstance(text, str) else dict(text)
+        except (TypeError, ValueError):
+            d = {"?": "unreadable"}
+        for pkg, ver in d.items():
+            versions.setdefault(str(pkg), set()).add(str(ver))
+    hosts = tuple(sorted(map(str, prov["host"].dropna().unique()))) if "host" in prov.columns else ()
+    wall = float(prov["wall_s"].astype(float).sum()) if "wall_s" in prov.columns else math.nan
+    retried = int((prov["attempt"].astype(int) > 1).sum()) if "attempt" in prov.columns else 0
+    return ProvenanceSummary(
+        git_revisions=git,
+        versions={k: tuple(sorted(v)) for k, v in sorted(versions.items())},
+        hosts=hosts,
+        total_wall_s=wall,
+        retried_runs=retried,
+        runs=int(prov["run"].nunique()) if "run" in prov.columns else len(prov),
+    )
+
+
+@dataclass(frozen=True)
+class RunSpeed(Plain):
+    """The measured speed-up of one run: median ratio (dense / delta) over its repeats, bootstrap CI."""
+
+    run: str
+    levels: dict[str, str]
+    n_repeats: int
+    median: float
+    ci_low: float
+    ci_high: float
+
+
+def speed_per_run(sr: pd.DataFrame | None, factors: list[str], seed: int) -> tuple[RunSpeed, ...]:
+    """Each run's median speed-up over its timing repeats, with a percentile-bootstrap CI of the median."""
+    if sr is None or sr.empty or "ratio" not in sr.columns or "run" not in sr.columns:
+        return ()
+    present = [f for f in factors if f in sr.columns]
+    runs: list[RunSpeed] = []
+    for run, g in sr.groupby("run", sort=False):
+        r = g["ratio"].to_numpy(float)
+        r = r[np.isfinite(r)]
+        lo, hi = boot_ci((r,), np.median, paired=False, seed=seed, method="percentile")
+        runs.append(
+            RunSpeed(
+                str(run),
+                {f: str(g[f].iloc[0]) for f in present},
+                int(r.size),
+                float(np.median(r)) if r.size else math.nan,
+                lo,
+                hi,
+            )
+        )
+    return tuple(runs)

@@ -1,0 +1,505 @@
+"""The statistics of an ablation study's report: summaries, tests, effect sizes, equivalence and power.
+
+:func:`analyse` turns an :class:`~deltatune.ablation.results.AblationResults` into an :class:`Analysis`
+(frozen dataclasses, ``to_dict()`` for JSON). It only arranges the data and calls :mod:`deltatune.stats`;
+the rules of the statistics (which test, which effect size) live there. What is arranged here:
+
+- **per level and per design cell**: n, mean, SD, median and a 95 % bootstrap CI of each metric;
+- **per factor with >= 2 levels**: its levels compared. With ``pairing == "unit"`` an observation's block
+  is its unit plus the levels of all *other* factors, only blocks that have every level are kept and the
+  tests are paired on them; with ``pairing == "none"`` all values of a level are compared unpaired. Two
+  levels: one level-vs-baseline test; more: an omnibus test with post-hoc *and* each level vs baseline;
+- **per level-vs-baseline comparison**: equivalence (TOST, Bayesian signed-rank) when the metric has a
+  margin, almost stochastic order oriented so that "dominates" means "is better", a power note, and a
+  plain-words summary; p-values are Holm-corrected over *all* such comparisons of the report;
+- **measured speed**: per run the median speed-up over its timing repeats, per level a CI over runs.
+
+Missing data never raise: a comparison whose level has fewer than 2 observations (or blocks) gets a NaN
+result whose ``reason`` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from itertools import product
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deltatune.errors import ConfigError
+from deltatune.report._support import (
+    FAILURES,
+    Plain,
+    RunSpeed,
+    attempt,
+    boot_ci,
+    empty_description,
+    mean_diff,
+    nan_test,
+    provenance_summary,
+    run_count,
+    speed_per_run,
+)
+from deltatune.report.wording import equivalence_verdict, fmt, p_is, power_note, summary
+from deltatune.stats import (
+    ASOResult,
+    BayesResult,
+    Description,
+    EquivalenceResult,
+    OmnibusResult,
+    TestResult,
+    almost_stochastic_order,
+    bayes_signed_rank,
+    compare_many,
+    compare_two,
+    describe,
+    holm,
+    tost,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deltatune.ablation.results import AblationResults, MetricSpec
+    from deltatune.report._support import ProvenanceSummary, RunCount
+
+__all__ = [
+    "Analysis",
+    "MetricAnalysis",
+    "LevelSummary",
+    "FactorComparison",
+    "PairwiseComparison",
+    "RunSpeed",
+    "analyse",
+    "MIN_N",
+]
+
+#: Fewest observations (or complete blocks) per level for a test.
+MIN_N = 2
+
+
+@dataclass(frozen=True)
+class LevelSummary(Plain):
+    """``metric`` over the observations of one level of ``factor`` (or of one design cell).
+
+    For a cell, ``factor`` is the factors joined by " × " and ``level`` their levels joined by " / ".
+    """
+
+    metric: str
+    factor: str
+    level: str
+    description: Description
+
+
+@dataclass(frozen=True)
+class PairwiseComparison(Plain):
+    """``level`` (a) against ``baseline`` (b) on ``metric``: test, effects, equivalence, order and power.
+
+    ``diff`` is ``mean(a) - mean(b)`` (over the complete blocks when paired) with a 95 % bootstrap CI;
+    ``better`` says whether a is better than b in the metric's direction (``None`` when undefined).
+    ``p_holm`` is the Holm-adjusted p over all pairwise comparisons of the analysis; ``significant`` is
+    ``p_holm < alpha``. ``equivalence``/``bayes``/``aso`` are ``None`` when not computed (``notes`` say
+    why).
+    """
+
+    metric: str
+    factor: str
+    level: str
+    baseline: str
+    paired: bool
+    primary: bool
+    n_a: int
+    n_b: int
+    test: TestResult
+    diff: float
+    diff_ci_low: float
+    diff_ci_high: float
+    better: bool | None
+    p_raw: float
+    p_holm: float
+    significant: bool
+    equivalence: EquivalenceResult | None
+    equivalence_verdict: str | None
+    bayes: BayesResult | None
+    aso: ASOResult | None
+    power_n: int | None
+    power_note: str
+    summary: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactorComparison(Plain):
+    """All comparisons of the levels of ``factor`` on ``metric``.
+
+    ``n_blocks``/``n_incomplete`` count the complete and dropped blocks (paired only; ``None`` unpaired).
+    ``omnibus`` is set for more than two levels when it could be computed.
+    """
+
+    metric: str
+    factor: str
+    levels: tuple[str, ...]
+    baseline: str
+    paired: bool
+    primary: bool
+    n_blocks: int | None
+    n_incomplete: int | None
+    omnibus: OmnibusResult | None
+    omnibus_summary: str | None
+    pairwise: tuple[PairwiseComparison, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricAnalysis(Plain):
+    """Everything about one metric: per-level and per-cell summaries and the factors' comparisons."""
+
+    spec: MetricSpec
+    levels: tuple[LevelSummary, ...]
+    cells: tuple[LevelSummary, ...]
+    comparisons: tuple[FactorComparison, ...]
+
+
+@dataclass(frozen=True)
+class Analysis(Plain):
+    """The statistics of a study's report (see the module docstring); metrics in report order.
+
+    ``family_size`` is the number of pairwise p-values that entered the Holm correction (comparisons that
+    could not be tested are left out of it); ``n_pairwise`` counts all pairwise comparisons.
+    """
+
+    study: str
+    alpha: float
+    seed: int
+    pairing: str
+    metrics: tuple[MetricAnalysis, ...]
+    family_size: int
+    n_pairwise: int
+    speed_runs: tuple[RunSpeed, ...]
+    speed_levels: tuple[LevelSummary, ...]
+    runs: RunCount
+    provenance: ProvenanceSummary
+    notes: tuple[str, ...] = ()
+
+    @property
+    def pairwise(self) -> list[PairwiseComparison]:
+        """Every level-vs-baseline comparison, in report order."""
+        return [p for m in self.metrics for c in m.comparisons for p in c.pairwise]
+
+    @property
+    def primary(self) -> FactorComparison | None:
+        """The comparison the study was designed for (``results.primary``), if any."""
+        return next((c for m in self.metrics for c in m.comparisons if c.primary), None)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _levels_of(obs: pd.DataFrame, factor: str, declared: list[str]) -> list[str]:
+    """The declared levels, then any level seen in the data but not declared (kept, not dropped)."""
+    seen = [str(v) for v in obs[factor].unique()] if factor in obs else []
+    return [*map(str, declared), *[v for v in seen if v not in set(map(str, declared))]]
+
+
+def _describe(values: np.ndarray, seed: int) -> Description:
+    return describe(values, seed=seed) if values.size else empty_description()
+
+
+# ------------------------------------------------------------------------------------------ comparisons
+
+
+def _pairwise(
+    spec: MetricSpec,
+    factor: str,
+    level: str,
+    baseline: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    paired: bool,
+    primary: bool,
+    alpha: float,
+    seed: int,
+    unit: str,
+    aso_iterations: int,
+) -> PairwiseComparison:
+    """One level-vs-baseline comparison, before the Holm correction (``p_holm`` NaN)."""
+    notes: list[str] = []
+    n = int(a.size if paired else a.size + b.size)
+    eq = bayes = aso = None
+    diff = lo = hi = math.nan
+    if min(a.size, b.size) < MIN_N:
+        what = "complete blocks" if paired else "observations"
+        counts = f"{a.size}" if paired else f"{a.size} ({level}) and {b.size} ({baseline})"
+        test = nan_test(f"too few {what} to test: {counts}; at least {MIN_N} are needed", paired=paired, n=n)
+    else:
+        try:
+            test = compare_two(a, b, paired=paired, alpha=alpha, seed=seed)
+        except FAILURES as e:
+            test = nan_test(f"not tested: {e}", paired=paired, n=n)
+        diff = float(np.mean(a) - np.mean(b))
+        if paired:
+            d = describe(a - b, seed=seed)
+            lo, hi = d.ci_low, d.ci_high
+        else:
+            lo, hi = boot_ci((a, b), mean_diff, paired=False, seed=seed)
+        if spec.margin is not None:
+            eq = attempt(notes, "TOST", tost, a, b, margin=spec.margin, paired=paired, alpha=alpha)
+            if paired:
+                bayes = attempt(
+                    notes, "Bayesian signed-rank", bayes_signed_rank, a, b, rope=spec.margin, seed=seed
+                )
+            else:
+                notes.append("Bayesian signed-rank test needs paired data: not computed")
+        sign = 1.0 if spec.higher_is_better else -1.0
+        aso = attempt(
+            notes,
+            "ASO",
+            almost_stochastic_order,
+            sign * a,
+            sign * b,
+            num_bootstrap_iterations=aso_iterations,
+            seed=seed,
+        )
+    if spec.margin is not None and eq is None and not notes:
+        notes.append("equivalence not tested: too few observations")
+    better = None if not math.isfinite(diff) or diff == 0 else (diff > 0) == spec.higher_is_better
+    return PairwiseComparison(
+        metric=spec.name,
+        factor=factor,
+        level=level,
+        baseline=baseline,
+        paired=paired,
+        primary=primary,
+        n_a=int(a.size),
+        n_b=int(b.size),
+        test=test,
+        diff=diff,
+        diff_ci_low=lo,
+        diff_ci_high=hi,
+        better=better,
+        p_raw=float(test.pvalue),
+        p_holm=math.nan,
+        significant=False,
+        equivalence=eq,
+        equivalence_verdict=equivalence_verdict(eq, spec.margin),
+        bayes=bayes,
+        aso=aso,
+        power_n=test.power_n,
+        power_note=power_note(test, a.size if paired else min(a.size, b.size), unit),
+        summary="",
+        notes=tuple(notes),
+    )
+
+
+def _samples(
+    d: pd.DataFrame, factor: str, levels: list[str], others: list[str], paired: bool
+) -> tuple[dict[str, np.ndarray], int | None, int | None, list[str]]:
+    """Values per level: complete blocks (paired, aligned by position) or all values (unpaired)."""
+    notes: list[str] = []
+    if not paired:
+        return {lv: d.loc[d[factor] == lv, "value"].to_numpy(float) for lv in levels}, None, None, notes
+    if d.empty:
+        return {lv: np.empty(0) for lv in levels}, 0, 0, notes
+    key = ["unit", *others]
+    cells = d.groupby([*key, factor], sort=False)["value"]
+    dup = len(d) - cells.ngroups
+    if dup:
+        notes.append(f"{dup} repeated observation(s) of the same block and level were averaged")
+    wide = cells.mean().unstack(factor).reindex(columns=levels)
+    complete = wide.dropna()
+    incomplete = len(wide) - len(complete)
+    if incomplete:
+        notes.append(f"{incomplete} incomplete block(s) (missing a level) were left out of the paired tests")
+    return {lv: complete[lv].to_numpy(float) for lv in levels}, len(complete), incomplete, notes
+
+
+def _omnibus(
+    samples: dict[str, np.ndarray], spec: MetricSpec, *, paired: bool, alpha: float
+) -> tuple[OmnibusResult | None, str | None]:
+    small = [lv for lv, v in samples.items() if v.size < MIN_N]
+    if small:
+        return None, f"omnibus test not run: too few observations for {', '.join(small)}"
+    try:
+        om = compare_many(samples, paired=paired, higher_is_better=spec.higher_is_better, alpha=alpha)
+    except FAILURES as e:
+        return None, f"omnibus test not run: {e}"
+    ranks = ", ".join(f"{k} {fmt(v, 3)}" for k, v in om.mean_ranks.sort_values().items())
+    text = (
+        f"{om.test} over {om.k} levels (n = {om.n}): statistic = {fmt(om.statistic)}, {p_is(om.pvalue)} "
+        f"(not corrected); post-hoc {om.posthoc_test}; mean ranks (1 = best): {ranks}. Why: {om.reason}"
+    )
+    return om, text
+
+
+def _compare_factor(
+    d: pd.DataFrame,
+    results: AblationResults,
+    spec: MetricSpec,
+    factor: str,
+    levels: list[str],
+    *,
+    alpha: float,
+    seed: int,
+    aso_iterations: int,
+) -> FactorComparison:
+    primary = results.primary is not None and results.primary[0] == factor
+    baseline = str(results.primary[1]) if primary and results.primary is not None else levels[0]
+    if baseline not in levels:
+        baseline = levels[0]
+    is_primary = primary and results.primary is not None and results.primary[2] == spec.name
+    paired = results.pairing == "unit"
+    others = [f for f in results.factors if f != factor]
+    samples, n_blocks, n_incomplete, notes = _samples(d, factor, levels, others, paired)
+    omnibus = summary = None
+    if len(levels) > 2:
+        omnibus, summary = _omnibus(samples, spec, paired=paired, alpha=alpha)
+    pairwise = tuple(
+        _pairwise(
+            spec,
+            factor,
+            lv,
+            baseline,
+            samples[lv],
+            samples[baseline],
+            paired=paired,
+            primary=is_primary,
+            alpha=alpha,
+            seed=seed,
+            unit=results.unit_name,
+            aso_iterations=aso_iterations,
+        )
+        for lv in levels
+        if lv != baseline
+    )
+    return FactorComparison(
+        metric=spec.name,
+        factor=factor,
+        levels=tuple(levels),
+        baseline=baseline,
+        paired=paired,
+        primary=is_primary,
+        n_blocks=n_blocks,
+        n_incomplete=n_incomplete,
+        omnibus=omnibus,
+        omnibus_summary=summary,
+        pairwise=pairwise,
+        notes=tuple(notes),
+    )
+
+
+# -------------------------------------------------------------------------------------------- summaries
+
+
+def _level_summaries(
+    d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], seed: int
+) -> tuple[list[LevelSummary], list[LevelSummary]]:
+    levels = [
+        LevelSummary(spec.name, f, lv, _describe(d.loc[d[f] == lv, "value"].to_numpy(float), seed))
+        for f, lvs in factor_levels.items()
+        for lv in lvs
+    ]
+    cells: list[LevelSummary] = []
+    if len(factor_levels) >= 2 and not d.empty:
+        names = list(factor_levels)
+        groups = {tuple(map(str, k)): g["value"].to_numpy(float) for k, g in d.groupby(names, sort=False)}
+        for combo in product(*factor_levels.values()):
+            if combo in groups:
+                cells.append(
+                    LevelSummary(
+                        spec.name, " × ".join(names), " / ".join(combo), _describe(groups[combo], seed)
+                    )
+                )
+    return levels, cells
+
+
+# ---------------------------------------------------------------------------------------------- analyse
+
+
+def _holm_pass(metrics: list[MetricAnalysis], alpha: float) -> tuple[list[MetricAnalysis], int]:
+    """Holm-adjust every pairwise p of ``metrics`` as one family and write the summaries."""
+    flat = [p for m in metrics for c in m.comparisons for p in c.pairwise]
+    adjusted = iter(holm([p.p_raw for p in flat]).tolist() if flat else [])
+    out = []
+    for m in metrics:
+        comps = []
+        for c in m.comparisons:
+            pws = []
+            for p in c.pairwise:
+                ph = float(next(adjusted))
+                p = replace(p, p_holm=ph, significant=bool(math.isfinite(ph) and ph < alpha))
+                pws.append(replace(p, summary=summary(p, m.spec, alpha)))
+            comps.append(replace(c, pairwise=tuple(pws)))
+        out.append(replace(m, comparisons=tuple(comps)))
+    return out, sum(math.isfinite(p.p_raw) for p in flat)
+
+
+def analyse(
+    results: AblationResults, *, alpha: float = 0.05, seed: int = 0, aso_iterations: int = 1000
+) -> Analysis:
+    """The statistics of ``results`` for its report (see the module docstring); deterministic in ``seed``.
+
+    Raises :class:`~deltatune.errors.ConfigError` when the observations lack a column of the schema;
+    missing or too few observations give NaN results with a reason instead. ``aso_iterations``: bootstrap
+    iterations of each almost-stochastic-order test (deepsig's default 1000 takes a few seconds per
+    comparison; fewer give a coarser ``eps_min``).
+    """
+    obs = results.observations
+    needed = ["run", "unit", "metric", "value", *results.factors]
+    missing = [c for c in needed if c not in obs.columns]
+    if missing:
+        raise ConfigError(f"observations: missing column(s) {', '.join(missing)}")
+    obs = obs.copy()
+    for c in ["unit", *results.factors]:
+        obs[c] = obs[c].astype(str)
+    obs["value"] = obs["value"].astype(float)
+    notes = []
+    bad = ~np.isfinite(obs["value"].to_numpy())
+    if bad.any():
+        notes.append(f"{int(bad.sum())} non-finite observation(s) were left out")
+        obs = obs[~bad]
+    factor_levels = {f: _levels_of(obs, f, lv) for f, lv in results.factors.items()}
+    specs = list(results.metrics)
+    pf = results.primary[0] if results.primary else None
+    if results.primary is not None:
+        specs.sort(key=lambda s: s.name != results.primary[2])  # stable: primary metric first
+    order = sorted(factor_levels, key=lambda f: f != pf)
+    metrics = []
+    for spec in specs:
+        d = obs[obs["metric"] == spec.name]
+        levels, cells = _level_summaries(d, spec, factor_levels, seed)
+        comps = tuple(
+            _compare_factor(
+                d, results, spec, f, factor_levels[f], alpha=alpha, seed=seed, aso_iterations=aso_iterations
+            )
+            for f in order
+            if len(factor_levels[f]) >= 2
+        )
+        metrics.append(MetricAnalysis(spec, tuple(levels), tuple(cells), comps))
+    metrics, family = _holm_pass(metrics, alpha)
+    speed_runs = speed_per_run(results.speed_repeats, list(factor_levels), seed)
+    speed_levels = tuple(
+        LevelSummary("speed ratio", f, lv, _describe(meds, seed))
+        for f in factor_levels
+        for lv in factor_levels[f]
+        if (
+            meds := np.array(
+                [r.median for r in speed_runs if r.levels.get(f) == lv and math.isfinite(r.median)]
+            )
+        ).size
+    )
+    return Analysis(
+        study=results.name,
+        alpha=alpha,
+        seed=seed,
+        pairing=results.pairing,
+        metrics=tuple(metrics),
+        family_size=family,
+        n_pairwise=sum(len(c.pairwise) for m in metrics for c in m.comparisons),
+        speed_runs=speed_runs,
+        speed_levels=speed_levels,
+        runs=run_count(results, obs),
+        provenance=provenance_summary(results.provenance),
+        notes=tuple(notes),
+    )

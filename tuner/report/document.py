@@ -1,0 +1,452 @@
+"""The content of a study report as a list of format-neutral blocks, figures included.
+
+:func:`build_document` decides *what* the report says, in which order; :mod:`deltatune.report.render` only
+decides how a block looks in HTML or Markdown, so that both formats always carry the same content. Figures
+are drawn here (matplotlib's Agg backend, ~100 dpi) and kept as PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+    from deltatune.ablation.results import AblationResults
+    from deltatune.report.analysis import Analysis, FactorComparison, MetricAnalysis, PairwiseComparison
+    from deltatune.stats import Description
+
+__all__ = ["Heading", "Para", "Bullets", "Table", "Figure", "Terms", "Block", "build_document", "DPI"]
+
+#: Resolution of the report's figures: sharp enough on screen, small enough to embed a dozen in one file.
+DPI = 100
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    """A paragraph; ``kind`` is ``"p"``, ``"note"`` (secondary) or ``"key"`` (a finding to stand out)."""
+
+    text: str
+    kind: str = "p"
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG figure; ``name`` is its file name in the Markdown report's image folder."""
+
+    name: str
+    png: bytes
+    caption: str
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A list of (term, explanation) pairs."""
+
+    items: tuple[tuple[str, str], ...]
+
+
+Block = Heading | Para | Bullets | Table | Figure | Terms
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "x"
+
+
+def _figure(name: str, caption: str, draw: Callable[[Axes], object], size: tuple[float, float]) -> Figure:
+    """Draw on a fresh figure, save it as PNG bytes and close it (figures are never left open)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    try:
+        draw(ax)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
+    return Figure(name=name, png=buf.getvalue(), caption=caption)
+
+
+def _ci(lo: float, hi: float) -> str:
+    return "–" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def _desc_row(d: Description) -> tuple[str, ...]:
+    return (str(d.n), fmt(d.mean), fmt(d.sd), fmt(d.median), _ci(d.ci_low, d.ci_high))
+
+
+_DESC = ("n", "mean", "sd", "median", "95 % CI of mean")
+
+
+def _pair(p: PairwiseComparison) -> str:
+    return f"{p.level} vs {p.baseline}"
+
+
+def _comparison_blocks(
+    c: FactorComparison, spec_margin: float | None, omnibus_fig: Figure | None
+) -> list[Block]:
+    out: list[Block] = [Heading(3, f"{c.factor}: {', '.join(c.levels)} (baseline {c.baseline})")]
+    if c.paired:
+        out.append(
+            Para(
+                f"Paired on {c.n_blocks} complete block(s) (unit + the levels of the other factors); "
+                f"{c.n_incomplete} incomplete block(s) dropped.",
+                "note",
+            )
+        )
+    else:
+        out.append(Para("Unpaired: all values of each level are compared as independent samples.", "note"))
+    out += [Para(n, "note") for n in c.notes]
+    if c.omnibus_summary:
+        out.append(Para(c.omnibus_summary))
+    if c.omnibus is not None:
+        m = c.omnibus.posthoc
+        out.append(
+            Table(
+                ("post-hoc p", *map(str, m.columns)),
+                tuple((str(r), *(fmt_p(v) for v in m.loc[r])) for r in m.index),
+                f"{c.omnibus.posthoc_test} post-hoc p-values",
+            )
+        )
+    if omnibus_fig is not None:
+        out.append(omnibus_fig)
+    pws = c.pairwise
+    out.append(
+        Table(
+            ("comparison", "n", "test", "why this test", "statistic", "p (raw)", "p (Holm)", "significant"),
+            tuple(
+                (
+                    _pair(p),
+                    f"{p.n_a} vs {p.n_b}" if not p.paired else str(p.n_a),
+                    p.test.test,
+                    p.test.reason,
+                    fmt(p.test.statistic),
+                    fmt_p(p.p_raw),
+                    fmt_p(p.p_holm),
+                    "yes" if p.significant else "no",
+                )
+                for p in pws
+            ),
+            "Tests (level vs baseline); Holm over every pairwise comparison of the report",
+        )
+    )
+    effects = tuple(
+        (_pair(p), effect_name(e.name), fmt(e.value), _ci(e.ci_low, e.ci_high), e.magnitude)
+        for p in pws
+        for e in p.test.effect_sizes
+    )
+    if effects:
+        out.append(
+            Table(("comparison", "effect size", "value", "95 % CI", "magnitude"), effects, "Effect sizes")
+        )
+    out.append(
+        Table(
+            ("comparison", "difference (a - b)", "95 % CI"),
+            tuple((_pair(p), fmt(p.diff), _ci(p.diff_ci_low, p.diff_ci_high)) for p in pws),
+            "Mean difference, bootstrap CI",
+        )
+    )
+    if spec_margin is not None:
+        rows = []
+        for p in pws:
+            eq, b = p.equivalence, p.bayes
+            rows.append(
+                (
+                    _pair(p),
+                    fmt_p(eq.pvalue) if eq else "–",
+                    _ci(eq.ci_low, eq.ci_high) if eq else "–",
+                    p.equivalence_verdict or "–",
+                    fmt(b.p_left) if b else "–",
+                    fmt(b.p_rope) if b else "–",
+                    fmt(b.p_right) if b else "–",
+                )
+            )
+        out.append(
+            Table(
+                (
+                    "comparison",
+                    "TOST p",
+                    "90 % CI of difference",
+                    "verdict",
+                    "Bayes p_left",
+                    "Bayes p_rope",
+                    "Bayes p_right",
+                ),
+                tuple(rows),
+                f"Equivalence within the margin ±{spec_margin:g} (TOST; Bayesian signed-rank)",
+            )
+        )
+    out.append(
+        Table(
+            ("comparison", "ASO eps_min", "level almost stochastically better?"),
+            tuple(
+                (
+                    _pair(p),
+                    fmt(p.aso.eps_min) if p.aso else "–",
+                    ("yes" if p.aso.a_dominates else "no") if p.aso else "–",
+                )
+                for p in pws
+            ),
+            "Almost stochastic order (eps_min < 0.5: the level dominates the baseline)",
+        )
+    )
+    out.append(Bullets(tuple(p.summary for p in pws)))
+    out.append(Bullets(tuple(f"{_pair(p)}: {p.power_note}" for p in pws)))
+    for p in pws:
+        out += [Para(f"{_pair(p)}: {n}", "note") for n in p.notes]
+    return out
+
+
+def _metric_blocks(
+    results: AblationResults, m: MetricAnalysis, x: str | None, hue: str | None, alpha: float
+) -> list[Block]:
+    from deltatune.report.plots import box_strip, cd_diagram, interaction
+
+    spec = m.spec
+    direction = "higher is better" if spec.higher_is_better else "lower is better"
+    margin = f", equivalence margin ±{spec.margin:g}" if spec.margin is not None else ""
+    out: list[Block] = [Heading(2, f"{spec.label} ({spec.name}; {direction}{margin})")]
+    obs = results.observations
+    d = obs[obs["metric"] == spec.name] if len(obs) else obs
+    if x is not None and len(d):
+        order = results.factors[x]
+        out.append(
+            _figure(
+                f"box_{_slug(spec.name)}.png",
+                f"{spec.label} per {x}: box and every observation",
+                lambda ax: box_strip(d, x=x, y="value", order=order, ax=ax).set_ylabel(spec.label),
+                (6.5, 4.0),
+            )
+        )
+        if hue is not None:
+            out.append(
+                _figure(
+                    f"interaction_{_slug(spec.name)}.png",
+                    f"{spec.label}: mean per {x} and {hue} (95 % CI)",
+                    lambda ax: interaction(
+                        d, x=x, hue=hue, y="value", order=order, hue_order=results.factors[hue], ax=ax
+                    ).set_ylabel(f"mean {spec.label}"),
+                    (6.5, 4.0),
+                )
+            )
+    out.append(
+        Table(
+            ("factor", "level", *_DESC),
+            tuple((s.factor, s.level, *_desc_row(s.description)) for s in m.levels),
+            "Per level",
+        )
+    )
+    if m.cells:
+        out.append(
+            Table(
+                ("cell", *_DESC),
+                tuple((s.level, *_desc_row(s.description)) for s in m.cells),
+                f"Per design cell ({m.cells[0].factor})",
+            )
+        )
+    for c in m.comparisons:
+        fig = None
+        om = c.omnibus
+        if om is not None and om.k > 2 and len(om.mean_ranks) > 2:
+            fig = _figure(
+                f"cd_{_slug(spec.name)}_{_slug(c.factor)}.png",
+                f"Critical-difference diagram of {c.factor} on {spec.label}: mean rank (1 = best); a bar "
+                f"joins levels not different at {alpha:g} ({om.posthoc_test})",
+                lambda ax, om=om: cd_diagram(om.mean_ranks, om.posthoc, alpha=alpha, ax=ax),
+                (6.5, 2.8),
+            )
+        out += _comparison_blocks(c, spec.margin, fig)
+    return out
+
+
+def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[Block]:
+    import pandas as pd
+
+    from deltatune.report.plots import box_strip
+
+    out: list[Block] = [Heading(2, "Measured speed")]
+    if not a.speed_runs:
+        return [*out, Para("No timing repeats were recorded.", "note")]
+    out.append(
+        Table(
+            ("factor", "level", "runs", "mean of run medians", "sd", "median", "95 % CI"),
+            tuple((s.factor, s.level, *_desc_row(s.description)) for s in a.speed_levels),
+            "Speed-up (dense / delta time) per level: CI over the runs' medians",
+        )
+    )
+    if x is not None and all(x in r.levels for r in a.speed_runs):
+        frame = pd.DataFrame([{x: r.levels[x], "median speed-up": r.median} for r in a.speed_runs])
+        out.append(
+            _figure(
+                "speed.png",
+                f"Measured speed-up per run (median of its repeats) by {x}",
+                lambda ax: box_strip(frame, x=x, y="median speed-up", order=results.factors[x], ax=ax),
+                (6.5, 3.6),
+            )
+        )
+    out.append(
+        Table(
+            ("run", "levels", "repeats", "median speed-up", "95 % CI (bootstrap of median)"),
+            tuple(
+                (
+                    r.run,
+                    ", ".join(f"{k}={v}" for k, v in r.levels.items()),
+                    str(r.n_repeats),
+                    fmt(r.median),
+                    _ci(r.ci_low, r.ci_high),
+                )
+                for r in a.speed_runs
+            ),
+            "Per run",
+        )
+    )
+    return out
+
+
+def _fronts_blocks(results: AblationResults, x: str | None) -> list[Block]:
+    from deltatune.report.plots import fronts_overlay
+
+    f: pd.DataFrame = results.fronts
+    if f is None or f.empty or x is None or x not in f.columns:
+        return []
+    return [
+        Heading(2, "Pareto fronts"),
+        _figure(
+            "fronts.png",
+            f"Pareto front of every run, coloured by {x}",
+            lambda ax: fronts_overlay(f, hue=x, hue_order=results.factors[x], ax=ax),
+            (7.0, 4.5),
+        ),
+    ]
+
+
+def _runs_blocks(results: AblationResults, a: Analysis) -> list[Block]:
+    rc = a.runs
+    line = f"Completed runs: {rc.completed} of {rc.expected} expected"
+    if rc.completed < rc.expected:
+        line += f" ({rc.expected - rc.completed} missing)"
+    if rc.n_missing:
+        line += f"; {rc.n_missing} (design cell, {results.unit_name}) pair(s) have no run"
+    line += "."
+    out: list[Block] = [Heading(2, "Runs"), Para(line, "key")]
+    if rc.missing:
+        more = f" … and {rc.n_missing - len(rc.missing)} more" if rc.n_missing > len(rc.missing) else ""
+        out.append(Para("Missing: " + "; ".join(rc.missing) + more, "note"))
+    if rc.runs_per_cell:
+        out.append(
+            Table(
+                (" / ".join(rc.design_factors) or "cell", "runs"),
+                tuple((k, str(v)) for k, v in rc.runs_per_cell.items()),
+                "Runs per design cell",
+            )
+        )
+    return out
+
+
+def _provenance_blocks(a: Analysis) -> list[Block]:
+    p = a.provenance
+    out: list[Block] = [Heading(2, "Provenance")]
+    if not p.runs:
+        return [*out, Para("No provenance was recorded.", "note")]
+    out.append(
+        Para(
+            f"{p.runs} run(s) on {len(p.hosts)} host(s) ({', '.join(p.hosts) or '–'}), total wall time "
+            f"{fmt(p.total_wall_s / 3600.0)} h; {p.retried_runs} run(s) needed a retry."
+        )
+    )
+    out.append(
+        Table(
+            ("git revision", "runs"), tuple((k, str(v)) for k, v in p.git_revisions.items()), "Git revisions"
+        )
+    )
+    if p.versions:
+        out.append(
+            Table(
+                ("package", "version(s)"),
+                tuple((k, ", ".join(v)) for k, v in p.versions.items()),
+                "Package versions (more than one version means the runs differ)",
+            )
+        )
+    return out
+
+
+def _factor_for_plots(results: AblationResults) -> tuple[str | None, str | None]:
+    """The x factor (primary, else the first with >= 2 levels) and a second one for interactions."""
+    multi = [f for f, lv in results.factors.items() if len(lv) >= 2]
+    x = results.primary[0] if results.primary and results.primary[0] in results.factors else None
+    x = x or (multi[0] if multi else next(iter(results.factors), None))
+    hue = next((f for f in multi if f != x), None)
+    return x, hue
+
+
+def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
+    """Every block of the report of ``results`` in order (primary comparison first), figures drawn."""
+    x, hue = _factor_for_plots(results)
+    factors = "; ".join(f"{f}: {', '.join(lv)}" for f, lv in results.factors.items())
+    out: list[Block] = [
+        Heading(1, f"Ablation study: {results.name}"),
+        Para(results.description or "", "p"),
+        Para(
+            f"Model {results.model}. Factors — {factors}. Repeated unit: {results.unit_name} "
+            f"(pairing: {results.pairing}). alpha = {analysis.alpha:g}, seed = {analysis.seed}; "
+            f"{analysis.family_size} pairwise comparison(s) in the Holm family "
+            f"({analysis.n_pairwise} in the report).",
+            "note",
+        ),
+    ]
+    out += _runs_blocks(results, analysis)
+    pc = analysis.primary
+    if pc is None and results.primary is not None:
+        f, base, metric = results.primary
+        out += [
+            Heading(2, f"Primary comparison: {f} on {metric} (baseline {base})"),
+            Para(
+                "Not available: the factor has fewer than two levels or the metric is not in the study.",
+                "note",
+            ),
+        ]
+    if pc is not None:
+        out += [
+            Heading(2, f"Primary comparison: {pc.factor} on {pc.metric} (baseline {pc.baseline})"),
+            Bullets(tuple(p.summary for p in pc.pairwise) or ("no comparison could be made",)),
+        ]
+    for m in analysis.metrics:
+        out += _metric_blocks(results, m, x, hue, analysis.alpha)
+    out += _speed_blocks(results, analysis, x)
+    out += _fronts_blocks(results, x)
+    out += _provenance_blocks(analysis)
+    notes = [*results.notes, *analysis.notes]
+    if notes:
+        out += [Heading(2, "Notes"), Bullets(tuple(notes))]
+    out += [Heading(2, "How to read this report"), Terms(HOW_TO_READ)]
+    return out

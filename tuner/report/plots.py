@@ -1,0 +1,188 @@
+"""Plots of an ablation study: values per level, interactions, Pareto fronts and critical differences.
+
+Thin renderers over tidy DataFrames (the tables of :class:`deltatune.ablation.results.AblationResults`);
+the statistics they illustrate are computed in :mod:`deltatune.report.analysis`. Each takes a DataFrame
+(or the ranks of a comparison) first, keyword-only column names, ``ax=None``, and returns the Axes, like
+:mod:`deltatune.report.pareto_plot`. seaborn and matplotlib are imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from deltatune.report.pareto_plot import _axes
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+__all__ = ["box_strip", "interaction", "fronts_overlay", "cd_diagram"]
+
+
+def _order(df: pd.DataFrame, column: str, order: Sequence[str] | None) -> list[str]:
+    """The levels of ``column`` present in ``df``: in ``order`` when given, else in order of appearance."""
+    present = [str(v) for v in df[column].dropna().astype(str).unique()]
+    if order is None:
+        return present
+    return [str(v) for v in order if str(v) in set(present)]
+
+
+def box_strip(
+    df: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    order: Sequence[str] | None = None,
+    hue_order: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """A box per level of ``x`` with every observation drawn over it as a point.
+
+    The box shows median and quartiles; the points show the raw values, which matter with the handful of
+    seeds a study usually has (a box over five values hides how they are spread).
+    """
+    import seaborn as sns
+
+    ax = _axes(ax)
+    d = df.assign(**{x: df[x].astype(str)})
+    if hue is not None:
+        d[hue] = d[hue].astype(str)
+    xs = _order(d, x, order)
+    hs = _order(d, hue, hue_order) if hue is not None else None
+    box_kw = {"hue": hue, "hue_order": hs} if hue is not None else {"color": "#c6dbef"}
+    with warnings.catch_warnings():
+        # seaborn 0.13 passes matplotlib >= 3.10 the deprecated `vert`; nothing to act on here
+        warnings.filterwarnings("ignore", message="vert: bool was deprecated", category=DeprecationWarning)
+        sns.boxplot(data=d, x=x, y=y, order=xs, showfliers=False, width=0.6, ax=ax, **box_kw)
+    sns.stripplot(
+        data=d,
+        x=x,
+        y=y,
+        order=xs,
+        hue=hue if hue is not None else x,
+        hue_order=hs if hue is not None else xs,
+        dodge=hue is not None,
+        palette="deep",
+        size=6,
+        alpha=0.85,
+        jitter=0.15,
+        edgecolor="black",
+        linewidth=0.4,
+        legend=hue is not None,
+        ax=ax,
+    )
+    if hue is not None:
+        handles, labels = ax.get_legend_handles_labels()
+        n = len(hs or [])
+        ax.legend(handles[-n:], labels[-n:], title=hue, fontsize="small")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    return ax
+
+
+def interaction(
+    df: pd.DataFrame,
+    *,
+    x: str,
+    hue: str,
+    y: str,
+    order: Sequence[str] | None = None,
+    hue_order: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean of ``y`` per level of ``x`` (95 % bootstrap CI bars), one line per level of ``hue``.
+
+    Parallel lines mean the two factors act independently; crossing or diverging lines show an
+    interaction, i.e. the effect of ``x`` depends on ``hue``.
+    """
+    import seaborn as sns
+
+    ax = _axes(ax)
+    d = df.assign(**{x: df[x].astype(str), hue: df[hue].astype(str)})
+    xs = _order(d, x, order)
+    hs = _order(d, hue, hue_order)
+    sns.pointplot(
+        data=d,
+        x=x,
+        y=y,
+        hue=hue,
+        order=xs,
+        hue_order=hs,
+        errorbar=("ci", 95),
+        seed=0,
+        dodge=0.15 if len(hs) > 1 else False,
+        palette="deep",
+        markers="o",
+        capsize=0.08,
+        ax=ax,
+    )
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"mean {y}")
+    ax.legend(title=hue, fontsize="small")
+    return ax
+
+
+def fronts_overlay(
+    df: pd.DataFrame,
+    *,
+    hue: str,
+    loss: str = "accuracy_loss",
+    speed: str = "speedup",
+    run: str = "run",
+    hue_order: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Every run's Pareto front as a step line (loss vs speed-up), coloured by its level of ``hue``.
+
+    Overlaying the fronts of all seeds shows the spread between repeats next to the difference between
+    levels: fronts of one colour that interleave with another colour's are not clearly different.
+    """
+    import seaborn as sns
+
+    ax = _axes(ax)
+    d = df.assign(**{hue: df[hue].astype(str)})
+    hs = _order(d, hue, hue_order)
+    colours = dict(zip(hs, sns.color_palette("deep", len(hs)), strict=True))
+    for level in hs:
+        first = True
+        for _, front in d[d[hue] == level].groupby(run, sort=True):
+            f = front.sort_values(loss)
+            ax.step(
+                f[loss],
+                f[speed],
+                where="post",
+                color=colours[level],
+                lw=1.4,
+                alpha=0.75,
+                label=level if first else None,
+            )
+            ax.scatter(f[loss], f[speed], color=colours[level], s=14, alpha=0.75)
+            first = False
+    ax.set_xlabel(loss.replace("_", " "))
+    ax.set_ylabel(speed.replace("_", " "))
+    ax.legend(title=hue, fontsize="small")
+    return ax
+
+
+def cd_diagram(
+    mean_ranks: pd.Series, posthoc: pd.DataFrame, *, alpha: float = 0.05, ax: Axes | None = None
+) -> Axes:
+    """Critical-difference diagram: levels on their mean rank (1 = best), bars join levels not told apart.
+
+    ``posthoc`` is the square matrix of post-hoc p-values of the same levels (scikit-posthocs' Nemenyi or
+    Conover); levels joined by a crossbar do not differ at ``alpha``.
+    """
+    import scikit_posthocs as sp
+
+    ax = _axes(ax, (6.5, 2.8))
+    ranks = mean_ranks.copy()
+    ranks.index = ranks.index.astype(str)
+    sig = posthoc.copy()
+    sig.index = sig.index.astype(str)
+    sig.columns = sig.columns.astype(str)
+    sig = sig.loc[ranks.index, ranks.index].fillna(1.0)
+    sp.critical_difference_diagram(ranks, sig, alpha=alpha, ax=ax)
+    return ax

@@ -1,0 +1,228 @@
+"""Plain-words text of a report: number formats, test names, verdicts and the "how to read" section.
+
+Kept apart from the statistics (:mod:`deltatune.report.analysis`) and the layout
+(:mod:`deltatune.report.document`) so that both output formats say exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deltatune.ablation.results import MetricSpec
+    from deltatune.report.analysis import PairwiseComparison
+    from deltatune.stats import EquivalenceResult, TestResult
+
+__all__ = [
+    "fmt",
+    "fmt_p",
+    "p_is",
+    "fmt_signed",
+    "test_name",
+    "effect_name",
+    "power_note",
+    "equivalence_verdict",
+    "summary",
+    "HOW_TO_READ",
+]
+
+#: Display names of the tests' identifiers (``deltatune.stats`` result ``test`` fields); unknown
+#: identifiers are shown as they are.
+_TEST_NAMES = {
+    "paired_t": "paired t-test",
+    "paired-t": "paired t-test",
+    "ttest_rel": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank",
+    "welch": "Welch's t-test",
+    "welch_t": "Welch's t-test",
+    "ttest_ind": "Welch's t-test",
+    "mannwhitneyu": "Mann-Whitney U",
+    "mann_whitney": "Mann-Whitney U",
+    "mann-whitney": "Mann-Whitney U",
+    "rm_anova": "repeated-measures ANOVA",
+    "rm-anova": "repeated-measures ANOVA",
+    "friedman": "Friedman",
+    "anova": "one-way ANOVA",
+    "kruskal": "Kruskal-Wallis",
+    "kruskal_wallis": "Kruskal-Wallis",
+    "kruskal-wallis": "Kruskal-Wallis",
+    "nemenyi": "Nemenyi",
+    "conover": "Conover",
+    "tost": "TOST",
+    "bayes_signed_rank": "Bayesian signed-rank",
+    "aso": "almost stochastic order",
+    "none": "no test",
+}
+
+_EFFECT_NAMES = {"hedges_g": "Hedges' g", "cliffs_delta": "Cliff's delta", "rank_biserial": "rank-biserial r"}
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """``x`` with ``digits`` significant digits; "–" for a missing or non-finite value."""
+    if isinstance(x, bool | str):
+        return str(x)
+    if not _finite(x):
+        return "–"
+    v = float(x)
+    if v == 0:
+        return "0"
+    if abs(v) >= 10**digits:
+        return f"{v:.0f}" if abs(v) < 1e9 else f"{v:.{digits - 1}e}"
+    if abs(v) >= 1:
+        return f"{v:#.{digits}g}".rstrip(".")
+    if abs(v) >= 10**-digits:
+        return f"{v:.{digits}f}"
+    return f"{v:.{digits - 1}e}"
+
+
+def fmt_signed(x: Any, digits: int = 3) -> str:
+    """Like :func:`fmt` with an explicit sign ("+0.31", "-1.2")."""
+    s = fmt(x, digits)
+    return s if s == "–" or s.startswith("-") else f"+{s}"
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value: "< 0.001" below 0.001, else three decimals; "–" when missing."""
+    if not _finite(p):
+        return "–"
+    v = float(p)
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def p_is(p: Any, name: str = "p") -> str:
+    """``"p = 0.031"`` or ``"p < 0.001"`` for a sentence (``name`` replaces "p", e.g. "Holm p")."""
+    s = fmt_p(p)
+    return f"{name} {s}" if s.startswith("<") else f"{name} = {s}"
+
+
+def test_name(test: str) -> str:
+    """Display name of a test identifier."""
+    return _TEST_NAMES.get(test.lower(), _TEST_NAMES.get(test.lower().replace(" ", "_"), test))
+
+
+def effect_name(name: str) -> str:
+    """Display name of an effect-size identifier."""
+    return _EFFECT_NAMES.get(name, name)
+
+
+def power_note(test: TestResult, n: int, unit: str) -> str:
+    """The power note of a comparison: repeats for 80 % power at the observed Hedges' g."""
+    g = test.effect_sizes[0].value if test.effect_sizes else math.nan
+    what = f"{unit}s (pairs)" if test.paired else f"{unit}s per level"
+    if not math.isfinite(g) or test.power_n is None:
+        return "power: no effect size could be estimated, so no sample size can be suggested"
+    return (
+        f"power: about {test.power_n} {what} would give 80 % power to detect the observed "
+        f"Hedges' g = {g:.2f} at alpha 0.05 (this comparison has {n})"
+    )
+
+
+def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> str | None:
+    """The equivalence verdict of TOST within ``±margin`` (``None`` without a margin)."""
+    if margin is None:
+        return None
+    if eq is None or not math.isfinite(eq.pvalue):
+        return f"equivalence within ±{margin:g} not tested"
+    if eq.equivalent:
+        return f"equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
+    return f"not shown equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
+
+
+def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
+    """One sentence on what the comparison found, as a reader would say it."""
+    head = f"{pw.level} vs {pw.baseline}"
+    if not math.isfinite(pw.p_raw):
+        return f"{head}: not tested ({pw.test.reason})"
+    direction = "" if pw.better is None else (" (better)" if pw.better else " (worse)")
+    verdict = "significant after Holm correction" if pw.significant else "not significant after correction"
+    parts = [
+        f"{head}: {fmt_signed(pw.diff)} {spec.label}{direction} (95 % CI {fmt_signed(pw.diff_ci_low)} to "
+        f"{fmt_signed(pw.diff_ci_high)}), {pw.test.test} {p_is(pw.p_raw)}, {p_is(pw.p_holm, 'Holm p')}"
+        f": {verdict} at alpha {alpha:g}"
+    ]
+    if pw.test.effect_sizes:
+        e = pw.test.effect_sizes[0]
+        parts.append(f"{effect_name(e.name)} = {e.value:.2f} ({e.magnitude})")
+    if pw.equivalence_verdict:
+        parts.append(pw.equivalence_verdict)
+    if pw.aso is not None and math.isfinite(pw.aso.eps_min):
+        who = f"{pw.level} almost stochastically better" if pw.aso.a_dominates else "no dominance"
+        parts.append(f"ASO eps_min = {fmt(pw.aso.eps_min, 2)} ({who})")
+    return "; ".join(parts)
+
+
+#: The "how to read this report" section: (term, explanation) pairs, shared by HTML and Markdown.
+HOW_TO_READ: tuple[tuple[str, str], ...] = (
+    (
+        "Levels and CIs",
+        "Each table gives, per level of a factor, the number of observations n, mean, standard deviation, "
+        "median and a 95 % bootstrap confidence interval (BCa) of the mean. With a handful of seeds the CI "
+        "is wide: read it before the mean.",
+    ),
+    (
+        "Pairing",
+        "When levels were run on the same repeated units (same seeds or clips), each level is compared "
+        "with the baseline unit by unit: a block is one unit under one combination of the other factors, "
+        "and only blocks that have every level are kept. Otherwise the levels are compared as independent "
+        "samples.",
+    ),
+    (
+        "Test choice",
+        "Two levels: Shapiro-Wilk on the paired differences (or on each sample) decides between the paired "
+        "t-test and the Wilcoxon signed-rank test (paired), or Welch's t-test and the Mann-Whitney U test "
+        "(unpaired); the 'why this test' column quotes the reason. More than two levels: an omnibus test, "
+        "repeated-measures ANOVA or Friedman (paired), Welch's one-way ANOVA or Kruskal-Wallis (unpaired), "
+        "chosen the same way, with a post-hoc matrix (paired t-tests with Holm, Nemenyi, Welch t-tests with "
+        "Holm or Dunn with Holm); each level is also compared with the baseline by the two-level rule.",
+    ),
+    (
+        "Holm",
+        "Every level-vs-baseline comparison of the report (all metrics, all factors) forms one family; "
+        "Holm's step-down correction adjusts their p-values so that the chance of any false positive stays "
+        "below alpha. 'Significant' means Holm-adjusted p < alpha. Omnibus p-values are not adjusted.",
+    ),
+    (
+        "Effect sizes",
+        "Hedges' g is the mean difference in standard deviations (0.2 small, 0.5 medium, 0.8 large). The "
+        "rank-biserial correlation (paired) and Cliff's delta (unpaired) are rank-based, from -1 to 1 "
+        "(0.147 small, 0.33 medium, 0.474 large). Their CIs are bootstrap intervals.",
+    ),
+    (
+        "Equivalence margin",
+        "A metric with a margin m declares differences within ±m practically irrelevant. TOST (two one-sided "
+        "tests) shows equivalence when its p < alpha, i.e. the 90 % CI of the difference lies inside ±m; "
+        "'not shown equivalent' means the data cannot rule out a difference of m or more, not that the "
+        "levels differ. The Bayesian signed-rank test gives the posterior probabilities that the "
+        "difference is below -m (p_left), inside ±m (p_rope) or above m (p_right).",
+    ),
+    (
+        "Almost stochastic order",
+        "ASO (Dror et al. 2019) compares whole score distributions: eps_min near 0 means the level is "
+        "better than the baseline almost everywhere (in the metric's direction), near 1 that the baseline "
+        "is, and 0.5 that neither dominates. A level 'dominates' when eps_min < 0.5.",
+    ),
+    (
+        "Power",
+        "The power note gives how many repeats per level a t-test would need for an 80 % chance of "
+        "detecting the observed Hedges' g at alpha 0.05. A number far above the study's n means a "
+        "non-significant result says little; the observed effect is itself an estimate.",
+    ),
+    (
+        "Measured speed",
+        "Each run's timing repeats give a median speed-up (dense / delta time) with a bootstrap CI of the "
+        "median over its repeats; each level's CI is over its runs' medians.",
+    ),
+    (
+        "Critical-difference diagram",
+        "Levels are placed on their mean rank (1 = best); a bar joins levels that the post-hoc test does "
+        "not tell apart.",
+    ),
+)

@@ -1,0 +1,145 @@
+"""Comparing two levels: choose the t-test or its rank-based counterpart, run it, add effect sizes.
+
+The rule (fixed in advance, so it cannot be tuned to the outcome):
+
+- **paired** (the same seeds/clips under both levels): Shapiro-Wilk on the differences ``a - b``. If they
+  look normal (``p >= alpha``) a paired t-test (``scipy.stats.ttest_rel``), otherwise the Wilcoxon
+  signed-rank test (``scipy.stats.wilcoxon``, zero differences dropped, exact p for small n). With fewer
+  than 3 pairs or all-equal differences Shapiro-Wilk is undefined and the Wilcoxon test is used.
+- **unpaired**: Shapiro-Wilk on each group. If both look normal, Welch's t-test (``ttest_ind`` with
+  ``equal_var=False``; no equal-variance assumption), otherwise the Mann-Whitney U test (two-sided).
+
+Shapiro-Wilk has little power with a handful of repeats, so "looks normal" means only "no evidence against
+normality"; the rank tests lose little efficiency when the data are normal, which is why doubt favours them.
+``parametric=True``/``False`` overrides the rule (the reason then says so).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from deltatune.errors import ConfigError
+from deltatune.stats._normality import fmt_p, shapiro_p
+from deltatune.stats._results import TestResult
+from deltatune.stats._validate import as_pair, check_fraction
+from deltatune.stats.effect import cliffs_delta, hedges_g, rank_biserial
+from deltatune.stats.power import repeats_for_power
+
+__all__ = ["compare_two"]
+
+
+def _paired_reason(p: float | None, why: str | None, alpha: float) -> tuple[bool, str]:
+    """``(use_t, reason)`` for paired data from the Shapiro-Wilk result on the differences."""
+    if p is None:
+        return False, f"{why}, so a Wilcoxon signed-rank test"
+    if p >= alpha:
+        return True, (
+            f"paired differences look normal (Shapiro-Wilk p = {fmt_p(p)} >= {alpha:g}), so a paired t-test"
+        )
+    return False, (
+        f"paired differences do not look normal (Shapiro-Wilk p = {fmt_p(p)} < {alpha:g}), "
+        "so a Wilcoxon signed-rank test"
+    )
+
+
+def _unpaired_reason(
+    p_a: float | None, why_a: str | None, p_b: float | None, why_b: str | None, alpha: float
+) -> tuple[bool, str]:
+    """``(use_t, reason)`` for independent groups from the Shapiro-Wilk results of each group."""
+    if p_a is None or p_b is None:
+        return False, f"{why_a if p_a is None else why_b}, so a Mann-Whitney U test"
+    quoted = f"Shapiro-Wilk p = {fmt_p(p_a)} and {fmt_p(p_b)}"
+    if p_a >= alpha and p_b >= alpha:
+        return True, f"both groups look normal ({quoted} >= {alpha:g}), so a Welch t-test"
+    if p_a < alpha and p_b < alpha:
+        return False, f"neither group looks normal ({quoted} < {alpha:g}), so a Mann-Whitney U test"
+    worst = "a" if p_a < alpha else "b"
+    return False, f"group {worst} does not look normal ({quoted}, alpha {alpha:g}), so a Mann-Whitney U test"
+
+
+def compare_two(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    paired: bool,
+    alpha: float = 0.05,
+    seed: int = 0,
+    parametric: bool | None = None,
+    n_resamples: int = 2000,
+) -> TestResult:
+    """Test whether levels ``a`` and ``b`` differ, choosing the test by the rule in the module docstring.
+
+    ``alpha`` is the Shapiro-Wilk threshold of that rule (the result reports p-values; deciding is left to
+    the caller, after a multiplicity correction such as :func:`holm` where several tests are made).
+    Effect sizes: Hedges' g, plus the matched-pairs rank-biserial (paired) or Cliff's delta (unpaired),
+    with BCa bootstrap CIs of ``n_resamples`` resamples; ``power_n`` is :func:`repeats_for_power` at the
+    observed g. Each level needs at least 2 values. Deterministic given ``seed``.
+
+    >>> r = compare_two([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0],
+    ...                 [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4], paired=True)
+    >>> r.test, round(r.pvalue, 4), r.n
+    ('Wilcoxon signed-rank', 0.0039, 10)
+    >>> r.reason
+    'paired differences do not look normal (Shapiro-Wilk p = 0.033 < 0.05), so a Wilcoxon signed-rank test'
+    """
+    from scipy import stats
+
+    x, y = as_pair(a, b, paired=paired, min_n=2)
+    alpha = check_fraction(alpha, "alpha")
+    if parametric is not None and not isinstance(parametric, bool):
+        raise ConfigError(f"parametric: expected True, False or None, got {parametric!r}")
+
+    if paired:
+        p_norm, why = shapiro_p(x - y, "the paired differences")
+        use_t, reason = _paired_reason(p_norm, why, alpha)
+        normality = p_norm
+        t_name, rank_name, quoted = "paired t-test", "Wilcoxon signed-rank test", [p_norm]
+    else:
+        p_a, why_a = shapiro_p(x, "group a")
+        p_b, why_b = shapiro_p(y, "group b")
+        use_t, reason = _unpaired_reason(p_a, why_a, p_b, why_b, alpha)
+        normality = None if p_a is None or p_b is None else min(p_a, p_b)
+        t_name, rank_name, quoted = "Welch t-test", "Mann-Whitney U test", [p_a, p_b]
+    if parametric is not None:
+        use_t = parametric
+        ps = " and ".join(fmt_p(p) for p in quoted if p is not None)
+        reason = f"a {t_name if parametric else rank_name} was requested" + (
+            f" (Shapiro-Wilk p = {ps})" if ps else ""
+        )
+
+    df = math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # zero variance / all-zero: the numbers say it (inf, p = 1)
+        if paired and use_t:
+            test, res = "paired t-test", stats.ttest_rel(x, y)
+            df = float(res.df)
+        elif paired:
+            test, res = "Wilcoxon signed-rank", stats.wilcoxon(x, y)
+        elif use_t:
+            test, res = "Welch t-test", stats.ttest_ind(x, y, equal_var=False)
+            df = float(res.df)
+        else:
+            test, res = "Mann-Whitney U", stats.mannwhitneyu(x, y, alternative="two-sided")
+
+    g = hedges_g(x, y, paired=paired, n_resamples=n_resamples, seed=seed)
+    if paired:
+        rank_effect = rank_biserial(x, y, n_resamples=n_resamples, seed=seed)
+    else:
+        rank_effect = cliffs_delta(x, y, n_resamples=n_resamples, seed=seed)
+    return TestResult(
+        test=test,
+        statistic=float(res.statistic),
+        pvalue=float(res.pvalue),
+        n=int(x.size if paired else x.size + y.size),
+        paired=paired,
+        reason=reason,
+        normality_pvalue=normality,
+        mean_difference=float(np.mean(x) - np.mean(y)),
+        effect_sizes=(g, rank_effect),
+        power_n=repeats_for_power(g.value, paired=paired) if math.isfinite(g.value) else None,
+        df=df,
+    )
