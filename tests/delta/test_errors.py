@@ -99,3 +99,17 @@ def test_fallback_call_site_keeps_its_module_name() -> None:
                           nn.ReLU())
     net = convert(model, fallback=True)
     assert net.threshold_names == ["input", "1", "2"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_frame_is_refused_before_it_touches_state(bad: float) -> None:
+    torch.manual_seed(0)
+    net = convert(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), thresholds=0.01)
+    x = torch.rand(1, 3, 8, 8)
+    first = net(x)
+    poisoned = x.clone()
+    poisoned[0, 1, 2, 3] = bad
+    with pytest.raises(StreamError, match=r"frame 1, input 0: contains NaN or Inf"):
+        net(poisoned)
+    # the stream goes on as if the bad frame never came
+    assert torch.equal(net(x), first)

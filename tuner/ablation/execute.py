@@ -85,21 +85,22 @@ def time_interleaved(
 ) -> list[tuple[float, float]]:
     """``repeats`` rounds of (dense ms/frame, delta ms/frame) on ``frames`` ``[T, B, C, H, W]``.
 
-    Each round times dense (the faster layout) on frames 1.., then the delta network on the same frames
-    after an untimed dense frame 0; one untimed round first warms both up (and lets the sparse backend
-    calibrate).
+    Each round times dense PyTorch on frames 1.., then the delta network on the same frames after an
+    untimed dense frame 0. One untimed round first warms both up (and lets the sparse backend calibrate)
+    and picks the dense baseline: the faster of NCHW and channels-last, which every later round times.
     """
-    from deltatune.delta.latency import best_dense_ms, channels_last_runner, time_delta
+    from deltatune.delta.latency import channels_last_runner, time_delta, time_frames
 
     run_cl = channels_last_runner(model)
     steady = list(frames[1:])
     out: list[tuple[float, float]] = []
     with torch.no_grad():
-        for r in range(repeats + 1):
-            d = best_dense_ms(model, steady, run_cl=run_cl)
+        dense = model if time_frames(model, steady) <= time_frames(run_cl, steady) else run_cl
+        time_delta(net, list(frames))
+        for _ in range(repeats):
+            d = time_frames(dense, steady)
             s = time_delta(net, list(frames))
-            if r:
-                out.append((d, s))
+            out.append((d, s))
     return out
 
 

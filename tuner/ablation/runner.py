@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deltatune._workers import exit_with_parent
 from deltatune.ablation.spec import Run, StudySpec
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
 from deltatune.errors import ConfigError
@@ -88,44 +89,20 @@ def provenance() -> dict[str, Any]:
 def check_inputs(spec: StudySpec) -> None:
     """Cheap checks before any model work: the model, the weights, every video and its frame count."""
     from deltatune.ablation.execute import WorkerState
-    from deltatune.data.video import video_info
     from deltatune_models import model_info
 
     info = model_info(spec.model)
     if info.task != "pose":
-        raise ConfigError(
-            f"{spec.path}: model {spec.model!r}: studies score pose models only (task {info.task!r})"
-        )
+        raise ConfigError(f"{spec.path}: model {spec.model!r}: studies score pose models only "
+                          f"(task {info.task!r})")
     state = WorkerState(spec, None)
-    segments = list(spec.units) + list(spec.score_on) or [None]
-    if spec.kind == "search" and spec.score_on:
-        segments = [None, *spec.score_on]
+    segments: list[Any] = list(spec.units) if spec.kind == "evaluate" else [None, *spec.score_on]
     for seg in segments:
-        wl = state.workload(seg)
-        wl.resolve_weights()
-        path = wl.video_path()
-        n = video_info(path).frames
-        if n is not None and n < wl.start + wl.frames:
-            where = seg.label if seg else f"{wl.video}@{wl.start}"
-            raise ConfigError(
-                f"{spec.path}: segment {where} needs frames {wl.start}..{wl.start + wl.frames - 1}"
-                f", but {wl.video} has {n} frames"
-            )
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit this worker process as soon as its parent is gone (it is then re-parented)."""
-    if getattr(_watch_parent, "started", False):
-        return
-    _watch_parent.started = True  # type: ignore[attr-defined]
-
-    def loop() -> None:
-        while True:
-            if os.getppid() != parent:
-                os._exit(1)
-            time.sleep(0.5)
-
-    threading.Thread(target=loop, daemon=True, name="deltatune-parent-watch").start()
+        try:
+            state.workload(seg).check()
+        except ConfigError as exc:
+            where = f"segment {seg.label}" if seg else "the study's clip"
+            raise ConfigError(f"{spec.path}: {where}: {exc}") from None
 
 
 def _work(
@@ -138,7 +115,7 @@ def _work(
     from deltatune.ablation.execute import WorkerState, execute_run
 
     if parent is not None:
-        _watch_parent(parent)
+        exit_with_parent(parent)
         logging.getLogger("deltatune").setLevel(logging.WARNING)
     torch.set_num_threads(max(1, threads))
     spec = StudySpec.from_dict(spec_d)

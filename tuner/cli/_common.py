@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import tempfile
+from pathlib import Path
 
 from deltatune.errors import ConfigError
 
-__all__ = ["add_model_clip_arguments", "add_threshold_arguments", "check_threshold"]
+__all__ = ["add_model_clip_arguments", "add_threshold_arguments", "check_threshold", "check_output_path",
+           "PLOT_SUFFIXES"]
 
 
 def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_help: str) -> None:
@@ -31,3 +35,32 @@ def check_threshold(value: float | None) -> None:
     """One clear error for a negative or non-finite ``--threshold``."""
     if value is not None and (value < 0 or not math.isfinite(value)):
         raise ConfigError(f"--threshold must be a finite number >= 0, got {value}")
+
+
+#: File suffixes matplotlib writes (``--plot``).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
+
+
+def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...] | None = None) -> Path:
+    """One clear error, before any work, for an output file that cannot be written: a folder, a folder
+    that cannot be created or written, or (with ``suffixes``) a file type we do not write."""
+    p = Path(path)
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{option} {path}: unsupported file type {p.suffix or '(none)'!r}; use one of "
+                          f"{', '.join(suffixes)}")
+    if p.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot create {parent} ({exc.strerror})") from None
+    try:  # the one sure test: create (and remove) a file where the output will go
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write there ({exc.strerror})") from None
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ConfigError(f"{option} {path}: not writable")
+    return p

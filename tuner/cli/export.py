@@ -36,8 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
     from deltatune.cli.pareto import _open
+    from deltatune.cli._common import check_output_path
     from deltatune.search import export_trial
 
+    if args.output:
+        check_output_path(args.output, "-o", suffixes=(".json",))
     _, study = _open(args.study, args.storage)
     res = export_trial(study, args.output, trial=args.trial, best_under=args.best_under, format=args.format)
     print(

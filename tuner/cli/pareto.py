@@ -62,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
         trials_frame,
     )
 
+    from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
+
+    if args.csv:
+        check_output_path(args.csv, "--csv", suffixes=(".csv",))
+    if args.plot:
+        check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     spec, study = _open(args.study, args.storage)
     meta = study_meta(study)
     budget = float(meta.get("budget", 1.0))

@@ -39,21 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _writable(path: Path, what: str) -> None:
-    from deltatune.errors import ConfigError
-
-    if path.exists() and path.is_dir():
-        raise ConfigError(f"{what} {path}: is a folder; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot create {parent} ({exc.strerror})") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.spec import load_study
     from deltatune.ablation.store import default_storage, find_study, load_results
+    from deltatune.cli._common import check_output_path
     from deltatune.errors import ConfigError
     from deltatune.report.render import write_report
     from deltatune.search.storage import results_dir
@@ -62,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--alpha {args.alpha}: must be between 0 and 1")
     if args.aso_iterations < 10:
         raise ConfigError(f"--aso-iterations {args.aso_iterations}: need at least 10")
+    for option, path, suffixes in (
+        ("-o", args.output, (".html", ".htm")),
+        ("--md", args.md, (".md", ".markdown")),
+    ):
+        if path:
+            check_output_path(path, option, suffixes=suffixes)
     src = args.results
     if src.endswith(".toml"):
         spec = load_study(src)
@@ -77,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
         study, stored = find_study(f"sqlite:///{Path(src).resolve()}", args.study)
     html = Path(args.output) if args.output else results_dir() / f"{stored.name}.html"
     md = Path(args.md) if args.md else None
-    _writable(html, "-o")
-    if md is not None:
-        _writable(md, "--md")
+    if not args.output:
+        check_output_path(html, "-o", suffixes=(".html", ".htm"))
     results = load_results(study, stored)
     if results.completed_runs == 0:
         raise ConfigError(f"study {stored.name}: no finished runs yet")

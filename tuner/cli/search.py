@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--trials", type=int, default=40, help="new trials to run (default 40)")
     parser.add_argument(
+        "--finish", action="store_true",
+        help="--trials counts finished trials of the study in total: a resumed search runs only what is "
+        "missing (after a crash, re-run the same command with --finish)",
+    )
+    parser.add_argument(
         "--strategy", default="tpe", metavar="S", help=f"one of: {', '.join(_STRATEGIES)} (default tpe)"
     )
     parser.add_argument(
@@ -132,6 +137,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         tune_dilation=not args.no_dilation,
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         ranges=ranges,
+        finish=args.finish,
     )
 
 
@@ -163,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.search import run_search
 
     settings = build_settings(args)
+    # checked before any model work and before the progress bar
+    settings.storage_spec().open()
+    settings.workload.check()
     bar = None
     if not args.json and not args.no_progress:
         from tqdm import tqdm

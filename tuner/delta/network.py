@@ -22,7 +22,7 @@ from deltatune.delta.thresholds import (
     save_thresholds,
 )
 from deltatune.delta.truncation import InputSparsify
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, StreamError
 
 __all__ = ["DeltaNetwork"]
 
@@ -72,7 +72,14 @@ class DeltaNetwork(nn.Module):
         (not a refresh frame) first rebuilds them with one dense pass over the last reference. Same
         outputs, but a stream of refresh frames (thresholds 0 on noisy video) costs what the dense model
         costs.
+
+        A frame with NaN or Inf is refused (:class:`StreamError`) before it touches any state: a NaN never
+        fires a truncation (``score > t`` is false), so it would hide in a residual and silently freeze
+        that pixel's output.
         """
+        for i, x in enumerate(inputs):
+            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                raise StreamError(f"frame {self._ctx.frame + 1}, input {i}: contains NaN or Inf values")
         self._ctx.frame += 1
         ctx = self._ctx
         ctx.refresh_allowed = ctx.refresh_fraction is not None and ctx.accumulate and all(

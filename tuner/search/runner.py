@@ -19,6 +19,7 @@ the feasible front is re-scored on the held-out frames (study user attribute ``h
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -81,6 +82,7 @@ class SearchSettings:
                 f"--strategy {self.strategy} is sequential (each step depends on the last); use --jobs 1"
             )
         resolve_speed(self.speed)
+        self.storage_spec()  # the study name and the storage URL, before any work
         from deltatune.delta._context import MODES
 
         bad = [m for m in self.modes if m not in MODES]
@@ -89,7 +91,7 @@ class SearchSettings:
 
     @property
     def study_name(self) -> str:
-        return self.study or f"{self.workload.model}-{self.strategy}-{self.space}"
+        return f"{self.workload.model}-{self.strategy}-{self.space}" if self.study is None else self.study
 
     def storage_spec(self) -> StorageSpec:
         return resolve_storage(self.storage, self.study_name, jobs=self.jobs)
@@ -267,8 +269,15 @@ def _uses_space(strategy: Any) -> bool:
     return isinstance(strategy, SamplerStrategy)
 
 
-def _worker_entry(settings_d: dict[str, Any], worker: int, n_trials: int, seed: int) -> list[int]:
-    """Picklable entry point for a worker process (settings travel as a plain dict)."""
+def _worker_entry(
+    settings_d: dict[str, Any], worker: int, n_trials: int, seed: int, parent: int | None = None
+) -> list[int]:
+    """Picklable entry point for a worker process (settings travel as a plain dict); it exits when
+    ``parent`` (the ``search`` process) dies."""
+    from deltatune._workers import exit_with_parent
+
+    if parent is not None:
+        exit_with_parent(parent)
     logging.getLogger("deltatune").setLevel(logging.WARNING)
     return _worker(_settings_from_dict(settings_d), worker, n_trials, seed)
 
@@ -460,7 +469,7 @@ def _run_parallel(
     d["workload"] = settings.workload.to_dict()
     try:
         results = Parallel(n_jobs=len(shares), backend="loky")(
-            delayed(_worker_entry)(d, w, n, seeds[w]) for w, n in enumerate(shares) if n > 0
+            delayed(_worker_entry)(d, w, n, seeds[w], os.getpid()) for w, n in enumerate(shares) if n > 0
         )
     finally:
         stop.set()

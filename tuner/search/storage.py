@@ -38,8 +38,11 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle"
 
 
 def results_dir() -> Path:
-    """``$DELTATUNE_RESULTS`` or ``./deltatune-results``."""
-    return Path(os.environ.get(RESULTS_ENV) or "deltatune-results")
+    """``$DELTATUNE_RESULTS`` or ``./deltatune-results`` (an existing file there is an error)."""
+    d = Path(os.environ.get(RESULTS_ENV) or "deltatune-results")
+    if d.exists() and not d.is_dir():
+        raise ConfigError(f"${RESULTS_ENV} {d}: is a file, not a folder for results")
+    return d
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,17 @@ class StorageSpec:
 
         if self.kind == "journal":
             path = Path(self.url)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(path)))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"--storage {path}: cannot create {path.parent} ({exc.strerror})") from None
+            if path.is_dir():
+                raise ConfigError(f"--storage {path}: is a folder, not a journal file")
+            try:
+                return JournalStorage(JournalFileBackend(str(path)))
+            except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                raise ConfigError(f"journal {path}: corrupt, cannot be read ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
         try:
             return optuna.storages.RDBStorage(self.url)
         except ImportError as exc:
@@ -69,8 +81,9 @@ class StorageSpec:
 
 def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpec:
     """Turn ``--storage`` (or its absence) into a :class:`StorageSpec`; unknown schemes are errors."""
-    if not study or any(c in study for c in "/\\") or study.startswith("."):
-        raise ConfigError(f"--study {study!r}: use a plain name (letters, digits, - _ .), no path separators")
+    if not study or any(c in study for c in "/\\") or study.startswith(".") or len(study) > 100:
+        raise ConfigError(f"--study {study[:40]!r}{'...' if len(study) > 40 else ''}: use a plain name of 1-100 "
+                          "characters (letters, digits, - _ .), no path separators")
     if url is None or url == "":
         return StorageSpec("journal", str(results_dir() / f"{study}.journal"))
     if url.startswith("journal://"):

@@ -138,6 +138,20 @@ class StudyWorkload:
             raise ConfigError(f"--labels {self.labels}: no such file")
         return load_coco_keypoints(p) if p.suffix.lower() == ".json" else load_keypoint_csv(p)
 
+    def check(self) -> None:
+        """Cheap checks before any model work: the model, the weights, the video, its frame count, the
+        crop windows and the labels (each a one-line :class:`ConfigError`)."""
+        from deltatune.data.video import video_info
+
+        self.resolve_weights()
+        path = self.video_path()
+        n = video_info(path).frames
+        if n is not None and n < self.start + self.frames:
+            raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames, {self.start + self.frames}"
+                              f" needed (frames {self.start}..{self.start + self.frames - 1})")
+        self.crop_windows()
+        self.load_labels()
+
     def crop_windows(self) -> list[Any]:
         from deltatune.data.video import DEFAULT_WINDOWS, parse_window
 

@@ -1,0 +1,131 @@
+"""Bad input, table-driven: every case is one line on stderr naming the input, exit code 2, no traceback.
+
+Each case fails before any model work (they all run in well under a second each).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from deltatune.cli import main
+
+TINY = ["search", "--model", "hrnet_tiny", "--weights", "none", "--frames", "6", "--trials", "1"]
+STUDY = """\
+[study]
+name = "bad"
+kind = "search"
+model = "hrnet"
+frames = 16
+[fixed]
+trials = 2
+[factors]
+strategy = ["tpe", "sweep"]
+"""
+
+
+def _damaged_journal(path: Path) -> None:
+    """A real Optuna journal with one line in the middle cut short (as a crash mid-write would leave it)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    study = optuna.create_study(study_name="dmg", storage=JournalStorage(JournalFileBackend(str(path))))
+    for _ in range(3):
+        study.enqueue_trial({"x": 1.0})
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2][: len(lines[2]) // 2]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture()
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder: a results dir with a good, a random-bytes and a damaged journal, a study file."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "res"))
+    monkeypatch.chdir(tmp_path)
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "rnd.journal").write_bytes(os.urandom(3000))
+    _damaged_journal(res / "dmg.journal")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "s.toml").write_text(STUDY)
+    (tmp_path / "bad_labels.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "afile").write_text("not a folder")
+    return tmp_path
+
+
+CASES: list[tuple[list[str], str]] = [
+    (TINY + ["--study", "x" * 300], "use a plain name of 1-100 characters"),
+    (TINY + ["--study", ""], "--study '': use a plain name"),
+    (TINY + ["--study", "a/b"], "no path separators"),
+    (TINY[:-1] + ["0"], "--trials 0: need at least 1"),
+    (TINY + ["--budget", "-1"], "--budget -1.0: must be >= 0"),
+    (TINY + ["--jobs", "0"], "--jobs 0: need at least 1 worker"),
+    (TINY + ["--space", "nope"], "--space 'nope' is unknown"),
+    (TINY + ["--strategy", "nope"], "--strategy 'nope' is unknown"),
+    (TINY + ["--speed", "nope"], "--speed 'nope' is unknown"),
+    (TINY + ["--modes", "foo"], "--modes foo: choose from"),
+    (TINY + ["--storage", "nope://x"], "unknown scheme 'nope'"),
+    (TINY + ["--storage", "sqlite:////missing-dir/x.db"], "cannot open"),
+    (TINY + ["--storage", "folder"], "not a storage URL"),
+    (TINY + ["--labels", "missing.csv"], "--labels missing.csv: no such file"),
+    (TINY + ["--labels", "bad_labels.csv"], "missing CSV columns"),
+    (TINY + ["--jobs", "2", "--strategy", "deltacnn-greedy"], "is sequential"),
+    (["search", "--model", "nope"], "nope"),
+    (["search", "--model", "hrnet", "--weights", "missing.pt"], "--weights missing.pt: no such file"),
+    (TINY[:5] + ["--frames", "2"], "--frames 2: need at least 4 frames"),
+    (TINY + ["--video", "missing.mp4"], "missing.mp4"),
+    (["pareto", "--study", "missing"], "missing"),
+    (["pareto", "--study", "rnd"], "journal"),
+    (["pareto", "--study", "dmg"], "corrupt"),
+    (["pareto", "--study", "rnd", "--csv", "/proc/x.csv"], "--csv /proc/x.csv: cannot write there"),
+    (["pareto", "--study", "rnd", "--plot", "x.xyz"], "--plot x.xyz: unsupported file type '.xyz'"),
+    (["pareto", "--study", "rnd", "--csv", "folder"], "unsupported file type"),
+    (["pareto", "--study", "rnd", "--csv", "afile/x.csv"], "--csv afile/x.csv: cannot create afile"),
+    (["export", "--study", "rnd", "--trial", "0", "-o", "folder"], "-o folder: unsupported file type"),
+    (["export", "--study", "rnd", "--trial", "0", "-o", "/proc/x.json"], "cannot write there"),
+    (["report", "missing.db"], "missing.db: no such file"),
+    (["report", "s.toml"], "no results yet"),
+    (["report", "s.toml", "--alpha", "2"], "--alpha 2.0: must be between 0 and 1"),
+    (["report", "s.toml", "-o", "x.pdf"], "-o x.pdf: unsupported file type"),
+    (["ablate", "s.toml", "--jobs", "0"], "--jobs 0: need at least 1 worker"),
+    (["ablate", "s.toml", "--heartbeat", "0"], "--heartbeat 0.0: must be > 0"),
+    (["ablate", "s.toml", "--storage", "x.journal"], "ablate needs an RDB URL"),
+    (["ablate", "s.toml", "--storage", "sqlite:///folder"], "is a folder"),
+    (["ablate", "missing.toml"], "missing.toml: no such study file"),
+    (["ablate", "afile"], "afile"),
+    (["inspect", "--model", "nope"], "nope"),
+    (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
+    (["bench", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needle"), CASES, ids=[f"{i:02d}-{c[0][0]}" for i, c in enumerate(CASES)])
+def test_bad_input_is_one_line_and_exit_2(ws: Path, argv: list[str], needle: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, (argv, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert "Traceback" not in err and needle in lines[0], lines[0]
+
+
+def test_study_file_errors_name_file_line_field(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for old, new, needle in [
+        ("frames = 16", 'frames = "sixteen"', "s.toml:5: study.frames: expected an integer, got 'sixteen'"),
+        ("trials = 2", 'budget = "high"', "s.toml:7: fixed.budget: expected a number >= 0, got 'high'"),
+        ('strategy = ["tpe", "sweep"]', 'colour = ["red"]', "s.toml:9: factors.colour: unknown factor"),
+    ]:
+        (ws / "s.toml").write_text(STUDY.replace(old, new))
+        assert main(["ablate", "s.toml"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_results_dir_that_is_a_file(ws: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "afile"))
+    assert main(TINY) == 2
+    assert "$DELTATUNE_RESULTS" in capsys.readouterr().err
