@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-__all__ = ["exit_with_parent", "POLL_S"]
+__all__ = ["exit_with_parent", "busy_machine", "POLL_S"]
 
 #: How often a worker checks that its parent is alive (seconds): a killed command's workers are gone
 #: within about this long.
@@ -33,3 +33,17 @@ def exit_with_parent(parent: int) -> None:
             time.sleep(POLL_S)
 
     threading.Thread(target=watch, daemon=True, name="deltatune-parent-watch").start()
+
+
+def busy_machine(threshold: float = 0.75) -> str | None:
+    """A sentence when other work keeps this machine busy (1-minute load average >= ``threshold`` x cores),
+    else None: timings taken now would measure the contention as much as the code."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+    cores = os.cpu_count() or 1
+    if load >= threshold * cores:
+        return (f"load average {load:.1f} on {cores} cores: other work is running, so timings will be "
+                "unreliable (ratios from one interleaved run are least affected)")
+    return None

@@ -102,8 +102,9 @@ CASES: list[tuple[list[str], str]] = [
 
 
 @pytest.mark.parametrize(("argv", "needle"), CASES, ids=[f"{i:02d}-{c[0][0]}" for i, c in enumerate(CASES)])
-def test_bad_input_is_one_line_and_exit_2(ws: Path, argv: list[str], needle: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    ws: Path, argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, (argv, err)
@@ -124,8 +125,9 @@ def test_study_file_errors_name_file_line_field(ws: Path, capsys: pytest.Capture
         assert len(err.splitlines()) == 1 and needle in err, err
 
 
-def test_results_dir_that_is_a_file(ws: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_results_dir_that_is_a_file(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "afile"))
     assert main(TINY) == 2
     assert "$DELTATUNE_RESULTS" in capsys.readouterr().err

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from deltatune._workers import busy_machine
 from deltatune.cli._common import add_model_clip_arguments, add_threshold_arguments, check_threshold
 
 NAME = "bench"
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    busy = busy_machine()  # said after the result, where it qualifies the numbers
     result = run_bench(
         args.model,
         video=args.video,
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=float))
-        return 0
-    print(result.render(max_layers=args.layers) if args.layers else result.render(max_layers=0))
+    else:
+        print(result.render(max_layers=args.layers) if args.layers else result.render(max_layers=0))
+    if busy:
+        print(f"warning: when the run started, {busy}", file=sys.stderr)
     return 0

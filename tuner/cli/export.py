@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
-    from deltatune.cli.pareto import _open
     from deltatune.cli._common import check_output_path
+    from deltatune.cli.pareto import _open
     from deltatune.search import export_trial
 
     if args.output:

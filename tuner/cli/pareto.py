@@ -50,6 +50,7 @@ def _open(study: str, storage: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Print the front; write the CSV / plot when asked."""
+    from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
     from deltatune.cli.search import front_table
     from deltatune.search import (
         Evaluator,
@@ -61,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
         thresholds_frame,
         trials_frame,
     )
-
-    from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
 
     if args.csv:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))

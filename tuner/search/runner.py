@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-__all__ = ["SearchSettings", "SearchResult", "run_search", "open_study", "rescore_heldout", "DIRECTIONS"]
+__all__ = ["SearchSettings", "SearchResult", "run_search", "open_study", "rescore_heldout", "DIRECTIONS",
+           "fail_orphaned_trials"]
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +243,8 @@ def _worker(
             log.info("strategy %s finished after %d trials", strategy.name, len(done))
             break
         trial = study.ask()
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("host", platform.node())
         try:
             config = strategy.propose(trial)
             result = ev.evaluate(config)
@@ -279,6 +283,9 @@ def _worker_entry(
     if parent is not None:
         exit_with_parent(parent)
     logging.getLogger("deltatune").setLevel(logging.WARNING)
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, settings_d.get("jobs", 1))))
     return _worker(_settings_from_dict(settings_d), worker, n_trials, seed)
 
 
@@ -308,6 +315,37 @@ def rescore_heldout(
     if changed:
         study.set_user_attr("heldout", heldout)
     return heldout
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Mark FAIL the RUNNING trials whose worker process (recorded ``pid`` on this ``host``) is gone.
+
+    A killed worker cannot tell its trial; without this it would show RUNNING forever (journal files
+    have no heartbeats). Trials of other hosts are left alone: their processes cannot be checked here.
+    """
+    from optuna.trial import TrialState
+
+    host, failed = platform.node(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
+            continue
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+            failed.append(t.number)
+        except Exception:  # another process got there first
+            continue
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluator) -> None:
@@ -371,6 +409,9 @@ def run_search(
     speed_used, _ = resolve_speed(settings.speed)
     study = open_study(spec, settings.study_name)
     _check_meta(study, _study_meta(settings, ev, speed_used))
+    failed = fail_orphaned_trials(study)
+    if failed:
+        log.warning("marked %d trial(s) of dead workers FAIL: %s", len(failed), failed)
     n_before = len(study.get_trials(deepcopy=False))
     if n_before == 0:
         _enqueue_anchors(study, settings, ev)

@@ -34,6 +34,9 @@ __all__ = ["StorageSpec", "resolve_storage", "results_dir", "RESULTS_ENV"]
 log = logging.getLogger(__name__)
 
 RESULTS_ENV = "DELTATUNE_RESULTS"
+#: Seconds after which a journal lock file left by a killed process is broken. A journal write takes
+#: milliseconds, so this only ever delays the run after a crash.
+LOCK_GRACE_S = 5
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 
 
@@ -55,7 +58,7 @@ class StorageSpec:
     def open(self) -> optuna.storages.BaseStorage:
         """Open the storage (creates the journal file's folder)."""
         import optuna
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
         if self.kind == "journal":
             path = Path(self.url)
@@ -66,8 +69,10 @@ class StorageSpec:
             if path.is_dir():
                 raise ConfigError(f"--storage {path}: is a folder, not a journal file")
             try:
-                return JournalStorage(JournalFileBackend(str(path)))
-            except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                # a lock left by a killed writer is broken after LOCK_GRACE_S (Optuna's default waits 30 s)
+                lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
+                return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+            except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:  # incl. JSONDecodeError
                 raise ConfigError(f"journal {path}: corrupt, cannot be read ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
         try:
@@ -82,8 +87,9 @@ class StorageSpec:
 def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpec:
     """Turn ``--storage`` (or its absence) into a :class:`StorageSpec`; unknown schemes are errors."""
     if not study or any(c in study for c in "/\\") or study.startswith(".") or len(study) > 100:
-        raise ConfigError(f"--study {study[:40]!r}{'...' if len(study) > 40 else ''}: use a plain name of 1-100 "
-                          "characters (letters, digits, - _ .), no path separators")
+        shown = f"{study[:40]!r}{'...' if len(study) > 40 else ''}"
+        raise ConfigError(f"--study {shown}: use a plain name of 1-100 characters (letters, digits, - _ .), "
+                          "no path separators")
     if url is None or url == "":
         return StorageSpec("journal", str(results_dir() / f"{study}.journal"))
     if url.startswith("journal://"):

@@ -147,8 +147,9 @@ class StudyWorkload:
         path = self.video_path()
         n = video_info(path).frames
         if n is not None and n < self.start + self.frames:
-            raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames, {self.start + self.frames}"
-                              f" needed (frames {self.start}..{self.start + self.frames - 1})")
+            last = self.start + self.frames - 1
+            raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames; frames "
+                              f"{self.start}..{last} needed")
         self.crop_windows()
         self.load_labels()
 

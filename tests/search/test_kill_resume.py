@@ -1,0 +1,116 @@
+"""kill -9 of a `search --jobs 2`: no worker outlives it, and `--finish` completes the study to N trials
+with none lost, none left RUNNING (real processes, a real journal, the real tiny HRNet)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from deltatune.search.runner import fail_orphaned_trials
+from deltatune.search.storage import StorageSpec
+from tests.ablation.test_runner import _marked
+
+
+def _states(journal: Path, study: str) -> list[TrialState]:
+    s = optuna.load_study(study_name=study, storage=StorageSpec("journal", str(journal)).open())
+    return [t.state for t in s.get_trials(deepcopy=False)]
+
+
+@pytest.mark.slow
+def test_kill_9_leaves_no_worker_and_finish_reaches_n(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    mark = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "DELTATUNE_RESULTS": str(results),
+        "OMP_NUM_THREADS": "1",
+        "DELTATUNE_TEST_MARK": mark,
+    }
+    n = 40
+    cmd = [
+        sys.executable,
+        "-m",
+        "deltatune",
+        "search",
+        "--model",
+        "hrnet_tiny",
+        "--weights",
+        "none",
+        "--frames",
+        "6",
+        "--streams",
+        "1",
+        "--strategy",
+        "random",
+        "--study",
+        "k",
+        "--jobs",
+        "2",
+        "--trials",
+        str(n),
+        "--no-progress",
+    ]
+    journal = results / "k.journal"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            time.sleep(0.3)
+            try:
+                states = _states(journal, "k") if journal.is_file() else []
+            except Exception:
+                continue
+            if states.count(TrialState.COMPLETE) >= 4 and TrialState.RUNNING in states:
+                break
+            assert proc.poll() is None, proc.communicate()[1]
+        else:
+            pytest.fail("the search never had finished and running trials at once")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone = time.time() + 15
+        while _marked(mark) and time.time() < gone:
+            time.sleep(0.3)
+        assert _marked(mark) == [], "search workers outlived their killed parent"
+        done = _states(journal, "k").count(TrialState.COMPLETE)
+        assert done < n
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rerun = subprocess.run([*cmd, "--finish"], env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    states = _states(journal, "k")
+    assert states.count(TrialState.COMPLETE) == n  # finished to N: nothing lost, no overshoot
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+
+
+def test_fail_orphaned_trials_only_touches_dead_local_workers(tmp_path: Path) -> None:
+    storage = StorageSpec("journal", str(tmp_path / "o.journal")).open()
+    study = optuna.create_study(study_name="o", storage=storage)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import platform
+
+    cases = {
+        "dead": (dead.pid, platform.node()),
+        "alive": (os.getpid(), platform.node()),
+        "elsewhere": (dead.pid, "another-host"),
+    }
+    numbers = {}
+    for name, (pid, host) in cases.items():
+        t = study.ask()
+        t.set_user_attr("pid", pid)
+        t.set_user_attr("host", host)
+        numbers[name] = t.number
+    assert fail_orphaned_trials(study) == [numbers["dead"]]
+    by_number = {t.number: t.state for t in study.get_trials()}
+    assert by_number[numbers["dead"]] == TrialState.FAIL
+    assert by_number[numbers["alive"]] == by_number[numbers["elsewhere"]] == TrialState.RUNNING
