@@ -63,6 +63,13 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     return path, (path.stem if Path(name) == path else name)
 
 
+def _short_video(path: Path | str, n: int, start: int, frames: int) -> str:
+    have = max(0, n - start)
+    return (f"--frames {frames}: {path} has {n} decodable frame(s)"
+            + (f", {have} from --start {start}" if start else "") + f"; need {frames} (lower --frames"
+            + (" or --start)" if start else ")"))
+
+
 def load_workload(
     model: str,
     *,
@@ -79,12 +86,16 @@ def load_workload(
     ``weights="default"`` falls back to seeded random weights (with a warning, recorded in the result)
     when the model has no default weights and ``allow_random`` is true.
     """
-    from deltatune.data.video import DEFAULT_WINDOWS, load_clip
+    from deltatune.data.video import DEFAULT_WINDOWS, load_clip, video_info
     from deltatune_models import create_model, model_info
 
     if frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
     info = model_info(model)
+    path, vname = resolve_video(video)
+    n = video_info(path).frames  # the container's count, checked before any model work
+    if n is not None and n < start + frames:
+        raise ConfigError(_short_video(path, n, start, frames))
     random_weights = False
     try:
         net = create_model(model, weights=weights)
@@ -98,10 +109,11 @@ def load_workload(
         torch.manual_seed(seed)
         net = create_model(model, weights=None)
         wname, random_weights = "random", True
-    path, vname = resolve_video(video)
     if windows is None:
         windows = DEFAULT_WINDOWS.get(vname)
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
+    if clip.shape[0] < frames:  # a truncated file whose container promised more
+        raise ConfigError(_short_video(path, start + clip.shape[0], start, frames))
     clip = preprocess(clip, info)
     return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
                     random_weights)

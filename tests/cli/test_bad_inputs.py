@@ -52,6 +52,12 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "s.toml").write_text(STUDY)
     (tmp_path / "bad_labels.csv").write_text("x,y\n1,2\n")
     (tmp_path / "afile").write_text("not a folder")
+    from PIL import Image
+
+    for name, count in (("three", 3), ("one", 1)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.new("RGB", (64, 48), (i * 40, 0, 0)).save(tmp_path / name / f"{i:04d}.png")
     return tmp_path
 
 
@@ -96,6 +102,35 @@ CASES: list[tuple[list[str], str]] = [
     (["ablate", "missing.toml"], "missing.toml: no such study file"),
     (["ablate", "afile"], "afile"),
     (["inspect", "--model", "nope"], "nope"),
+    (["inspect", "--model", "hrnet_tiny", "--weights", "none", "--frames", "2000"], "has 795 decodable frame(s)"),
+    (
+        ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "200"],
+        "--frames 200: three has 3 decodable frame(s); need 200",
+    ),
+    (
+        ["bench", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "40"],
+        "--frames 40: three has 3 decodable frame(s)",
+    ),
+    (
+        ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "one", "--frames", "2"],
+        "has 1 decodable frame(s); need 2",
+    ),
+    (
+        [
+            "bench",
+            "--model",
+            "hrnet_tiny",
+            "--weights",
+            "none",
+            "--video",
+            "three",
+            "--frames",
+            "3",
+            "--start",
+            "2",
+        ],
+        "3 decodable frame(s), 1 from --start 2; need 3",
+    ),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats"),
 ]
