@@ -6,14 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deltatune-installed
 
-.PHONY: setup data demo test lint clean browser
+.PHONY: setup data demo test lint clean services
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	touch $(STAMP)
 
 data: setup
@@ -22,14 +22,17 @@ data: setup
 demo: data
 	$(BIN)/deltatune search --model hrnet
 
-# Debian's Chromium renders the ablation report in the tests (installed once, when root and apt-get exist;
-# elsewhere the browser test skips, except under CI=true where it fails).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	  chromium fonts-dejavu-core >/dev/null; } || echo "note: chromium not installed; the report's browser test will skip"
+# Real servers some tests start themselves: Debian's Chromium (renders the ablation report) and PostgreSQL
+# (the multi-process search). Installed once, when root and apt-get exist; elsewhere those tests skip,
+# except under CI=true where they fail.
+services:
+	@{ command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core postgresql >/dev/null; } || \
+	  echo "note: chromium/postgresql not installed; the browser and PostgreSQL tests will skip"
 
-test: data browser
+test: data services
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -102,7 +102,10 @@ CASES: list[tuple[list[str], str]] = [
     (["ablate", "missing.toml"], "missing.toml: no such study file"),
     (["ablate", "afile"], "afile"),
     (["inspect", "--model", "nope"], "nope"),
-    (["inspect", "--model", "hrnet_tiny", "--weights", "none", "--frames", "2000"], "has 795 decodable frame(s)"),
+    (
+        ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--frames", "2000"],
+        "has 795 decodable frame(s)",
+    ),
     (
         ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "200"],
         "--frames 200: three has 3 decodable frame(s); need 200",

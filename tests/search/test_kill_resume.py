@@ -114,3 +114,5 @@ def test_fail_orphaned_trials_only_touches_dead_local_workers(tmp_path: Path) ->
     by_number = {t.number: t.state for t in study.get_trials()}
     assert by_number[numbers["dead"]] == TrialState.FAIL
     assert by_number[numbers["alive"]] == by_number[numbers["elsewhere"]] == TrialState.RUNNING
+    retries = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs.get("failed_trial") for t in retries] == [numbers["dead"]]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
+from deltatune.search.storage import quiet_experimental
 
 if TYPE_CHECKING:
     import optuna
@@ -68,15 +69,6 @@ def check_url(url: str) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"--storage {url}: cannot create {path.parent} ({exc.strerror})") from None
-
-
-def quiet_experimental() -> None:
-    """Heartbeats are experimental in Optuna; we rely on them knowingly: no warning per call."""
-    import warnings
-
-    from optuna.exceptions import ExperimentalWarning
-
-    warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:

@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--trials", type=int, default=40, help="new trials to run (default 40)")
     parser.add_argument(
+        "--heartbeat", type=float, default=10.0, metavar="SECONDS",
+        help="with an RDB --storage: heartbeat of running trials; a trial of a dead worker (another "
+        "machine, a killed process) is retried after 3x this long without one (default 10)",
+    )
+    parser.add_argument(
         "--finish", action="store_true",
         help="--trials counts finished trials of the study in total: a resumed search runs only what is "
         "missing (after a crash, re-run the same command with --finish)",
@@ -138,6 +143,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
         ranges=ranges,
         finish=args.finish,
+        heartbeat=args.heartbeat,
     )
 
 

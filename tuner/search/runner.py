@@ -68,8 +68,13 @@ class SearchSettings:
     #: ``trials`` counts finished trials of the study in total ("finish to N"), not new ones: a resumed
     #: search runs only what is missing.
     finish: bool = False
+    #: RDB storages: seconds between heartbeats of a running trial (a dead worker's trial is retried
+    #: after 3x this long without one)
+    heartbeat: float = 10.0
 
     def __post_init__(self) -> None:
+        if not self.heartbeat > 0:
+            raise ConfigError(f"--heartbeat {self.heartbeat}: must be > 0 seconds")
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
         if not (self.budget >= 0):  # also rejects NaN
@@ -96,7 +101,7 @@ class SearchSettings:
         return f"{self.workload.model}-{self.strategy}-{self.space}" if self.study is None else self.study
 
     def storage_spec(self) -> StorageSpec:
-        return resolve_storage(self.storage, self.study_name, jobs=self.jobs)
+        return resolve_storage(self.storage, self.study_name, jobs=self.jobs, heartbeat=self.heartbeat)
 
 
 @dataclass
@@ -227,8 +232,15 @@ def _worker(
     on_trial: Callable[[int], None] | None = None,
     evaluator: Evaluator | None = None,
 ) -> list[int]:
-    """Run ``n_trials`` trials of the study in this process; returns their numbers."""
+    """Run up to ``n_trials`` trials of the study in this process; returns their numbers.
+
+    Trials run through ``study.optimize``, so with an RDB storage each running trial has Optuna's
+    heartbeat, and a trial whose worker died is failed and enqueued again by any live worker (see
+    :mod:`deltatune.search.storage`). With ``settings.finish`` the worker also stops once the study holds
+    ``settings.trials`` finished or running trials, whoever ran them (several processes, one study).
+    """
     import optuna
+    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ev = evaluator or Evaluator(settings.workload, speed=resolve_speed(settings.speed)[0])
@@ -238,19 +250,12 @@ def _worker(
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
     done: list[int] = []
-    for _ in range(n_trials):
-        if strategy.exhausted():
-            log.info("strategy %s finished after %d trials", strategy.name, len(done))
-            break
-        trial = study.ask()
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", platform.node())
-        try:
-            config = strategy.propose(trial)
-            result = ev.evaluate(config)
-        except BaseException:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
+        config = strategy.propose(trial)
+        result = ev.evaluate(config)
         for k, v in config.to_attrs().items():
             trial.set_user_attr(k, v)
         trial.set_user_attr("strategy", strategy.name)
@@ -259,11 +264,24 @@ def _worker(
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("pck", result.pck)
         trial.set_constraint("budget", result.accuracy_loss - settings.budget)
-        study.tell(trial, [result.accuracy_loss, result.speedup])
         strategy.after_trial(config, result)
-        done.append(trial.number)
-        if on_trial is not None:
-            on_trial(trial.number)
+        return result.accuracy_loss, result.speedup
+
+    def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            done.append(trial.number)
+            if on_trial is not None:
+                on_trial(trial.number)
+        if strategy.exhausted():
+            log.info("strategy %s finished after %d trials", strategy.name, len(done))
+            study.stop()
+        elif settings.finish:
+            taken = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+            if len(taken) >= settings.trials:
+                study.stop()
+
+    if n_trials > 0 and not strategy.exhausted():
+        study.optimize(objective, n_trials=n_trials, callbacks=[after], gc_after_trial=False)
     return done
 
 
@@ -318,13 +336,20 @@ def rescore_heldout(
 
 
 def fail_orphaned_trials(study: optuna.Study) -> list[int]:
-    """Mark FAIL the RUNNING trials whose worker process (recorded ``pid`` on this ``host``) is gone.
+    """Mark FAIL the RUNNING trials whose worker process (recorded ``pid`` on this ``host``) is gone, and
+    enqueue each again (Optuna's retry callback: same parameters, ``failed_trial`` in its system attributes).
 
     A killed worker cannot tell its trial; without this it would show RUNNING forever (journal files
-    have no heartbeats). Trials of other hosts are left alone: their processes cannot be checked here.
+    have no heartbeats). Trials of other hosts are left alone: their processes cannot be checked here
+    (an RDB storage's heartbeats cover them).
     """
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
+    from deltatune.search.storage import quiet_experimental
+
+    quiet_experimental()
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
     host, failed = platform.node(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
@@ -332,9 +357,10 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
             continue
         try:
             study.tell(t.number, state=TrialState.FAIL)
-            failed.append(t.number)
         except Exception:  # another process got there first
             continue
+        failed.append(t.number)
+        retry(study, study.get_trials(deepcopy=False)[t.number])
     return failed
 
 

@@ -29,7 +29,14 @@ from deltatune.errors import ConfigError
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["StorageSpec", "resolve_storage", "results_dir", "RESULTS_ENV"]
+__all__ = [
+    "StorageSpec",
+    "resolve_storage",
+    "results_dir",
+    "quiet_experimental",
+    "RESULTS_ENV",
+    "HEARTBEAT_S",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,8 @@ RESULTS_ENV = "DELTATUNE_RESULTS"
 #: Seconds after which a journal lock file left by a killed process is broken. A journal write takes
 #: milliseconds, so this only ever delays the run after a crash.
 LOCK_GRACE_S = 5
+#: Default heartbeat of running trials in an RDB storage (seconds).
+HEARTBEAT_S = 10.0
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 
 
@@ -54,6 +63,9 @@ class StorageSpec:
 
     kind: str
     url: str
+    #: RDB only: seconds between a running trial's heartbeats; a trial silent for 3x this long belongs to
+    #: a dead worker, and the next live worker fails it and enqueues it again (at most 3 times).
+    heartbeat: float = HEARTBEAT_S
 
     def open(self) -> optuna.storages.BaseStorage:
         """Open the storage (creates the journal file's folder)."""
@@ -73,10 +85,20 @@ class StorageSpec:
                 lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
                 return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
             except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:  # incl. JSONDecodeError
-                raise ConfigError(f"journal {path}: corrupt, cannot be read ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+                raise ConfigError(
+                    f"journal {path}: corrupt, cannot be read ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0][:120] if str(exc) else ''})"
+                ) from None
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        quiet_experimental()
         try:
-            return optuna.storages.RDBStorage(self.url)
+            return optuna.storages.RDBStorage(
+                self.url,
+                heartbeat_interval=max(1, round(self.heartbeat)),
+                grace_period=max(2, round(3 * self.heartbeat)),
+                failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
         except ImportError as exc:
             raise ConfigError(f"--storage {self.url}: database driver missing ({exc})") from None
         except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
@@ -84,12 +106,26 @@ class StorageSpec:
             raise ConfigError(f"--storage {self.url}: cannot open ({first})") from None
 
 
-def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpec:
+def quiet_experimental() -> None:
+    """Heartbeats and their retry callback are experimental in Optuna; we use them knowingly, so no
+    warning per call."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+
+
+def resolve_storage(
+    url: str | None, study: str, *, jobs: int = 1, heartbeat: float = HEARTBEAT_S
+) -> StorageSpec:
     """Turn ``--storage`` (or its absence) into a :class:`StorageSpec`; unknown schemes are errors."""
     if not study or any(c in study for c in "/\\") or study.startswith(".") or len(study) > 100:
         shown = f"{study[:40]!r}{'...' if len(study) > 40 else ''}"
-        raise ConfigError(f"--study {shown}: use a plain name of 1-100 characters (letters, digits, - _ .), "
-                          "no path separators")
+        raise ConfigError(
+            f"--study {shown}: use a plain name of 1-100 characters (letters, digits, - _ .), "
+            "no path separators"
+        )
     if url is None or url == "":
         return StorageSpec("journal", str(results_dir() / f"{study}.journal"))
     if url.startswith("journal://"):
@@ -111,7 +147,7 @@ def resolve_storage(url: str | None, study: str, *, jobs: int = 1) -> StorageSpe
                 url,
                 jobs,
             )
-        return StorageSpec("rdb", url)
+        return StorageSpec("rdb", url, heartbeat)
     if url.endswith(".journal") or url.endswith(".log"):
         return StorageSpec("journal", url)
     raise ConfigError(
