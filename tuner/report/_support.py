@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from itertools import product
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from deltatune.errors import ConfigError
 from deltatune.stats import Description, TestResult
+from deltatune.stats._results import plain  # one JSON rule for statistics and reports
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,34 +41,11 @@ __all__ = [
     "FAILURES",
 ]
 
+
 T = TypeVar("T")
 
 #: At most this many missing (cell, unit) pairs are listed by name.
 MAX_MISSING_LISTED = 40
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready copy of ``value``: NaN/inf become ``None``, tables nested dicts, results their dicts."""
-    if value is None or isinstance(value, str | bool):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if hasattr(value, "to_dict") and is_dataclass(value):
-        return value.to_dict()
-    if hasattr(value, "columns"):  # DataFrame
-        return {str(r): {str(c): plain(value.loc[r, c]) for c in value.columns} for r in value.index}
-    if hasattr(value, "index") and hasattr(value, "items"):  # Series
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [plain(v) for v in value]
-    raise TypeError(f"cannot convert {type(value).__name__} to a plain value")
 
 
 class Plain:

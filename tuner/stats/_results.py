@@ -8,7 +8,7 @@ and infinities become ``None``, so the dict is valid JSON); tables become nested
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,8 +27,9 @@ __all__ = [
 ]
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy of ``value`` (non-finite floats become ``None``)."""
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of ``value``: non-finite floats become ``None``, result objects their dicts,
+    DataFrames ``{row: {column: value}}``, Series and mappings ``{label: value}`` (the reports use it too)."""
     if value is None or isinstance(value, str | bool):
         return value
     if isinstance(value, np.bool_):
@@ -39,20 +40,20 @@ def _plain(value: Any) -> Any:
         v = float(value)
         return v if math.isfinite(v) else None
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, _ToDict):  # a nested result object
+        return [plain(v) for v in value]
+    if is_dataclass(value) and hasattr(value, "to_dict"):  # a nested result object
         return value.to_dict()
     if hasattr(value, "columns"):  # a DataFrame: {row: {column: value}}
-        return {str(r): {str(c): _plain(value.loc[r, c]) for c in value.columns} for r in value.index}
-    if hasattr(value, "items"):  # a Series: {label: value}
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(r): {str(c): plain(value.loc[r, c]) for c in value.columns} for r in value.index}
+    if hasattr(value, "items"):  # a Series or a mapping: {label: value}
+        return {str(k): plain(v) for k, v in value.items()}
     raise TypeError(f"cannot convert {type(value).__name__} to a plain value")
 
 
 class _ToDict:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field; NaN and infinities become ``None``."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
