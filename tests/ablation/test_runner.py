@@ -125,3 +125,21 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
     retried = [t for t in study.get_trials(states=(TrialState.FAIL,))]
     assert retried, "the killed run should have been failed (stale heartbeat) and retried"
     assert f"{len(spec.runs())} of {len(spec.runs())} runs finished" in rerun.stdout
+
+
+def test_search_scored_on_other_clips(tmp_path: Path, results: Path) -> None:
+    """A generalisation run: the chosen setting scored on its tuning and held-out frames and on another
+    clip with fewer crop windows (carphone has one) than the study's streams."""
+    text = (
+        '[study]\nname = "{name}"\nkind = "search"\nmodel = "hrnet"\nframes = 6\nstreams = 2\nrepeats = 1\n'
+        'speed_repeats = 1\nscore_on = ["carphone@10"]\n'
+        '[fixed]\nstrategy = "sweep"\ntrials = 2\nbudget = 5.0\n'
+    )
+    spec = load_study(write_study(tmp_path, text, "abl-gen"))
+    summary = run_ablation(spec, heartbeat=2)
+    assert (summary.complete, summary.failed) == (1, {})
+    study, stored = find_study(default_storage(spec.name))
+    obs = load_results(study, stored).observations
+    assert set(obs["scored_on"]) == {"tuning", "held-out", "carphone@10"}
+    assert set(obs["metric"]) == {"accuracy_loss", "mac_speedup", "measured_speedup"}
+    assert obs["value"].notna().all()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -277,7 +277,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
     observations: list[Observation] = []
     targets: list[tuple[str, Any, str]] = [("tuning", wl, "tune"), ("held-out", wl, "heldout")]
-    targets += [(seg.label, replace(wl, video=seg.video, start=seg.start), "all") for seg in spec.score_on]
+    targets += [(seg.label, state.workload(seg), "all") for seg in spec.score_on]
     for label, workload, split in targets:
         if config is None:
             observations.append(

@@ -97,7 +97,7 @@ class StorageSpec:
                 self.url,
                 heartbeat_interval=max(1, round(self.heartbeat)),
                 grace_period=max(2, round(3 * self.heartbeat)),
-                failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
         except ImportError as exc:
             raise ConfigError(f"--storage {self.url}: database driver missing ({exc})") from None
