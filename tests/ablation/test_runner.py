@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from deltatune.ablation import find_study, load_results, load_study, run_ablation
 from deltatune.ablation.store import default_storage
 from tests.ablation.conftest import EVAL_STUDY, write_study
+from tests.services.processes import marked_pids
 
 
 def _complete_keys(url: str, name: str) -> list[str]:
@@ -48,20 +49,6 @@ def test_every_run_once_then_resume_skips(tmp_path: Path, results: Path) -> None
     prov = res.provenance
     assert prov["git_revision"].str.len().min() >= 7
     assert '"torch": "2.13.0' in prov["versions"].iloc[0]
-
-
-def _marked(mark: str) -> list[int]:
-    """PIDs of live processes whose environment carries ``mark``."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            if mark.encode() in (d / "environ").read_bytes():
-                pids.append(int(d.name))
-        except OSError:
-            continue
-    return pids
 
 
 @pytest.mark.slow
@@ -107,9 +94,9 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         gone = time.time() + 15
-        while _marked(mark) and time.time() < gone:
+        while marked_pids(mark) and time.time() < gone:
             time.sleep(0.5)
-        assert _marked(mark) == [], "worker processes outlived the killed ablate"
+        assert marked_pids(mark) == [], "worker processes outlived the killed ablate"
         study = optuna.load_study(study_name=spec.name, storage=url)
         assert any(t.state == TrialState.RUNNING for t in study.get_trials()), "no run was cut off"
         assert len(_complete_keys(url, spec.name)) < len(spec.runs())

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from deltatune.search.runner import fail_orphaned_trials
 from deltatune.search.storage import StorageSpec
-from tests.ablation.test_runner import _marked
+from tests.services.processes import marked_pids
 
 
 def _states(journal: Path, study: str) -> list[TrialState]:
@@ -77,9 +77,9 @@ def test_kill_9_leaves_no_worker_and_finish_reaches_n(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         gone = time.time() + 15
-        while _marked(mark) and time.time() < gone:
+        while marked_pids(mark) and time.time() < gone:
             time.sleep(0.3)
-        assert _marked(mark) == [], "search workers outlived their killed parent"
+        assert marked_pids(mark) == [], "search workers outlived their killed parent"
         done = _states(journal, "k").count(TrialState.COMPLETE)
         assert done < n
     finally:
