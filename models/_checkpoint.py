@@ -66,6 +66,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"checkpoint {path}: {len(bad)} entries are not tensors (e.g. {bad[0]!r}); "
             "expected a state_dict or a dict with a 'state_dict' entry"
         )
+    nonfinite = [k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if nonfinite:
+        raise WeightsError(f"checkpoint {path}: {len(nonfinite)} tensor(s) hold NaN or Inf values "
+                           f"(e.g. {nonfinite[0]!r}); the weights are damaged")
     return dict(obj)
 
 

@@ -97,3 +97,14 @@ def test_checkpoint_of_another_architecture_is_rejected(tmp_path):
     torch.save(create_model("hrnet_tiny", weights=None).state_dict(), path)
     with pytest.raises(WeightsError, match=r"does not fit model pose_resnet_tiny: \d+ missing keys"):
         create_model("pose_resnet_tiny", weights=path)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_checkpoint_with_non_finite_weights_is_rejected(tmp_path, tiny_state, bad):
+    state = {k: v.clone() for k, v in tiny_state.items()}
+    key = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[key].view(-1)[0] = bad
+    path = tmp_path / "damaged.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r"damaged.pth: 1 tensor\(s\) hold NaN or Inf values"):
+        create_model("pose_resnet_tiny", weights=str(path))

@@ -191,6 +191,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_search(settings, on_progress=progress)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(f"deltatune search: interrupted; finished trials are kept in study {settings.study_name}. To "
+              f"finish to {settings.trials} trials, run the same command with --study {settings.study_name} "
+              "--finish", file=sys.stderr)
+        return 130
     finally:
         if bar is not None:
             bar.close()
