@@ -154,7 +154,8 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     if pw.equivalence_verdict:
         parts.append(pw.equivalence_verdict)
     if pw.aso is not None and math.isfinite(pw.aso.eps_min):
-        who = f"{pw.level} almost stochastically better" if pw.aso.a_dominates else "no dominance"
+        who = (f"{pw.level} almost stochastically better" if pw.aso.a_dominates
+               else f"{pw.level} not almost stochastically better")
         parts.append(f"ASO eps_min = {fmt(pw.aso.eps_min, 2)} ({who})")
     return "; ".join(parts)
 
