@@ -227,3 +227,14 @@ def test_missing_column_is_a_config_error() -> None:
     bad = type(r)(**{**r.__dict__, "observations": r.observations.drop(columns=["space"])})
     with pytest.raises(ConfigError, match="space"):
         analyse(bad)
+
+
+def test_wilcoxon_floor_is_two_over_two_to_the_n() -> None:
+    from scipy import stats
+
+    from deltatune.report.wording import wilcoxon_floor
+
+    assert wilcoxon_floor("Wilcoxon signed-rank", 5) == 0.0625
+    # scipy's exact test with every difference of one sign reaches exactly that floor
+    assert stats.wilcoxon([1.0, 2.0, 3.0, 4.0, 5.0]).pvalue == pytest.approx(0.0625)
+    assert wilcoxon_floor("paired t-test", 5) is None

@@ -134,3 +134,12 @@ def test_bad_input():
         hedges_g([1.0], [2.0], paired=False)
     with pytest.raises(ConfigError, match="level"):
         cliffs_delta([1.0, 2.0], [2.0, 3.0], level=95)
+
+
+def test_hedges_g_is_undefined_for_a_constant_difference_with_rounding_noise() -> None:
+    # 1.94 - 1.07 computed from floats differs from run to run only in the last bits: no spread at all
+    a = [1.9400000000000002, 1.94, 1.9399999999999997, 1.94, 1.94]
+    b = [1.07] * 5
+    g = hedges_g(a, b, paired=True)
+    assert math.isnan(g.value) and g.magnitude == "n/a"
+    assert math.isnan(hedges_g(a, b, paired=False).value)

@@ -136,6 +136,12 @@ def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> s
     return f"not shown equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
 
 
+def wilcoxon_floor(test: str, n: int) -> float | None:
+    """The smallest two-sided p an exact Wilcoxon signed-rank test can give with ``n`` pairs (all signs
+    agree): ``2 / 2**n``; ``None`` for other tests."""
+    return 2.0 / 2**n if test == "Wilcoxon signed-rank" and n > 0 else None
+
+
 def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     """One sentence on what the comparison found, as a reader would say it."""
     head = f"{pw.level} vs {pw.baseline}"
@@ -148,6 +154,10 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         f"{fmt_signed(pw.diff_ci_high)}), {pw.test.test} {p_is(pw.p_raw)}, {p_is(pw.p_holm, 'Holm p')}"
         f": {verdict} at alpha {alpha:g}"
     ]
+    floor = wilcoxon_floor(pw.test.test, pw.test.n)
+    if floor is not None and floor >= alpha:
+        parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
+                     "are needed before it can be significant")
     if pw.test.effect_sizes:
         e = pw.test.effect_sizes[0]
         parts.append(f"{effect_name(e.name)} = {e.value:.2f} ({e.magnitude})")

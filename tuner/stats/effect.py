@@ -56,17 +56,26 @@ def _correction(df: int) -> float:
 # of a sample with zero SD is NaN instead (see hedges_g).
 
 
+def _rounding_zero(sd: np.ndarray, a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """``sd`` with spreads at floating-point rounding level (relative to the data) set to exactly 0: a
+    difference that is constant but for rounding has no standardized size, not an astronomical one."""
+    scale = np.maximum(np.max(np.abs(a), axis=axis), np.max(np.abs(b), axis=axis))
+    return np.where(sd <= 1e-12 * np.maximum(scale, 1e-300), 0.0, sd)
+
+
 def _g_paired(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     d = a - b
     n = d.shape[axis]
     with np.errstate(all="ignore"):
-        return _correction(n - 1) * np.mean(d, axis=axis) / np.std(d, axis=axis, ddof=1)
+        sd = _rounding_zero(np.std(d, axis=axis, ddof=1), a, b, axis)
+        return _correction(n - 1) * np.mean(d, axis=axis) / sd
 
 
 def _g_unpaired(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     n1, n2 = a.shape[axis], b.shape[axis]
     df = n1 + n2 - 2
     pooled = np.sqrt(((n1 - 1) * np.var(a, axis=axis, ddof=1) + (n2 - 1) * np.var(b, axis=axis, ddof=1)) / df)
+    pooled = _rounding_zero(pooled, a, b, axis)
     with np.errstate(all="ignore"):
         return _correction(df) * (np.mean(a, axis=axis) - np.mean(b, axis=axis)) / pooled
 
