@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 from deltatune.delta import ThresholdMap, convert, from_deltacnn, to_deltacnn
 from deltatune.errors import ThresholdError
@@ -93,3 +94,46 @@ def test_deltacnn_round_trip(net, tmp_path) -> None:
     assert from_deltacnn(p, names, fused_conv_keys=["act1"]) == pytest.approx(th)
     with pytest.raises(ThresholdError, match="entries"):
         from_deltacnn(p, names)
+
+
+class _ResNetStem(nn.Module):
+    """conv-bn-relu -> max pool -> conv-bn-relu, as ResNet (and pose_resnet) begin."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn1, self.relu = nn.Conv2d(3, 8, 7, 2, 3), nn.BatchNorm2d(8), nn.ReLU()
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.conv2, self.bn2, self.relu2 = nn.Conv2d(8, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU()
+
+    def forward(self, x):
+        return self.relu2(self.bn2(self.conv2(self.maxpool(self.relu(self.bn1(self.conv1(x)))))))
+
+
+def test_max_pooling_is_no_truncation_point_as_in_deltacnn(tmp_path) -> None:
+    # DeltaCNN (src/deltacnn/sparse_layers.py) registers a threshold key in DCSparsify.forward and
+    # DCActivation.forward, and none in DCMaxPooling.forward: this stem registers input, relu, relu2.
+    net = convert(_ResNetStem().eval(), torch.rand(1, 3, 32, 32), thresholds=0.05)
+    assert net.threshold_names == ["input", "relu", "relu2"]
+    keys = to_deltacnn(net.threshold_names, net.thresholds)
+    assert list(keys) == ["0", "1", "2"]
+    path = tmp_path / "thresholds_stem.json"
+    path.write_text(json.dumps({"0": 0.1, "1": 0.2, "2": 0.3}))
+    assert from_deltacnn(path, net.threshold_names) == {"input": 0.1, "relu": 0.2, "relu2": 0.3}
+    # the pool stays exact whatever the thresholds: a global threshold does not reach it
+    pool = next(op for op in net.ops if op.kind == "maxpool")
+    assert pool.threshold == 0.0 and not pool.is_point
+    # on request it is a truncation point of its own (never exported to DeltaCNN's format by default)
+    extra = convert(_ResNetStem().eval(), torch.rand(1, 3, 32, 32), thresholds=0.05, truncate_maxpool=True)
+    assert extra.threshold_names == ["input", "relu", "maxpool", "relu2"]
+    assert extra.thresholds["maxpool"] == 0.05
+
+
+def test_max_pooling_stays_exact_at_threshold_zero() -> None:
+    torch.manual_seed(0)
+    model = _ResNetStem().eval()
+    net = convert(model, thresholds=0.0)
+    frames = torch.rand(6, 1, 3, 32, 32)
+    frames[1:] = frames[:1] + 0.05 * (torch.rand(5, 1, 3, 32, 32) > 0.9)  # sparse changes
+    with torch.no_grad():
+        for f in frames:
+            assert torch.allclose(net(f), model(f), atol=1e-5)

@@ -52,11 +52,15 @@ class TruncationOp(DeltaOp):
     """A delta op with a threshold: the input sparsifier and every non-linear call site.
 
     ``threshold=None`` means "never truncate": every updated pixel propagates its change.
+    ``is_point``: whether the op is one of the network's truncation points (named in threshold files and
+    searched). Max pooling is not, as in DeltaCNN: it keeps threshold 0 (only changes of exactly zero are
+    dropped, which is exact) unless the network was converted with ``truncate_maxpool=True``.
     """
 
     def __init__(self, name: str, threshold: float | None = 0.0) -> None:
         super().__init__(name)
         self.threshold: float | None = threshold
+        self.is_point = True
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, threshold={self.threshold}"

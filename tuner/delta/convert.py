@@ -148,8 +148,10 @@ def _where(node: fx.Node) -> str:
 class _Builder:
     """Builds the delta graph from a traced, BN-folded graph (one use)."""
 
-    def __init__(self, gm: fx.GraphModule, *, fallback: bool, input_dilation: int) -> None:
+    def __init__(self, gm: fx.GraphModule, *, fallback: bool, input_dilation: int,
+                 truncate_maxpool: bool = False) -> None:
         self.gm = gm
+        self.truncate_maxpool = truncate_maxpool
         self.modules = dict(gm.named_modules())
         self.fallback = fallback
         self.input_dilation = input_dilation
@@ -342,6 +344,7 @@ class _Builder:
             op = PointwiseTruncation(name, fn, kind, piecewise=piecewise_of(kind, fn))
         else:
             op = DenseIsland(name, fn, kind, _StructMask(fn))
+            op.is_point = self.truncate_maxpool  # DeltaCNN's max pooling has no threshold
         return self.add_op(op, (self.env[delta_args[0]],)), True
 
     def unsupported(self, node: fx.Node, why: str, *, name: str | None = None) -> tuple[fx.Node, bool]:
@@ -381,6 +384,7 @@ def convert(
     leaf_types: Sequence[type[nn.Module]] = (),
     record_stats: bool = True,
     dense_refresh: float | None | str = "auto",
+    truncate_maxpool: bool = False,
 ) -> DeltaNetwork:
     """Convert an unmodified PyTorch model into a delta network.
 
@@ -403,6 +407,9 @@ def convert(
         dense_refresh: updated-input fraction at which a frame runs densely when that is exact (every
             threshold after the input 0, accumulation on; see :class:`InputSparsify`); ``None`` never;
             ``"auto"``: the backend's default (on for ``sparse``, off for ``reference``).
+        truncate_maxpool: make max pooling a truncation point with a threshold of its own (beyond
+            DeltaCNN, whose max pooling registers none; never exported to DeltaCNN's format). By default
+            it is exact: ``pool(A + d) - pool(A)`` at the updated pixels.
 
     Example:
         >>> import torch
@@ -423,7 +430,8 @@ def convert(
         if hasattr(m, "inplace") and isinstance(m.inplace, bool):
             m.inplace = False
     gm = fold_batchnorm(trace(work, leaf_types=leaf_types))
-    graph_module, ops = _Builder(gm, fallback=fallback, input_dilation=input_dilation).build()
+    graph_module, ops = _Builder(gm, fallback=fallback, input_dilation=input_dilation,
+                                 truncate_maxpool=truncate_maxpool).build()
     ctx = RunContext(backend=get_backend(backend), mode=mode, accumulate=accumulate,
                      recorder=StatsRecorder())
     ctx.recorder.enabled = record_stats  # type: ignore[union-attr]

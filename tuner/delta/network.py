@@ -206,7 +206,8 @@ class DeltaNetwork(nn.Module):
 
     @property
     def truncation_ops(self) -> list[TruncationOp]:
-        return [op for op in self._ops if isinstance(op, TruncationOp)]
+        """The ops that are truncation points (max pooling is not, unless converted so)."""
+        return [op for op in self._ops if isinstance(op, TruncationOp) and op.is_point]
 
     @property
     def truncation_points(self) -> list[TruncationPoint]:
