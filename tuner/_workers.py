@@ -7,11 +7,15 @@ daemon thread in the worker that polls its parent PID and ends the worker as soo
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+from typing import Any
 
-__all__ = ["exit_with_parent", "busy_machine", "POLL_S"]
+__all__ = ["exit_with_parent", "busy_machine", "optimize_resilient", "POLL_S"]
+
+log = logging.getLogger(__name__)
 
 #: How often a worker checks that its parent is alive (seconds): a killed command's workers are gone
 #: within about this long.
@@ -47,3 +51,32 @@ def busy_machine(threshold: float = 0.75) -> str | None:
         return (f"load average {load:.1f} on {cores} cores: other work is running, so timings will be "
                 "unreliable (ratios from one interleaved run are least affected)")
     return None
+
+
+def optimize_resilient(study: Any, objective: Any, *, n_trials: int | None, callbacks: list[Any],
+                       catch: tuple[type[Exception], ...] = ()) -> int:
+    """``study.optimize`` that survives losing a trial to a heartbeat timeout: returns objective calls.
+
+    With heartbeats, a worker that could not write one for the grace period (a machine overloaded for
+    seconds) has its running trial failed and retried by another worker; Optuna then refuses this
+    worker's result ("Cannot tell a FAIL trial"). That trial's work is already being redone elsewhere, so
+    the worker logs it and goes on with the trials it has left instead of dying.
+    """
+    calls = {"n": 0}
+
+    def counted(trial: Any) -> Any:
+        calls["n"] += 1
+        return objective(trial)
+
+    while n_trials is None or calls["n"] < n_trials:
+        left = None if n_trials is None else n_trials - calls["n"]
+        before = calls["n"]
+        try:
+            study.optimize(counted, n_trials=left, callbacks=callbacks, catch=catch, gc_after_trial=False)
+            return calls["n"]
+        except ValueError as exc:
+            if "Cannot tell a" not in str(exc) or calls["n"] == before:
+                raise
+            log.warning("a trial of this worker was failed by another one (no heartbeat in time) and is "
+                        "retried there; going on")
+    return calls["n"]

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from tests.services.postgres import postgres_server
 
-N = 45
+N = 30
 
 
 def _cmd(url: str, trials: int = N) -> list[str]:
@@ -31,7 +31,7 @@ def _cmd(url: str, trials: int = N) -> list[str]:
         "--weights",
         "none",
         "--frames",
-        "6",
+        "40",
         "--streams",
         "1",
         "--strategy",
@@ -44,7 +44,7 @@ def _cmd(url: str, trials: int = N) -> list[str]:
         str(trials),
         "--finish",
         "--heartbeat",
-        "1",
+        "2",
         "--no-progress",
     ]
 
@@ -75,20 +75,34 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
                         break
             assert victim is not None, "no trial was running in a search process"
             os.kill(victim[0].pid, signal.SIGKILL)
+            victim[0].wait(timeout=30)
+            # the trial it was running when killed (the one seen above may have finished just before)
+            study = optuna.load_study(study_name="pg", storage=url)
+            cut_off = [
+                t.number
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if t.user_attrs.get("pid") == victim[0].pid
+            ]
+            assert len(cut_off) == 1, [
+                (t.number, t.state.name, t.user_attrs.get("pid")) for t in study.get_trials(deepcopy=False)
+            ][-8:] + [victim[0].pid]
             for p in procs:
                 assert p.wait(timeout=600) in (0, -signal.SIGKILL), p.stderr.read() if p.stderr else ""
         finally:
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-        killed = victim[1]
-        time.sleep(3.5)  # longer than the grace period (3 x --heartbeat): the trial is now stale
+        killed = cut_off[0]
+        time.sleep(6.5)  # longer than the grace period (3 x --heartbeat): the trial is now stale
         finish = subprocess.run(_cmd(url), env=env, capture_output=True, text=True, timeout=300)
         assert finish.returncode == 0, finish.stderr
         study = optuna.load_study(study_name="pg", storage=url)
         trials = study.get_trials()
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        assert N <= len(complete) <= N + 2  # two live processes may each finish one more at the line
+        # live processes may each finish one more at the line, and a retry of a trial that lost its
+        # heartbeat on an overloaded machine is run even when N is reached
+        retries = sum(1 for t in trials if t.system_attrs.get("failed_trial") is not None)
+        assert N <= len(complete) <= N + 2 + retries
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         assert {t.number: t.state for t in trials}[killed] == TrialState.FAIL
         retried = [t for t in complete if t.system_attrs.get("failed_trial") == killed]

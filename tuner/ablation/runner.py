@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltatune._workers import exit_with_parent
+from deltatune._workers import exit_with_parent, optimize_resilient
 from deltatune.ablation.spec import Run, StudySpec
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
 from deltatune.errors import ConfigError
@@ -150,7 +150,7 @@ def _work(
             study.stop()
 
     if _waiting(study):
-        study.optimize(objective, callbacks=[stop_when_drained], catch=(Exception,), gc_after_trial=False)
+        optimize_resilient(study, objective, n_trials=None, callbacks=[stop_when_drained], catch=(Exception,))
     return done["n"]
 
 

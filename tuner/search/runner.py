@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from deltatune._workers import optimize_resilient
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, TrialConfig, resolve_speed
 from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_frame, study_meta, trials_frame
@@ -237,7 +238,8 @@ def _worker(
     Trials run through ``study.optimize``, so with an RDB storage each running trial has Optuna's
     heartbeat, and a trial whose worker died is failed and enqueued again by any live worker (see
     :mod:`deltatune.search.storage`). With ``settings.finish`` the worker also stops once the study holds
-    ``settings.trials`` finished or running trials, whoever ran them (several processes, one study).
+    ``settings.trials`` finished or running trials and none is queued, whoever ran them (several
+    processes, one study).
     """
     import optuna
     from optuna.trial import TrialState
@@ -277,11 +279,12 @@ def _worker(
             study.stop()
         elif settings.finish:
             taken = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-            if len(taken) >= settings.trials:
+            queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if len(taken) >= settings.trials and not queued:  # retries of lost trials are run first
                 study.stop()
 
     if n_trials > 0 and not strategy.exhausted():
-        study.optimize(objective, n_trials=n_trials, callbacks=[after], gc_after_trial=False)
+        optimize_resilient(study, objective, n_trials=n_trials, callbacks=[after])
     return done
 
 
@@ -442,9 +445,10 @@ def run_search(
     if n_before == 0:
         _enqueue_anchors(study, settings, ev)
     to_run = settings.trials
-    if settings.finish:
+    if settings.finish:  # up to N finished trials, and every queued one (retries of lost trials)
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        to_run = max(0, settings.trials - len(finished))
+        queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        to_run = max(0, settings.trials - len(finished), len(queued))
     # seeds differ per worker and per resume, so a resumed study never replays its first run's draws
     seeds = [settings.seed * 100_003 + n_before * 101 + w for w in range(settings.jobs)]
     shares = _split(to_run, settings.jobs)
