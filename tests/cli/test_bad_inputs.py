@@ -163,6 +163,16 @@ def test_study_file_errors_name_file_line_field(ws: Path, capsys: pytest.Capture
         assert len(err.splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.parametrize("where", ["/proc/deltatune-data", "afile"])
+def test_data_dir_that_cannot_be_written(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DELTATUNE_DATA", where)
+    assert main(["data", "fetch", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and where in err, err
+
+
 def test_results_dir_that_is_a_file(
     ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from deltatune.data.assets import ASSETS, asset_path, asset_status, data_dir, fetch
 
@@ -44,11 +46,28 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
+def _check_writable(folder: Path) -> None:
+    """One clear error when the data dir cannot be created or written."""
+    import tempfile
+
+    from deltatune.errors import DataFetchError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataFetchError(f"data dir {folder}: cannot write there ({exc.strerror}); set $DELTATUNE_DATA "
+                             "to a writable folder") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action; print its result; return the exit code."""
     action = args.data_action
     if action == "fetch":
         names = list(dict.fromkeys(args.only)) if args.only else list(ASSETS)
+        _check_writable(data_dir())  # before the progress bar: one line, nothing half-drawn
         before = {n: asset_status(n) for n in names}
         paths = fetch(names, force=args.force, progress=not args.no_progress)
         width = max(map(len, names))

@@ -168,7 +168,10 @@ def data_dir() -> Path:
     """Return the cache directory for assets: ``$DELTATUNE_DATA`` or the platform's user cache dir."""
     env = os.environ.get(DATA_ENV)
     if env:
-        return Path(env).expanduser()
+        d = Path(env).expanduser()
+        if d.exists() and not d.is_dir():
+            raise DataFetchError(f"${DATA_ENV} {d}: is a file, not a folder for data")
+        return d
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("deltatune"))
