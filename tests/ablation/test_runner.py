@@ -74,7 +74,8 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
         "1",
         "--no-progress",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = (tmp_path / "ablate.log").open("wb")  # a file, not a pipe: a full pipe would block the process
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
     try:
         while time.time() < deadline:  # kill once one run is done and another is running
