@@ -32,11 +32,16 @@ services:
 	    chromium fonts-dejavu-core postgresql >/dev/null; } || \
 	  echo "note: chromium/postgresql not installed; the browser and PostgreSQL tests will skip"
 
-test: data services
+test: data services lint
 	$(BIN)/python -m pytest -q
 
+# ruff over everything; ruff format and mypy over the engine (tuner/delta), which ships py.typed. mypy
+# cannot follow the editable install's folder mapping (tuner/ -> deltatune), so .lint/ holds links that do.
 lint: setup
 	$(BIN)/ruff check tuner models tests
+	$(BIN)/ruff format --check tuner/delta
+	@mkdir -p .lint && ln -sfn ../tuner .lint/deltatune && ln -sfn ../models .lint/deltatune_models
+	MYPYPATH=.lint $(BIN)/mypy -p deltatune.delta
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from deltatune.bench import run_bench
+from deltatune.delta import native
 
 SETTINGS = Path(__file__).resolve().parents[1] / "studies" / "thresholds"
 #: first frame of the held-out W32 row: vtest frames from here were used neither for distillation
@@ -58,6 +59,7 @@ def main() -> int:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    native.keep_freed_memory()  # the allocator setting the deltatune command runs under (dense benefits too)
     out = []
     if not a.json:
         print(f"{torch.get_num_threads()} threads, vtest crops, {a.frames} frames x batch {a.batch}\n")

@@ -30,6 +30,8 @@ from deltatune.delta.latency import (
     time_frames,
     training_configs,
 )
+from deltatune.delta.calibration import calibrate
+from deltatune.delta.native import keep_freed_memory
 from deltatune.delta.sparse import SparseBackend
 from deltatune.workload import load_workload
 
@@ -60,12 +62,14 @@ def main() -> int:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    keep_freed_memory()  # the allocator setting the deltatune command runs under
     rng = random.Random(a.seed)
     wl = load_workload(a.model, weights=None if a.weights == "none" else a.weights, frames=a.frames)
     clip = wl.frames[:, :1]
     backend = SparseBackend()
     net = convert(wl.model, thresholds=0.0, backend=backend, record_stats=False)
-    _measure(net, clip, 1)  # warm-up and first-use calibration
+    calibrate(net, clip[0])  # this machine's layer costs (measured once, then read from the table)
+    _measure(net, clip, 1)  # warm-up
 
     rows = []
     configs = training_configs(net.threshold_names, rng, a.train)

@@ -39,7 +39,7 @@ def main() -> int:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    native.keep_freed_memory()  # the allocator setting the sparse backend runs under (dense benefits too)
+    native.keep_freed_memory()  # the allocator setting the deltatune command runs under (dense benefits too)
     torch.manual_seed(0)
     c, k = a.channels, a.kernel
     conv = nn.Conv2d(c, c, k, padding=k // 2, bias=False).eval()

@@ -36,7 +36,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     Uses ``torch.load(..., weights_only=True)`` (no arbitrary pickles) and unwraps one level of
     ``{"state_dict": ...}`` / ``{"model": ...}``. Keys are returned as stored (see :func:`clean_state_dict`).
 
-    >>> read_state_dict("pose_hrnet_w32_256x192.pth")  # doctest: +SKIP
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = Path(tmp.name) / "ckpt.pth"
+    >>> torch.save({"state_dict": {"module.conv.weight": torch.zeros(2, 3)}, "epoch": 140}, path)
+    >>> {k: tuple(v.shape) for k, v in read_state_dict(path).items()}
+    {'module.conv.weight': (2, 3)}
+    >>> tmp.cleanup()
     """
     path = Path(path)
     if not path.is_file():
@@ -68,8 +74,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         )
     nonfinite = [k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if nonfinite:
-        raise WeightsError(f"checkpoint {path}: {len(nonfinite)} tensor(s) hold NaN or Inf values "
-                           f"(e.g. {nonfinite[0]!r}); the weights are damaged")
+        raise WeightsError(
+            f"checkpoint {path}: {len(nonfinite)} tensor(s) hold NaN or Inf values "
+            f"(e.g. {nonfinite[0]!r}); the weights are damaged"
+        )
     return dict(obj)
 
 
@@ -122,9 +130,19 @@ def load_checkpoint(model: nn.Module, path: str | Path, *, filter_fn: FilterFn |
     ``filter_fn(state_dict, model)`` (a family's pure key remap) → exact key/shape check → copy.
     Tensors are cast to the model's dtypes by ``load_state_dict``.
 
+    A checkpoint saved from a ``DataParallel`` model (``module.`` keys) loads into a fresh one:
+
+    >>> import tempfile
     >>> from deltatune_models import create_model
-    >>> model = create_model("pose_resnet50", weights=None)  # doctest: +SKIP
-    >>> load_checkpoint(model, "pose_resnet_50_256x192.pth.tar")  # doctest: +SKIP
+    >>> trained = create_model("pose_resnet_tiny", weights=None)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = Path(tmp.name) / "pose_resnet_tiny.pth.tar"
+    >>> torch.save({"state_dict": {"module." + k: v for k, v in trained.state_dict().items()}}, path)
+    >>> model = create_model("pose_resnet_tiny", weights=None)
+    >>> load_checkpoint(model, path)
+    >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values()))
+    True
+    >>> tmp.cleanup()
     """
     state_dict = clean_state_dict(read_state_dict(path))
     if filter_fn is not None:

@@ -105,6 +105,12 @@ class ModelCard:
     #: ``weights="default"`` builds this other registered model (with *its* default weights) instead:
     #: how ``hrnet`` (W32, for official checkpoints) serves the distilled HRNet-W18-Small-v2 default.
     default_variant: str | None = None
+    #: How a grouped threshold search (``--space group``/``global``) groups this model's truncation points:
+    #: an ordered tuple of ``(group name template, regex)``. A name takes the first regex that matches its
+    #: start (:func:`re.match`); the template is formatted with the match (``{1}`` = first capture group).
+    #: Names no pattern matches fall back to their first dotted component (``stem`` for top-level names,
+    #: ``input`` for the input): see ``deltatune.search.spaces.group_of``. Empty: the fallback only.
+    threshold_groups: tuple[tuple[str, str], ...] = ()
     filter_fn: FilterFn | None = field(default=None, compare=False, repr=False)
     loader: Loader | None = field(default=None, compare=False, repr=False)
 
@@ -131,6 +137,7 @@ class ModelInfo:
     flip_pairs: tuple[tuple[int, int], ...] | None
     tiny: bool
     present_confidence: float | None = None
+    threshold_groups: tuple[tuple[str, str], ...] = ()
 
     @property
     def gmacs(self) -> float:
@@ -143,6 +150,7 @@ class ModelInfo:
         out["input_size"] = list(self.input_size)
         out["mean"], out["std"] = list(self.mean), list(self.std)
         out["flip_pairs"] = [list(p) for p in self.flip_pairs] if self.flip_pairs else None
+        out["threshold_groups"] = [list(p) for p in self.threshold_groups]
         return out
 
 
@@ -316,8 +324,9 @@ def create_model(name: str, *, weights: str | Path | None = "default", **kwargs:
 def count_dense_macs(model: nn.Module, input_shape: tuple[int, ...], *, device: str = "cpu") -> int:
     """Dense MACs of one forward pass: Conv2d, ConvTranspose2d and Linear layers, summed.
 
-    Conv: ``H_out·W_out·C_out·(C_in/groups)·k_h·k_w`` (DESIGN §3); transposed conv counts every input
-    pixel scattered into its ``k_h·k_w·C_out/groups`` outputs; linear: ``in·out`` per row. Batch included.
+    Conv: ``H_out·W_out·C_out·(C_in/groups)·k_h·k_w``; transposed conv counts every input pixel scattered
+    into its ``k_h·k_w·C_out/groups`` outputs; linear: ``in·out`` per row. Batch included. The same
+    formulas as the delta network's counts: docs/design.md#counting-work.
     """
     total = 0
 
@@ -394,4 +403,5 @@ def model_info(name: str) -> ModelInfo:
         flip_pairs=card.flip_pairs,
         tiny=card.tiny,
         present_confidence=card.present_confidence,
+        threshold_groups=card.threshold_groups,
     )

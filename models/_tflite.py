@@ -20,9 +20,14 @@ TFLite pads asymmetrically (stride 2); zero padding keeps the graph delta-friend
 Module names come from the Keras layer names embedded in the tensor names (``conv2d_12``,
 ``depthwise_conv2d_3``, ``add_7``), so threshold names are readable and stable for a given file.
 
-Example:
-    >>> spec, state = parse_tflite("pose_landmark_full.tflite")   # doctest: +SKIP
-    >>> model = build_module(spec); model.load_state_dict(state)  # doctest: +SKIP
+Example (MediaPipe's ``pose_landmark_full.tflite``, the asset ``blazepose_tflite``):
+    >>> from deltatune.data import asset_path
+    >>> spec, state = parse_tflite(asset_path("blazepose_tflite", fetch=True))
+    >>> model = build_module(spec)
+    >>> model.load_state_dict(state)
+    <All keys matched successfully>
+    >>> len(spec["nodes"]), len(spec["outputs"])
+    (140, 5)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """BlazePose-full (MediaPipe's pose landmark CNN) as a plain, FX-traceable PyTorch model.
 
-Why: it is the one real pretrained pose CNN available offline here (DESIGN §5), and it is a
+Why: it is the one real pretrained pose CNN available offline (docs/design.md#offline-assets), and it is a
 MobileNet-style encoder-decoder, the kind of network delta inference suits. Its weights come from
 ``pose_landmark_full.tflite`` (asset ``blazepose_tflite``), converted by :mod:`._tflite`.
 

@@ -375,6 +375,15 @@ _HINT = (
 )
 
 
+#: Threshold groups of a grouped search: one per branch of each stage (``stage3.b2``), and one for each
+#: stage's fuse layers and other non-branch call sites (``stage3.fuse``); the stem, ``layer1``, the
+#: transitions and the head take the generic groups (their first dotted component, ``stem``).
+THRESHOLD_GROUPS: tuple[tuple[str, str], ...] = (
+    ("{1}.b{2}", r"(stage\d+)\.\d+\.branches\.(\d+)\."),
+    ("{1}.fuse", r"(stage\d+)\.\d+\."),
+)
+
+
 def _card(
     *,
     input_size: tuple[int, int],
@@ -404,6 +413,7 @@ def _card(
         tiny=tiny,
         default_variant=default_variant,
         present_confidence=PRESENT_CONFIDENCE,
+        threshold_groups=THRESHOLD_GROUPS,
         filter_fn=checkpoint_filter_fn,
     )
 

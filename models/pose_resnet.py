@@ -118,6 +118,11 @@ def _create_pose_resnet(cfg: PoseResNetCfg, **kwargs: Any) -> PoseResNet:
 _REPO = "microsoft/human-pose-estimation.pytorch"
 
 
+#: Threshold groups of a grouped search: one per ResNet stage (``layer1`` .. ``layer4``); the stem
+#: (``stem``) and the deconvolution head (``deconv_layers``) take the generic groups.
+THRESHOLD_GROUPS: tuple[tuple[str, str], ...] = (("{1}", r"(layer\d+)\."),)
+
+
 def _card(depth: int | None) -> ModelCard:
     tiny = depth is None
     size = (128, 96) if tiny else (256, 192)
@@ -147,6 +152,7 @@ def _card(depth: int | None) -> ModelCard:
         flip_pairs=FLIP_PAIRS_COCO,
         tiny=tiny,
         present_confidence=PRESENT_CONFIDENCE,
+        threshold_groups=THRESHOLD_GROUPS,
         filter_fn=checkpoint_filter_fn,
     )
 

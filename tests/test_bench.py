@@ -62,6 +62,7 @@ def test_bench_rejects_bad_input() -> None:
         run_bench("hrnet_tiny", weights=None, frames=3, start=794)
 
 
+@pytest.mark.slow  # ~35 s on 2 cores: two timed benches of the distilled HRNet
 def test_bench_scores_present_keypoints_and_reports_every_keypoint(vtest_path) -> None:
     """Real weights on real frames: the loss counts the dense keypoints that are present, the loss over
     every keypoint is reported beside it, and --all-joints makes the two the same."""

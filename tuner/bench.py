@@ -1,17 +1,17 @@
 """What ``deltatune bench`` measures: dense PyTorch vs the delta network, wall clock, on the same frames.
 
-Protocol (DESIGN §6): the same frames, the same thread count, interleaved repeats (dense passes, then
-the delta pass, per repeat), one untimed warm-up round (which also runs any first-use calibration of the
-sparse backend), the median over repeats. Delta time is per steady-state frame: each delta pass resets the
-stream, runs frame 0 densely *untimed*, then times frames 1..T-1; the dense pass times the same frames.
+Protocol (docs/design.md#speed-on-cpu): the same frames, the same thread count, interleaved repeats (dense
+passes, then the delta pass, per repeat), one untimed warm-up round (which also runs any first-use calibration
+of the sparse backend), the median over repeats. Delta time is per steady-state frame: each delta pass resets
+the stream, runs frame 0 densely *untimed*, then times frames 1..T-1; the dense pass times the same frames.
 The dense baseline is timed in both memory layouts, PyTorch's default NCHW and channels-last (the model and
 each frame converted, conversion timed); the faster one is the baseline every speedup is quoted against,
 because the delta network itself runs channels-last when the compiled kernels are in use.
-Accuracy loss is measured against the dense model's own predictions ("fidelity"): for pose models PCK@0.2
-in points (100 · (1 − PCK)) over the dense keypoints that are present (heatmap peak above the model's
-presence threshold, DESIGN §6; :mod:`deltatune.metrics.fidelity`), with the loss over every keypoint
-reported beside it; for classifiers the top-1 disagreement in points. A separate, untimed pass
-records per-layer active fractions, the dense/sparse choices and (sparse backend) per-conv kernel time.
+Accuracy loss is measured against the dense model's own predictions ("fidelity"): for pose models PCK@0.2 in
+points (100 · (1 − PCK)) over the dense keypoints that are present (heatmap peak above the model's presence
+threshold, docs/design.md#metrics; :mod:`deltatune.metrics.fidelity`), with the loss over every keypoint
+reported beside it; for classifiers the top-1 disagreement in points. A separate, untimed pass records
+per-layer active fractions, the dense/sparse choices and (sparse backend) per-conv kernel time.
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ def run_bench(
     """
     from deltatune.delta import convert
     from deltatune.delta.backends import get_backend
+    from deltatune.delta.calibration import calibrate
     from deltatune.delta.latency import channels_last_runner, time_frames
     from deltatune.inspection import max_relative_error
     from deltatune.workload import load_workload
@@ -235,10 +236,10 @@ def run_bench(
         raise ConfigError(f"--batch {batch} exceeds the {wl.n_streams} crop windows (streams) of this video")
     clip = wl.frames[:, :batch].contiguous()
     be = get_backend(backend)
-    if recalibrate and hasattr(be, "recalibrate"):
-        be.recalibrate()
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, backend=be,
                   fallback=fallback)
+    if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
+        calibrate(net, clip[0], force=recalibrate)
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
     dense = wl.model
@@ -251,7 +252,7 @@ def run_bench(
     with torch.no_grad():
         net.stats.enabled = False
         net.reset()
-        for x in clip[:2]:  # warm-up, and any first-use calibration of the backend, outside every timing
+        for x in clip[:2]:  # warm-up, outside every timing
             net(x)
         # profiled pass (untimed)
         net.stats.enabled = True

@@ -19,6 +19,9 @@ from deltatune.ablation.store import default_storage
 from tests.ablation.conftest import EVAL_STUDY, write_study
 from tests.services.processes import marked_pids
 
+#: Slow (minutes on 2 cores): each test runs a real ablation study in worker subprocesses.
+pytestmark = pytest.mark.slow
+
 
 def _complete_keys(url: str, name: str) -> list[str]:
     study = optuna.load_study(study_name=name, storage=url)
@@ -51,7 +54,6 @@ def test_every_run_once_then_resume_skips(tmp_path: Path, results: Path) -> None
     assert '"torch": "2.13.0' in prov["versions"].iloc[0]
 
 
-@pytest.mark.slow
 def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, results: Path) -> None:
     path = write_study(
         tmp_path,

@@ -136,6 +136,11 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats"),
+    (["calibrate", "--model", "nope"], "nope"),
+    (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--batch", "0"], "--batch must be"),
+    (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--batch", "9"], "--batch 9 exceeds"),
+    (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats must be"),
+    (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--threads", "0"], "--threads must be"),
 ]
 
 

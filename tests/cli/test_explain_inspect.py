@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from deltatune.cli import main
 
 
@@ -23,6 +25,7 @@ def test_explain_rejects_negative_threshold(capsys) -> None:
     assert err.count("\n") == 1 and "relu-threshold" in err
 
 
+@pytest.mark.slow  # ~35 s on 2 cores: 30 frames through MobileNetV2
 def test_inspect_json_mobilenet(capsys, vtest_path, mobilenet_weights) -> None:
     assert main(["inspect", "--model", "mobilenet_v2", "--frames", "30", "--threshold", "0", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)

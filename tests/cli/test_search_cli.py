@@ -59,6 +59,7 @@ def test_strategy_list_in_help_matches_the_registry() -> None:
     assert set(_STRATEGIES) == set(STRATEGIES)
 
 
+@pytest.mark.slow  # ~8 s: a real search, then pareto and export
 def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("search", [*TINY_ARGS, "--trials", "5", "--study", "c", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -155,6 +155,7 @@ def test_offline_pip_is_reported_with_manual_route(
     assert sorted(p.name for p in tmp_data_dir.iterdir()) == [ASSETS["carphone"].filename]
 
 
+@pytest.mark.slow  # ~6 s: runs apt-get update into private lists
 @pytest.mark.skipif(shutil.which("apt-get") is None or os.geteuid() != 0, reason="needs apt-get as root")
 def test_vtest_fetch_updates_empty_apt_lists(
     tmp_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

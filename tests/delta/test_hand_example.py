@@ -1,4 +1,4 @@
-"""A conv -> ReLU example computed by hand against DESIGN §3.
+"""A conv -> ReLU example computed by hand against docs/design.md#delta-semantics.
 
 Input: one channel, one row of 5 pixels. Conv: kernel (1, 3), padding (0, 1), weights [1, 1, 1]
 (each output = sum of itself and its two neighbours), bias -1. ReLU threshold 0.5, input threshold 0.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from deltatune.delta import convert
-from deltatune.delta.calibration import Calibration
+from deltatune.delta.calibration import Calibration, calibrate
 from deltatune.delta.latency import LatencyFeatures, LatencyModel, features
 from deltatune.delta.sparse import SparseBackend
 from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
@@ -15,9 +16,11 @@ from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
 def test_features_use_measured_calibration() -> None:
     torch.manual_seed(0)
     backend = SparseBackend(calibration=Calibration(None))  # measured now, in memory
-    net = convert(randomize_bn(AllOps()), thresholds=0.0, backend=backend, record_stats=False,
-                  dense_refresh=None)
+    net = convert(
+        randomize_bn(AllOps()), thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None
+    )
     clip = moving_square_clip(5)
+    calibrate(net, clip[0], repeats=1)
     f0 = features(net, clip)
     assert backend.calibration.layers  # real timings of this machine
     assert f0.conv_ms > 0 and f0.updated_elements > 0 and f0.dense_elements > 0 and f0.frames == 4
@@ -30,9 +33,16 @@ def test_features_use_measured_calibration() -> None:
 
 
 def test_fit_recovers_coefficients() -> None:
-    rows = [(1.0, 0.0, 1e5, 4e6, 100), (2.0, 0.0, 3e5, 3e6, 80), (0.5, 0.0, 2e5, 5e6, 120),
-            (3.0, 0.0, 1e4, 1e6, 40), (1.5, 0.0, 5e4, 2e6, 60), (0.7, 0.0, 4e5, 6e6, 150),
-            (2.5, 0.0, 2e4, 2.5e6, 90), (0.0, 9.0, 0.0, 8e6, 200)]
+    rows = [
+        (1.0, 0.0, 1e5, 4e6, 100),
+        (2.0, 0.0, 3e5, 3e6, 80),
+        (0.5, 0.0, 2e5, 5e6, 120),
+        (3.0, 0.0, 1e4, 1e6, 40),
+        (1.5, 0.0, 5e4, 2e6, 60),
+        (0.7, 0.0, 4e5, 6e6, 150),
+        (2.5, 0.0, 2e4, 2.5e6, 90),
+        (0.0, 9.0, 0.0, 8e6, 200),
+    ]
     feats = [LatencyFeatures(c, u, d, o, 10, refresh_ms=r) for c, r, u, d, o in rows]
     truth = LatencyModel((1.2, 1.5, 2e-5, 3e-7, 0.01, 0.7))
     model = LatencyModel.fit(feats, [truth.predict(f) for f in feats])
@@ -40,6 +50,33 @@ def test_fit_recovers_coefficients() -> None:
         assert model.predict(f) == pytest.approx(truth.predict(f), rel=1e-6)
     with pytest.raises(ValueError):
         LatencyModel.fit(feats[:2], [1.0, 2.0])
+
+
+def test_fit_keeps_coefficients_non_negative_at_the_constrained_optimum() -> None:
+    """Timings that fall as active ops rise would need a negative coefficient: the fit clamps it to 0
+    and the rest is the best non-negative fit (KKT: zero gradient on positive coefficients, a
+    non-negative one on clamped coefficients), on the same relative-error, column-scaled problem."""
+    rows = [
+        (1.0, 1e5, 4e6, 100),
+        (2.0, 3e5, 3e6, 80),
+        (0.5, 2e5, 5e6, 120),
+        (3.0, 1e4, 1e6, 40),
+        (1.5, 5e4, 2e6, 60),
+        (0.7, 4e5, 6e6, 150),
+        (2.5, 2e4, 2.5e6, 90),
+    ]
+    feats = [LatencyFeatures(c, u, d, o, 10) for c, u, d, o in rows]
+    ms = [1.2 * c + 2e-6 * u + 5.0 - 0.02 * o for c, u, _, o in rows]
+    model = LatencyModel.fit(feats, ms)
+    coef = np.array(model.coef)
+    assert (coef >= 0).all() and coef[4] == 0.0  # active_ops clamped
+    a = np.array([f.vector() for f in feats])
+    y = np.array(ms)
+    scale = np.maximum(np.abs(a).max(axis=0), 1e-12)
+    aw = (a / scale) / y[:, None]
+    grad = aw.T @ (aw @ (coef * scale) - 1.0)
+    assert np.allclose(grad[coef > 0], 0.0, atol=1e-8)
+    assert (grad[coef == 0] >= -1e-8).all()
 
 
 def test_features_need_the_sparse_backend() -> None:
@@ -91,8 +128,11 @@ def test_features_see_every_refresh_frame_with_statistics_off() -> None:
     model = randomize_bn(AllOps())
     clip = moving_square_clip(5)  # global noise: every frame after the first is a refresh frame
     cal = Calibration(None)
-    features(convert(model, thresholds=0.0, backend=SparseBackend(calibration=cal), dense_refresh=None),
-             clip)  # measures every layer's costs (refresh frames are priced by them)
+    calibrate(
+        convert(model, thresholds=0.0, backend=SparseBackend(calibration=cal), dense_refresh=None),
+        clip[0],
+        repeats=1,
+    )  # every layer's costs (refresh frames are priced by them)
     got = []
     for record in (True, False):
         backend = SparseBackend(calibration=cal)

@@ -1,4 +1,4 @@
-"""MAC counts of a 3x3 conv under a known mask, computed by hand (DESIGN §3 "Counting work")."""
+"""MAC counts of a 3x3 conv under a known mask, computed by hand (docs/design.md#counting-work)."""
 
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ def test_piecewise_forms_are_recognised_and_checked(fn, kind, want) -> None:
 
 
 def _step(op: PointwiseTruncation, d: torch.Tensor, mask: torch.Tensor | None, compiled: bool):
-    from deltatune.delta._tensor import DeltaTensor
+    from deltatune.delta.values import DeltaTensor
 
     if compiled:
         out = op._forward_compiled(DeltaTensor(d, mask, False))
@@ -147,7 +147,7 @@ def _step(op: PointwiseTruncation, d: torch.Tensor, mask: torch.Tensor | None, c
                                      (nn.Hardtanh(-0.5, 0.7), "hardtanh")])
 def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, fn, kind) -> None:
     from deltatune.delta._context import RunContext
-    from deltatune.delta._tensor import DeltaTensor
+    from deltatune.delta.values import DeltaTensor
 
     torch.manual_seed(0)
     if isinstance(fn, nn.PReLU):
@@ -180,7 +180,7 @@ def _relu_pair(shape: tuple[int, ...], threshold: float | None,
                mode: str = "max") -> list[PointwiseTruncation]:
     """Two ReLU truncation steps (sparse backend) in the same state after one dense frame of ``shape``."""
     from deltatune.delta._context import RunContext
-    from deltatune.delta._tensor import DeltaTensor
+    from deltatune.delta.values import DeltaTensor
 
     ops = []
     for _ in range(2):
@@ -197,8 +197,8 @@ def _relu_pair(shape: tuple[int, ...], threshold: float | None,
 def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, threshold) -> None:
     """A residual sum fused into the step (the kernel adds the addends and unites their masks) gives
     bitwise the state and output of the step on the computed sum."""
-    from deltatune.delta._tensor import DeltaSum, DeltaTensor
     from deltatune.delta.linear import AddSubOp
+    from deltatune.delta.values import DeltaSum, DeltaTensor
 
     ops = _relu_pair((2, 5, 6, 7), threshold, mode)
     add = AddSubOp("add", torch.add, plain=True)
@@ -225,8 +225,8 @@ def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, thresh
 def test_compiled_truncation_reads_a_lazy_upsampling_like_the_upsampled_delta(factor) -> None:
     """HRNet's fusion path (coarse branch, nearest upsampling, add, ReLU) with the upsampling read in place
     by the kernel gives bitwise the state and output of the step on the upsampled, summed delta."""
-    from deltatune.delta._tensor import DeltaSum, DeltaTensor, DeltaUpsampled
     from deltatune.delta.linear import AddSubOp, StructuralOp
+    from deltatune.delta.values import DeltaSum, DeltaTensor, DeltaUpsampled
 
     n, c, h, w = 2, 5, 8, 12
     up = StructuralOp("up", nn.Upsample(scale_factor=factor, mode="nearest"), "upsample")
@@ -276,10 +276,10 @@ def test_only_power_of_two_nearest_upsampling_stays_lazy() -> None:
 @needs_native
 def test_compiled_truncation_reads_each_addend_only_inside_its_mask() -> None:
     """Addends that hold anything outside their masks (DeltaMasked buffers, also under a lazy upsampling)
-    give the step of the clean sum; the step's own output leaves its non-firing pixels undefined and
-    reads as the clean delta."""
-    from deltatune.delta._tensor import DeltaMasked, DeltaTensor
+    give the step of the clean sum; with ``zero_fill`` off (every reader reads inside masks) the step's own
+    output leaves its non-firing pixels undefined and reads as the clean delta."""
     from deltatune.delta.linear import AddSubOp, StructuralOp
+    from deltatune.delta.values import DeltaMasked, DeltaTensor
 
     n, c, h, w = 2, 6, 8, 10
     add = AddSubOp("add", torch.add, plain=True)
@@ -297,28 +297,27 @@ def test_compiled_truncation_reads_each_addend_only_inside_its_mask() -> None:
         lazy = add(add(dirty[0], dirty[1]), up(dirty[2]))
         big = F.interpolate(d2, scale_factor=2, mode="nearest")
         eager = DeltaTensor((d0 + d1) + big, m0 | m1 | (F.interpolate(m2.float(), scale_factor=2) > 0), False)
+        ops[0].zero_fill = step % 2 == 1  # as conversion decides it from the readers: both settings
         got, want = ops[0](lazy), ops[1](eager)
-        # the first output leaves its zeros unwritten; once a reader has zeroed one (got.data below), the
-        # op writes them itself
-        assert isinstance(got, DeltaMasked) == (step == 0) and (step == 0) != got.clean
-        assert not any(d.clean for d in dirty)  # read in place, inside the masks only
+        assert isinstance(got, DeltaMasked) == (step % 2 == 0) and got.buffer_clean == (step % 2 == 1)
+        assert not any(d.buffer_clean for d in dirty)  # read in place, inside the masks only
         assert torch.equal(ops[0].a, ops[1].a) and torch.equal(ops[0].r, ops[1].r)
         assert torch.equal(got.mask, want.mask) and torch.equal(got.data, want.data)
 
 
 def test_masked_delta_reads_as_the_zero_filled_delta_once() -> None:
-    from deltatune.delta._tensor import DeltaMasked
+    from deltatune.delta.values import DeltaMasked
 
     mask = torch.rand(2, 1, 4, 5) < 0.5
     raw = torch.randn(2, 3, 4, 5)
     want = raw * mask
     d = DeltaMasked(raw.clone(), mask, int(mask.sum()))
-    assert not d.clean and d.shape == raw.shape and d.probe.shape == raw.shape
-    assert torch.equal(d.data, want) and d.clean and d.data is d.raw  # zeroed in place, once
+    assert not d.buffer_clean and d.shape == raw.shape and d.dtype == raw.dtype and not d.channels_last
+    assert torch.equal(d.data, want) and d.buffer_clean and d.data is d.buffer  # zeroed in place, once
 
 
 def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> None:
-    from deltatune.delta._tensor import DeltaSum, DeltaTensor
+    from deltatune.delta.values import DeltaSum, DeltaTensor
 
     gen = torch.Generator().manual_seed(4)
     ds = [DeltaTensor(torch.randn(1, 3, 4, 4, generator=gen) * 1e4 ** i,
@@ -524,3 +523,20 @@ def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch) ->
     applied = native.keep_freed_memory()
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert applied is True
+
+
+def test_running_the_engine_changes_no_process_wide_setting() -> None:
+    """Converting and running a sparse network leaves glibc's allocator alone (it is opt-in:
+    ``keep_freed_memory``, which the ``deltatune`` command calls), in a fresh process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from torch import nn; from deltatune.delta import convert, native\n"
+        "net = convert(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()), backend='sparse')\n"
+        "x = torch.rand(1, 3, 16, 16); net(x); x[..., :4, :4] += 1; net(x)\n"
+        "print(native._state.get('malloc'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "None"

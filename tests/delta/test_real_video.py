@@ -10,6 +10,9 @@ from deltatune.delta import convert
 from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
 
+#: Slow (~1 min on 2 cores): 300 real frames through MobileNetV2.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def mobilenet_clip(vtest_path, mobilenet_weights):

@@ -12,6 +12,7 @@ from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv
 from deltatune.delta.backends import get_backend
 from deltatune.delta.calibration import Calibration, blob_mask, measure_conv, signature
 from deltatune.delta.sparse import SparseBackend
+from deltatune.delta.values import DeltaMasked
 from deltatune.inspection import max_relative_error
 from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
 
@@ -77,13 +78,13 @@ def test_undefined_pixels_of_masked_deltas_are_never_read(break_even) -> None:
     huge value as it is produced: no consumer (sparse, box or dense conv, truncation, pooling, output) may
     read them without zeroing them first, so the result still equals the reference backend. (Not NaN: a
     NaN change never fires a truncation, so it could hide in a residual.)"""
-    from deltatune.delta._tensor import DeltaMasked
+    from deltatune.delta.values import DeltaMasked
 
     poisoned = []
 
     def poison(module, inputs, out) -> None:
-        if isinstance(out, DeltaMasked) and not out.clean:
-            out.raw.masked_fill_(~out.mask, 1e6)
+        if isinstance(out, DeltaMasked) and not out.buffer_clean:
+            out.buffer.masked_fill_(~out.mask, 1e6)
             poisoned.append(module.name)
 
     torch.manual_seed(0)
@@ -138,19 +139,43 @@ def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
     assert 0.08 <= float(m.float().mean()) <= 0.2
 
 
-def test_auto_calibration_writes_the_machine_cache(tmp_path, monkeypatch) -> None:
-    from deltatune.delta.calibration import default_path
-
-    monkeypatch.setenv("DELTATUNE_DATA", str(tmp_path / "data"))  # never the user's cache
+def test_inference_never_calibrates_and_calibrate_writes_the_table(tmp_path) -> None:
+    """Running a network times nothing and writes no file: unseen layer shapes use the default
+    break-even and are listed. ``calibrate`` measures every such conv shape of the network once, writes
+    the table, and from then on the backend decides by it; ``auto_calibrate=True`` measures on use."""
+    from deltatune.delta.calibration import calibrate
 
     model = randomize_bn(AllOps())
-    backend = SparseBackend()
+    clip = moving_square_clip(3)
+    path = tmp_path / "table.json"
+    backend = SparseBackend(calibration=path)
     net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
     with torch.no_grad():
-        for x in moving_square_clip(3):
-            net(x)
-    assert default_path().is_file()
-    assert backend.calibration.layers
+        net.run_stream(clip)
+    assert not path.exists() and not backend.calibration.layers
+    missing = set(backend.uncalibrated)
+    assert missing
+    table = calibrate(net, clip[0], repeats=1)
+    assert path.is_file() and set(table) == missing == set(backend.calibration.layers)
+    backend.reset_usage()
+    with torch.no_grad():
+        net.run_stream(clip)
+    assert not backend.uncalibrated
+    again = calibrate(net, [clip[0], clip[1]], repeats=1)  # in the table: nothing measured again
+    assert again == table
+    auto = SparseBackend(auto_calibrate=True, calibration=Calibration(tmp_path / "auto.json"))
+    with torch.no_grad():
+        convert(model, thresholds=0.0, backend=auto, dense_refresh=None).run_stream(clip)
+    assert (tmp_path / "auto.json").is_file() and not auto.uncalibrated
+
+
+def test_calibrate_refuses_the_reference_backend() -> None:
+    from deltatune.delta.calibration import calibrate
+    from deltatune.errors import ConfigError
+
+    net = convert(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    with pytest.raises(ConfigError, match="reference"):
+        calibrate(net, torch.rand(1, 3, 8, 8))
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.1])
@@ -176,25 +201,37 @@ def test_sparse_backend_runs_functional_padding_modes() -> None:
 
 
 def test_producers_write_zeros_only_for_readers_that_need_them() -> None:
-    """Outputs read only by mask-aware kernels keep their zeros unwritten, also while statistics are
-    recorded; the last conv's output is read whole by the network output, so that conv learns to write
-    its zeros; a reset forgets what was learned."""
+    """Conversion decides per op whether its output's zeros are written: not where every reader is a
+    mask-aware kernel (and then no reader zeroes them, also while statistics are recorded); yes for the
+    last conv, read whole by the network output, and for an op read by a depthwise conv (always dense).
+    Running and resetting the network never changes the decision."""
     from deltatune.delta.linear import ConvOp
     from deltatune.delta.truncation import PointwiseTruncation
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(8, 4, 1)).eval()
+                          nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
     if not native.available():
         pytest.skip("compiled kernels could not be built here")
     backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
     net = convert(model, thresholds=0.01, backend=backend)
-    with torch.no_grad():
-        net.run_stream(moving_square_clip(5))
     convs = [op for op in net.ops if isinstance(op, ConvOp)]
     relus = [op for op in net.ops if isinstance(op, PointwiseTruncation)]
-    assert net.stats.enabled and net.stats.records  # recording did not read the values
-    assert [op._zeroed.set for op in convs] == [False, False, True]
-    assert not any(op._zeroed.set for op in relus)
+    plan = [op.zero_fill for op in convs], [op.zero_fill for op in relus]
+    assert plan == ([False, False, False, True], [False, True, False])
+    outputs: list[tuple[str, DeltaMasked]] = []
+
+    def keep(module: nn.Module, args: object, out: object) -> None:
+        if isinstance(out, DeltaMasked):
+            outputs.append((module.name, out))
+
+    for op in convs + relus:
+        op.register_forward_hook(keep)
+    with torch.no_grad():
+        net.run_stream(moving_square_clip(5))
+    assert net.stats.enabled and net.stats.records
+    unwritten = {name for name, o in outputs}
+    assert unwritten == {"0", "2", "4", "1", "5"}  # every op whose readers read inside masks only
+    assert not any(o.buffer_clean for _, o in outputs)  # no reader zeroed them (recording neither)
     net.reset()
-    assert not any(op._zeroed.set for op in convs + relus)
+    assert ([op.zero_fill for op in convs], [op.zero_fill for op in relus]) == plan

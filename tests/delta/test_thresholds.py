@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from deltatune.delta import ThresholdMap, convert, from_deltacnn, to_deltacnn
+from deltatune.delta.thresholds import ThresholdFile, TruncationPoint, load_thresholds
 from deltatune.errors import ThresholdError
 from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,40 @@ def test_priority_global_kind_pattern_name(net) -> None:
     assert got["block.relu#1"] is None  # exact name beats the later pattern
     assert net.thresholds == got
     assert ThresholdMap.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+def test_overlapping_patterns_last_match_wins_anywhere_in_the_name() -> None:
+    """The regex tier's documented rule (ThresholdMap docstring): the last matching pattern wins and
+    patterns match anywhere (re.search), unlike QConfigMapping's first match with re.match."""
+    pts = [
+        TruncationPoint(n, "relu", i)
+        for i, n in enumerate(["stage3.0.branches.1.0.relu", "stage3.0.relu", "stage4.0.branches.1.0.relu"])
+    ]
+    broad_then_narrow = ThresholdMap(default=0.0, by_pattern=[(r"^stage3\.", 0.1), (r"branches\.1\.", 0.02)])
+    assert broad_then_narrow.resolve(pts) == {
+        "stage3.0.branches.1.0.relu": 0.02,  # both match: the later pattern
+        "stage3.0.relu": 0.1,
+        "stage4.0.branches.1.0.relu": 0.02,  # matched mid-name (re.match would not)
+    }
+    narrow_then_broad = ThresholdMap(default=0.0, by_pattern=[(r"branches\.1\.", 0.02), (r"^stage3\.", 0.1)])
+    assert narrow_then_broad.resolve(pts)["stage3.0.branches.1.0.relu"] == 0.1  # order decides
+
+
+def test_threshold_file_is_the_trial_setting_and_reads_stored_files() -> None:
+    """One type for a file and a search trial: the trial attributes round-trip, old trial attributes
+    without dilation/mode get the defaults, and every shipped thresholds file loads and saves unchanged."""
+    tf = ThresholdFile({"input": 0.1, "a": None}, mode="rms", input_dilation=3, model="m", meta={"k": 1})
+    assert tf.to_attrs() == {"thresholds": {"input": 0.1, "a": None}, "input_dilation": 3, "mode": "rms"}
+    assert ThresholdFile.from_attrs(tf.to_attrs(), model="m") == ThresholdFile(
+        tf.thresholds, mode="rms", input_dilation=3, model="m"
+    )
+    assert ThresholdFile.from_attrs({"thresholds": {"input": 0.0}, "strategy": "tpe"}) == ThresholdFile(
+        {"input": 0.0}
+    )
+    shipped = sorted(STUDIES.glob("thresholds/**/*.json"))
+    assert shipped
+    for path in shipped:
+        assert load_thresholds(path).to_dict() == json.loads(path.read_text()), path
 
 
 def test_unknown_name_and_bad_values_are_errors(net) -> None:

@@ -10,6 +10,9 @@ from deltatune.delta import convert
 from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
 
+#: Slow (minutes on 2 cores): 50 real frames through full-size zoo models, dense and delta.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("name", "weights"),

@@ -21,6 +21,9 @@ from deltatune.delta.sparse import SparseBackend
 from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
 
+#: Slow (minutes on 2 cores): every full-size zoo model (HRNet-W48, Pose-ResNet-152 ...) on two backends.
+pytestmark = pytest.mark.slow
+
 SETTINGS = Path(__file__).resolve().parents[2] / "studies" / "thresholds"
 ZOO = [
     ("hrnet", "default"),  # distilled W18-small-v2, real weights

@@ -1,4 +1,4 @@
-"""Fidelity scores count only the dense keypoints that are present (DESIGN §6), and say so."""
+"""Fidelity scores count only the dense keypoints that are present (docs/design.md#metrics), and say so."""
 
 from __future__ import annotations
 

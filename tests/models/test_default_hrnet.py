@@ -36,6 +36,7 @@ def test_weights_file_is_small_fp16_and_weights_only() -> None:
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
 
 
+@pytest.mark.slow  # ~6 s: builds HRNet-W32 and the distilled W18
 def test_registry_serves_the_default() -> None:
     info = model_info(NAME)
     assert info.weights == WEIGHTS_AVAILABLE
@@ -62,6 +63,7 @@ def test_missing_package_weights_are_reported() -> None:
     assert _asset_status("package:weights/does-not-exist.pt") == (WEIGHTS_MISSING, None)
 
 
+@pytest.mark.slow  # ~15-30 s each: BlazePose and the student on 13 frames
 @pytest.mark.parametrize(("crops", "floor"), [("persons", PCK_FLOOR_PERSONS), ("windows", PCK_FLOOR_WINDOWS)])
 def test_default_weights_are_faithful_to_blazepose(
     crops: str, floor: float, teacher_cache: Path, vtest_path: Path

@@ -1,8 +1,9 @@
 """Our HRNet / Pose-ResNet definitions load the official checkpoints' state_dicts strictly.
 
-The fixtures in shared/fixtures list every key, shape and dtype of the official models, generated from the
-upstream repos (see their README). A checkpoint built from them must load through our public loader with no
-missing or unexpected key, also without the ``num_batches_tracked`` buffers that old files lack.
+The fixtures in tests/models/fixtures/official_keys list every key, shape and dtype of the official models,
+generated from the upstream repos (see the README.txt beside them). A checkpoint built from them must load
+through our public loader with no missing or unexpected key, also without the ``num_batches_tracked``
+buffers that old files lack.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def test_forward_on_cpu_gives_fixture_output_shape(stem):
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.slow  # full-size forward passes: ~4-6 s per HRNet
 @pytest.mark.parametrize("stem", sorted(FIXTURE_MODELS))
 def test_forward_shape_and_info_match_fixture(stem):
     # The big variants are checked on the meta device: same module code, shapes only, no arithmetic.

@@ -1,4 +1,4 @@
-"""Helpers for the model-zoo tests: the official key/shape fixtures (copied from shared/fixtures/)."""
+"""Helpers for the model-zoo tests: the official key/shape fixtures in fixtures/official_keys/."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-#: Copies of shared/fixtures/*.json (key lists of the official checkpoints; see README.txt beside them).
+#: Key lists of the official checkpoints (see README.txt beside them).
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "official_keys"
 
 #: fixture file stem -> registered model name

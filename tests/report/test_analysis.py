@@ -14,6 +14,9 @@ from deltatune.stats import holm
 from tests.report.conftest import ASO_ITERATIONS
 from tests.report.synthetic import make_results
 
+#: Slow (~1.5 min on 2 cores): nearly every test runs the full analysis (ASO, bootstrap, Holm) of a study.
+pytestmark = pytest.mark.slow
+
 
 def _comparison(analysis, metric, factor):
     return next(

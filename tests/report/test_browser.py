@@ -40,6 +40,7 @@ def test_check_catches_a_broken_page(tmp_path: Path) -> None:
     assert coloured_pixels(result.screenshot) < MIN_COLOURED
 
 
+@pytest.mark.slow  # the three_by_two report fixture takes ~20 s on 2 cores, plus Chromium
 def test_report_renders_without_errors_and_shows_its_plots(three_by_two, tmp_path: Path) -> None:
     chromium_or_skip()
     results, analysis = three_by_two

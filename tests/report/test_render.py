@@ -16,6 +16,9 @@ from deltatune.report.render import render_html, render_markdown, write_report
 from tests.report.conftest import ASO_ITERATIONS
 from tests.report.synthetic import make_results
 
+#: Slow (~50 s on 2 cores): the report fixtures run the statistics and draw every plot.
+pytestmark = pytest.mark.slow
+
 _IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from deltatune.delta.thresholds import from_deltacnn
 from deltatune.errors import ConfigError
-from deltatune.search import Evaluator, TrialConfig, export_trial, open_study, resolve_storage, run_search
+from deltatune.search import Evaluator, export_trial, open_study, resolve_storage, run_search
 
 from .conftest import TINY, settings
 
@@ -27,7 +27,7 @@ def test_exported_file_reproduces_speedup_exactly_and_loss_within_1e6(study, tmp
     for t in study.trials:
         res = export_trial(study, tmp_path / f"t{t.number}.json", trial=t.number)
         tf = fresh.net.load_thresholds(res.path)
-        ev = fresh.evaluate(TrialConfig(tf.thresholds, tf.input_dilation, tf.mode))
+        ev = fresh.evaluate(tf)  # the file's setting is the search's configuration type
         assert ev.speedup == t.values[1]
         assert abs(ev.accuracy_loss - t.values[0]) <= 1e-6
         assert tf.model == "hrnet_tiny" and tf.meta["trial"] == t.number

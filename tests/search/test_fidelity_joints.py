@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from deltatune.delta import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.metrics import decode_heatmaps, heatmaps_of, pck
-from deltatune.search.objective import Evaluator, TrialConfig
+from deltatune.search.objective import Evaluator
 from deltatune.search.study_workload import StudyWorkload
 
 
@@ -22,10 +23,11 @@ def test_workload_joints_default_and_legacy_studies() -> None:
         StudyWorkload("hrnet", joints="visible")
 
 
+@pytest.mark.slow  # ~17 s: two HRNet evaluators on 6 frames x 3 streams
 def test_evaluator_scores_present_dense_keypoints(vtest_path) -> None:
     present = Evaluator(StudyWorkload("hrnet", frames=6, streams=3), use_disk_cache=False)
     every = Evaluator(StudyWorkload("hrnet", frames=6, streams=3, joints="all"), use_disk_cache=False)
-    cfg = TrialConfig({n: 0.05 for n in present.threshold_names})
+    cfg = ThresholdFile({n: 0.05 for n in present.threshold_names})
     got, got_all = present.evaluate(cfg), every.evaluate(cfg)
     # the same predictions, scored by hand
     present.net.reset()

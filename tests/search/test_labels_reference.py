@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from deltatune.data.video import load_clip
+from deltatune.delta import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.metrics.video import predict_keypoints
 from deltatune.search import Evaluator, StudyWorkload
-from deltatune.search.objective import TrialConfig
 from deltatune.search.study_workload import load_model
 from deltatune.workload import preprocess
 from tests.search.conftest import TINY
@@ -41,9 +41,9 @@ def test_labels_equal_to_dense_predictions_give_zero_loss_at_zero(tmp_path, dens
     write_labels(path, dense_keypoints)
     ev = Evaluator(StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(path)}))
     assert ev.dense_pck == {"tune": 1.0, "heldout": 1.0}
-    zero = TrialConfig({n: 0.0 for n in ev.threshold_names})
+    zero = ThresholdFile({n: 0.0 for n in ev.threshold_names})
     assert ev.evaluate(zero).accuracy_loss == 0.0
-    coarse = TrialConfig({n: 5.0 for n in ev.threshold_names})
+    coarse = ThresholdFile({n: 5.0 for n in ev.threshold_names})
     assert ev.evaluate(coarse).accuracy_loss > 0.0
 
 

@@ -60,6 +60,7 @@ def test_two_worker_processes_share_one_journal(results: Path) -> None:
     assert len(set(params)) == 6  # no duplicated draws across workers
 
 
+@pytest.mark.slow  # ~6 s: fits the latency model (timed runs)
 def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
     from deltatune.search.objective import Evaluator
     from tests.search.conftest import TINY

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 import optuna
 import pytest
 
+from deltatune.delta import convert
 from deltatune.errors import ConfigError
-from deltatune.search.spaces import GlobalSpace, GroupSpace, LayerSpace, Ranges, group_of, groups, make_space
+from deltatune.search.runner import _make_space
+from deltatune.search.spaces import (
+    GlobalSpace,
+    GroupSpace,
+    LayerSpace,
+    Ranges,
+    generic_group,
+    group_of,
+    groups,
+    make_space,
+)
+from deltatune_models import create_model, model_info
+
+from .conftest import settings
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +31,86 @@ def names(tiny_evaluator) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_groups_follow_hrnet_stages_and_branches(names: list[str]) -> None:
-    g = groups(names)
+    patterns = model_info("hrnet_tiny").threshold_groups  # declared by the HRNet card
+    g = groups(names, patterns)
     assert list(g)[:3] == ["input", "stem", "layer1"]
     assert {"stage2.b0", "stage2.b1", "stage2.fuse", "stage4.b3", "transition3"} <= set(g)
     assert sum(len(v) for v in g.values()) == len(names)
-    assert group_of("stage4.2.branches.3.1.relu#1") == "stage4.b3"
+    assert group_of("stage4.2.branches.3.1.relu#1", patterns) == "stage4.b3"
+
+
+def _group_of_before_cards(name: str) -> str:
+    """``group_of`` as it was when it hard-coded HRNet's patterns for every model (kept verbatim as the
+    reference: the cards' groups must be the groups searches used before)."""
+    if name == "input":
+        return "input"
+    m = re.match(r"(stage\d+)\.\d+\.branches\.(\d+)\.", name)
+    if m:
+        return f"{m.group(1)}.b{m.group(2)}"
+    m = re.match(r"(stage\d+)\.\d+\.", name)
+    if m:
+        return f"{m.group(1)}.fuse"
+    head = re.split(r"[.:#]", name, maxsplit=1)[0]
+    return head if head and "." in name else "stem"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param("hrnet", marks=pytest.mark.slow),  # ~5 s: converts HRNet-W32 (262 points)
+     "pose_resnet50", "hrnet_w18_small_v2", "hrnet_tiny", "pose_resnet_tiny", "mobilenet_v2", "blazepose"],
+)  # fmt: skip
+def test_card_groups_are_the_groups_of_before(model: str) -> None:
+    """On the real converted network, the card's patterns (or the generic fallback, for cards that
+    declare none) give exactly the groups of the old hard-coded ``group_of``, in the same order."""
+    names = convert(create_model(model, weights=None)).threshold_names
+    before: dict[str, list[str]] = {}
+    for n in names:
+        before.setdefault(_group_of_before_cards(n), []).append(n)
+    assert groups(names, model_info(model).threshold_groups) == before
+    assert GroupSpace(names, group_patterns=model_info(model).threshold_groups).groups == {
+        g: ns for g, ns in before.items() if g != "input"
+    }
+
+
+def test_search_groups_by_the_searched_models_card(tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    space = _make_space(settings(space="group"), tiny_evaluator)
+    assert space.group_patterns == model_info("hrnet_tiny").threshold_groups != ()
+    assert {"stage2.b0", "stage2.fuse"} <= set(space.groups)
+
+
+def test_a_model_without_declared_groups_gets_the_generic_ones() -> None:
+    names = [
+        "input",
+        "relu",
+        "conv.relu",
+        "block1.0.relu",
+        "block1.1:relu",
+        "stage2.0.branches.1.relu",
+        ":relu",
+    ]
+    assert GroupSpace(names).groups == {
+        "stem": ["relu", ":relu"],
+        "conv": ["conv.relu"],
+        "block1": ["block1.0.relu", "block1.1:relu"],
+        "stage2": ["stage2.0.branches.1.relu"],  # HRNet's patterns are the HRNet card's, nobody else's
+    }
+    assert [generic_group(n) for n in names] == [
+        "input",
+        "stem",
+        "conv",
+        "block1",
+        "block1",
+        "stage2",
+        "stem",
+    ]
+
+
+def test_bad_group_patterns_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="not a valid regex"):
+        GroupSpace(["input", "a.relu"], group_patterns=[("{1}", r"(a")])
+    with pytest.raises(ConfigError, match="does not fit"):
+        GroupSpace(["input", "a.relu"], group_patterns=[("{2}", r"(a)\.")])
+    assert GroupSpace(["input", "a.relu"], group_patterns=[("g{1}", r"(a)\.")]).groups == {"ga": ["a.relu"]}
 
 
 @pytest.mark.parametrize("cls", [LayerSpace, GroupSpace, GlobalSpace])

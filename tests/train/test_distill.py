@@ -111,6 +111,7 @@ def test_config_validation() -> None:
     assert DistillConfig.from_json(cfg.to_json()) == cfg
 
 
+@pytest.mark.slow  # ~10 s on 2 cores: the BlazePose teacher cache, then 16 steps
 def test_distill_loss_decreases_on_real_frames(cache: Path, tmp_path: Path) -> None:
     losses: list[float] = []
     result = distill(
@@ -127,6 +128,7 @@ def test_distill_loss_decreases_on_real_frames(cache: Path, tmp_path: Path) -> N
     assert result.checkpoint.is_file()
 
 
+@pytest.mark.slow  # needs the teacher cache (~5 s), then 10 steps
 def test_resume_continues_exactly(cache: Path, tmp_path: Path) -> None:
     cfg = _tiny(epochs=50, augment=AugmentConfig())
     straight = distill(replace_steps(cfg, 4), out=tmp_path / "a.pt", cache_dir=cache)

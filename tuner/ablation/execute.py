@@ -146,13 +146,14 @@ class WorkerState:
 
     def timing_net(self, workload: Any) -> Any:
         from deltatune.delta import convert
+        from deltatune.delta.calibration import calibrate
         from deltatune.delta.sparse import SparseBackend
 
         if workload not in self._timing:
             ev = self.evaluator(workload)
-            self._timing[workload] = convert(
-                ev.model, ev.frames["tune"][0], backend=SparseBackend(), record_stats=False
-            )
+            net = convert(ev.model, ev.frames["tune"][0], backend=SparseBackend(), record_stats=False)
+            calibrate(net, ev.frames["tune"][0])  # this machine's layer costs, before anything is timed
+            self._timing[workload] = net
         return self._timing[workload]
 
 
@@ -211,7 +212,7 @@ def execute_run(state: WorkerState, run: Run) -> RunOutcome:
 
 def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
     from deltatune.ablation.spec import parse_segment
-    from deltatune.search.objective import TrialConfig
+    from deltatune.delta.thresholds import ThresholdFile
 
     spec, p = state.spec, run.point
     wl = state.workload(parse_segment(run.unit))
@@ -219,13 +220,15 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
     thr = _thresholds(
         spec, spec.setting(p, "thresholds"), float(spec.setting(p, "scale")), ev.threshold_names
     )
-    config = TrialConfig(thr, int(spec.setting(p, "input_dilation")), str(spec.setting(p, "mode")))
+    config = ThresholdFile(
+        thr, mode=str(spec.setting(p, "mode")), input_dilation=int(spec.setting(p, "input_dilation"))
+    )
     obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
     return RunOutcome([obs], config=config.to_attrs())
 
 
 def _search_run(state: WorkerState, run: Run) -> RunOutcome:
-    from deltatune.search.objective import TrialConfig
+    from deltatune.delta.thresholds import ThresholdFile
     from deltatune.search.runner import SearchSettings, run_search
 
     spec, p = state.spec, run.point
@@ -267,7 +270,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         obs = Observation(metrics)
         if config is not None and spec.speed_repeats > 0:
             timed = _score(
-                state, wl, TrialConfig.from_attrs(config), "heldout", accumulate=accumulate, extra={}
+                state, wl, ThresholdFile.from_attrs(config), "heldout", accumulate=accumulate, extra={}
             )
             obs.metrics["measured_speedup"] = timed.metrics["measured_speedup"]
             obs.speed = timed.speed
@@ -288,7 +291,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             _score(
                 state,
                 workload,
-                TrialConfig.from_attrs(config),
+                ThresholdFile.from_attrs(config),
                 split,
                 accumulate=accumulate,
                 extra={"scored_on": label},
@@ -302,13 +305,10 @@ def _nan(v: Any) -> float:
 
 
 def _config_of(state: WorkerState, settings: Any, trial: int) -> dict[str, Any]:
-    """The :class:`TrialConfig` attributes stored on trial ``trial`` of the inner search."""
+    """The setting stored on trial ``trial`` of the inner search, as trial attributes
+    (:meth:`~deltatune.delta.thresholds.ThresholdFile.to_attrs`: what the run's ``config`` records)."""
+    from deltatune.delta.thresholds import ThresholdFile
     from deltatune.search.runner import open_study
 
     study = open_study(settings.storage_spec(), settings.study_name, create=False)
-    attrs = study.trials[trial].user_attrs
-    return {
-        "thresholds": attrs["thresholds"],
-        "input_dilation": attrs.get("input_dilation", 1),
-        "mode": attrs.get("mode", "max"),
-    }
+    return ThresholdFile.from_attrs(study.trials[trial].user_attrs).to_attrs()

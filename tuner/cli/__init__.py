@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.ablate",
     "deltatune.cli.report",
     "deltatune.cli.bench",
+    "deltatune.cli.calibrate",
     "deltatune.cli.distill",
 )
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from deltatune.delta.native import keep_freed_memory
+
+    keep_freed_memory()  # process-wide allocator setting the sparse kernels need (DELTATUNE_MALLOPT=0: off)
     try:
         return int(args._run(args) or 0)
     except DeltatuneError as exc:

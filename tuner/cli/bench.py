@@ -20,7 +20,8 @@ DESCRIPTION = (
     "over the keypoints the dense model finds present for pose models, the every-keypoint loss beside it; "
     "top-1 disagreement points for classifiers) and a per-layer table (active fraction, "
     "sparse/box/dense choice, share of the delta time). Frame 0 of each stream runs dense and is not timed. "
-    "The sparse backend measures each new layer shape once per machine (cached); --recalibrate redoes it."
+    "Before timing, the sparse backend's layer costs are measured for the layer shapes this machine's "
+    "calibration table lacks (see `deltatune calibrate`); --recalibrate measures them all again."
 )
 
 
@@ -35,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for both runs (default: torch's)")
     p.add_argument("--recalibrate", action="store_true",
-                   help="measure the sparse backend's break-even points again instead of using the cache")
+                   help="measure this model's layer costs again instead of reading the calibration table")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("--all-joints", action="store_true",
                    help="pose: score fidelity over every dense keypoint, not only the present ones (heatmap "

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from torch import Tensor
+from deltatune.delta.rule import MODES, pixel_score
 
 if TYPE_CHECKING:
     from deltatune.delta.backends import Backend
@@ -20,22 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["RunContext", "Mode", "MODES", "pixel_score"]
 
 Mode = Literal["max", "norm", "rms"]
-MODES: tuple[str, ...] = ("max", "norm", "rms")
-
-
-def pixel_score(d: Tensor, mode: str) -> Tensor:
-    """Per-pixel magnitude of a change ``d`` ``[N, C, *S]`` over its channels -> ``[N, 1, *S]``.
-
-    ``max``: max |d| over channels (DeltaCNN's default); ``norm``: L2 norm over channels; ``rms``: root
-    mean square over channels.
-    """
-    if mode == "max":
-        return d.abs().amax(dim=1, keepdim=True)
-    if mode == "norm":
-        return torch.linalg.vector_norm(d, ord=2, dim=1, keepdim=True)
-    if mode == "rms":
-        return d.pow(2).mean(dim=1, keepdim=True).sqrt()
-    raise ValueError(f"unknown truncation mode {mode!r}; expected one of {MODES}")
 
 
 @dataclass

@@ -45,19 +45,21 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         if node.op == "call_module":
             call_counts[node.target] = call_counts.get(node.target, 0) + 1
     for node in list(gm.graph.nodes):
-        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm2d):
+        if node.op != "call_module" or not isinstance(modules.get(str(node.target)), nn.BatchNorm2d):
             continue
         prev = node.args[0]
         if not isinstance(prev, fx.Node) or prev.op != "call_module" or len(prev.users) != 1:
             continue
-        conv = modules.get(prev.target)
-        if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) or call_counts.get(prev.target, 0) != 1:
+        prev_name = str(prev.target)
+        conv = modules.get(prev_name)
+        if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) or call_counts.get(prev_name, 0) != 1:
             continue
-        bn = modules[node.target]
-        if bn.running_mean is None or call_counts.get(node.target, 0) != 1:
+        bn = modules[str(node.target)]
+        assert isinstance(bn, nn.BatchNorm2d)
+        if bn.running_mean is None or call_counts.get(str(node.target), 0) != 1:
             continue
         fused = _fold_into(conv, bn)
-        parent_name, _, attr = prev.target.rpartition(".")
+        parent_name, _, attr = prev_name.rpartition(".")
         parent = gm.get_submodule(parent_name) if parent_name else gm
         setattr(parent, attr, fused)
         modules[prev.target] = fused

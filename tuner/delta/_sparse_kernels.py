@@ -31,8 +31,18 @@ from torch import Tensor, nn
 
 from deltatune.delta.native import native_for
 
-__all__ = ["ConvGeometry", "geometry", "sparse_supported", "sparse_conv2d", "active_pixels", "zero_pixels",
-           "SparseConv", "mask_bboxes", "snap_box", "Box"]
+__all__ = [
+    "ConvGeometry",
+    "geometry",
+    "sparse_supported",
+    "sparse_conv2d",
+    "active_pixels",
+    "zero_pixels",
+    "SparseConv",
+    "mask_bboxes",
+    "snap_box",
+    "Box",
+]
 
 #: An output box ``(y0, y1, x0, x1)`` with exclusive ends.
 Box = tuple[int, int, int, int]
@@ -63,8 +73,9 @@ def geometry(conv: nn.Conv2d) -> ConvGeometry:
         ph, pw = pads
     else:
         ph, pw = conv.padding
-    return ConvGeometry(conv.in_channels, conv.out_channels, kh, kw, conv.stride[0], conv.stride[1], ph, pw,
-                        dh, dw)
+    return ConvGeometry(
+        conv.in_channels, conv.out_channels, kh, kw, conv.stride[0], conv.stride[1], ph, pw, dh, dw
+    )
 
 
 def sparse_supported(conv: nn.Conv2d) -> bool:
@@ -92,8 +103,14 @@ def zero_pixels(mask: Tensor) -> Tensor | None:
     return flat.to(torch.uint8).argmin(dim=1)
 
 
-def sparse_conv2d(delta: Tensor, weight2d: Tensor, g: ConvGeometry, out_hw: tuple[int, int],
-                  idx: Tensor, zero_pos: Tensor | None = None) -> Tensor:
+def sparse_conv2d(
+    delta: Tensor,
+    weight2d: Tensor,
+    g: ConvGeometry,
+    out_hw: tuple[int, int],
+    idx: Tensor,
+    zero_pos: Tensor | None = None,
+) -> Tensor:
     """Bias-free conv of ``delta [N, C_in, H, W]`` computed only at the flat output indices ``idx``.
 
     ``weight2d`` is the conv weight as ``[C_out, C_in * kh * kw]`` (contiguous). Output pixels not in
@@ -116,8 +133,12 @@ def sparse_conv2d(delta: Tensor, weight2d: Tensor, g: ConvGeometry, out_hw: tupl
     ky, kx = _tap_offsets(g, delta.device)
     iy = (oy * g.sh).unsqueeze(0) + ky.unsqueeze(1)  # [K, P]
     ix = (ox * g.sw).unsqueeze(0) + kx.unsqueeze(1)
-    needs_pad = g.ph > 0 or g.pw > 0 or (ho - 1) * g.sh + (g.kh - 1) * g.dh >= h or (
-        (wo - 1) * g.sw + (g.kw - 1) * g.dw >= w)
+    needs_pad = (
+        g.ph > 0
+        or g.pw > 0
+        or (ho - 1) * g.sh + (g.kh - 1) * g.dh >= h
+        or ((wo - 1) * g.sw + (g.kw - 1) * g.dw >= w)
+    )
     valid = None
     if needs_pad:
         valid = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
@@ -185,8 +206,15 @@ class SparseConv:
         nk = native_for(delta, out_mask)
         return nk if nk is not None and (in_mask is None or in_mask.dtype == torch.bool) else None
 
-    def __call__(self, delta: Tensor, out_mask: Tensor, *, max_fraction: float = 1.0,
-                 in_mask: Tensor | None = None, zero_fill: bool = True) -> tuple[Tensor | None, int]:
+    def __call__(
+        self,
+        delta: Tensor,
+        out_mask: Tensor,
+        *,
+        max_fraction: float = 1.0,
+        in_mask: Tensor | None = None,
+        zero_fill: bool = True,
+    ) -> tuple[Tensor | None, int]:
         """``(y, updated output pixels)``; ``y`` is ``None`` (nothing computed) when at least
         ``max_fraction < 1`` of the output pixels are updated: the caller runs the dense conv instead.
         ``in_mask`` (optional; ``delta`` must be zero outside it, unless :meth:`compiled`) lets the
@@ -197,11 +225,27 @@ class SparseConv:
         g = self.geometry
         nk = self._native(delta, out_mask, in_mask)
         if nk is not None:
-            return nk.sparse_conv(delta, out_mask, self.weight_kc, self.weight_1x1, self.weight_kc_packed,
-                                  g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                                  1.0 if max_fraction >= 1.0 else max_fraction,
-                                  in_mask, self.weight_in, self.weight_in_1x1, self.weight_in_packed,
-                                  zero_fill)
+            return nk.sparse_conv(
+                delta,
+                out_mask,
+                self.weight_kc,
+                self.weight_1x1,
+                self.weight_kc_packed,
+                g.kh,
+                g.kw,
+                g.sh,
+                g.sw,
+                g.ph,
+                g.pw,
+                g.dh,
+                g.dw,
+                1.0 if max_fraction >= 1.0 else max_fraction,
+                in_mask,
+                self.weight_in,
+                self.weight_in_1x1,
+                self.weight_in_packed,
+                zero_fill,
+            )
         idx = active_pixels(out_mask)
         count, total = int(idx.numel()), out_mask.numel()
         if max_fraction < 1.0 and count >= max_fraction * total:
@@ -219,22 +263,27 @@ class SparseConv:
         g = self.geometry
         n, _, h, w = delta.shape
         ho, wo = out_hw
-        fmt = torch.channels_last if delta.is_contiguous(memory_format=torch.channels_last) else (
-            torch.contiguous_format)
+        fmt = (
+            torch.channels_last
+            if delta.is_contiguous(memory_format=torch.channels_last)
+            else (torch.contiguous_format)
+        )
         out = torch.zeros(n, g.c_out, ho, wo, dtype=delta.dtype, device=delta.device).contiguous(
-            memory_format=fmt)
+            memory_format=fmt
+        )
         for b, box in enumerate(boxes):
             if box is None:
                 continue
             y0, y1, x0, x1 = box
             iy0, iy1 = y0 * g.sh - g.ph, (y1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1
             ix0, ix1 = x0 * g.sw - g.pw, (x1 - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1
-            crop = delta[b:b + 1, :, max(iy0, 0):min(iy1, h), max(ix0, 0):min(ix1, w)]
+            crop = delta[b : b + 1, :, max(iy0, 0) : min(iy1, h), max(ix0, 0) : min(ix1, w)]
             pads = (max(0, -ix0), max(0, ix1 - w), max(0, -iy0), max(0, iy1 - h))
             if any(pads):
                 crop = torch.nn.functional.pad(crop, pads)
-            out[b:b + 1, :, y0:y1, x0:x1] = torch.nn.functional.conv2d(
-                crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw))
+            out[b : b + 1, :, y0:y1, x0:x1] = torch.nn.functional.conv2d(
+                crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw)
+            )
         return out
 
 

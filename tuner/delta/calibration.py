@@ -1,4 +1,9 @@
-"""Per-machine timing of dense vs sparse convolution: break-even points and a cost model per layer shape.
+"""Per-machine timing of dense vs sparse convolution: the calibration table the sparse backend decides by.
+
+This is where the table comes from. :func:`calibrate` (``deltatune calibrate`` on the command line) is the
+explicit step, as in FX quantization's prepare -> calibrate -> convert: it finds the conv layer shapes of
+a converted network on example frames, times each one on this machine and writes the table. Inference
+itself never times anything or writes files (unless a backend is built with ``auto_calibrate=True``).
 
 The sparse kernel (:mod:`deltatune.delta._sparse_kernels`) costs roughly ``fixed + slope * f`` for an
 updated-output fraction ``f``; the dense conv costs a constant. :func:`measure_conv` times both on this
@@ -21,9 +26,11 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -33,8 +40,21 @@ from deltatune.delta import native
 from deltatune.delta._sparse_kernels import SparseConv, geometry, sparse_supported
 from deltatune.delta.linear import ConvOp
 from deltatune.delta.native import native_for
+from deltatune.errors import ConfigError
 
-__all__ = ["LayerCalibration", "Calibration", "signature", "measure_conv", "blob_mask", "default_path"]
+if TYPE_CHECKING:
+    from deltatune.delta.network import DeltaNetwork
+
+__all__ = [
+    "LayerCalibration",
+    "Calibration",
+    "signature",
+    "measure_conv",
+    "blob_mask",
+    "default_path",
+    "calibrate",
+    "conv_shapes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +91,15 @@ def signature(conv: nn.Conv2d, shape: Sequence[int]) -> str:
     """A stable key for a conv layer applied to an input of ``shape`` (``[N, C, H, W]``)."""
     g = geometry(conv)
     n, c, h, w = (int(s) for s in shape)
-    return (f"conv{g.c_in}x{g.c_out}_k{g.kh}x{g.kw}_s{g.sh}x{g.sw}_p{g.ph}x{g.pw}_d{g.dh}x{g.dw}"
-            f"_g{conv.groups}_{conv.padding_mode}_in{n}x{h}x{w}")
+    return (
+        f"conv{g.c_in}x{g.c_out}_k{g.kh}x{g.kw}_s{g.sh}x{g.sw}_p{g.ph}x{g.pw}_d{g.dh}x{g.dw}"
+        f"_g{conv.groups}_{conv.padding_mode}_in{n}x{h}x{w}"
+    )
 
 
-def blob_mask(shape: Sequence[int], frac: float, *, seed: int = 0,
-              device: torch.device | str = "cpu") -> Tensor:
+def blob_mask(
+    shape: Sequence[int], frac: float, *, seed: int = 0, device: torch.device | str = "cpu"
+) -> Tensor:
     """A ``[N, 1, H, W]`` bool mask with about ``frac`` of its pixels set, in square blobs (like moving
     people in a static-camera video, whose masks are clustered rather than random)."""
     n, _, h, w = (int(s) for s in shape)
@@ -88,12 +111,13 @@ def blob_mask(shape: Sequence[int], frac: float, *, seed: int = 0,
         while int(m[b].sum()) < target:
             cy = int(torch.randint(0, h, (1,), generator=g))
             cx = int(torch.randint(0, w, (1,), generator=g))
-            m[b, 0, max(0, cy - r): cy + r + 1, max(0, cx - r): cx + r + 1] = True
+            m[b, 0, max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1] = True
     return m.to(device)
 
 
-def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, inner: int,
-               device: torch.device | None = None) -> dict[str, float]:
+def _median_ms(
+    fns: dict[str, Callable[[], object]], repeats: int, inner: int, device: torch.device | None = None
+) -> dict[str, float]:
     """Interleaved timing: every round runs each function ``inner`` times; returns medians in ms.
     On CUDA the device is synchronised around each timing (kernels run asynchronously)."""
     sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)
@@ -111,8 +135,9 @@ def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, inner: int,
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
-                 fractions: Sequence[float] = FRACTIONS) -> LayerCalibration:
+def measure_conv(
+    conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5, fractions: Sequence[float] = FRACTIONS
+) -> LayerCalibration:
     """Time dense vs sparse execution of ``conv`` on inputs of ``shape`` and fit the sparse cost line."""
     weight = conv.weight.detach()
     device = weight.device
@@ -140,7 +165,7 @@ def measure_conv(conv: nn.Conv2d, shape: Sequence[int], *, repeats: int = 5,
             xi = (x * im).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
             om = op.out_mask(im)
             real[f"s{i}"] = float(om.sum()) / out_pixels
-            fns[f"s{i}"] = lambda xi=xi, om=om, im=im: kernel(xi, om, in_mask=im)
+            fns[f"s{i}"] = partial(kernel, xi, om, in_mask=im)
         ms = _median_ms(fns, repeats, inner, device)
     xs = [real[f"s{i}"] for i in range(len(fractions))]
     ys = [ms[f"s{i}"] for i in range(len(fractions))]
@@ -189,14 +214,16 @@ class Calibration:
                 raw = json.loads(self.path.read_text())
                 self.layers = {k: LayerCalibration(**v) for k, v in raw.get("layers", {}).items()}
             except (OSError, ValueError, TypeError) as exc:
-                log.warning("ignoring unreadable calibration file %s (%s); it will be rewritten",
-                            self.path, exc)
+                log.warning(
+                    "ignoring unreadable calibration file %s (%s); it will be rewritten", self.path, exc
+                )
 
     def get(self, sig: str) -> LayerCalibration | None:
         return self.layers.get(sig)
 
-    def measure(self, conv: nn.Conv2d, shape: Sequence[int], *, force: bool = False,
-                repeats: int = 5) -> LayerCalibration:
+    def measure(
+        self, conv: nn.Conv2d, shape: Sequence[int], *, force: bool = False, repeats: int = 5
+    ) -> LayerCalibration:
         """The calibration of ``conv`` at ``shape``: cached, or measured now (and saved)."""
         sig = signature(conv, shape)
         if not force and sig in self.layers:
@@ -217,3 +244,76 @@ class Calibration:
             "layers": {k: v.to_dict() for k, v in sorted(self.layers.items())},
         }
         atomic_write_text(self.path, json.dumps(payload, indent=1))
+
+
+def conv_shapes(
+    net: DeltaNetwork, frames: torch.Tensor | Iterable[torch.Tensor]
+) -> list[tuple[nn.Conv2d, tuple[int, ...]]]:
+    """Every distinct ``(conv, input shape)`` of ``net``'s conv ops that the sparse kernel supports (the
+    layers the backend chooses sparse, box or dense for; the others always run dense) on ``frames`` (one
+    ``[N, C, H, W]`` frame or several), in execution order. Runs each distinct frame shape once, densely
+    (a first frame), then resets the network."""
+    from deltatune.delta.linear import ConvOp
+
+    batch = [frames] if isinstance(frames, torch.Tensor) and frames.dim() == 4 else list(frames)
+    if not batch:
+        raise ConfigError("calibrate: no frames given")
+    seen: dict[str, tuple[nn.Conv2d, tuple[int, ...]]] = {}
+    convs = [op for op in net.ops if isinstance(op, ConvOp) and sparse_supported(op.conv)]
+
+    def note(op: Any, args: tuple[Any, ...]) -> None:
+        shape = tuple(int(v) for v in args[0].shape)
+        seen.setdefault(signature(op.conv, shape), (op.conv, shape))
+
+    hooks = [op.register_forward_pre_hook(note) for op in convs]
+    try:
+        shapes_run: set[tuple[int, ...]] = set()
+        with torch.no_grad(), net.stats.paused():
+            for x in batch:
+                if tuple(x.shape) in shapes_run:
+                    continue
+                shapes_run.add(tuple(x.shape))
+                net.reset()
+                net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        net.reset()
+    return list(seen.values())
+
+
+def calibrate(
+    net: DeltaNetwork,
+    frames: torch.Tensor | Iterable[torch.Tensor],
+    *,
+    force: bool = False,
+    repeats: int = 5,
+    progress: bool = False,
+) -> dict[str, LayerCalibration]:
+    """Measure this machine's costs of every conv layer shape of ``net`` (sparse backend) on ``frames``
+    and write them to its calibration table; returns ``{signature: costs}`` for the network's shapes.
+
+    Shapes already in the table are kept unless ``force``. The network's streams are reset. Example::
+
+        net = convert(model, backend="sparse")
+        calibrate(net, first_frame)      # once per model, machine, thread count and torch version
+        net.run_stream(frames)           # decides sparse / box / dense by the measured costs
+    """
+    from deltatune.delta.sparse import SparseBackend  # here: the sparse backend imports this module
+
+    be = net.backend_object
+    if not isinstance(be, SparseBackend):
+        raise ConfigError(f"calibrate: the {be.name!r} backend has no calibration (use the sparse backend)")
+    shapes = conv_shapes(net, frames)
+    todo: Iterable[tuple[nn.Conv2d, tuple[int, ...]]] = shapes
+    if progress:
+        from tqdm.auto import tqdm
+
+        todo = tqdm(shapes, desc="calibrate", unit="layer shape", leave=False)
+    out: dict[str, LayerCalibration] = {}
+    for conv, shape in todo:
+        store = be.calibration_for(conv.weight.device)
+        cal = store.measure(conv, shape, force=force, repeats=repeats)
+        out[cal.signature] = cal
+    be.forget_plans()
+    return out

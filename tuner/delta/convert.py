@@ -2,8 +2,10 @@
 
 Shaped like FX quantization's prepare/convert: the model is traced with :mod:`torch.fx` (standard
 ``torch.nn`` layers stay opaque leaves), BatchNorms are folded into their convs, and every node of the
-graph is replaced by a delta op that processes :class:`~deltatune.delta._tensor.DeltaTensor` values.
-Residual ``+`` and ``torch.cat`` become delta merges, which module swapping alone could not see.
+graph is replaced by a delta op that processes :class:`~deltatune.delta.values.DeltaValue` values.
+Residual ``+`` and ``torch.cat`` become delta merges, which module swapping alone could not see. Once
+the graph is built, :func:`plan_zero_fill` decides for every op whose kernel can leave the zeros of its
+output unwritten whether any reader needs them.
 
 Threshold names are call-site names: the qualified module name (``layer1.0.relu``), ``#k`` for the
 k-th reuse of a module instance (``layer1.0.relu#1``), ``owner:function`` for functional calls
@@ -21,7 +23,7 @@ import torch
 from torch import fx, nn
 
 from deltatune.delta import optable as T
-from deltatune.delta._base import DeltaOp
+from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import MODES, RunContext
 from deltatune.delta._fold import fold_batchnorm
 from deltatune.delta.backends import Backend, get_backend
@@ -42,7 +44,7 @@ from deltatune.delta.thresholds import ThresholdSpec
 from deltatune.delta.truncation import DenseIsland, Densify, InputSparsify, PointwiseTruncation, piecewise_of
 from deltatune.errors import ConfigError, UnsupportedOpError
 
-__all__ = ["convert", "DeltaTracer", "trace"]
+__all__ = ["convert", "DeltaTracer", "trace", "plan_zero_fill"]
 
 
 class DeltaTracer(fx.Tracer):
@@ -148,15 +150,17 @@ def _where(node: fx.Node) -> str:
 class _Builder:
     """Builds the delta graph from a traced, BN-folded graph (one use)."""
 
-    def __init__(self, gm: fx.GraphModule, *, fallback: bool, input_dilation: int,
-                 truncate_maxpool: bool = False) -> None:
+    def __init__(
+        self, gm: fx.GraphModule, *, fallback: bool, input_dilation: int, truncate_maxpool: bool = False
+    ) -> None:
         self.gm = gm
         self.truncate_maxpool = truncate_maxpool
         self.modules = dict(gm.named_modules())
         self.fallback = fallback
         self.input_dilation = input_dilation
         self.root = nn.Module()
-        self.root.ops = nn.ModuleDict()
+        self.op_modules = nn.ModuleDict()
+        self.root.ops = self.op_modules
         self.new = fx.Graph()
         self.env: dict[fx.Node, fx.Node] = {}
         self.is_delta: dict[fx.Node, bool] = {}
@@ -179,7 +183,7 @@ class _Builder:
         while key in self.keys or not key[0].isalpha():
             key = f"n_{key}" if not key[0].isalpha() else f"{key}_"
         self.keys.add(key)
-        self.root.ops[key] = op
+        self.op_modules[key] = op
         self.ops.append(op)
         return self.new.call_module(f"ops.{key}", args, kwargs or {})
 
@@ -236,7 +240,8 @@ class _Builder:
                 self.root.add_module(key, self.modules[node.target])
             return self.new.call_module(key, args, kwargs)
         if node.op == "call_method":
-            return self.new.call_method(node.target, args, kwargs)
+            return self.new.call_method(str(node.target), args, kwargs)
+        assert callable(node.target)
         return self.new.call_function(node.target, args, kwargs)
 
     # -- one node -------------------------------------------------------------------------------
@@ -245,22 +250,30 @@ class _Builder:
         first = node.args[0] if node.args else None
         if node.op == "call_module":
             return self.convert_module(node, args, kwargs)
-        target = node.target
-        fn = _MethodCall(target) if node.op == "call_method" else target
-        kind_of = (lambda table: table.get(target)) if node.op == "call_method" else (
-            lambda table: table.get(target) if isinstance(table, dict) else None)
+        target: Any = node.target
+        fn = _MethodCall(str(target)) if node.op == "call_method" else target
+        kind_of = (
+            (lambda table: table.get(target))
+            if node.op == "call_method"
+            else (lambda table: table.get(target) if isinstance(table, dict) else None)
+        )
 
         if (node.op == "call_function" and target in T.META_FUNCTIONS) or (
             node.op == "call_method" and target in T.META_METHODS
         ):
             return self.add_op(MetaOp(self.call_site(node), fn), args, kwargs), False
         if node.op == "call_function" and target in T.ADD_FUNCTIONS + T.SUB_FUNCTIONS:
-            op = AddSubOp(self.call_site(node), fn, subtract=target in T.SUB_FUNCTIONS,
-                          plain=target in T.ADD_FUNCTIONS)
+            op = AddSubOp(
+                self.call_site(node), fn, subtract=target in T.SUB_FUNCTIONS, plain=target in T.ADD_FUNCTIONS
+            )
             return self.add_op(op, args, kwargs), True
         if node.op == "call_method" and target in T.ADD_METHODS:
-            op = AddSubOp(self.call_site(node), _MethodCall(str(target).rstrip("_")),
-                          subtract=T.ADD_METHODS[target], plain=True)
+            op = AddSubOp(
+                self.call_site(node),
+                _MethodCall(str(target).rstrip("_")),
+                subtract=T.ADD_METHODS[target],
+                plain=True,
+            )
             return self.add_op(op, args, kwargs), True
         if node.op == "call_function" and target in T.CAT_FUNCTIONS:
             return self.add_op(CatOp(self.call_site(node), fn), args, kwargs), True
@@ -277,14 +290,17 @@ class _Builder:
             if not (isinstance(divisor, fx.Node) and self.is_delta.get(divisor, False)):
                 return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
         if node.op == "call_function" and target is torch.nn.functional.pad:
-            pad = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+            pad: Any = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
             mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
             value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", 0.0)
             if not _node_has((pad, mode, value)):
-                op = PadOp(self.call_site(node), tuple(pad), mode, value or 0.0)
-                return self.add_op(op, (self.env[first],)), True
-        if node.op == "call_function" and target in (torch.nn.functional.interpolate,
-                                                      torch.nn.functional.upsample):
+                pad_op = PadOp(self.call_site(node), tuple(pad), str(mode), float(value or 0.0))  # type: ignore[arg-type]
+                assert isinstance(first, fx.Node)
+                return self.add_op(pad_op, (self.env[first],)), True
+        if node.op == "call_function" and target in (
+            torch.nn.functional.interpolate,
+            torch.nn.functional.upsample,
+        ):
             mode = node.kwargs.get("mode", node.args[3] if len(node.args) > 3 else "nearest")
             if mode not in T.INTERP_MODES:
                 return self.unsupported(node, f"interpolation mode {mode!r} is not linear-monotone")
@@ -314,7 +330,7 @@ class _Builder:
         for cls, kind in T.POINTWISE_MODULES.items():
             if type(mod) is cls:
                 if hasattr(mod, "inplace"):
-                    mod.inplace = False
+                    setattr(mod, "inplace", False)  # noqa: B010 - any module type with the flag
                 return self.truncation(node, PointwiseTruncation, kind, mod, name=name)
         for cls, kind in T.POOL_MODULES.items():
             if type(mod) is cls:
@@ -329,8 +345,9 @@ class _Builder:
             return self.add_op(StructuralOp(name, mod, type(mod).__name__.lower()), args, kwargs), True
         return self.unsupported(node, f"module type {type(mod).__name__} is not supported", name=name)
 
-    def truncation(self, node: fx.Node, cls: type, kind: str, fn: Any, *, name: str | None = None
-                   ) -> tuple[fx.Node, bool]:
+    def truncation(
+        self, node: fx.Node, cls: type, kind: str, fn: Any, *, name: str | None = None
+    ) -> tuple[fx.Node, bool]:
         """A threshold-carrying op: extra arguments must be constants and are bound now."""
         delta_args = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         rest = node.args[1:]
@@ -340,6 +357,7 @@ class _Builder:
         if rest or kwargs:
             fn = _Bound(fn, tuple(rest), kwargs)
         name = name or self.call_site(node)
+        op: TruncationOp
         if cls is PointwiseTruncation:
             op = PointwiseTruncation(name, fn, kind, piecewise=piecewise_of(kind, fn))
         else:
@@ -369,6 +387,63 @@ class _Builder:
             fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))
         op = DenseIsland(name or self.call_site(node), fn, "fallback", _all_masks)
         return self.add_op(op, tuple(self.env[a] for a in delta_nodes)), True
+
+
+def _reads_inside_masks(node: fx.Node, modules: dict[str, nn.Module], backend: Backend) -> bool:
+    """Whether every reader of ``node``'s value reads it inside its mask only: a conv the backend runs
+    mask-aware, or the compiled truncation step of a piecewise non-linearity, also through the lazy ops
+    that hand a value on unread (a plain residual add, a nearest upsampling), whose readers must then be
+    such truncation steps: a conv reading a lazy sum or upsampling computes it from every pixel."""
+
+    def op_of(user: fx.Node) -> nn.Module | None:
+        return modules.get(str(user.target)) if user.op == "call_module" else None
+
+    def through_lazy(n: fx.Node) -> bool:
+        for user in n.users:
+            op = op_of(user)
+            if isinstance(op, PointwiseTruncation) and op.piecewise is not None:
+                continue
+            if not (_is_lazy(op) and through_lazy(user)):
+                return False
+        return True
+
+    for user in node.users:
+        op = op_of(user)
+        if isinstance(op, ConvOp):
+            if not backend.reads_masked(op.conv):
+                return False
+        elif isinstance(op, PointwiseTruncation) and op.piecewise is not None:
+            continue
+        elif not (_is_lazy(op) and through_lazy(user)):
+            return False
+    return True
+
+
+def _is_lazy(op: nn.Module | None) -> bool:
+    """An op that returns a lazy value over its delta inputs (their buffers read later, by its readers)."""
+    return (isinstance(op, AddSubOp) and op.plain) or (
+        isinstance(op, StructuralOp) and op.nearest_factor is not None
+    )
+
+
+def plan_zero_fill(graph_module: fx.GraphModule, backend: Backend) -> dict[str, bool]:
+    """Decide, per op, whether its kernel writes the zeros of its output (``op.zero_fill``).
+
+    The compiled conv, input and truncation kernels can leave an output undefined outside its mask (a
+    :class:`~deltatune.delta.values.DeltaMasked` value) when every reader reads inside masks only; most
+    of a sparse frame's pixels are such zeros. Decided once here, where the readers are known, so that
+    reading a value never changes its producer. A reader that does need every pixel at run time anyway
+    (a conv that takes its dense path on one frame) reads ``data``, which zeroes the buffer in place.
+    Returns ``{op name: zero_fill}`` for the ops that have the choice.
+    """
+    modules = dict(graph_module.named_modules())
+    out: dict[str, bool] = {}
+    for node in graph_module.graph.nodes:
+        op = modules.get(str(node.target)) if node.op == "call_module" else None
+        if isinstance(op, (ConvOp, InputSparsify, PointwiseTruncation)):
+            op.zero_fill = not (backend.masked_io and _reads_inside_masks(node, modules, backend))
+            out[op.name] = op.zero_fill
+    return out
 
 
 def convert(
@@ -430,10 +505,11 @@ def convert(
         if hasattr(m, "inplace") and isinstance(m.inplace, bool):
             m.inplace = False
     gm = fold_batchnorm(trace(work, leaf_types=leaf_types))
-    graph_module, ops = _Builder(gm, fallback=fallback, input_dilation=input_dilation,
-                                 truncate_maxpool=truncate_maxpool).build()
-    ctx = RunContext(backend=get_backend(backend), mode=mode, accumulate=accumulate,
-                     recorder=StatsRecorder())
+    graph_module, ops = _Builder(
+        gm, fallback=fallback, input_dilation=input_dilation, truncate_maxpool=truncate_maxpool
+    ).build()
+    ctx = RunContext(backend=get_backend(backend), mode=mode, accumulate=accumulate, recorder=StatsRecorder())
+    plan_zero_fill(graph_module, ctx.backend)
     ctx.recorder.enabled = record_stats  # type: ignore[union-attr]
     net = DeltaNetwork(graph_module, ops, ctx, source=source)
     net.dense_refresh = ctx.backend.dense_refresh if dense_refresh == "auto" else dense_refresh  # type: ignore[assignment]

@@ -26,16 +26,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["LatencyFeatures", "LatencyModel", "FittedLatency", "features", "fit_latency", "FEATURE_NAMES",
-           "time_frames", "time_delta", "best_dense_ms", "channels_last_runner", "random_thresholds",
-           "training_configs"]
+__all__ = [
+    "LatencyFeatures",
+    "LatencyModel",
+    "FittedLatency",
+    "features",
+    "fit_latency",
+    "FEATURE_NAMES",
+    "time_frames",
+    "time_delta",
+    "best_dense_ms",
+    "channels_last_runner",
+    "random_thresholds",
+    "training_configs",
+]
 
 #: The order of :meth:`LatencyFeatures.vector` (and of the fitted coefficients).
-FEATURE_NAMES: tuple[str, ...] = ("conv_ms", "refresh_ms", "updated_elements", "dense_elements", "active_ops",
-                                  "constant")
+FEATURE_NAMES: tuple[str, ...] = (
+    "conv_ms",
+    "refresh_ms",
+    "updated_elements",
+    "dense_elements",
+    "active_ops",
+    "constant",
+)
 
 
 @dataclass(frozen=True)
@@ -51,30 +69,37 @@ class LatencyFeatures:
     refresh_ms: float = 0.0  # calibrated dense conv cost of those frames (its own coefficient)
 
     def vector(self) -> list[float]:
-        return [self.conv_ms, self.refresh_ms, self.updated_elements, self.dense_elements, self.active_ops,
-                1.0]
+        return [
+            self.conv_ms,
+            self.refresh_ms,
+            self.updated_elements,
+            self.dense_elements,
+            self.active_ops,
+            1.0,
+        ]
 
 
 def _delta_out(out: Any) -> Any:
-    from deltatune.delta._tensor import DeltaTensor
+    from deltatune.delta.values import DeltaValue
 
-    if isinstance(out, DeltaTensor):
+    if isinstance(out, DeltaValue):
         return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], DeltaTensor):
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], DeltaValue):
         return out[0]
     return None
 
 
-def features(net: Any, frames: Tensor | Sequence[Tensor], *,
-             outputs: list[Any] | None = None) -> LatencyFeatures:
+def features(
+    net: Any, frames: Tensor | Sequence[Tensor], *, outputs: list[Any] | None = None
+) -> LatencyFeatures:
     """Run ``frames`` (frame 0 dense, then deltas) through ``net`` (a DeltaNetwork on the sparse backend),
     recording what every op does, and return the per-frame :class:`LatencyFeatures`. Not timed.
     ``outputs``, when given, receives the network's output for every frame."""
-    from deltatune.delta._tensor import DeltaTensor
     from deltatune.delta.calibration import signature
     from deltatune.delta.linear import ConvOp
     from deltatune.delta.sparse import SparseBackend
     from deltatune.delta.truncation import PointwiseTruncation
+    from deltatune.delta.values import DeltaValue
 
     backend = net._ctx.backend
     if not isinstance(backend, SparseBackend):
@@ -85,7 +110,7 @@ def features(net: Any, frames: Tensor | Sequence[Tensor], *,
     def hook(mod: Any, args: Any, out: Any) -> None:
         if state["frame"] == 0:
             return
-        x = args[0] if args and isinstance(args[0], DeltaTensor) else None
+        x = args[0] if args and isinstance(args[0], DeltaValue) else None
         y = _delta_out(out)
         if y is None or (y.empty and (x is None or x.empty)):
             return  # no work (or a shape query)
@@ -121,9 +146,15 @@ def features(net: Any, frames: Tensor | Sequence[Tensor], *,
             continue
         conv += use.sparse * cal.sparse_fixed_ms + cal.sparse_slope_ms * use.sparse_frac_sum
         conv += use.dense * cal.dense_ms + cal.dense_ms * use.box_frac_sum
-    return LatencyFeatures(conv_ms=conv / n, updated_elements=totals["updated"] / n,
-                           dense_elements=totals["dense"] / n, active_ops=totals["ops"] / n, frames=n,
-                           refreshed=net.refreshed_frames / n, refresh_ms=totals["refresh_conv_ms"] / n)
+    return LatencyFeatures(
+        conv_ms=conv / n,
+        updated_elements=totals["updated"] / n,
+        dense_elements=totals["dense"] / n,
+        active_ops=totals["ops"] / n,
+        frames=n,
+        refreshed=net.refreshed_frames / n,
+        refresh_ms=totals["refresh_conv_ms"] / n,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,28 +173,18 @@ class LatencyModel:
     @classmethod
     def fit(cls, feats: Sequence[LatencyFeatures], measured_ms: Sequence[float]) -> LatencyModel:
         """Least squares on relative errors (every configuration counts alike), coefficients kept
-        non-negative (an active-set loop: a negative coefficient is dropped and the rest refitted)."""
+        non-negative: :func:`scipy.optimize.nnls` (Lawson-Hanson) on the row-weighted (``1 / ms``),
+        column-scaled problem (features span 1e-3 .. 1e7, so unscaled columns would be ill-conditioned)."""
+        from scipy.optimize import nnls
+
         if len(feats) != len(measured_ms) or len(feats) < 3:
             raise ValueError("fit needs at least 3 measured configurations, one feature row each")
-        a = torch.tensor([f.vector() for f in feats], dtype=torch.float64)
-        y = torch.tensor(list(measured_ms), dtype=torch.float64)
-        scale = a.abs().amax(dim=0).clamp_min(1e-12)  # column scaling: features span 1e-3 .. 1e7
-        w = 1.0 / y.clamp_min(1e-9)
-        k = a.shape[1]
-        active = list(range(k))
-        coef = torch.zeros(k, dtype=torch.float64)
-        for _ in range(k):
-            sol = torch.linalg.lstsq((a[:, active] / scale[active]) * w[:, None], (y * w)[:, None]).solution
-            coef = torch.zeros(k, dtype=torch.float64)
-            coef[active] = sol.squeeze(1) / scale[active]
-            neg = [i for i in active if coef[i] < 0]
-            if not neg:
-                break
-            active = [i for i in active if i not in neg]
-            if not active:
-                coef = torch.zeros(k, dtype=torch.float64)
-                break
-        return cls(tuple(float(c) for c in coef))
+        a = np.array([f.vector() for f in feats], dtype=np.float64)
+        y = np.array(list(measured_ms), dtype=np.float64)
+        scale = np.maximum(np.abs(a).max(axis=0), 1e-12)
+        w = 1.0 / np.maximum(y, 1e-9)
+        sol, _residual = nnls((a / scale) * w[:, None], y * w)
+        return cls(tuple(float(c) for c in sol / scale))
 
 
 def time_frames(fn: Any, frames: Sequence[Tensor]) -> float:
@@ -215,8 +236,10 @@ def training_configs(names: Sequence[str], rng: Any, n: int) -> list[dict[str, f
     if n >= 4:
         head = [{k: 0.0 for k in names}, {k: (0.01 if k == "input" else 0.0) for k in names}]
     if n >= 6:
-        head += [random_thresholds(names, rng, scale=SCALE_RANGE[1]), random_thresholds(names, rng,
-                                                                                    scale=SCALE_RANGE[0])]
+        head += [
+            random_thresholds(names, rng, scale=SCALE_RANGE[1]),
+            random_thresholds(names, rng, scale=SCALE_RANGE[0]),
+        ]
     return head + [random_thresholds(names, rng) for _ in range(n - len(head))]
 
 
@@ -224,8 +247,9 @@ def training_configs(names: Sequence[str], rng: Any, n: int) -> list[dict[str, f
 SCALE_RANGE = (1e-4, 0.3)
 
 
-def random_thresholds(names: Sequence[str], rng: Any, *, scale: float | None = None, spread: float = 1.0,
-                      zero: float = 0.2) -> dict[str, float]:
+def random_thresholds(
+    names: Sequence[str], rng: Any, *, scale: float | None = None, spread: float = 1.0, zero: float = 0.2
+) -> dict[str, float]:
     """A random configuration: a scale ``s`` (given, or log-uniform in :data:`SCALE_RANGE`) for the whole
     configuration, and per point ``s * exp(N(0, spread))``, or 0 with probability ``zero``.
 
@@ -261,17 +285,23 @@ class FittedLatency:
     def from_dict(cls, d: dict[str, Any]) -> FittedLatency:
         if len(d["coef"]) != len(FEATURE_NAMES):
             raise ValueError(f"expected {len(FEATURE_NAMES)} coefficients, got {len(d['coef'])}")
-        return cls(LatencyModel(tuple(float(c) for c in d["coef"])), float(d["dense_ms"]),
-                   tuple(float(e) for e in d.get("fit_errors", ())))
+        return cls(
+            LatencyModel(tuple(float(c) for c in d["coef"])),
+            float(d["dense_ms"]),
+            tuple(float(e) for e in d.get("fit_errors", ())),
+        )
 
 
-def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 12, repeats: int = 2,
-                seed: int = 0) -> FittedLatency:
+def fit_latency(
+    net: Any, frames: Sequence[Tensor], *, configs: int = 12, repeats: int = 2, seed: int = 0
+) -> FittedLatency:
     """Fit the latency model of ``net`` (sparse backend) on ``configs`` random threshold configurations,
     each timed ``repeats`` times (median, interleaved with the dense model so that load on a shared
     machine is divided out). The network's thresholds are restored afterwards."""
     import random
     import statistics
+
+    from deltatune.delta.calibration import calibrate
 
     if len(frames) < 2:
         raise ValueError("fitting the latency model needs at least 2 frames")
@@ -283,7 +313,8 @@ def fit_latency(net: Any, frames: Sequence[Tensor], *, configs: int = 12, repeat
     rows: list[tuple[LatencyFeatures, float, float]] = []
     try:
         with torch.no_grad():
-            time_delta(net, frames)  # warm-up (and first-use calibration of every layer shape)
+            calibrate(net, frames[0])  # the conv costs the features price (measured once per machine)
+            time_delta(net, frames)  # warm-up
             for config in training_configs(net.threshold_names, rng, configs):
                 net.set_thresholds(config)
                 f = features(net, frames)

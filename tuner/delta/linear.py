@@ -19,20 +19,20 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten, tree_map
 
 from deltatune.delta._base import DeltaOp
-from deltatune.delta._tensor import (
+from deltatune.delta.native import native_for
+from deltatune.delta.stats import LayerRecord
+from deltatune.delta.values import (
     DeltaMasked,
     DeltaSum,
     DeltaTensor,
     DeltaUpsampled,
+    DeltaValue,
     ZeroCache,
-    ZeroedFlag,
     any_per_sample,
     count_true,
     mask_shape,
     union,
 )
-from deltatune.delta.native import native_for
-from deltatune.delta.stats import LayerRecord
 from deltatune.errors import UnsupportedOpError
 
 __all__ = [
@@ -53,11 +53,11 @@ Invoker = Callable[..., Any]
 
 
 def _is_dt(v: Any) -> bool:
-    return isinstance(v, DeltaTensor)
+    return isinstance(v, DeltaValue)
 
 
-def delta_leaves(args: Any) -> list[DeltaTensor]:
-    """All :class:`DeltaTensor` values inside a (nested) argument structure."""
+def delta_leaves(args: Any) -> list[DeltaValue]:
+    """All :class:`DeltaValue` values inside a (nested) argument structure."""
     leaves, _ = tree_flatten(args)
     return [v for v in leaves if _is_dt(v)]
 
@@ -66,9 +66,9 @@ def _data(args: Any) -> Any:
     return tree_map(lambda v: v.data if _is_dt(v) else v, args)
 
 
-def _mask_as_float(v: DeltaTensor) -> Tensor:
+def _mask_as_float(v: DeltaValue) -> Tensor:
     assert v.mask is not None
-    return v.mask.to(v.data.dtype).expand(mask_shape(v.data))
+    return v.mask.to(v.dtype).expand(mask_shape(v))
 
 
 def _wrap(out: Any, masks: Any, first: bool) -> Any:
@@ -82,7 +82,7 @@ def _wrap(out: Any, masks: Any, first: bool) -> Any:
 
 def _mark_empty(out: Any) -> Any:
     """Mark every delta in a (nested) result as carrying no change."""
-    if isinstance(out, DeltaTensor):
+    if isinstance(out, DeltaValue):
         out.count = 0
     elif isinstance(out, (tuple, list)):
         for o in out:
@@ -117,26 +117,50 @@ def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any
     except (RuntimeError, ValueError, IndexError, TypeError):
         mout = None
     if mout is None:
-        flags = torch.stack([d.mask.reshape(d.mask.shape[0], -1).any(dim=1) for d in dts]).any(dim=0)
+        flags = torch.stack(
+            [
+                d.mask.reshape(d.mask.shape[0], -1).any(dim=1)  # type: ignore[union-attr]
+                for d in dts
+            ]
+        ).any(dim=0)
         return _masks_like(out, flags.to(torch.float32))
     return _masks_like(out, mout)
 
 
-def _record(op: DeltaOp, dense: int | Callable[[], int], delta: int | Callable[[], int], x: Tensor,
-            min_: Tensor | None, y: Tensor, mout: Tensor | None, first: bool) -> None:
+def _record(
+    op: DeltaOp,
+    dense: int | Callable[[], int],
+    delta: int | Callable[[], int],
+    x: Tensor | torch.Size,
+    min_: Tensor | None,
+    y: Tensor,
+    mout: Tensor | None,
+    first: bool,
+) -> None:
     """Record one call's MACs and pixel counts; ``dense``/``delta`` may be thunks, evaluated only when
     the recorder is on (counting pixels costs tensor ops that timed runs must not pay)."""
     rec = op.ctx.recorder
     if rec is None or not rec.enabled:
         return
-    dense = dense() if callable(dense) else dense
-    delta = delta() if callable(delta) else delta
+    n_dense = dense() if callable(dense) else dense
+    n_delta = delta() if callable(delta) else delta
     pin, pout = count_true(None, x), count_true(None, y)
     if first:
-        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, dense, dense, pin, pin, pout, pout))
+        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, n_dense, n_dense, pin, pin, pout, pout))
     else:
-        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, dense, delta, pin, count_true(min_, x), pout,
-                            count_true(mout, y)))
+        rec.add(
+            LayerRecord(
+                op.ctx.frame,
+                op.name,
+                op.kind,
+                n_dense,
+                n_delta,
+                pin,
+                count_true(min_, x),
+                pout,
+                count_true(mout, y),
+            )
+        )
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -168,10 +192,9 @@ class ConvOp(DeltaOp):
         self._mask_geometry = (kh, kw, sh, sw, self._mask_pad[2], self._mask_pad[0], dh, dw)
         self._native_mask = conv.padding_mode == "zeros"
         self._out_hw: dict[tuple[int, int], tuple[int, int]] = {}
-        self._zeroed = ZeroedFlag()  # a reader zeroed an output: the kernel writes the zeros itself
-
-    def reset(self) -> None:
-        self._zeroed.set = False  # learned again per stream (an explain run reads everything)
+        #: Whether the output's zeros are written (set at conversion from who reads the output: ``False``
+        #: only when every reader reads inside masks, see ``deltatune.delta.convert.plan_zero_fill``)
+        self.zero_fill = True
 
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
         """Output spatial size for an ``h x w`` input."""
@@ -180,14 +203,20 @@ class ConvOp(DeltaOp):
             c = self.conv
             (kh, kw), (sh, sw), (dh, dw) = c.kernel_size, c.stride, c.dilation
             pl, pr, pt, pb = self._mask_pad
-            hit = self._out_hw[(h, w)] = ((h + pt + pb - dh * (kh - 1) - 1) // sh + 1,
-                                          (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
+            hit = self._out_hw[(h, w)] = (
+                (h + pt + pb - dh * (kh - 1) - 1) // sh + 1,
+                (w + pl + pr - dw * (kw - 1) - 1) // sw + 1,
+            )
         return hit
 
     def out_mask_count(self, mask: Tensor) -> tuple[Tensor, int | None]:
         """:meth:`out_mask` and, when it comes for free (compiled kernel), its number of set pixels."""
-        if self._native_mask and mask.dim() == 4 and mask.dtype == torch.bool and (
-                (nk := native_for(mask)) is not None):
+        if (
+            self._native_mask
+            and mask.dim() == 4
+            and mask.dtype == torch.bool
+            and ((nk := native_for(mask)) is not None)
+        ):
             ho, wo = self.out_hw(mask.shape[-2], mask.shape[-1])
             return nk.conv_out_mask(mask, *self._mask_geometry, ho, wo)
         return self._torch_out_mask(mask), None
@@ -203,7 +232,7 @@ class ConvOp(DeltaOp):
             m = F.pad(m, self._mask_pad, mode=mode)
         return F.max_pool2d(m, self.conv.kernel_size, self.conv.stride, 0, self.conv.dilation) > 0
 
-    def forward(self, x: DeltaTensor) -> DeltaTensor:
+    def forward(self, x: DeltaValue) -> DeltaValue:
         if x.first:
             y = self.conv(x.data)
             dense = self.macs_per_pixel * count_true(None, y)
@@ -211,40 +240,51 @@ class ConvOp(DeltaOp):
             return DeltaTensor(y, None, True)
         mout, count = (None, None) if x.mask is None or x.empty else self.out_mask_count(x.mask)
         if x.empty or count == 0:  # nothing updated: a (shared) zero delta, no kernel call
-            xin = x.data if isinstance(x, (DeltaSum, DeltaUpsampled)) else x.probe  # no zeroing pass
-            out = self._zero_out(xin)
-            _record(self, lambda: self.macs_per_pixel * count_true(None, out.data), 0, xin, x.mask,
-                    out.data, out.mask, False)
-            self.log(updated_in=x.mask, updated_out=out.mask, delta_out=out.data)
-            return out
+            zero = self._zero_out(x)
+            _record(
+                self,
+                lambda: self.macs_per_pixel * count_true(None, zero.data),
+                0,
+                x.shape,
+                x.mask,
+                zero.data,
+                zero.mask,
+                False,
+            )
+            self.log(updated_in=x.mask, updated_out=zero.mask, delta_out=zero.data)
+            return zero
         be = self.ctx.backend
-        if getattr(be, "masked_io", False) and mout is not None and self.ctx.log is None:
-            # mask-aware kernels: a DeltaMasked input goes in as its buffer (zeroed only if a path that
-            # reads every pixel runs), and the result's zeros outside ``mout`` are not written
-            dirty = isinstance(x, DeltaMasked) and not x.clean
-            xin = x.raw if dirty else x.data
-            y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count,
-                          clean=(lambda: x.data) if dirty else None, zero_fill=self._zeroed.set)
-            out = self._zeroed.output(y, mout, count)
-        else:
-            xin = x.data
-            y = be.conv2d(xin, x.mask, self.conv, mout, name=self.name, count=count)
-            out = DeltaTensor(y, mout, False, count)
-        _record(self, lambda: self.macs_per_pixel * count_true(None, y),
-                lambda: self.macs_per_pixel * count_true(mout, y), xin, x.mask, y, mout, False)
+        # a backend with masked I/O may leave the result's zeros outside ``mout`` unwritten when nothing
+        # downstream reads them (decided at conversion); the explain log reads every value
+        masked_out = be.masked_io and not self.zero_fill and mout is not None and self.ctx.log is None
+        y = be.conv2d(x, self.conv, mout, name=self.name, count=count, zero_fill=not masked_out)
+        out: DeltaValue = DeltaTensor(y, mout, False, count)
+        if masked_out and mout is not None:
+            out = DeltaMasked(y, mout, count)
+        _record(
+            self,
+            lambda: self.macs_per_pixel * count_true(None, y),
+            lambda: self.macs_per_pixel * count_true(mout, y),
+            x.shape,
+            x.mask,
+            y,
+            mout,
+            False,
+        )
         self.log(updated_in=x.mask, updated_out=mout, delta_out=y)
         return out
 
-    def _zero_out(self, x: Tensor) -> DeltaTensor:
+    def _zero_out(self, x: DeltaValue) -> DeltaValue:
         n, _, h, w = x.shape
         ho, wo = self.out_hw(int(h), int(w))
-        cl = x.is_contiguous(memory_format=torch.channels_last)
+        cl = x.channels_last
         key = (int(n), ho, wo, x.dtype, x.device, cl)
         hit = self._zeros.get(key)
         if hit is None:
             fmt = torch.channels_last if cl else torch.contiguous_format
-            y = torch.empty(int(n), self.conv.out_channels, ho, wo, dtype=x.dtype, device=x.device,
-                            memory_format=fmt).zero_()
+            y = torch.empty(
+                int(n), self.conv.out_channels, ho, wo, dtype=x.dtype, device=x.device, memory_format=fmt
+            ).zero_()
             mask = torch.zeros(int(n), 1, ho, wo, dtype=torch.bool, device=x.device)
             hit = self._zeros.put(key, DeltaTensor(y, mask, False, 0))
         return hit  # type: ignore[return-value]
@@ -254,6 +294,7 @@ class ConvTransposeOp(DeltaOp):
     """``nn.ConvTranspose2d``: counted per updated *input* pixel (each scatters a k x k patch)."""
 
     kind = "deconv"
+    _ones: Tensor
 
     def __init__(self, name: str, conv: nn.ConvTranspose2d) -> None:
         super().__init__(name)
@@ -262,20 +303,40 @@ class ConvTransposeOp(DeltaOp):
         self.macs_per_pixel = conv.in_channels * (conv.out_channels // conv.groups) * kh * kw
         self.register_buffer("_ones", torch.ones(1, 1, kh, kw), persistent=False)
 
-    def forward(self, x: DeltaTensor) -> DeltaTensor:
+    def forward(self, x: DeltaValue) -> DeltaValue:
         if x.first:
             y = self.conv(x.data)
             dense = self.macs_per_pixel * count_true(None, x.data)
             _record(self, dense, dense, x.data, None, y, None, True)
             return DeltaTensor(y, None, True)
-        y = self.ctx.backend.conv_transpose2d(x.data, x.mask, self.conv)
+        y = self.ctx.backend.conv_transpose2d(x, self.conv)
         mout = None
         if x.mask is not None:
             c = self.conv
-            mout = F.conv_transpose2d(x.mask.to(self._ones.dtype), self._ones, None, c.stride, c.padding,
-                                      c.output_padding, 1, c.dilation) > 0
-        _record(self, lambda: self.macs_per_pixel * count_true(None, x.data),
-                lambda: self.macs_per_pixel * count_true(x.mask, x.data), x.data, x.mask, y, mout, False)
+            pad = c.padding  # a tuple: ConvTranspose2d takes no string padding
+            mout = (
+                F.conv_transpose2d(
+                    x.mask.to(self._ones.dtype),
+                    self._ones,
+                    None,
+                    c.stride,
+                    pad,  # type: ignore[arg-type]
+                    c.output_padding,
+                    1,
+                    c.dilation,
+                )
+                > 0
+            )
+        _record(
+            self,
+            lambda: self.macs_per_pixel * count_true(None, x.data),
+            lambda: self.macs_per_pixel * count_true(x.mask, x.data),
+            x.data,
+            x.mask,
+            y,
+            mout,
+            False,
+        )
         return DeltaTensor(y, mout, False)
 
 
@@ -288,7 +349,7 @@ class LinearLayerOp(DeltaOp):
         super().__init__(name)
         self.lin = lin
 
-    def forward(self, x: DeltaTensor) -> DeltaTensor:
+    def forward(self, x: DeltaValue) -> DeltaValue:
         rows_per_sample = math.prod(x.data.shape[1:-1]) if x.data.dim() > 2 else 1
         per_sample = rows_per_sample * self.lin.in_features * self.lin.out_features
         n = x.data.shape[0]
@@ -296,7 +357,7 @@ class LinearLayerOp(DeltaOp):
             y = self.lin(x.data)
             _record(self, per_sample * n, per_sample * n, x.data, None, y, None, True)
             return DeltaTensor(y, None, True)
-        y = self.ctx.backend.linear(x.data, x.mask, self.lin)
+        y = self.ctx.backend.linear(x, self.lin)
         flags = any_per_sample(x.mask, y.dim(), n, y.device)
         mout = None if flags is None else flags.expand(mask_shape(y))
         active = n if flags is None else int(flags.sum().item())
@@ -308,6 +369,8 @@ class ChannelAffineOp(DeltaOp):
     """A BatchNorm that could not be folded into a conv: scale every frame, shift on frame 0."""
 
     kind = "batchnorm"
+    scale: Tensor
+    shift: Tensor
 
     def __init__(self, name: str, bn: nn.modules.batchnorm._BatchNorm) -> None:
         super().__init__(name)
@@ -319,7 +382,7 @@ class ChannelAffineOp(DeltaOp):
         self.register_buffer("scale", scale)
         self.register_buffer("shift", b.detach() - bn.running_mean * scale)
 
-    def forward(self, x: DeltaTensor) -> DeltaTensor:
+    def forward(self, x: DeltaValue) -> DeltaValue:
         shape = (1, -1) + (1,) * (x.data.dim() - 2)
         y = x.data * self.scale.reshape(shape)
         if x.first:
@@ -334,7 +397,7 @@ def _nearest_factor(invoke: Invoker) -> int | None:
     if not (isinstance(invoke, nn.Upsample) and invoke.mode == "nearest" and invoke.size is None):
         return None
     sf = invoke.scale_factor
-    factors = {float(v) for v in (sf if isinstance(sf, (tuple, list)) else (sf, sf))}
+    factors = {float(v) for v in (sf if isinstance(sf, (tuple, list)) else (sf, sf)) if v is not None}
     if len(factors) != 1:
         return None
     f = factors.pop()
@@ -362,7 +425,7 @@ class StructuralOp(DeltaOp):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs and _is_dt(args[0]) and not args[0].empty:
             x = args[0]
-            if self.nearest_factor is not None and not x.first and x.probe.dim() == 4:
+            if self.nearest_factor is not None and not x.first and len(x.shape) == 4:
                 return DeltaUpsampled(x, self.nearest_factor, self.invoke)
             return self._unary(x)
         leaves = delta_leaves((args, kwargs))
@@ -378,7 +441,7 @@ class StructuralOp(DeltaOp):
             return _wrap(self.invoke(*dargs, **dkwargs), None, True)
         return self._delta_forward(args, kwargs)
 
-    def _unary(self, x: DeltaTensor) -> Any:
+    def _unary(self, x: DeltaValue) -> Any:
         """The common case (upsampling, pooling, reshapes of one tensor) without argument-tree walks."""
         out = self.invoke(x.data)
         if x.first:
@@ -410,7 +473,7 @@ class AddSubOp(DeltaOp):
         #: ``invoke(a, b)`` is exactly ``a + b`` (no alpha, no out=): two deltas may stay a lazy DeltaSum
         self.plain = plain and not subtract
 
-    def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaTensor:
+    def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaValue:
         if not rest and not kwargs and _is_dt(a) and _is_dt(b) and not a.first:
             # the common case: two deltas; an operand known to be empty contributes nothing
             if b.empty:
@@ -443,7 +506,7 @@ class CatOp(DeltaOp):
         super().__init__(name)
         self.invoke = invoke
 
-    def forward(self, tensors: Any, *args: Any, **kwargs: Any) -> DeltaTensor:
+    def forward(self, tensors: Any, *args: Any, **kwargs: Any) -> DeltaValue:
         dim = kwargs.get("dim", args[0] if args else 0)
         first = delta_leaves(tensors)[0].first
         for t in tensors:
@@ -474,7 +537,7 @@ class PadOp(DeltaOp):
             return F.pad(t, self.pad, mode="constant", value=value)
         return F.pad(t, self.pad, mode=self.mode)
 
-    def forward(self, x: DeltaTensor) -> DeltaTensor:
+    def forward(self, x: DeltaValue) -> DeltaValue:
         if x.first:
             return DeltaTensor(self._pad(x.data, self.value), None, True)
         y = self._pad(x.data, 0.0)
@@ -482,8 +545,11 @@ class PadOp(DeltaOp):
             return DeltaTensor(y, None, False)
         spatial = self.pad[: 2 * (x.data.dim() - 2)]
         m = x.mask.to(torch.float32)
-        m = F.pad(m, spatial, mode="constant", value=0.0) if self.mode == "constant" else F.pad(
-            m, spatial, mode=self.mode)
+        m = (
+            F.pad(m, spatial, mode="constant", value=0.0)
+            if self.mode == "constant"
+            else F.pad(m, spatial, mode=self.mode)
+        )
         return DeltaTensor(y, m.expand(mask_shape(y)) > 0, False)
 
 

@@ -21,8 +21,15 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["kernels", "available", "native_for", "build_dir", "keep_freed_memory", "NATIVE_ENV",
-           "MALLOPT_ENV"]
+__all__ = [
+    "kernels",
+    "available",
+    "native_for",
+    "build_dir",
+    "keep_freed_memory",
+    "NATIVE_ENV",
+    "MALLOPT_ENV",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +73,20 @@ def _build() -> ModuleType | None:
 
         out = build_dir()
         out.mkdir(parents=True, exist_ok=True)
-        return load(name="deltatune_cpu", sources=[str(_SOURCE)], build_directory=str(out),
-                    extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"],
-                    verbose=False)
+        return load(
+            name="deltatune_cpu",
+            sources=[str(_SOURCE)],
+            build_directory=str(out),
+            extra_cflags=["-O3", "-march=native", "-fopenmp"],
+            extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
     except Exception as exc:  # noqa: BLE001 - any build failure means "use the torch path"
-        log.warning("compiled CPU kernels unavailable (%s: %s); using the slower plain-torch path",
-                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        log.warning(
+            "compiled CPU kernels unavailable (%s: %s); using the slower plain-torch path",
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+        )
         return None
 
 
@@ -106,8 +121,10 @@ def keep_freed_memory() -> bool:
     trimming, so almost every allocation lands on fresh pages and pays a page fault per 4 KiB on first
     touch: a 3x3 conv call measured 0.20 ms instead of 0.03 ms that way. Raising the mmap and trim
     thresholds (``mallopt``) makes freed memory reusable; the price is that the process keeps its peak
-    memory. It also speeds up dense PyTorch in the same process, so benchmarks stay fair. Applied once,
-    by the sparse backend; ``DELTATUNE_MALLOPT=0`` turns it off. Returns whether it was applied.
+    memory. It also speeds up dense PyTorch in the same process, so benchmarks stay fair. Opt-in, as a
+    process-wide setting should be: the ``deltatune`` command and the benchmark scripts call it once at
+    start (``DELTATUNE_MALLOPT=0`` makes it a no-op); importing or running the engine never does. A library
+    user who wants the sparse backend's measured speed calls it once. Returns whether it was applied.
     """
     if _state.get("malloc") is not None:
         return bool(_state["malloc"])
@@ -119,8 +136,9 @@ def keep_freed_memory() -> bool:
 
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             m_trim_threshold, m_mmap_threshold = -1, -3
-            applied = bool(libc.mallopt(m_mmap_threshold, 1 << 30)
-                           or libc.mallopt(m_mmap_threshold, 32 << 20))
+            applied = bool(
+                libc.mallopt(m_mmap_threshold, 1 << 30) or libc.mallopt(m_mmap_threshold, 32 << 20)
+            )
             applied = bool(libc.mallopt(m_trim_threshold, 2**31 - 1)) and applied
         except (OSError, AttributeError):  # not glibc: nothing to tune
             applied = False

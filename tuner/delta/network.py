@@ -10,7 +10,9 @@ import torch
 from torch import fx, nn
 
 from deltatune.delta._base import DeltaOp, TruncationOp
-from deltatune.delta._context import MODES, RunContext
+from deltatune.delta._context import RunContext
+from deltatune.delta.backends import Backend
+from deltatune.delta.rule import MODES, refresh_exact
 from deltatune.delta.stats import StatsRecorder
 from deltatune.delta.thresholds import (
     ThresholdFile,
@@ -37,8 +39,13 @@ class DeltaNetwork(nn.Module):
     restarts densely.
     """
 
-    def __init__(self, graph_module: fx.GraphModule, ops: list[DeltaOp], ctx: RunContext, *,
-                 source: nn.Module) -> None:
+    #: the original dense model and the direct-call graph, kept outside the module tree (see __init__)
+    _source: nn.Module
+    _direct: fx.GraphModule | None
+
+    def __init__(
+        self, graph_module: fx.GraphModule, ops: list[DeltaOp], ctx: RunContext, *, source: nn.Module
+    ) -> None:
         super().__init__()
         self.graph_module = graph_module
         self._ops = ops
@@ -46,8 +53,9 @@ class DeltaNetwork(nn.Module):
         for op in ops:
             op.attach(ctx)
         # truncation points after the input: their thresholds decide whether the dense refresh is exact
-        self._inner_truncations = [op for op in ops if isinstance(op, TruncationOp)
-                                   and not isinstance(op, InputSparsify)]
+        self._inner_truncations = [
+            op for op in ops if isinstance(op, TruncationOp) and not isinstance(op, InputSparsify)
+        ]
         inputs = [op for op in ops if isinstance(op, InputSparsify)]
         self._input_op = inputs[0] if len(inputs) == 1 else None
         #: Run consecutive dense-refresh frames through the original dense model (see :meth:`forward`).
@@ -55,7 +63,7 @@ class DeltaNetwork(nn.Module):
         self._stale = False  # buffers after the input are not materialised (lazy refresh frames ran)
         self._last_refreshed = False
         if ctx.backend.channels_last:  # the lazy refresh runs it on channels-last inputs: no weight reorders
-            source = source.to(memory_format=torch.channels_last)
+            source = source.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         # the dense model, kept outside the module tree so .to()/state_dict stay the delta network's
         object.__setattr__(self, "_source", source)
         object.__setattr__(self, "_direct", None)  # see _direct_graph (outside the tree, like _source)
@@ -82,8 +90,9 @@ class DeltaNetwork(nn.Module):
                 raise StreamError(f"frame {self._ctx.frame + 1}, input {i}: contains NaN or Inf values")
         self._ctx.frame += 1
         ctx = self._ctx
-        ctx.refresh_allowed = ctx.refresh_fraction is not None and ctx.accumulate and all(
-            op.threshold is None or op.threshold == 0 for op in self._inner_truncations)
+        ctx.refresh_allowed = ctx.refresh_fraction is not None and refresh_exact(
+            (op.threshold for op in self._inner_truncations), ctx.accumulate
+        )
         try:
             observed = self._observed()  # once per frame: it checks the hooks of ~1,000 ops
             if (self._stale or self._last_refreshed) and self._lazy_ok(inputs, observed):
@@ -110,8 +119,14 @@ class DeltaNetwork(nn.Module):
         per-op work (statistics, the ``explain`` log, forward hooks on the ops such as the latency
         model's feature hooks, or global module hooks)."""
         ctx = self._ctx
-        if not (self.lazy_refresh and ctx.refresh_allowed and self._input_op is not None and len(inputs) == 1
-                and ctx.log is None and (ctx.recorder is None or not ctx.recorder.enabled)):
+        if not (
+            self.lazy_refresh
+            and ctx.refresh_allowed
+            and self._input_op is not None
+            and len(inputs) == 1
+            and ctx.log is None
+            and (ctx.recorder is None or not ctx.recorder.enabled)
+        ):
             return False
         return not observed
 
@@ -243,7 +258,8 @@ class DeltaNetwork(nn.Module):
     @property
     def dense_refresh(self) -> float | None:
         """Updated-input fraction at which a frame runs densely when that is exact (all thresholds
-        after the input 0, accumulation on); ``None`` = never. Default 0.5."""
+        after the input 0, accumulation on); ``None`` = never. Default: the backend's (0.25 for
+        ``sparse``, never for ``reference``)."""
         return self._ctx.refresh_fraction
 
     @dense_refresh.setter
@@ -285,7 +301,13 @@ class DeltaNetwork(nn.Module):
 
     @property
     def backend(self) -> str:
+        """The backend's name (``reference``, ``sparse``)."""
         return self._ctx.backend.name
+
+    @property
+    def backend_object(self) -> Backend:
+        """The :class:`~deltatune.delta.backends.Backend` instance the ops compute with."""
+        return self._ctx.backend
 
     # -- statistics ------------------------------------------------------------------------------
     @property
@@ -299,14 +321,21 @@ class DeltaNetwork(nn.Module):
         return self.stats.summary(include_first=include_first).mac_speedup
 
     # -- threshold files -------------------------------------------------------------------------
-    def threshold_file(self, *, model: str | None = None,
-                       meta: dict[str, Any] | None = None) -> ThresholdFile:
+    def threshold_file(
+        self, *, model: str | None = None, meta: dict[str, Any] | None = None
+    ) -> ThresholdFile:
         """The current settings as a :class:`ThresholdFile`."""
-        return ThresholdFile(self.thresholds, mode=self.mode, input_dilation=self.input_dilation,
-                             model=model, meta=dict(meta or {}))
+        return ThresholdFile(
+            self.thresholds,
+            mode=self.mode,
+            input_dilation=self.input_dilation,
+            model=model,
+            meta=dict(meta or {}),
+        )
 
-    def save_thresholds(self, path: str | Path, *, model: str | None = None,
-                        meta: dict[str, Any] | None = None) -> Path:
+    def save_thresholds(
+        self, path: str | Path, *, model: str | None = None, meta: dict[str, Any] | None = None
+    ) -> Path:
         """Write the current thresholds, mode and input dilation to ``path`` (atomically)."""
         return save_thresholds(path, self.threshold_file(model=model, meta=meta))
 
@@ -335,7 +364,7 @@ class DeltaNetwork(nn.Module):
             return [self(f) for f in frames]
 
     def extra_repr(self) -> str:
-        return (f"backend={self.backend!r}, mode={self.mode!r}, accumulate={self.accumulate}, "
-                f"truncation_points={len(self.truncation_ops)}")
-
-
+        return (
+            f"backend={self.backend!r}, mode={self.mode!r}, accumulate={self.accumulate}, "
+            f"truncation_points={len(self.truncation_ops)}"
+        )

@@ -11,12 +11,15 @@ the output mask the conv op computes) and picks:
   people make compact regions; outside the box the receptive fields hold only zeros, so this is exact);
 * the dense conv over the whole map (exactly the reference backend); always for grouped/depthwise convs.
 
-The choice uses the layer's measured costs from a per-machine
-:class:`~deltatune.delta.calibration.Calibration` (measured the first time a layer shape is seen, then
-cached as JSON): the sparse cost line at ``f`` against the dense time scaled by the box's share of the
-map. ``break_even=`` (one value for every layer) or ``overrides={layer name: value}`` force a plain rule
-instead: sparse below the value, dense above it (``0`` keeps a layer on the plain dense conv, ``1``
-makes it always sparse). The result equals the reference backend to float rounding either way.
+The choice uses the layer's measured costs from this machine's calibration table
+(:class:`~deltatune.delta.calibration.Calibration`, written by
+:func:`~deltatune.delta.calibration.calibrate` or ``deltatune calibrate``): the sparse cost line at ``f``
+against the dense time scaled by the box's share of the map. A layer shape the table does not hold uses
+:data:`DEFAULT_BREAK_EVEN` (and is listed in :attr:`SparseBackend.uncalibrated`); inference never times
+layers or writes the table unless built with ``auto_calibrate=True``. ``break_even=`` (one value for
+every layer) or ``overrides={layer name: value}`` force a plain rule instead: sparse below the value,
+dense above it (``0`` keeps a layer on the plain dense conv, ``1`` makes it always sparse). The result
+equals the reference backend to float rounding either way.
 
 Example:
     >>> import torch
@@ -44,7 +47,7 @@ from deltatune.delta._sparse_kernels import Box, SparseConv, mask_bboxes, snap_b
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
-from deltatune.delta.native import keep_freed_memory
+from deltatune.delta.values import DeltaValue
 
 __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
 
@@ -56,8 +59,8 @@ BOX_MAX_FRACTION = 0.8
 #: the copy into it), measured on the 2-core machines here (~40 us per call).
 BOX_OVERHEAD_MS = 0.04
 
-#: Break-even used for a supported layer when calibration is off and nothing is cached (DESIGN §4: the
-#: sparse kernel lost above ~35 % on a 3x3 64->64 layer; smaller layers lose earlier).
+#: Break-even used for a supported layer the calibration table does not hold (docs/design.md#speed-on-cpu:
+#: the sparse kernel lost above ~35 % on a 3x3 64->64 layer; smaller layers lose earlier).
 DEFAULT_BREAK_EVEN = 0.2
 
 
@@ -84,16 +87,30 @@ class LayerUse:
     @property
     def choice(self) -> str:
         """``sparse``, ``dense``, ``skip`` or ``mixed`` (different choices on different frames)."""
-        kinds = [k for k, v in (("sparse", self.sparse), ("box", self.box), ("dense", self.dense),
-                                ("skip", self.skipped)) if v]
+        kinds = [
+            k
+            for k, v in (
+                ("sparse", self.sparse),
+                ("box", self.box),
+                ("dense", self.dense),
+                ("skip", self.skipped),
+            )
+            if v
+        ]
         return kinds[0] if len(kinds) == 1 else ("mixed" if kinds else "-")
 
 
 class _Plan:
     """Per-conv cached data: the prepared sparse kernel (``None``: unsupported), signature, break-even."""
 
-    def __init__(self, conv: nn.Conv2d, shape: tuple[int, ...], break_even: float, sig: str,
-                 calibration: LayerCalibration | None) -> None:
+    def __init__(
+        self,
+        conv: nn.Conv2d,
+        shape: tuple[int, ...],
+        break_even: float,
+        sig: str,
+        calibration: LayerCalibration | None,
+    ) -> None:
         self.kernel: SparseConv | None = SparseConv(conv) if sparse_supported(conv) else None
         w = conv.weight
         self.weight_version = w._version
@@ -110,9 +127,15 @@ class SparseBackend(ReferenceBackend):
     Args:
         break_even: one forced break-even for every layer (``None``: calibrated per layer shape).
         overrides: forced break-even by layer call-site name (wins over everything).
-        calibration: a :class:`Calibration`, a JSON path, or ``None`` for this machine's default cache.
-        auto_calibrate: measure unseen layer shapes on first use (else use :data:`DEFAULT_BREAK_EVEN`).
+        calibration: a :class:`Calibration`, a JSON path, or ``None`` for this machine's default table.
+        auto_calibrate: measure unseen layer shapes on first use and write them to the table (off by
+            default: run :func:`~deltatune.delta.calibration.calibrate` first; unseen shapes then use
+            :data:`DEFAULT_BREAK_EVEN`).
         profile: time every conv call (for per-layer time shares; adds a little overhead).
+
+    The sparse kernels allocate and free many megabyte-sized temporaries per frame; glibc's default
+    settings make that slow (see :func:`deltatune.delta.native.keep_freed_memory`, which the ``deltatune``
+    command applies and a library user may call once).
     """
 
     name = "sparse"
@@ -124,9 +147,15 @@ class SparseBackend(ReferenceBackend):
         """Channels-last activations when the compiled kernels are available (they gather whole pixels)."""
         return native_available()
 
-    def __init__(self, *, break_even: float | None = None, overrides: dict[str, float] | None = None,
-                 calibration: Calibration | str | Path | None = None, auto_calibrate: bool = True,
-                 profile: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        break_even: float | None = None,
+        overrides: dict[str, float] | None = None,
+        calibration: Calibration | str | Path | None = None,
+        auto_calibrate: bool = False,
+        profile: bool = False,
+    ) -> None:
         self.break_even = break_even
         self.overrides: dict[str, float] = dict(overrides or {})
         self._calibration = calibration
@@ -135,7 +164,8 @@ class SparseBackend(ReferenceBackend):
         self.usage: dict[str, LayerUse] = {}
         self._plans: dict[tuple[int, str], _Plan] = {}
         self._device_calibrations: dict[str, Calibration] = {}
-        keep_freed_memory()  # reuse freed memory instead of page-faulting fresh pages (see its doc)
+        #: signatures of the layer shapes run without a calibration (they used :data:`DEFAULT_BREAK_EVEN`)
+        self.uncalibrated: set[str] = set()
 
     # -- calibration -----------------------------------------------------------------------------
     @property
@@ -157,8 +187,9 @@ class SparseBackend(ReferenceBackend):
             self._device_calibrations[device.type] = cal
         return cal
 
-    def layer_calibration(self, conv: nn.Conv2d, shape: tuple[int, ...], *,
-                          measure: bool | None = None) -> LayerCalibration | None:
+    def layer_calibration(
+        self, conv: nn.Conv2d, shape: tuple[int, ...], *, measure: bool | None = None
+    ) -> LayerCalibration | None:
         """The cached (or, with ``measure``, freshly measured if missing) calibration of ``conv``."""
         store = self.calibration_for(conv.weight.device)
         cal = store.get(signature(conv, shape))
@@ -166,18 +197,22 @@ class SparseBackend(ReferenceBackend):
             cal = store.measure(conv, shape)
         return cal
 
-    def recalibrate(self) -> None:
-        """Forget cached break-even points: every layer shape is measured again on its next call."""
-        self.calibration.layers.clear()
-        self.calibration.save()
+    def forget_plans(self) -> None:
+        """Drop the per-layer plans, so that the next call of each layer reads the table again (after
+        :func:`~deltatune.delta.calibration.calibrate` changed it)."""
         self._plans.clear()
+        self.uncalibrated.clear()
 
     def _plan(self, conv: nn.Conv2d, shape: tuple[int, ...], name: str) -> _Plan:
         key = (id(conv), name)
         plan = self._plans.get(key)
         w = conv.weight
-        if plan is None or plan.shape != shape or plan.weight_version != w._version or (
-                plan.weight_ptr != w.data_ptr()):
+        if (
+            plan is None
+            or plan.shape != shape
+            or plan.weight_version != w._version
+            or (plan.weight_ptr != w.data_ptr())
+        ):
             cal = None
             if not sparse_supported(conv):
                 be = 0.0
@@ -186,6 +221,8 @@ class SparseBackend(ReferenceBackend):
             else:  # one lookup (measuring an unseen shape when auto-calibrating) gives costs and break-even
                 cal = self.layer_calibration(conv, shape)
                 be = DEFAULT_BREAK_EVEN if cal is None else cal.break_even
+                if cal is None:
+                    self.uncalibrated.add(signature(conv, shape))
             plan = _Plan(conv, shape, be, signature(conv, shape), cal)
             self._plans[key] = plan
         return plan
@@ -195,25 +232,37 @@ class SparseBackend(ReferenceBackend):
         self.usage.clear()
 
     # -- kernels ---------------------------------------------------------------------------------
-    #: :meth:`conv2d` takes ``clean`` and ``zero_fill`` (see there): the compiled kernel reads deltas
-    #: only inside their masks and can leave the zeros of its result unwritten
+    #: the compiled kernel reads deltas only inside their masks (``x.buffer``) and can leave the zeros of
+    #: its result unwritten (``zero_fill=False``)
     masked_io = True
 
-    def conv2d(self, delta: Tensor, mask: Tensor | None, conv: nn.Conv2d, out_mask: Tensor | None = None, *,
-               name: str = "", count: int | None = None, clean: Callable[[], Tensor] | None = None,
-               zero_fill: bool = True) -> Tensor:
-        """See :meth:`Backend.conv2d`. ``clean`` (optional): ``delta`` holds the change inside ``mask``
-        and anything elsewhere; ``clean()`` returns it zeroed outside ``mask``, for the paths that read
-        every pixel (box, dense). ``zero_fill=False``: the result may be undefined outside ``out_mask``."""
-        if clean is not None and (out_mask is None or mask is None):
-            delta, clean = clean(), None
+    def reads_masked(self, conv: nn.Conv2d) -> bool:
+        """Whether calls on ``conv`` read ``x.buffer`` inside the mask (the compiled sparse kernel, for the
+        conv shapes it supports); a call that runs the box or dense conv reads ``x.data``."""
+        return native_available() and sparse_supported(conv)
+
+    def conv2d(
+        self,
+        x: DeltaValue,
+        conv: nn.Conv2d,
+        out_mask: Tensor | None = None,
+        *,
+        name: str = "",
+        count: int | None = None,
+        zero_fill: bool = True,
+    ) -> Tensor:
+        """See :meth:`Backend.conv2d`. The compiled sparse kernel reads ``x.buffer`` inside ``x.mask``;
+        every path that reads every pixel (box, dense) reads ``x.data``."""
+        mask = x.mask
+        dirty = not x.buffer_clean and out_mask is not None and mask is not None
+        delta = x.buffer if dirty else x.data
         if out_mask is None:
             t0 = time.perf_counter() if self.profile else 0.0
-            y = super().conv2d(delta, mask, conv)
+            dense = conv._conv_forward(delta, conv.weight, None)
             self._count(name, conv, tuple(delta.shape), 1.0, "dense", t0)
-            return y
+            return dense
         shape = tuple(delta.shape)
-        plan = self._plan(conv, shape, name)  # may calibrate: not part of the kernel's time
+        plan = self._plan(conv, shape, name)  # may calibrate (auto_calibrate): not part of the kernel's time
         t0 = time.perf_counter() if self.profile else 0.0
         forced = self.overrides.get(name, self.break_even)
         be = float(plan.break_even if forced is None else forced)
@@ -240,9 +289,10 @@ class SparseBackend(ReferenceBackend):
         frac = count / total if total else 0.0
         kind = self._choose(plan, frac, be, forced is not None, box_share)
         y: Tensor | None = None
-        if clean is not None and not (kind == "sparse" and plan.kernel is not None
-                                      and plan.kernel.compiled(delta, out_mask, mask)):
-            delta, clean = clean(), None  # every other path reads every pixel
+        if dirty and not (
+            kind == "sparse" and plan.kernel is not None and plan.kernel.compiled(delta, out_mask, mask)
+        ):
+            delta, dirty = x.data, False  # every other path reads every pixel
         if kind == "skip":
             y = delta.new_zeros(delta.shape[0], conv.out_channels, ho, wo)
         elif kind == "sparse":
@@ -252,12 +302,13 @@ class SparseBackend(ReferenceBackend):
             assert plan.kernel is not None
             y = plan.kernel.dense_box(delta, (ho, wo), boxes)
         if y is None:
-            y, kind = super().conv2d(delta, mask, conv), "dense"
+            y, kind = conv._conv_forward(delta, conv.weight, None), "dense"
         self._count(name, conv, shape, frac, kind, t0, be, box_share()[0] if kind == "box" else 1.0)
         return y
 
-    def _choose(self, plan: _Plan, frac: float, be: float, forced: bool,
-                box_share: Callable[[], tuple[float, int]]) -> str:
+    def _choose(
+        self, plan: _Plan, frac: float, be: float, forced: bool, box_share: Callable[[], tuple[float, int]]
+    ) -> str:
         """``skip``, ``sparse``, ``box`` (dense conv over the updated bounding box) or ``dense``.
 
         A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
@@ -285,8 +336,17 @@ class SparseBackend(ReferenceBackend):
                 options["box"] = cal.dense_ms * share + BOX_OVERHEAD_MS * n_boxes
         return min(options, key=options.__getitem__)
 
-    def _count(self, name: str, conv: nn.Conv2d, shape: tuple[int, ...], frac: float, kind: str, t0: float,
-               break_even: float | None = None, box_frac: float = 1.0) -> None:
+    def _count(
+        self,
+        name: str,
+        conv: nn.Conv2d,
+        shape: tuple[int, ...],
+        frac: float,
+        kind: str,
+        t0: float,
+        break_even: float | None = None,
+        box_frac: float = 1.0,
+    ) -> None:
         use = self.usage.get(name)
         if use is None:
             use = self.usage[name] = LayerUse(signature=signature(conv, shape))

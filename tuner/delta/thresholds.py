@@ -1,9 +1,9 @@
 """Threshold mappings and threshold files.
 
 A :class:`ThresholdMap` says which truncation threshold each call site gets, with a documented priority
-(like FX quantization's ``QConfigMapping``)::
+(tiered like FX quantization's ``QConfigMapping``, but its regex tier differs: see :class:`ThresholdMap`)::
 
-    global  <  op kind (``relu``, ``maxpool``, ``input`` ...)  <  name regex  <  exact name
+    global  <  op kind (``relu``, ``maxpool``, ``input`` ...)  <  name regex (last match)  <  exact name
 
 ``None`` means "never truncate" (every updated pixel propagates). A ``scale`` multiplies every
 resolved number (a global scale for searches). A map is resolved once, against a network's truncation
@@ -11,7 +11,9 @@ points, into ``{name: threshold}``.
 
 Threshold *files* store that resolved dict (JSON, our format) together with the truncation mode and
 input dilation, so a file written today loads into the same model tomorrow; loading into a network
-whose names differ is a :class:`~deltatune.errors.ThresholdError` naming the missing/extra layers.
+whose names differ is a :class:`~deltatune.errors.ThresholdError` naming the missing/extra layers. The
+same :class:`ThresholdFile` is the search's configuration of one trial, stored in the trial's user
+attributes (:meth:`ThresholdFile.to_attrs`) and exported as a file.
 DeltaCNN's ``thresholds_{name}.json`` keys its values ``"0" .. "N-1"`` in execution order; see
 :func:`to_deltacnn` / :func:`from_deltacnn`.
 """
@@ -69,7 +71,15 @@ def _check_value(where: str, v: Any) -> float | None:
 
 @dataclass
 class ThresholdMap:
-    """Thresholds by priority: ``default`` < ``by_kind`` < ``by_pattern`` (later wins) < ``by_name``.
+    r"""Thresholds by priority: ``default`` < ``by_kind`` < ``by_pattern`` < ``by_name``.
+
+    **Regex tier: the last matching pattern wins, matched with** :func:`re.search` (anywhere in the
+    name). This is *not* ``QConfigMapping``'s rule (first match wins, :func:`re.match` from the start of
+    the name), on purpose: a map is refined by appending a narrower pattern after a broader one (as in
+    ``by_pattern=[(r"^stage3\.", 0.1), (r"branches\.3\.", 0.02)]``), and call-site names are dotted
+    paths with ``#k`` suffixes, so patterns such as ``r"relu#1$"`` or ``r"\.branches\.3\."`` are
+    written to match anywhere. Anchor with ``^`` to match from the start. Kept this way so that existing
+    maps resolve to the same thresholds.
 
     Example:
         >>> m = ThresholdMap(default=0.1, by_kind={"input": 0.02}, by_name={"head.relu": None})
@@ -77,6 +87,11 @@ class ThresholdMap:
         ...        TruncationPoint("head.relu", "relu", 2)]
         >>> m.resolve(pts)
         {'input': 0.02, 'a.relu': 0.1, 'head.relu': None}
+
+        Two overlapping patterns: the later one wins where both match.
+
+        >>> ThresholdMap(by_pattern=[(r"relu", 0.1), (r"^head\.", 0.3)]).resolve(pts[1:])
+        {'a.relu': 0.1, 'head.relu': 0.3}
     """
 
     default: float | None = 0.0
@@ -91,13 +106,11 @@ class ThresholdMap:
         if strict:
             extra = sorted(set(self.by_name) - names)
             if extra:
-                raise ThresholdError(
-                    f"threshold map names {len(extra)} unknown layer(s): {_short(extra)}"
-                )
+                raise ThresholdError(f"threshold map names {len(extra)} unknown layer(s): {_short(extra)}")
         patterns = []
-        for pat, v in self.by_pattern:
+        for pat, pat_value in self.by_pattern:
             try:
-                patterns.append((re.compile(pat), v))
+                patterns.append((re.compile(pat), pat_value))
             except re.error as exc:
                 raise ThresholdError(f"threshold pattern {pat!r} is not a valid regex: {exc}") from None
         scale = _check_value("scale", self.scale)
@@ -106,7 +119,7 @@ class ThresholdMap:
             v: Any = self.default
             if p.kind in self.by_kind:
                 v = self.by_kind[p.kind]
-            for rx, pv in patterns:
+            for rx, pv in patterns:  # every pattern, in order: the last match wins
                 if rx.search(p.name):
                     v = pv
             if p.name in self.by_name:
@@ -132,7 +145,8 @@ class ThresholdMap:
         bad = set(d) - allowed
         if bad:
             raise ThresholdError(
-                f"threshold map has unknown field(s) {sorted(bad)}; allowed: {sorted(allowed)}")
+                f"threshold map has unknown field(s) {sorted(bad)}; allowed: {sorted(allowed)}"
+            )
         return cls(
             default=d.get("default", 0.0),
             by_kind=dict(d.get("by_kind", {})),
@@ -182,7 +196,20 @@ def check_names(given: Any, expected: Sequence[str], *, source: str) -> None:
 
 @dataclass(frozen=True)
 class ThresholdFile:
-    """The content of a deltatune thresholds file."""
+    """One threshold setting: a threshold per truncation point, the truncation mode and the input
+    dilation, plus the model it is for and free-form ``meta``.
+
+    It is both the content of a deltatune thresholds file (:meth:`to_dict`, :func:`save_thresholds`)
+    and the search's configuration of one trial (:meth:`to_attrs` / :meth:`from_attrs`, the trial's user
+    attributes ``thresholds``, ``input_dilation`` and ``mode``). Pass ``mode``/``input_dilation`` by
+    keyword.
+
+    >>> tf = ThresholdFile({"input": 0.02, "relu": None}, input_dilation=3)
+    >>> tf.to_attrs()
+    {'thresholds': {'input': 0.02, 'relu': None}, 'input_dilation': 3, 'mode': 'max'}
+    >>> ThresholdFile.from_attrs({**tf.to_attrs(), "pck": 0.9}) == tf
+    True
+    """
 
     thresholds: dict[str, float | None]
     mode: str = "max"
@@ -191,6 +218,7 @@ class ThresholdFile:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON object of a thresholds file (``"format": FORMAT``)."""
         return {
             "format": FORMAT,
             "model": self.model,
@@ -199,6 +227,22 @@ class ThresholdFile:
             "thresholds": self.thresholds,
             "meta": self.meta,
         }
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The setting as Optuna user attributes ``thresholds``, ``input_dilation`` and ``mode`` (the
+        model and meta live on the study)."""
+        return {"thresholds": dict(self.thresholds), "input_dilation": self.input_dilation, "mode": self.mode}
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any], *, model: str | None = None) -> ThresholdFile:
+        """The setting stored in a trial's user attributes (other attributes are ignored; a missing
+        dilation or mode has its default, as in studies written before they were searched)."""
+        return cls(
+            dict(attrs["thresholds"]),
+            mode=str(attrs.get("mode", "max")),
+            input_dilation=int(attrs.get("input_dilation", 1)),
+            model=model,
+        )
 
 
 def save_thresholds(path: str | Path, tf: ThresholdFile) -> Path:
@@ -222,10 +266,13 @@ def load_thresholds(path: str | Path) -> ThresholdFile:
     """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
     :func:`from_deltacnn`)."""
     data = _read_json(path)
-    if (not isinstance(data, dict) or data.get("format") != FORMAT
-            or not isinstance(data.get("thresholds"), dict)):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(data.get("thresholds"), dict)
+    ):
         raise ThresholdError(
-            f"thresholds file {path}: not a deltatune thresholds file (expected \"format\": \"{FORMAT}\"; "
+            f'thresholds file {path}: not a deltatune thresholds file (expected "format": "{FORMAT}"; '
             "for DeltaCNN files use --format deltacnn)"
         )
     th = {str(k): _check_value(f"{path}: {k}", v) for k, v in data["thresholds"].items()}
@@ -268,7 +315,7 @@ def from_deltacnn(
     """Map a DeltaCNN thresholds file onto ``names`` (execution order); counts must agree."""
     data = _read_json(path)
     if not isinstance(data, dict) or not all(str(k).isdigit() for k in data):
-        raise ThresholdError(f"DeltaCNN thresholds file {path}: expected an object keyed \"0\"..\"N-1\"")
+        raise ThresholdError(f'DeltaCNN thresholds file {path}: expected an object keyed "0".."N-1"')
     values = [data[k] for k in sorted(data, key=int)]
     expected = len(names) + len(set(fused_conv_keys))
     if len(values) != expected:

@@ -1,24 +1,10 @@
-"""DeltaCNN's non-linear semantics: input sparsify, truncation with accumulation buffers, densify.
+"""The delta ops with state: input sparsify, truncation at non-linearities, non-pointwise islands, densify.
 
-This module is the one place where DeltaCNN's state handling lives (DESIGN §3):
-
-* **Input sparsify** keeps a reference frame ``ref``. Per pixel ``c = reduce_channels |x - ref|``
-  (optionally max-pooled over a ``k x k`` window); the pixel is active iff ``c > t_in``. The delta is
-  ``x - ref`` at active pixels, 0 elsewhere, and ``ref`` is overwritten at active pixels only.
-* **Pointwise non-linearities** keep, per element, the last propagated input ``a`` and a residual ``r``.
-  At updated pixels: ``r += d_in; s = a + r; d = f(s) - f(a)``; the pixel fires iff
-  ``reduce_channels |d| > t``; firing emits ``d`` and sets ``a = s, r = 0``; otherwise it emits 0 and
-  keeps ``r``.
-* **Non-pointwise non-linear ops** (max pooling, and any op run through the opt-in dense fallback)
-  keep the accumulated dense input ``acc`` and the last propagated output ``out``. Per frame:
-  ``acc += d_in; y = f(acc); d = y - out`` at the updated output pixels; firing pixels emit ``d`` and set
-  ``out = y``. For a pointwise ``f`` this is the same rule as above (``acc = a + r``, ``out = f(a)``).
-* **Densify** keeps the dense output ``y`` and adds every delta to it.
-
-Frame 0 runs dense and initialises every buffer from the dense values. With ``accumulate=False``
-(an ablation, not DeltaCNN) a change that does not fire is *dropped* instead of kept: the residual is
-zeroed, the island's ``out`` silently absorbs it, and the input reference is overwritten everywhere —
-errors then drift.
+DeltaCNN's rule itself is defined in :mod:`deltatune.delta.rule`; the ops here keep its per-stream
+buffers (the input reference, ``a`` and ``r`` per non-linearity, ``acc``/``out`` per island, the dense
+output) and apply it: on whole tensors, on the gathered updated pixels, or through the compiled kernels
+that the tests hold to the rule (see that module's doc for which body is which). Frame 0 runs dense and
+initialises every buffer from the dense values.
 """
 
 from __future__ import annotations
@@ -29,25 +15,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deltatune.delta._base import DeltaOp, TruncationOp
-from deltatune.delta._context import pixel_score
 from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
-from deltatune.delta._tensor import (
+from deltatune.delta.native import native_for
+from deltatune.delta.rule import input_step, island_step, refresh_due, truncation_step
+from deltatune.delta.stats import LayerRecord
+from deltatune.delta.values import (
     DeltaMasked,
-    DeltaSum,
     DeltaTensor,
-    DeltaUpsampled,
+    DeltaValue,
     ZeroCache,
-    ZeroedFlag,
     count_true,
     expand_mask,
     mask_shape,
 )
-from deltatune.delta.native import native_for
-from deltatune.delta.stats import LayerRecord
 from deltatune.errors import StreamError
 
 __all__ = ["InputSparsify", "PointwiseTruncation", "DenseIsland", "Densify", "Piecewise", "piecewise_of"]
@@ -95,8 +78,11 @@ def piecewise_of(kind: str, fn: Any) -> Piecewise | None:
         slope = base.negative_slope if isinstance(base, nn.LeakyReLU) else arg(0, "negative_slope", 0.01)
         spec = None if slope is None else Piecewise(slope=float(slope))
     elif kind == "hardtanh":
-        lo, hi = ((base.min_val, base.max_val) if isinstance(base, nn.Hardtanh)
-                  else (arg(0, "min_val", -1.0), arg(1, "max_val", 1.0)))
+        lo, hi = (
+            (base.min_val, base.max_val)
+            if isinstance(base, nn.Hardtanh)
+            else (arg(0, "min_val", -1.0), arg(1, "max_val", 1.0))
+        )
         spec = None if lo is None or hi is None else Piecewise(1.0, float(lo), float(hi))
     elif kind == "prelu" and isinstance(base, nn.PReLU):
         spec = Piecewise(slopes=base.weight)
@@ -127,7 +113,9 @@ def _matches(spec: Piecewise, fn: Any) -> bool:
         return isinstance(got, Tensor) and got.shape == want.shape and bool(torch.equal(got, want))
 
 
-def _record_truncation(op: TruncationOp, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
+def _record_truncation(
+    op: TruncationOp, t: Tensor | torch.Size, updated: Tensor | None, fire: Tensor | None
+) -> None:
     """Record how many pixels reached a truncation point (``updated``) and how many fired."""
     rec = op.ctx.recorder
     if rec is None or not rec.enabled:
@@ -136,28 +124,31 @@ def _record_truncation(op: TruncationOp, t: Tensor, updated: Tensor | None, fire
     if updated is None:
         rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, 0, 0, total, total, total, total))
     else:
-        rec.add(LayerRecord(op.ctx.frame, op.name, op.kind, 0, 0, total, count_true(updated, t), total,
-                            count_true(fire, t)))
+        rec.add(
+            LayerRecord(
+                op.ctx.frame,
+                op.name,
+                op.kind,
+                0,
+                0,
+                total,
+                count_true(updated, t),
+                total,
+                count_true(fire, t),
+            )
+        )
 
 
-def _zero_like(cache: ZeroCache, x: DeltaTensor) -> DeltaTensor:
-    """An all-zero delta (no updated pixel) shaped like ``x`` (an empty delta: a plain or masked buffer,
-    whose ``probe`` is the buffer), shared across frames via ``cache``."""
-    d = x.probe
-    key = (tuple(d.shape), d.dtype, d.device, d.is_contiguous(memory_format=_CL) and d.dim() == 4)
+def _zero_like(cache: ZeroCache, x: DeltaValue) -> DeltaValue:
+    """An all-zero delta (no updated pixel) shaped like ``x``, shared across frames via ``cache``."""
+    key = (tuple(x.shape), x.dtype, x.device, x.channels_last)
     hit = cache.get(key)
     if hit is None:
-        fmt = _CL if key[3] else torch.contiguous_format
-        mask = torch.zeros(mask_shape(d), dtype=torch.bool, device=d.device)
-        hit = cache.put(key, DeltaTensor(torch.zeros_like(d, memory_format=fmt), mask, False, 0))
+        fmt = _CL if x.channels_last else torch.contiguous_format
+        mask = torch.zeros(mask_shape(x), dtype=torch.bool, device=x.device)
+        data = torch.zeros(x.shape, dtype=x.dtype, device=x.device).contiguous(memory_format=fmt)
+        hit = cache.put(key, DeltaTensor(data, mask, False, 0))
     return hit  # type: ignore[return-value]
-
-
-def _fire(score: Tensor, updated: Tensor, threshold: float | None) -> Tensor:
-    """Pixels that propagate: updated and (no threshold, or score above it)."""
-    if threshold is None:
-        return updated
-    return updated & (score > threshold)
 
 
 class InputSparsify(TruncationOp):
@@ -172,11 +163,11 @@ class InputSparsify(TruncationOp):
         self.dilation = dilation
         self.auto_reset = False
         self.ref: Tensor | None = None
-        self._zeroed = ZeroedFlag()  # a reader zeroed a delta: the kernel writes the zeros itself
+        #: Whether the compiled step writes the zeros of its deltas (set at conversion from the readers)
+        self.zero_fill = True
 
     def reset(self) -> None:
         self.ref = None
-        self._zeroed.set = False  # learned again per stream (an explain run reads everything)
 
     def _prepare(self, x: Tensor) -> Tensor:
         """``x`` in the backend's layout, checked against the running stream (restarting it when the
@@ -197,38 +188,37 @@ class InputSparsify(TruncationOp):
     def _compare(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
         """``(diff, score, active, count)`` of frame ``x`` against ``ref``, and update ``ref``."""
         assert self.ref is not None
-        diff = x - self.ref
-        score = pixel_score(diff, self.ctx.mode) if x.dim() >= 2 else diff.abs()
-        if self.dilation > 1 and score.dim() == 4:
-            score = F.max_pool2d(score, self.dilation, stride=1, padding=self.dilation // 2)
-        active = _fire(score, torch.ones_like(score, dtype=torch.bool), self.threshold)
-        if self.ctx.accumulate:
-            self.ref = torch.where(active, x, self.ref)
-        else:
-            self.ref = x.detach().clone()
+        diff, score, active, self.ref = input_step(
+            x, self.ref, self.threshold, self.ctx.mode, accumulate=self.ctx.accumulate, dilation=self.dilation
+        )
         return diff, score, active, int(active.sum())
 
     def _compare_compiled(self, x: Tensor) -> tuple[Tensor, Tensor, int] | None:
         """:meth:`_compare` in one compiled pass: ``(delta, active, count)``, with ``ref`` updated the
-        same way. The delta holds ``x - ref`` at the active pixels and zeros elsewhere, or, until a
-        reader needed the zeros (``_zeroed``), anything elsewhere (a :class:`DeltaMasked` buffer).
+        same way. The delta holds ``x - ref`` at the active pixels and zeros elsewhere, or, when no reader
+        needs the zeros (``zero_fill`` off), anything elsewhere (a :class:`DeltaMasked` buffer).
         ``None`` when the kernel does not apply (no compiler, another device or dtype, an input
         dilation, the ``explain`` log, which records ``diff`` and ``score``)."""
-        if (self.ctx.log is not None or self.dilation != 1 or x.dim() != 4 or self.ref is None
-                or not self.ctx.backend.channels_last):  # the reference backend stays plain torch
+        if (
+            self.ctx.log is not None
+            or self.dilation != 1
+            or x.dim() != 4
+            or self.ref is None
+            or not self.ctx.backend.channels_last
+        ):  # the reference backend stays plain torch
             return None
         nk = native_for(x, self.ref)
         if nk is None:
             return None
         threshold = -1.0 if self.threshold is None else float(self.threshold)
         delta, active, count, self.ref = nk.input_sparsify(
-            x, self.ref, threshold, _MODE_CODES[self.ctx.mode], self.ctx.accumulate, self._zeroed.set)
+            x, self.ref, threshold, _MODE_CODES[self.ctx.mode], self.ctx.accumulate, self.zero_fill
+        )
         return delta, active, count
 
     def _refresh_due(self, active: Tensor, count: int) -> bool:
         ctx = self.ctx
-        return ctx.refresh_allowed and ctx.refresh_fraction is not None and (
-            count >= ctx.refresh_fraction * active.numel())
+        return ctx.refresh_allowed and refresh_due(count, active.numel(), ctx.refresh_fraction)
 
     def dense_refresh_input(self, x: Tensor) -> Tensor | None:
         """For :class:`~deltatune.delta.network.DeltaNetwork`'s lazy refresh: when frame ``x`` is a
@@ -247,7 +237,7 @@ class InputSparsify(TruncationOp):
         self.ctx.refreshed += 1
         return self.ref
 
-    def forward(self, x: Tensor) -> DeltaTensor:
+    def forward(self, x: Tensor) -> DeltaValue:
         x = self._prepare(x)
         if self.ref is None:
             self.ref = x.detach().clone()
@@ -271,7 +261,12 @@ class InputSparsify(TruncationOp):
             self.log(first=False, diff=diff, score=score, mask=active, refresh=True, ref=self.ref)
             return DeltaTensor(self.ref, None, True)
         if fast is not None:
-            return self._zeroed.output(delta, active, count)
+            return (
+                DeltaTensor(delta, active, False, count)
+                if self.zero_fill
+                else DeltaMasked(delta, active, count)
+            )
+        assert diff is not None
         delta = diff * active
         self.log(first=False, diff=diff, score=score, mask=active, delta=delta, ref=self.ref)
         return DeltaTensor(delta, active, False, count if active.dim() == 4 else None)
@@ -291,8 +286,15 @@ class InputSparsify(TruncationOp):
 class PointwiseTruncation(TruncationOp):
     """A pointwise non-linearity ``f`` applied to deltas, with DeltaCNN's accumulation buffers."""
 
-    def __init__(self, name: str, fn: Callable[[Tensor], Tensor], kind: str, threshold: float | None = 0.0,
-                 *, piecewise: Piecewise | None = None):
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[[Tensor], Tensor],
+        kind: str,
+        threshold: float | None = 0.0,
+        *,
+        piecewise: Piecewise | None = None,
+    ):
         super().__init__(name, threshold)
         self.fn = fn
         self.kind = kind
@@ -302,7 +304,8 @@ class PointwiseTruncation(TruncationOp):
         self._r: Tensor | None = None  # pending residual (accumulation buffer); None = all zero
         self._zeros = ZeroCache()
         self._shared = False  # ``a`` still aliases a frame-0 activation: copy before writing into it
-        self._zeroed = ZeroedFlag()  # a reader zeroed an output: the kernel writes the zeros itself
+        #: Whether the compiled step writes the zeros of its output (set at conversion from the readers)
+        self.zero_fill = True
 
     @property
     def r(self) -> Tensor | None:
@@ -319,9 +322,8 @@ class PointwiseTruncation(TruncationOp):
         self.a = None
         self._r = None
         self._shared = False
-        self._zeroed.set = False  # learned again per stream (an explain run reads everything)
 
-    def forward(self, x: DeltaTensor) -> DeltaTensor:
+    def forward(self, x: DeltaValue) -> DeltaValue:
         if x.first:
             # no copy yet: nothing writes into a dense activation, and a dense refresh frame
             # (see InputSparsify) followed by another one never needs one (copy-on-write, _own)
@@ -331,34 +333,37 @@ class PointwiseTruncation(TruncationOp):
             self.log(first=True, value=out)
             return DeltaTensor(out, None, True)
         if x.empty:  # no updated pixel: no state changes, nothing fires
-            self._record(x.probe, x.mask, x.mask)
+            self._record(x.shape, x.mask, x.mask)
             return _zero_like(self._zeros, x)
         self._own()
         assert self.a is not None and self.r is not None
-        if self.piecewise is not None and self.ctx.log is None and x.probe.dim() == 4:
+        if self.piecewise is not None and self.ctx.log is None and len(x.shape) == 4:
             compiled = self._forward_compiled(x)
             if compiled is not None:
                 return compiled
-        if x.mask is not None and self.ctx.log is None and x.data.dim() >= 3:
+        if x.mask is not None and self.ctx.log is None and len(x.shape) >= 3:
             gathered = self._forward_gathered(x)
             if gathered is not None:
                 return gathered
         updated = expand_mask(x.mask, x.data)
-        r = self.r + x.data
-        s = self.a + r
-        d = self.fn(s) - self.fn(self.a)
-        score = pixel_score(d, self.ctx.mode)
-        fire = _fire(score, updated, self.threshold)
-        emitted = d * fire
-        self.a = torch.where(fire, s, self.a)
-        if self.ctx.accumulate:
-            self.r = torch.where(fire, torch.zeros_like(r), r)
-        else:
-            self.r = torch.where(updated, torch.zeros_like(r), r)
-        self._record(x.data, updated, fire)
-        self.log(first=False, delta_in=x.data, updated=updated, s=s, d=d, score=score, fire=fire,
-                 emitted=emitted, a=self.a, r=self.r)
-        return DeltaTensor(emitted, fire, False)
+        step = truncation_step(
+            self.a, self.r, x.data, updated, self.fn, self.threshold, self.ctx.mode, self.ctx.accumulate
+        )
+        self.a, self.r = step.a, step.r
+        self._record(x.data, updated, step.fire)
+        self.log(
+            first=False,
+            delta_in=x.data,
+            updated=updated,
+            s=step.s,
+            d=step.d,
+            score=step.score,
+            fire=step.fire,
+            emitted=step.emitted,
+            a=self.a,
+            r=self.r,
+        )
+        return DeltaTensor(step.emitted, step.fire, False)
 
     def _own(self) -> None:
         """Make ``a`` a private buffer (channels-last when the backend wants it) and ``r`` concrete."""
@@ -370,37 +375,51 @@ class PointwiseTruncation(TruncationOp):
         if self._r is None:
             self._r = torch.zeros_like(self.a)
 
-    def _forward_compiled(self, x: DeltaTensor) -> DeltaTensor | None:
+    def _forward_compiled(self, x: DeltaValue) -> DeltaValue | None:
         """The step of :meth:`forward` in one compiled call over the updated pixels (channels-last
         buffers, float32, CPU; :class:`Piecewise` ``fn``). ``None`` when that kernel does not apply."""
         self._own()
         assert self.a is not None and self._r is not None and self.piecewise is not None
-        nk = native_for(x.probe, self.a)
-        if nk is None or not (self.a.is_contiguous(memory_format=_CL)
-                              and self._r.is_contiguous(memory_format=_CL)):
+        if x.dtype is not self.a.dtype or x.device != self.a.device:
+            return None
+        nk = native_for(self.a)
+        if nk is None or not (
+            self.a.is_contiguous(memory_format=_CL) and self._r.is_contiguous(memory_format=_CL)
+        ):
             return None
         pw = self.piecewise
         slopes = None if pw.slopes is None else pw.slopes.detach()
-        # a lazy residual sum goes in as its addends (the kernel sums them and unites their masks), a lazy
-        # nearest upsampling as its coarse source and factor (the kernel reads it in place)
-        parts = x.parts if isinstance(x, DeltaSum) and not x.computed else [x]
-        parts = [(p.source, p.factor) if isinstance(p, DeltaUpsampled) and not p.computed else (p, 1)
-                 for p in parts]
+        # the value as terms the kernel sums itself: a lazy residual sum as its addends (their masks
+        # united), a lazy nearest upsampling as its coarse source and factor (read in place)
+        parts = x.kernel_parts()
         masks = [p.mask for p, _ in parts]
         if any(m is None for m in masks):  # every pixel updated: the kernel reads every part everywhere
             tensors, masks = [p.data for p, _ in parts], []
-        else:  # each part is read inside its own mask only: no need to zero a DeltaMasked buffer
-            tensors = [p.raw if isinstance(p, DeltaMasked) else p.data for p, _ in parts]
+        else:  # each part is read inside its own mask only: a masked buffer needs no zeroing
+            tensors = [p.buffer for p, _ in parts]
         emitted, fire, fired = nk.truncate_pointwise(
-            tensors, [f for _, f in parts], masks,
-            self.a, self._r, -1.0 if self.threshold is None else float(self.threshold),
-            _MODE_CODES[self.ctx.mode], self.ctx.accumulate, pw.slope, pw.lo, pw.hi, slopes, self._zeroed.set)
+            tensors,
+            [f for _, f in parts],
+            masks,
+            self.a,
+            self._r,
+            -1.0 if self.threshold is None else float(self.threshold),
+            _MODE_CODES[self.ctx.mode],
+            self.ctx.accumulate,
+            pw.slope,
+            pw.lo,
+            pw.hi,
+            slopes,
+            self.zero_fill,
+        )
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:  # counts only: ``emitted`` has x's shape, x.data is not read
             self._record(emitted, expand_mask(x.mask, emitted), fire)
-        return self._zeroed.output(emitted, fire, fired)
+        return (
+            DeltaTensor(emitted, fire, False, fired) if self.zero_fill else DeltaMasked(emitted, fire, fired)
+        )
 
-    def _forward_gathered(self, x: DeltaTensor) -> DeltaTensor | None:
+    def _forward_gathered(self, x: DeltaValue) -> DeltaValue | None:
         """The step of :meth:`forward` computed on the updated pixels only (gather -> step -> scatter,
         buffers updated in place): the same values with work proportional to the updated pixels.
         Returns ``None`` (take the whole-tensor step) when too many pixels are updated for this to pay."""
@@ -414,31 +433,41 @@ class PointwiseTruncation(TruncationOp):
         # our own buffers: the views below write into them
         self.a, self.r = self.a.contiguous(), self.r.contiguous()
         a_all, r_all = self.a.view(n, c, -1), self.r.view(n, c, -1)
-        a = gather_columns(a_all, b, pos)
-        r = gather_columns(r_all, b, pos) + gather_columns(data.reshape(n, c, -1), b, pos)
-        s = a + r
-        # [C, P] -> [1, C, P] so that per-channel functions (PReLU) see channels on dim 1
-        d = (self.fn(s.unsqueeze(0)) - self.fn(a.unsqueeze(0))).squeeze(0)
-        if self.threshold is None:
-            fire_p = torch.ones(pos.shape, dtype=torch.bool, device=pos.device)
-        else:  # pixel_score over channels: the channel dim of [C, P] is dim 0, so score [1, C, P]
-            fire_p = pixel_score(d.unsqueeze(0), self.ctx.mode).reshape(-1) > self.threshold
-        f = fire_p.unsqueeze(0)
-        scatter_columns(a_all, b, pos, torch.where(f, s, a))
-        keep = torch.where(f, torch.zeros_like(r), r) if self.ctx.accumulate else torch.zeros_like(r)
-        scatter_columns(r_all, b, pos, keep)
+        # the gathered pixels as [1, C, P]: channels on dim 1 (per-channel functions such as PReLU see
+        # them there), every gathered pixel updated
+        a = gather_columns(a_all, b, pos).unsqueeze(0)
+        r = gather_columns(r_all, b, pos).unsqueeze(0)
+        d_in = gather_columns(data.reshape(n, c, -1), b, pos).unsqueeze(0)
+        updated = torch.ones(1, 1, pos.shape[0], dtype=torch.bool, device=pos.device)
+        step = truncation_step(
+            a, r, d_in, updated, self.fn, self.threshold, self.ctx.mode, self.ctx.accumulate
+        )
+        scatter_columns(a_all, b, pos, step.a.squeeze(0))
+        scatter_columns(r_all, b, pos, step.r.squeeze(0))
         emitted = data.new_zeros(data.shape)  # contiguous NCHW whatever the layout of ``data``
-        scatter_columns(emitted.view(n, c, -1), b, pos, d * f)
+        scatter_columns(emitted.view(n, c, -1), b, pos, step.emitted.squeeze(0))
+        fire_p = step.fire.reshape(-1)
         fire = torch.zeros(n, 1, *data.shape[2:], dtype=torch.bool, device=data.device)
         fire.view(-1)[flat] = fire_p
         rec = self.ctx.recorder
         if rec is not None and rec.enabled:
             total = count_true(None, data)
-            rec.add(LayerRecord(self.ctx.frame, self.name, self.kind, 0, 0, total, int(flat.numel()), total,
-                                int(fire_p.sum())))
+            rec.add(
+                LayerRecord(
+                    self.ctx.frame,
+                    self.name,
+                    self.kind,
+                    0,
+                    0,
+                    total,
+                    int(flat.numel()),
+                    total,
+                    int(fire_p.sum()),
+                )
+            )
         return DeltaTensor(emitted, fire, False)
 
-    def _record(self, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
+    def _record(self, t: Tensor | torch.Size, updated: Tensor | None, fire: Tensor | None) -> None:
         _record_truncation(self, t, updated, fire)
 
 
@@ -468,7 +497,7 @@ class DenseIsland(TruncationOp):
         self.acc = None
         self.out = None
 
-    def forward(self, *inputs: DeltaTensor) -> DeltaTensor:
+    def forward(self, *inputs: DeltaValue) -> DeltaValue:
         if inputs[0].first:
             self.acc = [i.data.detach() for i in inputs]  # never written into: later frames add
             self.out = self.fn(*self.acc)
@@ -476,23 +505,22 @@ class DenseIsland(TruncationOp):
             self.log(first=True, value=self.out)
             return DeltaTensor(self.out, None, True)
         assert self.acc is not None and self.out is not None
-        self.acc = [a + i.data for a, i in zip(self.acc, inputs, strict=True)]
-        y = self.fn(*self.acc)
-        d = y - self.out
-        upd = self.out_mask([i.mask for i in inputs], y)
-        updated = expand_mask(upd, y)
-        score = pixel_score(d, self.ctx.mode) if y.dim() >= 2 else d.abs()
-        fire = _fire(score, updated, self.threshold)
-        emitted = d * fire
-        if self.ctx.accumulate:
-            self.out = torch.where(fire, y, self.out)
-        else:
-            self.out = torch.where(updated, y, self.out)
-        self._record(y, updated, fire)
-        self.log(first=False, updated=updated, d=d, score=score, fire=fire, emitted=emitted)
+        masks = [i.mask for i in inputs]
+        emitted, fire, self.acc, self.out, d, updated = island_step(
+            self.acc,
+            [i.data for i in inputs],
+            self.out,
+            self.fn,
+            lambda y: expand_mask(self.out_mask(masks, y), y),
+            self.threshold,
+            self.ctx.mode,
+            self.ctx.accumulate,
+        )
+        self._record(emitted, updated, fire)
+        self.log(first=False, updated=updated, d=d, fire=fire, emitted=emitted)
         return DeltaTensor(emitted, fire, False)
 
-    def _record(self, t: Tensor, updated: Tensor | None, fire: Tensor | None) -> None:
+    def _record(self, t: Tensor | torch.Size, updated: Tensor | None, fire: Tensor | None) -> None:
         _record_truncation(self, t, updated, fire)
 
 
@@ -508,7 +536,7 @@ class Densify(DeltaOp):
     def reset(self) -> None:
         self.y = None
 
-    def forward(self, x: DeltaTensor) -> Tensor:
+    def forward(self, x: DeltaValue) -> Tensor:
         if x.first:
             self.y = x.data.detach()  # never written into (later frames add); callers get a copy
         else:

@@ -23,6 +23,7 @@ def tiny_network() -> nn.Module:
     """conv 3x3 (1 -> 2 channels: a blur and a centre-surround) -> ReLU -> conv 1x1 (2 -> 1)."""
     conv1 = nn.Conv2d(1, 2, 3, padding=1)
     conv2 = nn.Conv2d(2, 1, 1)
+    assert conv1.bias is not None and conv2.bias is not None
     with torch.no_grad():
         conv1.weight[0, 0] = torch.full((3, 3), 1 / 9)
         conv1.weight[1, 0] = torch.tensor([[0.0, -0.25, 0.0], [-0.25, 1.0, -0.25], [0.0, -0.25, 0.0]])

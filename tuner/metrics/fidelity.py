@@ -1,7 +1,7 @@
 """Fidelity: PCK of a delta network's keypoints against the dense model's own, on present joints only.
 
 Without labels, the reference of every accuracy number is the dense model's decoded keypoints on the same
-frames (DESIGN §6), and DESIGN §6 counts only *visible/present* reference keypoints. For a dense-model
+frames, and only *visible/present* reference keypoints count (docs/design.md#metrics). For a dense-model
 reference, a keypoint is **present** when the dense heatmap's peak exceeds the model's presence threshold
 (``ModelCard.present_confidence``): 0.2 for the heatmap models trained on unit-peak Gaussian targets (HRNet,
 SimpleBaselines and the students distilled here), the official HRNet evaluation's ``TEST.IN_VIS_THRE``, below

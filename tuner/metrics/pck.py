@@ -1,6 +1,6 @@
 """PCK and PCKh: the fraction of reference keypoints that a prediction hits within a size-relative radius.
 
-Definitions (DESIGN.md §6):
+Definitions (docs/design.md#metrics):
 
 - **PCK@α**: keypoint ``j`` of person ``i`` is correct iff ``‖pred[i, j] − ref[i, j]‖₂ < α · size[i]``
   (strict), where ``size[i] = max(w, h)`` of the person's reference box — the box given through

@@ -108,7 +108,7 @@ def evaluate_pose(
     Labels must cover the clip: ``labels.coords`` is ``[F, S, K, 2]`` with ``F >= T`` and ``S == B``.
     ``present`` (bool ``[T, B, K]``, dense reference only) counts only those reference keypoints, e.g.
     ``present_joints(peaks, model_info(m).present_confidence)`` with the peaks from
-    ``predict_keypoints(..., with_peaks=True)`` (DESIGN §6; see :mod:`deltatune.metrics.fidelity`).
+    ``predict_keypoints(..., with_peaks=True)`` (docs/design.md#metrics, :mod:`deltatune.metrics.fidelity`).
     """
     if present is not None and not isinstance(reference, Tensor):
         raise LabelError("present= applies to a dense-prediction reference; labels carry their own "

@@ -15,7 +15,7 @@ Importing this package imports neither optuna nor seaborn; they load when a stud
 from __future__ import annotations
 
 from deltatune.search.export import FORMATS, ExportResult, export_trial, select_trial
-from deltatune.search.objective import SPEEDS, Evaluation, Evaluator, TrialConfig, resolve_speed
+from deltatune.search.objective import SPEEDS, Evaluation, Evaluator, resolve_speed
 from deltatune.search.pareto import (
     TRIAL_COLUMNS,
     best_under,
@@ -49,7 +49,6 @@ __all__ = [
     "SearchSpace",
     "StorageSpec",
     "Strategy",
-    "TrialConfig",
     "StudyWorkload",
     "best_under",
     "export_trial",

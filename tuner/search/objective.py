@@ -1,7 +1,8 @@
 """The two search objectives: accuracy loss (minimise) and speedup (maximise) of one threshold setting.
 
 Accuracy loss is ``100 · (1 − PCK@0.2(delta, reference))`` in PCK percentage points, where the reference
-is the dense model's own decoded keypoints on the same frames ("fidelity", DESIGN §6): 1.0 means one PCK
+is the dense model's own decoded keypoints on the same frames ("fidelity", docs/design.md#metrics):
+1.0 means one PCK
 point lost. Only the dense keypoints that are present count (heatmap peak above the model's presence
 threshold; :mod:`deltatune.metrics.fidelity`), unless the workload says ``joints="all"``. With labels, the
 loss is dense PCK minus delta PCK against them, over the labels' visible keypoints. Frame 0 of every
@@ -27,7 +28,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -35,7 +36,10 @@ from deltatune._atomic import atomic_torch_save, atomic_write_text
 from deltatune.errors import ConfigError
 from deltatune.search.study_workload import StudyWorkload, load_model
 
-__all__ = ["TrialConfig", "Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA"]
+if TYPE_CHECKING:
+    from deltatune.delta.thresholds import ThresholdFile
+
+__all__ = ["Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA"]
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +58,9 @@ def resolve_speed(speed: str) -> tuple[str, str | None]:
 
 
 @dataclass(frozen=True)
-class TrialConfig:
-    """One point of the search: a threshold per truncation point, the input dilation and the mode."""
-
-    thresholds: dict[str, float | None]
-    input_dilation: int = 1
-    mode: str = "max"
-
-    def to_attrs(self) -> dict[str, Any]:
-        return {"thresholds": dict(self.thresholds), "input_dilation": self.input_dilation, "mode": self.mode}
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> TrialConfig:
-        return cls(
-            dict(attrs["thresholds"]), int(attrs.get("input_dilation", 1)), str(attrs.get("mode", "max"))
-        )
-
-
-@dataclass(frozen=True)
 class Evaluation:
-    """Objective values of one :class:`TrialConfig` on one split."""
+    """Objective values of one threshold setting (a :class:`~deltatune.delta.thresholds.ThresholdFile`)
+    on one split."""
 
     accuracy_loss: float
     speedup: float
@@ -125,8 +112,10 @@ class Evaluator:
 
     Example::
 
+        from deltatune.delta import ThresholdFile
+
         ev = Evaluator(StudyWorkload("hrnet_tiny", weights=None, frames=8))
-        cfg = TrialConfig({n: 0.05 for n in ev.threshold_names})
+        cfg = ThresholdFile({n: 0.05 for n in ev.threshold_names})
         print(ev.evaluate(cfg).accuracy_loss)
     """
 
@@ -162,9 +151,11 @@ class Evaluator:
         if self.speed == "macs":
             self.net = convert(self.model, x[0])
         else:
+            from deltatune.delta.calibration import calibrate
             from deltatune.delta.sparse import SparseBackend
 
             self.net = convert(self.model, x[0], backend=SparseBackend(), record_stats=False)
+            calibrate(self.net, x[0])  # this machine's layer costs: measured once, then read from the table
         self.latency = self._fitted_latency() if self.speed == "latency" else None
         self._dense_ms: float | None = None
         self.reference = {s: self._reference(s) for s in ("tune", "heldout")}  # "all": on first use
@@ -309,13 +300,13 @@ class Evaluator:
         return res.value if not math.isnan(res.value) else 1.0
 
     # -- scoring -----------------------------------------------------------------------------------
-    def apply(self, config: TrialConfig) -> None:
+    def apply(self, config: ThresholdFile) -> None:
         """Put ``config`` on the network (thresholds, mode, input dilation)."""
         self.net.set_thresholds(config.thresholds)
         self.net.mode = config.mode
         self.net.input_dilation = config.input_dilation
 
-    def evaluate(self, config: TrialConfig, *, split: Split = "tune") -> Evaluation:
+    def evaluate(self, config: ThresholdFile, *, split: Split = "tune") -> Evaluation:
         """Run the split's frames through the delta network with ``config``; return both objectives.
 
         ``split``: ``tune`` (the first frames), ``heldout`` (the last ones, a fresh stream) or ``all`` (the

@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import optimize_resilient
+from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
-from deltatune.search.objective import Evaluator, TrialConfig, resolve_speed
+from deltatune.search.objective import Evaluator, resolve_speed
 from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_frame, study_meta, trials_frame
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
@@ -40,8 +41,15 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-__all__ = ["SearchSettings", "SearchResult", "run_search", "open_study", "rescore_heldout", "DIRECTIONS",
-           "fail_orphaned_trials"]
+__all__ = [
+    "SearchSettings",
+    "SearchResult",
+    "run_search",
+    "open_study",
+    "rescore_heldout",
+    "DIRECTIONS",
+    "fail_orphaned_trials",
+]
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +202,11 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
         old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
     for key in ("workload", "budget", "threshold_names"):
         if old.get(key) != meta.get(key):
-            what = {"workload": "model/video/frames/joints", "budget": "budget",
-                    "threshold_names": "network"}[key]
+            what = {
+                "workload": "model/video/frames/joints",
+                "budget": "budget",
+                "threshold_names": "network",
+            }[key]
             raise ConfigError(
                 f"--study {study.study_name}: it was created with a different {what} "
                 f"({old.get(key) if key != 'threshold_names' else 'other truncation points'}); "
@@ -215,13 +226,15 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
 
 
 def _make_space(settings: SearchSettings, ev: Evaluator) -> Any:
-    """The search space of ``settings`` over the evaluator's truncation points."""
+    """The search space of ``settings`` over the evaluator's truncation points, grouped as the model's
+    card declares (``ModelCard.threshold_groups``)."""
     return make_space(
         settings.space,
         ev.threshold_names,
         tune_dilation=settings.tune_dilation,
         modes=settings.modes,
         ranges=settings.ranges,
+        group_patterns=ev.info.threshold_groups,
     )
 
 
@@ -330,7 +343,7 @@ def rescore_heldout(
     for n in trials:
         if str(n) in heldout or n not in by_number:
             continue
-        r = evaluator.evaluate(TrialConfig.from_attrs(by_number[n].user_attrs), split="heldout")
+        r = evaluator.evaluate(ThresholdFile.from_attrs(by_number[n].user_attrs), split="heldout")
         heldout[str(n)] = {"accuracy_loss": r.accuracy_loss, "speedup": r.speedup, "pck": r.pck}
         changed = True
     if changed:

@@ -1,4 +1,5 @@
-"""Search spaces: how an Optuna trial's parameters become a :class:`~deltatune.search.objective.TrialConfig`.
+"""Search spaces: how an Optuna trial's parameters become a threshold setting
+(a :class:`~deltatune.delta.thresholds.ThresholdFile`).
 
 Three spaces, all with the input threshold (``thr.input``) and, optionally, its dilation
 (``input_dilation`` in {1, 3, 5}) and the truncation mode (``mode``):
@@ -6,7 +7,7 @@ Three spaces, all with the input threshold (``thr.input``) and, optionally, its 
 ``layer``
     one parameter ``thr.<truncation point>`` per call site.
 ``group``
-    one parameter ``thr.<group>`` per stage/branch (see :func:`group_of`).
+    one parameter ``thr.<group>`` per group of truncation points (see :func:`group_of`).
 ``global``
     one ``scale`` times a multiplier ``mult.<group>`` per group.
 
@@ -15,6 +16,11 @@ values below ``lo`` are snapped to 0 (never truncate more than float noise). So 
 threshold's own units (readable in optuna-dashboard), is log-uniform over ``[lo, hi]``, and 0 has the
 probability mass of one decade. The resolved thresholds of every trial are stored in its user attribute
 ``thresholds``; that, not the parameters, is what ``export`` writes.
+
+**Groups come from the model card.** A card declares its groups as an ordered list of
+``(name template, regex)`` (``ModelCard.threshold_groups``, e.g. HRNet's stages and branches); a name
+takes the first pattern that matches its start. Names no pattern matches, and every name of a model whose
+card declares none (a model of your own), fall back to :func:`generic_group`: the first dotted component.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
-from deltatune.search.objective import TrialConfig
 
 if TYPE_CHECKING:
     import optuna
@@ -39,6 +45,9 @@ __all__ = [
     "GlobalSpace",
     "SPACES",
     "make_space",
+    "GroupPattern",
+    "generic_group",
+    "check_group_patterns",
     "group_of",
     "groups",
 ]
@@ -62,31 +71,75 @@ class Ranges:
             raise ConfigError(f"threshold ranges need 0 < lo < hi, got {self}")
 
 
-def group_of(name: str) -> str:
-    """The stage/branch group of a truncation point name.
+#: ``(group name template, regex)``: a name the regex matches (:func:`re.match`, from the start) is in
+#: group ``template.format(match[0], match[1], ...)``, so ``{1}`` is the first capture group.
+GroupPattern = tuple[str, str]
 
-    >>> group_of("stage3.1.branches.2.0.relu#1"), group_of("stage3.1.fuse_layers.1.0.0.2"), group_of("relu")
-    ('stage3.b2', 'stage3.fuse', 'stem')
-    >>> group_of("layer1.0.relu"), group_of("transition2.3.0.2"), group_of("input")
-    ('layer1', 'transition2', 'input')
+
+def generic_group(name: str) -> str:
+    """The group of a name when no model pattern claims it: ``input``, else the first dotted component
+    of a nested name, else ``stem`` (top-level call sites such as ``relu``, ``relu#1``, ``:relu``).
+
+    >>> generic_group("layer1.0.relu#2"), generic_group("layer1.0:relu"), generic_group("relu#1")
+    ('layer1', 'layer1', 'stem')
+    >>> generic_group(":relu"), generic_group("input")
+    ('stem', 'input')
     """
     if name == "input":
         return "input"
-    m = re.match(r"(stage\d+)\.\d+\.branches\.(\d+)\.", name)
-    if m:
-        return f"{m.group(1)}.b{m.group(2)}"
-    m = re.match(r"(stage\d+)\.\d+\.", name)
-    if m:
-        return f"{m.group(1)}.fuse"
     head = re.split(r"[.:#]", name, maxsplit=1)[0]
     return head if head and "." in name else "stem"
 
 
-def groups(names: Sequence[str]) -> dict[str, list[str]]:
-    """``{group: [names]}`` in execution order of first appearance."""
+def check_group_patterns(patterns: Sequence[GroupPattern]) -> list[tuple[str, re.Pattern[str]]]:
+    """``patterns`` compiled; a bad regex, or a template naming a capture group the regex lacks, is a
+    :class:`ConfigError` (a model card's mistake, found before any trial runs)."""
+    out = []
+    for template, pattern in patterns:
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"threshold group pattern {pattern!r} is not a valid regex: {exc}") from None
+        try:
+            template.format(*([""] * (rx.groups + 1)))
+        except (IndexError, KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"threshold group template {template!r} does not fit pattern {pattern!r} "
+                f"({rx.groups} capture group(s)): {exc}"
+            ) from None
+        out.append((template, rx))
+    return out
+
+
+def group_of(name: str, patterns: Sequence[GroupPattern] = ()) -> str:
+    r"""The threshold group of a truncation point name: the first of ``patterns`` matching the start of
+    the name, else :func:`generic_group`. ``input`` is always a group of its own.
+
+    >>> hrnet = [("{1}.b{2}", r"(stage\d+)\.\d+\.branches\.(\d+)\."), ("{1}.fuse", r"(stage\d+)\.\d+\.")]
+    >>> group_of("stage3.1.branches.2.0.relu#1", hrnet), group_of("stage3.1.fuse_layers.1.0.0.2", hrnet)
+    ('stage3.b2', 'stage3.fuse')
+    >>> group_of("transition2.3.0.2", hrnet), group_of("relu", hrnet), group_of("stage3.1.relu")
+    ('transition2', 'stem', 'stage3')
+    """
+    return _group(name, check_group_patterns(patterns))
+
+
+def _group(name: str, compiled: Sequence[tuple[str, re.Pattern[str]]]) -> str:
+    if name == "input":
+        return "input"
+    for template, rx in compiled:
+        m = rx.match(name)
+        if m:
+            return template.format(m.group(0), *m.groups())
+    return generic_group(name)
+
+
+def groups(names: Sequence[str], patterns: Sequence[GroupPattern] = ()) -> dict[str, list[str]]:
+    """``{group: [names]}`` (:func:`group_of` with ``patterns``) in execution order of first appearance."""
+    compiled = check_group_patterns(patterns)
     out: dict[str, list[str]] = {}
     for n in names:
-        out.setdefault(group_of(n), []).append(n)
+        out.setdefault(_group(n, compiled), []).append(n)
     return out
 
 
@@ -95,7 +148,8 @@ def _snap(v: float, lo: float) -> float:
 
 
 class SearchSpace(ABC):
-    """Maps trial parameters to a :class:`TrialConfig`; one subclass per parameterisation."""
+    """Maps trial parameters to a :class:`~deltatune.delta.thresholds.ThresholdFile`; one subclass per
+    parameterisation."""
 
     name: str = ""
 
@@ -106,6 +160,7 @@ class SearchSpace(ABC):
         ranges: Ranges | None = None,
         tune_dilation: bool = True,
         modes: Sequence[str] = ("max",),
+        group_patterns: Sequence[GroupPattern] = (),
     ) -> None:
         if not names or names[0] != "input":
             raise ConfigError("a search space needs the network's truncation points, 'input' first")
@@ -113,6 +168,9 @@ class SearchSpace(ABC):
         self.ranges = ranges or Ranges()
         self.tune_dilation = tune_dilation
         self.modes = tuple(modes)
+        check_group_patterns(group_patterns)
+        #: the model card's ``threshold_groups`` (grouped spaces only; see :func:`group_of`)
+        self.group_patterns = tuple(group_patterns)
 
     def _threshold(self, trial: optuna.Trial, key: str, *, lo: float, hi: float) -> float:
         return _snap(trial.suggest_float(f"thr.{key}", lo / 10, hi, log=True), lo)
@@ -125,12 +183,12 @@ class SearchSpace(ABC):
         mode = str(trial.suggest_categorical("mode", self.modes)) if len(self.modes) > 1 else self.modes[0]
         return dil, mode
 
-    def suggest(self, trial: optuna.Trial) -> TrialConfig:
+    def suggest(self, trial: optuna.Trial) -> ThresholdFile:
         """Draw this trial's parameters and resolve them into thresholds for every truncation point."""
         thresholds = {"input": self._input(trial)}
         thresholds.update(self._layers(trial))
         dil, mode = self._extras(trial)
-        return TrialConfig({n: thresholds[n] for n in self.names}, dil, mode)
+        return ThresholdFile({n: thresholds[n] for n in self.names}, mode=mode, input_dilation=dil)
 
     @abstractmethod
     def _layers(self, trial: optuna.Trial) -> dict[str, float]:
@@ -184,13 +242,13 @@ class LayerSpace(SearchSpace):
 
 
 class GroupSpace(SearchSpace):
-    """One threshold per stage/branch group (:func:`group_of`)."""
+    """One threshold per group of truncation points (:func:`group_of` with the card's patterns)."""
 
     name = "group"
 
     def __init__(self, names: Sequence[str], **kwargs: object) -> None:
         super().__init__(names, **kwargs)  # type: ignore[arg-type]
-        self.groups = {g: ns for g, ns in groups(self.names).items() if g != "input"}
+        self.groups = {g: ns for g, ns in groups(self.names, self.group_patterns).items() if g != "input"}
 
     def _layers(self, trial: optuna.Trial) -> dict[str, float]:
         r = self.ranges

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     import optuna
 
-    from deltatune.search.objective import Evaluation, TrialConfig
+    from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.search.objective import Evaluation
     from deltatune.search.spaces import SearchSpace
 
 __all__ = ["Strategy", "SamplerStrategy"]
@@ -53,15 +54,15 @@ class Strategy(ABC):
         return False
 
     @abstractmethod
-    def propose(self, trial: optuna.Trial) -> TrialConfig:
+    def propose(self, trial: optuna.Trial) -> ThresholdFile:
         """The configuration to evaluate in ``trial``."""
 
-    def after_trial(self, config: TrialConfig, evaluation: Evaluation) -> None:  # noqa: B027 - optional hook
+    def after_trial(self, config: ThresholdFile, evaluation: Evaluation) -> None:  # noqa: B027 - optional hook
         """Called with every finished evaluation (no-op by default)."""
 
 
 class SamplerStrategy(Strategy):
     """A strategy whose proposals are an Optuna sampler's draws in the search space."""
 
-    def propose(self, trial: optuna.Trial) -> TrialConfig:
+    def propose(self, trial: optuna.Trial) -> ThresholdFile:
         return self.space.suggest(trial)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from deltatune.search.objective import TrialConfig
+from deltatune.delta.thresholds import ThresholdFile
 from deltatune.search.strategies._base import Strategy
 
 if TYPE_CHECKING:
@@ -51,13 +51,13 @@ class GreedyStrategy(Strategy):
     def exhausted(self) -> bool:
         return self.index >= len(self.names)
 
-    def propose(self, trial: optuna.Trial) -> TrialConfig:
+    def propose(self, trial: optuna.Trial) -> ThresholdFile:
         trial.set_user_attr("greedy_layer", self.names[self.index])
         th = dict(self.current)
         th[self.names[self.index]] = self.candidate
-        return TrialConfig(th, 1, "max")
+        return ThresholdFile(th, mode="max", input_dilation=1)
 
-    def after_trial(self, config: TrialConfig, evaluation: Evaluation) -> None:
+    def after_trial(self, config: ThresholdFile, evaluation: Evaluation) -> None:
         name = self.names[self.index]
         if evaluation.accuracy_loss <= self.allowance(self.index):
             self.last_good = self.candidate

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deltatune.search.objective import TrialConfig
+from deltatune.delta.thresholds import ThresholdFile
 from deltatune.search.strategies._base import Strategy
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class GlobalSweepStrategy(Strategy):
     def exhausted(self) -> bool:
         return self.k >= (self.n_trials or 10)
 
-    def propose(self, trial: optuna.Trial) -> TrialConfig:
+    def propose(self, trial: optuna.Trial) -> ThresholdFile:
         n = self.n_trials or 10
         pos = self.k / (n - 1) if n > 1 else 0.5
         self.k += 1
@@ -39,4 +39,5 @@ class GlobalSweepStrategy(Strategy):
         t = r.lo * (r.hi / r.lo) ** pos
         t_in = r.input_lo * (r.input_hi / r.input_lo) ** pos
         trial.set_user_attr("sweep_position", pos)
-        return TrialConfig({n_: (t_in if n_ == "input" else t) for n_ in self.space.names}, 1, "max")
+        th = {n_: (t_in if n_ == "input" else t) for n_ in self.space.names}
+        return ThresholdFile(th, mode="max", input_dilation=1)

@@ -1,0 +1,72 @@
+"""``deltatune calibrate``: measure this machine's layer costs for a model and write the calibration table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from deltatune.cli._common import add_model_clip_arguments
+
+NAME = "calibrate"
+HELP = "measure this machine's dense and sparse conv costs for a model (the sparse backend's table)"
+DESCRIPTION = (
+    "Converts a registered model with the sparse backend, finds the input shape of every conv layer on "
+    "real frames (default: the vtest sample, the model's crop windows as a batch of --batch streams), "
+    "times the dense conv and the sparse kernel at several updated fractions for each shape, and writes "
+    "the costs to this machine's calibration table (one file per torch version, thread count and "
+    "device, under the data dir). The sparse backend then picks sparse, box or dense per call from "
+    "these costs. Shapes already in the table are kept unless --force. `bench`, `search --speed "
+    "measured|latency` and `ablate` calibrate the shapes they lack by themselves; plain inference never "
+    "times anything. Use the same --threads as the runs it is for."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_clip_arguments(p, frames=2, frames_help="frames decoded (only their shape matters)")
+    p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per layer shape (default 5)")
+    p.add_argument("--force", action="store_true", help="measure shapes already in the table again")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from deltatune.delta import convert
+    from deltatune.delta.calibration import calibrate
+    from deltatune.delta.sparse import SparseBackend
+    from deltatune.errors import ConfigError
+    from deltatune.workload import load_workload
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {args.batch}")
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
+    wl = load_workload(args.model, weights=None if args.weights == "none" else args.weights,
+                       video=args.video, frames=args.frames)
+    if args.batch > wl.n_streams:
+        raise ConfigError(
+            f"--batch {args.batch} exceeds the {wl.n_streams} crop windows (streams) of this video"
+        )
+    backend = SparseBackend()
+    net = convert(wl.model, backend=backend, record_stats=False)
+    table = calibrate(net, wl.frames[0, : args.batch].contiguous(), force=args.force, repeats=args.repeats,
+                      progress=not args.json)
+    path = backend.calibration.path
+    if args.json:
+        print(json.dumps({"table": str(path), "threads": torch.get_num_threads(),
+                          "layers": [c.to_dict() for c in table.values()]}, indent=2))
+        return 0
+    print(f"{len(table)} conv layer shapes of {args.model} (batch {args.batch}, {torch.get_num_threads()} "
+          f"threads) in {path}")
+    print(f"{'layer shape':<64} {'dense ms':>9} {'sparse ms at f':>16} {'break-even':>10}")
+    for c in table.values():
+        line = ("dense only" if c.sparse_fixed_ms == float("inf")
+                else f"{c.sparse_fixed_ms:.3f}+{c.sparse_slope_ms:.3f}f")
+        print(f"{c.signature:<64} {c.dense_ms:>9.3f} {line:>16} {c.break_even:>10.2f}")
+    return 0
