@@ -138,6 +138,8 @@ class ModelInfo:
     tiny: bool
     present_confidence: float | None = None
     threshold_groups: tuple[tuple[str, str], ...] = ()
+    #: the registered model whose architecture and weights ``weights="default"`` builds (``None``: this one)
+    default_variant: str | None = None
 
     @property
     def gmacs(self) -> float:
@@ -404,4 +406,5 @@ def model_info(name: str) -> ModelInfo:
         tiny=card.tiny,
         present_confidence=card.present_confidence,
         threshold_groups=card.threshold_groups,
+        default_variant=card.default_variant,
     )

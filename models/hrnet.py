@@ -43,7 +43,7 @@ __all__ = [
 
 BN_MOMENTUM = 0.1
 
-#: Left/right joint pairs swapped by flip testing (shared/fixtures/README.txt §6).
+#: Left/right joint pairs swapped by flip testing (tests/models/fixtures/official_keys/README.txt §6).
 FLIP_PAIRS_COCO: tuple[tuple[int, int], ...] = (
     (1, 2),
     (3, 4),

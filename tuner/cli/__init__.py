@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.bench",
     "deltatune.cli.calibrate",
     "deltatune.cli.distill",
+    "deltatune.cli.finetune",
 )
 
 

@@ -1,4 +1,5 @@
-"""Training: distil pose CNNs from a pretrained teacher on real video (the default HRNet weights).
+"""Training: distil pose CNNs from a pretrained teacher on real video (the default HRNet weights), and
+fine-tune a pretrained model to change less between frames (:mod:`.finetune`).
 
 Modules: :mod:`.teacher` (BlazePose keypoints on crops, COCO-17 mapping, cache), :mod:`.samples`
 (augmented crops and Gaussian heatmap targets), :mod:`.distill` (the training loop, checkpoints, export),
@@ -20,6 +21,7 @@ from .distill import (
     export_weights,
 )
 from .evaluate import FidelityResult, evaluate_fidelity
+from .finetune import FinetuneConfig, FinetuneResult, finetune
 from .geometry import Box, crop_resize, frame_to_crop, square_box
 from .samples import AugmentConfig, gaussian_heatmaps, make_sample
 from .teacher import FrameRange, TeacherTargets, load_frames, parse_frame_ranges, teacher_targets
@@ -33,6 +35,8 @@ __all__ = [
     "DistillConfig",
     "DistillResult",
     "FidelityResult",
+    "FinetuneConfig",
+    "FinetuneResult",
     "FrameRange",
     "TeacherTargets",
     "build_student",
@@ -42,6 +46,7 @@ __all__ = [
     "evaluate_fidelity",
     "evaluate_student",
     "export_weights",
+    "finetune",
     "frame_to_crop",
     "gaussian_heatmaps",
     "load_frames",

@@ -1,0 +1,126 @@
+"""Delta-aware fine-tuning on real vtest frames: the objective falls, the penalty makes the network change
+less between frames (and a delta network at fixed thresholds skip more), plain distillation without the
+extra terms, exact resume, the straight-through truncation, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from deltatune.cli import main
+from deltatune.errors import ConfigError
+from deltatune.train.finetune import FinetuneConfig, _pair_hooks, finetune, output_loss, temporal_change
+from deltatune.workload import load_workload
+
+
+@pytest.fixture(scope="module")
+def tiny_workload(vtest_path: Path):  # noqa: ANN201
+    """hrnet_tiny (seeded random weights) on 12 real vtest frames, the default crop windows as streams."""
+    torch.manual_seed(0)
+    return load_workload("hrnet_tiny", weights=None, frames=12)
+
+
+def _cfg(**kw: object) -> FinetuneConfig:
+    base: dict[str, object] = dict(model="hrnet_tiny", weights="none", frames=12, steps=6, batch_size=2,
+                                   lr=3e-3, checkpoint_every=2, seed=3)
+    base.update(kw)
+    return FinetuneConfig(**base)  # type: ignore[arg-type]
+
+
+def _objective(model: nn.Module, teacher: nn.Module, frames: torch.Tensor, penalty: float) -> float:
+    """The fine-tuning objective on every consecutive pair of stream 0 (fixed: not the training draws)."""
+    x = torch.cat([frames[:-1, 0], frames[1:, 0]])
+    changes: list[torch.Tensor] = []
+    with torch.no_grad(), _pair_hooks(model, frames.shape[0] - 1, truncate=None, mode="max", changes=changes):
+        pred = model(x)
+    with torch.no_grad():
+        target = teacher(x)
+    return float(output_loss(pred, target) + penalty * torch.stack(changes).mean())
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_penalised_steps_lower_the_objective_and_the_frame_to_frame_change(tmp_path, tiny_workload) -> None:
+    from deltatune.delta import convert
+
+    teacher = tiny_workload.model
+    cfg = _cfg(sparsity_penalty=1.0, steps=8)
+    r = finetune(cfg, tmp_path / "ft.pt", workload=tiny_workload)
+    assert r.steps == 8 and (tmp_path / "ft.pt").is_file()
+    student = load_workload("hrnet_tiny", weights=None, frames=2).model
+    student.load_state_dict(_load(tmp_path / "ft.pt"))
+    frames = tiny_workload.frames
+    before = _objective(teacher, teacher, frames, 1.0)
+    after = _objective(student, teacher, frames, 1.0)
+    assert after < before
+    # the same delta network settings skip more work on the fine-tuned weights (temporal sparsity rose)
+    macs = []
+    for m in (teacher, student):
+        net = convert(m, thresholds=0.02)
+        net.run_stream(list(frames[:, :1]))
+        macs.append(net.mac_speedup())
+    assert macs[1] > macs[0]
+
+
+def test_without_penalty_or_truncation_it_is_plain_distillation(tmp_path, tiny_workload) -> None:
+    """Penalty 0, no truncation: the loss is the distillation loss alone, and a student that starts as the
+    teacher is its fixed point (zero loss, zero gradient: the weights do not move)."""
+    r = finetune(_cfg(), tmp_path / "plain.pt", workload=tiny_workload)
+    assert r.losses == r.distill_losses and max(r.losses) == 0.0
+    assert all(c > 0 for c in r.sparsity)  # measured all the same, only not optimised
+    got = _load(tmp_path / "plain.pt")
+    want = tiny_workload.model.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in got)
+
+
+def test_an_interrupted_run_resumed_gives_the_same_weights(tmp_path, tiny_workload) -> None:
+    cfg = _cfg(sparsity_penalty=0.5, truncation_aware=True, threshold=0.05)
+    full = finetune(cfg, tmp_path / "full.pt", workload=tiny_workload)
+    cut = finetune(cfg, tmp_path / "cut.pt", workload=tiny_workload, stop_after=3)
+    assert cut.steps == 3 and not (tmp_path / "cut.pt").exists() and cut.checkpoint.is_file()
+    resumed = finetune(cfg, tmp_path / "cut.pt", workload=tiny_workload, resume=True)
+    assert resumed.steps == 6 and resumed.losses == full.losses
+    a, b = _load(tmp_path / "full.pt"), _load(tmp_path / "cut.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match="different fine-tuning configuration"):
+        finetune(_cfg(seed=4), tmp_path / "cut.pt", workload=tiny_workload, resume=True)
+
+
+def test_truncation_aware_forward_is_deltacnn_with_a_straight_through_gradient() -> None:
+    """The second frame's output keeps only the changes above the threshold; the gradient reaches the
+    changes that fired and not the others."""
+    relu = nn.Sequential(nn.ReLU())
+    a = torch.tensor([[[[1.0, 1.0]]]])  # [1, 1, 1, 2]: one channel, two pixels
+    b = torch.tensor([[[[1.5, 1.01]]]], requires_grad=True)
+    changes: list[torch.Tensor] = []
+    with _pair_hooks(relu, 1, truncate=0.1, mode="max", changes=changes):
+        y = relu(torch.cat([a, b]))
+    assert torch.equal(y[1], torch.tensor([[[1.5, 1.0]]]))  # 0.5 fired, 0.01 held back
+    y[1].sum().backward()
+    assert b.grad is not None and b.grad.reshape(-1).tolist() == [1.0, 0.0]
+    assert torch.isclose(changes[0], temporal_change(torch.cat([a, b.detach()]).relu(), 1))
+
+
+def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
+    out = tmp_path / "w.pt"
+    argv = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "--frames", "0:6", "--steps", "2",
+            "--batch-size", "1", "--sparsity-penalty", "0.1", "-o", str(out), "--json", "--threads", "1"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["steps"] == 2 and Path(d["weights"]) == out and out.is_file()
+    assert main(["inspect", "--model", "hrnet_tiny", "--weights", str(out), "--frames", "3", "--json"]) == 0
+    capsys.readouterr()
+    for bad, needle in [(["--frames", "5:6"], "at least 2 frames"), (["--frames", "x"], "is not A:B"),
+                        (["--lr", "0"], "--lr"), (["--steps", "0"], "--steps"),
+                        (["-o", str(tmp_path)], "--out")]:
+        args = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "-o", str(tmp_path / "z.pt"), *bad]
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "z.pt").exists()

@@ -1,0 +1,157 @@
+"""``deltatune finetune``: delta-aware fine-tuning of a pretrained zoo model on the user's own video."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from deltatune.errors import ConfigError
+
+NAME = "finetune"
+HELP = "fine-tune a pretrained model on consecutive video frames so that it changes less between frames"
+DESCRIPTION = (
+    "Fine-tunes a registered model on pairs of consecutive frames of a video (default: the vtest sample, "
+    "the model's crop windows as streams), with no labels: the target is the original dense model's own "
+    "output on the same frames. --sparsity-penalty adds a normalised L1 penalty on frame-to-frame changes "
+    "at the non-linearities; --truncation-aware runs DeltaCNN's truncation (at --threshold) in the "
+    "training forward pass, with a straight-through gradient through the firing decision. Seeded; "
+    "checkpoints go to OUT.ckpt (atomic; --resume continues exactly); the weights go to OUT, loadable "
+    "with --weights OUT by every other command. Batch-norm statistics stay frozen."
+)
+
+
+def parse_frames(text: str) -> tuple[int, int]:
+    """``A:B`` (video frames A..B-1) or ``N`` (frames 0..N-1) -> ``(start, count)``; one clear error."""
+    try:
+        if ":" in text:
+            a, b = (int(v) for v in text.split(":", 1))
+        else:
+            a, b = 0, int(text)
+    except ValueError:
+        raise ConfigError(f"--frames {text!r} is not A:B (frames A..B-1) or N") from None
+    if a < 0 or b - a < 2:
+        raise ConfigError(f"--frames {text!r}: need 0 <= A and at least 2 frames")
+    return a, b - a
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from deltatune.train.finetune import OPTIMIZERS, FinetuneConfig
+
+    d = FinetuneConfig()
+    p.add_argument("--model", default=d.model, help=f"registered model name (default {d.model})")
+    p.add_argument(
+        "--weights", default=d.weights, help="'default', 'none' or a checkpoint file (default: default)"
+    )
+    p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
+    p.add_argument(
+        "--frames",
+        default=f"{d.start}:{d.start + d.frames}",
+        metavar="A:B",
+        help=f"video frames A..B-1 to train on (default {d.start}:{d.start + d.frames})",
+    )
+    p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d.weight_decay,
+        help=f"decoupled weight decay (default {d.weight_decay})",
+    )
+    p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    p.add_argument(
+        "--batch-size", type=int, default=d.batch_size, help=f"frame pairs per step (default {d.batch_size})"
+    )
+    p.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adam (AdamW) or sgd (momentum 0.9)"
+    )
+    p.add_argument(
+        "--sparsity-penalty",
+        type=float,
+        default=d.sparsity_penalty,
+        help="weight of the normalised L1 penalty on frame-to-frame changes (default 0: off)",
+    )
+    p.add_argument(
+        "--truncation-aware",
+        action="store_true",
+        help="truncate changes in the training forward pass as the delta network will",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=d.threshold,
+        help=f"truncation threshold of --truncation-aware (default {d.threshold})",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed (default {d.seed})")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt (same settings)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("-o", "--out", required=True, help="weights file to write (OUT.ckpt holds the checkpoint)")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from deltatune.cli._common import check_output_path
+    from deltatune.train.finetune import FinetuneConfig, finetune
+
+    start, count = parse_frames(args.frames)
+    cfg = FinetuneConfig(
+        model=args.model,
+        weights=args.weights,
+        video=args.video,
+        start=start,
+        frames=count,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        sparsity_penalty=args.sparsity_penalty,
+        truncation_aware=args.truncation_aware,
+        threshold=args.threshold,
+        seed=args.seed,
+    )
+    cfg.validate()
+    out = check_output_path(args.out, "--out")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    r = finetune(cfg, out, resume=args.resume, progress=not args.json)
+    if args.json:
+        from deltatune_models import model_info
+
+        arch = cfg.model
+        if cfg.weights == "default":
+            arch = model_info(cfg.model).default_variant or cfg.model
+        print(
+            json.dumps(
+                {
+                    "model": arch,
+                    "weights": str(r.weights),
+                    "steps": r.steps,
+                    "wall_time_s": r.wall_time_s,
+                    "first_loss": r.losses[0] if r.losses else None,
+                    "last_loss": r.losses[-1] if r.losses else None,
+                    "first_change": r.sparsity[0] if r.sparsity else None,
+                    "last_change": r.sparsity[-1] if r.sparsity else None,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    n = len(r.losses)
+    k = max(1, n // 10)
+    first, last = sum(r.losses[:k]) / k, sum(r.losses[-k:]) / k
+    change0, change1 = sum(r.sparsity[:k]) / k, sum(r.sparsity[-k:]) / k
+    print(
+        f"fine-tuned {cfg.model} for {r.steps} steps in {r.wall_time_s:.0f} s: loss {first:.4f} -> "
+        f"{last:.4f} (mean of the first / last {k} steps); frame-to-frame change {change0:.4f} -> "
+        f"{change1:.4f}"
+    )
+    from deltatune_models import model_info
+
+    arch = cfg.model
+    if cfg.weights == "default":  # e.g. hrnet's default weights are those of hrnet_w18_small_v2
+        arch = model_info(cfg.model).default_variant or cfg.model
+    print(f"weights: {r.weights}  (use with --model {arch} --weights {r.weights})")
+    return 0

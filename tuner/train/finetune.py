@@ -1,0 +1,317 @@
+"""Delta-aware fine-tuning: teach a pretrained network to change less between consecutive frames.
+
+A delta network's speed depends on how much each non-linearity's output changes from frame to frame.
+:func:`finetune` fine-tunes a pretrained zoo model on consecutive frames of the user's own video, with
+no labels: the target is the *original* dense model's output on the same frames (distillation), so the
+fine-tuned network stays close to what the user had. Two optional terms make it delta-friendly:
+
+* ``sparsity_penalty`` (λ): a normalised L1 penalty on frame-to-frame changes at the non-linearities, as
+  delta networks for RNNs do (Neil et al., 2017): for each non-linear module output ``y``,
+  ``mean |y(t+1) - y(t)| / (mean |y(t)| + ε)``, averaged over the modules.
+* ``truncation_aware``: the training forward pass truncates as the delta network will (DeltaCNN's rule
+  at threshold ``threshold``, :func:`deltatune.delta.rule.pixel_score`): the second frame of each pair
+  propagates, per pixel, only the changes whose score is above the threshold. The firing decision has no
+  gradient (straight-through); the changes that fire do.
+
+Loss per step, on a batch of ``(frame t, frame t+1)`` pairs from random streams::
+
+    L = D(student(x), dense(x)) + λ · S
+
+with ``D`` the heatmap MSE (×1000, pose) or the KL divergence of the class distributions (classifiers).
+Batch-norm statistics stay frozen and dropout off (eval mode: a few frames of one video must not
+re-estimate them, and every step is a function of the seed). Training is
+seeded: the pairs of step ``k`` come from a generator seeded by ``(seed, k)``, so a run resumed from its
+checkpoint gives the same weights as an uninterrupted one. Checkpoints (weights, optimizer, step,
+losses) are written atomically to ``<out>.ckpt``; the final weights to ``out`` (float32 ``state_dict``,
+loadable with ``--weights FILE``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from deltatune._atomic import atomic_torch_save
+from deltatune.errors import ConfigError, WeightsError
+
+__all__ = [
+    "FinetuneConfig",
+    "FinetuneResult",
+    "finetune",
+    "output_loss",
+    "nonlinear_modules",
+    "temporal_change",
+    "OPTIMIZERS",
+]
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+#: The non-linear module types whose outputs are penalised and truncated (the truncation points a
+#: converted network gets at module call sites).
+NONLINEAR_TYPES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.Hardtanh,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Sigmoid,
+    nn.Tanh,
+)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that determines a fine-tuning run (stored in its checkpoint)."""
+
+    model: str = "hrnet"
+    weights: str = "default"
+    video: str | None = None
+    start: int = 0
+    frames: int = 40
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    steps: int = 100
+    batch_size: int = 4
+    optimizer: str = "adam"
+    sparsity_penalty: float = 0.0
+    truncation_aware: bool = False
+    threshold: float = 0.02
+    seed: int = 0
+    checkpoint_every: int = 25
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values no run can use (before any model work)."""
+        checks = {
+            "--lr": self.lr > 0,
+            "--weight-decay": self.weight_decay >= 0,
+            "--steps": self.steps >= 1,
+            "--batch-size": self.batch_size >= 1,
+            "--sparsity-penalty": self.sparsity_penalty >= 0,
+            "--threshold": self.threshold >= 0,
+            "--frames": self.frames >= 2,
+            "--start": self.start >= 0,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid fine-tuning settings: {', '.join(bad)} out of range")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What a run produced: the weights file, steps done, per-step losses and their parts, wall time."""
+
+    weights: Path
+    checkpoint: Path
+    steps: int
+    losses: tuple[float, ...]
+    distill_losses: tuple[float, ...]
+    sparsity: tuple[float, ...]
+    wall_time_s: float
+
+
+def nonlinear_modules(model: nn.Module) -> list[nn.Module]:
+    """The model's non-linear modules (each instance once; a reused instance is hooked once)."""
+    return [m for m in model.modules() if isinstance(m, NONLINEAR_TYPES)]
+
+
+def output_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Distillation loss against the dense model's output: heatmap MSE ×1000 (4-D outputs, as the pose
+    distillation's), or KL(target ‖ pred) of the class distributions (2-D logits)."""
+    if pred.dim() == 2:
+        return F.kl_div(
+            F.log_softmax(pred, dim=1), F.log_softmax(target, dim=1), log_target=True, reduction="batchmean"
+        )
+    return 1000.0 * 0.5 * (pred.float() - target.float()).pow(2).mean()
+
+
+def temporal_change(y: Tensor, pairs: int) -> Tensor:
+    """Normalised L1 change between the two halves of a batch ``[y(t); y(t+1)]`` (``pairs`` each)."""
+    a, b = y[:pairs], y[pairs:]
+    return (b - a).abs().mean() / (a.abs().mean().detach() + 1e-6)
+
+
+@contextmanager
+def _pair_hooks(
+    model: nn.Module, pairs: int, *, truncate: float | None, mode: str, changes: list[Tensor]
+) -> Iterator[None]:
+    """Hooks on every non-linear module for a batch ``[x(t); x(t+1)]``: record the normalised change of
+    its output (into ``changes``) and, with ``truncate``, replace the second half by DeltaCNN's
+    truncated update (straight-through: the firing mask carries no gradient)."""
+    from deltatune.delta.rule import pixel_score
+
+    def hook(_m: nn.Module, _args: Any, y: Any) -> Any:
+        if not isinstance(y, Tensor) or y.dim() < 2 or y.shape[0] != 2 * pairs:
+            return None
+        changes.append(temporal_change(y, pairs))
+        if truncate is None:
+            return None
+        a, b = y[:pairs], y[pairs:]
+        d = b - a
+        fire = (pixel_score(d.detach(), mode) > truncate).to(d.dtype)
+        return torch.cat([a, a + d * fire])
+
+    handles = [m.register_forward_hook(hook) for m in nonlinear_modules(model)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _pair_indices(step: int, seed: int, n_frames: int, n_streams: int, batch: int) -> tuple[Tensor, Tensor]:
+    """``(t, stream)`` of the batch's pairs at ``step``: a generator seeded by ``(seed, step)``."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    t = torch.randint(0, n_frames - 1, (batch,), generator=g)
+    s = torch.randint(0, n_streams, (batch,), generator=g)
+    return t, s
+
+
+def _make_optimizer(cfg: FinetuneConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _load_checkpoint(path: Path, cfg: FinetuneConfig) -> dict[str, Any]:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one clear error
+        raise WeightsError(f"{path}: not a readable fine-tuning checkpoint ({type(exc).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("config") != cfg.to_json():
+        raise ConfigError(
+            f"{path}: checkpoint of a different fine-tuning configuration; remove it or "
+            "run with the same settings"
+        )
+    return blob
+
+
+def finetune(
+    cfg: FinetuneConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    workload: Any = None,
+    stop_after: int | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``cfg.model`` on consecutive frames (see the module doc) and write the weights to ``out``.
+
+    ``resume`` continues from ``<out>.ckpt`` (same config). ``workload`` (a loaded
+    :class:`~deltatune.workload.Workload`) skips decoding. ``stop_after`` ends the run after that many
+    steps in total without writing final weights (an interrupted run, for tests). ``on_step(step, loss)``
+    is called after every step.
+    """
+    from tqdm.auto import tqdm
+
+    from deltatune.workload import load_workload
+
+    cfg.validate()
+    out = Path(out)
+    ckpt = out.with_name(out.name + ".ckpt")
+    if workload is None:
+        workload = load_workload(
+            cfg.model,
+            weights=None if cfg.weights == "none" else cfg.weights,
+            video=cfg.video,
+            frames=cfg.frames,
+            start=cfg.start,
+        )
+    frames: Tensor = workload.frames  # [T, S, C, H, W]
+    n_frames, n_streams = int(frames.shape[0]), int(frames.shape[1])
+    teacher = workload.model.eval()  # the original dense model: the target, never trained
+    torch.manual_seed(cfg.seed)
+
+    student = copy.deepcopy(teacher)
+    params = list(student.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = _make_optimizer(cfg, params)
+    step, losses, dl, sp = 0, [], [], []
+    if resume and ckpt.is_file():
+        blob = _load_checkpoint(ckpt, cfg)
+        student.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        step = int(blob["step"])
+        losses, dl, sp = list(blob["losses"]), list(blob["distill"]), list(blob["sparsity"])
+
+    def save() -> None:
+        atomic_torch_save(
+            {
+                "config": cfg.to_json(),
+                "model": student.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "losses": losses,
+                "distill": dl,
+                "sparsity": sp,
+            },
+            ckpt,
+        )
+
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="finetune", unit="step")
+    mode = "max"
+    student.eval()  # frozen batch-norm statistics, no dropout: gradients flow all the same
+    while step < end:
+        t, s = _pair_indices(step, cfg.seed, n_frames, n_streams, cfg.batch_size)
+        x = torch.cat([frames[t, s], frames[t + 1, s]])  # [2B, C, H, W]: frame t, then frame t+1
+        with torch.no_grad():
+            target = teacher(x)
+        changes: list[Tensor] = []
+        with _pair_hooks(
+            student,
+            cfg.batch_size,
+            truncate=cfg.threshold if cfg.truncation_aware else None,
+            mode=mode,
+            changes=changes,
+        ):
+            pred = student(x)
+        d_loss = output_loss(pred, target)
+        s_term = torch.stack(changes).mean() if changes else pred.new_zeros(())
+        loss = d_loss + cfg.sparsity_penalty * s_term if cfg.sparsity_penalty > 0 else d_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        dl.append(float(d_loss.detach()))
+        sp.append(float(s_term.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if on_step is not None:
+            on_step(step, losses[-1])
+        if step % cfg.checkpoint_every == 0 or step == end:
+            save()
+    bar.close()
+    if step >= cfg.steps:
+        state = {
+            k: v.detach().clone()
+            for k, v in student.state_dict().items()
+            if not k.endswith("num_batches_tracked")
+        }
+        atomic_torch_save(state, out)
+    return FinetuneResult(out, ckpt, step, tuple(losses), tuple(dl), tuple(sp), time.perf_counter() - t0)
