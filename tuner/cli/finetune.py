@@ -117,12 +117,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     r = finetune(cfg, out, resume=args.resume, progress=not args.json)
-    if args.json:
-        from deltatune_models import model_info
+    from deltatune_models import model_info
 
-        arch = cfg.model
-        if cfg.weights == "default":
-            arch = model_info(cfg.model).default_variant or cfg.model
+    arch = cfg.model  # the architecture the weights fit: hrnet's default weights are hrnet_w18_small_v2's
+    if cfg.weights == "default":
+        arch = model_info(cfg.model).default_variant or cfg.model
+    if args.json:
         print(
             json.dumps(
                 {
@@ -148,10 +148,5 @@ def run(args: argparse.Namespace) -> int:
         f"{last:.4f} (mean of the first / last {k} steps); frame-to-frame change {change0:.4f} -> "
         f"{change1:.4f}"
     )
-    from deltatune_models import model_info
-
-    arch = cfg.model
-    if cfg.weights == "default":  # e.g. hrnet's default weights are those of hrnet_w18_small_v2
-        arch = model_info(cfg.model).default_variant or cfg.model
     print(f"weights: {r.weights}  (use with --model {arch} --weights {r.weights})")
     return 0
