@@ -54,7 +54,7 @@ def busy_machine(threshold: float = 0.75) -> str | None:
 
 
 def optimize_resilient(study: Any, objective: Any, *, n_trials: int | None, callbacks: list[Any],
-                       catch: tuple[type[Exception], ...] = ()) -> int:
+                       catch: tuple[type[Exception], ...] = (), timeout: float | None = None) -> int:
     """``study.optimize`` that survives losing a trial to a heartbeat timeout: returns objective calls.
 
     With heartbeats, a worker that could not write one for the grace period (a machine overloaded for
@@ -63,6 +63,7 @@ def optimize_resilient(study: Any, objective: Any, *, n_trials: int | None, call
     the worker logs it and goes on with the trials it has left instead of dying.
     """
     calls = {"n": 0}
+    deadline = None if timeout is None else time.monotonic() + timeout
 
     def counted(trial: Any) -> Any:
         calls["n"] += 1
@@ -71,8 +72,12 @@ def optimize_resilient(study: Any, objective: Any, *, n_trials: int | None, call
     while n_trials is None or calls["n"] < n_trials:
         left = None if n_trials is None else n_trials - calls["n"]
         before = calls["n"]
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return calls["n"]
         try:
-            study.optimize(counted, n_trials=left, callbacks=callbacks, catch=catch, gc_after_trial=False)
+            study.optimize(counted, n_trials=left, callbacks=callbacks, catch=catch, gc_after_trial=False,
+                           timeout=remaining)
             return calls["n"]
         except ValueError as exc:
             if "Cannot tell a" not in str(exc) or calls["n"] == before:

@@ -35,4 +35,5 @@ def write_study(folder: Path, text: str, name: str) -> Path:
 def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "results"
     monkeypatch.setenv("DELTATUNE_RESULTS", str(d))
+    monkeypatch.setenv("DELTATUNE_FINETUNE_CACHE", str(tmp_path / "finetuned"))  # fine-tunes run afresh
     return d

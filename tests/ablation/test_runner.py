@@ -133,3 +133,38 @@ def test_search_scored_on_other_clips(tmp_path: Path, results: Path) -> None:
     assert set(obs["scored_on"]) == {"tuning", "held-out", "carphone@10"}
     assert set(obs["metric"]) == {"accuracy_loss", "mac_speedup", "measured_speedup"}
     assert obs["value"].notna().all()
+
+
+def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> None:
+    """Weight decay x a fixed fine-tune (seeded by the run's seed) before each threshold search, and a run
+    whose inner search samples the fine-tune itself (train = on, on a wall-clock budget); the chosen
+    setting of each is scored on another segment only (``observe = []``) with the weights it ran."""
+    text = (
+        '[study]\nname = "{name}"\nkind = "search"\nmodel = "hrnet_tiny"\nweights = "none"\nframes = 6\n'
+        'streams = 1\nrepeats = 1\nspeed_repeats = 1\nscore_on = ["vtest@300"]\nobserve = []\n'
+        '[fixed]\nstrategy = "random"\ntrials = 3\nbudget = 100.0\ntrain_frames = "6:12"\n'
+        'sparsity_penalty = 1.0\nlr = 0.003\n'
+        '[factors]\nweight_decay = [0.0, 1.0]\nfinetune_steps = [2]\n'
+    )
+    spec = load_study(write_study(tmp_path, text, "abl-train"))
+    summary = run_ablation(spec, heartbeat=2)
+    assert (summary.complete, summary.failed) == (2, {})
+    study, stored = find_study(default_storage(spec.name))
+    res = load_results(study, stored)
+    assert set(res.observations["scored_on"]) == {"vtest@300"}
+    assert res.observations["value"].notna().all()
+    # the two weight decays gave two fine-tunes: different networks, so different scores of the same seed
+    by_wd = res.observations.pivot_table(index="metric", columns="weight_decay", values="value")
+    assert (by_wd["0.0"] != by_wd["1.0"]).any()
+
+    joint = text.replace('[factors]\nweight_decay = [0.0, 1.0]\nfinetune_steps = [2]\n',
+                         '[factors]\ntrain = ["on"]\n').replace("trials = 3", "trials = 3\ntimeout = 600")
+    spec = load_study(write_study(tmp_path, joint.replace("{name}", "abl-joint"), "abl-joint"))
+    summary = run_ablation(spec, heartbeat=2)
+    assert (summary.complete, summary.failed) == (1, {})
+    study, stored = find_study(default_storage(spec.name))
+    runs = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if "run_key" in t.user_attrs]
+    inner = optuna.load_study(study_name=f"{spec.name}.{spec.runs()[0].key}",
+                              storage=default_storage(spec.name))
+    assert all("train.steps" in t.params for t in inner.trials)
+    assert len(runs) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,33 @@ def test_shipped_studies_parse() -> None:
     for p in studies:
         s = load_study(p)
         assert s.runs(), p
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[fixed]\ntrain_frames = "40:41"\n', 'fixed.train_frames: expected "A:B"'),
+        ("[fixed]\nlr = 0\n", "fixed.lr: expected a number > 0"),
+        ("[fixed]\nfinetune_steps = 10\n[factors]\ntrain = [true, false]\n",
+         "fixed.finetune_steps: train = on samples the fine-tune"),
+        ('[fixed]\ntimeout = -1\n', "fixed.timeout: expected a number >= 0"),
+    ],
+)
+def test_training_settings_are_checked(extra: str, expected: str) -> None:
+    base = '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\n'
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_study(base + extra, path="s.toml")
+
+
+def test_observe_picks_the_observations_besides_score_on() -> None:
+    base = '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\nscore_on = ["vtest@650"]\n'
+    assert parse_study(base, path="s.toml").observation_factors() == {
+        "scored_on": ["tuning", "held-out", "vtest@650"]
+    }
+    only = parse_study(base + "observe = []\n", path="s.toml")
+    assert only.observation_factors() == {"scored_on": ["vtest@650"]}
+    assert only.fingerprint() != parse_study(base, path="s.toml").fingerprint()
+    with pytest.raises(ConfigError, match="only with score_on"):
+        parse_study(base.replace('score_on = ["vtest@650"]\n', "") + "observe = []\n", path="s.toml")
+    with pytest.raises(ConfigError, match='expected distinct "tuning"'):
+        parse_study(base + 'observe = ["later"]\n', path="s.toml")

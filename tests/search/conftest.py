@@ -28,6 +28,7 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh results dir (journal files) for each test."""
     d = tmp_path / "results"
     monkeypatch.setenv("DELTATUNE_RESULTS", str(d))
+    monkeypatch.setenv("DELTATUNE_FINETUNE_CACHE", str(tmp_path / "finetuned"))  # fine-tunes run afresh
     return d
 
 

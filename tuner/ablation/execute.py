@@ -145,16 +145,18 @@ class WorkerState:
         return self._evaluators[workload]
 
     def timing_net(self, workload: Any) -> Any:
+        """The sparse-backend network of ``workload`` on the weights its evaluator runs now."""
         from deltatune.delta import convert
         from deltatune.delta.calibration import calibrate
         from deltatune.delta.sparse import SparseBackend
 
-        if workload not in self._timing:
-            ev = self.evaluator(workload)
-            net = convert(ev.model, ev.frames["tune"][0], backend=SparseBackend(), record_stats=False)
+        ev = self.evaluator(workload)
+        key = (workload, ev.weights_key)
+        if key not in self._timing:
+            net = convert(ev.active_model, ev.frames["tune"][0], backend=SparseBackend(), record_stats=False)
             calibrate(net, ev.frames["tune"][0])  # this machine's layer costs, before anything is timed
-            self._timing[workload] = net
-        return self._timing[workload]
+            self._timing[key] = net
+        return self._timing[key]
 
 
 def _spec_dir(spec: StudySpec) -> Path:
@@ -172,11 +174,26 @@ def _thresholds(spec: StudySpec, value: Any, scale: float, names: list[str]) -> 
     return {n: float(value) * scale for n in names}
 
 
+Weights = tuple[str | None, dict[str, torch.Tensor] | None]
+#: the original weights
+ORIGINAL: Weights = (None, None)
+
+
 def _score(
-    state: WorkerState, workload: Any, config: Any, split: str, *, accumulate: bool, extra: dict[str, str]
+    state: WorkerState,
+    workload: Any,
+    config: Any,
+    split: str,
+    *,
+    accumulate: bool,
+    extra: dict[str, str],
+    weights: Weights = ORIGINAL,
 ) -> Observation:
-    """Score ``config`` on ``split`` of ``workload``; time it when the study asks for speed."""
+    """Score ``config`` on ``split`` of ``workload`` with ``weights`` (``(key, state dict)`` of a
+    fine-tune, or the original); time it when the study asks for speed. Speedups are against the
+    original dense model (same architecture)."""
     ev = state.evaluator(workload)
+    ev.use_weights(weights[1], weights[0])
     ev.net.accumulate = accumulate
     r = ev.evaluate(config, split=split)  # type: ignore[arg-type]
     speed: list[tuple[float, float]] = []
@@ -227,6 +244,37 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
     return RunOutcome([obs], config=config.to_attrs())
 
 
+def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
+    from deltatune.search.training import TrainSpace
+
+    frames = str(spec.setting(p, "train_frames"))
+    if not frames:
+        return TrainSpace.after(wl, seed=seed, **kw)
+    a, b = (int(v) for v in frames.split(":"))
+    space = TrainSpace(start=a, frames=b - a, seed=seed, **kw)
+    space.check(wl)
+    return space
+
+
+def _fixed_finetune(state: WorkerState, run: Run, wl: Any) -> Weights:
+    """The run's fixed fine-tune (``finetune_steps > 0``), computed once and cached; else the original."""
+    from deltatune.search.training import Trainer
+
+    spec, p = state.spec, run.point
+    steps = int(spec.setting(p, "finetune_steps"))
+    if steps == 0:
+        return ORIGINAL
+    cfg = train_space(spec, p, wl, run.seed).config(
+        wl,
+        steps=steps,
+        lr=float(spec.setting(p, "lr")),
+        weight_decay=float(spec.setting(p, "weight_decay")),
+        sparsity_penalty=float(spec.setting(p, "sparsity_penalty")),
+        truncation_aware=bool(spec.setting(p, "truncation_aware")),
+    )
+    return Trainer(state.evaluator(wl), budget=None).weights(cfg)
+
+
 def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     from deltatune.delta.thresholds import ThresholdFile
     from deltatune.search.runner import SearchSettings, run_search
@@ -235,7 +283,11 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     wl = state.workload()
     ev = state.evaluator(wl)
     accumulate = bool(spec.setting(p, "accumulate"))
+    train = bool(spec.setting(p, "train"))  # with finetune_steps > 0 refused by the study file's parser
+    fixed = _fixed_finetune(state, run, wl)
+    ev.use_weights(fixed[1], fixed[0])
     ev.net.accumulate = accumulate
+    timeout = float(spec.setting(p, "timeout"))
     settings = SearchSettings(
         workload=wl,
         trials=int(spec.setting(p, "trials")),
@@ -248,6 +300,8 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         tune_dilation=bool(spec.setting(p, "tune_dilation")),
         modes=(str(spec.setting(p, "mode")),),
         finish=True,
+        train=train_space(spec, p, wl, run.seed) if train else None,
+        timeout=timeout if timeout > 0 else None,
     )
     res = run_search(settings, evaluator=ev)
     front = [(float(r.accuracy_loss), float(r.speedup)) for r in res.front.itertuples()]
@@ -264,13 +318,24 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             "heldout_speedup": _nan(best["heldout_speedup"]),
         }
         config = _config_of(state, settings, int(best["trial"]))
+    weights = fixed
+    if config is not None and config.get("finetune") is not None:
+        from deltatune.search.training import Trainer, finetune_of_attrs
+
+        weights = Trainer(ev, budget=None).weights(finetune_of_attrs(config))
     metrics["hypervolume"] = res.hypervolume
     metrics["feasible_trials"] = float(res.trials["feasible"].sum()) if "feasible" in res.trials else 0.0
     if not spec.score_on:
         obs = Observation(metrics)
         if config is not None and spec.speed_repeats > 0:
             timed = _score(
-                state, wl, ThresholdFile.from_attrs(config), "heldout", accumulate=accumulate, extra={}
+                state,
+                wl,
+                ThresholdFile.from_attrs(config),
+                "heldout",
+                accumulate=accumulate,
+                extra={},
+                weights=weights,
             )
             obs.metrics["measured_speedup"] = timed.metrics["measured_speedup"]
             obs.speed = timed.speed
@@ -279,7 +344,8 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         return RunOutcome([obs], config=config, front=front)
     # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
     observations: list[Observation] = []
-    targets: list[tuple[str, Any, str]] = [("tuning", wl, "tune"), ("held-out", wl, "heldout")]
+    own = {"tuning": (wl, "tune"), "held-out": (wl, "heldout")}
+    targets: list[tuple[str, Any, str]] = [(label, *own[label]) for label in spec.observe]
     targets += [(seg.label, state.workload(seg), "all") for seg in spec.score_on]
     for label, workload, split in targets:
         if config is None:
@@ -295,6 +361,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
                 split,
                 accumulate=accumulate,
                 extra={"scored_on": label},
+                weights=weights,
             )
         )
     return RunOutcome(observations, config=config, front=front)
@@ -306,9 +373,12 @@ def _nan(v: Any) -> float:
 
 def _config_of(state: WorkerState, settings: Any, trial: int) -> dict[str, Any]:
     """The setting stored on trial ``trial`` of the inner search, as trial attributes
-    (:meth:`~deltatune.delta.thresholds.ThresholdFile.to_attrs`: what the run's ``config`` records)."""
+    (:meth:`~deltatune.delta.thresholds.ThresholdFile.to_attrs`: what the run's ``config`` records), with
+    the trial's fine-tuning configuration under ``finetune`` (``None``: it ran the run's weights)."""
     from deltatune.delta.thresholds import ThresholdFile
     from deltatune.search.runner import open_study
+    from deltatune.search.training import ATTR
 
     study = open_study(settings.storage_spec(), settings.study_name, create=False)
-    return ThresholdFile.from_attrs(study.trials[trial].user_attrs).to_attrs()
+    attrs = study.trials[trial].user_attrs
+    return {**ThresholdFile.from_attrs(attrs).to_attrs(), "finetune": attrs.get(ATTR)}

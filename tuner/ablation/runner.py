@@ -103,6 +103,16 @@ def check_inputs(spec: StudySpec) -> None:
         except ConfigError as exc:
             where = f"segment {seg.label}" if seg else "the study's clip"
             raise ConfigError(f"{spec.path}: {where}: {exc}") from None
+    if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
+        from deltatune.ablation.execute import train_space
+
+        wl = state.workload()
+        for point in spec.points():
+            if spec.setting(point, "train") or spec.setting(point, "finetune_steps"):
+                try:
+                    train_space(spec, point, wl, 0).check(wl)
+                except ConfigError as exc:
+                    raise ConfigError(f"{spec.path}: train_frames: {exc}") from None
 
 
 def _work(

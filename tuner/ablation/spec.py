@@ -127,6 +127,20 @@ def _check_nonneg(v: Any) -> str | None:
     return None if _is_num(v) and v >= 0 else f"expected a number >= 0, got {v!r}"
 
 
+def _check_positive(v: Any) -> str | None:
+    return None if _is_num(v) and v > 0 else f"expected a number > 0, got {v!r}"
+
+
+def _check_frames(v: Any) -> str | None:
+    """``"A:B"``: video frames A..B-1 (at least 2), or ``""`` for the default."""
+    if v == "":
+        return None
+    m = re.fullmatch(r"(\d+):(\d+)", v) if isinstance(v, str) else None
+    if not m or int(m.group(2)) - int(m.group(1)) < 2:
+        return f'expected "A:B" (video frames A..B-1, at least 2), got {v!r}'
+    return None
+
+
 def _check_thresholds(v: Any) -> str | None:
     if _is_num(v) and v >= 0:
         return None
@@ -145,6 +159,17 @@ FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
         "mode": (_check_mode, "max"),
         "tune_dilation": (_check_onoff, True),
         "accumulate": (_check_onoff, True),
+        # wall-clock budget of the inner search in seconds (0: none; trials is then a cap)
+        "timeout": (_check_nonneg, 0),
+        # training hyperparameters: "train" samples them with the thresholds (search --train); the
+        # others fix one fine-tune (deltatune finetune, seeded by the run's seed) before the search
+        "train": (_check_onoff, False),
+        "train_frames": (_check_frames, ""),
+        "finetune_steps": (_check_int(0), 0),
+        "lr": (_check_positive, 1e-4),
+        "weight_decay": (_check_nonneg, 0.0),
+        "sparsity_penalty": (_check_nonneg, 0.0),
+        "truncation_aware": (_check_onoff, False),
     },
     "evaluate": {
         "thresholds": (_check_thresholds, 0.0),
@@ -171,12 +196,15 @@ _STUDY_KEYS = {
     "seeds": list,
     "units": list,
     "score_on": list,
+    "observe": list,
     "pairing": str,
     "speed_repeats": int,
     "metrics": list,
     "primary": dict,
 }
 _TABLES = {"study", "factors", "fixed", "equivalence"}
+#: The observations a search run makes on its own frames (``observe``)
+OWN_FRAMES = ("tuning", "held-out")
 _SEGMENT = re.compile(r"^(?P<video>[^@]+?)(?:@(?P<start>\d+))?$")
 
 
@@ -250,6 +278,8 @@ class StudySpec:
     seeds: tuple[int, ...] = (0, 1, 2)
     units: tuple[Segment, ...] = ()
     score_on: tuple[Segment, ...] = ()
+    #: with ``score_on``: which of the run's own frames are observations too (``tuning``, ``held-out``)
+    observe: tuple[str, ...] = OWN_FRAMES
     pairing: str = "unit"
     speed_repeats: int = 3
     metrics: tuple[str, ...] = ()
@@ -291,7 +321,7 @@ class StudySpec:
     def observation_factors(self) -> dict[str, list[str]]:
         """Factors measured within a run (a search scored on several segments: ``scored_on``)."""
         if self.kind == "search" and self.score_on:
-            return {"scored_on": ["tuning", "held-out", *(s.label for s in self.score_on)]}
+            return {"scored_on": [*self.observe, *(s.label for s in self.score_on)]}
         return {}
 
     def metric_names(self) -> tuple[str, ...]:
@@ -307,6 +337,7 @@ class StudySpec:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["units"] = [u.label for u in self.units]
         d["score_on"] = [u.label for u in self.score_on]
+        d["observe"] = list(self.observe)
         d["seeds"] = list(self.seeds)
         d["metrics"] = list(self.metrics)
         d["primary"] = list(self.primary) if self.primary else None
@@ -317,6 +348,7 @@ class StudySpec:
         d = dict(d)
         d["units"] = tuple(parse_segment(u) for u in d.get("units", ()))
         d["score_on"] = tuple(parse_segment(u) for u in d.get("score_on", ()))
+        d["observe"] = tuple(d.get("observe", OWN_FRAMES))
         d["seeds"] = tuple(d.get("seeds", ()))
         d["metrics"] = tuple(d.get("metrics", ()))
         d["primary"] = tuple(d["primary"]) if d.get("primary") else None
@@ -327,6 +359,8 @@ class StudySpec:
         d = self.to_dict()
         for k in ("description", "path", "metrics", "primary", "equivalence", "pairing"):
             d.pop(k)
+        if tuple(d["observe"]) == OWN_FRAMES:  # studies stored before the field existed
+            d.pop("observe")
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -430,7 +464,7 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
     kw: dict[str, Any] = {
         k: v
         for k, v in sec.items()
-        if k not in {"repeats", "seeds", "units", "score_on", "metrics", "primary"}
+        if k not in {"repeats", "seeds", "units", "score_on", "observe", "metrics", "primary"}
     }
     if kw.get("weights") == "none":
         kw["weights"] = None
@@ -454,8 +488,15 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         for key in ("score_on",):
             if key in sec:
                 kw[key] = _segments(sec[key], lambda m, k=key: fail("study", k, m))
+        if "observe" in sec:
+            obs_ = sec["observe"]
+            if "score_on" not in sec:
+                raise fail("study", "observe", "only with score_on (it picks the observations besides it)")
+            if any(v not in OWN_FRAMES for v in obs_) or len(set(obs_)) != len(obs_):
+                raise fail("study", "observe", f'expected distinct "tuning", "held-out"; got {obs_!r}')
+            kw["observe"] = tuple(v for v in OWN_FRAMES if v in obs_)
     else:
-        for key in ("repeats", "seeds", "score_on"):
+        for key in ("repeats", "seeds", "score_on", "observe"):
             if key in sec:
                 raise fail("study", key, "an evaluate study repeats over units (segments): use units = [...]")
         if "units" not in sec:
@@ -534,9 +575,16 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         eq[m] = float(margin)
     kw["equivalence"] = eq
     try:
-        return StudySpec(path=path, **kw)
+        spec = StudySpec(path=path, **kw)
     except TypeError as exc:  # pragma: no cover - every key is validated above
         raise ConfigError(f"{path}: {exc}") from None
+    if kind == "search":
+        for point in spec.points():
+            if spec.setting(point, "train") and spec.setting(point, "finetune_steps"):
+                table = "factors" if "finetune_steps" in factors else "fixed"
+                raise fail(table, "finetune_steps", "train = on samples the fine-tune; it cannot also "
+                           "fix finetune_steps (use 0 there)")
+    return spec
 
 
 def _norm(v: Any) -> Any:

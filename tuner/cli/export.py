@@ -47,4 +47,15 @@ def run(args: argparse.Namespace) -> int:
         f"trial {res.trial}: speedup {res.speedup:.3f}x, accuracy loss {res.accuracy_loss:.4f} PCK points "
         f"-> {res.path} ({res.format})"
     )
+    if res.weights is not None:
+        from deltatune.search.pareto import study_meta
+        from deltatune_models import model_info
+
+        meta = study_meta(study)
+        model = str(meta.get("model"))
+        arch = model  # hrnet's default weights are another variant's: the fine-tune is that variant
+        if (meta.get("workload") or {}).get("weights") == "default":
+            arch = model_info(model).default_variant or model
+        print(f"the trial ran fine-tuned weights, copied to {res.weights}: run them with --model {arch} "
+              f"--weights {res.weights}")
     return 0

@@ -31,6 +31,8 @@ class ExportResult:
     accuracy_loss: float
     speedup: float
     format: str
+    #: the fine-tuned weights the thresholds belong to (``--train`` trials), copied next to them
+    weights: Path | None = None
 
 
 def select_trial(
@@ -96,6 +98,7 @@ def export_trial(
             "speed": meta.get("speed"),
             "workload": meta.get("workload"),
             "random_weights": meta.get("random_weights"),
+            "finetune": attrs.get("finetune"),
         }
         save_thresholds(
             out,
@@ -110,4 +113,25 @@ def export_trial(
     else:
         names = list(meta.get("threshold_names") or thresholds)
         atomic_write_text(out, json.dumps(to_deltacnn(names, thresholds), indent=2) + "\n")
-    return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format)
+    weights = _export_weights(t, out)
+    return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format, weights)
+
+
+def _export_weights(t: optuna.trial.FrozenTrial, out: Path) -> Path | None:
+    """A ``--train`` trial ran fine-tuned weights: copy them next to the thresholds as
+    ``<out stem>.weights.pt`` (the thresholds only hold for those weights)."""
+    import shutil
+
+    if t.user_attrs.get("finetune") is None:
+        return None
+    src = Path(str(t.user_attrs.get("finetune_weights", "")))
+    if not src.is_file():
+        raise ConfigError(
+            f"trial {t.number} ran fine-tuned weights that are no longer cached ({src}); re-create them "
+            f"with deltatune finetune and the trial's settings: {json.dumps(t.user_attrs['finetune'])}"
+        )
+    dst = out.with_name(out.stem + ".weights.pt")
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+    return dst

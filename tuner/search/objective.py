@@ -121,7 +121,6 @@ class Evaluator:
 
     def __init__(self, workload: StudyWorkload, *, use_disk_cache: bool = True, speed: str = "macs") -> None:
         from deltatune.data.video import load_clip
-        from deltatune.delta import convert
         from deltatune.workload import preprocess
         from deltatune_models import model_info
 
@@ -148,13 +147,13 @@ class Evaluator:
         self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:], "all": x}
         self.speed, _ = resolve_speed(speed)
         self._use_disk = use_disk_cache
-        if self.speed == "macs":
-            self.net = convert(self.model, x[0])
-        else:
+        #: the dense model the network runs (the original, or fine-tuned weights: :meth:`use_weights`)
+        self.active_model: torch.nn.Module = self.model
+        self._weights_key: str | None = None
+        self.net = self._convert(self.model)
+        if self.speed != "macs":
             from deltatune.delta.calibration import calibrate
-            from deltatune.delta.sparse import SparseBackend
 
-            self.net = convert(self.model, x[0], backend=SparseBackend(), record_stats=False)
             calibrate(self.net, x[0])  # this machine's layer costs: measured once, then read from the table
         self.latency = self._fitted_latency() if self.speed == "latency" else None
         self._dense_ms: float | None = None
@@ -166,6 +165,58 @@ class Evaluator:
             self.dense_pck = {s: self._label_pck(self.reference[s][..., :2], s) for s in self.reference}
         #: presence threshold of fidelity scores (None: every dense keypoint counts)
         self.min_confidence = self.info.present_confidence if workload.joints == "present" else None
+
+    def _convert(self, model: torch.nn.Module) -> Any:
+        from deltatune.delta import convert
+
+        x0 = self.frames["tune"][0]
+        if self.speed == "macs":
+            return convert(model, x0)
+        from deltatune.delta.sparse import SparseBackend
+
+        return convert(model, x0, backend=SparseBackend(), record_stats=False)
+
+    def use_weights(self, state: dict[str, torch.Tensor] | None, key: str | None = None) -> None:
+        """Score later settings on ``state`` (fine-tuned weights of the same architecture, identified by
+        ``key``), or on the original weights (``None``). The reference stays the original model's dense
+        output, so a fine-tune that drifts from it shows in the accuracy loss. Switching rebuilds the
+        delta network (seconds); asking for the weights already in use does nothing."""
+        if key == self._weights_key and (state is None) == (key is None):
+            return
+        if state is None:
+            model = self.model
+        else:
+            import copy
+
+            model = copy.deepcopy(self.model)
+            try:
+                model.load_state_dict(state, strict=False)
+            except RuntimeError as exc:
+                raise ConfigError(f"fine-tuned weights do not fit {self.workload.model}: {exc}") from None
+            model.eval()
+        accumulate = self.net.accumulate
+        self.net = self._convert(model)
+        self.net.accumulate = accumulate
+        self.active_model, self._weights_key = model, key
+
+    @property
+    def weights_key(self) -> str | None:
+        """Key of the fine-tuned weights in use (``None``: the original weights)."""
+        return self._weights_key
+
+    def dense_loss(self, model: torch.nn.Module, split: Split = "tune") -> float:
+        """Accuracy loss of a *dense* model (e.g. one being fine-tuned) against the original model's
+        reference on ``split``: the loss every threshold setting on it starts from."""
+        from deltatune.metrics import decode_heatmaps
+
+        if split not in self.reference:
+            self.reference[split] = self._reference(split)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            preds = [decode_heatmaps(_heatmaps(model(f)))[0] for f in self.frames[split]]
+        model.train(was_training)
+        return self._loss(torch.stack(preds), split)[0]
 
     @property
     def threshold_names(self) -> list[str]:
@@ -300,6 +351,21 @@ class Evaluator:
         return res.value if not math.isnan(res.value) else 1.0
 
     # -- scoring -----------------------------------------------------------------------------------
+    def _loss(self, preds: torch.Tensor, split: str) -> tuple[float, float]:
+        """``(accuracy loss in PCK points, PCK)`` of heatmap keypoints ``[T, B, K, 2]`` of ``split``
+        (frame 0 left out: it is dense and exact in a delta network)."""
+        from deltatune.metrics import pck, present_joints
+
+        if self.dense_pck is not None:
+            # against labels: loss = dense PCK - delta PCK (both vs the labels), in points
+            value = self._label_pck(preds, split)
+            return 100.0 * (self.dense_pck[split] - value), value
+        ref = self.reference[split][1:]
+        visible = present_joints(ref[..., 2], self.min_confidence)
+        res = pck(preds[1:], ref[..., :2], visible=visible, alpha=PCK_ALPHA)
+        value = res.value if not math.isnan(res.value) else 1.0
+        return 100.0 * (1.0 - value), value
+
     def apply(self, config: ThresholdFile) -> None:
         """Put ``config`` on the network (thresholds, mode, input dilation)."""
         self.net.set_thresholds(config.thresholds)
@@ -311,7 +377,7 @@ class Evaluator:
 
         ``split``: ``tune`` (the first frames), ``heldout`` (the last ones, a fresh stream) or ``all`` (the
         whole clip as one stream)."""
-        from deltatune.metrics import decode_heatmaps, pck, present_joints
+        from deltatune.metrics import decode_heatmaps
 
         if split not in self.frames:
             raise ConfigError(f"split {split!r} is unknown; choose one of {', '.join(SPLITS)}")
@@ -336,16 +402,7 @@ class Evaluator:
                 for f in frames:
                     preds.append(decode_heatmaps(_heatmaps(self.net(f)))[0])
         pred = torch.stack(preds)[1:]  # frame 0 is dense and exact: score the running stream only
-        if self.dense_pck is not None:
-            # against labels: loss = dense PCK - delta PCK (both vs the labels), in points
-            value = self._label_pck(torch.stack(preds), split)
-            loss = 100.0 * (self.dense_pck[split] - value)
-        else:
-            ref = self.reference[split][1:]
-            visible = present_joints(ref[..., 2], self.min_confidence)
-            res = pck(pred, ref[..., :2], visible=visible, alpha=PCK_ALPHA)
-            value = res.value if not math.isnan(res.value) else 1.0
-            loss = 100.0 * (1.0 - value)
+        loss, value = self._loss(torch.stack(preds), split)
         if latency_speed is not None:
             speed = latency_speed
         elif self.speed == "measured":

@@ -18,6 +18,7 @@ the feasible front is re-scored on the held-out frames (study user attribute ``h
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -36,6 +37,8 @@ from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
 from deltatune.search.strategies import make_strategy, strategy_class
 from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
+from deltatune.search.training import ATTR as FINETUNE_ATTR
+from deltatune.search.training import HopelessFinetune, Trainer, TrainSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -80,6 +83,10 @@ class SearchSettings:
     #: RDB storages: seconds between heartbeats of a running trial (a dead worker's trial is retried
     #: after 3x this long without one)
     heartbeat: float = 10.0
+    #: training hyperparameters sampled with the thresholds (``search --train``); None: thresholds only
+    train: TrainSpace | None = None
+    #: stop starting new trials after this many seconds per worker (Optuna's ``timeout``); None: no limit
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.heartbeat > 0:
@@ -98,6 +105,16 @@ class SearchSettings:
                 f"--strategy {self.strategy} is sequential (each step depends on the last); use --jobs 1"
             )
         resolve_speed(self.speed)
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"--timeout {self.timeout}: must be > 0 seconds")
+        if self.train is not None:
+            from deltatune.search.strategies import SamplerStrategy
+
+            if not issubclass(cls, SamplerStrategy):
+                raise ConfigError(
+                    f"--train needs a sampler strategy (tpe, nsga2, gp, random), not {self.strategy}"
+                )
+            self.train.check_disjoint(self.workload)
         self.storage_spec()  # the study name and the storage URL, before any work
         from deltatune.delta._context import MODES
 
@@ -200,12 +217,13 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
     old = dict(old)
     if isinstance(old.get("workload"), dict):  # fill fields added since (e.g. joints) as they were then
         old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
-    for key in ("workload", "budget", "threshold_names"):
+    for key in ("workload", "budget", "threshold_names", "train"):
         if old.get(key) != meta.get(key):
             what = {
                 "workload": "model/video/frames/joints",
                 "budget": "budget",
                 "threshold_names": "network",
+                "train": "training space (--train options)",
             }[key]
             raise ConfigError(
                 f"--study {study.study_name}: it was created with a different {what} "
@@ -222,6 +240,7 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
         "threshold_names": ev.threshold_names,
         "random_weights": ev.random_weights,
         "model": settings.workload.model,
+        "train": settings.train.to_dict() if settings.train is not None else None,
     }
 
 
@@ -245,6 +264,7 @@ def _worker(
     seed: int,
     on_trial: Callable[[int], None] | None = None,
     evaluator: Evaluator | None = None,
+    trainer: Trainer | None = None,
 ) -> list[int]:
     """Run up to ``n_trials`` trials of the study in this process; returns their numbers.
 
@@ -264,11 +284,29 @@ def _worker(
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
+    if settings.train is not None and trainer is None:
+        trainer = Trainer(ev, budget=settings.budget)
+    if trainer is not None and settings.timeout is not None:
+        trainer.deadline = time.monotonic() + settings.timeout
     done: list[int] = []
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", platform.node())
+        if settings.train is not None and trainer is not None:
+            ft = settings.train.suggest(trial, settings.workload)
+            trial.set_user_attr(FINETUNE_ATTR, json.loads(ft.to_json()) if ft is not None else None)
+            if ft is not None:
+                trial.set_user_attr("finetune_weights", str(trainer.path(ft)))
+            t0 = time.perf_counter()
+            try:
+                key, state = trainer.weights(ft)
+            except HopelessFinetune as exc:
+                trial.set_user_attr("pruned", str(exc))
+                raise optuna.TrialPruned(str(exc)) from None
+            finally:
+                trial.set_user_attr("finetune_s", round(time.perf_counter() - t0, 2))
+            ev.use_weights(state, key)
         config = strategy.propose(trial)
         result = ev.evaluate(config)
         for k, v in config.to_attrs().items():
@@ -297,7 +335,7 @@ def _worker(
                 study.stop()
 
     if n_trials > 0 and not strategy.exhausted():
-        optimize_resilient(study, objective, n_trials=n_trials, callbacks=[after])
+        optimize_resilient(study, objective, n_trials=n_trials, callbacks=[after], timeout=settings.timeout)
     return done
 
 
@@ -330,19 +368,29 @@ def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
     r = dict(d["ranges"])
     r["mult"] = tuple(r["mult"])
     d["ranges"] = Ranges(**r)
+    if d.get("train") is not None:
+        d["train"] = TrainSpace.from_dict(d["train"])
     return SearchSettings(**d)
 
 
 def rescore_heldout(
-    study: optuna.Study, evaluator: Evaluator, trials: list[int]
+    study: optuna.Study, evaluator: Evaluator, trials: list[int], trainer: Trainer | None = None
 ) -> dict[str, dict[str, float]]:
-    """Score ``trials`` on the held-out frames (skipping ones already scored); store and return them all."""
+    """Score ``trials`` on the held-out frames (skipping ones already scored); store and return them all.
+
+    Trials of a ``--train`` search run with their own fine-tuned weights (``trainer`` puts them on the
+    evaluator; required when any trial records a fine-tune)."""
     heldout = dict(study.user_attrs.get("heldout") or {})
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     changed = False
     for n in trials:
         if str(n) in heldout or n not in by_number:
             continue
+        attrs = by_number[n].user_attrs
+        if attrs.get(FINETUNE_ATTR) is not None and trainer is None:
+            raise ConfigError(f"trial {n} ran fine-tuned weights; re-scoring it needs its fine-tune")
+        if trainer is not None:
+            trainer.apply(attrs)
         r = evaluator.evaluate(ThresholdFile.from_attrs(by_number[n].user_attrs), split="heldout")
         heldout[str(n)] = {"accuracy_loss": r.accuracy_loss, "speedup": r.speedup, "pck": r.pck}
         changed = True
@@ -418,12 +466,14 @@ def run_search(
     on_progress: Callable[[int], None] | None = None,
     heldout: bool = True,
     evaluator: Evaluator | None = None,
+    progress_training: bool = False,
 ) -> SearchResult:
     """Run ``settings.trials`` new trials on the study (resuming it if it exists), then the held-out check.
 
     With ``settings.finish`` the study is run up to ``settings.trials`` finished trials in total.
 
-    ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar). ``evaluator``
+    ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar);
+    ``progress_training`` shows a bar for each fine-tune of a ``--train`` search. ``evaluator``
     reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
     ``jobs > 1`` always build their own).
     """
@@ -457,6 +507,7 @@ def run_search(
     n_before = len(study.get_trials(deepcopy=False))
     if n_before == 0:
         _enqueue_anchors(study, settings, ev)
+    trainer = Trainer(ev, budget=settings.budget, progress=progress_training) if settings.train else None
     to_run = settings.trials
     if settings.finish:  # up to N finished trials, and every queued one (retries of lost trials)
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -475,19 +526,27 @@ def run_search(
     if to_run == 0:
         new: list[int] = []
     elif settings.jobs == 1:
-        new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev)
+        new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev, trainer=trainer)
     else:
         new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
 
     study = open_study(spec, settings.study_name, create=False)
     df = trials_frame(study)
     front = pareto_frame(df)
+    if trainer is not None:
+        trainer.deadline = None  # re-scoring reads finished fine-tunes only
     if heldout and not front.empty:
-        rescore_heldout(study, ev, [int(t) for t in front["trial"]])
+        rescore_heldout(study, ev, [int(t) for t in front["trial"]], trainer=trainer)
         df = trials_frame(study)
         front = pareto_frame(df)
-    best = best_under(df)
+    best = _row_dict(best_under(df))
+    if best is not None and settings.train is not None:
+        best["finetune"] = study.trials[best["trial"]].user_attrs.get(FINETUNE_ATTR)
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    if pruned:
+        notices.append(f"{len(pruned)} trial(s) pruned: a fine-tune that could not stay within the "
+                       "budget, or was cut off by --timeout (each trial's 'pruned' attribute says which)")
     return SearchResult(
         study=settings.study_name,
         storage=spec.url,
@@ -495,7 +554,7 @@ def run_search(
         new_trials=len(new),
         trials=df,
         front=front,
-        best_feasible=_row_dict(best),
+        best_feasible=best,
         hypervolume=hypervolume(front, ref_loss=settings.budget),
         budget=settings.budget,
         speed=speed_used,

@@ -215,14 +215,15 @@ def finetune(
     progress: bool = False,
     workload: Any = None,
     stop_after: int | None = None,
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, float, nn.Module], None] | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``cfg.model`` on consecutive frames (see the module doc) and write the weights to ``out``.
 
     ``resume`` continues from ``<out>.ckpt`` (same config). ``workload`` (a loaded
     :class:`~deltatune.workload.Workload`) skips decoding. ``stop_after`` ends the run after that many
-    steps in total without writing final weights (an interrupted run, for tests). ``on_step(step, loss)``
-    is called after every step.
+    steps in total without writing final weights (an interrupted run, for tests). ``on_step(step, loss,
+    model)`` is called after every step with the model being trained; an exception it raises stops the run
+    (the last checkpoint stays; no final weights are written).
     """
     from tqdm.auto import tqdm
 
@@ -273,7 +274,8 @@ def finetune(
 
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="finetune", unit="step")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="finetune", unit="step",
+               leave=False)
     mode = "max"
     student.eval()  # frozen batch-norm statistics, no dropout: gradients flow all the same
     while step < end:
@@ -303,7 +305,7 @@ def finetune(
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if on_step is not None:
-            on_step(step, losses[-1])
+            on_step(step, losses[-1], student)
         if step % cfg.checkpoint_every == 0 or step == end:
             save()
     bar.close()

@@ -1,0 +1,139 @@
+"""``search --train``: training hyperparameters sampled with the thresholds, on the real tiny HRNet, real
+vtest frames and real Optuna studies: fine-tuned weights are computed once per configuration and reused,
+every trial is scored against the original model, hopeless fine-tunes are pruned, the export carries the
+weights and reproduces the trial, and bad training options are one clear error each."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from deltatune.cli import main
+from deltatune.delta.thresholds import ThresholdFile
+from deltatune.errors import ConfigError
+from deltatune.search import Evaluator, export_trial, open_study, run_search
+from deltatune.search.training import Trainer, TrainSpace, finetune_of_attrs
+
+from .conftest import TINY, settings
+
+#: frames 6..13 of vtest: right after TINY's 6 search frames
+SPACE = TrainSpace.after(TINY, frames=8, steps=(3,), lr=(3e-3,), weight_decay=(0.0,), sparsity_penalty=(1.0,),
+                         truncation_aware=(True,), batch_size=1, seed=11)
+
+
+def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_original(
+    tmp_path: Path, results: Path
+) -> None:
+    ev = Evaluator(TINY)
+    original = ev.evaluate(ThresholdFile({n: 0.01 for n in ev.threshold_names}))
+    reference = {k: v.clone() for k, v in ev.reference.items()}
+    s = settings(trials=3, study="train", train=SPACE, storage=str(tmp_path / "t.journal"), budget=100.0)
+    res = run_search(s, evaluator=ev)
+    study = open_study(s.storage_spec(), "train", create=False)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 3
+    configs = {json.dumps(t.user_attrs["finetune"], sort_keys=True) for t in done}
+    assert len(configs) == 1  # one configuration in the space: one set of weights
+    weights = Path(done[0].user_attrs["finetune_weights"])
+    assert weights.is_file()
+    # the first trial fine-tuned; the later ones read the cache (seconds, not a training run)
+    assert done[0].user_attrs["finetune_s"] > 5 * max(t.user_attrs["finetune_s"] for t in done[1:])
+    # the reference never moved: scores are against the original model's dense predictions
+    assert all(torch.equal(reference[k], ev.reference[k]) for k in reference)
+    # the same thresholds on the fine-tuned weights score differently from the original weights
+    tuned = ev.evaluate(ThresholdFile({n: 0.01 for n in ev.threshold_names}))
+    assert (tuned.accuracy_loss, tuned.speedup) != (original.accuracy_loss, original.speedup)
+    ev.use_weights(None)
+    again = ev.evaluate(ThresholdFile({n: 0.01 for n in ev.threshold_names}))
+    assert (again.accuracy_loss, again.speedup) == (original.accuracy_loss, original.speedup)
+    # the held-out check scored the front with each trial's own weights
+    assert res.front["heldout_speedup"].notna().all()
+    assert res.best_feasible is not None and res.best_feasible["finetune"]["steps"] == 3
+
+    # export: thresholds plus the weights; both together reproduce the trial on a fresh evaluator
+    t = done[-1]
+    out = export_trial(study, tmp_path / "x.json", trial=t.number)
+    assert out.weights is not None and out.weights.is_file()
+    fresh = Evaluator(TINY, use_disk_cache=False)
+    fresh.use_weights(torch.load(out.weights, weights_only=True), "exported")
+    again = fresh.evaluate(fresh.net.load_thresholds(out.path))
+    assert again.speedup == pytest.approx(t.values[1], rel=1e-9)
+    assert abs(again.accuracy_loss - t.values[0]) <= 1e-6
+    assert finetune_of_attrs(t.user_attrs) == SPACE.config(TINY, lr=3e-3, weight_decay=0.0, steps=3,
+                                                           sparsity_penalty=1.0, truncation_aware=True)
+
+
+def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
+    tmp_path: Path, results: Path
+) -> None:
+    ev = Evaluator(TINY)
+    space = TrainSpace.after(TINY, frames=8, steps=(4,), lr=(0.5,), weight_decay=(0.0,),
+                             sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=12)
+    trainer = Trainer(ev, budget=0.0)
+    cfg = space.config(TINY, lr=0.5, weight_decay=0.0, steps=4, sparsity_penalty=1.0, truncation_aware=False)
+    s = settings(trials=2, study="prune", train=space, storage=str(tmp_path / "p.journal"), budget=0.0)
+    run_search(s, evaluator=ev)
+    study = open_study(s.storage_spec(), "prune", create=False)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.PRUNED, TrialState.PRUNED]
+    assert "PCK points" in study.trials[0].user_attrs["pruned"]
+    assert not trainer.path(cfg).is_file()  # no weights for a stopped fine-tune
+    # the verdict is remembered: the second trial did not train again
+    assert study.trials[1].user_attrs["finetune_s"] < study.trials[0].user_attrs["finetune_s"] / 5
+
+
+def test_the_timeout_stops_a_running_fine_tune_and_keeps_its_checkpoint(
+    tmp_path: Path, results: Path
+) -> None:
+    ev = Evaluator(TINY)
+    space = TrainSpace.after(TINY, frames=8, steps=(400,), lr=(1e-3,), weight_decay=(0.0,),
+                             sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=13)
+    s = settings(trials=5, study="late", train=space, storage=str(tmp_path / "l.journal"), timeout=2.0)
+    t0 = time.monotonic()
+    run_search(s, evaluator=ev)
+    assert time.monotonic() - t0 < 60  # 400 steps would take minutes
+    study = open_study(s.storage_spec(), "late", create=False)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED]  # no new trial after the deadline
+    assert "time ran out" in study.trials[0].user_attrs["pruned"]
+    path = Path(study.trials[0].user_attrs["finetune_weights"])
+    assert not path.is_file() and not list(path.parent.glob("*.hopeless*"))  # not remembered as hopeless
+    assert path.with_name(path.name + ".ckpt").is_file()  # a later search resumes it
+
+
+def test_train_needs_a_sampler_strategy_and_frames_the_search_does_not_score() -> None:
+    with pytest.raises(ConfigError, match="sampler strategy"):
+        settings(strategy="deltacnn-greedy", train=SPACE)
+    with pytest.raises(ConfigError, match="overlap"):
+        settings(train=TrainSpace(start=2, frames=8))
+    with pytest.raises(ConfigError, match="distinct"):
+        TrainSpace(start=6, steps=(0, 0))
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--train-lr", "0"], "--train-lr"),
+        (["--train-lr", "fast"], "--train-lr 'fast'"),
+        (["--train-frames", "0:40"], "overlap"),
+        (["--train-frames", "790:830"], "has only 795 frames"),
+        (["--train-truncation-aware", "yes"], "--train-truncation-aware"),
+    ],
+)
+def test_bad_training_options_are_one_line_and_exit_2(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str], results: Path, vtest_path: Path
+) -> None:
+    code, err = _cli(["search", "--model", "hrnet_tiny", "--weights", "none", "--frames", "8", "--train",
+                      *extra], capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not results.exists() or not any(results.iterdir())  # nothing written

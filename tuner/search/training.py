@@ -1,0 +1,294 @@
+"""Training hyperparameters in the search: fine-tuned weights per trial, cached and stopped early.
+
+``deltatune search --train`` samples, in every trial and next to the thresholds, a fine-tuning
+configuration (:class:`TrainSpace`: learning rate, weight decay, steps, sparsity penalty,
+truncation-aware on/off; ``steps = 0`` keeps the original weights). :class:`Trainer` turns a sampled
+configuration into weights with :func:`deltatune.train.finetune.finetune` on frames of the search's video
+that the search does not score (default: the 40 frames right after its clip), and caches them on disk
+per configuration (``<data dir>/cache/finetune/<key>.pt``), so trials that share a configuration (and
+re-runs) reuse them. Every trial is scored against the **original** model's dense predictions (the
+evaluator's reference never changes), so a fine-tune that drifts from the original pays for it in the
+accuracy objective.
+
+Early stopping: Optuna's pruners need ``trial.report``, which Optuna does not support for
+multi-objective studies. Instead a fine-tune is stopped as soon as it cannot give a feasible trial: at
+half its steps and at the end, the *dense* fine-tuned model is scored against the original on the tuning
+frames; truncation only adds to that loss, so when it already exceeds the accuracy budget (or the training
+loss is not finite) the fine-tune stops, the configuration is remembered as hopeless, and the trial (and
+every later trial with that configuration) is told ``PRUNED``. A search with a ``timeout`` also stops a
+running fine-tune at the deadline (that trial is pruned too, and the fine-tune resumes from its
+checkpoint when a later search asks for it), so a wall-clock budget holds for ``--train`` searches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from deltatune._atomic import atomic_write_text
+from deltatune.errors import ConfigError
+from deltatune.train.finetune import FinetuneConfig
+
+if TYPE_CHECKING:
+    import optuna
+
+    from deltatune.search.objective import Evaluator
+
+__all__ = ["TrainSpace", "Trainer", "HopelessFinetune", "OutOfTime", "finetune_of_attrs", "cache_dir", "ATTR"]
+
+log = logging.getLogger(__name__)
+
+#: Trial user attribute holding the trial's fine-tuning configuration (``None``: original weights).
+ATTR = "finetune"
+#: Default number of fine-tuning frames (taken right after the search's clip).
+DEFAULT_TRAIN_FRAMES = 40
+
+
+class HopelessFinetune(Exception):
+    """A fine-tune that cannot give a feasible trial (its reason in the message)."""
+
+
+class OutOfTime(HopelessFinetune):
+    """A fine-tune stopped at the search's wall-clock deadline (not remembered: a later search with more
+    time resumes it from its checkpoint)."""
+
+
+#: Environment variable naming another folder for the fine-tuned weights cache.
+CACHE_ENV = "DELTATUNE_FINETUNE_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where fine-tuned weights are cached (one file per configuration): ``$DELTATUNE_FINETUNE_CACHE``, or
+    ``<data dir>/cache/finetune``."""
+    import os
+
+    from deltatune.data.assets import data_dir
+
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else data_dir() / "cache" / "finetune"
+
+
+@dataclass(frozen=True)
+class TrainSpace:
+    """The training hyperparameters a trial samples (categorical levels, so that trials share weights).
+
+    ``start``/``frames``: the fine-tuning frames of the search's video. ``steps`` 0 keeps the original
+    weights (the search can always fall back to thresholds only). ``threshold``: the truncation threshold
+    of a truncation-aware fine-tune (one for every non-linearity). ``seed``: the fine-tune's seed (one
+    per search, so equal configurations give equal weights).
+    """
+
+    start: int
+    frames: int = DEFAULT_TRAIN_FRAMES
+    lr: tuple[float, ...] = (1e-5, 3e-5, 1e-4)
+    weight_decay: tuple[float, ...] = (0.0, 5e-4, 0.15, 1.0)
+    steps: tuple[int, ...] = (0, 15, 30)
+    sparsity_penalty: tuple[float, ...] = (0.0, 0.1, 1.0)
+    truncation_aware: tuple[bool, ...] = (False, True)
+    batch_size: int = 2
+    threshold: float = 0.02
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        lists = {
+            "--train-lr": all(v > 0 for v in self.lr),
+            "--train-weight-decay": all(v >= 0 for v in self.weight_decay),
+            "--train-steps": all(v >= 0 for v in self.steps),
+            "--train-penalty": all(v >= 0 for v in self.sparsity_penalty),
+        }
+        bad = [k for k, ok in lists.items() if not ok]
+        if bad:
+            raise ConfigError(f"{', '.join(bad)}: a value is out of range (lr > 0, the others >= 0)")
+        for name in ("lr", "weight_decay", "steps", "sparsity_penalty", "truncation_aware"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ConfigError(f"--train-{name.replace('_', '-')}: need distinct values, got {values}")
+        if self.frames < 2 or self.start < 0:
+            raise ConfigError(f"--train-frames {self.start}:{self.start + self.frames}: need >= 2 frames")
+        if self.batch_size < 1:
+            raise ConfigError(f"--train-batch {self.batch_size}: need at least 1")
+
+    @classmethod
+    def after(cls, workload: Any, **kw: Any) -> TrainSpace:
+        """The default space of a search on ``workload``: fine-tune on the frames right after its clip."""
+        return cls(start=workload.start + workload.frames, **kw)
+
+    def check_disjoint(self, workload: Any) -> None:
+        """Refuse fine-tuning frames that overlap the frames the search scores (tuning or held-out)."""
+        a, b = workload.start, workload.start + workload.frames
+        if self.start < b and a < self.start + self.frames:
+            raise ConfigError(
+                f"--train-frames {self.start}:{self.start + self.frames} overlap the search's frames "
+                f"{a}:{b}; fine-tune on frames the search does not score"
+            )
+
+    def check(self, workload: Any) -> None:
+        """Cheap checks before any model work: disjoint from the search's frames, and the video is long
+        enough for the fine-tuning frames."""
+        from deltatune.data.video import video_info
+
+        self.check_disjoint(workload)
+        n = video_info(workload.video_path()).frames
+        end = self.start + self.frames
+        if n is not None and n < end:
+            raise ConfigError(f"--train-frames {self.start}:{end}: {workload.video} has only {n} frames")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainSpace:
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+    def suggest(self, trial: optuna.Trial, workload: Any) -> FinetuneConfig | None:
+        """The trial's fine-tuning configuration (``None``: original weights, when it draws 0 steps)."""
+        steps = int(trial.suggest_categorical("train.steps", list(self.steps)))
+        lr = float(trial.suggest_categorical("train.lr", list(self.lr)))
+        wd = float(trial.suggest_categorical("train.weight_decay", list(self.weight_decay)))
+        penalty = float(trial.suggest_categorical("train.sparsity_penalty", list(self.sparsity_penalty)))
+        aware = bool(trial.suggest_categorical("train.truncation_aware", list(self.truncation_aware)))
+        if steps == 0:
+            return None
+        return self.config(workload, lr=lr, weight_decay=wd, steps=steps, sparsity_penalty=penalty,
+                           truncation_aware=aware)
+
+    def config(self, workload: Any, **kw: Any) -> FinetuneConfig:
+        """A :class:`FinetuneConfig` on this space's frames of ``workload``'s video, with ``kw`` set."""
+        base = FinetuneConfig(
+            model=workload.model,
+            weights="none" if workload.weights is None else str(workload.weights),
+            video=str(workload.video),
+            start=self.start,
+            frames=self.frames,
+            batch_size=self.batch_size,
+            threshold=self.threshold,
+            seed=self.seed,
+            checkpoint_every=10,
+        )
+        cfg = replace(base, **kw)
+        cfg.validate()
+        return cfg
+
+
+def finetune_of_attrs(attrs: dict[str, Any]) -> FinetuneConfig | None:
+    """The fine-tuning configuration recorded on a trial (``None``: it ran the original weights)."""
+    d = attrs.get(ATTR)
+    return FinetuneConfig(**d) if isinstance(d, dict) else None
+
+
+@dataclass
+class Trainer:
+    """Fine-tuned weights for an :class:`~deltatune.search.objective.Evaluator`'s workload, per
+    configuration: cached on disk, computed once, stopped when hopeless (see the module docstring).
+
+    ``budget``: the accuracy budget in PCK points (``None``: never stop early). ``windows``: the crop
+    windows are the evaluator's, so the fine-tune sees the streams the search scores, at other frames.
+    """
+
+    evaluator: Evaluator
+    budget: float | None = None
+    progress: bool = False
+    use_disk_cache: bool = True
+    #: ``time.monotonic()`` after which a running fine-tune stops (:class:`OutOfTime`); None: no limit
+    deadline: float | None = None
+    _frames: torch.Tensor | None = field(default=None, repr=False)
+    #: seconds spent fine-tuning in this process, per configuration key
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def key(self, cfg: FinetuneConfig) -> str:
+        """Cache key of ``cfg`` on this evaluator's weights and windows."""
+        w = self.evaluator.workload
+        payload = {"config": json.loads(cfg.to_json()), "weights": w.weights_identity(),
+                   "windows": [str(c) for c in w.crop_windows()], "torch": torch.__version__}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+    def path(self, cfg: FinetuneConfig) -> Path:
+        return cache_dir() / f"{self.evaluator.workload.model}-{self.key(cfg)}.pt"
+
+    def _training_frames(self, cfg: FinetuneConfig) -> torch.Tensor:
+        if self._frames is None:
+            from deltatune.data.video import load_clip, video_info
+            from deltatune.workload import preprocess
+
+            ev = self.evaluator
+            path = ev.workload.video_path()
+            n = video_info(path).frames
+            end = cfg.start + cfg.frames
+            if n is not None and n < end:
+                raise ConfigError(
+                    f"--train-frames {cfg.start}:{end}: {ev.workload.video} has only {n} frames"
+                )
+            clip = load_clip(path, windows=ev.workload.crop_windows() or None,
+                             size=tuple(ev.info.input_size), start=cfg.start, count=cfg.frames)
+            if clip.shape[0] < cfg.frames:
+                raise ConfigError(f"--train-frames {cfg.start}:{end}: {ev.workload.video} has only "
+                                  f"{cfg.start + clip.shape[0]} frames")
+            self._frames = preprocess(clip, ev.info).contiguous()
+        return self._frames
+
+    def weights(self, cfg: FinetuneConfig | None) -> tuple[str | None, dict[str, torch.Tensor] | None]:
+        """``(key, state dict)`` of ``cfg`` (``(None, None)``: the original weights).
+
+        Raises :class:`HopelessFinetune` when the configuration cannot give a feasible trial."""
+        if cfg is None:
+            return None, None
+        key, path = self.key(cfg), self.path(cfg)
+        marker = path.with_suffix(f".hopeless-{self.budget}.json")
+        if self.use_disk_cache and marker.is_file():
+            raise HopelessFinetune(json.loads(marker.read_text()).get("reason", "hopeless"))
+        if self.use_disk_cache and path.is_file():
+            try:
+                return key, torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - a corrupt cache entry is recomputed
+                log.warning("fine-tuned weights %s unreadable (%s); fine-tuning again", path, exc)
+        from deltatune.train.finetune import finetune
+        from deltatune.workload import Workload
+
+        ev = self.evaluator
+        frames = self._training_frames(cfg)
+        wl = Workload(ev.workload.model, ev.model, ev.info, frames, str(ev.workload.video), [], "", False)
+        halfway = max(1, cfg.steps // 2)
+
+        def check(step: int, loss: float, model: torch.nn.Module) -> None:
+            if not math.isfinite(loss):
+                raise HopelessFinetune(f"training loss {loss} at step {step}")
+            if self.deadline is not None and time.monotonic() > self.deadline and step < cfg.steps:
+                raise OutOfTime(f"the search's time ran out at fine-tuning step {step} of {cfg.steps}")
+            if self.budget is not None and step in (halfway, cfg.steps):
+                dense = ev.dense_loss(model)
+                if dense > self.budget:
+                    raise HopelessFinetune(
+                        f"at step {step} the dense fine-tuned model already loses {dense:.2f} PCK points "
+                        f"(budget {self.budget})"
+                    )
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        try:
+            finetune(cfg, path, resume=self.use_disk_cache, progress=self.progress, workload=wl,
+                     on_step=check)
+        except OutOfTime:
+            self.seconds[key] = time.perf_counter() - t0
+            raise
+        except HopelessFinetune as exc:
+            self.seconds[key] = time.perf_counter() - t0
+            if self.use_disk_cache:
+                atomic_write_text(marker, json.dumps({"reason": str(exc)}))
+                path.with_name(path.name + ".ckpt").unlink(missing_ok=True)
+            raise
+        self.seconds[key] = time.perf_counter() - t0
+        path.with_name(path.name + ".ckpt").unlink(missing_ok=True)
+        return key, torch.load(path, map_location="cpu", weights_only=True)
+
+    def apply(self, attrs: dict[str, Any]) -> None:
+        """Put the weights a stored trial ran with (its ``finetune`` attribute) on the evaluator."""
+        key, state = self.weights(finetune_of_attrs(attrs))
+        self.evaluator.use_weights(state, key)
