@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from _timing import interleaved_medians
 from torch import nn
 
 from deltatune.delta import native
@@ -82,17 +81,7 @@ def main() -> int:
         err = float(((sparse() - F.conv2d(x, w, padding=k // 2)) * mo).abs().max())
         for f in (sparse_torch, sparse_output_centric):
             err = max(err, float(((f() - F.conv2d(x, w, padding=k // 2)) * mo).abs().max()))
-        times: dict[str, list[float]] = {n: [] for n in fns}
-        for f in fns.values():
-            for _ in range(3):
-                f()
-        for _ in range(a.rounds):
-            for n, f in fns.items():
-                t0 = time.perf_counter()
-                for _ in range(a.inner):
-                    f()
-                times[n].append((time.perf_counter() - t0) * 1e3 / a.inner)
-    med = {n: statistics.median(v) for n, v in times.items()}
+        med = interleaved_medians(fns, rounds=a.rounds, inner=a.inner)
     best_dense = min(med["dense_nchw"], med["dense_channels_last"])
     res = {
         "threads": torch.get_num_threads(),

@@ -80,6 +80,46 @@ def test_compiled_conv_reads_only_inside_the_input_mask_and_may_skip_zeros(k, st
     torch.testing.assert_close(lazy[inside], want[inside], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(("k", "stride", "pad", "dil"),
+                         [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (5, 2, 2, 1), (3, 1, 2, 2)])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sparse_depthwise_equals_the_dense_depthwise_conv(k, stride, pad, dil, compiled, monkeypatch) -> None:
+    """Depthwise convs (groups = channels; 3x3 and 5x5, stride 1 and 2) computed only at the updated output
+    pixels: the compiled per-pixel kernel and the torch gather both equal the dense grouped conv there; the
+    compiled one reads the delta only inside its mask (NaN outside changes nothing) and may leave the
+    output's zeros unwritten."""
+    if compiled and not native.available():
+        pytest.skip("compiled kernels could not be built here")
+    if not compiled:
+        monkeypatch.setattr("deltatune.delta._sparse_kernels.native_for", lambda *a, **k: None)
+    torch.manual_seed(1)
+    conv = nn.Conv2d(24, 24, k, stride, pad, dil, groups=24, bias=False)
+    op = ConvOp("dw", conv)
+    in_mask = torch.rand(2, 1, 19, 15) < 0.1
+    out_mask = op.out_mask(in_mask)
+    x = torch.randn(2, 24, 19, 15) * in_mask
+    want = F.conv2d(x, conv.weight, None, stride, pad, dil, groups=24) * out_mask
+    kernel = SparseConv(conv)
+    assert kernel.depthwise and kernel.compiled(x, out_mask, in_mask) == compiled
+    for layout in (torch.contiguous_format, CL):
+        y, count = kernel(x.contiguous(memory_format=layout), out_mask, in_mask=in_mask)
+        assert count == int(out_mask.sum()) and y is not None
+        torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+    if compiled:
+        poisoned = x.masked_fill(~in_mask, float("nan")).contiguous(memory_format=CL)
+        y, _ = kernel(poisoned, out_mask, in_mask=in_mask)
+        torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+        lazy, _ = kernel(poisoned, out_mask, in_mask=in_mask, zero_fill=False)
+        inside = out_mask.expand_as(want)
+        torch.testing.assert_close(lazy[inside], want[inside], rtol=1e-5, atol=1e-5)
+    ho, wo = out_mask.shape[-2:]
+    boxed = kernel.dense_box(x, (ho, wo), [(0, ho, 0, wo), None])  # entry 0: whole map, entry 1: nothing
+    dense = F.conv2d(x, conv.weight, None, stride, pad, dil, groups=24)
+    torch.testing.assert_close(boxed[0], dense[0], rtol=1e-5, atol=1e-5)
+    assert not boxed[1].any()
+    assert kernel(x, out_mask, max_fraction=1e-9)[0] is None
+
+
 @needs_native
 @pytest.mark.parametrize(("c_in", "c_out", "frac"),
                          [(40, 18, 0.3), (64, 40, 0.05), (3, 64, 0.6), (96, 7, 0.9)])
@@ -540,3 +580,18 @@ def test_running_the_engine_changes_no_process_wide_setting() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "None"
+
+
+def test_a_build_lock_left_by_a_killed_build_is_removed(tmp_path) -> None:
+    """torch waits forever on the build lock of a killed build; a lock older than any build is removed,
+    a fresh one (a build running now) is kept."""
+    import os
+    import time
+
+    lock = tmp_path / "lock"
+    lock.touch()
+    assert not native.clear_stale_lock(tmp_path) and lock.exists()
+    old = time.time() - native.STALE_LOCK_S - 5
+    os.utime(lock, (old, old))
+    assert native.clear_stale_lock(tmp_path) and not lock.exists()
+    assert not native.clear_stale_lock(tmp_path)  # nothing to remove

@@ -105,6 +105,19 @@ def test_the_timeout_stops_a_running_fine_tune_and_keeps_its_checkpoint(
     assert path.with_name(path.name + ".ckpt").is_file()  # a later search resumes it
 
 
+def test_anchor_trials_run_the_original_weights(tmp_path: Path, results: Path) -> None:
+    """The anchors of a --train search are the thresholds-only anchors (0 steps): all-zero thresholds on
+    the original weights, exact and always feasible, whatever the fine-tunes do."""
+    ev = Evaluator(TINY)
+    space = TrainSpace.after(TINY, frames=8, steps=(0, 3), lr=(3e-3,), weight_decay=(0.0,),
+                             sparsity_penalty=(1.0,), truncation_aware=(True,), batch_size=1, seed=14)
+    s = settings(trials=4, study="anchors", train=space, storage=str(tmp_path / "a.journal"))
+    run_search(s, evaluator=ev)
+    first = open_study(s.storage_spec(), "anchors", create=False).trials[0]
+    assert first.user_attrs["anchor"] == "zero" and first.params["train.steps"] == 0
+    assert first.user_attrs["finetune"] is None and first.values[0] == 0.0
+
+
 def test_train_needs_a_sampler_strategy_and_frames_the_search_does_not_score() -> None:
     with pytest.raises(ConfigError, match="sampler strategy"):
         settings(strategy="deltacnn-greedy", train=SPACE)

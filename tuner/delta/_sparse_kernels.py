@@ -16,9 +16,12 @@ the plain-torch kernel
 3. multiplies ``W [C_out, C_in * K] @ cols`` (one GEMM, the only O(MACs) step);
 4. scatters the ``[C_out, P]`` result into a zero output.
 
-Everything is exact (same products as the dense conv, summed in a different order), so the result
-equals the reference backend to float rounding. Grouped/depthwise convs and non-zero padding modes are
-not handled here (they never won against dense on CPU; the backend keeps them dense).
+Depthwise convs (``groups == C_in == C_out``) take the same gather but no GEMM: each output channel is
+the sum over taps of its own input channel times its own filter tap (:func:`sparse_depthwise2d`; the
+compiled ``sparse_depthwise`` does it per pixel on contiguous channel vectors). Everything is exact (same
+products as the dense conv, summed in a different order), so the result equals the reference backend to
+float rounding. Other grouped convs and non-zero padding modes are not handled here (the backend keeps
+them dense).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ __all__ = [
     "geometry",
     "sparse_supported",
     "sparse_conv2d",
+    "sparse_depthwise2d",
+    "is_depthwise",
     "active_pixels",
     "zero_pixels",
     "SparseConv",
@@ -62,6 +67,7 @@ class ConvGeometry:
     pw: int
     dh: int
     dw: int
+    groups: int = 1
 
 
 def geometry(conv: nn.Conv2d) -> ConvGeometry:
@@ -74,13 +80,28 @@ def geometry(conv: nn.Conv2d) -> ConvGeometry:
     else:
         ph, pw = conv.padding
     return ConvGeometry(
-        conv.in_channels, conv.out_channels, kh, kw, conv.stride[0], conv.stride[1], ph, pw, dh, dw
+        conv.in_channels,
+        conv.out_channels,
+        kh,
+        kw,
+        conv.stride[0],
+        conv.stride[1],
+        ph,
+        pw,
+        dh,
+        dw,
+        conv.groups,
     )
 
 
+def is_depthwise(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` is depthwise: one filter per channel (``groups == C_in == C_out > 1``)."""
+    return conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
+
+
 def sparse_supported(conv: nn.Conv2d) -> bool:
-    """Whether :func:`sparse_conv2d` can run ``conv`` (dense groups=1 convs with zero padding)."""
-    return conv.groups == 1 and conv.padding_mode == "zeros"
+    """Whether the sparse kernels can run ``conv``: zero padding, and groups=1 or depthwise."""
+    return conv.padding_mode == "zeros" and (conv.groups == 1 or is_depthwise(conv))
 
 
 def active_pixels(out_mask: Tensor) -> Tensor:
@@ -103,27 +124,14 @@ def zero_pixels(mask: Tensor) -> Tensor | None:
     return flat.to(torch.uint8).argmin(dim=1)
 
 
-def sparse_conv2d(
-    delta: Tensor,
-    weight2d: Tensor,
-    g: ConvGeometry,
-    out_hw: tuple[int, int],
-    idx: Tensor,
-    zero_pos: Tensor | None = None,
-) -> Tensor:
-    """Bias-free conv of ``delta [N, C_in, H, W]`` computed only at the flat output indices ``idx``.
-
-    ``weight2d`` is the conv weight as ``[C_out, C_in * kh * kw]`` (contiguous). Output pixels not in
-    ``idx`` are zero. ``zero_pos`` (``[N]``, from :func:`zero_pixels`) names a pixel per sample where
-    ``delta`` is zero: taps that fall into the zero padding read it, which saves masking the gathered
-    columns. Returns ``[N, C_out, H_out, W_out]`` (contiguous NCHW).
-    """
+def _gather(
+    delta: Tensor, g: ConvGeometry, out_hw: tuple[int, int], idx: Tensor, zero_pos: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The receptive fields of the output pixels ``idx``: ``(cols [C_in, K * P] tap-major, batch entry
+    [P], position in the map [P])``; taps in the zero padding read zero."""
     n, c, h, w = delta.shape
     ho, wo = out_hw
-    out = delta.new_zeros(n, g.c_out, ho * wo)
     p = idx.numel()
-    if p == 0:
-        return out.view(n, g.c_out, ho, wo)
     k = g.kh * g.kw
     hw_out = ho * wo
     b = torch.div(idx, hw_out, rounding_mode="floor")
@@ -159,12 +167,63 @@ def sparse_conv2d(
         cols = delta.reshape(n, c, h * w).permute(1, 0, 2)[:, bb, flat]  # [C, K * P]
     if valid is not None:
         cols = cols * valid.reshape(1, -1).to(cols.dtype)
-    res = torch.mm(weight2d, cols.view(c * k, p))  # [C_out, P]
-    if n == 1:
-        out.view(g.c_out, hw_out).index_copy_(1, pos, res)
+    return cols, b, pos
+
+
+def _scatter(out: Tensor, res: Tensor, b: Tensor, pos: Tensor) -> None:
+    """Write ``res [C_out, P]`` into ``out [N, C_out, H_out * W_out]`` at the pixels ``(b, pos)``."""
+    if out.shape[0] == 1:
+        out[0].index_copy_(1, pos, res)
     else:
         out.permute(1, 0, 2)[:, b, pos] = res
+
+
+def sparse_conv2d(
+    delta: Tensor,
+    weight2d: Tensor,
+    g: ConvGeometry,
+    out_hw: tuple[int, int],
+    idx: Tensor,
+    zero_pos: Tensor | None = None,
+) -> Tensor:
+    """Bias-free conv of ``delta [N, C_in, H, W]`` computed only at the flat output indices ``idx``.
+
+    ``weight2d`` is the conv weight as ``[C_out, C_in * kh * kw]`` (contiguous). Output pixels not in
+    ``idx`` are zero. ``zero_pos`` (``[N]``, from :func:`zero_pixels`) names a pixel per sample where
+    ``delta`` is zero: taps that fall into the zero padding read it, which saves masking the gathered
+    columns. Returns ``[N, C_out, H_out, W_out]`` (contiguous NCHW).
+    """
+    n, c = delta.shape[:2]
+    ho, wo = out_hw
+    out = delta.new_zeros(n, g.c_out, ho * wo)
+    p = idx.numel()
+    if p == 0:
+        return out.view(n, g.c_out, ho, wo)
+    cols, b, pos = _gather(delta, g, out_hw, idx, zero_pos)
+    _scatter(out, torch.mm(weight2d, cols.view(c * g.kh * g.kw, p)), b, pos)  # [C_out, P]
     return out.view(n, g.c_out, ho, wo)
+
+
+def sparse_depthwise2d(
+    delta: Tensor,
+    weight_kc: Tensor,
+    g: ConvGeometry,
+    out_hw: tuple[int, int],
+    idx: Tensor,
+    zero_pos: Tensor | None = None,
+) -> Tensor:
+    """Bias-free depthwise conv of ``delta [N, C, H, W]`` at the flat output indices ``idx``
+    (``weight_kc``: the filters as ``[K, C]``, tap-major); as :func:`sparse_conv2d` otherwise."""
+    n, c = delta.shape[:2]
+    ho, wo = out_hw
+    out = delta.new_zeros(n, c, ho * wo)
+    p = idx.numel()
+    if p == 0:
+        return out.view(n, c, ho, wo)
+    cols, b, pos = _gather(delta, g, out_hw, idx, zero_pos)
+    res = (cols.view(c, g.kh * g.kw, p) * weight_kc.t().unsqueeze(2)).sum(dim=1)  # [C, P]
+    _scatter(out, res, b, pos)
+    return out.view(n, c, ho, wo)
 
 
 class SparseConv:
@@ -177,10 +236,15 @@ class SparseConv:
 
     def __init__(self, conv: nn.Conv2d) -> None:
         if not sparse_supported(conv):
-            raise ValueError("SparseConv needs a groups=1 conv with zero padding")
+            raise ValueError("SparseConv needs a groups=1 or depthwise conv with zero padding")
         self.geometry = geometry(conv)
         w = conv.weight.detach()
         self.weight = w
+        #: depthwise: per-pixel tap sums, no GEMM (the filters as [K, C], tap-major)
+        self.depthwise = is_depthwise(conv)
+        if self.depthwise:
+            self.weight_dw = w.reshape(w.shape[0], -1).t().contiguous()
+            return
         self.weight2d = w.reshape(w.shape[0], -1).contiguous()  # [C_out, C_in * K] (torch kernel)
         # compiled kernel: rows (tap, input channel) -> [K * C_in, C_out], and the same weight as a
         # [C_out, K * C_in, 1, 1] 1x1-conv weight for large GEMMs
@@ -225,27 +289,13 @@ class SparseConv:
         g = self.geometry
         nk = self._native(delta, out_mask, in_mask)
         if nk is not None:
-            return nk.sparse_conv(
-                delta,
-                out_mask,
-                self.weight_kc,
-                self.weight_1x1,
-                self.weight_kc_packed,
-                g.kh,
-                g.kw,
-                g.sh,
-                g.sw,
-                g.ph,
-                g.pw,
-                g.dh,
-                g.dw,
-                1.0 if max_fraction >= 1.0 else max_fraction,
-                in_mask,
-                self.weight_in,
-                self.weight_in_1x1,
-                self.weight_in_packed,
-                zero_fill,
-            )
+            shape = (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw)
+            frac = 1.0 if max_fraction >= 1.0 else max_fraction
+            if self.depthwise:
+                return nk.sparse_depthwise(delta, out_mask, self.weight_dw, *shape, frac, in_mask, zero_fill)
+            weights = (self.weight_kc, self.weight_1x1, self.weight_kc_packed)
+            weights_in = (self.weight_in, self.weight_in_1x1, self.weight_in_packed)
+            return nk.sparse_conv(delta, out_mask, *weights, *shape, frac, in_mask, *weights_in, zero_fill)
         idx = active_pixels(out_mask)
         count, total = int(idx.numel()), out_mask.numel()
         if max_fraction < 1.0 and count >= max_fraction * total:
@@ -253,6 +303,8 @@ class SparseConv:
         n = delta.shape[0]
         zero_pos = None if in_mask is None else zero_pixels(in_mask.expand(n, 1, *delta.shape[2:]))
         out_hw = (int(out_mask.shape[-2]), int(out_mask.shape[-1]))
+        if self.depthwise:
+            return sparse_depthwise2d(delta, self.weight_dw, g, out_hw, idx, zero_pos), count
         return sparse_conv2d(delta, self.weight2d, g, out_hw, idx, zero_pos), count
 
     def dense_box(self, delta: Tensor, out_hw: tuple[int, int], boxes: list[Box | None]) -> Tensor:
@@ -282,7 +334,7 @@ class SparseConv:
             if any(pads):
                 crop = torch.nn.functional.pad(crop, pads)
             out[b : b + 1, :, y0:y1, x0:x1] = torch.nn.functional.conv2d(
-                crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw)
+                crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw), g.groups
             )
         return out
 

@@ -65,6 +65,31 @@ def _cpu_tag() -> str:
     return hashlib.sha256(info.encode()).hexdigest()[:10]
 
 
+#: A build lock older than this (seconds) belongs to a build that was killed (a build takes about a
+#: minute); torch would wait for it forever.
+STALE_LOCK_S = 600.0
+
+
+def clear_stale_lock(directory: Path, *, max_age_s: float = STALE_LOCK_S) -> bool:
+    """Remove ``directory/lock`` when it is older than ``max_age_s``; returns whether it did.
+
+    ``torch.utils.cpp_extension`` serialises builds with a lock file that only the building process
+    removes: after a process was killed mid-build (Ctrl-C, ``kill``, a CI timeout) every later process
+    would wait on it forever."""
+    import time
+
+    lock = directory / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except OSError:
+        return False
+    if age <= max_age_s:
+        return False
+    log.warning("removing the build lock %s left by a killed build %.0f s ago", lock, age)
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def _build() -> ModuleType | None:
     if os.environ.get(NATIVE_ENV, "1").strip().lower() in {"0", "false", "no", "off"}:
         return None
@@ -73,6 +98,7 @@ def _build() -> ModuleType | None:
 
         out = build_dir()
         out.mkdir(parents=True, exist_ok=True)
+        clear_stale_lock(out)
         return load(
             name="deltatune_cpu",
             sources=[str(_SOURCE)],

@@ -9,7 +9,8 @@ the output mask the conv op computes) and picks:
   pixels they reach), else gather -> GEMM -> scatter over the updated output pixels;
 * ``box``: the dense conv over each batch entry's bounding box of updated output pixels only (moving
   people make compact regions; outside the box the receptive fields hold only zeros, so this is exact);
-* the dense conv over the whole map (exactly the reference backend); always for grouped/depthwise convs.
+* the dense conv over the whole map (exactly the reference backend); always for grouped convs that are
+  not depthwise (depthwise convs have their own sparse kernel: per-pixel tap sums, no GEMM).
 
 The choice uses the layer's measured costs from this machine's calibration table
 (:class:`~deltatune.delta.calibration.Calibration`, written by

@@ -443,7 +443,8 @@ def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluato
     feasible), then log positions 0 .. 0.5 of the range.
 
     So even a short search has a feasible front, and the samplers learn where feasibility ends.
-    Default: ``min(3, trials // 4)`` anchors; they count towards ``trials``.
+    Default: ``min(3, trials // 4)`` anchors; they count towards ``trials``. A ``--train`` search's
+    anchors run the original weights (``TrainSpace.anchor_params``).
     """
     from deltatune.search.strategies import SamplerStrategy
 
@@ -452,8 +453,11 @@ def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluato
     n = settings.anchors if settings.anchors is not None else min(3, settings.trials // 4)
     space = _make_space(settings, ev)
     positions: list[float | None] = [None] + [0.5 * i / max(n - 2, 1) for i in range(n - 1)]
+    train = settings.train.anchor_params() if settings.train is not None else {}
     for pos in positions[:n]:
-        study.enqueue_trial(space.anchor_params(pos), user_attrs={"anchor": "zero" if pos is None else pos})
+        study.enqueue_trial(
+            {**space.anchor_params(pos), **train}, user_attrs={"anchor": "zero" if pos is None else pos}
+        )
 
 
 def _split(total: int, jobs: int) -> list[int]:

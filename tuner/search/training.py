@@ -160,6 +160,17 @@ class TrainSpace:
         return self.config(workload, lr=lr, weight_decay=wd, steps=steps, sparsity_penalty=penalty,
                            truncation_aware=aware)
 
+    def anchor_params(self) -> dict[str, Any]:
+        """The training parameters of the search's anchor trials: 0 steps (the original weights) when the
+        space has it, so the anchors are the thresholds-only anchors (all 0 is then always feasible)."""
+        return {
+            "train.steps": 0 if 0 in self.steps else min(self.steps),
+            "train.lr": self.lr[0],
+            "train.weight_decay": self.weight_decay[0],
+            "train.sparsity_penalty": self.sparsity_penalty[0],
+            "train.truncation_aware": self.truncation_aware[0],
+        }
+
     def config(self, workload: Any, **kw: Any) -> FinetuneConfig:
         """A :class:`FinetuneConfig` on this space's frames of ``workload``'s video, with ``kw`` set."""
         base = FinetuneConfig(

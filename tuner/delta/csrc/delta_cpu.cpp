@@ -736,12 +736,82 @@ std::tuple<at::Tensor, at::Tensor, int64_t, at::Tensor> input_sparsify(const at:
   return {delta, active, count.load(), out_ref};
 }
 
+// Depthwise conv (groups == C == Cout: one kh x kw filter per channel) of x [N, C, H, W] evaluated only at
+// the set pixels of out_mask [N, 1, Ho, Wo]. No GEMM: each output channel reads only its own input channel,
+// so per set output pixel the K taps' contiguous channel vectors are multiplied by the weight's tap rows
+// (weight [K, C], tap-major) and summed in place (the inner loop over channels vectorises). Taps outside
+// the image, or at input pixels outside in_mask when it is given, read zero: the input delta may hold
+// anything outside in_mask. Same products as the dense depthwise conv, summed in tap order.
+// max_fraction and zero_fill as in sparse_conv.
+std::tuple<at::Tensor, int64_t> sparse_depthwise(const at::Tensor& x_in, const at::Tensor& out_mask_in,
+                                                 const at::Tensor& weight_in, int64_t kh, int64_t kw, int64_t sh,
+                                                 int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                                 double max_fraction, const c10::optional<at::Tensor>& in_mask_in,
+                                                 bool zero_fill) {
+  TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat, "sparse_depthwise: float32 [N,C,H,W] input");
+  TORCH_CHECK(out_mask_in.dim() == 4 && out_mask_in.scalar_type() == at::kBool,
+              "sparse_depthwise: bool [N,1,Ho,Wo] output mask");
+  at::Tensor out_mask =
+      out_mask_in.expand({x_in.size(0), 1, out_mask_in.size(2), out_mask_in.size(3)}).contiguous();
+  std::vector<int64_t> idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
+  const int64_t p = static_cast<int64_t>(idx.size());
+  if (max_fraction < 1.0 && static_cast<double>(p) >= max_fraction * static_cast<double>(out_mask.numel()))
+    return {at::Tensor(), p};
+  at::Tensor x = as_cl(x_in);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t ho = out_mask.size(2), wo = out_mask.size(3);
+  at::Tensor weight = weight_in.contiguous();
+  TORCH_CHECK(weight.dim() == 2 && weight.size(0) == kh * kw && weight.size(1) == c,
+              "sparse_depthwise: weight must be [kh*kw, C]");
+  if (p == 0) return {at::empty({n, c, ho, wo}, x.options(), kCL).zero_(), 0};
+  at::Tensor in_mask;
+  const bool* im = nullptr;
+  if (in_mask_in.has_value() && in_mask_in->defined()) {
+    in_mask = in_mask_in->expand({n, 1, h, w}).contiguous();
+    im = in_mask.data_ptr<bool>();
+  }
+  at::Tensor y = at::empty({n, c, ho, wo}, x.options(), kCL);
+  const float* xp = x.data_ptr<float>();
+  const float* wp = weight.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const int64_t hw_out = ho * wo;
+  at::parallel_for(0, p, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t flat = idx[i];
+      const int64_t b = flat / hw_out, pos = flat - b * hw_out;
+      const int64_t oy = pos / wo, ox = pos - (pos / wo) * wo;
+      float* __restrict dst = yp + flat * c;
+      std::memset(dst, 0, sizeof(float) * c);
+      for (int64_t ky = 0; ky < kh; ++ky) {
+        const int64_t iy = oy * sh - ph + ky * dh;
+        if (iy < 0 || iy >= h) continue;
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ix = ox * sw - pw + kx * dw;
+          if (ix < 0 || ix >= w || (im && !im[(b * h + iy) * w + ix])) continue;
+          const float* __restrict src = xp + ((b * h + iy) * w + ix) * c;
+          const float* __restrict wr = wp + (ky * kw + kx) * c;
+          for (int64_t ch = 0; ch < c; ++ch) dst[ch] += wr[ch] * src[ch];
+        }
+      }
+    }
+  });
+  if (zero_fill) {
+    const bool* om = out_mask.data_ptr<bool>();
+    at::parallel_for(0, n * hw_out, 1024, [&](int64_t begin, int64_t end) {
+      for (int64_t px = begin; px < end; ++px)
+        if (!om[px]) std::memset(yp + px * c, 0, sizeof(float) * c);
+    });
+  }
+  return {y, p};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "deltatune CPU kernels (channels-last, float32)";
   mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
   mod.def("mask_bboxes", &mask_bboxes, "per batch entry: set pixels and their bounding box");
   mod.def("pack_weight", &pack_weight, "a [K, N] weight as the sparse GEMM's [N/32, K, 32] column panels");
   mod.def("sparse_conv", &sparse_conv, "gather -> GEMM -> scatter conv at the set pixels of out_mask");
+  mod.def("sparse_depthwise", &sparse_depthwise, "depthwise conv at the set pixels of out_mask");
   mod.def("truncate_pointwise", &truncate_pointwise, "DeltaCNN pointwise truncation on updated pixels");
   mod.def("input_sparsify", &input_sparsify, "DeltaCNN input sparsify: delta, active mask, count, reference");
 }
