@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -121,8 +123,8 @@ def test_per_layer_override_switches_both_ways() -> None:
             net(x)
     assert backend.usage["fuse"].sparse > 0 and backend.usage["fuse"].dense == 0
     assert backend.usage["stem"].sparse == 0 and backend.usage["stem"].dense > 0
-    # depthwise convs always stay dense
-    assert backend.usage["block.conv2"].sparse == 0
+    # the depthwise conv runs its own sparse kernel under the same rule
+    assert backend.usage["block.conv2"].sparse > 0
 
 
 def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
@@ -134,7 +136,9 @@ def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
     again = Calibration(tmp_path / "cal.json")
     assert again.get(signature(conv, (1, 8, 16, 16))) == c
     dw = measure_conv(nn.Conv2d(8, 8, 3, padding=1, groups=8), (1, 8, 16, 16), repeats=1)
-    assert dw.break_even == 0.0
+    assert math.isfinite(dw.sparse_fixed_ms) and 0.0 <= dw.break_even <= 1.0  # depthwise: measured
+    grouped = measure_conv(nn.Conv2d(8, 8, 3, padding=1, groups=2), (1, 8, 16, 16), repeats=1)
+    assert grouped.break_even == 0.0 and grouped.sparse_fixed_ms == math.inf  # other groups: always dense
     m = blob_mask((2, 1, 32, 24), 0.1)
     assert 0.08 <= float(m.float().mean()) <= 0.2
 
@@ -203,14 +207,15 @@ def test_sparse_backend_runs_functional_padding_modes() -> None:
 def test_producers_write_zeros_only_for_readers_that_need_them() -> None:
     """Conversion decides per op whether its output's zeros are written: not where every reader is a
     mask-aware kernel (and then no reader zeroes them, also while statistics are recorded); yes for the
-    last conv, read whole by the network output, and for an op read by a depthwise conv (always dense).
+    last conv, read whole by the network output, and for an op read by a grouped conv (always dense;
+    depthwise convs have a mask-aware kernel, so their producers leave zeros unwritten).
     Running and resetting the network never changes the decision."""
     from deltatune.delta.linear import ConvOp
     from deltatune.delta.truncation import PointwiseTruncation
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
+                          nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
     if not native.available():
         pytest.skip("compiled kernels could not be built here")
     backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
