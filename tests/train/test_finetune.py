@@ -118,9 +118,19 @@ def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
     capsys.readouterr()
     for bad, needle in [(["--frames", "5:6"], "at least 2 frames"), (["--frames", "x"], "is not A:B"),
                         (["--lr", "0"], "--lr"), (["--steps", "0"], "--steps"),
-                        (["-o", str(tmp_path)], "--out")]:
+                        (["-o", str(tmp_path)], "--out"), (["--frames", "790:830"], "795")]:
         args = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "-o", str(tmp_path / "z.pt"), *bad]
         assert main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "z.pt").exists()
+
+
+def test_a_model_without_truncation_points_is_refused(tmp_path, tiny_workload) -> None:
+    from deltatune.workload import Workload
+
+    linear = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2, 1)).eval()  # no non-linearity
+    wl = Workload("linear", linear, tiny_workload.info, tiny_workload.frames, "vtest", [], "", True)
+    with pytest.raises(ConfigError, match="no truncation points"):
+        finetune(_cfg(), tmp_path / "x.pt", workload=wl)
+    assert not (tmp_path / "x.pt").exists()

@@ -243,6 +243,11 @@ def finetune(
     frames: Tensor = workload.frames  # [T, S, C, H, W]
     n_frames, n_streams = int(frames.shape[0]), int(frames.shape[1])
     teacher = workload.model.eval()  # the original dense model: the target, never trained
+    if not nonlinear_modules(teacher):
+        raise ConfigError(
+            f"--model {cfg.model}: has no non-linear modules, so a delta network has no truncation points "
+            "to fine-tune for"
+        )
     torch.manual_seed(cfg.seed)
 
     student = copy.deepcopy(teacher)
