@@ -13,7 +13,7 @@ ever installed. Other families (e.g. ``blazepose``) are imported lazily by the r
 
 from __future__ import annotations
 
-from . import hrnet, mobilenet_v2, pose_resnet
+from . import faster_rcnn, hrnet, mobilenet_v2, pose_resnet
 from ._checkpoint import check_state_dict, clean_state_dict, load_checkpoint, read_state_dict
 from ._registry import (
     IMAGENET_MEAN,
@@ -37,6 +37,7 @@ __all__ = [
     "clean_state_dict",
     "count_dense_macs",
     "create_model",
+    "faster_rcnn",
     "hrnet",
     "is_model",
     "list_models",

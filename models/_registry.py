@@ -85,7 +85,7 @@ class ModelCard:
     """
 
     family: str
-    task: Literal["pose", "classification"]
+    task: Literal["pose", "classification", "detection"]
     input_size: tuple[int, int]
     outputs: str
     num_joints: int | None = None
@@ -169,6 +169,7 @@ _BUILTIN_FAMILIES = (
     "deltatune_models.hrnet",
     "deltatune_models.pose_resnet",
     "deltatune_models.blazepose",
+    "deltatune_models.faster_rcnn",
 )
 
 

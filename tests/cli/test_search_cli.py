@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,9 @@ def test_search_text_output_names_front_recommendation_and_storage(
     out = capsys.readouterr().out
     assert "study txt: 3 trials (3 new), storage" in out and "deltatune pareto --study txt" in out
     assert "vs dense, present keypoints" in out
+    # latency is the default objective; the fastest feasible points are re-timed and recommended on that
+    assert "and latency speedup (max)" in out and "re-timed on this machine (5 interleaved" in out
+    assert re.search(r"recommended: trial \d+ \(sweep\): measured speedup \d+\.\d\dx \[", out)
     assert cli("search", [*TINY_ARGS, "--trials", "1", "--study", "all", "--all-joints"]) == 0
     assert "vs dense, every keypoint" in capsys.readouterr().out
 

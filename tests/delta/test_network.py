@@ -50,3 +50,64 @@ def test_direct_graph_follows_the_network_to_another_dtype() -> None:
         out = net.run_stream([f.double() for f in clip])
     assert net._direct is not None and net._direct is not first
     assert all(t.dtype == torch.float64 for t in tree_flatten(out[-1])[0])
+
+
+def _max_err(a: object, b: object) -> float:
+    fa, fb = tree_flatten(a)[0], tree_flatten(b)[0]
+    return max(float((x - y).abs().max()) for x, y in zip(fa, fb, strict=True))
+
+
+def test_key_frames_run_dense_and_cost_a_dense_frame() -> None:
+    """Every ``interval``-th frame equals the dense model (the accumulated error is gone), the frames
+    between do not (thresholds 0.05 truncate), and a key frame costs its dense MACs."""
+    clip = list(moving_square_clip(9))
+    net = _net("reference")
+    model = net._source
+    with torch.no_grad():
+        dense = [model(x) for x in clip]
+        plain = net.run_stream(clip)
+        plain_speedup = net.mac_speedup()
+        net.keyframe_interval = 4
+        net.stats.clear()
+        keyed = net.run_stream(clip)
+        keyed_speedup = net.mac_speedup()
+    errs = [_max_err(k, d) for k, d in zip(keyed, dense, strict=True)]
+    plain_errs = [_max_err(p, d) for p, d in zip(plain, dense, strict=True)]
+    assert errs[4] < 1e-5 and errs[8] < 1e-5  # key frames: dense
+    assert plain_errs[4] > 1e-4 and plain_errs[8] > 1e-4  # without them these frames carry error
+    assert all(_max_err(a, b) == 0 for a, b in zip(keyed[:4], plain[:4], strict=True))  # same before
+    assert keyed_speedup < plain_speedup  # two dense frames in the count
+    net.keyframe_interval = 1  # every frame a key frame: the dense model at dense cost
+    net.stats.clear()
+    with torch.no_grad():
+        every = net.run_stream(clip)
+    assert max(_max_err(e, d) for e, d in zip(every, dense, strict=True)) < 1e-5
+    assert abs(net.mac_speedup() - 1.0) < 1e-9
+
+
+def test_key_frame_interval_travels_with_threshold_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import pytest
+
+    from deltatune.errors import ConfigError, ThresholdError
+
+    net = _net()
+    net.keyframe_interval = 16
+    path = net.save_thresholds(tmp_path / "t.json")
+    assert json.loads(path.read_text())["keyframe_interval"] == 16
+    other = _net()
+    assert other.keyframe_interval == 0
+    other.load_thresholds(path)
+    assert other.keyframe_interval == 16
+    assert other.threshold_file().to_attrs()["keyframe_interval"] == 16
+    net.keyframe_interval = 0  # no key frames: the file has no such key (files stay as they were)
+    assert "keyframe_interval" not in json.loads(net.save_thresholds(tmp_path / "u.json").read_text())
+    data = json.loads(path.read_text())
+    data["keyframe_interval"] = -3
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ThresholdError, match="keyframe_interval must be an integer >= 0, got -3"):
+        other.load_thresholds(tmp_path / "bad.json")
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ConfigError, match="key-frame interval"):
+            net.keyframe_interval = bad  # type: ignore[assignment]

@@ -33,7 +33,7 @@ import torch
 from deltatune.ablation.spec import Run, Segment, StudySpec
 from deltatune.errors import ConfigError
 
-__all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run", "time_interleaved"]
+__all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run"]
 
 log = logging.getLogger(__name__)
 
@@ -80,38 +80,13 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
-def time_interleaved(
-    model: Any, net: Any, frames: torch.Tensor, *, repeats: int
-) -> list[tuple[float, float]]:
-    """``repeats`` rounds of (dense ms/frame, delta ms/frame) on ``frames`` ``[T, B, C, H, W]``.
-
-    Each round times dense PyTorch on frames 1.., then the delta network on the same frames after an
-    untimed dense frame 0. One untimed round first warms both up (and lets the sparse backend calibrate)
-    and picks the dense baseline: the faster of NCHW and channels-last, which every later round times.
-    """
-    from deltatune.delta.latency import channels_last_runner, time_delta, time_frames
-
-    run_cl = channels_last_runner(model)
-    steady = list(frames[1:])
-    out: list[tuple[float, float]] = []
-    with torch.no_grad():
-        dense = model if time_frames(model, steady) <= time_frames(run_cl, steady) else run_cl
-        time_delta(net, list(frames))
-        for _ in range(repeats):
-            d = time_frames(dense, steady)
-            s = time_delta(net, list(frames))
-            out.append((d, s))
-    return out
-
-
 class WorkerState:
-    """Per-process caches: one evaluator (and one timing network) per workload."""
+    """Per-process caches: one evaluator per workload (it also holds the timing network)."""
 
     def __init__(self, spec: StudySpec, storage: str | None) -> None:
         self.spec = spec
         self.storage = storage
         self._evaluators: dict[Any, Any] = {}
-        self._timing: dict[Any, Any] = {}
 
     def workload(self, segment: Segment | None = None) -> Any:
         from deltatune.search.study_workload import StudyWorkload
@@ -143,20 +118,6 @@ class WorkerState:
         if workload not in self._evaluators:
             self._evaluators[workload] = Evaluator(workload)
         return self._evaluators[workload]
-
-    def timing_net(self, workload: Any) -> Any:
-        """The sparse-backend network of ``workload`` on the weights its evaluator runs now."""
-        from deltatune.delta import convert
-        from deltatune.delta.calibration import calibrate
-        from deltatune.delta.sparse import SparseBackend
-
-        ev = self.evaluator(workload)
-        key = (workload, ev.weights_key)
-        if key not in self._timing:
-            net = convert(ev.active_model, ev.frames["tune"][0], backend=SparseBackend(), record_stats=False)
-            calibrate(net, ev.frames["tune"][0])  # this machine's layer costs, before anything is timed
-            self._timing[key] = net
-        return self._timing[key]
 
 
 def _spec_dir(spec: StudySpec) -> Path:
@@ -199,10 +160,7 @@ def _score(
     speed: list[tuple[float, float]] = []
     metrics = {"accuracy_loss": r.accuracy_loss, "mac_speedup": r.speedup}
     if state.spec.speed_repeats > 0:
-        net = state.timing_net(workload)
-        net.set_thresholds(config.thresholds)
-        net.mode, net.input_dilation, net.accumulate = config.mode, config.input_dilation, accumulate
-        speed = time_interleaved(ev.model, net, ev.frames[split], repeats=state.spec.speed_repeats)
+        speed = ev.timed(config, split, repeats=state.spec.speed_repeats)  # type: ignore[arg-type]
         metrics["measured_speedup"] = _median_ratio(speed)
     return Observation(metrics, extra, speed)
 

@@ -1,7 +1,7 @@
 """``deltatune search``: multi-objective threshold search (accuracy loss vs speedup) with Optuna.
 
 deltatune search --model hrnet [--weights W] [--video V] [--frames N] [--trials N] [--strategy S]
-                 [--space layer|group|global] [--budget X] [--speed macs|latency|measured]
+                 [--space layer|group|global] [--budget X] [--speed latency|macs|measured] [--retime N]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
 """
 
@@ -24,6 +24,8 @@ DESCRIPTION = (
     "optuna-dashboard."
 )
 
+#: How many of the fastest feasible front points are re-timed by default (``--retime``).
+DEFAULT_RETIME = 3
 _STRATEGIES = ("tpe", "nsga2", "gp", "random", "deltacnn-greedy", "cbinfer-greedy", "sweep")
 
 
@@ -85,16 +87,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speed",
-        default="macs",
+        default="latency",
         metavar="KIND",
-        help="speed objective: macs (MAC speedup, default), latency (wall-clock speedup predicted by the "
-        "latency model, fitted once per model and machine, 1-2 min) or measured (each trial timed; noisy)",
+        help="speed objective: latency (wall-clock speedup predicted by the latency model, fitted once per "
+        "model and machine, a few minutes, then cached; default), macs (MAC speedup) or measured (each "
+        "trial timed; slow and noisy)",
+    )
+    parser.add_argument(
+        "--retime", type=int, default=DEFAULT_RETIME, metavar="N",
+        help=f"after the search, time the N fastest feasible front points for real (interleaved with dense, "
+        f"--retime-repeats rounds each) and recommend the fastest measured one (default {DEFAULT_RETIME}; "
+        "0: recommend on the speed objective alone)",
+    )
+    parser.add_argument(
+        "--retime-repeats", type=int, default=5, metavar="R",
+        help="interleaved dense/delta rounds per re-timed point (default 5; at least 2)",
     )
     parser.add_argument(
         "--modes", default="max", help="truncation modes to search, comma-separated (default max)"
     )
     parser.add_argument(
         "--no-dilation", action="store_true", help="do not search the input dilation (keep 1)"
+    )
+    parser.add_argument(
+        "--keyframes", default="0", metavar="LIST",
+        help="key-frame intervals to search, comma-separated: every N frames the stream runs one dense "
+        "frame that clears accumulated truncation error (0: none; default 0). Worth it on long streams "
+        "and unfamiliar video; e.g. 0,16,32 (--frames must exceed the interval for it to show)",
     )
     parser.add_argument(
         "--thr-range",
@@ -220,6 +239,9 @@ def build_settings(args: argparse.Namespace) -> Any:
         heartbeat=args.heartbeat,
         train=train_space(args, workload),
         timeout=args.timeout,
+        retime=args.retime,
+        retime_repeats=args.retime_repeats,
+        keyframes=_numbers(args.keyframes, "--keyframes", int),
     )
 
 
@@ -246,6 +268,28 @@ def front_table(front: Any) -> str:
     return "\n".join(lines)
 
 
+def retimed_table(rows: list[dict[str, Any]]) -> str:
+    """Re-timed front points as a fixed-width text table (measured speedup with its CI, prediction)."""
+    head = f"{'trial':>5} {'measured':>9} {'95 % CI':>14} {'predicted':>10} {'dense ms':>9} {'delta ms':>9}"
+    lines = [head]
+    for r in rows:
+        ci = f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        lines.append(
+            f"{int(r['trial']):>5} {r['measured']:>8.2f}x {ci:>14} {r['predicted']:>9.2f}x "
+            f"{r['dense_ms']:>9.1f} {r['delta_ms']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _speed_words(b: dict[str, Any], speed: str) -> str:
+    """The recommendation's speed: measured (with CI and the search's estimate) when it was re-timed."""
+    if b.get("measured_speedup") is None:
+        return f"{speed} speedup {b['speedup']:.2f}x"
+    lo, hi = b["measured_ci"]
+    return (f"measured speedup {b['measured_speedup']:.2f}x [{lo:.2f}, {hi:.2f}] ({speed} estimate "
+            f"{b['speedup']:.2f}x)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the search and print the front, the recommendation and where the study is."""
     from deltatune.search import run_search
@@ -267,8 +311,22 @@ def run(args: argparse.Namespace) -> int:
             bar.n = min(n, settings.trials)
             bar.refresh()
 
+    retime_bar: list[Any] = []
+
+    def retime_progress(done: int, total: int) -> None:
+        if args.json or args.no_progress:
+            return
+        if not retime_bar:
+            from tqdm import tqdm
+
+            retime_bar.append(tqdm(total=total, desc="re-time front", unit="point", file=sys.stderr))
+        retime_bar[0].n = done
+        retime_bar[0].refresh()
+
     try:
-        result = run_search(settings, on_progress=progress, progress_training=bar is not None)
+        result = run_search(
+            settings, on_progress=progress, progress_training=bar is not None, on_retime=retime_progress
+        )
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -277,8 +335,9 @@ def run(args: argparse.Namespace) -> int:
               "--finish", file=sys.stderr)
         return 130
     finally:
-        if bar is not None:
-            bar.close()
+        for b_ in [bar, *retime_bar]:
+            if b_ is not None:
+                b_.close()
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -300,12 +359,16 @@ def run(args: argparse.Namespace) -> int:
             f"reference point loss={result.budget}, speedup=1):"
         )
         print(front_table(result.front))
+    if result.retimed:
+        print(f"\nre-timed on this machine ({settings.retime_repeats} interleaved dense/delta rounds each, "
+              "tuning frames; median and its 95 % bootstrap CI):")
+        print(retimed_table(result.retimed))
     b = result.best_feasible
     if b is not None:
         print(
-            f"\nrecommended: trial {b['trial']} ({b['strategy']}): speedup {b['speedup']:.2f}x at "
-            f"{b['accuracy_loss']:.3f} PCK points lost (held-out: {_fmt(b['heldout_speedup'], '.2f')}x at "
-            f"{_fmt(b['heldout_accuracy_loss'])})"
+            f"\nrecommended: trial {b['trial']} ({b['strategy']}): {_speed_words(b, result.speed)} at "
+            f"{b['accuracy_loss']:.3f} PCK points lost (held-out: {_fmt(b['heldout_speedup'], '.2f')}x "
+            f"{result.speed} at {_fmt(b['heldout_accuracy_loss'])})"
         )
         if b.get("finetune"):
             ft = b["finetune"]

@@ -39,6 +39,7 @@ __all__ = [
     "FEATURE_NAMES",
     "time_frames",
     "time_delta",
+    "time_interleaved",
     "best_dense_ms",
     "channels_last_runner",
     "random_thresholds",
@@ -225,6 +226,26 @@ def time_delta(net: Any, frames: Sequence[Tensor]) -> float:
         net.reset()
         net(frames[0])
         return time_frames(net, frames[1:])
+
+
+def time_interleaved(model: Any, net: Any, frames: Tensor, *, repeats: int) -> list[tuple[float, float]]:
+    """``repeats`` rounds of (dense ms/frame, delta ms/frame) on ``frames`` ``[T, B, C, H, W]``.
+
+    Each round times dense PyTorch on frames 1.., then the delta network on the same frames after an
+    untimed dense frame 0. One untimed round first warms both up (and lets the sparse backend calibrate)
+    and picks the dense baseline: the faster of NCHW and channels-last, which every later round times.
+    """
+    run_cl = channels_last_runner(model)
+    steady = list(frames[1:])
+    out: list[tuple[float, float]] = []
+    with torch.no_grad():
+        dense = model if time_frames(model, steady) <= time_frames(run_cl, steady) else run_cl
+        time_delta(net, list(frames))
+        for _ in range(repeats):
+            d = time_frames(dense, steady)
+            s = time_delta(net, list(frames))
+            out.append((d, s))
+    return out
 
 
 def training_configs(names: Sequence[str], rng: Any, n: int) -> list[dict[str, float]]:

@@ -12,7 +12,7 @@ from torch import fx, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import RunContext
 from deltatune.delta.backends import Backend
-from deltatune.delta.rule import MODES, refresh_exact
+from deltatune.delta.rule import MODES, refresh_exact, refresh_keyframe
 from deltatune.delta.stats import StatsRecorder
 from deltatune.delta.thresholds import (
     ThresholdFile,
@@ -61,6 +61,7 @@ class DeltaNetwork(nn.Module):
         #: Run consecutive dense-refresh frames through the original dense model (see :meth:`forward`).
         self.lazy_refresh = True
         self._stale = False  # buffers after the input are not materialised (lazy refresh frames ran)
+        self._keyframe_interval = 0  # see keyframe_interval
         self._last_refreshed = False
         if ctx.backend.channels_last:  # the lazy refresh runs it on channels-last inputs: no weight reorders
             source = source.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -90,6 +91,8 @@ class DeltaNetwork(nn.Module):
                 raise StreamError(f"frame {self._ctx.frame + 1}, input {i}: contains NaN or Inf values")
         self._ctx.frame += 1
         ctx = self._ctx
+        if refresh_keyframe(ctx.frame, self._keyframe_interval):
+            self._restart_streams()  # a key frame: this frame runs dense, like frame 0
         ctx.refresh_allowed = ctx.refresh_fraction is not None and refresh_exact(
             (op.threshold for op in self._inner_truncations), ctx.accumulate
         )
@@ -184,12 +187,29 @@ class DeltaNetwork(nn.Module):
 
     def reset(self) -> None:
         """Forget every stream: the next frame runs dense and re-initialises all buffers."""
-        for op in self._ops:
-            op.reset()
+        self._restart_streams()
         self._ctx.frame = -1
         self._ctx.refreshed = 0
+
+    def _restart_streams(self) -> None:
+        """Drop every op's per-stream state (the next frame runs dense); the frame count goes on."""
+        for op in self._ops:
+            op.reset()
         self._stale = False
         self._last_refreshed = False
+
+    @property
+    def keyframe_interval(self) -> int:
+        """Every this many frames, a key frame: the frame runs dense and re-initialises every buffer, as
+        frame 0 does (0: never). It bounds how long truncation error can accumulate on a stream, at the
+        cost of one dense frame per interval (counted in the statistics and timings like any frame)."""
+        return self._keyframe_interval
+
+    @keyframe_interval.setter
+    def keyframe_interval(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"key-frame interval must be an integer >= 0 (0: none), got {n!r}")
+        self._keyframe_interval = n
 
     @property
     def refreshed_frames(self) -> int:
@@ -329,6 +349,7 @@ class DeltaNetwork(nn.Module):
             self.thresholds,
             mode=self.mode,
             input_dilation=self.input_dilation,
+            keyframe_interval=self.keyframe_interval,
             model=model,
             meta=dict(meta or {}),
         )
@@ -336,7 +357,8 @@ class DeltaNetwork(nn.Module):
     def save_thresholds(
         self, path: str | Path, *, model: str | None = None, meta: dict[str, Any] | None = None
     ) -> Path:
-        """Write the current thresholds, mode and input dilation to ``path`` (atomically)."""
+        """Write the current thresholds, mode, input dilation and key-frame interval to ``path``
+        (atomically)."""
         return save_thresholds(path, self.threshold_file(model=model, meta=meta))
 
     def load_thresholds(self, path: str | Path) -> ThresholdFile:
@@ -344,9 +366,15 @@ class DeltaNetwork(nn.Module):
         tf = load_thresholds(path)
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}")
         self.set_thresholds(tf.thresholds)
+        self.apply_settings(tf)
+        return tf
+
+    def apply_settings(self, tf: ThresholdFile) -> None:
+        """Put a setting on the network: its thresholds, mode, input dilation and key-frame interval."""
+        self.set_thresholds(tf.thresholds)
         self.mode = tf.mode
         self.input_dilation = tf.input_dilation
-        return tf
+        self.keyframe_interval = tf.keyframe_interval
 
     def log_steps(self, enabled: bool = True) -> list[dict[str, Any]] | None:
         """Start (or stop) recording what every op does per frame; returns the live log list.

@@ -21,6 +21,10 @@ Semantics (docs/design.md#delta-semantics):
   (or ``None``) and accumulation is on, a frame whose input changed at a large enough share of its pixels
   may run the dense model on ``ref`` instead: that is exactly what the delta path computes (a pixel that
   does not fire at threshold 0 has ``f(a + r) == f(a)``), up to float rounding.
+* **Key frames** (:func:`refresh_keyframe`; deltatune's addition, not DeltaCNN's): every ``interval``
+  frames the stream restarts, so that frame runs dense like frame 0 and every buffer, residual and
+  reference is re-initialised. Unlike the dense refresh this is not exact-preserving: it *removes* the
+  accumulated truncation error, at the cost of one dense frame per interval.
 
 Which body is which. The functions here are the definition; every other body is derived from them or held
 to them by tests:
@@ -34,7 +38,7 @@ to them by tests:
   (``test_compiled_truncation_equals_the_torch_step``, ``test_compiled_input_sparsify_equals_the_torch_step``)
   and ``tests/delta/test_rule.py``.
 * ``DeltaNetwork.forward`` and ``InputSparsify`` decide dense refreshes with :func:`refresh_exact` and
-  :func:`refresh_due`.
+  :func:`refresh_due`; ``DeltaNetwork.forward`` decides key frames with :func:`refresh_keyframe`.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ __all__ = [
     "island_step",
     "refresh_exact",
     "refresh_due",
+    "refresh_keyframe",
 ]
 
 #: The channel reductions a change's per-pixel magnitude can be measured with.
@@ -175,3 +180,10 @@ def refresh_due(count: int, total: int, fraction: float | None) -> bool:
     """Whether a frame whose input changed at ``count`` of ``total`` pixels runs densely (``fraction``:
     the network's ``dense_refresh`` setting; ``None`` never)."""
     return fraction is not None and count >= fraction * total
+
+
+def refresh_keyframe(frame: int, interval: int) -> bool:
+    """Whether frame number ``frame`` (0-based, of the stream since its reset) is a key frame: with a
+    key-frame interval ``interval`` > 0, frames ``interval``, ``2 * interval``, ... run dense like frame 0
+    (a periodic refresh that bounds accumulated truncation error; not part of DeltaCNN)."""
+    return interval > 0 and frame > 0 and frame % interval == 0

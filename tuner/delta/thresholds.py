@@ -196,8 +196,8 @@ def check_names(given: Any, expected: Sequence[str], *, source: str) -> None:
 
 @dataclass(frozen=True)
 class ThresholdFile:
-    """One threshold setting: a threshold per truncation point, the truncation mode and the input
-    dilation, plus the model it is for and free-form ``meta``.
+    """One threshold setting: a threshold per truncation point, the truncation mode, the input
+    dilation and the key-frame interval, plus the model it is for and free-form ``meta``.
 
     It is both the content of a deltatune thresholds file (:meth:`to_dict`, :func:`save_thresholds`)
     and the search's configuration of one trial (:meth:`to_attrs` / :meth:`from_attrs`, the trial's user
@@ -214,24 +214,34 @@ class ThresholdFile:
     thresholds: dict[str, float | None]
     mode: str = "max"
     input_dilation: int = 1
+    #: a dense key frame every this many frames (0: none; see ``DeltaNetwork.keyframe_interval``)
+    keyframe_interval: int = 0
     model: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of a thresholds file (``"format": FORMAT``)."""
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "model": self.model,
             "mode": self.mode,
             "input_dilation": self.input_dilation,
-            "thresholds": self.thresholds,
-            "meta": self.meta,
         }
+        if self.keyframe_interval:  # files without key frames stay as they were
+            out["keyframe_interval"] = self.keyframe_interval
+        return {**out, "thresholds": self.thresholds, "meta": self.meta}
 
     def to_attrs(self) -> dict[str, Any]:
-        """The setting as Optuna user attributes ``thresholds``, ``input_dilation`` and ``mode`` (the
-        model and meta live on the study)."""
-        return {"thresholds": dict(self.thresholds), "input_dilation": self.input_dilation, "mode": self.mode}
+        """The setting as Optuna user attributes ``thresholds``, ``input_dilation``, ``mode`` and, when
+        set, ``keyframe_interval`` (the model and meta live on the study)."""
+        attrs: dict[str, Any] = {
+            "thresholds": dict(self.thresholds),
+            "input_dilation": self.input_dilation,
+            "mode": self.mode,
+        }
+        if self.keyframe_interval:
+            attrs["keyframe_interval"] = self.keyframe_interval
+        return attrs
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any], *, model: str | None = None) -> ThresholdFile:
@@ -241,6 +251,7 @@ class ThresholdFile:
             dict(attrs["thresholds"]),
             mode=str(attrs.get("mode", "max")),
             input_dilation=int(attrs.get("input_dilation", 1)),
+            keyframe_interval=int(attrs.get("keyframe_interval", 0)),
             model=model,
         )
 
@@ -262,6 +273,12 @@ def _read_json(path: str | Path) -> Any:
         raise ThresholdError(f"thresholds file {p}: not valid JSON ({exc})") from None
 
 
+def _keyframe_value(path: str | Path, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ThresholdError(f"thresholds file {path}: keyframe_interval must be an integer >= 0, got {v!r}")
+    return v
+
+
 def load_thresholds(path: str | Path) -> ThresholdFile:
     """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
     :func:`from_deltacnn`)."""
@@ -280,6 +297,7 @@ def load_thresholds(path: str | Path) -> ThresholdFile:
         thresholds=th,
         mode=str(data.get("mode", "max")),
         input_dilation=int(data.get("input_dilation", 1)),
+        keyframe_interval=_keyframe_value(path, data.get("keyframe_interval", 0)),
         model=data.get("model"),
         meta=dict(data.get("meta") or {}),
     )

@@ -73,8 +73,11 @@ def export_trial(
     format: str = "deltatune",
 ) -> ExportResult:
     """Write the chosen trial's thresholds to ``path`` (default ``<study>-trial<N>.json``)."""
+    from dataclasses import replace
+
     from deltatune.delta.thresholds import ThresholdFile, save_thresholds, to_deltacnn
     from deltatune.search.pareto import study_meta
+    from deltatune.search.retime import RETIMED_ATTR
 
     if format not in FORMATS:
         raise ConfigError(f"--format {format!r} is unknown; choose one of {', '.join(FORMATS)}")
@@ -99,18 +102,15 @@ def export_trial(
             "workload": meta.get("workload"),
             "random_weights": meta.get("random_weights"),
             "finetune": attrs.get("finetune"),
+            "retimed": (study.user_attrs.get(RETIMED_ATTR) or {}).get(str(t.number)),
         }
-        save_thresholds(
-            out,
-            ThresholdFile(
-                thresholds,
-                mode=str(attrs.get("mode", "max")),
-                input_dilation=int(attrs.get("input_dilation", 1)),
-                model=meta.get("model"),
-                meta=info,
-            ),
-        )
+        save_thresholds(out, replace(ThresholdFile.from_attrs(attrs, model=meta.get("model")), meta=info))
     else:
+        if int(attrs.get("keyframe_interval", 0)):
+            raise ConfigError(
+                f"trial {t.number} runs a key frame every {attrs['keyframe_interval']} frames, which "
+                "DeltaCNN's format cannot hold; export it --format deltatune"
+            )
         names = list(meta.get("threshold_names") or thresholds)
         atomic_write_text(out, json.dumps(to_deltacnn(names, thresholds), indent=2) + "\n")
     weights = _export_weights(t, out)

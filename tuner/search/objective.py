@@ -150,6 +150,7 @@ class Evaluator:
         #: the dense model the network runs (the original, or fine-tuned weights: :meth:`use_weights`)
         self.active_model: torch.nn.Module = self.model
         self._weights_key: str | None = None
+        self._timing: tuple[str | None, Any] | None = None  # (weights key, sparse network): _timing_net
         self.net = self._convert(self.model)
         if self.speed != "macs":
             from deltatune.delta.calibration import calibrate
@@ -198,6 +199,35 @@ class Evaluator:
         self.net = self._convert(model)
         self.net.accumulate = accumulate
         self.active_model, self._weights_key = model, key
+
+    def timed(
+        self, config: ThresholdFile, split: Split = "tune", *, repeats: int
+    ) -> list[tuple[float, float]]:
+        """``repeats`` interleaved rounds of (dense ms/frame, delta ms/frame) of ``config`` on ``split``
+        (:func:`~deltatune.delta.latency.time_interleaved`), on the weights in use, with the sparse backend
+        calibrated for this machine. The dense side is the original model (same architecture: same cost)."""
+        from deltatune.delta.latency import time_interleaved
+
+        net = self._timing_net()
+        net.apply_settings(config)
+        net.accumulate = self.net.accumulate
+        return time_interleaved(self.model, net, self.frames[split], repeats=repeats)
+
+    def _timing_net(self) -> Any:
+        """The sparse-backend network of the weights in use: ``self.net`` itself when the search prices
+        wall clock (already sparse and calibrated), else one built (and calibrated) once per weights."""
+        if self.speed != "macs":
+            return self.net
+        if self._timing is None or self._timing[0] != self._weights_key:
+            from deltatune.delta import convert
+            from deltatune.delta.calibration import calibrate
+            from deltatune.delta.sparse import SparseBackend
+
+            x0 = self.frames["tune"][0]
+            net = convert(self.active_model, x0, backend=SparseBackend(), record_stats=False)
+            calibrate(net, x0)  # this machine's layer costs, before anything is timed
+            self._timing = (self._weights_key, net)
+        return self._timing[1]
 
     @property
     def weights_key(self) -> str | None:
@@ -367,10 +397,8 @@ class Evaluator:
         return 100.0 * (1.0 - value), value
 
     def apply(self, config: ThresholdFile) -> None:
-        """Put ``config`` on the network (thresholds, mode, input dilation)."""
-        self.net.set_thresholds(config.thresholds)
-        self.net.mode = config.mode
-        self.net.input_dilation = config.input_dilation
+        """Put ``config`` on the network (thresholds, mode, input dilation, key-frame interval)."""
+        self.net.apply_settings(config)
 
     def evaluate(self, config: ThresholdFile, *, split: Split = "tune") -> Evaluation:
         """Run the split's frames through the delta network with ``config``; return both objectives.

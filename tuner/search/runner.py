@@ -33,6 +33,7 @@ from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, resolve_speed
 from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_frame, study_meta, trials_frame
+from deltatune.search.retime import Retimed, retime_candidates, retime_trials
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
 from deltatune.search.strategies import make_strategy, strategy_class
@@ -87,6 +88,13 @@ class SearchSettings:
     train: TrainSpace | None = None
     #: stop starting new trials after this many seconds per worker (Optuna's ``timeout``); None: no limit
     timeout: float | None = None
+    #: re-time this many of the fastest feasible front points for real and recommend on measured speed
+    #: (:mod:`deltatune.search.retime`); 0: recommend on the search's own speed objective
+    retime: int = 0
+    #: interleaved dense/delta rounds per re-timed point
+    retime_repeats: int = 5
+    #: key-frame intervals to search (``DeltaNetwork.keyframe_interval``; 0 = none); one value: fixed
+    keyframes: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
         if not self.heartbeat > 0:
@@ -107,6 +115,16 @@ class SearchSettings:
         resolve_speed(self.speed)
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"--timeout {self.timeout}: must be > 0 seconds")
+        if not self.keyframes or any(isinstance(k, bool) or not isinstance(k, int) or k < 0
+                                     for k in self.keyframes):
+            raise ConfigError(f"--keyframes {','.join(map(str, self.keyframes))}: need integers >= 0 "
+                              "(0: no key frames)")
+        if self.retime < 0:
+            raise ConfigError(f"--retime {self.retime}: must be >= 0 (0 re-times nothing)")
+        if self.retime_repeats < 2:
+            raise ConfigError(
+                f"--retime-repeats {self.retime_repeats}: need at least 2 rounds for an interval"
+            )
         if self.train is not None:
             from deltatune.search.strategies import SamplerStrategy
 
@@ -147,6 +165,8 @@ class SearchResult:
     random_weights: bool
     notices: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    #: the re-timed front points (:class:`~deltatune.search.retime.Retimed` dicts), fastest measured first
+    retimed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -175,6 +195,7 @@ class SearchResult:
             "pareto": front,
             "best_feasible": self.best_feasible,
             "notices": self.notices,
+            "retimed": self.retimed,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -254,6 +275,7 @@ def _make_space(settings: SearchSettings, ev: Evaluator) -> Any:
         modes=settings.modes,
         ranges=settings.ranges,
         group_patterns=ev.info.threshold_groups,
+        keyframes=settings.keyframes,
     )
 
 
@@ -365,6 +387,7 @@ def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
     d = dict(d)
     d["workload"] = StudyWorkload.from_dict(d["workload"])
     d["modes"] = tuple(d["modes"])
+    d["keyframes"] = tuple(d.get("keyframes", (0,)))
     r = dict(d["ranges"])
     r["mult"] = tuple(r["mult"])
     d["ranges"] = Ranges(**r)
@@ -471,13 +494,15 @@ def run_search(
     heldout: bool = True,
     evaluator: Evaluator | None = None,
     progress_training: bool = False,
+    on_retime: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Run ``settings.trials`` new trials on the study (resuming it if it exists), then the held-out check.
 
     With ``settings.finish`` the study is run up to ``settings.trials`` finished trials in total.
 
     ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar);
-    ``progress_training`` shows a bar for each fine-tune of a ``--train`` search. ``evaluator``
+    ``progress_training`` shows a bar for each fine-tune of a ``--train`` search; ``on_retime(done,
+    total)`` reports the re-timing of the front (``settings.retime``). ``evaluator``
     reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
     ``jobs > 1`` always build their own).
     """
@@ -544,6 +569,20 @@ def run_search(
         df = trials_frame(study)
         front = pareto_frame(df)
     best = _row_dict(best_under(df))
+    retimed: list[Retimed] = []
+    if settings.retime > 0 and best is not None:
+        cands = retime_candidates(front, settings.retime)
+        total = len(cands)
+        timed = retime_trials(
+            study, ev, cands, repeats=settings.retime_repeats, trainer=trainer,
+            on_trial=(lambda k: on_retime(k, total)) if on_retime is not None else None,
+        )
+        retimed = sorted(timed.values(), key=lambda r: (-r.measured, r.trial))
+        best = _row_dict(df[df["trial"] == retimed[0].trial].iloc[0])
+        assert best is not None
+        top = retimed[0]
+        best.update(measured_speedup=top.measured, measured_ci=[top.ci_low, top.ci_high],
+                    predicted_speedup=top.predicted)
     if best is not None and settings.train is not None:
         best["finetune"] = study.trials[best["trial"]].user_attrs.get(FINETUNE_ATTR)
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -565,6 +604,7 @@ def run_search(
         random_weights=ev.random_weights,
         notices=notices,
         wall_s=time.perf_counter() - t0,
+        retimed=[{**r.to_dict(), "measured": r.measured} for r in retimed],
     )
 
 

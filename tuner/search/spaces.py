@@ -2,7 +2,8 @@
 (a :class:`~deltatune.delta.thresholds.ThresholdFile`).
 
 Three spaces, all with the input threshold (``thr.input``) and, optionally, its dilation
-(``input_dilation`` in {1, 3, 5}) and the truncation mode (``mode``):
+(``input_dilation`` in {1, 3, 5}), the truncation mode (``mode``) and the key-frame interval
+(``keyframe_interval``, from the given list):
 
 ``layer``
     one parameter ``thr.<truncation point>`` per call site.
@@ -161,6 +162,7 @@ class SearchSpace(ABC):
         tune_dilation: bool = True,
         modes: Sequence[str] = ("max",),
         group_patterns: Sequence[GroupPattern] = (),
+        keyframes: Sequence[int] = (0,),
     ) -> None:
         if not names or names[0] != "input":
             raise ConfigError("a search space needs the network's truncation points, 'input' first")
@@ -168,6 +170,8 @@ class SearchSpace(ABC):
         self.ranges = ranges or Ranges()
         self.tune_dilation = tune_dilation
         self.modes = tuple(modes)
+        #: key-frame intervals to choose from (``keyframe_interval``, searched when there are several)
+        self.keyframes = tuple(int(k) for k in keyframes)
         check_group_patterns(group_patterns)
         #: the model card's ``threshold_groups`` (grouped spaces only; see :func:`group_of`)
         self.group_patterns = tuple(group_patterns)
@@ -178,17 +182,21 @@ class SearchSpace(ABC):
     def _input(self, trial: optuna.Trial) -> float:
         return self._threshold(trial, "input", lo=self.ranges.input_lo, hi=self.ranges.input_hi)
 
-    def _extras(self, trial: optuna.Trial) -> tuple[int, str]:
+    def _extras(self, trial: optuna.Trial) -> tuple[int, str, int]:
         dil = int(trial.suggest_categorical("input_dilation", DILATIONS)) if self.tune_dilation else 1
         mode = str(trial.suggest_categorical("mode", self.modes)) if len(self.modes) > 1 else self.modes[0]
-        return dil, mode
+        kf = self.keyframes
+        key = int(trial.suggest_categorical("keyframe_interval", kf)) if len(kf) > 1 else kf[0]
+        return dil, mode, key
 
     def suggest(self, trial: optuna.Trial) -> ThresholdFile:
         """Draw this trial's parameters and resolve them into thresholds for every truncation point."""
         thresholds = {"input": self._input(trial)}
         thresholds.update(self._layers(trial))
-        dil, mode = self._extras(trial)
-        return ThresholdFile({n: thresholds[n] for n in self.names}, mode=mode, input_dilation=dil)
+        dil, mode, key = self._extras(trial)
+        return ThresholdFile(
+            {n: thresholds[n] for n in self.names}, mode=mode, input_dilation=dil, keyframe_interval=key
+        )
 
     @abstractmethod
     def _layers(self, trial: optuna.Trial) -> dict[str, float]:
@@ -197,7 +205,7 @@ class SearchSpace(ABC):
     def anchor_params(self, position: float | None) -> dict[str, object]:
         """Parameters that put *every* threshold at the same log position in its range (0 = ``lo``,
         1 = ``hi``; ``None`` = all thresholds 0, the exact delta network), input dilation 1, the first
-        mode: known-good starting points to enqueue."""
+        mode and the first key-frame interval: known-good starting points to enqueue."""
         r = self.ranges
         if position is None:  # the bottom of every parameter range snaps to 0
             t, t_in = r.lo / 10, r.input_lo / 10
@@ -209,6 +217,8 @@ class SearchSpace(ABC):
             params["input_dilation"] = 1
         if len(self.modes) > 1:
             params["mode"] = self.modes[0]
+        if len(self.keyframes) > 1:
+            params["keyframe_interval"] = self.keyframes[0]
         return params
 
     @abstractmethod
@@ -218,7 +228,8 @@ class SearchSpace(ABC):
     @property
     def dimension(self) -> int:
         """Number of parameters a trial draws."""
-        return len(self.param_keys()) + int(self.tune_dilation) + int(len(self.modes) > 1)
+        extras = int(self.tune_dilation) + int(len(self.modes) > 1) + int(len(self.keyframes) > 1)
+        return len(self.param_keys()) + extras
 
     @abstractmethod
     def param_keys(self) -> list[str]:

@@ -1,0 +1,66 @@
+"""Re-timing the final front: real timings of real trials, stored in the study, the recommendation on them."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import pytest
+
+from deltatune.errors import ConfigError
+from deltatune.search import open_study, resolve_storage, run_search
+from deltatune.search.pareto import trials_frame
+from deltatune.search.retime import RETIMED_ATTR, Retimed, retime_candidates
+
+from .conftest import settings
+
+
+def test_retimed_points_are_the_fastest_feasible_and_the_recommendation_is_the_fastest_measured(
+    results: Path, tiny_evaluator
+) -> None:  # type: ignore[no-untyped-def]
+    res = run_search(settings(trials=6, study="rt", retime=2, retime_repeats=3), evaluator=tiny_evaluator)
+    feasible = res.front[res.front["feasible"].astype(bool)].sort_values("speedup", ascending=False)
+    expected = [int(t) for t in feasible["trial"].head(2)]
+    assert sorted(r["trial"] for r in res.retimed) == sorted(expected)
+    for r in res.retimed:
+        assert len(r["ratios"]) == 3 and all(x > 0 for x in r["ratios"])
+        assert r["dense_ms"] > 0 and r["delta_ms"] > 0 and r["host"] == platform.node()
+        assert r["measured"] == pytest.approx(sorted(r["ratios"])[1])  # the median of 3 rounds
+        assert r["ci_low"] <= r["measured"] <= r["ci_high"]
+        predicted = float(res.trials.loc[res.trials["trial"] == r["trial"], "speedup"].iloc[0])
+        assert r["predicted"] == pytest.approx(predicted)
+    measured = [r["measured"] for r in res.retimed]
+    assert measured == sorted(measured, reverse=True)
+    best = res.best_feasible
+    assert best is not None and best["trial"] == res.retimed[0]["trial"]
+    assert best["measured_speedup"] == pytest.approx(max(measured))
+    # stored in the study: a resumed search reads them back instead of timing again
+    study = open_study(resolve_storage(None, "rt"), "rt", create=False)
+    stored = {int(k): Retimed.from_dict(v) for k, v in study.user_attrs[RETIMED_ATTR].items()}
+    assert {n: s.ratios for n, s in stored.items()} == {r["trial"]: tuple(r["ratios"]) for r in res.retimed}
+    again = run_search(settings(trials=6, study="rt", retime=2, retime_repeats=3, finish=True),
+                       evaluator=tiny_evaluator)
+    assert again.new_trials == 0
+    assert [r["ratios"] for r in again.retimed] == [r["ratios"] for r in res.retimed]
+
+
+def test_candidates_are_feasible_front_points_fastest_first(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    res = run_search(settings(trials=5, study="cand"), evaluator=tiny_evaluator, heldout=False)
+    from deltatune.search.pareto import pareto_frame
+
+    study = open_study(resolve_storage(None, "cand"), "cand", create=False)
+    front = pareto_frame(trials_frame(study))
+    picked = retime_candidates(front, 10)
+    speeds = [float(front.loc[front["trial"] == t, "speedup"].iloc[0]) for t in picked]
+    assert speeds == sorted(speeds, reverse=True)
+    assert all(bool(front.loc[front["trial"] == t, "feasible"].iloc[0]) for t in picked)
+    assert retime_candidates(front, 0) == [] and res.retimed == []
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [({"retime": -1}, "--retime -1"), ({"retime_repeats": 1}, "--retime-repeats 1")],
+)
+def test_bad_retime_settings_are_config_errors(kw: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        settings(**kw)

@@ -1,0 +1,137 @@
+"""Re-timing the final front: the search's recommendation rests on measured wall clock, not a prediction.
+
+A search prices trials with a model (MACs, or the latency model's predicted wall-clock speedup) because
+timing every trial is slow and noisy. The few feasible points that could be recommended are then timed
+for real: each in ``repeats`` interleaved rounds of dense PyTorch and the delta network on the tuning
+frames (:meth:`~deltatune.search.objective.Evaluator.timed`: the faster dense layout, the sparse backend
+calibrated for this machine), one speedup per round, summarised by the median and a percentile bootstrap
+CI of the median over the rounds (the median, because a round disturbed by another process is an outlier
+of either sign; ``bench`` reports medians too). The recommendation is the re-timed feasible point with the
+highest measured median speedup.
+
+Results are stored in the study's ``retimed`` user attribute, keyed by trial number, with the host they
+were measured on: a resumed search re-times only what this host has not timed yet.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from deltatune.search.objective import Evaluator
+    from deltatune.search.training import Trainer
+
+__all__ = ["Retimed", "median_ci", "retime_candidates", "retime_trials", "RETIMED_ATTR"]
+
+#: Study user attribute holding the re-timings: ``{trial number: Retimed.to_dict()}``.
+RETIMED_ATTR = "retimed"
+
+
+@dataclass(frozen=True)
+class Retimed:
+    """One trial timed for real: speedups per round (dense ms / delta ms) and what the search predicted."""
+
+    trial: int
+    predicted: float
+    speed: str
+    ratios: tuple[float, ...]
+    dense_ms: float
+    delta_ms: float
+    ci_low: float
+    ci_high: float
+    host: str
+
+    @property
+    def measured(self) -> float:
+        """Median measured speedup over the rounds."""
+        return float(np.median(self.ratios))
+
+    @property
+    def error(self) -> float:
+        """Relative error of the prediction, ``predicted / measured - 1`` (meaningful for ``latency``)."""
+        return self.predicted / self.measured - 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ratios"] = list(self.ratios)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Retimed:
+        return cls(**{**d, "ratios": tuple(float(r) for r in d["ratios"])})
+
+
+def median_ci(values: tuple[float, ...], level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the median of ``values`` (scipy; deterministic, seed 0)."""
+    from scipy.stats import bootstrap
+
+    x = np.asarray(values, dtype=float)
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    res = bootstrap((x,), np.median, confidence_level=level, method="percentile", n_resamples=2000,
+                    random_state=0)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def retime_candidates(front: pd.DataFrame, n: int) -> list[int]:
+    """The ``n`` feasible front points with the highest predicted speedup (trial numbers, fastest first)."""
+    if n <= 0 or front.empty:
+        return []
+    ok = front[front["feasible"].astype(bool)].sort_values("speedup", ascending=False)
+    return [int(t) for t in ok["trial"].head(n)]
+
+
+def retime_trials(
+    study: optuna.Study,
+    evaluator: Evaluator,
+    trials: list[int],
+    *,
+    repeats: int = 5,
+    trainer: Trainer | None = None,
+    on_trial: Callable[[int], None] | None = None,
+) -> dict[int, Retimed]:
+    """Time ``trials`` of ``study`` (``repeats`` interleaved rounds each) and store the results in the study.
+
+    Trials this host already re-timed are read back, not timed again. ``trainer`` puts a ``--train``
+    trial's fine-tuned weights on the evaluator first. ``on_trial(done)`` reports progress."""
+    from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.search.training import ATTR as FINETUNE_ATTR
+
+    host = platform.node()
+    stored = {int(k): Retimed.from_dict(v) for k, v in (study.user_attrs.get(RETIMED_ATTR) or {}).items()}
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    speed = evaluator.speed
+    out: dict[int, Retimed] = {}
+    for i, n in enumerate(trials):
+        old = stored.get(n)
+        if old is not None and old.host == host and len(old.ratios) >= repeats:
+            out[n] = old
+        else:
+            t = by_number[n]
+            if trainer is not None:
+                trainer.apply(t.user_attrs)
+            elif t.user_attrs.get(FINETUNE_ATTR) is not None:
+                from deltatune.errors import ConfigError
+
+                raise ConfigError(f"trial {n} ran fine-tuned weights; re-timing it needs its fine-tune")
+            rounds = evaluator.timed(ThresholdFile.from_attrs(t.user_attrs), "tune", repeats=repeats)
+            ratios = tuple(d / max(s, 1e-9) for d, s in rounds)
+            low, high = median_ci(ratios)
+            dense = sorted(d for d, _ in rounds)[len(rounds) // 2]
+            delta = sorted(s for _, s in rounds)[len(rounds) // 2]
+            out[n] = stored[n] = Retimed(
+                trial=n, predicted=float(t.values[1]), speed=speed, ratios=ratios, dense_ms=dense,
+                delta_ms=delta, ci_low=low, ci_high=high, host=host,
+            )
+            study.set_user_attr(RETIMED_ATTR, {str(k): v.to_dict() for k, v in stored.items()})
+        if on_trial is not None:
+            on_trial(i + 1)
+    return out
