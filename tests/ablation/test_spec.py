@@ -186,3 +186,28 @@ def test_observe_picks_the_observations_besides_score_on() -> None:
         parse_study(base.replace('score_on = ["vtest@650"]\n', "") + "observe = []\n", path="s.toml")
     with pytest.raises(ConfigError, match='expected distinct "tuning"'):
         parse_study(base + 'observe = ["later"]\n', path="s.toml")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[factors]\nalso_on = ["none", "vtest@x"]\n', "factors.also_on: expected \"video@first-frame\""),
+        ('[fixed]\nalso_on = 3\n', "fixed.also_on: expected a string of segments"),
+        ('[fixed]\naggregate = "median"\n', "fixed.aggregate: expected one of worst, mean, got 'median'"),
+        ('[factors]\nkeyframes = ["0,x"]\n', "factors.keyframes: expected key-frame intervals to search"),
+        ("[fixed]\nkeyframes = -2\n", "fixed.keyframes: expected key-frame intervals to search"),
+    ],
+)
+def test_segment_and_keyframe_settings_are_checked(extra: str, expected: str) -> None:
+    base = '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\n'
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_study(base + extra, path="s.toml")
+
+
+def test_keyframe_interval_is_an_evaluate_factor() -> None:
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\n'
+    spec = parse_study(base + "[factors]\nkeyframe_interval = [0, 16]\n", path="s.toml")
+    assert sorted(r.factors["keyframe_interval"] for r in spec.runs()) == ["0", "16"]
+    expected = "factors.keyframe_interval: expected a key-frame interval"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_study(base + "[factors]\nkeyframe_interval = [0, -1]\n", path="s.toml")

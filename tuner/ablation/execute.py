@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from deltatune.ablation.spec import Run, Segment, StudySpec
+from deltatune.ablation.spec import Run, Segment, StudySpec, parse_segment, segment_list, split_list
 from deltatune.errors import ConfigError
 
 __all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run"]
@@ -96,21 +96,12 @@ class WorkerState:
         weights = s.weights
         if weights not in (None, "default") and not Path(weights).is_file() and (base / weights).is_file():
             weights = str(base / weights)
-        video = segment.video if segment else s.video
-        from deltatune.data.video import DEFAULT_WINDOWS
-
-        # a sample with fewer default crop windows (carphone has one) is scored on all it has
-        streams = min(s.streams, len(DEFAULT_WINDOWS[video])) if video in DEFAULT_WINDOWS else s.streams
-        return StudyWorkload(
-            s.model,
-            weights=weights,
-            video=video,
-            frames=s.frames,
-            streams=streams,
-            start=segment.start if segment else s.start,
-            heldout=s.heldout,
-            joints=s.joints,
+        wl = StudyWorkload(
+            s.model, weights=weights, video=s.video, frames=s.frames, streams=s.streams, start=s.start,
+            heldout=s.heldout, joints=s.joints,
         )
+        # a sample with fewer default crop windows (carphone has one) is scored on all it has
+        return wl.on_segment(segment or Segment(s.video, s.start))
 
     def evaluator(self, workload: Any) -> Any:
         from deltatune.search.objective import Evaluator
@@ -196,7 +187,10 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
         spec, spec.setting(p, "thresholds"), float(spec.setting(p, "scale")), ev.threshold_names
     )
     config = ThresholdFile(
-        thr, mode=str(spec.setting(p, "mode")), input_dilation=int(spec.setting(p, "input_dilation"))
+        thr,
+        mode=str(spec.setting(p, "mode")),
+        input_dilation=int(spec.setting(p, "input_dilation")),
+        keyframe_interval=int(spec.setting(p, "keyframe_interval")),
     )
     obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
     return RunOutcome([obs], config=config.to_attrs())
@@ -260,8 +254,17 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         finish=True,
         train=train_space(spec, p, wl, run.seed) if train else None,
         timeout=timeout if timeout > 0 else None,
+        also_on=tuple(wl.on_segment(parse_segment(t)) for t in segment_list(spec.setting(p, "also_on"))),
+        aggregate=str(spec.setting(p, "aggregate")),
+        keyframes=tuple(int(t) for t in split_list(spec.setting(p, "keyframes"))),
     )
-    res = run_search(settings, evaluator=ev)
+    scorer = ev
+    if settings.also_on:  # every segment's evaluator built once per worker, like the main one
+        from deltatune.search.segments import SegmentsEvaluator
+
+        others = [state.evaluator(w) for w in settings.also_on]
+        scorer = SegmentsEvaluator(ev, others, aggregate=settings.aggregate)
+    res = run_search(settings, evaluator=scorer)
     front = [(float(r.accuracy_loss), float(r.speedup)) for r in res.front.itertuples()]
     best = res.best_feasible
     if best is None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from deltatune.errors import ConfigError
+from deltatune.search.study_workload import Segment, parse_segment
 
 __all__ = [
     "StudySpec",
@@ -149,6 +150,48 @@ def _check_thresholds(v: Any) -> str | None:
     return f"expected a threshold file path or a number >= 0, got {v!r}"
 
 
+def _check_aggregate(v: Any) -> str | None:
+    from deltatune.search.segments import AGGREGATES
+
+    return None if v in AGGREGATES else f"expected one of {', '.join(AGGREGATES)}, got {v!r}"
+
+
+def _check_segments(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f'expected a string of segments "video@first-frame" separated by commas, got {v!r}'
+    for part in segment_list(v):
+        try:
+            parse_segment(part)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def _check_keyframe(v: Any) -> str | None:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return None
+    return f"expected a key-frame interval (an integer >= 0; 0: none), got {v!r}"
+
+
+def _check_keyframes(v: Any) -> str | None:
+    if _check_keyframe(v) is None:
+        return None
+    parts = split_list(v) if isinstance(v, str) else []
+    if parts and all(p.isdigit() for p in parts):
+        return None
+    return f'expected key-frame intervals to search (an integer >= 0, or "0,16,32"), got {v!r}'
+
+
+def segment_list(v: Any) -> list[str]:
+    """The segments of an ``also_on`` level: ``"vtest@300, carphone"``; ``""`` or ``"none"``: none."""
+    return [] if str(v).strip().lower() in ("", "none") else split_list(v)
+
+
+def split_list(v: Any) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``; an integer -> ``["n"]`` (study-file lists written as one string)."""
+    return [t.strip() for t in str(v).split(",") if t.strip()]
+
+
 #: Factors (and [fixed] settings) each kind understands: name -> (validator, default).
 FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
     "search": {
@@ -170,6 +213,11 @@ FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
         "weight_decay": (_check_nonneg, 0.0),
         "sparsity_penalty": (_check_nonneg, 0.0),
         "truncation_aware": (_check_onoff, False),
+        # further segments every trial is scored on, "video@start,...", and how (search --also-on)
+        "also_on": (_check_segments, "none"),
+        "aggregate": (_check_aggregate, "worst"),
+        # key-frame intervals the search chooses from (search --keyframes)
+        "keyframes": (_check_keyframes, 0),
     },
     "evaluate": {
         "thresholds": (_check_thresholds, 0.0),
@@ -177,6 +225,7 @@ FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
         "mode": (_check_mode, "max"),
         "input_dilation": (_check_dilation, 1),
         "accumulate": (_check_onoff, True),
+        "keyframe_interval": (_check_keyframe, 0),
     },
 }
 
@@ -205,29 +254,6 @@ _STUDY_KEYS = {
 _TABLES = {"study", "factors", "fixed", "equivalence"}
 #: The observations a search run makes on its own frames (``observe``)
 OWN_FRAMES = ("tuning", "held-out")
-_SEGMENT = re.compile(r"^(?P<video>[^@]+?)(?:@(?P<start>\d+))?$")
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of video: ``video`` (asset name or file) from frame ``start``; written ``video@start``."""
-
-    video: str
-    start: int = 0
-
-    @property
-    def label(self) -> str:
-        return f"{self.video}@{self.start}"
-
-
-def parse_segment(text: str) -> Segment:
-    """``"vtest@160"`` -> ``Segment("vtest", 160)``; ``"carphone"`` -> start 0."""
-    m = _SEGMENT.match(text.strip()) if isinstance(text, str) else None
-    if not m:
-        raise ValueError(f'expected "video@first-frame" (e.g. "vtest@160"), got {text!r}')
-    return Segment(m.group("video"), int(m.group("start") or 0))
-
-
 @dataclass(frozen=True)
 class DesignPoint:
     """One combination of factor levels (plus the fixed settings): what a run varies."""

@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.calibrate",
     "deltatune.cli.distill",
     "deltatune.cli.finetune",
+    "deltatune.cli.detect",
 )
 
 

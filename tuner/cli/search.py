@@ -2,6 +2,7 @@
 
 deltatune search --model hrnet [--weights W] [--video V] [--frames N] [--trials N] [--strategy S]
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured] [--retime N]
+                 [--also-on SEGMENT ...] [--keyframes LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
 """
 
@@ -108,6 +109,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-dilation", action="store_true", help="do not search the input dilation (keep 1)"
+    )
+    parser.add_argument(
+        "--also-on", nargs="+", default=[], metavar="SEGMENT",
+        help="also score every trial on these stretches of video, written video@first-frame (e.g. "
+        "vtest@400 carphone): same model, frames and streams (up to the video's crop windows); a trial's "
+        "objectives are the worst over all segments (--aggregate), so the budget holds on each",
+    )
+    parser.add_argument(
+        "--aggregate", default="worst", metavar="HOW",
+        help="with --also-on: worst (default; the largest loss and the smallest speedup) or mean",
     )
     parser.add_argument(
         "--keyframes", default="0", metavar="LIST",
@@ -242,7 +253,19 @@ def build_settings(args: argparse.Namespace) -> Any:
         retime=args.retime,
         retime_repeats=args.retime_repeats,
         keyframes=_numbers(args.keyframes, "--keyframes", int),
+        also_on=tuple(workload.on_segment(_segment(t)) for t in args.also_on),
+        aggregate=args.aggregate,
     )
+
+
+def _segment(text: str) -> Any:
+    from deltatune.errors import ConfigError
+    from deltatune.search.study_workload import parse_segment
+
+    try:
+        return parse_segment(text)
+    except ValueError as exc:
+        raise ConfigError(f"--also-on {text!r}: {exc}") from None
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:
@@ -299,7 +322,8 @@ def run(args: argparse.Namespace) -> int:
     if settings.train is not None:
         settings.train.check(settings.workload)
     settings.storage_spec().open()
-    settings.workload.check()
+    for w in (settings.workload, *settings.also_on):
+        w.check()
     bar = None
     if not args.json and not args.no_progress:
         from tqdm import tqdm
@@ -351,6 +375,10 @@ def run(args: argparse.Namespace) -> int:
         f"objectives: accuracy loss (PCK@0.2 points vs {reference}, min) and {result.speed} speedup (max); "
         f"budget {result.budget} PCK points"
     )
+    if settings.also_on:
+        segs = ", ".join(f"{x.video}@{x.start}" for x in (w, *settings.also_on))
+        print(f"each trial scored on {len(settings.also_on) + 1} segments ({segs}); objectives: the "
+              f"{settings.aggregate} over them")
     if result.front.empty:
         print("no feasible trial yet: raise --budget, lower --thr-range, or run more --trials")
     else:

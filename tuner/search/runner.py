@@ -34,6 +34,7 @@ from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, resolve_speed
 from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_frame, study_meta, trials_frame
 from deltatune.search.retime import Retimed, retime_candidates, retime_trials
+from deltatune.search.segments import AGGREGATES, SEGMENTS_ATTR, SegmentsEvaluator
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
 from deltatune.search.strategies import make_strategy, strategy_class
@@ -95,6 +96,10 @@ class SearchSettings:
     retime_repeats: int = 5
     #: key-frame intervals to search (``DeltaNetwork.keyframe_interval``; 0 = none); one value: fixed
     keyframes: tuple[int, ...] = (0,)
+    #: further segments every trial is also scored on (:mod:`deltatune.search.segments`)
+    also_on: tuple[StudyWorkload, ...] = ()
+    #: how the segments' objectives combine: ``worst`` (default) or ``mean``
+    aggregate: str = "worst"
 
     def __post_init__(self) -> None:
         if not self.heartbeat > 0:
@@ -119,6 +124,14 @@ class SearchSettings:
                                      for k in self.keyframes):
             raise ConfigError(f"--keyframes {','.join(map(str, self.keyframes))}: need integers >= 0 "
                               "(0: no key frames)")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(
+                f"--aggregate {self.aggregate!r} is unknown; choose one of {', '.join(AGGREGATES)}"
+            )
+        if self.also_on and self.train is not None:
+            raise ConfigError("--also-on and --train cannot be combined yet (fine-tunes see one clip)")
+        if self.also_on and self.workload.labels is not None:
+            raise ConfigError("--also-on scores against the dense model; it cannot be combined with --labels")
         if self.retime < 0:
             raise ConfigError(f"--retime {self.retime}: must be >= 0 (0 re-times nothing)")
         if self.retime_repeats < 2:
@@ -238,13 +251,15 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
     old = dict(old)
     if isinstance(old.get("workload"), dict):  # fill fields added since (e.g. joints) as they were then
         old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
-    for key in ("workload", "budget", "threshold_names", "train"):
+    for key in ("workload", "budget", "threshold_names", "train", "also_on", "aggregate"):
         if old.get(key) != meta.get(key):
             what = {
                 "workload": "model/video/frames/joints",
                 "budget": "budget",
                 "threshold_names": "network",
                 "train": "training space (--train options)",
+                "also_on": "set of segments (--also-on)",
+                "aggregate": "aggregate (--aggregate)",
             }[key]
             raise ConfigError(
                 f"--study {study.study_name}: it was created with a different {what} "
@@ -262,7 +277,22 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
         "random_weights": ev.random_weights,
         "model": settings.workload.model,
         "train": settings.train.to_dict() if settings.train is not None else None,
+        "also_on": [w.to_dict() for w in settings.also_on] or None,
+        "aggregate": settings.aggregate if settings.also_on else None,
     }
+
+
+def make_evaluator(settings: SearchSettings, main: Evaluator | None = None) -> Any:
+    """The search's evaluator: ``main`` (or one built for ``settings.workload``), wrapped in a
+    :class:`SegmentsEvaluator` when trials are also scored on other segments (``settings.also_on``)."""
+    if isinstance(main, SegmentsEvaluator):
+        return main
+    speed = resolve_speed(settings.speed)[0]
+    main = main or Evaluator(settings.workload, speed=speed)
+    if not settings.also_on:
+        return main
+    others = [Evaluator(w, speed=speed) for w in settings.also_on]
+    return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
 
 
 def _make_space(settings: SearchSettings, ev: Evaluator) -> Any:
@@ -300,7 +330,7 @@ def _worker(
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ev = evaluator or Evaluator(settings.workload, speed=resolve_speed(settings.speed)[0])
+    ev = make_evaluator(settings, evaluator)
     speed_used, _ = resolve_speed(settings.speed)
     space = _make_space(settings, ev)
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
@@ -338,6 +368,8 @@ def _worker(
         trial.set_user_attr("worker", worker)
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("pck", result.pck)
+        if SEGMENTS_ATTR in result.extra:
+            trial.set_user_attr(SEGMENTS_ATTR, result.extra[SEGMENTS_ATTR])
         trial.set_constraint("budget", result.accuracy_loss - settings.budget)
         strategy.after_trial(config, result)
         return result.accuracy_loss, result.speedup
@@ -388,6 +420,7 @@ def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
     d["workload"] = StudyWorkload.from_dict(d["workload"])
     d["modes"] = tuple(d["modes"])
     d["keyframes"] = tuple(d.get("keyframes", (0,)))
+    d["also_on"] = tuple(StudyWorkload.from_dict(w) for w in d.get("also_on", ()))
     r = dict(d["ranges"])
     r["mult"] = tuple(r["mult"])
     d["ranges"] = Ranges(**r)
@@ -519,9 +552,8 @@ def run_search(
         raise ConfigError("run_search: the evaluator was built for another workload")
     if evaluator is not None and evaluator.speed != resolve_speed(settings.speed)[0]:
         raise ConfigError(f"run_search: the evaluator scores --speed {evaluator.speed}, not {settings.speed}")
-    ev = evaluator or Evaluator(
-        settings.workload, speed=resolve_speed(settings.speed)[0]
-    )  # main process: validates inputs early, held-out check, jobs == 1 worker
+    # main process: validates inputs early, held-out check, jobs == 1 worker
+    ev = make_evaluator(settings, evaluator)
     if ev.random_weights:
         notices.append(
             RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed)

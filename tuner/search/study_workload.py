@@ -12,7 +12,8 @@ last ``heldout`` frames (a fresh stream that starts dense again) re-score the fi
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ import torch
 
 from deltatune.errors import ConfigError
 
-__all__ = ["StudyWorkload", "DEFAULT_FRAMES", "DEFAULT_STREAMS", "RANDOM_WEIGHTS_NOTICE", "load_model"]
+__all__ = [
+    "StudyWorkload",
+    "Segment",
+    "parse_segment",
+    "DEFAULT_FRAMES",
+    "DEFAULT_STREAMS",
+    "RANDOM_WEIGHTS_NOTICE",
+    "load_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,29 @@ RANDOM_WEIGHTS_NOTICE = (
     "model {model!r} has no default weights: using random weights (torch seed {seed}); "
     "thresholds tuned on random weights describe nothing real — pass --weights FILE"
 )
+
+
+_SEGMENT = re.compile(r"^(?P<video>[^@]+?)(?:@(?P<start>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of video: ``video`` (asset name or file) from frame ``start``; written ``video@start``."""
+
+    video: str
+    start: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.video}@{self.start}"
+
+
+def parse_segment(text: str) -> Segment:
+    """``"vtest@160"`` -> ``Segment("vtest", 160)``; ``"carphone"`` -> start 0."""
+    m = _SEGMENT.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f'expected "video@first-frame" (e.g. "vtest@160"), got {text!r}')
+    return Segment(m.group("video"), int(m.group("start") or 0))
 
 
 @dataclass(frozen=True)
@@ -91,6 +123,21 @@ class StudyWorkload:
         d["windows"] = tuple(d.get("windows") or ())
         d.setdefault("joints", "all")  # stored before fidelity counted present joints only
         return cls(**d)
+
+    def on_segment(self, segment: Segment) -> StudyWorkload:
+        """The same model, weights, clip length and scoring on another stretch of video: the segment's
+        video from its first frame, with that video's default crop windows (as many streams as it has, up
+        to this workload's) unless it is this workload's own video. Labels belong to one video and do not
+        carry over."""
+        from deltatune.data.video import DEFAULT_WINDOWS
+
+        same = segment.video == self.video
+        wins = DEFAULT_WINDOWS.get(segment.video)
+        streams = min(self.streams, len(wins)) if wins and not (same and self.windows) else self.streams
+        return replace(
+            self, video=segment.video, start=segment.start, windows=self.windows if same else (),
+            streams=streams, labels=self.labels if same else None,
+        )
 
     # -- resolution ------------------------------------------------------------------------------
     def resolve_weights(self) -> tuple[str | None, bool]:

@@ -16,13 +16,42 @@ from torch import Tensor
 
 from .geometry import Box
 
-__all__ = ["background_model", "person_boxes"]
+__all__ = ["background_model", "foreground_blobs", "person_boxes"]
 
 
 def background_model(frames: Tensor, *, max_frames: int = 100) -> Tensor:
     """Per-pixel median (uint8 ``[3, H, W]``) of up to ``max_frames`` evenly spaced frames of ``frames``."""
     step = max(1, frames.shape[0] // max_frames)
     return frames[::step].median(dim=0).values
+
+
+def foreground_blobs(
+    frame: Tensor, background: Tensor, *, threshold: int = 30, cell: int = 4
+) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes ``(x0, y0, x1, y1)`` (pixel edges, inside the frame) of the connected foreground
+    blobs of ``frame`` (uint8 ``[3, H, W]``) against ``background``, in label order (top to bottom).
+
+    A pixel is foreground when its largest channel difference exceeds ``threshold``; the mask is computed
+    on ``cell``×``cell`` cells (max over the cell) and cleaned by a binary opening (2×2) and closing
+    (3×3), so box edges are multiples of ``cell`` (clipped at the frame's border).
+    """
+    from scipy import ndimage
+
+    diff = (frame.to(torch.int16) - background.to(torch.int16)).abs().amax(dim=0)
+    h, w = diff.shape
+    coarse = torch.nn.functional.max_pool2d(diff[None, None].float(), cell, ceil_mode=True)[0, 0]
+    mask = (coarse > threshold).numpy()
+    mask = ndimage.binary_opening(mask, structure=np.ones((2, 2)))
+    mask = ndimage.binary_closing(mask, structure=np.ones((3, 3)))
+    labels, _ = ndimage.label(mask)
+    blobs = []
+    for sl in ndimage.find_objects(labels):
+        if sl is None:
+            continue
+        y0, y1 = sl[0].start * cell, min(h, sl[0].stop * cell)
+        x0, x1 = sl[1].start * cell, min(w, sl[1].stop * cell)
+        blobs.append((x0, y0, x1, y1))
+    return blobs
 
 
 def person_boxes(
@@ -37,24 +66,10 @@ def person_boxes(
 ) -> list[Box]:
     """Square boxes around foreground blobs of ``frame`` (uint8 ``[3, H, W]``) against ``background``.
 
-    The foreground mask is computed on ``cell``×``cell`` cells (max over the cell), cleaned by a binary
-    opening and closing; blobs shorter than ``min_height`` pixels are dropped.
+    The blobs are :func:`foreground_blobs`'; blobs shorter than ``min_height`` pixels are dropped.
     """
-    from scipy import ndimage
-
-    diff = (frame.to(torch.int16) - background.to(torch.int16)).abs().amax(dim=0)
-    h, w = diff.shape
-    coarse = torch.nn.functional.max_pool2d(diff[None, None].float(), cell, ceil_mode=True)[0, 0]
-    mask = (coarse > threshold).numpy()
-    mask = ndimage.binary_opening(mask, structure=np.ones((2, 2)))
-    mask = ndimage.binary_closing(mask, structure=np.ones((3, 3)))
-    labels, _ = ndimage.label(mask)
     boxes = []
-    for sl in ndimage.find_objects(labels):
-        if sl is None:
-            continue
-        y0, y1 = sl[0].start * cell, min(h, sl[0].stop * cell)
-        x0, x1 = sl[1].start * cell, min(w, sl[1].stop * cell)
+    for x0, y0, x1, y1 in foreground_blobs(frame, background, threshold=threshold, cell=cell):
         if y1 - y0 < min_height:
             continue
         side = max(min_side, int(round(margin * max(y1 - y0, x1 - x0))))

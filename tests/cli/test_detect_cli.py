@@ -1,0 +1,107 @@
+"""``deltatune detect``: one tiny train + eval through the CLI on a MOT-format sequence cut from vtest
+(boxes: pseudo-labels), and bad inputs (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from deltatune.cli import main
+from deltatune.data import read_frames
+from deltatune.data.pseudo_boxes import pseudo_person_boxes
+from deltatune.errors import DataFetchError
+from deltatune.train.persons import background_model
+
+SEQINFO = """[Sequence]
+name=vtest-cut
+imDir=img1
+frameRate=10
+seqLength={n}
+imWidth=384
+imHeight=288
+imExt=.jpg
+"""
+
+
+@pytest.fixture(scope="module")
+def sequence(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A MOT sequence folder: 12 vtest frames at half size, pseudo-label boxes as ``gt/gt.txt``."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("mot") / "vtest-cut"
+    (root / "img1").mkdir(parents=True)
+    (root / "gt").mkdir()
+    bg = background_model(
+        torch.stack(
+            [torch.from_numpy(f).permute(2, 0, 1) for f in read_frames(vtest_path, count=120, step=3)]
+        )
+    )
+    rows = []
+    for i, f in enumerate(read_frames(vtest_path, start=40, count=12)):
+        Image.fromarray(f).resize((384, 288), Image.BILINEAR).save(root / "img1" / f"{i + 1:06d}.jpg")
+        for j, (x1, y1, x2, y2) in enumerate(
+            (pseudo_person_boxes(torch.from_numpy(f).permute(2, 0, 1), bg) / 2).tolist()
+        ):
+            rows.append(f"{i + 1},{j + 1},{x1 + 1:.1f},{y1 + 1:.1f},{x2 - x1:.1f},{y2 - y1:.1f},1,1,1.0")
+    (root / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
+    (root / "seqinfo.ini").write_text(SEQINFO.format(n=12))
+    return root
+
+
+def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, capsys) -> None:
+    from deltatune.data.assets import asset_path
+
+    try:
+        asset_path("mobilenet_v2_imagenet", fetch=True)
+    except DataFetchError as exc:
+        pytest.skip(f"MobileNetV2 ImageNet weights unavailable: {exc}")
+    out = tmp_path / "det.pt"
+    train = ["detect", "train", "--video", str(sequence), "--frames", "0:8", "--size", "96", "--epochs", "2",
+             "--batch-size", "4", "--weight-decay", "5e-4", "-o", str(out), "--json"]  # fmt: skip
+    assert main(train) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["steps"] == 4 and len(r["epoch_losses"]) == 2 and out.is_file()
+    ev = ["detect", "eval", "--checkpoint", str(out), "--frames", "8:12", "--threshold", "0.05",
+          "--repeats", "1", "--no-calibrate"]  # fmt: skip
+    assert main(ev) == 0
+    text = capsys.readouterr().out
+    assert "held-out frames 8-11 at 96x96, 3 scored" in text
+    assert "classic: avg IoU" in text and "delta (threshold 0.05): avg IoU" in text and "FPS" in text
+    assert main([*ev[:-1], "--backbone", "classic", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["classic"]) >= {"avg_iou", "map50", "ms_per_frame", "fps"} and "delta" not in r
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["detect"], "choose an action"),
+        (["detect", "train", "--epochs", "0", "-o", "{tmp}/a.pt"], "--epochs"),
+        (["detect", "train", "--size", "16", "-o", "{tmp}/a.pt"], "--size '16'"),
+        (["detect", "train", "--frames", "9:3", "-o", "{tmp}/a.pt"], "--frames '9:3'"),
+        (["detect", "train", "--head-features", "delta", "--train-backbone", "-o", "{tmp}/a.pt"], "frozen"),
+        (["detect", "train", "--lr", "nan", "-o", "{tmp}/a.pt"], "finite"),
+        (["detect", "train", "-o", "{tmp}"], "is a folder"),
+        (["detect", "eval", "--checkpoint", "{tmp}/missing.pt"], "no such file"),
+        (["detect", "eval", "--checkpoint", "{tmp}/junk.pt"], "not a readable"),
+        (["detect", "eval", "--checkpoint", "{tmp}/plain.pt"], "not written by `deltatune detect train`"),
+        (["detect", "eval", "--checkpoint", "{tmp}/plain.pt", "--threshold", "-1"], "--threshold"),
+        (["detect", "eval", "--checkpoint", "{tmp}/plain.pt", "--score-threshold", "2"], "--score-threshold"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    torch.save({"a": torch.zeros(1)}, tmp_path / "plain.pt")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("deltatune detect: error:") and message in err, err
+
+
+def test_help_lists_both_actions(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = capsys.readouterr().out
+    assert "train" in text and "eval" in text

@@ -1,0 +1,72 @@
+"""Tuning on several segments: every trial scored on each, objectives the worst (or mean) over them."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from deltatune.delta.thresholds import ThresholdFile
+from deltatune.errors import ConfigError
+from deltatune.search import Evaluator, open_study, resolve_storage, run_search
+from deltatune.search.study_workload import Segment, parse_segment
+
+from .conftest import TINY, settings
+
+OTHER = TINY.on_segment(Segment("vtest", 300))
+
+
+@pytest.fixture(scope="module")
+def other_evaluator() -> Evaluator:
+    return Evaluator(OTHER)
+
+
+@pytest.mark.parametrize("aggregate", ["worst", "mean"])
+def test_trials_are_scored_on_every_segment_and_aggregated(
+    results: Path, tiny_evaluator, other_evaluator, aggregate: str
+) -> None:  # type: ignore[no-untyped-def]
+    res = run_search(settings(trials=4, study=f"seg-{aggregate}", also_on=(OTHER,), aggregate=aggregate),
+                     evaluator=tiny_evaluator, heldout=False)
+    study = open_study(resolve_storage(None, f"seg-{aggregate}"), f"seg-{aggregate}", create=False)
+    assert res.n_trials == 4
+    for t in study.trials:
+        per = t.user_attrs["segments"]
+        assert [p["segment"] for p in per] == ["vtest@0", "vtest@300"]
+        losses = [p["accuracy_loss"] for p in per]
+        speeds = [p["speedup"] for p in per]
+        if aggregate == "worst":
+            assert t.values == [max(losses), min(speeds)]
+        else:
+            assert t.values == pytest.approx([statistics.fmean(losses), statistics.fmean(speeds)])
+        # each segment's number is what that segment's own evaluator gives for the setting
+        config = ThresholdFile.from_attrs(t.user_attrs)
+        alone = other_evaluator.evaluate(config)
+        own = (per[1]["accuracy_loss"], per[1]["speedup"])
+        assert own == pytest.approx((alone.accuracy_loss, alone.speedup))
+    # the same study with other segments is refused
+    with pytest.raises(ConfigError, match="different set of segments"):
+        run_search(settings(trials=1, study=f"seg-{aggregate}", aggregate=aggregate),
+                   evaluator=tiny_evaluator, heldout=False)
+
+
+def test_a_segment_of_another_video_takes_its_own_windows_and_no_labels() -> None:
+    carphone = TINY.on_segment(parse_segment("carphone@10"))
+    assert (carphone.video, carphone.start, carphone.streams, carphone.windows) == ("carphone", 10, 1, ())
+    assert TINY.on_segment(Segment("vtest", 5)).streams == TINY.streams
+    with pytest.raises(ValueError, match="video@first-frame"):
+        parse_segment("vtest@x")
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"also_on": (OTHER,), "aggregate": "median"}, "--aggregate 'median' is unknown"),
+        ({"also_on": (OTHER,), "workload": replace(TINY, labels="x.csv")},
+         "cannot be combined with --labels"),
+    ],
+)
+def test_bad_segment_settings_are_config_errors(kw: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        settings(**kw)
