@@ -39,7 +39,8 @@ import torch
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError, WeightsError
+from deltatune.errors import ConfigError
+from deltatune.train.checkpoints import load_checkpoint
 
 from .detection_data import HEAD_FEATURES, DetectionData, backbone_features, load_detection_data, normalize
 
@@ -200,19 +201,6 @@ def _epoch_order(seed: int, epoch: int, n: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
-def _load_checkpoint(path: Path, cfg: DetectionTrainConfig) -> dict[str, Any]:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is one clear error
-        raise WeightsError(f"{path}: not a readable detector checkpoint ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("config") != cfg.to_json():
-        raise ConfigError(
-            f"{path}: checkpoint of a different detector training configuration; remove it or run with "
-            "the same settings"
-        )
-    return blob
-
-
 def train_detector(
     cfg: DetectionTrainConfig,
     out: str | Path,
@@ -256,7 +244,7 @@ def train_detector(
     total = per_epoch * cfg.epochs
     step, step_losses = 0, []
     if resume and ckpt.is_file():
-        blob = _load_checkpoint(ckpt, cfg)
+        blob = load_checkpoint(ckpt, cfg.to_json(), "detector training")
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step, step_losses = int(blob["step"]), list(blob["step_losses"])

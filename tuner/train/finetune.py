@@ -43,7 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError, WeightsError
+from deltatune.errors import ConfigError
+from deltatune.train.checkpoints import load_checkpoint
 
 __all__ = [
     "FinetuneConfig",
@@ -194,19 +195,6 @@ def _make_optimizer(cfg: FinetuneConfig, params: list[nn.Parameter]) -> torch.op
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _load_checkpoint(path: Path, cfg: FinetuneConfig) -> dict[str, Any]:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is one clear error
-        raise WeightsError(f"{path}: not a readable fine-tuning checkpoint ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("config") != cfg.to_json():
-        raise ConfigError(
-            f"{path}: checkpoint of a different fine-tuning configuration; remove it or "
-            "run with the same settings"
-        )
-    return blob
-
-
 def finetune(
     cfg: FinetuneConfig,
     out: str | Path,
@@ -257,7 +245,7 @@ def finetune(
     opt = _make_optimizer(cfg, params)
     step, losses, dl, sp = 0, [], [], []
     if resume and ckpt.is_file():
-        blob = _load_checkpoint(ckpt, cfg)
+        blob = load_checkpoint(ckpt, cfg.to_json(), "fine-tuning")
         student.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step = int(blob["step"])
