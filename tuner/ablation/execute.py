@@ -229,7 +229,7 @@ def _fixed_finetune(state: WorkerState, run: Run, wl: Any) -> Weights:
 
 def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     from deltatune.delta.thresholds import ThresholdFile
-    from deltatune.search.runner import SearchSettings, run_search
+    from deltatune.search.runner import SearchSettings, make_evaluator, run_search
 
     spec, p = state.spec, run.point
     wl = state.workload()
@@ -258,13 +258,8 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         aggregate=str(spec.setting(p, "aggregate")),
         keyframes=tuple(int(t) for t in split_list(spec.setting(p, "keyframes"))),
     )
-    scorer = ev
-    if settings.also_on:  # every segment's evaluator built once per worker, like the main one
-        from deltatune.search.segments import SegmentsEvaluator
-
-        others = [state.evaluator(w) for w in settings.also_on]
-        scorer = SegmentsEvaluator(ev, others, aggregate=settings.aggregate)
-    res = run_search(settings, evaluator=scorer)
+    # every segment's evaluator is built once per worker, like the main one
+    res = run_search(settings, evaluator=make_evaluator(settings, ev, evaluator_for=state.evaluator))
     front = [(float(r.accuracy_loss), float(r.speedup)) for r in res.front.itertuples()]
     best = res.best_feasible
     if best is None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deltatune.delta.rule import is_keyframe_interval
 from deltatune.errors import ConfigError
 from deltatune.search.study_workload import Segment, parse_segment
 
@@ -168,7 +169,7 @@ def _check_segments(v: Any) -> str | None:
 
 
 def _check_keyframe(v: Any) -> str | None:
-    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+    if is_keyframe_interval(v):
         return None
     return f"expected a key-frame interval (an integer >= 0; 0: none), got {v!r}"
 

@@ -12,7 +12,7 @@ from torch import fx, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import RunContext
 from deltatune.delta.backends import Backend
-from deltatune.delta.rule import MODES, refresh_exact, refresh_keyframe
+from deltatune.delta.rule import MODES, is_keyframe_interval, refresh_exact, refresh_keyframe
 from deltatune.delta.stats import StatsRecorder
 from deltatune.delta.thresholds import (
     ThresholdFile,
@@ -207,7 +207,7 @@ class DeltaNetwork(nn.Module):
 
     @keyframe_interval.setter
     def keyframe_interval(self, n: int) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if not is_keyframe_interval(n):
             raise ConfigError(f"key-frame interval must be an integer >= 0 (0: none), got {n!r}")
         self._keyframe_interval = n
 
@@ -365,7 +365,6 @@ class DeltaNetwork(nn.Module):
         """Load a thresholds file; its names must equal this network's truncation points."""
         tf = load_thresholds(path)
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}")
-        self.set_thresholds(tf.thresholds)
         self.apply_settings(tf)
         return tf
 

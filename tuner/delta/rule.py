@@ -61,6 +61,7 @@ __all__ = [
     "refresh_exact",
     "refresh_due",
     "refresh_keyframe",
+    "is_keyframe_interval",
 ]
 
 #: The channel reductions a change's per-pixel magnitude can be measured with.
@@ -187,3 +188,8 @@ def refresh_keyframe(frame: int, interval: int) -> bool:
     key-frame interval ``interval`` > 0, frames ``interval``, ``2 * interval``, ... run dense like frame 0
     (a periodic refresh that bounds accumulated truncation error; not part of DeltaCNN)."""
     return interval > 0 and frame > 0 and frame % interval == 0
+
+
+def is_keyframe_interval(n: object) -> bool:
+    """Whether ``n`` is a valid key-frame interval: an integer >= 0 (0: no key frames; not a bool)."""
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 0

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from deltatune._atomic import atomic_write_text
+from deltatune.delta.rule import is_keyframe_interval
 from deltatune.errors import ThresholdError
 
 __all__ = [
@@ -274,7 +275,7 @@ def _read_json(path: str | Path) -> Any:
 
 
 def _keyframe_value(path: str | Path, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+    if not is_keyframe_interval(v):
         raise ThresholdError(f"thresholds file {path}: keyframe_interval must be an integer >= 0, got {v!r}")
     return v
 

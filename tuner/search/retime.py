@@ -54,11 +54,6 @@ class Retimed:
         """Median measured speedup over the rounds."""
         return float(np.median(self.ratios))
 
-    @property
-    def error(self) -> float:
-        """Relative error of the prediction, ``predicted / measured - 1`` (meaningful for ``latency``)."""
-        return self.predicted / self.measured - 1.0
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ratios"] = list(self.ratios)
@@ -125,8 +120,7 @@ def retime_trials(
             rounds = evaluator.timed(ThresholdFile.from_attrs(t.user_attrs), "tune", repeats=repeats)
             ratios = tuple(d / max(s, 1e-9) for d, s in rounds)
             low, high = median_ci(ratios)
-            dense = sorted(d for d, _ in rounds)[len(rounds) // 2]
-            delta = sorted(s for _, s in rounds)[len(rounds) // 2]
+            dense, delta = (float(v) for v in np.median(np.asarray(rounds), axis=0))
             out[n] = stored[n] = Retimed(
                 trial=n, predicted=float(t.values[1]), speed=speed, ratios=ratios, dense_ms=dense,
                 delta_ms=delta, ci_low=low, ci_high=high, host=host,

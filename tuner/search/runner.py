@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import optimize_resilient
+from deltatune.delta.rule import is_keyframe_interval
 from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, resolve_speed
@@ -120,8 +121,7 @@ class SearchSettings:
         resolve_speed(self.speed)
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"--timeout {self.timeout}: must be > 0 seconds")
-        if not self.keyframes or any(isinstance(k, bool) or not isinstance(k, int) or k < 0
-                                     for k in self.keyframes):
+        if not self.keyframes or not all(is_keyframe_interval(k) for k in self.keyframes):
             raise ConfigError(f"--keyframes {','.join(map(str, self.keyframes))}: need integers >= 0 "
                               "(0: no key frames)")
         if self.aggregate not in AGGREGATES:
@@ -282,16 +282,24 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
     }
 
 
-def make_evaluator(settings: SearchSettings, main: Evaluator | None = None) -> Any:
+def make_evaluator(
+    settings: SearchSettings,
+    main: Evaluator | None = None,
+    *,
+    evaluator_for: Callable[[StudyWorkload], Evaluator] | None = None,
+) -> Any:
     """The search's evaluator: ``main`` (or one built for ``settings.workload``), wrapped in a
-    :class:`SegmentsEvaluator` when trials are also scored on other segments (``settings.also_on``)."""
+    :class:`SegmentsEvaluator` when trials are also scored on other segments (``settings.also_on``).
+    ``evaluator_for(workload)`` supplies the segments' evaluators (e.g. from a per-process cache); by
+    default each is built here."""
     if isinstance(main, SegmentsEvaluator):
         return main
     speed = resolve_speed(settings.speed)[0]
     main = main or Evaluator(settings.workload, speed=speed)
     if not settings.also_on:
         return main
-    others = [Evaluator(w, speed=speed) for w in settings.also_on]
+    build = evaluator_for or (lambda w: Evaluator(w, speed=speed))
+    others = [build(w) for w in settings.also_on]
     return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
 
 
