@@ -2,7 +2,8 @@
 
 Shaped like torchvision's ``fasterrcnn_mobilenet_v3_large_320_fpn`` without the FPN (torchvision's
 ``mobilenet_backbone(fpn=False)``): one feature map of stride 32, reduced from 1280 to 256 channels by a
-1x1 conv (``neck``), then
+1x1 conv (``neck``) (``FasterRCNNCfg.stride=16``: MobileNetV2's ``features`` cut after the 96-channel
+stride-16 block, ``features[:14]``, for small objects; the person-detector trainer's default), then
 
 * **RPN**: 3x3 conv + ReLU, a 1x1 objectness conv (``A`` logits per cell) and a 1x1 box-delta conv
   (``4 A``); ``A = len(anchor_sizes) * len(aspect_ratios)`` anchors per cell (``deltatune_models._anchors``).
@@ -54,6 +55,7 @@ __all__ = [
     "FasterRCNNCfg",
     "FasterRCNNMobileNetV2",
     "Detections",
+    "backbone_cut",
     "match_boxes",
     "sample_fg_bg",
     "checkpoint_filter_fn",
@@ -76,7 +78,10 @@ class FasterRCNNCfg:
 
     num_classes: int = 2  # background + person
     width_mult: float = 1.0
-    stride: int = 32  # of MobileNetV2's features, also the RoIAlign scale 1/32
+    #: Output stride of the backbone (8, 16 or 32), also the RoIAlign scale 1/stride: 32 keeps all of
+    #: MobileNetV2's ``features`` (1280 channels); 16 / 8 cut them after the last block of that stride
+    #: (``features[:14]``, 96 channels / ``features[:7]``, 32 channels at width 1.0).
+    stride: int = 32
     neck_channels: int = 256
     anchor_sizes: tuple[float, ...] = (32.0, 64.0, 128.0, 256.0)
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
@@ -101,6 +106,28 @@ class FasterRCNNCfg:
     box_score_thresh: float = 0.05
     box_nms_thresh: float = 0.5
     detections_per_img: int = 100
+
+
+def backbone_cut(mcfg: MobileNetV2Cfg, stride: int) -> tuple[int, int]:
+    """``(blocks, channels)``: how many of MobileNetV2's ``features`` blocks make a backbone of output
+    ``stride`` (8, 16 or 32), and its output channels. 32 is the whole ``features`` (with the last 1x1
+    conv); 8 and 16 end at the last inverted-residual block of that stride."""
+    from .mobilenet_v2 import _make_divisible
+
+    blocks, current = 1, 2  # features[0]: the stride-2 stem
+    channels = _make_divisible(32 * mcfg.width_mult, mcfg.round_nearest)
+    cuts: dict[int, tuple[int, int]] = {}
+    for _t, c, n, s in mcfg.inverted_residual_setting:
+        for i in range(n):
+            current *= s if i == 0 else 1
+            blocks += 1
+            channels = _make_divisible(c * mcfg.width_mult, mcfg.round_nearest)
+            cuts[current] = (blocks, channels)
+    if stride == current:
+        return blocks + 1, _make_divisible(1280 * max(1.0, mcfg.width_mult), mcfg.round_nearest)
+    if stride not in cuts or stride < 8:
+        raise ConfigError(f"FasterRCNNCfg.stride={stride}: choose 8, 16 or {current}")
+    return cuts[stride]
 
 
 def match_boxes(iou: torch.Tensor, high: float, low: float, *, allow_low_quality: bool) -> torch.Tensor:
@@ -186,9 +213,11 @@ class FasterRCNNMobileNetV2(nn.Module):
         if cfg.num_classes < 2:
             raise ConfigError(f"FasterRCNNCfg.num_classes={cfg.num_classes}: needs background + >= 1 class")
         self.cfg = cfg
-        mnv2 = MobileNetV2(MobileNetV2Cfg(width_mult=cfg.width_mult))
-        self.backbone: nn.Module = mnv2.features
-        self.neck = nn.Conv2d(mnv2.last_channel, cfg.neck_channels, 1)
+        mcfg = MobileNetV2Cfg(width_mult=cfg.width_mult)
+        mnv2 = MobileNetV2(mcfg)
+        blocks, channels = backbone_cut(mcfg, cfg.stride)
+        self.backbone: nn.Module = mnv2.features if blocks == len(mnv2.features) else mnv2.features[:blocks]
+        self.neck = nn.Conv2d(channels, cfg.neck_channels, 1)
         self.register_buffer(
             "cell_anchors", base_anchors(cfg.anchor_sizes, cfg.aspect_ratios), persistent=False
         )
@@ -434,17 +463,23 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) 
     """Accept a whole detector checkpoint as is, or an ImageNet MobileNetV2 file for the backbone only.
 
     For a classifier file (``features.*`` keys, no ``backbone.*``) the ``features.*`` tensors become
-    ``backbone.*``, its classifier is dropped, and every other tensor keeps the model's current (random)
-    value, so that the strict load checks the backbone keys and shapes exactly.
+    ``backbone.*`` (those of the blocks a cut backbone keeps), its classifier is dropped, and every
+    other tensor keeps the model's current (random) value, so that the strict load checks the backbone
+    keys and shapes exactly.
     """
     if any(k.startswith("backbone.") for k in state_dict) or not any(
         k.startswith("features.") for k in state_dict
     ):
         return state_dict
-    out = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    own = model.state_dict()
+    out = {k: v for k, v in own.items() if not k.startswith("backbone.")}
     out.update(
-        {"backbone." + k[len("features.") :]: v for k, v in state_dict.items() if k.startswith("features.")}
-    )
+        {
+            "backbone." + k[len("features.") :]: v
+            for k, v in state_dict.items()
+            if k.startswith("features.") and "backbone." + k[len("features.") :] in own
+        }
+    )  # a cut backbone (stride 8 / 16) takes only the blocks it has
     return out
 
 

@@ -211,3 +211,41 @@ def test_keyframe_interval_is_an_evaluate_factor() -> None:
     expected = "factors.keyframe_interval: expected a key-frame interval"
     with pytest.raises(ConfigError, match=re.escape(expected)):
         parse_study(base + "[factors]\nkeyframe_interval = [0, -1]\n", path="s.toml")
+
+
+DETECTION = (
+    '[study]\nname = "d"\nkind = "detection"\nmodel = "fasterrcnn_mobilenet_v2"\nseeds = [3, 4]\n'
+    '[fixed]\nsize = "96x128"\nepochs = 2\n[factors]\nbackbone = ["classic", "delta"]\n'
+    "weight_decay = [0, 5e-4, 0.15, 1]\n"
+)
+
+
+def test_detection_study_repeats_over_seeds_with_trainer_settings() -> None:
+    from deltatune.ablation.detection import detection_config
+    from deltatune.ablation.spec import parse_size
+
+    s = parse_study(DETECTION)
+    runs = s.runs()
+    assert len(runs) == 2 * 4 * 2 and {r.seed for r in runs} == {3, 4} and s.unit_name == "seed"
+    assert [r.factors["weight_decay"] for r in runs[:8:2]] == ["0", "0.0005", "0.15", "1"]
+    cfg = detection_config(s, runs[3].point, runs[3].seed)
+    assert (cfg.size, cfg.epochs, cfg.weight_decay, cfg.seed, cfg.lr) == ((96, 128), 2, 0.0005, 4, 1e-3)
+    assert cfg.head_features == "dense" and cfg.optimizer == "adam" and cfg.batch_size == 8
+    assert set(s.metric_names()) == {"avg_iou", "map50", "ms_per_frame", "fps"}
+    assert parse_size(160) == (160, 160) and parse_size("") is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('model = "fasterrcnn_mobilenet_v2"', 'model = "hrnet"', "detection study trains"),
+        ('size = "96x128"', 'size = "16x16"', "input size"),
+        ("epochs = 2", "epochs = 0", "integer >= 1"),
+        ('"classic", "delta"', '"classic", "dense"', "one of classic, delta"),
+        ("seeds = [3, 4]", 'score_on = ["vtest@0"]', "scores its own held-out frames"),
+        ("[factors]", '[factors]\nmode = ["max"]', "unknown factor for a detection study"),
+    ],
+)
+def test_detection_study_fields_are_checked(old: str, new: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        parse_study(DETECTION.replace(old, new))

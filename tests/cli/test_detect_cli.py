@@ -10,45 +10,14 @@ import pytest
 import torch
 
 from deltatune.cli import main
-from deltatune.data import read_frames
-from deltatune.data.pseudo_boxes import pseudo_person_boxes
 from deltatune.errors import DataFetchError
-from deltatune.train.persons import background_model
-
-SEQINFO = """[Sequence]
-name=vtest-cut
-imDir=img1
-frameRate=10
-seqLength={n}
-imWidth=384
-imHeight=288
-imExt=.jpg
-"""
+from tests.mot_sequence import write_mot_sequence
 
 
 @pytest.fixture(scope="module")
 def sequence(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A MOT sequence folder: 12 vtest frames at half size, pseudo-label boxes as ``gt/gt.txt``."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("mot") / "vtest-cut"
-    (root / "img1").mkdir(parents=True)
-    (root / "gt").mkdir()
-    bg = background_model(
-        torch.stack(
-            [torch.from_numpy(f).permute(2, 0, 1) for f in read_frames(vtest_path, count=120, step=3)]
-        )
-    )
-    rows = []
-    for i, f in enumerate(read_frames(vtest_path, start=40, count=12)):
-        Image.fromarray(f).resize((384, 288), Image.BILINEAR).save(root / "img1" / f"{i + 1:06d}.jpg")
-        for j, (x1, y1, x2, y2) in enumerate(
-            (pseudo_person_boxes(torch.from_numpy(f).permute(2, 0, 1), bg) / 2).tolist()
-        ):
-            rows.append(f"{i + 1},{j + 1},{x1 + 1:.1f},{y1 + 1:.1f},{x2 - x1:.1f},{y2 - y1:.1f},1,1,1.0")
-    (root / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
-    (root / "seqinfo.ini").write_text(SEQINFO.format(n=12))
-    return root
+    return write_mot_sequence(vtest_path, tmp_path_factory.mktemp("mot") / "vtest-cut", count=12)
 
 
 def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, capsys) -> None:

@@ -164,6 +164,20 @@ def test_a_few_adam_steps_lower_the_loss_and_keep_backbone_batchnorm_frozen():
     assert torch.equal(bn.running_mean, running_mean)
 
 
+def test_a_stride_16_backbone_is_mobilenet_v2_features_cut_after_the_96_channel_block():
+    _asset("mobilenet_v2_imagenet")
+    mnv2 = create_model("mobilenet_v2")
+    det = create_model(NAME, stride=16)  # weights="default": the ImageNet blocks it keeps
+    assert isinstance(det.backbone, torch.nn.Sequential) and len(det.backbone) == 14
+    assert det.backbone.state_dict().keys() <= mnv2.features.state_dict().keys()
+    for k, v in det.backbone.state_dict().items():
+        assert torch.equal(v, mnv2.features.state_dict()[k]), k
+    with torch.no_grad():
+        assert det.backbone(torch.zeros(1, 3, 160, 128)).shape == (1, 96, 10, 8)
+    with pytest.raises(ConfigError, match="stride"):
+        create_model(NAME, stride=4)
+
+
 def test_whole_detector_checkpoint_round_trips(tmp_path):
     trained = _model(seed=4)
     path = tmp_path / "det.pth"
@@ -188,14 +202,16 @@ def test_default_weights_put_imagenet_mobilenet_into_the_backbone_only():
 # -- with the delta engine -------------------------------------------------------------------------------
 
 
-def test_delta_backbone_at_threshold_zero_gives_the_dense_detections_on_two_frames():
+@pytest.mark.parametrize("stride", [32, 16])
+def test_delta_backbone_at_threshold_zero_gives_the_dense_detections_on_two_frames(stride):
     _asset("mobilenet_v2_imagenet")
     window = DEFAULT_WINDOWS["vtest"][0]
     raw = [window.crop(f) for f in read_frames(_asset("vtest"), start=100, count=2)]
     x = torch.stack([torch.from_numpy(f.copy()).permute(2, 0, 1).float() / 255 for f in raw])
     x = F.interpolate(x, size=(160, 128), mode="bilinear", align_corners=False)
     x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
-    model = _model(seed=6, weights="default")
+    torch.manual_seed(6)
+    model = create_model(NAME, weights="default", stride=stride)  # 16: the cut backbone features[:14]
     net = convert(model.backbone, thresholds=0.0, record_stats=False, dense_refresh=None)
     with torch.no_grad():
         for frame in x[:, None]:  # frame 0 dense, frame 1 through the delta path: one stream

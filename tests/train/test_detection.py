@@ -144,7 +144,8 @@ def test_delta_features_follow_the_stream(train_data: DetectionData, tmp_path: P
     dense = backbone_features(model.backbone, data, "dense", cache_dir=tmp_path)
     exact = backbone_features(model.backbone, data, "delta", threshold=0.0, cache_dir=tmp_path)
     coarse = backbone_features(model.backbone, data, "delta", threshold=0.3, cache_dir=tmp_path)
-    assert dense.shape == (6, 1280, 3, 3) and len(list(tmp_path.glob("*.pt"))) == 3
+    # the default stride-16 backbone (MobileNetV2 features[:14], 96 channels) at 96x96
+    assert dense.shape == (6, 96, 6, 6) and len(list(tmp_path.glob("*.pt"))) == 3
     torch.testing.assert_close(exact, dense, atol=1e-4 * float(dense.abs().max()), rtol=0)
     torch.testing.assert_close(coarse[0], dense[0], atol=1e-4 * float(dense.abs().max()), rtol=0)  # frame 0
     assert float((coarse[1:] - dense[1:]).abs().max()) > 1e-3  # truncation errors on later frames
@@ -175,6 +176,21 @@ def test_dense_and_delta_backbones_at_threshold_zero_give_the_same_detections(tr
     assert classic.delta is None and classic.dense.avg_iou == result.dense.avg_iou
 
 
+def test_configs_of_older_weights_files_read_as_the_stride_32_detector() -> None:
+    import json
+
+    old = json.loads(_cfg().to_json())
+    for k in ("stride", "neck_channels", "box_batch_size_per_image", "rpn_pre_nms_top_n_train",
+              "rpn_post_nms_top_n_train"):  # fmt: skip
+        del old[k]
+    cfg = DetectionTrainConfig.from_json(json.dumps(old))
+    assert (cfg.stride, cfg.neck_channels, cfg.box_batch_size_per_image) == (32, 256, 128)
+    assert (cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train) == (1000, 300)
+    assert DetectionTrainConfig.from_json(_cfg().to_json()) == _cfg()
+    model = build_detector(replace(cfg, backbone_weights="none"))
+    assert len(model.backbone) == 19 and model.neck.in_channels == 1280 and model.cfg.stride == 32
+
+
 def test_bad_settings_are_config_errors(train_data: DetectionData, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs a frozen backbone"):
         _cfg(head_features="delta", train_backbone=True).validate()
@@ -182,5 +198,7 @@ def test_bad_settings_are_config_errors(train_data: DetectionData, tmp_path: Pat
         _cfg(optimizer="rmsprop").validate()
     with pytest.raises(ConfigError, match="--epochs, --batch-size"):
         _cfg(epochs=0, batch_size=0).validate()
+    with pytest.raises(ConfigError, match="stride"):
+        _cfg(stride=4).validate()
     with pytest.raises(ConfigError, match="data of size"):
         train_detector(_cfg(size=(128, 128)), tmp_path / "x.pt", data=train_data)

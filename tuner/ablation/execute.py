@@ -7,6 +7,8 @@ A run is one design point on one repeated unit (:class:`~deltatune.ablation.spec
   budget, and scores it on the held-out frames (and on every ``score_on`` segment). The inner search is an
   Optuna study of its own, ``<study>.<run key>``, in the same storage: a run retried after a crash finishes
   that search to its asked number of trials instead of starting again.
+- **detection** trains the person detector of the run's settings and seed and scores it on held-out
+  frames with a classic or a delta backbone (:mod:`deltatune.ablation.detection`).
 - **evaluate** applies a fixed threshold setting (a file or one number, times ``scale``) with the run's
   truncation mode, accumulation and input dilation to one segment, and scores the whole segment.
 
@@ -87,6 +89,8 @@ class WorkerState:
         self.spec = spec
         self.storage = storage
         self._evaluators: dict[Any, Any] = {}
+        #: other per-process objects runs share (detection studies: decoded frames)
+        self.memo: dict[Any, Any] = {}
 
     def workload(self, segment: Segment | None = None) -> Any:
         from deltatune.search.study_workload import StudyWorkload
@@ -170,6 +174,10 @@ def execute_run(state: WorkerState, run: Run) -> RunOutcome:
         out = _evaluate_run(state, run)
     elif spec.kind == "search":
         out = _search_run(state, run)
+    elif spec.kind == "detection":
+        from deltatune.ablation.detection import detection_run
+
+        out = detection_run(state, run)
     else:  # pragma: no cover - validated by the spec
         raise ConfigError(f"study kind {spec.kind!r} is unknown")
     out.wall_s = time.perf_counter() - t0

@@ -91,6 +91,11 @@ def check_inputs(spec: StudySpec) -> None:
     from deltatune.ablation.execute import WorkerState
     from deltatune_models import model_info
 
+    if spec.kind == "detection":
+        from deltatune.ablation.detection import check_detection_inputs
+
+        check_detection_inputs(spec)
+        return
     info = model_info(spec.model)
     if info.task != "pose":
         raise ConfigError(f"{spec.path}: model {spec.model!r}: studies score pose models only "

@@ -7,6 +7,8 @@ A study file has a ``[study]`` table, a ``[factors]`` table (each factor a list 
     name = "truncation-ablation"
     kind = "evaluate"                 # "evaluate": fixed thresholds scored per clip/segment
     model = "hrnet"                   # "search": one threshold search per design point and seed
+                                      # "detection": one detector training per point and seed, scored
+                                      #   with a classic (dense) or delta backbone
     units = ["vtest@0", "vtest@160"]  # evaluate: the repeated unit (clip@first frame)
     frames = 16
     primary = { factor = "accumulate", baseline = "on", metric = "accuracy_loss" }
@@ -39,6 +41,8 @@ from typing import Any
 from deltatune.delta.rule import is_keyframe_interval
 from deltatune.errors import ConfigError
 from deltatune.search.study_workload import Segment, parse_segment
+from deltatune.train.detection import DETECTOR, DetectionTrainConfig
+from deltatune.train.detection_eval import DEFAULT_SCORE_THRESHOLD
 
 __all__ = [
     "StudySpec",
@@ -53,7 +57,7 @@ __all__ = [
     "parse_segment",
 ]
 
-KINDS = ("search", "evaluate")
+KINDS = ("search", "evaluate", "detection")
 
 #: Metrics each kind of run records: name -> (label, higher is better).
 METRICS: dict[str, dict[str, tuple[str, bool]]] = {
@@ -70,6 +74,12 @@ METRICS: dict[str, dict[str, tuple[str, bool]]] = {
         "accuracy_loss": ("accuracy loss (PCK points)", False),
         "mac_speedup": ("MAC speedup", True),
         "measured_speedup": ("measured speedup (dense ms / delta ms)", True),
+    },
+    "detection": {
+        "avg_iou": ("average IoU on held-out frames (the seed's metric)", True),
+        "map50": ("mAP@0.5 on held-out frames", True),
+        "ms_per_frame": ("measured ms per frame, backbone + head", False),
+        "fps": ("measured frames per second, backbone + head", True),
     },
 }
 #: Metrics of a search study that scores its result on several segments (``score_on``).
@@ -183,6 +193,38 @@ def _check_keyframes(v: Any) -> str | None:
     return f'expected key-frame intervals to search (an integer >= 0, or "0,16,32"), got {v!r}'
 
 
+def _check_choice(*choices: str) -> Any:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"expected one of {', '.join(choices)}, got {v!r}"
+
+    return check
+
+
+def _check_size(v: Any) -> str | None:
+    """An input size: ``"HxW"``, one integer (square), or ``""`` (the trainer's default)."""
+    if v == "" or (_is_int(v) and v >= 32):
+        return None
+    m = re.fullmatch(r"(\d+)x(\d+)", v) if isinstance(v, str) else None
+    if m and min(int(m.group(1)), int(m.group(2))) >= 32:
+        return None
+    return f'expected an input size "HxW" (each >= 32) or one integer >= 32, got {v!r}'
+
+
+def _check_timed(v: Any) -> str | None:
+    ok = _is_int(v) and (v == 0 or v >= 2)
+    return None if ok else f"expected 0 (all frames) or an integer >= 2 (frame 0 runs dense), got {v!r}"
+
+
+def parse_size(v: Any) -> tuple[int, int] | None:
+    """A checked size level as ``(H, W)``; ``None`` for ``""`` (the trainer's default)."""
+    if v == "":
+        return None
+    if _is_int(v):
+        return (int(v), int(v))
+    h, w = str(v).split("x")
+    return (int(h), int(w))
+
+
 def segment_list(v: Any) -> list[str]:
     """The segments of an ``also_on`` level: ``"vtest@300, carphone"``; ``""`` or ``"none"``: none."""
     return [] if str(v).strip().lower() in ("", "none") else split_list(v)
@@ -192,6 +234,9 @@ def split_list(v: Any) -> list[str]:
     """``"a, b"`` -> ``["a", "b"]``; an integer -> ``["n"]`` (study-file lists written as one string)."""
     return [t.strip() for t in str(v).split(",") if t.strip()]
 
+
+#: The detector trainer's defaults: a detection study's unset settings.
+_TRAIN = DetectionTrainConfig()
 
 #: Factors (and [fixed] settings) each kind understands: name -> (validator, default).
 FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
@@ -227,6 +272,25 @@ FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
         "input_dilation": (_check_dilation, 1),
         "accumulate": (_check_onoff, True),
         "keyframe_interval": (_check_keyframe, 0),
+    },
+    # the person detector (deltatune detect): one training run per design point and seed, then the
+    # held-out frames scored and timed with the run's backbone (module docstring of ablation.detection)
+    "detection": {
+        "backbone": (_check_choice("classic", "delta"), "classic"),
+        "head_features": (_check_choice("dense", "delta"), _TRAIN.head_features),
+        "optimizer": (_check_choice("adam", "adamw", "sgd"), _TRAIN.optimizer),
+        "lr": (_check_positive, _TRAIN.lr),
+        "weight_decay": (_check_nonneg, _TRAIN.weight_decay),
+        "epochs": (_check_int(1), _TRAIN.epochs),
+        "batch_size": (_check_int(1), _TRAIN.batch_size),
+        "size": (_check_size, ""),
+        # the delta backbone's threshold at every truncation point (features and scoring)
+        "threshold": (_check_nonneg, _TRAIN.threshold),
+        "score_threshold": (_check_nonneg, DEFAULT_SCORE_THRESHOLD),
+        "train_frames": (_check_frames, ""),
+        "eval_frames": (_check_frames, ""),
+        # frames of the scored stream that are timed (0: all of them)
+        "timed_frames": (_check_timed, 0),
     },
 }
 
@@ -475,6 +539,8 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
     kind = sec["kind"]
     if kind not in KINDS:
         raise fail("study", "kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "detection" and sec["model"] != DETECTOR:
+        raise fail("study", "model", f"a detection study trains {DETECTOR!r}, got {sec['model']!r}")
     name = sec["name"]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise fail("study", "name", f"use 1-100 letters, digits, - _ . (got {name!r})")
@@ -499,11 +565,11 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         raise fail("study", "pairing", f'expected "unit" or "none", got {sec["pairing"]!r}')
     if sec.get("joints", "present") not in ("present", "all"):
         raise fail("study", "joints", f'expected "present" or "all", got {sec["joints"]!r}')
-    # repeats: seeds for a search, segments for an evaluation
-    if kind == "search":
+    # repeats: seeds for a search or a detector training, segments for an evaluation
+    if kind != "evaluate":
         if "units" in sec:
             raise fail(
-                "study", "units", "a search study repeats over seeds: use repeats = N or seeds = [...]"
+                "study", "units", f"a {kind} study repeats over seeds: use repeats = N or seeds = [...]"
             )
         if "seeds" in sec:
             seeds = sec["seeds"]
@@ -512,6 +578,9 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
             kw["seeds"] = tuple(seeds)
         else:
             kw["seeds"] = tuple(range(sec.get("repeats", 3)))
+        for key in ("score_on", "observe"):
+            if key in sec and kind == "detection":
+                raise fail("study", key, "a detection study scores its own held-out frames (eval_frames)")
         for key in ("score_on",):
             if key in sec:
                 kw[key] = _segments(sec[key], lambda m, k=key: fail("study", k, m))

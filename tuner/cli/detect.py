@@ -65,6 +65,14 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         metavar="HxW",
         help=f"input size, S or HxW (default {d.size[0]}x{d.size[1]})",
     )
+    p.add_argument(
+        "--stride",
+        type=int,
+        choices=(8, 16, 32),
+        default=d.stride,
+        help=f"backbone output stride: MobileNetV2's features cut after that stride's last block "
+        f"(default {d.stride})",
+    )
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
     p.add_argument(
         "--batch-size", type=int, default=d.batch_size, help=f"frames per step (default {d.batch_size})"
@@ -179,6 +187,7 @@ def _train(args: argparse.Namespace) -> int:
         head_features=args.head_features,
         threshold=args.threshold,
         seed=args.seed,
+        stride=args.stride,
     )
     cfg.validate()
     out = check_output_path(args.out, "--out")

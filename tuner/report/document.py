@@ -425,6 +425,10 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
         ),
     ]
     out += _runs_blocks(results, analysis)
+    from deltatune.report import seed_table
+
+    if seed_table.applies(results):
+        out += seed_table.seed_table_blocks(results, analysis.seed, analysis.alpha)
     pc = analysis.primary
     if pc is None and results.primary is not None:
         f, base, metric = results.primary

@@ -9,11 +9,12 @@ training frames as one stream (:mod:`deltatune.train.detection_data`).
 * **Data**: frames ``frames`` of ``video`` (default: the training part of
   :func:`deltatune.data.pseudo_boxes.split_frames`), resized to ``size`` with boxes scaled.
 * **Model**: :class:`deltatune_models.faster_rcnn.FasterRCNNMobileNetV2` with ImageNet MobileNetV2
-  weights in the backbone (``backbone_weights``) and a seeded random head; anchors from the config
-  (see :data:`DEFAULT_ANCHOR_SIZES`).
+  weights in the backbone (``backbone_weights``) and a seeded random head; backbone stride, anchors,
+  neck and sampling from the config (see :data:`DEFAULT_STRIDE` and the defaults after it: the
+  stride-16 backbone ``features[:14]`` at 320x320).
 * **Frozen backbone** (default): only the neck, RPN and box head train, on cached backbone features, so
-  an epoch over 600 frames takes seconds. ``train_backbone=True`` trains everything but the backbone's
-  BatchNorms (dense features only, no cache; much slower).
+  a step (batch 8) takes about 0.27 s on one thread. ``train_backbone=True`` trains everything but the
+  backbone's BatchNorms (dense features only, no cache; much slower).
 * **Optimizers**: ``adam`` is ``torch.optim.Adam`` (weight decay as an L2 term in the gradient, as the
   name says), ``adamw`` decoupled weight decay (what ``deltatune finetune``'s ``adam`` is), ``sgd`` with
   momentum 0.9.
@@ -23,7 +24,7 @@ training frames as one stream (:mod:`deltatune.train.detection_data`).
   weights as an uninterrupted one.
 * **Checkpoints**: after every epoch (and when stopped early) to ``<out>.ckpt``, atomically; the final
   weights to ``out`` as ``{"format", "config", "model": state_dict}``, loadable with
-  ``create_model("fasterrcnn_mobilenet_v2", weights=out, **anchor settings)`` and by
+  ``create_model("fasterrcnn_mobilenet_v2", weights=out, **model_kwargs(config))`` and by
   :func:`deltatune.train.detection_eval.load_detector`.
 """
 
@@ -49,31 +50,53 @@ __all__ = [
     "DetectionTrainResult",
     "train_detector",
     "build_detector",
+    "model_kwargs",
     "training_frames",
+    "source_length",
     "DETECTOR",
     "DETECTION_OPTIMIZERS",
     "DEFAULT_SIZE",
     "DEFAULT_ANCHOR_SIZES",
     "DEFAULT_ASPECT_RATIOS",
+    "DEFAULT_STRIDE",
     "WEIGHTS_FORMAT",
 ]
 
 DETECTOR = "fasterrcnn_mobilenet_v2"
 DETECTION_OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 WEIGHTS_FORMAT = "deltatune-detector/1"
-#: Default input ``(H, W)``: vtest's pedestrians (about 50-110 px tall, 20-45 px wide at 768x576) become
-#: about 14-30 px tall and 4-9 px wide; at 96x96 (the students' size) they are 8-18 x 3-6 px on a 3x3
-#: feature map, too few cells to tell neighbours apart.
-DEFAULT_SIZE: tuple[int, int] = (160, 160)
-#: Anchors (input pixels; aspect ratio = height / width) for small pedestrians on a stride-32 map. The
-#: zoo's defaults (32-256 px, ratios 0.5-2, sized for 320x320) waste most anchors at 96-160 px: 128 and
-#: 256 px anchors are the whole image, and ratio 0.5 (wide) fits no pedestrian. Anchor centres lie 32 px
-#: apart (torchvision's grid: cell corners), so an anchor must be at least 32 px wide and tall for every
-#: pedestrian, however small and wherever it stands, to overlap one; otherwise the RPN's best-anchor
-#: match of a box that overlaps no anchor (IoU 0) claims *every* IoU-0 anchor as positive (torchvision's
-#: ``Matcher`` does the same). Hence 32 and 64 px, upright ratios 1, 2, 3.
-DEFAULT_ANCHOR_SIZES: tuple[float, ...] = (32.0, 64.0)
-DEFAULT_ASPECT_RATIOS: tuple[float, ...] = (1.0, 2.0, 3.0)
+#: Default input ``(H, W)``. vtest's pedestrians (about 50-110 px tall, 20-45 px wide at 768x576) become
+#: about 20-60 x 6-26 px (median 45 x 12) at 320x320; at 160x160 (the old default) they were 6-9 px wide
+#: on a 5x5 stride-32 map and nothing was learnt (2026-12-03: held-out avg IoU 0.003, mAP@0.5 0.003).
+DEFAULT_SIZE: tuple[int, int] = (320, 320)
+#: Backbone output stride: 16 cuts MobileNetV2's ``features`` after the 96-channel stride-16 block
+#: (``features[:14]``, a plain ``nn.Sequential`` the delta engine converts). Measured 2026-12-03 on vtest
+#: at 320x320, pseudo-labels: with stride 32 (10x10 cells, anchor centres 32 px apart) a pedestrian's best
+#: anchor had median IoU 0.28 (2 % >= 0.7, about one positive anchor per box), the RPN's proposals rarely
+#: reached IoU 0.5, so the box head's positives were almost only the ground-truth boxes themselves and its
+#: scores did not rank proposals (held-out mAP@0.5 0.016-0.06). Stride 16: held-out mAP@0.5 0.6.
+DEFAULT_STRIDE = 16
+#: Anchors (input pixels; aspect ratio = height / width) for pedestrians of 20-60 x 6-26 px at 320x320 on
+#: the stride-16 map: upright 2:1 to 4:1 boxes of 16 and 32 px (e.g. 8 x 32 to 23 x 64 px). The best
+#: anchor of a box has median IoU 0.46 (0.28 with the old 32/64 px, ratios 1-3 on stride 32).
+DEFAULT_ANCHOR_SIZES: tuple[float, ...] = (16.0, 32.0)
+DEFAULT_ASPECT_RATIOS: tuple[float, ...] = (2.0, 3.0, 4.0)
+#: Head sizes and sampling for a fast CPU run (a study trains ~40 detectors): a 64-channel neck (the box
+#: head's fc6 has 64*49 inputs instead of 256*49), 64 sampled RoIs per image (at most 16 positives; a
+#: frame has about 7 people) and 500 / 200 proposals before / after NMS in training (1000 / 300: the
+#: 1000x1000 IoU of NMS dominated a step). 2026-12-03, one thread, batch 8 at 320x320: 0.27 s per step
+#: (1.5 s with the zoo's 256 channels, 128 RoIs, 1000 / 300 proposals on stride 32).
+DEFAULT_NECK_CHANNELS = 64
+DEFAULT_BOX_BATCH = 64
+DEFAULT_RPN_TOP_N_TRAIN: tuple[int, int] = (500, 200)
+#: What weights files written before these settings existed were trained with (read by ``from_json``).
+_LEGACY_MODEL_SETTINGS: dict[str, Any] = {
+    "stride": 32,
+    "neck_channels": 256,
+    "box_batch_size_per_image": 128,
+    "rpn_pre_nms_top_n_train": 1000,
+    "rpn_post_nms_top_n_train": 300,
+}
 
 
 @dataclass(frozen=True)
@@ -86,7 +109,9 @@ class DetectionTrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    epochs: int = 10
+    # 3 epochs over the 600 training frames (225 steps): 2026-12-03, one thread, cached features, 59-61 s
+    # of steps, held-out mAP@0.5 0.67 (300 frames x 6 epochs: 59 s, 0.61); 10 epochs would take ~200 s
+    epochs: int = 3
     batch_size: int = 8
     train_backbone: bool = False
     head_features: str = "dense"
@@ -95,6 +120,12 @@ class DetectionTrainConfig:
     anchor_sizes: tuple[float, ...] = DEFAULT_ANCHOR_SIZES
     aspect_ratios: tuple[float, ...] = DEFAULT_ASPECT_RATIOS
     seed: int = 0
+    # the detector's settings (FasterRCNNCfg): see DEFAULT_STRIDE ... DEFAULT_RPN_TOP_N_TRAIN
+    stride: int = DEFAULT_STRIDE
+    neck_channels: int = DEFAULT_NECK_CHANNELS
+    box_batch_size_per_image: int = DEFAULT_BOX_BATCH
+    rpn_pre_nms_top_n_train: int = DEFAULT_RPN_TOP_N_TRAIN[0]
+    rpn_post_nms_top_n_train: int = DEFAULT_RPN_TOP_N_TRAIN[1]
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values no run can use (before any model work)."""
@@ -108,6 +139,11 @@ class DetectionTrainConfig:
             "--frames": self.frames is None or (0 <= self.frames[0] < self.frames[1]),
             "anchor_sizes": bool(self.anchor_sizes) and min(self.anchor_sizes) > 0,
             "aspect_ratios": bool(self.aspect_ratios) and min(self.aspect_ratios) > 0,
+            "stride": self.stride in (8, 16, 32),
+            "neck_channels": self.neck_channels >= 1,
+            "box_batch_size_per_image": self.box_batch_size_per_image >= 1,
+            "rpn_pre_nms_top_n_train": self.rpn_pre_nms_top_n_train >= 1,
+            "rpn_post_nms_top_n_train": self.rpn_post_nms_top_n_train >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -131,7 +167,7 @@ class DetectionTrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> DetectionTrainConfig:
-        d = json.loads(text)
+        d = _LEGACY_MODEL_SETTINGS | json.loads(text)
         for k in ("size", "frames", "anchor_sizes", "aspect_ratios"):
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
@@ -159,10 +195,11 @@ def training_frames(cfg: DetectionTrainConfig) -> range:
         return range(*cfg.frames)
     from deltatune.data.pseudo_boxes import split_frames
 
-    return split_frames(_source_length(cfg.video)).train
+    return split_frames(source_length(cfg.video)).train
 
 
-def _source_length(source: str) -> int:
+def source_length(source: str) -> int:
+    """The number of frames of ``source``: a MOT folder's ``seqLength``, else the video's frame count."""
     from .detection_data import is_mot_sequence
 
     if is_mot_sequence(source):
@@ -180,12 +217,18 @@ def build_detector(cfg: DetectionTrainConfig, weights: str | Path | None = None)
     backbone weights of ``cfg`` and a head initialised from ``cfg.seed``."""
     from deltatune_models import create_model
 
-    kwargs: dict[str, Any] = {"anchor_sizes": cfg.anchor_sizes, "aspect_ratios": cfg.aspect_ratios}
+    kwargs = model_kwargs(cfg)
     if weights is not None:
         return create_model(DETECTOR, weights=weights, **kwargs)
     w = cfg.backbone_weights
     torch.manual_seed(cfg.seed)
     return create_model(DETECTOR, weights=None if w == "none" else w, **kwargs)
+
+
+def model_kwargs(cfg: DetectionTrainConfig) -> dict[str, Any]:
+    """The ``create_model("fasterrcnn_mobilenet_v2", ...)`` settings of ``cfg`` (anchors, stride, head)."""
+    names = ("anchor_sizes", "aspect_ratios", *_LEGACY_MODEL_SETTINGS)
+    return {k: getattr(cfg, k) for k in names}
 
 
 def _make_optimizer(cfg: DetectionTrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:

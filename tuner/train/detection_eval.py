@@ -76,6 +76,8 @@ class DetectionEvalResult:
     delta: DetectorScore | None
     mac_speedup: float | None
     repeats: int
+    #: ``(dense ms, delta ms)`` per frame of every timed round (delta evaluations)
+    rounds: tuple[tuple[float, float], ...] = ()
 
 
 def load_detector(path: str | Path) -> tuple[nn.Module, DetectionTrainConfig]:
@@ -102,9 +104,9 @@ def held_out_frames(source: str) -> range:
     """The default split's held-out frames of ``source``."""
     from deltatune.data.pseudo_boxes import split_frames
 
-    from .detection import _source_length
+    from .detection import source_length
 
-    return split_frames(_source_length(source)).held_out
+    return split_frames(source_length(source)).held_out
 
 
 def score_detections(
@@ -144,10 +146,12 @@ def evaluate_detector(
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     repeats: int = 3,
     calibrate: bool = True,
+    timed_frames: int | None = None,
 ) -> DetectionEvalResult:
     """Score ``model`` (a trained detector) on ``data`` (held-out frames, one stream) with the dense
     backbone and, for ``backbone="delta"``, the delta backbone at ``threshold`` (every truncation
-    point) or the thresholds of ``thresholds_file`` (module docstring)."""
+    point) or the thresholds of ``thresholds_file`` (module docstring). ``timed_frames``: time only the
+    first that many frames of the stream (all are scored; default: time them all)."""
     from deltatune.delta import convert
     from deltatune.delta.latency import best_dense_ms, time_interleaved
 
@@ -157,20 +161,23 @@ def evaluate_detector(
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
     if len(data) < 2:
         raise ConfigError(f"{len(data)} held-out frame(s): need at least 2 (frame 0 runs dense)")
+    if timed_frames is not None and timed_frames < 2:
+        raise ConfigError(f"timed frames {timed_frames}: need at least 2 (frame 0 runs dense)")
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
     model = model.eval()
     size = data.size
     frames = normalize(data.images)[:, None]  # [T, 1, 3, H, W]: one stream
     gt = data.boxes[1:]
+    timed = frames if timed_frames is None else frames[:timed_frames]
     with torch.no_grad():
         dense_dets = [model(x)[0] for x in frames[1:]]
     dense_acc = score_detections(dense_dets, gt, score_threshold=score_threshold)
     n_gt = sum(int(g.shape[0]) for g in gt)
     if backbone == "dense":
         with torch.no_grad():
-            best_dense_ms(model, list(frames[1:]))  # warm-up round, untimed
-            runs = [best_dense_ms(model, list(frames[1:])) for _ in range(repeats)]
+            best_dense_ms(model, list(timed[1:]))  # warm-up round, untimed
+            runs = [best_dense_ms(model, list(timed[1:])) for _ in range(repeats)]
         dense = DetectorScore(
             "dense", *dense_acc, statistics.median(runs), _per_frame(dense_dets), dense_dets
         )
@@ -189,7 +196,7 @@ def evaluate_detector(
         delta_dets = [detector(x)[0] for x in frames][1:]
     mac_speedup = net.mac_speedup()
     delta_acc = score_detections(delta_dets, gt, score_threshold=score_threshold)
-    rounds = time_interleaved(model, detector, frames, repeats=repeats)
+    rounds = time_interleaved(model, detector, timed, repeats=repeats)
     dense_ms = statistics.median(r[0] for r in rounds)
     delta_ms = statistics.median(r[1] for r in rounds)
     return DetectionEvalResult(
@@ -202,6 +209,7 @@ def evaluate_detector(
         DetectorScore("delta", *delta_acc, delta_ms, _per_frame(delta_dets), delta_dets),
         mac_speedup,
         repeats,
+        tuple((float(d), float(s)) for d, s in rounds),
     )
 
 

@@ -1,0 +1,216 @@
+"""The seed experiment's table, filled: average IoU per weight decay, one row per backbone (and the features
+the head was trained on), speed per row, and the tests behind the differences.
+
+The seed is a student reproduction of DeltaCNN: Faster R-CNN with a MobileNetV2 backbone trained on a MOT16
+pedestrian sequence at 96x96 (Adam, lr 1e-3, batch 8, 10 epochs), scored by average IoU at weight decay
+0 / 5e-4 / 0.15 / 1, with FPS on an NVIDIA A10. Its "Classic convolutions" row is :data:`SEED_CLASSIC`;
+its "Delta convolutions" row stayed empty. A detection study (kind ``detection``) with a ``backbone``
+factor fills that layout from its own runs: each cell is the mean over seeds with a 95 % bootstrap CI.
+
+The tests: within every weight-decay column and head-features level, delta vs classic backbone (same
+trained detector, paired by seed) on average IoU and on ms/frame; and, for the delta backbone, the head
+trained on delta vs on dense features (the seed's point that the head must be trained on delta features).
+Each test is :func:`deltatune.stats.compare_two` (paired; t or Wilcoxon by the normality of the
+differences), Holm-corrected over the whole table's family.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from deltatune.report.wording import fmt, fmt_p, fmt_signed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deltatune.ablation.results import AblationResults
+    from deltatune.report.document import Block
+
+__all__ = ["SEED_CLASSIC", "SEED_FPS", "SEED_SETTING", "applies", "seed_table_blocks"]
+
+#: The seed's "Classic convolutions" average IoU by weight decay (its "Delta convolutions" row was "?").
+SEED_CLASSIC: dict[float, float] = {0.0: 0.182, 5e-4: 0.160, 0.15: 0.126, 1.0: 0.123}
+#: The seed's classic speed: about 37 FPS on an NVIDIA A10 GPU.
+SEED_FPS = 37.0
+SEED_SETTING = "MOT16 pedestrians, 96x96, Adam lr 1e-3, batch 8, 10 epochs; NVIDIA A10 GPU; one run per cell"
+
+_BACKBONE = {"classic": "Classic convolutions", "delta": "Delta convolutions"}
+
+
+def applies(results: AblationResults) -> bool:
+    """Whether ``results`` is a detection study the seed's table fits: a backbone factor, average IoU."""
+    return "backbone" in results.factors and any(m.name == "avg_iou" for m in results.metrics)
+
+
+def _rows(results: AblationResults) -> list[tuple[str, dict[str, str]]]:
+    """(label, factor levels) per table row: backbone x head features (when that is a factor)."""
+    heads = results.factors.get("head_features", [])
+    out = []
+    for b in results.factors["backbone"]:
+        name = _BACKBONE.get(b, b)
+        if len(heads) > 1:
+            out += [(f"{name}, head on {h} features", {"backbone": b, "head_features": h}) for h in heads]
+        else:
+            out.append((name, {"backbone": b}))
+    return out
+
+
+def _values(obs: pd.DataFrame, metric: str, levels: dict[str, str]) -> pd.Series:
+    """The metric's values at ``levels``, one per repeated unit (seed), indexed by unit."""
+    d = obs[obs["metric"] == metric]
+    for k, v in levels.items():
+        d = d[d[k] == v]
+    return d.groupby("unit")["value"].mean()
+
+
+def _cell(values: pd.Series, seed: int) -> str:
+    from deltatune.stats import describe
+
+    v = values.dropna()
+    if v.empty:
+        return "–"
+    if len(v) < 2:
+        return f"{fmt(v.iloc[0])} (n=1)"
+    d = describe(v.to_numpy(), seed=seed)
+    return f"{fmt(d.mean)} [{fmt(d.ci_low)}, {fmt(d.ci_high)}]"
+
+
+def _seed_value(level: str) -> float | None:
+    try:
+        x = float(level)
+    except ValueError:
+        return None
+    return next((v for k, v in SEED_CLASSIC.items() if math.isclose(k, x)), None)
+
+
+def _table(results: AblationResults, metric: str, seed: int, *, seed_row: bool) -> Block:
+    from deltatune.report.document import Table
+
+    obs = results.observations
+    wds = results.factors.get("weight_decay")
+    cols = [("", {})] if not wds else [(f"wd {w}", {"weight_decay": w}) for w in wds]
+    headers = ("", *(c for c, _ in cols), "ms/frame", "FPS")
+    rows: list[tuple[str, ...]] = []
+    if seed_row and wds and any(_seed_value(w) is not None for w in wds):
+        seeds = [_seed_value(w) for w in wds]
+        rows.append(("Seed: classic convolutions", *(fmt(v) if v is not None else "–" for v in seeds),
+                     "–", f"about {SEED_FPS:.0f}"))  # fmt: skip
+    for label, levels in _rows(results):
+        cells = [_cell(_values(obs, metric, {**levels, **c}), seed) for _, c in cols]
+        ms = _values(obs, "ms_per_frame", levels)
+        fps = _values(obs, "fps", levels)
+        rows.append((label, *cells, _cell(ms, seed), _cell(fps, seed)))
+    name = next(m.label for m in results.metrics if m.name == metric)
+    return Table(headers, tuple(rows), f"{name}: mean over {results.unit_name}s [95 % bootstrap CI]")
+
+
+def _tests(results: AblationResults, seed: int) -> list[dict[str, Any]]:
+    """Every comparison of the table (module docstring), before the Holm correction."""
+    from deltatune.stats import compare_two
+
+    obs = results.observations
+    backbones = results.factors["backbone"]
+    heads = results.factors.get("head_features", [None])
+    wds = results.factors.get("weight_decay", [None])
+    pairs: list[tuple[str, dict[str, str], dict[str, str], str]] = []
+    for w in wds:
+        at = {} if w is None else {"weight_decay": w}
+        for h in heads:
+            hh = {} if h is None else {"head_features": h}
+            if "classic" in backbones and "delta" in backbones:
+                for metric in ("avg_iou", "ms_per_frame"):
+                    what = "delta vs classic backbone" + (f", head on {h} features" if h else "")
+                    delta, classic = {**at, **hh, "backbone": "delta"}, {**at, **hh, "backbone": "classic"}
+                    pairs.append((what, delta, classic, metric))
+        if "delta" in backbones and {"dense", "delta"} <= set(heads):
+            pairs.append(("delta backbone: head on delta vs on dense features",
+                          {**at, "backbone": "delta", "head_features": "delta"},
+                          {**at, "backbone": "delta", "head_features": "dense"}, "avg_iou"))  # fmt: skip
+    out = []
+    for what, a_lv, b_lv, metric in pairs:
+        a, b = _values(obs, metric, a_lv), _values(obs, metric, b_lv)
+        common = a.index.intersection(b.index)
+        a, b = a[common].dropna(), b[common].dropna()
+        common = a.index.intersection(b.index)
+        row: dict[str, Any] = {"what": what, "weight_decay": a_lv.get("weight_decay", "all"),
+                               "metric": metric, "n": len(common)}  # fmt: skip
+        if len(common) >= 2:
+            r = compare_two(a[common].to_numpy(), b[common].to_numpy(), paired=True, seed=seed)
+            row |= {"diff": r.mean_difference, "test": r.test, "p": r.pvalue}
+        else:
+            row |= {"diff": math.nan, "test": "too few pairs", "p": math.nan}
+        out.append(row)
+    return out
+
+
+def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.05) -> list[Block]:
+    """The seed's table (average IoU and mAP@0.5), a figure, and the Holm-corrected tests."""
+    import pandas as pd
+
+    from deltatune.report.document import Heading, Para, Table, _figure
+    from deltatune.report.plots import interaction
+    from deltatune.stats import holm
+
+    out: list[Block] = [
+        Heading(2, "The seed experiment's table"),
+        Para(
+            f"Rows as in the seed's table (classic and delta convolutions), one column per weight decay. "
+            f"The seed's own classic row ({SEED_SETTING}) is given for reference; its data, resolution, "
+            f"hardware and number of runs differ from this study's, so compare the rows of this study with "
+            f"each other, and the seed's row only in shape.",
+            "note",
+        ),
+        _table(results, "avg_iou", seed, seed_row=True),
+    ]
+    if any(m.name == "map50" for m in results.metrics):
+        out.append(_table(results, "map50", seed, seed_row=False))
+    obs = results.observations
+    if "weight_decay" in results.factors:
+        d = obs[obs["metric"] == "avg_iou"].copy()
+        d["row"] = [next(lbl for lbl, lv in _rows(results) if all(r[k] == v for k, v in lv.items()))
+                    for _, r in d.iterrows()]  # fmt: skip
+        order = results.factors["weight_decay"]
+        seed_values = [_seed_value(w) for w in order]
+
+        def draw(ax: Any) -> None:
+            interaction(d, x="weight_decay", hue="row", y="value", order=order, ax=ax)
+            if all(v is not None for v in seed_values):
+                ax.plot(range(len(order)), seed_values, "k--", marker="x", label="seed: classic (its data)")
+                ax.legend(fontsize="small")
+            ax.set_ylabel("average IoU (mean over seeds)")
+
+        out.append(
+            _figure(
+                "seed_table.png",
+                "Average IoU by weight decay, one line per row of the table (mean, 95 % CI over seeds); "
+                "dashed: the seed's classic row, on its own data",
+                draw,
+                (7.0, 4.0),
+            )
+        )
+    tests = _tests(results, seed)
+    if tests:
+        adj = holm([t["p"] for t in tests])
+        frame = pd.DataFrame(tests).assign(holm=adj)
+        out.append(
+            Table(
+                ("comparison", "weight decay", "metric", "pairs", "mean difference", "test", "p", "Holm p"),
+                tuple(
+                    (
+                        r.what,
+                        str(r.weight_decay),
+                        r.metric,
+                        str(r.n),
+                        fmt_signed(r.diff),
+                        r.test,
+                        fmt_p(r.p),
+                        fmt_p(r.holm) + (" *" if r.holm < alpha else ""),
+                    )  # fmt: skip
+                    for r in frame.itertuples()
+                ),
+                f"Paired by seed; Holm-corrected over these {len(tests)} tests (* : Holm p < {alpha:g}). "
+                "The mean difference is the first level minus the second.",
+            )
+        )
+    return out
