@@ -31,7 +31,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltatune.ablation.spec import DesignPoint, Run, StudySpec, parse_size
+from deltatune.ablation.spec import DesignPoint, Run, StudySpec, parse_frames, parse_size
 from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -62,13 +62,6 @@ def detector_cache() -> Path:
     return Path(env).expanduser() if env else data_dir() / "cache" / "detectors"
 
 
-def _frames(value: Any) -> range | None:
-    if not value:
-        return None
-    a, b = (int(v) for v in str(value).split(":"))
-    return range(a, b)
-
-
 def detection_config(spec: StudySpec, point: DesignPoint, seed: int) -> DetectionTrainConfig:
     """The training config of ``point`` with ``seed`` (the study's video; unset settings: the trainer's
     defaults)."""
@@ -77,7 +70,7 @@ def detection_config(spec: StudySpec, point: DesignPoint, seed: int) -> Detectio
     from deltatune.train.detection import DetectionTrainConfig
 
     s = spec.setting
-    frames = _frames(s(point, "train_frames"))
+    frames = parse_frames(s(point, "train_frames"))
     cfg = DetectionTrainConfig(
         video=_source(spec),
         frames=None if frames is None else (frames.start, frames.stop),
@@ -98,7 +91,7 @@ def eval_frames(spec: StudySpec, point: DesignPoint) -> range:
     """The frames a run scores: ``eval_frames``, else the held-out part of the video's default split."""
     from deltatune.train.detection_eval import held_out_frames
 
-    return _frames(spec.setting(point, "eval_frames")) or held_out_frames(_source(spec))
+    return parse_frames(spec.setting(point, "eval_frames")) or held_out_frames(_source(spec))
 
 
 def _source(spec: StudySpec) -> str:
@@ -142,20 +135,25 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def _data(state: WorkerState, cfg: DetectionTrainConfig, frames: range) -> Any:
+    """Frames ``frames`` of the study's video at ``cfg``'s size with their boxes, decoded once per worker."""
+    from deltatune.train.detection_data import load_detection_data
+
+    key = ("detection-data", cfg.video, frames, cfg.size)
+    if key not in state.memo:
+        state.memo[key] = load_detection_data(cfg.video, frames, cfg.size)
+    return state.memo[key]
+
+
 def _trained(state: WorkerState, cfg: DetectionTrainConfig) -> Path:
     """The weights of ``cfg``: from the cache, else trained (resuming an interrupted training)."""
     from deltatune.train.detection import train_detector, training_frames
-    from deltatune.train.detection_data import load_detection_data
 
     path = detector_cache() / f"{_key(cfg.to_json())}.pt"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = training_frames(cfg)
-    key = ("train-data", cfg.video, frames, cfg.size)
-    if key not in state.memo:
-        state.memo[key] = load_detection_data(cfg.video, frames, cfg.size)
-    train_detector(cfg, path, resume=True, data=state.memo[key])
+    train_detector(cfg, path, resume=True, data=_data(state, cfg, training_frames(cfg)))
     return path
 
 
@@ -169,7 +167,6 @@ def _evaluated(
 ) -> dict[str, Any]:
     """The dense and delta scores of ``weights`` on ``frames`` (cached beside the weights)."""
     from deltatune._atomic import atomic_write_text
-    from deltatune.train.detection_data import load_detection_data
     from deltatune.train.detection_eval import evaluate_detector, load_detector
 
     repeats = max(1, state.spec.speed_repeats)
@@ -183,13 +180,10 @@ def _evaluated(
                 return dict(blob)
         except (OSError, ValueError):
             pass  # recomputed below
-    key = ("eval-data", cfg.video, frames, cfg.size)
-    if key not in state.memo:
-        state.memo[key] = load_detection_data(cfg.video, frames, cfg.size)
     model, _ = load_detector(weights)
     r = evaluate_detector(
-        model, state.memo[key], backbone="delta", threshold=cfg.threshold, score_threshold=score_threshold,
-        repeats=repeats, timed_frames=timed_frames,
+        model, _data(state, cfg, frames), backbone="delta", threshold=cfg.threshold,
+        score_threshold=score_threshold, repeats=repeats, timed_frames=timed_frames,
     )  # fmt: skip
     assert r.delta is not None
     blob = {

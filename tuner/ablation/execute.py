@@ -32,7 +32,15 @@ from typing import Any
 
 import torch
 
-from deltatune.ablation.spec import Run, Segment, StudySpec, parse_segment, segment_list, split_list
+from deltatune.ablation.spec import (
+    Run,
+    Segment,
+    StudySpec,
+    parse_frames,
+    parse_segment,
+    segment_list,
+    split_list,
+)
 from deltatune.errors import ConfigError
 
 __all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run"]
@@ -207,11 +215,10 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
 def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
     from deltatune.search.training import TrainSpace
 
-    frames = str(spec.setting(p, "train_frames"))
-    if not frames:
+    frames = parse_frames(spec.setting(p, "train_frames"))
+    if frames is None:
         return TrainSpace.after(wl, seed=seed, **kw)
-    a, b = (int(v) for v in frames.split(":"))
-    space = TrainSpace(start=a, frames=b - a, seed=seed, **kw)
+    space = TrainSpace(start=frames.start, frames=len(frames), seed=seed, **kw)
     space.check(wl)
     return space
 

@@ -153,6 +153,14 @@ def _check_frames(v: Any) -> str | None:
     return None
 
 
+def parse_frames(v: Any) -> range | None:
+    """A checked ``"A:B"`` level as ``range(A, B)``; ``None`` for ``""`` (the default frames)."""
+    if not v:
+        return None
+    a, b = (int(t) for t in str(v).split(":"))
+    return range(a, b)
+
+
 def _check_thresholds(v: Any) -> str | None:
     if _is_num(v) and v >= 0:
         return None

@@ -107,6 +107,8 @@ def _table(results: AblationResults, metric: str, seed: int, *, seed_row: bool) 
 
 def _tests(results: AblationResults, seed: int) -> list[dict[str, Any]]:
     """Every comparison of the table (module docstring), before the Holm correction."""
+    import pandas as pd
+
     from deltatune.stats import compare_two
 
     obs = results.observations
@@ -129,14 +131,12 @@ def _tests(results: AblationResults, seed: int) -> list[dict[str, Any]]:
                           {**at, "backbone": "delta", "head_features": "dense"}, "avg_iou"))  # fmt: skip
     out = []
     for what, a_lv, b_lv, metric in pairs:
-        a, b = _values(obs, metric, a_lv), _values(obs, metric, b_lv)
-        common = a.index.intersection(b.index)
-        a, b = a[common].dropna(), b[common].dropna()
-        common = a.index.intersection(b.index)
+        both = pd.concat([_values(obs, metric, a_lv), _values(obs, metric, b_lv)], axis=1, join="inner")
+        matched = both.dropna().to_numpy()  # seeds with both levels measured
         row: dict[str, Any] = {"what": what, "weight_decay": a_lv.get("weight_decay", "all"),
-                               "metric": metric, "n": len(common)}  # fmt: skip
-        if len(common) >= 2:
-            r = compare_two(a[common].to_numpy(), b[common].to_numpy(), paired=True, seed=seed)
+                               "metric": metric, "n": len(matched)}  # fmt: skip
+        if len(matched) >= 2:
+            r = compare_two(matched[:, 0], matched[:, 1], paired=True, seed=seed)
             row |= {"diff": r.mean_difference, "test": r.test, "p": r.pvalue}
         else:
             row |= {"diff": math.nan, "test": "too few pairs", "p": math.nan}
@@ -168,7 +168,8 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
     obs = results.observations
     if "weight_decay" in results.factors:
         d = obs[obs["metric"] == "avg_iou"].copy()
-        d["row"] = [next(lbl for lbl, lv in _rows(results) if all(r[k] == v for k, v in lv.items()))
+        rows = _rows(results)
+        d["row"] = [next(lbl for lbl, lv in rows if all(r[k] == v for k, v in lv.items()))
                     for _, r in d.iterrows()]  # fmt: skip
         order = results.factors["weight_decay"]
         seed_values = [_seed_value(w) for w in order]

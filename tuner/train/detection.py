@@ -30,6 +30,7 @@ training frames as one stream (:mod:`deltatune.train.detection_data`).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -199,16 +200,28 @@ def training_frames(cfg: DetectionTrainConfig) -> range:
 
 
 def source_length(source: str) -> int:
-    """The number of frames of ``source``: a MOT folder's ``seqLength``, else the video's frame count."""
+    """The number of frames of ``source``: a MOT folder's ``seqLength``, else the video's frame count.
+
+    Remembered per file version (path and modification time): a video whose header has no frame count is
+    decoded to count them, and a study asks once per design point and run."""
+    from deltatune.data.video import resolve_source
+
     from .detection_data import is_mot_sequence
 
-    if is_mot_sequence(source):
+    mot = is_mot_sequence(source)
+    path = Path(source) / "seqinfo.ini" if mot else resolve_source(source)
+    return _length(str(path), mot, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _length(path: str, mot: bool, _mtime_ns: int) -> int:
+    """``source_length`` of a ``seqinfo.ini`` (``mot``) or a video file at one modification time."""
+    if mot:
         from deltatune.data.mot import read_seqinfo
 
-        return int(read_seqinfo(Path(source) / "seqinfo.ini")["seqLength"])
-    from deltatune.data.video import read_frames, resolve_source, video_info
+        return int(read_seqinfo(Path(path))["seqLength"])
+    from deltatune.data.video import read_frames, video_info
 
-    path = resolve_source(source)
     return video_info(path).frames or sum(1 for _ in read_frames(path))
 
 
