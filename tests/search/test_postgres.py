@@ -69,7 +69,17 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
                 pids = {p.pid: p for p in procs}
                 for t in running:
                     if len(complete) >= 4 and t.user_attrs.get("pid") in pids:
-                        victim = (pids[t.user_attrs["pid"]], t.number)
+                        # freeze the process, then make sure its trial is still running: a trial can end
+                        # between the read above and the kill, and then the kill would cut nothing off
+                        proc = pids[t.user_attrs["pid"]]
+                        os.kill(proc.pid, signal.SIGSTOP)
+                        now = optuna.load_study(study_name="pg", storage=url)
+                        if t.number in {
+                            r.number for r in now.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                        }:
+                            victim = (proc, t.number)
+                        else:
+                            os.kill(proc.pid, signal.SIGCONT)
                         break
             assert victim is not None, "no trial was running in a search process"
             os.kill(victim[0].pid, signal.SIGKILL)
