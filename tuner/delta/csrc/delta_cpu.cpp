@@ -471,37 +471,49 @@ inline float from_bits(uint32_t u) {
   return v;
 }
 
+// The truncation step is compiled without trapping math: that changes no value (only whether a float
+// comparison may raise an exception flag, which nothing reads) and lets the compiler turn the clamps and
+// sign choices into vector selects. Only here: it made the depthwise kernel slightly slower.
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+
 // One pixel of the truncation step (see truncate_pointwise). MODE: 0 max, 1 L2 norm, 2 rms.
+// The pointers never alias (a, r: this op's buffers; d: an input or a local sum; e: a fresh output), and
+// every value is computed unconditionally and then selected (with no trapping math, see above), so the
+// channel loops vectorise with no branch: as one float at a time with a branch on the sign, the step was about 15x slower than a dense
+// ReLU6 over the same tensor. The max reduction is exact in any order; the sums of
+// the norm modes keep their left-to-right order.
 template <int MODE>
-inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int64_t c, const float* sl, float lo,
-                           float hi, bool truncate, float thr, bool accumulate, bool zero_fill) {
-  uint32_t umax = 0;
-  float sq = 0.0f;
+inline bool truncate_pixel(const float* __restrict__ dd, float* __restrict__ aa, float* __restrict__ rr,
+                           float* __restrict__ ee, int64_t c, const float* __restrict__ sl, float lo, float hi,
+                           bool truncate, float thr, bool accumulate, bool zero_fill) {
+#pragma omp simd
   for (int64_t ch = 0; ch < c; ++ch) {
-    const float a = aa[ch];
-    const float s = a + (rr[ch] + dd[ch]);
-    float fs = s < 0.0f ? s * sl[ch] : s;
-    float fa = a < 0.0f ? a * sl[ch] : a;
-    fs = std::min(std::max(fs, lo), hi);
-    fa = std::min(std::max(fa, lo), hi);
-    const float change = fs - fa;
-    ee[ch] = change;
-    if (MODE == 0) {
-      umax = std::max(umax, abs_bits(change));
-    } else {
-      sq += change * change;
-    }
+    const float a = aa[ch], k = sl[ch];  // k loaded unconditionally: a load under the condition below
+    const float s = a + (rr[ch] + dd[ch]);  // made it a branch, mispredicted on half the pixels
+    const float ks = s * k, ka = a * k;
+    float fs = s < 0.0f ? ks : s;
+    float fa = a < 0.0f ? ka : a;
+    fs = fs < lo ? lo : fs;  // std::min/std::max, written out: theirs are compiled with trapping math
+    fs = hi < fs ? hi : fs;
+    fa = fa < lo ? lo : fa;
+    fa = hi < fa ? hi : fa;
+    ee[ch] = fs - fa;
   }
   float score;
   if (MODE == 0) {
+    uint32_t umax = 0;
+#pragma omp simd reduction(max : umax)
+    for (int64_t ch = 0; ch < c; ++ch) umax = std::max(umax, abs_bits(ee[ch]));
     score = from_bits(umax);
-  } else if (MODE == 1) {
-    score = std::sqrt(sq);
   } else {
-    score = std::sqrt(sq / static_cast<float>(c));
+    float sq = 0.0f;
+    for (int64_t ch = 0; ch < c; ++ch) sq += ee[ch] * ee[ch];
+    score = MODE == 1 ? std::sqrt(sq) : std::sqrt(sq / static_cast<float>(c));
   }
   const bool fires = !truncate || score > thr;
   if (fires) {
+#pragma omp simd
     for (int64_t ch = 0; ch < c; ++ch) {
       aa[ch] = aa[ch] + (rr[ch] + dd[ch]);
       rr[ch] = 0.0f;
@@ -509,6 +521,7 @@ inline bool truncate_pixel(const float* dd, float* aa, float* rr, float* ee, int
   } else {
     if (zero_fill) std::memset(ee, 0, sizeof(float) * c);
     if (accumulate) {
+#pragma omp simd
       for (int64_t ch = 0; ch < c; ++ch) rr[ch] = rr[ch] + dd[ch];
     } else {
       std::memset(rr, 0, sizeof(float) * c);
@@ -677,6 +690,8 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
   });
   return {emitted, fire, fired.load()};
 }
+
+#pragma GCC pop_options
 
 // DeltaCNN's input sparsify (see truncation.py: InputSparsify) for a channels-last frame x against its
 // reference ref, in one pass: per pixel diff = x - ref, score = max |diff| (mode 0), its L2 norm (1) or
