@@ -356,6 +356,35 @@ def test_masked_delta_reads_as_the_zero_filled_delta_once() -> None:
     assert torch.equal(d.data, want) and d.buffer_clean and d.data is d.buffer  # zeroed in place, once
 
 
+@needs_native
+@pytest.mark.parametrize(("n", "c", "h", "w", "frac"), [(2, 3, 4, 5, 0.5), (3, 96, 28, 28, 0.9), (1, 8, 7, 9, 1.0),
+                                                       (2, 16, 6, 6, 0.0)])
+def test_channels_last_masked_delta_is_zeroed_by_the_compiled_kernel(n, c, h, w, frac) -> None:
+    from deltatune.delta.values import DeltaMasked
+
+    mask = torch.rand(n, 1, h, w) < frac
+    raw = torch.randn(n, c, h, w).contiguous(memory_format=CL)
+    d = DeltaMasked(raw.clone(memory_format=CL), mask, int(mask.sum()))
+    assert d.channels_last
+    assert torch.equal(d.data, raw * mask) and d.data is d.buffer and d.data.is_contiguous(memory_format=CL)
+    with pytest.raises(RuntimeError, match="channels-last"):
+        native.kernels().zero_outside(torch.randn(n, c, h, w + 1), mask)  # NCHW with C > 1 is refused
+
+
+@needs_native
+@pytest.mark.parametrize("pad", [(0, 1, 0, 1), (1, 1, 1, 1), (2, 0, 3, 1), (0, 0, 0, 0)])
+def test_compiled_zero_padding_equals_f_pad(pad) -> None:
+    from deltatune.delta.linear import PadOp
+    from deltatune.delta.values import DeltaTensor
+
+    x = torch.randn(2, 24, 13, 10).contiguous(memory_format=CL)
+    got = native.kernels().pad_zeros(x, *pad)
+    assert torch.equal(got, F.pad(x, pad)) and got.is_contiguous(memory_format=CL)
+    mask = torch.rand(2, 1, 13, 10) < 0.3
+    out = PadOp("pad", pad)(DeltaTensor(x * mask, mask, False))  # a delta frame takes the compiled path
+    assert torch.equal(out.data, F.pad(x * mask, pad)) and torch.equal(out.mask, F.pad(mask, pad))
+
+
 def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> None:
     from deltatune.delta.values import DeltaSum, DeltaTensor
 

@@ -42,6 +42,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from deltatune.delta.native import native_for
+
 __all__ = [
     "DeltaValue",
     "DeltaTensor",
@@ -191,7 +193,12 @@ class DeltaMasked(DeltaValue):
     @property
     def data(self) -> Tensor:
         if not self._clean:
-            self._raw.masked_fill_(~self._mask.expand(mask_shape(self._raw)), 0.0)
+            raw = self._raw
+            k = native_for(raw, self._mask) if raw.dim() == 4 else None
+            if k is not None and raw.is_contiguous(memory_format=torch.channels_last):
+                k.zero_outside(raw, self._mask)  # writes only the unset pixels
+            else:
+                raw.masked_fill_(~self._mask.expand(mask_shape(raw)), 0.0)
             self._clean = True
         return self._raw
 

@@ -820,6 +820,56 @@ std::tuple<at::Tensor, int64_t> sparse_depthwise(const at::Tensor& x_in, const a
   return {y, p};
 }
 
+// Zeroes, in place, the pixels of a channels-last x [N, C, H, W] that mask [N, 1, H, W] leaves unset
+// (x.masked_fill_(~mask, 0) for this layout). Only the unset pixels are written, one memset of C floats
+// each, and a fully set mask writes nothing; masked_fill_ reads a mask byte per element and writes
+// every element of its broadcast iteration.
+void zero_outside(at::Tensor x, const at::Tensor& mask_in) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous(kCL),
+              "zero_outside: x must be a float32 channels-last 4-d tensor");
+  const at::Tensor mask = mask_in.contiguous();
+  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  TORCH_CHECK(mask.scalar_type() == at::kBool && mask.numel() == n * hw,
+              "zero_outside: mask must be bool [N, 1, H, W]");
+  const bool* m = mask.data_ptr<bool>();
+  float* xp = x.data_ptr<float>();
+  const int64_t grain = std::max<int64_t>(256, 65536 / std::max<int64_t>(c, 1));
+  at::parallel_for(0, n * hw, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t px = begin; px < end; ++px)
+      if (!m[px]) std::memset(xp + px * c, 0, sizeof(float) * c);
+  });
+}
+
+// F.pad(x, (left, right, top, bottom)) with zeros for a channels-last x [N, C, H, W]: every output byte is
+// written once (borders zeroed, each input row copied as one block of W*C floats), where constant_pad_nd
+// fills the whole output and then copies the interior over it through a strided view.
+at::Tensor pad_zeros(const at::Tensor& x_in, int64_t left, int64_t right, int64_t top, int64_t bottom) {
+  TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat, "pad_zeros: x must be a float32 4-d tensor");
+  TORCH_CHECK(left >= 0 && right >= 0 && top >= 0 && bottom >= 0, "pad_zeros: pads must be >= 0");
+  const at::Tensor x = as_cl(x_in);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t ho = h + top + bottom, wo = w + left + right;
+  at::Tensor y = at::empty({n, c, ho, wo}, x.options().memory_format(kCL));
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const int64_t row_in = w * c, row_out = wo * c;
+  at::parallel_for(0, n * ho, std::max<int64_t>(1, 16384 / std::max<int64_t>(row_out, 1)),
+                   [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / ho, yo = r % ho, yi = yo - top;
+      float* out = yp + r * row_out;
+      if (yi < 0 || yi >= h) {
+        std::memset(out, 0, sizeof(float) * row_out);
+        continue;
+      }
+      if (left) std::memset(out, 0, sizeof(float) * left * c);
+      std::memcpy(out + left * c, xp + (b * h + yi) * row_in, sizeof(float) * row_in);
+      if (right) std::memset(out + (left + w) * c, 0, sizeof(float) * right * c);
+    }
+  });
+  return y;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "deltatune CPU kernels (channels-last, float32)";
   mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
@@ -828,5 +878,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("sparse_conv", &sparse_conv, "gather -> GEMM -> scatter conv at the set pixels of out_mask");
   mod.def("sparse_depthwise", &sparse_depthwise, "depthwise conv at the set pixels of out_mask");
   mod.def("truncate_pointwise", &truncate_pointwise, "DeltaCNN pointwise truncation on updated pixels");
+  mod.def("pad_zeros", &pad_zeros, "zero spatial padding of a channels-last tensor");
+  mod.def("zero_outside", &zero_outside, "zero a channels-last tensor at the pixels a mask leaves unset");
   mod.def("input_sparsify", &input_sparsify, "DeltaCNN input sparsify: delta, active mask, count, reference");
 }
