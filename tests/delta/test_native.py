@@ -357,8 +357,10 @@ def test_masked_delta_reads_as_the_zero_filled_delta_once() -> None:
 
 
 @needs_native
-@pytest.mark.parametrize(("n", "c", "h", "w", "frac"), [(2, 3, 4, 5, 0.5), (3, 96, 28, 28, 0.9), (1, 8, 7, 9, 1.0),
-                                                       (2, 16, 6, 6, 0.0)])
+@pytest.mark.parametrize(
+    ("n", "c", "h", "w", "frac"),
+    [(2, 3, 4, 5, 0.5), (3, 96, 28, 28, 0.9), (1, 8, 7, 9, 1.0), (2, 16, 6, 6, 0.0)],
+)
 def test_channels_last_masked_delta_is_zeroed_by_the_compiled_kernel(n, c, h, w, frac) -> None:
     from deltatune.delta.values import DeltaMasked
 
