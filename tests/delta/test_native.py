@@ -409,30 +409,40 @@ def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> No
 @pytest.mark.parametrize("mode", ["max", "norm", "rms"])
 @pytest.mark.parametrize("accumulate", [True, False])
 @pytest.mark.parametrize("threshold", [None, 0.0, 0.4])
-def test_compiled_input_sparsify_equals_the_torch_step(mode, accumulate, threshold, monkeypatch) -> None:
+@pytest.mark.parametrize("dilation", [1, 3, 5])
+def test_compiled_input_sparsify_equals_the_torch_step(
+    mode, accumulate, threshold, dilation, monkeypatch
+) -> None:
+    """Also with an input dilation, where the fast path grows the active mask instead of max-pooling the
+    scores as the rule does."""
     from deltatune.delta._context import RunContext
     from deltatune.delta.truncation import InputSparsify
 
     ops = []
     for _ in range(2):
-        op = InputSparsify("input", threshold)
+        op = InputSparsify("input", threshold, dilation=dilation)
         op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode,
                              accumulate=accumulate))
         ops.append(op)
     gen = torch.Generator().manual_seed(7)
     frame = torch.rand(2, 3, 12, 9, generator=gen)
+    rate = 0.3 if dilation == 1 else 0.02  # dilated: few changes, so that the grown masks stay partial
+    partial = 0
     for step in range(5):
         if step:
-            frame = frame + (torch.rand(2, 1, 12, 9, generator=gen) < 0.3) * torch.randn(2, 3, 12, 9,
-                                                                                           generator=gen)
+            frame = frame + (torch.rand(2, 1, 12, 9, generator=gen) < rate) * torch.randn(2, 3, 12, 9,
+                                                                                            generator=gen)
         got = ops[0](frame)
         with monkeypatch.context() as m:
             m.setattr(ops[1], "_compare_compiled", lambda x: None)
             want = ops[1](frame)
         assert got.first == want.first == (step == 0)
         assert torch.equal(got.data, want.data) and torch.equal(ops[0].ref, ops[1].ref)
+        assert got.data.is_contiguous(memory_format=CL) and ops[0].ref.is_contiguous(memory_format=CL)
         if step:
             assert torch.equal(got.mask, want.mask) and got.count == want.count == int(want.mask.sum())
+            partial += bool(want.mask.any() and not want.mask.all())
+    assert threshold is None or partial  # the masks compared were neither empty nor full
 
 
 def _clip_with_cut(n: int = 10) -> list[torch.Tensor]:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._gather import GATHER_MAX_FRACTION, gather_columns, gathered_pixels, scatter_columns
 from deltatune.delta.native import native_for
-from deltatune.delta.rule import input_step, island_step, refresh_due, truncation_step
+from deltatune.delta.rule import input_step, island_step, pixel_score, refresh_due, truncation_step
 from deltatune.delta.stats import LayerRecord
 from deltatune.delta.values import (
     DeltaMasked,
@@ -146,7 +146,7 @@ def _zero_like(cache: ZeroCache, x: DeltaValue) -> DeltaValue:
     if hit is None:
         fmt = _CL if x.channels_last else torch.contiguous_format
         mask = torch.zeros(mask_shape(x), dtype=torch.bool, device=x.device)
-        data = torch.zeros(x.shape, dtype=x.dtype, device=x.device).contiguous(memory_format=fmt)
+        data = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=fmt).zero_()
         hit = cache.put(key, DeltaTensor(data, mask, False, 0))
     return hit  # type: ignore[return-value]
 
@@ -201,7 +201,6 @@ class InputSparsify(TruncationOp):
         dilation, the ``explain`` log, which records ``diff`` and ``score``)."""
         if (
             self.ctx.log is not None
-            or self.dilation != 1
             or x.dim() != 4
             or self.ref is None
             or not self.ctx.backend.channels_last
@@ -210,11 +209,30 @@ class InputSparsify(TruncationOp):
         nk = native_for(x, self.ref)
         if nk is None:
             return None
+        if self.dilation != 1:
+            return self._compare_dilated(x, nk)
         threshold = -1.0 if self.threshold is None else float(self.threshold)
         delta, active, count, self.ref = nk.input_sparsify(
             x, self.ref, threshold, _MODE_CODES[self.ctx.mode], self.ctx.accumulate, self.zero_fill
         )
         return delta, active, count
+
+    def _compare_dilated(self, x: Tensor, nk: Any) -> tuple[Tensor, Tensor, int]:
+        """:meth:`_compare` with an input dilation, without max-pooling the scores: a pixel's window
+        maximum is above the threshold exactly when some pixel of the window is, so the active mask is
+        the undilated one grown by the window (the compiled mask kernel's box dilation, which ignores
+        pixels outside the frame as the pooling's padding does). ``max_pool2d`` over a ``[N, 1, H, W]``
+        score map took 4.5 ms for a 2 x 256 x 192 batch on 2 threads, a few times the rest of the step."""
+        assert self.ref is not None
+        diff = x - self.ref
+        if self.threshold is None:
+            active = torch.ones(mask_shape(x), dtype=torch.bool, device=x.device)
+        else:
+            k, h, w = self.dilation, x.shape[-2], x.shape[-1]
+            seed = pixel_score(diff, self.ctx.mode) > self.threshold
+            active = nk.conv_out_mask(seed, k, k, 1, 1, k // 2, k // 2, 1, 1, h, w)[0]
+        self.ref = torch.where(active, x, self.ref) if self.ctx.accumulate else x.detach().clone()
+        return diff * active, active, int(active.sum())
 
     def _refresh_due(self, active: Tensor, count: int) -> bool:
         ctx = self.ctx
