@@ -296,8 +296,15 @@ class SparseBackend(ReferenceBackend):
             delta, dirty = x.data, False  # every other path reads every pixel
         if kind == "skip":
             fmt = torch.channels_last if delta.is_contiguous(memory_format=torch.channels_last) else None
-            y = torch.empty(delta.shape[0], conv.out_channels, ho, wo, dtype=delta.dtype, device=delta.device,
-                            memory_format=fmt or torch.contiguous_format).zero_()  # the layout of the others
+            y = torch.empty(
+                delta.shape[0],
+                conv.out_channels,
+                ho,
+                wo,
+                dtype=delta.dtype,
+                device=delta.device,
+                memory_format=fmt or torch.contiguous_format,
+            ).zero_()  # the layout of the others
         elif kind == "sparse":
             assert plan.kernel is not None
             y = plan.kernel(delta, out_mask, in_mask=mask, zero_fill=zero_fill)[0]

@@ -200,10 +200,7 @@ class InputSparsify(TruncationOp):
         ``None`` when the kernel does not apply (no compiler, another device or dtype, an input
         dilation, the ``explain`` log, which records ``diff`` and ``score``)."""
         if (
-            self.ctx.log is not None
-            or x.dim() != 4
-            or self.ref is None
-            or not self.ctx.backend.channels_last
+            self.ctx.log is not None or x.dim() != 4 or self.ref is None or not self.ctx.backend.channels_last
         ):  # the reference backend stays plain torch
             return None
         nk = native_for(x, self.ref)
