@@ -371,6 +371,9 @@ def test_channels_last_masked_delta_is_zeroed_by_the_compiled_kernel(n, c, h, w,
     assert torch.equal(d.data, raw * mask) and d.data is d.buffer and d.data.is_contiguous(memory_format=CL)
     with pytest.raises(RuntimeError, match="channels-last"):
         native.kernels().zero_outside(torch.randn(n, c, h, w + 1), mask)  # NCHW with C > 1 is refused
+    shared = mask[:1]  # one mask broadcast over the batch: the torch path
+    d = DeltaMasked(raw.clone(memory_format=CL), shared, int(shared.sum()) * n)
+    assert torch.equal(d.data, raw * shared)
 
 
 @needs_native

@@ -295,7 +295,8 @@ class SparseBackend(ReferenceBackend):
         ):
             delta, dirty = x.data, False  # every other path reads every pixel
         if kind == "skip":
-            fmt = torch.channels_last if delta.is_contiguous(memory_format=torch.channels_last) else None
+            cl = delta.is_contiguous(memory_format=torch.channels_last)
+            fmt = torch.channels_last if cl else torch.contiguous_format  # the layout of the other paths
             y = torch.empty(
                 delta.shape[0],
                 conv.out_channels,
@@ -303,8 +304,8 @@ class SparseBackend(ReferenceBackend):
                 wo,
                 dtype=delta.dtype,
                 device=delta.device,
-                memory_format=fmt or torch.contiguous_format,
-            ).zero_()  # the layout of the others
+                memory_format=fmt,
+            ).zero_()
         elif kind == "sparse":
             assert plan.kernel is not None
             y = plan.kernel(delta, out_mask, in_mask=mask, zero_fill=zero_fill)[0]

@@ -197,8 +197,8 @@ class InputSparsify(TruncationOp):
         """:meth:`_compare` in one compiled pass: ``(delta, active, count)``, with ``ref`` updated the
         same way. The delta holds ``x - ref`` at the active pixels and zeros elsewhere, or, when no reader
         needs the zeros (``zero_fill`` off), anything elsewhere (a :class:`DeltaMasked` buffer).
-        ``None`` when the kernel does not apply (no compiler, another device or dtype, an input
-        dilation, the ``explain`` log, which records ``diff`` and ``score``)."""
+        ``None`` when the kernel does not apply (no compiler, another device or dtype, the ``explain``
+        log, which records ``diff`` and ``score``). An input dilation takes :meth:`_compare_dilated`."""
         if (
             self.ctx.log is not None or x.dim() != 4 or self.ref is None or not self.ctx.backend.channels_last
         ):  # the reference backend stays plain torch

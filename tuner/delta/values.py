@@ -194,11 +194,12 @@ class DeltaMasked(DeltaValue):
     def data(self) -> Tensor:
         if not self._clean:
             raw = self._raw
-            k = native_for(raw, self._mask) if raw.dim() == 4 else None
+            m = self._mask
+            k = native_for(raw, m) if raw.dim() == 4 and m.numel() * raw.shape[1] == raw.numel() else None
             if k is not None and raw.is_contiguous(memory_format=torch.channels_last):
-                k.zero_outside(raw, self._mask)  # writes only the unset pixels
+                k.zero_outside(raw, m)  # writes only the unset pixels
             else:
-                raw.masked_fill_(~self._mask.expand(mask_shape(raw)), 0.0)
+                raw.masked_fill_(~m.expand(mask_shape(raw)), 0.0)
             self._clean = True
         return self._raw
 
