@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from deltatune.delta.native import native_for
+from deltatune.delta.values import zeros_in_layout
 
 __all__ = [
     "ConvGeometry",
@@ -315,15 +316,7 @@ class SparseConv:
         g = self.geometry
         n, _, h, w = delta.shape
         ho, wo = out_hw
-        fmt = (
-            torch.channels_last
-            if delta.is_contiguous(memory_format=torch.channels_last)
-            else (torch.contiguous_format)
-        )
-        # allocated in its layout and zeroed in place: zeros(...).contiguous(memory_format=...) wrote
-        # the map twice, the second time through a transposing copy (7-11 ms for HRNet's stem output)
-        out = torch.empty(n, g.c_out, ho, wo, dtype=delta.dtype, device=delta.device, memory_format=fmt)
-        out.zero_()
+        out = zeros_in_layout(delta, n, g.c_out, ho, wo)
         for b, box in enumerate(boxes):
             if box is None:
                 continue

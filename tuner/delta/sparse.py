@@ -48,7 +48,7 @@ from deltatune.delta._sparse_kernels import Box, SparseConv, mask_bboxes, snap_b
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
-from deltatune.delta.values import DeltaValue
+from deltatune.delta.values import DeltaValue, zeros_in_layout
 
 __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
 
@@ -295,17 +295,7 @@ class SparseBackend(ReferenceBackend):
         ):
             delta, dirty = x.data, False  # every other path reads every pixel
         if kind == "skip":
-            cl = delta.is_contiguous(memory_format=torch.channels_last)
-            fmt = torch.channels_last if cl else torch.contiguous_format  # the layout of the other paths
-            y = torch.empty(
-                delta.shape[0],
-                conv.out_channels,
-                ho,
-                wo,
-                dtype=delta.dtype,
-                device=delta.device,
-                memory_format=fmt,
-            ).zero_()
+            y = zeros_in_layout(delta, delta.shape[0], conv.out_channels, ho, wo)  # the others' layout
         elif kind == "sparse":
             assert plan.kernel is not None
             y = plan.kernel(delta, out_mask, in_mask=mask, zero_fill=zero_fill)[0]

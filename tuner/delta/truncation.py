@@ -29,6 +29,7 @@ from deltatune.delta.values import (
     ZeroCache,
     count_true,
     expand_mask,
+    full_mask,
     mask_shape,
 )
 from deltatune.errors import StreamError
@@ -223,7 +224,7 @@ class InputSparsify(TruncationOp):
         assert self.ref is not None
         diff = x - self.ref
         if self.threshold is None:
-            active = torch.ones(mask_shape(x), dtype=torch.bool, device=x.device)
+            active = full_mask(x)
         else:
             k, h, w = self.dilation, x.shape[-2], x.shape[-1]
             seed = pixel_score(diff, self.ctx.mode) > self.threshold

@@ -53,6 +53,7 @@ __all__ = [
     "KernelPart",
     "mask_shape",
     "full_mask",
+    "zeros_in_layout",
     "union",
     "count_true",
     "expand_mask",
@@ -407,6 +408,16 @@ def mask_shape(t: Tensor | torch.Size | DeltaValue) -> tuple[int, ...]:
 def full_mask(t: Tensor) -> Tensor:
     """A mask marking every pixel of ``t`` as updated."""
     return torch.ones(mask_shape(t), dtype=torch.bool, device=t.device)
+
+
+def zeros_in_layout(like: Tensor, *shape: int) -> Tensor:
+    """Zeros of ``shape`` with ``like``'s dtype, device and memory layout (channels-last or standard),
+    allocated in that layout and zeroed in place: ``zeros(...).contiguous(memory_format=...)`` writes the
+    tensor twice, the second time through a transposing copy (11 ms against 1 ms for
+    ``[3, 64, 128, 96]``)."""
+    cl = like.dim() == 4 and len(shape) == 4 and like.is_contiguous(memory_format=torch.channels_last)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt).zero_()
 
 
 def expand_mask(mask: Tensor | None, t: Tensor) -> Tensor:

@@ -33,6 +33,16 @@ constexpr int64_t kOneDnnMinMacs = 2000000;
 
 at::Tensor as_cl(const at::Tensor& t) { return t.contiguous(kCL); }
 
+// Zeroes the C floats of every pixel of a channels-last buffer that the contiguous bool mask leaves unset
+// (pixels: N*H*W); set pixels are not touched.
+void zero_unset(float* xp, const bool* m, int64_t pixels, int64_t c) {
+  const int64_t grain = std::max<int64_t>(256, 65536 / std::max<int64_t>(c, 1));
+  at::parallel_for(0, pixels, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t px = begin; px < end; ++px)
+      if (!m[px]) std::memset(xp + px * c, 0, sizeof(float) * c);
+  });
+}
+
 // Flat indices (n*H*W + y*W + x) of the set pixels of a contiguous bool mask.
 std::vector<int64_t> set_pixels(const bool* m, int64_t total) {
   std::vector<int64_t> idx;
@@ -810,13 +820,7 @@ std::tuple<at::Tensor, int64_t> sparse_depthwise(const at::Tensor& x_in, const a
       }
     }
   });
-  if (zero_fill) {
-    const bool* om = out_mask.data_ptr<bool>();
-    at::parallel_for(0, n * hw_out, 1024, [&](int64_t begin, int64_t end) {
-      for (int64_t px = begin; px < end; ++px)
-        if (!om[px]) std::memset(yp + px * c, 0, sizeof(float) * c);
-    });
-  }
+  if (zero_fill) zero_unset(yp, out_mask.data_ptr<bool>(), n * hw_out, c);
   return {y, p};
 }
 
@@ -831,13 +835,7 @@ void zero_outside(at::Tensor x, const at::Tensor& mask_in) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
   TORCH_CHECK(mask.scalar_type() == at::kBool && mask.numel() == n * hw,
               "zero_outside: mask must be bool [N, 1, H, W]");
-  const bool* m = mask.data_ptr<bool>();
-  float* xp = x.data_ptr<float>();
-  const int64_t grain = std::max<int64_t>(256, 65536 / std::max<int64_t>(c, 1));
-  at::parallel_for(0, n * hw, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t px = begin; px < end; ++px)
-      if (!m[px]) std::memset(xp + px * c, 0, sizeof(float) * c);
-  });
+  zero_unset(x.data_ptr<float>(), mask.data_ptr<bool>(), n * hw, c);
 }
 
 // F.pad(x, (left, right, top, bottom)) with zeros for a channels-last x [N, C, H, W]: every output byte is
