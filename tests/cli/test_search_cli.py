@@ -134,3 +134,20 @@ def test_pareto_heldout_rescores_the_front(results: Path, capsys: pytest.Capture
     out = json.loads(capsys.readouterr().out)
     assert out["pareto"] and all(r["heldout_speedup"] is not None for r in out["pareto"])
     assert out["hypervolume_reference"] == [10.0, 1.0]
+
+
+def test_streams_default_to_what_the_video_has() -> None:
+    """``--video carphone`` (one crop window) works without ``--streams``; asking for more windows than
+    the video has is still a one-line error, named, before any model work."""
+    from deltatune.cli.search import add_arguments, build_settings
+    from deltatune.errors import ConfigError
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--model", "hrnet_tiny", "--weights", "none"]
+    assert build_settings(parser.parse_args(base)).workload.streams == 2  # vtest has more
+    carphone = build_settings(parser.parse_args([*base, "--video", "carphone"])).workload
+    assert carphone.streams == 1 and len(carphone.crop_windows()) == 1
+    asked = build_settings(parser.parse_args([*base, "--video", "carphone", "--streams", "2"])).workload
+    with pytest.raises(ConfigError, match="--streams 2: carphone has only 1 default windows"):
+        asked.check()

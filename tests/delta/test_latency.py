@@ -8,7 +8,7 @@ import torch
 
 from deltatune.delta import convert
 from deltatune.delta.calibration import Calibration, calibrate
-from deltatune.delta.latency import LatencyFeatures, LatencyModel, features
+from deltatune.delta.latency import FEATURE_NAMES, LatencyFeatures, LatencyModel, features
 from deltatune.delta.sparse import SparseBackend
 from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
 
@@ -25,6 +25,7 @@ def test_features_use_measured_calibration() -> None:
     assert backend.calibration.layers  # real timings of this machine
     assert f0.conv_ms > 0 and f0.updated_elements > 0 and f0.dense_elements > 0 and f0.frames == 4
     assert f0.active_ops > 0 and f0.refreshed == 0
+    assert 0 < f0.sparse_conv_ms < f0.conv_ms  # thresholds 0: sparse-kernel calls and dense calls both
     net.set_thresholds(10.0)  # nothing fires after the first layer: less work everywhere
     f1 = features(net, clip)
     assert f1.updated_elements < f0.updated_elements and f1.conv_ms <= f0.conv_ms
@@ -33,18 +34,19 @@ def test_features_use_measured_calibration() -> None:
 
 
 def test_fit_recovers_coefficients() -> None:
-    rows = [
-        (1.0, 0.0, 1e5, 4e6, 100),
-        (2.0, 0.0, 3e5, 3e6, 80),
-        (0.5, 0.0, 2e5, 5e6, 120),
-        (3.0, 0.0, 1e4, 1e6, 40),
-        (1.5, 0.0, 5e4, 2e6, 60),
-        (0.7, 0.0, 4e5, 6e6, 150),
-        (2.5, 0.0, 2e4, 2.5e6, 90),
-        (0.0, 9.0, 0.0, 8e6, 200),
+    rows = [  # conv ms (its sparse-kernel part), refresh ms, updated, dense elements, active ops
+        (1.0, 0.2, 0.0, 1e5, 4e6, 100),
+        (2.0, 1.5, 0.0, 3e5, 3e6, 80),
+        (0.5, 0.1, 0.0, 2e5, 5e6, 120),
+        (3.0, 0.5, 0.0, 1e4, 1e6, 40),
+        (1.5, 1.0, 0.0, 5e4, 2e6, 60),
+        (0.7, 0.6, 0.0, 4e5, 6e6, 150),
+        (2.5, 0.3, 0.0, 2e4, 2.5e6, 90),
+        (1.2, 0.9, 0.0, 3e4, 2e6, 70),
+        (0.0, 0.0, 9.0, 0.0, 8e6, 200),
     ]
-    feats = [LatencyFeatures(c, u, d, o, 10, refresh_ms=r) for c, r, u, d, o in rows]
-    truth = LatencyModel((1.2, 1.5, 2e-5, 3e-7, 0.01, 0.7))
+    feats = [LatencyFeatures(c, u, d, o, 10, refresh_ms=r, sparse_conv_ms=s) for c, s, r, u, d, o in rows]
+    truth = LatencyModel((1.2, 1.8, 1.5, 2e-5, 3e-7, 0.01, 0.7))
     model = LatencyModel.fit(feats, [truth.predict(f) for f in feats])
     for f in feats:
         assert model.predict(f) == pytest.approx(truth.predict(f), rel=1e-6)
@@ -69,7 +71,7 @@ def test_fit_keeps_coefficients_non_negative_at_the_constrained_optimum() -> Non
     ms = [1.2 * c + 2e-6 * u + 5.0 - 0.02 * o for c, u, _, o in rows]
     model = LatencyModel.fit(feats, ms)
     coef = np.array(model.coef)
-    assert (coef >= 0).all() and coef[4] == 0.0  # active_ops clamped
+    assert (coef >= 0).all() and coef[FEATURE_NAMES.index("active_ops")] == 0.0  # clamped
     a = np.array([f.vector() for f in feats])
     y = np.array(ms)
     scale = np.maximum(np.abs(a).max(axis=0), 1e-12)

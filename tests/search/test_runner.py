@@ -128,3 +128,17 @@ def test_workload_split_and_validation() -> None:
     with pytest.raises(ConfigError, match="--frames 3"):
         StudyWorkload("hrnet_tiny", frames=3)
     assert StudyWorkload.from_dict(TINY.to_dict()) == TINY
+
+
+def test_latency_model_cache_is_per_input_shape() -> None:
+    """A latency model fitted on two streams is not reused for one (batch changes per-call overheads and
+    the dense time); the same workload finds the same cache file."""
+    from dataclasses import replace
+
+    from deltatune.search.objective import Evaluator
+
+    one = Evaluator(TINY, use_disk_cache=False).latency_cache_path()
+    again = Evaluator(TINY, use_disk_cache=False).latency_cache_path()
+    two = Evaluator(replace(TINY, streams=2), use_disk_cache=False).latency_cache_path()
+    assert one == again and one != two
+    assert one.parent.name == "latency" and one.name.startswith("hrnet_tiny-")

@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames per stream: the first 3/4 tune, the last 1/4 (>= 2) are held out (default 16)",
     )
     parser.add_argument(
-        "--streams", type=int, default=2, help="crop windows (streams) of the sample video (default 2)"
+        "--streams", type=int, default=None,
+        help="crop windows (streams) of the sample video (default 2, or all of them when it has fewer)"
     )
     parser.add_argument("--trials", type=int, default=40, help="new trials to run (default 40)")
     parser.add_argument(
@@ -225,10 +226,12 @@ def build_settings(args: argparse.Namespace) -> Any:
     """Validate the options into :class:`~deltatune.search.SearchSettings` (errors are ConfigError)."""
     from deltatune.search import SearchSettings, StudyWorkload
     from deltatune.search.spaces import Ranges
+    from deltatune.search.study_workload import default_streams
 
     weights = None if str(args.weights).lower() in ("none", "random") else args.weights
+    streams = default_streams(args.video) if args.streams is None else args.streams
     workload = StudyWorkload(
-        args.model, weights=weights, video=args.video, frames=args.frames, streams=args.streams,
+        args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
         labels=args.labels, joints="all" if args.all_joints else "present",
     )
     ranges = Ranges() if args.thr_range is None else Ranges(lo=args.thr_range[0], hi=args.thr_range[1])

@@ -5,7 +5,10 @@ did (:func:`features`) is enough to price it:
 
 * **convs**: each conv call's calibrated cost (:class:`~deltatune.delta.calibration.LayerCalibration`)
   for the choice the sparse backend made at that call's updated-output fraction (sparse line or dense
-  time);
+  time), summed separately for the sparse-kernel calls and the dense (and box) calls: each sum has a
+  coefficient of its own, because calibration times a layer alone, in a warm cache, and in a network
+  the two kinds of call slow down by different factors (on default hrnet, 2026-12-03: sparse-kernel
+  calls took 1.8x their calibrated time, dense calls 1.2-1.3x);
 * **updated elements**: channels x updated pixels at truncation points (the compiled per-pixel step);
 * **dense elements**: the output size of every op that did any work (zero-filling, adds, upsampling,
   and the other passes over whole tensors);
@@ -48,7 +51,8 @@ __all__ = [
 
 #: The order of :meth:`LatencyFeatures.vector` (and of the fitted coefficients).
 FEATURE_NAMES: tuple[str, ...] = (
-    "conv_ms",
+    "dense_conv_ms",
+    "sparse_conv_ms",
     "refresh_ms",
     "updated_elements",
     "dense_elements",
@@ -61,17 +65,19 @@ FEATURE_NAMES: tuple[str, ...] = (
 class LatencyFeatures:
     """What a configuration does per frame (frame 0 excluded), from one recorded, untimed run."""
 
-    conv_ms: float  # calibrated conv cost of the delta frames
+    conv_ms: float  # calibrated conv cost of the delta frames (sparse-kernel and dense calls)
     updated_elements: float  # channels x updated pixels at truncation points
     dense_elements: float  # output elements of ops that did work
     active_ops: float  # ops that did work
     frames: int
     refreshed: float = 0.0  # share of frames that ran through the dense fallback
     refresh_ms: float = 0.0  # calibrated dense conv cost of those frames (its own coefficient)
+    sparse_conv_ms: float = 0.0  # the sparse-kernel calls' part of conv_ms
 
     def vector(self) -> list[float]:
         return [
-            self.conv_ms,
+            self.conv_ms - self.sparse_conv_ms,
+            self.sparse_conv_ms,
             self.refresh_ms,
             self.updated_elements,
             self.dense_elements,
@@ -140,15 +146,16 @@ def features(
         for h in hooks:
             h.remove()
     n = max(1, len(frames) - 1)
-    conv = 0.0
+    sparse = dense = 0.0
     for use in backend.usage.values():
         cal = backend.calibration.get(use.signature)
         if cal is None:
             continue
-        conv += use.sparse * cal.sparse_fixed_ms + cal.sparse_slope_ms * use.sparse_frac_sum
-        conv += use.dense * cal.dense_ms + cal.dense_ms * use.box_frac_sum
+        sparse += use.sparse * cal.sparse_fixed_ms + cal.sparse_slope_ms * use.sparse_frac_sum
+        dense += use.dense * cal.dense_ms + cal.dense_ms * use.box_frac_sum
     return LatencyFeatures(
-        conv_ms=conv / n,
+        conv_ms=(sparse + dense) / n,
+        sparse_conv_ms=sparse / n,
         updated_elements=totals["updated"] / n,
         dense_elements=totals["dense"] / n,
         active_ops=totals["ops"] / n,
@@ -162,7 +169,7 @@ def features(
 class LatencyModel:
     """``ms/frame = coef · features`` with non-negative coefficients (see :data:`FEATURE_NAMES`)."""
 
-    coef: tuple[float, ...] = (1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+    coef: tuple[float, ...] = (1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
     def predict(self, f: LatencyFeatures) -> float:
         """Predicted delta ms/frame of a configuration."""

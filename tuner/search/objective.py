@@ -301,20 +301,33 @@ class Evaluator:
         return ref
 
     # -- wall-clock speed --------------------------------------------------------------------------
-    def _fitted_latency(self) -> Any:
-        """The latency model of this model on this machine: cached, or fitted now (1-2 minutes)."""
+    def _latency_key(self) -> dict[str, Any]:
+        """What a fitted latency model holds for: this model and weights at this input shape on this
+        machine. The shape includes the batch (the number of streams): per-call overheads and the dense
+        time a speedup divides differ with it (on one carphone stream, a fit made on two vtest streams
+        priced dense at 98.6 ms against a measured 58.7 ms)."""
         from deltatune.delta import native
         from deltatune.delta.calibration import KERNELS_VERSION
+
+        w = self.workload
+        return {"version": 5, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
+                "threads": torch.get_num_threads(), "torch": torch.__version__,
+                "native": native.available(), "cpu": native._cpu_tag(),
+                "shape": list(self.frames["tune"][0].shape)}
+
+    def latency_cache_path(self) -> Path:
+        """Where the latency model of :meth:`_latency_key` is cached (``<data dir>/latency``)."""
+        from deltatune.data.assets import data_dir
+
+        digest = hashlib.sha256(json.dumps(self._latency_key(), sort_keys=True).encode()).hexdigest()[:24]
+        return data_dir() / "latency" / f"{self.workload.model}-{digest}.json"
+
+    def _fitted_latency(self) -> Any:
+        """The latency model (:meth:`latency_cache_path`): cached, or fitted now (1-2 minutes)."""
         from deltatune.delta.latency import FittedLatency, fit_latency
 
         w = self.workload
-        key = {"version": 4, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
-               "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "native": native.available(), "cpu": native._cpu_tag(), "size": list(self.info.input_size)}
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-        from deltatune.data.assets import data_dir
-
-        path = data_dir() / "latency" / f"{w.model}-{digest}.json"
+        path = self.latency_cache_path()
         if self._use_disk and path.is_file():
             try:
                 return FittedLatency.from_dict(json.loads(path.read_text()))
@@ -324,7 +337,8 @@ class Evaluator:
         fitted = fit_latency(self.net, list(self.frames["tune"]))
         if self._use_disk:
             try:
-                atomic_write_text(path, json.dumps({"key": key, **fitted.to_dict()}, indent=1))
+                payload = {"key": self._latency_key(), **fitted.to_dict()}
+                atomic_write_text(path, json.dumps(payload, indent=1))
             except OSError as exc:
                 log.warning("cannot write latency model cache %s (%s)", path, exc)
         return fitted

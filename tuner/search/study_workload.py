@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_STREAMS",
     "RANDOM_WEIGHTS_NOTICE",
     "load_model",
+    "default_streams",
 ]
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,15 @@ class StudyWorkload:
         if wins and self.streams > len(wins):
             raise ConfigError(f"--streams {self.streams}: {self.video} has only {len(wins)} default windows")
         return list(wins[: self.streams]) if wins else []
+
+
+def default_streams(video: str) -> int:
+    """Streams when none are asked for: :data:`DEFAULT_STREAMS`, or every default crop window of
+    ``video`` when it has fewer (``carphone`` has one)."""
+    from deltatune.data.video import DEFAULT_WINDOWS
+
+    wins = DEFAULT_WINDOWS.get(video)
+    return min(DEFAULT_STREAMS, len(wins)) if wins else DEFAULT_STREAMS
 
 
 def load_model(workload: StudyWorkload) -> tuple[torch.nn.Module, bool]:
