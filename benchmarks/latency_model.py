@@ -3,7 +3,8 @@
 Fits :class:`deltatune.delta.latency.LatencyModel` on ``--train`` configurations (two at thresholds 0,
 which run the dense fallback, the rest random; the same mix ``search --speed latency`` fits on), then
 reports the
-median absolute relative error on ``--test`` (>= 20) other random configurations. Thresholds are drawn
+median absolute relative error on ``--test`` (>= 20) other random configurations, and the error of the
+same fit with one coefficient for all conv calls (sparse-kernel and dense costs pooled). Thresholds are drawn
 per truncation point, log-uniform in [1e-3, 0.5] (and 0 with probability 0.1). Each measurement: stream
 reset, frame 0 untimed, frames 1..T-1 timed, median over repeats, interleaved with a dense run of the
 same frames; by default each delta time is rescaled by (median dense time / that moment's dense time),
@@ -18,6 +19,7 @@ import argparse
 import json
 import random
 import statistics
+from dataclasses import replace
 
 import torch
 
@@ -85,11 +87,17 @@ def main() -> int:
     train, test = rows[: a.train], rows[a.train:]
     model = LatencyModel.fit([f for f, _ in train], [m for _, m in train])
     errs = [abs(model.predict(f) - m) / m for f, m in test]
+    # the same rows, with one coefficient for all conv calls (sparse-kernel and dense pooled)
+    pool = [(replace(f, sparse_conv_ms=0.0), m) for f, m in rows]
+    pooled = LatencyModel.fit([f for f, _ in pool[: a.train]], [m for _, m in pool[: a.train]])
+    pooled_errs = [abs(pooled.predict(f) - m) / m for f, m in pool[a.train:]]
     res = {
         "model": a.model, "normalized_by_dense": a.normalize, "threads": torch.get_num_threads(),
         "train": len(train), "test": len(test),
         "fit": model.to_dict(), "median_abs_rel_error": statistics.median(errs),
         "max_abs_rel_error": max(errs),
+        "pooled_conv_median_abs_rel_error": statistics.median(pooled_errs),
+        "pooled_conv_max_abs_rel_error": max(pooled_errs),
         "measured_ms": [m for _, m in test], "predicted_ms": [model.predict(f) for f, _ in test],
     }
     if a.json:
@@ -101,6 +109,8 @@ def main() -> int:
                   f"(conv part {f.conv_ms:.2f} ms)")
         print(f"median |error| {res['median_abs_rel_error']:.1%} over {len(test)} held-out configurations "
               f"(max {res['max_abs_rel_error']:.1%})")
+        print(f"with one coefficient for all conv calls: median |error| "
+              f"{res['pooled_conv_median_abs_rel_error']:.1%} (max {res['pooled_conv_max_abs_rel_error']:.1%})")
     return 0
 
 

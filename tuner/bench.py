@@ -293,8 +293,10 @@ def run_bench(
             notes.append("compiled kernels unavailable (no C++ compiler?): the sparse backend ran its "
                          "slower plain-torch paths")
         if net.refreshed_frames:
-            notes.append(f"{net.refreshed_frames} of {len(steady)} timed frames ran the exact dense fallback "
-                         "(thresholds 0)")
+            why = ("key frames on change: the input changed at >= "
+                   f"{net.keyframe_change:.0%} of its pixels" if not net.refresh_is_exact
+                   else "the exact dense fallback: thresholds 0")
+            notes.append(f"{net.refreshed_frames} of {len(steady)} timed frames ran dense ({why})")
     if wl.random_weights:
         notes.append("random weights: sparsity and accuracy do not describe a trained network")
     return BenchResult(

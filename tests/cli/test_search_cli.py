@@ -103,6 +103,8 @@ def test_search_text_output_names_front_recommendation_and_storage(
         ([*TINY_ARGS, "--storage", "mongodb://x/y"], "unknown scheme 'mongodb'"),
         ([*TINY_ARGS, "--budget", "-1"], "--budget -1.0: must be >= 0"),
         ([*TINY_ARGS, "--space", "blocks"], "--space 'blocks' is unknown"),
+        ([*TINY_ARGS, "--keyframe-change", "half"], "--keyframe-change 'half': expected comma-separated"),
+        ([*TINY_ARGS, "--keyframe-change", "none,2"], "--keyframe-change none,2.0: need fractions in (0, 1]"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(

@@ -111,3 +111,82 @@ def test_key_frame_interval_travels_with_threshold_files(tmp_path) -> None:  # t
     for bad in (-1, 2.5, True):
         with pytest.raises(ConfigError, match="key-frame interval"):
             net.keyframe_interval = bad  # type: ignore[assignment]
+
+
+def _cut_clip() -> list[torch.Tensor]:
+    """A moving square without noise (few pixels change a frame), with scene cuts at frames 4, 7 and 8:
+    the top 26 of 32 rows brighten well above the thresholds, the rest by less than them (so a key frame
+    must run on the frame itself, not on the partly updated reference)."""
+    clip = moving_square_clip(10, noise=0.0)
+    for t, shift in ((4, 0.3), (5, 0.3), (6, 0.3), (7, 0.6), (8, 0.9), (9, 0.9)):
+        bump = torch.full_like(clip[t], 0.04)
+        bump[:, :, :26] = shift
+        clip[t] = clip[t] + bump
+    return clip
+
+
+def test_key_frames_on_change_restart_the_stream_at_scene_cuts() -> None:
+    """With ``keyframe_change`` a frame whose input changed at that share of its pixels restarts the
+    stream: it equals the dense model, and the frames after it equal a fresh stream started there
+    (consecutive cuts take the lazy path, running the original dense model). Frames with few changed
+    pixels run as before, and thresholds 0 keep the exact dense refresh instead."""
+    import pytest
+
+    from deltatune.errors import ConfigError
+
+    clip = _cut_clip()
+    for backend in ("reference", "sparse"):
+        net = _net(backend)
+        model = net._source
+        with torch.no_grad():
+            dense = [model(x) for x in clip]
+            plain = net.run_stream(clip)
+            net.keyframe_change = 0.5
+            with net.stats.paused():  # nothing observes the ops: consecutive cuts run lazily
+                keyed = net.run_stream(clip)
+            assert net.refreshed_frames == 3  # frames 4, 7, 8
+            recorded = net.run_stream(clip)  # statistics on: every frame through the delta graph
+            fresh4 = net.run_stream(clip[4:7])
+            fresh8 = net.run_stream(clip[8:])
+        for out in (keyed, recorded):
+            assert all(_max_err(a, b) == 0 for a, b in zip(out[:4], plain[:4], strict=True))  # as before
+            assert max(_max_err(out[t], dense[t]) for t in (4, 7, 8)) < 1e-5  # cuts: dense, exact
+            assert max(_max_err(a, b) for a, b in zip(out[4:7], fresh4, strict=True)) < 1e-5
+            assert max(_max_err(a, b) for a, b in zip(out[8:], fresh8, strict=True)) < 1e-5
+        assert _max_err(plain[4], dense[4]) > 1e-4  # without it the cut frame carries truncation error
+        assert _max_err(keyed[9], recorded[9]) < 1e-5  # the lazy path rebuilt the buffers it skipped
+    net = _net()
+    net.keyframe_change = 0.5
+    net.set_thresholds(0.0)  # exact: the dense refresh (on the reference) applies, not a restart
+    with torch.no_grad():
+        net.run_stream(clip)
+    assert net._ctx.restart_allowed is False and net._ctx.refresh_allowed is True
+    for bad in (0.0, 1.5, True, "half"):
+        with pytest.raises(ConfigError, match="key frames on change"):
+            net.keyframe_change = bad  # type: ignore[assignment]
+
+
+def test_key_frames_on_change_travel_with_threshold_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import pytest
+
+    from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.errors import ThresholdError
+
+    net = _net()
+    assert "keyframe_change" not in json.loads(net.save_thresholds(tmp_path / "off.json").read_text())
+    net.keyframe_change = 0.4
+    path = net.save_thresholds(tmp_path / "t.json")
+    assert json.loads(path.read_text())["keyframe_change"] == 0.4
+    other = _net()
+    other.load_thresholds(path)
+    assert other.keyframe_change == 0.4
+    attrs = other.threshold_file().to_attrs()
+    assert attrs["keyframe_change"] == 0.4 and ThresholdFile.from_attrs(attrs).keyframe_change == 0.4
+    data = json.loads(path.read_text())
+    data["keyframe_change"] = 2
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    bad = r"keyframe_change must be a fraction in \(0, 1\] or null, got 2$"
+    with pytest.raises(ThresholdError, match=bad):
+        other.load_thresholds(tmp_path / "bad.json")

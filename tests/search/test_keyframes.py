@@ -45,3 +45,26 @@ def test_searched_key_frames_are_drawn_scored_and_exported(results: Path, tiny_e
 def test_bad_keyframes_are_config_errors(bad: tuple) -> None:
     with pytest.raises(ConfigError, match="--keyframes"):
         settings(keyframes=bad)
+
+
+def test_searched_key_frames_on_change_are_drawn_stored_and_exported(  # type: ignore[no-untyped-def]
+    results: Path, tiny_evaluator, tmp_path
+) -> None:
+    run_search(settings(trials=8, study="kc", keyframe_changes=(None, 0.3)), evaluator=tiny_evaluator,
+               heldout=False)
+    study = open_study(resolve_storage(None, "kc"), "kc", create=False)
+    drawn = [t.params["keyframe_change"] for t in study.trials]
+    assert set(drawn) == {None, 0.3} and drawn[0] is None  # anchors take the first (off)
+    stored = [t.user_attrs.get("keyframe_change") for t in study.trials]
+    assert stored == drawn
+    keyed = drawn.index(0.3)
+    out = export_trial(study, tmp_path / "t.json", trial=keyed)
+    assert load_thresholds(out.path).keyframe_change == 0.3
+    with pytest.raises(ConfigError, match="DeltaCNN's format cannot hold"):
+        export_trial(study, tmp_path / "d.json", trial=keyed, format="deltacnn")
+
+
+@pytest.mark.parametrize("bad", [(), (0.0,), (None, 1.5)])
+def test_bad_key_frame_change_fractions_are_config_errors(bad: tuple) -> None:
+    with pytest.raises(ConfigError, match="--keyframe-change"):
+        settings(keyframe_changes=bad)

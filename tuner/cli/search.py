@@ -2,7 +2,7 @@
 
 deltatune search --model hrnet [--weights W] [--video V] [--frames N] [--trials N] [--strategy S]
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured] [--retime N]
-                 [--also-on SEGMENT ...] [--keyframes LIST]
+                 [--also-on SEGMENT ...] [--keyframes LIST] [--keyframe-change LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
 """
 
@@ -122,6 +122,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --also-on: worst (default; the largest loss and the smallest speedup) or mean",
     )
     parser.add_argument(
+        "--keyframe-change", default="none", metavar="LIST",
+        help="key frames on change to search, comma-separated: a frame whose input changed at this share "
+        "of its pixels or more runs dense and exact, restarting the stream (none: off; default none). "
+        "Caps a frame's cost at about a dense pass where most of the picture moves (a panning camera, "
+        "scene cuts); e.g. none,0.25,0.5",
+    )
+    parser.add_argument(
         "--keyframes", default="0", metavar="LIST",
         help="key-frame intervals to search, comma-separated: every N frames the stream runs one dense "
         "frame that clears accumulated truncation error (0: none; default 0). Worth it on long streams "
@@ -186,6 +193,20 @@ def _numbers(text: str, option: str, kind: type = float) -> tuple[Any, ...]:
         values = tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"{option} {text!r}: expected comma-separated numbers") from None
+    if not values:
+        raise ConfigError(f"{option} {text!r}: expected at least one value")
+    return values
+
+
+def _fractions_or_none(text: str, option: str) -> tuple[float | None, ...]:
+    """``"none,0.25"`` -> ``(None, 0.25)``; one clear error naming ``option``."""
+    from deltatune.errors import ConfigError
+
+    parts = [v.strip().lower() for v in text.split(",") if v.strip()]
+    try:
+        values = tuple(None if v in ("none", "off") else float(v) for v in parts)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected comma-separated fractions or none") from None
     if not values:
         raise ConfigError(f"{option} {text!r}: expected at least one value")
     return values
@@ -256,6 +277,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         retime=args.retime,
         retime_repeats=args.retime_repeats,
         keyframes=_numbers(args.keyframes, "--keyframes", int),
+        keyframe_changes=_fractions_or_none(args.keyframe_change, "--keyframe-change"),
         also_on=tuple(workload.on_segment(_segment(t)) for t in args.also_on),
         aggregate=args.aggregate,
     )

@@ -39,5 +39,11 @@ class RunContext:
     refresh_fraction: float | None = None
     #: Set by the network before each frame: whether the current settings allow that fallback.
     refresh_allowed: bool = False
+    #: Key frames on change: when the dense fallback is not exact (a threshold after the input is above
+    #: 0), a frame whose updated input fraction reaches this value restarts the stream instead: it runs
+    #: dense like frame 0, at the frame itself (see ``InputSparsify``). ``None`` disables it.
+    keyframe_change: float | None = None
+    #: Set by the network before each frame: whether such a restart may happen on this frame.
+    restart_allowed: bool = False
     #: Frames run through that fallback since the last reset.
     refreshed: int = 0

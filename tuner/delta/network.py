@@ -12,7 +12,13 @@ from torch import fx, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import RunContext
 from deltatune.delta.backends import Backend
-from deltatune.delta.rule import MODES, is_keyframe_interval, refresh_exact, refresh_keyframe
+from deltatune.delta.rule import (
+    MODES,
+    is_keyframe_change,
+    is_keyframe_interval,
+    refresh_exact,
+    refresh_keyframe,
+)
 from deltatune.delta.stats import StatsRecorder
 from deltatune.delta.thresholds import (
     ThresholdFile,
@@ -93,9 +99,9 @@ class DeltaNetwork(nn.Module):
         ctx = self._ctx
         if refresh_keyframe(ctx.frame, self._keyframe_interval):
             self._restart_streams()  # a key frame: this frame runs dense, like frame 0
-        ctx.refresh_allowed = ctx.refresh_fraction is not None and refresh_exact(
-            (op.threshold for op in self._inner_truncations), ctx.accumulate
-        )
+        exact = self.refresh_is_exact
+        ctx.refresh_allowed = ctx.refresh_fraction is not None and exact
+        ctx.restart_allowed = ctx.keyframe_change is not None and not exact
         try:
             observed = self._observed()  # once per frame: it checks the hooks of ~1,000 ops
             if (self._stale or self._last_refreshed) and self._lazy_ok(inputs, observed):
@@ -124,7 +130,7 @@ class DeltaNetwork(nn.Module):
         ctx = self._ctx
         if not (
             self.lazy_refresh
-            and ctx.refresh_allowed
+            and (ctx.refresh_allowed or ctx.restart_allowed)
             and self._input_op is not None
             and len(inputs) == 1
             and ctx.log is None
@@ -210,6 +216,27 @@ class DeltaNetwork(nn.Module):
         if not is_keyframe_interval(n):
             raise ConfigError(f"key-frame interval must be an integer >= 0 (0: none), got {n!r}")
         self._keyframe_interval = n
+
+    @property
+    def refresh_is_exact(self) -> bool:
+        """Whether a dense frame gives what the delta path gives (every threshold after the input 0,
+        accumulation on): then dense frames are the exact ``dense_refresh``, else key frames on change."""
+        return refresh_exact((op.threshold for op in self._inner_truncations), self._ctx.accumulate)
+
+    @property
+    def keyframe_change(self) -> float | None:
+        """Key frames on change: when a threshold after the input is above 0, a frame whose input changed
+        at this share of its pixels or more restarts the stream (runs dense and exact, like frame 0);
+        ``None``: never. Consecutive such frames run the original dense model (the lazy refresh of
+        :meth:`forward`). Where most of the picture moves every frame, a delta pass updates nearly every
+        pixel and pays the truncation work on top; this caps such a frame's cost at about a dense pass."""
+        return self._ctx.keyframe_change
+
+    @keyframe_change.setter
+    def keyframe_change(self, value: float | None) -> None:
+        if not is_keyframe_change(value):
+            raise ConfigError(f"key frames on change: expected a fraction in (0, 1] or None, got {value!r}")
+        self._ctx.keyframe_change = None if value is None else float(value)
 
     @property
     def refreshed_frames(self) -> int:
@@ -350,6 +377,7 @@ class DeltaNetwork(nn.Module):
             mode=self.mode,
             input_dilation=self.input_dilation,
             keyframe_interval=self.keyframe_interval,
+            keyframe_change=self.keyframe_change,
             model=model,
             meta=dict(meta or {}),
         )
@@ -369,11 +397,13 @@ class DeltaNetwork(nn.Module):
         return tf
 
     def apply_settings(self, tf: ThresholdFile) -> None:
-        """Put a setting on the network: its thresholds, mode, input dilation and key-frame interval."""
+        """Put a setting on the network: its thresholds, mode, input dilation and key frames (interval
+        and on change)."""
         self.set_thresholds(tf.thresholds)
         self.mode = tf.mode
         self.input_dilation = tf.input_dilation
         self.keyframe_interval = tf.keyframe_interval
+        self.keyframe_change = tf.keyframe_change
 
     def log_steps(self, enabled: bool = True) -> list[dict[str, Any]] | None:
         """Start (or stop) recording what every op does per frame; returns the live log list.

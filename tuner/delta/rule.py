@@ -25,6 +25,12 @@ Semantics (docs/design.md#delta-semantics):
   frames the stream restarts, so that frame runs dense like frame 0 and every buffer, residual and
   reference is re-initialised. Unlike the dense refresh this is not exact-preserving: it *removes* the
   accumulated truncation error, at the cost of one dense frame per interval.
+* **Key frames on change** (:func:`refresh_due` with the network's ``keyframe_change``; deltatune's
+  addition): when the dense refresh is not exact (a threshold after the input is above 0), a frame whose
+  input changed at a large enough share of its pixels (counted as the input step counts them) restarts
+  the stream: it runs dense like frame 0, on the frame itself, and is exact. On video where most of the
+  picture moves, this bounds a frame's cost by a dense pass instead of a delta pass that updates nearly
+  everything and pays the truncation work on top.
 
 Which body is which. The functions here are the definition; every other body is derived from them or held
 to them by tests:
@@ -37,8 +43,9 @@ to them by tests:
   these functions by ``tests/delta/test_native.py``
   (``test_compiled_truncation_equals_the_torch_step``, ``test_compiled_input_sparsify_equals_the_torch_step``)
   and ``tests/delta/test_rule.py``.
-* ``DeltaNetwork.forward`` and ``InputSparsify`` decide dense refreshes with :func:`refresh_exact` and
-  :func:`refresh_due`; ``DeltaNetwork.forward`` decides key frames with :func:`refresh_keyframe`.
+* ``DeltaNetwork.forward`` and ``InputSparsify`` decide dense refreshes and key frames on change with
+  :func:`refresh_exact` and :func:`refresh_due`; ``DeltaNetwork.forward`` decides key frames with
+  :func:`refresh_keyframe`.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ __all__ = [
     "refresh_exact",
     "refresh_due",
     "refresh_keyframe",
+    "is_keyframe_change",
     "is_keyframe_interval",
 ]
 
@@ -188,6 +196,15 @@ def refresh_keyframe(frame: int, interval: int) -> bool:
     key-frame interval ``interval`` > 0, frames ``interval``, ``2 * interval``, ... run dense like frame 0
     (a periodic refresh that bounds accumulated truncation error; not part of DeltaCNN)."""
     return interval > 0 and frame > 0 and frame % interval == 0
+
+
+def is_keyframe_change(v: object) -> bool:
+    """Whether ``v`` is a valid key-frame-on-change fraction: ``None`` (off) or a number in (0, 1]."""
+    if v is None:
+        return True
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return 0.0 < float(v) <= 1.0
 
 
 def is_keyframe_interval(n: object) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from deltatune._atomic import atomic_write_text
-from deltatune.delta.rule import is_keyframe_interval
+from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ThresholdError
 
 __all__ = [
@@ -217,6 +217,9 @@ class ThresholdFile:
     input_dilation: int = 1
     #: a dense key frame every this many frames (0: none; see ``DeltaNetwork.keyframe_interval``)
     keyframe_interval: int = 0
+    #: key frames on change: input fraction that restarts the stream (None: off; see
+    #: ``DeltaNetwork.keyframe_change``)
+    keyframe_change: float | None = None
     model: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -230,11 +233,13 @@ class ThresholdFile:
         }
         if self.keyframe_interval:  # files without key frames stay as they were
             out["keyframe_interval"] = self.keyframe_interval
+        if self.keyframe_change is not None:
+            out["keyframe_change"] = self.keyframe_change
         return {**out, "thresholds": self.thresholds, "meta": self.meta}
 
     def to_attrs(self) -> dict[str, Any]:
         """The setting as Optuna user attributes ``thresholds``, ``input_dilation``, ``mode`` and, when
-        set, ``keyframe_interval`` (the model and meta live on the study)."""
+        set, ``keyframe_interval`` and ``keyframe_change`` (the model and meta live on the study)."""
         attrs: dict[str, Any] = {
             "thresholds": dict(self.thresholds),
             "input_dilation": self.input_dilation,
@@ -242,6 +247,8 @@ class ThresholdFile:
         }
         if self.keyframe_interval:
             attrs["keyframe_interval"] = self.keyframe_interval
+        if self.keyframe_change is not None:
+            attrs["keyframe_change"] = self.keyframe_change
         return attrs
 
     @classmethod
@@ -253,6 +260,7 @@ class ThresholdFile:
             mode=str(attrs.get("mode", "max")),
             input_dilation=int(attrs.get("input_dilation", 1)),
             keyframe_interval=int(attrs.get("keyframe_interval", 0)),
+            keyframe_change=_change_or_none(attrs.get("keyframe_change")),
             model=model,
         )
 
@@ -280,6 +288,18 @@ def _keyframe_value(path: str | Path, v: Any) -> int:
     return v
 
 
+def _change_or_none(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _keyframe_change_value(path: str | Path, v: Any) -> float | None:
+    if not is_keyframe_change(v):
+        raise ThresholdError(
+            f"thresholds file {path}: keyframe_change must be a fraction in (0, 1] or null, got {v!r}"
+        )
+    return _change_or_none(v)
+
+
 def load_thresholds(path: str | Path) -> ThresholdFile:
     """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
     :func:`from_deltacnn`)."""
@@ -299,6 +319,7 @@ def load_thresholds(path: str | Path) -> ThresholdFile:
         mode=str(data.get("mode", "max")),
         input_dilation=int(data.get("input_dilation", 1)),
         keyframe_interval=_keyframe_value(path, data.get("keyframe_interval", 0)),
+        keyframe_change=_keyframe_change_value(path, data.get("keyframe_change")),
         model=data.get("model"),
         meta=dict(data.get("meta") or {}),
     )

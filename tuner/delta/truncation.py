@@ -233,8 +233,19 @@ class InputSparsify(TruncationOp):
         return diff * active, active, int(active.sum())
 
     def _refresh_due(self, active: Tensor, count: int) -> bool:
+        """Whether this frame runs densely: an exact dense refresh on ``ref``, or a key frame on change."""
         ctx = self.ctx
-        return ctx.refresh_allowed and refresh_due(count, active.numel(), ctx.refresh_fraction)
+        if ctx.refresh_allowed and refresh_due(count, active.numel(), ctx.refresh_fraction):
+            return True
+        return ctx.restart_allowed and refresh_due(count, active.numel(), ctx.keyframe_change)
+
+    def _dense_frame(self, x: Tensor) -> Tensor:
+        """The input a dense frame runs on: ``ref`` for the exact dense refresh; the frame itself for a
+        key frame on change, which becomes the new reference (the stream restarts here)."""
+        if not self.ctx.refresh_allowed:
+            self.ref = x.detach().clone()
+        self.ctx.refreshed += 1
+        return self.ref  # type: ignore[return-value]
 
     def dense_refresh_input(self, x: Tensor) -> Tensor | None:
         """For :class:`~deltatune.delta.network.DeltaNetwork`'s lazy refresh: when frame ``x`` is a
@@ -250,8 +261,7 @@ class InputSparsify(TruncationOp):
         if not self._refresh_due(active, count):
             self.ref = ref
             return None
-        self.ctx.refreshed += 1
-        return self.ref
+        return self._dense_frame(x)
 
     def forward(self, x: Tensor) -> DeltaValue:
         x = self._prepare(x)
@@ -272,10 +282,11 @@ class InputSparsify(TruncationOp):
             # network's output is exactly the dense model applied to ``ref`` (a pixel that does not fire
             # at threshold 0 has f(a + r) == f(a), so its state is interchangeable with a = a + r,
             # r = 0). Running this frame as a first frame on ``ref`` computes that densely and resets
-            # every downstream buffer to the same state; only float rounding differs.
-            self.ctx.refreshed += 1
+            # every downstream buffer to the same state; only float rounding differs. A key frame on
+            # change (thresholds above 0) runs as a first frame on x itself: the stream restarts here.
+            dense = self._dense_frame(x)
             self.log(first=False, diff=diff, score=score, mask=active, refresh=True, ref=self.ref)
-            return DeltaTensor(self.ref, None, True)
+            return DeltaTensor(dense, None, True)
         if fast is not None:
             return (
                 DeltaTensor(delta, active, False, count)

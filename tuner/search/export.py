@@ -111,6 +111,11 @@ def export_trial(
                 f"trial {t.number} runs a key frame every {attrs['keyframe_interval']} frames, which "
                 "DeltaCNN's format cannot hold; export it --format deltatune"
             )
+        if attrs.get("keyframe_change") is not None:
+            raise ConfigError(
+                f"trial {t.number} runs key frames on change (at {attrs['keyframe_change']} of the input), "
+                "which DeltaCNN's format cannot hold; export it --format deltatune"
+            )
         names = list(meta.get("threshold_names") or thresholds)
         atomic_write_text(out, json.dumps(to_deltacnn(names, thresholds), indent=2) + "\n")
     weights = _export_weights(t, out)

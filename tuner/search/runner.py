@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import optimize_resilient
-from deltatune.delta.rule import is_keyframe_interval
+from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, resolve_speed
@@ -97,6 +97,8 @@ class SearchSettings:
     retime_repeats: int = 5
     #: key-frame intervals to search (``DeltaNetwork.keyframe_interval``; 0 = none); one value: fixed
     keyframes: tuple[int, ...] = (0,)
+    #: key-frame-on-change fractions to search (``DeltaNetwork.keyframe_change``; None = off); one: fixed
+    keyframe_changes: tuple[float | None, ...] = (None,)
     #: further segments every trial is also scored on (:mod:`deltatune.search.segments`)
     also_on: tuple[StudyWorkload, ...] = ()
     #: how the segments' objectives combine: ``worst`` (default) or ``mean``
@@ -124,6 +126,9 @@ class SearchSettings:
         if not self.keyframes or not all(is_keyframe_interval(k) for k in self.keyframes):
             raise ConfigError(f"--keyframes {','.join(map(str, self.keyframes))}: need integers >= 0 "
                               "(0: no key frames)")
+        if not self.keyframe_changes or not all(is_keyframe_change(v) for v in self.keyframe_changes):
+            shown = ",".join("none" if v is None else str(v) for v in self.keyframe_changes)
+            raise ConfigError(f"--keyframe-change {shown}: need fractions in (0, 1] or none")
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"--aggregate {self.aggregate!r} is unknown; choose one of {', '.join(AGGREGATES)}"
@@ -314,6 +319,7 @@ def _make_space(settings: SearchSettings, ev: Evaluator) -> Any:
         ranges=settings.ranges,
         group_patterns=ev.info.threshold_groups,
         keyframes=settings.keyframes,
+        keyframe_changes=settings.keyframe_changes,
     )
 
 
@@ -428,6 +434,7 @@ def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
     d["workload"] = StudyWorkload.from_dict(d["workload"])
     d["modes"] = tuple(d["modes"])
     d["keyframes"] = tuple(d.get("keyframes", (0,)))
+    d["keyframe_changes"] = tuple(d.get("keyframe_changes", (None,)))
     d["also_on"] = tuple(StudyWorkload.from_dict(w) for w in d.get("also_on", ()))
     r = dict(d["ranges"])
     r["mult"] = tuple(r["mult"])

@@ -2,8 +2,9 @@
 (a :class:`~deltatune.delta.thresholds.ThresholdFile`).
 
 Three spaces, all with the input threshold (``thr.input``) and, optionally, its dilation
-(``input_dilation`` in {1, 3, 5}), the truncation mode (``mode``) and the key-frame interval
-(``keyframe_interval``, from the given list):
+(``input_dilation`` in {1, 3, 5}), the truncation mode (``mode``), the key-frame interval
+(``keyframe_interval``, from the given list) and the key-frame-on-change fraction (``keyframe_change``,
+from the given list; ``None`` is off):
 
 ``layer``
     one parameter ``thr.<truncation point>`` per call site.
@@ -163,6 +164,7 @@ class SearchSpace(ABC):
         modes: Sequence[str] = ("max",),
         group_patterns: Sequence[GroupPattern] = (),
         keyframes: Sequence[int] = (0,),
+        keyframe_changes: Sequence[float | None] = (None,),
     ) -> None:
         if not names or names[0] != "input":
             raise ConfigError("a search space needs the network's truncation points, 'input' first")
@@ -172,6 +174,8 @@ class SearchSpace(ABC):
         self.modes = tuple(modes)
         #: key-frame intervals to choose from (``keyframe_interval``, searched when there are several)
         self.keyframes = tuple(int(k) for k in keyframes)
+        #: key-frame-on-change fractions to choose from (``keyframe_change``, searched when several)
+        self.keyframe_changes = tuple(None if v is None else float(v) for v in keyframe_changes)
         check_group_patterns(group_patterns)
         #: the model card's ``threshold_groups`` (grouped spaces only; see :func:`group_of`)
         self.group_patterns = tuple(group_patterns)
@@ -182,20 +186,26 @@ class SearchSpace(ABC):
     def _input(self, trial: optuna.Trial) -> float:
         return self._threshold(trial, "input", lo=self.ranges.input_lo, hi=self.ranges.input_hi)
 
-    def _extras(self, trial: optuna.Trial) -> tuple[int, str, int]:
+    def _extras(self, trial: optuna.Trial) -> tuple[int, str, int, float | None]:
         dil = int(trial.suggest_categorical("input_dilation", DILATIONS)) if self.tune_dilation else 1
         mode = str(trial.suggest_categorical("mode", self.modes)) if len(self.modes) > 1 else self.modes[0]
         kf = self.keyframes
         key = int(trial.suggest_categorical("keyframe_interval", kf)) if len(kf) > 1 else kf[0]
-        return dil, mode, key
+        kc = self.keyframe_changes
+        change = trial.suggest_categorical("keyframe_change", kc) if len(kc) > 1 else kc[0]
+        return dil, mode, key, change
 
     def suggest(self, trial: optuna.Trial) -> ThresholdFile:
         """Draw this trial's parameters and resolve them into thresholds for every truncation point."""
         thresholds = {"input": self._input(trial)}
         thresholds.update(self._layers(trial))
-        dil, mode, key = self._extras(trial)
+        dil, mode, key, change = self._extras(trial)
         return ThresholdFile(
-            {n: thresholds[n] for n in self.names}, mode=mode, input_dilation=dil, keyframe_interval=key
+            {n: thresholds[n] for n in self.names},
+            mode=mode,
+            input_dilation=dil,
+            keyframe_interval=key,
+            keyframe_change=change,
         )
 
     @abstractmethod
@@ -205,7 +215,8 @@ class SearchSpace(ABC):
     def anchor_params(self, position: float | None) -> dict[str, object]:
         """Parameters that put *every* threshold at the same log position in its range (0 = ``lo``,
         1 = ``hi``; ``None`` = all thresholds 0, the exact delta network), input dilation 1, the first
-        mode and the first key-frame interval: known-good starting points to enqueue."""
+        mode, the first key-frame interval and the first key-frame-on-change fraction: known-good
+        starting points to enqueue."""
         r = self.ranges
         if position is None:  # the bottom of every parameter range snaps to 0
             t, t_in = r.lo / 10, r.input_lo / 10
@@ -219,6 +230,8 @@ class SearchSpace(ABC):
             params["mode"] = self.modes[0]
         if len(self.keyframes) > 1:
             params["keyframe_interval"] = self.keyframes[0]
+        if len(self.keyframe_changes) > 1:
+            params["keyframe_change"] = self.keyframe_changes[0]
         return params
 
     @abstractmethod
@@ -228,7 +241,9 @@ class SearchSpace(ABC):
     @property
     def dimension(self) -> int:
         """Number of parameters a trial draws."""
-        extras = int(self.tune_dilation) + int(len(self.modes) > 1) + int(len(self.keyframes) > 1)
+        extras = int(self.tune_dilation) + sum(
+            len(choices) > 1 for choices in (self.modes, self.keyframes, self.keyframe_changes)
+        )
         return len(self.param_keys()) + extras
 
     @abstractmethod
