@@ -113,3 +113,13 @@ def test_non_finite_frame_is_refused_before_it_touches_state(bad: float) -> None
         net(poisoned)
     # the stream goes on as if the bad frame never came
     assert torch.equal(net(x), first)
+
+
+def test_finite_frames_whose_sum_overflows_are_accepted() -> None:
+    """The finiteness check sums the frame first: finite values that overflow the float32 sum are still
+    a valid frame (the elementwise check decides), and the stream runs on."""
+    net = convert(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), thresholds=0.01)
+    x = torch.full((1, 3, 8, 8), 3e38)  # each value finite, the sum is not
+    assert not torch.isfinite(x.sum())
+    net(x)
+    net(x)
