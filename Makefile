@@ -38,7 +38,7 @@ test: data services lint
 # ruff over everything; ruff format and mypy over the engine (tuner/delta), which ships py.typed. mypy
 # cannot follow the editable install's folder mapping (tuner/ -> deltatune), so .lint/ holds links that do.
 lint: setup
-	$(BIN)/ruff check tuner models tests
+	$(BIN)/ruff check tuner models tests benchmarks
 	$(BIN)/ruff format --check tuner/delta
 	@mkdir -p .lint && ln -sfn ../tuner .lint/deltatune && ln -sfn ../models .lint/deltatune_models
 	MYPYPATH=.lint $(BIN)/mypy -p deltatune.delta

@@ -1,11 +1,10 @@
 """Latency model accuracy: predicted vs measured delta ms/frame over random threshold configurations.
 
-Fits :class:`deltatune.delta.latency.LatencyModel` on ``--train`` configurations (two at thresholds 0,
-which run the dense fallback, the rest random; the same mix ``search --speed latency`` fits on), then
-reports the
-median absolute relative error on ``--test`` (>= 20) other random configurations, and the error of the
-same fit with one coefficient for all conv calls (sparse-kernel and dense costs pooled). Thresholds are drawn
-per truncation point, log-uniform in [1e-3, 0.5] (and 0 with probability 0.1). Each measurement: stream
+Fits :class:`deltatune.delta.latency.LatencyModel` on ``--train`` configurations (the mix
+``search --speed latency`` fits on: two at thresholds 0, which run the dense fallback, then random ones
+from :func:`~deltatune.delta.latency.random_thresholds`), then reports the median absolute relative error
+on ``--test`` (>= 20) further configurations from the same sampler, and the error of the same fit with
+one coefficient for all conv calls (sparse-kernel and dense costs pooled). Each measurement: stream
 reset, frame 0 untimed, frames 1..T-1 timed, median over repeats, interleaved with a dense run of the
 same frames; by default each delta time is rescaled by (median dense time / that moment's dense time),
 which removes the load of a shared machine from the comparison.
@@ -24,6 +23,7 @@ from dataclasses import replace
 import torch
 
 from deltatune.delta import convert
+from deltatune.delta.calibration import calibrate
 from deltatune.delta.latency import (
     LatencyModel,
     features,
@@ -32,7 +32,6 @@ from deltatune.delta.latency import (
     time_frames,
     training_configs,
 )
-from deltatune.delta.calibration import calibrate
 from deltatune.delta.native import keep_freed_memory
 from deltatune.delta.sparse import SparseBackend
 from deltatune.workload import load_workload
@@ -109,8 +108,8 @@ def main() -> int:
                   f"(conv part {f.conv_ms:.2f} ms)")
         print(f"median |error| {res['median_abs_rel_error']:.1%} over {len(test)} held-out configurations "
               f"(max {res['max_abs_rel_error']:.1%})")
-        print(f"with one coefficient for all conv calls: median |error| "
-              f"{res['pooled_conv_median_abs_rel_error']:.1%} (max {res['pooled_conv_max_abs_rel_error']:.1%})")
+        med, top = res["pooled_conv_median_abs_rel_error"], res["pooled_conv_max_abs_rel_error"]
+        print(f"with one coefficient for all conv calls: median |error| {med:.1%} (max {top:.1%})")
     return 0
 
 
