@@ -83,8 +83,9 @@ def load_workload(
 ) -> Workload:
     """Build a model and decode ``frames`` frames of ``video`` as its input streams.
 
-    ``weights="default"`` falls back to seeded random weights (with a warning, recorded in the result)
-    when the model has no default weights and ``allow_random`` is true.
+    ``weights=None`` builds random weights from ``seed`` (the same weights for the same seed, whatever
+    the caller's random state, which is left as it was); ``weights="default"`` falls back to them (with a
+    warning, recorded in the result) when the model has no default weights and ``allow_random`` is true.
     """
     from deltatune.data.video import DEFAULT_WINDOWS, load_clip, video_info
     from deltatune_models import create_model, model_info
@@ -96,18 +97,22 @@ def load_workload(
     n = video_info(path).frames  # the container's count, checked before any model work
     if n is not None and n < start + frames:
         raise ConfigError(_short_video(path, n, start, frames))
-    random_weights = False
+    def seeded_random() -> torch.nn.Module:
+        # the same weights for the same seed, without moving the caller's random stream
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return create_model(model, weights=None)
+
+    random_weights = weights is None
     try:
-        net = create_model(model, weights=weights)
+        net = seeded_random() if weights is None else create_model(model, weights=weights)
         wname = "default" if weights == "default" else ("random" if weights is None else str(weights))
-        random_weights = weights is None
     except WeightsError:
         if weights != "default" or not allow_random:
             raise
         log.warning("%s has no default weights here; using seeded random weights (seed %d): thresholds "
                     "tuned on random weights describe nothing real", model, seed)
-        torch.manual_seed(seed)
-        net = create_model(model, weights=None)
+        net = seeded_random()
         wname, random_weights = "random", True
     if windows is None:
         windows = DEFAULT_WINDOWS.get(vname)
