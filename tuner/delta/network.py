@@ -248,7 +248,8 @@ class DeltaNetwork(nn.Module):
 
     @property
     def refreshed_frames(self) -> int:
-        """Frames since the last :meth:`reset` that ran through the dense fallback (``dense_refresh``)."""
+        """Frames since the last :meth:`reset` that ran dense: the exact dense fallback (``dense_refresh``)
+        or key frames on change (``keyframe_change``)."""
         return self._ctx.refreshed
 
     def source(self, *inputs: torch.Tensor) -> Any:
