@@ -168,3 +168,23 @@ def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> N
                               storage=default_storage(spec.name))
     assert all("train.steps" in t.params for t in inner.trials)
     assert len(runs) == 1
+
+
+def test_key_frames_on_change_as_a_factor(tmp_path: Path, results: Path) -> None:
+    """An evaluate study with key frames on change off and at 0.1 % of the input: with the low fraction
+    every frame of the vtest crop is a key frame (dense and exact: no loss, MAC speedup 1), without it the
+    thresholds truncate (work saved)."""
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet"\nframes = 5\nstreams = 1\n'
+        'units = ["vtest@0"]\nspeed_repeats = 1\n[fixed]\nthresholds = 0.05\n'
+        '[factors]\nkeyframe_change = ["none", 0.001]\n'
+    )
+    spec = load_study(write_study(tmp_path, text, "abl-kc"))
+    summary = run_ablation(spec, heartbeat=2)
+    assert (summary.complete, summary.failed) == (2, {})
+    study, stored = find_study(default_storage(spec.name))
+    obs = load_results(study, stored).observations
+    mac = obs[obs.metric == "mac_speedup"].set_index("keyframe_change")["value"]
+    loss = obs[obs.metric == "accuracy_loss"].set_index("keyframe_change")["value"]
+    assert mac["0.001"] == pytest.approx(1.0) and loss["0.001"] == 0.0
+    assert mac["none"] > 1.2

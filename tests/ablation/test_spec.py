@@ -249,3 +249,17 @@ def test_detection_study_repeats_over_seeds_with_trainer_settings() -> None:
 def test_detection_study_fields_are_checked(old: str, new: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         parse_study(DETECTION.replace(old, new))
+
+
+def test_keyframe_change_is_an_evaluate_factor() -> None:
+    from deltatune.ablation.spec import keyframe_change_value
+
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\n'
+    spec = parse_study(base + '[factors]\nkeyframe_change = ["none", 0.25]\n', path="s.toml")
+    values = sorted((keyframe_change_value(spec.setting(r.point, "keyframe_change")) or 0.0)
+                    for r in spec.runs())
+    assert values == [0.0, 0.25]
+    expected = 'factors.keyframe_change: expected a key-frame-on-change fraction in (0, 1] or "none"'
+    for bad in ("[0.25, 2]", '["none", "half"]', "[0.25, 0]"):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            parse_study(base + f"[factors]\nkeyframe_change = {bad}\n", path="s.toml")

@@ -193,7 +193,7 @@ def execute_run(state: WorkerState, run: Run) -> RunOutcome:
 
 
 def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
-    from deltatune.ablation.spec import parse_segment
+    from deltatune.ablation.spec import keyframe_change_value, parse_segment
     from deltatune.delta.thresholds import ThresholdFile
 
     spec, p = state.spec, run.point
@@ -207,6 +207,7 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
         mode=str(spec.setting(p, "mode")),
         input_dilation=int(spec.setting(p, "input_dilation")),
         keyframe_interval=int(spec.setting(p, "keyframe_interval")),
+        keyframe_change=keyframe_change_value(spec.setting(p, "keyframe_change")),
     )
     obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
     return RunOutcome([obs], config=config.to_attrs())

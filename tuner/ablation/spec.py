@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deltatune.delta.rule import is_keyframe_interval
+from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ConfigError
 from deltatune.search.study_workload import Segment, parse_segment
 from deltatune.train.detection import DETECTOR, DetectionTrainConfig
@@ -192,6 +192,17 @@ def _check_keyframe(v: Any) -> str | None:
     return f"expected a key-frame interval (an integer >= 0; 0: none), got {v!r}"
 
 
+def keyframe_change_value(v: Any) -> float | None:
+    """A study's ``keyframe_change`` setting as the network takes it: ``"none"`` -> ``None``."""
+    return None if v == "none" else float(v)
+
+
+def _check_keyframe_change(v: Any) -> str | None:
+    if v == "none" or (not isinstance(v, str) and is_keyframe_change(v)):
+        return None
+    return f'expected a key-frame-on-change fraction in (0, 1] or "none", got {v!r}'
+
+
 def _check_keyframes(v: Any) -> str | None:
     if _check_keyframe(v) is None:
         return None
@@ -280,6 +291,8 @@ FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
         "input_dilation": (_check_dilation, 1),
         "accumulate": (_check_onoff, True),
         "keyframe_interval": (_check_keyframe, 0),
+        # key frames on change: input fraction that restarts the stream ("none": off)
+        "keyframe_change": (_check_keyframe_change, "none"),
     },
     # the person detector (deltatune detect): one training run per design point and seed, then the
     # held-out frames scored and timed with the run's backbone (module docstring of ablation.detection)
