@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -30,6 +31,16 @@ def _complete_keys(url: str, name: str) -> list[str]:
         for t in study.get_trials(states=(TrialState.COMPLETE,))
         if "run_key" in t.user_attrs
     ]
+
+
+def _run_once(tmp_path: Path, text: str, name: str, runs: int) -> tuple[Any, Any, Any]:
+    """Write study ``text`` as ``name``, run it, check that all ``runs`` completed and none failed, and
+    return ``(spec, stored Optuna study, results)``."""
+    spec = load_study(write_study(tmp_path, text, name))
+    summary = run_ablation(spec, heartbeat=2)
+    assert (summary.complete, summary.failed) == (runs, {})
+    study, stored = find_study(default_storage(spec.name))
+    return spec, study, load_results(study, stored)
 
 
 def test_every_run_once_then_resume_skips(tmp_path: Path, results: Path) -> None:
@@ -125,11 +136,7 @@ def test_search_scored_on_other_clips(tmp_path: Path, results: Path) -> None:
         'speed_repeats = 1\nscore_on = ["carphone@10"]\n'
         '[fixed]\nstrategy = "sweep"\ntrials = 2\nbudget = 5.0\n'
     )
-    spec = load_study(write_study(tmp_path, text, "abl-gen"))
-    summary = run_ablation(spec, heartbeat=2)
-    assert (summary.complete, summary.failed) == (1, {})
-    study, stored = find_study(default_storage(spec.name))
-    obs = load_results(study, stored).observations
+    obs = _run_once(tmp_path, text, "abl-gen", 1)[2].observations
     assert set(obs["scored_on"]) == {"tuning", "held-out", "carphone@10"}
     assert set(obs["metric"]) == {"accuracy_loss", "mac_speedup", "measured_speedup"}
     assert obs["value"].notna().all()
@@ -146,11 +153,7 @@ def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> N
         'sparsity_penalty = 1.0\nlr = 0.003\n'
         '[factors]\nweight_decay = [0.0, 1.0]\nfinetune_steps = [2]\n'
     )
-    spec = load_study(write_study(tmp_path, text, "abl-train"))
-    summary = run_ablation(spec, heartbeat=2)
-    assert (summary.complete, summary.failed) == (2, {})
-    study, stored = find_study(default_storage(spec.name))
-    res = load_results(study, stored)
+    res = _run_once(tmp_path, text, "abl-train", 2)[2]
     assert set(res.observations["scored_on"]) == {"vtest@300"}
     assert res.observations["value"].notna().all()
     # the two weight decays gave two fine-tunes: different networks, so different scores of the same seed
@@ -159,10 +162,7 @@ def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> N
 
     joint = text.replace('[factors]\nweight_decay = [0.0, 1.0]\nfinetune_steps = [2]\n',
                          '[factors]\ntrain = ["on"]\n').replace("trials = 3", "trials = 3\ntimeout = 600")
-    spec = load_study(write_study(tmp_path, joint.replace("{name}", "abl-joint"), "abl-joint"))
-    summary = run_ablation(spec, heartbeat=2)
-    assert (summary.complete, summary.failed) == (1, {})
-    study, stored = find_study(default_storage(spec.name))
+    spec, study, _ = _run_once(tmp_path, joint.replace("{name}", "abl-joint"), "abl-joint", 1)
     runs = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if "run_key" in t.user_attrs]
     inner = optuna.load_study(study_name=f"{spec.name}.{spec.runs()[0].key}",
                               storage=default_storage(spec.name))
@@ -179,11 +179,7 @@ def test_key_frames_on_change_as_a_factor(tmp_path: Path, results: Path) -> None
         'units = ["vtest@0"]\nspeed_repeats = 1\n[fixed]\nthresholds = 0.05\n'
         '[factors]\nkeyframe_change = ["none", 0.001]\n'
     )
-    spec = load_study(write_study(tmp_path, text, "abl-kc"))
-    summary = run_ablation(spec, heartbeat=2)
-    assert (summary.complete, summary.failed) == (2, {})
-    study, stored = find_study(default_storage(spec.name))
-    obs = load_results(study, stored).observations
+    obs = _run_once(tmp_path, text, "abl-kc", 2)[2].observations
     mac = obs[obs.metric == "mac_speedup"].set_index("keyframe_change")["value"]
     loss = obs[obs.metric == "accuracy_loss"].set_index("keyframe_change")["value"]
     assert mac["0.001"] == pytest.approx(1.0) and loss["0.001"] == 0.0
