@@ -130,11 +130,8 @@ class StudyWorkload:
         video from its first frame, with that video's default crop windows (as many streams as it has, up
         to this workload's) unless it is this workload's own video. Labels belong to one video and do not
         carry over."""
-        from deltatune.data.video import DEFAULT_WINDOWS
-
         same = segment.video == self.video
-        wins = DEFAULT_WINDOWS.get(segment.video)
-        streams = min(self.streams, len(wins)) if wins and not (same and self.windows) else self.streams
+        streams = self.streams if same and self.windows else default_streams(segment.video, self.streams)
         return replace(
             self, video=segment.video, start=segment.start, windows=self.windows if same else (),
             streams=streams, labels=self.labels if same else None,
@@ -212,13 +209,14 @@ class StudyWorkload:
         return list(wins[: self.streams]) if wins else []
 
 
-def default_streams(video: str) -> int:
-    """Streams when none are asked for: :data:`DEFAULT_STREAMS`, or every default crop window of
-    ``video`` when it has fewer (``carphone`` has one)."""
+def default_streams(video: str, wanted: int = DEFAULT_STREAMS) -> int:
+    """``wanted`` streams, or every default crop window of ``video`` when it has fewer (``carphone`` has
+    one); a video without default windows keeps ``wanted``. What ``search`` runs when no ``--streams``
+    is given, and what a segment of another video gets (:meth:`StudyWorkload.on_segment`)."""
     from deltatune.data.video import DEFAULT_WINDOWS
 
     wins = DEFAULT_WINDOWS.get(video)
-    return min(DEFAULT_STREAMS, len(wins)) if wins else DEFAULT_STREAMS
+    return min(wanted, len(wins)) if wins else wanted
 
 
 def load_model(workload: StudyWorkload) -> tuple[torch.nn.Module, bool]:
