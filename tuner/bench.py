@@ -183,8 +183,9 @@ def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any], *,
         pred, _ = decode_heatmaps(x)
         s = fidelity(pred.numpy(), ref.numpy(), conf, min_confidence=min_confidence, alpha=0.2)
         return AccuracyLoss("PCK@0.2", s.loss, s.loss_all_joints, s.present_fraction)
-    agree = (d.reshape(d.shape[0], -1).argmax(1) == x.reshape(x.shape[0], -1).argmax(1)).float().mean()
-    return AccuracyLoss("top-1", 100.0 * (1.0 - float(agree)))
+    from deltatune.metrics import top1_classes, top1_fidelity
+
+    return AccuracyLoss("top-1", top1_fidelity(top1_classes(x), top1_classes(d)).loss)
 
 
 def run_bench(

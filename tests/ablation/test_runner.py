@@ -184,3 +184,20 @@ def test_key_frames_on_change_as_a_factor(tmp_path: Path, results: Path) -> None
     loss = obs[obs.metric == "accuracy_loss"].set_index("keyframe_change")["value"]
     assert mac["0.001"] == pytest.approx(1.0) and loss["0.001"] == 0.0
     assert mac["none"] > 1.2
+
+
+def test_an_evaluate_study_on_a_classifier(tmp_path: Path, results: Path) -> None:
+    """MobileNetV2 (ImageNet weights) scored by top-1 agreement with its dense model: thresholds 0 lose
+    nothing and save nothing; 0.05 saves MACs and its loss is a whole number of changed samples."""
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "mobilenet_v2"\nframes = 5\nstreams = 2\n'
+        'units = ["vtest@0"]\nspeed_repeats = 1\n'
+        "[factors]\nthresholds = [0, 0.05]\n"
+    )
+    obs = _run_once(tmp_path, text, "abl-cls", 2)[2].observations
+    mac = obs[obs.metric == "mac_speedup"].set_index("thresholds")["value"]
+    loss = obs[obs.metric == "accuracy_loss"].set_index("thresholds")["value"]
+    assert mac["0"] == pytest.approx(1.0, abs=0.02) and loss["0"] == 0.0
+    assert mac["0.05"] > 1.5
+    samples = 4 * 2  # the whole 5-frame clip, frame 0 dense and not scored, 2 streams
+    assert loss["0.05"] * samples / 100 == pytest.approx(round(loss["0.05"] * samples / 100))

@@ -57,6 +57,14 @@ def test_candidates_are_feasible_front_points_fastest_first(results: Path, tiny_
     assert retime_candidates(front, 0) == [] and res.retimed == []
 
 
+def test_candidates_that_tie_on_both_objectives_are_timed_once() -> None:
+    import pandas as pd
+
+    front = pd.DataFrame({"trial": [7, 3, 5, 9], "accuracy_loss": [0.0, 0.0, 0.5, 0.5],
+                          "speedup": [1.0, 1.0, 1.4, 1.3], "feasible": [True, True, True, True]})
+    assert retime_candidates(front, 3) == [5, 9, 3]
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [({"retime": -1}, "--retime -1"), ({"retime_repeats": 1}, "--retime-repeats 1")],

@@ -89,17 +89,17 @@ def provenance() -> dict[str, Any]:
 def check_inputs(spec: StudySpec) -> None:
     """Cheap checks before any model work: the model, the weights, every video and its frame count."""
     from deltatune.ablation.execute import WorkerState
-    from deltatune_models import model_info
+    from deltatune.search.study_workload import StudyWorkload
 
     if spec.kind == "detection":
         from deltatune.ablation.detection import check_detection_inputs
 
         check_detection_inputs(spec)
         return
-    info = model_info(spec.model)
-    if info.task != "pose":
-        raise ConfigError(f"{spec.path}: model {spec.model!r}: studies score pose models only "
-                          f"(task {info.task!r})")
+    try:  # pose and classification models (StudyWorkload.check_task)
+        StudyWorkload(spec.model).check_task()
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.path}: {exc}") from None
     state = WorkerState(spec, None)
     segments: list[Any] = list(spec.units) if spec.kind == "evaluate" else [None, *spec.score_on]
     for seg in segments:

@@ -62,16 +62,16 @@ KINDS = ("search", "evaluate", "detection")
 #: Metrics each kind of run records: name -> (label, higher is better).
 METRICS: dict[str, dict[str, tuple[str, bool]]] = {
     "search": {
-        "heldout_loss": ("accuracy loss on held-out frames (PCK points)", False),
+        "heldout_loss": ("accuracy loss on held-out frames (PCK or top-1 points)", False),
         "heldout_speedup": ("MAC speedup on held-out frames", True),
         "measured_speedup": ("measured speedup on held-out frames (dense ms / delta ms)", True),
-        "tune_loss": ("accuracy loss on tuning frames (PCK points)", False),
+        "tune_loss": ("accuracy loss on tuning frames (PCK or top-1 points)", False),
         "tune_speedup": ("MAC speedup on tuning frames", True),
-        "hypervolume": ("hypervolume of the tuning front (PCK points x speedup)", True),
+        "hypervolume": ("hypervolume of the tuning front (points x speedup)", True),
         "feasible_trials": ("trials within the accuracy budget", True),
     },
     "evaluate": {
-        "accuracy_loss": ("accuracy loss (PCK points)", False),
+        "accuracy_loss": ("accuracy loss (PCK or top-1 points)", False),
         "mac_speedup": ("MAC speedup", True),
         "measured_speedup": ("measured speedup (dense ms / delta ms)", True),
     },

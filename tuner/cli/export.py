@@ -12,9 +12,9 @@ NAME = "export"
 HELP = "export a search trial's thresholds (deltatune or DeltaCNN format)"
 DESCRIPTION = (
     "Write the thresholds of one trial of a `deltatune search` study: --trial N, or --best-under X for the "
-    "fastest trial losing at most X PCK points. The deltatune format (default) stores names, mode and input "
-    "dilation and loads with DeltaNetwork.load_thresholds / inspect / bench; the deltacnn format is "
-    'DeltaCNN\'s {"0": t0, ...} in execution order.'
+    "fastest trial losing at most X accuracy points (PCK or top-1). The deltatune format (default) stores "
+    "names, mode and input dilation and loads with DeltaNetwork.load_thresholds / inspect / bench; the "
+    'deltacnn format is DeltaCNN\'s {"0": t0, ...} in execution order.'
 )
 
 
@@ -43,15 +43,18 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.output, "-o", suffixes=(".json",))
     _, study = _open(args.study, args.storage)
     res = export_trial(study, args.output, trial=args.trial, best_under=args.best_under, format=args.format)
+    from deltatune.search.objective import model_loss_unit
+    from deltatune.search.pareto import study_meta
+
+    meta = study_meta(study)
+    unit = model_loss_unit(str(meta.get("model")))
     print(
-        f"trial {res.trial}: speedup {res.speedup:.3f}x, accuracy loss {res.accuracy_loss:.4f} PCK points "
+        f"trial {res.trial}: speedup {res.speedup:.3f}x, accuracy loss {res.accuracy_loss:.4f} {unit} "
         f"-> {res.path} ({res.format})"
     )
     if res.weights is not None:
-        from deltatune.search.pareto import study_meta
         from deltatune_models import model_info
 
-        meta = study_meta(study)
         model = str(meta.get("model"))
         arch = model  # hrnet's default weights are another variant's: the fine-tune is that variant
         if (meta.get("workload") or {}).get("weights") == "default":

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         thresholds_frame,
         trials_frame,
     )
+    from deltatune.search.objective import model_loss_unit
 
     if args.csv:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     spec, study = _open(args.study, args.storage)
     meta = study_meta(study)
     budget = float(meta.get("budget", 1.0))
+    unit = model_loss_unit(str(meta.get("model")))
     df = trials_frame(study)
     front = pareto_frame(df)
     if args.heldout and not front.empty:
@@ -87,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         from deltatune.report.pareto_plot import save_pareto_figure
 
         th = thresholds_frame(study, [int(t) for t in front["trial"]])
-        save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)")
+        speed = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
+                 "measured": "measured wall-clock speedup (x)"}.get(str(meta.get("speed")), "speedup (x)")
+        save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)",
+                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed)
     if args.json:
         rows = [
             {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
@@ -113,14 +118,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     n_feas = int(df["feasible"].sum()) if not df.empty else 0
     print(
-        f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} PCK points), "
+        f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} {unit}), "
         f"storage {spec.url}"
     )
     if front.empty:
         print("no feasible trial")
     else:
-        print(front_table(front))
-        print(f"hypervolume {hv:.4f} (PCK points x speedup; reference point loss={budget}, speedup=1)")
+        print(front_table(front, unit))
+        print(f"hypervolume {hv:.4f} ({unit} x speedup; reference point loss={budget}, speedup=1)")
     for what, path in (("csv", args.csv), ("plot", args.plot)):
         if path:
             print(f"{what}: {path}")

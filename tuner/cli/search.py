@@ -16,9 +16,9 @@ from typing import Any
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
 DESCRIPTION = (
-    "Search truncation thresholds with an Optuna multi-objective study: minimise accuracy loss (PCK@0.2 "
-    "points against the dense model's own predictions) and maximise speedup (MACs, predicted or measured "
-    "wall clock: --speed), with the accuracy budget"
+    "Search truncation thresholds with an Optuna multi-objective study: minimise accuracy loss (against "
+    "the dense model's own predictions: PCK@0.2 points for pose models, top-1 points for classifiers) "
+    "and maximise speedup (MACs, predicted or measured wall clock: --speed), with the accuracy budget"
     " as an Optuna constraint. The first frames of each stream tune, the last ones re-score the final "
     "front (held-out check). Studies are journal files in ./deltatune-results/ (or $DELTATUNE_RESULTS) "
     "unless --storage names another; re-running with the same --study resumes it. Open any storage with "
@@ -85,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "global (scale x per-group multipliers)",
     )
     parser.add_argument(
-        "--budget", type=float, default=1.0, help="accuracy budget in PCK points (default 1.0)"
+        "--budget", type=float, default=1.0,
+        help="accuracy budget in points: PCK points (pose) or top-1 points (classifiers) (default 1.0)"
     )
     parser.add_argument(
         "--speed",
@@ -301,18 +302,27 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return "-" if f != f else format(f, spec)
 
 
-def front_table(front: Any) -> str:
-    """The Pareto front as a fixed-width text table."""
+def front_table(front: Any, unit: str = "PCK points") -> str:
+    """The Pareto front as a fixed-width text table (losses in ``unit``). Trials that tie with a listed one
+    on every column (the same setting drawn again) are counted in a last line, not listed."""
+    head = f"loss({unit.replace('points', 'pts')})"
+    cols = ["accuracy_loss", "speedup", "heldout_accuracy_loss", "heldout_speedup"]
+    listed = front.sort_values("trial").drop_duplicates(subset=cols, keep="first")
+    listed = listed.sort_values(["speedup", "accuracy_loss"])
+    ties = len(front) - len(listed)
     lines = [
-        f"{'trial':>5}  {'strategy':<16} {'loss(PCK pts)':>13} {'speedup':>8} {'held-out loss':>13} "
+        f"{'trial':>5}  {'strategy':<16} {head:>15} {'speedup':>8} {'held-out loss':>13} "
         f"{'held-out speedup':>16}"
     ]
-    for r in front.itertuples():
+    for r in listed.itertuples():
         lines.append(
-            f"{int(r.trial):>5}  {str(r.strategy):<16} {_fmt(r.accuracy_loss):>13} "
+            f"{int(r.trial):>5}  {str(r.strategy):<16} {_fmt(r.accuracy_loss):>15} "
             f"{_fmt(r.speedup, '.2f'):>8} {_fmt(r.heldout_accuracy_loss):>13} "
             f"{_fmt(r.heldout_speedup, '.2f'):>16}"
         )
+    if ties:
+        lines.append(f"(and {ties} more trial(s) with the same values as a listed one; "
+                     "`deltatune pareto --csv FILE` lists every trial)")
     return "\n".join(lines)
 
 
@@ -393,12 +403,17 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
     )
+    from deltatune.search.objective import metric_of, model_loss_unit
+    from deltatune_models import model_info
+
     w = settings.workload
-    reference = ("labels" if w.labels else
+    task = model_info(w.model).task
+    unit = model_loss_unit(w.model)
+    reference = ("labels" if w.labels else "dense top-1 classes" if task != "pose" else
                  "dense, present keypoints" if w.joints == "present" else "dense, every keypoint")
     print(
-        f"objectives: accuracy loss (PCK@0.2 points vs {reference}, min) and {result.speed} speedup (max); "
-        f"budget {result.budget} PCK points"
+        f"objectives: accuracy loss ({metric_of(task)} points vs {reference}, min) and {result.speed} "
+        f"speedup (max); budget {result.budget} {unit}"
     )
     if settings.also_on:
         segs = ", ".join(f"{x.video}@{x.start}" for x in (w, *settings.also_on))
@@ -411,7 +426,7 @@ def run(args: argparse.Namespace) -> int:
             f"\nPareto front of feasible trials (hypervolume {result.hypervolume:.3f}, "
             f"reference point loss={result.budget}, speedup=1):"
         )
-        print(front_table(result.front))
+        print(front_table(result.front, unit))
     if result.retimed:
         print(f"\nre-timed on this machine ({settings.retime_repeats} interleaved dense/delta rounds each, "
               "tuning frames; median and its 95 % bootstrap CI):")
@@ -420,7 +435,7 @@ def run(args: argparse.Namespace) -> int:
     if b is not None:
         print(
             f"\nrecommended: trial {b['trial']} ({b['strategy']}): {_speed_words(b, result.speed)} at "
-            f"{b['accuracy_loss']:.3f} PCK points lost (held-out: {_fmt(b['heldout_speedup'], '.2f')}x "
+            f"{b['accuracy_loss']:.3f} {unit} lost (held-out: {_fmt(b['heldout_speedup'], '.2f')}x "
             f"{result.speed} at {_fmt(b['heldout_accuracy_loss'])})"
         )
         if b.get("finetune"):

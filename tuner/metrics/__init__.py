@@ -1,11 +1,13 @@
 """Accuracy metrics: heatmap decoding (official HRNet/SimpleBaselines rules) and PCK / PCKh.
 
-Decoding lives in :mod:`deltatune.metrics.decode`, the PCK family in :mod:`deltatune.metrics.pck`, and
-fidelity against the dense model (present joints only) in :mod:`deltatune.metrics.fidelity`.
+Decoding lives in :mod:`deltatune.metrics.decode`, the PCK family in :mod:`deltatune.metrics.pck`,
+fidelity against the dense model (present joints only) in :mod:`deltatune.metrics.fidelity`, and a
+classifier's top-1 fidelity in :mod:`deltatune.metrics.classification`.
 """
 
 from __future__ import annotations
 
+from deltatune.metrics.classification import TopOneScore, top1_classes, top1_fidelity
 from deltatune.metrics.decode import (
     COCO_FLIP_PAIRS,
     MPII_FLIP_PAIRS,
@@ -27,6 +29,9 @@ from deltatune.metrics.pck import (
 from deltatune.metrics.video import PoseEvaluation, evaluate_pose, heatmaps_of, predict_keypoints
 
 __all__ = [
+    "TopOneScore",
+    "top1_classes",
+    "top1_fidelity",
     "FidelityScore",
     "fidelity",
     "present_joints",

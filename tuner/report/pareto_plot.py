@@ -39,8 +39,11 @@ def plot_pareto(
     hue: str | None = "strategy",
     budget: float | None = None,
     ax: Axes | None = None,
+    loss_label: str = "accuracy loss (PCK@0.2 points vs dense)",
+    speed_label: str = "MAC speedup (x)",
 ) -> Axes:
-    """All trials (infeasible ones hollow), the front as a step line, the budget as a vertical line."""
+    """All trials (infeasible ones hollow), the front as a step line, the budget as a vertical line.
+    ``loss_label`` / ``speed_label`` name the axes (the study's metric and speed kind)."""
     import seaborn as sns
 
     ax = _axes(ax)
@@ -62,8 +65,8 @@ def plot_pareto(
         ax.scatter(f[loss], f[speed], facecolors="none", edgecolors="black", s=90, lw=1.2)
     if budget is not None:
         ax.axvline(budget, color="crimson", ls="--", lw=1, label=f"budget {budget:g}")
-    ax.set_xlabel("accuracy loss (PCK@0.2 points vs dense)")
-    ax.set_ylabel("MAC speedup (x)")
+    ax.set_xlabel(loss_label)
+    ax.set_ylabel(speed_label)
     ax.legend(fontsize="small", loc="best")
     return ax
 
@@ -107,8 +110,11 @@ def save_pareto_figure(
     *,
     budget: float | None = None,
     title: str | None = None,
+    loss_label: str = "accuracy loss (PCK@0.2 points vs dense)",
+    speed_label: str = "MAC speedup (x)",
 ) -> Path:
-    """Trade-off plot above the threshold heatmap of the front, written to ``path`` (PNG, SVG, PDF ...)."""
+    """Trade-off plot above the threshold heatmap of the front, written to ``path`` (PNG, SVG, PDF ...);
+    ``loss_label`` / ``speed_label`` name the trade-off plot's axes."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -122,7 +128,7 @@ def save_pareto_figure(
         gridspec_kw={"height_ratios": [3, 2]} if has_heat else None,
         squeeze=False,
     )
-    plot_pareto(df, front, budget=budget, ax=axes[0][0])
+    plot_pareto(df, front, budget=budget, ax=axes[0][0], loss_label=loss_label, speed_label=speed_label)
     if title:
         axes[0][0].set_title(title)
     if has_heat:

@@ -55,7 +55,7 @@ def select_trial(
         return found[0]
     assert best_under is not None
     if best_under < 0:
-        raise ConfigError(f"--best-under {best_under}: must be >= 0 (PCK points)")
+        raise ConfigError(f"--best-under {best_under}: must be >= 0 (accuracy points)")
     row = _best_under(trials_frame(study), best_under)
     if row is None:
         raise ConfigError(

@@ -1,13 +1,14 @@
 """The two search objectives: accuracy loss (minimise) and speedup (maximise) of one threshold setting.
 
-Accuracy loss is ``100 · (1 − PCK@0.2(delta, reference))`` in PCK percentage points, where the reference
-is the dense model's own decoded keypoints on the same frames ("fidelity", docs/design.md#metrics):
-1.0 means one PCK
-point lost. Only the dense keypoints that are present count (heatmap peak above the model's presence
-threshold; :mod:`deltatune.metrics.fidelity`), unless the workload says ``joints="all"``. With labels, the
-loss is dense PCK minus delta PCK against them, over the labels' visible keypoints. Frame 0 of every
-stream runs dense in a delta network and is exactly right, so it is left out of both the accuracy and the
-speed numbers (they describe a running stream).
+Pose models: accuracy loss is ``100 · (1 − PCK@0.2(delta, reference))`` in PCK percentage points, where
+the reference is the dense model's own decoded keypoints on the same frames ("fidelity",
+docs/design.md#metrics): 1.0 means one PCK point lost. Only the dense keypoints that are present count
+(heatmap peak above the model's presence threshold; :mod:`deltatune.metrics.fidelity`), unless the
+workload says ``joints="all"``. With labels, the loss is dense PCK minus delta PCK against them, over the
+labels' visible keypoints. Classifiers: accuracy loss is ``100 ·`` the share of samples whose top-1 class
+differs from the dense model's, in top-1 points (:mod:`deltatune.metrics.classification`). Frame 0 of
+every stream runs dense in a delta network and is exactly right, so it is left out of both the accuracy
+and the speed numbers (they describe a running stream).
 
 Speedup is, by ``speed``: ``macs`` the MAC speedup (dense MACs / delta MACs over the same frames);
 ``latency`` the wall-clock speedup predicted by the latency model (:mod:`deltatune.delta.latency`, fitted
@@ -39,7 +40,10 @@ from deltatune.search.study_workload import StudyWorkload, load_model
 if TYPE_CHECKING:
     from deltatune.delta.thresholds import ThresholdFile
 
-__all__ = ["Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA"]
+__all__ = [
+    "Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA", "metric_of", "loss_unit",
+    "model_loss_unit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,27 @@ PCK_ALPHA = 0.2
 Split = Literal["tune", "heldout", "all"]
 #: The splits an :class:`Evaluator` scores: tuning frames, held-out frames, and the whole clip.
 SPLITS = ("tune", "heldout", "all")
+
+
+def metric_of(task: str) -> str:
+    """The accuracy metric a search scores a ``task`` model by: ``PCK@0.2`` (pose) or ``top-1``."""
+    return f"PCK@{PCK_ALPHA}" if task == "pose" else "top-1"
+
+
+def loss_unit(task: str) -> str:
+    """The unit of a ``task`` model's accuracy loss and budget: ``PCK points`` or ``top-1 points``."""
+    return "PCK points" if task == "pose" else "top-1 points"
+
+
+def model_loss_unit(model: str) -> str:
+    """:func:`loss_unit` of a registered model (a study's ``model``); plain ``points`` for a name that is
+    not registered in this installation."""
+    from deltatune_models import model_info
+
+    try:
+        return loss_unit(model_info(model).task)
+    except Exception:  # an unregistered model: the study still opens
+        return "points"
 
 
 def resolve_speed(speed: str) -> tuple[str, str | None]:
@@ -64,6 +89,7 @@ class Evaluation:
 
     accuracy_loss: float
     speedup: float
+    #: the metric's value: PCK (pose) or top-1 agreement with the dense model (classification)
     pck: float
     split: str
     frames: int
@@ -124,12 +150,11 @@ class Evaluator:
         from deltatune.workload import preprocess
         from deltatune_models import model_info
 
+        workload.check_task()
         self.workload = workload
         self.info = model_info(workload.model)
-        if self.info.task != "pose":
-            raise ConfigError(
-                f"--model {workload.model}: search scores pose models only (task {self.info.task!r})"
-            )
+        #: ``pose`` (scored by PCK) or ``classification`` (scored by top-1 agreement)
+        self.task = self.info.task
         self.model, self.random_weights = load_model(workload)
         clip = load_clip(
             workload.video_path(),
@@ -166,6 +191,37 @@ class Evaluator:
             self.dense_pck = {s: self._label_pck(self.reference[s][..., :2], s) for s in self.reference}
         #: presence threshold of fidelity scores (None: every dense keypoint counts)
         self.min_confidence = self.info.present_confidence if workload.joints == "present" else None
+
+    @property
+    def metric(self) -> str:
+        """The accuracy metric: ``PCK@0.2`` or ``top-1`` (:func:`metric_of`)."""
+        return metric_of(self.task)
+
+    def _predict(self, out: Any) -> torch.Tensor:
+        """One frame's scored prediction from the model's output: decoded keypoints ``[B, K, 2]`` (pose)
+        or top-1 classes ``[B]`` (classification)."""
+        if self.task == "pose":
+            from deltatune.metrics import decode_heatmaps
+
+            return decode_heatmaps(_heatmaps(out))[0]
+        return self._classes(out)
+
+    def _reference_of(self, out: Any) -> torch.Tensor:
+        """One frame's reference from the dense output: keypoints with their heatmap peaks ``[B, K, 3]``
+        (pose), or top-1 classes ``[B]``."""
+        if self.task == "pose":
+            from deltatune.metrics import decode_heatmaps
+
+            return _with_peaks(*decode_heatmaps(_heatmaps(out)))
+        return self._classes(out)
+
+    def _classes(self, out: Any) -> torch.Tensor:
+        from deltatune.metrics import top1_classes
+
+        if not isinstance(out, torch.Tensor):
+            raise ConfigError(f"cannot score {self.workload.model}: a classifier must return one logits "
+                              f"tensor, got {type(out).__name__}")
+        return top1_classes(out)
 
     def _convert(self, model: torch.nn.Module) -> Any:
         from deltatune.delta import convert
@@ -237,14 +293,12 @@ class Evaluator:
     def dense_loss(self, model: torch.nn.Module, split: Split = "tune") -> float:
         """Accuracy loss of a *dense* model (e.g. one being fine-tuned) against the original model's
         reference on ``split``: the loss every threshold setting on it starts from."""
-        from deltatune.metrics import decode_heatmaps
-
         if split not in self.reference:
             self.reference[split] = self._reference(split)
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            preds = [decode_heatmaps(_heatmaps(model(f)))[0] for f in self.frames[split]]
+            preds = [self._predict(model(f)) for f in self.frames[split]]
         model.train(was_training)
         return self._loss(torch.stack(preds), split)[0]
 
@@ -269,15 +323,13 @@ class Evaluator:
             "heldout": w.heldout_frames,
             "split": split,
             "torch": torch.__version__,
-            "payload": "xy+peak",
+            "payload": "xy+peak" if self.task == "pose" else "top1",
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
     def _reference(self, split: str) -> torch.Tensor:
-        """Dense decoded keypoints and their heatmap peaks, ``[T, B, K, 3]`` as ``(x, y, peak)``, of
-        ``split`` (cached in memory and on disk)."""
-        from deltatune.metrics import decode_heatmaps
-
+        """The dense model's reference on ``split`` (cached in memory and on disk): decoded keypoints and
+        their heatmap peaks, ``[T, B, K, 3]`` as ``(x, y, peak)`` (pose), or top-1 classes ``[T, B]``."""
         key = self._cache_key(split)
         if key in _MEMORY_CACHE:
             return _MEMORY_CACHE[key]
@@ -290,8 +342,7 @@ class Evaluator:
             except Exception as exc:  # a corrupt cache file is recomputed, never fatal
                 log.warning("reference cache %s unreadable (%s); recomputing", path, exc)
         with torch.no_grad():
-            ref = torch.stack([_with_peaks(*decode_heatmaps(_heatmaps(self.model(f))))
-                               for f in self.frames[split]])
+            ref = torch.stack([self._reference_of(self.model(f)) for f in self.frames[split]])
         _MEMORY_CACHE[key] = ref
         if self._use_disk:
             try:
@@ -396,10 +447,13 @@ class Evaluator:
 
     # -- scoring -----------------------------------------------------------------------------------
     def _loss(self, preds: torch.Tensor, split: str) -> tuple[float, float]:
-        """``(accuracy loss in PCK points, PCK)`` of heatmap keypoints ``[T, B, K, 2]`` of ``split``
-        (frame 0 left out: it is dense and exact in a delta network)."""
-        from deltatune.metrics import pck, present_joints
+        """``(accuracy loss in points, metric value)`` of the predictions of ``split`` (:meth:`_predict`,
+        stacked over frames; frame 0 left out: it is dense and exact in a delta network)."""
+        from deltatune.metrics import pck, present_joints, top1_fidelity
 
+        if self.task != "pose":
+            score = top1_fidelity(preds[1:], self.reference[split][1:])
+            return score.loss, score.agreement
         if self.dense_pck is not None:
             # against labels: loss = dense PCK - delta PCK (both vs the labels), in points
             value = self._label_pck(preds, split)
@@ -419,8 +473,6 @@ class Evaluator:
 
         ``split``: ``tune`` (the first frames), ``heldout`` (the last ones, a fresh stream) or ``all`` (the
         whole clip as one stream)."""
-        from deltatune.metrics import decode_heatmaps
-
         if split not in self.frames:
             raise ConfigError(f"split {split!r} is unknown; choose one of {', '.join(SPLITS)}")
         if split not in self.reference:
@@ -438,11 +490,11 @@ class Evaluator:
 
             outs: list[Any] = []
             latency_speed = self.latency.speedup(features(self.net, list(frames), outputs=outs))
-            preds = [decode_heatmaps(_heatmaps(o))[0] for o in outs]
+            preds = [self._predict(o) for o in outs]
         else:
             with torch.no_grad():
                 for f in frames:
-                    preds.append(decode_heatmaps(_heatmaps(self.net(f)))[0])
+                    preds.append(self._predict(self.net(f)))
         pred = torch.stack(preds)[1:]  # frame 0 is dense and exact: score the running stream only
         loss, value = self._loss(torch.stack(preds), split)
         if latency_speed is not None:

@@ -77,10 +77,15 @@ def median_ci(values: tuple[float, ...], level: float = 0.95) -> tuple[float, fl
 
 
 def retime_candidates(front: pd.DataFrame, n: int) -> list[int]:
-    """The ``n`` feasible front points with the highest predicted speedup (trial numbers, fastest first)."""
+    """The ``n`` feasible front points with the highest predicted speedup (trial numbers, fastest first).
+
+    Trials that tie on both objectives count once (the lowest trial number): a sampler that keeps drawing
+    the same setting, as TPE does when only thresholds 0 are feasible, would otherwise spend every
+    re-timing on copies of one point."""
     if n <= 0 or front.empty:
         return []
-    ok = front[front["feasible"].astype(bool)].sort_values("speedup", ascending=False)
+    ok = front[front["feasible"].astype(bool)].sort_values(["speedup", "trial"], ascending=[False, True])
+    ok = ok.drop_duplicates(subset=["accuracy_loss", "speedup"], keep="first")
     return [int(t) for t in ok["trial"].head(n)]
 
 

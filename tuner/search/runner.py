@@ -110,7 +110,7 @@ class SearchSettings:
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
         if not (self.budget >= 0):  # also rejects NaN
-            raise ConfigError(f"--budget {self.budget}: must be >= 0 (PCK points)")
+            raise ConfigError(f"--budget {self.budget}: must be >= 0 (accuracy points)")
         if self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs}: need at least 1 worker")
         if self.space not in SPACES:
@@ -509,6 +509,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _granularity_notice(ev: Evaluator, budget: float) -> str | None:
+    """A classifier's loss moves in steps of one sample (``100 / samples`` top-1 points): say so when the
+    budget is below one step, since then only settings that flip no sample are feasible."""
+    if ev.task == "pose":
+        return None
+    samples = (ev.frames["tune"].shape[0] - 1) * ev.frames["tune"].shape[1]
+    step = 100.0 / max(samples, 1)
+    if budget >= step:
+        return None
+    return (f"top-1 loss moves in steps of {step:.2f} points ({samples} tuning samples): --budget {budget} "
+            "admits only settings that change no sample's top-1 class; more --frames or --streams give a "
+            "finer scale")
+
+
 def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluator) -> None:
     """Start a new sampler study with uniform-threshold points: all 0 (the exact delta network, always
     feasible), then log positions 0 .. 0.5 of the range.
@@ -574,6 +588,9 @@ def run_search(
             RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed)
         )
         log.warning(notices[-1])
+    granularity = _granularity_notice(ev, settings.budget)
+    if granularity:
+        notices.append(granularity)
     speed_used, _ = resolve_speed(settings.speed)
     study = open_study(spec, settings.study_name)
     _check_meta(study, _study_meta(settings, ev, speed_used))

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Which dense keypoints a fidelity score counts (StudyWorkload.joints).
 JOINTS = ("present", "all")
+#: Model tasks a search can score (:meth:`StudyWorkload.check_task`).
+SCORED_TASKS = ("pose", "classification")
 
 #: Default clip length (tuning + held-out frames) and number of vtest crop windows (streams).
 DEFAULT_FRAMES = 16
@@ -188,6 +190,7 @@ class StudyWorkload:
         crop windows and the labels (each a one-line :class:`ConfigError`)."""
         from deltatune.data.video import video_info
 
+        self.check_task()
         self.resolve_weights()
         path = self.video_path()
         n = video_info(path).frames
@@ -197,6 +200,22 @@ class StudyWorkload:
                               f"{self.start}..{last} needed")
         self.crop_windows()
         self.load_labels()
+
+    def check_task(self) -> None:
+        """Refuse a model the search cannot score, and options that do not apply to its task: pose models
+        are scored by PCK, classifiers by top-1 agreement, both against the dense model; keypoint labels
+        and ``--all-joints`` are pose options."""
+        from deltatune_models import model_info
+
+        task = model_info(self.model).task  # ModelNotFoundError for unknown names
+        if task not in SCORED_TASKS:
+            raise ConfigError(f"--model {self.model}: threshold searches and studies score "
+                              f"{' and '.join(SCORED_TASKS)} models; this is a {task} model")
+        if task != "pose" and self.labels:
+            raise ConfigError(f"--labels {self.labels}: keypoint labels apply to pose models; {self.model} "
+                              f"is a {task} model, scored against its dense top-1 classes")
+        if task != "pose" and self.joints != "present":
+            raise ConfigError(f"--all-joints: applies to pose models; {self.model} is a {task} model")
 
     def crop_windows(self) -> list[Any]:
         from deltatune.data.video import DEFAULT_WINDOWS, parse_window
