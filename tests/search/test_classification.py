@@ -75,3 +75,10 @@ def test_pose_only_options_are_refused_for_a_classifier() -> None:
         StudyWorkload("mobilenet_v2", joints="all").check_task()
     with pytest.raises(ConfigError, match="score pose and classification models"):
         Evaluator(StudyWorkload("fasterrcnn_mobilenet_v2", frames=4, streams=1))
+
+
+def test_loss_units_follow_the_models_task() -> None:
+    from deltatune.search.objective import model_loss_unit
+
+    assert model_loss_unit("hrnet") == "PCK points" and model_loss_unit("mobilenet_v2") == "top-1 points"
+    assert model_loss_unit("not-registered-here") == "points"  # a study from another installation opens

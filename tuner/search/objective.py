@@ -67,11 +67,12 @@ def loss_unit(task: str) -> str:
 def model_loss_unit(model: str) -> str:
     """:func:`loss_unit` of a registered model (a study's ``model``); plain ``points`` for a name that is
     not registered in this installation."""
+    from deltatune.errors import ModelNotFoundError
     from deltatune_models import model_info
 
     try:
         return loss_unit(model_info(model).task)
-    except Exception:  # an unregistered model: the study still opens
+    except ModelNotFoundError:  # a model of another installation: the study still opens
         return "points"
 
 
