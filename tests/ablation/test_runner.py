@@ -43,6 +43,11 @@ def _run_once(tmp_path: Path, text: str, name: str, runs: int) -> tuple[Any, Any
     return spec, study, load_results(study, stored)
 
 
+def _mac_and_loss(obs: Any, factor: str) -> tuple[Any, Any]:
+    """The MAC speedup and accuracy loss observations of a one-factor evaluate study, by factor level."""
+    return tuple(obs[obs.metric == m].set_index(factor)["value"] for m in ("mac_speedup", "accuracy_loss"))
+
+
 def test_every_run_once_then_resume_skips(tmp_path: Path, results: Path) -> None:
     spec = load_study(write_study(tmp_path, EVAL_STUDY, "abl-resume"))
     first = run_ablation(spec, heartbeat=2)
@@ -179,9 +184,7 @@ def test_key_frames_on_change_as_a_factor(tmp_path: Path, results: Path) -> None
         'units = ["vtest@0"]\nspeed_repeats = 1\n[fixed]\nthresholds = 0.05\n'
         '[factors]\nkeyframe_change = ["none", 0.001]\n'
     )
-    obs = _run_once(tmp_path, text, "abl-kc", 2)[2].observations
-    mac = obs[obs.metric == "mac_speedup"].set_index("keyframe_change")["value"]
-    loss = obs[obs.metric == "accuracy_loss"].set_index("keyframe_change")["value"]
+    mac, loss = _mac_and_loss(_run_once(tmp_path, text, "abl-kc", 2)[2].observations, "keyframe_change")
     assert mac["0.001"] == pytest.approx(1.0) and loss["0.001"] == 0.0
     assert mac["none"] > 1.2
 
@@ -194,9 +197,7 @@ def test_an_evaluate_study_on_a_classifier(tmp_path: Path, results: Path) -> Non
         'units = ["vtest@0"]\nspeed_repeats = 1\n'
         "[factors]\nthresholds = [0, 0.05]\n"
     )
-    obs = _run_once(tmp_path, text, "abl-cls", 2)[2].observations
-    mac = obs[obs.metric == "mac_speedup"].set_index("thresholds")["value"]
-    loss = obs[obs.metric == "accuracy_loss"].set_index("thresholds")["value"]
+    mac, loss = _mac_and_loss(_run_once(tmp_path, text, "abl-cls", 2)[2].observations, "thresholds")
     assert mac["0"] == pytest.approx(1.0, abs=0.02) and loss["0"] == 0.0
     assert mac["0.05"] > 1.5
     samples = 4 * 2  # the whole 5-frame clip, frame 0 dense and not scored, 2 streams
