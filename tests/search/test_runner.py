@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from deltatune.delta import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search import open_study, resolve_storage, run_search
+from deltatune.search.runner import REPEAT_ATTR
 from deltatune.search.study_workload import StudyWorkload
 
 from .conftest import TINY, settings
@@ -46,6 +49,35 @@ def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny
     other = StudyWorkload("hrnet_tiny", weights=None, frames=8, streams=1)
     with pytest.raises(ConfigError, match="different model/video/frames"):
         run_search(settings(trials=1, study="mix", workload=other), heldout=False)
+
+
+def test_the_evaluator_scores_a_setting_once_per_weights_split_and_accumulation(tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    cfg = ThresholdFile(dict.fromkeys(tiny_evaluator.threshold_names, 0.0137))
+    first = tiny_evaluator.evaluate(cfg)
+    again = tiny_evaluator.evaluate(ThresholdFile(dict(cfg.thresholds)))
+    assert not first.repeated and again.repeated
+    assert (again.accuracy_loss, again.speedup, again.pck) == (first.accuracy_loss, first.speedup, first.pck)
+    assert not tiny_evaluator.evaluate(cfg, split="heldout").repeated
+    assert not tiny_evaluator.evaluate(replace(cfg, keyframe_interval=2)).repeated
+    tiny_evaluator.net.accumulate = not tiny_evaluator.net.accumulate
+    try:
+        other = tiny_evaluator.evaluate(cfg)  # residuals dropped or kept: another network, scored afresh
+    finally:
+        tiny_evaluator.net.accumulate = not tiny_evaluator.net.accumulate
+    assert not other.repeated
+
+
+def test_a_trial_that_repeats_a_scored_setting_is_marked_and_counted(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    run_search(settings(trials=3, study="again", anchors=0), evaluator=tiny_evaluator, heldout=False)
+    study = open_study(resolve_storage(None, "again"), "again", create=False)
+    first = study.trials[0]
+    study.enqueue_trial(first.params)  # the sampler proposing trial 0's setting again
+    res = run_search(settings(trials=1, study="again", anchors=0), evaluator=tiny_evaluator, heldout=False)
+    study = open_study(resolve_storage(None, "again"), "again", create=False)
+    last = study.trials[-1]
+    assert last.user_attrs["thresholds"] == first.user_attrs["thresholds"]
+    assert last.user_attrs.get(REPEAT_ATTR) is True and last.values == first.values
+    assert any(n.startswith("1 of 1 trials proposed a setting") for n in res.notices)
 
 
 @pytest.mark.slow

@@ -49,8 +49,12 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     tuned = ev.evaluate(ThresholdFile({n: 0.01 for n in ev.threshold_names}))
     assert (tuned.accuracy_loss, tuned.speedup) != (original.accuracy_loss, original.speedup)
     ev.use_weights(None)
-    again = ev.evaluate(ThresholdFile({n: 0.01 for n in ev.threshold_names}))
-    assert (again.accuracy_loss, again.speedup) == (original.accuracy_loss, original.speedup)
+    unseen = ThresholdFile({n: 0.02 for n in ev.threshold_names})  # not in the memo: it runs
+    again = ev.evaluate(unseen)
+    fresh = Evaluator(TINY, use_disk_cache=False)
+    alone = fresh.evaluate(unseen)
+    assert not again.repeated
+    assert (again.accuracy_loss, again.speedup) == (alone.accuracy_loss, alone.speedup)
     # the held-out check scored the front with each trial's own weights
     assert res.front["heldout_speedup"].notna().all()
     assert res.best_feasible is not None and res.best_feasible["finetune"]["steps"] == 3
@@ -59,7 +63,6 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     t = done[-1]
     out = export_trial(study, tmp_path / "x.json", trial=t.number)
     assert out.weights is not None and out.weights.is_file()
-    fresh = Evaluator(TINY, use_disk_cache=False)
     fresh.use_weights(torch.load(out.weights, weights_only=True), "exported")
     again = fresh.evaluate(fresh.net.load_thresholds(out.path))
     assert again.speedup == pytest.approx(t.values[1], rel=1e-9)

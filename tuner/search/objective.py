@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -96,6 +96,9 @@ class Evaluation:
     frames: int
     streams: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: read from the evaluator's memo: an earlier call scored the same setting on the same weights and
+    #: split (see :meth:`Evaluator.evaluate`), so nothing ran
+    repeated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,6 +187,8 @@ class Evaluator:
             calibrate(self.net, x[0])  # this machine's layer costs: measured once, then read from the table
         self.latency = self._fitted_latency() if self.speed == "latency" else None
         self._dense_ms: float | None = None
+        self._memo: dict[tuple[Any, ...], Evaluation] = {}
+        self._anonymous_weights = False
         self.reference = {s: self._reference(s) for s in ("tune", "heldout")}  # "all": on first use
         self.labels = self._labels(workload.load_labels())
         #: PCK of the dense model against the labels per split (None without labels)
@@ -256,6 +261,9 @@ class Evaluator:
         self.net = self._convert(model)
         self.net.accumulate = accumulate
         self.active_model, self._weights_key = model, key
+        if self._anonymous_weights or (state is not None and key is None):
+            self._memo.clear()  # scores on weights without a key cannot be told from the original's
+        self._anonymous_weights = state is not None and key is None
 
     def timed(
         self, config: ThresholdFile, split: Split = "tune", *, repeats: int
@@ -476,6 +484,10 @@ class Evaluator:
         whole clip as one stream)."""
         if split not in self.frames:
             raise ConfigError(f"split {split!r} is unknown; choose one of {', '.join(SPLITS)}")
+        key = self._memo_key(config, split)
+        if key is not None and key in self._memo:
+            hit = self._memo[key]
+            return replace(hit, extra=dict(hit.extra), repeated=True)
         if split not in self.reference:
             self.reference[split] = self._reference(split)
             if self.dense_pck is not None:
@@ -506,7 +518,7 @@ class Evaluator:
             summary = self.net.stats.summary()
             # nothing recomputed (everything truncated) would be an infinite speedup: count >= 1 MAC
             speed = summary.dense_macs / max(summary.delta_macs, 1) if summary.dense_macs else 1.0
-        return Evaluation(
+        result = Evaluation(
             accuracy_loss=loss,
             speedup=speed,
             pck=value,
@@ -514,3 +526,19 @@ class Evaluator:
             frames=int(pred.shape[0]),
             streams=int(pred.shape[1]),
         )
+        if key is not None:
+            self._memo[key] = result
+        return result
+
+    def _memo_key(self, config: ThresholdFile, split: str) -> tuple[Any, ...] | None:
+        """What determines an evaluation's result, or None when it is not determined (``--speed
+        measured`` times the run, so a repeat is a new measurement).
+
+        Samplers propose the same setting again once they have converged (TPE on a front of only
+        thresholds 0 does so for most of its trials); scoring it again would cost a full pass over the
+        frames and give the same numbers, because MAC counts, the latency model's prediction and the
+        predictions are functions of the setting, the weights and the frames."""
+        if self.speed == "measured":
+            return None
+        setting = json.dumps(config.to_attrs(), sort_keys=True)
+        return (setting, split, self._weights_key, bool(self.net.accumulate))

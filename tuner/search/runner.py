@@ -60,6 +60,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")  # accuracy loss, speedup
+#: user attribute of a trial whose setting its worker had already scored (read from the memo)
+REPEAT_ATTR = "repeat"
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,8 @@ def _worker(
         trial.set_user_attr("worker", worker)
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("pck", result.pck)
+        if result.repeated:
+            trial.set_user_attr(REPEAT_ATTR, True)
         if SEGMENTS_ATTR in result.extra:
             trial.set_user_attr(SEGMENTS_ATTR, result.extra[SEGMENTS_ATTR])
         trial.set_constraint("budget", result.accuracy_loss - settings.budget)
@@ -650,6 +654,9 @@ def run_search(
     if best is not None and settings.train is not None:
         best["finetune"] = study.trials[best["trial"]].user_attrs.get(FINETUNE_ATTR)
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    repeats = _repeat_notice(study, new)
+    if repeats:
+        notices.append(repeats)
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     if pruned:
         notices.append(f"{len(pruned)} trial(s) pruned: a fine-tune that could not stay within the "
@@ -670,6 +677,20 @@ def run_search(
         wall_s=time.perf_counter() - t0,
         retimed=[{**r.to_dict(), "measured": r.measured} for r in retimed],
     )
+
+
+def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
+    """Says how many of this run's trials proposed a setting already scored (see
+    :meth:`Evaluator.evaluate`'s memo), or None when none did."""
+    if not new:
+        return None
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    k = sum(1 for n in new if n in by_number and by_number[n].user_attrs.get(REPEAT_ATTR))
+    if k == 0:
+        return None
+    return (f"{k} of {len(new)} trials proposed a setting their worker had already scored (counted once on "
+            "the front, not evaluated again): the sampler has converged, so more trials add little; a "
+            "wider --thr-range or another --strategy explores more")
 
 
 def _row_dict(row: Any) -> dict[str, Any] | None:

@@ -69,6 +69,7 @@ class SegmentsEvaluator:
             frames=sum(r.frames for r in results),
             streams=results[0].streams,
             extra={SEGMENTS_ATTR: per},
+            repeated=all(r.repeated for r in results),
         )
 
     def use_weights(self, state: Any, key: str | None = None) -> None:
