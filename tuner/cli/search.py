@@ -246,6 +246,7 @@ def train_space(args: argparse.Namespace, workload: Any) -> Any:
 
 def build_settings(args: argparse.Namespace) -> Any:
     """Validate the options into :class:`~deltatune.search.SearchSettings` (errors are ConfigError)."""
+    from deltatune.errors import ConfigError
     from deltatune.search import SearchSettings, StudyWorkload
     from deltatune.search.spaces import Ranges
     from deltatune.search.study_workload import default_streams
@@ -256,6 +257,9 @@ def build_settings(args: argparse.Namespace) -> Any:
         args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
         labels=args.labels, joints="all" if args.all_joints else "present",
     )
+    if args.thr_range is not None and not 0 < args.thr_range[0] < args.thr_range[1]:
+        lo, hi = args.thr_range
+        raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI")
     ranges = Ranges() if args.thr_range is None else Ranges(lo=args.thr_range[0], hi=args.thr_range[1])
     return SearchSettings(
         workload=workload,

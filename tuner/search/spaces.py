@@ -69,8 +69,12 @@ class Ranges:
     mult: tuple[float, float] = (0.25, 4.0)
 
     def __post_init__(self) -> None:
-        if not (0 < self.lo < self.hi and 0 < self.input_lo < self.input_hi):
-            raise ConfigError(f"threshold ranges need 0 < lo < hi, got {self}")
+        for what, lo, hi in (("layer", self.lo, self.hi), ("input", self.input_lo, self.input_hi)):
+            if not 0 < lo < hi:  # also refuses NaN
+                raise ConfigError(f"{what} threshold range {lo:g} {hi:g}: need 0 < lo < hi")
+        a, b = self.mult
+        if not 0 < a <= b:
+            raise ConfigError(f"multiplier range {a:g} {b:g}: need 0 < lo <= hi")
 
 
 #: ``(group name template, regex)``: a name the regex matches (:func:`re.match`, from the start) is in
