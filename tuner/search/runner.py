@@ -689,8 +689,8 @@ def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
     if k == 0:
         return None
     return (f"{k} of {len(new)} trials proposed a setting their worker had already scored (counted once on "
-            "the front, not evaluated again): the sampler has converged, so more trials add little; a "
-            "wider --thr-range or another --strategy explores more")
+            "the front, not evaluated again): the sampler keeps returning to points it has tried, so "
+            "more trials of it add little (--strategy random explores without converging)")
 
 
 def _row_dict(row: Any) -> dict[str, Any] | None:
