@@ -257,10 +257,13 @@ def build_settings(args: argparse.Namespace) -> Any:
         args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
         labels=args.labels, joints="all" if args.all_joints else "present",
     )
-    if args.thr_range is not None and not 0 < args.thr_range[0] < args.thr_range[1]:
+    ranges = Ranges()
+    if args.thr_range is not None:
         lo, hi = args.thr_range
-        raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI")
-    ranges = Ranges() if args.thr_range is None else Ranges(lo=args.thr_range[0], hi=args.thr_range[1])
+        try:
+            ranges = Ranges(lo=lo, hi=hi)
+        except ConfigError:  # Ranges checks it; the message names the option
+            raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI") from None
     return SearchSettings(
         workload=workload,
         trials=args.trials,

@@ -188,7 +188,6 @@ class Evaluator:
         self.latency = self._fitted_latency() if self.speed == "latency" else None
         self._dense_ms: float | None = None
         self._memo: dict[tuple[Any, ...], Evaluation] = {}
-        self._anonymous_weights = False
         self.reference = {s: self._reference(s) for s in ("tune", "heldout")}  # "all": on first use
         self.labels = self._labels(workload.load_labels())
         #: PCK of the dense model against the labels per split (None without labels)
@@ -257,13 +256,16 @@ class Evaluator:
             except RuntimeError as exc:
                 raise ConfigError(f"fine-tuned weights do not fit {self.workload.model}: {exc}") from None
             model.eval()
+        if self._anonymous_weights() or (state is not None and key is None):
+            self._memo.clear()  # scores on weights without a key cannot be told from the original's
         accumulate = self.net.accumulate
         self.net = self._convert(model)
         self.net.accumulate = accumulate
         self.active_model, self._weights_key = model, key
-        if self._anonymous_weights or (state is not None and key is None):
-            self._memo.clear()  # scores on weights without a key cannot be told from the original's
-        self._anonymous_weights = state is not None and key is None
+
+    def _anonymous_weights(self) -> bool:
+        """Whether the network runs fine-tuned weights that came without a key."""
+        return self._weights_key is None and self.active_model is not self.model
 
     def timed(
         self, config: ThresholdFile, split: Split = "tune", *, repeats: int
