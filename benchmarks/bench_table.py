@@ -8,15 +8,20 @@ search, selection or distillation saw. Every row is one ``run_bench`` call: the 
 the three crop windows as one batch of 3 streams, dense (best of NCHW and channels-last) and delta timed
 interleaved after a warm-up, medians of ``--repeats``.
 
-Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json] [--w32-weights FILE]``
-(about 10 minutes on 2 cores). Quote the output together with the machine it ran on.
+Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json] [--w32-weights FILE]
+[--save FILE.json] [--plot FILE.png]`` (about 30 minutes on the 2-core AVX2 machine, 2026-12-04). Quote the
+output together with the machine it ran on. ``--save`` keeps the measured rows with the date, host and
+torch version; ``--from FILE.json`` prints (and ``--plot`` draws) a saved run again without measuring.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import platform
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -57,28 +62,71 @@ HELD_OUT_ROWS: list[tuple[str, str, str | None, str, int]] = [
 ]
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--batch", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--only", default=None, help="comma-separated model names to run")
-    p.add_argument("--w32-weights", type=Path, default=None,
-                   help="HRNet-W32 weights (e.g. distilled with `deltatune distill --student hrnet`): adds "
-                        "rows at thresholds 0 and at studies/thresholds/w32-distilled/hrnet.json, that "
-                        f"one also on frames {HELD_OUT_START}+")
-    p.add_argument("--json", action="store_true")
-    a = p.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    native.keep_freed_memory()  # the allocator setting the deltatune command runs under (dense benefits too)
+HEADER = ("| model | thresholds | dense ms | delta ms | measured speedup | MAC speedup "
+          "| measured / MAC ideal | accuracy loss | every keypoint |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def markdown_row(row: dict[str, Any]) -> str:
+    """One table row of a measured (or saved) row."""
+    name = row["thresholds"]
+    name = f"`{name}`" if name.endswith(".json") else name
+    every = row.get("accuracy_loss_all_joints")
+    every_s = "-" if every is None else f"{every:.2f}"
+    return (f"| {row['label']} | {name} | {row['dense_ms']:.1f} | {row['delta_ms']:.1f} | "
+            f"{row['speedup']:.2f}x | {row['mac_speedup']:.2f}x | {row['measured_over_mac_ideal']:.0%} | "
+            f"{row['accuracy_loss']:.2f} {row['metric']} | {every_s} |")
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Measured against MAC speedup per row, as horizontal bars, with a line at 1x (dense).
+
+    The gap between the two bars of a row is what per-pixel work beyond the multiply-adds costs; a
+    measured bar left of the line is slower than dense PyTorch."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    names = [f"{r['label']}: {Path(r['thresholds']).name}" for r in rows]
+    df = pd.DataFrame({
+        "row": names * 2,
+        "speedup": [r["speedup"] for r in rows] + [r["mac_speedup"] for r in rows],
+        "kind": ["measured (wall clock)"] * len(rows) + ["MAC count (ideal)"] * len(rows),
+    })
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.2))
+    try:
+        sns.barplot(data=df, y="row", x="speedup", hue="kind", orient="h", ax=ax,
+                    palette=["#2171b5", "#c6dbef"])
+        ax.axvline(1.0, color="black", lw=1)
+        ax.set_xlabel("speedup over the faster dense PyTorch layout (x)")
+        ax.set_ylabel("")
+        ax.set_title(title, fontsize=9)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def cpu() -> str:
+    """The CPU's model name and widest vector extension (AVX-512 or AVX2), from /proc/cpuinfo on Linux."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
+    vec = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name or platform.machine()}, {vec}"
+
+
+def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run every selected row (``run_bench``) and print it as soon as it is measured."""
     out = []
-    if not a.json:
-        print(f"{torch.get_num_threads()} threads, vtest crops, {a.frames} frames x batch {a.batch}\n")
-        print("| model | thresholds | dense ms | delta ms | measured speedup | MAC speedup "
-              "| measured / MAC ideal | accuracy loss | every keypoint |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = [*ROWS, *HELD_OUT_ROWS]
     if a.w32_weights is not None:
         w32 = str(a.w32_weights)
@@ -102,13 +150,62 @@ def main() -> int:
                **{k: v for k, v in r.to_dict().items() if k not in ("layers", "notes")}}
         out.append(row)
         if not a.json:
-            name = f"`{path.relative_to(SETTINGS.parents[1])}`" if path else setting
-            every = "-" if r.accuracy_loss_all_joints is None else f"{r.accuracy_loss_all_joints:.2f}"
-            print(f"| {label} | {name} | {r.dense_ms:.1f} | {r.delta_ms:.1f} | {r.speedup:.2f}x | "
-                  f"{r.mac_speedup:.2f}x | {r.ideal_ratio:.0%} | {r.accuracy_loss:.2f} {r.metric} | "
-                  f"{every} |", flush=True)
+            print(markdown_row(row), flush=True)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--batch", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--only", default=None, help="comma-separated model names to run")
+    p.add_argument("--w32-weights", type=Path, default=None,
+                   help="HRNet-W32 weights (e.g. distilled with `deltatune distill --student hrnet`): adds "
+                        "rows at thresholds 0 and at studies/thresholds/w32-distilled/hrnet.json, that "
+                        f"one also on frames {HELD_OUT_START}+")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    p.add_argument("--save", type=Path, default=None, metavar="FILE.json",
+                   help="also write the measured rows, with date, host and torch version, to this file")
+    p.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE.json",
+                   help="measure nothing: print (and --plot) the rows a --save run wrote")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                   help="draw measured against MAC speedup per row")
+    a = p.parse_args()
+    for opt, f in (("--save", a.save), ("--plot", a.plot)):
+        if f is not None and not f.parent.is_dir():
+            p.error(f"{opt} {f}: folder {f.parent} does not exist")
+    if a.source is not None:
+        try:
+            run = json.loads(a.source.read_text())
+            rows, meta = run["rows"], run["meta"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f"--from {a.source}: not a file written by --save ({e})")
+    else:
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        native.keep_freed_memory()  # the allocator setting the deltatune command runs under (dense benefits)
+        meta = {"date": datetime.date.today().isoformat(), "host": platform.node(),
+                "cpu": cpu(), "torch": torch.__version__,
+                "threads": torch.get_num_threads(), "frames": a.frames, "batch": a.batch,
+                "repeats": a.repeats}
+        if not a.json:
+            print(f"{meta['threads']} threads, vtest crops, {a.frames} frames x batch {a.batch}\n")
+            print(HEADER)
+        rows = measure(a)
+        if a.save is not None:
+            a.save.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=float) + "\n")
     if a.json:
-        print(json.dumps(out, indent=2, default=float))
+        print(json.dumps(rows, indent=2, default=float))
+    elif a.source is not None:
+        print(f"saved run of {meta['date']} ({meta['threads']} threads, torch {meta['torch']})\n")
+        print(HEADER)
+        for row in rows:
+            print(markdown_row(row))
+    if a.plot is not None:
+        plot(rows, a.plot, f"vtest crops, {meta['frames']} frames x batch {meta['batch']}, "
+                           f"{meta['threads']} threads, torch {meta['torch']}\nmeasured {meta['date']}")
     return 0
 
 

@@ -1,0 +1,48 @@
+"""``benchmarks/bench_table.py`` without measuring: the README's saved run printed and drawn again.
+
+Measuring the table takes half an hour (it lives in benchmarks/); what is tested here is that the saved
+run (``docs/benchmark_table.json``) reproduces the README's table and that bad input is one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_table.py"
+SAVED = ROOT / "docs" / "benchmark_table.json"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_saved_run_prints_the_readme_table_and_draws_it(tmp_path: Path) -> None:
+    png = tmp_path / "table.png"
+    r = _run("--from", str(SAVED), "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and not ln.startswith("| model")]
+    saved = json.loads(SAVED.read_text())["rows"]
+    assert len(rows) == len(saved) >= 17
+    readme = (ROOT / "README.md").read_text()
+    for line, row in zip(rows, saved, strict=True):
+        assert line in readme  # the README quotes this run, row for row
+        assert f"{row['dense_ms'] / row['delta_ms']:.2f}x" in line  # the speedup is dense / delta
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"rows": []}')
+    for args, needle in (
+        (["--from", str(tmp_path / "missing.json")], "missing.json: not a file written by --save"),
+        (["--from", str(broken)], "broken.json: not a file written by --save"),
+        (["--from", str(SAVED), "--plot", str(tmp_path / "no" / "x.png")], "does not exist"),
+    ):
+        r = _run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert needle in r.stderr and "Traceback" not in r.stderr
