@@ -62,9 +62,14 @@ HELD_OUT_ROWS: list[tuple[str, str, str | None, str, int]] = [
 ]
 
 
-HEADER = ("| model | thresholds | dense ms | delta ms | measured speedup | MAC speedup "
+HEADER = ("| model | thresholds | dense ms | delta ms | measured speedup (rounds) | MAC speedup "
           "| measured / MAC ideal | accuracy loss | every keypoint |\n"
           "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def _rounds(row: dict[str, Any]) -> list[float]:
+    """The speedup of each timing round of a row (dense ms / delta ms of the same round)."""
+    return [d / s for d, s in zip(row["dense_runs_ms"], row["delta_runs_ms"], strict=True) if s > 0]
 
 
 def markdown_row(row: dict[str, Any]) -> str:
@@ -73,13 +78,17 @@ def markdown_row(row: dict[str, Any]) -> str:
     name = f"`{name}`" if name.endswith(".json") else name
     every = row.get("accuracy_loss_all_joints")
     every_s = "-" if every is None else f"{every:.2f}"
+    rounds = _rounds(row)
+    spread = f" ({min(rounds):.2f}-{max(rounds):.2f})" if len(rounds) > 1 else ""
+    ideal = row["measured_over_mac_ideal"]
     return (f"| {row['label']} | {name} | {row['dense_ms']:.1f} | {row['delta_ms']:.1f} | "
-            f"{row['speedup']:.2f}x | {row['mac_speedup']:.2f}x | {row['measured_over_mac_ideal']:.0%} | "
+            f"{row['speedup']:.2f}x{spread} | {row['mac_speedup']:.2f}x | {ideal:.0%} | "
             f"{row['accuracy_loss']:.2f} {row['metric']} | {every_s} |")
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Measured against MAC speedup per row, as horizontal bars, with a line at 1x (dense).
+    """Measured against MAC speedup per row, as horizontal bars (the measured one with its slowest and
+    fastest round), with a line at 1x (dense).
 
     The gap between the two bars of a row is what per-pixel work beyond the multiply-adds costs; a
     measured bar left of the line is slower than dense PyTorch."""
@@ -100,6 +109,12 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     try:
         sns.barplot(data=df, y="row", x="speedup", hue="kind", orient="h", ax=ax,
                     palette=["#2171b5", "#c6dbef"])
+        measured = ax.containers[0]  # the first hue level's bars, one per row, in row order
+        ys = [bar.get_y() + bar.get_height() / 2 for bar in measured]
+        lo = [r["speedup"] - min(_rounds(r), default=r["speedup"]) for r in rows]
+        hi = [max(_rounds(r), default=r["speedup"]) - r["speedup"] for r in rows]
+        ax.errorbar([r["speedup"] for r in rows], ys, xerr=[lo, hi], fmt="none", ecolor="black",
+                    elinewidth=0.8, capsize=2, label="slowest-fastest round")
         ax.axvline(1.0, color="black", lw=1)
         ax.set_xlabel("speedup over the faster dense PyTorch layout (x)")
         ax.set_ylabel("")

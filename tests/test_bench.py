@@ -73,3 +73,13 @@ def test_bench_scores_present_keypoints_and_reports_every_keypoint(vtest_path) -
     every = run_bench("hrnet", frames=3, batch=3, threshold=0.05, repeats=1, all_joints=True)
     assert every.present_fraction == 1.0 and every.accuracy_loss == every.accuracy_loss_all_joints
     assert every.accuracy_loss_all_joints == pytest.approx(r.accuracy_loss_all_joints)
+
+
+def test_bench_reports_each_rounds_speedup(vtest_path) -> None:
+    r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=3, threshold=0.02)
+    assert len(r.round_speedups) == 3 == len(r.dense_runs_ms) == len(r.delta_runs_ms)
+    for got, d, s in zip(r.round_speedups, r.dense_runs_ms, r.delta_runs_ms, strict=True):
+        assert got == pytest.approx(d / s)  # each round's dense time over the same round's delta time
+    assert r.to_dict()["round_speedups"] == r.round_speedups
+    lo, hi = min(r.round_speedups), max(r.round_speedups)
+    assert f"(rounds {lo:.2f}-{hi:.2f}x)" in r.render(max_layers=0)

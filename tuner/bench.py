@@ -78,6 +78,14 @@ class BenchResult:
         return self.dense_ms / self.delta_ms if self.delta_ms > 0 else float("inf")
 
     @property
+    def round_speedups(self) -> list[float]:
+        """Speedup of each timing round (dense ms / delta ms of the same round, the faster dense layout).
+
+        Their spread shows how much the machine moved while this row was measured; the headline
+        :attr:`speedup` is the ratio of the medians."""
+        return [d / s for d, s in zip(self.dense_runs_ms, self.delta_runs_ms, strict=True) if s > 0]
+
+    @property
     def ideal_ratio(self) -> float:
         """Measured speedup / MAC speedup (1.0 = the MAC-count ideal reached)."""
         return self.speedup / self.mac_speedup if self.mac_speedup > 0 else float("nan")
@@ -85,6 +93,7 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["speedup"] = self.speedup
+        d["round_speedups"] = self.round_speedups
         d["measured_over_mac_ideal"] = self.ideal_ratio
         return d
 
@@ -93,6 +102,10 @@ class BenchResult:
             return ""
         return (f"  (best of NCHW {self.dense_nchw_ms:.2f}, channels-last "
                 f"{self.dense_channels_last_ms:.2f})")
+
+    def _rounds_detail(self) -> str:
+        r = self.round_speedups
+        return f"  (rounds {min(r):.2f}-{max(r):.2f}x)" if len(r) > 1 else ""
 
     def _joints_detail(self) -> str:
         if self.present_fraction is None or self.accuracy_loss_all_joints is None:
@@ -114,7 +127,7 @@ class BenchResult:
         lines += [
             f"dense PyTorch      {self.dense_ms:9.2f} ms/frame{self._dense_detail()}",
             f"delta              {self.delta_ms:9.2f} ms/frame",
-            f"measured speedup   {self.speedup:9.2f}x",
+            f"measured speedup   {self.speedup:9.2f}x{self._rounds_detail()}",
             f"MAC speedup        {self.mac_speedup:9.2f}x",
             f"measured / ideal   {self.ideal_ratio:9.1%}",
             f"accuracy loss      {self.accuracy_loss:9.2f} points "
