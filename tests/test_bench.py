@@ -47,8 +47,10 @@ def test_bench_cli_json(capsys, vtest_path) -> None:
     args = p.parse_args(["--model", "hrnet_tiny", "--weights", "none", "--frames", "3", "--repeats", "1",
                          "--threshold", "0.02", "--json"])
     assert bench_cli.run(args) == 0
-    d = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    d = json.loads(captured.out)
     assert d["model"] == "hrnet_tiny" and d["speedup"] > 0 and "accuracy_loss" in d
+    assert "pass/s" not in captured.err  # the progress bar is for terminals: off when stderr is captured
 
 
 def test_bench_rejects_bad_input() -> None:

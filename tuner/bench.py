@@ -216,11 +216,13 @@ def run_bench(
     recalibrate: bool = False,
     fallback: bool = False,
     all_joints: bool = False,
+    progress: bool = False,
 ) -> BenchResult:
     """Benchmark dense PyTorch vs the delta version of ``model`` on ``frames`` real frames.
 
     ``start`` is the clip's first frame. ``all_joints`` scores pose fidelity over every dense keypoint
-    instead of the present ones only.
+    instead of the present ones only. ``progress`` shows bars on stderr (calibration, then the profiled
+    pass and the timing rounds) when stderr is a terminal: a bench of a large model takes minutes.
 
     Example:
         >>> r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=1)  # doctest: +SKIP
@@ -253,13 +255,14 @@ def run_bench(
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, backend=be,
                   fallback=fallback)
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
-        calibrate(net, clip[0], force=recalibrate)
+        calibrate(net, clip[0], force=recalibrate, progress=progress)
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
     dense = wl.model
     run_dense_cl = channels_last_runner(wl.model)
 
     steady = clip[1:]
+    bar = _progress_bar(f"bench {model}", repeats + 2) if progress else None
     nchw_runs: list[float] = []
     cl_runs: list[float] = []
     delta_runs: list[float] = []
@@ -280,6 +283,7 @@ def run_bench(
         per_layer = net.stats.per_layer()
         mac_speedup = net.mac_speedup()
         usage = dict(getattr(be, "usage", {}))
+        _advance(bar)
         if hasattr(be, "profile"):
             be.profile = False
         net.stats.enabled = False
@@ -293,6 +297,9 @@ def run_bench(
                 nchw_runs.append(d)
                 cl_runs.append(dcl)
                 delta_runs.append(s)
+            _advance(bar)
+    if bar is not None:
+        bar.close()
     acc = accuracy_loss(wl.info.task, dense_out[1:], delta_out[1:],
                         min_confidence=None if all_joints else wl.info.present_confidence)
     nchw_ms, cl_ms = statistics.median(nchw_runs), statistics.median(cl_runs)
@@ -321,6 +328,20 @@ def run_bench(
         dense_channels_last_ms=cl_ms, layers=layers, notes=notes,
         accuracy_loss_all_joints=acc.loss_all_joints, present_fraction=acc.present_fraction, start=start,
     )
+
+
+def _progress_bar(desc: str, total: int) -> Any:
+    """A tqdm bar on stderr, off when stderr is not a terminal (``disable=None``), cleared when done."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pass", leave=False, disable=None, file=sys.stderr)
+
+
+def _advance(bar: Any) -> None:
+    if bar is not None:
+        bar.update(1)
 
 
 def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         recalibrate=args.recalibrate,
         fallback=args.fallback,
         all_joints=args.all_joints,
+        progress=True,  # on stderr, and only when it is a terminal
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=float))
