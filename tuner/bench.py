@@ -17,6 +17,7 @@ per-layer active fractions, the dense/sparse choices and (sparse backend) per-co
 from __future__ import annotations
 
 import statistics
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,7 @@ def run_bench(
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, backend=be,
                   fallback=fallback)
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
-        calibrate(net, clip[0], force=recalibrate, progress=progress)
+        calibrate(net, clip[0], force=recalibrate, progress=progress and sys.stderr.isatty())
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
     dense = wl.model
@@ -332,8 +333,6 @@ def run_bench(
 
 def _progress_bar(desc: str, total: int) -> Any:
     """A tqdm bar on stderr, off when stderr is not a terminal (``disable=None``), cleared when done."""
-    import sys
-
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="pass", leave=False, disable=None, file=sys.stderr)
