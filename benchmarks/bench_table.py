@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from deltatune.bench import run_bench
+from deltatune.bench import round_speedups, run_bench
 from deltatune.delta import native
 
 SETTINGS = Path(__file__).resolve().parents[1] / "studies" / "thresholds"
@@ -68,8 +68,8 @@ HEADER = ("| model | thresholds | dense ms | delta ms | measured speedup (rounds
 
 
 def _rounds(row: dict[str, Any]) -> list[float]:
-    """The speedup of each timing round of a row (dense ms / delta ms of the same round)."""
-    return [d / s for d, s in zip(row["dense_runs_ms"], row["delta_runs_ms"], strict=True) if s > 0]
+    """The speedup of each timing round of a measured or saved row (saved runs may predate the field)."""
+    return round_speedups(row["dense_runs_ms"], row["delta_runs_ms"])
 
 
 def markdown_row(row: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from deltatune.errors import ConfigError
 
-__all__ = ["BenchResult", "LayerBench", "AccuracyLoss", "run_bench", "accuracy_loss"]
+__all__ = ["BenchResult", "LayerBench", "AccuracyLoss", "run_bench", "accuracy_loss", "round_speedups"]
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,8 @@ class BenchResult:
 
     @property
     def round_speedups(self) -> list[float]:
-        """Speedup of each timing round (dense ms / delta ms of the same round, the faster dense layout).
-
-        Their spread shows how much the machine moved while this row was measured; the headline
-        :attr:`speedup` is the ratio of the medians."""
-        return [d / s for d, s in zip(self.dense_runs_ms, self.delta_runs_ms, strict=True) if s > 0]
+        """Speedup of each timing round (see :func:`round_speedups`; the faster dense layout's rounds)."""
+        return round_speedups(self.dense_runs_ms, self.delta_runs_ms)
 
     @property
     def ideal_ratio(self) -> float:
@@ -156,6 +153,14 @@ class BenchResult:
                 lines.append(f"conv kernels: {sum(timed):.1%} of delta time; the rest is masks, truncation, "
                              "adds and other elementwise work")
         return "\n".join(lines)
+
+
+def round_speedups(dense_runs_ms: list[float], delta_runs_ms: list[float]) -> list[float]:
+    """Speedup of each interleaved timing round: dense ms / delta ms of the same round.
+
+    Their spread shows how much the machine moved while a row was measured; a bench's headline speedup
+    is the ratio of the medians. ``benchmarks/bench_table.py`` applies this to saved rows too."""
+    return [d / s for d, s in zip(dense_runs_ms, delta_runs_ms, strict=True) if s > 0]
 
 
 def _first_tensor(out: Any) -> Tensor:
@@ -263,7 +268,11 @@ def run_bench(
     run_dense_cl = channels_last_runner(wl.model)
 
     steady = clip[1:]
-    bar = _progress_bar(f"bench {model}", repeats + 2) if progress else None
+    from tqdm.auto import tqdm
+
+    # disable=None: on stderr only when it is a terminal; disable=True (no progress) makes it a no-op
+    bar = tqdm(total=repeats + 2, desc=f"bench {model}", unit="pass", leave=False,
+               disable=None if progress else True, file=sys.stderr)
     nchw_runs: list[float] = []
     cl_runs: list[float] = []
     delta_runs: list[float] = []
@@ -284,7 +293,7 @@ def run_bench(
         per_layer = net.stats.per_layer()
         mac_speedup = net.mac_speedup()
         usage = dict(getattr(be, "usage", {}))
-        _advance(bar)
+        bar.update(1)
         if hasattr(be, "profile"):
             be.profile = False
         net.stats.enabled = False
@@ -298,9 +307,8 @@ def run_bench(
                 nchw_runs.append(d)
                 cl_runs.append(dcl)
                 delta_runs.append(s)
-            _advance(bar)
-    if bar is not None:
-        bar.close()
+            bar.update(1)
+    bar.close()
     acc = accuracy_loss(wl.info.task, dense_out[1:], delta_out[1:],
                         min_confidence=None if all_joints else wl.info.present_confidence)
     nchw_ms, cl_ms = statistics.median(nchw_runs), statistics.median(cl_runs)
@@ -329,18 +337,6 @@ def run_bench(
         dense_channels_last_ms=cl_ms, layers=layers, notes=notes,
         accuracy_loss_all_joints=acc.loss_all_joints, present_fraction=acc.present_fraction, start=start,
     )
-
-
-def _progress_bar(desc: str, total: int) -> Any:
-    """A tqdm bar on stderr, off when stderr is not a terminal (``disable=None``), cleared when done."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="pass", leave=False, disable=None, file=sys.stderr)
-
-
-def _advance(bar: Any) -> None:
-    if bar is not None:
-        bar.update(1)
 
 
 def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,
