@@ -134,7 +134,7 @@ def cpu() -> str:
     except OSError:
         return platform.processor() or platform.machine()
     name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
+    flags = native.cpu_flags()
     vec = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     return f"{name or platform.machine()}, {vec}"
 

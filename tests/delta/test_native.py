@@ -125,9 +125,10 @@ def test_sparse_depthwise_equals_the_dense_depthwise_conv(k, stride, pad, dil, c
                          [(40, 18, 0.3), (64, 40, 0.05), (3, 64, 0.6), (96, 7, 0.9)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_compiled_gemm_blocking_matches_torch(c_in, c_out, frac, threads) -> None:
-    """The compiled GEMM's edge cases, through both conv forms: deep products split into 256-deep slices
-    (9 * 40 and 9 * 96 input rows), output widths that are not a multiple of its 32-column panels (7,
-    18, 40), row counts below one 12-row micro-tile and above one 96-row block, one or two threads."""
+    """The compiled GEMM's edge cases, through both conv forms: deep products split into 128- or 256-deep
+    slices (9 * 40 and 9 * 96 input rows), output widths that are not a multiple of its 32-column panels
+    (7, 18, 40), row counts below one 6- or 12-row micro-tile and above one 96-row block, one or two
+    threads."""
     torch.manual_seed(1)
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -143,6 +144,41 @@ def test_compiled_gemm_blocking_matches_torch(c_in, c_out, frac, threads) -> Non
         for given in (None, in_mask):
             y, _ = SparseConv(conv)(x.contiguous(memory_format=CL), mout, in_mask=given)
             torch.testing.assert_close(y, dense * mout, rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(old)
+
+
+@needs_native
+def test_the_packed_gemm_is_built_wherever_the_cpu_has_avx2_and_fma() -> None:
+    """The sparse convs' own GEMM is compiled for AVX-512 or AVX2+FMA (``-march=native``): a machine with
+    either must not silently fall back to at::mm / oneDNN (on AVX2 the packed GEMM ran 1.0-1.5x at::mm)."""
+    flags = native.cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo here")
+    assert native.kernels().packed_gemm == ("avx512f" in flags or {"avx2", "fma"} <= flags)
+
+
+@needs_native
+@pytest.mark.parametrize("k", [1, 5, 127, 128, 129, 300])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_packed_matmul_equals_torch_at_every_edge(k, threads) -> None:
+    """Every row count around the micro-tiles (1-13, 97), every column count around the 8-, 16- and
+    32-column groups, k around the 128/256-deep slices: the packed GEMM equals ``a @ w``."""
+    nk = native.kernels()
+    if not nk.packed_gemm:
+        pytest.skip("this build has no packed GEMM (no AVX2+FMA or AVX-512)")
+    torch.manual_seed(k)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for n in (1, 7, 8, 9, 15, 16, 17, 18, 24, 31, 32, 33, 50, 69):
+            w = torch.randn(k, n)
+            packed = nk.pack_weight(w)
+            for p in (*range(1, 14), 97):
+                a = torch.randn(p, k)
+                torch.testing.assert_close(nk.packed_matmul(a, packed, n), a @ w, rtol=1e-4, atol=1e-4)
+        with pytest.raises(RuntimeError, match="pack_weight of a"):
+            nk.packed_matmul(torch.randn(3, k), nk.pack_weight(torch.randn(k, 40)), 70)
     finally:
         torch.set_num_threads(old)
 
@@ -577,22 +613,29 @@ def test_dense_box_conv_is_exact(k, stride, pad, dil, compiled, monkeypatch) -> 
             assert sy1 <= hw[0] and sx1 <= hw[1] and sy0 >= 0 and sx0 >= 0
 
 
-def test_plain_torch_paths_equal_reference(monkeypatch) -> None:
+def test_plain_torch_paths_equal_reference() -> None:
     """Without the compiled kernels (no compiler, or CUDA tensors, which always take these paths) the
-    sparse backend runs plain torch: sparse_conv2d, the gathered truncation step and the torch masks."""
-    monkeypatch.setitem(native._state, "mod", None)
-    assert not native.available()
-    model, clip = _model(), list(moving_square_clip(6))
-    for threshold in (0.0, 0.05):
-        backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
-        net = convert(model, thresholds=threshold, backend=backend, dense_refresh=None)
-        ref = convert(model, thresholds=threshold)
-        with torch.no_grad():
-            for x in clip:
-                assert max_relative_error(net(x), ref(x)) <= 1e-4
-        assert sum(u.sparse for u in backend.usage.values()) > 0
-        relu = next(op for op in net.ops if op.kind == "relu")
-        assert relu.a.is_contiguous()  # no channels-last layout without the kernels
+    sparse backend runs plain torch: sparse_conv2d, the gathered truncation step and the torch masks.
+    ``use_kernels(None)`` switches them off for the block only, and restores the build after it, also
+    when the block raises."""
+    built = native.kernels()
+    with native.use_kernels(None):
+        assert not native.available()
+        model, clip = _model(), list(moving_square_clip(6))
+        for threshold in (0.0, 0.05):
+            backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+            net = convert(model, thresholds=threshold, backend=backend, dense_refresh=None)
+            ref = convert(model, thresholds=threshold)
+            with torch.no_grad():
+                for x in clip:
+                    assert max_relative_error(net(x), ref(x)) <= 1e-4
+            assert sum(u.sparse for u in backend.usage.values()) > 0
+            relu = next(op for op in net.ops if op.kind == "relu")
+            assert relu.a.is_contiguous()  # no channels-last layout without the kernels
+    assert native.kernels() is built
+    with pytest.raises(KeyError), native.use_kernels(None):
+        raise KeyError("inside")
+    assert native.kernels() is built
 
 
 def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch) -> None:

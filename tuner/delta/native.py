@@ -13,9 +13,11 @@ other devices (CUDA) always take the torch path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -23,6 +25,9 @@ import torch
 
 __all__ = [
     "kernels",
+    "use_kernels",
+    "compile_kernels",
+    "cpu_flags",
     "available",
     "native_for",
     "build_dir",
@@ -48,6 +53,16 @@ def build_dir() -> Path:
     from deltatune.data.assets import data_dir
 
     return data_dir() / "build" / f"torch-{torch.__version__}_{_cpu_tag()}".replace("+", "_")
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's instruction-set flags (``/proc/cpuinfo``; empty where there is none): what
+    ``-march=native`` builds the kernels for, e.g. whether their packed GEMM is AVX2 or AVX-512."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return frozenset()
+    return frozenset(f for ln in lines if ln.startswith("flags") for f in ln.split(":", 1)[1].split())
 
 
 def _cpu_tag() -> str:
@@ -90,23 +105,30 @@ def clear_stale_lock(directory: Path, *, max_age_s: float = STALE_LOCK_S) -> boo
     return True
 
 
+def compile_kernels(source: Path, name: str, directory: Path) -> ModuleType:
+    """Compile (or load the cached build of) a kernels source file as the extension module ``name`` in
+    ``directory``, with the flags this project builds with (``-O3 -march=native``, OpenMP). Raises on
+    failure. :func:`kernels` builds ``csrc/delta_cpu.cpp`` with it; ``benchmarks/kernels_ab.py`` builds an
+    older revision of that file beside it."""
+    from torch.utils.cpp_extension import load
+
+    directory.mkdir(parents=True, exist_ok=True)
+    clear_stale_lock(directory)
+    return load(
+        name=name,
+        sources=[str(source)],
+        build_directory=str(directory),
+        extra_cflags=["-O3", "-march=native", "-fopenmp"],
+        extra_ldflags=["-fopenmp"],
+        verbose=False,
+    )
+
+
 def _build() -> ModuleType | None:
     if os.environ.get(NATIVE_ENV, "1").strip().lower() in {"0", "false", "no", "off"}:
         return None
     try:
-        from torch.utils.cpp_extension import load
-
-        out = build_dir()
-        out.mkdir(parents=True, exist_ok=True)
-        clear_stale_lock(out)
-        return load(
-            name="deltatune_cpu",
-            sources=[str(_SOURCE)],
-            build_directory=str(out),
-            extra_cflags=["-O3", "-march=native", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
-            verbose=False,
-        )
+        return compile_kernels(_SOURCE, "deltatune_cpu", build_dir())
     except Exception as exc:  # noqa: BLE001 - any build failure means "use the torch path"
         log.warning(
             "compiled CPU kernels unavailable (%s: %s); using the slower plain-torch path",
@@ -123,6 +145,27 @@ def kernels() -> ModuleType | None:
             if "mod" not in _state:
                 _state["mod"] = _build()
     return _state["mod"]
+
+
+@contextlib.contextmanager
+def use_kernels(module: ModuleType | None) -> Iterator[None]:
+    """Within the block, :func:`kernels` returns ``module`` (another build of ``csrc/delta_cpu.cpp`` with
+    the same functions, or ``None`` for the plain-torch paths) instead of this process's build.
+
+    Why: a kernel change is judged by timing both builds on the same network in one process, in
+    interleaved rounds (``benchmarks/kernels_ab.py``); building two networks or two processes would time
+    two machines' moods. Not thread-safe: nothing else may run the engine meanwhile."""
+    with _lock:
+        had, before = "mod" in _state, _state.get("mod")
+        _state["mod"] = module
+    try:
+        yield
+    finally:
+        with _lock:
+            if had:
+                _state["mod"] = before
+            else:
+                _state.pop("mod", None)
 
 
 def available() -> bool:

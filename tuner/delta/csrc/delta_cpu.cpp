@@ -12,8 +12,9 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#define DELTATUNE_PACKED_GEMM 1
 #endif
 
 #include <algorithm>
@@ -180,19 +181,26 @@ int64_t padded_rows(int64_t p) {
   return (p + bucket - 1) / bucket * bucket;
 }
 
+#if defined(DELTATUNE_PACKED_GEMM)
+// A register-blocked GEMM for the sparse convs' row blocks, in AVX-512 or AVX2+FMA (whichever the build
+// machine has; -march=native). Why our own: oneDNN pays a fixed cost per call that dominates the small
+// GEMMs of a sparse frame, and MKL's sgemm reaches only part of its large-GEMM rate on them.
+// AVX-512 measured ~200 G multiply-adds/s on 2 cores at every size from 5 M up (2.2x MKL and oneDNN at
+// 6 M, equal to oneDNN at 200 M). AVX2: see use_packed for where it beats at::mm.
+// Blocking: 256-deep k slices, row blocks of <= 96 rows (the A block and the weight slice stay in L2),
+// one equal share of the rows per thread. Weight panels are 32 columns wide (pack_weight).
+constexpr int64_t kNR = 32;
+
 #if defined(__AVX512F__)
-// A register-blocked AVX-512 GEMM for the sparse convs' row blocks. Why our own: MKL's sgemm runs its
-// AVX2 code on the AMD EPYC machines here (~100 G multiply-adds/s on 2 cores) and oneDNN pays a fixed
-// cost per call that dominates the small GEMMs of a sparse frame; this kernel measured ~200 G/s on 2
-// cores at every size from 5 M multiply-adds up (2.2x MKL and oneDNN at 6 M, equal to oneDNN at 200 M).
 // Micro-kernel: M (<= 12) rows x 32 columns held in 24 zmm accumulators, one k step = 2 panel loads,
-// M broadcasts, 2M FMAs. Blocking: 256-deep k slices, row blocks of <= 96 rows (the A block and the
-// weight slice stay in L2), one equal share of the rows per thread.
-constexpr int64_t kNR = 32, kMR = 12, kKC = 256;
+// M broadcasts, 2M FMAs. Partial panels (cols < 32) load and store C through lane masks.
+constexpr int64_t kMR = 12, kKC = 256;
 
 template <int M>
 inline void gemm_micro(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                       __mmask16 m0, __mmask16 m1, bool accumulate) {
+                       int64_t cols, bool accumulate) {
+  const auto m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+  const auto m1 = static_cast<__mmask16>(cols >= 32 ? 0xFFFFu : (cols <= 16 ? 0u : (1u << (cols - 16)) - 1u));
   __m512 acc0[M], acc1[M];
   for (int r = 0; r < M; ++r) {
     acc0[r] = accumulate ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
@@ -211,14 +219,73 @@ inline void gemm_micro(const float* a, int64_t lda, const float* b, int64_t kc, 
     _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
   }
 }
+#else
+// Micro-kernel: M (<= 6) rows x 16 columns (W = 2 ymm per row: one half of a 32-column panel) in 12 ymm
+// accumulators, one k step = 2 panel loads, M broadcasts, 2M FMAs; or x 8 columns (W = 1) for a panel's
+// last <= 8 columns (e.g. 18 output channels: 16 + 2), at half the FMAs. Partial column groups load and
+// store C through lane masks. The k loop runs on local accumulators: with them in arrays passed between
+// functions, GCC kept them in memory and stored all 12 every k step (2.5x slower).
+constexpr int64_t kMR = 6, kKC = 128;  // a 128 x 32 weight slice is half of the 32 KB L1
+
+inline __m256i lanes_below(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <int M, int W>
+inline void gemm_cols(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int64_t cols,
+                      bool accumulate) {
+  const bool full = cols == 8 * W;
+  __m256i mask[W];
+  for (int v = 0; v < W; ++v) mask[v] = lanes_below(cols - 8 * v);
+  __m256 acc[M][W];
+#pragma GCC unroll 6
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < W; ++v)
+      acc[r][v] = !accumulate ? _mm256_setzero_ps()
+                  : full      ? _mm256_loadu_ps(c + r * ldc + 8 * v)
+                              : _mm256_maskload_ps(c + r * ldc + 8 * v, mask[v]);
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 bv[W];
+    for (int v = 0; v < W; ++v) bv[v] = _mm256_loadu_ps(b + k * kNR + 8 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < M; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+      for (int v = 0; v < W; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < W; ++v) {
+      if (full) {
+        _mm256_storeu_ps(c + r * ldc + 8 * v, acc[r][v]);
+      } else {
+        _mm256_maskstore_ps(c + r * ldc + 8 * v, mask[v], acc[r][v]);
+      }
+    }
+}
+
+// M rows x one 32-column panel (cols of it meaningful): 16-column halves, an 8-column rest alone.
+template <int M>
+inline void gemm_micro(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                       int64_t cols, bool accumulate) {
+  for (int64_t j = 0; j < cols; j += 16) {
+    const int64_t rest = std::min<int64_t>(cols - j, 16);
+    if (rest <= 8) {
+      gemm_cols<M, 1>(a, lda, b + j, kc, c + j, ldc, rest, accumulate);
+    } else {
+      gemm_cols<M, 2>(a, lda, b + j, kc, c + j, ldc, rest, accumulate);
+    }
+  }
+}
+#endif
 
 template <int M>
 inline void gemm_rows_upto(int m, const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                           __mmask16 m0, __mmask16 m1, bool accumulate) {
+                           int64_t cols, bool accumulate) {
   if constexpr (M > 1) {
-    if (m < M) return gemm_rows_upto<M - 1>(m, a, lda, b, kc, c, ldc, m0, m1, accumulate);
+    if (m < M) return gemm_rows_upto<M - 1>(m, a, lda, b, kc, c, ldc, cols, accumulate);
   }
-  gemm_micro<M>(a, lda, b, kc, c, ldc, m0, m1, accumulate);
+  gemm_micro<M>(a, lda, b, kc, c, ldc, cols, accumulate);
 }
 
 // C [P, n] = A [P, K] (contiguous rows) x W, with W packed by pack_weight.
@@ -234,13 +301,10 @@ at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n)
       const int64_t kc = std::min(kKC, k - k0);
       for (int64_t j = 0; j < np; ++j) {
         const int64_t cols = std::min(kNR, n - j * kNR);
-        const auto m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
-        const auto m1 =
-            static_cast<__mmask16>(cols >= 32 ? 0xFFFFu : (cols <= 16 ? 0u : (1u << (cols - 16)) - 1u));
         const float* panel = bp + (j * k + k0) * kNR;
         for (int64_t r = r_lo; r < r_hi; r += kMR)
           gemm_rows_upto<kMR>(static_cast<int>(std::min(kMR, r_hi - r)), ap + r * k + k0, k, panel, kc,
-                              cp + r * n + j * kNR, n, m0, m1, k0 > 0);
+                              cp + r * n + j * kNR, n, cols, k0 > 0);
       }
     }
   };
@@ -257,12 +321,16 @@ at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n)
 }
 #endif
 
-// Whether rows_gemm multiplies a [p, kdim] x [kdim, nout] product with packed_gemm: with AVX-512 and a
-// packed weight, except for very short K and large products, which are store-bound there (oneDNN is
-// faster).
+// Whether rows_gemm multiplies a [p, kdim] x [kdim, nout] product with packed_gemm (given a packed
+// weight). AVX-512: except for very short K and large products, which are store-bound there (oneDNN is
+// faster). AVX2 (the 2-core AMD EPYC, Zen 3): always; interleaved on the sparse frames' shapes it ran
+// 1.0-1.4x at::mm and 1.1-2.3x oneDNN, and equal to at::mm at 18 output channels, its worst case.
 bool use_packed(int64_t p, int64_t kdim, int64_t nout, const c10::optional<at::Tensor>& packed) {
+  const bool have = packed.has_value() && packed->defined();
 #if defined(__AVX512F__)
-  return packed.has_value() && packed->defined() && !(kdim < 32 && padded_rows(p) * kdim * nout >= kOneDnnMinMacs);
+  return have && !(kdim < 32 && padded_rows(p) * kdim * nout >= kOneDnnMinMacs);
+#elif defined(DELTATUNE_PACKED_GEMM)
+  return have;
 #else
   return false;
 #endif
@@ -281,7 +349,7 @@ int64_t gemm_rows(int64_t p, int64_t kdim, int64_t nout, const c10::optional<at:
 at::Tensor rows_gemm(const at::Tensor& rows, int64_t p, const at::Tensor& weight, const at::Tensor& weight_1x1,
                      const c10::optional<at::Tensor>& packed) {
   const int64_t p_pad = rows.size(0), kdim = rows.size(1), nout = weight.size(1);
-#if defined(__AVX512F__)
+#if defined(DELTATUNE_PACKED_GEMM)
   if (use_packed(p, kdim, nout, packed)) return packed_gemm(rows, *packed, nout);
 #endif
   if (p_pad * kdim * nout >= kOneDnnMinMacs)
@@ -868,11 +936,31 @@ at::Tensor pad_zeros(const at::Tensor& x_in, int64_t left, int64_t right, int64_
   return y;
 }
 
+// A [P, K] x W [K, n] with W packed by pack_weight, through the register-blocked GEMM the sparse convs
+// use (for tests and benchmarks: the convs call it directly). Fails when this build has none.
+at::Tensor packed_matmul(const at::Tensor& a, const at::Tensor& packed, int64_t n) {
+  TORCH_CHECK(a.dim() == 2 && a.scalar_type() == at::kFloat, "packed_matmul: float32 [P, K] left operand");
+  TORCH_CHECK(packed.dim() == 3 && packed.size(1) == a.size(1) && packed.size(2) == 32 &&
+                  packed.size(0) * 32 >= n && n > packed.size(0) * 32 - 32,
+              "packed_matmul: weight must be pack_weight of a [K, n] matrix");
+#if defined(DELTATUNE_PACKED_GEMM)
+  return packed_gemm(a.contiguous(), packed.contiguous(), n);
+#else
+  TORCH_CHECK(false, "packed_matmul: this build has no packed GEMM (needs AVX2+FMA or AVX-512)");
+#endif
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "deltatune CPU kernels (channels-last, float32)";
   mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
   mod.def("mask_bboxes", &mask_bboxes, "per batch entry: set pixels and their bounding box");
   mod.def("pack_weight", &pack_weight, "a [K, N] weight as the sparse GEMM's [N/32, K, 32] column panels");
+  mod.def("packed_matmul", &packed_matmul, "a [P, K] x a pack_weight panel weight, with the sparse GEMM");
+#if defined(DELTATUNE_PACKED_GEMM)
+  mod.attr("packed_gemm") = true;
+#else
+  mod.attr("packed_gemm") = false;
+#endif
   mod.def("sparse_conv", &sparse_conv, "gather -> GEMM -> scatter conv at the set pixels of out_mask");
   mod.def("sparse_depthwise", &sparse_depthwise, "depthwise conv at the set pixels of out_mask");
   mod.def("truncate_pointwise", &truncate_pointwise, "DeltaCNN pointwise truncation on updated pixels");
