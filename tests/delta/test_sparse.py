@@ -12,9 +12,10 @@ from torch import nn
 from deltatune.delta import convert, native
 from deltatune.delta._sparse_kernels import active_pixels, geometry, sparse_conv2d, zero_pixels
 from deltatune.delta.backends import get_backend
-from deltatune.delta.calibration import Calibration, blob_mask, measure_conv, signature
+from deltatune.delta.calibration import Calibration, LayerCalibration, blob_mask, measure_conv, signature
+from deltatune.delta.linear import ConvOp
 from deltatune.delta.sparse import SparseBackend
-from deltatune.delta.values import DeltaMasked
+from deltatune.delta.values import DeltaMasked, DeltaTensor
 from deltatune.inspection import max_relative_error
 from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
 
@@ -80,8 +81,6 @@ def test_undefined_pixels_of_masked_deltas_are_never_read(break_even) -> None:
     huge value as it is produced: no consumer (sparse, box or dense conv, truncation, pooling, output) may
     read them without zeroing them first, so the result still equals the reference backend. (Not NaN: a
     NaN change never fires a truncation, so it could hide in a residual.)"""
-    from deltatune.delta.values import DeltaMasked
-
     poisoned = []
 
     def poison(module, inputs, out) -> None:
@@ -141,6 +140,43 @@ def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
     assert grouped.break_even == 0.0 and grouped.sparse_fixed_ms == math.inf  # other groups: always dense
     m = blob_mask((2, 1, 32, 24), 0.1)
     assert 0.08 <= float(m.float().mean()) <= 0.2
+
+
+
+def test_input_centric_layers_are_calibrated_and_priced_by_their_updated_input(tmp_path) -> None:
+    """Under the compiled kernel a stride-1 k x k conv runs input-centrically (one GEMM row per updated
+    input pixel), so its sparse line is fitted, stored and priced in the updated *input* fraction; 1x1
+    and strided convs keep the output fraction. Priced by the output fraction, such layers ran about
+    twice their calibrated cost when their input was as dense as their output (after a truncation at
+    threshold 0), and a latency model built on that priced those settings 16-21 % too fast."""
+    shape = (1, 16, 24, 24)
+    cal = Calibration(tmp_path / "cal.json")
+    c3 = cal.measure(nn.Conv2d(16, 16, 3, padding=1, bias=False), shape, repeats=1)
+    assert c3.by_input == native.available()
+    assert Calibration(tmp_path / "cal.json").get(c3.signature) == c3  # stored with its unit
+    assert not measure_conv(nn.Conv2d(16, 16, 1, bias=False), shape, repeats=1).by_input
+    assert not measure_conv(nn.Conv2d(16, 16, 3, 2, 1, bias=False), shape, repeats=1).by_input
+    # a hand-set line (dense 1 ms, sparse 2 ms x f): which fraction it is in decides the choice
+    conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+    torch.manual_seed(0)
+    mask = torch.rand(1, 1, 20, 20) < 0.3  # scattered: the 3x3 dilation sets almost every output pixel
+    out_mask = ConvOp("c", conv).out_mask(mask)
+    f_in, f_out = float(mask.float().mean()), float(out_mask.float().mean())
+    assert f_in < 0.4 and f_out > 0.8
+    sig = signature(conv, (1, 4, 20, 20))
+    for by_input, want in ((True, "sparse"), (False, "dense")):
+        table = Calibration(None)
+        table.layers[sig] = LayerCalibration(sig, 1.0, 0.0, 2.0, 0.5, by_input)
+        backend = SparseBackend(calibration=table)
+        x = DeltaTensor(torch.randn(1, 4, 20, 20) * mask, mask, False, int(mask.sum()))
+        with torch.no_grad():
+            y = backend.conv2d(x, conv, out_mask, name="c")
+        want_y = F.conv2d(x.data, conv.weight, None, 1, 1) * out_mask
+        torch.testing.assert_close(y, want_y, rtol=1e-5, atol=1e-5)
+        use = backend.usage["c"]
+        assert use.choice == want
+        assert use.sparse_frac_sum == (pytest.approx(f_in) if by_input else 0.0)
+        assert use.mean_frac == pytest.approx(f_out)  # reports keep the updated output fraction
 
 
 def test_inference_never_calibrates_and_calibrate_writes_the_table(tmp_path) -> None:

@@ -260,6 +260,13 @@ class SparseConv:
         self.weight_kc_packed = nk.pack_weight(self.weight_kc) if nk is not None else None
         self.weight_in_packed = nk.pack_weight(self.weight_in) if nk is not None else None
 
+    @property
+    def input_centric(self) -> bool:
+        """Whether the compiled kernel runs this conv input-centrically when given the input mask (a
+        stride-1 k x k conv that is not depthwise): its cost follows the updated input pixels."""
+        g = self.geometry
+        return not self.depthwise and g.sh == 1 and g.sw == 1 and g.kh * g.kw > 1
+
     def compiled(self, delta: Tensor, out_mask: Tensor, in_mask: Tensor | None = None) -> bool:
         """Whether a call with these tensors runs the compiled kernel, which reads ``delta`` only inside
         ``in_mask`` (so ``delta`` may hold anything outside it) and can leave the output's zeros

@@ -58,7 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Updated-input fractions the sparse kernel is timed at (the fit uses the resulting output fractions).
+#: Updated-input fractions the sparse kernel is timed at (the fit uses the resulting output fractions,
+#: or these input fractions for input-centric layers: :attr:`LayerCalibration.by_input`).
 FRACTIONS: tuple[float, ...] = (0.02, 0.1, 0.25, 0.5)
 
 
@@ -70,14 +71,21 @@ class LayerCalibration:
     dense_ms: float
     sparse_fixed_ms: float = float("inf")
     sparse_slope_ms: float = 0.0
-    break_even: float = 0.0  # sparse is used below this updated-output fraction
+    break_even: float = 0.0  # sparse is used below this updated fraction (of the pixels ``by_input`` says)
+    #: the sparse line's fraction is of the updated *input* pixels (input-centric layers: stride-1 k x k
+    #: convs under the compiled kernel, whose GEMM has one row per updated input pixel), else of the
+    #: updated output pixels. Why: for those layers the same output fraction costs up to twice as much
+    #: when the input is as dense as the output (after a truncation at threshold 0) as on the clustered
+    #: calibration masks, whose input is the output shrunk by the kernel.
+    by_input: bool = False
 
     def sparse_ms(self, frac: float) -> float:
-        """Predicted sparse-kernel time at updated-output fraction ``frac``."""
+        """Predicted sparse-kernel time at updated fraction ``frac`` (of input pixels if ``by_input``)."""
         return self.sparse_fixed_ms + self.sparse_slope_ms * frac
 
     def predict_ms(self, frac: float, *, break_even: float | None = None) -> float:
-        """Time of the choice the backend makes at ``frac`` (0 when nothing is updated)."""
+        """Time of the choice the backend makes at ``frac`` (0 when nothing is updated; the fraction of
+        the pixels ``by_input`` says)."""
         if frac <= 0.0:
             return 0.0
         be = self.break_even if break_even is None else break_even
@@ -158,13 +166,14 @@ def measure_conv(
         kernel = SparseConv(conv)
         op = ConvOp("calibration", conv)
         real: dict[str, float] = {}
+        by_input = cl and kernel.input_centric
         for i, f in enumerate(fractions):
             # a delta like the network's: clustered updated input pixels, zero elsewhere; the updated
             # output pixels are their receptive-field dilation (what the conv op hands the kernel)
             im = blob_mask(shape, f, seed=i, device=device)
             xi = (x * im).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
             om = op.out_mask(im)
-            real[f"s{i}"] = float(om.sum()) / out_pixels
+            real[f"s{i}"] = float(im.float().mean()) if by_input else float(om.sum()) / out_pixels
             fns[f"s{i}"] = partial(kernel, xi, om, in_mask=im)
         ms = _median_ms(fns, repeats, inner, device)
     xs = [real[f"s{i}"] for i in range(len(fractions))]
@@ -180,11 +189,11 @@ def measure_conv(
         be = 1.0
     else:
         be = min(1.0, (dense - fixed) / slope)
-    return LayerCalibration(sig, dense, fixed, slope, be)
+    return LayerCalibration(sig, dense, fixed, slope, be, by_input)
 
 
 #: Bumped whenever the sparse kernels change what they cost, so that stale cached costs are not reused.
-KERNELS_VERSION = 6
+KERNELS_VERSION = 7
 
 
 def default_path(device: torch.device | str = "cpu") -> Path:

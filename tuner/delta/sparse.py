@@ -48,7 +48,7 @@ from deltatune.delta._sparse_kernels import Box, SparseConv, mask_bboxes, snap_b
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
-from deltatune.delta.values import DeltaValue, zeros_in_layout
+from deltatune.delta.values import DeltaValue, count_true, zeros_in_layout
 
 __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
 
@@ -74,7 +74,9 @@ class LayerUse:
     dense: int = 0
     skipped: int = 0  # nothing updated: no work
     frac_sum: float = 0.0  # sum of updated-output fractions (mean = frac_sum / calls)
-    sparse_frac_sum: float = 0.0  # the same over the sparse calls only (prices the sparse cost line)
+    #: over the sparse calls only, the fraction the calibrated sparse line is in (output pixels, or input
+    #: pixels for an input-centric layer: ``LayerCalibration.by_input``); prices that line
+    sparse_frac_sum: float = 0.0
     box: int = 0  # dense conv over the updated bounding box
     box_frac_sum: float = 0.0  # sum of the boxes' shares of the map
     seconds: float = 0.0  # wall time in the kernel (only when ``profile`` is on)
@@ -288,7 +290,8 @@ class SparseBackend(ReferenceBackend):
             box_share()
         assert count is not None
         frac = count / total if total else 0.0
-        kind = self._choose(plan, frac, be, forced is not None, box_share)
+        price = self._price_fraction(plan, x, frac)
+        kind = self._choose(plan, frac, price, be, forced is not None, box_share)
         y: Tensor | None = None
         if dirty and not (
             kind == "sparse" and plan.kernel is not None and plan.kernel.compiled(delta, out_mask, mask)
@@ -304,17 +307,38 @@ class SparseBackend(ReferenceBackend):
             y = plan.kernel.dense_box(delta, (ho, wo), boxes)
         if y is None:
             y, kind = conv._conv_forward(delta, conv.weight, None), "dense"
-        self._count(name, conv, shape, frac, kind, t0, be, box_share()[0] if kind == "box" else 1.0)
+        self._count(name, conv, shape, frac, kind, t0, be, box_share()[0] if kind == "box" else 1.0, price)
         return y
 
+    @staticmethod
+    def _price_fraction(plan: _Plan, x: DeltaValue, frac: float) -> float:
+        """The updated fraction the layer's calibrated sparse line is in: ``frac`` (of the output
+        pixels), or of the input pixels for an input-centric layer (``LayerCalibration.by_input``)."""
+        cal = plan.calibration
+        if cal is None or not cal.by_input:
+            return frac
+        mask = x.mask
+        if mask is None:
+            return 1.0
+        if x.count is not None and mask.shape[0] == x.shape[0]:
+            return x.count / mask.numel() if mask.numel() else 0.0
+        return count_true(mask, x) / mask.numel() if mask.numel() else 0.0
+
     def _choose(
-        self, plan: _Plan, frac: float, be: float, forced: bool, box_share: Callable[[], tuple[float, int]]
+        self,
+        plan: _Plan,
+        frac: float,
+        price: float,
+        be: float,
+        forced: bool,
+        box_share: Callable[[], tuple[float, int]],
     ) -> str:
         """``skip``, ``sparse``, ``box`` (dense conv over the updated bounding box) or ``dense``.
 
         A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
         (the dense side still uses the box when it is small). Otherwise the calibrated costs decide:
-        the sparse line at ``frac`` against the dense time scaled by the box's share of the map.
+        the sparse line at ``price`` (``frac``, or the updated input fraction for an input-centric
+        layer) against the dense time scaled by the box's share of the map.
         ``box_share()`` (the boxes' share of the map and their number) is only asked for when the box
         could win: a box holds every updated pixel, so it costs at least ``dense * frac`` plus its
         overhead."""
@@ -330,7 +354,7 @@ class SparseBackend(ReferenceBackend):
         cal = plan.calibration
         if plan.kernel is None or cal is None:
             return "dense"
-        options = {"sparse": cal.sparse_ms(frac), "dense": cal.dense_ms}
+        options = {"sparse": cal.sparse_ms(price), "dense": cal.dense_ms}
         if min(options.values()) > cal.dense_ms * frac + BOX_OVERHEAD_MS:
             share, n_boxes = box_share()
             if n_boxes and share < BOX_MAX_FRACTION:
@@ -347,6 +371,7 @@ class SparseBackend(ReferenceBackend):
         t0: float,
         break_even: float | None = None,
         box_frac: float = 1.0,
+        price: float | None = None,
     ) -> None:
         use = self.usage.get(name)
         if use is None:
@@ -355,7 +380,7 @@ class SparseBackend(ReferenceBackend):
         use.frac_sum += frac
         if kind == "sparse":
             use.sparse += 1
-            use.sparse_frac_sum += frac
+            use.sparse_frac_sum += frac if price is None else price
         elif kind == "dense":
             use.dense += 1
         elif kind == "box":
