@@ -320,9 +320,11 @@ class SparseBackend(ReferenceBackend):
         mask = x.mask
         if mask is None:
             return 1.0
-        if x.count is not None and mask.shape[0] == x.shape[0]:
-            return x.count / mask.numel() if mask.numel() else 0.0
-        return count_true(mask, x) / mask.numel() if mask.numel() else 0.0
+        if not mask.numel():
+            return 0.0
+        # the producer's count holds for the whole batch; a broadcast mask ([1, 1, H, W]) is counted as is
+        count = x.count if x.count is not None and mask.shape[0] == x.shape[0] else count_true(mask, x)
+        return count / mask.numel()
 
     def _choose(
         self,

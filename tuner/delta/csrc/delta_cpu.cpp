@@ -187,8 +187,9 @@ int64_t padded_rows(int64_t p) {
 // GEMMs of a sparse frame, and MKL's sgemm reaches only part of its large-GEMM rate on them.
 // AVX-512 measured ~200 G multiply-adds/s on 2 cores at every size from 5 M up (2.2x MKL and oneDNN at
 // 6 M, equal to oneDNN at 200 M). AVX2: see use_packed for where it beats at::mm.
-// Blocking: 256-deep k slices, row blocks of <= 96 rows (the A block and the weight slice stay in L2),
-// one equal share of the rows per thread. Weight panels are 32 columns wide (pack_weight).
+// Blocking: kKC-deep k slices (256 with AVX-512, 128 with AVX2), row blocks of <= 96 rows (the A block
+// and the weight slice stay in L2), one equal share of the rows per thread. Weight panels are 32 columns
+// wide (pack_weight).
 constexpr int64_t kNR = 32;
 
 #if defined(__AVX512F__)
