@@ -85,3 +85,32 @@ def test_bench_reports_each_rounds_speedup(vtest_path) -> None:
     assert r.to_dict()["round_speedups"] == r.round_speedups
     lo, hi = min(r.round_speedups), max(r.round_speedups)
     assert f"(rounds {lo:.2f}-{hi:.2f}x)" in r.render(max_layers=0)
+
+
+def test_bench_windows_give_more_streams_than_the_sample_has(vtest_path) -> None:
+    """``windows`` replaces the sample's three crop windows: a 2 x 2 grid is a batch of 4 streams."""
+    from deltatune.data.video import CropWindow
+
+    grid = [CropWindow(x, y, 240, 320) for y in (0, 256) for x in (0, 528)]
+    r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.02, repeats=1, batch=4, windows=grid)
+    assert r.batch == 4 and r.delta_ms > 0 and r.device == "cpu" and r.dense_fp16_ms is None
+    with pytest.raises(ConfigError, match="--batch 5 exceeds the 4"):
+        run_bench("hrnet_tiny", weights=None, frames=3, batch=5, windows=grid)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error of a CPU-only torch")
+def test_bench_cuda_without_a_gpu_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match="--device cuda: this torch .* sees no CUDA device"):
+        run_bench("hrnet_tiny", weights=None, frames=3, device="cuda")
+
+
+def test_bench_says_why_the_compiled_kernels_were_not_used(vtest_path, monkeypatch) -> None:
+    from deltatune.delta import native
+
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    assert native.disabled()
+    with native.use_kernels(None):
+        r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.02, repeats=1)
+    assert any(n.startswith("compiled kernels unavailable (DELTATUNE_NATIVE=0)") for n in r.notes), r.notes
+    monkeypatch.setenv(native.NATIVE_ENV, "1")
+    assert not native.disabled()

@@ -27,7 +27,8 @@ from torch import Tensor
 
 from deltatune.errors import ConfigError
 
-__all__ = ["BenchResult", "LayerBench", "AccuracyLoss", "run_bench", "accuracy_loss", "round_speedups"]
+__all__ = ["BenchResult", "LayerBench", "AccuracyLoss", "run_bench", "accuracy_loss", "round_speedups",
+           "check_device"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ class BenchResult:
     accuracy_loss_all_joints: float | None = None
     present_fraction: float | None = None
     start: int = 0  # the clip's first frame in the video
+    device: str = "cpu"  # where both networks ran: "cpu", or "cuda (<GPU name>)"
+    #: CUDA only: the dense model in half precision (cuDNN fp16), NCHW and channels-last; beside the
+    #: fp32 baseline, not instead of it (the delta network computes in fp32)
+    dense_fp16_nchw_ms: float | None = None
+    dense_fp16_channels_last_ms: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -84,6 +90,12 @@ class BenchResult:
         return round_speedups(self.dense_runs_ms, self.delta_runs_ms)
 
     @property
+    def dense_fp16_ms(self) -> float | None:
+        """The faster fp16 dense layout (CUDA only), else ``None``."""
+        ms = [m for m in (self.dense_fp16_nchw_ms, self.dense_fp16_channels_last_ms) if m is not None]
+        return min(ms) if ms else None
+
+    @property
     def ideal_ratio(self) -> float:
         """Measured speedup / MAC speedup (1.0 = the MAC-count ideal reached)."""
         return self.speedup / self.mac_speedup if self.mac_speedup > 0 else float("nan")
@@ -93,6 +105,7 @@ class BenchResult:
         d["speedup"] = self.speedup
         d["round_speedups"] = self.round_speedups
         d["measured_over_mac_ideal"] = self.ideal_ratio
+        d["dense_fp16_ms"] = self.dense_fp16_ms
         return d
 
     def _dense_detail(self) -> str:
@@ -118,12 +131,20 @@ class BenchResult:
         lines = [
             f"model {self.model} (weights: {self.weights}) on {self.video}: frames 1..{self.frames - 1} "
             + (f"of the clip from video frame {self.start} " if self.start else "") +
-            f"x batch {self.batch}, {self.threads} threads, backend {self.backend}, "
-            f"median of {self.repeats} repeats",
+            f"x batch {self.batch}, "
+            + (f"{self.threads} threads" if self.device == "cpu" else f"on {self.device}")
+            + f", backend {self.backend}, median of {self.repeats} repeats",
         ]
         lines += [f"note: {n}" for n in self.notes]
         lines += [
             f"dense PyTorch      {self.dense_ms:9.2f} ms/frame{self._dense_detail()}",
+        ]
+        fp16 = self.dense_fp16_ms
+        if fp16 is not None:
+            nchw, cl = self.dense_fp16_nchw_ms, self.dense_fp16_channels_last_ms
+            lines.append(f"dense fp16         {fp16:9.2f} ms/frame  (best of NCHW {nchw:.2f}, channels-last "
+                         f"{cl:.2f}; delta's speedup over it {fp16 / self.delta_ms:.2f}x)")
+        lines += [
             f"delta              {self.delta_ms:9.2f} ms/frame",
             f"measured speedup   {self.speedup:9.2f}x{self._rounds_detail()}",
             f"MAC speedup        {self.mac_speedup:9.2f}x",
@@ -223,12 +244,21 @@ def run_bench(
     fallback: bool = False,
     all_joints: bool = False,
     progress: bool = False,
+    device: str = "cpu",
+    windows: list[Any] | None = None,
 ) -> BenchResult:
     """Benchmark dense PyTorch vs the delta version of ``model`` on ``frames`` real frames.
 
     ``start`` is the clip's first frame. ``all_joints`` scores pose fidelity over every dense keypoint
     instead of the present ones only. ``progress`` shows bars on stderr (calibration, then the profiled
     pass and the timing rounds) when stderr is a terminal: a bench of a large model takes minutes.
+    ``windows`` (:class:`~deltatune.data.video.CropWindow` list) replaces the video's default crop
+    windows, e.g. to batch more streams than a sample has windows.
+
+    ``device="cuda"`` runs both networks on the GPU: every timing synchronises the device, the dense
+    model is also timed in half precision (reported beside the fp32 baseline, which stays the baseline
+    because the delta network computes in fp32), and the sparse backend runs its plain-torch paths
+    (the compiled kernels are CPU-only) with a calibration table of its own for the device.
 
     Example:
         >>> r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=1)  # doctest: +SKIP
@@ -250,22 +280,24 @@ def run_bench(
         raise ConfigError(f"--start must be >= 0, got {start}")
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
-    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start)
+    dev = check_device(device)
+    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
     if wl.n_frames < 2:
         raise ConfigError(f"--start {start}: the video has {wl.n_frames} frame(s) from there; "
                           "need at least 2")
     if batch > wl.n_streams:
         raise ConfigError(f"--batch {batch} exceeds the {wl.n_streams} crop windows (streams) of this video")
-    clip = wl.frames[:, :batch].contiguous()
+    dense = wl.model.to(dev)
+    clip = wl.frames[:, :batch].contiguous().to(dev)
     be = get_backend(backend)
-    net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, backend=be,
+    net = convert(dense, thresholds=0.0 if threshold is None else threshold, backend=be,
                   fallback=fallback)
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
         calibrate(net, clip[0], force=recalibrate, progress=progress and sys.stderr.isatty())
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
-    dense = wl.model
-    run_dense_cl = channels_last_runner(wl.model)
+    run_dense_cl = channels_last_runner(dense)
+    half_runners = _half_runners(dense) if dev.type == "cuda" else {}
 
     steady = clip[1:]
     from tqdm.auto import tqdm
@@ -276,6 +308,7 @@ def run_bench(
     nchw_runs: list[float] = []
     cl_runs: list[float] = []
     delta_runs: list[float] = []
+    half_runs: dict[str, list[float]] = {k: [] for k in half_runners}
     with torch.no_grad():
         net.stats.enabled = False
         net.reset()
@@ -287,8 +320,8 @@ def run_bench(
             be.profile = True
             be.reset_usage()
         net.reset()
-        delta_out = [net(x) for x in clip]
-        dense_out = [dense(x) for x in clip]
+        delta_out = [_to_cpu(net(x)) for x in clip]
+        dense_out = [_to_cpu(dense(x)) for x in clip]
         max_err = max(max_relative_error(a, b) for a, b in zip(delta_out, dense_out, strict=True))
         per_layer = net.stats.per_layer()
         mac_speedup = net.mac_speedup()
@@ -303,10 +336,13 @@ def run_bench(
             net.reset()
             net(clip[0])
             s = time_frames(net, steady)
+            halves = {k: time_frames(f, steady) for k, f in half_runners.items()}
             if r:
                 nchw_runs.append(d)
                 cl_runs.append(dcl)
                 delta_runs.append(s)
+                for k, v in halves.items():
+                    half_runs[k].append(v)
             bar.update(1)
     bar.close()
     acc = accuracy_loss(wl.info.task, dense_out[1:], delta_out[1:],
@@ -316,11 +352,15 @@ def run_bench(
     dense_ms, delta_ms = min(nchw_ms, cl_ms), statistics.median(delta_runs)
     layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name)
     notes = []
-    if be.name == "sparse":
+    if dev.type != "cpu":
+        notes.append(f"{dev.type}: the sparse backend ran its plain-torch paths (the compiled kernels are "
+                     "CPU-only); TF32 convolutions " + ("on" if torch.backends.cudnn.allow_tf32 else "off"))
+    elif be.name == "sparse":
         from deltatune.delta import native
 
         if not native.available():
-            notes.append("compiled kernels unavailable (no C++ compiler?): the sparse backend ran its "
+            why = f"{native.NATIVE_ENV}=0" if native.disabled() else "their build failed; no C++ compiler?"
+            notes.append(f"compiled kernels unavailable ({why}): the sparse backend ran its "
                          "slower plain-torch paths")
         if net.refreshed_frames:
             why = ("key frames on change: the input changed at >= "
@@ -336,7 +376,58 @@ def run_bench(
         dense_runs_ms=dense_runs, delta_runs_ms=delta_runs, dense_nchw_ms=nchw_ms,
         dense_channels_last_ms=cl_ms, layers=layers, notes=notes,
         accuracy_loss_all_joints=acc.loss_all_joints, present_fraction=acc.present_fraction, start=start,
+        device=_device_label(dev), dense_fp16_nchw_ms=_median_or_none(half_runs.get("nchw")),
+        dense_fp16_channels_last_ms=_median_or_none(half_runs.get("channels_last")),
     )
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a :class:`torch.device`, or one clear :class:`ConfigError` (before any work) for a
+    name torch does not know or a CUDA device this process cannot use."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1 ...)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type != "cpu":
+        raise ConfigError(f"--device {device}: only cpu and cuda are supported")
+    return dev
+
+
+def _device_label(dev: torch.device) -> str:
+    return "cpu" if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})"
+
+
+def _half_runners(model: torch.nn.Module) -> dict[str, Any]:
+    """The dense model in half precision, NCHW and channels-last, as callables on fp32 frames (the
+    conversion is part of what they time, as the channels-last baseline's is)."""
+    import copy
+
+    nchw = copy.deepcopy(model).half()
+    cl = copy.deepcopy(model).half().to(memory_format=torch.channels_last)
+    return {
+        "nchw": lambda x: nchw(x.half()),
+        "channels_last": lambda x: cl(x.half().contiguous(memory_format=torch.channels_last)),
+    }
+
+
+def _median_or_none(runs: list[float] | None) -> float | None:
+    return statistics.median(runs) if runs else None
+
+
+def _to_cpu(out: Any) -> Any:
+    """A model output (tensor, or lists / tuples / dicts of them) with every tensor on the CPU."""
+    if isinstance(out, Tensor):
+        return out.cpu()
+    if isinstance(out, dict):
+        return {k: _to_cpu(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(_to_cpu(v) for v in out)
+    return out
 
 
 def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,

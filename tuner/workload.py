@@ -94,9 +94,12 @@ def load_workload(
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
     info = model_info(model)
     path, vname = resolve_video(video)
-    n = video_info(path).frames  # the container's count, checked before any model work
+    vinfo = video_info(path)  # the container's size and count, checked before any model work
+    n = vinfo.frames
     if n is not None and n < start + frames:
         raise ConfigError(_short_video(path, n, start, frames))
+    for w in windows or []:
+        w.check(vinfo.width, vinfo.height, source=path)
     def seeded_random() -> torch.nn.Module:
         # the same weights for the same seed, without moving the caller's random stream
         with torch.random.fork_rng(devices=[]):

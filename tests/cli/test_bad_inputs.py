@@ -147,6 +147,12 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats"),
+    (["bench", "--model", "hrnet_tiny", "--weights", "none", "--device", "gpu0"], "--device 'gpu0' is not"),
+    (["bench", "--model", "hrnet_tiny", "--weights", "none", "--window", "1,2,3"], "crop window '1,2,3'"),
+    (
+        ["bench", "--model", "hrnet_tiny", "--weights", "none", "--window", "700,500,240,320"],
+        "outside",
+    ),
     (["calibrate", "--model", "nope"], "nope"),
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--batch", "0"], "--batch must be"),
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--batch", "9"], "--batch 9 exceeds"),

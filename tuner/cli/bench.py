@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=int, default=0,
                    help="first frame of the clip (default 0), e.g. to time a segment a search never saw")
     p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
+    p.add_argument("--window", action="append", default=None, metavar="X,Y,W,H",
+                   help="a crop window of the video in pixels, one stream each; repeat it for more streams "
+                        "(default: the sample's windows, 3 on vtest)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda[:N]: on CUDA every timing synchronises the GPU, and the dense "
+                        "model is also timed in fp16 beside the fp32 baseline")
     add_threshold_arguments(p)
     p.add_argument("--backend", choices=["sparse", "reference"], default="sparse",
                    help="delta execution backend (default sparse)")
@@ -48,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from deltatune.bench import run_bench
+    from deltatune.bench import check_device, run_bench
+    from deltatune.data.video import parse_window
     from deltatune.errors import ConfigError
 
     check_threshold(args.threshold)
@@ -58,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    windows = None if args.window is None else [parse_window(w) for w in args.window]
+    check_device(args.device)  # before any model or video work
     busy = busy_machine()  # said after the result, where it qualifies the numbers
     result = run_bench(
         args.model,
@@ -74,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         fallback=args.fallback,
         all_joints=args.all_joints,
         progress=True,  # on stderr, and only when it is a terminal
+        device=args.device,
+        windows=windows,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=float))

@@ -147,7 +147,7 @@ def _load_image(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # a writable copy, as decoded video frames are
     except (OSError, UnidentifiedImageError) as exc:
         raise VideoError(f"image {path} cannot be read ({type(exc).__name__})") from exc
 

@@ -29,6 +29,7 @@ __all__ = [
     "compile_kernels",
     "cpu_flags",
     "available",
+    "disabled",
     "native_for",
     "build_dir",
     "keep_freed_memory",
@@ -124,8 +125,13 @@ def compile_kernels(source: Path, name: str, directory: Path) -> ModuleType:
     )
 
 
+def disabled() -> bool:
+    """Whether ``DELTATUNE_NATIVE`` switches the compiled kernels off (``0``, ``false``, ``no``, ``off``)."""
+    return os.environ.get(NATIVE_ENV, "1").strip().lower() in {"0", "false", "no", "off"}
+
+
 def _build() -> ModuleType | None:
-    if os.environ.get(NATIVE_ENV, "1").strip().lower() in {"0", "false", "no", "off"}:
+    if disabled():
         return None
     try:
         return compile_kernels(_SOURCE, "deltatune_cpu", build_dir())

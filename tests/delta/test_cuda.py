@@ -1,0 +1,140 @@
+"""The delta engine on a CUDA device: exact against dense PyTorch and against the reference backend, on
+every zoo model, real vtest frames, at thresholds 0 and at the documented settings; and ``deltatune bench
+--device cuda`` end to end.
+
+Run with ``pytest -m cuda`` on a machine with an NVIDIA GPU; everywhere else every test here skips,
+saying why. A GPU machine without PyAV (the video decoder) can point ``DELTATUNE_VTEST_FRAMES`` at an
+image folder named ``vtest`` holding the sample's frames as PNG files (lossless, so the same pixels)::
+
+    python benchmarks/export_frames.py vtest --count 40 --out DIR/vtest
+
+TF32 is switched off for these checks: with it, cuDNN's fp32 convolutions round their inputs to 10-bit
+mantissas, so two mathematically equal computations (dense, and the sum of per-frame deltas) differ by
+~1e-3 for reasons that have nothing to do with the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from deltatune.delta import convert
+from deltatune.delta.calibration import Calibration
+from deltatune.delta.sparse import SparseBackend
+from deltatune.inspection import max_relative_error
+from deltatune.workload import load_workload
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason=f"no CUDA device (torch {torch.__version__})"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = ROOT / "studies" / "thresholds"
+#: Every zoo model, as in the CPU check (tests/delta/test_zoo_sparse.py); the detector has its own test.
+ZOO = [
+    ("hrnet", "default"),  # distilled W18-small-v2, real weights
+    ("hrnet", None),  # the W32 architecture, seeded random weights (no official file offline)
+    ("hrnet_w32_mpii", None),
+    ("hrnet_w48", None),
+    ("pose_resnet50", None),
+    ("pose_resnet101", None),
+    ("pose_resnet152", None),
+    ("mobilenet_v2", "default"),
+    ("blazepose", "default"),
+]
+FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def vtest_source(request: pytest.FixtureRequest) -> Path:
+    """The vtest sample: ``$DELTATUNE_VTEST_FRAMES`` (an image folder of its frames) when set, else the
+    fetched video."""
+    folder = os.environ.get("DELTATUNE_VTEST_FRAMES")
+    return Path(folder) if folder else request.getfixturevalue("vtest_path")
+
+
+@pytest.fixture(autouse=True)
+def no_tf32():
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _documented(name: str, weights: str | None) -> Path | float:
+    path = SETTINGS / f"{name}.json"
+    return path if path.is_file() and (weights == "default" or name == "pose_resnet50") else 0.01
+
+
+def _workload(name: str, weights: str | None, source: Path):
+    torch.manual_seed(0)
+    wl = load_workload(name, weights=weights, video=source, frames=FRAMES)
+    return wl.model.cuda(), wl.frames.cuda()  # [T, 3 streams, C, H, W]: the three windows as one batch
+
+
+@pytest.mark.parametrize(("name", "weights"), ZOO)
+def test_delta_equals_dense_at_zero_on_cuda(name, weights, vtest_source) -> None:
+    """Thresholds 0, the sparse backend (its plain-torch paths on CUDA) forced onto its gathered sparse
+    kernel for every supported conv, the exact dense refresh off so that every frame goes through the
+    delta graph: every frame equals the dense model's output."""
+    model, clip = _workload(name, weights, vtest_source)
+    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+    net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
+    assert next(net.parameters()).is_cuda
+    worst = 0.0
+    with torch.no_grad():
+        for x in clip:
+            y = net(x)
+            assert y.is_cuda
+            worst = max(worst, max_relative_error(y, model(x)))
+    assert worst <= 1e-4, worst
+    assert sum(u.sparse for u in backend.usage.values()) > 0  # the gathered sparse path ran on the GPU
+
+
+@pytest.mark.parametrize(("name", "weights"), ZOO)
+def test_sparse_equals_reference_at_documented_setting_on_cuda(name, weights, vtest_source) -> None:
+    """At the documented setting (truncation active), the sparse backend's mix of sparse, box and dense
+    convs equals the reference backend (dense convs over the deltas) frame by frame."""
+    model, clip = _workload(name, weights, vtest_source)
+    spec = _documented(name, weights)
+    backend = SparseBackend(break_even=0.5, calibration=Calibration(None))
+    nets = [convert(model, thresholds=0.0, backend=b, record_stats=False, dense_refresh=None)
+            for b in ("reference", backend)]
+    for net in nets:
+        if isinstance(spec, Path):
+            net.load_thresholds(spec)
+        else:
+            net.set_thresholds(spec)
+    worst = 0.0
+    with torch.no_grad():
+        for x in clip:
+            worst = max(worst, max_relative_error(nets[1](x), nets[0](x)))
+    assert worst <= 1e-4, worst
+    used = backend.usage.values()
+    assert sum(u.calls for u in used) > sum(u.skipped for u in used)  # convs ran, not only skipped
+
+
+def test_bench_on_cuda_end_to_end(vtest_source, tmp_path) -> None:
+    """``deltatune bench --device cuda``: both networks on the GPU, fp16 dense beside the fp32 baseline,
+    a CUDA calibration table of its own, the CPU's untouched."""
+    env = {**os.environ, "DELTATUNE_DATA": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "deltatune", "bench", "--model", "hrnet", "--weights", "none",
+         "--video", str(vtest_source), "--frames", "4", "--batch", "3", "--repeats", "1", "--device", "cuda",
+         "--threshold", "0.05", "--json"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout)
+    assert r["device"].startswith("cuda") and r["batch"] == 3
+    assert r["dense_ms"] > 0 and r["delta_ms"] > 0 and r["dense_fp16_ms"] > 0
+    assert r["dense_fp16_ms"] == min(r["dense_fp16_nchw_ms"], r["dense_fp16_channels_last_ms"])
+    cals = sorted(p.name for p in (tmp_path / "calibration").iterdir())
+    assert cals and all("_cuda_torch-" in c for c in cals), cals
