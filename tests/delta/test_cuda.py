@@ -2,9 +2,13 @@
 every zoo model, real vtest frames, at thresholds 0 and at the documented settings; and ``deltatune bench
 --device cuda`` end to end.
 
-Run with ``pytest -m cuda`` on a machine with an NVIDIA GPU; everywhere else every test here skips,
-saying why. A GPU machine without PyAV (the video decoder) can point ``DELTATUNE_VTEST_FRAMES`` at an
-image folder named ``vtest`` holding the sample's frames as PNG files (lossless, so the same pixels)::
+Run with ``pytest -m cuda`` on a machine with an NVIDIA GPU; everywhere else the CUDA tests skip, saying
+why. The same exactness checks also run on the CPU with the compiled kernels switched off, for three
+models (one of each family with its own code paths: HRNet, MobileNetV2, BlazePose): the plain-torch
+paths that CUDA tensors always take are then checked on real models by every CPU test run too.
+
+A GPU machine without PyAV (the video decoder) can point ``DELTATUNE_VTEST_FRAMES`` at an image folder
+named ``vtest`` holding the sample's frames as PNG files (lossless, so the same pixels)::
 
     python benchmarks/export_frames.py vtest --count 40 --out DIR/vtest
 
@@ -24,16 +28,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from deltatune.delta import convert
+from deltatune.delta import convert, native
 from deltatune.delta.calibration import Calibration
 from deltatune.delta.sparse import SparseBackend
 from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
 
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason=f"no CUDA device (torch {torch.__version__})"),
-]
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
+                             reason=f"no CUDA device (torch {torch.__version__})")
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "studies" / "thresholds"
@@ -50,6 +52,14 @@ ZOO = [
     ("blazepose", "default"),
 ]
 FRAMES = 6
+#: Checked on the CPU's plain-torch paths too (slow there: the gathered convs are not compiled).
+PLAIN_TORCH = {("hrnet", "default"), ("mobilenet_v2", "default"), ("blazepose", "default")}
+CASES = [
+    pytest.param("cuda", n, w, marks=[pytest.mark.cuda, NO_CUDA], id=f"cuda-{n}-{w}") for n, w in ZOO
+] + [
+    pytest.param("cpu", n, w, marks=pytest.mark.slow, id=f"cpu-torch-{n}-{w}") for n, w in ZOO
+    if (n, w) in PLAIN_TORCH
+]
 
 
 @pytest.fixture(scope="module")
@@ -68,41 +78,53 @@ def no_tf32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
+@pytest.fixture
+def torch_paths(request: pytest.FixtureRequest):
+    """The compiled CPU kernels switched off for a ``cpu`` case (CUDA never uses them)."""
+    if request.node.callspec.params["device"] == "cpu":
+        with native.use_kernels(None):
+            yield
+    else:
+        yield
+
+
 def _documented(name: str, weights: str | None) -> Path | float:
     path = SETTINGS / f"{name}.json"
     return path if path.is_file() and (weights == "default" or name == "pose_resnet50") else 0.01
 
 
-def _workload(name: str, weights: str | None, source: Path):
+def _workload(name: str, weights: str | None, source: Path, device: str):
     torch.manual_seed(0)
     wl = load_workload(name, weights=weights, video=source, frames=FRAMES)
-    return wl.model.cuda(), wl.frames.cuda()  # [T, 3 streams, C, H, W]: the three windows as one batch
+    # [T, 3 streams, C, H, W]: the three windows as one batch
+    return wl.model.to(device), wl.frames.to(device)
 
 
-@pytest.mark.parametrize(("name", "weights"), ZOO)
-def test_delta_equals_dense_at_zero_on_cuda(name, weights, vtest_source) -> None:
+@pytest.mark.parametrize(("device", "name", "weights"), CASES)
+def test_delta_equals_dense_at_zero_on_cuda(device, name, weights, vtest_source, torch_paths) -> None:
     """Thresholds 0, the sparse backend (its plain-torch paths on CUDA) forced onto its gathered sparse
     kernel for every supported conv, the exact dense refresh off so that every frame goes through the
     delta graph: every frame equals the dense model's output."""
-    model, clip = _workload(name, weights, vtest_source)
+    model, clip = _workload(name, weights, vtest_source, device)
     backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
     net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
-    assert next(net.parameters()).is_cuda
+    assert next(net.parameters()).device.type == device and not native.available()
     worst = 0.0
     with torch.no_grad():
         for x in clip:
             y = net(x)
-            assert y.is_cuda
+            assert y.device.type == device
             worst = max(worst, max_relative_error(y, model(x)))
     assert worst <= 1e-4, worst
     assert sum(u.sparse for u in backend.usage.values()) > 0  # the gathered sparse path ran on the GPU
 
 
-@pytest.mark.parametrize(("name", "weights"), ZOO)
-def test_sparse_equals_reference_at_documented_setting_on_cuda(name, weights, vtest_source) -> None:
+@pytest.mark.parametrize(("device", "name", "weights"), CASES)
+def test_sparse_equals_reference_at_documented_setting_on_cuda(device, name, weights, vtest_source,
+                                                               torch_paths) -> None:
     """At the documented setting (truncation active), the sparse backend's mix of sparse, box and dense
     convs equals the reference backend (dense convs over the deltas) frame by frame."""
-    model, clip = _workload(name, weights, vtest_source)
+    model, clip = _workload(name, weights, vtest_source, device)
     spec = _documented(name, weights)
     backend = SparseBackend(break_even=0.5, calibration=Calibration(None))
     nets = [convert(model, thresholds=0.0, backend=b, record_stats=False, dense_refresh=None)
@@ -121,6 +143,8 @@ def test_sparse_equals_reference_at_documented_setting_on_cuda(name, weights, vt
     assert sum(u.calls for u in used) > sum(u.skipped for u in used)  # convs ran, not only skipped
 
 
+@pytest.mark.cuda
+@NO_CUDA
 def test_bench_on_cuda_end_to_end(vtest_source, tmp_path) -> None:
     """``deltatune bench --device cuda``: both networks on the GPU, fp16 dense beside the fp32 baseline,
     a CUDA calibration table of its own, the CPU's untouched."""
