@@ -90,6 +90,9 @@ def test_kill_9_leaves_no_worker_and_finish_reaches_n(tmp_path: Path) -> None:
     states = _states(journal, "k")
     assert states.count(TrialState.COMPLETE) == n  # finished to N: nothing lost, no overshoot
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    # each worker process (two per run; the killed run's second may not have started) named itself
+    study = optuna.load_study(study_name="k", storage=StorageSpec("journal", str(journal)).open())
+    assert len([k for k in study.user_attrs if k.startswith("worker:")]) >= 3
 
 
 def test_fail_orphaned_trials_only_touches_dead_local_workers(tmp_path: Path) -> None:
@@ -116,3 +119,36 @@ def test_fail_orphaned_trials_only_touches_dead_local_workers(tmp_path: Path) ->
     assert by_number[numbers["alive"]] == by_number[numbers["elsewhere"]] == TrialState.RUNNING
     retries = study.get_trials(states=(TrialState.WAITING,))
     assert [t.system_attrs.get("failed_trial") for t in retries] == [numbers["dead"]]
+
+
+def test_a_trial_killed_before_it_names_its_worker_is_failed_once_every_worker_is_gone(tmp_path) -> None:
+    """A worker killed between Optuna's ``ask`` and recording its pid leaves a RUNNING trial without
+    ``pid``/``host``: failed (and retried) when every worker the study names ran here and is dead; left
+    alone while one is alive here, or one ran on another host."""
+    import platform
+
+    storage = StorageSpec("journal", str(tmp_path / "u.journal")).open()
+    study = optuna.create_study(study_name="u", storage=storage)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = platform.node()
+    half = study.ask()
+    half.set_user_attr("pid", dead.pid)  # killed before "host" was written
+    bare = study.ask()  # killed before anything was written
+    assert fail_orphaned_trials(study) == []  # the study names no worker: nothing can be said
+    study.set_user_attr(f"worker:{host}:{dead.pid}", 0.0)
+    study.set_user_attr(f"worker:{host}:{os.getpid()}", 0.0)
+    assert fail_orphaned_trials(study) == []  # a worker that opened the study is alive here
+    other = optuna.create_study(study_name="v", storage=storage)
+    other.set_user_attr(f"worker:{host}:{dead.pid}", 0.0)
+    other.set_user_attr(f"worker:another-host:{dead.pid}", 0.0)
+    other.ask()
+    assert fail_orphaned_trials(other) == []  # a worker of another host cannot be checked from here
+    gone = optuna.create_study(study_name="w", storage=storage)
+    gone.set_user_attr(f"worker:{host}:{dead.pid}", 0.0)
+    t1, t2 = gone.ask(), gone.ask()
+    t1.set_user_attr("pid", dead.pid)
+    assert fail_orphaned_trials(gone) == [t1.number, t2.number]
+    retries = gone.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.system_attrs.get("failed_trial") for t in retries) == [t1.number, t2.number]
+    assert {half.number, bare.number} <= {t.number for t in study.get_trials(states=(TrialState.RUNNING,))}

@@ -104,11 +104,13 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
         assert N <= len(complete) <= N + 2 + retries
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         # the trial the kill cut off (and any other that lost its heartbeat) is FAIL, and was retried
-        # with the same parameters until a retry completed (Optuna's retry_history lists the chain)
+        # with its parameters until a retry completed (Optuna's retry_history lists the chain)
         cut_off = [t for t in trials if t.state == TrialState.FAIL]
         assert cut_off, "no trial was cut off by the kill"
         for f in cut_off:
             done = [t for t in complete if f.number in t.system_attrs.get("retry_history", [])]
             assert len(done) == 1, (f.number, [(t.number, t.state, t.system_attrs) for t in trials][-6:])
-            assert done[0].params == f.params
+            # the same parameters; a trial cut off while its strategy was still suggesting them holds
+            # only the first ones, and its retry suggests the rest afresh
+            assert f.params.items() <= done[0].params.items()
         assert len({t.number for t in complete}) == len(complete)

@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("minimize", "maximize")  # accuracy loss, speedup
 #: user attribute of a trial whose setting its worker had already scored (read from the memo)
 REPEAT_ATTR = "repeat"
+#: prefix of the study user attributes ``worker:<host>:<pid>`` that every search worker writes when it
+#: opens the study (see :func:`fail_orphaned_trials`)
+WORKER_ATTR = "worker:"
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,7 @@ def _worker(
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
+    study.set_user_attr(f"{WORKER_ATTR}{platform.node()}:{os.getpid()}", time.time())  # before any trial
     if settings.train is not None and trainer is None:
         trainer = Trainer(ev, budget=settings.budget)
     if trainer is not None and settings.timeout is not None:
@@ -481,6 +485,11 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     A killed worker cannot tell its trial; without this it would show RUNNING forever (journal files
     have no heartbeats). Trials of other hosts are left alone: their processes cannot be checked here
     (an RDB storage's heartbeats cover them).
+
+    A worker killed between creating a trial (Optuna's ``ask``) and recording its ``pid`` and ``host`` in
+    it leaves a RUNNING trial that does not name its worker. Such a trial is failed too when every worker
+    that ever opened the study (the ``worker:<host>:<pid>`` study attributes) ran on this host and is
+    gone: then nobody can still be running it. Otherwise it is left alone.
     """
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
@@ -490,9 +499,14 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     quiet_experimental()
     retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
     host, failed = platform.node(), []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("pid")
-        if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    unnamed_are_orphans = bool(running) and _all_workers_gone(study, host)
+    for t in running:
+        pid, where = t.user_attrs.get("pid"), t.user_attrs.get("host")
+        if isinstance(pid, int) and where is not None:
+            if where != host or _alive(pid):
+                continue
+        elif not unnamed_are_orphans:  # killed before its worker was written into it
             continue
         try:
             study.tell(t.number, state=TrialState.FAIL)
@@ -501,6 +515,13 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
         failed.append(t.number)
         retry(study, study.get_trials(deepcopy=False)[t.number])
     return failed
+
+
+def _all_workers_gone(study: optuna.Study, host: str) -> bool:
+    """Whether the study names at least one worker, and every worker it names ran on ``host`` and is
+    no longer alive (a worker of another host cannot be checked from here)."""
+    workers = [k[len(WORKER_ATTR):].rpartition(":") for k in study.user_attrs if k.startswith(WORKER_ATTR)]
+    return bool(workers) and all(h == host and p.isdigit() and not _alive(int(p)) for h, _, p in workers)
 
 
 def _alive(pid: int) -> bool:
