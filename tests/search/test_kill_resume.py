@@ -152,3 +152,26 @@ def test_a_trial_killed_before_it_names_its_worker_is_failed_once_every_worker_i
     retries = gone.get_trials(states=(TrialState.WAITING,))
     assert sorted(t.system_attrs.get("failed_trial") for t in retries) == [t1.number, t2.number]
     assert {half.number, bare.number} <= {t.number for t in study.get_trials(states=(TrialState.RUNNING,))}
+
+
+@pytest.mark.slow
+def test_finish_completes_a_study_whose_killed_worker_left_a_trial_without_its_name(tmp_path: Path) -> None:
+    """The kill -9 race made deterministic: a trial created (``ask``) by a worker that died before
+    writing its pid stays RUNNING in the journal. ``--finish`` must fail it, retry it, and reach N
+    finished trials (it used to count the orphan as taken and stop one short)."""
+    env = {**os.environ, "DELTATUNE_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "deltatune", "search", "--model", "hrnet_tiny", "--weights", "none",
+           "--frames", "6", "--streams", "1", "--strategy", "random", "--study", "z", "--no-progress",
+           "--retime", "0"]
+    first = subprocess.run([*cmd, "--trials", "3"], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    journal = tmp_path / "results" / "z.journal"
+    study = optuna.load_study(study_name="z", storage=StorageSpec("journal", str(journal)).open())
+    orphan = study.ask().number  # the worker that asked it is gone (the first run's process has exited)
+    rerun = subprocess.run([*cmd, "--trials", "6", "--finish"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    trials = optuna.load_study(study_name="z", storage=StorageSpec("journal", str(journal)).open()).trials
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 6
+    assert trials[orphan].state == TrialState.FAIL
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
