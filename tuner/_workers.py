@@ -1,8 +1,14 @@
-"""Worker processes that never outlive the command that started them.
+"""Worker processes that never outlive the command that started them, and the trials they leave behind.
 
 joblib's loky workers are separate processes: when their parent is killed (SIGKILL included, which no
 handler can catch) they are re-parented and would go on popping trials. :func:`exit_with_parent` starts a
 daemon thread in the worker that polls its parent PID and ends the worker as soon as it changes.
+
+A worker killed between Optuna creating its trial (``ask``, RUNNING) and the trial recording who runs it
+(a heartbeat, a ``pid`` attribute) leaves a trial that nothing can prove dead: Optuna never calls a trial
+without a heartbeat stale. Every worker therefore names itself in the study first
+(:func:`register_worker`); when every worker a study names ran on this machine and is gone
+(:func:`all_workers_gone`), no RUNNING trial of it can still be running.
 """
 
 from __future__ import annotations
@@ -13,7 +19,16 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["exit_with_parent", "busy_machine", "optimize_resilient", "POLL_S"]
+__all__ = [
+    "exit_with_parent",
+    "busy_machine",
+    "optimize_resilient",
+    "register_worker",
+    "all_workers_gone",
+    "alive",
+    "POLL_S",
+    "WORKER_ATTR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +37,37 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 
 _started: set[int] = set()
+
+#: prefix of the study user attributes ``worker:<host>:<pid>`` (value: start time) of :func:`register_worker`
+WORKER_ATTR = "worker:"
+
+
+def register_worker(study: Any) -> None:
+    """Name this process in ``study`` (a study user attribute), before it asks for any trial."""
+    import platform
+
+    study.set_user_attr(f"{WORKER_ATTR}{platform.node()}:{os.getpid()}", time.time())
+
+
+def all_workers_gone(study: Any) -> bool:
+    """Whether ``study`` names at least one worker, and every worker it names ran on this host and is no
+    longer alive (a worker of another host cannot be checked from here, so then the answer is no)."""
+    import platform
+
+    host = platform.node()
+    workers = [k[len(WORKER_ATTR) :].rpartition(":") for k in study.user_attrs if k.startswith(WORKER_ATTR)]
+    return bool(workers) and all(h == host and p.isdigit() and not alive(int(p)) for h, _, p in workers)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def exit_with_parent(parent: int) -> None:

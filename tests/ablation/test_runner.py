@@ -202,3 +202,32 @@ def test_an_evaluate_study_on_a_classifier(tmp_path: Path, results: Path) -> Non
     assert mac["0.05"] > 1.5
     samples = 4 * 2  # the whole 5-frame clip, frame 0 dense and not scored, 2 streams
     assert loss["0.05"] * samples / 100 == pytest.approx(round(loss["0.05"] * samples / 100))
+
+
+def test_a_run_whose_worker_died_before_its_first_heartbeat_is_retried(tmp_path: Path, results: Path) -> None:
+    """A worker killed between popping a run (Optuna's ``ask``: RUNNING) and its first heartbeat leaves a
+    trial Optuna never calls stale; ``ablate`` used to wait for it forever. Once every worker the study
+    names is gone, it is failed and its run done again."""
+    import platform
+
+    from deltatune.ablation.store import open_ablation
+
+    path = write_study(tmp_path, EVAL_STUDY, "abl-orphan")
+    spec = load_study(path)
+    url = default_storage(spec.name)
+    study = open_ablation(url, spec, heartbeat=1)
+    run = spec.runs()[0]
+    study.enqueue_trial({}, user_attrs={"run_key": run.key, "factors": run.factors, "seed": run.seed,
+                                        "unit": run.unit, "attempt": 1})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study.set_user_attr(f"worker:{platform.node()}:{dead.pid}", 0.0)  # the worker that popped it, gone
+    popped = study.ask()
+    assert popped.user_attrs["run_key"] == run.key
+    done = subprocess.run([sys.executable, "-m", "deltatune", "ablate", str(path), "--heartbeat", "1",
+                           "--no-progress"], capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(_complete_keys(url, spec.name)) == sorted(r.key for r in spec.runs())
+    trials = optuna.load_study(study_name=spec.name, storage=url).trials
+    assert trials[popped.number].state == TrialState.FAIL
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

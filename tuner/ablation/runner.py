@@ -3,7 +3,9 @@
 The loop (:func:`run_ablation`):
 
 1. fail the trials of dead workers (Optuna's ``fail_stale_trials``: no heartbeat for ``3 x heartbeat``
-   seconds);
+   seconds; and every RUNNING trial when every worker that ever opened the study ran on this machine and
+   is gone, which also catches a worker killed before its trial's first heartbeat, a trial Optuna never
+   calls stale: see :mod:`deltatune._workers`);
 2. enqueue every run that has no COMPLETE, WAITING or RUNNING trial (so a re-run skips finished runs and
    retries failed or killed ones, up to ``max_attempts`` tries);
 3. let ``jobs`` worker processes (joblib) pop the queue with ``study.optimize`` until it is empty;
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltatune._workers import exit_with_parent, optimize_resilient
+from deltatune._workers import all_workers_gone, exit_with_parent, optimize_resilient, register_worker
 from deltatune.ablation.spec import Run, StudySpec
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
 from deltatune.errors import ConfigError
@@ -37,7 +39,7 @@ from deltatune.errors import ConfigError
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["AblationSummary", "run_ablation", "check_inputs", "provenance"]
+__all__ = ["AblationSummary", "run_ablation", "check_inputs", "provenance", "fail_orphans"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,7 @@ def _work(
     spec = StudySpec.from_dict(spec_d)
     runs = {r.key: r for r in spec.runs()}
     study = open_ablation(url, spec, heartbeat=heartbeat)
+    register_worker(study)  # before any trial: see fail_orphans
     state = WorkerState(spec, url)
     done = {"n": 0}
 
@@ -167,6 +170,25 @@ def _work(
     if _waiting(study):
         optimize_resilient(study, objective, n_trials=None, callbacks=[stop_when_drained], catch=(Exception,))
     return done["n"]
+
+
+def fail_orphans(study: optuna.Study) -> list[int]:
+    """Mark FAIL every RUNNING trial when every worker that ever opened ``study`` ran on this machine and
+    is gone (:func:`deltatune._workers.all_workers_gone`); returns their numbers. Then nothing can still
+    be running them, heartbeat or not; the loop enqueues their runs again."""
+    from optuna.trial import TrialState
+
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running or not all_workers_gone(study):
+        return []
+    failed = []
+    for t in running:
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - another process got there first
+            continue
+        failed.append(t.number)
+    return failed
 
 
 def _waiting(study: optuna.Study) -> bool:
@@ -257,6 +279,7 @@ def run_ablation(
     _, complete_before, _, _ = _plan(study, runs, max_attempts)
     while True:
         optuna.storages.fail_stale_trials(study)
+        fail_orphans(study)
         missing, complete, running, given_up = _plan(study, runs, max_attempts)
         if on_progress is not None:
             on_progress(complete, len(runs))

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deltatune._workers import optimize_resilient
+from deltatune._workers import alive, all_workers_gone, optimize_resilient, register_worker
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
@@ -62,9 +62,6 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("minimize", "maximize")  # accuracy loss, speedup
 #: user attribute of a trial whose setting its worker had already scored (read from the memo)
 REPEAT_ATTR = "repeat"
-#: prefix of the study user attributes ``worker:<host>:<pid>`` that every search worker writes when it
-#: opens the study (see :func:`fail_orphaned_trials`)
-WORKER_ATTR = "worker:"
 
 
 @dataclass(frozen=True)
@@ -355,7 +352,7 @@ def _worker(
     strategy = make_strategy(settings.strategy, space, seed=seed, budget=settings.budget, n_trials=n_trials)
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
-    study.set_user_attr(f"{WORKER_ATTR}{platform.node()}:{os.getpid()}", time.time())  # before any trial
+    register_worker(study)  # before any trial (see fail_orphaned_trials)
     if settings.train is not None and trainer is None:
         trainer = Trainer(ev, budget=settings.budget)
     if trainer is not None and settings.timeout is not None:
@@ -500,11 +497,11 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
     host, failed = platform.node(), []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    unnamed_are_orphans = bool(running) and _all_workers_gone(study, host)
+    unnamed_are_orphans = bool(running) and all_workers_gone(study)
     for t in running:
         pid, where = t.user_attrs.get("pid"), t.user_attrs.get("host")
         if isinstance(pid, int) and where is not None:
-            if where != host or _alive(pid):
+            if where != host or alive(pid):
                 continue
         elif not unnamed_are_orphans:  # killed before its worker was written into it
             continue
@@ -515,23 +512,6 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
         failed.append(t.number)
         retry(study, study.get_trials(deepcopy=False)[t.number])
     return failed
-
-
-def _all_workers_gone(study: optuna.Study, host: str) -> bool:
-    """Whether the study names at least one worker, and every worker it names ran on ``host`` and is
-    no longer alive (a worker of another host cannot be checked from here)."""
-    workers = [k[len(WORKER_ATTR):].rpartition(":") for k in study.user_attrs if k.startswith(WORKER_ATTR)]
-    return bool(workers) and all(h == host and p.isdigit() and not _alive(int(p)) for h, _, p in workers)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _granularity_notice(ev: Evaluator, budget: float) -> str | None:
