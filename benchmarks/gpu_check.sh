@@ -15,6 +15,8 @@ out="${1:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 video="${DELTATUNE_VTEST_FRAMES:-vtest}"
+# HRNet-W32's weights: the distilled file when GPU_CHECK_W32_WEIGHTS names it, else seeded random weights
+w32="${GPU_CHECK_W32_WEIGHTS:-none}"
 # a 4 x 2 grid of 240x320 (3:4) windows over vtest's 768x576 frame: 8 streams for batch 8
 grid=()
 for y in 0 256; do for x in 0 176 352 528; do grid+=(--window "$x,$y,240,320"); done; done
@@ -39,8 +41,8 @@ bench hrnet_b1 --model hrnet --thresholds studies/thresholds/hrnet.json --batch 
 timeout 420 python3 -m pytest -q -p no:cacheprovider -m cuda -rs tests/delta/test_cuda.py > "$out/pytest.log" 2>&1
 echo "rc=$?" >> "$out/pytest.log"
 bench hrnet_b8 --model hrnet --thresholds studies/thresholds/hrnet.json --batch 8 "${grid[@]}"
-bench w32_b1 --model hrnet --weights none --thresholds studies/thresholds/w32-distilled/hrnet.json --batch 1
-bench w32_b8 --model hrnet --weights none --thresholds studies/thresholds/w32-distilled/hrnet.json --batch 8 \
+bench w32_b1 --model hrnet --weights "$w32" --thresholds studies/thresholds/w32-distilled/hrnet.json --batch 1
+bench w32_b8 --model hrnet --weights "$w32" --thresholds studies/thresholds/w32-distilled/hrnet.json --batch 8 \
   "${grid[@]}"
 timeout 180 python3 benchmarks/gpu_profile.py --video "$video" > "$out/profile.txt" 2>&1
 echo "rc=$?" >> "$out/profile.txt"
