@@ -44,5 +44,6 @@ bench hrnet_b8 --model hrnet --thresholds studies/thresholds/hrnet.json --batch 
 bench w32_b1 --model hrnet --weights "$w32" --thresholds studies/thresholds/w32-distilled/hrnet.json --batch 1
 bench w32_b8 --model hrnet --weights "$w32" --thresholds studies/thresholds/w32-distilled/hrnet.json --batch 8 \
   "${grid[@]}"
-timeout 180 python3 benchmarks/gpu_profile.py --video "$video" > "$out/profile.txt" 2>&1
+timeout 180 python3 benchmarks/gpu_profile.py --video "$video" --device "${GPU_CHECK_DEVICE:-cuda}" \
+  > "$out/profile.txt" 2>&1
 echo "rc=$?" >> "$out/profile.txt"

@@ -6,7 +6,8 @@ gathers) and reads counts back to the host; on a GPU its wall time can be launch
 the GPU idles. The numbers say which of those a faster CUDA path must remove (docs/gpu.md).
 
 Run: ``python3 benchmarks/gpu_profile.py [--model hrnet] [--thresholds studies/thresholds/hrnet.json]
-[--video vtest] [--frames 20] [--batch 1]`` (needs a CUDA device).
+[--video vtest] [--frames 20] [--batch 1]`` (needs a CUDA device; ``--device cpu`` runs the same
+profile on the CPU, e.g. to check the script).
 """
 
 from __future__ import annotations
@@ -24,13 +25,20 @@ from deltatune.delta.calibration import calibrate
 from deltatune.workload import load_workload
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _profile(fn, frames) -> tuple[float, object]:
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    device = frames[0].device
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    _sync(device)
+    with profile(activities=activities) as prof:
         t0 = time.perf_counter()
         for x in frames:
             fn(x)
-        torch.cuda.synchronize()
+        _sync(device)
         wall = (time.perf_counter() - t0) * 1e3 / len(frames)
     return wall, prof
 
@@ -56,15 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--device", default="cuda")
     args = p.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("gpu_profile: error: no CUDA device", file=sys.stderr)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"gpu_profile: error: --device {args.device}: no CUDA device", file=sys.stderr)
         return 2
+    device = torch.device(args.device)
     wl = load_workload(args.model, weights=None if args.weights == "none" else args.weights,
                        video=args.video, frames=args.frames)
-    model = wl.model.cuda()
-    clip = wl.frames[:, : args.batch].contiguous().cuda()
-    net = convert(model, thresholds=0.0, record_stats=False)
+    model = wl.model.to(device)
+    clip = wl.frames[:, : args.batch].contiguous().to(device)
+    net = convert(model, thresholds=0.0, backend="sparse", record_stats=False)
     calibrate(net, clip[0])
     net.load_thresholds(args.thresholds)
     steady = list(clip[1:])
@@ -78,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         net(clip[0])
         wall_s, prof_s = _profile(net, steady)
     n = len(steady)
-    print(f"{args.model} ({wl.weights}) batch {args.batch}, {n} frames, {torch.cuda.get_device_name(0)}")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"{args.model} ({wl.weights}) batch {args.batch}, {n} frames, {where}")
     _summary("dense", wall_d, prof_d, n)
     _summary("delta", wall_s, prof_s, n)
     print(f"\ndelta: top {args.top} ops by total CPU time")
