@@ -114,3 +114,17 @@ def test_bench_says_why_the_compiled_kernels_were_not_used(vtest_path, monkeypat
     assert any(n.startswith("compiled kernels unavailable (DELTATUNE_NATIVE=0)") for n in r.notes), r.notes
     monkeypatch.setenv(native.NATIVE_ENV, "1")
     assert not native.disabled()
+
+
+def test_outputs_come_back_to_the_cpu_with_their_structure() -> None:
+    """What ``bench`` scores: a model's output (tensor, lists, tuples, named tuples, dicts) on the CPU."""
+    from collections import namedtuple
+
+    import torch
+
+    from deltatune.bench import _to_cpu
+
+    pair = namedtuple("pair", "boxes scores")
+    out = _to_cpu([{"det": pair(torch.ones(2, 4), (torch.zeros(2),))}, torch.ones(1), "label"])
+    assert isinstance(out, list) and isinstance(out[0]["det"], pair) and out[2] == "label"
+    assert out[0]["det"].boxes.device.type == "cpu" and torch.equal(out[0]["det"].scores[0], torch.zeros(2))

@@ -425,6 +425,8 @@ def _to_cpu(out: Any) -> Any:
         return out.cpu()
     if isinstance(out, dict):
         return {k: _to_cpu(v) for k, v in out.items()}
+    if isinstance(out, tuple) and hasattr(out, "_fields"):  # a named tuple takes its fields as arguments
+        return type(out)(*(_to_cpu(v) for v in out))
     if isinstance(out, (list, tuple)):
         return type(out)(_to_cpu(v) for v in out)
     return out
