@@ -54,6 +54,7 @@ __all__ = [
     "default_path",
     "calibrate",
     "conv_shapes",
+    "synchronizer",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,12 +124,25 @@ def blob_mask(
     return m.to(device)
 
 
+def synchronizer(device: torch.device | None) -> Callable[[], None]:
+    """What a wall clock must call before it starts and before it stops on ``device``:
+    ``torch.cuda.synchronize`` of that device on CUDA (kernels run asynchronously, so an unsynchronised
+    clock times their launches, not their work), nothing elsewhere."""
+    if device is None or device.type != "cuda":
+        return _no_sync
+    return lambda: torch.cuda.synchronize(device)
+
+
+def _no_sync() -> None:
+    return None
+
+
 def _median_ms(
     fns: dict[str, Callable[[], object]], repeats: int, inner: int, device: torch.device | None = None
 ) -> dict[str, float]:
     """Interleaved timing: every round runs each function ``inner`` times; returns medians in ms.
-    On CUDA the device is synchronised around each timing (kernels run asynchronously)."""
-    sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)
+    On CUDA the device is synchronised around each timing (:func:`synchronizer`)."""
+    sync = synchronizer(device)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for f in fns.values():  # warm-up
         f()

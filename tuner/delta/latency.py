@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deltatune.delta.calibration import synchronizer
+
 __all__ = [
     "LatencyFeatures",
     "LatencyModel",
@@ -197,27 +199,17 @@ class LatencyModel:
 
 def time_frames(fn: Any, frames: Sequence[Tensor]) -> float:
     """Wall-clock ms per frame of ``fn`` over ``frames`` (one pass, no warm-up). On CUDA frames the
-    device is synchronised before the clock starts and before it stops: kernels run asynchronously, and
-    an unsynchronised clock would time their launches, not their work."""
+    device is synchronised before the clock starts and before it stops
+    (:func:`~deltatune.delta.calibration.synchronizer`)."""
     import time
 
-    sync = _sync_for(frames[0]) if len(frames) else None
-    if sync is not None:
-        sync()
+    sync = synchronizer(frames[0].device if len(frames) else None)
+    sync()
     t0 = time.perf_counter()
     for x in frames:
         fn(x)
-    if sync is not None:
-        sync()
+    sync()
     return (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
-
-
-def _sync_for(x: Tensor) -> Any:
-    """``torch.cuda.synchronize`` bound to ``x``'s device when it is a CUDA tensor, else ``None``."""
-    if not x.is_cuda:
-        return None
-    device = x.device
-    return lambda: torch.cuda.synchronize(device)
 
 
 def channels_last_runner(model: Any) -> Any:
