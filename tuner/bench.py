@@ -407,12 +407,10 @@ def _half_runners(model: torch.nn.Module) -> dict[str, Any]:
     conversion is part of what they time, as the channels-last baseline's is)."""
     import copy
 
+    from deltatune.delta.latency import channels_last_runner
+
     nchw = copy.deepcopy(model).half()
-    cl = copy.deepcopy(model).half().to(memory_format=torch.channels_last)
-    return {
-        "nchw": lambda x: nchw(x.half()),
-        "channels_last": lambda x: cl(x.half().contiguous(memory_format=torch.channels_last)),
-    }
+    return {"nchw": lambda x: nchw(x.half()), "channels_last": channels_last_runner(model, torch.half)}
 
 
 def _median_or_none(runs: list[float] | None) -> float | None:

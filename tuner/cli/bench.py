@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from deltatune.bench import check_device, run_bench
+    from deltatune.bench import run_bench
     from deltatune.data.video import parse_window
     from deltatune.errors import ConfigError
 
@@ -66,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     windows = None if args.window is None else [parse_window(w) for w in args.window]
-    check_device(args.device)  # before any model or video work
     busy = busy_machine()  # said after the result, where it qualifies the numbers
     result = run_bench(
         args.model,

@@ -212,15 +212,17 @@ def time_frames(fn: Any, frames: Sequence[Tensor]) -> float:
     return (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
 
 
-def channels_last_runner(model: Any) -> Any:
+def channels_last_runner(model: Any, dtype: torch.dtype | None = None) -> Any:
     """A copy of the dense ``model`` in channels-last memory, as a callable that converts each 4-D input:
     the other layout a dense baseline must be timed in (the delta network's dense paths run in it, and
-    on these CPUs it is often the faster one)."""
+    on these CPUs it is often the faster one). With ``dtype`` (e.g. ``torch.half`` on CUDA) the copy and
+    each input are converted to it as well."""
     import copy
 
-    dense_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    dense_cl = copy.deepcopy(model).to(dtype=dtype, memory_format=torch.channels_last)
 
     def run(x: Tensor) -> Any:
+        x = x if dtype is None else x.to(dtype)
         return dense_cl(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
 
     return run
