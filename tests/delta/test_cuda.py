@@ -33,24 +33,11 @@ from deltatune.delta.calibration import Calibration
 from deltatune.delta.sparse import SparseBackend
 from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
+from tests.delta.zoo import ZOO, documented, worst_against_reference
 
 NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
                              reason=f"no CUDA device (torch {torch.__version__})")
 
-ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = ROOT / "studies" / "thresholds"
-#: Every zoo model, as in the CPU check (tests/delta/test_zoo_sparse.py); the detector has its own test.
-ZOO = [
-    ("hrnet", "default"),  # distilled W18-small-v2, real weights
-    ("hrnet", None),  # the W32 architecture, seeded random weights (no official file offline)
-    ("hrnet_w32_mpii", None),
-    ("hrnet_w48", None),
-    ("pose_resnet50", None),
-    ("pose_resnet101", None),
-    ("pose_resnet152", None),
-    ("mobilenet_v2", "default"),
-    ("blazepose", "default"),
-]
 FRAMES = 6
 #: Checked on the CPU's plain-torch paths too (slow there: the gathered convs are not compiled).
 PLAIN_TORCH = {("hrnet", "default"), ("mobilenet_v2", "default"), ("blazepose", "default")}
@@ -88,11 +75,6 @@ def torch_paths(request: pytest.FixtureRequest):
         yield
 
 
-def _documented(name: str, weights: str | None) -> Path | float:
-    path = SETTINGS / f"{name}.json"
-    return path if path.is_file() and (weights == "default" or name == "pose_resnet50") else 0.01
-
-
 def _workload(name: str, weights: str | None, source: Path, device: str):
     torch.manual_seed(0)
     wl = load_workload(name, weights=weights, video=source, frames=FRAMES)
@@ -125,19 +107,8 @@ def test_sparse_equals_reference_at_documented_setting_on_cuda(device, name, wei
     """At the documented setting (truncation active), the sparse backend's mix of sparse, box and dense
     convs equals the reference backend (dense convs over the deltas) frame by frame."""
     model, clip = _workload(name, weights, vtest_source, device)
-    spec = _documented(name, weights)
     backend = SparseBackend(break_even=0.5, calibration=Calibration(None))
-    nets = [convert(model, thresholds=0.0, backend=b, record_stats=False, dense_refresh=None)
-            for b in ("reference", backend)]
-    for net in nets:
-        if isinstance(spec, Path):
-            net.load_thresholds(spec)
-        else:
-            net.set_thresholds(spec)
-    worst = 0.0
-    with torch.no_grad():
-        for x in clip:
-            worst = max(worst, max_relative_error(nets[1](x), nets[0](x)))
+    worst = worst_against_reference(model, clip, documented(name, weights), backend)
     assert worst <= 1e-4, worst
     used = backend.usage.values()
     assert sum(u.calls for u in used) > sum(u.skipped for u in used)  # convs ran, not only skipped

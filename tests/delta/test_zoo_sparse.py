@@ -10,39 +10,16 @@ the dense paths (bounding box and whole map) mix as they do in real runs.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from deltatune.delta import convert
 from deltatune.delta.calibration import Calibration
 from deltatune.delta.sparse import SparseBackend
-from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
+from tests.delta.zoo import ZOO, documented, worst_against_reference
 
 #: Slow (minutes on 2 cores): every full-size zoo model (HRNet-W48, Pose-ResNet-152 ...) on two backends.
 pytestmark = pytest.mark.slow
-
-SETTINGS = Path(__file__).resolve().parents[2] / "studies" / "thresholds"
-ZOO = [
-    ("hrnet", "default"),  # distilled W18-small-v2, real weights
-    ("hrnet", None),  # the W32 architecture (official checkpoints load into it; none offline)
-    ("hrnet_w18_small_v2", "default"),
-    ("hrnet_w32_mpii", None),
-    ("hrnet_w48", None),
-    ("pose_resnet50", None),
-    ("pose_resnet101", None),
-    ("pose_resnet152", None),
-    ("mobilenet_v2", "default"),
-    ("blazepose", "default"),
-]
-
-
-def _documented(name: str, weights: str | None) -> Path | float:
-    path = SETTINGS / f"{name}.json"
-    return path if path.is_file() and (weights == "default" or name == "pose_resnet50") else 0.01
-
 
 @pytest.mark.parametrize("setting", ["zero", "documented"])
 @pytest.mark.parametrize(("name", "weights"), ZOO)
@@ -50,19 +27,9 @@ def test_sparse_equals_reference_on_every_zoo_model(name, weights, setting, vtes
     torch.manual_seed(0)
     wl = load_workload(name, weights=weights, frames=5)
     clip = wl.frames[:, :1]  # one pedestrian window of real frames
-    spec = 0.0 if setting == "zero" else _documented(name, weights)
+    spec = 0.0 if setting == "zero" else documented(name, weights)
     backend = SparseBackend(break_even=1.0 if setting == "zero" else 0.5, calibration=Calibration(None))
-    nets = [convert(wl.model, thresholds=0.0, backend=b, record_stats=False, dense_refresh=None)
-            for b in ("reference", backend)]
-    for net in nets:
-        if isinstance(spec, Path):
-            net.load_thresholds(spec)
-        else:
-            net.set_thresholds(spec)
-    worst = 0.0
-    with torch.no_grad():
-        for x in clip:
-            worst = max(worst, max_relative_error(nets[1](x), nets[0](x)))
+    worst = worst_against_reference(wl.model, clip, spec, backend)
     assert worst <= 1e-4, worst
     used = backend.usage.values()
     assert sum(u.calls for u in used) > 0
