@@ -21,6 +21,7 @@ from tests.delta.zoo import ZOO, documented, worst_against_reference
 #: Slow (minutes on 2 cores): every full-size zoo model (HRNet-W48, Pose-ResNet-152 ...) on two backends.
 pytestmark = pytest.mark.slow
 
+
 @pytest.mark.parametrize("setting", ["zero", "documented"])
 @pytest.mark.parametrize(("name", "weights"), ZOO)
 def test_sparse_equals_reference_on_every_zoo_model(name, weights, setting, vtest_path) -> None:
