@@ -8,10 +8,11 @@ search, selection or distillation saw. Every row is one ``run_bench`` call: the 
 the three crop windows as one batch of 3 streams, dense (best of NCHW and channels-last) and delta timed
 interleaved after a warm-up, medians of ``--repeats``.
 
-Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json] [--w32-weights FILE]
-[--save FILE.json] [--plot FILE.png]`` (about 30 minutes on the 2-core AVX2 machine, 2026-12-04). Quote the
-output together with the machine it ran on. ``--save`` keeps the measured rows with the date, host and
-torch version; ``--from FILE.json`` prints (and ``--plot`` draws) a saved run again without measuring.
+Run: ``.venv/bin/python benchmarks/bench_table.py [--threads 2] [--frames 40] [--json] [--w32-weights FILE
+[--w32-only]] [--save FILE.json] [--plot FILE.png]`` (about 30 minutes on the 2-core AVX2 machine,
+2026-12-04). Quote the output together with the machine it ran on. ``--save`` keeps the measured rows
+with the date, host and torch version; ``--from FILE.json`` prints (and ``--plot`` draws) a saved run
+again without measuring. ``--w32-only`` measures only the distilled W32 rows.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def cpu() -> str:
 def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
     """Run every selected row (``run_bench``) and print it as soon as it is measured."""
     out = []
-    rows = [*ROWS, *HELD_OUT_ROWS]
+    rows = [] if a.w32_only else [*ROWS, *HELD_OUT_ROWS]
     if a.w32_weights is not None:
         w32 = str(a.w32_weights)
         rows += [("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "0", 0),
@@ -180,6 +181,8 @@ def main() -> int:
                    help="HRNet-W32 weights (e.g. distilled with `deltatune distill --student hrnet`): adds "
                         "rows at thresholds 0 and at studies/thresholds/w32-distilled/hrnet.json, that "
                         f"one also on frames {HELD_OUT_START}+")
+    p.add_argument("--w32-only", action="store_true",
+                   help="only the --w32-weights rows (the distilled W32 measured again without the rest)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     p.add_argument("--save", type=Path, default=None, metavar="FILE.json",
                    help="also write the measured rows, with date, host and torch version, to this file")
@@ -188,6 +191,10 @@ def main() -> int:
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                    help="draw measured against MAC speedup per row")
     a = p.parse_args()
+    if a.w32_only and a.w32_weights is None:
+        p.error("--w32-only: give the weights with --w32-weights FILE")
+    if a.w32_weights is not None and not a.w32_weights.is_file():
+        p.error(f"--w32-weights {a.w32_weights}: no such file")
     for opt, f in (("--save", a.save), ("--plot", a.plot)):
         if f is not None and not f.parent.is_dir():
             p.error(f"{opt} {f}: folder {f.parent} does not exist")

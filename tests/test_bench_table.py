@@ -44,6 +44,8 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--from", str(tmp_path / "missing.json")], "missing.json: not a file written by --save"),
         (["--from", str(broken)], "broken.json: not a file written by --save"),
         (["--from", str(SAVED), "--plot", str(tmp_path / "no" / "x.png")], "does not exist"),
+        (["--w32-only"], "--w32-only: give the weights with --w32-weights FILE"),
+        (["--w32-weights", str(tmp_path / "w32.pt"), "--w32-only"], "w32.pt: no such file"),
     ):
         r = _run(*args)
         assert r.returncode == 2, (args, r.stderr)

@@ -90,7 +90,8 @@ def test_delta_equals_dense_at_zero_on_cuda(device, name, weights, vtest_source,
     model, clip = _workload(name, weights, vtest_source, device)
     backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
     net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
-    assert next(net.parameters()).device.type == device and not native.available()
+    assert next(net.parameters()).device.type == device
+    assert device != "cpu" or not native.available()  # the cpu case: the plain-torch paths only
     worst = 0.0
     with torch.no_grad():
         for x in clip:
@@ -112,6 +113,30 @@ def test_sparse_equals_reference_at_documented_setting_on_cuda(device, name, wei
     assert worst <= 1e-4, worst
     used = backend.usage.values()
     assert sum(u.calls for u in used) > sum(u.skipped for u in used)  # convs ran, not only skipped
+
+
+@pytest.mark.slow
+def test_kernels_built_but_not_taken_stay_exact(vtest_source) -> None:
+    """On a GPU machine with a C++ compiler the CPU kernels build, so ``native.available()`` is true (the
+    backend keeps channels-last activations and masked buffers) while every CUDA tensor takes the
+    plain-torch paths. float64 CPU tensors are in exactly that position (the kernels take float32 only),
+    so this runs that mix here: thresholds 0 on the gathered path, and the documented setting against
+    the reference backend, both exact."""
+    if not native.available():
+        pytest.skip("the compiled CPU kernels are unavailable here")
+    model, clip = _workload("hrnet", "default", vtest_source, "cpu")
+    model, clip = model.double(), clip[:4].double()
+    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+    net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
+    worst = 0.0
+    with torch.no_grad():
+        for x in clip:
+            worst = max(worst, max_relative_error(net(x), model(x)))
+    assert worst <= 1e-9, worst
+    assert sum(u.sparse for u in backend.usage.values()) > 0
+    backend = SparseBackend(break_even=0.5, calibration=Calibration(None))
+    worst = worst_against_reference(model, clip, documented("hrnet", "default"), backend)
+    assert worst <= 1e-9, worst
 
 
 @pytest.mark.cuda

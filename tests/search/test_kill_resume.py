@@ -175,3 +175,49 @@ def test_finish_completes_a_study_whose_killed_worker_left_a_trial_without_its_n
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 6
     assert trials[orphan].state == TrialState.FAIL
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+@pytest.mark.slow
+def test_finish_runs_the_trial_of_a_sibling_killed_while_it_runs(tmp_path: Path) -> None:
+    """Two ``search`` processes on one study, one killed mid-trial while the other runs ``--finish``:
+    the killed one's trial (RUNNING, naming a dead pid on this host) appears while the survivor runs.
+    The survivor must fail it, run it again and reach N finished trials; it used to count the dead
+    trial as taken and stop one short."""
+    import platform
+
+    env = {**os.environ, "DELTATUNE_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
+    n = 12
+    cmd = [sys.executable, "-m", "deltatune", "search", "--model", "hrnet_tiny", "--weights", "none",
+           "--frames", "6", "--streams", "1", "--strategy", "random", "--study", "s", "--no-progress",
+           "--retime", "0", "--trials", str(n), "--finish"]
+    journal = tmp_path / "results" / "s.journal"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    survivor = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            time.sleep(0.05)
+            try:
+                states = _states(journal, "s") if journal.is_file() else []
+            except Exception:
+                continue
+            if TrialState.COMPLETE in states:
+                break
+            assert survivor.poll() is None, survivor.communicate()[1]
+        else:
+            pytest.fail("the survivor never finished a trial")
+        study = optuna.load_study(study_name="s", storage=StorageSpec("journal", str(journal)).open())
+        orphan = study.ask()  # the killed sibling's trial, as it left it
+        orphan.set_user_attr("pid", dead.pid)
+        orphan.set_user_attr("host", platform.node())
+        assert states.count(TrialState.COMPLETE) < n - 1, "the survivor ran too fast for this check"
+        _, err = survivor.communicate(timeout=300)
+    finally:
+        if survivor.poll() is None:
+            survivor.kill()
+    assert survivor.returncode == 0, err
+    trials = optuna.load_study(study_name="s", storage=StorageSpec("journal", str(journal)).open()).trials
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == n
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

@@ -340,7 +340,9 @@ def _worker(
     heartbeat, and a trial whose worker died is failed and enqueued again by any live worker (see
     :mod:`deltatune.search.storage`). With ``settings.finish`` the worker also stops once the study holds
     ``settings.trials`` finished or running trials and none is queued, whoever ran them (several
-    processes, one study).
+    processes, one study); before counting, it fails and queues again the running trials of dead
+    processes on this host (:func:`fail_orphaned_trials`), so a killed sibling's trial is run, not
+    counted. A dead worker on another host is seen only once its heartbeat is stale.
     """
     import optuna
     from optuna.trial import TrialState
@@ -402,6 +404,9 @@ def _worker(
             log.info("strategy %s finished after %d trials", strategy.name, len(done))
             study.stop()
         elif settings.finish:
+            # a trial of another search process on this host that was killed mid-trial is failed and
+            # queued again here, not counted as taken (that stopped the study one short)
+            fail_orphaned_trials(study)
             taken = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
             queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if len(taken) >= settings.trials and not queued:  # retries of lost trials are run first
