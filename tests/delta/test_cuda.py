@@ -82,22 +82,30 @@ def _workload(name: str, weights: str | None, source: Path, device: str):
     return wl.model.to(device), wl.frames.to(device)
 
 
+def _worst_against_dense(model, clip, backend: SparseBackend) -> float:
+    """Largest relative error, frame by frame, of ``model`` converted at thresholds 0 with ``backend``
+    (dense refresh off: every frame goes through the delta graph) against ``model`` itself."""
+    net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
+    assert next(net.parameters()).device == next(model.parameters()).device
+    worst = 0.0
+    with torch.no_grad():
+        for x in clip:
+            y = net(x)
+            assert y.device == x.device
+            worst = max(worst, max_relative_error(y, model(x)))
+    return worst
+
+
 @pytest.mark.parametrize(("device", "name", "weights"), CASES)
 def test_delta_equals_dense_at_zero_on_cuda(device, name, weights, vtest_source, torch_paths) -> None:
     """Thresholds 0, the sparse backend (its plain-torch paths on CUDA) forced onto its gathered sparse
     kernel for every supported conv, the exact dense refresh off so that every frame goes through the
     delta graph: every frame equals the dense model's output."""
     model, clip = _workload(name, weights, vtest_source, device)
-    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
-    net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
-    assert next(net.parameters()).device.type == device
+    assert next(model.parameters()).device.type == device
     assert device != "cpu" or not native.available()  # the cpu case: the plain-torch paths only
-    worst = 0.0
-    with torch.no_grad():
-        for x in clip:
-            y = net(x)
-            assert y.device.type == device
-            worst = max(worst, max_relative_error(y, model(x)))
+    backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
+    worst = _worst_against_dense(model, clip, backend)
     assert worst <= 1e-4, worst
     assert sum(u.sparse for u in backend.usage.values()) > 0  # the gathered sparse path ran on the GPU
 
@@ -127,11 +135,7 @@ def test_kernels_built_but_not_taken_stay_exact(vtest_source) -> None:
     model, clip = _workload("hrnet", "default", vtest_source, "cpu")
     model, clip = model.double(), clip[:4].double()
     backend = SparseBackend(break_even=1.0, calibration=Calibration(None))
-    net = convert(model, thresholds=0.0, backend=backend, record_stats=False, dense_refresh=None)
-    worst = 0.0
-    with torch.no_grad():
-        for x in clip:
-            worst = max(worst, max_relative_error(net(x), model(x)))
+    worst = _worst_against_dense(model, clip, backend)
     assert worst <= 1e-9, worst
     assert sum(u.sparse for u in backend.usage.values()) > 0
     backend = SparseBackend(break_even=0.5, calibration=Calibration(None))

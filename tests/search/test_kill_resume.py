@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -23,6 +24,23 @@ from tests.services.processes import marked_pids
 def _states(journal: Path, study: str) -> list[TrialState]:
     s = optuna.load_study(study_name=study, storage=StorageSpec("journal", str(journal)).open())
     return [t.state for t in s.get_trials(deepcopy=False)]
+
+
+def _wait_for(journal: Path, study: str, proc: subprocess.Popen, ready: Callable[[list[TrialState]], bool],
+              *, timeout: float, every: float, why: str) -> list[TrialState]:
+    """Poll the journal until ``ready(states)`` holds (returns those states) while ``proc`` runs; fail the
+    test with ``proc``'s stderr if it exits first, or with ``why`` after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(every)
+        try:
+            states = _states(journal, study) if journal.is_file() else []
+        except Exception:  # a read racing the writer: try again
+            continue
+        if ready(states):
+            return states
+        assert proc.poll() is None, proc.communicate()[1]
+    pytest.fail(why)
 
 
 @pytest.mark.slow
@@ -62,18 +80,9 @@ def test_kill_9_leaves_no_worker_and_finish_reaches_n(tmp_path: Path) -> None:
     journal = results / "k.journal"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            time.sleep(0.3)
-            try:
-                states = _states(journal, "k") if journal.is_file() else []
-            except Exception:
-                continue
-            if states.count(TrialState.COMPLETE) >= 4 and TrialState.RUNNING in states:
-                break
-            assert proc.poll() is None, proc.communicate()[1]
-        else:
-            pytest.fail("the search never had finished and running trials at once")
+        _wait_for(journal, "k", proc,
+                  lambda states: states.count(TrialState.COMPLETE) >= 4 and TrialState.RUNNING in states,
+                  timeout=180, every=0.3, why="the search never had finished and running trials at once")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         gone = time.time() + 15
@@ -195,18 +204,8 @@ def test_finish_runs_the_trial_of_a_sibling_killed_while_it_runs(tmp_path: Path)
     dead.wait()
     survivor = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            time.sleep(0.05)
-            try:
-                states = _states(journal, "s") if journal.is_file() else []
-            except Exception:
-                continue
-            if TrialState.COMPLETE in states:
-                break
-            assert survivor.poll() is None, survivor.communicate()[1]
-        else:
-            pytest.fail("the survivor never finished a trial")
+        states = _wait_for(journal, "s", survivor, lambda states: TrialState.COMPLETE in states,
+                           timeout=240, every=0.05, why="the survivor never finished a trial")
         study = optuna.load_study(study_name="s", storage=StorageSpec("journal", str(journal)).open())
         orphan = study.ask()  # the killed sibling's trial, as it left it
         orphan.set_user_attr("pid", dead.pid)
