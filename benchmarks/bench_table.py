@@ -140,12 +140,29 @@ def cpu() -> str:
     return f"{name or platform.machine()}, {vec}"
 
 
+def w32_setting(weights: Path) -> Path:
+    """The setting in ``studies/thresholds/w32-distilled/`` made for these weights (its recorded
+    fingerprint equals theirs), else ``hrnet.json``, the one chosen on the first distillation's weights."""
+    from deltatune.delta.fingerprint import weights_fingerprint
+    from deltatune.delta.thresholds import load_thresholds
+    from deltatune.workload import load_workload
+
+    folder = SETTINGS / "w32-distilled"
+    fp = weights_fingerprint(load_workload("hrnet", weights=str(weights), frames=2).model)
+    for path in sorted(folder.glob("hrnet*.json")):
+        if load_thresholds(path).weights == fp:
+            return path
+    return folder / "hrnet.json"
+
+
 def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
     """Run every selected row (``run_bench``) and print it as soon as it is measured."""
     out = []
     rows = [] if a.w32_only else [*ROWS, *HELD_OUT_ROWS]
+    w32_file = None
     if a.w32_weights is not None:
         w32 = str(a.w32_weights)
+        w32_file = a.w32_thresholds or w32_setting(a.w32_weights)
         rows += [("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "0", 0),
                  ("HRNet-W32 (distilled, not shipped)", "hrnet", w32, "w32-distilled", 0),
                  # the same setting on frames no search or distillation saw (vtest 650..)
@@ -158,16 +175,22 @@ def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
         if setting == "documented":
             path = SETTINGS / f"{model}.json"
         elif setting == "w32-distilled":
-            path = SETTINGS / "w32-distilled" / "hrnet.json"
+            path = w32_file
         r = run_bench(model, weights=weights, frames=a.frames, start=start, batch=a.batch,
                       repeats=a.repeats, threshold=None if path else float(setting), thresholds_file=path)
         row = {"label": label, "model": model, "weights": weights or "random",
-               "thresholds": setting if path is None else str(path.relative_to(SETTINGS.parents[1])),
+               "thresholds": setting if path is None else _shown(path),
                **{k: v for k, v in r.to_dict().items() if k not in ("layers", "notes")}}
         out.append(row)
         if not a.json:
             print(markdown_row(row), flush=True)
     return out
+
+
+def _shown(path: Path) -> str:
+    """A thresholds file as the table names it: relative to the repository when it lies inside."""
+    root = SETTINGS.parents[1]
+    return str(path.resolve().relative_to(root)) if path.resolve().is_relative_to(root) else str(path)
 
 
 def main() -> int:
@@ -179,8 +202,11 @@ def main() -> int:
     p.add_argument("--only", default=None, help="comma-separated model names to run")
     p.add_argument("--w32-weights", type=Path, default=None,
                    help="HRNet-W32 weights (e.g. distilled with `deltatune distill --student hrnet`): adds "
-                        "rows at thresholds 0 and at studies/thresholds/w32-distilled/hrnet.json, that "
-                        f"one also on frames {HELD_OUT_START}+")
+                        "rows at thresholds 0 and at the setting of studies/thresholds/w32-distilled/ "
+                        "that records these weights' fingerprint (else hrnet.json there), that one also "
+                        f"on frames {HELD_OUT_START}+")
+    p.add_argument("--w32-thresholds", type=Path, default=None, metavar="FILE.json",
+                   help="with --w32-weights: this setting instead of the one chosen by fingerprint")
     p.add_argument("--w32-only", action="store_true",
                    help="only the --w32-weights rows (the distilled W32 measured again without the rest)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
@@ -195,6 +221,8 @@ def main() -> int:
         p.error("--w32-only: give the weights with --w32-weights FILE")
     if a.w32_weights is not None and not a.w32_weights.is_file():
         p.error(f"--w32-weights {a.w32_weights}: no such file")
+    if a.w32_thresholds is not None and (a.w32_weights is None or not a.w32_thresholds.is_file()):
+        p.error(f"--w32-thresholds {a.w32_thresholds}: needs --w32-weights and an existing file")
     for opt, f in (("--save", a.save), ("--plot", a.plot)):
         if f is not None and not f.parent.is_dir():
             p.error(f"{opt} {f}: folder {f.parent} does not exist")

@@ -46,6 +46,9 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--from", str(SAVED), "--plot", str(tmp_path / "no" / "x.png")], "does not exist"),
         (["--w32-only"], "--w32-only: give the weights with --w32-weights FILE"),
         (["--w32-weights", str(tmp_path / "w32.pt"), "--w32-only"], "w32.pt: no such file"),
+        (["--w32-thresholds", str(SAVED)], "needs --w32-weights and an existing file"),
+        (["--w32-weights", str(SAVED), "--w32-thresholds", str(tmp_path / "t.json")],
+         "t.json: needs --w32-weights and an existing file"),
     ):
         r = _run(*args)
         assert r.returncode == 2, (args, r.stderr)

@@ -175,3 +175,33 @@ def test_max_pooling_stays_exact_at_threshold_zero() -> None:
     with torch.no_grad():
         for f in frames:
             assert torch.allclose(net(f), model(f), atol=1e-5)
+
+
+def test_file_records_its_weights_and_other_weights_are_named_on_load(net, tmp_path, caplog) -> None:
+    net.set_thresholds(0.05)
+    path = net.save_thresholds(tmp_path / "t.json", model="allops")
+    assert load_thresholds(path).weights == net.weights_fingerprint
+    same = convert(net.dense_model)
+    with caplog.at_level("WARNING", logger="deltatune.delta.network"):
+        same.load_thresholds(path)
+    assert not caplog.records
+    other = convert(randomize_bn(AllOps()))  # same architecture, other weights: loads, with a warning
+    with caplog.at_level("WARNING", logger="deltatune.delta.network"):
+        other.load_thresholds(path)
+    assert other.thresholds == net.thresholds
+    [rec] = caplog.records
+    msg = rec.getMessage()
+    assert str(path) in msg and net.weights_fingerprint in msg and other.weights_fingerprint in msg
+
+    data = json.loads(path.read_text())
+    del data["weights"]  # files written before the fingerprint was recorded load silently
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="deltatune.delta.network"):
+        assert other.load_thresholds(old).weights is None
+    assert not caplog.records
+    data["weights"] = 7
+    old.write_text(json.dumps(data))
+    with pytest.raises(ThresholdError, match="weights must be a fingerprint string"):
+        load_thresholds(old)

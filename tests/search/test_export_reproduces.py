@@ -31,6 +31,7 @@ def test_exported_file_reproduces_speedup_exactly_and_loss_within_1e6(study, tmp
         assert ev.speedup == t.values[1]
         assert abs(ev.accuracy_loss - t.values[0]) <= 1e-6
         assert tf.model == "hrnet_tiny" and tf.meta["trial"] == t.number
+        assert tf.weights == fresh.net.weights_fingerprint  # the weights it was scored on
 
 
 def test_best_under_picks_the_fastest_trial_within_the_loss(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -6,10 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from deltatune.delta import ThresholdFile
+from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.errors import ConfigError
 from deltatune.search import open_study, resolve_storage, run_search
+from deltatune.search.pareto import WEIGHTS_ATTR, study_meta
 from deltatune.search.runner import REPEAT_ATTR
 from deltatune.search.study_workload import StudyWorkload
 
@@ -49,6 +52,23 @@ def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny
     other = StudyWorkload("hrnet_tiny", weights=None, frames=8, streams=1)
     with pytest.raises(ConfigError, match="different model/video/frames"):
         run_search(settings(trials=1, study="mix", workload=other), heldout=False)
+
+
+def test_resuming_after_the_weights_file_changed_is_refused(  # type: ignore[no-untyped-def]
+    results: Path, tmp_path: Path, tiny_evaluator
+) -> None:
+    path = tmp_path / "w.pt"
+    torch.save(tiny_evaluator.model.state_dict(), path)
+    wl = replace(TINY, weights=str(path))
+    run_search(settings(trials=1, study="wfile", workload=wl), heldout=False)
+    study = open_study(resolve_storage(None, "wfile"), "wfile", create=False)
+    assert study_meta(study)[WEIGHTS_ATTR] == weights_fingerprint(tiny_evaluator.model)
+    state = torch.load(path, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = state[first] + 0.01  # same path, other contents (re-distilled, re-trained)
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match="other weights"):
+        run_search(settings(trials=1, study="wfile", workload=wl), heldout=False)
 
 
 def test_the_evaluator_scores_a_setting_once_per_weights_split_and_accumulation(tiny_evaluator) -> None:  # type: ignore[no-untyped-def]

@@ -64,7 +64,10 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     out = export_trial(study, tmp_path / "x.json", trial=t.number)
     assert out.weights is not None and out.weights.is_file()
     fresh.use_weights(torch.load(out.weights, weights_only=True), "exported")
-    again = fresh.evaluate(fresh.net.load_thresholds(out.path))
+    tf = fresh.net.load_thresholds(out.path)
+    # the file names the fine-tuned weights it was scored on, not the original ones
+    assert tf.weights == fresh.net.weights_fingerprint != Evaluator(TINY).net.weights_fingerprint
+    again = fresh.evaluate(tf)
     assert again.speedup == pytest.approx(t.values[1], rel=1e-9)
     assert abs(again.accuracy_loss - t.values[0]) <= 1e-6
     assert finetune_of_attrs(t.user_attrs) == SPACE.config(TINY, lr=3e-3, weight_decay=0.0, steps=3,

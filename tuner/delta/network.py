@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from torch import fx, nn
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import RunContext
 from deltatune.delta.backends import Backend
+from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.delta.rule import (
     MODES,
     is_keyframe_change,
@@ -33,6 +35,8 @@ from deltatune.delta.truncation import InputSparsify
 from deltatune.errors import ConfigError, StreamError
 
 __all__ = ["DeltaNetwork"]
+
+log = logging.getLogger(__name__)
 
 
 def _all_finite(x: torch.Tensor) -> bool:
@@ -257,6 +261,13 @@ class DeltaNetwork(nn.Module):
         return self._source(*inputs)
 
     @property
+    def weights_fingerprint(self) -> str:
+        """Fingerprint of the dense model's weights (:func:`~deltatune.delta.fingerprint.
+        weights_fingerprint`), recorded in saved threshold files; computed on each call (0.2 s for
+        HRNet-W32's 29 M parameters), so it follows weights changed in place."""
+        return weights_fingerprint(self._source)
+
+    @property
     def dense_model(self) -> nn.Module:
         """The original dense model (a copy, in eval mode; its weights in channels-last memory when the
         backend runs channels-last)."""
@@ -389,6 +400,7 @@ class DeltaNetwork(nn.Module):
             keyframe_change=self.keyframe_change,
             model=model,
             meta=dict(meta or {}),
+            weights=self.weights_fingerprint,
         )
 
     def save_thresholds(
@@ -399,9 +411,22 @@ class DeltaNetwork(nn.Module):
         return save_thresholds(path, self.threshold_file(model=model, meta=meta))
 
     def load_thresholds(self, path: str | Path) -> ThresholdFile:
-        """Load a thresholds file; its names must equal this network's truncation points."""
+        """Load a thresholds file; its names must equal this network's truncation points.
+
+        A file that records the weights it was made with (``weights``) and names other weights than this
+        network's gets a logged warning, not an error: the setting still runs (comparing it on other
+        weights is a fair experiment), but its accuracy loss was measured on those weights only.
+        """
         tf = load_thresholds(path)
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}")
+        if tf.weights is not None and tf.weights != (mine := self.weights_fingerprint):
+            log.warning(
+                "thresholds file %s was made with other weights (%s) than this model's (%s); its accuracy "
+                "loss holds for those weights only",
+                path,
+                tf.weights,
+                mine,
+            )
         self.apply_settings(tf)
         return tf
 

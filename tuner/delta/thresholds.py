@@ -198,7 +198,8 @@ def check_names(given: Any, expected: Sequence[str], *, source: str) -> None:
 @dataclass(frozen=True)
 class ThresholdFile:
     """One threshold setting: a threshold per truncation point, the truncation mode, the input
-    dilation and the key-frame interval, plus the model it is for and free-form ``meta``.
+    dilation and the key-frame interval, plus the model it is for, the fingerprint of the weights it
+    was made with and free-form ``meta``.
 
     It is both the content of a deltatune thresholds file (:meth:`to_dict`, :func:`save_thresholds`)
     and the search's configuration of one trial (:meth:`to_attrs` / :meth:`from_attrs`, the trial's user
@@ -222,6 +223,9 @@ class ThresholdFile:
     keyframe_change: float | None = None
     model: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: fingerprint of the weights the setting was made with (:func:`~deltatune.delta.fingerprint.
+    #: weights_fingerprint`); ``None``: not recorded (files written before it was)
+    weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of a thresholds file (``"format": FORMAT``)."""
@@ -235,6 +239,8 @@ class ThresholdFile:
             out["keyframe_interval"] = self.keyframe_interval
         if self.keyframe_change is not None:
             out["keyframe_change"] = self.keyframe_change
+        if self.weights is not None:
+            out["weights"] = self.weights
         return {**out, "thresholds": self.thresholds, "meta": self.meta}
 
     def to_attrs(self) -> dict[str, Any]:
@@ -300,6 +306,14 @@ def _keyframe_change_value(path: str | Path, v: Any) -> float | None:
     return _change_or_none(v)
 
 
+def _weights_value(path: str | Path, v: Any) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise ThresholdError(
+            f"thresholds file {path}: weights must be a fingerprint string or null, got {v!r}"
+        )
+    return v
+
+
 def load_thresholds(path: str | Path) -> ThresholdFile:
     """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
     :func:`from_deltacnn`)."""
@@ -322,6 +336,7 @@ def load_thresholds(path: str | Path) -> ThresholdFile:
         keyframe_change=_keyframe_change_value(path, data.get("keyframe_change")),
         model=data.get("model"),
         meta=dict(data.get("meta") or {}),
+        weights=_weights_value(path, data.get("weights")),
     )
 
 

@@ -76,7 +76,7 @@ def export_trial(
     from dataclasses import replace
 
     from deltatune.delta.thresholds import ThresholdFile, save_thresholds, to_deltacnn
-    from deltatune.search.pareto import study_meta
+    from deltatune.search.pareto import WEIGHTS_ATTR, study_meta
     from deltatune.search.retime import RETIMED_ATTR
 
     if format not in FORMATS:
@@ -104,7 +104,9 @@ def export_trial(
             "finetune": attrs.get("finetune"),
             "retimed": (study.user_attrs.get(RETIMED_ATTR) or {}).get(str(t.number)),
         }
-        save_thresholds(out, replace(ThresholdFile.from_attrs(attrs, model=meta.get("model")), meta=info))
+        fingerprint = attrs.get(WEIGHTS_ATTR) or meta.get(WEIGHTS_ATTR)  # a --train trial ran its own weights
+        tf = ThresholdFile.from_attrs(attrs, model=meta.get("model"))
+        save_thresholds(out, replace(tf, meta=info, weights=fingerprint))
     else:
         if int(attrs.get("keyframe_interval", 0)):
             raise ConfigError(

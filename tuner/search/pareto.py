@@ -50,6 +50,9 @@ TRIAL_COLUMNS = (
     "heldout_speedup",
 )
 META_KEY = "deltatune"
+#: the weights' fingerprint (:func:`~deltatune.delta.fingerprint.weights_fingerprint`): in the study's meta
+#: (the weights every trial starts from) and on a ``--train`` trial (the fine-tuned weights it ran)
+WEIGHTS_ATTR = "weights_fingerprint"
 
 
 def study_meta(study: optuna.Study) -> dict[str, Any]:

@@ -29,11 +29,20 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import alive, all_workers_gone, optimize_resilient, register_worker
+from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, resolve_speed
-from deltatune.search.pareto import META_KEY, best_under, hypervolume, pareto_frame, study_meta, trials_frame
+from deltatune.search.pareto import (
+    META_KEY,
+    WEIGHTS_ATTR,
+    best_under,
+    hypervolume,
+    pareto_frame,
+    study_meta,
+    trials_frame,
+)
 from deltatune.search.retime import Retimed, retime_candidates, retime_trials
 from deltatune.search.segments import AGGREGATES, SEGMENTS_ATTR, SegmentsEvaluator
 from deltatune.search.spaces import SPACES, Ranges, make_space
@@ -273,6 +282,12 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
                 f"({old.get(key) if key != 'threshold_names' else 'other truncation points'}); "
                 "use a new --study name"
             )
+    # same weights file, other contents (re-distilled, re-trained): its trials were scored on other weights
+    if old.get(WEIGHTS_ATTR) and meta.get(WEIGHTS_ATTR) and old[WEIGHTS_ATTR] != meta[WEIGHTS_ATTR]:
+        raise ConfigError(
+            f"--study {study.study_name}: it was created with other weights (fingerprint "
+            f"{old[WEIGHTS_ATTR]}, now {meta[WEIGHTS_ATTR]}); use a new --study name"
+        )
 
 
 def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
@@ -286,6 +301,7 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
         "train": settings.train.to_dict() if settings.train is not None else None,
         "also_on": [w.to_dict() for w in settings.also_on] or None,
         "aggregate": settings.aggregate if settings.also_on else None,
+        WEIGHTS_ATTR: weights_fingerprint(ev.model),
     }
 
 
@@ -378,6 +394,8 @@ def _worker(
             finally:
                 trial.set_user_attr("finetune_s", round(time.perf_counter() - t0, 2))
             ev.use_weights(state, key)
+            if ft is not None:  # the exported file records the weights the trial ran
+                trial.set_user_attr(WEIGHTS_ATTR, ev.net.weights_fingerprint)
         config = strategy.propose(trial)
         result = ev.evaluate(config)
         for k, v in config.to_attrs().items():
