@@ -135,7 +135,9 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
 
 def test_search_scored_on_other_clips(tmp_path: Path, results: Path) -> None:
     """A generalisation run: the chosen setting scored on its tuning and held-out frames and on another
-    clip with fewer crop windows (carphone has one) than the study's streams."""
+    clip with fewer crop windows (carphone has one) than the study's streams. The dense hrnet finds no
+    keypoint on carphone (a head and shoulders filling the frame), so its accuracy loss is NaN there, not
+    a 0 that any setting would get; its speed is measured."""
     text = (
         '[study]\nname = "{name}"\nkind = "search"\nmodel = "hrnet"\nframes = 6\nstreams = 2\nrepeats = 1\n'
         'speed_repeats = 1\nscore_on = ["carphone@10"]\n'
@@ -144,7 +146,9 @@ def test_search_scored_on_other_clips(tmp_path: Path, results: Path) -> None:
     obs = _run_once(tmp_path, text, "abl-gen", 1)[2].observations
     assert set(obs["scored_on"]) == {"tuning", "held-out", "carphone@10"}
     assert set(obs["metric"]) == {"accuracy_loss", "mac_speedup", "measured_speedup"}
-    assert obs["value"].notna().all()
+    unscorable = (obs["scored_on"] == "carphone@10") & (obs["metric"] == "accuracy_loss")
+    assert obs.loc[unscorable, "value"].isna().all() and unscorable.sum() == 1
+    assert obs.loc[~unscorable, "value"].notna().all()
 
 
 def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> None:

@@ -201,3 +201,43 @@ def test_results_dir_that_is_a_file(
     monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "afile"))
     assert main(TINY) == 2
     assert "$DELTATUNE_RESULTS" in capsys.readouterr().err
+
+
+def test_a_search_stopped_by_bad_input_leaves_no_journal_or_folder(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "fresh" / "results"))
+    assert main([*TINY, "--video", "missing.mp4"]) == 2
+    assert main([*TINY, "--video", "missing.mp4", "--storage", "sub/dir/x.journal"]) == 2
+    assert "missing.mp4" in capsys.readouterr().err
+    assert not (ws / "fresh").exists() and not (ws / "sub").exists()
+    # an existing journal stays, even empty
+    (ws / "kept.journal").touch()
+    assert main([*TINY, "--video", "missing.mp4", "--storage", "kept.journal"]) == 2
+    assert (ws / "kept.journal").is_file()
+
+
+def test_a_search_on_frames_where_the_model_finds_nobody_is_refused(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only present keypoints count by default: on frames without people every setting would lose 0
+    points, and the search would recommend any threshold. Real hrnet weights, blank frames."""
+    from PIL import Image
+
+    (ws / "blank").mkdir()
+    for i in range(6):
+        Image.new("RGB", (320, 240), (90 + i, 90, 90)).save(ws / "blank" / f"{i:04d}.png")
+    argv = ["search", "--model", "hrnet", "--video", "blank", "--frames", "6", "--trials", "1",
+            "--speed", "macs", "--study", "nobody", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "--video blank: the dense hrnet finds no keypoint" in err and "--all-joints" in err
+    assert not (ws / "res" / "nobody.journal").exists()
+    # the same for a segment the budget must also hold on
+    also = ["search", "--model", "hrnet", "--frames", "6", "--trials", "1", "--speed", "macs",
+            "--study", "nobody2", "--no-progress", "--also-on", "blank@0"]
+    assert main(also) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--video blank: the dense hrnet finds no keypoint" in err
+    assert not (ws / "res" / "nobody2.journal").exists()

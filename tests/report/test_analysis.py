@@ -94,6 +94,27 @@ def test_paired_blocks_are_unit_plus_other_factors_and_only_complete_ones_are_ke
     assert _comparison(a, "loss", "strategy").n_blocks == 20  # other metrics keep every block
 
 
+def test_a_level_where_a_metric_was_never_observed_is_left_out_not_emptying_every_block() -> None:
+    """Accuracy on video where nothing can be scored is NaN for every run (an ablation scoring carphone
+    with hrnet): the other levels are still paired and tested, and the report says which level is out."""
+    study = {"clips": ("a", "b", "c"), "margin": None, "loss_margin": None}
+
+    def keep(row: dict) -> bool:
+        return not (row.get("scored_on") == "c" and row["metric"] == "loss")
+
+    a = analyse(make_results(**study, keep=keep), aso_iterations=ASO_ITERATIONS)
+    loss = _comparison(a, "loss", "scored_on")
+    assert (loss.n_blocks, loss.n_incomplete) == (5 * 2 * 2, 0)  # unit x strategy x space
+    tested = {p.level: p for p in loss.pairwise}
+    assert tested["b"].n_a == 20 and math.isfinite(tested["b"].p_raw)
+    assert tested["c"].n_a == 0 and math.isnan(tested["c"].p_raw)
+    assert loss.omnibus is None  # two levels left
+    assert any("no loss observed on c" in n for n in loss.notes)
+    speed = _comparison(a, "speedup", "scored_on")  # observed everywhere: all three levels
+    assert speed.omnibus is not None and speed.omnibus.k == 3
+    assert not any("observed on" in n for n in speed.notes)
+
+
 def test_unpaired_uses_all_values_per_level() -> None:
     a = analyse(make_results(pairing="none"), aso_iterations=ASO_ITERATIONS)
     c = _comparison(a, "speedup", "strategy")

@@ -119,7 +119,9 @@ class WorkerState:
         from deltatune.search.objective import Evaluator
 
         if workload not in self._evaluators:
-            self._evaluators[workload] = Evaluator(workload)
+            # scoring other video: frames without keypoints give a NaN loss (see _score), not an error;
+            # the run's own search still refuses them (run_search checks its evaluators)
+            self._evaluators[workload] = Evaluator(workload, require_keypoints=False)
         return self._evaluators[workload]
 
 
@@ -162,10 +164,25 @@ def _score(
     r = ev.evaluate(config, split=split)  # type: ignore[arg-type]
     speed: list[tuple[float, float]] = []
     metrics = {"accuracy_loss": r.accuracy_loss, "mac_speedup": r.speedup}
+    if ev.counted_keypoints(split) == 0:  # nothing to lose there: the loss is unknown, not 0
+        metrics["accuracy_loss"] = math.nan
+        _warn_once(f"{workload.video}@{workload.start} ({split})", ev)
     if state.spec.speed_repeats > 0:
         speed = ev.timed(config, split, repeats=state.spec.speed_repeats)  # type: ignore[arg-type]
         metrics["measured_speedup"] = _median_ratio(speed)
     return Observation(metrics, extra, speed)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(where: str, ev: Any) -> None:
+    if where not in _WARNED:
+        _WARNED.add(where)
+        log.warning(
+            "%s: the dense %s finds no keypoint (heatmap peak above %s) on these frames; its accuracy loss "
+            "is recorded as NaN (speed is still measured)", where, ev.workload.model, ev.min_confidence,
+        )
 
 
 def _median_ratio(speed: list[tuple[float, float]]) -> float:

@@ -357,13 +357,23 @@ def _speed_words(b: dict[str, Any], speed: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the search and print the front, the recommendation and where the study is."""
-    from deltatune.search import run_search
+    from deltatune.search.storage import removed_if_left_empty
 
     settings = build_settings(args)
     # checked before any model work and before the progress bar
     if settings.train is not None:
         settings.train.check(settings.workload)
-    settings.storage_spec().open()
+    spec = settings.storage_spec()
+    with removed_if_left_empty(spec):
+        spec.open()
+        return _search(args, settings)
+
+
+def _search(args: argparse.Namespace, settings: Any) -> int:
+    """:func:`run` once the storage opened: check the videos, search, print."""
+    from deltatune.errors import DeltatuneError
+    from deltatune.search import run_search
+
     for w in (settings.workload, *settings.also_on):
         w.check()
     bar = None
@@ -400,6 +410,11 @@ def run(args: argparse.Namespace) -> int:
               f"finish to {settings.trials} trials, run the same command with --study {settings.study_name} "
               "--finish", file=sys.stderr)
         return 130
+    except DeltatuneError:  # bad input found once the model ran: on a terminal, only the error line stays
+        for b_ in [bar, *retime_bar]:
+            if b_ is not None:
+                b_.leave = False
+        raise
     finally:
         for b_ in [bar, *retime_bar]:
             if b_ is not None:

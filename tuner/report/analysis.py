@@ -351,10 +351,19 @@ def _compare_factor(
     is_primary = primary and results.primary is not None and results.primary[2] == spec.name
     paired = results.pairing == "unit"
     others = [f for f in results.factors if f != factor]
-    samples, n_blocks, n_incomplete, notes = _samples(d, factor, levels, others, paired)
+    # a level with no value of this metric at all (e.g. accuracy on video where nothing can be scored)
+    # would empty every paired block: test the other levels without it
+    measured = set(d.loc[d["value"].notna(), factor].astype(str))
+    empty = [lv for lv in levels if lv not in measured and lv != baseline]
+    tested = [lv for lv in levels if lv not in empty]
+    samples, n_blocks, n_incomplete, notes = _samples(d, factor, tested, others, paired)
+    for lv in empty:
+        samples[lv] = np.empty(0)
+    if empty:
+        notes.insert(0, f"no {spec.name} observed on {', '.join(empty)}: left out of the tests")
     omnibus = summary = None
-    if len(levels) > 2:
-        omnibus, summary = _omnibus(samples, spec, paired=paired, alpha=alpha)
+    if len(tested) > 2:
+        omnibus, summary = _omnibus({lv: samples[lv] for lv in tested}, spec, paired=paired, alpha=alpha)
     pairwise = tuple(
         _pairwise(
             spec,

@@ -149,7 +149,14 @@ class Evaluator:
         print(ev.evaluate(cfg).accuracy_loss)
     """
 
-    def __init__(self, workload: StudyWorkload, *, use_disk_cache: bool = True, speed: str = "macs") -> None:
+    def __init__(
+        self,
+        workload: StudyWorkload,
+        *,
+        use_disk_cache: bool = True,
+        speed: str = "macs",
+        require_keypoints: bool = True,
+    ) -> None:
         from deltatune.data.video import load_clip
         from deltatune.workload import preprocess
         from deltatune_models import model_info
@@ -180,14 +187,7 @@ class Evaluator:
         self.active_model: torch.nn.Module = self.model
         self._weights_key: str | None = None
         self._timing: tuple[str | None, Any] | None = None  # (weights key, sparse network): _timing_net
-        self.net = self._convert(self.model)
-        if self.speed != "macs":
-            from deltatune.delta.calibration import calibrate
-
-            calibrate(self.net, x[0])  # this machine's layer costs: measured once, then read from the table
-        self.latency = self._fitted_latency() if self.speed == "latency" else None
-        self._dense_ms: float | None = None
-        self._memo: dict[tuple[Any, ...], Evaluation] = {}
+        # the references first: a workload with nothing to score fails here, before the latency fit
         self.reference = {s: self._reference(s) for s in ("tune", "heldout")}  # "all": on first use
         self.labels = self._labels(workload.load_labels())
         #: PCK of the dense model against the labels per split (None without labels)
@@ -196,6 +196,50 @@ class Evaluator:
             self.dense_pck = {s: self._label_pck(self.reference[s][..., :2], s) for s in self.reference}
         #: presence threshold of fidelity scores (None: every dense keypoint counts)
         self.min_confidence = self.info.present_confidence if workload.joints == "present" else None
+        if require_keypoints:  # a search needs them; an ablation scoring other video reports NaN instead
+            self.check_scorable()
+        self.net = self._convert(self.model)
+        if self.speed != "macs":
+            from deltatune.delta.calibration import calibrate
+
+            calibrate(self.net, x[0])  # this machine's layer costs: measured once, then read from the table
+        self.latency = self._fitted_latency() if self.speed == "latency" else None
+        self._dense_ms: float | None = None
+        self._memo: dict[tuple[Any, ...], Evaluation] = {}
+
+    def counted_keypoints(self, split: str = "tune") -> int | None:
+        """How many keypoints the accuracy loss counts on ``split`` (frames 1..; frame 0 runs dense), for
+        pose models; ``None`` for classifiers. One keypoint more or less moves the loss by ``100 / n``
+        points. Counted are the present dense keypoints (or every one with ``--all-joints``, or the visible
+        labels), of persons with at least two distinct such keypoints (PCK's box needs them)."""
+        from deltatune.metrics import pck, present_joints
+
+        if self.task != "pose":
+            return None
+        if self.labels is not None:
+            coords, vis = self.labels[split]
+            return pck(coords[1:], coords[1:], visible=vis[1:], alpha=PCK_ALPHA).n_keypoints
+        ref = self.reference[split][1:]
+        visible = present_joints(ref[..., 2], self.min_confidence)
+        return pck(ref[..., :2], ref[..., :2], visible=visible, alpha=PCK_ALPHA).n_keypoints
+
+    def check_scorable(self) -> None:
+        """A pose workload whose tuning frames count no keypoint scores every setting at 0 points lost: a
+        search on it would recommend any threshold. Refuse it with one line naming the input (a
+        :class:`ConfigError`); done on construction unless ``require_keypoints=False``."""
+        if self.counted_keypoints("tune") != 0:
+            return
+        w = self.workload
+        frames = f"frames {w.start + 1}..{w.start + w.tune_frames - 1} of {w.video}"
+        if self.labels is not None:
+            raise ConfigError(
+                f"--labels {w.labels}: no visible keypoint on the tuning {frames}; nothing to score"
+            )
+        raise ConfigError(
+            f"--video {w.video}: the dense {w.model} finds no keypoint (heatmap peak above "
+            f"{self.min_confidence}) on the tuning {frames}, so every setting would lose 0 points; choose "
+            "frames or crop windows with people in view, or score every keypoint (--all-joints) or --labels"
+        )
 
     @property
     def metric(self) -> str:

@@ -611,6 +611,8 @@ def run_search(
         raise ConfigError(f"run_search: the evaluator scores --speed {evaluator.speed}, not {settings.speed}")
     # main process: validates inputs early, held-out check, jobs == 1 worker
     ev = make_evaluator(settings, evaluator)
+    for e in getattr(ev, "evaluators", [ev]):  # every segment must have keypoints to lose
+        e.check_scorable()
     if ev.random_weights:
         notices.append(
             RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed)

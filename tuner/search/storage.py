@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StorageSpec",
     "resolve_storage",
+    "removed_if_left_empty",
     "results_dir",
     "quiet_experimental",
     "RESULTS_ENV",
@@ -104,6 +107,32 @@ class StorageSpec:
         except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--storage {self.url}: cannot open ({first})") from None
+
+
+@contextmanager
+def removed_if_left_empty(spec: StorageSpec) -> Iterator[None]:
+    """Undo what opening a journal storage created when the command then fails before writing to it.
+
+    Opening a journal (:meth:`StorageSpec.open`, done early so a bad ``--storage`` fails before any model
+    work) creates an empty file and its folders. A command that then stops on bad input or an interrupt
+    would leave them behind; this removes the file if it is new and still empty, and the folders it
+    created if they are empty. An RDB storage is left as it is (its schema belongs to the database).
+    """
+    path = Path(spec.url) if spec.kind == "journal" else None
+    existed = path is not None and path.exists()
+    new_dirs = [] if path is None else [d for d in path.parents if not d.exists()]
+    try:
+        yield
+    except BaseException:
+        if path is not None and not existed:
+            try:
+                if path.is_file() and path.stat().st_size == 0:
+                    path.unlink()
+                for d in new_dirs:  # innermost first
+                    d.rmdir()
+            except OSError:  # not empty (another process wrote there) or gone: leave it
+                pass
+        raise
 
 
 def quiet_experimental() -> None:
