@@ -115,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--also-on", nargs="+", default=[], metavar="SEGMENT",
         help="also score every trial on these stretches of video, written video@first-frame (e.g. "
-        "vtest@400 carphone): same model, frames and streams (up to the video's crop windows); a trial's "
+        "vtest@400 vtest@640): same model, frames and streams (up to the video's crop windows); a trial's "
         "objectives are the worst over all segments (--aggregate), so the budget holds on each",
     )
     parser.add_argument(
