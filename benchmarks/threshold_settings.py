@@ -54,6 +54,8 @@ class Verification:
     accuracy_loss: float
     budget: float
     accuracy_loss_all_joints: float | None = None
+    #: whether the file records these weights' fingerprint (None: it records none, or no file)
+    weights_match: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,8 +103,10 @@ def verify(run: DenseRun, *, thresholds: ThresholdSpec | None = None, file: str 
     speedup over frames 1..T-1 and accuracy loss of frames 1..T-1 against the dense outputs.
     """
     net = run.net
+    match = None
     if file is not None:
-        net.load_thresholds(file)
+        recorded = net.load_thresholds(file).weights
+        match = None if recorded is None else recorded == net.weights_fingerprint
     elif thresholds is not None:
         net.set_thresholds(thresholds)
     with torch.no_grad():
@@ -118,7 +122,7 @@ def verify(run: DenseRun, *, thresholds: ThresholdSpec | None = None, file: str 
         model=wl.model_name, file=None if file is None else str(file), weights=wl.weights,
         random_weights=wl.random_weights, frames=wl.n_frames, batch=int(run.clip.shape[1]),
         backend=run.backend, mac_speedup=speedup, metric=acc.metric, accuracy_loss=acc.loss, budget=budget,
-        accuracy_loss_all_joints=acc.loss_all_joints,
+        accuracy_loss_all_joints=acc.loss_all_joints, weights_match=match,
     )
 
 
@@ -144,6 +148,8 @@ def _render(rows: list[Verification]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         w = r.weights + (" (random: loss meaningless)" if r.random_weights else "")
+        if r.weights_match is not None:
+            w += ", " + ("" if r.weights_match else "NOT ") + "the ones the file was tuned on"
         every = "-" if r.accuracy_loss_all_joints is None else f"{r.accuracy_loss_all_joints:.2f}"
         lines.append(f"{r.model:<14} {r.mac_speedup:>10.2f}x {r.accuracy_loss:>7.2f} {every:>7}  "
                      f"{r.metric:<8} "

@@ -77,6 +77,17 @@ def test_bench_scores_present_keypoints_and_reports_every_keypoint(vtest_path) -
     assert every.accuracy_loss_all_joints == pytest.approx(r.accuracy_loss_all_joints)
 
 
+def test_bench_says_when_there_is_nothing_to_score() -> None:
+    """Carphone's first frames show a head and shoulders in which the default hrnet finds no keypoint
+    above its presence threshold: the loss line says so instead of printing a 0 that any setting gets."""
+    r = run_bench("hrnet", video="carphone", frames=3, threshold=0.05, repeats=1)
+    assert r.present_fraction == 0.0 and r.accuracy_loss == 0.0
+    line = next(ln for ln in r.render().splitlines() if ln.startswith("accuracy loss"))
+    assert "no keypoint present on these frames: nothing to score" in line and "0.00 points" not in line
+    on_vtest = run_bench("hrnet", frames=3, threshold=0.05, repeats=1)
+    assert on_vtest.present_fraction and "nothing to score" not in on_vtest.render()
+
+
 def test_bench_reports_each_rounds_speedup(vtest_path) -> None:
     r = run_bench("hrnet_tiny", weights=None, frames=4, repeats=3, threshold=0.02)
     assert len(r.round_speedups) == 3 == len(r.dense_runs_ms) == len(r.delta_runs_ms)

@@ -126,6 +126,14 @@ class BenchResult:
         return (f", {self.present_fraction:.0%} of keypoints present; every keypoint: "
                 f"{self.accuracy_loss_all_joints:.2f}")
 
+    def _loss_line(self) -> str:
+        if self.present_fraction == 0.0 and self.accuracy_loss_all_joints is not None:
+            # nothing counted: a 0 here would read as "no loss" for any setting
+            return (f"accuracy loss      {'-':>9}        (no keypoint present on these frames: nothing to "
+                    f"score; every keypoint: {self.accuracy_loss_all_joints:.2f})")
+        return (f"accuracy loss      {self.accuracy_loss:9.2f} points "
+                f"({self.metric} vs dense{self._joints_detail()})")
+
     def render(self, *, max_layers: int | None = 40) -> str:
         """A human-readable summary plus the per-layer table (heaviest layers first)."""
         lines = [
@@ -149,8 +157,7 @@ class BenchResult:
             f"measured speedup   {self.speedup:9.2f}x{self._rounds_detail()}",
             f"MAC speedup        {self.mac_speedup:9.2f}x",
             f"measured / ideal   {self.ideal_ratio:9.1%}",
-            f"accuracy loss      {self.accuracy_loss:9.2f} points "
-            f"({self.metric} vs dense{self._joints_detail()})",
+            self._loss_line(),
             f"max rel. error     {self.max_rel_error:9.3g}",
         ]
         if self.layers and max_layers != 0:

@@ -440,9 +440,14 @@ class StudySpec:
         return self.metrics or tuple(self.available_metrics())
 
     def available_metrics(self) -> dict[str, tuple[str, bool]]:
-        if self.kind == "search" and self.score_on:
-            return SCORED_METRICS
-        return METRICS[self.kind]
+        """Metric name -> (label, higher is better); accuracy labels carry the study model's unit."""
+        metrics = SCORED_METRICS if self.kind == "search" and self.score_on else METRICS[self.kind]
+        from deltatune.search.objective import model_loss_unit
+
+        unit = model_loss_unit(self.model) if self.model else None
+        if unit is None or unit == "points":
+            return metrics
+        return {k: (label.replace("PCK or top-1 points", unit), hb) for k, (label, hb) in metrics.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy (stored in the study so that ``deltatune report`` needs no file)."""
