@@ -682,3 +682,41 @@ def test_a_build_lock_left_by_a_killed_build_is_removed(tmp_path) -> None:
     os.utime(lock, (old, old))
     assert native.clear_stale_lock(tmp_path) and not lock.exists()
     assert not native.clear_stale_lock(tmp_path)  # nothing to remove
+
+
+def test_a_lock_left_by_a_process_killed_while_loading_blocks_no_later_process() -> None:
+    """Every deltatune process loads the kernels at start. When loading went through torch's build lock, a
+    process killed at that moment (``kill -9`` of a search and its workers) left a fresh lock on which
+    every later process waited forever. A stamped build is now imported without the lock."""
+    import subprocess
+    import sys
+
+    if native.kernels() is None:
+        pytest.skip("compiled kernels unavailable here")
+    lock = native.build_dir() / "lock"
+    assert (native.build_dir() / "deltatune_cpu.stamp").is_file()
+    lock.touch()  # as a loader killed a moment ago leaves it
+    try:
+        code = "from deltatune.delta import native; assert native.kernels() is not None; print('ok')"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def test_waiting_for_a_build_lock_ends_when_the_build_does_or_the_lock_is_stale(tmp_path) -> None:
+    import os
+    import threading
+    import time
+
+    lock = tmp_path / "lock"
+    lock.touch()  # a build running now: wait until it removes its lock
+    threading.Timer(0.5, lock.unlink).start()
+    t0 = time.perf_counter()
+    native.wait_for_build_lock(tmp_path, poll_s=0.05)
+    assert not lock.exists() and 0.4 < time.perf_counter() - t0 < 10
+    lock.touch()
+    old = time.time() - native.STALE_LOCK_S - 5
+    os.utime(lock, (old, old))  # a killed build's: removed at once
+    native.wait_for_build_lock(tmp_path, poll_s=0.05)
+    assert not lock.exists()

@@ -106,23 +106,81 @@ def clear_stale_lock(directory: Path, *, max_age_s: float = STALE_LOCK_S) -> boo
     return True
 
 
+_CFLAGS = ("-O3", "-march=native", "-fopenmp")
+_LDFLAGS = ("-fopenmp",)
+
+
+def build_stamp(source: Path, name: str) -> str:
+    """What a finished build of ``source`` as ``name`` was made from (source text, flags, torch, CPU):
+    written beside the library after a build, so that a later process whose stamp matches imports the
+    library directly, without torch's build lock."""
+    import hashlib
+
+    what = "|".join(
+        [source.read_text(encoding="utf-8"), name, *_CFLAGS, *_LDFLAGS, torch.__version__, _cpu_tag()]
+    )
+    return hashlib.sha256(what.encode()).hexdigest()[:20]
+
+
+def wait_for_build_lock(directory: Path, *, max_age_s: float = STALE_LOCK_S, poll_s: float = 0.5) -> None:
+    """Wait while another process builds in ``directory`` (its ``lock`` file exists), at most until the
+    lock is ``max_age_s`` old; a lock that old is a killed build's, and is removed (torch itself would
+    wait on it forever)."""
+    import time
+
+    while (directory / "lock").exists() and not clear_stale_lock(directory, max_age_s=max_age_s):
+        time.sleep(poll_s)
+
+
+def _import_built(name: str, library: Path) -> ModuleType:
+    """Import an already built extension library (what ``torch.utils.cpp_extension.load`` does after
+    its build step)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, library)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {library}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def compile_kernels(source: Path, name: str, directory: Path) -> ModuleType:
     """Compile (or load the cached build of) a kernels source file as the extension module ``name`` in
     ``directory``, with the flags this project builds with (``-O3 -march=native``, OpenMP). Raises on
     failure. :func:`kernels` builds ``csrc/delta_cpu.cpp`` with it; ``benchmarks/kernels_ab.py`` builds an
-    older revision of that file beside it."""
+    older revision of that file beside it.
+
+    A build whose stamp (:func:`build_stamp`) matches is imported directly. Only a real build goes through
+    ``torch.utils.cpp_extension.load``, whose lock file outlives a killed holder: with every process
+    taking it just to load the library, killing any of them at that moment (a CI timeout, ``kill -9`` of
+    a search's workers) left a lock that blocked every later process for good."""
     from torch.utils.cpp_extension import load
 
     directory.mkdir(parents=True, exist_ok=True)
-    clear_stale_lock(directory)
-    return load(
+    stamp, stamp_file, library = (
+        build_stamp(source, name),
+        directory / f"{name}.stamp",
+        directory / f"{name}.so",
+    )
+    if library.is_file() and stamp_file.is_file() and stamp_file.read_text().strip() == stamp:
+        try:
+            return _import_built(name, library)
+        except ImportError as exc:  # a damaged library: build again
+            log.warning("cached kernels %s do not import (%s); rebuilding", library, exc)
+    wait_for_build_lock(directory)
+    module = load(
         name=name,
         sources=[str(source)],
         build_directory=str(directory),
-        extra_cflags=["-O3", "-march=native", "-fopenmp"],
-        extra_ldflags=["-fopenmp"],
+        extra_cflags=list(_CFLAGS),
+        extra_ldflags=list(_LDFLAGS),
         verbose=False,
     )
+    from deltatune._atomic import atomic_write_text
+
+    atomic_write_text(stamp_file, stamp + "\n")
+    return module
 
 
 def disabled() -> bool:
