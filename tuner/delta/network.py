@@ -263,8 +263,8 @@ class DeltaNetwork(nn.Module):
     @property
     def weights_fingerprint(self) -> str:
         """Fingerprint of the dense model's weights (:func:`~deltatune.delta.fingerprint.
-        weights_fingerprint`), recorded in saved threshold files; computed on each call (0.2 s for
-        HRNet-W32's 29 M parameters), so it follows weights changed in place."""
+        weights_fingerprint`), recorded in saved threshold files; computed on each call (0.09 s for
+        HRNet-W32's 28.5 M parameters on 2 cores, 2026-12-04), so it follows weights changed in place."""
         return weights_fingerprint(self._source)
 
     @property
