@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 
@@ -113,6 +115,22 @@ def test_a_level_where_a_metric_was_never_observed_is_left_out_not_emptying_ever
     speed = _comparison(a, "speedup", "scored_on")  # observed everywhere: all three levels
     assert speed.omnibus is not None and speed.omnibus.k == 3
     assert not any("observed on" in n for n in speed.notes)
+
+
+def test_metric_counts_its_observations_without_a_value() -> None:
+    """A search run with no setting within its budget records NaN tuning and held-out metrics: the
+    metric's analysis says how many of its observations have no value, other metrics say none."""
+    r = make_results(margin=None, loss_margin=None)
+    obs = r.observations.copy()
+    gone = (obs["metric"] == "loss") & (obs["strategy"] == "tpe") & obs["unit"].isin(["0", "1", "2"])
+    obs.loc[gone, "value"] = math.nan
+    a = analyse(dataclasses.replace(r, observations=obs), aso_iterations=ASO_ITERATIONS)
+    by_name = {m.spec.name: m for m in a.metrics}
+    assert (by_name["loss"].n_missing, by_name["loss"].n_observations) == (6, 20)  # 3 seeds x 2 spaces
+    assert (by_name["speedup"].n_missing, by_name["speedup"].n_observations) == (0, 20)
+    tpe = next(lv for lv in by_name["loss"].levels if (lv.factor, lv.level) == ("strategy", "tpe"))
+    assert tpe.description.n == 4
+    assert _comparison(a, "loss", "strategy").n_blocks == 4  # only seeds 3 and 4 have both levels
 
 
 def test_unpaired_uses_all_values_per_level() -> None:

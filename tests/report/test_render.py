@@ -175,3 +175,23 @@ def test_plot_functions_return_their_axes(two_by_two) -> None:
         assert box_strip(obs, x="space", y="value", ax=ax) is ax
     finally:
         plt.close("all")
+
+
+def test_a_metric_with_missing_values_says_how_many_under_its_heading(tmp_path: Path) -> None:
+    """The count of observations without a value stands under the metric's heading, not only in the
+    notes at the end, so a small n in the tables is explained where it is read."""
+    import dataclasses
+    import math
+
+    from deltatune.report.analysis import analyse
+
+    r = make_results(margin=None, loss_margin=None, speed=False, fronts=False)
+    obs = r.observations.copy()
+    obs.loc[(obs["metric"] == "loss") & (obs["strategy"] == "tpe"), "value"] = math.nan
+    r = dataclasses.replace(r, observations=obs)
+    md = render_markdown(r, analyse(r, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path, link_prefix="img")
+    loss = md.index("(loss; lower is better")
+    speed = md.index("(speedup; higher is better")
+    sentence = md.index("No value in 10 of 20 observations")
+    assert loss < sentence and (sentence < speed or speed < loss)
+    assert md.count("No value in") == 1

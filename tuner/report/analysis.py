@@ -153,12 +153,20 @@ class FactorComparison(Plain):
 
 @dataclass(frozen=True)
 class MetricAnalysis(Plain):
-    """Everything about one metric: per-level and per-cell summaries and the factors' comparisons."""
+    """Everything about one metric: per-level and per-cell summaries and the factors' comparisons.
+
+    ``n_observations`` counts the metric's recorded observations and ``n_missing`` those without a
+    finite value (a search run that found no setting within its budget, accuracy where nothing could be
+    scored), which every summary and test leaves out: a reader must see how many are gone, not infer it
+    from a small n.
+    """
 
     spec: MetricSpec
     levels: tuple[LevelSummary, ...]
     cells: tuple[LevelSummary, ...]
     comparisons: tuple[FactorComparison, ...]
+    n_observations: int = 0
+    n_missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -465,6 +473,8 @@ def analyse(
     obs["value"] = obs["value"].astype(float)
     notes = []
     bad = ~np.isfinite(obs["value"].to_numpy())
+    recorded = obs.groupby("metric").size().to_dict()
+    missing = obs[bad].groupby("metric").size().to_dict()
     if bad.any():
         notes.append(f"{int(bad.sum())} non-finite observation(s) were left out")
         obs = obs[~bad]
@@ -485,7 +495,16 @@ def analyse(
             for f in order
             if len(factor_levels[f]) >= 2
         )
-        metrics.append(MetricAnalysis(spec, tuple(levels), tuple(cells), comps))
+        metrics.append(
+            MetricAnalysis(
+                spec,
+                tuple(levels),
+                tuple(cells),
+                comps,
+                n_observations=int(recorded.get(spec.name, 0)),
+                n_missing=int(missing.get(spec.name, 0)),
+            )
+        )
     metrics, family = _holm_pass(metrics, alpha)
     speed_runs = speed_per_run(results.speed_repeats, list(factor_levels), seed)
     speed_levels = tuple(

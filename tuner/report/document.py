@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p
+from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p, missing_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -236,6 +236,8 @@ def _metric_blocks(
     direction = "higher is better" if spec.higher_is_better else "lower is better"
     margin = f", equivalence margin ±{spec.margin:g}" if spec.margin is not None else ""
     out: list[Block] = [Heading(2, f"{spec.label} ({spec.name}; {direction}{margin})")]
+    if m.n_missing:
+        out.append(Para(missing_values(m.n_missing, m.n_observations), "note"))
     obs = results.observations
     d = obs[obs["metric"] == spec.name] if len(obs) else obs
     if x is not None and len(d):

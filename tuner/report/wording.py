@@ -24,6 +24,7 @@ __all__ = [
     "power_note",
     "equivalence_verdict",
     "summary",
+    "missing_values",
     "HOW_TO_READ",
 ]
 
@@ -171,6 +172,16 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
 
 
 #: The "how to read this report" section: (term, explanation) pairs, shared by HTML and Markdown.
+def missing_values(n_missing: int, n_observations: int) -> str:
+    """The sentence under a metric's heading when some of its observations have no value."""
+    return (
+        f"No value in {n_missing} of {n_observations} observations: a search run that found no setting "
+        "within its budget has no tuning or held-out values, and accuracy is unknown where the dense model "
+        "finds nothing to score. They are left out of every table and test below, so a level's n can be "
+        "smaller than its runs and a paired test can lose whole blocks."
+    )
+
+
 HOW_TO_READ: tuple[tuple[str, str], ...] = (
     (
         "Levels and CIs",
