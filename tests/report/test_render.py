@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
+import math
 import re
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from deltatune.report.analysis import analyse
 from deltatune.report.render import render_html, render_markdown, write_report
 from tests.report.conftest import ASO_ITERATIONS
 from tests.report.synthetic import make_results
@@ -180,11 +183,6 @@ def test_plot_functions_return_their_axes(two_by_two) -> None:
 def test_a_metric_with_missing_values_says_how_many_under_its_heading(tmp_path: Path) -> None:
     """The count of observations without a value stands under the metric's heading, not only in the
     notes at the end, so a small n in the tables is explained where it is read."""
-    import dataclasses
-    import math
-
-    from deltatune.report.analysis import analyse
-
     r = make_results(margin=None, loss_margin=None, speed=False, fronts=False)
     obs = r.observations.copy()
     obs.loc[(obs["metric"] == "loss") & (obs["strategy"] == "tpe"), "value"] = math.nan
