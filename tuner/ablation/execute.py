@@ -180,8 +180,9 @@ def _warn_once(where: str, ev: Any) -> None:
     if where not in _WARNED:
         _WARNED.add(where)
         log.warning(
-            "%s: the dense %s finds no keypoint (heatmap peak above %s) on these frames; its accuracy loss "
-            "is recorded as NaN (speed is still measured)", where, ev.workload.model, ev.min_confidence,
+            "%s: %s on these frames; its accuracy loss is recorded as NaN (speed is still measured)",
+            where,
+            ev.no_keypoint_phrase(),
         )
 
 

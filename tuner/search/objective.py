@@ -236,10 +236,15 @@ class Evaluator:
                 f"--labels {w.labels}: no visible keypoint on the tuning {frames}; nothing to score"
             )
         raise ConfigError(
-            f"--video {w.video}: the dense {w.model} finds no keypoint (heatmap peak above "
-            f"{self.min_confidence}) on the tuning {frames}, so every setting would lose 0 points; choose "
-            "frames or crop windows with people in view, or score every keypoint (--all-joints) or --labels"
+            f"--video {w.video}: {self.no_keypoint_phrase()} on the tuning {frames}, so every setting would "
+            "lose 0 points; choose frames or crop windows with people in view, or score every keypoint "
+            "(--all-joints) or --labels"
         )
+
+    def no_keypoint_phrase(self) -> str:
+        """How a search refusal and an ablation's NaN warning name the cause: the dense model finds no
+        keypoint above its presence threshold."""
+        return f"the dense {self.workload.model} finds no keypoint (heatmap peak above {self.min_confidence})"
 
     @property
     def metric(self) -> str:
