@@ -252,6 +252,51 @@ def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, 
         torch.testing.assert_close(ops[0].r, ops[1].r, rtol=1e-6, atol=1e-6)
 
 
+@needs_native
+@pytest.mark.parametrize("channels", [16, 18, 24, 32, 36, 48, 50])
+@pytest.mark.parametrize("accumulate", [True, False])
+@pytest.mark.parametrize("fn,kind", [(nn.ReLU6(), "relu6"), (nn.PReLU(1), "prelu")])
+def test_compiled_truncation_at_the_channel_counts_compiled_apart(channels, accumulate, fn, kind) -> None:
+    """The max-mode step has bodies compiled for 16, 18, 24, 32, 36 and 48 channels (whole vectors, no
+    remainder loop) beside the generic one (50 here): each equals the torch step, per-channel PReLU slopes
+    included, over frames with scattered masks, an all-updated frame and a residual sum of two addends."""
+    from deltatune.delta._context import RunContext
+    from deltatune.delta.linear import AddSubOp
+    from deltatune.delta.values import DeltaTensor
+
+    if kind == "prelu":
+        fn = nn.PReLU(channels)
+        with torch.no_grad():
+            fn.weight.copy_(torch.linspace(-0.3, 0.5, channels))
+    ops = []
+    for _ in range(2):
+        op = PointwiseTruncation("t", fn, kind, 0.2, piecewise=piecewise_of(kind, fn))
+        assert op.piecewise is not None
+        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode="max",
+                             accumulate=accumulate))
+        op(DeltaTensor(torch.full((3, channels, 6, 5), 0.1).contiguous(memory_format=CL), None, True))
+        ops.append(op)
+    add = AddSubOp("add", torch.add, plain=True)
+    gen = torch.Generator().manual_seed(channels)
+    for step in range(5):
+        parts = []
+        for _ in range(1 if step < 3 else 2):
+            mask = None if step == 2 else torch.rand(3, 1, 6, 5, generator=gen) < 0.4
+            d = torch.randn(3, channels, 6, 5, generator=gen) * 0.4 * (1.0 if mask is None else mask)
+            parts.append(DeltaTensor(d.contiguous(memory_format=CL), mask, False))
+        got = ops[0](parts[0] if len(parts) == 1 else add(parts[0], parts[1]))
+        if len(parts) == 1:
+            want = _step(ops[1], parts[0].data, parts[0].mask, compiled=False)
+        else:
+            summed = (parts[0].data + parts[1].data).contiguous(memory_format=CL)
+            want = _step(ops[1], summed, parts[0].mask | parts[1].mask, compiled=False)
+        fired = got.mask.expand_as(got.data)
+        assert torch.equal(got.mask, want.mask.expand_as(got.mask))
+        torch.testing.assert_close(got.data[fired], want.data[fired], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(ops[0].a, ops[1].a, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(ops[0].r, ops[1].r, rtol=1e-6, atol=1e-6)
+
+
 def _relu_pair(shape: tuple[int, ...], threshold: float | None,
                mode: str = "max") -> list[PointwiseTruncation]:
     """Two ReLU truncation steps (sparse backend) in the same state after one dense frame of ``shape``."""
