@@ -421,7 +421,9 @@ class Evaluator:
         from deltatune.delta.calibration import KERNELS_VERSION
 
         w = self.workload
-        return {"version": 5, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
+        # version: bumped when a kernel outside the calibration table changes what a frame costs (6: the
+        # truncation step compiled per channel count), so that fits made before are not reused
+        return {"version": 6, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
                 "threads": torch.get_num_threads(), "torch": torch.__version__,
                 "native": native.available(), "cpu": native._cpu_tag(),
                 "shape": list(self.frames["tune"][0].shape)}
