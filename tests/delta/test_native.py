@@ -62,6 +62,26 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
 
 
 @needs_native
+@pytest.mark.parametrize("c_out", [16, 18, 24, 32, 36, 48, 50])
+@pytest.mark.parametrize("zero_fill", [True, False])
+def test_input_centric_scatter_at_the_output_channel_counts_compiled_apart(c_out, zero_fill) -> None:
+    """The input-centric scatter has bodies compiled for 16, 18, 24, 32, 36 and 48 output channels beside
+    the generic one (50 here): each equals the dense conv at the updated output pixels (3x3 and 5x5)."""
+    gen = torch.Generator().manual_seed(c_out)
+    for k in (3, 5):
+        conv = nn.Conv2d(c_out, c_out, k, 1, k // 2, bias=False)
+        in_mask = torch.rand(3, 1, 13, 11, generator=gen) < 0.25
+        out_mask = ConvOp("c", conv).out_mask(in_mask)
+        x = (torch.randn(3, c_out, 13, 11, generator=gen) * in_mask).contiguous(memory_format=CL)
+        y, _ = SparseConv(conv)(x, out_mask, in_mask=in_mask, zero_fill=zero_fill)
+        want = F.conv2d(x, conv.weight, None, 1, k // 2) * out_mask
+        inside = out_mask.expand_as(want)
+        torch.testing.assert_close(y[inside], want[inside], rtol=1e-5, atol=1e-5)
+        if zero_fill:
+            assert not y[~inside].any()
+
+
+@needs_native
 @pytest.mark.parametrize(("k", "stride", "pad"), [(3, 1, 1), (3, 2, 1), (1, 1, 0), (5, 1, 2)])
 def test_compiled_conv_reads_only_inside_the_input_mask_and_may_skip_zeros(k, stride, pad) -> None:
     """A delta buffer may hold anything outside its mask (DeltaMasked): both kernel forms read it only

@@ -393,35 +393,51 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
   const float* tp = res.data_ptr<float>();
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, n * ho, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t orow = begin; orow < end; ++orow) {
-      const int64_t b = orow / ho, oy = orow - b * ho;
-      float* yrow = yp + orow * wo * cout;
-      if (zero_fill) {
-        std::memset(yrow, 0, sizeof(float) * wo * cout);
-      } else {  // only the pixels the taps below add into (the out mask): the rest stays undefined
-        const bool* mrow = out_mask + orow * wo;
-        for (int64_t ox = 0; ox < wo; ++ox)
-          if (mrow[ox]) std::memset(yrow + ox * cout, 0, sizeof(float) * cout);
-      }
-      for (int64_t ky = 0; ky < kh; ++ky) {
-        const int64_t iy = oy * sh - ph + ky * dh;
-        if (iy < 0 || iy >= h) continue;
-        const int64_t r0 = row_ptr[b * h + iy], r1 = row_ptr[b * h + iy + 1];
-        for (int64_t i = r0; i < r1; ++i) {
-          const int64_t ix = idx[i] - (b * h + iy) * w;
-          const float* src = tp + i * k * cout + ky * kw * cout;
-          for (int64_t kx = 0; kx < kw; ++kx) {
-            const int64_t ox = ix + pw - kx * dw;  // stride 1: no division
-            if (ox < 0 || ox >= wo) continue;
-            float* dst = yrow + ox * cout;
-            const float* s = src + kx * cout;
-            for (int64_t ch = 0; ch < cout; ++ch) dst[ch] += s[ch];
+  // the scatter, with the output channel count fixed at compile time for the common small ones (CO > 0):
+  // the tap adds then fit whole vectors instead of a generic loop with a remainder per tap
+  auto scatter = [&](auto out_channels) {
+    constexpr int CO = decltype(out_channels)::value;
+    const int64_t co = CO > 0 ? CO : cout;
+    at::parallel_for(0, n * ho, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t orow = begin; orow < end; ++orow) {
+        const int64_t b = orow / ho, oy = orow - b * ho;
+        float* yrow = yp + orow * wo * co;
+        if (zero_fill) {
+          std::memset(yrow, 0, sizeof(float) * wo * co);
+        } else {  // only the pixels the taps below add into (the out mask): the rest stays undefined
+          const bool* mrow = out_mask + orow * wo;
+          for (int64_t ox = 0; ox < wo; ++ox)
+            if (mrow[ox]) std::memset(yrow + ox * co, 0, sizeof(float) * co);
+        }
+        for (int64_t ky = 0; ky < kh; ++ky) {
+          const int64_t iy = oy * sh - ph + ky * dh;
+          if (iy < 0 || iy >= h) continue;
+          const int64_t r0 = row_ptr[b * h + iy], r1 = row_ptr[b * h + iy + 1];
+          for (int64_t i = r0; i < r1; ++i) {
+            const int64_t ix = idx[i] - (b * h + iy) * w;
+            const float* src = tp + i * k * co + ky * kw * co;
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int64_t ox = ix + pw - kx * dw;  // stride 1: no division
+              if (ox < 0 || ox >= wo) continue;
+              float* __restrict__ dst = yrow + ox * co;
+              const float* __restrict__ s = src + kx * co;
+#pragma omp simd
+              for (int64_t ch = 0; ch < co; ++ch) dst[ch] += s[ch];
+            }
           }
         }
       }
-    }
-  });
+    });
+  };
+  switch (cout) {
+    case 16: scatter(std::integral_constant<int, 16>{}); break;
+    case 18: scatter(std::integral_constant<int, 18>{}); break;
+    case 24: scatter(std::integral_constant<int, 24>{}); break;
+    case 32: scatter(std::integral_constant<int, 32>{}); break;
+    case 36: scatter(std::integral_constant<int, 36>{}); break;
+    case 48: scatter(std::integral_constant<int, 48>{}); break;
+    default: scatter(std::integral_constant<int, 0>{}); break;
+  }
   return y;
 }
 
