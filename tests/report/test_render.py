@@ -189,7 +189,7 @@ def test_a_metric_with_missing_values_says_how_many_under_its_heading(tmp_path: 
     r = dataclasses.replace(r, observations=obs)
     md = render_markdown(r, analyse(r, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path, link_prefix="img")
     loss = md.index("(loss; lower is better")
-    speed = md.index("(speedup; higher is better")
     sentence = md.index("No value in 10 of 20 observations")
-    assert loss < sentence and (sentence < speed or speed < loss)
+    assert loss < sentence < md.index("\n## ", loss)  # inside the loss section, before its tables
+    assert sentence < md.index("**Per level**", loss)
     assert md.count("No value in") == 1
