@@ -45,6 +45,22 @@ void zero_unset(float* xp, const bool* m, int64_t pixels, int64_t c) {
   });
 }
 
+// Runs body(std::integral_constant<int, C>{}) with C = channels when it is one of the channel counts the
+// hot per-pixel loops have bodies compiled for (whole vectors, no remainder loop), else with C = 0: the
+// generic body, which reads the count at run time.
+template <typename Body>
+void with_channel_count(int64_t channels, Body&& body) {
+  switch (channels) {
+    case 16: body(std::integral_constant<int, 16>{}); break;
+    case 18: body(std::integral_constant<int, 18>{}); break;
+    case 24: body(std::integral_constant<int, 24>{}); break;
+    case 32: body(std::integral_constant<int, 32>{}); break;
+    case 36: body(std::integral_constant<int, 36>{}); break;
+    case 48: body(std::integral_constant<int, 48>{}); break;
+    default: body(std::integral_constant<int, 0>{}); break;
+  }
+}
+
 // Flat indices (n*H*W + y*W + x) of the set pixels of a contiguous bool mask.
 std::vector<int64_t> set_pixels(const bool* m, int64_t total) {
   std::vector<int64_t> idx;
@@ -429,15 +445,7 @@ at::Tensor scatter_conv(const at::Tensor& x, const at::Tensor& in_mask, const at
       }
     });
   };
-  switch (cout) {
-    case 16: scatter(std::integral_constant<int, 16>{}); break;
-    case 18: scatter(std::integral_constant<int, 18>{}); break;
-    case 24: scatter(std::integral_constant<int, 24>{}); break;
-    case 32: scatter(std::integral_constant<int, 32>{}); break;
-    case 36: scatter(std::integral_constant<int, 36>{}); break;
-    case 48: scatter(std::integral_constant<int, 48>{}); break;
-    default: scatter(std::integral_constant<int, 0>{}); break;
-  }
+  with_channel_count(cout, scatter);
   return y;
 }
 
@@ -794,15 +802,8 @@ std::tuple<at::Tensor, at::Tensor, int64_t> truncate_pointwise(const std::vector
       fired += local;
     });
   };
-  switch (mode == 0 ? c : 0) {  // the norm modes keep one generic body: their sums are scalar anyway
-    case 16: pixel_loop(std::integral_constant<int, 16>{}); break;
-    case 18: pixel_loop(std::integral_constant<int, 18>{}); break;
-    case 24: pixel_loop(std::integral_constant<int, 24>{}); break;
-    case 32: pixel_loop(std::integral_constant<int, 32>{}); break;
-    case 36: pixel_loop(std::integral_constant<int, 36>{}); break;
-    case 48: pixel_loop(std::integral_constant<int, 48>{}); break;
-    default: pixel_loop(std::integral_constant<int, 0>{}); break;
-  }
+  // the norm modes keep one generic body: their sums are scalar anyway
+  with_channel_count(mode == 0 ? c : 0, pixel_loop);
   return {emitted, fire, fired.load()};
 }
 
