@@ -5,10 +5,16 @@ A change to ``tuner/delta/csrc/delta_cpu.cpp`` is judged on whole frames of a re
 microbenchmark. Timing the two builds in two runs would compare two moods of a noisy shared machine; here
 the base revision's source is compiled beside the current one (``native.compile_kernels``), and each
 round times the same network, same frames and same thresholds with the base kernels, the current
-kernels and the dense model, in turn (``native.use_kernels``). Both builds run the same per-layer
-choices (this machine's calibration table for the current kernels). Reports the median ms per frame of
-each, the base/current ratio with the range over rounds, and the largest difference between the two
-builds' outputs.
+kernels and the dense model, in turn (``native.use_kernels``; the two builds swap places every round).
+Both builds run the same per-layer choices (this machine's calibration table for the current kernels).
+Reports the median ms per frame of each, the base/current ratio with the range over rounds, and the
+largest difference between the two builds' outputs.
+
+How small a difference means something: with no change at all (the working tree's kernels equal to ``--base
+HEAD``), hrnet at its setting came out 0.958x with the builds in a fixed order and 0.937x with them
+alternating (the current build slower; rounds 0.78-1.05x; 2026-12-04). The same source compiled twice does
+not run equally fast (code placement), so read a ratio within about 0.93-1.07x as no change, and run this
+A/A comparison first when a change is small.
 
 Run: ``.venv/bin/python benchmarks/kernels_ab.py --model hrnet --thresholds studies/thresholds/hrnet.json
 [--base HEAD] [--start 650] [--rounds 5] [--threads 2]``
@@ -83,8 +89,11 @@ def main() -> int:
                 net.reset()
                 outs[name] = [net(x) for x in clip]
         diff = max(float((b - c).abs().max()) for b, c in zip(outs["base"], outs["current"], strict=True))
-        for _ in range(a.rounds):
-            for name, mod in builds.items():
+        for r in range(a.rounds):
+            # the order alternates: run always second, a build came out ~4 % slower than the same source
+            # run first (both builds of HEAD, 2026-12-04)
+            order = list(builds.items()) if r % 2 == 0 else list(builds.items())[::-1]
+            for name, mod in order:
                 with native.use_kernels(mod):
                     net.reset()
                     net(clip[0])
