@@ -241,3 +241,29 @@ def test_a_search_on_frames_where_the_model_finds_nobody_is_refused(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--video blank: the dense hrnet finds no keypoint" in err
     assert not (ws / "res" / "nobody2.journal").exists()
+
+
+def test_a_search_where_every_keypoint_counts_names_the_real_cause(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BlazePose has no presence threshold (its heatmaps are unnormalised), so every keypoint counts; on
+    frames without people it puts them all at one point, and PCK (whose box needs two distinct
+    keypoints) counts none. The refusal says so, not "heatmap peak above None", and does not suggest
+    --all-joints, which would change nothing. Real MediaPipe weights, blank frames."""
+    from PIL import Image
+
+    from deltatune_models import model_info
+
+    if not model_info("blazepose").weights.startswith("available"):
+        pytest.skip("BlazePose's MediaPipe weights are not in the data cache (make data fetches them)")
+    (ws / "blank").mkdir()
+    for i in range(6):
+        Image.new("RGB", (320, 240), (90 + i, 90, 90)).save(ws / "blank" / f"{i:04d}.png")
+    argv = ["search", "--model", "blazepose", "--video", "blank", "--frames", "6", "--trials", "1",
+            "--speed", "macs", "--study", "nobody3", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "--video blank: the dense blazepose puts no person's keypoints at two distinct points" in err
+    assert "None" not in err and "--all-joints" not in err and "--labels" in err
+    assert not (ws / "res" / "nobody3.journal").exists()

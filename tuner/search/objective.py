@@ -235,15 +235,19 @@ class Evaluator:
             raise ConfigError(
                 f"--labels {w.labels}: no visible keypoint on the tuning {frames}; nothing to score"
             )
+        other = "score every keypoint (--all-joints) or " if self.min_confidence is not None else ""
         raise ConfigError(
             f"--video {w.video}: {self.no_keypoint_phrase()} on the tuning {frames}, so every setting would "
-            "lose 0 points; choose frames or crop windows with people in view, or score every keypoint "
-            "(--all-joints) or --labels"
+            f"lose 0 points; choose frames or crop windows with people in view, or {other}give --labels"
         )
 
     def no_keypoint_phrase(self) -> str:
         """How a search refusal and an ablation's NaN warning name the cause: the dense model finds no
-        keypoint above its presence threshold."""
+        keypoint above its presence threshold or, where every keypoint counts (no threshold: BlazePose,
+        ``--all-joints``), puts no person's keypoints at two distinct points, which PCK's box needs."""
+        if self.min_confidence is None:
+            return (f"the dense {self.workload.model} puts no person's keypoints at two distinct points "
+                    "(PCK's box needs two)")
         return f"the dense {self.workload.model} finds no keypoint (heatmap peak above {self.min_confidence})"
 
     @property
