@@ -193,3 +193,12 @@ def test_a_metric_with_missing_values_says_how_many_under_its_heading(tmp_path: 
     assert loss < sentence < md.index("\n## ", loss)  # inside the loss section, before its tables
     assert sentence < md.index("**Per level**", loss)
     assert md.count("No value in") == 1
+    assert "a search run that found no setting" in md[sentence:]  # runs that search: both causes
+    # fixed settings scored on segments search nothing: only the accuracy can be missing there
+    seg = dataclasses.replace(r, unit_name="segment")
+    analysis = analyse(seg, aso_iterations=ASO_ITERATIONS)
+    md = render_markdown(seg, analysis, image_dir=tmp_path, link_prefix="i")
+    sentence = md.index("No value in 10 of 20 observations")
+    assert md[sentence:].startswith(
+        "No value in 10 of 20 observations: accuracy is unknown where the dense model finds nothing to score."
+    )

@@ -38,6 +38,18 @@ def test_equals_deepsig_restores_numpy_state_and_applies_the_threshold():
     assert r == almost_stochastic_order(a, LOW, num_bootstrap_iterations=ITER, seed=5, threshold=0.2)
 
 
+def test_the_same_values_in_both_levels_dominate_neither_way():
+    """Levels that scored alike on every unit (in any order): 0.5, where deepsig's 0 / 0 gives 1.0."""
+    same = [0.0, 0.85, 0.0, 1.7]
+    with pytest.warns(UserWarning):  # deepsig's note on the sample sizes
+        ref = aso(same, same[::-1], num_bootstrap_iterations=ITER, num_jobs=1, show_progress=False)
+    assert float(ref) == 1.0
+    r = almost_stochastic_order(same, same[::-1], num_bootstrap_iterations=ITER)
+    assert r.eps_min == 0.5 and not r.a_dominates
+    nearly = almost_stochastic_order(same, [0.0, 0.85, 0.0, 1.71], num_bootstrap_iterations=ITER)
+    assert nearly.eps_min > 0.9  # one value apart is deepsig's answer again: b larger at the top
+
+
 def test_bad_arguments():
     with pytest.raises(ConfigError, match="at least 2"):
         almost_stochastic_order([1.0], [1.0, 2.0])

@@ -172,13 +172,19 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
 
 
 #: The "how to read this report" section: (term, explanation) pairs, shared by HTML and Markdown.
-def missing_values(n_missing: int, n_observations: int) -> str:
-    """The sentence under a metric's heading when some of its observations have no value."""
+def missing_values(n_missing: int, n_observations: int, unit_name: str = "seed") -> str:
+    """The sentence under a metric's heading when some of its observations have no value. ``unit_name``
+    is the study's repeated unit: ``"segment"`` for fixed settings scored on segments, where only the
+    accuracy can be missing; ``"seed"`` for runs that search, where a search can also find nothing."""
+    why = "accuracy is unknown where the dense model finds nothing to score"
+    if unit_name != "segment":
+        why = (
+            "a search run that found no setting within its budget has no tuning or held-out values, "
+            f"and {why}"
+        )
     return (
-        f"No value in {n_missing} of {n_observations} observations: a search run that found no setting "
-        "within its budget has no tuning or held-out values, and accuracy is unknown where the dense model "
-        "finds nothing to score. They are left out of every table and test below, so a level's n can be "
-        "smaller than its runs and a paired test can lose whole blocks."
+        f"No value in {n_missing} of {n_observations} observations: {why}. They are left out of every table "
+        "and test below, so a level's n can be smaller than its runs and a paired test can lose whole blocks."
     )
 
 

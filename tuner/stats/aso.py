@@ -36,7 +36,9 @@ def almost_stochastic_order(
     confident claim (Ulmer et al. 2022 found 0.2 a good trade-off between type I and type II error).
     For a lower-is-better metric pass the levels negated. The bootstrap runs single-threaded and is seeded
     (deepsig seeds numpy's global generator; its previous state is restored afterwards), so the result is
-    deterministic given ``seed``. The samples need not have equal sizes.
+    deterministic given ``seed``. The samples need not have equal sizes. Two samples that hold the same
+    values (an ablation whose two levels scored alike on every unit) give 0.5, neither dominating, without
+    a bootstrap: deepsig's ratio is 0 / 0 there and comes out 1.0.
 
     >>> r = almost_stochastic_order([0.80, 0.82, 0.81, 0.83, 0.84], [0.70, 0.71, 0.72, 0.69, 0.73],
     ...                             num_bootstrap_iterations=200)
@@ -47,6 +49,17 @@ def almost_stochastic_order(
     confidence_level = check_fraction(confidence_level, "confidence_level")
     num_bootstrap_iterations = check_positive_int(num_bootstrap_iterations, "num_bootstrap_iterations")
     threshold = check_fraction(threshold, "threshold")
+    if np.array_equal(np.sort(x), np.sort(y)):
+        # the same values in both: the squared distance of the quantile functions is 0, and deepsig's
+        # ratio 0 / 0 comes out 1.0 ("b larger everywhere") unless every value is equal; neither dominates
+        return ASOResult(
+            test="almost stochastic order",
+            eps_min=0.5,
+            confidence_level=confidence_level,
+            a_dominates=bool(0.5 < threshold),
+            seed=seed,
+            threshold=threshold,
+        )
     from deepsig import aso
 
     state = np.random.get_state()
