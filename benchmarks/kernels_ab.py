@@ -6,7 +6,10 @@ microbenchmark. Timing the two builds in two runs would compare two moods of a n
 the base revision's source is compiled beside the current one (``native.compile_kernels``), and each
 round times the same network, same frames and same thresholds with the base kernels, the current
 kernels and the dense model, in turn (``native.use_kernels``; the two builds swap places every round).
-Both builds run the same per-layer choices (this machine's calibration table for the current kernels).
+Both builds run the same per-layer choices (this machine's calibration table for the current kernels),
+or with ``--own-costs`` each its own: the base build's layer costs are then measured with its kernels
+(once, cached in a table of its own), so that a change which moves the sparse/dense break-evens is
+timed whole, choices included.
 Reports the median ms per frame of each, the base/current ratio with the range over rounds, and the
 largest difference between the two builds' outputs.
 
@@ -17,7 +20,7 @@ not run equally fast (code placement), so read a ratio within about 0.93-1.07x a
 A/A comparison first when a change is small.
 
 Run: ``.venv/bin/python benchmarks/kernels_ab.py --model hrnet --thresholds studies/thresholds/hrnet.json
-[--base HEAD] [--start 650] [--rounds 5] [--threads 2]``
+[--base HEAD] [--start 650] [--rounds 5] [--threads 2] [--own-costs]``
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from deltatune.delta import convert, native
 from deltatune.delta.backends import get_backend
 from deltatune.delta.calibration import calibrate
 from deltatune.delta.latency import time_frames
+from deltatune.delta.sparse import SparseBackend
 from deltatune.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +57,14 @@ def base_kernels(rev: str) -> object:
     return native.compile_kernels(path, "deltatune_cpu_base", work / "build")
 
 
+def base_stamp(rev: str) -> str:
+    """A short hash of the kernels source at ``rev`` (names the base build's cost table)."""
+    import hashlib
+
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{SOURCE}"], capture_output=True, text=True)
+    return hashlib.sha256(src.stdout.encode()).hexdigest()[:12]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="hrnet")
@@ -64,6 +76,9 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=3)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--own-costs", action="store_true",
+                   help="give the base build per-layer choices from layer costs measured with its own "
+                        "kernels (a change that moves the break-evens is then timed whole)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -77,15 +92,24 @@ def main() -> int:
     clip = wl.frames[:, : a.batch].contiguous()
     net = convert(wl.model, thresholds=a.threshold, backend=get_backend("sparse"))
     calibrate(net, clip[0])
-    if a.thresholds:
-        net.load_thresholds(a.thresholds)
-    net.stats.enabled = False
+    nets = {"base": net, "current": net}
+    if a.own_costs:  # the base build's costs, measured with its kernels, in a table of its own
+        table = Path(tempfile.gettempdir()) / "deltatune-kernels-ab" / f"costs-{base_stamp(a.base)}.json"
+        own = convert(wl.model, thresholds=a.threshold, backend=SparseBackend(calibration=table))
+        with native.use_kernels(base):
+            calibrate(own, clip[0])
+        nets["base"] = own
+    for n in set(nets.values()):
+        if a.thresholds:
+            n.load_thresholds(a.thresholds)
+        n.stats.enabled = False
     builds = {"base": base, "current": current}
     times: dict[str, list[float]] = {"base": [], "current": [], "dense": []}
     with torch.no_grad():
         outs = {}
         for name, mod in builds.items():  # also the warm-up of each build
             with native.use_kernels(mod):
+                net = nets[name]
                 net.reset()
                 outs[name] = [net(x) for x in clip]
         diff = max(float((b - c).abs().max()) for b, c in zip(outs["base"], outs["current"], strict=True))
@@ -95,6 +119,7 @@ def main() -> int:
             order = list(builds.items()) if r % 2 == 0 else list(builds.items())[::-1]
             for name, mod in order:
                 with native.use_kernels(mod):
+                    net = nets[name]
                     net.reset()
                     net(clip[0])
                     times[name].append(time_frames(net, clip[1:]))
@@ -102,8 +127,9 @@ def main() -> int:
     med = {k: statistics.median(v) for k, v in times.items()}
     ratios = [b / c for b, c in zip(times["base"], times["current"], strict=True)]
     setting = a.thresholds or f"threshold {a.threshold:g}"
+    costs = "each build with its own layer costs" if a.own_costs else "both with the current layer costs"
     print(f"{a.model}, {setting}, frames {a.start + 1}-{a.start + a.frames - 1} x batch {a.batch}, "
-          f"{torch.get_num_threads()} threads, {a.rounds} interleaved rounds")
+          f"{torch.get_num_threads()} threads, {a.rounds} interleaved rounds, {costs}")
     print(f"dense              {med['dense']:8.2f} ms/frame")
     print(f"kernels at {a.base:<8} {med['base']:8.2f} ms/frame  ({med['dense'] / med['base']:.2f}x dense)")
     print(f"kernels now        {med['current']:8.2f} ms/frame  ({med['dense'] / med['current']:.2f}x dense)")

@@ -169,6 +169,50 @@ def test_compiled_gemm_blocking_matches_torch(c_in, c_out, frac, threads) -> Non
 
 
 @needs_native
+@pytest.mark.parametrize(("c_in", "c_out"), [(16, 96), (144, 24), (300, 40), (7, 18)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("zero_fill", [True, False])
+def test_compiled_1x1_conv_runs_in_place_equal_to_the_gathered_product(c_in, c_out, threads, zero_fill) -> None:
+    """A 1x1 stride-1 conv multiplies each run of consecutive updated pixels where it lies in the input
+    and output (no gathered rows): the values equal, bitwise, the same GEMM on the gathered rows, at runs
+    that cross image rows and batch entries, shares split inside runs, products deeper than one 128- or
+    256-deep slice (300) and widths off the 32-column panels. Pixels of the output mask outside the input
+    mask are zero, and the input there (NaN here) is never read."""
+    nk = native.kernels()
+    if not nk.packed_gemm:
+        pytest.skip("this build has no packed GEMM (no AVX2+FMA or AVX-512)")
+    gen = torch.Generator().manual_seed(c_in)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+        n, h, w = 3, 11, 9
+        in_mask = torch.rand(n, 1, h, w, generator=gen) < 0.5
+        in_mask[0, 0, 4:7, :] = True  # runs across image rows, and from one entry into the next
+        in_mask[0, 0, -1, -3:] = True
+        in_mask[1, 0, :2, :] = True
+        in_mask[2] = False  # an entry with nothing updated
+        out_mask = in_mask.clone()
+        out_mask[1, 0, 5, :] = True  # set in the output mask only: zero there, input not read
+        x = torch.randn(n, c_in, h, w, generator=gen)
+        poisoned = x.masked_fill(~in_mask, float("nan")).contiguous(memory_format=CL)
+        y, count = SparseConv(conv)(poisoned, out_mask, in_mask=in_mask, zero_fill=zero_fill)
+        assert count == int(out_mask.sum()) and y is not None
+        # the same GEMM on the gathered rows of the updated pixels
+        rows = x.permute(0, 2, 3, 1).reshape(-1, c_in)[in_mask.reshape(-1)]
+        weight = conv.weight.detach().reshape(c_out, c_in).t().contiguous()
+        want = torch.zeros(n * h * w, c_out)
+        want[in_mask.reshape(-1)] = nk.packed_matmul(rows, nk.pack_weight(weight), c_out)
+        got = y.permute(0, 2, 3, 1).reshape(-1, c_out)
+        keep = out_mask.reshape(-1) if not zero_fill else torch.ones(n * h * w, dtype=torch.bool)
+        assert torch.equal(got[keep], want[keep])
+        torch.testing.assert_close(want.reshape(n, h, w, c_out).permute(0, 3, 1, 2),
+                                   F.conv2d(x * in_mask, conv.weight), rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(old)
+
+
+@needs_native
 def test_the_packed_gemm_is_built_wherever_the_cpu_has_avx2_and_fma() -> None:
     """The sparse convs' own GEMM is compiled for AVX-512 or AVX2+FMA (``-march=native``): a machine with
     either must not silently fall back to at::mm / oneDNN (on AVX2 the packed GEMM ran 1.0-1.5x at::mm)."""

@@ -207,8 +207,8 @@ def measure_conv(
 
 
 #: Bumped whenever the sparse kernels change what they cost, so that stale cached costs are not reused
-#: (8: the input-centric scatter compiled per output channel count).
-KERNELS_VERSION = 8
+#: (9: 1x1 stride-1 convs multiplied in place, run by run of updated pixels).
+KERNELS_VERSION = 9
 
 
 def default_path(device: torch.device | str = "cpu") -> Path:

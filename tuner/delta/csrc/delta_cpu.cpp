@@ -337,6 +337,72 @@ at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n)
   });
   return c;
 }
+
+// A 1x1 stride-1 conv of the channels-last x [N, C, H, W] with the packed weight [C, cout], computed at
+// the pixels set in om and (when given) in im, and zero at the other pixels of om (and everywhere else
+// too with zero_fill; else left undefined there). Consecutive such pixels are consecutive rows of the
+// input and of the output, so each run of them is one GEMM block read and written where it lies: no
+// gathered copy of the input rows, no copy of the result rows into the output. The GEMM is packed_gemm's
+// (same micro-kernel, same k order per output value), so the values equal the gathered form's bitwise.
+at::Tensor pointwise_runs(const at::Tensor& x, const bool* om, const bool* im, const at::Tensor& packed,
+                          int64_t cout, bool zero_fill) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), total = n * h * w;
+  const int64_t np = packed.size(0);
+  at::Tensor y = at::empty({n, cout, h, w}, x.options(), kCL);
+  const float* xp = x.data_ptr<float>();
+  const float* bp = packed.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  auto computed = [&](int64_t px) { return om[px] && (!im || im[px]); };
+  // the runs of computed pixels, and the computed pixels before each run
+  std::vector<int64_t> starts, before;
+  int64_t rows = 0;
+  for (int64_t i = 0; i < total;) {
+    if (!computed(i)) {
+      ++i;
+      continue;
+    }
+    int64_t j = i + 1;
+    while (j < total && computed(j)) ++j;
+    starts.push_back(i);
+    before.push_back(rows);
+    rows += j - i;
+    i = j;
+  }
+  // m consecutive computed pixels from pixel px0, in blocks of at most 96 rows (as packed_gemm)
+  auto block = [&](int64_t px0, int64_t m) {
+    for (int64_t k0 = 0; k0 < c; k0 += kKC) {
+      const int64_t kc = std::min(kKC, c - k0);
+      for (int64_t j = 0; j < np; ++j) {
+        const int64_t cols = std::min(kNR, cout - j * kNR);
+        const float* panel = bp + (j * c + k0) * kNR;
+        for (int64_t r = 0; r < m; r += kMR)
+          gemm_rows_upto<kMR>(static_cast<int>(std::min(kMR, m - r)), xp + (px0 + r) * c + k0, c, panel, kc,
+                              yp + (px0 + r) * cout + j * kNR, cout, cols, k0 > 0);
+      }
+    }
+  };
+  // one equal share of the computed pixels per thread (a share may begin or end inside a run)
+  const int64_t runs = static_cast<int64_t>(starts.size());
+  const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows / kMR));
+  at::parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t share = s0; share < s1; ++share) {
+      const int64_t lo = rows * share / shares, hi = rows * (share + 1) / shares;
+      // the run holding computed pixel lo
+      int64_t r = std::upper_bound(before.begin(), before.end(), lo) - before.begin() - 1;
+      for (int64_t cur = lo; cur < hi && r < runs; ++r) {
+        const int64_t run_end = r + 1 < runs ? before[r + 1] : rows;  // in computed-pixel counts
+        const int64_t stop = std::min(hi, run_end);
+        for (int64_t q = cur; q < stop; q += 96) block(starts[r] + (q - before[r]), std::min<int64_t>(96, stop - q));
+        cur = stop;
+      }
+    }
+  });
+  at::parallel_for(0, total, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t px = begin; px < end; ++px)
+      if (!computed(px) && (zero_fill || om[px])) std::memset(yp + px * cout, 0, sizeof(float) * cout);
+  });
+  return y;
+}
 #endif
 
 // Whether rows_gemm multiplies a [p, kdim] x [kdim, nout] product with packed_gemm (given a packed
@@ -488,9 +554,11 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
       out_mask_in.expand({x_in.size(0), 1, out_mask_in.size(2), out_mask_in.size(3)}).contiguous();
   const bool scatter = in_mask_in.has_value() && in_mask_in->defined() && weight_in.has_value() &&
                        weight_in->defined() && weight_in_1x1.has_value() && sh == 1 && sw == 1 && kh * kw > 1;
+  // a 1x1 stride-1 conv: each output pixel is its input pixel times the weight (pointwise_runs)
+  const bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
   std::vector<int64_t> idx;
   int64_t p;
-  if (scatter) {
+  if (scatter || pointwise) {
     p = count_set(out_mask.data_ptr<bool>(), out_mask.numel());
   } else {
     idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
@@ -515,6 +583,11 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
                          ho, wo, out_mask.data_ptr<bool>(), zero_fill),
             p};
   }
+#if defined(DELTATUNE_PACKED_GEMM)
+  if (pointwise && weight_packed.has_value() && weight_packed->defined())
+    return {pointwise_runs(x, out_mask.data_ptr<bool>(), im, *weight_packed, cout, zero_fill), p};
+#endif
+  if (pointwise) idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
   const float* xp = x.data_ptr<float>();
   const int64_t p_pad = gemm_rows(p, k * c, cout, weight_packed);
