@@ -172,7 +172,7 @@ def test_compiled_gemm_blocking_matches_torch(c_in, c_out, frac, threads) -> Non
 @pytest.mark.parametrize(("c_in", "c_out"), [(16, 96), (144, 24), (300, 40), (7, 18)])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("zero_fill", [True, False])
-def test_compiled_1x1_conv_runs_in_place_equal_to_the_gathered_product(c_in, c_out, threads, zero_fill) -> None:
+def test_compiled_1x1_conv_runs_in_place_equal_to_the_gathered_product(c_in, c_out, threads, zero_fill):
     """A 1x1 stride-1 conv multiplies each run of consecutive updated pixels where it lies in the input
     and output (no gathered rows): the values equal, bitwise, the same GEMM on the gathered rows, at runs
     that cross image rows and batch entries, shares split inside runs, products deeper than one 128- or
