@@ -225,7 +225,7 @@ def test_a_search_on_frames_where_the_model_finds_nobody_is_refused(
     from PIL import Image
 
     (ws / "blank").mkdir()
-    for i in range(6):
+    for i in range(8):
         Image.new("RGB", (320, 240), (90 + i, 90, 90)).save(ws / "blank" / f"{i:04d}.png")
     argv = ["search", "--model", "hrnet", "--video", "blank", "--frames", "6", "--trials", "1",
             "--speed", "macs", "--study", "nobody", "--no-progress"]
@@ -241,6 +241,12 @@ def test_a_search_on_frames_where_the_model_finds_nobody_is_refused(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--video blank: the dense hrnet finds no keypoint" in err
     assert not (ws / "res" / "nobody2.journal").exists()
+    # a segment that starts later is named as one, with its own frames
+    assert main([*also[:-1], "blank@2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "search: error: segment blank@2: the dense hrnet finds no keypoint" in err
+    assert "frames 3..5 of blank" in err
 
 
 def test_a_search_where_every_keypoint_counts_names_the_real_cause(

@@ -231,13 +231,15 @@ class Evaluator:
             return
         w = self.workload
         frames = f"frames {w.start + 1}..{w.start + w.tune_frames - 1} of {w.video}"
+        # a search's own clip starts at frame 0; a later start is a segment (--also-on, a study's units)
+        where = f"--video {w.video}" if w.start == 0 else f"segment {w.video}@{w.start}"
         if self.labels is not None:
             raise ConfigError(
                 f"--labels {w.labels}: no visible keypoint on the tuning {frames}; nothing to score"
             )
         other = "score every keypoint (--all-joints) or " if self.min_confidence is not None else ""
         raise ConfigError(
-            f"--video {w.video}: {self.no_keypoint_phrase()} on the tuning {frames}, so every setting would "
+            f"{where}: {self.no_keypoint_phrase()} on the tuning {frames}, so every setting would "
             f"lose 0 points; choose frames or crop windows with people in view, or {other}give --labels"
         )
 
