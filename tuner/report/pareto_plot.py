@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["plot_pareto", "plot_threshold_heatmap", "save_pareto_figure"]
+__all__ = ["SHOWN_BUDGETS", "plot_pareto", "plot_threshold_heatmap", "save_pareto_figure"]
+
+#: the trade-off plot's x axis ends at this many accuracy budgets (or at the front's largest loss)
+SHOWN_BUDGETS = 4.0
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.5, 4.5)) -> Axes:
@@ -43,7 +46,11 @@ def plot_pareto(
     speed_label: str = "MAC speedup (x)",
 ) -> Axes:
     """All trials (infeasible ones hollow), the front as a step line, the budget as a vertical line.
-    ``loss_label`` / ``speed_label`` name the axes (the study's metric and speed kind)."""
+    ``loss_label`` / ``speed_label`` name the axes (the study's metric and speed kind).
+
+    With a budget, trials that lost more than :data:`SHOWN_BUDGETS` budgets (and more than the front's
+    largest loss) lie outside the x axis, and a note in the corner counts them: one trial at 70 points
+    would otherwise squeeze every setting worth choosing against the axis at 0-1 points."""
     import seaborn as sns
 
     ax = _axes(ax)
@@ -65,6 +72,14 @@ def plot_pareto(
         ax.scatter(f[loss], f[speed], facecolors="none", edgecolors="black", s=90, lw=1.2)
     if budget is not None:
         ax.axvline(budget, color="crimson", ls="--", lw=1, label=f"budget {budget:g}")
+        limit = max(SHOWN_BUDGETS * budget, float(front[loss].max()) if not front.empty else 0.0)
+        beyond = int((df[loss] > limit).sum())
+        if beyond and limit > 0:
+            ax.set_xlim(min(0.0, float(df[loss].min())) - 0.05 * limit, limit * 1.05)
+            ax.annotate(
+                f"{beyond} trial{'s' if beyond > 1 else ''} beyond {limit:g} not shown",
+                xy=(0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom", fontsize="small",
+            )
     ax.set_xlabel(loss_label)
     ax.set_ylabel(speed_label)
     ax.legend(fontsize="small", loc="best")

@@ -1,0 +1,56 @@
+"""The trade-off plot keeps the settings worth choosing readable: far-off trials leave the x axis, counted."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from deltatune.report.pareto_plot import SHOWN_BUDGETS, plot_pareto  # noqa: E402
+
+
+def _trials(losses: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "accuracy_loss": losses,
+        "speedup": [1.0 + 0.1 * i for i in range(len(losses))],
+        "feasible": [x <= 1.0 for x in losses],
+        "strategy": "tpe",
+    })
+
+
+def _notes(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_trials_far_beyond_the_budget_are_cut_off_and_counted() -> None:
+    df = _trials([0.0, 0.3, 0.9, 2.5, 40.0, 72.7])
+    front = df[df["feasible"]].tail(2)
+    _, ax = plt.subplots()
+    try:
+        plot_pareto(df, front, budget=1.0, ax=ax)
+        left, right = ax.get_xlim()
+        assert SHOWN_BUDGETS <= right < 40.0 and -0.05 * SHOWN_BUDGETS <= left <= 0.0  # 0 at the left
+        assert _notes(ax) == [f"2 trials beyond {SHOWN_BUDGETS:g} not shown"]
+        # the axis still reaches the front's largest loss when that is beyond the budgets shown
+        far = df.assign(feasible=True)
+        _, ax2 = plt.subplots()
+        plot_pareto(far, far.iloc[[4]], budget=1.0, ax=ax2)
+        assert ax2.get_xlim()[1] >= 40.0 and _notes(ax2) == ["1 trial beyond 40 not shown"]
+    finally:
+        plt.close("all")
+
+
+def test_nothing_is_cut_off_when_every_trial_is_near_the_budget_or_there_is_no_budget() -> None:
+    df = _trials([0.0, 0.5, 1.5, 3.9])
+    _, ax = plt.subplots()
+    try:
+        plot_pareto(df, df.head(2), budget=1.0, ax=ax)
+        assert ax.get_xlim()[1] >= 3.9 and _notes(ax) == []
+        wide = _trials([0.0, 70.0])
+        _, ax2 = plt.subplots()
+        plot_pareto(wide, wide.head(1), budget=None, ax=ax2)
+        assert ax2.get_xlim()[1] >= 70.0 and _notes(ax2) == []
+    finally:
+        plt.close("all")
