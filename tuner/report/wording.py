@@ -171,7 +171,6 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     return "; ".join(parts)
 
 
-#: The "how to read this report" section: (term, explanation) pairs, shared by HTML and Markdown.
 def missing_values(n_missing: int, n_observations: int, unit_name: str = "seed") -> str:
     """The sentence under a metric's heading when some of its observations have no value. ``unit_name``
     is the study's repeated unit: ``"segment"`` for fixed settings scored on segments, where only the
@@ -188,6 +187,7 @@ def missing_values(n_missing: int, n_observations: int, unit_name: str = "seed")
     )
 
 
+#: The "how to read this report" section: (term, explanation) pairs, shared by HTML and Markdown.
 HOW_TO_READ: tuple[tuple[str, str], ...] = (
     (
         "Levels and CIs",
