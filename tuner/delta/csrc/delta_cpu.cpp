@@ -306,6 +306,22 @@ inline void gemm_rows_upto(int m, const float* a, int64_t lda, const float* b, i
   gemm_micro<M>(a, lda, b, kc, c, ldc, cols, accumulate);
 }
 
+// m consecutive rows of A (row stride k) times all of W (k x n, packed by pack_weight: np panels) into
+// m consecutive rows of C (row stride n): k slices of kKC, then panels, then micro-tiles of kMR rows.
+// Each output value sums its k products in order, whatever m and the rows around it.
+void gemm_block(const float* a, int64_t m, int64_t k, const float* bp, int64_t np, int64_t n, float* c) {
+  for (int64_t k0 = 0; k0 < k; k0 += kKC) {
+    const int64_t kc = std::min(kKC, k - k0);
+    for (int64_t j = 0; j < np; ++j) {
+      const int64_t cols = std::min(kNR, n - j * kNR);
+      const float* panel = bp + (j * k + k0) * kNR;
+      for (int64_t r = 0; r < m; r += kMR)
+        gemm_rows_upto<kMR>(static_cast<int>(std::min(kMR, m - r)), a + r * k + k0, k, panel, kc,
+                            c + r * n + j * kNR, n, cols, k0 > 0);
+    }
+  }
+}
+
 // C [P, n] = A [P, K] (contiguous rows) x W, with W packed by pack_weight.
 at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n) {
   const int64_t p = a.size(0), k = a.size(1), np = packed.size(0);
@@ -315,16 +331,7 @@ at::Tensor packed_gemm(const at::Tensor& a, const at::Tensor& packed, int64_t n)
   float* cp = c.data_ptr<float>();
   // rows [r_lo, r_hi) times all of W
   auto block = [&](int64_t r_lo, int64_t r_hi) {
-    for (int64_t k0 = 0; k0 < k; k0 += kKC) {
-      const int64_t kc = std::min(kKC, k - k0);
-      for (int64_t j = 0; j < np; ++j) {
-        const int64_t cols = std::min(kNR, n - j * kNR);
-        const float* panel = bp + (j * k + k0) * kNR;
-        for (int64_t r = r_lo; r < r_hi; r += kMR)
-          gemm_rows_upto<kMR>(static_cast<int>(std::min(kMR, r_hi - r)), ap + r * k + k0, k, panel, kc,
-                              cp + r * n + j * kNR, n, cols, k0 > 0);
-      }
-    }
+    gemm_block(ap + r_lo * k, r_hi - r_lo, k, bp, np, n, cp + r_lo * n);
   };
   // one equal share of the rows per thread, walked in blocks of at most 96 rows (a fixed block size
   // left one of two threads nearly idle at ~200 rows)
@@ -368,18 +375,9 @@ at::Tensor pointwise_runs(const at::Tensor& x, const bool* om, const bool* im, c
     rows += j - i;
     i = j;
   }
-  // m consecutive computed pixels from pixel px0, in blocks of at most 96 rows (as packed_gemm)
+  // m consecutive computed pixels from pixel px0 (called with at most 96, as packed_gemm's blocks)
   auto block = [&](int64_t px0, int64_t m) {
-    for (int64_t k0 = 0; k0 < c; k0 += kKC) {
-      const int64_t kc = std::min(kKC, c - k0);
-      for (int64_t j = 0; j < np; ++j) {
-        const int64_t cols = std::min(kNR, cout - j * kNR);
-        const float* panel = bp + (j * c + k0) * kNR;
-        for (int64_t r = 0; r < m; r += kMR)
-          gemm_rows_upto<kMR>(static_cast<int>(std::min(kMR, m - r)), xp + (px0 + r) * c + k0, c, panel, kc,
-                              yp + (px0 + r) * cout + j * kNR, cout, cols, k0 > 0);
-      }
-    }
+    gemm_block(xp + px0 * c, m, c, bp, np, cout, yp + px0 * cout);
   };
   // one equal share of the computed pixels per thread (a share may begin or end inside a run)
   const int64_t runs = static_cast<int64_t>(starts.size());
