@@ -217,16 +217,21 @@ def test_a_search_stopped_by_bad_input_leaves_no_journal_or_folder(
     assert (ws / "kept.journal").is_file()
 
 
+def _blank_frames(folder: Path, count: int) -> None:
+    """``count`` nearly uniform grey 320x240 PNG frames (nobody in view) in ``folder``."""
+    from PIL import Image
+
+    folder.mkdir()
+    for i in range(count):
+        Image.new("RGB", (320, 240), (90 + i, 90, 90)).save(folder / f"{i:04d}.png")
+
+
 def test_a_search_on_frames_where_the_model_finds_nobody_is_refused(
     ws: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Only present keypoints count by default: on frames without people every setting would lose 0
     points, and the search would recommend any threshold. Real hrnet weights, blank frames."""
-    from PIL import Image
-
-    (ws / "blank").mkdir()
-    for i in range(8):
-        Image.new("RGB", (320, 240), (90 + i, 90, 90)).save(ws / "blank" / f"{i:04d}.png")
+    _blank_frames(ws / "blank", 8)
     argv = ["search", "--model", "hrnet", "--video", "blank", "--frames", "6", "--trials", "1",
             "--speed", "macs", "--study", "nobody", "--no-progress"]
     assert main(argv) == 2
@@ -256,15 +261,11 @@ def test_a_search_where_every_keypoint_counts_names_the_real_cause(
     frames without people it puts them all at one point, and PCK (whose box needs two distinct
     keypoints) counts none. The refusal says so, not "heatmap peak above None", and does not suggest
     --all-joints, which would change nothing. Real MediaPipe weights, blank frames."""
-    from PIL import Image
-
     from deltatune_models import model_info
 
     if not model_info("blazepose").weights.startswith("available"):
         pytest.skip("BlazePose's MediaPipe weights are not in the data cache (make data fetches them)")
-    (ws / "blank").mkdir()
-    for i in range(6):
-        Image.new("RGB", (320, 240), (90 + i, 90, 90)).save(ws / "blank" / f"{i:04d}.png")
+    _blank_frames(ws / "blank", 6)
     argv = ["search", "--model", "blazepose", "--video", "blank", "--frames", "6", "--trials", "1",
             "--speed", "macs", "--study", "nobody3", "--no-progress"]
     assert main(argv) == 2
