@@ -45,24 +45,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "tuner/delta/csrc/delta_cpu.cpp"
 
 
-def base_kernels(rev: str) -> object:
-    """The kernels source at git revision ``rev``, compiled as its own module (cached per source)."""
+WORK = Path(tempfile.gettempdir()) / "deltatune-kernels-ab"
+BASE_NAME = "deltatune_cpu_base"
+
+
+def base_kernels(rev: str) -> tuple[object, str]:
+    """The kernels source at git revision ``rev``, compiled as its own module (cached per source), and
+    its build stamp (source, flags, torch, CPU: :func:`native.build_stamp`), which names its cost table."""
     src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{SOURCE}"], capture_output=True, text=True)
     if src.returncode:
         raise SystemExit(f"kernels_ab.py: --base {rev}: {src.stderr.strip() or 'git show failed'}")
-    work = Path(tempfile.gettempdir()) / "deltatune-kernels-ab"
-    work.mkdir(exist_ok=True)
-    path = work / "delta_cpu_base.cpp"
+    WORK.mkdir(exist_ok=True)
+    path = WORK / "delta_cpu_base.cpp"
     path.write_text(src.stdout)
-    return native.compile_kernels(path, "deltatune_cpu_base", work / "build")
-
-
-def base_stamp(rev: str) -> str:
-    """A short hash of the kernels source at ``rev`` (names the base build's cost table)."""
-    import hashlib
-
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{SOURCE}"], capture_output=True, text=True)
-    return hashlib.sha256(src.stdout.encode()).hexdigest()[:12]
+    return native.compile_kernels(path, BASE_NAME, WORK / "build"), native.build_stamp(path, BASE_NAME)
 
 
 def main() -> int:
@@ -87,14 +83,14 @@ def main() -> int:
     if current is None:
         print("kernels_ab.py: the compiled kernels are unavailable here", file=sys.stderr)
         return 2
-    base = base_kernels(a.base)
+    base, stamp = base_kernels(a.base)
     wl = load_workload(a.model, weights="default", frames=a.frames, start=a.start)
     clip = wl.frames[:, : a.batch].contiguous()
     net = convert(wl.model, thresholds=a.threshold, backend=get_backend("sparse"))
     calibrate(net, clip[0])
     nets = {"base": net, "current": net}
     if a.own_costs:  # the base build's costs, measured with its kernels, in a table of its own
-        table = Path(tempfile.gettempdir()) / "deltatune-kernels-ab" / f"costs-{base_stamp(a.base)}.json"
+        table = WORK / f"costs-{stamp}.json"
         own = convert(wl.model, thresholds=a.threshold, backend=SparseBackend(calibration=table))
         with native.use_kernels(base):
             calibrate(own, clip[0])
