@@ -553,11 +553,19 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
       out_mask_in.expand({x_in.size(0), 1, out_mask_in.size(2), out_mask_in.size(3)}).contiguous();
   const bool scatter = in_mask_in.has_value() && in_mask_in->defined() && weight_in.has_value() &&
                        weight_in->defined() && weight_in_1x1.has_value() && sh == 1 && sw == 1 && kh * kw > 1;
-  // a 1x1 stride-1 conv: each output pixel is its input pixel times the weight (pointwise_runs)
-  const bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  // a 1x1 stride-1 conv: each output pixel is its input pixel times the weight, multiplied in place
+  // (pointwise_runs) on every packed build, AVX-512 included, also for the short products use_packed
+  // leaves to oneDNN there: without the two copies the packed GEMM ran 1.3-1.6x the gathered oneDNN form
+  // at 16-18 input channels and 30-60 % updated pixels (AVX-512 EPYC, 2 threads, 2026-12-04)
+#if defined(DELTATUNE_PACKED_GEMM)
+  const bool in_place = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 &&
+                        weight_packed.has_value() && weight_packed->defined();
+#else
+  const bool in_place = false;
+#endif
   std::vector<int64_t> idx;
   int64_t p;
-  if (scatter || pointwise) {
+  if (scatter || in_place) {
     p = count_set(out_mask.data_ptr<bool>(), out_mask.numel());
   } else {
     idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
@@ -583,13 +591,8 @@ std::tuple<at::Tensor, int64_t> sparse_conv(const at::Tensor& x_in, const at::Te
             p};
   }
 #if defined(DELTATUNE_PACKED_GEMM)
-  // in place on every packed build, AVX-512 included, also for the short products use_packed leaves to
-  // oneDNN there: without the two copies the packed GEMM ran 1.3-1.6x the gathered oneDNN form at 16-18
-  // input channels and 30-60 % updated pixels (AVX-512 EPYC, 2 threads, 2026-12-04)
-  if (pointwise && weight_packed.has_value() && weight_packed->defined())
-    return {pointwise_runs(x, out_mask.data_ptr<bool>(), im, *weight_packed, cout, zero_fill), p};
+  if (in_place) return {pointwise_runs(x, out_mask.data_ptr<bool>(), im, *weight_packed, cout, zero_fill), p};
 #endif
-  if (pointwise) idx = set_pixels(out_mask.data_ptr<bool>(), out_mask.numel());
   at::Tensor y = at::empty({n, cout, ho, wo}, x.options(), kCL);  // every pixel is written below
   const float* xp = x.data_ptr<float>();
   const int64_t p_pad = gemm_rows(p, k * c, cout, weight_packed);
