@@ -72,3 +72,20 @@ def test_candidates_that_tie_on_both_objectives_are_timed_once() -> None:
 def test_bad_retime_settings_are_config_errors(kw: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         settings(**kw)
+
+
+def test_a_recommendation_slower_than_dense_is_called_so_and_a_faster_one_is_not() -> None:
+    from deltatune.search.runner import _slower_than_dense_notice
+
+    base = {"trial": 0, "accuracy_loss": 0.0, "speedup": 0.93}
+    measured = {**base, "measured_speedup": 0.92, "measured_ci": [0.82, 0.95]}
+    note = _slower_than_dense_notice(measured, "latency", 1.0)
+    assert note is not None and "0.92x measured" in note and "1-point budget" in note
+    # a CI that reaches 1 is not evidence of a slowdown; a measured 1.2x is none either
+    assert _slower_than_dense_notice({**measured, "measured_ci": [0.85, 1.02]}, "latency", 1.0) is None
+    assert _slower_than_dense_notice({**measured, "measured_speedup": 1.2, "measured_ci": [1.1, 1.3]},
+                                     "latency", 1.0) is None
+    # not re-timed: the latency estimate speaks; a MAC count says nothing about the clock
+    assert "0.93x by the latency objective" in (_slower_than_dense_notice(base, "latency", 2.0) or "")
+    assert _slower_than_dense_notice(base, "macs", 1.0) is None
+    assert _slower_than_dense_notice(None, "latency", 1.0) is None
