@@ -1,4 +1,5 @@
-"""Effect sizes: values agree with scipy's test statistics, CIs with a direct scipy.stats.bootstrap call."""
+"""Effect sizes: values agree with scipy's test statistics; g's CI is the noncentral-t interval, the
+rank-based ones agree with a direct scipy.stats.bootstrap call."""
 
 from __future__ import annotations
 
@@ -34,26 +35,39 @@ def test_hedges_g_unpaired_is_corrected_student_t():
     assert round(g.value, 4) == 0.8642
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the direct call meets a resample with zero spread
-def test_hedges_g_ci_equals_direct_scipy_bootstrap():
-    def g_paired(x, y, axis=-1):
-        d = x - y
-        n = d.shape[axis]
-        return (1 - 3 / (4 * (n - 1) - 1)) * d.mean(axis=axis) / d.std(axis=axis, ddof=1)
-
-    ref = stats.bootstrap(
-        (A, B),
-        g_paired,
-        paired=True,
-        vectorized=True,
-        n_resamples=999,
-        method="BCa",
-        rng=np.random.default_rng(7),
-    )
-    g = hedges_g(A, B, paired=True, n_resamples=999, seed=7)
-    assert g.ci_method == "BCa"
-    assert (g.ci_low, g.ci_high) == pytest.approx(tuple(ref.confidence_interval), rel=1e-12)
+def test_hedges_g_ci_puts_the_observed_t_at_the_tails_of_the_noncentral_t():
+    # the bounds are the population effects whose noncentral t has the observed t at its 97.5 / 2.5 % point
+    g = hedges_g(A, B, paired=True)
+    n = A.size
+    t = stats.ttest_rel(A, B).statistic
+    assert g.ci_method == "noncentral t"
+    assert stats.nct.cdf(t, n - 1, g.ci_low * math.sqrt(n)) == pytest.approx(0.975, abs=1e-8)
+    assert stats.nct.cdf(t, n - 1, g.ci_high * math.sqrt(n)) == pytest.approx(0.025, abs=1e-8)
     assert g.ci_low < g.value < g.ci_high
+
+
+def test_hedges_g_unpaired_ci_approaches_the_large_sample_normal_interval():
+    # Hedges & Olkin (1985): se(d) ~ sqrt((n_a + n_b) / (n_a n_b) + d^2 / (2 (n_a + n_b))) for large samples
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.5, 1.0, 200), rng.normal(0.0, 1.0, 200)
+    g = hedges_g(a, b, paired=False)
+    se = math.sqrt(400 / 200**2 + g.value**2 / 800)
+    assert g.ci_low == pytest.approx(g.value - 1.96 * se, abs=0.01)
+    assert g.ci_high == pytest.approx(g.value + 1.96 * se, abs=0.01)
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_hedges_g_ci_covers_the_true_effect_95_percent_of_the_time_with_five_repeats(paired: bool) -> None:
+    # the sample sizes studies have: a BCa bootstrap CI of g covers 82-89 % here (measured), this one 95 %
+    rng = np.random.default_rng(1)
+    delta, n, draws = 0.8, 5, 1500
+    covered = 0
+    for _ in range(draws):
+        a = rng.normal(delta, 1.0, n)
+        b = np.zeros(n) if paired else rng.normal(0.0, 1.0, n)
+        g = hedges_g(a, b, paired=paired)
+        covered += g.ci_low <= delta <= g.ci_high
+    assert 0.93 <= covered / draws <= 0.97
 
 
 def test_cliffs_delta_equals_mann_whitney_u():

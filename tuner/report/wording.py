@@ -221,7 +221,9 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Effect sizes",
         "Hedges' g is the mean difference in standard deviations (0.2 small, 0.5 medium, 0.8 large). The "
         "rank-biserial correlation (paired) and Cliff's delta (unpaired) are rank-based, from -1 to 1 "
-        "(0.147 small, 0.33 medium, 0.474 large). Their CIs are bootstrap intervals.",
+        "(0.147 small, 0.33 medium, 0.474 large). g's CI inverts the noncentral t distribution of the t "
+        "statistic (exact for normal data, and sensible with few repeats); the rank-based CIs are bootstrap "
+        "intervals.",
     ),
     (
         "Equivalence margin",

@@ -7,7 +7,8 @@ Everything random (bootstraps, posterior sampling) is deterministic given ``seed
 imported inside the functions, so importing this package is cheap.
 
 - :func:`describe` — n, mean, SD, median and a BCa bootstrap CI of the mean.
-- :func:`hedges_g`, :func:`cliffs_delta`, :func:`rank_biserial` — effect sizes with bootstrap CIs.
+- :func:`hedges_g`, :func:`cliffs_delta`, :func:`rank_biserial` — effect sizes with CIs (noncentral t for g,
+  bootstraps for the rank-based ones).
 - :func:`compare_two` — paired/Welch t-test or Wilcoxon/Mann-Whitney, chosen by Shapiro-Wilk.
 - :func:`compare_many` — RM ANOVA/Friedman or Welch ANOVA/Kruskal-Wallis, with a post-hoc matrix.
 - :func:`holm` — Holm-adjusted p-values.

@@ -77,7 +77,8 @@ class Description(_ToDict):
 
 @dataclass(frozen=True)
 class EffectSize(_ToDict):
-    """A standardized effect size with a bootstrap CI.
+    """A standardized effect size with its CI (``ci_method``: ``"noncentral t"`` for Hedges' g, ``"BCa"`` or
+    ``"percentile"`` bootstraps for the rank-based ones, ``"n/a"`` when undefined).
 
     ``name`` is ``"hedges_g"``, ``"cliffs_delta"`` or ``"rank_biserial"``; ``magnitude`` is
     ``"negligible"``, ``"small"``, ``"medium"`` or ``"large"`` (Cohen's 0.2/0.5/0.8 for g, Romano et al.'s

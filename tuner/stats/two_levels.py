@@ -76,8 +76,9 @@ def compare_two(
     ``alpha`` is the Shapiro-Wilk threshold of that rule (the result reports p-values; deciding is left to
     the caller, after a multiplicity correction such as :func:`holm` where several tests are made).
     Effect sizes: Hedges' g, plus the matched-pairs rank-biserial (paired) or Cliff's delta (unpaired),
-    with BCa bootstrap CIs of ``n_resamples`` resamples; ``power_n`` is :func:`repeats_for_power` at the
-    observed g. Each level needs at least 2 values. Deterministic given ``seed``.
+    with CIs (noncentral t for g, BCa bootstraps of ``n_resamples`` resamples for the rank-based ones);
+    ``power_n`` is :func:`repeats_for_power` at the observed g. Each level needs at least 2 values.
+    Deterministic given ``seed``.
 
     >>> r = compare_two([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0],
     ...                 [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4], paired=True)
