@@ -299,10 +299,10 @@ def run_bench(
     be = get_backend(backend)
     net = convert(dense, thresholds=0.0 if threshold is None else threshold, backend=be,
                   fallback=fallback)
+    if thresholds_file is not None:  # a file for another network fails here, before any calibration
+        net.load_thresholds(thresholds_file)
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
         calibrate(net, clip[0], force=recalibrate, progress=progress and sys.stderr.isatty())
-    if thresholds_file is not None:
-        net.load_thresholds(thresholds_file)
     run_dense_cl = channels_last_runner(dense)
     half_runners = _half_runners(dense) if dev.type == "cuda" else {}
 

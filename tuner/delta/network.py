@@ -418,7 +418,8 @@ class DeltaNetwork(nn.Module):
         weights is a fair experiment), but its accuracy loss was measured on those weights only.
         """
         tf = load_thresholds(path)
-        check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}")
+        made_for = f" (made for model {tf.model})" if tf.model else ""
+        check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}{made_for}")
         if tf.weights is not None and tf.weights != (mine := self.weights_fingerprint):
             log.warning(
                 "thresholds file %s was made with other weights (%s) than this model's (%s); its accuracy "
