@@ -6,8 +6,9 @@ multiply-adds. Which part dominates decides what a faster engine must change: th
 3x3 layers), the truncation step's state traffic (thin layers: each updated value reads the delta, the
 accumulated input and the residual and writes them back with the emitted delta, 24 bytes a value) or
 Python. This runs ``--frames`` frames of the model's workload under cProfile (which inflates the Python
-share: read it as an upper bound), counts the values at the truncation points, and times a plain
-memory copy for scale.
+share: read it as an upper bound), then again without the profiler, timing each delta op with forward
+hooks (their wall time per op class; what is left of the frame is Python between the ops), counts the
+values at the truncation points, and times a plain memory copy for scale.
 
 Run: ``.venv/bin/python benchmarks/where_time_goes.py [--model hrnet] [--thresholds FILE]
 [--frames 20] [--threads 2]`` (about a minute; run nothing else meanwhile).
@@ -20,6 +21,7 @@ import cProfile
 import pstats
 import sys
 import time
+from collections import defaultdict
 
 import torch
 
@@ -41,6 +43,39 @@ def copy_bandwidth_gbs(n: int = 25_000_000, rounds: int = 10) -> float:
     for _ in range(rounds):
         b.copy_(a)
     return 2 * n * 4 * rounds / (time.perf_counter() - t0) / 1e9
+
+
+def op_class_times(net: torch.nn.Module, ops: list[torch.nn.Module], clip: torch.Tensor
+                   ) -> tuple[float, dict[str, tuple[float, int]]]:
+    """Seconds per frame of frames 1.. of ``clip`` without a profiler, and per op class the seconds per
+    frame spent inside its ops' forward calls and the calls per frame (timed by forward hooks, which add
+    two clock reads per op)."""
+    spent: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    started: dict[int, float] = {}
+
+    def before(m: torch.nn.Module, _args: tuple) -> None:
+        started[id(m)] = time.perf_counter()
+
+    def after(m: torch.nn.Module, _args: tuple, _out: object) -> None:
+        spent[type(m).__name__] += time.perf_counter() - started[id(m)]
+        calls[type(m).__name__] += 1
+
+    hooks = [op.register_forward_pre_hook(before) for op in ops] + [op.register_forward_hook(after) for op in ops]
+    try:
+        net.reset()  # type: ignore[operator]
+        net(clip[0])
+        spent.clear()
+        calls.clear()
+        t0 = time.perf_counter()
+        for x in clip[1:]:
+            net(x)
+        wall = time.perf_counter() - t0
+    finally:
+        for h in hooks:
+            h.remove()
+    frames = len(clip) - 1
+    return wall / frames, {k: (v / frames, calls[k] // frames) for k, v in spent.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             net(x)
         prof.disable()
         wall = time.perf_counter() - t0
+        hooked_wall, by_class = op_class_times(net, list(net.ops), clip)
     frames = len(clip) - 1
     stats = pstats.Stats(prof)
     own = {}  # function -> seconds spent in it (not in its callees)
@@ -104,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     rest = total - dense - sum(kernels.values())
     rest_label = "the rest (Python, small tensor ops; inflated)"
     print(f"{rest_label:44s} {rest / total:6.1%} {rest * 1e3 / frames:9.2f}")
+    print(f"without the profiler: {hooked_wall * 1e3:.1f} ms/frame, by op class (forward hooks)")
+    print(f"{'op class':44s} {'share':>6s} {'ms/frame':>9s} {'calls':>6s}")
+    for k, (sec, n) in sorted(by_class.items(), key=lambda kv: -kv[1][0]):
+        print(f"{k:44s} {sec / hooked_wall:6.1%} {sec * 1e3:9.2f} {n:6d}")
+    between = hooked_wall - sum(sec for sec, _ in by_class.values())
+    print(f"{'between the ops (Python, graph walk)':44s} {between / hooked_wall:6.1%} {between * 1e3:9.2f}")
     per_frame = counts["updated"] / frames  # the counting pass, like the profiled one, ran frames 1..T-1
     trunc = kernels.get("<built-in method deltatune_cpu.truncate_pointwise>", 0.0) / frames
     moved = per_frame * STATE_BYTES
