@@ -61,7 +61,8 @@ def op_class_times(net: torch.nn.Module, ops: list[torch.nn.Module], clip: torch
         spent[type(m).__name__] += time.perf_counter() - started[id(m)]
         calls[type(m).__name__] += 1
 
-    hooks = [op.register_forward_pre_hook(before) for op in ops] + [op.register_forward_hook(after) for op in ops]
+    hooks = [op.register_forward_pre_hook(before) for op in ops]
+    hooks += [op.register_forward_hook(after) for op in ops]
     try:
         net.reset()  # type: ignore[operator]
         net(clip[0])

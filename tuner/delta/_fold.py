@@ -1,13 +1,16 @@
-"""Folding BatchNorm into the preceding convolution of a traced graph (inference only)."""
+"""Graph rewrites before conversion (inference only): BatchNorm folded into the preceding convolution,
+and a symmetric zero pad folded into the padding of the convolutions that read it."""
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
-__all__ = ["fold_batchnorm"]
+__all__ = ["fold_batchnorm", "fold_zero_pads"]
 
 
 def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
@@ -65,6 +68,79 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         modules[prev.target] = fused
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
+    return gm
+
+
+def _symmetric_zero_pad(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[int, int] | None:
+    """``(top, left)`` when ``node`` pads the last two dims of a 4-D map with zeros, the same on both
+    sides of each (``nn.ZeroPad2d``, ``nn.ConstantPad2d(.., 0)`` or ``F.pad(x, (l, r, t, b))``), else
+    None."""
+    pad: tuple[Any, ...]
+    if node.op == "call_module":
+        m = modules.get(str(node.target))
+        if type(m) is nn.ZeroPad2d or (type(m) is nn.ConstantPad2d and m.value == 0.0):
+            pad = tuple(m.padding)
+        else:
+            return None
+    elif node.op == "call_function" and node.target is F.pad:
+        given = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", None)
+        if mode != "constant" or value not in (None, 0, 0.0) or not isinstance(given, (tuple, list)):
+            return None
+        pad = tuple(given)
+    else:
+        return None
+    if len(pad) != 4 or not all(isinstance(v, int) for v in pad):
+        return None
+    left, right, top, bottom = pad
+    if left != right or top != bottom or min(pad) < 0:
+        return None
+    return top, left
+
+
+def fold_zero_pads(gm: fx.GraphModule) -> fx.GraphModule:
+    """Fold a symmetric zero pad whose every reader is an unpadded, zero-padding-mode ``nn.Conv2d`` used
+    once into those convs' ``padding``, and remove the pad.
+
+    Why: a delta network would otherwise copy the whole delta map into a larger one every frame (the pad
+    moves every value, updated or not), where the conv kernels treat taps outside the map as zeros for
+    free. TFLite graphs (BlazePose) pad explicitly before their stride-2 VALID convs. The result is the
+    same conv: ``conv(pad(x), padding=0) == conv(x, padding=p)`` for a zero pad. Returns ``gm``, modified.
+    """
+    modules = dict(gm.named_modules())
+    call_counts: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            call_counts[node.target] = call_counts.get(node.target, 0) + 1
+    for node in list(gm.graph.nodes):
+        pad = _symmetric_zero_pad(node, modules)
+        if pad is None or not node.users or not isinstance(node.args[0], fx.Node):
+            continue
+        convs = []
+        for user in node.users:
+            conv = modules.get(str(user.target)) if user.op == "call_module" else None
+            if (
+                type(conv) is not nn.Conv2d
+                or call_counts.get(str(user.target), 0) != 1
+                or user.args[:1] != (node,)
+                or conv.padding_mode != "zeros"
+                or isinstance(conv.padding, str)
+                or tuple(conv.padding) != (0, 0)
+            ):
+                break
+            convs.append((user, conv))
+        else:
+            for user, conv in convs:
+                padded = copy.deepcopy(conv)
+                padded.padding = pad
+                parent_name, _, attr = str(user.target).rpartition(".")
+                setattr(gm.get_submodule(parent_name) if parent_name else gm, attr, padded)
+                modules[str(user.target)] = padded
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
     gm.graph.lint()
     gm.recompile()
     return gm

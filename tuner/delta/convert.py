@@ -1,8 +1,9 @@
 """Convert an unmodified ``nn.Module`` into a :class:`~deltatune.delta.network.DeltaNetwork`.
 
 Shaped like FX quantization's prepare/convert: the model is traced with :mod:`torch.fx` (standard
-``torch.nn`` layers stay opaque leaves), BatchNorms are folded into their convs, and every node of the
-graph is replaced by a delta op that processes :class:`~deltatune.delta.values.DeltaValue` values.
+``torch.nn`` layers stay opaque leaves), BatchNorms are folded into their convs and symmetric zero pads
+into the padding of the convs that read them, and every node of the graph is replaced by a delta op
+that processes :class:`~deltatune.delta.values.DeltaValue` values.
 Residual ``+`` and ``torch.cat`` become delta merges, which module swapping alone could not see. Once
 the graph is built, :func:`plan_zero_fill` decides for every op whose kernel can leave the zeros of its
 output unwritten whether any reader needs them.
@@ -25,7 +26,7 @@ from torch import fx, nn
 from deltatune.delta import optable as T
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import MODES, RunContext
-from deltatune.delta._fold import fold_batchnorm
+from deltatune.delta._fold import fold_batchnorm, fold_zero_pads
 from deltatune.delta.backends import Backend, get_backend
 from deltatune.delta.linear import (
     AddSubOp,
@@ -504,7 +505,7 @@ def convert(
     for m in work.modules():
         if hasattr(m, "inplace") and isinstance(m.inplace, bool):
             m.inplace = False
-    gm = fold_batchnorm(trace(work, leaf_types=leaf_types))
+    gm = fold_zero_pads(fold_batchnorm(trace(work, leaf_types=leaf_types)))
     graph_module, ops = _Builder(
         gm, fallback=fallback, input_dilation=input_dilation, truncate_maxpool=truncate_maxpool
     ).build()
