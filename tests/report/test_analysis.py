@@ -11,6 +11,7 @@ import pytest
 
 from deltatune.errors import ConfigError
 from deltatune.report.analysis import analyse
+from deltatune.report.wording import summary
 from deltatune.stats import holm
 from tests.report.conftest import ASO_ITERATIONS
 from tests.report.synthetic import make_results
@@ -241,6 +242,10 @@ def test_declared_level_without_data_and_constant_values() -> None:
     fa = analyse(flat, aso_iterations=ASO_ITERATIONS)
     assert len(fa.pairwise) == 4
     json.dumps(fa.to_dict(), allow_nan=False)
+    # the sentences say the effect size is undefined instead of printing "nan"
+    spec = next(m.spec for m in fa.metrics if m.spec.name == fa.pairwise[0].metric)
+    sentence = summary(fa.pairwise[0], spec, 0.05)
+    assert "nan" not in sentence and "Hedges' g undefined" in sentence
 
 
 def test_measured_speed_per_run_and_per_level(two_by_two) -> None:

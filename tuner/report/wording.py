@@ -161,7 +161,11 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
                      "are needed before it can be significant")
     if pw.test.effect_sizes:
         e = pw.test.effect_sizes[0]
-        parts.append(f"{effect_name(e.name)} = {e.value:.2f} ({e.magnitude})")
+        if math.isfinite(e.value):
+            parts.append(f"{effect_name(e.name)} = {e.value:.2f} ({e.magnitude})")
+        else:  # e.g. every pair differs by the same amount: no spread to measure the difference in
+            parts.append(f"{effect_name(e.name)} undefined (no spread to scale the difference by, or too "
+                         "few pairs)")
     if pw.equivalence_verdict:
         parts.append(pw.equivalence_verdict)
     if pw.aso is not None and math.isfinite(pw.aso.eps_min):
