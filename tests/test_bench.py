@@ -96,6 +96,15 @@ def test_bench_reports_each_rounds_speedup(vtest_path) -> None:
     assert r.to_dict()["round_speedups"] == r.round_speedups
     lo, hi = min(r.round_speedups), max(r.round_speedups)
     assert f"(rounds {lo:.2f}-{hi:.2f}x)" in r.render(max_layers=0)
+    # every round slower than dense: the output says so, with the share of multiply-adds skipped
+    import dataclasses
+
+    slow = dataclasses.replace(r, dense_runs_ms=[10.0, 10.0, 10.0], delta_runs_ms=[11.0, 12.0, 10.5],
+                               dense_ms=10.0, delta_ms=11.0, mac_speedup=1.25)
+    assert "note: slower than dense on every round: at these thresholds the delta network skips 20% of the " \
+        "multiply-adds" in slow.render(max_layers=0)
+    one_faster = dataclasses.replace(slow, delta_runs_ms=[11.0, 9.5, 10.5])
+    assert "slower than dense" not in one_faster.render(max_layers=0)
 
 
 def test_bench_windows_give_more_streams_than_the_sample_has(vtest_path) -> None:

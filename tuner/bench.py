@@ -126,6 +126,18 @@ class BenchResult:
         return (f", {self.present_fraction:.0%} of keypoints present; every keypoint: "
                 f"{self.accuracy_loss_all_joints:.2f}")
 
+    def _slower_note(self) -> str | None:
+        """Says so when the delta network lost to dense on every timing round (a median below 1 alone may
+        be noise), and why: the share of multiply-adds it skipped against the bookkeeping it adds."""
+        r = self.round_speedups or [self.speedup]
+        if max(r) >= 1.0:
+            return None
+        skipped = 1.0 - 1.0 / self.mac_speedup if self.mac_speedup > 0 else 0.0
+        return (f"slower than dense on every round: at these thresholds the delta network skips "
+                f"{skipped:.0%} of the multiply-adds, too few to pay for its per-pixel work (input "
+                "comparison, masks, truncation steps); higher thresholds, key frames on change, or the "
+                "dense model are faster here")
+
     def _loss_line(self) -> str:
         if self.present_fraction == 0.0 and self.accuracy_loss_all_joints is not None:
             # nothing counted: a 0 here would read as "no loss" for any setting
@@ -160,6 +172,9 @@ class BenchResult:
             self._loss_line(),
             f"max rel. error     {self.max_rel_error:9.3g}",
         ]
+        slower = self._slower_note()
+        if slower:
+            lines.append(f"note: {slower}")
         if self.layers and max_layers != 0:
             rows = sorted(self.layers,
                           key=lambda r: -(r.time_share if r.time_share is not None else r.mac_share))
