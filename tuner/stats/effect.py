@@ -141,9 +141,7 @@ def _g_with_ci(a: np.ndarray, b: np.ndarray, *, paired: bool, level: float) -> E
         low, high, method, value = math.nan, math.nan, "n/a", math.nan
     else:
         if paired:
-            d = a - b
-            n = d.size
-            df, scale = n - 1, 1.0 / math.sqrt(n)
+            df, scale = a.size - 1, 1.0 / math.sqrt(a.size)
         else:
             df, scale = a.size + b.size - 2, math.sqrt(1.0 / a.size + 1.0 / b.size)
         t = value / _correction(df) / scale  # g = J * t * scale
