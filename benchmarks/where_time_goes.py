@@ -48,8 +48,10 @@ def copy_bandwidth_gbs(n: int = 25_000_000, rounds: int = 10) -> float:
 def op_class_times(net: torch.nn.Module, ops: list[torch.nn.Module], clip: torch.Tensor
                    ) -> tuple[float, dict[str, tuple[float, int]]]:
     """Seconds per frame of frames 1.. of ``clip`` without a profiler, and per op class the seconds per
-    frame spent inside its ops' forward calls and the calls per frame (timed by forward hooks, which add
-    two clock reads per op)."""
+    frame spent inside its ops' forward calls and the calls per frame (timed by forward hooks). Hooked,
+    the network calls each op through ``nn.Module.__call__`` instead of its direct graph and skips lazy
+    dense refreshes (see ``DeltaNetwork.forward``): a few microseconds more per op, counted in "between
+    the ops", which is therefore an upper bound."""
     spent: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
     started: dict[int, float] = {}
