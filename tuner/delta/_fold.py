@@ -35,6 +35,23 @@ def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.M
     return fused
 
 
+def _module_calls(gm: fx.GraphModule) -> dict[str, int]:
+    """How many ``call_module`` nodes call each module (a module called twice cannot be rewritten for
+    one of its calls)."""
+    counts: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            counts[str(node.target)] = counts.get(str(node.target), 0) + 1
+    return counts
+
+
+def _replace_module(gm: fx.GraphModule, modules: dict[str, nn.Module], target: str, new: nn.Module) -> None:
+    """Put ``new`` where the submodule ``target`` was, in ``gm`` and in the name -> module map."""
+    parent_name, _, attr = target.rpartition(".")
+    setattr(gm.get_submodule(parent_name) if parent_name else gm, attr, new)
+    modules[target] = new
+
+
 def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
     """Fold every eval-mode BatchNorm2d that directly follows a conv used once into that conv.
 
@@ -43,10 +60,7 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
     affine op: scale every frame, shift on frame 0).
     """
     modules = dict(gm.named_modules())
-    call_counts: dict[str, int] = {}
-    for node in gm.graph.nodes:
-        if node.op == "call_module":
-            call_counts[node.target] = call_counts.get(node.target, 0) + 1
+    call_counts = _module_calls(gm)
     for node in list(gm.graph.nodes):
         if node.op != "call_module" or not isinstance(modules.get(str(node.target)), nn.BatchNorm2d):
             continue
@@ -61,11 +75,7 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         assert isinstance(bn, nn.BatchNorm2d)
         if bn.running_mean is None or call_counts.get(str(node.target), 0) != 1:
             continue
-        fused = _fold_into(conv, bn)
-        parent_name, _, attr = prev_name.rpartition(".")
-        parent = gm.get_submodule(parent_name) if parent_name else gm
-        setattr(parent, attr, fused)
-        modules[prev.target] = fused
+        _replace_module(gm, modules, prev_name, _fold_into(conv, bn))
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)
     gm.graph.lint()
@@ -111,10 +121,7 @@ def fold_zero_pads(gm: fx.GraphModule) -> fx.GraphModule:
     same conv: ``conv(pad(x), padding=0) == conv(x, padding=p)`` for a zero pad. Returns ``gm``, modified.
     """
     modules = dict(gm.named_modules())
-    call_counts: dict[str, int] = {}
-    for node in gm.graph.nodes:
-        if node.op == "call_module":
-            call_counts[node.target] = call_counts.get(node.target, 0) + 1
+    call_counts = _module_calls(gm)
     for node in list(gm.graph.nodes):
         pad = _symmetric_zero_pad(node, modules)
         if pad is None or not node.users or not isinstance(node.args[0], fx.Node):
@@ -136,9 +143,7 @@ def fold_zero_pads(gm: fx.GraphModule) -> fx.GraphModule:
             for user, conv in convs:
                 padded = copy.deepcopy(conv)
                 padded.padding = pad
-                parent_name, _, attr = str(user.target).rpartition(".")
-                setattr(gm.get_submodule(parent_name) if parent_name else gm, attr, padded)
-                modules[str(user.target)] = padded
+                _replace_module(gm, modules, str(user.target), padded)
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
     gm.graph.lint()
