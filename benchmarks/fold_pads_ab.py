@@ -16,11 +16,11 @@ import argparse
 import importlib
 import statistics
 import sys
-import time
 
 import torch
 
 from deltatune.delta.calibration import calibrate
+from deltatune.delta.latency import time_delta
 from deltatune.delta.linear import PadOp
 from deltatune.delta.native import keep_freed_memory
 from deltatune.workload import load_workload
@@ -50,21 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         net.load_thresholds(f"studies/thresholds/{a.model}.json")
         calibrate(net, clip[0])
 
-    def frame_ms(net: torch.nn.Module) -> float:
-        net.reset()  # type: ignore[operator]
-        net(clip[0])
-        t0 = time.perf_counter()
-        for x in clip[1:]:
-            net(x)
-        return (time.perf_counter() - t0) * 1e3 / (len(clip) - 1)
-
+    frames = list(clip)
     times: dict[str, list[float]] = {k: [] for k in nets}
     with torch.no_grad():
         for net in nets.values():
-            frame_ms(net)  # warm-up
+            time_delta(net, frames)  # warm-up
         for r in range(a.rounds):
             for k in (list(nets) if r % 2 == 0 else list(reversed(nets))):
-                times[k].append(frame_ms(nets[k]))
+                times[k].append(time_delta(nets[k], frames))
     pads = {k: sum(isinstance(op, PadOp) for op in n.ops) for k, n in nets.items()}
     print(f"{a.model}, batch {clip.shape[1]}, {len(clip) - 1} delta frames, {a.threads} threads, "
           f"{a.rounds} alternating rounds")
