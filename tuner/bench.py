@@ -16,6 +16,7 @@ per-layer active fractions, the dense/sparse choices and (sparse backend) per-co
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from dataclasses import asdict, dataclass, field
@@ -98,7 +99,8 @@ class BenchResult:
     @property
     def ideal_ratio(self) -> float:
         """Measured speedup / MAC speedup (1.0 = the MAC-count ideal reached)."""
-        return self.speedup / self.mac_speedup if self.mac_speedup > 0 else float("nan")
+        ok = 0 < self.mac_speedup < math.inf
+        return self.speedup / self.mac_speedup if ok else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -138,6 +140,13 @@ class BenchResult:
                 "comparison, masks, truncation steps); higher thresholds, key frames on change, or the "
                 "dense model are faster here")
 
+    def _mac_lines(self) -> list[str]:
+        if math.isfinite(self.mac_speedup):
+            return [f"MAC speedup        {self.mac_speedup:9.2f}x",
+                    f"measured / ideal   {self.ideal_ratio:9.1%}"]
+        # no conv had an updated pixel after frame 0 (a still clip): no finite ideal to compare with
+        return [f"MAC speedup        {'-':>9}   (no multiply-adds at all: no layer had an updated pixel)"]
+
     def _loss_line(self) -> str:
         if self.present_fraction == 0.0 and self.accuracy_loss_all_joints is not None:
             # nothing counted: a 0 here would read as "no loss" for any setting
@@ -167,8 +176,7 @@ class BenchResult:
         lines += [
             f"delta              {self.delta_ms:9.2f} ms/frame",
             f"measured speedup   {self.speedup:9.2f}x{self._rounds_detail()}",
-            f"MAC speedup        {self.mac_speedup:9.2f}x",
-            f"measured / ideal   {self.ideal_ratio:9.1%}",
+            *self._mac_lines(),
             self._loss_line(),
             f"max rel. error     {self.max_rel_error:9.3g}",
         ]
@@ -452,6 +460,14 @@ def _to_cpu(out: Any) -> Any:
     return out
 
 
+def _unused_choice(backend: str, delta_macs: float) -> str:
+    """The choice column of a layer the sparse backend never ran on frames 1..: the conv op itself skips
+    a layer with no updated input pixel (``skip``); other layers (linear, transposed conv) run dense."""
+    if backend == "reference":
+        return "reference"
+    return "skip" if delta_macs == 0 else "dense"
+
+
 def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,
                 backend: str) -> list[LayerBench]:
     if per_layer is None or len(per_layer) == 0:
@@ -466,7 +482,7 @@ def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: 
             name=str(r["name"]), kind=str(r["kind"]),
             frac_out=float(r["frac_out"]) if r["frac_out"] == r["frac_out"] else 0.0,
             mac_share=float(r["delta_macs"]) / total,
-            choice=u.choice if u is not None else ("reference" if backend == "reference" else "dense"),
+            choice=u.choice if u is not None else _unused_choice(backend, r["delta_macs"]),
             break_even=u.break_even if u is not None else None,
             ms=ms, time_share=(ms / delta_ms) if ms is not None and delta_ms > 0 else None,
         ))

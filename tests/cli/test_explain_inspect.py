@@ -57,3 +57,18 @@ def test_inspect_bad_inputs_are_one_line(capsys, tmp_path) -> None:
     assert main(["inspect", "--model", "hrnet_tiny", "--frames", "3", "--thresholds", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err
+
+
+def test_inspect_on_a_still_clip_says_no_macs(capsys, still_clip) -> None:
+    """No layer runs after frame 0: the text says so instead of "infx", --json writes null."""
+    base = ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", str(still_clip),
+            "--frames", "4"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "no multiply-adds at all" in out and "infx" not in out
+
+    def reject(token: str) -> None:
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    assert main([*base, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out, parse_constant=reject)["mac_speedup"] is None

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deltatune.errors import ConfigError
 
 __all__ = ["add_model_clip_arguments", "add_threshold_arguments", "check_threshold", "check_output_path",
-           "PLOT_SUFFIXES"]
+           "PLOT_SUFFIXES", "json_text"]
 
 
 def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_help: str) -> None:
@@ -64,3 +67,22 @@ def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...
     if p.exists() and not os.access(p, os.W_OK):
         raise ConfigError(f"{option} {path}: not writable")
     return p
+
+
+def _finite(v: object) -> object:
+    """``v`` with every non-finite float (an infinite MAC speedup of a clip where nothing changed, a NaN
+    statistic) replaced by ``None``, recursively."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def json_text(obj: object, *, default: Callable[[Any], Any] = float) -> str:
+    """``obj`` as standard JSON for ``--json``: non-finite numbers become ``null`` (Python's ``Infinity``
+    and ``NaN`` tokens are not JSON; jq and browsers reject them); values JSON lacks (numpy numbers) go
+    through ``default``."""
+    return json.dumps(_finite(json.loads(json.dumps(obj, default=default))), indent=2, allow_nan=False)

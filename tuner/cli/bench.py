@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from deltatune._workers import busy_machine
-from deltatune.cli._common import add_model_clip_arguments, add_threshold_arguments, check_threshold
+from deltatune.cli._common import (
+    add_model_clip_arguments,
+    add_threshold_arguments,
+    check_threshold,
+    json_text,
+)
 
 NAME = "bench"
 HELP = "time dense PyTorch vs the delta network on real frames (ms/frame, speedup, accuracy loss)"
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         windows=windows,
     )
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=float))
+        print(json_text(result.to_dict()))
     else:
         print(result.render(max_layers=args.layers) if args.layers else result.render(max_layers=0))
     if busy:

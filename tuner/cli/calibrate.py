@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from deltatune.cli._common import add_model_clip_arguments
+from deltatune.cli._common import add_model_clip_arguments, json_text
 
 NAME = "calibrate"
 HELP = "measure this machine's dense and sparse conv costs for a model (the sparse backend's table)"
@@ -59,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
                       progress=not args.json)
     path = backend.calibration.path
     if args.json:
-        print(json.dumps({"table": str(path), "threads": torch.get_num_threads(),
-                          "layers": [c.to_dict() for c in table.values()]}, indent=2))
+        print(json_text({"table": str(path), "threads": torch.get_num_threads(),
+                         "layers": [c.to_dict() for c in table.values()]}))
         return 0
     print(f"{len(table)} conv layer shapes of {args.model} (batch {args.batch}, {torch.get_num_threads()} "
           f"threads) in {path}")

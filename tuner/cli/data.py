@@ -8,10 +8,10 @@ deltatune data path NAME
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
+from deltatune.cli._common import json_text
 from deltatune.data.assets import ASSETS, asset_path, asset_status, data_dir, fetch
 
 NAME = "data"
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
         if args.json:
-            print(json.dumps(rows, indent=2))
+            print(json_text(rows))
             return 0
         width = max(len(r["name"]) for r in rows)
         print(f"data dir: {data_dir()}")

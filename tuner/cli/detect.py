@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
+from deltatune.cli._common import json_text
 from deltatune.errors import ConfigError
 
 NAME = "detect"
@@ -194,9 +194,9 @@ def _train(args: argparse.Namespace) -> int:
     _threads(args.threads)
     r = train_detector(cfg, out, resume=args.resume, progress=not args.json)
     if args.json:
-        print(json.dumps({"weights": str(r.weights), "steps": r.steps, "epochs": r.epochs,
-                          "epoch_losses": list(r.epoch_losses), "features_time_s": r.features_time_s,
-                          "train_time_s": r.train_time_s}, indent=2))  # fmt: skip
+        print(json_text({"weights": str(r.weights), "steps": r.steps, "epochs": r.epochs,
+                         "epoch_losses": list(r.epoch_losses), "features_time_s": r.features_time_s,
+                         "train_time_s": r.train_time_s}))  # fmt: skip
         return 0
     losses = " ".join(f"{v:.3f}" for v in r.epoch_losses)
     print(f"trained the detector head for {r.epochs} epochs ({r.steps} steps) in {r.train_time_s:.0f} s "
@@ -232,7 +232,7 @@ def _eval(args: argparse.Namespace) -> int:
         for name, s in rows:
             out[name] = {"avg_iou": s.avg_iou, "map50": s.map50, "ms_per_frame": s.ms_per_frame, "fps": s.fps,
                          "detections_per_frame": s.detections_per_frame}  # fmt: skip
-        print(json.dumps(out, indent=2))
+        print(json_text(out))
         return 0
     print(f"held-out frames {r.frames.start}-{r.frames.stop - 1} at {r.size[0]}x{r.size[1]}, "
           f"{r.scored_frames} scored (frame 0 of the stream runs dense), {r.n_gt} boxes")  # fmt: skip

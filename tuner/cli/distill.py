@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
+from deltatune.cli._common import json_text
 from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         "heldout": result.heldout.to_dict() if result.heldout else None,
     }
     if args.json:
-        print(json.dumps(record, indent=2))
+        print(json_text(record))
     else:
         print(f"weights: {record['weights']} ({result.steps} steps, {record['wall_time_s']} s)")
         if result.heldout is not None:
@@ -148,7 +148,7 @@ def _evaluate(cfg: DistillConfig, args: argparse.Namespace) -> int:
         load_checkpoint(model, args.evaluate)
     results = [evaluate_student(model.eval(), cfg, crops=c) for c in ("persons", "windows")]
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json_text([r.to_dict() for r in results]))
     else:
         for r in results:
             print(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from deltatune.cli._common import json_text
 from deltatune.errors import ConfigError
 
 NAME = "finetune"
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         arch = model_info(cfg.model).default_variant or cfg.model
     if args.json:
         print(
-            json.dumps(
+            json_text(
                 {
                     "model": arch,
                     "weights": str(r.weights),
@@ -134,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
                     "last_loss": r.losses[-1] if r.losses else None,
                     "first_change": r.sparsity[0] if r.sparsity else None,
                     "last_change": r.sparsity[-1] if r.sparsity else None,
-                },
-                indent=2,
+                }
             )
         )
         return 0

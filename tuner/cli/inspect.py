@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from deltatune.cli._common import add_model_clip_arguments, add_threshold_arguments, check_threshold
+from deltatune.cli._common import (
+    add_model_clip_arguments,
+    add_threshold_arguments,
+    check_threshold,
+    json_text,
+)
 
 NAME = "inspect"
 HELP = "convert a model and report its truncation points, sparsity, MAC speedup and error on a clip"
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         fallback=args.fallback,
     )
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json_text(report.to_dict()))
         return 0
     print(report.render())
     return 0

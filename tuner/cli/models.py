@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from deltatune.cli._common import json_text
 
 NAME = "models"
 HELP = "list the registered models (input size, outputs, dense GMACs, weights status, provenance)"
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the model list as a table or JSON; exit code 0."""
     records = collect(include_tiny=bool(args.all))
     if args.json:
-        print(json.dumps(records, indent=2))
+        print(json_text(records))
     else:
         print(_table(records))
     return 0

@@ -6,9 +6,9 @@ deltatune pareto --study NAME [--storage URL] [--csv F] [--plot F.png] [--heldou
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from typing import Any
+
+from deltatune.cli._common import json_text
 
 NAME = "pareto"
 HELP = "show the accuracy/speedup Pareto front of a search study (table, CSV, plot)"
@@ -94,12 +94,9 @@ def run(args: argparse.Namespace) -> int:
         save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)",
                            loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed)
     if args.json:
-        rows = [
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for r in front.to_dict(orient="records")
-        ]
+        rows = front.to_dict(orient="records")
         print(
-            json.dumps(
+            json_text(
                 {
                     "study": args.study,
                     "storage": spec.url,
@@ -111,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
                     "csv": args.csv,
                     "plot": args.plot,
                 },
-                indent=2,
                 default=str,
             )
         )

@@ -9,9 +9,10 @@ deltatune search --model hrnet [--weights W] [--video V] [--frames N] [--trials 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from deltatune.cli._common import json_text
 
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
@@ -420,7 +421,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             if b_ is not None:
                 b_.close()
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json_text(result.to_dict()))
         return 0
     print(
         f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
