@@ -1,4 +1,5 @@
-"""describe(): summary numbers equal numpy's, the CI equals a direct scipy.stats.bootstrap call."""
+"""describe() and mean_difference_ci(): summary numbers equal numpy's, the CIs equal scipy's t intervals
+and cover the true mean at the sample sizes studies have."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from scipy import stats
 
 from deltatune.errors import ConfigError
-from deltatune.stats import describe
+from deltatune.stats import describe, mean_difference_ci
 
 VALUES = [0.712, 0.695, 0.731, 0.704, 0.688, 0.742, 0.719, 0.701]
 
@@ -23,26 +24,57 @@ def test_summary_numbers_match_numpy():
     assert round(d.mean, 6) == 0.711500
 
 
-def test_ci_equals_scipy_bca_bootstrap():
-    d = describe(VALUES, level=0.9, n_resamples=999, seed=3)
-    ref = stats.bootstrap(
-        (np.array(VALUES),),
-        np.mean,
-        n_resamples=999,
-        confidence_level=0.9,
-        method="BCa",
-        rng=np.random.default_rng(3),
-    )
-    assert d.ci_method == "BCa"
-    assert d.ci_low == pytest.approx(ref.confidence_interval.low, rel=1e-12)
-    assert d.ci_high == pytest.approx(ref.confidence_interval.high, rel=1e-12)
-    assert d.ci_low < d.mean < d.ci_high
-    assert d.level == 0.9
+def test_ci_is_the_student_t_interval():
+    d = describe(VALUES, level=0.9)
+    x = np.array(VALUES)
+    half = stats.t.ppf(0.95, df=x.size - 1) * np.std(x, ddof=1) / math.sqrt(x.size)
+    assert d.ci_method == "t" and d.level == 0.9
+    assert d.ci_low == pytest.approx(np.mean(x) - half, rel=1e-12)
+    assert d.ci_high == pytest.approx(np.mean(x) + half, rel=1e-12)
 
 
-def test_deterministic_given_seed():
-    assert describe(VALUES, seed=5) == describe(VALUES, seed=5)
-    assert describe(VALUES, seed=5).ci_low != describe(VALUES, seed=6).ci_low
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_ci_covers_the_true_mean_at_study_sizes(n):
+    """Nominal 95 % must mean about 95 %: over 1000 normal samples the interval holds the true mean at
+    least 93 % of the time (binomial SE 0.7 %). A BCa bootstrap covered 50 / 72 / 85 / 87 % here."""
+    rng = np.random.default_rng(n)
+    hits = 0
+    for _ in range(1000):
+        d = describe(rng.normal(3.0, 2.0, n))
+        hits += d.ci_low <= 3.0 <= d.ci_high
+    assert hits >= 930
+
+
+def test_deterministic():
+    assert describe(VALUES) == describe(VALUES)
+
+
+def test_mean_difference_ci_paired_and_welch():
+    a, b = np.array(VALUES), np.array(VALUES[::-1]) - 0.02
+    lo, hi = mean_difference_ci(a, b, paired=True)
+    d = describe(a - b)
+    assert (lo, hi) == (d.ci_low, d.ci_high)
+    lo, hi = mean_difference_ci(a, b[:5], paired=False, level=0.9)
+    ref = stats.ttest_ind(a, b[:5], equal_var=False).confidence_interval(0.9)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-12)
+    assert lo < np.mean(a) - np.mean(b[:5]) < hi
+
+
+def test_mean_difference_ci_edge_cases():
+    assert mean_difference_ci([2.0, 2.0], [1.0, 1.0, 1.0], paired=False) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in mean_difference_ci([2.0], [1.0, 1.5], paired=False))
+    with pytest.raises(ConfigError, match="equal lengths"):
+        mean_difference_ci([1.0, 2.0], [1.0], paired=True)
+
+
+def test_mean_difference_ci_covers_at_study_sizes():
+    """Welch's interval with 5 and 4 values of unequal spread: at least 93 % coverage over 1000 draws."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(1000):
+        lo, hi = mean_difference_ci(rng.normal(1.0, 1.0, 5), rng.normal(0.0, 2.0, 4), paired=False)
+        hits += lo <= 1.0 <= hi
+    assert hits >= 930
 
 
 def test_single_value_has_nan_sd_and_ci():
@@ -67,7 +99,6 @@ def test_constant_data_give_a_point_ci():
         ([[1.0, 2.0]], {}, "1-D"),
         (["a", "b"], {}, "numbers"),
         ([1.0, 2.0], {"level": 1.0}, "level"),
-        ([1.0, 2.0], {"n_resamples": 0}, "n_resamples"),
     ],
 )
 def test_bad_input_raises_config_error(values, kwargs, message):

@@ -9,7 +9,7 @@ NAME = "report"
 HELP = "test an ablation study's differences and write an HTML / Markdown report"
 DESCRIPTION = (
     "Reads a study's runs (RESULTS: the study file, or its sqlite .db file, or a storage URL with --study) "
-    "and reports per metric and level n, mean, sd, median and bootstrap CIs; the test chosen and why "
+    "and reports per metric and level n, mean, sd, median and t CIs of the mean; the test chosen and why "
     "(paired t / Wilcoxon, RM-ANOVA / Friedman + post-hoc, or the unpaired analogues); Holm-corrected "
     "p-values; effect sizes with CIs; equivalence (TOST and a Bayesian signed-rank test with the margin "
     "the study declares); almost stochastic order; the repeats needed for 80 % power; and plots."

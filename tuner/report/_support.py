@@ -37,7 +37,6 @@ __all__ = [
     "speed_per_run",
     "nan_test",
     "attempt",
-    "mean_diff",
     "FAILURES",
 ]
 
@@ -93,11 +92,6 @@ def attempt(notes: list[str], what: str, fn: Callable[..., T], *args: Any, **kwa
         return None
 
 
-def mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Vectorized ``mean(x) - mean(y)`` along ``axis`` (a bootstrap statistic)."""
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
-
-
 def boot_ci(
     data: tuple[np.ndarray, ...],
     statistic: Callable[..., Any],
@@ -110,8 +104,8 @@ def boot_ci(
 ) -> tuple[float, float]:
     """A bootstrap CI of ``statistic(*data, axis=-1)`` (scipy), falling back to percentiles; NaN if n < 2.
 
-    Used where :func:`deltatune.stats.describe` does not fit: the CI of a difference of two independent
-    means and the CI of a run's median speed-up over its repeats. Constant data give ``[value, value]``.
+    Used for the CI of a run's median speed-up over its timing repeats (a median, so no t interval).
+    Constant data give ``[value, value]``.
     """
     from scipy.stats import bootstrap
 

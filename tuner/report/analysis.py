@@ -4,7 +4,7 @@
 (frozen dataclasses, ``to_dict()`` for JSON). It only arranges the data and calls :mod:`deltatune.stats`;
 the rules of the statistics (which test, which effect size) live there. What is arranged here:
 
-- **per level and per design cell**: n, mean, SD, median and a 95 % bootstrap CI of each metric;
+- **per level and per design cell**: n, mean, SD, median and a 95 % Student-t CI of each metric;
 - **per factor with >= 2 levels**: its levels compared. With ``pairing == "unit"`` an observation's block
   is its unit plus the levels of all *other* factors, only blocks that have every level are kept and the
   tests are paired on them; with ``pairing == "none"`` all values of a level are compared unpaired. Two
@@ -33,9 +33,7 @@ from deltatune.report._support import (
     Plain,
     RunSpeed,
     attempt,
-    boot_ci,
     empty_description,
-    mean_diff,
     nan_test,
     provenance_summary,
     run_count,
@@ -55,6 +53,7 @@ from deltatune.stats import (
     compare_two,
     describe,
     holm,
+    mean_difference_ci,
     tost,
 )
 
@@ -96,7 +95,8 @@ class LevelSummary(Plain):
 class PairwiseComparison(Plain):
     """``level`` (a) against ``baseline`` (b) on ``metric``: test, effects, equivalence, order and power.
 
-    ``diff`` is ``mean(a) - mean(b)`` (over the complete blocks when paired) with a 95 % bootstrap CI;
+    ``diff`` is ``mean(a) - mean(b)`` (over the complete blocks when paired) with its 95 % CI (paired t or
+    Welch, :func:`deltatune.stats.mean_difference_ci`);
     ``better`` says whether a is better than b in the metric's direction (``None`` when undefined).
     ``p_holm`` is the Holm-adjusted p over all pairwise comparisons of the analysis; ``significant`` is
     ``p_holm < alpha``. ``equivalence``/``bayes``/``aso`` are ``None`` when not computed (``notes`` say
@@ -210,8 +210,8 @@ def _levels_of(obs: pd.DataFrame, factor: str, declared: list[str]) -> list[str]
     return [*map(str, declared), *[v for v in seen if v not in set(map(str, declared))]]
 
 
-def _describe(values: np.ndarray, seed: int) -> Description:
-    return describe(values, seed=seed) if values.size else empty_description()
+def _describe(values: np.ndarray) -> Description:
+    return describe(values) if values.size else empty_description()
 
 
 # ------------------------------------------------------------------------------------------ comparisons
@@ -247,11 +247,7 @@ def _pairwise(
         except FAILURES as e:
             test = nan_test(f"not tested: {e}", paired=paired, n=n)
         diff = float(np.mean(a) - np.mean(b))
-        if paired:
-            d = describe(a - b, seed=seed)
-            lo, hi = d.ci_low, d.ci_high
-        else:
-            lo, hi = boot_ci((a, b), mean_diff, paired=False, seed=seed)
+        lo, hi = mean_difference_ci(a, b, paired=paired)
         if spec.margin is not None:
             eq = attempt(notes, "TOST", tost, a, b, margin=spec.margin, paired=paired, alpha=alpha)
             if paired:
@@ -413,7 +409,7 @@ def _level_summaries(
     d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], seed: int
 ) -> tuple[list[LevelSummary], list[LevelSummary]]:
     levels = [
-        LevelSummary(spec.name, f, lv, _describe(d.loc[d[f] == lv, "value"].to_numpy(float), seed))
+        LevelSummary(spec.name, f, lv, _describe(d.loc[d[f] == lv, "value"].to_numpy(float)))
         for f, lvs in factor_levels.items()
         for lv in lvs
     ]
@@ -425,7 +421,7 @@ def _level_summaries(
             if combo in groups:
                 cells.append(
                     LevelSummary(
-                        spec.name, " × ".join(names), " / ".join(combo), _describe(groups[combo], seed)
+                        spec.name, " × ".join(names), " / ".join(combo), _describe(groups[combo])
                     )
                 )
     return levels, cells
@@ -508,7 +504,7 @@ def analyse(
     metrics, family = _holm_pass(metrics, alpha)
     speed_runs = speed_per_run(results.speed_repeats, list(factor_levels), seed)
     speed_levels = tuple(
-        LevelSummary("speed ratio", f, lv, _describe(meds, seed))
+        LevelSummary("speed ratio", f, lv, _describe(meds))
         for f in factor_levels
         for lv in factor_levels[f]
         if (

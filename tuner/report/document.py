@@ -173,7 +173,7 @@ def _comparison_blocks(
         Table(
             ("comparison", "difference (a - b)", "95 % CI"),
             tuple((_pair(p), fmt(p.diff), _ci(p.diff_ci_low, p.diff_ci_high)) for p in pws),
-            "Mean difference, bootstrap CI",
+            "Mean difference, t CI (paired t or Welch)",
         )
     )
     if spec_margin is not None:

@@ -5,7 +5,7 @@ The seed is a student reproduction of DeltaCNN: Faster R-CNN with a MobileNetV2 
 pedestrian sequence at 96x96 (Adam, lr 1e-3, batch 8, 10 epochs), scored by average IoU at weight decay
 0 / 5e-4 / 0.15 / 1, with FPS on an NVIDIA A10. Its "Classic convolutions" row is :data:`SEED_CLASSIC`;
 its "Delta convolutions" row stayed empty. A detection study (kind ``detection``) with a ``backbone``
-factor fills that layout from its own runs: each cell is the mean over seeds with a 95 % bootstrap CI.
+factor fills that layout from its own runs: each cell is the mean over seeds with a 95 % t CI.
 
 The tests: within every weight-decay column and head-features level, delta vs classic backbone (same
 trained detector, paired by seed) on average IoU and on ms/frame; and, for the delta backbone, the head
@@ -64,7 +64,7 @@ def _values(obs: pd.DataFrame, metric: str, levels: dict[str, str]) -> pd.Series
     return d.groupby("unit")["value"].mean()
 
 
-def _cell(values: pd.Series, seed: int) -> str:
+def _cell(values: pd.Series) -> str:
     from deltatune.stats import describe
 
     v = values.dropna()
@@ -72,7 +72,7 @@ def _cell(values: pd.Series, seed: int) -> str:
         return "–"
     if len(v) < 2:
         return f"{fmt(v.iloc[0])} (n=1)"
-    d = describe(v.to_numpy(), seed=seed)
+    d = describe(v.to_numpy())
     return f"{fmt(d.mean)} [{fmt(d.ci_low)}, {fmt(d.ci_high)}]"
 
 
@@ -84,7 +84,7 @@ def _seed_value(level: str) -> float | None:
     return next((v for k, v in SEED_CLASSIC.items() if math.isclose(k, x)), None)
 
 
-def _table(results: AblationResults, metric: str, seed: int, *, seed_row: bool) -> Block:
+def _table(results: AblationResults, metric: str, *, seed_row: bool) -> Block:
     from deltatune.report.document import Table
 
     obs = results.observations
@@ -97,12 +97,12 @@ def _table(results: AblationResults, metric: str, seed: int, *, seed_row: bool) 
         rows.append(("Seed: classic convolutions", *(fmt(v) if v is not None else "–" for v in seeds),
                      "–", f"about {SEED_FPS:.0f}"))  # fmt: skip
     for label, levels in _rows(results):
-        cells = [_cell(_values(obs, metric, {**levels, **c}), seed) for _, c in cols]
+        cells = [_cell(_values(obs, metric, {**levels, **c})) for _, c in cols]
         ms = _values(obs, "ms_per_frame", levels)
         fps = _values(obs, "fps", levels)
-        rows.append((label, *cells, _cell(ms, seed), _cell(fps, seed)))
+        rows.append((label, *cells, _cell(ms), _cell(fps)))
     name = next(m.label for m in results.metrics if m.name == metric)
-    return Table(headers, tuple(rows), f"{name}: mean over {results.unit_name}s [95 % bootstrap CI]")
+    return Table(headers, tuple(rows), f"{name}: mean over {results.unit_name}s [95 % CI]")
 
 
 def _tests(results: AblationResults, seed: int) -> list[dict[str, Any]]:
@@ -161,10 +161,10 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
             f"each other, and the seed's row only in shape.",
             "note",
         ),
-        _table(results, "avg_iou", seed, seed_row=True),
+        _table(results, "avg_iou", seed_row=True),
     ]
     if any(m.name == "map50" for m in results.metrics):
-        out.append(_table(results, "map50", seed, seed_row=False))
+        out.append(_table(results, "map50", seed_row=False))
     obs = results.observations
     if "weight_decay" in results.factors:
         d = obs[obs["metric"] == "avg_iou"].copy()

@@ -6,7 +6,8 @@ statsmodels, scikit-posthocs, baycomp, deepsig) and returns a frozen result obje
 Everything random (bootstraps, posterior sampling) is deterministic given ``seed``. The heavy libraries are
 imported inside the functions, so importing this package is cheap.
 
-- :func:`describe` — n, mean, SD, median and a BCa bootstrap CI of the mean.
+- :func:`describe` — n, mean, SD, median and a Student-t CI of the mean; :func:`mean_difference_ci` — the
+  paired-t or Welch CI of a difference of means.
 - :func:`hedges_g`, :func:`cliffs_delta`, :func:`rank_biserial` — effect sizes with CIs (noncentral t for g,
   bootstraps for the rank-based ones).
 - :func:`compare_two` — paired/Welch t-test or Wilcoxon/Mann-Whitney, chosen by Shapiro-Wilk.
@@ -31,7 +32,7 @@ from deltatune.stats._results import (
 from deltatune.stats.aso import almost_stochastic_order
 from deltatune.stats.bayes import bayes_signed_rank
 from deltatune.stats.corrections import holm
-from deltatune.stats.describe import describe
+from deltatune.stats.describe import describe, mean_difference_ci
 from deltatune.stats.effect import cliffs_delta, hedges_g, magnitude, rank_biserial
 from deltatune.stats.equivalence import tost
 from deltatune.stats.many_levels import compare_many
@@ -54,6 +55,7 @@ __all__ = [
     "describe",
     "hedges_g",
     "holm",
+    "mean_difference_ci",
     "magnitude",
     "rank_biserial",
     "repeats_for_power",

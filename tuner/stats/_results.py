@@ -58,11 +58,10 @@ class _ToDict:
 
 @dataclass(frozen=True)
 class Description(_ToDict):
-    """Summary of one sample: size, mean, SD (ddof=1), median and a bootstrap CI of the mean.
+    """Summary of one sample: size, mean, SD (ddof=1), median and a Student-t CI of the mean.
 
     ``ci_low``/``ci_high`` are NaN when ``n < 2``; for constant data they are ``[mean, mean]``.
-    ``ci_method`` says how the CI was obtained: ``"BCa"``, ``"percentile"`` (BCa failed or was degenerate),
-    ``"constant"`` or ``"n/a"``.
+    ``ci_method`` says how the CI was obtained: ``"t"``, ``"constant"`` or ``"n/a"``.
     """
 
     n: int
@@ -72,7 +71,7 @@ class Description(_ToDict):
     ci_low: float
     ci_high: float
     level: float
-    ci_method: str = "BCa"
+    ci_method: str = "t"
 
 
 @dataclass(frozen=True)

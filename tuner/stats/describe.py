@@ -1,4 +1,14 @@
-"""Descriptive summary of one sample, with a bootstrap confidence interval of the mean."""
+"""Descriptive summary of one sample with a Student-t confidence interval of its mean, and the CI of a
+difference of two means.
+
+Why t and not a bootstrap: studies here have 2-10 repeats, and a bootstrap CI of a mean is too narrow at
+those sizes (it resamples the sample's own spread, which underestimates the population's, and uses normal
+rather than t quantiles). In simulation (400 normal samples per size, ``scipy.stats.bootstrap`` BCa) the
+nominal 95 % BCa interval covered the true mean 50 % of the time at n = 2, 72 % at 3, 85 % at 5, 87 % at 8
+and 93 % at 20; the t interval 94-96 % at every size. On skewed (lognormal) data both fall short and t
+stays the closer one (87 % against 79 % at n = 5). ``tests/stats/test_describe.py`` holds the t interval
+to its coverage.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +17,72 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deltatune.stats._bootstrap import bootstrap_ci
 from deltatune.stats._results import Description
-from deltatune.stats._validate import as_sample, check_fraction, check_positive_int
+from deltatune.stats._validate import as_pair, as_sample, check_fraction
 
-__all__ = ["describe"]
-
-
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
+__all__ = ["describe", "mean_difference_ci"]
 
 
-def describe(
-    values: Sequence[float], *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0
-) -> Description:
-    """Size, mean, SD (ddof=1), median and a bootstrap CI of the mean of ``values``.
+def _t_interval(x: np.ndarray, level: float) -> tuple[float, float, str]:
+    """``(low, high, method)`` of the CI of the mean of ``x``: Student t, a point for constant data,
+    NaN (``"n/a"``) below 2 values."""
+    from scipy import stats
 
-    The CI is scipy's BCa bootstrap (``scipy.stats.bootstrap``), which makes no normality assumption and
-    corrects for skew, as is typical for accuracy and speed-up measurements over a handful of seeds. When
-    BCa is undefined the percentile interval is used instead (``ci_method`` says which). With ``n < 2`` the
-    CI (and SD) is NaN; constant data give ``[mean, mean]``. Deterministic given ``seed``.
+    if x.size < 2:
+        return math.nan, math.nan, "n/a"
+    mean = float(np.mean(x))
+    if np.all(x == x[0]):
+        return mean, mean, "constant"
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval(level)
+    return float(ci.low), float(ci.high), "t"
 
-    >>> d = describe([1.0, 2.0, 3.0, 4.0, 5.0], seed=0)
-    >>> d.n, d.mean, round(d.sd, 4), d.median
-    (5, 3.0, 1.5811, 3.0)
-    >>> d.ci_low < 3.0 < d.ci_high
-    True
+
+def describe(values: Sequence[float], *, level: float = 0.95) -> Description:
+    """Size, mean, SD (ddof=1), median and a Student-t CI of the mean of ``values``.
+
+    With ``n < 2`` the CI (and SD) is NaN (``ci_method`` ``"n/a"``); constant data give ``[mean, mean]``
+    (``"constant"``); otherwise ``ci_method`` is ``"t"``. See the module docstring for why t.
+
+    >>> d = describe([1.0, 2.0, 3.0, 4.0, 5.0])
+    >>> d.n, d.mean, round(d.sd, 4), d.median, round(d.ci_low, 4), round(d.ci_high, 4)
+    (5, 3.0, 1.5811, 3.0, 1.0368, 4.9632)
     """
     x = as_sample(values, "values")
     level = check_fraction(level, "level")
-    n_resamples = check_positive_int(n_resamples, "n_resamples")
-    mean = float(np.mean(x))
-    sd = float(np.std(x, ddof=1)) if x.size > 1 else math.nan
-    median = float(np.median(x))
-    if x.size < 2:
-        low, high, method = math.nan, math.nan, "n/a"
-    elif np.all(x == x[0]):
-        low, high, method = mean, mean, "constant"
-    else:
-        low, high, method = bootstrap_ci(
-            (x,), _mean, paired=False, level=level, n_resamples=n_resamples, seed=seed
-        )
+    low, high, method = _t_interval(x, level)
     return Description(
         n=int(x.size),
-        mean=mean,
-        sd=sd,
-        median=median,
+        mean=float(np.mean(x)),
+        sd=float(np.std(x, ddof=1)) if x.size > 1 else math.nan,
+        median=float(np.median(x)),
         ci_low=low,
         ci_high=high,
         level=level,
         ci_method=method,
     )
+
+
+def mean_difference_ci(
+    a: Sequence[float], b: Sequence[float], *, paired: bool, level: float = 0.95
+) -> tuple[float, float]:
+    """The CI of ``mean(a) - mean(b)``: the t interval of the paired differences, or Welch's interval for
+    independent samples (no equal-variance assumption). NaN when a sample has fewer than 2 values; a
+    point when there is no spread at all.
+
+    >>> [round(v, 3) for v in mean_difference_ci([5.0, 6.0, 7.0], [1.0, 2.0, 2.5], paired=False)]
+    [2.093, 6.24]
+    """
+    x, y = as_pair(a, b, paired=paired)
+    level = check_fraction(level, "level")
+    if paired:
+        low, high, _ = _t_interval(x - y, level)
+        return low, high
+    if min(x.size, y.size) < 2:
+        return math.nan, math.nan
+    if np.all(x == x[0]) and np.all(y == y[0]):
+        diff = float(x[0] - y[0])
+        return diff, diff
+    from scipy import stats
+
+    ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(level)
+    return float(ci.low), float(ci.high)
