@@ -15,6 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from deltatune.search.storage import engine_url
 from tests.services.postgres import postgres_server
 
 N = 30
@@ -63,7 +64,7 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
             deadline = time.time() + 240
             while time.time() < deadline and victim is None:
                 time.sleep(0.2)
-                study = optuna.load_study(study_name="pg", storage=url)
+                study = optuna.load_study(study_name="pg", storage=engine_url(url))
                 running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 pids = {p.pid: p for p in procs}
@@ -73,7 +74,7 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
                         # between the read above and the kill, and then the kill would cut nothing off
                         proc = pids[t.user_attrs["pid"]]
                         os.kill(proc.pid, signal.SIGSTOP)
-                        now = optuna.load_study(study_name="pg", storage=url)
+                        now = optuna.load_study(study_name="pg", storage=engine_url(url))
                         if t.number in {
                             r.number for r in now.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                         }:
@@ -95,7 +96,7 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
         time.sleep(6.5)  # longer than the grace period (3 x --heartbeat): the trial is now stale
         finish = subprocess.run(_cmd(url), env=env, capture_output=True, text=True, timeout=300)
         assert finish.returncode == 0, finish.stderr
-        study = optuna.load_study(study_name="pg", storage=url)
+        study = optuna.load_study(study_name="pg", storage=engine_url(url))
         trials = study.get_trials()
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         # live processes may each finish one more at the line, and a retry of a trial that lost its

@@ -70,7 +70,8 @@ def postgres_server() -> Iterator[str]:
             ]
         )
         run([str(bindir / "createdb"), "-h", str(sock), "-p", port, "-U", "postgres", "deltatune"])
-        yield f"postgresql+psycopg2://postgres@/deltatune?host={sock}&port={port}"
+        # the plain scheme users write (README); deltatune picks the installed driver
+        yield f"postgresql://postgres@/deltatune?host={sock}&port={port}"
     finally:
         subprocess.run(
             _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),

@@ -10,7 +10,9 @@ share it safely through the journal's file lock.
 - a path ending in ``.journal`` (or ``journal:///path``): that journal file;
 - ``sqlite:///file.db``: fine for one worker; several workers warn (SQLite locks the whole file);
 - ``postgresql://user:pw@host/db`` or ``mysql+pymysql://...``: the multi-machine path — start
-  ``deltatune search --study S --storage URL`` on every machine and they share one study.
+  ``deltatune search --study S --storage URL`` on every machine and they share one study. A PostgreSQL
+  URL without a driver (``postgresql://``, ``postgres://``) is opened with the installed one
+  (:func:`engine_url`).
 
 Every storage opens in optuna-dashboard: ``optuna-dashboard ./deltatune-results/S.journal`` or
 ``optuna-dashboard postgresql://...``.
@@ -39,6 +41,8 @@ __all__ = [
     "quiet_experimental",
     "RESULTS_ENV",
     "HEARTBEAT_S",
+    "engine_url",
+    "driver_missing",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,35 @@ LOCK_GRACE_S = 5
 #: Default heartbeat of running trials in an RDB storage (seconds).
 HEARTBEAT_S = 10.0
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+
+
+#: PostgreSQL drivers SQLAlchemy knows, in the order tried for a URL that names none: psycopg2 is what
+#: the ``postgres`` extra installs; SQLAlchemy 2.1 made psycopg (3) the default for ``postgresql://``,
+#: so a plain URL failed with "database driver missing" although a driver was installed.
+_PG_DRIVERS = ("psycopg2", "psycopg")
+
+
+def engine_url(url: str) -> str:
+    """``url`` as SQLAlchemy should open it: a PostgreSQL URL without a driver (``postgresql://``, or
+    ``postgres://`` as many hosting services write it) gets the installed one; anything else is
+    unchanged. The user's URL stays the one shown and stored."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
+        return url
+    for driver in _PG_DRIVERS:
+        if importlib.util.find_spec(driver) is not None:
+            return f"postgresql+{driver}://{rest}"
+    return f"postgresql://{rest}"
+
+
+def driver_missing(url: str, exc: ImportError) -> ConfigError:
+    """The one-line error for an RDB URL whose database driver is not installed."""
+    scheme = url.partition("://")[0].lower()
+    hint = " (install deltatune's postgres extra: pip install 'deltatune[postgres]')" if (
+        scheme.startswith("postgres")) else ""
+    return ConfigError(f"--storage {url}: database driver missing{hint}: {exc}")
 
 
 def results_dir() -> Path:
@@ -97,13 +130,13 @@ class StorageSpec:
         quiet_experimental()
         try:
             return optuna.storages.RDBStorage(
-                self.url,
+                engine_url(self.url),
                 heartbeat_interval=max(1, round(self.heartbeat)),
                 grace_period=max(2, round(3 * self.heartbeat)),
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
         except ImportError as exc:
-            raise ConfigError(f"--storage {self.url}: database driver missing ({exc})") from None
+            raise driver_missing(self.url, exc) from None
         except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--storage {self.url}: cannot open ({first})") from None
