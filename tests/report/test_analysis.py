@@ -253,6 +253,7 @@ def test_measured_speed_per_run_and_per_level(two_by_two) -> None:
     assert len(a.speed_runs) == 20
     run = a.speed_runs[0]
     assert run.n_repeats == 4 and run.ci_low <= run.median <= run.ci_high
+    assert run.ci_level == pytest.approx(0.875)  # [min, max] of 4 repeats: 1 - 2 / 2**4
     assert run.levels == {"strategy": "greedy", "space": "group"}
     tpe = next(s for s in a.speed_levels if (s.factor, s.level) == ("strategy", "tpe"))
     assert tpe.description.n == 10 and tpe.description.mean == pytest.approx(3.0, abs=0.05)

@@ -26,7 +26,9 @@ def test_retimed_points_are_the_fastest_feasible_and_the_recommendation_is_the_f
         assert len(r["ratios"]) == 3 and all(x > 0 for x in r["ratios"])
         assert r["dense_ms"] > 0 and r["delta_ms"] > 0 and r["host"] == platform.node()
         assert r["measured"] == pytest.approx(sorted(r["ratios"])[1])  # the median of 3 rounds
-        assert r["ci_low"] <= r["measured"] <= r["ci_high"]
+        # 3 rounds: the order-statistic interval is [min, max], a 75 % interval, and says so
+        assert (r["ci_low"], r["ci_high"]) == (min(r["ratios"]), max(r["ratios"]))
+        assert r["ci_level"] == pytest.approx(0.75)
         predicted = float(res.trials.loc[res.trials["trial"] == r["trial"], "speedup"].iloc[0])
         assert r["predicted"] == pytest.approx(predicted)
     measured = [r["measured"] for r in res.retimed]
@@ -34,6 +36,7 @@ def test_retimed_points_are_the_fastest_feasible_and_the_recommendation_is_the_f
     best = res.best_feasible
     assert best is not None and best["trial"] == res.retimed[0]["trial"]
     assert best["measured_speedup"] == pytest.approx(max(measured))
+    assert best["measured_ci_level"] == pytest.approx(0.75)
     # stored in the study: a resumed search reads them back instead of timing again
     study = open_study(resolve_storage(None, "rt"), "rt", create=False)
     stored = {int(k): Retimed.from_dict(v) for k, v in study.user_attrs[RETIMED_ATTR].items()}

@@ -336,12 +336,15 @@ def front_table(front: Any, unit: str = "PCK points") -> str:
 
 def retimed_table(rows: list[dict[str, Any]]) -> str:
     """Re-timed front points as a fixed-width text table (measured speedup with its CI, prediction)."""
-    head = f"{'trial':>5} {'measured':>9} {'95 % CI':>14} {'predicted':>10} {'dense ms':>9} {'delta ms':>9}"
+    head = (f"{'trial':>5} {'measured':>9} {'CI':>14} {'level':>6} {'predicted':>10} {'dense ms':>9} "
+            f"{'delta ms':>9}")
     lines = [head]
     for r in rows:
         ci = f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        lv = r.get("ci_level", float("nan"))
+        level = "-" if lv != lv else f"{lv:.1%}"  # NaN: a re-timing stored before levels were recorded
         lines.append(
-            f"{int(r['trial']):>5} {r['measured']:>8.2f}x {ci:>14} {r['predicted']:>9.2f}x "
+            f"{int(r['trial']):>5} {r['measured']:>8.2f}x {ci:>14} {level:>6} {r['predicted']:>9.2f}x "
             f"{r['dense_ms']:>9.1f} {r['delta_ms']:>9.1f}"
         )
     return "\n".join(lines)
@@ -352,7 +355,9 @@ def _speed_words(b: dict[str, Any], speed: str) -> str:
     if b.get("measured_speedup") is None:
         return f"{speed} speedup {b['speedup']:.2f}x"
     lo, hi = b["measured_ci"]
-    return (f"measured speedup {b['measured_speedup']:.2f}x [{lo:.2f}, {hi:.2f}] ({speed} estimate "
+    lv = b.get("measured_ci_level")
+    level = f" ({lv:.1%} CI)" if lv is not None and lv == lv else ""
+    return (f"measured speedup {b['measured_speedup']:.2f}x [{lo:.2f}, {hi:.2f}]{level} ({speed} estimate "
             f"{b['speedup']:.2f}x)")
 
 
@@ -452,7 +457,8 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         print(front_table(result.front, unit))
     if result.retimed:
         print(f"\nre-timed on this machine ({settings.retime_repeats} interleaved dense/delta rounds each, "
-              "tuning frames; median and its 95 % bootstrap CI):")
+              "tuning frames; the median and the order-statistic CI of the median, at the confidence level "
+              "that many rounds reach):")
         print(retimed_table(result.retimed))
     b = result.best_feasible
     if b is not None:

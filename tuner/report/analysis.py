@@ -502,7 +502,7 @@ def analyse(
             )
         )
     metrics, family = _holm_pass(metrics, alpha)
-    speed_runs = speed_per_run(results.speed_repeats, list(factor_levels), seed)
+    speed_runs = speed_per_run(results.speed_repeats, list(factor_levels))
     speed_levels = tuple(
         LevelSummary("speed ratio", f, lv, _describe(meds))
         for f in factor_levels

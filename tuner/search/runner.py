@@ -676,7 +676,7 @@ def run_search(
         assert best is not None
         top = retimed[0]
         best.update(measured_speedup=top.measured, measured_ci=[top.ci_low, top.ci_high],
-                    predicted_speedup=top.predicted)
+                    measured_ci_level=top.ci_level, predicted_speedup=top.predicted)
     if best is not None and settings.train is not None:
         best["finetune"] = study.trials[best["trial"]].user_attrs.get(FINETUNE_ATTR)
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -723,9 +723,9 @@ def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
 
 
 def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: float) -> str | None:
-    """Says so when the recommended trial is not faster than the dense model: measured (its 95 % CI
-    below 1) when the front was re-timed, else by the latency estimate. MAC counts never fall below 1, so
-    a MAC search says nothing here."""
+    """Says so when the recommended trial is not faster than the dense model: measured (its CI of the
+    median below 1) when the front was re-timed, else by the latency estimate. MAC counts never fall
+    below 1, so a MAC search says nothing here."""
     if best is None:
         return None
     if best.get("measured_speedup") is not None:

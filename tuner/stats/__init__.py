@@ -7,7 +7,7 @@ Everything random (bootstraps, posterior sampling) is deterministic given ``seed
 imported inside the functions, so importing this package is cheap.
 
 - :func:`describe` — n, mean, SD, median and a Student-t CI of the mean; :func:`mean_difference_ci` — the
-  paired-t or Welch CI of a difference of means.
+  paired-t or Welch CI of a difference of means; :func:`median_ci` — the order-statistic CI of a median.
 - :func:`hedges_g`, :func:`cliffs_delta`, :func:`rank_biserial` — effect sizes with CIs (noncentral t for g,
   bootstraps for the rank-based ones).
 - :func:`compare_two` — paired/Welch t-test or Wilcoxon/Mann-Whitney, chosen by Shapiro-Wilk.
@@ -36,6 +36,7 @@ from deltatune.stats.describe import describe, mean_difference_ci
 from deltatune.stats.effect import cliffs_delta, hedges_g, magnitude, rank_biserial
 from deltatune.stats.equivalence import tost
 from deltatune.stats.many_levels import compare_many
+from deltatune.stats.median import MedianInterval, median_ci
 from deltatune.stats.power import MAX_REPEATS, repeats_for_power
 from deltatune.stats.two_levels import compare_two
 
@@ -56,6 +57,8 @@ __all__ = [
     "hedges_g",
     "holm",
     "mean_difference_ci",
+    "median_ci",
+    "MedianInterval",
     "magnitude",
     "rank_biserial",
     "repeats_for_power",
