@@ -202,3 +202,18 @@ def test_a_metric_with_missing_values_says_how_many_under_its_heading(tmp_path: 
     assert md[sentence:].startswith(
         "No value in 10 of 20 observations: accuracy is unknown where the dense model finds nothing to score."
     )
+
+
+def test_a_metric_with_no_value_at_all_renders_without_plots(tmp_path: Path) -> None:
+    """Every accuracy missing (the dense model found no keypoint on any segment, as on carphone's head
+    and shoulders): the report still renders, says there is nothing to plot, and draws no box for it
+    (seaborn's box plot raised on an all-NaN column)."""
+    r = make_results(margin=None, loss_margin=None, speed=False, fronts=False)
+    obs = r.observations.copy()
+    obs.loc[obs["metric"] == "loss", "value"] = math.nan
+    r = dataclasses.replace(r, observations=obs)
+    analysis = analyse(r, aso_iterations=ASO_ITERATIONS)
+    md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
+    assert "No accuracy loss value was recorded in any run: nothing to plot or test." in md
+    assert not (tmp_path / "box_loss.png").exists() and (tmp_path / "box_speedup.png").exists()
+    assert "<img" in render_html(r, analysis)

@@ -240,6 +240,11 @@ def _metric_blocks(
         out.append(Para(missing_values(m.n_missing, m.n_observations, results.unit_name), "note"))
     obs = results.observations
     d = obs[obs["metric"] == spec.name] if len(obs) else obs
+    if len(d):  # the plots draw the values there are (a missing accuracy is NaN)
+        d = d[d["value"].notna()]
+        if not len(d):
+            out.append(Para(f"No {spec.label} value was recorded in any run: nothing to plot or test.",
+                            "note"))
     if x is not None and len(d):
         order = results.factors[x]
         out.append(
