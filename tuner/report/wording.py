@@ -228,7 +228,8 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "rank-biserial correlation (paired) and Cliff's delta (unpaired) are rank-based, from -1 to 1 "
         "(0.147 small, 0.33 medium, 0.474 large). g's CI inverts the noncentral t distribution of the t "
         "statistic (exact for normal data, and sensible with few repeats); the rank-based CIs are bootstrap "
-        "intervals.",
+        "intervals, too narrow with few repeats (in simulation the rank-biserial one held the effect 70-84 % "
+        "of the time at 5 pairs and 85-93 % at 8): read them as rough.",
     ),
     (
         "Equivalence margin",
