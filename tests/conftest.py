@@ -39,13 +39,13 @@ def mobilenet_weights() -> Path:
 
 @pytest.fixture(scope="session")
 def still_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder of 4 PNG copies of vtest's first decoded frame: a clip in which nothing changes."""
+    """A folder of 6 PNG copies of vtest's first decoded frame: a clip in which nothing changes."""
     from PIL import Image
 
     from deltatune.data import read_frames
 
     folder = tmp_path_factory.mktemp("still")
     first = next(iter(read_frames(vtest_path, count=1)))
-    for i in range(4):
+    for i in range(6):
         Image.fromarray(first).save(folder / f"{i:03d}.png")
     return folder

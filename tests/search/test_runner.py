@@ -210,3 +210,34 @@ def test_latency_model_cache_is_per_input_shape() -> None:
     two = Evaluator(replace(TINY, streams=2), use_disk_cache=False).latency_cache_path()
     assert one == again and one != two
     assert one.parent.name == "latency" and one.name.startswith("hrnet_tiny-")
+
+
+@pytest.mark.slow  # ~15 s: fits the latency model twice (timed runs)
+def test_a_latency_fit_that_prices_no_work_is_never_cached_or_reused(
+    still_clip: Path, vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a still clip no fitting configuration does conv work, so the fit prices every setting alike.
+    Cached, it made a later search at the same input shape (another video) see one speedup (23.7x) for
+    every trial. It is not cached now, and a cache holding such a fit (written before) is refitted."""
+    import json
+    import shutil
+    from dataclasses import replace
+
+    from deltatune.search.objective import Evaluator
+    from tests.search.conftest import TINY
+
+    data = tmp_path / "data"  # a private data dir: the cache goes there, vtest is copied in
+    data.mkdir()
+    shutil.copy2(vtest_path, data / vtest_path.name)
+    monkeypatch.setenv("DELTATUNE_DATA", str(data))
+    still = Evaluator(replace(TINY, video=str(still_clip)), speed="latency")
+    assert still.latency is not None and not still.latency.prices_work
+    path = still.latency_cache_path()
+    assert not path.exists()
+    # a cache file from before, holding that fit, at the key a vtest search of the same shape uses
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": still._latency_key(), **still.latency.to_dict()}))
+    moving = Evaluator(TINY, speed="latency")
+    assert moving.latency_cache_path() == path
+    assert moving.latency is not None and moving.latency.prices_work
+    assert json.loads(path.read_text())["coef"] == list(moving.latency.model.coef)  # replaced

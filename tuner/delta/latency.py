@@ -311,6 +311,15 @@ class FittedLatency:
     dense_ms: float
     fit_errors: tuple[float, ...]
 
+    @property
+    def prices_work(self) -> bool:
+        """Whether the fit prices conv work at all (a conv coefficient above 0). Fitted on frames in
+        which nothing changes (a still clip), no configuration did any conv work, every conv coefficient
+        comes out 0 and the model prices every configuration alike: such a fit must not be cached, or
+        every later search at the same input shape would see one speedup for all its trials."""
+        c = dict(zip(FEATURE_NAMES, self.model.coef, strict=True))
+        return c["dense_conv_ms"] > 0 or c["sparse_conv_ms"] > 0 or c["refresh_ms"] > 0
+
     def speedup(self, f: LatencyFeatures) -> float:
         """Predicted wall-clock speedup of a configuration over the dense model."""
         return self.dense_ms / max(self.model.predict(f), 1e-9)

@@ -450,12 +450,19 @@ class Evaluator:
         path = self.latency_cache_path()
         if self._use_disk and path.is_file():
             try:
-                return FittedLatency.from_dict(json.loads(path.read_text()))
+                cached = FittedLatency.from_dict(json.loads(path.read_text()))
+                if cached.prices_work:
+                    return cached
+                log.warning("latency model cache %s prices no conv work (fitted on frames that never "
+                            "changed); refitting", path)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("latency model cache %s unreadable (%s); refitting", path, exc)
         log.info("fitting the latency model of %s on this machine (once; cached in %s)", w.model, path)
         fitted = fit_latency(self.net, list(self.frames["tune"]))
-        if self._use_disk:
+        if not fitted.prices_work:
+            log.warning("the tuning frames of %s hardly change: no fitting configuration did any conv work, "
+                        "so the latency model prices every setting alike (not cached)", w.video_path())
+        elif self._use_disk:
             try:
                 payload = {"key": self._latency_key(), **fitted.to_dict()}
                 atomic_write_text(path, json.dumps(payload, indent=1))
