@@ -241,3 +241,40 @@ def test_a_latency_fit_that_prices_no_work_is_never_cached_or_reused(
     assert moving.latency_cache_path() == path
     assert moving.latency is not None and moving.latency.prices_work
     assert json.loads(path.read_text())["coef"] == list(moving.latency.model.coef)  # replaced
+
+
+@pytest.mark.slow  # ~30 s: three evaluators and a one-trial search
+def test_a_clip_rewritten_under_the_same_name_gets_a_fresh_reference_and_its_study_is_refused(
+    results: Path, vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dense reference is cached on disk; keyed by the video's path, a clip re-exported under the
+    same name was scored against the old clip's reference (silently wrong losses). The key is the decoded
+    frames now, and a study made on the old clip is not resumed on the new one."""
+    from PIL import Image
+
+    from deltatune.data import read_frames
+    from deltatune.search.objective import Evaluator
+    from tests.search.conftest import TINY
+
+    monkeypatch.setenv("DELTATUNE_DATA", str(tmp_path / "data"))  # a private reference cache
+    clip = tmp_path / "clip"
+    clip.mkdir()
+
+    def export(start: int) -> None:
+        for i, f in enumerate(read_frames(vtest_path, start=start, count=6)):
+            Image.fromarray(f).save(clip / f"{i:03d}.png")
+
+    export(0)
+    wl = replace(TINY, video=str(clip))
+    first = Evaluator(wl)
+    before, key = first._reference("tune"), first._cache_key("tune")
+    assert (tmp_path / "data" / "cache" / "reference" / f"{key}.pt").is_file()  # on the disk cache
+    assert Evaluator(wl).frames_fingerprint() == first.frames_fingerprint()  # same clip, same print
+    run_search(settings(trials=1, study="clip", workload=wl), evaluator=first, heldout=False)
+    export(400)  # other frames, same file names
+    again = Evaluator(wl)
+    assert again._cache_key("tune") != key and again.frames_fingerprint() != first.frames_fingerprint()
+    fresh = Evaluator(wl, use_disk_cache=False)._reference("tune")
+    assert torch.equal(again._reference("tune"), fresh) and not torch.equal(before, fresh)
+    with pytest.raises(ConfigError, match="created on other frames"):
+        run_search(settings(trials=1, study="clip", workload=wl), evaluator=again, heldout=False)

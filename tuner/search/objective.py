@@ -181,6 +181,7 @@ class Evaluator:
         x = preprocess(clip, self.info).contiguous()
         t = workload.tune_frames
         self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:], "all": x}
+        self._frame_prints: dict[str, str] = {}
         self.speed, _ = resolve_speed(speed)
         self._use_disk = use_disk_cache
         #: the dense model the network runs (the original, or fine-tuned weights: :meth:`use_weights`)
@@ -377,12 +378,24 @@ class Evaluator:
         return self.net.truncation_points
 
     # -- reference ---------------------------------------------------------------------------------
+    def frames_fingerprint(self, split: str = "tune") -> str:
+        """``"sha256:<16 hex>"`` of the decoded, cropped frames of ``split``: what a trial is scored on.
+        It changes with the video's content (and with a decoder that decodes it differently), not with
+        its path or file date, so a study resumed on another machine with the same clip matches."""
+        hit = self._frame_prints.get(split)
+        if hit is None:
+            t = self.frames[split].detach().cpu().contiguous()
+            hit = self._frame_prints[split] = "sha256:" + hashlib.sha256(t.numpy().tobytes()).hexdigest()[:16]
+        return hit
+
     def _cache_key(self, split: str) -> str:
         w = self.workload
         key = {
             "model": w.model,
             "weights": w.weights_identity(),
-            "video": str(w.video_path()),
+            # the decoded frames themselves, not the video's path: a clip re-exported under the same name
+            # was scored against the old clip's cached reference (silently wrong losses)
+            "frames_sha256": self.frames_fingerprint(split),
             "windows": [str(c) for c in w.crop_windows()],
             "start": w.start,
             "frames": w.frames,

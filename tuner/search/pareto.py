@@ -53,6 +53,9 @@ META_KEY = "deltatune"
 #: the weights' fingerprint (:func:`~deltatune.delta.fingerprint.weights_fingerprint`): in the study's meta
 #: (the weights every trial starts from) and on a ``--train`` trial (the fine-tuned weights it ran)
 WEIGHTS_ATTR = "weights_fingerprint"
+#: the tuning frames' fingerprint (:meth:`~deltatune.search.objective.Evaluator.frames_fingerprint`), in
+#: the study's meta: a study resumed on a video that changed under the same name is refused
+FRAMES_ATTR = "frames_fingerprint"
 
 
 def study_meta(study: optuna.Study) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluator, resolve_speed
 from deltatune.search.pareto import (
+    FRAMES_ATTR,
     META_KEY,
     WEIGHTS_ATTR,
     best_under,
@@ -288,6 +289,13 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
             f"--study {study.study_name}: it was created with other weights (fingerprint "
             f"{old[WEIGHTS_ATTR]}, now {meta[WEIGHTS_ATTR]}); use a new --study name"
         )
+    # same video name, other contents (re-exported, overwritten): its trials were scored on other frames
+    if old.get(FRAMES_ATTR) and meta.get(FRAMES_ATTR) and old[FRAMES_ATTR] != meta[FRAMES_ATTR]:
+        raise ConfigError(
+            f"--study {study.study_name}: it was created on other frames (fingerprint {old[FRAMES_ATTR]}, "
+            f"now {meta[FRAMES_ATTR]}): the video changed under the same name, or decodes differently "
+            "here; use a new --study name"
+        )
 
 
 def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
@@ -302,6 +310,7 @@ def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dic
         "also_on": [w.to_dict() for w in settings.also_on] or None,
         "aggregate": settings.aggregate if settings.also_on else None,
         WEIGHTS_ATTR: weights_fingerprint(ev.model),
+        FRAMES_ATTR: ev.frames_fingerprint(),
     }
 
 
