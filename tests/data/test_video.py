@@ -266,3 +266,21 @@ def test_len_matches_iteration(vtest_path: Path) -> None:
     clip = streams.to_tensor()
     assert len(streams) == clip.shape[0] == 4  # 780, 784, 788, 792
     assert clip.shape[1:] == (3, 3, 64, 48)
+
+
+def test_source_digest_follows_content_not_name(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
+    from deltatune.data.video import source_digest
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    Image.fromarray(vtest_head[0]).save(folder / "a.png")
+    (folder / "notes.txt").write_text("not an image")
+    one = source_digest(folder)
+    (folder / "notes.txt").write_text("edited")  # not a frame: same digest
+    assert source_digest(folder) == one
+    Image.fromarray(vtest_head[5]).save(folder / "a.png")  # same name, other frame
+    assert source_digest(folder) != one
+    video = tmp_path / "v.bin"
+    video.write_bytes(b"abc")
+    assert source_digest(video) == "ba7816bf8f01cfea"  # SHA-256 of b"abc"
+    assert source_digest(str(video)) == source_digest(video)

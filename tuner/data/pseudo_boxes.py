@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from deltatune.data.video import source_digest
 from deltatune.errors import ConfigError, VideoError
 
 __all__ = [
@@ -181,22 +182,8 @@ def pseudo_person_boxes(frame: Tensor, background: Tensor, params: PseudoLabelPa
     return torch.tensor(out, dtype=torch.float32).reshape(-1, 4)
 
 
-def _video_key(path: Path) -> str:
-    """Content hash of a video file, or of an image folder's image files (names and bytes)."""
-    from deltatune.data.assets import sha256_file
-    from deltatune.data.video import IMAGE_SUFFIXES
-
-    if path.is_file():
-        return sha256_file(path)[:16]
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
-        h.update(f.name.encode())
-        h.update(sha256_file(f).encode())
-    return h.hexdigest()[:16]
-
-
 def _cache_path(folder: Path, source: Path, params: PseudoLabelParams) -> Path:
-    text = json.dumps([_CACHE_FORMAT, _video_key(source), params.to_json()])
+    text = json.dumps([_CACHE_FORMAT, source_digest(source), params.to_json()])
     return folder / f"{source.stem}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pt"
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "load_clip",
     "DEFAULT_WINDOWS",
     "resolve_source",
+    "source_digest",
 ]
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,24 @@ def resolve_source(source: str | Path, *, fetch: bool = True) -> Path:
     if name in ASSETS and ASSETS[name].filename.endswith((".avi", ".mp4")):
         return asset_path(name, fetch=fetch)
     return Path(name)
+
+
+def source_digest(source: str | Path) -> str:
+    """16 hex digits of SHA-256 over a video file's bytes, or over an image folder's image files (names
+    and bytes): what a cache of results computed from the video is keyed by, so that a clip re-exported
+    under the same name is not read back from the old clip's cache. Sample names resolve first."""
+    import hashlib
+
+    from deltatune.data.assets import sha256_file
+
+    path = resolve_source(source, fetch=True)
+    if path.is_file():
+        return sha256_file(path)[:16]
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+        h.update(f.name.encode())
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()[:16]
 
 
 def _resolve(source: str | Path) -> Path:
