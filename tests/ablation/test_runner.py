@@ -235,3 +235,19 @@ def test_a_run_whose_worker_died_before_its_first_heartbeat_is_retried(tmp_path:
     trials = optuna.load_study(study_name=spec.name, storage=url).trials
     assert trials[popped.number].state == TrialState.FAIL
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_a_study_on_a_real_postgresql_server(tmp_path: Path, results: Path) -> None:
+    """The multi-machine storage the README documents, ``--storage postgresql://...`` as written there
+    (no driver named): every run once in worker processes, then read back for the report."""
+    from tests.services.postgres import postgres_server
+
+    spec = load_study(write_study(tmp_path, EVAL_STUDY, "abl-pg"))
+    with postgres_server() as url:
+        assert url.startswith("postgresql://")
+        summary = run_ablation(spec, storage=url, jobs=2, threads=1, heartbeat=2)
+        assert (summary.expected, summary.complete, summary.failed) == (4, 4, {})
+        assert run_ablation(spec, storage=url, heartbeat=2).new == 0  # resumed: nothing left to run
+        study, stored = find_study(url)
+        res = load_results(study, stored)
+        assert stored.name == spec.name and len(res.observations) == 4 * 3
