@@ -21,6 +21,8 @@ from typing import Any
 
 __all__ = [
     "exit_with_parent",
+    "deltatune_env",
+    "adopt_env",
     "busy_machine",
     "optimize_resilient",
     "register_worker",
@@ -40,6 +42,21 @@ _started: set[int] = set()
 
 #: prefix of the study user attributes ``worker:<host>:<pid>`` (value: start time) of :func:`register_worker`
 WORKER_ATTR = "worker:"
+
+
+def deltatune_env() -> dict[str, str]:
+    """This process's ``DELTATUNE_*`` environment (results and data folders ...), for its workers to
+    adopt with :func:`adopt_env`. joblib reuses loky workers from one call to the next in a process, and a
+    reused worker keeps the environment it was started with: a second search in the same process with
+    another results folder had its workers write their trials into the first one's."""
+    return {k: v for k, v in os.environ.items() if k.startswith("DELTATUNE_")}
+
+
+def adopt_env(env: dict[str, str]) -> None:
+    """Make this worker's ``DELTATUNE_*`` environment exactly ``env`` (see :func:`deltatune_env`)."""
+    for k in [k for k in os.environ if k.startswith("DELTATUNE_") and k not in env]:
+        del os.environ[k]
+    os.environ.update(env)
 
 
 def register_worker(study: Any) -> None:

@@ -308,3 +308,18 @@ def test_worker_processes_reuse_the_latency_model_the_main_process_fitted(
     fits = sorted((data / "latency").glob("hrnet_tiny-*.json"))
     assert len(fits) == 1
     assert json.loads(fits[0].read_text())["key"]["threads"] == worker_threads(2)
+
+
+@pytest.mark.slow  # ~20 s: two searches with two worker processes each
+def test_a_second_parallel_search_in_one_process_writes_where_it_was_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """joblib reuses its loky workers between calls, and a reused worker kept the environment it started
+    with: a second search in the same process, with another results folder, had its trials written into
+    the first one's folder and found none of its own. Workers take the caller's DELTATUNE_* now."""
+    for name in ("a", "b"):
+        monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / name))
+        res = run_search(settings(trials=2, study="twice", jobs=2, strategy="random"), heldout=False)
+        assert res.n_trials == 2
+        study = open_study(resolve_storage(None, "twice"), "twice", create=False)
+        assert len(study.trials) == 2 and (tmp_path / name / "twice.journal").is_file()

@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltatune._workers import all_workers_gone, exit_with_parent, optimize_resilient, register_worker
+from deltatune._workers import (
+    adopt_env,
+    all_workers_gone,
+    deltatune_env,
+    exit_with_parent,
+    optimize_resilient,
+    register_worker,
+)
 from deltatune.ablation.spec import Run, StudySpec
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
 from deltatune.errors import ConfigError
@@ -123,9 +130,16 @@ def check_inputs(spec: StudySpec) -> None:
 
 
 def _work(
-    spec_d: dict[str, Any], url: str, heartbeat: float, threads: int, prov: dict[str, Any], parent: int | None
+    spec_d: dict[str, Any],
+    url: str,
+    heartbeat: float,
+    threads: int,
+    prov: dict[str, Any],
+    parent: int | None,
+    env: dict[str, str] | None = None,
 ) -> int:
-    """A worker: pop queued runs until none is left; returns how many it finished."""
+    """A worker: pop queued runs until none is left; returns how many it finished. ``env``: the
+    parent's ``DELTATUNE_*`` environment (a reused loky worker still has an earlier call's)."""
     import optuna
     import torch
 
@@ -134,6 +148,8 @@ def _work(
     if parent is not None:
         exit_with_parent(parent)
         logging.getLogger("deltatune").setLevel(logging.WARNING)
+    if env is not None:
+        adopt_env(env)
     torch.set_num_threads(max(1, threads))
     spec = StudySpec.from_dict(spec_d)
     runs = {r.key: r for r in spec.runs()}
@@ -354,7 +370,7 @@ def _launch(
             from joblib import Parallel, delayed
 
             Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_work)(spec.to_dict(), url, heartbeat, threads, prov, os.getpid())
+                delayed(_work)(spec.to_dict(), url, heartbeat, threads, prov, os.getpid(), deltatune_env())
                 for _ in range(jobs)
             )
     finally:

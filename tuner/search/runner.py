@@ -451,12 +451,20 @@ def _uses_space(strategy: Any) -> bool:
 
 
 def _worker_entry(
-    settings_d: dict[str, Any], worker: int, n_trials: int, seed: int, parent: int | None = None
+    settings_d: dict[str, Any],
+    worker: int,
+    n_trials: int,
+    seed: int,
+    parent: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[int]:
     """Picklable entry point for a worker process (settings travel as a plain dict); it exits when
-    ``parent`` (the ``search`` process) dies."""
-    from deltatune._workers import exit_with_parent
+    ``parent`` (the ``search`` process) dies, and takes the parent's ``DELTATUNE_*`` environment ``env``
+    (a reused loky worker still has an earlier call's)."""
+    from deltatune._workers import adopt_env, exit_with_parent
 
+    if env is not None:
+        adopt_env(env)
     if parent is not None:
         exit_with_parent(parent)
     logging.getLogger("deltatune").setLevel(logging.WARNING)
@@ -791,6 +799,8 @@ def _run_parallel(
     from joblib import Parallel, delayed
     from optuna.trial import TrialState
 
+    from deltatune._workers import deltatune_env
+
     stop = threading.Event()
 
     def _poll() -> None:
@@ -813,7 +823,9 @@ def _run_parallel(
     d["workload"] = settings.workload.to_dict()
     try:
         results = Parallel(n_jobs=len(shares), backend="loky")(
-            delayed(_worker_entry)(d, w, n, seeds[w], os.getpid()) for w, n in enumerate(shares) if n > 0
+            delayed(_worker_entry)(d, w, n, seeds[w], os.getpid(), deltatune_env())
+            for w, n in enumerate(shares)
+            if n > 0
         )
     finally:
         stop.set()
