@@ -254,9 +254,9 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
     (
         "Measured speed",
         "Each run's timing repeats give a median speed-up (dense / delta time) with the order-statistic CI "
-        "of the median over its repeats (distribution-free; with fewer than 6 repeats it is [min, max], "
-        "whose confidence level is shown: 75 % at 3 repeats); each level's CI is the t interval over its "
-        "runs' medians.",
+        "of the median over its repeats (distribution-free, with the confidence level it reaches: up to 8 "
+        "repeats it is [min, max], and up to 5 that is less than 95 %, e.g. 75 % at 3 repeats); each "
+        "level's CI is the t interval over its runs' medians.",
     ),
     (
         "Critical-difference diagram",
