@@ -280,36 +280,6 @@ def test_a_clip_rewritten_under_the_same_name_gets_a_fresh_reference_and_its_stu
         run_search(settings(trials=1, study="clip", workload=wl), evaluator=again, heldout=False)
 
 
-@pytest.mark.slow  # ~30 s: one latency fit, then two worker processes
-def test_worker_processes_reuse_the_latency_model_the_main_process_fitted(
-    results: Path, vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The latency model is cached per thread count. The main process used to fit it at its own count
-    and each worker at theirs, at the same time, competing for the cores they were timing on; it now fits
-    once, at the workers' count, and the workers load that fit."""
-    import json
-    import shutil
-
-    from deltatune.search.runner import worker_threads
-
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy2(vtest_path, data / vtest_path.name)
-    monkeypatch.setenv("DELTATUNE_DATA", str(data))
-    before = torch.get_num_threads()
-    torch.set_num_threads(worker_threads(2) + 1)  # the main process has more threads than a worker
-    try:
-        res = run_search(settings(trials=2, study="jl", jobs=2, strategy="random", speed="latency"),
-                         heldout=False)
-        assert torch.get_num_threads() == worker_threads(2) + 1  # restored for the re-timing
-    finally:
-        torch.set_num_threads(before)
-    assert res.speed == "latency" and res.n_trials == 2
-    fits = sorted((data / "latency").glob("hrnet_tiny-*.json"))
-    assert len(fits) == 1
-    assert json.loads(fits[0].read_text())["key"]["threads"] == worker_threads(2)
-
-
 @pytest.mark.slow  # ~20 s: two searches with two worker processes each
 def test_a_second_parallel_search_in_one_process_writes_where_it_was_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -470,13 +470,8 @@ def _worker_entry(
     logging.getLogger("deltatune").setLevel(logging.WARNING)
     import torch
 
-    torch.set_num_threads(worker_threads(settings_d.get("jobs", 1)))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, settings_d.get("jobs", 1))))
     return _worker(_settings_from_dict(settings_d), worker, n_trials, seed)
-
-
-def worker_threads(jobs: int) -> int:
-    """Intra-op threads of each of ``jobs`` worker processes: the cores shared out."""
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
 def _settings_from_dict(d: dict[str, Any]) -> SearchSettings:
@@ -618,7 +613,6 @@ def run_search(
     reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
     ``jobs > 1`` always build their own).
     """
-    import torch
     from optuna.trial import TrialState
 
     t0 = time.perf_counter()
@@ -632,16 +626,8 @@ def run_search(
         raise ConfigError("run_search: the evaluator was built for another workload")
     if evaluator is not None and evaluator.speed != resolve_speed(settings.speed)[0]:
         raise ConfigError(f"run_search: the evaluator scores --speed {evaluator.speed}, not {settings.speed}")
-    # main process: validates inputs early, held-out check, jobs == 1 worker. With worker processes it
-    # builds its evaluator at their thread count, so that the latency model it fits (keyed by threads) is
-    # the one they load from the cache: one fit, in a quiet machine, instead of one per worker at once
-    threads = torch.get_num_threads()
-    if settings.jobs > 1 and evaluator is None:
-        torch.set_num_threads(worker_threads(settings.jobs))
-    try:
-        ev = make_evaluator(settings, evaluator)
-    finally:
-        torch.set_num_threads(threads)  # re-timing the front uses them all
+    # main process: validates inputs early, held-out check, jobs == 1 worker
+    ev = make_evaluator(settings, evaluator)
     for e in getattr(ev, "evaluators", [ev]):  # every segment must have keypoints to lose
         e.check_scorable()
     if ev.random_weights:
