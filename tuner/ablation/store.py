@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
-from deltatune.search.storage import driver_missing, engine_url, quiet_experimental
+from deltatune.search.storage import open_rdb, quiet_experimental
 
 if TYPE_CHECKING:
     import optuna
@@ -72,20 +72,13 @@ def check_url(url: str) -> None:
 
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
-    import optuna
 
     check_url(url)
     quiet_experimental()
     kw: dict[str, Any] = {}
     if heartbeat is not None:
         kw = {"heartbeat_interval": max(1, int(round(heartbeat))), "grace_period": grace_period(heartbeat)}
-    try:
-        return optuna.storages.RDBStorage(engine_url(url), **kw)
-    except ImportError as exc:
-        raise driver_missing(url, exc) from None
-    except Exception as exc:  # sqlalchemy's OperationalError, ArgumentError ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {url}: cannot open ({first})") from None
+    return open_rdb(url, **kw)
 
 
 def open_ablation(url: str, spec: StudySpec, *, heartbeat: float | None = DEFAULT_HEARTBEAT) -> optuna.Study:

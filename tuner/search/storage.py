@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deltatune.errors import ConfigError
 
@@ -42,7 +42,7 @@ __all__ = [
     "RESULTS_ENV",
     "HEARTBEAT_S",
     "engine_url",
-    "driver_missing",
+    "open_rdb",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,22 @@ def engine_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
-def driver_missing(url: str, exc: ImportError) -> ConfigError:
-    """The one-line error for an RDB URL whose database driver is not installed."""
-    scheme = url.partition("://")[0].lower()
-    hint = " (install deltatune's postgres extra: pip install 'deltatune[postgres]')" if (
-        scheme.startswith("postgres")) else ""
-    return ConfigError(f"--storage {url}: database driver missing{hint}: {exc}")
+def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url`` (opened through :func:`engine_url`; ``kwargs`` go to
+    ``RDBStorage``), or a one-line :class:`ConfigError` naming the URL: the driver is missing, or the
+    database cannot be opened."""
+    import optuna
+
+    try:
+        return optuna.storages.RDBStorage(engine_url(url), **kwargs)
+    except ImportError as exc:
+        scheme = url.partition("://")[0].lower()
+        hint = " (install deltatune's postgres extra: pip install 'deltatune[postgres]')" if (
+            scheme.startswith("postgres")) else ""
+        raise ConfigError(f"--storage {url}: database driver missing{hint}: {exc}") from None
+    except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--storage {url}: cannot open ({first})") from None
 
 
 def results_dir() -> Path:
@@ -105,7 +115,6 @@ class StorageSpec:
 
     def open(self) -> optuna.storages.BaseStorage:
         """Open the storage (creates the journal file's folder)."""
-        import optuna
         from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
         if self.kind == "journal":
@@ -128,18 +137,12 @@ class StorageSpec:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         quiet_experimental()
-        try:
-            return optuna.storages.RDBStorage(
-                engine_url(self.url),
-                heartbeat_interval=max(1, round(self.heartbeat)),
-                grace_period=max(2, round(3 * self.heartbeat)),
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
-        except ImportError as exc:
-            raise driver_missing(self.url, exc) from None
-        except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"--storage {self.url}: cannot open ({first})") from None
+        return open_rdb(
+            self.url,
+            heartbeat_interval=max(1, round(self.heartbeat)),
+            grace_period=max(2, round(3 * self.heartbeat)),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
 
 
 @contextmanager
