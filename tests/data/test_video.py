@@ -116,6 +116,60 @@ def test_image_folder_sorted_by_name_and_jpeg(tmp_path: Path, vtest_head: list[n
     assert err0 < 4 and err0 < err_swapped
 
 
+def _encode(path: Path, frames: list[np.ndarray], rotation: int | None) -> None:
+    """Write ``frames`` as H.264 in MP4, with a display rotation (degrees, counter-clockwise) if given."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode())
+
+
+@pytest.mark.parametrize(("rotation", "turns"), [(-90, 3), (90, 1), (180, 2)])
+def test_rotated_video_comes_upright(
+    tmp_path: Path, vtest_head: list[np.ndarray], rotation: int, turns: int
+) -> None:
+    # A phone's portrait clip: landscape frames plus a display rotation. Players (and ffmpeg) turn it
+    # upright; so must we, or every person in it lies on their side. The same frames are encoded without
+    # the rotation, so the decoded pixels must be exactly the quarter turns of those.
+    frames = [f[:256, :320] for f in vtest_head[:3]]
+    _encode(tmp_path / "plain.mp4", frames, None)
+    _encode(tmp_path / "rotated.mp4", frames, rotation)
+    plain = list(read_frames(tmp_path / "plain.mp4"))
+    rotated = list(read_frames(tmp_path / "rotated.mp4"))
+    assert len(rotated) == 3
+    for r, f in zip(rotated, plain, strict=True):
+        np.testing.assert_array_equal(r, np.rot90(f, turns))
+        assert r.flags["C_CONTIGUOUS"]
+    info = video_info(tmp_path / "rotated.mp4")
+    assert (info.width, info.height) == ((256, 320) if turns % 2 else (320, 256))
+    if turns % 2:
+        # A window that fits only the upright (portrait) frame is accepted, and crops upright pixels.
+        win = CropWindow(0, 200, 192, 100)
+        batch = next(iter(FrameStreams(tmp_path / "rotated.mp4", windows=[win])))
+        want = torch.from_numpy(rotated[0][200:300, :192].copy()).permute(2, 0, 1).float() / 255
+        torch.testing.assert_close(batch[0], want)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
+    # Orientation 6: the stored pixels are shown turned 90 degrees clockwise.
+    stored = vtest_head[0][:200, :300]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "a.png", exif=exif)
+    raw = np.array(Image.open(tmp_path / "a.png").convert("RGB"))
+    got = list(read_frames(tmp_path))
+    np.testing.assert_array_equal(got[0], np.rot90(raw, -1))
+    info = video_info(tmp_path)
+    assert (info.width, info.height) == (200, 300)
+
+
 def test_image_folder_errors(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -62,7 +62,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CACHE_FORMAT = "deltatune-pseudo-boxes/1"
+#: Cache format; 2: frames are decoded upright (display rotation / EXIF orientation applied), so boxes
+#: cached from a rotated clip before that are in the wrong frame and must not be read back.
+_CACHE_FORMAT = "deltatune-pseudo-boxes/2"
 
 #: What the check by eye found (module docstring): pedestrians, own tight box, in merged pairs, missed,
 #: false boxes, on vtest frames 0, 150, 300, 450, 600, 750 with the default parameters.

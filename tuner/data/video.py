@@ -4,9 +4,12 @@ A *stream* in deltatune is one batch entry that the delta engine follows frame b
 usually shows several regions of interest; :class:`FrameStreams` turns each :class:`CropWindow` into one
 stream, so a ``[B, 3, H, W]`` batch per frame carries B independent streams.
 
-Decoding uses PyAV (``av``); image folders are read with Pillow. Every failure on user input (missing
-path, empty folder, corrupt file, ``start`` beyond the end, a window outside the frame) raises
-:class:`~deltatune.errors.VideoError` with a one-line message naming the input.
+Decoding uses PyAV (``av``); image folders are read with Pillow. Frames come upright, as a player
+shows them: a video's display rotation (phones store portrait clips as landscape frames plus a rotation)
+and a JPEG's EXIF orientation are applied, and sizes (:func:`video_info`, crop windows) are those of the
+upright frames. Every failure on user input (missing path, empty folder, corrupt file, ``start`` beyond
+the end, a window outside the frame) raises :class:`~deltatune.errors.VideoError` with a one-line
+message naming the input.
 
 Example::
 
@@ -144,13 +147,38 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _load_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            return np.array(im.convert("RGB"))  # a writable copy, as decoded video frames are
+            upright = ImageOps.exif_transpose(im)  # a phone's portrait JPEG is stored sideways + a tag
+            return np.array(upright.convert("RGB"))  # a writable copy, as decoded video frames are
     except (OSError, UnidentifiedImageError) as exc:
         raise VideoError(f"image {path} cannot be read ({type(exc).__name__})") from exc
+
+
+def _quarter_turns(rotation: float) -> int:
+    """Counter-clockwise quarter turns that make a frame with display rotation ``rotation`` (degrees,
+    counter-clockwise, as PyAV's ``VideoFrame.rotation`` and FFmpeg's display matrix give it) upright,
+    as players and ``ffmpeg`` show it. Angles that are not a multiple of 90 are rounded to one."""
+    return round(rotation / 90) % 4
+
+
+def _upright(frame: np.ndarray, turns: int) -> np.ndarray:
+    """``frame`` [H, W, 3] turned ``turns`` quarter turns counter-clockwise (a contiguous copy)."""
+    return frame if turns == 0 else np.ascontiguousarray(np.rot90(frame, turns))
+
+
+def _first_frame_turns(container: InputContainer) -> int:
+    """The display rotation of a video, from its first frame (0 when none decodes: decoding errors are
+    reported where the frames are read)."""
+    import av
+
+    try:
+        frame = next(container.decode(container.streams.video[0]), None)
+    except (av.error.FFmpegError, StopIteration):
+        return 0
+    return 0 if frame is None else _quarter_turns(frame.rotation)
 
 
 def _open_video(path: Path) -> InputContainer:
@@ -217,6 +245,8 @@ def video_info(source: str | Path) -> VideoInfo:
             raise VideoError(f"video {path} reports no frame size")
         frames = int(stream.frames) or None
         fps = float(stream.average_rate) if stream.average_rate else None
+        if _first_frame_turns(container) % 2:
+            width, height = height, width  # a portrait clip stored as landscape frames
     finally:
         container.close()
     return VideoInfo(path, width, height, frames, fps)
@@ -275,7 +305,7 @@ def _iter_video(
             index += 1
             if index < start or (index - start) % step:
                 continue
-            yield frame.to_ndarray(format="rgb24")
+            yield _upright(frame.to_ndarray(format="rgb24"), _quarter_turns(frame.rotation))
             emitted += 1
             if count is not None and emitted >= count:
                 return
