@@ -170,6 +170,23 @@ def test_exif_orientation_is_applied(tmp_path: Path, vtest_head: list[np.ndarray
     assert (info.width, info.height) == (200, 300)
 
 
+def test_sixteen_bit_grey_images_are_scaled_not_clipped(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
+    # 16-bit PNG frames (scientific cameras, render exports): Pillow's convert("RGB") would clip every
+    # value above 255, leaving an almost white frame.
+    grey8 = vtest_head[0][:120, :160].mean(axis=2).round().astype(np.uint8)
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(tmp_path / "f0.png")
+    assert Image.open(tmp_path / "f0.png").mode.startswith("I")
+    got = next(read_frames(tmp_path))
+    assert got.shape == (120, 160, 3) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, np.repeat(grey8[..., None], 3, axis=2))
+    floats = tmp_path / "floats"
+    floats.mkdir()
+    Image.fromarray(grey8.astype(np.float32) / 255).save(floats / "f0.tif")
+    with pytest.raises(VideoError) as exc:
+        next(read_frames(floats))
+    _one_line(exc, "f0.tif", "float")
+
+
 def test_image_folder_errors(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

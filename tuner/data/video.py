@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -152,9 +152,27 @@ def _load_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             upright = ImageOps.exif_transpose(im)  # a phone's portrait JPEG is stored sideways + a tag
-            return np.array(upright.convert("RGB"))  # a writable copy, as decoded video frames are
+            return _rgb8(upright, path)
     except (OSError, UnidentifiedImageError) as exc:
         raise VideoError(f"image {path} cannot be read ({type(exc).__name__})") from exc
+
+
+def _rgb8(im: Any, path: Path) -> np.ndarray:
+    """A Pillow image as a writable ``uint8`` RGB array (as decoded video frames are).
+
+    16-bit grey images (modes ``I;16*``, and ``I`` as Pillow opens some 16-bit files) are scaled from
+    0-65535 to 0-255: Pillow's own ``convert("RGB")`` clips them at 255, which turns a 16-bit frame
+    almost white. Float images (``F``) have no agreed range and are refused."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        wide = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
+        grey = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "F":
+        raise VideoError(
+            f"image {path} has float pixels (mode F), whose range is unknown; "
+            "save frames as 8- or 16-bit images"
+        )
+    return np.array(im.convert("RGB"))
 
 
 def _quarter_turns(rotation: float) -> int:
