@@ -1,9 +1,16 @@
-"""``load_workload``: random weights are reproducible from their seed and leave the caller's RNG alone."""
+"""``load_workload``: random weights are reproducible from their seed and leave the caller's RNG alone;
+a crop stretched to a clearly different aspect ratio is warned about."""
 
 from __future__ import annotations
 
-import torch
+import logging
+from pathlib import Path
 
+import pytest
+import torch
+from PIL import Image
+
+from deltatune.data import CropWindow, read_frames
 from deltatune.workload import load_workload
 
 
@@ -21,3 +28,25 @@ def test_random_weights_come_from_the_seed_not_the_global_rng() -> None:
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(not torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
     assert a.random_weights and a.weights == "random"
+
+
+def test_a_stretched_crop_is_warned_about(
+    tmp_path: Path, vtest_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Real vtest frames saved as a 16:9 image folder: fed whole to a 3:4 pose model they are squeezed
+    # 2.4x, which a user should hear about; a 3:4 window of the same frames, and the sample's own
+    # windows, are not worth a word.
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    for i, f in enumerate(read_frames(vtest_path, count=2)):
+        Image.fromarray(f[:432, :768]).save(wide / f"{i}.png")
+    with caplog.at_level(logging.WARNING, logger="deltatune.workload"):
+        load_workload("hrnet_tiny", weights=None, frames=2, video=wide)
+    stretched = [r.getMessage() for r in caplog.records if "stretched" in r.getMessage()]
+    assert len(stretched) == 1
+    assert "the whole frame (768x432)" in stretched[0] and "2.4x" in stretched[0] and "3:4" in stretched[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="deltatune.workload"):
+        load_workload("hrnet_tiny", weights=None, frames=2, video=wide, windows=[CropWindow(0, 0, 240, 320)])
+        load_workload("hrnet_tiny", weights=None, frames=2, video="vtest")
+    assert not [r for r in caplog.records if "stretched" in r.getMessage()]

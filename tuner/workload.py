@@ -70,6 +70,39 @@ def _short_video(path: Path | str, n: int, start: int, frames: int) -> str:
             + (" or --start)" if start else ")"))
 
 
+#: How far (as a ratio) a crop's aspect may be from the model input's before the stretch is worth a word.
+_STRETCH_TOLERANCE = 1.15
+
+
+def _warn_if_stretched(
+    path: Path, width: int, height: int, windows: list[Any] | None, input_size: tuple[int, ...]
+) -> None:
+    """Log a warning when the crops are stretched to a clearly different aspect ratio: every crop is
+    resized to the model's input without padding, so a 16:9 frame fed whole to a 3:4 pose model squeezes
+    every person to under half their width, and accuracy and sparsity are then about distorted video."""
+    in_h, in_w = input_size[-2], input_size[-1]
+    rects = [(f"window {w}", w.w, w.h) for w in windows] if windows else [("the whole frame", width, height)]
+
+    def stretch(r: tuple[str, int, int]) -> float:
+        return max(r[1] * in_h / (r[2] * in_w), r[2] * in_w / (r[1] * in_h))
+
+    worst = max(rects, key=stretch)
+    if stretch(worst) <= _STRETCH_TOLERANCE:
+        return
+    log.warning(
+        "%s: %s (%dx%d) is stretched to the model's %dx%d input, distorting its aspect %.1fx; pass "
+        "--window X,Y,W,H with a %d:%d window around what the model should see",
+        path, *worst, in_w, in_h, stretch(worst), *_ratio(in_w, in_h),
+    )
+
+
+def _ratio(w: int, h: int) -> tuple[int, int]:
+    import math
+
+    g = math.gcd(w, h)
+    return w // g, h // g
+
+
 def load_workload(
     model: str,
     *,
@@ -117,8 +150,10 @@ def load_workload(
                     "tuned on random weights describe nothing real", model, seed)
         net = seeded_random()
         wname, random_weights = "random", True
-    if windows is None:
-        windows = DEFAULT_WINDOWS.get(vname)
+    if windows is None and vname in DEFAULT_WINDOWS:
+        windows = DEFAULT_WINDOWS[vname]  # the sample's own crops (3:4, people-sized)
+    else:
+        _warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
         raise ConfigError(_short_video(path, start + clip.shape[0], start, frames))
