@@ -187,6 +187,15 @@ def test_sixteen_bit_grey_images_are_scaled_not_clipped(tmp_path: Path, vtest_he
     _one_line(exc, "f0.tif", "float")
 
 
+def test_image_folder_numbers_sort_by_value(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
+    # Frames numbered without zero padding: 1, 2, ..., 10, 11 must not be read as 1, 10, 11, 2, ...
+    for i in range(12):
+        Image.fromarray(vtest_head[i][:64, :48]).save(tmp_path / f"frame{i + 1}.png")
+    got = list(read_frames(tmp_path))
+    for g, f in zip(got, vtest_head[:12], strict=True):
+        np.testing.assert_array_equal(g, f[:64, :48])
+
+
 def test_image_folder_errors(tmp_path: Path, vtest_head: list[np.ndarray]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,8 +140,17 @@ def _check_range(source: Path, start: int, count: int | None, step: int) -> None
         raise VideoError(f"step={step!r} for {source} must be an integer >= 1")
 
 
+def _natural_key(path: Path) -> tuple[tuple[str | int, ...], str]:
+    """Sort key that orders numbers in file names by value: ``2.png`` before ``10.png`` (plain string
+    order would put frame 10 between 1 and 2 in a folder numbered without zero padding)."""
+    parts = re.split(r"(\d+)", path.name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), path.name
+
+
 def _image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key
+    )
     if not files:
         raise VideoError(f"image folder {folder} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
@@ -273,7 +283,8 @@ def video_info(source: str | Path) -> VideoInfo:
 def read_frames(
     source: str | Path, *, start: int = 0, count: int | None = None, step: int = 1
 ) -> Iterator[np.ndarray]:
-    """Yield RGB ``uint8`` frames ``[H, W, 3]`` of a video file or an image folder (sorted by file name).
+    """Yield RGB ``uint8`` frames ``[H, W, 3]`` of a video file or an image folder (in file-name order,
+    numbers by value: ``2.png`` before ``10.png``).
 
     Frames ``start, start + step, ...`` are yielded, at most ``count`` of them. The path is checked
     and the file opened when this is called; decoding errors and ``start`` beyond the end raise
