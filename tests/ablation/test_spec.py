@@ -243,7 +243,7 @@ def test_detection_study_repeats_over_seeds_with_trainer_settings() -> None:
         ("epochs = 2", "epochs = 0", "integer >= 1"),
         ('"classic", "delta"', '"classic", "dense"', "one of classic, delta"),
         ("seeds = [3, 4]", 'score_on = ["vtest@0"]', "scores its own held-out frames"),
-        ("[factors]", '[factors]\nmode = ["max"]', "unknown factor for a detection study"),
+        ("[factors]", '[factors]\nmode = ["max"]', "unknown factor for detection studies"),
     ],
 )
 def test_detection_study_fields_are_checked(old: str, new: str, expected: str) -> None:

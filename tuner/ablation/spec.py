@@ -631,7 +631,7 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
     factors: dict[str, list[Any]] = {}
     for fname, levels in (data.get("factors") or {}).items():
         if fname not in allowed:
-            raise fail("factors", fname, f"unknown factor for a {kind} study; allowed: {', '.join(allowed)}")
+            raise fail("factors", fname, f"unknown factor for {kind} studies; allowed: {', '.join(allowed)}")
         if not isinstance(levels, list) or not levels:
             raise fail("factors", fname, f"expected a non-empty list of levels, got {levels!r}")
         for v in levels:
