@@ -49,3 +49,26 @@ def still_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     for i in range(6):
         Image.fromarray(first).save(folder / f"{i:03d}.png")
     return folder
+
+
+@pytest.fixture(scope="session")
+def rotated_phone_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A phone-style portrait clip: a 432x576 (w x h) region of vtest frames 300-307, stored as landscape
+    frames (turned clockwise) in H.264 with a display rotation that turns them back upright."""
+    import av
+    import numpy as np
+
+    from deltatune.data import read_frames
+
+    path = tmp_path_factory.mktemp("phone") / "portrait.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.height, stream.width = 432, 576
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(90)  # counter-clockwise: shows the stored frames upright
+        for f in read_frames(vtest_path, start=300, count=8):
+            upright = f[:, 150:582]
+            stored = np.ascontiguousarray(np.rot90(upright, -1))
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        out.mux(stream.encode())
+    return path

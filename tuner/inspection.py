@@ -120,12 +120,16 @@ def inspect_model(
     thresholds_file: str | Path | None = None,
     mode: str | None = None,
     fallback: bool = False,
+    windows: list[Any] | None = None,
 ) -> InspectReport:
-    """Convert ``model``, run it and its dense original on ``frames`` real frames, and report."""
+    """Convert ``model``, run it and its dense original on ``frames`` real frames, and report.
+
+    ``windows``: crop windows (:class:`~deltatune.data.video.CropWindow`), one stream each (default: the
+    sample's own, or the whole frame of other video)."""
     from deltatune.delta import convert
     from deltatune.workload import load_workload
 
-    wl = load_workload(model, weights=weights, video=video, frames=frames)
+    wl = load_workload(model, weights=weights, video=video, frames=frames, windows=windows)
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from deltatune.errors import ConfigError, WeightsError
 
-__all__ = ["Workload", "load_workload", "preprocess", "resolve_video"]
+__all__ = ["Workload", "load_workload", "preprocess", "resolve_video", "warn_if_stretched"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _short_video(path: Path | str, n: int, start: int, frames: int) -> str:
 _STRETCH_TOLERANCE = 1.15
 
 
-def _warn_if_stretched(
+def warn_if_stretched(
     path: Path, width: int, height: int, windows: list[Any] | None, input_size: tuple[int, ...]
 ) -> None:
     """Log a warning when the crops are stretched to a clearly different aspect ratio: every crop is
@@ -153,7 +153,7 @@ def load_workload(
     if windows is None and vname in DEFAULT_WINDOWS:
         windows = DEFAULT_WINDOWS[vname]  # the sample's own crops (3:4, people-sized)
     else:
-        _warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
+        warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
         raise ConfigError(_short_video(path, start + clip.shape[0], start, frames))

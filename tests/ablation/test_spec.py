@@ -263,3 +263,28 @@ def test_keyframe_change_is_an_evaluate_factor() -> None:
     for bad in ("[0.25, 2]", '["none", "half"]', "[0.25, 0]"):
         with pytest.raises(ConfigError, match=re.escape(expected)):
             parse_study(base + f"[factors]\nkeyframe_change = {bad}\n", path="s.toml")
+
+
+def test_windows_are_the_streams_of_a_study() -> None:
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0", "vtest@160"]\n'
+    spec = parse_study(base + 'windows = ["96, 96, 240, 320", "0,0,240,320"]\n[factors]\nmode = ["max"]\n',
+                       path="s.toml")
+    assert spec.windows == ("96,96,240,320", "0,0,240,320") and spec.streams == 2
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+    # the runs' workloads crop those windows (same video: every unit keeps them)
+    from deltatune.ablation.execute import WorkerState
+
+    wl = WorkerState(spec, None).workload(spec.units[1])
+    assert wl.windows == spec.windows and wl.streams == 2 and wl.start == 160
+    # a study without windows keeps the fingerprint it had before the field existed
+    plain = parse_study(base + '[factors]\nmode = ["max"]\n', path="s.toml")
+    d = plain.to_dict()
+    del d["windows"]
+    assert StudySpec.from_dict(d).fingerprint() == plain.fingerprint() != spec.fingerprint()
+    for bad, expected in (
+        ('windows = ["1,2,3"]', "s.toml:6: study.windows: crop window '1,2,3' is not four integers"),
+        ("windows = []", 's.toml:6: study.windows: expected a non-empty list of "x,y,w,h" strings'),
+        ('windows = ["0,0,240,320"]\nstreams = 2', "1 windows are 1 streams, but streams = 2"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            parse_study(base + bad + '\n[factors]\nmode = ["max"]\n', path="s.toml")

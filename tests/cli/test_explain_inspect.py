@@ -72,3 +72,13 @@ def test_inspect_on_a_still_clip_says_no_macs(capsys, still_clip) -> None:
 
     assert main([*base, "--json"]) == 0
     assert json.loads(capsys.readouterr().out, parse_constant=reject)["mac_speedup"] is None
+
+
+def test_inspect_windows_are_its_streams(capsys, rotated_phone_clip) -> None:
+    # A phone's portrait clip (stored sideways + a display rotation): windows count pixels of the upright
+    # frame, one stream each. 300 px from the top exists only upright (the stored frame is 432 tall).
+    argv = ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", str(rotated_phone_clip),
+            "--frames", "3", "--window", "0,0,240,320", "--window", "150,250,240,320", "--json"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["streams"] == 2 and d["frames"] == 3

@@ -155,3 +155,23 @@ def test_streams_default_to_what_the_video_has() -> None:
     asked = build_settings(parser.parse_args([*base, "--video", "carphone", "--streams", "2"])).workload
     with pytest.raises(ConfigError, match="--streams 2: carphone has only 1 default windows"):
         asked.check()
+
+
+def test_windows_are_the_streams_a_search_tunes_on(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--window`` (repeatable) picks the crops of any video; the study records them, and resuming it
+    with other windows is refused (its trials were scored on those crops)."""
+    import optuna
+
+    from deltatune.search.pareto import study_meta
+    from deltatune.search.storage import resolve_storage
+
+    args = [a for a in TINY_ARGS if a not in ("--streams", "1")]
+    wins = ["--window", "100,50,240,320", "--window", "450,100,240,320"]
+    assert cli("search", [*args, *wins, "--trials", "2", "--study", "w", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_trials"] == 2
+    study = optuna.load_study(study_name="w", storage=resolve_storage(None, "w").open())
+    workload = study_meta(study)["workload"]
+    assert workload["windows"] == ["100,50,240,320", "450,100,240,320"] and workload["streams"] == 2
+    assert cli("search", [*args, "--window", "0,0,240,320", "--trials", "1", "--study", "w"]) == 2
+    err = capsys.readouterr().err
+    assert "it was created with a different workload: streams 2 (now 1), windows ['100,50,240,320', " in err

@@ -50,7 +50,7 @@ def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny
     with pytest.raises(ConfigError, match="different budget"):
         run_search(settings(trials=1, study="mix", budget=2.0), evaluator=tiny_evaluator, heldout=False)
     other = StudyWorkload("hrnet_tiny", weights=None, frames=8, streams=1)
-    with pytest.raises(ConfigError, match="different model/video/frames"):
+    with pytest.raises(ConfigError, match=r"different workload: frames \d+ \(now 8\)"):
         run_search(settings(trials=1, study="mix", workload=other), heldout=False)
 
 

@@ -110,7 +110,7 @@ class WorkerState:
             weights = str(base / weights)
         wl = StudyWorkload(
             s.model, weights=weights, video=s.video, frames=s.frames, streams=s.streams, start=s.start,
-            heldout=s.heldout, joints=s.joints,
+            heldout=s.heldout, joints=s.joints, windows=s.windows,
         )
         # a sample with fewer default crop windows (carphone has one) is scored on all it has
         return wl.on_segment(segment or Segment(s.video, s.start))

@@ -324,6 +324,7 @@ _STUDY_KEYS = {
     "video": str,
     "frames": int,
     "streams": int,
+    "windows": list,
     "start": int,
     "heldout": int,
     "joints": str,
@@ -384,6 +385,8 @@ class StudySpec:
     video: str = "vtest"
     frames: int = 16
     streams: int = 2
+    #: crop windows ``"x,y,w,h"`` of ``video``, one stream each (default: the sample's own)
+    windows: tuple[str, ...] = ()
     start: int = 0
     heldout: int | None = None
     joints: str = "present"
@@ -458,6 +461,7 @@ class StudySpec:
         d["seeds"] = list(self.seeds)
         d["metrics"] = list(self.metrics)
         d["primary"] = list(self.primary) if self.primary else None
+        d["windows"] = list(self.windows)
         return d
 
     @classmethod
@@ -469,6 +473,7 @@ class StudySpec:
         d["seeds"] = tuple(d.get("seeds", ()))
         d["metrics"] = tuple(d.get("metrics", ()))
         d["primary"] = tuple(d["primary"]) if d.get("primary") else None
+        d["windows"] = tuple(d.get("windows", ()))
         return cls(**d)
 
     def fingerprint(self) -> str:
@@ -478,6 +483,8 @@ class StudySpec:
             d.pop(k)
         if tuple(d["observe"]) == OWN_FRAMES:  # studies stored before the field existed
             d.pop("observe")
+        if not d["windows"]:  # likewise
+            d.pop("windows")
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -587,6 +594,9 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
     }
     if kw.get("weights") == "none":
         kw["weights"] = None
+    if "windows" in sec:
+        kw["windows"] = _windows(sec["windows"], sec.get("streams"), lambda m: fail("study", "windows", m))
+        kw["streams"] = len(kw["windows"])
     if sec.get("pairing", "unit") not in ("unit", "none"):
         raise fail("study", "pairing", f'expected "unit" or "none", got {sec["pairing"]!r}')
     if sec.get("joints", "present") not in ("present", "all"):
@@ -714,6 +724,22 @@ def _norm(v: Any) -> Any:
     if v in ("on", "off"):
         return v == "on"
     return v
+
+
+def _windows(values: Any, streams: Any, fail: Any) -> tuple[str, ...]:
+    """``windows = ["x,y,w,h", ...]``: one stream each, so ``streams`` (when given) must agree."""
+    from deltatune.data.video import parse_window
+    from deltatune.errors import VideoError
+
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise fail(f'expected a non-empty list of "x,y,w,h" strings, got {values!r}')
+    try:
+        wins = tuple(str(parse_window(v)) for v in values)
+    except VideoError as exc:
+        raise fail(str(exc)) from None
+    if streams is not None and streams != len(wins):
+        raise fail(f"{len(wins)} windows are {len(wins)} streams, but streams = {streams}; drop streams")
+    return wins
 
 
 def _segments(values: list[Any], fail: Any) -> tuple[Segment, ...]:

@@ -1,4 +1,4 @@
-"""Arguments shared by the subcommands that run a registered model on a clip (inspect, bench)."""
+"""Arguments shared by the subcommands that run a registered model on a clip (inspect, bench, search)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from deltatune.errors import ConfigError
 
-__all__ = ["add_model_clip_arguments", "add_threshold_arguments", "check_threshold", "check_output_path",
-           "PLOT_SUFFIXES", "json_text"]
+__all__ = ["add_model_clip_arguments", "add_window_argument", "parse_windows", "add_threshold_arguments",
+           "check_threshold", "check_output_path", "PLOT_SUFFIXES", "json_text"]
 
 
 def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_help: str) -> None:
@@ -24,6 +24,22 @@ def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_
                    help="'default', 'none' (random init) or a checkpoint file (default: default)")
     p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
     p.add_argument("--frames", type=int, default=frames, help=f"{frames_help} (default {frames})")
+
+
+def add_window_argument(p: argparse.ArgumentParser) -> None:
+    """``--window X,Y,W,H`` (repeatable): the crops of the video that are the model's input streams."""
+    p.add_argument("--window", action="append", default=None, metavar="X,Y,W,H",
+                   help="a crop window of the video in pixels (of the upright frame), one stream each; "
+                        "repeat it for more streams (default: the sample's windows; the whole frame of other "
+                        "video)")
+
+
+def parse_windows(values: list[str] | None) -> list[Any] | None:
+    """``--window`` values as :class:`~deltatune.data.video.CropWindow` s (``None`` when not given); a
+    malformed one is a one-line :class:`~deltatune.errors.VideoError`."""
+    from deltatune.data.video import parse_window
+
+    return None if values is None else [parse_window(w) for w in values]
 
 
 def add_threshold_arguments(p: argparse.ArgumentParser) -> None:

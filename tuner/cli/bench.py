@@ -9,8 +9,10 @@ from deltatune._workers import busy_machine
 from deltatune.cli._common import (
     add_model_clip_arguments,
     add_threshold_arguments,
+    add_window_argument,
     check_threshold,
     json_text,
+    parse_windows,
 )
 
 NAME = "bench"
@@ -34,9 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=int, default=0,
                    help="first frame of the clip (default 0), e.g. to time a segment a search never saw")
     p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
-    p.add_argument("--window", action="append", default=None, metavar="X,Y,W,H",
-                   help="a crop window of the video in pixels, one stream each; repeat it for more streams "
-                        "(default: the sample's windows, 3 on vtest)")
+    add_window_argument(p)
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda[:N]: on CUDA every timing synchronises the GPU, and the dense "
                         "model is also timed in fp16 beside the fp32 baseline")
@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from deltatune.bench import run_bench
-    from deltatune.data.video import parse_window
     from deltatune.errors import ConfigError
 
     check_threshold(args.threshold)
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    windows = None if args.window is None else [parse_window(w) for w in args.window]
+    windows = parse_windows(args.window)
     busy = busy_machine()  # said after the result, where it qualifies the numbers
     result = run_bench(
         args.model,

@@ -7,8 +7,10 @@ import argparse
 from deltatune.cli._common import (
     add_model_clip_arguments,
     add_threshold_arguments,
+    add_window_argument,
     check_threshold,
     json_text,
+    parse_windows,
 )
 
 NAME = "inspect"
@@ -23,6 +25,7 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=30, frames_help="frames to process")
+    add_window_argument(p)
     add_threshold_arguments(p)
     p.add_argument("--mode", choices=["max", "norm", "rms"], default=None,
                    help="truncation mode (default max)")
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.inspection import inspect_model
 
     check_threshold(args.threshold)
+    windows = parse_windows(args.window)
     report = inspect_model(
         args.model,
         weights=None if args.weights == "none" else args.weights,
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         thresholds_file=args.thresholds,
         mode=args.mode,
         fallback=args.fallback,
+        windows=windows,
     )
     if args.json:
         print(json_text(report.to_dict()))

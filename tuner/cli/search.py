@@ -1,6 +1,7 @@
 """``deltatune search``: multi-objective threshold search (accuracy loss vs speedup) with Optuna.
 
-deltatune search --model hrnet [--weights W] [--video V] [--frames N] [--trials N] [--strategy S]
+deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] [--frames N] [--trials N]
+                 [--strategy S]
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured] [--retime N]
                  [--also-on SEGMENT ...] [--keyframes LIST] [--keyframe-change LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
@@ -12,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from deltatune.cli._common import json_text
+from deltatune.cli._common import add_window_argument, json_text, parse_windows
 
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
@@ -64,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--streams", type=int, default=None,
         help="crop windows (streams) of the sample video (default 2, or all of them when it has fewer)"
     )
+    add_window_argument(parser)
     parser.add_argument("--trials", type=int, default=40, help="new trials to run (default 40)")
     parser.add_argument(
         "--heartbeat", type=float, default=10.0, metavar="SECONDS",
@@ -253,10 +255,15 @@ def build_settings(args: argparse.Namespace) -> Any:
     from deltatune.search.study_workload import default_streams
 
     weights = None if str(args.weights).lower() in ("none", "random") else args.weights
-    streams = default_streams(args.video) if args.streams is None else args.streams
+    windows = parse_windows(args.window) or []
+    if windows and args.streams is not None and args.streams != len(windows):
+        raise ConfigError(f"--streams {args.streams}: {len(windows)} --window given, and each is one stream; "
+                          "drop --streams")
+    streams = len(windows) or (default_streams(args.video) if args.streams is None else args.streams)
     workload = StudyWorkload(
         args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
-        labels=args.labels, joints="all" if args.all_joints else "present",
+        windows=tuple(str(w) for w in windows), labels=args.labels,
+        joints="all" if args.all_joints else "present",
     )
     ranges = Ranges()
     if args.thr_range is not None:

@@ -268,10 +268,17 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
     old = dict(old)
     if isinstance(old.get("workload"), dict):  # fill fields added since (e.g. joints) as they were then
         old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
+    was, now = old.get("workload"), meta.get("workload")
+    if isinstance(was, dict) and isinstance(now, dict) and was != now:
+        diff = ", ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})" for k in now if was.get(k) != now.get(k))
+        raise ConfigError(
+            f"--study {study.study_name}: it was created with a different workload: {diff}; use a new "
+            "--study name"
+        )
     for key in ("workload", "budget", "threshold_names", "train", "also_on", "aggregate"):
         if old.get(key) != meta.get(key):
             what = {
-                "workload": "model/video/frames/joints",
+                "workload": "workload (model, video, windows, frames, joints)",
                 "budget": "budget",
                 "threshold_names": "network",
                 "train": "training space (--train options)",

@@ -188,17 +188,25 @@ class StudyWorkload:
     def check(self) -> None:
         """Cheap checks before any model work: the model, the weights, the video, its frame count, the
         crop windows and the labels (each a one-line :class:`ConfigError`)."""
-        from deltatune.data.video import video_info
+        from deltatune.data.video import DEFAULT_WINDOWS, video_info
+        from deltatune.workload import warn_if_stretched
+        from deltatune_models import model_info
 
         self.check_task()
         self.resolve_weights()
         path = self.video_path()
-        n = video_info(path).frames
+        info = video_info(path)
+        n = info.frames
         if n is not None and n < self.start + self.frames:
             last = self.start + self.frames - 1
             raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames; frames "
                               f"{self.start}..{last} needed")
-        self.crop_windows()
+        windows = self.crop_windows()
+        for w in windows:
+            w.check(info.width, info.height, source=path)
+        if self.windows or self.video not in DEFAULT_WINDOWS:  # the samples' own windows fit their models
+            size = tuple(model_info(self.model).input_size)
+            warn_if_stretched(path, info.width, info.height, windows, size)
         self.load_labels()
 
     def check_task(self) -> None:
