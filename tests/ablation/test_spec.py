@@ -271,6 +271,10 @@ def test_windows_are_the_streams_of_a_study() -> None:
                        path="s.toml")
     assert spec.windows == ("96,96,240,320", "0,0,240,320") and spec.streams == 2
     assert StudySpec.from_dict(spec.to_dict()) == spec
+    rows = dict(spec.setup_rows())  # what a report's Setup table shows
+    assert rows["crop windows of the video (streams)"] == "96,96,240,320; 0,0,240,320"
+    assert rows["segments (repeats)"] == "vtest@0, vtest@160"
+    assert rows["frames"] == "16 per stream from frame 0"
     # the runs' workloads crop those windows (same video: every unit keeps them)
     from deltatune.ablation.execute import WorkerState
 

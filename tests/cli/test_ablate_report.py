@@ -20,7 +20,7 @@ name = "cli-e2e"
 kind = "search"
 model = "hrnet"
 frames = 6
-streams = 1
+windows = ["96,96,240,320"]
 heldout = 2
 repeats = 3
 speed_repeats = 2
@@ -95,6 +95,14 @@ def test_report_has_every_element(report: tuple[Path, Path]) -> None:
         assert plot in kinds, (plot, alts)
     md = report[1].read_text(encoding="utf-8")
     assert "| comparison |" in md and "Holm" in md
+    for row in (  # the Setup table: what every run shared
+        "| video | vtest |",
+        "| crop windows of the video (streams) | 96,96,240,320 |",
+        "| frames | 6 per stream from frame 0 (4 tuning, 2 held out) |",
+        "| seeds (repeats) | 0, 1, 2 |",
+        "| trials | 3 |",
+    ):
+        assert row in md, row
     pngs = list((report[1].parent / "report_files").glob("*.png"))
     assert len(pngs) >= 5
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):

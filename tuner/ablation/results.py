@@ -78,6 +78,8 @@ class AblationResults:
     provenance: pd.DataFrame
     expected_runs: int
     notes: list[str] = field(default_factory=list)
+    #: ``(setting, value)`` rows every run shares (video, crops, clip, repeats, fixed settings)
+    setup: list[tuple[str, str]] = field(default_factory=list)
 
     def metric(self, name: str) -> MetricSpec:
         """The :class:`MetricSpec` called ``name`` (KeyError when the study has none)."""

@@ -422,6 +422,31 @@ class StudySpec:
     def unit_name(self) -> str:
         return "segment" if self.kind == "evaluate" else "seed"
 
+    def setup_rows(self) -> list[tuple[str, str]]:
+        """What every run of the study shares, as ``(setting, value)`` rows for a report: the kind, the
+        model and weights, the video and its crops, the clip, the repeats and the fixed settings."""
+        rows = [("kind", self.kind), ("model", self.model), ("weights", str(self.weights or "random")),
+                ("video", self.video)]
+        if self.kind != "detection":
+            crops = "; ".join(self.windows) or f"{self.streams} of the video's default windows"
+            rows.append(("crop windows of the video (streams)", crops))
+            clip = f"{self.frames} per stream from frame {self.start}"
+            if self.kind == "search":
+                from deltatune.search.study_workload import StudyWorkload
+
+                split = StudyWorkload(self.model, frames=self.frames, heldout=self.heldout)
+                clip += f" ({split.tune_frames} tuning, {split.heldout_frames} held out)"
+            rows.append(("frames", clip))
+        if self.kind == "evaluate":
+            rows.append(("segments (repeats)", ", ".join(u.label for u in self.units)))
+        else:
+            rows.append(("seeds (repeats)", ", ".join(str(v) for v in self.seeds)))
+        if self.score_on:
+            rows.append(("also scored on", ", ".join(u.label for u in self.score_on)))
+        rows.append(("timed rounds per run", str(self.speed_repeats)))
+        rows += [(k, level_text(v)) for k, v in self.fixed.items()]
+        return rows
+
     def runs(self) -> list[Run]:
         """The full design x repeats, one :class:`Run` each."""
         out = []

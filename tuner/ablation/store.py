@@ -196,6 +196,7 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
             prov_rows, columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]
         ),
         expected_runs=len(spec.runs()),
+        setup=spec.setup_rows(),
     )
 
 

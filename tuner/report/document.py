@@ -433,6 +433,8 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
             "note",
         ),
     ]
+    if results.setup:
+        out += [Heading(2, "Setup"), Table(("setting", "value"), tuple(results.setup))]
     out += _runs_blocks(results, analysis)
     from deltatune.report import seed_table
 
