@@ -8,6 +8,7 @@ them to the model's input size and applies the model's own preprocessing (colour
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,6 @@ def warn_if_stretched(
 
 
 def _ratio(w: int, h: int) -> tuple[int, int]:
-    import math
-
     g = math.gcd(w, h)
     return w // g, h // g
 
