@@ -112,6 +112,44 @@ def test_two_worker_processes_share_one_journal(results: Path) -> None:
     assert len(set(params)) == 6  # no duplicated draws across workers
 
 
+@pytest.mark.slow  # ~20 s: fits the latency model once (timed runs), then two worker processes
+def test_workers_price_latency_at_the_commands_thread_count(
+    results: Path, vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--jobs 2`` workers run one thread each; the command (which re-times the front) and the user run
+    more. Each worker fitted and priced with a one-thread latency model (two timed fits at once), so its
+    trials' speedups were not the ones the command predicts; they are now, read from the command's fit."""
+    import shutil
+
+    import torch
+
+    from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.search.objective import Evaluator
+    from tests.search.conftest import TINY
+
+    data = tmp_path / "data"  # a private data dir: its latency cache starts empty
+    data.mkdir()
+    shutil.copy2(vtest_path, data / vtest_path.name)
+    monkeypatch.setenv("DELTATUNE_DATA", str(data))
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        s = settings(trials=4, study="lat-par", jobs=2, strategy="random", speed="latency")
+        run_search(s, heldout=False)
+        fits = sorted((data / "latency").glob("hrnet_tiny-*.json"))
+        assert len(fits) == 1  # the command's; no worker fitted a model of its own
+        torch.set_num_threads(1)  # a one-thread process pricing at two threads gives the same numbers
+        ev = Evaluator(TINY, speed="latency", price_threads=2)
+        assert torch.get_num_threads() == 1 and ev.latency_cache_path() == fits[0]
+        study = open_study(resolve_storage(None, "lat-par"), "lat-par", create=False)
+        assert {t.user_attrs["worker"] for t in study.trials} == {0, 1}
+        for t in study.trials:
+            again = ev.evaluate(ThresholdFile.from_attrs(t.user_attrs), split="tune").speedup
+            assert again == pytest.approx(t.values[1], rel=1e-9), t.number
+    finally:
+        torch.set_num_threads(old)
+
+
 @pytest.mark.slow  # ~6 s: fits the latency model (timed runs)
 def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
     from deltatune.search.objective import Evaluator

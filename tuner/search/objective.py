@@ -17,6 +17,11 @@ timing per trial, so it is free of noise); ``measured`` the timed speedup of eac
 passes, noisy on a shared machine). Both wall-clock kinds run the ``sparse`` backend and compare against
 the faster dense layout.
 
+The latency model and the calibration table it prices with hold for one thread count: the evaluator's
+``price_threads`` (default: this process's). ``search --jobs N`` workers run with fewer threads each
+than the command that re-times the front and the user who deploys the setting, so they price at the
+command's thread count: their per-trial runs are untimed, and only the table and the model differ.
+
 Dense reference keypoints cost a full dense pass; they are cached per (model, weights, video, windows,
 frames) in memory and on disk (``<data dir>/cache/reference/<key>.pt``) so trials and re-runs reuse them.
 """
@@ -27,6 +32,8 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -134,6 +141,19 @@ def _cache_dir() -> Path:
 _MEMORY_CACHE: dict[str, torch.Tensor] = {}
 
 
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` (``None``: unchanged), then restore."""
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
 class Evaluator:
     """Builds one delta network for a :class:`StudyWorkload` and scores threshold settings on it.
 
@@ -156,6 +176,7 @@ class Evaluator:
         use_disk_cache: bool = True,
         speed: str = "macs",
         require_keypoints: bool = True,
+        price_threads: int | None = None,
     ) -> None:
         from deltatune.data.video import load_clip
         from deltatune.workload import preprocess
@@ -200,11 +221,17 @@ class Evaluator:
         if require_keypoints:  # a search needs them; an ablation scoring other video reports NaN instead
             self.check_scorable()
         self.net = self._convert(self.model)
+        #: the thread count ``latency`` prices at (calibration table and latency model); ``measured``
+        #: times at this process's own
+        self.price_threads = price_threads if price_threads and self.speed == "latency" else None
         if self.speed != "macs":
             from deltatune.delta.calibration import calibrate
 
-            calibrate(self.net, x[0])  # this machine's layer costs: measured once, then read from the table
-        self.latency = self._fitted_latency() if self.speed == "latency" else None
+            with _torch_threads(self.price_threads):  # the table is chosen by the thread count on first use
+                calibrate(self.net, x[0])  # measured once, then read from the table
+                self.latency = self._fitted_latency() if self.speed == "latency" else None
+        else:
+            self.latency = None
         self._dense_ms: float | None = None
         self._memo: dict[tuple[Any, ...], Evaluation] = {}
 
@@ -444,7 +471,7 @@ class Evaluator:
         # truncation step compiled per channel count; 7: zero pads folded into the convs that read them),
         # so that fits made before are not reused
         return {"version": 7, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
-                "threads": torch.get_num_threads(), "torch": torch.__version__,
+                "threads": self.price_threads or torch.get_num_threads(), "torch": torch.__version__,
                 "native": native.available(), "cpu": native._cpu_tag(),
                 "shape": list(self.frames["tune"][0].shape)}
 

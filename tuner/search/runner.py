@@ -115,6 +115,9 @@ class SearchSettings:
     also_on: tuple[StudyWorkload, ...] = ()
     #: how the segments' objectives combine: ``worst`` (default) or ``mean``
     aggregate: str = "worst"
+    #: ``--speed latency``: the thread count trials are priced at (calibration table and latency model);
+    #: None: the process's own. Set for ``jobs > 1`` workers to the command's, which re-times the front.
+    price_threads: int | None = None
 
     def __post_init__(self) -> None:
         if not self.heartbeat > 0:
@@ -334,10 +337,11 @@ def make_evaluator(
     if isinstance(main, SegmentsEvaluator):
         return main
     speed = resolve_speed(settings.speed)[0]
-    main = main or Evaluator(settings.workload, speed=speed)
+    threads = settings.price_threads
+    main = main or Evaluator(settings.workload, speed=speed, price_threads=threads)
     if not settings.also_on:
         return main
-    build = evaluator_for or (lambda w: Evaluator(w, speed=speed))
+    build = evaluator_for or (lambda w: Evaluator(w, speed=speed, price_threads=threads))
     others = [build(w) for w in settings.also_on]
     return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
 
@@ -789,6 +793,7 @@ def _run_parallel(
     on_progress: Callable[[int], None] | None,
 ) -> list[int]:
     """``len(shares)`` loky worker processes; a thread polls the storage to report progress."""
+    import torch
     from joblib import Parallel, delayed
     from optuna.trial import TrialState
 
@@ -814,6 +819,8 @@ def _run_parallel(
     thread.start()
     d = asdict(settings)
     d["workload"] = settings.workload.to_dict()
+    # workers run with fewer threads each; they price trials at this command's count, which re-times them
+    d["price_threads"] = settings.price_threads or torch.get_num_threads()
     try:
         results = Parallel(n_jobs=len(shares), backend="loky")(
             delayed(_worker_entry)(d, w, n, seeds[w], os.getpid(), deltatune_env())
