@@ -28,15 +28,16 @@ def tost(
     Paired: ``statsmodels.stats.weightstats.ttost_paired`` on the differences. Unpaired:
     ``ttost_ind`` with ``usevar="unequal"`` (Welch). ``pvalue`` is the larger one-sided p-value and
     ``equivalent`` is ``pvalue < alpha``. The CI is the (1 - 2 alpha) Student (paired) or Welch (unpaired)
-    CI of the mean difference from ``scipy.stats.ttest_rel`` / ``ttest_ind``. ``margin`` is in the unit of
-    the data and must be > 0. Each level needs at least 2 values.
+    CI of the mean difference (:func:`~deltatune.stats.describe.mean_difference_ci`). ``margin`` is in
+    the unit of the data and must be > 0. Each level needs at least 2 values.
 
     >>> r = tost([0.70, 0.71, 0.69, 0.72], [0.70, 0.70, 0.70, 0.71], margin=0.05, paired=True)
     >>> r.equivalent, round(r.diff, 4), round(r.pvalue, 4)
     (True, 0.0025, 0.0011)
     """
-    from scipy.stats import ttest_ind, ttest_rel
     from statsmodels.stats.weightstats import ttost_ind, ttost_paired
+
+    from deltatune.stats.describe import mean_difference_ci
 
     x, y = as_pair(a, b, paired=paired, min_n=2)
     margin = check_margin(margin, "margin")
@@ -47,10 +48,9 @@ def tost(
         warnings.simplefilter("ignore")  # zero variance: statsmodels/scipy give NaN or 0/1, reported as such
         if paired:
             pvalue = ttost_paired(x, y, -margin, margin)[0]
-            ci = ttest_rel(x, y).confidence_interval(confidence_level=1 - 2 * alpha)
         else:
             pvalue = ttost_ind(x, y, -margin, margin, usevar="unequal")[0]
-            ci = ttest_ind(x, y, equal_var=False).confidence_interval(confidence_level=1 - 2 * alpha)
+        low, high = mean_difference_ci(x, y, paired=paired, level=1 - 2 * alpha)
     pvalue = float(pvalue)
     return EquivalenceResult(
         test="TOST",
@@ -58,8 +58,8 @@ def tost(
         pvalue=pvalue,
         equivalent=bool(pvalue < alpha),
         diff=float(np.mean(x) - np.mean(y)),
-        ci_low=float(ci.low),
-        ci_high=float(ci.high),
+        ci_low=low,
+        ci_high=high,
         paired=paired,
         alpha=alpha,
     )
