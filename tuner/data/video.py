@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,8 @@ from deltatune.errors import VideoError
 
 if TYPE_CHECKING:
     from av.container import InputContainer
+
+    from deltatune.data.seek import FrameIndex
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -320,6 +322,75 @@ def _iter_images(
 def _iter_video(
     path: Path, container: InputContainer, start: int, count: int | None, step: int
 ) -> Iterator[np.ndarray]:
+    """Frames of a video file: from the last key frame before ``start`` when the file's
+    :func:`~deltatune.data.seek.frame_index` allows it (:mod:`deltatune.data.seek`), else from frame 0."""
+    from deltatune.data.seek import frame_index
+
+    if count == 0:
+        container.close()
+        return
+    index = frame_index(path) if start > 0 else None
+    key = index.key_before(start) if index is not None else None
+    some_read = False
+    if index is not None and key is not None:
+        emitted = yield from _iter_from_key(container, index, key, start, count, step)
+        if emitted < 0:
+            return
+        logger.debug("%s: decoded frames do not match its frame index; decoding from the start", path)
+        container = _open_video(path)
+        start, count = start + emitted * step, None if count is None else count - emitted
+        some_read = emitted > 0
+    yield from _iter_sequential(path, container, start, count, step, some_read=some_read)
+
+
+def _iter_from_key(
+    container: InputContainer, index: FrameIndex, key: int, start: int, count: int | None, step: int
+) -> Generator[np.ndarray, None, int]:
+    """Seek to key frame ``key`` and yield frames ``start, start + step, ...`` (at most ``count``),
+    each identified by its pts (:meth:`~deltatune.data.seek.FrameIndex.expect`). Returns ``-1`` when
+    done, or how many frames it yielded before the decoder surprised it (the caller goes on from the
+    start of the file); the container is closed either way."""
+    import av
+
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    emitted, previous = 0, -1
+    try:
+        container.seek(index.pts[key], stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            pts = frame.pts
+            if previous < 0 and pts is not None and index.position.get(pts, key) < key:
+                continue  # a leading picture of an open GOP, shown before the key frame
+            n = index.expect(pts, previous if previous >= 0 else key - 1)
+            if n is None:
+                return emitted
+            previous = n
+            if n < start or (n - start) % step:
+                continue
+            yield _upright(frame.to_ndarray(format="rgb24"), _quarter_turns(frame.rotation))
+            emitted += 1
+            if count is not None and emitted >= count:
+                return -1
+    except av.error.FFmpegError:
+        return emitted  # reported, with its frame number, by the sequential reader
+    finally:
+        container.close()
+    # the end of the file: done if it is where the index ends; else (or with nothing yielded, so that
+    # the error names the frame count) the sequential reader decides
+    return -1 if emitted and previous == len(index.pts) - 1 else emitted
+
+
+def _iter_sequential(
+    path: Path,
+    container: InputContainer,
+    start: int,
+    count: int | None,
+    step: int,
+    *,
+    some_read: bool = False,
+) -> Iterator[np.ndarray]:
+    """Decode from frame 0, yielding frames ``start, start + step, ...`` (at most ``count``).
+    ``some_read``: earlier frames of the same request were yielded already, so none left is no error."""
     import av
 
     if count == 0:
@@ -344,7 +415,7 @@ def _iter_video(
         ) from exc
     finally:
         container.close()
-    if emitted == 0:
+    if emitted == 0 and not some_read:
         if index < 0:
             raise VideoError(f"video {path} has no decodable frames")
         raise VideoError(f"start={start} is beyond the end of {path} ({index + 1} frames)")
