@@ -150,6 +150,16 @@ def test_workers_price_latency_at_the_commands_thread_count(
         torch.set_num_threads(old)
 
 
+@pytest.mark.slow  # two worker processes time two trials
+def test_measured_speed_with_several_workers_says_its_timings_are_contended(results: Path) -> None:
+    res = run_search(settings(trials=2, study="meas-par", jobs=2, strategy="random", speed="measured"),
+                     heldout=False)
+    assert res.n_trials == 2 and (res.trials["speedup"] > 0).all()
+    assert any(n.startswith("--speed measured with --jobs 2: the workers time") for n in res.notices)
+    one = run_search(settings(trials=1, study="meas-one", speed="measured"), heldout=False)
+    assert not any("--jobs" in n for n in one.notices)
+
+
 @pytest.mark.slow  # ~6 s: fits the latency model (timed runs)
 def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
     from deltatune.search.objective import Evaluator

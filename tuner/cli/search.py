@@ -97,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIND",
         help="speed objective: latency (wall-clock speedup predicted by the latency model, fitted once per "
         "model and machine, a few minutes, then cached; default), macs (MAC speedup) or measured (each "
-        "trial timed; slow and noisy)",
+        "trial timed; slow and noisy, and contended with --jobs > 1)",
     )
     parser.add_argument(
         "--retime", type=int, default=DEFAULT_RETIME, metavar="N",

@@ -601,6 +601,14 @@ def _enqueue_anchors(study: optuna.Study, settings: SearchSettings, ev: Evaluato
         )
 
 
+#: ``--speed measured`` with several workers: each times its trials while the others run.
+MEASURED_JOBS_NOTICE = (
+    "--speed measured with --jobs {jobs}: the workers time their trials at the same time, each with "
+    "fewer threads, so the trials' speedups are contended and at another thread count than yours; read "
+    "the re-timed front (--retime), or use --speed latency or --jobs 1"
+)
+
+
 def _split(total: int, jobs: int) -> list[int]:
     return [total // jobs + (1 if i < total % jobs else 0) for i in range(jobs)]
 
@@ -632,6 +640,9 @@ def run_search(
     if speed_notice:
         notices.append(speed_notice)
         log.warning(speed_notice)
+    if settings.jobs > 1 and resolve_speed(settings.speed)[0] == "measured":
+        notices.append(MEASURED_JOBS_NOTICE.format(jobs=settings.jobs))
+        log.warning(notices[-1])
     spec = settings.storage_spec()
     if evaluator is not None and evaluator.workload != settings.workload:
         raise ConfigError("run_search: the evaluator was built for another workload")
