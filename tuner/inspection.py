@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import fx
 
+from deltatune.errors import ConfigError
+
 __all__ = ["InspectReport", "inspect_model", "governed_macs", "max_relative_error"]
 
 
@@ -76,6 +78,8 @@ class InspectReport:
     max_rel_error_vs_dense: float
     per_frame_error: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the clip's first frame in the video
+    start: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,7 @@ class InspectReport:
             "weights": self.weights,
             "video": self.video,
             "frames": self.frames,
+            "start": self.start,
             "streams": self.streams,
             "mode": self.mode,
             "truncation_points": self.truncation_points,
@@ -93,8 +98,9 @@ class InspectReport:
         }
 
     def render(self) -> str:
-        lines = [f"model {self.model} (weights: {self.weights}) on {self.video}: {self.frames} frames x "
-                 f"{self.streams} streams, mode {self.mode}"]
+        first = f" from frame {self.start}" if self.start else ""
+        lines = [f"model {self.model} (weights: {self.weights}) on {self.video}: {self.frames} frames{first} "
+                 f"x {self.streams} streams, mode {self.mode}"]
         lines += [f"note: {n}" for n in self.notes]
         w = max([len(p["name"]) for p in self.truncation_points] + [4])
         lines.append(f"{'name'.ljust(w)}  {'op':<11} {'threshold':>9} {'feeds GMAC':>10} {'updated':>8} "
@@ -116,6 +122,7 @@ def inspect_model(
     weights: str | Path | None = "default",
     video: str | Path | None = None,
     frames: int = 30,
+    start: int = 0,
     threshold: float | None = None,
     thresholds_file: str | Path | None = None,
     mode: str | None = None,
@@ -124,12 +131,15 @@ def inspect_model(
 ) -> InspectReport:
     """Convert ``model``, run it and its dense original on ``frames`` real frames, and report.
 
-    ``windows``: crop windows (:class:`~deltatune.data.video.CropWindow`), one stream each (default: the
-    sample's own, or the whole frame of other video)."""
+    ``start``: the clip's first frame in the video. ``windows``: crop windows
+    (:class:`~deltatune.data.video.CropWindow`), one stream each (default: the sample's own, or the whole
+    frame of other video)."""
     from deltatune.delta import convert
     from deltatune.workload import load_workload
 
-    wl = load_workload(model, weights=weights, video=video, frames=frames, windows=windows)
+    if start < 0:
+        raise ConfigError(f"--start must be >= 0, got {start}")
+    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
@@ -159,5 +169,5 @@ def inspect_model(
     return InspectReport(
         model=model, weights=wl.weights, video=wl.video, frames=wl.n_frames, streams=wl.n_streams,
         mode=net.mode, truncation_points=points, mac_speedup=net.mac_speedup(),
-        max_rel_error_vs_dense=max(errors), per_frame_error=errors, notes=notes,
+        max_rel_error_vs_dense=max(errors), per_frame_error=errors, notes=notes, start=start,
     )

@@ -82,3 +82,18 @@ def test_inspect_windows_are_its_streams(capsys, rotated_phone_clip) -> None:
     assert main(argv) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["streams"] == 2 and d["frames"] == 3
+
+
+def test_inspect_start_reads_a_later_segment(capsys) -> None:
+    """``--start N``: the report says where the clip starts, and the later frames give other numbers."""
+    base = ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--frames", "4", "--threshold", "0.05"]
+    assert main([*base, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main([*base, "--start", "650", "--json"]) == 0
+    late = json.loads(capsys.readouterr().out)
+    assert (first["start"], late["start"]) == (0, 650)
+    assert late["per_frame_error"] != first["per_frame_error"]
+    assert main([*base, "--start", "650"]) == 0
+    assert ": 4 frames from frame 650 x 3 streams" in capsys.readouterr().out
+    assert main([*base, "--start", "-2"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--start must be >= 0, got -2")

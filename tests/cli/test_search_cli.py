@@ -175,3 +175,26 @@ def test_windows_are_the_streams_a_search_tunes_on(results: Path, capsys: pytest
     assert cli("search", [*args, "--window", "0,0,240,320", "--trials", "1", "--study", "w"]) == 2
     err = capsys.readouterr().err
     assert "it was created with a different workload: streams 2 (now 1), windows ['100,50,240,320', " in err
+
+
+def test_start_tunes_on_a_later_segment(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--start N`` tunes on frames N.. of the video: the output names them, the study records them,
+    and its frames are the later ones (their fingerprint differs from frame 0's)."""
+    import optuna
+
+    from deltatune.search.pareto import FRAMES_ATTR, study_meta
+    from deltatune.search.storage import resolve_storage
+
+    def meta(name: str) -> dict:
+        return study_meta(optuna.load_study(study_name=name, storage=resolve_storage(None, name).open()))
+
+    late = [*TINY_ARGS, "--start", "650", "--trials", "1", "--study", "late", "--retime", "0"]
+    assert cli("search", late) == 0
+    out = capsys.readouterr().out
+    assert "clip: vtest frames 650..655, 1 stream(s); the first 4 tune, the last 2 are held out" in out
+    assert cli("search", [*TINY_ARGS, "--trials", "1", "--study", "early", "--retime", "0"]) == 0
+    assert "clip: vtest frames 0..5," in capsys.readouterr().out
+    assert meta("late")["workload"]["start"] == 650 and meta("early")["workload"]["start"] == 0
+    assert meta("late")[FRAMES_ATTR] != meta("early")[FRAMES_ATTR]
+    assert cli("search", [*TINY_ARGS, "--start", "-1", "--trials", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--start -1: must be >= 0")

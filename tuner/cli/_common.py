@@ -26,6 +26,13 @@ def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_
     p.add_argument("--frames", type=int, default=frames, help=f"{frames_help} (default {frames})")
 
 
+def add_start_argument(p: argparse.ArgumentParser) -> None:
+    """``--start N``: the clip's first frame in the video (a late start seeks; it does not decode the
+    frames before it)."""
+    p.add_argument("--start", type=int, default=0, metavar="N",
+                   help="first frame of the clip in the video (default 0), e.g. a segment a search never saw")
+
+
 def add_window_argument(p: argparse.ArgumentParser) -> None:
     """``--window X,Y,W,H`` (repeatable): the crops of the video that are the model's input streams."""
     p.add_argument("--window", action="append", default=None, metavar="X,Y,W,H",

@@ -8,6 +8,7 @@ import sys
 from deltatune._workers import busy_machine
 from deltatune.cli._common import (
     add_model_clip_arguments,
+    add_start_argument,
     add_threshold_arguments,
     add_window_argument,
     check_threshold,
@@ -33,8 +34,7 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=20, frames_help="frames per stream, frame 0 included")
-    p.add_argument("--start", type=int, default=0,
-                   help="first frame of the clip (default 0), e.g. to time a segment a search never saw")
+    add_start_argument(p)
     p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
     add_window_argument(p)
     p.add_argument("--device", default="cpu",

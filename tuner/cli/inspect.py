@@ -6,6 +6,7 @@ import argparse
 
 from deltatune.cli._common import (
     add_model_clip_arguments,
+    add_start_argument,
     add_threshold_arguments,
     add_window_argument,
     check_threshold,
@@ -25,6 +26,7 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=30, frames_help="frames to process")
+    add_start_argument(p)
     add_window_argument(p)
     add_threshold_arguments(p)
     p.add_argument("--mode", choices=["max", "norm", "rms"], default=None,
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         weights=None if args.weights == "none" else args.weights,
         video=args.video,
         frames=args.frames,
+        start=args.start,
         threshold=args.threshold,
         thresholds_file=args.thresholds,
         mode=args.mode,

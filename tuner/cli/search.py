@@ -1,7 +1,7 @@
 """``deltatune search``: multi-objective threshold search (accuracy loss vs speedup) with Optuna.
 
-deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] [--frames N] [--trials N]
-                 [--strategy S]
+deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] [--frames N] [--start N]
+                 [--trials N] [--strategy S]
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured] [--retime N]
                  [--also-on SEGMENT ...] [--keyframes LIST] [--keyframe-change LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from deltatune.cli._common import add_window_argument, json_text, parse_windows
+from deltatune.cli._common import add_start_argument, add_window_argument, json_text, parse_windows
 
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--streams", type=int, default=None,
         help="crop windows (streams) of the sample video (default 2, or all of them when it has fewer)"
     )
+    add_start_argument(parser)
     add_window_argument(parser)
     parser.add_argument("--trials", type=int, default=40, help="new trials to run (default 40)")
     parser.add_argument(
@@ -262,7 +263,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     streams = len(windows) or (default_streams(args.video) if args.streams is None else args.streams)
     workload = StudyWorkload(
         args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
-        windows=tuple(str(w) for w in windows), labels=args.labels,
+        windows=tuple(str(w) for w in windows), start=args.start, labels=args.labels,
         joints="all" if args.all_joints else "present",
     )
     ranges = Ranges()
@@ -438,10 +439,12 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     print(
         f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
     )
+    w = settings.workload
+    print(f"clip: {w.video} frames {w.start}..{w.start + w.frames - 1}, {w.streams} stream(s); the first "
+          f"{w.tune_frames} tune, the last {w.heldout_frames} are held out")
     from deltatune.search.objective import metric_of, model_loss_unit
     from deltatune_models import model_info
 
-    w = settings.workload
     task = model_info(w.model).task
     unit = model_loss_unit(w.model)
     reference = ("labels" if w.labels else "dense top-1 classes" if task != "pose" else

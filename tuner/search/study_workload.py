@@ -96,6 +96,8 @@ class StudyWorkload:
     def __post_init__(self) -> None:
         if self.joints not in JOINTS:
             raise ConfigError(f"joints {self.joints!r}: choose one of {', '.join(JOINTS)}")
+        if self.start < 0:
+            raise ConfigError(f"--start {self.start}: must be >= 0")
         if self.frames < 4:
             raise ConfigError(f"--frames {self.frames}: need at least 4 frames (tuning + held-out)")
         if self.streams < 1:
