@@ -1,7 +1,9 @@
 """The ``deltatune`` command line: one module per subcommand, registered in :data:`COMMANDS`.
 
-Each subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-The command parses and validates, calls a typed library function, and prints its result.
+Each subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``,
+and may define ``DESCRIPTION`` and ``EXAMPLES`` (command lines shown at the end of its ``--help``; a
+test parses every one, so they stay valid). The command parses and validates, calls a typed library
+function, and prints its result.
 """
 
 from __future__ import annotations
@@ -40,18 +42,47 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, except that an ``examples:`` epilog keeps its lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+def examples_epilog(examples: tuple[str, ...] | list[str]) -> str | None:
+    """The ``examples:`` block of a ``--help`` (``None`` without examples)."""
+    return "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+
+
+#: The top-level ``--help``'s examples: a first session.
+EXAMPLES: tuple[str, ...] = (
+    "deltatune data fetch                                  # the offline sample video and weights",
+    "deltatune search --model hrnet                        # tune thresholds on the sample (make demo)",
+    "deltatune export --study hrnet-tpe-group --best-under 1.0 -o t.json",
+    "deltatune bench --model hrnet --thresholds t.json --start 650   # time it on frames no search saw",
+    "deltatune ablate studies/keyframes.toml && deltatune report studies/keyframes.toml",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
         prog="deltatune",
         description="DeltaCNN-style delta inference on CPU: convert, inspect, search thresholds, benchmark.",
+        epilog=examples_epilog(EXAMPLES),
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"deltatune {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for modname in COMMANDS:
         mod = _load(modname)
-        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        p = sub.add_parser(
+            mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+            epilog=examples_epilog(getattr(mod, "EXAMPLES", ())), formatter_class=_HelpFormatter,
+        )
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -15,6 +15,12 @@ DESCRIPTION = (
     "STUDY.toml` tests which differences are real."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune ablate studies/keyframes.toml --dry-run   # check the file, list the runs",
+    "deltatune ablate studies/truncation_ablation.toml --jobs 2 --threads 1",
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="study file, e.g. studies/truncation_ablation.toml")

@@ -31,6 +31,13 @@ DESCRIPTION = (
     "calibration table lacks (see `deltatune calibrate`); --recalibrate measures them all again."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune bench --model hrnet --thresholds studies/thresholds/hrnet.json --frames 40 --batch 3",
+    "deltatune bench --model hrnet --thresholds studies/thresholds/hrnet.json --start 650   # unseen frames",
+    "deltatune bench --model mobilenet_v2 --threshold 0.05 --threads 1 --json",
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=20, frames_help="frames per stream, frame 0 included")

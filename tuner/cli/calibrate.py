@@ -19,6 +19,12 @@ DESCRIPTION = (
     "times anything. Use the same --threads as the runs it is for."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune calibrate --model hrnet",
+    "deltatune calibrate --model mobilenet_v2 --threads 1 --force",
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=2, frames_help="frames decoded (only their shape matters)")

@@ -22,6 +22,13 @@ DESCRIPTION = (
     "(default: the user cache dir)."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune data fetch",
+    "deltatune data list",
+    "deltatune data path vtest",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``fetch``, ``list`` and ``path`` actions."""

@@ -24,6 +24,12 @@ DESCRIPTION = (
     "head, the dense and delta backbones timed interleaved after a warm-up, as `deltatune bench` does."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune detect train -o det.pt",
+    "deltatune detect eval --checkpoint det.pt --backbone delta --threshold 0.05",
+)
+
 
 def parse_range(text: str, option: str) -> tuple[int, int]:
     """``A:B`` (frames A..B-1) -> ``(A, B)``; one clear error otherwise."""

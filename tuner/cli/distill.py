@@ -22,6 +22,11 @@ DESCRIPTION = (
     "reported. Frame ranges are 'source:first-last[:step]', comma separated (source: vtest, carphone)."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune distill --student hrnet --out hrnet_distilled.pt",
+)
+
 
 def _size(text: str) -> tuple[int, int]:
     try:

@@ -14,6 +14,12 @@ DESCRIPTION = (
     "ReLU's residual buffer, what fired and what was held back, and the output next to the dense output."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune explain",
+    "deltatune explain --relu-threshold 0.2",
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-threshold", type=float, default=0.05, metavar="T",

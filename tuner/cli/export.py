@@ -17,6 +17,12 @@ DESCRIPTION = (
     'deltacnn format is DeltaCNN\'s {"0": t0, ...} in execution order.'
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune export --study hrnet-tpe-group --best-under 1.0 -o thresholds.json",
+    "deltatune export --study hrnet-tpe-group --trial 12 --format deltacnn -o deltacnn.json",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune export``."""

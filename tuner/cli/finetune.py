@@ -19,6 +19,11 @@ DESCRIPTION = (
     "with --weights OUT by every other command. Batch-norm statistics stay frozen."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune finetune --model hrnet --steps 30 --weight-decay 5e-4 -o hrnet_ft.pt",
+)
+
 
 def parse_frames(text: str) -> tuple[int, int]:
     """``A:B`` (video frames A..B-1) or ``N`` (frames 0..N-1) -> ``(start, count)``; one clear error."""

@@ -23,6 +23,13 @@ DESCRIPTION = (
     "relative error of the delta output against the dense output."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune inspect --model hrnet --threshold 0.05",
+    "deltatune inspect --model mobilenet_v2 --thresholds studies/thresholds/mobilenet_v2.json --json",
+    "deltatune inspect --model hrnet --video clip.mp4 --window 100,50,240,320 --start 300",
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=30, frames_help="frames to process")

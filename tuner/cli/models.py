@@ -14,6 +14,12 @@ DESCRIPTION = (
     "'not fetched' (run `deltatune data fetch`), or 'none' (pass an official checkpoint with --weights FILE)."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune models",
+    "deltatune models --all --json",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``--json`` and ``--all``."""

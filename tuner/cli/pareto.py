@@ -21,6 +21,12 @@ DESCRIPTION = (
     "was not done yet."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune pareto --study hrnet-tpe-group --plot front.png",
+    "deltatune pareto --study hrnet-tpe-group --heldout --csv front.csv",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""

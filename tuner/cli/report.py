@@ -15,6 +15,12 @@ DESCRIPTION = (
     "the study declares); almost stochastic order; the repeats needed for 80 % power; and plots."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune report studies/keyframes.toml",
+    "deltatune report studies/keyframes.toml --md keyframes.md -o keyframes.html",
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", help="study file (.toml), its sqlite file (.db), or a storage URL")

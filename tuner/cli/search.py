@@ -27,6 +27,15 @@ DESCRIPTION = (
     "optuna-dashboard."
 )
 
+#: Command lines shown at the end of ``--help`` (each parsed by a test).
+EXAMPLES: tuple[str, ...] = (
+    "deltatune search --model hrnet                      # the demo: vtest crops, 40 trials",
+    "deltatune search --model hrnet --video clip.mp4 --window 400,120,300,400 --start 900 --frames 24",
+    "deltatune search --model hrnet --also-on vtest@400 vtest@640 --keyframes 0,8,16",
+    "deltatune search --model hrnet --train --trials 60   # thresholds and fine-tuning together",
+    "deltatune search --model hrnet --study S --storage postgresql://user@host/db --trials 200 --finish",
+)
+
 #: How many of the fastest feasible front points are re-timed by default (``--retime``).
 DEFAULT_RETIME = 3
 _STRATEGIES = ("tpe", "nsga2", "gp", "random", "deltacnn-greedy", "cbinfer-greedy", "sweep")

@@ -1,0 +1,53 @@
+"""The command lines at the end of every ``--help`` parse with today's options, and the repository files
+they name exist: examples that drifted from the code would teach a user errors."""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+from pathlib import Path
+
+import pytest
+
+from deltatune.cli import COMMANDS, EXAMPLES, build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _commands(example: str) -> list[list[str]]:
+    """``deltatune ... && deltatune ...`` -> the argument lists after ``deltatune``."""
+    words = shlex.split(example, comments=True)
+    out: list[list[str]] = [[]]
+    for w in words:
+        if w == "&&":
+            out.append([])
+        else:
+            out[-1].append(w)
+    assert all(c and c[0] == "deltatune" for c in out), example
+    return [c[1:] for c in out]
+
+
+ALL = [("deltatune", e) for e in EXAMPLES] + [
+    (name, e) for name in COMMANDS for e in getattr(importlib.import_module(name), "EXAMPLES", ())
+]
+
+
+@pytest.mark.parametrize(("module", "example"), ALL)
+def test_every_example_parses_and_names_files_that_exist(module: str, example: str) -> None:
+    parser = build_parser()
+    for argv in _commands(example):
+        args = parser.parse_args(argv)
+        assert module == "deltatune" or module.endswith("." + args.command), (module, example)
+        for word in argv:
+            if word.startswith("studies/"):
+                assert (ROOT / word).is_file(), f"{example}: no {word} in the repository"
+
+
+def test_every_command_has_examples_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in COMMANDS:
+        mod = importlib.import_module(name)
+        assert getattr(mod, "EXAMPLES", ()), f"{name} has no EXAMPLES"
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([mod.NAME, "--help"])
+        out = capsys.readouterr().out
+        assert "\nexamples:\n  deltatune " + mod.NAME in out, name
