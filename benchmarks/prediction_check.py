@@ -45,6 +45,7 @@ def main() -> int:
             ))
             minutes = (time.perf_counter() - t0) / 60
             best = res.best_feasible or {}
+            held_out = best.get("heldout_accuracy_loss")
             for r in res.retimed:
                 rows.append({
                     "start": start, "trial": r["trial"], "recommended": r["trial"] == best.get("trial"),
@@ -52,12 +53,15 @@ def main() -> int:
                     "predicted": r["predicted"], "measured": r["measured"],
                     "ci": [r["ci_low"], r["ci_high"]], "gap": r["predicted"] / r["measured"] - 1,
                     "search_min": minutes,
+                    # the recommendation's re-score on the segment's held-out frames (a fresh stream)
+                    "heldout_loss": held_out if r["trial"] == best.get("trial") else None,
                 })
             if not args.json:
                 for row in rows:
                     if row["start"] == start:
                         mark = "*" if row["recommended"] else " "
-                        print(f"frames {start}+  trial {row['trial']:>3}{mark} loss {row['loss']:.2f}  "
+                        held = "" if row["heldout_loss"] is None else f" (held-out {row['heldout_loss']:.2f})"
+                        print(f"frames {start}+  trial {row['trial']:>3}{mark} loss {row['loss']:.2f}{held}  "
                               f"predicted {row['predicted']:.2f}x  measured {row['measured']:.2f}x "
                               f"[{row['ci'][0]:.2f}, {row['ci'][1]:.2f}]  gap {row['gap']:+.0%}  "
                               f"({minutes:.1f} min)", flush=True)
