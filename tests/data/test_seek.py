@@ -99,3 +99,50 @@ def test_key_before() -> None:
     index = FrameIndex((0, 10, 20, 30, 40, 50), (0, 2, 5))
     assert [index.key_before(n) for n in range(6)] == [None, None, 2, 2, 2, 5]
     assert index.expect(30, 2) == 3 and index.expect(40, 2) is None and index.expect(35, 2) is None
+
+
+def _encode_clip(path: Path, fmt: str, codec: str, options: dict[str, str], vfr: bool = False) -> None:
+    """90 frames, each different from its neighbours, in ``fmt`` / ``codec``; ``vfr``: frame durations
+    alternate (33 ms, 33 ms, 50 ms), as phones record."""
+    import fractions
+
+    import av
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        stream.options = options
+        if vfr:
+            stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        t = 0
+        for i in range(90):
+            img = np.roll(base, 2 * i, axis=1)
+            img[:8, :8] = i
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if vfr:
+                frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+                t += 33 if i % 3 else 50
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "codec", "options", "vfr"),
+    [
+        ("clip.ts", "mpegts", "libx264", {"g": "20", "bf": "2"}, False),  # FFmpeg's seek lands elsewhere
+        ("clip.mkv", "matroska", "libx264", {"g": "20", "bf": "3"}, False),
+        ("clip.webm", "webm", "libvpx-vp9", {"g": "20"}, False),
+        ("vfr.mp4", "mp4", "libx264", {"g": "15", "bf": "2"}, True),
+    ],
+)
+def test_other_containers_read_the_same_frames_from_frame_n(
+    tmp_path: Path, name: str, fmt: str, codec: str, options: dict[str, str], vfr: bool
+) -> None:
+    path = tmp_path / name
+    _encode_clip(path, fmt, codec, options, vfr)
+    everything = list(read_frames(path))
+    assert len(everything) == 90
+    for start in (1, 19, 20, 21, 45, 61, 89):
+        assert _same(list(read_frames(path, start=start, count=5)), everything[start : start + 5]), start
