@@ -77,15 +77,16 @@ def _index(path: str, _size: int, _mtime_ns: int) -> FrameIndex | None:
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            packets = [(p.pts, bool(p.is_keyframe)) for p in container.demux(stream) if p.size]
+            raw = [(p.pts, bool(p.is_keyframe)) for p in container.demux(stream) if p.size]
     except (av.error.FFmpegError, OSError, IndexError) as exc:
         log.debug("no frame index for %s (%s): decoding from the start", path, exc)
         return None
-    if not packets or any(p is None for p, _ in packets):
+    packets = [(int(p), key) for p, key in raw if p is not None]
+    if not packets or len(packets) != len(raw):  # a packet without pts: no trustworthy order
         return None
-    pts = sorted(int(p) for p, _ in packets)
+    pts = sorted(p for p, _ in packets)
     if len(set(pts)) != len(pts):
         return None
     position = {p: i for i, p in enumerate(pts)}
-    keys = tuple(sorted(position[int(p)] for p, key in packets if key))
+    keys = tuple(sorted(position[p] for p, key in packets if key))
     return FrameIndex(tuple(pts), keys)

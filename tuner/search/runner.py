@@ -631,16 +631,15 @@ def _run_anchors(
         )
         numbers = _worker(settings, 0, 1, seed, on_trial=on_trial, evaluator=ev, trainer=trainer)
         done += numbers
-        if pos is None:
-            continue
+        # the trial that ran (another process starting the same study may have run this one's anchor)
         trial = study.trials[numbers[-1]] if numbers else None
-        feasible = (
-            trial is not None and trial.state == TrialState.COMPLETE and trial.values[0] <= settings.budget
-        )
-        if feasible:
-            lo = pos
+        ran = trial.user_attrs.get("anchor", pos) if trial is not None else pos
+        if not isinstance(ran, float):
+            continue  # the all-0 anchor, or a sampled trial
+        if trial is not None and trial.state == TrialState.COMPLETE and trial.values[0] <= settings.budget:
+            lo = ran if lo is None else max(lo, ran)
         else:
-            hi = pos
+            hi = min(hi, ran)
     return done
 
 
