@@ -306,8 +306,6 @@ def run_bench(
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
     if batch < 1:
         raise ConfigError(f"--batch must be at least 1, got {batch}")
-    if start < 0:
-        raise ConfigError(f"--start must be >= 0, got {start}")
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
     dev = check_device(device)

@@ -10,8 +10,6 @@ from typing import Any
 import torch
 from torch import fx
 
-from deltatune.errors import ConfigError
-
 __all__ = ["InspectReport", "inspect_model", "governed_macs", "max_relative_error"]
 
 
@@ -137,8 +135,6 @@ def inspect_model(
     from deltatune.delta import convert
     from deltatune.workload import load_workload
 
-    if start < 0:
-        raise ConfigError(f"--start must be >= 0, got {start}")
     wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
     if thresholds_file is not None:

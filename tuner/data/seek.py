@@ -16,6 +16,7 @@ changes which frames are read.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 from collections.abc import Mapping
@@ -43,12 +44,8 @@ class FrameIndex:
     def key_before(self, n: int) -> int | None:
         """The last key frame at or before frame ``n`` after frame 0 (a seek there saves decoding), or
         ``None`` when decoding from the start is as good."""
-        best = None
-        for k in self.keys:
-            if k > n:
-                break
-            best = k
-        return best if best else None
+        i = bisect.bisect_right(self.keys, n)
+        return self.keys[i - 1] if i and self.keys[i - 1] > 0 else None
 
     def expect(self, pts: int | None, previous: int) -> int | None:
         """The frame number of a frame decoded after a seek, given the number of the frame before it

@@ -393,9 +393,6 @@ def _iter_sequential(
     ``some_read``: earlier frames of the same request were yielded already, so none left is no error."""
     import av
 
-    if count == 0:
-        container.close()
-        return
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     index = -1
