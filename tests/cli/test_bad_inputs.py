@@ -82,7 +82,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--keyframes", "-4"], "--keyframes -4: need integers >= 0"),
     (TINY + ["--retime", "-1"], "--retime -1: must be >= 0"),
     (TINY + ["--also-on", "vtest@x"], "--also-on 'vtest@x': expected \"video@first-frame\""),
-    (TINY + ["--also-on", "vtest@790"], "vtest has 795 frames; frames 790..795 needed"),
+    (TINY + ["--also-on", "vtest@790"], "--also-on vtest@790: --frames 6: vtest has 795 frames; frames 790..795 needed"),
     (TINY + ["--also-on", "vtest@100", "--train"], "--also-on and --train cannot be combined"),
     (TINY + ["--also-on", "vtest@100", "--aggregate", "q90"], "--aggregate 'q90' is unknown"),
     (TINY + ["--retime-repeats", "1"], "--retime-repeats 1: need at least 2 rounds"),

@@ -397,8 +397,14 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     from deltatune.errors import DeltatuneError
     from deltatune.search import run_search
 
-    for w in (settings.workload, *settings.also_on):
-        w.check()
+    from deltatune.errors import ConfigError
+
+    settings.workload.check()
+    for seg, text in zip(settings.also_on, args.also_on, strict=True):
+        try:
+            seg.check()
+        except ConfigError as exc:
+            raise ConfigError(f"--also-on {text}: {exc}") from None
     bar = None
     if not args.json and not args.no_progress:
         from tqdm import tqdm
