@@ -285,8 +285,14 @@ def test_windows_are_the_streams_of_a_study() -> None:
     d = plain.to_dict()
     del d["windows"]
     assert StudySpec.from_dict(d).fingerprint() == plain.fingerprint() != spec.fingerprint()
+    # the same windows written as integer lists are the same study
+    ints = parse_study(base + 'windows = [[96, 96, 240, 320], [0, 0, 240, 320]]\n[factors]\nmode = ["max"]\n',
+                       path="s.toml")
+    assert ints.windows == spec.windows and ints.fingerprint() == spec.fingerprint()
     for bad, expected in (
         ('windows = ["1,2,3"]', "s.toml:6: study.windows: crop window '1,2,3' is not four integers"),
+        ("windows = [[1, 2, 3]]", "s.toml:6: study.windows: crop window '1,2,3' is not four integers"),
+        ("windows = [[0.5, 0, 240, 320]]", "or [x, y, w, h] integer lists, got [[0.5, 0, 240, 320]]"),
         ("windows = []", 's.toml:6: study.windows: expected a non-empty list of "x,y,w,h" strings'),
         ('windows = ["0,0,240,320"]\nstreams = 2', "1 windows are 1 streams, but streams = 2"),
     ):

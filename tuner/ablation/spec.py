@@ -752,12 +752,22 @@ def _norm(v: Any) -> Any:
 
 
 def _windows(values: Any, streams: Any, fail: Any) -> tuple[str, ...]:
-    """``windows = ["x,y,w,h", ...]``: one stream each, so ``streams`` (when given) must agree."""
+    """``windows = ["x,y,w,h", ...]`` (or ``[[x, y, w, h], ...]``, the same as integers): one stream each,
+    so ``streams`` (when given) must agree. Stored as strings either way, so the two spellings of one
+    window give the same study."""
     from deltatune.data.video import parse_window
     from deltatune.errors import VideoError
 
+    def _text(v: Any) -> Any:
+        if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            return ",".join(str(x) for x in v)
+        return v
+
+    if isinstance(values, list):
+        values = [_text(v) for v in values]
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise fail(f'expected a non-empty list of "x,y,w,h" strings, got {values!r}')
+        raise fail(f'expected a non-empty list of "x,y,w,h" strings or [x, y, w, h] integer lists, got '
+                   f"{values!r}")
     try:
         wins = tuple(str(parse_window(v)) for v in values)
     except VideoError as exc:
