@@ -92,3 +92,20 @@ def test_a_recommendation_slower_than_dense_is_called_so_and_a_faster_one_is_not
     assert "0.93x by the latency objective" in (_slower_than_dense_notice(base, "latency", 2.0) or "")
     assert _slower_than_dense_notice(base, "macs", 1.0) is None
     assert _slower_than_dense_notice(None, "latency", 1.0) is None
+
+
+def test_a_recommendation_over_budget_on_its_held_out_frames_is_called_so() -> None:
+    from deltatune.search.runner import _heldout_notice
+
+    s = settings(budget=1.0)
+    best = {"trial": 3, "accuracy_loss": 0.8, "speedup": 1.5, "heldout_accuracy_loss": 1.96}
+    note = _heldout_notice(best, s)
+    assert note is not None
+    assert f"on the {s.workload.heldout_frames} held-out frame(s) per stream" in note
+    assert "lost 1.96 points, over the 1-point budget (0.80 on the tuning frames)" in note
+    assert "--also-on" in note and "deltatune bench --start N" in note
+    # within the budget (equal counts as within, as feasibility does), not re-scored, no recommendation
+    assert _heldout_notice({**best, "heldout_accuracy_loss": 1.0}, s) is None
+    assert _heldout_notice({**best, "heldout_accuracy_loss": None}, s) is None
+    assert _heldout_notice(None, s) is None
+    assert _heldout_notice(best, settings(budget=2.0)) is None

@@ -773,9 +773,10 @@ def run_search(
     repeats = _repeat_notice(study, new)
     if repeats:
         notices.append(repeats)
-    slower = _slower_than_dense_notice(best, speed_used, settings.budget)
-    if slower:
-        notices.append(slower)
+    for notice in (_slower_than_dense_notice(best, speed_used, settings.budget),
+                   _heldout_notice(best, settings)):
+        if notice:
+            notices.append(notice)
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     if pruned:
         notices.append(f"{len(pruned)} trial(s) pruned: a fine-tune that could not stay within the "
@@ -830,6 +831,23 @@ def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: f
             f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping. Run the "
             "dense model, or try more --trials, key frames on change (--keyframe-change none,0.5) or a "
             "larger --budget")
+
+
+def _heldout_notice(best: dict[str, Any] | None, settings: SearchSettings) -> str | None:
+    """Says so when the recommended trial loses more than the budget on the held-out frames: the setting
+    fits the tuning frames and may not hold on other video. None when it stays within the budget, or was
+    not re-scored."""
+    if best is None or best.get("heldout_accuracy_loss") is None:
+        return None
+    lost = float(best["heldout_accuracy_loss"])
+    if lost <= settings.budget:
+        return None
+    w = settings.workload
+    return (f"on the {w.heldout_frames} held-out frame(s) per stream the recommended trial lost {lost:.2f} "
+            f"points, over the {settings.budget:g}-point budget ({best['accuracy_loss']:.2f} on the tuning "
+            "frames): this setting may not hold on other video. Tune on more --frames, on more segments at "
+            "once (--also-on), or with a smaller --budget, and check it with deltatune bench --start N on "
+            "frames no search saw")
 
 
 def _row_dict(row: Any) -> dict[str, Any] | None:
