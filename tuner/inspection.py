@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import fx
 
-__all__ = ["InspectReport", "inspect_model", "governed_macs", "max_relative_error"]
+__all__ = ["InspectReport", "LastFrame", "inspect_model", "governed_macs", "max_relative_error"]
 
 
 def max_relative_error(out: Any, ref: Any) -> float:
@@ -62,6 +63,29 @@ def governed_macs(net: Any) -> dict[str, int]:
 
 
 @dataclass
+class LastFrame:
+    """The clip's last frame as ``inspect`` ran it, for ``inspect --plot``: what each stream's crop looked
+    like, which pixels each truncation point let through, and what the dense and delta networks predicted.
+
+    ``fired`` maps a truncation point to its fired pixels ``[B, h, w]`` (the input step: the pixels whose
+    change it passed on); it is empty when the frame ran dense (``dense_frame``: a key frame or the
+    network-wide dense fallback, where every pixel counts as updated). Pose models have keypoints in crop
+    pixels ``[B, K, 2]`` and ``present`` ``[B, K]`` (the dense keypoints that count, as the accuracy loss
+    counts them); classifiers have top-1 classes ``[B]``.
+    """
+
+    images: np.ndarray  # [B, H, W, 3] RGB in [0, 1], the crops as the model saw them (after resizing)
+    fired: dict[str, np.ndarray]
+    dense_frame: bool
+    task: str
+    dense_points: np.ndarray | None = None
+    delta_points: np.ndarray | None = None
+    present: np.ndarray | None = None
+    dense_classes: np.ndarray | None = None
+    delta_classes: np.ndarray | None = None
+
+
+@dataclass
 class InspectReport:
     """Result of :func:`inspect_model`."""
 
@@ -78,6 +102,12 @@ class InspectReport:
     notes: list[str] = field(default_factory=list)
     #: the clip's first frame in the video
     start: int = 0
+    #: accuracy loss of the delta outputs against the dense ones over frames 1..N-1, in points of
+    #: ``metric`` (PCK@0.2 over present keypoints, or top-1); None for other tasks or a 1-frame clip
+    accuracy_loss: float | None = None
+    metric: str | None = None
+    #: the last frame's crops, fired pixels and predictions (``keep_last=True``; not in :meth:`to_dict`)
+    last_frame: LastFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +122,8 @@ class InspectReport:
             "mac_speedup": self.mac_speedup,
             "max_rel_error_vs_dense": self.max_rel_error_vs_dense,
             "per_frame_error": self.per_frame_error,
+            "accuracy_loss": self.accuracy_loss,
+            "metric": self.metric,
             "notes": self.notes,
         }
 
@@ -111,6 +143,10 @@ class InspectReport:
                 else "no multiply-adds at all (no layer had an updated pixel)")
         lines.append(f"MAC speedup (frames 1..{self.frames - 1}): {macs}")
         lines.append(f"max relative error vs dense: {self.max_rel_error_vs_dense:.3g}")
+        if self.accuracy_loss is not None:
+            counted = " (present keypoints)" if self.metric == "PCK@0.2" else ""
+            lines.append(f"accuracy loss vs dense (frames 1..{self.frames - 1}): {self.accuracy_loss:.2f} "
+                         f"{self.metric} points{counted}")
         return "\n".join(lines)
 
 
@@ -126,12 +162,15 @@ def inspect_model(
     mode: str | None = None,
     fallback: bool = False,
     windows: list[Any] | None = None,
+    keep_last: bool = False,
 ) -> InspectReport:
     """Convert ``model``, run it and its dense original on ``frames`` real frames, and report.
 
     ``start``: the clip's first frame in the video. ``windows``: crop windows
     (:class:`~deltatune.data.video.CropWindow`), one stream each (default: the sample's own, or the whole
-    frame of other video)."""
+    frame of other video). ``keep_last``: also keep the last frame's crops, fired pixels and predictions
+    (:class:`LastFrame`, what ``inspect --plot`` draws)."""
+    from deltatune.bench import accuracy_loss
     from deltatune.delta import convert
     from deltatune.workload import load_workload
 
@@ -142,9 +181,26 @@ def inspect_model(
     if mode is not None:
         net.mode = mode
     errors = []
+    dense_out: list[Any] = []
+    delta_out: list[Any] = []
+    fired: dict[str, np.ndarray] = {}
+    last = len(wl.frames) - 1
     with torch.no_grad():
-        for x in wl.frames:
-            errors.append(max_relative_error(net(x), net.source(x)))
+        for i, x in enumerate(wl.frames):
+            hooks = _fired_hooks(net, fired) if keep_last and i == last else []
+            try:
+                y = net(x)
+            finally:
+                for h in hooks:
+                    h.remove()
+            ref = net.source(x)
+            errors.append(max_relative_error(y, ref))
+            dense_out.append(ref)
+            delta_out.append(y)
+    task = wl.info.task
+    acc = None
+    if task in ("pose", "classification") and len(dense_out) > 1:
+        acc = accuracy_loss(task, dense_out[1:], delta_out[1:], min_confidence=wl.info.present_confidence)
     per_layer = net.stats.per_layer().set_index("name")
     feeds = governed_macs(net)
     points = []
@@ -166,4 +222,52 @@ def inspect_model(
         model=model, weights=wl.weights, video=wl.video, frames=wl.n_frames, streams=wl.n_streams,
         mode=net.mode, truncation_points=points, mac_speedup=net.mac_speedup(),
         max_rel_error_vs_dense=max(errors), per_frame_error=errors, notes=notes, start=start,
+        accuracy_loss=None if acc is None else acc.loss, metric=None if acc is None else acc.metric,
+        last_frame=_last_frame(wl, fired, dense_out[-1], delta_out[-1]) if keep_last else None,
     )
+
+
+def _fired_hooks(net: Any, into: dict[str, np.ndarray]) -> list[Any]:
+    """Forward hooks on every truncation op that store the pixels it passed on ``[B, h, w]`` in ``into``
+    (nothing for a dense frame's ops, whose outputs carry no mask)."""
+    from deltatune.delta._base import TruncationOp
+
+    def hook(op: Any, _inputs: Any, out: Any) -> None:
+        mask = getattr(out, "mask", None)
+        if not getattr(out, "first", True) and isinstance(mask, torch.Tensor) and mask.dim() == 4:
+            into[op.name] = mask.detach().bool().any(dim=1).cpu().numpy()
+
+    return [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, TruncationOp)]
+
+
+def _last_frame(wl: Any, fired: dict[str, np.ndarray], dense: Any, delta: Any) -> LastFrame:
+    """:class:`LastFrame` of the workload's last frame from its dense and delta outputs."""
+    info = wl.info
+    x = wl.frames[-1].float()
+    mean = torch.tensor(info.mean, dtype=x.dtype).reshape(3, 1, 1)
+    std = torch.tensor(info.std, dtype=x.dtype).reshape(3, 1, 1)
+    rgb = x * std + mean  # undo the model's normalisation (see deltatune.workload.preprocess)
+    if getattr(info, "color_order", "RGB") == "BGR":
+        rgb = rgb.flip(-3)
+    images = rgb.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    out = LastFrame(images=images, fired=fired, dense_frame=not fired, task=info.task)
+    if info.task == "pose":
+        from deltatune.metrics import decode_heatmaps, heatmap_to_input_coords, heatmaps_of
+
+        hd, hx = heatmaps_of(dense), heatmaps_of(delta)
+        size = tuple(hd.shape[-2:])
+        ref, peak = decode_heatmaps(hd)
+        pred, _ = decode_heatmaps(hx)
+        crop = tuple(info.input_size)
+        out.dense_points = heatmap_to_input_coords(ref, heatmap_size=size, input_size=crop).numpy()
+        out.delta_points = heatmap_to_input_coords(pred, heatmap_size=size, input_size=crop).numpy()
+        from deltatune.metrics.fidelity import present_joints
+
+        present = present_joints(peak, info.present_confidence)  # the rule the accuracy loss counts by
+        out.present = np.ones(ref.shape[:2], bool) if present is None else present
+    elif info.task == "classification":
+        from deltatune.metrics import top1_classes
+
+        out.dense_classes = top1_classes(dense).numpy()
+        out.delta_classes = top1_classes(delta).numpy()
+    return out

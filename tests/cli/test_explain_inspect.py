@@ -97,3 +97,17 @@ def test_inspect_start_reads_a_later_segment(capsys) -> None:
     assert ": 4 frames from frame 650 x 3 streams" in capsys.readouterr().out
     assert main([*base, "--start", "-2"]) == 2
     assert capsys.readouterr().err.strip().endswith("--start must be >= 0, got -2")
+
+
+def test_inspect_plot_writes_the_picture_and_refuses_a_bad_file_type_first(capsys, tmp_path) -> None:
+    bad = tmp_path / "where.txt"
+    assert main(["inspect", "--model", "hrnet", "--frames", "3", "--plot", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--plot" in err and "unsupported file type '.txt'" in err
+    assert not bad.exists()
+    out = tmp_path / "where.png"
+    args = ["inspect", "--model", "hrnet", "--frames", "3", "--threshold", "0.02", "--plot", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert f"plot: {out}" in text and "accuracy loss vs dense (frames 1..2):" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from deltatune.cli._common import (
+    PLOT_SUFFIXES,
     add_model_clip_arguments,
     add_start_argument,
     add_threshold_arguments,
     add_window_argument,
+    check_output_path,
     check_threshold,
     json_text,
     parse_windows,
@@ -20,7 +22,9 @@ DESCRIPTION = (
     "Converts a registered model to a delta network, runs it on real frames (default: the vtest sample, "
     "the model's default crop windows as streams) and reports every truncation point (name, op, the dense "
     "MACs of the layers it feeds), per-layer sparsity, the MAC speedup over frames 1..N-1 and the maximum "
-    "relative error of the delta output against the dense output."
+    "relative error of the delta output against the dense output, and the accuracy loss against the dense "
+    "model (PCK@0.2 points over present keypoints for pose models, top-1 points for classifiers). --plot "
+    "draws where the network does its work on the clip's last frame."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
@@ -28,6 +32,7 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune inspect --model hrnet --threshold 0.05",
     "deltatune inspect --model mobilenet_v2 --thresholds studies/thresholds/mobilenet_v2.json --json",
     "deltatune inspect --model hrnet --video clip.mp4 --window 100,50,240,320 --start 300",
+    "deltatune inspect --model hrnet --thresholds studies/thresholds/hrnet.json --plot where.png",
 )
 
 
@@ -40,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="truncation mode (default max)")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--plot", default=None, metavar="F.png",
+                   help="draw the last frame of each stream (the pixels the input step passed on, dense and "
+                        "delta keypoints or top-1 classes), the pixels that fired at the two busiest "
+                        "truncation points, and every point's updated/fired share over the GMACs it feeds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_threshold(args.threshold)
     windows = parse_windows(args.window)
+    if args.plot:
+        check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     report = inspect_model(
         args.model,
         weights=None if args.weights == "none" else args.weights,
@@ -58,9 +69,16 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         fallback=args.fallback,
         windows=windows,
+        keep_last=bool(args.plot),
     )
+    if args.plot:
+        from deltatune.report.inspect_plot import save_inspection_figure
+
+        save_inspection_figure(report, args.plot)
     if args.json:
         print(json_text(report.to_dict()))
         return 0
     print(report.render())
+    if args.plot:
+        print(f"plot: {args.plot}")
     return 0

@@ -394,10 +394,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace, settings: Any) -> int:
     """:func:`run` once the storage opened: check the videos, search, print."""
-    from deltatune.errors import DeltatuneError
+    from deltatune.errors import ConfigError, DeltatuneError
     from deltatune.search import run_search
-
-    from deltatune.errors import ConfigError
 
     settings.workload.check()
     for seg, text in zip(settings.also_on, args.also_on, strict=True):
