@@ -163,13 +163,19 @@ def inspect_model(
     fallback: bool = False,
     windows: list[Any] | None = None,
     keep_last: bool = False,
+    progress: bool = False,
 ) -> InspectReport:
     """Convert ``model``, run it and its dense original on ``frames`` real frames, and report.
 
     ``start``: the clip's first frame in the video. ``windows``: crop windows
     (:class:`~deltatune.data.video.CropWindow`), one stream each (default: the sample's own, or the whole
     frame of other video). ``keep_last``: also keep the last frame's crops, fired pixels and predictions
-    (:class:`LastFrame`, what ``inspect --plot`` draws)."""
+    (:class:`LastFrame`, what ``inspect --plot`` draws). ``progress``: a bar over the frames on stderr,
+    when it is a terminal (a large model takes seconds a frame)."""
+    import sys
+
+    from tqdm.auto import tqdm
+
     from deltatune.bench import accuracy_loss
     from deltatune.delta import convert
     from deltatune.workload import load_workload
@@ -185,8 +191,10 @@ def inspect_model(
     delta_out: list[Any] = []
     fired: dict[str, np.ndarray] = {}
     last = len(wl.frames) - 1
+    bar = tqdm(wl.frames, desc=f"inspect {model}", unit="frame", leave=False,
+               disable=None if progress else True, file=sys.stderr)
     with torch.no_grad():
-        for i, x in enumerate(wl.frames):
+        for i, x in enumerate(bar):
             hooks = _fired_hooks(net, fired) if keep_last and i == last else []
             try:
                 y = net(x)

@@ -146,6 +146,16 @@ def test_workers_price_latency_at_the_commands_thread_count(
         for t in study.trials:
             again = ev.evaluate(ThresholdFile.from_attrs(t.user_attrs), split="tune").speedup
             assert again == pytest.approx(t.values[1], rel=1e-9), t.number
+        # the fit records the clip it was made on, and a poor prediction names it and how to refit
+        from deltatune.search.runner import _prediction_notice
+
+        assert ev.latency_fitted_on() == f"vtest frames 0..{TINY.tune_frames - 1}"
+        off = {"measured_speedup": 2.0, "predicted_speedup": 3.7}
+        note = _prediction_notice(off, "latency", ev)
+        assert note is not None and f"(fitted on vtest frames 0..{TINY.tune_frames - 1})" in note
+        assert "predicted 3.70x" in note and "measured 2.00x (+85%)" in note and f"delete {fits[0]}" in note
+        assert _prediction_notice({**off, "predicted_speedup": 2.2}, "latency", ev) is None  # within 15 %
+        assert _prediction_notice(off, "macs", ev) is None and _prediction_notice(None, "latency", ev) is None
     finally:
         torch.set_num_threads(old)
 

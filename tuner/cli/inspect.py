@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         fallback=args.fallback,
         windows=windows,
         keep_last=bool(args.plot),
+        progress=not args.json,  # on stderr, and only when it is a terminal
     )
     if args.plot:
         from deltatune.report.inspect_plot import save_inspection_figure

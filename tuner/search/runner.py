@@ -774,7 +774,7 @@ def run_search(
     if repeats:
         notices.append(repeats)
     for notice in (_slower_than_dense_notice(best, speed_used, settings.budget),
-                   _heldout_notice(best, settings)):
+                   _heldout_notice(best, settings), _prediction_notice(best, speed_used, ev)):
         if notice:
             notices.append(notice)
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
@@ -831,6 +831,30 @@ def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: f
             f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping. Run the "
             "dense model, or try more --trials, key frames on change (--keyframe-change none,0.5) or a "
             "larger --budget")
+
+
+#: a re-timed recommendation this far from its latency prediction (relative) gets a closing note
+PREDICTION_TOLERANCE = 0.15
+
+
+def _prediction_notice(best: dict[str, Any] | None, speed: str, ev: Any) -> str | None:
+    """Says so when the recommended trial, re-timed, measured more than :data:`PREDICTION_TOLERANCE` away
+    from the latency model's prediction: the front's predicted speedups are then rough on this clip (the
+    recommendation itself is measured). Names the clip the model was fitted on and how to refit."""
+    if speed != "latency" or best is None or best.get("measured_speedup") is None:
+        return None
+    measured, predicted = float(best["measured_speedup"]), best.get("predicted_speedup")
+    if predicted is None or measured <= 0 or abs(float(predicted) / measured - 1) <= PREDICTION_TOLERANCE:
+        return None
+    gap = float(predicted) / measured - 1
+    where = getattr(ev, "latency_fitted_on", lambda: None)()
+    path = getattr(ev, "latency_cache_path", lambda: None)()
+    fitted = f" (fitted on {where})" if where else ""
+    refit = f"delete {path} and search again" if path is not None and path.is_file() else "search again"
+    return (f"the latency model{fitted} predicted {float(predicted):.2f}x for the recommended trial, which "
+            f"measured {measured:.2f}x ({gap:+.0%}): on this clip the front's predicted speedups are rough "
+            f"(the recommendation itself is measured). To fit the model on this clip, {refit}; or search "
+            "with --speed measured")
 
 
 def _heldout_notice(best: dict[str, Any] | None, settings: SearchSettings) -> str | None:
