@@ -283,3 +283,18 @@ def test_a_search_where_every_keypoint_counts_names_the_real_cause(
     assert "--video blank: the dense blazepose puts no person's keypoints at two distinct points" in err
     assert "None" not in err and "--all-joints" not in err and "--labels" in err
     assert not (ws / "res" / "nobody3.journal").exists()
+
+
+def test_a_search_on_random_weights_that_find_no_keypoint_says_the_weights_are_the_cause(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pose_resnet50 has no default weights; its random heatmaps peak nowhere above 0.2 on vtest. The
+    refusal names the model and the missing weights, not the video (which has people in view)."""
+    argv = ["search", "--model", "pose_resnet50", "--frames", "6", "--trials", "1", "--speed", "macs",
+            "--study", "random-pose", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert "--model pose_resnet50: with random weights the dense model finds no keypoint" in err[0]
+    assert "pass --weights FILE" in err[0]
+    assert not (ws / "res" / "random-pose.journal").exists()

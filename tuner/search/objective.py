@@ -266,6 +266,12 @@ class Evaluator:
                 f"--labels {w.labels}: no visible keypoint on the tuning {frames}; nothing to score"
             )
         other = "score every keypoint (--all-joints) or " if self.min_confidence is not None else ""
+        if self.random_weights:  # the likelier cause: random heatmaps rarely peak above the threshold
+            raise ConfigError(
+                f"--model {w.model}: with random weights the dense model "
+                f"{self.no_keypoint_phrase().removeprefix(f'the dense {w.model} ')} on the tuning {frames}; "
+                f"pass --weights FILE (a trained checkpoint), or {other}give --labels"
+            )
         raise ConfigError(
             f"{where}: {self.no_keypoint_phrase()} on the tuning {frames}, so every setting would "
             f"lose 0 points; choose frames or crop windows with people in view, or {other}give --labels"
