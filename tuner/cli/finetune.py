@@ -148,8 +148,8 @@ def run(args: argparse.Namespace) -> int:
     first, last = sum(r.losses[:k]) / k, sum(r.losses[-k:]) / k
     change0, change1 = sum(r.sparsity[:k]) / k, sum(r.sparsity[-k:]) / k
     print(
-        f"fine-tuned {cfg.model} for {r.steps} steps in {r.wall_time_s:.0f} s: loss {first:.4f} -> "
-        f"{last:.4f} (mean of the first / last {k} steps); frame-to-frame change {change0:.4f} -> "
+        f"fine-tuned {cfg.model} for {r.steps} steps in {r.wall_time_s:.0f} s: loss {first:.4g} -> "
+        f"{last:.4g} (mean of the first / last {k} steps); frame-to-frame change {change0:.4f} -> "
         f"{change1:.4f}"
     )
     print(f"weights: {r.weights}  (use with --model {arch} --weights {r.weights})")
