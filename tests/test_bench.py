@@ -29,6 +29,9 @@ def test_bench_returns_sane_fields(vtest_path) -> None:
     assert len(r.dense_runs_ms) == len(r.delta_runs_ms) == 1
     assert r.layers and all(0.0 <= row.frac_out <= 1.0 for row in r.layers)
     assert {row.choice for row in r.layers} <= {"sparse", "box", "dense", "skip", "mixed"}
+    # every conv the backend ran has its dense cost from this machine's calibration table beside it
+    ran = [row for row in r.layers if row.choice != "skip" and row.kind == "conv"]
+    assert ran and all(row.dense_ms is not None and row.dense_ms > 0 for row in ran)
     d = r.to_dict()
     for key in ("dense_ms", "delta_ms", "speedup", "mac_speedup", "accuracy_loss", "measured_over_mac_ideal"):
         assert key in d
@@ -39,6 +42,7 @@ def test_bench_at_zero_is_exact_with_reference_backend(vtest_path) -> None:
     r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.0, repeats=1, backend="reference")
     assert r.accuracy_loss == 0.0 and r.max_rel_error <= 1e-4
     assert {row.choice for row in r.layers} == {"reference"}
+    assert all(row.dense_ms is None for row in r.layers)  # no calibration table: nothing to show
 
 
 def test_bench_cli_json(capsys, vtest_path) -> None:

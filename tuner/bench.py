@@ -44,6 +44,9 @@ class LayerBench:
     break_even: float | None
     ms: float | None  # mean kernel time per frame (sparse backend only)
     time_share: float | None  # share of the measured delta ms/frame
+    #: the layer's dense time per frame from this machine's calibration table (timed alone, warm cache;
+    #: sparse backend only): what the dense model pays for it, beside what the delta network paid
+    dense_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -378,7 +381,8 @@ def run_bench(
     nchw_ms, cl_ms = statistics.median(nchw_runs), statistics.median(cl_runs)
     dense_runs = nchw_runs if nchw_ms <= cl_ms else cl_runs
     dense_ms, delta_ms = min(nchw_ms, cl_ms), statistics.median(delta_runs)
-    layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name)
+    layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name,
+                         calibration=getattr(be, "calibration", None))
     notes = []
     if dev.type != "cpu":
         notes.append(f"{dev.type}: the sparse backend ran its plain-torch paths (the compiled kernels are "
@@ -467,7 +471,7 @@ def _unused_choice(backend: str, delta_macs: float) -> str:
 
 
 def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,
-                backend: str) -> list[LayerBench]:
+                backend: str, *, calibration: Any = None) -> list[LayerBench]:
     if per_layer is None or len(per_layer) == 0:
         return []
     compute = per_layer[per_layer["dense_macs"] > 0]
@@ -476,6 +480,7 @@ def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: 
     for _, r in compute.iterrows():
         u = usage.get(r["name"])
         ms = u.seconds * 1e3 / n_frames if u is not None and u.seconds else None
+        cal = calibration.get(u.signature) if calibration is not None and u is not None else None
         rows.append(LayerBench(
             name=str(r["name"]), kind=str(r["kind"]),
             frac_out=float(r["frac_out"]) if r["frac_out"] == r["frac_out"] else 0.0,
@@ -483,5 +488,6 @@ def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: 
             choice=u.choice if u is not None else _unused_choice(backend, r["delta_macs"]),
             break_even=u.break_even if u is not None else None,
             ms=ms, time_share=(ms / delta_ms) if ms is not None and delta_ms > 0 else None,
+            dense_ms=cal.dense_ms if cal is not None else None,
         ))
     return rows

@@ -7,10 +7,12 @@ import sys
 
 from deltatune._workers import busy_machine
 from deltatune.cli._common import (
+    PLOT_SUFFIXES,
     add_model_clip_arguments,
     add_start_argument,
     add_threshold_arguments,
     add_window_argument,
+    check_output_path,
     check_threshold,
     json_text,
     parse_windows,
@@ -36,6 +38,7 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune bench --model hrnet --thresholds studies/thresholds/hrnet.json --frames 40 --batch 3",
     "deltatune bench --model hrnet --thresholds studies/thresholds/hrnet.json --start 650   # unseen frames",
     "deltatune bench --model mobilenet_v2 --threshold 0.05 --threads 1 --json",
+    "deltatune bench --model blazepose --thresholds studies/thresholds/blazepose.json --plot time.png",
 )
 
 
@@ -60,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "peak above the model's presence threshold, 0.2 for HRNet/SimpleBaselines)")
     p.add_argument("--layers", type=int, default=25, help="per-layer rows to print (default 25; 0 = none)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--plot", default=None, metavar="F.png",
+                   help="draw where a delta frame's time goes: dense vs delta ms (conv kernels and the "
+                        "rest), and the heaviest conv layers' dense and delta times")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     windows = parse_windows(args.window)
+    if args.plot:
+        check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     busy = busy_machine()  # said after the result, where it qualifies the numbers
     result = run_bench(
         args.model,
@@ -95,10 +103,16 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         windows=windows,
     )
+    if args.plot:
+        from deltatune.report.bench_plot import save_bench_figure
+
+        save_bench_figure(result, args.plot)
     if args.json:
         print(json_text(result.to_dict()))
     else:
         print(result.render(max_layers=args.layers) if args.layers else result.render(max_layers=0))
+        if args.plot:
+            print(f"plot: {args.plot}")
     if busy:
         print(f"warning: when the run started, {busy}", file=sys.stderr)
     return 0
