@@ -32,6 +32,11 @@ def test_bench_returns_sane_fields(vtest_path) -> None:
     # every conv the backend ran has its dense cost from this machine's calibration table beside it
     ran = [row for row in r.layers if row.choice != "skip" and row.kind == "conv"]
     assert ran and all(row.dense_ms is not None and row.dense_ms > 0 for row in ran)
+    # ... and its time inside the dense model, per frame: together less than a whole dense frame takes
+    convs = [row for row in r.layers if row.kind == "conv"]
+    assert all(row.dense_net_ms is not None and row.dense_net_ms > 0 for row in convs)
+    slowest_dense = max(r.dense_nchw_ms or 0.0, r.dense_channels_last_ms or 0.0, r.dense_ms)
+    assert sum(row.dense_net_ms or 0.0 for row in convs) < 1.5 * slowest_dense
     d = r.to_dict()
     for key in ("dense_ms", "delta_ms", "speedup", "mac_speedup", "accuracy_loss", "measured_over_mac_ideal"):
         assert key in d

@@ -45,8 +45,13 @@ class LayerBench:
     ms: float | None  # mean kernel time per frame (sparse backend only)
     time_share: float | None  # share of the measured delta ms/frame
     #: the layer's dense time per frame from this machine's calibration table (timed alone, warm cache;
-    #: sparse backend only): what the dense model pays for it, beside what the delta network paid
+    #: sparse backend only): what the backend's sparse/dense choice compares against
     dense_ms: float | None = None
+    #: the same conv's time per frame inside the dense model (channels-last, timed by forward hooks over
+    #: the steady frames; CPU only): what the dense baseline pays for it, beside what the delta network
+    #: paid (``ms``). Large activations make it exceed ``dense_ms``: in a network they come from memory,
+    #: in the calibration loop from cache
+    dense_net_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -382,7 +387,8 @@ def run_bench(
     dense_runs = nchw_runs if nchw_ms <= cl_ms else cl_runs
     dense_ms, delta_ms = min(nchw_ms, cl_ms), statistics.median(delta_runs)
     layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name,
-                         calibration=getattr(be, "calibration", None))
+                         calibration=getattr(be, "calibration", None),
+                         dense_net=_dense_layer_ms(dense, steady) if dev.type == "cpu" else {})
     notes = []
     if dev.type != "cpu":
         notes.append(f"{dev.type}: the sparse backend ran its plain-torch paths (the compiled kernels are "
@@ -470,8 +476,43 @@ def _unused_choice(backend: str, delta_macs: float) -> str:
     return "skip" if delta_macs == 0 else "dense"
 
 
+def _dense_layer_ms(model: Any, frames: Tensor) -> dict[str, float]:
+    """ms per call of every ``nn.Conv2d`` of ``model`` (a channels-last copy) over ``frames``, timed by
+    forward pre/post hooks in one untimed pass: each conv as the dense model runs it, between the other
+    layers (not alone, in a warm cache, as the calibration table times it). Keyed by module name."""
+    import copy
+    import time
+
+    from torch import nn
+
+    work = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    total: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    start: dict[str, float] = {}
+    hooks = []
+    for name, mod in work.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            def pre(_m: Any, _a: Any, name: str = name) -> None:
+                start[name] = time.perf_counter()
+
+            def post(_m: Any, _a: Any, _o: Any, name: str = name) -> None:
+                total[name] = total.get(name, 0.0) + time.perf_counter() - start[name]
+                calls[name] = calls.get(name, 0) + 1
+
+            hooks += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
+    try:
+        with torch.no_grad():
+            for x in frames:
+                work(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: total[k] * 1e3 / calls[k] for k in total}
+
+
 def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: float,
-                backend: str, *, calibration: Any = None) -> list[LayerBench]:
+                backend: str, *, calibration: Any = None,
+                dense_net: dict[str, float] | None = None) -> list[LayerBench]:
     if per_layer is None or len(per_layer) == 0:
         return []
     compute = per_layer[per_layer["dense_macs"] > 0]
@@ -489,5 +530,6 @@ def _layer_rows(per_layer: Any, usage: dict[str, Any], n_frames: int, delta_ms: 
             break_even=u.break_even if u is not None else None,
             ms=ms, time_share=(ms / delta_ms) if ms is not None and delta_ms > 0 else None,
             dense_ms=cal.dense_ms if cal is not None else None,
+            dense_net_ms=(dense_net or {}).get(str(r["name"]).split("#")[0]),
         ))
     return rows
