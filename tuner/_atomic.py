@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "atomic_torch_save"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "atomic_torch_save", "atomic_savefig"]
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -54,3 +54,15 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     import torch
 
     return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def atomic_savefig(fig: Any, path: str | Path, *, dpi: int) -> Path:
+    """Save a matplotlib figure to ``path`` atomically, in the format its suffix names (PNG, SVG, PDF ...),
+    then close it: a plot is never left half-written where a reader expects a whole one."""
+    import matplotlib.pyplot as plt
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    try:
+        return atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format=fmt))
+    finally:
+        plt.close(fig)

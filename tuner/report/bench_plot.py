@@ -105,10 +105,6 @@ def save_bench_figure(result: BenchResult, path: str | Path, *, layers: int = 20
                  f"{result.batch}, {result.threads} threads; measured {result.speedup:.2f}x, MAC "
                  f"speedup {macs}, accuracy loss {result.accuracy_loss:.2f} {result.metric} points",
                  fontsize=9)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    from deltatune._atomic import atomic_savefig
+
+    return atomic_savefig(fig, path, dpi=110)

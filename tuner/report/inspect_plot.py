@@ -136,10 +136,6 @@ def save_inspection_figure(report: InspectReport, path: str | Path) -> Path:
             _mask_panel(fig.add_subplot(grid[b, c]), last, name, b)
     _layers_panel(fig.add_subplot(grid[rows, :]), report)
     fig.suptitle(_title(report), fontsize=9)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    from deltatune._atomic import atomic_savefig
+
+    return atomic_savefig(fig, path, dpi=110)

@@ -149,10 +149,6 @@ def save_pareto_figure(
     if has_heat:
         plot_threshold_heatmap(thresholds, ax=axes[1][0])
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    from deltatune._atomic import atomic_savefig
+
+    return atomic_savefig(fig, path, dpi=120)
