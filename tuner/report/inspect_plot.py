@@ -45,13 +45,19 @@ def busiest_points(report: InspectReport) -> list[str]:
     return out
 
 
+def _stream(mask: np.ndarray, b: int) -> np.ndarray:
+    """Stream ``b``'s pixels of a fired mask ``[B, h, w]``; a mask broadcast over the batch (``B == 1``)
+    is every stream's."""
+    return mask[b] if mask.shape[0] > b else mask[0]
+
+
 def _crop_panel(ax: Axes, last: LastFrame, b: int) -> None:
     img = last.images[b]
     mask = last.fired.get("input")
     if mask is not None:
-        m = mask[b][..., None].astype(float)
+        m = _stream(mask, b)[..., None].astype(float)
         img = img * (1 - 0.45 * m) + TINT * 0.45 * m
-        share = f"input: {mask[b].mean():.0%} of pixels passed on"
+        share = f"input: {m.mean():.0%} of pixels passed on"
     else:
         share = "a dense frame (key frame or dense fallback)"
     ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
@@ -75,7 +81,7 @@ def _crop_panel(ax: Axes, last: LastFrame, b: int) -> None:
 
 
 def _mask_panel(ax: Axes, last: LastFrame, name: str, b: int) -> None:
-    m = last.fired[name][b]
+    m = _stream(last.fired[name], b)
     ax.imshow(m, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(f"{name}: {m.mean():.0%} fired\n({m.shape[1]}x{m.shape[0]}, black = fired)", fontsize=8)
     ax.set_xticks([])
