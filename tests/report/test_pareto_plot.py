@@ -54,3 +54,23 @@ def test_nothing_is_cut_off_when_every_trial_is_near_the_budget_or_there_is_no_b
         assert ax2.get_xlim()[1] >= 70.0 and _notes(ax2) == []
     finally:
         plt.close("all")
+
+
+def test_a_front_of_all_zero_thresholds_says_so_instead_of_an_empty_heatmap() -> None:
+    """log10 of 0 is blank: a heatmap of only blanks had no colour scale (and numpy warned)."""
+    import warnings
+
+    from deltatune.report.pareto_plot import plot_threshold_heatmap
+
+    zeros = pd.DataFrame({"trial": [0, 0, 0], "layer": ["input", "relu", "relu#1"], "threshold": 0.0,
+                          "index": [0, 1, 2]})
+    some = zeros.assign(threshold=[0.01, 0.0, 0.02])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ax = plot_threshold_heatmap(zeros)
+        assert _notes(ax) == ["every threshold of the front is 0 (the dense-equivalent setting)"]
+        ax2 = plot_threshold_heatmap(some)
+        assert _notes(ax2) == [] and ax2.collections  # the heatmap itself
+    finally:
+        plt.close("all")

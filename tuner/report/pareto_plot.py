@@ -105,6 +105,11 @@ def plot_threshold_heatmap(
     )
     logv = np.log10(wide.where(wide > 0))
     ax = _axes(ax, (max(6.0, 0.12 * len(order)), 1.0 + 0.35 * len(wide)))
+    if logv.isna().all().all():  # the front is all-0 settings: nothing to colour (and no colour scale)
+        ax.text(0.5, 0.5, "every threshold of the front is 0 (the dense-equivalent setting)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
     sns.heatmap(
         logv,
         cmap="viridis",
