@@ -61,3 +61,13 @@ def test_a_classifier_keeps_its_top1_classes(vtest_path: Path, mobilenet_weights
 def test_without_keep_last_nothing_is_kept(vtest_path: Path) -> None:
     r = inspect_model("hrnet_tiny", weights=None, video=vtest_path, frames=2)
     assert r.last_frame is None and "accuracy_loss" in r.to_dict() and "last_frame" not in r.to_dict()
+
+
+def test_the_crops_are_shown_as_the_video_has_them_whatever_the_models_colour_order(vtest_path: Path) -> None:
+    """pose_resnet50 takes BGR input with other means than hrnet's RGB; undoing each model's
+    preprocessing must give the same picture of the same crops."""
+    rgb = inspect_model("hrnet", video=vtest_path, frames=2, keep_last=True).last_frame
+    bgr = inspect_model("pose_resnet50", weights=None, video=vtest_path, frames=2, keep_last=True).last_frame
+    assert rgb is not None and bgr is not None
+    np.testing.assert_allclose(bgr.images, rgb.images, atol=1e-5)
+    assert np.abs(bgr.images - rgb.images[..., ::-1]).max() > 0.1  # a swap would show
