@@ -154,6 +154,7 @@ def test_workers_price_latency_at_the_commands_thread_count(
         note = _prediction_notice(off, "latency", ev)
         assert note is not None and f"(fitted on vtest frames 0..{TINY.tune_frames - 1})" in note
         assert "predicted 3.70x" in note and "measured 2.00x (+85%)" in note and f"delete {fits[0]}" in note
+        assert "To refit it (on this clip, at another moment)" in note  # the fit was made on this clip
         assert _prediction_notice({**off, "predicted_speedup": 2.2}, "latency", ev) is None  # within 15 %
         assert _prediction_notice(off, "macs", ev) is None and _prediction_notice(None, "latency", ev) is None
     finally:

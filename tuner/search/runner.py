@@ -848,13 +848,15 @@ def _prediction_notice(best: dict[str, Any] | None, speed: str, ev: Any) -> str 
         return None
     gap = float(predicted) / measured - 1
     where = getattr(ev, "latency_fitted_on", lambda: None)()
+    here = getattr(ev, "_clip_label", lambda: None)()
     path = getattr(ev, "latency_cache_path", lambda: None)()
     fitted = f" (fitted on {where})" if where else ""
     refit = f"delete {path} and search again" if path is not None and path.is_file() else "search again"
+    what = ("To refit it (on this clip, at another moment)" if where is not None and where == here
+            else "To fit it on this clip")
     return (f"the latency model{fitted} predicted {float(predicted):.2f}x for the recommended trial, which "
             f"measured {measured:.2f}x ({gap:+.0%}): on this clip the front's predicted speedups are rough "
-            f"(the recommendation itself is measured). To fit the model on this clip, {refit}; or search "
-            "with --speed measured")
+            f"(the recommendation itself is measured). {what}, {refit}; or search with --speed measured")
 
 
 def _heldout_notice(best: dict[str, Any] | None, settings: SearchSettings) -> str | None:
