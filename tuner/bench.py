@@ -388,7 +388,7 @@ def run_bench(
     dense_ms, delta_ms = min(nchw_ms, cl_ms), statistics.median(delta_runs)
     layers = _layer_rows(per_layer, usage, len(steady), delta_ms, be.name,
                          calibration=getattr(be, "calibration", None),
-                         dense_net=_dense_layer_ms(dense, steady) if dev.type == "cpu" else {})
+                         dense_net=_dense_layer_ms(run_dense_cl, steady) if dev.type == "cpu" else {})
     notes = []
     if dev.type != "cpu":
         notes.append(f"{dev.type}: the sparse backend ran its plain-torch paths (the compiled kernels are "
@@ -476,21 +476,20 @@ def _unused_choice(backend: str, delta_macs: float) -> str:
     return "skip" if delta_macs == 0 else "dense"
 
 
-def _dense_layer_ms(model: Any, frames: Tensor) -> dict[str, float]:
-    """ms per call of every ``nn.Conv2d`` of ``model`` (a channels-last copy) over ``frames``, timed by
-    forward pre/post hooks in one untimed pass: each conv as the dense model runs it, between the other
-    layers (not alone, in a warm cache, as the calibration table times it). Keyed by module name."""
-    import copy
+def _dense_layer_ms(runner: Any, frames: Tensor) -> dict[str, float]:
+    """ms per call of every ``nn.Conv2d`` of the dense model that ``runner`` (a
+    :class:`~deltatune.delta.latency.ChannelsLastRunner`) holds, over ``frames``, timed by forward
+    pre/post hooks in one untimed pass: each conv as the dense model runs it, between the other layers
+    (not alone, in a warm cache, as the calibration table times it). Keyed by module name."""
     import time
 
     from torch import nn
 
-    work = copy.deepcopy(model).to(memory_format=torch.channels_last)
     total: dict[str, float] = {}
     calls: dict[str, int] = {}
     start: dict[str, float] = {}
     hooks = []
-    for name, mod in work.named_modules():
+    for name, mod in runner.model.named_modules():
         if isinstance(mod, nn.Conv2d):
             def pre(_m: Any, _a: Any, name: str = name) -> None:
                 start[name] = time.perf_counter()
@@ -503,7 +502,7 @@ def _dense_layer_ms(model: Any, frames: Tensor) -> dict[str, float]:
     try:
         with torch.no_grad():
             for x in frames:
-                work(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+                runner(x)
     finally:
         for h in hooks:
             h.remove()

@@ -47,6 +47,7 @@ __all__ = [
     "time_interleaved",
     "best_dense_ms",
     "channels_last_runner",
+    "ChannelsLastRunner",
     "random_thresholds",
     "training_configs",
 ]
@@ -212,20 +213,27 @@ def time_frames(fn: Any, frames: Sequence[Tensor]) -> float:
     return (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
 
 
-def channels_last_runner(model: Any, dtype: torch.dtype | None = None) -> Any:
+class ChannelsLastRunner:
+    """A copy of a dense model in channels-last memory (:attr:`model`), called like the model: each 4-D
+    input is converted to channels-last (and to ``dtype``, when given) first."""
+
+    def __init__(self, model: Any, dtype: torch.dtype | None = None) -> None:
+        import copy
+
+        self.model = copy.deepcopy(model).to(dtype=dtype, memory_format=torch.channels_last)
+        self.dtype = dtype
+
+    def __call__(self, x: Tensor) -> Any:
+        x = x if self.dtype is None else x.to(self.dtype)
+        return self.model(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+
+
+def channels_last_runner(model: Any, dtype: torch.dtype | None = None) -> ChannelsLastRunner:
     """A copy of the dense ``model`` in channels-last memory, as a callable that converts each 4-D input:
     the other layout a dense baseline must be timed in (the delta network's dense paths run in it, and
     on these CPUs it is often the faster one). With ``dtype`` (e.g. ``torch.half`` on CUDA) the copy and
     each input are converted to it as well."""
-    import copy
-
-    dense_cl = copy.deepcopy(model).to(dtype=dtype, memory_format=torch.channels_last)
-
-    def run(x: Tensor) -> Any:
-        x = x if dtype is None else x.to(dtype)
-        return dense_cl(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
-
-    return run
+    return ChannelsLastRunner(model, dtype)
 
 
 def best_dense_ms(model: Any, frames: Sequence[Tensor], *, run_cl: Any = None) -> float:
