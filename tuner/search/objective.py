@@ -488,7 +488,7 @@ class Evaluator:
         digest = hashlib.sha256(json.dumps(self._latency_key(), sort_keys=True).encode()).hexdigest()[:24]
         return data_dir() / "latency" / f"{self.workload.model}-{digest}.json"
 
-    def _clip_label(self) -> str:
+    def clip_label(self) -> str:
         """The clip a latency fit is made on, as a search prints it (not part of the cache key: a fit is
         shared by every clip of the same input shape; recorded so that a poor prediction can name it)."""
         w = self.workload
@@ -496,7 +496,7 @@ class Evaluator:
         return f"{w.video} frames {w.start}..{w.start + w.tune_frames - 1}{windows}"
 
     def latency_fitted_on(self) -> str | None:
-        """The clip the cached latency model was fitted on (:meth:`_clip_label`), None when unknown (no
+        """The clip the cached latency model was fitted on (:meth:`clip_label`), None when unknown (no
         cache file, or one written before the clip was recorded)."""
         try:
             return str(json.loads(self.latency_cache_path().read_text())["fitted_on"])
@@ -525,7 +525,7 @@ class Evaluator:
                         "so the latency model prices every setting alike (not cached)", w.video_path())
         elif self._use_disk:
             try:
-                payload = {"key": self._latency_key(), **fitted.to_dict(), "fitted_on": self._clip_label()}
+                payload = {"key": self._latency_key(), **fitted.to_dict(), "fitted_on": self.clip_label()}
                 atomic_write_text(path, json.dumps(payload, indent=1))
             except OSError as exc:
                 log.warning("cannot write latency model cache %s (%s)", path, exc)

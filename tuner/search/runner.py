@@ -848,7 +848,7 @@ def _prediction_notice(best: dict[str, Any] | None, speed: str, ev: Any) -> str 
         return None
     gap = float(predicted) / measured - 1
     where = getattr(ev, "latency_fitted_on", lambda: None)()
-    here = getattr(ev, "_clip_label", lambda: None)()
+    here = getattr(ev, "clip_label", lambda: None)()
     path = getattr(ev, "latency_cache_path", lambda: None)()
     fitted = f" (fitted on {where})" if where else ""
     refit = f"delete {path} and search again" if path is not None and path.is_file() else "search again"
