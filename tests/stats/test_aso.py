@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import warnings
+
 import numpy as np
 import pytest
 from deepsig import aso
@@ -36,6 +39,25 @@ def test_equals_deepsig_restores_numpy_state_and_applies_the_threshold():
     assert round(r.eps_min, 3) == 0.301
     assert not r.a_dominates and r.threshold == 0.2  # dominance at deepsig's default 0.5, not at 0.2
     assert r == almost_stochastic_order(a, LOW, num_bootstrap_iterations=ITER, seed=5, threshold=0.2)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ([0.2, 0.5, 0.1], [0.3, 0.4, 0.0]),  # three repeats, overlapping
+    ([1.0, 1.0, 2.0, 0.5, 1.0], [0.9, 1.0, 1.0]),  # ties, unequal sizes
+    (list(RNG.normal(0.0, 1.0, 9)), list(RNG.normal(0.4, 2.0, 7))),
+])
+def test_the_vectorised_quantile_function_gives_deepsigs_own_result(a, b):
+    """almost_stochastic_order swaps deepsig's per-point quantile function for a vectorised one during its
+    call; deepsig's unmodified aso (the swap is undone afterwards) gives bitwise the same eps_min."""
+    module = importlib.import_module("deepsig.aso")
+    original = module.get_quantile_function
+    r = almost_stochastic_order(a, b, num_bootstrap_iterations=150, seed=3)
+    assert module.get_quantile_function is original
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = aso(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), confidence_level=0.95,
+                  num_bootstrap_iterations=150, num_jobs=1, show_progress=False, seed=3)
+    assert r.eps_min == float(ref)
 
 
 def test_the_same_values_in_both_levels_dominate_neither_way():

@@ -9,8 +9,10 @@ quantile functions' squared distance in which ``a`` is *below* ``b``: 0 means ``
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -18,6 +20,38 @@ from deltatune.stats._results import ASOResult
 from deltatune.stats._validate import as_pair, check_fraction, check_positive_int
 
 __all__ = ["almost_stochastic_order"]
+
+
+def _empirical_quantiles(scores: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The quantile function of ``scores`` as ``deepsig.aso.get_quantile_function`` defines it (the
+    ``ceil(n p)``-th smallest score, clipped to the sample), evaluated for a whole array of ``p`` at once.
+
+    deepsig's own wraps a Python function in ``np.vectorize`` and sorts the scores at every call: about
+    2.4 million calls for six comparisons at 1000 bootstrap iterations, nearly all of a report's time
+    (a 9-run study's report took 60 s, 2026-12-05). Same index arithmetic, same floats, same results.
+    """
+    cdf = np.sort(np.asarray(scores))
+    n = len(cdf)
+
+    def quantile(p: np.ndarray) -> np.ndarray:
+        index = np.ceil(n * np.asarray(p, dtype=np.float64)).astype(np.int64)
+        return cdf[np.clip(index - 1, 0, n - 1)]
+
+    return quantile
+
+
+@contextlib.contextmanager
+def _fast_quantiles() -> Iterator[None]:
+    """deepsig's ASO with :func:`_empirical_quantiles` in place of its quantile function (module global,
+    looked up at every call, bootstrap iterations included when they run in this process), restored
+    afterwards."""
+    module = importlib.import_module("deepsig.aso")  # the module: ``deepsig.aso`` is also its function
+    original = module.get_quantile_function
+    module.get_quantile_function = _empirical_quantiles
+    try:
+        yield
+    finally:
+        module.get_quantile_function = original
 
 
 def almost_stochastic_order(
@@ -34,7 +68,8 @@ def almost_stochastic_order(
     ``a_dominates`` is ``eps_min < threshold``. deepsig's documentation treats ``eps_min < 0.5`` as "``a`` is
     better more often than not" (the default here) and recommends the stricter ``threshold=0.2`` for a
     confident claim (Ulmer et al. 2022 found 0.2 a good trade-off between type I and type II error).
-    For a lower-is-better metric pass the levels negated. The bootstrap runs single-threaded and is seeded
+    For a lower-is-better metric pass the levels negated. The bootstrap runs single-threaded, with an
+    exact vectorised quantile function in place of deepsig's (:func:`_empirical_quantiles`), and is seeded
     (deepsig seeds numpy's global generator; its previous state is restored afterwards), so the result is
     deterministic given ``seed``. The samples need not have equal sizes. Two samples that hold the same
     values (an ablation whose two levels scored alike on every unit) give 0.5, neither dominating, without
@@ -64,7 +99,7 @@ def almost_stochastic_order(
 
     state = np.random.get_state()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _fast_quantiles():
             warnings.simplefilter("ignore")  # deepsig's notes on confidence levels < 0.95 and ties
             eps = float(
                 aso(
