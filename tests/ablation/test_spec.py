@@ -274,7 +274,11 @@ def test_windows_are_the_streams_of_a_study() -> None:
     rows = dict(spec.setup_rows())  # what a report's Setup table shows
     assert rows["crop windows of the video (streams)"] == "96,96,240,320; 0,0,240,320"
     assert rows["segments (repeats)"] == "vtest@0, vtest@160"
-    assert rows["frames"] == "16 per stream from frame 0"
+    # each segment names its video and first frame (vtest@160 does not start at 0)
+    assert rows["frames"] == "16 per stream from each segment's first frame"
+    assert rows["video"] == "each segment's (below)"
+    assert dict(plain_rows := parse_study(base + '[factors]\nmode = ["max"]\n', path="s.toml").setup_rows())[
+        "crop windows of the video (streams)"] == "up to 2 of each video's default windows", plain_rows
     # the runs' workloads crop those windows (same video: every unit keeps them)
     from deltatune.ablation.execute import WorkerState
 

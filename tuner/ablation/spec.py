@@ -425,12 +425,16 @@ class StudySpec:
     def setup_rows(self) -> list[tuple[str, str]]:
         """What every run of the study shares, as ``(setting, value)`` rows for a report: the kind, the
         model and weights, the video and its crops, the clip, the repeats and the fixed settings."""
+        per_segment = self.kind == "evaluate"  # each segment names its video and first frame
         rows = [("kind", self.kind), ("model", self.model), ("weights", str(self.weights or "random")),
-                ("video", self.video)]
+                ("video", "each segment's (below)" if per_segment else self.video)]
         if self.kind != "detection":
-            crops = "; ".join(self.windows) or f"{self.streams} of the video's default windows"
+            crops = "; ".join(self.windows) or (
+                f"up to {self.streams} of each video's default windows" if per_segment
+                else f"{self.streams} of the video's default windows")
             rows.append(("crop windows of the video (streams)", crops))
-            clip = f"{self.frames} per stream from frame {self.start}"
+            clip = (f"{self.frames} per stream from each segment's first frame" if per_segment
+                    else f"{self.frames} per stream from frame {self.start}")
             if self.kind == "search":
                 from deltatune.search.study_workload import StudyWorkload
 
