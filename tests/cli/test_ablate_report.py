@@ -50,10 +50,31 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         study.write_text(STUDY)
         assert main(["ablate", str(study), "--no-progress", "--heartbeat", "2"]) == 0
         html, md = d / "out" / "report.html", d / "out" / "report.md"
-        assert main(["report", str(study), "-o", str(html), "--md", str(md), "--aso-iterations", "100"]) == 0
+        assert main(["report", str(study), "-o", str(html), "--md", str(md), "--aso-iterations", "100",
+                     "--csv", str(d / "out" / "observations.csv")]) == 0
     finally:
         mp.undo()
     return html, md
+
+
+@pytest.mark.slow
+def test_report_csv_holds_every_observation(report: tuple[Path, Path]) -> None:
+    """--csv: one row per run and metric, with the run's seed, unit and factor levels, and the values
+    the report's per-level table summarises."""
+    import pandas as pd
+
+    from deltatune.report.wording import fmt
+
+    obs = pd.read_csv(report[0].parent / "observations.csv")
+    assert list(obs.columns) == ["run", "seed", "unit", "strategy", "space", "metric", "value"]
+    assert obs["run"].nunique() == 18 and len(obs) == 18 * 3
+    assert set(obs["metric"]) == {"heldout_loss", "heldout_speedup", "measured_speedup"}
+    assert sorted(obs["seed"].unique()) == [0, 1, 2] and obs["value"].notna().all()
+    speed = obs[obs["metric"] == "heldout_speedup"]
+    mean = speed.groupby("strategy")["value"].mean()
+    md = report[1].read_text(encoding="utf-8")
+    for strategy, value in mean.items():  # the per-level means the Markdown prints
+        assert f"| strategy | {strategy} | 6 | {fmt(value)} |" in md, (strategy, value)
 
 
 @pytest.mark.slow
@@ -128,6 +149,7 @@ def test_report_bad_inputs_are_one_line(
         (["report", str(tmp_path / "missing.db")], "no such file"),
         (["report", str(study)], "no results yet"),
         (["report", str(study), "--alpha", "2"], "--alpha 2.0: must be between 0 and 1"),
+        (["report", str(study), "--csv", str(tmp_path / "obs.txt")], "--csv"),
         (["ablate", str(study), "--jobs", "0"], "--jobs 0: need at least 1 worker"),
         (["ablate", str(study), "--storage", str(tmp_path / "x.journal")], "ablate needs an RDB URL"),
         (["ablate", str(tmp_path / "nope.toml")], "no such study file"),
