@@ -28,7 +28,7 @@ def test_bench_returns_sane_fields(vtest_path) -> None:
     assert 0.0 <= r.accuracy_loss <= 100.0
     assert len(r.dense_runs_ms) == len(r.delta_runs_ms) == 1
     assert r.layers and all(0.0 <= row.frac_out <= 1.0 for row in r.layers)
-    assert {row.choice for row in r.layers} <= {"sparse", "box", "dense", "skip", "mixed"}
+    assert {row.choice for row in r.layers} <= {"sparse", "dense", "skip", "mixed"}
     # every conv the backend ran has its dense cost from this machine's calibration table beside it
     ran = [row for row in r.layers if row.choice != "skip" and row.kind == "conv"]
     assert ran and all(row.dense_ms is not None and row.dense_ms > 0 for row in ran)

@@ -113,7 +113,7 @@ def test_delta_equals_dense_at_zero_on_cuda(device, name, weights, vtest_source,
 @pytest.mark.parametrize(("device", "name", "weights"), CASES)
 def test_sparse_equals_reference_at_documented_setting_on_cuda(device, name, weights, vtest_source,
                                                                torch_paths) -> None:
-    """At the documented setting (truncation active), the sparse backend's mix of sparse, box and dense
+    """At the documented setting (truncation active), the sparse backend's mix of sparse and dense
     convs equals the reference backend (dense convs over the deltas) frame by frame."""
     model, clip = _workload(name, weights, vtest_source, device)
     backend = SparseBackend(break_even=0.5, calibration=Calibration(None))

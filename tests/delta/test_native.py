@@ -132,11 +132,6 @@ def test_sparse_depthwise_equals_the_dense_depthwise_conv(k, stride, pad, dil, c
         lazy, _ = kernel(poisoned, out_mask, in_mask=in_mask, zero_fill=False)
         inside = out_mask.expand_as(want)
         torch.testing.assert_close(lazy[inside], want[inside], rtol=1e-5, atol=1e-5)
-    ho, wo = out_mask.shape[-2:]
-    boxed = kernel.dense_box(x, (ho, wo), [(0, ho, 0, wo), None])  # entry 0: whole map, entry 1: nothing
-    dense = F.conv2d(x, conv.weight, None, stride, pad, dil, groups=24)
-    torch.testing.assert_close(boxed[0], dense[0], rtol=1e-5, atol=1e-5)
-    assert not boxed[1].any()
     assert kernel(x, out_mask, max_fraction=1e-9)[0] is None
 
 
@@ -690,36 +685,6 @@ def test_sparse_network_runs_channels_last_and_returns_standard_layout() -> None
     relu = next(op for op in net.ops if op.kind == "relu")
     assert relu.a.is_contiguous(memory_format=CL)
     assert sum(u.sparse for u in backend.usage.values()) > 0
-
-
-@pytest.mark.parametrize(("k", "stride", "pad", "dil"),
-                         [(3, 1, 1, 1), (3, 2, 1, 1), (1, 1, 0, 1), (5, 1, 2, 2), (7, 2, 3, 1)])
-@pytest.mark.parametrize("compiled", [True, False])
-def test_dense_box_conv_is_exact(k, stride, pad, dil, compiled, monkeypatch) -> None:
-    from deltatune.delta._sparse_kernels import mask_bboxes, snap_box
-
-    if not compiled:
-        monkeypatch.setitem(native._state, "mod", None)
-    torch.manual_seed(0)
-    conv = nn.Conv2d(6, 5, k, stride, pad, dil, bias=False)
-    op = ConvOp("c", conv)
-    for y0, x0, hh, ww in ((0, 0, 4, 3), (7, 9, 5, 6), (15, 14, 5, 6), (3, 0, 20, 20)):
-        in_mask = torch.zeros(3, 1, 20, 20, dtype=torch.bool)  # entry 0 empty, 1 and 2 in different places
-        in_mask[1, :, y0:y0 + hh, x0:x0 + ww] = torch.rand(1, min(hh, 20 - y0), min(ww, 20 - x0)) < 0.7
-        in_mask[2, :, 20 - hh:, 20 - ww:] = True
-        x = torch.randn(3, 6, 20, 20) * in_mask
-        mout = op._torch_out_mask(in_mask)
-        per_sample = mask_bboxes(mout)
-        assert [c for c, _ in per_sample] == [int(m.sum()) for m in mout] and per_sample[0] == (0, None)
-        hw = tuple(mout.shape[-2:])
-        want = F.conv2d(x, conv.weight, None, stride, pad, dil)
-        snapped = [None if b is None else snap_box(b, hw) for _, b in per_sample]
-        for boxes in ([b for _, b in per_sample], snapped):
-            torch.testing.assert_close(SparseConv(conv).dense_box(x, hw, boxes), want, rtol=1e-5, atol=1e-5)
-        for _, box in per_sample[1:]:
-            sy0, sy1, sx0, sx1 = snap_box(box, hw)
-            assert sy0 <= box[0] and box[1] <= sy1 and sx0 <= box[2] and box[3] <= sx1
-            assert sy1 <= hw[0] and sx1 <= hw[1] and sy0 >= 0 and sx0 >= 0
 
 
 def test_plain_torch_paths_equal_reference() -> None:

@@ -78,7 +78,7 @@ def test_sparse_equals_reference_on_all_ops(threshold, break_even) -> None:
 @pytest.mark.parametrize("break_even", [None, 0.0, 1.0])
 def test_undefined_pixels_of_masked_deltas_are_never_read(break_even) -> None:
     """Every delta the compiled kernels leave undefined outside its mask (DeltaMasked) is filled with a
-    huge value as it is produced: no consumer (sparse, box or dense conv, truncation, pooling, output) may
+    huge value as it is produced: no consumer (sparse or dense conv, truncation, pooling, output) may
     read them without zeroing them first, so the result still equals the reference backend. (Not NaN: a
     NaN change never fires a truncation, so it could hide in a residual.)"""
     poisoned = []

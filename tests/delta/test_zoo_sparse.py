@@ -5,7 +5,7 @@ where one exists (the README's benchmark table), else a global 0.01 (what ``pose
 Nothing is timed: the backend's break-even is forced. At thresholds 0 it is 1 (every supported conv of
 every model runs the sparse kernel, whatever the fraction; the dense refresh is off so that the kernels,
 not the dense fallback, are compared); at the documented setting it is 0.5, so the sparse kernel and
-the dense paths (bounding box and whole map) mix as they do in real runs.
+the dense conv mix as they do in real runs.
 """
 
 from __future__ import annotations

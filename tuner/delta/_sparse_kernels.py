@@ -1,12 +1,11 @@
-"""Per-pixel sparse convolution: gather -> GEMM -> scatter, and the dense conv over a bounding box.
+"""Per-pixel sparse convolution: gather -> GEMM -> scatter.
 
 :class:`SparseConv` is what the sparse backend calls: it runs the compiled kernel (``csrc/delta_cpu.cpp``,
 channels-last rows, one call; input-centric for stride-1 k x k convs when it is given the input mask,
 which multiplies each updated input pixel once and adds its k*k tap results into the output pixels they
 reach, fewer multiply-adds than one row per updated output pixel) on float32 CPU tensors and
-:func:`sparse_conv2d` (plain torch, any device, described below) otherwise; :meth:`SparseConv.dense_box`
-runs the dense conv on each batch entry's box of updated pixels. For the updated output pixels ``P``
-the plain-torch kernel
+:func:`sparse_conv2d` (plain torch, any device, described below) otherwise. For the updated output
+pixels ``P`` the plain-torch kernel
 
 1. computes, for every kernel tap ``k`` and pixel ``p``, the flat input position it reads
    (``[K, P]`` indices; taps that fall into the zero padding read a pixel whose delta is zero, or are
@@ -33,7 +32,6 @@ import torch
 from torch import Tensor, nn
 
 from deltatune.delta.native import native_for
-from deltatune.delta.values import zeros_in_layout
 
 __all__ = [
     "ConvGeometry",
@@ -45,13 +43,7 @@ __all__ = [
     "active_pixels",
     "zero_pixels",
     "SparseConv",
-    "mask_bboxes",
-    "snap_box",
-    "Box",
 ]
-
-#: An output box ``(y0, y1, x0, x1)`` with exclusive ends.
-Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -314,61 +306,3 @@ class SparseConv:
         if self.depthwise:
             return sparse_depthwise2d(delta, self.weight_dw, g, out_hw, idx, zero_pos), count
         return sparse_conv2d(delta, self.weight2d, g, out_hw, idx, zero_pos), count
-
-    def dense_box(self, delta: Tensor, out_hw: tuple[int, int], boxes: list[Box | None]) -> Tensor:
-        """The dense conv computed, per batch entry, only over that entry's output box ``(y0, y1, x0, x1)``
-        (exclusive ends; ``None``: nothing updated), zero elsewhere. Exact whenever every updated output
-        pixel lies inside its entry's box (outside it the receptive fields hold only zeros). Moving people
-        make compact update regions, so this runs the fast dense kernel on a fraction of the map."""
-        g = self.geometry
-        n, _, h, w = delta.shape
-        ho, wo = out_hw
-        out = zeros_in_layout(delta, n, g.c_out, ho, wo)
-        for b, box in enumerate(boxes):
-            if box is None:
-                continue
-            y0, y1, x0, x1 = box
-            iy0, iy1 = y0 * g.sh - g.ph, (y1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1
-            ix0, ix1 = x0 * g.sw - g.pw, (x1 - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1
-            crop = delta[b : b + 1, :, max(iy0, 0) : min(iy1, h), max(ix0, 0) : min(ix1, w)]
-            pads = (max(0, -ix0), max(0, ix1 - w), max(0, -iy0), max(0, iy1 - h))
-            if any(pads):
-                crop = torch.nn.functional.pad(crop, pads)
-            out[b : b + 1, :, y0:y1, x0:x1] = torch.nn.functional.conv2d(
-                crop, self.weight, None, (g.sh, g.sw), 0, (g.dh, g.dw), g.groups
-            )
-        return out
-
-
-def _snap(lo: int, hi: int, size: int, step: int) -> tuple[int, int]:
-    """Grow ``[lo, hi)`` to a length that is a multiple of ``step`` (or the whole ``size``) inside
-    ``[0, size)``."""
-    length = min(size, -(-(hi - lo) // step) * step)
-    start = min(lo, size - length)
-    return start, start + length
-
-
-def snap_box(box: Box, out_hw: tuple[int, int]) -> Box:
-    """A bounding box ``(y0, y1, x0, x1)`` grown to whole multiples of a step (a quarter of the side,
-    at least 8; clamped to the map). The dense kernel (oneDNN) compiles one primitive per input shape;
-    a box whose size changes every frame would recompile on every call, a snapped one reuses a few."""
-    (y0, y1) = _snap(box[0], box[1], out_hw[0], max(8, out_hw[0] // 4))
-    (x0, x1) = _snap(box[2], box[3], out_hw[1], max(8, out_hw[1] // 4))
-    return y0, y1, x0, x1
-
-
-def mask_bboxes(mask: Tensor) -> list[tuple[int, Box | None]]:
-    """Per batch entry of ``mask [N, 1, H, W]``: ``(set pixels, bounding box (y0, y1, x0, x1) with
-    exclusive ends, or None when nothing is set)``."""
-    nk = native_for(mask)
-    if nk is not None and mask.dtype == torch.bool:
-        rows = nk.mask_bboxes(mask).tolist()
-        return [(r[0], (r[1], r[2], r[3], r[4]) if r[0] else None) for r in rows]
-    out: list[tuple[int, Box | None]] = []
-    for m in mask.reshape(mask.shape[0], mask.shape[-2], mask.shape[-1]):
-        ys, xs = m.any(dim=1).nonzero().squeeze(1), m.any(dim=0).nonzero().squeeze(1)
-        if ys.numel() == 0:
-            out.append((0, None))
-        else:
-            out.append((int(m.sum()), (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)))
-    return out

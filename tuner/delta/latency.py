@@ -5,7 +5,7 @@ did (:func:`features`) is enough to price it:
 
 * **convs**: each conv call's calibrated cost (:class:`~deltatune.delta.calibration.LayerCalibration`)
   for the choice the sparse backend made at that call's updated-output fraction (sparse line or dense
-  time), summed separately for the sparse-kernel calls and the dense (and box) calls: each sum has a
+  time), summed separately for the sparse-kernel calls and the dense calls: each sum has a
   coefficient of its own, because calibration times a layer alone, in a warm cache, and in a network
   the two kinds of call slow down by different factors (on default hrnet, 2026-12-03: sparse-kernel
   calls took 1.8x their calibrated time, dense calls 1.2-1.3x);
@@ -155,7 +155,7 @@ def features(
         if cal is None:
             continue
         sparse += use.sparse * cal.sparse_fixed_ms + cal.sparse_slope_ms * use.sparse_frac_sum
-        dense += use.dense * cal.dense_ms + cal.dense_ms * use.box_frac_sum
+        dense += use.dense * cal.dense_ms
     return LatencyFeatures(
         conv_ms=(sparse + dense) / n,
         sparse_conv_ms=sparse / n,

@@ -7,15 +7,19 @@ the output mask the conv op computes) and picks:
 * the sparse kernel (compiled, channels-last; see ``csrc/delta_cpu.cpp``): for stride-1 k x k convs
   input-centric (one GEMM row per updated *input* pixel, its k*k tap results added into the output
   pixels they reach), else gather -> GEMM -> scatter over the updated output pixels;
-* ``box``: the dense conv over each batch entry's bounding box of updated output pixels only (moving
-  people make compact regions; outside the box the receptive fields hold only zeros, so this is exact);
 * the dense conv over the whole map (exactly the reference backend); always for grouped convs that are
   not depthwise (depthwise convs have their own sparse kernel: per-pixel tap sums, no GEMM).
+
+There is no third path over the updated pixels' bounding box: a dense conv over the box had to write the
+whole output map (zeros outside the box) besides cropping and padding its input, and on 8 layer shapes
+(MobileNetV2, HRNet, ResNet-like; 2026-12-05) it cost more over a quarter of the map than the dense conv
+over all of it; on a clip with one compact moving object the backend's box calls made mobilenet_v2,
+hrnet and BlazePose frames 1.14x, 1.05x and 1.32x slower than without them.
 
 The choice uses the layer's measured costs from this machine's calibration table
 (:class:`~deltatune.delta.calibration.Calibration`, written by
 :func:`~deltatune.delta.calibration.calibrate` or ``deltatune calibrate``): the sparse cost line at ``f``
-against the dense time scaled by the box's share of the map. A layer shape the table does not hold uses
+against the dense time. A layer shape the table does not hold uses
 :data:`DEFAULT_BREAK_EVEN` (and is listed in :attr:`SparseBackend.uncalibrated`); inference never times
 layers or writes the table unless built with ``auto_calibrate=True``. ``break_even=`` (one value for
 every layer) or ``overrides={layer name: value}`` force a plain rule instead: sparse below the value,
@@ -37,28 +41,19 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from deltatune.delta._sparse_kernels import Box, SparseConv, mask_bboxes, snap_box, sparse_supported
+from deltatune.delta._sparse_kernels import SparseConv, sparse_supported
 from deltatune.delta.backends import ReferenceBackend
 from deltatune.delta.calibration import Calibration, LayerCalibration, default_path, signature
 from deltatune.delta.native import available as native_available
 from deltatune.delta.values import DeltaValue, count_true, zeros_in_layout
 
 __all__ = ["SparseBackend", "LayerUse", "DEFAULT_BREAK_EVEN"]
-
-#: The dense conv runs over the updated bounding box instead of the whole map when the box covers less
-#: than this share of it (above it, slicing and copying cost more than the skipped pixels save).
-BOX_MAX_FRACTION = 0.8
-
-#: Fixed cost of the box path on top of the dense time it saves (cropping, padding, the zero output and
-#: the copy into it), measured on the 2-core machines here (~40 us per call).
-BOX_OVERHEAD_MS = 0.04
 
 #: Break-even used for a supported layer the calibration table does not hold (docs/design.md#speed-on-cpu:
 #: the sparse kernel lost above ~35 % on a 3x3 64->64 layer; smaller layers lose earlier).
@@ -77,8 +72,6 @@ class LayerUse:
     #: over the sparse calls only, the fraction the calibrated sparse line is in (output pixels, or input
     #: pixels for an input-centric layer: ``LayerCalibration.by_input``); prices that line
     sparse_frac_sum: float = 0.0
-    box: int = 0  # dense conv over the updated bounding box
-    box_frac_sum: float = 0.0  # sum of the boxes' shares of the map
     seconds: float = 0.0  # wall time in the kernel (only when ``profile`` is on)
     signature: str = ""
     break_even: float = 0.0
@@ -94,7 +87,6 @@ class LayerUse:
             k
             for k, v in (
                 ("sparse", self.sparse),
-                ("box", self.box),
                 ("dense", self.dense),
                 ("skip", self.skipped),
             )
@@ -241,7 +233,7 @@ class SparseBackend(ReferenceBackend):
 
     def reads_masked(self, conv: nn.Conv2d) -> bool:
         """Whether calls on ``conv`` read ``x.buffer`` inside the mask (the compiled sparse kernel, for the
-        conv shapes it supports); a call that runs the box or dense conv reads ``x.data``."""
+        conv shapes it supports); a call that runs the dense conv reads ``x.data``."""
         return native_available() and sparse_supported(conv)
 
     def conv2d(
@@ -255,7 +247,7 @@ class SparseBackend(ReferenceBackend):
         zero_fill: bool = True,
     ) -> Tensor:
         """See :meth:`Backend.conv2d`. The compiled sparse kernel reads ``x.buffer`` inside ``x.mask``;
-        every path that reads every pixel (box, dense) reads ``x.data``."""
+        the dense conv, which reads every pixel, reads ``x.data``."""
         mask = x.mask
         dirty = not x.buffer_clean and out_mask is not None and mask is not None
         delta = x.buffer if dirty else x.data
@@ -271,27 +263,11 @@ class SparseBackend(ReferenceBackend):
         be = float(plan.break_even if forced is None else forced)
         ho, wo = int(out_mask.shape[-2]), int(out_mask.shape[-1])
         total = out_mask.numel()
-        boxes: list[Box | None] = []
-        share: tuple[float, int] | None = None
-
-        def box_share() -> tuple[float, int]:
-            """Share of the map covered by the snapped per-entry bounding boxes and how many there are
-            (computed on first use; the boxes count the updated pixels too)."""
-            nonlocal count, share
-            if share is None:
-                per_sample = mask_bboxes(out_mask)
-                boxes.extend(None if b is None else snap_box(b, (ho, wo)) for _, b in per_sample)
-                count = sum(c for c, _ in per_sample)
-                area = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes if b is not None)
-                share = ((area / total if total else 1.0), sum(b is not None for b in boxes))
-            return share
-
-        if count is None:  # not given by the conv op: the bounding boxes count the pixels too
-            box_share()
-        assert count is not None
+        if count is None:  # not given by the conv op
+            count = count_true(out_mask, out_mask)
         frac = count / total if total else 0.0
         price = self._price_fraction(plan, x, frac)
-        kind = self._choose(plan, frac, price, be, forced is not None, box_share)
+        kind = self._choose(plan, frac, price, be, forced is not None)
         y: Tensor | None = None
         if dirty and not (
             kind == "sparse" and plan.kernel is not None and plan.kernel.compiled(delta, out_mask, mask)
@@ -302,12 +278,9 @@ class SparseBackend(ReferenceBackend):
         elif kind == "sparse":
             assert plan.kernel is not None
             y = plan.kernel(delta, out_mask, in_mask=mask, zero_fill=zero_fill)[0]
-        elif kind == "box":
-            assert plan.kernel is not None
-            y = plan.kernel.dense_box(delta, (ho, wo), boxes)
         if y is None:
             y, kind = conv._conv_forward(delta, conv.weight, None), "dense"
-        self._count(name, conv, shape, frac, kind, t0, be, box_share()[0] if kind == "box" else 1.0, price)
+        self._count(name, conv, shape, frac, kind, t0, be, price)
         return y
 
     @staticmethod
@@ -326,42 +299,20 @@ class SparseBackend(ReferenceBackend):
         count = x.count if x.count is not None and mask.shape[0] == x.shape[0] else count_true(mask, x)
         return count / mask.numel()
 
-    def _choose(
-        self,
-        plan: _Plan,
-        frac: float,
-        price: float,
-        be: float,
-        forced: bool,
-        box_share: Callable[[], tuple[float, int]],
-    ) -> str:
-        """``skip``, ``sparse``, ``box`` (dense conv over the updated bounding box) or ``dense``.
+    def _choose(self, plan: _Plan, frac: float, price: float, be: float, forced: bool) -> str:
+        """``skip``, ``sparse`` or ``dense``.
 
-        A forced break-even (``break_even=`` / ``overrides``) decides sparse vs dense by ``frac`` alone
-        (the dense side still uses the box when it is small). Otherwise the calibrated costs decide:
-        the sparse line at ``price`` (``frac``, or the updated input fraction for an input-centric
-        layer) against the dense time scaled by the box's share of the map.
-        ``box_share()`` (the boxes' share of the map and their number) is only asked for when the box
-        could win: a box holds every updated pixel, so it costs at least ``dense * frac`` plus its
-        overhead."""
+        A forced break-even (``break_even=`` / ``overrides``) decides by ``frac`` alone. Otherwise the
+        calibrated costs decide: the sparse line at ``price`` (``frac``, or the updated input fraction for
+        an input-centric layer) against the dense time."""
         if frac <= 0.0:
             return "skip"
         if plan.kernel is not None and (forced or plan.calibration is None):
-            if be >= 1.0 or frac < be:
-                return "sparse"
-            if be <= 0.0:  # a forced 0 means the plain dense conv
-                return "dense"
-            share, n_boxes = box_share()
-            return "box" if n_boxes and share < BOX_MAX_FRACTION else "dense"
+            return "sparse" if be >= 1.0 or frac < be else "dense"
         cal = plan.calibration
         if plan.kernel is None or cal is None:
             return "dense"
-        options = {"sparse": cal.sparse_ms(price), "dense": cal.dense_ms}
-        if min(options.values()) > cal.dense_ms * frac + BOX_OVERHEAD_MS:
-            share, n_boxes = box_share()
-            if n_boxes and share < BOX_MAX_FRACTION:
-                options["box"] = cal.dense_ms * share + BOX_OVERHEAD_MS * n_boxes
-        return min(options, key=options.__getitem__)
+        return "sparse" if cal.sparse_ms(price) <= cal.dense_ms else "dense"
 
     def _count(
         self,
@@ -372,7 +323,6 @@ class SparseBackend(ReferenceBackend):
         kind: str,
         t0: float,
         break_even: float | None = None,
-        box_frac: float = 1.0,
         price: float | None = None,
     ) -> None:
         use = self.usage.get(name)
@@ -385,9 +335,6 @@ class SparseBackend(ReferenceBackend):
             use.sparse_frac_sum += frac if price is None else price
         elif kind == "dense":
             use.dense += 1
-        elif kind == "box":
-            use.box += 1
-            use.box_frac_sum += box_frac
         else:
             use.skipped += 1
         if break_even is not None:

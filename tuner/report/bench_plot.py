@@ -3,7 +3,7 @@
 Left: the measured ms per frame of the dense model and of the delta network, each split into its convs
 and the rest (for the delta network: input comparison, masks, truncation steps, adds, Python between
 ops). Right: the heaviest conv layers, each with its time inside the dense model beside the time the
-delta network spent in its kernel, coloured by the backend's choice (sparse, box, dense, or mixed over
+delta network spent in its kernel, coloured by the backend's choice (sparse, dense, or mixed over
 the frames). It shows at a glance whether a setting loses to dense in its convs or in the per-pixel
 work around them, which the table says in numbers.
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["CHOICE_COLOURS", "dense_side", "heaviest_layers", "save_bench_figure"]
 
 #: bar colour of a layer's delta time by the backend's choice
-CHOICE_COLOURS = {"sparse": "tab:blue", "box": "tab:green", "dense": "tab:orange", "mixed": "tab:purple"}
+CHOICE_COLOURS = {"sparse": "tab:blue", "dense": "tab:orange", "mixed": "tab:purple"}
 
 
 def dense_side(row: LayerBench) -> float | None:

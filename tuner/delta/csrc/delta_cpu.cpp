@@ -134,44 +134,6 @@ std::tuple<at::Tensor, int64_t> conv_out_mask(const at::Tensor& mask_in, int64_t
   return {res, count};
 }
 
-// Per batch entry of a bool [N, 1, H, W] mask: the number of set pixels and their bounding box, as an
-// int64 [N, 5] tensor of rows (count, y0, y1, x0, x1) with exclusive ends (all zero when none is set).
-at::Tensor mask_bboxes(const at::Tensor& mask_in) {
-  TORCH_CHECK(mask_in.dim() == 4 && mask_in.scalar_type() == at::kBool, "mask_bboxes: bool [N,1,H,W] mask");
-  at::Tensor mask = mask_in.contiguous();
-  const int64_t n = mask.size(0), h = mask.size(2), w = mask.size(3);
-  const bool* m = mask.data_ptr<bool>();
-  at::Tensor out = at::zeros({n, 5}, at::kLong);
-  int64_t* o = out.data_ptr<int64_t>();
-  for (int64_t b = 0; b < n; ++b) {
-    int64_t y0 = h, y1 = 0, x0 = w, x1 = 0, count = 0;
-    for (int64_t y = 0; y < h; ++y) {
-      const bool* row = m + (b * h + y) * w;
-      int64_t first = -1, last = -1;
-      for (int64_t x = 0; x < w; ++x) {
-        if (row[x]) {
-          if (first < 0) first = x;
-          last = x;
-          ++count;
-        }
-      }
-      if (first < 0) continue;
-      y0 = std::min(y0, y);
-      y1 = std::max(y1, y + 1);
-      x0 = std::min(x0, first);
-      x1 = std::max(x1, last + 1);
-    }
-    if (count == 0) continue;
-    int64_t* r = o + b * 5;
-    r[0] = count;
-    r[1] = y0;
-    r[2] = y1;
-    r[3] = x0;
-    r[4] = x1;
-  }
-  return out;
-}
-
 // Weights of the sparse GEMMs in the layout packed_gemm reads: [K, N] -> [ceil(N / 32), K, 32] column
 // panels, zero padded. A pure layout change, done once per conv (SparseConv).
 at::Tensor pack_weight(const at::Tensor& w_in) {
@@ -1080,7 +1042,6 @@ at::Tensor packed_matmul(const at::Tensor& a, const at::Tensor& packed, int64_t 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "deltatune CPU kernels (channels-last, float32)";
   mod.def("conv_out_mask", &conv_out_mask, "updated output pixels of a conv, and their count");
-  mod.def("mask_bboxes", &mask_bboxes, "per batch entry: set pixels and their bounding box");
   mod.def("pack_weight", &pack_weight, "a [K, N] weight as the sparse GEMM's [N/32, K, 32] column panels");
   mod.def("packed_matmul", &packed_matmul, "a [P, K] x a pack_weight panel weight, with the sparse GEMM");
 #if defined(DELTATUNE_PACKED_GEMM)
