@@ -10,8 +10,8 @@ share: read it as an upper bound), then again without the profiler, timing each 
 hooks (their wall time per op class; what is left of the frame is Python between the ops), counts the
 values at the truncation points, and times a plain memory copy for scale.
 
-Run: ``.venv/bin/python benchmarks/where_time_goes.py [--model hrnet] [--thresholds FILE]
-[--frames 20] [--threads 2]`` (about a minute; run nothing else meanwhile).
+Run: ``.venv/bin/python benchmarks/where_time_goes.py [--model hrnet] [--thresholds FILE | --threshold T]
+[--video V] [--frames 20] [--threads 2]`` (about a minute; run nothing else meanwhile).
 """
 
 from __future__ import annotations
@@ -87,15 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--thresholds", default=None,
                    help="thresholds file (default studies/thresholds/<model>.json)")
     p.add_argument("--frames", type=int, default=20)
+    p.add_argument("--video", default=None, help="a sample name or video file (default: the model's vtest crops)")
+    p.add_argument("--threshold", type=float, default=None, help="one threshold everywhere instead of a file")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--top", type=int, default=12)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     keep_freed_memory()
-    wl = load_workload(a.model, frames=a.frames)
+    wl = load_workload(a.model, frames=a.frames, **({"video": a.video} if a.video else {}))
     clip = wl.frames.contiguous()
-    net = convert(wl.model, thresholds=0.0, backend="sparse", record_stats=False)
-    net.load_thresholds(a.thresholds or f"studies/thresholds/{a.model}.json")
+    net = convert(wl.model, thresholds=a.threshold or 0.0, backend="sparse", record_stats=False)
+    if a.threshold is None:
+        net.load_thresholds(a.thresholds or f"studies/thresholds/{a.model}.json")
     counts = {"values": 0.0, "updated": 0.0}
 
     def count(_mod: torch.nn.Module, args: tuple) -> None:
