@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--thresholds", default=None,
                    help="thresholds file (default studies/thresholds/<model>.json)")
     p.add_argument("--frames", type=int, default=20)
-    p.add_argument("--video", default=None, help="a sample name or video file (default: the model's vtest crops)")
+    p.add_argument("--video", default=None,
+                   help="a sample name or video file (default: the model's vtest crops)")
     p.add_argument("--threshold", type=float, default=None, help="one threshold everywhere instead of a file")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--top", type=int, default=12)
