@@ -177,6 +177,18 @@ def test_windows_are_the_streams_a_search_tunes_on(results: Path, capsys: pytest
     assert "it was created with a different workload: streams 2 (now 1), windows ['100,50,240,320', " in err
 
 
+def test_a_video_of_ones_own_is_one_stream(results: Path, rotated_phone_clip: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A video without crop windows is tuned on its whole frame, one stream: the output and --json say
+    1 stream, not the 2 a sample's default asks for."""
+    args = [a for a in TINY_ARGS if a not in ("--streams", "1")]
+    run = [*args, "--video", str(rotated_phone_clip), "--trials", "1", "--retime", "0", "--study", "own"]
+    assert cli("search", run) == 0
+    assert "frames 0..5, 1 stream(s); the first 4 tune" in capsys.readouterr().out
+    assert cli("search", [*run, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["streams"] == 1
+
+
 def test_start_tunes_on_a_later_segment(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``--start N`` tunes on frames N.. of the video: the output names them, the study records them,
     and its frames are the later ones (their fingerprint differs from frame 0's)."""

@@ -200,6 +200,9 @@ class SearchResult:
     wall_s: float = 0.0
     #: the re-timed front points (:class:`~deltatune.search.retime.Retimed` dicts), fastest measured first
     retimed: list[dict[str, Any]] = field(default_factory=list)
+    #: streams the clip has: those asked for, or fewer where the video has fewer crop windows (a video
+    #: of one's own without ``--window`` is one stream, the whole frame); 0 when not known
+    streams: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -229,6 +232,7 @@ class SearchResult:
             "best_feasible": self.best_feasible,
             "notices": self.notices,
             "retimed": self.retimed,
+            "streams": self.streams,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -796,6 +800,7 @@ def run_search(
         notices=notices,
         wall_s=time.perf_counter() - t0,
         retimed=[{**r.to_dict(), "measured": r.measured} for r in retimed],
+        streams=int(ev.frames["tune"].shape[1]),
     )
 
 
