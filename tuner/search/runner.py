@@ -579,8 +579,8 @@ def _granularity_notice(ev: Evaluator, budget: float) -> str | None:
     if budget >= step:
         return None
     return (f"top-1 loss moves in steps of {step:.2f} points ({samples} tuning samples): --budget {budget} "
-            "admits only settings that change no sample's top-1 class; more --frames or --streams give a "
-            "finer scale")
+            "admits only settings that change no sample's top-1 class; more --frames, or more streams "
+            "(--streams, or --window crops of a video of one's own), give a finer scale")
 
 
 #: Anchor trials of a sampler search by default: ``min(ANCHORS_MAX, trials // 4)``.
