@@ -84,9 +84,17 @@ def test_a_recommendation_slower_than_dense_is_called_so_and_a_faster_one_is_not
     measured = {**base, "measured_speedup": 0.92, "measured_ci": [0.82, 0.95]}
     note = _slower_than_dense_notice(measured, "latency", 1.0)
     assert note is not None and "0.92x measured" in note and "1-point budget" in note
-    # a CI that reaches 1 is not evidence of a slowdown; a measured 1.2x is none either
-    assert _slower_than_dense_notice({**measured, "measured_ci": [0.85, 1.02]}, "latency", 1.0) is None
+    assert "runs slower than" in note
+    # a CI that reaches 1 is not evidence of a slowdown, nor of a speedup: said as such
+    straddles = _slower_than_dense_notice({**measured, "measured_ci": [0.85, 1.02]}, "latency", 1.0) or ""
+    assert "is not measurably faster than" in straddles and "CI [0.85, 1.02] reaches below 1" in straddles
+    faster = _slower_than_dense_notice({**measured, "measured_speedup": 1.05, "measured_ci": [0.98, 1.1]},
+                                       "latency", 1.0) or ""
+    assert "not measurably faster" in faster and "1.05x measured" in faster
+    # a CI above 1 is a speedup: nothing to say
     assert _slower_than_dense_notice({**measured, "measured_speedup": 1.2, "measured_ci": [1.1, 1.3]},
+                                     "latency", 1.0) is None
+    assert _slower_than_dense_notice({**measured, "measured_speedup": 1.2, "measured_ci": [1.0, 1.3]},
                                      "latency", 1.0) is None
     # not re-timed: the latency estimate speaks; a MAC count says nothing about the clock
     assert "0.93x by the latency objective" in (_slower_than_dense_notice(base, "latency", 2.0) or "")

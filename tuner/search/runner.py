@@ -819,21 +819,27 @@ def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
 
 
 def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: float) -> str | None:
-    """Says so when the recommended trial is not faster than the dense model: measured (its CI of the
-    median below 1) when the front was re-timed, else by the latency estimate. MAC counts never fall
-    below 1, so a MAC search says nothing here."""
+    """Says so when the recommended trial is not faster than the dense model: measured when the front was
+    re-timed (slower: its CI of the median below 1; not measurably faster: a CI that reaches below 1),
+    else by the latency estimate. MAC counts never fall below 1, so a MAC search says nothing here."""
     if best is None:
         return None
+    verdict = "runs slower than"
     if best.get("measured_speedup") is not None:
-        if best["measured_ci"][1] >= 1.0:
+        low, high = best["measured_ci"]
+        if low >= 1.0:
             return None
         how = f"{best['measured_speedup']:.2f}x measured"
+        if high >= 1.0:
+            verdict = "is not measurably faster than"
+            how += f", CI [{low:.2f}, {high:.2f}] reaches below 1"
     elif speed in ("latency", "measured") and best["speedup"] < 1.0:
         how = f"{best['speedup']:.2f}x by the {speed} objective"
     else:
         return None
-    return (f"the recommended trial runs slower than the dense model on this machine ({how}): within a "
-            f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping. Run the "
+    return (f"the recommended trial {verdict} the dense model on this machine ({how}): within a "
+            f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping (where "
+            "most pixels change every frame, as under a moving camera, there is little to skip). Run the "
             "dense model, or try more --trials, key frames on change (--keyframe-change none,0.5) or a "
             "larger --budget")
 
