@@ -502,11 +502,11 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             + (f" --storage {result.storage}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
-    for notice in result.notices:
-        print(f"note: {notice}")
     print(
         f"inspect:     deltatune pareto --study {result.study}"
         + (f" --storage {result.storage}" if args.storage else "")
         + " --plot front.png"
     )
+    for notice in result.notices:  # after the commands, each on a line of its own
+        print(f"note: {notice}")
     return 0
