@@ -302,6 +302,44 @@ def test_a_latency_fit_that_prices_no_work_is_never_cached_or_reused(
     assert json.loads(path.read_text())["coef"] == list(moving.latency.model.coef)  # replaced
 
 
+@pytest.mark.slow  # ~20 s: fits the latency model twice and checks one fit (timed runs)
+def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
+    vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fit is cached per input shape, so a search on another clip of that shape finds it. Made on a
+    clip unlike this one it can be far off (2.83x predicted, 1.74x measured): such a fit is checked on
+    this clip first and refitted when off by more than PREDICTION_TOLERANCE; a fit made on this very
+    clip is used as it is."""
+    import json
+    import shutil
+
+    from deltatune.delta.latency import PREDICTION_TOLERANCE, check_latency
+    from deltatune.search.objective import Evaluator
+    from tests.search.conftest import TINY
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy2(vtest_path, data / vtest_path.name)
+    monkeypatch.setenv("DELTATUNE_DATA", str(data))
+    first = Evaluator(TINY, speed="latency")  # fits here, caches with this clip's label
+    path = first.latency_cache_path()
+    cached = json.loads(path.read_text())
+    assert cached["fitted_on"] == first.clip_label()
+    # five times every coefficient: every predicted delta time 5x too long, every speedup 5x too small
+    wild = {**cached, "coef": [5.0 * c for c in cached["coef"]]}
+    from deltatune.delta.latency import FittedLatency
+
+    errors = check_latency(FittedLatency.from_dict(wild), first.net, list(first.frames["tune"]))
+    assert len(errors) == 2 and min(errors) > PREDICTION_TOLERANCE
+    path.write_text(json.dumps(wild))  # made on this clip: trusted as it is, however wrong
+    assert Evaluator(TINY, speed="latency").latency.model.coef == tuple(wild["coef"])
+    path.write_text(json.dumps({**wild, "fitted_on": "other.mp4 frames 0..3"}))  # made elsewhere: checked
+    again = Evaluator(TINY, speed="latency")
+    assert again.latency.model.coef != tuple(wild["coef"])
+    refit = json.loads(path.read_text())
+    assert refit["fitted_on"] == first.clip_label() and refit["coef"] == list(again.latency.model.coef)
+
+
 @pytest.mark.slow  # ~30 s: three evaluators and a one-trial search
 def test_a_clip_rewritten_under_the_same_name_gets_a_fresh_reference_and_its_study_is_refused(
     results: Path, vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -453,7 +453,8 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
     )
     w = settings.workload
-    print(f"clip: {w.video} frames {w.start}..{w.start + w.frames - 1}, {result.streams or w.streams} stream(s); the first "
+    streams = result.streams or w.streams
+    print(f"clip: {w.video} frames {w.start}..{w.start + w.frames - 1}, {streams} stream(s); the first "
           f"{w.tune_frames} tune, the last {w.heldout_frames} are held out")
     from deltatune.search.objective import metric_of, model_loss_unit
     from deltatune_models import model_info

@@ -50,7 +50,13 @@ __all__ = [
     "ChannelsLastRunner",
     "random_thresholds",
     "training_configs",
+    "check_latency",
+    "PREDICTION_TOLERANCE",
 ]
+
+#: How far (relative) a predicted speedup may be from the measured one before a fit counts as off: a
+#: search's closing note says so beyond it, and a fit made on another clip is refitted beyond it.
+PREDICTION_TOLERANCE = 0.15
 
 #: The order of :meth:`LatencyFeatures.vector` (and of the fitted coefficients).
 FEATURE_NAMES: tuple[str, ...] = (
@@ -384,3 +390,50 @@ def fit_latency(
     model = LatencyModel.fit([f for f, _, _ in rows], measured)
     errs = tuple(abs(model.predict(f) - m) / m for (f, _, _), m in zip(rows, measured, strict=True))
     return FittedLatency(model, ref, errs)
+
+
+#: The threshold scales :func:`check_latency` tries: a third and two thirds of the way along
+#: :data:`SCALE_RANGE` (log scale), where the accuracy budgets searches work in usually lie.
+CHECK_SCALES = (1.44e-3, 2.08e-2)
+
+
+def check_latency(
+    fitted: FittedLatency, net: Any, frames: Sequence[Tensor], *, repeats: int = 2, seed: int = 1
+) -> tuple[float, ...]:
+    """How far ``fitted`` is off on ``frames``: per configuration (one :func:`random_thresholds` at each
+    of :data:`CHECK_SCALES`), ``|predicted / measured - 1|`` of the speedup, measured as in
+    :func:`fit_latency` (``repeats`` interleaved dense/delta timings, medians). The network's thresholds
+    are restored afterwards.
+
+    A fit is shared by every clip of the same input shape (:meth:`Evaluator.latency_cache_path`), but
+    its coefficients can be far off on a clip unlike the one it was made on (fitted on vtest crops, it
+    predicted 2.83x for a setting that measured 1.74x on a clip with one moving object, 2026-12-05).
+    Checking costs two configurations' timings, about a sixth of a fit."""
+    import random
+    import statistics
+
+    from deltatune.delta.calibration import calibrate
+
+    if len(frames) < 2:
+        raise ValueError("checking the latency model needs at least 2 frames")
+    rng = random.Random(seed)
+    saved = net.thresholds
+    dense = net.dense_model
+    run_cl = channels_last_runner(dense)
+    errors: list[float] = []
+    try:
+        with torch.no_grad():
+            calibrate(net, frames[0])  # the conv costs the features price (measured once per machine)
+            time_delta(net, frames)  # warm-up
+            for scale in CHECK_SCALES:
+                net.set_thresholds(random_thresholds(net.threshold_names, rng, scale=scale))
+                f = features(net, frames)
+                d_runs, s_runs = [], []
+                for _ in range(repeats):
+                    d_runs.append(best_dense_ms(dense, frames[1:], run_cl=run_cl))
+                    s_runs.append(time_delta(net, frames))
+                measured = statistics.median(d_runs) / statistics.median(s_runs)
+                errors.append(abs(fitted.speedup(f) / measured - 1))
+    finally:
+        net.set_thresholds(saved)
+    return tuple(errors)

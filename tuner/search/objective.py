@@ -504,18 +504,29 @@ class Evaluator:
             return None
 
     def _fitted_latency(self) -> Any:
-        """The latency model (:meth:`latency_cache_path`): cached, or fitted now (1-2 minutes)."""
-        from deltatune.delta.latency import FittedLatency, fit_latency
+        """The latency model (:meth:`latency_cache_path`): cached, or fitted now (1-2 minutes). A cached
+        fit made on another clip is first checked on this one (:func:`~deltatune.delta.latency.
+        check_latency`, two timed configurations) and refitted here when it is off by more than
+        :data:`~deltatune.delta.latency.PREDICTION_TOLERANCE`."""
+        from deltatune.delta.latency import PREDICTION_TOLERANCE, FittedLatency, check_latency, fit_latency
 
         w = self.workload
         path = self.latency_cache_path()
         if self._use_disk and path.is_file():
             try:
                 cached = FittedLatency.from_dict(json.loads(path.read_text()))
-                if cached.prices_work:
+                if not cached.prices_work:
+                    log.warning("latency model cache %s prices no conv work (fitted on frames that never "
+                                "changed); refitting", path)
+                elif self.latency_fitted_on() == self.clip_label():
                     return cached
-                log.warning("latency model cache %s prices no conv work (fitted on frames that never "
-                            "changed); refitting", path)
+                else:
+                    errors = check_latency(cached, self.net, list(self.frames["tune"]))
+                    if max(errors) <= PREDICTION_TOLERANCE:
+                        return cached
+                    log.info("the latency model cached for this input shape (fitted on %s) is %.0f%% off "
+                             "on this clip; refitting it here", self.latency_fitted_on() or "another clip",
+                             100 * max(errors))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("latency model cache %s unreadable (%s); refitting", path, exc)
         log.info("fitting the latency model of %s on this machine (once; cached in %s)", w.model, path)

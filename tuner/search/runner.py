@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import alive, all_workers_gone, optimize_resilient, register_worker
 from deltatune.delta.fingerprint import weights_fingerprint
+from deltatune.delta.latency import PREDICTION_TOLERANCE
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
@@ -844,8 +845,6 @@ def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: f
             "larger --budget")
 
 
-#: a re-timed recommendation this far from its latency prediction (relative) gets a closing note
-PREDICTION_TOLERANCE = 0.15
 
 
 def _prediction_notice(best: dict[str, Any] | None, speed: str, ev: Any) -> str | None:
