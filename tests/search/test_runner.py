@@ -264,11 +264,16 @@ def test_latency_model_cache_is_per_input_shape() -> None:
 
     from deltatune.search.objective import Evaluator
 
-    one = Evaluator(TINY, use_disk_cache=False).latency_cache_path()
+    ev = Evaluator(TINY, use_disk_cache=False)
+    one = ev.latency_cache_path()
     again = Evaluator(TINY, use_disk_cache=False).latency_cache_path()
     two = Evaluator(replace(TINY, streams=2), use_disk_cache=False).latency_cache_path()
     assert one == again and one != two
     assert one.parent.name == "latency" and one.name.startswith("hrnet_tiny-")
+    # one file per clip; the same key's fits of other clips share the name up to the clip digest
+    other = ev.latency_cache_path("other.mp4 frames 0..3")
+    assert other != one and other.name.rsplit("-", 1)[0] == one.name.rsplit("-", 1)[0]
+    assert two.name.rsplit("-", 1)[0] != one.name.rsplit("-", 1)[0]
 
 
 @pytest.mark.slow  # ~15 s: fits the latency model twice (timed runs)
@@ -293,27 +298,34 @@ def test_a_latency_fit_that_prices_no_work_is_never_cached_or_reused(
     assert still.latency is not None and not still.latency.prices_work
     path = still.latency_cache_path()
     assert not path.exists()
-    # a cache file from before, holding that fit, at the key a vtest search of the same shape uses
+    # a cache file from before, holding that fit, at the key a vtest search of the same shape uses: on
+    # vtest, it is neither this clip's fit nor usable as another clip's
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": still._latency_key(), **still.latency.to_dict()}))
     moving = Evaluator(TINY, speed="latency")
-    assert moving.latency_cache_path() == path
-    assert moving.latency is not None and moving.latency.prices_work
-    assert json.loads(path.read_text())["coef"] == list(moving.latency.model.coef)  # replaced
+    assert moving._shape_fits() == [path]
+    assert moving.latency is not None and moving.latency.prices_work  # fitted on vtest, not read
+    own = json.loads(moving.latency_cache_path().read_text())
+    assert own["coef"] == list(moving.latency.model.coef) and own["fitted_on"] == moving.clip_label()
+    # and at vtest's own file (written before this check existed), it is refitted too
+    moving.latency_cache_path().write_text(path.read_text())
+    again = Evaluator(TINY, speed="latency")
+    assert again.latency.prices_work and json.loads(again.latency_cache_path().read_text())["coef"] == list(
+        again.latency.model.coef)
 
 
 @pytest.mark.slow  # ~20 s: fits the latency model twice and checks one fit (timed runs)
 def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
     vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fit is cached per input shape, so a search on another clip of that shape finds it. Made on a
-    clip unlike this one it can be far off (2.83x predicted, 1.74x measured): such a fit is checked on
-    this clip first and refitted when off by more than PREDICTION_TOLERANCE; a fit made on this very
-    clip is used as it is."""
+    """Fits are cached per clip. A search on a clip without a fit of its own uses the newest fit of the
+    same input shape made on another clip only after checking it here: made on a clip unlike this one,
+    a fit can be far off (2.83x predicted, 1.74x measured), and one off by more than
+    PREDICTION_TOLERANCE is refitted on this clip and cached for it. A clip's own fit is used as it is."""
     import json
     import shutil
 
-    from deltatune.delta.latency import PREDICTION_TOLERANCE, check_latency
+    from deltatune.delta.latency import PREDICTION_TOLERANCE, FittedLatency, check_latency
     from deltatune.search.objective import Evaluator
     from tests.search.conftest import TINY
 
@@ -321,23 +333,25 @@ def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
     data.mkdir()
     shutil.copy2(vtest_path, data / vtest_path.name)
     monkeypatch.setenv("DELTATUNE_DATA", str(data))
-    first = Evaluator(TINY, speed="latency")  # fits here, caches with this clip's label
-    path = first.latency_cache_path()
-    cached = json.loads(path.read_text())
-    assert cached["fitted_on"] == first.clip_label()
+    first = Evaluator(TINY, speed="latency")  # fits here, cached for this clip
+    own = first.latency_cache_path()
+    cached = json.loads(own.read_text())
+    assert cached["fitted_on"] == first.clip_label() and first.latency_file() == own
     # five times every coefficient: every predicted delta time 5x too long, every speedup 5x too small
     wild = {**cached, "coef": [5.0 * c for c in cached["coef"]]}
-    from deltatune.delta.latency import FittedLatency
-
     errors = check_latency(FittedLatency.from_dict(wild), first.net, list(first.frames["tune"]))
     assert len(errors) == 2 and min(errors) > PREDICTION_TOLERANCE
-    path.write_text(json.dumps(wild))  # made on this clip: trusted as it is, however wrong
+    own.write_text(json.dumps(wild))  # this clip's own: trusted as it is, however wrong
     assert Evaluator(TINY, speed="latency").latency.model.coef == tuple(wild["coef"])
-    path.write_text(json.dumps({**wild, "fitted_on": "other.mp4 frames 0..3"}))  # made elsewhere: checked
+    # made on another clip (and this clip has none of its own): checked here, off, refitted here
+    elsewhere = first.latency_cache_path("other.mp4 frames 0..3")
+    elsewhere.write_text(json.dumps({**wild, "fitted_on": "other.mp4 frames 0..3"}))
+    own.unlink()
     again = Evaluator(TINY, speed="latency")
-    assert again.latency.model.coef != tuple(wild["coef"])
-    refit = json.loads(path.read_text())
+    assert again.latency.model.coef != tuple(wild["coef"]) and again.latency_file() == own
+    refit = json.loads(own.read_text())
     assert refit["fitted_on"] == first.clip_label() and refit["coef"] == list(again.latency.model.coef)
+    assert json.loads(elsewhere.read_text())["coef"] == wild["coef"]  # the other clip's fit is its own
 
 
 @pytest.mark.slow  # ~30 s: three evaluators and a one-trial search

@@ -405,7 +405,7 @@ def check_latency(
     :func:`fit_latency` (``repeats`` interleaved dense/delta timings, medians). The network's thresholds
     are restored afterwards.
 
-    A fit is shared by every clip of the same input shape (:meth:`Evaluator.latency_cache_path`), but
+    A search may use a fit made on another clip of the same input shape (``Evaluator._fitted_latency``), but
     its coefficients can be far off on a clip unlike the one it was made on (fitted on vtest crops, it
     predicted 2.83x for a setting that measured 1.74x on a clip with one moving object, 2026-12-05).
     Checking costs two configurations' timings, about a sixth of a fit."""

@@ -224,6 +224,8 @@ class Evaluator:
         #: the thread count ``latency`` prices at (calibration table and latency model); ``measured``
         #: times at this process's own
         self.price_threads = price_threads if price_threads and self.speed == "latency" else None
+        #: the cache file of the latency model in use (None: not cached)
+        self._latency_file: Path | None = None
         if self.speed != "macs":
             from deltatune.delta.calibration import calibrate
 
@@ -481,54 +483,90 @@ class Evaluator:
                 "native": native.available(), "cpu": native._cpu_tag(),
                 "shape": list(self.frames["tune"][0].shape)}
 
-    def latency_cache_path(self) -> Path:
-        """Where the latency model of :meth:`_latency_key` is cached (``<data dir>/latency``)."""
+    def latency_cache_path(self, clip: str | None = None) -> Path:
+        """Where the latency model fitted on ``clip`` (default: this evaluator's, :meth:`clip_label`) for
+        :meth:`_latency_key` is cached: ``<data dir>/latency/<model>-<key digest>-<clip digest>.json``.
+        One file per clip, so that searches on several clips of one input shape do not overwrite each
+        other's fits; the key digest alone finds the fits of other clips (:meth:`_shape_fits`)."""
         from deltatune.data.assets import data_dir
 
         digest = hashlib.sha256(json.dumps(self._latency_key(), sort_keys=True).encode()).hexdigest()[:24]
-        return data_dir() / "latency" / f"{self.workload.model}-{digest}.json"
+        where = hashlib.sha256((clip or self.clip_label()).encode()).hexdigest()[:12]
+        return data_dir() / "latency" / f"{self.workload.model}-{digest}-{where}.json"
+
+    def _shape_fits(self) -> list[Path]:
+        """Cached fits of this key made on other clips, the newest first."""
+        own = self.latency_cache_path()
+        prefix = own.name.rsplit("-", 1)[0] + "-"
+        try:
+            found = [p for p in own.parent.glob(f"{prefix}*.json") if p != own]
+        except OSError:
+            return []
+        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
     def clip_label(self) -> str:
-        """The clip a latency fit is made on, as a search prints it (not part of the cache key: a fit is
-        shared by every clip of the same input shape; recorded so that a poor prediction can name it)."""
+        """The clip a latency fit is made on, as a search prints it (names the fit's cache file, and is
+        recorded in it so that a poor prediction can name it)."""
         w = self.workload
         windows = f", windows {'; '.join(w.windows)}" if w.windows else ""
         return f"{w.video} frames {w.start}..{w.start + w.tune_frames - 1}{windows}"
 
+    def latency_file(self) -> Path:
+        """The cache file of the latency model in use: this clip's, or another clip's that passed the
+        check on this one (see :meth:`_fitted_latency`)."""
+        return self._latency_file or self.latency_cache_path()
+
     def latency_fitted_on(self) -> str | None:
-        """The clip the cached latency model was fitted on (:meth:`clip_label`), None when unknown (no
+        """The clip the latency model in use was fitted on (:meth:`clip_label`), None when unknown (no
         cache file, or one written before the clip was recorded)."""
         try:
-            return str(json.loads(self.latency_cache_path().read_text())["fitted_on"])
+            return str(json.loads(self.latency_file().read_text())["fitted_on"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def _cached_fit(self, path: Path) -> Any:
+        """The usable fit cached at ``path``, or None (no file, unreadable, or pricing no work)."""
+        from deltatune.delta.latency import FittedLatency
+
+        if not path.is_file():
+            return None
+        try:
+            cached = FittedLatency.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("latency model cache %s unreadable (%s); not used", path, exc)
+            return None
+        if not cached.prices_work:
+            log.warning("latency model cache %s prices no conv work (fitted on frames that never "
+                        "changed); not used", path)
+            return None
+        return cached
+
     def _fitted_latency(self) -> Any:
-        """The latency model (:meth:`latency_cache_path`): cached, or fitted now (1-2 minutes). A cached
-        fit made on another clip is first checked on this one (:func:`~deltatune.delta.latency.
-        check_latency`, two timed configurations) and refitted here when it is off by more than
-        :data:`~deltatune.delta.latency.PREDICTION_TOLERANCE`."""
-        from deltatune.delta.latency import PREDICTION_TOLERANCE, FittedLatency, check_latency, fit_latency
+        """The latency model: this clip's cached fit (:meth:`latency_cache_path`); else the newest fit of
+        the same key made on another clip, once it has been checked on this one
+        (:func:`~deltatune.delta.latency.check_latency`, two timed configurations) and is within
+        :data:`~deltatune.delta.latency.PREDICTION_TOLERANCE`; else a fit made now on this clip (1-2
+        minutes) and cached for it."""
+        from deltatune.delta.latency import PREDICTION_TOLERANCE, check_latency, fit_latency
 
         w = self.workload
         path = self.latency_cache_path()
-        if self._use_disk and path.is_file():
-            try:
-                cached = FittedLatency.from_dict(json.loads(path.read_text()))
-                if not cached.prices_work:
-                    log.warning("latency model cache %s prices no conv work (fitted on frames that never "
-                                "changed); refitting", path)
-                elif self.latency_fitted_on() == self.clip_label():
+        if self._use_disk:
+            own = self._cached_fit(path)
+            if own is not None:
+                self._latency_file = path
+                return own
+            for other in self._shape_fits():  # the newest usable one is checked; the others are older
+                cached = self._cached_fit(other)
+                if cached is None:
+                    continue
+                errors = check_latency(cached, self.net, list(self.frames["tune"]))
+                if max(errors) <= PREDICTION_TOLERANCE:
+                    self._latency_file = other
                     return cached
-                else:
-                    errors = check_latency(cached, self.net, list(self.frames["tune"]))
-                    if max(errors) <= PREDICTION_TOLERANCE:
-                        return cached
-                    log.info("the latency model cached for this input shape (fitted on %s) is %.0f%% off "
-                             "on this clip; refitting it here", self.latency_fitted_on() or "another clip",
-                             100 * max(errors))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("latency model cache %s unreadable (%s); refitting", path, exc)
+                log.info("the latency model of %s fitted on another clip (%s) is %.0f%% off on this one; "
+                         "fitting it here", w.model, other, 100 * max(errors))
+                break
         log.info("fitting the latency model of %s on this machine (once; cached in %s)", w.model, path)
         fitted = fit_latency(self.net, list(self.frames["tune"]))
         if not fitted.prices_work:
@@ -538,6 +576,7 @@ class Evaluator:
             try:
                 payload = {"key": self._latency_key(), **fitted.to_dict(), "fitted_on": self.clip_label()}
                 atomic_write_text(path, json.dumps(payload, indent=1))
+                self._latency_file = path
             except OSError as exc:
                 log.warning("cannot write latency model cache %s (%s)", path, exc)
         return fitted

@@ -859,7 +859,7 @@ def _prediction_notice(best: dict[str, Any] | None, speed: str, ev: Any) -> str 
     gap = float(predicted) / measured - 1
     where = getattr(ev, "latency_fitted_on", lambda: None)()
     here = getattr(ev, "clip_label", lambda: None)()
-    path = getattr(ev, "latency_cache_path", lambda: None)()
+    path = getattr(ev, "latency_file", lambda: None)()
     fitted = f" (fitted on {where})" if where else ""
     refit = f"delete {path} and search again" if path is not None and path.is_file() else "search again"
     what = ("To refit it (on this clip, at another moment)" if where is not None and where == here
