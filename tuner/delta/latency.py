@@ -51,6 +51,7 @@ __all__ = [
     "random_thresholds",
     "training_configs",
     "check_latency",
+    "timed_configs",
     "PREDICTION_TOLERANCE",
 ]
 
@@ -352,30 +353,29 @@ class FittedLatency:
         )
 
 
-def fit_latency(
-    net: Any, frames: Sequence[Tensor], *, configs: int = 12, repeats: int = 2, seed: int = 0
-) -> FittedLatency:
-    """Fit the latency model of ``net`` (sparse backend) on ``configs`` random threshold configurations,
-    each timed ``repeats`` times (median, interleaved with the dense model so that load on a shared
-    machine is divided out). The network's thresholds are restored afterwards."""
-    import random
+def timed_configs(
+    net: Any, frames: Sequence[Tensor], configs: Sequence[dict[str, float]], *, repeats: int = 2
+) -> list[tuple[LatencyFeatures, float, float]]:
+    """Per threshold configuration of ``net`` (sparse backend): its :func:`features` and its delta and
+    dense ms/frame on ``frames``, each the median of ``repeats`` timings interleaved with the dense model
+    (the faster layout), so that load on a shared machine hits both alike. Calibrates the layer shapes
+    the table lacks first (the conv costs the features price) and warms up; the network's thresholds
+    are restored afterwards."""
     import statistics
 
     from deltatune.delta.calibration import calibrate
 
     if len(frames) < 2:
-        raise ValueError("fitting the latency model needs at least 2 frames")
-    rng = random.Random(seed)
+        raise ValueError("timing configurations needs at least 2 frames")
     saved = net.thresholds
     dense = net.dense_model
     run_cl = channels_last_runner(dense)
-
     rows: list[tuple[LatencyFeatures, float, float]] = []
     try:
         with torch.no_grad():
-            calibrate(net, frames[0])  # the conv costs the features price (measured once per machine)
+            calibrate(net, frames[0])  # measured once per machine
             time_delta(net, frames)  # warm-up
-            for config in training_configs(net.threshold_names, rng, configs):
+            for config in configs:
                 net.set_thresholds(config)
                 f = features(net, frames)
                 d_runs, s_runs = [], []
@@ -385,6 +385,21 @@ def fit_latency(
                 rows.append((f, statistics.median(s_runs), statistics.median(d_runs)))
     finally:
         net.set_thresholds(saved)
+    return rows
+
+
+def fit_latency(
+    net: Any, frames: Sequence[Tensor], *, configs: int = 12, repeats: int = 2, seed: int = 0
+) -> FittedLatency:
+    """Fit the latency model of ``net`` (sparse backend) on ``configs`` configurations from
+    :func:`training_configs`, timed by :func:`timed_configs`."""
+    import random
+    import statistics
+
+    if len(frames) < 2:
+        raise ValueError("fitting the latency model needs at least 2 frames")
+    rng = random.Random(seed)
+    rows = timed_configs(net, frames, training_configs(net.threshold_names, rng, configs), repeats=repeats)
     ref = statistics.median(d for _, _, d in rows)
     measured = [ms * ref / d for _, ms, d in rows]
     model = LatencyModel.fit([f for f, _, _ in rows], measured)
@@ -401,39 +416,18 @@ def check_latency(
     fitted: FittedLatency, net: Any, frames: Sequence[Tensor], *, repeats: int = 2, seed: int = 1
 ) -> tuple[float, ...]:
     """How far ``fitted`` is off on ``frames``: per configuration (one :func:`random_thresholds` at each
-    of :data:`CHECK_SCALES`), ``|predicted / measured - 1|`` of the speedup, measured as in
-    :func:`fit_latency` (``repeats`` interleaved dense/delta timings, medians). The network's thresholds
-    are restored afterwards.
+    of :data:`CHECK_SCALES`), ``|predicted / measured - 1|`` of the speedup, timed by
+    :func:`timed_configs` as a fit is.
 
-    A search may use a fit made on another clip of the same input shape (``Evaluator._fitted_latency``), but
-    its coefficients can be far off on a clip unlike the one it was made on (fitted on vtest crops, it
-    predicted 2.83x for a setting that measured 1.74x on a clip with one moving object, 2026-12-05).
+    A search may use a fit made on another clip of the same input shape (``Evaluator._fitted_latency``),
+    but its coefficients can be far off on a clip unlike the one it was made on (fitted on vtest crops,
+    it predicted 2.83x for a setting that measured 1.74x on a clip with one moving object, 2026-12-05).
     Checking costs two configurations' timings, about a sixth of a fit."""
     import random
-    import statistics
-
-    from deltatune.delta.calibration import calibrate
 
     if len(frames) < 2:
         raise ValueError("checking the latency model needs at least 2 frames")
     rng = random.Random(seed)
-    saved = net.thresholds
-    dense = net.dense_model
-    run_cl = channels_last_runner(dense)
-    errors: list[float] = []
-    try:
-        with torch.no_grad():
-            calibrate(net, frames[0])  # the conv costs the features price (measured once per machine)
-            time_delta(net, frames)  # warm-up
-            for scale in CHECK_SCALES:
-                net.set_thresholds(random_thresholds(net.threshold_names, rng, scale=scale))
-                f = features(net, frames)
-                d_runs, s_runs = [], []
-                for _ in range(repeats):
-                    d_runs.append(best_dense_ms(dense, frames[1:], run_cl=run_cl))
-                    s_runs.append(time_delta(net, frames))
-                measured = statistics.median(d_runs) / statistics.median(s_runs)
-                errors.append(abs(fitted.speedup(f) / measured - 1))
-    finally:
-        net.set_thresholds(saved)
-    return tuple(errors)
+    configs = [random_thresholds(net.threshold_names, rng, scale=scale) for scale in CHECK_SCALES]
+    rows = timed_configs(net, frames, configs, repeats=repeats)
+    return tuple(abs(fitted.speedup(f) / (dense / delta) - 1) for f, delta, dense in rows)
