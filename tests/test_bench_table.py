@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests._scripts import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_table.py"
@@ -17,8 +18,7 @@ SAVED = ROOT / "docs" / "benchmark_table.json"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    return run_benchmark(SCRIPT.name, *args)
 
 
 def test_saved_run_prints_the_readme_table_and_draws_it(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ same pixels and the same workload (what a GPU machine without PyAV runs on, test
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,14 @@ import torch
 
 from deltatune.data.video import read_frames
 from deltatune.workload import load_workload
+from tests._scripts import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "export_frames.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    return run_benchmark(SCRIPT.name, *args)
 
 
 def test_exported_folder_holds_the_decoded_pixels_and_the_sample_windows(vtest_path, tmp_path) -> None:

@@ -4,21 +4,17 @@ a one-stream workload whose changes are where the disc moves, and one-line error
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from deltatune.data.video import read_frames
 from deltatune.workload import load_workload
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "moving_object_clip.py"
+from tests._scripts import run_benchmark
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    return run_benchmark("moving_object_clip.py", *args)
 
 
 def test_the_clip_decodes_as_one_stream_whose_change_is_the_moving_disc(tmp_path: Path) -> None:
