@@ -484,29 +484,33 @@ class Evaluator:
                 "shape": list(self.frames["tune"][0].shape)}
 
     def latency_cache_path(self, clip: str | None = None) -> Path:
-        """Where the latency model fitted on ``clip`` (default: this evaluator's, :meth:`clip_label`) for
-        :meth:`_latency_key` is cached: ``<data dir>/latency/<model>-<key digest>-<clip digest>.json``.
-        One file per clip, so that searches on several clips of one input shape do not overwrite each
-        other's fits; the key digest alone finds the fits of other clips (:meth:`_shape_fits`)."""
+        """Where the latency model fitted on ``clip`` (an identity of the tuning frames; default: this
+        evaluator's, :meth:`frames_fingerprint`, the decoded frames themselves, so that two videos of
+        the same name are two clips) for :meth:`_latency_key` is cached:
+        ``<data dir>/latency/<model>-<key digest>-<clip digest>.json``. One file per clip, so that
+        searches on several clips of one input shape do not overwrite each other's fits; the key digest
+        alone finds the fits of other clips (:meth:`_shape_fits`)."""
         from deltatune.data.assets import data_dir
 
         digest = hashlib.sha256(json.dumps(self._latency_key(), sort_keys=True).encode()).hexdigest()[:24]
-        where = hashlib.sha256((clip or self.clip_label()).encode()).hexdigest()[:12]
+        where = hashlib.sha256((clip or self.frames_fingerprint()).encode()).hexdigest()[:12]
         return data_dir() / "latency" / f"{self.workload.model}-{digest}-{where}.json"
 
     def _shape_fits(self) -> list[Path]:
         """Cached fits of this key made on other clips, the newest first."""
         own = self.latency_cache_path()
         prefix = own.name.rsplit("-", 1)[0] + "-"
-        try:
-            found = [p for p in own.parent.glob(f"{prefix}*.json") if p != own]
-        except OSError:
-            return []
-        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+        dated = []
+        for p in own.parent.glob(f"{prefix}*.json") if own.parent.is_dir() else ():
+            try:  # another process may remove or replace a file meanwhile
+                dated.append((p.stat().st_mtime, p))
+            except OSError:
+                continue
+        return [p for _, p in sorted(dated, reverse=True) if p != own]
 
     def clip_label(self) -> str:
-        """The clip a latency fit is made on, as a search prints it (names the fit's cache file, and is
-        recorded in it so that a poor prediction can name it)."""
+        """The clip a latency fit is made on, as a search prints it (recorded in the fit's cache file,
+        so that a poor prediction can name it)."""
         w = self.workload
         windows = f", windows {'; '.join(w.windows)}" if w.windows else ""
         return f"{w.video} frames {w.start}..{w.start + w.tune_frames - 1}{windows}"
