@@ -125,7 +125,7 @@ def load_workload(
     if frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
     if start < 0:
-        raise ConfigError(f"--start must be >= 0, got {start}")
+        raise ConfigError(f"--start {start}: must be >= 0")
     info = model_info(model)
     path, vname = resolve_video(video)
     vinfo = video_info(path)  # the container's size and count, checked before any model work

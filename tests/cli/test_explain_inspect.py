@@ -96,7 +96,7 @@ def test_inspect_start_reads_a_later_segment(capsys) -> None:
     assert main([*base, "--start", "650"]) == 0
     assert ": 4 frames from frame 650 x 3 streams" in capsys.readouterr().out
     assert main([*base, "--start", "-2"]) == 2
-    assert capsys.readouterr().err.strip().endswith("--start must be >= 0, got -2")
+    assert capsys.readouterr().err.strip().endswith("--start -2: must be >= 0")
 
 
 def test_inspect_plot_writes_the_picture_and_refuses_a_bad_file_type_first(capsys, tmp_path) -> None:
