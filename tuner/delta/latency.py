@@ -366,7 +366,7 @@ def timed_configs(
     from deltatune.delta.calibration import calibrate
 
     if len(frames) < 2:
-        raise ValueError("timing configurations needs at least 2 frames")
+        raise ValueError("the latency model needs at least 2 frames (frame 0 runs dense, untimed)")
     saved = net.thresholds
     dense = net.dense_model
     run_cl = channels_last_runner(dense)
@@ -396,8 +396,6 @@ def fit_latency(
     import random
     import statistics
 
-    if len(frames) < 2:
-        raise ValueError("fitting the latency model needs at least 2 frames")
     rng = random.Random(seed)
     rows = timed_configs(net, frames, training_configs(net.threshold_names, rng, configs), repeats=repeats)
     ref = statistics.median(d for _, _, d in rows)
@@ -425,8 +423,6 @@ def check_latency(
     Checking costs two configurations' timings, about a sixth of a fit."""
     import random
 
-    if len(frames) < 2:
-        raise ValueError("checking the latency model needs at least 2 frames")
     rng = random.Random(seed)
     configs = [random_thresholds(net.threshold_names, rng, scale=scale) for scale in CHECK_SCALES]
     rows = timed_configs(net, frames, configs, repeats=repeats)
