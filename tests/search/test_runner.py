@@ -153,7 +153,8 @@ def test_workers_price_latency_at_the_commands_thread_count(
         off = {"measured_speedup": 2.0, "predicted_speedup": 3.7}
         note = _prediction_notice(off, "latency", ev)
         assert note is not None and f"(fitted on vtest frames 0..{TINY.tune_frames - 1})" in note
-        assert "predicted 3.70x" in note and "measured 2.00x (+85%)" in note and f"delete {fits[0]}" in note
+        assert "predicted 3.70x" in note and "measured 2.00x (+85%)" in note
+        assert "search again with --refit" in note
         assert "To refit it (on this clip, at another moment)" in note  # the fit was made on this clip
         assert _prediction_notice({**off, "predicted_speedup": 2.2}, "latency", ev) is None  # within 15 %
         assert _prediction_notice(off, "macs", ev) is None and _prediction_notice(None, "latency", ev) is None
@@ -314,14 +315,15 @@ def test_a_latency_fit_that_prices_no_work_is_never_cached_or_reused(
         again.latency.model.coef)
 
 
-@pytest.mark.slow  # ~20 s: fits the latency model twice and checks one fit (timed runs)
+@pytest.mark.slow  # ~25 s: fits the latency model three times and checks one fit (timed runs)
 def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
     vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fits are cached per clip. A search on a clip without a fit of its own uses the newest fit of the
     same input shape made on another clip only after checking it here: made on a clip unlike this one,
     a fit can be far off (2.83x predicted, 1.74x measured), and one off by more than
-    PREDICTION_TOLERANCE is refitted on this clip and cached for it. A clip's own fit is used as it is."""
+    PREDICTION_TOLERANCE is refitted on this clip and cached for it. A clip's own fit is used as it is,
+    unless ``--refit`` (``refit_latency``) asks for a new one."""
     import json
     import shutil
 
@@ -343,6 +345,11 @@ def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
     assert len(errors) == 2 and min(errors) > PREDICTION_TOLERANCE
     own.write_text(json.dumps(wild))  # this clip's own: trusted as it is, however wrong
     assert Evaluator(TINY, speed="latency").latency.model.coef == tuple(wild["coef"])
+    # --refit: fitted again here, whatever is cached, and the new fit replaces the cached one
+    refitted = Evaluator(TINY, speed="latency", refit_latency=True)
+    assert refitted.latency.model.coef != tuple(wild["coef"]) and refitted.latency_file() == own
+    assert json.loads(own.read_text())["coef"] == list(refitted.latency.model.coef)
+    own.write_text(json.dumps(wild))
     # made on another clip (and this clip has none of its own): checked here, off, refitted here
     elsewhere = first.latency_cache_path("other.mp4 frames 0..3")
     elsewhere.write_text(json.dumps({**wild, "fitted_on": "other.mp4 frames 0..3"}))

@@ -2,7 +2,8 @@
 
 deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] [--frames N] [--start N]
                  [--trials N] [--strategy S]
-                 [--space layer|group|global] [--budget X] [--speed latency|macs|measured] [--retime N]
+                 [--space layer|group|global] [--budget X] [--speed latency|macs|measured [--refit]]
+                 [--retime N]
                  [--also-on SEGMENT ...] [--keyframes LIST] [--keyframe-change LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
 """
@@ -118,6 +119,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retime-repeats", type=int, default=5, metavar="R",
         help="interleaved dense/delta rounds per re-timed point (default 5; at least 2)",
+    )
+    parser.add_argument(
+        "--refit", action="store_true",
+        help="--speed latency: fit the latency model on this clip now (1-2 minutes) instead of using the "
+        "cached fit, and cache the new one; for when a search warned that its predictions were off",
     )
     parser.add_argument(
         "--modes", default="max", help="truncation modes to search, comma-separated (default max)"
@@ -302,6 +308,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         timeout=args.timeout,
         retime=args.retime,
         retime_repeats=args.retime_repeats,
+        refit=args.refit,
         keyframes=_numbers(args.keyframes, "--keyframes", int),
         keyframe_changes=_fractions_or_none(args.keyframe_change, "--keyframe-change"),
         also_on=tuple(workload.on_segment(_segment(t)) for t in args.also_on),

@@ -177,6 +177,7 @@ class Evaluator:
         speed: str = "macs",
         require_keypoints: bool = True,
         price_threads: int | None = None,
+        refit_latency: bool = False,
     ) -> None:
         from deltatune.data.video import load_clip
         from deltatune.workload import preprocess
@@ -226,6 +227,8 @@ class Evaluator:
         self.price_threads = price_threads if price_threads and self.speed == "latency" else None
         #: the cache file of the latency model in use (None: not cached)
         self._latency_file: Path | None = None
+        #: fit the latency model on this clip now, whatever is cached (``search --refit``)
+        self._refit = refit_latency
         if self.speed != "macs":
             from deltatune.delta.calibration import calibrate
 
@@ -550,12 +553,13 @@ class Evaluator:
         the same key made on another clip, once it has been checked on this one
         (:func:`~deltatune.delta.latency.check_latency`, two timed configurations) and is within
         :data:`~deltatune.delta.latency.PREDICTION_TOLERANCE`; else a fit made now on this clip (1-2
-        minutes) and cached for it."""
+        minutes) and cached for it. With ``refit_latency`` no cached fit is read: this clip's is fitted
+        again and replaces its cached one."""
         from deltatune.delta.latency import PREDICTION_TOLERANCE, check_latency, fit_latency
 
         w = self.workload
         path = self.latency_cache_path()
-        if self._use_disk:
+        if self._use_disk and not self._refit:
             own = self._cached_fit(path)
             if own is not None:
                 self._latency_file = path

@@ -119,6 +119,9 @@ class SearchSettings:
     #: ``--speed latency``: the thread count trials are priced at (calibration table and latency model);
     #: None: the process's own. Set for ``jobs > 1`` workers to the command's, which re-times the front.
     price_threads: int | None = None
+    #: ``--speed latency``: fit the latency model on this clip now instead of using a cached fit, and
+    #: cache the new one (the command's process fits; its workers read that fit)
+    refit: bool = False
 
     def __post_init__(self) -> None:
         if not self.heartbeat > 0:
@@ -136,7 +139,9 @@ class SearchSettings:
             raise ConfigError(
                 f"--strategy {self.strategy} is sequential (each step depends on the last); use --jobs 1"
             )
-        resolve_speed(self.speed)
+        speed, _ = resolve_speed(self.speed)
+        if self.refit and speed != "latency":
+            raise ConfigError(f"--refit: only --speed latency uses a latency model, not --speed {self.speed}")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"--timeout {self.timeout}: must be > 0 seconds")
         if not self.keyframes or not all(is_keyframe_interval(k) for k in self.keyframes):
@@ -343,10 +348,13 @@ def make_evaluator(
         return main
     speed = resolve_speed(settings.speed)[0]
     threads = settings.price_threads
-    main = main or Evaluator(settings.workload, speed=speed, price_threads=threads)
+    refit = settings.refit
+    main = main or Evaluator(settings.workload, speed=speed, price_threads=threads, refit_latency=refit)
     if not settings.also_on:
         return main
-    build = evaluator_for or (lambda w: Evaluator(w, speed=speed, price_threads=threads))
+    build = evaluator_for or (
+        lambda w: Evaluator(w, speed=speed, price_threads=threads, refit_latency=refit)
+    )
     others = [build(w) for w in settings.also_on]
     return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
 
@@ -859,14 +867,13 @@ def _prediction_notice(best: dict[str, Any] | None, speed: str, ev: Any) -> str 
     gap = float(predicted) / measured - 1
     where = getattr(ev, "latency_fitted_on", lambda: None)()
     here = getattr(ev, "clip_label", lambda: None)()
-    path = getattr(ev, "latency_file", lambda: None)()
     fitted = f" (fitted on {where})" if where else ""
-    refit = f"delete {path} and search again" if path is not None and path.is_file() else "search again"
     what = ("To refit it (on this clip, at another moment)" if where is not None and where == here
             else "To fit it on this clip")
     return (f"the latency model{fitted} predicted {float(predicted):.2f}x for the recommended trial, which "
             f"measured {measured:.2f}x ({gap:+.0%}): on this clip the front's predicted speedups are rough "
-            f"(the recommendation itself is measured). {what}, {refit}; or search with --speed measured")
+            f"(the recommendation itself is measured). {what}, search again with --refit; or search with "
+            "--speed measured")
 
 
 def _heldout_notice(best: dict[str, Any] | None, settings: SearchSettings) -> str | None:
@@ -937,6 +944,7 @@ def _run_parallel(
     d["workload"] = settings.workload.to_dict()
     # workers run with fewer threads each; they price trials at this command's count, which re-times them
     d["price_threads"] = settings.price_threads or torch.get_num_threads()
+    d["refit"] = False  # this process has refitted (make_evaluator); the workers read its fit
     try:
         results = Parallel(n_jobs=len(shares), backend="loky")(
             delayed(_worker_entry)(d, w, n, seeds[w], os.getpid(), deltatune_env())
