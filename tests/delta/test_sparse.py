@@ -143,6 +143,26 @@ def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
 
 
 
+def test_the_calibration_table_is_kept_per_processor(tmp_path, monkeypatch) -> None:
+    """A data directory shared by machines of different kinds (a cluster's home directory, a cache
+    carried from one machine to the next) gave them all one table, and calibration only fills in the
+    shapes a table lacks: costs measured on one CPU priced the layers on another. The file name carries
+    the processor now: the CPU's model and instruction-set flags, as /proc/cpuinfo gives them."""
+    import hashlib
+    import platform
+    from pathlib import Path
+
+    from deltatune.delta.calibration import default_path, processor_tag
+
+    monkeypatch.setenv("DELTATUNE_DATA", str(tmp_path))
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = platform.machine() + "".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
+    tag = hashlib.sha256(cpu.encode()).hexdigest()[:10]
+    path = default_path()
+    assert processor_tag("cpu") == tag and path.parent == tmp_path / "calibration"
+    assert f"_cpu-{tag}_" in path.name and f"threads-{torch.get_num_threads()}" in path.name
+
+
 def test_input_centric_layers_are_calibrated_and_priced_by_their_updated_input(tmp_path) -> None:
     """Under the compiled kernel a stride-1 k x k conv runs input-centrically (one GEMM row per updated
     input pixel), so its sparse line is fitted, stored and priced in the updated *input* fraction; 1x1

@@ -52,6 +52,7 @@ __all__ = [
     "measure_conv",
     "blob_mask",
     "default_path",
+    "processor_tag",
     "calibrate",
     "conv_shapes",
     "synchronizer",
@@ -211,15 +212,33 @@ def measure_conv(
 KERNELS_VERSION = 9
 
 
+def processor_tag(device: torch.device | str = "cpu") -> str:
+    """A short hash that tells processors apart: on the CPU its model and instruction-set flags (the
+    compiled kernels' own key), on a GPU its name."""
+    import hashlib
+
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return native._cpu_tag()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" and torch.cuda.is_available() else dev.type
+    return hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
 def default_path(device: torch.device | str = "cpu") -> Path:
-    """The calibration file of this machine: keyed by torch version, thread count, device type and the
-    kernels' version."""
+    """The calibration file of this machine: keyed by torch version, thread count, device type, the
+    processor (:func:`processor_tag`) and the kernels' version. Without the processor, a data directory
+    shared by machines of different kinds (a home directory on a cluster, a cache carried between
+    sessions) priced one machine's layers with another's costs: calibration fills in only the shapes
+    the table lacks."""
     from deltatune.data.assets import data_dir
 
     dev = torch.device(device).type
     kernel = "native" if dev == "cpu" and native.available() else "torch"
     threads = torch.get_num_threads()
-    name = f"torch-{torch.__version__}_threads-{threads}_{dev}_{kernel}-v{KERNELS_VERSION}.json"
+    name = (
+        f"torch-{torch.__version__}_threads-{threads}_{dev}-{processor_tag(device)}_{kernel}"
+        f"-v{KERNELS_VERSION}.json"
+    )
     name = name.replace("+", "_")
     return data_dir() / "calibration" / name
 

@@ -480,8 +480,9 @@ class Evaluator:
         w = self.workload
         # version: bumped when a kernel outside the calibration table changes what a frame costs (6: the
         # truncation step compiled per channel count; 7: zero pads folded into the convs that read them;
-        # 8: no bounding-box conv path), so that fits made before are not reused
-        return {"version": 8, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
+        # 8: no bounding-box conv path; 9: calibration tables kept per processor, so the costs a fit
+        # was made on changed), so that fits made before are not reused
+        return {"version": 9, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
                 "threads": self.price_threads or torch.get_num_threads(), "torch": torch.__version__,
                 "native": native.available(), "cpu": native._cpu_tag(),
                 "shape": list(self.frames["tune"][0].shape)}
