@@ -193,7 +193,7 @@ def test_observe_picks_the_observations_besides_score_on() -> None:
     [
         ('[factors]\nalso_on = ["none", "vtest@x"]\n', "factors.also_on: expected \"video@first-frame\""),
         ('[fixed]\nalso_on = 3\n', "fixed.also_on: expected a string of segments"),
-        ('[fixed]\naggregate = "median"\n', "fixed.aggregate: expected one of worst, mean, got 'median'"),
+        ('[fixed]\naggregate = "median"\n', "fixed.aggregate: expected worst, mean or qP"),
         ('[factors]\nkeyframes = ["0,x"]\n', "factors.keyframes: expected key-frame intervals to search"),
         ("[fixed]\nkeyframes = -2\n", "fixed.keyframes: expected key-frame intervals to search"),
     ],

@@ -85,7 +85,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--also-on", "vtest@790"],
      "--also-on vtest@790: --frames 6: vtest has 795 frames; frames 790..795 needed"),
     (TINY + ["--also-on", "vtest@100", "--train"], "--also-on and --train cannot be combined"),
-    (TINY + ["--also-on", "vtest@100", "--aggregate", "q90"], "--aggregate 'q90' is unknown"),
+    (TINY + ["--also-on", "vtest@100", "--aggregate", "q100"], "--aggregate 'q100' is unknown"),
     (TINY + ["--retime-repeats", "1"], "--retime-repeats 1: need at least 2 rounds"),
     (TINY + ["--refit", "--speed", "macs"], "--refit: only --speed latency uses a latency model"),
     (TINY + ["--window", "1,2,3"], "crop window '1,2,3' is not four integers"),

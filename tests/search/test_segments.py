@@ -1,4 +1,5 @@
-"""Tuning on several segments: every trial scored on each, objectives the worst (or mean) over them."""
+"""Tuning on several segments: every trial scored on each, objectives the worst (a high quantile, or the
+mean) over them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def other_evaluator() -> Evaluator:
     return Evaluator(OTHER)
 
 
-@pytest.mark.parametrize("aggregate", ["worst", "mean"])
+@pytest.mark.parametrize("aggregate", ["worst", "q90", "mean"])
 def test_trials_are_scored_on_every_segment_and_aggregated(
     results: Path, tiny_evaluator, other_evaluator, aggregate: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -38,6 +39,10 @@ def test_trials_are_scored_on_every_segment_and_aggregated(
         speeds = [p["speedup"] for p in per]
         if aggregate == "worst":
             assert t.values == [max(losses), min(speeds)]
+        elif aggregate == "q90":  # two segments: 90 % of the way from the better value to the worse
+            lo, hi = min(losses), max(losses)
+            slow, fast = min(speeds), max(speeds)
+            assert t.values == pytest.approx([lo + 0.9 * (hi - lo), fast - 0.9 * (fast - slow)])
         else:
             assert t.values == pytest.approx([statistics.fmean(losses), statistics.fmean(speeds)])
         # each segment's number is what that segment's own evaluator gives for the setting
@@ -63,6 +68,8 @@ def test_a_segment_of_another_video_takes_its_own_windows_and_no_labels() -> Non
     ("kw", "match"),
     [
         ({"also_on": (OTHER,), "aggregate": "median"}, "--aggregate 'median' is unknown"),
+        ({"also_on": (OTHER,), "aggregate": "q40"}, "qP, a quantile with 50 <= P < 100"),
+        ({"also_on": (OTHER,), "aggregate": "qx"}, "--aggregate 'qx' is unknown"),
         ({"also_on": (OTHER,), "workload": replace(TINY, labels="x.csv")},
          "cannot be combined with --labels"),
     ],

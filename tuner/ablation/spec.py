@@ -170,9 +170,11 @@ def _check_thresholds(v: Any) -> str | None:
 
 
 def _check_aggregate(v: Any) -> str | None:
-    from deltatune.search.segments import AGGREGATES
+    from deltatune.search.segments import aggregate_error
 
-    return None if v in AGGREGATES else f"expected one of {', '.join(AGGREGATES)}, got {v!r}"
+    if not isinstance(v, str) or aggregate_error(v) is not None:
+        return f"expected worst, mean or qP (a quantile, 50 <= P < 100, e.g. q90), got {v!r}"
+    return None
 
 
 def _check_segments(v: Any) -> str | None:

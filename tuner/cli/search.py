@@ -139,7 +139,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--aggregate", default="worst", metavar="HOW",
-        help="with --also-on: worst (default; the largest loss and the smallest speedup) or mean",
+        help="with --also-on: worst (default; the largest loss and the smallest speedup), qP (a high "
+        "quantile, 50 <= P < 100, e.g. q90: the P-th percentile of the losses and the (100-P)-th of the "
+        "speedups, so one segment out of many may go over) or mean",
     )
     parser.add_argument(
         "--keyframe-change", default="none", metavar="LIST",
@@ -476,8 +478,12 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     )
     if settings.also_on:
         segs = ", ".join(f"{x.video}@{x.start}" for x in (w, *settings.also_on))
+        how = settings.aggregate
+        if how.startswith("q"):
+            p = float(how[1:])
+            how = f"{p:g}th-percentile loss and {100 - p:g}th-percentile speedup"
         print(f"each trial scored on {len(settings.also_on) + 1} segments ({segs}); objectives: the "
-              f"{settings.aggregate} over them")
+              f"{how} over them")
     if result.front.empty:
         print("no feasible trial yet: raise --budget, lower --thr-range, or run more --trials")
     else:

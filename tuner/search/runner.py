@@ -46,7 +46,7 @@ from deltatune.search.pareto import (
     trials_frame,
 )
 from deltatune.search.retime import Retimed, retime_candidates, retime_trials
-from deltatune.search.segments import AGGREGATES, SEGMENTS_ATTR, SegmentsEvaluator
+from deltatune.search.segments import SEGMENTS_ATTR, SegmentsEvaluator, aggregate_error
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
 from deltatune.search.strategies import make_strategy, strategy_class
@@ -150,10 +150,8 @@ class SearchSettings:
         if not self.keyframe_changes or not all(is_keyframe_change(v) for v in self.keyframe_changes):
             shown = ",".join("none" if v is None else str(v) for v in self.keyframe_changes)
             raise ConfigError(f"--keyframe-change {shown}: need fractions in (0, 1] or none")
-        if self.aggregate not in AGGREGATES:
-            raise ConfigError(
-                f"--aggregate {self.aggregate!r} is unknown; choose one of {', '.join(AGGREGATES)}"
-            )
+        if (problem := aggregate_error(self.aggregate)) is not None:
+            raise ConfigError(problem)
         if self.also_on and self.train is not None:
             raise ConfigError("--also-on and --train cannot be combined yet (fine-tunes see one clip)")
         if self.also_on and self.workload.labels is not None:
