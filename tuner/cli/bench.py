@@ -28,7 +28,7 @@ DESCRIPTION = (
     "measured/MAC-ideal ratio, the accuracy loss against the dense model's own predictions (PCK@0.2 points "
     "over the keypoints the dense model finds present for pose models, the every-keypoint loss beside it; "
     "top-1 disagreement points for classifiers) and a per-layer table (active fraction, "
-    "sparse/box/dense choice, share of the delta time). Frame 0 of each stream runs dense and is not timed. "
+    "sparse/dense/skip choice, share of the delta time). Frame 0 of each stream runs dense and is not timed. "
     "Before timing, the sparse backend's layer costs are measured for the layer shapes this machine's "
     "calibration table lacks (see `deltatune calibrate`); --recalibrate measures them all again."
 )

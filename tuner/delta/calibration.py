@@ -293,7 +293,7 @@ def conv_shapes(
     net: DeltaNetwork, frames: torch.Tensor | Iterable[torch.Tensor]
 ) -> list[tuple[nn.Conv2d, tuple[int, ...]]]:
     """Every distinct ``(conv, input shape)`` of ``net``'s conv ops that the sparse kernel supports (the
-    layers the backend chooses sparse, box or dense for; the others always run dense) on ``frames`` (one
+    layers the backend chooses sparse or dense for; the others always run dense) on ``frames`` (one
     ``[N, C, H, W]`` frame or several), in execution order. Runs each distinct frame shape once, densely
     (a first frame), then resets the network."""
     from deltatune.delta.linear import ConvOp
@@ -340,7 +340,7 @@ def calibrate(
 
         net = convert(model, backend="sparse")
         calibrate(net, first_frame)      # once per model, machine, thread count and torch version
-        net.run_stream(frames)           # decides sparse / box / dense by the measured costs
+        net.run_stream(frames)           # decides sparse / dense by the measured costs
     """
     from deltatune.delta.sparse import SparseBackend  # here: the sparse backend imports this module
 
