@@ -107,7 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="latency",
         metavar="KIND",
         help="speed objective: latency (wall-clock speedup predicted by the latency model, fitted once per "
-        "model and machine, a few minutes, then cached; default), macs (MAC speedup) or measured (each "
+        "model, machine and clip, 1-3 minutes, then cached; a clip without a fit of its own borrows one "
+        "after a check; default), macs (MAC speedup) or measured (each "
         "trial timed; slow and noisy, and contended with --jobs > 1)",
     )
     parser.add_argument(
