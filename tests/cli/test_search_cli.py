@@ -90,7 +90,16 @@ def test_search_text_output_names_front_recommendation_and_storage(
     assert "vs dense, present keypoints" in out
     # latency is the default objective; the fastest feasible points are re-timed and recommended on that
     assert "and latency speedup (max)" in out and "re-timed on this machine (5 interleaved" in out
-    assert re.search(r"recommended: trial \d+ \(sweep\): measured speedup \d+\.\d\dx \[", out)
+    rec = re.search(r"recommended: trial (\d+) \(sweep\): measured speedup (\d+\.\d\dx \[[^]]+\])", out)
+    assert rec is not None
+    # opened again later, the study shows what the search measured and recommended, and draws it
+    assert cli("pareto", ["--study", "txt", "--plot", "txt.png"]) == 0
+    again = capsys.readouterr().out
+    assert "re-timed by the search on" in again and Path("txt.png").stat().st_size > 1000
+    assert f"recommended: trial {rec.group(1)}: measured speedup {rec.group(2)}" in again
+    assert cli("pareto", ["--study", "txt", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["recommended"]["trial"] == int(rec.group(1)) and shown["retimed"]
     assert cli("search", [*TINY_ARGS, "--trials", "1", "--study", "all", "--all-joints"]) == 0
     assert "vs dense, every keypoint" in capsys.readouterr().out
 

@@ -56,6 +56,27 @@ def test_nothing_is_cut_off_when_every_trial_is_near_the_budget_or_there_is_no_b
         plt.close("all")
 
 
+def test_re_timed_points_are_drawn_with_their_interval_and_the_recommendation_named() -> None:
+    """What the search measured is what a user chooses by: the re-timed trials appear at their loss,
+    at the measured speedup with the CI as an error bar, and the recommended one is labelled."""
+    df = _trials([0.0, 0.3, 0.9, 2.5])
+    timed = pd.DataFrame({"trial": [1, 2], "accuracy_loss": [0.3, 0.9], "measured": [1.05, 1.32],
+                          "ci_low": [0.98, 1.20], "ci_high": [1.10, 1.41]})
+    _, ax = plt.subplots()
+    try:
+        plot_pareto(df.assign(trial=range(4)), df.head(3), budget=1.0, ax=ax, retimed=timed, recommended=2)
+        bars = [c for c in ax.containers if c.__class__.__name__ == "ErrorbarContainer"]
+        assert len(bars) == 1
+        line, _, (vertical,) = bars[0].lines
+        assert list(line.get_xdata()) == [0.3, 0.9] and list(line.get_ydata()) == [1.05, 1.32]
+        spans = [tuple(round(float(v), 6) for v in seg[:, 1]) for seg in vertical.get_segments()]
+        assert spans == [(0.98, 1.10), (1.20, 1.41)]
+        assert _notes(ax) == ["recommended: trial 2"]
+        assert "re-timed: measured (CI)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    finally:
+        plt.close("all")
+
+
 def test_a_front_of_all_zero_thresholds_says_so_instead_of_an_empty_heatmap() -> None:
     """log10 of 0 is blank: a heatmap of only blanks had no colour scale (and numpy warned)."""
     import warnings

@@ -15,10 +15,11 @@ HELP = "show the accuracy/speedup Pareto front of a search study (table, CSV, pl
 DESCRIPTION = (
     "Print the Pareto front of feasible trials (minimise accuracy loss, maximise speedup) of a `deltatune"
     " search` study and its hypervolume: the area in PCK points x speedup that the front dominates up to "
-    "the reference point (loss = the study's budget, speedup = 1). --csv writes every trial (long-form), "
-    "--plot draws all trials with the front, infeasible trials and the budget line, above a per-layer "
-    "threshold heatmap of the front. --heldout re-scores front trials on the held-out frames where that "
-    "was not done yet."
+    "the reference point (loss = the study's budget, speedup = 1), then the front points the search "
+    "re-timed (measured speedup with its CI) and the recommendation (the fastest measured within the "
+    "budget). --csv writes every trial (long-form), --plot draws all trials with the front, the re-timed "
+    "points, infeasible trials and the budget line, above a per-layer threshold heatmap of the front. "
+    "--heldout re-scores front trials on the held-out frames where that was not done yet."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
@@ -57,7 +58,7 @@ def _open(study: str, storage: str | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Print the front; write the CSV / plot when asked."""
     from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
-    from deltatune.cli.search import front_table
+    from deltatune.cli.search import front_table, retimed_table
     from deltatune.search import (
         Evaluator,
         StudyWorkload,
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         trials_frame,
     )
     from deltatune.search.objective import model_loss_unit
+    from deltatune.search.retime import stored_retimings
 
     if args.csv:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             df = trials_frame(study)
             front = pareto_frame(df)
     hv = hypervolume(front, ref_loss=budget)
+    retimed = _retimed_rows(stored_retimings(study), df)
+    best = _recommended(retimed, budget)
     if args.csv:
         from deltatune._atomic import atomic_write
 
@@ -97,8 +101,12 @@ def run(args: argparse.Namespace) -> int:
         th = thresholds_frame(study, [int(t) for t in front["trial"]])
         speed = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
                  "measured": "measured wall-clock speedup (x)"}.get(str(meta.get("speed")), "speedup (x)")
+        if retimed:
+            speed += "; orange: measured"
         save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)",
-                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed)
+                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed,
+                           retimed=_retimed_frame(retimed),
+                           recommended=None if best is None else int(best["trial"]))
     if args.json:
         rows = front.to_dict(orient="records")
         print(
@@ -111,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
                     "hypervolume": hv,
                     "hypervolume_reference": [budget, 1.0],
                     "pareto": rows,
+                    "retimed": retimed,
+                    "recommended": best,
                     "csv": args.csv,
                     "plot": args.plot,
                 },
@@ -128,7 +138,39 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(front_table(front, unit))
         print(f"hypervolume {hv:.4f} ({unit} x speedup; reference point loss={budget}, speedup=1)")
+    if retimed:
+        hosts = sorted({str(r["host"]) for r in retimed})
+        print(f"\nre-timed by the search on {', '.join(hosts)} (interleaved dense/delta rounds, tuning "
+              "frames; the median and the order-statistic CI of the median):")
+        print(retimed_table(retimed))
+    if best is not None:
+        print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
+              f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
+              "(the fastest re-timed trial within the budget)")
     for what, path in (("csv", args.csv), ("plot", args.plot)):
         if path:
             print(f"{what}: {path}")
     return 0
+
+
+def _retimed_rows(timed: list[Any], df: Any) -> list[dict[str, Any]]:
+    """The stored re-timings as rows, each with its trial's accuracy loss (from the trials table)."""
+    loss = dict(zip(df["trial"], df["accuracy_loss"], strict=True)) if not df.empty else {}
+    rows = []
+    for r in timed:
+        if r.trial in loss:  # a re-timing of a trial this study no longer lists as complete is left out
+            rows.append({**r.to_dict(), "measured": r.measured, "accuracy_loss": float(loss[r.trial])})
+    return rows
+
+
+def _recommended(rows: list[dict[str, Any]], budget: float) -> dict[str, Any] | None:
+    """What ``search`` recommends: the fastest measured of the re-timed trials within the budget."""
+    ok = [r for r in rows if r["accuracy_loss"] <= budget]
+    return max(ok, key=lambda r: (r["measured"], -r["trial"])) if ok else None
+
+
+def _retimed_frame(rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    cols = ["trial", "accuracy_loss", "measured", "ci_low", "ci_high"]
+    return pd.DataFrame([{k: r[k] for k in cols} for r in rows], columns=cols)

@@ -44,9 +44,14 @@ def plot_pareto(
     ax: Axes | None = None,
     loss_label: str = "accuracy loss (PCK@0.2 points vs dense)",
     speed_label: str = "MAC speedup (x)",
+    retimed: pd.DataFrame | None = None,
+    recommended: int | None = None,
 ) -> Axes:
     """All trials (infeasible ones hollow), the front as a step line, the budget as a vertical line.
-    ``loss_label`` / ``speed_label`` name the axes (the study's metric and speed kind).
+    ``loss_label`` / ``speed_label`` name the axes (the study's metric and speed kind). ``retimed`` (columns
+    ``trial``, ``accuracy_loss``, ``measured``, ``ci_low``, ``ci_high``) adds the points the search timed
+    for real: the measured speedup with its CI as an error bar, at the trial's loss; the ``recommended``
+    one of them is labelled.
 
     With a budget, trials that lost more than :data:`SHOWN_BUDGETS` budgets (and more than the front's
     largest loss) lie outside the x axis, and a note in the corner counts them: one trial at 70 points
@@ -70,6 +75,17 @@ def plot_pareto(
         f = front.sort_values(loss)
         ax.step(f[loss], f[speed], where="post", color="black", lw=1.2, label="Pareto front")
         ax.scatter(f[loss], f[speed], facecolors="none", edgecolors="black", s=90, lw=1.2)
+    if retimed is not None and not retimed.empty:
+        r = retimed
+        below = (r["measured"] - r["ci_low"]).clip(lower=0)
+        above = (r["ci_high"] - r["measured"]).clip(lower=0)
+        ax.errorbar(r["accuracy_loss"], r["measured"], yerr=[below, above], fmt="D", color="darkorange",
+                    ms=6, capsize=3, lw=1.2, label="re-timed: measured (CI)")
+        rec = r[r["trial"] == recommended]
+        if not rec.empty:
+            x, y = float(rec["accuracy_loss"].iloc[0]), float(rec["measured"].iloc[0])
+            ax.annotate(f"recommended: trial {recommended}", xy=(x, y), xytext=(8, 8),
+                        textcoords="offset points", fontsize="small", color="darkorange")
     if budget is not None:
         ax.axvline(budget, color="crimson", ls="--", lw=1, label=f"budget {budget:g}")
         limit = max(SHOWN_BUDGETS * budget, float(front[loss].max()) if not front.empty else 0.0)
@@ -132,9 +148,12 @@ def save_pareto_figure(
     title: str | None = None,
     loss_label: str = "accuracy loss (PCK@0.2 points vs dense)",
     speed_label: str = "MAC speedup (x)",
+    retimed: pd.DataFrame | None = None,
+    recommended: int | None = None,
 ) -> Path:
     """Trade-off plot above the threshold heatmap of the front, written to ``path`` (PNG, SVG, PDF ...);
-    ``loss_label`` / ``speed_label`` name the trade-off plot's axes."""
+    ``loss_label`` / ``speed_label`` name the trade-off plot's axes; ``retimed`` as for
+    :func:`plot_pareto`, with its ``recommended`` trial."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -148,7 +167,8 @@ def save_pareto_figure(
         gridspec_kw={"height_ratios": [3, 2]} if has_heat else None,
         squeeze=False,
     )
-    plot_pareto(df, front, budget=budget, ax=axes[0][0], loss_label=loss_label, speed_label=speed_label)
+    plot_pareto(df, front, budget=budget, ax=axes[0][0], loss_label=loss_label, speed_label=speed_label,
+                retimed=retimed, recommended=recommended)
     if title:
         axes[0][0].set_title(title)
     if has_heat:

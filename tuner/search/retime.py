@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from deltatune.search.objective import Evaluator
     from deltatune.search.training import Trainer
 
-__all__ = ["Retimed", "retime_candidates", "retime_trials", "RETIMED_ATTR"]
+__all__ = ["Retimed", "retime_candidates", "retime_trials", "stored_retimings", "RETIMED_ATTR"]
 
 #: Study user attribute holding the re-timings: ``{trial number: Retimed.to_dict()}``.
 RETIMED_ATTR = "retimed"
@@ -66,6 +66,13 @@ class Retimed:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Retimed:
         return cls(**{**d, "ratios": tuple(float(r) for r in d["ratios"])})
+
+
+def stored_retimings(study: optuna.Study) -> list[Retimed]:
+    """The re-timings a search stored in ``study`` (every host's), the fastest measured first: what
+    ``pareto`` shows and draws when the study is opened again."""
+    stored = study.user_attrs.get(RETIMED_ATTR) or {}
+    return sorted((Retimed.from_dict(v) for v in stored.values()), key=lambda r: (-r.measured, r.trial))
 
 
 def retime_candidates(front: pd.DataFrame, n: int) -> list[int]:
