@@ -88,6 +88,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--also-on", "vtest@100", "--aggregate", "q100"], "--aggregate 'q100' is unknown"),
     (TINY + ["--retime-repeats", "1"], "--retime-repeats 1: need at least 2 rounds"),
     (TINY + ["--refit", "--speed", "macs"], "--refit: only --speed latency uses a latency model"),
+    (TINY + ["--plot", "front.xyz"], "--plot front.xyz: unsupported file type '.xyz'"),
     (TINY + ["--window", "1,2,3"], "crop window '1,2,3' is not four integers"),
     (TINY + ["--window", "700,500,240,320"], "outside the 768x576 frame"),
     (TINY + ["--window", "0,0,240,320", "--streams", "2"], "--streams 2: 1 --window given"),

@@ -84,9 +84,11 @@ def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.Captu
 def test_search_text_output_names_front_recommendation_and_storage(
     results: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli("search", [*TINY_ARGS, "--trials", "3", "--study", "txt", "--strategy", "sweep"]) == 0
+    assert cli("search", [*TINY_ARGS, "--trials", "3", "--study", "txt", "--strategy", "sweep",
+                          "--plot", "searched.png"]) == 0
     out = capsys.readouterr().out
-    assert "study txt: 3 trials (3 new), storage" in out and "deltatune pareto --study txt" in out
+    assert "study txt: 3 trials (3 new), storage" in out and "plot:        searched.png" in out
+    assert Path("searched.png").stat().st_size > 1000
     assert "vs dense, present keypoints" in out
     # latency is the default objective; the fastest feasible points are re-timed and recommended on that
     assert "and latency speedup (max)" in out and "re-timed on this machine (5 interleaved" in out

@@ -66,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         pareto_frame,
         rescore_heldout,
         study_meta,
-        thresholds_frame,
         trials_frame,
     )
     from deltatune.search.objective import model_loss_unit
@@ -96,17 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
         atomic_write(args.csv, lambda p: df.to_csv(p, index=False))
     if args.plot:
-        from deltatune.report.pareto_plot import save_pareto_figure
-
-        th = thresholds_frame(study, [int(t) for t in front["trial"]])
-        speed = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
-                 "measured": "measured wall-clock speedup (x)"}.get(str(meta.get("speed")), "speedup (x)")
-        if retimed:
-            speed += "; orange: measured"
-        save_pareto_figure(df, front, th, args.plot, budget=budget, title=f"{args.study} ({len(df)} trials)",
-                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed,
-                           retimed=_retimed_frame(retimed),
-                           recommended=None if best is None else int(best["trial"]))
+        save_study_plot(study, args.study, args.plot)
     if args.json:
         rows = front.to_dict(orient="records")
         print(
@@ -151,6 +140,33 @@ def run(args: argparse.Namespace) -> int:
         if path:
             print(f"{what}: {path}")
     return 0
+
+
+def save_study_plot(study: Any, name: str, path: str) -> None:
+    """Draw a search study (``name``): every trial with the front, the re-timed points with their CIs and
+    the recommendation, the budget line, above the threshold heatmap of the front (``pareto --plot`` and
+    ``search --plot``)."""
+    from deltatune.report.pareto_plot import save_pareto_figure
+    from deltatune.search import pareto_frame, study_meta, thresholds_frame, trials_frame
+    from deltatune.search.objective import model_loss_unit
+    from deltatune.search.retime import stored_retimings
+
+    meta = study_meta(study)
+    budget = float(meta.get("budget", 1.0))
+    unit = model_loss_unit(str(meta.get("model")))
+    df = trials_frame(study)
+    front = pareto_frame(df)
+    retimed = _retimed_rows(stored_retimings(study), df)
+    best = _recommended(retimed, budget)
+    th = thresholds_frame(study, [int(t) for t in front["trial"]])
+    speed = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
+             "measured": "measured wall-clock speedup (x)"}.get(str(meta.get("speed")), "speedup (x)")
+    if retimed:
+        speed += "; orange: measured"
+    save_pareto_figure(df, front, th, path, budget=budget, title=f"{name} ({len(df)} trials)",
+                       loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed,
+                       retimed=_retimed_frame(retimed),
+                       recommended=None if best is None else int(best["trial"]))
 
 
 def _retimed_rows(timed: list[Any], df: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] 
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured [--refit]]
                  [--retime N]
                  [--also-on SEGMENT ...] [--keyframes LIST] [--keyframe-change LIST]
-                 [--study NAME] [--storage URL] [--jobs N] [--seed S] [--json]
+                 [--study NAME] [--storage URL] [--jobs N] [--seed S] [--plot F.png] [--json]
 """
 
 from __future__ import annotations
@@ -205,6 +205,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="truncation in the training forward pass: off, on or off,on (default off,on)")
     train.add_argument("--train-batch", type=int, default=2, help="frame pairs per step (default 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument(
+        "--plot", default=None, metavar="F.png",
+        help="at the end, draw the study as `deltatune pareto --plot` does: every trial, the front, the "
+        "re-timed points with their CIs, the recommendation and the budget, above the front's thresholds",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -393,6 +398,10 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.search.storage import removed_if_left_empty
 
     settings = build_settings(args)
+    if args.plot:
+        from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
+
+        check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     # checked before any model work and before the progress bar
     if settings.train is not None:
         settings.train.check(settings.workload)
@@ -456,8 +465,14 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         for b_ in [bar, *retime_bar]:
             if b_ is not None:
                 b_.close()
+    if args.plot:
+        from deltatune.cli.pareto import save_study_plot
+        from deltatune.search import open_study
+
+        save_study_plot(open_study(settings.storage_spec(), result.study, create=False), result.study,
+                        args.plot)
     if args.json:
-        print(json_text(result.to_dict()))
+        print(json_text({**result.to_dict(), "plot": args.plot}))
         return 0
     print(
         f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
@@ -517,11 +532,14 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             + (f" --storage {result.storage}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
-    print(
-        f"inspect:     deltatune pareto --study {result.study}"
-        + (f" --storage {result.storage}" if args.storage else "")
-        + " --plot front.png"
-    )
+    if args.plot:
+        print(f"plot:        {args.plot}")
+    else:
+        print(
+            f"inspect:     deltatune pareto --study {result.study}"
+            + (f" --storage {result.storage}" if args.storage else "")
+            + " --plot front.png"
+        )
     for notice in result.notices:  # after the commands, each on a line of its own
         print(f"note: {notice}")
     return 0
