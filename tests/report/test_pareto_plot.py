@@ -58,7 +58,8 @@ def test_nothing_is_cut_off_when_every_trial_is_near_the_budget_or_there_is_no_b
 
 def test_re_timed_points_are_drawn_with_their_interval_and_the_recommendation_named() -> None:
     """What the search measured is what a user chooses by: the re-timed trials appear at their loss,
-    at the measured speedup with the CI as an error bar, and the recommended one is labelled."""
+    at the measured speedup with the CI as an error bar, and the recommended one is a star the legend
+    names."""
     df = _trials([0.0, 0.3, 0.9, 2.5])
     timed = pd.DataFrame({"trial": [1, 2], "accuracy_loss": [0.3, 0.9], "measured": [1.05, 1.32],
                           "ci_low": [0.98, 1.20], "ci_high": [1.10, 1.41]})
@@ -71,8 +72,10 @@ def test_re_timed_points_are_drawn_with_their_interval_and_the_recommendation_na
         assert list(line.get_xdata()) == [0.3, 0.9] and list(line.get_ydata()) == [1.05, 1.32]
         spans = [tuple(round(float(v), 6) for v in seg[:, 1]) for seg in vertical.get_segments()]
         assert spans == [(0.98, 1.10), (1.20, 1.41)]
-        assert _notes(ax) == ["recommended: trial 2"]
-        assert "re-timed: measured (CI)" in [t.get_text() for t in ax.get_legend().get_texts()]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "re-timed: measured (CI)" in legend and "recommended: trial 2" in legend
+        stars = [c for c in ax.collections if c.get_label() == "recommended: trial 2"]
+        assert len(stars) == 1 and [list(p) for p in stars[0].get_offsets()] == [[0.9, 1.32]]
     finally:
         plt.close("all")
 

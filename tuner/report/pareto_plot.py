@@ -51,7 +51,7 @@ def plot_pareto(
     ``loss_label`` / ``speed_label`` name the axes (the study's metric and speed kind). ``retimed`` (columns
     ``trial``, ``accuracy_loss``, ``measured``, ``ci_low``, ``ci_high``) adds the points the search timed
     for real: the measured speedup with its CI as an error bar, at the trial's loss; the ``recommended``
-    one of them is labelled.
+    one of them is a star, named in the legend.
 
     With a budget, trials that lost more than :data:`SHOWN_BUDGETS` budgets (and more than the front's
     largest loss) lie outside the x axis, and a note in the corner counts them: one trial at 70 points
@@ -84,8 +84,9 @@ def plot_pareto(
         rec = r[r["trial"] == recommended]
         if not rec.empty:
             x, y = float(rec["accuracy_loss"].iloc[0]), float(rec["measured"].iloc[0])
-            ax.annotate(f"recommended: trial {recommended}", xy=(x, y), xytext=(8, 8),
-                        textcoords="offset points", fontsize="small", color="darkorange")
+            # a star named in the legend: a text label beside the point ran into neighbouring error bars
+            ax.scatter([x], [y], marker="*", s=260, color="darkorange", edgecolors="black", lw=0.8, zorder=5,
+                       label=f"recommended: trial {recommended}")
     if budget is not None:
         ax.axvline(budget, color="crimson", ls="--", lw=1, label=f"budget {budget:g}")
         limit = max(SHOWN_BUDGETS * budget, float(front[loss].max()) if not front.empty else 0.0)
