@@ -6,6 +6,7 @@ deltatune pareto --study NAME [--storage URL] [--csv F] [--plot F.png] [--heldou
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from deltatune.cli._common import json_text
@@ -59,43 +60,29 @@ def run(args: argparse.Namespace) -> int:
     """Print the front; write the CSV / plot when asked."""
     from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
     from deltatune.cli.search import front_table, retimed_table
-    from deltatune.search import (
-        Evaluator,
-        StudyWorkload,
-        hypervolume,
-        pareto_frame,
-        rescore_heldout,
-        study_meta,
-        trials_frame,
-    )
-    from deltatune.search.objective import model_loss_unit
-    from deltatune.search.retime import stored_retimings
+    from deltatune.search import Evaluator, StudyWorkload, hypervolume, rescore_heldout
 
     if args.csv:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))
     if args.plot:
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     spec, study = _open(args.study, args.storage)
-    meta = study_meta(study)
-    budget = float(meta.get("budget", 1.0))
-    unit = model_loss_unit(str(meta.get("model")))
-    df = trials_frame(study)
-    front = pareto_frame(df)
-    if args.heldout and not front.empty:
-        if front["heldout_accuracy_loss"].isna().any():
+    view = StudyView.read(study)
+    if args.heldout and not view.front.empty:
+        if view.front["heldout_accuracy_loss"].isna().any():
+            meta = view.meta
             ev = Evaluator(StudyWorkload.from_dict(meta["workload"]), speed=meta.get("speed", "macs"))
-            rescore_heldout(study, ev, [int(t) for t in front["trial"]])
-            df = trials_frame(study)
-            front = pareto_frame(df)
+            rescore_heldout(study, ev, [int(t) for t in view.front["trial"]])
+            view = StudyView.read(study)
+    budget, unit, df, front = view.budget, view.unit, view.df, view.front
+    retimed, best = view.retimed, view.recommended
     hv = hypervolume(front, ref_loss=budget)
-    retimed = _retimed_rows(stored_retimings(study), df)
-    best = _recommended(retimed, budget)
     if args.csv:
         from deltatune._atomic import atomic_write
 
         atomic_write(args.csv, lambda p: df.to_csv(p, index=False))
     if args.plot:
-        save_study_plot(study, args.study, args.plot)
+        save_study_plot(study, view, args.study, args.plot)
     if args.json:
         rows = front.to_dict(orient="records")
         print(
@@ -142,30 +129,50 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_study_plot(study: Any, name: str, path: str) -> None:
-    """Draw a search study (``name``): every trial with the front, the re-timed points with their CIs and
-    the recommendation, the budget line, above the threshold heatmap of the front (``pareto --plot`` and
-    ``search --plot``)."""
-    from deltatune.report.pareto_plot import save_pareto_figure
-    from deltatune.search import pareto_frame, study_meta, thresholds_frame, trials_frame
-    from deltatune.search.objective import model_loss_unit
-    from deltatune.search.retime import stored_retimings
+@dataclass(frozen=True)
+class StudyView:
+    """What ``pareto`` shows of a search study, read once: its metadata, budget and loss unit, every
+    trial, the front, the stored re-timings (rows with each trial's loss) and the recommendation."""
 
-    meta = study_meta(study)
-    budget = float(meta.get("budget", 1.0))
-    unit = model_loss_unit(str(meta.get("model")))
-    df = trials_frame(study)
-    front = pareto_frame(df)
-    retimed = _retimed_rows(stored_retimings(study), df)
-    best = _recommended(retimed, budget)
-    th = thresholds_frame(study, [int(t) for t in front["trial"]])
+    meta: dict[str, Any]
+    budget: float
+    unit: str
+    df: Any
+    front: Any
+    retimed: list[dict[str, Any]]
+    recommended: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, study: Any) -> StudyView:
+        from deltatune.search import pareto_frame, study_meta, trials_frame
+        from deltatune.search.objective import model_loss_unit
+        from deltatune.search.retime import stored_retimings
+
+        meta = study_meta(study)
+        budget = float(meta.get("budget", 1.0))
+        df = trials_frame(study)
+        retimed = _retimed_rows(stored_retimings(study), df)
+        return cls(meta, budget, model_loss_unit(str(meta.get("model"))), df, pareto_frame(df), retimed,
+                   _recommended(retimed, budget))
+
+
+def save_study_plot(study: Any, view: StudyView, name: str, path: str) -> None:
+    """Draw a search study (``name``, read as ``view``): every trial with the front, the re-timed points
+    with their CIs and the recommendation, the budget line, above the threshold heatmap of the front
+    (``pareto --plot`` and ``search --plot``)."""
+    from deltatune.report.pareto_plot import save_pareto_figure
+    from deltatune.search import thresholds_frame
+
+    th = thresholds_frame(study, [int(t) for t in view.front["trial"]])
     speed = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
-             "measured": "measured wall-clock speedup (x)"}.get(str(meta.get("speed")), "speedup (x)")
-    if retimed:
+             "measured": "measured wall-clock speedup (x)"}.get(str(view.meta.get("speed")), "speedup (x)")
+    if view.retimed:
         speed += "; orange: measured"
-    save_pareto_figure(df, front, th, path, budget=budget, title=f"{name} ({len(df)} trials)",
-                       loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed,
-                       retimed=_retimed_frame(retimed),
+    best = view.recommended
+    save_pareto_figure(view.df, view.front, th, path, budget=view.budget,
+                       title=f"{name} ({len(view.df)} trials)",
+                       loss_label=f"accuracy loss ({view.unit} vs dense)", speed_label=speed,
+                       retimed=_retimed_frame(view.retimed),
                        recommended=None if best is None else int(best["trial"]))
 
 

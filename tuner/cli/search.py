@@ -466,11 +466,11 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             if b_ is not None:
                 b_.close()
     if args.plot:
-        from deltatune.cli.pareto import save_study_plot
+        from deltatune.cli.pareto import StudyView, save_study_plot
         from deltatune.search import open_study
 
-        save_study_plot(open_study(settings.storage_spec(), result.study, create=False), result.study,
-                        args.plot)
+        study = open_study(settings.storage_spec(), result.study, create=False)
+        save_study_plot(study, StudyView.read(study), result.study, args.plot)
     if args.json:
         print(json_text({**result.to_dict(), "plot": args.plot}))
         return 0
@@ -494,12 +494,10 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     )
     if settings.also_on:
         segs = ", ".join(f"{x.video}@{x.start}" for x in (w, *settings.also_on))
-        how = settings.aggregate
-        if how.startswith("q"):
-            p = float(how[1:])
-            how = f"{p:g}th-percentile loss and {100 - p:g}th-percentile speedup"
+        from deltatune.search.segments import aggregate_words
+
         print(f"each trial scored on {len(settings.also_on) + 1} segments ({segs}); objectives: the "
-              f"{how} over them")
+              f"{aggregate_words(settings.aggregate)} over them")
     if result.front.empty:
         print("no feasible trial yet: raise --budget, lower --thr-range, or run more --trials")
     else:

@@ -20,7 +20,7 @@ from typing import Any
 from deltatune.errors import ConfigError
 from deltatune.search.objective import Evaluation, Evaluator
 
-__all__ = ["SegmentsEvaluator", "SEGMENTS_ATTR", "aggregate_error", "combine"]
+__all__ = ["SegmentsEvaluator", "SEGMENTS_ATTR", "aggregate_error", "aggregate_words", "combine"]
 
 #: Trial user attribute with each segment's objectives.
 SEGMENTS_ATTR = "segments"
@@ -44,6 +44,15 @@ def aggregate_error(aggregate: str) -> str | None:
         return None
     return (f"--aggregate {aggregate!r} is unknown; choose worst, mean or qP, a quantile with 50 <= P < 100 "
             "(e.g. q90)")
+
+
+def aggregate_words(aggregate: str) -> str:
+    """How a search's output names an aggregate: ``worst`` and ``mean`` as they are, ``q90`` as "90th-
+    percentile loss and 10th-percentile speedup"."""
+    if _quantile_level(aggregate) is None:
+        return aggregate
+    p = float(aggregate[1:])
+    return f"{p:g}th-percentile loss and {100 - p:g}th-percentile speedup"
 
 
 def combine(values: list[float], aggregate: str, *, larger_is_worse: bool) -> float:
