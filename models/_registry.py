@@ -210,6 +210,85 @@ def _load_builtin_families() -> None:
             if exc.name != modname:  # a family exists but its own import failed: that is a bug
                 raise
             log.debug("model family %s is not installed", modname)
+    _load_user_families()
+
+
+#: Environment variable naming the user's own model families: ``.py`` files or importable module names,
+#: separated by ``os.pathsep`` (``:`` on Linux). Each registers its entry points as the built-in
+#: families do (``MODEL_CARDS`` + ``@register_model``).
+MODELS_ENV = "DELTATUNE_MODELS"
+#: Entry-point group through which an installed package registers model families: each entry point's
+#: value is a module to import (``[project.entry-points."deltatune.models"] my_nets = "my_pkg.nets"``).
+ENTRY_POINT_GROUP = "deltatune.models"
+_user_families_loaded: set[str] = set()
+
+
+def user_family_sources() -> list[str]:
+    """The user's model families to import: ``$DELTATUNE_MODELS`` items, then installed entry points.
+
+    Read on every call, so that a change of the variable (a test, a notebook) takes effect; each source
+    is imported once per process. Worker processes inherit the variable and import the same files.
+    """
+    import os
+    from importlib.metadata import entry_points
+
+    sources = [s.strip() for s in os.environ.get(MODELS_ENV, "").split(os.pathsep) if s.strip()]
+    sources += [ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    return sources
+
+
+def _load_user_families() -> None:
+    """Import every user family not imported yet (:func:`user_family_sources`).
+
+    A file that does not exist, a module that is not installed, or a family whose import raises is the
+    user's input gone wrong: one :class:`ModelNotFoundError` line naming the source and the cause.
+    """
+    for source in user_family_sources():
+        if source in _user_families_loaded:
+            continue
+        _user_families_loaded.add(source)  # once, even if it fails: the error is reported once
+        try:
+            _import_family(source)
+        except ModelNotFoundError:
+            _user_families_loaded.discard(source)
+            raise
+        except Exception as exc:
+            _user_families_loaded.discard(source)
+            raise ModelNotFoundError(
+                f"{MODELS_ENV}: model family {source!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _import_family(source: str) -> None:
+    """Import one user family: a ``.py`` file (as module ``deltatune_user_<stem>``) or a module."""
+    import importlib
+    import importlib.util
+
+    if source.endswith(".py") or "/" in source or "\\" in source:
+        path = Path(source).expanduser().resolve()
+        if not path.is_file():
+            raise ModelNotFoundError(f"{MODELS_ENV}: model family file {source!r} does not exist")
+        modname = "deltatune_user_" + re.sub(r"\W", "_", path.stem)
+        spec = importlib.util.spec_from_file_location(modname, path)
+        if spec is None or spec.loader is None:
+            raise ModelNotFoundError(f"{MODELS_ENV}: {source!r} is not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module  # register_model looks the card up in the entry's module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(modname, None)
+            raise
+        log.info("imported model family %s from %s", modname, path)
+        return
+    try:
+        importlib.import_module(source)
+    except ModuleNotFoundError as exc:
+        if exc.name != source and not source.startswith(f"{exc.name}."):
+            raise
+        raise ModelNotFoundError(
+            f"{MODELS_ENV}: model family module {source!r} is not installed (or give a .py file path)"
+        ) from exc
 
 
 def _entry(name: str) -> _Entry:

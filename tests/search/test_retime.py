@@ -100,6 +100,11 @@ def test_a_recommendation_slower_than_dense_is_called_so_and_a_faster_one_is_not
     assert "0.93x by the latency objective" in (_slower_than_dense_notice(base, "latency", 2.0) or "")
     assert _slower_than_dense_notice(base, "macs", 1.0) is None
     assert _slower_than_dense_notice(None, "latency", 1.0) is None
+    # a model whose dense frame costs a millisecond or two: the fixed costs are the reason, not the video
+    tiny = _slower_than_dense_notice({**measured, "measured_dense_ms": 0.6}, "latency", 1.0) or ""
+    assert "takes only 0.6 ms a frame" in tiny and "run this one dense" in tiny and "--budget" not in tiny
+    large = _slower_than_dense_notice({**measured, "measured_dense_ms": 40.0}, "latency", 1.0) or ""
+    assert "1-point budget" in large and "takes only" not in large
 
 
 def test_a_recommendation_over_budget_on_its_held_out_frames_is_called_so() -> None:

@@ -19,7 +19,10 @@ __all__ = ["add_model_clip_arguments", "add_window_argument", "parse_windows", "
 
 def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_help: str) -> None:
     """``--model``, ``--weights``, ``--video``, ``--frames``."""
-    p.add_argument("--model", required=True, help="registered model name (see `deltatune models`)")
+    p.add_argument(
+        "--model", required=True, help="registered model name (see `deltatune models`); your own: "
+        "DELTATUNE_MODELS=my_nets.py (README, Your own model)",
+    )
     p.add_argument("--weights", default="default",
                    help="'default', 'none' (random init) or a checkpoint file (default: default)")
     p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")

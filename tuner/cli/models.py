@@ -11,7 +11,10 @@ HELP = "list the registered models (input size, outputs, dense GMACs, weights st
 DESCRIPTION = (
     "List every registered model. Dense MACs are counted over Conv2d, ConvTranspose2d and Linear layers "
     "for one frame at the model's input size. Weights: 'available' (default weights fetched), "
-    "'not fetched' (run `deltatune data fetch`), or 'none' (pass an official checkpoint with --weights FILE)."
+    "'not fetched' (run `deltatune data fetch`), or 'none' (pass an official checkpoint with --weights "
+    "FILE). Your own models join the list when $DELTATUNE_MODELS names the files (or modules) that "
+    "register them, separated by ':', or when an installed package declares them under the "
+    "'deltatune.models' entry-point group (README, Your own model)."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).

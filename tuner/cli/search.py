@@ -44,7 +44,10 @@ _STRATEGIES = ("tpe", "nsga2", "gp", "random", "deltacnn-greedy", "cbinfer-greed
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune search``."""
-    parser.add_argument("--model", required=True, help="registered model name (see `deltatune models`)")
+    parser.add_argument(
+        "--model", required=True, help="registered model name (see `deltatune models`); your own: "
+        "DELTATUNE_MODELS=my_nets.py (README, Your own model)",
+    )
     parser.add_argument(
         "--weights",
         default="default",

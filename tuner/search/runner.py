@@ -777,7 +777,8 @@ def run_search(
         assert best is not None
         top = retimed[0]
         best.update(measured_speedup=top.measured, measured_ci=[top.ci_low, top.ci_high],
-                    measured_ci_level=top.ci_level, predicted_speedup=top.predicted)
+                    measured_ci_level=top.ci_level, predicted_speedup=top.predicted,
+                    measured_dense_ms=top.dense_ms)
     if best is not None and settings.train is not None:
         best["finetune"] = study.trials[best["trial"]].user_attrs.get(FINETUNE_ATTR)
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -825,6 +826,11 @@ def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
             "more trials of it add little (--strategy random explores without converging)")
 
 
+#: A dense frame (all streams) below this many milliseconds is too cheap for delta inference to pay:
+#: the delta network's per-layer costs alone come near it (see :func:`_slower_than_dense_notice`).
+SMALL_DENSE_MS = 5.0
+
+
 def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: float) -> str | None:
     """Says so when the recommended trial is not faster than the dense model: measured when the front was
     re-timed (slower: its CI of the median below 1; not measurably faster: a CI that reaches below 1),
@@ -844,6 +850,13 @@ def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: f
         how = f"{best['speedup']:.2f}x by the {speed} objective"
     else:
         return None
+    dense_ms = best.get("measured_dense_ms")
+    if dense_ms is not None and dense_ms < SMALL_DENSE_MS:
+        return (f"the recommended trial {verdict} the dense model on this machine ({how}): the dense model "
+                f"takes only {dense_ms:.1f} ms a frame here, so the delta network's fixed costs (about "
+                "20-40 us per layer for masks, truncation and Python, whatever changed) outweigh the work "
+                "it skips. Delta inference pays on models whose frames cost tens of milliseconds; run "
+                "this one dense")
     return (f"the recommended trial {verdict} the dense model on this machine ({how}): within a "
             f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping (where "
             "most pixels change every frame, as under a moving camera, there is little to skip). Run the "

@@ -1,0 +1,189 @@
+"""The user's own models: families named by ``$DELTATUNE_MODELS`` (files or modules) or by installed
+packages' ``deltatune.models`` entry points, used by name everywhere a built-in model is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from deltatune.errors import ModelNotFoundError
+from deltatune_models import _registry, create_model, list_models, model_info
+
+FAMILY = textwrap.dedent('''\
+    """A user's own CNNs: a four-conv pose net and a two-conv classifier."""
+    from torch import nn
+    from deltatune_models import ModelCard, register_model
+
+    MODEL_CARDS = {
+        "{pose}": ModelCard(family="mine", task="pose", input_size=(128, 96), outputs="heatmaps [N,17,32,24]",
+                            num_joints=17, present_confidence=0.2),
+        "{cls}": ModelCard(family="mine", task="classification", input_size=(96, 96), outputs="logits [N,10]",
+                           num_classes=10),
+    }
+
+
+    class PoseNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                nn.Conv2d(16, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
+                nn.Conv2d(32, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 17, 1))
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    class Classifier(nn.Module):
+        def __init__(self, num_classes=10):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU())
+            self.head = nn.Linear(32, num_classes)
+
+        def forward(self, x):
+            return self.head(self.features(x).mean((2, 3)))
+
+
+    @register_model
+    def {pose}() -> PoseNet:
+        """A four-conv pose net of my own."""
+        return PoseNet()
+
+
+    @register_model
+    def {cls}(num_classes: int = 10) -> Classifier:
+        """A two-conv classifier of my own."""
+        return Classifier(num_classes)
+    ''')
+
+
+def _write_family(folder: Path, stem: str, pose: str, cls: str) -> Path:
+    path = folder / f"{stem}.py"
+    path.write_text(FAMILY.replace("{pose}", pose).replace("{cls}", cls))
+    return path
+
+
+@pytest.fixture()
+def forget_user_models() -> Iterator[None]:
+    """Leave the registry as it was: user entries and the record of imported sources are removed."""
+    before = set(_registry._REGISTRY)
+    yield
+    for name in set(_registry._REGISTRY) - before:
+        del _registry._REGISTRY[name]
+    _registry._user_families_loaded.clear()
+    _registry._cached_macs.cache_clear()
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deltatune", *args], cwd=cwd, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_family_file_named_by_the_environment_registers_its_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_user_models: None
+) -> None:
+    path = _write_family(tmp_path, "my-nets", "ut_pose_a", "ut_cls_a")
+    monkeypatch.setenv(_registry.MODELS_ENV, str(path))
+    assert {"ut_pose_a", "ut_cls_a"} <= set(list_models())
+    assert set(list_models(task="classification")) >= {"ut_cls_a"}
+    info = model_info("ut_pose_a")
+    # dense MACs of the four convs at 128x96, counted as for the zoo
+    assert info.macs == 64 * 48 * 16 * 27 + 32 * 24 * (32 * 16 * 9 + 32 * 32 * 9 + 17 * 32)
+    assert info.description == "A four-conv pose net of my own." and info.weights == "none"
+    model = create_model("ut_cls_a", weights=None, num_classes=4)
+    assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 4)
+    # the file is imported once, as a module of its own (register_model finds its MODEL_CARDS there)
+    assert type(model).__module__ == "deltatune_user_my_nets"
+    assert sys.modules["deltatune_user_my_nets"].__file__ == str(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("missing_family.py", "model family file 'missing_family.py' does not exist"),
+        ("no_such_module_xyz", "model family module 'no_such_module_xyz' is not installed"),
+        ("broken.py", "model family 'broken.py' failed to import: ValueError: bad config"),
+        ("needs_missing.py", "failed to import: ModuleNotFoundError: No module named 'not_a_dep_xyz'"),
+    ],
+)
+def test_a_family_that_cannot_be_imported_is_named_in_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_user_models: None, source: str, needle: str
+) -> None:
+    (tmp_path / "broken.py").write_text("raise ValueError('bad config')\n")
+    (tmp_path / "needs_missing.py").write_text("import not_a_dep_xyz\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(_registry.MODELS_ENV, source)
+    with pytest.raises(ModelNotFoundError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        list_models()
+    with pytest.raises(ModelNotFoundError, match="DELTATUNE_MODELS"):  # not swallowed after the first time
+        model_info("hrnet")
+
+
+def test_bad_family_on_the_command_line_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("raise ValueError('bad config')\n")
+    done = _cli(["inspect", "--model", "hrnet"], {_registry.MODELS_ENV: "broken.py"}, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "deltatune inspect: error: DELTATUNE_MODELS: model family 'broken.py' failed to import: "
+        "ValueError: bad config"
+    ]
+
+
+@pytest.mark.slow
+def test_an_installed_package_registers_models_through_its_entry_point(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "ut_pkg").mkdir(parents=True)
+    _write_family(site / "ut_pkg", "nets", "ut_pose_ep", "ut_cls_ep")
+    (site / "ut_pkg" / "__init__.py").write_text("")
+    dist = site / "ut_pkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ut-pkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[deltatune.models]\nnets = ut_pkg.nets\n")
+    done = _cli(["models", "--json"], {"PYTHONPATH": str(site)}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert rows["ut_pose_ep"]["task"] == "pose" and rows["ut_cls_ep"]["num_classes"] == 10
+    assert "hrnet" in rows
+
+
+@pytest.mark.slow
+def test_a_users_model_is_searched_exported_and_benched_by_name(tmp_path: Path) -> None:
+    """The whole path on the user's own checkpoint and real vtest frames: a search with two worker
+    processes (each imports the family from the environment), export of its recommendation, bench."""
+    family = _write_family(tmp_path, "nets", "ut_pose_cli", "ut_cls_cli")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import nets  # the user's own file, as the user would import it to save their weights
+
+        torch.manual_seed(0)
+        torch.save(nets.PoseNet().state_dict(), tmp_path / "pose.pth")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("nets", None)
+        for name in ("ut_pose_cli", "ut_cls_cli"):
+            _registry._REGISTRY.pop(name, None)
+    env = {_registry.MODELS_ENV: str(family), "DELTATUNE_RESULTS": str(tmp_path / "res")}
+    search = _cli(["search", "--model", "ut_pose_cli", "--weights", "pose.pth", "--video", "vtest",
+                   "--frames", "8", "--trials", "4", "--jobs", "2", "--speed", "macs", "--retime", "0",
+                   "--study", "mine", "--json", "--no-progress"], env, tmp_path)
+    assert search.returncode == 0, search.stderr
+    result = json.loads(search.stdout)
+    assert result["n_trials"] == 4 and result["best_feasible"] is not None
+    trial = str(result["best_feasible"]["trial"])
+    export = _cli(["export", "--study", "mine", "--trial", trial, "-o", "t.json"], env, tmp_path)
+    assert export.returncode == 0, export.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["model"] == "ut_pose_cli"
+    bench = _cli(["bench", "--model", "ut_pose_cli", "--weights", "pose.pth", "--thresholds", "t.json",
+                  "--frames", "6", "--repeats", "2", "--json"], env, tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    report = json.loads(bench.stdout)
+    assert report["model"] == "ut_pose_cli" and report["mac_speedup"] >= 1.0
