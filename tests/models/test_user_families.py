@@ -187,3 +187,44 @@ def test_a_users_model_is_searched_exported_and_benched_by_name(tmp_path: Path) 
     assert bench.returncode == 0, bench.stderr
     report = json.loads(bench.stdout)
     assert report["model"] == "ut_pose_cli" and report["mac_speedup"] >= 1.0
+
+
+GROUPNORM_FAMILY = textwrap.dedent('''\
+    from torch import nn
+    from deltatune_models import ModelCard, register_model
+
+    MODEL_CARDS = {"ut_gn_pose": ModelCard(family="mine", task="pose", input_size=(64, 48),
+                                           outputs="heatmaps [N,17,16,12]", num_joints=17)}
+
+
+    @register_model
+    def ut_gn_pose() -> nn.Module:
+        """A pose net with a GroupNorm, which the delta engine runs only densely."""
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1), nn.GroupNorm(2, 8), nn.ReLU(), nn.Conv2d(8, 17, 3, 2, 1))
+    ''')
+
+
+def test_search_runs_an_unsupported_op_densely_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    forget_user_models: None,
+) -> None:
+    from deltatune.cli import main
+
+    (tmp_path / "gn.py").write_text(GROUPNORM_FAMILY)
+    monkeypatch.setenv(_registry.MODELS_ENV, str(tmp_path / "gn.py"))
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "res"))
+    argv = ["search", "--model", "ut_gn_pose", "--weights", "none", "--video", "vtest", "--frames", "6",
+            "--trials", "2", "--speed", "macs", "--retime", "0", "--no-progress", "--json"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GroupNorm is not supported" in err[0] and "--fallback" in err[0]
+    assert main([*argv, "--fallback", "--study", "gn"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_trials"] == 2
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "res" / "gn.journal")))
+    attrs = optuna.load_study(study_name="gn", storage=storage).user_attrs["deltatune"]
+    assert attrs["workload"]["fallback"] is True  # a resumed search and its workers run it the same way

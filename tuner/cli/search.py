@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "finds present (heatmap peak above the model's presence threshold, 0.2 for HRNet/SimpleBaselines)",
     )
     parser.add_argument(
+        "--fallback", action="store_true",
+        help="run ops the delta engine cannot convert (e.g. GroupNorm, a product of two maps) densely "
+        "(densify -> op -> sparsify) instead of refusing the model; bench and inspect need it too",
+    )
+    parser.add_argument(
         "--frames",
         type=int,
         default=16,
@@ -290,7 +295,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     workload = StudyWorkload(
         args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
         windows=tuple(str(w) for w in windows), start=args.start, labels=args.labels,
-        joints="all" if args.all_joints else "present",
+        joints="all" if args.all_joints else "present", fallback=args.fallback,
     )
     ranges = Ranges()
     if args.thr_range is not None:

@@ -326,11 +326,12 @@ class Evaluator:
         from deltatune.delta import convert
 
         x0 = self.frames["tune"][0]
+        fallback = self.workload.fallback
         if self.speed == "macs":
-            return convert(model, x0)
+            return convert(model, x0, fallback=fallback)
         from deltatune.delta.sparse import SparseBackend
 
-        return convert(model, x0, backend=SparseBackend(), record_stats=False)
+        return convert(model, x0, backend=SparseBackend(), record_stats=False, fallback=fallback)
 
     def use_weights(self, state: dict[str, torch.Tensor] | None, key: str | None = None) -> None:
         """Score later settings on ``state`` (fine-tuned weights of the same architecture, identified by
@@ -385,7 +386,8 @@ class Evaluator:
             from deltatune.delta.sparse import SparseBackend
 
             x0 = self.frames["tune"][0]
-            net = convert(self.active_model, x0, backend=SparseBackend(), record_stats=False)
+            net = convert(self.active_model, x0, backend=SparseBackend(), record_stats=False,
+                          fallback=self.workload.fallback)
             calibrate(net, x0)  # this machine's layer costs, before anything is timed
             self._timing = (self._weights_key, net)
         return self._timing[1]

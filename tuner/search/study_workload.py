@@ -79,7 +79,8 @@ class StudyWorkload:
     ``windows``: crop windows as ``"x,y,w,h"`` strings (default: the asset's first ``streams`` windows).
     ``joints``: without labels, which dense keypoints the fidelity score counts: ``"present"`` (heatmap peak
     above the model's presence threshold; :mod:`deltatune.metrics.fidelity`) or ``"all"``. Studies stored
-    before this field existed were scored over every keypoint and load as ``"all"``."""
+    before this field existed were scored over every keypoint and load as ``"all"``. ``fallback``: run
+    unsupported ops densely (studies stored before it load as ``False``, which is what they ran)."""
 
     model: str
     weights: str | None = "default"
@@ -92,6 +93,9 @@ class StudyWorkload:
     weights_seed: int = 0
     labels: str | None = None
     joints: str = "present"
+    #: run ops the delta engine cannot convert densely (densify -> op -> sparsify) instead of refusing
+    #: the model (``convert(..., fallback=True)``; CLI ``--fallback``)
+    fallback: bool = False
 
     def __post_init__(self) -> None:
         if self.joints not in JOINTS:
