@@ -130,6 +130,35 @@ def test_report_has_every_element(report: tuple[Path, Path]) -> None:
         assert (report[1].parent / link).is_file(), link
 
 
+def _section(md: str, metric: str) -> list[str]:
+    """The lines of the Markdown section of ``metric`` (its heading: ``## label (metric; ...)``)."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("## ") and f"({metric};" in line)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end]
+
+
+@pytest.mark.slow
+def test_the_observations_csv_reports_the_same_statistics_as_the_study(
+    report: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``report observations.csv``, told what the study file declared (metric order, directions, margin,
+    primary comparison), tests what the study's own report tested, to the same numbers."""
+    md = tmp_path / "from_csv.md"
+    assert main(["report", str(report[0].parent / "observations.csv"), "--metrics",
+                 "heldout_loss,heldout_speedup,measured_speedup", "--lower-is-better", "heldout_loss",
+                 "--margin", "heldout_loss=0.5", "--baseline", "strategy=deltacnn-greedy", "--md", str(md),
+                 "-o", str(tmp_path / "from_csv.html"), "--aso-iterations", "100"]) == 0
+    study_md, csv_md = report[1].read_text(encoding="utf-8"), md.read_text(encoding="utf-8")
+    assert "pairing: unit" in csv_md and "18 of 18 expected" in csv_md
+    for metric in ("heldout_loss", "heldout_speedup"):
+        ours, theirs = _section(csv_md, metric), _section(study_md, metric)
+        tests = [line for line in theirs if line.startswith("| ") and " vs " in line]  # level vs baseline
+        assert tests, theirs
+        for line in tests:
+            assert line in ours, line
+
+
 @pytest.mark.slow
 def test_report_renders_in_chromium(report: tuple[Path, Path], tmp_path: Path) -> None:
     chromium_or_skip()

@@ -52,6 +52,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "s.toml").write_text(STUDY)
     (tmp_path / "bad_labels.csv").write_text("x,y\n1,2\n")
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "runs.csv").write_text("seed,lr,acc\n0,0.1,0.5\n0,0.01,0.6\n")
     from PIL import Image
 
     for name, count in (("three", 3), ("one", 1)):
@@ -112,6 +113,11 @@ CASES: list[tuple[list[str], str]] = [
     (["report", "s.toml"], "no results yet"),
     (["report", "s.toml", "--alpha", "2"], "--alpha 2.0: must be between 0 and 1"),
     (["report", "s.toml", "-o", "x.pdf"], "-o x.pdf: unsupported file type"),
+    (["report", "s.toml", "--unit", "seed"], "--unit: applies to a CSV table of runs; s.toml is a study"),
+    (["report", "runs.csv"], "runs.csv: one row per run (no 'metric' and 'value' columns): say which"),
+    (["report", "runs.csv", "--factors", "lr", "--margin", "acc=x"], "--margin acc=x: write METRIC=X"),
+    (["report", "runs.csv", "--factors", "lr", "--baseline", "lr"], "--baseline lr: write FACTOR=LEVEL"),
+    (["report", "missing.csv"], "missing.csv: no such file"),
     (["ablate", "s.toml", "--jobs", "0"], "--jobs 0: need at least 1 worker"),
     (["ablate", "s.toml", "--heartbeat", "0"], "--heartbeat 0.0: must be > 0"),
     (["ablate", "s.toml", "--storage", "x.journal"], "ablate needs an RDB URL"),

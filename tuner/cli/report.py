@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deltatune.ablation.results import AblationResults
 
 NAME = "report"
 HELP = "test an ablation study's differences and write an HTML / Markdown report"
@@ -12,7 +16,10 @@ DESCRIPTION = (
     "and reports per metric and level n, mean, sd, median and t CIs of the mean; the test chosen and why "
     "(paired t / Wilcoxon, RM-ANOVA / Friedman + post-hoc, or the unpaired analogues); Holm-corrected "
     "p-values; effect sizes with CIs; equivalence (TOST and a Bayesian signed-rank test with the margin "
-    "the study declares); almost stochastic order; the repeats needed for 80 % power; and plots."
+    "the study declares); almost stochastic order; the repeats needed for 80 % power; and plots. "
+    "RESULTS may also be a CSV table of runs made elsewhere (a sweep trained by another tool): long, with "
+    "'metric' and 'value' columns as --csv writes them, or one row per run with --metrics or --factors "
+    "saying which columns are which; runs that share a seed (--unit) are compared pair by pair."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
@@ -20,11 +27,13 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune report studies/keyframes.toml",
     "deltatune report studies/keyframes.toml --md keyframes.md -o keyframes.html",
     "deltatune report studies/keyframes.toml --csv keyframes.csv",
+    "deltatune report sweep.csv --factors lr,weight_decay --unit seed --baseline lr=0.01 --margin mAP=0.5",
+    "deltatune report sweep.csv --metrics mAP,avg_iou,loss --lower-is-better loss",
 )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("results", help="study file (.toml), its sqlite file (.db), or a storage URL")
+    p.add_argument("results", help="study file (.toml), its sqlite file (.db), a storage URL, or a CSV table")
     p.add_argument(
         "-o",
         "--output",
@@ -53,14 +62,67 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+    table = p.add_argument_group("a CSV table of runs (RESULTS ending in .csv)")
+    table.add_argument("--metrics", type=_names, default=[], metavar="A,B",
+                       help="metric columns of a one-row-per-run table (the rest are factors), or the "
+                       "metrics of a long table to report; the first is the primary one")
+    table.add_argument("--factors", type=_names, default=[], metavar="A,B",
+                       help="factor columns of a one-row-per-run table (the rest are metrics)")
+    table.add_argument("--unit", default=None, metavar="COL",
+                       help="the repeated unit's column (default: seed, else unit, else every row its own)")
+    table.add_argument("--lower-is-better", type=_names, default=[], metavar="A,B",
+                       help="metrics where smaller is better (default: higher is better)")
+    table.add_argument("--margin", action="append", default=[], metavar="METRIC=X",
+                       help="equivalence margin of a metric, in its unit (repeatable): differences within "
+                       "+-X count as practically equivalent (TOST, Bayesian ROPE)")
+    table.add_argument("--baseline", default=None, metavar="FACTOR=LEVEL",
+                       help="the comparison the runs were made for: every level of FACTOR against LEVEL on "
+                       "the first metric")
+    table.add_argument("--unpaired", action="store_true",
+                       help="compare runs as independent groups even where they share a unit")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated column names")
+    return names
+
+
+_TABLE_OPTIONS = ("metrics", "factors", "unit", "lower_is_better", "margin", "baseline", "unpaired")
+
+
+def _table_results(args: argparse.Namespace) -> AblationResults:
+    """``args.results`` read as a CSV table of runs, with the table options."""
+    from deltatune.ablation.table import read_results_table
+    from deltatune.errors import ConfigError
+
+    margins: dict[str, float] = {}
+    for item in args.margin:
+        name, _, value = item.partition("=")
+        try:
+            margins[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--margin {item}: write METRIC=X with X a number") from None
+        if not margins[name.strip()] > 0:
+            raise ConfigError(f"--margin {item}: the margin must be positive")
+    baseline = None
+    if args.baseline is not None:
+        factor, sep, level = args.baseline.partition("=")
+        if not sep or not factor.strip() or not level.strip():
+            raise ConfigError(f"--baseline {args.baseline}: write FACTOR=LEVEL")
+        baseline = (factor.strip(), level.strip())
+    return read_results_table(
+        args.results, metrics=args.metrics, factors=args.factors, unit=args.unit,
+        lower_is_better=args.lower_is_better, margins=margins, baseline=baseline, paired=not args.unpaired,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from deltatune._atomic import atomic_write
     from deltatune.ablation.spec import load_study
     from deltatune.ablation.store import default_storage, find_study, load_results
     from deltatune.cli._common import check_output_path
     from deltatune.errors import ConfigError
-    from deltatune.report.render import write_report
-    from deltatune.search.storage import results_dir
 
     if not 0 < args.alpha < 1:
         raise ConfigError(f"--alpha {args.alpha}: must be between 0 and 1")
@@ -74,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
         if path:
             check_output_path(path, option, suffixes=suffixes)
     src = args.results
+    if src.lower().endswith(".csv"):
+        results = _table_results(args)
+        return _write(args, results, f"{results.name}: {results.completed_runs} runs")
+    used = [o for o in _TABLE_OPTIONS if getattr(args, o) not in (None, [], False)]
+    if used:
+        raise ConfigError(f"--{used[0].replace('_', '-')}: applies to a CSV table of runs; {src} is a study")
     if src.endswith(".toml"):
         spec = load_study(src)
         url = args.storage or default_storage(spec.name)
@@ -86,20 +154,27 @@ def run(args: argparse.Namespace) -> int:
         if not Path(src).is_file():
             raise ConfigError(f"{src}: no such file (give a study .toml, its .db file, or a storage URL)")
         study, stored = find_study(f"sqlite:///{Path(src).resolve()}", args.study)
-    html = Path(args.output) if args.output else results_dir() / f"{stored.name}.html"
-    md = Path(args.md) if args.md else None
-    if not args.output:
-        check_output_path(html, "-o", suffixes=(".html", ".htm"))
     results = load_results(study, stored)
     if results.completed_runs == 0:
         raise ConfigError(f"study {stored.name}: no finished runs yet")
+    return _write(args, results, f"{stored.name}: {results.completed_runs} of {results.expected_runs} runs")
+
+
+def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int:
+    """Write the report (and the observations, with ``--csv``) and say where."""
+    from deltatune._atomic import atomic_write
+    from deltatune.cli._common import check_output_path
+    from deltatune.report.render import write_report
+    from deltatune.search.storage import results_dir
+
+    html = Path(args.output) if args.output else results_dir() / f"{results.name}.html"
+    md = Path(args.md) if args.md else None
+    if not args.output:
+        check_output_path(html, "-o", suffixes=(".html", ".htm"))
     write_report(results, html=html, markdown=md, alpha=args.alpha, aso_iterations=args.aso_iterations)
     if args.csv:
         obs = results.observations
         atomic_write(args.csv, lambda p: obs.to_csv(p, index=False))
-    print(
-        f"{stored.name}: {results.completed_runs} of {results.expected_runs} runs; report {html}"
-        + (f" and {md}" if md else "")
-        + (f"; observations {args.csv}" if args.csv else "")
-    )
+    also = (f" and {md}" if md else "") + (f"; observations {args.csv}" if args.csv else "")
+    print(f"{what}; report {html}{also}")
     return 0

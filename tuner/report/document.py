@@ -426,7 +426,8 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
         Heading(1, f"Ablation study: {results.name}"),
         Para(results.description or "", "p"),
         Para(
-            f"Model {results.model}. Factors — {factors}. Repeated unit: {results.unit_name} "
+            (f"Model {results.model}. " if results.model else "")
+            + f"Factors — {factors}. Repeated unit: {results.unit_name} "
             f"(pairing: {results.pairing}). alpha = {analysis.alpha:g}, seed = {analysis.seed}; "
             f"{analysis.family_size} pairwise comparison(s) in the Holm family "
             f"({analysis.n_pairwise} in the report).",

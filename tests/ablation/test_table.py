@@ -1,0 +1,113 @@
+"""A CSV table of runs made elsewhere, read as the results of a study (``deltatune report runs.csv``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deltatune.ablation.table import read_results_table
+from deltatune.errors import ConfigError
+from deltatune.report.analysis import Analysis, analyse
+from tests.report.synthetic import make_results
+
+
+def _sweep(path: Path, *, seeds: int = 5, shared_seeds: bool = True) -> Path:
+    """A wide learning-rate x weight-decay sweep: one row per run, mAP and loss columns. lr 0.01 is 2 mAP
+    better than 0.001, 0.1 is 3 worse; each seed shifts every run of it alike (what pairing removes)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(seeds):
+        seed_fx = rng.normal(0, 1)
+        for i, lr in enumerate(("0.001", "0.01", "0.1")):
+            for j, wd in enumerate(("0", "0.0005")):
+                m = 30 + {"0.001": 0, "0.01": 2, "0.1": -3}[lr] + seed_fx + rng.normal(0, 0.3)
+                unit = seed if shared_seeds else seed * 10 + 2 * i + j
+                rows.append({"seed": unit, "lr": lr, "weight_decay": wd, "mAP": m, "loss": 1 - m / 100})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_a_wide_table_becomes_runs_factors_and_metrics(tmp_path: Path) -> None:
+    res = read_results_table(
+        _sweep(tmp_path / "sweep.csv"), factors=["lr", "weight_decay"], lower_is_better=["loss"],
+        margins={"mAP": 0.5}, baseline=("lr", "0.001"),
+    )
+    assert res.name == "sweep" and res.unit_name == "seed" and res.pairing == "unit"
+    assert res.factors == {"lr": ["0.001", "0.01", "0.1"], "weight_decay": ["0", "0.0005"]}
+    assert [(m.name, m.higher_is_better, m.margin) for m in res.metrics] == [("mAP", True, 0.5),
+                                                                            ("loss", False, None)]
+    assert res.primary == ("lr", "0.001", "mAP")
+    obs = res.observations
+    assert list(obs.columns) == ["run", "seed", "unit", "lr", "weight_decay", "metric", "value"]
+    assert len(obs) == 30 * 2 and obs["run"].nunique() == 30 == res.expected_runs == res.completed_runs
+    assert sorted(obs["seed"].unique()) == [0, 1, 2, 3, 4]
+    # the same split from the other side: naming the metrics leaves the rest as factors
+    same = read_results_table(tmp_path / "sweep.csv", metrics=["mAP", "loss"], lower_is_better=["loss"])
+    pd.testing.assert_frame_equal(same.observations, obs)
+
+
+def test_pairing_by_seed_finds_what_independent_groups_miss(tmp_path: Path) -> None:
+    """A 2-point effect under a 1-point seed spread: the paired analysis removes the spread."""
+    path = _sweep(tmp_path / "sweep.csv", seeds=4)
+    kw = {"factors": ["lr", "weight_decay"], "baseline": ("lr", "0.001")}
+    paired = analyse(read_results_table(path, **kw), aso_iterations=50)
+    unpaired = analyse(read_results_table(path, paired=False, **kw), aso_iterations=50)
+    assert paired.pairing == "unit" and unpaired.pairing == "none"
+
+    def p(a: Analysis) -> float:
+        return next(c.p_raw for c in a.pairwise if (c.metric, c.factor, c.level) == ("mAP", "lr", "0.01"))
+
+    assert p(paired) < 0.001 < p(unpaired)
+    # seeds that never repeat across levels cannot pair: independent groups, said in a note
+    lone = read_results_table(_sweep(tmp_path / "lone.csv", shared_seeds=False), **kw)
+    assert lone.pairing == "none" and "compared as independent groups" in lone.notes[0]
+
+
+def test_a_long_table_written_by_report_reads_back_to_the_same_statistics(tmp_path: Path) -> None:
+    original = make_results(seeds=6)
+    path = tmp_path / "observations.csv"
+    original.observations.to_csv(path, index=False)
+    back = read_results_table(path, lower_is_better=["loss"], margins={"speedup": 0.5, "loss": 0.5},
+                              baseline=("strategy", "greedy"), metrics=["speedup", "loss"])
+    assert back.factors == original.factors and back.pairing == "unit"
+    cols = list(original.observations.columns)
+    got = back.observations[cols].astype({"unit": str})
+    pd.testing.assert_frame_equal(got, original.observations.astype({"unit": str}), check_dtype=False)
+    a, b = analyse(original, aso_iterations=50), analyse(back, aso_iterations=50)
+    assert [(c.metric, c.factor, c.level, c.test.test) for c in a.pairwise] == [
+        (c.metric, c.factor, c.level, c.test.test) for c in b.pairwise]
+    np.testing.assert_allclose([c.p_holm for c in a.pairwise], [c.p_holm for c in b.pairwise], rtol=1e-9)
+    np.testing.assert_allclose([c.diff for c in a.pairwise], [c.diff for c in b.pairwise], rtol=1e-9)
+
+
+CSV_CASES = [
+    ("seed,lr,acc\n0,0.1,0.5\n", {}, "one row per run (no 'metric' and 'value' columns)"),
+    ("seed,lr,acc\n0,0.1,0.5\n0,0.01,n/a\n", {"factors": ["lr"]}, "line 3: acc value 'n/a' is not a number"),
+    ("seed,lr,acc\n0,0.1,0.5\n0,0.1,0.6\n0,0.01,0.4\n", {"factors": ["lr"]},
+     "seed 0 has two runs with lr=0.1: pairing by seed needs one run per unit and setting"),
+    ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "unit": "rep"}, "--unit rep: "),
+    ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "lower_is_better": ["loss"]},
+     "--lower-is-better loss: "),
+    ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "baseline": ("wd", "0")}, "has no factor 'wd'"),
+    ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr", "acc"], "metrics": ["acc"]}, "cannot be a metric and a"),
+    ("seed,lr,acc\n0,0.1,0.5\n", {"metrics": ["acc", "lr"]}, "no factor column"),
+    ("seed,lr,lr\n0,0.1,0.5\n", {"factors": ["lr"]}, "column 'lr' appears twice"),
+    ("seed,lr,acc\n", {"factors": ["lr"]}, "no rows"),
+    ("", {}, "not a readable CSV table"),
+    ("seed,lr,metric,value\n0,0.1,acc,0.5\n0,0.1,acc,0.6\n", {}, "has two values of 'acc'"),
+    ("seed,lr,metric,value\n0,0.1,acc,0.5\n", {"metrics": ["mAP"]}, "has no rows of metric 'mAP'"),
+]
+
+
+@pytest.mark.parametrize(("text", "kw", "needle"), CSV_CASES, ids=[str(i) for i in range(len(CSV_CASES))])
+def test_a_table_that_cannot_be_read_is_named_in_one_error(
+    tmp_path: Path, text: str, kw: dict, needle: str
+) -> None:
+    path = tmp_path / "runs.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=None) as info:
+        read_results_table(path, **kw)
+    assert needle in str(info.value) and "\n" not in str(info.value)

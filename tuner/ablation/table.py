@@ -1,0 +1,265 @@
+"""Results measured elsewhere, as :class:`~deltatune.ablation.results.AblationResults`: a CSV table.
+
+``deltatune report results.csv`` tests the differences in a table of repeated runs that no deltatune study
+produced: a learning-rate sweep trained by another tool, the seeds of a paper's table. Two shapes:
+
+long
+    the columns ``metric`` and ``value`` (one row per run and metric), as ``report --csv`` writes them;
+    every other column but ``run``, ``seed`` and ``unit`` is a factor.
+wide
+    one row per run, one column per metric; ``metrics`` or ``factors`` names which columns are which
+    (numbers alone cannot tell a learning rate from a score).
+
+The repeated unit is the ``unit`` argument's column, else ``seed``, else ``unit``, else none (every row
+its own unit). Runs of different levels that share a unit are compared pair by pair (``pairing="unit"``),
+as runs of one seed are in a study, unless ``paired=False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deltatune.ablation.results import OBSERVATION_COLUMNS, AblationResults, MetricSpec
+from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["read_results_table"]
+
+#: Columns of a long table that are not factors.
+_LONG_RESERVED = ("run", "seed", "unit", "metric", "value")
+
+
+def read_results_table(
+    path: str | Path,
+    *,
+    metrics: Sequence[str] = (),
+    factors: Sequence[str] = (),
+    unit: str | None = None,
+    lower_is_better: Sequence[str] = (),
+    margins: Mapping[str, float] | None = None,
+    baseline: tuple[str, str] | None = None,
+    paired: bool = True,
+) -> AblationResults:
+    """Read a CSV of repeated runs (see the module docstring) for :func:`deltatune.report.write_report`.
+
+    ``metrics``: the metric columns of a wide table, or the metrics of a long one to keep (default: all),
+    in report order; the first is the primary metric when ``baseline`` (``(factor, level)``) names the
+    comparison the runs were made for. ``lower_is_better``: metrics where smaller is better (default:
+    higher is better). ``margins``: equivalence margins by metric, in its unit. Every problem is a
+    :class:`ConfigError` naming the file and the column.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0]})") from None
+    header = _header(path)
+    if len(set(header)) != len(header):
+        twice = next(c for c in header if header.count(c) > 1)
+        raise ConfigError(f"{path}: column {twice!r} appears twice")
+    table.columns = header
+    if table.empty:
+        raise ConfigError(f"{path}: no rows")
+    long = "metric" in table.columns and "value" in table.columns
+    unit_col = _unit_column(path, table, unit)
+    if long:
+        obs = _from_long(path, table, unit_col, metrics, factors)
+    else:
+        obs = _from_wide(path, table, unit_col, metrics, factors)
+    metric_names = list(dict.fromkeys(metrics)) if metrics else list(dict.fromkeys(obs["metric"]))
+    factor_names = [c for c in obs.columns if c not in OBSERVATION_COLUMNS]
+    if not factor_names:
+        raise ConfigError(f"{path}: no factor column (a column that says which setting each run used)")
+    for name, group in (("--lower-is-better", lower_is_better), ("--margin", list(margins or {}))):
+        for m in group:
+            if m not in metric_names:
+                raise ConfigError(
+                    f"{name} {m}: {path} has no metric {m!r} (metrics: {', '.join(metric_names)})"
+                )
+    levels = {f: list(dict.fromkeys(obs[f])) for f in factor_names}
+    primary = None
+    if baseline is not None:
+        factor, level = baseline
+        if factor not in levels:
+            raise ConfigError(
+                f"--baseline {factor}={level}: {path} has no factor {factor!r} "
+                f"(factors: {', '.join(factor_names)})"
+            )
+        if level not in levels[factor]:
+            raise ConfigError(
+                f"--baseline {factor}={level}: factor {factor} has no level {level!r} "
+                f"(levels: {', '.join(levels[factor])})"
+            )
+        primary = (factor, level, metric_names[0])
+    specs = [MetricSpec(m, m, m not in lower_is_better, (margins or {}).get(m)) for m in metric_names]
+    shared = unit_col is not None and paired and _units_shared(obs, factor_names)
+    if shared:
+        _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit")
+    return AblationResults(
+        name=path.stem,
+        description=f"Runs read from {path.name}.",
+        model="",  # not recorded in a table
+        factors=levels,
+        pairing="unit" if shared else "none",
+        unit_name=unit_col or "row",
+        metrics=specs,
+        primary=primary,
+        observations=obs,
+        speed_repeats=pd.DataFrame(
+            columns=[*obs.columns[:-2], "observation", "repeat", "dense_ms", "delta_ms", "ratio"]
+        ),
+        fronts=pd.DataFrame(columns=["run", "seed", "unit", *factor_names, "accuracy_loss", "speedup"]),
+        provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
+        expected_runs=int(obs["run"].nunique()),
+        notes=[]
+        if shared or unit_col is None or not paired
+        else [
+            f"no {unit_col} occurs under two levels of a factor, so runs are compared as independent groups"
+        ],
+        setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
+    )
+
+
+def _unit_column(path: Path, table: pd.DataFrame, unit: str | None) -> str | None:
+    if unit is not None:
+        if unit not in table.columns:
+            raise ConfigError(
+                f"--unit {unit}: {path} has no column {unit!r} (columns: {', '.join(table.columns)})"
+            )
+        return unit
+    return next((c for c in ("seed", "unit") if c in table.columns), None)
+
+
+def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
+    """``column`` as floats; an empty cell is a missing value (NaN), any other text is refused."""
+    import pandas as pd
+
+    text = column.str.strip()
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce")
+    bad = text[(text != "") & values.isna() & ~text.str.lower().isin(("nan", "na"))]
+    if len(bad):
+        row = int(bad.index[0]) + 2  # 1-based, after the header line
+        raise ConfigError(f"{path}: line {row}: {what} {bad.iloc[0]!r} is not a number")
+    return values.astype(float)
+
+
+def _frame(table: pd.DataFrame, unit_col: str | None, factors: list[str]) -> pd.DataFrame:
+    """``run``, ``seed``, ``unit`` and factor columns for the rows of ``table``."""
+    import pandas as pd
+
+    out = pd.DataFrame(index=table.index)
+    if unit_col is not None:
+        units = table[unit_col].str.strip()
+    else:
+        units = pd.Series([str(i) for i in range(len(table))], index=table.index)
+    codes = {u: i for i, u in enumerate(dict.fromkeys(units))}
+    seeds = pd.to_numeric(units, errors="coerce")
+    whole = seeds.notna().all() and (seeds == seeds.round()).all()
+    out["seed"] = seeds.astype(int) if whole else units.map(codes)
+    out["unit"] = units
+    for f in factors:
+        out[f] = table[f].str.strip()
+    return out
+
+
+def _from_wide(
+    path: Path, table: pd.DataFrame, unit_col: str | None, metrics: Sequence[str], factors: Sequence[str]
+) -> pd.DataFrame:
+    import pandas as pd
+
+    others = [c for c in table.columns if c not in (unit_col, "run")]
+    for option, names in (("--metrics", metrics), ("--factors", factors)):
+        for c in names:
+            if c not in table.columns:
+                raise ConfigError(
+                    f"{option} {c}: {path} has no column {c!r} (columns: {', '.join(table.columns)})"
+                )
+    if not metrics and not factors:
+        raise ConfigError(
+            f"{path}: one row per run (no 'metric' and 'value' columns): say which columns are metrics "
+            f"(--metrics NAME,...) or factors (--factors NAME,...) among {', '.join(others)}"
+        )
+    metric_cols = list(metrics) or [c for c in others if c not in factors]
+    factor_cols = list(factors) or [c for c in others if c not in metrics]
+    both = set(metric_cols) & set(factor_cols)
+    if both:
+        raise ConfigError(f"{path}: column {sorted(both)[0]!r} cannot be a metric and a factor")
+    if not metric_cols:
+        raise ConfigError(f"{path}: no metric column left besides the factors {', '.join(factor_cols)}")
+    base = _frame(table, unit_col, factor_cols)
+    base.insert(
+        0,
+        "run",
+        table["run"].str.strip() if "run" in table.columns else [f"row{i + 2}" for i in range(len(table))],
+    )
+    parts = []
+    for m in metric_cols:
+        part = base.copy()
+        part["metric"] = m
+        part["value"] = _numbers(path, table[m], f"{m} value")
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _from_long(
+    path: Path, table: pd.DataFrame, unit_col: str | None, metrics: Sequence[str], factors: Sequence[str]
+) -> pd.DataFrame:
+    factor_cols = list(factors) or [c for c in table.columns if c not in (*_LONG_RESERVED, unit_col)]
+    for c in factor_cols:
+        if c not in table.columns:
+            raise ConfigError(f"--factors {c}: {path} has no column {c!r}")
+    base = _frame(table, unit_col, factor_cols)
+    if "run" in table.columns:
+        run = table["run"].str.strip()
+    else:  # one run per unit and factor combination
+        run = base[["unit", *factor_cols]].astype(str).agg("|".join, axis=1)
+    base.insert(0, "run", run)
+    base["metric"] = table["metric"].str.strip()
+    base["value"] = _numbers(path, table["value"], "value")
+    if metrics:
+        missing = [m for m in metrics if m not in set(base["metric"])]
+        if missing:
+            raise ConfigError(f"--metrics {missing[0]}: {path} has no rows of metric {missing[0]!r}")
+        base = base[base["metric"].isin(metrics)]
+    dup = base.duplicated(["run", "metric"])
+    if dup.any():
+        r = base[dup].iloc[0]
+        raise ConfigError(
+            f"{path}: run {r['run']!r} has two values of {r['metric']!r} (add a 'run' column "
+            "or a factor that tells them apart)"
+        )
+    return base.reset_index(drop=True)
+
+
+def _units_shared(obs: pd.DataFrame, factors: list[str]) -> bool:
+    """Whether some unit occurs under two levels of some factor (runs can then be paired by unit)."""
+    return any((obs.groupby("unit")[f].nunique() > 1).any() for f in factors)
+
+
+def _check_one_run_per_cell(path: Path, obs: pd.DataFrame, factors: list[str], unit_col: str) -> None:
+    """Pairing by unit needs one run per unit and setting: two would leave the pairs ambiguous."""
+    runs = obs.drop_duplicates("run")
+    dup = runs.duplicated(["unit", *factors])
+    if dup.any():
+        r = runs[dup].iloc[0]
+        cell = ", ".join(f"{f}={r[f]}" for f in factors)
+        raise ConfigError(
+            f"{path}: {unit_col} {r['unit']} has two runs with {cell}: pairing by {unit_col} needs "
+            "one run per unit and setting; pass --unpaired to compare independent groups"
+        )
+
+
+def _header(path: Path) -> list[str]:
+    """The header line's column names as written (pandas would rename a repeated one ``x.1``)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as f:
+        return [c.strip() for c in next(csv.reader(f), [])]
