@@ -157,6 +157,10 @@ def test_the_observations_csv_reports_the_same_statistics_as_the_study(
         assert tests, theirs
         for line in tests:
             assert line in ours, line
+    chromium_or_skip()  # the table's HTML report renders as the study's does
+    page = check_page(tmp_path / "from_csv.html", tmp_path, window=(1400, 4000))
+    assert page.errors == [], page.errors
+    assert page.images is not None and page.images >= 4
 
 
 @pytest.mark.slow
