@@ -230,11 +230,18 @@ def user_family_sources() -> list[str]:
     is imported once per process. Worker processes inherit the variable and import the same files.
     """
     import os
-    from importlib.metadata import entry_points
 
     sources = [s.strip() for s in os.environ.get(MODELS_ENV, "").split(os.pathsep) if s.strip()]
-    sources += [ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)]
-    return sources
+    return sources + list(_entry_point_sources())
+
+
+@functools.cache
+def _entry_point_sources() -> tuple[str, ...]:
+    """Modules named by installed ``deltatune.models`` entry points (scanned once per process: the scan
+    reads every installed package's metadata, milliseconds that every model lookup would pay)."""
+    from importlib.metadata import entry_points
+
+    return tuple(ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _load_user_families() -> None:
@@ -246,7 +253,9 @@ def _load_user_families() -> None:
     for source in user_family_sources():
         if source in _user_families_loaded:
             continue
-        _user_families_loaded.add(source)  # once, even if it fails: the error is reported once
+        # marked first, so that a family that looks a model up while it is imported does not import
+        # itself again; unmarked on failure, so that every later lookup reports the error again
+        _user_families_loaded.add(source)
         try:
             _import_family(source)
         except ModelNotFoundError:
