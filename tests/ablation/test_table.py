@@ -66,8 +66,12 @@ def test_pairing_by_seed_finds_what_independent_groups_miss(tmp_path: Path) -> N
     assert lone.pairing == "none" and "compared as independent groups" in lone.notes[0]
 
 
-def test_a_long_table_written_by_report_reads_back_to_the_same_statistics(tmp_path: Path) -> None:
-    original = make_results(seeds=6)
+@pytest.mark.parametrize("clips", [(), ("vtest@640", "carphone@0")], ids=["one-observation", "scored-on-clips"])
+def test_a_long_table_written_by_report_reads_back_to_the_same_statistics(
+    tmp_path: Path, clips: tuple[str, ...]
+) -> None:
+    """Also when each run was scored on several clips (an observation factor, ``scored_on``)."""
+    original = make_results(seeds=6, clips=clips)
     path = tmp_path / "observations.csv"
     original.observations.to_csv(path, index=False)
     back = read_results_table(path, lower_is_better=["loss"], margins={"speedup": 0.5, "loss": 0.5},

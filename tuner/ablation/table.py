@@ -10,9 +10,10 @@ wide
     one row per run, one column per metric; ``metrics`` or ``factors`` names which columns are which
     (numbers alone cannot tell a learning rate from a score).
 
-The repeated unit is the ``unit`` argument's column, else ``seed``, else ``unit``, else none (every row
-its own unit). Runs of different levels that share a unit are compared pair by pair (``pairing="unit"``),
-as runs of one seed are in a study, unless ``paired=False``.
+The repeated unit is the ``unit`` argument's column, else ``unit`` (a study's repeated unit: a seed or a
+clip, in tables ``report --csv`` wrote), else ``seed``, else none (every row its own unit). Runs of
+different levels that share a unit are compared pair by pair (``pairing="unit"``), as runs of one seed
+are in a study, unless ``paired=False``.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _unit_column(path: Path, table: pd.DataFrame, unit: str | None) -> str | Non
                 f"--unit {unit}: {path} has no column {unit!r} (columns: {', '.join(table.columns)})"
             )
         return unit
-    return next((c for c in ("seed", "unit") if c in table.columns), None)
+    return next((c for c in ("unit", "seed") if c in table.columns), None)
 
 
 def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
@@ -229,7 +230,7 @@ def _from_long(
         if missing:
             raise ConfigError(f"--metrics {missing[0]}: {path} has no rows of metric {missing[0]!r}")
         base = base[base["metric"].isin(metrics)]
-    dup = base.duplicated(["run", "metric"])
+    dup = base.duplicated(["run", "metric", *factor_cols])  # a run scored on several clips: one per clip
     if dup.any():
         r = base[dup].iloc[0]
         raise ConfigError(

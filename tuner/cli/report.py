@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     table.add_argument("--factors", type=_names, default=[], metavar="A,B",
                        help="factor columns of a one-row-per-run table (the rest are metrics)")
     table.add_argument("--unit", default=None, metavar="COL",
-                       help="the repeated unit's column (default: seed, else unit, else every row its own)")
+                       help="the repeated unit's column (default: unit, else seed, else every row its own)")
     table.add_argument("--lower-is-better", type=_names, default=[], metavar="A,B",
                        help="metrics where smaller is better (default: higher is better)")
     table.add_argument("--margin", action="append", default=[], metavar="METRIC=X",
