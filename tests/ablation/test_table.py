@@ -66,7 +66,7 @@ def test_pairing_by_seed_finds_what_independent_groups_miss(tmp_path: Path) -> N
     assert lone.pairing == "none" and "compared as independent groups" in lone.notes[0]
 
 
-@pytest.mark.parametrize("clips", [(), ("vtest@640", "carphone@0")], ids=["one-observation", "scored-on-clips"])
+@pytest.mark.parametrize("clips", [(), ("vtest@640", "carphone@0")], ids=["one-observation", "on-clips"])
 def test_a_long_table_written_by_report_reads_back_to_the_same_statistics(
     tmp_path: Path, clips: tuple[str, ...]
 ) -> None:
