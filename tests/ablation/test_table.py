@@ -100,7 +100,8 @@ CSV_CASES = [
     ("seed,lr,acc\n0,0.1,0.5\n", {"metrics": ["acc", "lr"]}, "no factor column"),
     ("seed,lr,lr\n0,0.1,0.5\n", {"factors": ["lr"]}, "column 'lr' appears twice"),
     ("seed,lr,acc\n", {"factors": ["lr"]}, "no rows"),
-    ("", {}, "not a readable CSV table"),
+    ("", {}, "not a readable CSV table (empty)"),
+    ("seed,lr,acc\n0,0.1,0.5\n0,0.01\n", {"factors": ["lr"]}, "line 3: 2 cells under a header of 3"),
     ("seed,lr,metric,value\n0,0.1,acc,0.5\n0,0.1,acc,0.6\n", {}, "has two values of 'acc'"),
     ("seed,lr,metric,value\n0,0.1,acc,0.5\n", {"metrics": ["mAP"]}, "has no rows of metric 'mAP'"),
 ]
@@ -115,3 +116,21 @@ def test_a_table_that_cannot_be_read_is_named_in_one_error(
     with pytest.raises(ConfigError, match=None) as info:
         read_results_table(path, **kw)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_spreadsheets_csv_reads_as_a_plain_one(tmp_path: Path) -> None:
+    """Semicolons, a byte-order mark and a blank line, as spreadsheets may save a table; an error names
+    the line as the file numbers it."""
+    plain = _sweep(tmp_path / "plain.csv")
+    lines = plain.read_text().splitlines()
+    sheet = tmp_path / "sheet.csv"
+    semis = [x.replace(",", ";") for x in lines]
+    sheet.write_text("\ufeff" + "\n".join([semis[0], "", *semis[1:]]) + "\n", encoding="utf-8")
+    kw = {"factors": ["lr", "weight_decay"]}
+    a, b = read_results_table(plain, **kw), read_results_table(sheet, **kw)
+    assert b.unit_name == "seed" and b.pairing == "unit"
+    pd.testing.assert_frame_equal(a.observations.drop(columns="run"), b.observations.drop(columns="run"))
+    broken = tmp_path / "broken.csv"
+    broken.write_text(sheet.read_text(encoding="utf-8").replace(";30.", ";x30.", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken.csv: line \d+: mAP value 'x30\.\d+' is not a number"):
+        read_results_table(broken, **kw)

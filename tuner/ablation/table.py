@@ -58,15 +58,11 @@ def read_results_table(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0]})") from None
-    header = _header(path)
+    header, rows = _read_csv(path)
     if len(set(header)) != len(header):
         twice = next(c for c in header if header.count(c) > 1)
         raise ConfigError(f"{path}: column {twice!r} appears twice")
-    table.columns = header
+    table = pd.DataFrame([r for _, r in rows], columns=header, index=[n for n, _ in rows], dtype=str)
     if table.empty:
         raise ConfigError(f"{path}: no rows")
     long = "metric" in table.columns and "value" in table.columns
@@ -147,8 +143,7 @@ def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
     values = pd.to_numeric(text.where(text != "", None), errors="coerce")
     bad = text[(text != "") & values.isna() & ~text.str.lower().isin(("nan", "na"))]
     if len(bad):
-        row = int(bad.index[0]) + 2  # 1-based, after the header line
-        raise ConfigError(f"{path}: line {row}: {what} {bad.iloc[0]!r} is not a number")
+        raise ConfigError(f"{path}: line {bad.index[0]}: {what} {bad.iloc[0]!r} is not a number")
     return values.astype(float)
 
 
@@ -196,11 +191,8 @@ def _from_wide(
     if not metric_cols:
         raise ConfigError(f"{path}: no metric column left besides the factors {', '.join(factor_cols)}")
     base = _frame(table, unit_col, factor_cols)
-    base.insert(
-        0,
-        "run",
-        table["run"].str.strip() if "run" in table.columns else [f"row{i + 2}" for i in range(len(table))],
-    )
+    lines = [f"line {n}" for n in table.index]  # a run without a name is its line of the file
+    base.insert(0, "run", table["run"].str.strip() if "run" in table.columns else lines)
     parts = []
     for m in metric_cols:
         part = base.copy()
@@ -258,9 +250,27 @@ def _check_one_run_per_cell(path: Path, obs: pd.DataFrame, factors: list[str], u
         )
 
 
-def _header(path: Path) -> list[str]:
-    """The header line's column names as written (pandas would rename a repeated one ``x.1``)."""
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the ``(line number, cells)`` rows of a CSV file: comma, semicolon or tab separated
+    (sniffed), UTF-8 with or without a byte-order mark (as spreadsheets save it), blank lines skipped. A
+    row with more or fewer cells than the header is refused with its line number."""
     import csv
+    import io
 
-    with path.open(newline="", encoding="utf-8") as f:
-        return [c.strip() for c in next(csv.reader(f), [])]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a readable CSV table (not UTF-8 text)") from None
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel  # one column, or nothing to tell from: plain commas
+    lines = [row for row in csv.reader(io.StringIO(text), dialect)]
+    numbered = [(i + 1, row) for i, row in enumerate(lines) if any(cell.strip() for cell in row)]
+    if not numbered:
+        raise ConfigError(f"{path}: not a readable CSV table (empty)")
+    header = [c.strip() for c in numbered[0][1]]
+    for line, row in numbered[1:]:
+        if len(row) != len(header):
+            raise ConfigError(f"{path}: line {line}: {len(row)} cells under a header of {len(header)}")
+    return header, numbered[1:]
