@@ -60,8 +60,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="bootstrap iterations of the almost-stochastic-order test (default 1000; about 0.1 s "
         "per comparison)",
     )
-
-
     table = p.add_argument_group("a CSV table of runs (RESULTS ending in .csv)")
     table.add_argument("--metrics", type=_names, default=[], metavar="A,B",
                        help="metric columns of a one-row-per-run table (the rest are factors), or the "
