@@ -135,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             check_output_path(path, option, suffixes=suffixes)
     src = args.results
     if src.lower().endswith(".csv"):
+        if args.csv and Path(args.csv).resolve() == Path(src).resolve():
+            raise ConfigError(f"--csv {args.csv}: that is the table being read; name another file")
         results = _table_results(args)
         return _write(args, results, f"{results.name}: {results.completed_runs} runs")
     used = [o for o in _TABLE_OPTIONS if getattr(args, o) not in (None, [], False)]
