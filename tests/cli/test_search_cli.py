@@ -221,3 +221,19 @@ def test_start_tunes_on_a_later_segment(results: Path, capsys: pytest.CaptureFix
     assert meta("late")[FRAMES_ATTR] != meta("early")[FRAMES_ATTR]
     assert cli("search", [*TINY_ARGS, "--start", "-1", "--trials", "1"]) == 2
     assert capsys.readouterr().err.strip().endswith("--start -1: must be >= 0")
+
+
+def test_spread_scores_every_trial_on_stretches_across_the_video(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--spread 3 on vtest (795 frames) with 6-frame clips: the clip at 0 and two more, evenly spaced up
+    to the last first frame that leaves 6 frames (789); each trial records its scores on all three."""
+    from deltatune.search import open_study, resolve_storage
+
+    assert cli("search", [*TINY_ARGS, "--trials", "2", "--speed", "macs", "--retime", "0", "--spread", "3",
+                          "--study", "spread"]) == 0
+    assert "each trial scored on 3 segments (vtest@0, vtest@394, vtest@789)" in capsys.readouterr().out
+    study = open_study(resolve_storage(None, "spread"), "spread")
+    assert len(study.trials) == 2
+    for t in study.trials:
+        assert [s["segment"] for s in t.user_attrs["segments"]] == ["vtest@0", "vtest@394", "vtest@789"]

@@ -4,7 +4,7 @@ deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] 
                  [--trials N] [--strategy S]
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured [--refit]]
                  [--retime N]
-                 [--also-on SEGMENT ...] [--keyframes LIST] [--keyframe-change LIST]
+                 [--also-on SEGMENT ... | --spread N] [--keyframes LIST] [--keyframe-change LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--plot F.png] [--json]
 """
 
@@ -33,6 +33,7 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune search --model hrnet                      # the demo: vtest crops, 40 trials",
     "deltatune search --model hrnet --video clip.mp4 --window 400,120,300,400 --start 900 --frames 24",
     "deltatune search --model hrnet --also-on vtest@400 vtest@640 --keyframes 0,8,16",
+    "deltatune search --model hrnet --video clip.mp4 --window 400,120,300,400 --spread 4 --aggregate q75",
     "deltatune search --model hrnet --train --trials 60   # thresholds and fine-tuning together",
     "deltatune search --model hrnet --study S --storage postgresql://user@host/db --trials 200 --finish",
 )
@@ -147,10 +148,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "objectives are the worst over all segments (--aggregate), so the budget holds on each",
     )
     parser.add_argument(
+        "--spread", type=int, default=None, metavar="N",
+        help="score every trial on N stretches of the clip's video, evenly spaced from --start to its "
+        "end (the clip and N - 1 more; the same as listing them with --also-on), so the setting holds "
+        "across the video, not only on its first frames",
+    )
+    parser.add_argument(
         "--aggregate", default="worst", metavar="HOW",
-        help="with --also-on: worst (default; the largest loss and the smallest speedup), qP (a high "
-        "quantile, 50 <= P < 100, e.g. q90: the P-th percentile of the losses and the (100-P)-th of the "
-        "speedups, so one segment out of many may go over) or mean",
+        help="with --also-on or --spread: worst (default; the largest loss and the smallest speedup), "
+        "qP (a high quantile, 50 <= P < 100, e.g. q90: the P-th percentile of the losses and the "
+        "(100-P)-th of the speedups, so one segment out of many may go over) or mean",
     )
     parser.add_argument(
         "--keyframe-change", default="none", metavar="LIST",
@@ -327,9 +334,33 @@ def build_settings(args: argparse.Namespace) -> Any:
         refit=args.refit,
         keyframes=_numbers(args.keyframes, "--keyframes", int),
         keyframe_changes=_fractions_or_none(args.keyframe_change, "--keyframe-change"),
-        also_on=tuple(workload.on_segment(_segment(t)) for t in args.also_on),
+        also_on=(*(workload.on_segment(_segment(t)) for t in args.also_on), *_spread(workload, args.spread)),
         aggregate=args.aggregate,
     )
+
+
+def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
+    """``--spread N``: the workloads of N - 1 more stretches of the clip's video, their first frames
+    evenly spaced from the clip's up to the last that leaves ``--frames`` frames (the clip is the first)."""
+    from dataclasses import replace
+
+    from deltatune.data.video import video_info
+    from deltatune.errors import ConfigError
+
+    if count is None:
+        return ()
+    if count < 2:
+        raise ConfigError(f"--spread {count}: need at least 2 stretches (1 is the clip alone)")
+    total = video_info(workload.video_path()).frames
+    if total is None:
+        raise ConfigError(f"--spread {count}: the frame count of {workload.video} is unknown; name the "
+                          "stretches with --also-on VIDEO@FIRST ...")
+    last = total - workload.frames
+    if last - workload.start < count - 1:
+        raise ConfigError(f"--spread {count}: {workload.video} has {total} frames, too few for {count} "
+                          f"stretches of --frames {workload.frames} from frame {workload.start}")
+    starts = [round(workload.start + k * (last - workload.start) / (count - 1)) for k in range(1, count)]
+    return tuple(replace(workload, start=s) for s in starts)
 
 
 def _segment(text: str) -> Any:
@@ -425,11 +456,11 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     from deltatune.search import run_search
 
     settings.workload.check()
-    for seg, text in zip(settings.also_on, args.also_on, strict=True):
+    for seg in settings.also_on:
         try:
             seg.check()
         except ConfigError as exc:
-            raise ConfigError(f"--also-on {text}: {exc}") from None
+            raise ConfigError(f"--also-on {seg.video}@{seg.start}: {exc}") from None
     bar = None
     if not args.json and not args.no_progress:
         from tqdm import tqdm

@@ -153,7 +153,9 @@ class SearchSettings:
         if (problem := aggregate_error(self.aggregate)) is not None:
             raise ConfigError(problem)
         if self.also_on and self.train is not None:
-            raise ConfigError("--also-on and --train cannot be combined yet (fine-tunes see one clip)")
+            raise ConfigError(
+                "--also-on (or --spread) and --train cannot be combined yet (fine-tunes see one clip)"
+            )
         if self.also_on and self.workload.labels is not None:
             raise ConfigError("--also-on scores against the dense model; it cannot be combined with --labels")
         if self.retime < 0:
