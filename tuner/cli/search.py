@@ -4,7 +4,7 @@ deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] 
                  [--trials N] [--strategy S]
                  [--space layer|group|global] [--budget X] [--speed latency|macs|measured [--refit]]
                  [--retime N]
-                 [--also-on SEGMENT ... | --spread N] [--keyframes LIST] [--keyframe-change LIST]
+                 [--also-on SEGMENT ...] [--spread N] [--keyframes LIST] [--keyframe-change LIST]
                  [--study NAME] [--storage URL] [--jobs N] [--seed S] [--plot F.png] [--json]
 """
 
