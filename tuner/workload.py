@@ -18,7 +18,15 @@ from torch import Tensor, nn
 
 from deltatune.errors import ConfigError, WeightsError
 
-__all__ = ["Workload", "load_workload", "preprocess", "resolve_video", "warn_if_stretched"]
+__all__ = [
+    "Workload",
+    "build_model",
+    "load_workload",
+    "preprocess",
+    "resolve_video",
+    "stream_windows",
+    "warn_if_stretched",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +110,46 @@ def _ratio(w: int, h: int) -> tuple[int, int]:
     return w // g, h // g
 
 
+def build_model(
+    model: str, weights: str | Path | None = "default", *, allow_random: bool = True, seed: int = 0
+) -> tuple[nn.Module, str, bool]:
+    """``(model in eval mode, weights name, random?)``: ``weights`` as :func:`load_workload` takes them.
+
+    ``weights=None`` builds random weights from ``seed`` (the same for the same seed, whatever the
+    caller's random state, which is left as it was); ``"default"`` falls back to them (with a warning)
+    when the model has no default weights and ``allow_random`` is true."""
+    from deltatune_models import create_model
+
+    def seeded_random() -> torch.nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return create_model(model, weights=None)
+
+    try:
+        net = seeded_random() if weights is None else create_model(model, weights=weights)
+        wname = "default" if weights == "default" else ("random" if weights is None else str(weights))
+        return net.eval(), wname, weights is None
+    except WeightsError:
+        if weights != "default" or not allow_random:
+            raise
+        log.warning("%s has no default weights here; using seeded random weights (seed %d): thresholds "
+                    "tuned on random weights describe nothing real", model, seed)
+        return seeded_random().eval(), "random", True
+
+
+def stream_windows(
+    path: Path, name: str, windows: list[Any] | None, vinfo: Any, input_size: tuple[int, ...]
+) -> list[Any] | None:
+    """The crop windows of the streams: ``windows``, else a sample's own (3:4, people-sized), else
+    ``None`` (the whole frame, one stream); warns when crops are stretched to the model's input."""
+    from deltatune.data.video import DEFAULT_WINDOWS
+
+    if windows is None and name in DEFAULT_WINDOWS:
+        return list(DEFAULT_WINDOWS[name])
+    warn_if_stretched(path, vinfo.width, vinfo.height, windows, input_size)
+    return windows
+
+
 def load_workload(
     model: str,
     *,
@@ -119,8 +167,8 @@ def load_workload(
     the caller's random state, which is left as it was); ``weights="default"`` falls back to them (with a
     warning, recorded in the result) when the model has no default weights and ``allow_random`` is true.
     """
-    from deltatune.data.video import DEFAULT_WINDOWS, load_clip, video_info
-    from deltatune_models import create_model, model_info
+    from deltatune.data.video import load_clip, video_info
+    from deltatune_models import model_info
 
     if frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
@@ -134,27 +182,8 @@ def load_workload(
         raise ConfigError(_short_video(path, n, start, frames))
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
-    def seeded_random() -> torch.nn.Module:
-        # the same weights for the same seed, without moving the caller's random stream
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return create_model(model, weights=None)
-
-    random_weights = weights is None
-    try:
-        net = seeded_random() if weights is None else create_model(model, weights=weights)
-        wname = "default" if weights == "default" else ("random" if weights is None else str(weights))
-    except WeightsError:
-        if weights != "default" or not allow_random:
-            raise
-        log.warning("%s has no default weights here; using seeded random weights (seed %d): thresholds "
-                    "tuned on random weights describe nothing real", model, seed)
-        net = seeded_random()
-        wname, random_weights = "random", True
-    if windows is None and vname in DEFAULT_WINDOWS:
-        windows = DEFAULT_WINDOWS[vname]  # the sample's own crops (3:4, people-sized)
-    else:
-        warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
+    net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
+    windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size))
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
         raise ConfigError(_short_video(path, start + clip.shape[0], start, frames))

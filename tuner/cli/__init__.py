@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "deltatune.cli.ablate",
     "deltatune.cli.report",
     "deltatune.cli.bench",
+    "deltatune.cli.predict",
     "deltatune.cli.calibrate",
     "deltatune.cli.distill",
     "deltatune.cli.finetune",

@@ -17,8 +17,8 @@ __all__ = ["add_model_clip_arguments", "add_window_argument", "parse_windows", "
            "check_threshold", "check_output_path", "PLOT_SUFFIXES", "json_text"]
 
 
-def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_help: str) -> None:
-    """``--model``, ``--weights``, ``--video``, ``--frames``."""
+def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int | None, frames_help: str) -> None:
+    """``--model``, ``--weights``, ``--video``, ``--frames`` (``frames=None``: default to the end)."""
     p.add_argument(
         "--model", required=True, help="registered model name (see `deltatune models`); your own: "
         "DELTATUNE_MODELS=my_nets.py (README, Your own model)",
@@ -26,7 +26,8 @@ def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int, frames_
     p.add_argument("--weights", default="default",
                    help="'default', 'none' (random init) or a checkpoint file (default: default)")
     p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
-    p.add_argument("--frames", type=int, default=frames, help=f"{frames_help} (default {frames})")
+    default = "to the end of the video" if frames is None else frames
+    p.add_argument("--frames", type=int, default=frames, help=f"{frames_help} (default {default})")
 
 
 def add_start_argument(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,120 @@
+"""``deltatune predict``: a delta network over a video, its predictions written as CSV (real engine, real
+weights, real decoded vtest frames)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deltatune.cli import main
+from deltatune.data.labels import load_keypoint_csv
+from deltatune.errors import DeltatuneError
+from deltatune.metrics import predict_keypoints
+from deltatune.metrics.classification import top1_classes
+from deltatune.predict import predict_video
+from deltatune.workload import load_workload
+
+THRESHOLDS = Path(__file__).resolve().parents[1] / "studies" / "thresholds"
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_at_threshold_zero_the_keypoints_are_the_dense_models(tmp_path: Path) -> None:
+    """Exact at threshold 0: every keypoint of the CSV is the dense model's, in full-frame pixels, and the
+    file reads back as --labels."""
+    out = tmp_path / "kp.csv"
+    res = predict_video("hrnet", out, frames=6)
+    wl = load_workload("hrnet", frames=6)
+    windows = [_window(w) for w in wl.windows]
+    with torch.no_grad():
+        kp, peaks = predict_keypoints(wl.model, wl.frames, input_size=wl.info.input_size, windows=windows,
+                                      with_peaks=True)
+    rows = _rows(out)
+    assert res.frames == 6 and res.streams == 3 and res.rows == len(rows) == 6 * 3 * 17
+    assert list(rows[0]) == ["frame", "stream", "joint", "x", "y", "visible", "score"]
+    got = np.array([[float(r["x"]), float(r["y"])] for r in rows]).reshape(6, 3, 17, 2)
+    np.testing.assert_allclose(got, kp.numpy(), atol=0.011)  # written to 2 decimals
+    visible = np.array([int(r["visible"]) for r in rows]).reshape(6, 3, 17)
+    np.testing.assert_array_equal(visible, (peaks > 0.2).numpy())
+    labels = load_keypoint_csv(out)
+    assert labels.coords.shape == (6, 3, 17, 2) and int(labels.visible.sum()) == int(visible.sum())
+
+
+def _window(text: str) -> object:
+    from deltatune.data.video import parse_window
+
+    return parse_window(text)
+
+
+def test_a_tuned_setting_skips_work_and_classifiers_write_top1(tmp_path: Path) -> None:
+    res = predict_video("mobilenet_v2", tmp_path / "c.csv", frames=8, start=100,
+                        thresholds_file=THRESHOLDS / "mobilenet_v2.json")
+    rows = _rows(tmp_path / "c.csv")
+    assert list(rows[0]) == ["frame", "stream", "class", "probability"]
+    assert res.rows == len(rows) == 8 * 3 and res.mac_speedup > 1.0 and res.ms_per_frame > 0
+    assert [int(r["frame"]) for r in rows[::3]] == list(range(100, 108))  # the video's frame numbers
+    wl = load_workload("mobilenet_v2", frames=8, start=100)
+    with torch.no_grad():
+        dense = torch.stack([top1_classes(wl.model(x)) for x in wl.frames])
+    agree = np.mean(np.array([int(r["class"]) for r in rows]).reshape(8, 3) == dense.numpy())
+    assert agree >= 0.8  # the documented setting changes about 1 top-1 class in 100
+    assert all(0 < float(r["probability"]) <= 1 for r in rows)
+
+
+def test_a_run_that_stops_leaves_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "kp.csv"
+
+    def stop(done: int, total: int | None) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_video("hrnet", out, frames=6, on_frame=stop)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+    with pytest.raises(DeltatuneError, match="thresholds file"):  # another model's setting
+        predict_video("hrnet", out, frames=4, thresholds_file=THRESHOLDS / "mobilenet_v2.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_summarises_and_prints_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "--model", "hrnet", "--thresholds", str(THRESHOLDS / "hrnet.json"),
+                 "--frames", "5", "--window", "96,96,240,320", "-o", "kp.csv", "--no-progress"]) == 0
+    line = capsys.readouterr().out
+    assert "frames 0..4 x 1 stream(s)" in line and "85 rows of keypoints -> kp.csv" in line
+    assert main(["predict", "--model", "hrnet", "--frames", "3", "--start", "790", "-o", "k2.csv",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["first_frame"] == 790 and d["frames"] == 3 and d["rows"] == 3 * 3 * 17
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["-o", "kp.txt"], "-o kp.txt: unsupported file type '.txt'"),
+        (["-o", "kp.csv", "--start", "900"], "--start 900: "),
+        (["-o", "kp.csv", "--frames", "0"], "--frames 0: need at least 1"),
+        (["-o", "kp.csv", "--threshold", "-1"], "--threshold must be a finite number >= 0"),
+        (["-o", "kp.csv", "--video", "missing.mp4"], "missing.mp4"),
+        (["-o", "kp.csv", "--threads", "0"], "--threads 0: need at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+    needle: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "--model", "hrnet", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert list(tmp_path.iterdir()) == []

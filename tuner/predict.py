@@ -1,0 +1,211 @@
+"""Run a tuned delta network over a whole video and write what it predicts: the end of the workflow.
+
+``search`` tunes a setting and ``export`` writes it; :func:`predict_video` puts it to work. Frames are
+decoded one at a time (a long video never sits in memory), each stream is one crop window, the network
+runs with the sparse backend, and every frame's predictions go to a CSV:
+
+pose models
+    ``frame, stream, joint, x, y, visible, score``: full-frame pixel coordinates in the format
+    ``search --labels`` reads (``visible`` is 1 where the keypoint is present, its heatmap peak above the
+    model's presence threshold, or everywhere for a model without one), and the peak ``score``.
+classifiers
+    ``frame, stream, class, probability``: the top-1 class and its softmax probability.
+
+The CSV is written to a temporary file and moved into place at the end, so a run that fails or is
+interrupted leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deltatune.errors import ConfigError
+
+__all__ = ["PredictResult", "predict_video"]
+
+log = logging.getLogger(__name__)
+
+POSE_COLUMNS = ("frame", "stream", "joint", "x", "y", "visible", "score")
+CLASS_COLUMNS = ("frame", "stream", "class", "probability")
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What a run did: its frames and streams, the network's time per frame (decoding and writing
+    excluded; frame 0 runs dense), the MAC speedup over the frames after the first, and where the rows
+    went."""
+
+    model: str
+    video: str
+    task: str
+    frames: int
+    streams: int
+    first_frame: int
+    ms_per_frame: float
+    mac_speedup: float
+    rows: int
+    output: str
+    weights: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def predict_video(
+    model: str,
+    output: str | Path,
+    *,
+    weights: str | Path | None = "default",
+    video: str | Path | None = None,
+    windows: list[Any] | None = None,
+    start: int = 0,
+    frames: int | None = None,
+    threshold: float | None = None,
+    thresholds_file: str | Path | None = None,
+    fallback: bool = False,
+    on_frame: Callable[[int, int | None], None] | None = None,
+    progress: bool = False,
+) -> PredictResult:
+    """Run ``model`` as a delta network over ``frames`` frames of ``video`` from ``start`` (default: to
+    the end) and write its predictions to ``output`` (CSV; see the module docstring).
+
+    The setting is ``thresholds_file`` (from ``export``: thresholds, mode, dilation, key frames) or one
+    ``threshold`` everywhere (default 0: exact). ``on_frame(done, total)`` reports progress (``total``
+    is ``None`` when the container does not state its frame count); ``progress`` shows a bar while
+    this machine's layer costs are measured (once per model and input shape, a minute or two)."""
+    from deltatune._atomic import atomic_write
+    from deltatune.data.video import FrameStreams, video_info
+    from deltatune.delta import convert
+    from deltatune.delta.calibration import calibrate
+    from deltatune.workload import build_model, preprocess, resolve_video, stream_windows
+    from deltatune_models import model_info
+
+    if start < 0:
+        raise ConfigError(f"--start {start}: must be >= 0")
+    if frames is not None and frames < 1:
+        raise ConfigError(f"--frames {frames}: need at least 1")
+    if threshold is not None and threshold < 0:
+        raise ConfigError(f"--threshold {threshold}: must be >= 0")
+    info = model_info(model)
+    if info.task not in ("pose", "classification"):
+        raise ConfigError(f"--model {model}: predict writes pose keypoints or classes; this is a {info.task} "
+                          "model")
+    path, name = resolve_video(video)
+    vinfo = video_info(path)
+    if vinfo.frames is not None and start >= vinfo.frames:
+        raise ConfigError(f"--start {start}: {path} has {vinfo.frames} frames")
+    for w in windows or []:
+        w.check(vinfo.width, vinfo.height, source=path)
+    size = tuple(int(v) for v in info.input_size)
+    wins = stream_windows(path, name, windows, vinfo, size)
+    net_dense, wname, _ = build_model(model, weights, allow_random=False)
+    streams = FrameStreams(path, windows=wins, size=(size[0], size[1]), start=start, count=frames)
+    try:
+        total: int | None = len(streams)
+    except TypeError:
+        total = None
+    frame_iter = iter(streams)
+    first = next(frame_iter, None)
+    if first is None:
+        raise ConfigError(f"{path}: no decodable frame from --start {start}")
+    x0 = preprocess(first, info)
+    net = convert(net_dense, x0, thresholds=0.0 if threshold is None else threshold, backend="sparse",
+                  fallback=fallback)
+    if thresholds_file is not None:
+        net.load_thresholds(thresholds_file)
+    calibrate(net, x0, progress=progress)  # this machine's layer costs (measured once per shape)
+    full = [_Window(0, 0, vinfo.width, vinfo.height)] if not wins else list(wins)
+    writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
+    spent, done = 0.0, 0
+
+    def write(tmp: Path) -> None:
+        nonlocal spent, done
+        with tmp.open("w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(writer.columns)
+            net.reset()
+            with torch.no_grad():
+                for batch in _chain(first, frame_iter):
+                    x = preprocess(batch, info)
+                    t0 = time.perf_counter()
+                    y = net(x)
+                    spent += time.perf_counter() - t0
+                    out.writerows(writer.rows(start + done, y))
+                    done += 1
+                    if on_frame is not None:
+                        on_frame(done, total)
+
+    atomic_write(output, write)
+    return PredictResult(
+        model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
+        ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
+        rows=writer.count, output=str(output), weights=wname,
+    )
+
+
+@dataclass(frozen=True)
+class _Window:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def _chain(first: torch.Tensor, rest: Any) -> Any:
+    yield first
+    yield from rest
+
+
+class _PoseRows:
+    """Keypoints of one frame's heatmaps as CSV rows, in full-frame pixels."""
+
+    columns = POSE_COLUMNS
+
+    def __init__(self, info: Any, input_size: tuple[int, ...], windows: list[Any]) -> None:
+        self.input_size, self.windows = input_size, windows
+        self.present = info.present_confidence
+        self.count = 0
+
+    def rows(self, frame: int, out: Any) -> list[tuple[Any, ...]]:
+        from deltatune.metrics.decode import decode_heatmaps, heatmap_to_input_coords
+        from deltatune.metrics.video import crop_to_frame, heatmaps_of
+
+        hm = heatmaps_of(out)
+        xy, peak = decode_heatmaps(hm)
+        xy = heatmap_to_input_coords(xy, heatmap_size=hm.shape[-2:], input_size=self.input_size)
+        xy = crop_to_frame(xy.unsqueeze(0), input_size=self.input_size, windows=self.windows)[0]
+        rows = []
+        for s in range(xy.shape[0]):
+            for j in range(xy.shape[1]):
+                score = float(peak[s, j])
+                present = 1 if self.present is None or score > self.present else 0
+                rows.append((frame, s, j, round(float(xy[s, j, 0]), 2), round(float(xy[s, j, 1]), 2),
+                             present, round(score, 4)))
+        self.count += len(rows)
+        return rows
+
+
+class _ClassRows:
+    """The top-1 class of one frame's logits per stream, with its softmax probability."""
+
+    columns = CLASS_COLUMNS
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def rows(self, frame: int, out: Any) -> list[tuple[Any, ...]]:
+        if not isinstance(out, torch.Tensor):
+            raise ConfigError(f"a classifier must return one logits tensor, got {type(out).__name__}")
+        p = torch.softmax(out.reshape(out.shape[0], -1).float(), dim=1)
+        prob, cls = p.max(dim=1)
+        rows = [(frame, s, int(cls[s]), round(float(prob[s]), 4)) for s in range(out.shape[0])]
+        self.count += len(rows)
+        return rows
