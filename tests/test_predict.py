@@ -104,6 +104,7 @@ def test_the_command_line_summarises_and_prints_json(
         (["-o", "kp.txt"], "-o kp.txt: unsupported file type '.txt'"),
         (["-o", "kp.csv", "--start", "900"], "--start 900: "),
         (["-o", "kp.csv", "--frames", "0"], "--frames 0: need at least 1"),
+        (["-o", "kp.csv", "--start", "790", "--frames", "20"], "has 795 frames; frames 790..809 asked for"),
         (["-o", "kp.csv", "--threshold", "-1"], "--threshold must be a finite number >= 0"),
         (["-o", "kp.csv", "--video", "missing.mp4"], "missing.mp4"),
         (["-o", "kp.csv", "--threads", "0"], "--threads 0: need at least 1"),

@@ -102,6 +102,9 @@ def predict_video(
     vinfo = video_info(path)
     if vinfo.frames is not None and start >= vinfo.frames:
         raise ConfigError(f"--start {start}: {path} has {vinfo.frames} frames")
+    if vinfo.frames is not None and frames is not None and start + frames > vinfo.frames:
+        raise ConfigError(f"--frames {frames}: {path} has {vinfo.frames} frames; frames {start}.."
+                          f"{start + frames - 1} asked for (leave --frames out to run to the end)")
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
     size = tuple(int(v) for v in info.input_size)
