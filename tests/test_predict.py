@@ -69,6 +69,32 @@ def test_a_tuned_setting_skips_work_and_classifiers_write_top1(tmp_path: Path) -
     assert all(0 < float(r["probability"]) <= 1 for r in rows)
 
 
+def test_the_overlay_video_shows_each_present_keypoint(tmp_path: Path) -> None:
+    """--overlay: the source's frames and size, with a dot drawn at every present keypoint."""
+    from deltatune.data.video import read_frames
+
+    res = predict_video("hrnet", tmp_path / "kp.csv", frames=5, start=100, overlay=tmp_path / "kp.mp4",
+                        thresholds_file=THRESHOLDS / "hrnet.json")
+    drawn = list(read_frames(tmp_path / "kp.mp4"))
+    source = _vtest(100, 5)
+    assert len(drawn) == res.frames == 5 and drawn[0].shape == source[0].shape
+    rows = [r for r in _rows(tmp_path / "kp.csv") if r["visible"] == "1" and r["frame"] == "104"]
+    assert rows
+    for r in rows:  # the dot's centre differs from the source frame by far more than coding noise
+        x, y = round(float(r["x"])), round(float(r["y"]))
+        if 0 <= x < 768 and 0 <= y < 576:
+            diff = np.abs(drawn[4][y, x].astype(int) - source[4][y, x].astype(int)).sum()
+            assert diff > 60, (r, diff)
+    assert oct((tmp_path / "kp.mp4").stat().st_mode & 0o777) == "0o644"
+
+
+def _vtest(start: int, count: int) -> list[np.ndarray]:
+    from deltatune.data.video import read_frames
+    from deltatune.workload import resolve_video
+
+    return list(read_frames(resolve_video("vtest")[0], start=start, count=count))
+
+
 def test_a_run_that_stops_leaves_no_file(tmp_path: Path) -> None:
     out = tmp_path / "kp.csv"
 
@@ -77,7 +103,7 @@ def test_a_run_that_stops_leaves_no_file(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        predict_video("hrnet", out, frames=6, on_frame=stop)
+        predict_video("hrnet", out, frames=6, on_frame=stop, overlay=tmp_path / "kp.mp4")
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
     with pytest.raises(DeltatuneError, match="thresholds file"):  # another model's setting
         predict_video("hrnet", out, frames=4, thresholds_file=THRESHOLDS / "mobilenet_v2.json")
@@ -108,6 +134,7 @@ def test_the_command_line_summarises_and_prints_json(
         (["-o", "kp.csv", "--threshold", "-1"], "--threshold must be a finite number >= 0"),
         (["-o", "kp.csv", "--video", "missing.mp4"], "missing.mp4"),
         (["-o", "kp.csv", "--threads", "0"], "--threads 0: need at least 1"),
+        (["-o", "kp.csv", "--overlay", "kp.avi"], "--overlay kp.avi: unsupported file type '.avi'"),
     ],
 )
 def test_bad_input_is_one_line_and_nothing_is_written(

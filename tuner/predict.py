@@ -71,6 +71,7 @@ def predict_video(
     threshold: float | None = None,
     thresholds_file: str | Path | None = None,
     fallback: bool = False,
+    overlay: str | Path | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
     progress: bool = False,
 ) -> PredictResult:
@@ -80,9 +81,11 @@ def predict_video(
     The setting is ``thresholds_file`` (from ``export``: thresholds, mode, dilation, key frames) or one
     ``threshold`` everywhere (default 0: exact). ``on_frame(done, total)`` reports progress (``total``
     is ``None`` when the container does not state its frame count); ``progress`` shows a bar while
-    this machine's layer costs are measured (once per model and input shape, a minute or two)."""
+    this machine's layer costs are measured (once per model and input shape, a minute or two).
+    ``overlay``: also write the video with the predictions drawn on it (MP4, see
+    :mod:`deltatune.report.overlay`), moved into place with the CSV."""
     from deltatune._atomic import atomic_write
-    from deltatune.data.video import FrameStreams, video_info
+    from deltatune.data.video import FrameStreams, read_frames, video_info
     from deltatune.delta import convert
     from deltatune.delta.calibration import calibrate
     from deltatune.workload import build_model, preprocess, resolve_video, stream_windows
@@ -115,11 +118,11 @@ def predict_video(
         total: int | None = len(streams)
     except TypeError:
         total = None
-    frame_iter = iter(streams)
-    first = next(frame_iter, None)
-    if first is None:
+    raw_iter = read_frames(path, start=start, count=frames)
+    first_raw = next(raw_iter, None)
+    if first_raw is None:
         raise ConfigError(f"{path}: no decodable frame from --start {start}")
-    x0 = preprocess(first, info)
+    x0 = preprocess(streams.convert(first_raw), info)
     net = convert(net_dense, x0, thresholds=0.0 if threshold is None else threshold, backend="sparse",
                   fallback=fallback)
     if thresholds_file is not None:
@@ -128,25 +131,42 @@ def predict_video(
     full = [_Window(0, 0, vinfo.width, vinfo.height)] if not wins else list(wins)
     writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
     spent, done = 0.0, 0
+    video_tmp = _temporary_beside(Path(overlay)) if overlay is not None else None
 
     def write(tmp: Path) -> None:
         nonlocal spent, done
-        with tmp.open("w", newline="") as f:
-            out = csv.writer(f)
-            out.writerow(writer.columns)
-            net.reset()
-            with torch.no_grad():
-                for batch in _chain(first, frame_iter):
-                    x = preprocess(batch, info)
-                    t0 = time.perf_counter()
-                    y = net(x)
-                    spent += time.perf_counter() - t0
-                    out.writerows(writer.rows(start + done, y))
-                    done += 1
-                    if on_frame is not None:
-                        on_frame(done, total)
+        from deltatune.report.overlay import OverlayVideo
 
-    atomic_write(output, write)
+        drawn = OverlayVideo(video_tmp, vinfo.width, vinfo.height, vinfo.fps) if video_tmp else None
+        try:
+            with tmp.open("w", newline="") as f:
+                out = csv.writer(f)
+                out.writerow(writer.columns)
+                net.reset()
+                with torch.no_grad():
+                    for raw in _chain(first_raw, raw_iter):
+                        x = preprocess(streams.convert(raw), info)
+                        t0 = time.perf_counter()
+                        y = net(x)
+                        spent += time.perf_counter() - t0
+                        out.writerows(writer.rows(start + done, y))
+                        if drawn is not None:
+                            drawn.write(raw, full, **writer.drawing())
+                        done += 1
+                        if on_frame is not None:
+                            on_frame(done, total)
+        finally:
+            if drawn is not None:
+                drawn.close()
+
+    try:
+        atomic_write(output, write)
+        if video_tmp is not None:
+            video_tmp.chmod(0o644)
+            video_tmp.replace(overlay)  # type: ignore[arg-type]
+    finally:
+        if video_tmp is not None:
+            video_tmp.unlink(missing_ok=True)
     return PredictResult(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
         ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
@@ -162,7 +182,18 @@ class _Window:
     h: int
 
 
-def _chain(first: torch.Tensor, rest: Any) -> Any:
+def _temporary_beside(path: Path) -> Path:
+    """A fresh temporary file name next to ``path`` (same file system: the final move is atomic)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+def _chain(first: Any, rest: Any) -> Any:
     yield first
     yield from rest
 
@@ -186,14 +217,21 @@ class _PoseRows:
         xy = heatmap_to_input_coords(xy, heatmap_size=hm.shape[-2:], input_size=self.input_size)
         xy = crop_to_frame(xy.unsqueeze(0), input_size=self.input_size, windows=self.windows)[0]
         rows = []
+        self._xy = xy.numpy()
+        everywhere = torch.ones(peak.shape, dtype=torch.bool)
+        self._visible = (peak > self.present if self.present is not None else everywhere).numpy()
         for s in range(xy.shape[0]):
             for j in range(xy.shape[1]):
                 score = float(peak[s, j])
-                present = 1 if self.present is None or score > self.present else 0
+                present = int(self._visible[s, j])
                 rows.append((frame, s, j, round(float(xy[s, j, 0]), 2), round(float(xy[s, j, 1]), 2),
                              present, round(score, 4)))
         self.count += len(rows)
         return rows
+
+    def drawing(self) -> dict[str, Any]:
+        """The last frame's keypoints, for :meth:`OverlayVideo.write`."""
+        return {"keypoints": self._xy, "visible": self._visible}
 
 
 class _ClassRows:
@@ -210,5 +248,10 @@ class _ClassRows:
         p = torch.softmax(out.reshape(out.shape[0], -1).float(), dim=1)
         prob, cls = p.max(dim=1)
         rows = [(frame, s, int(cls[s]), round(float(prob[s]), 4)) for s in range(out.shape[0])]
+        self._classes = [(int(c), float(p)) for c, p in zip(cls, prob, strict=True)]
         self.count += len(rows)
         return rows
+
+    def drawing(self) -> dict[str, Any]:
+        """The last frame's classes, for :meth:`OverlayVideo.write`."""
+        return {"classes": self._classes}

@@ -33,6 +33,8 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune predict --model hrnet --thresholds t.json --video clip.mp4 --window 400,120,300,400 "
     "-o keypoints.csv",
     "deltatune predict --model mobilenet_v2 --thresholds studies/thresholds/mobilenet_v2.json -o classes.csv",
+    "deltatune predict --model hrnet --thresholds studies/thresholds/hrnet.json --frames 200 -o kp.csv "
+    "--overlay kp.mp4",
     "deltatune predict --model hrnet --thresholds studies/thresholds/hrnet.json --start 600 --frames 100 "
     "-o kp.csv --json",
 )
@@ -45,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_threshold_arguments(p)
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv", help="where the predictions go (CSV)")
+    p.add_argument("--overlay", default=None, metavar="OUT.mp4",
+                   help="also write the video with the predictions drawn on it (keypoints and skeleton, or "
+                   "top-1 classes, in each crop window)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -58,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_threshold(args.threshold)
     check_output_path(args.output, "-o", suffixes=(".csv",))
+    if args.overlay:
+        check_output_path(args.overlay, "--overlay", suffixes=(".mp4",))
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads {args.threads}: need at least 1")
@@ -80,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         res = predict_video(
             args.model, args.output, weights=weights, video=args.video, windows=parse_windows(args.window),
             start=args.start, frames=args.frames, threshold=args.threshold, thresholds_file=args.thresholds,
-            fallback=args.fallback, on_frame=progress, progress=show and sys.stderr.isatty(),
+            fallback=args.fallback, overlay=args.overlay, on_frame=progress,
+            progress=show and sys.stderr.isatty(),
         )
     finally:
         if bar is not None:
@@ -91,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
     what = "keypoints" if res.task == "pose" else "top-1 classes"
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
           f"{res.streams} stream(s); delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
-          f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}")
+          f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"
+          + (f"; drawn -> {args.overlay}" if args.overlay else ""))
     return 0
