@@ -94,6 +94,9 @@ def test_search_text_output_names_front_recommendation_and_storage(
     assert "and latency speedup (max)" in out and "re-timed on this machine (5 interleaved" in out
     rec = re.search(r"recommended: trial (\d+) \(sweep\): measured speedup (\d+\.\d\dx \[[^]]+\])", out)
     assert rec is not None
+    # and how to use it: the predict line for the searched model, weights and video
+    assert ("use it:      deltatune predict --model hrnet_tiny --weights none --video vtest "
+            "--thresholds thresholds.json -o predictions.csv") in out
     # opened again later, the study shows what the search measured and recommended, and draws it
     assert cli("pareto", ["--study", "txt", "--plot", "txt.png"]) == 0
     again = capsys.readouterr().out

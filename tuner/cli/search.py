@@ -373,6 +373,21 @@ def _segment(text: str) -> Any:
         raise ConfigError(f"--also-on {text!r}: {exc}") from None
 
 
+def _predict_command(args: argparse.Namespace) -> str:
+    """The ``deltatune predict`` line that runs an exported setting on the searched video and crops."""
+    import shlex
+
+    parts = ["deltatune", "predict", "--model", args.model]
+    if str(args.weights) != "default":
+        parts += ["--weights", str(args.weights)]
+    if args.video is not None:
+        parts += ["--video", str(args.video)]
+    for w in args.window or []:
+        parts += ["--window", str(w)]
+    parts += ["--thresholds", "thresholds.json", "-o", "predictions.csv"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def _fmt(v: Any, spec: str = ".3f") -> str:
     try:
         f = float(v)
@@ -569,6 +584,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             + (f" --storage {result.storage}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
+        print(f"use it:      {_predict_command(args)}")
     if args.plot:
         print(f"plot:        {args.plot}")
     else:
