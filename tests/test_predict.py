@@ -135,6 +135,9 @@ def test_the_command_line_summarises_and_prints_json(
         (["-o", "kp.csv", "--video", "missing.mp4"], "missing.mp4"),
         (["-o", "kp.csv", "--threads", "0"], "--threads 0: need at least 1"),
         (["-o", "kp.csv", "--overlay", "kp.avi"], "--overlay kp.avi: unsupported file type '.avi'"),
+        (["-o", "b.csv", "--model", "fasterrcnn_mobilenet_v2"], "pass --weights with a detector from"),
+        (["-o", "b.csv", "--model", "fasterrcnn_mobilenet_v2", "--weights", "d.pt", "--window", "0,0,96,96"],
+         "--window: the detector reads whole frames"),
     ],
 )
 def test_bad_input_is_one_line_and_nothing_is_written(
@@ -146,3 +149,40 @@ def test_bad_input_is_one_line_and_nothing_is_written(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_students_detector_writes_boxes_from_its_delta_backbone(
+    vtest_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A detector trained with `detect train` (tiny: 8 frames of a MOT cut of vtest, 96x96): at threshold
+    0 the delta backbone's boxes are the dense detector's, in full-frame pixels; the overlay draws them."""
+    from deltatune.data.video import read_frames
+    from deltatune.train.detection_data import _resize, normalize
+    from deltatune.train.detection_eval import load_detector
+    from tests.mot_sequence import write_mot_sequence
+
+    seq = write_mot_sequence(vtest_path, tmp_path / "vtest-cut", count=12)
+    det = tmp_path / "det.pt"
+    assert main(["detect", "train", "--video", str(seq), "--frames", "0:8", "--size", "96", "--epochs", "2",
+                 "--batch-size", "4", "-o", str(det), "--json"]) == 0
+    capsys.readouterr()
+    res = predict_video("fasterrcnn_mobilenet_v2", tmp_path / "boxes.csv", weights=det, video=seq,
+                        start=8, frames=4, overlay=tmp_path / "boxes.mp4")
+    rows = _rows(tmp_path / "boxes.csv")
+    assert res.rows == len(rows) > 0 and list(rows[0]) == ["frame", "stream", "x1", "y1", "x2", "y2", "score",
+                                                            "label"]
+    model, cfg = load_detector(det)
+    raw = list(read_frames(seq / "img1", start=8, count=4))
+    h, w = raw[0].shape[:2]
+    for i, frame in enumerate(raw):
+        x = _resize(torch.from_numpy(frame).permute(2, 0, 1), tuple(cfg.size))[None]  # as it was trained
+        with torch.no_grad():
+            dense = model(normalize(x))[0]
+        mine = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2", "score")] for r in rows
+                         if int(r["frame"]) == 8 + i]).reshape(-1, 5)
+        want = torch.cat([dense["boxes"] * torch.tensor([w / cfg.size[1], h / cfg.size[0]] * 2),
+                          dense["scores"][:, None]], 1).numpy()
+        assert mine.shape == want.shape
+        np.testing.assert_allclose(mine, want, atol=0.06)  # written to 0.1 pixel
+    assert len(list(read_frames(tmp_path / "boxes.mp4"))) == 4

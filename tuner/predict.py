@@ -10,6 +10,9 @@ pose models
     model's presence threshold, or everywhere for a model without one), and the peak ``score``.
 classifiers
     ``frame, stream, class, probability``: the top-1 class and its softmax probability.
+the detector
+    ``frame, stream, x1, y1, x2, y2, score, label``: every box the detector (trained with ``deltatune
+    detect train``; the whole frame, its backbone a delta network) returns, in full-frame pixels.
 
 The CSV is written to a temporary file and moved into place at the end, so a run that fails or is
 interrupted leaves nothing half-written.
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 POSE_COLUMNS = ("frame", "stream", "joint", "x", "y", "visible", "score")
 CLASS_COLUMNS = ("frame", "stream", "class", "probability")
+BOX_COLUMNS = ("frame", "stream", "x1", "y1", "x2", "y2", "score", "label")
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,16 @@ def predict_video(
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold {threshold}: must be >= 0")
     info = model_info(model)
-    if info.task not in ("pose", "classification"):
-        raise ConfigError(f"--model {model}: predict writes pose keypoints or classes; this is a {info.task} "
-                          "model")
+    if info.task == "detection" and (weights is None or str(weights) == "default"):
+        raise ConfigError(f"--model {model}: pass --weights with a detector from `deltatune detect train` "
+                          "(its head is not trained otherwise)")
+    if info.task == "detection" and windows:
+        raise ConfigError("--window: the detector reads whole frames")
     path, name = resolve_video(video)
+    from deltatune.train.detection_data import is_mot_sequence
+
+    if is_mot_sequence(path):  # a MOT sequence (what `detect train` reads): its frames are in img1/
+        path = path / "img1"
     vinfo = video_info(path)
     if vinfo.frames is not None and start >= vinfo.frames:
         raise ConfigError(f"--start {start}: {path} has {vinfo.frames} frames")
@@ -110,26 +120,48 @@ def predict_video(
                           f"{start + frames - 1} asked for (leave --frames out to run to the end)")
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
-    size = tuple(int(v) for v in info.input_size)
-    wins = stream_windows(path, name, windows, vinfo, size)
-    net_dense, wname, _ = build_model(model, weights, allow_random=False)
+    detector: Any = None
+    if info.task == "detection":
+        from deltatune.train.detection_eval import load_detector
+
+        detector, cfg = load_detector(weights)  # type: ignore[arg-type]
+        size, wins, wname = tuple(int(v) for v in cfg.size), None, str(weights)
+        net_dense = detector.backbone
+    else:
+        size = tuple(int(v) for v in info.input_size)
+        wins = stream_windows(path, name, windows, vinfo, size)
+        net_dense, wname, _ = build_model(model, weights, allow_random=False)
     streams = FrameStreams(path, windows=wins, size=(size[0], size[1]), start=start, count=frames)
     try:
         total: int | None = len(streams)
     except TypeError:
         total = None
+
+    def prepare(raw: Any) -> torch.Tensor:
+        if detector is None:
+            return preprocess(streams.convert(raw), info)
+        from deltatune.train.detection_data import _resize, normalize
+
+        # the detector's own preprocessing (what it was trained on): uint8 resize, then ImageNet statistics
+        frame = torch.from_numpy(raw).permute(2, 0, 1)
+        return normalize(_resize(frame, (size[0], size[1]))[None])
+
     raw_iter = read_frames(path, start=start, count=frames)
     first_raw = next(raw_iter, None)
     if first_raw is None:
         raise ConfigError(f"{path}: no decodable frame from --start {start}")
-    x0 = preprocess(streams.convert(first_raw), info)
+    x0 = prepare(first_raw)
     net = convert(net_dense, x0, thresholds=0.0 if threshold is None else threshold, backend="sparse",
                   fallback=fallback)
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
     calibrate(net, x0, progress=progress)  # this machine's layer costs (measured once per shape)
     full = [_Window(0, 0, vinfo.width, vinfo.height)] if not wins else list(wins)
-    writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
+    writer: Any
+    if detector is not None:
+        writer = _BoxRows(detector, size, (vinfo.height, vinfo.width))
+    else:
+        writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
     spent, done = 0.0, 0
     video_tmp = _temporary_beside(Path(overlay)) if overlay is not None else None
 
@@ -145,7 +177,7 @@ def predict_video(
                 net.reset()
                 with torch.no_grad():
                     for raw in _chain(first_raw, raw_iter):
-                        x = preprocess(streams.convert(raw), info)
+                        x = prepare(raw)
                         t0 = time.perf_counter()
                         y = net(x)
                         spent += time.perf_counter() - t0
@@ -255,3 +287,29 @@ class _ClassRows:
     def drawing(self) -> dict[str, Any]:
         """The last frame's classes, for :meth:`OverlayVideo.write`."""
         return {"classes": self._classes}
+
+
+class _BoxRows:
+    """The detector's boxes of one frame (from the delta backbone's features), in full-frame pixels."""
+
+    columns = BOX_COLUMNS
+
+    def __init__(self, detector: Any, size: tuple[int, ...], frame_hw: tuple[int, int]) -> None:
+        self.detector, self.size = detector, (int(size[0]), int(size[1]))
+        self.scale = torch.tensor([frame_hw[1] / size[1], frame_hw[0] / size[0]] * 2)
+        self.count = 0
+
+    def rows(self, frame: int, features: Any) -> list[tuple[Any, ...]]:
+        det = self.detector.detect_from_features(features, self.size)[0]
+        boxes = det["boxes"].reshape(-1, 4) * self.scale
+        self._boxes = [(b.tolist(), float(sc)) for b, sc in zip(boxes, det["scores"], strict=True)]
+        rows = [
+            (frame, 0, *(round(float(v), 1) for v in b), round(float(sc), 4), int(lb))
+            for b, sc, lb in zip(boxes, det["scores"], det["labels"], strict=True)
+        ]
+        self.count += len(rows)
+        return rows
+
+    def drawing(self) -> dict[str, Any]:
+        """The last frame's boxes, for :meth:`OverlayVideo.write`."""
+        return {"boxes": self._boxes}

@@ -24,8 +24,9 @@ DESCRIPTION = (
     "video is never held in memory), one stream per crop window, and writes every frame's predictions: "
     "pose models frame,stream,joint,x,y,visible,score in full-frame pixels (the CSV search --labels reads; "
     "visible: present, its heatmap peak above the model's presence threshold), "
-    "classifiers frame,stream,class,probability. Prints the network's ms/frame and MAC speedup. The file "
-    "appears only when the run finishes."
+    "classifiers frame,stream,class,probability, the detector (--weights from `deltatune detect train`; "
+    "its backbone runs as the delta network) frame,stream,x1,y1,x2,y2,score,label. Prints the network's "
+    "ms/frame and MAC speedup. The files appear only when the run finishes."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
@@ -37,6 +38,8 @@ EXAMPLES: tuple[str, ...] = (
     "--overlay kp.mp4",
     "deltatune predict --model hrnet --thresholds studies/thresholds/hrnet.json --start 600 --frames 100 "
     "-o kp.csv --json",
+    "deltatune predict --model fasterrcnn_mobilenet_v2 --weights det.pt --threshold 0.05 --video MOT16-04 "
+    "-o boxes.csv --overlay boxes.mp4",
 )
 
 
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(res.to_dict()))
         return 0
-    what = "keypoints" if res.task == "pose" else "top-1 classes"
+    what = {"pose": "keypoints", "classification": "top-1 classes"}.get(res.task, "boxes")
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
           f"{res.streams} stream(s); delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
           f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"

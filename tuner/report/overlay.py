@@ -2,7 +2,8 @@
 
 Each frame is the source frame with every stream's crop window outlined and, for pose models, the
 present keypoints as dots (joined into a skeleton for the 17 COCO keypoints); for classifiers, each
-window's top-1 class index and probability. Written as H.264 MP4 with PyAV, at the source's frame rate.
+window's top-1 class index and probability; for the detector, its boxes scoring 0.5 or more. Written as
+H.264 MP4 with PyAV, at the source's frame rate.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ class OverlayVideo:
         keypoints: np.ndarray | None = None,
         visible: np.ndarray | None = None,
         classes: list[tuple[int, float]] | None = None,
+        boxes: list[tuple[list[float], float]] | None = None,
+        min_score: float = 0.5,
     ) -> None:
         """Draw one frame: ``frame`` RGB ``uint8 [H, W, 3]``; per stream ``b`` (window ``windows[b]``),
         ``keypoints[b]`` ``[K, 2]`` in frame pixels with ``visible[b]`` ``[K]``, or ``classes[b]`` =
-        ``(class index, probability)``."""
+        ``(class index, probability)``; or the detector's ``boxes`` (``([x1, y1, x2, y2], score)`` in
+        frame pixels; those scoring at least ``min_score`` are drawn)."""
         import av
         from PIL import Image, ImageDraw
 
@@ -77,6 +81,10 @@ class OverlayVideo:
             if classes is not None:
                 cls, prob = classes[b]
                 draw.text((win.x + 3, win.y + 2), f"class {cls}  {prob:.2f}", fill=colour)
+        for box, score in boxes or []:
+            if score >= min_score:
+                draw.rectangle(box, outline=_COLOURS[0], width=2)
+                draw.text((box[0] + 2, box[1] + 1), f"{score:.2f}", fill=_COLOURS[0])
         for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")):
             self._container.mux(packet)
         self.frames += 1
