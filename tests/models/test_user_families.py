@@ -222,6 +222,10 @@ def test_search_runs_an_unsupported_op_densely_only_when_asked(
     assert main([*argv, "--fallback", "--study", "gn"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n_trials"] == 2
+    text = [a for a in argv if a != "--json"]
+    assert main([*text, "--fallback", "--study", "gn2", "--retime", "1"]) == 0
+    out = capsys.readouterr().out  # the predict line carries --fallback too
+    assert "deltatune predict --model ut_gn_pose --weights none --video vtest --fallback" in out
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 

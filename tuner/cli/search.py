@@ -384,6 +384,8 @@ def _predict_command(args: argparse.Namespace) -> str:
         parts += ["--video", str(args.video)]
     for w in args.window or []:
         parts += ["--window", str(w)]
+    if args.fallback:
+        parts.append("--fallback")
     parts += ["--thresholds", "thresholds.json", "-o", "predictions.csv"]
     return " ".join(shlex.quote(p) for p in parts)
 
