@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv", help="where the predictions go (CSV)")
     p.add_argument("--overlay", default=None, metavar="OUT.mp4",
                    help="also write the video with the predictions drawn on it (keypoints and skeleton, or "
-                   "top-1 classes, in each crop window)")
+                   "top-1 classes, in each crop window; the detector's boxes scoring 0.5 or more)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
