@@ -21,6 +21,7 @@ interrupted leaves nothing half-written.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ def predict_video(
     ``overlay``: also write the video with the predictions drawn on it (MP4, see
     :mod:`deltatune.report.overlay`), moved into place with the CSV."""
     from deltatune._atomic import atomic_write
-    from deltatune.data.video import FrameStreams, read_frames, video_info
+    from deltatune.data.video import CropWindow, FrameStreams, read_frames, video_info
     from deltatune.delta import convert
     from deltatune.delta.calibration import calibrate
     from deltatune.workload import build_model, preprocess, resolve_video, stream_windows
@@ -156,27 +157,26 @@ def predict_video(
     if thresholds_file is not None:
         net.load_thresholds(thresholds_file)
     calibrate(net, x0, progress=progress)  # this machine's layer costs (measured once per shape)
-    full = [_Window(0, 0, vinfo.width, vinfo.height)] if not wins else list(wins)
+    full = [CropWindow(0, 0, vinfo.width, vinfo.height)] if not wins else list(wins)
     writer: Any
     if detector is not None:
         writer = _BoxRows(detector, size, (vinfo.height, vinfo.width))
     else:
         writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
     spent, done = 0.0, 0
-    video_tmp = _temporary_beside(Path(overlay)) if overlay is not None else None
 
-    def write(tmp: Path) -> None:
+    def run(csv_path: Path, video_path: Path | None) -> None:
         nonlocal spent, done
         from deltatune.report.overlay import OverlayVideo
 
-        drawn = OverlayVideo(video_tmp, vinfo.width, vinfo.height, vinfo.fps) if video_tmp else None
+        drawn = OverlayVideo(video_path, vinfo.width, vinfo.height, vinfo.fps) if video_path else None
         try:
-            with tmp.open("w", newline="") as f:
+            with csv_path.open("w", newline="") as f:
                 out = csv.writer(f)
                 out.writerow(writer.columns)
                 net.reset()
                 with torch.no_grad():
-                    for raw in _chain(first_raw, raw_iter):
+                    for raw in itertools.chain([first_raw], raw_iter):
                         x = prepare(raw)
                         t0 = time.perf_counter()
                         y = net(x)
@@ -191,43 +191,15 @@ def predict_video(
             if drawn is not None:
                 drawn.close()
 
-    try:
-        atomic_write(output, write)
-        if video_tmp is not None:
-            video_tmp.chmod(0o644)
-            video_tmp.replace(overlay)  # type: ignore[arg-type]
-    finally:
-        if video_tmp is not None:
-            video_tmp.unlink(missing_ok=True)
+    if overlay is None:
+        atomic_write(output, lambda c: run(c, None))
+    else:  # both files written to temporaries and moved into place only when the run finished
+        atomic_write(output, lambda c: atomic_write(overlay, lambda v: run(c, v)))
     return PredictResult(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
         ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
     )
-
-
-@dataclass(frozen=True)
-class _Window:
-    x: int
-    y: int
-    w: int
-    h: int
-
-
-def _temporary_beside(path: Path) -> Path:
-    """A fresh temporary file name next to ``path`` (same file system: the final move is atomic)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(name)
-
-
-def _chain(first: Any, rest: Any) -> Any:
-    yield first
-    yield from rest
 
 
 class _PoseRows:
