@@ -342,10 +342,9 @@ def build_settings(args: argparse.Namespace) -> Any:
 def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
     """``--spread N``: the workloads of N - 1 more stretches of the clip's video, their first frames
     evenly spaced from the clip's up to the last that leaves ``--frames`` frames (the clip is the first)."""
-    from dataclasses import replace
-
     from deltatune.data.video import video_info
     from deltatune.errors import ConfigError
+    from deltatune.search.study_workload import Segment
 
     if count is None:
         return ()
@@ -360,7 +359,7 @@ def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
         raise ConfigError(f"--spread {count}: {workload.video} has {total} frames, too few for {count} "
                           f"stretches of --frames {workload.frames} from frame {workload.start}")
     starts = [round(workload.start + k * (last - workload.start) / (count - 1)) for k in range(1, count)]
-    return tuple(replace(workload, start=s) for s in starts)
+    return tuple(workload.on_segment(Segment(workload.video, s)) for s in starts)
 
 
 def _segment(text: str) -> Any:
