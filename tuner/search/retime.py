@@ -17,7 +17,7 @@ were measured on: a resumed search re-times only what this host has not timed ye
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from deltatune.search.objective import Evaluator
     from deltatune.search.training import Trainer
 
-__all__ = ["Retimed", "retime_candidates", "retime_trials", "stored_retimings", "RETIMED_ATTR"]
+__all__ = [
+    "Retimed", "fastest_first", "retime_candidates", "retime_trials", "stored_retimings", "RETIMED_ATTR"
+]
 
 #: Study user attribute holding the re-timings: ``{trial number: Retimed.to_dict()}``.
 RETIMED_ATTR = "retimed"
@@ -68,11 +70,16 @@ class Retimed:
         return cls(**{**d, "ratios": tuple(float(r) for r in d["ratios"])})
 
 
+def fastest_first(timings: Iterable[Retimed]) -> list[Retimed]:
+    """Re-timings in the order a recommendation reads them: the fastest measured first, ties by trial."""
+    return sorted(timings, key=lambda r: (-r.measured, r.trial))
+
+
 def stored_retimings(study: optuna.Study) -> list[Retimed]:
-    """The re-timings a search stored in ``study`` (every host's), the fastest measured first: what
-    ``pareto`` shows and draws when the study is opened again."""
+    """The re-timings a search stored in ``study`` (every host's), :func:`fastest_first`: what ``pareto``
+    shows and draws when the study is opened again."""
     stored = study.user_attrs.get(RETIMED_ATTR) or {}
-    return sorted((Retimed.from_dict(v) for v in stored.values()), key=lambda r: (-r.measured, r.trial))
+    return fastest_first(Retimed.from_dict(v) for v in stored.values())
 
 
 def retime_candidates(front: pd.DataFrame, n: int) -> list[int]:

@@ -45,7 +45,7 @@ from deltatune.search.pareto import (
     study_meta,
     trials_frame,
 )
-from deltatune.search.retime import Retimed, retime_candidates, retime_trials
+from deltatune.search.retime import Retimed, fastest_first, retime_candidates, retime_trials
 from deltatune.search.segments import SEGMENTS_ATTR, SegmentsEvaluator, aggregate_error
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, resolve_storage
@@ -774,7 +774,7 @@ def run_search(
             study, ev, cands, repeats=settings.retime_repeats, trainer=trainer,
             on_trial=(lambda k: on_retime(k, total)) if on_retime is not None else None,
         )
-        retimed = sorted(timed.values(), key=lambda r: (-r.measured, r.trial))
+        retimed = fastest_first(timed.values())
         best = _row_dict(df[df["trial"] == retimed[0].trial].iloc[0])
         assert best is not None
         top = retimed[0]
