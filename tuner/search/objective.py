@@ -322,12 +322,16 @@ class Evaluator:
                               f"tensor, got {type(out).__name__}")
         return top1_classes(out)
 
-    def _convert(self, model: torch.nn.Module) -> Any:
+    def _convert(self, model: torch.nn.Module, *, sparse: bool | None = None) -> Any:
+        """``model`` as this search's delta network: the reference backend with statistics for a MAC
+        search, else (or with ``sparse=True``, for timing) the sparse backend without them."""
         from deltatune.delta import convert
 
         x0 = self.frames["tune"][0]
         fallback = self.workload.fallback
-        if self.speed == "macs":
+        if sparse is None:
+            sparse = self.speed != "macs"
+        if not sparse:
             return convert(model, x0, fallback=fallback)
         from deltatune.delta.sparse import SparseBackend
 
@@ -381,14 +385,10 @@ class Evaluator:
         if self.speed != "macs":
             return self.net
         if self._timing is None or self._timing[0] != self._weights_key:
-            from deltatune.delta import convert
             from deltatune.delta.calibration import calibrate
-            from deltatune.delta.sparse import SparseBackend
 
-            x0 = self.frames["tune"][0]
-            net = convert(self.active_model, x0, backend=SparseBackend(), record_stats=False,
-                          fallback=self.workload.fallback)
-            calibrate(net, x0)  # this machine's layer costs, before anything is timed
+            net = self._convert(self.active_model, sparse=True)
+            calibrate(net, self.frames["tune"][0])  # this machine's layer costs, before anything is timed
             self._timing = (self._weights_key, net)
         return self._timing[1]
 
