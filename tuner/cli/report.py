@@ -38,8 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         default=None,
-        metavar="HTML",
-        help="self-contained HTML report (default: deltatune-results/NAME.html)",
+        metavar="FILE",
+        help="the report: self-contained HTML (.html), or Markdown with its plots beside it (.md) "
+        "(default: deltatune-results/NAME.html)",
     )
     p.add_argument("--md", default=None, metavar="MD", help="also write Markdown (plots beside it)")
     p.add_argument(
@@ -127,12 +128,14 @@ def run(args: argparse.Namespace) -> int:
     if args.aso_iterations < 10:
         raise ConfigError(f"--aso-iterations {args.aso_iterations}: need at least 10")
     for option, path, suffixes in (
-        ("-o", args.output, (".html", ".htm")),
+        ("-o", args.output, (".html", ".htm", ".md", ".markdown")),
         ("--md", args.md, (".md", ".markdown")),
         ("--csv", args.csv, (".csv",)),
     ):
         if path:
             check_output_path(path, option, suffixes=suffixes)
+    if args.output and args.md and Path(args.output).suffix.lower() in (".md", ".markdown"):
+        raise ConfigError(f"-o {args.output}: is a Markdown report already; leave out --md {args.md}")
     src = args.results
     if src.lower().endswith(".csv"):
         if args.csv and Path(args.csv).resolve() == Path(src).resolve():
@@ -167,14 +170,17 @@ def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int
     from deltatune.report.render import write_report
     from deltatune.search.storage import results_dir
 
-    html = Path(args.output) if args.output else results_dir() / f"{results.name}.html"
-    md = Path(args.md) if args.md else None
+    out = Path(args.output) if args.output else results_dir() / f"{results.name}.html"
     if not args.output:
-        check_output_path(html, "-o", suffixes=(".html", ".htm"))
+        check_output_path(out, "-o", suffixes=(".html", ".htm"))
+    md = Path(args.md) if args.md else None
+    html: Path | None = out
+    if out.suffix.lower() in (".md", ".markdown"):
+        html, md = None, out
     write_report(results, html=html, markdown=md, alpha=args.alpha, aso_iterations=args.aso_iterations)
     if args.csv:
         obs = results.observations
         atomic_write(args.csv, lambda p: obs.to_csv(p, index=False))
-    also = (f" and {md}" if md else "") + (f"; observations {args.csv}" if args.csv else "")
-    print(f"{what}; report {html}{also}")
+    written = " and ".join(str(p) for p in (html, md) if p is not None)
+    print(f"{what}; report {written}" + (f"; observations {args.csv}" if args.csv else ""))
     return 0
