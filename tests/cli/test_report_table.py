@@ -22,6 +22,8 @@ def test_report_o_md_writes_markdown_with_its_plots_and_no_html(
     plots = list((tmp_path / "out" / "sweep_files").iterdir())
     assert plots and all(p.suffix == ".png" for p in plots)
     assert not list(tmp_path.rglob("*.html"))
+    # a table records no timing repeats or provenance: no empty sections for them
+    assert "## Measured speed" not in text and "## Provenance" not in text and "Measured speed**" not in text
     assert f"report {out}" in capsys.readouterr().out
 
 

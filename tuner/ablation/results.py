@@ -80,6 +80,8 @@ class AblationResults:
     notes: list[str] = field(default_factory=list)
     #: ``(setting, value)`` rows every run shares (video, crops, clip, repeats, fixed settings)
     setup: list[tuple[str, str]] = field(default_factory=list)
+    #: read from a table of runs made elsewhere: there are no timing repeats, fronts or provenance to report
+    from_table: bool = False
 
     def metric(self, name: str) -> MetricSpec:
         """The :class:`MetricSpec` called ``name`` (KeyError when the study has none)."""

@@ -116,6 +116,7 @@ def read_results_table(
         fronts=pd.DataFrame(columns=["run", "seed", "unit", *factor_names, "accuracy_loss", "speedup"]),
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=int(obs["run"].nunique()),
+        from_table=True,
         notes=[]
         if shared or unit_col is None or not paired
         else [

@@ -458,11 +458,15 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
         ]
     for m in analysis.metrics:
         out += _metric_blocks(results, m, x, hue, analysis.alpha)
-    out += _speed_blocks(results, analysis, x)
-    out += _fronts_blocks(results, x)
-    out += _provenance_blocks(analysis)
+    terms = HOW_TO_READ
+    if results.from_table:  # a table of runs records no timing repeats, fronts or provenance
+        terms = tuple(t for t in HOW_TO_READ if t[0] != "Measured speed")
+    else:
+        out += _speed_blocks(results, analysis, x)
+        out += _fronts_blocks(results, x)
+        out += _provenance_blocks(analysis)
     notes = [*results.notes, *analysis.notes]
     if notes:
         out += [Heading(2, "Notes"), Bullets(tuple(notes))]
-    out += [Heading(2, "How to read this report"), Terms(HOW_TO_READ)]
+    out += [Heading(2, "How to read this report"), Terms(terms)]
     return out
