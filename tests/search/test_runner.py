@@ -52,6 +52,10 @@ def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny
     other = StudyWorkload("hrnet_tiny", weights=None, frames=8, streams=1)
     with pytest.raises(ConfigError, match=r"different workload: frames \d+ \(now 8\)"):
         run_search(settings(trials=1, study="mix", workload=other), heldout=False)
+    # refused before the network is built: weights that do not exist are not even opened
+    missing = replace(TINY, weights=str(results / "missing.pt"))
+    with pytest.raises(ConfigError, match="different workload: weights"):
+        run_search(settings(trials=1, study="mix", workload=missing), heldout=False)
 
 
 def test_resuming_after_the_weights_file_changed_is_refused(  # type: ignore[no-untyped-def]

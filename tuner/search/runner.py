@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import alive, all_workers_gone, optimize_resilient, register_worker
@@ -273,10 +274,14 @@ def open_study(
         raise ConfigError(f"--study {name}: no such study in {spec.url}") from None
 
 
-def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
+def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = True) -> None:
+    """Refuse to add trials to ``study`` when ``meta`` (what this search would store) differs from what
+    its trials were scored with; a new study gets ``meta`` recorded (with ``record``). Keys missing from
+    ``meta`` are not compared (the early check knows the settings, not yet the network)."""
     old = study_meta(study)
     if not old:
-        study.set_user_attr(META_KEY, meta)
+        if record:
+            study.set_user_attr(META_KEY, meta)
         return
     old = dict(old)
     if isinstance(old.get("workload"), dict):  # fill fields added since (e.g. joints) as they were then
@@ -289,7 +294,7 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
             "--study name"
         )
     for key in ("workload", "budget", "threshold_names", "train", "also_on", "aggregate"):
-        if old.get(key) != meta.get(key):
+        if key in meta and old.get(key) != meta.get(key):
             what = {
                 "workload": "workload (model, video, windows, frames, joints)",
                 "budget": "budget",
@@ -318,20 +323,37 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
         )
 
 
-def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
+def _settings_meta(settings: SearchSettings) -> dict[str, Any]:
+    """The part of a study's metadata the settings alone give (checked before any model work)."""
     return {
         "workload": settings.workload.to_dict(),
         "budget": settings.budget,
-        "speed": speed_used,
-        "threshold_names": ev.threshold_names,
-        "random_weights": ev.random_weights,
         "model": settings.workload.model,
         "train": settings.train.to_dict() if settings.train is not None else None,
         "also_on": [w.to_dict() for w in settings.also_on] or None,
         "aggregate": settings.aggregate if settings.also_on else None,
+    }
+
+
+def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
+    return {
+        **_settings_meta(settings),
+        "speed": speed_used,
+        "threshold_names": ev.threshold_names,
+        "random_weights": ev.random_weights,
         WEIGHTS_ATTR: weights_fingerprint(ev.model),
         FRAMES_ATTR: ev.frames_fingerprint(),
     }
+
+
+def _existing_study(spec: StorageSpec, name: str) -> optuna.Study | None:
+    """Study ``name`` when the storage already holds it, else None (creating nothing)."""
+    if spec.kind == "journal" and not Path(spec.url).is_file():
+        return None
+    try:
+        return open_study(spec, name, create=False)
+    except ConfigError:  # no such study (yet)
+        return None
 
 
 def make_evaluator(
@@ -703,6 +725,9 @@ def run_search(
         raise ConfigError("run_search: the evaluator was built for another workload")
     if evaluator is not None and evaluator.speed != resolve_speed(settings.speed)[0]:
         raise ConfigError(f"run_search: the evaluator scores --speed {evaluator.speed}, not {settings.speed}")
+    existing = _existing_study(spec, settings.study_name)
+    if existing is not None:  # a resume with other settings is refused before the network and clip are built
+        _check_meta(existing, _settings_meta(settings), record=False)
     # main process: validates inputs early, held-out check, jobs == 1 worker
     ev = make_evaluator(settings, evaluator)
     for e in getattr(ev, "evaluators", [ev]):  # every segment must have keypoints to lose
