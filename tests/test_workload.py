@@ -42,6 +42,7 @@ def test_a_stretched_crop_is_warned_about(
         Image.fromarray(f[:432, :768]).save(wide / f"{i}.png")
     with caplog.at_level(logging.WARNING, logger="deltatune.workload"):
         load_workload("hrnet_tiny", weights=None, frames=2, video=wide)
+        load_workload("hrnet_tiny", weights=None, frames=2, video=wide)  # the same clip again: said once
     stretched = [r.getMessage() for r in caplog.records if "stretched" in r.getMessage()]
     assert len(stretched) == 1
     assert "the whole frame (768x432)" in stretched[0] and "2.4x" in stretched[0] and "3:4" in stretched[0]

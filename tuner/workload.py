@@ -81,6 +81,9 @@ def _short_video(path: Path | str, n: int, start: int, frames: int) -> str:
 
 #: How far (as a ratio) a crop's aspect may be from the model input's before the stretch is worth a word.
 _STRETCH_TOLERANCE = 1.15
+#: (video, crop, input size) already warned about in this process: an ablation or a search with held-out
+#: segments loads the same clip many times, and one warning says it
+_WARNED_STRETCH: set[tuple[str, str, int, int, int, int]] = set()
 
 
 def warn_if_stretched(
@@ -88,7 +91,8 @@ def warn_if_stretched(
 ) -> None:
     """Log a warning when the crops are stretched to a clearly different aspect ratio: every crop is
     resized to the model's input without padding, so a 16:9 frame fed whole to a 3:4 pose model squeezes
-    every person to under half their width, and accuracy and sparsity are then about distorted video."""
+    every person to under half their width, and accuracy and sparsity are then about distorted video.
+    Said once per video, crop and input size in a process."""
     in_h, in_w = input_size[-2], input_size[-1]
     rects = [(f"window {w}", w.w, w.h) for w in windows] if windows else [("the whole frame", width, height)]
 
@@ -96,8 +100,10 @@ def warn_if_stretched(
         return max(r[1] * in_h / (r[2] * in_w), r[2] * in_w / (r[1] * in_h))
 
     worst = max(rects, key=stretch)
-    if stretch(worst) <= _STRETCH_TOLERANCE:
+    key = (str(path), *worst, in_w, in_h)
+    if stretch(worst) <= _STRETCH_TOLERANCE or key in _WARNED_STRETCH:
         return
+    _WARNED_STRETCH.add(key)
     log.warning(
         "%s: %s (%dx%d) is stretched to the model's %dx%d input, distorting its aspect %.1fx; pass "
         "--window X,Y,W,H with a %d:%d window around what the model should see",
