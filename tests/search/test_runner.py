@@ -363,6 +363,15 @@ def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
     refit = json.loads(own.read_text())
     assert refit["fitted_on"] == first.clip_label() and refit["coef"] == list(again.latency.model.coef)
     assert json.loads(elsewhere.read_text())["coef"] == wild["coef"]  # the other clip's fit is its own
+    # a fit of another clip that passes the check here is kept as this clip's own, so that the next
+    # evaluator of this clip (a --jobs worker) reads it without timing the check beside another worker
+    own.unlink()
+    assert again._adopt_fit(elsewhere) == own
+    adopted = json.loads(own.read_text())
+    assert adopted["fitted_on"] == "other.mp4 frames 0..3" and adopted["checked_on"] == first.clip_label()
+    worker = Evaluator(TINY, speed="latency")
+    assert worker.latency.model.coef == tuple(wild["coef"]) and worker.latency_file() == own
+    assert worker.latency_fitted_on() == "other.mp4 frames 0..3"
 
 
 @pytest.mark.slow  # ~30 s: three evaluators and a one-trial search

@@ -573,7 +573,7 @@ class Evaluator:
                     continue
                 errors = check_latency(cached, self.net, list(self.frames["tune"]))
                 if max(errors) <= PREDICTION_TOLERANCE:
-                    self._latency_file = other
+                    self._latency_file = self._adopt_fit(other) or other
                     return cached
                 log.info("the latency model of %s fitted on another clip (%s) is %.0f%% off on this one; "
                          "fitting it here", w.model, other, 100 * max(errors))
@@ -591,6 +591,22 @@ class Evaluator:
             except OSError as exc:
                 log.warning("cannot write latency model cache %s (%s)", path, exc)
         return fitted
+
+    def _adopt_fit(self, other: Path) -> Path | None:
+        """Cache another clip's fit that passed the check on this clip as this clip's own (its
+        ``fitted_on`` kept, ``checked_on`` added), so that the next evaluator of this clip (a ``--jobs``
+        worker, a later search) uses it without timing the check again; a check timed in a worker
+        beside another would fail on the contention alone and start a fit of its own. Returns the
+        file written, None when it cannot be."""
+        path = self.latency_cache_path()
+        try:
+            payload = json.loads(other.read_text())
+            payload["checked_on"] = self.clip_label()
+            atomic_write_text(path, json.dumps(payload, indent=1))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot write latency model cache %s (%s)", path, exc)
+            return None
+        return path
 
     def _measured_speedup(self, frames: torch.Tensor) -> float:
         import statistics
