@@ -266,7 +266,7 @@ def test_a_search_on_frames_where_the_model_finds_nobody_is_refused(
             "--study", "nobody2", "--no-progress", "--also-on", "blank@0"]
     assert main(also) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--video blank: the dense hrnet finds no keypoint" in err
+    assert len(err.splitlines()) == 1 and "--also-on blank: the dense hrnet finds no keypoint" in err
     assert not (ws / "res" / "nobody2.journal").exists()
     # a segment that starts later is named as one, with its own frames
     assert main([*also[:-1], "blank@2"]) == 2

@@ -256,16 +256,17 @@ class Evaluator:
         visible = present_joints(ref[..., 2], self.min_confidence)
         return pck(ref[..., :2], ref[..., :2], visible=visible, alpha=PCK_ALPHA).n_keypoints
 
-    def check_scorable(self) -> None:
+    def check_scorable(self, where: str | None = None) -> None:
         """A pose workload whose tuning frames count no keypoint scores every setting at 0 points lost: a
         search on it would recommend any threshold. Refuse it with one line naming the input (a
-        :class:`ConfigError`); done on construction unless ``require_keypoints=False``."""
+        :class:`ConfigError`; ``where``, e.g. ``--also-on carphone``, names the option that gave the clip);
+        done on construction unless ``require_keypoints=False``."""
         if self.counted_keypoints("tune") != 0:
             return
         w = self.workload
         frames = f"frames {w.start + 1}..{w.start + w.tune_frames - 1} of {w.video}"
         # a search's own clip starts at frame 0; a later start is a segment (--also-on, a study's units)
-        where = f"--video {w.video}" if w.start == 0 else f"segment {w.video}@{w.start}"
+        where = where or (f"--video {w.video}" if w.start == 0 else f"segment {w.video}@{w.start}")
         if self.labels is not None:
             raise ConfigError(
                 f"--labels {w.labels}: no visible keypoint on the tuning {frames}; nothing to score"

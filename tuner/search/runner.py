@@ -374,8 +374,8 @@ def make_evaluator(
     main = main or Evaluator(settings.workload, speed=speed, price_threads=threads, refit_latency=refit)
     if not settings.also_on:
         return main
-    build = evaluator_for or (
-        lambda w: Evaluator(w, speed=speed, price_threads=threads, refit_latency=refit)
+    build = evaluator_for or (  # run_search checks the segments have keypoints, naming --also-on
+        lambda w: Evaluator(w, speed=speed, price_threads=threads, refit_latency=refit, require_keypoints=False)
     )
     others = [build(w) for w in settings.also_on]
     return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
@@ -730,8 +730,9 @@ def run_search(
         _check_meta(existing, _settings_meta(settings), record=False)
     # main process: validates inputs early, held-out check, jobs == 1 worker
     ev = make_evaluator(settings, evaluator)
-    for e in getattr(ev, "evaluators", [ev]):  # every segment must have keypoints to lose
-        e.check_scorable()
+    ev.check_scorable()  # every segment must have keypoints to lose
+    for e in getattr(ev, "evaluators", [ev])[1:]:  # a whole other video came from --also-on
+        e.check_scorable(f"--also-on {e.workload.video}" if e.workload.start == 0 else None)
     if ev.random_weights:
         notices.append(
             RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed)
