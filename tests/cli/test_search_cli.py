@@ -240,3 +240,25 @@ def test_spread_scores_every_trial_on_stretches_across_the_video(
     assert len(study.trials) == 2
     for t in study.trials:
         assert [s["segment"] for s in t.user_attrs["segments"]] == ["vtest@0", "vtest@394", "vtest@789"]
+
+
+def test_the_use_it_line_of_a_fine_tuned_trial_runs_the_exported_weights_on_their_architecture() -> None:
+    """A ``--train`` search's recommendation holds for its fine-tuned weights only: ``export`` copies them
+    beside the thresholds, and hrnet's default weights are another variant's, so the line names that one."""
+    import argparse
+
+    from deltatune.cli.search import _predict_command
+    from deltatune.search.export import exported_weights
+
+    args = argparse.Namespace(model="hrnet", weights="default", video=None, window=None, fallback=False)
+    assert _predict_command(args) == ("deltatune predict --model hrnet --thresholds thresholds.json "
+                                      "-o predictions.csv")
+    assert exported_weights("thresholds.json") == Path("thresholds.weights.pt")
+    assert _predict_command(args, finetuned=True) == (
+        "deltatune predict --model hrnet_w18_small_v2 --weights thresholds.weights.pt "
+        "--thresholds thresholds.json -o predictions.csv")
+    own = argparse.Namespace(model="hrnet_tiny", weights="mine.pt", video="clip.mp4", window=["0,0,30,40"],
+                             fallback=False)
+    assert _predict_command(own, finetuned=True) == (
+        "deltatune predict --model hrnet_tiny --weights thresholds.weights.pt --video clip.mp4 "
+        "--window 0,0,30,40 --thresholds thresholds.json -o predictions.csv")

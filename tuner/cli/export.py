@@ -59,12 +59,9 @@ def run(args: argparse.Namespace) -> int:
         f"-> {res.path} ({res.format})"
     )
     if res.weights is not None:
-        from deltatune_models import model_info
+        from deltatune.search.export import finetuned_model
 
-        model = str(meta.get("model"))
-        arch = model  # hrnet's default weights are another variant's: the fine-tune is that variant
-        if (meta.get("workload") or {}).get("weights") == "default":
-            arch = model_info(model).default_variant or model
+        arch = finetuned_model(str(meta.get("model")), (meta.get("workload") or {}).get("weights"))
         print(f"the trial ran fine-tuned weights, copied to {res.weights}: run them with --model {arch} "
               f"--weights {res.weights}")
     return 0

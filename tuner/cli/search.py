@@ -372,13 +372,20 @@ def _segment(text: str) -> Any:
         raise ConfigError(f"--also-on {text!r}: {exc}") from None
 
 
-def _predict_command(args: argparse.Namespace) -> str:
-    """The ``deltatune predict`` line that runs an exported setting on the searched video and crops."""
+def _predict_command(args: argparse.Namespace, *, finetuned: bool = False) -> str:
+    """The ``deltatune predict`` line that runs an exported setting on the searched video and crops
+    (``finetuned``: with the fine-tuned weights ``export`` copies beside it)."""
     import shlex
 
-    parts = ["deltatune", "predict", "--model", args.model]
-    if str(args.weights) != "default":
-        parts += ["--weights", str(args.weights)]
+    from deltatune.search.export import exported_weights, finetuned_model
+
+    if finetuned:
+        parts = ["deltatune", "predict", "--model", finetuned_model(args.model, str(args.weights)),
+                 "--weights", str(exported_weights("thresholds.json"))]
+    else:
+        parts = ["deltatune", "predict", "--model", args.model]
+        if str(args.weights) != "default":
+            parts += ["--weights", str(args.weights)]
     if args.video is not None:
         parts += ["--video", str(args.video)]
     for w in args.window or []:
@@ -585,7 +592,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             + (f" --storage {result.storage}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
-        print(f"use it:      {_predict_command(args)}")
+        print(f"use it:      {_predict_command(args, finetuned=bool(b.get('finetune')))}")
     if args.plot:
         print(f"plot:        {args.plot}")
     else:

@@ -19,7 +19,7 @@ from deltatune.errors import ConfigError
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["FORMATS", "ExportResult", "select_trial", "export_trial"]
+__all__ = ["FORMATS", "ExportResult", "select_trial", "export_trial", "finetuned_model", "exported_weights"]
 
 FORMATS = ("deltatune", "deltacnn")
 
@@ -124,6 +124,23 @@ def export_trial(
     return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format, weights)
 
 
+def finetuned_model(model: str, weights: str | None) -> str:
+    """The registered model that loads a fine-tune of ``model`` started from ``weights``: the model
+    itself, or, from hrnet's default weights (another variant's), that variant."""
+    if weights != "default":
+        return model
+    from deltatune_models import model_info
+
+    return model_info(model).default_variant or model
+
+
+def exported_weights(out: str | Path) -> Path:
+    """Where :func:`export_trial` copies a ``--train`` trial's fine-tuned weights: ``<out stem>.weights.pt``
+    beside the thresholds file ``out``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".weights.pt")
+
+
 def _export_weights(t: optuna.trial.FrozenTrial, out: Path) -> Path | None:
     """A ``--train`` trial ran fine-tuned weights: copy them next to the thresholds as
     ``<out stem>.weights.pt`` (the thresholds only hold for those weights)."""
@@ -137,7 +154,7 @@ def _export_weights(t: optuna.trial.FrozenTrial, out: Path) -> Path | None:
             f"trial {t.number} ran fine-tuned weights that are no longer cached ({src}); re-create them "
             f"with deltatune finetune and the trial's settings: {json.dumps(t.user_attrs['finetune'])}"
         )
-    dst = out.with_name(out.stem + ".weights.pt")
+    dst = exported_weights(out)
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.copyfile(src, tmp)
     tmp.replace(dst)
