@@ -122,7 +122,7 @@ CASES: list[tuple[list[str], str]] = [
     (["report", "runs.csv", "--factors", "lr", "--baseline", "lr"], "--baseline lr: write FACTOR=LEVEL"),
     (["report", "missing.csv"], "missing.csv: no such file"),
     (["report", "runs.csv", "--factors", "lr", "--csv", "./runs.csv"], "that is the table being read"),
-    (["report", "runs.csv", "--factors", "lr", "-o", "r.md", "--md", "s.md"], "-o r.md: is a Markdown report"),
+    (["report", "runs.csv", "--factors", "lr", "-o", "r.md", "--md", "s.md"], "-o r.md: is a Markdown"),
     (["ablate", "s.toml", "--jobs", "0"], "--jobs 0: need at least 1 worker"),
     (["ablate", "s.toml", "--heartbeat", "0"], "--heartbeat 0.0: must be > 0"),
     (["ablate", "s.toml", "--storage", "x.journal"], "ablate needs an RDB URL"),

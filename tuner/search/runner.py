@@ -375,7 +375,8 @@ def make_evaluator(
     if not settings.also_on:
         return main
     build = evaluator_for or (  # run_search checks the segments have keypoints, naming --also-on
-        lambda w: Evaluator(w, speed=speed, price_threads=threads, refit_latency=refit, require_keypoints=False)
+        lambda w: Evaluator(w, speed=speed, price_threads=threads, refit_latency=refit,
+                            require_keypoints=False)
     )
     others = [build(w) for w in settings.also_on]
     return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
