@@ -102,6 +102,7 @@ CASES: list[tuple[list[str], str]] = [
     (["search", "--model", "mobilenet_v2", "--all-joints"], "--all-joints: applies to pose models"),
     (["search", "--model", "hrnet", "--weights", "missing.pt"], "--weights missing.pt: no such file"),
     (TINY[:5] + ["--frames", "2"], "--frames 2: need at least 4 frames"),
+    (TINY[:5] + ["--frames", "900"], "vtest has 795 frames; frames 0..899 needed (--frames 795 or fewer)"),
     (TINY + ["--video", "missing.mp4"], "missing.mp4"),
     (["pareto", "--study", "missing"], "missing"),
     (["pareto", "--study", "rnd"], "journal"),

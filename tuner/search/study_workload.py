@@ -52,6 +52,10 @@ RANDOM_WEIGHTS_NOTICE = (
 _SEGMENT = re.compile(r"^(?P<video>[^@]+?)(?:@(?P<start>\d+))?$")
 
 
+#: the fewest frames a search clip can have: frame 0 (dense), tuning frames and held-out frames
+MIN_FRAMES = 4
+
+
 @dataclass(frozen=True)
 class Segment:
     """A stretch of video: ``video`` (asset name or file) from frame ``start``; written ``video@start``."""
@@ -102,8 +106,8 @@ class StudyWorkload:
             raise ConfigError(f"joints {self.joints!r}: choose one of {', '.join(JOINTS)}")
         if self.start < 0:
             raise ConfigError(f"--start {self.start}: must be >= 0")
-        if self.frames < 4:
-            raise ConfigError(f"--frames {self.frames}: need at least 4 frames (tuning + held-out)")
+        if self.frames < MIN_FRAMES:
+            raise ConfigError(f"--frames {self.frames}: need at least {MIN_FRAMES} frames (tuning + held-out)")
         if self.streams < 1:
             raise ConfigError(f"--streams {self.streams}: need at least one stream")
         h = self.heldout_frames
@@ -205,8 +209,10 @@ class StudyWorkload:
         n = info.frames
         if n is not None and n < self.start + self.frames:
             last = self.start + self.frames - 1
+            left = n - self.start
+            hint = f"--frames {left} or fewer" if left >= MIN_FRAMES else "a longer video or an earlier --start"
             raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames; frames "
-                              f"{self.start}..{last} needed")
+                              f"{self.start}..{last} needed ({hint})")
         windows = self.crop_windows()
         for w in windows:
             w.check(info.width, info.height, source=path)
