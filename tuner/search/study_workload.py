@@ -107,7 +107,9 @@ class StudyWorkload:
         if self.start < 0:
             raise ConfigError(f"--start {self.start}: must be >= 0")
         if self.frames < MIN_FRAMES:
-            raise ConfigError(f"--frames {self.frames}: need at least {MIN_FRAMES} frames (tuning + held-out)")
+            raise ConfigError(
+                f"--frames {self.frames}: need at least {MIN_FRAMES} frames (tuning + held-out)"
+            )
         if self.streams < 1:
             raise ConfigError(f"--streams {self.streams}: need at least one stream")
         h = self.heldout_frames
@@ -210,7 +212,8 @@ class StudyWorkload:
         if n is not None and n < self.start + self.frames:
             last = self.start + self.frames - 1
             left = n - self.start
-            hint = f"--frames {left} or fewer" if left >= MIN_FRAMES else "a longer video or an earlier --start"
+            hint = (f"--frames {left} or fewer" if left >= MIN_FRAMES
+                    else "a longer video or an earlier --start")
             raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames; frames "
                               f"{self.start}..{last} needed ({hint})")
         windows = self.crop_windows()
