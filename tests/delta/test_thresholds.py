@@ -157,6 +157,16 @@ def test_max_pooling_is_no_truncation_point_as_in_deltacnn(tmp_path) -> None:
     path = tmp_path / "thresholds_stem.json"
     path.write_text(json.dumps({"0": 0.1, "1": 0.2, "2": 0.3}))
     assert from_deltacnn(path, net.threshold_names) == {"input": 0.1, "relu": 0.2, "relu2": 0.3}
+    # a network loads a DeltaCNN file as it is (bench, inspect, predict, study files): a setting tuned
+    # with DeltaCNN's own library runs here
+    tf = net.load_thresholds(path)
+    assert net.thresholds == {"input": 0.1, "relu": 0.2, "relu2": 0.3} and tf.mode == "max"
+    path.write_text(json.dumps({"0": 0.1, "1": 0.2}))  # one value short
+    with pytest.raises(ThresholdError, match="has 2 entries but the model has 3 truncation points"):
+        net.load_thresholds(path)
+    path.write_text(json.dumps({"input": 0.1}))  # neither format
+    with pytest.raises(ThresholdError, match="not a deltatune thresholds file .* or DeltaCNN's"):
+        net.load_thresholds(path)
     # the pool stays exact whatever the thresholds: a global threshold does not reach it
     pool = next(op for op in net.ops if op.kind == "maxpool")
     assert pool.threshold == 0.0 and not pool.is_point

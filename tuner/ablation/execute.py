@@ -134,7 +134,7 @@ def _thresholds(spec: StudySpec, value: Any, scale: float, names: list[str]) -> 
 
     if isinstance(value, str):
         path = Path(value) if Path(value).is_file() else _spec_dir(spec) / value
-        tf = load_thresholds(path)
+        tf = load_thresholds(path, names)
         check_names(tf.thresholds.keys(), names, source=f"thresholds file {value}")
         return {k: (None if v is None else v * scale) for k, v in tf.thresholds.items()}
     return {n: float(value) * scale for n in names}

@@ -411,13 +411,14 @@ class DeltaNetwork(nn.Module):
         return save_thresholds(path, self.threshold_file(model=model, meta=meta))
 
     def load_thresholds(self, path: str | Path) -> ThresholdFile:
-        """Load a thresholds file; its names must equal this network's truncation points.
+        """Load a thresholds file; its names must equal this network's truncation points (a DeltaCNN
+        file, keyed by position, must have one value per truncation point: :func:`from_deltacnn`).
 
         A file that records the weights it was made with (``weights``) and names other weights than this
         network's gets a logged warning, not an error: the setting still runs (comparing it on other
         weights is a fair experiment), but its accuracy loss was measured on those weights only.
         """
-        tf = load_thresholds(path)
+        tf = load_thresholds(path, self.threshold_names)
         made_for = f" (made for model {tf.model})" if tf.model else ""
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}{made_for}")
         if tf.weights is not None and tf.weights != (mine := self.weights_fingerprint):

@@ -314,18 +314,27 @@ def _weights_value(path: str | Path, v: Any) -> str | None:
     return v
 
 
-def load_thresholds(path: str | Path) -> ThresholdFile:
-    """Read a deltatune thresholds file (or a DeltaCNN one, which then has no names: see
-    :func:`from_deltacnn`)."""
+def _is_deltacnn(data: Any) -> bool:
+    """DeltaCNN's format: a non-empty object keyed ``"0".."N-1"`` (its keys in execution order)."""
+    return isinstance(data, dict) and bool(data) and all(str(k).isdigit() for k in data)
+
+
+def load_thresholds(path: str | Path, names: Sequence[str] | None = None) -> ThresholdFile:
+    """Read a deltatune thresholds file, or, given the network's truncation point ``names`` (execution
+    order), a DeltaCNN one (``{"0": t0, "1": t1, ...}``, mapped onto them by :func:`from_deltacnn`: a
+    setting tuned with DeltaCNN's own library runs here as it is, in mode ``max``, DeltaCNN's)."""
     data = _read_json(path)
+    if names is not None and _is_deltacnn(data):
+        return ThresholdFile(from_deltacnn(path, names), meta={"source": "DeltaCNN thresholds file"})
     if (
         not isinstance(data, dict)
         or data.get("format") != FORMAT
         or not isinstance(data.get("thresholds"), dict)
     ):
+        also = ' or DeltaCNN\'s {"0": t0, "1": t1, ...}' if names is not None else ""
         raise ThresholdError(
-            f'thresholds file {path}: not a deltatune thresholds file (expected "format": "{FORMAT}"; '
-            "for DeltaCNN files use --format deltacnn)"
+            f'thresholds file {path}: not a deltatune thresholds file (expected "format": "{FORMAT}"'
+            f"{also})"
         )
     th = {str(k): _check_value(f"{path}: {k}", v) for k, v in data["thresholds"].items()}
     return ThresholdFile(
@@ -369,7 +378,7 @@ def from_deltacnn(
 ) -> dict[str, float | None]:
     """Map a DeltaCNN thresholds file onto ``names`` (execution order); counts must agree."""
     data = _read_json(path)
-    if not isinstance(data, dict) or not all(str(k).isdigit() for k in data):
+    if not _is_deltacnn(data):
         raise ThresholdError(f'DeltaCNN thresholds file {path}: expected an object keyed "0".."N-1"')
     values = [data[k] for k in sorted(data, key=int)]
     expected = len(names) + len(set(fused_conv_keys))
