@@ -333,8 +333,7 @@ def load_thresholds(path: str | Path, names: Sequence[str] | None = None) -> Thr
     ):
         also = ' or DeltaCNN\'s {"0": t0, "1": t1, ...}' if names is not None else ""
         raise ThresholdError(
-            f'thresholds file {path}: not a deltatune thresholds file (expected "format": "{FORMAT}"'
-            f"{also})"
+            f'thresholds file {path}: not a deltatune thresholds file (expected "format": "{FORMAT}"{also})'
         )
     th = {str(k): _check_value(f"{path}: {k}", v) for k, v in data["thresholds"].items()}
     return ThresholdFile(
