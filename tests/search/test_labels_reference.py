@@ -52,3 +52,25 @@ def test_labels_that_do_not_cover_the_clip_are_a_clear_error(tmp_path, dense_key
     write_labels(path, dense_keypoints[:3])
     with pytest.raises(ConfigError, match="needs frames 0..5"):
         Evaluator(StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(path)}))
+
+
+def test_labels_of_more_sample_streams_give_their_first_ones_and_other_mismatches_say_what_to_change(
+    tmp_path, dense_keypoints
+) -> None:
+    """``deltatune predict`` on vtest labels all three of its windows; a search of the first one (the
+    sample's windows, in the same order) reads the first stream of them. With windows of one's own the
+    labels' streams cannot be matched to them, and the error says so, as it says what else is off."""
+    import torch
+
+    path = tmp_path / "three.csv"
+    write_labels(path, torch.cat([dense_keypoints, dense_keypoints + 7.0, dense_keypoints - 7.0], dim=1))
+    ev = Evaluator(StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(path)}))
+    assert ev.dense_pck == {"tune": 1.0, "heldout": 1.0}  # stream 0, not the shifted copies
+    own = StudyWorkload(**{**TINY.to_dict(), "windows": ("96,96,240,320",), "labels": str(path)})
+    with pytest.raises(ConfigError, match=r"= \(6, 3, 17\), the search needs frames 0..5, 1 stream\(s\) .*"
+                                          r"one --window per labelled stream"):
+        own.check()
+    short = tmp_path / "short.csv"
+    write_labels(short, dense_keypoints[:3])
+    with pytest.raises(ConfigError, match="they end at frame 2: lower --frames or --start"):
+        StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(short)}).check()

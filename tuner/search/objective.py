@@ -628,17 +628,9 @@ class Evaluator:
         if labels is None:
             return None
         w = self.workload
-        windows = w.crop_windows()
-        n_streams = max(1, len(windows))
-        f0, f1 = w.start, w.start + w.frames
-        shape = tuple(labels.coords.shape)
-        if shape[0] < f1 or shape[1] != n_streams or shape[2] != self.info.num_joints:
-            raise ConfigError(
-                f"--labels {w.labels}: covers (frames, streams, joints) = {shape[:3]}, the search needs "
-                f"frames {f0}..{f1 - 1}, {n_streams} streams and {self.info.num_joints} joints"
-            )
-        coords = torch.as_tensor(labels.coords[f0:f1], dtype=torch.float32)
-        vis = torch.as_tensor(labels.visible[f0:f1])
+        cut, visible = w.clip_labels(labels, self.info.num_joints)
+        coords = torch.as_tensor(cut, dtype=torch.float32)
+        vis = torch.as_tensor(visible)
         t = w.tune_frames
         return {"tune": (coords[:t], vis[:t]), "heldout": (coords[t:], vis[t:]), "all": (coords, vis)}
 

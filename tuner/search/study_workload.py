@@ -197,6 +197,33 @@ class StudyWorkload:
             raise ConfigError(f"--labels {self.labels}: no such file")
         return load_coco_keypoints(p) if p.suffix.lower() == ".json" else load_keypoint_csv(p)
 
+    def clip_labels(self, labels: Any, num_joints: int) -> tuple[Any, Any]:
+        """``(coords [frames, streams, joints, 2], visible [frames, streams, joints])`` of this clip's
+        frames and streams, cut from ``labels`` of the whole video (:meth:`load_labels`), or a one-line
+        :class:`ConfigError` saying what does not fit. Labels of more streams than the clip has, made on
+        a sample's own windows (``deltatune predict`` on vtest writes all three), give their first
+        streams: the clip's windows are that sample's first windows, in the same order."""
+        windows = self.crop_windows()
+        n_streams = max(1, len(windows))
+        f0, f1 = self.start, self.start + self.frames
+        shape = tuple(labels.coords.shape)
+        prefix = not self.windows and bool(windows)  # the sample's first windows, in order
+        fits_streams = shape[1] == n_streams or (prefix and shape[1] > n_streams)
+        if shape[0] >= f1 and fits_streams and shape[2] == num_joints:
+            return labels.coords[f0:f1, :n_streams], labels.visible[f0:f1, :n_streams]
+        hints = []
+        if shape[0] < f1:
+            hints.append(f"they end at frame {shape[0] - 1}: lower --frames or --start")
+        if not fits_streams:
+            hints.append(f"search with --streams {shape[1]}" if prefix
+                         else "give one --window per labelled stream, in the labels' order")
+        if shape[2] != num_joints:
+            hints.append(f"{self.model} has {num_joints} joints")
+        raise ConfigError(
+            f"--labels {self.labels}: covers (frames, streams, joints) = {shape[:3]}, the search needs "
+            f"frames {f0}..{f1 - 1}, {n_streams} stream(s) and {num_joints} joints ({'; '.join(hints)})"
+        )
+
     def check(self) -> None:
         """Cheap checks before any model work: the model, the weights, the video, its frame count, the
         crop windows and the labels (each a one-line :class:`ConfigError`)."""
@@ -222,7 +249,9 @@ class StudyWorkload:
         if self.windows or self.video not in DEFAULT_WINDOWS:  # the samples' own windows fit their models
             size = tuple(model_info(self.model).input_size)
             warn_if_stretched(path, info.width, info.height, windows, size)
-        self.load_labels()
+        labels = self.load_labels()
+        if labels is not None:
+            self.clip_labels(labels, model_info(self.model).num_joints)
 
     def check_task(self) -> None:
         """Refuse a model the search cannot score, and options that do not apply to its task: pose models
