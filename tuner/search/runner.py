@@ -797,6 +797,8 @@ def run_search(
     if settings.retime > 0 and best is not None:
         cands = retime_candidates(front, settings.retime)
         total = len(cands)
+        if on_retime is not None:  # the bar starts with the first point's timing, not after it
+            on_retime(0, total)
         timed = retime_trials(
             study, ev, cands, repeats=settings.retime_repeats, trainer=trainer,
             on_trial=(lambda k: on_retime(k, total)) if on_retime is not None else None,
