@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from deltatune.data.video import load_clip
 from deltatune.delta import ThresholdFile
@@ -74,3 +75,34 @@ def test_labels_of_more_sample_streams_give_their_first_ones_and_other_mismatche
     write_labels(short, dense_keypoints[:3])
     with pytest.raises(ConfigError, match="they end at frame 2: lower --frames or --start"):
         StudyWorkload(**{**TINY.to_dict(), "windows": (), "labels": str(short)}).check()
+
+
+def _stride8_pose_net() -> torch.nn.Module:
+    """A pose net of one's own whose heatmaps are 1/8 of its input (the zoo's are 1/4)."""
+    from torch import nn
+
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 2, 1), nn.ReLU(),
+                         nn.Conv2d(16, 17, 3, 2, 1)).eval()
+
+
+def test_labels_are_matched_at_the_models_own_heatmap_stride(tmp_path) -> None:
+    """Labels are in full-frame pixels and the search maps its keypoints there through the model's own
+    heatmap size: with stride 4 assumed, a stride-8 model's keypoints landed at half their place and its
+    own dense predictions, given as labels, scored below 100 %."""
+    from deltatune_models import ModelCard, model_info, register_model
+
+    register_model(_stride8_pose_net, card=ModelCard(
+        family="test", task="pose", input_size=(256, 192), outputs="heatmaps [N,17,32,24]", num_joints=17,
+        present_confidence=0.0))
+    wl = StudyWorkload("_stride8_pose_net", weights=None, video="vtest", frames=6, streams=1)
+    info = model_info(wl.model)
+    windows = wl.crop_windows()
+    model, _ = load_model(wl)
+    clip = load_clip(wl.video_path(), windows=windows, size=tuple(info.input_size), count=wl.frames)
+    kp = predict_keypoints(model, preprocess(clip, info), input_size=info.input_size, windows=windows)
+    path = tmp_path / "stride8.csv"
+    write_labels(path, kp)
+    ev = Evaluator(StudyWorkload(**{**wl.to_dict(), "windows": (), "labels": str(path)}))
+    assert ev.dense_pck == {"tune": 1.0, "heldout": 1.0}
+    assert ev._heatmap_size() == (32, 24)

@@ -204,6 +204,7 @@ class Evaluator:
         t = workload.tune_frames
         self.frames: dict[str, torch.Tensor] = {"tune": x[:t], "heldout": x[t:], "all": x}
         self._frame_prints: dict[str, str] = {}
+        self._hm_size: tuple[int, int] | None = None  # the heatmap size (pose, with labels): _heatmap_size
         self.speed, _ = resolve_speed(speed)
         self._use_disk = use_disk_cache
         #: the dense model the network runs (the original, or fine-tuned weights: :meth:`use_weights`)
@@ -640,8 +641,17 @@ class Evaluator:
         from deltatune.metrics.video import crop_to_frame
 
         h, w = self.info.input_size
-        xy = heatmap_to_input_coords(kp, heatmap_size=(h // 4, w // 4), input_size=(h, w))
+        xy = heatmap_to_input_coords(kp, heatmap_size=self._heatmap_size(), input_size=(h, w))
         return crop_to_frame(xy, input_size=(h, w), windows=self.workload.crop_windows())
+
+    def _heatmap_size(self) -> tuple[int, int]:
+        """The model's heatmap ``(h, w)``, from one dense frame (a model of one's own need not have
+        stride 4, as the zoo's pose models do)."""
+        if self._hm_size is None:
+            with torch.no_grad():
+                hm = _heatmaps(self.model(self.frames["tune"][0]))
+            self._hm_size = (int(hm.shape[-2]), int(hm.shape[-1]))
+        return self._hm_size
 
     def _label_pck(self, kp: torch.Tensor, split: str) -> float:
         """PCK@0.2 of heatmap keypoints ``[T,B,K,2]`` (frames 1.. of ``split``) against the labels."""
