@@ -86,12 +86,13 @@ def _stride8_pose_net() -> torch.nn.Module:
                          nn.Conv2d(16, 17, 3, 2, 1)).eval()
 
 
-def test_labels_are_matched_at_the_models_own_heatmap_stride(tmp_path) -> None:
+def test_labels_are_matched_at_the_models_own_heatmap_stride(tmp_path, monkeypatch) -> None:
     """Labels are in full-frame pixels and the search maps its keypoints there through the model's own
     heatmap size: with stride 4 assumed, a stride-8 model's keypoints landed at half their place and its
     own dense predictions, given as labels, scored below 100 %."""
-    from deltatune_models import ModelCard, model_info, register_model
+    from deltatune_models import ModelCard, _registry, model_info, register_model
 
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # registered for this test only
     register_model(_stride8_pose_net, card=ModelCard(
         family="test", task="pose", input_size=(256, 192), outputs="heatmaps [N,17,32,24]", num_joints=17,
         present_confidence=0.0))
