@@ -102,6 +102,7 @@ def test_search_text_output_names_front_recommendation_and_storage(
     again = capsys.readouterr().out
     assert "re-timed by the search on" in again and Path("txt.png").stat().st_size > 1000
     assert f"recommended: trial {rec.group(1)}: measured speedup {rec.group(2)}" in again
+    assert f"export it:   deltatune export --study txt --trial {rec.group(1)} -o thresholds.json" in again
     assert cli("pareto", ["--study", "txt", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["recommended"]["trial"] == int(rec.group(1)) and shown["retimed"]

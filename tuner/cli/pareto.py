@@ -123,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
               "(the fastest re-timed trial within the budget)")
+        storage = f" --storage {args.storage}" if args.storage else ""
+        print(f"export it:   deltatune export --study {args.study}{storage} --trial {best['trial']} "
+              "-o thresholds.json")
     for what, path in (("csv", args.csv), ("plot", args.plot)):
         if path:
             print(f"{what}: {path}")
