@@ -129,12 +129,16 @@ def _spec_dir(spec: StudySpec) -> Path:
     return Path(spec.path).parent if spec.path else Path(".")
 
 
+def threshold_file_path(spec: StudySpec, value: str) -> Path:
+    """A study's thresholds file: as written, or relative to the study file."""
+    return Path(value) if Path(value).is_file() else _spec_dir(spec) / value
+
+
 def _thresholds(spec: StudySpec, value: Any, scale: float, names: list[str]) -> dict[str, float | None]:
     from deltatune.delta.thresholds import check_names, load_thresholds
 
     if isinstance(value, str):
-        path = Path(value) if Path(value).is_file() else _spec_dir(spec) / value
-        tf = load_thresholds(path, names)
+        tf = load_thresholds(threshold_file_path(spec, value), names)
         check_names(tf.thresholds.keys(), names, source=f"thresholds file {value}")
         return {k: (None if v is None else v * scale) for k, v in tf.thresholds.items()}
     return {n: float(value) * scale for n in names}

@@ -117,6 +117,7 @@ def check_inputs(spec: StudySpec) -> None:
         except ConfigError as exc:
             where = f"segment {seg.label}" if seg else "the study's clip"
             raise ConfigError(f"{spec.path}: {where}: {exc}") from None
+    _check_threshold_files(spec, state.workload(segments[0]))
     if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
         from deltatune.ablation.execute import train_space
 
@@ -127,6 +128,33 @@ def check_inputs(spec: StudySpec) -> None:
                     train_space(spec, point, wl, 0).check(wl)
                 except ConfigError as exc:
                     raise ConfigError(f"{spec.path}: train_frames: {exc}") from None
+
+
+def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
+    """Every thresholds file the study names must fit its model's truncation points (a deltatune file by
+    name, a DeltaCNN one by count): a file made for another model is one line before any run, not a
+    failure of every run that uses it. The network is built once, on a blank frame."""
+    import torch
+
+    from deltatune.ablation.execute import threshold_file_path
+    from deltatune.delta import convert
+    from deltatune.delta.thresholds import check_names, load_thresholds
+    from deltatune.errors import ThresholdError
+    from deltatune.search.study_workload import load_model
+    from deltatune_models import model_info
+
+    files = sorted({v for p in spec.points() if isinstance(v := spec.setting(p, "thresholds"), str)})
+    if not files:
+        return
+    model, _ = load_model(wl)
+    example = torch.zeros(1, 3, *model_info(spec.model).input_size)
+    names = convert(model, example, fallback=wl.fallback).threshold_names
+    for v in files:
+        try:
+            tf = load_thresholds(threshold_file_path(spec, v), names)
+            check_names(tf.thresholds.keys(), names, source=f"thresholds file {v}")
+        except ThresholdError as exc:
+            raise ConfigError(f"{spec.path}: {exc} (model {spec.model})") from None
 
 
 def _work(

@@ -1,0 +1,55 @@
+"""``check_inputs``: a study's thresholds files must fit its model before any run starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deltatune.ablation import load_study
+from deltatune.ablation.runner import check_inputs
+from deltatune.delta.thresholds import load_thresholds, to_deltacnn
+from deltatune.errors import ConfigError
+from tests.ablation.conftest import write_study
+
+ROOT = Path(__file__).resolve().parents[2]
+HRNET = ROOT / "studies" / "thresholds" / "hrnet.json"
+MOBILENET = ROOT / "studies" / "thresholds" / "mobilenet_v2.json"
+
+STUDY = """\
+[study]
+name = "{{name}}"
+kind = "evaluate"
+model = "hrnet"
+frames = 5
+streams = 1
+units = ["vtest@0"]
+
+[factors]
+thresholds = [{files}]
+"""
+
+
+def _study(tmp_path: Path, name: str, *files: Path) -> object:
+    text = STUDY.format(files=", ".join(json.dumps(str(f)) for f in files))
+    return load_study(write_study(tmp_path, text, name))
+
+
+def test_thresholds_files_of_the_study_model_pass_in_either_format(tmp_path: Path) -> None:
+    tf = load_thresholds(HRNET)
+    names = list(tf.thresholds)  # the file lists the network's points in execution order
+    deltacnn = tmp_path / "thresholds_hrnet.json"
+    deltacnn.write_text(json.dumps(to_deltacnn(names, tf.thresholds)))
+    check_inputs(_study(tmp_path, "fits", HRNET, deltacnn))
+
+
+def test_a_thresholds_file_of_another_model_is_one_error_before_any_run(tmp_path: Path) -> None:
+    """Before, every run that used it failed three times and ``ablate`` ended with 0 runs and exit 0."""
+    with pytest.raises(ConfigError, match=r"thresholds file .*mobilenet_v2.json .*does not match the model's "
+                                          r"truncation points .*\(model hrnet\)"):
+        check_inputs(_study(tmp_path, "other-model", HRNET, MOBILENET))
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"0": 0.1, "1": 0.1}))
+    with pytest.raises(ConfigError, match="DeltaCNN thresholds file .*short.json: has 2 entries"):
+        check_inputs(_study(tmp_path, "short", short))
