@@ -121,5 +121,6 @@ def run(args: argparse.Namespace) -> int:
     for key, err in summary.failed.items():
         print(f"  run {key} failed 3 times; last error: {err}")
     if summary.complete:  # nothing to report before a run has finished
-        print(f"report: deltatune report {args.file}" + (f" --storage {args.storage}" if args.storage else ""))
+        storage = f" --storage {args.storage}" if args.storage else ""
+        print(f"report: deltatune report {args.file}{storage}")
     return 0 if not summary.failed else 1
