@@ -53,3 +53,24 @@ def test_a_thresholds_file_of_another_model_is_one_error_before_any_run(tmp_path
     short.write_text(json.dumps({"0": 0.1, "1": 0.1}))
     with pytest.raises(ConfigError, match="DeltaCNN thresholds file .*short.json: has 2 entries"):
         check_inputs(_study(tmp_path, "short", short))
+
+
+def test_a_search_study_has_no_thresholds_files_to_check(tmp_path: Path) -> None:
+    """Searches choose their own thresholds: the check passes them by (it once asked them for files)."""
+    text = """\
+[study]
+name = "{name}"
+kind = "search"
+model = "hrnet"
+frames = 6
+windows = ["96,96,240,320"]
+heldout = 2
+repeats = 2
+
+[fixed]
+trials = 3
+
+[factors]
+strategy = ["random", "sweep"]
+"""
+    check_inputs(load_study(write_study(tmp_path, text, "a-search")))

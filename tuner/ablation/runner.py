@@ -39,7 +39,7 @@ from deltatune._workers import (
     optimize_resilient,
     register_worker,
 )
-from deltatune.ablation.spec import Run, StudySpec
+from deltatune.ablation.spec import FACTORS, Run, StudySpec
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
 from deltatune.errors import ConfigError
 
@@ -143,6 +143,8 @@ def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
     from deltatune.search.study_workload import load_model
     from deltatune_models import model_info
 
+    if "thresholds" not in FACTORS[spec.kind]:  # searches choose their own
+        return
     files = sorted({v for p in spec.points() if isinstance(v := spec.setting(p, "thresholds"), str)})
     if not files:
         return
