@@ -41,8 +41,8 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     assert len(configs) == 1  # one configuration in the space: one set of weights
     weights = Path(done[0].user_attrs["finetune_weights"])
     assert weights.is_file()
-    # the first trial fine-tuned; the later ones read the cache (seconds, not a training run)
-    assert done[0].user_attrs["finetune_s"] > 5 * max(t.user_attrs["finetune_s"] for t in done[1:])
+    # the first trial fine-tuned; the later ones read the cache
+    assert [t.user_attrs["finetune_trained"] for t in done] == [True, False, False]
     # the reference never moved: scores are against the original model's dense predictions
     assert all(torch.equal(reference[k], ev.reference[k]) for k in reference)
     # the same thresholds on the fine-tuned weights score differently from the original weights

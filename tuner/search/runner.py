@@ -441,7 +441,7 @@ def _worker(
             trial.set_user_attr(FINETUNE_ATTR, json.loads(ft.to_json()) if ft is not None else None)
             if ft is not None:
                 trial.set_user_attr("finetune_weights", str(trainer.path(ft)))
-            t0 = time.perf_counter()
+            t0, runs = time.perf_counter(), trainer.trained
             try:
                 key, state = trainer.weights(ft)
             except HopelessFinetune as exc:
@@ -449,6 +449,7 @@ def _worker(
                 raise optuna.TrialPruned(str(exc)) from None
             finally:
                 trial.set_user_attr("finetune_s", round(time.perf_counter() - t0, 2))
+                trial.set_user_attr("finetune_trained", trainer.trained > runs)  # False: read from the cache
             ev.use_weights(state, key)
             if ft is not None:  # the exported file records the weights the trial ran
                 trial.set_user_attr(WEIGHTS_ATTR, ev.net.weights_fingerprint)

@@ -213,6 +213,8 @@ class Trainer:
     _frames: torch.Tensor | None = field(default=None, repr=False)
     #: seconds spent fine-tuning in this process, per configuration key
     seconds: dict[str, float] = field(default_factory=dict)
+    #: fine-tunes run in this process (the weights not read from the cache)
+    trained: int = 0
 
     def key(self, cfg: FinetuneConfig) -> str:
         """Cache key of ``cfg`` on this evaluator's weights and windows."""
@@ -282,6 +284,7 @@ class Trainer:
                     )
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.trained += 1
         t0 = time.perf_counter()
         try:
             finetune(cfg, path, resume=self.use_disk_cache, progress=self.progress, workload=wl,
