@@ -28,7 +28,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -42,6 +42,9 @@ from deltatune.ablation.spec import (
     split_list,
 )
 from deltatune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deltatune.delta.thresholds import ThresholdFile
 
 __all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run"]
 
@@ -129,17 +132,19 @@ def _spec_dir(spec: StudySpec) -> Path:
     return Path(spec.path).parent if spec.path else Path(".")
 
 
-def threshold_file_path(spec: StudySpec, value: str) -> Path:
-    """A study's thresholds file: as written, or relative to the study file."""
-    return Path(value) if Path(value).is_file() else _spec_dir(spec) / value
+def study_thresholds_file(spec: StudySpec, value: str, names: list[str]) -> ThresholdFile:
+    """A study's thresholds file ``value`` (as written, or relative to the study file), read for a
+    network with truncation points ``names``: a :class:`ThresholdError` when it does not fit them."""
+    from deltatune.delta.thresholds import check_names, load_thresholds
+
+    tf = load_thresholds(Path(value) if Path(value).is_file() else _spec_dir(spec) / value, names)
+    check_names(tf.thresholds.keys(), names, source=f"thresholds file {value}")
+    return tf
 
 
 def _thresholds(spec: StudySpec, value: Any, scale: float, names: list[str]) -> dict[str, float | None]:
-    from deltatune.delta.thresholds import check_names, load_thresholds
-
     if isinstance(value, str):
-        tf = load_thresholds(threshold_file_path(spec, value), names)
-        check_names(tf.thresholds.keys(), names, source=f"thresholds file {value}")
+        tf = study_thresholds_file(spec, value, names)
         return {k: (None if v is None else v * scale) for k, v in tf.thresholds.items()}
     return {n: float(value) * scale for n in names}
 

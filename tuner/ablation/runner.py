@@ -136,9 +136,8 @@ def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
     failure of every run that uses it. The network is built once, on a blank frame."""
     import torch
 
-    from deltatune.ablation.execute import threshold_file_path
+    from deltatune.ablation.execute import study_thresholds_file
     from deltatune.delta import convert
-    from deltatune.delta.thresholds import check_names, load_thresholds
     from deltatune.errors import ThresholdError
     from deltatune.search.study_workload import load_model
     from deltatune_models import model_info
@@ -153,8 +152,7 @@ def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
     names = convert(model, example, fallback=wl.fallback).threshold_names
     for v in files:
         try:
-            tf = load_thresholds(threshold_file_path(spec, v), names)
-            check_names(tf.thresholds.keys(), names, source=f"thresholds file {v}")
+            study_thresholds_file(spec, v, names)
         except ThresholdError as exc:
             raise ConfigError(f"{spec.path}: {exc} (model {spec.model})") from None
 
