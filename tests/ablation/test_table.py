@@ -134,3 +134,34 @@ def test_a_spreadsheets_csv_reads_as_a_plain_one(tmp_path: Path) -> None:
     broken.write_text(sheet.read_text(encoding="utf-8").replace(";30.", ";x30.", 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"broken.csv: line \d+: mAP value 'x30\.\d+' is not a number"):
         read_results_table(broken, **kw)
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["pandas-index", "r-row-names"])
+def test_a_row_number_column_without_a_name_is_left_out(tmp_path: Path, first: int) -> None:
+    """pandas' ``to_csv`` (index 0, 1, ...) and R's ``write.csv`` (row names 1, 2, ...) add a first column
+    with an empty header; it is neither a metric nor a factor. Any other unnamed column is refused."""
+    plain = _sweep(tmp_path / "plain.csv")
+    frame = pd.read_csv(plain, dtype=str)
+    frame.index += first
+    indexed = tmp_path / "indexed.csv"
+    frame.to_csv(indexed)
+    kw = {"factors": ["lr", "weight_decay"]}
+    res = read_results_table(indexed, **kw)
+    assert [m.name for m in res.metrics] == ["mAP", "loss"]
+    assert any("row numbers" in n for n in res.notes)
+    pd.testing.assert_frame_equal(
+        res.observations.drop(columns="run"), read_results_table(plain, **kw).observations.drop(columns="run")
+    )
+    shuffled = tmp_path / "shuffled.csv"
+    frame.sample(frac=1, random_state=0).to_csv(shuffled)  # not row numbers in order: a column of data
+    with pytest.raises(ConfigError, match=r"shuffled.csv: column 1 has no name in the header line"):
+        read_results_table(shuffled, **kw)
+
+
+def test_a_baseline_written_as_another_spelling_of_the_number_names_its_level(tmp_path: Path) -> None:
+    path = _sweep(tmp_path / "sweep.csv")
+    for written in ("1e-3", "0.0010", ".001"):
+        res = read_results_table(path, factors=["lr", "weight_decay"], baseline=("lr", written))
+        assert res.primary == ("lr", "0.001", "mAP")
+    with pytest.raises(ConfigError, match=r"factor lr has no level '1e-4' \(levels: 0.001, 0.01, 0.1\)"):
+        read_results_table(path, factors=["lr", "weight_decay"], baseline=("lr", "1e-4"))

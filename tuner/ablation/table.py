@@ -59,6 +59,7 @@ def read_results_table(
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     header, rows = _read_csv(path)
+    header, rows, dropped = _drop_row_names(path, header, rows)
     if len(set(header)) != len(header):
         twice = next(c for c in header if header.count(c) > 1)
         raise ConfigError(f"{path}: column {twice!r} appears twice")
@@ -90,6 +91,7 @@ def read_results_table(
                 f"--baseline {factor}={level}: {path} has no factor {factor!r} "
                 f"(factors: {', '.join(factor_names)})"
             )
+        level = _matching_level(level, levels[factor])
         if level not in levels[factor]:
             raise ConfigError(
                 f"--baseline {factor}={level}: factor {factor} has no level {level!r} "
@@ -117,13 +119,55 @@ def read_results_table(
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=int(obs["run"].nunique()),
         from_table=True,
-        notes=[]
-        if shared or unit_col is None or not paired
-        else [
-            f"no {unit_col} occurs under two levels of a factor, so runs are compared as independent groups"
-        ],
+        notes=dropped
+        + (
+            []
+            if shared or unit_col is None or not paired
+            else [f"no {unit_col} occurs under two levels of a factor, so runs are compared as independent groups"]
+        ),
         setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
     )
+
+
+def _drop_row_names(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]]
+) -> tuple[list[str], list[tuple[int, list[str]]], list[str]]:
+    """Drop the first column when its header is empty and it holds row numbers (``0, 1, 2, ...`` as pandas'
+    ``to_csv`` writes its index, ``1, 2, 3, ...`` as R's ``write.csv`` writes row names): it is neither a
+    factor nor a metric. Any other column without a name is refused: a report cannot name it."""
+    notes: list[str] = []
+    if header and header[0] == "":
+        cells = [r[0].strip() for _, r in rows]
+        for first in (0, 1):
+            if cells == [str(first + i) for i in range(len(cells))]:
+                header = header[1:]
+                rows = [(n, r[1:]) for n, r in rows]
+                notes.append("the first column, without a name, holds row numbers and was left out")
+                break
+    if "" in header:
+        raise ConfigError(
+            f"{path}: column {header.index('') + 1} has no name in the header line; name it, or drop it"
+        )
+    return header, rows, notes
+
+
+def _matching_level(level: str, levels: list[str]) -> str:
+    """``level`` as it is written in the table: ``1e-3`` names the level ``0.001``, ``5`` the level ``5.0``.
+    Text that names no level, or is not a number, is returned as it is."""
+    if level in levels:
+        return level
+    try:
+        value = float(level)
+    except ValueError:
+        return level
+    same = []
+    for candidate in levels:
+        try:
+            if float(candidate) == value:
+                same.append(candidate)
+        except ValueError:
+            continue
+    return same[0] if len(same) == 1 else level
 
 
 def _unit_column(path: Path, table: pd.DataFrame, unit: str | None) -> str | None:
