@@ -119,14 +119,15 @@ def read_results_table(
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=int(obs["run"].nunique()),
         from_table=True,
-        notes=dropped
-        + (
-            []
-            if shared or unit_col is None or not paired
-            else [f"no {unit_col} occurs under two levels of a factor, so runs are compared as independent groups"]
-        ),
+        notes=dropped + _pairing_notes(unit_col, shared=shared, paired=paired),
         setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
     )
+
+
+def _pairing_notes(unit_col: str | None, *, shared: bool, paired: bool) -> list[str]:
+    if shared or unit_col is None or not paired:
+        return []
+    return [f"no {unit_col} occurs under two levels of a factor, so runs are compared as independent groups"]
 
 
 def _drop_row_names(
