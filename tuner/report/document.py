@@ -428,7 +428,7 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
         Para(
             (f"Model {results.model}. " if results.model else "")
             + f"Factors — {factors}. Repeated unit: {results.unit_name} "
-            f"(pairing: {results.pairing}). alpha = {analysis.alpha:g}, seed = {analysis.seed}; "
+            f"(pairing: {results.pairing}). alpha = {analysis.alpha:g}, resampling seed = {analysis.seed}; "
             f"{analysis.family_size} pairwise comparison(s) in the Holm family "
             f"({analysis.n_pairwise} in the report).",
             "note",

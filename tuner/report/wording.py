@@ -246,6 +246,12 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "is, and 0.5 that neither dominates. A level 'dominates' when eps_min < 0.5.",
     ),
     (
+        "Resampling seed",
+        "The bootstrap CIs, the Bayesian signed-rank test's sampling and ASO draw random numbers from this "
+        "seed (the header's 'resampling seed'), so the same runs give the same report. It is not a seed of "
+        "the runs.",
+    ),
+    (
         "Power",
         "The power note gives how many repeats per level a t-test would need for an 80 % chance of "
         "detecting the observed Hedges' g at alpha 0.05. A number far above the study's n means a "
