@@ -165,3 +165,13 @@ def test_a_baseline_written_as_another_spelling_of_the_number_names_its_level(tm
         assert res.primary == ("lr", "0.001", "mAP")
     with pytest.raises(ConfigError, match=r"factor lr has no level '1e-4' \(levels: 0.001, 0.01, 0.1\)"):
         read_results_table(path, factors=["lr", "weight_decay"], baseline=("lr", "1e-4"))
+
+
+def test_a_factor_left_among_the_metrics_is_pointed_at_when_runs_cannot_pair(tmp_path: Path) -> None:
+    """Naming lr alone leaves weight_decay a metric, so each seed has two runs per lr: the error says which
+    columns were read as metrics, the likely fix."""
+    path = _sweep(tmp_path / "sweep.csv")
+    with pytest.raises(ConfigError) as info:
+        read_results_table(path, factors=["lr"])
+    assert "seed 0 has two runs with lr=0.001" in str(info.value)
+    assert str(info.value).endswith("in --factors (read as metrics: weight_decay, mAP, loss)")

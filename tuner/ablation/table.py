@@ -101,7 +101,7 @@ def read_results_table(
     specs = [MetricSpec(m, m, m not in lower_is_better, (margins or {}).get(m)) for m in metric_names]
     shared = unit_col is not None and paired and _units_shared(obs, factor_names)
     if shared:
-        _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit")
+        _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit", wide=not long)
     return AblationResults(
         name=path.stem,
         description=f"Runs read from {path.name}.",
@@ -283,16 +283,23 @@ def _units_shared(obs: pd.DataFrame, factors: list[str]) -> bool:
     return any((obs.groupby("unit")[f].nunique() > 1).any() for f in factors)
 
 
-def _check_one_run_per_cell(path: Path, obs: pd.DataFrame, factors: list[str], unit_col: str) -> None:
-    """Pairing by unit needs one run per unit and setting: two would leave the pairs ambiguous."""
+def _check_one_run_per_cell(
+    path: Path, obs: pd.DataFrame, factors: list[str], unit_col: str, *, wide: bool
+) -> None:
+    """Pairing by unit needs one run per unit and setting: two would leave the pairs ambiguous. In a wide
+    table the usual cause is a factor left among the metrics, so the error lists what was read as one."""
     runs = obs.drop_duplicates("run")
     dup = runs.duplicated(["unit", *factors])
     if dup.any():
         r = runs[dup].iloc[0]
         cell = ", ".join(f"{f}={r[f]}" for f in factors)
+        hint = ""
+        if wide:
+            read = ", ".join(dict.fromkeys(obs["metric"]))
+            hint = f", or name every column that sets a run in --factors (read as metrics: {read})"
         raise ConfigError(
             f"{path}: {unit_col} {r['unit']} has two runs with {cell}: pairing by {unit_col} needs "
-            "one run per unit and setting; pass --unpaired to compare independent groups"
+            f"one run per unit and setting; pass --unpaired to compare independent groups{hint}"
         )
 
 
