@@ -118,7 +118,8 @@ def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
     capsys.readouterr()
     for bad, needle in [(["--frames", "5:6"], "at least 2 frames"), (["--frames", "x"], "is not A:B"),
                         (["--lr", "0"], "--lr"), (["--steps", "0"], "--steps"),
-                        (["-o", str(tmp_path)], "--out"), (["--frames", "790:830"], "795")]:
+                        (["-o", str(tmp_path)], "--out"), (["--frames", "790:830"], "795"),
+                        (["--window", "1,2,3"], "'1,2,3'"), (["--window", "700,0,240,320"], "700,0,240,320")]:
         args = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "-o", str(tmp_path / "z.pt"), *bad]
         assert main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -134,3 +135,26 @@ def test_a_model_without_truncation_points_is_refused(tmp_path, tiny_workload) -
     with pytest.raises(ConfigError, match="no truncation points"):
         finetune(_cfg(), tmp_path / "x.pt", workload=wl)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_finetune_trains_on_the_crop_windows_it_is_given(tmp_path, capsys, vtest_path) -> None:
+    """--window picks the streams: the sample's three windows written out give the default run's weights,
+    one other window other weights (other pixels); the windows are part of the checkpoint's settings."""
+    def run(name: str, *windows: str) -> dict[str, torch.Tensor]:
+        argv = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "--frames", "0:5", "--steps", "2",
+                "--batch-size", "2", "--sparsity-penalty", "1", "--lr", "1e-2", "-o", str(tmp_path / name),
+                "--json", "--threads", "1"]
+        for w in windows:
+            argv += ["--window", w]
+        assert main(argv) == 0
+        capsys.readouterr()
+        return _load(tmp_path / name)
+
+    default = run("default.pt")
+    listed = run("listed.pt", "96,96,240,320", "456,96,240,320", "168,256,240,320")
+    other = run("other.pt", "500,200,240,320")
+    assert all(torch.equal(default[k], listed[k]) for k in default)
+    assert any(not torch.equal(default[k], other[k]) for k in default)
+    blob = torch.load(tmp_path / "other.pt.ckpt", map_location="cpu", weights_only=True)
+    assert json.loads(blob["config"])["windows"] == ["500,200,240,320"]
+    assert "windows" not in json.loads(_cfg().to_json())  # no windows: the settings as before the field

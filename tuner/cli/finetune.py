@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from deltatune.cli._common import json_text
+from deltatune.cli._common import add_window_argument, json_text
 from deltatune.errors import ConfigError
 
 NAME = "finetune"
@@ -22,6 +22,7 @@ DESCRIPTION = (
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
 EXAMPLES: tuple[str, ...] = (
     "deltatune finetune --model hrnet --steps 30 --weight-decay 5e-4 -o hrnet_ft.pt",
+    "deltatune finetune --model hrnet --video clip.mp4 --window 100,40,300,400 --frames 0:60 -o clip_ft.pt",
 )
 
 
@@ -48,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--weights", default=d.weights, help="'default', 'none' or a checkpoint file (default: default)"
     )
     p.add_argument("--video", default=None, help="video file, image folder, or sample name (default: vtest)")
+    add_window_argument(p)
     p.add_argument(
         "--frames",
         default=f"{d.start}:{d.start + d.frames}",
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         weights=args.weights,
         video=args.video,
+        windows=tuple(args.window or ()),
         start=start,
         frames=count,
         lr=args.lr,

@@ -83,6 +83,8 @@ class FinetuneConfig:
     model: str = "hrnet"
     weights: str = "default"
     video: str | None = None
+    #: crop windows of ``video`` ("x,y,w,h"), one stream each; empty: the video's default windows
+    windows: tuple[str, ...] = ()
     start: int = 0
     frames: int = 40
     lr: float = 1e-4
@@ -112,11 +114,21 @@ class FinetuneConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"invalid fine-tuning settings: {', '.join(bad)} out of range")
+        from deltatune.data.video import parse_window
+
+        for w in self.windows:
+            parse_window(w)  # a malformed window is a one-line error naming it
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        """The settings as JSON (a checkpoint's identity). ``windows`` is left out when empty, so runs and
+        cached weights made before the field existed keep their identity."""
+        d = asdict(self)
+        d["windows"] = list(d["windows"])
+        if not d["windows"]:
+            del d["windows"]
+        return json.dumps(d, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -215,6 +227,7 @@ def finetune(
     """
     from tqdm.auto import tqdm
 
+    from deltatune.data.video import parse_window
     from deltatune.workload import load_workload
 
     cfg.validate()
@@ -227,6 +240,7 @@ def finetune(
             video=cfg.video,
             frames=cfg.frames,
             start=cfg.start,
+            windows=[parse_window(w) for w in cfg.windows] or None,
         )
     frames: Tensor = workload.frames  # [T, S, C, H, W]
     n_frames, n_streams = int(frames.shape[0]), int(frames.shape[1])
