@@ -39,9 +39,9 @@ from deltatune._workers import (
     optimize_resilient,
     register_worker,
 )
-from deltatune.ablation.spec import FACTORS, Run, StudySpec
+from deltatune.ablation.spec import FACTORS, Run, StudySpec, field_location
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, DeltatuneError
 
 if TYPE_CHECKING:
     import optuna
@@ -107,16 +107,22 @@ def check_inputs(spec: StudySpec) -> None:
         return
     try:  # pose and classification models (StudyWorkload.check_task)
         StudyWorkload(spec.model).check_task()
-    except ConfigError as exc:
-        raise ConfigError(f"{spec.path}: {exc}") from None
+    except DeltatuneError as exc:  # not registered, or not a pose / classification model
+        raise ConfigError(f"{field_location(spec, 'study', 'model')}: {exc}") from None
     state = WorkerState(spec, None)
     segments: list[Any] = list(spec.units) if spec.kind == "evaluate" else [None, *spec.score_on]
     for seg in segments:
         try:
             state.workload(seg).check()
-        except ConfigError as exc:
-            where = f"segment {seg.label}" if seg else "the study's clip"
-            raise ConfigError(f"{spec.path}: {where}: {exc}") from None
+        except DeltatuneError as exc:  # a missing video, a window outside the frame, too few frames
+            if str(exc).startswith("crop window"):
+                field = "windows"
+            elif seg is None:
+                field = "frames" if "--frames" in str(exc) else "video"
+            else:
+                field = "units" if spec.kind == "evaluate" else "score_on"
+            where = field_location(spec, "study", field)
+            raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{exc}") from None
     _check_threshold_files(spec, state.workload(segments[0]))
     if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
         from deltatune.ablation.execute import train_space

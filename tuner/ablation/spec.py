@@ -548,6 +548,16 @@ class _Locator:
         return header_line or 1
 
 
+def field_location(spec: StudySpec, table: str, key: str) -> str:
+    """``file:line: table.key`` of a field of ``spec``'s study file, for errors found after parsing (a
+    video that is missing, a model that is not registered). The line is 1 when the file cannot be read."""
+    try:
+        line = _Locator(Path(spec.path).read_text(encoding="utf-8")).line(table, key)
+    except (OSError, UnicodeDecodeError):
+        line = 1
+    return f"{spec.path}:{line}: {table}.{key}"
+
+
 def load_study(path: str | Path) -> StudySpec:
     """Read and validate a study file; every error is one :class:`ConfigError` naming file:line: field."""
     p = Path(path)
