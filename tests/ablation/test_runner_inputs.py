@@ -79,10 +79,12 @@ strategy = ["random", "sweep"]
 
 BAD_INPUTS = [
     ('model = "hrnett"', "", r":4: study\.model: unknown model 'hrnett'"),
-    ('units = ["vtest@0", "/no/such.mp4@0"]', "", r":7: study\.units: segment /no/such\.mp4@0: .*does not exist"),
-    ('units = ["vtest@0"]\nwindows = ["700,0,240,320"]', "", r":8: study\.windows: segment vtest@0: crop window "
-     r".*outside the 768x576 frame"),
-    ('units = ["vtest@0", "vtest@793"]', "", r":7: study\.units: segment vtest@793: --frames 5: vtest has 795"),
+    ('units = ["vtest@0", "/no/such.mp4@0"]', "",
+     r":7: study\.units: segment /no/such\.mp4@0: .*does not exist"),
+    ('units = ["vtest@0"]\nwindows = ["700,0,240,320"]', "",
+     r":8: study\.windows: segment vtest@0: crop window .*outside the 768x576 frame"),
+    ('units = ["vtest@0", "vtest@793"]', "",
+     r":7: study\.units: segment vtest@793: --frames 5: vtest has 795"),
 ]
 
 
