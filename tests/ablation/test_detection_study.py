@@ -103,6 +103,7 @@ def test_bad_detection_studies_are_one_clear_error(tmp_path: Path, sequence: Pat
         "backbone": text.replace('["classic", "delta"]', '["classic", "sparse"]'),
         "size": text.replace('size = "96x96"', 'size = "96x"'),
         "units": text.replace("seeds = [0, 1]", 'units = ["vtest@0"]'),
+        "missing": text.replace(str(sequence), str(tmp_path / "no-such-sequence")),
     }
     messages = {
         "model": "a detection study trains 'fasterrcnn_mobilenet_v2', got 'hrnet'",
@@ -111,6 +112,7 @@ def test_bad_detection_studies_are_one_clear_error(tmp_path: Path, sequence: Pat
         "backbone": "expected one of classic, delta, got 'sparse'",
         "size": 'expected an input size "HxW"',
         "units": "a detection study repeats over seeds",
+        "missing": r"bad-missing\.toml:\d+: study\.video: video source .*no-such-sequence does not exist",
     }
     for name, t in bad.items():
         with pytest.raises(ConfigError, match=messages[name]) as err:

@@ -31,8 +31,8 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltatune.ablation.spec import DesignPoint, Run, StudySpec, parse_frames, parse_size
-from deltatune.errors import ConfigError
+from deltatune.ablation.spec import DesignPoint, Run, StudySpec, field_location, parse_frames, parse_size
+from deltatune.errors import ConfigError, DeltatuneError
 
 if TYPE_CHECKING:
     from deltatune.ablation.execute import RunOutcome, WorkerState
@@ -108,8 +108,8 @@ def check_detection_inputs(spec: StudySpec) -> None:
 
     try:
         n = source_length(_source(spec))
-    except ConfigError as exc:
-        raise ConfigError(f"{spec.path}: video {spec.video!r}: {exc}") from None
+    except DeltatuneError as exc:  # missing, unreadable, not a video
+        raise ConfigError(f"{field_location(spec, 'study', 'video')}: {exc}") from None
     for point in spec.points():
         cfg = detection_config(spec, point, 0)
         try:

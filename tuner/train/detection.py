@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, VideoError
 from deltatune.train.checkpoints import load_checkpoint
 
 from .detection_data import HEAD_FEATURES, DetectionData, backbone_features, load_detection_data, normalize
@@ -210,6 +210,8 @@ def source_length(source: str) -> int:
 
     mot = is_mot_sequence(source)
     path = Path(source) / "seqinfo.ini" if mot else resolve_source(source)
+    if not path.exists():
+        raise VideoError(f"video source {source} does not exist")
     return _length(str(path), mot, path.stat().st_mtime_ns)
 
 
