@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deltatune.errors import WeightsError
+from deltatune.errors import WeightsError, missing_file
 
 __all__ = ["load_checkpoint", "read_state_dict", "clean_state_dict", "check_state_dict"]
 
@@ -46,7 +46,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"checkpoint {path}: no such file")
+        raise WeightsError(f"checkpoint {path}: {missing_file(path)}")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-checkpoint files

@@ -18,6 +18,7 @@ __all__ = [
     "ModelNotFoundError",
     "LabelError",
     "ConfigError",
+    "missing_file",
 ]
 
 
@@ -59,3 +60,11 @@ class LabelError(DeltatuneError):
 
 class ConfigError(DeltatuneError):
     """An option has an invalid value (unknown mode, backend, strategy, negative budget ...)."""
+
+
+def missing_file(path: object) -> str:
+    """Why ``path`` is not a readable file, for an error message: a folder given where a file belongs is
+    said to be one (``no such file`` would send the user looking for something that exists)."""
+    from pathlib import Path
+
+    return "a folder, not a file" if Path(str(path)).is_dir() else "no such file"

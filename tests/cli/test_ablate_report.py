@@ -178,8 +178,11 @@ def test_report_bad_inputs_are_one_line(
     monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "r"))
     study = tmp_path / "s.toml"
     study.write_text(STUDY)
+    study.with_suffix(".mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")  # a video given where a .db belongs
     cases = [
         (["report", str(tmp_path / "missing.db")], "no such file"),
+        (["report", str(tmp_path)], "a folder, not a file"),
+        (["report", str(study.with_suffix(".mp4"))], "not an sqlite database"),
         (["report", str(study)], "no results yet"),
         (["report", str(study), "--alpha", "2"], "--alpha 2.0: must be between 0 and 1"),
         (["report", str(study), "--csv", str(tmp_path / "obs.txt")], "--csv"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deltatune.ablation.results import OBSERVATION_COLUMNS, AblationResults, MetricSpec
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, missing_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ def read_results_table(
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
+        raise ConfigError(f"{path}: {missing_file(path)}")
     header, rows = _read_csv(path)
     header, rows, dropped = _drop_row_names(path, header, rows)
     if len(set(header)) != len(header):

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.spec import load_study
     from deltatune.ablation.store import default_storage, find_study, load_results
     from deltatune.cli._common import check_output_path
-    from deltatune.errors import ConfigError
+    from deltatune.errors import ConfigError, missing_file
 
     if not 0 < args.alpha < 1:
         raise ConfigError(f"--alpha {args.alpha}: must be between 0 and 1")
@@ -154,8 +154,12 @@ def run(args: argparse.Namespace) -> int:
     elif "://" in src:
         study, stored = find_study(src, args.study)
     else:
+        what = "give a study .toml, its .db file, a storage URL or a CSV table"
         if not Path(src).is_file():
-            raise ConfigError(f"{src}: no such file (give a study .toml, its .db file, or a storage URL)")
+            raise ConfigError(f"{src}: {missing_file(src)} ({what})")
+        with open(src, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                raise ConfigError(f"{src}: not an sqlite database ({what})")
         study, stored = find_study(f"sqlite:///{Path(src).resolve()}", args.study)
     results = load_results(study, stored)
     if results.completed_runs == 0:

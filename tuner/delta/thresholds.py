@@ -30,7 +30,7 @@ from typing import Any
 
 from deltatune._atomic import atomic_write_text
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
-from deltatune.errors import ThresholdError
+from deltatune.errors import ThresholdError, missing_file
 
 __all__ = [
     "ThresholdMap",
@@ -281,7 +281,7 @@ def save_thresholds(path: str | Path, tf: ThresholdFile) -> Path:
 def _read_json(path: str | Path) -> Any:
     p = Path(path)
     if not p.is_file():
-        raise ThresholdError(f"thresholds file {p}: no such file")
+        raise ThresholdError(f"thresholds file {p}: {missing_file(p)}")
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

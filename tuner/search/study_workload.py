@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, missing_file
 
 __all__ = [
     "StudyWorkload",
@@ -165,7 +165,7 @@ class StudyWorkload:
         if self.weights is None:
             return None, True
         if not Path(self.weights).is_file():
-            raise ConfigError(f"--weights {self.weights}: no such file")
+            raise ConfigError(f"--weights {self.weights}: {missing_file(self.weights)}")
         return self.weights, False
 
     def weights_identity(self) -> str:
@@ -194,7 +194,7 @@ class StudyWorkload:
 
         p = Path(self.labels)
         if not p.is_file():
-            raise ConfigError(f"--labels {self.labels}: no such file")
+            raise ConfigError(f"--labels {self.labels}: {missing_file(self.labels)}")
         return load_coco_keypoints(p) if p.suffix.lower() == ".json" else load_keypoint_csv(p)
 
     def clip_labels(self, labels: Any, num_joints: int) -> tuple[Any, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from deltatune.errors import ConfigError, WeightsError
+from deltatune.errors import ConfigError, WeightsError, missing_file
 
 from .detection import WEIGHTS_FORMAT, DetectionTrainConfig, build_detector
 from .detection_data import DetectionData, load_detection_data, normalize
@@ -85,7 +85,7 @@ def load_detector(path: str | Path) -> tuple[nn.Module, DetectionTrainConfig]:
     eval mode) and the config it was trained with."""
     p = Path(path)
     if not p.is_file():
-        raise WeightsError(f"detector weights {p}: no such file")
+        raise WeightsError(f"detector weights {p}: {missing_file(p)}")
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one clear error
