@@ -101,3 +101,34 @@ def test_a_bad_model_video_or_window_names_the_study_line_and_field(
     with pytest.raises(ConfigError, match=rf"^{path}{pattern}") as info:
         check_inputs(load_study(path))
     assert "\n" not in str(info.value)
+
+
+def test_fine_tuning_frames_may_not_overlap_a_segment_the_runs_are_scored_on(tmp_path: Path) -> None:
+    """A fine-tune that saw frames 10..15 would be scored on them too kindly as ``score_on`` vtest@10; by
+    default the frames skip such segments (also_on ones too)."""
+    from deltatune.ablation.execute import WorkerState, train_space
+
+    text = """\
+[study]
+name = "{name}"
+kind = "search"
+model = "hrnet_tiny"
+weights = "none"
+frames = 6
+repeats = 2
+score_on = ["vtest@10"]
+
+[fixed]
+trials = 2
+train_frames = "6:14"
+
+[factors]
+train = ["on", "off"]
+"""
+    with pytest.raises(ConfigError, match=r"train_frames: --train-frames 6:14 overlap segment vtest@10's"):
+        check_inputs(load_study(write_study(tmp_path, text, "overlap")))
+    spec = load_study(write_study(tmp_path, text.replace('train_frames = "6:14"\n', ""), "skip"))
+    check_inputs(spec)
+    point = next(iter(spec.points()))
+    space = train_space(spec, point, WorkerState(spec, None).workload(), 0)
+    assert space.start == 16  # after vtest@10's frames 10..15, not right after the clip at 6

@@ -77,3 +77,46 @@ def test_a_segment_of_another_video_takes_its_own_windows_and_no_labels() -> Non
 def test_bad_segment_settings_are_config_errors(kw: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         settings(**kw)
+
+
+def test_fine_tuning_frames_skip_and_may_not_overlap_the_segments_of_the_same_video() -> None:
+    from deltatune.search.training import TrainSpace
+
+    right_after = TINY.on_segment(Segment("vtest", TINY.start + TINY.frames))  # where they would start
+    space = TrainSpace.after(TINY, (right_after, OTHER), frames=8)
+    assert space.start == right_after.start + right_after.frames  # moved past it; vtest@300 is far off
+    carphone = TINY.on_segment(Segment("carphone", TINY.frames))  # another video: no overlap possible
+    assert TrainSpace.after(TINY, (carphone,), frames=8).start == TINY.start + TINY.frames
+    TrainSpace(start=TINY.frames, frames=8).check_disjoint(TINY, (carphone,))
+    with pytest.raises(ConfigError, match=r"--train-frames 296:304 overlap segment vtest@300's frames"):
+        settings(also_on=(OTHER,), train=TrainSpace(start=296, frames=8))
+
+
+def test_a_train_search_scores_each_trials_fine_tuned_weights_on_every_segment(
+    results: Path, tiny_evaluator, other_evaluator
+) -> None:  # type: ignore[no-untyped-def]
+    """--also-on with --train: the fine-tune (on frames neither segment holds) is loaded into every
+    segment's evaluator, so each segment's number is that segment's score of the fine-tuned network."""
+    import torch
+
+    from deltatune.search.training import TrainSpace
+
+    space = TrainSpace.after(TINY, (OTHER,), frames=6, steps=(2,), lr=(3e-3,), weight_decay=(0.0,),
+                             sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=5)
+    run_search(settings(trials=3, study="seg-train", also_on=(OTHER,), train=space, budget=100.0, anchors=1),
+               evaluator=tiny_evaluator, heldout=False)
+    study = open_study(resolve_storage(None, "seg-train"), "seg-train", create=False)
+    tuned = [t for t in study.trials if t.user_attrs.get("finetune")]
+    assert tuned and all(t.state.name == "COMPLETE" for t in tuned)
+    for t in tuned:
+        per = t.user_attrs["segments"]
+        weights = torch.load(t.user_attrs["finetune_weights"], weights_only=True)
+        other_evaluator.use_weights(weights, "seg-train")
+        config = ThresholdFile.from_attrs(t.user_attrs)
+        alone = other_evaluator.evaluate(config)
+        other_evaluator.use_weights(None)
+        original = other_evaluator.evaluate(config)
+        own = (per[1]["accuracy_loss"], per[1]["speedup"])
+        assert own == pytest.approx((alone.accuracy_loss, alone.speedup))
+        assert (original.accuracy_loss, original.speedup) != (alone.accuracy_loss, alone.speedup)
+    tiny_evaluator.use_weights(None)

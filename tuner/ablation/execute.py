@@ -241,13 +241,18 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
 
 
 def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
+    """The fine-tuning frames and space of a run at point ``p``: ``train_frames``, else the first frames
+    after the clip that no segment the run is scored on (``also_on``, ``score_on``) overlaps; checked
+    against those segments either way, so no run is scored on frames its fine-tune saw."""
     from deltatune.search.training import TrainSpace
 
+    others = [wl.on_segment(parse_segment(t)) for t in segment_list(spec.setting(p, "also_on"))]
+    others += [wl.on_segment(seg) for seg in spec.score_on]
     frames = parse_frames(spec.setting(p, "train_frames"))
     if frames is None:
-        return TrainSpace.after(wl, seed=seed, **kw)
+        return TrainSpace.after(wl, others, seed=seed, **kw)
     space = TrainSpace(start=frames.start, frames=len(frames), seed=seed, **kw)
-    space.check(wl)
+    space.check(wl, others)
     return space
 
 

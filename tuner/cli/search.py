@@ -264,8 +264,9 @@ def _onoff(text: str) -> tuple[bool, ...]:
     return tuple(v == "on" for v in values)
 
 
-def train_space(args: argparse.Namespace, workload: Any) -> Any:
-    """The :class:`~deltatune.search.training.TrainSpace` of ``--train`` (None without it)."""
+def train_space(args: argparse.Namespace, workload: Any, also_on: tuple[Any, ...] = ()) -> Any:
+    """The :class:`~deltatune.search.training.TrainSpace` of ``--train`` (None without it); by default its
+    frames follow the clip and skip the ``also_on`` segments of the same video."""
     from deltatune.cli.finetune import parse_frames
     from deltatune.search.training import TrainSpace
 
@@ -281,7 +282,7 @@ def train_space(args: argparse.Namespace, workload: Any) -> Any:
         seed=args.seed,
     )
     if args.train_frames is None:
-        return TrainSpace.after(workload, **kw)
+        return TrainSpace.after(workload, also_on, **kw)
     start, count = parse_frames(args.train_frames)
     return TrainSpace(start=start, frames=count, **kw)
 
@@ -311,6 +312,7 @@ def build_settings(args: argparse.Namespace) -> Any:
             ranges = Ranges(lo=lo, hi=hi)
         except ConfigError:  # Ranges checks it; the message names the option
             raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI") from None
+    also_on = (*(workload.on_segment(_segment(t)) for t in args.also_on), *_spread(workload, args.spread))
     return SearchSettings(
         workload=workload,
         trials=args.trials,
@@ -327,14 +329,14 @@ def build_settings(args: argparse.Namespace) -> Any:
         ranges=ranges,
         finish=args.finish,
         heartbeat=args.heartbeat,
-        train=train_space(args, workload),
+        train=train_space(args, workload, also_on),
         timeout=args.timeout,
         retime=args.retime,
         retime_repeats=args.retime_repeats,
         refit=args.refit,
         keyframes=_numbers(args.keyframes, "--keyframes", int),
         keyframe_changes=_fractions_or_none(args.keyframe_change, "--keyframe-change"),
-        also_on=(*(workload.on_segment(_segment(t)) for t in args.also_on), *_spread(workload, args.spread)),
+        also_on=also_on,
         aggregate=args.aggregate,
     )
 
@@ -466,7 +468,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     # checked before any model work and before the progress bar
     if settings.train is not None:
-        settings.train.check(settings.workload)
+        settings.train.check(settings.workload, settings.also_on)
     spec = settings.storage_spec()
     with removed_if_left_empty(spec):
         spec.open()

@@ -153,10 +153,6 @@ class SearchSettings:
             raise ConfigError(f"--keyframe-change {shown}: need fractions in (0, 1] or none")
         if (problem := aggregate_error(self.aggregate)) is not None:
             raise ConfigError(problem)
-        if self.also_on and self.train is not None:
-            raise ConfigError(
-                "--also-on (or --spread) and --train cannot be combined yet (fine-tunes see one clip)"
-            )
         if self.also_on and self.workload.labels is not None:
             raise ConfigError("--also-on scores against the dense model; it cannot be combined with --labels")
         if self.retime < 0:
@@ -172,7 +168,7 @@ class SearchSettings:
                 raise ConfigError(
                     f"--train needs a sampler strategy (tpe, nsga2, gp, random), not {self.strategy}"
                 )
-            self.train.check_disjoint(self.workload)
+            self.train.check_disjoint(self.workload, self.also_on)
         self.storage_spec()  # the study name and the storage URL, before any work
         from deltatune.delta._context import MODES
 

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,25 +118,39 @@ class TrainSpace:
             raise ConfigError(f"--train-batch {self.batch_size}: need at least 1")
 
     @classmethod
-    def after(cls, workload: Any, **kw: Any) -> TrainSpace:
-        """The default space of a search on ``workload``: fine-tune on the frames right after its clip."""
-        return cls(start=workload.start + workload.frames, **kw)
+    def after(cls, workload: Any, others: Sequence[Any] = (), **kw: Any) -> TrainSpace:
+        """The default space of a search on ``workload``: fine-tune on the first frames after its clip
+        that overlap no further segment of the same video in ``others`` (each overlap moves the start to
+        that segment's end)."""
+        start = workload.start + workload.frames
+        frames = int(kw.get("frames", DEFAULT_TRAIN_FRAMES))
+        spans = sorted((w.start, w.start + w.frames) for w in others if w.video == workload.video)
+        for a, b in spans:
+            if start < b and a < start + frames:
+                start = max(start, b)
+        return cls(start=start, **kw)
 
-    def check_disjoint(self, workload: Any) -> None:
-        """Refuse fine-tuning frames that overlap the frames the search scores (tuning or held-out)."""
-        a, b = workload.start, workload.start + workload.frames
-        if self.start < b and a < self.start + self.frames:
-            raise ConfigError(
-                f"--train-frames {self.start}:{self.start + self.frames} overlap the search's frames "
-                f"{a}:{b}; fine-tune on frames the search does not score"
-            )
+    def check_disjoint(self, workload: Any, others: Sequence[Any] = ()) -> None:
+        """Refuse fine-tuning frames that overlap the frames the search scores: the clip's (tuning or
+        held-out), or those of any further segment on the same video (``others``: ``--also-on``, or an
+        ablation's ``score_on``): a fine-tune that saw a stretch would be scored on it too kindly."""
+        for w in (workload, *others):
+            if w.video != workload.video:
+                continue
+            a, b = w.start, w.start + w.frames
+            if self.start < b and a < self.start + self.frames:
+                whose = "the search's frames" if w is workload else f"segment {w.video}@{w.start}'s frames"
+                raise ConfigError(
+                    f"--train-frames {self.start}:{self.start + self.frames} overlap {whose} "
+                    f"{a}:{b}; fine-tune on frames the search does not score"
+                )
 
-    def check(self, workload: Any) -> None:
-        """Cheap checks before any model work: disjoint from the search's frames, and the video is long
-        enough for the fine-tuning frames."""
+    def check(self, workload: Any, others: Sequence[Any] = ()) -> None:
+        """Cheap checks before any model work: disjoint from the frames the search scores, and the video
+        is long enough for the fine-tuning frames."""
         from deltatune.data.video import video_info
 
-        self.check_disjoint(workload)
+        self.check_disjoint(workload, others)
         n = video_info(workload.video_path()).frames
         end = self.start + self.frames
         if n is not None and n < end:
