@@ -2,7 +2,7 @@
 
 Why: a delta network skips pixels that did not change between frames, and compression noise is change.
 An inter-frame codec (H.264, VP9) copies a static background from frame to frame, so it stays exactly
-still; intra-only compression (a folder of JPEG frames, as MOT16 ships them; MJPEG cameras) encodes every
+still; intra-only compression (a folder of JPEG frames, as MOT16 ships them, or MJPEG) encodes every
 frame on its own, so the background flickers by a few grey levels everywhere. This re-encodes segments
 of the vtest sample (itself MPEG-4 part 2) with several codecs and as PNG (lossless) and JPEG folders,
 and scores one fixed threshold setting on each with ``deltatune inspect``'s computation (MAC speedup and
