@@ -58,7 +58,8 @@ def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="one threshold for every truncation point (default 0)")
-    g.add_argument("--thresholds", default=None, metavar="FILE", help="a deltatune thresholds file")
+    g.add_argument("--thresholds", default=None, metavar="FILE",
+                   help="a thresholds file (deltatune's, from `deltatune export`, or DeltaCNN's format)")
 
 
 def check_threshold(value: float | None) -> None:

@@ -104,4 +104,8 @@ def run(args: argparse.Namespace) -> int:
           f"{res.streams} stream(s); delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
           f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"
           + (f"; drawn -> {args.overlay}" if args.overlay else ""))
+    if args.threshold is None and args.thresholds is None:
+        print(f"note: no --thresholds: every threshold is 0, the exact delta network, which skips only what "
+              f"did not change at all; tune a setting with `deltatune search --model {args.model}` and "
+              "`deltatune export`, then pass --thresholds FILE")
     return 0
