@@ -302,3 +302,16 @@ def test_windows_are_the_streams_of_a_study() -> None:
     ):
         with pytest.raises(ConfigError, match=re.escape(expected)):
             parse_study(base + bad + '\n[factors]\nmode = ["max"]\n', path="s.toml")
+
+
+def test_a_numeric_baseline_names_its_level_however_it_is_written() -> None:
+    """``baseline = 1`` for levels ``[0.5, 1.0, 2.0]`` (TOML keeps 1 an integer) and ``5e-4`` for ``0.0005``
+    name those levels; a number that is no level is refused with the levels listed."""
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\n'
+    for baseline, levels, want in (("1", "[0.5, 1.0, 2.0]", "1.0"), ("5e-4", "[0.0, 0.0005]", "0.0005")):
+        text = (base + f'primary = {{ factor = "scale", baseline = {baseline}, metric = "accuracy_loss" }}\n'
+                f"[fixed]\nthresholds = 0.05\n[factors]\nscale = {levels}\n")
+        assert parse_study(text, path="s.toml").primary == ("scale", want, "accuracy_loss")
+    text = (base + 'primary = { factor = "scale", baseline = 3, metric = "accuracy_loss" }\n'
+            "[fixed]\nthresholds = 0.05\n[factors]\nscale = [0.5, 1.0]\n")
+    assert "baseline 3 is not a level of 'scale' (levels: 0.5, 1.0)" in _err(text)

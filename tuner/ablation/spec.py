@@ -526,6 +526,25 @@ def level_text(v: Any) -> str:
     return str(v)
 
 
+def matching_level(level: str, levels: list[str]) -> str:
+    """``level`` as ``levels`` write it: ``1e-3`` names the level ``0.001``, ``1`` the level ``1.0``.
+    Text that names no level, or several, or is not a number, is returned as it is."""
+    if level in levels:
+        return level
+    try:
+        value = float(level)
+    except ValueError:
+        return level
+    same = []
+    for candidate in levels:
+        try:
+            if float(candidate) == value:
+                same.append(candidate)
+        except ValueError:
+            continue
+    return same[0] if len(same) == 1 else level
+
+
 class _Locator:
     """Line numbers of TOML keys (tomllib keeps none): the line of ``key =`` inside ``[table]``."""
 
@@ -732,13 +751,18 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         levels = {**{k: [level_text(v) for v in vs] for k, vs in factors.items()}, **obs}
         if pr["factor"] not in levels:
             raise fail("study", "primary", f"factor {pr['factor']!r} is not a factor of this study")
-        if level_text(pr["baseline"]) not in levels[pr["factor"]]:
-            raise fail("study", "primary", f"baseline {pr['baseline']!r} is not a level of {pr['factor']!r}")
+        baseline = matching_level(level_text(pr["baseline"]), levels[pr["factor"]])
+        if baseline not in levels[pr["factor"]]:
+            raise fail(
+                "study", "primary",
+                f"baseline {pr['baseline']!r} is not a level of {pr['factor']!r} "
+                f"(levels: {', '.join(levels[pr['factor']])})",
+            )
         if pr["metric"] not in available:
             raise fail(
                 "study", "primary", f"metric {pr['metric']!r} is unknown; available: {', '.join(available)}"
             )
-        kw["primary"] = (pr["factor"], level_text(pr["baseline"]), pr["metric"])
+        kw["primary"] = (pr["factor"], baseline, pr["metric"])
     eq: dict[str, float] = {}
     for m, margin in (data.get("equivalence") or {}).items():
         if m not in available:

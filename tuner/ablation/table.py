@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deltatune.ablation.results import OBSERVATION_COLUMNS, AblationResults, MetricSpec
+from deltatune.ablation.spec import matching_level
 from deltatune.errors import ConfigError, missing_file
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def read_results_table(
                 f"--baseline {factor}={level}: {path} has no factor {factor!r} "
                 f"(factors: {', '.join(factor_names)})"
             )
-        level = _matching_level(level, levels[factor])
+        level = matching_level(level, levels[factor])
         if level not in levels[factor]:
             raise ConfigError(
                 f"--baseline {factor}={level}: factor {factor} has no level {level!r} "
@@ -150,25 +151,6 @@ def _drop_row_names(
             f"{path}: column {header.index('') + 1} has no name in the header line; name it, or drop it"
         )
     return header, rows, notes
-
-
-def _matching_level(level: str, levels: list[str]) -> str:
-    """``level`` as it is written in the table: ``1e-3`` names the level ``0.001``, ``5`` the level ``5.0``.
-    Text that names no level, or is not a number, is returned as it is."""
-    if level in levels:
-        return level
-    try:
-        value = float(level)
-    except ValueError:
-        return level
-    same = []
-    for candidate in levels:
-        try:
-            if float(candidate) == value:
-                same.append(candidate)
-        except ValueError:
-            continue
-    return same[0] if len(same) == 1 else level
 
 
 def _unit_column(path: Path, table: pd.DataFrame, unit: str | None) -> str | None:
