@@ -104,6 +104,8 @@ CSV_CASES = [
     ("seed,lr,acc\n0,0.1,0.5\n0,0.01\n", {"factors": ["lr"]}, "line 3: 2 cells under a header of 3"),
     ("seed,lr,metric,value\n0,0.1,acc,0.5\n0,0.1,acc,0.6\n", {}, "has two values of 'acc'"),
     ("seed,lr,metric,value\n0,0.1,acc,0.5\n", {"metrics": ["mAP"]}, "has no rows of metric 'mAP'"),
+    ("seed,lr,acc\n0,0.1,0.5\n1,0.1,-inf\n", {"factors": ["lr"]},
+     "line 3: acc value '-inf' is not a finite number (leave the cell empty for a missing value)"),
 ]
 
 
@@ -175,3 +177,15 @@ def test_a_factor_left_among_the_metrics_is_pointed_at_when_runs_cannot_pair(tmp
         read_results_table(path, factors=["lr"])
     assert "seed 0 has two runs with lr=0.001" in str(info.value)
     assert str(info.value).endswith("in --factors (read as metrics: weight_decay, mAP, loss)")
+
+
+def test_an_empty_cell_is_a_missing_value_said_so_in_the_tables_words(tmp_path: Path) -> None:
+    from deltatune.report.document import build_document
+
+    path = tmp_path / "runs.csv"
+    path.write_text("seed,lr,acc,loss\n0,0.1,50,1\n1,0.1,,2\n2,0.1,52,3\n0,0.01,52,1\n1,0.01,54,1\n2,0.01,55,2\n")
+    res = read_results_table(path, factors=["lr"])
+    assert res.completed_runs == 6  # the run is there; one of its metrics is not
+    text = repr(build_document(res, analyse(res, aso_iterations=50)))
+    assert "No value in 1 of 6 observations: the table leaves those cells empty (or NaN)" in text
+    assert "search run" not in text

@@ -172,6 +172,12 @@ def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
     bad = text[(text != "") & values.isna() & ~text.str.lower().isin(("nan", "na"))]
     if len(bad):
         raise ConfigError(f"{path}: line {bad.index[0]}: {what} {bad.iloc[0]!r} is not a number")
+    infinite = text[values.isin((float("inf"), float("-inf")))]
+    if len(infinite):  # a diverged run, say: the table's author decides (an empty cell is a missing value)
+        raise ConfigError(
+            f"{path}: line {infinite.index[0]}: {what} {infinite.iloc[0]!r} is not a finite number "
+            "(leave the cell empty for a missing value)"
+        )
     return values.astype(float)
 
 

@@ -237,7 +237,8 @@ def _metric_blocks(
     margin = f", equivalence margin ±{spec.margin:g}" if spec.margin is not None else ""
     out: list[Block] = [Heading(2, f"{spec.label} ({spec.name}; {direction}{margin})")]
     if m.n_missing:
-        out.append(Para(missing_values(m.n_missing, m.n_observations, results.unit_name), "note"))
+        why = missing_values(m.n_missing, m.n_observations, results.unit_name, from_table=results.from_table)
+        out.append(Para(why, "note"))
     obs = results.observations
     d = obs[obs["metric"] == spec.name] if len(obs) else obs
     if len(d):  # the plots draw the values there are (a missing accuracy is NaN)

@@ -175,12 +175,17 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     return "; ".join(parts)
 
 
-def missing_values(n_missing: int, n_observations: int, unit_name: str = "seed") -> str:
+def missing_values(
+    n_missing: int, n_observations: int, unit_name: str = "seed", *, from_table: bool = False
+) -> str:
     """The sentence under a metric's heading when some of its observations have no value. ``unit_name``
     is the study's repeated unit: ``"segment"`` for fixed settings scored on segments, where only the
-    accuracy can be missing; ``"seed"`` for runs that search, where a search can also find nothing."""
+    accuracy can be missing; ``"seed"`` for runs that search, where a search can also find nothing.
+    ``from_table``: the runs came from a CSV table, where a missing value is an empty (or NaN) cell."""
     why = "accuracy is unknown where the dense model finds nothing to score"
-    if unit_name != "segment":
+    if from_table:
+        why = "the table leaves those cells empty (or NaN)"
+    elif unit_name != "segment":
         why = (
             "a search run that found no setting within its budget has no tuning or held-out values, "
             f"and {why}"
