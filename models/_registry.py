@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 import torch
 from torch import nn
 
-from deltatune.errors import DataFetchError, ModelNotFoundError, WeightsError
+from deltatune.errors import ConfigError, DataFetchError, ModelNotFoundError, WeightsError
 
 from ._checkpoint import FilterFn, load_checkpoint
 
@@ -76,7 +76,8 @@ class ModelCard:
     """Static facts about one registered model, declared next to its entry point.
 
     ``mean``/``std`` apply to the channels *in ``color_order``* after scaling pixels to [0, 1] (so a
-    BGR model gets ImageNet's R statistics on its B channel, as SimpleBaselines does).
+    BGR model gets ImageNet's R statistics on its B channel, as SimpleBaselines does). One value each
+    declares a grayscale model: its input is one channel, the frames' luma (ITU-R BT.601 weights).
     ``default_weights`` is an asset name for :func:`deltatune.data.assets.asset_path`, or
     ``"package:<relative path>"`` for a file shipped inside ``deltatune_models`` (e.g.
     ``"package:weights/x.pt"``), or ``None``.
@@ -90,8 +91,8 @@ class ModelCard:
     outputs: str
     num_joints: int | None = None
     num_classes: int | None = None
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     color_order: Literal["RGB", "BGR"] = "RGB"
     default_weights: str | None = None
     weights_hint: str = ""
@@ -114,6 +115,18 @@ class ModelCard:
     filter_fn: FilterFn | None = field(default=None, compare=False, repr=False)
     loader: Loader | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if len(self.mean) not in (1, 3) or len(self.std) != len(self.mean):
+            raise ValueError(
+                f"ModelCard: mean {self.mean} and std {self.std} need 3 values each (RGB or BGR input) or 1 "
+                "each (a grayscale model)"
+            )
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels: 3 (colour) or 1 (grayscale: one mean and one std)."""
+        return len(self.mean)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -128,8 +141,8 @@ class ModelInfo:
     num_classes: int | None
     outputs: str
     macs: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     color_order: str
     weights: str
     default_weights: str | None
@@ -140,6 +153,11 @@ class ModelInfo:
     threshold_groups: tuple[tuple[str, str], ...] = ()
     #: the registered model whose architecture and weights ``weights="default"`` builds (``None``: this one)
     default_variant: str | None = None
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels: 3 (colour) or 1 (grayscale)."""
+        return len(self.mean)
 
     @property
     def gmacs(self) -> float:
@@ -449,14 +467,21 @@ def count_dense_macs(model: nn.Module, input_shape: tuple[int, ...], *, device: 
 @functools.cache
 def _cached_macs(name: str) -> int:
     entry = _REGISTRY[name]
-    shape = (1, 3, *entry.card.input_size)
+    shape = (1, entry.card.in_channels, *entry.card.input_size)
     try:  # shapes only: no parameter memory, no arithmetic
         with torch.device("meta"):
             model = entry.fn()
         return count_dense_macs(model.eval(), shape, device="meta")
     except (NotImplementedError, RuntimeError) as exc:
         log.debug("meta-device MAC count failed for %s (%s); counting on CPU", name, exc)
+    try:
         return count_dense_macs(entry.fn().eval(), shape)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # the card does not fit the network
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(
+            f"model {name!r} fails on the input its ModelCard declares, {list(shape)} (input_size, and one "
+            f"channel per mean value): {type(exc).__name__}: {first}"
+        ) from None
 
 
 def model_info(name: str) -> ModelInfo:

@@ -53,12 +53,20 @@ class Workload:
         return int(self.frames.shape[1])
 
 
+#: ITU-R BT.601 luma weights of R, G, B: a grayscale model's one input channel.
+LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
+
+
 def preprocess(x: Tensor, info: Any) -> Tensor:
-    """RGB frames in [0, 1] ``[..., 3, H, W]`` -> model input (colour order, then mean/std)."""
-    if getattr(info, "color_order", "RGB") == "BGR":
+    """RGB frames in [0, 1] ``[..., 3, H, W]`` -> model input (colour order, then mean/std). A model
+    with one mean value is grayscale: its input is ``[..., 1, H, W]``, the frames' luma."""
+    channels = len(info.mean)
+    if channels == 1:
+        x = torch.tensordot(torch.tensor(LUMA, dtype=x.dtype), x.movedim(-3, 0), dims=1).unsqueeze(-3)
+    elif getattr(info, "color_order", "RGB") == "BGR":
         x = x.flip(-3)
-    mean = torch.tensor(info.mean, dtype=x.dtype).reshape(3, 1, 1)
-    std = torch.tensor(info.std, dtype=x.dtype).reshape(3, 1, 1)
+    mean = torch.tensor(info.mean, dtype=x.dtype).reshape(channels, 1, 1)
+    std = torch.tensor(info.std, dtype=x.dtype).reshape(channels, 1, 1)
     return (x - mean) / std
 
 

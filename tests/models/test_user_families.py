@@ -232,3 +232,66 @@ def test_search_runs_an_unsupported_op_densely_only_when_asked(
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "res" / "gn.journal")))
     attrs = optuna.load_study(study_name="gn", storage=storage).user_attrs["deltatune"]
     assert attrs["workload"]["fallback"] is True  # a resumed search and its workers run it the same way
+
+
+GRAY_FAMILY = textwrap.dedent('''\
+    """A grayscale classifier (one mean, one std) and a colour card on a one-channel network."""
+    from torch import nn
+    from deltatune_models import ModelCard, register_model
+
+    MODEL_CARDS = {
+        "ut_gray_cls": ModelCard(family="mine", task="classification", input_size=(64, 64),
+                                 outputs="logits [N,4]", num_classes=4, mean=(0.45,), std=(0.25,)),
+        "ut_gray_miscard": ModelCard(family="mine", task="classification", input_size=(64, 64),
+                                     outputs="logits [N,4]", num_classes=4),
+    }
+
+
+    def _net():
+        return nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+
+    @register_model
+    def ut_gray_cls():
+        """A grayscale classifier."""
+        return _net()
+
+
+    @register_model
+    def ut_gray_miscard():
+        """A one-channel network whose card says colour."""
+        return _net()
+    ''')
+
+
+def test_a_grayscale_model_reads_the_frames_luma_and_a_card_that_does_not_fit_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    forget_user_models: None,
+) -> None:
+    """One mean and one std declare a one-channel model: every command feeds it the frames' luma (BT.601),
+    and the delta network is exact at thresholds 0. A card whose input the network cannot take (three
+    channels into a one-channel conv) is one line naming the model, not a traceback."""
+    from deltatune.cli import main
+    from deltatune.workload import LUMA, load_workload, preprocess
+
+    (tmp_path / "gray.py").write_text(GRAY_FAMILY)
+    monkeypatch.setenv(_registry.MODELS_ENV, str(tmp_path / "gray.py"))
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "res"))
+    info = model_info("ut_gray_cls")
+    assert info.in_channels == 1 and info.macs == 64 * 64 * 8 * 9 + 32 * 32 * 8 * 72 + 8 * 4  # convs + linear
+    rgb = torch.rand(2, 3, 5, 4)
+    luma = sum(w * rgb[:, i] for i, w in enumerate(LUMA))
+    torch.testing.assert_close(preprocess(rgb, info), ((luma - 0.45) / 0.25).unsqueeze(1))
+    wl = load_workload("ut_gray_cls", weights=None, frames=3)
+    assert wl.frames.shape[2] == 1
+    assert main(["inspect", "--model", "ut_gray_cls", "--weights", "none", "--frames", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["max_rel_error_vs_dense"] < 1e-5
+    argv = ["search", "--model", "ut_gray_cls", "--weights", "none", "--frames", "6", "--trials", "2",
+            "--speed", "macs", "--retime", "0", "--no-progress", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["n_trials"] == 2
+    assert main(["inspect", "--model", "ut_gray_miscard", "--weights", "none", "--frames", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model 'ut_gray_miscard' fails on the input its ModelCard declares, " \
+        "[1, 3, 64, 64]" in err[0], err

@@ -154,7 +154,8 @@ def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
     if not files:
         return
     model, _ = load_model(wl)
-    example = torch.zeros(1, 3, *model_info(spec.model).input_size)
+    info = model_info(spec.model)
+    example = torch.zeros(1, info.in_channels, *info.input_size)
     names = convert(model, example, fallback=wl.fallback).threshold_names
     for v in files:
         try:
