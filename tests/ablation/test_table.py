@@ -189,3 +189,14 @@ def test_an_empty_cell_is_a_missing_value_said_so_in_the_tables_words(tmp_path: 
     text = repr(build_document(res, analyse(res, aso_iterations=50)))
     assert "No value in 1 of 6 observations: the table leaves those cells empty (or NaN)" in text
     assert "search run" not in text
+
+
+def test_a_seed_column_is_found_in_any_capitalisation(tmp_path: Path) -> None:
+    """``Seed`` (as a spreadsheet heads it) is the repeated unit, not a metric of its own."""
+    plain = _sweep(tmp_path / "plain.csv")
+    capital = tmp_path / "capital.csv"
+    lines = plain.read_text().splitlines()
+    capital.write_text("\n".join([lines[0].replace("seed", "Seed"), *lines[1:]]) + "\n")
+    res = read_results_table(capital, factors=["lr", "weight_decay"])
+    assert res.unit_name == "Seed" and res.pairing == "unit"
+    assert [m.name for m in res.metrics] == ["mAP", "loss"]

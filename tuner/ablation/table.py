@@ -11,7 +11,8 @@ wide
     (numbers alone cannot tell a learning rate from a score).
 
 The repeated unit is the ``unit`` argument's column, else ``unit`` (a study's repeated unit: a seed or a
-clip, in tables ``report --csv`` wrote), else ``seed``, else none (every row its own unit). Runs of
+clip, in tables ``report --csv`` wrote), else ``seed`` (either in any capitalisation: ``Seed``), else none
+(every row its own unit). Runs of
 different levels that share a unit are compared pair by pair (``pairing="unit"``), as runs of one seed
 are in a study, unless ``paired=False``.
 """
@@ -160,7 +161,8 @@ def _unit_column(path: Path, table: pd.DataFrame, unit: str | None) -> str | Non
                 f"--unit {unit}: {path} has no column {unit!r} (columns: {', '.join(table.columns)})"
             )
         return unit
-    return next((c for c in ("unit", "seed") if c in table.columns), None)
+    lowered = {str(c).strip().lower(): c for c in reversed(list(table.columns))}  # the first spelling wins
+    return next((lowered[c] for c in ("unit", "seed") if c in lowered), None)
 
 
 def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
