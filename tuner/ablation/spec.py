@@ -507,8 +507,7 @@ class StudySpec:
         d["windows"] = tuple(d.get("windows", ()))
         return cls(**d)
 
-    def fingerprint(self) -> str:
-        """What must not change when a stored study is resumed: the runs and what each measures."""
+    def _design(self) -> dict[str, Any]:
         d = self.to_dict()
         for k in ("description", "path", "metrics", "primary", "equivalence", "pairing"):
             d.pop(k)
@@ -516,7 +515,24 @@ class StudySpec:
             d.pop("observe")
         if not d["windows"]:  # likewise
             d.pop("windows")
-        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return d
+
+    def fingerprint(self) -> str:
+        """What must not change when a stored study is resumed: the runs and what each measures."""
+        return hashlib.sha1(json.dumps(self._design(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def extends(self, stored: StudySpec) -> bool:
+        """Whether this design is ``stored``'s with runs added: more levels of its factors, more seeds or
+        segments, everything each run measures unchanged. Its finished runs then stay valid (a run's key
+        is its levels, seed and unit), and ``ablate`` runs only the new ones."""
+        varying = ("factors", "seeds", "repeats", "units")
+        mine = {k: v for k, v in self._design().items() if k not in varying}
+        theirs = {k: v for k, v in stored._design().items() if k not in varying}
+        if json.dumps(mine, sort_keys=True, default=str) != json.dumps(theirs, sort_keys=True, default=str):
+            return False
+        if list(self.factors) != list(stored.factors):
+            return False
+        return {r.key for r in stored.runs()} <= {r.key for r in self.runs()}
 
 
 def level_text(v: Any) -> str:

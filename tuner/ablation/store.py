@@ -27,7 +27,16 @@ from deltatune.search.storage import open_rdb, quiet_experimental
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["META_KEY", "default_storage", "open_ablation", "load_results", "grace_period", "find_study"]
+__all__ = [
+    "META_KEY",
+    "default_storage",
+    "open_ablation",
+    "load_results",
+    "grace_period",
+    "find_study",
+    "design_change",
+    "stored_design",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +90,46 @@ def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
     return open_rdb(url, **kw)
 
 
+def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec | None:
+    """The design ``study`` was stored with when ``spec`` extends it (more levels, seeds or segments, see
+    :meth:`StudySpec.extends`); ``None`` when it is the same design or a new study. Any other change is a
+    :class:`ConfigError`: finished runs measured something else."""
+    meta = study.user_attrs.get(META_KEY)
+    if not meta or meta.get("fingerprint") == spec.fingerprint():
+        return None
+    stored = StudySpec.from_dict(meta["spec"])
+    if spec.extends(stored):
+        return stored
+    raise ConfigError(
+        f"study {spec.name!r} in {url} was run with a different design (model, data, fixed settings, or "
+        "levels, seeds or segments taken away); use a new name, or another --storage (adding levels, seeds "
+        "or segments keeps the finished runs)"
+    )
+
+
+def design_change(url: str, spec: StudySpec) -> str | None:
+    """Before any run: what a stored study of ``spec``'s name says about its design, as a line to print
+    (``None``: a new study, or the same design). A design that changed in any other way than by adding
+    runs is a :class:`ConfigError`, raised here before any progress bar is drawn."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=_storage(url, None))
+    except KeyError:
+        return None
+    stored = stored_design(study, spec, url)
+    if stored is None:
+        return None
+    return (
+        f"{spec.name}: the study file adds runs to the stored design ({len(stored.runs())} -> "
+        f"{len(spec.runs())} runs); finished runs are kept"
+    )
+
+
 def open_ablation(url: str, spec: StudySpec, *, heartbeat: float | None = DEFAULT_HEARTBEAT) -> optuna.Study:
-    """Create or load the study's Optuna study; refuse one stored from a different design."""
+    """Create or load the study's Optuna study; refuse one stored from a different design, and store an
+    extended design (:func:`stored_design`) in place of the old one."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -90,11 +137,7 @@ def open_ablation(url: str, spec: StudySpec, *, heartbeat: float | None = DEFAUL
         study_name=spec.name, storage=_storage(url, heartbeat), direction="minimize", load_if_exists=True
     )
     meta = study.user_attrs.get(META_KEY)
-    if meta and meta.get("fingerprint") != spec.fingerprint():
-        raise ConfigError(
-            f"study {spec.name!r} in {url} was run with a different design (model, data, "
-            "factors or repeats); use a new name, or another --storage"
-        )
+    stored_design(study, spec, url)
     if meta != {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()}:
         study.set_user_attr(META_KEY, {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()})
     return study

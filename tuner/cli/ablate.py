@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.runner import check_inputs, run_ablation
     from deltatune.ablation.spec import load_study
-    from deltatune.ablation.store import check_url, default_storage
+    from deltatune.ablation.store import check_url, default_storage, design_change
     from deltatune.errors import ConfigError
 
     if args.jobs < 1:
@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             levels = ", ".join(f"{k}={v}" for k, v in r.factors.items()) or "(no factors)"
             print(f"  {r.key}  {levels}  {spec.unit_name}={r.unit}")
         return 0
+    change = design_change(args.storage or default_storage(spec.name), spec)  # refused before the bar
+    if change:
+        print(change)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -1,0 +1,56 @@
+"""``deltatune.ablation.store``: a stored study's design may grow (more levels, seeds or segments, its
+finished runs kept) but not change what its runs measure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deltatune.ablation.spec import parse_study
+from deltatune.ablation.store import META_KEY, design_change, open_ablation
+from deltatune.errors import ConfigError
+
+STUDY = """\
+[study]
+name = "grow"
+kind = "evaluate"
+model = "hrnet"
+frames = 8
+units = ["vtest@0", "vtest@100"]
+
+[fixed]
+thresholds = 0.05
+
+[factors]
+scale = [0.5, 1.0]
+"""
+
+
+def test_a_design_that_adds_levels_seeds_or_segments_extends_the_stored_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'grow.db'}"
+    first = parse_study(STUDY, path="grow.toml")
+    assert design_change(url, first) is None  # nothing stored yet
+    study = open_ablation(url, first, heartbeat=None)
+    grown = parse_study(STUDY.replace("[0.5, 1.0]", "[0.5, 1.0, 2.0]").replace(
+        '"vtest@100"]', '"vtest@100", "carphone@0"]'), path="grow.toml")
+    assert grown.extends(first) and not first.extends(grown)
+    assert design_change(url, grown) == (
+        "grow: the study file adds runs to the stored design (4 -> 9 runs); finished runs are kept"
+    )
+    open_ablation(url, grown, heartbeat=None)
+    study = open_ablation(url, grown, heartbeat=None)  # the grown design is the stored one now
+    assert study.user_attrs[META_KEY]["fingerprint"] == grown.fingerprint()
+    assert design_change(url, grown) is None
+    changed = {
+        "fixed setting": STUDY.replace("thresholds = 0.05", "thresholds = 0.1"),
+        "level taken away": STUDY.replace("[0.5, 1.0]", "[0.5]"),
+        "other frames": STUDY.replace("frames = 8", "frames = 9"),
+    }
+    for what, text in changed.items():
+        spec = parse_study(text, path="grow.toml")
+        assert not spec.extends(grown), what
+        with pytest.raises(ConfigError, match="was run with a different design"):
+            design_change(url, spec)
+        with pytest.raises(ConfigError, match="was run with a different design"):
+            open_ablation(url, spec, heartbeat=None)
