@@ -200,3 +200,18 @@ def test_a_seed_column_is_found_in_any_capitalisation(tmp_path: Path) -> None:
     res = read_results_table(capital, factors=["lr", "weight_decay"])
     assert res.unit_name == "Seed" and res.pairing == "unit"
     assert [m.name for m in res.metrics] == ["mAP", "loss"]
+
+
+def test_two_spellings_of_one_number_are_one_level(tmp_path: Path) -> None:
+    """Rows written by two scripts, ``0.001`` and ``1e-3``: one learning rate, shown as first written."""
+    plain = _sweep(tmp_path / "plain.csv")
+    lines = plain.read_text().splitlines()
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("\n".join([lines[0], *(ln.replace(",0.001,", ",1e-3,") if i % 2 else ln
+                                            for i, ln in enumerate(lines[1:]))]) + "\n")
+    assert ",1e-3," in mixed.read_text() and ",0.001," in mixed.read_text()
+    kw = {"factors": ["lr", "weight_decay"]}
+    res = read_results_table(mixed, **kw)
+    assert res.factors["lr"] == ["0.001", "0.01", "0.1"] and res.pairing == "unit"
+    assert "factor lr: 1e-3 is read as the level 0.001 (the same number)" in res.notes
+    pd.testing.assert_frame_equal(res.observations, read_results_table(plain, **kw).observations)

@@ -85,6 +85,11 @@ def read_results_table(
                     f"{name} {m}: {path} has no metric {m!r} (metrics: {', '.join(metric_names)})"
                 )
     levels = {f: list(dict.fromkeys(obs[f])) for f in factor_names}
+    merged = [
+        f"factor {f}: {text} is read as the level {level} (the same number)"
+        for f in factor_names
+        for text, level in number_spellings(table[f].str.strip()).items()
+    ]
     primary = None
     if baseline is not None:
         factor, level = baseline
@@ -121,7 +126,7 @@ def read_results_table(
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=int(obs["run"].nunique()),
         from_table=True,
-        notes=dropped + _pairing_notes(unit_col, shared=shared, paired=paired),
+        notes=dropped + merged + _pairing_notes(unit_col, shared=shared, paired=paired),
         setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
     )
 
@@ -198,7 +203,26 @@ def _frame(table: pd.DataFrame, unit_col: str | None, factors: list[str]) -> pd.
     out["seed"] = seeds.astype(int) if whole else units.map(codes)
     out["unit"] = units
     for f in factors:
-        out[f] = table[f].str.strip()
+        column = table[f].str.strip()
+        spellings = number_spellings(column)
+        out[f] = column.map(lambda t, m=spellings: m.get(t, t))
+    return out
+
+
+def number_spellings(column: pd.Series) -> dict[str, str]:
+    """Texts of a factor column that spell a number already written otherwise, each mapped to the first
+    spelling: ``{"1e-3": "0.001"}`` when rows written by different scripts say ``0.001`` and ``1e-3`` for
+    one learning rate. Text that is not a number never maps."""
+    first: dict[float, str] = {}
+    out: dict[str, str] = {}
+    for text in dict.fromkeys(column):
+        try:
+            value = float(text)
+        except ValueError:
+            continue
+        canonical = first.setdefault(value, text)
+        if canonical != text:
+            out[text] = canonical
     return out
 
 
