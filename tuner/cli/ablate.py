@@ -10,8 +10,9 @@ HELP = "run an ablation study file (every factor combination x repeats), resumab
 DESCRIPTION = (
     "Runs every design point of a study file (studies/*.toml) on every repeat (seed or segment). Each run "
     "is a trial of an Optuna study in an RDB storage (default sqlite:///deltatune-results/NAME.db, or "
-    "--storage postgresql://... shared by several machines): re-running skips finished runs, and a run "
-    "whose worker died (no heartbeat for 3 x --heartbeat seconds) is retried. Then `deltatune report "
+    "--storage postgresql://... shared by several machines): re-running skips finished runs (also after "
+    "the file gained levels, seeds or segments), and a run whose worker died (no heartbeat for 3 x "
+    "--heartbeat seconds) is retried. Then `deltatune report "
     "STUDY.toml` tests which differences are real."
 )
 
