@@ -169,6 +169,7 @@ class ModelInfo:
         out = asdict(self)
         out["input_size"] = list(self.input_size)
         out["mean"], out["std"] = list(self.mean), list(self.std)
+        out["in_channels"] = self.in_channels
         out["flip_pairs"] = [list(p) for p in self.flip_pairs] if self.flip_pairs else None
         out["threshold_groups"] = [list(p) for p in self.threshold_groups]
         return out

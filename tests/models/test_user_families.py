@@ -295,3 +295,11 @@ def test_a_grayscale_model_reads_the_frames_luma_and_a_card_that_does_not_fit_is
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model 'ut_gray_miscard' fails on the input its ModelCard declares, " \
         "[1, 3, 64, 64]" in err[0], err
+    # the listing shows every other model (the grayscale one as such) and names the broken one, exit 2
+    assert main(["models"]) == 2
+    captured = capsys.readouterr()
+    row = next(ln for ln in captured.out.splitlines() if ln.startswith("ut_gray_cls "))
+    assert " gray " in row and "ut_gray_miscard" not in captured.out and "hrnet " in captured.out
+    assert captured.err.strip().splitlines() == [
+        next(ln for ln in captured.err.splitlines() if "model 'ut_gray_miscard' fails" in ln)
+    ]

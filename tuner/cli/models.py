@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from deltatune.cli._common import json_text
 
@@ -30,13 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="include tiny test-only variants")
 
 
-def collect(*, include_tiny: bool = False) -> list[dict[str, object]]:
-    """One JSON-able record per registered model (``name``, ``input_size``, ``outputs``, ``macs``, ...)."""
+def collect(*, include_tiny: bool = False, errors: list[str] | None = None) -> list[dict[str, object]]:
+    """One JSON-able record per registered model (``name``, ``input_size``, ``outputs``, ``macs``, ...).
+
+    With ``errors``, a model whose card its network cannot take (a user's family) is left out and its
+    one-line error appended there, so one broken model does not hide the others; without, it raises."""
+    from deltatune.errors import DeltatuneError
     from deltatune_models import list_models, model_info
 
     records = []
     for name in list_models(include_tiny=include_tiny):
-        info = model_info(name)
+        try:
+            info = model_info(name)
+        except DeltatuneError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+            continue
         record = info.to_dict()
         record["gmacs"] = round(info.gmacs, 3)
         records.append(record)
@@ -52,7 +63,7 @@ def _table(records: list[dict[str, object]]) -> str:
             "x".join(str(v) for v in r["input_size"]),  # type: ignore[attr-defined]
             str(r["outputs"]),
             f"{r['gmacs']:.2f}",
-            str(r["color_order"]),
+            "gray" if r["in_channels"] == 1 else str(r["color_order"]),
             str(r["weights"]),
             str(r["provenance"]),
         )
@@ -66,10 +77,13 @@ def _table(records: list[dict[str, object]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the model list as a table or JSON; exit code 0."""
-    records = collect(include_tiny=bool(args.all))
+    """Print the model list as a table or JSON; exit code 0, or 2 when a model could not be described."""
+    errors: list[str] = []
+    records = collect(include_tiny=bool(args.all), errors=errors)
     if args.json:
         print(json_text(records))
     else:
         print(_table(records))
-    return 0
+    for e in errors:  # the others are listed; each broken one is a line, and the exit code says so
+        print(f"deltatune models: error: {e}", file=sys.stderr)
+    return 2 if errors else 0
