@@ -192,3 +192,23 @@ def test_the_students_detector_writes_boxes_from_its_delta_backbone(
         assert mine.shape == want.shape
         np.testing.assert_allclose(mine, want, atol=0.06)  # written to 0.1 pixel
     assert len(list(read_frames(tmp_path / "boxes.mp4"))) == 4
+
+
+def test_a_video_that_ends_early_is_said_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vtest cut short: its container still announces 795 frames, the decoder stops after a few. The
+    predictions cover what decoded, and the summary says the file ended early."""
+    from deltatune.data.assets import asset_path
+
+    monkeypatch.chdir(tmp_path)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(asset_path("vtest").read_bytes()[:150_000])
+    assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
+                 "c.csv", "--no-progress", "--threshold", "0.05"]) == 0
+    out = capsys.readouterr().out
+    n = len((tmp_path / "c.csv").read_text().splitlines()) - 1
+    assert 0 < n < 795 and f"note: the video ended after {n} of the 795 frames its container announces" in out
+    assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
+                 "d.csv", "--no-progress", "--threshold", "0.05", "--frames", "3"]) == 0
+    assert "ended after" not in capsys.readouterr().out

@@ -59,6 +59,9 @@ class PredictResult:
     rows: int
     output: str
     weights: str
+    #: the frames asked for, or announced by the container from ``first_frame`` on (``None``: unknown);
+    #: more than ``frames`` when decoding stopped early (a truncated or damaged file)
+    expected_frames: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,6 +202,7 @@ def predict_video(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
         ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
+        expected_frames=frames if frames is not None or vinfo.frames is None else vinfo.frames - start,
     )
 
 

@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
           f"{res.streams} stream(s); delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
           f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"
           + (f"; drawn -> {args.overlay}" if args.overlay else ""))
+    if res.expected_frames is not None and res.frames < res.expected_frames:
+        print(f"note: the video ended after {res.frames} of the {res.expected_frames} frames "
+              f"{'asked for' if args.frames is not None else 'its container announces'} (a truncated or "
+              "damaged file?); the predictions cover the frames it had")
     if args.threshold is None and args.thresholds is None:
         print(f"note: no --thresholds: every threshold is 0, the exact delta network, which skips only what "
               f"did not change at all; tune a setting with `deltatune search --model {args.model}` and "
