@@ -42,6 +42,11 @@ def test_a_design_that_adds_levels_seeds_or_segments_extends_the_stored_one(tmp_
     study = open_ablation(url, grown, heartbeat=None)  # the grown design is the stored one now
     assert study.user_attrs[META_KEY]["fingerprint"] == grown.fingerprint()
     assert design_change(url, grown) is None
+    reordered = parse_study(STUDY.replace("[0.5, 1.0]", "[1.0, 0.5, 2.0]").replace(
+        '"vtest@100"]', '"vtest@100", "carphone@0"]'), path="grow.toml")
+    assert design_change(url, reordered) == (
+        "grow: the study file lists the stored design's levels in another order; runs are kept"
+    )
     changed = {
         "fixed setting": STUDY.replace("thresholds = 0.05", "thresholds = 0.1"),
         "level taken away": STUDY.replace("[0.5, 1.0]", "[0.5]"),

@@ -121,9 +121,12 @@ def design_change(url: str, spec: StudySpec) -> str | None:
     stored = stored_design(study, spec, url)
     if stored is None:
         return None
+    before, after = len(stored.runs()), len(spec.runs())
+    if before == after:  # the same runs, listed in another order
+        return f"{spec.name}: the study file lists the stored design's levels in another order; runs are kept"
     return (
-        f"{spec.name}: the study file adds runs to the stored design ({len(stored.runs())} -> "
-        f"{len(spec.runs())} runs); finished runs are kept"
+        f"{spec.name}: the study file adds runs to the stored design ({before} -> {after} runs); finished "
+        "runs are kept"
     )
 
 
