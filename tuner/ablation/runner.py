@@ -122,7 +122,9 @@ def check_inputs(spec: StudySpec) -> None:
             else:
                 field = "units" if spec.kind == "evaluate" else "score_on"
             where = field_location(spec, "study", field)
-            raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{exc}") from None
+            said = str(exc).replace("--frames ", "frames = ")  # the study file's words, not the CLI's
+            said = said.replace("an earlier --start", "an earlier first frame")
+            raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{said}") from None
     _check_threshold_files(spec, state.workload(segments[0]))
     if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
         from deltatune.ablation.execute import train_space
