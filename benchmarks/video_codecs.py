@@ -9,8 +9,8 @@ and scores one fixed threshold setting on each with ``deltatune inspect``'s comp
 accuracy loss against the dense model on the same decoded frames), at the sample's three crop windows.
 MAC counts, not timings: no quiet machine needed.
 
-Run: ``.venv/bin/python benchmarks/codecs.py --model hrnet --thresholds studies/thresholds/hrnet.json
-[--starts 0,200,400,650] [--frames 40]``
+Run: ``.venv/bin/python benchmarks/video_codecs.py --model hrnet --thresholds studies/thresholds/hrnet.json
+[--starts 0,200,400,650] [--frames 40]`` (or ``--threshold T``: one threshold everywhere)
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def _kib_per_frame(path: Path, n: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="hrnet")
-    p.add_argument("--thresholds", required=True, help="a thresholds file (deltatune or DeltaCNN format)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--thresholds", help="a thresholds file (deltatune or DeltaCNN format)")
+    g.add_argument("--threshold", type=float, help="one threshold for every truncation point")
     p.add_argument("--starts", default="0,200,400,650", help="first frames of the vtest segments")
     p.add_argument("--frames", type=int, default=40, help="frames per segment (default 40)")
     args = p.parse_args(argv)
@@ -85,15 +87,17 @@ def main(argv: list[str] | None = None) -> int:
                 for label, suffix, codec, pix_fmt, options in CODECS:
                     path = encode(frames, Path(tmp) / f"{start}-{len(rows)}{suffix}", codec, pix_fmt, options)
                     r = inspect_model(args.model, video=path, frames=args.frames,
-                                      windows=DEFAULT_WINDOWS["vtest"], thresholds_file=args.thresholds)
+                                      windows=DEFAULT_WINDOWS["vtest"], thresholds_file=args.thresholds,
+                                      threshold=args.threshold)
                     loss = r.accuracy_loss or 0.0
                     rows.append((start, label, r.mac_speedup, loss, _kib_per_frame(path, len(frames))))
                     print(f"vtest@{start:<4} {label:<24} MAC {r.mac_speedup:5.2f}x  loss {loss:5.2f}  "
                           f"{rows[-1][4]:6.1f} KiB/frame", flush=True)
     except DeltatuneError as exc:
-        print(f"codecs: error: {exc}", file=sys.stderr)
+        print(f"video_codecs: error: {exc}", file=sys.stderr)
         return 2
-    print(f"\nmean over {len(starts)} segments of {args.frames} frames ({args.model}, {args.thresholds}):")
+    setting = args.thresholds or f"threshold {args.threshold:g}"
+    print(f"\nmean over {len(starts)} segments of {args.frames} frames ({args.model}, {setting}):")
     print("| video as | MAC speedup | accuracy loss (points) | KiB/frame |\n|---|---|---|---|")
     for label, *_ in CODECS:
         mine = [r for r in rows if r[1] == label]
