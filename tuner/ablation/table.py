@@ -70,10 +70,11 @@ def read_results_table(
         raise ConfigError(f"{path}: no rows")
     long = "metric" in table.columns and "value" in table.columns
     unit_col = _unit_column(path, table, unit)
+    spellings: dict[str, dict[str, str]] = {}  # per factor, the number spellings read as another's level
     if long:
-        obs = _from_long(path, table, unit_col, metrics, factors)
+        obs = _from_long(path, table, unit_col, metrics, factors, spellings)
     else:
-        obs = _from_wide(path, table, unit_col, metrics, factors)
+        obs = _from_wide(path, table, unit_col, metrics, factors, spellings)
     metric_names = list(dict.fromkeys(metrics)) if metrics else list(dict.fromkeys(obs["metric"]))
     factor_names = [c for c in obs.columns if c not in OBSERVATION_COLUMNS]
     if not factor_names:
@@ -87,8 +88,8 @@ def read_results_table(
     levels = {f: list(dict.fromkeys(obs[f])) for f in factor_names}
     merged = [
         f"factor {f}: {text} is read as the level {level} (the same number)"
-        for f in factor_names
-        for text, level in number_spellings(table[f].str.strip()).items()
+        for f, spelt in spellings.items()
+        for text, level in spelt.items()
     ]
     primary = None
     if baseline is not None:
@@ -188,8 +189,11 @@ def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
     return values.astype(float)
 
 
-def _frame(table: pd.DataFrame, unit_col: str | None, factors: list[str]) -> pd.DataFrame:
-    """``run``, ``seed``, ``unit`` and factor columns for the rows of ``table``."""
+def _frame(
+    table: pd.DataFrame, unit_col: str | None, factors: list[str], spellings: dict[str, dict[str, str]]
+) -> pd.DataFrame:
+    """``run``, ``seed``, ``unit`` and factor columns for the rows of ``table``, each number of a factor in
+    its first spelling (the others recorded in ``spellings``, by factor)."""
     import pandas as pd
 
     out = pd.DataFrame(index=table.index)
@@ -204,8 +208,8 @@ def _frame(table: pd.DataFrame, unit_col: str | None, factors: list[str]) -> pd.
     out["unit"] = units
     for f in factors:
         column = table[f].str.strip()
-        spellings = number_spellings(column)
-        out[f] = column.map(lambda t, m=spellings: m.get(t, t))
+        spelt = spellings[f] = number_spellings(column)
+        out[f] = column.map(lambda t, m=spelt: m.get(t, t))
     return out
 
 
@@ -227,7 +231,12 @@ def number_spellings(column: pd.Series) -> dict[str, str]:
 
 
 def _from_wide(
-    path: Path, table: pd.DataFrame, unit_col: str | None, metrics: Sequence[str], factors: Sequence[str]
+    path: Path,
+    table: pd.DataFrame,
+    unit_col: str | None,
+    metrics: Sequence[str],
+    factors: Sequence[str],
+    spellings: dict[str, dict[str, str]],
 ) -> pd.DataFrame:
     import pandas as pd
 
@@ -250,7 +259,7 @@ def _from_wide(
         raise ConfigError(f"{path}: column {sorted(both)[0]!r} cannot be a metric and a factor")
     if not metric_cols:
         raise ConfigError(f"{path}: no metric column left besides the factors {', '.join(factor_cols)}")
-    base = _frame(table, unit_col, factor_cols)
+    base = _frame(table, unit_col, factor_cols, spellings)
     lines = [f"line {n}" for n in table.index]  # a run without a name is its line of the file
     base.insert(0, "run", table["run"].str.strip() if "run" in table.columns else lines)
     parts = []
@@ -263,13 +272,18 @@ def _from_wide(
 
 
 def _from_long(
-    path: Path, table: pd.DataFrame, unit_col: str | None, metrics: Sequence[str], factors: Sequence[str]
+    path: Path,
+    table: pd.DataFrame,
+    unit_col: str | None,
+    metrics: Sequence[str],
+    factors: Sequence[str],
+    spellings: dict[str, dict[str, str]],
 ) -> pd.DataFrame:
     factor_cols = list(factors) or [c for c in table.columns if c not in (*_LONG_RESERVED, unit_col)]
     for c in factor_cols:
         if c not in table.columns:
             raise ConfigError(f"--factors {c}: {path} has no column {c!r}")
-    base = _frame(table, unit_col, factor_cols)
+    base = _frame(table, unit_col, factor_cols, spellings)
     if "run" in table.columns:
         run = table["run"].str.strip()
     else:  # one run per unit and factor combination
