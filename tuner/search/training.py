@@ -122,27 +122,27 @@ class TrainSpace:
         """The default space of a search on ``workload``: fine-tune on the first frames after its clip
         that overlap no further segment of the same video in ``others`` (each overlap moves the start to
         that segment's end)."""
-        start = workload.start + workload.frames
-        frames = int(kw.get("frames", DEFAULT_TRAIN_FRAMES))
-        spans = sorted((w.start, w.start + w.frames) for w in others if w.video == workload.video)
-        for a, b in spans:
-            if start < b and a < start + frames:
-                start = max(start, b)
-        return cls(start=start, **kw)
+        space = cls(start=workload.start + workload.frames, **kw)
+        for w in sorted(others, key=lambda w: (w.start, w.start + w.frames)):
+            if space._overlaps(workload, w):
+                space = replace(space, start=max(space.start, w.start + w.frames))
+        return space
+
+    def _overlaps(self, workload: Any, w: Any) -> bool:
+        """Whether the fine-tuning frames overlap the frames ``w`` scores on ``workload``'s video."""
+        end = self.start + self.frames
+        return w.video == workload.video and self.start < w.start + w.frames and w.start < end
 
     def check_disjoint(self, workload: Any, others: Sequence[Any] = ()) -> None:
         """Refuse fine-tuning frames that overlap the frames the search scores: the clip's (tuning or
         held-out), or those of any further segment on the same video (``others``: ``--also-on``, or an
         ablation's ``score_on``): a fine-tune that saw a stretch would be scored on it too kindly."""
         for w in (workload, *others):
-            if w.video != workload.video:
-                continue
-            a, b = w.start, w.start + w.frames
-            if self.start < b and a < self.start + self.frames:
+            if self._overlaps(workload, w):
                 whose = "the search's frames" if w is workload else f"segment {w.video}@{w.start}'s frames"
                 raise ConfigError(
                     f"--train-frames {self.start}:{self.start + self.frames} overlap {whose} "
-                    f"{a}:{b}; fine-tune on frames the search does not score"
+                    f"{w.start}:{w.start + w.frames}; fine-tune on frames the search does not score"
                 )
 
     def check(self, workload: Any, others: Sequence[Any] = ()) -> None:
