@@ -86,15 +86,18 @@ BAD_INPUTS = [
     ('units = ["vtest@0", "vtest@793"]',
      r":7: study\.units: segment vtest@793: frames = 5: vtest has 795 frames; frames 793\.\.797 needed "
      r"\(a longer video or an earlier first frame\)"),
+    ('units = ["vtest@0"]\nweights = "/no/such.pth"',
+     r":8: study\.weights: weights = /no/such\.pth: no such file$"),
 ]
 
 
-@pytest.mark.parametrize(("line", "pattern"), BAD_INPUTS, ids=["model", "video", "window", "frames"])
+@pytest.mark.parametrize(("line", "pattern"), BAD_INPUTS, ids=["model", "video", "window", "frames", "weights"])
 def test_a_bad_model_video_or_window_names_the_study_line_and_field(
     tmp_path: Path, line: str, pattern: str
 ) -> None:
     """Before, these errors named the video or window but not the study file, so a user of a long study file
-    had to guess which field held it."""
+    had to guess which field held it; a missing weights file was blamed on ``study.units`` in the command
+    line's words (``--weights``)."""
     text = STUDY.format(files=json.dumps(str(HRNET)))
     key = line.split(" =")[0]
     text = "\n".join(line if row.startswith(f"{key} =") else row for row in text.splitlines())

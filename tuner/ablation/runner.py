@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,20 +112,13 @@ def check_inputs(spec: StudySpec) -> None:
         raise ConfigError(f"{field_location(spec, 'study', 'model')}: {exc}") from None
     state = WorkerState(spec, None)
     segments: list[Any] = list(spec.units) if spec.kind == "evaluate" else [None, *spec.score_on]
-    for seg in segments:
-        try:
-            state.workload(seg).check()
-        except DeltatuneError as exc:  # a missing video, a window outside the frame, too few frames
-            if str(exc).startswith("crop window"):
-                field = "windows"
-            elif seg is None:
-                field = "frames" if "--frames" in str(exc) else "video"
-            else:
-                field = "units" if spec.kind == "evaluate" else "score_on"
-            where = field_location(spec, "study", field)
-            said = str(exc).replace("--frames ", "frames = ")  # the study file's words, not the CLI's
-            said = said.replace("an earlier --start", "an earlier first frame")
-            raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{said}") from None
+    _checked(spec, "weights", None, state.workload().resolve_weights)
+    for seg in segments:  # each step names the study field it checks
+        wl = state.workload(seg)
+        clip_field = "units" if spec.kind == "evaluate" else "score_on"
+        info = _checked(spec, "video" if seg is None else clip_field, seg, wl.check_video)
+        _checked(spec, "frames" if seg is None else clip_field, seg, partial(wl.check_frames, info))
+        _checked(spec, "windows", seg, partial(wl.check_windows, info))
     _check_threshold_files(spec, state.workload(segments[0]))
     if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
         from deltatune.ablation.execute import train_space
@@ -136,6 +130,23 @@ def check_inputs(spec: StudySpec) -> None:
                     train_space(spec, point, wl, 0).check(wl)
                 except ConfigError as exc:
                     raise ConfigError(f"{spec.path}: train_frames: {exc}") from None
+
+
+def _checked(spec: StudySpec, field: str, seg: Any, step: Callable[[], Any]) -> Any:
+    """Run one input check of the study's workload; its error becomes one line naming the study file's
+    line and ``field`` (and the segment), in the file's words rather than the command line's."""
+    try:
+        return step()
+    except DeltatuneError as exc:  # a missing video or weights, a window outside the frame, too few frames
+        said = str(exc)
+        for cli, words in _STUDY_WORDS.items():
+            said = said.replace(cli, words)
+        where = field_location(spec, "study", field)
+        raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{said}") from None
+
+
+_STUDY_WORDS = {"--frames ": "frames = ", "--weights ": "weights = ", "an earlier --start": "an earlier first frame"}
+"""Command-line options in the workload's messages -> how the study file says them."""
 
 
 def _check_threshold_files(spec: StudySpec, wl: Any) -> None:

@@ -226,15 +226,24 @@ class StudyWorkload:
 
     def check(self) -> None:
         """Cheap checks before any model work: the model, the weights, the video, its frame count, the
-        crop windows and the labels (each a one-line :class:`ConfigError`)."""
-        from deltatune.data.video import DEFAULT_WINDOWS, video_info
-        from deltatune.workload import warn_if_stretched
-        from deltatune_models import model_info
-
+        crop windows and the labels (each a one-line :class:`ConfigError`). The steps are separate
+        methods so that a caller reading these inputs from a file can name the field each one checks."""
         self.check_task()
         self.resolve_weights()
-        path = self.video_path()
-        info = video_info(path)
+        info = self.check_video()
+        self.check_frames(info)
+        self.check_windows(info)
+        self.check_labels()
+
+    def check_video(self) -> Any:
+        """The video's :class:`~deltatune.data.video.VideoInfo` (size, frame count), or a one-line error
+        for a video that is missing or unreadable."""
+        from deltatune.data.video import video_info
+
+        return video_info(self.video_path())
+
+    def check_frames(self, info: Any) -> None:
+        """Refuse a clip (``start``, ``frames``) that runs past the end of the video of ``info``."""
         n = info.frames
         if n is not None and n < self.start + self.frames:
             last = self.start + self.frames - 1
@@ -243,12 +252,24 @@ class StudyWorkload:
                     else "a longer video or an earlier --start")
             raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames; frames "
                               f"{self.start}..{last} needed ({hint})")
+
+    def check_windows(self, info: Any) -> None:
+        """Refuse a crop window outside the frame of ``info``; warn when the crops stretch the picture."""
+        from deltatune.data.video import DEFAULT_WINDOWS
+        from deltatune.workload import warn_if_stretched
+        from deltatune_models import model_info
+
         windows = self.crop_windows()
         for w in windows:
-            w.check(info.width, info.height, source=path)
+            w.check(info.width, info.height, source=info.source)
         if self.windows or self.video not in DEFAULT_WINDOWS:  # the samples' own windows fit their models
             size = tuple(model_info(self.model).input_size)
-            warn_if_stretched(path, info.width, info.height, windows, size)
+            warn_if_stretched(info.source, info.width, info.height, windows, size)
+
+    def check_labels(self) -> None:
+        """Refuse keypoint labels that are missing, malformed or do not cover the clip."""
+        from deltatune_models import model_info
+
         labels = self.load_labels()
         if labels is not None:
             self.clip_labels(labels, model_info(self.model).num_joints)
