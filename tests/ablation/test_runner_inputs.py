@@ -91,7 +91,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("line", "pattern"), BAD_INPUTS, ids=["model", "video", "window", "frames", "weights"])
+@pytest.mark.parametrize(
+    ("line", "pattern"), BAD_INPUTS, ids=["model", "video", "window", "frames", "weights"]
+)
 def test_a_bad_model_video_or_window_names_the_study_line_and_field(
     tmp_path: Path, line: str, pattern: str
 ) -> None:

@@ -132,6 +132,12 @@ def check_inputs(spec: StudySpec) -> None:
                     raise ConfigError(f"{spec.path}: train_frames: {exc}") from None
 
 
+_STUDY_WORDS = {
+    "--frames ": "frames = ", "--weights ": "weights = ", "an earlier --start": "an earlier first frame",
+}
+"""Command-line options in the workload's messages -> how the study file says them."""
+
+
 def _checked(spec: StudySpec, field: str, seg: Any, step: Callable[[], Any]) -> Any:
     """Run one input check of the study's workload; its error becomes one line naming the study file's
     line and ``field`` (and the segment), in the file's words rather than the command line's."""
@@ -143,10 +149,6 @@ def _checked(spec: StudySpec, field: str, seg: Any, step: Callable[[], Any]) -> 
             said = said.replace(cli, words)
         where = field_location(spec, "study", field)
         raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{said}") from None
-
-
-_STUDY_WORDS = {"--frames ": "frames = ", "--weights ": "weights = ", "an earlier --start": "an earlier first frame"}
-"""Command-line options in the workload's messages -> how the study file says them."""
 
 
 def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
