@@ -112,6 +112,10 @@ def test_bench_reports_each_rounds_speedup(vtest_path) -> None:
                                dense_ms=10.0, delta_ms=11.0, mac_speedup=1.25)
     assert "note: slower than dense on every round: at these thresholds the delta network skips 20% of the " \
         "multiply-adds" in slow.render(max_layers=0)
+    # most multiply-adds skipped and still slower (a tiny network): not a matter of higher thresholds
+    tiny = dataclasses.replace(slow, mac_speedup=8.0).render(max_layers=0)
+    assert "although the delta network skips 88% of the multiply-adds" in tiny
+    assert "(dense: 10.00 ms/frame)" in tiny and "higher thresholds" not in tiny
     one_faster = dataclasses.replace(slow, delta_runs_ms=[11.0, 9.5, 10.5])
     assert "slower than dense" not in one_faster.render(max_layers=0)
 

@@ -138,11 +138,20 @@ class BenchResult:
 
     def _slower_note(self) -> str | None:
         """Says so when the delta network lost to dense on every timing round (a median below 1 alone may
-        be noise), and why: the share of multiply-adds it skipped against the bookkeeping it adds."""
+        be noise), and why: the share of multiply-adds it skipped against the bookkeeping it adds. Half
+        or more skipped and still slower is not a threshold problem (a tiny network, cheap convolutions):
+        the note then says so instead of suggesting higher thresholds."""
         r = self.round_speedups or [self.speedup]
         if max(r) >= 1.0:
             return None
         skipped = 1.0 - 1.0 / self.mac_speedup if self.mac_speedup > 0 else 0.0
+        if skipped >= 0.5:  # enough skipped: the bookkeeping, not the thresholds, is what lost
+            timed = [r.time_share for r in self.layers if r.time_share is not None]
+            share = f"; {1.0 - sum(timed):.0%} of delta time" if timed else ""
+            return (f"slower than dense on every round although the delta network skips {skipped:.0%} of "
+                    f"the multiply-adds: the work around them (input comparison, masks, truncation "
+                    f"steps{share}) costs more than they save, as it does where convolutions are cheap "
+                    f"(dense: {self.dense_ms:.2f} ms/frame); the dense model is faster here")
         return (f"slower than dense on every round: at these thresholds the delta network skips "
                 f"{skipped:.0%} of the multiply-adds, too few to pay for its per-pixel work (input "
                 "comparison, masks, truncation steps); higher thresholds, key frames on change, or the "
