@@ -244,6 +244,23 @@ def test_a_search_stopped_by_bad_input_leaves_no_journal_or_folder(
     assert (ws / "kept.journal").is_file()
 
 
+def test_a_study_stopped_by_bad_input_leaves_no_results_folder(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, ``ablate`` made the sqlite file's folder while checking the storage URL, ahead of the study's
+    inputs: a refused study (or a ``--dry-run``) left an empty results folder behind."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "fresh" / "results"))
+    (ws / "s.toml").write_text(STUDY.replace("frames = 16", 'frames = 16\nvideo = "missing.mp4"'))
+    assert main(["ablate", "s.toml"]) == 2
+    assert main(["ablate", "s.toml", "--storage", "sqlite:///sub/dir/x.db"]) == 2
+    assert "missing.mp4" in capsys.readouterr().err
+    (ws / "s.toml").write_text(STUDY)
+    assert main(["ablate", "s.toml", "--dry-run"]) == 0
+    assert not (ws / "fresh").exists() and not (ws / "sub").exists()
+    assert main(["ablate", "s.toml", "--storage", "sqlite:///afile/x.db"]) == 2
+    assert "cannot create afile (" in capsys.readouterr().err
+
+
 def _blank_frames(folder: Path, count: int) -> None:
     """``count`` nearly uniform grey 320x240 PNG frames (nobody in view) in ``folder``."""
     from PIL import Image

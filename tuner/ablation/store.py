@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,15 +75,27 @@ def check_url(url: str) -> None:
             raise ConfigError(f"--storage {url}: sqlite URL needs a file (sqlite:///path/study.db)")
         if path.exists() and path.is_dir():
             raise ConfigError(f"--storage {url}: {path} is a folder, not a database file")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--storage {url}: cannot create {path.parent} ({exc.strerror})") from None
+        _check_can_create(url, path.parent)
+
+
+def _check_can_create(url: str, folder: Path) -> None:
+    """Refuse a sqlite file whose folder cannot be made: the nearest existing folder above it must be a
+    writable folder. Nothing is created here (a study refused later leaves no empty results folder);
+    :func:`_storage` makes the folder when it opens the database."""
+    above = folder.absolute()
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ConfigError(f"--storage {url}: cannot create {folder} ({above} is a file)")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ConfigError(f"--storage {url}: cannot create {folder} ({above} is not writable)")
 
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
 
     check_url(url)
+    if url.split("://", 1)[0].split("+", 1)[0].lower() == "sqlite":
+        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     quiet_experimental()
     kw: dict[str, Any] = {}
     if heartbeat is not None:
