@@ -115,3 +115,30 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
             # only the first ones, and its retry suggests the rest afresh
             assert f.params.items() <= done[0].params.items()
         assert len({t.number for t in complete}) == len(complete)
+
+
+def test_a_password_in_the_storage_url_is_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, the summary line, the printed ``export``/``pareto`` commands, ``--json`` and every storage
+    error repeated ``postgresql://user:PASSWORD@host/db`` as given: into terminals, CI logs and issue
+    reports. Now it reads ``user:***@`` everywhere (the server here trusts any password)."""
+    from deltatune.cli import main
+
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "r"))
+    monkeypatch.chdir(tmp_path)
+    with postgres_server() as plain:
+        url = plain.replace("postgres@", "postgres:s3cret-pw@", 1)
+        search = ["search", "--model", "hrnet_tiny", "--weights", "none", "--frames", "6", "--trials", "2",
+                  "--study", "pw", "--storage", url, "--no-progress"]
+        assert main(search) == 0
+        assert main(["pareto", "--study", "pw", "--storage", url, "--json"]) == 0
+        assert main([*search[:-1], "--json", "--no-progress"]) == 0
+        assert main(["report", url, "--study", "nope"]) == 2
+        assert main([*search, "--storage", url.replace("/deltatune?", "/no_such_db?")]) == 2
+        out = capsys.readouterr()
+    said = out.out + out.err
+    assert "s3cret-pw" not in said
+    assert "--storage postgresql://postgres:***@/deltatune?" in said  # the printed export command
+    assert said.count("postgres:***@") >= 5, said[-3000:]
+    assert "cannot open" in out.err and "no_such_db" in out.err

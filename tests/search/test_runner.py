@@ -247,6 +247,16 @@ def test_engine_url_names_the_installed_postgres_driver() -> None:
         assert engine_url(kept) == kept
 
 
+def test_shown_url_hides_only_the_password() -> None:
+    from deltatune.search.storage import shown_url
+
+    assert shown_url("postgresql://u:pw@h:5432/db?sslmode=require") == "postgresql://u:***@h:5432/db?sslmode=require"
+    assert shown_url("mysql+pymysql://a:p@ss@h/d") == "mysql+pymysql://a:***@h/d"  # an @ in the password
+    assert shown_url("postgresql://:pw@/db?host=/tmp/s") == "postgresql://:***@/db?host=/tmp/s"
+    for kept in ("postgresql://u@h/db", "sqlite:///x.db", "sqlite:////tmp/a:b@c.db", "r/s.journal"):
+        assert shown_url(kept) == kept
+
+
 def test_unknown_model_is_a_clear_error() -> None:
     from deltatune.errors import ModelNotFoundError
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
-from deltatune.search.storage import open_rdb, quiet_experimental
+from deltatune.search.storage import open_rdb, quiet_experimental, shown_url
 
 if TYPE_CHECKING:
     import optuna
@@ -61,20 +61,20 @@ def check_url(url: str) -> None:
     """One clear error for a storage URL ablate cannot use (checked before any work)."""
     if "://" not in url:
         raise ConfigError(
-            f"--storage {url}: ablate needs an RDB URL (sqlite:///file.db or postgresql://...); "
+            f"--storage {shown_url(url)}: ablate needs an RDB URL (sqlite:///file.db or postgresql://...); "
             "journal files have no heartbeats to detect a killed worker"
         )
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
         raise ConfigError(
-            f"--storage {url}: unknown scheme {scheme!r}; use sqlite:///file.db or postgresql://..."
+            f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use sqlite:///file.db or postgresql://..."
         )
     if scheme == "sqlite":
         path = Path(url.split(":///", 1)[1]) if ":///" in url else None
         if path is None or not str(path):
-            raise ConfigError(f"--storage {url}: sqlite URL needs a file (sqlite:///path/study.db)")
+            raise ConfigError(f"--storage {shown_url(url)}: sqlite URL needs a file (sqlite:///path/study.db)")
         if path.exists() and path.is_dir():
-            raise ConfigError(f"--storage {url}: {path} is a folder, not a database file")
+            raise ConfigError(f"--storage {shown_url(url)}: {path} is a folder, not a database file")
         _check_can_create(url, path.parent)
 
 
@@ -86,9 +86,9 @@ def _check_can_create(url: str, folder: Path) -> None:
     while not above.exists() and above != above.parent:
         above = above.parent
     if not above.is_dir():
-        raise ConfigError(f"--storage {url}: cannot create {folder} ({above} is a file)")
+        raise ConfigError(f"--storage {shown_url(url)}: cannot create {folder} ({above} is a file)")
     if not os.access(above, os.W_OK | os.X_OK):
-        raise ConfigError(f"--storage {url}: cannot create {folder} ({above} is not writable)")
+        raise ConfigError(f"--storage {shown_url(url)}: cannot create {folder} ({above} is not writable)")
 
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
@@ -114,7 +114,8 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
     if spec.extends(stored):
         return stored
     raise ConfigError(
-        f"study {spec.name!r} in {url} was run with a different design (model, data, fixed settings, or "
+        f"study {spec.name!r} in {shown_url(url)} was run with a different design (model, data, fixed "
+        "settings, or "
         "levels, seeds or segments taken away); use a new name, or another --storage (adding levels, seeds "
         "or segments keeps the finished runs)"
     )
@@ -171,14 +172,14 @@ def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySp
         ]
         if len(names) != 1:
             raise ConfigError(
-                f"{url}: holds {len(names)} ablation studies ({', '.join(names) or 'none'}); "
+                f"{shown_url(url)}: holds {len(names)} ablation studies ({', '.join(names) or 'none'}); "
                 "name one with --study"
             )
         name = names[0]
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        raise ConfigError(f"--study {name}: no such study in {url}") from None
+        raise ConfigError(f"--study {name}: no such study in {shown_url(url)}") from None
     meta = study.user_attrs.get(META_KEY)
     if not meta:
         raise ConfigError(f"--study {name}: not an ablation study (no {META_KEY} attribute)")

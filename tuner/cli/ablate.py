@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.spec import load_study
     from deltatune.ablation.store import check_url, default_storage, design_change
     from deltatune.errors import ConfigError
+    from deltatune.search.storage import shown_url
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: need at least 1 worker")
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         print(
             f"deltatune ablate: interrupted; finished runs are kept. Resume with: deltatune ablate "
-            f"{args.file}" + (f" --storage {args.storage}" if args.storage else ""),
+            f"{args.file}" + (f" --storage {shown_url(args.storage)}" if args.storage else ""),
             file=sys.stderr,
         )
         return 130
@@ -120,11 +121,11 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     print(
         f"{summary.study}: {summary.complete} of {summary.expected} runs finished ({summary.new} in this "
-        f"call, {summary.wall_s:.0f} s); storage {summary.storage}"
+        f"call, {summary.wall_s:.0f} s); storage {shown_url(summary.storage)}"
     )
     for key, err in summary.failed.items():
         print(f"  run {key} failed 3 times; last error: {err}")
     if summary.complete:  # nothing to report before a run has finished
-        storage = f" --storage {args.storage}" if args.storage else ""
+        storage = f" --storage {shown_url(args.storage)}" if args.storage else ""
         print(f"report: deltatune report {args.file}{storage}")
     return 0 if not summary.failed else 1

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
     from deltatune.cli.search import front_table, retimed_table
     from deltatune.search import Evaluator, StudyWorkload, hypervolume, rescore_heldout
+    from deltatune.search.storage import shown_url
 
     if args.csv:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             json_text(
                 {
                     "study": args.study,
-                    "storage": spec.url,
+                    "storage": shown_url(spec.url),
                     "n_trials": len(df),
                     "budget": budget,
                     "hypervolume": hv,
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     n_feas = int(df["feasible"].sum()) if not df.empty else 0
     print(
         f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} {unit}), "
-        f"storage {spec.url}"
+        f"storage {shown_url(spec.url)}"
     )
     if front.empty:
         print("no feasible trial")
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
               "(the fastest re-timed trial within the budget)")
-        storage = f" --storage {args.storage}" if args.storage else ""
+        storage = f" --storage {shown_url(args.storage)}" if args.storage else ""
         print(f"export it:   deltatune export --study {args.study}{storage} --trial {best['trial']} "
               "-o thresholds.json")
     for what, path in (("csv", args.csv), ("plot", args.plot)):

@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.store import default_storage, find_study, load_results
     from deltatune.cli._common import check_output_path
     from deltatune.errors import ConfigError, missing_file
+    from deltatune.search.storage import shown_url
 
     if not 0 < args.alpha < 1:
         raise ConfigError(f"--alpha {args.alpha}: must be between 0 and 1")
@@ -149,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
         spec = load_study(src)
         url = args.storage or default_storage(spec.name)
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
-            raise ConfigError(f"{src}: no results yet at {url}; run `deltatune ablate {src}` first")
+            raise ConfigError(
+                f"{src}: no results yet at {shown_url(url)}; run `deltatune ablate {src}` first"
+            )
         study, stored = find_study(url, spec.name)
     elif "://" in src:
         study, stored = find_study(src, args.study)

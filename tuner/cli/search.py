@@ -479,6 +479,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     """:func:`run` once the storage opened: check the videos, search, print."""
     from deltatune.errors import ConfigError, DeltatuneError
     from deltatune.search import run_search
+    from deltatune.search.storage import shown_url
 
     settings.workload.check()
     for seg in settings.also_on:
@@ -539,7 +540,8 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         print(json_text({**result.to_dict(), "plot": args.plot}))
         return 0
     print(
-        f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), storage {result.storage}"
+        f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), "
+        f"storage {shown_url(result.storage)}"
     )
     w = settings.workload
     streams = result.streams or w.streams
@@ -591,7 +593,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             )
         print(
             f"export it:   deltatune export --study {result.study}"
-            + (f" --storage {result.storage}" if args.storage else "")
+            + (f" --storage {shown_url(result.storage)}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
         print(f"use it:      {_predict_command(args, finetuned=bool(b.get('finetune')))}")
@@ -600,7 +602,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     else:
         print(
             f"inspect:     deltatune pareto --study {result.study}"
-            + (f" --storage {result.storage}" if args.storage else "")
+            + (f" --storage {shown_url(result.storage)}" if args.storage else "")
             + " --plot front.png"
         )
     for notice in result.notices:  # after the commands, each on a line of its own

@@ -49,7 +49,7 @@ from deltatune.search.pareto import (
 from deltatune.search.retime import Retimed, fastest_first, retime_candidates, retime_trials
 from deltatune.search.segments import SEGMENTS_ATTR, SegmentsEvaluator, aggregate_error
 from deltatune.search.spaces import SPACES, Ranges, make_space
-from deltatune.search.storage import StorageSpec, resolve_storage
+from deltatune.search.storage import StorageSpec, resolve_storage, shown_url
 from deltatune.search.strategies import make_strategy, strategy_class
 from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
 from deltatune.search.training import ATTR as FINETUNE_ATTR
@@ -223,7 +223,7 @@ class SearchResult:
         ]
         return {
             "study": self.study,
-            "storage": self.storage,
+            "storage": shown_url(self.storage),
             "n_trials": self.n_trials,
             "new_trials": self.new_trials,
             "budget": self.budget,
@@ -267,7 +267,7 @@ def open_study(
     try:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     except KeyError:
-        raise ConfigError(f"--study {name}: no such study in {spec.url}") from None
+        raise ConfigError(f"--study {name}: no such study in {shown_url(spec.url)}") from None
 
 
 def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = True) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "HEARTBEAT_S",
     "engine_url",
     "open_rdb",
+    "shown_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,17 @@ def engine_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
+_PASSWORD = re.compile(r"^([A-Za-z][\w+.-]*://[^:/@]*):(.*)@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as every message, summary and printed command shows it: a password in it
+    (``postgresql://user:pw@host/db``) becomes ``***``, the rest is left as written. Terminal output and
+    CI logs are read by others; a server's password belongs in ``PGPASSWORD`` or ``~/.pgpass``, which the
+    driver reads for a URL without one."""
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
 def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage at ``url`` (opened through :func:`engine_url`; ``kwargs`` go to
     ``RDBStorage``), or a one-line :class:`ConfigError` naming the URL: the driver is missing, or the
@@ -89,10 +102,12 @@ def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
         scheme = url.partition("://")[0].lower()
         hint = " (install deltatune's postgres extra: pip install 'deltatune[postgres]')" if (
             scheme.startswith("postgres")) else ""
-        raise ConfigError(f"--storage {url}: database driver missing{hint}: {exc}") from None
+        raise ConfigError(f"--storage {shown_url(url)}: database driver missing{hint}: {exc}") from None
     except Exception as exc:  # sqlalchemy raises ArgumentError / OperationalError and friends
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {url}: cannot open ({first})") from None
+        for raw in (engine_url(url), url):  # a message that quotes the URL quotes it without the password
+            first = first.replace(raw, shown_url(raw))
+        raise ConfigError(f"--storage {shown_url(url)}: cannot open ({first})") from None
 
 
 def results_dir() -> Path:
@@ -196,25 +211,26 @@ def resolve_storage(
     if url.startswith("journal://"):
         path = url[len("journal://") :]
         if not path:
-            raise ConfigError(f"--storage {url}: journal URL needs a path (journal:///path/study.journal)")
+            raise ConfigError(f"--storage {shown_url(url)}: journal URL needs a path (journal:///path/study.journal)")
         return StorageSpec("journal", path)
     if "://" in url:
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
         if scheme not in _RDB_SCHEMES:
             raise ConfigError(
-                f"--storage {url}: unknown scheme {scheme!r}; use a .journal path, sqlite:///file.db, "
+                f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use a .journal path, "
+                "sqlite:///file.db, "
                 "postgresql://... or mysql://..."
             )
         if scheme == "sqlite" and jobs > 1:
             log.warning(
                 "--storage %s with %d workers: SQLite locks the whole file; prefer a .journal "
                 "file (one machine) or PostgreSQL (several machines)",
-                url,
+                shown_url(url),
                 jobs,
             )
         return StorageSpec("rdb", url, heartbeat)
     if url.endswith(".journal") or url.endswith(".log"):
         return StorageSpec("journal", url)
     raise ConfigError(
-        f"--storage {url}: not a storage URL; use a .journal path, sqlite:///file.db or postgresql://..."
+        f"--storage {shown_url(url)}: not a storage URL; use a .journal path, sqlite:///file.db or postgresql://..."
     )
