@@ -6,6 +6,8 @@ three seeds; the HTML report is then loaded in headless Chromium.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
@@ -46,9 +48,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     mp = pytest.MonkeyPatch()
     mp.setenv("DELTATUNE_RESULTS", str(d / "results"))
     try:
-        study = d / "study.toml"
+        study = d / "my studies" / "study.toml"  # a space: the printed report command quotes the path
+        study.parent.mkdir()
         study.write_text(STUDY)
-        assert main(["ablate", str(study), "--no-progress", "--heartbeat", "2"]) == 0
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            assert main(["ablate", str(study), "--no-progress", "--heartbeat", "2"]) == 0
+        assert f"report: deltatune report '{study}'\n" in said.getvalue(), said.getvalue()
         html, md = d / "out" / "report.html", d / "out" / "report.md"
         assert main(["report", str(study), "-o", str(html), "--md", str(md), "--aso-iterations", "100",
                      "--csv", str(d / "out" / "observations.csv")]) == 0

@@ -5,6 +5,7 @@ retried (the README's recipe: the same command on every machine, then once more 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from deltatune.search.storage import engine_url
+from deltatune.search.storage import engine_url, shown_url
 from tests.services.postgres import postgres_server
 
 N = 30
@@ -122,7 +123,8 @@ def test_a_password_in_the_storage_url_is_never_printed(
 ) -> None:
     """Before, the summary line, the printed ``export``/``pareto`` commands, ``--json`` and every storage
     error repeated ``postgresql://user:PASSWORD@host/db`` as given: into terminals, CI logs and issue
-    reports. Now it reads ``user:***@`` everywhere (the server here trusts any password)."""
+    reports. Now it reads ``user:***@`` everywhere (the server here trusts any password), and the printed
+    commands quote it for the shell."""
     from deltatune.cli import main
 
     monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "r"))
@@ -139,6 +141,8 @@ def test_a_password_in_the_storage_url_is_never_printed(
         out = capsys.readouterr()
     said = out.out + out.err
     assert "s3cret-pw" not in said
-    assert "--storage postgresql://postgres:***@/deltatune?" in said  # the printed export command
+    # the printed pareto command, quoted: the URL's ? and & would otherwise end it at the shell
+    inspect = next(ln for ln in out.out.splitlines() if ln.startswith("inspect:"))
+    assert f" --storage '{shown_url(url)}' " in inspect and shlex.quote(shown_url(url)) != shown_url(url)
     assert said.count("postgres:***@") >= 5, said[-3000:]
     assert "cannot open" in out.err and "no_such_db" in out.err

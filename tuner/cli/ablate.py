@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 NAME = "ablate"
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.errors import ConfigError
     from deltatune.search.storage import shown_url
 
+    quote = shlex.quote  # the printed commands run as pasted (spaces, ? and & in paths and URLs)
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: need at least 1 worker")
     if not args.heartbeat > 0:
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         print(
             f"deltatune ablate: interrupted; finished runs are kept. Resume with: deltatune ablate "
-            f"{args.file}" + (f" --storage {shown_url(args.storage)}" if args.storage else ""),
+            f"{quote(args.file)}" + (f" --storage {quote(shown_url(args.storage))}" if args.storage else ""),
             file=sys.stderr,
         )
         return 130
@@ -126,6 +128,6 @@ def run(args: argparse.Namespace) -> int:
     for key, err in summary.failed.items():
         print(f"  run {key} failed 3 times; last error: {err}")
     if summary.complete:  # nothing to report before a run has finished
-        storage = f" --storage {shown_url(args.storage)}" if args.storage else ""
-        print(f"report: deltatune report {args.file}{storage}")
+        storage = f" --storage {quote(shown_url(args.storage))}" if args.storage else ""
+        print(f"report: deltatune report {quote(args.file)}{storage}")
     return 0 if not summary.failed else 1

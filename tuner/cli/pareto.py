@@ -6,6 +6,7 @@ deltatune pareto --study NAME [--storage URL] [--csv F] [--plot F.png] [--heldou
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
               "(the fastest re-timed trial within the budget)")
-        storage = f" --storage {shown_url(args.storage)}" if args.storage else ""
+        storage = f" --storage {shlex.quote(shown_url(args.storage))}" if args.storage else ""
         print(f"export it:   deltatune export --study {args.study}{storage} --trial {best['trial']} "
               "-o thresholds.json")
     for what, path in (("csv", args.csv), ("plot", args.plot)):

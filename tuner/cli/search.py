@@ -11,6 +11,7 @@ deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Any
 
@@ -377,8 +378,6 @@ def _segment(text: str) -> Any:
 def _predict_command(args: argparse.Namespace, *, finetuned: bool = False) -> str:
     """The ``deltatune predict`` line that runs an exported setting on the searched video and crops
     (``finetuned``: with the fine-tuned weights ``export`` copies beside it)."""
-    import shlex
-
     from deltatune.search.export import exported_weights, finetuned_model
 
     if finetuned:
@@ -593,7 +592,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             )
         print(
             f"export it:   deltatune export --study {result.study}"
-            + (f" --storage {shown_url(result.storage)}" if args.storage else "")
+            + (f" --storage {shlex.quote(shown_url(result.storage))}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
         print(f"use it:      {_predict_command(args, finetuned=bool(b.get('finetune')))}")
@@ -602,7 +601,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     else:
         print(
             f"inspect:     deltatune pareto --study {result.study}"
-            + (f" --storage {shown_url(result.storage)}" if args.storage else "")
+            + (f" --storage {shlex.quote(shown_url(result.storage))}" if args.storage else "")
             + " --plot front.png"
         )
     for notice in result.notices:  # after the commands, each on a line of its own
