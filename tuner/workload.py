@@ -81,10 +81,17 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
 
 
 def _short_video(path: Path | str, n: int, start: int, frames: int) -> str:
+    """Why the clip does not fit the video, and what would: fewer frames, an earlier start, or (a single
+    picture) another source, since a clip needs frame 0 and at least one delta frame."""
     have = max(0, n - start)
+    if have >= 2:
+        hint = f"--frames {have} or fewer" + (", or an earlier --start" if start else "")
+    elif n >= 2:
+        hint = "an earlier --start"
+    else:
+        hint = "a clip needs at least 2 frames: give a video or a folder of frames"
     return (f"--frames {frames}: {path} has {n} decodable frame(s)"
-            + (f", {have} from --start {start}" if start else "") + f"; need {frames} (lower --frames"
-            + (" or --start)" if start else ")"))
+            + (f", {have} from --start {start}" if start else "") + f"; need {frames} ({hint})")
 
 
 #: How far (as a ratio) a crop's aspect may be from the model input's before the stretch is worth a word.

@@ -141,7 +141,7 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (
         ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "200"],
-        "--frames 200: three has 3 decodable frame(s); need 200",
+        "--frames 200: three has 3 decodable frame(s); need 200 (--frames 3 or fewer)",
     ),
     (
         ["bench", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "40"],
@@ -149,7 +149,7 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (
         ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "one", "--frames", "2"],
-        "has 1 decodable frame(s); need 2",
+        "has 1 decodable frame(s); need 2 (a clip needs at least 2 frames: give a video or a folder",
     ),
     (
         [
@@ -165,7 +165,7 @@ CASES: list[tuple[list[str], str]] = [
             "--start",
             "2",
         ],
-        "3 decodable frame(s), 1 from --start 2; need 3",
+        "3 decodable frame(s), 1 from --start 2; need 3 (an earlier --start)",
     ),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "3",
