@@ -94,6 +94,7 @@ def test_two_levels_single_factor_has_no_cd_or_interaction() -> None:
     assert "Critical-difference" not in body and "Pareto fronts" not in body
     assert "No timing repeats were recorded." in body
     assert "TOST" not in body  # no margin: no equivalence table
+    assert "Factors together" not in body  # one varied factor: no factorial ANOVA
 
 
 def test_markdown_writes_and_links_its_pngs(three_by_two, tmp_path: Path) -> None:
@@ -217,3 +218,29 @@ def test_a_metric_with_no_value_at_all_renders_without_plots(tmp_path: Path) -> 
     assert "No accuracy loss value was recorded in any run: nothing to plot or test." in md
     assert not (tmp_path / "box_loss.png").exists() and (tmp_path / "box_speedup.png").exists()
     assert "<img" in render_html(r, analysis)
+
+
+def test_two_crossed_factors_get_one_factorial_anova_and_an_interaction_is_called_out(tmp_path: Path) -> None:
+    """Before, a strategy x space study got only per-factor tests that average over the other factor: an
+    effect of tpe that exists in one space only was reported as half an effect in both. Now each metric
+    also gets the factorial ANOVA (main effects and the interaction, blocked on the seed), and a
+    significant interaction is said in words above the per-level tests."""
+    r = make_results(spaces=("group", "layer"), seeds=6)
+    obs = r.observations.copy()
+    boost = (obs["strategy"] == "tpe") & (obs["space"] == "layer") & (obs["metric"] == "speedup")
+    obs.loc[boost, "value"] += 1.5  # tpe gains much more in the layer space
+    r = dataclasses.replace(r, observations=obs)
+    analysis = analyse(r, aso_iterations=ASO_ITERATIONS)
+    speed = next(m for m in analysis.metrics if m.spec.name == "speedup")
+    assert speed.factorial is not None and speed.factorial.block == "unit"
+    terms = {t.term: t for t in speed.factorial.terms}
+    assert list(terms) == ["strategy", "space", "strategy × space"]
+    assert terms["strategy × space"].pvalue < 0.001 and terms["strategy"].pvalue < 0.001
+    loss = next(m for m in analysis.metrics if m.spec.name == "loss")  # no interaction was added there
+    assert loss.factorial is not None and loss.factorial.terms[2].pvalue > 0.05
+    md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
+    speed_md = next(s for s in md.split("\n## ") if s.startswith("speed-up (speedup;"))
+    assert "**Factors together: " in speed_md and "blocks: seed; p not corrected**" in speed_md
+    assert "| strategy × space | 1 |" in speed_md
+    assert "strategy and space interact (p < 0.001): the effect of strategy depends on space" in speed_md
+    assert md.count("interact (p") == 1

@@ -45,6 +45,7 @@ from deltatune.stats import (
     BayesResult,
     Description,
     EquivalenceResult,
+    FactorialResult,
     OmnibusResult,
     TestResult,
     almost_stochastic_order,
@@ -52,6 +53,7 @@ from deltatune.stats import (
     compare_many,
     compare_two,
     describe,
+    factorial_anova,
     holm,
     mean_difference_ci,
     tost,
@@ -167,6 +169,10 @@ class MetricAnalysis(Plain):
     comparisons: tuple[FactorComparison, ...]
     n_observations: int = 0
     n_missing: int = 0
+    #: two or more factors with two or more levels: their main effects and two-way interactions in one
+    #: (blocked) model; ``factorial_note`` says why it is missing when it could not be fitted
+    factorial: FactorialResult | None = None
+    factorial_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -448,6 +454,19 @@ def _holm_pass(metrics: list[MetricAnalysis], alpha: float) -> tuple[list[Metric
     return out, sum(math.isfinite(p.p_raw) for p in flat)
 
 
+def _factorial(
+    d: pd.DataFrame, factors: list[str], results: AblationResults, alpha: float
+) -> tuple[FactorialResult | None, str | None]:
+    """The factorial ANOVA of one metric's observations when two or more factors vary, blocked on the
+    unit when the study pairs on it; ``(None, why)`` when the data cannot carry it."""
+    if len(factors) < 2 or not len(d):
+        return None, None
+    notes: list[str] = []
+    block = "unit" if results.pairing == "unit" else None
+    r = attempt(notes, "factorial ANOVA", factorial_anova, d, factors, block=block, alpha=alpha)
+    return r, (notes[0] if notes else None)
+
+
 def analyse(
     results: AblationResults, *, alpha: float = 0.05, seed: int = 0, aso_iterations: int = 1000
 ) -> Analysis:
@@ -491,6 +510,8 @@ def analyse(
             for f in order
             if len(factor_levels[f]) >= 2
         )
+        factorial, factorial_note = _factorial(d, [f for f in order if len(factor_levels[f]) >= 2], results,
+                                               alpha)
         metrics.append(
             MetricAnalysis(
                 spec,
@@ -499,6 +520,8 @@ def analyse(
                 comps,
                 n_observations=int(recorded.get(spec.name, 0)),
                 n_missing=int(missing.get(spec.name, 0)),
+                factorial=factorial,
+                factorial_note=factorial_note,
             )
         )
     metrics, family = _holm_pass(metrics, alpha)

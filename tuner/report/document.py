@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p, missing_values
+from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p, missing_values, p_is
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -282,6 +282,7 @@ def _metric_blocks(
                 f"Per design cell ({m.cells[0].factor})",
             )
         )
+    out += _factorial_blocks(m, results.unit_name, alpha)
     for c in m.comparisons:
         fig = None
         om = c.omnibus
@@ -294,6 +295,39 @@ def _metric_blocks(
                 (6.5, 2.8),
             )
         out += _comparison_blocks(c, spec.margin, fig)
+    return out
+
+
+def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]:
+    """The factorial ANOVA of a metric (two or more varied factors): one row per main effect and two-way
+    interaction, the test and why, and a warning to read cells, not averages, when an interaction is
+    significant."""
+    if m.factorial is None:
+        return [Para(m.factorial_note, "note")] if m.factorial_note else []
+    r = m.factorial
+    blocks = f"; blocks: {unit}" if r.block else ""
+    out: list[Block] = [
+        Table(
+            ("effect", "df", "F", "p", "partial η²", "significant"),
+            tuple(
+                (t.term, f"{t.df:g}", fmt(t.statistic), fmt_p(t.pvalue), fmt(t.partial_eta_sq),
+                 "yes" if t.pvalue < alpha else "no" if math.isfinite(t.pvalue) else "–")
+                for t in r.terms
+            ),
+            f"Factors together: {r.test}, n = {r.n}, residual df = {r.df_resid:g}{blocks}; p not corrected",
+        ),
+        Para(f"Why: {r.reason}. Each effect is tested with the other factors in the model; an interaction "
+             "means one factor's effect depends on another's level.", "note"),
+    ]
+    for t in r.terms:
+        if t.is_interaction and t.pvalue < alpha:
+            a, b = t.term.split(" × ")
+            out.append(Para(
+                f"{a} and {b} interact ({p_is(t.pvalue)}): the effect of {a} depends on {b}. The per-level "
+                f"tests below average over the other factors' levels; read the per-cell table and the "
+                "interaction plot before them.",
+                "key",
+            ))
     return out
 
 

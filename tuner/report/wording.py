@@ -222,6 +222,16 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Holm or Dunn with Holm); each level is also compared with the baseline by the two-level rule.",
     ),
     (
+        "Factors together",
+        "With two or more varied factors each metric also gets one factorial ANOVA: every factor and every "
+        "pair of factors (their interaction) in one least-squares model, with the repeated unit as a block "
+        "when the study pairs on it, type II sums of squares. Shapiro-Wilk on its residuals decides between "
+        "its F tests and the aligned rank transform (ART: each effect's aligned values ranked and refitted). "
+        "Partial eta squared is the effect's share of the variance left after the other effects. An "
+        "interaction means a factor's effect depends on another's level; the level-vs-baseline tests average "
+        "over the other factors, so read the per-cell table first. Its p-values are not adjusted.",
+    ),
+    (
         "Holm",
         "Every level-vs-baseline comparison of the report (all metrics, all factors) forms one family; "
         "Holm's step-down correction adjusts their p-values so that the chance of any false positive stays "

@@ -12,6 +12,8 @@ imported inside the functions, so importing this package is cheap.
   bootstraps for the rank-based ones).
 - :func:`compare_two` — paired/Welch t-test or Wilcoxon/Mann-Whitney, chosen by Shapiro-Wilk.
 - :func:`compare_many` — RM ANOVA/Friedman or Welch ANOVA/Kruskal-Wallis, with a post-hoc matrix.
+- :func:`factorial_anova` — every factor and two-way interaction of a crossed design in one (blocked)
+  model: type II F tests, or the aligned rank transform, chosen by Shapiro-Wilk.
 - :func:`holm` — Holm-adjusted p-values.
 - :func:`tost` — equivalence within a margin; :func:`bayes_signed_rank` — ROPE probabilities;
   :func:`almost_stochastic_order` — ASO's ``eps_min``.
@@ -35,6 +37,7 @@ from deltatune.stats.corrections import holm
 from deltatune.stats.describe import describe, mean_difference_ci
 from deltatune.stats.effect import cliffs_delta, hedges_g, magnitude, rank_biserial
 from deltatune.stats.equivalence import tost
+from deltatune.stats.factorial import FactorialResult, FactorialTerm, factorial_anova
 from deltatune.stats.many_levels import compare_many
 from deltatune.stats.median import MedianInterval, median_ci
 from deltatune.stats.power import MAX_REPEATS, repeats_for_power
@@ -46,6 +49,8 @@ __all__ = [
     "Description",
     "EffectSize",
     "EquivalenceResult",
+    "FactorialResult",
+    "FactorialTerm",
     "OmnibusResult",
     "TestResult",
     "almost_stochastic_order",
@@ -54,6 +59,7 @@ __all__ = [
     "compare_many",
     "compare_two",
     "describe",
+    "factorial_anova",
     "hedges_g",
     "holm",
     "mean_difference_ci",

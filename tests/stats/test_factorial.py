@@ -1,0 +1,108 @@
+"""factorial_anova(): agreement with R on a textbook two-way design, the test choice, the aligned rank
+transform on data that break normality, blocks, and the inputs it refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deltatune.errors import ConfigError
+from deltatune.stats.factorial import factorial_anova
+
+#: R's ``warpbreaks`` (Tippett 1950): breaks per loom by wool (A, B) and tension (L, M, H), 9 looms each.
+WARPBREAKS = {
+    ("A", "L"): [26, 30, 54, 25, 70, 52, 51, 26, 67], ("A", "M"): [18, 21, 29, 17, 12, 18, 35, 30, 36],
+    ("A", "H"): [36, 21, 24, 18, 10, 43, 28, 15, 26], ("B", "L"): [27, 14, 29, 19, 29, 31, 41, 20, 44],
+    ("B", "M"): [42, 26, 19, 16, 39, 28, 21, 39, 29], ("B", "H"): [20, 21, 24, 17, 13, 15, 15, 16, 28],
+}
+
+
+def _warpbreaks() -> pd.DataFrame:
+    rows = [(w, t, v) for (w, t), vs in WARPBREAKS.items() for v in vs]
+    return pd.DataFrame(rows, columns=["wool", "tension", "breaks"])
+
+
+def test_warpbreaks_matches_r_aov() -> None:
+    """R: ``summary(aov(breaks ~ wool * tension, warpbreaks))``: wool F = 3.765, p = 0.058213; tension
+    F = 8.498, p = 0.000693; wool:tension F = 4.189, p = 0.021044; 48 residual df (balanced, so the
+    type II table equals R's sequential one)."""
+    r = factorial_anova(_warpbreaks(), ["wool", "tension"], value="breaks", parametric=True)
+    assert r.test == "factorial ANOVA (type II)" and r.df_resid == 48 and r.n == 54 and r.block is None
+    got = {t.term: (t.df, round(t.statistic, 3), round(t.pvalue, 6)) for t in r.terms}
+    assert got == {"wool": (1, 3.765, 0.058213), "tension": (2, 8.498, 0.000693),
+                   "wool × tension": (2, 4.189, 0.021044)}
+    # partial eta squared from R's sums of squares: 1003 / (1003 + 5745) for the interaction
+    assert r.terms[2].partial_eta_sq == pytest.approx(1002.8 / (1002.8 + 5745.1), abs=1e-3)
+    assert [t.is_interaction for t in r.terms] == [False, False, True]
+
+
+def _crossing(noise: np.ndarray, seeds: int = 6) -> pd.DataFrame:
+    """lr helps with weight decay off and hurts with it on, by the same amount: no main effect of either
+    factor, a pure interaction, plus a seed offset and ``noise``."""
+    rows = []
+    i = 0
+    for lr in ("1e-3", "1e-4"):
+        for wd in ("0", "1e-4"):
+            for seed in range(seeds):
+                effect = 0.05 if (lr == "1e-3") == (wd == "0") else -0.05
+                rows.append((lr, wd, seed, 0.5 + effect + 0.01 * seed + noise[i]))
+                i += 1
+    return pd.DataFrame(rows, columns=["lr", "weight_decay", "seed", "mAP"])
+
+
+def test_a_pure_interaction_is_found_and_the_main_effects_are_not() -> None:
+    noise = np.random.default_rng(3).normal(0.0, 0.01, 24)
+    r = factorial_anova(_crossing(noise), ["lr", "weight_decay"], value="mAP", block="seed")
+    assert r.test == "factorial ANOVA (type II)" and r.reason.startswith("the residuals of the factorial "
+                                                                          "model look normal")
+    lr, wd, both = r.terms
+    assert both.term == "lr × weight_decay" and both.pvalue < 1e-6 and both.partial_eta_sq > 0.9
+    assert lr.pvalue > 0.05 and wd.pvalue > 0.05
+    # the seed block takes the seeds' offsets out of the error: 24 values - 1 - 3 effects - 5 blocks
+    assert r.block == "seed" and r.df_resid == 24 - 1 - 3 - 5
+    unblocked = factorial_anova(_crossing(noise), ["lr", "weight_decay"], value="mAP")
+    assert unblocked.df_resid == 20 and unblocked.terms[2].statistic < both.statistic
+
+
+def test_heavy_tailed_residuals_switch_to_the_aligned_rank_transform() -> None:
+    """Skewed noise (lognormal, as run times and losses often are) breaks normality; the ART still finds
+    the interaction, and reading one effect per aligned fit keeps the main effects null."""
+    noise = np.random.default_rng(2).lognormal(0.0, 1.5, 24) * 0.02
+    r = factorial_anova(_crossing(noise), ["lr", "weight_decay"], value="mAP", block="seed")
+    assert r.test == "aligned rank transform ANOVA"
+    assert "do not look normal" in r.reason and r.reason.endswith("so an aligned rank transform ANOVA")
+    lr, wd, both = r.terms
+    assert both.pvalue < 0.001 and lr.pvalue > 0.05 and wd.pvalue > 0.05
+    forced = factorial_anova(_crossing(noise), ["lr", "weight_decay"], value="mAP", block="seed",
+                             parametric=True)
+    assert forced.terms[2].pvalue > both.pvalue  # the skewed errors blunt the F test of the raw values
+
+
+def test_three_factors_give_every_pair_and_skip_missing_values() -> None:
+    rng = np.random.default_rng(0)
+    rows = [(a, b, c, s, rng.normal()) for a in "xy" for b in "pq" for c in "uvw" for s in range(3)]
+    frame = pd.DataFrame(rows, columns=["a", "b", "c", "seed", "value"])
+    frame.loc[5, "value"] = np.nan
+    r = factorial_anova(frame, ["a", "b", "c"], block="seed", parametric=True)
+    assert [t.term for t in r.terms] == ["a", "b", "c", "a × b", "a × c", "b × c"]
+    assert r.n == 35 and [t.df for t in r.terms] == [1, 1, 2, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f[~((f.lr == "1e-3") & (f.weight_decay == "0"))],
+         "'lr' and 'weight_decay' are not crossed: 1 of their 4 level combinations"),
+        (lambda f: f[f.lr == "1e-3"], "factor 'lr': needs at least 2 levels"),
+        (lambda f: f.drop(columns="mAP"), "missing column(s) mAP"),
+        (lambda f: f.groupby(["lr", "weight_decay"]).head(1), "no residual degrees of freedom"),
+    ],
+    ids=["not-crossed", "one-level", "no-column", "one-per-cell"],
+)
+def test_refused_inputs_say_why(change, message: str) -> None:
+    frame = change(_crossing(np.zeros(24)))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        factorial_anova(frame, ["lr", "weight_decay"], value="mAP")
+    with pytest.raises(ConfigError, match="at least 2 distinct factors"):
+        factorial_anova(_crossing(np.zeros(24)), ["lr"], value="mAP")

@@ -1,0 +1,215 @@
+"""Two or more crossed factors: main effects and two-way interactions in one factorial ANOVA.
+
+Level-vs-baseline tests compare one factor's levels averaged over the others; when the effect of one
+factor depends on another (a learning rate that only helps without weight decay) those averages can hide
+it or invent it. :func:`factorial_anova` tests each factor and every pair of them in one model, fixed in
+advance:
+
+- **model**: ordinary least squares of the value on every factor, every two-way interaction and, for a
+  blocked design, the block (a seed or a segment: the unit the runs repeat) as a fixed effect (the
+  randomised complete block analysis); higher interactions are left in the error term. Type II sums of
+  squares (statsmodels ``anova_lm(typ=2)``), which suit unequal cell sizes such as a missing run.
+- **test choice**: Shapiro-Wilk on the model's residuals, the F test's own normality assumption. Normal
+  -> the F tests of that model; otherwise the aligned rank transform (Wobbrock et al., CHI 2011, ARTool):
+  for each effect the values are aligned (the model's residual plus that effect's estimate from the
+  marginal or cell means), ranked, and the same model fitted to the ranks; only that effect's F test is
+  read from each fit. Plain ranks are not used: their interaction tests are known to be wrong (Salter
+  and Fawcett 1993).
+- **effect size**: partial eta squared, ``SS_effect / (SS_effect + SS_residual)``, of the fit the p-value
+  comes from.
+
+Every pair of factors must be crossed (each combination of their levels observed at least once) and the
+model must leave residual degrees of freedom; otherwise a one-line :class:`ConfigError` says why.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deltatune.errors import ConfigError
+from deltatune.stats._normality import shapiro_p
+from deltatune.stats._results import _ToDict
+from deltatune.stats._validate import check_fraction
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FactorialTerm", "FactorialResult", "factorial_anova", "INTERACTION"]
+
+#: How an interaction term is named: ``"lr × weight_decay"``.
+INTERACTION = " × "
+
+
+@dataclass(frozen=True)
+class FactorialTerm(_ToDict):
+    """One effect of the factorial model: a factor, or two of them joined by :data:`INTERACTION`."""
+
+    term: str
+    df: float
+    statistic: float  # F
+    pvalue: float
+    partial_eta_sq: float
+
+    @property
+    def is_interaction(self) -> bool:
+        return INTERACTION in self.term
+
+
+@dataclass(frozen=True)
+class FactorialResult(_ToDict):
+    """The factorial ANOVA of :func:`factorial_anova`: which test, why, and one row per effect.
+
+    ``df_resid`` is the error term's degrees of freedom; ``block`` the blocking column (``None``:
+    unblocked); ``normality_pvalue`` the Shapiro-Wilk p of the residuals (``None`` when undefined).
+    """
+
+    test: str
+    reason: str
+    terms: tuple[FactorialTerm, ...]
+    df_resid: float
+    n: int
+    block: str | None
+    normality_pvalue: float | None
+
+
+def _formula(columns: Sequence[str], block: str | None) -> str:
+    mains = [f"C({c})" for c in columns]
+    pairs = [f"C({a}):C({b})" for a, b in combinations(columns, 2)]
+    return "y ~ " + " + ".join([*mains, *pairs, *([f"C({block})"] if block else [])])
+
+
+def _fit(frame: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """``(type II ANOVA table, residuals)`` of the OLS fit of ``formula``; a model that leaves no
+    residual degrees of freedom is a :class:`ConfigError`."""
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # a perfect fit: the NaN statistic says it
+        model = ols(formula, data=frame).fit()
+        if not model.df_resid >= 1:
+            raise ConfigError(f"values: {len(frame)} observations leave no residual degrees of freedom for "
+                              f"the {int(model.df_model)} effect parameters; more repeats are needed")
+        table = anova_lm(model, typ=2)
+    return table, np.asarray(model.resid, dtype=float)
+
+
+def _row(table: pd.DataFrame, key: str, name: str) -> FactorialTerm:
+    ss, df = float(table.loc[key, "sum_sq"]), float(table.loc[key, "df"])
+    ss_res = float(table.loc["Residual", "sum_sq"])
+    eta = ss / (ss + ss_res) if ss + ss_res > 0 else math.nan
+    return FactorialTerm(name, df, float(table.loc[key, "F"]), float(table.loc[key, "PR(>F)"]), eta)
+
+
+def _aligned(frame: pd.DataFrame, resid: np.ndarray, effect: tuple[str, ...]) -> np.ndarray:
+    """The values aligned for ``effect`` (ART): the full model's residual plus the effect's estimate from
+    marginal means (a main effect) or cell means less both marginals (a two-way interaction)."""
+    y = frame["y"]
+    grand = float(y.mean())
+    mean = {c: frame.groupby(c)["y"].transform("mean").to_numpy() for c in effect}
+    if len(effect) == 1:
+        estimate = mean[effect[0]] - grand
+    else:
+        a, b = effect
+        cell = frame.groupby([a, b])["y"].transform("mean").to_numpy()
+        estimate = cell - mean[a] - mean[b] + grand
+    return resid + estimate
+
+
+def factorial_anova(
+    frame: pd.DataFrame,
+    factors: Sequence[str],
+    *,
+    value: str = "value",
+    block: str | None = None,
+    alpha: float = 0.05,
+    parametric: bool | None = None,
+) -> FactorialResult:
+    """Test every factor and every two-way interaction of ``factors`` on ``value`` (see the module doc).
+
+    ``frame`` holds one row per observation: a column per factor (levels are compared as categories), the
+    ``value`` column and, for a blocked design, the ``block`` column. Rows without a finite value are left
+    out. ``alpha`` is the Shapiro-Wilk threshold of the test choice; ``parametric`` overrides it.
+
+    >>> import pandas as pd
+    >>> rows = [(a, b, s, 1.0 + (a == "x") * (b == "on") * 2 + 0.1 * s + 0.05 * ((s * 7 + len(a + b)) % 3))
+    ...         for a in ("x", "y") for b in ("on", "off") for s in range(4)]
+    >>> r = factorial_anova(pd.DataFrame(rows, columns=["a", "b", "seed", "value"]), ["a", "b"], block="seed")
+    >>> [t.term for t in r.terms], r.terms[2].pvalue < 0.001
+    (['a', 'b', 'a × b'], True)
+    """
+    import pandas as pd
+
+    alpha = check_fraction(alpha, "alpha")
+    factors = list(factors)
+    if len(factors) < 2 or len(set(factors)) != len(factors):
+        raise ConfigError(f"factors: a factorial ANOVA needs at least 2 distinct factors, got {factors}")
+    needed = [*factors, value, *([block] if block else [])]
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise ConfigError(f"frame: missing column(s) {', '.join(absent)}")
+    d = frame[needed].copy()
+    d = d[np.isfinite(pd.to_numeric(d[value], errors="coerce").to_numpy(dtype=float))]
+    cols = [f"f{i}" for i in range(len(factors))]  # safe names for the formula
+    data = pd.DataFrame({c: d[f].astype(str).to_numpy() for c, f in zip(cols, factors, strict=True)})
+    data["y"] = d[value].astype(float).to_numpy()
+    blk = None
+    if block is not None and d[block].nunique() >= 2:
+        blk = "blk"
+        data[blk] = d[block].astype(str).to_numpy()
+    for c, f in zip(cols, factors, strict=True):
+        if data[c].nunique() < 2:
+            raise ConfigError(f"factor {f!r}: needs at least 2 levels with a value, has {data[c].nunique()}")
+    for (ca, fa), (cb, fb) in combinations(zip(cols, factors, strict=True), 2):
+        seen = data.groupby([ca, cb]).size()
+        want = data[ca].nunique() * data[cb].nunique()
+        if len(seen) < want:
+            raise ConfigError(f"factors {fa!r} and {fb!r} are not crossed: {want - len(seen)} of their "
+                              f"{want} level combinations have no value, so their interaction cannot be "
+                              "estimated")
+    formula = _formula(cols, blk)
+    table, resid = _fit(data, formula)
+    df_resid = float(table.loc["Residual", "df"])
+    p_norm, why = shapiro_p(resid, "the residuals of the factorial model")
+    what = "the residuals of the factorial model"
+    if why is not None:
+        normal, phrase = False, why
+    elif p_norm is not None and p_norm >= alpha:
+        normal, phrase = True, f"{what} look normal (Shapiro-Wilk p = {p_norm:.2g} >= {alpha:g})"
+    else:
+        normal, phrase = False, f"{what} do not look normal (Shapiro-Wilk p = {p_norm:.2g} < {alpha:g})"
+    f_name, art_name = "factorial ANOVA (type II)", "aligned rank transform ANOVA"
+    if parametric is not None:
+        normal = bool(parametric)
+        reason = f"{'a ' + f_name if normal else 'an ' + art_name} was requested"
+    else:
+        reason = f"{phrase}, so {'a ' + f_name if normal else 'an ' + art_name}"
+    names = dict(zip(cols, factors, strict=True))
+    effects: list[tuple[str, ...]] = [(c,) for c in cols] + list(combinations(cols, 2))
+    terms = []
+    for eff in effects:
+        key = ":".join(f"C({c})" for c in eff)
+        name = INTERACTION.join(names[c] for c in eff)
+        if normal:
+            terms.append(_row(table, key, name))
+        else:
+            ranked = data.copy()
+            ranked["y"] = pd.Series(_aligned(data, resid, eff)).rank(method="average").to_numpy()
+            art_table, _ = _fit(ranked, formula)
+            terms.append(_row(art_table, key, name))
+    return FactorialResult(
+        test=f_name if normal else art_name,
+        reason=reason,
+        terms=tuple(terms),
+        df_resid=df_resid,
+        n=len(data),
+        block=block if blk else None,
+        normality_pvalue=p_norm,
+    )
