@@ -94,8 +94,13 @@ def _check_can_create(url: str, folder: Path) -> None:
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
 
     check_url(url)
-    if url.split("://", 1)[0].split("+", 1)[0].lower() == "sqlite":
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    if url.split("://", 1)[0].split("+", 1)[0].lower() == "sqlite":  # its folder, made only now
+        folder = Path(url.split(":///", 1)[1]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = f"cannot create {folder} ({exc.strerror})"
+            raise ConfigError(f"--storage {shown_url(url)}: {why}") from None
     quiet_experimental()
     kw: dict[str, Any] = {}
     if heartbeat is not None:
@@ -115,9 +120,8 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
         return stored
     raise ConfigError(
         f"study {spec.name!r} in {shown_url(url)} was run with a different design (model, data, fixed "
-        "settings, or "
-        "levels, seeds or segments taken away); use a new name, or another --storage (adding levels, seeds "
-        "or segments keeps the finished runs)"
+        "settings, or levels, seeds or segments taken away); use a new name, or another --storage (adding "
+        "levels, seeds or segments keeps the finished runs)"
     )
 
 

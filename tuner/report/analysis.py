@@ -12,6 +12,9 @@ the rules of the statistics (which test, which effect size) live there. What is 
 - **per level-vs-baseline comparison**: equivalence (TOST, Bayesian signed-rank) when the metric has a
   margin, almost stochastic order oriented so that "dominates" means "is better", a power note, and a
   plain-words summary; p-values are Holm-corrected over *all* such comparisons of the report;
+- **factors together**: with two or more varied factors, one factorial ANOVA per metric (every factor
+  and two-way interaction, blocked on the unit when the study pairs on it; see
+  :mod:`deltatune.stats.factorial`);
 - **measured speed**: per run the median speed-up over its timing repeats, per level a CI over runs.
 
 Missing data never raise: a comparison whose level has fewer than 2 observations (or blocks) gets a NaN
