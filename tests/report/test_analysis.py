@@ -285,3 +285,19 @@ def test_wilcoxon_floor_is_two_over_two_to_the_n() -> None:
     # scipy's exact test with every difference of one sign reaches exactly that floor
     assert stats.wilcoxon([1.0, 2.0, 3.0, 4.0, 5.0]).pvalue == pytest.approx(0.0625)
     assert wilcoxon_floor("paired t-test", 5) is None
+
+
+def test_the_factorial_anova_counts_runs_not_the_segments_a_run_was_scored_on() -> None:
+    """A search run scored on two clips gives two rows; fitting them as two runs would double the residual
+    degrees of freedom of the design factors. The factorial ANOVA averages each run over the clips and
+    says so; one varied design factor alone gets none."""
+    r = make_results(clips=("vtest@640", "carphone"))
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    m = next(m for m in a.metrics if m.spec.name == "speedup")
+    assert m.factorial is not None and [t.term for t in m.factorial.terms] == [
+        "strategy", "space", "strategy × space"]
+    assert m.factorial.n == 20 and m.factorial.df_resid == 20 - 1 - 3 - 4  # 2 x 2 cells x 5 seeds
+    assert m.factorial_note.startswith("The factorial ANOVA uses each run's mean over scored_on")
+    one = analyse(make_results(spaces=("group",), clips=("vtest@640", "carphone")),
+                  aso_iterations=ASO_ITERATIONS)
+    assert all(m.factorial is None and m.factorial_note is None for m in one.metrics)

@@ -172,8 +172,8 @@ class MetricAnalysis(Plain):
     comparisons: tuple[FactorComparison, ...]
     n_observations: int = 0
     n_missing: int = 0
-    #: two or more factors with two or more levels: their main effects and two-way interactions in one
-    #: (blocked) model; ``factorial_note`` says why it is missing when it could not be fitted
+    #: two or more design factors with two or more levels: their main effects and two-way interactions in
+    #: one (blocked) model; ``factorial_note`` says why it is missing, or how the rows were averaged
     factorial: FactorialResult | None = None
     factorial_note: str | None = None
 
@@ -460,14 +460,29 @@ def _holm_pass(metrics: list[MetricAnalysis], alpha: float) -> tuple[list[Metric
 def _factorial(
     d: pd.DataFrame, factors: list[str], results: AblationResults, alpha: float
 ) -> tuple[FactorialResult | None, str | None]:
-    """The factorial ANOVA of one metric's observations when two or more factors vary, blocked on the
-    unit when the study pairs on it; ``(None, why)`` when the data cannot carry it."""
+    """The factorial ANOVA of one metric's observations when two or more design factors vary, blocked on
+    the unit when the study pairs on it; ``(None, why)`` when the data cannot carry it.
+
+    The runs are the experimental units: a factor that varies inside a run (the segments a search run is
+    scored on) is averaged out of each run first, and said so, since its rows are not independent runs
+    (testing them as such would count one run several times)."""
     if len(factors) < 2 or not len(d):
+        return None, None
+    per_run = d.groupby("run")
+    design = [f for f in factors if int(per_run[f].nunique().max()) <= 1]
+    within = [f for f in factors if f not in design]
+    said = None
+    if within:
+        d = d.groupby(["run", "unit", *design], as_index=False)["value"].mean()
+        said = (f"The factorial ANOVA uses each run's mean over {', '.join(within)}: "
+                f"{'it varies' if len(within) == 1 else 'they vary'} inside a run, so its rows are not "
+                "separate runs.")
+    if len(design) < 2:
         return None, None
     notes: list[str] = []
     block = "unit" if results.pairing == "unit" else None
-    r = attempt(notes, "factorial ANOVA", factorial_anova, d, factors, block=block, alpha=alpha)
-    return r, (notes[0] if notes else None)
+    r = attempt(notes, "factorial ANOVA", factorial_anova, d, design, block=block, alpha=alpha)
+    return r, (notes[0] if notes else said)
 
 
 def analyse(

@@ -319,6 +319,8 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
         Para(f"Why: {r.reason}. Each effect is tested with the other factors in the model; an interaction "
              "means one factor's effect depends on another's level.", "note"),
     ]
+    if m.factorial_note:  # how the rows were arranged for it
+        out.append(Para(m.factorial_note, "note"))
     for t in r.terms:
         if t.is_interaction and t.pvalue < alpha:
             a, b = t.term.split(" × ")
