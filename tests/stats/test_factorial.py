@@ -106,3 +106,19 @@ def test_refused_inputs_say_why(change, message: str) -> None:
         factorial_anova(frame, ["lr", "weight_decay"], value="mAP")
     with pytest.raises(ConfigError, match="at least 2 distinct factors"):
         factorial_anova(_crossing(np.zeros(24)), ["lr"], value="mAP")
+
+
+def test_equal_values_are_refused_and_float_noise_does_not_rank() -> None:
+    """Before, a metric that was 0 in every run (no accuracy lost anywhere) got an ART table of F values:
+    the aligned values were floating-point noise, ranked. Equal values are now refused (the report shows
+    the reason), and aligned values are rounded before ranking, so an additive design without noise gives
+    no interaction F at all rather than a random one."""
+    flat = _crossing(np.zeros(24)).assign(mAP=0.0)
+    with pytest.raises(ConfigError, match="values: all 24 are equal"):
+        factorial_anova(flat, ["lr", "weight_decay"], value="mAP", block="seed")
+    additive = flat.assign(
+        mAP=0.1 * (flat.lr == "1e-3") + 0.3 * (flat.weight_decay == "0") + 0.01 * flat.seed
+    )
+    r = factorial_anova(additive, ["lr", "weight_decay"], value="mAP", block="seed")
+    assert r.test == "aligned rank transform ANOVA" and "all values equal" in r.reason
+    assert np.isnan(r.terms[2].statistic) and np.isnan(r.terms[2].pvalue)

@@ -123,6 +123,15 @@ def _aligned(frame: pd.DataFrame, resid: np.ndarray, effect: tuple[str, ...]) ->
     return resid + estimate
 
 
+def _ranks(values: np.ndarray, *, scale: float) -> np.ndarray:
+    """Average ranks of ``values`` after rounding away floating-point noise (10 digits of ``scale``): an
+    aligned value that is exactly 0 in theory (a perfectly additive design) must tie, not be ranked by
+    its last bits."""
+    import pandas as pd
+
+    return pd.Series(np.round(values / (scale or 1.0), 10)).rank(method="average").to_numpy()
+
+
 def factorial_anova(
     frame: pd.DataFrame,
     factors: Sequence[str],
@@ -174,6 +183,9 @@ def factorial_anova(
             raise ConfigError(f"factors {fa!r} and {fb!r} are not crossed: {want - len(seen)} of their "
                               f"{want} level combinations have no value, so their interaction cannot be "
                               "estimated")
+    y = data["y"].to_numpy()
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.max(np.abs(y)))):
+        raise ConfigError(f"values: all {len(y)} are equal ({y[0]:g}); there is no difference to test")
     formula = _formula(cols, blk)
     table, resid = _fit(data, formula)
     df_resid = float(table.loc["Residual", "df"])
@@ -201,7 +213,11 @@ def factorial_anova(
             terms.append(_row(table, key, name))
         else:
             ranked = data.copy()
-            ranked["y"] = pd.Series(_aligned(data, resid, eff)).rank(method="average").to_numpy()
+            ranked["y"] = _ranks(_aligned(data, resid, eff), scale=float(np.max(np.abs(y))))
+            if np.ptp(ranked["y"].to_numpy()) == 0:  # the effect's aligned values all tie: nothing to test
+                nan = math.nan
+                terms.append(FactorialTerm(name, float(table.loc[key, "df"]), nan, nan, nan))
+                continue
             art_table, _ = _fit(ranked, formula)
             terms.append(_row(art_table, key, name))
     return FactorialResult(
