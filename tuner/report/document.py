@@ -302,6 +302,8 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
     """The factorial ANOVA of a metric (two or more varied factors): one row per main effect and two-way
     interaction, the test and why, and a warning to read cells, not averages, when an interaction is
     significant."""
+    from deltatune.stats.factorial import INTERACTION
+
     if m.factorial is None:
         return [Para(m.factorial_note, "note")] if m.factorial_note else []
     r = m.factorial
@@ -323,7 +325,7 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
         out.append(Para(m.factorial_note, "note"))
     for t in r.terms:
         if t.is_interaction and t.pvalue < alpha:
-            a, b = t.term.split(" × ")
+            a, b = t.term.split(INTERACTION)
             out.append(Para(
                 f"{a} and {b} interact ({p_is(t.pvalue)}): the effect of {a} depends on {b}. The per-level "
                 f"tests below average over the other factors' levels; read the per-cell table and the "
