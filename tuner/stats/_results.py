@@ -24,6 +24,9 @@ __all__ = [
     "EquivalenceResult",
     "BayesResult",
     "ASOResult",
+    "FactorialTerm",
+    "FactorialResult",
+    "INTERACTION",
 ]
 
 
@@ -195,3 +198,39 @@ class ASOResult(_ToDict):
     a_dominates: bool
     seed: int
     threshold: float = 0.5
+
+
+#: How an interaction term is named: ``"lr × weight_decay"``.
+INTERACTION = " × "
+
+
+@dataclass(frozen=True)
+class FactorialTerm(_ToDict):
+    """One effect of the factorial model: a factor, or two of them joined by :data:`INTERACTION`."""
+
+    term: str
+    df: float
+    statistic: float  # F
+    pvalue: float
+    partial_eta_sq: float
+
+    @property
+    def is_interaction(self) -> bool:
+        return INTERACTION in self.term
+
+
+@dataclass(frozen=True)
+class FactorialResult(_ToDict):
+    """The factorial ANOVA of :func:`factorial_anova`: which test, why, and one row per effect.
+
+    ``df_resid`` is the error term's degrees of freedom; ``block`` the blocking column (``None``:
+    unblocked); ``normality_pvalue`` the Shapiro-Wilk p of the residuals (``None`` when undefined).
+    """
+
+    test: str
+    reason: str
+    terms: tuple[FactorialTerm, ...]
+    df_resid: float
+    n: int
+    block: str | None
+    normality_pvalue: float | None

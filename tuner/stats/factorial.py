@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -35,49 +34,13 @@ import numpy as np
 
 from deltatune.errors import ConfigError
 from deltatune.stats._normality import shapiro_p
-from deltatune.stats._results import _ToDict
+from deltatune.stats._results import INTERACTION, FactorialResult, FactorialTerm
 from deltatune.stats._validate import check_fraction
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["FactorialTerm", "FactorialResult", "factorial_anova", "INTERACTION"]
-
-#: How an interaction term is named: ``"lr × weight_decay"``.
-INTERACTION = " × "
-
-
-@dataclass(frozen=True)
-class FactorialTerm(_ToDict):
-    """One effect of the factorial model: a factor, or two of them joined by :data:`INTERACTION`."""
-
-    term: str
-    df: float
-    statistic: float  # F
-    pvalue: float
-    partial_eta_sq: float
-
-    @property
-    def is_interaction(self) -> bool:
-        return INTERACTION in self.term
-
-
-@dataclass(frozen=True)
-class FactorialResult(_ToDict):
-    """The factorial ANOVA of :func:`factorial_anova`: which test, why, and one row per effect.
-
-    ``df_resid`` is the error term's degrees of freedom; ``block`` the blocking column (``None``:
-    unblocked); ``normality_pvalue`` the Shapiro-Wilk p of the residuals (``None`` when undefined).
-    """
-
-    test: str
-    reason: str
-    terms: tuple[FactorialTerm, ...]
-    df_resid: float
-    n: int
-    block: str | None
-    normality_pvalue: float | None
-
 
 def _formula(columns: Sequence[str], block: str | None) -> str:
     mains = [f"C({c})" for c in columns]
