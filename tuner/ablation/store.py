@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
-from deltatune.search.storage import open_rdb, quiet_experimental, shown_url
+from deltatune.search.storage import open_rdb, quiet_experimental, shown_url, url_scheme
 
 if TYPE_CHECKING:
     import optuna
@@ -64,7 +64,7 @@ def check_url(url: str) -> None:
             f"--storage {shown_url(url)}: ablate needs an RDB URL (sqlite:///file.db or postgresql://...); "
             "journal files have no heartbeats to detect a killed worker"
         )
-    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    scheme = url_scheme(url)
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
         raise ConfigError(
             f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use sqlite:///file.db or postgresql://..."
@@ -94,7 +94,7 @@ def _check_can_create(url: str, folder: Path) -> None:
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
 
     check_url(url)
-    if url.split("://", 1)[0].split("+", 1)[0].lower() == "sqlite":  # its folder, made only now
+    if url_scheme(url) == "sqlite":  # its folder, made only now
         folder = Path(url.split(":///", 1)[1]).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ __all__ = [
     "engine_url",
     "open_rdb",
     "shown_url",
+    "url_scheme",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ def engine_url(url: str) -> str:
         if importlib.util.find_spec(driver) is not None:
             return f"postgresql+{driver}://{rest}"
     return f"postgresql://{rest}"
+
+
+def url_scheme(url: str) -> str:
+    """The database kind of an RDB URL, lower-case and without its driver: ``postgresql+psycopg2://...``
+    -> ``postgresql``."""
+    return url.split("://", 1)[0].split("+", 1)[0].lower()
 
 
 _PASSWORD = re.compile(r"^([A-Za-z][\w+.-]*://[^:/@]*):(.*)@")
@@ -214,12 +221,11 @@ def resolve_storage(
             raise ConfigError(f"--storage {shown_url(url)}: journal URL needs a path (journal:///path/study.journal)")
         return StorageSpec("journal", path)
     if "://" in url:
-        scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+        scheme = url_scheme(url)
         if scheme not in _RDB_SCHEMES:
             raise ConfigError(
                 f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use a .journal path, "
-                "sqlite:///file.db, "
-                "postgresql://... or mysql://..."
+                "sqlite:///file.db, postgresql://... or mysql://..."
             )
         if scheme == "sqlite" and jobs > 1:
             log.warning(
