@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["shapiro_p", "fmt_p"]
+__all__ = ["shapiro_p", "fmt_p", "normality_choice", "all_equal"]
 
 
 def fmt_p(p: float) -> str:
@@ -22,6 +22,25 @@ def shapiro_p(x: np.ndarray, what: str) -> tuple[float | None, str | None]:
 
     if x.size < 3:
         return None, f"{what}: only {x.size} values (Shapiro-Wilk needs 3)"
-    if np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))):
+    if all_equal(x):
         return None, f"{what}: all values equal (Shapiro-Wilk undefined)"
     return float(shapiro(x).pvalue), None
+
+
+def all_equal(x: np.ndarray) -> bool:
+    """Whether every value of ``x`` is the same, up to floating-point noise (a relative 1e-12)."""
+    return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))))
+
+
+def normality_choice(
+    p_values: list[float | None], whys: list[str | None], alpha: float, what: str
+) -> tuple[bool, str]:
+    """``(normal, phrase)``: whether all screened data look normal, and the phrase quoting why."""
+    undefined = [w for w in whys if w is not None]
+    if undefined:
+        return False, undefined[0]
+    ps = [p for p in p_values if p is not None]
+    quoted = f"p = {fmt_p(ps[0])}" if len(ps) == 1 else f"smallest p = {fmt_p(min(ps))} of {len(ps)}"
+    if min(ps) >= alpha:
+        return True, f"{what} look normal (Shapiro-Wilk {quoted} >= {alpha:g})"
+    return False, f"{what} do not look normal (Shapiro-Wilk {quoted} < {alpha:g})"

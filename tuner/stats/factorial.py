@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import shapiro_p
+from deltatune.stats._normality import all_equal, normality_choice, shapiro_p
 from deltatune.stats._results import INTERACTION, FactorialResult, FactorialTerm
 from deltatune.stats._validate import check_fraction
 
@@ -147,19 +147,13 @@ def factorial_anova(
                               f"{want} level combinations have no value, so their interaction cannot be "
                               "estimated")
     y = data["y"].to_numpy()
-    if np.ptp(y) <= 1e-12 * max(1.0, float(np.max(np.abs(y)))):
+    if all_equal(y):
         raise ConfigError(f"values: all {len(y)} are equal ({y[0]:g}); there is no difference to test")
     formula = _formula(cols, blk)
     table, resid = _fit(data, formula)
     df_resid = float(table.loc["Residual", "df"])
     p_norm, why = shapiro_p(resid, "the residuals of the factorial model")
-    what = "the residuals of the factorial model"
-    if why is not None:
-        normal, phrase = False, why
-    elif p_norm is not None and p_norm >= alpha:
-        normal, phrase = True, f"{what} look normal (Shapiro-Wilk p = {p_norm:.2g} >= {alpha:g})"
-    else:
-        normal, phrase = False, f"{what} do not look normal (Shapiro-Wilk p = {p_norm:.2g} < {alpha:g})"
+    normal, phrase = normality_choice([p_norm], [why], alpha, "the residuals of the factorial model")
     f_name, art_name = "factorial ANOVA (type II)", "aligned rank transform ANOVA"
     if parametric is not None:
         normal = bool(parametric)

@@ -27,7 +27,7 @@ from itertools import combinations
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import fmt_p, shapiro_p
+from deltatune.stats._normality import fmt_p, normality_choice, shapiro_p
 from deltatune.stats._results import OmnibusResult
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
@@ -47,20 +47,6 @@ def _levels(groups: Mapping[str, Sequence[float]], *, paired: bool) -> tuple[lis
         sizes = {n: s.size for n, s in zip(names, samples, strict=True)}
         raise ConfigError(f"groups: paired levels need equal lengths (one value per block), got {sizes}")
     return names, samples
-
-
-def _choice(
-    p_values: list[float | None], whys: list[str | None], alpha: float, what: str
-) -> tuple[bool, str]:
-    """``(normal, phrase)``: whether all screened data look normal, and the phrase quoting why."""
-    undefined = [w for w in whys if w is not None]
-    if undefined:
-        return False, undefined[0]
-    ps = [p for p in p_values if p is not None]
-    quoted = f"p = {fmt_p(ps[0])}" if len(ps) == 1 else f"smallest p = {fmt_p(min(ps))} of {len(ps)}"
-    if min(ps) >= alpha:
-        return True, f"{what} look normal (Shapiro-Wilk {quoted} >= {alpha:g})"
-    return False, f"{what} do not look normal (Shapiro-Wilk {quoted} < {alpha:g})"
 
 
 def _paired_t_holm(names: list[str], y: np.ndarray):
@@ -117,12 +103,13 @@ def compare_many(
         y = np.column_stack(samples)  # blocks x levels
         resid = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
         p_norm, why = shapiro_p(resid.ravel(), "the residuals of the block + level model")
-        normal, phrase = _choice([p_norm], [why], alpha, "the residuals of the block + level model")
+        normal, phrase = normality_choice([p_norm], [why], alpha, "the residuals of the block + level model")
         normality = p_norm
         t_name, rank_name = "a repeated-measures ANOVA", "a Friedman test"
     else:
         results = [shapiro_p(s, f"level {n!r}") for n, s in zip(names, samples, strict=True)]
-        normal, phrase = _choice([p for p, _ in results], [w for _, w in results], alpha, "all levels")
+        ps, whys = [p for p, _ in results], [w for _, w in results]
+        normal, phrase = normality_choice(ps, whys, alpha, "all levels")
         known = [p for p, _ in results if p is not None]
         normality = min(known) if len(known) == k else None
         t_name, rank_name = "Welch's one-way ANOVA", "a Kruskal-Wallis test"
