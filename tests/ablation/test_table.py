@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deltatune.ablation.table import read_results_table
+from deltatune.ablation.table import lower_is_better_by_name, read_results_table
 from deltatune.errors import ConfigError
 from deltatune.report.analysis import Analysis, analyse
 from tests.report.synthetic import make_results
@@ -63,7 +63,7 @@ def test_pairing_by_seed_finds_what_independent_groups_miss(tmp_path: Path) -> N
     assert p(paired) < 0.001 < p(unpaired)
     # seeds that never repeat across levels cannot pair: independent groups, said in a note
     lone = read_results_table(_sweep(tmp_path / "lone.csv", shared_seeds=False), **kw)
-    assert lone.pairing == "none" and "compared as independent groups" in lone.notes[0]
+    assert lone.pairing == "none" and "compared as independent groups" in lone.notes[-1]
 
 
 @pytest.mark.parametrize("clips", [(), ("vtest@640", "carphone@0")], ids=["one-observation", "on-clips"])
@@ -95,6 +95,13 @@ CSV_CASES = [
     ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "unit": "rep"}, "--unit rep: "),
     ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "lower_is_better": ["loss"]},
      "--lower-is-better loss: "),
+    ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "higher_is_better": ["loss"]},
+     "--higher-is-better loss: "),
+    ("seed,lr,acc\n0,0.1,0.5\n",
+     {"factors": ["lr"], "higher_is_better": ["acc"], "lower_is_better": ["acc"]},
+     "--lower-is-better and --higher-is-better both name 'acc'"),
+    ("seed,lr,acc\n0,0.1,0.5\n0,0.01,\"0,4\"\n", {"factors": ["lr"]},
+     "line 3: acc value '0,4' is not a number"),
     ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "baseline": ("wd", "0")}, "has no factor 'wd'"),
     ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr", "acc"], "metrics": ["acc"]}, "cannot be a metric and a"),
     ("seed,lr,acc\n0,0.1,0.5\n", {"metrics": ["acc", "lr"]}, "no factor column"),
@@ -215,3 +222,44 @@ def test_two_spellings_of_one_number_are_one_level(tmp_path: Path) -> None:
     assert res.factors["lr"] == ["0.001", "0.01", "0.1"] and res.pairing == "unit"
     assert "factor lr: 1e-3 is read as the level 0.001 (the same number)" in res.notes
     pd.testing.assert_frame_equal(res.observations, read_results_table(plain, **kw).observations)
+
+
+@pytest.mark.parametrize(("name", "lower"), [
+    ("loss", True), ("val_loss", True), ("train loss", True), ("top1 error", True), ("ms_per_frame", True),
+    ("trainTime", True), ("val/MAE", True), ("mAP", False), ("accuracy", False), ("fps", False),
+    ("glossary", False), ("timeliness", False), ("measured_speedup", False),
+])
+def test_a_metric_is_lower_is_better_when_a_word_of_its_name_says_so(name: str, lower: bool) -> None:
+    assert lower_is_better_by_name(name) is lower
+
+
+def test_a_loss_column_is_lower_is_better_unless_told_otherwise(tmp_path: Path) -> None:
+    """A table has no place to say a metric's direction: a loss read as higher-is-better would call every
+    improvement worse. Its name decides, in a note; ``higher_is_better`` overrides it."""
+    path = tmp_path / "runs.csv"
+    path.write_text("seed,lr,acc,train loss\n0,0.1,50,1.5\n1,0.1,51,1.4\n0,0.01,52,1.2\n1,0.01,54,1.1\n")
+    res = read_results_table(path, factors=["lr"])
+    assert [(m.name, m.higher_is_better) for m in res.metrics] == [("acc", True), ("train loss", False)]
+    assert "lower is better for train loss, read from the name (--higher-is-better NAME if not)" in res.notes
+    told = read_results_table(path, factors=["lr"], higher_is_better=["train loss"])
+    assert [m.higher_is_better for m in told.metrics] == [True, True]
+    assert not any("read from the name" in n for n in told.notes)
+    named = read_results_table(path, factors=["lr"], lower_is_better=["train loss"])
+    assert [m.higher_is_better for m in named.metrics] == [True, False]
+    assert not any("read from the name" in n for n in named.notes)
+
+
+def test_decimal_commas_of_a_semicolon_table_are_decimal_points(tmp_path: Path) -> None:
+    """A spreadsheet whose locale writes ``33,93`` saves semicolons between cells: the same runs as the
+    plain table, said in a note; factor levels are read alike (``0,001`` is the level ``0.001``)."""
+    plain = _sweep(tmp_path / "plain.csv")
+    lines = plain.read_text().splitlines()
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("\n".join(ln.replace(",", ";").replace(".", ",") for ln in lines) + "\n")
+    assert ";0,001;" in sheet.read_text()
+    kw = {"factors": ["lr", "weight_decay"]}
+    a, b = read_results_table(plain, **kw), read_results_table(sheet, **kw)
+    assert b.factors == a.factors
+    pd.testing.assert_frame_equal(a.observations.drop(columns="run"), b.observations.drop(columns="run"))
+    assert any("written with a decimal comma" in n for n in b.notes)
+    assert not any("decimal comma" in n for n in a.notes)

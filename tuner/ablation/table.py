@@ -19,6 +19,7 @@ are in a study, unless ``paired=False``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,10 +31,29 @@ from deltatune.errors import ConfigError, missing_file
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_results_table"]
+__all__ = ["lower_is_better_by_name", "read_results_table"]
 
 #: Columns of a long table that are not factors.
 _LONG_RESERVED = ("run", "seed", "unit", "metric", "value")
+
+#: Words that, in a metric's name, say smaller is better: a loss, an error, a time. Such a metric is read as
+#: lower-is-better unless ``higher_is_better`` names it; a table has no other place to say it, and a loss
+#: read as higher-is-better turns every "better" and "worse" of its report around.
+_LOWER_WORDS = frozenset({
+    "loss", "losses", "error", "errors", "err", "latency", "time", "ms", "seconds", "mse", "mae", "rmse",
+    "nll", "wer", "cer", "perplexity", "ppl",
+})
+
+#: A number written with a decimal comma (``33,93``), as spreadsheets in many locales save it.
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*")
+
+
+def lower_is_better_by_name(metric: str) -> bool:
+    """Whether ``metric``'s name holds a word of a smaller-is-better quantity (``val_loss``, ``top1 error``,
+    ``ms_per_frame``, ``trainTime``): its words are split at every character that is not a letter or digit
+    and where a lower-case letter meets an upper-case one."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", metric).lower()
+    return any(w in _LOWER_WORDS for w in re.split(r"[^0-9a-z]+", spaced))
 
 
 def read_results_table(
@@ -43,6 +63,7 @@ def read_results_table(
     factors: Sequence[str] = (),
     unit: str | None = None,
     lower_is_better: Sequence[str] = (),
+    higher_is_better: Sequence[str] = (),
     margins: Mapping[str, float] | None = None,
     baseline: tuple[str, str] | None = None,
     paired: bool = True,
@@ -51,8 +72,10 @@ def read_results_table(
 
     ``metrics``: the metric columns of a wide table, or the metrics of a long one to keep (default: all),
     in report order; the first is the primary metric when ``baseline`` (``(factor, level)``) names the
-    comparison the runs were made for. ``lower_is_better``: metrics where smaller is better (default:
-    higher is better). ``margins``: equivalence margins by metric, in its unit. Every problem is a
+    comparison the runs were made for. ``lower_is_better`` and ``higher_is_better`` name metrics whose
+    direction they set; any other metric is lower-is-better when its name says so (a loss, an error, a
+    time: :func:`lower_is_better_by_name`, said in a note), else higher-is-better.
+    ``margins``: equivalence margins by metric, in its unit. Every problem is a
     :class:`ConfigError` naming the file and the column.
     """
     import pandas as pd
@@ -60,7 +83,7 @@ def read_results_table(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: {missing_file(path)}")
-    header, rows = _read_csv(path)
+    header, rows, read_notes = _read_csv(path)
     header, rows, dropped = _drop_row_names(path, header, rows)
     if len(set(header)) != len(header):
         twice = next(c for c in header if header.count(c) > 1)
@@ -79,7 +102,14 @@ def read_results_table(
     factor_names = [c for c in obs.columns if c not in OBSERVATION_COLUMNS]
     if not factor_names:
         raise ConfigError(f"{path}: no factor column (a column that says which setting each run used)")
-    for name, group in (("--lower-is-better", lower_is_better), ("--margin", list(margins or {}))):
+    both = next((m for m in lower_is_better if m in higher_is_better), None)
+    if both is not None:
+        raise ConfigError(f"--lower-is-better and --higher-is-better both name {both!r}; say one")
+    for name, group in (
+        ("--lower-is-better", lower_is_better),
+        ("--higher-is-better", higher_is_better),
+        ("--margin", list(margins or {})),
+    ):
         for m in group:
             if m not in metric_names:
                 raise ConfigError(
@@ -106,7 +136,17 @@ def read_results_table(
                 f"(levels: {', '.join(levels[factor])})"
             )
         primary = (factor, level, metric_names[0])
-    specs = [MetricSpec(m, m, m not in lower_is_better, (margins or {}).get(m)) for m in metric_names]
+    named = set(lower_is_better) | set(higher_is_better)
+    guessed = [m for m in metric_names if m not in named and lower_is_better_by_name(m)]
+    specs = [
+        MetricSpec(m, m, m not in lower_is_better and m not in guessed, (margins or {}).get(m))
+        for m in metric_names
+    ]
+    direction = (
+        [f"lower is better for {', '.join(guessed)}, read from the name (--higher-is-better NAME if not)"]
+        if guessed
+        else []
+    )
     shared = unit_col is not None and paired and _units_shared(obs, factor_names)
     if shared:
         _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit", wide=not long)
@@ -127,7 +167,8 @@ def read_results_table(
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=int(obs["run"].nunique()),
         from_table=True,
-        notes=dropped + merged + _pairing_notes(unit_col, shared=shared, paired=paired),
+        notes=[*read_notes, *dropped, *merged, *direction,
+               *_pairing_notes(unit_col, shared=shared, paired=paired)],
         setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
     )
 
@@ -331,10 +372,13 @@ def _check_one_run_per_cell(
         )
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the ``(line number, cells)`` rows of a CSV file: comma, semicolon or tab separated
-    (sniffed), UTF-8 with or without a byte-order mark (as spreadsheets save it), blank lines skipped. A
-    row with more or fewer cells than the header is refused with its line number."""
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list[str]]:
+    """The header, the ``(line number, cells)`` rows and notes of a CSV file: comma, semicolon or tab
+    separated (sniffed), UTF-8 with or without a byte-order mark (as spreadsheets save it), blank lines
+    skipped. A row with more or fewer cells than the header is refused with its line number. In a
+    semicolon-separated file, numbers written with a decimal comma (``33,93``: a spreadsheet in a locale
+    whose decimal mark is the comma writes semicolons for that reason) are read with a point, said in a
+    note; with commas as separators a comma inside a cell is a quoted text, never a decimal mark."""
     import csv
     import io
 
@@ -354,4 +398,14 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     for line, row in numbered[1:]:
         if len(row) != len(header):
             raise ConfigError(f"{path}: line {line}: {len(row)} cells under a header of {len(header)}")
-    return header, numbered[1:]
+    rows, notes = numbered[1:], []
+    if dialect.delimiter == ";":
+        commas = sum(1 for _, row in rows for cell in row if _DECIMAL_COMMA.fullmatch(cell))
+        if commas:
+            rows = [
+                (line, [cell.replace(",", ".") if _DECIMAL_COMMA.fullmatch(cell) else cell for cell in row])
+                for line, row in rows
+            ]
+            notes.append(f"{commas} number(s) written with a decimal comma (a semicolon-separated table) "
+                         "were read with a decimal point")
+    return header, rows, notes

@@ -70,7 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     table.add_argument("--unit", default=None, metavar="COL",
                        help="the repeated unit's column (default: unit, else seed, else every row its own)")
     table.add_argument("--lower-is-better", type=_names, default=[], metavar="A,B",
-                       help="metrics where smaller is better (default: higher is better)")
+                       help="metrics where smaller is better (default: higher is better, except a metric "
+                       "whose name says loss, error or time: lower, said in a note)")
+    table.add_argument("--higher-is-better", type=_names, default=[], metavar="A,B",
+                       help="metrics where larger is better, whatever their names say")
     table.add_argument("--margin", action="append", default=[], metavar="METRIC=X",
                        help="equivalence margin of a metric, in its unit (repeatable): differences within "
                        "+-X count as practically equivalent (TOST, Bayesian ROPE)")
@@ -88,7 +91,8 @@ def _names(text: str) -> list[str]:
     return names
 
 
-_TABLE_OPTIONS = ("metrics", "factors", "unit", "lower_is_better", "margin", "baseline", "unpaired")
+_TABLE_OPTIONS = ("metrics", "factors", "unit", "lower_is_better", "higher_is_better", "margin", "baseline",
+                  "unpaired")
 
 
 def _table_results(args: argparse.Namespace) -> AblationResults:
@@ -113,7 +117,8 @@ def _table_results(args: argparse.Namespace) -> AblationResults:
         baseline = (factor.strip(), level.strip())
     return read_results_table(
         args.results, metrics=args.metrics, factors=args.factors, unit=args.unit,
-        lower_is_better=args.lower_is_better, margins=margins, baseline=baseline, paired=not args.unpaired,
+        lower_is_better=args.lower_is_better, higher_is_better=args.higher_is_better, margins=margins,
+        baseline=baseline, paired=not args.unpaired,
     )
 
 
@@ -142,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         if args.csv and Path(args.csv).resolve() == Path(src).resolve():
             raise ConfigError(f"--csv {args.csv}: that is the table being read; name another file")
         results = _table_results(args)
+        for note in results.notes:  # how the table was read: said before the report, not only in it
+            print(f"note: {note}")
         return _write(args, results, f"{results.name}: {results.completed_runs} runs")
     used = [o for o in _TABLE_OPTIONS if getattr(args, o) not in (None, [], False)]
     if used:
