@@ -315,3 +315,30 @@ def test_a_numeric_baseline_names_its_level_however_it_is_written() -> None:
     text = (base + 'primary = { factor = "scale", baseline = 3, metric = "accuracy_loss" }\n'
             "[fixed]\nthresholds = 0.05\n[factors]\nscale = [0.5, 1.0]\n")
     assert "baseline 3 is not a level of 'scale' (levels: 0.5, 1.0)" in _err(text)
+
+
+def test_windows_crop_the_video_the_units_are_from() -> None:
+    """An evaluate study of one video of the user's names it only in its units: the windows crop that video
+    (not the default ``video``, vtest, whose crops no unit would take: every run would have scored the
+    whole frame, stretched, while the report's setup listed the windows). Windows of a video that no
+    unit is from are refused."""
+    from deltatune.ablation.execute import WorkerState
+
+    base = ('[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\n'
+            'units = ["clip.mp4@0", "./clip.mp4@20"]\nwindows = ["240,200,120,160"]\n')
+    spec = parse_study(base + '[factors]\nmode = ["max"]\n', path="s.toml")
+    assert spec.video == "clip.mp4"
+    for unit in spec.units:  # ./clip.mp4 is the same file
+        wl = WorkerState(spec, None).workload(unit)
+        assert (wl.video, wl.windows, wl.streams) == (unit.video, ("240,200,120,160",), 1)
+    assert dict(spec.setup_rows())["crop windows of the video (streams)"] == "240,200,120,160"
+    with pytest.raises(ConfigError, match=re.escape(
+            "s.toml:6: study.windows: they crop study.video (vtest), which no unit is from: set video to the "
+            "one they crop (units are from clip.mp4)")):
+        parse_study(base + 'video = "vtest"\n[factors]\nmode = ["max"]\n', path="s.toml")
+    # units of two videos: the windows crop study.video's, the other's get its default windows, said so
+    mixed = parse_study(base.replace('"./clip.mp4@20"', '"vtest@20"') + 'video = "clip.mp4"\n[factors]\n'
+                        'mode = ["max"]\n', path="s.toml")
+    assert dict(mixed.setup_rows())["crop windows of the video (streams)"] == (
+        "240,200,120,160 of clip.mp4; other videos' segments: their default windows")
+    assert WorkerState(mixed, None).workload(mixed.units[1]).windows == ()

@@ -40,7 +40,7 @@ from typing import Any
 
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ConfigError
-from deltatune.search.study_workload import Segment, parse_segment
+from deltatune.search.study_workload import Segment, parse_segment, same_video
 from deltatune.train.detection import DETECTOR, DetectionTrainConfig
 from deltatune.train.detection_eval import DEFAULT_SCORE_THRESHOLD
 
@@ -434,6 +434,8 @@ class StudySpec:
             crops = "; ".join(self.windows) or (
                 f"up to {self.streams} of each video's default windows" if per_segment
                 else f"{self.streams} of the video's default windows")
+            if per_segment and self.windows and any(not same_video(u.video, self.video) for u in self.units):
+                crops += f" of {self.video}; other videos' segments: their default windows"
             rows.append(("crop windows of the video (streams)", crops))
             clip = (f"{self.frames} per stream from each segment's first frame" if per_segment
                     else f"{self.frames} per stream from frame {self.start}")
@@ -712,6 +714,16 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         kw["units"] = _segments(sec["units"], lambda m: fail("study", "units", m))
         if len(set(kw["units"])) != len(kw["units"]):
             raise fail("study", "units", "lists a segment twice")
+        unit_videos: list[str] = []  # each video once, as first written (./clip.mp4 is clip.mp4)
+        for u in kw["units"]:
+            if not any(same_video(u.video, v) for v in unit_videos):
+                unit_videos.append(u.video)
+        if "video" not in sec and len(unit_videos) == 1:  # the one video the units are from
+            kw["video"] = unit_videos[0]
+        video = kw.get("video", StudySpec.video)
+        if "windows" in sec and not any(same_video(v, video) for v in unit_videos):
+            raise fail("study", "windows", f"they crop study.video ({video}), which no unit is from: "
+                       f"set video to the one they crop (units are from {', '.join(unit_videos)})")
     # factors and fixed settings
     allowed = FACTORS[kind]
     factors: dict[str, list[Any]] = {}

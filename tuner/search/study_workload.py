@@ -68,6 +68,12 @@ class Segment:
         return f"{self.video}@{self.start}"
 
 
+def same_video(a: str, b: str) -> bool:
+    """Whether two ``video`` strings name one video: the same sample name, or the same file path however
+    written (``./clip.mp4`` and ``clip.mp4``)."""
+    return a == b or Path(a) == Path(b)
+
+
 def parse_segment(text: str) -> Segment:
     """``"vtest@160"`` -> ``Segment("vtest", 160)``; ``"carphone"`` -> start 0."""
     m = _SEGMENT.match(text.strip()) if isinstance(text, str) else None
@@ -144,7 +150,7 @@ class StudyWorkload:
         video from its first frame, with that video's default crop windows (as many streams as it has, up
         to this workload's) unless it is this workload's own video. Labels belong to one video and do not
         carry over."""
-        same = segment.video == self.video
+        same = same_video(segment.video, self.video)
         streams = self.streams if same and self.windows else default_streams(segment.video, self.streams)
         return replace(
             self, video=segment.video, start=segment.start, windows=self.windows if same else (),
