@@ -138,3 +138,27 @@ train = ["on", "off"]
     point = next(iter(spec.points()))
     space = train_space(spec, point, WorkerState(spec, None).workload(), 0)
     assert space.start == 16  # after vtest@10's frames 10..15, not right after the clip at 6
+
+
+def test_a_study_finds_its_video_beside_it_from_any_working_directory(
+    tmp_path: Path, still_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Videos, like weights and thresholds files, are found relative to the study file when the working
+    directory has no such file: a study kept beside its clip runs from anywhere (it once failed with
+    "video source clip does not exist" from another directory)."""
+    import shutil
+
+    from deltatune.ablation.execute import WorkerState
+
+    home = tmp_path / "study"
+    shutil.copytree(still_clip, home / "clip")
+    shutil.copy(HRNET, home / "t.json")
+    text = STUDY.replace('units = ["vtest@0"]', 'units = ["clip@0", "clip@1"]')
+    text = text.replace("frames = 5", "frames = 4")
+    spec = load_study(write_study(home, text.format(files='"t.json"'), "beside"))
+    monkeypatch.chdir(tmp_path)
+    check_inputs(spec)
+    for unit in spec.units:
+        wl = WorkerState(spec, None).workload(unit)
+        assert (Path(wl.video), wl.start) == (home / "clip", unit.start)
+    assert [u.label for u in spec.units] == ["clip@0", "clip@1"]  # reports name them as written

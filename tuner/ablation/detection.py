@@ -96,9 +96,7 @@ def eval_frames(spec: StudySpec, point: DesignPoint) -> range:
 
 def _source(spec: StudySpec) -> str:
     """The study's video: a sample name, or a file / MOT folder relative to the study file."""
-    base = Path(spec.path).parent if spec.path else Path(".")
-    v = spec.video
-    return str(base / v) if not Path(v).exists() and (base / v).exists() else v
+    return spec.local_path(spec.video)
 
 
 def check_detection_inputs(spec: StudySpec) -> None:

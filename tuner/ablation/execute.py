@@ -27,7 +27,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -107,16 +106,13 @@ class WorkerState:
         from deltatune.search.study_workload import StudyWorkload
 
         s = self.spec
-        base = _spec_dir(s)
-        weights = s.weights
-        if weights not in (None, "default") and not Path(weights).is_file() and (base / weights).is_file():
-            weights = str(base / weights)
+        weights = s.weights if s.weights in (None, "default") else s.local_path(s.weights)
         wl = StudyWorkload(
-            s.model, weights=weights, video=s.video, frames=s.frames, streams=s.streams, start=s.start,
-            heldout=s.heldout, joints=s.joints, windows=s.windows,
+            s.model, weights=weights, video=s.local_path(s.video), frames=s.frames, streams=s.streams,
+            start=s.start, heldout=s.heldout, joints=s.joints, windows=s.windows,
         )
         # a sample with fewer default crop windows (carphone has one) is scored on all it has
-        return wl.on_segment(segment or Segment(s.video, s.start))
+        return wl.on_segment(s.local_segment(segment or Segment(s.video, s.start)))
 
     def evaluator(self, workload: Any) -> Any:
         from deltatune.search.objective import Evaluator
@@ -128,16 +124,12 @@ class WorkerState:
         return self._evaluators[workload]
 
 
-def _spec_dir(spec: StudySpec) -> Path:
-    return Path(spec.path).parent if spec.path else Path(".")
-
-
 def study_thresholds_file(spec: StudySpec, value: str, names: list[str]) -> ThresholdFile:
     """A study's thresholds file ``value`` (as written, or relative to the study file), read for a
     network with truncation points ``names``: a :class:`ThresholdError` when it does not fit them."""
     from deltatune.delta.thresholds import check_names, load_thresholds
 
-    tf = load_thresholds(Path(value) if Path(value).is_file() else _spec_dir(spec) / value, names)
+    tf = load_thresholds(spec.local_path(value), names)
     check_names(tf.thresholds.keys(), names, source=f"thresholds file {value}")
     return tf
 
@@ -246,8 +238,8 @@ def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
     against those segments either way, so no run is scored on frames its fine-tune saw."""
     from deltatune.search.training import TrainSpace
 
-    others = [wl.on_segment(parse_segment(t)) for t in segment_list(spec.setting(p, "also_on"))]
-    others += [wl.on_segment(seg) for seg in spec.score_on]
+    segments = [parse_segment(t) for t in segment_list(spec.setting(p, "also_on"))] + list(spec.score_on)
+    others = [wl.on_segment(spec.local_segment(seg)) for seg in segments]
     frames = parse_frames(spec.setting(p, "train_frames"))
     if frames is None:
         return TrainSpace.after(wl, others, seed=seed, **kw)
@@ -302,7 +294,10 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         finish=True,
         train=train_space(spec, p, wl, run.seed) if train else None,
         timeout=timeout if timeout > 0 else None,
-        also_on=tuple(wl.on_segment(parse_segment(t)) for t in segment_list(spec.setting(p, "also_on"))),
+        also_on=tuple(
+            wl.on_segment(spec.local_segment(parse_segment(t)))
+            for t in segment_list(spec.setting(p, "also_on"))
+        ),
         aggregate=str(spec.setting(p, "aggregate")),
         keyframes=tuple(int(t) for t in split_list(spec.setting(p, "keyframes"))),
     )

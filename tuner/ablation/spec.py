@@ -420,6 +420,18 @@ class StudySpec:
         combos = itertools.product(*(self.factors[n] for n in names)) if names else [()]
         return [DesignPoint(tuple(zip(names, c, strict=True))) for c in combos]
 
+    def local_path(self, value: str) -> str:
+        """A file the study names (a video, weights, a thresholds file): ``value`` as written when it exists
+        from the working directory, else relative to the study file when it exists there (a study kept
+        beside its video runs from anywhere), else as written (a sample name, or a missing file that a
+        check then names)."""
+        base = Path(self.path).parent if self.path else Path(".")
+        return str(base / value) if not Path(value).exists() and (base / value).exists() else value
+
+    def local_segment(self, segment: Segment) -> Segment:
+        """``segment`` with its video found as :meth:`local_path` finds files."""
+        return Segment(self.local_path(segment.video), segment.start)
+
     @property
     def unit_name(self) -> str:
         return "segment" if self.kind == "evaluate" else "seed"
