@@ -263,3 +263,20 @@ def test_decimal_commas_of_a_semicolon_table_are_decimal_points(tmp_path: Path) 
     pd.testing.assert_frame_equal(a.observations.drop(columns="run"), b.observations.drop(columns="run"))
     assert any("written with a decimal comma" in n for n in b.notes)
     assert not any("decimal comma" in n for n in a.notes)
+
+
+def test_rows_that_are_their_own_units_have_no_missing_pairs(tmp_path: Path) -> None:
+    """Without a seed column every row is its own unit: no unit is expected under another setting, so the
+    report lists no missing (setting, row) pairs (it listed every other row under every setting). Seeds
+    run under several settings still name the ones a setting lacks."""
+    from deltatune.report._support import run_count
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("lr,acc\n0.1,50\n0.01,52\n0.001,51\n")
+    res = read_results_table(rows, factors=["lr"])
+    count = run_count(res, res.observations)
+    assert (count.completed, count.expected, count.n_missing, count.missing) == (3, 3, 0, ())
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("seed,lr,acc\n0,0.1,50\n0,0.01,52\n1,0.1,51\n1,0.01,53\n2,0.1,49\n")
+    res = read_results_table(seeds, factors=["lr"])
+    assert run_count(res, res.observations).missing == ("lr = 0.01, seed 2",)

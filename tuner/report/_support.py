@@ -92,7 +92,8 @@ def attempt(notes: list[str], what: str, fn: Callable[..., T], *args: Any, **kwa
 
 @dataclass(frozen=True)
 class RunCount(Plain):
-    """Completed vs expected runs; ``missing`` names the (design cell, unit) pairs without a run.
+    """Completed vs expected runs; ``missing`` names the (design cell, unit) pairs without a run, where
+    units are crossed with design cells (some unit has runs in two cells; else none is missing).
 
     Design factors are those constant within every run (observation factors vary inside a run).
     ``missing`` lists at most :data:`MAX_MISSING_LISTED` pairs; ``n_missing`` counts them all.
@@ -123,11 +124,14 @@ def run_count(results: AblationResults, obs: pd.DataFrame) -> RunCount:
     units = list(dict.fromkeys(runs["unit"].astype(str)))
     have = set(zip(cell_of, runs["unit"].astype(str), strict=True))
     label = " / ".join(design) if design else ""
+    # a (cell, unit) pair is missing only where units are crossed with cells (a seed run under two
+    # settings); a table whose every row is its own unit expects no unit under any other cell
+    crossed = len({u for _, u in have}) < len(have)
     missing = [
         f"{label} = {cell}, {results.unit_name} {u}" if design else f"{results.unit_name} {u}"
         for cell in names
         for u in units
-        if (cell, u) not in have
+        if crossed and (cell, u) not in have
     ]
     return RunCount(
         completed=int(runs["run"].nunique()),
