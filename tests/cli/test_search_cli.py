@@ -79,6 +79,18 @@ def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.Captu
 
     assert cli("export", ["--study", "c", "--trial", "0", "-o", "t0.json"]) == 0
     assert json.loads(Path("t0.json").read_text())["format"] == "deltatune-thresholds/1"
+    # a storage holding one search study needs no --study; a wrong name is told what the storage holds
+    journal = str(results / "c.journal")
+    capsys.readouterr()
+    assert cli("pareto", ["--storage", journal]) == 0
+    assert capsys.readouterr().out.startswith("study c: 5 complete trials")
+    assert cli("export", ["--storage", journal, "--trial", "1", "-o", "t1.json"]) == 0
+    assert json.loads(Path("t1.json").read_text())["format"] == "deltatune-thresholds/1"
+    assert cli("pareto", ["--study", "C", "--storage", journal]) == 2
+    err = capsys.readouterr().err
+    assert "--study C: no such study in " in err and "(search studies there: c)" in err
+    assert cli("pareto", []) == 2
+    assert f"--study: name the search study (studies in {results}: c)" in capsys.readouterr().err
 
 
 def test_search_text_output_names_front_recommendation_and_storage(
@@ -137,6 +149,8 @@ def test_pareto_and_export_of_a_missing_study_are_errors(
 ) -> None:
     assert cli("pareto", ["--study", "ghost"]) == 2
     assert "no journal" in capsys.readouterr().err
+    assert cli("pareto", []) == 2
+    assert "--study: name the search study (no study journal in " in capsys.readouterr().err
     assert cli("export", ["--study", "ghost", "--trial", "0"]) == 2
 
 

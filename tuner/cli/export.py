@@ -1,6 +1,6 @@
 """``deltatune export``: write a search trial's thresholds as a thresholds file.
 
-deltatune export --study NAME (--trial N | --best-under X) [-o FILE] [--format deltatune|deltacnn]
+deltatune export [--study NAME] (--trial N | --best-under X) [-o FILE] [--format deltatune|deltacnn]
                  [--storage URL]
 """
 
@@ -26,7 +26,8 @@ EXAMPLES: tuple[str, ...] = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune export``."""
-    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--study", default=None,
+                        help="study name (may be left out when --storage holds one search study)")
     parser.add_argument(
         "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
     )
@@ -42,12 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
     from deltatune.cli._common import check_output_path
-    from deltatune.cli.pareto import _open
+    from deltatune.cli.pareto import open_named_study
     from deltatune.search import export_trial
 
     if args.output:
         check_output_path(args.output, "-o", suffixes=(".json",))
-    _, study = _open(args.study, args.storage)
+    _, study, args.study = open_named_study(args.study, args.storage)
     res = export_trial(study, args.output, trial=args.trial, best_under=args.best_under, format=args.format)
     from deltatune.search.objective import model_loss_unit
     from deltatune.search.pareto import study_meta

@@ -1,6 +1,6 @@
 """``deltatune pareto``: the Pareto front of a search study, its hypervolume, a CSV and a plot.
 
-deltatune pareto --study NAME [--storage URL] [--csv F] [--plot F.png] [--heldout] [--json]
+deltatune pareto [--study NAME] [--storage URL] [--csv F] [--plot F.png] [--heldout] [--json]
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ EXAMPLES: tuple[str, ...] = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""
-    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--study", default=None,
+                        help="study name (may be left out when --storage holds one search study)")
     parser.add_argument(
         "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
     )
@@ -45,16 +46,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _open(study: str, storage: str | None) -> Any:
+def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, str]:
+    """``(storage spec, study, its name)`` of ``--study`` / ``--storage``. Without ``--study``, a
+    ``--storage`` that holds one search study opens that one; otherwise the error lists the studies
+    (or, without ``--storage``, the journals of the results folder) to choose from."""
     from pathlib import Path
 
     from deltatune.errors import ConfigError
     from deltatune.search import open_study, resolve_storage
+    from deltatune.search.runner import search_study_names
+    from deltatune.search.storage import results_dir, shown_url
 
+    if study is None:
+        if storage is None:
+            found = sorted(p.stem for p in results_dir().glob("*.journal"))
+            where = (f"studies in {results_dir()}: {', '.join(found)}" if found
+                     else f"no study journal in {results_dir()}; --storage names where one lives")
+            raise ConfigError(f"--study: name the search study ({where})")
+        spec = resolve_storage(storage, "study")
+        if spec.kind == "journal" and not Path(spec.url).is_file():
+            raise ConfigError(f"--storage {shown_url(storage)}: no such journal file")
+        names = search_study_names(spec.open())
+        if len(names) != 1:
+            raise ConfigError(f"{shown_url(spec.url)}: holds {len(names)} search studies "
+                              f"({', '.join(names[:10]) or 'none'}{', ...' if len(names) > 10 else ''}); "
+                              "name one with --study")
+        study = names[0]
     spec = resolve_storage(storage, study)
     if spec.kind == "journal" and not Path(spec.url).is_file():
         raise ConfigError(f"--study {study}: no journal at {spec.url} (pass --storage where the study lives)")
-    return spec, open_study(spec, study, create=False)
+    return spec, open_study(spec, study, create=False), study
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))
     if args.plot:
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
-    spec, study = _open(args.study, args.storage)
+    spec, study, args.study = open_named_study(args.study, args.storage)
     view = StudyView.read(study)
     if args.heldout and not view.front.empty:
         if view.front["heldout_accuracy_loss"].isna().any():
