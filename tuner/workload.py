@@ -80,17 +80,19 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     return path, (path.stem if Path(name) == path else name)
 
 
-def _short_video(path: Path | str, n: int, start: int, frames: int) -> str:
-    """Why the clip does not fit the video, and what would: fewer frames, an earlier start, or (a single
-    picture) another source, since a clip needs frame 0 and at least one delta frame."""
+def short_clip(path: Path | str, n: int, start: int, frames: int, *, min_frames: int = 2) -> str:
+    """Why a clip of ``frames`` frames from ``start`` does not fit a video of ``n`` frames, and what would:
+    fewer frames, an earlier start, or (too short a video) another source. ``min_frames`` is the shortest
+    clip the command takes (2 here: frame 0 and one delta frame; a search needs tuning and held-out
+    frames too). The one wording of this refusal for every command and study."""
     have = max(0, n - start)
-    if have >= 2:
+    if have >= min_frames:
         hint = f"--frames {have} or fewer" + (", or an earlier --start" if start else "")
-    elif n >= 2:
+    elif n >= min_frames:
         hint = "an earlier --start"
     else:
-        hint = "a clip needs at least 2 frames: give a video or a folder of frames"
-    return (f"--frames {frames}: {path} has {n} decodable frame(s)"
+        hint = f"a clip needs at least {min_frames} frames: give a longer video or a folder of frames"
+    return (f"--frames {frames}: {path} has {n} frame(s)"
             + (f", {have} from --start {start}" if start else "") + f"; need {frames} ({hint})")
 
 
@@ -200,14 +202,14 @@ def load_workload(
     vinfo = video_info(path)  # the container's size and count, checked before any model work
     n = vinfo.frames
     if n is not None and n < start + frames:
-        raise ConfigError(_short_video(path, n, start, frames))
+        raise ConfigError(short_clip(path, n, start, frames))
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
     net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size))
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
-        raise ConfigError(_short_video(path, start + clip.shape[0], start, frames))
+        raise ConfigError(short_clip(path, start + clip.shape[0], start, frames))
     clip = preprocess(clip, info)
     return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
                     random_weights)

@@ -87,7 +87,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--retime", "-1"], "--retime -1: must be >= 0"),
     (TINY + ["--also-on", "vtest@x"], "--also-on 'vtest@x': expected \"video@first-frame\""),
     (TINY + ["--also-on", "vtest@790"],
-     "--also-on vtest@790: --frames 6: vtest has 795 frames; frames 790..795 needed"),
+     "--also-on vtest@790: --frames 6: vtest has 795 frame(s), 5 from --start 790; need 6"),
     (TINY + ["--also-on", "vtest@100", "--train", "--train-frames", "90:130"],
      "--train-frames 90:130 overlap segment vtest@100's frames 100:106"),
     (TINY + ["--spread", "1"], "--spread 1: need at least 2 stretches"),
@@ -106,7 +106,7 @@ CASES: list[tuple[list[str], str]] = [
     (["search", "--model", "mobilenet_v2", "--all-joints"], "--all-joints: applies to pose models"),
     (["search", "--model", "hrnet", "--weights", "missing.pt"], "--weights missing.pt: no such file"),
     (TINY[:5] + ["--frames", "2"], "--frames 2: need at least 4 frames"),
-    (TINY[:5] + ["--frames", "900"], "vtest has 795 frames; frames 0..899 needed (--frames 795 or fewer)"),
+    (TINY[:5] + ["--frames", "900"], "--frames 900: vtest has 795 frame(s); need 900 (--frames 795 or fewer)"),
     (TINY + ["--video", "missing.mp4"], "missing.mp4"),
     (["pareto", "--study", "missing"], "missing"),
     (["pareto", "--study", "rnd"], "journal"),
@@ -137,19 +137,19 @@ CASES: list[tuple[list[str], str]] = [
     (["inspect", "--model", "nope"], "nope"),
     (
         ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--frames", "2000"],
-        "has 795 decodable frame(s)",
+        "has 795 frame(s)",
     ),
     (
         ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "200"],
-        "--frames 200: three has 3 decodable frame(s); need 200 (--frames 3 or fewer)",
+        "--frames 200: three has 3 frame(s); need 200 (--frames 3 or fewer)",
     ),
     (
         ["bench", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "40"],
-        "--frames 40: three has 3 decodable frame(s)",
+        "--frames 40: three has 3 frame(s)",
     ),
     (
         ["inspect", "--model", "hrnet_tiny", "--weights", "none", "--video", "one", "--frames", "2"],
-        "has 1 decodable frame(s); need 2 (a clip needs at least 2 frames: give a video or a folder",
+        "has 1 frame(s); need 2 (a clip needs at least 2 frames: give a longer video or a folder",
     ),
     (
         [
@@ -165,7 +165,7 @@ CASES: list[tuple[list[str], str]] = [
             "--start",
             "2",
         ],
-        "3 decodable frame(s), 1 from --start 2; need 3 (an earlier --start)",
+        "3 frame(s), 1 from --start 2; need 3 (an earlier --start)",
     ),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "3",

@@ -134,6 +134,7 @@ def check_inputs(spec: StudySpec) -> None:
 
 _STUDY_WORDS = {
     "--frames ": "frames = ", "--weights ": "weights = ", "an earlier --start": "an earlier first frame",
+    "from --start ": "from frame ",
 }
 """Command-line options in the workload's messages -> how the study file says them."""
 

@@ -250,14 +250,11 @@ class StudyWorkload:
 
     def check_frames(self, info: Any) -> None:
         """Refuse a clip (``start``, ``frames``) that runs past the end of the video of ``info``."""
+        from deltatune.workload import short_clip
+
         n = info.frames
         if n is not None and n < self.start + self.frames:
-            last = self.start + self.frames - 1
-            left = n - self.start
-            hint = (f"--frames {left} or fewer" if left >= MIN_FRAMES
-                    else "a longer video or an earlier --start")
-            raise ConfigError(f"--frames {self.frames}: {self.video} has {n} frames; frames "
-                              f"{self.start}..{last} needed ({hint})")
+            raise ConfigError(short_clip(self.video, n, self.start, self.frames, min_frames=MIN_FRAMES))
 
     def check_windows(self, info: Any) -> None:
         """Refuse a crop window outside the frame of ``info``; warn when the crops stretch the picture."""
