@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from deltatune._atomic import atomic_write_bytes, atomic_write_text
 from deltatune.report.analysis import Analysis, analyse
 from deltatune.report.document import Block, Bullets, Figure, Heading, Para, Table, Terms, build_document
+from deltatune.report.levels import with_short_levels
 
 if TYPE_CHECKING:
     from deltatune.ablation.results import AblationResults
@@ -152,6 +153,7 @@ def write_report(
     report, so PNGs of an earlier version of it are removed. The figures are drawn once
     and shared by both formats. ``aso_iterations`` is passed to :func:`~deltatune.report.analysis.analyse`.
     """
+    results = with_short_levels(results)  # readable names for levels that are file paths
     analysis = analyse(results, alpha=alpha, seed=seed, aso_iterations=aso_iterations)
     if html is None and markdown is None:
         return analysis
