@@ -91,7 +91,9 @@ def _figure(name: str, caption: str, draw: Callable[[Axes], object], size: tuple
         draw(ax)
         fig.tight_layout()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=DPI)
+        # "tight": the saved picture grows to hold what is drawn outside the axes (a critical-difference
+        # diagram's level names), which tight_layout does not make room for
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     finally:
         plt.close(fig)
     return Figure(name=name, png=buf.getvalue(), caption=caption)
@@ -230,7 +232,7 @@ def _comparison_blocks(
 def _metric_blocks(
     results: AblationResults, m: MetricAnalysis, x: str | None, hue: str | None, alpha: float
 ) -> list[Block]:
-    from deltatune.report.plots import box_strip, cd_diagram, interaction
+    from deltatune.report.plots import box_strip, cd_diagram, cd_diagram_size, interaction
 
     spec = m.spec
     direction = "higher is better" if spec.higher_is_better else "lower is better"
@@ -292,7 +294,7 @@ def _metric_blocks(
                 f"Critical-difference diagram of {c.factor} on {spec.label}: mean rank (1 = best); a bar "
                 f"joins levels not different at {alpha:g} ({om.posthoc_test})",
                 lambda ax, om=om: cd_diagram(om.mean_ranks, om.posthoc, alpha=alpha, ax=ax),
-                (6.5, 2.8),
+                cd_diagram_size(list(om.mean_ranks.index)),
             )
         out += _comparison_blocks(c, spec.margin, fig)
     return out

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["box_strip", "interaction", "fronts_overlay", "cd_diagram"]
+__all__ = ["box_strip", "interaction", "fronts_overlay", "cd_diagram", "cd_diagram_size"]
 
 
 def _order(df: pd.DataFrame, column: str, order: Sequence[str] | None) -> list[str]:
@@ -27,6 +27,21 @@ def _order(df: pd.DataFrame, column: str, order: Sequence[str] | None) -> list[s
     if order is None:
         return present
     return [str(v) for v in order if str(v) in set(present)]
+
+
+#: Tick labels of a level axis are slanted when the longest one, times their number, passes this many
+#: characters: on the report's 6-7 inch plots, about where neighbouring labels start to run into each other.
+SLANT_CHARS = 70
+
+
+def _fit_level_labels(ax: Axes, levels: Sequence[str]) -> None:
+    """Slant the x tick labels (30 degrees, right-aligned to their ticks) when they are too long to sit
+    side by side (:data:`SLANT_CHARS`): long level names (an optimizer written out, a file name) overlapped
+    into one unreadable line."""
+    if levels and max(len(v) for v in levels) * len(levels) > SLANT_CHARS:
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
 
 
 def box_strip(
@@ -80,6 +95,7 @@ def box_strip(
         ax.legend(handles[-n:], labels[-n:], title=hue, fontsize="small")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
+    _fit_level_labels(ax, xs)
     return ax
 
 
@@ -131,6 +147,7 @@ def interaction(
     ax.set_xlabel(x)
     ax.set_ylabel(f"mean {y}")
     ax.legend(title=hue, fontsize="small")
+    _fit_level_labels(ax, xs)
     return ax
 
 
@@ -176,6 +193,16 @@ def fronts_overlay(
     return ax
 
 
+def cd_diagram_size(levels: Sequence[str]) -> tuple[float, float]:
+    """The figure size (inches) of a critical-difference diagram of ``levels``: 6.5 x 2.8, wider when
+    long level names need it. Its labels stand left and right of the rank axis; on a fixed width, long
+    ones squeezed the axis to a sliver (its rank ticks printed over each other) and were cut off at the
+    figure's edge. About 0.085 inch per character of the longest label, with its " (2.5)" rank, on both
+    sides of a 3-inch axis; at most 14 inches."""
+    longest = max((len(str(v)) for v in levels), default=0) + 6
+    return (min(14.0, max(6.5, 3.0 + 2 * 0.085 * longest)), 2.8)
+
+
 def cd_diagram(
     mean_ranks: pd.Series, posthoc: pd.DataFrame, *, alpha: float = 0.05, ax: Axes | None = None
 ) -> Axes:
@@ -186,7 +213,7 @@ def cd_diagram(
     """
     import scikit_posthocs as sp
 
-    ax = _axes(ax, (6.5, 2.8))
+    ax = _axes(ax, cd_diagram_size(list(mean_ranks.index)))
     ranks = mean_ranks.copy()
     ranks.index = ranks.index.astype(str)
     sig = posthoc.copy()

@@ -1,0 +1,84 @@
+"""The study plots' level axes: long level names stay readable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deltatune.report.plots import box_strip, interaction
+
+
+def _overlaps(ax) -> bool:  # type: ignore[no-untyped-def]
+    """Whether any two neighbouring x tick labels of the drawn axes touch, in display pixels. Upright
+    labels touch when their boxes meet; labels slanted alike are parallel strips of the text's height,
+    apart by the tick spacing times the sine of the slant."""
+    import math
+
+    ax.figure.canvas.draw()
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    angle = math.radians(labels[0].get_rotation())
+    if angle == 0:
+        return any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:], strict=False))
+    height = labels[0].get_fontsize() * ax.figure.dpi / 72
+    ticks = sorted(ax.transData.transform([(x, 0) for x in ax.get_xticks()])[:, 0])
+    return any((b - a) * math.sin(angle) < height for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+@pytest.mark.parametrize("draw", [box_strip, interaction])
+def test_long_level_names_do_not_run_into_each_other(draw) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    long = ["AdamW(lr=1e-3, betas=(0.9, 0.999))", "SGD(lr=1e-2, momentum=0.9, nesterov)",
+            "RMSprop(lr=1e-3, alpha=0.99)"]
+    rows = [{"optimizer": o, "wd": w, "value": v + i} for i, o in enumerate(long) for w in ("0", "5e-4")
+            for v in (1.0, 1.5, 2.0)]
+    df = pd.DataFrame(rows)
+    kw = {"hue": "wd"} if draw is interaction else {}
+    try:
+        _, ax = plt.subplots(figsize=(7.0, 4.5))
+        draw(df, x="optimizer", y="value", ax=ax, **kw)
+        assert not _overlaps(ax)
+        assert ax.get_xticklabels()[0].get_rotation() == 30
+        _, ax = plt.subplots(figsize=(7.0, 4.5))  # short names stay upright
+        draw(df.assign(optimizer=df["optimizer"].str[:4]), x="optimizer", y="value", ax=ax, **kw)
+        assert ax.get_xticklabels()[0].get_rotation() == 0 and not _overlaps(ax)
+    finally:
+        plt.close("all")
+
+
+def test_a_critical_difference_diagram_of_long_level_names_keeps_its_axis_and_every_name() -> None:
+    """Long names on a fixed 6.5-inch figure squeezed the rank axis to a sliver and were cut off at the
+    figure's edge: the figure widens for them, and the saved picture holds every name."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    from deltatune.report.document import _figure
+    from deltatune.report.plots import cd_diagram, cd_diagram_size
+
+    names = ["AdamW(lr=1e-3, betas=(0.9, 0.999))", "SGD(lr=1e-2, momentum=0.9, nesterov)",
+             "RMSprop(lr=1e-3, alpha=0.99)"]
+    ranks = pd.Series([2.8, 1.9, 1.4], index=names)
+    posthoc = pd.DataFrame([[1.0, 0.3, 0.01], [0.3, 1.0, 0.2], [0.01, 0.2, 1.0]], index=names, columns=names)
+    assert cd_diagram_size(["a", "b", "c"]) == (6.5, 2.8)
+    size = cd_diagram_size(names)
+    assert size[0] > 9
+    axes: list = []
+
+    def draw(ax) -> None:  # type: ignore[no-untyped-def]
+        cd_diagram(ranks, posthoc, ax=ax)
+        axes.append(ax)
+
+    png = _figure("cd.png", "cd", draw, size).png
+    assert axes[0].get_position().width * size[0] > 3.0  # inches of rank axis, after the layout
+    # no name runs into the picture's left or right edge: the outermost pixel columns are background
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert pixels[:, :3].min() > 250 and pixels[:, -3:].min() > 250
