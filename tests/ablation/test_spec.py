@@ -148,6 +148,13 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
     assert _err("[study\nname = 1").startswith("studies/x.toml:1: not valid TOML")
     with pytest.raises(ConfigError, match="no such study file"):
         load_study(tmp_path / "missing.toml")
+    # results given where a design is expected: the error names the command that reads them
+    for name, command in (("runs.csv", "deltatune report"), ("s.db", "deltatune report"),
+                          ("s.journal", "deltatune pareto --storage")):
+        (tmp_path / name).write_text("seed,lr,acc\n")
+        expected = f"not a study file (.toml); `{command} {tmp_path / name}`"
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            load_study(tmp_path / name)
 
 
 def test_shipped_studies_parse() -> None:

@@ -236,8 +236,14 @@ def test_corrupt_file(tmp_path: Path) -> None:
     with pytest.raises(VideoError) as exc:
         list(read_frames(bad))
     _one_line(exc, str(bad))
-    with pytest.raises(VideoError):
+    with pytest.raises(VideoError) as exc:
         video_info(bad)
+    _one_line(exc, str(bad))
+    text = tmp_path / "notes.mp4"  # not a video at all: FFmpeg's reason, without its error number
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n" * 20)
+    with pytest.raises(VideoError) as exc:
+        video_info(text)
+    assert str(exc.value) == f"video {text} cannot be opened (Invalid data found when processing input)"
 
 
 def test_truncated_video_is_an_error_or_shorter(tmp_path: Path, vtest_path: Path) -> None:

@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -612,6 +613,15 @@ def load_study(path: str | Path) -> StudySpec:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such study file")
+    readers = {  # results, not a design: say which command reads them
+        ".csv": ("a table of runs", "deltatune report {}"),
+        ".db": ("a results database", "deltatune report {}"),
+        ".journal": ("a search study's journal", "deltatune pareto --storage {}"),
+    }
+    if p.suffix.lower() in readers:
+        what, command = readers[p.suffix.lower()]
+        shown = command.format(shlex.quote(str(p)))
+        raise ConfigError(f"{p}: is {what}, not a study file (.toml); `{shown}` reads it")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -217,7 +217,8 @@ def _open_video(path: Path) -> InputContainer:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"video {path} cannot be opened ({' '.join(str(exc).split())})") from exc
+        why = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, without its error number
+        raise VideoError(f"video {path} cannot be opened ({' '.join(str(why).split())})") from exc
     if not container.streams.video:
         container.close()
         raise VideoError(f"video {path} has no video stream")
