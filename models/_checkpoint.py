@@ -50,7 +50,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-checkpoint files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = str(exc).strip()
+        if "WeightsUnpickler error:" in text:  # torch's long advice to unpickle it unsafely; keep the cause
+            why = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
+            why = why.split(" Please ")[0].rstrip(".")
+            raise WeightsError(
+                f"checkpoint {path}: not a file of tensors that loads safely (torch.load with weights_only=True: "
+                f"{why[:160]}); a checkpoint that pickles a whole model or other objects: re-save its "
+                "state_dict, torch.save(model.state_dict(), path)"
+            ) from exc
+        first = text.splitlines()[0] if text else ""
         raise WeightsError(
             f"checkpoint {path}: not a loadable PyTorch checkpoint ({type(exc).__name__}: {first[:160]})"
         ) from exc

@@ -85,6 +85,24 @@ def test_not_a_checkpoint_is_named(tmp_path):
         load_checkpoint(create_model("hrnet_tiny", weights=None), path)
 
 
+def test_a_pickled_whole_model_is_refused_with_what_to_do(tmp_path):
+    """torch's refusal is a paragraph advising ``weights_only=False`` (unsafe); the error keeps its cause and
+    says to re-save the state dict instead. Random bytes are refused the same way, with their cause."""
+    whole = tmp_path / "whole.pth"
+    torch.save(torch.nn.Conv2d(3, 3, 1), whole)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(bytes(range(219, 256)) * 3)
+    for path, cause in ((whole, "Unsupported global: GLOBAL torch.nn.modules.conv.Conv2d"),
+                        (junk, "Unsupported operand")):
+        with pytest.raises(WeightsError) as info:
+            load_checkpoint(create_model("hrnet_tiny", weights=None), path)
+        text = str(info.value)
+        assert text.startswith(f"checkpoint {path}: not a file of tensors that loads safely "
+                               f"(torch.load with weights_only=True: {cause}")
+        assert text.endswith("re-save its state_dict, torch.save(model.state_dict(), path)")
+        assert "\n" not in text and "weights_only` set to `False`" not in text
+
+
 def test_checkpoint_without_tensors_is_rejected(tmp_path):
     path = tmp_path / "meta.pth"
     torch.save({"epoch": 3, "lr": 0.001}, path)
