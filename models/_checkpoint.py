@@ -52,12 +52,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except Exception as exc:  # torch raises many types for non-checkpoint files
         text = str(exc).strip()
         if "WeightsUnpickler error:" in text:  # torch's long advice to unpickle it unsafely; keep the cause
-            why = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
-            why = why.split(" Please ")[0].rstrip(".")
+            cause = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0]
+            why = " ".join(cause.split()).split(" Please ")[0].rstrip(".")
             raise WeightsError(
-                f"checkpoint {path}: not a file of tensors that loads safely (torch.load with weights_only=True: "
-                f"{why[:160]}); a checkpoint that pickles a whole model or other objects: re-save its "
-                "state_dict, torch.save(model.state_dict(), path)"
+                f"checkpoint {path}: not a file of tensors that loads safely (torch.load with "
+                f"weights_only=True: {why[:160]}); a checkpoint that pickles a whole model or other objects: "
+                "re-save its state_dict, torch.save(model.state_dict(), path)"
             ) from exc
         first = text.splitlines()[0] if text else ""
         raise WeightsError(
