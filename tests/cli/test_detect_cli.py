@@ -39,6 +39,10 @@ def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, caps
     text = capsys.readouterr().out
     assert "held-out frames 8-11 at 96x96, 3 scored" in text
     assert "classic: avg IoU" in text and "delta (threshold 0.05): avg IoU" in text and "FPS" in text
+    assert "threshold 0 truncates nothing" not in text
+    assert main([*ev[:6], *ev[8:]]) == 0  # no --threshold: exact, and said so
+    text = capsys.readouterr().out
+    assert "delta (threshold 0.0)" in text and "note: threshold 0 truncates nothing" in text
     assert main([*ev[:-1], "--backbone", "classic", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert set(r["classic"]) >= {"avg_iou", "map50", "ms_per_frame", "fps"} and "delta" not in r

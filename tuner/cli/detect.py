@@ -205,7 +205,8 @@ def _train(args: argparse.Namespace) -> int:
                          "train_time_s": r.train_time_s}))  # fmt: skip
         return 0
     losses = " ".join(f"{v:.3f}" for v in r.epoch_losses)
-    print(f"trained the detector head for {r.epochs} epochs ({r.steps} steps) in {r.train_time_s:.0f} s "
+    epochs = f"{r.epochs} epoch{'' if r.epochs == 1 else 's'}"
+    print(f"trained the detector head for {epochs} ({r.steps} steps) in {r.train_time_s:.0f} s "
           f"(+ {r.features_time_s:.0f} s data and backbone features); loss per epoch: {losses}")  # fmt: skip
     print(f"weights: {r.weights}  (score with: deltatune detect eval --checkpoint {r.weights})")
     return 0
@@ -253,6 +254,9 @@ def _eval(args: argparse.Namespace) -> int:
     if r.delta is not None:
         print(f"measured speedup {r.dense.ms_per_frame / r.delta.ms_per_frame:.2f}x, MAC speedup of the "
               f"backbone {r.mac_speedup:.2f}x (median of {r.repeats} interleaved rounds)")  # fmt: skip
+        if r.threshold == 0:  # the default: exact, so it can only show the delta bookkeeping's cost
+            print("note: threshold 0 truncates nothing (the delta backbone computes the dense features); "
+                  "--threshold 0.05 is the seed experiment's setting")
     busy = busy_machine()
     if busy:
         print(f"note: {busy}", file=sys.stderr)
