@@ -280,3 +280,16 @@ def test_rows_that_are_their_own_units_have_no_missing_pairs(tmp_path: Path) -> 
     seeds.write_text("seed,lr,acc\n0,0.1,50\n0,0.01,52\n1,0.1,51\n1,0.01,53\n2,0.1,49\n")
     res = read_results_table(seeds, factors=["lr"])
     assert run_count(res, res.observations).missing == ("lr = 0.01, seed 2",)
+
+
+def test_a_factor_with_one_level_is_said_to_be_a_shared_setting(tmp_path: Path) -> None:
+    """A column named as a factor whose every row holds the same value (weight decay 0 throughout) has
+    nothing to compare: the report says so instead of leaving it out of the tests without a word."""
+    path = tmp_path / "runs.csv"
+    path.write_text("seed,lr,wd,acc\n0,0.1,0,50\n0,0.01,0,52\n1,0.1,0,51\n1,0.01,0,53\n2,0.1,0,49\n"
+                    "2,0.01,0,52\n")
+    a = analyse(read_results_table(path, factors=["lr", "wd"]), aso_iterations=20)
+    assert [c.factor for m in a.metrics for c in m.comparisons] == ["lr"]
+    assert ("factor wd has one level (0): there is nothing to compare, so no test of it; it is a setting "
+            "every run shares") in a.notes
+    assert not any("factor lr has one level" in n for n in a.notes)

@@ -512,6 +512,10 @@ def analyse(
         notes.append(f"{int(bad.sum())} non-finite observation(s) were left out")
         obs = obs[~bad]
     factor_levels = {f: _levels_of(obs, f, lv) for f, lv in results.factors.items()}
+    for f, lv in factor_levels.items():  # listed as a factor, but every run has the same setting
+        if len(lv) == 1:
+            notes.append(f"factor {f} has one level ({lv[0]}): there is nothing to compare, so no test of "
+                         "it; it is a setting every run shares")
     specs = list(results.metrics)
     pf = results.primary[0] if results.primary else None
     if results.primary is not None:
