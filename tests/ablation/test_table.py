@@ -293,3 +293,15 @@ def test_a_factor_with_one_level_is_said_to_be_a_shared_setting(tmp_path: Path) 
     assert ("factor wd has one level (0): there is nothing to compare, so no test of it; it is a setting "
             "every run shares") in a.notes
     assert not any("factor lr has one level" in n for n in a.notes)
+
+
+def test_numeric_levels_are_in_ascending_order_whatever_the_row_order(tmp_path: Path) -> None:
+    """Rows written in any order (a sweep's runs as they finished): a number factor's levels ascend, so a
+    plot's axis reads left to right and its lines join neighbouring values; the smallest is the default
+    baseline. Text levels keep the order they first appear in."""
+    rows = [(s, lr, opt) for s in range(3) for lr in ("0.1", "1e-3", "0.01") for opt in ("sgd", "adam")]
+    path = tmp_path / "runs.csv"
+    lines = [f"{s},{lr},{o},{50 + i}\n" for i, (s, lr, o) in enumerate(rows)]
+    path.write_text("seed,lr,opt,acc\n" + "".join(lines))
+    res = read_results_table(path, factors=["lr", "opt"])
+    assert res.factors == {"lr": ["1e-3", "0.01", "0.1"], "opt": ["sgd", "adam"]}

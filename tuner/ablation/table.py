@@ -14,11 +14,13 @@ The repeated unit is the ``unit`` argument's column, else ``unit`` (a study's re
 clip, in tables ``report --csv`` wrote), else ``seed`` (either in any capitalisation: ``Seed``), else none
 (every row its own unit). Runs of
 different levels that share a unit are compared pair by pair (``pairing="unit"``), as runs of one seed
-are in a study, unless ``paired=False``.
+are in a study, unless ``paired=False``. A factor's levels are in ascending order when they are all
+numbers, else in order of first appearance; the first is the default baseline.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -115,7 +117,7 @@ def read_results_table(
                 raise ConfigError(
                     f"{name} {m}: {path} has no metric {m!r} (metrics: {', '.join(metric_names)})"
                 )
-    levels = {f: list(dict.fromkeys(obs[f])) for f in factor_names}
+    levels = {f: _level_order(list(dict.fromkeys(obs[f]))) for f in factor_names}
     merged = [
         f"factor {f}: {text} is read as the level {level} (the same number)"
         for f, spelt in spellings.items()
@@ -171,6 +173,19 @@ def read_results_table(
                *_pairing_notes(unit_col, shared=shared, paired=paired)],
         setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
     )
+
+
+def _level_order(levels: list[str]) -> list[str]:
+    """A factor's levels in report order: ascending when every level is a number (a learning-rate sweep
+    reads left to right on a plot's axis, and its lines join neighbouring values, whatever order the rows
+    came in), else in order of first appearance."""
+    try:
+        values = [float(v) for v in levels]
+    except ValueError:
+        return levels
+    if not all(math.isfinite(v) for v in values):
+        return levels
+    return [lv for _, lv in sorted(zip(values, levels, strict=True), key=lambda t: t[0])]
 
 
 def _pairing_notes(unit_col: str | None, *, shared: bool, paired: bool) -> list[str]:
