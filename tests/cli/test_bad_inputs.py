@@ -245,6 +245,30 @@ def test_a_search_stopped_by_bad_input_leaves_no_journal_or_folder(
     assert (ws / "kept.journal").is_file()
 
 
+def test_a_clip_past_the_end_of_a_video_that_does_not_say_its_length(
+    ws: Path, vtest_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A WebM (VP9) container gives no frame count, so the clip's length shows only once it is decoded:
+    the refusal then is the one every other too-short clip gets, and nothing is written."""
+    import av
+
+    from deltatune.data import read_frames
+
+    path = ws / "clip.webm"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 192, 256, "yuv420p"
+        for f in read_frames(vtest_path, count=5):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f[:256, 100:292].copy(), format="rgb24")))
+        out.mux(stream.encode())
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "fresh"))
+    assert main([*TINY[:5], "--frames", "8", "--trials", "1", "--video", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"deltatune search: error: --frames 8: {path} has 5 frame(s); need 8 "
+                       "(--frames 5 or fewer)")
+    assert not (ws / "fresh").exists()
+
+
 def test_a_study_stopped_by_bad_input_leaves_no_results_folder(
     ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

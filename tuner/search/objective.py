@@ -42,7 +42,7 @@ import torch
 
 from deltatune._atomic import atomic_torch_save, atomic_write_text
 from deltatune.errors import ConfigError
-from deltatune.search.study_workload import StudyWorkload, load_model
+from deltatune.search.study_workload import MIN_FRAMES, StudyWorkload, load_model
 
 if TYPE_CHECKING:
     from deltatune.delta.thresholds import ThresholdFile
@@ -196,9 +196,12 @@ class Evaluator:
             start=workload.start,
             count=workload.frames,
         )
-        if clip.shape[0] < workload.frames:
+        if clip.shape[0] < workload.frames:  # a container that did not say how many frames it holds
+            from deltatune.workload import short_clip
+
+            n = workload.start + clip.shape[0]
             raise ConfigError(
-                f"--frames {workload.frames}: {workload.video} has only {clip.shape[0]} frames there"
+                short_clip(workload.video, n, workload.start, workload.frames, min_frames=MIN_FRAMES)
             )
         x = preprocess(clip, self.info).contiguous()
         t = workload.tune_frames
