@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, VideoError
 
 __all__ = ["PredictResult", "predict_video"]
 
@@ -151,7 +151,10 @@ def predict_video(
         return normalize(_resize(frame, (size[0], size[1]))[None])
 
     raw_iter = read_frames(path, start=start, count=frames)
-    first_raw = next(raw_iter, None)
+    try:
+        first_raw = next(raw_iter, None)
+    except VideoError as exc:  # a container that did not say its length, read past its end
+        raise ConfigError(f"--start {start}: {exc}") from None
     if first_raw is None:
         raise ConfigError(f"{path}: no decodable frame from --start {start}")
     x0 = prepare(first_raw)

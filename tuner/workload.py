@@ -80,20 +80,30 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     return path, (path.stem if Path(name) == path else name)
 
 
-def short_clip(path: Path | str, n: int, start: int, frames: int, *, min_frames: int = 2) -> str:
+def short_clip(
+    path: Path | str, n: int, start: int, frames: int, *, min_frames: int = 2, as_range: bool = False
+) -> str:
     """Why a clip of ``frames`` frames from ``start`` does not fit a video of ``n`` frames, and what would:
     fewer frames, an earlier start, or (too short a video) another source. ``min_frames`` is the shortest
     clip the command takes (2 here: frame 0 and one delta frame; a search needs tuning and held-out
-    frames too). The one wording of this refusal for every command and study."""
+    frames too). ``as_range``: the command takes the clip as ``--frames A:B`` (fine-tuning) rather than
+    ``--start A --frames N``. The one wording of this refusal for every command and study."""
     have = max(0, n - start)
-    if have >= min_frames:
-        hint = f"--frames {have} or fewer" + (", or an earlier --start" if start else "")
-    elif n >= min_frames:
-        hint = "an earlier --start"
+    if as_range:
+        flag = f"--frames {start}:{start + frames}"
+        fits = f"--frames {start}:{n}" if have >= min_frames else f"--frames 0:{n}"
+        hint = fits if n >= min_frames else ""
     else:
+        flag = f"--frames {frames}"
+        hint = ""
+        if have >= min_frames:
+            hint = f"--frames {have} or fewer" + (", or an earlier --start" if start else "")
+        elif n >= min_frames:
+            hint = "an earlier --start"
+    if not hint:
         hint = f"a clip needs at least {min_frames} frames: give a longer video or a folder of frames"
-    return (f"--frames {frames}: {path} has {n} frame(s)"
-            + (f", {have} from --start {start}" if start else "") + f"; need {frames} ({hint})")
+    said = f", {have} from --start {start}" if start and not as_range else ""
+    return f"{flag}: {path} has {n} frame(s){said}; need {frames} ({hint})"
 
 
 #: How far (as a ratio) a crop's aspect may be from the model input's before the stretch is worth a word.
@@ -183,8 +193,12 @@ def load_workload(
     windows: list[Any] | None = None,
     allow_random: bool = True,
     seed: int = 0,
+    frames_as_range: bool = False,
 ) -> Workload:
     """Build a model and decode ``frames`` frames of ``video`` as its input streams.
+
+    ``frames_as_range``: a clip too long for the video is refused in the words of a command that takes
+    it as ``--frames A:B`` (see :func:`short_clip`).
 
     ``weights=None`` builds random weights from ``seed`` (the same weights for the same seed, whatever
     the caller's random state, which is left as it was); ``weights="default"`` falls back to them (with a
@@ -202,14 +216,14 @@ def load_workload(
     vinfo = video_info(path)  # the container's size and count, checked before any model work
     n = vinfo.frames
     if n is not None and n < start + frames:
-        raise ConfigError(short_clip(path, n, start, frames))
+        raise ConfigError(short_clip(path, n, start, frames, as_range=frames_as_range))
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
     net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size))
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
-        raise ConfigError(short_clip(path, start + clip.shape[0], start, frames))
+        raise ConfigError(short_clip(path, start + clip.shape[0], start, frames, as_range=frames_as_range))
     clip = preprocess(clip, info)
     return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
                     random_weights)

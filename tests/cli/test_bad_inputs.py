@@ -267,6 +267,11 @@ def test_a_clip_past_the_end_of_a_video_that_does_not_say_its_length(
     assert err[-1] == (f"deltatune search: error: --frames 8: {path} has 5 frame(s); need 8 "
                        "(--frames 5 or fewer)")
     assert not (ws / "fresh").exists()
+    out = ws / "p.csv"  # predict from past its end: the same, in predict's words
+    assert main(["predict", "--model", "hrnet", "--video", str(path), "--start", "9", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"deltatune predict: error: --start 9: frame 9 is beyond the end of {path} (5 frames)"
+    assert not out.exists()
 
 
 def test_a_study_stopped_by_bad_input_leaves_no_results_folder(

@@ -91,7 +91,7 @@ def test_a_wrong_index_falls_back_to_decoding_from_the_start(
 def test_start_beyond_the_end_after_a_seek_names_the_frame_count(vtest_path: Path) -> None:
     from deltatune.errors import VideoError
 
-    with pytest.raises(VideoError, match=r"start=800 is beyond the end of .* \(795 frames\)"):
+    with pytest.raises(VideoError, match=r"frame 800 is beyond the end of .* \(795 frames\)"):
         list(read_frames(vtest_path, start=800))
 
 

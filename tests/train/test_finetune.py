@@ -118,7 +118,8 @@ def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
     capsys.readouterr()
     for bad, needle in [(["--frames", "5:6"], "at least 2 frames"), (["--frames", "x"], "is not A:B"),
                         (["--lr", "0"], "--lr"), (["--steps", "0"], "--steps"),
-                        (["-o", str(tmp_path)], "--out"), (["--frames", "790:830"], "795"),
+                        (["-o", str(tmp_path)], "--out"),
+                        (["--frames", "790:830"], "has 795 frame(s); need 40 (--frames 790:795)"),
                         (["--window", "1,2,3"], "'1,2,3'"), (["--window", "700,0,240,320"], "700,0,240,320")]:
         args = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "-o", str(tmp_path / "z.pt"), *bad]
         assert main(args) == 2

@@ -304,7 +304,7 @@ def _iter_images(
     folder: Path, files: list[Path], start: int, count: int | None, step: int
 ) -> Iterator[np.ndarray]:
     if start >= len(files):
-        raise VideoError(f"start={start} is beyond the end of {folder} ({len(files)} images)")
+        raise VideoError(f"frame {start} is beyond the end of {folder} ({len(files)} images)")
     picked = files[start::step]
     if count is not None:
         picked = picked[:count]
@@ -416,7 +416,7 @@ def _iter_sequential(
     if emitted == 0 and not some_read:
         if index < 0:
             raise VideoError(f"video {path} has no decodable frames")
-        raise VideoError(f"start={start} is beyond the end of {path} ({index + 1} frames)")
+        raise VideoError(f"frame {start} is beyond the end of {path} ({index + 1} frames)")
 
 
 class FrameStreams:

@@ -241,6 +241,7 @@ def finetune(
             frames=cfg.frames,
             start=cfg.start,
             windows=[parse_window(w) for w in cfg.windows] or None,
+            frames_as_range=True,
         )
     frames: Tensor = workload.frames  # [T, S, C, H, W]
     n_frames, n_streams = int(frames.shape[0]), int(frames.shape[1])
