@@ -305,3 +305,14 @@ def test_numeric_levels_are_in_ascending_order_whatever_the_row_order(tmp_path: 
     path.write_text("seed,lr,opt,acc\n" + "".join(lines))
     res = read_results_table(path, factors=["lr", "opt"])
     assert res.factors == {"lr": ["1e-3", "0.01", "0.1"], "opt": ["sgd", "adam"]}
+
+
+def test_a_run_without_any_value_still_counts_as_run(tmp_path: Path) -> None:
+    """A run whose every metric is missing (a search that found no setting in its budget, a diverged
+    training) ran: the report counts it as completed and says the values are missing, instead of calling
+    the run missing (it said "Completed runs: 0 of 4" after `ablate` had finished all four)."""
+    path = tmp_path / "runs.csv"
+    path.write_text("seed,lr,acc\n0,0.1,50\n0,0.01,52\n1,0.1,51\n1,0.01,\n2,0.1,49\n2,0.01,53\n")
+    a = analyse(read_results_table(path, factors=["lr"]), aso_iterations=20)
+    assert (a.runs.completed, a.runs.expected, a.runs.n_missing) == (6, 6, 0)
+    assert a.metrics[0].n_missing == 1

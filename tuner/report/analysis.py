@@ -508,6 +508,7 @@ def analyse(
     bad = ~np.isfinite(obs["value"].to_numpy())
     recorded = obs.groupby("metric").size().to_dict()
     missing = obs[bad].groupby("metric").size().to_dict()
+    every = obs  # a run whose values are all missing (a search that found nothing) still ran
     if bad.any():
         notes.append(f"{int(bad.sum())} non-finite observation(s) were left out")
         obs = obs[~bad]
@@ -568,7 +569,7 @@ def analyse(
         n_pairwise=sum(len(c.pairwise) for m in metrics for c in m.comparisons),
         speed_runs=speed_runs,
         speed_levels=speed_levels,
-        runs=run_count(results, obs),
+        runs=run_count(results, every),
         provenance=provenance_summary(results.provenance),
         notes=tuple(notes),
     )
