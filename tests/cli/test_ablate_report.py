@@ -201,3 +201,34 @@ def test_report_bad_inputs_are_one_line(
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and needle in err, (argv, err)
+
+
+@pytest.mark.slow  # ~10 s: two real one-trial searches
+def test_runs_that_recorded_no_value_are_pointed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Searches of one trial with a budget no first trial meets finish without a setting, so every value is
+    missing: ablate says so with what to change, and the report counts the runs as completed, their
+    values as missing (it said "Completed runs: 0 of 2")."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "results"))
+    study = tmp_path / "empty.toml"
+    study.write_text(STUDY.replace('name = "cli-e2e"', 'name = "empty"').replace("repeats = 3", "repeats = 2")
+                     .replace('metrics = ["heldout_loss", "heldout_speedup", "measured_speedup"]',
+                              'metrics = ["heldout_loss"]')
+                     .replace('primary = { factor = "strategy", baseline = "deltacnn-greedy", '
+                              'metric = "heldout_speedup" }\n', "")
+                     .replace("trials = 3\nbudget = 2.0", "trials = 1\nbudget = 0.0001")
+                     .replace('strategy = ["random", "sweep", "deltacnn-greedy"]\nspace = ["global", "group"]',
+                              'strategy = ["random"]')
+                     .replace("[equivalence]\nheldout_loss = 0.5\n", ""))
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        assert main(["ablate", str(study), "--no-progress"]) == 0
+    assert ("note: 2 of 2 finished runs recorded no value at all (a search that found no setting within its "
+            "budget in its trials: more trials or a larger budget)") in said.getvalue(), said.getvalue()
+    md = tmp_path / "r.md"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["report", str(study), "--md", str(md), "-o", str(tmp_path / "r.html"),
+                     "--aso-iterations", "20"]) == 0
+    text = md.read_text(encoding="utf-8")
+    assert "Completed runs: 2 of 2 expected." in text and "No value in 2 of 2 observations" in text

@@ -55,6 +55,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _runs_without_values(storage: str, name: str) -> int:
+    """How many finished runs of the study recorded not one finite value."""
+    import numpy as np
+
+    from deltatune.ablation.store import find_study, load_results
+
+    obs = load_results(*find_study(storage, name)).observations
+    finite = obs.assign(ok=np.isfinite(obs["value"].astype(float))).groupby("run")["ok"].any()
+    return int((~finite).sum())
+
+
 def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.runner import check_inputs, run_ablation
     from deltatune.ablation.spec import load_study
@@ -127,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
     )
     for key, err in summary.failed.items():
         print(f"  run {key} failed 3 times; last error: {err}")
+    empty = _runs_without_values(summary.storage, spec.name) if summary.complete else 0
+    if empty:
+        why = ("a search that found no setting within its budget in its trials: more trials or a larger "
+               "budget" if spec.kind == "search" else "nothing the dense model could be scored on")
+        print(f"note: {empty} of {summary.complete} finished runs recorded no value at all ({why})")
     if summary.complete:  # nothing to report before a run has finished
         storage = f" --storage {quote(shown_url(args.storage))}" if args.storage else ""
         print(f"report: deltatune report {quote(args.file)}{storage}")
