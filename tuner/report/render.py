@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,7 +105,9 @@ def _md_block(b: Block, link_prefix: str) -> str:
         return "\n".join(lines)
     if isinstance(b, Figure):
         link = f"{link_prefix.rstrip('/')}/{b.name}" if link_prefix else b.name
-        return f"![{b.caption}]({link})"
+        # a space (a report named "my report.md") or a bracket ends a Markdown link or its text early
+        alt = b.caption.replace("[", "\\[").replace("]", "\\]")
+        return f"![{alt}]({urllib.parse.quote(link)})"
     if isinstance(b, Terms):
         return "\n".join(f"- **{t}**: {d}" for t, d in b.items)
     raise TypeError(f"unknown block {type(b).__name__}")

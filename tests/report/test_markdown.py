@@ -1,0 +1,42 @@
+"""The Markdown report parses as its author meant it: read with a CommonMark parser, every figure is an image
+whose link reaches its PNG, whatever the report's file name holds."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from deltatune.ablation.table import read_results_table
+from deltatune.report.render import write_report
+
+
+def _images(md: str) -> list[tuple[str, str]]:
+    """``(src, alt)`` of every image CommonMark finds in ``md``."""
+    found = []
+    for token in MarkdownIt("commonmark").parse(md):
+        for child in token.children or []:
+            if child.type == "image":  # its alt text, as rendered: the text of its children
+                found.append((str(child.attrGet("src")), "".join(c.content for c in child.children or [])))
+    return found
+
+
+def test_every_figure_is_an_image_whose_link_reaches_its_png(tmp_path: Path) -> None:
+    """A report saved as "my report.md" linked `(my report_files/box.png)`: the space ends a CommonMark link,
+    so no figure showed. Brackets in a metric's name ("acc [%]") stay in the image's text."""
+    table = tmp_path / "runs.csv"
+    rows = [f"{s},{lr},{o},{50 + s + (2 if lr == '0.01' else 0) + (o == 'adam')}"
+            for s in range(4) for lr in ("0.1", "0.01", "0.001") for o in ("sgd", "adam")]
+    table.write_text("seed,lr,opt,acc [%]\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "my reports"
+    out.mkdir()
+    md = out / "my report.md"
+    write_report(read_results_table(table, factors=["lr", "opt"]), html=None, markdown=md, aso_iterations=20)
+    text = md.read_text(encoding="utf-8")
+    images = _images(text)
+    assert len(images) == text.count("![") >= 3
+    for src, alt in images:
+        assert (out / urllib.parse.unquote(src)).is_file(), src
+        assert alt and not alt.endswith("\\")
+    assert any(alt.startswith("acc [%] per lr") for _, alt in images)
