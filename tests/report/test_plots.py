@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from deltatune.report.plots import box_strip, interaction
 
 
-def _overlaps(ax) -> bool:  # type: ignore[no-untyped-def]
+def _overlaps(ax: Any) -> bool:
     """Whether any two neighbouring x tick labels of the drawn axes touch, in display pixels. Upright
     labels touch when their boxes meet; labels slanted alike are parallel strips of the text's height,
     apart by the tick spacing times the sine of the slant."""
@@ -27,7 +30,7 @@ def _overlaps(ax) -> bool:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("draw", [box_strip, interaction])
-def test_long_level_names_do_not_run_into_each_other(draw) -> None:  # type: ignore[no-untyped-def]
+def test_long_level_names_do_not_run_into_each_other(draw: Callable[..., Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,9 +74,9 @@ def test_a_critical_difference_diagram_of_long_level_names_keeps_its_axis_and_ev
     assert cd_diagram_size(["a", "b", "c"]) == (6.5, 2.8)
     size = cd_diagram_size(names)
     assert size[0] > 9
-    axes: list = []
+    axes: list[Any] = []
 
-    def draw(ax) -> None:  # type: ignore[no-untyped-def]
+    def draw(ax: Any) -> None:
         cd_diagram(ranks, posthoc, ax=ax)
         axes.append(ax)
 
