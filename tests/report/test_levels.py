@@ -22,6 +22,8 @@ from deltatune.report.render import write_report
     (["C:\\runs\\a\\t.json", "C:\\runs\\b\\t.json"], {"C:\\runs\\a\\t.json": "a/t.json",
                                                       "C:\\runs\\b\\t.json": "b/t.json"}),
     (["max", "rms"], {}),
+    (["1/2", "1/4", "0.5/1.0"], {}),  # ratios, not files
+    (["runs/a", "/abs/runs/b"], {"/abs/runs/b": "b"}),
 ])
 def test_path_levels_are_named_by_the_fewest_trailing_parts_that_keep_them_apart(
     levels: list[str], expected: dict[str, str]

@@ -9,6 +9,7 @@ setup table. The data is not changed: ``report --csv`` and the study store keep 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -22,7 +23,14 @@ __all__ = ["short_level_names", "with_short_levels"]
 
 
 def _is_path(level: str) -> bool:
-    return "/" in level or "\\" in level
+    """Whether ``level`` names a file: a path with separators that starts at a root, a drive, the home
+    or the current folder, or ends in a file name with a lettered suffix (``studies/t.json``). A ratio
+    such as ``1/2`` or ``0.5/1.0`` is not one."""
+    if "/" not in level and "\\" not in level:
+        return False
+    if level.startswith(("/", "./", "../", "~", "\\")) or re.match(r"[A-Za-z]:\\", level):
+        return True
+    return bool(re.search(r"[A-Za-z]", PurePath(level.replace("\\", "/")).suffix))
 
 
 def short_level_names(levels: list[str]) -> dict[str, str]:
