@@ -140,8 +140,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  run {key} failed 3 times; last error: {err}")
     empty = _runs_without_values(summary.storage, spec.name) if summary.complete else 0
     if empty:
-        why = ("a search that found no setting within its budget in its trials: more trials or a larger "
-               "budget" if spec.kind == "search" else "nothing the dense model could be scored on")
+        why = {
+            "search": "a search that found no setting within its budget in its trials: more trials or a "
+            "larger budget",
+            "evaluate": "the dense model found nothing to score on those segments",
+        }.get(spec.kind, "see the report")
         print(f"note: {empty} of {summary.complete} finished runs recorded no value at all ({why})")
     if summary.complete:  # nothing to report before a run has finished
         storage = f" --storage {quote(shown_url(args.storage))}" if args.storage else ""
