@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
-from deltatune.search.storage import open_rdb, quiet_experimental, shown_url, url_scheme
+from deltatune.search.storage import marked_studies, open_rdb, quiet_experimental, shown_url, url_scheme
 
 if TYPE_CHECKING:
     import optuna
@@ -171,9 +171,7 @@ def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySp
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = _storage(url, None)
     if name is None:
-        names = [
-            s.study_name for s in optuna.get_all_study_summaries(storage) if META_KEY in (s.user_attrs or {})
-        ]
+        names = marked_studies(storage, META_KEY)
         if len(names) != 1:
             raise ConfigError(
                 f"{shown_url(url)}: holds {len(names)} ablation studies ({', '.join(names) or 'none'}); "

@@ -54,27 +54,25 @@ def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, 
 
     from deltatune.errors import ConfigError
     from deltatune.search import open_study, resolve_storage
-    from deltatune.search.runner import search_study_names
-    from deltatune.search.storage import results_dir, shown_url
+    from deltatune.search.pareto import META_KEY
+    from deltatune.search.storage import marked_studies, results_dir, shown_url
 
+    if study is None and storage is None:
+        found = sorted(p.stem for p in results_dir().glob("*.journal"))
+        where = (f"studies in {results_dir()}: {', '.join(found)}" if found
+                 else f"no study journal in {results_dir()}; --storage names where one lives")
+        raise ConfigError(f"--study: name the search study ({where})")
+    spec = resolve_storage(storage, study or "study")  # with --storage, the URL alone says where
+    if spec.kind == "journal" and not Path(spec.url).is_file():
+        raise ConfigError(f"--storage {shown_url(str(storage))}: no such journal file" if study is None else
+                          f"--study {study}: no journal at {spec.url} (pass --storage where the study lives)")
     if study is None:
-        if storage is None:
-            found = sorted(p.stem for p in results_dir().glob("*.journal"))
-            where = (f"studies in {results_dir()}: {', '.join(found)}" if found
-                     else f"no study journal in {results_dir()}; --storage names where one lives")
-            raise ConfigError(f"--study: name the search study ({where})")
-        spec = resolve_storage(storage, "study")
-        if spec.kind == "journal" and not Path(spec.url).is_file():
-            raise ConfigError(f"--storage {shown_url(storage)}: no such journal file")
-        names = search_study_names(spec.open())
+        names = marked_studies(spec.open(), META_KEY)
         if len(names) != 1:
             raise ConfigError(f"{shown_url(spec.url)}: holds {len(names)} search studies "
                               f"({', '.join(names[:10]) or 'none'}{', ...' if len(names) > 10 else ''}); "
                               "name one with --study")
         study = names[0]
-    spec = resolve_storage(storage, study)
-    if spec.kind == "journal" and not Path(spec.url).is_file():
-        raise ConfigError(f"--study {study}: no journal at {spec.url} (pass --storage where the study lives)")
     return spec, open_study(spec, study, create=False), study
 
 

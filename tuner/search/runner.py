@@ -49,7 +49,7 @@ from deltatune.search.pareto import (
 from deltatune.search.retime import Retimed, fastest_first, retime_candidates, retime_trials
 from deltatune.search.segments import SEGMENTS_ATTR, SegmentsEvaluator, aggregate_error
 from deltatune.search.spaces import SPACES, Ranges, make_space
-from deltatune.search.storage import StorageSpec, resolve_storage, shown_url
+from deltatune.search.storage import StorageSpec, marked_studies, resolve_storage, shown_url
 from deltatune.search.strategies import make_strategy, strategy_class
 from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
 from deltatune.search.training import ATTR as FINETUNE_ATTR
@@ -267,25 +267,12 @@ def open_study(
     try:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     except KeyError:
-        held = search_study_names(storage)
+        held = marked_studies(storage, META_KEY)
         listed = ", ".join(held[:10]) + (f" and {len(held) - 10} more" if len(held) > 10 else "")
         raise ConfigError(
             f"--study {name}: no such study in {shown_url(spec.url)} "
             f"(search studies there: {listed or 'none'})"
         ) from None
-
-
-def search_study_names(storage: Any) -> list[str]:
-    """The names of the ``deltatune search`` studies in an open Optuna ``storage`` (those that carry the
-    search's metadata; an ablation study's own runs study does not), in creation order."""
-    import optuna
-
-    from deltatune.search.pareto import META_KEY
-
-    return [
-        s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if META_KEY in (s.user_attrs or {})
-    ]
 
 
 def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = True) -> None:

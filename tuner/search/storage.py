@@ -117,6 +117,18 @@ def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
         raise ConfigError(f"--storage {shown_url(url)}: cannot open ({first})") from None
 
 
+def marked_studies(storage: Any, attr: str) -> list[str]:
+    """The names of the studies in an open Optuna ``storage`` that carry the user attribute ``attr``, in
+    creation order: how a search's studies (``search.pareto.META_KEY``) and an ablation's
+    (``ablation.store.META_KEY``) are told from the other studies of a shared storage."""
+    import optuna
+
+    return [
+        s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+        if attr in (s.user_attrs or {})
+    ]
+
+
 def results_dir() -> Path:
     """``$DELTATUNE_RESULTS`` or ``./deltatune-results`` (an existing file there is an error)."""
     d = Path(os.environ.get(RESULTS_ENV) or "deltatune-results")
