@@ -19,10 +19,12 @@ def test_explain_shows_every_step(capsys) -> None:
     assert "max |delta - dense|" in out
 
 
-def test_explain_rejects_negative_threshold(capsys) -> None:
-    assert main(["explain", "--relu-threshold", "-1"]) == 2
+@pytest.mark.parametrize("flag", ["--relu-threshold", "--input-threshold"])
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_explain_rejects_a_bad_threshold_naming_its_option(capsys, flag: str, value: str) -> None:
+    assert main(["explain", flag, value]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "relu-threshold" in err
+    assert err.count("\n") == 1 and f"{flag} must be a finite number >= 0" in err
 
 
 @pytest.mark.slow  # ~35 s on 2 cores: 30 frames through MobileNetV2

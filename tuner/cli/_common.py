@@ -62,10 +62,10 @@ def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
                    help="a thresholds file (deltatune's, from `deltatune export`, or DeltaCNN's format)")
 
 
-def check_threshold(value: float | None) -> None:
-    """One clear error for a negative or non-finite ``--threshold``."""
+def check_threshold(value: float | None, flag: str = "--threshold") -> None:
+    """One clear error, naming the option ``flag``, for a negative or non-finite threshold."""
     if value is not None and (value < 0 or not math.isfinite(value)):
-        raise ConfigError(f"--threshold must be a finite number >= 0, got {value}")
+        raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
 
 
 #: File suffixes matplotlib writes (``--plot``).

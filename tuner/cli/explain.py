@@ -110,12 +110,11 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deltatune.cli._common import check_threshold
     from deltatune.delta.walkthrough import walkthrough
-    from deltatune.errors import ConfigError
 
     for name in ("input_threshold", "relu_threshold"):
-        if getattr(args, name) < 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+        check_threshold(getattr(args, name), "--" + name.replace("_", "-"))
     frames = walkthrough(input_threshold=args.input_threshold, relu_threshold=args.relu_threshold)
     print(render(frames, args.input_threshold, args.relu_threshold))
     return 0
