@@ -350,9 +350,13 @@ def calibrate(
     shapes = conv_shapes(net, frames)
     todo: Iterable[tuple[nn.Conv2d, tuple[int, ...]]] = shapes
     if progress:
+        import sys
+
         from tqdm.auto import tqdm
 
-        todo = tqdm(shapes, desc="calibrate", unit="layer shape", leave=False)
+        # disable=None: a passing bar (leave=False) only on a terminal, as bench's and inspect's; in a log
+        # it would only leave carriage returns in front of the table
+        todo = tqdm(shapes, desc="calibrate", unit="layer shape", leave=False, disable=None, file=sys.stderr)
     out: dict[str, LayerCalibration] = {}
     for conv, shape in todo:
         store = be.calibration_for(conv.weight.device)
