@@ -7,6 +7,9 @@ a non-zero exit code (a traceback only with ``--debug``).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 __all__ = [
     "DeltatuneError",
     "UnsupportedOpError",
@@ -19,6 +22,11 @@ __all__ = [
     "LabelError",
     "ConfigError",
     "missing_file",
+    "Rule",
+    "positive",
+    "non_negative",
+    "at_least",
+    "check_ranges",
 ]
 
 
@@ -68,3 +76,32 @@ def missing_file(path: object) -> str:
     from pathlib import Path
 
     return "a folder, not a file" if Path(str(path)).is_dir() else "no such file"
+
+
+#: a setting's value, whether it is allowed, and what it must be (for the error message)
+Rule = tuple[object, bool, str]
+
+
+def positive(value: float) -> Rule:
+    """A finite number > 0 (a learning rate): NaN and infinity fail (``value > 0`` alone lets infinity
+    through)."""
+    return value, math.isfinite(value) and value > 0, "a finite number > 0"
+
+
+def non_negative(value: float) -> Rule:
+    """A finite number >= 0 (a weight decay, a penalty weight, a threshold)."""
+    return value, math.isfinite(value) and value >= 0, "a finite number >= 0"
+
+
+def at_least(value: int, bound: int) -> Rule:
+    """A count of at least ``bound``."""
+    return value, value >= bound, f"at least {bound}"
+
+
+def check_ranges(what: str, rules: Mapping[str, Rule]) -> None:
+    """Raise one :class:`ConfigError` naming every setting of ``what`` that breaks its rule, with its value
+    and what it must be (``invalid fine-tuning settings: --lr -1.0 (must be a finite number > 0)``), before
+    any model work; an infinite weight decay would otherwise train to NaN weights without a word."""
+    bad = [f"{name} {value} (must be {must})" for name, (value, ok, must) in rules.items() if not ok]
+    if bad:
+        raise ConfigError(f"invalid {what}: {'; '.join(bad)}")

@@ -106,7 +106,7 @@ def _err(text: str) -> str:
         (
             "accuracy_loss = 0.5",
             "accuracy_loss = 0",
-            "studies/x.toml:16: equivalence.accuracy_loss: expected a margin",
+            "studies/x.toml:16: equivalence.accuracy_loss: expected a finite margin",
         ),
         (
             "accuracy_loss = 0.5",
@@ -134,7 +134,7 @@ def test_malformed_file_gives_file_line_field(old: str, new: str, expected: str)
 def test_search_fields_are_checked_by_kind() -> None:
     base = '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\n'
     assert "study.units: a search study repeats over seeds" in _err(base + 'units = ["vtest"]\n')
-    assert "factors.budget: expected a number >= 0, got 'high'" in _err(
+    assert "factors.budget: expected a finite number >= 0, got 'high'" in _err(
         base + '[factors]\nbudget = ["high"]\n'
     )
     assert "factors.strategy: expected one of" in _err(base + '[factors]\nstrategy = ["annealing"]\n')
@@ -169,10 +169,12 @@ def test_shipped_studies_parse() -> None:
     ("extra", "expected"),
     [
         ('[fixed]\ntrain_frames = "40:41"\n', 'fixed.train_frames: expected "A:B"'),
-        ("[fixed]\nlr = 0\n", "fixed.lr: expected a number > 0"),
+        ("[fixed]\nlr = 0\n", "fixed.lr: expected a finite number > 0"),
         ("[fixed]\nfinetune_steps = 10\n[factors]\ntrain = [true, false]\n",
          "fixed.finetune_steps: train = on samples the fine-tune"),
-        ('[fixed]\ntimeout = -1\n', "fixed.timeout: expected a number >= 0"),
+        ('[fixed]\ntimeout = -1\n', "fixed.timeout: expected a finite number >= 0"),
+        ("[fixed]\nweight_decay = inf\n", "fixed.weight_decay: expected a finite number >= 0, got inf"),
+        ("[fixed]\nlr = nan\n", "fixed.lr: expected a finite number > 0, got nan"),
     ],
 )
 def test_training_settings_are_checked(extra: str, expected: str) -> None:

@@ -141,7 +141,9 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--train-lr", "0"], "--train-lr"),
+        (["--train-lr", "0"], "--train-lr 0.0 (must be a finite number > 0)"),
+        (["--train-lr", "nan,1e-4"], "--train-lr nan (must be a finite number > 0)"),
+        (["--train-weight-decay", "0,inf"], "--train-weight-decay inf (must be a finite number >= 0)"),
         (["--train-lr", "fast"], "--train-lr 'fast'"),
         (["--train-frames", "0:40"], "overlap"),
         (["--train-frames", "790:830"], "has only 795 frames"),
@@ -156,3 +158,14 @@ def test_bad_training_options_are_one_line_and_exit_2(
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not results.exists() or not any(results.iterdir())  # nothing written
+
+
+def test_training_options_without_train_are_refused_not_ignored(
+    capsys: pytest.CaptureFixture[str], results: Path, vtest_path: Path
+) -> None:
+    """Given without --train, a training list would be dropped and the study would search thresholds only."""
+    code, err = _cli(["search", "--model", "hrnet_tiny", "--weights", "none", "--frames", "8",
+                      "--train-lr", "1e-4", "--train-batch", "1"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--train-lr, --train-batch: training options need --train" in err
+    assert not results.exists() or not any(results.iterdir())

@@ -196,8 +196,10 @@ def test_bad_settings_are_config_errors(train_data: DetectionData, tmp_path: Pat
         _cfg(head_features="delta", train_backbone=True).validate()
     with pytest.raises(ConfigError, match="--optimizer"):
         _cfg(optimizer="rmsprop").validate()
-    with pytest.raises(ConfigError, match="--epochs, --batch-size"):
+    with pytest.raises(ConfigError, match=r"--epochs 0 \(must be at least 1\); --batch-size 0"):
         _cfg(epochs=0, batch_size=0).validate()
+    with pytest.raises(ConfigError, match=r"--weight-decay inf \(must be a finite number >= 0\)"):
+        _cfg(weight_decay=float("inf")).validate()
     with pytest.raises(ConfigError, match="stride"):
         _cfg(stride=4).validate()
     with pytest.raises(ConfigError, match="data of size"):

@@ -107,6 +107,8 @@ def test_config_validation() -> None:
         DistillConfig(input_size=(250, 192)).validate()
     with pytest.raises(ConfigError):
         DistillConfig(lr=0).validate()
+    with pytest.raises(ConfigError, match=r"lr nan \(must be a finite number > 0\); weight_decay inf"):
+        DistillConfig(lr=float("nan"), weight_decay=float("inf")).validate()
     cfg = _tiny()
     assert DistillConfig.from_json(cfg.to_json()) == cfg
 

@@ -117,7 +117,10 @@ def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
     assert main(["inspect", "--model", "hrnet_tiny", "--weights", str(out), "--frames", "3", "--json"]) == 0
     capsys.readouterr()
     for bad, needle in [(["--frames", "5:6"], "at least 2 frames"), (["--frames", "x"], "is not A:B"),
-                        (["--lr", "0"], "--lr"), (["--steps", "0"], "--steps"),
+                        (["--lr", "0"], "--lr 0.0 (must be a finite number > 0)"),
+                        (["--lr", "nan"], "--lr nan (must be a finite number > 0)"),
+                        (["--weight-decay", "inf"], "--weight-decay inf (must be a finite number >= 0)"),
+                        (["--steps", "0"], "--steps 0 (must be at least 1)"),
                         (["-o", str(tmp_path)], "--out"),
                         (["--frames", "790:830"], "has 795 frame(s); need 40 (--frames 790:795)"),
                         (["--window", "1,2,3"], "'1,2,3'"), (["--window", "700,0,240,320"], "700,0,240,320")]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 import shlex
 import tomllib
@@ -92,7 +93,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_num(v: Any) -> bool:
-    return (isinstance(v, int | float)) and not isinstance(v, bool)
+    """A finite number: TOML's ``inf`` and ``nan`` and JSON's ``Infinity`` and ``NaN`` parse as floats, and an
+    infinite weight decay or budget would run (into NaN weights, or admitting everything) without a word."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _check_strategy(v: Any) -> str | None:
@@ -137,11 +140,11 @@ def _check_dilation(v: Any) -> str | None:
 
 
 def _check_nonneg(v: Any) -> str | None:
-    return None if _is_num(v) and v >= 0 else f"expected a number >= 0, got {v!r}"
+    return None if _is_num(v) and v >= 0 else f"expected a finite number >= 0, got {v!r}"
 
 
 def _check_positive(v: Any) -> str | None:
-    return None if _is_num(v) and v > 0 else f"expected a number > 0, got {v!r}"
+    return None if _is_num(v) and v > 0 else f"expected a finite number > 0, got {v!r}"
 
 
 def _check_frames(v: Any) -> str | None:
@@ -167,7 +170,7 @@ def _check_thresholds(v: Any) -> str | None:
         return None
     if isinstance(v, str) and v:
         return None  # a threshold file: existence is checked relative to the study file
-    return f"expected a threshold file path or a number >= 0, got {v!r}"
+    return f"expected a threshold file path or a finite number >= 0, got {v!r}"
 
 
 def _check_aggregate(v: Any) -> str | None:
@@ -818,7 +821,7 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         if m not in available:
             raise fail("equivalence", m, f"unknown metric; available: {', '.join(available)}")
         if not _is_num(margin) or margin <= 0:
-            raise fail("equivalence", m, f"expected a margin > 0, got {margin!r}")
+            raise fail("equivalence", m, f"expected a finite margin > 0, got {margin!r}")
         eq[m] = float(margin)
     kw["equivalence"] = eq
     try:

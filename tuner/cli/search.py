@@ -209,17 +209,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames A..B-1 of --video to fine-tune on; must not overlap the search's frames "
         "(default: the 40 frames right after them)",
     )
-    train.add_argument("--train-steps", default="0,15,30", metavar="LIST",
-                       help="fine-tuning steps (default 0,15,30)")
-    train.add_argument("--train-lr", default="1e-5,3e-5,1e-4", metavar="LIST",
-                       help="learning rates (AdamW; default 1e-5,3e-5,1e-4)")
-    train.add_argument("--train-weight-decay", default="0,5e-4,0.15,1", metavar="LIST",
-                       help="weight decays (AdamW, decoupled; default 0,5e-4,0.15,1)")
-    train.add_argument("--train-penalty", default="0,0.1,1", metavar="LIST",
-                       help="sparsity penalties on frame-to-frame change (default 0,0.1,1)")
-    train.add_argument("--train-truncation-aware", default="off,on", metavar="LIST",
-                       help="truncation in the training forward pass: off, on or off,on (default off,on)")
-    train.add_argument("--train-batch", type=int, default=2, help="frame pairs per step (default 2)")
+    for flag, metavar, what in (
+        ("--train-steps", "LIST", "fine-tuning steps (default {})"),
+        ("--train-lr", "LIST", "learning rates (AdamW; default {})"),
+        ("--train-weight-decay", "LIST", "weight decays (AdamW, decoupled; default {})"),
+        ("--train-penalty", "LIST", "sparsity penalties on frame-to-frame change (default {})"),
+        ("--train-truncation-aware", "LIST", "truncation in the training forward pass: off, on or off,on "
+         "(default {})"),
+        ("--train-batch", "N", "frame pairs per step (default {})"),
+    ):
+        train.add_argument(flag, default=None, metavar=metavar, type=int if flag == "--train-batch" else str,
+                           help=what.format(_TRAIN_DEFAULTS[flag]))
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument(
         "--plot", default=None, metavar="F.png",
@@ -265,21 +265,37 @@ def _onoff(text: str) -> tuple[bool, ...]:
     return tuple(v == "on" for v in values)
 
 
+#: the training options' defaults (the options themselves default to None, so that one given without --train
+#: is seen); their help texts quote these
+_TRAIN_DEFAULTS: dict[str, Any] = {
+    "--train-frames": None, "--train-steps": "0,15,30", "--train-lr": "1e-5,3e-5,1e-4",
+    "--train-weight-decay": "0,5e-4,0.15,1", "--train-penalty": "0,0.1,1",
+    "--train-truncation-aware": "off,on", "--train-batch": 2,
+}
+
+
 def train_space(args: argparse.Namespace, workload: Any, also_on: tuple[Any, ...] = ()) -> Any:
     """The :class:`~deltatune.search.training.TrainSpace` of ``--train`` (None without it); by default its
     frames follow the clip and skip the ``also_on`` segments of the same video."""
     from deltatune.cli.finetune import parse_frames
+    from deltatune.errors import ConfigError
     from deltatune.search.training import TrainSpace
 
+    given = {name: getattr(args, name.removeprefix("--").replace("-", "_")) for name in _TRAIN_DEFAULTS}
     if not args.train:
+        named = [name for name, value in given.items() if value is not None]
+        if named:  # silently searching thresholds only would look like the training space was tried
+            raise ConfigError(f"{', '.join(named)}: training options need --train (search training "
+                              "hyperparameters too)")
         return None
+    text = {name: _TRAIN_DEFAULTS[name] if value is None else value for name, value in given.items()}
     kw = dict(
-        lr=_numbers(args.train_lr, "--train-lr"),
-        weight_decay=_numbers(args.train_weight_decay, "--train-weight-decay"),
-        steps=_numbers(args.train_steps, "--train-steps", int),
-        sparsity_penalty=_numbers(args.train_penalty, "--train-penalty"),
-        truncation_aware=_onoff(args.train_truncation_aware),
-        batch_size=args.train_batch,
+        lr=_numbers(text["--train-lr"], "--train-lr"),
+        weight_decay=_numbers(text["--train-weight-decay"], "--train-weight-decay"),
+        steps=_numbers(text["--train-steps"], "--train-steps", int),
+        sparsity_penalty=_numbers(text["--train-penalty"], "--train-penalty"),
+        truncation_aware=_onoff(text["--train-truncation-aware"]),
+        batch_size=int(text["--train-batch"]),
         seed=args.seed,
     )
     if args.train_frames is None:

@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from deltatune._atomic import atomic_write_text
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, Rule, at_least, check_ranges, non_negative, positive
 from deltatune.train.finetune import FinetuneConfig
 
 if TYPE_CHECKING:
@@ -77,6 +77,12 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else data_dir() / "cache" / "finetune"
 
 
+def _each(values: Sequence[Any], rule: Callable[[Any], Rule]) -> Rule:
+    """``rule`` applied to every value of a list option: the values that break it, and what each must be."""
+    bad = [v for v in values if not rule(v)[1]]
+    return ",".join(map(str, bad)), not bad, rule(1)[2]
+
+
 @dataclass(frozen=True)
 class TrainSpace:
     """The training hyperparameters a trial samples (categorical levels, so that trials share weights).
@@ -99,15 +105,12 @@ class TrainSpace:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        lists = {
-            "--train-lr": all(v > 0 for v in self.lr),
-            "--train-weight-decay": all(v >= 0 for v in self.weight_decay),
-            "--train-steps": all(v >= 0 for v in self.steps),
-            "--train-penalty": all(v >= 0 for v in self.sparsity_penalty),
-        }
-        bad = [k for k, ok in lists.items() if not ok]
-        if bad:
-            raise ConfigError(f"{', '.join(bad)}: a value is out of range (lr > 0, the others >= 0)")
+        check_ranges("training space", {
+            "--train-lr": _each(self.lr, positive),
+            "--train-weight-decay": _each(self.weight_decay, non_negative),
+            "--train-steps": _each(self.steps, lambda v: at_least(v, 0)),
+            "--train-penalty": _each(self.sparsity_penalty, non_negative),
+        })
         for name in ("lr", "weight_decay", "steps", "sparsity_penalty", "truncation_aware"):
             values = getattr(self, name)
             if not values or len(set(values)) != len(values):

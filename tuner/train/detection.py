@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError, VideoError
+from deltatune.errors import ConfigError, VideoError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import load_checkpoint
 
 from .detection_data import HEAD_FEATURES, DetectionData, backbone_features, load_detection_data, normalize
@@ -130,25 +130,25 @@ class DetectionTrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values no run can use (before any model work)."""
-        checks = {
-            "--lr": self.lr > 0,
-            "--weight-decay": self.weight_decay >= 0,
-            "--epochs": self.epochs >= 1,
-            "--batch-size": self.batch_size >= 1,
-            "--threshold": self.threshold >= 0,
-            "--size": len(self.size) == 2 and min(self.size) >= 32,
-            "--frames": self.frames is None or (0 <= self.frames[0] < self.frames[1]),
-            "anchor_sizes": bool(self.anchor_sizes) and min(self.anchor_sizes) > 0,
-            "aspect_ratios": bool(self.aspect_ratios) and min(self.aspect_ratios) > 0,
-            "stride": self.stride in (8, 16, 32),
-            "neck_channels": self.neck_channels >= 1,
-            "box_batch_size_per_image": self.box_batch_size_per_image >= 1,
-            "rpn_pre_nms_top_n_train": self.rpn_pre_nms_top_n_train >= 1,
-            "rpn_post_nms_top_n_train": self.rpn_post_nms_top_n_train >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"invalid detector training settings: {', '.join(bad)} out of range")
+        check_ranges("detector training settings", {
+            "--lr": positive(self.lr),
+            "--weight-decay": non_negative(self.weight_decay),
+            "--epochs": at_least(self.epochs, 1),
+            "--batch-size": at_least(self.batch_size, 1),
+            "--threshold": non_negative(self.threshold),
+            "--size": (self.size, len(self.size) == 2 and min(self.size) >= 32, "two sides of at least 32"),
+            "--frames": (self.frames, self.frames is None or (0 <= self.frames[0] < self.frames[1]),
+                         "A:B with 0 <= A < B"),
+            "anchor_sizes": (self.anchor_sizes, bool(self.anchor_sizes) and min(self.anchor_sizes) > 0,
+                             "positive sizes"),
+            "aspect_ratios": (self.aspect_ratios, bool(self.aspect_ratios) and min(self.aspect_ratios) > 0,
+                              "positive ratios"),
+            "stride": (self.stride, self.stride in (8, 16, 32), "8, 16 or 32"),
+            "neck_channels": at_least(self.neck_channels, 1),
+            "box_batch_size_per_image": at_least(self.box_batch_size_per_image, 1),
+            "rpn_pre_nms_top_n_train": at_least(self.rpn_pre_nms_top_n_train, 1),
+            "rpn_post_nms_top_n_train": at_least(self.rpn_post_nms_top_n_train, 1),
+        })
         if self.optimizer not in DETECTION_OPTIMIZERS:
             raise ConfigError(
                 f"--optimizer {self.optimizer!r}: choose one of {', '.join(DETECTION_OPTIMIZERS)}"

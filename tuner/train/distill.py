@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError, WeightsError
+from deltatune.errors import ConfigError, WeightsError, at_least, check_ranges, non_negative, positive
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
@@ -102,21 +102,16 @@ class DistillConfig:
         h, w = self.input_size
         if h <= 0 or w <= 0 or h % 32 or w % 32:
             raise ConfigError(f"input size {h}x{w}: HRNet needs positive multiples of 32")
-        checks = {
-            "epochs": self.epochs >= 1,
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "batch_size": self.batch_size >= 1,
-            "sigma": self.sigma > 0,
-            "ce_weight": self.ce_weight >= 0,
-            "ce_temperature": self.ce_temperature > 0,
-            "checkpoint_every": self.checkpoint_every >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(
-                f"invalid distillation settings: {', '.join(f'{k}={getattr(self, k)}' for k in bad)}"
-            )
+        check_ranges("distillation settings", {
+            "epochs": at_least(self.epochs, 1),
+            "lr": positive(self.lr),
+            "weight_decay": non_negative(self.weight_decay),
+            "batch_size": at_least(self.batch_size, 1),
+            "sigma": positive(self.sigma),
+            "ce_weight": non_negative(self.ce_weight),
+            "ce_temperature": positive(self.ce_temperature),
+            "checkpoint_every": at_least(self.checkpoint_every, 1),
+        })
         if self.crops not in CROP_MODES:
             raise ConfigError(f"crops={self.crops!r} must be one of {', '.join(CROP_MODES)}")
         if self.width is not None and self.width < 1:

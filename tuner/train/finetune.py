@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import load_checkpoint
 
 __all__ = [
@@ -100,20 +100,17 @@ class FinetuneConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values no run can use (before any model work)."""
-        checks = {
-            "--lr": self.lr > 0,
-            "--weight-decay": self.weight_decay >= 0,
-            "--steps": self.steps >= 1,
-            "--batch-size": self.batch_size >= 1,
-            "--sparsity-penalty": self.sparsity_penalty >= 0,
-            "--threshold": self.threshold >= 0,
-            "--frames": self.frames >= 2,
-            "--start": self.start >= 0,
-            "checkpoint_every": self.checkpoint_every >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"invalid fine-tuning settings: {', '.join(bad)} out of range")
+        check_ranges("fine-tuning settings", {
+            "--lr": positive(self.lr),
+            "--weight-decay": non_negative(self.weight_decay),
+            "--steps": at_least(self.steps, 1),
+            "--batch-size": at_least(self.batch_size, 1),
+            "--sparsity-penalty": non_negative(self.sparsity_penalty),
+            "--threshold": non_negative(self.threshold),
+            "--frames": at_least(self.frames, 2),
+            "--start": at_least(self.start, 0),
+            "checkpoint_every": at_least(self.checkpoint_every, 1),
+        })
         from deltatune.data.video import parse_window
 
         for w in self.windows:
