@@ -204,7 +204,8 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_study_file_errors_name_file_line_field(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for old, new, needle in [
         ("frames = 16", 'frames = "sixteen"', "s.toml:5: study.frames: expected an integer, got 'sixteen'"),
-        ("trials = 2", 'budget = "high"', "s.toml:7: fixed.budget: expected a finite number >= 0, got 'high'"),
+        ("trials = 2", 'budget = "high"',
+         "s.toml:7: fixed.budget: expected a finite number >= 0, got 'high'"),
         ('strategy = ["tpe", "sweep"]', 'colour = ["red"]', "s.toml:9: factors.colour: unknown factor"),
     ]:
         (ws / "s.toml").write_text(STUDY.replace(old, new))
