@@ -123,8 +123,12 @@ def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
                         (["--steps", "0"], "--steps 0 (must be at least 1)"),
                         (["-o", str(tmp_path)], "--out"),
                         (["--frames", "790:830"], "has 795 frame(s); need 40 (--frames 790:795)"),
-                        (["--window", "1,2,3"], "'1,2,3'"), (["--window", "700,0,240,320"], "700,0,240,320")]:
-        args = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "-o", str(tmp_path / "z.pt"), *bad]
+                        (["--window", "1,2,3"], "'1,2,3'"), (["--window", "700,0,240,320"], "700,0,240,320"),
+                        (["--threshold", "0.05"], "--threshold 0.05: it is the truncation threshold of "
+                                                  "--truncation-aware, which is off"),
+                        (["--sparsity-penalty", "0"], "nothing to fine-tune")]:
+        args = ["finetune", "--model", "hrnet_tiny", "--weights", "none", "-o", str(tmp_path / "z.pt"),
+                "--sparsity-penalty", "0.1", *bad]
         assert main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err

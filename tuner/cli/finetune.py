@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
         type=float,
-        default=d.threshold,
+        default=None,
         help=f"truncation threshold of --truncation-aware (default {d.threshold})",
     )
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed (default {d.seed})")
@@ -115,10 +115,18 @@ def run(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         sparsity_penalty=args.sparsity_penalty,
         truncation_aware=args.truncation_aware,
-        threshold=args.threshold,
+        threshold=FinetuneConfig.threshold if args.threshold is None else args.threshold,
         seed=args.seed,
     )
     cfg.validate()
+    if args.threshold is not None and not args.truncation_aware:
+        raise ConfigError(f"--threshold {args.threshold}: it is the truncation threshold of --truncation-aware, "
+                          "which is off; add --truncation-aware")
+    if args.sparsity_penalty == 0 and not args.truncation_aware and args.weight_decay == 0:
+        # the target is the model's own output: the loss and its gradient are 0 from the first step on
+        raise ConfigError("nothing to fine-tune: without --sparsity-penalty, --truncation-aware or "
+                          "--weight-decay the target is the model's own output and the weights would not "
+                          "move; add --sparsity-penalty 0.1 (README, Fine-tuning)")
     out = check_output_path(args.out, "--out")
     if args.threads is not None:
         if args.threads < 1:
