@@ -14,7 +14,7 @@ from typing import Any
 from deltatune.errors import ConfigError
 
 __all__ = ["add_model_clip_arguments", "add_window_argument", "parse_windows", "add_threshold_arguments",
-           "check_threshold", "check_output_path", "PLOT_SUFFIXES", "json_text"]
+           "check_threshold", "add_no_progress", "check_output_path", "PLOT_SUFFIXES", "json_text"]
 
 
 def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int | None, frames_help: str) -> None:
@@ -60,6 +60,11 @@ def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
                    help="one threshold for every truncation point (default 0)")
     g.add_argument("--thresholds", default=None, metavar="FILE",
                    help="a thresholds file (deltatune's, from `deltatune export`, or DeltaCNN's format)")
+
+
+def add_no_progress(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``, the same on every command that shows a progress bar (on stderr)."""
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def check_threshold(value: float | None, flag: str = "--threshold") -> None:

@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from deltatune.cli._common import add_no_progress
+
 NAME = "ablate"
 HELP = "run an ablation study file (every factor combination x repeats), resumably"
 DESCRIPTION = (
@@ -52,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="worker heartbeat; a run without one for 3x this long is retried (default 10)",
     )
     p.add_argument("--dry-run", action="store_true", help="validate the file and list the runs; run nothing")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
 
 def _runs_without_values(storage: str, name: str) -> int:

@@ -9,6 +9,7 @@ from deltatune._workers import busy_machine
 from deltatune.cli._common import (
     PLOT_SUFFIXES,
     add_model_clip_arguments,
+    add_no_progress,
     add_start_argument,
     add_threshold_arguments,
     add_window_argument,
@@ -63,6 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "peak above the model's presence threshold, 0.2 for HRNet/SimpleBaselines)")
     p.add_argument("--layers", type=int, default=25, help="per-layer rows to print (default 25; 0 = none)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_no_progress(p)
     p.add_argument("--plot", default=None, metavar="F.png",
                    help="draw where a delta frame's time goes: dense vs delta ms (conv kernels and the "
                         "rest), and the heaviest conv layers' dense and delta times")
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         recalibrate=args.recalibrate,
         fallback=args.fallback,
         all_joints=args.all_joints,
-        progress=True,  # on stderr, and only when it is a terminal
+        progress=not args.no_progress,  # on stderr, and only when it is a terminal
         device=args.device,
         windows=windows,
     )

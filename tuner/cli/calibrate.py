@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from deltatune.cli._common import add_model_clip_arguments, json_text
+from deltatune.cli._common import add_model_clip_arguments, add_no_progress, json_text
 
 NAME = "calibrate"
 HELP = "measure this machine's dense and sparse conv costs for a model (the sparse backend's table)"
@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per layer shape (default 5)")
     p.add_argument("--force", action="store_true", help="measure shapes already in the table again")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     backend = SparseBackend()
     net = convert(wl.model, backend=backend, record_stats=False)
     table = calibrate(net, wl.frames[0, : args.batch].contiguous(), force=args.force, repeats=args.repeats,
-                      progress=not args.json)
+                      progress=not (args.json or args.no_progress))
     path = backend.calibration.path
     if args.json:
         print(json_text({"table": str(path), "threads": torch.get_num_threads(),

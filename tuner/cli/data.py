@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from deltatune.cli._common import json_text
+from deltatune.cli._common import add_no_progress, json_text
 from deltatune.data.assets import ASSETS, asset_path, asset_status, data_dir, fetch
 
 NAME = "data"
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fetch only these assets (default: all)",
     )
     p.add_argument("--force", action="store_true", help="fetch again even if a verified copy is present")
-    p.add_argument("--no-progress", action="store_true", help="do not show a progress bar on stderr")
+    add_no_progress(p)
     p = sub.add_parser("list", help="list the assets, whether each is present, and its path")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p = sub.add_parser("path", help="print the path of a present asset (error if missing)")

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from deltatune.cli._common import json_text
+from deltatune.cli._common import add_no_progress, json_text
 from deltatune.errors import ConfigError
 
 NAME = "detect"
@@ -159,6 +158,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for q in (t, e):
         q.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
         q.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    add_no_progress(t)  # eval shows no progress bar
 
 
 def _threads(n: int | None) -> None:
@@ -174,12 +174,6 @@ def _train(args: argparse.Namespace) -> int:
     from deltatune.cli._common import check_output_path
     from deltatune.train.detection import DetectionTrainConfig, train_detector
 
-    if (
-        not math.isfinite(args.threshold)
-        or not math.isfinite(args.lr)
-        or not math.isfinite(args.weight_decay)
-    ):
-        raise ConfigError("--threshold, --lr and --weight-decay must be finite numbers")
     cfg = DetectionTrainConfig(
         video=args.video,
         frames=parse_range(args.frames, "--frames") if args.frames else None,
@@ -198,7 +192,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg.validate()
     out = check_output_path(args.out, "--out")
     _threads(args.threads)
-    r = train_detector(cfg, out, resume=args.resume, progress=not args.json)
+    r = train_detector(cfg, out, resume=args.resume, progress=not (args.json or args.no_progress))
     if args.json:
         print(json_text({"weights": str(r.weights), "steps": r.steps, "epochs": r.epochs,
                          "epoch_losses": list(r.epoch_losses), "features_time_s": r.features_time_s,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from deltatune.cli._common import json_text
+from deltatune.cli._common import add_no_progress, json_text
 from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--out", default="distilled.pt", help="fp16 weights file (checkpoint: OUT.ckpt)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
         "--evaluate",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from deltatune.cli._common import add_window_argument, json_text
+from deltatune.cli._common import add_no_progress, add_window_argument, json_text
 from deltatune.errors import ConfigError
 
 NAME = "finetune"
@@ -92,6 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("-o", "--out", required=True, help="weights file to write (OUT.ckpt holds the checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
     )
     cfg.validate()
     if args.threshold is not None and not args.truncation_aware:
-        raise ConfigError(f"--threshold {args.threshold}: it is the truncation threshold of --truncation-aware, "
-                          "which is off; add --truncation-aware")
+        raise ConfigError(f"--threshold {args.threshold}: it is the truncation threshold of "
+                          "--truncation-aware, which is off; add --truncation-aware")
     if args.sparsity_penalty == 0 and not args.truncation_aware and args.weight_decay == 0:
         # the target is the model's own output: the loss and its gradient are 0 from the first step on
         raise ConfigError("nothing to fine-tune: without --sparsity-penalty, --truncation-aware or "
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    r = finetune(cfg, out, resume=args.resume, progress=not args.json)
+    r = finetune(cfg, out, resume=args.resume, progress=not (args.json or args.no_progress))
     from deltatune_models import model_info
 
     arch = cfg.model  # the architecture the weights fit: hrnet's default weights are hrnet_w18_small_v2's

@@ -7,6 +7,7 @@ import argparse
 from deltatune.cli._common import (
     PLOT_SUFFIXES,
     add_model_clip_arguments,
+    add_no_progress,
     add_start_argument,
     add_threshold_arguments,
     add_window_argument,
@@ -45,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="truncation mode (default max)")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_no_progress(p)
     p.add_argument("--plot", default=None, metavar="F.png",
                    help="draw the last frame of each stream (the pixels the input step passed on, dense and "
                         "delta keypoints or top-1 classes), the pixels that fired at the two busiest "
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         fallback=args.fallback,
         windows=windows,
         keep_last=bool(args.plot),
-        progress=not args.json,  # on stderr, and only when it is a terminal
+        progress=not (args.json or args.no_progress),  # on stderr, and only when it is a terminal
     )
     if args.plot:
         from deltatune.report.inspect_plot import save_inspection_figure

@@ -7,6 +7,7 @@ import sys
 
 from deltatune.cli._common import (
     add_model_clip_arguments,
+    add_no_progress,
     add_start_argument,
     add_threshold_arguments,
     add_window_argument,
@@ -55,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "top-1 classes, in each crop window; the detector's boxes scoring 0.5 or more)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary line")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,13 @@ import shlex
 import sys
 from typing import Any
 
-from deltatune.cli._common import add_start_argument, add_window_argument, json_text, parse_windows
+from deltatune.cli._common import (
+    add_no_progress,
+    add_start_argument,
+    add_window_argument,
+    json_text,
+    parse_windows,
+)
 
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
@@ -226,7 +232,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="at the end, draw the study as `deltatune pareto --plot` does: every trial, the front, the "
         "re-timed points with their CIs, the recommendation and the budget, above the front's thresholds",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(parser)
 
 
 def _numbers(text: str, option: str, kind: type = float) -> tuple[Any, ...]:
