@@ -402,7 +402,8 @@ def create_model(name: str, *, weights: str | Path | None = "default", **kwargs:
         if status == WEIGHTS_NONE:
             hint = card.weights_hint or "pass a checkpoint file (--weights FILE)"
             raise WeightsError(
-                f"model {name!r} has no default weights; use weights=None for random init, or {hint}"
+                f"model {name!r} has no default weights; {hint}, or --weights none for random ones "
+                "(weights=None in Python)"
             )
         if path is None and status == WEIGHTS_MISSING:
             raise WeightsError(

@@ -48,7 +48,9 @@ def test_unknown_name_suggests_close_names():
 
 
 def test_default_weights_absent_is_a_weights_error_with_a_hint():
-    with pytest.raises(WeightsError, match=r"model 'hrnet_w48' has no default weights.*--weights FILE"):
+    # the command line's spellings first (this is what every command prints), then Python's
+    with pytest.raises(WeightsError, match=r"model 'hrnet_w48' has no default weights.*--weights FILE.*, or "
+                                           r"--weights none for random ones \(weights=None in Python\)"):
         create_model("hrnet_w48")
 
 
