@@ -190,3 +190,25 @@ def test_key_frames_on_change_travel_with_threshold_files(tmp_path) -> None:  # 
     bad = r"keyframe_change must be a fraction in \(0, 1\] or null, got 2$"
     with pytest.raises(ThresholdError, match=bad):
         other.load_thresholds(tmp_path / "bad.json")
+
+
+def test_frames_run_without_autograd_whatever_the_callers_grad_mode() -> None:
+    """Called without ``torch.no_grad()`` (the usual slip), a frame must not record a graph: the buffers
+    carry every frame into the next, so each output's graph would reach back to frame 0 and memory would
+    grow with the stream. The outputs are those of a no-grad run, and no tensor the network keeps needs a
+    gradient."""
+    clip = list(moving_square_clip(6))
+    for backend in ("reference", "sparse"):
+        net = _net(backend)
+        with torch.no_grad():
+            expected = net.run_stream(clip)
+        net.reset()
+        assert torch.is_grad_enabled()
+        outputs = [net(frame) for frame in clip]
+        for got, want in zip(outputs, expected, strict=True):
+            for a, b in zip(tree_flatten(got)[0], tree_flatten(want)[0], strict=True):
+                assert not a.requires_grad and a.grad_fn is None
+                assert torch.equal(a, b)
+        kept = [t for t in (*net.buffers(), *net.parameters(), *vars(net._ctx).values())
+                if isinstance(t, torch.Tensor)]
+        assert kept and not any(t.requires_grad and t.grad_fn is not None for t in kept), backend

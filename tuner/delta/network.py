@@ -103,7 +103,17 @@ class DeltaNetwork(nn.Module):
         A frame with NaN or Inf is refused (:class:`StreamError`) before it touches any state: a NaN never
         fires a truncation (``score > t`` is false), so it would hide in a residual and silently freeze
         that pixel's output.
+
+        The delta network is for inference: a frame runs without autograd whatever the caller's grad mode.
+        Its buffers carry every frame into the next, so a graph recorded outside ``torch.no_grad()`` would
+        chain each frame to all before it and hold them in memory (12 GB after 300 frames of a small
+        three-conv network); the outputs are plain tensors, as under ``no_grad``.
         """
+        with torch.no_grad():
+            return self._forward(inputs)
+
+    def _forward(self, inputs: tuple[torch.Tensor, ...]) -> Any:
+        """:meth:`forward` without autograd (the caller holds ``torch.no_grad``)."""
         for i, x in enumerate(inputs):
             if x.is_floating_point() and not _all_finite(x):
                 raise StreamError(f"frame {self._ctx.frame + 1}, input {i}: contains NaN or Inf values")
