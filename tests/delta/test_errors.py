@@ -123,3 +123,19 @@ def test_finite_frames_whose_sum_overflows_are_accepted() -> None:
     assert not torch.isfinite(x.sum())
     net(x)
     net(x)
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_an_unbatched_frame_is_refused_and_leaves_no_stream_behind(backend: str) -> None:
+    """torch's conv takes an unbatched ``[C, H, W]``; the delta rule would read H as the channels. The first
+    frame is refused with the shape, and the next, batched, frame starts the stream as if nothing ran."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 1)).eval()
+    net = convert(model, thresholds=0.0, backend=backend)
+    x = torch.rand(3, 8, 8)
+    with torch.no_grad():
+        with pytest.raises(StreamError, match=r"input of shape \(3, 8, 8\).*\[N, C, H, W\].*x\[None\]"):
+            net(x)
+        for t in range(3):
+            x = x.clone()
+            x[:, t, t] += 0.5
+            torch.testing.assert_close(net(x[None]), model(x[None]), rtol=1e-5, atol=1e-6)

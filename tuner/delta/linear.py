@@ -33,7 +33,7 @@ from deltatune.delta.values import (
     mask_shape,
     union,
 )
-from deltatune.errors import UnsupportedOpError
+from deltatune.errors import StreamError, UnsupportedOpError
 
 __all__ = [
     "Invoker",
@@ -234,6 +234,11 @@ class ConvOp(DeltaOp):
 
     def forward(self, x: DeltaValue) -> DeltaValue:
         if x.first:
+            if x.data.dim() != 4:  # torch's conv takes an unbatched [C, H, W]; the delta rule reads dim 1 as C
+                raise StreamError(
+                    f"conv {self.name!r}: input of shape {tuple(x.data.shape)}; a delta network takes "
+                    "batched frames [N, C, H, W], one stream per batch entry (add the batch dimension: x[None])"
+                )
             y = self.conv(x.data)
             dense = self.macs_per_pixel * count_true(None, y)
             _record(self, dense, dense, x.data, None, y, None, True)

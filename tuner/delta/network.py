@@ -142,6 +142,8 @@ class DeltaNetwork(nn.Module):
             self._last_refreshed = ctx.refreshed > before
             return out
         except BaseException:
+            if self._ctx.frame == 0:  # a failed first frame leaves no half-initialised stream behind
+                self._restart_streams()
             self._ctx.frame -= 1
             raise
 
