@@ -234,10 +234,11 @@ class ConvOp(DeltaOp):
 
     def forward(self, x: DeltaValue) -> DeltaValue:
         if x.first:
-            if x.data.dim() != 4:  # torch's conv takes an unbatched [C, H, W]; the delta rule reads dim 1 as C
+            if x.data.dim() != 4:  # torch's conv takes an unbatched [C, H, W]; the rule reads dim 1 as C
                 raise StreamError(
                     f"conv {self.name!r}: input of shape {tuple(x.data.shape)}; a delta network takes "
-                    "batched frames [N, C, H, W], one stream per batch entry (add the batch dimension: x[None])"
+                    "batched frames [N, C, H, W], one stream per batch entry (add the batch dimension: "
+                    "x[None])"
                 )
             y = self.conv(x.data)
             dense = self.macs_per_pixel * count_true(None, y)
