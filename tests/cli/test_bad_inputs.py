@@ -67,7 +67,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--study", ""], "--study '': use a plain name"),
     (TINY + ["--study", "a/b"], "no path separators"),
     (TINY[:-1] + ["0"], "--trials 0: need at least 1"),
-    (TINY + ["--budget", "-1"], "--budget -1.0: must be >= 0"),
+    (TINY + ["--budget", "-1"], "--budget -1.0: must be a finite number >= 0"),
     (TINY + ["--jobs", "0"], "--jobs 0: need at least 1 worker"),
     (TINY + ["--space", "nope"], "--space 'nope' is unknown"),
     (TINY + ["--strategy", "nope"], "--strategy 'nope' is unknown"),

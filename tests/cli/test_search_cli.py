@@ -128,7 +128,7 @@ def test_search_text_output_names_front_recommendation_and_storage(
         (["--model", "nope"], "unknown model 'nope'"),
         ([*TINY_ARGS, "--strategy", "annealing"], "--strategy 'annealing' is unknown"),
         ([*TINY_ARGS, "--storage", "mongodb://x/y"], "unknown scheme 'mongodb'"),
-        ([*TINY_ARGS, "--budget", "-1"], "--budget -1.0: must be >= 0"),
+        ([*TINY_ARGS, "--budget", "-1"], "--budget -1.0: must be a finite number >= 0"),
         ([*TINY_ARGS, "--thr-range", "0.5", "0.1"], "--thr-range 0.5 0.1: need 0 < LO < HI"),
         ([*TINY_ARGS, "--thr-range", "0", "0.1"], "--thr-range 0 0.1: need 0 < LO < HI"),
         ([*TINY_ARGS, "--space", "blocks"], "--space 'blocks' is unknown"),

@@ -62,3 +62,5 @@ def test_bad_export_requests_are_config_errors(study, tmp_path: Path) -> None:  
         export_trial(study, tmp_path / "x.json", trial=0, format="onnx")
     with pytest.raises(ConfigError, match="--best-under -1"):
         export_trial(study, tmp_path / "x.json", best_under=-1)
+    with pytest.raises(ConfigError, match=r"--best-under nan: must be >= 0"):
+        export_trial(study, tmp_path / "x.json", best_under=float("nan"))

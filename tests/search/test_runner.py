@@ -200,8 +200,9 @@ def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"budget": -0.5}, "--budget -0.5: must be >= 0"),
-        ({"budget": float("nan")}, "--budget"),
+        ({"budget": -0.5}, "--budget -0.5: must be a finite number >= 0"),
+        ({"budget": float("nan")}, "--budget nan: must be a finite number >= 0"),
+        ({"budget": float("inf")}, "--budget inf: must be a finite number >= 0"),
         ({"trials": 0}, "--trials 0"),
         ({"jobs": 0}, "--jobs 0"),
         ({"speed": "joules"}, "--speed 'joules' is unknown"),

@@ -54,7 +54,7 @@ def select_trial(
             raise ConfigError(f"--trial {trial}: trial is {found[0].state.name}, not COMPLETE")
         return found[0]
     assert best_under is not None
-    if best_under < 0:
+    if not best_under >= 0:  # also NaN
         raise ConfigError(f"--best-under {best_under}: must be >= 0 (accuracy points)")
     row = _best_under(trials_frame(study), best_under)
     if row is None:

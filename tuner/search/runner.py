@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import threading
@@ -129,8 +130,8 @@ class SearchSettings:
             raise ConfigError(f"--heartbeat {self.heartbeat}: must be > 0 seconds")
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
-        if not (self.budget >= 0):  # also rejects NaN
-            raise ConfigError(f"--budget {self.budget}: must be >= 0 (accuracy points)")
+        if not (math.isfinite(self.budget) and self.budget >= 0):  # inf: every trial feasible, hypervolume inf
+            raise ConfigError(f"--budget {self.budget}: must be a finite number >= 0 (accuracy points)")
         if self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs}: need at least 1 worker")
         if self.space not in SPACES:
