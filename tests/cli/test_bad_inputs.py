@@ -125,6 +125,8 @@ CASES: list[tuple[list[str], str]] = [
     (["report", "s.toml", "--unit", "seed"], "--unit: applies to a CSV table of runs; s.toml is a study"),
     (["report", "runs.csv"], "runs.csv: one row per run (no 'metric' and 'value' columns): say which"),
     (["report", "runs.csv", "--factors", "lr", "--margin", "acc=x"], "--margin acc=x: write METRIC=X"),
+    (["report", "runs.csv", "--factors", "lr", "--margin", "acc=inf"],
+     "--margin acc=inf: the margin must be a finite number > 0"),
     (["report", "runs.csv", "--factors", "lr", "--baseline", "lr"], "--baseline lr: write FACTOR=LEVEL"),
     (["report", "missing.csv"], "missing.csv: no such file"),
     (["report", "runs.csv", "--factors", "lr", "--csv", "./runs.csv"], "that is the table being read"),

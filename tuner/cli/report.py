@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,8 +108,8 @@ def _table_results(args: argparse.Namespace) -> AblationResults:
             margins[name.strip()] = float(value)
         except ValueError:
             raise ConfigError(f"--margin {item}: write METRIC=X with X a number") from None
-        if not margins[name.strip()] > 0:
-            raise ConfigError(f"--margin {item}: the margin must be positive")
+        if not (math.isfinite(margins[name.strip()]) and margins[name.strip()] > 0):  # inf: all equivalent
+            raise ConfigError(f"--margin {item}: the margin must be a finite number > 0")
     baseline = None
     if args.baseline is not None:
         factor, sep, level = args.baseline.partition("=")

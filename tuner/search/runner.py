@@ -130,7 +130,7 @@ class SearchSettings:
             raise ConfigError(f"--heartbeat {self.heartbeat}: must be > 0 seconds")
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
-        if not (math.isfinite(self.budget) and self.budget >= 0):  # inf: every trial feasible, hypervolume inf
+        if not (math.isfinite(self.budget) and self.budget >= 0):  # inf: all feasible, hypervolume inf
             raise ConfigError(f"--budget {self.budget}: must be a finite number >= 0 (accuracy points)")
         if self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs}: need at least 1 worker")
