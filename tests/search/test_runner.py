@@ -203,6 +203,7 @@ def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
         ({"budget": -0.5}, "--budget -0.5: must be a finite number >= 0"),
         ({"budget": float("nan")}, "--budget nan: must be a finite number >= 0"),
         ({"budget": float("inf")}, "--budget inf: must be a finite number >= 0"),
+        ({"heartbeat": float("inf")}, "--heartbeat inf: must be a finite number of seconds > 0"),
         ({"trials": 0}, "--trials 0"),
         ({"jobs": 0}, "--jobs 0"),
         ({"speed": "joules"}, "--speed 'joules' is unknown"),

@@ -41,8 +41,9 @@ from deltatune._workers import (
     register_worker,
 )
 from deltatune.ablation.spec import FACTORS, Run, StudySpec, field_location
-from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, grace_period, open_ablation
+from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, open_ablation
 from deltatune.errors import ConfigError, DeltatuneError
+from deltatune.search.storage import check_heartbeat, grace_period
 
 if TYPE_CHECKING:
     import optuna
@@ -332,8 +333,7 @@ def run_ablation(
 
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: need at least 1 worker")
-    if not heartbeat > 0:
-        raise ConfigError(f"--heartbeat {heartbeat}: must be > 0 seconds")
+    check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     url = storage or default_storage(spec.name)
     check_inputs(spec)

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
-from deltatune.search.storage import marked_studies, open_rdb, quiet_experimental, shown_url, url_scheme
+from deltatune.search.storage import (
+    heartbeat_options,
+    marked_studies,
+    open_rdb,
+    quiet_experimental,
+    shown_url,
+    url_scheme,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -33,7 +40,6 @@ __all__ = [
     "default_storage",
     "open_ablation",
     "load_results",
-    "grace_period",
     "find_study",
     "design_change",
     "stored_design",
@@ -43,11 +49,6 @@ log = logging.getLogger(__name__)
 
 META_KEY = "deltatune-ablation"
 DEFAULT_HEARTBEAT = 10.0
-
-
-def grace_period(heartbeat: float) -> int:
-    """Seconds without a heartbeat after which a running trial counts as dead."""
-    return max(2, int(round(3 * heartbeat)))
 
 
 def default_storage(spec_name: str) -> str:
@@ -104,7 +105,7 @@ def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:
     quiet_experimental()
     kw: dict[str, Any] = {}
     if heartbeat is not None:
-        kw = {"heartbeat_interval": max(1, int(round(heartbeat))), "grace_period": grace_period(heartbeat)}
+        kw = heartbeat_options(heartbeat)
     return open_rdb(url, **kw)
 
 

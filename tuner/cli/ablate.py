@@ -73,13 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.spec import load_study
     from deltatune.ablation.store import check_url, default_storage, design_change
     from deltatune.errors import ConfigError
-    from deltatune.search.storage import shown_url
+    from deltatune.search.storage import check_heartbeat, shown_url
 
     quote = shlex.quote  # the printed commands run as pasted (spaces, ? and & in paths and URLs)
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: need at least 1 worker")
-    if not args.heartbeat > 0:
-        raise ConfigError(f"--heartbeat {args.heartbeat}: must be > 0 seconds")
+    check_heartbeat(args.heartbeat)
     spec = load_study(args.file)
     runs = spec.runs()
     check_url(args.storage or default_storage(spec.name))

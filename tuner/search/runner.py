@@ -50,7 +50,7 @@ from deltatune.search.pareto import (
 from deltatune.search.retime import Retimed, fastest_first, retime_candidates, retime_trials
 from deltatune.search.segments import SEGMENTS_ATTR, SegmentsEvaluator, aggregate_error
 from deltatune.search.spaces import SPACES, Ranges, make_space
-from deltatune.search.storage import StorageSpec, marked_studies, resolve_storage, shown_url
+from deltatune.search.storage import StorageSpec, check_heartbeat, marked_studies, resolve_storage, shown_url
 from deltatune.search.strategies import make_strategy, strategy_class
 from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
 from deltatune.search.training import ATTR as FINETUNE_ATTR
@@ -126,8 +126,7 @@ class SearchSettings:
     refit: bool = False
 
     def __post_init__(self) -> None:
-        if not self.heartbeat > 0:
-            raise ConfigError(f"--heartbeat {self.heartbeat}: must be > 0 seconds")
+        check_heartbeat(self.heartbeat)
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
         if not (math.isfinite(self.budget) and self.budget >= 0):  # inf: all feasible, hypervolume inf

@@ -21,6 +21,7 @@ Every storage opens in optuna-dashboard: ``optuna-dashboard ./deltatune-results/
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -42,6 +43,9 @@ __all__ = [
     "quiet_experimental",
     "RESULTS_ENV",
     "HEARTBEAT_S",
+    "check_heartbeat",
+    "grace_period",
+    "heartbeat_options",
     "engine_url",
     "open_rdb",
     "shown_url",
@@ -95,6 +99,25 @@ def shown_url(url: str) -> str:
     CI logs are read by others; a server's password belongs in ``PGPASSWORD`` or ``~/.pgpass``, which the
     driver reads for a URL without one."""
     return _PASSWORD.sub(r"\1:***@", url)
+
+
+def check_heartbeat(seconds: float) -> None:
+    """One error for a ``--heartbeat`` Optuna cannot use, before any work: a finite number of seconds > 0
+    (``inf`` would reach the storage as an interval it cannot round)."""
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"--heartbeat {seconds}: must be a finite number of seconds > 0")
+
+
+def grace_period(heartbeat: float) -> int:
+    """Seconds without a heartbeat after which a running trial counts as dead (three missed beats)."""
+    return max(2, int(round(3 * heartbeat)))
+
+
+def heartbeat_options(heartbeat: float) -> dict[str, int]:
+    """``RDBStorage``'s heartbeat keywords for a ``--heartbeat`` of ``heartbeat`` seconds (whole seconds,
+    at least 1)."""
+    check_heartbeat(heartbeat)
+    return {"heartbeat_interval": max(1, int(round(heartbeat))), "grace_period": grace_period(heartbeat)}
 
 
 def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
@@ -173,8 +196,7 @@ class StorageSpec:
         quiet_experimental()
         return open_rdb(
             self.url,
-            heartbeat_interval=max(1, round(self.heartbeat)),
-            grace_period=max(2, round(3 * self.heartbeat)),
+            **heartbeat_options(self.heartbeat),
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
         )
 
