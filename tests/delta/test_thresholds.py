@@ -81,6 +81,14 @@ def test_unknown_name_and_bad_values_are_errors(net) -> None:
         net.set_thresholds(-0.5)
     with pytest.raises(ThresholdError, match="missing"):
         net.set_thresholds({"input": 0.1})
+    # a misspelt kind would leave its points at the default without a word
+    with pytest.raises(ThresholdError, match=r"kind\(s\) 'ReLU': no truncation point has that kind.*relu6"):
+        net.set_thresholds(ThresholdMap(default=0.1, by_kind={"input": 0.0, "ReLU": 0.2}))
+    # a kind this network lacks is fine: one map serves several networks
+    assert set(net.set_thresholds(ThresholdMap(default=0.1, by_kind={"mish": 0.2})).values()) == {0.1}
+    for flag in (True, False):  # False is no "off" (None is), True no threshold
+        with pytest.raises(ThresholdError, match=f"threshold {flag} is not a number"):
+            net.set_thresholds(flag)
 
 
 def test_file_round_trip_and_mismatch(net, tmp_path) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "POINTWISE_METHODS",
     "POOL_MODULES",
     "POOL_FUNCTIONS",
+    "TRUNCATION_KINDS",
     "STRUCTURAL_MODULES",
     "STRUCTURAL_FUNCTIONS",
     "STRUCTURAL_METHODS",
@@ -90,6 +91,14 @@ POOL_FUNCTIONS: dict[object, str] = {
     F.max_pool2d: "maxpool",
     F.adaptive_max_pool2d: "maxpool",
 }
+
+#: Every kind a truncation point can have: the keys of ``ThresholdMap.by_kind`` (``fallback``: an op run
+#: densely by ``convert(..., fallback=True)``).
+TRUNCATION_KINDS: frozenset[str] = frozenset(
+    {"input", "fallback"}
+    | set(POINTWISE_MODULES.values()) | set(POINTWISE_FUNCTIONS.values()) | set(POINTWISE_METHODS.values())
+    | set(POOL_MODULES.values()) | set(POOL_FUNCTIONS.values())
+)
 
 #: Linear modules with no constant term (applied to deltas as they are).
 STRUCTURAL_MODULES: tuple[type[nn.Module], ...] = (

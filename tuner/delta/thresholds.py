@@ -61,6 +61,8 @@ class TruncationPoint:
 def _check_value(where: str, v: Any) -> float | None:
     if v is None:
         return None
+    if isinstance(v, bool):  # False is no "off" (that is None), True no threshold
+        raise ThresholdError(f"{where}: threshold {v!r} is not a number (None: never truncate)")
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -102,12 +104,21 @@ class ThresholdMap:
     scale: float = 1.0
 
     def resolve(self, points: Sequence[TruncationPoint], *, strict: bool = True) -> dict[str, float | None]:
-        """``{name: threshold}`` for every point; unknown exact names are an error when ``strict``."""
+        """``{name: threshold}`` for every point; unknown exact names are an error when ``strict``, and so
+        is a kind no truncation point can have (a typo would otherwise leave its points at the default)."""
+        from deltatune.delta.optable import TRUNCATION_KINDS
+
         names = {p.name for p in points}
         if strict:
             extra = sorted(set(self.by_name) - names)
             if extra:
                 raise ThresholdError(f"threshold map names {len(extra)} unknown layer(s): {_short(extra)}")
+            kinds = sorted(set(self.by_kind) - TRUNCATION_KINDS)
+            if kinds:
+                raise ThresholdError(
+                    f"threshold map kind(s) {', '.join(map(repr, kinds))}: no truncation point has that kind "
+                    f"(kinds: {', '.join(sorted(TRUNCATION_KINDS))})"
+                )
         patterns = []
         for pat, pat_value in self.by_pattern:
             try:
