@@ -96,8 +96,11 @@ POOL_FUNCTIONS: dict[object, str] = {
 #: densely by ``convert(..., fallback=True)``).
 TRUNCATION_KINDS: frozenset[str] = frozenset(
     {"input", "fallback"}
-    | set(POINTWISE_MODULES.values()) | set(POINTWISE_FUNCTIONS.values()) | set(POINTWISE_METHODS.values())
-    | set(POOL_MODULES.values()) | set(POOL_FUNCTIONS.values())
+    | set(POINTWISE_MODULES.values())
+    | set(POINTWISE_FUNCTIONS.values())
+    | set(POINTWISE_METHODS.values())
+    | set(POOL_MODULES.values())
+    | set(POOL_FUNCTIONS.values())
 )
 
 #: Linear modules with no constant term (applied to deltas as they are).
