@@ -212,3 +212,21 @@ def test_frames_run_without_autograd_whatever_the_callers_grad_mode() -> None:
         kept = [t for t in (*net.buffers(), *net.parameters(), *vars(net._ctx).values())
                 if isinstance(t, torch.Tensor)]
         assert kept and not any(t.requires_grad and t.grad_fn is not None for t in kept), backend
+
+
+def test_a_bare_layer_converts_like_a_one_layer_network() -> None:
+    """``convert(nn.Conv2d(...))``, the way one times a single conv: the layer is the model. Traced as it
+    is, its forward is the functional ``conv2d`` the builder does not convert (it was refused as 'operation
+    conv2d is not supported')."""
+    from torch import nn
+
+    for layer, channels in ((nn.Conv2d(3, 4, 3, padding=1), 3), (nn.Conv2d(8, 8, 3, padding=1, groups=8), 8),
+                            (nn.ReLU(), 3)):
+        for backend in ("reference", "sparse"):
+            net = convert(layer, thresholds=0.0, backend=backend)
+            x = torch.randn(1, channels, 8, 8)
+            with torch.no_grad():
+                for t in range(3):
+                    x = x.clone()
+                    x[..., t, t] += 1.0
+                    torch.testing.assert_close(net(x), layer(x), rtol=1e-5, atol=1e-6)

@@ -64,6 +64,10 @@ class DeltaTracer(fx.Tracer):
 def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx.GraphModule:
     """Symbolically trace ``model``; a model fx cannot trace is a clear :class:`UnsupportedOpError`."""
     tracer = DeltaTracer(leaf_types)
+    if tracer.is_leaf_module(model, ""):
+        # a bare layer (convert(nn.Conv2d(...)) to time one conv): traced as it is, its forward would be
+        # the functional call (F.conv2d) instead of the module the builder converts; wrapped, it is one
+        model = nn.Sequential(model)
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
