@@ -196,7 +196,8 @@ def register_model(fn: F | None = None, *, card: ModelCard | None = None) -> Any
     """Register an entry point under its function name (usable bare or as ``@register_model(card=...)``).
 
     Without ``card=``, the card is ``MODEL_CARDS[fn.__name__]`` of the function's module. Registering a
-    name twice replaces the old entry with a warning (like timm).
+    name twice replaces the old entry with a warning (like timm), except a zoo model's name, which is
+    refused outside the zoo (:class:`TypeError`).
     """
 
     def _register(func: F) -> F:
@@ -210,6 +211,11 @@ def register_model(fn: F | None = None, *, card: ModelCard | None = None) -> Any
                 f"in {func.__module__} before the entry point, or pass card="
             )
         name = func.__name__
+        if (name in _REGISTRY and _REGISTRY[name].fn.__module__ in _BUILTIN_FAMILIES
+                and func.__module__ not in _BUILTIN_FAMILIES):
+            # the shipped studies, threshold files and READMEs name zoo models: replacing one would change
+            # what they run without a word
+            raise TypeError(f"register_model: {name!r} is a zoo model; give yours another name")
         if name in _REGISTRY and _REGISTRY[name].fn is not func:
             warnings.warn(f"model {name!r} is already registered; overwriting it", UserWarning, stacklevel=2)
         _REGISTRY[name] = _Entry(name=name, fn=func, card=found)

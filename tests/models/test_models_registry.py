@@ -129,6 +129,20 @@ def test_reregistering_a_name_warns(toy_family):
     assert create_model("toy_net", weights=None).conv.out_channels == 3
 
 
+def test_a_family_cannot_replace_a_zoo_model(toy_family):
+    """The shipped studies and threshold files name zoo models; a user's family that registered 'hrnet'
+    would change what they run without a word."""
+    zoo = create_model("hrnet_tiny", weights=None)
+
+    def hrnet_tiny(**kwargs):
+        return _Toy()
+
+    hrnet_tiny.__module__ = "toy_family"
+    with pytest.raises(TypeError, match="'hrnet_tiny' is a zoo model; give yours another name"):
+        register_model(hrnet_tiny, card=toy_family.MODEL_CARDS["toy_net"])
+    assert type(create_model("hrnet_tiny", weights=None)) is type(zoo)
+
+
 def test_register_without_card_is_refused(toy_family):
     def nameless(**kwargs):
         return _Toy()
