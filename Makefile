@@ -20,7 +20,7 @@ data: setup
 	$(BIN)/deltatune data fetch
 
 demo: data
-	$(BIN)/deltatune search --model hrnet --plot deltatune-results/demo-front.png
+	$(BIN)/deltatune search --model hrnet --finish --plot deltatune-results/demo-front.png
 
 # Real servers some tests start themselves: Debian's Chromium (renders the ablation report) and PostgreSQL
 # (the multi-process search). Installed once, when root and apt-get exist; elsewhere those tests skip,
