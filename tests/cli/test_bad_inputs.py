@@ -52,6 +52,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "s.toml").write_text(STUDY)
     (tmp_path / "bad_labels.csv").write_text("x,y\n1,2\n")
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "s.journal").write_text("")  # a search's storage (its content does not matter here)
     (tmp_path / "runs.csv").write_text("seed,lr,acc\n0,0.1,0.5\n0,0.01,0.6\n")
     from PIL import Image
 
@@ -120,6 +121,8 @@ CASES: list[tuple[list[str], str]] = [
     (["export", "--study", "rnd", "--trial", "0", "-o", "/proc/x.json"], "cannot write there"),
     (["report", "missing.db"], "missing.db: no such file"),
     (["report", "s.toml"], "no results yet"),
+    (["report", "s.journal"], "s.journal: is a search study's journal, not an ablation study; "
+                              "`deltatune pareto --storage s.journal` shows it"),
     (["report", "s.toml", "--alpha", "2"], "--alpha 2.0: must be between 0 and 1"),
     (["report", "s.toml", "-o", "x.pdf"], "-o x.pdf: unsupported file type"),
     (["report", "s.toml", "--unit", "seed"], "--unit: applies to a CSV table of runs; s.toml is a study"),

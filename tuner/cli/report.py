@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
         what = "give a study .toml, its .db file, a storage URL or a CSV table"
         if not Path(src).is_file():
             raise ConfigError(f"{src}: {missing_file(src)} ({what})")
+        if Path(src).suffix.lower() == ".journal":  # a search's storage: its front, not an ablation
+            raise ConfigError(f"{src}: is a search study's journal, not an ablation study; "
+                              f"`deltatune pareto --storage {shlex.quote(src)}` shows it ({what})")
         with open(src, "rb") as fh:
             if fh.read(16) != b"SQLite format 3\x00":
                 raise ConfigError(f"{src}: not an sqlite database ({what})")
