@@ -59,3 +59,19 @@ def test_a_design_that_adds_levels_seeds_or_segments_extends_the_stored_one(tmp_
             design_change(url, spec)
         with pytest.raises(ConfigError, match="was run with a different design"):
             open_ablation(url, spec, heartbeat=None)
+
+
+def test_a_storage_of_searches_only_points_to_pareto(tmp_path: Path) -> None:
+    """``report s.db`` on a search's storage: naming a study with --study would not help, so the error
+    names its searches and the command that shows one."""
+    import optuna
+
+    from deltatune.ablation.store import find_study
+    from deltatune.search.pareto import META_KEY as SEARCH_KEY
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    search = optuna.create_study(study_name="net-tpe-group", storage=url, directions=["minimize", "maximize"])
+    search.set_user_attr(SEARCH_KEY, {"model": "net"})
+    with pytest.raises(ConfigError, match=r"holds no ablation study, only search studies \(net-tpe-group\); "
+                                          r"`deltatune pareto --storage sqlite:///.*s\.db` shows a search"):
+        find_study(url)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,16 @@ def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySp
     storage = _storage(url, None)
     if name is None:
         names = marked_studies(storage, META_KEY)
+        if not names:
+            from deltatune.search.pareto import META_KEY as SEARCH_KEY
+
+            searches = marked_studies(storage, SEARCH_KEY)
+            if searches:  # naming one with --study would not help: they are searches
+                raise ConfigError(
+                    f"{shown_url(url)}: holds no ablation study, only search studies "
+                    f"({', '.join(searches)}); `deltatune pareto --storage {shlex.quote(shown_url(url))}` "
+                    "shows a search"
+                )
         if len(names) != 1:
             raise ConfigError(
                 f"{shown_url(url)}: holds {len(names)} ablation studies ({', '.join(names) or 'none'}); "
