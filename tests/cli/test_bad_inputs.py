@@ -77,6 +77,10 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--storage", "nope://x"], "unknown scheme 'nope'"),
     (TINY + ["--storage", "sqlite:////missing-dir/x.db"], "cannot open"),
     (TINY + ["--storage", "folder"], "not a storage URL"),
+    (TINY + ["--storage", "sqlite:///"], "--storage sqlite:///: sqlite URL needs a file"),
+    (TINY + ["--storage", "sqlite:///folder"], "folder is a folder, not a database file"),
+    (["pareto", "--storage", "sqlite:///typo.db"], "--storage sqlite:///typo.db: no such database file"),
+    (["export", "--storage", "sqlite:///typo.db", "--trial", "0"], "no such database file"),
     (TINY + ["--labels", "missing.csv"], "--labels missing.csv: no such file"),
     (TINY + ["--labels", "folder"], "--labels folder: a folder, not a file"),
     (["inspect", "--model", "hrnet_tiny", "--weights", "folder"], "checkpoint folder: a folder, not a file"),
@@ -370,3 +374,24 @@ def test_a_search_on_random_weights_that_find_no_keypoint_says_the_weights_are_t
     assert "--model pose_resnet50: with random weights the dense model finds no keypoint" in err[0]
     assert "pass --weights FILE" in err[0]
     assert not (ws / "res" / "random-pose.journal").exists()
+
+
+def test_pareto_reads_storages_without_creating_them_and_points_ablations_to_report(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped sqlite file was created empty, and the error then said it 'holds 0 search studies'; a
+    storage of ablations only now names them and the command that reports one."""
+    import optuna
+
+    from deltatune.ablation.store import META_KEY
+
+    assert main(["pareto", "--storage", "sqlite:///typo.db"]) == 2
+    assert not (ws / "typo.db").exists()
+    url = f"sqlite:///{ws / 'ab.db'}"
+    optuna.create_study(study_name="ab", storage=url).set_user_attr(META_KEY, {"spec": {}})
+    capsys.readouterr()
+    assert main(["pareto", "--storage", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        f"holds no search study, only ablation studies (ab); `deltatune report {url}` reports one"
+    )

@@ -30,6 +30,7 @@ from deltatune.search.storage import (
     open_rdb,
     quiet_experimental,
     shown_url,
+    sqlite_file,
     url_scheme,
 )
 
@@ -72,12 +73,7 @@ def check_url(url: str) -> None:
             f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use sqlite:///file.db or postgresql://..."
         )
     if scheme == "sqlite":
-        path = Path(url.split(":///", 1)[1]) if ":///" in url else None
-        if path is None or not str(path):
-            raise ConfigError(f"--storage {shown_url(url)}: sqlite URL needs a file (sqlite:///path/study.db)")
-        if path.exists() and path.is_dir():
-            raise ConfigError(f"--storage {shown_url(url)}: {path} is a folder, not a database file")
-        _check_can_create(url, path.parent)
+        _check_can_create(url, sqlite_file(url).parent)
 
 
 def _check_can_create(url: str, folder: Path) -> None:

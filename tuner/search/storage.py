@@ -44,6 +44,7 @@ __all__ = [
     "RESULTS_ENV",
     "HEARTBEAT_S",
     "check_heartbeat",
+    "sqlite_file",
     "grace_period",
     "heartbeat_options",
     "engine_url",
@@ -88,6 +89,17 @@ def url_scheme(url: str) -> str:
     """The database kind of an RDB URL, lower-case and without its driver: ``postgresql+psycopg2://...``
     -> ``postgresql``."""
     return url.split("://", 1)[0].split("+", 1)[0].lower()
+
+
+def sqlite_file(url: str) -> Path:
+    """The database file of a ``sqlite:///`` URL, or one clear error: ``sqlite:///`` alone would open a
+    database in memory that nothing keeps, and a folder is no database."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path:
+        raise ConfigError(f"--storage {shown_url(url)}: sqlite URL needs a file (sqlite:///path/study.db)")
+    if Path(path).is_dir():
+        raise ConfigError(f"--storage {shown_url(url)}: {path} is a folder, not a database file")
+    return Path(path)
 
 
 _PASSWORD = re.compile(r"^([A-Za-z][\w+.-]*://[^:/@]*):(.*)@")
@@ -261,6 +273,8 @@ def resolve_storage(
                 f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use a .journal path, "
                 "sqlite:///file.db, postgresql://... or mysql://..."
             )
+        if scheme == "sqlite":
+            sqlite_file(url)
         if scheme == "sqlite" and jobs > 1:
             log.warning(
                 "--storage %s with %d workers: SQLite locks the whole file; prefer a .journal "
