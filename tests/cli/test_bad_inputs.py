@@ -81,6 +81,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--storage", "sqlite:///folder"], "folder is a folder, not a database file"),
     (["pareto", "--storage", "sqlite:///typo.db"], "--storage sqlite:///typo.db: no such database file"),
     (["export", "--storage", "sqlite:///typo.db", "--trial", "0"], "no such database file"),
+    (["report", "sqlite:///typo.db"], "sqlite:///typo.db: no such database file"),
     (TINY + ["--labels", "missing.csv"], "--labels missing.csv: no such file"),
     (TINY + ["--labels", "folder"], "--labels folder: a folder, not a file"),
     (["inspect", "--model", "hrnet_tiny", "--weights", "folder"], "checkpoint folder: a folder, not a file"),
@@ -386,6 +387,7 @@ def test_pareto_reads_storages_without_creating_them_and_points_ablations_to_rep
     from deltatune.ablation.store import META_KEY
 
     assert main(["pareto", "--storage", "sqlite:///typo.db"]) == 2
+    assert main(["report", "sqlite:///typo.db"]) == 2
     assert not (ws / "typo.db").exists()
     url = f"sqlite:///{ws / 'ab.db'}"
     optuna.create_study(study_name="ab", storage=url).set_user_attr(META_KEY, {"spec": {}})

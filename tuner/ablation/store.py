@@ -167,6 +167,8 @@ def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySp
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if url_scheme(url) == "sqlite" and not sqlite_file(url).is_file():  # reading: never create one
+        raise ConfigError(f"{shown_url(url)}: no such database file")
     storage = _storage(url, None)
     if name is None:
         names = marked_studies(storage, META_KEY)
