@@ -14,7 +14,9 @@ DESCRIPTION = (
     "the model's crop windows as streams), with no labels: the target is the original dense model's own "
     "output on the same frames. --sparsity-penalty adds a normalised L1 penalty on frame-to-frame changes "
     "at the non-linearities; --truncation-aware runs DeltaCNN's truncation (at --threshold) in the "
-    "training forward pass, with a straight-through gradient through the firing decision. Seeded; "
+    "training forward pass, with a straight-through gradient through the firing decision. One of them, or "
+    "--weight-decay, is needed: without them the target is the model itself and the weights cannot move. "
+    "Seeded; "
     "checkpoints go to OUT.ckpt (atomic; --resume continues exactly); the weights go to OUT, loadable "
     "with --weights OUT by every other command. Batch-norm statistics stay frozen."
 )
@@ -22,7 +24,8 @@ DESCRIPTION = (
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
 EXAMPLES: tuple[str, ...] = (
     "deltatune finetune --model hrnet --steps 30 --weight-decay 5e-4 -o hrnet_ft.pt",
-    "deltatune finetune --model hrnet --video clip.mp4 --window 100,40,300,400 --frames 0:60 -o clip_ft.pt",
+    "deltatune finetune --model hrnet --video clip.mp4 --window 100,40,300,400 --frames 0:60 "
+    "--sparsity-penalty 0.1 -o clip_ft.pt",
 )
 
 
