@@ -506,8 +506,10 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     for seg in settings.also_on:
         try:
             seg.check()
-        except ConfigError as exc:
-            raise ConfigError(f"--also-on {seg.video}@{seg.start}: {exc}") from None
+        except ConfigError as exc:  # a segment's start is written video@N, not given with --start
+            said = str(exc).replace("from --start ", "from frame ")
+            said = said.replace("an earlier --start", f"an earlier start ({seg.video}@N)")
+            raise ConfigError(f"--also-on {seg.video}@{seg.start}: {said}") from None
     bar = None
     if not args.json and not args.no_progress:
         from tqdm import tqdm
