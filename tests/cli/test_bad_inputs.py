@@ -93,8 +93,8 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--retime", "-1"], "--retime -1: must be >= 0"),
     (TINY + ["--also-on", "vtest@x"], "--also-on 'vtest@x': expected \"video@first-frame\""),
     (TINY + ["--also-on", "vtest@790"],
-     "--also-on vtest@790: --frames 6: vtest has 795 frame(s), 5 from frame 790; need 6 (--frames 5 or fewer, "
-     "or an earlier start (vtest@N))"),
+     "--also-on vtest@790: --frames 6: vtest has 795 frame(s), 5 from frame 790; need 6 "
+     "(--frames 5 or fewer, or an earlier start (vtest@N))"),
     (TINY + ["--also-on", "vtest@100", "--train", "--train-frames", "90:130"],
      "--train-frames 90:130 overlap segment vtest@100's frames 100:106"),
     (TINY + ["--spread", "1"], "--spread 1: need at least 2 stretches"),
