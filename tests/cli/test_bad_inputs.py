@@ -77,6 +77,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--storage", "nope://x"], "unknown scheme 'nope'"),
     (TINY + ["--storage", "sqlite:////missing-dir/x.db"], "cannot open"),
     (TINY + ["--storage", "folder"], "not a storage URL"),
+    (["bench", "--model", "hrnet_tiny", "--weights", "none", "--layers", "-1"], "--layers must be >= 0"),
     (TINY + ["--storage", "sqlite:///"], "--storage sqlite:///: sqlite URL needs a file"),
     (TINY + ["--storage", "sqlite:///folder"], "folder is a folder, not a database file"),
     (["pareto", "--storage", "sqlite:///typo.db"], "--storage sqlite:///typo.db: no such database file"),

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     check_threshold(args.threshold)
     if args.frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense and untimed), got {args.frames}")
+    if args.layers < 0:
+        raise ConfigError(f"--layers must be >= 0 (0 prints no per-layer rows), got {args.layers}")
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(result.to_dict()))
     else:
-        print(result.render(max_layers=args.layers) if args.layers else result.render(max_layers=0))
+        print(result.render(max_layers=args.layers))
         if args.plot:
             print(f"plot: {args.plot}")
     if busy:
