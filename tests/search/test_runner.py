@@ -45,6 +45,16 @@ def test_rerunning_the_same_study_resumes_its_numbering(results: Path, tiny_eval
     assert seeds[0] != seeds[3]  # a resumed run draws with a new seed, never replays the first run
 
 
+def test_a_large_seed_runs(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    """The samplers seed numpy, which takes seeds below 2**32: the worker seeds derived from --seed 123456
+    overflowed it (a traceback)."""
+    big = settings(trials=2, study="bigseed", seed=123456)
+    res = run_search(big, evaluator=tiny_evaluator, heldout=False)
+    assert res.new_trials == 2
+    study = open_study(resolve_storage(None, "bigseed"), "bigseed", create=False)
+    assert all(0 <= t.user_attrs["seed"] < 2**32 for t in study.trials)
+
+
 def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
     run_search(settings(trials=1, study="mix"), evaluator=tiny_evaluator, heldout=False)
     with pytest.raises(ConfigError, match="different budget"):
@@ -204,6 +214,7 @@ def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
         ({"budget": float("nan")}, "--budget nan: must be a finite number >= 0"),
         ({"budget": float("inf")}, "--budget inf: must be a finite number >= 0"),
         ({"heartbeat": float("inf")}, "--heartbeat inf: must be a finite number of seconds > 0"),
+        ({"seed": -1}, "--seed -1: must be >= 0"),
         ({"trials": 0}, "--trials 0"),
         ({"jobs": 0}, "--jobs 0"),
         ({"speed": "joules"}, "--speed 'joules' is unknown"),

@@ -127,6 +127,8 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         check_heartbeat(self.heartbeat)
+        if self.seed < 0:
+            raise ConfigError(f"--seed {self.seed}: must be >= 0")
         if self.trials < 1:
             raise ConfigError(f"--trials {self.trials}: need at least 1")
         if not (math.isfinite(self.budget) and self.budget >= 0):  # inf: all feasible, hypervolume inf
@@ -753,7 +755,8 @@ def run_search(
     n_before = len(study.get_trials(deepcopy=False))
     trainer = Trainer(ev, budget=settings.budget, progress=progress_training) if settings.train else None
     # seeds differ per worker and per resume, so a resumed study never replays its first run's draws
-    seeds = [settings.seed * 100_003 + n_before * 101 + w for w in range(settings.jobs)]
+    # (modulo 2**32: the samplers seed numpy, which takes nothing larger; --seed 123456 overflowed)
+    seeds = [(settings.seed * 100_003 + n_before * 101 + w) % 2**32 for w in range(settings.jobs)]
     counter = {"n": 0}
 
     def _one(_: int) -> None:
