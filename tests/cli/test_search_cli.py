@@ -277,3 +277,15 @@ def test_the_use_it_line_of_a_fine_tuned_trial_runs_the_exported_weights_on_thei
     assert _predict_command(own, finetuned=True) == (
         "deltatune predict --model hrnet_tiny --weights thresholds.weights.pt --video clip.mp4 "
         "--window 0,0,30,40 --thresholds thresholds.json -o predictions.csv")
+
+
+def test_a_refused_resume_draws_no_progress_bar(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bar showed before the stored study's settings were compared: a refused resume left a '0/2
+    trials' line above its error. It now starts once run_search has checked them."""
+    with_bar = [a for a in TINY_ARGS if a != "--no-progress"]
+    argv = [*with_bar, "--trials", "2", "--study", "bar", "--speed", "macs", "--retime", "0"]
+    assert cli("search", argv) == 0
+    assert "search bar" in capsys.readouterr().err  # the bar (stderr is no terminal here; it draws anyway)
+    assert cli("search", [*argv, "--budget", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "it was created with" in err and "search bar" not in err, err

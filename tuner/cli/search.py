@@ -510,16 +510,20 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             said = str(exc).replace("from --start ", "from frame ")
             said = said.replace("an earlier --start", f"an earlier start ({seg.video}@N)")
             raise ConfigError(f"--also-on {seg.video}@{seg.start}: {said}") from None
-    bar = None
-    if not args.json and not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=settings.trials, desc=f"search {settings.study_name}", unit="trial", file=sys.stderr)
+    bar: Any = None
+    show = not args.json and not args.no_progress
 
     def progress(n: int) -> None:
-        if bar is not None:
-            bar.n = min(n, settings.trials)
-            bar.refresh()
+        nonlocal bar
+        if not show:
+            return
+        if bar is None:  # from run_search's first call on: a study stored with other settings was refused
+            from tqdm import tqdm
+
+            bar = tqdm(total=settings.trials, desc=f"search {settings.study_name}", unit="trial",
+                       file=sys.stderr)
+        bar.n = min(n, settings.trials)
+        bar.refresh()
 
     retime_bar: list[Any] = []
 
@@ -535,7 +539,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
 
     try:
         result = run_search(
-            settings, on_progress=progress, progress_training=bar is not None, on_retime=retime_progress
+            settings, on_progress=progress, progress_training=show, on_retime=retime_progress
         )
     except KeyboardInterrupt:
         if bar is not None:

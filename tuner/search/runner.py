@@ -708,7 +708,8 @@ def run_search(
 
     With ``settings.finish`` the study is run up to ``settings.trials`` finished trials in total.
 
-    ``on_progress(n_finished_this_run)`` is called as trials finish (for a progress bar);
+    ``on_progress(n_finished_this_run)`` is called with 0 once the settings are checked against a stored
+    study, then as trials finish (for a progress bar);
     ``progress_training`` shows a bar for each fine-tune of a ``--train`` search; ``on_retime(done,
     total)`` reports the re-timing of the front (``settings.retime``). ``evaluator``
     reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
@@ -733,6 +734,8 @@ def run_search(
     existing = _existing_study(spec, settings.study_name)
     if existing is not None:  # a resume with other settings is refused before the network and clip are built
         _check_meta(existing, _settings_meta(settings), record=False)
+    if on_progress is not None:
+        on_progress(0)  # the settings hold: a progress bar may show from here on
     # main process: validates inputs early, held-out check, jobs == 1 worker
     ev = make_evaluator(settings, evaluator)
     ev.check_scorable()  # every segment must have keypoints to lose
