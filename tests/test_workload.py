@@ -51,3 +51,16 @@ def test_a_stretched_crop_is_warned_about(
         load_workload("hrnet_tiny", weights=None, frames=2, video=wide, windows=[CropWindow(0, 0, 240, 320)])
         load_workload("hrnet_tiny", weights=None, frames=2, video="vtest")
     assert not [r for r in caplog.records if "stretched" in r.getMessage()]
+
+
+def test_windows_may_be_written_as_text_or_numbers(vtest_path: Path) -> None:
+    """``load_workload(windows=["x,y,w,h"])`` or ``[(x, y, w, h)]``, as a Python caller writes them, load the
+    same crops as CropWindow objects (both failed with an AttributeError); anything else is one error."""
+    from deltatune.errors import VideoError
+
+    kw = dict(weights=None, video="vtest", frames=3)
+    want = load_workload("hrnet_tiny", windows=[CropWindow(96, 96, 240, 320)], **kw).frames
+    for windows in (["96,96,240,320"], [(96, 96, 240, 320)], [[96, 96, 240, 320]]):
+        assert torch.equal(load_workload("hrnet_tiny", windows=windows, **kw).frames, want)
+    with pytest.raises(VideoError, match=r"crop window 5: give 'x,y,w,h', four integers or a CropWindow"):
+        load_workload("hrnet_tiny", windows=[5], **kw)

@@ -93,7 +93,7 @@ def predict_video(
     ``overlay``: also write the video with the predictions drawn on it (MP4, see
     :mod:`deltatune.report.overlay`), moved into place with the CSV."""
     from deltatune._atomic import atomic_write
-    from deltatune.data.video import CropWindow, FrameStreams, read_frames, video_info
+    from deltatune.data.video import CropWindow, FrameStreams, as_window, read_frames, video_info
     from deltatune.delta import convert
     from deltatune.delta.calibration import calibrate
     from deltatune.workload import build_model, preprocess, resolve_video, stream_windows
@@ -122,6 +122,7 @@ def predict_video(
     if vinfo.frames is not None and frames is not None and start + frames > vinfo.frames:
         raise ConfigError(f"--frames {frames}: {path} has {vinfo.frames} frames; frames {start}.."
                           f"{start + frames - 1} asked for (leave --frames out to run to the end)")
+    windows = None if windows is None else [as_window(w) for w in windows]  # also "x,y,w,h" or a tuple
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
     detector: Any = None

@@ -148,6 +148,9 @@ def build_model(
 ) -> tuple[nn.Module, str, bool]:
     """``(model in eval mode, weights name, random?)``: ``weights`` as :func:`load_workload` takes them.
 
+    ``windows``: crop windows, one stream each, as :class:`~deltatune.data.video.CropWindow`, ``"x,y,w,h"``
+    or ``(x, y, w, h)``; ``None``: the sample's own windows, or the whole frame of other video.
+
     ``weights=None`` builds random weights from ``seed`` (the same for the same seed, whatever the
     caller's random state, which is left as it was); ``"default"`` falls back to them (with a warning)
     when the model has no default weights and ``allow_random`` is true."""
@@ -204,9 +207,11 @@ def load_workload(
     the caller's random state, which is left as it was); ``weights="default"`` falls back to them (with a
     warning, recorded in the result) when the model has no default weights and ``allow_random`` is true.
     """
-    from deltatune.data.video import load_clip, video_info
+    from deltatune.data.video import as_window, load_clip, video_info
     from deltatune_models import model_info
 
+    if windows is not None:
+        windows = [as_window(w) for w in windows]
     if frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
     if start < 0:

@@ -46,6 +46,7 @@ __all__ = [
     "VideoInfo",
     "CropWindow",
     "parse_window",
+    "as_window",
     "read_frames",
     "video_info",
     "FrameStreams",
@@ -105,6 +106,24 @@ class CropWindow:
         """Return the ``[h, w, 3]`` view of an ``[H, W, 3]`` frame (no copy)."""
         self.check(frame.shape[1], frame.shape[0])
         return frame[self.y : self.y + self.h, self.x : self.x + self.w]
+
+
+def as_window(window: CropWindow | str | Sequence[int]) -> CropWindow:
+    """A crop window from what a caller naturally writes: a :class:`CropWindow`, ``"x,y,w,h"`` (as
+    ``--window`` takes it) or four integers ``(x, y, w, h)``; anything else is a one-line error.
+
+    >>> as_window((96, 96, 240, 320)) == as_window("96,96,240,320") == CropWindow(96, 96, 240, 320)
+    True
+    """
+    if isinstance(window, CropWindow):
+        return window
+    if isinstance(window, str):
+        return parse_window(window)
+    try:
+        x, y, w, h = window
+    except (TypeError, ValueError):
+        raise VideoError(f"crop window {window!r}: give 'x,y,w,h', four integers or a CropWindow") from None
+    return CropWindow(x, y, w, h)
 
 
 def parse_window(text: str) -> CropWindow:
