@@ -230,3 +230,21 @@ def test_a_bare_layer_converts_like_a_one_layer_network() -> None:
                     x = x.clone()
                     x[..., t, t] += 1.0
                     torch.testing.assert_close(net(x), layer(x), rtol=1e-5, atol=1e-6)
+
+
+def test_mac_speedup_with_statistics_off_is_an_error_not_one() -> None:
+    """``record_stats=False`` (for timing) counts nothing; ``mac_speedup()`` said 1.0, 'nothing saved'."""
+    import pytest
+
+    from deltatune.errors import ConfigError
+
+    clip = list(moving_square_clip(4))
+    model = randomize_bn(AllOps()).eval()
+    with torch.no_grad():
+        counted = convert(model, thresholds=0.05)
+        counted.run_stream(clip)
+        assert counted.mac_speedup() > 1.0
+        off = convert(model, thresholds=0.05, record_stats=False)
+        off.run_stream(clip)
+    with pytest.raises(ConfigError, match=r"statistics are off \(convert\(\.\.\., record_stats=False\)\)"):
+        off.mac_speedup()

@@ -396,8 +396,15 @@ class DeltaNetwork(nn.Module):
         return self._ctx.recorder
 
     def mac_speedup(self, *, include_first: bool = False) -> float:
-        """Dense MACs / delta MACs over the recorded frames (frame 0 excluded by default)."""
-        return self.stats.summary(include_first=include_first).mac_speedup
+        """Dense MACs / delta MACs over the recorded frames (frame 0 excluded by default). With statistics
+        off and nothing recorded it is an error, not 1.0, which would read as 'nothing saved'."""
+        summary = self.stats.summary(include_first=include_first)
+        if not self.stats.enabled and summary.frames == 0:
+            raise ConfigError(
+                "mac_speedup: statistics are off (convert(..., record_stats=False)), so no "
+                "multiply-adds were counted"
+            )
+        return summary.mac_speedup
 
     # -- threshold files -------------------------------------------------------------------------
     def threshold_file(
