@@ -248,3 +248,20 @@ def test_mac_speedup_with_statistics_off_is_an_error_not_one() -> None:
         off.run_stream(clip)
     with pytest.raises(ConfigError, match=r"statistics are off \(convert\(\.\.\., record_stats=False\)\)"):
         off.mac_speedup()
+
+
+def test_a_network_pickles_mid_stream_and_the_copy_goes_on_with_it() -> None:
+    """What ``joblib`` does to send a network to a worker: after a frame, pickling failed inside torch.fx
+    (the direct-call graph refers to bound methods). The copy continues the stream exactly."""
+    import pickle
+
+    clip = list(moving_square_clip(6))
+    for backend in ("reference", "sparse"):
+        net = _net(backend)
+        with torch.no_grad():
+            for frame in clip[:3]:
+                net(frame)
+            twin = pickle.loads(pickle.dumps(net))
+            for frame in clip[3:]:
+                for a, b in zip(tree_flatten(net(frame))[0], tree_flatten(twin(frame))[0], strict=True):
+                    assert torch.equal(a, b), backend

@@ -92,6 +92,37 @@ class _MethodCall:
         return f".{self.method}()"
 
 
+def _function_named(module: str, name: str) -> _Named:
+    """Unpickle a :class:`_Named` function."""
+    import importlib
+
+    return _Named(getattr(importlib.import_module(module), name))
+
+
+class _Named:
+    """A function called by an op, pickled by its module and name: some of torch's functions
+    (``F.max_pool2d``, ``F.adaptive_max_pool2d``: boolean-dispatched) are local objects that pickle cannot
+    name, so a network holding one could not be sent to a worker process."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return _function_named, (self.fn.__module__, self.fn.__name__)
+
+    def __repr__(self) -> str:
+        return f"{self.fn.__module__}.{self.fn.__name__}"
+
+
+def _callable(target: Any) -> Any:
+    """``target`` of a ``call_function`` node as an op keeps it: wrapped in :class:`_Named` when pickle
+    could not find it by its qualified name."""
+    return _Named(target) if "<locals>" in getattr(target, "__qualname__", "") else target
+
+
 class _Bound:
     """``fn(x, *args, **kwargs)`` with constant extra arguments bound at conversion."""
 
@@ -256,7 +287,7 @@ class _Builder:
         if node.op == "call_module":
             return self.convert_module(node, args, kwargs)
         target: Any = node.target
-        fn = _MethodCall(str(target)) if node.op == "call_method" else target
+        fn = _MethodCall(str(target)) if node.op == "call_method" else _callable(target)
         kind_of = (
             (lambda table: table.get(target))
             if node.op == "call_method"
@@ -381,7 +412,7 @@ class _Builder:
         elif node.op == "call_method":
             fn = _MethodCall(str(node.target))
         else:
-            fn = node.target
+            fn = _callable(node.target)
         delta_nodes = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         n = len(delta_nodes)
         if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):

@@ -285,6 +285,14 @@ class DeltaNetwork(nn.Module):
         backend runs channels-last)."""
         return self._source
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling (and ``copy.deepcopy``) keeps: everything, streams included, but the direct-call
+        graph, a cache whose generated code refers to bound methods that ``torch.fx`` cannot pickle
+        (``joblib`` would fail to send the network to a worker); it is rebuilt on first use."""
+        state = self.__dict__.copy()
+        state["_direct"] = None
+        return state
+
     def _apply(self, fn: Any, recurse: bool = True) -> DeltaNetwork:  # keep the dense copy on the same device
         super()._apply(fn, recurse)
         self._source._apply(fn, recurse)
