@@ -51,3 +51,24 @@ def test_every_command_has_examples_in_its_help(capsys: pytest.CaptureFixture[st
             build_parser().parse_args([mod.NAME, "--help"])
         out = capsys.readouterr().out
         assert "\nexamples:\n  deltatune " + mod.NAME in out, name
+
+
+def test_every_option_with_a_default_says_it_in_its_help() -> None:
+    """``--help`` is where a user looks up what a run will do: an option whose default it does not state
+    (distill's --epochs, --lr, --batch-size did not) hides it."""
+    import argparse
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: list[str]) -> None:
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, [*prefix, name])
+            elif (a.option_strings and a.default not in (None, False, [], argparse.SUPPRESS)
+                  and not isinstance(a, argparse._HelpAction | argparse._VersionAction)):
+                if "default" not in (a.help or "").lower():
+                    missing.append(f"{' '.join(prefix)} {a.option_strings[-1]}")
+
+    walk(build_parser(), [])
+    assert not missing, missing

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from deltatune.train import DEFAULT_HELDOUT_FRAMES, DEFAULT_TRAIN_FRAMES, TEACHERS, DistillConfig
 
     d = DistillConfig()
-    parser.add_argument("--teacher", default=d.teacher, choices=TEACHERS, help="teacher network")
+    parser.add_argument("--teacher", default=d.teacher, choices=TEACHERS,
+                        help=f"teacher network (default {d.teacher})")
     parser.add_argument(
         "--student", default=d.student, help=f"registered 17-joint pose model (default {d.student})"
     )
@@ -49,23 +50,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--width", type=int, help="build pose-HRNet-W<width> (official structure) instead of --student"
     )
     parser.add_argument(
-        "--input-size", type=_size, default=d.input_size, metavar="HxW", help="student input (256x192)"
+        "--input-size", type=_size, default=d.input_size, metavar="HxW",
+        help=f"student input (default {d.input_size[0]}x{d.input_size[1]})",
     )
     parser.add_argument(
-        "--frames", default=DEFAULT_TRAIN_FRAMES, help=f"training frames ({DEFAULT_TRAIN_FRAMES})"
+        "--frames", default=DEFAULT_TRAIN_FRAMES, help=f"training frames (default {DEFAULT_TRAIN_FRAMES})"
     )
     parser.add_argument(
         "--heldout",
         default=DEFAULT_HELDOUT_FRAMES,
-        help=f"held-out frames for the final PCK ({DEFAULT_HELDOUT_FRAMES}); '' to skip",
+        help=f"held-out frames for the final PCK (default {DEFAULT_HELDOUT_FRAMES}); '' to skip",
     )
-    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--epochs", type=int, default=d.epochs,
+                        help=f"passes over the training crops (default {d.epochs})")
     parser.add_argument(
-        "--lr", type=float, default=d.lr, help="peak AdamW learning rate (warm-up, cosine decay)"
+        "--lr", type=float, default=d.lr,
+        help=f"peak AdamW learning rate, warmed up, then cosine decay (default {d.lr})",
     )
-    parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                        help=f"AdamW's decoupled weight decay (default {d.weight_decay})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size,
+                        help=f"crops per step (default {d.batch_size})")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"seed (default {d.seed})")
     parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
     parser.add_argument(
         "--crops",
@@ -76,8 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bf16", action="store_true", help="bfloat16 autocast for the forward pass (faster on AVX-512 CPUs)"
     )
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--out", default="distilled.pt", help="fp16 weights file (checkpoint: OUT.ckpt)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", default="distilled.pt",
+                        help="fp16 weights file (checkpoint: OUT.ckpt; default distilled.pt)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     add_no_progress(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

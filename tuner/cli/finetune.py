@@ -71,7 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=d.batch_size, help=f"frame pairs per step (default {d.batch_size})"
     )
     p.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adam (AdamW) or sgd (momentum 0.9)"
+        "--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+        help=f"adam (AdamW) or sgd (momentum 0.9) (default {d.optimizer})",
     )
     p.add_argument(
         "--sparsity-penalty",

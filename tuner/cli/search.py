@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "without default weights falls back to random weights with a notice)",
     )
     parser.add_argument(
-        "--video", default="vtest", help="sample asset name (vtest, carphone) or a video/image folder"
+        "--video", default="vtest",
+        help="video file, image folder, or sample name (vtest, carphone; default vtest)",
     )
     parser.add_argument(
         "--labels", default=None, metavar="FILE",
