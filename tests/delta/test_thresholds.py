@@ -86,6 +86,8 @@ def test_unknown_name_and_bad_values_are_errors(net) -> None:
         net.set_thresholds(ThresholdMap(default=0.1, by_kind={"input": 0.0, "ReLU": 0.2}))
     # a kind this network lacks is fine: one map serves several networks
     assert set(net.set_thresholds(ThresholdMap(default=0.1, by_kind={"mish": 0.2})).values()) == {0.1}
+    with pytest.raises(ThresholdError, match=r"a file is loaded with net\.load_thresholds\('t\.json'\)"):
+        net.set_thresholds("t.json")  # type: ignore[arg-type]
     for flag in (True, False):  # False is no "off" (None is), True no threshold
         with pytest.raises(ThresholdError, match=f"threshold {flag} is not a number"):
             net.set_thresholds(flag)

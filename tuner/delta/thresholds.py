@@ -184,6 +184,12 @@ def resolve(spec: ThresholdSpec, points: Sequence[TruncationPoint]) -> dict[str,
     if isinstance(spec, Mapping):
         check_names(spec.keys(), [p.name for p in points], source="threshold mapping")
         return {p.name: _check_value(p.name, spec[p.name]) for p in points}
+    if isinstance(spec, str | Path):  # a file's name: its settings are more than thresholds
+        raise ThresholdError(
+            f"thresholds {str(spec)!r}: a file is loaded with net.load_thresholds({str(spec)!r}) (it also "
+            "sets the mode, input dilation and key frames); thresholds= takes a number, a mapping or a "
+            "ThresholdMap"
+        )
     raise ThresholdError(f"cannot use {type(spec).__name__} as thresholds")
 
 
