@@ -208,7 +208,7 @@ def save_study_plot(study: Any, view: StudyView, name: str, path: str) -> None:
         speed += "; orange: measured"
     best = view.recommended
     save_pareto_figure(view.df, view.front, th, path, budget=view.budget,
-                       title=f"{name} ({len(view.df)} trials)",
+                       title=f"{name} ({len(view.df)} trial{'' if len(view.df) == 1 else 's'})",
                        loss_label=f"accuracy loss ({view.unit} vs dense)", speed_label=speed,
                        retimed=_retimed_frame(view.retimed),
                        recommended=None if best is None else int(best["trial"]))
