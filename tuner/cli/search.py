@@ -136,7 +136,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retime-repeats", type=int, default=5, metavar="R",
-        help="interleaved dense/delta rounds per re-timed point (default 5; at least 2)",
+        help="interleaved dense/delta rounds per re-timed point (default 5; at least 2). The interval of "
+        "the median speedup reaches 94 %% with 5 rounds, only 50 %% with 2, and 95 %% from 6",
     )
     parser.add_argument(
         "--refit", action="store_true",
