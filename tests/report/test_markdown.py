@@ -40,3 +40,22 @@ def test_every_figure_is_an_image_whose_link_reaches_its_png(tmp_path: Path) -> 
         assert (out / urllib.parse.unquote(src)).is_file(), src
         assert alt and not alt.endswith("\\")
     assert any(alt.startswith("acc [%] per lr") for _, alt in images)
+
+
+def test_names_from_the_data_read_as_written(tmp_path: Path) -> None:
+    """A factor, level or metric name is plain text: "opt<b>" opened a bold tag in the Markdown report, a
+    level "<i>x</i>" was dropped as HTML, "*" and a lone "_" opened emphasis. Read by CommonMark, the report
+    shows them as the HTML report does, with no tag or emphasis of theirs."""
+    table = tmp_path / "runs.csv"
+    rows = [f"{lvl},{s},{0.5 + 0.01 * s + (0.1 if lvl == 'plain' else 0)}"
+            for s in range(3) for lvl in ("<i>x</i>", "plain")]
+    table.write_text("opt<b>,seed,lr*2 _raw_\n" + "\n".join(rows) + "\n")
+    md = tmp_path / "r.md"
+    write_report(read_results_table(table, factors=["opt<b>"]), html=None, markdown=md, aso_iterations=20)
+    text = md.read_text(encoding="utf-8")
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    for tag in ("<b>", "<i>", "<em>x", "<em>raw", "<strong>2"):
+        assert tag not in html, tag
+    for name in ("opt&lt;b&gt;", "&lt;i&gt;x&lt;/i&gt;", "lr*2 _raw_"):
+        assert name in html, name
+    assert "[0." in text and "\\[" not in text.replace("![", "")  # intervals stay readable in the file

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,21 +85,34 @@ def _html(blocks: Sequence[Block], title: str) -> str:
     )
 
 
+#: Markdown syntax in plain text (a factor, level or metric name from the user's data): backslash-escaped,
+#: so that "opt<b>" or "lr*2" reads as written instead of opening a tag or an emphasis. Only what would
+#: act is escaped, so the file stays readable: ``<`` that could open a tag, ``&`` that could be an entity,
+#: an underscore unless between two letters or digits ("weight_decay" is literal in CommonMark).
+_MD_SYNTAX = re.compile(r"[\\`*]|<(?=[A-Za-z/!?])|&(?=#?[0-9A-Za-z]+;)|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def _md_text(text: str) -> str:
+    """``text``, plain (as the HTML report shows it), in Markdown."""
+    return _MD_SYNTAX.sub(lambda m: "\\" + m.group(0), text)
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ") or " "
+    return _md_text(text).replace("|", "\\|").replace("\n", " ") or " "
 
 
 def _md_block(b: Block, link_prefix: str) -> str:
     if isinstance(b, Heading):
-        return f"{'#' * b.level} {b.text}"
+        return f"{'#' * b.level} {_md_text(b.text)}"
     if isinstance(b, Para):
         if not b.text:
             return ""
-        return f"**{b.text}**" if b.kind == "key" else (f"_{b.text}_" if b.kind == "note" else b.text)
+        text = _md_text(b.text)
+        return f"**{text}**" if b.kind == "key" else (f"_{text}_" if b.kind == "note" else text)
     if isinstance(b, Bullets):
-        return "\n".join(f"- {i}" for i in b.items)
+        return "\n".join(f"- {_md_text(i)}" for i in b.items)
     if isinstance(b, Table):
-        lines = [f"**{b.caption}**", ""] if b.caption else []
+        lines = [f"**{_md_text(b.caption)}**", ""] if b.caption else []
         lines.append("| " + " | ".join(map(_md_cell, b.headers)) + " |")
         lines.append("|" + "---|" * len(b.headers))
         lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in b.rows]
@@ -106,10 +120,10 @@ def _md_block(b: Block, link_prefix: str) -> str:
     if isinstance(b, Figure):
         link = f"{link_prefix.rstrip('/')}/{b.name}" if link_prefix else b.name
         # a space (a report named "my report.md") or a bracket ends a Markdown link or its text early
-        alt = b.caption.replace("[", "\\[").replace("]", "\\]")
+        alt = _md_text(b.caption).replace("[", "\\[").replace("]", "\\]")
         return f"![{alt}]({urllib.parse.quote(link)})"
     if isinstance(b, Terms):
-        return "\n".join(f"- **{t}**: {d}" for t, d in b.items)
+        return "\n".join(f"- **{_md_text(t)}**: {_md_text(d)}" for t, d in b.items)
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
