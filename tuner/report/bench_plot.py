@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deltatune.report._mpl import plain_text, pyplot
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -83,12 +85,10 @@ def _layers_panel(ax: Axes, rows: list[LayerBench]) -> None:
     ax.set_title(f"the {len(rows)} heaviest conv layers", fontsize=9)
 
 
+@plain_text
 def save_bench_figure(result: BenchResult, path: str | Path, *, layers: int = 20) -> Path:
     """Draw ``result`` to ``path`` (PNG, SVG, PDF ...), atomically; ``layers`` heaviest conv layers."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = heaviest_layers(result, layers)
     fig = plt.figure(figsize=(11, max(4.5, 0.28 * len(rows) + 2.0)), layout="constrained")

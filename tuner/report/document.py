@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from deltatune.report._mpl import plain_text, pyplot
 from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p, missing_values, p_is
 
 if TYPE_CHECKING:
@@ -79,12 +80,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "x"
 
 
+@plain_text
 def _figure(name: str, caption: str, draw: Callable[[Axes], object], size: tuple[float, float]) -> Figure:
     """Draw on a fresh figure, save it as PNG bytes and close it (figures are never left open)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=size)
     try:

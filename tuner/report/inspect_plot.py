@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deltatune.report._mpl import plain_text, pyplot
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -118,12 +120,10 @@ def _title(report: InspectReport) -> str:
             f"stream(s), MAC speedup {macs}{acc}\nlast frame (frame {report.start + report.frames - 1})")
 
 
+@plain_text
 def save_inspection_figure(report: InspectReport, path: str | Path) -> Path:
     """Draw ``report`` (made with ``keep_last=True``) to ``path`` (PNG, SVG, PDF ...), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     last = report.last_frame
     if last is None:

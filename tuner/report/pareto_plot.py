@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deltatune.report._mpl import plain_text, pyplot
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -23,15 +25,13 @@ SHOWN_BUDGETS = 4.0
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.5, 4.5)) -> Axes:
     if ax is not None:
         return ax
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     _, new = plt.subplots(figsize=size)
     return new
 
 
+@plain_text
 def plot_pareto(
     df: pd.DataFrame,
     front: pd.DataFrame,
@@ -103,6 +103,7 @@ def plot_pareto(
     return ax
 
 
+@plain_text
 def plot_threshold_heatmap(
     thresholds: pd.DataFrame,
     *,
@@ -139,6 +140,7 @@ def plot_threshold_heatmap(
     return ax
 
 
+@plain_text
 def save_pareto_figure(
     df: pd.DataFrame,
     front: pd.DataFrame,
@@ -155,10 +157,7 @@ def save_pareto_figure(
     """Trade-off plot above the threshold heatmap of the front, written to ``path`` (PNG, SVG, PDF ...);
     ``loss_label`` / ``speed_label`` name the trade-off plot's axes; ``retimed`` as for
     :func:`plot_pareto`, with its ``recommended`` trial."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     has_heat = not thresholds.empty
     fig, axes = plt.subplots(
