@@ -139,3 +139,20 @@ def test_an_unbatched_frame_is_refused_and_leaves_no_stream_behind(backend: str)
             x = x.clone()
             x[:, t, t] += 0.5
             torch.testing.assert_close(net(x[None]), model(x[None]), rtol=1e-5, atol=1e-6)
+
+
+def test_batchnorm_without_running_statistics_runs_with_the_fallback() -> None:
+    """It normalises by each batch, so no delta rule applies; it was refused even with fallback=True (the
+    op's constructor raised before the builder could run it densely)."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8, track_running_stats=False),
+                          nn.ReLU(), nn.Conv2d(8, 2, 1)).eval()
+    with pytest.raises(UnsupportedOpError, match=r"BatchNorm without running statistics.*fallback=True"):
+        convert(model)
+    for backend in ("reference", "sparse"):
+        net = convert(model, thresholds=0.0, fallback=True, backend=backend)
+        x = torch.rand(2, 3, 8, 8)
+        with torch.no_grad():
+            for t in range(3):
+                x = x.clone()
+                x[..., t, t] += 0.5
+                torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-5)

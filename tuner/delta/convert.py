@@ -362,6 +362,10 @@ class _Builder:
         if isinstance(mod, nn.Linear):
             return self.add_op(LinearLayerOp(name, mod), args, kwargs), True
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            if mod.running_var is None or mod.running_mean is None:  # not an affine map: it needs --fallback
+                return self.unsupported(
+                    node, "BatchNorm without running statistics (it normalises by each batch)", name=name
+                )
             return self.add_op(ChannelAffineOp(name, mod), args, kwargs), True
         for cls, kind in T.POINTWISE_MODULES.items():
             if type(mod) is cls:
