@@ -9,6 +9,7 @@ output pixel is non-zero exactly when its support touches an updated pixel.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -90,40 +91,68 @@ def _mark_empty(out: Any) -> Any:
     return out
 
 
-def _masks_like(out: Any, mout: Any) -> Any:
-    """Turn the op's output on 0/1 masks into bool masks of each output's mask shape."""
+def _masks_like(out: Any, mout: Any, *, coarse: bool = True) -> Any:
+    """Turn the op's output on 0/1 masks into bool masks of each output's mask shape. An output whose
+    ``mout`` fits neither its mask shape nor its own shape gets one flag per sample when ``coarse``, else
+    ``None``."""
     if isinstance(out, Tensor):
         if isinstance(mout, Tensor) and tuple(mout.shape) == mask_shape(out):
             return mout != 0
-        if isinstance(mout, Tensor):
+        if isinstance(mout, Tensor) and out.dim() >= 3 and mout.shape == out.shape:
+            return mout.ne(0).any(dim=1, keepdim=True)  # the op ran on the mask of every channel
+        if isinstance(mout, Tensor) and coarse:
             # the op mixed channels and pixels (flatten to a vector ...): per-sample granularity
             flags = mout.reshape(mout.shape[0], -1).ne(0).any(dim=1) if mout.dim() else mout.ne(0)
             return flags.reshape(out.shape[0], *([1] * (out.dim() - 1))).expand(mask_shape(out))
         return None
     if isinstance(out, (tuple, list)):
         ms = mout if isinstance(mout, (tuple, list)) else [mout] * len(out)
-        return [_masks_like(o, m) for o, m in zip(out, ms, strict=True)]
+        return [_masks_like(o, m, coarse=coarse) for o, m in zip(out, ms, strict=True)]
     return None
 
 
+def _float_mask(v: Any, *, every_channel: bool) -> Any:
+    """A delta's mask as 0/1 values of its dtype (other arguments as they are): one channel, or repeated
+    over every channel (contiguous, so that a ``view`` of it works)."""
+    if not _is_dt(v):
+        return v
+    m = _mask_as_float(v)
+    return m.expand(v.shape).contiguous() if every_channel else m
+
+
+def _all_found(masks: Any) -> bool:
+    """Whether every output got a mask (:func:`_masks_like`, ``coarse=False``, gives ``None`` where not)."""
+    return masks is not None and all(map(_all_found, masks)) if isinstance(masks, list) else masks is not None
+
+
 def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any:
-    """Updated-pixel masks of ``invoke``'s outputs, found by running it on the 0/1 input masks."""
+    """Updated-pixel masks of ``invoke``'s outputs, found by running it on the 0/1 input masks: first on
+    the masks as they are (one channel), then, for an op that needs its channels (a pixel or channel
+    shuffle, a view that splits the channels), on the masks repeated over every channel. An op that mixes
+    channels and pixels (a flatten) gets one flag per sample."""
     dts = delta_leaves((args, kwargs))
     if any(d.mask is None for d in dts):
         return None
-    margs, mkwargs = tree_map(lambda v: _mask_as_float(v) if _is_dt(v) else v, (args, kwargs))
-    try:
-        mout = invoke(*margs, **mkwargs)
-    except (RuntimeError, ValueError, IndexError, TypeError):
-        mout = None
-    if mout is None:
-        flags = torch.stack(
-            [
-                d.mask.reshape(d.mask.shape[0], -1).any(dim=1)  # type: ignore[union-attr]
-                for d in dts
-            ]
-        ).any(dim=0)
-        return _masks_like(out, flags.to(torch.float32))
+    first_out = None
+    for every_channel in (False, True):
+        margs, mkwargs = tree_map(functools.partial(_float_mask, every_channel=every_channel), (args, kwargs))
+        try:
+            mout = invoke(*margs, **mkwargs)
+        except (RuntimeError, ValueError, IndexError, TypeError):
+            continue
+        masks = _masks_like(out, mout, coarse=False)
+        if _all_found(masks):
+            return masks
+        first_out = mout if first_out is None else first_out
+    if first_out is not None:
+        return _masks_like(out, first_out)
+    flags = torch.stack(
+        [
+            d.mask.reshape(d.mask.shape[0], -1).any(dim=1)  # type: ignore[union-attr]
+            for d in dts
+        ]
+    ).any(dim=0)
+    return _masks_like(out, flags.to(torch.float32))
     return _masks_like(out, mout)
 
 
@@ -455,10 +484,12 @@ class StructuralOp(DeltaOp):
         if x.mask is None:
             return _wrap(out, None, False)
         try:
-            mout = self.invoke(_mask_as_float(x))
+            masks = _masks_like(out, self.invoke(_mask_as_float(x)), coarse=False)
         except (RuntimeError, ValueError, IndexError, TypeError):
-            return _wrap(out, structural_mask(self.invoke, (x,), {}, out), False)
-        return _wrap(out, _masks_like(out, mout), False)
+            masks = None
+        if not _all_found(masks):  # the op needs the mask on its channels, or mixes them with the pixels
+            masks = structural_mask(self.invoke, (x,), {}, out)
+        return _wrap(out, masks, False)
 
     def _delta_forward(self, args: tuple, kwargs: dict) -> Any:
         dargs, dkwargs = _data((args, kwargs))

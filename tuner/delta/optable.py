@@ -118,6 +118,9 @@ STRUCTURAL_MODULES: tuple[type[nn.Module], ...] = (
     nn.ReflectionPad2d,
     nn.ReplicationPad2d,
     nn.ZeroPad2d,
+    nn.PixelShuffle,
+    nn.PixelUnshuffle,
+    nn.ChannelShuffle,
 )
 
 STRUCTURAL_FUNCTIONS: dict[object, str] = {
@@ -132,6 +135,11 @@ STRUCTURAL_FUNCTIONS: dict[object, str] = {
     torch.unsqueeze: "reshape",
     torch.transpose: "reshape",
     torch.permute: "reshape",
+    F.pixel_shuffle: "reshape",
+    F.pixel_unshuffle: "reshape",
+    torch.pixel_shuffle: "reshape",
+    torch.pixel_unshuffle: "reshape",
+    torch.channel_shuffle: "reshape",
     torch.chunk: "split",
     torch.split: "split",
     torch.mean: "mean",
