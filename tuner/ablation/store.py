@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
 from deltatune.search.storage import (
     heartbeat_options,
-    marked_studies,
+    only_study,
     open_rdb,
     quiet_experimental,
     shown_url,
@@ -171,23 +170,10 @@ def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySp
         raise ConfigError(f"{shown_url(url)}: no such database file")
     storage = _storage(url, None)
     if name is None:
-        names = marked_studies(storage, META_KEY)
-        if not names:
-            from deltatune.search.pareto import META_KEY as SEARCH_KEY
+        from deltatune.search.pareto import META_KEY as SEARCH_KEY
 
-            searches = marked_studies(storage, SEARCH_KEY)
-            if searches:  # naming one with --study would not help: they are searches
-                raise ConfigError(
-                    f"{shown_url(url)}: holds no ablation study, only search studies "
-                    f"({', '.join(searches)}); `deltatune pareto --storage {shlex.quote(shown_url(url))}` "
-                    "shows a search"
-                )
-        if len(names) != 1:
-            raise ConfigError(
-                f"{shown_url(url)}: holds {len(names)} ablation studies ({', '.join(names) or 'none'}); "
-                "name one with --study"
-            )
-        name = names[0]
+        search = ("search", SEARCH_KEY, "deltatune pareto --storage", "shows a search")
+        name = only_study(storage, url, kind="ablation", attr=META_KEY, other=search)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:

@@ -55,7 +55,7 @@ def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, 
     from deltatune.errors import ConfigError
     from deltatune.search import open_study, resolve_storage
     from deltatune.search.pareto import META_KEY
-    from deltatune.search.storage import marked_studies, results_dir, shown_url, sqlite_file, url_scheme
+    from deltatune.search.storage import only_study, results_dir, shown_url, sqlite_file, url_scheme
 
     if study is None and storage is None:
         found = sorted(p.stem for p in results_dir().glob("*.journal"))
@@ -70,23 +70,10 @@ def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, 
         # opening it would create an empty database, and the error would then be 'holds 0 studies'
         raise ConfigError(f"--storage {shown_url(spec.url)}: no such database file")
     if study is None:
-        storage = spec.open()
-        names = marked_studies(storage, META_KEY)
-        if not names:
-            from deltatune.ablation.store import META_KEY as ABLATION_KEY
+        from deltatune.ablation.store import META_KEY as ABLATION_KEY
 
-            ablations = marked_studies(storage, ABLATION_KEY)
-            if ablations:  # naming one with --study would not help: they are ablations
-                raise ConfigError(
-                    f"{shown_url(spec.url)}: holds no search study, only ablation studies "
-                    f"({', '.join(ablations)}); `deltatune report {shlex.quote(shown_url(spec.url))}` "
-                    "reports one"
-                )
-        if len(names) != 1:
-            raise ConfigError(f"{shown_url(spec.url)}: holds {len(names)} search studies "
-                              f"({', '.join(names[:10]) or 'none'}{', ...' if len(names) > 10 else ''}); "
-                              "name one with --study")
-        study = names[0]
+        ablation = ("ablation", ABLATION_KEY, "deltatune report", "reports one")
+        study = only_study(spec.open(), spec.url, kind="search", attr=META_KEY, other=ablation)
     return spec, open_study(spec, study, create=False), study
 
 

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ __all__ = [
     "HEARTBEAT_S",
     "check_heartbeat",
     "sqlite_file",
+    "only_study",
     "grace_period",
     "heartbeat_options",
     "engine_url",
@@ -162,6 +164,30 @@ def marked_studies(storage: Any, attr: str) -> list[str]:
         s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
         if attr in (s.user_attrs or {})
     ]
+
+
+def only_study(
+    storage: Any, url: str, *, kind: str, attr: str, other: tuple[str, str, str, str]
+) -> str:
+    """The name of the one ``kind`` study (marked ``attr``) in an open ``storage`` at ``url``, for a command
+    given a storage without --study; else one error. ``other`` is the other kind's ``(kind, attr, command,
+    what it does)``: when the storage holds only studies of that kind, naming one would not help, so the
+    error names them and the command that reads them (``deltatune report URL`` for ablations)."""
+    names = marked_studies(storage, attr)
+    if not names:
+        other_kind, other_attr, command, does = other
+        others = marked_studies(storage, other_attr)
+        if others:
+            raise ConfigError(
+                f"{shown_url(url)}: holds no {kind} study, only {other_kind} studies ({', '.join(others)}); "
+                f"`{command} {shlex.quote(shown_url(url))}` {does}"
+            )
+    if len(names) != 1:
+        listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        raise ConfigError(
+            f"{shown_url(url)}: holds {len(names)} {kind} studies ({listed or 'none'}); name one with --study"
+        )
+    return names[0]
 
 
 def results_dir() -> Path:
