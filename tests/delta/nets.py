@@ -82,6 +82,17 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def diagonal_clip(first: torch.Tensor, frames: int, *, step: float = 0.5) -> list[torch.Tensor]:
+    """``first``, then each frame changed at one more pixel of the diagonal (``[..., t, t] += step``): a
+    small, growing change for exactness checks of one op or one layer."""
+    out, x = [], first
+    for t in range(frames):
+        x = x.clone()
+        x[..., t, t] += step
+        out.append(x)
+    return out
+
+
 def moving_square_clip(frames: int, *, size: int = 32, seed: int = 0,
                        noise: float = 0.002) -> list[torch.Tensor]:
     """A deterministic clip: textured background, a square that moves, optional global noise."""

@@ -8,6 +8,7 @@ from torch import nn
 
 from deltatune.delta import convert
 from deltatune.errors import ConfigError, StreamError, UnsupportedOpError
+from tests.delta.nets import diagonal_clip
 
 
 class Softmaxed(nn.Module):
@@ -47,11 +48,8 @@ def test_dense_fallback_is_exact_at_zero() -> None:
     for model in (Softmaxed().eval(), Gated().eval()):
         net = convert(model, fallback=True, thresholds=0.0)
         assert any(op.kind == "fallback" for op in net.ops)
-        x = torch.rand(1, 3, 8, 8)
         with torch.no_grad():
-            for t in range(4):
-                x = x.clone()
-                x[..., t, t] += 0.5
+            for x in diagonal_clip(torch.rand(1, 3, 8, 8), 4):
                 torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
 
 
@@ -135,10 +133,8 @@ def test_an_unbatched_frame_is_refused_and_leaves_no_stream_behind(backend: str)
     with torch.no_grad():
         with pytest.raises(StreamError, match=r"input of shape \(3, 8, 8\).*\[N, C, H, W\].*x\[None\]"):
             net(x)
-        for t in range(3):
-            x = x.clone()
-            x[:, t, t] += 0.5
-            torch.testing.assert_close(net(x[None]), model(x[None]), rtol=1e-5, atol=1e-6)
+        for frame in diagonal_clip(x[None], 3):
+            torch.testing.assert_close(net(frame), model(frame), rtol=1e-5, atol=1e-6)
 
 
 def test_batchnorm_without_running_statistics_runs_with_the_fallback() -> None:
@@ -150,9 +146,6 @@ def test_batchnorm_without_running_statistics_runs_with_the_fallback() -> None:
         convert(model)
     for backend in ("reference", "sparse"):
         net = convert(model, thresholds=0.0, fallback=True, backend=backend)
-        x = torch.rand(2, 3, 8, 8)
         with torch.no_grad():
-            for t in range(3):
-                x = x.clone()
-                x[..., t, t] += 0.5
+            for x in diagonal_clip(torch.rand(2, 3, 8, 8), 3):
                 torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-5)
