@@ -91,8 +91,9 @@ def test_per_channel_activation_is_exact(backend: str) -> None:
 
 
 class _Shuffles(nn.Module):
-    """ShuffleNet's channel shuffle (written as its reference code does, with a view that splits the
-    channels, and as torch.channel_shuffle) and a super-resolution network's pixel shuffle."""
+    """ShuffleNet's channel split and shuffle (written as its reference code does, with chunk and a view
+    that splits the channels, and as torch.channel_shuffle) and a super-resolution network's pixel
+    shuffle."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,7 +107,8 @@ class _Shuffles(nn.Module):
         y = F.relu(self.a(x))
         n, c, h, w = y.size()
         y = y.view(n, 4, c // 4, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
-        y = F.relu(self.b(y))
+        keep, branch = y.chunk(2, dim=1)  # ShuffleNetV2's split: chunk(2) of a one-channel mask is one piece
+        y = F.relu(self.b(torch.cat((keep, F.relu(branch)), dim=1)))
         y = F.relu(self.c(torch.channel_shuffle(y, 2)))
         return self.d(F.pixel_unshuffle(self.up(y), 2)[:, :4] + F.pixel_shuffle(y, 2)[:, :, ::2, ::2])
 

@@ -107,6 +107,8 @@ def _masks_like(out: Any, mout: Any, *, coarse: bool = True) -> Any:
         return None
     if isinstance(out, (tuple, list)):
         ms = mout if isinstance(mout, (tuple, list)) else [mout] * len(out)
+        if len(ms) != len(out):  # chunk(2) of a one-channel mask gives one piece, not two
+            return None
         return [_masks_like(o, m, coarse=coarse) for o, m in zip(out, ms, strict=True)]
     return None
 
@@ -144,8 +146,8 @@ def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any
         if _all_found(masks):
             return masks
         first_out = mout if first_out is None else first_out
-    if first_out is not None:
-        return _masks_like(out, first_out)
+    if first_out is not None and _all_found(coarse_masks := _masks_like(out, first_out)):
+        return coarse_masks
     flags = torch.stack(
         [
             d.mask.reshape(d.mask.shape[0], -1).any(dim=1)  # type: ignore[union-attr]
