@@ -49,6 +49,15 @@ def test_a_wide_table_becomes_runs_factors_and_metrics(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(same.observations, obs)
 
 
+def test_a_column_neither_factor_nor_metric_is_said_to_be_left_out(tmp_path: Path) -> None:
+    """Given --metrics and --factors that leave a column out, the report dropped it without a word."""
+    res = read_results_table(_sweep(tmp_path / "sweep.csv"), metrics=["mAP"], factors=["lr", "weight_decay"])
+    assert [m.name for m in res.metrics] == ["mAP"]
+    assert "loss: neither a factor nor a metric (--factors and --metrics name others), left out" in res.notes
+    full = read_results_table(tmp_path / "sweep.csv", factors=["lr", "weight_decay"])
+    assert not any("left out" in n for n in full.notes)
+
+
 def test_pairing_by_seed_finds_what_independent_groups_miss(tmp_path: Path) -> None:
     """A 2-point effect under a 1-point seed spread: the paired analysis removes the spread."""
     path = _sweep(tmp_path / "sweep.csv", seeds=4)

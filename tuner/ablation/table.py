@@ -149,6 +149,14 @@ def read_results_table(
         if guessed
         else []
     )
+    unused = [] if long else [c for c in table.columns
+                              if c not in {unit_col, "run", *metric_names, *factor_names}]
+    left_out = (
+        [f"{', '.join(unused)}: neither a factor nor a metric (--factors and --metrics name others), "
+         "left out"]
+        if unused
+        else []
+    )
     shared = unit_col is not None and paired and _units_shared(obs, factor_names)
     if shared:
         _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit", wide=not long)
@@ -169,7 +177,7 @@ def read_results_table(
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=int(obs["run"].nunique()),
         from_table=True,
-        notes=[*read_notes, *dropped, *merged, *direction,
+        notes=[*read_notes, *dropped, *merged, *direction, *left_out,
                *_pairing_notes(unit_col, shared=shared, paired=paired)],
         setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
     )
