@@ -124,7 +124,9 @@ def _float_mask(v: Any, *, every_channel: bool) -> Any:
 
 def _all_found(masks: Any) -> bool:
     """Whether every output got a mask (:func:`_masks_like`, ``coarse=False``, gives ``None`` where not)."""
-    return masks is not None and all(map(_all_found, masks)) if isinstance(masks, list) else masks is not None
+    if isinstance(masks, list):
+        return all(map(_all_found, masks))
+    return masks is not None
 
 
 def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any:
@@ -155,7 +157,6 @@ def structural_mask(invoke: Invoker, args: tuple, kwargs: dict, out: Any) -> Any
         ]
     ).any(dim=0)
     return _masks_like(out, flags.to(torch.float32))
-    return _masks_like(out, mout)
 
 
 def _record(
