@@ -289,3 +289,19 @@ def test_a_refused_resume_draws_no_progress_bar(results: Path, capsys: pytest.Ca
     assert cli("search", [*argv, "--budget", "5"]) == 2
     err = capsys.readouterr().err
     assert "it was created with" in err and "search bar" not in err, err
+
+
+def test_the_training_options_defaults_are_the_train_spaces() -> None:
+    """--help quotes the --train-* defaults as text (the parser is built without importing torch); they
+    must be TrainSpace's own, or the help would describe another space than the one searched."""
+    from dataclasses import fields
+
+    from deltatune.cli import build_parser
+    from deltatune.cli.search import train_space
+    from deltatune.search.training import TrainSpace
+
+    args = build_parser().parse_args(["search", "--model", "hrnet", "--train", "--train-frames", "100:140"])
+    space = train_space(args, workload=None)
+    default = TrainSpace(start=100, frames=40)
+    for f in fields(TrainSpace):
+        assert getattr(space, f.name) == getattr(default, f.name), f.name
