@@ -39,8 +39,16 @@ def test_unsupported_module_names_op_and_path() -> None:
 
 
 def test_unsupported_function_names_owner() -> None:
-    with pytest.raises(UnsupportedOpError, match="mul"):
+    # says why, not only that 'mul' is unsupported: a product by a constant converts
+    with pytest.raises(UnsupportedOpError, match=r"\(mul\): a product of two changing maps is not linear"):
         convert(Gated())
+
+    class Normalised(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x / (torch.relu(x) + 1)
+
+    with pytest.raises(UnsupportedOpError, match=r"a quotient by a changing map is not linear"):
+        convert(Normalised())
 
 
 def test_dense_fallback_is_exact_at_zero() -> None:

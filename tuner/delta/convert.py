@@ -319,12 +319,15 @@ class _Builder:
             n_delta = sum(self.is_delta.get(a, False) for a in node.args[:2] if isinstance(a, fx.Node))
             if n_delta == 1:
                 return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
+            if n_delta == 2:  # an SE or attention block's gate: (a + da)(b + db) is not linear in the changes
+                return self.unsupported(node, "a product of two changing maps is not linear in their changes")
         elif (node.op == "call_function" and target in T.DIV_FUNCTIONS) or (
             node.op == "call_method" and target in ("div", "div_")
         ):
             divisor = node.args[1] if len(node.args) > 1 else None
             if not (isinstance(divisor, fx.Node) and self.is_delta.get(divisor, False)):
                 return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
+            return self.unsupported(node, "a quotient by a changing map is not linear in its changes")
         if node.op == "call_function" and target is torch.nn.functional.pad:
             pad: Any = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
             mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
