@@ -124,6 +124,33 @@ def test_anchor_trials_run_the_original_weights(tmp_path: Path, results: Path) -
     assert first.user_attrs["finetune"] is None and first.values[0] == 0.0
 
 
+def test_a_fine_tune_that_cannot_move_the_weights_is_not_run(tmp_path: Path) -> None:
+    """Steps without a penalty, truncation or weight decay: the target is the model's own output, so the
+    fine-tune's loss and gradient are 0 and its weights are the original ones (checked here). The search
+    ran it anyway, at a training's cost; it now runs the original weights, as for 0 steps."""
+    from dataclasses import replace
+
+    import optuna
+
+    from deltatune.search.training import TrainSpace
+    from deltatune.train.finetune import finetune
+    from deltatune.workload import build_model
+
+    space = TrainSpace(start=40, frames=6, batch_size=1)
+    wl = TINY
+    params = {"train.steps": 15, "train.lr": 1e-4, "train.weight_decay": 0.0, "train.sparsity_penalty": 0.0,
+              "train.truncation_aware": False}
+    assert space.suggest(optuna.trial.FixedTrial(params), wl) is None
+    moving = space.suggest(optuna.trial.FixedTrial({**params, "train.sparsity_penalty": 0.1}), wl)
+    assert moving is not None and moving.steps == 15
+    still = replace(moving, sparsity_penalty=0.0, steps=2)
+    out = tmp_path / "still.pt"
+    finetune(still, out)
+    original = build_model("hrnet_tiny", None)[0].state_dict()  # the fine-tune's random weights (seed 0)
+    tuned = torch.load(out, map_location="cpu", weights_only=True)
+    assert tuned and all(torch.equal(v.float(), original[k].float()) for k, v in tuned.items())
+
+
 def test_train_needs_a_sampler_strategy_and_frames_the_search_does_not_score() -> None:
     with pytest.raises(ConfigError, match="sampler strategy"):
         settings(strategy="deltacnn-greedy", train=SPACE)

@@ -167,13 +167,16 @@ class TrainSpace:
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
     def suggest(self, trial: optuna.Trial, workload: Any) -> FinetuneConfig | None:
-        """The trial's fine-tuning configuration (``None``: original weights, when it draws 0 steps)."""
+        """The trial's fine-tuning configuration (``None``: the original weights, when it draws 0 steps or
+        a fine-tune that cannot move them)."""
         steps = int(trial.suggest_categorical("train.steps", list(self.steps)))
         lr = float(trial.suggest_categorical("train.lr", list(self.lr)))
         wd = float(trial.suggest_categorical("train.weight_decay", list(self.weight_decay)))
         penalty = float(trial.suggest_categorical("train.sparsity_penalty", list(self.sparsity_penalty)))
         aware = bool(trial.suggest_categorical("train.truncation_aware", list(self.truncation_aware)))
-        if steps == 0:
+        if steps == 0 or (penalty == 0 and not aware and wd == 0):
+            # without a penalty, truncation or weight decay the target is the model's own output: its loss
+            # and gradient are 0 from the first step on, and the weights come out as they went in
             return None
         return self.config(workload, lr=lr, weight_decay=wd, steps=steps, sparsity_penalty=penalty,
                            truncation_aware=aware)
