@@ -127,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not args.truncation_aware:
         raise ConfigError(f"--threshold {args.threshold}: it is the truncation threshold of "
                           "--truncation-aware, which is off; add --truncation-aware")
-    if args.sparsity_penalty == 0 and not args.truncation_aware and args.weight_decay == 0:
-        # the target is the model's own output: the loss and its gradient are 0 from the first step on
+    if not cfg.moves_weights:
         raise ConfigError("nothing to fine-tune: without --sparsity-penalty, --truncation-aware or "
                           "--weight-decay the target is the model's own output and the weights would not "
                           "move; add --sparsity-penalty 0.1 (README, Fine-tuning)")

@@ -174,12 +174,11 @@ class TrainSpace:
         wd = float(trial.suggest_categorical("train.weight_decay", list(self.weight_decay)))
         penalty = float(trial.suggest_categorical("train.sparsity_penalty", list(self.sparsity_penalty)))
         aware = bool(trial.suggest_categorical("train.truncation_aware", list(self.truncation_aware)))
-        if steps == 0 or (penalty == 0 and not aware and wd == 0):
-            # without a penalty, truncation or weight decay the target is the model's own output: its loss
-            # and gradient are 0 from the first step on, and the weights come out as they went in
+        if steps == 0:
             return None
-        return self.config(workload, lr=lr, weight_decay=wd, steps=steps, sparsity_penalty=penalty,
-                           truncation_aware=aware)
+        cfg = self.config(workload, lr=lr, weight_decay=wd, steps=steps, sparsity_penalty=penalty,
+                          truncation_aware=aware)
+        return cfg if cfg.moves_weights else None
 
     def anchor_params(self) -> dict[str, Any]:
         """The training parameters of the search's anchor trials: 0 steps (the original weights) when the

@@ -118,6 +118,12 @@ class FinetuneConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
 
+    @property
+    def moves_weights(self) -> bool:
+        """Whether training can change the weights: without a sparsity penalty, truncation or weight decay
+        the target is the model's own output, so the loss and its gradient are 0 from the first step on."""
+        return self.sparsity_penalty > 0 or self.truncation_aware or self.weight_decay > 0
+
     def to_json(self) -> str:
         """The settings as JSON (a checkpoint's identity). ``windows`` is left out when empty, so runs and
         cached weights made before the field existed keep their identity."""
