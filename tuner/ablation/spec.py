@@ -57,6 +57,7 @@ __all__ = [
     "METRICS",
     "FACTORS",
     "parse_segment",
+    "results_reader",
 ]
 
 KINDS = ("search", "evaluate", "detection")
@@ -611,20 +612,30 @@ def field_location(spec: StudySpec, table: str, key: str) -> str:
     return f"{spec.path}:{line}: {table}.{key}"
 
 
+#: files of results, not designs: what each is, and the command that reads it
+_RESULT_READERS = {
+    ".csv": ("a table of runs", "deltatune report {}"),
+    ".db": ("a results database", "deltatune report {}"),
+    ".journal": ("a search study's journal", "deltatune pareto --storage {}"),
+}
+
+
+def results_reader(path: str | Path) -> tuple[str, str] | None:
+    """``(what the file is, the command that reads it)`` for a file of results (a table of runs, a results
+    database, a search's journal), by its suffix; ``None`` for any other file."""
+    p = Path(path)
+    found = _RESULT_READERS.get(p.suffix.lower())
+    return None if found is None else (found[0], found[1].format(shlex.quote(str(p))))
+
+
 def load_study(path: str | Path) -> StudySpec:
     """Read and validate a study file; every error is one :class:`ConfigError` naming file:line: field."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such study file")
-    readers = {  # results, not a design: say which command reads them
-        ".csv": ("a table of runs", "deltatune report {}"),
-        ".db": ("a results database", "deltatune report {}"),
-        ".journal": ("a search study's journal", "deltatune pareto --storage {}"),
-    }
-    if p.suffix.lower() in readers:
-        what, command = readers[p.suffix.lower()]
-        shown = command.format(shlex.quote(str(p)))
-        raise ConfigError(f"{p}: is {what}, not a study file (.toml); `{shown}` reads it")
+    reader = results_reader(p)
+    if reader is not None:  # results, not a design: say which command reads them
+        raise ConfigError(f"{p}: is {reader[0]}, not a study file (.toml); `{reader[1]}` reads it")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

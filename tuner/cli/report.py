@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,7 +124,7 @@ def _table_results(args: argparse.Namespace) -> AblationResults:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deltatune.ablation.spec import load_study
+    from deltatune.ablation.spec import load_study, results_reader
     from deltatune.ablation.store import default_storage, find_study, load_results
     from deltatune.cli._common import check_output_path
     from deltatune.errors import ConfigError, missing_file
@@ -169,9 +168,9 @@ def run(args: argparse.Namespace) -> int:
         what = "give a study .toml, its .db file, a storage URL or a CSV table"
         if not Path(src).is_file():
             raise ConfigError(f"{src}: {missing_file(src)} ({what})")
-        if Path(src).suffix.lower() == ".journal":  # a search's storage: its front, not an ablation
-            raise ConfigError(f"{src}: is a search study's journal, not an ablation study; "
-                              f"`deltatune pareto --storage {shlex.quote(src)}` shows it ({what})")
+        if Path(src).suffix.lower() == ".journal":  # a search's storage (report reads .csv and .db)
+            what_it_is, command = results_reader(src) or ("", "")
+            raise ConfigError(f"{src}: is {what_it_is}, not an ablation study; `{command}` shows it ({what})")
         with open(src, "rb") as fh:
             if fh.read(16) != b"SQLite format 3\x00":
                 raise ConfigError(f"{src}: not an sqlite database ({what})")
