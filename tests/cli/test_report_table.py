@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,43 @@ def test_report_o_html_with_md_writes_both(tmp_path: Path, capsys: pytest.Captur
     assert html.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     assert md.is_file()
     assert f"report {html} and {md}" in capsys.readouterr().out
+
+
+def test_report_json_writes_every_statistic_and_dash_prints_only_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = _sweep(tmp_path / "sweep.csv")
+    stats = tmp_path / "stats.json"
+    args = ["report", str(sweep), "--factors", "lr,weight_decay", "--baseline", "lr=0.001",
+            "-o", str(tmp_path / "r.html"), "--aso-iterations", "20"]
+    assert main([*args, "--json", str(stats)]) == 0
+    assert f"; statistics {stats}" in capsys.readouterr().out
+    written = json.loads(stats.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    by_level = {(p["metric"], p["factor"], p["level"]): p
+                for m in written["metrics"] for c in m["comparisons"] for p in c["pairwise"]}
+    better, worse = by_level[("mAP", "lr", "0.01")], by_level[("mAP", "lr", "0.1")]
+    # the sweep makes lr 0.01 2 mAP better and 0.1 3 worse than 0.001, each seed shifting its runs alike
+    assert better["better"] is True and better["significant"] and 1.5 < better["diff"] < 2.5
+    assert worse["better"] is False and worse["significant"] and -3.5 < worse["diff"] < -2.5
+    assert better["test"]["paired"] and better["diff_ci_low"] < better["diff"] < better["diff_ci_high"]
+    assert {e["name"] for e in better["test"]["effect_sizes"]} >= {"hedges_g"}
+    assert written["family_size"] == len(by_level) and written["runs"]["completed"] == 30
+
+    assert main([*args, "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out, parse_constant=_no_constant) == written  # stdout holds the JSON and nothing else
+    assert "note:" in err and "loss" in err  # how the table was read goes to stderr instead
+
+
+def test_report_json_refuses_another_suffix_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = _sweep(tmp_path / "sweep.csv")
+    assert main(["report", str(sweep), "--factors", "lr,weight_decay", "--json", "stats.txt",
+                 "-o", str(tmp_path / "r.html")]) == 2
+    assert "--json stats.txt: unsupported file type '.txt'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("r.*"))
+
+
+def _no_constant(token: str) -> None:
+    raise AssertionError(f"not standard JSON: {token}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune report studies/keyframes.toml",
     "deltatune report studies/keyframes.toml --md keyframes.md -o keyframes.html",
     "deltatune report studies/keyframes.toml --csv keyframes.csv",
+    "deltatune report studies/keyframes.toml --json keyframes-stats.json",
     "deltatune report sweep.csv --factors lr,weight_decay --unit seed --baseline lr=0.01 --margin mAP=0.5",
     "deltatune report sweep.csv --metrics mAP,avg_iou,loss --lower-is-better loss",
 )
@@ -50,6 +52,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help="also write every observation as long-form CSV (run, seed, unit, one column per factor, "
         "metric, value): the numbers the tests read, for your own analysis",
+    )
+    p.add_argument(
+        "--json",
+        default=None,
+        metavar="F",
+        help="also write every statistic of the report as JSON (per metric and level the summaries; per "
+        "comparison the test and why, raw and Holm p, the difference and its CI, effect sizes with CIs, "
+        "equivalence, almost stochastic order, power); '-' prints it instead of the summary line",
     )
     p.add_argument("--storage", default=None, metavar="URL", help="with a study file: where its runs are")
     p.add_argument("--study", default=None, help="with a storage URL holding several studies: which one")
@@ -138,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         ("-o", args.output, (".html", ".htm", ".md", ".markdown")),
         ("--md", args.md, (".md", ".markdown")),
         ("--csv", args.csv, (".csv",)),
+        ("--json", None if args.json == "-" else args.json, (".json",)),
     ):
         if path:
             check_output_path(path, option, suffixes=suffixes)
@@ -148,8 +159,9 @@ def run(args: argparse.Namespace) -> int:
         if args.csv and Path(args.csv).resolve() == Path(src).resolve():
             raise ConfigError(f"--csv {args.csv}: that is the table being read; name another file")
         results = _table_results(args)
-        for note in results.notes:  # how the table was read: said before the report, not only in it
-            print(f"note: {note}")
+        # how the table was read: said before the report, not only in it (on stderr under `--json -`)
+        for note in results.notes:
+            print(f"note: {note}", file=sys.stderr if args.json == "-" else sys.stdout)
         return _write(args, results, f"{results.name}: {results.completed_runs} runs")
     used = [o for o in _TABLE_OPTIONS if getattr(args, o) not in (None, [], False)]
     if used:
@@ -182,9 +194,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int:
-    """Write the report (and the observations, with ``--csv``) and say where."""
-    from deltatune._atomic import atomic_write
-    from deltatune.cli._common import check_output_path
+    """Write the report (the observations too with ``--csv``, the statistics with ``--json``); say where."""
+    from deltatune._atomic import atomic_write, atomic_write_text
+    from deltatune.cli._common import check_output_path, json_text
     from deltatune.report.render import write_report
     from deltatune.search.storage import results_dir
 
@@ -195,10 +207,21 @@ def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int
     html: Path | None = out
     if out.suffix.lower() in (".md", ".markdown"):
         html, md = None, out
-    write_report(results, html=html, markdown=md, alpha=args.alpha, aso_iterations=args.aso_iterations)
+    analysis = write_report(
+        results, html=html, markdown=md, alpha=args.alpha, aso_iterations=args.aso_iterations
+    )
     if args.csv:
         obs = results.observations
         atomic_write(args.csv, lambda p: obs.to_csv(p, index=False))
+    if args.json == "-":
+        print(json_text(analysis.to_dict()))
+        return 0
+    if args.json:
+        atomic_write_text(args.json, json_text(analysis.to_dict()) + "\n")
     written = " and ".join(str(p) for p in (html, md) if p is not None)
-    print(f"{what}; report {written}" + (f"; observations {args.csv}" if args.csv else ""))
+    print(
+        f"{what}; report {written}"
+        + (f"; observations {args.csv}" if args.csv else "")
+        + (f"; statistics {args.json}" if args.json else "")
+    )
     return 0
