@@ -45,3 +45,12 @@ def test_results_are_frozen_and_json_ready():
         "alpha": 0.05,
     }
     assert json.loads(json.dumps(d.to_dict(), allow_nan=False))["n"] == 3
+
+
+def test_every_result_class_of_the_package_has_a_json_ready_to_dict():
+    classes = [getattr(st, n) for n in st.__all__ if dataclasses.is_dataclass(getattr(st, n))]
+    assert {"MedianInterval", "Description", "TestResult"} <= {c.__name__ for c in classes}
+    assert [c.__name__ for c in classes if not callable(getattr(c, "to_dict", None))] == []
+    out = json.loads(json.dumps(st.median_ci([1.0]).to_dict(), allow_nan=False))
+    assert out == {"low": None, "high": None, "level": None}
+    assert st.median_ci([1.9, 2.1, 2.0, 2.4, 1.7]).to_dict() == {"low": 1.7, "high": 2.4, "level": 0.9375}

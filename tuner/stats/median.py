@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deltatune.stats._results import _ToDict
 from deltatune.stats._validate import as_sample, check_fraction
 
 __all__ = ["MedianInterval", "median_ci"]
 
 
 @dataclass(frozen=True)
-class MedianInterval:
+class MedianInterval(_ToDict):
     """``[low, high]`` holds the population median with probability ``level`` (the level reached, which is
     below the one asked for when the sample is too small); all NaN below 2 values."""
 
