@@ -79,6 +79,23 @@ def test_cliffs_delta_equals_mann_whitney_u():
     assert d.ci_low < d.value < d.ci_high
 
 
+def test_cliffs_delta_is_the_mean_sign_of_every_pair_with_ties_and_bootstrap_batches():
+    """Computed from ranks, it must equal the definition exactly: the mean of ``sign(a_i - b_j)`` over every
+    pair, on tied data and on the batched shapes the bootstrap and its jackknife pass (a batch of one
+    sample's resamples against the other sample)."""
+    from deltatune.stats.effect import _cliff
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        n_a, n_b = rng.integers(1, 20, 2)
+        a = rng.integers(0, 4, (5, 1, n_a)).astype(float)  # few values: many ties
+        b = rng.integers(0, 4, (1, 3, n_b)).astype(float)
+        pairs = np.mean(np.sign(a[..., :, None] - b[..., None, :]), axis=(-2, -1))
+        assert np.array_equal(_cliff(a, b), pairs)
+    big_a, big_b = rng.normal(0.0, 1.0, 3000), rng.normal(0.2, 1.0, 2500)  # thousands of runs
+    assert cliffs_delta(big_a, big_b, n_resamples=200).value == np.mean(np.sign(big_a[:, None] - big_b))
+
+
 def test_cliffs_delta_complete_separation():
     d = cliffs_delta([5.0, 6.0, 7.0], [1.0, 2.0])
     assert (d.value, d.magnitude) == (1.0, "large")

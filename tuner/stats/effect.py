@@ -84,9 +84,20 @@ def _g_unpaired(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _cliff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Cliff's delta from the Mann-Whitney U of ``a`` (midranks of the pooled sample: a tie counts half),
+    ``(2 U - n_a n_b) / (n_a n_b)``: O(n log n) per bootstrap resample and per jackknife sample of the BCa
+    interval, where comparing every pair is O(n_a n_b) (minutes at a few thousand values)."""
+    from scipy.stats import rankdata
+
     a = np.moveaxis(a, axis, -1)
     b = np.moveaxis(b, axis, -1)
-    return np.mean(np.sign(a[..., :, None] - b[..., None, :]), axis=(-2, -1))
+    lead = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])  # the jackknife pairs a batch with one sample
+    a = np.broadcast_to(a, lead + a.shape[-1:])
+    b = np.broadcast_to(b, lead + b.shape[-1:])
+    n_a, n_b = a.shape[-1], b.shape[-1]
+    rank_sum = rankdata(np.concatenate([a, b], axis=-1), axis=-1)[..., :n_a].sum(axis=-1)
+    u = rank_sum - n_a * (n_a + 1) / 2.0  # midranks are halves, so u and the sum of signs below are exact
+    return (2.0 * u - n_a * n_b) / (n_a * n_b)  # the same float as the mean of the n_a n_b pair signs
 
 
 def _rank_biserial(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -241,7 +252,9 @@ def cliffs_delta(
     0.7778
     """
     x, y = as_pair(a, b, paired=False)
-    batch = max(1, 2_000_000 // (x.size * y.size))  # bounds the (batch, n_a, n_b) sign array
+    # scipy draws each batch of resamples separately, so the batch size fixes which resamples a seed gives:
+    # this one keeps the seeded CIs of earlier reports
+    batch = max(1, 2_000_000 // (x.size * y.size))
     return _effect(
         "cliffs_delta",
         _cliff,
