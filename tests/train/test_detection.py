@@ -126,8 +126,26 @@ def test_same_seed_same_weights_and_resume_gives_the_same_weights(
     for name in (again.weights, done.weights):
         for k, v in _weights(name).items():
             assert torch.equal(ref[k], v), (name, k)
-    with pytest.raises(ConfigError, match="different detector training configuration"):
+    with pytest.raises(ConfigError, match=r"different detector training configuration \(lr 0.001 there"):
         train_detector(replace(cfg, lr=2e-3), tmp_path / "part.pt", data=train_data, resume=True)
+
+
+def test_a_finished_training_resumed_with_more_epochs_is_the_longer_training(
+    trained, train_data, tmp_path: Path
+) -> None:
+    """Each epoch's order is drawn from the seed and the epoch, each step's sampling from the step, and
+    there is no schedule: 2 epochs resumed to 4 are the 4-epoch training. Fewer epochs are refused."""
+    folder, r = trained
+    cache = folder / "features"
+    short = train_detector(_cfg(epochs=2), tmp_path / "ext.pt", data=train_data, cache_dir=cache)
+    assert short.step_losses == r.step_losses[:8]
+    longer = train_detector(_cfg(epochs=4), tmp_path / "ext.pt", data=train_data, cache_dir=cache,
+                            resume=True)
+    assert longer.epochs == 4 and longer.step_losses == r.step_losses
+    ref = _weights(r.weights)
+    assert all(torch.equal(ref[k], v) for k, v in _weights(longer.weights).items())
+    with pytest.raises(ConfigError, match=r"has done 4 epochs already, more than --epochs 3"):
+        train_detector(_cfg(), tmp_path / "ext.pt", data=train_data, cache_dir=cache, resume=True)
 
 
 def test_another_seed_gives_other_weights(trained, train_data, tmp_path: Path) -> None:

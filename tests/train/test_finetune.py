@@ -5,6 +5,7 @@ extra terms, exact resume, the straight-through truncation, and the CLI."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,8 +89,23 @@ def test_an_interrupted_run_resumed_gives_the_same_weights(tmp_path, tiny_worklo
     assert resumed.steps == 6 and resumed.losses == full.losses
     a, b = _load(tmp_path / "full.pt"), _load(tmp_path / "cut.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    with pytest.raises(ConfigError, match="different fine-tuning configuration"):
-        finetune(_cfg(seed=4), tmp_path / "cut.pt", workload=tiny_workload, resume=True)
+    with pytest.raises(ConfigError, match=r"different fine-tuning configuration \(seed 3 there, 4 now\)"):
+        finetune(replace(cfg, seed=4), tmp_path / "cut.pt", workload=tiny_workload, resume=True)
+
+
+def test_a_finished_run_resumed_with_more_steps_is_the_longer_run(tmp_path, tiny_workload) -> None:
+    """Batches are drawn from the step number and there is no schedule: 4 steps, then resumed to 6, give
+    the weights and losses of 6 steps in one go. Fewer steps than the checkpoint has done are refused."""
+    cfg = _cfg(sparsity_penalty=0.5)
+    full = finetune(cfg, tmp_path / "full.pt", workload=tiny_workload)
+    short = finetune(replace(cfg, steps=4), tmp_path / "ext.pt", workload=tiny_workload)
+    assert short.steps == 4 and short.losses == full.losses[:4]
+    longer = finetune(cfg, tmp_path / "ext.pt", workload=tiny_workload, resume=True)
+    assert longer.steps == 6 and longer.losses == full.losses
+    a, b = _load(tmp_path / "full.pt"), _load(tmp_path / "ext.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match=r"has done 6 steps already, more than --steps 5"):
+        finetune(replace(cfg, steps=5), tmp_path / "ext.pt", workload=tiny_workload, resume=True)
 
 
 def test_truncation_aware_forward_is_deltacnn_with_a_straight_through_gradient() -> None:

@@ -110,7 +110,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         help="train the backbone too (dense features, no cache: much slower)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed (default {d.seed})")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt (same settings)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from OUT.ckpt (same settings; --epochs may grow)"
+    )
     p.add_argument("-o", "--out", required=True, help="detector weights to write (OUT.ckpt: the checkpoint)")
 
 

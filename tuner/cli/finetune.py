@@ -92,7 +92,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"truncation threshold of --truncation-aware (default {d.threshold})",
     )
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed (default {d.seed})")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt (same settings)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from OUT.ckpt (same settings; --steps may grow)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("-o", "--out", required=True, help="weights file to write (OUT.ckpt holds the checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")

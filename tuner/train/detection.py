@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, VideoError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import load_checkpoint
+from deltatune.train.checkpoints import check_not_past, load_checkpoint
 
 from .detection_data import HEAD_FEATURES, DetectionData, backbone_features, load_detection_data, normalize
 
@@ -302,7 +302,8 @@ def train_detector(
     total = per_epoch * cfg.epochs
     step, step_losses = 0, []
     if resume and ckpt.is_file():
-        blob = load_checkpoint(ckpt, cfg.to_json(), "detector training")
+        blob = load_checkpoint(ckpt, cfg.to_json(), "detector training", may_differ=("epochs",))
+        check_not_past(ckpt, -(-int(blob["step"]) // per_epoch), cfg.epochs, "epochs", "--epochs")
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step, step_losses = int(blob["step"]), list(blob["step_losses"])

@@ -33,14 +33,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError, WeightsError, at_least, check_ranges, non_negative, positive
+from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
+from deltatune.train.checkpoints import load_checkpoint
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
@@ -262,23 +262,6 @@ def _batch(
     return torch.stack(images), torch.stack(heat), torch.stack(weights)
 
 
-def _load_checkpoint(path: Path, cfg: DistillConfig) -> dict[str, Any]:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"checkpoint {path}: unreadable ({type(exc).__name__}: {exc})") from exc
-    saved = DistillConfig.from_json(blob["config"])
-    mismatch = [
-        k
-        for k in asdict(cfg)
-        if k not in ("epochs", "checkpoint_every", "max_steps", "heldout_frames")
-        and asdict(saved)[k] != asdict(cfg)[k]
-    ]
-    if mismatch:
-        raise ConfigError(f"checkpoint {path} was written with different settings: {', '.join(mismatch)}")
-    return blob
-
-
 def distill(
     cfg: DistillConfig,
     *,
@@ -317,7 +300,10 @@ def distill(
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
     step, losses, elapsed_before = 0, [], 0.0
     if resume and ckpt_path.is_file():
-        blob = _load_checkpoint(ckpt_path, cfg)
+        blob = load_checkpoint(
+            ckpt_path, cfg.to_json(), "distillation",
+            may_differ=("epochs", "checkpoint_every", "max_steps", "heldout_frames"),
+        )
         student.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step = int(blob["step"])

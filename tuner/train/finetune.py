@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import load_checkpoint
+from deltatune.train.checkpoints import check_not_past, load_checkpoint
 
 __all__ = [
     "FinetuneConfig",
@@ -263,7 +263,8 @@ def finetune(
     opt = _make_optimizer(cfg, params)
     step, losses, dl, sp = 0, [], [], []
     if resume and ckpt.is_file():
-        blob = load_checkpoint(ckpt, cfg.to_json(), "fine-tuning")
+        blob = load_checkpoint(ckpt, cfg.to_json(), "fine-tuning", may_differ=("steps", "checkpoint_every"))
+        check_not_past(ckpt, int(blob["step"]), cfg.steps, "steps", "--steps")
         student.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step = int(blob["step"])
