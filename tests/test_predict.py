@@ -141,6 +141,8 @@ def test_the_command_line_summarises_and_prints_json(
         (["-o", "kp.csv", "--video", "missing.mp4"], "missing.mp4"),
         (["-o", "kp.csv", "--threads", "0"], "--threads 0: need at least 1"),
         (["-o", "kp.csv", "--overlay", "kp.avi"], "--overlay kp.avi: unsupported file type '.avi'"),
+        (["-o", "kp.csv", "--mot", "det.txt"], "--mot det.txt: writes a detector's boxes; hrnet is a pose"),
+        (["-o", "kp.csv", "--mot", "det.csv"], "--mot det.csv: unsupported file type '.csv'"),
         (["-o", "b.csv", "--model", "fasterrcnn_mobilenet_v2"], "pass --weights with a detector from"),
         (["-o", "b.csv", "--model", "fasterrcnn_mobilenet_v2", "--weights", "d.pt", "--window", "0,0,96,96"],
          "--window: the detector reads whole frames"),
@@ -174,7 +176,7 @@ def test_the_students_detector_writes_boxes_from_its_delta_backbone(
                  "--batch-size", "4", "-o", str(det), "--json"]) == 0
     capsys.readouterr()
     res = predict_video("fasterrcnn_mobilenet_v2", tmp_path / "boxes.csv", weights=det, video=seq,
-                        start=8, frames=4, overlay=tmp_path / "boxes.mp4")
+                        start=8, frames=4, overlay=tmp_path / "boxes.mp4", mot=tmp_path / "det.txt")
     rows = _rows(tmp_path / "boxes.csv")
     assert res.rows == len(rows) > 0 and list(rows[0]) == ["frame", "stream", "x1", "y1", "x2", "y2", "score",
                                                             "label"]
@@ -191,6 +193,13 @@ def test_the_students_detector_writes_boxes_from_its_delta_backbone(
                           dense["scores"][:, None]], 1).numpy()
         assert mine.shape == want.shape
         np.testing.assert_allclose(mine, want, atol=0.06)  # written to 0.1 pixel
+        # MOTChallenge det.txt: frame 1-based (the sequence's 000009.jpg is frame 9), x,y 1-based, w,h
+        mot = np.array([[float(v) for v in line.split(",")] for line in
+                        (tmp_path / "det.txt").read_text().splitlines() if line.startswith(f"{9 + i},")])
+        assert mot.shape == (len(want), 10) and (mot[:, [1, 7, 8, 9]] == -1).all()
+        xywh = np.c_[want[:, :2] + 1, want[:, 2:4] - want[:, :2], want[:, 4]]
+        np.testing.assert_allclose(mot[:, 2:7], xywh, atol=0.06)
+    assert len((tmp_path / "det.txt").read_text().splitlines()) == res.rows
     assert len(list(read_frames(tmp_path / "boxes.mp4"))) == 4
 
 

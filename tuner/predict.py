@@ -12,7 +12,10 @@ classifiers
     ``frame, stream, class, probability``: the top-1 class and its softmax probability.
 the detector
     ``frame, stream, x1, y1, x2, y2, score, label``: every box the detector (trained with ``deltatune
-    detect train``; the whole frame, its backbone a delta network) returns, in full-frame pixels.
+    detect train``; the whole frame, its backbone a delta network) returns, in full-frame pixels; and, with
+    ``mot``, the same boxes as a MOTChallenge detection file (``det.txt``: ``frame, -1, x, y, w, h, score,
+    -1, -1, -1``, no header; frames and pixel positions 1-based as MOT writes them, so ``x = x1 + 1`` and
+    the video's frame 0 is frame 1), what the MOT devkit, TrackEval and trackers read.
 
 The CSV is written to a temporary file and moved into place at the end, so a run that fails or is
 interrupted leaves nothing half-written.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import csv
 import itertools
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -80,6 +84,7 @@ def predict_video(
     thresholds_file: str | Path | None = None,
     fallback: bool = False,
     overlay: str | Path | None = None,
+    mot: str | Path | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
     progress: bool = False,
 ) -> PredictResult:
@@ -91,8 +96,8 @@ def predict_video(
     is ``None`` when the container does not state its frame count); ``progress`` shows a bar while
     this machine's layer costs are measured (once per model and input shape, a minute or two).
     ``overlay``: also write the video with the predictions drawn on it (MP4, see
-    :mod:`deltatune.report.overlay`), moved into place with the CSV."""
-    from deltatune._atomic import atomic_write
+    :mod:`deltatune.report.overlay`), moved into place with the CSV; ``mot``: also write the detector's
+    boxes as a MOTChallenge ``det.txt`` (see the module docstring)."""
     from deltatune.data.video import CropWindow, FrameStreams, as_window, read_frames, video_info
     from deltatune.delta import convert
     from deltatune.delta.calibration import calibrate
@@ -111,6 +116,8 @@ def predict_video(
                           "(its head is not trained otherwise)")
     if info.task == "detection" and windows:
         raise ConfigError("--window: the detector reads whole frames")
+    if mot is not None and info.task != "detection":
+        raise ConfigError(f"--mot {mot}: writes a detector's boxes; {model} is a {info.task} model")
     path, name = resolve_video(video)
     from deltatune.train.detection_data import is_mot_sequence
 
@@ -172,13 +179,13 @@ def predict_video(
         writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
     spent, done = 0.0, 0
 
-    def run(csv_path: Path, video_path: Path | None) -> None:
+    def run(csv_path: Path, video_path: Path | None, mot_path: Path | None) -> None:
         nonlocal spent, done
         from deltatune.report.overlay import OverlayVideo
 
         drawn = OverlayVideo(video_path, vinfo.width, vinfo.height, vinfo.fps) if video_path else None
         try:
-            with csv_path.open("w", newline="") as f:
+            with csv_path.open("w", newline="") as f, (mot_path or Path(os.devnull)).open("w") as motf:
                 out = csv.writer(f)
                 out.writerow(writer.columns)
                 net.reset()
@@ -189,6 +196,8 @@ def predict_video(
                         y = net(x)
                         spent += time.perf_counter() - t0
                         out.writerows(writer.rows(start + done, y))
+                        if mot_path is not None:
+                            motf.writelines(writer.mot_lines(start + done + 1))
                         if drawn is not None:
                             drawn.write(raw, full, **writer.drawing())
                         done += 1
@@ -198,16 +207,30 @@ def predict_video(
             if drawn is not None:
                 drawn.close()
 
-    if overlay is None:
-        atomic_write(output, lambda c: run(c, None))
-    else:  # both files written to temporaries and moved into place only when the run finished
-        atomic_write(output, lambda c: atomic_write(overlay, lambda v: run(c, v)))
+    # every file is written to a temporary and moved into place only when the run finished
+    paths = [Path(output), *(None if f is None else Path(f) for f in (overlay, mot))]
+    _atomic_all(paths, lambda tmp: run(*tmp))
     return PredictResult(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
         ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
         expected_frames=frames if frames is not None or vinfo.frames is None else vinfo.frames - start,
     )
+
+
+def _atomic_all(
+    paths: list[Path | None], write: Callable[[list[Path | None]], None], tmp: tuple[Path | None, ...] = ()
+) -> None:
+    """``write(temporaries)`` with one temporary per path (``None`` stays ``None``); each moved into place
+    by :func:`~deltatune._atomic.atomic_write` only when ``write`` returned, none when it raised."""
+    from deltatune._atomic import atomic_write
+
+    if not paths:
+        write(list(tmp))
+    elif paths[0] is None:
+        _atomic_all(paths[1:], write, (*tmp, None))
+    else:
+        atomic_write(paths[0], lambda t: _atomic_all(paths[1:], write, (*tmp, t)))
 
 
 class _PoseRows:
@@ -293,3 +316,10 @@ class _BoxRows:
     def drawing(self) -> dict[str, Any]:
         """The last frame's boxes, for :meth:`OverlayVideo.write`."""
         return {"boxes": self._boxes}
+
+    def mot_lines(self, mot_frame: int) -> list[str]:
+        """The last frame's boxes as MOTChallenge detection lines (``mot_frame`` and positions 1-based)."""
+        return [
+            f"{mot_frame},-1,{x1 + 1:.2f},{y1 + 1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1\n"
+            for (x1, y1, x2, y2), score in self._boxes
+        ]

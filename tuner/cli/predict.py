@@ -26,7 +26,8 @@ DESCRIPTION = (
     "pose models frame,stream,joint,x,y,visible,score in full-frame pixels (the CSV search --labels reads; "
     "visible: present, its heatmap peak above the model's presence threshold), "
     "classifiers frame,stream,class,probability, the detector (--weights from `deltatune detect train`; "
-    "its backbone runs as the delta network) frame,stream,x1,y1,x2,y2,score,label. Prints the network's "
+    "its backbone runs as the delta network) frame,stream,x1,y1,x2,y2,score,label, and with --mot a "
+    "MOTChallenge det.txt of the same boxes. Prints the network's "
     "ms/frame and MAC speedup. The files appear only when the run finishes."
 )
 
@@ -41,6 +42,8 @@ EXAMPLES: tuple[str, ...] = (
     "-o kp.csv --json",
     "deltatune predict --model fasterrcnn_mobilenet_v2 --weights det.pt --threshold 0.05 --video MOT16-04 "
     "-o boxes.csv --overlay boxes.mp4",
+    "deltatune predict --model fasterrcnn_mobilenet_v2 --weights det.pt --threshold 0.05 --video MOT16-04 "
+    "-o boxes.csv --mot MOT16-04.txt",
 )
 
 
@@ -54,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlay", default=None, metavar="OUT.mp4",
                    help="also write the video with the predictions drawn on it (keypoints and skeleton, or "
                    "top-1 classes, in each crop window; the detector's boxes scoring 0.5 or more)")
+    p.add_argument("--mot", default=None, metavar="OUT.txt",
+                   help="the detector only: also write its boxes as a MOTChallenge detection file (frame,-1,"
+                   "x,y,w,h,score,-1,-1,-1; frames and pixels 1-based), for the MOT devkit, TrackEval or a "
+                   "tracker")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary line")
     add_no_progress(p)
@@ -69,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.output, "-o", suffixes=(".csv",))
     if args.overlay:
         check_output_path(args.overlay, "--overlay", suffixes=(".mp4",))
+    if args.mot:
+        check_output_path(args.mot, "--mot", suffixes=(".txt",))
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads {args.threads}: need at least 1")
@@ -91,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         res = predict_video(
             args.model, args.output, weights=weights, video=args.video, windows=parse_windows(args.window),
             start=args.start, frames=args.frames, threshold=args.threshold, thresholds_file=args.thresholds,
-            fallback=args.fallback, overlay=args.overlay, on_frame=progress,
+            fallback=args.fallback, overlay=args.overlay, mot=args.mot, on_frame=progress,
             progress=show and sys.stderr.isatty(),
         )
     finally:
@@ -104,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
           f"{res.streams} stream(s); delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
           f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"
-          + (f"; drawn -> {args.overlay}" if args.overlay else ""))
+          + (f"; drawn -> {args.overlay}" if args.overlay else "")
+          + (f"; MOT detections -> {args.mot}" if args.mot else ""))
     if res.expected_frames is not None and res.frames < res.expected_frames:
         print(f"note: the video ended after {res.frames} of the {res.expected_frames} frames "
               f"{'asked for' if args.frames is not None else 'its container announces'} (a truncated or "
