@@ -202,13 +202,15 @@ def register_model(fn: F | None = None, *, card: ModelCard | None = None) -> Any
 
     def _register(func: F) -> F:
         found = card
+        module = sys.modules.get(func.__module__)
         if found is None:
-            module = sys.modules.get(func.__module__)
             found = getattr(module, "MODEL_CARDS", {}).get(func.__name__)
         if found is None:
+            # a DELTATUNE_MODELS file is imported under a made-up module name: name the file instead
+            where = getattr(module, "__file__", None) or func.__module__
             raise TypeError(
                 f"register_model: no ModelCard for {func.__name__!r}; define MODEL_CARDS[{func.__name__!r}] "
-                f"in {func.__module__} before the entry point, or pass card="
+                f"in {where} before the entry point, or pass card="
             )
         name = func.__name__
         if (name in _REGISTRY and _REGISTRY[name].fn.__module__ in _BUILTIN_FAMILIES

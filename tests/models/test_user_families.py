@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -113,6 +114,9 @@ def test_a_family_file_named_by_the_environment_registers_its_models(
         ("no_such_module_xyz", "model family module 'no_such_module_xyz' is not installed"),
         ("broken.py", "model family 'broken.py' failed to import: ValueError: bad config"),
         ("needs_missing.py", "failed to import: ModuleNotFoundError: No module named 'not_a_dep_xyz'"),
+        # the file it should define MODEL_CARDS in, not the module name it is imported under
+        ("no_card.py", "TypeError: register_model: no ModelCard for 'mine'; define MODEL_CARDS['mine'] in "
+                       "{tmp}/no_card.py before the entry point"),
     ],
 )
 def test_a_family_that_cannot_be_imported_is_named_in_one_error(
@@ -120,9 +124,14 @@ def test_a_family_that_cannot_be_imported_is_named_in_one_error(
 ) -> None:
     (tmp_path / "broken.py").write_text("raise ValueError('bad config')\n")
     (tmp_path / "needs_missing.py").write_text("import not_a_dep_xyz\n")
+    (tmp_path / "no_card.py").write_text(
+        "from torch import nn\nfrom deltatune_models import register_model\n\n\n"
+        "@register_model\ndef mine() -> nn.Module:\n    return nn.Conv2d(3, 3, 1)\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(_registry.MODELS_ENV, source)
-    with pytest.raises(ModelNotFoundError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+    needle = re.escape(needle.format(tmp=tmp_path.resolve()))
+    with pytest.raises(ModelNotFoundError, match=needle):
         list_models()
     with pytest.raises(ModelNotFoundError, match="DELTATUNE_MODELS"):  # not swallowed after the first time
         model_info("hrnet")
