@@ -131,6 +131,18 @@ def test_bench_windows_give_more_streams_than_the_sample_has(vtest_path) -> None
         run_bench("hrnet_tiny", weights=None, frames=3, batch=5, windows=grid)
 
 
+def test_bench_times_every_window_given_unless_told_a_batch(vtest_path) -> None:
+    """Windows given are the workload: without ``batch`` every one is a stream (the sample's default is
+    one stream), and a smaller ``batch`` that would leave some out is refused."""
+    from deltatune.data.video import CropWindow
+
+    pair = [CropWindow(100, 100, 240, 320), CropWindow(400, 100, 240, 320)]
+    assert run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.02, repeats=1, windows=pair).batch == 2
+    assert run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.02, repeats=1).batch == 1
+    with pytest.raises(ConfigError, match="--batch 1: 2 --window given, one stream each; leave --batch out"):
+        run_bench("hrnet_tiny", weights=None, frames=3, batch=1, windows=pair)
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error of a CPU-only torch")
 def test_bench_cuda_without_a_gpu_is_one_clear_error() -> None:
     with pytest.raises(ConfigError, match="--device cuda: this torch .* sees no CUDA device"):

@@ -282,7 +282,7 @@ def run_bench(
     weights: str | Path | None = "default",
     frames: int = 20,
     start: int = 0,
-    batch: int = 1,
+    batch: int | None = None,
     threshold: float | None = None,
     thresholds_file: str | Path | None = None,
     backend: str = "sparse",
@@ -300,7 +300,9 @@ def run_bench(
     instead of the present ones only. ``progress`` shows bars on stderr (calibration, then the profiled
     pass and the timing rounds) when stderr is a terminal: a bench of a large model takes minutes.
     ``windows`` (:class:`~deltatune.data.video.CropWindow` list) replaces the video's default crop
-    windows, e.g. to batch more streams than a sample has windows.
+    windows, e.g. to batch more streams than a sample has windows. ``batch`` streams are timed: by default
+    every one of ``windows``, else the first of the video's windows; fewer than ``windows`` is refused
+    (windows given and silently left out would time another workload than the one asked for).
 
     ``device="cuda"`` runs both networks on the GPU: every timing synchronises the device, the dense
     model is also timed in half precision (reported beside the fp32 baseline, which stays the baseline
@@ -321,8 +323,13 @@ def run_bench(
 
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if batch is None:
+        batch = len(windows) if windows else 1
     if batch < 1:
         raise ConfigError(f"--batch must be at least 1, got {batch}")
+    if windows and batch < len(windows):
+        raise ConfigError(f"--batch {batch}: {len(windows)} --window given, one stream each; leave --batch "
+                          "out to time them all, or give fewer windows")
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
     dev = check_device(device)

@@ -46,7 +46,8 @@ EXAMPLES: tuple[str, ...] = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=20, frames_help="frames per stream, frame 0 included")
     add_start_argument(p)
-    p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="streams (crop windows) per batch (default: every --window given, else 1)")
     add_window_argument(p)
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda[:N]: on CUDA every timing synchronises the GPU, and the dense "
