@@ -42,6 +42,21 @@ def test_trials_far_beyond_the_budget_are_cut_off_and_counted() -> None:
         plt.close("all")
 
 
+def test_the_speed_axis_spans_the_trials_shown_not_the_hidden_ones() -> None:
+    """A hidden trial's high speedup (lost accuracy buys speed) must not stretch the y axis over nothing;
+    the re-timed points and their CIs stay inside it."""
+    df = _trials([0.0, 0.3, 0.9, 40.0]).assign(speedup=[1.0, 1.3, 2.1, 6.0])
+    retimed = pd.DataFrame({"trial": [2], "accuracy_loss": [0.9], "measured": [1.7], "ci_low": [0.8],
+                            "ci_high": [1.9]})
+    _, ax = plt.subplots()
+    try:
+        plot_pareto(df, df.iloc[[1, 2]], budget=1.0, ax=ax, retimed=retimed, recommended=2)
+        low, high = ax.get_ylim()
+        assert 2.1 < high < 2.5 and 0.6 < low < 0.8  # 0.8-2.1 shown; 6.0 hidden with its trial
+    finally:
+        plt.close("all")
+
+
 def test_nothing_is_cut_off_when_every_trial_is_near_the_budget_or_there_is_no_budget() -> None:
     df = _trials([0.0, 0.5, 1.5, 3.9])
     _, ax = plt.subplots()

@@ -93,6 +93,17 @@ def plot_pareto(
         beyond = int((df[loss] > limit).sum())
         if beyond and limit > 0:
             ax.set_xlim(min(0.0, float(df[loss].min())) - 0.05 * limit, limit * 1.05)
+            # the y axis spans what is shown: a hidden trial's speedup would leave the plot half empty
+            ys = [df.loc[df[loss] <= limit, speed]]
+            if retimed is not None and not retimed.empty:
+                ys += [retimed["ci_low"], retimed["ci_high"], retimed["measured"]]
+            import pandas as pd
+
+            shown = pd.concat(ys).astype(float).dropna()
+            if not shown.empty:
+                low, high = float(shown.min()), float(shown.max())
+                pad = 0.08 * max(high - low, 0.1)
+                ax.set_ylim(low - pad, high + pad)
             ax.annotate(
                 f"{beyond} trial{'s' if beyond > 1 else ''} beyond {limit:g} not shown",
                 xy=(0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom", fontsize="small",
