@@ -46,6 +46,7 @@ def test_a_stretched_crop_is_warned_about(
     stretched = [r.getMessage() for r in caplog.records if "stretched" in r.getMessage()]
     assert len(stretched) == 1
     assert "the whole frame (768x432)" in stretched[0] and "2.4x" in stretched[0] and "3:4" in stretched[0]
+    assert "(--window X,Y,W,H; windows in a study file)" in stretched[0]  # the fix on either route
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="deltatune.workload"):
         load_workload("hrnet_tiny", weights=None, frames=2, video=wide, windows=[CropWindow(0, 0, 240, 320)])

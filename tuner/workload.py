@@ -132,8 +132,8 @@ def warn_if_stretched(
         return
     _WARNED_STRETCH.add(key)
     log.warning(
-        "%s: %s (%dx%d) is stretched to the model's %dx%d input, distorting its aspect %.1fx; pass "
-        "--window X,Y,W,H with a %d:%d window around what the model should see",
+        "%s: %s (%dx%d) is stretched to the model's %dx%d input, distorting its aspect %.1fx; give a %d:%d "
+        "crop window around what the model should see (--window X,Y,W,H; windows in a study file)",
         path, *worst, in_w, in_h, stretch(worst), *_ratio(in_w, in_h),
     )
 
