@@ -250,13 +250,33 @@ def _num(v: Any) -> float | None:
     return None if f != f else f
 
 
+class _NoInterruptTraceback(logging.Filter):
+    """Drops Optuna's warning about a trial stopped by Ctrl-C ("Trial N failed with parameters: {...}
+    because of the following error: KeyboardInterrupt()" and the whole stack): an interrupt is no failure
+    to explain, and the command says what was kept. Under ``--debug`` (root logger at DEBUG) it stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        stopped = record.exc_info is not None and isinstance(record.exc_info[1], KeyboardInterrupt)
+        return not stopped or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def optuna_warnings_only() -> None:
+    """Optuna logs warnings and errors only, on its own handler, without an interrupted trial's stack."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # also creates Optuna's handler
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _NoInterruptTraceback) for f in handler.filters):
+            handler.addFilter(_NoInterruptTraceback())
+
+
 def open_study(
     spec: StorageSpec, name: str, *, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True
 ) -> optuna.Study:
     """Load study ``name`` (creating it with our two directions when ``create``)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna_warnings_only()
     storage = spec.open()
     if create:
         return optuna.create_study(
@@ -422,7 +442,7 @@ def _worker(
     import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna_warnings_only()
     ev = make_evaluator(settings, evaluator)
     speed_used, _ = resolve_speed(settings.speed)
     space = _make_space(settings, ev)
