@@ -211,6 +211,10 @@ def test_csv_with_mpii_names_and_extra_columns(tmp_path: Path) -> None:
         (HEADER + "a,0,0,1,1,1\n", "frame 'a' is not an integer"),
         (HEADER + "0,0,elbow,1,1,1\n", "unknown joint 'elbow'"),
         (HEADER + "0,0,17,1,1,1\n", "joint 17 is out of range for 17 joints"),
+        # another skeleton's labels (BlazePose numbers 39 points): the file's range and the model's order
+        (HEADER + "0,0,0,1,1,1\n0,0,20,1,1,1\n0,0,38,1,1,1\n",
+         r"line 3: joint 20 is out of range for 17 joints \(the file numbers joints up to 38\): labels must "
+         r"number the model's own joints, 0-16 in its order \(nose, left_eye, right_eye, ...\)"),
         (HEADER + "0,0,0,1,1,maybe\n", "visible 'maybe'"),
         (HEADER + "0,0,0,,1,1\n", "x '' is not a finite number .required for a visible keypoint"),
         (HEADER + "0,0,0,1,abc,0\n", "y 'abc' is not a finite number"),

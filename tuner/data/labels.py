@@ -337,9 +337,12 @@ def _csv_joints(path: str, df: pd.DataFrame, joint_names: Sequence[str]) -> np.n
     for i, raw in enumerate(df["joint"].str.strip()):
         if raw.isdecimal():
             j = int(raw)
-            if j >= len(joint_names):
+            if j >= len(joint_names):  # labels of another skeleton (BlazePose's 33 landmarks, say)?
+                top = max(int(r) for r in df["joint"].str.strip() if r.isdecimal())
                 raise LabelError(
-                    f"{path}: line {i + 2}: joint {j} is out of range for {len(joint_names)} joints"
+                    f"{path}: line {i + 2}: joint {j} is out of range for {len(joint_names)} joints (the "
+                    f"file numbers joints up to {top}): labels must number the model's own joints, 0-"
+                    f"{len(joint_names) - 1} in its order ({', '.join(joint_names[:3])}, ...)"
                 )
         elif raw in lookup:
             j = lookup[raw]
