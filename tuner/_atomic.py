@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "atomic_torch_save", "atomic_savefig"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_all",
+    "atomic_write_text",
+    "atomic_write_bytes",
+    "atomic_torch_save",
+    "atomic_savefig",
+]
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -31,6 +38,23 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return dest
+
+
+def atomic_write_all(
+    paths: Sequence[str | Path | None], write: Callable[[list[Path | None]], None]
+) -> None:
+    """Call ``write(temporaries)``, one temporary per path (``None`` stays ``None``: a file not asked for),
+    and move every one into place only when ``write`` returned; when it raised, none is."""
+
+    def nest(rest: Sequence[str | Path | None], tmp: list[Path | None]) -> None:
+        if not rest:
+            write(tmp)
+        elif rest[0] is None:
+            nest(rest[1:], [*tmp, None])
+        else:
+            atomic_write(rest[0], lambda t: nest(rest[1:], [*tmp, t]))
+
+    nest(paths, [])
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

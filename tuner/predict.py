@@ -26,9 +26,9 @@ from __future__ import annotations
 import csv
 import itertools
 import logging
-import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,7 @@ def predict_video(
     ``overlay``: also write the video with the predictions drawn on it (MP4, see
     :mod:`deltatune.report.overlay`), moved into place with the CSV; ``mot``: also write the detector's
     boxes as a MOTChallenge ``det.txt`` (see the module docstring)."""
+    from deltatune._atomic import atomic_write_all
     from deltatune.data.video import CropWindow, FrameStreams, as_window, read_frames, video_info
     from deltatune.delta import convert
     from deltatune.delta.calibration import calibrate
@@ -185,7 +186,8 @@ def predict_video(
 
         drawn = OverlayVideo(video_path, vinfo.width, vinfo.height, vinfo.fps) if video_path else None
         try:
-            with csv_path.open("w", newline="") as f, (mot_path or Path(os.devnull)).open("w") as motf:
+            mot_file = mot_path.open("w") if mot_path is not None else nullcontext()
+            with csv_path.open("w", newline="") as f, mot_file as motf:
                 out = csv.writer(f)
                 out.writerow(writer.columns)
                 net.reset()
@@ -196,7 +198,7 @@ def predict_video(
                         y = net(x)
                         spent += time.perf_counter() - t0
                         out.writerows(writer.rows(start + done, y))
-                        if mot_path is not None:
+                        if motf is not None:
                             motf.writelines(writer.mot_lines(start + done + 1))
                         if drawn is not None:
                             drawn.write(raw, full, **writer.drawing())
@@ -208,29 +210,13 @@ def predict_video(
                 drawn.close()
 
     # every file is written to a temporary and moved into place only when the run finished
-    paths = [Path(output), *(None if f is None else Path(f) for f in (overlay, mot))]
-    _atomic_all(paths, lambda tmp: run(*tmp))
+    atomic_write_all([output, overlay, mot], lambda tmp: run(*tmp))
     return PredictResult(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
         ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
         expected_frames=frames if frames is not None or vinfo.frames is None else vinfo.frames - start,
     )
-
-
-def _atomic_all(
-    paths: list[Path | None], write: Callable[[list[Path | None]], None], tmp: tuple[Path | None, ...] = ()
-) -> None:
-    """``write(temporaries)`` with one temporary per path (``None`` stays ``None``); each moved into place
-    by :func:`~deltatune._atomic.atomic_write` only when ``write`` returned, none when it raised."""
-    from deltatune._atomic import atomic_write
-
-    if not paths:
-        write(list(tmp))
-    elif paths[0] is None:
-        _atomic_all(paths[1:], write, (*tmp, None))
-    else:
-        atomic_write(paths[0], lambda t: _atomic_all(paths[1:], write, (*tmp, t)))
 
 
 class _PoseRows:
