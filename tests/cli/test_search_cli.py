@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from deltatune.cli import COMMANDS, main
@@ -76,6 +77,16 @@ def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.Captu
     text = capsys.readouterr().out
     assert "5 complete trials" in text and Path("front.png").stat().st_size > 1000
     assert Path("all.csv").read_text().startswith("trial,strategy,space,accuracy_loss,speedup")
+    # the re-timed trials carry their measured speedup and CI, as the table shows them; the others none
+    table = pd.read_csv("all.csv")
+    assert len(table) == 5 and {"measured_speedup", "measured_ci_low", "measured_ci_high"} <= set(table)
+    cli("pareto", ["--study", "c", "--json"])
+    timed = {r["trial"]: r for r in json.loads(capsys.readouterr().out)["retimed"]}
+    assert timed and set(table.loc[table["measured_speedup"].notna(), "trial"]) == set(timed)
+    for t, r in timed.items():
+        row = table[table["trial"] == t].iloc[0]
+        assert (row["measured_speedup"], row["measured_ci_low"], row["measured_ci_high"]) == pytest.approx(
+            (r["measured"], r["ci_low"], r["ci_high"]))
 
     assert cli("export", ["--study", "c", "--trial", "0", "-o", "t0.json"]) == 0
     assert json.loads(Path("t0.json").read_text())["format"] == "deltatune-thresholds/1"

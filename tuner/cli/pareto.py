@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
     )
-    parser.add_argument("--csv", default=None, metavar="F", help="write all trials to this CSV file")
+    parser.add_argument("--csv", default=None, metavar="F",
+                        help="write all trials to this CSV file (the re-timed ones with their measured "
+                        "speedup, its CI and the host)")
     parser.add_argument(
         "--plot", default=None, metavar="F.png", help="write the trade-off plot + threshold heatmap"
     )
@@ -102,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         from deltatune._atomic import atomic_write
 
-        atomic_write(args.csv, lambda p: df.to_csv(p, index=False))
+        table = _with_measured(df, retimed)
+        atomic_write(args.csv, lambda p: table.to_csv(p, index=False))
     if args.plot:
         save_study_plot(study, view, args.study, args.plot)
     if args.json:
@@ -215,6 +218,18 @@ def _recommended(rows: list[dict[str, Any]], budget: float) -> dict[str, Any] | 
     """What ``search`` recommends: the first re-timed trial within the budget (``rows`` come fastest
     first, :func:`~deltatune.search.retime.fastest_first`)."""
     return next((r for r in rows if r["accuracy_loss"] <= budget), None)
+
+
+def _with_measured(df: Any, rows: list[dict[str, Any]]) -> Any:
+    """Every trial with the measured speedup, CI and host of its re-timing (empty where it has none; the
+    fastest host's where several re-timed it): the CSV holds what the table and plot show."""
+    import pandas as pd
+
+    cols = {"measured": "measured_speedup", "ci_low": "measured_ci_low", "ci_high": "measured_ci_high",
+            "host": "measured_host"}
+    timed = pd.DataFrame([{"trial": r["trial"], **{new: r[old] for old, new in cols.items()}} for r in rows],
+                         columns=["trial", *cols.values()])
+    return df.merge(timed.drop_duplicates("trial"), on="trial", how="left")
 
 
 def _retimed_frame(rows: list[dict[str, Any]]) -> Any:
