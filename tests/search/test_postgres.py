@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -51,6 +52,16 @@ def _cmd(url: str, trials: int = N) -> list[str]:
     ]
 
 
+def _logs(what: str, procs: list[subprocess.Popen[bytes]], logs: list[Any]) -> str:
+    """``what``, then each search process's exit status and the end of its log (the failure's evidence)."""
+    parts = [what]
+    for p, log in zip(procs, logs, strict=True):
+        log.flush()
+        tail = Path(log.name).read_text(errors="replace")[-1500:]
+        parts.append(f"--- pid {p.pid}, exit {p.poll()}:\n{tail}")
+    return "\n".join(parts)
+
+
 @pytest.mark.slow
 def test_three_processes_one_killed(tmp_path: Path) -> None:
     with postgres_server() as url:
@@ -61,11 +72,16 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
         logs = [(tmp_path / f"search{i}.log").open("wb") for i in range(3)]  # files: pipes can fill up
         procs = [subprocess.Popen(_cmd(url), env=env, stdout=subprocess.DEVNULL, stderr=log) for log in logs]
         victim = None
+        # one storage (one connection pool) for every poll: a study loaded from the URL each time opened a
+        # pool per poll, and the connections piled up until the garbage collector ran
+        polls = optuna.storages.RDBStorage(engine_url(url))
         try:
             deadline = time.time() + 240
             while time.time() < deadline and victim is None:
                 time.sleep(0.2)
-                study = optuna.load_study(study_name="pg", storage=engine_url(url))
+                ended = [p for p in procs if p.poll() is not None]
+                assert not ended, _logs("a search process ended before one was killed", procs, logs)
+                study = optuna.load_study(study_name="pg", storage=polls)
                 running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 pids = {p.pid: p for p in procs}
@@ -75,7 +91,7 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
                         # between the read above and the kill, and then the kill would cut nothing off
                         proc = pids[t.user_attrs["pid"]]
                         os.kill(proc.pid, signal.SIGSTOP)
-                        now = optuna.load_study(study_name="pg", storage=engine_url(url))
+                        now = optuna.load_study(study_name="pg", storage=polls)
                         if t.number in {
                             r.number for r in now.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                         }:
@@ -83,14 +99,14 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
                         else:
                             os.kill(proc.pid, signal.SIGCONT)
                         break
-            assert victim is not None, "no trial was running in a search process"
+            assert victim is not None, _logs("no trial was running in a search process", procs, logs)
             os.kill(victim[0].pid, signal.SIGKILL)
             victim[0].wait(timeout=30)
             for p in procs:
-                assert p.wait(timeout=600) in (0, -signal.SIGKILL), (tmp_path / "search0.log").read_text()[
-                    -2000:
-                ]
+                status = p.wait(timeout=600)
+                assert status in (0, -signal.SIGKILL), _logs("a search process failed", procs, logs)
         finally:
+            polls.engine.dispose()
             for p in procs:
                 if p.poll() is None:
                     p.kill()
