@@ -64,3 +64,32 @@ def test_bad_arguments():
         bayes_signed_rank(BASE, BASE, rope=-0.1)
     with pytest.raises(ConfigError, match="equal lengths"):
         bayes_signed_rank(BASE, BASE[:5], rope=0.1)
+
+
+@pytest.mark.parametrize(
+    ("diff", "rope"),
+    [
+        (BETTER - BASE, 0.025),
+        (BETTER - BASE, 0.0),
+        (JITTER, 0.001),  # differences on the ROPE's edge, ties, a zero difference (the prior's value)
+        (np.array([0.1, 0.1, -0.1, 0.2, 0.0, -0.2, 0.1]), 0.1),  # Walsh sums exactly on +-2 rope
+        (np.array([0.1, 0.2, 0.3, -0.3]), 0.15),  # 0.1 + 0.2 is not 0.3 in floating point: as baycomp
+        (np.random.default_rng(4).normal(0.05, 1.0, 200), 0.1),
+    ],
+)
+@pytest.mark.parametrize("block", [500, 2_000_000])
+def test_the_sample_is_baycomps_draw_for_draw(
+    diff: np.ndarray, rope: float, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The posterior sample equals baycomp's own (its per-draw n x n loop) for the same seed, including
+    ties, sums exactly on the ROPE's edges, and with the work cut into many blocks (of rows, of draws: the
+    Dirichlet draws taken a block at a time are the same numbers); only the order of additions differs."""
+    from deltatune.stats import bayes
+    from deltatune.stats.bayes import signed_rank_sample
+
+    monkeypatch.setattr(bayes, "_BLOCK", block)
+    x = np.zeros(diff.size)
+    ref = SignedRankTest.sample(x, diff, rope, nsamples=3000, random_state=5, prior=0.5)
+    ours = signed_rank_sample(diff, rope, n_samples=3000, seed=5)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
