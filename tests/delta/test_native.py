@@ -712,20 +712,6 @@ def test_plain_torch_paths_equal_reference() -> None:
     assert native.kernels() is built
 
 
-def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch) -> None:
-    import platform
-
-    monkeypatch.delitem(native._state, "malloc", raising=False)
-    monkeypatch.setenv(native.MALLOPT_ENV, "0")
-    assert native.keep_freed_memory() is False
-    assert native.keep_freed_memory() is False  # decided once per process
-    monkeypatch.delitem(native._state, "malloc")
-    monkeypatch.delenv(native.MALLOPT_ENV)
-    applied = native.keep_freed_memory()
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert applied is True
-
-
 def test_running_the_engine_changes_no_process_wide_setting() -> None:
     """Converting and running a sparse network leaves glibc's allocator alone (it is opt-in:
     ``keep_freed_memory``, which the ``deltatune`` command calls), in a fresh process."""
@@ -733,10 +719,11 @@ def test_running_the_engine_changes_no_process_wide_setting() -> None:
     import sys
 
     code = (
-        "import torch; from torch import nn; from deltatune.delta import convert, native\n"
+        "import torch; from torch import nn; from deltatune import _malloc\n"
+        "from deltatune.delta import convert\n"
         "net = convert(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()), backend='sparse')\n"
         "x = torch.rand(1, 3, 16, 16); net(x); x[..., :4, :4] += 1; net(x)\n"
-        "print(native._state.get('malloc'))\n"
+        "print(_malloc._state.get('malloc'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          check=True)

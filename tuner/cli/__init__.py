@@ -67,8 +67,13 @@ EXAMPLES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser with every registered subcommand.
+
+    ``only``: give only that subcommand its arguments (the others are listed with their help and parse
+    nothing); ``None``, all of them. :func:`main` builds only the command it runs: several commands'
+    arguments import the training code, and with it torch, for their defaults (a second of every
+    ``--help`` and every ``report`` that needs none of it)."""
     parser = argparse.ArgumentParser(
         prog="deltatune",
         description="DeltaCNN-style delta inference on CPU: convert, inspect, search thresholds, benchmark.",
@@ -85,14 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=examples_epilog(getattr(mod, "EXAMPLES", ())), formatter_class=_HelpFormatter,
         )
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        mod.add_arguments(p)
+        if only is None or only == mod.NAME:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 unexpected failure)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # the command is the first word that is not an option (the top-level options take no values)
+    parser = build_parser(only=next((a for a in argv if not a.startswith("-")), ""))
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     logging.basicConfig(
@@ -102,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from deltatune.delta.native import keep_freed_memory
+    from deltatune._malloc import keep_freed_memory
 
     keep_freed_memory()  # process-wide allocator setting the sparse kernels need (DELTATUNE_MALLOPT=0: off)
     try:
