@@ -93,6 +93,8 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--keyframes", "-4"], "--keyframes -4: need integers >= 0"),
     (TINY + ["--retime", "-1"], "--retime -1: must be >= 0"),
     (TINY + ["--also-on", "vtest@x"], "--also-on 'vtest@x': expected \"video@first-frame\""),
+    (TINY + ["--also-on", "no_such_clip.mp4@3"],
+     "--also-on no_such_clip.mp4@3: video source no_such_clip.mp4 does not exist"),
     (TINY + ["--also-on", "vtest@790"],
      "--also-on vtest@790: --frames 6: vtest has 795 frame(s), 5 from frame 790; need 6 "
      "(--frames 5 or fewer, or an earlier start (vtest@N))"),

@@ -337,7 +337,7 @@ def build_settings(args: argparse.Namespace) -> Any:
             ranges = Ranges(lo=lo, hi=hi)
         except ConfigError:  # Ranges checks it; the message names the option
             raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI") from None
-    also_on = (*(workload.on_segment(_segment(t)) for t in args.also_on), *_spread(workload, args.spread))
+    also_on = (*(_also_on(workload, t) for t in args.also_on), *_spread(workload, args.spread))
     return SearchSettings(
         workload=workload,
         trials=args.trials,
@@ -389,12 +389,13 @@ def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
     return tuple(workload.on_segment(Segment(workload.video, s)) for s in starts)
 
 
-def _segment(text: str) -> Any:
+def _also_on(workload: Any, text: str) -> Any:
+    """The workload on the ``--also-on`` segment ``text`` (``VIDEO@FIRST``); an error names the option."""
     from deltatune.errors import ConfigError
     from deltatune.search.study_workload import parse_segment
 
     try:
-        return parse_segment(text)
+        return workload.on_segment(parse_segment(text))
     except ValueError as exc:
         raise ConfigError(f"--also-on {text!r}: {exc}") from None
 
@@ -508,7 +509,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     for seg in settings.also_on:
         try:
             seg.check()
-        except ConfigError as exc:  # a segment's start is written video@N, not given with --start
+        except DeltatuneError as exc:  # a segment's start is written video@N, not given with --start
             said = str(exc).replace("from --start ", "from frame ")
             said = said.replace("an earlier --start", f"an earlier start ({seg.video}@N)")
             raise ConfigError(f"--also-on {seg.video}@{seg.start}: {said}") from None
