@@ -113,3 +113,17 @@ def test_a_front_of_all_zero_thresholds_says_so_instead_of_an_empty_heatmap() ->
         assert _notes(ax2) == [] and ax2.collections  # the heatmap itself
     finally:
         plt.close("all")
+
+
+def test_fronts_of_several_studies_one_colour_each_with_the_budget(tmp_path) -> None:
+    from deltatune.report.pareto_plot import save_fronts_figure
+
+    fronts = pd.DataFrame({
+        "study": ["tpe", "tpe", "random"],
+        "trial": [3, 7, 1],
+        "accuracy_loss": [0.1, 0.6, 0.3],
+        "speedup": [1.3, 1.8, 1.2],
+    })
+    path = save_fronts_figure(fronts, tmp_path / "f.png", order=["tpe", "random"], budget=1.0, title="t")
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000
+    assert not list(tmp_path.glob("*.tmp*"))  # written in one piece

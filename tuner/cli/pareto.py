@@ -1,6 +1,6 @@
 """``deltatune pareto``: the Pareto front of a search study, its hypervolume, a CSV and a plot.
 
-deltatune pareto [--study NAME] [--storage URL] [--csv F] [--plot F.png] [--heldout] [--json]
+deltatune pareto [--study NAME ...] [--storage URL] [--csv F] [--plot F.png] [--heldout] [--json]
 """
 
 from __future__ import annotations
@@ -21,20 +21,31 @@ DESCRIPTION = (
     "re-timed (measured speedup with its CI) and the recommendation (the fastest measured within the "
     "budget). --csv writes every trial (long-form), --plot draws all trials with the front, the re-timed "
     "points, infeasible trials and the budget line, above a per-layer threshold heatmap of the front. "
-    "--heldout re-scores front trials on the held-out frames where that was not done yet."
+    "--heldout re-scores front trials on the held-out frames where that was not done yet. With several "
+    "--study, the studies side by side (e.g. two strategies on one workload): one row each with its "
+    "hypervolume up to the smallest of their budgets, the fastest front point within it and the "
+    "recommended re-timed trial; --plot overlays their fronts, --csv holds every trial with its study. "
+    "Studies in other accuracy units or speed kinds are refused; other differences (workload, budget, "
+    "weights) are noted."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
 EXAMPLES: tuple[str, ...] = (
     "deltatune pareto --study hrnet-tpe-group --plot front.png",
     "deltatune pareto --study hrnet-tpe-group --heldout --csv front.csv",
+    "deltatune pareto --study hrnet-tpe-group --study hrnet-nsga2-group --plot fronts.png",
 )
+
+#: the speedup axis of a study's plot, by its speed kind (``search --speed``)
+SPEED_LABELS = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
+                "measured": "measured wall-clock speedup (x)"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""
-    parser.add_argument("--study", default=None,
-                        help="study name (may be left out when --storage holds one search study)")
+    parser.add_argument("--study", default=None, action="append",
+                        help="study name (may be left out when --storage holds one search study); give it "
+                             "again to compare studies")
     parser.add_argument(
         "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
     )
@@ -83,21 +94,18 @@ def run(args: argparse.Namespace) -> int:
     """Print the front; write the CSV / plot when asked."""
     from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
     from deltatune.cli.search import front_table, retimed_table
-    from deltatune.search import Evaluator, StudyWorkload, hypervolume, rescore_heldout
+    from deltatune.search import hypervolume
     from deltatune.search.storage import shown_url
 
     if args.csv:
         check_output_path(args.csv, "--csv", suffixes=(".csv",))
     if args.plot:
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
-    spec, study, args.study = open_named_study(args.study, args.storage)
-    view = StudyView.read(study)
-    if args.heldout and not view.front.empty:
-        if view.front["heldout_accuracy_loss"].isna().any():
-            meta = view.meta
-            ev = Evaluator(StudyWorkload.from_dict(meta["workload"]), speed=meta.get("speed", "macs"))
-            rescore_heldout(study, ev, [int(t) for t in view.front["trial"]])
-            view = StudyView.read(study)
+    names = list(dict.fromkeys(args.study or []))  # a name given twice is one study
+    if len(names) > 1:
+        return _compare(args, names)
+    spec, study, args.study = open_named_study(names[0] if names else None, args.storage)
+    view = _with_heldout(study, StudyView.read(study)) if args.heldout else StudyView.read(study)
     budget, unit, df, front = view.budget, view.unit, view.df, view.front
     retimed, best = view.retimed, view.recommended
     hv = hypervolume(front, ref_loss=budget)
@@ -157,6 +165,87 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace, names: list[str]) -> int:
+    """``pareto --study A --study B ...``: the studies side by side (see :mod:`deltatune.search.compare`)."""
+    import pandas as pd
+
+    from deltatune.search.compare import (
+        StudyFront,
+        check_comparable,
+        fronts_frame,
+        reference_loss,
+        summary_frame,
+    )
+    from deltatune.search.storage import shown_url
+
+    opened = [open_named_study(name, args.storage) for name in names]  # every name checked before work
+    fronts = []
+    for _, study, name in opened:
+        view = _with_heldout(study, StudyView.read(study)) if args.heldout else StudyView.read(study)
+        trials = _with_measured(view.df, view.retimed)
+        fronts.append(StudyFront(name, view.meta, view.unit, trials, view.front, view.recommended))
+    notes = check_comparable(fronts)
+    ref, unit = reference_loss(fronts), fronts[0].unit
+    table = summary_frame(fronts)
+    if args.csv:
+        from deltatune._atomic import atomic_write
+
+        every = pd.concat([f.trials.assign(study=f.name) for f in fronts], ignore_index=True)
+        every = every[["study", *[c for c in every.columns if c != "study"]]]
+        atomic_write(args.csv, lambda p: every.to_csv(p, index=False))
+    if args.plot:
+        from deltatune.report.pareto_plot import save_fronts_figure
+
+        speed = SPEED_LABELS.get(str(fronts[0].meta.get("speed")), "speedup (x)")
+        save_fronts_figure(fronts_frame(fronts), args.plot, order=names, budget=ref,
+                           title=f"Pareto fronts of {len(names)} studies",
+                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed)
+    storages = sorted({shown_url(spec.url) for spec, _, _ in opened})
+    if args.json:
+        print(json_text({"studies": table.to_dict(orient="records"), "reference_loss": ref, "unit": unit,
+                         "storage": storages, "notes": notes, "csv": args.csv, "plot": args.plot},
+                        default=str))
+        return 0
+    print(f"{len(names)} studies side by side; hypervolume and the fastest front point up to the smallest "
+          f"budget, {ref:g} {unit} (reference point loss={ref:g}, speedup=1)")
+    print(_summary_text(table, unit))
+    for note in notes:
+        print(f"note: {note}")
+    for what, path in (("csv", args.csv), ("plot", args.plot)):
+        if path:
+            print(f"{what}: {path}")
+    return 0
+
+
+def _summary_text(table: Any, unit: str) -> str:
+    """The side-by-side table as text: one line per study."""
+    def num(v: Any, fmt: str) -> str:
+        return "-" if v is None or v != v else format(v, fmt)
+
+    head = f"{'study':<24} {'trials':>6} {'feasible':>8} {'front':>5} {'hypervolume':>11}  "
+    lines = [head + f"{'fastest within (' + unit + ')':<30} measured (recommended)"]
+    for r in table.to_dict(orient="records"):
+        best = ("-" if r["best_trial"] is None else
+                f"trial {r['best_trial']}: {num(r['best_speedup'], '.2f')}x at {num(r['best_loss'], '.3f')}")
+        measured = ("-" if r["measured"] is None else
+                    f"trial {r['measured_trial']}: {num(r['measured'], '.2f')}x")
+        lines.append(f"{r['study']:<24} {r['trials']:>6} {r['feasible']:>8} {r['front']:>5} "
+                     f"{num(r['hypervolume'], '.4f'):>11}  {best:<30} {measured}")
+    return "\n".join(lines)
+
+
+def _with_heldout(study: Any, view: StudyView) -> StudyView:
+    """``view`` after re-scoring its front on the held-out frames where that was not done yet."""
+    from deltatune.search import Evaluator, StudyWorkload, rescore_heldout
+
+    if view.front.empty or not view.front["heldout_accuracy_loss"].isna().any():
+        return view
+    meta = view.meta
+    ev = Evaluator(StudyWorkload.from_dict(meta["workload"]), speed=meta.get("speed", "macs"))
+    rescore_heldout(study, ev, [int(t) for t in view.front["trial"]])
+    return StudyView.read(study)
+
+
 @dataclass(frozen=True)
 class StudyView:
     """What ``pareto`` shows of a search study, read once: its metadata, budget and loss unit, every
@@ -192,8 +281,7 @@ def save_study_plot(study: Any, view: StudyView, name: str, path: str) -> None:
     from deltatune.search import thresholds_frame
 
     th = thresholds_frame(study, [int(t) for t in view.front["trial"]])
-    speed = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
-             "measured": "measured wall-clock speedup (x)"}.get(str(view.meta.get("speed")), "speedup (x)")
+    speed = SPEED_LABELS.get(str(view.meta.get("speed")), "speedup (x)")
     if view.retimed:
         speed += "; orange: measured"
     best = view.recommended

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["SHOWN_BUDGETS", "plot_pareto", "plot_threshold_heatmap", "save_pareto_figure"]
+__all__ = [
+    "SHOWN_BUDGETS", "plot_pareto", "plot_threshold_heatmap", "save_fronts_figure", "save_pareto_figure"
+]
 
 #: the trade-off plot's x axis ends at this many accuracy budgets (or at the front's largest loss)
 SHOWN_BUDGETS = 4.0
@@ -184,6 +186,38 @@ def save_pareto_figure(
         axes[0][0].set_title(title)
     if has_heat:
         plot_threshold_heatmap(thresholds, ax=axes[1][0])
+    fig.tight_layout()
+    from deltatune._atomic import atomic_savefig
+
+    return atomic_savefig(fig, path, dpi=120)
+
+
+@plain_text
+def save_fronts_figure(
+    fronts: pd.DataFrame,
+    path: str | Path,
+    *,
+    order: list[str],
+    budget: float | None = None,
+    title: str | None = None,
+    loss_label: str = "accuracy loss (PCK@0.2 points vs dense)",
+    speed_label: str = "MAC speedup (x)",
+) -> Path:
+    """The fronts of several studies (``fronts``: ``study, accuracy_loss, speedup``), one colour each in
+    ``order``, with the common ``budget`` as a vertical line, written to ``path``."""
+    from deltatune.report.plots import fronts_overlay
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fronts_overlay(fronts, hue="study", run="study", hue_order=order, ax=ax)
+    if budget is not None:
+        ax.axvline(budget, color="grey", ls="--", lw=1)
+        ax.annotate("budget", (budget, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", color="grey", fontsize="small")
+    ax.set_xlabel(loss_label)
+    ax.set_ylabel(speed_label)
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     from deltatune._atomic import atomic_savefig
 
