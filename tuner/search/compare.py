@@ -60,12 +60,13 @@ def check_comparable(studies: list[StudyFront]) -> list[str]:
                           "compare only within one (search --speed)")
     notes = []
     first = studies[0]
-    for key, what in (("workload", "workload (model, video, windows, frames)"), ("budget", "budget"),
-                      ("weights_fingerprint", "weights")):
-        differ = [s.name for s in studies[1:] if s.meta.get(key) != first.meta.get(key)]
+    aspects = (("workload", "workload (model, video, windows, frames)"), ("budget", "budget"),
+               ("weights_fingerprint", "weights"))
+    for s in studies[1:]:
+        differ = [what for key, what in aspects if s.meta.get(key) != first.meta.get(key)]
         if differ:
-            notes.append(f"{', '.join(differ)} differ{'s' if len(differ) == 1 else ''} from {first.name} in "
-                         f"{what}: the fronts were scored on different terms")
+            notes.append(f"{s.name} differs from {first.name} in {' and '.join(differ)}: the fronts were "
+                         "scored on different terms")
     return notes
 
 
