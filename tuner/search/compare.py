@@ -19,7 +19,7 @@ import pandas as pd
 from deltatune.errors import ConfigError
 from deltatune.search.pareto import hypervolume
 
-__all__ = ["StudyFront", "check_comparable", "summary_frame", "fronts_frame"]
+__all__ = ["StudyFront", "check_comparable", "reference_loss", "summary_frame", "fronts_frame"]
 
 #: what a speed kind's speedups are, for messages
 SPEED_KINDS = {"macs": "MAC counts", "latency": "predicted wall clock", "measured": "measured wall clock"}
