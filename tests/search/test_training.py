@@ -89,8 +89,9 @@ def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
     assert states == [TrialState.PRUNED, TrialState.PRUNED]
     assert "PCK points" in study.trials[0].user_attrs["pruned"]
     assert not trainer.path(cfg).is_file()  # no weights for a stopped fine-tune
-    # the verdict is remembered: the second trial did not train again
-    assert study.trials[1].user_attrs["finetune_s"] < study.trials[0].user_attrs["finetune_s"] / 5
+    # the verdict is remembered: the second trial did not train again (the trainer's own count, not a
+    # timing ratio, which a loaded CI machine can upset)
+    assert [t.user_attrs["finetune_trained"] for t in study.trials] == [True, False]
 
 
 def test_the_timeout_stops_a_running_fine_tune_and_keeps_its_checkpoint(
