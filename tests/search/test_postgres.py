@@ -77,30 +77,27 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
         polls = optuna.storages.RDBStorage(engine_url(url))
         try:
             deadline = time.time() + 240
+            pids = {p.pid: p for p in procs}
             while time.time() < deadline and victim is None:
                 time.sleep(0.2)
                 ended = [p for p in procs if p.poll() is not None]
                 assert not ended, _logs("a search process ended before one was killed", procs, logs)
                 study = optuna.load_study(study_name="pg", storage=polls)
-                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                pids = {p.pid: p for p in procs}
-                for t in running:
-                    if len(complete) >= 4 and t.user_attrs.get("pid") in pids:
-                        # freeze the process, then make sure its trial is still running: a trial can end
-                        # between the read above and the kill, and then the kill would cut nothing off
-                        proc = pids[t.user_attrs["pid"]]
-                        os.kill(proc.pid, signal.SIGSTOP)
-                        now = optuna.load_study(study_name="pg", storage=polls)
-                        if t.number in {
-                            r.number for r in now.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                        }:
-                            victim = (proc, t.number)
-                        else:
-                            os.kill(proc.pid, signal.SIGCONT)
-                        break
+                if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 4:
+                    continue
+                # freeze all three, then look: a trial running now stays running until the kill (one
+                # process frozen after the read could finish its trial in between, or be between trials)
+                for p in procs:
+                    os.kill(p.pid, signal.SIGSTOP)
+                running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                           if t.user_attrs.get("pid") in pids]
+                if running:
+                    victim = (pids[running[0].user_attrs["pid"]], running[0].number)
+                    os.kill(victim[0].pid, signal.SIGKILL)
+                for p in procs:
+                    if victim is None or p is not victim[0]:
+                        os.kill(p.pid, signal.SIGCONT)
             assert victim is not None, _logs("no trial was running in a search process", procs, logs)
-            os.kill(victim[0].pid, signal.SIGKILL)
             victim[0].wait(timeout=30)
             for p in procs:
                 status = p.wait(timeout=600)
