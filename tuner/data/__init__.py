@@ -32,6 +32,7 @@ _VIDEO = frozenset(
 
 
 def __getattr__(name: str) -> Any:
+    """The video names, imported from ``deltatune.data.video`` when first asked for."""
     if name in _VIDEO:
         from deltatune.data import video
 
