@@ -222,14 +222,16 @@ def _summary_text(table: Any, unit: str) -> str:
     def num(v: Any, fmt: str) -> str:
         return "-" if v is None or v != v else format(v, fmt)
 
-    head = f"{'study':<24} {'trials':>6} {'feasible':>8} {'front':>5} {'hypervolume':>11}  "
+    rows = table.to_dict(orient="records")
+    wide = max(5, *(len(str(r["study"])) for r in rows))  # a long study name keeps the columns aligned
+    head = f"{'study':<{wide}} {'trials':>6} {'feasible':>8} {'front':>5} {'hypervolume':>11}  "
     lines = [head + f"{'fastest within (' + unit + ')':<30} measured (recommended)"]
-    for r in table.to_dict(orient="records"):
+    for r in rows:
         best = ("-" if r["best_trial"] is None else
                 f"trial {r['best_trial']}: {num(r['best_speedup'], '.2f')}x at {num(r['best_loss'], '.3f')}")
         measured = ("-" if r["measured"] is None else
                     f"trial {r['measured_trial']}: {num(r['measured'], '.2f')}x")
-        lines.append(f"{r['study']:<24} {r['trials']:>6} {r['feasible']:>8} {r['front']:>5} "
+        lines.append(f"{r['study']:<{wide}} {r['trials']:>6} {r['feasible']:>8} {r['front']:>5} "
                      f"{num(r['hypervolume'], '.4f'):>11}  {best:<30} {measured}")
     return "\n".join(lines)
 
