@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from deltatune.errors import ConfigError
-from deltatune.search.pareto import hypervolume
+from deltatune.search.pareto import WEIGHTS_ATTR, hypervolume
 
 __all__ = ["StudyFront", "check_comparable", "reference_loss", "summary_frame", "fronts_frame"]
 
@@ -61,7 +61,7 @@ def check_comparable(studies: list[StudyFront]) -> list[str]:
     notes = []
     first = studies[0]
     aspects = (("workload", "workload (model, video, windows, frames)"), ("budget", "budget"),
-               ("weights_fingerprint", "weights"))
+               (WEIGHTS_ATTR, "weights"))
     for s in studies[1:]:
         differ = [what for key, what in aspects if s.meta.get(key) != first.meta.get(key)]
         if differ:
