@@ -218,21 +218,17 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
 
 
 def _summary_text(table: Any, unit: str) -> str:
-    """The side-by-side table as text: one line per study."""
-    def num(v: Any, fmt: str) -> str:
-        return "-" if v is None or v != v else format(v, fmt)
-
+    """The side-by-side table as text: one line per study (``-`` where a study has no such point)."""
     rows = table.to_dict(orient="records")
     wide = max(5, *(len(str(r["study"])) for r in rows))  # a long study name keeps the columns aligned
     head = f"{'study':<{wide}} {'trials':>6} {'feasible':>8} {'front':>5} {'hypervolume':>11}  "
     lines = [head + f"{'fastest within (' + unit + ')':<30} measured (recommended)"]
     for r in rows:
         best = ("-" if r["best_trial"] is None else
-                f"trial {r['best_trial']}: {num(r['best_speedup'], '.2f')}x at {num(r['best_loss'], '.3f')}")
-        measured = ("-" if r["measured"] is None else
-                    f"trial {r['measured_trial']}: {num(r['measured'], '.2f')}x")
+                f"trial {r['best_trial']}: {r['best_speedup']:.2f}x at {r['best_loss']:.3f}")
+        measured = "-" if r["measured"] is None else f"trial {r['measured_trial']}: {r['measured']:.2f}x"
         lines.append(f"{r['study']:<{wide}} {r['trials']:>6} {r['feasible']:>8} {r['front']:>5} "
-                     f"{num(r['hypervolume'], '.4f'):>11}  {best:<30} {measured}")
+                     f"{r['hypervolume']:>11.4f}  {best:<30} {measured}")
     return "\n".join(lines)
 
 
