@@ -131,7 +131,7 @@ def test_distill_loss_decreases_on_real_frames(cache: Path, tmp_path: Path) -> N
     assert result.checkpoint.is_file()
 
 
-@pytest.mark.slow  # needs the teacher cache (~5 s), then 10 steps
+@pytest.mark.slow  # needs the teacher cache (~5 s), then 10 steps and two refused resumes
 def test_resume_continues_exactly(cache: Path, tmp_path: Path) -> None:
     cfg = _tiny(epochs=50, augment=AugmentConfig())
     straight = distill(replace_steps(cfg, 4), out=tmp_path / "a.pt", cache_dir=cache)
@@ -142,6 +142,8 @@ def test_resume_continues_exactly(cache: Path, tmp_path: Path) -> None:
     a = torch.load(tmp_path / "a.pt", weights_only=True)
     b = torch.load(tmp_path / "b.pt", weights_only=True)
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=2e-3) for k in a)
+    with pytest.raises(ConfigError, match=r"has done 4 steps already, more than --max-steps 3"):
+        distill(replace_steps(cfg, 3), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
     with pytest.raises(ConfigError, match=r"different distillation configuration \(lr 0.002 there, 0.01"):
         distill(replace(replace_steps(cfg, 6), lr=1e-2), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
 

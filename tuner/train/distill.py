@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import load_checkpoint
+from deltatune.train.checkpoints import check_not_past, load_checkpoint
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
@@ -274,7 +274,8 @@ def distill(
 ) -> DistillResult:
     """Train a student on the teacher's keypoints; write ``<out>.ckpt`` while training and ``out`` at the end.
 
-    ``resume=True`` continues from ``<out>.ckpt`` (same settings required; ``epochs`` may grow).
+    ``resume=True`` continues from ``<out>.ckpt`` (same settings required; ``epochs`` and ``max_steps`` may
+    grow, not fall below what the checkpoint has done).
     ``progress`` shows a tqdm bar on stderr. ``teacher`` replaces BlazePose-full (tests);
     ``cache_dir`` holds the teacher-target cache (default ``data_dir()/distill``). ``on_step(step, loss)``
     is called after every optimiser step.
@@ -304,6 +305,10 @@ def distill(
             ckpt_path, cfg.to_json(), "distillation",
             may_differ=("epochs", "checkpoint_every", "max_steps", "heldout_frames"),
         )
+        if cfg.max_steps is not None and cfg.max_steps < cfg.epochs * per_epoch:
+            check_not_past(ckpt_path, int(blob["step"]), cfg.max_steps, "steps", "--max-steps")
+        else:
+            check_not_past(ckpt_path, -(-int(blob["step"]) // per_epoch), cfg.epochs, "epochs", "--epochs")
         student.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step = int(blob["step"])
