@@ -61,7 +61,7 @@ def test_two_studies_side_by_side(results: Path, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
     assert main(["pareto", "--study", "b", "--study", "m", "--plot", "g.png"]) == 2
     err = capsys.readouterr().err
-    assert "their speedups are of different kinds (b: predicted wall clock; m: MAC counts)" in err
+    assert "their speedups are of different kinds (b: predicted wall-clock speedup; m: MAC speedup)" in err
     assert len(err.strip().splitlines()) == 1 and not Path("g.png").exists()
 
 

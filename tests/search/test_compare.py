@@ -38,7 +38,7 @@ def test_fronts_in_other_units_or_speed_kinds_are_refused() -> None:
     with pytest.raises(ConfigError, match="different units"):
         check_comparable([pose, top1])
     macs = _study("macs", [0.0], [1.5], speed="macs")
-    with pytest.raises(ConfigError, match=r"kinds \(pose: predicted wall clock; macs: MAC counts\)"):
+    with pytest.raises(ConfigError, match=r"kinds \(pose: predicted wall-clock speedup; macs: MAC speedup\)"):
         check_comparable([pose, macs])
     other = _study("other", [0.0], [1.5], workload="another clip")
     assert check_comparable([pose, _study("same", [0.2], [1.1])]) == []

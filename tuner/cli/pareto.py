@@ -37,9 +37,6 @@ EXAMPLES: tuple[str, ...] = (
 )
 
 #: the speedup axis of a study's plot, by its speed kind (``search --speed``)
-SPEED_LABELS = {"macs": "MAC speedup (x)", "latency": "predicted wall-clock speedup (x)",
-                "measured": "measured wall-clock speedup (x)"}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""
@@ -196,7 +193,7 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
     if args.plot:
         from deltatune.report.pareto_plot import save_fronts_figure
 
-        speed = SPEED_LABELS.get(str(fronts[0].meta.get("speed")), "speedup (x)")
+        speed = speed_label(fronts[0].meta)
         save_fronts_figure(fronts_frame(fronts), args.plot, order=names, budget=ref,
                            title=f"Pareto fronts of {len(names)} studies",
                            loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed)
@@ -279,7 +276,7 @@ def save_study_plot(study: Any, view: StudyView, name: str, path: str) -> None:
     from deltatune.search import thresholds_frame
 
     th = thresholds_frame(study, [int(t) for t in view.front["trial"]])
-    speed = SPEED_LABELS.get(str(view.meta.get("speed")), "speedup (x)")
+    speed = speed_label(view.meta)
     if view.retimed:
         speed += "; orange: measured"
     best = view.recommended
@@ -323,3 +320,11 @@ def _retimed_frame(rows: list[dict[str, Any]]) -> Any:
 
     cols = ["trial", "accuracy_loss", "measured", "ci_low", "ci_high"]
     return pd.DataFrame([{k: r[k] for k in cols} for r in rows], columns=cols)
+
+
+def speed_label(meta: dict[str, Any]) -> str:
+    """The speed axis's label for a study's metadata, e.g. "MAC speedup (x)"."""
+    from deltatune.search.objective import SPEED_NAMES
+
+    name = SPEED_NAMES.get(str(meta.get("speed")))
+    return "speedup (x)" if name is None else f"{name} speedup (x)"

@@ -17,12 +17,12 @@ from typing import Any
 import pandas as pd
 
 from deltatune.errors import ConfigError
+from deltatune.search.objective import SPEED_NAMES
 from deltatune.search.pareto import WEIGHTS_ATTR, hypervolume
 
 __all__ = ["StudyFront", "check_comparable", "reference_loss", "summary_frame", "fronts_frame"]
 
 #: what a speed kind's speedups are, for messages
-SPEED_KINDS = {"macs": "MAC counts", "latency": "predicted wall clock", "measured": "measured wall clock"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_comparable(studies: list[StudyFront]) -> list[str]:
                           "fronts compare only within one")
     kinds = {str(s.meta.get("speed", "macs")) for s in studies}
     if len(kinds) > 1:
-        each = "; ".join(f"{s.name}: {SPEED_KINDS.get(str(s.meta.get('speed', 'macs')), '?')}"
+        each = "; ".join(f"{s.name}: {SPEED_NAMES.get(str(s.meta.get('speed', 'macs')), '?')} speedup"
                          for s in studies)
         raise ConfigError(f"--study {names}: their speedups are of different kinds ({each}); fronts "
                           "compare only within one (search --speed)")

@@ -48,13 +48,15 @@ if TYPE_CHECKING:
     from deltatune.delta.thresholds import ThresholdFile
 
 __all__ = [
-    "Evaluation", "Evaluator", "SPEEDS", "resolve_speed", "PCK_ALPHA", "metric_of", "loss_unit",
-    "model_loss_unit",
+    "Evaluation", "Evaluator", "SPEEDS", "SPEED_NAMES", "resolve_speed", "PCK_ALPHA", "metric_of",
+    "loss_unit", "model_loss_unit",
 ]
 
 log = logging.getLogger(__name__)
 
-SPEEDS = ("macs", "latency", "measured")
+#: What each ``--speed`` prices a trial by, as an axis names it ("<name> speedup").
+SPEED_NAMES = {"macs": "MAC", "latency": "predicted wall-clock", "measured": "measured wall-clock"}
+SPEEDS = tuple(SPEED_NAMES)
 PCK_ALPHA = 0.2
 Split = Literal["tune", "heldout", "all"]
 #: The splits an :class:`Evaluator` scores: tuning frames, held-out frames, and the whole clip.
