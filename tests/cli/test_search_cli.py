@@ -302,6 +302,20 @@ def test_a_refused_resume_draws_no_progress_bar(results: Path, capsys: pytest.Ca
     assert "it was created with" in err and "search bar" not in err, err
 
 
+@pytest.mark.slow  # ~3 s: two trials priced by the latency model, one re-timed
+def test_the_trials_bar_closes_before_the_re_time_bar_opens(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both bars were open at once: tqdm drew the second one a line below with cursor moves, which a log
+    file or a pipe shows as ``ESC[A`` garbage and repeated lines."""
+    with_bar = [a for a in TINY_ARGS if a != "--no-progress"]
+    assert cli("search", [*with_bar, "--trials", "2", "--strategy", "sweep", "--study", "bars",
+                          "--retime", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "search bars" in err and "re-time front" in err, err
+    assert "\x1b[A" not in err, repr(err)
+
+
 def test_the_training_options_defaults_are_the_train_spaces() -> None:
     """--help quotes the --train-* defaults as text (the parser is built without importing torch); they
     must be TrainSpace's own, or the help would describe another space than the one searched."""

@@ -536,6 +536,8 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         if not retime_bar:
             from tqdm import tqdm
 
+            if bar is not None:  # the trials are done: one bar at a time (no nested bars, no cursor moves)
+                bar.close()
             retime_bar.append(tqdm(total=total, desc="re-time front", unit="point", file=sys.stderr))
         retime_bar[0].n = done
         retime_bar[0].refresh()
