@@ -91,3 +91,23 @@ def test_help_and_light_commands_import_no_torch(argv: list[str]) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stderr.strip().splitlines()[-1] == "no torch", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("argv", "who", "bad"), [
+    (["report", "s.toml", "--format", "md"], "deltatune report", "--format md"),
+    (["--debug", "search", "--model", "hrnet", "--nonsense"], "deltatune search", "--nonsense"),
+    (["--bogus"], "deltatune", "--bogus"),
+])
+def test_an_unknown_option_is_refused_by_its_commands_parser(
+    argv: list[str], who: str, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The top-level parser refused it, with the top-level usage ("deltatune [-h] ... COMMAND"), which
+    does not show the options the command does take. Now the command's own usage and name say it."""
+    from deltatune.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith(f"usage: {who} [-h]"), err
+    assert f"\n{who}: error: unrecognized arguments: {bad}\n" in err, err
