@@ -98,7 +98,8 @@ def test_a_long_table_written_by_report_reads_back_to_the_same_statistics(
 
 CSV_CASES = [
     ("seed,lr,acc\n0,0.1,0.5\n", {}, "one row per run (no 'metric' and 'value' columns)"),
-    ("seed,lr,acc\n0,0.1,0.5\n0,0.01,n/a\n", {"factors": ["lr"]}, "line 3: acc value 'n/a' is not a number"),
+    ("seed,lr,acc\n0,0.1,0.5\n0,0.01,?\n", {"factors": ["lr"]},
+     "line 3: acc value '?' is not a number (leave the cell empty, or write NA, for a missing value)"),
     ("seed,lr,acc\n0,0.1,0.5\n0,0.1,0.6\n0,0.01,0.4\n", {"factors": ["lr"]},
      "seed 0 has two runs with lr=0.1: pairing by seed needs one run per unit and setting"),
     ("seed,lr,acc\n0,0.1,0.5\n", {"factors": ["lr"], "unit": "rep"}, "--unit rep: "),
@@ -134,6 +135,24 @@ def test_a_table_that_cannot_be_read_is_named_in_one_error(
     with pytest.raises(ConfigError, match=None) as info:
         read_results_table(path, **kw)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_values_read_alike_however_the_table_writes_them(tmp_path: Path) -> None:
+    """R writes NA, spreadsheets #N/A, SQL exports NULL, pandas an empty cell: each is a missing value,
+    read as an empty cell is. ("n/a" was refused as not a number.)"""
+    markers = ["NA", "n/a", "#N/A", "NULL", "None", "nan", "<NA>", " "]
+    rows = [f"{seed},{lr},{'' if (seed + k) % 3 == 0 else 0.5 + seed / 10 + k / 100}"
+            for seed in range(len(markers)) for k, lr in enumerate(["0.1", "0.01"])]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("seed,lr,acc\n" + "\n".join(rows) + "\n")
+    marked = tmp_path / "marked.csv"
+    marked.write_text("seed,lr,acc\n" + "\n".join(
+        r + markers[i // 2] if r.endswith(",") else r for i, r in enumerate(rows)) + "\n")
+    assert marked.read_text().count(",NA\n") + marked.read_text().count(",n/a\n") >= 1
+    a = read_results_table(empty, factors=["lr"])
+    b = read_results_table(marked, factors=["lr"])
+    assert a.observations["value"].isna().sum() == sum(r.endswith(",") for r in rows) > 3
+    pd.testing.assert_frame_equal(a.observations, b.observations)
 
 
 def test_a_spreadsheets_csv_reads_as_a_plain_one(tmp_path: Path) -> None:

@@ -235,15 +235,23 @@ def _unit_column(path: Path, table: pd.DataFrame, unit: str | None) -> str | Non
     return next((lowered[c] for c in ("unit", "seed") if c in lowered), None)
 
 
+#: Cells that mean "missing value" (lower-cased): empty, and how pandas, R, spreadsheets and SQL exports
+#: write one. Any other text that is not a number is refused.
+MISSING_MARKERS = ("", "nan", "-nan", "na", "n/a", "#n/a", "<na>", "null", "none")
+
+
 def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
-    """``column`` as floats; an empty cell is a missing value (NaN), any other text is refused."""
+    """``column`` as floats; a cell in :data:`MISSING_MARKERS` is a missing value (NaN), any other text
+    that is not a number is refused."""
     import pandas as pd
 
     text = column.str.strip()
-    values = pd.to_numeric(text.where(text != "", None), errors="coerce")
-    bad = text[(text != "") & values.isna() & ~text.str.lower().isin(("nan", "na"))]
+    missing = text.str.lower().isin(MISSING_MARKERS)
+    values = pd.to_numeric(text.where(~missing, None), errors="coerce")
+    bad = text[~missing & values.isna()]
     if len(bad):
-        raise ConfigError(f"{path}: line {bad.index[0]}: {what} {bad.iloc[0]!r} is not a number")
+        raise ConfigError(f"{path}: line {bad.index[0]}: {what} {bad.iloc[0]!r} is not a number (leave the "
+                          "cell empty, or write NA, for a missing value)")
     infinite = text[values.isin((float("inf"), float("-inf")))]
     if len(infinite):  # a diverged run, say: the table's author decides (an empty cell is a missing value)
         raise ConfigError(
