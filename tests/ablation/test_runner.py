@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -98,20 +99,31 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
     try:
         while time.time() < deadline:  # kill once one run is done and another is running
             time.sleep(0.5)
+            assert proc.poll() is None, (tmp_path / "ablate.log").read_text()
             if not Path(url[len("sqlite:///") :]).is_file():
                 continue
+            # freeze the command and its workers, then look: a run seen running stays running until the
+            # kill (read first, a run could finish in between, and with it the last one left)
+            frozen = marked_pids(mark)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
             try:
                 study = optuna.load_study(study_name=spec.name, storage=url)
                 states = [t.state for t in study.get_trials(deepcopy=False)]
-            except Exception:
-                continue
+            except Exception:  # frozen in the middle of a write: thaw and look again
+                states = []
             if TrialState.COMPLETE in states and TrialState.RUNNING in states:
                 break
-            assert proc.poll() is None, proc.communicate()
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
         else:
             pytest.fail("ablate never had a finished and a running run")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        for pid in frozen:  # the workers, thawed, must notice that their command is gone and end
+            if pid != proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
         gone = time.time() + 15
         while marked_pids(mark) and time.time() < gone:
             time.sleep(0.5)
@@ -122,6 +134,9 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
     finally:
         if proc.poll() is None:
             proc.kill()
+        for pid in marked_pids(mark):  # none left frozen, whatever failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     keys = _complete_keys(url, spec.name)
