@@ -19,6 +19,16 @@ def test_explain_shows_every_step(capsys) -> None:
     assert "max |delta - dense|" in out
 
 
+@pytest.mark.parametrize("value", ["0.13", "1e9"])
+def test_explain_a_frame_whose_change_is_all_held_back(capsys, value: str) -> None:
+    """An input threshold above a frame's changes sends no pixel on: the conv and the ReLU do nothing
+    that frame (the walkthrough raised a KeyError looking for their steps)."""
+    assert main(["explain", "--input-threshold", value]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 25 input pixels are sent on" in out and "the conv and the ReLU do no work this frame" in out
+    assert out.count("=== frame") == 4 and "max |delta - dense|" in out
+
+
 @pytest.mark.parametrize("flag", ["--relu-threshold", "--input-threshold"])
 @pytest.mark.parametrize("value", ["-1", "nan", "inf"])
 def test_explain_rejects_a_bad_threshold_naming_its_option(capsys, flag: str, value: str) -> None:

@@ -81,22 +81,11 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
         n_act = int(inp["mask"].sum())
         lines.append(f"-> {n_act} of 25 input pixels are sent on; the reference is updated only there, so a "
                      "small change stays visible until it adds up.")
-        conv = steps["0"]
-        lines += _side([
-            _block("conv 3x3 updates (receptive field):", conv["updated_out"][0, 0]),
-            _block("its output delta, channel 1:", conv["delta_out"][0, 1]),
-        ])
-        st = steps["1"]
-        held = st["updated"] & ~st["fire"]
-        lines += _side([
-            _block("ReLU residual r, ch 1 (after):", st["r"][0, 1]),
-            _block("change f(a+r)-f(a), ch 1:", st["d"][0, 1]),
-            _block(f"fired (> {relu_threshold}):", st["fire"][0, 0]),
-        ])
-        lines.append(
-            f"-> ReLU: {int(st['updated'].sum())} updated pixels, {int(st['fire'].sum())} fired and emitted "
-            f"their change, {int(held.sum())} held back (their residual r is kept and re-checked next frame)."
-        )
+        if "0" not in steps or "1" not in steps:  # no pixel sent on: the layers behind it skip the frame
+            lines.append("-> the conv and the ReLU do no work this frame: no change reaches them, and the "
+                         "output is the last frame's.")
+        else:
+            lines += _layers(steps, relu_threshold)
         err = float((wf.output - wf.dense_output).abs().max())
         lines += _side([
             _block("delta network output:", wf.output[0, 0]),
@@ -120,3 +109,25 @@ def run(args: argparse.Namespace) -> int:
     frames = walkthrough(input_threshold=args.input_threshold, relu_threshold=args.relu_threshold)
     print(render(frames, args.input_threshold, args.relu_threshold))
     return 0
+
+
+def _layers(steps: dict, relu_threshold: float) -> list[str]:
+    """The conv's and the ReLU's part of a frame's walkthrough."""
+    lines: list[str] = []
+    conv = steps["0"]
+    lines += _side([
+        _block("conv 3x3 updates (receptive field):", conv["updated_out"][0, 0]),
+        _block("its output delta, channel 1:", conv["delta_out"][0, 1]),
+    ])
+    st = steps["1"]
+    held = st["updated"] & ~st["fire"]
+    lines += _side([
+        _block("ReLU residual r, ch 1 (after):", st["r"][0, 1]),
+        _block("change f(a+r)-f(a), ch 1:", st["d"][0, 1]),
+        _block(f"fired (> {relu_threshold}):", st["fire"][0, 0]),
+    ])
+    lines.append(
+        f"-> ReLU: {int(st['updated'].sum())} updated pixels, {int(st['fire'].sum())} fired and emitted "
+        f"their change, {int(held.sum())} held back (their residual r is kept and re-checked next frame)."
+    )
+    return lines
