@@ -104,6 +104,10 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--spread", "3", "--start", "788"],
      "--spread 3: vtest has 795 frames, too few for 3 stretches of --frames 6 from frame 788"),
     (TINY + ["--also-on", "vtest@100", "--aggregate", "q100"], "--aggregate 'q100' is unknown"),
+    # a segment written without @N starts at 0: the clip itself, scored twice for nothing
+    (TINY + ["--also-on", "vtest"], "--also-on vtest@0: the same stretch as the clip itself"),
+    (TINY + ["--also-on", "vtest@100", "vtest@100"], "--also-on vtest@100: the same stretch as another"),
+    (TINY + ["--aggregate", "q90"], "--aggregate q90: applies only with --also-on or --spread"),
     (TINY + ["--retime-repeats", "1"], "--retime-repeats 1: need at least 2 rounds"),
     (TINY + ["--refit", "--speed", "macs"], "--refit: only --speed latency uses a latency model"),
     (TINY + ["--plot", "front.xyz"], "--plot front.xyz: unsupported file type '.xyz'"),

@@ -11,7 +11,7 @@ import torch
 from deltatune.delta import ThresholdFile
 from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.errors import ConfigError
-from deltatune.search import open_study, resolve_storage, run_search
+from deltatune.search import Ranges, open_study, resolve_storage, run_search
 from deltatune.search.pareto import WEIGHTS_ATTR, study_meta
 from deltatune.search.runner import REPEAT_ATTR
 from deltatune.search.study_workload import StudyWorkload
@@ -66,6 +66,29 @@ def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny
     missing = replace(TINY, weights=str(results / "missing.pt"))
     with pytest.raises(ConfigError, match="different workload: weights"):
         run_search(settings(trials=1, study="mix", workload=missing), heldout=False)
+
+
+def test_resuming_with_another_speed_or_search_space_is_refused(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    """Trials priced by MAC counts and by the latency model, or drawn from other ranges or another space,
+    went into one study and one front without a word (and the study's recorded speed stayed the first).
+    Another strategy or seed on a resume is fine: they choose points, not what a point is."""
+    run_search(settings(trials=1, study="kinds"), evaluator=tiny_evaluator, heldout=False)
+    with pytest.raises(ConfigError, match=r"different speed objective \(--speed\): 'macs' \(now 'latency'\)"):
+        run_search(settings(trials=1, study="kinds", speed="latency"), heldout=False)
+    for change, said in [
+        ({"space": "layer"}, "space 'group' (now 'layer')"),
+        ({"modes": ("max", "norm")}, "modes ['max'] (now ['max', 'norm'])"),
+        ({"ranges": Ranges(lo=0.01, hi=0.5, input_lo=1e-3, input_hi=0.05)},
+         "thr_range [0.0001, 0.05] (now [0.01, 0.5])"),
+        ({"tune_dilation": False}, "dilation True (now False)"),
+        ({"keyframes": (0, 4)}, "keyframes [0] (now [0, 4])"),
+    ]:
+        with pytest.raises(ConfigError, match="different search space") as info:
+            run_search(settings(trials=1, study="kinds", **change), heldout=False)
+        assert said in str(info.value), str(info.value)
+    res = run_search(settings(trials=1, study="kinds", strategy="random", seed=5), evaluator=tiny_evaluator,
+                     heldout=False)
+    assert res.n_trials == 2
 
 
 def test_resuming_after_the_weights_file_changed_is_refused(  # type: ignore[no-untyped-def]

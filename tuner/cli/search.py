@@ -163,7 +163,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "across the video, not only on its first frames",
     )
     parser.add_argument(
-        "--aggregate", default="worst", metavar="HOW",
+        "--aggregate", default=None, metavar="HOW",
         help="with --also-on or --spread: worst (default; the largest loss and the smallest speedup), "
         "qP (a high quantile, 50 <= P < 100, e.g. q90: the P-th percentile of the losses and the "
         "(100-P)-th of the speedups, so one segment out of many may go over) or mean",
@@ -337,6 +337,9 @@ def build_settings(args: argparse.Namespace) -> Any:
             ranges = Ranges(lo=lo, hi=hi)
         except ConfigError:  # Ranges checks it; the message names the option
             raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI") from None
+    if args.aggregate is not None and not (args.also_on or args.spread):
+        raise ConfigError(f"--aggregate {args.aggregate}: applies only with --also-on or --spread (one clip "
+                          "has nothing to aggregate over)")
     also_on = (*(_also_on(workload, t) for t in args.also_on), *_spread(workload, args.spread))
     return SearchSettings(
         workload=workload,
@@ -362,7 +365,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         keyframes=_numbers(args.keyframes, "--keyframes", int),
         keyframe_changes=_fractions_or_none(args.keyframe_change, "--keyframe-change"),
         also_on=also_on,
-        aggregate=args.aggregate,
+        aggregate=args.aggregate or "worst",
     )
 
 

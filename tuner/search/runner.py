@@ -155,6 +155,13 @@ class SearchSettings:
             raise ConfigError(f"--keyframe-change {shown}: need fractions in (0, 1] or none")
         if (problem := aggregate_error(self.aggregate)) is not None:
             raise ConfigError(problem)
+        seen = {(self.workload.video, self.workload.start): "the clip itself (--video, --start)"}
+        for seg in self.also_on:
+            key = (seg.video, seg.start)
+            if key in seen:
+                raise ConfigError(f"--also-on {seg.video}@{seg.start}: the same stretch as {seen[key]}; each "
+                                  "segment must start elsewhere (video@first-frame)")
+            seen[key] = "another --also-on segment"
         if self.also_on and self.workload.labels is not None:
             raise ConfigError("--also-on scores against the dense model; it cannot be combined with --labels")
         if self.retime < 0:
@@ -316,6 +323,18 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
             f"--study {study.study_name}: it was created with a different workload: {diff}; use a new "
             "--study name"
         )
+    for key, what in (("speed", "speed objective (--speed)"),
+                      ("search_space", "search space (--space, --modes, --thr-range, --no-dilation, "
+                                       "--keyframes, --keyframe-change)")):
+        if key in meta and key in old and old[key] != meta[key]:  # a study made before: not recorded
+            was_k, now_k = old[key], meta[key]
+            said = (", ".join(f"{k} {was_k.get(k)!r} (now {now_k.get(k)!r})"
+                              for k in now_k if was_k.get(k) != now_k.get(k))
+                    if isinstance(was_k, dict) and isinstance(now_k, dict) else f"{was_k!r} (now {now_k!r})")
+            raise ConfigError(
+                f"--study {study.study_name}: it was created with a different {what}: {said}; its trials "
+                "and new ones would not compare on one front. Use a new --study name, or the same options"
+            )
     for key in ("workload", "budget", "threshold_names", "train", "also_on", "aggregate"):
         if key in meta and old.get(key) != meta.get(key):
             what = {
@@ -355,13 +374,31 @@ def _settings_meta(settings: SearchSettings) -> dict[str, Any]:
         "train": settings.train.to_dict() if settings.train is not None else None,
         "also_on": [w.to_dict() for w in settings.also_on] or None,
         "aggregate": settings.aggregate if settings.also_on else None,
+        "speed": resolve_speed(settings.speed)[0],
+        "search_space": _space_meta(settings),
     }
+
+
+def _space_meta(settings: SearchSettings) -> dict[str, Any]:
+    """What decides a trial's parameters and their ranges (as JSON reads it back): trials drawn from
+    another space do not belong on one front. The strategy and the seed may change on a resume (a random
+    warm-up, then TPE): they choose points, not what a point is."""
+    return json.loads(json.dumps({
+        "space": settings.space,
+        "modes": list(settings.modes),
+        "thr_range": [settings.ranges.lo, settings.ranges.hi],
+        "input_range": [settings.ranges.input_lo, settings.ranges.input_hi],
+        "multipliers": list(settings.ranges.mult),
+        "dilation": settings.tune_dilation,
+        "keyframes": list(settings.keyframes),
+        "keyframe_change": list(settings.keyframe_changes),
+    }))
 
 
 def _study_meta(settings: SearchSettings, ev: Evaluator, speed_used: str) -> dict[str, Any]:
     return {
         **_settings_meta(settings),
-        "speed": speed_used,
+        "speed": speed_used,  # as resolved where the network is known
         "threshold_names": ev.threshold_names,
         "random_weights": ev.random_weights,
         WEIGHTS_ATTR: weights_fingerprint(ev.model),
