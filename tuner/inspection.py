@@ -106,6 +106,9 @@ class InspectReport:
     #: ``metric`` (PCK@0.2 over present keypoints, or top-1); None for other tasks or a 1-frame clip
     accuracy_loss: float | None = None
     metric: str | None = None
+    #: pose: the loss over every dense keypoint, given when no keypoint is present on the clip (the
+    #: present-keypoint loss is then ``None``: nothing to score, not "no loss")
+    accuracy_loss_all_joints: float | None = None
     #: the last frame's crops, fired pixels and predictions (``keep_last=True``; not in :meth:`to_dict`)
     last_frame: LastFrame | None = None
 
@@ -124,13 +127,14 @@ class InspectReport:
             "per_frame_error": self.per_frame_error,
             "accuracy_loss": self.accuracy_loss,
             "metric": self.metric,
+            "accuracy_loss_all_joints": self.accuracy_loss_all_joints,
             "notes": self.notes,
         }
 
     def render(self) -> str:
         first = f" from frame {self.start}" if self.start else ""
         lines = [f"model {self.model} (weights: {self.weights}) on {self.video}: {self.frames} frames{first} "
-                 f"x {self.streams} streams, mode {self.mode}"]
+                 f"x {self.streams} stream{'s' if self.streams != 1 else ''}, mode {self.mode}"]
         lines += [f"note: {n}" for n in self.notes]
         w = max([len(p["name"]) for p in self.truncation_points] + [4])
         lines.append(f"{'name'.ljust(w)}  {'op':<11} {'threshold':>9} {'feeds GMAC':>10} {'updated':>8} "
@@ -147,6 +151,10 @@ class InspectReport:
             counted = " (present keypoints)" if self.metric == "PCK@0.2" else ""
             lines.append(f"accuracy loss vs dense (frames 1..{self.frames - 1}): {self.accuracy_loss:.2f} "
                          f"{self.metric} points{counted}")
+        elif self.accuracy_loss_all_joints is not None:  # a 0 here would read as "no loss" for any setting
+            lines.append(f"accuracy loss vs dense (frames 1..{self.frames - 1}): - (no keypoint present on "
+                         f"these frames: nothing to score; every keypoint: {self.accuracy_loss_all_joints:.2f} "
+                         f"{self.metric} points)")
         return "\n".join(lines)
 
 
@@ -223,6 +231,7 @@ def inspect_model(
             "frac_updated": float(row["frac_in"]) if row is not None else 0.0,
             "frac_fired": float(row["frac_out"]) if row is not None else 0.0,
         })
+    nobody = acc is not None and acc.present_fraction == 0.0  # pose: the dense model found no keypoint
     notes = []
     if wl.random_weights:
         notes.append("random weights: sparsity and error do not describe a trained network")
@@ -230,7 +239,8 @@ def inspect_model(
         model=model, weights=wl.weights, video=wl.video, frames=wl.n_frames, streams=wl.n_streams,
         mode=net.mode, truncation_points=points, mac_speedup=net.mac_speedup(),
         max_rel_error_vs_dense=max(errors), per_frame_error=errors, notes=notes, start=start,
-        accuracy_loss=None if acc is None else acc.loss, metric=None if acc is None else acc.metric,
+        accuracy_loss=None if acc is None or nobody else acc.loss, metric=None if acc is None else acc.metric,
+        accuracy_loss_all_joints=acc.loss_all_joints if acc is not None and nobody else None,
         last_frame=_last_frame(wl, fired, dense_out[-1], delta_out[-1]) if keep_last else None,
     )
 

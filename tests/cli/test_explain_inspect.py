@@ -86,6 +86,25 @@ def test_inspect_on_a_still_clip_says_no_macs(capsys, still_clip) -> None:
     assert json.loads(capsys.readouterr().out, parse_constant=reject)["mac_speedup"] is None
 
 
+def test_inspect_on_frames_without_a_person_scores_nothing(capsys, tmp_path) -> None:
+    """Real hrnet weights on grey frames: the dense model finds no keypoint, so the present-keypoint loss
+    has nothing to count. It printed "0.00 PCK@0.2 points" (a 0 any setting would get), where bench says
+    "nothing to score" and search refuses the clip."""
+    from PIL import Image
+
+    for i in range(4):
+        Image.new("RGB", (192, 256), (90 + 3 * i, 90, 90)).save(tmp_path / f"{i:04d}.png")
+    base = ["inspect", "--model", "hrnet", "--video", str(tmp_path), "--frames", "4", "--threshold", "0.05"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "accuracy loss vs dense (frames 1..3): - (no keypoint present on these frames: nothing to score; " \
+           "every keypoint: " in out, out
+    assert "x 1 stream," in out
+    assert main([*base, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["accuracy_loss"] is None and got["accuracy_loss_all_joints"] is not None
+
+
 def test_inspect_windows_are_its_streams(capsys, rotated_phone_clip) -> None:
     # A phone's portrait clip (stored sideways + a display rotation): windows count pixels of the upright
     # frame, one stream each. 300 px from the top exists only upright (the stored frame is 432 tall).
