@@ -153,6 +153,9 @@ def test_missing_values_read_alike_however_the_table_writes_them(tmp_path: Path)
     b = read_results_table(marked, factors=["lr"])
     assert a.observations["value"].isna().sum() == sum(r.endswith(",") for r in rows) > 3
     pd.testing.assert_frame_equal(a.observations, b.observations)
+    left_out = a.observations["value"].isna().sum()  # said as missing, not as "non-finite"
+    assert f"{left_out} missing observation(s) (no value recorded) were left out" in analyse(
+        b, aso_iterations=20).notes
 
 
 def test_a_spreadsheets_csv_reads_as_a_plain_one(tmp_path: Path) -> None:

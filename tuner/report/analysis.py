@@ -510,7 +510,11 @@ def analyse(
     missing = obs[bad].groupby("metric").size().to_dict()
     every = obs  # a run whose values are all missing (a search that found nothing) still ran
     if bad.any():
-        notes.append(f"{int(bad.sum())} non-finite observation(s) were left out")
+        n_missing = int(np.isnan(obs["value"].to_numpy()).sum())  # an empty cell, a run that scored nothing
+        if n_missing:
+            notes.append(f"{n_missing} missing observation(s) (no value recorded) were left out")
+        if int(bad.sum()) > n_missing:
+            notes.append(f"{int(bad.sum()) - n_missing} infinite observation(s) were left out")
         obs = obs[~bad]
     factor_levels = {f: _levels_of(obs, f, lv) for f, lv in results.factors.items()}
     for f, lv in factor_levels.items():  # listed as a factor, but every run has the same setting
