@@ -62,6 +62,29 @@ def test_bench_cli_json(capsys, vtest_path) -> None:
     assert "pass/s" not in captured.err  # the progress bar is for terminals: off when stderr is captured
 
 
+def test_bench_warns_when_threads_exceed_the_cores(capsys) -> None:
+    """--threads 64 on 2 cores ran dense 9x slower, and the only word was a load-average warning that
+    blamed other work. More threads than cores now get a warning of their own; as many do not."""
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    p = argparse.ArgumentParser()
+    bench_cli.add_arguments(p)
+    before = torch.get_num_threads()
+    try:
+        for threads, warned in ((cores + 1, True), (cores, False)):
+            args = p.parse_args(["--model", "hrnet_tiny", "--weights", "none", "--frames", "3", "--repeats",
+                                 "1", "--threads", str(threads), "--json"])
+            assert bench_cli.run(args) == 0
+            err = capsys.readouterr().err
+            said = f"warning: --threads {threads} on {cores} cores: the threads beyond the cores take turns"
+            assert (said in err) == warned, err
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_bench_rejects_bad_input() -> None:
     p = argparse.ArgumentParser()
     bench_cli.add_arguments(p)

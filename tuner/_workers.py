@@ -24,6 +24,7 @@ __all__ = [
     "deltatune_env",
     "adopt_env",
     "busy_machine",
+    "oversubscribed",
     "optimize_resilient",
     "register_worker",
     "all_workers_gone",
@@ -114,6 +115,18 @@ def busy_machine(threshold: float = 0.75) -> str | None:
         return (f"load average {load:.1f} on {cores} cores: other work is running, so timings will be "
                 "unreliable (ratios from one interleaved run are least affected)")
     return None
+
+
+def oversubscribed(threads: int | None) -> str | None:
+    """A sentence when ``threads`` (``--threads``) exceeds the cores this process may run on, else None:
+    the threads beyond them take turns, so every timing is slower and noisier than with one per core."""
+    if threads is None:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if threads <= cores:
+        return None
+    return (f"--threads {threads} on {cores} cores: the threads beyond the cores take turns, so the "
+            f"timings are slower and noisier than with --threads {cores}")
 
 
 def optimize_resilient(study: Any, objective: Any, *, n_trials: int | None, callbacks: list[Any],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deltatune._workers import busy_machine
+from deltatune._workers import busy_machine, oversubscribed
 from deltatune.cli._common import (
     PLOT_SUFFIXES,
     add_model_clip_arguments,
@@ -120,4 +120,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"plot: {args.plot}")
     if busy:
         print(f"warning: when the run started, {busy}", file=sys.stderr)
+    if crowded := oversubscribed(args.threads):
+        print(f"warning: {crowded}", file=sys.stderr)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from deltatune.cli._common import add_model_clip_arguments, add_no_progress, json_text
 
@@ -64,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     table = calibrate(net, wl.frames[0, : args.batch].contiguous(), force=args.force, repeats=args.repeats,
                       progress=not (args.json or args.no_progress))
     path = backend.calibration.path
+    from deltatune._workers import oversubscribed
+
+    if crowded := oversubscribed(args.threads):  # the table would price every later run at this contention
+        print(f"warning: {crowded}", file=sys.stderr)
     if args.json:
         print(json_text({"table": str(path), "threads": torch.get_num_threads(),
                          "layers": [c.to_dict() for c in table.values()]}))
