@@ -152,9 +152,9 @@ class InspectReport:
             lines.append(f"accuracy loss vs dense (frames 1..{self.frames - 1}): {self.accuracy_loss:.2f} "
                          f"{self.metric} points{counted}")
         elif self.accuracy_loss_all_joints is not None:  # a 0 here would read as "no loss" for any setting
+            every = f"{self.accuracy_loss_all_joints:.2f} {self.metric} points"
             lines.append(f"accuracy loss vs dense (frames 1..{self.frames - 1}): - (no keypoint present on "
-                         f"these frames: nothing to score; every keypoint: {self.accuracy_loss_all_joints:.2f} "
-                         f"{self.metric} points)")
+                         f"these frames: nothing to score; every keypoint: {every})")
         return "\n".join(lines)
 
 

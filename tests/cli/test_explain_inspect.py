@@ -97,8 +97,8 @@ def test_inspect_on_frames_without_a_person_scores_nothing(capsys, tmp_path) -> 
     base = ["inspect", "--model", "hrnet", "--video", str(tmp_path), "--frames", "4", "--threshold", "0.05"]
     assert main(base) == 0
     out = capsys.readouterr().out
-    assert "accuracy loss vs dense (frames 1..3): - (no keypoint present on these frames: nothing to score; " \
-           "every keypoint: " in out, out
+    said = "accuracy loss vs dense (frames 1..3): - (no keypoint present on these frames: nothing to score; "
+    assert said + "every keypoint: " in out, out
     assert "x 1 stream," in out
     assert main([*base, "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
