@@ -62,6 +62,15 @@ def test_bench_cli_json(capsys, vtest_path) -> None:
     assert "pass/s" not in captured.err  # the progress bar is for terminals: off when stderr is captured
 
 
+def test_a_frame_that_ran_dense_is_explained_by_the_rule_that_chose_it() -> None:
+    """At threshold 0 (exact) a frame whose input changed at a quarter of its pixels or more runs the
+    dense model. The note said only "thresholds 0", which reads wrong when the input threshold is not 0."""
+    r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.0, repeats=1)
+    said = [n for n in r.notes if "timed frames ran dense" in n]
+    assert said and "every threshold after the input is 0, so a frame whose input changed at >= 25% of its " \
+                     "pixels runs the dense model" in said[0], r.notes
+
+
 def test_bench_warns_when_threads_exceed_the_cores(capsys) -> None:
     """--threads 64 on 2 cores ran dense 9x slower, and the only word was a load-average warning that
     blamed other work. More threads than cores now get a warning of their own; as many do not."""

@@ -419,7 +419,9 @@ def run_bench(
         if net.refreshed_frames:
             why = ("key frames on change: the input changed at >= "
                    f"{net.keyframe_change:.0%} of its pixels" if not net.refresh_is_exact
-                   else "the exact dense fallback: thresholds 0")
+                   else "the exact dense fallback: every threshold after the input is 0, so a frame whose "
+                   f"input changed at >= {net.dense_refresh:.0%} of its pixels runs the dense model, which "
+                   "gives the same output sooner")
             notes.append(f"{net.refreshed_frames} of {len(steady)} timed frames ran dense ({why})")
     if wl.random_weights:
         notes.append("random weights: sparsity and accuracy do not describe a trained network")
