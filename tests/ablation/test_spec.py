@@ -124,6 +124,7 @@ def _err(text: str) -> str:
             'accumulate = ["on", "on"]',
             "factors.accumulate: lists a level twice",
         ),
+        ('accumulate = ["on", "off"]', "scale = [1, 1.0]", "factors.scale: lists a level twice: [1, 1.0]"),
     ],
 )
 def test_malformed_file_gives_file_line_field(old: str, new: str, expected: str) -> None:

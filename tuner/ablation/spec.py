@@ -561,6 +561,14 @@ def level_text(v: Any) -> str:
     return str(v)
 
 
+def _level_key(v: Any) -> tuple[str, Any]:
+    """What makes two levels of a study file the same: their value for numbers (``1`` and ``1.0``),
+    their text otherwise."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return ("number", float(v))
+    return ("text", level_text(v))
+
+
 def matching_level(level: str, levels: list[str]) -> str:
     """``level`` as ``levels`` write it: ``1e-3`` names the level ``0.001``, ``1`` the level ``1.0``.
     Text that names no level, or several, or is not a number, is returned as it is."""
@@ -772,8 +780,8 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
             problem = allowed[fname][0](v)
             if problem:
                 raise fail("factors", fname, problem)
-        texts = [level_text(v) for v in levels]
-        if len(set(texts)) != len(texts):
+        same = [_level_key(v) for v in levels]  # 1 and 1.0 are one level, as a report reads them
+        if len(set(same)) != len(same):
             raise fail("factors", fname, f"lists a level twice: {levels!r}")
         factors[fname] = [_norm(v) for v in levels]
     fixed: dict[str, Any] = {}
