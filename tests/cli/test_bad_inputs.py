@@ -140,6 +140,13 @@ CASES: list[tuple[list[str], str]] = [
     (["report", "s.toml", "-o", "x.pdf"], "-o x.pdf: unsupported file type"),
     (["report", "s.toml", "--unit", "seed"], "--unit: applies to a CSV table of runs; s.toml is a study"),
     (["report", "runs.csv"], "runs.csv: one row per run (no 'metric' and 'value' columns): say which"),
+    # options that select a stored study mean nothing for a table, or for a file that names its study
+    (["report", "runs.csv", "--factors", "lr", "--study", "x"],
+     "--study x: applies to a study's results (a study file, its .db file or a storage URL); runs.csv is"),
+    (["report", "runs.csv", "--factors", "lr", "--storage", "sqlite:///r.db"],
+     "--storage sqlite:///r.db: applies"),
+    (["report", "s.toml", "--study", "other"],
+     "--study other: s.toml names its study (bad); leave out --study"),
     (["report", "runs.csv", "--factors", "lr", "--margin", "acc=x"], "--margin acc=x: write METRIC=X"),
     (["report", "runs.csv", "--factors", "lr", "--margin", "acc=inf"],
      "--margin acc=inf: the margin must be a finite number > 0"),

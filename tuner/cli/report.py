@@ -156,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {args.output}: is a Markdown report already; leave out --md {args.md}")
     src = args.results
     if src.lower().endswith(".csv"):
+        for option, value in (("--study", args.study), ("--storage", args.storage)):
+            if value is not None:
+                raise ConfigError(f"{option} {value}: applies to a study's results (a study file, its .db "
+                                  f"file or a storage URL); {src} is a CSV table")
         if args.csv and Path(args.csv).resolve() == Path(src).resolve():
             raise ConfigError(f"--csv {args.csv}: that is the table being read; name another file")
         results = _table_results(args)
@@ -168,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--{used[0].replace('_', '-')}: applies to a CSV table of runs; {src} is a study")
     if src.endswith(".toml"):
         spec = load_study(src)
+        if args.study is not None and args.study != spec.name:
+            raise ConfigError(f"--study {args.study}: {src} names its study ({spec.name}); leave out --study")
         url = args.storage or default_storage(spec.name)
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
             raise ConfigError(
