@@ -47,16 +47,18 @@ def test_a_design_that_adds_levels_seeds_or_segments_extends_the_stored_one(tmp_
     assert design_change(url, reordered) == (
         "grow: the study file lists the stored design's levels in another order; runs are kept"
     )
+    # the refusal names what changed (it listed every kind of change a design can have)
     changed = {
-        "fixed setting": STUDY.replace("thresholds = 0.05", "thresholds = 0.1"),
-        "level taken away": STUDY.replace("[0.5, 1.0]", "[0.5]"),
-        "other frames": STUDY.replace("frames = 8", "frames = 9"),
+        "fixed.thresholds 0.05 (now 0.1)": STUDY.replace("thresholds = 0.05", "thresholds = 0.1"),
+        "of its runs taken away (levels, seeds or segments), e.g. ": STUDY.replace("[0.5, 1.0]", "[0.5]"),
+        "frames 8 (now 9)": STUDY.replace("frames = 8", "frames = 9"),
     }
     for what, text in changed.items():
         spec = parse_study(text, path="grow.toml")
         assert not spec.extends(grown), what
-        with pytest.raises(ConfigError, match="was run with a different design"):
+        with pytest.raises(ConfigError, match="was run with a different design") as info:
             design_change(url, spec)
+        assert what in str(info.value), str(info.value)
         with pytest.raises(ConfigError, match="was run with a different design"):
             open_ablation(url, spec, heartbeat=None)
 

@@ -554,6 +554,30 @@ class StudySpec:
         return {r.key for r in stored.runs()} <= {r.key for r in self.runs()}
 
 
+    def differences(self, stored: StudySpec) -> list[str]:
+        """What keeps this design from extending ``stored`` (see :meth:`extends`), each as ``field old
+        (now new)``: a changed model, data or fixed setting, another factor list, or runs taken away."""
+        varying = ("factors", "seeds", "repeats", "units")
+        mine, theirs = self._design(), stored._design()
+        said = []
+        for k in sorted((mine.keys() | theirs.keys()) - set(varying)):
+            a, b = theirs.get(k), mine.get(k)
+            if isinstance(a, dict) and isinstance(b, dict):  # [fixed]: name the setting, not the table
+                said += [f"{k}.{kk} {a.get(kk)!r} (now {b.get(kk)!r})" for kk in sorted(a.keys() | b.keys())
+                         if json.dumps(a.get(kk), default=str) != json.dumps(b.get(kk), default=str)]
+            elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+                said.append(f"{k} {a!r} (now {b!r})")
+        if list(self.factors) != list(stored.factors):
+            said.append(f"factors {', '.join(stored.factors)} (now {', '.join(self.factors)})")
+        elif not said:
+            kept = {r.key for r in self.runs()}
+            gone = [r for r in stored.runs() if r.key not in kept]
+            if gone:
+                first = ", ".join([*(f"{f}={v}" for f, v in gone[0].factors.items()), f"unit {gone[0].unit}"])
+                said.append(f"{len(gone)} of its runs taken away (levels, seeds or segments), e.g. {first}")
+        return said
+
+
 def level_text(v: Any) -> str:
     """A level as the report shows it (``True`` -> ``on``)."""
     if isinstance(v, bool):

@@ -115,10 +115,10 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
     stored = StudySpec.from_dict(meta["spec"])
     if spec.extends(stored):
         return stored
+    changed = "; ".join(spec.differences(stored)) or "model, data, fixed settings, or runs taken away"
     raise ConfigError(
-        f"study {spec.name!r} in {shown_url(url)} was run with a different design (model, data, fixed "
-        "settings, or levels, seeds or segments taken away); use a new name, or another --storage (adding "
-        "levels, seeds or segments keeps the finished runs)"
+        f"study {spec.name!r} in {shown_url(url)} was run with a different design ({changed}); use a new "
+        "name, or another --storage (adding levels, seeds or segments keeps the finished runs)"
     )
 
 
