@@ -47,3 +47,22 @@ def test_too_few_values():
         (np.array([1.0]),), _mean, paired=False, level=0.95, n_resamples=10, seed=0
     )
     assert math.isnan(low) and math.isnan(high) and method == "n/a"
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_no_interval_from_fewer_than_four_values(n: int) -> None:
+    """Two or three values have 3 or 10 distinct resamples: their percentiles are not an interval."""
+    x = np.array([1.0, 2.5, 4.0][:n])
+    assert bootstrap_ci((x,), _mean, paired=False, level=0.95, n_resamples=200, seed=0)[2] == "n/a"
+    x4 = np.array([1.0, 2.5, 4.0, 3.0])
+    low, high, method = bootstrap_ci((x4,), _mean, paired=False, level=0.95, n_resamples=200, seed=0)
+    assert method in ("BCa", "percentile") and low < high
+
+
+def test_a_bootstrap_distribution_of_one_value_is_no_interval() -> None:
+    """Five pairs that all differ the same way: every resample's rank-biserial r is -1, and the interval
+    was [-1.00, -1.00], a certainty no five pairs give. It is n/a; the value itself stays."""
+    from deltatune.stats import rank_biserial
+
+    r = rank_biserial([1.0, 2.0, 3.0, 4.0, 5.0], [1.5, 2.7, 3.1, 4.9, 5.2])
+    assert r.value == -1.0 and math.isnan(r.ci_low) and math.isnan(r.ci_high) and r.ci_method == "n/a"
