@@ -107,7 +107,7 @@ def plot_pareto(
                 pad = 0.08 * max(high - low, 0.1)
                 ax.set_ylim(low - pad, high + pad)
             ax.annotate(
-                f"{beyond} trial{'s' if beyond > 1 else ''} beyond {limit:g} not shown",
+                f"{beyond} trial{'s' if beyond > 1 else ''} with an accuracy loss above {limit:g} not shown",
                 xy=(0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom", fontsize="small",
             )
     ax.set_xlabel(loss_label)
