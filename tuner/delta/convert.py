@@ -177,8 +177,8 @@ def _fname(node: fx.Node) -> str:
 
 
 def _where(node: fx.Node) -> str:
-    if node.op == "call_module":
-        return str(node.target)
+    if node.op == "call_module":  # "module '1'" says what a bare Sequential index is
+        return f"module {str(node.target)!r}"
     owner = _owner(node)
     return f"{owner or '<top level>'} ({_fname(node)})"
 
