@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         )
     backend = SparseBackend()
     net = convert(wl.model, backend=backend, record_stats=False)
+    stored = set() if args.force else set(backend.calibration.layers)
     table = calibrate(net, wl.frames[0, : args.batch].contiguous(), force=args.force, repeats=args.repeats,
                       progress=not (args.json or args.no_progress))
     path = backend.calibration.path
@@ -73,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
         print(json_text({"table": str(path), "threads": torch.get_num_threads(),
                          "layers": [c.to_dict() for c in table.values()]}))
         return 0
+    reused = sum(sig in stored for sig in table)
     print(f"{len(table)} conv layer shapes of {args.model} (batch {args.batch}, {torch.get_num_threads()} "
-          f"threads) in {path}")
+          f"threads) in {path}: {len(table) - reused} measured now"
+          + (f", {reused} as the table held them (--force measures them again)" if reused else ""))
     print(f"{'layer shape':<64} {'dense ms':>9} {'sparse ms at f':>16} {'break-even':>10}")
     for c in table.values():
         line = ("dense only" if c.sparse_fixed_ms == float("inf")
