@@ -143,6 +143,9 @@ class InspectReport:
             th = "none" if p["threshold"] is None else f"{p['threshold']:.4g}"
             lines.append(f"{p['name'].ljust(w)}  {p['op']:<11} {th:>9} {p['dense_macs'] / 1e9:>10.4f} "
                          f"{p['frac_updated']:>8.1%} {p['frac_fired']:>7.1%}")
+        every = f"all {self.streams} streams" if self.streams != 1 else "its one stream"
+        lines.append("(feeds GMAC: the dense multiply-adds of the layers each point feeds, per frame of "
+                     f"{every})")
         macs = (f"{self.mac_speedup:.2f}x" if math.isfinite(self.mac_speedup)
                 else "no multiply-adds at all (no layer had an updated pixel)")
         lines.append(f"MAC speedup (frames 1..{self.frames - 1}): {macs}")
