@@ -553,7 +553,6 @@ class StudySpec:
             return False
         return {r.key for r in stored.runs()} <= {r.key for r in self.runs()}
 
-
     def differences(self, stored: StudySpec) -> list[str]:
         """What keeps this design from extending ``stored`` (see :meth:`extends`), each as ``field old
         (now new)``: a changed model, data or fixed setting, another factor list, or runs taken away."""

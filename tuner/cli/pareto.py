@@ -36,7 +36,6 @@ EXAMPLES: tuple[str, ...] = (
     "deltatune pareto --study hrnet-tpe-group --study hrnet-nsga2-group --plot fronts.png",
 )
 
-#: the speedup axis of a study's plot, by its speed kind (``search --speed``)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""

@@ -22,8 +22,6 @@ from deltatune.search.pareto import WEIGHTS_ATTR, hypervolume
 
 __all__ = ["StudyFront", "check_comparable", "reference_loss", "summary_frame", "fronts_frame"]
 
-#: what a speed kind's speedups are, for messages
-
 
 @dataclass(frozen=True)
 class StudyFront:
