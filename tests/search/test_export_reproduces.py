@@ -53,6 +53,29 @@ def test_deltacnn_format_lists_thresholds_in_execution_order(study, tmp_path: Pa
     assert back == {k: (0.0 if v is None else v) for k, v in t.user_attrs["thresholds"].items()}
 
 
+@pytest.mark.parametrize(("attrs", "said"), [
+    ({"input_dilation": 3}, "dilates the input mask by 3, which DeltaCNN's format cannot hold"),
+    ({"mode": "norm"}, "truncates in mode norm, which DeltaCNN's format cannot hold (it reads as max)"),
+])
+def test_a_setting_deltacnns_format_cannot_hold_is_refused(  # type: ignore[no-untyped-def]
+    study, tmp_path: Path, attrs: dict, said: str
+) -> None:
+    """The file holds thresholds only and loads as dilation 1, mode max: a trial with another dilation
+    (searched by default) or mode was exported as a different setting without a word."""
+    import optuna
+
+    copy = optuna.create_study(directions=["minimize", "maximize"])
+    for key, value in study.user_attrs.items():  # its metadata: model, names, weights
+        copy.set_user_attr(key, value)
+    base = study.trials[0]
+    copy.add_trial(optuna.trial.create_trial(values=list(base.values),
+                                             user_attrs={**base.user_attrs, **attrs}))
+    with pytest.raises(ConfigError, match=None) as info:
+        export_trial(copy, tmp_path / "d.json", trial=0, format="deltacnn")
+    assert said in str(info.value) and not (tmp_path / "d.json").exists()
+    assert export_trial(copy, tmp_path / "t.json", trial=0).path.is_file()  # ours holds it
+
+
 def test_bad_export_requests_are_config_errors(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="--trial 99"):
         export_trial(study, tmp_path / "x.json", trial=99)

@@ -118,6 +118,16 @@ def export_trial(
                 f"trial {t.number} runs key frames on change (at {attrs['keyframe_change']} of the input), "
                 "which DeltaCNN's format cannot hold; export it --format deltatune"
             )
+        if int(attrs.get("input_dilation", 1)) != 1:  # the file would load with dilation 1: another setting
+            raise ConfigError(
+                f"trial {t.number} dilates the input mask by {attrs['input_dilation']}, which DeltaCNN's "
+                "format cannot hold; export it --format deltatune"
+            )
+        if str(attrs.get("mode", "max")) != "max":  # it would load as mode max, DeltaCNN's
+            raise ConfigError(
+                f"trial {t.number} truncates in mode {attrs['mode']}, which DeltaCNN's format cannot hold "
+                "(it reads as max); export it --format deltatune"
+            )
         names = list(meta.get("threshold_names") or thresholds)
         atomic_write_text(out, json.dumps(to_deltacnn(names, thresholds), indent=2) + "\n")
     weights = _export_weights(t, out)
