@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,13 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     assert abs(again.accuracy_loss - t.values[0]) <= 1e-6
     assert finetune_of_attrs(t.user_attrs) == SPACE.config(TINY, lr=3e-3, weight_decay=0.0, steps=3,
                                                            sparsity_penalty=1.0, truncation_aware=True)
+
+    # a resume with other --train options names the option that changed (it printed the stored dict)
+    with pytest.raises(ConfigError, match=r"different training space \(--train options\) \(steps \[3\] "
+                                          r"\(now \[0, 3\]\)\)"):
+        run_search(replace(s, train=replace(SPACE, steps=(0, 3))))
+    with pytest.raises(ConfigError, match=r"\(it ran with --train, now without\)"):
+        run_search(replace(s, train=None))
 
 
 def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(

@@ -327,12 +327,9 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
                       ("search_space", "search space (--space, --modes, --thr-range, --no-dilation, "
                                        "--keyframes, --keyframe-change)")):
         if key in meta and key in old and old[key] != meta[key]:  # a study made before: not recorded
-            was_k, now_k = old[key], meta[key]
-            said = (", ".join(f"{k} {was_k.get(k)!r} (now {now_k.get(k)!r})"
-                              for k in now_k if was_k.get(k) != now_k.get(k))
-                    if isinstance(was_k, dict) and isinstance(now_k, dict) else f"{was_k!r} (now {now_k!r})")
             raise ConfigError(
-                f"--study {study.study_name}: it was created with a different {what}: {said}; its trials "
+                f"--study {study.study_name}: it was created with a different {what}: "
+                f"{_changed(old[key], meta[key])}; its trials "
                 "and new ones would not compare on one front. Use a new --study name, or the same options"
             )
     for key in ("workload", "budget", "threshold_names", "train", "also_on", "aggregate"):
@@ -345,9 +342,12 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
                 "also_on": "set of segments (--also-on)",
                 "aggregate": "aggregate (--aggregate)",
             }[key]
+            was, now = old.get(key), meta.get(key)
+            said = "other truncation points" if key == "threshold_names" else _changed(was, now)
+            if key == "train" and (was is None) != (now is None):
+                said = "it ran with --train, now without" if now is None else "it ran without --train"
             raise ConfigError(
-                f"--study {study.study_name}: it was created with a different {what} "
-                f"({old.get(key) if key != 'threshold_names' else 'other truncation points'}); "
+                f"--study {study.study_name}: it was created with a different {what} ({said}); "
                 "use a new --study name"
             )
     # same weights file, other contents (re-distilled, re-trained): its trials were scored on other weights
@@ -363,6 +363,15 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
             f"now {meta[FRAMES_ATTR]}): the video changed under the same name, or decodes differently "
             "here; use a new --study name"
         )
+
+
+def _changed(was: Any, now: Any) -> str:
+    """How a stored setting differs from this run's, for a refusal: ``key old (now new)`` for each key
+    that differs when both are dicts, else ``old (now new)``."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return ", ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})"
+                         for k in sorted(was.keys() | now.keys()) if was.get(k) != now.get(k))
+    return f"{was!r} (now {now!r})"
 
 
 def _settings_meta(settings: SearchSettings) -> dict[str, Any]:
