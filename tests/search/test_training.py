@@ -102,6 +102,22 @@ def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
     assert [t.user_attrs["finetune_trained"] for t in study.trials] == [True, False]
 
 
+def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(
+    capsys: pytest.CaptureFixture[str], results: Path, vtest_path: Path
+) -> None:
+    """It printed "0 trials (0 new)" after running every trial, and advice about thresholds
+    (--thr-range) for a fine-tune that was the cause."""
+    assert main(["search", "--model", "hrnet_tiny", "--weights", "none", "--frames", "6", "--streams", "1",
+                 "--trials", "2", "--speed", "macs", "--retime", "0", "--budget", "0", "--no-progress",
+                 "--study", "allpruned", "--train", "--train-steps", "4", "--train-lr", "0.5",
+                 "--train-weight-decay", "0", "--train-penalty", "1", "--train-truncation-aware", "off",
+                 "--train-batch", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "study allpruned: 0 trials (0 new), 2 pruned, storage" in out, out
+    assert "no feasible trial yet: every trial was pruned (the note below says why): add 0 to " \
+           "--train-steps" in out and "lower --thr-range" not in out, out
+
+
 def test_the_timeout_stops_a_running_fine_tune_and_keeps_its_checkpoint(
     tmp_path: Path, results: Path
 ) -> None:

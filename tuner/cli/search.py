@@ -574,8 +574,9 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         print(json_text({**result.to_dict(), "plot": args.plot}))
         return 0
+    pruned = f", {result.pruned} pruned" if result.pruned else ""
     print(
-        f"study {result.study}: {result.n_trials} trials ({result.new_trials} new), "
+        f"study {result.study}: {result.n_trials} trials ({result.new_trials} new){pruned}, "
         f"storage {shown_url(result.storage)}"
     )
     w = settings.workload
@@ -599,7 +600,10 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
 
         print(f"each trial scored on {len(settings.also_on) + 1} segments ({segs}); objectives: the "
               f"{aggregate_words(settings.aggregate)} over them")
-    if result.front.empty:
+    if result.front.empty and result.pruned and not result.n_trials:
+        print("no feasible trial yet: every trial was pruned (the note below says why): add 0 to "
+              "--train-steps (the original weights), lower --train-lr, or raise --budget")
+    elif result.front.empty:
         print("no feasible trial yet: raise --budget, lower --thr-range, or run more --trials")
     else:
         print(

@@ -212,6 +212,9 @@ class SearchResult:
     wall_s: float = 0.0
     #: the re-timed front points (:class:`~deltatune.search.retime.Retimed` dicts), fastest measured first
     retimed: list[dict[str, Any]] = field(default_factory=list)
+    #: trials of the study that were pruned (a fine-tune over the budget, or cut off by the timeout); not
+    #: in ``n_trials``, which counts finished ones
+    pruned: int = 0
     #: streams the clip has: those asked for, or fewer where the video has fewer crop windows (a video
     #: of one's own without ``--window`` is one stream, the whole frame); 0 when not known
     streams: int = 0
@@ -245,6 +248,7 @@ class SearchResult:
             "notices": self.notices,
             "retimed": self.retimed,
             "streams": self.streams,
+            "pruned": self.pruned,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -903,6 +907,7 @@ def run_search(
         storage=spec.url,
         n_trials=n_complete,
         new_trials=len(new),
+        pruned=len(pruned),
         trials=df,
         front=front,
         best_feasible=best,
