@@ -71,6 +71,28 @@ def test_every_run_once_then_resume_skips(tmp_path: Path, results: Path) -> None
     assert '"torch": "2.13.0' in prov["versions"].iloc[0]
 
 
+def test_a_dry_run_says_what_a_run_would_do(
+    tmp_path: Path, results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run listed every run of the file whatever the storage held, and exited 0 for a design the
+    real run refuses. It now marks the finished runs and refuses what ablate refuses."""
+    from deltatune.cli import main
+
+    spec = load_study(write_study(tmp_path, EVAL_STUDY, "abl-dry"))
+    assert main(["ablate", str(tmp_path / "abl-dry.toml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "= 4 runs\n" in out and "(finished)" not in out and not results.exists()  # nothing created
+    run_ablation(spec, heartbeat=2)
+    grown = write_study(tmp_path, EVAL_STUDY.replace('"vtest@300"]', '"vtest@300", "vtest@600"]'), "abl-dry")
+    assert main(["ablate", str(grown), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "= 6 runs; 4 finished in " in out and ", 2 to run" in out, out
+    assert "adds runs to the stored design (4 -> 6 runs)" in out and out.count("(finished)") == 4
+    changed = write_study(tmp_path, EVAL_STUDY.replace("frames = 5", "frames = 6"), "abl-dry")
+    assert main(["ablate", str(changed), "--dry-run"]) == 2
+    assert "was run with a different design (frames 5 (now 6))" in capsys.readouterr().err
+
+
 def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, results: Path) -> None:
     path = write_study(
         tmp_path,

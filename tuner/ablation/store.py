@@ -145,6 +145,29 @@ def design_change(url: str, spec: StudySpec) -> str | None:
     )
 
 
+def stored_yet(url: str) -> bool:
+    """Whether ``url`` may hold a study already: a sqlite file that exists, or a server's database
+    (asked, not created)."""
+    return url_scheme(url) != "sqlite" or sqlite_file(url).is_file()
+
+
+def finished_runs(url: str, name: str) -> set[str]:
+    """Run keys of study ``name``'s finished runs; empty when the storage or the study does not exist yet
+    (nothing is created)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if not stored_yet(url):
+        return set()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = optuna.load_study(study_name=name, storage=_storage(url, None))
+    except KeyError:
+        return set()
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return {str(t.user_attrs["run_key"]) for t in done if t.user_attrs.get("run_key")}
+
+
 def open_ablation(url: str, spec: StudySpec, *, heartbeat: float | None = DEFAULT_HEARTBEAT) -> optuna.Study:
     """Create or load the study's Optuna study; refuse one stored from a different design, and store an
     extended design (:func:`stored_design`) in place of the old one."""

@@ -83,14 +83,24 @@ def run(args: argparse.Namespace) -> int:
     runs = spec.runs()
     check_url(args.storage or default_storage(spec.name))
     check_inputs(spec)  # before the progress bar: bad input is one line, nothing half-drawn
-    if args.dry_run:
+    if args.dry_run:  # what a real run would do: refuse a changed design, run only what is not finished
+        from deltatune.ablation.store import finished_runs, stored_yet
+
+        url = args.storage or default_storage(spec.name)
+        change = design_change(url, spec) if stored_yet(url) else None
+        done = finished_runs(url, spec.name)
+        left = sum(r.key not in done for r in runs)
         print(
             f"{spec.name}: {spec.kind} study of {spec.model}, {len(spec.points())} design point(s) x "
             f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs"
+            + (f"; {len(runs) - left} finished in {shown_url(url)}, {left} to run" if done else "")
         )
+        if change:
+            print(change)
         for r in runs:
             levels = ", ".join(f"{k}={v}" for k, v in r.factors.items()) or "(no factors)"
-            print(f"  {r.key}  {levels}  {spec.unit_name}={r.unit}")
+            finished = "  (finished)" if r.key in done else ""
+            print(f"  {r.key}  {levels}  {spec.unit_name}={r.unit}{finished}")
         return 0
     change = design_change(args.storage or default_storage(spec.name), spec)  # refused before the bar
     if change:
