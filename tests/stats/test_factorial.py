@@ -122,3 +122,18 @@ def test_equal_values_are_refused_and_float_noise_does_not_rank() -> None:
     r = factorial_anova(additive, ["lr", "weight_decay"], value="mAP", block="seed")
     assert r.test == "aligned rank transform ANOVA" and "all values equal" in r.reason
     assert np.isnan(r.terms[2].statistic) and np.isnan(r.terms[2].pvalue)
+
+
+def test_a_factor_that_changes_nothing_has_f_zero_not_rounding_noise() -> None:
+    """Every value repeated across the levels of b: b's sum of squares is 0 in exact arithmetic, but the
+    fit left ~1e-31, printed as F 1.48e-31 and partial eta squared 4.93e-32 in a report."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(4):
+        for a, shift in (("x", 0.0), ("y", 1.0), ("z", 0.3)):
+            v = shift + 0.1 * seed + rng.normal(0, 0.2)
+            rows += [(a, b, seed, v) for b in ("none", "0.5")]
+    r = factorial_anova(pd.DataFrame(rows, columns=["a", "b", "seed", "value"]), ["a", "b"], block="seed")
+    terms = {t.term: t for t in r.terms}
+    assert (terms["b"].statistic, terms["b"].pvalue, terms["b"].partial_eta_sq) == (0.0, 1.0, 0.0)
+    assert terms["a"].statistic > 1.0

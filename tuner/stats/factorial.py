@@ -67,6 +67,8 @@ def _fit(frame: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, np.ndarray]:
 def _row(table: pd.DataFrame, key: str, name: str) -> FactorialTerm:
     ss, df = float(table.loc[key, "sum_sq"]), float(table.loc[key, "df"])
     ss_res = float(table.loc["Residual", "sum_sq"])
+    if ss <= 1e-12 * float(table["sum_sq"].sum()):  # rounding noise of an effect that is exactly 0 (a
+        return FactorialTerm(name, df, 0.0, 1.0, 0.0)  # factor that changed nothing): F 1.5e-31 reads oddly
     eta = ss / (ss + ss_res) if ss + ss_res > 0 else math.nan
     return FactorialTerm(name, df, float(table.loc[key, "F"]), float(table.loc[key, "PR(>F)"]), eta)
 
