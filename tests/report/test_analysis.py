@@ -197,10 +197,18 @@ def test_power_note_and_summaries(two_by_two) -> None:
     _, a = two_by_two
     for p in a.pairwise:
         assert p.power_note.startswith("power:")
-        if p.power_n is not None:
-            assert f"about {p.power_n} seeds" in p.power_note
+        if p.power_n is not None:  # strategy x space: a pair is a seed at one level of the other factor
+            assert f"about {p.power_n} blocks (pairs; seed x the other factors' levels)" in p.power_note
         assert p.summary.startswith(f"{p.level} vs {p.baseline}: ")
         assert "95 % CI" in p.summary and "Holm p" in p.summary
+
+
+def test_with_one_factor_a_pair_is_a_unit() -> None:
+    """Only with other factors is a paired block a unit at one setting of them; the power note said
+    "seeds (pairs)" there too, counting 4 blocks of 2 segments as 4 segments."""
+    a = analyse(make_results(spaces=("group",)), aso_iterations=ASO_ITERATIONS)
+    noted = [p.power_note for p in a.pairwise if p.power_n is not None]
+    assert noted and all(" seeds (pairs) would give" in n and "blocks" not in n for n in noted), noted
 
 
 def test_one_observation_gives_nan_results_with_a_reason_not_an_exception() -> None:

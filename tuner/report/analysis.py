@@ -370,6 +370,7 @@ def _compare_factor(
     empty = [lv for lv in levels if lv not in measured and lv != baseline]
     tested = [lv for lv in levels if lv not in empty]
     samples, n_blocks, n_incomplete, notes = _samples(d, factor, tested, others, paired)
+    varied = [f for f in others if f in d and d[f].nunique() > 1]  # a factor at one level blocks nothing
     for lv in empty:
         samples[lv] = np.empty(0)
     if empty:
@@ -389,7 +390,9 @@ def _compare_factor(
             primary=is_primary,
             alpha=alpha,
             seed=seed,
-            unit=results.unit_name,
+            # with other factors, a pair is a block (a unit at one setting of the others), not a unit
+            unit=f"block ({results.unit_name} x the other factors' levels)" if varied and paired
+            else results.unit_name,
             aso_iterations=aso_iterations,
         )
         for lv in levels

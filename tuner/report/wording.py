@@ -117,7 +117,9 @@ def effect_name(name: str) -> str:
 def power_note(test: TestResult, n: int, unit: str) -> str:
     """The power note of a comparison: repeats for 80 % power at the observed Hedges' g."""
     g = test.effect_sizes[0].value if test.effect_sizes else math.nan
-    what = f"{unit}s (pairs)" if test.paired else f"{unit}s per level"
+    noun, _, detail = unit.partition(" (")  # "block (seed x ...)": the plural goes on the noun
+    pairs = f"pairs; {detail[:-1]}" if detail else "pairs"
+    what = f"{noun}s ({pairs})" if test.paired else f"{noun}s per level"
     if not math.isfinite(g) or test.power_n is None:
         return "power: no effect size could be estimated, so no sample size can be suggested"
     return (
