@@ -74,7 +74,7 @@ def test_threshold_file_is_the_trial_setting_and_reads_stored_files() -> None:
         assert load_thresholds(path).to_dict() == json.loads(path.read_text()), path
 
 
-def test_unknown_name_and_bad_values_are_errors(net) -> None:
+def test_unknown_name_and_bad_values_are_errors(net, caplog) -> None:
     with pytest.raises(ThresholdError, match="nope"):
         net.set_thresholds(ThresholdMap(by_name={"nope": 0.1}))
     with pytest.raises(ThresholdError, match="must be a finite number"):
@@ -86,6 +86,13 @@ def test_unknown_name_and_bad_values_are_errors(net) -> None:
         net.set_thresholds(ThresholdMap(default=0.1, by_kind={"input": 0.0, "ReLU": 0.2}))
     # a kind this network lacks is fine: one map serves several networks
     assert set(net.set_thresholds(ThresholdMap(default=0.1, by_kind={"mish": 0.2})).values()) == {0.1}
+    # a pattern that matches nothing may be a typo, or a stage this network lacks: said, not refused
+    with caplog.at_level("WARNING", logger="deltatune.delta.thresholds"):
+        got = net.set_thresholds(ThresholdMap(default=0.1, by_pattern=[("stgae3", 0.3), ("relu", 0.2)]))
+    assert set(got.values()) <= {0.1, 0.2}
+    said = [r.getMessage() for r in caplog.records]
+    assert any("threshold pattern(s) 'stgae3' match no truncation point" in m for m in said), said
+    assert not any("'relu'" in m for m in said)
     with pytest.raises(ThresholdError, match=r"a file is loaded with net\.load_thresholds\('t\.json'\)"):
         net.set_thresholds("t.json")  # type: ignore[arg-type]
     for flag in (True, False):  # False is no "off" (None is), True no threshold

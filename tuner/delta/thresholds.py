@@ -21,6 +21,7 @@ DeltaCNN's ``thresholds_{name}.json`` keys its values ``"0" .. "N-1"`` in execut
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,8 @@ __all__ = [
     "check_names",
     "FORMAT",
 ]
+
+log = logging.getLogger(__name__)
 
 FORMAT = "deltatune-thresholds/1"
 
@@ -105,7 +108,8 @@ class ThresholdMap:
 
     def resolve(self, points: Sequence[TruncationPoint], *, strict: bool = True) -> dict[str, float | None]:
         """``{name: threshold}`` for every point; unknown exact names are an error when ``strict``, and so
-        is a kind no truncation point can have (a typo would otherwise leave its points at the default)."""
+        is a kind no truncation point can have (a typo would otherwise leave its points at the default);
+        a pattern that matches no point is logged as a warning."""
         from deltatune.delta.optable import TRUNCATION_KINDS
 
         names = {p.name for p in points}
@@ -125,6 +129,15 @@ class ThresholdMap:
                 patterns.append((re.compile(pat), pat_value))
             except re.error as exc:
                 raise ThresholdError(f"threshold pattern {pat!r} is not a valid regex: {exc}") from None
+        # a typo in a pattern would leave its layers at the default without a word; said, not refused:
+        # one map may serve several networks, and a stage one of them lacks is no mistake
+        unmatched = [rx.pattern for rx, _ in patterns if not any(rx.search(n) for n in names)]
+        if unmatched:
+            log.warning(
+                "threshold pattern(s) %s match no truncation point of this network (names look like %s)",
+                ", ".join(map(repr, unmatched)),
+                _short(sorted(names)),
+            )
         scale = _check_value("scale", self.scale)
         out: dict[str, float | None] = {}
         for p in points:
