@@ -158,6 +158,11 @@ def test_magnitude_thresholds(name, value, label):
     assert magnitude(name, value) == label
 
 
+def test_magnitude_of_an_unknown_effect_names_the_known_ones():
+    with pytest.raises(ConfigError, match=r"effect size 'foo' has no magnitude thresholds; known: hedges_g"):
+        magnitude("foo", 0.6)  # a bare KeyError: 'foo' before
+
+
 def test_bad_input():
     with pytest.raises(ConfigError, match="equal lengths"):
         hedges_g([1.0, 2.0, 3.0], [1.0, 2.0], paired=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from deltatune.errors import ConfigError
 from deltatune.stats._bootstrap import bootstrap_ci
 from deltatune.stats._results import EffectSize
 from deltatune.stats._validate import as_pair, check_fraction, check_positive_int
@@ -40,6 +41,9 @@ def magnitude(name: str, value: float) -> str:
     >>> magnitude("hedges_g", -0.6), magnitude("cliffs_delta", 0.1), magnitude("hedges_g", float("nan"))
     ('medium', 'negligible', 'n/a')
     """
+    if name not in _THRESHOLDS:
+        known = ", ".join(_THRESHOLDS)
+        raise ConfigError(f"effect size {name!r} has no magnitude thresholds; known: {known}")
     if math.isnan(value):
         return "n/a"
     size = abs(value)
