@@ -28,7 +28,7 @@ SPACE = TrainSpace.after(TINY, frames=8, steps=(3,), lr=(3e-3,), weight_decay=(0
 
 
 def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_original(
-    tmp_path: Path, results: Path
+    tmp_path: Path, results: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     ev = Evaluator(TINY)
     original = ev.evaluate(ThresholdFile({n: 0.01 for n in ev.threshold_names}))
@@ -67,7 +67,13 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     fresh.use_weights(torch.load(out.weights, weights_only=True), "exported")
     tf = fresh.net.load_thresholds(out.path)
     # the file names the fine-tuned weights it was scored on, not the original ones
-    assert tf.weights == fresh.net.weights_fingerprint != Evaluator(TINY).net.weights_fingerprint
+    original_net = Evaluator(TINY).net
+    assert tf.weights == fresh.net.weights_fingerprint != original_net.weights_fingerprint
+    # loaded on the original weights, the warning says where the exported fine-tuned ones are
+    with caplog.at_level("WARNING", logger="deltatune.delta.network"):
+        original_net.load_thresholds(out.path)
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"it ran fine-tuned weights, which export wrote to {out.weights} (--weights;" in said, said
     again = fresh.evaluate(tf)
     assert again.speedup == pytest.approx(t.values[1], rel=1e-9)
     assert abs(again.accuracy_loss - t.values[0]) <= 1e-6

@@ -30,6 +30,7 @@ from deltatune.delta.thresholds import (
     load_thresholds,
     resolve,
     save_thresholds,
+    weights_beside,
 )
 from deltatune.delta.truncation import InputSparsify
 from deltatune.errors import ConfigError, StreamError
@@ -449,12 +450,17 @@ class DeltaNetwork(nn.Module):
         made_for = f" (made for model {tf.model})" if tf.model else ""
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}{made_for}")
         if tf.weights is not None and tf.weights != (mine := self.weights_fingerprint):
+            tuned = (tf.meta or {}).get("finetune")  # a search --train trial: export wrote its weights too
             log.warning(
                 "thresholds file %s was made with other weights (%s) than this model's (%s); its accuracy "
-                "loss holds for those weights only",
+                "loss holds for those weights only%s",
                 path,
                 tf.weights,
                 mine,
+                f"; it ran fine-tuned weights, which export wrote to {weights_beside(path)} (--weights; on "
+                "the model the search's 'use it' line names)"
+                if tuned
+                else "",
             )
         self.apply_settings(tf)
         return tf

@@ -44,6 +44,7 @@ __all__ = [
     "to_deltacnn",
     "from_deltacnn",
     "check_names",
+    "weights_beside",
     "FORMAT",
 ]
 
@@ -299,6 +300,13 @@ class ThresholdFile:
             keyframe_change=_change_or_none(attrs.get("keyframe_change")),
             model=model,
         )
+
+
+def weights_beside(path: str | Path) -> Path:
+    """The weights file that goes with thresholds file ``path`` when its setting ran fine-tuned weights
+    (``deltatune export`` of a ``search --train`` trial writes it): ``<stem>.weights.pt`` beside it."""
+    p = Path(path)
+    return p.with_name(p.stem + ".weights.pt")
 
 
 def save_thresholds(path: str | Path, tf: ThresholdFile) -> Path:

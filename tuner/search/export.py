@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deltatune._atomic import atomic_write_text
+from deltatune.delta.thresholds import weights_beside
 from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -146,9 +147,8 @@ def finetuned_model(model: str, weights: str | None) -> str:
 
 def exported_weights(out: str | Path) -> Path:
     """Where :func:`export_trial` copies a ``--train`` trial's fine-tuned weights: ``<out stem>.weights.pt``
-    beside the thresholds file ``out``."""
-    out = Path(out)
-    return out.with_name(out.stem + ".weights.pt")
+    beside the thresholds file ``out`` (:func:`~deltatune.delta.thresholds.weights_beside`)."""
+    return weights_beside(out)
 
 
 def _export_weights(t: optuna.trial.FrozenTrial, out: Path) -> Path | None:
