@@ -90,6 +90,13 @@ def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.Captu
 
     assert cli("export", ["--study", "c", "--trial", "0", "-o", "t0.json"]) == 0
     assert json.loads(Path("t0.json").read_text())["format"] == "deltatune-thresholds/1"
+    # what each trial ran is in the CSV too (it held only the objectives): the exported file's setting
+    exported = json.loads(Path("t0.json").read_text())
+    row = table[table["trial"] == 0].iloc[0]
+    assert (row["mode"], row["input_dilation"]) == (exported["mode"], exported["input_dilation"])
+    for name, value in exported["thresholds"].items():
+        assert row[f"threshold.{name}"] == pytest.approx(value) if value is not None else pd.isna(
+            row[f"threshold.{name}"])
     # a storage holding one search study needs no --study; a wrong name is told what the storage holds
     journal = str(results / "c.journal")
     capsys.readouterr()

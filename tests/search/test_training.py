@@ -42,6 +42,11 @@ def test_train_search_fine_tunes_once_per_configuration_and_scores_against_the_o
     assert len(configs) == 1  # one configuration in the space: one set of weights
     weights = Path(done[0].user_attrs["finetune_weights"])
     assert weights.is_file()
+    # the pareto CSV's columns of what each trial ran carry its fine-tune
+    from deltatune.search.pareto import settings_frame
+
+    ran = settings_frame(study)
+    assert list(ran["finetune.steps"]) == [3, 3, 3] and not ran["finetune.original_weights"].any()
     # the first trial fine-tuned; the later ones read the cache
     assert [t.user_attrs["finetune_trained"] for t in done] == [True, False, False]
     # the reference never moved: scores are against the original model's dense predictions

@@ -107,8 +107,12 @@ def run(args: argparse.Namespace) -> int:
     hv = hypervolume(front, ref_loss=budget)
     if args.csv:
         from deltatune._atomic import atomic_write
+        from deltatune.search.pareto import settings_frame
 
         table = _with_measured(df, retimed)
+        ran = settings_frame(study)  # what each trial ran: mode, dilation, fine-tune, thresholds
+        if not ran.empty:
+            table = table.merge(ran, on="trial", how="left")
         atomic_write(args.csv, lambda p: table.to_csv(p, index=False))
     if args.plot:
         save_study_plot(study, view, args.study, args.plot)

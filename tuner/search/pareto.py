@@ -29,6 +29,7 @@ __all__ = [
     "TRIAL_COLUMNS",
     "trials_frame",
     "thresholds_frame",
+    "settings_frame",
     "pareto_frame",
     "hypervolume",
     "best_under",
@@ -106,6 +107,31 @@ def thresholds_frame(study: optuna.Study, trials: list[int] | None = None) -> pd
                 {"trial": t.number, "layer": layer, "index": i, "threshold": math.nan if v is None else v}
             )
     return pd.DataFrame(rows, columns=["trial", "layer", "index", "threshold"])
+
+
+def settings_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per COMPLETE trial: what it ran, to sit beside :func:`trials_frame` in a CSV. The mode,
+    input dilation and key frames; a ``--train`` trial's fine-tune (``finetune.<field>``, empty for the
+    original weights); every truncation point's threshold (``threshold.<name>``, empty: never truncate)."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        a = t.user_attrs
+        row: dict[str, Any] = {
+            "trial": t.number,
+            "mode": a.get("mode", "max"),
+            "input_dilation": a.get("input_dilation", 1),
+            "keyframe_interval": a.get("keyframe_interval", 0),
+            "keyframe_change": a.get("keyframe_change"),
+        }
+        if "finetune" in a:  # a --train study: None is a trial on the original weights
+            row.update({f"finetune.{k}": v for k, v in (a["finetune"] or {}).items()
+                        if not isinstance(v, (dict, list))})
+            row["finetune.original_weights"] = a["finetune"] is None
+        row.update({f"threshold.{k}": v for k, v in (a.get("thresholds") or {}).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def pareto_frame(
