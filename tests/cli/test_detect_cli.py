@@ -46,6 +46,14 @@ def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, caps
     assert main([*ev[:-1], "--backbone", "classic", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert set(r["classic"]) >= {"avg_iou", "map50", "ms_per_frame", "fps"} and "delta" not in r
+    assert r["trained_on"] == 0
+    # frames it trained on are no held-out score: said, not called "held-out frames"
+    seen = ["detect", "eval", "--checkpoint", str(out), "--frames", "6:10", "--backbone", "classic",
+            "--repeats", "1"]  # fmt: skip
+    assert main(seen) == 0
+    out_text, err = capsys.readouterr()
+    assert "frames 6-9 at 96x96" in out_text and "held-out" not in out_text
+    assert "warning: the detector trained on 2 of these 4 frames: they are not held out" in err
 
 
 @pytest.mark.parametrize(

@@ -231,14 +231,19 @@ def _eval(args: argparse.Namespace) -> int:
     rows = [("classic", r.dense)] + ([("delta", r.delta)] if r.delta is not None else [])
     if args.json:
         out = {"frames": [r.frames.start, r.frames.stop], "scored_frames": r.scored_frames, "n_gt": r.n_gt,
+               "trained_on": r.trained_on,
                "size": list(r.size), "threshold": r.threshold, "mac_speedup": r.mac_speedup}  # fmt: skip
         for name, s in rows:
             out[name] = {"avg_iou": s.avg_iou, "map50": s.map50, "ms_per_frame": s.ms_per_frame, "fps": s.fps,
                          "detections_per_frame": s.detections_per_frame}  # fmt: skip
         print(json_text(out))
         return 0
-    print(f"held-out frames {r.frames.start}-{r.frames.stop - 1} at {r.size[0]}x{r.size[1]}, "
+    kind = "held-out frames" if not r.trained_on else "frames"
+    print(f"{kind} {r.frames.start}-{r.frames.stop - 1} at {r.size[0]}x{r.size[1]}, "
           f"{r.scored_frames} scored (frame 0 of the stream runs dense), {r.n_gt} boxes")  # fmt: skip
+    if r.trained_on:  # scores on frames it learned from say little about new video
+        print(f"warning: the detector trained on {r.trained_on} of these {len(r.frames)} frames: they are "
+              "not held out (leave out --frames for the video's held-out part)", file=sys.stderr)
     for name, s in rows:
         what = (
             name

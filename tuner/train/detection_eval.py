@@ -78,6 +78,8 @@ class DetectionEvalResult:
     repeats: int
     #: ``(dense ms, delta ms)`` per frame of every timed round (delta evaluations)
     rounds: tuple[tuple[float, float], ...] = ()
+    #: how many of ``frames`` the detector trained on (:func:`evaluate_checkpoint`; 0: all held out)
+    trained_on: int = 0
 
 
 def load_detector(path: str | Path) -> tuple[nn.Module, DetectionTrainConfig]:
@@ -222,11 +224,17 @@ def evaluate_checkpoint(
 ) -> DetectionEvalResult:
     """:func:`evaluate_detector` of a weights file on ``frames`` of ``video`` (defaults: the video it was
     trained on, its held-out frames), at the size it was trained at."""
+    from dataclasses import replace
+
+    from .detection import training_frames
+
     model, cfg = load_detector(weights)
     source = video or cfg.video
     rng = frames if frames is not None else held_out_frames(source)
     data = load_detection_data(source, rng, cfg.size)
-    return evaluate_detector(model, data, **kwargs)
+    seen = set(training_frames(cfg)) if source == cfg.video else set()
+    result = evaluate_detector(model, data, **kwargs)
+    return replace(result, trained_on=len(seen.intersection(result.frames)))
 
 
 def _per_frame(dets: Sequence[dict[str, Tensor]]) -> float:
