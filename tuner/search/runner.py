@@ -79,7 +79,11 @@ REPEAT_ATTR = "repeat"
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Everything a search run needs (the CLI's options, validated)."""
+    """Everything a search run needs (the CLI's options, validated).
+
+    The defaults are a library call's: MAC speedups (``speed="macs"``, deterministic, no timing) and no
+    re-timing (``retime=0``), 12 trials. ``deltatune search`` passes its own: the latency model
+    (``speed="latency"``), the 3 fastest feasible points re-timed, 40 trials."""
 
     workload: StudyWorkload
     trials: int = 12
