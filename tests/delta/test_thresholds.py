@@ -134,6 +134,17 @@ def test_saved_file_reproduces_outputs(net, tmp_path) -> None:
         assert torch.equal(a[0], b)
 
 
+def test_a_zoo_models_file_names_its_model_without_being_told(tmp_path) -> None:
+    """A network converted from ``create_model`` wrote ``"model": null`` unless ``model=`` was passed; the
+    name the model carries is the default now (a plain module still writes none)."""
+    from deltatune_models import create_model
+
+    net = convert(create_model("hrnet_tiny", weights=None))
+    assert load_thresholds(net.save_thresholds(tmp_path / "t.json")).model == "hrnet_tiny"
+    assert load_thresholds(net.save_thresholds(tmp_path / "o.json", model="other")).model == "other"
+    assert load_thresholds(convert(randomize_bn(AllOps())).save_thresholds(tmp_path / "p.json")).model is None
+
+
 def test_deltacnn_round_trip(net, tmp_path) -> None:
     names = net.threshold_names
     th = {n: 0.01 * (i + 1) for i, n in enumerate(names)}

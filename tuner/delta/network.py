@@ -419,7 +419,11 @@ class DeltaNetwork(nn.Module):
     def threshold_file(
         self, *, model: str | None = None, meta: dict[str, Any] | None = None
     ) -> ThresholdFile:
-        """The current settings as a :class:`ThresholdFile`."""
+        """The current settings as a :class:`ThresholdFile`; ``model`` defaults to the registered name a
+        zoo model carries (``deltatune_models.create_model`` sets ``model_name``), else none."""
+        if model is None:
+            name = getattr(self._source, "model_name", None)
+            model = name if isinstance(name, str) else None
         return ThresholdFile(
             self.thresholds,
             mode=self.mode,
