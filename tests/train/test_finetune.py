@@ -132,6 +132,13 @@ def test_cli_finetune_and_bad_inputs(tmp_path, capsys, vtest_path) -> None:
     assert d["steps"] == 2 and Path(d["weights"]) == out and out.is_file()
     assert main(["inspect", "--model", "hrnet_tiny", "--weights", str(out), "--frames", "3", "--json"]) == 0
     capsys.readouterr()
+    # --resume with no checkpoint at that name (a mistyped -o) trained from step 0 without a word
+    other = tmp_path / "w2.pt"
+    assert main([*argv[:-4], str(other), "--json", "--threads", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: --resume: no checkpoint at {other}.ckpt yet; training starts from the beginning" in err
+    assert main([*argv[:-4], str(other), "--json", "--threads", "1", "--resume"]) == 0  # there now: quiet
+    assert "--resume" not in capsys.readouterr().err
     for bad, needle in [(["--frames", "5:6"], "at least 2 frames"), (["--frames", "x"], "is not A:B"),
                         (["--lr", "0"], "--lr 0.0 (must be a finite number > 0)"),
                         (["--lr", "nan"], "--lr nan (must be a finite number > 0)"),

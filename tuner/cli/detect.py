@@ -194,6 +194,10 @@ def _train(args: argparse.Namespace) -> int:
     cfg.validate()
     out = check_output_path(args.out, "--out")
     _threads(args.threads)
+    from deltatune.train.checkpoints import fresh_resume_note
+
+    if note := fresh_resume_note(out, args.resume):
+        print(f"warning: {note}", file=sys.stderr)
     r = train_detector(cfg, out, resume=args.resume, progress=not (args.json or args.no_progress))
     if args.json:
         print(json_text({"weights": str(r.weights), "steps": r.steps, "epochs": r.epochs,

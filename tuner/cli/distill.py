@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.evaluate:
         return _evaluate(cfg, args)
+    from deltatune.train.checkpoints import fresh_resume_note
+
+    if note := fresh_resume_note(args.out, args.resume):
+        print(f"warning: {note}", file=sys.stderr)
     result = distill(cfg, out=args.out, resume=args.resume, progress=not args.no_progress)
     record = {
         "weights": str(result.weights),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from deltatune.cli._common import add_no_progress, add_window_argument, json_text
 from deltatune.errors import ConfigError
@@ -138,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    from deltatune.train.checkpoints import fresh_resume_note
+
+    if note := fresh_resume_note(out, args.resume):
+        print(f"warning: {note}", file=sys.stderr)
     r = finetune(cfg, out, resume=args.resume, progress=not (args.json or args.no_progress))
     from deltatune_models import model_info
 

@@ -20,7 +20,24 @@ import torch
 
 from deltatune.errors import ConfigError, WeightsError
 
-__all__ = ["load_checkpoint", "check_not_past"]
+__all__ = ["load_checkpoint", "check_not_past", "checkpoint_path", "fresh_resume_note"]
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    """Where a trainer writing weights to ``out`` keeps its checkpoint: ``<out>.ckpt`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".ckpt")
+
+
+def fresh_resume_note(out: str | Path, resume: bool) -> str | None:
+    """For a command's ``--resume``: a sentence when there is no checkpoint to continue from (the
+    training then starts from its first step; a mistyped ``-o`` looked like a resumed run), else None.
+    The trainers themselves resume quietly: the search and the ablations call them with ``resume=True``
+    on every fresh fine-tune, as a cache."""
+    ckpt = checkpoint_path(out)
+    if resume and not ckpt.is_file():
+        return f"--resume: no checkpoint at {ckpt} yet; training starts from the beginning"
+    return None
 
 
 def load_checkpoint(

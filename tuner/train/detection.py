@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, VideoError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import check_not_past, load_checkpoint
+from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
 
 from .detection_data import HEAD_FEATURES, DetectionData, backbone_features, load_detection_data, normalize
 
@@ -281,7 +281,7 @@ def train_detector(
 
     cfg.validate()
     out = Path(out)
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_path(out)
     t0 = time.perf_counter()
     if data is None:
         data = load_detection_data(cfg.video, training_frames(cfg), cfg.size)

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import check_not_past, load_checkpoint
+from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
@@ -282,7 +282,7 @@ def distill(
     """
     cfg.validate()
     out = Path(out)
-    ckpt_path = out.with_name(out.name + ".ckpt")
+    ckpt_path = checkpoint_path(out)
     started = time.perf_counter()
     train_ranges = parse_frame_ranges(cfg.train_frames)
     frames = load_frames(train_ranges)

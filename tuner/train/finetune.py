@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import check_not_past, load_checkpoint
+from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
 
 __all__ = [
     "FinetuneConfig",
@@ -235,7 +235,7 @@ def finetune(
 
     cfg.validate()
     out = Path(out)
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_path(out)
     if workload is None:
         workload = load_workload(
             cfg.model,
