@@ -90,7 +90,7 @@ def export_trial(
         )
     meta = study_meta(study)
     out = Path(path) if path is not None else Path(f"{study.study_name}-trial{t.number}.json")
-    thresholds = dict(attrs["thresholds"])
+    tf = ThresholdFile.from_attrs(attrs, model=meta.get("model"))  # the trial's setting, as a file holds it
     if format == "deltatune":
         info = {
             "study": study.study_name,
@@ -106,31 +106,30 @@ def export_trial(
             "retimed": (study.user_attrs.get(RETIMED_ATTR) or {}).get(str(t.number)),
         }
         fingerprint = attrs.get(WEIGHTS_ATTR) or meta.get(WEIGHTS_ATTR)  # a --train trial ran its own weights
-        tf = ThresholdFile.from_attrs(attrs, model=meta.get("model"))
         save_thresholds(out, replace(tf, meta=info, weights=fingerprint))
     else:
-        if int(attrs.get("keyframe_interval", 0)):
+        if tf.keyframe_interval:
             raise ConfigError(
-                f"trial {t.number} runs a key frame every {attrs['keyframe_interval']} frames, which "
+                f"trial {t.number} runs a key frame every {tf.keyframe_interval} frames, which "
                 "DeltaCNN's format cannot hold; export it --format deltatune"
             )
-        if attrs.get("keyframe_change") is not None:
+        if tf.keyframe_change is not None:
             raise ConfigError(
-                f"trial {t.number} runs key frames on change (at {attrs['keyframe_change']} of the input), "
+                f"trial {t.number} runs key frames on change (at {tf.keyframe_change} of the input), "
                 "which DeltaCNN's format cannot hold; export it --format deltatune"
             )
-        if int(attrs.get("input_dilation", 1)) != 1:  # the file would load with dilation 1: another setting
+        if tf.input_dilation != 1:  # the file would load with dilation 1: another setting
             raise ConfigError(
-                f"trial {t.number} dilates the input mask by {attrs['input_dilation']}, which DeltaCNN's "
+                f"trial {t.number} dilates the input mask by {tf.input_dilation}, which DeltaCNN's "
                 "format cannot hold; export it --format deltatune"
             )
-        if str(attrs.get("mode", "max")) != "max":  # it would load as mode max, DeltaCNN's
+        if tf.mode != "max":  # it would load as mode max, DeltaCNN's
             raise ConfigError(
-                f"trial {t.number} truncates in mode {attrs['mode']}, which DeltaCNN's format cannot hold "
+                f"trial {t.number} truncates in mode {tf.mode}, which DeltaCNN's format cannot hold "
                 "(it reads as max); export it --format deltatune"
             )
-        names = list(meta.get("threshold_names") or thresholds)
-        atomic_write_text(out, json.dumps(to_deltacnn(names, thresholds), indent=2) + "\n")
+        names = list(meta.get("threshold_names") or tf.thresholds)
+        atomic_write_text(out, json.dumps(to_deltacnn(names, tf.thresholds), indent=2) + "\n")
     weights = _export_weights(t, out)
     return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format, weights)
 

@@ -115,21 +115,24 @@ def settings_frame(study: optuna.Study) -> pd.DataFrame:
     original weights); every truncation point's threshold (``threshold.<name>``, empty: never truncate)."""
     from optuna.trial import TrialState
 
+    from deltatune.delta.thresholds import ThresholdFile
+
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         a = t.user_attrs
+        tf = ThresholdFile.from_attrs({"thresholds": {}, **a})  # the attributes read as export reads them
         row: dict[str, Any] = {
             "trial": t.number,
-            "mode": a.get("mode", "max"),
-            "input_dilation": a.get("input_dilation", 1),
-            "keyframe_interval": a.get("keyframe_interval", 0),
-            "keyframe_change": a.get("keyframe_change"),
+            "mode": tf.mode,
+            "input_dilation": tf.input_dilation,
+            "keyframe_interval": tf.keyframe_interval,
+            "keyframe_change": tf.keyframe_change,
         }
         if "finetune" in a:  # a --train study: None is a trial on the original weights
             row.update({f"finetune.{k}": v for k, v in (a["finetune"] or {}).items()
                         if not isinstance(v, (dict, list))})
             row["finetune.original_weights"] = a["finetune"] is None
-        row.update({f"threshold.{k}": v for k, v in (a.get("thresholds") or {}).items()})
+        row.update({f"threshold.{k}": v for k, v in tf.thresholds.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
