@@ -41,7 +41,7 @@ from deltatune._workers import (
     register_worker,
 )
 from deltatune.ablation.spec import FACTORS, Run, StudySpec, field_location
-from deltatune.ablation.store import DEFAULT_HEARTBEAT, default_storage, open_ablation
+from deltatune.ablation.store import DEFAULT_HEARTBEAT, complete_run_keys, default_storage, open_ablation
 from deltatune.errors import ConfigError, DeltatuneError
 from deltatune.search.storage import check_heartbeat, grace_period
 
@@ -393,21 +393,15 @@ def _launch(
     on_progress: Callable[[int, int], None] | None,
 ) -> None:
     """Run the queue dry: in this process (``jobs == 1``) or in ``jobs`` joblib worker processes."""
-    from optuna.trial import TrialState
-
     stop = threading.Event()
 
     def poll() -> None:
         last = -1
         while not stop.wait(1.0):
             try:
-                keys = {
-                    t.user_attrs.get("run_key")
-                    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                }
+                n = len(complete_run_keys(study))
             except Exception:  # a read racing a writer: next tick
                 continue
-            n = len(keys - {None})
             if n != last and on_progress is not None:
                 on_progress(min(n, expected), expected)
                 last = n

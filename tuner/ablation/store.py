@@ -155,7 +155,6 @@ def finished_runs(url: str, name: str) -> set[str]:
     """Run keys of study ``name``'s finished runs; empty when the storage or the study does not exist yet
     (nothing is created)."""
     import optuna
-    from optuna.trial import TrialState
 
     if not stored_yet(url):
         return set()
@@ -164,6 +163,13 @@ def finished_runs(url: str, name: str) -> set[str]:
         study = optuna.load_study(study_name=name, storage=_storage(url, None))
     except KeyError:
         return set()
+    return complete_run_keys(study)
+
+
+def complete_run_keys(study: optuna.Study) -> set[str]:
+    """The run keys of ``study``'s COMPLETE trials (its finished runs)."""
+    from optuna.trial import TrialState
+
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return {str(t.user_attrs["run_key"]) for t in done if t.user_attrs.get("run_key")}
 
