@@ -50,6 +50,15 @@ def test_two_studies_side_by_side(results: Path, capsys: pytest.CaptureFixture[s
     table = pd.read_csv("all.csv")
     assert list(table.columns[:2]) == ["study", "trial"]
     assert table["study"].value_counts().to_dict() == {"a": 5, "b": 4}
+    # what each trial ran, as in one study's CSV: the settings columns, the thresholds export writes
+    for name in ("a", "b"):
+        main(["pareto", "--study", name, "--csv", f"{name}.csv"])
+        alone = pd.read_csv(f"{name}.csv")
+        rows = table[table["study"] == name].drop(columns="study").reset_index(drop=True)
+        assert {"mode", "input_dilation"} < set(alone.columns)
+        assert any(c.startswith("threshold.") for c in alone.columns)
+        pd.testing.assert_frame_equal(rows[alone.columns], alone, check_dtype=False)
+    capsys.readouterr()
     assert Path("f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert main(["pareto", "--study", "a", "--study", "b"]) == 0

@@ -107,12 +107,8 @@ def run(args: argparse.Namespace) -> int:
     hv = hypervolume(front, ref_loss=budget)
     if args.csv:
         from deltatune._atomic import atomic_write
-        from deltatune.search.pareto import settings_frame
 
-        table = _with_measured(df, retimed)
-        ran = settings_frame(study)  # what each trial ran: mode, dilation, fine-tune, thresholds
-        if not ran.empty:
-            table = table.merge(ran, on="trial", how="left")
+        table = _with_settings(_with_measured(df, retimed), study)
         atomic_write(args.csv, lambda p: table.to_csv(p, index=False))
     if args.plot:
         save_study_plot(study, view, args.study, args.plot)
@@ -190,7 +186,8 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
     if args.csv:
         from deltatune._atomic import atomic_write
 
-        every = pd.concat([f.trials.assign(study=f.name) for f in fronts], ignore_index=True)
+        every = pd.concat([_with_settings(f.trials, study).assign(study=f.name)
+                           for f, (_, study, _) in zip(fronts, opened, strict=True)], ignore_index=True)
         every = every[["study", *[c for c in every.columns if c != "study"]]]
         atomic_write(args.csv, lambda p: every.to_csv(p, index=False))
     if args.plot:
@@ -215,6 +212,15 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
         if path:
             print(f"{what}: {path}")
     return 0
+
+
+def _with_settings(trials: Any, study: Any) -> Any:
+    """``trials`` (one row per trial) with what each trial ran: mode, input dilation, key frames,
+    fine-tune and every threshold (:func:`~deltatune.search.pareto.settings_frame`), for ``--csv``."""
+    from deltatune.search.pareto import settings_frame
+
+    ran = settings_frame(study)
+    return trials if ran.empty else trials.merge(ran, on="trial", how="left")
 
 
 def _summary_text(table: Any, unit: str) -> str:
