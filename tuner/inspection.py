@@ -175,13 +175,15 @@ def inspect_model(
     windows: list[Any] | None = None,
     keep_last: bool = False,
     progress: bool = False,
+    streams: int | None = None,
 ) -> InspectReport:
     """Convert ``model``, run it and its dense original on ``frames`` real frames, and report.
 
     ``start``: the clip's first frame in the video. ``windows``: crop windows
     (:class:`~deltatune.data.video.CropWindow`), one stream each (default: the sample's own, or the whole
-    frame of other video). ``keep_last``: also keep the last frame's crops, fired pixels and predictions
-    (:class:`LastFrame`, what ``inspect --plot`` draws). ``progress``: a bar over the frames on stderr,
+    frame of other video); ``streams``: only the first this many of them. ``keep_last``: also keep the
+    last frame's crops, fired pixels and predictions (:class:`LastFrame`, what ``inspect --plot``
+    draws). ``progress``: a bar over the frames on stderr,
     when it is a terminal (a large model takes seconds a frame)."""
     import sys
 
@@ -191,10 +193,12 @@ def inspect_model(
     from deltatune.delta import convert
     from deltatune.workload import load_workload
 
-    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
+    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows,
+                       streams=streams)
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
+    tuned_on = None
     if thresholds_file is not None:
-        net.load_thresholds(thresholds_file)
+        tuned_on = tuned_elsewhere(net.load_thresholds(thresholds_file).meta, wl.video, start, wl.windows)
     if mode is not None:
         net.mode = mode
     errors = []
@@ -238,6 +242,8 @@ def inspect_model(
     notes = []
     if wl.random_weights:
         notes.append("random weights: sparsity and error do not describe a trained network")
+    if tuned_on:
+        notes.append(tuned_on)
     return InspectReport(
         model=model, weights=wl.weights, video=wl.video, frames=wl.n_frames, streams=wl.n_streams,
         mode=net.mode, truncation_points=points, mac_speedup=net.mac_speedup(),
@@ -246,6 +252,39 @@ def inspect_model(
         accuracy_loss_all_joints=acc.loss_all_joints if acc is not None and nobody else None,
         last_frame=_last_frame(wl, fired, dense_out[-1], delta_out[-1]) if keep_last else None,
     )
+
+
+def tuned_elsewhere(meta: dict[str, Any], video: str, start: int, windows: list[str]) -> str | None:
+    """A note when a thresholds file's search (its ``meta["workload"]``, written by ``export``) tuned it on
+    other frames or crops than ``video`` from ``start`` through ``windows`` (``[]``: the whole frame):
+    where it was tuned, what its search scored there, and the options that score those frames. Its
+    numbers here are then not the search's (another crop can lose twice the points). ``None`` otherwise,
+    or when the file does not say."""
+    from deltatune.search.study_workload import StudyWorkload
+    from deltatune.workload import resolve_video
+
+    try:
+        w = StudyWorkload.from_dict(meta["workload"])
+        theirs = [str(c) for c in w.crop_windows()]
+        same_video = resolve_video(w.video)[0].resolve() == Path(video).resolve()
+    except Exception:  # noqa: BLE001 - no workload, an older file's, or a video not on this machine
+        return None
+    if same_video and w.start == start and theirs == windows:
+        return None
+    last = w.start + w.tune_frames - 1
+    n = max(1, len(theirs))
+    where = f"{w.video} frames {w.start}..{last}, {n} stream{'s' if n > 1 else ''}"
+    loss, speed = meta.get("accuracy_loss"), meta.get("speedup")
+    scored = ""
+    if isinstance(loss, (int, float)) and isinstance(speed, (int, float)):
+        kind = "MAC speedup" if meta.get("speed") == "macs" else "predicted speedup"
+        scored = f" (where its search scored {loss:.2f} points lost at {speed:.2f}x {kind})"
+    crops = (" ".join(f"--window {c}" for c in theirs) if w.windows else f"--streams {w.streams}"
+             if theirs else "")
+    hint = " ".join(x for x in (f"--video {w.video}" if not same_video else "", f"--start {w.start}",
+                                f"--frames {w.tune_frames}", crops) if x)
+    return (f"this setting was tuned on {where}{scored}; these frames or crops differ, so expect other "
+            f"numbers ({hint} scores its tuning frames)")
 
 
 def _fired_hooks(net: Any, into: dict[str, np.ndarray]) -> list[Any]:

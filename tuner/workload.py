@@ -186,6 +186,18 @@ def stream_windows(
     return windows
 
 
+def first_streams(windows: list[Any] | None, streams: int, video: str) -> list[Any] | None:
+    """The first ``streams`` of ``windows`` (``None``: the whole frame, one stream), or a one-line
+    :class:`ConfigError` when there are fewer."""
+    have = len(windows) if windows else 1
+    if streams < 1:
+        raise ConfigError(f"--streams {streams}: need at least one stream")
+    if streams > have:
+        what = f"{have} crop windows" if windows else "one stream (the whole frame; --window gives crops)"
+        raise ConfigError(f"--streams {streams}: {video} has {what}")
+    return windows[:streams] if windows else windows
+
+
 def load_workload(
     model: str,
     *,
@@ -197,8 +209,12 @@ def load_workload(
     allow_random: bool = True,
     seed: int = 0,
     frames_as_range: bool = False,
+    streams: int | None = None,
 ) -> Workload:
     """Build a model and decode ``frames`` frames of ``video`` as its input streams.
+
+    ``streams``: only the first this many crop windows (``windows``, else the sample's own), as
+    ``search --streams`` takes them; ``None``: every one.
 
     ``frames_as_range``: a clip too long for the video is refused in the words of a command that takes
     it as ``--frames A:B`` (see :func:`short_clip`).
@@ -224,8 +240,10 @@ def load_workload(
         raise ConfigError(short_clip(path, n, start, frames, as_range=frames_as_range))
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
-    net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size))
+    if streams is not None:
+        windows = first_streams(windows, streams, vname)
+    net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
         raise ConfigError(short_clip(path, start + clip.shape[0], start, frames, as_range=frames_as_range))

@@ -143,3 +143,41 @@ def test_inspect_plot_writes_the_picture_and_refuses_a_bad_file_type_first(capsy
     text = capsys.readouterr().out
     assert f"plot: {out}" in text and "accuracy loss vs dense (frames 1..2):" in text
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_inspect_streams_scores_an_exported_trial_on_its_search_frames(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    """``--streams N`` takes the first N crop windows as ``search --streams N`` does: inspect on the
+    search's tuning frames and streams gives the trial's own MAC speedup and loss (inspect's default,
+    every window of the sample, scores other crops)."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "results"))
+    tiny = ["--model", "hrnet_tiny", "--weights", "none"]
+    assert main(["search", *tiny, "--frames", "8", "--streams", "2", "--speed", "macs", "--trials", "3",
+                 "--study", "s", "--budget", "100", "--thr-range", "0.001", "0.05", "--no-progress",
+                 "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "t.json"
+    assert main(["export", "--study", "s", "--trial", "2", "-o", str(out)]) == 0
+    capsys.readouterr()
+    meta = json.loads(out.read_text())["meta"]
+    # frames 0..5 of the 8: the search's tuning frames
+    base = ["inspect", *tiny, "--thresholds", str(out), "--frames", "6", "--json"]
+    assert main([*base, "--streams", "2"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    random = "random weights: sparsity and error do not describe a trained network"
+    assert got["streams"] == 2 and got["notes"] == [random]  # its own frames and crops: nothing to add
+    assert got["mac_speedup"] == pytest.approx(meta["speedup"], rel=1e-6)
+    assert got["accuracy_loss"] == pytest.approx(meta["accuracy_loss"], abs=1e-9)
+    assert main(base) == 0
+    other = json.loads(capsys.readouterr().out)
+    assert other["streams"] == 3
+    assert other["notes"] == [
+        random,
+        f"this setting was tuned on vtest frames 0..5, 2 streams (where its search scored "
+        f"{meta['accuracy_loss']:.2f} points lost at {meta['speedup']:.2f}x MAC speedup); these frames or "
+        "crops differ, so expect other numbers (--start 0 --frames 6 --streams 2 scores its tuning frames)"]
+    assert main([*base, "--streams", "4"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--streams 4: vtest has 3 crop windows")
+    assert main([*base, "--streams", "0"]) == 2
+    assert "--streams 0: need at least one stream" in capsys.readouterr().err

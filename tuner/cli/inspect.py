@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_clip_arguments(p, frames=30, frames_help="frames to process")
     add_start_argument(p)
     add_window_argument(p)
+    p.add_argument("--streams", type=int, default=None, metavar="N",
+                   help="only the first N crop windows (streams), as `search --streams N` takes them "
+                        "(default: every one)")
     add_threshold_arguments(p)
     p.add_argument("--mode", choices=["max", "norm", "rms"], default=None,
                    help="truncation mode (default max)")
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         fallback=args.fallback,
         windows=windows,
+        streams=args.streams,
         keep_last=bool(args.plot),
         progress=not (args.json or args.no_progress),  # on stderr, and only when it is a terminal
     )
