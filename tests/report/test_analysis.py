@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from deltatune.errors import ConfigError
 from deltatune.report.analysis import analyse
@@ -59,6 +60,9 @@ def test_primary_comparison_comes_first_with_its_baseline() -> None:
 
 
 def test_paired_blocks_are_unit_plus_other_factors_and_only_complete_ones_are_kept() -> None:
+    """A block is a unit at one setting of the other factors; only blocks with every level are kept, and
+    each unit's blocks are averaged into one pair: the pairs are the seeds, not the seed x other-factor
+    blocks (which share the seed and would count one seed's reaction to a level several times)."""
     # 3 strategies x 2 spaces x 5 seeds, each run scored on 2 clips (an observation factor); no margins:
     # equivalence is tested elsewhere and only slows this test down
     study = {
@@ -70,14 +74,24 @@ def test_paired_blocks_are_unit_plus_other_factors_and_only_complete_ones_are_ke
     r = make_results(**study)
     a = analyse(r, aso_iterations=ASO_ITERATIONS)
     strategy = _comparison(a, "speedup", "strategy")
-    assert (strategy.n_blocks, strategy.n_incomplete) == (5 * 2 * 2, 0)  # unit x space x clip
-    assert all(p.n_a == p.n_b == p.test.n == 20 for p in strategy.pairwise)
-    assert strategy.omnibus is not None and strategy.omnibus.n == 20 and strategy.omnibus.k == 3
-    assert _comparison(a, "speedup", "space").n_blocks == 5 * 3 * 2  # unit x strategy x clip
-    assert _comparison(a, "speedup", "scored_on").n_blocks == 5 * 3 * 2  # unit x strategy x space
+    assert (strategy.n_blocks, strategy.n_incomplete) == (5, 0)  # 5 seeds, each over space x clip
+    assert all(p.n_a == p.n_b == p.test.n == 5 for p in strategy.pairwise)
+    assert strategy.omnibus is not None and strategy.omnibus.n == 5 and strategy.omnibus.k == 3
+    assert any("one pair per unit (5)" in n for n in strategy.notes)
+    assert _comparison(a, "speedup", "space").n_blocks == 5
+    assert _comparison(a, "speedup", "scored_on").n_blocks == 5
     assert a.runs.design_factors == ("strategy", "space") and a.runs.completed == 30
+    # the pairs are each seed's mean over its blocks: the paired t of those means, computed here
+    obs = r.observations[r.observations["metric"] == "speedup"]
+    seed_means = obs.groupby(["unit", "strategy"])["value"].mean().unstack("strategy")
+    tpe = next(p for p in strategy.pairwise if p.level == "tpe")
+    diff = seed_means["tpe"] - seed_means["greedy"]
+    assert tpe.diff == pytest.approx(diff.mean())
+    if tpe.test.test == "paired t-test":
+        t = stats.ttest_rel(seed_means["tpe"], seed_means["greedy"])
+        assert tpe.test.pvalue == pytest.approx(t.pvalue)
 
-    # drop one observation: its block loses a level and is left out of that factor's paired tests
+    # drop one observation: its block loses a level and is left out; its seed keeps its other blocks
     def keep(row: dict) -> bool:
         return not (
             row["strategy"] == "tpe"
@@ -87,13 +101,20 @@ def test_paired_blocks_are_unit_plus_other_factors_and_only_complete_ones_are_ke
             and row["metric"] == "speedup"
         )
 
-    a = analyse(make_results(**study, keep=keep), aso_iterations=ASO_ITERATIONS)
+    r = make_results(**study, keep=keep)
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
     strategy = _comparison(a, "speedup", "strategy")
-    assert (strategy.n_blocks, strategy.n_incomplete) == (19, 1)
-    assert all(p.n_a == 19 for p in strategy.pairwise)
-    assert any("incomplete block" in n for n in strategy.notes)
-    assert _comparison(a, "speedup", "space").n_blocks == 29
-    assert _comparison(a, "loss", "strategy").n_blocks == 20  # other metrics keep every block
+    assert (strategy.n_blocks, strategy.n_incomplete) == (5, 1)
+    assert all(p.n_a == 5 for p in strategy.pairwise)
+    obs = r.observations[r.observations["metric"] == "speedup"]
+    three = obs[(obs["unit"] == "3") & ~((obs["space"] == "group") & (obs["scored_on"] == "a"))]
+    tpe = next(p for p in strategy.pairwise if p.level == "tpe")
+    means = obs[obs["unit"] != "3"].groupby(["unit", "strategy"])["value"].mean().unstack("strategy")
+    of_three = three.groupby("strategy")["value"].mean()
+    diffs = [*(means["tpe"] - means["greedy"]), of_three["tpe"] - of_three["greedy"]]
+    assert tpe.diff == pytest.approx(np.mean(diffs))  # seed 3 over its 3 complete blocks only
+    assert _comparison(a, "speedup", "space").n_blocks == 5
+    assert _comparison(a, "loss", "strategy").n_blocks == 5  # other metrics keep every block
 
 
 def test_a_level_where_a_metric_was_never_observed_is_left_out_not_emptying_every_block() -> None:
@@ -106,9 +127,9 @@ def test_a_level_where_a_metric_was_never_observed_is_left_out_not_emptying_ever
 
     a = analyse(make_results(**study, keep=keep), aso_iterations=ASO_ITERATIONS)
     loss = _comparison(a, "loss", "scored_on")
-    assert (loss.n_blocks, loss.n_incomplete) == (5 * 2 * 2, 0)  # unit x strategy x space
+    assert (loss.n_blocks, loss.n_incomplete) == (5, 0)  # 5 seeds, each over strategy x space
     tested = {p.level: p for p in loss.pairwise}
-    assert tested["b"].n_a == 20 and math.isfinite(tested["b"].p_raw)
+    assert tested["b"].n_a == 5 and math.isfinite(tested["b"].p_raw)
     assert tested["c"].n_a == 0 and math.isnan(tested["c"].p_raw)
     assert loss.omnibus is None  # two levels left
     assert any("no loss observed on c" in n for n in loss.notes)
@@ -130,7 +151,7 @@ def test_metric_counts_its_observations_without_a_value() -> None:
     assert (by_name["speedup"].n_missing, by_name["speedup"].n_observations) == (0, 20)
     tpe = next(lv for lv in by_name["loss"].levels if (lv.factor, lv.level) == ("strategy", "tpe"))
     assert tpe.description.n == 4
-    assert _comparison(a, "loss", "strategy").n_blocks == 4  # only seeds 3 and 4 have both levels
+    assert _comparison(a, "loss", "strategy").n_blocks == 2  # only seeds 3 and 4 have both levels
 
 
 def test_unpaired_uses_all_values_per_level() -> None:
@@ -197,8 +218,8 @@ def test_power_note_and_summaries(two_by_two) -> None:
     _, a = two_by_two
     for p in a.pairwise:
         assert p.power_note.startswith("power:")
-        if p.power_n is not None:  # strategy x space: a pair is a seed at one level of the other factor
-            assert f"about {p.power_n} blocks (pairs; seed x the other factors' levels)" in p.power_note
+        if p.power_n is not None:  # strategy x space: a pair is a seed, averaged over the other factor
+            assert f"about {p.power_n} seeds (pairs) would give" in p.power_note
         assert p.summary.startswith(f"{p.level} vs {p.baseline}: ")
         assert "95 % CI" in p.summary and "Holm p" in p.summary
 
@@ -304,7 +325,8 @@ def test_the_factorial_anova_counts_runs_not_the_segments_a_run_was_scored_on() 
     m = next(m for m in a.metrics if m.spec.name == "speedup")
     assert m.factorial is not None and [t.term for t in m.factorial.terms] == [
         "strategy", "space", "strategy × space"]
-    assert m.factorial.n == 20 and m.factorial.df_resid == 20 - 1 - 3 - 4  # 2 x 2 cells x 5 seeds
+    assert m.factorial.n == 20  # 2 x 2 cells x 5 seeds; each 1-df effect against its seed interaction
+    assert [t.error_df for t in m.factorial.terms] == [4, 4, 4]
     assert m.factorial_note.startswith("The factorial ANOVA uses each run's mean over scored_on")
     one = analyse(make_results(spaces=("group",), clips=("vtest@640", "carphone")),
                   aso_iterations=ASO_ITERATIONS)

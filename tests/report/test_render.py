@@ -240,7 +240,9 @@ def test_two_crossed_factors_get_one_factorial_anova_and_an_interaction_is_calle
     assert loss.factorial is not None and loss.factorial.terms[2].pvalue > 0.05
     md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
     speed_md = next(s for s in md.split("\n## ") if s.startswith("speed-up (speedup;"))
-    assert "**Factors together: " in speed_md and "blocks: seed; p not corrected**" in speed_md
-    assert "| strategy × space | 1 |" in speed_md
+    assert "**Factors together: " in speed_md
+    assert ("each effect tested against its interaction with the seed (df: effect, error); p not corrected**"
+            in speed_md)
+    assert "| strategy × space | 1, 5 |" in speed_md  # 6 seeds: 5 error df
     assert "strategy and space interact (p < 0.001): the effect of strategy depends on space" in speed_md
     assert md.count("interact (p") == 1

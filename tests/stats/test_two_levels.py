@@ -128,14 +128,31 @@ def test_one_non_normal_group_is_enough():
     assert r.reason.startswith("group b does not look normal (Shapiro-Wilk p = 0.51 and ")
 
 
-def test_too_few_pairs_fall_back_to_wilcoxon():
+def test_a_rank_test_that_cannot_reach_alpha_is_not_chosen():
+    """An exact Wilcoxon p of n pairs is at least 2 / 2**n: with 5 pairs every seed improving by at least
+    1.0 was "not significant" (Wilcoxon, because Shapiro-Wilk flagged the one larger gain) while noisier
+    normal-looking pairs were "significant" (t). Below the floor the t-test is used, and says why."""
     r = compare_two([1.0, 2.0], [0.5, 1.0], paired=True)
-    assert r.test == "Wilcoxon signed-rank" and r.normality_pvalue is None
-    assert (
-        r.reason
-        == "the paired differences: only 2 values (Shapiro-Wilk needs 3), so a Wilcoxon signed-rank test"
-    )
-    assert r.pvalue == stats.wilcoxon([1.0, 2.0], [0.5, 1.0]).pvalue == 0.5
+    assert r.test == "paired t-test" and r.normality_pvalue is None
+    assert r.reason == ("the paired differences: only 2 values (Shapiro-Wilk needs 3), but with 2 pairs an "
+                        "exact Wilcoxon p cannot go below 0.5, so it could never reach alpha 0.05: a paired "
+                        "t-test")
+    assert r.pvalue == pytest.approx(stats.ttest_rel([1.0, 2.0], [0.5, 1.0]).pvalue)
+    gains = np.array([1.0, 1.01, 1.02, 1.03, 2.0])
+    five = compare_two(10 + gains, np.full(5, 10.0), paired=True)
+    assert five.test == "paired t-test" and five.normality_pvalue < 0.05
+    assert five.reason.startswith("paired differences do not look normal (Shapiro-Wilk p = ")
+    assert five.reason.endswith("but with 5 pairs an exact Wilcoxon p cannot go below 0.0625, so it could "
+                                "never reach alpha 0.05: a paired t-test")
+    assert five.pvalue == pytest.approx(stats.ttest_rel(10 + gains, np.full(5, 10.0)).pvalue) < 0.01
+    # six pairs can reach 0.03125: the rule's rank test again
+    six = compare_two(10 + np.append(gains, 1.04), np.full(6, 10.0), paired=True)
+    assert six.test == "Wilcoxon signed-rank"
+    # three against three: Mann-Whitney cannot go below 0.1
+    u = compare_two([1.0, 1.1, 5.0], [2.0, 2.1, 2.2], paired=False)
+    assert u.test == "Welch t-test"
+    assert "3 and 3 values an exact Mann-Whitney p cannot go below 0.1" in u.reason
+    assert compare_two([1.0, 1.1, 5.0, 1.2], [2.0, 2.1, 2.2, 2.3], paired=False).test == "Mann-Whitney U"
 
 
 def test_identical_levels():

@@ -6,8 +6,10 @@ the rules of the statistics (which test, which effect size) live there. What is 
 
 - **per level and per design cell**: n, mean, SD, median and a 95 % Student-t CI of each metric;
 - **per factor with >= 2 levels**: its levels compared. With ``pairing == "unit"`` an observation's block
-  is its unit plus the levels of all *other* factors, only blocks that have every level are kept and the
-  tests are paired on them; with ``pairing == "none"`` all values of a level are compared unpaired. Two
+  is its unit plus the levels of all *other* factors, only blocks that have every level are kept, and
+  each unit's complete blocks are averaged: the tests are paired on the units (blocks of one unit share
+  its seed or segment, so they are not independent pairs); with ``pairing == "none"`` all values of a
+  level are compared unpaired. Two
   levels: one level-vs-baseline test; more: an omnibus test with post-hoc *and* each level vs baseline;
 - **per level-vs-baseline comparison**: equivalence (TOST, Bayesian signed-rank) when the metric has a
   margin, almost stochastic order oriented so that "dominates" means "is better", a power note, and a
@@ -323,8 +325,16 @@ def _samples(
     wide = cells.mean().unstack(factor).reindex(columns=levels)
     complete = wide.dropna()
     incomplete = len(wide) - len(complete)
-    if incomplete:
-        notes.append(f"{incomplete} incomplete block(s) (missing a level) were left out of the paired tests")
+    if others and len(complete):
+        # one pair per unit: its complete blocks (the unit at one setting of the other factors) averaged.
+        # A unit's blocks share its seed or segment, so they are not independent pairs: testing them as
+        # such turns a unit that reacts to the factor in its own way into several "confirmations"
+        per_unit = complete.groupby(level="unit", sort=False).mean()
+        if len(per_unit) < len(complete):
+            notes.append(f"paired on the unit: each unit's {len(complete)} complete block(s) (the unit at "
+                         "one setting of the other factors) averaged, one pair per unit "
+                         f"({len(per_unit)}); its blocks share the unit and are not independent pairs")
+        complete = per_unit
     return {lv: complete[lv].to_numpy(float) for lv in levels}, len(complete), incomplete, notes
 
 
@@ -370,7 +380,6 @@ def _compare_factor(
     empty = [lv for lv in levels if lv not in measured and lv != baseline]
     tested = [lv for lv in levels if lv not in empty]
     samples, n_blocks, n_incomplete, notes = _samples(d, factor, tested, others, paired)
-    varied = [f for f in others if f in d and d[f].nunique() > 1]  # a factor at one level blocks nothing
     for lv in empty:
         samples[lv] = np.empty(0)
     if empty:
@@ -390,9 +399,7 @@ def _compare_factor(
             primary=is_primary,
             alpha=alpha,
             seed=seed,
-            # with other factors, a pair is a block (a unit at one setting of the others), not a unit
-            unit=f"block ({results.unit_name} x the other factors' levels)" if varied and paired
-            else results.unit_name,
+            unit=results.unit_name,
             aso_iterations=aso_iterations,
         )
         for lv in levels

@@ -114,14 +114,14 @@ def _pair(p: PairwiseComparison) -> str:
 
 
 def _comparison_blocks(
-    c: FactorComparison, spec_margin: float | None, omnibus_fig: Figure | None
+    c: FactorComparison, spec_margin: float | None, omnibus_fig: Figure | None, unit: str
 ) -> list[Block]:
     out: list[Block] = [Heading(3, f"{c.factor}: {', '.join(c.levels)} (baseline {c.baseline})")]
     if c.paired:
         out.append(
             Para(
-                f"Paired on {c.n_blocks} complete block(s) (unit + the levels of the other factors); "
-                f"{c.n_incomplete} incomplete block(s) dropped.",
+                f"Paired on {c.n_blocks} {unit}(s) with every level; {c.n_incomplete} incomplete block(s) "
+                "(a unit at one setting of the other factors, missing a level) dropped.",
                 "note",
             )
         )
@@ -295,7 +295,7 @@ def _metric_blocks(
                 lambda ax, om=om: cd_diagram(om.mean_ranks, om.posthoc, alpha=alpha, ax=ax),
                 cd_diagram_size(list(om.mean_ranks.index)),
             )
-        out += _comparison_blocks(c, spec.margin, fig)
+        out += _comparison_blocks(c, spec.margin, fig, results.unit_name)
     return out
 
 
@@ -308,16 +308,22 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
     if m.factorial is None:
         return [Para(m.factorial_note, "note")] if m.factorial_note else []
     r = m.factorial
-    blocks = f"; blocks: {unit}" if r.block else ""
+    if r.block:
+        dropped = (f"; {r.dropped_blocks} {unit}(s) without a value in every cell left out"
+                   if r.dropped_blocks else "")
+        error = f"each effect tested against its interaction with the {unit} (df: effect, error){dropped}"
+    else:
+        error = f"residual df = {r.df_resid:g}"
     out: list[Block] = [
         Table(
             ("effect", "df", "F", "p", "partial η²", "significant"),
             tuple(
-                (t.term, f"{t.df:g}", fmt(t.statistic), fmt_p(t.pvalue), fmt(t.partial_eta_sq),
+                (t.term, f"{t.df:g}" if t.error_df is None else f"{t.df:g}, {t.error_df:g}", fmt(t.statistic),
+                 fmt_p(t.pvalue), fmt(t.partial_eta_sq),
                  "yes" if t.pvalue < alpha else "no" if math.isfinite(t.pvalue) else "–")
                 for t in r.terms
             ),
-            f"Factors together: {r.test}, n = {r.n}, residual df = {r.df_resid:g}{blocks}; p not corrected",
+            f"Factors together: {r.test}, n = {r.n}, {error}; p not corrected",
         ),
         Para(f"Why: {r.reason}. Each effect is tested with the other factors in the model; an interaction "
              "means one factor's effect depends on another's level.", "note"),

@@ -117,9 +117,7 @@ def effect_name(name: str) -> str:
 def power_note(test: TestResult, n: int, unit: str) -> str:
     """The power note of a comparison: repeats for 80 % power at the observed Hedges' g."""
     g = test.effect_sizes[0].value if test.effect_sizes else math.nan
-    noun, _, detail = unit.partition(" (")  # "block (seed x ...)": the plural goes on the noun
-    pairs = f"pairs; {detail[:-1]}" if detail else "pairs"
-    what = f"{noun}s ({pairs})" if test.paired else f"{noun}s per level"
+    what = f"{unit}s (pairs)" if test.paired else f"{unit}s per level"
     if not math.isfinite(g) or test.power_n is None:
         return "power: no effect size could be estimated, so no sample size can be suggested"
     return (
@@ -140,9 +138,11 @@ def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> s
 
 
 def wilcoxon_floor(test: str, n: int) -> float | None:
-    """The smallest two-sided p an exact Wilcoxon signed-rank test can give with ``n`` pairs (all signs
-    agree): ``2 / 2**n``; ``None`` for other tests."""
-    return 2.0 / 2**n if test == "Wilcoxon signed-rank" and n > 0 else None
+    """The smallest two-sided p an exact Wilcoxon signed-rank test can give with ``n`` pairs
+    (:func:`~deltatune.stats.two_levels.rank_floor`); ``None`` for other tests."""
+    from deltatune.stats.two_levels import rank_floor
+
+    return rank_floor(n, n, paired=True) if test == "Wilcoxon signed-rank" and n > 0 else None
 
 
 def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
@@ -211,8 +211,9 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Pairing",
         "When levels were run on the same repeated units (same seeds or clips), each level is compared "
         "with the baseline unit by unit: a block is one unit under one combination of the other factors, "
-        "and only blocks that have every level are kept. Otherwise the levels are compared as independent "
-        "samples.",
+        "only blocks that have every level are kept, and each unit's blocks are averaged into one pair (they "
+        "share the unit's seed or clip, so they are not independent pairs). Otherwise the levels are "
+        "compared as independent samples.",
     ),
     (
         "Test choice",
@@ -226,8 +227,11 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
     (
         "Factors together",
         "With two or more varied factors each metric also gets one factorial ANOVA: every factor and every "
-        "pair of factors (their interaction) in one least-squares model, with the repeated unit as a block "
-        "when the study pairs on it, type II sums of squares. Shapiro-Wilk on its residuals decides between "
+        "pair of factors (their interaction) in one model. When the study pairs on a repeated unit, a "
+        "within-unit (repeated-measures) ANOVA: each effect is tested against its own interaction with the "
+        "unit, so a seed that reacts to a level in its own way counts as noise, not evidence (units "
+        "without a value in every cell are left out); otherwise least squares, type II sums of squares. "
+        "Shapiro-Wilk on its residuals decides between "
         "its F tests and the aligned rank transform (ART: each effect's aligned values ranked and refitted). "
         "Partial eta squared is the effect's share of the variance left after the other effects. An "
         "interaction means a factor's effect depends on another's level; the level-vs-baseline tests average "

@@ -213,6 +213,9 @@ class FactorialTerm(_ToDict):
     statistic: float  # F
     pvalue: float
     partial_eta_sq: float
+    #: the degrees of freedom of this effect's error term: in a blocked design its interaction with the
+    #: block (each effect has its own); ``None``: the model's residual (:attr:`FactorialResult.df_resid`)
+    error_df: float | None = None
 
     @property
     def is_interaction(self) -> bool:
@@ -223,8 +226,10 @@ class FactorialTerm(_ToDict):
 class FactorialResult(_ToDict):
     """The factorial ANOVA of :func:`factorial_anova`: which test, why, and one row per effect.
 
-    ``df_resid`` is the error term's degrees of freedom; ``block`` the blocking column (``None``:
-    unblocked); ``normality_pvalue`` the Shapiro-Wilk p of the residuals (``None`` when undefined).
+    ``df_resid`` is the error term's degrees of freedom, unblocked; blocked, every effect has its own
+    (:attr:`FactorialTerm.error_df`) and ``df_resid`` is NaN. ``block`` the blocking column (``None``:
+    unblocked); ``normality_pvalue`` the Shapiro-Wilk p of the residuals (``None`` when undefined);
+    ``dropped_blocks`` the blocks left out because they lack a value in some cell of the design.
     """
 
     test: str
@@ -234,3 +239,4 @@ class FactorialResult(_ToDict):
     n: int
     block: str | None
     normality_pvalue: float | None
+    dropped_blocks: int = 0

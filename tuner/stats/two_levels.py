@@ -11,6 +11,10 @@ The rule (fixed in advance, so it cannot be tuned to the outcome):
 
 Shapiro-Wilk has little power with a handful of repeats, so "looks normal" means only "no evidence against
 normality"; the rank tests lose little efficiency when the data are normal, which is why doubt favours them.
+Except where a rank test cannot reach ``alpha`` at all: an exact test's p is at least :func:`rank_floor`
+(five pairs: 0.0625; three against three: 0.1), so with so few repeats choosing it would make every
+difference, however consistent, "not significant"; the t-test is used there (the reason says so), unless
+the data are constant (all differences equal), where no t statistic is defined.
 ``parametric=True``/``False`` overrides the rule (the reason then says so).
 """
 
@@ -23,13 +27,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import fmt_p, shapiro_p
+from deltatune.stats._normality import all_equal, fmt_p, shapiro_p
 from deltatune.stats._results import TestResult
 from deltatune.stats._validate import as_pair, check_fraction
 from deltatune.stats.effect import cliffs_delta, hedges_g, rank_biserial
 from deltatune.stats.power import repeats_for_power
 
-__all__ = ["compare_two"]
+__all__ = ["compare_two", "rank_floor"]
+
+
+def rank_floor(n_a: int, n_b: int, *, paired: bool) -> float:
+    """The smallest two-sided p an exact rank test can give: Wilcoxon signed-rank with ``n_a`` pairs
+    (every sign agrees), ``2 / 2**n``; Mann-Whitney U with ``n_a`` and ``n_b`` values (the groups do not
+    overlap), ``2 / C(n_a + n_b, n_a)``. At most 1.
+
+    >>> rank_floor(5, 5, paired=True), rank_floor(3, 3, paired=False), rank_floor(4, 4, paired=False)
+    (0.0625, 0.1, 0.02857142857142857)
+    """
+    ways = 2**n_a if paired else math.comb(n_a + n_b, n_a)
+    return min(1.0, 2.0 / ways)
 
 
 def _paired_reason(p: float | None, why: str | None, alpha: float) -> tuple[bool, str]:
@@ -105,6 +121,14 @@ def compare_two(
         use_t, reason = _unpaired_reason(p_a, why_a, p_b, why_b, alpha)
         normality = None if p_a is None or p_b is None else min(p_a, p_b)
         t_name, rank_name, quoted = "Welch t-test", "Mann-Whitney U test", [p_a, p_b]
+    floor = rank_floor(x.size, y.size, paired=paired)
+    constant = all_equal(x - y) if paired else all_equal(x) and all_equal(y)
+    if parametric is None and not use_t and floor >= alpha and not constant:
+        use_t = True
+        what = (f"{x.size} pairs an exact Wilcoxon" if paired
+                else f"{x.size} and {y.size} values an exact Mann-Whitney")
+        reason = (f"{reason.rsplit(', so ', 1)[0]}, but with {what} p cannot go below {floor:.3g}, so it "
+                  f"could never reach alpha {alpha:g}: a {t_name}")
     if parametric is not None:
         use_t = parametric
         ps = " and ".join(fmt_p(p) for p in quoted if p is not None)
