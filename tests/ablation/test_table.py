@@ -158,6 +158,22 @@ def test_missing_values_read_alike_however_the_table_writes_them(tmp_path: Path)
         b, aso_iterations=20).notes
 
 
+@pytest.mark.parametrize(("column", "line"), [("lr", 4), ("seed", 6)])
+def test_a_run_without_its_setting_or_seed_is_refused_with_its_line(
+    tmp_path: Path, column: str, line: int
+) -> None:
+    """An empty factor cell became a level named "" (listed between 0.001 and 0.01, and no pair of the
+    real levels tested); an empty seed a unit named "". Neither can be placed: refused, naming the line."""
+    rows = [{"seed": s, "lr": lr, "mAP": 30 + s} for s in range(3) for lr in ("0.001", "0.01")]
+    table = pd.DataFrame(rows).astype(str)
+    table.loc[line - 2, column] = " "  # line 1 is the header
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    said = rf"t.csv: line {line}: column '{column}' is empty; every run needs"
+    with pytest.raises(ConfigError, match=said):
+        read_results_table(path, factors=["lr"])
+
+
 def test_a_spreadsheets_csv_reads_as_a_plain_one(tmp_path: Path) -> None:
     """Semicolons, a byte-order mark and a blank line, as spreadsheets may save a table; an error names
     the line as the file numbers it."""

@@ -246,3 +246,19 @@ def test_two_crossed_factors_get_one_factorial_anova_and_an_interaction_is_calle
     assert "| strategy × space | 1, 5 |" in speed_md  # 6 seeds: 5 error df
     assert "strategy and space interact (p < 0.001): the effect of strategy depends on space" in speed_md
     assert md.count("interact (p") == 1
+
+
+def test_another_alpha_is_carried_into_every_label_that_depends_on_it(tmp_path: Path) -> None:
+    """At --alpha 0.1 the equivalence table held TOST's 80 % interval under "90 % CI of difference", and
+    the power notes still planned for alpha 0.05."""
+    r = make_results(spaces=("group",))
+    analysis = analyse(r, alpha=0.1, aso_iterations=ASO_ITERATIONS)
+    md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
+    assert "| 80 % CI of difference |" in md and "90 % CI" not in md
+    notes = [p.power_note for p in analysis.pairwise if p.power_n is not None]
+    assert notes and all(" at alpha 0.1 (" in n for n in notes)
+    from deltatune.stats import repeats_for_power
+
+    p = next(p for p in analysis.pairwise if p.power_n is not None)
+    g = p.test.effect_sizes[0].value
+    assert p.power_n == repeats_for_power(g, paired=True, alpha=0.1) < repeats_for_power(g, paired=True)

@@ -261,8 +261,24 @@ def _numbers(path: Path, column: pd.Series, what: str) -> pd.Series:
     return values.astype(float)
 
 
+def _filled(path: Path, column: pd.Series, name: str) -> pd.Series:
+    """``column`` stripped, or a one-line :class:`ConfigError` naming the first line where it is empty: a
+    run without its seed or setting cannot be placed (an empty cell would be a level, or a unit, named
+    "")."""
+    text = column.str.strip()
+    empty = text[text == ""]
+    if len(empty):
+        raise ConfigError(f"{path}: line {empty.index[0]}: column {name!r} is empty; every run needs its "
+                          f"{name} (fill it in, or leave the row out)")
+    return text
+
+
 def _frame(
-    table: pd.DataFrame, unit_col: str | None, factors: list[str], spellings: dict[str, dict[str, str]]
+    path: Path,
+    table: pd.DataFrame,
+    unit_col: str | None,
+    factors: list[str],
+    spellings: dict[str, dict[str, str]],
 ) -> pd.DataFrame:
     """``run``, ``seed``, ``unit`` and factor columns for the rows of ``table``, each number of a factor in
     its first spelling (the others recorded in ``spellings``, by factor)."""
@@ -270,7 +286,7 @@ def _frame(
 
     out = pd.DataFrame(index=table.index)
     if unit_col is not None:
-        units = table[unit_col].str.strip()
+        units = _filled(path, table[unit_col], unit_col)
     else:
         units = pd.Series([str(i) for i in range(len(table))], index=table.index)
     codes = {u: i for i, u in enumerate(dict.fromkeys(units))}
@@ -279,7 +295,7 @@ def _frame(
     out["seed"] = seeds.astype(int) if whole else units.map(codes)
     out["unit"] = units
     for f in factors:
-        column = table[f].str.strip()
+        column = _filled(path, table[f], f)
         spelt = spellings[f] = number_spellings(column)
         out[f] = column.map(lambda t, m=spelt: m.get(t, t))
     return out
@@ -331,7 +347,7 @@ def _from_wide(
         raise ConfigError(f"{path}: column {sorted(both)[0]!r} cannot be a metric and a factor")
     if not metric_cols:
         raise ConfigError(f"{path}: no metric column left besides the factors {', '.join(factor_cols)}")
-    base = _frame(table, unit_col, factor_cols, spellings)
+    base = _frame(path, table, unit_col, factor_cols, spellings)
     lines = [f"line {n}" for n in table.index]  # a run without a name is its line of the file
     base.insert(0, "run", table["run"].str.strip() if "run" in table.columns else lines)
     parts = []
@@ -355,7 +371,7 @@ def _from_long(
     for c in factor_cols:
         if c not in table.columns:
             raise ConfigError(f"--factors {c}: {path} has no column {c!r}")
-    base = _frame(table, unit_col, factor_cols, spellings)
+    base = _frame(path, table, unit_col, factor_cols, spellings)
     if "run" in table.columns:
         run = table["run"].str.strip()
     else:  # one run per unit and factor combination

@@ -302,7 +302,7 @@ def _pairwise(
         bayes=bayes,
         aso=aso,
         power_n=test.power_n,
-        power_note=power_note(test, a.size if paired else min(a.size, b.size), unit),
+        power_note=power_note(test, a.size if paired else min(a.size, b.size), unit, alpha),
         summary="",
         notes=tuple(notes),
     )

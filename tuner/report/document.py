@@ -114,7 +114,7 @@ def _pair(p: PairwiseComparison) -> str:
 
 
 def _comparison_blocks(
-    c: FactorComparison, spec_margin: float | None, omnibus_fig: Figure | None, unit: str
+    c: FactorComparison, spec_margin: float | None, omnibus_fig: Figure | None, unit: str, alpha: float
 ) -> list[Block]:
     out: list[Block] = [Heading(3, f"{c.factor}: {', '.join(c.levels)} (baseline {c.baseline})")]
     if c.paired:
@@ -197,11 +197,11 @@ def _comparison_blocks(
                 (
                     "comparison",
                     "TOST p",
-                    "90 % CI of difference",
+                    f"{100 * (1 - 2 * alpha):.3g} % CI of difference",
                     "verdict",
-                    "Bayes p_left",
-                    "Bayes p_rope",
-                    "Bayes p_right",
+                    "Bayes p_left (diff < -m)",
+                    "Bayes p_rope (within ±m)",
+                    "Bayes p_right (diff > +m)",
                 ),
                 tuple(rows),
                 f"Equivalence within the margin ±{spec_margin:g} (TOST; Bayesian signed-rank)",
@@ -218,7 +218,8 @@ def _comparison_blocks(
                 )
                 for p in pws
             ),
-            "Almost stochastic order (eps_min < 0.5: the level dominates the baseline)",
+            "Almost stochastic order (eps_min < 0.5: the level is better more often than not; below 0.2: "
+            "a confident claim; independent samples, pairing ignored)",
         )
     )
     out.append(Bullets(tuple(p.summary for p in pws)))
@@ -295,7 +296,7 @@ def _metric_blocks(
                 lambda ax, om=om: cd_diagram(om.mean_ranks, om.posthoc, alpha=alpha, ax=ax),
                 cd_diagram_size(list(om.mean_ranks.index)),
             )
-        out += _comparison_blocks(c, spec.margin, fig, results.unit_name)
+        out += _comparison_blocks(c, spec.margin, fig, results.unit_name, alpha)
     return out
 
 

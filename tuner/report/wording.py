@@ -114,15 +114,19 @@ def effect_name(name: str) -> str:
     return _EFFECT_NAMES.get(name, name)
 
 
-def power_note(test: TestResult, n: int, unit: str) -> str:
-    """The power note of a comparison: repeats for 80 % power at the observed Hedges' g."""
+def power_note(test: TestResult, n: int, unit: str, alpha: float = 0.05) -> str:
+    """The power note of a comparison: repeats for 80 % power at the observed Hedges' g, at ``alpha``
+    (the level :func:`~deltatune.stats.compare_two` planned ``power_n`` for)."""
+    from deltatune.stats.power import MAX_REPEATS
+
     g = test.effect_sizes[0].value if test.effect_sizes else math.nan
     what = f"{unit}s (pairs)" if test.paired else f"{unit}s per level"
     if not math.isfinite(g) or test.power_n is None:
         return "power: no effect size could be estimated, so no sample size can be suggested"
+    many = f"more than {MAX_REPEATS}" if test.power_n >= MAX_REPEATS else f"about {test.power_n}"
     return (
-        f"power: about {test.power_n} {what} would give 80 % power to detect the observed "
-        f"Hedges' g = {g:.2f} at alpha 0.05 (this comparison has {n})"
+        f"power: {many} {what} would give 80 % power to detect the observed "
+        f"Hedges' g = {g:.2f} at alpha {alpha:g} (this comparison has {n})"
     )
 
 
@@ -143,6 +147,11 @@ def wilcoxon_floor(test: str, n: int) -> float | None:
     from deltatune.stats.two_levels import rank_floor
 
     return rank_floor(n, n, paired=True) if test == "Wilcoxon signed-rank" and n > 0 else None
+
+
+#: The eps_min below which the report calls a level "almost stochastically better": deepsig's authors'
+#: threshold for a confident claim (Ulmer et al. 2022); below 0.5 it is only "better more often than not".
+CONFIDENT_ASO = 0.2
 
 
 def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
@@ -171,8 +180,13 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     if pw.equivalence_verdict:
         parts.append(pw.equivalence_verdict)
     if pw.aso is not None and math.isfinite(pw.aso.eps_min):
-        who = (f"{pw.level} almost stochastically better" if pw.aso.a_dominates
-               else f"{pw.level} not almost stochastically better")
+        if pw.aso.a_dominates and pw.aso.eps_min < CONFIDENT_ASO:
+            who = f"{pw.level} almost stochastically better"
+        elif pw.aso.a_dominates:
+            who = (f"{pw.level} better more often than not; a confident claim needs eps_min < "
+                   f"{CONFIDENT_ASO:g}")
+        else:
+            who = f"{pw.level} not shown almost stochastically better"
         parts.append(f"ASO eps_min = {fmt(pw.aso.eps_min, 2)} ({who})")
     return "; ".join(parts)
 
@@ -255,16 +269,22 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
     (
         "Equivalence margin",
         "A metric with a margin m declares differences within ±m practically irrelevant. TOST (two one-sided "
-        "tests) shows equivalence when its p < alpha, i.e. the 90 % CI of the difference lies inside ±m; "
-        "'not shown equivalent' means the data cannot rule out a difference of m or more, not that the "
-        "levels differ. The Bayesian signed-rank test gives the posterior probabilities that the "
-        "difference is below -m (p_left), inside ±m (p_rope) or above m (p_right).",
+        "tests) shows equivalence when its p < alpha, i.e. the (1 - 2 alpha) CI of the difference (90 % at "
+        "alpha 0.05) lies inside ±m; 'not shown equivalent' means the data cannot rule out a difference of m "
+        "or more, not that the levels differ. The Bayesian signed-rank test gives the posterior "
+        "probabilities that the difference (level - baseline) is below -m (p_left), inside ±m (p_rope) or "
+        "above m (p_right): for a higher-is-better metric p_left is 'practically worse', for a "
+        "lower-is-better one (a loss, a time) 'practically better'.",
     ),
     (
         "Almost stochastic order",
         "ASO (Dror et al. 2019) compares whole score distributions: eps_min near 0 means the level is "
-        "better than the baseline almost everywhere (in the metric's direction), near 1 that the baseline "
-        "is, and 0.5 that neither dominates. A level 'dominates' when eps_min < 0.5.",
+        "better than the baseline almost everywhere (in the metric's direction). The report says 'almost "
+        "stochastically better' below 0.2, deepsig's authors' threshold for a confident claim, and 'better "
+        "more often than not' from 0.2 to 0.5. At 0.5 or above the level is not shown better; a value near "
+        "1 is not evidence that the baseline is better (with a handful of runs it can be near 1 both ways). "
+        "ASO treats the levels as independent samples: it ignores the pairing, so a difference every pair "
+        "shows can still get a high eps_min; the paired test is the one to read for that.",
     ),
     (
         "Resampling seed",

@@ -89,8 +89,9 @@ def compare_two(
 ) -> TestResult:
     """Test whether levels ``a`` and ``b`` differ, choosing the test by the rule in the module docstring.
 
-    ``alpha`` is the Shapiro-Wilk threshold of that rule (the result reports p-values; deciding is left to
-    the caller, after a multiplicity correction such as :func:`holm` where several tests are made).
+    ``alpha`` is the Shapiro-Wilk threshold of that rule and the level ``power_n`` plans for (the result
+    reports p-values; deciding is left to the caller, after a multiplicity correction such as :func:`holm`
+    where several tests are made).
     Effect sizes: Hedges' g, plus the matched-pairs rank-biserial (paired) or Cliff's delta (unpaired),
     with CIs (noncentral t for g, BCa bootstraps of ``n_resamples`` resamples for the rank-based ones);
     ``power_n`` is :func:`repeats_for_power` at the observed g. Each level needs at least 2 values.
@@ -165,6 +166,6 @@ def compare_two(
         normality_pvalue=normality,
         mean_difference=float(np.mean(x) - np.mean(y)),
         effect_sizes=(g, rank_effect),
-        power_n=repeats_for_power(g.value, paired=paired) if math.isfinite(g.value) else None,
+        power_n=repeats_for_power(g.value, paired=paired, alpha=alpha) if math.isfinite(g.value) else None,
         df=df,
     )
