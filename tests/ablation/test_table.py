@@ -245,6 +245,16 @@ def test_an_empty_cell_is_a_missing_value_said_so_in_the_tables_words(tmp_path: 
     assert "search run" not in text
 
 
+def test_a_row_missing_from_a_crossed_table_is_an_expected_run(tmp_path: Path) -> None:
+    """Seeds 0-2 under both learning rates, less one row: "Completed runs: 5 of 5 expected; 1 (design cell,
+    seed) pair(s) have no run" contradicted itself. The missing pair is an expected run."""
+    path = tmp_path / "runs.csv"
+    path.write_text("seed,lr,acc\n0,0.1,50\n1,0.1,51\n2,0.1,52\n0,0.01,52\n1,0.01,54\n")
+    a = analyse(read_results_table(path, factors=["lr"]), aso_iterations=20)
+    assert (a.runs.completed, a.runs.expected, a.runs.n_missing) == (5, 6, 1)
+    assert a.runs.missing == ("lr = 0.01, seed 2",)
+
+
 def test_a_seed_column_is_found_in_any_capitalisation(tmp_path: Path) -> None:
     """``Seed`` (as a spreadsheet heads it) is the repeated unit, not a metric of its own."""
     plain = _sweep(tmp_path / "plain.csv")

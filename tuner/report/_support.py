@@ -133,9 +133,11 @@ def run_count(results: AblationResults, obs: pd.DataFrame) -> RunCount:
         for u in units
         if crossed and (cell, u) not in have
     ]
+    completed = int(runs["run"].nunique())
     return RunCount(
-        completed=int(runs["run"].nunique()),
-        expected=int(results.expected_runs),
+        completed=completed,
+        # a table's rows are all it knows of: the (cell, unit) pairs it lacks are expected runs too
+        expected=max(int(results.expected_runs), completed + len(missing)),
         design_factors=tuple(design),
         runs_per_cell=per_cell,
         missing=tuple(missing[:MAX_MISSING_LISTED]),
