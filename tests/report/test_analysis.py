@@ -348,3 +348,32 @@ def test_aso_is_called_almost_stochastically_better_only_below_the_confident_thr
     aso = dataclasses.replace(pw.aso, eps_min=eps, a_dominates=eps < 0.5)
     spec = next(m.spec for m in a.metrics if m.spec.name == pw.metric)
     assert said in summary(dataclasses.replace(pw, aso=aso), spec, 0.05)
+
+
+def test_a_rank_test_is_reported_with_its_own_estimate_and_direction(tmp_path) -> None:
+    """Wilcoxon or Mann-Whitney tests a shift, not the mean: one seed gaining 500 where nine gain about 0.4
+    printed "+50.4 (95 % CI -62.8 to +164) ... significant", and a Mann-Whitney comparison whose values
+    are mostly higher was "(worse)" because one baseline run was 40. The summary now leads with the
+    Hodges-Lehmann shift, and the direction is the shift's."""
+    from deltatune.ablation.table import read_results_table
+
+    gains = [0.38, 0.39, 0.4, 0.41, 0.42, 0.4, 0.43, 0.37, 0.41, 500.0]
+    rows = [f"{s},{lv},{10 + (g if lv == 'new' else 0)}"
+            for s, g in enumerate(gains) for lv in ("old", "new")]
+    paired = tmp_path / "outlier.csv"
+    paired.write_text("seed,method,score\n" + "\n".join(rows) + "\n")
+    res = read_results_table(paired, factors=["method"], baseline=("method", "old"))
+    pw = analyse(res, aso_iterations=20).pairwise[0]
+    assert pw.test.test == "Wilcoxon signed-rank" and pw.rank_test
+    walsh = [(a + b) / 2 for i, a in enumerate(gains) for b in gains[i:]]
+    assert pw.shift == pytest.approx(np.median(walsh)) and 0.39 < pw.shift < 0.42
+    assert pw.summary.startswith(f"new vs old: shift +{pw.shift:.3g} score (better) (Hodges-Lehmann, the "
+                                 "rank test's estimate; mean difference +50.4, 95 % t CI ")
+    ties = tmp_path / "ties.csv"
+    a, b = [1, 2, 2, 3, 40], [2, 3, 3, 4, 4, 5]
+    ties.write_text("run,method,score\n" + "\n".join(
+        [f"a{i},a,{v}" for i, v in enumerate(a)] + [f"b{i},b,{v}" for i, v in enumerate(b)]) + "\n")
+    pw = analyse(read_results_table(ties, factors=["method"]), aso_iterations=20).pairwise[0]
+    assert pw.test.test == "Mann-Whitney U" and pw.diff < 0  # the mean says b is worse ...
+    assert pw.shift == np.median(np.subtract.outer(b, a)) > 0 and pw.better  # ... the test's shift: better
+    assert pw.summary.startswith("b vs a: shift +1.00 score (better) (Hodges-Lehmann")

@@ -59,6 +59,7 @@ from deltatune.stats import (
     compare_two,
     describe,
     factorial_anova,
+    hodges_lehmann,
     holm,
     mean_difference_ci,
     tost,
@@ -104,7 +105,9 @@ class PairwiseComparison(Plain):
 
     ``diff`` is ``mean(a) - mean(b)`` (over the complete blocks when paired) with its 95 % CI (paired t or
     Welch, :func:`deltatune.stats.mean_difference_ci`);
-    ``better`` says whether a is better than b in the metric's direction (``None`` when undefined).
+    ``shift`` is the Hodges-Lehmann estimate of the same difference, the rank tests' own; ``better`` says
+    whether a is better than b in the metric's direction, by the estimate of the test that was run (the
+    mean difference for a t-test, ``shift`` for a rank test; ``None`` when undefined).
     ``p_holm`` is the Holm-adjusted p over all pairwise comparisons of the analysis; ``significant`` is
     ``p_holm < alpha``. ``equivalence``/``bayes``/``aso`` are ``None`` when not computed (``notes`` say
     why).
@@ -134,6 +137,16 @@ class PairwiseComparison(Plain):
     power_note: str
     summary: str
     notes: tuple[str, ...] = ()
+    shift: float = math.nan
+
+    @property
+    def rank_test(self) -> bool:
+        """Whether the test run was a rank test (Wilcoxon, Mann-Whitney): its estimate is ``shift``."""
+        return self.test.test in RANK_TESTS
+
+
+#: The rank tests :func:`~deltatune.stats.compare_two` may choose; their estimate is the Hodges-Lehmann shift.
+RANK_TESTS = ("Wilcoxon signed-rank", "Mann-Whitney U")
 
 
 @dataclass(frozen=True)
@@ -247,7 +260,7 @@ def _pairwise(
     notes: list[str] = []
     n = int(a.size if paired else a.size + b.size)
     eq = bayes = aso = None
-    diff = lo = hi = math.nan
+    diff = lo = hi = shift = math.nan
     if min(a.size, b.size) < MIN_N:
         what = "complete blocks" if paired else "observations"
         counts = f"{a.size}" if paired else f"{a.size} ({level}) and {b.size} ({baseline})"
@@ -258,6 +271,7 @@ def _pairwise(
         except FAILURES as e:
             test = nan_test(f"not tested: {e}", paired=paired, n=n)
         diff = float(np.mean(a) - np.mean(b))
+        shift = hodges_lehmann(a, b, paired=paired)
         lo, hi = mean_difference_ci(a, b, paired=paired)
         if spec.margin is not None:
             eq = attempt(notes, "TOST", tost, a, b, margin=spec.margin, paired=paired, alpha=alpha)
@@ -279,7 +293,8 @@ def _pairwise(
         )
     if spec.margin is not None and eq is None and not notes:
         notes.append("equivalence not tested: too few observations")
-    better = None if not math.isfinite(diff) or diff == 0 else (diff > 0) == spec.higher_is_better
+    estimate = shift if test.test in RANK_TESTS else diff  # the direction of the test that was run
+    better = None if not math.isfinite(estimate) or estimate == 0 else (estimate > 0) == spec.higher_is_better
     return PairwiseComparison(
         metric=spec.name,
         factor=factor,
@@ -305,6 +320,7 @@ def _pairwise(
         power_note=power_note(test, a.size if paired else min(a.size, b.size), unit, alpha),
         summary="",
         notes=tuple(notes),
+        shift=shift,
     )
 
 

@@ -161,10 +161,15 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         return f"{head}: not tested ({pw.test.reason})"
     direction = "" if pw.better is None else (" (better)" if pw.better else " (worse)")
     verdict = "significant after Holm correction" if pw.significant else "not significant after correction"
+    mean = f"{fmt_signed(pw.diff_ci_low)} to {fmt_signed(pw.diff_ci_high)}"
+    if pw.rank_test:  # its verdict is about the shift, not the mean, which one outlier can move anywhere
+        estimate = (f"shift {fmt_signed(pw.shift)} {spec.label}{direction} (Hodges-Lehmann, the rank test's "
+                    f"estimate; mean difference {fmt_signed(pw.diff)}, 95 % t CI {mean})")
+    else:
+        estimate = f"{fmt_signed(pw.diff)} {spec.label}{direction} (95 % CI {mean})"
     parts = [
-        f"{head}: {fmt_signed(pw.diff)} {spec.label}{direction} (95 % CI {fmt_signed(pw.diff_ci_low)} to "
-        f"{fmt_signed(pw.diff_ci_high)}), {pw.test.test} {p_is(pw.p_raw)}, {p_is(pw.p_holm, 'Holm p')}"
-        f": {verdict} at alpha {alpha:g}"
+        f"{head}: {estimate}, {pw.test.test} {p_is(pw.p_raw)}, {p_is(pw.p_holm, 'Holm p')}: {verdict} at "
+        f"alpha {alpha:g}"
     ]
     floor = wilcoxon_floor(pw.test.test, pw.test.n)
     if floor is not None and floor >= alpha:

@@ -34,7 +34,7 @@ from deltatune.stats._results import (
 from deltatune.stats.aso import almost_stochastic_order
 from deltatune.stats.bayes import bayes_signed_rank
 from deltatune.stats.corrections import holm
-from deltatune.stats.describe import describe, mean_difference_ci
+from deltatune.stats.describe import describe, hodges_lehmann, mean_difference_ci
 from deltatune.stats.effect import cliffs_delta, hedges_g, magnitude, rank_biserial
 from deltatune.stats.equivalence import tost
 from deltatune.stats.factorial import FactorialResult, FactorialTerm, factorial_anova
@@ -61,6 +61,7 @@ __all__ = [
     "describe",
     "factorial_anova",
     "hedges_g",
+    "hodges_lehmann",
     "holm",
     "mean_difference_ci",
     "median_ci",
