@@ -88,11 +88,13 @@ def test_three_factors_give_every_pair_and_skip_missing_values() -> None:
     frame.loc[5, "value"] = np.nan
     r = factorial_anova(frame, ["a", "b", "c"], block="seed", parametric=True)
     assert [t.term for t in r.terms] == ["a", "b", "c", "a × b", "a × c", "b × c"]
-    assert [t.df for t in r.terms] == [1, 1, 2, 1, 2, 2]
-    # within-seed: the seed that lost a value leaves (12 cells x the 2 others), counted
-    assert r.n == 24 and r.dropped_blocks == 1 and [t.error_df for t in r.terms] == [1, 1, 2, 1, 2, 2]
+    # within-seed: the seed that lost a value leaves (12 cells x the 2 others), counted; with 2 seeds the
+    # contrasts' covariance has rank 1, so Greenhouse-Geisser's epsilon is at its floor, 1 / (df)
+    assert r.n == 24 and r.dropped_blocks == 1
+    assert [t.df for t in r.terms] == pytest.approx([1] * 6) == [t.error_df for t in r.terms]
     unblocked = factorial_anova(frame, ["a", "b", "c"], parametric=True)
     assert unblocked.n == 35 and unblocked.dropped_blocks == 0
+    assert [t.df for t in unblocked.terms] == [1, 1, 2, 1, 2, 2]
 
 
 @pytest.mark.parametrize(
@@ -178,3 +180,25 @@ def test_seeds_that_react_differently_do_not_make_a_null_factor_significant() ->
     rejected = [factorial_anova(_seed_reacts(rng), ["lr", "weight_decay"], value="mAP", block="seed",
                                 parametric=True).terms[0].pvalue < 0.05 for _ in range(200)]
     assert np.mean(rejected) < 0.1
+
+
+def test_a_three_level_effect_is_greenhouse_geisser_corrected() -> None:
+    """Seeds whose reaction to the third level varies most: the F test's p is scaled by epsilon, the
+    textbook formula on each seed's level means (double-centred covariance), computed here."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for seed in range(6):
+        react = rng.normal(0, [0.1, 0.2, 1.5])
+        rows += [(lv, b, seed, react[i] + rng.normal(0, 0.1)) for i, lv in enumerate("pqr") for b in "xy"]
+    d = pd.DataFrame(rows, columns=["a", "b", "seed", "value"])
+    r = factorial_anova(d, ["a", "b"], block="seed", parametric=True)
+    means = d.groupby(["seed", "a"])["value"].mean().unstack("a").to_numpy()
+    c = np.eye(3) - 1 / 3
+    s = c @ np.cov(means, rowvar=False) @ c
+    eps = np.trace(s) ** 2 / (2 * np.trace(s @ s))
+    a = r.terms[0]
+    assert eps < 0.8 and (a.df, a.error_df) == pytest.approx((2 * eps, 10 * eps))
+    assert a.pvalue == pytest.approx(stats.f.sf(a.statistic, 2 * eps, 10 * eps))
+    assert a.pvalue > stats.f.sf(a.statistic, 2, 10)  # the uncorrected p was smaller

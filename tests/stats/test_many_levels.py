@@ -77,8 +77,15 @@ def test_paired_normal_chooses_rm_anova_with_holm_paired_t():
     assert r.test == "repeated-measures ANOVA"
     assert r.reason.startswith("the residuals of the block + level model look normal (Shapiro-Wilk p = 0.92")
     assert r.statistic == pytest.approx(row["F Value"], rel=1e-12)
-    assert r.pvalue == pytest.approx(row["Pr > F"], rel=1e-12)
-    assert (r.df, r.df_denom) == (2.0, 22.0)
+    # Greenhouse-Geisser: epsilon by the textbook formula (double-centred covariance of the levels)
+    y = np.column_stack(list(groups.values()))
+    c = np.eye(3) - 1 / 3
+    cov = c @ np.cov(y, rowvar=False) @ c
+    eps = np.trace(cov) ** 2 / (2 * np.trace(cov @ cov))
+    assert (r.df, r.df_denom) == pytest.approx((2.0 * eps, 22.0 * eps), rel=1e-12)
+    assert r.pvalue == pytest.approx(stats.f.sf(row["F Value"], 2 * eps, 22 * eps), rel=1e-12)
+    assert r.pvalue >= row["Pr > F"] and r.reason.endswith(f"(Greenhouse-Geisser corrected for sphericity: "
+                                                          f"epsilon {eps:.2f})")
     raw = [stats.ttest_rel(groups[x], groups[y]).pvalue for x, y in combinations("abc", 2)]
     adj = multipletests(raw, method="holm")[1]
     assert r.posthoc_test == "paired t-tests (Holm)"
@@ -127,7 +134,8 @@ def test_unpaired_skewed_chooses_kruskal_wallis_with_dunn():
 def test_parametric_override():
     r = compare_many(_rounding_groups(), paired=True, parametric=True)
     assert r.test == "repeated-measures ANOVA"
-    assert r.reason == "a repeated-measures ANOVA was requested (Shapiro-Wilk p = 0.014)"
+    assert r.reason.startswith("a repeated-measures ANOVA was requested (Shapiro-Wilk p = 0.014) "
+                               "(Greenhouse-")
 
 
 def test_to_dict_is_json_ready():

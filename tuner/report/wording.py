@@ -238,10 +238,12 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Test choice",
         "Two levels: Shapiro-Wilk on the paired differences (or on each sample) decides between the paired "
         "t-test and the Wilcoxon signed-rank test (paired), or Welch's t-test and the Mann-Whitney U test "
-        "(unpaired); the 'why this test' column quotes the reason. More than two levels: an omnibus test, "
-        "repeated-measures ANOVA or Friedman (paired), Welch's one-way ANOVA or Kruskal-Wallis (unpaired), "
-        "chosen the same way, with a post-hoc matrix (paired t-tests with Holm, Nemenyi, Welch t-tests with "
-        "Holm or Dunn with Holm); each level is also compared with the baseline by the two-level rule.",
+        "(unpaired), except where the rank test cannot reach alpha at that n (then the t-test); the 'why "
+        "this test' column quotes the reason. More than two levels: an omnibus test, repeated-measures ANOVA "
+        "(Greenhouse-Geisser corrected for sphericity) or Friedman (paired), Welch's one-way ANOVA or "
+        "Kruskal-Wallis (unpaired), chosen the same way, with a post-hoc matrix (paired t-tests with Holm, "
+        "Nemenyi, Welch t-tests with Holm or Dunn with Holm); each level is also compared with the baseline "
+        "by the two-level rule.",
     ),
     (
         "Factors together",

@@ -15,7 +15,9 @@ advance:
   one pooled residual would count one seed's runs under the other factors' levels as independent
   evidence (pseudo-replication: about 30 % false positives at a nominal 5 % when seeds react differently
   to a level, in simulation). Blocks that miss a combination are left out (counted in
-  ``dropped_blocks``), repeated runs of one block and combination averaged.
+  ``dropped_blocks``), repeated runs of one block and combination averaged. Every p is Greenhouse-Geisser
+  corrected for sphericity (:mod:`deltatune.stats.sphericity`; the degrees of freedom shown are the
+  corrected ones, whole numbers where epsilon is 1, as for every two-level effect).
 - **test choice**: Shapiro-Wilk on the model's residuals, the F test's own normality assumption. Normal
   -> the F tests of that model; otherwise the aligned rank transform (Wobbrock et al., CHI 2011, ARTool):
   for each effect the values are aligned (the model's residual plus that effect's estimate from the
@@ -107,19 +109,40 @@ def _within(frame: pd.DataFrame, cols: Sequence[str], blk: str) -> pd.DataFrame:
         return AnovaRM(frame, "y", blk, within=list(cols)).fit().anova_table
 
 
-def _within_row(table: pd.DataFrame, rm: pd.DataFrame, eff: tuple[str, ...], name: str) -> FactorialTerm:
-    """One effect of the within-block ANOVA ``rm``; ``table`` (the OLS fit of the same rows) only says when
-    the effect's sum of squares is rounding noise of an exact 0."""
+def _epsilon(frame: pd.DataFrame, cols: Sequence[str], blk: str, eff: tuple[str, ...]) -> float:
+    """Greenhouse-Geisser epsilon of effect ``eff`` over the complete blocks of ``frame`` (one row per block
+    and cell)."""
+    import pandas as pd
+
+    from deltatune.stats.sphericity import effect_contrasts, gg_epsilon
+
+    levels = [sorted(frame[c].unique()) for c in cols]
+    wide = frame.pivot_table(index=blk, columns=list(cols), values="y", aggfunc="mean")
+    wide = wide.reindex(columns=pd.MultiIndex.from_product(levels) if len(cols) > 1 else levels[0])
+    m = effect_contrasts([len(lv) for lv in levels], [list(cols).index(c) for c in eff])
+    return gg_epsilon(wide.to_numpy(dtype=float), m)
+
+
+def _within_row(
+    table: pd.DataFrame, rm: pd.DataFrame, eff: tuple[str, ...], name: str, epsilon: float
+) -> FactorialTerm:
+    """One effect of the within-block ANOVA ``rm``, its p Greenhouse-Geisser corrected by ``epsilon`` (its
+    degrees of freedom scaled by it); ``table`` (the OLS fit of the same rows) only says when the effect's
+    sum of squares is rounding noise of an exact 0."""
+    from deltatune.stats.sphericity import gg_pvalue
+
     key = ":".join(f"C({c})" for c in eff)
     row = rm.loc[":".join(eff)]
     df1, df2 = float(row["Num DF"]), float(row["Den DF"])
+    eps = epsilon if math.isfinite(epsilon) else 1.0
     if float(table.loc[key, "sum_sq"]) <= 1e-12 * float(table["sum_sq"].sum()):
-        return FactorialTerm(name, df1, 0.0, 1.0, 0.0, error_df=df2)
+        return FactorialTerm(name, df1 * eps, 0.0, 1.0, 0.0, error_df=df2 * eps)
     f = float(row["F Value"])
     if math.isnan(f) or f < 0:  # no variation left at all in the effect and its error
         return FactorialTerm(name, df1, math.nan, math.nan, math.nan, error_df=df2)
     eta = 1.0 if math.isinf(f) else f * df1 / (f * df1 + df2)
-    return FactorialTerm(name, df1, f, 0.0 if math.isinf(f) else float(row["Pr > F"]), eta, error_df=df2)
+    p = 0.0 if math.isinf(f) else gg_pvalue(f, df1, df2, eps)
+    return FactorialTerm(name, df1 * eps, f, p, eta, error_df=df2 * eps)
 
 
 def _aligned(frame: pd.DataFrame, resid: np.ndarray, effect: tuple[str, ...]) -> np.ndarray:
@@ -223,7 +246,8 @@ def factorial_anova(
         key = ":".join(f"C({c})" for c in eff)
         name = INTERACTION.join(names[c] for c in eff)
         if normal:
-            terms.append(_within_row(table, rm, eff, name) if rm is not None else _row(table, key, name))
+            terms.append(_within_row(table, rm, eff, name, _epsilon(data, cols, blk, eff)) if rm is not None
+                         else _row(table, key, name))
         else:
             ranked = data.copy()
             ranked["y"] = _ranks(_aligned(data, resid, eff), scale=float(np.max(np.abs(y))))
@@ -232,8 +256,8 @@ def factorial_anova(
                 terms.append(FactorialTerm(name, float(table.loc[key, "df"]), nan, nan, nan))
                 continue
             art_table, _ = _fit(ranked, formula)
-            terms.append(_within_row(art_table, _within(ranked, cols, blk), eff, name) if blk
-                         else _row(art_table, key, name))
+            terms.append(_within_row(art_table, _within(ranked, cols, blk), eff, name,
+                                     _epsilon(ranked, cols, blk, eff)) if blk else _row(art_table, key, name))
     return FactorialResult(
         test=f_name if normal else art_name,
         reason=reason,

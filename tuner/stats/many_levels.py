@@ -4,8 +4,9 @@ The rule mirrors :mod:`deltatune.stats.two_levels` (fixed in advance):
 
 - **paired** (block ``i`` = the ``i``-th value of every level, e.g. the same seed or clip): Shapiro-Wilk on
   the residuals of the additive block + level model (``y - block mean - level mean + grand mean``), which
-  is the ANOVA's own normality assumption. Normal -> repeated-measures ANOVA (statsmodels ``AnovaRM``; no
-  sphericity correction) with pairwise paired t-tests (``scipy.stats.ttest_rel``) Holm-adjusted;
+  is the ANOVA's own normality assumption. Normal -> repeated-measures ANOVA (statsmodels ``AnovaRM``, its
+  p and degrees of freedom Greenhouse-Geisser corrected for sphericity: :mod:`deltatune.stats.sphericity`)
+  with pairwise paired t-tests (``scipy.stats.ttest_rel``) Holm-adjusted;
   otherwise the Friedman test (``scipy.stats.friedmanchisquare``) with the Nemenyi post-hoc test
   (``scikit_posthocs.posthoc_nemenyi_friedman``, Demšar 2006).
 - **unpaired**: Shapiro-Wilk on each level. All normal -> Welch's one-way ANOVA (statsmodels
@@ -31,6 +32,7 @@ from deltatune.stats._normality import fmt_p, normality_choice, shapiro_p
 from deltatune.stats._results import OmnibusResult
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
+from deltatune.stats.sphericity import contrasts, gg_epsilon, gg_pvalue
 
 __all__ = ["compare_many"]
 
@@ -82,7 +84,7 @@ def compare_many(
     >>> r = compare_many({"x": [1.0, 2.0, 3.0, 4.0], "y": [2.0, 3.5, 4.0, 6.0], "z": [3.0, 4.5, 6.0, 8.0]},
     ...                  paired=True)
     >>> r.test, round(r.statistic, 2), round(r.pvalue, 5), r.mean_ranks.tolist()
-    ('repeated-measures ANOVA', 38.42, 0.00038, [3.0, 2.0, 1.0])
+    ('repeated-measures ANOVA', 38.42, 0.00297, [3.0, 2.0, 1.0])
     >>> r.reason.split(" (")[1]
     'Shapiro-Wilk p = 0.66 >= 0.05), so a repeated-measures ANOVA'
     """
@@ -132,8 +134,12 @@ def compare_many(
                 }
             )
             row = AnovaRM(long, depvar="value", subject="block", within=["level"]).fit().anova_table.iloc[0]
-            test, statistic, pvalue = "repeated-measures ANOVA", float(row["F Value"]), float(row["Pr > F"])
-            df, df_denom = float(row["Num DF"]), float(row["Den DF"])
+            test, statistic = "repeated-measures ANOVA", float(row["F Value"])
+            eps = gg_epsilon(y, contrasts(k))
+            eps = eps if math.isfinite(eps) else 1.0
+            df, df_denom = eps * float(row["Num DF"]), eps * float(row["Den DF"])  # Greenhouse-Geisser
+            pvalue = gg_pvalue(statistic, float(row["Num DF"]), float(row["Den DF"]), eps)
+            reason = f"{reason} (Greenhouse-Geisser corrected for sphericity: epsilon {eps:.2f})"
             posthoc_test, posthoc = "paired t-tests (Holm)", _paired_t_holm(names, y)
         elif paired:
             res = stats.friedmanchisquare(*samples)
