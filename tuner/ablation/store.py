@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from deltatune.ablation.results import AblationResults, MetricSpec
 from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
 from deltatune.search.storage import (
+    check_can_write,
     heartbeat_options,
     only_study,
     open_rdb,
@@ -72,20 +72,7 @@ def check_url(url: str) -> None:
             f"--storage {shown_url(url)}: unknown scheme {scheme!r}; use sqlite:///file.db or postgresql://..."
         )
     if scheme == "sqlite":
-        _check_can_create(url, sqlite_file(url).parent)
-
-
-def _check_can_create(url: str, folder: Path) -> None:
-    """Refuse a sqlite file whose folder cannot be made: the nearest existing folder above it must be a
-    writable folder. Nothing is created here (a study refused later leaves no empty results folder);
-    :func:`_storage` makes the folder when it opens the database."""
-    above = folder.absolute()
-    while not above.exists() and above != above.parent:
-        above = above.parent
-    if not above.is_dir():
-        raise ConfigError(f"--storage {shown_url(url)}: cannot create {folder} ({above} is a file)")
-    if not os.access(above, os.W_OK | os.X_OK):
-        raise ConfigError(f"--storage {shown_url(url)}: cannot create {folder} ({above} is not writable)")
+        check_can_write(f"--storage {shown_url(url)}", sqlite_file(url))
 
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.BaseStorage:

@@ -498,7 +498,7 @@ def run(args: argparse.Namespace) -> int:
         settings.train.check(settings.workload, settings.also_on)
     spec = settings.storage_spec()
     with removed_if_left_empty(spec):
-        spec.open()
+        spec.open(write=True)
         return _search(args, settings)
 
 

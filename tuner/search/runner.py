@@ -292,7 +292,7 @@ def open_study(
     import optuna
 
     optuna_warnings_only()
-    storage = spec.open()
+    storage = spec.open(write=create)
     if create:
         return optuna.create_study(
             study_name=name,

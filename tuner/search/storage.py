@@ -198,6 +198,85 @@ def results_dir() -> Path:
     return d
 
 
+def check_can_write(shown: str, path: Path) -> None:
+    """Refuse a storage file deltatune cannot write, before any work: the nearest existing folder above
+    ``path`` must be a writable folder, and ``path`` itself, when it exists, writable (a read-only file
+    system included, which ``os.access`` reports even to root). ``shown`` names the option in the error.
+    Nothing is created here."""
+    folder = path.parent
+    above = folder.absolute()
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ConfigError(f"{shown}: cannot create {folder} ({above} is a file)")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ConfigError(f"{shown}: cannot write in {above} (read-only or not writable)")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{shown}: {path} is read-only (commands that only read it, pareto and export, "
+                          "can still open it)")
+
+
+def _journal_record(line: bytes) -> bool:
+    """Whether ``line`` is one record of an Optuna journal (a JSON object with an ``op_code``)."""
+    import json
+
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def check_journal(path: Path, *, repair: bool) -> None:
+    """Refuse a file that is not an Optuna journal (its first line is not a journal record: a text file,
+    another tool's log), before anything writes to it; and, with ``repair``, drop a last record cut off
+    midway (a full disk, a write killed halfway): Optuna appends the next record straight onto it, which
+    turned a readable journal into one no command could open. The torn bytes are kept in ``<path>.torn``.
+    Done under the journal's lock, so a record another process is writing is never taken for torn."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        first = f.readline()
+    if first.endswith(b"\n") and not _journal_record(first) or not first.lstrip().startswith(b"{"):
+        raise ConfigError(f"--storage {path}: not an Optuna journal (its first line is not a journal "
+                          "record); name a new file, or a .journal that search wrote")
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        complete = f.read(1) == b"\n"
+    if complete or not repair:
+        return
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
+    try:
+        lock.acquire()
+    except OSError:  # a read-only place: nothing will be appended there either
+        return
+    try:
+        data = path.read_bytes()
+        if data.endswith(b"\n"):  # another process finished its record meanwhile
+            return
+        cut = data.rfind(b"\n") + 1
+        torn = path.with_name(path.name + ".torn")
+        torn.write_bytes(data[cut:])
+        with path.open("r+b") as f:
+            f.truncate(cut)
+    finally:
+        lock.release()
+    log.warning("journal %s: its last record was cut off (a full disk, or a write killed midway); dropped "
+                "it (%d bytes, kept in %s); every record before it is intact", path, len(data) - cut, torn)
+
+
+def _first_bad_line(path: Path) -> int | None:
+    """The number of the first line of ``path`` that is not a journal record (a torn last line counts
+    only when later lines follow it), or ``None``."""
+    with path.open("rb") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip() and not _journal_record(line):
+                return n
+    return None
+
+
 @dataclass(frozen=True)
 class StorageSpec:
     """A resolved storage: ``kind`` is ``journal`` or ``rdb``; ``url`` the user-facing location."""
@@ -208,28 +287,37 @@ class StorageSpec:
     #: a dead worker, and the next live worker fails it and enqueues it again (at most 3 times).
     heartbeat: float = HEARTBEAT_S
 
-    def open(self) -> optuna.storages.BaseStorage:
-        """Open the storage (creates the journal file's folder)."""
+    def open(self, *, write: bool = False) -> optuna.storages.BaseStorage:
+        """Open the storage (creates the journal file's folder). ``write``: the caller will write to it
+        (a search): a journal or SQLite file that cannot be written is refused, and a journal's torn last
+        record dropped (:func:`check_journal`)."""
         from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
         if self.kind == "journal":
             path = Path(self.url)
+            if path.is_dir():
+                raise ConfigError(f"--storage {path}: is a folder, not a journal file")
+            if write:
+                check_can_write(f"--storage {path}", path)
+            check_journal(path, repair=write)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"--storage {path}: cannot create {path.parent} ({exc.strerror})") from None
-            if path.is_dir():
-                raise ConfigError(f"--storage {path}: is a folder, not a journal file")
             try:
                 # a lock left by a killed writer is broken after LOCK_GRACE_S (Optuna's default waits 30 s)
                 lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
                 return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
             except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:  # incl. JSONDecodeError
-                raise ConfigError(
-                    f"journal {path}: corrupt, cannot be read ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0][:120] if str(exc) else ''})"
-                ) from None
+                bad = _first_bad_line(path)
+                where = (f"line {bad} is not a journal record; the records before it are readable without it "
+                         "(back the file up, then delete that line)" if bad is not None else
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+                raise ConfigError(f"journal {path}: corrupt, cannot be read ({where})") from None
         from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        if write and url_scheme(self.url) == "sqlite":
+            check_can_write(f"--storage {shown_url(self.url)}", sqlite_file(self.url))
 
         quiet_experimental()
         return open_rdb(

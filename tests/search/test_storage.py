@@ -1,0 +1,115 @@
+"""``deltatune.search.storage``: journals that a full disk or another tool left behind, and storage that
+cannot be written, on real Optuna journals."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import optuna
+import pytest
+
+from deltatune.cli import main
+from deltatune.errors import ConfigError
+from deltatune.search.storage import StorageSpec
+
+TINY = [
+    "search",
+    "--model",
+    "hrnet_tiny",
+    "--weights",
+    "none",
+    "--frames",
+    "6",
+    "--streams",
+    "1",
+    "--no-progress",
+    "--trials",
+    "1",
+]
+
+
+def _journal(path: Path, trials: int = 3) -> None:
+    """A real journal holding ``trials`` finished trials of study ``s``."""
+    storage = StorageSpec("journal", str(path)).open(write=True)
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=trials)
+
+
+def _complete(path: Path) -> int:
+    study = optuna.load_study(study_name="s", storage=StorageSpec("journal", str(path)).open())
+    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def test_a_torn_last_record_is_dropped_before_anything_is_appended(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk left half a record at the end; the next search appended its records straight onto it,
+    and from then on no command could read the study (all its finished trials lost). Opening to write now
+    drops the torn bytes (kept aside) under the journal's lock, and the study goes on."""
+    path = tmp_path / "s.journal"
+    _journal(path)
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"op_code": 4, "worker_id": "w", "trial_id": 3, "sta')  # a record cut short
+    assert _complete(path) == 3  # reading skips it
+    with caplog.at_level(logging.WARNING, logger="deltatune.search.storage"):
+        storage = StorageSpec("journal", str(path)).open(write=True)
+    assert path.read_bytes() == whole
+    assert (tmp_path / "s.journal.torn").read_bytes().startswith(b'{"op_code": 4')
+    assert "its last record was cut off" in caplog.text and "every record before it is intact" in caplog.text
+    study = optuna.load_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert _complete(path) == 5
+
+
+def test_zero_bytes_after_the_last_record_are_a_torn_record_too(tmp_path: Path) -> None:
+    path = tmp_path / "s.journal"
+    _journal(path, trials=2)
+    path.write_bytes(path.read_bytes() + b"\x00" * 300)  # what some file systems leave after a crash
+    StorageSpec("journal", str(path)).open(write=True)
+    assert _complete(path) == 2 and not path.read_bytes().endswith(b"\x00")
+
+
+def test_a_damaged_middle_line_is_named_by_its_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "s.journal"
+    _journal(path)
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2][:20]
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(
+        ConfigError,
+        match=r"corrupt, cannot be read \(line 3 is not a journal record; the "
+        r"records before it are readable without it",
+    ):
+        StorageSpec("journal", str(path)).open()
+
+
+def test_a_file_that_is_not_a_journal_is_refused_before_anything_writes_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text file given as --storage: search appended its records to it (and then failed with a
+    traceback); pareto said "no such study" instead of "not a journal"."""
+    monkeypatch.chdir(tmp_path)
+    text = tmp_path / "notes.journal"
+    text.write_text("hello I am a text file\n")
+    assert main([*TINY, "--study", "k", "--storage", "notes.journal"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "deltatune search: error: --storage notes.journal: not an Optuna journal (its "
+        "first line is not a "
+        "journal record); name a new file, or a .journal that search wrote"
+    )
+    assert text.read_text() == "hello I am a text file\n"
+    assert main(["pareto", "--storage", "notes.journal"]) == 2
+    assert "not an Optuna journal" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("storage", ["afile/x.journal", "sqlite:///afile/x.db"])
+def test_storage_under_a_file_is_refused_before_any_model_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], storage: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    assert main([*TINY, "--study", "k", "--storage", storage]) == 2
+    err = capsys.readouterr().err
+    assert f"--storage {storage}: cannot create afile (" in err and err.count("\n") == 1
