@@ -412,3 +412,24 @@ def test_pareto_reads_storages_without_creating_them_and_points_ablations_to_rep
     assert err.endswith(
         f"holds no search study, only ablation studies (ab); `deltatune report {url}` reports one"
     )
+
+
+def test_a_full_disk_is_found_behind_the_error_it_caused() -> None:
+    """Optuna's journal writer, out of disk space, raised ``AssertionError: Should not reach`` while
+    handling the OSError; the CLI printed the whole traceback. The disk error is found in the chain (and
+    the CLI says it in one line); other errors are not taken for one."""
+    import errno
+
+    from deltatune.cli import _disk_error
+
+    try:
+        try:
+            with open("/dev/full", "w") as f:  # noqa: PTH123 - the device that is always full
+                f.write("x")
+        except OSError:
+            raise AssertionError("Should not reach") from None
+    except AssertionError as exc:
+        assert exc.__cause__ is None and isinstance(exc.__context__, OSError)
+        found = _disk_error(exc)
+    assert found is not None and found.errno == errno.ENOSPC
+    assert _disk_error(ValueError("x")) is None and _disk_error(OSError(errno.ENOENT, "gone")) is None

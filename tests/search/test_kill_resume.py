@@ -223,9 +223,11 @@ def test_finish_runs_the_trial_of_a_sibling_killed_while_it_runs(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_ctrl_c_says_what_was_kept_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_says_what_was_kept_without_a_traceback(tmp_path: Path, sig: signal.Signals) -> None:
     """SIGINT in the middle of a trial: exit 130, one line saying the finished trials are kept and how to
-    finish, and none of the stack Optuna logs for the interrupted trial (it stays under --debug)."""
+    finish, and none of the stack Optuna logs for the interrupted trial (it stays under --debug). SIGTERM
+    (``kill``, a scheduler's limit) alike: it ended the search silently, its trial left RUNNING."""
     results = tmp_path / "results"
     env = {**os.environ, "DELTATUNE_RESULTS": str(results), "OMP_NUM_THREADS": "1"}
     # the default hrnet's trials take about a second, so the signal lands inside one, as a user's does
@@ -236,7 +238,7 @@ def test_ctrl_c_says_what_was_kept_without_a_traceback(tmp_path: Path) -> None:
         _wait_for(results / "c.journal", "c", proc,
                   lambda states: states.count(TrialState.COMPLETE) >= 2 and states[-1] == TrialState.RUNNING,
                   timeout=180, every=0.05, why="the search never ran a third trial")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -245,3 +247,6 @@ def test_ctrl_c_says_what_was_kept_without_a_traceback(tmp_path: Path) -> None:
     assert "deltatune search: interrupted; finished trials are kept in study c" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert len(err.strip().splitlines()) <= 2, err  # Optuna's one-line "Trial N failed" may precede it
+    states = [t.state for t in optuna.load_study(
+        study_name="c", storage=StorageSpec("journal", str(results / "c.journal")).open()).trials]
+    assert TrialState.RUNNING not in states  # the interrupted trial is marked, not left running

@@ -9,10 +9,13 @@ function, and prints its result.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 from deltatune import __version__
 from deltatune.errors import DeltatuneError
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_freed_memory()  # process-wide allocator setting the sparse kernels need (DELTATUNE_MALLOPT=0: off)
     try:
-        return int(args._run(args) or 0)
+        with _terminate_as_interrupt():
+            return int(args._run(args) or 0)
     except DeltatuneError as exc:
         if debug:
             raise
@@ -130,6 +134,53 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        disk = _disk_error(exc)
+        if disk is None or debug:
+            raise
+        where = f" ({disk.filename})" if disk.filename else ""
+        print(f"deltatune {args.command}: error: {disk.strerror}{where}; what finished before is kept: make "
+              "room (or choose a writable place) and run the same command again", file=sys.stderr)
+        return 1
+
+
+#: Errors of the disk rather than of deltatune: a full disk, a quota, a file system gone read-only.
+DISK_ERRNOS = frozenset({28, 30, 122})  # ENOSPC, EROFS, EDQUOT
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The disk error (:data:`DISK_ERRNOS`) that ``exc`` is, or was raised while handling (Optuna's journal
+    writer turns a full disk into ``AssertionError: Should not reach``), or ``None``."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's time limit) ends a command as Ctrl-C does: the same message, the
+    same clean-up (a search marks its running trial failed and says how to finish), instead of dying
+    silently with the trial left running. The previous handler is restored after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
