@@ -86,7 +86,7 @@ def test_a_dry_run_says_what_a_run_would_do(
     grown = write_study(tmp_path, EVAL_STUDY.replace('"vtest@300"]', '"vtest@300", "vtest@600"]'), "abl-dry")
     assert main(["ablate", str(grown), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "= 6 runs; 4 finished in " in out and ", 2 to run" in out, out
+    assert "= 6 runs; in " in out and ": 4 finished, 2 to run\n" in out, out
     assert "adds runs to the stored design (4 -> 6 runs)" in out and out.count("(finished)") == 4
     changed = write_study(tmp_path, EVAL_STUDY.replace("frames = 5", "frames = 6"), "abl-dry")
     assert main(["ablate", str(changed), "--dry-run"]) == 2
@@ -153,6 +153,12 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
         study = optuna.load_study(study_name=spec.name, storage=url)
         assert any(t.state == TrialState.RUNNING for t in study.get_trials()), "no run was cut off"
         assert len(_complete_keys(url, spec.name)) < len(spec.runs())
+        # the dry run says what the storage holds, the run cut off included (it said nothing at all while
+        # no run had finished yet)
+        dry = subprocess.run([*cmd[:5], "--dry-run"], env=env, capture_output=True, text=True, timeout=120)
+        assert dry.returncode == 0, dry.stderr
+        assert "running (or left by a worker that died: retried)" in dry.stdout, dry.stdout
+        assert dry.stdout.count("  (running)") >= 1 and dry.stdout.count("  (finished)") >= 1
     finally:
         if proc.poll() is None:
             proc.kill()

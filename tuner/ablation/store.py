@@ -138,19 +138,23 @@ def stored_yet(url: str) -> bool:
     return url_scheme(url) != "sqlite" or sqlite_file(url).is_file()
 
 
-def finished_runs(url: str, name: str) -> set[str]:
-    """Run keys of study ``name``'s finished runs; empty when the storage or the study does not exist yet
-    (nothing is created)."""
+def stored_runs(url: str, name: str) -> dict[str, str] | None:
+    """What study ``name`` holds of each run key: ``"finished"`` or ``"running"`` (a worker has it, or had
+    it and died: a real run retries it once its heartbeat is stale); ``None`` when the storage or the study
+    does not exist yet (nothing is created)."""
     import optuna
+    from optuna.trial import TrialState
 
     if not stored_yet(url):
-        return set()
+        return None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = optuna.load_study(study_name=name, storage=_storage(url, None))
     except KeyError:
-        return set()
-    return complete_run_keys(study)
+        return None
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    out = {str(t.user_attrs["run_key"]): "running" for t in running if t.user_attrs.get("run_key")}
+    return {**out, **dict.fromkeys(complete_run_keys(study), "finished")}
 
 
 def complete_run_keys(study: optuna.Study) -> set[str]:

@@ -84,23 +84,27 @@ def run(args: argparse.Namespace) -> int:
     check_url(args.storage or default_storage(spec.name))
     check_inputs(spec)  # before the progress bar: bad input is one line, nothing half-drawn
     if args.dry_run:  # what a real run would do: refuse a changed design, run only what is not finished
-        from deltatune.ablation.store import finished_runs, stored_yet
+        from deltatune.ablation.store import stored_runs, stored_yet
 
         url = args.storage or default_storage(spec.name)
         change = design_change(url, spec) if stored_yet(url) else None
-        done = finished_runs(url, spec.name)
-        left = sum(r.key not in done for r in runs)
+        stored = stored_runs(url, spec.name)
+        status = ""
+        if stored is not None:
+            states = [stored.get(r.key) for r in runs]
+            finished, running = states.count("finished"), states.count("running")
+            held = f", {running} running (or left by a worker that died: retried)" if running else ""
+            status = f"; in {shown_url(url)}: {finished} finished{held}, {len(runs) - finished - running} to run"
         print(
             f"{spec.name}: {spec.kind} study of {spec.model}, {len(spec.points())} design point(s) x "
-            f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs"
-            + (f"; {len(runs) - left} finished in {shown_url(url)}, {left} to run" if done else "")
+            f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs{status}"
         )
         if change:
             print(change)
         for r in runs:
             levels = ", ".join(f"{k}={v}" for k, v in r.factors.items()) or "(no factors)"
-            finished = "  (finished)" if r.key in done else ""
-            print(f"  {r.key}  {levels}  {spec.unit_name}={r.unit}{finished}")
+            state = f"  ({stored[r.key]})" if stored and r.key in stored else ""
+            print(f"  {r.key}  {levels}  {spec.unit_name}={r.unit}{state}")
         return 0
     change = design_change(args.storage or default_storage(spec.name), spec)  # refused before the bar
     if change:
