@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             states = [stored.get(r.key) for r in runs]
             finished, running = states.count("finished"), states.count("running")
             held = f", {running} running (or left by a worker that died: retried)" if running else ""
-            status = f"; in {shown_url(url)}: {finished} finished{held}, {len(runs) - finished - running} to run"
+            left = len(runs) - finished - running
+            status = f"; in {shown_url(url)}: {finished} finished{held}, {left} to run"
         print(
             f"{spec.name}: {spec.kind} study of {spec.model}, {len(spec.points())} design point(s) x "
             f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs{status}"
