@@ -90,7 +90,7 @@ def test_a_dry_run_says_what_a_run_would_do(
     assert "adds runs to the stored design (4 -> 6 runs)" in out and out.count("(finished)") == 4
     changed = write_study(tmp_path, EVAL_STUDY.replace("frames = 5", "frames = 6"), "abl-dry")
     assert main(["ablate", str(changed), "--dry-run"]) == 2
-    assert "was run with a different design (frames 5 (now 6))" in capsys.readouterr().err
+    assert "was run with a different design: frames 5 (now 6); " in capsys.readouterr().err
 
 
 def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, results: Path) -> None:

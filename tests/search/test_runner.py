@@ -57,8 +57,12 @@ def test_a_large_seed_runs(results: Path, tiny_evaluator) -> None:  # type: igno
 
 def test_resuming_with_another_workload_or_budget_is_refused(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
     run_search(settings(trials=1, study="mix"), evaluator=tiny_evaluator, heldout=False)
-    with pytest.raises(ConfigError, match="different budget"):
+    # one pair of parentheses: "different budget (1.0 (now 2.0))" read as a typo
+    with pytest.raises(ConfigError, match=r"different budget: 10.0 \(now 2.0\); use a new --study name"):
         run_search(settings(trials=1, study="mix", budget=2.0), evaluator=tiny_evaluator, heldout=False)
+    random = replace(TINY, weights="default")
+    with pytest.raises(ConfigError, match=r"weights 'none' \(random weights\) \(now 'default'\)"):
+        run_search(settings(trials=1, study="mix", workload=random), heldout=False)
     other = StudyWorkload("hrnet_tiny", weights=None, frames=8, streams=1)
     with pytest.raises(ConfigError, match=r"different workload: frames \d+ \(now 8\)"):
         run_search(settings(trials=1, study="mix", workload=other), heldout=False)

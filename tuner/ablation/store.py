@@ -104,7 +104,7 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
         return stored
     changed = "; ".join(spec.differences(stored)) or "model, data, fixed settings, or runs taken away"
     raise ConfigError(
-        f"study {spec.name!r} in {shown_url(url)} was run with a different design ({changed}); use a new "
+        f"study {spec.name!r} in {shown_url(url)} was run with a different design: {changed}; use a new "
         "name, or another --storage (adding levels, seeds or segments keeps the finished runs)"
     )
 

@@ -326,7 +326,8 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
         old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
     was, now = old.get("workload"), meta.get("workload")
     if isinstance(was, dict) and isinstance(now, dict) and was != now:
-        diff = ", ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})" for k in now if was.get(k) != now.get(k))
+        diff = ", ".join(f"{k} {_shown(k, was.get(k))} (now {_shown(k, now.get(k))})"
+                         for k in now if was.get(k) != now.get(k))
         raise ConfigError(
             f"--study {study.study_name}: it was created with a different workload: {diff}; use a new "
             "--study name"
@@ -355,7 +356,7 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
             if key == "train" and (was is None) != (now is None):
                 said = "it ran with --train, now without" if now is None else "it ran without --train"
             raise ConfigError(
-                f"--study {study.study_name}: it was created with a different {what} ({said}); "
+                f"--study {study.study_name}: it was created with a different {what}: {said}; "
                 "use a new --study name"
             )
     # same weights file, other contents (re-distilled, re-trained): its trials were scored on other weights
@@ -377,9 +378,14 @@ def _changed(was: Any, now: Any) -> str:
     """How a stored setting differs from this run's, for a refusal: ``key old (now new)`` for each key
     that differs when both are dicts, else ``old (now new)``."""
     if isinstance(was, dict) and isinstance(now, dict):
-        return ", ".join(f"{k} {was.get(k)!r} (now {now.get(k)!r})"
+        return ", ".join(f"{k} {_shown(k, was.get(k))} (now {_shown(k, now.get(k))})"
                          for k in sorted(was.keys() | now.keys()) if was.get(k) != now.get(k))
     return f"{was!r} (now {now!r})"
+
+
+def _shown(key: str, value: Any) -> str:
+    """A stored setting as the user wrote it: ``weights`` None is ``--weights none`` (random init)."""
+    return "'none' (random weights)" if key == "weights" and value is None else repr(value)
 
 
 def _settings_meta(settings: SearchSettings) -> dict[str, Any]:
