@@ -95,6 +95,21 @@ def test_resuming_with_another_speed_or_search_space_is_refused(results: Path, t
     assert res.n_trials == 2
 
 
+@pytest.mark.slow  # ~10 s: a latency fit of the tiny model
+def test_resuming_at_another_thread_count_is_refused_for_a_timed_speed(results: Path) -> None:
+    """A study priced by the latency model at 2 threads took trials priced at 1 (OMP_NUM_THREADS=1, as the
+    README advises on a busy machine) without a word: the same setting is 1.39x at one count and 0.98x
+    at the other. MAC counts do not depend on threads."""
+    run_search(settings(trials=1, study="thr", speed="latency", price_threads=2), heldout=False)
+    with pytest.raises(ConfigError, match=r"its trials were priced at 2 torch thread\(s\), this run would "
+                                          r"price at 1: "):
+        run_search(settings(trials=1, study="thr", speed="latency", price_threads=1), heldout=False)
+    res = run_search(settings(trials=1, study="thr", speed="latency", price_threads=2), heldout=False)
+    assert res.n_trials == 2
+    run_search(settings(trials=1, study="m", price_threads=2), heldout=False)  # macs: any count
+    assert run_search(settings(trials=1, study="m", price_threads=1), heldout=False).n_trials == 2
+
+
 def test_resuming_after_the_weights_file_changed_is_refused(  # type: ignore[no-untyped-def]
     results: Path, tmp_path: Path, tiny_evaluator
 ) -> None:

@@ -332,6 +332,14 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
             f"--study {study.study_name}: it was created with a different workload: {diff}; use a new "
             "--study name"
         )
+    threads, was_threads = meta.get("price_threads"), old.get("price_threads")
+    if threads and was_threads and threads != was_threads:
+        raise ConfigError(
+            f"--study {study.study_name}: its trials were priced at {was_threads} torch thread(s), "
+            f"this run would price at {threads}: a speedup depends on the thread count, so "
+            "the two would not compare on one front. Run with the first run's OMP_NUM_THREADS, or use a "
+            "new --study name"
+        )
     for key, what in (("speed", "speed objective (--speed)"),
                       ("search_space", "search space (--space, --modes, --thr-range, --no-dilation, "
                                        "--keyframes, --keyframe-change)")):
@@ -399,7 +407,19 @@ def _settings_meta(settings: SearchSettings) -> dict[str, Any]:
         "aggregate": settings.aggregate if settings.also_on else None,
         "speed": resolve_speed(settings.speed)[0],
         "search_space": _space_meta(settings),
+        "price_threads": _price_threads(settings),
     }
+
+
+def _price_threads(settings: SearchSettings) -> int | None:
+    """The torch thread count a timed speed (``latency``, ``measured``) prices trials at: the same
+    setting is 1.39x at two threads and 0.98x at one, so a resume at another count would put two scales
+    on one front. ``None`` for MAC counts, which threads do not change."""
+    import torch
+
+    if resolve_speed(settings.speed)[0] == "macs":
+        return None
+    return settings.price_threads or torch.get_num_threads()
 
 
 def _space_meta(settings: SearchSettings) -> dict[str, Any]:
