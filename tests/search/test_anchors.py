@@ -42,6 +42,25 @@ def test_a_new_study_bisects_the_uniform_threshold(results: Path, tiny_evaluator
     assert again.n_trials == 28 and len(_anchors("ladder")) == 6  # a resumed study runs no anchors
 
 
+def test_a_study_stopped_during_its_anchors_finishes_them_on_the_next_run(  # type: ignore[no-untyped-def]
+    results: Path, tiny_evaluator
+) -> None:
+    """A search killed during its anchor trials resumed with samples only: the bottom-of-range anchor
+    (1.82x at 0 points on that workload) never ran, and the study's best was 1.55x. The next run now
+    finishes the anchors, reading the ones that finished, and then samples."""
+    run_search(settings(trials=1, anchors=1, study="cut", budget=2.0), evaluator=tiny_evaluator,
+               heldout=False)
+    assert [a[0] for a in _anchors("cut")] == ["zero"]
+    res = run_search(settings(trials=6, anchors=4, study="cut", budget=2.0), evaluator=tiny_evaluator,
+                     heldout=False)
+    anchors = _anchors("cut")
+    assert res.n_trials == 7 and len(anchors) == 4 and [a[0] for a in anchors[:2]] == ["zero", 0.0]
+    _bisection_holds(anchors, 2.0)
+    study = open_study(resolve_storage(None, "cut"), "cut", create=False)
+    assert all("anchor" in t.user_attrs for t in study.trials[:4])  # anchors first, then the sampler
+    assert not any("anchor" in t.user_attrs for t in study.trials[4:])
+
+
 @pytest.mark.slow  # ~30 s: the default hrnet on two streams of 16 frames, six trials scored on MACs
 def test_the_bisection_finds_a_fast_feasible_setting_where_fixed_anchors_did_not(results: Path) -> None:
     """On vtest frames 320-335, uniform position 0.5 loses just over a point; with only the fixed

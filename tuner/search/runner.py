@@ -744,6 +744,10 @@ def _run_anchors(
     are the fixed ones above whatever their outcome, except that a bisection needs a feasible position 0.
     A ``--train`` search's anchors run the original weights (``TrainSpace.anchor_params``). Returns the
     trials' numbers.
+
+    A study stopped during its anchors (killed, or a first run with fewer trials) finishes them on the
+    next run: an anchor the study holds finished is read, not run again (the bisection goes on from its
+    outcome), and one queued again after its worker died is run, not queued twice.
     """
     from optuna.trial import TrialState
 
@@ -754,6 +758,8 @@ def _run_anchors(
     n = settings.anchors if settings.anchors is not None else min(ANCHORS_MAX, settings.trials // 4)
     space = _make_space(settings, ev)
     train = settings.train.anchor_params() if settings.train is not None else {}
+    held = {t.user_attrs["anchor"]: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "anchor" in t.user_attrs}
     lo: float | None = None  # the largest feasible log position so far
     hi = 1.0  # the smallest infeasible one (1: the top of the range, never tried)
     done: list[int] = []
@@ -766,13 +772,16 @@ def _run_anchors(
             break  # even the bottom of the range loses too much: nothing uniform to bisect
         else:
             pos = (lo + hi) / 2
-        study.enqueue_trial(
-            {**space.anchor_params(pos), **train}, user_attrs={"anchor": "zero" if pos is None else pos}
-        )
-        numbers = _worker(settings, 0, 1, seed, on_trial=on_trial, evaluator=ev, trainer=trainer)
-        done += numbers
-        # the trial that ran (another process starting the same study may have run this one's anchor)
-        trial = study.trials[numbers[-1]] if numbers else None
+        key = "zero" if pos is None else pos
+        trial = held.get(key)
+        if trial is None:
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if not any(t.user_attrs.get("anchor") == key for t in waiting):  # not queued again already
+                study.enqueue_trial({**space.anchor_params(pos), **train}, user_attrs={"anchor": key})
+            numbers = _worker(settings, 0, 1, seed, on_trial=on_trial, evaluator=ev, trainer=trainer)
+            done += numbers
+            # the trial that ran (another process starting the same study may have run this one's anchor)
+            trial = study.trials[numbers[-1]] if numbers else None
         ran = trial.user_attrs.get("anchor", pos) if trial is not None else pos
         if not isinstance(ran, float):
             continue  # the all-0 anchor, or a sampled trial
@@ -781,6 +790,12 @@ def _run_anchors(
         else:
             hi = min(hi, ran)
     return done
+
+
+def _sampling_started(study: optuna.Study) -> bool:
+    """Whether ``study`` holds a trial that is not an anchor (its sampler has started): from then on a
+    resume runs no anchors. A study with only (some of) its anchors has not."""
+    return any("anchor" not in t.user_attrs for t in study.get_trials(deepcopy=False))
 
 
 #: ``--speed measured`` with several workers: each times its trials while the others run.
@@ -869,7 +884,7 @@ def run_search(
 
     anchors: list[int] = []
     out_of_time = False
-    if n_before == 0:  # a new study: its anchor trials first, here, one at a time
+    if not _sampling_started(study):  # a new study: its anchor trials first, here, one at a time
         t_anchors = time.perf_counter()
         anchors = _run_anchors(study, settings, ev, seeds[0], trainer=trainer, on_trial=_one)
         if settings.timeout is not None:  # the anchors' time counts towards --timeout
