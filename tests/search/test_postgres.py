@@ -129,6 +129,11 @@ def test_three_processes_one_killed(tmp_path: Path) -> None:
             # only the first ones, and its retry suggests the rest afresh
             assert f.params.items() <= done[0].params.items()
         assert len({t.number for t in complete}) == len(complete)
+        # whoever took the dead worker's trial over said so (a --finish survivor did it without a word);
+        # on this one host its dead PID tells first, on another machine the missing heartbeat would
+        said = finish.stderr + "".join((tmp_path / f"search{i}.log").read_text() for i in range(3))
+        assert ("trial(s) of dead workers FAIL and queued them again" in said
+                or "(its worker died): marked FAIL and queued again" in said), said
 
 
 def test_a_password_in_the_storage_url_is_never_printed(

@@ -702,6 +702,8 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
             continue
         failed.append(t.number)
         retry(study, study.get_trials(deepcopy=False)[t.number])
+    if failed:  # said wherever it happens: at a start, or by a --finish worker between its trials
+        log.warning("marked %d trial(s) of dead workers FAIL and queued them again: %s", len(failed), failed)
     return failed
 
 
@@ -867,9 +869,7 @@ def run_search(
     speed_used, _ = resolve_speed(settings.speed)
     study = open_study(spec, settings.study_name)
     _check_meta(study, _study_meta(settings, ev, speed_used))
-    failed = fail_orphaned_trials(study)
-    if failed:
-        log.warning("marked %d trial(s) of dead workers FAIL: %s", len(failed), failed)
+    fail_orphaned_trials(study)
     n_before = len(study.get_trials(deepcopy=False))
     trainer = Trainer(ev, budget=settings.budget, progress=progress_training) if settings.train else None
     # seeds differ per worker and per resume, so a resumed study never replays its first run's draws

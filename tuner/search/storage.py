@@ -323,8 +323,23 @@ class StorageSpec:
         return open_rdb(
             self.url,
             **heartbeat_options(self.heartbeat),
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            heartbeat_stale_trial_callback=_SaidRetry(RetryHeartbeatStaleTrialCallback(max_retry=3),
+                                                      grace_period(self.heartbeat)),
         )
+
+
+class _SaidRetry:
+    """Optuna's retry of a stale trial (a worker that stopped writing heartbeats: killed, machine gone),
+    saying that it happened, as the journal's orphan check does: a database run took over a dead
+    worker's trial without a word."""
+
+    def __init__(self, inner: Any, grace: int) -> None:
+        self.inner, self.grace = inner, grace
+
+    def __call__(self, study: optuna.Study, trial: Any) -> None:
+        log.warning("trial %d had no heartbeat for %d s (its worker died): marked FAIL and queued again",
+                    trial.number, self.grace)
+        self.inner(study, trial)
 
 
 @contextmanager
