@@ -489,3 +489,17 @@ def test_a_second_parallel_search_in_one_process_writes_where_it_was_told(
         assert res.n_trials == 2
         study = open_study(resolve_storage(None, "twice"), "twice", create=False)
         assert len(study.trials) == 2 and (tmp_path / name / "twice.journal").is_file()
+
+
+def test_a_finish_run_reports_the_studys_finished_trials(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    """``--finish`` counts the study's finished trials; its progress bar counted this run's, so it went
+    from 0/4 to 2/4 on a study it finished."""
+    run_search(settings(trials=2, study="fin"), evaluator=tiny_evaluator, heldout=False)
+    seen: list[int] = []
+    res = run_search(settings(trials=4, study="fin", finish=True), evaluator=tiny_evaluator, heldout=False,
+                     on_progress=seen.append)
+    assert res.n_trials == 4 and seen[0] == 2 and seen[-1] == 4 and seen == sorted(seen)
+    again: list[int] = []
+    run_search(settings(trials=4, study="fin", finish=True), evaluator=tiny_evaluator, heldout=False,
+               on_progress=again.append)
+    assert again == [4]  # nothing to run: the bar shows the study done

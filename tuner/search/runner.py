@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -794,6 +795,10 @@ def _run_anchors(
     return done
 
 
+def _shifted(report: Callable[[int], None], offset: int, n: int) -> None:
+    report(offset + n)
+
+
 def _sampling_started(study: optuna.Study) -> bool:
     """Whether ``study`` holds a trial that is not an anchor (its sampler has started): from then on a
     resume runs no anchors. A study with only (some of) its anchors has not."""
@@ -826,7 +831,7 @@ def run_search(
     With ``settings.finish`` the study is run up to ``settings.trials`` finished trials in total.
 
     ``on_progress(n_finished_this_run)`` is called with 0 once the settings are checked against a stored
-    study, then as trials finish (for a progress bar);
+    study, then as trials finish (for a progress bar; with ``finish``, the study's finished trials);
     ``progress_training`` shows a bar for each fine-tune of a ``--train`` search; ``on_retime(done,
     total)`` reports the re-timing of the front (``settings.retime``). ``evaluator``
     reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
@@ -851,6 +856,10 @@ def run_search(
     existing = _existing_study(spec, settings.study_name)
     if existing is not None:  # a resume with other settings is refused before the network and clip are built
         _check_meta(existing, _settings_meta(settings), record=False)
+    if on_progress is not None and settings.finish and existing is not None:
+        # --finish counts the study's finished trials: so does its bar (it went 0/8 to 3/8 on a study done)
+        offset = len(existing.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        on_progress = partial(_shifted, on_progress, offset)
     if on_progress is not None:
         on_progress(0)  # the settings hold: a progress bar may show from here on
     # main process: validates inputs early, held-out check, jobs == 1 worker
