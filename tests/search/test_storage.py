@@ -113,3 +113,12 @@ def test_storage_under_a_file_is_refused_before_any_model_work(
     assert main([*TINY, "--study", "k", "--storage", storage]) == 2
     err = capsys.readouterr().err
     assert f"--storage {storage}: cannot create afile (" in err and err.count("\n") == 1
+
+
+def test_a_new_sqlite_file_gets_its_folder_as_a_journal_does(tmp_path: Path) -> None:
+    """``--storage sqlite:///new/dir/s.db``: a journal's folders were made, SQLite said "unable to open
+    database file" without naming the missing folder."""
+    url = f"sqlite:///{tmp_path}/new/dir/s.db"
+    study = optuna.create_study(study_name="s", storage=StorageSpec("rdb", url).open(write=True))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert (tmp_path / "new" / "dir" / "s.db").is_file()

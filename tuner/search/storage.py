@@ -316,8 +316,9 @@ class StorageSpec:
                 raise ConfigError(f"journal {path}: corrupt, cannot be read ({where})") from None
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-        if write and url_scheme(self.url) == "sqlite":
+        if write and url_scheme(self.url) == "sqlite":  # its folder made, as a journal's is
             check_can_write(f"--storage {shown_url(self.url)}", sqlite_file(self.url))
+            sqlite_file(self.url).parent.mkdir(parents=True, exist_ok=True)
 
         quiet_experimental()
         return open_rdb(
