@@ -274,7 +274,7 @@ def test_declared_level_without_data_and_constant_values() -> None:
     # the sentences say the effect size is undefined instead of printing "nan"
     spec = next(m.spec for m in fa.metrics if m.spec.name == fa.pairwise[0].metric)
     sentence = summary(fa.pairwise[0], spec, 0.05)
-    assert "nan" not in sentence and "Hedges' g undefined" in sentence
+    assert "nan" not in sentence and "Hedges' g_z undefined" in sentence  # paired: g_z
 
 
 def test_measured_speed_per_run_and_per_level(two_by_two) -> None:

@@ -162,7 +162,7 @@ def _comparison_blocks(
         )
     )
     effects = tuple(
-        (_pair(p), effect_name(e.name), fmt(e.value), _ci(e.ci_low, e.ci_high), e.magnitude)
+        (_pair(p), effect_name(e.name, p.paired), fmt(e.value), _ci(e.ci_low, e.ci_high), e.magnitude)
         for p in pws
         for e in p.test.effect_sizes
     )
@@ -172,7 +172,7 @@ def _comparison_blocks(
         )
     out.append(
         Table(
-            ("comparison", "difference (a - b)", "95 % CI"),
+            ("comparison", "difference (level - baseline)", "95 % CI"),
             tuple((_pair(p), fmt(p.diff), _ci(p.diff_ci_low, p.diff_ci_high)) for p in pws),
             "Mean difference, t CI (paired t or Welch)",
         )

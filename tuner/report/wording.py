@@ -109,8 +109,11 @@ def test_name(test: str) -> str:
     return _TEST_NAMES.get(test.lower(), _TEST_NAMES.get(test.lower().replace(" ", "_"), test))
 
 
-def effect_name(name: str) -> str:
-    """Display name of an effect-size identifier."""
+def effect_name(name: str, paired: bool = False) -> str:
+    """Display name of an effect-size identifier; a paired Hedges' g is g_z (the mean difference over the
+    SD of the differences), named so."""
+    if name == "hedges_g" and paired:
+        return "Hedges' g_z"
     return _EFFECT_NAMES.get(name, name)
 
 
@@ -178,10 +181,10 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     if pw.test.effect_sizes:
         e = pw.test.effect_sizes[0]
         if math.isfinite(e.value):
-            parts.append(f"{effect_name(e.name)} = {e.value:.2f} ({e.magnitude})")
+            parts.append(f"{effect_name(e.name, pw.paired)} = {e.value:.2f} ({e.magnitude})")
         else:  # e.g. every pair differs by the same amount: no spread to measure the difference in
-            parts.append(f"{effect_name(e.name)} undefined (no spread to scale the difference by, or too "
-                         "few pairs)")
+            parts.append(f"{effect_name(e.name, pw.paired)} undefined (no spread to scale the difference by, "
+                         "or too few pairs)")
     if pw.equivalence_verdict:
         parts.append(pw.equivalence_verdict)
     if pw.aso is not None and math.isfinite(pw.aso.eps_min):
@@ -262,11 +265,16 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Holm",
         "Every level-vs-baseline comparison of the report (all metrics, all factors) forms one family; "
         "Holm's step-down correction adjusts their p-values so that the chance of any false positive stays "
-        "below alpha. 'Significant' means Holm-adjusted p < alpha. Omnibus p-values are not adjusted.",
+        "below alpha. 'Significant' means Holm-adjusted p < alpha. Omnibus p-values are not adjusted, nor "
+        "are the CIs: a 95 % CI that excludes 0 beside a Holm p above alpha is one comparison's evidence, "
+        "not enough once the family is counted.",
     ),
     (
         "Effect sizes",
-        "Hedges' g is the mean difference in standard deviations (0.2 small, 0.5 medium, 0.8 large). The "
+        "Hedges' g is the mean difference in standard deviations (0.2 small, 0.5 medium, 0.8 large). Paired, "
+        "it is g_z: the mean difference over the SD of the paired differences, which is larger than over "
+        "the levels' own SD when seeds move both levels alike, so those words read high for it (Lakens "
+        "2013). The "
         "rank-biserial correlation (paired) and Cliff's delta (unpaired) are rank-based, from -1 to 1 "
         "(0.147 small, 0.33 medium, 0.474 large). g's CI inverts the noncentral t distribution of the t "
         "statistic (exact for normal data, and sensible with few repeats); the rank-based CIs are bootstrap "
