@@ -246,11 +246,14 @@ def test_one_observation_gives_nan_results_with_a_reason_not_an_exception() -> N
         assert "too few" in nsga2.test.reason and nsga2.summary.startswith("nsga2 vs greedy: not tested")
         assert nsga2.aso is None and nsga2.equivalence is None
         assert c.omnibus is None and "too few observations" in c.omnibus_summary
-        assert a.family_size == a.n_pairwise - (2 if pairing == "none" else 4)
+        assert a.family_size == a.n_pairwise - 2  # nsga2 vs greedy, on both metrics
+        tpe = next(p for p in c.pairwise if p.level == "tpe")
+        assert math.isfinite(tpe.p_raw) and tpe.n_a == (10 if pairing == "none" else 5)
         level = next(s for s in a.metrics[0].levels if s.level == "nsga2")
         assert level.description.n == 1 and math.isnan(level.description.ci_low)
         json.dumps(a.to_dict(), allow_nan=False)
-    # paired: the one nsga2 run makes every other block incomplete, so all strategy tests lose their pairs
+    # paired: the one nsga2 run makes every other block incomplete for the omnibus test; tpe vs greedy
+    # keeps every block that has both (it lost them all before)
     assert "complete blocks" in nsga2.test.reason
 
 
@@ -377,3 +380,19 @@ def test_a_rank_test_is_reported_with_its_own_estimate_and_direction(tmp_path) -
     assert pw.test.test == "Mann-Whitney U" and pw.diff < 0  # the mean says b is worse ...
     assert pw.shift == np.median(np.subtract.outer(b, a)) > 0 and pw.better  # ... the test's shift: better
     assert pw.summary.startswith("b vs a: shift +1.00 score (better) (Hodges-Lehmann")
+
+
+def test_a_level_vs_baseline_test_keeps_every_pair_it_has(tmp_path) -> None:
+    """Three variants, one seed without a run of the third: the omnibus test needs seeds with all three,
+    but q vs the baseline p has that seed's pair too (it was left out of every pairwise test)."""
+    from deltatune.ablation.table import read_results_table
+
+    rows = [f"{s},{v},{10 + s + {'p': 0, 'q': 1, 'r': 2}[v] + 0.1 * ((s * 7 + i) % 3)}"
+            for s in range(6) for i, v in enumerate("pqr") if not (s == 5 and v == "r")]
+    path = tmp_path / "three.csv"
+    path.write_text("seed,variant,score\n" + "\n".join(rows) + "\n")
+    a = analyse(read_results_table(path, factors=["variant"]), aso_iterations=20)
+    c = a.metrics[0].comparisons[0]
+    assert (c.n_blocks, c.n_incomplete) == (5, 1) and c.omnibus is not None and c.omnibus.n == 5
+    n = {p.level: p.n_a for p in c.pairwise}
+    assert n == {"q": 6, "r": 5}

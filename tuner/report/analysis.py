@@ -403,14 +403,21 @@ def _compare_factor(
     omnibus = summary = None
     if len(tested) > 2:
         omnibus, summary = _omnibus({lv: samples[lv] for lv in tested}, spec, paired=paired, alpha=alpha)
+    def pair(lv: str) -> tuple[np.ndarray, np.ndarray]:
+        """A level and the baseline on every block that has both (a block that lacks only a third level
+        still pairs them), each unit's blocks averaged; the omnibus test keeps ``samples``."""
+        if not paired or len(tested) <= 2 or lv in empty:
+            return samples[lv], samples[baseline]
+        two = _samples(d, factor, [lv, baseline], others, paired)[0]
+        return two[lv], two[baseline]
+
     pairwise = tuple(
         _pairwise(
             spec,
             factor,
             lv,
             baseline,
-            samples[lv],
-            samples[baseline],
+            *pair(lv),
             paired=paired,
             primary=is_primary,
             alpha=alpha,

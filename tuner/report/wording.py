@@ -233,7 +233,8 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Pairing",
         "When levels were run on the same repeated units (same seeds or clips), each level is compared "
         "with the baseline unit by unit: a block is one unit under one combination of the other factors, "
-        "only blocks that have every level are kept, and each unit's blocks are averaged into one pair (they "
+        "the omnibus test keeps the blocks that have every level and a level-vs-baseline test those that "
+        "have both, and each unit's blocks are averaged into one pair (they "
         "share the unit's seed or clip, so they are not independent pairs). Otherwise the levels are "
         "compared as independent samples.",
     ),
