@@ -8,7 +8,8 @@ from deltatune._workers import busy_machine
 
 
 def test_busy_machine_compares_the_load_average_with_the_cores() -> None:
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    cores = os.cpu_count() or 1
     said = busy_machine(threshold=0.0)  # any load is at least 0 x cores
-    assert said is not None and said.startswith(f"load average {load:.1f} on {cores} cores: other work")
+    assert said is not None and said.startswith("load average ")
+    assert f" on {cores} cores: other work is running, so timings will be unreliable" in said
     assert busy_machine(threshold=1e9) is None
