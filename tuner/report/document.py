@@ -319,8 +319,8 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
         Table(
             ("effect", "df", "F", "p", "partial η²", "significant"),
             tuple(
-                (t.term, f"{t.df:g}" if t.error_df is None else f"{t.df:g}, {t.error_df:g}", fmt(t.statistic),
-                 fmt_p(t.pvalue), fmt(t.partial_eta_sq),
+                (t.term, f"{t.df:.3g}" if t.error_df is None else f"{t.df:.3g}, {t.error_df:.3g}",
+                 fmt(t.statistic), fmt_p(t.pvalue), fmt(t.partial_eta_sq),
                  "yes" if t.pvalue < alpha else "no" if math.isfinite(t.pvalue) else "–")
                 for t in r.terms
             ),

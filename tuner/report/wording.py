@@ -129,7 +129,7 @@ def power_note(test: TestResult, n: int, unit: str, alpha: float = 0.05) -> str:
     many = f"more than {MAX_REPEATS}" if test.power_n >= MAX_REPEATS else f"about {test.power_n}"
     return (
         f"power: {many} {what} would give 80 % power to detect the observed "
-        f"Hedges' g = {g:.2f} at alpha {alpha:g} (this comparison has {n})"
+        f"{effect_name('hedges_g', test.paired)} = {g:.2f} at alpha {alpha:g} (this comparison has {n})"
     )
 
 
