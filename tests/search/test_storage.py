@@ -12,21 +12,9 @@ import pytest
 from deltatune.cli import main
 from deltatune.errors import ConfigError
 from deltatune.search.storage import StorageSpec
+from tests.cli.test_search_cli import TINY_ARGS
 
-TINY = [
-    "search",
-    "--model",
-    "hrnet_tiny",
-    "--weights",
-    "none",
-    "--frames",
-    "6",
-    "--streams",
-    "1",
-    "--no-progress",
-    "--trials",
-    "1",
-]
+TINY = ["search", *TINY_ARGS, "--trials", "1"]  # the tiny search of the CLI tests
 
 
 def _journal(path: Path, trials: int = 3) -> None:
