@@ -75,7 +75,7 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--speed", "nope"], "--speed 'nope' is unknown"),
     (TINY + ["--modes", "foo"], "--modes foo: choose from"),
     (TINY + ["--storage", "nope://x"], "unknown scheme 'nope'"),
-    (TINY + ["--storage", "sqlite:////missing-dir/x.db"], "cannot open"),
+    (TINY + ["--storage", "sqlite:///afile/x.db"], "--storage sqlite:///afile/x.db: cannot create afile ("),
     (TINY + ["--storage", "folder"], "not a storage URL"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--layers", "-1"], "--layers must be >= 0"),
     (TINY + ["--storage", "sqlite:///"], "--storage sqlite:///: sqlite URL needs a file"),
