@@ -347,9 +347,9 @@ def _samples(
         # such turns a unit that reacts to the factor in its own way into several "confirmations"
         per_unit = complete.groupby(level="unit", sort=False).mean()
         if len(per_unit) < len(complete):
-            notes.append(f"paired on the unit: each unit's {len(complete)} complete block(s) (the unit at "
-                         "one setting of the other factors) averaged, one pair per unit "
-                         f"({len(per_unit)}); its blocks share the unit and are not independent pairs")
+            notes.append(f"paired on the unit: the {len(complete)} complete block(s) (a unit at one setting "
+                         "of the other factors) averaged within each unit, one pair per unit "
+                         f"({len(per_unit)}); a unit's blocks share it and are not independent pairs")
         complete = per_unit
     return {lv: complete[lv].to_numpy(float) for lv in levels}, len(complete), incomplete, notes
 
