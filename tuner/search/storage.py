@@ -237,7 +237,8 @@ def check_journal(path: Path, *, repair: bool) -> None:
         return
     with path.open("rb") as f:
         first = f.readline()
-    if first.endswith(b"\n") and not _journal_record(first) or not first.lstrip().startswith(b"{"):
+    whole_line = first.endswith(b"\n")  # else the file's only record, perhaps torn: judged by its start
+    if not first.lstrip().startswith(b"{") or (whole_line and not _journal_record(first)):
         raise ConfigError(f"--storage {path}: not an Optuna journal (its first line is not a journal "
                           "record); name a new file, or a .journal that search wrote")
     with path.open("rb") as f:
