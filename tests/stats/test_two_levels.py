@@ -149,6 +149,13 @@ def test_a_rank_test_that_cannot_reach_alpha_is_not_chosen():
     # six pairs can reach 0.03125: the rule's rank test again
     six = compare_two(10 + np.append(gains, 1.04), np.full(6, 10.0), paired=True)
     assert six.test == "Wilcoxon signed-rank"
+    # ... but not when one of the six is a zero difference: Wilcoxon drops it and ranks five
+    tied_gains = np.array([0.0, 1.0, 1.01, 1.02, 1.03, 5.0])
+    tied = compare_two(10 + tied_gains, np.full(6, 10.0), paired=True)
+    assert tied.test == "paired t-test" and tied.normality_pvalue < 0.05
+    assert tied.reason.endswith("but with 5 pairs (1 zero difference(s) dropped) an exact Wilcoxon p "
+                                "cannot go below 0.0625, so it could never reach alpha 0.05: a paired t-test")
+    assert stats.wilcoxon(tied_gains).pvalue == pytest.approx(0.0625)
     # three against three: Mann-Whitney cannot go below 0.1
     u = compare_two([1.0, 1.1, 5.0], [2.0, 2.1, 2.2], paired=False)
     assert u.test == "Welch t-test"

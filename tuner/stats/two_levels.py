@@ -38,7 +38,8 @@ __all__ = ["compare_two", "rank_floor"]
 
 def rank_floor(n_a: int, n_b: int, *, paired: bool) -> float:
     """The smallest two-sided p an exact rank test can give: Wilcoxon signed-rank with ``n_a`` pairs
-    (every sign agrees), ``2 / 2**n``; Mann-Whitney U with ``n_a`` and ``n_b`` values (the groups do not
+    (every sign agrees; count only the pairs whose difference is not zero, the test drops those),
+    ``2 / 2**n``; Mann-Whitney U with ``n_a`` and ``n_b`` values (the groups do not
     overlap), ``2 / C(n_a + n_b, n_a)``. At most 1.
 
     >>> rank_floor(5, 5, paired=True), rank_floor(3, 3, paired=False), rank_floor(4, 4, paired=False)
@@ -122,11 +123,14 @@ def compare_two(
         use_t, reason = _unpaired_reason(p_a, why_a, p_b, why_b, alpha)
         normality = None if p_a is None or p_b is None else min(p_a, p_b)
         t_name, rank_name, quoted = "Welch t-test", "Mann-Whitney U test", [p_a, p_b]
-    floor = rank_floor(x.size, y.size, paired=paired)
+    # the Wilcoxon test ranks only the non-zero differences, so its floor is that of those pairs
+    ranked = int(np.count_nonzero(x - y)) if paired else x.size
+    floor = rank_floor(ranked, y.size, paired=paired)
     constant = all_equal(x - y) if paired else all_equal(x) and all_equal(y)
     if parametric is None and not use_t and floor >= alpha and not constant:
         use_t = True
-        what = (f"{x.size} pairs an exact Wilcoxon" if paired
+        tied = f" ({x.size - ranked} zero difference(s) dropped)" if paired and ranked < x.size else ""
+        what = (f"{ranked} pairs{tied} an exact Wilcoxon" if paired
                 else f"{x.size} and {y.size} values an exact Mann-Whitney")
         reason = (f"{reason.rsplit(', so ', 1)[0]}, but with {what} p cannot go below {floor:.3g}, so it "
                   f"could never reach alpha {alpha:g}: a {t_name}")
