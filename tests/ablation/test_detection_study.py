@@ -4,9 +4,11 @@ report prints the seed's table with the delta rows filled and the Holm-corrected
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from deltatune.ablation import find_study, load_results, load_study, run_ablation
 from deltatune.ablation.runner import check_inputs
@@ -61,13 +63,22 @@ def detectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return d
 
 
+@pytest.fixture()
+def torch_threads() -> Iterator[None]:
+    """Restores torch's thread count, which a one-worker study sets in this process."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.usefixtures("torch_threads")
 def test_reduced_seed_table_study(tmp_path: Path, results: Path, detectors: Path, sequence: Path) -> None:
     from deltatune.report import analyse
     from deltatune.report.render import render_markdown
 
     spec = load_study(write_study(tmp_path, STUDY.replace("@VIDEO@", str(sequence)), "seed-table-ci"))
     check_inputs(spec)
-    summary = run_ablation(spec, heartbeat=2)
+    summary = run_ablation(spec, heartbeat=2, threads=1)
     assert (summary.expected, summary.complete, summary.failed) == (16, 16, {})
     # classic and delta runs of one (head features, weight decay, seed) share one trained detector
     assert len(list(detectors.glob("*.pt"))) == 8
@@ -92,6 +103,13 @@ def test_reduced_seed_table_study(tmp_path: Path, results: Path, detectors: Path
     # 2 weight decays x 2 head features x (avg IoU, ms/frame) + 2 head-features tests, one Holm family
     assert "Holm-corrected over these 10 tests" in md
     assert (tmp_path / "img" / "seed_table.png").is_file()
+
+    # the same study with another torch thread count: the detectors are reused, the timings are not
+    evals = sorted(detectors.glob("*.eval-*.json"))
+    assert len(evals) == 8
+    other = load_study(write_study(tmp_path, STUDY.replace("@VIDEO@", str(sequence)), "seed-table-ci-t"))
+    assert run_ablation(other, heartbeat=2, threads=2).complete == 16
+    assert len(list(detectors.glob("*.pt"))) == 8 and len(list(detectors.glob("*.eval-*.json"))) == 16
 
 
 def test_bad_detection_studies_are_one_clear_error(tmp_path: Path, sequence: Path) -> None:

@@ -19,7 +19,8 @@ run's), the backbone the detector runs with (``classic``: dense, ``delta``: the 
   (``speed_repeats`` rounds, as ``deltatune bench``, on the first ``timed_frames`` frames or all), so
   one evaluation serves both backbones and their ms/frame come from one interleaved measurement. It is
   cached beside the weights, keyed by the frames, the threshold, the score threshold, the repeats, the
-  timed frames and the host. The classic run records the dense backbone's numbers; the delta run the
+  timed frames, the host and the torch thread count (a run with ``--threads 2`` is not served the
+  times measured with 1). The classic run records the dense backbone's numbers; the delta run the
   delta backbone's, with its timed rounds as speed repeats.
 """
 
@@ -164,12 +165,14 @@ def _evaluated(
     timed_frames: int | None,
 ) -> dict[str, Any]:
     """The dense and delta scores of ``weights`` on ``frames`` (cached beside the weights)."""
+    import torch
+
     from deltatune._atomic import atomic_write_text
     from deltatune.train.detection_eval import evaluate_detector, load_detector
 
     repeats = max(1, state.spec.speed_repeats)
     spec_key = [_EVAL_FORMAT, cfg.video, frames.start, frames.stop, cfg.threshold, score_threshold, repeats,
-                timed_frames, platform.node()]  # fmt: skip
+                timed_frames, platform.node(), torch.get_num_threads()]  # fmt: skip
     path = weights.with_name(f"{weights.stem}.eval-{_key(*spec_key)}.json")
     if path.is_file():
         try:
