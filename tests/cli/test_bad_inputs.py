@@ -264,12 +264,17 @@ def test_a_search_stopped_by_bad_input_leaves_no_journal_or_folder(
     monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "fresh" / "results"))
     assert main([*TINY, "--video", "missing.mp4"]) == 2
     assert main([*TINY, "--video", "missing.mp4", "--storage", "sub/dir/x.journal"]) == 2
+    # a new SQLite file holds Optuna's tables once opened, but no study: removed too
+    assert main([*TINY, "--video", "missing.mp4", "--storage", "sqlite:///lite/dir/x.db"]) == 2
     assert "missing.mp4" in capsys.readouterr().err
-    assert not (ws / "fresh").exists() and not (ws / "sub").exists()
-    # an existing journal stays, even empty
+    assert not (ws / "fresh").exists() and not (ws / "sub").exists() and not (ws / "lite").exists()
+    # an existing journal stays, even empty; so does an existing SQLite file without a study
     (ws / "kept.journal").touch()
     assert main([*TINY, "--video", "missing.mp4", "--storage", "kept.journal"]) == 2
     assert (ws / "kept.journal").is_file()
+    (ws / "kept.db").touch()
+    assert main([*TINY, "--video", "missing.mp4", "--storage", "sqlite:///kept.db"]) == 2
+    assert (ws / "kept.db").is_file()
 
 
 def test_a_clip_past_the_end_of_a_video_that_does_not_say_its_length(

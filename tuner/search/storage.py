@@ -26,7 +26,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,14 +346,21 @@ class _SaidRetry:
 
 @contextmanager
 def removed_if_left_empty(spec: StorageSpec) -> Iterator[None]:
-    """Undo what opening a journal storage created when the command then fails before writing to it.
+    """Undo what opening a journal or SQLite storage created when the command then fails before writing
+    a study to it.
 
-    Opening a journal (:meth:`StorageSpec.open`, done early so a bad ``--storage`` fails before any model
-    work) creates an empty file and its folders. A command that then stops on bad input or an interrupt
-    would leave them behind; this removes the file if it is new and still empty, and the folders it
-    created if they are empty. An RDB storage is left as it is (its schema belongs to the database).
+    Opening a storage (:meth:`StorageSpec.open`, done early so a bad ``--storage`` fails before any model
+    work) creates a journal's empty file, or a SQLite file with Optuna's tables, and their folders. A
+    command that then stops on bad input or an interrupt would leave them behind; this removes the file if
+    it is new and still holds no study, and the folders it created if they are empty. A database server's
+    storage is left as it is (its schema belongs to the database).
     """
-    path = Path(spec.url) if spec.kind == "journal" else None
+    if spec.kind == "journal":
+        path: Path | None = Path(spec.url)
+    elif url_scheme(spec.url) == "sqlite":
+        path = sqlite_file(spec.url)
+    else:
+        path = None
     existed = path is not None and path.exists()
     new_dirs = [] if path is None else [d for d in path.parents if not d.exists()]
     try:
@@ -361,13 +368,27 @@ def removed_if_left_empty(spec: StorageSpec) -> Iterator[None]:
     except BaseException:
         if path is not None and not existed:
             try:
-                if path.is_file() and path.stat().st_size == 0:
+                if path.is_file() and _holds_no_study(spec, path):
                     path.unlink()
                 for d in new_dirs:  # innermost first
                     d.rmdir()
             except OSError:  # not empty (another process wrote there) or gone: leave it
                 pass
         raise
+
+
+def _holds_no_study(spec: StorageSpec, path: Path) -> bool:
+    """Whether the storage file at ``path`` is empty (a journal) or has Optuna's tables but no study
+    (SQLite, read with the standard library: no Optuna storage opened on the way out of an error)."""
+    if spec.kind == "journal":
+        return path.stat().st_size == 0
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT COUNT(*) FROM studies").fetchone()[0] == 0
+    except sqlite3.Error:  # not Optuna's tables (someone else's file): leave it
+        return False
 
 
 def quiet_experimental() -> None:
