@@ -67,6 +67,15 @@ def test_a_tuned_setting_skips_work_and_classifiers_write_top1(tmp_path: Path) -
     agree = np.mean(np.array([int(r["class"]) for r in rows]).reshape(8, 3) == dense.numpy())
     assert agree >= 0.8  # the documented setting changes about 1 top-1 class in 100
     assert all(0 < float(r["probability"]) <= 1 for r in rows)
+    # the MAC speed-up, totalled frame by frame, is what the network's own records of the clip give
+    from deltatune.delta import convert
+
+    net = convert(wl.model, wl.frames[0], thresholds=0.0)
+    net.load_thresholds(THRESHOLDS / "mobilenet_v2.json")
+    with torch.no_grad():
+        for x in wl.frames:
+            net(x)
+    assert res.mac_speedup == pytest.approx(net.mac_speedup(), rel=1e-12)
 
 
 def test_the_overlay_video_shows_each_present_keypoint(tmp_path: Path) -> None:

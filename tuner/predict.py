@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from deltatune.delta.stats import StatsSummary
 from deltatune.errors import ConfigError, VideoError
 
 __all__ = ["PredictResult", "predict_video"]
@@ -179,9 +180,12 @@ def predict_video(
     else:
         writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
     spent, done = 0.0, 0
+    # the work done, totalled frame by frame: the recorder's per-op records are emptied after each frame,
+    # or an hour of video would keep millions of them in memory
+    work = StatsSummary(0, 0, 0)
 
     def run(csv_path: Path, video_path: Path | None, mot_path: Path | None) -> None:
-        nonlocal spent, done
+        nonlocal spent, done, work
         from deltatune.report.overlay import OverlayVideo
 
         drawn = OverlayVideo(video_path, vinfo.width, vinfo.height, vinfo.fps) if video_path else None
@@ -197,6 +201,7 @@ def predict_video(
                         t0 = time.perf_counter()
                         y = net(x)
                         spent += time.perf_counter() - t0
+                        work += net.stats.take()  # frame 0 (dense) left out, as mac_speedup() does
                         out.writerows(writer.rows(start + done, y))
                         if motf is not None:
                             motf.writelines(writer.mot_lines(start + done + 1))
@@ -213,7 +218,7 @@ def predict_video(
     atomic_write_all([output, overlay, mot], lambda tmp: run(*tmp))
     return PredictResult(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
-        ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=net.mac_speedup() if done > 1 else 1.0,
+        ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=work.mac_speedup if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
         expected_frames=frames if frames is not None or vinfo.frames is None else vinfo.frames - start,
     )

@@ -58,3 +58,25 @@ def test_stride2(active, updated_out) -> None:
     assert rec.dense_macs == 3 * 3 * 54 == 486
     assert rec.active_out == updated_out
     assert rec.delta_macs == updated_out * 54
+
+
+def test_take_totals_a_stream_without_keeping_its_records() -> None:
+    """``take()`` per frame sums to what ``summary()`` says over the whole stream, and leaves no record
+    behind (``predict`` over a long video keeps running totals, not one record per op and frame)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
+    frames = [torch.rand(1, 2, 8, 8)]
+    for i in range(4):
+        x = frames[-1].clone()
+        x[0, :, i, 2 * i] += 0.5
+        frames.append(x)
+    whole, taken = convert(model, thresholds=0.01), convert(model, thresholds=0.01)
+    total = taken.stats.take()  # nothing recorded yet
+    with torch.no_grad():
+        for x in frames:
+            whole(x)
+            taken(x)
+            total += taken.stats.take()
+            assert taken.stats.records == []
+    assert total == whole.stats.summary() and total.frames == 4
+    assert total.mac_speedup == whole.mac_speedup() > 1.0

@@ -56,6 +56,12 @@ class StatsSummary:
             return float("inf") if self.dense_macs else 1.0
         return self.dense_macs / self.delta_macs
 
+    def __add__(self, other: StatsSummary) -> StatsSummary:
+        """The totals of two disjoint sets of frames (running totals of a long stream)."""
+        return StatsSummary(
+            self.frames + other.frames, self.dense_macs + other.dense_macs, self.delta_macs + other.delta_macs
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "frames": self.frames,
@@ -99,6 +105,13 @@ class StatsRecorder:
             dense_macs=sum(r.dense_macs for r in rows),
             delta_macs=sum(r.delta_macs for r in rows),
         )
+
+    def take(self, *, include_first: bool = False) -> StatsSummary:
+        """:meth:`summary`, then forget the records: running totals over a stream of any length without
+        one record per op and frame piling up (``predict`` over an hour of video; add the summaries)."""
+        out = self.summary(include_first=include_first)
+        self.clear()
+        return out
 
     def per_frame_speedup(self) -> dict[int, float]:
         """MAC speedup of each recorded frame."""
