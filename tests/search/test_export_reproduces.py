@@ -15,11 +15,17 @@ from .conftest import TINY, settings
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory, tiny_evaluator):  # type: ignore[no-untyped-def]
-    d = tmp_path_factory.mktemp("export")
-    s = settings(trials=5, study="exp", storage=str(d / "exp.journal"), space="layer")
-    run_search(s, evaluator=tiny_evaluator, heldout=False)
-    return open_study(resolve_storage(s.storage, "exp"), "exp", create=False)
+def journal(tmp_path_factory: pytest.TempPathFactory, tiny_evaluator) -> Path:  # type: ignore[no-untyped-def]
+    """A real 5-trial search study ``exp`` of the tiny hrnet, in a journal file."""
+    path = tmp_path_factory.mktemp("export") / "exp.journal"
+    run_search(settings(trials=5, study="exp", storage=str(path), space="layer"), evaluator=tiny_evaluator,
+               heldout=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def study(journal: Path):  # type: ignore[no-untyped-def]
+    return open_study(resolve_storage(str(journal), "exp"), "exp", create=False)
 
 
 def test_exported_file_reproduces_speedup_exactly_and_loss_within_1e6(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -87,3 +93,61 @@ def test_bad_export_requests_are_config_errors(study, tmp_path: Path) -> None:  
         export_trial(study, tmp_path / "x.json", best_under=-1)
     with pytest.raises(ConfigError, match=r"--best-under nan: must be >= 0"):
         export_trial(study, tmp_path / "x.json", best_under=float("nan"))
+
+
+def _copy_with(study, **attrs):  # type: ignore[no-untyped-def]
+    """A study holding the first trial of ``study`` with ``attrs`` added (values too, via ``values=``)."""
+    import optuna
+
+    copy = optuna.create_study(study_name="copy", directions=["minimize", "maximize"])
+    for key, value in study.user_attrs.items():  # its metadata: model, names, weights
+        copy.set_user_attr(key, value)
+    base = study.trials[0]
+    values = attrs.pop("values", list(base.values))
+    copy.add_trial(optuna.trial.create_trial(values=values, user_attrs={**base.user_attrs, **attrs}))
+    return copy
+
+
+def test_a_failed_export_writes_nothing(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A --train trial whose fine-tuned weights left the cache was refused only after its thresholds file
+    was written (thresholds for weights that were never copied), replacing an earlier file of that name."""
+    gone = _copy_with(study, finetune={"steps": 3}, finetune_weights=str(tmp_path / "gone.pt"))
+    out = tmp_path / "t.json"
+    out.write_text("an earlier export\n")
+    with pytest.raises(ConfigError, match="no longer cached"):
+        export_trial(gone, out, trial=0)
+    assert out.read_text() == "an earlier export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    # cached: both files, the weights byte for byte
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    kept = _copy_with(study, finetune={"steps": 3}, finetune_weights=str(tmp_path / "w.pt"))
+    res = export_trial(kept, out, trial=0)
+    assert res.weights == tmp_path / "t.weights.pt" and res.weights.read_bytes() == b"weights"
+    assert json.loads(out.read_text())["meta"]["finetune"] == {"steps": 3}
+
+
+def test_an_infinite_speedup_is_written_as_standard_json(study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A clip where nothing changed gives an infinite MAC speedup; Python wrote it as ``Infinity``, which
+    is not JSON (jq and browsers reject it)."""
+    still = _copy_with(study, values=[0.0, float("inf")])
+    res = export_trial(still, tmp_path / "t.json", trial=0)
+    text = res.path.read_text()
+    assert "Infinity" not in text and json.loads(text)["meta"]["speedup"] is None
+    assert res.speedup == float("inf")
+
+
+def test_the_default_output_is_checked_as_o_is(
+    journal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without -o the file is <study>-trial<N>.json here; where that was a folder, the write raised
+    IsADirectoryError: a traceback, where -o of a folder got one line."""
+    from deltatune.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp-trial0.json").mkdir()
+    assert main(["export", "--storage", str(journal), "--study", "exp", "--trial", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("deltatune export: error: the default output (no -o) exp-trial0.json: is a folder; give a "
+                   "file name"), err
+    assert main(["export", "--storage", str(journal), "--study", "exp", "--trial", "1"]) == 0
+    assert json.loads((tmp_path / "exp-trial1.json").read_text())["meta"]["trial"] == 1

@@ -40,6 +40,7 @@ __all__ = [
     "ThresholdFile",
     "resolve",
     "save_thresholds",
+    "thresholds_text",
     "load_thresholds",
     "to_deltacnn",
     "from_deltacnn",
@@ -309,10 +310,15 @@ def weights_beside(path: str | Path) -> Path:
     return p.with_name(p.stem + ".weights.pt")
 
 
+def thresholds_text(tf: ThresholdFile) -> str:
+    """The JSON text of a thresholds file, as :func:`save_thresholds` writes it."""
+    return json.dumps(tf.to_dict(), indent=2) + "\n"
+
+
 def save_thresholds(path: str | Path, tf: ThresholdFile) -> Path:
     """Write a thresholds file atomically (JSON)."""
     p = Path(path)
-    atomic_write_text(p, json.dumps(tf.to_dict(), indent=2) + "\n")
+    atomic_write_text(p, thresholds_text(tf))
     return p
 
 

@@ -9,18 +9,27 @@ same MAC speedup and accuracy loss. ``deltacnn`` writes DeltaCNN's ``{"0": t0, .
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deltatune._atomic import atomic_write_text
-from deltatune.delta.thresholds import weights_beside
+from deltatune._atomic import atomic_write_all
+from deltatune.delta.thresholds import ThresholdFile, weights_beside
 from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["FORMATS", "ExportResult", "select_trial", "export_trial", "finetuned_model", "exported_weights"]
+__all__ = [
+    "FORMATS",
+    "ExportResult",
+    "select_trial",
+    "export_trial",
+    "default_export_path",
+    "finetuned_model",
+    "exported_weights",
+]
 
 FORMATS = ("deltatune", "deltacnn")
 
@@ -73,10 +82,12 @@ def export_trial(
     best_under: float | None = None,
     format: str = "deltatune",
 ) -> ExportResult:
-    """Write the chosen trial's thresholds to ``path`` (default ``<study>-trial<N>.json``)."""
+    """Write the chosen trial's thresholds to ``path`` (default ``<study>-trial<N>.json``), and for a
+    ``--train`` trial its fine-tuned weights beside them: both files or neither (every input is checked
+    first, and a failed write leaves no file)."""
     from dataclasses import replace
 
-    from deltatune.delta.thresholds import ThresholdFile, save_thresholds, to_deltacnn
+    from deltatune.delta.thresholds import thresholds_text, to_deltacnn
     from deltatune.search.pareto import WEIGHTS_ATTR, study_meta
     from deltatune.search.retime import RETIMED_ATTR
 
@@ -89,15 +100,16 @@ def export_trial(
             f"trial {t.number} of {study.study_name} has no thresholds (not a deltatune study?)"
         )
     meta = study_meta(study)
-    out = Path(path) if path is not None else Path(f"{study.study_name}-trial{t.number}.json")
+    out = Path(path) if path is not None else default_export_path(study, t.number)
+    weights_src = _finetuned_weights(t)  # checked before anything is written
     tf = ThresholdFile.from_attrs(attrs, model=meta.get("model"))  # the trial's setting, as a file holds it
     if format == "deltatune":
         info = {
             "study": study.study_name,
             "trial": t.number,
             "strategy": attrs.get("strategy"),
-            "accuracy_loss": t.values[0],
-            "speedup": t.values[1],
+            "accuracy_loss": _finite(t.values[0]),
+            "speedup": _finite(t.values[1]),  # inf where nothing changed on the clip: JSON has no inf
             "budget": meta.get("budget"),
             "speed": meta.get("speed"),
             "workload": meta.get("workload"),
@@ -106,32 +118,58 @@ def export_trial(
             "retimed": (study.user_attrs.get(RETIMED_ATTR) or {}).get(str(t.number)),
         }
         fingerprint = attrs.get(WEIGHTS_ATTR) or meta.get(WEIGHTS_ATTR)  # a --train trial ran its own weights
-        save_thresholds(out, replace(tf, meta=info, weights=fingerprint))
+        text = thresholds_text(replace(tf, meta=info, weights=fingerprint))
     else:
-        if tf.keyframe_interval:
-            raise ConfigError(
-                f"trial {t.number} runs a key frame every {tf.keyframe_interval} frames, which "
-                "DeltaCNN's format cannot hold; export it --format deltatune"
-            )
-        if tf.keyframe_change is not None:
-            raise ConfigError(
-                f"trial {t.number} runs key frames on change (at {tf.keyframe_change} of the input), "
-                "which DeltaCNN's format cannot hold; export it --format deltatune"
-            )
-        if tf.input_dilation != 1:  # the file would load with dilation 1: another setting
-            raise ConfigError(
-                f"trial {t.number} dilates the input mask by {tf.input_dilation}, which DeltaCNN's "
-                "format cannot hold; export it --format deltatune"
-            )
-        if tf.mode != "max":  # it would load as mode max, DeltaCNN's
-            raise ConfigError(
-                f"trial {t.number} truncates in mode {tf.mode}, which DeltaCNN's format cannot hold "
-                "(it reads as max); export it --format deltatune"
-            )
+        _check_deltacnn(t.number, tf)
         names = list(meta.get("threshold_names") or tf.thresholds)
-        atomic_write_text(out, json.dumps(to_deltacnn(names, tf.thresholds), indent=2) + "\n")
-    weights = _export_weights(t, out)
-    return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format, weights)
+        text = json.dumps(to_deltacnn(names, tf.thresholds), indent=2) + "\n"
+    dst = exported_weights(out) if weights_src is not None else None
+    if dst is not None and dst.is_dir():
+        raise ConfigError(f"{dst}: is a folder, where the trial's fine-tuned weights go; give another -o")
+
+    def write(tmp: list[Path | None]) -> None:
+        import shutil
+
+        assert tmp[0] is not None
+        tmp[0].write_text(text, encoding="utf-8")
+        if tmp[1] is not None and weights_src is not None:
+            shutil.copyfile(weights_src, tmp[1])
+
+    atomic_write_all([out, dst], write)  # both files, or neither
+    return ExportResult(out, t.number, float(t.values[0]), float(t.values[1]), format, dst)
+
+
+def default_export_path(study: optuna.Study, trial: int) -> Path:
+    """Where :func:`export_trial` writes without a path: ``<study>-trial<N>.json`` here."""
+    return Path(f"{study.study_name}-trial{trial}.json")
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _check_deltacnn(number: int, tf: ThresholdFile) -> None:
+    """Refuse a setting DeltaCNN's format cannot hold (it would load as another setting)."""
+    if tf.keyframe_interval:
+        raise ConfigError(
+            f"trial {number} runs a key frame every {tf.keyframe_interval} frames, which "
+            "DeltaCNN's format cannot hold; export it --format deltatune"
+        )
+    if tf.keyframe_change is not None:
+        raise ConfigError(
+            f"trial {number} runs key frames on change (at {tf.keyframe_change} of the input), "
+            "which DeltaCNN's format cannot hold; export it --format deltatune"
+        )
+    if tf.input_dilation != 1:  # the file would load with dilation 1: another setting
+        raise ConfigError(
+            f"trial {number} dilates the input mask by {tf.input_dilation}, which DeltaCNN's "
+            "format cannot hold; export it --format deltatune"
+        )
+    if tf.mode != "max":  # it would load as mode max, DeltaCNN's
+        raise ConfigError(
+            f"trial {number} truncates in mode {tf.mode}, which DeltaCNN's format cannot hold "
+            "(it reads as max); export it --format deltatune"
+        )
 
 
 def finetuned_model(model: str, weights: str | None) -> str:
@@ -150,11 +188,10 @@ def exported_weights(out: str | Path) -> Path:
     return weights_beside(out)
 
 
-def _export_weights(t: optuna.trial.FrozenTrial, out: Path) -> Path | None:
-    """A ``--train`` trial ran fine-tuned weights: copy them next to the thresholds as
-    ``<out stem>.weights.pt`` (the thresholds only hold for those weights)."""
-    import shutil
-
+def _finetuned_weights(t: optuna.trial.FrozenTrial) -> Path | None:
+    """A ``--train`` trial ran fine-tuned weights: where they are cached (export copies them next to the
+    thresholds as ``<out stem>.weights.pt``, the thresholds only hold for them), or a one-line error when
+    they are gone; ``None`` for a trial on the study's own weights."""
     if t.user_attrs.get("finetune") is None:
         return None
     src = Path(str(t.user_attrs.get("finetune_weights", "")))
@@ -163,8 +200,4 @@ def _export_weights(t: optuna.trial.FrozenTrial, out: Path) -> Path | None:
             f"trial {t.number} ran fine-tuned weights that are no longer cached ({src}); re-create them "
             f"with deltatune finetune and the trial's settings: {json.dumps(t.user_attrs['finetune'])}"
         )
-    dst = exported_weights(out)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
-    return dst
+    return src
