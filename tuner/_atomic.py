@@ -20,7 +20,18 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_torch_save",
     "atomic_savefig",
+    "existing_ancestor",
 ]
+
+
+def existing_ancestor(folder: str | Path) -> Path:
+    """``folder`` (absolute) if it exists, else the nearest folder above it that does: where a check of
+    an output path probes, since the writers here create missing folders only when they write (a refused
+    command leaves none behind)."""
+    above = Path(folder).absolute()
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    return above
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -132,6 +132,8 @@ CASES: list[tuple[list[str], str]] = [
     (["pareto", "--study", "rnd", "--csv", "afile/x.csv"], "--csv afile/x.csv: cannot create afile"),
     (["export", "--study", "rnd", "--trial", "0", "-o", "folder"], "-o folder: unsupported file type"),
     (["export", "--study", "rnd", "--trial", "0", "-o", "/proc/x.json"], "cannot write there"),
+    (["detect", "eval", "--checkpoint", "det.pt", "--backbone", "classic", "--threshold", "0.05"],
+     "--threshold 0.05: applies to the delta backbone; --backbone classic runs the dense one only"),
     (["report", "missing.db"], "missing.db: no such file"),
     (["report", "s.toml"], "no results yet"),
     (["report", "s.journal"], "s.journal: is a search study's journal, not an ablation study; "
@@ -275,6 +277,29 @@ def test_a_search_stopped_by_bad_input_leaves_no_journal_or_folder(
     (ws / "kept.db").touch()
     assert main([*TINY, "--video", "missing.mp4", "--storage", "sqlite:///kept.db"]) == 2
     assert (ws / "kept.db").is_file()
+
+
+def test_a_refused_command_leaves_no_output_folder(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Checking an output path created its folders, so a command refused after the check left them."""
+    assert main(["predict", "--model", "nosuch", "-o", "new/sub/out.csv"]) == 2
+    assert main(["export", "--study", "nosuch", "--trial", "0", "-o", "new2/t.json"]) == 2
+    assert main(["inspect", "--model", "nosuch", "--plot", "new3/p.png"]) == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert not any((ws / d).exists() for d in ("new", "new2", "new3"))
+
+
+def test_an_output_in_place_of_the_input_video_is_refused(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--overlay clip.mp4`` on ``--video clip.mp4`` replaced the video with its overlay at the end."""
+    clip = ws / "clip.mp4"
+    clip.write_bytes(b"not decoded: refused before")
+    assert main(["predict", "--model", "hrnet", "--video", "clip.mp4", "-o", "o.csv",
+                 "--overlay", str(clip)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"deltatune predict: error: --overlay {clip}: is the input video (--video clip.mp4); "
+                   "give another file name"), err
+    assert clip.read_bytes() == b"not decoded: refused before" and not (ws / "o.csv").exists()
 
 
 def test_a_clip_past_the_end_of_a_video_that_does_not_say_its_length(

@@ -79,7 +79,11 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tif
 
 def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...] | None = None) -> Path:
     """One clear error, before any work, for an output file that cannot be written: a folder, a folder
-    that cannot be created or written, or (with ``suffixes``) a file type we do not write."""
+    that cannot be created or written, or (with ``suffixes``) a file type we do not write. Nothing is
+    created: a missing folder is made when the output is written (:mod:`deltatune._atomic`), so a command
+    refused after this check leaves no empty folder behind."""
+    from deltatune._atomic import existing_ancestor
+
     p = Path(path)
     if suffixes is not None and p.suffix.lower() not in suffixes:
         raise ConfigError(f"{option} {path}: unsupported file type {p.suffix or '(none)'!r}; use one of "
@@ -87,12 +91,11 @@ def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...
     if p.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: cannot create {parent} ({exc.strerror})") from None
-    try:  # the one sure test: create (and remove) a file where the output will go
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".probe")
+    above = existing_ancestor(parent)
+    if not above.is_dir():
+        raise ConfigError(f"{option} {path}: cannot create {parent} ({above} is a file)")
+    try:  # the one sure test: create (and remove) a file in the folder the output will go into or under
+        fd, probe = tempfile.mkstemp(dir=above, prefix=f".{p.name}.", suffix=".probe")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

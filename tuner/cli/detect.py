@@ -218,6 +218,11 @@ def _eval(args: argparse.Namespace) -> int:
     from deltatune.train.detection_eval import evaluate_checkpoint
 
     check_threshold(args.threshold)
+    if args.backbone == "classic" and (args.threshold is not None or args.thresholds is not None):
+        given = (f"--threshold {args.threshold:g}" if args.threshold is not None
+                 else f"--thresholds {args.thresholds}")
+        raise ConfigError(f"{given}: applies to the delta backbone; --backbone classic runs the dense one "
+                          "only")
     if not (0 <= args.score_threshold <= 1):
         raise ConfigError(f"--score-threshold must lie in [0, 1], got {args.score_threshold}")
     _threads(args.threads)

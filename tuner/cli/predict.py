@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from deltatune.cli._common import (
     add_model_clip_arguments,
@@ -78,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.overlay, "--overlay", suffixes=(".mp4",))
     if args.mot:
         check_output_path(args.mot, "--mot", suffixes=(".txt",))
+    if args.video and Path(args.video).is_file():  # an output in place of the input would destroy it
+        for option, out in (("-o", args.output), ("--overlay", args.overlay), ("--mot", args.mot)):
+            if out and Path(out).resolve() == Path(args.video).resolve():
+                raise ConfigError(f"{option} {out}: is the input video (--video {args.video}); give another "
+                                  "file name")
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads {args.threads}: need at least 1")

@@ -203,10 +203,10 @@ def check_can_write(shown: str, path: Path) -> None:
     ``path`` must be a writable folder, and ``path`` itself, when it exists, writable (a read-only file
     system included, which ``os.access`` reports even to root). ``shown`` names the option in the error.
     Nothing is created here."""
+    from deltatune._atomic import existing_ancestor
+
     folder = path.parent
-    above = folder.absolute()
-    while not above.exists() and above != above.parent:
-        above = above.parent
+    above = existing_ancestor(folder)
     if not above.is_dir():
         raise ConfigError(f"{shown}: cannot create {folder} ({above} is a file)")
     if not os.access(above, os.W_OK | os.X_OK):
