@@ -65,3 +65,17 @@ def test_windows_may_be_written_as_text_or_numbers(vtest_path: Path) -> None:
         assert torch.equal(load_workload("hrnet_tiny", windows=windows, **kw).frames, want)
     with pytest.raises(VideoError, match=r"crop window 5: give 'x,y,w,h', four integers or a CropWindow"):
         load_workload("hrnet_tiny", windows=[5], **kw)
+
+
+def test_a_video_of_ones_own_named_like_a_sample_is_its_own(vtest_path: Path, tmp_path: Path) -> None:
+    """``--video ~/my/vtest.avi`` ran on vtest's three default crops (outside a smaller frame, or on the
+    wrong places of another scene); only the sample's own file (by path, a link to it too) gets them."""
+    import shutil
+
+    own = tmp_path / vtest_path.name
+    shutil.copyfile(vtest_path, own)  # the same bytes, but the user's file: the whole frame, one stream
+    assert load_workload("hrnet_tiny", weights=None, video=own, frames=2).windows == []
+    link = tmp_path / "link.avi"
+    link.symlink_to(vtest_path)
+    for sample in ("vtest", vtest_path, link):
+        assert len(load_workload("hrnet_tiny", weights=None, video=sample, frames=2).windows) == 3

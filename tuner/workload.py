@@ -72,12 +72,18 @@ def preprocess(x: Tensor, info: Any) -> Tensor:
 
 def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     """``(path, name)`` of a user path, a sample asset name (``vtest``, ``carphone``) or ``None`` (vtest);
-    the name keys :data:`~deltatune.data.video.DEFAULT_WINDOWS`."""
+    the name keys :data:`~deltatune.data.video.DEFAULT_WINDOWS`. A path keeps its own name unless it is a
+    sample's downloaded file: a video of one's own called ``vtest.mp4`` is not given vtest's crops."""
+    from deltatune.data.assets import ASSETS, data_dir
     from deltatune.data.video import resolve_source
 
     name = "vtest" if video is None else str(video)
     path = resolve_source(name, fetch=False)
-    return path, (path.stem if Path(name) == path else name)
+    if Path(name) != path:  # a sample's name
+        return path, name
+    real = path.resolve()
+    sample = next((n for n, spec in ASSETS.items() if (data_dir() / spec.filename).resolve() == real), None)
+    return path, sample or name
 
 
 def short_clip(
