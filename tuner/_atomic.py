@@ -35,18 +35,28 @@ def existing_ancestor(folder: str | Path) -> Path:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` and move the result to ``path`` atomically (mode 0644)."""
+    """Call ``write(tmp_path)`` and move the result to ``path`` atomically (mode 0644). Folders missing
+    above ``path`` are made first, and removed again (when still empty) if ``write`` fails."""
     dest = Path(path)
+    made = [d for d in dest.absolute().parents if not d.exists()]  # innermost first
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
     try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:  # something else was written there meanwhile: leave it
+                break
         raise
     return dest
 
