@@ -210,6 +210,12 @@ def test_the_students_detector_writes_boxes_from_its_delta_backbone(
         np.testing.assert_allclose(mot[:, 2:7], xywh, atol=0.06)
     assert len((tmp_path / "det.txt").read_text().splitlines()) == res.rows
     assert len(list(read_frames(tmp_path / "boxes.mp4"))) == 4
+    # without a threshold the note points a detector's user to --threshold (search does not take detectors)
+    assert main(["predict", "--model", "fasterrcnn_mobilenet_v2", "--weights", str(det), "--video", str(seq),
+                 "--frames", "2", "-o", str(tmp_path / "p.csv"), "--no-progress"]) == 0
+    note = capsys.readouterr().out.splitlines()[-1]
+    assert note.endswith("; pass --threshold T (the seed study's delta backbone runs 0.05; `deltatune detect "
+                         "eval --threshold T` scores one)") and "deltatune search" not in note
 
 
 def test_a_video_that_ends_early_is_said_to(
@@ -230,3 +236,10 @@ def test_a_video_that_ends_early_is_said_to(
     assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
                  "d.csv", "--no-progress", "--threshold", "0.05", "--frames", "3"]) == 0
     assert "ended after" not in capsys.readouterr().out
+    # --frames asked for more than it had: refused as search refuses a short clip, and nothing is written
+    assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
+                 "e.csv", "--no-progress", "--threshold", "0.05", "--frames", "700"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"deltatune predict: error: --frames 700: {cut} has {n} frame(s); need 700 (--frames {n} "
+                   "or fewer)"), err
+    assert not (tmp_path / "e.csv").exists()

@@ -103,7 +103,7 @@ def predict_video(
     from deltatune.data.video import CropWindow, FrameStreams, as_window, read_frames, video_info
     from deltatune.delta import convert
     from deltatune.delta.calibration import calibrate
-    from deltatune.workload import build_model, preprocess, resolve_video, stream_windows
+    from deltatune.workload import build_model, preprocess, resolve_video, short_clip, stream_windows
     from deltatune_models import model_info
 
     if start < 0:
@@ -210,6 +210,8 @@ def predict_video(
                         done += 1
                         if on_frame is not None:
                             on_frame(done, total)
+            if frames is not None and done < frames:  # a container that promised more: as search refuses
+                raise ConfigError(short_clip(path, start + done, start, frames))
         finally:
             if drawn is not None:
                 drawn.close()

@@ -302,6 +302,47 @@ def test_an_output_in_place_of_the_input_video_is_refused(
     assert clip.read_bytes() == b"not decoded: refused before" and not (ws / "o.csv").exists()
 
 
+
+def test_an_overlay_onto_a_samples_own_file_is_refused(
+    ws: Path, carphone_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--video carphone --overlay <carphone's file>`` replaced the shared sample with a few overlay
+    frames, and every later command found it corrupt: the sample's name resolves to its file before the
+    check."""
+    before = carphone_path.stat()
+    assert main(["predict", "--model", "hrnet", "--video", "carphone", "--frames", "2", "-o", "o.csv",
+                 "--overlay", str(carphone_path)]) == 2
+    assert f"--overlay {carphone_path}: is the input video (--video carphone)" in capsys.readouterr().err
+    after = carphone_path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_a_run_that_fails_partway_leaves_no_output_folder(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder whose last image is broken fails only when it is reached, after the outputs' temporary files
+    were opened: the folders made for them went with them."""
+    import shutil
+
+    shutil.copytree(ws / "three", ws / "late")
+    (ws / "late" / "0003.png").write_bytes(b"not an image")
+    argv = ["predict", "--model", "hrnet_tiny", "--weights", "none", "--video", "late", "--no-progress"]
+    assert main([*argv, "-o", "out/sub/l.csv", "--overlay", "out/l.mp4"]) == 2
+    assert "0003.png cannot be read" in capsys.readouterr().err
+    assert not (ws / "out").exists()
+    assert main([*argv, "-o", "l.csv", "--overlay", "out2/l.mp4"]) == 2
+    assert not (ws / "out2").exists() and not (ws / "l.csv").exists()
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--debug`` re-raised the error: the traceback, but exit code 1 where the same input gives 2."""
+    assert main(["--debug", "predict", "--model", "nosuch", "-o", "x.csv"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "Traceback (most recent call last):" and err[-1].startswith("deltatune predict: error: ")
+
+
 def test_a_clip_past_the_end_of_a_video_that_does_not_say_its_length(
     ws: Path, vtest_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         with _terminate_as_interrupt():
             return int(args._run(args) or 0)
     except DeltatuneError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback too, and the same exit code: --debug does not change what scripts see
+            traceback.print_exc()
         print(f"deltatune {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -136,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:
         disk = _disk_error(exc)
-        if disk is None or debug:
+        if disk is None:
             raise
+        if debug:
+            traceback.print_exc()
         where = f" ({disk.filename})" if disk.filename else ""
         print(f"deltatune {args.command}: error: {disk.strerror}{where}; what finished before is kept: make "
               "room (or choose a writable place) and run the same command again", file=sys.stderr)

@@ -79,11 +79,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.overlay, "--overlay", suffixes=(".mp4",))
     if args.mot:
         check_output_path(args.mot, "--mot", suffixes=(".txt",))
-    if args.video and Path(args.video).is_file():  # an output in place of the input would destroy it
-        for option, out in (("-o", args.output), ("--overlay", args.overlay), ("--mot", args.mot)):
-            if out and Path(out).resolve() == Path(args.video).resolve():
-                raise ConfigError(f"{option} {out}: is the input video (--video {args.video}); give another "
-                                  "file name")
+    _refuse_writing_the_input(args)
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads {args.threads}: need at least 1")
@@ -122,11 +118,31 @@ def run(args: argparse.Namespace) -> int:
           + (f"; drawn -> {args.overlay}" if args.overlay else "")
           + (f"; MOT detections -> {args.mot}" if args.mot else ""))
     if res.expected_frames is not None and res.frames < res.expected_frames:
-        print(f"note: the video ended after {res.frames} of the {res.expected_frames} frames "
-              f"{'asked for' if args.frames is not None else 'its container announces'} (a truncated or "
-              "damaged file?); the predictions cover the frames it had")
+        print(f"note: the video ended after {res.frames} of the {res.expected_frames} frames its container "
+              "announces (a truncated or damaged file?); the predictions cover the frames it had")
     if args.threshold is None and args.thresholds is None:
-        print(f"note: no --thresholds: every threshold is 0, the exact delta network, which skips only what "
-              f"did not change at all; tune a setting with `deltatune search --model {args.model}` and "
-              "`deltatune export`, then pass --thresholds FILE")
+        how = (f"tune a setting with `deltatune search --model {args.model}` and `deltatune export`, then "
+               "pass --thresholds FILE") if res.task != "detection" else (
+               "pass --threshold T (the seed study's delta backbone runs 0.05; `deltatune detect eval "
+               "--threshold T` scores one)")
+        print("note: no --thresholds: every threshold is 0, the exact delta network, which skips only what "
+              f"did not change at all; {how}")
     return 0
+
+
+def _refuse_writing_the_input(args: argparse.Namespace) -> None:
+    """An output in place of the input video (given as a path, a link, or a sample's name) would destroy
+    it when the run ends: one line instead."""
+    from deltatune.errors import ConfigError, DeltatuneError
+    from deltatune.workload import resolve_video
+
+    try:
+        source = resolve_video(args.video)[0]
+    except DeltatuneError:  # a sample not fetched yet, say: predict says so itself, and nothing is there
+        return
+    if not source.is_file():
+        return
+    for option, out in (("-o", args.output), ("--overlay", args.overlay), ("--mot", args.mot)):
+        if out and Path(out).resolve() == source.resolve():
+            raise ConfigError(f"{option} {out}: is the input video (--video {args.video or 'vtest'}); give "
+                              "another file name")
