@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deltatune.cli import COMMANDS, EXAMPLES, build_parser
+from deltatune.cli import COMMANDS, EXAMPLES, STUDIES_NOTE, build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +51,8 @@ def test_every_command_has_examples_in_its_help(capsys: pytest.CaptureFixture[st
             build_parser().parse_args([mod.NAME, "--help"])
         out = capsys.readouterr().out
         assert "\nexamples:\n  deltatune " + mod.NAME in out, name
+        # examples naming the repository's files say so: from another folder they are not there
+        assert (STUDIES_NOTE in out) == any("studies/" in e for e in mod.EXAMPLES), name
 
 
 def test_every_option_with_a_default_says_it_in_its_help() -> None:

@@ -56,9 +56,17 @@ class _HelpFormatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+#: Said under examples that name the repository's study and threshold files.
+STUDIES_NOTE = "(studies/...: files of the deltatune repository; run those examples from its folder)"
+
+
 def examples_epilog(examples: tuple[str, ...] | list[str]) -> str | None:
-    """The ``examples:`` block of a ``--help`` (``None`` without examples)."""
-    return "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+    """The ``examples:`` block of a ``--help`` (``None`` without examples); examples that name
+    ``studies/...`` files say where those are."""
+    if not examples:
+        return None
+    note = [STUDIES_NOTE] if any("studies/" in e for e in examples) else []
+    return "examples:\n" + "\n".join(f"  {e}" for e in [*examples, *note])
 
 
 #: The top-level ``--help``'s examples: a first session.
