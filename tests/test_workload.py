@@ -69,7 +69,8 @@ def test_windows_may_be_written_as_text_or_numbers(vtest_path: Path) -> None:
 
 def test_a_video_of_ones_own_named_like_a_sample_is_its_own(vtest_path: Path, tmp_path: Path) -> None:
     """``--video ~/my/vtest.avi`` ran on vtest's three default crops (outside a smaller frame, or on the
-    wrong places of another scene); only the sample's own file (by path, a link to it too) gets them."""
+    wrong places of another scene); only the sample's own file (by path, a link to it too) gets them, and
+    a folder named after it (its exported frames: tests/test_export_frames.py)."""
     import shutil
 
     own = tmp_path / vtest_path.name

@@ -73,9 +73,11 @@ def preprocess(x: Tensor, info: Any) -> Tensor:
 def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     """``(path, name)`` of a user path, a sample asset name (``vtest``, ``carphone``) or ``None`` (vtest);
     the name keys :data:`~deltatune.data.video.DEFAULT_WINDOWS`. A path keeps its own name unless it is a
-    sample's downloaded file: a video of one's own called ``vtest.mp4`` is not given vtest's crops."""
+    sample's downloaded file (or a link to it), or a folder named after a sample (its frames exported
+    by ``benchmarks/export_frames.py``): a video of one's own called ``vtest.mp4`` is not given vtest's
+    crops."""
     from deltatune.data.assets import ASSETS, data_dir
-    from deltatune.data.video import resolve_source
+    from deltatune.data.video import DEFAULT_WINDOWS, resolve_source
 
     name = "vtest" if video is None else str(video)
     path = resolve_source(name, fetch=False)
@@ -83,6 +85,8 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
         return path, name
     real = path.resolve()
     sample = next((n for n, spec in ASSETS.items() if (data_dir() / spec.filename).resolve() == real), None)
+    if sample is None and path.is_dir() and path.name in DEFAULT_WINDOWS:
+        sample = path.name
     return path, sample or name
 
 
