@@ -21,6 +21,8 @@ __all__ = [
     "atomic_torch_save",
     "atomic_savefig",
     "existing_ancestor",
+    "missing_folders",
+    "remove_empty_folders",
 ]
 
 
@@ -34,11 +36,28 @@ def existing_ancestor(folder: str | Path) -> Path:
     return above
 
 
+def missing_folders(path: str | Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, innermost first: what writing ``path`` will
+    create, and :func:`remove_empty_folders` undoes when the write fails."""
+    return [d for d in Path(path).absolute().parents if not d.exists()]
+
+
+def remove_empty_folders(folders: Sequence[Path]) -> None:
+    """Remove ``folders`` (innermost first, as :func:`missing_folders` lists them) while they are empty;
+    stop at the first that is not (something else was written there meanwhile: it stays, and so do the
+    folders above it)."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and move the result to ``path`` atomically (mode 0644). Folders missing
     above ``path`` are made first, and removed again (when still empty) if ``write`` fails."""
     dest = Path(path)
-    made = [d for d in dest.absolute().parents if not d.exists()]  # innermost first
+    made = missing_folders(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
@@ -52,11 +71,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
             tmp.unlink(missing_ok=True)
             raise
     except BaseException:
-        for d in made:
-            try:
-                d.rmdir()
-            except OSError:  # something else was written there meanwhile: leave it
-                break
+        remove_empty_folders(made)
         raise
     return dest
 

@@ -361,8 +361,10 @@ def removed_if_left_empty(spec: StorageSpec) -> Iterator[None]:
         path = sqlite_file(spec.url)
     else:
         path = None
+    from deltatune._atomic import missing_folders, remove_empty_folders
+
     existed = path is not None and path.exists()
-    new_dirs = [] if path is None else [d for d in path.parents if not d.exists()]
+    new_dirs = [] if path is None else missing_folders(path)
     try:
         yield
     except BaseException:
@@ -370,10 +372,9 @@ def removed_if_left_empty(spec: StorageSpec) -> Iterator[None]:
             try:
                 if path.is_file() and _holds_no_study(spec, path):
                     path.unlink()
-                for d in new_dirs:  # innermost first
-                    d.rmdir()
-            except OSError:  # not empty (another process wrote there) or gone: leave it
+            except OSError:  # gone, or not ours to remove: leave it
                 pass
+            remove_empty_folders(new_dirs)  # not empty (another process wrote there): left
         raise
 
 
