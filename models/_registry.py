@@ -447,6 +447,11 @@ def count_dense_macs(model: nn.Module, input_shape: tuple[int, ...], *, device: 
     into its ``k_h·k_w·C_out/groups`` outputs; linear: ``in·out`` per row. Batch included. The same
     formulas as the delta network's counts: docs/design.md#counting-work.
     """
+    return _counted_run(model, input_shape, device)[0]
+
+
+def _counted_run(model: nn.Module, input_shape: tuple[int, ...], device: str) -> tuple[int, Any]:
+    """:func:`count_dense_macs` and the model's output on the zero input (to check it against the card)."""
     total = 0
 
     def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -467,31 +472,56 @@ def count_dense_macs(model: nn.Module, input_shape: tuple[int, ...], *, device: 
     ]
     try:
         with torch.no_grad():
-            model(torch.zeros(input_shape, device=device))
+            out = model(torch.zeros(input_shape, device=device))
     finally:
         for h in handles:
             h.remove()
-    return int(total)
+    return int(total), out
 
 
 @functools.cache
 def _cached_macs(name: str) -> int:
     entry = _REGISTRY[name]
     shape = (1, entry.card.in_channels, *entry.card.input_size)
+    counted: tuple[int, Any] | None = None
     try:  # shapes only: no parameter memory, no arithmetic
         with torch.device("meta"):
             model = entry.fn()
-        return count_dense_macs(model.eval(), shape, device="meta")
+        counted = _counted_run(model.eval(), shape, "meta")
     except (NotImplementedError, RuntimeError) as exc:
         log.debug("meta-device MAC count failed for %s (%s); counting on CPU", name, exc)
-    try:
-        return count_dense_macs(entry.fn().eval(), shape)
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # the card does not fit the network
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(
-            f"model {name!r} fails on the input its ModelCard declares, {list(shape)} (input_size, and one "
-            f"channel per mean value): {type(exc).__name__}: {first}"
-        ) from None
+    if counted is None:
+        try:
+            counted = _counted_run(entry.fn().eval(), shape, "cpu")
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # the card does not fit the network
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ConfigError(
+                f"model {name!r} fails on the input its ModelCard declares, {list(shape)} (input_size, and "
+                f"one channel per mean value): {type(exc).__name__}: {first}"
+            ) from None
+    _check_outputs(name, entry.card, shape, counted[1])
+    return counted[0]
+
+
+def _check_outputs(name: str, card: ModelCard, shape: tuple[int, ...], out: Any) -> None:
+    """Refuse a card whose joint or class count is not what the network outputs on its declared input.
+
+    Why: every command reads the card's count (keypoint rows of ``predict``'s CSV, the labels' joints,
+    top-1 over the classes); a card saying 17 joints over a 5-channel head would decode wrong keypoints
+    without an error. Only a plain tensor output is checked: heatmaps ``[N, num_joints, ...]`` of a pose
+    model, logits ``[N, ..., num_classes]`` of a classifier (tuples and detections are left alone)."""
+    if not isinstance(out, torch.Tensor) or out.dim() < 2:
+        return
+    if card.task == "pose" and card.num_joints is not None and out.shape[1] != card.num_joints:
+        what, declared, got = "joints", card.num_joints, f"{out.shape[1]} heatmap channels"
+    elif card.task == "classification" and card.num_classes is not None and out.shape[-1] != card.num_classes:
+        what, declared, got = "classes", card.num_classes, f"{out.shape[-1]} logits per image"
+    else:
+        return
+    raise ConfigError(
+        f"model {name!r}: its ModelCard declares {declared} {what}, but the network outputs {got} "
+        f"({list(out.shape)} on the declared input {list(shape)}); fix the card's num_{what} or the network"
+    )
 
 
 def model_info(name: str) -> ModelInfo:

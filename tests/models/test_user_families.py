@@ -313,3 +313,57 @@ def test_a_grayscale_model_reads_the_frames_luma_and_a_card_that_does_not_fit_is
     assert captured.err.strip().splitlines() == [
         next(ln for ln in captured.err.splitlines() if "model 'ut_gray_miscard' fails" in ln)
     ]
+
+
+COUNT_FAMILY = textwrap.dedent('''\
+    """Cards whose joint or class count is not what the network outputs."""
+    from torch import nn
+    from deltatune_models import ModelCard, register_model
+
+    MODEL_CARDS = {
+        "ut_joints_miscard": ModelCard(family="mine", task="pose", input_size=(64, 48),
+                                       outputs="heatmaps [N,17,16,12]", num_joints=17),
+        "ut_classes_miscard": ModelCard(family="mine", task="classification", input_size=(32, 32),
+                                        outputs="logits [N,10]", num_classes=10),
+    }
+
+
+    @register_model
+    def ut_joints_miscard():
+        """A pose net with a 5-channel head under a 17-joint card."""
+        return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 5, 3, 2, 1))
+
+
+    @register_model
+    def ut_classes_miscard():
+        """A 4-class classifier under a 10-class card."""
+        return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(8, 4))
+    ''')
+
+
+def test_a_card_whose_joint_or_class_count_the_network_does_not_output_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    forget_user_models: None,
+) -> None:
+    """A card declaring 17 joints over a 5-channel heatmap head (or 10 classes over 4 logits) is refused
+    where the model is first described, naming both counts: every command reads the card's count (the
+    keypoint rows ``predict`` writes, the labels' joints), so it would otherwise decode wrong keypoints
+    silently."""
+    from deltatune.cli import main
+    from deltatune.errors import ConfigError
+
+    (tmp_path / "counts.py").write_text(COUNT_FAMILY)
+    monkeypatch.setenv(_registry.MODELS_ENV, str(tmp_path / "counts.py"))
+    with pytest.raises(ConfigError, match=r"model 'ut_joints_miscard': its ModelCard declares 17 joints, but "
+                       r"the network outputs 5 heatmap channels \(\[1, 5, 16, 12\] on the declared input "
+                       r"\[1, 3, 64, 48\]\); fix the card's num_joints"):
+        model_info("ut_joints_miscard")
+    with pytest.raises(ConfigError, match=r"declares 10 classes, but the network outputs 4 logits per image"):
+        model_info("ut_classes_miscard")
+    out = tmp_path / "k.csv"
+    assert main(["predict", "--model", "ut_joints_miscard", "--weights", "none", "--video", "vtest",
+                 "--frames", "3", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "declares 17 joints" in err[0], err
+    assert not out.exists()
