@@ -157,3 +157,32 @@ def test_to_dict_is_json_ready():
 def test_bad_input(groups, paired, message):
     with pytest.raises(ConfigError, match=message):
         compare_many(groups, paired=paired)
+
+
+def test_a_post_hoc_pair_with_no_spread_takes_the_rank_test_not_an_infinite_t():
+    """Two deterministic strategies repeated over seeds differ by the same amount in every seed: a paired
+    t statistic is undefined there (scipy: t = -inf, p = 0, "significant" from three copies of one
+    number). The pair takes the exact Wilcoxon signed-rank p, as compare_two does; the other pairs keep
+    their t-tests, all Holm-adjusted together, and the test's name says which pairs."""
+    groups = {"tpe": [1.05, 1.17, 1.13], "nsga2": [1.08, 1.08, 1.08], "greedy": [1.09, 1.09, 1.09]}
+    r = compare_many(groups, paired=True, parametric=True)
+    raw = [stats.ttest_rel(groups["tpe"], groups["nsga2"]).pvalue,
+           stats.ttest_rel(groups["tpe"], groups["greedy"]).pvalue,
+           stats.wilcoxon(groups["nsga2"], groups["greedy"]).pvalue]
+    assert raw[2] == pytest.approx(0.25) and stats.ttest_rel(groups["nsga2"], groups["greedy"]).pvalue == 0.0
+    adj = multipletests(raw, method="holm")[1]
+    got = [r.posthoc.loc["tpe", "nsga2"], r.posthoc.loc["tpe", "greedy"], r.posthoc.loc["nsga2", "greedy"]]
+    assert got == pytest.approx(adj, rel=1e-12)
+    assert r.posthoc_test == (
+        "paired t-tests (Holm; Wilcoxon signed-rank for 1 pair whose differences are all equal)")
+    # identical levels: p = 1; unpaired constant levels take Mann-Whitney U
+    same = compare_many({"a": [1.0, 1.0, 1.0], "b": [1.0, 1.0, 1.0], "c": [0.2, 0.9, 0.4]}, paired=True,
+                        parametric=True)
+    assert same.posthoc.loc["a", "b"] == 1.0
+    un = compare_many({"a": [1.0, 1.0, 1.0], "b": [2.0, 2.0, 2.0], "c": [0.2, 0.9, 0.4]}, paired=False,
+                      parametric=True)
+    mw = stats.mannwhitneyu([1.0] * 3, [2.0] * 3, alternative="two-sided").pvalue
+    welch = [stats.ttest_ind([1.0] * 3, [0.2, 0.9, 0.4], equal_var=False).pvalue,
+             stats.ttest_ind([2.0] * 3, [0.2, 0.9, 0.4], equal_var=False).pvalue]
+    assert un.posthoc.loc["a", "b"] == pytest.approx(multipletests([mw, *welch], method="holm")[1][0])
+    assert un.posthoc_test == "Welch t-tests (Holm; Mann-Whitney U for 1 pair of two constant levels)"

@@ -11,10 +11,12 @@ The rule mirrors :mod:`deltatune.stats.two_levels` (fixed in advance):
   (``scikit_posthocs.posthoc_nemenyi_friedman``, Demšar 2006).
 - **unpaired**: Shapiro-Wilk on each level. All normal -> Welch's one-way ANOVA (statsmodels
   ``anova_oneway`` with ``use_var="unequal"``; equal to ``scipy.stats.f_oneway(..., equal_var=False)``) with
-  pairwise Welch t-tests Holm-adjusted (``scikit_posthocs.posthoc_ttest``); otherwise Kruskal-Wallis
+  pairwise Welch t-tests (``scipy.stats.ttest_ind``, as ``scikit_posthocs.posthoc_ttest``) Holm-adjusted;
+  otherwise Kruskal-Wallis
   (``scipy.stats.kruskal``) with Dunn's test Holm-adjusted (``scikit_posthocs.posthoc_dunn``).
 
-Shapiro-Wilk is undefined with fewer than 3 values or constant values; the rank tests are then used.
+Shapiro-Wilk is undefined with fewer than 3 values or constant values; the rank tests are then used. A
+post-hoc pair with no spread (no t statistic) takes its rank test, as :func:`compare_two` would.
 ``parametric=True``/``False`` overrides the rule. Two levels are compared with :func:`compare_two`.
 """
 
@@ -24,11 +26,12 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import fmt_p, normality_choice, shapiro_p
+from deltatune.stats._normality import all_equal, fmt_p, normality_choice, shapiro_p
 from deltatune.stats._results import OmnibusResult
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
@@ -51,16 +54,43 @@ def _levels(groups: Mapping[str, Sequence[float]], *, paired: bool) -> tuple[lis
     return names, samples
 
 
-def _paired_t_holm(names: list[str], y: np.ndarray):
+def _pairwise_t_holm(names: list[str], samples: list[np.ndarray], *, paired: bool) -> tuple[str, Any]:
+    """``(name, matrix)``: Holm-adjusted pairwise t-tests (paired: ``ttest_rel``; else Welch's
+    ``ttest_ind``), the post-hoc tests of the two ANOVAs.
+
+    A pair with no spread (paired: all its differences equal; unpaired: both levels constant) has no t
+    statistic: ``ttest_rel`` returns t = inf and p = 0 for differences that are all 0.007 (a deterministic
+    strategy against another, repeated over seeds), a "significant" difference from three copies of one
+    number. Such a pair takes the rank test :func:`~deltatune.stats.two_levels.compare_two` uses there
+    (Wilcoxon signed-rank, exact: 0.25 for three pairs; Mann-Whitney U), and the name says so.
+    """
     import pandas as pd
-    from scipy.stats import ttest_rel
+    from scipy import stats
 
     pairs = list(combinations(range(len(names)), 2))
-    raw = [float(ttest_rel(y[:, i], y[:, j]).pvalue) for i, j in pairs]
+    raw, degenerate = [], 0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # all-zero differences: the Wilcoxon p is 1, with a warning
+        for i, j in pairs:
+            a, b = samples[i], samples[j]
+            flat = all_equal(a - b) if paired else all_equal(a) and all_equal(b)
+            degenerate += flat
+            if paired:
+                res: Any = stats.wilcoxon(a, b) if flat else stats.ttest_rel(a, b)
+            else:
+                res = stats.mannwhitneyu(a, b, alternative="two-sided") if flat else stats.ttest_ind(
+                    a, b, equal_var=False
+                )
+            raw.append(float(res.pvalue))
     matrix = np.eye(len(names))
     for (i, j), p in zip(pairs, holm(raw), strict=True):
         matrix[i, j] = matrix[j, i] = p
-    return pd.DataFrame(matrix, index=names, columns=names)
+    name = "paired t-tests (Holm" if paired else "Welch t-tests (Holm"
+    if degenerate:
+        rank, what = ("Wilcoxon signed-rank", "whose differences are all equal") if paired else (
+            "Mann-Whitney U", "of two constant levels")
+        name += f"; {rank} for {degenerate} pair{'s' if degenerate > 1 else ''} {what}"
+    return name + ")", pd.DataFrame(matrix, index=names, columns=names)
 
 
 def compare_many(
@@ -140,7 +170,7 @@ def compare_many(
             df, df_denom = eps * float(row["Num DF"]), eps * float(row["Den DF"])  # Greenhouse-Geisser
             pvalue = gg_pvalue(statistic, float(row["Num DF"]), float(row["Den DF"]), eps)
             reason = f"{reason} (Greenhouse-Geisser corrected for sphericity: epsilon {eps:.2f})"
-            posthoc_test, posthoc = "paired t-tests (Holm)", _paired_t_holm(names, y)
+            posthoc_test, posthoc = _pairwise_t_holm(names, samples, paired=True)
         elif paired:
             res = stats.friedmanchisquare(*samples)
             test, statistic, pvalue, df = "Friedman", float(res.statistic), float(res.pvalue), float(k - 1)
@@ -157,10 +187,7 @@ def compare_many(
                 res = anova_oneway(samples, use_var="unequal", welch_correction=True)
                 test, statistic, pvalue = "Welch's one-way ANOVA", float(res.statistic), float(res.pvalue)
                 df, df_denom = float(res.df_num), float(res.df_denom)
-                posthoc_test = "Welch t-tests (Holm)"
-                posthoc = sp.posthoc_ttest(
-                    long, val_col="value", group_col="level", equal_var=False, p_adjust="holm"
-                )
+                posthoc_test, posthoc = _pairwise_t_holm(names, samples, paired=False)
             else:
                 res = stats.kruskal(*samples)
                 test, statistic, pvalue, df = (
