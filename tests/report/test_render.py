@@ -262,3 +262,28 @@ def test_another_alpha_is_carried_into_every_label_that_depends_on_it(tmp_path: 
     p = next(p for p in analysis.pairwise if p.power_n is not None)
     g = p.test.effect_sizes[0].value
     assert p.power_n == repeats_for_power(g, paired=True, alpha=0.1) < repeats_for_power(g, paired=True)
+
+
+def test_a_level_with_one_value_in_every_run_is_called_copies_not_replicates(tmp_path: Path) -> None:
+    """A deterministic strategy repeated over seeds gives one number three times (sd 0): the report says
+    under the level table that its runs are copies, and names only such levels; a study without one has
+    no such note."""
+    from deltatune.ablation.table import read_results_table
+
+    table = tmp_path / "runs.csv"
+    rows = [f"{s},{st},{v}" for s in range(3) for st, v in
+            (("tpe", 1.05 + 0.06 * s), ("greedy", 1.09), ("sweep", 1.10))]
+    table.write_text("seed,strategy,speedup\n" + "\n".join(rows) + "\n")
+    md = tmp_path / "r.md"
+    write_report(read_results_table(table, factors=["strategy"]), html=None, markdown=md,
+                 aso_iterations=ASO_ITERATIONS)
+    text = md.read_text(encoding="utf-8")
+    notes = [ln for ln in text.splitlines() if "the runs are copies, not replicates" in ln]
+    assert len(notes) == 1, notes
+    assert notes[0].strip("_").startswith("greedy, sweep: the same value in every run."), notes
+    table.write_text("seed,strategy,speedup\n" + "\n".join(
+        f"{s},{st},{v + 0.01 * s * (st != 'tpe')}" for s in range(3) for st, v in
+        (("tpe", 1.05 + 0.06 * s), ("greedy", 1.09), ("sweep", 1.10))) + "\n")
+    write_report(read_results_table(table, factors=["strategy"]), html=None, markdown=md,
+                 aso_iterations=ASO_ITERATIONS)
+    assert "copies, not replicates" not in md.read_text(encoding="utf-8")

@@ -276,6 +276,9 @@ def _metric_blocks(
             "Per level",
         )
     )
+    same = [s.level for s in m.levels if s.description.n >= 2 and s.description.ci_method == "constant"]
+    if same:
+        out.append(Para(_constant_levels_note(same), "note"))
     if m.cells:
         out.append(
             Table(
@@ -298,6 +301,18 @@ def _metric_blocks(
             )
         out += _comparison_blocks(c, spec.margin, fig, results.unit_name, alpha)
     return out
+
+
+def _constant_levels_note(levels: list[str]) -> str:
+    """Why levels with one value in every run need reading with care: their repeats are copies."""
+    names = ", ".join(levels)
+    return (
+        f"{names}: the same value in every run. What the repeats vary (the seed, the timing) does not reach "
+        "this metric at "
+        f"{'these levels' if len(levels) > 1 else 'this level'} (a deterministic strategy, a setting the "
+        "seed does not change), so the runs are copies, not replicates: a zero spread is no evidence of "
+        "stability, and a test against such a level compares with one number."
+    )
 
 
 def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]:
