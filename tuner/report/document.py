@@ -278,7 +278,7 @@ def _metric_blocks(
     )
     same = [s.level for s in m.levels if s.description.n >= 2 and s.description.ci_method == "constant"]
     if same:
-        out.append(Para(_constant_levels_note(same), "note"))
+        out.append(Para(_constant_levels_note(same, results.unit_name), "note"))
     if m.cells:
         out.append(
             Table(
@@ -303,15 +303,16 @@ def _metric_blocks(
     return out
 
 
-def _constant_levels_note(levels: list[str]) -> str:
-    """Why levels with one value in every run need reading with care: their repeats are copies."""
+def _constant_levels_note(levels: list[str], unit: str) -> str:
+    """Why levels with one value in every run need reading with care: their repeats (over ``unit``, the
+    study's repeated unit: a seed, a clip) are copies."""
     names = ", ".join(levels)
+    these = "these levels" if len(levels) > 1 else "this level"
     return (
-        f"{names}: the same value in every run. What the repeats vary (the seed, the timing) does not reach "
-        "this metric at "
-        f"{'these levels' if len(levels) > 1 else 'this level'} (a deterministic strategy, a setting the "
-        "seed does not change), so the runs are copies, not replicates: a zero spread is no evidence of "
-        "stability, and a test against such a level compares with one number."
+        f"{names}: the same value in every run. The {unit} does not reach this metric at {these} "
+        f"(a deterministic strategy, or an outcome no {unit} changed), so the runs are copies, not "
+        "replicates: a zero spread is no evidence of stability, and a test against such a level compares "
+        "with one number."
     )
 
 
