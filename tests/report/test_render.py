@@ -287,3 +287,11 @@ def test_a_level_with_one_value_in_every_run_is_called_copies_not_replicates(tmp
     write_report(read_results_table(table, factors=["strategy"]), html=None, markdown=md,
                  aso_iterations=ASO_ITERATIONS)
     assert "copies, not replicates" not in md.read_text(encoding="utf-8")
+    # two factors may share level names: each level is named with its factor
+    table.write_text("seed,lr,wd,speedup\n" + "\n".join(
+        f"{s},{lr},{wd},{1.0 if lr == '0.1' else 1.0 + 0.1 * s}" for s in range(3) for lr in ("0.1", "0.2")
+        for wd in ("0.1", "0.2")) + "\n")
+    write_report(read_results_table(table, factors=["lr", "wd"]), html=None, markdown=md,
+                 aso_iterations=ASO_ITERATIONS)
+    notes = [ln for ln in md.read_text(encoding="utf-8").splitlines() if "copies, not replicates" in ln]
+    assert notes and notes[0].strip("_").startswith("lr = 0.1: the same value in every run."), notes

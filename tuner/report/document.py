@@ -276,9 +276,11 @@ def _metric_blocks(
             "Per level",
         )
     )
-    same = [s.level for s in m.levels if s.description.n >= 2 and s.description.ci_method == "constant"]
+    same = [(s.factor, s.level) for s in m.levels
+            if s.description.n >= 2 and s.description.ci_method == "constant"]
     if same:
-        out.append(Para(_constant_levels_note(same, results.unit_name), "note"))
+        several = len({s.factor for s in m.levels}) > 1
+        out.append(Para(_constant_levels_note(same, results.unit_name, several), "note"))
     if m.cells:
         out.append(
             Table(
@@ -303,10 +305,15 @@ def _metric_blocks(
     return out
 
 
-def _constant_levels_note(levels: list[str], unit: str) -> str:
-    """Why levels with one value in every run need reading with care: their repeats (over ``unit``, the
-    study's repeated unit: a seed, a clip) are copies."""
-    names = ", ".join(levels)
+def _constant_levels_note(levels: list[tuple[str, str]], unit: str, by_factor: bool) -> str:
+    """Why levels (``(factor, level)``) with one value in every run need reading with care: their repeats
+    (over ``unit``, the study's repeated unit: a seed, a clip) are copies. ``by_factor``: name each
+    level's factor (two factors may share level names)."""
+    if by_factor:
+        factors = dict.fromkeys(f for f, _ in levels)
+        names = "; ".join(f"{f} = " + ", ".join(lv for g, lv in levels if g == f) for f in factors)
+    else:
+        names = ", ".join(lv for _, lv in levels)
     these = "these levels" if len(levels) > 1 else "this level"
     return (
         f"{names}: the same value in every run. The {unit} does not reach this metric at {these} "
