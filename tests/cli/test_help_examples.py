@@ -103,13 +103,35 @@ def test_help_and_light_commands_import_no_torch(argv: list[str]) -> None:
 def test_an_unknown_option_is_refused_by_its_commands_parser(
     argv: list[str], who: str, bad: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The top-level parser refused it, with the top-level usage ("deltatune [-h] ... COMMAND"), which
-    does not show the options the command does take. Now the command's own usage and name say it."""
+    """The top-level parser refused it in the top-level's name ("deltatune"), which does not take the
+    command's options. Now the command's own parser says it, in one line that points to its --help."""
     from deltatune.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(argv)
     err = capsys.readouterr().err
     assert exc.value.code == 2
-    assert err.startswith(f"usage: {who} [-h]"), err
-    assert f"\n{who}: error: unrecognized arguments: {bad}\n" in err, err
+    assert err == f"{who}: error: unrecognized arguments: {bad} (see {who} --help)\n", err
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["search", "--model", "hrnet", "--budget", "abc"],
+     "deltatune search: error: argument --budget: invalid float value: 'abc' (see deltatune search --help)"),
+    (["export", "--best-under", "abc"],
+     "deltatune export: error: argument --best-under: invalid float value: 'abc' "
+     "(see deltatune export --help)"),
+    (["bench", "--frames"], "deltatune bench: error: argument --frames: expected one argument "
+     "(see deltatune bench --help)"),
+])
+def test_a_value_argparse_refuses_is_one_line_not_the_usage_block(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse's own refusals (a value of the wrong type, a missing value) printed the command's whole
+    usage (18 lines for search) before the one line that says what is wrong; every other bad input is
+    that one line."""
+    from deltatune.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [line]

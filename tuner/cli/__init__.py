@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from deltatune import __version__
 from deltatune.errors import DeltatuneError
@@ -45,6 +45,16 @@ COMMANDS: tuple[str, ...] = (
 
 def _load(name: str) -> ModuleType:
     return importlib.import_module(name)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a refused command line is one line, as every other bad input is:
+    ``deltatune search: error: argument --budget: invalid float value: 'abc' (see deltatune search
+    --help)``, exit code 2. argparse's own prints the command's whole usage first (18 lines for
+    ``search``), which buries the one line that says what is wrong."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -86,7 +96,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     nothing); ``None``, all of them. :func:`main` builds only the command it runs: several commands'
     arguments import the training code, and with it torch, for their defaults (a second of every
     ``--help`` and every ``report`` that needs none of it)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deltatune",
         description="DeltaCNN-style delta inference on CPU: convert, inspect, search thresholds, benchmark.",
         epilog=examples_epilog(EXAMPLES),
