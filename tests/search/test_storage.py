@@ -110,3 +110,16 @@ def test_a_new_sqlite_file_gets_its_folder_as_a_journal_does(tmp_path: Path) -> 
     study = optuna.create_study(study_name="s", storage=StorageSpec("rdb", url).open(write=True))
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert (tmp_path / "new" / "dir" / "s.db").is_file()
+
+
+def test_a_journal_in_a_place_no_file_can_be_made_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--storage /proc/x.journal``: the folder exists and passes the write check, but no file can be made
+    in it; Optuna's journal backend raised FileNotFoundError out of the search as a traceback (exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    assert main([*TINY, "--study", "k", "--storage", "/proc/x.journal"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deltatune search: error: --storage /proc/x.journal: "), err
+    assert err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir())
