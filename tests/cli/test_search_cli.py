@@ -88,7 +88,18 @@ def test_search_json_then_pareto_then_export(results: Path, capsys: pytest.Captu
         assert (row["measured_speedup"], row["measured_ci_low"], row["measured_ci_high"]) == pytest.approx(
             (r["measured"], r["ci_low"], r["ci_high"]))
 
-    assert cli("export", ["--study", "c", "--trial", "0", "-o", "t0.json"]) == 0
+    # export says which speedup it quotes, the measured one of a re-timed trial, and a loss over budget
+    for t in range(5):
+        capsys.readouterr()
+        assert cli("export", ["--study", "c", "--trial", str(t), "-o", f"t{t}.json"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        speed = {"latency": "predicted wall-clock", "macs": "MAC"}[out["speed"]]
+        assert lines[0].startswith(f"trial {t}: {speed} speedup "), lines
+        assert ("(re-timed: measured " in lines[0]) == (t in timed), lines
+        loss = float(table.loc[table["trial"] == t, "accuracy_loss"].iloc[0])
+        over = [ln for ln in lines if ln.startswith(f"note: trial {t} loses more than the search's budget")]
+        assert len(over) == (loss > out["budget"]), (lines, loss)
+    assert (table["accuracy_loss"] > out["budget"]).any() and (table["accuracy_loss"] <= out["budget"]).any()
     assert json.loads(Path("t0.json").read_text())["format"] == "deltatune-thresholds/1"
     # what each trial ran is in the CSV too (it held only the objectives): the exported file's setting
     exported = json.loads(Path("t0.json").read_text())

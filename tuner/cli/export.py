@@ -56,15 +56,24 @@ def run(args: argparse.Namespace) -> int:
         chosen = select_trial(study, trial=args.trial, best_under=args.best_under)
         out = check_output_path(default_export_path(study, chosen.number), "the default output (no -o)")
     res = export_trial(study, out, trial=args.trial, best_under=args.best_under, format=args.format)
-    from deltatune.search.objective import model_loss_unit
+    from deltatune.search.objective import SPEED_NAMES, model_loss_unit
     from deltatune.search.pareto import study_meta
+    from deltatune.search.retime import stored_retimings
 
     meta = study_meta(study)
     unit = model_loss_unit(str(meta.get("model")))
+    kind = SPEED_NAMES.get(str(meta.get("speed")), "")
+    timed = [r for r in stored_retimings(study) if r.trial == res.trial]
+    measured = "" if not timed else (
+        f" (re-timed: measured {timed[0].measured:.2f}x [{timed[0].ci_low:.2f}, {timed[0].ci_high:.2f}])")
     print(
-        f"trial {res.trial}: speedup {res.speedup:.3f}x, accuracy loss {res.accuracy_loss:.4f} {unit} "
-        f"-> {res.path} ({res.format})"
+        f"trial {res.trial}: {kind + ' ' if kind else ''}speedup {res.speedup:.3f}x{measured}, accuracy loss "
+        f"{res.accuracy_loss:.4f} {unit} -> {res.path} ({res.format})"
     )
+    budget = meta.get("budget")
+    if isinstance(budget, (int, float)) and res.accuracy_loss > budget:
+        print(f"note: trial {res.trial} loses more than the search's budget of {budget:g} {unit}: it is not "
+              "one of the settings the search offers (`--best-under X` exports the fastest within X)")
     if res.weights is not None:
         from deltatune.search.export import finetuned_model
 
