@@ -373,3 +373,17 @@ def test_a_run_without_any_value_still_counts_as_run(tmp_path: Path) -> None:
     a = analyse(read_results_table(path, factors=["lr"]), aso_iterations=20)
     assert (a.runs.completed, a.runs.expected, a.runs.n_missing) == (6, 6, 0)
     assert a.metrics[0].n_missing == 1
+
+
+def test_a_table_whose_only_factor_has_one_level_is_refused(tmp_path: Path) -> None:
+    """Three seeds at lr = 0.1 only: nothing to compare. The report ran (exit 0) and said the runs were
+    "compared as independent groups"; a baseline at a one-level factor is refused as well."""
+    path = tmp_path / "one.csv"
+    path.write_text("seed,lr,acc\n0,0.1,50\n1,0.1,51\n2,0.1,49\n")
+    with pytest.raises(ConfigError, match=r"one.csv: factor lr has one level only \(0.1\): nothing to "):
+        read_results_table(path, factors=["lr"])
+    two = tmp_path / "two.csv"
+    two.write_text("seed,lr,wd,acc\n0,0.1,0,50\n0,0.01,0,52\n1,0.1,0,51\n1,0.01,0,53\n")
+    with pytest.raises(ConfigError, match=r"--baseline wd=0: factor wd has one level only \(0\) in "
+                       r".*two.csv: nothing to compare it with"):
+        read_results_table(two, factors=["lr", "wd"], baseline=("wd", "0"))

@@ -138,6 +138,13 @@ def read_results_table(
                 f"(levels: {', '.join(levels[factor])})"
             )
         primary = (factor, level, metric_names[0])
+    single = [f for f in factor_names if len(levels[f]) < 2]  # a setting every row shares (analysis says so)
+    if baseline is not None and baseline[0] in single:
+        raise ConfigError(f"--baseline {baseline[0]}={baseline[1]}: factor {baseline[0]} has one level only "
+                          f"({levels[baseline[0]][0]}) in {path}: nothing to compare it with")
+    if single and len(single) == len(factor_names):
+        raise ConfigError(f"{path}: factor {single[0]} has one level only ({levels[single[0]][0]}): nothing "
+                          "to compare (a factor needs two levels or more)")
     named = set(lower_is_better) | set(higher_is_better)
     guessed = [m for m in metric_names if m not in named and lower_is_better_by_name(m)]
     specs = [
