@@ -337,9 +337,9 @@ def test_the_factorial_anova_counts_runs_not_the_segments_a_run_was_scored_on() 
 
 
 @pytest.mark.parametrize(("eps", "said"), [
-    (0.1, "ASO eps_min = 0.10 (tpe almost stochastically better)"),
-    (0.31, "ASO eps_min = 0.31 (tpe better more often than not; a confident claim needs eps_min < 0.2)"),
-    (0.97, "ASO eps_min = 0.97 (tpe not shown almost stochastically better)"),
+    (0.1, "ASO eps_min = 0.100 (tpe almost stochastically better)"),
+    (0.31, "ASO eps_min = 0.310 (tpe better more often than not; a confident claim needs eps_min < 0.2)"),
+    (0.97, "ASO eps_min = 0.970 (tpe not shown almost stochastically better)"),
 ])
 def test_aso_is_called_almost_stochastically_better_only_below_the_confident_threshold(
     two_by_two, eps: float, said: str
@@ -396,3 +396,27 @@ def test_a_level_vs_baseline_test_keeps_every_pair_it_has(tmp_path) -> None:
     assert (c.n_blocks, c.n_incomplete) == (5, 1) and c.omnibus is not None and c.omnibus.n == 5
     n = {p.level: p.n_a for p in c.pairwise}
     assert n == {"q": 6, "r": 5}
+
+
+def test_pairs_that_all_differ_by_the_same_amount_are_said_to_have_no_spread(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every one of five seeds 0.05 lower at lr=1e-2: no t-test or t CI is defined, and the rank test's
+    p cannot go below 0.0625. The sentence said "95 % t CI -0.050 to -0.050" as if it were an interval;
+    it now says the pairs all differ by exactly that. A difference of exactly 0 has an effect size, 0, for
+    which no number of seeds gives power (it said no effect size could be estimated)."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "s.csv"
+    shift = [1, -1, 2, -2, 0]  # acc: differences that sum to exactly 0
+    rows = [f"{s},{lr},{0.5 + 0.01 * s - (0.05 if lr == '1e-2' else 0)},"
+            f"{70 + s + (shift[s] if lr == '1e-2' else 0)}" for s in range(5) for lr in ("1e-3", "1e-2")]
+    path.write_text("seed,lr,loss,acc\n" + "\n".join(rows) + "\n")
+    table = read_results_table(path, factors=["lr"], baseline=("lr", "1e-3"), higher_is_better=["acc"])
+    a = analyse(table, aso_iterations=ASO_ITERATIONS)
+    loss = next(p for p in a.pairwise if p.metric == "loss")
+    assert loss.summary.startswith("1e-2 vs 1e-3: -0.050 loss (better) (every one of the 5 pairs differs by "
+                                   "exactly this: no spread, so neither a t-test nor a t CI is defined), "
+                                   "Wilcoxon signed-rank p = 0.062"), loss.summary
+    assert "an exact Wilcoxon p cannot go below 0.0625" in loss.summary
+    acc = next(p for p in a.pairwise if p.metric == "acc")
+    assert acc.power_note == ("power: the observed Hedges' g_z is 0, and no number of seeds (pairs) gives "
+                              "power to detect a difference of 0"), acc.power_note

@@ -124,6 +124,9 @@ def power_note(test: TestResult, n: int, unit: str, alpha: float = 0.05) -> str:
 
     g = test.effect_sizes[0].value if test.effect_sizes else math.nan
     what = f"{unit}s (pairs)" if test.paired else f"{unit}s per level"
+    if g == 0:
+        return f"power: the observed {effect_name('hedges_g', test.paired)} is 0, and no number of {what} " \
+               "gives power to detect a difference of 0"
     if not math.isfinite(g) or test.power_n is None:
         return "power: no effect size could be estimated, so no sample size can be suggested"
     many = f"more than {MAX_REPEATS}" if test.power_n >= MAX_REPEATS else f"about {test.power_n}"
@@ -165,7 +168,10 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     direction = "" if pw.better is None else (" (better)" if pw.better else " (worse)")
     verdict = "significant after Holm correction" if pw.significant else "not significant after correction"
     mean = f"{fmt_signed(pw.diff_ci_low)} to {fmt_signed(pw.diff_ci_high)}"
-    if pw.rank_test:  # its verdict is about the shift, not the mean, which one outlier can move anywhere
+    if pw.paired and pw.test.n >= 2 and pw.diff_ci_low == pw.diff_ci_high:  # no spread: a CI of one point
+        estimate = (f"{fmt_signed(pw.diff)} {spec.label}{direction} (every one of the {pw.test.n} pairs "
+                    "differs by exactly this: no spread, so neither a t-test nor a t CI is defined)")
+    elif pw.rank_test:  # its verdict is about the shift, not the mean, which one outlier can move anywhere
         estimate = (f"shift {fmt_signed(pw.shift)} {spec.label}{direction} (Hodges-Lehmann, the rank test's "
                     f"estimate; mean difference {fmt_signed(pw.diff)}, 95 % t CI {mean})")
     else:
@@ -195,7 +201,7 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
                    f"{CONFIDENT_ASO:g}")
         else:
             who = f"{pw.level} not shown almost stochastically better"
-        parts.append(f"ASO eps_min = {fmt(pw.aso.eps_min, 2)} ({who})")
+        parts.append(f"ASO eps_min = {fmt(pw.aso.eps_min)} ({who})")  # as the ASO table writes it
     return "; ".join(parts)
 
 
