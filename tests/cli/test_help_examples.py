@@ -122,6 +122,8 @@ def test_an_unknown_option_is_refused_by_its_commands_parser(
      "(see deltatune export --help)"),
     (["bench", "--frames"], "deltatune bench: error: argument --frames: expected one argument "
      "(see deltatune bench --help)"),
+    (["report", "runs.csv", "--metrics", "acc,acc"], "deltatune report: error: argument --metrics: "
+     "'acc,acc': names 'acc' twice (see deltatune report --help)"),
 ])
 def test_a_value_argparse_refuses_is_one_line_not_the_usage_block(
     argv: list[str], line: str, capsys: pytest.CaptureFixture[str]

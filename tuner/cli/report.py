@@ -90,7 +90,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        "+-X count as practically equivalent (TOST, Bayesian ROPE)")
     table.add_argument("--baseline", default=None, metavar="FACTOR=LEVEL",
                        help="the comparison the runs were made for: every level of FACTOR against LEVEL on "
-                       "the first metric")
+                       "the first metric (default: no primary comparison; each factor's levels are tested "
+                       "against its first level, the smallest number of a numeric factor)")
     table.add_argument("--unpaired", action="store_true",
                        help="compare runs as independent groups even where they share a unit")
 
@@ -99,6 +100,9 @@ def _names(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated column names")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: names {twice!r} twice")
     return names
 
 
