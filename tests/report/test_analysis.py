@@ -420,3 +420,16 @@ def test_pairs_that_all_differ_by_the_same_amount_are_said_to_have_no_spread(tmp
     acc = next(p for p in a.pairwise if p.metric == "acc")
     assert acc.power_note == ("power: the observed Hedges' g_z is 0, and no number of seeds (pairs) gives "
                               "power to detect a difference of 0"), acc.power_note
+
+
+def test_one_pair_has_a_mean_difference_but_no_test_or_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One seed under both levels: the difference is known (0.1) though nothing can be tested and no CI
+    drawn; it was shown as "–"."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "one.csv"
+    path.write_text("seed,lr,acc\n0,0.1,0.6\n0,0.01,0.5\n")
+    a = analyse(read_results_table(path, factors=["lr"]), aso_iterations=ASO_ITERATIONS)
+    (pw,) = a.pairwise
+    assert pw.diff == pytest.approx(0.1) and math.isnan(pw.diff_ci_low) and math.isnan(pw.p_raw)
+    assert pw.summary.startswith("0.1 vs 0.01: not tested (too few complete blocks to test: 1")

@@ -261,6 +261,8 @@ def _pairwise(
     n = int(a.size if paired else a.size + b.size)
     eq = bayes = aso = None
     diff = lo = hi = shift = math.nan
+    if min(a.size, b.size) >= 1:  # known from one pair too (its CI and the tests are not)
+        diff = float(np.mean(a) - np.mean(b))
     if min(a.size, b.size) < MIN_N:
         what = "complete blocks" if paired else "observations"
         counts = f"{a.size}" if paired else f"{a.size} ({level}) and {b.size} ({baseline})"
@@ -270,7 +272,6 @@ def _pairwise(
             test = compare_two(a, b, paired=paired, alpha=alpha, seed=seed)
         except FAILURES as e:
             test = nan_test(f"not tested: {e}", paired=paired, n=n)
-        diff = float(np.mean(a) - np.mean(b))
         shift = hodges_lehmann(a, b, paired=paired)
         lo, hi = mean_difference_ci(a, b, paired=paired)
         if spec.margin is not None:
