@@ -226,8 +226,8 @@ def test_finish_runs_the_trial_of_a_sibling_killed_while_it_runs(tmp_path: Path)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_says_what_was_kept_without_a_traceback(tmp_path: Path, sig: signal.Signals) -> None:
     """SIGINT in the middle of a trial: exit 130, one line saying the finished trials are kept and how to
-    finish, and none of the stack Optuna logs for the interrupted trial (it stays under --debug). SIGTERM
-    (``kill``, a scheduler's limit) alike: it ended the search silently, its trial left RUNNING."""
+    finish, and none of the stack and lines Optuna logs for the interrupted trial (kept under --debug).
+    SIGTERM (``kill``, a scheduler's limit) alike: it ended the search silently, its trial left RUNNING."""
     results = tmp_path / "results"
     env = {**os.environ, "DELTATUNE_RESULTS": str(results), "OMP_NUM_THREADS": "1"}
     # the default hrnet's trials take about a second, so the signal lands inside one, as a user's does
@@ -246,7 +246,7 @@ def test_ctrl_c_says_what_was_kept_without_a_traceback(tmp_path: Path, sig: sign
     assert proc.returncode == 130, err
     assert "deltatune search: interrupted; finished trials are kept in study c" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert len(err.strip().splitlines()) <= 2, err  # Optuna's one-line "Trial N failed" may precede it
+    assert len(err.strip().splitlines()) == 1, err  # Optuna's "Trial N failed with value None." dropped too
     states = [t.state for t in optuna.load_study(
         study_name="c", storage=StorageSpec("journal", str(results / "c.journal")).open()).trials]
     assert TrialState.RUNNING not in states  # the interrupted trial is marked, not left running

@@ -267,13 +267,26 @@ def _num(v: Any) -> float | None:
 
 
 class _NoInterruptTraceback(logging.Filter):
-    """Drops Optuna's warning about a trial stopped by Ctrl-C ("Trial N failed with parameters: {...}
-    because of the following error: KeyboardInterrupt()" and the whole stack): an interrupt is no failure
-    to explain, and the command says what was kept. Under ``--debug`` (root logger at DEBUG) it stays."""
+    """Drops Optuna's warnings about a trial stopped by Ctrl-C ("Trial N failed with parameters: {...}
+    because of the following error: KeyboardInterrupt()" with the whole stack, then "Trial N failed with
+    value None."): an interrupt is no failure to explain, and the command says what was kept. A trial
+    that failed of an error keeps both lines. Under ``--debug`` (root logger at DEBUG) they stay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stopped: str | None = None  # "Trial N " of the trial an interrupt stopped
 
     def filter(self, record: logging.LogRecord) -> bool:
-        stopped = record.exc_info is not None and isinstance(record.exc_info[1], KeyboardInterrupt)
-        return not stopped or logging.getLogger().isEnabledFor(logging.DEBUG)
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        message = record.getMessage()
+        if record.exc_info is not None and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self._stopped = message[: message.find("failed")]
+            return False
+        if self._stopped is not None and message == f"{self._stopped}failed with value None.":
+            self._stopped = None
+            return False
+        return True
 
 
 def optuna_warnings_only() -> None:
