@@ -504,3 +504,20 @@ def test_a_full_disk_is_found_behind_the_error_it_caused() -> None:
         found = _disk_error(exc)
     assert found is not None and found.errno == errno.ENOSPC
     assert _disk_error(ValueError("x")) is None and _disk_error(OSError(errno.ENOENT, "gone")) is None
+
+
+def test_fine_tuning_the_detector_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The detector's output is a list of boxes per image: fine-tuning it crashed at the first step with
+    "AttributeError: 'list' object has no attribute 'dim'" (exit 1). It is refused before any work, and
+    the line says how the detector trains."""
+    out = tmp_path / "frcnn.pt"
+    argv = ["finetune", "--model", "fasterrcnn_mobilenet_v2", "--steps", "2", "--weight-decay", "0.1",
+            "-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["deltatune finetune: error: --model fasterrcnn_mobilenet_v2: a detector; fine-tuning "
+                   "covers pose models and classifiers (the detector's head trains with `deltatune detect "
+                   "train`)"]
+    assert not list(tmp_path.iterdir())
