@@ -232,3 +232,47 @@ def test_runs_that_recorded_no_value_are_pointed_out(
                      "--aso-iterations", "20"]) == 0
     text = md.read_text(encoding="utf-8")
     assert "Completed runs: 2 of 2 expected." in text and "No value in 2 of 2 observations" in text
+
+
+@pytest.mark.slow  # ~10 s: two real one-trial searches
+def test_a_study_files_report_reads_the_file_and_refuses_one_that_no_longer_fits_its_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report STUDY.toml`` showed the stored design whatever the file said now: a changed margin or
+    metric list was ignored, and a file with a seed taken away still reported it, all under the file's
+    name. The file's report settings now apply, added seeds count as expected runs, and a file whose runs
+    are not the stored ones is refused in one line that says how to report those."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "results"))
+    base = (STUDY.replace('name = "cli-e2e"', 'name = "drift"').replace("\nrepeats = 3", "\nrepeats = 2")
+            .replace('metrics = ["heldout_loss", "heldout_speedup", "measured_speedup"]',
+                     'metrics = ["heldout_loss"]')
+            .replace('primary = { factor = "strategy", baseline = "deltacnn-greedy", '
+                     'metric = "heldout_speedup" }\n', "")
+            .replace("trials = 3\nbudget = 2.0", "trials = 1\nbudget = 0.0001")
+            .replace('["random", "sweep", "deltacnn-greedy"]\nspace = ["global", "group"]', '["random"]'))
+    study = tmp_path / "drift.toml"
+    study.write_text(base)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["ablate", str(study), "--no-progress"]) == 0
+    md = tmp_path / "r.md"
+
+    def report() -> int:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return main(["report", str(study), "--md", str(md), "-o", str(tmp_path / "r.html"),
+                         "--aso-iterations", "20"])
+
+    study.write_text(base.replace("heldout_loss = 0.5", "heldout_loss = 0.25")
+                     .replace('metrics = ["heldout_loss"]', 'metrics = ["heldout_loss", "tune_loss"]'))
+    assert report() == 0
+    text = md.read_text(encoding="utf-8")
+    assert "equivalence margin ±0.25" in text and "±0.5" not in text and "(tune_loss;" in text
+    study.write_text(base.replace("\nrepeats = 2", "\nrepeats = 3"))
+    assert report() == 0
+    assert "Completed runs: 2 of 3 expected (1 missing)" in md.read_text(encoding="utf-8")
+    capsys.readouterr()
+    study.write_text(base.replace("\nrepeats = 2", "\nrepeats = 1"))
+    assert report() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its design is not the one its runs in " in err[0], err
+    assert "1 of its runs taken away" in err[0] and "report the runs as they were made with `deltatune " \
+        "report " in err[0], err

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from deltatune.ablation.results import AblationResults
+    from deltatune.ablation.spec import StudySpec
 
 NAME = "report"
 HELP = "test an ablation study's differences and write an HTML / Markdown report"
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{src}: no results yet at {shown_url(url)}; run `deltatune ablate {src}` first"
             )
         study, stored = find_study(url, spec.name)
+        stored = _file_or_stored(src, spec, stored, url)
     elif "://" in src:
         study, stored = find_study(src, args.study)
     else:
@@ -201,6 +203,25 @@ def run(args: argparse.Namespace) -> int:
     if results.completed_runs == 0:
         raise ConfigError(f"study {stored.name}: no finished runs yet")
     return _write(args, results, f"{stored.name}: {results.completed_runs} of {results.expected_runs} runs")
+
+
+def _file_or_stored(src: str, spec: StudySpec, stored: StudySpec, url: str) -> StudySpec:
+    """The design a study file's report reads: the file's own, whose report settings (description, metrics,
+    primary comparison, equivalence margins, pairing) then apply, when its runs are the stored ones or
+    more (levels, seeds or segments added: they count as expected, not yet run). A file whose runs
+    measure something else, or fewer of them, is refused: its report would silently show the stored
+    runs under the file's name (``report`` of the database itself shows them as they were run)."""
+    from deltatune.errors import ConfigError
+    from deltatune.search.storage import shown_url, sqlite_file, url_scheme
+
+    if spec.fingerprint() == stored.fingerprint() or spec.extends(stored):
+        return spec
+    changed = "; ".join(spec.differences(stored)) or "model, data, fixed settings, or runs taken away"
+    db = sqlite_file(url) if url_scheme(url) == "sqlite" else url
+    raise ConfigError(
+        f"{src}: its design is not the one its runs in {shown_url(url)} were made with: {changed}; "
+        f"restore the file, or report the runs as they were made with `deltatune report {db}`"
+    )
 
 
 def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int:
