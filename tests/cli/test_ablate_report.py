@@ -276,3 +276,33 @@ def test_a_study_files_report_reads_the_file_and_refuses_one_that_no_longer_fits
     assert len(err) == 1 and "its design is not the one its runs in " in err[0], err
     assert "1 of its runs taken away" in err[0] and "report the runs as they were made with `deltatune " \
         "report " in err[0], err
+
+
+@pytest.mark.slow  # ~5 s: two one-trial searches on a tiny model
+def test_runs_on_random_weights_are_said_so_in_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with no default weights runs seeded random ones (ablate warns on stderr); the report said
+    "weights: default" and nothing more, so its numbers read as a trained model's."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "results"))
+    study = tmp_path / "rand.toml"
+    study.write_text(STUDY.replace('name = "cli-e2e"', 'name = "rand"').replace('model = "hrnet"',
+                                                                                'model = "hrnet_tiny"')
+                     .replace("\nrepeats = 3", "\nrepeats = 2")
+                     .replace('metrics = ["heldout_loss", "heldout_speedup", "measured_speedup"]',
+                              'metrics = ["heldout_speedup"]')
+                     .replace('primary = { factor = "strategy", baseline = "deltacnn-greedy", '
+                              'metric = "heldout_speedup" }\n', "")
+                     .replace("trials = 3\nbudget = 2.0", "trials = 1\nbudget = 100.0")
+                     .replace('["random", "sweep", "deltacnn-greedy"]\nspace = ["global", "group"]',
+                              '["random"]')
+                     .replace("[equivalence]\nheldout_loss = 0.5\n", ""))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["ablate", str(study), "--no-progress"]) == 0
+        md = tmp_path / "r.md"
+        assert main(["report", str(study), "--md", str(md), "-o", str(tmp_path / "r.html"),
+                     "--aso-iterations", "20"]) == 0
+    text = md.read_text(encoding="utf-8")
+    assert "| weights | default (none here: 2 of 2 runs ran seeded random weights) |" in text
+    assert ("2 of 2 runs ran seeded random weights (hrnet_tiny has no default weights here): their losses "
+            "and settings describe no trained model") in text

@@ -82,6 +82,8 @@ class RunOutcome:
     config: dict[str, Any] | None = None
     front: list[tuple[float, float]] = field(default_factory=list)  # (accuracy loss, speedup)
     wall_s: float = 0.0
+    #: the model ran seeded random weights (``weights = "default"`` on a model with none here)
+    random_weights: bool = False
 
 
 def _num(v: Any) -> float | None:
@@ -208,6 +210,7 @@ def execute_run(state: WorkerState, run: Run) -> RunOutcome:
     else:  # pragma: no cover - validated by the spec
         raise ConfigError(f"study kind {spec.kind!r} is unknown")
     out.wall_s = time.perf_counter() - t0
+    out.random_weights = any(bool(getattr(ev, "random_weights", False)) for ev in state._evaluators.values())
     return out
 
 

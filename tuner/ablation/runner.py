@@ -227,7 +227,7 @@ def _work(
         trial.set_user_attr("observations", [o.to_dict() for o in out.observations])
         trial.set_user_attr("config", out.config)
         trial.set_user_attr("front", [list(p) for p in out.front])
-        trial.set_user_attr("provenance", {**prov, "pid": os.getpid()})
+        trial.set_user_attr("provenance", {**prov, "pid": os.getpid(), "random_weights": out.random_weights})
         done["n"] += 1
         return out.wall_s
 

@@ -214,6 +214,7 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
     fcols = list(factors) + list(obs_factors)
     obs_rows, speed_rows, front_rows, prov_rows = [], [], [], []
     seen: set[str] = set()
+    random_runs = 0  # runs whose model had no default weights here and ran seeded random ones
     for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
         a = t.user_attrs
         key = a.get("run_key")
@@ -239,6 +240,7 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
         for loss, speed in a.get("front") or []:
             front_rows.append({**base, "accuracy_loss": loss, "speedup": speed})
         p = a.get("provenance") or {}
+        random_runs += bool(p.get("random_weights"))
         prov_rows.append(
             {
                 "run": key,
@@ -274,7 +276,10 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
             prov_rows, columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]
         ),
         expected_runs=len(spec.runs()),
-        setup=spec.setup_rows(),
+        setup=[(k, f"{v} (none here: {random_runs} of {len(seen)} runs ran seeded random weights)")
+               if k == "weights" and random_runs else (k, v) for k, v in spec.setup_rows()],
+        notes=[f"{random_runs} of {len(seen)} runs ran seeded random weights ({spec.model} has no default "
+               "weights here): their losses and settings describe no trained model"] if random_runs else [],
     )
 
 
