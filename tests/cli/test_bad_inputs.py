@@ -521,3 +521,16 @@ def test_fine_tuning_the_detector_is_refused_in_one_line(
                    "covers pose models and classifiers (the detector's head trains with `deltatune detect "
                    "train`)"]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_threshold_for_dense_head_features_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``detect train --head-features dense --threshold 0.1`` trained for five minutes exactly as without
+    --threshold (the threshold is the delta backbone's); it is refused before any work."""
+    out = tmp_path / "a.pt"
+    assert main(["detect", "train", "--head-features", "dense", "--threshold", "0.1", "-o", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "deltatune detect: error: --threshold 0.1: the delta backbone's threshold; it applies with "
+        "--head-features delta only"]
+    assert not list(tmp_path.iterdir())

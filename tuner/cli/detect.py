@@ -101,7 +101,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
         type=float,
-        default=d.threshold,
+        default=None,
         help=f"the delta backbone's threshold with --head-features delta (default {d.threshold})",
     )
     p.add_argument(
@@ -187,11 +187,14 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         train_backbone=args.train_backbone,
         head_features=args.head_features,
-        threshold=args.threshold,
+        threshold=DetectionTrainConfig.threshold if args.threshold is None else args.threshold,
         seed=args.seed,
         stride=args.stride,
     )
     cfg.validate()
+    if args.threshold is not None and args.head_features != "delta":  # it would train exactly as without
+        raise ConfigError(f"--threshold {args.threshold:g}: the delta backbone's threshold; it applies with "
+                          "--head-features delta only")
     out = check_output_path(args.out, "--out")
     _threads(args.threads)
     from deltatune.train.checkpoints import fresh_resume_note
