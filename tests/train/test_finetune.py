@@ -5,6 +5,7 @@ extra terms, exact resume, the straight-through truncation, and the CLI."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -189,3 +190,24 @@ def test_cli_finetune_trains_on_the_crop_windows_it_is_given(tmp_path, capsys, v
     blob = torch.load(tmp_path / "other.pt.ckpt", map_location="cpu", weights_only=True)
     assert json.loads(blob["config"])["windows"] == ["500,200,240,320"]
     assert "windows" not in json.loads(_cfg().to_json())  # no windows: the settings as before the field
+
+
+def test_the_summary_compares_the_same_frames_before_and_after(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Each step draws other frame pairs, so "first step -> last step" compared frames, not weights: the
+    frame-to-frame change "doubled" (0.031 -> 0.050) in a run that lowered it on any one set of frames.
+    The summary now scores the final weights on the first step's pairs; a run whose objective rose there
+    gets a note, one at a tiny learning rate (weights all but unchanged) none."""
+    base = ["finetune", "--model", "hrnet", "--frames", "0:10", "--steps", "6", "--batch-size", "2",
+            "--sparsity-penalty", "0.1", "--threads", "2", "--no-progress"]
+    assert main([*base, "--lr", "1e-4", "-o", str(tmp_path / "a.pt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    m = re.match(r"fine-tuned hrnet for 6 steps in \d+ s; on the first step's frame pairs, before -> after: "
+                 r"objective ([\d.e-]+) -> ([\d.e-]+), frame-to-frame change ([\d.]+) -> ([\d.]+)$", lines[0])
+    assert m, lines
+    assert float(m[2]) > 1.05 * float(m[1])  # 20 steps at 1e-4 drift from the original (README)
+    assert lines[-1].startswith("note: on the same frames the objective rose: the run ended worse than it "
+                                "began at --lr 0.0001"), lines
+    assert main([*base, "--lr", "1e-9", "-o", str(tmp_path / "b.pt"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["end_loss"] == pytest.approx(d["first_loss"], rel=1e-3)
+    assert d["end_change"] == pytest.approx(d["first_change"], rel=1e-3)

@@ -150,6 +150,11 @@ class FinetuneResult:
     distill_losses: tuple[float, ...]
     sparsity: tuple[float, ...]
     wall_time_s: float
+    #: the objective and the frame-to-frame change of the final weights on step 1's frame pairs, the
+    #: pairs ``losses[0]`` and ``sparsity[0]`` were measured on (each step draws other pairs, so the last
+    #: step's values against the first's compare frames, not weights); ``None`` when no step ran
+    end_loss: float | None = None
+    end_change: float | None = None
 
 
 def nonlinear_modules(model: nn.Module) -> list[nn.Module]:
@@ -295,8 +300,9 @@ def finetune(
                leave=False)
     mode = "max"
     student.eval()  # frozen batch-norm statistics, no dropout: gradients flow all the same
-    while step < end:
-        t, s = _pair_indices(step, cfg.seed, n_frames, n_streams, cfg.batch_size)
+    def objective(k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``(objective, distillation loss, change term)`` of the student on step ``k``'s frame pairs."""
+        t, s = _pair_indices(k, cfg.seed, n_frames, n_streams, cfg.batch_size)
         x = torch.cat([frames[t, s], frames[t + 1, s]])  # [2B, C, H, W]: frame t, then frame t+1
         with torch.no_grad():
             target = teacher(x)
@@ -312,6 +318,10 @@ def finetune(
         d_loss = output_loss(pred, target)
         s_term = torch.stack(changes).mean() if changes else pred.new_zeros(())
         loss = d_loss + cfg.sparsity_penalty * s_term if cfg.sparsity_penalty > 0 else d_loss
+        return loss, d_loss, s_term
+
+    while step < end:
+        loss, d_loss, s_term = objective(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -326,6 +336,7 @@ def finetune(
         if step % cfg.checkpoint_every == 0 or step == end:
             save()
     bar.close()
+    end_loss = end_change = None
     if step >= cfg.steps:
         state = {
             k: v.detach().clone()
@@ -333,4 +344,9 @@ def finetune(
             if not k.endswith("num_batches_tracked")
         }
         atomic_torch_save(state, out)
-    return FinetuneResult(out, ckpt, step, tuple(losses), tuple(dl), tuple(sp), time.perf_counter() - t0)
+        if losses:  # the final weights on step 1's pairs: a before/after on the same frames
+            with torch.no_grad():
+                last, _, change = objective(0)
+            end_loss, end_change = float(last), float(change)
+    return FinetuneResult(out, ckpt, step, tuple(losses), tuple(dl), tuple(sp), time.perf_counter() - t0,
+                          end_loss, end_change)
