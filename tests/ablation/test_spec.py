@@ -135,6 +135,10 @@ def test_malformed_file_gives_file_line_field(old: str, new: str, expected: str)
 def test_search_fields_are_checked_by_kind() -> None:
     base = '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\n'
     assert "study.units: a search study repeats over seeds" in _err(base + 'units = ["vtest"]\n')
+    # repeats and seeds that disagree: one of them would be ignored without a word
+    assert "study.repeats: 3, but seeds lists 2 (7, 8); give one of them" in _err(
+        base + "repeats = 3\nseeds = [7, 8]\n")
+    assert parse_study(base + "repeats = 2\nseeds = [7, 8]\n", path="s.toml").seeds == (7, 8)
     assert "factors.budget: expected a finite number >= 0, got 'high'" in _err(
         base + '[factors]\nbudget = ["high"]\n'
     )

@@ -757,6 +757,9 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
             if not seeds or not all(_is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
                 raise fail("study", "seeds", f"expected distinct integers >= 0, got {seeds!r}")
             kw["seeds"] = tuple(seeds)
+            if "repeats" in sec and sec["repeats"] != len(seeds):  # which one runs? neither silently
+                raise fail("study", "repeats", f"{sec['repeats']!r}, but seeds lists {len(seeds)} "
+                           f"({', '.join(str(v) for v in seeds)}); give one of them")
         else:
             kw["seeds"] = tuple(range(sec.get("repeats", 3)))
         for key in ("score_on", "observe"):
