@@ -153,6 +153,13 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
     assert _err("[study\nname = 1").startswith("studies/x.toml:1: not valid TOML")
     with pytest.raises(ConfigError, match="no such study file"):
         load_study(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path}: is a folder, not a study file (.toml)")):
+        load_study(tmp_path)
+    # [study] left out, its fields at the top: named at the first field's line, not as a table
+    assert _err('# my study\n\nname = "x"\nkind = "search"\ndescription = "d"\n[factors]\n'
+                'strategy = ["tpe"]\n') == ("studies/x.toml:3: name: a field outside any table; the "
+                                           "study's fields go under [study] (tables: equivalence, factors, "
+                                           "fixed, study)")
     # results given where a design is expected: the error names the command that reads them
     for name, command in (("runs.csv", "deltatune report"), ("s.db", "deltatune report"),
                           ("s.journal", "deltatune pareto --storage")):

@@ -662,6 +662,8 @@ def results_reader(path: str | Path) -> tuple[str, str] | None:
 def load_study(path: str | Path) -> StudySpec:
     """Read and validate a study file; every error is one :class:`ConfigError` naming file:line: field."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a study file (.toml)")
     if not p.is_file():
         raise ConfigError(f"{p}: no such study file")
     reader = results_reader(p)
@@ -693,6 +695,12 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         where = f"{table}.{key}" if key else f"[{table}]"
         return ConfigError(f"{path}:{loc.line(table, key)}: {where}: {msg}")
 
+    loose = [k for k, v in data.items() if not isinstance(v, dict)]  # in file order: the first one met
+    if loose:
+        raise ConfigError(
+            f"{path}:{loc.line('', loose[0])}: {loose[0]}: a field outside any table; the study's fields go "
+            f"under [study] (tables: {', '.join(sorted(_TABLES))})"
+        )
     unknown = sorted(set(data) - _TABLES)
     if unknown:
         raise ConfigError(
