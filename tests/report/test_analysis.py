@@ -433,3 +433,16 @@ def test_one_pair_has_a_mean_difference_but_no_test_or_interval(tmp_path) -> Non
     (pw,) = a.pairwise
     assert pw.diff == pytest.approx(0.1) and math.isnan(pw.diff_ci_low) and math.isnan(pw.p_raw)
     assert pw.summary.startswith("0.1 vs 0.01: not tested (too few complete blocks to test: 1")
+
+
+def test_aso_draws_no_conclusion_from_two_runs_per_level(two_by_two) -> None:  # type: ignore[no-untyped-def]
+    """Two runs per level gave "tpe almost stochastically better (eps_min 0.191)": the sentence now says
+    the runs are too few for a claim either way."""
+    _, a = two_by_two
+    pw = next(p for p in a.pairwise if p.level == "tpe" and p.aso is not None)
+    aso = dataclasses.replace(pw.aso, eps_min=0.191, a_dominates=True)
+    spec = next(m.spec for m in a.metrics if m.spec.name == pw.metric)
+    two = dataclasses.replace(pw, aso=aso, test=dataclasses.replace(pw.test, n=2 if pw.paired else 4))
+    assert "ASO eps_min = 0.191 (from 2 runs per level: too few for a claim either way)" in summary(
+        two, spec, 0.05)
+    assert "(tpe almost stochastically better)" in summary(dataclasses.replace(pw, aso=aso), spec, 0.05)

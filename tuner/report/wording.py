@@ -158,6 +158,8 @@ def wilcoxon_floor(test: str, n: int) -> float | None:
 #: The eps_min below which the report calls a level "almost stochastically better": deepsig's authors'
 #: threshold for a confident claim (Ulmer et al. 2022); below 0.5 it is only "better more often than not".
 CONFIDENT_ASO = 0.2
+#: Fewer runs per level than this and the summary draws no almost-stochastic-order conclusion at all.
+MIN_ASO_RUNS = 3
 
 
 def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
@@ -194,7 +196,10 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     if pw.equivalence_verdict:
         parts.append(pw.equivalence_verdict)
     if pw.aso is not None and math.isfinite(pw.aso.eps_min):
-        if pw.aso.a_dominates and pw.aso.eps_min < CONFIDENT_ASO:
+        per_level = pw.test.n if pw.paired else pw.test.n // 2
+        if per_level < MIN_ASO_RUNS:  # eps_min of two values against two is no evidence either way
+            who = f"from {per_level} runs per level: too few for a claim either way"
+        elif pw.aso.a_dominates and pw.aso.eps_min < CONFIDENT_ASO:
             who = f"{pw.level} almost stochastically better"
         elif pw.aso.a_dominates:
             who = (f"{pw.level} better more often than not; a confident claim needs eps_min < "
