@@ -442,7 +442,21 @@ def test_aso_draws_no_conclusion_from_two_runs_per_level(two_by_two) -> None:  #
     pw = next(p for p in a.pairwise if p.level == "tpe" and p.aso is not None)
     aso = dataclasses.replace(pw.aso, eps_min=0.191, a_dominates=True)
     spec = next(m.spec for m in a.metrics if m.spec.name == pw.metric)
-    two = dataclasses.replace(pw, aso=aso, test=dataclasses.replace(pw.test, n=2 if pw.paired else 4))
-    assert "ASO eps_min = 0.191 (from 2 runs per level: too few for a claim either way)" in summary(
+    two = dataclasses.replace(pw, aso=aso, n_a=2, n_b=5)  # the smaller level decides
+    assert "ASO eps_min = 0.191 (from 2 runs at a level: too few for a claim either way)" in summary(
         two, spec, 0.05)
     assert "(tpe almost stochastically better)" in summary(dataclasses.replace(pw, aso=aso), spec, 0.05)
+
+
+def test_two_constant_independent_levels_are_said_to_be_constant(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Unpaired, both levels the same value in every run: the rank test's sentence printed a "95 % t CI
+    +0.050 to +0.050"; it says the levels are constant. One run at a level gets no ASO conclusion."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "c.csv"
+    path.write_text("lr,acc\n" + "".join(f"{lr},{v}\n" for lr, v in (("0.1", 0.55), ("0.01", 0.5)) for _ in
+                                         range(4)))
+    a = analyse(read_results_table(path, factors=["lr"]), aso_iterations=ASO_ITERATIONS)
+    (pw,) = a.pairwise
+    assert not pw.paired and "(both levels are constant: no spread, so neither a t-test nor a t CI is " \
+        "defined)" in pw.summary, pw.summary

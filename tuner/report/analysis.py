@@ -295,6 +295,8 @@ def _pairwise(
     if spec.margin is not None and eq is None and not notes:
         notes.append("equivalence not tested: too few observations")
     estimate = shift if test.test in RANK_TESTS else diff  # the direction of the test that was run
+    if not math.isfinite(test.pvalue):  # untested (one pair): a difference, but no direction claimed
+        estimate = math.nan
     better = None if not math.isfinite(estimate) or estimate == 0 else (estimate > 0) == spec.higher_is_better
     return PairwiseComparison(
         metric=spec.name,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from deltatune.report._mpl import plain_text, pyplot
-from deltatune.report.wording import HOW_TO_READ, effect_name, fmt, fmt_p, missing_values, p_is
+from deltatune.report.wording import HOW_TO_READ, aso_too_few, effect_name, fmt, fmt_p, missing_values, p_is
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,7 +214,8 @@ def _comparison_blocks(
                 (
                     _pair(p),
                     fmt(p.aso.eps_min) if p.aso else "–",
-                    ("yes" if p.aso.a_dominates else "no") if p.aso else "–",
+                    ("too few runs" if aso_too_few(p) else "yes" if p.aso.a_dominates else "no")
+                    if p.aso else "–",
                 )
                 for p in pws
             ),

@@ -158,8 +158,13 @@ def wilcoxon_floor(test: str, n: int) -> float | None:
 #: The eps_min below which the report calls a level "almost stochastically better": deepsig's authors'
 #: threshold for a confident claim (Ulmer et al. 2022); below 0.5 it is only "better more often than not".
 CONFIDENT_ASO = 0.2
-#: Fewer runs per level than this and the summary draws no almost-stochastic-order conclusion at all.
+#: Fewer runs at either level than this and the report draws no almost-stochastic-order conclusion.
 MIN_ASO_RUNS = 3
+
+
+def aso_too_few(pw: PairwiseComparison) -> bool:
+    """Whether either level of ``pw`` has too few runs for an almost-stochastic-order claim."""
+    return min(pw.n_a, pw.n_b) < MIN_ASO_RUNS
 
 
 def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
@@ -170,9 +175,11 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     direction = "" if pw.better is None else (" (better)" if pw.better else " (worse)")
     verdict = "significant after Holm correction" if pw.significant else "not significant after correction"
     mean = f"{fmt_signed(pw.diff_ci_low)} to {fmt_signed(pw.diff_ci_high)}"
-    if pw.paired and pw.test.n >= 2 and pw.diff_ci_low == pw.diff_ci_high:  # no spread: a CI of one point
-        estimate = (f"{fmt_signed(pw.diff)} {spec.label}{direction} (every one of the {pw.test.n} pairs "
-                    "differs by exactly this: no spread, so neither a t-test nor a t CI is defined)")
+    if pw.test.n >= 2 and pw.diff_ci_low == pw.diff_ci_high:  # no spread: a CI of one point
+        which = (f"every one of the {pw.test.n} pairs differs by exactly this" if pw.paired
+                 else "both levels are constant")
+        estimate = (f"{fmt_signed(pw.diff)} {spec.label}{direction} ({which}: no spread, so neither a t-test "
+                    "nor a t CI is defined)")
     elif pw.rank_test:  # its verdict is about the shift, not the mean, which one outlier can move anywhere
         estimate = (f"shift {fmt_signed(pw.shift)} {spec.label}{direction} (Hodges-Lehmann, the rank test's "
                     f"estimate; mean difference {fmt_signed(pw.diff)}, 95 % t CI {mean})")
@@ -196,9 +203,8 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     if pw.equivalence_verdict:
         parts.append(pw.equivalence_verdict)
     if pw.aso is not None and math.isfinite(pw.aso.eps_min):
-        per_level = pw.test.n if pw.paired else pw.test.n // 2
-        if per_level < MIN_ASO_RUNS:  # eps_min of two values against two is no evidence either way
-            who = f"from {per_level} runs per level: too few for a claim either way"
+        if aso_too_few(pw):  # eps_min of two values against two is no evidence either way
+            who = f"from {min(pw.n_a, pw.n_b)} runs at a level: too few for a claim either way"
         elif pw.aso.a_dominates and pw.aso.eps_min < CONFIDENT_ASO:
             who = f"{pw.level} almost stochastically better"
         elif pw.aso.a_dominates:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import all_equal, fmt_p, normality_choice, shapiro_p
+from deltatune.stats._normality import all_equal, fmt_p, normality_choice, same_up_to_rounding, shapiro_p
 from deltatune.stats._results import OmnibusResult
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
@@ -72,7 +72,7 @@ def _pairwise_t_holm(names: list[str], samples: list[np.ndarray], *, paired: boo
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # all-zero differences: the Wilcoxon p is 1, with a warning
         for i, j in pairs:
-            a, b = samples[i], samples[j]
+            a, b = same_up_to_rounding(samples[i], samples[j], paired=paired)
             flat = all_equal(a - b) if paired else all_equal(a) and all_equal(b)
             degenerate += flat
             if paired:

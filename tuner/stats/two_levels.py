@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import all_equal, fmt_p, shapiro_p
+from deltatune.stats._normality import all_equal, fmt_p, same_up_to_rounding, shapiro_p
 from deltatune.stats._results import TestResult
 from deltatune.stats._validate import as_pair, check_fraction
 from deltatune.stats.effect import cliffs_delta, hedges_g, rank_biserial
@@ -107,7 +107,7 @@ def compare_two(
     """
     from scipy import stats
 
-    x, y = as_pair(a, b, paired=paired, min_n=2)
+    x, y = same_up_to_rounding(*as_pair(a, b, paired=paired, min_n=2), paired=paired)
     alpha = check_fraction(alpha, "alpha")
     if parametric is not None and not isinstance(parametric, bool):
         raise ConfigError(f"parametric: expected True, False or None, got {parametric!r}")
