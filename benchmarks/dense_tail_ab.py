@@ -66,6 +66,8 @@ def split_at(model: nn.Module, cut: str) -> tuple[fx.GraphModule, int, int]:
     env = {i: sub.placeholder(i.name) for i in inputs}
     for n in region:
         env[n] = sub.node_copy(n, lambda a: env[a])
+    if any(a not in env for a in out.all_input_nodes):
+        raise SystemExit(f"--cuts {cut}: the model's output uses a value made before the cut; cut earlier")
     sub.output(fx.map_arg(out.args[0], lambda a: env[a]))
     gm.add_submodule("dense_tail", DenseTail(fx.GraphModule(gm, sub)))
     with gm.graph.inserting_before(out):
@@ -113,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         if err > 1e-4 * max(1.0, scale):
             raise SystemExit(f"{cut}: differs from the dense model at thresholds 0 by {err:.3g}")
         tf = load_thresholds(a.thresholds or f"studies/thresholds/{a.model}.json")
+        missing = [n for n in net.threshold_names if n not in tf.thresholds and n != "dense_tail"]
+        if missing:  # a file for another network: it would run those points at 0 and bias the A/B
+            raise SystemExit(f"--thresholds: no threshold for {', '.join(missing[:3])} ...")
         mine = {n: tf.thresholds.get(n, 0.0) for n in net.threshold_names}  # the tail's island: 0
         net.apply_settings(dataclasses.replace(tf, thresholds=mine))
         calibrate(net, clip[0])
@@ -124,18 +129,18 @@ def main(argv: list[str] | None = None) -> int:
         dense = wl.model if time_frames(wl.model, steady) <= time_frames(run_cl, steady) else run_cl
         for net in nets.values():
             time_delta(net, frames)  # warm-up
-        for r in range(a.rounds):
-            order = list(nets) if r % 2 == 0 else list(reversed(nets))
-            times["dense"].append(time_frames(dense, steady))
+        for r in range(a.rounds):  # the order of dense and every network alternates between rounds
+            order = ["dense", *nets] if r % 2 == 0 else [*reversed(nets), "dense"]
             for k in order:
-                times[k].append(time_delta(nets[k], frames))
+                times[k].append(time_frames(dense, steady) if k == "dense" else time_delta(nets[k], frames))
     print(f"{a.model}, batch {clip.shape[1]}, frames {a.start}-{a.start + a.frames - 1} ({len(steady)} delta "
           f"frames), {a.threads} threads, {a.rounds} alternating rounds")
     d = statistics.median(times["dense"])
     print(f"{'dense':24s} median {d:7.2f} ms/frame")
-    for k in nets:
+    for k in nets:  # the speedup: the median of each round's dense / delta (one round's two timings)
         m = statistics.median(times[k])
-        print(f"{k:24s} median {m:7.2f} ms/frame  {d / m:.2f}x dense  ({sizes[k]}; rounds "
+        ratio = statistics.median(dd / t for dd, t in zip(times["dense"], times[k], strict=True))
+        print(f"{k:24s} median {m:7.2f} ms/frame  {ratio:.2f}x dense  ({sizes[k]}; rounds "
               + " ".join(f"{x:.1f}" for x in times[k]) + ")")
     return 0
 

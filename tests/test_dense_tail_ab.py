@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,6 +20,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
                            "--threads", "1", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
+@pytest.mark.slow  # ~8 s: BlazePose converted twice and timed
 def test_the_plain_and_the_dense_tail_network_are_timed_side_by_side() -> None:
     r = _run("--cuts", "none,conv2d_7_conv")
     assert r.returncode == 0, r.stderr

@@ -251,6 +251,7 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
                 "attempt": int(a.get("attempt", 1)),
             }
         )
+    fell_back = bool(random_runs) and spec.weights == "default"  # not a study that asked for random ones
     base_cols = ["run", "seed", "unit", *fcols]
     available = spec.available_metrics()
     metrics = [
@@ -277,9 +278,9 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
         ),
         expected_runs=len(spec.runs()),
         setup=[(k, f"{v} (none here: {random_runs} of {len(seen)} runs ran seeded random weights)")
-               if k == "weights" and random_runs else (k, v) for k, v in spec.setup_rows()],
+               if k == "weights" and fell_back else (k, v) for k, v in spec.setup_rows()],
         notes=[f"{random_runs} of {len(seen)} runs ran seeded random weights ({spec.model} has no default "
-               "weights here): their losses and settings describe no trained model"] if random_runs else [],
+               "weights here): their losses and settings describe no trained model"] if fell_back else [],
     )
 
 

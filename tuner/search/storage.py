@@ -315,8 +315,8 @@ class StorageSpec:
                          "(back the file up, then delete that line)" if bad is not None else
                          f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
                 raise ConfigError(f"journal {path}: corrupt, cannot be read ({where})") from None
-            except OSError as exc:  # a place no file can be made in (/proc/x.journal: ENOENT)
-                raise ConfigError(f"--storage {path}: cannot create the journal ({exc.strerror})") from None
+            except OSError as exc:  # a place no file can be made in (/proc/x.journal: ENOENT), or read
+                raise ConfigError(f"--storage {path}: cannot open ({exc.strerror or exc})") from None
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         if write and url_scheme(self.url) == "sqlite":  # its folder made, as a journal's is

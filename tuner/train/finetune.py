@@ -117,9 +117,9 @@ class FinetuneConfig:
             parse_window(w)  # a malformed window is a one-line error naming it
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        from deltatune_models import model_info
+        from deltatune_models import list_models
 
-        if model_info(self.model).task == "detection":  # its output is a list of boxes per image, no map
+        if self.model in list_models(include_tiny=True, task="detection"):  # boxes per image, no map
             raise ConfigError(f"--model {self.model}: a detector; fine-tuning covers pose models and "
                               "classifiers (the detector's head trains with `deltatune detect train`)")
 
