@@ -370,3 +370,16 @@ def test_source_digest_follows_content_not_name(tmp_path: Path, vtest_head: list
     video.write_bytes(b"abc")
     assert source_digest(video) == "ba7816bf8f01cfea"  # SHA-256 of b"abc"
     assert source_digest(str(video)) == source_digest(video)
+
+
+def test_a_folder_laid_out_as_a_mot_sequence_is_named_so(tmp_path: Path) -> None:
+    """A folder whose frames are in img1/ but that has no seqinfo.ini (so it is read as an image folder)
+    said only that it "contains no images"; the line now points at img1/."""
+    seq = tmp_path / "seq"
+    (seq / "img1").mkdir(parents=True)
+    with pytest.raises(VideoError, match=r"a MOT sequence keeps its frames in .*img1, which holds none"):
+        read_frames(seq, count=1).__next__()
+    Image.new("RGB", (32, 32)).save(seq / "img1" / "000001.jpg")
+    with pytest.raises(VideoError, match=r"its img1/ holds the frames of a MOT sequence without a "
+                       r"seqinfo.ini: pass .*seq/img1$"):
+        read_frames(seq, count=1).__next__()

@@ -173,7 +173,14 @@ def _image_files(folder: Path) -> list[Path]:
         (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key
     )
     if not files:
-        raise VideoError(f"image folder {folder} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        img1, mot = folder / "img1", ""
+        if img1.is_dir():  # a MOT sequence's layout without its seqinfo.ini (which makes img1/ the frames)
+            held = any(p.suffix.lower() in IMAGE_SUFFIXES for p in img1.iterdir())
+            mot = (f"; its img1/ holds the frames of a MOT sequence without a seqinfo.ini: pass {img1}"
+                   if held else f"; a MOT sequence keeps its frames in {img1}, which holds none either")
+        raise VideoError(
+            f"image folder {folder} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))}){mot}"
+        )
     return files
 
 
