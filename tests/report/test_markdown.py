@@ -40,6 +40,7 @@ def test_every_figure_is_an_image_whose_link_reaches_its_png(tmp_path: Path) -> 
         assert (out / urllib.parse.unquote(src)).is_file(), src
         assert alt and not alt.endswith("\\")
     assert any(alt.startswith("acc [%] per lr") for _, alt in images)
+    assert any(alt.startswith("acc [%] per opt") for _, alt in images)  # each varied factor has its box
 
 
 def test_names_from_the_data_read_as_written(tmp_path: Path) -> None:

@@ -72,8 +72,8 @@ def test_html_has_every_section(three_by_two, page: str) -> None:
 
 def test_html_is_self_contained_with_decodable_images(page: str) -> None:
     images = _IMG.findall(page)
-    # 2 metrics x (box + interaction + CD diagram) + speed + fronts
-    assert len(images) >= 4 and len(images) == 8
+    # 2 metrics x (box per each of the 2 factors + interaction + CD diagram) + speed + fronts
+    assert len(images) == 10
     for data in images:
         with Image.open(io.BytesIO(base64.b64decode(data))) as im:
             assert im.format == "PNG" and im.size[0] >= 400
@@ -104,7 +104,7 @@ def test_markdown_writes_and_links_its_pngs(three_by_two, tmp_path: Path) -> Non
     (images / "stale.png").write_bytes(b"old")
     md = render_markdown(results, analysis, image_dir=images, link_prefix="img")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(links) == 8
+    assert len(links) == 10
     # a folder given by the caller keeps its other files
     assert sorted(p.name for p in images.iterdir()) == sorted(
         [*(Path(link).name for link in links), "stale.png"]

@@ -259,6 +259,16 @@ def _metric_blocks(
                 (6.5, 4.0),
             )
         )
+        for other in (f for f, lv in results.factors.items() if f != x and len(lv) >= 2 and f in d.columns):
+            out.append(  # every varied factor gets its own box, over the other factors' levels
+                _figure(
+                    f"box_{_slug(spec.name)}_{_slug(other)}.png",
+                    f"{spec.label} per {other}: box and every observation",
+                    lambda ax, f=other: box_strip(d, x=f, y="value", order=results.factors[f], ax=ax)
+                    .set_ylabel(spec.label),
+                    (6.5, 4.0),
+                )
+            )
         if hue is not None:
             out.append(
                 _figure(
