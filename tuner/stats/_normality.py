@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["shapiro_p", "fmt_p", "normality_choice", "all_equal"]
+__all__ = ["shapiro_p", "fmt_p", "normality_choice", "all_equal", "no_spread", "same_up_to_rounding"]
 
 
 def fmt_p(p: float) -> str:
@@ -30,6 +30,12 @@ def shapiro_p(x: np.ndarray, what: str) -> tuple[float | None, str | None]:
 def all_equal(x: np.ndarray) -> bool:
     """Whether every value of ``x`` is the same, up to floating-point noise (a relative 1e-12)."""
     return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))))
+
+
+def no_spread(a: np.ndarray, b: np.ndarray, *, paired: bool) -> bool:
+    """Whether a comparison of ``a`` and ``b`` has no spread for a t statistic: paired, every difference
+    the same; unpaired, both samples constant (up to floating-point noise: :func:`all_equal`)."""
+    return all_equal(a - b) if paired else all_equal(a) and all_equal(b)
 
 
 def same_up_to_rounding(a: np.ndarray, b: np.ndarray, *, paired: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import all_equal, fmt_p, normality_choice, same_up_to_rounding, shapiro_p
+from deltatune.stats._normality import (
+    fmt_p,
+    no_spread,
+    normality_choice,
+    same_up_to_rounding,
+    shapiro_p,
+)
 from deltatune.stats._results import OmnibusResult
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
@@ -73,7 +79,7 @@ def _pairwise_t_holm(names: list[str], samples: list[np.ndarray], *, paired: boo
         warnings.simplefilter("ignore")  # all-zero differences: the Wilcoxon p is 1, with a warning
         for i, j in pairs:
             a, b = same_up_to_rounding(samples[i], samples[j], paired=paired)
-            flat = all_equal(a - b) if paired else all_equal(a) and all_equal(b)
+            flat = no_spread(a, b, paired=paired)
             degenerate += flat
             if paired:
                 res: Any = stats.wilcoxon(a, b) if flat else stats.ttest_rel(a, b)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from deltatune.errors import ConfigError
-from deltatune.stats._normality import all_equal, fmt_p, same_up_to_rounding, shapiro_p
+from deltatune.stats._normality import fmt_p, no_spread, same_up_to_rounding, shapiro_p
 from deltatune.stats._results import TestResult
 from deltatune.stats._validate import as_pair, check_fraction
 from deltatune.stats.effect import cliffs_delta, hedges_g, rank_biserial
@@ -126,7 +126,7 @@ def compare_two(
     # the Wilcoxon test ranks only the non-zero differences, so its floor is that of those pairs
     ranked = int(np.count_nonzero(x - y)) if paired else x.size
     floor = rank_floor(ranked, y.size, paired=paired)
-    constant = all_equal(x - y) if paired else all_equal(x) and all_equal(y)
+    constant = no_spread(x, y, paired=paired)
     if parametric is None and not use_t and floor >= alpha and not constant:
         use_t = True
         tied = f" ({x.size - ranked} zero difference(s) dropped)" if paired and ranked < x.size else ""
