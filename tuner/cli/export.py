@@ -49,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_output_path(args.output, "-o", suffixes=(".json",))
     _, study, args.study = open_named_study(args.study, args.storage)
+    from deltatune.search.export import default_export_path, select_trial
+
+    chosen = select_trial(study, trial=args.trial, best_under=args.best_under)  # once: export gets its number
     out = args.output
     if not out:  # the default name needs the trial: checked as -o would be, before anything is written
-        from deltatune.search.export import default_export_path, select_trial
-
-        chosen = select_trial(study, trial=args.trial, best_under=args.best_under)
         out = check_output_path(default_export_path(study, chosen.number), "the default output (no -o)")
-    res = export_trial(study, out, trial=args.trial, best_under=args.best_under, format=args.format)
+    res = export_trial(study, out, trial=chosen.number, format=args.format)
     from deltatune.search.objective import SPEED_NAMES, model_loss_unit
     from deltatune.search.pareto import study_meta
     from deltatune.search.retime import stored_retimings
