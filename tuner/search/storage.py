@@ -25,6 +25,7 @@ import math
 import os
 import re
 import shlex
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -138,10 +139,8 @@ def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage at ``url`` (opened through :func:`engine_url`; ``kwargs`` go to
     ``RDBStorage``), or a one-line :class:`ConfigError` naming the URL: the driver is missing, or the
     database cannot be opened."""
-    import optuna
-
     try:
-        return optuna.storages.RDBStorage(engine_url(url), **kwargs)
+        return _rdb_storage(engine_url(url), kwargs)
     except ImportError as exc:
         scheme = url.partition("://")[0].lower()
         hint = " (install deltatune's postgres extra: pip install 'deltatune[postgres]')" if (
@@ -152,6 +151,39 @@ def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
         for raw in (engine_url(url), url):  # a message that quotes the URL quotes it without the password
             first = first.replace(raw, shown_url(raw))
         raise ConfigError(f"--storage {shown_url(url)}: cannot open ({first})") from None
+
+
+#: Tries at opening an RDB storage whose tables another process is creating at the same moment.
+SCHEMA_RACE_TRIES = 8
+
+
+def _rdb_storage(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url, **kwargs)``, tried again when another process was creating Optuna's tables in the
+    same new database at the same moment.
+
+    Optuna creates its tables and writes its schema version on first open, and two processes doing that
+    at once collide: one fails with "table studies already exists" or a UNIQUE constraint on
+    ``alembic_version`` (SQLite), or "relation ... already exists" / a duplicate key (PostgreSQL). That
+    is what starting the same ``deltatune search --storage URL`` on several machines (or an ablate
+    while something reads its new database) does. Once the other process is done, opening again finds
+    the tables and succeeds."""
+    import random
+
+    import optuna
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(1, SCHEMA_RACE_TRIES + 1):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except DBAPIError as exc:
+            text = str(exc).lower()
+            raced = any(s in text for s in ("already exists", "unique constraint", "duplicate key"))
+            if not raced or attempt == SCHEMA_RACE_TRIES:
+                raise
+            log.debug("opening %s raced another process creating its tables (%s); again", shown_url(url),
+                      str(exc).splitlines()[0])
+            time.sleep(random.uniform(0.05, 0.2) * attempt)
+    raise AssertionError("unreachable")
 
 
 def marked_studies(storage: Any, attr: str) -> list[str]:
