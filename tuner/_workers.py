@@ -67,14 +67,17 @@ def register_worker(study: Any) -> None:
     study.set_user_attr(f"{WORKER_ATTR}{platform.node()}:{os.getpid()}", time.time())
 
 
-def all_workers_gone(study: Any) -> bool:
+def all_workers_gone(study: Any, *, leaving: int | None = None) -> bool:
     """Whether ``study`` names at least one worker, and every worker it names ran on this host and is no
-    longer alive (a worker of another host cannot be checked from here, so then the answer is no)."""
+    longer alive (a worker of another host cannot be checked from here, so then the answer is no).
+    ``leaving``: a process of this host counted as gone although it still runs (this one, as it stops)."""
     import platform
 
     host = platform.node()
     workers = [k[len(WORKER_ATTR) :].rpartition(":") for k in study.user_attrs if k.startswith(WORKER_ATTR)]
-    return bool(workers) and all(h == host and p.isdigit() and not alive(int(p)) for h, _, p in workers)
+    return bool(workers) and all(
+        h == host and p.isdigit() and (int(p) == leaving or not alive(int(p))) for h, _, p in workers
+    )
 
 
 def alive(pid: int) -> bool:

@@ -295,3 +295,24 @@ def test_a_study_on_a_real_postgresql_server(tmp_path: Path, results: Path) -> N
         study, stored = find_study(url)
         res = load_results(study, stored)
         assert stored.name == spec.name and len(res.observations) == 4 * 3
+
+
+def test_an_interrupted_ablate_fails_the_runs_only_it_was_running(tmp_path: Path) -> None:
+    """An interrupt between Optuna's creating a run's trial and running it left the trial RUNNING; the
+    interrupted process counts itself gone (``leaving``) and fails it, unless another worker still lives."""
+    import platform
+
+    from deltatune.ablation.runner import fail_orphans
+
+    host, me = platform.node(), os.getpid()
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db")
+    study = optuna.create_study(study_name="o", storage=storage)
+    study.set_user_attr(f"worker:{host}:{me}", 0.0)
+    t = study.ask()
+    assert fail_orphans(study) == []  # this process still runs
+    assert fail_orphans(study, leaving=me) == [t.number]
+    shared = optuna.create_study(study_name="p", storage=storage)
+    shared.set_user_attr(f"worker:{host}:{me}", 0.0)
+    shared.set_user_attr(f"worker:{host}:{os.getppid()}", 0.0)  # a live worker: the trial may be its
+    shared.ask()
+    assert fail_orphans(shared, leaving=me) == []

@@ -240,14 +240,15 @@ def _work(
     return done["n"]
 
 
-def fail_orphans(study: optuna.Study) -> list[int]:
+def fail_orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int]:
     """Mark FAIL every RUNNING trial when every worker that ever opened ``study`` ran on this machine and
-    is gone (:func:`deltatune._workers.all_workers_gone`); returns their numbers. Then nothing can still
-    be running them, heartbeat or not; the loop enqueues their runs again."""
+    is gone (:func:`deltatune._workers.all_workers_gone`; ``leaving``: a process counted as gone, this one
+    as an interrupt stops it); returns their numbers. Then nothing can still be running them, heartbeat or
+    not; the loop enqueues their runs again."""
     from optuna.trial import TrialState
 
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if not running or not all_workers_gone(study):
+    if not running or not all_workers_gone(study, leaving=leaving):
         return []
     failed = []
     for t in running:
@@ -344,32 +345,36 @@ def run_ablation(
         raise ConfigError(f"--threads {threads}: need at least 1")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     _, complete_before, _, _ = _plan(study, runs, max_attempts)
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        fail_orphans(study)
-        missing, complete, running, given_up = _plan(study, runs, max_attempts)
-        if on_progress is not None:
-            on_progress(complete, len(runs))
-        for r in missing:
-            study.enqueue_trial(
-                {},
-                user_attrs={
-                    "run_key": r.key,
-                    "factors": r.factors,
-                    "seed": r.seed,
-                    "unit": r.unit,
-                    "attempt": _attempts(study, r.key),
-                },
-            )
-        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            _launch(spec, url, heartbeat, jobs, threads, prov, study, len(runs), on_progress)
-            continue
-        if running:
-            if on_wait is not None:
-                on_wait(running, grace_period(heartbeat))
-            time.sleep(max(1.0, heartbeat))
-            continue
-        break
+    try:  # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            fail_orphans(study)
+            missing, complete, running, given_up = _plan(study, runs, max_attempts)
+            if on_progress is not None:
+                on_progress(complete, len(runs))
+            for r in missing:
+                study.enqueue_trial(
+                    {},
+                    user_attrs={
+                        "run_key": r.key,
+                        "factors": r.factors,
+                        "seed": r.seed,
+                        "unit": r.unit,
+                        "attempt": _attempts(study, r.key),
+                    },
+                )
+            if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                _launch(spec, url, heartbeat, jobs, threads, prov, study, len(runs), on_progress)
+                continue
+            if running:
+                if on_wait is not None:
+                    on_wait(running, grace_period(heartbeat))
+                time.sleep(max(1.0, heartbeat))
+                continue
+            break
+    except KeyboardInterrupt:
+        fail_orphans(study, leaving=os.getpid())
+        raise
     return AblationSummary(
         study=spec.name,
         storage=url,

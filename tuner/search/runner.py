@@ -68,6 +68,7 @@ __all__ = [
     "open_study",
     "rescore_heldout",
     "DIRECTIONS",
+    "fail_interrupted_trials",
     "fail_orphaned_trials",
 ]
 
@@ -694,30 +695,62 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     gone: then nobody can still be running it. Otherwise it is left alone.
     """
     from optuna.storages import RetryHeartbeatStaleTrialCallback
-    from optuna.trial import TrialState
 
     from deltatune.search.storage import quiet_experimental
 
     quiet_experimental()
     retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
-    host, failed = platform.node(), []
+    failed = _fail_running(study, _orphans(study))
+    for n in failed:
+        retry(study, study.get_trials(deepcopy=False)[n])
+    if failed:  # said wherever it happens: at a start, or by a --finish worker between its trials
+        log.warning("marked %d trial(s) of dead workers FAIL and queued them again: %s", len(failed), failed)
+    return failed
+
+
+def fail_interrupted_trials(study: optuna.Study) -> list[int]:
+    """Mark FAIL the RUNNING trials that an interrupt (Ctrl-C, SIGTERM) of this process leaves behind.
+
+    Optuna fails the trial whose objective the interrupt stopped, but one that lands after Optuna created
+    the trial (``ask``) and before the objective ran, or while the result was being told, left it RUNNING
+    (the trial table said a trial was still running after the search had ended). The trials naming this
+    process are failed, and the ones naming no worker when every other worker of the study is gone (as
+    :func:`fail_orphaned_trials` decides, counting this process as gone). They are not queued again: an
+    interrupted trial is stopped, as Optuna's own interrupt handling leaves it.
+    """
+    return _fail_running(study, _orphans(study, leaving=os.getpid()))
+
+
+def _orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int]:
+    """The numbers of the RUNNING trials nobody runs any more (see :func:`fail_orphaned_trials`); a
+    ``leaving`` process of this host counts as gone."""
+    from optuna.trial import TrialState
+
+    host, out = platform.node(), []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    unnamed_are_orphans = bool(running) and all_workers_gone(study)
+    unnamed_are_orphans = bool(running) and all_workers_gone(study, leaving=leaving)
     for t in running:
         pid, where = t.user_attrs.get("pid"), t.user_attrs.get("host")
         if isinstance(pid, int) and where is not None:
-            if where != host or alive(pid):
+            if where != host or (pid != leaving and alive(pid)):
                 continue
         elif not unnamed_are_orphans:  # killed before its worker was written into it
             continue
+        out.append(t.number)
+    return out
+
+
+def _fail_running(study: optuna.Study, numbers: list[int]) -> list[int]:
+    """Tell each trial of ``numbers`` FAIL; the ones another process had told first are left out."""
+    from optuna.trial import TrialState
+
+    failed = []
+    for n in numbers:
         try:
-            study.tell(t.number, state=TrialState.FAIL)
+            study.tell(n, state=TrialState.FAIL)
         except Exception:  # another process got there first
             continue
-        failed.append(t.number)
-        retry(study, study.get_trials(deepcopy=False)[t.number])
-    if failed:  # said wherever it happens: at a start, or by a --finish worker between its trials
-        log.warning("marked %d trial(s) of dead workers FAIL and queued them again: %s", len(failed), failed)
+        failed.append(n)
     return failed
 
 
@@ -904,28 +937,31 @@ def run_search(
         if on_progress is not None:
             on_progress(counter["n"])
 
+    new: list[int] = []
     anchors: list[int] = []
-    out_of_time = False
-    if not _sampling_started(study):  # a new study: its anchor trials first, here, one at a time
-        t_anchors = time.perf_counter()
-        anchors = _run_anchors(study, settings, ev, seeds[0], trainer=trainer, on_trial=_one)
-        if settings.timeout is not None:  # the anchors' time counts towards --timeout
-            left = settings.timeout - (time.perf_counter() - t_anchors)
-            out_of_time = left <= 0
-            settings = replace(settings, timeout=max(left, 1e-3))
-    to_run = 0 if out_of_time else max(0, settings.trials - len(anchors))
-    if settings.finish:  # up to N finished trials, and every queued one (retries of lost trials)
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        to_run = 0 if out_of_time else max(0, settings.trials - len(finished), len(queued))
-    shares = _split(to_run, settings.jobs)
+    try:  # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
+        out_of_time = False
+        if not _sampling_started(study):  # a new study: its anchor trials first, here, one at a time
+            t_anchors = time.perf_counter()
+            anchors = _run_anchors(study, settings, ev, seeds[0], trainer=trainer, on_trial=_one)
+            if settings.timeout is not None:  # the anchors' time counts towards --timeout
+                left = settings.timeout - (time.perf_counter() - t_anchors)
+                out_of_time = left <= 0
+                settings = replace(settings, timeout=max(left, 1e-3))
+        to_run = 0 if out_of_time else max(0, settings.trials - len(anchors))
+        if settings.finish:  # up to N finished trials, and every queued one (retries of lost trials)
+            finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            to_run = 0 if out_of_time else max(0, settings.trials - len(finished), len(queued))
+        shares = _split(to_run, settings.jobs)
 
-    if to_run == 0:
-        new: list[int] = []
-    elif settings.jobs == 1:
-        new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev, trainer=trainer)
-    else:
-        new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
+        if settings.jobs == 1 and to_run > 0:
+            new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev, trainer=trainer)
+        elif to_run > 0:
+            new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
+    except KeyboardInterrupt:
+        fail_interrupted_trials(study)
+        raise
     new = anchors + new
 
     study = open_study(spec, settings.study_name, create=False)
