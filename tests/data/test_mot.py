@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 
 from deltatune.data.mot import load_mot_sequence
+from deltatune.data.video import video_info
 from deltatune.errors import LabelError, VideoError
 
 SEQINFO = """[Sequence]
@@ -111,3 +113,15 @@ def test_missing_seqinfo_or_field(tmp_path):
     root = _write_sequence(tmp_path / "c", seqinfo=SEQINFO.replace("seqLength=3", "seqLength=three"))
     with pytest.raises(LabelError, match=r"seqinfo.ini: seqLength='three' is not an integer"):
         load_mot_sequence(root)
+
+
+def test_a_sequence_image_folder_has_the_sequence_frame_rate(tmp_path):
+    """``video_info`` of a sequence's ``img1/`` reads ``frameRate`` from the ``seqinfo.ini`` beside it (an
+    overlay video of MOT frames was written at 25 fps, whatever the sequence's rate); a folder that is
+    not the ini's ``imDir``, or beside a broken ini, has none."""
+    root = _write_sequence(tmp_path / "s", seqinfo=SEQINFO.replace("frameRate=25", "frameRate=14"))
+    assert video_info(root / "img1").fps == 14.0
+    shutil.copytree(root / "img1", root / "other")
+    assert video_info(root / "other").fps is None
+    (root / "seqinfo.ini").write_text("not an ini")
+    assert video_info(root / "img1").fps is None

@@ -184,6 +184,23 @@ def _image_files(folder: Path) -> list[Path]:
     return files
 
 
+def _folder_fps(folder: Path) -> float | None:
+    """The frame rate of an image folder that is a MOT sequence's frames (the ``imDir`` of a
+    ``seqinfo.ini`` beside it, whose ``frameRate`` says it); ``None`` for any other folder, which has none
+    (an overlay video of it was written at 25 fps, whatever the sequence's 14 or 30)."""
+    from deltatune.data.mot import read_seqinfo
+    from deltatune.errors import LabelError
+
+    ini = folder.resolve().parent / "seqinfo.ini"
+    if not ini.is_file():
+        return None
+    try:
+        info = read_seqinfo(ini)
+    except LabelError:  # a broken seqinfo.ini says nothing about these frames
+        return None
+    return float(info["frameRate"]) if info["imDir"] == folder.resolve().name else None
+
+
 def _load_image(path: Path) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -293,7 +310,7 @@ def video_info(source: str | Path) -> VideoInfo:
     if path.is_dir():
         files = _image_files(path)
         first = _load_image(files[0])
-        return VideoInfo(path, int(first.shape[1]), int(first.shape[0]), len(files), None)
+        return VideoInfo(path, int(first.shape[1]), int(first.shape[0]), len(files), _folder_fps(path))
     container = _open_video(path)
     try:
         stream = container.streams.video[0]
