@@ -166,3 +166,26 @@ def test_cli_parses_and_validates(capsys: pytest.CaptureFixture[str]) -> None:
     bad = parser.parse_args(["--input-size", "250x192", "--max-steps", "1"])
     with pytest.raises(ConfigError):
         cli.run(bad)
+
+
+def test_bad_output_and_one_frame_ranges_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An --out that cannot be written failed with a traceback after the whole training (the weights are
+    saved last); a one-frame range of a static camera ended in "the teacher found no person" (its
+    background, the median of the range's frames, is then the frame itself)."""
+    from deltatune.cli import main
+
+    (tmp_path / "afile").write_text("a file, not a folder")
+    out = tmp_path / "afile" / "e.pt"
+    assert main(["distill", "--student", "hrnet_tiny", "--max-steps", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"deltatune distill: error: --out {out}: cannot create {out.parent} ({out.parent} is a "
+                   "file)\n")
+    assert not (tmp_path / "afile.ckpt").exists()
+    for args in (["--heldout", "vtest:650-650", "--evaluate", "default"], ["--frames", "vtest:3-3"]):
+        assert main(["distill", "--student", "hrnet_tiny", "--max-steps", "1", *args]) == 2
+        err = capsys.readouterr().err
+        assert "1 frame; on a static camera the teacher finds persons against the median" in err, err
+        assert err.count("\n") == 1
+    DistillConfig(train_frames="carphone:0-0", heldout_frames="").validate()  # no background: one will do

@@ -124,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.evaluate:
         return _evaluate(cfg, args)
-    from deltatune.train.checkpoints import fresh_resume_note
+    from deltatune.cli._common import check_output_path
+    from deltatune.train.checkpoints import checkpoint_path, fresh_resume_note
+
+    # before hours of training: a place the weights (or the checkpoint) cannot go failed only at the end
+    check_output_path(args.out, "--out")
+    check_output_path(checkpoint_path(args.out), "--out (its checkpoint)")
 
     if note := fresh_resume_note(args.out, args.resume):
         print(f"warning: {note}", file=sys.stderr)
@@ -157,6 +162,7 @@ def _evaluate(cfg: DistillConfig, args: argparse.Namespace) -> int:
 
     if not cfg.heldout_frames:
         raise ConfigError("--evaluate needs --heldout frames")
+    cfg.validate()
     if args.width is None:
         model = create_model(cfg.student, weights=args.evaluate)
     else:

@@ -45,7 +45,7 @@ from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_ch
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
 from .samples import AugmentConfig, make_sample
-from .teacher import TeacherTargets, load_frames, parse_frame_ranges, teacher_targets
+from .teacher import TeacherTargets, check_static_ranges, load_frames, parse_frame_ranges, teacher_targets
 
 __all__ = [
     "DistillConfig",
@@ -118,6 +118,9 @@ class DistillConfig:
             raise ConfigError(f"width={self.width} must be >= 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps={self.max_steps} must be >= 1")
+        for frames in (self.train_frames, self.heldout_frames):
+            if frames:
+                check_static_ranges(parse_frame_ranges(frames))
 
     def to_json(self) -> str:
         """The config as JSON text (tuples become lists)."""

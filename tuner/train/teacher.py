@@ -107,6 +107,23 @@ def parse_frame_ranges(text: str | Sequence[str]) -> list[FrameRange]:
     return out
 
 
+#: Frames a static camera's range needs at least: its background is the median of its own frames.
+MIN_STATIC_FRAMES = 2
+
+
+def check_static_ranges(ranges: Sequence[FrameRange]) -> None:
+    """Refuse a range of a static camera (:data:`STATIC_SOURCES`) too short to hold a background: persons
+    are found against the median of the range's own frames, and the median of one frame is that frame,
+    so it held no person and the command ended with "the teacher found no person"."""
+    for r in ranges:
+        if Path(r.source).stem in STATIC_SOURCES and len(r.indices) < MIN_STATIC_FRAMES:
+            raise ConfigError(
+                f"frame range {r}: {len(r.indices)} frame; on a static camera the teacher finds persons "
+                f"against the median of the range's frames, so a range needs at least {MIN_STATIC_FRAMES} "
+                "(tens of frames also find persons who stand still)"
+            )
+
+
 def load_frames(ranges: Sequence[FrameRange]) -> dict[str, Tensor]:
     """Decode the frames of ``ranges``: ``{str(range): uint8 [T, 3, H, W]}`` (RGB)."""
     from deltatune.data.video import read_frames, resolve_source
