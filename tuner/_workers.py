@@ -29,6 +29,8 @@ __all__ = [
     "register_worker",
     "all_workers_gone",
     "alive",
+    "caused_by_interrupt",
+    "unowned",
     "POLL_S",
     "WORKER_ATTR",
 ]
@@ -78,6 +80,33 @@ def all_workers_gone(study: Any, *, leaving: int | None = None) -> bool:
     return bool(workers) and all(
         h == host and p.isdigit() and (int(p) == leaving or not alive(int(p))) for h, _, p in workers
     )
+
+
+def unowned(trial: Any) -> Any:
+    """A copy of the Optuna ``trial`` without the ``pid`` and ``host`` of the worker that ran it, for a
+    retry callback to queue again. Optuna's retry copies the user attributes, so the retry named the dead
+    worker: when a live worker took it up, another process's orphan check saw a RUNNING trial of a dead
+    process and failed it again before the live worker had written its own pid."""
+    import copy
+
+    out = copy.copy(trial)
+    out.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("pid", "host")}
+    return out
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM as the CLI turns it into one), or was
+    raised while handling one. Optuna turns an interrupt that lands while it records a trial's result into
+    ``UnboundLocalError`` (its clean-up reads a name the interrupted line never set), and its journal lock
+    one that lands while it waits for the lock into ``RuntimeError``: both are still an interrupt."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)  # `from None`: cut there
+    return False
 
 
 def alive(pid: int) -> bool:

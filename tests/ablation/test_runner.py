@@ -128,7 +128,8 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
             # kill (read first, a run could finish in between, and with it the last one left)
             frozen = marked_pids(mark)
             for pid in frozen:
-                os.kill(pid, signal.SIGSTOP)
+                with contextlib.suppress(ProcessLookupError):  # a child (git) that ended meanwhile
+                    os.kill(pid, signal.SIGSTOP)
             try:
                 study = optuna.load_study(study_name=spec.name, storage=url)
                 states = [t.state for t in study.get_trials(deepcopy=False)]
@@ -137,7 +138,8 @@ def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, re
             if TrialState.COMPLETE in states and TrialState.RUNNING in states:
                 break
             for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
         else:
             pytest.fail("ablate never had a finished and a running run")
         os.kill(proc.pid, signal.SIGKILL)

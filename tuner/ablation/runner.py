@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from deltatune._workers import (
     adopt_env,
     all_workers_gone,
+    caused_by_interrupt,
     deltatune_env,
     exit_with_parent,
     optimize_resilient,
@@ -372,9 +373,13 @@ def run_ablation(
                 time.sleep(max(1.0, heartbeat))
                 continue
             break
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not caused_by_interrupt(exc):
+            raise
         fail_orphans(study, leaving=os.getpid())
-        raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt from exc
     return AblationSummary(
         study=spec.name,
         storage=url,

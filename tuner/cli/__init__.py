@@ -154,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
+        from deltatune._workers import caused_by_interrupt
+
+        if caused_by_interrupt(exc):  # Optuna's error for an interrupt that landed in its own clean-up
+            if debug:
+                traceback.print_exc()
+            print(f"deltatune {args.command}: interrupted", file=sys.stderr)
+            return 130
         disk = _disk_error(exc)
         if disk is None:
             raise

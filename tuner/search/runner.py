@@ -31,7 +31,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltatune._workers import alive, all_workers_gone, busy_machine, optimize_resilient, register_worker
+from deltatune._workers import (
+    alive,
+    all_workers_gone,
+    busy_machine,
+    caused_by_interrupt,
+    optimize_resilient,
+    register_worker,
+    unowned,
+)
 from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.delta.latency import PREDICTION_TOLERANCE
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
@@ -702,7 +710,7 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
     failed = _fail_running(study, _orphans(study))
     for n in failed:
-        retry(study, study.get_trials(deepcopy=False)[n])
+        retry(study, unowned(study.get_trials(deepcopy=False)[n]))
     if failed:  # said wherever it happens: at a start, or by a --finish worker between its trials
         log.warning("marked %d trial(s) of dead workers FAIL and queued them again: %s", len(failed), failed)
     return failed
@@ -959,9 +967,13 @@ def run_search(
             new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev, trainer=trainer)
         elif to_run > 0:
             new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not caused_by_interrupt(exc):
+            raise
         fail_interrupted_trials(study)
-        raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt from exc
     new = anchors + new
 
     study = open_study(spec, settings.study_name, create=False)

@@ -375,7 +375,9 @@ class _SaidRetry:
     def __call__(self, study: optuna.Study, trial: Any) -> None:
         log.warning("trial %d had no heartbeat for %d s (its worker died): marked FAIL and queued again",
                     trial.number, self.grace)
-        self.inner(study, trial)
+        from deltatune._workers import unowned
+
+        self.inner(study, unowned(trial))
 
 
 @contextmanager
