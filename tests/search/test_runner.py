@@ -503,3 +503,32 @@ def test_a_finish_run_reports_the_studys_finished_trials(results: Path, tiny_eva
     run_search(settings(trials=4, study="fin", finish=True), evaluator=tiny_evaluator, heldout=False,
                on_progress=again.append)
     assert again == [4]  # nothing to run: the bar shows the study done
+
+
+@pytest.mark.slow  # ~15 s: fits the latency model twice (timed runs)
+def test_a_latency_fit_made_on_other_layer_costs_is_fitted_again(
+    vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fit records the calibrated layer costs it was made on. After `calibrate --force` measured them
+    again (one conv's break-even moved from 0.27 to 0.17), a search went on pricing with the fit of the
+    old costs, without a word; now that fit is fitted again. A fit of the same costs is read as it is."""
+    import json
+    import shutil
+
+    from deltatune.search.objective import Evaluator
+    from tests.search.conftest import TINY
+
+    data = tmp_path / "data"  # a private data dir: its latency cache starts empty
+    data.mkdir()
+    shutil.copy2(vtest_path, data / vtest_path.name)
+    monkeypatch.setenv("DELTATUNE_DATA", str(data))
+    first = Evaluator(TINY, speed="latency")
+    path = first.latency_cache_path()
+    fit = json.loads(path.read_text())
+    assert fit["calibration"] == first._calibration
+    before = path.stat().st_mtime_ns
+    assert Evaluator(TINY, speed="latency").latency.to_dict()["coef"] == fit["coef"]  # read, not fitted
+    assert path.stat().st_mtime_ns == before
+    path.write_text(json.dumps({**fit, "calibration": "0123456789abcdef"}))  # made on other costs
+    again = Evaluator(TINY, speed="latency")
+    assert json.loads(path.read_text())["calibration"] == again._calibration  # fitted again and cached

@@ -143,6 +143,14 @@ def _cache_dir() -> Path:
 _MEMORY_CACHE: dict[str, torch.Tensor] = {}
 
 
+def _costs_digest(costs: dict[str, Any]) -> str:
+    """16 hex digits identifying the calibrated layer costs ``{signature: LayerCalibration}`` of a
+    network: a latency model fitted on other costs (before a ``calibrate --force``) prices with stale
+    coefficients (one conv's break-even moved from 0.27 to 0.17 in such a re-measurement)."""
+    text = json.dumps({k: v.to_dict() for k, v in sorted(costs.items())}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(n)`` (``None``: unchanged), then restore."""
@@ -239,7 +247,9 @@ class Evaluator:
             from deltatune.delta.calibration import calibrate
 
             with _torch_threads(self.price_threads):  # the table is chosen by the thread count on first use
-                calibrate(self.net, x[0])  # measured once, then read from the table
+                costs = calibrate(self.net, x[0])  # measured once, then read from the table
+                #: the layer costs a latency model is fitted on (a fit of other costs is not reused)
+                self._calibration = _costs_digest(costs)
                 self.latency = self._fitted_latency() if self.speed == "latency" else None
         else:
             self.latency = None
@@ -490,8 +500,9 @@ class Evaluator:
         # version: bumped when a kernel outside the calibration table changes what a frame costs (6: the
         # truncation step compiled per channel count; 7: zero pads folded into the convs that read them;
         # 8: no bounding-box conv path; 9: calibration tables kept per processor, so the costs a fit
-        # was made on changed), so that fits made before are not reused
-        return {"version": 9, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
+        # was made on changed; 10: a fit records the layer costs it was made on), so that fits made before
+        # are not reused
+        return {"version": 10, "kernels": KERNELS_VERSION, "model": w.model, "weights": w.weights_identity(),
                 "threads": self.price_threads or torch.get_num_threads(), "torch": torch.__version__,
                 "native": native.available(), "cpu": native._cpu_tag(),
                 "shape": list(self.frames["tune"][0].shape)}
@@ -548,13 +559,18 @@ class Evaluator:
         if not path.is_file():
             return None
         try:
-            cached = FittedLatency.from_dict(json.loads(path.read_text()))
+            payload = json.loads(path.read_text())
+            cached = FittedLatency.from_dict(payload)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("latency model cache %s unreadable (%s); not used", path, exc)
             return None
         if not cached.prices_work:
             log.warning("latency model cache %s prices no conv work (fitted on frames that never "
                         "changed); not used", path)
+            return None
+        if payload.get("calibration") != self._calibration:
+            log.warning("latency model cache %s was fitted on other layer costs (the calibration table has "
+                        "been measured again since, e.g. `calibrate --force`); fitting again", path)
             return None
         return cached
 
@@ -592,7 +608,8 @@ class Evaluator:
                         "so the latency model prices every setting alike (not cached)", w.video_path())
         elif self._use_disk:
             try:
-                payload = {"key": self._latency_key(), **fitted.to_dict(), "fitted_on": self.clip_label()}
+                payload = {"key": self._latency_key(), **fitted.to_dict(), "fitted_on": self.clip_label(),
+                           "calibration": self._calibration}
                 atomic_write_text(path, json.dumps(payload, indent=1))
                 self._latency_file = path
             except OSError as exc:
