@@ -199,7 +199,11 @@ def inspect_model(
     tuned_on = None
     if thresholds_file is not None:
         tuned_on = tuned_elsewhere(net.load_thresholds(thresholds_file).meta, wl.video, start, wl.windows)
+    overridden = None
     if mode is not None:
+        if thresholds_file is not None and net.mode != mode:  # a setting tuned in one mode, run in another
+            overridden = (f"--mode {mode} overrides the mode of {thresholds_file} ({net.mode}), which its "
+                          "thresholds were tuned in")
         net.mode = mode
     errors = []
     dense_out: list[Any] = []
@@ -244,6 +248,8 @@ def inspect_model(
         notes.append("random weights: sparsity and error do not describe a trained network")
     if tuned_on:
         notes.append(tuned_on)
+    if overridden:
+        notes.append(overridden)
     return InspectReport(
         model=model, weights=wl.weights, video=wl.video, frames=wl.n_frames, streams=wl.n_streams,
         mode=net.mode, truncation_points=points, mac_speedup=net.mac_speedup(),

@@ -196,13 +196,18 @@ def stream_windows(
     return windows
 
 
-def first_streams(windows: list[Any] | None, streams: int, video: str) -> list[Any] | None:
+def first_streams(
+    windows: list[Any] | None, streams: int, video: str, *, given: bool = False
+) -> list[Any] | None:
     """The first ``streams`` of ``windows`` (``None``: the whole frame, one stream), or a one-line
-    :class:`ConfigError` when there are fewer."""
+    :class:`ConfigError` when there are fewer. ``given``: the windows are the user's ``--window``s, not
+    the sample's own (the error said "vtest has 1 crop windows" of one ``--window``; vtest has 3)."""
     have = len(windows) if windows else 1
     if streams < 1:
         raise ConfigError(f"--streams {streams}: need at least one stream")
     if streams > have:
+        if given:
+            raise ConfigError(f"--streams {streams}: --window gives {have} crop window{'s' * (have != 1)}")
         what = f"{have} crop windows" if windows else "one stream (the whole frame; --window gives crops)"
         raise ConfigError(f"--streams {streams}: {video} has {what}")
     return windows[:streams] if windows else windows
@@ -250,9 +255,10 @@ def load_workload(
         raise ConfigError(short_clip(path, n, start, frames, as_range=frames_as_range))
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
+    given = bool(windows)
     windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size))
     if streams is not None:
-        windows = first_streams(windows, streams, vname)
+        windows = first_streams(windows, streams, vname, given=given)
     net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more

@@ -179,5 +179,22 @@ def test_inspect_streams_scores_an_exported_trial_on_its_search_frames(
         "crops differ, so expect other numbers (--start 0 --frames 6 --streams 2 scores its tuning frames)"]
     assert main([*base, "--streams", "4"]) == 2
     assert capsys.readouterr().err.strip().endswith("--streams 4: vtest has 3 crop windows")
+    assert main([*base, "--streams", "2", "--window", "0,0,240,320"]) == 2  # the user's window, not vtest's 3
+    assert capsys.readouterr().err.strip().endswith("--streams 2: --window gives 1 crop window")
     assert main([*base, "--streams", "0"]) == 2
     assert "--streams 0: need at least one stream" in capsys.readouterr().err
+
+
+def test_inspect_says_when_mode_overrides_the_thresholds_file(capsys) -> None:
+    """``--mode rms`` on a file tuned in max mode ran in rms and lost 13 points without a word."""
+    from pathlib import Path
+
+    tuned = Path(__file__).resolve().parents[2] / "studies" / "thresholds" / "hrnet.json"
+    base = ["inspect", "--model", "hrnet", "--frames", "3", "--streams", "1", "--thresholds", str(tuned)]
+    assert main([*base, "--mode", "rms", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["mode"] == "rms"
+    said = f"--mode rms overrides the mode of {tuned} (max), which its thresholds were tuned in"
+    assert said in got["notes"]
+    assert main([*base, "--mode", "max", "--json"]) == 0
+    assert not [n for n in json.loads(capsys.readouterr().out)["notes"] if "overrides" in n]

@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=1, help="streams (crop windows) per batch (default 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per layer shape (default 5)")
-    p.add_argument("--force", action="store_true", help="measure shapes already in the table again")
+    p.add_argument("--force", "--recalibrate", dest="force", action="store_true",
+                   help="measure shapes already in the table again (as `bench --recalibrate` does)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_no_progress(p)
 

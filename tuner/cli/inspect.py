@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: every one)")
     add_threshold_arguments(p)
     p.add_argument("--mode", choices=["max", "norm", "rms"], default=None,
-                   help="truncation mode (default max)")
+                   help="truncation mode (default: the --thresholds file's, else max; one that differs "
+                        "from the file's is noted)")
     p.add_argument("--fallback", action="store_true", help="run unsupported ops densely instead of failing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     add_no_progress(p)

@@ -141,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refit", action="store_true",
-        help="--speed latency: fit the latency model on this clip now (1-2 minutes) instead of using the "
+        help="--speed latency: fit the latency model on this clip now (1-3 minutes) instead of using the "
         "cached fit, and cache the new one; for when a search warned that its predictions were off",
     )
     parser.add_argument(
