@@ -128,3 +128,33 @@ def test_fronts_of_several_studies_one_colour_each_with_the_budget(tmp_path) -> 
     path = save_fronts_figure(fronts, tmp_path / "f.png", order=["tpe", "random"], budget=1.0, title="t")
     assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000
     assert not list(tmp_path.glob("*.tmp*"))  # written in one piece
+
+
+def test_a_heatmap_of_many_truncation_points_still_names_its_columns() -> None:
+    """Above 60 truncation points (the default hrnet has more) the heatmap had no column names at all;
+    now every k-th is named, at most 40."""
+    from deltatune.report.pareto_plot import plot_threshold_heatmap
+
+    names = [f"relu#{i}" for i in range(100)]
+    wide = pd.DataFrame({"trial": 0, "layer": names, "threshold": 0.01, "index": range(100)})
+    try:
+        ax = plot_threshold_heatmap(wide)
+        shown = [t.get_text() for t in ax.get_xticklabels()]
+        assert 20 <= len(shown) <= 40 and shown[:2] == ["relu#0", "relu#3"], shown
+    finally:
+        plt.close("all")
+
+
+def test_fronts_of_several_studies_show_each_recommended_measured_point(tmp_path) -> None:
+    """The table of `pareto --study A --study B` lists each study's recommended, re-timed trial; the
+    plot showed only the fronts' predicted speedups."""
+    from deltatune.report.pareto_plot import save_fronts_figure
+
+    fronts = pd.DataFrame({"study": ["tpe", "random"], "trial": [3, 1], "accuracy_loss": [0.1, 0.3],
+                           "speedup": [1.3, 1.2]})
+    measured = pd.DataFrame({"study": ["tpe"], "accuracy_loss": [0.1], "measured": [1.04], "ci_low": [0.98],
+                             "ci_high": [1.1]})
+    plain = save_fronts_figure(fronts, tmp_path / "a.svg", order=["tpe", "random"]).read_text()
+    shown = save_fronts_figure(fronts, tmp_path / "b.svg", order=["tpe", "random"], measured=measured)
+    assert "recommended, measured (CI)" in shown.read_text()  # the legend's text (an SVG comment)
+    assert "recommended, measured (CI)" not in plain

@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", default=None,
                         help="study name (may be left out when --storage holds one search study)")
     parser.add_argument(
-        "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
+        "--storage", default=None,
+        help="storage URL/path (default ./deltatune-results/<study>.journal; $DELTATUNE_RESULTS sets "
+        "the folder)",
     )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=int, help="trial number")

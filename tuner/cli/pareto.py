@@ -40,10 +40,12 @@ EXAMPLES: tuple[str, ...] = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``deltatune pareto``."""
     parser.add_argument("--study", default=None, action="append",
-                        help="study name (may be left out when --storage holds one search study); give it "
-                             "again to compare studies")
+                        help="study name (may be left out when --storage holds one search study); give "
+                             "--study again with other names to compare studies (a name given twice is one)")
     parser.add_argument(
-        "--storage", default=None, help="storage URL/path (default ./deltatune-results/<study>.journal)"
+        "--storage", default=None,
+        help="storage URL/path (default ./deltatune-results/<study>.journal; $DELTATUNE_RESULTS sets "
+        "the folder)",
     )
     parser.add_argument("--csv", default=None, metavar="F",
                         help="write all trials to this CSV file (the re-timed ones with their measured "
@@ -194,9 +196,13 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
         from deltatune.report.pareto_plot import save_fronts_figure
 
         speed = speed_label(fronts[0].meta)
+        cols = ["accuracy_loss", "measured", "ci_low", "ci_high"]
+        measured = pd.DataFrame([{"study": f.name, **{c: f.recommended[c] for c in cols}}
+                                 for f in fronts if f.recommended is not None], columns=["study", *cols])
         save_fronts_figure(fronts_frame(fronts), args.plot, order=names, budget=ref,
                            title=f"Pareto fronts of {len(names)} studies",
-                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed)
+                           loss_label=f"accuracy loss ({unit} vs dense)", speed_label=speed,
+                           measured=measured)
     storages = sorted({shown_url(spec.url) for spec, _, _ in opened})
     if args.json:
         print(json_text({"studies": table.to_dict(orient="records"), "reference_loss": ref, "unit": unit,

@@ -146,8 +146,10 @@ def plot_threshold_heatmap(
         cmap="viridis",
         ax=ax,
         cbar_kws={"label": "log10 threshold (blank: 0)"},
-        xticklabels=len(order) <= 60,
+        # every k-th name when there are many (none at all above 60 left no way to tell a column's layer)
+        xticklabels=max(1, -(-len(order) // 40)),
     )
+    ax.tick_params(axis="x", labelsize=6 if len(order) > 20 else 8)
     ax.set_xlabel("truncation point (execution order)")
     ax.set_ylabel("trial")
     return ax
@@ -202,14 +204,26 @@ def save_fronts_figure(
     title: str | None = None,
     loss_label: str = "accuracy loss (PCK@0.2 points vs dense)",
     speed_label: str = "MAC speedup (x)",
+    measured: pd.DataFrame | None = None,
 ) -> Path:
     """The fronts of several studies (``fronts``: ``study, accuracy_loss, speedup``), one colour each in
-    ``order``, with the common ``budget`` as a vertical line, written to ``path``."""
+    ``order``, with the common ``budget`` as a vertical line, written to ``path``. ``measured`` (``study,
+    accuracy_loss, measured, ci_low, ci_high``): each study's recommended re-timed trial, its measured
+    speedup and CI as a diamond in the study's colour (the table beside the plot lists them)."""
+    import seaborn as sns
+
     from deltatune.report.plots import fronts_overlay
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.8))
     fronts_overlay(fronts, hue="study", run="study", hue_order=order, ax=ax)
+    if measured is not None and not measured.empty:
+        colours = dict(zip(order, sns.color_palette("deep", len(order)), strict=True))  # as the fronts'
+        for i, r in enumerate(measured.itertuples(index=False)):
+            ax.errorbar([r.accuracy_loss], [r.measured], fmt="D", ms=7, capsize=3, lw=1.2, mec="black",
+                        yerr=[[max(0.0, r.measured - r.ci_low)], [max(0.0, r.ci_high - r.measured)]],
+                        color=colours[str(r.study)], label="recommended, measured (CI)" if i == 0 else None)
+        ax.legend(fontsize="small")
     if budget is not None:
         ax.axvline(budget, color="grey", ls="--", lw=1)
         ax.annotate("budget", (budget, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
