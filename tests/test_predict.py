@@ -126,7 +126,7 @@ def test_the_command_line_summarises_and_prints_json(
     assert main(["predict", "--model", "hrnet", "--thresholds", str(THRESHOLDS / "hrnet.json"),
                  "--frames", "5", "--window", "96,96,240,320", "-o", "kp.csv", "--no-progress"]) == 0
     line = capsys.readouterr().out
-    assert "frames 0..4 x 1 stream(s)" in line and "85 rows of keypoints -> kp.csv" in line
+    assert "frames 0..4 x 1 stream" in line and "85 rows of keypoints -> kp.csv" in line
     assert "note:" not in line
     # without a setting it runs at thresholds 0 and says how to get one
     assert main(["predict", "--model", "hrnet", "--frames", "3", "--window", "96,96,240,320", "-o", "k0.csv",

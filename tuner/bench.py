@@ -132,7 +132,7 @@ class BenchResult:
         if self.present_fraction is None or self.accuracy_loss_all_joints is None:
             return ""
         if self.present_fraction >= 1.0:
-            return ", every keypoint"
+            return ", every keypoint present"
         return (f", {self.present_fraction:.0%} of keypoints present; every keypoint: "
                 f"{self.accuracy_loss_all_joints:.2f}")
 

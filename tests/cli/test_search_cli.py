@@ -242,7 +242,7 @@ def test_a_video_of_ones_own_is_one_stream(results: Path, rotated_phone_clip: Pa
     args = [a for a in TINY_ARGS if a not in ("--streams", "1")]
     run = [*args, "--video", str(rotated_phone_clip), "--trials", "1", "--retime", "0", "--study", "own"]
     assert cli("search", run) == 0
-    assert "frames 0..5, 1 stream(s); the first 4 tune" in capsys.readouterr().out
+    assert "frames 0..5, 1 stream; the first 4 tune" in capsys.readouterr().out
     assert cli("search", [*run, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["streams"] == 1
 
@@ -261,7 +261,7 @@ def test_start_tunes_on_a_later_segment(results: Path, capsys: pytest.CaptureFix
     late = [*TINY_ARGS, "--start", "650", "--trials", "1", "--study", "late", "--retime", "0"]
     assert cli("search", late) == 0
     out = capsys.readouterr().out
-    assert "clip: vtest frames 650..655, 1 stream(s); the first 4 tune, the last 2 are held out" in out
+    assert "clip: vtest frames 650..655, 1 stream; the first 4 tune, the last 2 are held out" in out
     assert cli("search", [*TINY_ARGS, "--trials", "1", "--study", "early", "--retime", "0"]) == 0
     assert "clip: vtest frames 0..5," in capsys.readouterr().out
     assert meta("late")["workload"]["start"] == 650 and meta("early")["workload"]["start"] == 0

@@ -77,7 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crops",
         default=d.crops,
         choices=("windows", "persons", "both"),
-        help="train on the default windows, on top-down boxes around the teacher's persons, or both",
+        help=f"train on the default windows, on top-down boxes around the teacher's persons, or both "
+        f"(default {d.crops})",
     )
     parser.add_argument(
         "--bf16", action="store_true", help="bfloat16 autocast for the forward pass (faster on AVX-512 CPUs)"
@@ -145,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(record))
     else:
-        print(f"weights: {record['weights']} ({result.steps} steps, {record['wall_time_s']} s)")
+        print(f"weights: {record['weights']} ({result.steps} step{'s' * (result.steps != 1)}, "
+              f"{record['wall_time_s']} s)")
         if result.heldout is not None:
             h = result.heldout
             print(

@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     what = {"pose": "keypoints", "classification": "top-1 classes"}.get(res.task, "boxes")
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
-          f"{res.streams} stream(s); delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
+          f"{res.streams} stream{'s' * (res.streams != 1)}; "
+          f"delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
           f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"
           + (f"; drawn -> {args.overlay}" if args.overlay else "")
           + (f"; MOT detections -> {args.mot}" if args.mot else ""))

@@ -581,7 +581,8 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     )
     w = settings.workload
     streams = result.streams or w.streams
-    print(f"clip: {w.video} frames {w.start}..{w.start + w.frames - 1}, {streams} stream(s); the first "
+    said = f"{streams} stream{'s' * (streams != 1)}"
+    print(f"clip: {w.video} frames {w.start}..{w.start + w.frames - 1}, {said}; the first "
           f"{w.tune_frames} tune, the last {w.heldout_frames} are held out")
     from deltatune.search.objective import metric_of, model_loss_unit
     from deltatune_models import model_info

@@ -116,8 +116,9 @@ def _title(report: InspectReport) -> str:
     macs = f"{report.mac_speedup:.2f}x" if np.isfinite(report.mac_speedup) else "no MACs"
     acc = ("" if report.accuracy_loss is None
            else f", accuracy loss {report.accuracy_loss:.2f} {report.metric} points")
-    return (f"{report.model} on {Path(report.video).name}: {report.frames} frames{first} x {report.streams} "
-            f"stream(s), MAC speedup {macs}{acc}\nlast frame (frame {report.start + report.frames - 1})")
+    streams = f"{report.streams} stream{'s' * (report.streams != 1)}"
+    return (f"{report.model} on {Path(report.video).name}: {report.frames} frames{first} x {streams}"
+            f", MAC speedup {macs}{acc}\nlast frame (frame {report.start + report.frames - 1})")
 
 
 @plain_text
