@@ -126,6 +126,20 @@ def test_per_layer_override_switches_both_ways() -> None:
     assert backend.usage["block.conv2"].sparse > 0
 
 
+def test_two_tables_on_one_file_keep_each_others_entries(tmp_path) -> None:
+    """Processes sharing a calibration file (an ablation's --jobs workers) each wrote the whole copy they
+    had read at their start, so one's measurements overwrote the other's; a save now adds to the file."""
+    first, second = Calibration(tmp_path / "cal.json"), Calibration(tmp_path / "cal.json")  # both see none
+    a, b = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.Conv2d(8, 16, 1, bias=False)
+    ca = first.measure(a, (1, 8, 16, 16), repeats=1)
+    cb = second.measure(b, (1, 8, 16, 16), repeats=1)
+    table = Calibration(tmp_path / "cal.json")
+    assert table.get(ca.signature) == ca and table.get(cb.signature) == cb
+    again = first.measure(a, (1, 8, 16, 16), repeats=1, force=True)  # measured again: its own entry wins
+    assert Calibration(tmp_path / "cal.json").get(ca.signature) == again
+    assert Calibration(tmp_path / "cal.json").get(cb.signature) == cb
+
+
 def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
     assert get_backend("sparse").name == "sparse"
     conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)

@@ -251,15 +251,23 @@ class Calibration:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
-        self.layers: dict[str, LayerCalibration] = {}
-        if self.path is not None and self.path.is_file():
-            try:
-                raw = json.loads(self.path.read_text())
-                self.layers = {k: LayerCalibration(**v) for k, v in raw.get("layers", {}).items()}
-            except (OSError, ValueError, TypeError) as exc:
+        self.layers: dict[str, LayerCalibration] = self._read(warn=True)
+        #: the signatures this object measured (what :meth:`save` writes over the file's entries)
+        self._measured: set[str] = set()
+
+    def _read(self, *, warn: bool = False) -> dict[str, LayerCalibration]:
+        """The layers of the file (none when there is no file, or it cannot be read)."""
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text())
+            return {k: LayerCalibration(**v) for k, v in raw.get("layers", {}).items()}
+        except (OSError, ValueError, TypeError) as exc:
+            if warn:
                 log.warning(
                     "ignoring unreadable calibration file %s (%s); it will be rewritten", self.path, exc
                 )
+            return {}
 
     def get(self, sig: str) -> LayerCalibration | None:
         return self.layers.get(sig)
@@ -274,19 +282,31 @@ class Calibration:
         log.info("calibrating %s", sig)
         cal = measure_conv(conv, shape, repeats=repeats)
         self.layers[sig] = cal
+        self._measured.add(sig)
         self.save()
         return cal
 
     def save(self) -> None:
-        """Write the cache atomically (no-op for an in-memory calibration)."""
+        """Write the cache atomically (no-op for an in-memory calibration): the file's entries as they
+        are now, with the ones this object measured written over them, under a lock.
+
+        Several processes share one table (an ablation's ``--jobs`` workers, searches at once); each
+        wrote its whole copy, read when it started, so the entries another process had measured since
+        were lost, and measured again later, maybe while the machine was busy."""
         if self.path is None:
             return
-        payload = {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "layers": {k: v.to_dict() for k, v in sorted(self.layers.items())},
-        }
-        atomic_write_text(self.path, json.dumps(payload, indent=1))
+        from filelock import FileLock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path) + ".lock"):
+            merged = {**self._read(), **{k: self.layers[k] for k in self._measured}}
+            self.layers = {**self.layers, **merged}
+            payload = {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "layers": {k: v.to_dict() for k, v in sorted(merged.items())},
+            }
+            atomic_write_text(self.path, json.dumps(payload, indent=1))
 
 
 def conv_shapes(
