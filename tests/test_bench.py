@@ -22,7 +22,7 @@ def _private_calibration(tmp_path, monkeypatch) -> None:
 
 
 def test_bench_returns_sane_fields(vtest_path) -> None:
-    r = run_bench("hrnet_tiny", weights=None, frames=4, threshold=0.05, repeats=1)
+    r = run_bench("hrnet_tiny", weights=None, frames=8, threshold=0.05, repeats=1)
     assert r.dense_ms > 0 and r.delta_ms > 0 and r.speedup > 0
     assert r.mac_speedup >= 1.0 and r.metric == "PCK@0.2"
     assert 0.0 <= r.accuracy_loss <= 100.0
@@ -33,10 +33,12 @@ def test_bench_returns_sane_fields(vtest_path) -> None:
     ran = [row for row in r.layers if row.choice != "skip" and row.kind == "conv"]
     assert ran and all(row.dense_ms is not None and row.dense_ms > 0 for row in ran)
     # ... and its time inside the dense model, per frame: together less than a whole dense frame takes
+    # (about 0.4x of it; bounded at 2x: one untimed pass against one timed run, on a machine other work
+    # may slow at either moment; a sum over the 7 frames instead of a mean would be about 2.8x)
     convs = [row for row in r.layers if row.kind == "conv"]
     assert all(row.dense_net_ms is not None and row.dense_net_ms > 0 for row in convs)
     slowest_dense = max(r.dense_nchw_ms or 0.0, r.dense_channels_last_ms or 0.0, r.dense_ms)
-    assert sum(row.dense_net_ms or 0.0 for row in convs) < 1.5 * slowest_dense
+    assert sum(row.dense_net_ms or 0.0 for row in convs) < 2 * slowest_dense
     d = r.to_dict()
     for key in ("dense_ms", "delta_ms", "speedup", "mac_speedup", "accuracy_loss", "measured_over_mac_ideal"):
         assert key in d

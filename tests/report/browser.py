@@ -58,6 +58,9 @@ _FLAGS = (
     "--hide-scrollbars",
     "--enable-logging=stderr",
     "--v=0",
+    # wait (in virtual time, not wall time) for the page to settle before the screenshot: on a loaded
+    # machine the plots' images could still be decoding when it was taken
+    "--virtual-time-budget=5000",
 )
 
 
@@ -109,7 +112,7 @@ def check_page(
     cmd = [
         binary,
         *_FLAGS,
-        f"--user-data-dir={workdir / 'chromium-profile'}",
+        f"--user-data-dir={workdir / f'chromium-profile-{page.stem}'}",  # one per page: calls share none
         f"--screenshot={shot}",
         f"--window-size={window[0]},{window[1]}",
         copy.resolve().as_uri(),
