@@ -60,8 +60,10 @@ log = logging.getLogger(__name__)
 
 RESULTS_ENV = "DELTATUNE_RESULTS"
 #: Seconds after which a journal lock file left by a killed process is broken. A journal write takes
-#: milliseconds, so this only ever delays the run after a crash.
-LOCK_GRACE_S = 5
+#: milliseconds, so this only delays the run after a crash; but a live writer whose write stalls longer
+#: (a disk flush on a loaded machine, a process paused) has its lock broken under it and dies of it, so
+#: the wait is not cut to the bone (5 s before; Optuna's default is 30 s).
+LOCK_GRACE_S = 15
 #: Default heartbeat of running trials in an RDB storage (seconds).
 HEARTBEAT_S = 10.0
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
