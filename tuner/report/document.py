@@ -136,7 +136,9 @@ def _comparison_blocks(
             Table(
                 ("post-hoc p", *map(str, m.columns)),
                 tuple((str(r), *(fmt_p(v) for v in m.loc[r])) for r in m.index),
-                f"{c.omnibus.posthoc_test} post-hoc p-values",
+                f"{c.omnibus.posthoc_test} post-hoc p-values, adjusted within this metric's level pairs (the "
+                "tests below adjust over every comparison of the report, so the same pair can read higher "
+                "there)",
             )
         )
     if omnibus_fig is not None:
