@@ -230,3 +230,13 @@ def test_bench_on_a_still_clip_reports_no_macs_as_valid_json(capsys, still_clip)
 
     d = json.loads(capsys.readouterr().out, parse_constant=reject)
     assert d["mac_speedup"] is None and d["measured_over_mac_ideal"] is None and d["speedup"] > 0
+
+
+def test_recalibrate_says_what_it_measured_again(vtest_path) -> None:
+    """`bench --recalibrate` rewrote the calibration table (what every later run and search prices with)
+    without a word."""
+    r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.05, repeats=1, recalibrate=True)
+    said = [n for n in r.notes if n.startswith("--recalibrate: ")]
+    assert len(said) == 1 and "layer shapes measured again and written to this machine's" in said[0], r.notes
+    plain = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.05, repeats=1)
+    assert not [n for n in plain.notes if "--recalibrate" in n]

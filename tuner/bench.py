@@ -346,8 +346,10 @@ def run_bench(
                   fallback=fallback)
     if thresholds_file is not None:  # a file for another network fails here, before any calibration
         net.load_thresholds(thresholds_file)
+    remeasured = 0
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
-        calibrate(net, clip[0], force=recalibrate, progress=progress and sys.stderr.isatty())
+        shown = progress and sys.stderr.isatty()
+        remeasured = len(calibrate(net, clip[0], force=recalibrate, progress=shown))
     run_dense_cl = channels_last_runner(dense)
     half_runners = _half_runners(dense) if dev.type == "cuda" else {}
 
@@ -406,6 +408,9 @@ def run_bench(
                          calibration=getattr(be, "calibration", None),
                          dense_net=_dense_layer_ms(run_dense_cl, steady) if dev.type == "cpu" else {})
     notes = []
+    if recalibrate and remeasured:  # said: it changed the table every later run and search prices with
+        notes.append(f"--recalibrate: {remeasured} layer shape{'s' * (remeasured != 1)} measured again and "
+                     "written to this machine's calibration table")
     if dev.type != "cpu":
         notes.append(f"{dev.type}: the sparse backend ran its plain-torch paths (the compiled kernels are "
                      "CPU-only); TF32 convolutions " + ("on" if torch.backends.cudnn.allow_tf32 else "off"))
