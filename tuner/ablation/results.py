@@ -91,5 +91,11 @@ class AblationResults:
         raise KeyError(name)
 
     @property
+    def varied(self) -> list[str]:
+        """The factors with two levels or more, in declared order: the ones a comparison, a box plot or an
+        interaction can be drawn over (a one-level factor is a fixed setting)."""
+        return [f for f, levels in self.factors.items() if len(levels) >= 2]
+
+    @property
     def completed_runs(self) -> int:
         return int(self.observations["run"].nunique()) if len(self.observations) else 0

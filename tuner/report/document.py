@@ -261,7 +261,7 @@ def _metric_blocks(
                 (6.5, 4.0),
             )
         )
-        for other in (f for f, lv in results.factors.items() if f != x and len(lv) >= 2 and f in d.columns):
+        for other in (f for f in results.varied if f != x and f in d.columns):
             out.append(  # every varied factor gets its own box, over the other factors' levels
                 _figure(
                     f"box_{_slug(spec.name)}_{_slug(other)}.png",
@@ -494,7 +494,7 @@ def _provenance_blocks(a: Analysis) -> list[Block]:
 
 def _factor_for_plots(results: AblationResults) -> tuple[str | None, str | None]:
     """The x factor (primary, else the first with >= 2 levels) and a second one for interactions."""
-    multi = [f for f, lv in results.factors.items() if len(lv) >= 2]
+    multi = results.varied
     x = results.primary[0] if results.primary and results.primary[0] in results.factors else None
     x = x or (multi[0] if multi else next(iter(results.factors), None))
     hue = next((f for f in multi if f != x), None)
