@@ -562,6 +562,7 @@ def analyse(
     if results.primary is not None:
         specs.sort(key=lambda s: s.name != results.primary[2])  # stable: primary metric first
     order = sorted(factor_levels, key=lambda f: f != pf)
+    varied = [f for f in order if len(factor_levels[f]) >= 2]  # observed with two levels or more
     metrics = []
     for spec in specs:
         d = obs[obs["metric"] == spec.name]
@@ -570,11 +571,9 @@ def analyse(
             _compare_factor(
                 d, results, spec, f, factor_levels[f], alpha=alpha, seed=seed, aso_iterations=aso_iterations
             )
-            for f in order
-            if len(factor_levels[f]) >= 2
+            for f in varied
         )
-        factorial, factorial_note = _factorial(d, [f for f in order if len(factor_levels[f]) >= 2], results,
-                                               alpha)
+        factorial, factorial_note = _factorial(d, varied, results, alpha)
         metrics.append(
             MetricAnalysis(
                 spec,
