@@ -138,6 +138,16 @@ def test_two_tables_on_one_file_keep_each_others_entries(tmp_path) -> None:
     again = first.measure(a, (1, 8, 16, 16), repeats=1, force=True)  # measured again: its own entry wins
     assert Calibration(tmp_path / "cal.json").get(ca.signature) == again
     assert Calibration(tmp_path / "cal.json").get(cb.signature) == cb
+    # a shape two processes measure at once: the one saved second answers with the first's entry, so
+    # both price with the same costs
+    late, c = Calibration(tmp_path / "cal.json"), nn.Conv2d(16, 8, 1, bias=False)
+    early = Calibration(tmp_path / "cal.json").measure(c, (1, 16, 8, 8), repeats=1)
+    assert late.measure(c, (1, 16, 8, 8), repeats=1) == early  # `late` had read the file before
+    # another process's --force of shape a is not undone when `first` (which measured a before) saves a
+    # shape it measures later
+    forced = Calibration(tmp_path / "cal.json").measure(a, (1, 8, 16, 16), repeats=1, force=True)
+    first.measure(nn.Conv2d(8, 8, 3, padding=1, groups=8), (1, 8, 16, 16), repeats=1)
+    assert Calibration(tmp_path / "cal.json").get(ca.signature) == forced
 
 
 def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:

@@ -252,8 +252,9 @@ class Calibration:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
         self.layers: dict[str, LayerCalibration] = self._read(warn=True)
-        #: the signatures this object measured (what :meth:`save` writes over the file's entries)
-        self._measured: set[str] = set()
+        #: signatures measured since the last save -> whether on request (``force``): what :meth:`save`
+        #: adds to the file
+        self._unsaved: dict[str, bool] = {}
 
     def _read(self, *, warn: bool = False) -> dict[str, LayerCalibration]:
         """The layers of the file (none when there is no file, or it cannot be read)."""
@@ -275,31 +276,40 @@ class Calibration:
     def measure(
         self, conv: nn.Conv2d, shape: Sequence[int], *, force: bool = False, repeats: int = 5
     ) -> LayerCalibration:
-        """The calibration of ``conv`` at ``shape``: cached, or measured now (and saved)."""
+        """The calibration of ``conv`` at ``shape``: cached, or measured now (and saved). A shape another
+        process measured meanwhile (and saved first) is answered with that process's entry, so that the
+        processes sharing a table price with one set of costs (a latency fit records the costs it was
+        made on)."""
         sig = signature(conv, shape)
         if not force and sig in self.layers:
             return self.layers[sig]
         log.info("calibrating %s", sig)
-        cal = measure_conv(conv, shape, repeats=repeats)
-        self.layers[sig] = cal
-        self._measured.add(sig)
+        self.layers[sig] = measure_conv(conv, shape, repeats=repeats)
+        self._unsaved[sig] = force
         self.save()
-        return cal
+        return self.layers[sig]
 
     def save(self) -> None:
-        """Write the cache atomically (no-op for an in-memory calibration): the file's entries as they
-        are now, with the ones this object measured written over them, under a lock.
+        """Write the cache atomically (no-op for an in-memory calibration), under a lock: the file's
+        entries as they are now, plus the shapes measured since the last save; one measured on request
+        (``force``) replaces the file's entry, one measured because it was missing does not replace an
+        entry another process wrote meanwhile. This object then holds what the file holds.
 
         Several processes share one table (an ablation's ``--jobs`` workers, searches at once); each
         wrote its whole copy, read when it started, so the entries another process had measured since
-        were lost, and measured again later, maybe while the machine was busy."""
+        were lost (and measured again later, maybe while the machine was busy), or a ``--force``
+        measurement undone."""
         if self.path is None:
+            self._unsaved.clear()
             return
         from filelock import FileLock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.path) + ".lock"):
-            merged = {**self._read(), **{k: self.layers[k] for k in self._measured}}
+            merged = self._read()
+            for sig, forced in self._unsaved.items():
+                if forced or sig not in merged:
+                    merged[sig] = self.layers[sig]
             self.layers = {**self.layers, **merged}
             payload = {
                 "torch": torch.__version__,
@@ -307,6 +317,7 @@ class Calibration:
                 "layers": {k: v.to_dict() for k, v in sorted(merged.items())},
             }
             atomic_write_text(self.path, json.dumps(payload, indent=1))
+        self._unsaved.clear()
 
 
 def conv_shapes(
