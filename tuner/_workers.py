@@ -99,14 +99,9 @@ def caused_by_interrupt(exc: BaseException) -> bool:
     raised while handling one. Optuna turns an interrupt that lands while it records a trial's result into
     ``UnboundLocalError`` (its clean-up reads a name the interrupted line never set), and its journal lock
     one that lands while it waits for the lock into ``RuntimeError``: both are still an interrupt."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, KeyboardInterrupt):
-            return True
-        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)  # `from None`: cut there
-    return False
+    from deltatune.errors import causes
+
+    return any(isinstance(e, KeyboardInterrupt) for e in causes(exc))
 
 
 def alive(pid: int) -> bool:

@@ -8,7 +8,7 @@ a non-zero exit code (a traceback only with ``--debug``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 __all__ = [
     "DeltatuneError",
@@ -22,6 +22,7 @@ __all__ = [
     "LabelError",
     "ConfigError",
     "missing_file",
+    "causes",
     "Rule",
     "positive",
     "non_negative",
@@ -105,3 +106,16 @@ def check_ranges(what: str, rules: Mapping[str, Rule]) -> None:
     bad = [f"{name} {value} (must be {must})" for name, (value, ok, must) in rules.items() if not ok]
     if bad:
         raise ConfigError(f"invalid {what}: {'; '.join(bad)}")
+
+
+def causes(exc: BaseException, *, past_from_none: bool = False) -> Iterator[BaseException]:
+    """``exc``, then the exception it was raised from (``raise ... from``) or while handling, and so on,
+    each once. A ``raise ... from None`` ends the chain there unless ``past_from_none``: a handler that
+    cut it said the earlier error is not the cause (the check for a full disk looks past it all the same:
+    whatever a library made of it, a full disk is what the user has to mend)."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or (None if e.__suppress_context__ and not past_from_none else e.__context__)

@@ -158,3 +158,20 @@ def test_fronts_of_several_studies_show_each_recommended_measured_point(tmp_path
     shown = save_fronts_figure(fronts, tmp_path / "b.svg", order=["tpe", "random"], measured=measured)
     assert "recommended, measured (CI)" in shown.read_text()  # the legend's text (an SVG comment)
     assert "recommended, measured (CI)" not in plain
+
+
+def test_a_mark_beside_the_fronts_takes_its_fronts_colour_when_a_study_has_none() -> None:
+    """The comparison's diamonds took their colours from every named study, the fronts from the studies
+    with a front: with the first study's front empty, the second's diamond had another colour."""
+    from matplotlib.colors import to_rgb
+
+    from deltatune.report.plots import fronts_overlay, level_colours
+
+    fronts = pd.DataFrame({"study": ["b", "b"], "accuracy_loss": [0.1, 0.4], "speedup": [1.2, 1.6]})
+    try:
+        ax = fronts_overlay(fronts, hue="study", run="study", hue_order=["a", "b"])
+        line = next(li for li in ax.get_lines() if li.get_xydata().size)
+        assert to_rgb(line.get_color()) == to_rgb(level_colours(fronts, "study", ["a", "b"])["b"])
+        assert list(level_colours(fronts, "study", ["a", "b"])) == ["b"]
+    finally:
+        plt.close("all")

@@ -179,14 +179,10 @@ DISK_ERRNOS = frozenset({28, 30, 122})  # ENOSPC, EROFS, EDQUOT
 def _disk_error(exc: BaseException) -> OSError | None:
     """The disk error (:data:`DISK_ERRNOS`) that ``exc`` is, or was raised while handling (Optuna's journal
     writer turns a full disk into ``AssertionError: Should not reach``), or ``None``."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
-            return e
-        e = e.__cause__ or e.__context__
-    return None
+    from deltatune.errors import causes
+
+    disk = (e for e in causes(exc, past_from_none=True) if isinstance(e, OSError) and e.errno in DISK_ERRNOS)
+    return next(disk, None)
 
 
 @contextlib.contextmanager

@@ -146,8 +146,8 @@ def plot_threshold_heatmap(
         cmap="viridis",
         ax=ax,
         cbar_kws={"label": "log10 threshold (blank: 0)"},
-        # every k-th name when there are many (none at all above 60 left no way to tell a column's layer)
-        xticklabels=max(1, -(-len(order) // 40)),
+        # every name up to 60, then every k-th (none at all above 60 left no way to tell a column's layer)
+        xticklabels=1 if len(order) <= 60 else -(-len(order) // 40),
     )
     ax.tick_params(axis="x", labelsize=6 if len(order) > 20 else 8)
     ax.set_xlabel("truncation point (execution order)")
@@ -210,20 +210,19 @@ def save_fronts_figure(
     ``order``, with the common ``budget`` as a vertical line, written to ``path``. ``measured`` (``study,
     accuracy_loss, measured, ci_low, ci_high``): each study's recommended re-timed trial, its measured
     speedup and CI as a diamond in the study's colour (the table beside the plot lists them)."""
-    import seaborn as sns
-
-    from deltatune.report.plots import fronts_overlay
+    from deltatune.report.plots import fronts_overlay, level_colours
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.8))
     fronts_overlay(fronts, hue="study", run="study", hue_order=order, ax=ax)
     if measured is not None and not measured.empty:
-        colours = dict(zip(order, sns.color_palette("deep", len(order)), strict=True))  # as the fronts'
+        colours = level_colours(fronts.assign(study=fronts["study"].astype(str)), "study", order)
         for i, r in enumerate(measured.itertuples(index=False)):
             ax.errorbar([r.accuracy_loss], [r.measured], fmt="D", ms=7, capsize=3, lw=1.2, mec="black",
                         yerr=[[max(0.0, r.measured - r.ci_low)], [max(0.0, r.ci_high - r.measured)]],
-                        color=colours[str(r.study)], label="recommended, measured (CI)" if i == 0 else None)
-        ax.legend(fontsize="small")
+                        color=colours.get(str(r.study), "grey"),
+                        label="recommended, measured (CI)" if i == 0 else None)
+        ax.legend(title="study", fontsize="small")
     if budget is not None:
         ax.axvline(budget, color="grey", ls="--", lw=1)
         ax.annotate("budget", (budget, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deltatune.report.pareto_plot import _axes
 
@@ -27,6 +27,15 @@ def _order(df: pd.DataFrame, column: str, order: Sequence[str] | None) -> list[s
     if order is None:
         return present
     return [str(v) for v in order if str(v) in set(present)]
+
+
+def level_colours(df: pd.DataFrame, column: str, order: Sequence[str] | None) -> dict[str, Any]:
+    """The colour of each level of ``column`` present in ``df`` (in :func:`_order`), as
+    :func:`fronts_overlay` draws them: what a mark drawn beside its lines takes to match them."""
+    import seaborn as sns
+
+    levels = _order(df, column, order)
+    return dict(zip(levels, sns.color_palette("deep", len(levels)), strict=True))
 
 
 #: Tick labels of a level axis are slanted when the longest one, times their number, passes this many
@@ -166,13 +175,10 @@ def fronts_overlay(
     Overlaying the fronts of all seeds shows the spread between repeats next to the difference between
     levels: fronts of one colour that interleave with another colour's are not clearly different.
     """
-    import seaborn as sns
-
     ax = _axes(ax)
     d = df.assign(**{hue: df[hue].astype(str)})
-    hs = _order(d, hue, hue_order)
-    colours = dict(zip(hs, sns.color_palette("deep", len(hs)), strict=True))
-    for level in hs:
+    colours = level_colours(d, hue, hue_order)
+    for level in colours:
         first = True
         for _, front in d[d[hue] == level].groupby(run, sort=True):
             f = front.sort_values(loss)

@@ -568,9 +568,10 @@ class Evaluator:
             log.warning("latency model cache %s prices no conv work (fitted on frames that never "
                         "changed); not used", path)
             return None
-        if payload.get("calibration") != self._calibration:
-            log.warning("latency model cache %s was fitted on other layer costs (the calibration table has "
-                        "been measured again since, e.g. `calibrate --force`); fitting again", path)
+        if payload.get("calibration") != self._calibration:  # said once: for this clip's own fit
+            (log.warning if path == self.latency_cache_path() else log.info)(
+                "latency model cache %s was fitted on other layer costs (the calibration table has been "
+                "measured again since, e.g. `calibrate --force`); not used", path)
             return None
         return cached
 
