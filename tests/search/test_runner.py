@@ -411,7 +411,7 @@ def test_a_latency_fit_from_another_clip_is_checked_here_and_refitted_when_off(
     # five times every coefficient: every predicted delta time 5x too long, every speedup 5x too small
     wild = {**cached, "coef": [5.0 * c for c in cached["coef"]]}
     errors = check_latency(FittedLatency.from_dict(wild), first.net, list(first.frames["tune"]))
-    assert len(errors) == 2 and min(errors) > PREDICTION_TOLERANCE
+    assert len(errors) == 3 and min(errors) > PREDICTION_TOLERANCE
     own.write_text(json.dumps(wild))  # this clip's own: trusted as it is, however wrong
     assert Evaluator(TINY, speed="latency").latency.model.coef == tuple(wild["coef"])
     # --refit: fitted again here, whatever is cached, and the new fit replaces the cached one
@@ -532,3 +532,20 @@ def test_a_latency_fit_made_on_other_layer_costs_is_fitted_again(
     path.write_text(json.dumps({**fit, "calibration": "0123456789abcdef"}))  # made on other costs
     again = Evaluator(TINY, speed="latency")
     assert json.loads(path.read_text())["calibration"] == again._calibration  # fitted again and cached
+
+
+def test_a_setting_that_does_no_work_scores_the_mac_cap_and_the_search_says_so(
+    still_clip: Path, results: Path
+) -> None:
+    """On frames where nothing changes no setting does a multiply-add; counted as 1 MAC the MAC speedup
+    was about 7.7e9x (the front, its hypervolume and the exported file carried it). It is capped, and
+    the search says that these trials cannot be told apart."""
+    from deltatune.search.objective import MAC_SPEEDUP_CAP
+
+    s = settings(workload=replace(TINY, video=str(still_clip)), trials=3, strategy="random", speed="macs",
+                 study="capped", retime=0)
+    result = run_search(s, heldout=False)
+    assert set(result.trials["speedup"]) == {MAC_SPEEDUP_CAP}
+    assert result.hypervolume <= MAC_SPEEDUP_CAP * s.budget
+    assert any(n.startswith("3 trial(s) scored the MAC speedup cap, 100x: ") for n in result.notices), (
+        result.notices)

@@ -413,17 +413,21 @@ CHECK_SCALES = (1.44e-3, 2.08e-2)
 def check_latency(
     fitted: FittedLatency, net: Any, frames: Sequence[Tensor], *, repeats: int = 2, seed: int = 1
 ) -> tuple[float, ...]:
-    """How far ``fitted`` is off on ``frames``: per configuration (one :func:`random_thresholds` at each
-    of :data:`CHECK_SCALES`), ``|predicted / measured - 1|`` of the speedup, timed by
-    :func:`timed_configs` as a fit is.
+    """How far ``fitted`` is off on ``frames``: per configuration (every threshold 0, then one
+    :func:`random_thresholds` at each of :data:`CHECK_SCALES`), ``|predicted / measured - 1|`` of the
+    speedup, timed by :func:`timed_configs` as a fit is.
 
     A search may use a fit made on another clip of the same input shape (``Evaluator._fitted_latency``),
     but its coefficients can be far off on a clip unlike the one it was made on (fitted on vtest crops,
     it predicted 2.83x for a setting that measured 1.74x on a clip with one moving object, 2026-12-05).
-    Checking costs two configurations' timings, about a sixth of a fit."""
+    The exact setting (thresholds 0) is every search's first trial, and where most of a clip's pixels
+    change it runs mostly dense: a fit made on a nearly still clip had seen no such frame, predicted
+    7.99x for it on a clip that measured 0.95x, and passed a check of the two random settings alone.
+    Checking costs three configurations' timings, about a quarter of a fit."""
     import random
 
     rng = random.Random(seed)
-    configs = [random_thresholds(net.threshold_names, rng, scale=scale) for scale in CHECK_SCALES]
+    configs = [dict.fromkeys(net.threshold_names, 0.0)]
+    configs += [random_thresholds(net.threshold_names, rng, scale=scale) for scale in CHECK_SCALES]
     rows = timed_configs(net, frames, configs, repeats=repeats)
     return tuple(abs(fitted.speedup(f) / (dense / delta) - 1) for f, delta, dense in rows)

@@ -45,7 +45,7 @@ from deltatune.delta.latency import PREDICTION_TOLERANCE
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
-from deltatune.search.objective import Evaluator, resolve_speed
+from deltatune.search.objective import MAC_SPEEDUP_CAP, Evaluator, resolve_speed
 from deltatune.search.pareto import (
     FRAMES_ATTR,
     META_KEY,
@@ -1014,6 +1014,9 @@ def run_search(
     repeats = _repeat_notice(study, new)
     if repeats:
         notices.append(repeats)
+    capped = _capped_notice(df, speed_used)
+    if capped:
+        notices.append(capped)
     for notice in (_slower_than_dense_notice(best, speed_used, settings.budget),
                    _heldout_notice(best, settings), _prediction_notice(best, speed_used, ev)):
         if notice:
@@ -1040,6 +1043,19 @@ def run_search(
         retimed=[{**r.to_dict(), "measured": r.measured} for r in retimed],
         streams=int(ev.frames["tune"].shape[1]),
     )
+
+
+def _capped_notice(df: Any, speed: str) -> str | None:
+    """Says how many trials reached the MAC speedup cap (:data:`MAC_SPEEDUP_CAP`): on these tuning
+    frames they did (almost) no multiply-adds, so the search could not tell their speeds apart."""
+    if speed != "macs" or df.empty:
+        return None
+    k = int((df["speedup"] >= MAC_SPEEDUP_CAP).sum())
+    if k == 0:
+        return None
+    return (f"{k} trial(s) scored the MAC speedup cap, {MAC_SPEEDUP_CAP:g}x: on these tuning frames they "
+            "did (almost) no multiply-adds, every change truncated, so their speeds cannot be told apart; "
+            "frames where more moves (--start, another segment) or --speed latency tell them apart")
 
 
 def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
