@@ -383,3 +383,29 @@ def test_a_folder_laid_out_as_a_mot_sequence_is_named_so(tmp_path: Path) -> None
     with pytest.raises(VideoError, match=r"its img1/ holds the frames of a MOT sequence without a "
                        r"seqinfo.ini: pass .*seq/img1$"):
         read_frames(seq, count=1).__next__()
+
+
+def test_a_matroska_clip_says_no_length_and_its_frames_are_counted(
+    tmp_path: Path, vtest_head: list[np.ndarray]
+) -> None:
+    """Matroska does not store a frame count (``video_info`` gives None), and `search --spread` refused
+    every .mkv; its packets are counted instead, one per frame."""
+    import av
+
+    from deltatune.cli.search import _spread
+    from deltatune.data.video import count_frames
+    from deltatune.search.study_workload import StudyWorkload
+
+    path = tmp_path / "clip.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 192, 144, "yuv420p"
+        for f in vtest_head[:12]:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:144, :192]), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    assert video_info(path).frames is None and count_frames(path) == 12
+    segments = _spread(StudyWorkload("hrnet_tiny", weights=None, video=str(path), frames=4, streams=1), 3)
+    assert [s.start for s in segments] == [4, 8]

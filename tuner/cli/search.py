@@ -372,7 +372,7 @@ def build_settings(args: argparse.Namespace) -> Any:
 def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
     """``--spread N``: the workloads of N - 1 more stretches of the clip's video, their first frames
     evenly spaced from the clip's up to the last that leaves ``--frames`` frames (the clip is the first)."""
-    from deltatune.data.video import video_info
+    from deltatune.data.video import count_frames, video_info
     from deltatune.errors import ConfigError
     from deltatune.search.study_workload import Segment
 
@@ -380,10 +380,8 @@ def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
         return ()
     if count < 2:
         raise ConfigError(f"--spread {count}: need at least 2 stretches (1 is the clip alone)")
-    total = video_info(workload.video_path()).frames
-    if total is None:
-        raise ConfigError(f"--spread {count}: the frame count of {workload.video} is unknown; name the "
-                          "stretches with --also-on VIDEO@FIRST ...")
+    # a container that does not say its length (Matroska): its frames counted (--spread refused every .mkv)
+    total = video_info(workload.video_path()).frames or count_frames(workload.video_path())
     last = total - workload.frames
     if last - workload.start < count - 1:
         raise ConfigError(f"--spread {count}: {workload.video} has {total} frames, too few for {count} "

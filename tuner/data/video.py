@@ -49,6 +49,7 @@ __all__ = [
     "as_window",
     "read_frames",
     "video_info",
+    "count_frames",
     "FrameStreams",
     "load_clip",
     "DEFAULT_WINDOWS",
@@ -324,6 +325,25 @@ def video_info(source: str | Path) -> VideoInfo:
     finally:
         container.close()
     return VideoInfo(path, width, height, frames, fps)
+
+
+def count_frames(source: str | Path) -> int:
+    """The number of frames of a video file or image folder, for a container that does not say it
+    (:func:`video_info` gives ``None``: Matroska, WebM): its video packets counted, without decoding
+    them (one packet per frame; a fraction of the time decoding takes)."""
+    import av
+
+    path = _resolve(source)
+    if path.is_dir():
+        return len(_image_files(path))
+    container = _open_video(path)
+    try:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"video {path} cannot be read to its end to count its frames ({exc})") from exc
+    finally:
+        container.close()
 
 
 def read_frames(
