@@ -52,6 +52,14 @@ def test_a_stretched_crop_is_warned_about(
         load_workload("hrnet_tiny", weights=None, frames=2, video=wide, windows=[CropWindow(0, 0, 240, 320)])
         load_workload("hrnet_tiny", weights=None, frames=2, video="vtest")
     assert not [r for r in caplog.records if "stretched" in r.getMessage()]
+    caplog.clear()
+    # every stretched window is named (only the worst was)
+    wins = [CropWindow(0, 0, 300, 100), CropWindow(10, 10, 240, 320), CropWindow(20, 20, 50, 200)]
+    with caplog.at_level(logging.WARNING, logger="deltatune.workload"):
+        load_workload("hrnet_tiny", weights=None, frames=2, video=wide, windows=wins)
+    said = [r.getMessage() for r in caplog.records if "stretched" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "window 0,0,300,100 (300x100) 4.0x; window 20,20,50,200 (50x200) 3.0x;" in said[0], said
 
 
 def test_windows_may_be_written_as_text_or_numbers(vtest_path: Path) -> None:

@@ -136,15 +136,17 @@ def warn_if_stretched(
     def stretch(r: tuple[str, int, int]) -> float:
         return max(r[1] * in_h / (r[2] * in_w), r[2] * in_w / (r[1] * in_h))
 
-    worst = max(rects, key=stretch)
-    key = (str(path), *worst, in_w, in_h)
-    if stretch(worst) <= _STRETCH_TOLERANCE or key in _WARNED_STRETCH:
+    bad = [r for r in rects if stretch(r) > _STRETCH_TOLERANCE]
+    key = (str(path), *(x for r in bad for x in r), in_w, in_h)
+    if not bad or key in _WARNED_STRETCH:
         return
     _WARNED_STRETCH.add(key)
+    named = "; ".join(f"{what} ({w}x{h}) {stretch((what, w, h)):.1f}x" for what, w, h in bad[:4])
+    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
     log.warning(
-        "%s: %s (%dx%d) is stretched to the model's %dx%d input, distorting its aspect %.1fx; give a %d:%d "
-        "crop window around what the model should see (--window X,Y,W,H; windows in a study file)",
-        path, *worst, in_w, in_h, stretch(worst), *_ratio(in_w, in_h),
+        "%s: stretched to the model's %dx%d input, distorting its aspect: %s%s; give %d:%d crop windows "
+        "around what the model should see (--window X,Y,W,H; windows in a study file)",
+        path, in_w, in_h, named, more, *_ratio(in_w, in_h),
     )
 
 
@@ -184,15 +186,18 @@ def build_model(
 
 
 def stream_windows(
-    path: Path, name: str, windows: list[Any] | None, vinfo: Any, input_size: tuple[int, ...]
+    path: Path, name: str, windows: list[Any] | None, vinfo: Any, input_size: tuple[int, ...],
+    *, warn: bool = True,
 ) -> list[Any] | None:
     """The crop windows of the streams: ``windows``, else a sample's own (3:4, people-sized), else
-    ``None`` (the whole frame, one stream); warns when crops are stretched to the model's input."""
+    ``None`` (the whole frame, one stream); warns when crops are stretched to the model's input (unless
+    ``warn`` is false: the caller warns once the frames have been read)."""
     from deltatune.data.video import DEFAULT_WINDOWS
 
     if windows is None and name in DEFAULT_WINDOWS:
         return list(DEFAULT_WINDOWS[name])
-    warn_if_stretched(path, vinfo.width, vinfo.height, windows, input_size)
+    if warn:
+        warn_if_stretched(path, vinfo.width, vinfo.height, windows, input_size)
     return windows
 
 
@@ -256,13 +261,15 @@ def load_workload(
     for w in windows or []:
         w.check(vinfo.width, vinfo.height, source=path)
     given = bool(windows)
-    windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size))
+    windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size), warn=False)
     if streams is not None:
         windows = first_streams(windows, streams, vname, given=given)
     net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
         raise ConfigError(short_clip(path, start + clip.shape[0], start, frames, as_range=frames_as_range))
+    # said once the frames are read: before an error about the file, the warning only got in its way
+    warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
     clip = preprocess(clip, info)
     return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
                     random_weights)
