@@ -86,7 +86,10 @@ def test_a_recommendation_slower_than_dense_is_called_so_and_a_faster_one_is_not
     measured = {**base, "measured_speedup": 0.92, "measured_ci": [0.82, 0.95]}
     note = _slower_than_dense_notice(measured, "latency", 1.0)
     assert note is not None and "0.92x measured" in note and "1-point budget" in note
-    assert "runs slower than" in note
+    assert "runs slower than" in note and "--keyframe-change none,0.5" in note
+    # a search that tried key frames on change is not told to try them
+    tried = _slower_than_dense_notice(measured, "latency", 1.0, (None, 0.5)) or ""
+    assert "runs slower than" in tried and "--keyframe-change" not in tried
     # a CI that reaches 1 is not evidence of a slowdown, nor of a speedup: said as such
     straddles = _slower_than_dense_notice({**measured, "measured_ci": [0.85, 1.02]}, "latency", 1.0) or ""
     assert "is not measurably faster than" in straddles and "CI [0.85, 1.02] reaches below 1" in straddles

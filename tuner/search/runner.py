@@ -1017,7 +1017,7 @@ def run_search(
     capped = _capped_notice(df, speed_used)
     if capped:
         notices.append(capped)
-    for notice in (_slower_than_dense_notice(best, speed_used, settings.budget),
+    for notice in (_slower_than_dense_notice(best, speed_used, settings.budget, settings.keyframe_changes),
                    _heldout_notice(best, settings), _prediction_notice(best, speed_used, ev)):
         if notice:
             notices.append(notice)
@@ -1077,10 +1077,13 @@ def _repeat_notice(study: optuna.Study, new: list[int]) -> str | None:
 SMALL_DENSE_MS = 5.0
 
 
-def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: float) -> str | None:
+def _slower_than_dense_notice(
+    best: dict[str, Any] | None, speed: str, budget: float, keyframe_changes: tuple[Any, ...] = (None,)
+) -> str | None:
     """Says so when the recommended trial is not faster than the dense model: measured when the front was
     re-timed (slower: its CI of the median below 1; not measurably faster: a CI that reaches below 1),
-    else by the latency estimate. MAC counts never fall below 1, so a MAC search says nothing here."""
+    else by the latency estimate. MAC counts never fall below 1, so a MAC search says nothing here. Key
+    frames on change are suggested unless the search already tried them (``keyframe_changes``)."""
     if best is None:
         return None
     verdict = "runs slower than"
@@ -1103,11 +1106,12 @@ def _slower_than_dense_notice(best: dict[str, Any] | None, speed: str, budget: f
                 "20-40 us per layer for masks, truncation and Python, whatever changed) outweigh the work "
                 "it skips. Delta inference pays on models whose frames cost tens of milliseconds; run "
                 "this one dense")
+    tried = any(c is not None for c in keyframe_changes)
+    keyframes = "" if tried else ", key frames on change (--keyframe-change none,0.5)"
     return (f"the recommended trial {verdict} the dense model on this machine ({how}): within a "
             f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping (where "
             "most pixels change every frame, as under a moving camera, there is little to skip). Run the "
-            "dense model, or try more --trials, key frames on change (--keyframe-change none,0.5) or a "
-            "larger --budget")
+            f"dense model, or try more --trials{keyframes} or a larger --budget")
 
 
 
