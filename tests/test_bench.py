@@ -240,3 +240,12 @@ def test_recalibrate_says_what_it_measured_again(vtest_path) -> None:
     assert len(said) == 1 and "layer shapes measured again and written to this machine's" in said[0], r.notes
     plain = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.05, repeats=1)
     assert not [n for n in plain.notes if "--recalibrate" in n]
+
+
+def test_rounds_far_apart_are_said_to_be_a_rough_figure() -> None:
+    """Rounds of 1.30-7.24x beside a 2.27x MAC ideal went without a word (the load changed mid-run)."""
+    from deltatune.bench import rounds_apart_note
+
+    note = rounds_apart_note([1.30, 1.35, 7.24]) or ""
+    assert note.startswith("the timing rounds ranged 1.30-7.24x: the machine's load changed")
+    assert rounds_apart_note([1.30, 1.41, 1.38]) is None and rounds_apart_note([1.3]) is None

@@ -223,6 +223,20 @@ class BenchResult:
         return "\n".join(lines)
 
 
+#: Timing rounds whose speedups differ by this factor or more were timed under a changing load (on a quiet
+#: machine rounds agree within 10-20 %): said beside the median (1.30-7.24x on a clip where the MAC ideal
+#: was 2.27x went without a word).
+ROUNDS_APART = 1.5
+
+
+def rounds_apart_note(rounds: list[float]) -> str | None:
+    """A note when the timing rounds' speedups lie :data:`ROUNDS_APART` or more apart, else None."""
+    if len(rounds) < 2 or min(rounds) <= 0 or max(rounds) / min(rounds) < ROUNDS_APART:
+        return None
+    return (f"the timing rounds ranged {min(rounds):.2f}-{max(rounds):.2f}x: the machine's load changed "
+            "during the run, so the median is a rough figure (rerun with more --repeats on a quiet machine)")
+
+
 def round_speedups(dense_runs_ms: list[float], delta_runs_ms: list[float]) -> list[float]:
     """Speedup of each interleaved timing round: dense ms / delta ms of the same round.
 
@@ -411,6 +425,9 @@ def run_bench(
                          calibration=getattr(be, "calibration", None),
                          dense_net=_dense_layer_ms(run_dense_cl, steady) if dev.type == "cpu" else {})
     notes = []
+    apart = rounds_apart_note(round_speedups(dense_runs, delta_runs))
+    if apart:
+        notes.append(apart)
     if recalibrate and remeasured:  # said: it changed the table every later run and search prices with
         notes.append(f"--recalibrate: {remeasured} layer shape{'s' * (remeasured != 1)} measured again and "
                      "written to this machine's calibration table")
