@@ -535,7 +535,7 @@ def test_a_latency_fit_made_on_other_layer_costs_is_fitted_again(
 
 
 def test_a_setting_that_does_no_work_scores_the_mac_cap_and_the_search_says_so(
-    still_clip: Path, results: Path
+    still_clip: Path, results: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """On frames where nothing changes no setting does a multiply-add; counted as 1 MAC the MAC speedup
     was about 7.7e9x (the front, its hypervolume and the exported file carried it). It is capped, and
@@ -549,3 +549,8 @@ def test_a_setting_that_does_no_work_scores_the_mac_cap_and_the_search_says_so(
     assert result.hypervolume <= MAC_SPEEDUP_CAP * s.budget
     assert any(n.startswith("3 trial(s) scored the MAC speedup cap, 100x: ") for n in result.notices), (
         result.notices)
+    from deltatune.cli import main
+
+    assert main(["export", "--study", "capped", "--trial", "0", "-o", str(results / "t.json")]) == 0
+    out = capsys.readouterr().out
+    assert "MAC speedup 100.000x" in out and "note: 100x is the cap of a MAC speedup: on its tuning" in out

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not out:  # the default name needs the trial: checked as -o would be, before anything is written
         out = check_output_path(default_export_path(study, chosen.number), "the default output (no -o)")
     res = export_trial(study, out, trial=chosen.number, format=args.format)
-    from deltatune.search.objective import SPEED_NAMES, model_loss_unit
+    from deltatune.search.objective import MAC_SPEEDUP_CAP, SPEED_NAMES, model_loss_unit
     from deltatune.search.pareto import study_meta
     from deltatune.search.retime import stored_retimings
 
@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         f"trial {res.trial}: {kind + ' ' if kind else ''}speedup {res.speedup:.3f}x{measured}, accuracy loss "
         f"{res.accuracy_loss:.4f} {unit} -> {res.path} ({res.format})"
     )
+    if meta.get("speed") == "macs" and res.speedup is not None and res.speedup >= MAC_SPEEDUP_CAP:
+        print(f"note: {MAC_SPEEDUP_CAP:g}x is the cap of a MAC speedup: on its tuning frames trial "
+              f"{res.trial} did (almost) no multiply-adds, so its speed there says little about other video")
     budget = meta.get("budget")
     if isinstance(budget, (int, float)) and res.accuracy_loss > budget:
         print(f"note: trial {res.trial} loses more than the search's budget of {budget:g} {unit}: it is not "
