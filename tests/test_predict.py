@@ -243,3 +243,35 @@ def test_a_video_that_ends_early_is_said_to(
     assert err == (f"deltatune predict: error: --frames 700: {cut} has {n} frame(s); need 700 (--frames {n} "
                    "or fewer)"), err
     assert not (tmp_path / "e.csv").exists()
+
+
+def test_a_matroska_file_that_ends_early_is_said_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Matroska says no frame count, so a truncated .mkv was read in part without a word; its duration
+    still implies about how many frames it had."""
+    import av
+
+    from deltatune.data import read_frames
+    from deltatune.data.assets import asset_path
+
+    monkeypatch.chdir(tmp_path)
+    whole = tmp_path / "whole.mkv"
+    with av.open(str(whole), "w") as out:
+        stream = out.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 224, 224, "yuv420p"
+        for f in read_frames(asset_path("vtest"), count=20):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f[:224, :224].copy(), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.5)])
+    args = ["predict", "--model", "mobilenet_v2", "--no-progress", "--threshold", "0.05", "-o"]
+    assert main([*args, "w.csv", "--video", str(whole)]) == 0
+    assert "ended after" not in capsys.readouterr().out  # the whole file: nothing to say
+    assert main([*args, "c.csv", "--video", str(cut)]) == 0
+    n = len((tmp_path / "c.csv").read_text().splitlines()) - 1
+    out = capsys.readouterr().out
+    assert 0 < n < 18 and f"note: the video ended after {n} frames, where its container's duration implies " \
+        "about 20" in out, out

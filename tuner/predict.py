@@ -67,6 +67,9 @@ class PredictResult:
     #: the frames asked for, or announced by the container from ``first_frame`` on (``None``: unknown);
     #: more than ``frames`` when decoding stopped early (a truncated or damaged file)
     expected_frames: int | None = None
+    #: about how many frames from ``first_frame`` on the container's duration implies, where it does not
+    #: say its frame count (Matroska); ``None``: not known
+    about_frames: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,6 +226,7 @@ def predict_video(
         ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=work.mac_speedup if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
         expected_frames=frames if frames is not None or vinfo.frames is None else vinfo.frames - start,
+        about_frames=None if vinfo.frames_about is None else vinfo.frames_about - start,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -114,13 +115,19 @@ def run(args: argparse.Namespace) -> int:
     what = {"pose": "keypoints", "classification": "top-1 classes"}.get(res.task, "boxes")
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
           f"{res.streams} stream{'s' * (res.streams != 1)}; "
-          f"delta network {res.ms_per_frame:.1f} ms a frame, MAC speedup "
-          f"{res.mac_speedup:.2f}x; {res.rows} rows of {what} -> {res.output}"
+          f"delta network {res.ms_per_frame:.1f} ms a frame, "
+          + (f"MAC speedup {res.mac_speedup:.2f}x" if math.isfinite(res.mac_speedup) else
+             "no multiply-adds after frame 0 (nothing changed enough)")
+          + f"; {res.rows} rows of {what} -> {res.output}"
           + (f"; drawn -> {args.overlay}" if args.overlay else "")
           + (f"; MOT detections -> {args.mot}" if args.mot else ""))
     if res.expected_frames is not None and res.frames < res.expected_frames:
         print(f"note: the video ended after {res.frames} of the {res.expected_frames} frames its container "
               "announces (a truncated or damaged file?); the predictions cover the frames it had")
+    elif res.expected_frames is None and res.about_frames and res.frames < 0.9 * res.about_frames - 1:
+        print(f"note: the video ended after {res.frames} frames, where its container's duration implies "
+              f"about {res.about_frames} (a truncated or damaged file?); the predictions cover the frames "
+              "it had")
     if args.threshold is None and args.thresholds is None:
         how = (f"tune a setting with `deltatune search --model {args.model}` and `deltatune export`, then "
                "pass --thresholds FILE") if res.task != "detection" else (

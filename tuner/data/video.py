@@ -73,6 +73,9 @@ class VideoInfo:
     height: int
     frames: int | None
     fps: float | None
+    #: about how many frames the container's duration and frame rate imply, for one that does not say its
+    #: frame count (Matroska): a hint of a truncated file, never a count (``None``: not known)
+    frames_about: int | None = None
 
 
 @dataclass(frozen=True)
@@ -323,11 +326,14 @@ def video_info(source: str | Path) -> VideoInfo:
             raise VideoError(f"video {path} reports no frame size")
         frames = int(stream.frames) or None
         fps = float(stream.average_rate) if stream.average_rate else None
+        about = None
+        if frames is None and fps and container.duration:  # microseconds (av.time_base)
+            about = int(round(container.duration / 1e6 * fps))
         if _first_frame_turns(container) % 2:
             width, height = height, width  # a portrait clip stored as landscape frames
     finally:
         container.close()
-    return VideoInfo(path, width, height, frames, fps)
+    return VideoInfo(path, width, height, frames, fps, about)
 
 
 def count_frames(source: str | Path) -> int:
