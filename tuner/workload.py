@@ -268,8 +268,10 @@ def load_workload(
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
     if clip.shape[0] < frames:  # a truncated file whose container promised more
         raise ConfigError(short_clip(path, start + clip.shape[0], start, frames, as_range=frames_as_range))
-    # said once the frames are read: before an error about the file, the warning only got in its way
-    warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
+    # said once the frames are read (before an error about the file, the warning only got in its way);
+    # a sample's own windows fit its models and are not warned about
+    if given or windows is None:
+        warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
     clip = preprocess(clip, info)
     return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
                     random_weights)

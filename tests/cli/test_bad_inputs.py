@@ -328,7 +328,8 @@ def test_a_run_that_fails_partway_leaves_no_output_folder(
     (ws / "late" / "0003.png").write_bytes(b"not an image")
     argv = ["predict", "--model", "hrnet_tiny", "--weights", "none", "--video", "late", "--no-progress"]
     assert main([*argv, "-o", "out/sub/l.csv", "--overlay", "out/l.mp4"]) == 2
-    assert "0003.png cannot be read (not an image format Pillow knows)" in capsys.readouterr().err
+    said = "0003.png cannot be read (Pillow cannot identify it: empty, damaged, or a format it does not know)"
+    assert said in capsys.readouterr().err
     assert not (ws / "out").exists()
     assert main([*argv, "-o", "l.csv", "--overlay", "out2/l.mp4"]) == 2
     assert not (ws / "out2").exists() and not (ws / "l.csv").exists()

@@ -160,7 +160,7 @@ def test_fronts_of_several_studies_show_each_recommended_measured_point(tmp_path
     assert "recommended, measured (CI)" not in plain
 
 
-def test_a_mark_beside_the_fronts_takes_its_fronts_colour_when_a_study_has_none() -> None:
+def test_a_mark_beside_the_fronts_takes_its_fronts_colour_when_a_study_has_none(tmp_path) -> None:
     """The comparison's diamonds took their colours from every named study, the fronts from the studies
     with a front: with the first study's front empty, the second's diamond had another colour."""
     from matplotlib.colors import to_rgb
@@ -175,3 +175,10 @@ def test_a_mark_beside_the_fronts_takes_its_fronts_colour_when_a_study_has_none(
         assert list(level_colours(fronts, "study", ["a", "b"])) == ["b"]
     finally:
         plt.close("all")
+    # and the figure's diamond for b is drawn in that colour (seaborn's first "deep" colour, not its second)
+    from deltatune.report.pareto_plot import save_fronts_figure
+
+    measured = pd.DataFrame({"study": ["b"], "accuracy_loss": [0.1], "measured": [1.1], "ci_low": [1.0],
+                             "ci_high": [1.2]})
+    svg = save_fronts_figure(fronts, tmp_path / "f.svg", order=["a", "b"], measured=measured).read_text()
+    assert "#4c72b0" in svg and "#dd8452" not in svg

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         f"trial {res.trial}: {kind + ' ' if kind else ''}speedup {res.speedup:.3f}x{measured}, accuracy loss "
         f"{res.accuracy_loss:.4f} {unit} -> {res.path} ({res.format})"
     )
-    if meta.get("speed") == "macs" and res.speedup is not None and res.speedup >= MAC_SPEEDUP_CAP:
+    if meta.get("speed") == "macs" and res.speedup == MAC_SPEEDUP_CAP:
         print(f"note: {MAC_SPEEDUP_CAP:g}x is the cap of a MAC speedup: on its tuning frames trial "
               f"{res.trial} did (almost) no multiply-adds, so its speed there says little about other video")
     budget = meta.get("budget")

@@ -213,7 +213,8 @@ def _load_image(path: Path) -> np.ndarray:
             upright = ImageOps.exif_transpose(im)  # a phone's portrait JPEG is stored sideways + a tag
             return _rgb8(upright, path)
     except UnidentifiedImageError as exc:  # a text file, or a format Pillow does not know
-        raise VideoError(f"image {path} cannot be read (not an image format Pillow knows)") from exc
+        raise VideoError(f"image {path} cannot be read (Pillow cannot identify it: empty, damaged, or a "
+                         "format it does not know)") from exc
     except OSError as exc:  # a truncated or damaged image, or one the disk cannot give
         why = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise VideoError(f"image {path} cannot be read ({why})") from exc

@@ -293,7 +293,7 @@ class Calibration:
         """Write the cache atomically (no-op for an in-memory calibration), under a lock: the file's
         entries as they are now, plus the shapes measured since the last save; one measured on request
         (``force``) replaces the file's entry, one measured because it was missing does not replace an
-        entry another process wrote meanwhile. This object then holds what the file holds.
+        entry another process wrote meanwhile. This object then holds at least what the file holds.
 
         Several processes share one table (an ablation's ``--jobs`` workers, searches at once); each
         wrote its whole copy, read when it started, so the entries another process had measured since

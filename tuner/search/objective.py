@@ -583,7 +583,7 @@ class Evaluator:
     def _fitted_latency(self) -> Any:
         """The latency model: this clip's cached fit (:meth:`latency_cache_path`); else the newest fit of
         the same key made on another clip, once it has been checked on this one
-        (:func:`~deltatune.delta.latency.check_latency`, two timed configurations) and is within
+        (:func:`~deltatune.delta.latency.check_latency`, three timed configurations) and is within
         :data:`~deltatune.delta.latency.PREDICTION_TOLERANCE`; else a fit made now on this clip (1-2
         minutes) and cached for it. With ``refit_latency`` no cached fit is read: this clip's is fitted
         again and replaces its cached one."""

@@ -725,7 +725,8 @@ def fail_interrupted_trials(study: optuna.Study) -> list[int]:
     process are failed, and the ones naming no worker when every other worker of the study is gone (as
     :func:`fail_orphaned_trials` decides, counting this process as gone). They are not queued again: an
     interrupted trial is stopped, as Optuna's own interrupt handling leaves it. Trials of dead sibling
-    workers are first failed and queued again by :func:`fail_orphaned_trials`, as a next start would.
+    workers are first failed and queued again by :func:`fail_orphaned_trials`, as a next start would
+    (a ``--jobs`` worker that the same Ctrl-C killed before Optuna could fail its trial included).
     """
     fail_orphaned_trials(study)
     return _fail_running(study, _orphans(study, leaving=os.getpid()))
