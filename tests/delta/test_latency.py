@@ -151,3 +151,15 @@ def test_features_see_every_refresh_frame_with_statistics_off() -> None:
     assert got[0].refreshed == got[1].refreshed == 1.0
     assert got[1].refresh_ms == pytest.approx(got[0].refresh_ms) and got[1].refresh_ms > 0
     assert got[1].active_ops == got[0].active_ops
+
+
+def test_a_fit_that_misses_its_own_timings_says_so() -> None:
+    """A fit timed while other work ran misses its own configurations (a cached one missed by up to 76 %)
+    and priced later searches without a word."""
+    from deltatune.delta.latency import FittedLatency, LatencyModel
+
+    rough = FittedLatency(LatencyModel(), 50.0, (0.05, 0.2, 0.3, 0.76))
+    assert (rough.poor_fit_note() or "").startswith(
+        "the latency model misses its own 4 timed configurations by 25% at the median (up to 76%)")
+    assert FittedLatency(LatencyModel(), 50.0, (0.05, 0.1, 0.76)).poor_fit_note() is None  # one outlier
+    assert FittedLatency(LatencyModel(), 50.0, ()).poor_fit_note() is None

@@ -507,7 +507,7 @@ def test_a_finish_run_reports_the_studys_finished_trials(results: Path, tiny_eva
 
 @pytest.mark.slow  # ~15 s: fits the latency model twice (timed runs)
 def test_a_latency_fit_made_on_other_layer_costs_is_fitted_again(
-    vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vtest_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: Path
 ) -> None:
     """A fit records the calibrated layer costs it was made on. After `calibrate --force` measured them
     again (one conv's break-even moved from 0.27 to 0.17), a search went on pricing with the fit of the
@@ -532,6 +532,13 @@ def test_a_latency_fit_made_on_other_layer_costs_is_fitted_again(
     path.write_text(json.dumps({**fit, "calibration": "0123456789abcdef"}))  # made on other costs
     again = Evaluator(TINY, speed="latency")
     assert json.loads(path.read_text())["calibration"] == again._calibration  # fitted again and cached
+    # a fit that misses its own timings (made while the machine was busy) is said to be rough, cached or not
+    rough = {**json.loads(path.read_text()), "fit_errors": [0.3] * 12}
+    path.write_text(json.dumps(rough))
+    result = run_search(settings(trials=2, strategy="random", speed="latency", retime=0, study="rough"),
+                        heldout=False)
+    assert any(n.startswith("the latency model misses its own 12 timed configurations by 30% at the median")
+               for n in result.notices), result.notices
 
 
 def test_a_setting_that_does_no_work_scores_the_mac_cap_and_the_search_says_so(

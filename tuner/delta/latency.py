@@ -335,6 +335,23 @@ class FittedLatency:
         c = dict(zip(FEATURE_NAMES, self.model.coef, strict=True))
         return c["dense_conv_ms"] > 0 or c["sparse_conv_ms"] > 0 or c["refresh_ms"] > 0
 
+    def poor_fit_note(self) -> str | None:
+        """A sentence when the model misses its own timed configurations by more than
+        :data:`PREDICTION_TOLERANCE` at the median (timings taken while other work ran, most often: a
+        cached fit of 0.76 at worst priced a later search without a word), else None."""
+        import statistics
+
+        if not self.fit_errors:
+            return None
+        median = statistics.median(self.fit_errors)
+        if median <= PREDICTION_TOLERANCE:
+            return None
+        return (
+            f"the latency model misses its own {len(self.fit_errors)} timed configurations by "
+            f"{median:.0%} at the median (up to {max(self.fit_errors):.0%}): the machine was likely busy "
+            "while it was timed; its predictions are rough (--refit on a quiet machine fits it again)"
+        )
+
     def speedup(self, f: LatencyFeatures) -> float:
         """Predicted wall-clock speedup of a configuration over the dense model."""
         return self.dense_ms / max(self.model.predict(f), 1e-9)

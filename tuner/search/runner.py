@@ -932,6 +932,10 @@ def run_search(
     granularity = _granularity_notice(ev, settings.budget)
     if granularity:
         notices.append(granularity)
+    # the fit the trials are priced with, made now or cached (a segments search: its clip's)
+    latency = getattr(getattr(ev, "evaluators", [ev])[0], "latency", None)
+    if latency is not None and (rough := latency.poor_fit_note()):
+        notices.append(rough)
     speed_used, _ = resolve_speed(settings.speed)
     study = open_study(spec, settings.study_name)
     _check_meta(study, _study_meta(settings, ev, speed_used))
