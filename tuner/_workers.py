@@ -13,10 +13,12 @@ without a heartbeat stale. Every worker therefore names itself in the study firs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "all_workers_gone",
     "alive",
     "caused_by_interrupt",
+    "on_interrupt",
+    "fail_trials",
     "unowned",
     "POLL_S",
     "WORKER_ATTR",
@@ -102,6 +106,37 @@ def caused_by_interrupt(exc: BaseException) -> bool:
     from deltatune.errors import causes
 
     return any(isinstance(e, KeyboardInterrupt) for e in causes(exc))
+
+
+@contextlib.contextmanager
+def on_interrupt(clean_up: Callable[[], object]) -> Iterator[None]:
+    """Run the block; when an interrupt ends it (:func:`caused_by_interrupt`: Optuna's own error for one
+    included), call ``clean_up`` and raise ``KeyboardInterrupt``, which the CLI turns into its one line and
+    exit 130. Any other error passes through untouched."""
+    try:
+        yield
+    except BaseException as exc:
+        if not caused_by_interrupt(exc):
+            raise
+        clean_up()
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt from exc
+
+
+def fail_trials(study: Any, numbers: list[int]) -> list[int]:
+    """Tell each trial of ``numbers`` FAIL; returns the ones told (a trial another process told first
+    is left out)."""
+    from optuna.trial import TrialState
+
+    failed = []
+    for n in numbers:
+        try:
+            study.tell(n, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - another process got there first
+            continue
+        failed.append(n)
+    return failed
 
 
 def alive(pid: int) -> bool:

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 from deltatune._workers import (
     adopt_env,
     all_workers_gone,
-    caused_by_interrupt,
     deltatune_env,
     exit_with_parent,
+    fail_trials,
+    on_interrupt,
     optimize_resilient,
     register_worker,
 )
@@ -251,14 +252,7 @@ def fail_orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running or not all_workers_gone(study, leaving=leaving):
         return []
-    failed = []
-    for t in running:
-        try:
-            study.tell(t.number, state=TrialState.FAIL)
-        except Exception:  # noqa: BLE001 - another process got there first
-            continue
-        failed.append(t.number)
-    return failed
+    return fail_trials(study, [t.number for t in running])
 
 
 def _waiting(study: optuna.Study) -> bool:
@@ -346,7 +340,8 @@ def run_ablation(
         raise ConfigError(f"--threads {threads}: need at least 1")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     _, complete_before, _, _ = _plan(study, runs, max_attempts)
-    try:  # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
+    # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
+    with on_interrupt(lambda: fail_orphans(study, leaving=os.getpid())):
         while True:
             optuna.storages.fail_stale_trials(study)
             fail_orphans(study)
@@ -373,13 +368,6 @@ def run_ablation(
                 time.sleep(max(1.0, heartbeat))
                 continue
             break
-    except BaseException as exc:
-        if not caused_by_interrupt(exc):
-            raise
-        fail_orphans(study, leaving=os.getpid())
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise KeyboardInterrupt from exc
     return AblationSummary(
         study=spec.name,
         storage=url,

@@ -35,7 +35,8 @@ from deltatune._workers import (
     alive,
     all_workers_gone,
     busy_machine,
-    caused_by_interrupt,
+    fail_trials,
+    on_interrupt,
     optimize_resilient,
     register_worker,
     unowned,
@@ -708,7 +709,7 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
 
     quiet_experimental()
     retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
-    failed = _fail_running(study, _orphans(study))
+    failed = fail_trials(study, _orphans(study))
     for n in failed:
         retry(study, unowned(study.get_trials(deepcopy=False)[n]))
     if failed:  # said wherever it happens: at a start, or by a --finish worker between its trials
@@ -729,7 +730,7 @@ def fail_interrupted_trials(study: optuna.Study) -> list[int]:
     (a ``--jobs`` worker that the same Ctrl-C killed before Optuna could fail its trial included).
     """
     fail_orphaned_trials(study)
-    return _fail_running(study, _orphans(study, leaving=os.getpid()))
+    return fail_trials(study, _orphans(study, leaving=os.getpid()))
 
 
 def _orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int]:
@@ -749,20 +750,6 @@ def _orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int]:
             continue
         out.append(t.number)
     return out
-
-
-def _fail_running(study: optuna.Study, numbers: list[int]) -> list[int]:
-    """Tell each trial of ``numbers`` FAIL; the ones another process had told first are left out."""
-    from optuna.trial import TrialState
-
-    failed = []
-    for n in numbers:
-        try:
-            study.tell(n, state=TrialState.FAIL)
-        except Exception:  # another process got there first
-            continue
-        failed.append(n)
-    return failed
 
 
 def _granularity_notice(ev: Evaluator, budget: float) -> str | None:
@@ -954,7 +941,8 @@ def run_search(
 
     new: list[int] = []
     anchors: list[int] = []
-    try:  # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
+    # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
+    with on_interrupt(lambda: fail_interrupted_trials(study)):
         out_of_time = False
         if not _sampling_started(study):  # a new study: its anchor trials first, here, one at a time
             t_anchors = time.perf_counter()
@@ -974,13 +962,6 @@ def run_search(
             new = _worker(settings, 0, to_run, seeds[0], on_trial=_one, evaluator=ev, trainer=trainer)
         elif to_run > 0:
             new = _run_parallel(settings, shares, seeds, study, n_before, on_progress)
-    except BaseException as exc:
-        if not caused_by_interrupt(exc):
-            raise
-        fail_interrupted_trials(study)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise KeyboardInterrupt from exc
     new = anchors + new
 
     study = open_study(spec, settings.study_name, create=False)
