@@ -168,18 +168,22 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     said = f"fine-tuned {cfg.model} for {r.steps} steps in {r.wall_time_s:.0f} s"
-    if r.end_loss is not None and r.end_change is not None and r.losses:
-        loss0, change0 = r.losses[0], r.sparsity[0]
+    # (objective, change) before and after, on the first step's frame pairs; None when no step ran
+    before_after = None if r.end_loss is None or r.end_change is None or not r.losses else (
+        (r.losses[0], r.sparsity[0]), (r.end_loss, r.end_change))
+    if before_after is not None:
+        (loss0, change0), (loss1, change1) = before_after
         said += (f"; on the first step's frame pairs, before -> after: objective {loss0:.4g} -> "
-                 f"{r.end_loss:.4g}, frame-to-frame change {change0:.4f} -> {r.end_change:.4f}")
+                 f"{loss1:.4g}, frame-to-frame change {change0:.4f} -> {change1:.4f}")
     print(said)
     print(f"weights: {r.weights}  (use with --model {arch} --weights {r.weights})")
-    if r.end_loss is not None and r.end_change is not None and r.losses:
+    if before_after is not None:
+        (loss0, change0), (loss1, change1) = before_after
         worse = []  # by more than 5 %: the pairs are one batch, and a trade of a little distillation for
         # a steadier network is what the penalty asks for
-        if r.end_loss > 1.05 * r.losses[0]:
+        if loss1 > 1.05 * loss0:
             worse.append("the objective rose")
-        if cfg.sparsity_penalty > 0 and r.end_change > 1.05 * r.sparsity[0]:
+        if cfg.sparsity_penalty > 0 and change1 > 1.05 * change0:
             worse.append("the frame-to-frame change the penalty should lower grew")
         if worse:
             print(f"note: on the same frames {' and '.join(worse)}: the run ended worse than it began at "
