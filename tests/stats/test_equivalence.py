@@ -50,6 +50,17 @@ def test_unpaired_equals_statsmodels_welch():
     assert r.diff == pytest.approx(a.mean() - b.mean(), abs=1e-15)
 
 
+@pytest.mark.parametrize("paired", [True, False])
+@pytest.mark.parametrize(("other", "equivalent"), [(1.25, True), (2.25, False)])
+def test_constant_levels_are_decided_by_their_known_difference(paired, other, equivalent):
+    """Two levels whose runs all give one value each: the difference is known exactly, so it is inside
+    the margin (p = 0) or not (p = 1), paired as unpaired; Welch's TOST alone has no variance to divide by
+    and gave NaN, which the report shows as "not tested"."""
+    r = tost([1.0] * 4, [other] * 4, margin=0.5, paired=paired)
+    assert (r.pvalue, r.equivalent) == ((0.0, True) if equivalent else (1.0, False))
+    assert r.ci_low == r.ci_high == pytest.approx(1.0 - other)
+
+
 @pytest.mark.parametrize("margin", [0.5, 1.0, 2.0, 2.3, 2.5, 4.0])
 def test_equivalent_exactly_when_ci_inside_margins(margin):
     r = tost(SLEEP_GROUP1, SLEEP_GROUP2, margin=margin, paired=True)

@@ -11,6 +11,7 @@ from scipy import stats
 
 from deltatune.errors import ConfigError
 from deltatune.stats import compare_two, repeats_for_power
+from deltatune.stats.two_levels import rank_floor
 from tests.stats.data import DARWIN_DIFFERENCES, SLEEP_GROUP1, SLEEP_GROUP2
 
 # ------------------------------------------------------------------------------------ published examples
@@ -118,6 +119,33 @@ def test_unpaired_skewed_groups_choose_mann_whitney():
     assert r.reason.startswith("neither group looks normal (Shapiro-Wilk p = 0.0021 and 0.00017 < 0.05)")
     assert (r.statistic, r.pvalue) == (ref.statistic, ref.pvalue)
     assert r.normality_pvalue == pytest.approx(0.00017225805932148493, rel=1e-9)
+
+
+@pytest.mark.parametrize(("a", "b", "exact"), [
+    ([2.0, 2.0, 2.0], [1.0, 1.0, 1.0], 0.1),  # two constant levels: 2 of C(6, 3) = 20 splits
+    ([2.0, 2.0], [1.0, 1.0], 1 / 3),
+    ([1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 3.0], 2 / 70),
+    ([1.0, 2.0, 2.0, 3.0, 9.0], [4.0, 5.0, 5.0, 6.0, 7.0], None),  # ties, overlapping
+])
+def test_mann_whitney_with_ties_is_exact_and_never_below_the_floor(a, b, exact):
+    """With tied values scipy's Mann-Whitney uses the normal approximation (three 2.0s against three 1.0s:
+    p = 0.047, below the 0.1 that no split of six values can go under); the p is the share of all
+    splits of the pooled values whose U is as extreme, enumerated here."""
+    from itertools import combinations
+
+    r = compare_two(a, b, paired=False, parametric=False)
+    pooled = np.array(a + b)
+    u = stats.mannwhitneyu(a, b, method="asymptotic").statistic
+    centre = len(a) * len(b) / 2
+    splits = [np.array(ix) for ix in combinations(range(pooled.size), len(a))]
+    us = [stats.mannwhitneyu(pooled[ix], np.delete(pooled, ix), method="asymptotic").statistic
+          for ix in splits]
+    enumerated = np.mean([abs(v - centre) >= abs(u - centre) - 1e-9 for v in us])
+    assert r.test == "Mann-Whitney U"
+    assert r.pvalue == pytest.approx(enumerated)
+    if exact is not None:
+        assert r.pvalue == pytest.approx(exact)
+    assert r.pvalue >= rank_floor(len(a), len(b), paired=False) - 1e-12
 
 
 def test_one_non_normal_group_is_enough():

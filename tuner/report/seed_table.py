@@ -105,7 +105,7 @@ def _table(results: AblationResults, metric: str, *, seed_row: bool) -> Block:
     return Table(headers, tuple(rows), f"{name}: mean over {results.unit_name}s [95 % CI]")
 
 
-def _tests(results: AblationResults, seed: int) -> list[dict[str, Any]]:
+def _tests(results: AblationResults, seed: int, alpha: float) -> list[dict[str, Any]]:
     """Every comparison of the table (module docstring), before the Holm correction."""
     import pandas as pd
 
@@ -136,7 +136,7 @@ def _tests(results: AblationResults, seed: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"what": what, "weight_decay": a_lv.get("weight_decay", "all"),
                                "metric": metric, "n": len(matched)}  # fmt: skip
         if len(matched) >= 2:
-            r = compare_two(matched[:, 0], matched[:, 1], paired=True, seed=seed)
+            r = compare_two(matched[:, 0], matched[:, 1], paired=True, seed=seed, alpha=alpha)
             row |= {"diff": r.mean_difference, "test": r.test, "p": r.pvalue}
         else:
             row |= {"diff": math.nan, "test": "too few pairs", "p": math.nan}
@@ -190,7 +190,7 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
                 (7.0, 4.0),
             )
         )
-    tests = _tests(results, seed)
+    tests = _tests(results, seed, alpha)
     if tests:
         adj = holm([t["p"] for t in tests])
         frame = pd.DataFrame(tests).assign(holm=adj)

@@ -193,6 +193,11 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     if floor is not None and floor >= alpha:
         parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
                      "are needed before it can be significant")
+    elif floor is not None and math.isclose(pw.p_raw, floor, rel_tol=1e-9) and not pw.significant:
+        # below alpha alone, but the Holm correction multiplies it by up to the family's size
+        parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}, which it "
+                     "reached (every pair agrees): after the Holm correction no result of these pairs could "
+                     "be significant; more repeats are needed")
     if pw.test.effect_sizes:
         e = pw.test.effect_sizes[0]
         if math.isfinite(e.value):
@@ -328,7 +333,7 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
     (
         "Power",
         "The power note gives how many repeats per level a t-test would need for an 80 % chance of "
-        "detecting the observed Hedges' g at alpha 0.05. A number far above the study's n means a "
+        "detecting the observed Hedges' g at the report's alpha. A number far above the study's n means a "
         "non-significant result says little; the observed effect is itself an estimate.",
     ),
     (

@@ -103,8 +103,8 @@ class TestResult(_ToDict):
     ``n`` is the number of pairs (paired) or the total size (unpaired). ``reason`` is one sentence on why
     this test was chosen. ``mean_difference`` is ``mean(a) - mean(b)``. ``effect_sizes`` holds Hedges' g
     first, then rank-biserial (paired) or Cliff's delta (unpaired). ``power_n`` is the number of repeats per
-    level for 80 % power at the observed g (alpha 0.05, two-sided), capped at 10 000; ``None`` when g is 0
-    or NaN. ``df`` is the t-test's degrees of freedom (NaN for the rank tests).
+    level for 80 % power at the observed g (at the test's alpha, two-sided), capped at 10 000; ``None`` when
+    g is 0 or NaN. ``df`` is the t-test's degrees of freedom (NaN for the rank tests).
     """
 
     __test__ = False  # not a pytest test class despite the name

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from deltatune.errors import ConfigError
+from deltatune.stats._normality import no_spread
 from deltatune.stats._results import EquivalenceResult
 from deltatune.stats._validate import as_pair, check_fraction, check_margin
 
@@ -52,6 +53,10 @@ def tost(
             pvalue = ttost_ind(x, y, -margin, margin, usevar="unequal")[0]
         low, high = mean_difference_ci(x, y, paired=paired, level=1 - 2 * alpha)
     pvalue = float(pvalue)
+    if not paired and no_spread(x, y, paired=False):
+        # two constant levels: no t statistic, but the difference is known exactly (as for constant paired
+        # differences, where statsmodels gives 0 inside the margin and 1 outside); NaN would say "untested"
+        pvalue = 0.0 if abs(float(x[0] - y[0])) < margin else 1.0
     return EquivalenceResult(
         test="TOST",
         margin=margin,

@@ -42,6 +42,7 @@ from deltatune.stats._results import OmnibusResult
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
 from deltatune.stats.sphericity import contrasts, gg_epsilon, gg_pvalue
+from deltatune.stats.two_levels import mann_whitney
 
 __all__ = ["compare_many"]
 
@@ -84,7 +85,7 @@ def _pairwise_t_holm(names: list[str], samples: list[np.ndarray], *, paired: boo
             if paired:
                 res: Any = stats.wilcoxon(a, b) if flat else stats.ttest_rel(a, b)
             else:
-                res = stats.mannwhitneyu(a, b, alternative="two-sided") if flat else stats.ttest_ind(
+                res = mann_whitney(a, b) if flat else stats.ttest_ind(
                     a, b, equal_var=False
                 )
             raw.append(float(res.pvalue))
