@@ -422,6 +422,26 @@ def test_pairs_that_all_differ_by_the_same_amount_are_said_to_have_no_spread(tmp
                               "power to detect a difference of 0"), acc.power_note
 
 
+def test_a_rank_test_at_its_floor_that_holm_lifts_over_alpha_says_more_repeats_are_needed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Six seeds all 0.05 lower: the exact Wilcoxon p is at its floor, 2/2^6 = 0.031, below alpha, but the
+    Holm correction over the report's two tests doubles it, so no result of six pairs could be
+    significant; the sentence says so (the floor was only checked against the uncorrected alpha)."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "s.csv"
+    shift = [1, -1, 2, -2, 3, -3]
+    rows = [f"{s},{lr},{0.5 + 0.01 * s - (0.05 if lr == '1e-2' else 0)},"
+            f"{70 + s + (shift[s] if lr == '1e-2' else 0)}" for s in range(6) for lr in ("1e-3", "1e-2")]
+    path.write_text("seed,lr,loss,acc\n" + "\n".join(rows) + "\n")
+    table = read_results_table(path, factors=["lr"], baseline=("lr", "1e-3"), higher_is_better=["acc"])
+    a = analyse(table, aso_iterations=ASO_ITERATIONS)
+    loss = next(p for p in a.pairwise if p.metric == "loss")
+    assert loss.p_raw == pytest.approx(1 / 32) and loss.p_holm == pytest.approx(1 / 16)
+    assert not loss.significant
+    assert "cannot go below 0.0312, which it reached (every pair agrees): after the Holm correction" in (
+        loss.summary), loss.summary
+
+
 def test_one_pair_has_a_mean_difference_but_no_test_or_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """One seed under both levels: the difference is known (0.1) though nothing can be tested and no CI
     drawn; it was shown as "–"."""
@@ -460,3 +480,32 @@ def test_two_constant_independent_levels_are_said_to_be_constant(tmp_path) -> No
     (pw,) = a.pairwise
     assert not pw.paired and "(both levels are constant: no spread, so neither a t-test nor a t CI is " \
         "defined)" in pw.summary, pw.summary
+
+
+def test_an_unpaired_study_counts_runs_not_the_segments_a_run_was_scored_on() -> None:
+    """Unpaired, a run scored on four segments is still one sample: the level test and each level's CI
+    take each run's mean over the segments (pooling the rows gave a t test of 12 "runs" per level from 3
+    and a CI that covered the true mean 58 % of the time), and the segment factor, which varies inside
+    every run, pairs on the run."""
+    clips = ("a", "b", "c", "d")
+    r = make_results(seeds=3, clips=clips, pairing="none", spaces=("group",), margin=None,
+                     loss_margin=None)
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    strategy = _comparison(a, "speedup", "strategy")
+    tpe = strategy.pairwise[0]
+    assert not strategy.paired and (tpe.n_a, tpe.n_b) == (3, 3)
+    assert any("averaged over scored_on" in n for n in strategy.notes)
+    obs = r.observations[r.observations["metric"] == "speedup"]
+    means = obs.groupby(["run", "strategy"])["value"].mean()
+    if tpe.test.test == "Welch t-test":
+        want = stats.ttest_ind(means.xs("tpe", level="strategy"), means.xs("greedy", level="strategy"),
+                               equal_var=False)
+        assert tpe.test.pvalue == pytest.approx(want.pvalue)
+    m = next(m for m in a.metrics if m.spec.name == "speedup")
+    level = next(s for s in m.levels if (s.factor, s.level) == ("strategy", "tpe"))
+    assert level.description.n == 3
+    assert level.description.mean == pytest.approx(means.xs("tpe", level="strategy").mean())
+    segments = _comparison(a, "speedup", "scored_on")
+    assert segments.paired and segments.block_unit == "run" and segments.n_blocks == 6
+    assert all(p.test.paired and p.n_a == 6 for p in segments.pairwise)
+    assert next(s for s in m.levels if s.factor == "scored_on").description.n == 6

@@ -4,12 +4,14 @@
 (frozen dataclasses, ``to_dict()`` for JSON). It only arranges the data and calls :mod:`deltatune.stats`;
 the rules of the statistics (which test, which effect size) live there. What is arranged here:
 
-- **per level and per design cell**: n, mean, SD, median and a 95 % Student-t CI of each metric;
+- **per level and per design cell**: n, mean, SD, median and a 95 % Student-t CI of each metric, one
+  value per run (a run's rows at several levels of a factor that varies inside it, the segments a search
+  run is scored on, are averaged: they are one run, not several);
 - **per factor with >= 2 levels**: its levels compared. With ``pairing == "unit"`` an observation's block
   is its unit plus the levels of all *other* factors, only blocks that have every level are kept, and
   each unit's complete blocks are averaged: the tests are paired on the units (blocks of one unit share
-  its seed or segment, so they are not independent pairs); with ``pairing == "none"`` all values of a
-  level are compared unpaired. Two
+  its seed or segment, so they are not independent pairs); with ``pairing == "none"`` each run's mean
+  per level is compared unpaired, and a factor that varies inside every run pairs on the run. Two
   levels: one level-vs-baseline test; more: an omnibus test with post-hoc *and* each level vs baseline;
 - **per level-vs-baseline comparison**: equivalence (TOST, Bayesian signed-rank) when the metric has a
   margin, almost stochastic order oriented so that "dominates" means "is better", a power note, and a
@@ -169,6 +171,9 @@ class FactorComparison(Plain):
     omnibus_summary: str | None
     pairwise: tuple[PairwiseComparison, ...]
     notes: tuple[str, ...] = ()
+    block_unit: str = ""
+    """What the pairs are when not the study's unit: ``run`` for a factor that varies inside each run of an
+    unpaired study."""
 
 
 @dataclass(frozen=True)
@@ -327,6 +332,21 @@ def _pairwise(
     )
 
 
+def within_run(d: pd.DataFrame, factors: list[str]) -> list[str]:
+    """The ``factors`` whose level varies inside one run of the observations ``d`` (the segments a search
+    run is scored on): their rows are one run's, not separate runs."""
+    if d.empty:
+        return []
+    most = d.groupby("run")[factors].nunique().max()
+    return [f for f in factors if int(most[f]) > 1]
+
+
+def per_run(d: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """``d`` with each run's values at one setting of ``keep`` averaged into one row (the other factors'
+    columns dropped): one value per run and setting, the run being the independent unit."""
+    return d.groupby(["run", "unit", *keep], as_index=False, sort=False)["value"].mean()
+
+
 def _samples(
     d: pd.DataFrame, factor: str, levels: list[str], others: list[str], paired: bool
 ) -> tuple[dict[str, np.ndarray], int | None, int | None, list[str]]:
@@ -393,12 +413,27 @@ def _compare_factor(
     is_primary = primary and results.primary is not None and results.primary[2] == spec.name
     paired = results.pairing == "unit"
     others = [f for f in results.factors if f != factor]
+    notes_in: list[str] = []
+    block_unit = ""
+    within = within_run(d, list(results.factors))
+    if not paired and factor in within:
+        # the tested factor varies inside each run (the segments a search run is scored on): its levels'
+        # values come from the same runs, so they pair on the run
+        paired, block_unit = True, "run"
+        d = d.assign(unit=d["run"])
+        notes_in.append(f"{factor} varies inside each run, so its levels are compared paired on the run")
+    elif not paired:  # a run is one independent sample: its rows at other levels of a within-run factor
+        d = per_run(d, [f for f in results.factors if f not in within])  # are one run's, not several runs'
+        if within:
+            notes_in.append(f"each run's values averaged over {', '.join(within)} first (it varies inside a "
+                            "run): one value per run")
     # a level with no value of this metric at all (e.g. accuracy on video where nothing can be scored)
     # would empty every paired block: test the other levels without it
     measured = set(d.loc[d["value"].notna(), factor].astype(str))
     empty = [lv for lv in levels if lv not in measured and lv != baseline]
     tested = [lv for lv in levels if lv not in empty]
     samples, n_blocks, n_incomplete, notes = _samples(d, factor, tested, others, paired)
+    notes = notes_in + notes
     for lv in empty:
         samples[lv] = np.empty(0)
     if empty:
@@ -444,6 +479,7 @@ def _compare_factor(
         omnibus_summary=summary,
         pairwise=pairwise,
         notes=tuple(notes),
+        block_unit=block_unit,
     )
 
 
@@ -453,11 +489,13 @@ def _compare_factor(
 def _level_summaries(
     d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], seed: int
 ) -> tuple[list[LevelSummary], list[LevelSummary]]:
-    levels = [
-        LevelSummary(spec.name, f, lv, _describe(d.loc[d[f] == lv, "value"].to_numpy(float)))
-        for f, lvs in factor_levels.items()
-        for lv in lvs
-    ]
+    # one value per run and level: a run's rows at other levels of a factor that varies inside it are one
+    # run, not several independent ones (their CI would be too narrow)
+    levels = []
+    for f, lvs in factor_levels.items():
+        per = per_run(d, [f])
+        levels += [LevelSummary(spec.name, f, lv, _describe(per.loc[per[f] == lv, "value"].to_numpy(float)))
+                   for lv in lvs]
     cells: list[LevelSummary] = []
     if len(factor_levels) >= 2 and not d.empty:
         names = list(factor_levels)
@@ -504,12 +542,11 @@ def _factorial(
     (testing them as such would count one run several times)."""
     if len(factors) < 2 or not len(d):
         return None, None
-    per_run = d.groupby("run")
-    design = [f for f in factors if int(per_run[f].nunique().max()) <= 1]
-    within = [f for f in factors if f not in design]
+    within = within_run(d, factors)
+    design = [f for f in factors if f not in within]
     said = None
     if within:
-        d = d.groupby(["run", "unit", *design], as_index=False)["value"].mean()
+        d = per_run(d, design)
         said = (f"The factorial ANOVA uses each run's mean over {', '.join(within)}: "
                 f"{'it varies' if len(within) == 1 else 'they vary'} inside a run, so its rows are not "
                 "separate runs.")

@@ -120,13 +120,14 @@ def _comparison_blocks(
     if c.paired:
         out.append(
             Para(
-                f"Paired on {c.n_blocks} {unit}(s) with every level; {c.n_incomplete} incomplete block(s) "
+                f"Paired on {c.n_blocks} {c.block_unit or unit}(s) with every level; {c.n_incomplete} "
+                "incomplete block(s) "
                 "(a unit at one setting of the other factors, missing a level) dropped.",
                 "note",
             )
         )
     else:
-        out.append(Para("Unpaired: all values of each level are compared as independent samples.", "note"))
+        out.append(Para("Unpaired: the runs of each level are compared as independent samples.", "note"))
     out += [Para(n, "note") for n in c.notes]
     if c.omnibus_summary:
         out.append(Para(c.omnibus_summary))
