@@ -122,15 +122,25 @@ def test_bad_detection_studies_are_one_clear_error(tmp_path: Path, sequence: Pat
         "size": text.replace('size = "96x96"', 'size = "96x"'),
         "units": text.replace("seeds = [0, 1]", 'units = ["vtest@0"]'),
         "missing": text.replace(str(sequence), str(tmp_path / "no-such-sequence")),
+        "timed": text.replace('score_threshold = 0.0', 'score_threshold = 0.0\ntimed_frames = 5'),
+        "weights": text.replace("seeds = [0, 1]", 'seeds = [0, 1]\nweights = "nosuch.pt"'),
+        "windows": text.replace("seeds = [0, 1]", 'seeds = [0, 1]\nwindows = ["0,0,100,100"]'),
+        "frames": text.replace("seeds = [0, 1]", "seeds = [0, 1]\nframes = 16"),
     }
     messages = {
         "model": "a detection study trains 'fasterrcnn_mobilenet_v2', got 'hrnet'",
-        "overlap": "eval_frames 8:14 overlap train_frames 0:10",
-        "beyond": "eval_frames 10:40: the video",
+        "overlap": r"bad-overlap\.toml:15: fixed\.eval_frames: 8:14 overlap train_frames 0:10",
+        "beyond": r"bad-beyond\.toml:15: fixed\.eval_frames: 10:40: the video",
         "backbone": "expected one of classic, delta, got 'sparse'",
         "size": 'expected an input size "HxW"',
         "units": "a detection study repeats over seeds",
         "missing": r"bad-missing\.toml:\d+: study\.video: video source .*no-such-sequence does not exist",
+        "timed": r"bad-timed\.toml:17: fixed\.timed_frames: 5: more than the 4 frames scored \(eval_frames "
+                 r"10:14\); use at most 4",
+        "weights": r"bad-weights\.toml:7: study\.weights: a detection study trains on whole frames",
+        "windows": r"bad-windows\.toml:7: study\.windows: a detection study .* applies to search and "
+                   "evaluate",
+        "frames": r"bad-frames\.toml:7: study\.frames: a detection study",
     }
     for name, t in bad.items():
         with pytest.raises(ConfigError, match=messages[name]) as err:

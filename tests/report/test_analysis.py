@@ -150,7 +150,7 @@ def test_metric_counts_its_observations_without_a_value() -> None:
     assert (by_name["loss"].n_missing, by_name["loss"].n_observations) == (6, 20)  # 3 seeds x 2 spaces
     assert (by_name["speedup"].n_missing, by_name["speedup"].n_observations) == (0, 20)
     tpe = next(lv for lv in by_name["loss"].levels if (lv.factor, lv.level) == ("strategy", "tpe"))
-    assert tpe.description.n == 4
+    assert tpe.description.n == 2  # seeds 3 and 4, each the mean of its 2 spaces
     assert _comparison(a, "loss", "strategy").n_blocks == 2  # only seeds 3 and 4 have both levels
 
 
@@ -288,7 +288,7 @@ def test_measured_speed_per_run_and_per_level(two_by_two) -> None:
     assert run.ci_level == pytest.approx(0.875)  # [min, max] of 4 repeats: 1 - 2 / 2**4
     assert run.levels == {"strategy": "greedy", "space": "group"}
     tpe = next(s for s in a.speed_levels if (s.factor, s.level) == ("strategy", "tpe"))
-    assert tpe.description.n == 10 and tpe.description.mean == pytest.approx(3.0, abs=0.05)
+    assert tpe.description.n == 5 and tpe.description.mean == pytest.approx(3.0, abs=0.05)  # one per seed
 
 
 def test_to_dict_is_json_and_provenance_is_summarized(two_by_two) -> None:
@@ -509,3 +509,45 @@ def test_an_unpaired_study_counts_runs_not_the_segments_a_run_was_scored_on() ->
     assert segments.paired and segments.block_unit == "run" and segments.n_blocks == 6
     assert all(p.test.paired and p.n_a == 6 for p in segments.pairwise)
     assert next(s for s in m.levels if s.factor == "scored_on").description.n == 6
+
+
+@pytest.mark.parametrize(("gap", "where"), [(0.0, "inside"), (0.05, "outside")])
+def test_equivalence_from_runs_with_no_spread_is_not_claimed(tmp_path, gap: float, where: str) -> None:  # type: ignore[no-untyped-def]
+    """Every seed's detector scored average IoU 0 with both backbones (a training too short for any box
+    to pass the score cut): TOST's p is 0, but "equivalent (TOST p < 0.001)" two lines under a note that
+    such runs are copies claimed what the runs cannot show. The verdict says where the difference lies
+    and that no spread is no evidence."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "flat.csv"
+    rows = [f"{s},{b},{gap if b == 'delta' else 0.0},{0.3 + 0.01 * s + (0.002 if b == 'delta' else 0)}"
+            for s in range(4) for b in ("classic", "delta")]
+    path.write_text("seed,backbone,avg_iou,map50\n" + "\n".join(rows) + "\n")
+    table = read_results_table(path, factors=["backbone"], baseline=("backbone", "classic"),
+                               higher_is_better=["avg_iou", "map50"], margins={"avg_iou": 0.02})
+    a = analyse(table, aso_iterations=ASO_ITERATIONS)
+    iou = next(p for p in a.pairwise if p.metric == "avg_iou")
+    verdict = iou.equivalence_verdict
+    assert verdict.startswith(f"{where} ±0.02 in every run (no spread"), verdict
+    assert "equivalent within" not in iou.summary, iou.summary
+
+
+def test_a_paired_studys_level_summaries_count_units_not_the_runs_that_share_them() -> None:
+    """2 strategies x 2 spaces x 5 seeds: a strategy's 10 runs are 5 seeds under two spaces; its CI over 10
+    "independent" runs was too narrow (a seed that suits the strategy counted twice). One value per seed,
+    its runs averaged; the measured speed per level the same way."""
+    r = make_results(margin=None, loss_margin=None)
+    a = analyse(r, aso_iterations=ASO_ITERATIONS)
+    m = next(m for m in a.metrics if m.spec.name == "speedup")
+    tpe = next(s for s in m.levels if (s.factor, s.level) == ("strategy", "tpe"))
+    obs = r.observations[(r.observations["metric"] == "speedup") & (r.observations["strategy"] == "tpe")]
+    seeds = obs.groupby("unit")["value"].mean()
+    assert tpe.description.n == 5
+    assert (tpe.description.ci_low, tpe.description.ci_high) == pytest.approx(
+        tuple(stats.t.interval(0.95, 4, loc=seeds.mean(), scale=stats.sem(seeds))))
+    assert all(c.description.n == 5 for c in m.cells)  # a cell: one run per seed already
+    speed = next(s for s in a.speed_levels if (s.factor, s.level) == ("strategy", "tpe"))
+    runs = [x for x in a.speed_runs if x.levels["strategy"] == "tpe"]
+    assert len(runs) == 10 and speed.description.n == 5
+    per_seed = {u: np.mean([x.median for x in runs if x.unit == u]) for u in {x.unit for x in runs}}
+    assert speed.description.mean == pytest.approx(np.mean(list(per_seed.values())))

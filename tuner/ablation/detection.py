@@ -119,15 +119,29 @@ def check_detection_inputs(spec: StudySpec) -> None:
         for what, r in (("train_frames", train), ("eval_frames", held)):
             if r.stop > n:
                 raise ConfigError(
-                    f"{spec.path}: {what} {r.start}:{r.stop}: the video {spec.video} has {n} frames"
+                    f"{_where(spec, what)} {r.start}:{r.stop}: the video {spec.video} has {n} frames"
                 )
         if len(held) < 2:
-            raise ConfigError(f"{spec.path}: eval_frames {held.start}:{held.stop}: need at least 2 frames")
+            raise ConfigError(
+                f"{_where(spec, 'eval_frames')} {held.start}:{held.stop}: need at least 2 frames"
+            )
         if train.start < held.stop and held.start < train.stop:
             raise ConfigError(
-                f"{spec.path}: eval_frames {held.start}:{held.stop} overlap train_frames "
+                f"{_where(spec, 'eval_frames')} {held.start}:{held.stop} overlap train_frames "
                 f"{train.start}:{train.stop}; score on frames the detector did not train on"
             )
+        timed = int(spec.setting(point, "timed_frames"))
+        if timed > len(held):  # the report would show the number asked for, not the one timed
+            raise ConfigError(
+                f"{_where(spec, 'timed_frames')} {timed}: more than the {len(held)} frames scored "
+                f"(eval_frames {held.start}:{held.stop}); use at most {len(held)}, or 0 for all of them"
+            )
+
+
+def _where(spec: StudySpec, key: str) -> str:
+    """``file:line: table.key`` of a detection setting (in [fixed] or [factors]; its default: the file)."""
+    table = "fixed" if key in spec.fixed else "factors" if key in spec.factors else None
+    return field_location(spec, table, key) + ":" if table else f"{spec.path}: {key}"
 
 
 def _key(*parts: Any) -> str:

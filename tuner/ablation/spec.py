@@ -346,6 +346,8 @@ _STUDY_KEYS = {
     "primary": dict,
 }
 _TABLES = {"study", "factors", "fixed", "equivalence"}
+#: ``[study]`` fields of the crop workload (search and evaluate studies), which a detection study refuses
+_CROP_ONLY = ("weights", "frames", "streams", "windows", "start", "heldout", "joints")
 #: The observations a search run makes on its own frames (``observe``)
 OWN_FRAMES = ("tuning", "held-out")
 @dataclass(frozen=True)
@@ -727,6 +729,12 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         raise fail("study", "kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "detection" and sec["model"] != DETECTOR:
         raise fail("study", "model", f"a detection study trains {DETECTOR!r}, got {sec['model']!r}")
+    if kind == "detection":  # fields of the crop workload a detection study never reads: refused, not ignored
+        for key in _CROP_ONLY:
+            if key in sec:
+                raise fail("study", key, "a detection study trains on whole frames of its video "
+                           "(train_frames, eval_frames and size under [fixed] or [factors]), with ImageNet "
+                           f"MobileNetV2 weights; {key} applies to search and evaluate studies")
     name = sec["name"]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise fail("study", "name", f"use 1-100 letters, digits, - _ . (got {name!r})")

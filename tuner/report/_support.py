@@ -199,6 +199,8 @@ class RunSpeed(Plain):
     ci_low: float
     ci_high: float
     ci_level: float
+    unit: str = ""
+    """The run's repeated unit (seed or segment), where the timings say it."""
 
 
 def speed_per_run(sr: pd.DataFrame | None, factors: list[str]) -> tuple[RunSpeed, ...]:
@@ -223,6 +225,7 @@ def speed_per_run(sr: pd.DataFrame | None, factors: list[str]) -> tuple[RunSpeed
                 ci.low if ci else math.nan,
                 ci.high if ci else math.nan,
                 ci.level if ci else math.nan,
+                str(g["unit"].iloc[0]) if "unit" in g.columns else "",
             )
         )
     return tuple(runs)

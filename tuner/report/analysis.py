@@ -347,6 +347,13 @@ def per_run(d: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
     return d.groupby(["run", "unit", *keep], as_index=False, sort=False)["value"].mean()
 
 
+def per_unit(d: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """``d`` with each unit's values at one level of ``factor`` averaged into one row: a paired study's
+    independent samples are its units (seeds, segments), whose runs at the other factors' levels share
+    them."""
+    return d.groupby(["unit", factor], as_index=False, sort=False)["value"].mean()
+
+
 def _samples(
     d: pd.DataFrame, factor: str, levels: list[str], others: list[str], paired: bool
 ) -> tuple[dict[str, np.ndarray], int | None, int | None, list[str]]:
@@ -487,13 +494,14 @@ def _compare_factor(
 
 
 def _level_summaries(
-    d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], seed: int
+    d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], *, paired: bool
 ) -> tuple[list[LevelSummary], list[LevelSummary]]:
-    # one value per run and level: a run's rows at other levels of a factor that varies inside it are one
-    # run, not several independent ones (their CI would be too narrow)
+    # one value per independent sample and level: a unit's runs at the other factors' levels when the study
+    # pairs on the unit (they share its seed or segment), else a run (its rows at other levels of a factor
+    # that varies inside it are one run); counting those as separate values made the CI too narrow
     levels = []
     for f, lvs in factor_levels.items():
-        per = per_run(d, [f])
+        per = per_unit(d, f) if paired else per_run(d, [f])
         levels += [LevelSummary(spec.name, f, lv, _describe(per.loc[per[f] == lv, "value"].to_numpy(float)))
                    for lv in lvs]
     cells: list[LevelSummary] = []
@@ -511,6 +519,18 @@ def _level_summaries(
 
 
 # ---------------------------------------------------------------------------------------------- analyse
+
+
+def _level_medians(runs: tuple[RunSpeed, ...], factor: str, level: str, *, paired: bool) -> np.ndarray:
+    """The runs' median speed-ups at ``level`` of ``factor``, one per unit (its runs' mean) when the study
+    pairs on the unit: the runs of one seed at other factors' levels are not independent."""
+    runs = [r for r in runs if r.levels.get(factor) == level and math.isfinite(r.median)]
+    if not paired:
+        return np.array([r.median for r in runs])
+    by_unit: dict[str, list[float]] = {}
+    for r in runs:
+        by_unit.setdefault(r.unit or r.run, []).append(r.median)
+    return np.array([float(np.mean(v)) for v in by_unit.values()])
 
 
 def _holm_pass(metrics: list[MetricAnalysis], alpha: float) -> tuple[list[MetricAnalysis], int]:
@@ -603,7 +623,7 @@ def analyse(
     metrics = []
     for spec in specs:
         d = obs[obs["metric"] == spec.name]
-        levels, cells = _level_summaries(d, spec, factor_levels, seed)
+        levels, cells = _level_summaries(d, spec, factor_levels, paired=results.pairing == "unit")
         comps = tuple(
             _compare_factor(
                 d, results, spec, f, factor_levels[f], alpha=alpha, seed=seed, aso_iterations=aso_iterations
@@ -629,11 +649,7 @@ def analyse(
         LevelSummary("speed ratio", f, lv, _describe(meds))
         for f in factor_levels
         for lv in factor_levels[f]
-        if (
-            meds := np.array(
-                [r.median for r in speed_runs if r.levels.get(f) == lv and math.isfinite(r.median)]
-            )
-        ).size
+        if (meds := _level_medians(speed_runs, f, lv, paired=results.pairing == "unit")).size
     )
     return Analysis(
         study=results.name,

@@ -287,7 +287,8 @@ def _metric_blocks(
         Table(
             ("factor", "level", *_DESC),
             tuple((s.factor, s.level, *_desc_row(s.description)) for s in m.levels),
-            "Per level",
+            f"Per level: one value per {results.unit_name} (its runs at the other factors' levels averaged)"
+            if results.pairing == "unit" else "Per level: one value per run",
         )
     )
     same = [(s.factor, s.level) for s in m.levels
@@ -390,8 +391,10 @@ def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[
         return [*out, Para("No timing repeats were recorded.", "note")]
     out.append(
         Table(
-            ("factor", "level", "runs", "mean of run medians", "sd", "median", "95 % CI"),
+            ("factor", "level", "n", "mean of run medians", "sd", "median", "95 % CI"),
             tuple((s.factor, s.level, *_desc_row(s.description)) for s in a.speed_levels),
+            f"Speed-up (dense / delta time) per level: CI over the runs' medians, one value per "
+            f"{results.unit_name} (the mean of its runs' medians)" if results.pairing == "unit" else
             "Speed-up (dense / delta time) per level: CI over the runs' medians",
         )
     )

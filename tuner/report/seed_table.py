@@ -89,7 +89,8 @@ def _table(results: AblationResults, metric: str, *, seed_row: bool) -> Block:
 
     obs = results.observations
     wds = results.factors.get("weight_decay")
-    cols = [("", {})] if not wds else [(f"wd {w}", {"weight_decay": w}) for w in wds]
+    name = next(m.label for m in results.metrics if m.name == metric)
+    cols = [(name, {})] if not wds else [(f"wd {w}", {"weight_decay": w}) for w in wds]
     headers = ("", *(c for c, _ in cols), "ms/frame", "FPS")
     rows: list[tuple[str, ...]] = []
     if seed_row and wds and any(_seed_value(w) is not None for w in wds):
@@ -101,7 +102,6 @@ def _table(results: AblationResults, metric: str, *, seed_row: bool) -> Block:
         ms = _values(obs, "ms_per_frame", levels)
         fps = _values(obs, "fps", levels)
         rows.append((label, *cells, _cell(ms), _cell(fps)))
-    name = next(m.label for m in results.metrics if m.name == metric)
     return Table(headers, tuple(rows), f"{name}: mean over {results.unit_name}s [95 % CI]")
 
 
@@ -152,15 +152,15 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
     from deltatune.report.plots import interaction
     from deltatune.stats import holm
 
+    wds = results.factors.get("weight_decay") or []
+    columns = "one column per weight decay" if wds else "weight decay is not a factor of this study"
+    seed_row = (f" The seed's own classic row ({SEED_SETTING}) is given for reference; its data, resolution, "
+                "hardware and number of runs differ from this study's, so compare the rows of this study "
+                "with each other, and the seed's row only in shape."
+                if any(_seed_value(w) is not None for w in wds) else "")
     out: list[Block] = [
         Heading(2, "The seed experiment's table"),
-        Para(
-            f"Rows as in the seed's table (classic and delta convolutions), one column per weight decay. "
-            f"The seed's own classic row ({SEED_SETTING}) is given for reference; its data, resolution, "
-            f"hardware and number of runs differ from this study's, so compare the rows of this study with "
-            f"each other, and the seed's row only in shape.",
-            "note",
-        ),
+        Para(f"Rows as in the seed's table (classic and delta convolutions); {columns}.{seed_row}", "note"),
         _table(results, "avg_iou", seed_row=True),
     ]
     if any(m.name == "map50" for m in results.metrics):

@@ -142,6 +142,10 @@ def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> s
         return None
     if eq is None or not math.isfinite(eq.pvalue):
         return f"equivalence within ±{margin:g} not tested"
+    if eq.ci_low == eq.ci_high:  # every pair (or both constant levels) differs by the same amount
+        where = "inside" if eq.equivalent else "outside"
+        return (f"{where} ±{margin:g} in every run (no spread: TOST's p = {eq.pvalue:g} only restates it, "
+                "and runs that all agree may be copies, not evidence of equivalence beyond them)")
     if eq.equivalent:
         return f"equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
     return f"not shown equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
