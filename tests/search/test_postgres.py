@@ -181,3 +181,57 @@ def test_processes_opening_a_new_database_at_once_all_succeed() -> None:
     with postgres_server() as url:
         got = opened_at_once(url)
         assert got == ["ok"] * 4, got
+
+
+@pytest.mark.slow
+def test_a_storage_lost_mid_search_is_one_line_and_the_next_run_finishes(tmp_path: Path) -> None:
+    """The database stops taking connections while a search runs (a server restarted, a network gone):
+    a 320-line traceback ended in Optuna's "invalid data ... exceeding max length" and an
+    UnboundLocalError from its clean-up. Now one line saying the storage was lost and what to do, exit
+    1; once the database is back, the same command fails the trial left running and finishes."""
+    import sqlalchemy
+
+    with postgres_server() as url:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "DELTATUNE_RESULTS": str(tmp_path / "r")}
+        log = (tmp_path / "search.log").open("wb")
+        proc = subprocess.Popen(_cmd(url, 200), env=env, stdout=subprocess.DEVNULL, stderr=log)
+        polls = None
+        admin = sqlalchemy.create_engine(engine_url(url).replace("/deltatune?", "/postgres?"),
+                                         isolation_level="AUTOCOMMIT")
+        try:
+            deadline = time.time() + 240
+            while time.time() < deadline:
+                time.sleep(0.3)
+                assert proc.poll() is None, _logs("the search ended early", [proc], [log])
+                polls = polls or open_rdb(url)
+                try:
+                    study = optuna.load_study(study_name="pg", storage=polls)
+                except KeyError:  # not created yet
+                    continue
+                if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 3:
+                    break
+            polls.engine.dispose()
+            with admin.connect() as c:  # no new connections, and the open ones dropped
+                c.execute(sqlalchemy.text("ALTER DATABASE deltatune ALLOW_CONNECTIONS false"))
+                c.execute(sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'deltatune'"))
+            assert proc.wait(timeout=120) == 1, _logs("the search did not fail", [proc], [log])
+            log.flush()
+            said = [line for line in (tmp_path / "search.log").read_text().splitlines()
+                    if not line.startswith("WARNING")]
+            assert len(said) == 1 and said[0].startswith(
+                "deltatune search: error: lost the study's storage ("), said
+            assert "run the same command again" in said[0] and "Traceback" not in said[0]
+            with admin.connect() as c:
+                c.execute(sqlalchemy.text("ALTER DATABASE deltatune ALLOW_CONNECTIONS true"))
+        finally:
+            admin.dispose()
+            if proc.poll() is None:
+                proc.kill()
+        time.sleep(6.5)  # longer than the grace period (3 x --heartbeat): a trial left running is stale
+        before = len(optuna.load_study(study_name="pg", storage=engine_url(url)).get_trials(
+            states=(TrialState.COMPLETE,)))
+        finish = subprocess.run(_cmd(url, before + 1), env=env, capture_output=True, text=True, timeout=300)
+        assert finish.returncode == 0, finish.stderr
+        trials = optuna.load_study(study_name="pg", storage=engine_url(url)).get_trials()
+        assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
