@@ -82,3 +82,22 @@ def test_loss_units_follow_the_models_task() -> None:
 
     assert model_loss_unit("hrnet") == "PCK points" and model_loss_unit("mobilenet_v2") == "top-1 points"
     assert model_loss_unit("not-registered-here") == "points"  # a study from another installation opens
+
+
+@pytest.mark.slow  # ~15 s: one real fine-tune of MobileNetV2, stopped at its first check
+def test_a_hopeless_classifier_fine_tune_is_pruned_in_top1_points(
+    mobilenet: Evaluator, results: Path
+) -> None:
+    """The pruning reason said "PCK points" for a classifier, whose loss is in top-1 points."""
+    from deltatune.search.training import HopelessFinetune, Trainer, TrainSpace
+
+    space = TrainSpace.after(MOBILENET, frames=6, steps=(2,), lr=(0.5,), weight_decay=(0.0,),
+                             sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=3)
+    cfg = space.config(MOBILENET, lr=0.5, weight_decay=0.0, steps=2, sparsity_penalty=1.0,
+                       truncation_aware=False)
+    trainer = Trainer(mobilenet, budget=0.0, use_disk_cache=False)
+    try:
+        with pytest.raises(HopelessFinetune, match=r"already loses [\d.]+ top-1 points \(budget 0.0\)"):
+            trainer.weights(cfg)
+    finally:
+        mobilenet.use_weights(None)

@@ -111,6 +111,17 @@ def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
     # the verdict is remembered: the second trial did not train again (the trainer's own count, not a
     # timing ratio, which a loaded CI machine can upset)
     assert [t.user_attrs["finetune_trained"] for t in study.trials] == [True, False]
+    # pareto --csv writes every trial: the pruned ones too, with the fine-tune they drew and why they
+    # stopped (it left them out, and with them every training setting the search tried)
+    out = tmp_path / "every.csv"
+    assert main(["pareto", "--storage", str(tmp_path / "p.journal"), "--study", "prune",
+                 "--csv", str(out)]) == 0
+    import pandas as pd
+
+    rows = pd.read_csv(out)
+    assert list(rows["state"]) == ["PRUNED", "PRUNED"] and list(rows["trial"]) == [0, 1]
+    assert list(rows["finetune.lr"]) == [0.5, 0.5] and list(rows["finetune.steps"]) == [4, 4]
+    assert rows["pruned"].str.contains("already loses").all() and rows["accuracy_loss"].isna().all()
 
 
 def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(
@@ -124,7 +135,7 @@ def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(
                  "--train-weight-decay", "0", "--train-penalty", "1", "--train-truncation-aware", "off",
                  "--train-batch", "1"]) == 0
     out = capsys.readouterr().out
-    assert "study allpruned: 0 trials (0 new), 2 pruned, storage" in out, out
+    assert "study allpruned: 0 complete trials (0 new), 2 pruned (2 new), storage" in out, out
     assert "no feasible trial yet: every trial was pruned (the note below says why): add 0 to " \
            "--train-steps" in out and "lower --thr-range" not in out, out
 

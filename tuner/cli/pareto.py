@@ -222,11 +222,20 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
 
 def _with_settings(trials: Any, study: Any) -> Any:
     """``trials`` (one row per trial) with what each trial ran: mode, input dilation, key frames,
-    fine-tune and every threshold (:func:`~deltatune.search.pareto.settings_frame`), for ``--csv``."""
+    fine-tune and every threshold (:func:`~deltatune.search.pareto.settings_frame`), for ``--csv``; the
+    pruned trials of a ``--train`` search after them (``state`` PRUNED, their fine-tune and the reason,
+    no objective values), so that the fine-tunes the search gave up on can be read too."""
+    import pandas as pd
+
     from deltatune.search.pareto import settings_frame
 
     ran = settings_frame(study)
-    return trials if ran.empty else trials.merge(ran, on="trial", how="left")
+    table = trials if ran.empty else trials.merge(ran, on="trial", how="left")
+    gone = settings_frame(study, pruned=True)
+    if gone.empty:
+        return table
+    table = table.assign(state="COMPLETE")
+    return pd.concat([table, gone.assign(state="PRUNED")], ignore_index=True)
 
 
 def _summary_text(table: Any, unit: str) -> str:

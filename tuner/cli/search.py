@@ -209,7 +209,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "trial draws one level of every list below; --train-steps 0 keeps the original weights. Trials are "
         "scored against the ORIGINAL model's dense predictions. Fine-tuned weights are cached per "
         "configuration; a fine-tune whose dense model already exceeds --budget at half its steps is "
-        "stopped and the trial PRUNED. Costs about 1.6 s per step on 2 cores (default hrnet, batch 2).",
+        "stopped and the trial PRUNED. Costs about 0.75-3 s per step on 2 cores (default hrnet, batch 2; "
+        "see the README).",
     )
     train.add_argument("--train", action="store_true", help="search training hyperparameters too")
     train.add_argument(
@@ -572,9 +573,11 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         print(json_text({**result.to_dict(), "plot": args.plot}))
         return 0
-    pruned = f", {result.pruned} pruned" if result.pruned else ""
+    # with pruned trials, "N trials" would read as all of them: it counts the complete ones
+    pruned = f", {result.pruned} pruned ({result.new_pruned} new)" if result.pruned else ""
+    complete = "complete " if result.pruned else ""
     print(
-        f"study {result.study}: {result.n_trials} trials ({result.new_trials} new){pruned}, "
+        f"study {result.study}: {result.n_trials} {complete}trials ({result.new_trials} new){pruned}, "
         f"storage {shown_url(result.storage)}"
     )
     w = settings.workload

@@ -109,16 +109,19 @@ def thresholds_frame(study: optuna.Study, trials: list[int] | None = None) -> pd
     return pd.DataFrame(rows, columns=["trial", "layer", "index", "threshold"])
 
 
-def settings_frame(study: optuna.Study) -> pd.DataFrame:
+def settings_frame(study: optuna.Study, *, pruned: bool = False) -> pd.DataFrame:
     """One row per COMPLETE trial: what it ran, to sit beside :func:`trials_frame` in a CSV. The mode,
     input dilation and key frames; a ``--train`` trial's fine-tune (``finetune.<field>``, empty for the
-    original weights); every truncation point's threshold (``threshold.<name>``, empty: never truncate)."""
+    original weights); every truncation point's threshold (``threshold.<name>``, empty: never truncate).
+    ``pruned``: the PRUNED trials instead (a ``--train`` fine-tune stopped over the budget or by the
+    timeout: its fine-tune, and the reason in ``pruned``; no thresholds were drawn)."""
     from optuna.trial import TrialState
 
     from deltatune.delta.thresholds import ThresholdFile
 
     rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    state = TrialState.PRUNED if pruned else TrialState.COMPLETE
+    for t in study.get_trials(deepcopy=False, states=(state,)):
         a = t.user_attrs
         tf = ThresholdFile.from_attrs({"thresholds": {}, **a})  # the attributes read as export reads them
         row: dict[str, Any] = {
@@ -133,6 +136,8 @@ def settings_frame(study: optuna.Study) -> pd.DataFrame:
                         if not isinstance(v, (dict, list))})
             row["finetune.original_weights"] = a["finetune"] is None
         row.update({f"threshold.{k}": v for k, v in tf.thresholds.items()})
+        if pruned:
+            row["pruned"] = a.get("pruned")
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -230,6 +230,8 @@ class SearchResult:
     #: trials of the study that were pruned (a fine-tune over the budget, or cut off by the timeout); not
     #: in ``n_trials``, which counts finished ones
     pruned: int = 0
+    #: of those, the ones this run pruned
+    new_pruned: int = 0
     #: streams the clip has: those asked for, or fewer where the video has fewer crop windows (a video
     #: of one's own without ``--window`` is one stream, the whole frame); 0 when not known
     streams: int = 0
@@ -253,6 +255,8 @@ class SearchResult:
             "storage": shown_url(self.storage),
             "n_trials": self.n_trials,
             "new_trials": self.new_trials,
+            "pruned": self.pruned,
+            "new_pruned": self.new_pruned,
             "budget": self.budget,
             "speed": self.speed,
             "hypervolume": self.hypervolume,
@@ -263,7 +267,6 @@ class SearchResult:
             "notices": self.notices,
             "retimed": self.retimed,
             "streams": self.streams,
-            "pruned": self.pruned,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -1017,6 +1020,7 @@ def run_search(
         n_trials=n_complete,
         new_trials=len(new),
         pruned=len(pruned),
+        new_pruned=sum(1 for t in pruned if t.number >= n_before),
         trials=df,
         front=front,
         best_feasible=best,

@@ -152,7 +152,11 @@ def open_rdb(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for raw in (engine_url(url), url):  # a message that quotes the URL quotes it without the password
             first = first.replace(raw, shown_url(raw))
-        raise ConfigError(f"--storage {shown_url(url)}: cannot open ({first})") from None
+        hint = ""
+        if "no password supplied" in first or "password authentication failed" in first:
+            hint = ("; the driver reads a password from PGPASSWORD or ~/.pgpass (or the URL: "
+                    "user:password@host, shown as ***)")
+        raise ConfigError(f"--storage {shown_url(url)}: cannot open ({first}){hint}") from None
 
 
 #: Tries at opening an RDB storage whose tables another process is creating at the same moment.

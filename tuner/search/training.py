@@ -220,7 +220,7 @@ class Trainer:
     """Fine-tuned weights for an :class:`~deltatune.search.objective.Evaluator`'s workload, per
     configuration: cached on disk, computed once, stopped when hopeless (see the module docstring).
 
-    ``budget``: the accuracy budget in PCK points (``None``: never stop early). ``windows``: the crop
+    ``budget``: the accuracy budget in the model's points (``None``: never stop early). ``windows``: the crop
     windows are the evaluator's, so the fine-tune sees the streams the search scores, at other frames.
     """
 
@@ -282,6 +282,7 @@ class Trainer:
                 return key, torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # noqa: BLE001 - a corrupt cache entry is recomputed
                 log.warning("fine-tuned weights %s unreadable (%s); fine-tuning again", path, exc)
+        from deltatune.search.objective import loss_unit
         from deltatune.train.finetune import finetune
         from deltatune.workload import Workload
 
@@ -299,8 +300,8 @@ class Trainer:
                 dense = ev.dense_loss(model)
                 if dense > self.budget:
                     raise HopelessFinetune(
-                        f"at step {step} the dense fine-tuned model already loses {dense:.2f} PCK points "
-                        f"(budget {self.budget})"
+                        f"at step {step} the dense fine-tuned model already loses {dense:.2f} "
+                        f"{loss_unit(ev.task)} (budget {self.budget})"
                     )
 
         path.parent.mkdir(parents=True, exist_ok=True)
