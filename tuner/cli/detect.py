@@ -252,7 +252,8 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     kind = "held-out frames" if not r.trained_on else "frames"
     print(f"{kind} {r.frames.start}-{r.frames.stop - 1} at {r.size[0]}x{r.size[1]}, "
-          f"{r.scored_frames} scored (frame 0 of the stream runs dense), {r.n_gt} boxes")  # fmt: skip
+          f"{r.scored_frames} scored (frame 0 left out for both backbones: the delta one runs it dense), "
+          f"{r.n_gt} boxes")  # fmt: skip
     if r.trained_on:  # scores on frames it learned from say little about new video
         print(f"warning: the detector trained on {r.trained_on} of these {len(r.frames)} frames: they are "
               "not held out (leave out --frames for the video's held-out part)", file=sys.stderr)

@@ -331,8 +331,8 @@ def _constant_levels_note(levels: list[tuple[str, str]], unit: str, by_factor: b
         names = ", ".join(lv for _, lv in levels)
     these = "these levels" if len(levels) > 1 else "this level"
     return (
-        f"{names}: the same value in every run. The {unit} does not reach this metric at {these} "
-        f"(a deterministic strategy, or an outcome no {unit} changed), so the runs are copies, not "
+        f"{names}: the same value in every run. Changing the {unit} did not change this metric at {these} "
+        f"(a deterministic strategy, or an outcome no {unit} moves), so the runs are copies, not "
         "replicates: a zero spread is no evidence of stability, and a test against such a level compares "
         "with one number."
     )
