@@ -220,7 +220,8 @@ def test_a_storage_lost_mid_search_is_one_line_and_the_next_run_finishes(tmp_pat
             said = [line for line in (tmp_path / "search.log").read_text().splitlines()
                     if not line.startswith("WARNING")]
             assert len(said) == 1 and said[0].startswith(
-                "deltatune search: error: lost the study's storage ("), said
+                "deltatune search: error: the study's database failed mid-command ("), said
+            assert "is not currently accepting connections" in said[0]
             assert "run the same command again" in said[0] and "Traceback" not in said[0]
             with admin.connect() as c:
                 c.execute(sqlalchemy.text("ALTER DATABASE deltatune ALLOW_CONNECTIONS true"))

@@ -165,10 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         if lost is not None:
             if debug:
                 traceback.print_exc()
-            print(f"deltatune {args.command}: error: lost the study's storage ({lost}); what finished before "
-                  "is kept, and a trial or run left running is failed and run again by the next command "
-                  "on that storage: once the database is reachable, run the same command again",
-                  file=sys.stderr)
+            print(f"deltatune {args.command}: error: the study's database failed mid-command ({lost}); what "
+                  "finished before is kept, and a trial or run left running is failed and run again by the "
+                  "next command on that storage: once the database is reachable (and writable), run the "
+                  "same command again (--debug shows where it failed)", file=sys.stderr)
             return 1
         disk = _disk_error(exc)
         if disk is None:
@@ -195,10 +195,11 @@ def _disk_error(exc: BaseException) -> OSError | None:
 
 
 def _storage_lost(exc: BaseException) -> str | None:
-    """The first line of the database error (the server went away, refused a connection, dropped one)
-    that ``exc`` is or was raised while handling, or ``None``. Mid-command, Optuna turns it into a
-    ``StorageInternalError`` about "invalid data ... exceeding max length" and then fails in its own
-    clean-up (``UnboundLocalError``): neither says what happened."""
+    """The first line of the database error (the server went away, refused a connection, dropped one;
+    SQLite locked past its wait, read-only, out of disk) that ``exc`` is or was raised while handling, or
+    ``None``. Mid-command, Optuna turns it into a ``StorageInternalError`` about "invalid data ...
+    exceeding max length" and then fails in its own clean-up (``UnboundLocalError``): neither says what
+    happened."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from deltatune.errors import causes
