@@ -558,6 +558,15 @@ def test_a_setting_that_does_no_work_scores_the_mac_cap_and_the_search_says_so(
         result.notices)
     from deltatune.cli import main
 
+    # a still segment beside a moving one: --aggregate mean folds the cap into a score below it, and the
+    # note said nothing; it counts the trials whose segments reached it
+    moving = replace(TINY, start=300)
+    mixed = settings(also_on=(replace(TINY, video=str(still_clip)),), aggregate="mean", trials=2,
+                     strategy="random", speed="macs", study="capped-part", retime=0, workload=moving)
+    part = run_search(mixed, heldout=False)
+    assert (part.trials["speedup"] < MAC_SPEEDUP_CAP).all()
+    assert any(n.startswith("2 trial(s) reached it on one of their segments, which the aggregate score "
+                            "hides") for n in part.notices), part.notices
     assert main(["export", "--study", "capped", "--trial", "0", "-o", str(results / "t.json")]) == 0
     out = capsys.readouterr().out
     assert "MAC speedup 100.000x" in out and "note: 100x is the cap of a MAC speedup: on its tuning" in out
