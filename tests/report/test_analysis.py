@@ -551,3 +551,31 @@ def test_a_paired_studys_level_summaries_count_units_not_the_runs_that_share_the
     assert len(runs) == 10 and speed.description.n == 5
     per_seed = {u: np.mean([x.median for x in runs if x.unit == u]) for u in {x.unit for x in runs}}
     assert speed.description.mean == pytest.approx(np.mean(list(per_seed.values())))
+
+
+def test_unpaired_levels_are_compared_only_where_the_other_factors_settings_have_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """lr 0.1 adds 5 points and weight decay nothing, but the lr 0.1 / wd 1e-4 cell was never run: pooled,
+    weight decay 0 held every lr 0.1 run and came out 2.8 points "better", its CI and effect sizes
+    excluding 0. Unpaired, like an incomplete paired block, runs whose other-factor setting lacks a
+    compared level are left out, and the report says so."""
+    from deltatune.ablation.table import read_results_table
+
+    rng = np.random.default_rng(4)
+    rows = [f"{lr},{wd},{50 + (5 if lr == '0.1' else 0) + rng.normal(0, 1):.4f}"
+            for lr, wd in (("0.001", "0"), ("0.001", "1e-4"), ("0.1", "0")) for _ in range(10)]
+    path = tmp_path / "b.csv"
+    path.write_text("lr,weight_decay,map\n" + "\n".join(rows) + "\n")
+    table = read_results_table(path, factors=["lr", "weight_decay"], paired=False,
+                               higher_is_better=["map"])
+    a = analyse(table, aso_iterations=ASO_ITERATIONS)
+    wd = _comparison(a, "map", "weight_decay")
+    pw = wd.pairwise[0]
+    assert (pw.n_a, pw.n_b) == (10, 10)  # lr 0.001 only
+    assert any("10 run(s) left out: their setting of lr lacks a level" in n for n in wd.notes), wd.notes
+    obs = table.observations
+    low = obs[obs["lr"] == "0.001"]
+    want = (low.loc[low["weight_decay"] == "1e-4", "value"].mean()
+            - low.loc[low["weight_decay"] == "0", "value"].mean())
+    assert pw.diff == pytest.approx(want) and abs(pw.diff) < 1.5
+    lr = _comparison(a, "map", "lr").pairwise[0]
+    assert (lr.n_a, lr.n_b) == (10, 10) and lr.significant  # the lr effect, within wd 0

@@ -16,6 +16,7 @@ from PIL import Image
 
 from deltatune.report.analysis import analyse
 from deltatune.report.render import render_html, render_markdown, write_report
+from deltatune.report.wording import fmt
 from tests.report.conftest import ASO_ITERATIONS
 from tests.report.synthetic import make_results
 
@@ -295,3 +296,24 @@ def test_a_level_with_one_value_in_every_run_is_called_copies_not_replicates(tmp
                  aso_iterations=ASO_ITERATIONS)
     notes = [ln for ln in md.read_text(encoding="utf-8").splitlines() if "copies, not replicates" in ln]
     assert notes and notes[0].strip("_").startswith("lr = 0.1: the same value in every run."), notes
+
+
+def test_the_aso_table_says_yes_only_where_the_sentence_makes_the_claim(tmp_path: Path) -> None:
+    """eps_min 0.41: the sentence says "better more often than not; a confident claim needs eps_min < 0.2",
+    and the table beside it answered "yes" to "level almost stochastically better?"."""
+    import numpy as np
+
+    from deltatune.ablation.table import read_results_table
+
+    rng = np.random.default_rng(0)
+    rows = [f"{s},{lv},{10 + rng.normal(0, 1) + (0.5 if lv == 'b' else 0):.3f}"
+            for s in range(6) for lv in ("a", "b")]
+    path = tmp_path / "x.csv"
+    path.write_text("seed,method,score\n" + "\n".join(rows) + "\n")
+    res = read_results_table(path, factors=["method"], baseline=("method", "a"))
+    a = analyse(res, aso_iterations=200)
+    pw = a.pairwise[0]
+    assert pw.aso is not None and pw.aso.a_dominates and 0.2 <= pw.aso.eps_min < 0.5, pw.aso
+    md = render_markdown(res, a, image_dir=tmp_path / "img", link_prefix="img")
+    assert f"| b vs a | {fmt(pw.aso.eps_min)} | better more often than not (not a confident claim) |" in md
+    assert "better more often than not; a confident claim needs eps_min < 0.2" in md

@@ -360,6 +360,17 @@ def _samples(
     """Values per level: complete blocks (paired, aligned by position) or all values (unpaired)."""
     notes: list[str] = []
     if not paired:
+        if others and len(d):
+            # only settings of the other factors that have every compared level: with a cell missing (lr
+            # 0.1 run without weight decay only), pooling would credit the other factor's effect to this
+            # one, the unpaired counterpart of dropping incomplete blocks
+            has = d.groupby(others, sort=False)[factor].agg(lambda v: set(levels) <= set(v))
+            keep = d.set_index(others).index.map(has).to_numpy(bool)
+            gone = int((~keep & d[factor].isin(levels).to_numpy()).sum())
+            if gone:
+                notes.append(f"{gone} run(s) left out: their setting of {', '.join(others)} lacks a level "
+                             f"compared here, so pooling them would mix that factor's effect into {factor}'s")
+            d = d[keep]
         return {lv: d.loc[d[factor] == lv, "value"].to_numpy(float) for lv in levels}, None, None, notes
     if d.empty:
         return {lv: np.empty(0) for lv in levels}, 0, 0, notes
@@ -431,6 +442,7 @@ def _compare_factor(
         notes_in.append(f"{factor} varies inside each run, so its levels are compared paired on the run")
     elif not paired:  # a run is one independent sample: its rows at other levels of a within-run factor
         d = per_run(d, [f for f in results.factors if f not in within])  # are one run's, not several runs'
+        others = [f for f in others if f not in within]  # averaged out
         if within:
             notes_in.append(f"each run's values averaged over {', '.join(within)} first (it varies inside a "
                             "run): one value per run")
@@ -451,7 +463,7 @@ def _compare_factor(
     def pair(lv: str) -> tuple[np.ndarray, np.ndarray]:
         """A level and the baseline on every block that has both (a block that lacks only a third level
         still pairs them), each unit's blocks averaged; the omnibus test keeps ``samples``."""
-        if not paired or len(tested) <= 2 or lv in empty:
+        if len(tested) <= 2 or lv in empty or (not paired and not others):
             return samples[lv], samples[baseline]
         two = _samples(d, factor, [lv, baseline], others, paired)[0]
         return two[lv], two[baseline]

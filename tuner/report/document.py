@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from deltatune.report._mpl import plain_text, pyplot
-from deltatune.report.wording import HOW_TO_READ, aso_too_few, effect_name, fmt, fmt_p, missing_values, p_is
+from deltatune.report.wording import (
+    CONFIDENT_ASO,
+    HOW_TO_READ,
+    aso_too_few,
+    effect_name,
+    fmt,
+    fmt_p,
+    missing_values,
+    p_is,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,7 +226,9 @@ def _comparison_blocks(
                 (
                     _pair(p),
                     fmt(p.aso.eps_min) if p.aso else "–",
-                    ("too few runs" if aso_too_few(p) else "yes" if p.aso.a_dominates else "no")
+                    ("too few runs" if aso_too_few(p) else
+                     "yes" if p.aso.a_dominates and p.aso.eps_min < CONFIDENT_ASO else
+                     "better more often than not (not a confident claim)" if p.aso.a_dominates else "no")
                     if p.aso else "–",
                 )
                 for p in pws
