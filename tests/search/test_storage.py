@@ -161,3 +161,53 @@ def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(tmp_path: P
     for i in range(6):
         got = opened_at_once(f"sqlite:///{tmp_path}/race{i}.db")
         assert got == ["ok"] * 4, got
+
+
+def test_a_database_that_cannot_be_used_is_told_from_an_sql_error_or_a_bug(tmp_path: Path) -> None:
+    """A read-only (or locked, full, unreachable) database mid-command is one line with what to do; an
+    SQL error ("no such table"), or an error of deltatune's raised while handling one, is not an outage:
+    calling it one told the user to wait and run again, and hid a bug's traceback."""
+    import sqlite3
+
+    import optuna
+    import sqlalchemy
+
+    from deltatune.search.storage import storage_failure
+
+    db = tmp_path / "s.db"
+    sqlite3.connect(db).execute("CREATE TABLE t (x INTEGER)").connection.commit()
+    readonly = sqlalchemy.create_engine(f"sqlite:///file:{db}?mode=ro&uri=true")
+
+    def raised(run):  # the exception ``run`` raises
+        try:
+            run()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            return exc
+        raise AssertionError("nothing raised")
+
+    def write() -> None:
+        with readonly.begin() as c:
+            c.execute(sqlalchemy.text("INSERT INTO t VALUES (1)"))
+
+    def select_missing() -> None:
+        with readonly.connect() as c:
+            c.execute(sqlalchemy.text("SELECT * FROM missing"))
+
+    def wrapped() -> None:  # as Optuna's RDB storage does on a failed commit
+        try:
+            write()
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+
+    def our_bug() -> None:
+        try:
+            write()
+        except sqlalchemy.exc.OperationalError:
+            return {}["typo"]
+
+    assert storage_failure(raised(write)) == "attempt to write a readonly database"
+    assert storage_failure(raised(wrapped)) == "attempt to write a readonly database"
+    assert storage_failure(raised(select_missing)) is None  # no such table: an SQL error
+    assert storage_failure(raised(our_bug)) is None  # a KeyError of ours: shown as a bug
+    assert storage_failure(ValueError("x")) is None
+    readonly.dispose()

@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"deltatune {args.command}: interrupted", file=sys.stderr)
             return 130
-        lost = _storage_lost(exc)
+        from deltatune.search.storage import storage_failure
+
+        lost = storage_failure(exc)
         if lost is not None:
             if debug:
                 traceback.print_exc()
@@ -192,29 +194,6 @@ def _disk_error(exc: BaseException) -> OSError | None:
 
     disk = (e for e in causes(exc, past_from_none=True) if isinstance(e, OSError) and e.errno in DISK_ERRNOS)
     return next(disk, None)
-
-
-def _storage_lost(exc: BaseException) -> str | None:
-    """The first line of the database error (the server went away, refused a connection, dropped one;
-    SQLite locked past its wait, read-only, out of disk) that ``exc`` is or was raised while handling, or
-    ``None``. Mid-command, Optuna turns it into a ``StorageInternalError`` about "invalid data ...
-    exceeding max length" and then fails in its own clean-up (``UnboundLocalError``): neither says what
-    happened."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    from deltatune.errors import causes
-    from deltatune.search.storage import shown_url
-
-    for e in causes(exc, past_from_none=True):
-        # a refused or failed connection, or one the dialect recognised as dropped ("server closed the
-        # connection unexpectedly" arrives as a plain DatabaseError, marked connection_invalidated)
-        if isinstance(e, (OperationalError, InterfaceError)) or (
-            isinstance(e, DBAPIError) and e.connection_invalidated
-        ):
-            text = str(e.orig if e.orig is not None else e).strip()
-            first = text.splitlines()[0] if text else type(e).__name__
-            return shown_url(first.rstrip("."))
-    return None
 
 
 @contextlib.contextmanager

@@ -192,6 +192,60 @@ def _rdb_storage(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage
     raise AssertionError("unreachable")
 
 
+#: SQLite's result codes of a database it cannot use at the moment (busy past its wait, locked, read-only,
+#: full, not openable, an I/O error), as ``sqlite3.Error.sqlite_errorname`` names them.
+_SQLITE_UNUSABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_CANTOPEN",
+                    "SQLITE_IOERR")
+#: PostgreSQL SQLSTATE classes of a server that is gone or refusing: 08 connection exception, 57
+#: operator intervention (shutdown, "cannot connect now"), 53 insufficient resources (disk full).
+_PG_UNUSABLE = ("08", "57", "53")
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """The first line of the database error behind ``exc`` when the study's database became unusable
+    mid-command (the server went away, refused or dropped a connection; SQLite busy past its wait,
+    read-only, full), else ``None``. Optuna turns such an error into a ``StorageInternalError`` about
+    "invalid data ... exceeding max length" and then fails in its own clean-up (``UnboundLocalError``):
+    neither says what happened.
+
+    Only a chain of database errors and those two wrappers counts: an error of deltatune's own raised
+    while handling a database error is a bug to show, not an outage; nor is an SQL error ("no such
+    table", a syntax error), which running again would not mend."""
+    import optuna
+    from sqlalchemy.exc import DBAPIError
+
+    from deltatune.errors import causes
+
+    for e in causes(exc, past_from_none=True):
+        if isinstance(e, DBAPIError):
+            if not _unusable(e):
+                return None
+            text = str(e.orig if e.orig is not None else e).strip()
+            first = text.splitlines()[0] if text else type(e).__name__
+            return shown_url(first.rstrip("."))
+        if not isinstance(e, (optuna.exceptions.StorageInternalError, UnboundLocalError)):
+            return None
+    return None
+
+
+def _unusable(e: Any) -> bool:
+    """Whether the SQLAlchemy database error ``e`` says the database cannot be used now (see
+    :func:`storage_failure`), as opposed to an error in the SQL sent to it."""
+    if e.connection_invalidated:  # the dialect recognised a dropped connection
+        return True
+    orig = e.orig
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return str(name).startswith(_SQLITE_UNUSABLE)
+    code = getattr(orig, "pgcode", None)
+    if code is not None:
+        return str(code)[:2] in _PG_UNUSABLE
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    # a connection that failed before the server said anything carries no code (refused, no socket)
+    return isinstance(e, (OperationalError, InterfaceError)) and type(orig).__module__.startswith("psycopg")
+
+
 def marked_studies(storage: Any, attr: str) -> list[str]:
     """The names of the studies in an open Optuna ``storage`` that carry the user attribute ``attr``, in
     creation order: how a search's studies (``search.pareto.META_KEY``) and an ablation's
