@@ -135,8 +135,8 @@ def test_bad_detection_studies_are_one_clear_error(tmp_path: Path, sequence: Pat
         "size": 'expected an input size "HxW"',
         "units": "a detection study repeats over seeds",
         "missing": r"bad-missing\.toml:\d+: study\.video: video source .*no-such-sequence does not exist",
-        "timed": r"bad-timed\.toml:17: fixed\.timed_frames: 5: more than the 4 frames scored \(eval_frames "
-                 r"10:14\); use at most 4",
+        "timed": r"bad-timed\.toml:17: fixed\.timed_frames: 5: more than the 4 frames of eval_frames "
+                 r"10:14; use at most 4",
         "weights": r"bad-weights\.toml:7: study\.weights: a detection study trains on whole frames",
         "windows": r"bad-windows\.toml:7: study\.windows: a detection study .* applies to search and "
                    "evaluate",

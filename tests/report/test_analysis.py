@@ -422,16 +422,21 @@ def test_pairs_that_all_differ_by_the_same_amount_are_said_to_have_no_spread(tmp
                               "power to detect a difference of 0"), acc.power_note
 
 
-def test_a_rank_test_at_its_floor_that_holm_lifts_over_alpha_says_more_repeats_are_needed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_rank_test_at_its_floor_that_holm_lifts_over_alpha_says_more_repeats_are_needed(
+    tmp_path, tied: bool  # type: ignore[no-untyped-def]
+) -> None:
     """Six seeds all 0.05 lower: the exact Wilcoxon p is at its floor, 2/2^6 = 0.031, below alpha, but the
     Holm correction over the report's two tests doubles it, so no result of six pairs could be
-    significant; the sentence says so (the floor was only checked against the uncorrected alpha)."""
+    significant; the sentence says so (the floor was only checked against the uncorrected alpha). A
+    seventh seed with no difference changes nothing (the test drops it; the note missed it, counting 7)."""
     from deltatune.ablation.table import read_results_table
 
     path = tmp_path / "s.csv"
-    shift = [1, -1, 2, -2, 3, -3]
-    rows = [f"{s},{lr},{0.5 + 0.01 * s - (0.05 if lr == '1e-2' else 0)},"
-            f"{70 + s + (shift[s] if lr == '1e-2' else 0)}" for s in range(6) for lr in ("1e-3", "1e-2")]
+    shift = [1, -1, 2, -2, 3, -3, 0]
+    seeds = 7 if tied else 6
+    rows = [f"{s},{lr},{0.5 + 0.01 * s - (0.05 if lr == '1e-2' and s < 6 else 0)},"
+            f"{70 + s + (shift[s] if lr == '1e-2' else 0)}" for s in range(seeds) for lr in ("1e-3", "1e-2")]
     path.write_text("seed,lr,loss,acc\n" + "\n".join(rows) + "\n")
     table = read_results_table(path, factors=["lr"], baseline=("lr", "1e-3"), higher_is_better=["acc"])
     a = analyse(table, aso_iterations=ASO_ITERATIONS)
@@ -497,10 +502,10 @@ def test_an_unpaired_study_counts_runs_not_the_segments_a_run_was_scored_on() ->
     assert any("averaged over scored_on" in n for n in strategy.notes)
     obs = r.observations[r.observations["metric"] == "speedup"]
     means = obs.groupby(["run", "strategy"])["value"].mean()
-    if tpe.test.test == "Welch t-test":
-        want = stats.ttest_ind(means.xs("tpe", level="strategy"), means.xs("greedy", level="strategy"),
-                               equal_var=False)
-        assert tpe.test.pvalue == pytest.approx(want.pvalue)
+    assert tpe.test.test == "Welch t-test", tpe.test.reason  # both groups of 3 run means look normal
+    want = stats.ttest_ind(means.xs("tpe", level="strategy"), means.xs("greedy", level="strategy"),
+                           equal_var=False)
+    assert tpe.test.pvalue == pytest.approx(want.pvalue)
     m = next(m for m in a.metrics if m.spec.name == "speedup")
     level = next(s for s in m.levels if (s.factor, s.level) == ("strategy", "tpe"))
     assert level.description.n == 3
@@ -508,6 +513,7 @@ def test_an_unpaired_study_counts_runs_not_the_segments_a_run_was_scored_on() ->
     segments = _comparison(a, "speedup", "scored_on")
     assert segments.paired and segments.block_unit == "run" and segments.n_blocks == 6
     assert all(p.test.paired and p.n_a == 6 for p in segments.pairwise)
+    assert all("runs (pairs)" in p.power_note for p in segments.pairwise), segments.pairwise[0].power_note
     assert next(s for s in m.levels if s.factor == "scored_on").description.n == 6
 
 
@@ -579,3 +585,21 @@ def test_unpaired_levels_are_compared_only_where_the_other_factors_settings_have
     assert pw.diff == pytest.approx(want) and abs(pw.diff) < 1.5
     lr = _comparison(a, "map", "lr").pairwise[0]
     assert (lr.n_a, lr.n_b) == (10, 10) and lr.significant  # the lr effect, within wd 0
+
+
+def test_run_names_repeated_across_seeds_are_different_runs_and_a_blank_one_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A table that names its runs per seed ("r1" under seeds 0-5) made lr look like a factor that varies
+    inside one run: it was paired on that "run", 1 pair against 3 runs a level in the table. A run is a
+    name within its unit; an empty name is one error naming the line."""
+    from deltatune.ablation.table import read_results_table
+
+    rows = [f"r1,{s},{'a' if s < 3 else 'b'},{1.0 + 0.1 * s}" for s in range(6)]
+    path = tmp_path / "named.csv"
+    path.write_text("run,seed,lr,loss\n" + "\n".join(rows) + "\n")
+    a = analyse(read_results_table(path, factors=["lr"], paired=False), aso_iterations=ASO_ITERATIONS)
+    lr = _comparison(a, "loss", "lr")
+    assert not lr.paired and (lr.pairwise[0].n_a, lr.pairwise[0].n_b) == (3, 3)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("run,seed,lr,loss\nr1,0,a,1.0\n ,1,b,2.0\n")
+    with pytest.raises(ConfigError, match=r"blank\.csv: line 3: run: empty; name every run"):
+        read_results_table(blank, factors=["lr"], paired=False)

@@ -122,6 +122,10 @@ def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
     assert list(rows["state"]) == ["PRUNED", "PRUNED"] and list(rows["trial"]) == [0, 1]
     assert list(rows["finetune.lr"]) == [0.5, 0.5] and list(rows["finetune.steps"]) == [4, 4]
     assert rows["pruned"].str.contains("already loses").all() and rows["accuracy_loss"].isna().all()
+    # no mode, key frames or thresholds: a pruned trial stopped before it drew them
+    assert not any(c in rows.columns for c in ("mode", "input_dilation", "keyframe_interval"))
+    raw = pd.read_csv(out, dtype=str)
+    assert list(raw["finetune.steps"]) == ["4", "4"]  # written whole, not 4.0
 
 
 def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(
@@ -135,7 +139,8 @@ def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(
                  "--train-weight-decay", "0", "--train-penalty", "1", "--train-truncation-aware", "off",
                  "--train-batch", "1"]) == 0
     out = capsys.readouterr().out
-    assert "study allpruned: 0 complete trials (0 new), 2 pruned (2 new), storage" in out, out
+    assert ("study allpruned: 0 complete trials (0 new), 2 pruned (2 since this run began), "
+            "storage") in out, out
     assert "no feasible trial yet: every trial was pruned (the note below says why): add 0 to " \
            "--train-steps" in out and "lower --thr-range" not in out, out
 

@@ -133,8 +133,8 @@ def check_detection_inputs(spec: StudySpec) -> None:
         timed = int(spec.setting(point, "timed_frames"))
         if timed > len(held):  # the report would show the number asked for, not the one timed
             raise ConfigError(
-                f"{_where(spec, 'timed_frames')} {timed}: more than the {len(held)} frames scored "
-                f"(eval_frames {held.start}:{held.stop}); use at most {len(held)}, or 0 for all of them"
+                f"{_where(spec, 'timed_frames')} {timed}: more than the {len(held)} frames of eval_frames "
+                f"{held.start}:{held.stop}; use at most {len(held)}, or 0 for all of them"
             )
 
 

@@ -356,7 +356,7 @@ def _from_wide(
         raise ConfigError(f"{path}: no metric column left besides the factors {', '.join(factor_cols)}")
     base = _frame(path, table, unit_col, factor_cols, spellings)
     lines = [f"line {n}" for n in table.index]  # a run without a name is its line of the file
-    base.insert(0, "run", table["run"].str.strip() if "run" in table.columns else lines)
+    base.insert(0, "run", _run_names(path, table) if "run" in table.columns else lines)
     parts = []
     for m in metric_cols:
         part = base.copy()
@@ -364,6 +364,17 @@ def _from_wide(
         part["value"] = _numbers(path, table[m], f"{m} value")
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def _run_names(path: Path, table: pd.DataFrame) -> pd.Series:
+    """The ``run`` column, stripped; a blank name is one error naming its line (a row without a run
+    would be pooled with every other such row as one run)."""
+    run = table["run"].str.strip()
+    blank = run[run == ""]
+    if len(blank):
+        raise ConfigError(f"{path}: line {blank.index[0]}: run: empty; name every run, or leave the column "
+                          "out (each row is then a run of its own)")
+    return run
 
 
 def _from_long(
@@ -380,7 +391,7 @@ def _from_long(
             raise ConfigError(f"--factors {c}: {path} has no column {c!r}")
     base = _frame(path, table, unit_col, factor_cols, spellings)
     if "run" in table.columns:
-        run = table["run"].str.strip()
+        run = _run_names(path, table)
     else:  # one run per unit and factor combination
         run = base[["unit", *factor_cols]].astype(str).agg("|".join, axis=1)
     base.insert(0, "run", run)

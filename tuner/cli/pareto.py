@@ -230,12 +230,17 @@ def _with_settings(trials: Any, study: Any) -> Any:
     from deltatune.search.pareto import settings_frame
 
     ran = settings_frame(study)
-    table = trials if ran.empty else trials.merge(ran, on="trial", how="left")
+    table = (trials if ran.empty else trials.merge(ran, on="trial", how="left")).assign(state="COMPLETE")
     gone = settings_frame(study, pruned=True)
     if gone.empty:
         return table
-    table = table.assign(state="COMPLETE")
-    return pd.concat([table, gone.assign(state="PRUNED")], ignore_index=True)
+    # whole numbers stay whole where the pruned rows leave cells empty (worker 0, not 0.0)
+    every = pd.concat([table, gone.assign(state="PRUNED")], ignore_index=True)
+    for c in every.columns:
+        whole = [f[c] for f in (table, gone) if c in f.columns and len(f)]
+        if whole and all(pd.api.types.is_integer_dtype(v) for v in whole):
+            every[c] = every[c].astype("Int64")
+    return every
 
 
 def _summary_text(table: Any, unit: str) -> str:

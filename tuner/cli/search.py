@@ -574,7 +574,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         print(json_text({**result.to_dict(), "plot": args.plot}))
         return 0
     # with pruned trials, "N trials" would read as all of them: it counts the complete ones
-    pruned = f", {result.pruned} pruned ({result.new_pruned} new)" if result.pruned else ""
+    pruned = f", {result.pruned} pruned ({result.new_pruned} since this run began)" if result.pruned else ""
     complete = "complete " if result.pruned else ""
     print(
         f"study {result.study}: {result.n_trials} {complete}trials ({result.new_trials} new){pruned}, "

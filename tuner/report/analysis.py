@@ -11,7 +11,7 @@ the rules of the statistics (which test, which effect size) live there. What is 
   is its unit plus the levels of all *other* factors, only blocks that have every level are kept, and
   each unit's complete blocks are averaged: the tests are paired on the units (blocks of one unit share
   its seed or segment, so they are not independent pairs); with ``pairing == "none"`` each run's mean
-  per level is compared unpaired, and a factor that varies inside every run pairs on the run. Two
+  per level is compared unpaired, and a factor that varies inside a run pairs on the run. Two
   levels: one level-vs-baseline test; more: an omnibus test with post-hoc *and* each level vs baseline;
 - **per level-vs-baseline comparison**: equivalence (TOST, Bayesian signed-rank) when the metric has a
   margin, almost stochastic order oriented so that "dominates" means "is better", a power note, and a
@@ -337,7 +337,7 @@ def within_run(d: pd.DataFrame, factors: list[str]) -> list[str]:
     run is scored on): their rows are one run's, not separate runs."""
     if d.empty:
         return []
-    most = d.groupby("run")[factors].nunique().max()
+    most = d.groupby(["run", "unit"])[factors].nunique().max()
     return [f for f in factors if int(most[f]) > 1]
 
 
@@ -438,7 +438,7 @@ def _compare_factor(
         # the tested factor varies inside each run (the segments a search run is scored on): its levels'
         # values come from the same runs, so they pair on the run
         paired, block_unit = True, "run"
-        d = d.assign(unit=d["run"])
+        d = d.assign(unit=d["run"] + "|" + d["unit"])  # a run of one unit (names may repeat across units)
         notes_in.append(f"{factor} varies inside each run, so its levels are compared paired on the run")
     elif not paired:  # a run is one independent sample: its rows at other levels of a within-run factor
         d = per_run(d, [f for f in results.factors if f not in within])  # are one run's, not several runs'
@@ -479,7 +479,7 @@ def _compare_factor(
             primary=is_primary,
             alpha=alpha,
             seed=seed,
-            unit=results.unit_name,
+            unit=block_unit or results.unit_name,
             aso_iterations=aso_iterations,
         )
         for lv in levels

@@ -131,7 +131,8 @@ def _comparison_blocks(
             Para(
                 f"Paired on {c.n_blocks} {c.block_unit or unit}(s) with every level; {c.n_incomplete} "
                 "incomplete block(s) "
-                "(a unit at one setting of the other factors, missing a level) dropped.",
+                + ("(a run missing a level)" if c.block_unit else
+                   "(a unit at one setting of the other factors, missing a level)") + " dropped.",
                 "note",
             )
         )

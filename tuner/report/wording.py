@@ -144,7 +144,7 @@ def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> s
         return f"equivalence within ±{margin:g} not tested"
     if eq.ci_low == eq.ci_high:  # every pair (or both constant levels) differs by the same amount
         where = "inside" if eq.equivalent else "outside"
-        return (f"{where} ±{margin:g} in every run (no spread: TOST's p = {eq.pvalue:g} only restates it, "
+        return (f"{where} ±{margin:g} in every run (no spread: TOST's {p_is(eq.pvalue)} only restates it, "
                 "and runs that all agree may be copies, not evidence of equivalence beyond them)")
     if eq.equivalent:
         return f"equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
@@ -194,6 +194,8 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         f"alpha {alpha:g}"
     ]
     floor = wilcoxon_floor(pw.test.test, pw.test.n)
+    if floor is not None and math.isfinite(pw.test.floor):  # its zero differences dropped, as the test does
+        floor = pw.test.floor
     if floor is not None and floor >= alpha:
         parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
                      "are needed before it can be significant")

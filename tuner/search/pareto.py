@@ -123,19 +123,18 @@ def settings_frame(study: optuna.Study, *, pruned: bool = False) -> pd.DataFrame
     state = TrialState.PRUNED if pruned else TrialState.COMPLETE
     for t in study.get_trials(deepcopy=False, states=(state,)):
         a = t.user_attrs
-        tf = ThresholdFile.from_attrs({"thresholds": {}, **a})  # the attributes read as export reads them
-        row: dict[str, Any] = {
-            "trial": t.number,
-            "mode": tf.mode,
-            "input_dilation": tf.input_dilation,
-            "keyframe_interval": tf.keyframe_interval,
-            "keyframe_change": tf.keyframe_change,
-        }
+        row: dict[str, Any] = {"trial": t.number}
+        tf = None
+        if not pruned:  # a pruned trial stopped before it drew a mode, key frames or thresholds
+            tf = ThresholdFile.from_attrs({"thresholds": {}, **a})  # the attributes read as export reads them
+            row.update(mode=tf.mode, input_dilation=tf.input_dilation, keyframe_interval=tf.keyframe_interval,
+                       keyframe_change=tf.keyframe_change)
         if "finetune" in a:  # a --train study: None is a trial on the original weights
             row.update({f"finetune.{k}": v for k, v in (a["finetune"] or {}).items()
                         if not isinstance(v, (dict, list))})
             row["finetune.original_weights"] = a["finetune"] is None
-        row.update({f"threshold.{k}": v for k, v in tf.thresholds.items()})
+        if tf is not None:
+            row.update({f"threshold.{k}": v for k, v in tf.thresholds.items()})
         if pruned:
             row["pruned"] = a.get("pruned")
         rows.append(row)

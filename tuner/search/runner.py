@@ -230,7 +230,7 @@ class SearchResult:
     #: trials of the study that were pruned (a fine-tune over the budget, or cut off by the timeout); not
     #: in ``n_trials``, which counts finished ones
     pruned: int = 0
-    #: of those, the ones this run pruned
+    #: of those, the ones started since this run began (by this process, or another on the same study)
     new_pruned: int = 0
     #: streams the clip has: those asked for, or fewer where the video has fewer crop windows (a video
     #: of one's own without ``--window`` is one stream, the whole frame); 0 when not known

@@ -203,4 +203,5 @@ def compare_two(
         effect_sizes=(g, rank_effect),
         power_n=repeats_for_power(g.value, paired=paired, alpha=alpha) if math.isfinite(g.value) else None,
         df=df,
+        floor=floor,
     )
