@@ -387,3 +387,13 @@ def test_a_table_whose_only_factor_has_one_level_is_refused(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match=r"--baseline wd=0: factor wd has one level only \(0\) in "
                        r".*two.csv: nothing to compare it with"):
         read_results_table(two, factors=["lr", "wd"], baseline=("wd", "0"))
+
+
+def test_a_metric_with_no_value_in_any_row_is_refused(tmp_path: Path) -> None:
+    """Every acc cell empty: the report ran (exit 0) with n = 0 in every table and "not tested" for every
+    comparison. Now one error naming the metric; other metrics' gaps stay notes."""
+    path = tmp_path / "empty.csv"
+    path.write_text("seed,lr,acc,loss\n0,1e-3,,0.5\n0,1e-2,,0.4\n1,1e-3,,0.6\n1,1e-2,,0.3\n")
+    with pytest.raises(ConfigError, match=r"empty.csv: metric 'acc' has no value in any row"):
+        read_results_table(path, factors=["lr"])
+    assert read_results_table(path, factors=["lr"], metrics=["loss"]).metrics[0].name == "loss"

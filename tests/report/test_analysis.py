@@ -603,3 +603,34 @@ def test_run_names_repeated_across_seeds_are_different_runs_and_a_blank_one_is_r
     blank.write_text("run,seed,lr,loss\nr1,0,a,1.0\n ,1,b,2.0\n")
     with pytest.raises(ConfigError, match=r"blank\.csv: line 3: run: empty; name every run"):
         read_results_table(blank, factors=["lr"], paired=False)
+
+
+def test_equivalence_from_two_pairs_is_said_to_be_rough_and_no_bayes_is_drawn(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two seeds, a difference of about 0: TOST p 0.007 ("equivalent") and the Bayesian test's p_rope
+    1.00, where the same report found two pairs too few for g_z or ASO. The verdict says what it rests
+    on, and the Bayesian test is not drawn from two pairs."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "two.csv"
+    path.write_text("seed,method,acc\n0,a,0.50\n0,b,0.52\n1,a,0.61\n1,b,0.60\n")
+    table = read_results_table(path, factors=["method"], baseline=("method", "a"),
+                               higher_is_better=["acc"], margins={"acc": 1.0})
+    pw = analyse(table, aso_iterations=ASO_ITERATIONS).pairwise[0]
+    assert pw.equivalence is not None and pw.equivalence.equivalent
+    assert "but from 2 pairs a level: its t-tests rest on a normality these data cannot check" in (
+        pw.equivalence_verdict)
+    assert pw.bayes is None and any("it needs 3 or more" in n for n in pw.notes), pw.notes
+
+
+def test_a_significant_difference_between_two_constant_levels_says_what_it_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """75.0 in all five runs of A, 75.1 in all five of B, unpaired: Mann-Whitney p = 0.008, "significant",
+    under a note that such runs may be copies. The sentence says what the significance rests on."""
+    from deltatune.ablation.table import read_results_table
+
+    rows = [f"{m},{75.0 if m == 'A' else 75.1}" for m in ("A", "B") for _ in range(5)]
+    path = tmp_path / "copies.csv"
+    path.write_text("method,acc\n" + "\n".join(rows) + "\n")
+    table = read_results_table(path, factors=["method"], higher_is_better=["acc"], paired=False)
+    pw = analyse(table, aso_iterations=ASO_ITERATIONS).pairwise[0]
+    assert pw.test.test == "Mann-Whitney U" and pw.significant
+    assert "each level is one run, and the test counts copies as replicates" in pw.summary, pw.summary

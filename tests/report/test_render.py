@@ -317,3 +317,19 @@ def test_the_aso_table_says_yes_only_where_the_sentence_makes_the_claim(tmp_path
     md = render_markdown(res, a, image_dir=tmp_path / "img", link_prefix="img")
     assert f"| b vs a | {fmt(pw.aso.eps_min)} | better more often than not (not a confident claim) |" in md
     assert "better more often than not; a confident claim needs eps_min < 0.2" in md
+
+
+def test_a_difference_with_no_spread_has_no_interval_in_the_tables(tmp_path: Path) -> None:
+    """Every seed 0.1 higher: the sentence said no t CI is defined while the tables printed
+    "[0.100, 0.100]" as the difference's CI and as TOST's."""
+    from deltatune.ablation.table import read_results_table
+
+    rows = [f"{s},{lv},{0.5 + 0.01 * s + (0.1 if lv == 'b' else 0):.3f}"
+            for s in range(5) for lv in ("a", "b")]
+    path = tmp_path / "flat.csv"
+    path.write_text("seed,method,acc\n" + "\n".join(rows) + "\n")
+    res = read_results_table(path, factors=["method"], baseline=("method", "a"), higher_is_better=["acc"],
+                             margins={"acc": 1.0})
+    md = render_markdown(res, analyse(res, aso_iterations=20), image_dir=tmp_path / "img", link_prefix="img")
+    assert "| b vs a | 0.100 | – (no spread) |" in md
+    assert "[0.100, 0.100]" not in md

@@ -117,6 +117,11 @@ def read_results_table(
                 raise ConfigError(
                     f"{name} {m}: {path} has no metric {m!r} (metrics: {', '.join(metric_names)})"
                 )
+    measured = set(obs.loc[obs["value"].astype(float).map(math.isfinite), "metric"])
+    empty = [m for m in metric_names if m not in measured]
+    if empty:  # a report of it would be every table empty and every test "not tested"
+        raise ConfigError(f"{path}: metric {empty[0]!r} has no value in any row (an empty column, or only "
+                          "NaN); fill it, or leave it out with --metrics")
     levels = {f: _level_order(list(dict.fromkeys(obs[f]))) for f in factor_names}
     merged = [
         f"factor {f}: {text} is read as the level {level} (the same number)"

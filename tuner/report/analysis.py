@@ -246,6 +246,10 @@ def _describe(values: np.ndarray) -> Description:
 # ------------------------------------------------------------------------------------------ comparisons
 
 
+#: Fewest pairs for the Bayesian signed-rank test (with 2 it put p_rope at 1.00 for any small difference).
+MIN_BAYES_PAIRS = 3
+
+
 def _pairwise(
     spec: MetricSpec,
     factor: str,
@@ -281,7 +285,10 @@ def _pairwise(
         lo, hi = mean_difference_ci(a, b, paired=paired)
         if spec.margin is not None:
             eq = attempt(notes, "TOST", tost, a, b, margin=spec.margin, paired=paired, alpha=alpha)
-            if paired:
+            if paired and a.size < MIN_BAYES_PAIRS:  # two pairs gave p_rope 1.00, certainty from nothing
+                notes.append(f"Bayesian signed-rank test not computed: {a.size} pairs, it needs "
+                             f"{MIN_BAYES_PAIRS} or more for a posterior that says anything")
+            elif paired:
                 bayes = attempt(
                     notes, "Bayesian signed-rank", bayes_signed_rank, a, b, rope=spec.margin, seed=seed
                 )
@@ -321,11 +328,12 @@ def _pairwise(
         p_holm=math.nan,
         significant=False,
         equivalence=eq,
-        equivalence_verdict=equivalence_verdict(eq, spec.margin),
+        equivalence_verdict=equivalence_verdict(eq, spec.margin, min(a.size, b.size)),
         bayes=bayes,
         aso=aso,
         power_n=test.power_n,
-        power_note=power_note(test, a.size if paired else min(a.size, b.size), unit, alpha),
+        power_note=power_note(test, a.size if paired or a.size == b.size else f"{a.size} and {b.size}", unit,
+                              alpha),
         summary="",
         notes=tuple(notes),
         shift=shift,

@@ -111,6 +111,12 @@ def _ci(lo: float, hi: float) -> str:
     return "–" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{fmt(lo)}, {fmt(hi)}]"
 
 
+def _diff_ci(lo: float, hi: float) -> str:
+    """A CI of a difference; one of zero width (every pair, or both constant levels, differ by one
+    amount) is no interval: the sentence says "no spread, so neither a t-test nor a t CI is defined"."""
+    return "– (no spread)" if math.isfinite(lo) and lo == hi else _ci(lo, hi)
+
+
 def _desc_row(d: Description) -> tuple[str, ...]:
     return (str(d.n), fmt(d.mean), fmt(d.sd), fmt(d.median), _ci(d.ci_low, d.ci_high))
 
@@ -186,7 +192,7 @@ def _comparison_blocks(
     out.append(
         Table(
             ("comparison", "difference (level - baseline)", "95 % CI"),
-            tuple((_pair(p), fmt(p.diff), _ci(p.diff_ci_low, p.diff_ci_high)) for p in pws),
+            tuple((_pair(p), fmt(p.diff), _diff_ci(p.diff_ci_low, p.diff_ci_high)) for p in pws),
             "Mean difference, t CI (paired t or Welch)",
         )
     )
@@ -198,7 +204,7 @@ def _comparison_blocks(
                 (
                     _pair(p),
                     fmt_p(eq.pvalue) if eq else "–",
-                    _ci(eq.ci_low, eq.ci_high) if eq else "–",
+                    _diff_ci(eq.ci_low, eq.ci_high) if eq else "–",
                     p.equivalence_verdict or "–",
                     fmt(b.p_left) if b else "–",
                     fmt(b.p_rope) if b else "–",

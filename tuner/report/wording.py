@@ -117,9 +117,10 @@ def effect_name(name: str, paired: bool = False) -> str:
     return _EFFECT_NAMES.get(name, name)
 
 
-def power_note(test: TestResult, n: int, unit: str, alpha: float = 0.05) -> str:
+def power_note(test: TestResult, n: int | str, unit: str, alpha: float = 0.05) -> str:
     """The power note of a comparison: repeats for 80 % power at the observed Hedges' g, at ``alpha``
-    (the level :func:`~deltatune.stats.compare_two` planned ``power_n`` for)."""
+    (the level :func:`~deltatune.stats.compare_two` planned ``power_n`` for). ``n``: what the comparison
+    has (its pairs, or its runs at each level: ``"5 and 9"``)."""
     from deltatune.stats.power import MAX_REPEATS
 
     g = test.effect_sizes[0].value if test.effect_sizes else math.nan
@@ -136,8 +137,16 @@ def power_note(test: TestResult, n: int, unit: str, alpha: float = 0.05) -> str:
     )
 
 
-def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> str | None:
-    """The equivalence verdict of TOST within ``±margin`` (``None`` without a margin)."""
+#: Fewer runs at a level (or pairs) than this and an equivalence verdict says it rests on normality that
+#: the data cannot check (Shapiro-Wilk needs 3 values).
+MIN_CHECKED_N = 3
+
+
+def equivalence_verdict(
+    eq: EquivalenceResult | None, margin: float | None, n: int | None = None
+) -> str | None:
+    """The equivalence verdict of TOST within ``±margin`` (``None`` without a margin); ``n``: the fewest
+    runs at either level (pairs, paired), below :data:`MIN_CHECKED_N` said to be rough."""
     if margin is None:
         return None
     if eq is None or not math.isfinite(eq.pvalue):
@@ -146,6 +155,10 @@ def equivalence_verdict(eq: EquivalenceResult | None, margin: float | None) -> s
         where = "inside" if eq.equivalent else "outside"
         return (f"{where} ±{margin:g} in every run (no spread: TOST's {p_is(eq.pvalue)} only restates it, "
                 "and runs that all agree may be copies, not evidence of equivalence beyond them)")
+    if eq.equivalent and n is not None and n < MIN_CHECKED_N:
+        what = ("pair" if n == 1 else "pairs") if eq.paired else ("run" if n == 1 else "runs")
+        return (f"equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)}), but from {n} {what} a level: its "
+                "t-tests rest on a normality these data cannot check; read it as rough")
     if eq.equivalent:
         return f"equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
     return f"not shown equivalent within ±{margin:g} (TOST {p_is(eq.pvalue)})"
@@ -193,6 +206,10 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         f"{head}: {estimate}, {pw.test.test} {p_is(pw.p_raw)}, {p_is(pw.p_holm, 'Holm p')}: {verdict} at "
         f"alpha {alpha:g}"
     ]
+    if not pw.paired and pw.test.n >= 2 and pw.diff_ci_low == pw.diff_ci_high and pw.significant:
+        parts.append("both levels gave one value in every run: if their runs are copies (a deterministic "
+                     "method, whatever the seed), each level is one run, and the test counts copies as "
+                     "replicates")
     floor = wilcoxon_floor(pw.test.test, pw.test.n)
     if floor is not None and math.isfinite(pw.test.floor):  # its zero differences dropped, as the test does
         floor = pw.test.floor
