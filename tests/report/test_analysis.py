@@ -599,6 +599,7 @@ def test_run_names_repeated_across_seeds_are_different_runs_and_a_blank_one_is_r
     a = analyse(read_results_table(path, factors=["lr"], paired=False), aso_iterations=ASO_ITERATIONS)
     lr = _comparison(a, "loss", "lr")
     assert not lr.paired and (lr.pairwise[0].n_a, lr.pairwise[0].n_b) == (3, 3)
+    assert a.runs.completed == 6 and a.runs.design_factors == ("lr",)  # six runs, not one
     blank = tmp_path / "blank.csv"
     blank.write_text("run,seed,lr,loss\nr1,0,a,1.0\n ,1,b,2.0\n")
     with pytest.raises(ConfigError, match=r"blank\.csv: line 3: run: empty; name every run"):

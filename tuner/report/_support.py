@@ -112,6 +112,7 @@ def run_count(results: AblationResults, obs: pd.DataFrame) -> RunCount:
     factors = [f for f in results.factors if f in obs.columns]
     if obs.empty:
         return RunCount(0, int(results.expected_runs), tuple(factors), {}, (), 0)
+    obs = obs.assign(run=obs["run"].astype(str) + "|" + obs["unit"].astype(str))  # a run: a name in its unit
     per_run = obs.groupby("run")
     design = [f for f in factors if int(per_run[f].nunique().max()) <= 1]
     runs = obs.drop_duplicates("run")
