@@ -329,6 +329,7 @@ def test_the_factorial_anova_counts_runs_not_the_segments_a_run_was_scored_on() 
     assert m.factorial is not None and [t.term for t in m.factorial.terms] == [
         "strategy", "space", "strategy × space"]
     assert m.factorial.n == 20  # 2 x 2 cells x 5 seeds; each 1-df effect against its seed interaction
+    assert m.factorial.n_blocks == 5  # the heading says "n = 20 observations of 5 seeds"
     assert [t.error_df for t in m.factorial.terms] == [4, 4, 4]
     assert m.factorial_note.startswith("The factorial ANOVA uses each run's mean over scored_on")
     one = analyse(make_results(spaces=("group",), clips=("vtest@640", "carphone")),

@@ -380,7 +380,9 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
                  "yes" if t.pvalue < alpha else "no" if math.isfinite(t.pvalue) else "–")
                 for t in r.terms
             ),
-            f"Factors together: {r.test}, n = {r.n}, {error}; p not corrected",
+            f"Factors together: {r.test}, n = {r.n}"
+            + (f" observations of {r.n_blocks} {unit}s" if r.n_blocks else "")
+            + f", {error}; p not corrected",
         ),
         Para(f"Why: {r.reason}. Each effect is tested with the other factors in the model; an interaction "
              "means one factor's effect depends on another's level.", "note"),

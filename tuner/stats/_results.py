@@ -243,3 +243,5 @@ class FactorialResult(_ToDict):
     block: str | None
     normality_pvalue: float | None
     dropped_blocks: int = 0
+    n_blocks: int = 0
+    """Blocked: the blocks (units) in the model, each observed in every cell; ``n`` counts observations."""

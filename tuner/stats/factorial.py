@@ -267,4 +267,5 @@ def factorial_anova(
         block=block if blk else None,
         normality_pvalue=p_norm,
         dropped_blocks=dropped,
+        n_blocks=int(data[blk].nunique()) if blk else 0,
     )
