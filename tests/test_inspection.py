@@ -71,3 +71,27 @@ def test_the_crops_are_shown_as_the_video_has_them_whatever_the_models_colour_or
     assert rgb is not None and bgr is not None
     np.testing.assert_allclose(bgr.images, rgb.images, atol=1e-5)
     assert np.abs(bgr.images - rgb.images[..., ::-1]).max() > 0.1  # a swap would show
+
+
+def test_a_point_feeding_a_max_pool_governs_the_conv_behind_it() -> None:
+    """conv -> LeakyReLU -> max pool -> conv: the activation's row showed 0 multiply-adds, and the second
+    conv's were attributed to nothing. Max pooling is exact and no truncation point of its own: the
+    changes it passes on are the ones the activation let through."""
+    import torch
+    from torch import nn
+
+    from deltatune.delta import convert
+    from deltatune.inspection import governed_macs
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(0.1), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 4, 3, padding=1)).eval()
+    net = convert(model, thresholds=0.0)
+    frames = torch.rand(2, 1, 3, 16, 16)
+    for f in frames:
+        net(f)
+    macs = governed_macs(net)
+    assert set(macs) == set(net.threshold_names)  # the pool is no row of its own
+    relu = next(n for n in net.threshold_names if n != "input")
+    assert macs[relu] == 8 * 4 * 9 * 8 * 8  # the second conv, on the pooled 8x8 map
+    assert macs["input"] == 3 * 8 * 9 * 16 * 16

@@ -34,7 +34,8 @@ def max_relative_error(out: Any, ref: Any) -> float:
 
 def governed_macs(net: Any) -> dict[str, int]:
     """Dense MACs per frame of the compute layers each truncation point feeds (directly or through
-    linear ops such as adds, pads, pooling), from the frame-0 statistics."""
+    linear ops such as adds, pads, pooling, and max pooling, which is exact and no truncation point of
+    its own: the changes it passes on are the ones the point let through), from the frame-0 statistics."""
     from deltatune.delta._base import TruncationOp
     from deltatune.delta.linear import ConvOp, ConvTransposeOp, LinearLayerOp
 
@@ -45,7 +46,7 @@ def governed_macs(net: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for target, node in by_target.items():
         op = mods[target]
-        if not isinstance(op, TruncationOp):
+        if not isinstance(op, TruncationOp) or not op.is_point:
             continue
         total, seen, todo = 0, set(), list(node.users)
         while todo:
@@ -56,7 +57,7 @@ def governed_macs(net: Any) -> dict[str, int]:
             user = mods.get(n.target) if n.op == "call_module" else None
             if isinstance(user, (ConvOp, ConvTransposeOp, LinearLayerOp)):
                 total += frame0.get(user.name, 0)
-            elif not isinstance(user, TruncationOp):
+            elif not isinstance(user, TruncationOp) or not user.is_point:
                 todo.extend(n.users)
         out[op.name] = total
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from deltatune.delta import convert
@@ -39,8 +40,10 @@ def test_unsupported_module_names_op_and_path() -> None:
 
 
 def test_unsupported_function_names_owner() -> None:
-    # says why, not only that 'mul' is unsupported: a product by a constant converts
-    with pytest.raises(UnsupportedOpError, match=r"\(mul\): a product of two changing maps is not linear"):
+    # says why, not only that 'mul' is unsupported: a product by a constant converts; and which product,
+    # by the values it takes (a forward with two products said "(mul)" for either)
+    with pytest.raises(UnsupportedOpError,
+                       match=r"\(mul of conv, sigmoid\): a product of two changing maps is not linear"):
         convert(Gated())
 
     class Normalised(nn.Module):
@@ -157,3 +160,62 @@ def test_batchnorm_without_running_statistics_runs_with_the_fallback() -> None:
         with torch.no_grad():
             for x in diagonal_clip(torch.rand(2, 3, 8, 8), 3):
                 torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+class _Mutated(nn.Module):
+    """A conv's output changed in place and read again through the old name: ``how`` picks the form."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.how == "add_":
+            y.add_(1.0)
+        elif self.how == "relu_":
+            y.relu_()
+        elif self.how == "functional":
+            F.relu(y, inplace=True)
+        else:
+            self.act(y)
+        return self.head(torch.sigmoid(y))
+
+
+@pytest.mark.parametrize("how", ["add_", "relu_", "functional", "module"])
+def test_an_in_place_change_read_through_the_old_name_is_refused(how: str) -> None:
+    """``y.add_(1); head(y)``: torch.fx records the add as a node nothing reads, the head reads the conv;
+    the model's forward sees the change by aliasing, the converted network did not (0.29 off at
+    thresholds 0, silently)."""
+    with pytest.raises(UnsupportedOpError, match=r": changes conv in place, and sigmoid read\(s\) it after "
+                                                  r"that; torch.fx does not record such a change"):
+        convert(_Mutated(how).eval())
+
+
+def test_in_place_forms_whose_result_is_used_convert_exactly() -> None:
+    """``conv(x).relu_()``, ``y += x`` and ``F.relu(y, inplace=True)`` assigned: the result carries the
+    change, so the converted network computes what the model does (``relu_`` was refused before)."""
+
+    class Chain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+            self.c = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.a(x).relu_()
+            z = self.b(y)
+            z += y
+            z = F.relu(z, inplace=True)
+            return self.c(z.clamp_(max=2.0))
+
+    torch.manual_seed(0)
+    model = Chain().eval()
+    net = convert(model, thresholds=0.0)
+    frames = torch.rand(3, 1, 3, 8, 8)
+    for f in frames:
+        out = net(f)
+    assert torch.allclose(out, model(frames[-1]), atol=1e-5)

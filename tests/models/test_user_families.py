@@ -325,6 +325,8 @@ COUNT_FAMILY = textwrap.dedent('''\
                                        outputs="heatmaps [N,17,16,12]", num_joints=17),
         "ut_classes_miscard": ModelCard(family="mine", task="classification", input_size=(32, 32),
                                         outputs="logits [N,10]", num_classes=10),
+        "ut_logits_as_pose": ModelCard(family="mine", task="pose", input_size=(32, 32),
+                                       outputs="heatmaps [N,17,8,8]", num_joints=17),
     }
 
 
@@ -339,6 +341,13 @@ COUNT_FAMILY = textwrap.dedent('''\
         """A 4-class classifier under a 10-class card."""
         return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              nn.Linear(8, 4))
+
+
+    @register_model
+    def ut_logits_as_pose():
+        """A 10-logit classifier under a pose card."""
+        return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(8, 10))
     ''')
 
 
@@ -361,6 +370,10 @@ def test_a_card_whose_joint_or_class_count_the_network_does_not_output_is_one_li
         model_info("ut_joints_miscard")
     with pytest.raises(ConfigError, match=r"declares 10 classes, but the network outputs 4 logits per image"):
         model_info("ut_classes_miscard")
+    # logits under a pose card: not "10 heatmap channels", but no heatmaps at all
+    with pytest.raises(ConfigError, match=r"model 'ut_logits_as_pose': its ModelCard says task 'pose', but "
+                       r"the network outputs \[1, 10\] on the declared input \[1, 3, 32, 32\], not heatmaps"):
+        model_info("ut_logits_as_pose")
     out = tmp_path / "k.csv"
     assert main(["predict", "--model", "ut_joints_miscard", "--weights", "none", "--video", "vtest",
                  "--frames", "3", "-o", str(out)]) == 2

@@ -16,6 +16,7 @@ k-th reuse of a module instance (``layer1.0.relu#1``), ``owner:function`` for fu
 from __future__ import annotations
 
 import copy
+import operator
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -77,6 +78,43 @@ def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx
             "data-dependent control flow must be removed or wrapped in a leaf module"
         ) from exc
     return fx.GraphModule(tracer.root, graph, type(model).__name__)
+
+
+#: Python's in-place operators, as torch.fx records ``y += x`` and friends.
+_INPLACE_OPERATORS = (operator.iadd, operator.isub, operator.imul, operator.itruediv)
+
+
+def _mutates(node: fx.Node, inplace_modules: set[str]) -> bool:
+    """Whether ``node`` changes its first argument in place: ``x.relu_()``, ``x.add_(1)``, ``y += x``,
+    ``F.relu(x, inplace=True)``, or a module built with ``inplace=True``."""
+    if node.op == "call_method":
+        name = str(node.target)
+        return name.endswith("_") and not name.startswith("_")
+    if node.op == "call_function":
+        return node.target in _INPLACE_OPERATORS or node.kwargs.get("inplace") is True
+    return node.op == "call_module" and str(node.target) in inplace_modules
+
+
+def refuse_hidden_mutations(gm: fx.GraphModule, inplace_modules: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Refuse an in-place op whose input is read again after it (``y.add_(1); return f(y)``).
+
+    torch.fx records the op as a node of its own, but the later reads take the node *before* it: the
+    change happens only by aliasing, which the delta network (new tensors at every op) does not have, so
+    the converted network would leave it out and differ from the model without a word (0.29 off on a
+    small conv net). Assigning the result (``y = y + 1``, ``y = F.relu(y)``, ``out = self.relu(out)``)
+    makes the dependency explicit; that form converts exactly."""
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    for node in gm.graph.nodes:
+        if not _mutates(node, inplace_modules) or not node.args or not isinstance(node.args[0], fx.Node):
+            continue
+        target = node.args[0]
+        later = [u.name for u in target.users if u is not node and order[u] > order[node]]
+        if later:
+            raise UnsupportedOpError(
+                f"{_where(node)}: changes {target.name} in place, and {', '.join(later)} read(s) it after "
+                f"that; torch.fx does not record such a change, so the converted network would miss it: "
+                f"assign the result instead ({target.name} = ...)"
+            )
 
 
 class _MethodCall:
@@ -177,10 +215,14 @@ def _fname(node: fx.Node) -> str:
 
 
 def _where(node: fx.Node) -> str:
+    """Where ``node`` sits, for an error: the module, or the owner and the call with the values it takes
+    (two ``mul`` calls of one forward read ``(mul of conv, sigmoid)`` and ``(mul of mul, mean)``)."""
     if node.op == "call_module":  # "module '1'" says what a bare Sequential index is
         return f"module {str(node.target)!r}"
     owner = _owner(node)
-    return f"{owner or '<top level>'} ({_fname(node)})"
+    inputs = [a.name for a in node.all_input_nodes]
+    of = f" of {', '.join(inputs)}" if inputs else ""
+    return f"{owner or '<top level>'} ({_fname(node)}{of})"
 
 
 class _Builder:
@@ -345,6 +387,8 @@ class _Builder:
                 return self.unsupported(node, f"interpolation mode {mode!r} is not linear-monotone")
         pw = kind_of(T.POINTWISE_METHODS) if node.op == "call_method" else T.POINTWISE_FUNCTIONS.get(target)
         if pw is not None:
+            if node.op == "call_method":  # x.relu_() as x.relu(): the op must not change its inputs
+                fn = _MethodCall(str(target).rstrip("_"))
             return self.truncation(node, PointwiseTruncation, pw, fn)
         if node.op == "call_function" and target in T.POOL_FUNCTIONS:
             return self.truncation(node, DenseIsland, T.POOL_FUNCTIONS[target], fn)
@@ -544,10 +588,15 @@ def convert(
         raise ConfigError(f"input dilation must be a positive odd integer, got {input_dilation}")
     source = copy.deepcopy(model).eval()
     work = copy.deepcopy(source)
-    for m in work.modules():
+    inplace_modules = set()
+    for name, m in work.named_modules():
         if hasattr(m, "inplace") and isinstance(m.inplace, bool):
+            if m.inplace:
+                inplace_modules.add(name)
             m.inplace = False
-    gm = fold_zero_pads(fold_batchnorm(trace(work, leaf_types=leaf_types)))
+    traced = trace(work, leaf_types=leaf_types)
+    refuse_hidden_mutations(traced, inplace_modules)
+    gm = fold_zero_pads(fold_batchnorm(traced))
     graph_module, ops = _Builder(
         gm, fallback=fallback, input_dilation=input_dilation, truncate_maxpool=truncate_maxpool
     ).build()

@@ -81,6 +81,9 @@ POINTWISE_METHODS: dict[str, str] = {
     "clamp": "clamp",
     "clip": "clamp",
 }
+# the in-place forms (x.relu_()) compute the same; the converter applies the plain method (never to its
+# own buffers in place) and refuses an in-place call whose input is read again after it
+POINTWISE_METHODS |= {f"{name}_": kind for name, kind in POINTWISE_METHODS.items()}
 
 POOL_MODULES: dict[type[nn.Module], str] = {
     nn.MaxPool2d: "maxpool",
