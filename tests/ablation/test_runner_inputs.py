@@ -47,9 +47,15 @@ def test_thresholds_files_of_the_study_model_pass_in_either_format(tmp_path: Pat
 
 def test_a_thresholds_file_of_another_model_is_one_error_before_any_run(tmp_path: Path) -> None:
     """Before, every run that used it failed three times and ``ablate`` ended with 0 runs and exit 0."""
-    with pytest.raises(ConfigError, match=r"thresholds file .*mobilenet_v2.json .*does not match the model's "
-                                          r"truncation points .*\(model hrnet\)"):
+    with pytest.raises(ConfigError, match=r"other-model\.toml:10: factors\.thresholds: thresholds file "
+                                          r".*mobilenet_v2.json .*does not match the model's truncation "
+                                          r"points .*\(model hrnet\)"):
         check_inputs(_study(tmp_path, "other-model", HRNET, MOBILENET))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"input": 0.1,\n')
+    with pytest.raises(ConfigError, match=r"broken-json\.toml:10: factors\.thresholds: thresholds file "
+                                          r".*broken.json: not valid JSON"):
+        check_inputs(_study(tmp_path, "broken-json", broken))
     short = tmp_path / "short.json"
     short.write_text(json.dumps({"0": 0.1, "1": 0.1}))
     with pytest.raises(ConfigError, match="DeltaCNN thresholds file .*short.json: has 2 entries"):

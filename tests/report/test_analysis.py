@@ -636,3 +636,36 @@ def test_a_significant_difference_between_two_constant_levels_says_what_it_count
     pw = analyse(table, aso_iterations=ASO_ITERATIONS).pairwise[0]
     assert pw.test.test == "Mann-Whitney U" and pw.significant
     assert "each level is one run, and the test counts copies as replicates" in pw.summary, pw.summary
+
+
+def test_mac_speedups_at_the_cap_are_counted_in_a_note() -> None:
+    """An evaluate study scored a large threshold on a quiet segment: mac_speedup recorded the 100x cap
+    (inspect gave 114x) and went into means and tests as measured, with nothing said."""
+    from deltatune.ablation.results import MetricSpec
+    from deltatune.search.objective import MAC_SPEEDUP_CAP
+
+    r = make_results(margin=None, loss_margin=None, speed=False, fronts=False)
+    obs = r.observations.copy()
+    hit = (obs["metric"] == "speedup") & (obs["unit"] == "0")
+    obs.loc[hit, "value"] = MAC_SPEEDUP_CAP
+    metrics = tuple(MetricSpec(m.name, "MAC speedup" if m.name == "speedup" else m.label, m.higher_is_better,
+                               m.margin) for m in r.metrics)
+    a = analyse(dataclasses.replace(r, observations=obs, metrics=metrics), aso_iterations=ASO_ITERATIONS)
+    said = f"{int(hit.sum())} speedup observation(s) at the 100x cap"
+    assert any(n.startswith(said) for n in a.notes), a.notes
+    plain = analyse(make_results(margin=None, loss_margin=None, speed=False, fronts=False),
+                    aso_iterations=ASO_ITERATIONS)
+    assert not any("cap" in n for n in plain.notes)
+
+
+def test_pairs_that_do_not_differ_at_all_say_no_spread_not_a_floor_of_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two seeds with the same loss under both levels: the sentence said "an exact Wilcoxon p cannot go
+    below 1" and the test's reason "only 2 values (Shapiro-Wilk needs 3)"; the cause is that no pair
+    differs at all."""
+    from deltatune.ablation.table import read_results_table
+
+    path = tmp_path / "same.csv"
+    path.write_text("seed,dilation,loss\n0,1,0.4\n0,3,0.4\n1,1,0.7\n1,3,0.7\n")
+    pw = analyse(read_results_table(path, factors=["dilation"]), aso_iterations=ASO_ITERATIONS).pairwise[0]
+    assert pw.test.reason.startswith("every pair differs by the same amount (no spread)"), pw.test.reason
+    assert "cannot go below" not in pw.summary, pw.summary

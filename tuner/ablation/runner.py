@@ -179,8 +179,10 @@ def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
     for v in files:
         try:
             study_thresholds_file(spec, v, names)
-        except ThresholdError as exc:
-            raise ConfigError(f"{spec.path}: {exc} (model {spec.model})") from None
+        except ThresholdError as exc:  # located where the file is named: [fixed] or [factors]
+            table = "fixed" if "thresholds" in spec.fixed else "factors"
+            where = field_location(spec, table, "thresholds")
+            raise ConfigError(f"{where}: {exc} (model {spec.model})") from None
 
 
 def _work(

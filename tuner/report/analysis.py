@@ -541,6 +541,27 @@ def _level_summaries(
 # ---------------------------------------------------------------------------------------------- analyse
 
 
+def _capped_notes(obs: pd.DataFrame, metrics: tuple[MetricSpec, ...] | list[MetricSpec]) -> list[str]:
+    """A note per MAC-speedup metric of a study with values at the cap
+    (:data:`~deltatune.search.objective.MAC_SPEEDUP_CAP`): a segment where the setting did (almost) no
+    multiply-adds records the cap, not its larger (or infinite) ratio, so its means and tests understate
+    those runs. A table's metrics (labelled by their names) are not MAC counts of ours."""
+    from deltatune.search.objective import MAC_SPEEDUP_CAP
+
+    out = []
+    for spec in metrics:
+        if not spec.label.startswith("MAC speedup"):
+            continue
+        values = obs.loc[obs["metric"] == spec.name, "value"]
+        k = int((values >= MAC_SPEEDUP_CAP).sum())
+        if k:
+            out.append(f"{k} {spec.name} observation(s) at the {MAC_SPEEDUP_CAP:g}x cap: the setting did "
+                       "(almost) no multiply-adds there, and the cap stands in for a larger (or infinite) "
+                       f"ratio, so the means and tests of {spec.name} understate those runs (deltatune "
+                       "inspect gives the uncapped figure)")
+    return out
+
+
 def _level_medians(runs: tuple[RunSpeed, ...], factor: str, level: str, *, paired: bool) -> np.ndarray:
     """The runs' median speed-ups at ``level`` of ``factor``, one per unit (its runs' mean) when the study
     pairs on the unit: the runs of one seed at other factors' levels are not independent."""
@@ -629,6 +650,7 @@ def analyse(
         if int(bad.sum()) > n_missing:
             notes.append(f"{int(bad.sum()) - n_missing} infinite observation(s) were left out")
         obs = obs[~bad]
+    notes += _capped_notes(obs, results.metrics)
     factor_levels = {f: _levels_of(obs, f, lv) for f, lv in results.factors.items()}
     for f, lv in factor_levels.items():  # listed as a factor, but every run has the same setting
         if len(lv) == 1:

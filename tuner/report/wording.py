@@ -213,6 +213,8 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     floor = wilcoxon_floor(pw.test.test, pw.test.n)
     if floor is not None and math.isfinite(pw.test.floor):  # its zero differences dropped, as the test does
         floor = pw.test.floor
+    if floor is not None and floor >= 1:  # every difference zero: nothing to rank, and nothing to find
+        floor = None
     if floor is not None and floor >= alpha:
         parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
                      "are needed before it can be significant")

@@ -158,6 +158,10 @@ def compare_two(
     ranked = int(np.count_nonzero(x - y)) if paired else x.size
     floor = rank_floor(ranked, y.size, paired=paired)
     constant = no_spread(x, y, paired=paired)
+    if parametric is None and constant:  # no t statistic exists, whatever Shapiro-Wilk could say
+        use_t = False
+        same = "every pair differs by the same amount" if paired else "both levels are constant"
+        reason = f"{same} (no spread), so no t statistic exists: a {rank_name}"
     if parametric is None and not use_t and floor >= alpha and not constant:
         use_t = True
         tied = f" ({x.size - ranked} zero difference(s) dropped)" if paired and ranked < x.size else ""
