@@ -515,8 +515,8 @@ def _check_outputs(name: str, card: ModelCard, shape: tuple[int, ...], out: Any)
     if card.task == "pose" and out.dim() != 4:  # logits [N, C] are no heatmaps, whatever C is
         raise ConfigError(
             f"model {name!r}: its ModelCard says task 'pose', but the network outputs {list(out.shape)} on "
-            f"the declared input {list(shape)}, not heatmaps [N, joints, h, w]; a network that outputs "
-            "logits takes task 'classification'"
+            f"the declared input {list(shape)}, not heatmaps [N, joints, h, w], which pose models are "
+            "scored by (a classifier's logits take task 'classification')"
         )
     if card.task == "pose" and card.num_joints is not None and out.shape[1] != card.num_joints:
         what, declared, got = "joints", card.num_joints, f"{out.shape[1]} heatmap channels"

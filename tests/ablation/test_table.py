@@ -397,3 +397,18 @@ def test_a_metric_with_no_value_in_any_row_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"empty.csv: metric 'acc' has no value in any row"):
         read_results_table(path, factors=["lr"])
     assert read_results_table(path, factors=["lr"], metrics=["loss"]).metrics[0].name == "loss"
+
+
+def test_run_names_repeated_under_every_seed_are_runs_of_their_seed(tmp_path: Path) -> None:
+    """A long table naming its runs r0 and r1 under each of 4 seeds was refused ("run 'r0' has two values
+    of 'acc'"), and a wide one counted 2 runs in its setup and CLI line where the report counted 8."""
+    rows = [f"{s},r{i},{m},acc,{0.5 + 0.01 * s + 0.1 * i}" for s in range(4) for i, m in enumerate("ab")]
+    long = tmp_path / "long.csv"
+    long.write_text("seed,run,method,metric,value\n" + "\n".join(rows) + "\n")
+    res = read_results_table(long, factors=["method"])
+    assert res.completed_runs == 8 and res.expected_runs == 8
+    wide = tmp_path / "wide.csv"
+    wide.write_text("seed,run,method,acc\n" + "\n".join(
+        f"{s},r{i},{m},{0.5 + 0.1 * i}" for s in range(4) for i, m in enumerate("ab")) + "\n")
+    res = read_results_table(wide, factors=["method"])
+    assert res.completed_runs == 8 and dict(res.setup)["runs"] == "8"

@@ -219,3 +219,67 @@ def test_in_place_forms_whose_result_is_used_convert_exactly() -> None:
     for f in frames:
         out = net(f)
     assert torch.allclose(out, model(frames[-1]), atol=1e-5)
+
+
+class _InPlaceFallback(nn.Module):
+    """An op the engine runs densely (``--fallback``), called in place on a conv's output."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y = F.relu_(y) if self.how == "F.relu_" else torch.abs_(y) if self.how == "torch.abs_" else y.abs_()
+        return self.head(y)
+
+
+@pytest.mark.parametrize("how", ["F.relu_", "torch.abs_", "abs_"])
+def test_the_dense_fallback_runs_an_in_place_op_out_of_place(how: str) -> None:
+    """``--fallback`` ran ``y.abs_()`` as written on its own dense buffer, changing it under itself: 0.18-0.48
+    off from frame 1 on, at thresholds 0. It runs the plain form."""
+    torch.manual_seed(0)
+    model = _InPlaceFallback(how).eval()
+    net = convert(model, thresholds=0.0, fallback=True)
+    for f in torch.rand(4, 1, 3, 8, 8):
+        assert torch.allclose(net(f), model(f), atol=1e-5)
+
+
+def test_an_in_place_function_read_through_the_old_name_is_refused() -> None:
+    """``F.relu_(y)`` as a statement, then ``head(y)``: a function call ending in ``_`` changes its input as
+    a method call does, and was let through."""
+
+    class Statement(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            F.relu_(y)
+            return self.head(y)
+
+    with pytest.raises(UnsupportedOpError, match=r"changes conv in place, and head read\(s\) it after that"):
+        convert(Statement().eval(), fallback=True)
+
+
+def test_an_in_place_op_whose_input_is_read_again_only_for_its_shape_converts() -> None:
+    """``z = relu_(y)`` then ``z.reshape(y.size(0), -1)``: reading the shape sees no change, and was
+    refused."""
+
+    class Flat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            z = y.relu_()
+            return self.fc(z.reshape(y.size(0), -1))
+
+    torch.manual_seed(0)
+    model = Flat().eval()
+    net = convert(model, thresholds=0.0)
+    for f in torch.rand(3, 1, 3, 8, 8):
+        assert torch.allclose(net(f), model(f), atol=1e-5)

@@ -211,3 +211,28 @@ def test_a_database_that_cannot_be_used_is_told_from_an_sql_error_or_a_bug(tmp_p
     assert storage_failure(raised(our_bug)) is None  # a KeyError of ours: shown as a bug
     assert storage_failure(ValueError("x")) is None
     readonly.dispose()
+
+
+@pytest.mark.parametrize(("module", "attrs", "args", "unusable"), [
+    ("psycopg.errors", {"sqlstate": "57P01"}, ("terminating connection due to administrator command",), True),
+    ("psycopg.errors", {"sqlstate": "40P01"}, ("deadlock detected",), False),
+    ("psycopg.errors", {"sqlstate": "28P01"}, ("password authentication failed",), False),
+    ("psycopg.errors", {"sqlstate": None}, ("connection refused",), True),
+    ("pymysql.err", {}, (2003, "Can't connect to MySQL server"), True),
+    ("pymysql.err", {}, (2006, "MySQL server has gone away"), True),
+    ("pymysql.err", {}, (1213, "Deadlock found"), False),
+])
+def test_other_drivers_database_errors_are_told_apart_by_their_codes(
+    module: str, attrs: dict, args: tuple, unusable: bool
+) -> None:
+    """psycopg 3 keeps its SQLSTATE in ``sqlstate`` (psycopg2: ``pgcode``), so a deadlock or a wrong password
+    read as an outage; MySQL's client errors 2000-2999 (no server, gone away) were not recognised. The
+    driver errors are built as the drivers shape them (their classes are not installed here)."""
+    import sqlalchemy
+
+    from deltatune.search.storage import storage_failure
+
+    driver_error = type("OperationalError", (Exception,), {"__module__": module, **attrs})
+    exc = sqlalchemy.exc.OperationalError("SELECT 1", {}, driver_error(*args))
+    said = storage_failure(exc)
+    assert (said is not None) == unusable, said

@@ -26,10 +26,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS"]
+__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS", "run_total"]
 
 #: Columns of ``AblationResults.observations`` besides the factor columns.
 OBSERVATION_COLUMNS = ("run", "seed", "unit", "metric", "value")
+
+
+def run_total(obs: pd.DataFrame) -> int:
+    """How many runs ``obs`` holds: a run is a name within its unit (a table may name its runs r0, r1
+    under every seed)."""
+    if not len(obs):
+        return 0
+    return int(obs[["run", "unit"]].astype(str).drop_duplicates().shape[0])
 
 
 @dataclass(frozen=True)
@@ -98,4 +106,4 @@ class AblationResults:
 
     @property
     def completed_runs(self) -> int:
-        return int(self.observations["run"].nunique()) if len(self.observations) else 0
+        return run_total(self.observations)

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deltatune.ablation.results import OBSERVATION_COLUMNS, AblationResults, MetricSpec
+from deltatune.ablation.results import OBSERVATION_COLUMNS, AblationResults, MetricSpec, run_total
 from deltatune.ablation.spec import matching_level
 from deltatune.errors import ConfigError, missing_file
 
@@ -121,7 +121,7 @@ def read_results_table(
     empty = [m for m in metric_names if m not in measured]
     if empty:  # a report of it would be every table empty and every test "not tested"
         raise ConfigError(f"{path}: metric {empty[0]!r} has no value in any row (an empty column, or only "
-                          "NaN); fill it, or leave it out with --metrics")
+                          "NaN); fill it, or name the metrics to report with --metrics")
     levels = {f: _level_order(list(dict.fromkeys(obs[f]))) for f in factor_names}
     merged = [
         f"factor {f}: {text} is read as the level {level} (the same number)"
@@ -187,11 +187,11 @@ def read_results_table(
         ),
         fronts=pd.DataFrame(columns=["run", "seed", "unit", *factor_names, "accuracy_loss", "speedup"]),
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
-        expected_runs=int(obs["run"].nunique()),
+        expected_runs=run_total(obs),
         from_table=True,
         notes=[*read_notes, *dropped, *merged, *direction, *left_out,
                *_pairing_notes(unit_col, shared=shared, paired=paired)],
-        setup=[("source", str(path)), ("runs", str(obs["run"].nunique()))],
+        setup=[("source", str(path)), ("runs", str(run_total(obs)))],
     )
 
 
@@ -407,7 +407,8 @@ def _from_long(
         if missing:
             raise ConfigError(f"--metrics {missing[0]}: {path} has no rows of metric {missing[0]!r}")
         base = base[base["metric"].isin(metrics)]
-    dup = base.duplicated(["run", "metric", *factor_cols])  # a run scored on several clips: one per clip
+    # a run (a name within its unit) scored on several clips: one value per clip
+    dup = base.duplicated(["run", "unit", "metric", *factor_cols])
     if dup.any():
         r = base[dup].iloc[0]
         raise ConfigError(
@@ -427,7 +428,7 @@ def _check_one_run_per_cell(
 ) -> None:
     """Pairing by unit needs one run per unit and setting: two would leave the pairs ambiguous. In a wide
     table the usual cause is a factor left among the metrics, so the error lists what was read as one."""
-    runs = obs.drop_duplicates("run")
+    runs = obs.drop_duplicates(["run", "unit"])
     dup = runs.duplicated(["unit", *factors])
     if dup.any():
         r = runs[dup].iloc[0]

@@ -88,11 +88,45 @@ def _mutates(node: fx.Node, inplace_modules: set[str]) -> bool:
     """Whether ``node`` changes its first argument in place: ``x.relu_()``, ``x.add_(1)``, ``y += x``,
     ``F.relu(x, inplace=True)``, or a module built with ``inplace=True``."""
     if node.op == "call_method":
-        name = str(node.target)
-        return name.endswith("_") and not name.startswith("_")
+        return _inplace_name(str(node.target))
     if node.op == "call_function":
-        return node.target in _INPLACE_OPERATORS or node.kwargs.get("inplace") is True
+        return (
+            node.target in _INPLACE_OPERATORS
+            or node.kwargs.get("inplace") is True
+            or _inplace_name(getattr(node.target, "__name__", ""))
+        )
     return node.op == "call_module" and str(node.target) in inplace_modules
+
+
+def _inplace_name(name: str) -> bool:
+    """Whether ``name`` is torch's in-place form of an op (``relu_``, ``add_``; not ``__add__``)."""
+    return name.endswith("_") and not name.startswith("_")
+
+
+def _out_of_place(node: fx.Node) -> Any:
+    """The callable of ``node`` that leaves its inputs alone: ``x.relu_()`` as ``x.relu()``,
+    ``F.relu_(x)`` as ``F.relu(x)``; the dense fallback runs it on its own buffers, which an in-place op
+    would change under it (0.18-0.48 off from frame 1 on)."""
+    if node.op == "call_method":
+        name = str(node.target)
+        return _MethodCall(name[:-1] if _inplace_name(name) else name)
+    fn = _callable(node.target)
+    name = getattr(node.target, "__name__", "")
+    if _inplace_name(name):
+        functional = getattr(node.target, "__module__", "") == "torch.nn.functional"
+        owner = torch.nn.functional if functional else torch
+        plain = getattr(owner, name[:-1], None) or getattr(torch, name[:-1], None)
+        if plain is not None:
+            return _callable(plain)
+    return fn
+
+
+def _reads_shape_only(node: fx.Node) -> bool:
+    """Whether ``node`` reads only a tensor's shape (``y.size(0)``, ``y.shape``), which no in-place op
+    changes."""
+    return (node.op == "call_method" and node.target in T.META_METHODS) or (
+        node.op == "call_function" and node.target in T.META_FUNCTIONS
+    )
 
 
 def refuse_hidden_mutations(gm: fx.GraphModule, inplace_modules: set[str] = frozenset()) -> None:  # type: ignore[assignment]
@@ -108,7 +142,11 @@ def refuse_hidden_mutations(gm: fx.GraphModule, inplace_modules: set[str] = froz
         if not _mutates(node, inplace_modules) or not node.args or not isinstance(node.args[0], fx.Node):
             continue
         target = node.args[0]
-        later = [u.name for u in target.users if u is not node and order[u] > order[node]]
+        later = [
+            u.name
+            for u in target.users
+            if u is not node and order[u] > order[node] and not _reads_shape_only(u)
+        ]
         if later:
             raise UnsupportedOpError(
                 f"{_where(node)}: changes {target.name} in place, and {', '.join(later)} read(s) it after "
@@ -458,12 +496,7 @@ class _Builder:
                 f"{_where(node)}: {why}; pass fallback=True (CLI: --fallback) to run it densely "
                 "(densify -> op -> sparsify)"
             )
-        if node.op == "call_module":
-            fn: Any = self.modules[node.target]
-        elif node.op == "call_method":
-            fn = _MethodCall(str(node.target))
-        else:
-            fn = _callable(node.target)
+        fn: Any = self.modules[node.target] if node.op == "call_module" else _out_of_place(node)
         delta_nodes = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         n = len(delta_nodes)
         if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):

@@ -446,7 +446,7 @@ def _compare_factor(
         # the tested factor varies inside each run (the segments a search run is scored on): its levels'
         # values come from the same runs, so they pair on the run
         paired, block_unit = True, "run"
-        d = d.assign(unit=d["run"] + "|" + d["unit"])  # a run of one unit (names may repeat across units)
+        d = d.assign(unit=d["run"].astype(str) + "|" + d["unit"].astype(str))  # names repeat across units
         notes_in.append(f"{factor} varies inside each run, so its levels are compared paired on the run")
     elif not paired:  # a run is one independent sample: its rows at other levels of a within-run factor
         d = per_run(d, [f for f in results.factors if f not in within])  # are one run's, not several runs'

@@ -215,14 +215,18 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         floor = pw.test.floor
     if floor is not None and floor >= 1:  # every difference zero: nothing to rank, and nothing to find
         floor = None
+    pairs = f"{pw.test.n} pairs"
+    if 0 < pw.test.ranked < pw.test.n:  # the test ranks only the pairs that differ
+        zeros = pw.test.n - pw.test.ranked
+        pairs = f"{pw.test.ranked} non-zero pairs ({zeros} zero difference{'s' * (zeros > 1)} dropped)"
     if floor is not None and floor >= alpha:
-        parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
+        parts.append(f"with {pairs} an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
                      "are needed before it can be significant")
     elif floor is not None and math.isclose(pw.p_raw, floor, rel_tol=1e-9) and not pw.significant:
         # below alpha alone, but the Holm correction multiplies it by up to the family's size
-        parts.append(f"with {pw.test.n} pairs an exact Wilcoxon p cannot go below {floor:.3g}, which it "
-                     "reached (every pair agrees): after the Holm correction no result of these pairs could "
-                     "be significant; more repeats are needed")
+        parts.append(f"with {pairs} an exact Wilcoxon p cannot go below {floor:.3g}, which it reached "
+                     "(every one agrees): after the Holm correction no result of these pairs could be "
+                     "significant; more repeats are needed")
     if pw.test.effect_sizes:
         e = pw.test.effect_sizes[0]
         if math.isfinite(e.value):

@@ -237,13 +237,24 @@ def _unusable(e: Any) -> bool:
     name = getattr(orig, "sqlite_errorname", None)
     if name is not None:
         return str(name).startswith(_SQLITE_UNUSABLE)
-    code = getattr(orig, "pgcode", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)  # psycopg2, psycopg 3
     if code is not None:
         return str(code)[:2] in _PG_UNUSABLE
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    # a connection that failed before the server said anything carries no code (refused, no socket)
-    return isinstance(e, (OperationalError, InterfaceError)) and type(orig).__module__.startswith("psycopg")
+    if not isinstance(e, (OperationalError, InterfaceError)):
+        return False
+    module = type(orig).__module__
+    if module.startswith(_MYSQL_DRIVERS):  # client errors 2000-2999: no server, lost, gone away
+        first = orig.args[0] if getattr(orig, "args", None) else None
+        return isinstance(first, int) and 2000 <= first < 3000
+    # a PostgreSQL connection that failed before the server said anything carries no code (refused, no
+    # socket)
+    return module.startswith("psycopg")
+
+
+#: Modules of the MySQL drivers SQLAlchemy uses (``mysql+pymysql://`` and friends).
+_MYSQL_DRIVERS = ("pymysql", "MySQLdb", "mysql.connector")
 
 
 def marked_studies(storage: Any, attr: str) -> list[str]:

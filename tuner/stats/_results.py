@@ -123,6 +123,9 @@ class TestResult(_ToDict):
     power_n: int | None
     df: float = math.nan
     floor: float = math.nan
+    ranked: int = 0
+    """Paired: the pairs whose difference is not zero, the ones a Wilcoxon test ranks (and ``floor``
+    counts)."""
 
 
 @dataclass(frozen=True, eq=False)

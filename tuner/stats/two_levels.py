@@ -208,4 +208,5 @@ def compare_two(
         power_n=repeats_for_power(g.value, paired=paired, alpha=alpha) if math.isfinite(g.value) else None,
         df=df,
         floor=floor,
+        ranked=ranked,
     )
