@@ -140,7 +140,7 @@ def check_detection_inputs(spec: StudySpec) -> None:
 
 def _where(spec: StudySpec, key: str) -> str:
     """``file:line: table.key`` of a detection setting (in [fixed] or [factors]; its default: the file)."""
-    table = "fixed" if key in spec.fixed else "factors" if key in spec.factors else None
+    table = spec.table_of(key)
     return field_location(spec, table, key) + ":" if table else f"{spec.path}: {key}"
 
 

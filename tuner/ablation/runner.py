@@ -180,8 +180,7 @@ def _check_threshold_files(spec: StudySpec, wl: Any) -> None:
         try:
             study_thresholds_file(spec, v, names)
         except ThresholdError as exc:  # located where the file is named: [fixed] or [factors]
-            table = "fixed" if "thresholds" in spec.fixed else "factors"
-            where = field_location(spec, table, "thresholds")
+            where = field_location(spec, spec.table_of("thresholds") or "factors", "thresholds")
             raise ConfigError(f"{where}: {exc} (model {spec.model})") from None
 
 

@@ -421,6 +421,11 @@ class StudySpec:
             return self.fixed[name]
         return FACTORS[self.kind][name][1]
 
+    def table_of(self, name: str) -> str | None:
+        """The study file's table that sets ``name`` (``"factors"`` or ``"fixed"``; ``None``: its
+        default), for an error located at the line that named it."""
+        return "factors" if name in self.factors else "fixed" if name in self.fixed else None
+
     def points(self) -> list[DesignPoint]:
         """Every combination of factor levels, in declared order (the first factor varies slowest)."""
         names = list(self.factors)
