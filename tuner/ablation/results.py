@@ -26,18 +26,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS", "run_total"]
+__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS", "run_keys", "run_total"]
 
 #: Columns of ``AblationResults.observations`` besides the factor columns.
 OBSERVATION_COLUMNS = ("run", "seed", "unit", "metric", "value")
 
 
+def run_keys(obs: pd.DataFrame) -> pd.Series:
+    """Each observation's run as one key, ``run|unit``: a run is a name within its unit (a table may
+    name its runs r0, r1 under every seed)."""
+    return obs["run"].astype(str) + "|" + obs["unit"].astype(str)
+
+
 def run_total(obs: pd.DataFrame) -> int:
-    """How many runs ``obs`` holds: a run is a name within its unit (a table may name its runs r0, r1
-    under every seed)."""
-    if not len(obs):
-        return 0
-    return int(obs[["run", "unit"]].astype(str).drop_duplicates().shape[0])
+    """How many runs ``obs`` holds (:func:`run_keys`)."""
+    return int(run_keys(obs).nunique()) if len(obs) else 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from deltatune.ablation.results import run_keys
 from deltatune.errors import ConfigError
 from deltatune.stats import Description, TestResult
 from deltatune.stats._results import plain  # one JSON rule for statistics and reports
@@ -112,7 +113,7 @@ def run_count(results: AblationResults, obs: pd.DataFrame) -> RunCount:
     factors = [f for f in results.factors if f in obs.columns]
     if obs.empty:
         return RunCount(0, int(results.expected_runs), tuple(factors), {}, (), 0)
-    obs = obs.assign(run=obs["run"].astype(str) + "|" + obs["unit"].astype(str))  # a run: a name in its unit
+    obs = obs.assign(run=run_keys(obs))
     per_run = obs.groupby("run")
     design = [f for f in factors if int(per_run[f].nunique().max()) <= 1]
     runs = obs.drop_duplicates("run")

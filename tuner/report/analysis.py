@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deltatune.ablation.results import run_keys
 from deltatune.errors import ConfigError
 from deltatune.report._support import (
     FAILURES,
@@ -446,7 +447,7 @@ def _compare_factor(
         # the tested factor varies inside each run (the segments a search run is scored on): its levels'
         # values come from the same runs, so they pair on the run
         paired, block_unit = True, "run"
-        d = d.assign(unit=d["run"].astype(str) + "|" + d["unit"].astype(str))  # names repeat across units
+        d = d.assign(unit=run_keys(d))
         notes_in.append(f"{factor} varies inside each run, so its levels are compared paired on the run")
     elif not paired:  # a run is one independent sample: its rows at other levels of a within-run factor
         d = per_run(d, [f for f in results.factors if f not in within])  # are one run's, not several runs'
