@@ -24,6 +24,7 @@ from deltatune.report.wording import (
     fmt_p,
     missing_values,
     p_is,
+    point_interval,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _ci(lo: float, hi: float) -> str:
 def _diff_ci(lo: float, hi: float) -> str:
     """A CI of a difference; one of zero width (every pair, or both constant levels, differ by one
     amount) is no interval: the sentence says "no spread, so neither a t-test nor a t CI is defined"."""
-    return "– (no spread)" if math.isfinite(lo) and lo == hi else _ci(lo, hi)
+    return "– (no spread)" if point_interval(lo, hi) else _ci(lo, hi)
 
 
 def _desc_row(d: Description) -> tuple[str, ...]:

@@ -137,6 +137,12 @@ def power_note(test: TestResult, n: int | str, unit: str, alpha: float = 0.05) -
     )
 
 
+def point_interval(low: float, high: float) -> bool:
+    """Whether a CI of a difference is one point: every pair (or both constant levels) differs by one
+    amount, so there is no spread, no t statistic and no interval to show."""
+    return math.isfinite(low) and low == high
+
+
 #: Fewer runs at a level (or pairs) than this and an equivalence verdict says it rests on normality that
 #: the data cannot check (Shapiro-Wilk needs 3 values).
 MIN_CHECKED_N = 3
@@ -151,7 +157,7 @@ def equivalence_verdict(
         return None
     if eq is None or not math.isfinite(eq.pvalue):
         return f"equivalence within ±{margin:g} not tested"
-    if eq.ci_low == eq.ci_high:  # every pair (or both constant levels) differs by the same amount
+    if point_interval(eq.ci_low, eq.ci_high):  # every pair (or both constant levels) differs alike
         where = "inside" if eq.equivalent else "outside"
         return (f"{where} ±{margin:g} in every run (no spread: TOST's {p_is(eq.pvalue)} only restates it, "
                 "and runs that all agree may be copies, not evidence of equivalence beyond them)")
@@ -192,7 +198,8 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     direction = "" if pw.better is None else (" (better)" if pw.better else " (worse)")
     verdict = "significant after Holm correction" if pw.significant else "not significant after correction"
     mean = f"{fmt_signed(pw.diff_ci_low)} to {fmt_signed(pw.diff_ci_high)}"
-    if pw.test.n >= 2 and pw.diff_ci_low == pw.diff_ci_high:  # no spread: a CI of one point
+    flat = pw.test.n >= 2 and point_interval(pw.diff_ci_low, pw.diff_ci_high)  # no spread
+    if flat:
         which = (f"every one of the {pw.test.n} pairs differs by exactly this" if pw.paired
                  else "both levels are constant")
         estimate = (f"{fmt_signed(pw.diff)} {spec.label}{direction} ({which}: no spread, so neither a t-test "
@@ -206,7 +213,7 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         f"{head}: {estimate}, {pw.test.test} {p_is(pw.p_raw)}, {p_is(pw.p_holm, 'Holm p')}: {verdict} at "
         f"alpha {alpha:g}"
     ]
-    if not pw.paired and pw.test.n >= 2 and pw.diff_ci_low == pw.diff_ci_high and pw.significant:
+    if flat and not pw.paired and pw.significant:
         parts.append("both levels gave one value in every run: if their runs are copies (a deterministic "
                      "method, whatever the seed), each level is one run, and the test counts copies as "
                      "replicates")
