@@ -73,6 +73,8 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle"
 #: the ``postgres`` extra installs; SQLAlchemy 2.1 made psycopg (3) the default for ``postgresql://``,
 #: so a plain URL failed with "database driver missing" although a driver was installed.
 _PG_DRIVERS = ("psycopg2", "psycopg")
+#: Modules of the MySQL drivers SQLAlchemy uses (``mysql+pymysql://`` and friends).
+_MYSQL_DRIVERS = ("pymysql", "MySQLdb", "mysql.connector")
 
 
 def engine_url(url: str) -> str:
@@ -250,11 +252,8 @@ def _unusable(e: Any) -> bool:
         return isinstance(first, int) and 2000 <= first < 3000
     # a PostgreSQL connection that failed before the server said anything carries no code (refused, no
     # socket)
-    return module.startswith("psycopg")
+    return module.startswith(_PG_DRIVERS)
 
-
-#: Modules of the MySQL drivers SQLAlchemy uses (``mysql+pymysql://`` and friends).
-_MYSQL_DRIVERS = ("pymysql", "MySQLdb", "mysql.connector")
 
 
 def marked_studies(storage: Any, attr: str) -> list[str]:
