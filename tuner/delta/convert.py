@@ -104,20 +104,24 @@ def _inplace_name(name: str) -> bool:
 
 
 def _out_of_place(node: fx.Node) -> Any:
-    """The callable of ``node`` that leaves its inputs alone: ``x.relu_()`` as ``x.relu()``,
-    ``F.relu_(x)`` as ``F.relu(x)``; the dense fallback runs it on its own buffers, which an in-place op
-    would change under it (0.18-0.48 off from frame 1 on)."""
+    """The callable of a function or method ``node`` that leaves its inputs alone: ``x.relu_()`` as
+    ``x.relu()``, ``F.relu_(x)`` as ``F.relu(x)``. Every converted op runs it on the engine's own buffers,
+    which an in-place op would change under it (the dense fallback was 0.18-0.48 off from frame 1 on).
+    A name without a callable plain form (``requires_grad_``) is kept."""
     if node.op == "call_method":
         name = str(node.target)
-        return _MethodCall(name[:-1] if _inplace_name(name) else name)
+        plain = (
+            name[:-1] if _inplace_name(name) and callable(getattr(torch.Tensor, name[:-1], None)) else name
+        )
+        return _MethodCall(plain)
     fn = _callable(node.target)
     name = getattr(node.target, "__name__", "")
     if _inplace_name(name):
         functional = getattr(node.target, "__module__", "") == "torch.nn.functional"
         owner = torch.nn.functional if functional else torch
-        plain = getattr(owner, name[:-1], None) or getattr(torch, name[:-1], None)
-        if plain is not None:
-            return _callable(plain)
+        plain_fn = getattr(owner, name[:-1], None) or getattr(torch, name[:-1], None)
+        if plain_fn is not None:
+            return _callable(plain_fn)
     return fn
 
 
@@ -367,7 +371,7 @@ class _Builder:
         if node.op == "call_module":
             return self.convert_module(node, args, kwargs)
         target: Any = node.target
-        fn = _MethodCall(str(target)) if node.op == "call_method" else _callable(target)
+        fn = _out_of_place(node)  # an op never changes its inputs: they are the engine's own buffers
         kind_of = (
             (lambda table: table.get(target))
             if node.op == "call_method"
@@ -384,12 +388,7 @@ class _Builder:
             )
             return self.add_op(op, args, kwargs), True
         if node.op == "call_method" and target in T.ADD_METHODS:
-            op = AddSubOp(
-                self.call_site(node),
-                _MethodCall(str(target).rstrip("_")),
-                subtract=T.ADD_METHODS[target],
-                plain=True,
-            )
+            op = AddSubOp(self.call_site(node), fn, subtract=T.ADD_METHODS[target], plain=True)
             return self.add_op(op, args, kwargs), True
         if node.op == "call_function" and target in T.CAT_FUNCTIONS:
             return self.add_op(CatOp(self.call_site(node), fn), args, kwargs), True
@@ -425,8 +424,6 @@ class _Builder:
                 return self.unsupported(node, f"interpolation mode {mode!r} is not linear-monotone")
         pw = kind_of(T.POINTWISE_METHODS) if node.op == "call_method" else T.POINTWISE_FUNCTIONS.get(target)
         if pw is not None:
-            if node.op == "call_method":  # x.relu_() as x.relu(): the op must not change its inputs
-                fn = _MethodCall(str(target).rstrip("_"))
             return self.truncation(node, PointwiseTruncation, pw, fn)
         if node.op == "call_function" and target in T.POOL_FUNCTIONS:
             return self.truncation(node, DenseIsland, T.POOL_FUNCTIONS[target], fn)
