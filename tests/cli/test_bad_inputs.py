@@ -6,6 +6,8 @@ Each case fails before any model work (they all run in well under a second each)
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,8 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "s.toml").write_text(STUDY)
     (tmp_path / "bad_labels.csv").write_text("x,y\n1,2\n")
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "bad_thr.json").write_text('{"nope": 1}')
+    (tmp_path / "dc_bad.json").write_text('{"0": 0.1, "1": "x"}')
     (tmp_path / "s.journal").write_text("")  # a search's storage (its content does not matter here)
     (tmp_path / "runs.csv").write_text("seed,lr,acc\n0,0.1,0.5\n0,0.01,0.6\n")
     from PIL import Image
@@ -214,6 +218,13 @@ CASES: list[tuple[list[str], str]] = [
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--batch", "9"], "--batch 9 exceeds"),
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats must be"),
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--threads", "0"], "--threads must be"),
+    # a thresholds file is checked before the model is built: no random-weights warning line first
+    (["inspect", "--model", "pose_resnet50", "--thresholds", "bad_thr.json"],
+     "thresholds file bad_thr.json: not a deltatune thresholds file"),
+    (["bench", "--model", "pose_resnet50", "--thresholds", "dc_bad.json"],
+     "dc_bad.json: 1: threshold 'x' is"),
+    (["predict", "--model", "pose_resnet50", "--weights", "none", "--thresholds", "dc_bad.json",
+      "-o", "p.csv"], "dc_bad.json: 1: threshold 'x' is not a number"),
 ]
 
 
@@ -535,3 +546,15 @@ def test_a_threshold_for_dense_head_features_is_refused(
         "deltatune detect: error: --threshold 0.1: the delta backbone's threshold; it applies with "
         "--head-features delta only"]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_bad_thresholds_file_is_refused_before_the_random_weights_warning(ws: Path) -> None:
+    """As a user's shell shows it: pose_resnet50 has no default weights, so building it warns; a bad
+    thresholds file must be the only line, refused before the model is built."""
+    for cmd in ("inspect", "bench"):
+        done = subprocess.run([sys.executable, "-m", "deltatune", cmd, "--model", "pose_resnet50",
+                               "--thresholds", "bad_thr.json"], cwd=ws, capture_output=True, text=True,
+                              timeout=300)
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        assert done.returncode == 2 and len(lines) == 1, (cmd, done.stderr)
+        assert "bad_thr.json: not a deltatune thresholds file" in lines[0]

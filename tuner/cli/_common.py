@@ -73,6 +73,16 @@ def check_threshold(value: float | None, flag: str = "--threshold") -> None:
         raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
 
 
+def check_threshold_arguments(args: argparse.Namespace) -> None:
+    """:func:`add_threshold_arguments`' options checked before a model is built: ``--threshold``'s
+    value, and that ``--thresholds FILE`` is a thresholds file any network could load."""
+    check_threshold(args.threshold)
+    if args.thresholds is not None:
+        from deltatune.delta.thresholds import check_thresholds_file
+
+        check_thresholds_file(args.thresholds)
+
+
 #: File suffixes matplotlib writes (``--plot``).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
 

@@ -14,7 +14,7 @@ from deltatune.cli._common import (
     add_threshold_arguments,
     add_window_argument,
     check_output_path,
-    check_threshold,
+    check_threshold_arguments,
     json_text,
     parse_windows,
 )
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.bench import run_bench
     from deltatune.errors import ConfigError
 
-    check_threshold(args.threshold)
+    check_threshold_arguments(args)
     if args.frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense and untimed), got {args.frames}")
     if args.layers < 0:

@@ -217,10 +217,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from deltatune._workers import busy_machine
-    from deltatune.cli._common import check_threshold
+    from deltatune.cli._common import check_threshold_arguments
     from deltatune.train.detection_eval import evaluate_checkpoint
 
-    check_threshold(args.threshold)
+    check_threshold_arguments(args)
     if args.backbone == "classic" and (args.threshold is not None or args.thresholds is not None):
         given = (f"--threshold {args.threshold:g}" if args.threshold is not None
                  else f"--thresholds {args.thresholds}")

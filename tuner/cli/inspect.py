@@ -12,7 +12,7 @@ from deltatune.cli._common import (
     add_threshold_arguments,
     add_window_argument,
     check_output_path,
-    check_threshold,
+    check_threshold_arguments,
     json_text,
     parse_windows,
 )
@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from deltatune.inspection import inspect_model
 
-    check_threshold(args.threshold)
+    check_threshold_arguments(args)
     windows = parse_windows(args.window)
     if args.plot:
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)

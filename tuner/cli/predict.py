@@ -14,7 +14,7 @@ from deltatune.cli._common import (
     add_threshold_arguments,
     add_window_argument,
     check_output_path,
-    check_threshold,
+    check_threshold_arguments,
     json_text,
     parse_windows,
 )
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.errors import ConfigError
     from deltatune.predict import predict_video
 
-    check_threshold(args.threshold)
+    check_threshold_arguments(args)
     check_output_path(args.output, "-o", suffixes=(".csv",))
     if args.overlay:
         check_output_path(args.overlay, "--overlay", suffixes=(".mp4",))

@@ -42,6 +42,7 @@ __all__ = [
     "save_thresholds",
     "thresholds_text",
     "load_thresholds",
+    "check_thresholds_file",
     "to_deltacnn",
     "from_deltacnn",
     "check_names",
@@ -390,6 +391,19 @@ def load_thresholds(path: str | Path, names: Sequence[str] | None = None) -> Thr
         meta=dict(data.get("meta") or {}),
         weights=_weights_value(path, data.get("weights")),
     )
+
+
+def check_thresholds_file(path: str | Path) -> None:
+    """Refuse a thresholds file that no network could load, before any model is built or frame read.
+
+    A DeltaCNN file's values are checked here; whether its count matches the network's truncation
+    points is :func:`load_thresholds`' check, once the network exists. Raises :class:`ThresholdError`."""
+    data = _read_json(path)
+    if _is_deltacnn(data):
+        for k in sorted(data, key=int):
+            _check_value(f"{path}: {k}", data[k])
+        return
+    load_thresholds(path, names=())
 
 
 def to_deltacnn(
