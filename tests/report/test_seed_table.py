@@ -47,3 +47,54 @@ def test_with_the_seeds_weight_decays_the_seed_row_and_its_caption_are_there(tmp
     assert "| wd 0 | wd 0.15 | ms/frame | FPS |" in table
     assert "one column per weight decay. The seed's own classic row" in table
     assert "| Seed: classic convolutions | 0.182 | 0.126 |" in table
+
+
+def _lr_study(tmp_path: Path) -> tuple[object, object]:
+    """backbone x lr x weight decay, 3 seeds: lr 3e-4 scores 0.1 lower than lr 1e-3 everywhere."""
+    rows = []
+    for s in range(3):
+        for b in ("classic", "delta"):
+            for lr in ("0.001", "0.0003"):
+                for wd in ("0", "0.15"):
+                    iou = 0.55 + 0.01 * s - (0.1 if lr == "0.0003" else 0.0)
+                    iou += 0.002 if b == "delta" else 0.0
+                    ms = 26.0 + s - (5.0 if b == "delta" else 0.0)
+                    rows.append(f"{s},{b},{lr},{wd},{iou},{ms},{1000 / ms}")
+    path = tmp_path / "lr.csv"
+    path.write_text("seed,backbone,lr,weight_decay,avg_iou,ms_per_frame,fps\n" + "\n".join(rows) + "\n")
+    res = read_results_table(path, factors=["backbone", "lr", "weight_decay"],
+                             metrics=["avg_iou", "ms_per_frame", "fps"], higher_is_better=["avg_iou", "fps"],
+                             lower_is_better=["ms_per_frame"], baseline=("backbone", "classic"))
+    return res, analyse(res, aso_iterations=ASO_ITERATIONS)
+
+
+def test_another_varied_factor_gets_rows_of_its_own_not_a_pooled_cell(tmp_path: Path) -> None:
+    """A learning-rate sweep: each cell averaged lr 1e-3 and 3e-4 runs together (0.511 for 0.561 and 0.461),
+    and the note did not say so."""
+    res, an = _lr_study(tmp_path)
+    md = render_markdown(res, an, image_dir=tmp_path / "img", link_prefix="img")
+    table = md.split("The seed experiment's table", 1)[1]
+    assert "one set of rows per setting of lr" in table
+    assert "| Classic convolutions, lr 0.001 | 0.560 [" in table
+    assert "| Classic convolutions, lr 0.0003 | 0.460 [" in table
+    assert "| Classic convolutions |" not in table
+    tests = an.seed_table["tests"]
+    assert {t["what"] for t in tests} == {f"delta vs classic backbone, lr {lr}" for lr in ("0.001", "0.0003")}
+    assert len(tests) == 2 * 2 * 2  # lr x weight decay x (avg IoU, ms/frame)
+
+
+def test_the_seed_tables_numbers_are_in_the_json_statistics(tmp_path: Path) -> None:
+    """`report --json` promised every statistic the report shows, but left out the seed's table."""
+    import json
+
+    from deltatune.cli._common import json_text
+
+    res, an = _lr_study(tmp_path)
+    blob = json.loads(json_text(an.to_dict()))["seed_table"]
+    row = next(r for r in blob["rows"] if r["row"] == "Delta convolutions, lr 0.0003")
+    cell = next(c for c in row["cells"] if c["metric"] == "avg_iou" and c["column"] == "wd 0.15")
+    assert cell["n"] == 3 and abs(cell["mean"] - 0.462) < 1e-9
+    assert cell["ci_low"] < cell["mean"] < cell["ci_high"]
+    assert blob["family_size"] == 8 and all(0 <= t["p"] <= t["p_holm"] <= 1 for t in blob["tests"])
+    md = render_markdown(res, an, image_dir=tmp_path / "img", link_prefix="img")
+    assert "Holm-corrected over these 8 tests" in md and "a family of their own" in md

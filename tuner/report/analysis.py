@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from itertools import product
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from deltatune.report._support import (
     run_count,
     speed_per_run,
 )
+from deltatune.report.seed_table import seed_table_stats
 from deltatune.report.wording import equivalence_verdict, fmt, p_is, power_note, summary
 from deltatune.stats import (
     ASOResult,
@@ -219,6 +220,8 @@ class Analysis(Plain):
     runs: RunCount
     provenance: ProvenanceSummary
     notes: tuple[str, ...] = ()
+    #: a detection study's seed table (:func:`deltatune.report.seed_table.seed_table_stats`), else ``None``
+    seed_table: dict[str, Any] | None = None
 
     @property
     def pairwise(self) -> list[PairwiseComparison]:
@@ -707,4 +710,5 @@ def analyse(
         runs=run_count(results, every),
         provenance=provenance_summary(results.provenance),
         notes=tuple(notes),
+        seed_table=seed_table_stats(results, seed, alpha),
     )

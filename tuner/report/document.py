@@ -528,7 +528,10 @@ def _factor_for_plots(results: AblationResults) -> tuple[str | None, str | None]
 
 def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
     """Every block of the report of ``results`` in order (primary comparison first), figures drawn."""
+    from deltatune.report import seed_table
+
     x, hue = _factor_for_plots(results)
+    seed_table_applies = analysis.seed_table is not None
     factors = "; ".join(f"{f}: {', '.join(lv)}" for f, lv in results.factors.items())
     out: list[Block] = [
         Heading(1, f"Ablation study: {results.name}"),
@@ -538,17 +541,17 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
             + f"Factors — {factors}. Repeated unit: {results.unit_name} "
             f"(pairing: {results.pairing}). alpha = {analysis.alpha:g}, resampling seed = {analysis.seed}; "
             f"{analysis.family_size} pairwise comparison(s) in the Holm family "
-            f"({analysis.n_pairwise} in the report).",
+            f"({analysis.n_pairwise} in the report)"
+            + (" and the seed's table's tests in a family of their own" if seed_table_applies else "")
+            + ".",
             "note",
         ),
     ]
     if results.setup:
         out += [Heading(2, "Setup"), Table(("setting", "value"), tuple(results.setup))]
     out += _runs_blocks(results, analysis)
-    from deltatune.report import seed_table
-
-    if seed_table.applies(results):
-        out += seed_table.seed_table_blocks(results, analysis.seed, analysis.alpha)
+    if seed_table_applies:
+        out += seed_table.seed_table_blocks(results, analysis.seed_table or {}, analysis.alpha)
     pc = analysis.primary
     if pc is None and results.primary is not None:
         f, base, metric = results.primary

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from deltatune.ablation.results import AblationResults
     from deltatune.report.document import Block
 
-__all__ = ["SEED_CLASSIC", "SEED_FPS", "SEED_SETTING", "applies", "seed_table_blocks"]
+__all__ = ["SEED_CLASSIC", "SEED_FPS", "SEED_SETTING", "applies", "seed_table_blocks", "seed_table_stats"]
 
 #: The seed's "Classic convolutions" average IoU by weight decay (its "Delta convolutions" row was "?").
 SEED_CLASSIC: dict[float, float] = {0.0: 0.182, 5e-4: 0.160, 0.15: 0.126, 1.0: 0.123}
@@ -43,16 +43,42 @@ def applies(results: AblationResults) -> bool:
     return "backbone" in results.factors and any(m.name == "avg_iou" for m in results.metrics)
 
 
+#: The factors the seed's table lays out itself: rows (backbone, head features) and columns (weight decay).
+_LAID_OUT = ("backbone", "head_features", "weight_decay")
+
+
+def _others(results: AblationResults) -> list[str]:
+    """The study's other varied factors (a learning rate, a score threshold): each of their settings gets
+    rows of its own, since averaging over them would credit a cell with other levels' runs."""
+    return [f for f in results.varied if f not in _LAID_OUT]
+
+
+def _settings(results: AblationResults) -> list[dict[str, str]]:
+    """Every combination of :func:`_others`' levels (one empty setting when there are none)."""
+    out: list[dict[str, str]] = [{}]
+    for f in _others(results):
+        out = [{**o, f: lv} for o in out for lv in results.factors[f]]
+    return out
+
+
+def _setting_label(setting: dict[str, str]) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in setting.items())
+
+
 def _rows(results: AblationResults) -> list[tuple[str, dict[str, str]]]:
-    """(label, factor levels) per table row: backbone x head features (when that is a factor)."""
+    """(label, factor levels) per table row: backbone x head features (when that is a factor) x every
+    setting of the other varied factors."""
     heads = results.factors.get("head_features", [])
     out = []
-    for b in results.factors["backbone"]:
-        name = _BACKBONE.get(b, b)
-        if len(heads) > 1:
-            out += [(f"{name}, head on {h} features", {"backbone": b, "head_features": h}) for h in heads]
-        else:
-            out.append((name, {"backbone": b}))
+    for setting in _settings(results):
+        extra = f", {_setting_label(setting)}" if setting else ""
+        for b in results.factors["backbone"]:
+            name = _BACKBONE.get(b, b)
+            if len(heads) > 1:
+                out += [(f"{name}, head on {h} features{extra}",
+                         {"backbone": b, "head_features": h, **setting}) for h in heads]  # fmt: skip
+            else:
+                out.append((f"{name}{extra}", {"backbone": b, **setting}))
     return out
 
 
@@ -64,16 +90,24 @@ def _values(obs: pd.DataFrame, metric: str, levels: dict[str, str]) -> pd.Series
     return d.groupby("unit")["value"].mean()
 
 
-def _cell(values: pd.Series) -> str:
+def _summary(values: pd.Series) -> dict[str, Any]:
+    """``n``, mean and 95 % t interval of one cell's values (one per seed); NaN where too few."""
     from deltatune.stats import describe
 
     v = values.dropna()
-    if v.empty:
-        return "–"
     if len(v) < 2:
-        return f"{fmt(v.iloc[0])} (n=1)"
+        return {"n": len(v), "mean": float(v.iloc[0]) if len(v) else math.nan,
+                "ci_low": math.nan, "ci_high": math.nan}  # fmt: skip
     d = describe(v.to_numpy())
-    return f"{fmt(d.mean)} [{fmt(d.ci_low)}, {fmt(d.ci_high)}]"
+    return {"n": len(v), "mean": d.mean, "ci_low": d.ci_low, "ci_high": d.ci_high}
+
+
+def _cell_text(c: dict[str, Any]) -> str:
+    if c["n"] == 0:
+        return "–"
+    if c["n"] == 1:
+        return f"{fmt(c['mean'])} (n=1)"
+    return f"{fmt(c['mean'])} [{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]"
 
 
 def _seed_value(level: str) -> float | None:
@@ -84,25 +118,48 @@ def _seed_value(level: str) -> float | None:
     return next((v for k, v in SEED_CLASSIC.items() if math.isclose(k, x)), None)
 
 
-def _table(results: AblationResults, metric: str, *, seed_row: bool) -> Block:
-    from deltatune.report.document import Table
-
-    obs = results.observations
+def _columns(results: AblationResults, metric: str) -> list[tuple[str, dict[str, str]]]:
+    """(heading, levels) of the table's value columns: one per weight decay, else the metric's label."""
     wds = results.factors.get("weight_decay")
     name = next(m.label for m in results.metrics if m.name == metric)
-    cols = [(name, {})] if not wds else [(f"wd {w}", {"weight_decay": w}) for w in wds]
+    return [(name, {})] if not wds else [(f"wd {w}", {"weight_decay": w}) for w in wds]
+
+
+def _stat_rows(results: AblationResults) -> list[dict[str, Any]]:
+    """Every row of the tables: its label, levels and cells (value metrics per column; speed per row)."""
+    obs = results.observations
+    value_metrics = [m for m in ("avg_iou", "map50") if any(s.name == m for s in results.metrics)]
+    out = []
+    for label, levels in _rows(results):
+        cells = [{"metric": m, "column": heading, **_summary(_values(obs, m, {**levels, **c}))}
+                 for m in value_metrics for heading, c in _columns(results, m)]  # fmt: skip
+        cells += [{"metric": m, "column": "all", **_summary(_values(obs, m, levels))}
+                  for m in ("ms_per_frame", "fps") if any(s.name == m for s in results.metrics)]  # fmt: skip
+        out.append({"row": label, "levels": levels, "cells": cells})
+    return out
+
+
+def _table(results: AblationResults, stats: dict[str, Any], metric: str, *, seed_row: bool) -> Block:
+    from deltatune.report.document import Table
+
+    wds = results.factors.get("weight_decay")
+    name = next(m.label for m in results.metrics if m.name == metric)
+    cols = _columns(results, metric)
     headers = ("", *(c for c, _ in cols), "ms/frame", "FPS")
     rows: list[tuple[str, ...]] = []
     if seed_row and wds and any(_seed_value(w) is not None for w in wds):
         seeds = [_seed_value(w) for w in wds]
         rows.append(("Seed: classic convolutions", *(fmt(v) if v is not None else "–" for v in seeds),
                      "–", f"about {SEED_FPS:.0f}"))  # fmt: skip
-    for label, levels in _rows(results):
-        cells = [_cell(_values(obs, metric, {**levels, **c})) for _, c in cols]
-        ms = _values(obs, "ms_per_frame", levels)
-        fps = _values(obs, "fps", levels)
-        rows.append((label, *cells, _cell(ms), _cell(fps)))
-    return Table(headers, tuple(rows), f"{name}: mean over {results.unit_name}s [95 % CI]")
+    empty = {"n": 0}
+    for r in stats["rows"]:
+        at = {(c["metric"], c["column"]): c for c in r["cells"]}
+        rows.append((r["row"], *(_cell_text(at.get((metric, h), empty)) for h, _ in cols),
+                     _cell_text(at.get(("ms_per_frame", "all"), empty)),
+                     _cell_text(at.get(("fps", "all"), empty))))  # fmt: skip
+    caption = (f"{name}: mean over {results.unit_name}s [95 % CI]; FPS is the mean of the runs' frames per "
+               "second, not 1000 / the mean ms")
+    return Table(headers, tuple(rows), caption)
 
 
 def _tests(results: AblationResults, seed: int, alpha: float) -> list[dict[str, Any]]:
@@ -116,19 +173,21 @@ def _tests(results: AblationResults, seed: int, alpha: float) -> list[dict[str, 
     heads = results.factors.get("head_features", [None])
     wds = results.factors.get("weight_decay", [None])
     pairs: list[tuple[str, dict[str, str], dict[str, str], str]] = []
-    for w in wds:
-        at = {} if w is None else {"weight_decay": w}
-        for h in heads:
-            hh = {} if h is None else {"head_features": h}
-            if "classic" in backbones and "delta" in backbones:
-                for metric in ("avg_iou", "ms_per_frame"):
-                    what = "delta vs classic backbone" + (f", head on {h} features" if h else "")
-                    delta, classic = {**at, **hh, "backbone": "delta"}, {**at, **hh, "backbone": "classic"}
-                    pairs.append((what, delta, classic, metric))
-        if "delta" in backbones and {"dense", "delta"} <= set(heads):
-            pairs.append(("delta backbone: head on delta vs on dense features",
-                          {**at, "backbone": "delta", "head_features": "delta"},
-                          {**at, "backbone": "delta", "head_features": "dense"}, "avg_iou"))  # fmt: skip
+    for setting in _settings(results):
+        extra = f", {_setting_label(setting)}" if setting else ""
+        for w in wds:
+            at = {**setting} if w is None else {**setting, "weight_decay": w}
+            for h in heads:
+                hh = {} if h is None else {"head_features": h}
+                if "classic" in backbones and "delta" in backbones:
+                    for metric in ("avg_iou", "ms_per_frame"):
+                        what = "delta vs classic backbone" + (f", head on {h} features" if h else "") + extra
+                        pairs.append((what, {**at, **hh, "backbone": "delta"},
+                                      {**at, **hh, "backbone": "classic"}, metric))  # fmt: skip
+            if "delta" in backbones and {"dense", "delta"} <= set(heads):
+                pairs.append((f"delta backbone: head on delta vs on dense features{extra}",
+                              {**at, "backbone": "delta", "head_features": "delta"},
+                              {**at, "backbone": "delta", "head_features": "dense"}, "avg_iou"))  # fmt: skip
     out = []
     for what, a_lv, b_lv, metric in pairs:
         both = pd.concat([_values(obs, metric, a_lv), _values(obs, metric, b_lv)], axis=1, join="inner")
@@ -144,16 +203,33 @@ def _tests(results: AblationResults, seed: int, alpha: float) -> list[dict[str, 
     return out
 
 
-def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.05) -> list[Block]:
-    """The seed's table (average IoU and mAP@0.5), a figure, and the Holm-corrected tests."""
+def seed_table_stats(results: AblationResults, seed: int = 0, alpha: float = 0.05) -> dict[str, Any] | None:
+    """The seed's table as numbers (``None`` when it does not :func:`apply <applies>`): ``rows`` (label,
+    levels, cells: metric, column, n, mean, 95 % CI) and ``tests`` (each with its Holm p over the table's
+    own family and ``significant``), as the report shows them and ``report --json`` writes them."""
+    from deltatune.stats import holm
+
+    if not applies(results):
+        return None
+    tests = _tests(results, seed, alpha)
+    for t, p in zip(tests, holm([t["p"] for t in tests]) if tests else [], strict=True):
+        t |= {"p_holm": p, "significant": bool(p < alpha)}
+    family = sum(math.isfinite(t["p"]) for t in tests)
+    return {"rows": _stat_rows(results), "tests": tests, "family_size": family}
+
+
+def seed_table_blocks(results: AblationResults, stats: dict[str, Any], alpha: float = 0.05) -> list[Block]:
+    """The seed's table (average IoU and mAP@0.5) from :func:`seed_table_stats`, a figure, and the
+    Holm-corrected tests."""
     import pandas as pd
 
     from deltatune.report.document import Heading, Para, Table, _figure
     from deltatune.report.plots import interaction
-    from deltatune.stats import holm
 
     wds = results.factors.get("weight_decay") or []
     columns = "one column per weight decay" if wds else "weight decay is not a factor of this study"
+    if _others(results):
+        columns += "; one set of rows per setting of " + ", ".join(_others(results))
     seed_row = (f" The seed's own classic row ({SEED_SETTING}) is given for reference; its data, resolution, "
                 "hardware and number of runs differ from this study's, so compare the rows of this study "
                 "with each other, and the seed's row only in shape."
@@ -161,10 +237,10 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
     out: list[Block] = [
         Heading(2, "The seed experiment's table"),
         Para(f"Rows as in the seed's table (classic and delta convolutions); {columns}.{seed_row}", "note"),
-        _table(results, "avg_iou", seed_row=True),
+        _table(results, stats, "avg_iou", seed_row=True),
     ]
     if any(m.name == "map50" for m in results.metrics):
-        out.append(_table(results, "map50", seed_row=False))
+        out.append(_table(results, stats, "map50", seed_row=False))
     obs = results.observations
     if "weight_decay" in results.factors:
         d = obs[obs["metric"] == "avg_iou"].copy()
@@ -190,10 +266,9 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
                 (7.0, 4.0),
             )
         )
-    tests = _tests(results, seed, alpha)
+    tests = stats["tests"]
     if tests:
-        adj = holm([t["p"] for t in tests])
-        frame = pd.DataFrame(tests).assign(holm=adj)
+        frame = pd.DataFrame(tests)
         out.append(
             Table(
                 ("comparison", "weight decay", "metric", "pairs", "mean difference", "test", "p", "Holm p"),
@@ -206,11 +281,14 @@ def seed_table_blocks(results: AblationResults, seed: int = 0, alpha: float = 0.
                         fmt_signed(r.diff),
                         r.test,
                         fmt_p(r.p),
-                        fmt_p(r.holm) + (" *" if r.holm < alpha else ""),
+                        fmt_p(r.p_holm) + (" *" if r.significant else ""),
                     )  # fmt: skip
                     for r in frame.itertuples()
                 ),
-                f"Paired by seed; Holm-corrected over these {len(tests)} tests (* : Holm p < {alpha:g}). "
+                f"Paired by seed; Holm-corrected over these {stats['family_size']} tests "
+                f"(* : Holm p < {alpha:g}), a "
+                "family of their own: the report's other comparisons are corrected over theirs, so the same "
+                "question can pass one correction and not the other. "
                 "The mean difference is the first level minus the second.",
             )
         )
