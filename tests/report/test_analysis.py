@@ -380,7 +380,7 @@ def test_a_rank_test_is_reported_with_its_own_estimate_and_direction(tmp_path) -
     pw = analyse(read_results_table(ties, factors=["method"]), aso_iterations=20).pairwise[0]
     assert pw.test.test == "Mann-Whitney U" and pw.diff < 0  # the mean says b is worse ...
     assert pw.shift == np.median(np.subtract.outer(b, a)) > 0 and pw.better  # ... the test's shift: better
-    assert pw.summary.startswith("b vs a: shift +1.00 score (better) (Hodges-Lehmann")
+    assert pw.summary.startswith("b vs a: shift +1.00 score (better direction) (Hodges-Lehmann")
 
 
 def test_a_level_vs_baseline_test_keeps_every_pair_it_has(tmp_path) -> None:
@@ -414,9 +414,9 @@ def test_pairs_that_all_differ_by_the_same_amount_are_said_to_have_no_spread(tmp
     table = read_results_table(path, factors=["lr"], baseline=("lr", "1e-3"), higher_is_better=["acc"])
     a = analyse(table, aso_iterations=ASO_ITERATIONS)
     loss = next(p for p in a.pairwise if p.metric == "loss")
-    assert loss.summary.startswith("1e-2 vs 1e-3: -0.050 loss (better) (every one of the 5 pairs differs by "
-                                   "exactly this: no spread, so neither a t-test nor a t CI is defined), "
-                                   "Wilcoxon signed-rank p = 0.062"), loss.summary
+    assert loss.summary.startswith("1e-2 vs 1e-3: -0.050 loss (better direction) (every one of the 5 pairs "
+                                   "differs by exactly this: no spread, so neither a t-test nor a t CI is "
+                                   "defined), Wilcoxon signed-rank p = 0.062"), loss.summary
     assert "an exact Wilcoxon p cannot go below 0.0625" in loss.summary
     acc = next(p for p in a.pairwise if p.metric == "acc")
     assert acc.power_note == ("power: the observed Hedges' g_z is 0, and no number of seeds (pairs) gives "

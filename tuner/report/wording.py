@@ -195,7 +195,9 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     head = f"{pw.level} vs {pw.baseline}"
     if not math.isfinite(pw.p_raw):
         return f"{head}: not tested ({pw.test.reason})"
-    direction = "" if pw.better is None else (" (better)" if pw.better else " (worse)")
+    direction = "" if pw.better is None else (" (better" if pw.better else " (worse")
+    if direction:  # a difference no test told from chance is only a direction, not a finding
+        direction += ")" if pw.significant else " direction)"
     verdict = "significant after Holm correction" if pw.significant else "not significant after correction"
     mean = f"{fmt_signed(pw.diff_ci_low)} to {fmt_signed(pw.diff_ci_high)}"
     flat = pw.test.n >= 2 and point_interval(pw.diff_ci_low, pw.diff_ci_high)  # no spread
@@ -336,7 +338,9 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "2013). The "
         "rank-biserial correlation (paired) and Cliff's delta (unpaired) are rank-based, from -1 to 1 "
         "(0.147 small, 0.33 medium, 0.474 large). g's CI inverts the noncentral t distribution of the t "
-        "statistic (exact for normal data, and sensible with few repeats); the rank-based CIs are bootstrap "
+        "statistic (exact for normal data, and sensible with few repeats): it is the interval of the "
+        "population effect, without g's small-sample shrinkage, so with 3-5 repeats it is not centred on g "
+        "and reaches further from 0 than g does; the rank-based CIs are bootstrap "
         "intervals, too narrow with few repeats (in simulation the rank-biserial one held the effect 70-84 % "
         "of the time at 5 pairs and 85-93 % at 8): read them as rough.",
     ),
