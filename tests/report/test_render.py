@@ -333,3 +333,13 @@ def test_a_difference_with_no_spread_has_no_interval_in_the_tables(tmp_path: Pat
     md = render_markdown(res, analyse(res, aso_iterations=20), image_dir=tmp_path / "img", link_prefix="img")
     assert "| b vs a | 0.100 | – (no spread) |" in md
     assert "[0.100, 0.100]" not in md
+
+
+def test_a_level_without_values_is_not_counted_in_the_paired_blocks(tmp_path: Path) -> None:
+    """A partial study (no loss recorded for tpe yet) said "Paired on 5 seed(s) with every level" above a
+    test that found 0 complete blocks."""
+    r = make_results(spaces=("group",), margin=None, loss_margin=None, speed=False, fronts=False,
+                     keep=lambda row: not (row["strategy"] == "tpe" and row["metric"] == "loss"))
+    md = render_markdown(r, analyse(r, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path, link_prefix="img")
+    assert "Paired on 5 seed(s) with every level but tpe;" in md
+    assert "Paired on 5 seed(s) with every level;" in md  # the speedup metric, where tpe has values

@@ -134,9 +134,12 @@ def _comparison_blocks(
 ) -> list[Block]:
     out: list[Block] = [Heading(3, f"{c.factor}: {', '.join(c.levels)} (baseline {c.baseline})")]
     if c.paired:
+        # a level with no value at all is left out of the blocks (its own note says so), not in them
+        absent = [p.level for p in c.pairwise if min(p.n_a, p.n_b) == 0 and c.n_blocks]
+        which = f"every level but {', '.join(absent)}" if absent else "every level"
         out.append(
             Para(
-                f"Paired on {c.n_blocks} {c.block_unit or unit}(s) with every level; {c.n_incomplete} "
+                f"Paired on {c.n_blocks} {c.block_unit or unit}(s) with {which}; {c.n_incomplete} "
                 "incomplete block(s) "
                 + ("(a run missing a level)" if c.block_unit else
                    "(a unit at one setting of the other factors, missing a level)") + " dropped.",
