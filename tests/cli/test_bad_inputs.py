@@ -558,3 +558,19 @@ def test_a_bad_thresholds_file_is_refused_before_the_random_weights_warning(ws: 
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
         assert done.returncode == 2 and len(lines) == 1, (cmd, done.stderr)
         assert "bad_thr.json: not a deltatune thresholds file" in lines[0]
+
+
+def test_report_from_another_folder_names_the_store_beside_the_study_file(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cd / && deltatune report /x/s.toml` said "no results yet ... run ablate first", though ablate had
+    run in /x and its results were in /x/deltatune-results/."""
+    (ws / "x" / "deltatune-results").mkdir(parents=True)
+    (ws / "x" / "s.toml").write_text(STUDY)
+    store = ws / "x" / "deltatune-results" / "bad.db"
+    store.write_bytes(b"")
+    assert main(["report", "x/s.toml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"there is one beside the study file: add --storage sqlite:///{store.resolve()}"), err
+    assert main(["report", "s.toml"]) == 2
+    assert "results are kept in deltatune-results/ of the folder it runs in" in capsys.readouterr().err

@@ -181,9 +181,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--study {args.study}: {src} names its study ({spec.name}); leave out --study")
         url = args.storage or default_storage(spec.name)
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
-            raise ConfigError(
-                f"{src}: no results yet at {shown_url(url)}; run `deltatune ablate {src}` first"
-            )
+            hint = _where_results_are(src, spec.name, args)
+            raise ConfigError(f"{src}: no results yet at {shown_url(url)}; {hint}")
         study, stored = find_study(url, spec.name)
         stored = _file_or_stored(src, spec, stored, url)
     elif "://" in src:
@@ -222,6 +221,21 @@ def _file_or_stored(src: str, spec: StudySpec, stored: StudySpec, url: str) -> S
         f"{src}: its design is not the one its runs in {shown_url(url)} were made with: {changed}; "
         f"restore the file, or report the runs as they were made with `deltatune report {db}`"
     )
+
+
+def _where_results_are(src: str, name: str, args: argparse.Namespace) -> str:
+    """What to do when a study's default store does not exist: it lives in the folder ``ablate`` ran in
+    (``deltatune-results/``, or ``$DELTATUNE_RESULTS``), so name a store beside the study file if there is
+    one, else say how the folder is found."""
+    from deltatune.search.storage import shown_url
+
+    if args.storage is not None:
+        return f"run `deltatune ablate {src} --storage {shown_url(args.storage)}` first"
+    beside = (Path(src).parent / "deltatune-results" / f"{name}.db").resolve()
+    if beside.is_file():
+        return f"there is one beside the study file: add --storage sqlite:///{beside}"
+    return (f"run `deltatune ablate {src}` first (results are kept in deltatune-results/ of the folder it "
+            "runs in, or $DELTATUNE_RESULTS: run report from that folder, or pass --storage)")
 
 
 def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int:
