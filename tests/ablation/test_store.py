@@ -77,3 +77,13 @@ def test_a_storage_of_searches_only_points_to_pareto(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"holds no ablation study, only search studies \(net-tpe-group\); "
                                           r"`deltatune pareto --storage sqlite:///.*s\.db` shows a search"):
         find_study(url)
+
+
+def test_plain_optuna_sees_the_trial_value_named_as_the_runs_wall_time(tmp_path: Path) -> None:
+    """Opened with optuna.load_study (or optuna-dashboard), each run's value was an unnamed number to
+    minimise, so the "best trial" was the run that finished fastest."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'grow.db'}"
+    open_ablation(url, parse_study(STUDY, path="grow.toml"), heartbeat=None)
+    assert optuna.load_study(study_name="grow", storage=url).metric_names == ["run_wall_s"]

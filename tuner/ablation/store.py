@@ -174,11 +174,26 @@ def open_ablation(url: str, spec: StudySpec, *, heartbeat: float | None = DEFAUL
     study = optuna.create_study(
         study_name=spec.name, storage=_storage(url, heartbeat), direction="minimize", load_if_exists=True
     )
+    if study.metric_names is None:  # what plain Optuna and optuna-dashboard show as each run's value
+        _name_the_value(study)
     meta = study.user_attrs.get(META_KEY)
     stored_design(study, spec, url)
     if meta != {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()}:
         study.set_user_attr(META_KEY, {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()})
     return study
+
+
+#: The name of an ablation trial's value: the run's wall-clock seconds, a cost, not a result (the results
+#: are its ``observations`` user attribute), so that no tool takes the "best trial" for the best run.
+VALUE_NAME = "run_wall_s"
+
+
+def _name_the_value(study: optuna.Study) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # set_metric_names is marked experimental
+        warnings.simplefilter("ignore")
+        study.set_metric_names([VALUE_NAME])
 
 
 def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySpec]:
