@@ -318,3 +318,24 @@ def test_an_interrupted_ablate_fails_the_runs_only_it_was_running(tmp_path: Path
     shared.set_user_attr(f"worker:{host}:{os.getppid()}", 0.0)  # a live worker: the trial may be its
     shared.ask()
     assert fail_orphans(shared, leaving=me) == []
+
+
+def test_an_evaluate_study_scores_a_thresholds_file_at_its_own_settings(
+    tmp_path: Path, results: Path
+) -> None:
+    """A thresholds file exported at mode rms, input dilation 3 and a key frame every 2 frames was scored at
+    max, 1 and none (the study's defaults); a setting the study gives itself still wins."""
+    import json
+
+    shipped = json.loads((Path(__file__).parents[2] / "studies/thresholds/hrnet.json").read_text())
+    (tmp_path / "t.json").write_text(json.dumps({**shipped, "mode": "rms", "input_dilation": 3,
+                                                 "keyframe_interval": 2}))
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet"\nframes = 5\nstreams = 1\n'
+        'units = ["vtest@0"]\nspeed_repeats = 0\n[fixed]\nthresholds = "t.json"\ninput_dilation = 1\n'
+        "[factors]\nscale = [1.0, 0.5]\n"
+    )
+    _, study, _ = _run_once(tmp_path, text, "abl-file", 2)
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        config = t.user_attrs["config"]
+        assert (config["mode"], config["keyframe_interval"], config["input_dilation"]) == ("rms", 2, 1)

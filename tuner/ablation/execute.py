@@ -136,11 +136,28 @@ def study_thresholds_file(spec: StudySpec, value: str, names: list[str]) -> Thre
     return tf
 
 
-def _thresholds(spec: StudySpec, value: Any, scale: float, names: list[str]) -> dict[str, float | None]:
-    if isinstance(value, str):
-        tf = study_thresholds_file(spec, value, names)
-        return {k: (None if v is None else v * scale) for k, v in tf.thresholds.items()}
-    return {n: float(value) * scale for n in names}
+def _evaluate_setting(spec: StudySpec, p: Any, names: list[str]) -> ThresholdFile:
+    """The setting an evaluate run scores: its thresholds (a file's, or one value for every point) times
+    ``scale``; mode, input dilation and key frames as the study sets them, else as a thresholds file says
+    (an exported search setting is scored as it was found, not at the defaults), else the defaults."""
+    from deltatune.ablation.spec import keyframe_change_value
+    from deltatune.delta.thresholds import ThresholdFile
+
+    value, scale = spec.setting(p, "thresholds"), float(spec.setting(p, "scale"))
+    tf = study_thresholds_file(spec, value, names) if isinstance(value, str) else None
+    given = {k: getattr(tf, k) if tf is not None and spec.table_of(k) is None else spec.setting(p, k)
+             for k in ("mode", "input_dilation", "keyframe_interval", "keyframe_change")}  # fmt: skip
+    if given["keyframe_change"] is None:  # a file's "none", as a study writes it
+        given["keyframe_change"] = "none"
+    thr = ({k: (None if v is None else v * scale) for k, v in tf.thresholds.items()} if tf is not None
+           else {n: float(value) * scale for n in names})  # fmt: skip
+    return ThresholdFile(
+        thr,
+        mode=str(given["mode"]),
+        input_dilation=int(given["input_dilation"]),
+        keyframe_interval=int(given["keyframe_interval"]),
+        keyframe_change=keyframe_change_value(given["keyframe_change"]),
+    )
 
 
 Weights = tuple[str | None, dict[str, torch.Tensor] | None]
@@ -215,22 +232,12 @@ def execute_run(state: WorkerState, run: Run) -> RunOutcome:
 
 
 def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
-    from deltatune.ablation.spec import keyframe_change_value, parse_segment
-    from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.ablation.spec import parse_segment
 
     spec, p = state.spec, run.point
     wl = state.workload(parse_segment(run.unit))
     ev = state.evaluator(wl)
-    thr = _thresholds(
-        spec, spec.setting(p, "thresholds"), float(spec.setting(p, "scale")), ev.threshold_names
-    )
-    config = ThresholdFile(
-        thr,
-        mode=str(spec.setting(p, "mode")),
-        input_dilation=int(spec.setting(p, "input_dilation")),
-        keyframe_interval=int(spec.setting(p, "keyframe_interval")),
-        keyframe_change=keyframe_change_value(spec.setting(p, "keyframe_change")),
-    )
+    config = _evaluate_setting(spec, p, ev.threshold_names)
     obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
     return RunOutcome([obs], config=config.to_attrs())
 
