@@ -95,3 +95,34 @@ def test_a_point_feeding_a_max_pool_governs_the_conv_behind_it() -> None:
     relu = next(n for n in net.threshold_names if n != "input")
     assert macs[relu] == 8 * 4 * 9 * 8 * 8  # the second conv, on the pooled 8x8 map
     assert macs["input"] == 3 * 8 * 9 * 16 * 16
+
+
+def test_layers_that_read_another_conv_are_counted_apart_not_left_out() -> None:
+    """conv -> ReLU -> conv -> conv (an inverted residual's projection read by the next expansion): the
+    third conv reads the second with no non-linearity between, so no point feeds it; its multiply-adds
+    were in no row and the column summed to less than the model."""
+    import torch
+    from torch import nn
+
+    from deltatune.delta import convert
+    from deltatune.inspection import governed_macs, macs_behind_layers
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1),
+                          nn.Conv2d(4, 6, 1)).eval()
+    net = convert(model, thresholds=0.0)
+    for f in torch.rand(2, 1, 3, 16, 16):
+        net(f)
+    hw = 16 * 16
+    assert sum(governed_macs(net).values()) == 3 * 8 * 9 * hw + 8 * 4 * hw
+    assert macs_behind_layers(net) == 4 * 6 * hw
+
+
+def test_mobilenet_v2s_feeds_column_and_the_layers_behind_add_up_to_the_model(
+    vtest_path: Path, mobilenet_weights: Path
+) -> None:
+    r = inspect_model("mobilenet_v2", video=vtest_path, frames=2, threshold=0.05)
+    feeds = sum(p["dense_macs"] for p in r.truncation_points)
+    assert r.dense_macs == pytest.approx(3 * 0.30e9, rel=0.02)  # `deltatune models`: 0.30 GMACs a crop
+    assert feeds + r.macs_behind_layers == r.dense_macs and r.macs_behind_layers > 0.4 * r.dense_macs
+    assert "in layers no point feeds" in r.render()

@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from torch import fx
 
-__all__ = ["InspectReport", "LastFrame", "inspect_model", "governed_macs", "max_relative_error"]
+__all__ = [
+    "InspectReport", "LastFrame", "inspect_model", "governed_macs", "macs_behind_layers",
+    "max_relative_error",
+]
 
 
 def max_relative_error(out: Any, ref: Any) -> float:
@@ -32,10 +35,10 @@ def max_relative_error(out: Any, ref: Any) -> float:
     return worst
 
 
-def governed_macs(net: Any) -> dict[str, int]:
-    """Dense MACs per frame of the compute layers each truncation point feeds (directly or through
-    linear ops such as adds, pads, pooling, and max pooling, which is exact and no truncation point of
-    its own: the changes it passes on are the ones the point let through), from the frame-0 statistics."""
+def _fed_layers(net: Any) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """``(point -> the compute layers it feeds, layer -> its frame-0 dense MACs)``: a point feeds the
+    layers it reaches directly or through linear ops such as adds, pads, pooling, and max pooling (exact,
+    and no truncation point of its own: the changes it passes on are the ones the point let through)."""
     from deltatune.delta._base import TruncationOp
     from deltatune.delta.linear import ConvOp, ConvTransposeOp, LinearLayerOp
 
@@ -43,12 +46,15 @@ def governed_macs(net: Any) -> dict[str, int]:
     gm = net.graph_module
     by_target = {n.target: n for n in gm.graph.nodes if n.op == "call_module"}
     mods = dict(gm.named_modules())
-    out: dict[str, int] = {}
+    compute = {m.name: frame0.get(m.name, 0) for m in mods.values()
+               if isinstance(m, (ConvOp, ConvTransposeOp, LinearLayerOp))}  # fmt: skip
+    out: dict[str, set[str]] = {}
     for target, node in by_target.items():
         op = mods[target]
         if not isinstance(op, TruncationOp) or not op.is_point:
             continue
-        total, seen, todo = 0, set(), list(node.users)
+        fed: set[str] = set()
+        seen, todo = set(), list(node.users)
         while todo:
             n: fx.Node = todo.pop()
             if n in seen:
@@ -56,11 +62,27 @@ def governed_macs(net: Any) -> dict[str, int]:
             seen.add(n)
             user = mods.get(n.target) if n.op == "call_module" else None
             if isinstance(user, (ConvOp, ConvTransposeOp, LinearLayerOp)):
-                total += frame0.get(user.name, 0)
+                fed.add(user.name)
             elif not isinstance(user, TruncationOp) or not user.is_point:
                 todo.extend(n.users)
-        out[op.name] = total
-    return out
+        out[op.name] = fed
+    return out, compute
+
+
+def governed_macs(net: Any) -> dict[str, int]:
+    """Dense MACs per frame of the compute layers each truncation point feeds (see :func:`_fed_layers`),
+    from the frame-0 statistics."""
+    fed, macs = _fed_layers(net)
+    return {point: sum(macs[layer] for layer in layers) for point, layers in fed.items()}
+
+
+def macs_behind_layers(net: Any) -> int:
+    """Dense MACs per frame of the compute layers no truncation point feeds: those that read another
+    conv or linear layer with no non-linearity between (MobileNetV2's expansion convs read the previous
+    block's projection), whose updated pixels follow the points before that layer."""
+    fed, macs = _fed_layers(net)
+    reached = set().union(*fed.values()) if fed else set()
+    return sum(v for layer, v in macs.items() if layer not in reached)
 
 
 @dataclass
@@ -110,6 +132,9 @@ class InspectReport:
     #: pose: the loss over every dense keypoint, given when no keypoint is present on the clip (the
     #: present-keypoint loss is then ``None``: nothing to score, not "no loss")
     accuracy_loss_all_joints: float | None = None
+    #: dense MACs per frame of every compute layer, and of those no point feeds (:func:`macs_behind_layers`)
+    dense_macs: int = 0
+    macs_behind_layers: int = 0
     #: the last frame's crops, fired pixels and predictions (``keep_last=True``; not in :meth:`to_dict`)
     last_frame: LastFrame | None = None
 
@@ -129,6 +154,8 @@ class InspectReport:
             "accuracy_loss": self.accuracy_loss,
             "metric": self.metric,
             "accuracy_loss_all_joints": self.accuracy_loss_all_joints,
+            "dense_macs": self.dense_macs,
+            "macs_behind_layers": self.macs_behind_layers,
             "notes": self.notes,
         }
 
@@ -147,6 +174,12 @@ class InspectReport:
         every = f"all {self.streams} streams" if self.streams != 1 else "its one stream"
         lines.append("(feeds GMAC: the dense multiply-adds of the layers each point feeds, per frame of "
                      f"{every})")
+        if self.macs_behind_layers:
+            share = self.macs_behind_layers / self.dense_macs if self.dense_macs else math.nan
+            lines.append(f"(and {self.macs_behind_layers / 1e9:.4f} GMAC ({share:.0%} of the model's "
+                         f"{self.dense_macs / 1e9:.4f}) in layers no point feeds: they read another conv or "
+                         "linear layer with no non-linearity between, and update where the points before "
+                         "it fired)")
         macs = (f"{self.mac_speedup:.2f}x" if math.isfinite(self.mac_speedup)
                 else "no multiply-adds at all (no layer had an updated pixel)")
         lines.append(f"MAC speedup (frames 1..{self.frames - 1}): {macs}")
@@ -230,6 +263,7 @@ def inspect_model(
     if task in ("pose", "classification") and len(dense_out) > 1:
         acc = accuracy_loss(task, dense_out[1:], delta_out[1:], min_confidence=wl.info.present_confidence)
     per_layer = net.stats.per_layer().set_index("name")
+    layer_macs = _fed_layers(net)[1]
     feeds = governed_macs(net)
     points = []
     for p in net.truncation_points:
@@ -258,6 +292,7 @@ def inspect_model(
         accuracy_loss=None if acc is None or nobody else acc.loss, metric=None if acc is None else acc.metric,
         accuracy_loss_all_joints=acc.loss_all_joints if acc is not None and nobody else None,
         last_frame=_last_frame(wl, fired, dense_out[-1], delta_out[-1]) if keep_last else None,
+        dense_macs=sum(layer_macs.values()), macs_behind_layers=macs_behind_layers(net),
     )
 
 
