@@ -180,7 +180,7 @@ def _score(
     original dense model (same architecture)."""
     ev = state.evaluator(workload)
     ev.use_weights(weights[1], weights[0])
-    ev.net.accumulate = accumulate
+    ev.set_accumulate(accumulate)
     r = ev.evaluate(config, split=split)  # type: ignore[arg-type]
     speed: list[tuple[float, float]] = []
     metrics = {"accuracy_loss": r.accuracy_loss, "mac_speedup": r.speedup}
@@ -287,8 +287,6 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     accumulate = bool(spec.setting(p, "accumulate"))
     train = bool(spec.setting(p, "train"))  # with finetune_steps > 0 refused by the study file's parser
     fixed = _fixed_finetune(state, run, wl)
-    ev.use_weights(fixed[1], fixed[0])
-    ev.net.accumulate = accumulate
     timeout = float(spec.setting(p, "timeout"))
     settings = SearchSettings(
         workload=wl,
@@ -311,8 +309,12 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         aggregate=str(spec.setting(p, "aggregate")),
         keyframes=tuple(int(t) for t in split_list(spec.setting(p, "keyframes"))),
     )
-    # every segment's evaluator is built once per worker, like the main one
-    res = run_search(settings, evaluator=make_evaluator(settings, ev, evaluator_for=state.evaluator))
+    # every segment's evaluator is built once per worker, like the main one, so each gets this run's
+    # weights and accumulation (a cached one still holds an earlier run's)
+    search_ev = make_evaluator(settings, ev, evaluator_for=state.evaluator)
+    search_ev.use_weights(fixed[1], fixed[0])
+    search_ev.set_accumulate(accumulate)
+    res = run_search(settings, evaluator=search_ev)
     front = [(float(r.accuracy_loss), float(r.speedup)) for r in res.front.itertuples()]
     best = res.best_feasible
     if best is None:

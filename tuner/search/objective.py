@@ -384,6 +384,11 @@ class Evaluator:
         self.net.accumulate = accumulate
         self.active_model, self._weights_key = model, key
 
+    def set_accumulate(self, on: bool) -> None:
+        """Score later settings with the network keeping (``True``, DeltaCNN's default) or dropping the
+        residuals of changes that did not fire; it stays so across :meth:`use_weights`."""
+        self.net.accumulate = on
+
     def _anonymous_weights(self) -> bool:
         """Whether the network runs fine-tuned weights that came without a key."""
         return self._weights_key is None and self.active_model is not self.model

@@ -9,7 +9,8 @@ one easy segment pay for a hard one.
 
 :class:`SegmentsEvaluator` wraps the search's own :class:`~deltatune.search.objective.Evaluator` (the
 first segment: its workload is the study's, its held-out frames re-score the front, and re-timing times
-it) and one evaluator per further segment. Everything but scoring goes to the first one.
+it) and one evaluator per further segment. Everything but scoring, the weights and accumulation goes to the
+first one.
 """
 
 from __future__ import annotations
@@ -116,8 +117,15 @@ class SegmentsEvaluator:
         )
 
     def use_weights(self, state: Any, key: str | None = None) -> None:
+        """Put the weights on every segment's evaluator: a segment on other weights is another model."""
         for e in self.evaluators:
             e.use_weights(state, key)
+
+    def set_accumulate(self, on: bool) -> None:
+        """Set accumulation on every segment's network, not only the main one's (which the attribute
+        forwarding below would reach): a segment left at the default scores another setting."""
+        for e in self.evaluators:
+            e.set_accumulate(on)
 
     def __getattr__(self, name: str) -> Any:
         # everything but scoring (workload, info, net, timed, frames, ...) is the main segment's

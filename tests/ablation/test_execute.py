@@ -1,0 +1,65 @@
+"""``execute_run``: what one run of a study does, on the real tiny HRNet, real vtest frames and a real
+Optuna storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deltatune.ablation import load_study
+from deltatune.ablation.execute import WorkerState, execute_run
+from deltatune.ablation.store import default_storage
+from tests.ablation.conftest import write_study
+
+#: a search tuned on the clip and on vtest@300 at once, with accumulation and a fixed fine-tune as factors
+ALSO_ON_STUDY = """\
+[study]
+name = "{name}"
+kind = "search"
+model = "hrnet_tiny"
+weights = "none"
+frames = 6
+streams = 1
+repeats = 1
+speed_repeats = 0
+
+[fixed]
+strategy = "random"
+trials = 1
+budget = 100.0
+also_on = "vtest@300"
+train_frames = "100:106"
+lr = 0.003
+
+[factors]
+accumulate = ["off", "on"]
+finetune_steps = [2, 0]
+"""
+
+
+def _settings(state: WorkerState) -> dict[str, tuple[bool, str | None]]:
+    """Accumulation and weights of every evaluator the worker holds, by segment."""
+    return {
+        f"{wl.video}@{wl.start}": (bool(ev.net.accumulate), ev.weights_key)
+        for wl, ev in state._evaluators.items()
+    }
+
+
+def test_an_also_on_search_scores_every_segment_with_the_runs_accumulation_and_weights(
+    tmp_path: Path, results: Path
+) -> None:
+    """A run with accumulation off and a fixed fine-tune scores its ``also_on`` segment with both too
+    (it was scored on and with the original weights: half the "off" arm was the "on" one); the next run
+    of the same worker (on, original weights) does not inherit them from the cached evaluators."""
+    spec = load_study(write_study(tmp_path, ALSO_ON_STUDY, "also-on-settings"))
+    runs = {(r.factors["accumulate"], r.factors["finetune_steps"]): r for r in spec.runs()}
+    state = WorkerState(spec, default_storage(spec.name))
+
+    execute_run(state, runs["off", "2"])
+    seen = _settings(state)
+    assert set(seen) == {"vtest@0", "vtest@300"}
+    off, fine_tuned = seen["vtest@0"]
+    assert not off and fine_tuned is not None
+    assert seen["vtest@300"] == (False, fine_tuned)
+
+    execute_run(state, runs["on", "0"])
+    assert _settings(state) == {"vtest@0": (True, None), "vtest@300": (True, None)}
