@@ -259,14 +259,15 @@ def _summary_text(table: Any, unit: str) -> str:
 
 
 def _with_heldout(study: Any, view: StudyView) -> StudyView:
-    """``view`` after re-scoring its front on the held-out frames where that was not done yet."""
-    from deltatune.search import Evaluator, StudyWorkload, rescore_heldout
+    """``view`` after re-scoring its front on the held-out frames where that was not done yet, with the
+    evaluator the search's own re-score uses (:func:`~deltatune.search.runner.study_evaluator`)."""
+    from deltatune.search import rescore_heldout
+    from deltatune.search.runner import study_evaluator
 
     if view.front.empty or not view.front["heldout_accuracy_loss"].isna().any():
         return view
-    meta = view.meta
-    ev = Evaluator(StudyWorkload.from_dict(meta["workload"]), speed=meta.get("speed", "macs"))
-    rescore_heldout(study, ev, [int(t) for t in view.front["trial"]])
+    # as the search scored them: an --also-on study's held-out values aggregate every segment's
+    rescore_heldout(study, study_evaluator(view.meta), [int(t) for t in view.front["trial"]])
     return StudyView.read(study)
 
 

@@ -498,18 +498,53 @@ def make_evaluator(
     default each is built here."""
     if isinstance(main, SegmentsEvaluator):
         return main
-    speed = resolve_speed(settings.speed)[0]
-    threads = settings.price_threads
-    refit = settings.refit
-    main = main or Evaluator(settings.workload, speed=speed, price_threads=threads, refit_latency=refit)
-    if not settings.also_on:
+    return _build_evaluator(
+        settings.workload,
+        settings.also_on,
+        aggregate=settings.aggregate,
+        speed=resolve_speed(settings.speed)[0],
+        price_threads=settings.price_threads,
+        refit=settings.refit,
+        main=main,
+        evaluator_for=evaluator_for,
+    )
+
+
+def study_evaluator(meta: dict[str, Any]) -> Any:
+    """The evaluator a search study's trials were scored with, rebuilt from its metadata
+    (:func:`~deltatune.search.pareto.study_meta`: workload, speed, price threads, ``--also-on`` segments and
+    aggregate): a re-score outside ``search`` (``pareto --heldout``) then stores what ``search`` would."""
+    return _build_evaluator(
+        StudyWorkload.from_dict(meta["workload"]),
+        tuple(StudyWorkload.from_dict(w) for w in meta.get("also_on") or ()),
+        aggregate=str(meta.get("aggregate") or "worst"),
+        speed=str(meta.get("speed", "macs")),
+        price_threads=meta.get("price_threads"),
+    )
+
+
+def _build_evaluator(
+    workload: StudyWorkload,
+    also_on: tuple[StudyWorkload, ...],
+    *,
+    aggregate: str,
+    speed: str,
+    price_threads: int | None,
+    refit: bool = False,
+    main: Evaluator | None = None,
+    evaluator_for: Callable[[StudyWorkload], Evaluator] | None = None,
+) -> Any:
+    """``main`` (or an :class:`Evaluator` of ``workload``), wrapped with one evaluator per ``also_on``
+    segment (``evaluator_for``'s, or built here) when there are any: the one way a search's evaluator is
+    made, whether from its settings or from a stored study's metadata."""
+    main = main or Evaluator(workload, speed=speed, price_threads=price_threads, refit_latency=refit)
+    if not also_on:
         return main
     build = evaluator_for or (  # run_search checks the segments have keypoints, naming --also-on
-        lambda w: Evaluator(w, speed=speed, price_threads=threads, refit_latency=refit,
+        lambda w: Evaluator(w, speed=speed, price_threads=price_threads, refit_latency=refit,
                             require_keypoints=False)
     )
-    others = [build(w) for w in settings.also_on]
-    return SegmentsEvaluator(main, others, aggregate=settings.aggregate)
+    return SegmentsEvaluator(main, [build(w) for w in also_on], aggregate=aggregate)
 
 
 def _make_space(settings: SearchSettings, ev: Evaluator) -> Any:
