@@ -127,6 +127,38 @@ class TestGlobalSweep(StrategyContract):
         assert values[-1] == pytest.approx(RANGES.hi)
 
 
+def _finish(name: str, study: str, journal: str, evaluator: object, *, stop_after: int = 0) -> list[object]:
+    """Run strategy ``name`` as a ``--finish`` search of 6 trials on ``study`` (Ctrl-C once ``stop_after``
+    trials finished, when > 0); the thresholds of the study's finished trials, in order."""
+    from optuna.trial import TrialState
+
+    def interrupt(n: int) -> None:
+        if 0 < stop_after <= n:
+            raise KeyboardInterrupt
+
+    s = settings(strategy=name, trials=6, study=study, storage=journal, finish=True)
+    try:
+        run_search(s, evaluator=evaluator, heldout=False, on_progress=interrupt)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        assert stop_after > 0
+    done = open_study(resolve_storage(journal, study), study, create=False).get_trials(
+        states=(TrialState.COMPLETE,))
+    return [t.user_attrs["thresholds"] for t in done]
+
+
+@pytest.mark.parametrize("name", ["sweep", "deltacnn-greedy", "cbinfer-greedy"])
+def test_a_baseline_interrupted_then_finished_runs_the_trials_of_an_uninterrupted_one(
+    name: str, tmp_path, tiny_evaluator  # type: ignore[no-untyped-def]
+) -> None:
+    """A sequential baseline resumed with ``--finish`` (what a retried ablation run does) goes on where it
+    stopped: the sweep restarted its grid over the trials left (positions 0, 1 again instead of 2/5 ... 1)
+    and a greedy loop its first layer, repeating trials and never reaching what the uninterrupted one did."""
+    journal = str(tmp_path / "resume.journal")
+    whole = _finish(name, "whole", journal, tiny_evaluator)
+    assert len(_finish(name, "cut", journal, tiny_evaluator, stop_after=2)) == 2
+    assert len(whole) == 6 and _finish(name, "cut", journal, tiny_evaluator) == whole
+
+
 def test_unknown_strategy_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="--strategy 'bayes' is unknown; choose one of tpe"):
         settings(strategy="bayes")

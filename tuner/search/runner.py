@@ -592,6 +592,7 @@ def _worker(
     study = open_study(settings.storage_spec(), settings.study_name, sampler=strategy.make_sampler())
     _check_meta(study, _study_meta(settings, ev, speed_used))
     register_worker(study)  # before any trial (see fail_orphaned_trials)
+    strategy.resume(_finished_by(study, strategy.name))
     if settings.train is not None and trainer is None:
         trainer = Trainer(ev, budget=settings.budget)
     if trainer is not None and settings.timeout is not None:
@@ -655,6 +656,14 @@ def _worker(
     if n_trials > 0 and not strategy.exhausted():
         optimize_resilient(study, objective, n_trials=n_trials, callbacks=[after], timeout=settings.timeout)
     return done
+
+
+def _finished_by(study: optuna.Study, strategy: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's COMPLETE trials that ``strategy`` proposed, oldest first (what it resumes from)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted((t for t in done if t.user_attrs.get("strategy") == strategy), key=lambda t: t.number)
 
 
 def _uses_space(strategy: Any) -> bool:

@@ -8,6 +8,9 @@ The runner's loop is the same for all of them (ask/tell on one Optuna study)::
     study.tell(trial, [evaluation.accuracy_loss, evaluation.speedup])
     strategy.after_trial(config, evaluation)  # no-op hook; greedy baselines learn from it
 
+Before its first proposal a worker hands the strategy the study's finished trials of it
+(:meth:`Strategy.resume`), so a resumed sequential baseline goes on instead of starting over.
+
 Sampler strategies draw parameters through the :class:`~deltatune.search.spaces.SearchSpace`; baselines
 propose fixed thresholds (their trials carry no parameters, only the ``thresholds`` user attribute), so
 their trials sit in the same study and their fronts are comparable. The seed is injected, never global.
@@ -19,7 +22,10 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import optuna
+    from optuna.trial import FrozenTrial
 
     from deltatune.delta.thresholds import ThresholdFile
     from deltatune.search.objective import Evaluation
@@ -52,6 +58,11 @@ class Strategy(ABC):
     def exhausted(self) -> bool:
         """True when the strategy has nothing left to try (the runner then stops early)."""
         return False
+
+    def resume(self, done: Sequence[FrozenTrial]) -> None:  # noqa: B027 - optional hook
+        """Go on from ``done``, the study's COMPLETE trials of this strategy (oldest first), before the
+        first proposal: a sequential baseline resumed after an interruption then continues where it
+        stopped instead of starting again. No-op by default (a sampler reads the study itself)."""
 
     @abstractmethod
     def propose(self, trial: optuna.Trial) -> ThresholdFile:

@@ -4,7 +4,8 @@ All thresholds start at 0. Layers are visited in execution order (``input`` firs
 threshold starts at ``start`` and is multiplied by ``factor`` while the accuracy loss stays within the
 layer's allowance; on the first step beyond it the layer keeps its last good value (0 if none) and the
 next layer starts. Every evaluation is one trial of the study. A layer is also left once its threshold
-passes ``cap`` (nothing more to gain). The loop ends when every layer is done.
+passes ``cap`` (nothing more to gain). The loop ends when every layer is done. A resumed search replays the
+study's finished trials of the loop (their losses) and goes on from the step after them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from deltatune.delta.thresholds import ThresholdFile
 from deltatune.search.strategies._base import Strategy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import optuna
+    from optuna.trial import FrozenTrial
 
     from deltatune.search.objective import Evaluation
 
@@ -57,9 +61,22 @@ class GreedyStrategy(Strategy):
         th[self.names[self.index]] = self.candidate
         return ThresholdFile(th, mode="max", input_dilation=1)
 
+    def resume(self, done: Sequence[FrozenTrial]) -> None:
+        """Replay the loop's finished trials: each was the step the loop takes next, so its stored loss
+        moves the loop on as it did then. A trial of another layer than the loop's next (not this loop's)
+        ends the replay."""
+        for t in done:
+            if self.exhausted() or t.user_attrs.get("greedy_layer") != self.names[self.index]:
+                return
+            self._step(t.values[0])
+
     def after_trial(self, config: ThresholdFile, evaluation: Evaluation) -> None:
+        self._step(evaluation.accuracy_loss)
+
+    def _step(self, loss: float) -> None:
+        """Move the loop on after its current candidate lost ``loss``."""
         name = self.names[self.index]
-        if evaluation.accuracy_loss <= self.allowance(self.index):
+        if loss <= self.allowance(self.index):
             self.last_good = self.candidate
             self.current[name] = self.candidate
             self.candidate *= self.factor
