@@ -120,3 +120,18 @@ def test_a_train_search_scores_each_trials_fine_tuned_weights_on_every_segment(
         assert own == pytest.approx((alone.accuracy_loss, alone.speedup))
         assert (original.accuracy_loss, original.speedup) != (alone.accuracy_loss, alone.speedup)
     tiny_evaluator.use_weights(None)
+
+
+def test_a_point_is_re_timed_on_the_segment_that_decided_its_speedup(
+    results: Path, tiny_evaluator
+) -> None:  # type: ignore[no-untyped-def]
+    """Re-timing measured the first segment only and set it beside the worst segment's prediction (1.41x
+    measured against a 1.22x made on other frames): now the deciding segment is timed, beside its own."""
+    res = run_search(settings(trials=5, study="seg-rt", also_on=(OTHER,), retime=2, retime_repeats=2),
+                     evaluator=tiny_evaluator, heldout=False)
+    study = open_study(resolve_storage(None, "seg-rt"), "seg-rt", create=False)
+    assert res.retimed
+    for r in res.retimed:
+        per = study.trials[r["trial"]].user_attrs["segments"]
+        slowest = min(per, key=lambda p: (p["speedup"], per.index(p)))
+        assert r["segment"] == slowest["segment"] and r["predicted"] == pytest.approx(slowest["speedup"])

@@ -460,7 +460,8 @@ def retimed_table(rows: list[dict[str, Any]]) -> str:
     """Re-timed front points as a fixed-width text table (measured speedup with its CI, prediction)."""
     head = (f"{'trial':>5} {'measured':>9} {'CI':>14} {'level':>6} {'predicted':>10} {'dense ms':>9} "
             f"{'delta ms':>9}")
-    lines = [head]
+    segments = any(r.get("segment") for r in rows)  # several segments: each point timed on its deciding one
+    lines = [head + ("  timed on" if segments else "")]
     for r in rows:
         ci = f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
         lv = r.get("ci_level", float("nan"))
@@ -468,7 +469,11 @@ def retimed_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"{int(r['trial']):>5} {r['measured']:>8.2f}x {ci:>14} {level:>6} {r['predicted']:>9.2f}x "
             f"{r['dense_ms']:>9.1f} {r['delta_ms']:>9.1f}"
+            + (f"  {r.get('segment') or '-'}" if segments else "")
         )
+    if segments:
+        lines.append("(each point timed on the segment whose predicted speedup decided its own; predicted: "
+                     "that segment's)")
     return "\n".join(lines)
 
 

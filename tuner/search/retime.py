@@ -4,7 +4,8 @@ A search prices trials with a model (MACs, or the latency model's predicted wall
 timing every trial is slow and noisy. The few feasible points that could be recommended are then timed
 for real: each in ``repeats`` interleaved rounds of dense PyTorch and the delta network on the tuning
 frames (:meth:`~deltatune.search.objective.Evaluator.timed`: the faster dense layout, the sparse backend
-calibrated for this machine), one speedup per round, summarised by the median and the order-statistic
+calibrated for this machine; with several segments, those of the segment whose prediction decided the
+trial's, compared with that segment's own prediction: :func:`timing_segment`), one speedup per round, summarised by the median and the order-statistic
 CI of the median over the rounds (:func:`deltatune.stats.median_ci`, with the level it reaches: 93.75 % for
 the default 5 rounds; the median, because a round disturbed by another process is an outlier of either
 sign; ``bench`` reports medians too). The recommendation is the re-timed feasible point with the
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from deltatune.search.training import Trainer
 
 __all__ = [
-    "Retimed", "fastest_first", "retime_candidates", "retime_trials", "stored_retimings", "RETIMED_ATTR"
+    "Retimed", "fastest_first", "retime_candidates", "retime_trials", "stored_retimings", "timing_segment",
+    "RETIMED_ATTR",
 ]
 
 #: Study user attribute holding the re-timings: ``{trial number: Retimed.to_dict()}``.
@@ -56,6 +58,9 @@ class Retimed:
     #: the confidence level ``[ci_low, ci_high]`` reaches (see :func:`deltatune.stats.median_ci`); NaN in
     #: re-timings stored before it was recorded (they hold a percentile-bootstrap interval)
     ci_level: float = float("nan")
+    #: the segment timed (``video@start``) when the search scored several (``--also-on``, ``--spread``):
+    #: the one whose predicted speedup decided the trial's, and ``predicted`` is that segment's own
+    segment: str | None = None
 
     @property
     def measured(self) -> float:
@@ -105,6 +110,21 @@ def retime_candidates(front: pd.DataFrame, n: int) -> list[int]:
     return [int(t) for t in ok["trial"].head(n)]
 
 
+def timing_segment(evaluator: Any, trial: optuna.trial.FrozenTrial) -> tuple[Any, float, str | None]:
+    """``(evaluator to time on, its predicted speedup, segment label)`` for ``trial``: with several
+    segments, the one whose own prediction is the trial's (the worst, or nearest the mean or quantile),
+    so that the measurement meets the prediction of the same frames; else the evaluator itself."""
+    from deltatune.search.segments import SEGMENTS_ATTR
+
+    target = float(trial.values[1])
+    per = trial.user_attrs.get(SEGMENTS_ATTR)
+    evaluators = getattr(evaluator, "evaluators", None)
+    if not per or evaluators is None or len(per) != len(evaluators):
+        return evaluator, target, None
+    i = min(range(len(per)), key=lambda k: (abs(float(per[k]["speedup"]) - target), k))
+    return evaluators[i], float(per[i]["speedup"]), str(per[i]["segment"])
+
+
 def retime_trials(
     study: optuna.Study,
     evaluator: Evaluator,
@@ -139,13 +159,14 @@ def retime_trials(
                 from deltatune.errors import ConfigError
 
                 raise ConfigError(f"trial {n} ran fine-tuned weights; re-timing it needs its fine-tune")
-            rounds = evaluator.timed(ThresholdFile.from_attrs(t.user_attrs), "tune", repeats=repeats)
+            on, predicted, segment = timing_segment(evaluator, t)
+            rounds = on.timed(ThresholdFile.from_attrs(t.user_attrs), "tune", repeats=repeats)
             ratios = tuple(d / max(s, 1e-9) for d, s in rounds)
             ci = median_ci(ratios)
             dense, delta = (float(v) for v in rounds[median_round(ratios)])
             out[n] = stored[n] = Retimed(
-                trial=n, predicted=float(t.values[1]), speed=speed, ratios=ratios, dense_ms=dense,
-                delta_ms=delta, ci_low=ci.low, ci_high=ci.high, host=host, ci_level=ci.level,
+                trial=n, predicted=predicted, speed=speed, ratios=ratios, dense_ms=dense,
+                delta_ms=delta, ci_low=ci.low, ci_high=ci.high, host=host, ci_level=ci.level, segment=segment,
             )
             study.set_user_attr(RETIMED_ATTR, {str(k): v.to_dict() for k, v in stored.items()})
         if on_trial is not None:
