@@ -363,3 +363,21 @@ def test_windows_crop_the_video_the_units_are_from() -> None:
     assert dict(mixed.setup_rows())["crop windows of the video (streams)"] == (
         "240,200,120,160 of clip.mp4; other videos' segments: their default windows")
     assert WorkerState(mixed, None).workload(mixed.units[1]).windows == ()
+
+
+def test_a_search_study_name_leaves_room_for_its_runs_study_names() -> None:
+    """Each run of a search study stores its search as ``NAME.<run key>``, which the storage takes up to
+    100 characters: a longer name passed the parser and then failed every run, naming ``--study``. The
+    longest accepted name gives inner names the storage takes; one more character is refused, located."""
+    from deltatune.search.storage import resolve_storage
+
+    text = '[study]\nname = "{}"\nkind = "search"\nmodel = "hrnet"\nrepeats = 1\n[fixed]\ntrials = 2\n'
+    longest = 100 - 13  # "." and a 12-character run key
+    spec = parse_study(text.format("s" * longest), path="studies/x.toml")
+    for run in spec.runs():
+        resolve_storage(None, f"{spec.name}.{run.key}")  # no error (execute names the run's search so)
+    msg = _err(text.format("s" * (longest + 1)))
+    assert msg.startswith(f"studies/x.toml:2: study.name: use 1-{longest} letters"), msg
+    assert "NAME.<run key>" in msg and f"({longest + 1} characters)" in msg
+    evaluate = '[study]\nname = "{}"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\n'
+    assert parse_study(evaluate.format("e" * 100), path="e.toml").name == "e" * 100  # no inner studies

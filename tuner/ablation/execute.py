@@ -37,6 +37,7 @@ from deltatune.ablation.spec import (
     StudySpec,
     parse_frames,
     parse_segment,
+    run_study_name,
     segment_list,
     split_list,
 )
@@ -294,7 +295,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         strategy=str(spec.setting(p, "strategy")),
         space=str(spec.setting(p, "space")),
         budget=float(spec.setting(p, "budget")),
-        study=f"{spec.name}.{run.key}",
+        study=run_study_name(spec.name, run.key),
         storage=state.storage,
         seed=run.seed,
         tune_dilation=bool(spec.setting(p, "tune_dilation")),

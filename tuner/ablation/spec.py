@@ -42,6 +42,7 @@ from typing import Any
 
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ConfigError
+from deltatune.search.storage import MAX_STUDY_NAME
 from deltatune.search.study_workload import Segment, parse_segment, same_video
 from deltatune.train.detection import DETECTOR, DetectionTrainConfig
 from deltatune.train.detection_eval import DEFAULT_SCORE_THRESHOLD
@@ -350,6 +351,24 @@ _TABLES = {"study", "factors", "fixed", "equivalence"}
 _CROP_ONLY = ("weights", "frames", "streams", "windows", "start", "heldout", "joints")
 #: The observations a search run makes on its own frames (``observe``)
 OWN_FRAMES = ("tuning", "held-out")
+#: Hex digits of a run's key (:attr:`Run.key`).
+RUN_KEY_CHARS = 12
+
+
+def run_study_name(study: str, key: str) -> str:
+    """The Optuna study a search run's inner search is stored as: ``<study>.<run key>``."""
+    return f"{study}.{key}"
+
+
+def max_name_length(kind: str) -> int:
+    """The longest ``study.name`` a study of ``kind`` can have: a storage takes names of up to
+    ``MAX_STUDY_NAME`` characters, and each run of a search study stores its inner search under
+    :func:`run_study_name`, the name with a run key added."""
+    if kind != "search":
+        return MAX_STUDY_NAME
+    return MAX_STUDY_NAME - len(run_study_name("", "0" * RUN_KEY_CHARS))
+
+
 @dataclass(frozen=True)
 class DesignPoint:
     """One combination of factor levels (plus the fixed settings): what a run varies."""
@@ -377,7 +396,7 @@ class Run:
             sort_keys=True,
             default=str,
         )
-        return hashlib.sha1(payload.encode()).hexdigest()[:12]
+        return hashlib.sha1(payload.encode()).hexdigest()[:RUN_KEY_CHARS]
 
 
 @dataclass(frozen=True)
@@ -741,8 +760,12 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
                            "(train_frames, eval_frames and size under [fixed] or [factors]), with ImageNet "
                            f"MobileNetV2 weights; {key} applies to search and evaluate studies")
     name = sec["name"]
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        raise fail("study", "name", f"use 1-100 letters, digits, - _ . (got {name!r})")
+    longest = max_name_length(kind)
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{longest - 1}}}", name):
+        why = "" if longest == MAX_STUDY_NAME else (
+            f"; each run's search is stored as NAME.<run key>, at most {MAX_STUDY_NAME} characters")
+        shown = f"{name[:40]!r}{'...' if len(name) > 40 else ''} ({len(name)} characters)"
+        raise fail("study", "name", f"use 1-{longest} letters, digits, - _ .{why} (got {shown})")
     for key, lo in (
         ("frames", 4),
         ("streams", 1),

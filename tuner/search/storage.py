@@ -508,14 +508,18 @@ def quiet_experimental() -> None:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 
+#: The longest study name a storage takes (``--study``; an ablation's inner search studies too).
+MAX_STUDY_NAME = 100
+
+
 def resolve_storage(
     url: str | None, study: str, *, jobs: int = 1, heartbeat: float = HEARTBEAT_S
 ) -> StorageSpec:
     """Turn ``--storage`` (or its absence) into a :class:`StorageSpec`; unknown schemes are errors."""
-    if not study or any(c in study for c in "/\\") or study.startswith(".") or len(study) > 100:
+    if not study or any(c in study for c in "/\\") or study.startswith(".") or len(study) > MAX_STUDY_NAME:
         shown = f"{study[:40]!r}{'...' if len(study) > 40 else ''}"
         raise ConfigError(
-            f"--study {shown}: use a plain name of 1-100 characters (letters, digits, - _ .), "
+            f"--study {shown}: use a plain name of 1-{MAX_STUDY_NAME} characters (letters, digits, - _ .), "
             "no path separators"
         )
     if url is None or url == "":
