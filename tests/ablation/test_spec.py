@@ -381,3 +381,13 @@ def test_a_search_study_name_leaves_room_for_its_runs_study_names() -> None:
     assert "NAME.<run key>" in msg and f"({longest + 1} characters)" in msg
     evaluate = '[study]\nname = "{}"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\n'
     assert parse_study(evaluate.format("e" * 100), path="e.toml").name == "e" * 100  # no inner studies
+
+
+@pytest.mark.parametrize("kind", ["search", "evaluate"])
+def test_heldout_leaving_too_few_tuning_frames_is_refused_at_its_line(kind: str) -> None:
+    """``heldout = 3`` of ``frames = 4`` leaves one tuning frame: the parser refuses it at study.heldout,
+    not check_inputs (or every report's setup rows) later with no file, line or field."""
+    repeat = 'units = ["vtest@0"]' if kind == "evaluate" else "repeats = 1"
+    text = f'[study]\nname = "ho"\nkind = "{kind}"\nmodel = "hrnet"\nframes = 4\nheldout = 3\n{repeat}\n'
+    assert _err(text) == ("studies/x.toml:6: study.heldout: held-out frames 3 of 4: both tuning and held-out "
+                          "parts need >= 2 frames")

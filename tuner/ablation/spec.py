@@ -43,7 +43,7 @@ from typing import Any
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ConfigError
 from deltatune.search.storage import MAX_STUDY_NAME
-from deltatune.search.study_workload import Segment, parse_segment, same_video
+from deltatune.search.study_workload import Segment, parse_segment, same_video, split_error
 from deltatune.train.detection import DETECTOR, DetectionTrainConfig
 from deltatune.train.detection_eval import DEFAULT_SCORE_THRESHOLD
 
@@ -776,6 +776,9 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
     ):
         if key in sec and sec[key] < lo:
             raise fail("study", key, f"expected an integer >= {lo}, got {sec[key]!r}")
+    split = split_error(sec.get("frames", StudySpec.frames), sec.get("heldout"))
+    if kind != "detection" and split is not None:  # tuning and held-out frames, before any run
+        raise fail("study", "heldout" if "heldout" in sec else "frames", split)
     kw: dict[str, Any] = {
         k: v
         for k, v in sec.items()

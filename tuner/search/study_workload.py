@@ -82,6 +82,20 @@ def parse_segment(text: str) -> Segment:
     return Segment(m.group("video"), int(m.group("start") or 0))
 
 
+def heldout_frames(frames: int, heldout: int | None) -> int:
+    """Held-out frames at the end of a clip of ``frames``: ``heldout``, else a quarter, at least 2."""
+    return heldout if heldout is not None else max(2, round(frames / 4))
+
+
+def split_error(frames: int, heldout: int | None) -> str | None:
+    """What is wrong with splitting ``frames`` into tuning and held-out frames (``None``: nothing): each part
+    needs 2 frames. Checked by the workload and, located at its field, by a study file's parser."""
+    h = heldout_frames(frames, heldout)
+    if h < 2 or frames - h < 2:
+        return f"held-out frames {h} of {frames}: both tuning and held-out parts need >= 2 frames"
+    return None
+
+
 @dataclass(frozen=True)
 class StudyWorkload:
     """Model + clip + split. ``weights``: ``"default"``, a checkpoint path, or ``None`` (random init with
@@ -118,16 +132,14 @@ class StudyWorkload:
             )
         if self.streams < 1:
             raise ConfigError(f"--streams {self.streams}: need at least one stream")
-        h = self.heldout_frames
-        if h < 2 or self.frames - h < 2:
-            raise ConfigError(
-                f"held-out frames {h} of {self.frames}: both tuning and held-out parts need >= 2 frames"
-            )
+        problem = split_error(self.frames, self.heldout)
+        if problem is not None:
+            raise ConfigError(problem)
 
     @property
     def heldout_frames(self) -> int:
         """Held-out frames at the end of the clip (default: a quarter, at least 2)."""
-        return self.heldout if self.heldout is not None else max(2, round(self.frames / 4))
+        return heldout_frames(self.frames, self.heldout)
 
     @property
     def tune_frames(self) -> int:
