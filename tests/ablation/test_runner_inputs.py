@@ -137,13 +137,46 @@ train_frames = "6:14"
 [factors]
 train = ["on", "off"]
 """
-    with pytest.raises(ConfigError, match=r"train_frames: --train-frames 6:14 overlap segment vtest@10's"):
+    with pytest.raises(ConfigError, match=r"overlap\.toml:12: fixed\.train_frames: fine-tuning frames 6:14 "
+                                          r"overlap segment vtest@10's"):
         check_inputs(load_study(write_study(tmp_path, text, "overlap")))
     spec = load_study(write_study(tmp_path, text.replace('train_frames = "6:14"\n', ""), "skip"))
     check_inputs(spec)
     point = next(iter(spec.points()))
     space = train_space(spec, point, WorkerState(spec, None).workload(), 0)
     assert space.start == 16  # after vtest@10's frames 10..15, not right after the clip at 6
+
+
+def test_fine_tuning_frames_errors_are_located_in_the_study_files_words(tmp_path: Path) -> None:
+    """A fine-tune's frames that overlap the clip, or (by default, after the clip) run past the video's end:
+    one line at the field that sets them (train_frames, else the setting that turned the fine-tune on),
+    in the study file's words. It once read ``tf.toml: train_frames: --train-frames 4:10 ...``: no line,
+    and the command line's option."""
+    text = """\
+[study]
+name = "{name}"
+kind = "search"
+model = "hrnet_tiny"
+weights = "none"
+frames = 6
+start = START
+streams = 1
+repeats = 1
+
+[fixed]
+trials = 2
+finetune_steps = 2
+train_frames = "4:10"
+"""
+    with pytest.raises(ConfigError) as info:
+        check_inputs(load_study(write_study(tmp_path, text.replace("START", "0"), "clip")))
+    assert str(info.value) == (
+        f"{tmp_path / 'clip.toml'}:14: fixed.train_frames: fine-tuning frames 4:10 overlap the search's "
+        "frames 0:6; fine-tune on frames the search does not score")
+    late = text.replace("START", "780").replace('train_frames = "4:10"\n', "")
+    with pytest.raises(ConfigError, match=r"late\.toml:13: fixed\.finetune_steps: fine-tuning frames "
+                                          r"786:\d+: vtest has only \d+ frames"):
+        check_inputs(load_study(write_study(tmp_path, late, "late")))
 
 
 def test_a_study_finds_its_video_beside_it_from_any_working_directory(

@@ -129,29 +129,37 @@ def check_inputs(spec: StudySpec) -> None:
         wl = state.workload()
         for point in spec.points():
             if spec.setting(point, "train") or spec.setting(point, "finetune_steps"):
-                try:
-                    train_space(spec, point, wl, 0).check(wl)
-                except ConfigError as exc:
-                    raise ConfigError(f"{spec.path}: train_frames: {exc}") from None
+                table, name = _train_frames_field(spec, point)
+                _checked(spec, name, None, lambda p=point: train_space(spec, p, wl, 0).check(wl), table=table)
+
+
+def _train_frames_field(spec: StudySpec, point: Any) -> tuple[str, str]:
+    """``(table, field)`` of the study file that sets the fine-tuning frames of ``point``: ``train_frames``
+    where the file sets it, else the setting that turned the fine-tune on (its frames are the default)."""
+    for name in ("train_frames", "train", "finetune_steps"):
+        table = spec.table_of(name)
+        if table is not None and (name == "train_frames" or spec.setting(point, name)):
+            return table, name
+    return "fixed", "train_frames"  # pragma: no cover - a fine-tune is on only when the file says so
 
 
 _STUDY_WORDS = {
     "--frames ": "frames = ", "--weights ": "weights = ", "an earlier --start": "an earlier first frame",
-    "from --start ": "from frame ",
+    "from --start ": "from frame ", "--train-frames ": "fine-tuning frames ",
 }
 """Command-line options in the workload's messages -> how the study file says them."""
 
 
-def _checked(spec: StudySpec, field: str, seg: Any, step: Callable[[], Any]) -> Any:
+def _checked(spec: StudySpec, field: str, seg: Any, step: Callable[[], Any], *, table: str = "study") -> Any:
     """Run one input check of the study's workload; its error becomes one line naming the study file's
-    line and ``field`` (and the segment), in the file's words rather than the command line's."""
+    line and ``table.field`` (and the segment), in the file's words rather than the command line's."""
     try:
         return step()
     except DeltatuneError as exc:  # a missing video or weights, a window outside the frame, too few frames
         said = str(exc)
         for cli, words in _STUDY_WORDS.items():
             said = said.replace(cli, words)
-        where = field_location(spec, "study", field)
+        where = field_location(spec, table, field)
         raise ConfigError(f"{where}: {f'segment {seg.label}: ' if seg else ''}{said}") from None
 
 
