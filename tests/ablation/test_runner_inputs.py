@@ -201,3 +201,40 @@ def test_a_study_finds_its_video_beside_it_from_any_working_directory(
         wl = WorkerState(spec, None).workload(unit)
         assert (Path(wl.video), wl.start) == (home / "clip", unit.start)
     assert [u.label for u in spec.units] == ["clip@0", "clip@1"]  # reports name them as written
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        ('"nosuchclip@10"',
+         r"ao\.toml:13: fixed\.also_on: segment nosuchclip@10: video source nosuchclip does not exist"),
+        ('"vtest@790"',
+         r"ao\.toml:13: fixed\.also_on: segment vtest@790: frames = 6: vtest has 795 frame\(s\), 5 from "
+         r"frame 790; need 6"),
+        ('"off"', r"ao\.toml:13: fixed\.also_on: expected a string of segments .* or \"none\", got 'off'"),
+    ],
+    ids=["missing-video", "past-the-end", "off"],
+)
+def test_also_on_segments_are_checked_before_any_run(tmp_path: Path, level: str, expected: str) -> None:
+    """A search's ``also_on`` segments are read by every run: a missing video or a segment past the end
+    of its video passed --dry-run and then failed every run; ``"off"`` became a video named ``False``.
+    Each is one line at the field now, before any model is built (a real segment passes)."""
+    text = f"""\
+[study]
+name = "{{name}}"
+kind = "search"
+model = "hrnet_tiny"
+weights = "none"
+frames = 6
+streams = 1
+repeats = 1
+
+[fixed]
+strategy = "sweep"
+trials = 1
+also_on = {level}
+"""
+    with pytest.raises(ConfigError, match=expected) as info:
+        check_inputs(load_study(write_study(tmp_path, text, "ao")))
+    assert "\n" not in str(info.value)
+    check_inputs(load_study(write_study(tmp_path, text.replace(level, '"vtest@300"'), "fine")))

@@ -36,9 +36,7 @@ from deltatune.ablation.spec import (
     Segment,
     StudySpec,
     parse_frames,
-    parse_segment,
     run_study_name,
-    segment_list,
     split_list,
 )
 from deltatune.errors import ConfigError
@@ -249,7 +247,7 @@ def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
     against those segments either way, so no run is scored on frames its fine-tune saw."""
     from deltatune.search.training import TrainSpace
 
-    segments = [parse_segment(t) for t in segment_list(spec.setting(p, "also_on"))] + list(spec.score_on)
+    segments = spec.also_on(p) + list(spec.score_on)
     others = [wl.on_segment(spec.local_segment(seg)) for seg in segments]
     frames = parse_frames(spec.setting(p, "train_frames"))
     if frames is None:
@@ -303,10 +301,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         finish=True,
         train=train_space(spec, p, wl, run.seed) if train else None,
         timeout=timeout if timeout > 0 else None,
-        also_on=tuple(
-            wl.on_segment(spec.local_segment(parse_segment(t)))
-            for t in segment_list(spec.setting(p, "also_on"))
-        ),
+        also_on=tuple(wl.on_segment(spec.local_segment(seg)) for seg in spec.also_on(p)),
         aggregate=str(spec.setting(p, "aggregate")),
         keyframes=tuple(int(t) for t in split_list(spec.setting(p, "keyframes"))),
     )

@@ -42,7 +42,7 @@ from deltatune._workers import (
     optimize_resilient,
     register_worker,
 )
-from deltatune.ablation.spec import FACTORS, Run, StudySpec, field_location
+from deltatune.ablation.spec import FACTORS, Run, Segment, StudySpec, field_location
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, complete_run_keys, default_storage, open_ablation
 from deltatune.errors import ConfigError, DeltatuneError
 from deltatune.search.storage import check_heartbeat, grace_period
@@ -114,15 +114,14 @@ def check_inputs(spec: StudySpec) -> None:
     except DeltatuneError as exc:  # not registered, or not a pose / classification model
         raise ConfigError(f"{field_location(spec, 'study', 'model')}: {exc}") from None
     state = WorkerState(spec, None)
-    segments: list[Any] = list(spec.units) if spec.kind == "evaluate" else [None, *spec.score_on]
     _checked(spec, "weights", None, state.workload().resolve_weights)
-    for seg in segments:  # each step names the study field it checks
+    segments = _clips(spec)
+    for table, clip_field, seg in segments:  # each step names the study field it checks
         wl = state.workload(seg)
-        clip_field = "units" if spec.kind == "evaluate" else "score_on"
-        info = _checked(spec, "video" if seg is None else clip_field, seg, wl.check_video)
-        _checked(spec, "frames" if seg is None else clip_field, seg, partial(wl.check_frames, info))
+        info = _checked(spec, clip_field or "video", seg, wl.check_video, table=table)
+        _checked(spec, clip_field or "frames", seg, partial(wl.check_frames, info), table=table)
         _checked(spec, "windows", seg, partial(wl.check_windows, info))
-    _check_threshold_files(spec, state.workload(segments[0]))
+    _check_threshold_files(spec, state.workload(segments[0][2]))
     if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
         from deltatune.ablation.execute import train_space
 
@@ -131,6 +130,19 @@ def check_inputs(spec: StudySpec) -> None:
             if spec.setting(point, "train") or spec.setting(point, "finetune_steps"):
                 table, name = _train_frames_field(spec, point)
                 _checked(spec, name, None, lambda p=point: train_space(spec, p, wl, 0).check(wl), table=table)
+
+
+def _clips(spec: StudySpec) -> list[tuple[str, str | None, Segment | None]]:
+    """Every clip the study's runs read, as ``(table, field, segment)``: an evaluate study's units; a
+    search's own clip (``None``: study.video and study.frames), its ``score_on`` segments and every
+    ``also_on`` segment of any design point, each once, with the study file's field that names it."""
+    if spec.kind == "evaluate":
+        return [("study", "units", u) for u in spec.units]
+    out: list[tuple[str, str | None, Segment | None]] = [("study", None, None)]
+    out += [("study", "score_on", s) for s in spec.score_on]
+    table = spec.table_of("also_on") or "fixed"
+    also_on = [s for p in spec.points() for s in spec.also_on(p)]
+    return out + [(table, "also_on", s) for s in dict.fromkeys(also_on)]
 
 
 def _train_frames_field(spec: StudySpec, point: Any) -> tuple[str, str]:

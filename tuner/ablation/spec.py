@@ -184,8 +184,8 @@ def _check_aggregate(v: Any) -> str | None:
 
 
 def _check_segments(v: Any) -> str | None:
-    if not isinstance(v, str):
-        return f'expected a string of segments "video@first-frame" separated by commas, got {v!r}'
+    if not isinstance(v, str) or v in ("on", "off"):  # "off" would become a boolean, then a video "False"
+        return f'expected a string of segments "video@first-frame" separated by commas, or "none", got {v!r}'
     for part in segment_list(v):
         try:
             parse_segment(part)
@@ -439,6 +439,10 @@ class StudySpec:
         if name in self.fixed:
             return self.fixed[name]
         return FACTORS[self.kind][name][1]
+
+    def also_on(self, point: DesignPoint) -> list[Segment]:
+        """The further segments a search run at ``point`` scores every trial on (``also_on``)."""
+        return [parse_segment(t) for t in segment_list(self.setting(point, "also_on"))]
 
     def table_of(self, name: str) -> str | None:
         """The study file's table that sets ``name`` (``"factors"`` or ``"fixed"``; ``None``: its
