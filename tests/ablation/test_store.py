@@ -63,6 +63,27 @@ def test_a_design_that_adds_levels_seeds_or_segments_extends_the_stored_one(tmp_
             open_ablation(url, spec, heartbeat=None)
 
 
+def test_segments_of_another_video_extend_a_study_whose_units_shared_one(tmp_path: Path) -> None:
+    """Units all from carphone give the study ``video = carphone``; adding a vtest unit made it the default
+    vtest, and the grown file was refused as "a different design: video 'carphone' (now 'vtest')", though
+    no run reads ``video`` without windows (each unit names its own). With windows it crops, and counts."""
+    url = f"sqlite:///{tmp_path / 'grow.db'}"
+    one_video = STUDY.replace('["vtest@0", "vtest@100"]', '["carphone@0"]')
+    first = parse_study(one_video, path="grow.toml")
+    open_ablation(url, first, heartbeat=None)
+    grown = parse_study(one_video.replace('["carphone@0"]', '["carphone@0", "vtest@0"]'), path="grow.toml")
+    assert (first.video, grown.video) == ("carphone", "vtest")
+    assert grown.extends(first) and grown.differences(first) == []
+    assert design_change(url, grown) == (
+        "grow: the study file adds runs to the stored design (2 -> 4 runs); finished runs are kept"
+    )
+    cropped = 'frames = 8\nwindows = ["0,0,96,96"]'
+    old = parse_study(one_video.replace("frames = 8", cropped), path="grow.toml")
+    new = parse_study(one_video.replace("frames = 8", cropped + '\nvideo = "vtest"').replace(
+        '["carphone@0"]', '["carphone@0", "vtest@0"]'), path="grow.toml")
+    assert not new.extends(old) and "video 'carphone' (now 'vtest')" in new.differences(old)
+
+
 def test_a_storage_of_searches_only_points_to_pareto(tmp_path: Path) -> None:
     """``report s.db`` on a search's storage: naming a study with --study would not help, so the error
     names its searches and the command that shows one."""

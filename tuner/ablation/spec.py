@@ -570,13 +570,21 @@ class StudySpec:
         """What must not change when a stored study is resumed: the runs and what each measures."""
         return hashlib.sha1(json.dumps(self._design(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    def _kept_design(self, other: StudySpec) -> dict[str, Any]:
+        """What every run of this design and ``other`` measures alike, which must match for one to extend
+        the other: the design less what adds runs (factors, seeds, units), and less ``video`` for two
+        evaluate studies without windows: each unit names its own video, so ``video`` (taken from units
+        that all come from one) crops nothing and no run reads it."""
+        varying = {"factors", "seeds", "repeats", "units"}
+        if self.kind == other.kind == "evaluate" and not self.windows and not other.windows:
+            varying.add("video")
+        return {k: v for k, v in self._design().items() if k not in varying}
+
     def extends(self, stored: StudySpec) -> bool:
         """Whether this design is ``stored``'s with runs added: more levels of its factors, more seeds or
         segments, everything each run measures unchanged. Its finished runs then stay valid (a run's key
         is its levels, seed and unit), and ``ablate`` runs only the new ones."""
-        varying = ("factors", "seeds", "repeats", "units")
-        mine = {k: v for k, v in self._design().items() if k not in varying}
-        theirs = {k: v for k, v in stored._design().items() if k not in varying}
+        mine, theirs = self._kept_design(stored), stored._kept_design(self)
         if json.dumps(mine, sort_keys=True, default=str) != json.dumps(theirs, sort_keys=True, default=str):
             return False
         if list(self.factors) != list(stored.factors):
@@ -586,10 +594,9 @@ class StudySpec:
     def differences(self, stored: StudySpec) -> list[str]:
         """What keeps this design from extending ``stored`` (see :meth:`extends`), each as ``field old
         (now new)``: a changed model, data or fixed setting, another factor list, or runs taken away."""
-        varying = ("factors", "seeds", "repeats", "units")
-        mine, theirs = self._design(), stored._design()
+        mine, theirs = self._kept_design(stored), stored._kept_design(self)
         said = []
-        for k in sorted((mine.keys() | theirs.keys()) - set(varying)):
+        for k in sorted(mine.keys() | theirs.keys()):
             a, b = theirs.get(k), mine.get(k)
             if isinstance(a, dict) and isinstance(b, dict):  # [fixed]: name the setting, not the table
                 said += [f"{k}.{kk} {a.get(kk)!r} (now {b.get(kk)!r})" for kk in sorted(a.keys() | b.keys())
