@@ -348,3 +348,27 @@ def test_the_training_options_defaults_are_the_train_spaces() -> None:
     default = TrainSpace(start=100, frames=40)
     for f in fields(TrainSpace):
         assert getattr(space, f.name) == getattr(default, f.name), f.name
+
+
+def test_an_interrupt_advises_the_command_that_reaches_the_trials_it_aimed_at(results: Path) -> None:
+    """``--trials 20`` on a study holding 3 finished trials aims at 23: the interrupt's advice once said
+    ``--finish`` alone, which counts ``--trials 20`` as the total and stops short (at 20). It now names
+    ``--trials 23 --finish``; with ``--finish`` given, the target is ``--trials`` itself."""
+    import optuna
+
+    from deltatune.cli.search import add_arguments, build_settings, interrupted_advice
+    from deltatune.search.runner import finish_target
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = [*TINY_ARGS, "--study", "S", "--trials", "20"]
+    settings = build_settings(parser.parse_args(argv))
+    assert finish_target(settings) == 20  # a new study: 20 in all
+    study = optuna.create_study(study_name="S", storage=settings.storage_spec().open(),
+                                directions=["minimize", "maximize"])
+    for _ in range(3):
+        study.add_trial(optuna.trial.create_trial(values=[0.0, 1.0]))
+    assert finish_target(settings) == 23
+    advice = interrupted_advice(settings.study_name, finish_target(settings))
+    assert advice.endswith("To finish to 23 trials, run the same command with --study S --trials 23 --finish")
+    assert finish_target(build_settings(parser.parse_args([*argv, "--finish"]))) == 20

@@ -488,6 +488,14 @@ def _speed_words(b: dict[str, Any], speed: str) -> str:
             f"{b['speedup']:.2f}x)")
 
 
+def interrupted_advice(study: str, target: int) -> str:
+    """What an interrupted search says: its finished trials are kept, and the command that finishes the
+    study to ``target``, the finished trials the interrupted call aimed at (:func:`finish_target`): without
+    ``--trials target``, ``--finish`` would count the call's ``--trials`` (new trials) as the total."""
+    return (f"deltatune search: interrupted; finished trials are kept in study {study}. To finish to "
+            f"{target} trials, run the same command with --study {study} --trials {target} --finish")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the search and print the front, the recommendation and where the study is."""
     from deltatune.search.storage import removed_if_left_empty
@@ -510,6 +518,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     """:func:`run` once the storage opened: check the videos, search, print."""
     from deltatune.errors import ConfigError, DeltatuneError
     from deltatune.search import run_search
+    from deltatune.search.runner import finish_target
     from deltatune.search.storage import shown_url
 
     settings.workload.check()
@@ -549,6 +558,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         retime_bar[0].n = done
         retime_bar[0].refresh()
 
+    target = finish_target(settings)  # before the search adds trials
     try:
         result = run_search(
             settings, on_progress=progress, progress_training=show, on_retime=retime_progress
@@ -556,9 +566,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        print(f"deltatune search: interrupted; finished trials are kept in study {settings.study_name}. To "
-              f"finish to {settings.trials} trials, run the same command with --study {settings.study_name} "
-              "--finish", file=sys.stderr)
+        print(interrupted_advice(settings.study_name, target), file=sys.stderr)
         return 130
     except DeltatuneError:  # bad input found once the model ran: on a terminal, only the error line stays
         for b_ in [bar, *retime_bar]:

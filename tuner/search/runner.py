@@ -79,6 +79,7 @@ __all__ = [
     "DIRECTIONS",
     "fail_interrupted_trials",
     "fail_orphaned_trials",
+    "finish_target",
 ]
 
 log = logging.getLogger(__name__)
@@ -484,6 +485,19 @@ def _existing_study(spec: StorageSpec, name: str) -> optuna.Study | None:
         return open_study(spec, name, create=False)
     except ConfigError:  # no such study (yet)
         return None
+
+
+def finish_target(settings: SearchSettings) -> int:
+    """The finished trials the study holds once a search with ``settings`` is done: ``settings.trials``
+    with ``finish``; else ``settings.trials`` new ones after those it holds already (a new study's anchor
+    trials count among them). Read before the search, so an interrupt can say how to get there."""
+    from optuna.trial import TrialState
+
+    if settings.finish:
+        return settings.trials
+    existing = _existing_study(settings.storage_spec(), settings.study_name)
+    done = 0 if existing is None else len(existing.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return done + settings.trials
 
 
 def make_evaluator(
