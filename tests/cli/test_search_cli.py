@@ -372,3 +372,21 @@ def test_an_interrupt_advises_the_command_that_reaches_the_trials_it_aimed_at(re
     advice = interrupted_advice(settings.study_name, finish_target(settings))
     assert advice.endswith("To finish to 23 trials, run the same command with --study S --trials 23 --finish")
     assert finish_target(build_settings(parser.parse_args([*argv, "--finish"]))) == 20
+
+
+def test_the_suggested_commands_quote_a_study_name_with_a_space(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--study "my study"` was suggested back as `--study my study`, which the shell splits in two."""
+    import shlex
+
+    assert cli("search", [*TINY_ARGS, "--budget", "100", "--trials", "3", "--study", "my study"]) == 0
+    out = capsys.readouterr().out
+    assert cli("pareto", ["--study", "my study"]) == 0
+    out += capsys.readouterr().out
+    suggested = [ln.split(":", 1)[1].strip() for ln in out.splitlines()
+                 if ln.startswith(("export it:", "inspect:"))]  # fmt: skip
+    assert len(suggested) >= 2
+    for line in suggested:
+        argv = shlex.split(line)
+        assert argv[argv.index("--study") + 1] == "my study", line

@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
               "(the fastest re-timed trial within the budget)")
         storage = f" --storage {shlex.quote(shown_url(args.storage))}" if args.storage else ""
-        print(f"export it:   deltatune export --study {args.study}{storage} --trial {best['trial']} "
-              "-o thresholds.json")
+        print(f"export it:   deltatune export --study {shlex.quote(args.study)}{storage} "
+              f"--trial {best['trial']} -o thresholds.json")
     for what, path in (("csv", args.csv), ("plot", args.plot)):
         if path:
             print(f"{what}: {path}")

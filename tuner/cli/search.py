@@ -493,7 +493,8 @@ def interrupted_advice(study: str, target: int) -> str:
     study to ``target``, the finished trials the interrupted call aimed at (:func:`finish_target`): without
     ``--trials target``, ``--finish`` would count the call's ``--trials`` (new trials) as the total."""
     return (f"deltatune search: interrupted; finished trials are kept in study {study}. To finish to "
-            f"{target} trials, run the same command with --study {study} --trials {target} --finish")
+            f"{target} trials, run the same command with --study {shlex.quote(study)} --trials {target} "
+            "--finish")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -646,7 +647,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
                 f"{'on' if ft['truncation_aware'] else 'off'} (export copies them next to the thresholds)"
             )
         print(
-            f"export it:   deltatune export --study {result.study}"
+            f"export it:   deltatune export --study {shlex.quote(result.study)}"
             + (f" --storage {shlex.quote(shown_url(result.storage))}" if args.storage else "")
             + f" --trial {b['trial']} -o thresholds.json"
         )
@@ -655,7 +656,7 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         print(f"plot:        {args.plot}")
     else:
         print(
-            f"inspect:     deltatune pareto --study {result.study}"
+            f"inspect:     deltatune pareto --study {shlex.quote(result.study)}"
             + (f" --storage {shlex.quote(shown_url(result.storage))}" if args.storage else "")
             + " --plot front.png"
         )
