@@ -1,15 +1,15 @@
 """Re-timing the final front: the search's recommendation rests on measured wall clock, not a prediction.
 
 A search prices trials with a model (MACs, or the latency model's predicted wall-clock speedup) because
-timing every trial is slow and noisy. The few feasible points that could be recommended are then timed
-for real: each in ``repeats`` interleaved rounds of dense PyTorch and the delta network on the tuning
-frames (:meth:`~deltatune.search.objective.Evaluator.timed`: the faster dense layout, the sparse backend
-calibrated for this machine; with several segments, those of the segment whose prediction decided the
-trial's, compared with that segment's own prediction: :func:`timing_segment`), one speedup per round, summarised by the median and the order-statistic
-CI of the median over the rounds (:func:`deltatune.stats.median_ci`, with the level it reaches: 93.75 % for
-the default 5 rounds; the median, because a round disturbed by another process is an outlier of either
-sign; ``bench`` reports medians too). The recommendation is the re-timed feasible point with the
-highest measured median speedup.
+timing every trial is slow and noisy. The few feasible points that could be recommended are then timed for
+real: each in ``repeats`` interleaved rounds of dense PyTorch and the delta network on the tuning frames
+(:meth:`~deltatune.search.objective.Evaluator.timed`: the faster dense layout, the sparse backend calibrated
+for this machine; with several segments, those of the segment whose prediction decided the trial's, compared
+with that segment's own prediction: :func:`timing_segment`), one speedup per round, summarised by the median
+and the order-statistic CI of the median over the rounds (:func:`deltatune.stats.median_ci`, with the level
+it reaches: 93.75 % for the default 5 rounds; the median, because a round disturbed by another process is an
+outlier of either sign; ``bench`` reports medians too). The recommendation is the re-timed feasible point
+with the highest measured median speedup.
 
 Results are stored in the study's ``retimed`` user attribute, keyed by trial number, with the host they
 were measured on: a resumed search re-times only what this host has not timed yet.
