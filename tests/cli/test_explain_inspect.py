@@ -19,6 +19,17 @@ def test_explain_shows_every_step(capsys) -> None:
     assert "max |delta - dense|" in out
 
 
+def test_explain_shows_both_channels_that_decide_a_pixel(capsys) -> None:
+    """Only the second channel's delta and residual were shown, while a pixel fires on either: in frame 2
+    a blur pixel (channel 1) fired on a residual the grids never showed."""
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ch 1 (blur)", "ch 2 (centre-surround)"):
+        assert f"its output delta, {name}:" in out and f"ReLU residual r, {name} (after):" in out
+    assert "fired (either channel's |change| > 0.1):" in out
+    assert "channel 1:" not in out
+
+
 @pytest.mark.parametrize("value", ["0.13", "1e9"])
 def test_explain_a_frame_whose_change_is_all_held_back(capsys, value: str) -> None:
     """An input threshold above a frame's changes sends no pixel on: the conv and the ReLU do nothing

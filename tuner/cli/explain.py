@@ -79,8 +79,9 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
             _block(f"active (> {input_threshold}):", inp["mask"][0, 0]),
         ])
         n_act = int(inp["mask"].sum())
-        lines.append(f"-> {n_act} of 25 input pixels are sent on; the reference is updated only there, so a "
-                     "small change stays visible until it adds up.")
+        where = "the reference is updated only there" if n_act else "the reference stays as it was"
+        lines.append(f"-> {n_act} of 25 input pixels are sent on; {where}, so a small change stays visible "
+                     "until it adds up.")
         if "0" not in steps or "1" not in steps:  # no pixel sent on: the layers behind it skip the frame
             lines.append("-> the conv and the ReLU do no work this frame: no change reaches them, and the "
                          "output is the last frame's.")
@@ -92,7 +93,8 @@ def render(frames: list, input_threshold: float, relu_threshold: float) -> str:
             _block("dense network output:", wf.dense_output[0, 0]),
         ])
         lines.append(f"-> max |delta - dense| = {err:.4f}"
-                     + ("  (the held-back change, bounded by the thresholds)" if err > 1e-6 else "  (exact)"))
+                     + ("  (the held-back changes, carried through the layers after them)" if err > 1e-6
+                        else "  (exact)"))
         lines.append("")
     lines.append("With all thresholds 0 the delta network equals the dense one on every frame; "
                  "with thresholds > 0")
@@ -111,23 +113,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The walkthrough conv's two output channels (deltatune.delta.walkthrough), as the text names them.
+_CHANNELS = ("ch 1 (blur)", "ch 2 (centre-surround)")
+
+
 def _layers(steps: dict, relu_threshold: float) -> list[str]:
-    """The conv's and the ReLU's part of a frame's walkthrough."""
+    """The conv's and the ReLU's part of a frame's walkthrough, both channels: a pixel fires when either
+    channel's accumulated change passes the threshold."""
     lines: list[str] = []
     conv = steps["0"]
     lines += _side([
         _block("conv 3x3 updates (receptive field):", conv["updated_out"][0, 0]),
-        _block("its output delta, channel 1:", conv["delta_out"][0, 1]),
+        *(_block(f"its output delta, {name}:", conv["delta_out"][0, c]) for c, name in enumerate(_CHANNELS)),
     ])
     st = steps["1"]
     held = st["updated"] & ~st["fire"]
-    lines += _side([
-        _block("ReLU residual r, ch 1 (after):", st["r"][0, 1]),
-        _block("change f(a+r)-f(a), ch 1:", st["d"][0, 1]),
-        _block(f"fired (> {relu_threshold}):", st["fire"][0, 0]),
-    ])
+    for c, name in enumerate(_CHANNELS):
+        lines += _side([
+            _block(f"ReLU residual r, {name} (after):", st["r"][0, c]),
+            _block(f"change f(a+r)-f(a), {name}:", st["d"][0, c]),
+        ])
+    lines += _block(f"fired (either channel's |change| > {relu_threshold}):", st["fire"][0, 0])
     lines.append(
         f"-> ReLU: {int(st['updated'].sum())} updated pixels, {int(st['fire'].sum())} fired and emitted "
-        f"their change, {int(held.sum())} held back (their residual r is kept and re-checked next frame)."
+        f"their change, {int(held.sum())} held back (their residual r is kept and re-checked next frame, so "
+        "a pixel can fire on a small new change that adds to an earlier held-back one)."
     )
     return lines

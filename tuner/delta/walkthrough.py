@@ -35,7 +35,8 @@ def tiny_network() -> nn.Module:
 
 def example_frames() -> list[Tensor]:
     """Frame 0: flat grey. Frame 1: a bright spot appears (big change). Frame 2: a faint change
-    elsewhere (held back). Frame 3: the faint change grows (its residual now fires)."""
+    elsewhere (held back at the ReLU; its small blur tips a pixel held back in frame 1 over the threshold).
+    Frame 3: the faint change grows (its residual now fires)."""
     f0 = torch.full((1, 1, 5, 5), 0.2)
     f1 = f0.clone()
     f1[0, 0, 1, 3] = 1.0
