@@ -89,3 +89,14 @@ def test_a_video_of_ones_own_named_like_a_sample_is_its_own(vtest_path: Path, tm
     link.symlink_to(vtest_path)
     for sample in ("vtest", vtest_path, link):
         assert len(load_workload("hrnet_tiny", weights=None, video=sample, frames=2).windows) == 3
+
+
+def test_the_weights_label_names_the_architecture_a_default_really_runs() -> None:
+    """`inspect --model hrnet` said "weights: default" though the default runs HRNet-W18-small-v2
+    (1.5 GMACs), not the 7.6-GMAC W32 its name suggests."""
+    from deltatune.workload import weights_label
+
+    assert "hrnet_w18_small_v2" in weights_label("hrnet", "default")
+    assert weights_label("mobilenet_v2", "default") == "default"
+    assert weights_label("hrnet", "w.pth") == "w.pth"
+    assert weights_label("no-such-model", "default") == "default"

@@ -174,8 +174,11 @@ class BenchResult:
 
     def render(self, *, max_layers: int | None = 40) -> str:
         """A human-readable summary plus the per-layer table (heaviest layers first)."""
+        from deltatune.workload import weights_label
+
+        weights = weights_label(self.model, self.weights)
         lines = [
-            f"model {self.model} (weights: {self.weights}) on {self.video}: frames 1..{self.frames - 1} "
+            f"model {self.model} (weights: {weights}) on {self.video}: frames 1..{self.frames - 1} "
             + (f"of the clip from video frame {self.start} " if self.start else "") +
             f"x batch {self.batch}, "
             + (f"{self.threads} threads" if self.device == "cpu" else f"on {self.device}")

@@ -160,8 +160,11 @@ class InspectReport:
         }
 
     def render(self) -> str:
+        from deltatune.workload import weights_label
+
         first = f" from frame {self.start}" if self.start else ""
-        lines = [f"model {self.model} (weights: {self.weights}) on {self.video}: {self.frames} frames{first} "
+        weights = weights_label(self.model, self.weights)
+        lines = [f"model {self.model} (weights: {weights}) on {self.video}: {self.frames} frames{first} "
                  f"x {self.streams} stream{'s' if self.streams != 1 else ''}, mode {self.mode}"]
         lines += [f"note: {n}" for n in self.notes]
         w = max([len(p["name"]) for p in self.truncation_points] + [4])

@@ -155,6 +155,20 @@ def _ratio(w: int, h: int) -> tuple[int, int]:
     return w // g, h // g
 
 
+def weights_label(model: str, weights: str) -> str:
+    """``weights`` as a reader should see it: a model whose default weights are another architecture's
+    (``hrnet`` runs HRNet-W18-small-v2) says so, since that network, not the named one, ran."""
+    from deltatune_models import model_info
+
+    try:
+        variant = model_info(model).default_variant
+    except Exception:  # noqa: BLE001 - a name the registry does not know: shown as given
+        return weights
+    if weights == "default" and variant:
+        return f"default, i.e. {variant}'s architecture and weights"
+    return weights
+
+
 def build_model(
     model: str, weights: str | Path | None = "default", *, allow_random: bool = True, seed: int = 0
 ) -> tuple[nn.Module, str, bool]:

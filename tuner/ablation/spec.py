@@ -474,8 +474,11 @@ class StudySpec:
     def setup_rows(self) -> list[tuple[str, str]]:
         """What every run of the study shares, as ``(setting, value)`` rows for a report: the kind, the
         model and weights, the video and its crops, the clip, the repeats and the fixed settings."""
+        from deltatune.workload import weights_label
+
         per_segment = self.kind == "evaluate"  # each segment names its video and first frame
-        rows = [("kind", self.kind), ("model", self.model), ("weights", str(self.weights or "random")),
+        weights = weights_label(self.model, str(self.weights or "random"))
+        rows = [("kind", self.kind), ("model", self.model), ("weights", weights),
                 ("video", "each segment's (below)" if per_segment else self.video)]
         if self.kind != "detection":
             crops = "; ".join(self.windows) or (
