@@ -361,8 +361,9 @@ def run_bench(
     be = get_backend(backend)
     net = convert(dense, thresholds=0.0 if threshold is None else threshold, backend=be,
                   fallback=fallback)
+    file_meta: dict[str, Any] = {}
     if thresholds_file is not None:  # a file for another network fails here, before any calibration
-        net.load_thresholds(thresholds_file)
+        file_meta = net.load_thresholds(thresholds_file).meta
     remeasured = 0
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
         shown = progress and sys.stderr.isatty()
@@ -450,6 +451,7 @@ def run_bench(
             notes.append(f"{net.refreshed_frames} of {len(steady)} timed frames ran dense ({why})")
     if wl.random_weights:
         notes.append("random weights: sparsity and accuracy do not describe a trained network")
+    notes += _carry_over_notes(file_meta, wl, start, batch, acc.loss)
     return BenchResult(
         model=model, backend=be.name, video=wl.video, weights=wl.weights, frames=wl.n_frames, batch=batch,
         threads=torch.get_num_threads(), repeats=repeats, dense_ms=dense_ms, delta_ms=delta_ms,
@@ -477,6 +479,15 @@ def check_device(device: str) -> torch.device:
     elif dev.type != "cpu":
         raise ConfigError(f"--device {device}: only cpu and cuda are supported")
     return dev
+
+
+def _carry_over_notes(meta: dict[str, Any], wl: Any, start: int, batch: int, loss: float | None) -> list[str]:
+    """What a thresholds file's search says about these frames: tuned elsewhere (where, and what it
+    scored there), and a loss here over the budget it was tuned to."""
+    from deltatune.inspection import over_budget, tuned_elsewhere
+
+    windows = [str(w) for w in wl.windows[:batch]] if wl.windows else []
+    return [n for n in (tuned_elsewhere(meta, wl.video, start, windows), over_budget(meta, loss)) if n]
 
 
 def _device_label(dev: torch.device) -> str:

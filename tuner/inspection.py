@@ -234,8 +234,10 @@ def inspect_model(
                        streams=streams)
     net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
     tuned_on = None
+    file_meta: dict[str, Any] = {}
     if thresholds_file is not None:
-        tuned_on = tuned_elsewhere(net.load_thresholds(thresholds_file).meta, wl.video, start, wl.windows)
+        file_meta = net.load_thresholds(thresholds_file).meta
+        tuned_on = tuned_elsewhere(file_meta, wl.video, start, wl.windows)
     overridden = None
     if mode is not None:
         if thresholds_file is not None and net.mode != mode:  # a setting tuned in one mode, run in another
@@ -286,6 +288,8 @@ def inspect_model(
         notes.append("random weights: sparsity and error do not describe a trained network")
     if tuned_on:
         notes.append(tuned_on)
+    if acc is not None and not nobody and (beyond := over_budget(file_meta, acc.loss)):
+        notes.append(beyond)
     if overridden:
         notes.append(overridden)
     return InspectReport(
@@ -320,16 +324,32 @@ def tuned_elsewhere(meta: dict[str, Any], video: str, start: int, windows: list[
     n = max(1, len(theirs))
     where = f"{w.video} frames {w.start}..{last}, {n} stream{'s' if n > 1 else ''}"
     loss, speed = meta.get("accuracy_loss"), meta.get("speedup")
+    segments = meta.get("segments") or []
+    if len(segments) > 1:  # --also-on / --spread: the scores are an aggregate over them
+        where += f", and {', '.join(str(g['segment']) for g in segments[1:])}"
     scored = ""
     if isinstance(loss, (int, float)) and isinstance(speed, (int, float)):
         kind = "MAC speedup" if meta.get("speed") == "macs" else "predicted speedup"
-        scored = f" (where its search scored {loss:.2f} points lost at {speed:.2f}x {kind})"
+        over = (f"the {meta.get('aggregate', 'worst')} over its {len(segments)} segments, "
+                if len(segments) > 1 else "")
+        scored = f" (where its search scored {over}{loss:.2f} points lost at {speed:.2f}x {kind})"
     crops = (" ".join(f"--window {c}" for c in theirs) if w.windows else f"--streams {w.streams}"
              if theirs else "")
     hint = " ".join(x for x in (f"--video {w.video}" if not same_video else "", f"--start {w.start}",
                                 f"--frames {w.tune_frames}", crops) if x)
     return (f"this setting was tuned on {where}{scored}; these frames or crops differ, so expect other "
             f"numbers ({hint} scores its tuning frames)")
+
+
+def over_budget(meta: dict[str, Any], loss: float | None) -> str | None:
+    """A note when ``loss`` (accuracy points on the frames just scored) exceeds the budget the thresholds
+    file's search was given (``meta["budget"]``): the setting did not carry over to these frames."""
+    budget = meta.get("budget")
+    if loss is None or not isinstance(budget, (int, float)) or not loss > budget:
+        return None
+    return (f"it lost {loss:.2f} points here, over the {budget:g}-point budget its search kept on the frames "
+            "it was tuned on: the setting does not carry over to these frames (search on several segments: "
+            "--also-on / --spread)")
 
 
 def _fired_hooks(net: Any, into: dict[str, np.ndarray]) -> list[Any]:

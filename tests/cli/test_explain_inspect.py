@@ -209,3 +209,36 @@ def test_inspect_says_when_mode_overrides_the_thresholds_file(capsys) -> None:
     assert said in got["notes"]
     assert main([*base, "--mode", "max", "--json"]) == 0
     assert not [n for n in json.loads(capsys.readouterr().out)["notes"] if "overrides" in n]
+
+
+def test_bench_says_where_a_setting_was_tuned_and_when_it_lost_more_than_its_budget(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """A setting tuned on two segments (--also-on) and timed by `bench` on frames no search saw: bench said
+    nothing of where it was tuned, and inspect quoted the worst over the segments as the first one's."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(tmp_path / "results"))
+    tiny = ["--model", "hrnet_tiny", "--weights", "none"]
+    assert main(["search", *tiny, "--frames", "6", "--streams", "1", "--speed", "macs", "--trials", "2",
+                 "--study", "s", "--budget", "100", "--thr-range", "0.001", "0.05", "--also-on", "vtest@300",
+                 "--no-progress", "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "t.json"
+    assert main(["export", "--study", "s", "--trial", "1", "-o", str(out)]) == 0
+    capsys.readouterr()
+    meta = json.loads(out.read_text())["meta"]
+    assert [g["segment"] for g in meta["segments"]] == ["vtest@0", "vtest@300"]
+    assert meta["aggregate"] == "worst"
+    bench = ["bench", *tiny, "--thresholds", str(out), "--start", "600", "--frames", "4", "--repeats", "2",
+             "--json"]
+    assert main(bench) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(n.startswith("this setting was tuned on vtest frames 0..3, 1 stream, and vtest@300 (where its "
+                            "search scored the worst over its 2 segments, ") for n in notes), notes
+
+
+def test_a_loss_over_the_files_budget_is_said() -> None:
+    from deltatune.inspection import over_budget
+
+    assert "lost 1.66 points here, over the 0.5-point budget" in (over_budget({"budget": 0.5}, 1.66) or "")
+    assert over_budget({"budget": 0.5}, 0.5) is None  # within: equal counts as within, as feasibility does
+    assert over_budget({}, 3.0) is None and over_budget({"budget": 0.5}, None) is None

@@ -90,6 +90,7 @@ def export_trial(
     from deltatune.delta.thresholds import thresholds_text, to_deltacnn
     from deltatune.search.pareto import WEIGHTS_ATTR, study_meta
     from deltatune.search.retime import RETIMED_ATTR
+    from deltatune.search.segments import SEGMENTS_ATTR
 
     if format not in FORMATS:
         raise ConfigError(f"--format {format!r} is unknown; choose one of {', '.join(FORMATS)}")
@@ -117,6 +118,8 @@ def export_trial(
             "finetune": attrs.get("finetune"),
             "retimed": (study.user_attrs.get(RETIMED_ATTR) or {}).get(str(t.number)),
         }
+        if attrs.get(SEGMENTS_ATTR):  # scored on several segments: the values above are their aggregate
+            info |= {"segments": attrs[SEGMENTS_ATTR], "aggregate": meta.get("aggregate") or "worst"}
         fingerprint = attrs.get(WEIGHTS_ATTR) or meta.get(WEIGHTS_ATTR)  # a --train trial ran its own weights
         text = thresholds_text(replace(tf, meta=info, weights=fingerprint))
     else:
