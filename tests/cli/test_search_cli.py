@@ -390,3 +390,29 @@ def test_the_suggested_commands_quote_a_study_name_with_a_space(
     for line in suggested:
         argv = shlex.split(line)
         assert argv[argv.index("--study") + 1] == "my study", line
+
+
+def test_overlapping_spread_stretches_and_an_also_on_video_without_the_windows_are_said(
+    results: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--spread 4 on a 40-frame video with 16-frame clips tuned on stretches at 0, 8, 16 and 24 (one's
+    held-out frames another's tuning frames), and --also-on of another video scored its whole frame though
+    --window was given; neither said a word."""
+    from deltatune.cli.search import add_arguments, build_settings
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--model", "hrnet_tiny", "--weights", "none", "--frames", "6", "--study", "o"]
+    with caplog.at_level("WARNING"):
+        build_settings(parser.parse_args([*base, "--spread", "200"]))
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "--spread 200: the 200 stretches of --frames 6 start 3 frames apart" in said and "overlap" in said
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        build_settings(parser.parse_args([*base, "--spread", "3"]))
+        build_settings(parser.parse_args([*base, "--window", "0,0,240,320", "--also-on", "vtest@300"]))
+    assert not [r for r in caplog.records if "--spread" in r.getMessage() or "--also-on" in r.getMessage()]
+    with caplog.at_level("WARNING"):
+        build_settings(parser.parse_args([*base, "--window", "0,0,240,320", "--also-on", "carphone@0"]))
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "--also-on carphone@0: another video than the clip's" in said

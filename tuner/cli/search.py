@@ -11,6 +11,7 @@ deltatune search --model hrnet [--weights W] [--video V] [--window X,Y,W,H ...] 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from typing import Any
@@ -388,18 +389,31 @@ def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
         raise ConfigError(f"--spread {count}: {workload.video} has {total} frames, too few for {count} "
                           f"stretches of --frames {workload.frames} from frame {workload.start}")
     starts = [round(workload.start + k * (last - workload.start) / (count - 1)) for k in range(1, count)]
+    gap = min(b - a for a, b in zip([workload.start, *starts], starts, strict=False))
+    if gap < workload.frames:  # one stretch's held-out frames are the next one's tuning frames
+        logging.getLogger(__name__).warning(
+            "--spread %d: the %d stretches of --frames %d start %d frames apart on %s's %d frames, so they "
+            "overlap: no held-out frame is one no stretch tuned on (fewer stretches, or fewer --frames)",
+            count, count, workload.frames, gap, workload.video, total,
+        )
     return tuple(workload.on_segment(Segment(workload.video, s)) for s in starts)
 
 
 def _also_on(workload: Any, text: str) -> Any:
     """The workload on the ``--also-on`` segment ``text`` (``VIDEO@FIRST``); an error names the option."""
     from deltatune.errors import ConfigError
-    from deltatune.search.study_workload import parse_segment
+    from deltatune.search.study_workload import parse_segment, same_video
 
     try:
-        return workload.on_segment(parse_segment(text))
+        segment = parse_segment(text)
     except ValueError as exc:
         raise ConfigError(f"--also-on {text!r}: {exc}") from None
+    if workload.windows and not same_video(segment.video, workload.video):
+        logging.getLogger(__name__).warning(
+            "--also-on %s: another video than the clip's, so scored on its own crop windows (a video of your "
+            "own: the whole frame), not on --window's", text,
+        )
+    return workload.on_segment(segment)
 
 
 def _predict_command(args: argparse.Namespace, *, finetuned: bool = False) -> str:
