@@ -91,8 +91,9 @@ def fastest_first(timings: Iterable[Retimed]) -> list[Retimed]:
 
 
 def stored_retimings(study: optuna.Study) -> list[Retimed]:
-    """The re-timings a search stored in ``study`` (every host's), :func:`fastest_first`: what ``pareto``
-    shows and draws when the study is opened again."""
+    """The re-timings a search stored in ``study`` (one per trial: the last host's to time it, since each
+    host's re-timing of a trial replaces another's), :func:`fastest_first`: what ``pareto`` shows and draws
+    when the study is opened again."""
     stored = study.user_attrs.get(RETIMED_ATTR) or {}
     return fastest_first(Retimed.from_dict(v) for v in stored.values())
 
