@@ -416,3 +416,21 @@ def test_overlapping_spread_stretches_and_an_also_on_video_without_the_windows_a
         build_settings(parser.parse_args([*base, "--window", "0,0,240,320", "--also-on", "carphone@0"]))
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "--also-on carphone@0: another video than the clip's" in said
+
+
+def test_pareto_of_a_multi_segment_study_says_so_and_its_csv_has_each_segments_scores(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pareto showed the worst-over-segments values as if from one clip, and its CSV had no segment."""
+    assert cli("search", [*TINY_ARGS, "--trials", "2", "--speed", "macs", "--retime", "0", "--also-on",
+                          "vtest@300", "--study", "two"]) == 0
+    capsys.readouterr()
+    csv = tmp_path / "two.csv"
+    assert cli("pareto", ["--study", "two", "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "each trial scored on 2 segments (vtest@0, vtest@300); objectives: the worst over them" in out
+    table = pd.read_csv(csv)
+    for seg in ("vtest@0", "vtest@300"):
+        assert {f"segment.{seg}.accuracy_loss", f"segment.{seg}.speedup"} <= set(table.columns)
+    worst = table[["segment.vtest@0.speedup", "segment.vtest@300.speedup"]].min(axis=1)
+    assert (table["speedup"] == worst).all()

@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
         f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} {unit}), "
         f"storage {shown_url(spec.url)}"
     )
+    segments = _segments_line(view.meta)
+    if segments:
+        print(segments)
     if front.empty:
         print("no feasible trial")
     else:
@@ -218,6 +221,21 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
         if path:
             print(f"{what}: {path}")
     return 0
+
+
+def _segments_line(meta: dict[str, Any]) -> str | None:
+    """What a search on several segments (``--also-on``, ``--spread``) scored each trial on, as ``search``
+    says it; ``None`` for a one-clip study."""
+    from deltatune.search.segments import aggregate_words
+    from deltatune.search.study_workload import StudyWorkload
+
+    also = meta.get("also_on") or []
+    if not also:
+        return None
+    segs = ", ".join(f"{w.video}@{w.start}" for w in (StudyWorkload.from_dict(d) for d in
+                                                      (meta["workload"], *also)))  # fmt: skip
+    return (f"each trial scored on {len(also) + 1} segments ({segs}); objectives: the "
+            f"{aggregate_words(meta.get('aggregate') or 'worst')} over them (each segment's own: --csv)")
 
 
 def _with_settings(trials: Any, study: Any) -> Any:

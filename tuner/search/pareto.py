@@ -112,12 +112,15 @@ def thresholds_frame(study: optuna.Study, trials: list[int] | None = None) -> pd
 def settings_frame(study: optuna.Study, *, pruned: bool = False) -> pd.DataFrame:
     """One row per COMPLETE trial: what it ran, to sit beside :func:`trials_frame` in a CSV. The mode,
     input dilation and key frames; a ``--train`` trial's fine-tune (``finetune.<field>``, empty for the
-    original weights); every truncation point's threshold (``threshold.<name>``, empty: never truncate).
+    original weights); a search on several segments, each one's scores (``segment.<video@start>.<objective>``;
+    the trial's own are their aggregate); every truncation point's threshold (``threshold.<name>``, empty:
+    never truncate).
     ``pruned``: the PRUNED trials instead (a ``--train`` fine-tune stopped over the budget or by the
     timeout: its fine-tune, and the reason in ``pruned``; no thresholds were drawn)."""
     from optuna.trial import TrialState
 
     from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.search.segments import SEGMENTS_ATTR
 
     rows = []
     state = TrialState.PRUNED if pruned else TrialState.COMPLETE
@@ -133,6 +136,9 @@ def settings_frame(study: optuna.Study, *, pruned: bool = False) -> pd.DataFrame
             row.update({f"finetune.{k}": v for k, v in (a["finetune"] or {}).items()
                         if not isinstance(v, (dict, list))})
             row["finetune.original_weights"] = a["finetune"] is None
+        for seg in a.get(SEGMENTS_ATTR) or []:  # scored on several segments: each one's own scores
+            row[f"segment.{seg['segment']}.accuracy_loss"] = seg["accuracy_loss"]
+            row[f"segment.{seg['segment']}.speedup"] = seg["speedup"]
         if tf is not None:
             row.update({f"threshold.{k}": v for k, v in tf.thresholds.items()})
         if pruned:
