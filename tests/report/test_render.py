@@ -343,3 +343,16 @@ def test_a_level_without_values_is_not_counted_in_the_paired_blocks(tmp_path: Pa
     md = render_markdown(r, analyse(r, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path, link_prefix="img")
     assert "Paired on 5 seed(s) with every level but tpe;" in md
     assert "Paired on 5 seed(s) with every level;" in md  # the speedup metric, where tpe has values
+
+
+def test_the_html_report_opens_with_links_to_each_of_its_sections() -> None:
+    """An 11 000-pixel page had no ids and no links: nothing to jump to the metric sections or the
+    glossary at its end."""
+    r = make_results(spaces=("group",), margin=None, loss_margin=None, speed=False, fronts=False)
+    page = render_html(r, analyse(r, aso_iterations=ASO_ITERATIONS))
+    ids = re.findall(r'<h[1-6] id="([^"]+)"', page)
+    links = re.findall(r'<a href="#([^"]+)">', page)
+    h2 = re.findall(r"<h2[^>]*>", page)
+    assert len(ids) == len(set(ids)) and len(links) == len(h2) >= 3
+    assert set(links) <= set(ids)
+    assert page.index("<nav>") < page.index("<h2")  # the contents come before the first section

@@ -52,9 +52,10 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _html_block(b: Block) -> str:
+def _html_block(b: Block, anchor: str | None = None) -> str:
     if isinstance(b, Heading):
-        return f"<h{b.level}>{_e(b.text)}</h{b.level}>"
+        at = f' id="{anchor}"' if anchor else ""
+        return f"<h{b.level}{at}>{_e(b.text)}</h{b.level}>"
     if isinstance(b, Para):
         return f'<p class="{b.kind}">{_e(b.text)}</p>' if b.text else ""
     if isinstance(b, Bullets):
@@ -75,8 +76,35 @@ def _html_block(b: Block) -> str:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
+def _anchors(blocks: Sequence[Block]) -> dict[int, str]:
+    """A unique ``id`` per heading (by block position): its words, lower case, joined by hyphens."""
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    for i, b in enumerate(blocks):
+        if isinstance(b, Heading):
+            base = "-".join(re.findall(r"[0-9a-z]+", b.text.lower())) or "section"
+            slug, k = base, 2
+            while slug in used:
+                slug, k = f"{base}-{k}", k + 1
+            used.add(slug)
+            out[i] = slug
+    return out
+
+
+def _contents(blocks: Sequence[Block], anchors: dict[int, str]) -> str:
+    """A list of links to the report's sections (its level-2 headings), for a long page."""
+    items = "".join(f'<li><a href="#{anchors[i]}">{_e(b.text)}</a></li>'
+                    for i, b in enumerate(blocks) if isinstance(b, Heading) and b.level == 2)  # fmt: skip
+    return f'<nav><p class="note">Contents</p><ul>{items}</ul></nav>' if items else ""
+
+
 def _html(blocks: Sequence[Block], title: str) -> str:
-    body = "\n".join(s for s in map(_html_block, blocks) if s)
+    anchors = _anchors(blocks)
+    parts = [_html_block(b, anchors.get(i)) for i, b in enumerate(blocks)]
+    first_h1 = next((i for i, b in enumerate(blocks) if isinstance(b, Heading) and b.level == 1), None)
+    if first_h1 is not None:  # the contents under the title, before the study's description
+        parts.insert(first_h1 + 1, _contents(blocks, anchors))
+    body = "\n".join(s for s in parts if s)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
