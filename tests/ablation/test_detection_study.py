@@ -72,7 +72,9 @@ def torch_threads() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("torch_threads")
-def test_reduced_seed_table_study(tmp_path: Path, results: Path, detectors: Path, sequence: Path) -> None:
+def test_reduced_seed_table_study(
+    tmp_path: Path, results: Path, detectors: Path, sequence: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from deltatune.report import analyse
     from deltatune.report.render import render_markdown
 
@@ -110,6 +112,16 @@ def test_reduced_seed_table_study(tmp_path: Path, results: Path, detectors: Path
     other = load_study(write_study(tmp_path, STUDY.replace("@VIDEO@", str(sequence)), "seed-table-ci-t"))
     assert run_ablation(other, heartbeat=2, threads=2).complete == 16
     assert len(list(detectors.glob("*.pt"))) == 8 and len(list(detectors.glob("*.eval-*.json"))) == 16
+
+    # a third study with the first one's settings reuses its scores and timings: ablate says so
+    from deltatune.cli import main
+
+    third = write_study(tmp_path, STUDY.replace("@VIDEO@", str(sequence)), "seed-table-ci-3")
+    assert main(["ablate", str(third), "--jobs", "1", "--threads", "1"]) == 0
+    said = capsys.readouterr().out
+    reused = ("note: 16 of the 16 runs of this call took their detector and its scores and timings from "
+              f"{detectors}")
+    assert reused in said, said
 
 
 def test_bad_detection_studies_are_one_clear_error(tmp_path: Path, sequence: Path) -> None:

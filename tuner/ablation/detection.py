@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,6 +218,7 @@ def _evaluated(
         "scored_frames": r.scored_frames,
         "n_gt": r.n_gt,
         "timed_frames": timed_frames or len(frames),
+        "measured_at": time.time(),  # a later run that reuses these scores says when they were measured
     }
     atomic_write_text(path, json.dumps(blob, indent=1))
     return blob
@@ -253,5 +255,6 @@ def detection_run(state: WorkerState, run: Run) -> RunOutcome:
         "backbone_mac_speedup": ev["mac_speedup"] if backbone == "delta" else 1.0,
         "scored_frames": ev["scored_frames"],
         "n_gt": ev["n_gt"],
+        "scores_measured_at": ev.get("measured_at"),  # None: cached by a version that did not record it
     }
     return RunOutcome([Observation(metrics, {}, speed)], config=config)

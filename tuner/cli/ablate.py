@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 
 from deltatune.cli._common import add_no_progress
 
@@ -68,6 +69,23 @@ def _runs_without_values(storage: str, name: str) -> int:
     return int((~finite).sum())
 
 
+def _scores_from_before(storage: str, name: str, since: float) -> int:
+    """How many detection runs finished after ``since`` (this call) took their detector's scores and
+    timings from the cache, measured before it: by an earlier call, of this study or another with the
+    same detector, frames and settings, on this host."""
+    from optuna.trial import TrialState
+
+    from deltatune.ablation.store import find_study
+
+    study, _ = find_study(storage, name)
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        done = t.datetime_complete.timestamp() if t.datetime_complete is not None else 0.0
+        at = (t.user_attrs.get("config") or {}).get("scores_measured_at")
+        n += done >= since and (at is None or at < since)
+    return n
+
+
 def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.runner import check_inputs, run_ablation
     from deltatune.ablation.spec import load_study
@@ -126,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 f"waiting for {running} run(s) of other workers (retried after {grace}s without a heartbeat)"
             )
 
+    started = time.time()
     try:
         summary = run_ablation(
             spec,
@@ -162,6 +181,14 @@ def run(args: argparse.Namespace) -> int:
             "evaluate": "the dense model found nothing to score on those segments",
         }.get(spec.kind, "see the report")
         print(f"note: {empty} of {summary.complete} finished runs recorded no value at all ({why})")
+    reused = _scores_from_before(summary.storage, spec.name, started) if spec.kind == "detection" else 0
+    if reused:
+        from deltatune.ablation.detection import detector_cache
+
+        print(f"note: {reused} of the {summary.new} runs of this call took their detector and its scores and "
+              f"timings from {detector_cache()}, measured before this call (same training, frames and "
+              "settings, on this host); to measure them again, point $DELTATUNE_DETECTOR_CACHE at an empty "
+              "folder")
     if summary.complete:  # nothing to report before a run has finished
         storage = f" --storage {quote(shown_url(args.storage))}" if args.storage else ""
         print(f"report: deltatune report {quote(args.file)}{storage}")
