@@ -55,6 +55,30 @@ def test_every_command_has_examples_in_its_help(capsys: pytest.CaptureFixture[st
         assert (STUDIES_NOTE in out) == any("studies/" in e for e in mod.EXAMPLES), name
 
 
+def test_every_subcommand_action_says_what_it_does_in_its_own_help() -> None:
+    """`data fetch --help` (and list, path; detect train, eval) printed the options with no line on
+    what the action does."""
+    import argparse
+
+    for parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    assert sub.description, f"{parser.prog} {name}"
+
+
+def _parsers(parser: object) -> list:
+    """``parser`` and every parser under it."""
+    import argparse
+
+    out = [parser]
+    for action in parser._actions:  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out += _parsers(sub)
+    return out
+
+
 def test_every_option_with_a_default_says_it_in_its_help() -> None:
     """``--help`` is where a user looks up what a run will do: an option whose default it does not state
     (distill's --epochs, --lr, --batch-size did not) hides it."""

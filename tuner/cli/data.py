@@ -30,10 +30,18 @@ EXAMPLES: tuple[str, ...] = (
 )
 
 
+#: What each action does: its line in `data --help` and the description of its own --help.
+_SAYS = {
+    "fetch": "fetch assets into the data dir (skips verified files)",
+    "list": "list the assets, whether each is present, and its path",
+    "path": "print the path of a present asset (error if missing)",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``fetch``, ``list`` and ``path`` actions."""
     sub = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
-    p = sub.add_parser("fetch", help="fetch assets into the data dir (skips verified files)")
+    p = sub.add_parser("fetch", help=_SAYS["fetch"], description=_SAYS["fetch"])
     p.add_argument(
         "--only",
         nargs="+",
@@ -43,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="fetch again even if a verified copy is present")
     add_no_progress(p)
-    p = sub.add_parser("list", help="list the assets, whether each is present, and its path")
+    p = sub.add_parser("list", help=_SAYS["list"], description=_SAYS["list"])
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p = sub.add_parser("path", help="print the path of a present asset (error if missing)")
+    p = sub.add_parser("path", help=_SAYS["path"], description=_SAYS["path"])
     p.add_argument("name", metavar="NAME", choices=list(ASSETS), help=f"one of: {', '.join(ASSETS)}")
 
 
