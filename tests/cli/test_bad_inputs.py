@@ -543,7 +543,7 @@ def test_a_threshold_for_dense_head_features_is_refused(
     out = tmp_path / "a.pt"
     assert main(["detect", "train", "--head-features", "dense", "--threshold", "0.1", "-o", str(out)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "deltatune detect: error: --threshold 0.1: the delta backbone's threshold; it applies with "
+        "deltatune detect train: error: --threshold 0.1: the delta backbone's threshold; it applies with "
         "--head-features delta only"]
     assert not list(tmp_path.iterdir())
 

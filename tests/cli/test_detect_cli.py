@@ -78,7 +78,10 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, tmp_pat
     torch.save({"a": torch.zeros(1)}, tmp_path / "plain.pt")
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("deltatune detect: error:") and message in err, err
+    # named as argparse names its own errors of the action: "deltatune detect eval: error: ..."
+    who = " ".join(argv[:2])  # "detect", or "detect train" / "detect eval"
+    assert len(err.splitlines()) == 1 and err.startswith(f"deltatune {who}: error:"), err
+    assert message in err, err
 
 
 def test_help_lists_both_actions(capsys) -> None:

@@ -118,6 +118,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command_words(args: argparse.Namespace) -> str:
+    """The command as its errors name it, as argparse's own do: ``detect train``, ``data path``."""
+    action = getattr(args, "action", None) if args.command == "detect" else getattr(args, "data_action", None)
+    return f"{args.command} {action}" if isinstance(action, str) else str(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 unexpected failure)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    who = _command_words(args)
     from deltatune._malloc import keep_freed_memory
 
     keep_freed_memory()  # process-wide allocator setting the sparse kernels need (DELTATUNE_MALLOPT=0: off)
@@ -143,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     except DeltatuneError as exc:
         if debug:  # the traceback too, and the same exit code: --debug does not change what scripts see
             traceback.print_exc()
-        print(f"deltatune {args.command}: error: {exc}", file=sys.stderr)
+        print(f"deltatune {who}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"deltatune {args.command}: interrupted", file=sys.stderr)
+        print(f"deltatune {who}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and friends: not an error
         import os
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         if caused_by_interrupt(exc):  # Optuna's error for an interrupt that landed in its own clean-up
             if debug:
                 traceback.print_exc()
-            print(f"deltatune {args.command}: interrupted", file=sys.stderr)
+            print(f"deltatune {who}: interrupted", file=sys.stderr)
             return 130
         from deltatune.search.storage import storage_failure
 
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if lost is not None:
             if debug:
                 traceback.print_exc()
-            print(f"deltatune {args.command}: error: the study's database failed mid-command ({lost}); what "
+            print(f"deltatune {who}: error: the study's database failed mid-command ({lost}); what "
                   "finished before is kept, and a trial or run left running is failed and run again by the "
                   "next command on that storage: once the database is reachable (and writable), run the "
                   "same command again (--debug shows where it failed)", file=sys.stderr)
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         where = f" ({disk.filename})" if disk.filename else ""
-        print(f"deltatune {args.command}: error: {disk.strerror}{where}; what finished before is kept: make "
+        print(f"deltatune {who}: error: {disk.strerror}{where}; what finished before is kept: make "
               "room (or choose a writable place) and run the same command again", file=sys.stderr)
         return 1
 
