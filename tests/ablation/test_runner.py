@@ -93,6 +93,19 @@ def test_a_dry_run_says_what_a_run_would_do(
     assert "was run with a different design: frames 5 (now 6); " in capsys.readouterr().err
 
 
+def test_a_detection_studys_dry_run_counts_its_trainings(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The students' study listed 80 runs and nothing said that only 40 detectors would be trained (the
+    first run took 104 s, its twin 3 s)."""
+    from deltatune.cli import main
+
+    study = Path(__file__).resolve().parents[2] / "studies" / "seed_table2.toml"
+    assert main(["ablate", str(study), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "= 80 runs" in out and "40 detector trainings: the classic and delta runs" in out
+
+
 def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, results: Path) -> None:
     path = write_study(
         tmp_path,

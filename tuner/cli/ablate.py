@@ -118,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
             f"{spec.name}: {spec.kind} study of {spec.model}, {len(spec.points())} design point(s) x "
             f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs{status}"
         )
+        if spec.kind == "detection":  # the runs that differ only in backbone share one trained detector
+            from deltatune.ablation.detection import detection_config
+
+            trainings = len({detection_config(spec, r.point, r.seed).to_json() for r in runs})
+            print(f"{trainings} detector trainings: the classic and delta runs of one setting and seed share "
+                  "one detector (and one scoring, which times both backbones)")
         if change:
             print(change)
         for r in runs:
