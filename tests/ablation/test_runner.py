@@ -352,3 +352,26 @@ def test_an_evaluate_study_scores_a_thresholds_file_at_its_own_settings(
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         config = t.user_attrs["config"]
         assert (config["mode"], config["keyframe_interval"], config["input_dilation"]) == ("rms", 2, 1)
+
+
+def test_runs_that_scored_a_thresholds_file_otherwise_are_not_mixed_with_new_ones(
+    tmp_path: Path, results: Path
+) -> None:
+    """Runs scored a file at max before its mode was changed to rms (or before this version took a file's
+    own mode): adding a segment would have put rms runs beside them in the same cells."""
+    import json
+
+    from deltatune.errors import ConfigError
+
+    shipped = json.loads((Path(__file__).parents[2] / "studies/thresholds/hrnet.json").read_text())
+    (tmp_path / "t.json").write_text(json.dumps(shipped))
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet"\nframes = 4\nstreams = 1\n'
+        'units = ["vtest@0"]\nspeed_repeats = 0\n[fixed]\nthresholds = "t.json"\n'
+    )
+    _run_once(tmp_path, text, "abl-mixed", 1)
+    (tmp_path / "t.json").write_text(json.dumps({**shipped, "mode": "rms"}))
+    grown = load_study(write_study(tmp_path, text.replace('["vtest@0"]', '["vtest@0", "vtest@100"]'),
+                                   "abl-mixed"))
+    with pytest.raises(ConfigError, match=r"scored thresholds file t.json at mode 'max' \(now 'rms'\)"):
+        run_ablation(grown, heartbeat=2)

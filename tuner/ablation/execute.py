@@ -135,7 +135,7 @@ def study_thresholds_file(spec: StudySpec, value: str, names: list[str]) -> Thre
     return tf
 
 
-def _evaluate_setting(spec: StudySpec, p: Any, names: list[str]) -> ThresholdFile:
+def evaluate_setting(spec: StudySpec, p: Any, names: list[str]) -> ThresholdFile:
     """The setting an evaluate run scores: its thresholds (a file's, or one value for every point) times
     ``scale``; mode, input dilation and key frames as the study sets them, else as a thresholds file says
     (an exported search setting is scored as it was found, not at the defaults), else the defaults."""
@@ -236,7 +236,7 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
     spec, p = state.spec, run.point
     wl = state.workload(parse_segment(run.unit))
     ev = state.evaluator(wl)
-    config = _evaluate_setting(spec, p, ev.threshold_names)
+    config = evaluate_setting(spec, p, ev.threshold_names)
     obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
     return RunOutcome([obs], config=config.to_attrs())
 

@@ -97,6 +97,7 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
     :meth:`StudySpec.extends`); ``None`` when it is the same design or a new study. Any other change is a
     :class:`ConfigError`: finished runs measured something else."""
     meta = study.user_attrs.get(META_KEY)
+    _check_scoring(study, spec, url)
     if not meta or meta.get("fingerprint") == spec.fingerprint():
         return None
     stored = StudySpec.from_dict(meta["spec"])
@@ -107,6 +108,40 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
         f"study {spec.name!r} in {shown_url(url)} was run with a different design: {changed}; use a new "
         "name, or another --storage (adding levels, seeds or segments keeps the finished runs)"
     )
+
+
+#: What an evaluate run records of how it scored its thresholds (its ``config``), besides the thresholds,
+#: and the value a record leaves out (ThresholdFile.to_attrs omits key frames that are off).
+_SCORED_AS = {"mode": "max", "input_dilation": 1, "keyframe_interval": 0, "keyframe_change": None}
+
+
+def _check_scoring(study: optuna.Study, spec: StudySpec, url: str) -> None:
+    """Refuse to add runs to an evaluate study whose finished runs scored a thresholds file otherwise than
+    this version would (before, a file's own mode, input dilation and key frames were not applied): the
+    same cell would hold runs of two settings. A :class:`ConfigError` naming the first such run."""
+    if spec.kind != "evaluate":
+        return
+    from optuna.trial import TrialState
+
+    from deltatune.ablation.execute import evaluate_setting
+
+    points = {r.key: r.point for r in spec.runs()}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        config, point = t.user_attrs.get("config") or {}, points.get(str(t.user_attrs.get("run_key")))
+        if point is None or "thresholds" not in config:
+            continue
+        if not isinstance(spec.setting(point, "thresholds"), str):  # one number: nothing read from a file
+            continue
+        attrs = evaluate_setting(spec, point, list(config["thresholds"])).to_attrs()
+        now = {k: attrs.get(k, v) for k, v in _SCORED_AS.items()}
+        was = {k: config.get(k, v) for k, v in _SCORED_AS.items()}
+        if now != was:
+            diff = ", ".join(f"{k} {was[k]!r} (now {now[k]!r})" for k in _SCORED_AS if was[k] != now[k])
+            raise ConfigError(
+                f"study {spec.name!r} in {shown_url(url)}: its finished run {t.user_attrs.get('run_key')} "
+                f"scored thresholds file {spec.setting(point, 'thresholds')} at {diff}, which this version "
+                "takes from the file: use a new name, or another --storage, so that no cell mixes the two"
+            )
 
 
 def design_change(url: str, spec: StudySpec) -> str | None:
