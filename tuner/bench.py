@@ -487,7 +487,8 @@ def _carry_over_notes(meta: dict[str, Any], wl: Any, start: int, batch: int, los
     from deltatune.inspection import over_budget, tuned_elsewhere
 
     windows = [str(w) for w in wl.windows[:batch]] if wl.windows else []
-    return [n for n in (tuned_elsewhere(meta, wl.video, start, windows), over_budget(meta, loss)) if n]
+    elsewhere = tuned_elsewhere(meta, wl.video, start, windows)
+    return [n for n in (elsewhere, over_budget(meta, loss, elsewhere=elsewhere is not None)) if n]
 
 
 def _device_label(dev: torch.device) -> str:

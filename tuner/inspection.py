@@ -288,8 +288,9 @@ def inspect_model(
         notes.append("random weights: sparsity and error do not describe a trained network")
     if tuned_on:
         notes.append(tuned_on)
-    if acc is not None and not nobody and (beyond := over_budget(file_meta, acc.loss)):
-        notes.append(beyond)
+    if acc is not None and not nobody:
+        beyond = over_budget(file_meta, acc.loss, elsewhere=bool(tuned_on))
+        notes += [beyond] if beyond else []
     if overridden:
         notes.append(overridden)
     return InspectReport(
@@ -309,24 +310,29 @@ def tuned_elsewhere(meta: dict[str, Any], video: str, start: int, windows: list[
     where it was tuned, what its search scored there, and the options that score those frames. Its
     numbers here are then not the search's (another crop can lose twice the points). ``None`` otherwise,
     or when the file does not say."""
-    from deltatune.search.study_workload import StudyWorkload
+    from deltatune.search.study_workload import StudyWorkload, parse_segment
     from deltatune.workload import resolve_video
 
     try:
         w = StudyWorkload.from_dict(meta["workload"])
         theirs = [str(c) for c in w.crop_windows()]
         same_video = resolve_video(w.video)[0].resolve() == Path(video).resolve()
+        segments = meta.get("segments") or []
+        others = [parse_segment(str(g["segment"])) for g in segments[1:]]  # --also-on / --spread
+        # each of them is scored on the clip's windows on the clip's video, else on its video's own
+        on_other = any(resolve_video(g.video)[0].resolve() == Path(video).resolve() and g.start == start
+                       and (theirs == windows or g.video != w.video) for g in others)  # fmt: skip
     except Exception:  # noqa: BLE001 - no workload, an older file's, or a video not on this machine
         return None
-    if same_video and w.start == start and theirs == windows:
+    if (same_video and w.start == start and theirs == windows) or on_other:
         return None
     last = w.start + w.tune_frames - 1
     n = max(1, len(theirs))
     where = f"{w.video} frames {w.start}..{last}, {n} stream{'s' if n > 1 else ''}"
     loss, speed = meta.get("accuracy_loss"), meta.get("speedup")
-    segments = meta.get("segments") or []
-    if len(segments) > 1:  # --also-on / --spread: the scores are an aggregate over them
-        where += f", and {', '.join(str(g['segment']) for g in segments[1:])}"
+    if others:  # the scores are an aggregate over the segments
+        where += ", and " + ", ".join(f"{g.video} frames {g.start}..{g.start + w.tune_frames - 1}"
+                                      for g in others)
     scored = ""
     if isinstance(loss, (int, float)) and isinstance(speed, (int, float)):
         kind = "MAC speedup" if meta.get("speed") == "macs" else "predicted speedup"
@@ -341,15 +347,18 @@ def tuned_elsewhere(meta: dict[str, Any], video: str, start: int, windows: list[
             f"numbers ({hint} scores its tuning frames)")
 
 
-def over_budget(meta: dict[str, Any], loss: float | None) -> str | None:
+def over_budget(meta: dict[str, Any], loss: float | None, *, elsewhere: bool) -> str | None:
     """A note when ``loss`` (accuracy points on the frames just scored) exceeds the budget the thresholds
-    file's search was given (``meta["budget"]``): the setting did not carry over to these frames."""
+    file's search was given (``meta["budget"]``); ``elsewhere``: these are not the frames it was tuned on,
+    so the setting did not carry over to them."""
     budget = meta.get("budget")
     if loss is None or not isinstance(budget, (int, float)) or not loss > budget:
         return None
-    return (f"it lost {loss:.2f} points here, over the {budget:g}-point budget its search kept on the frames "
-            "it was tuned on: the setting does not carry over to these frames (search on several segments: "
-            "--also-on / --spread)")
+    said = f"it lost {loss:.2f} points on these frames, over the {budget:g}-point budget its search kept"
+    if not elsewhere:  # its own frames: another clip length or scoring than the search's
+        return said
+    return (f"{said}: the setting does not carry over to them (search on several segments: --also-on / "
+            "--spread)")
 
 
 def _fired_hooks(net: Any, into: dict[str, np.ndarray]) -> list[Any]:

@@ -232,13 +232,21 @@ def test_bench_says_where_a_setting_was_tuned_and_when_it_lost_more_than_its_bud
              "--json"]
     assert main(bench) == 0
     notes = json.loads(capsys.readouterr().out)["notes"]
-    assert any(n.startswith("this setting was tuned on vtest frames 0..3, 1 stream, and vtest@300 (where its "
-                            "search scored the worst over its 2 segments, ") for n in notes), notes
+    tuned = ("this setting was tuned on vtest frames 0..3, 1 stream, and vtest frames 300..303 (where its "
+             "search scored the worst over its 2 segments, ")
+    assert any(n.startswith(tuned) for n in notes), notes
+    # on one of the segments it was tuned on, nothing is said of tuning elsewhere
+    assert main([*bench[:-7], "--start", "300", "--frames", "4", "--repeats", "2", "--json"]) == 0
+    assert not [n for n in json.loads(capsys.readouterr().out)["notes"] if "was tuned on" in n]
 
 
 def test_a_loss_over_the_files_budget_is_said() -> None:
     from deltatune.inspection import over_budget
 
-    assert "lost 1.66 points here, over the 0.5-point budget" in (over_budget({"budget": 0.5}, 1.66) or "")
-    assert over_budget({"budget": 0.5}, 0.5) is None  # within: equal counts as within, as feasibility does
-    assert over_budget({}, 3.0) is None and over_budget({"budget": 0.5}, None) is None
+    said = over_budget({"budget": 0.5}, 1.66, elsewhere=True) or ""
+    assert "lost 1.66 points on these frames, over the 0.5-point budget" in said and "carry over" in said
+    own = over_budget({"budget": 0.5}, 1.66, elsewhere=False) or ""  # its own frames: nothing carried over
+    assert own.endswith("over the 0.5-point budget its search kept")
+    assert over_budget({"budget": 0.5}, 0.5, elsewhere=True) is None  # equal counts as within, as feasibility
+    assert over_budget({}, 3.0, elsewhere=True) is None
+    assert over_budget({"budget": 0.5}, None, elsewhere=True) is None
