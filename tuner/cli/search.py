@@ -392,9 +392,10 @@ def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
     gap = min(b - a for a, b in zip([workload.start, *starts], starts, strict=False))
     if gap < workload.frames:  # one stretch's held-out frames are the next one's tuning frames
         logging.getLogger(__name__).warning(
-            "--spread %d: the %d stretches of --frames %d start %d frames apart on %s's %d frames, so they "
-            "overlap: no held-out frame is one no stretch tuned on (fewer stretches, or fewer --frames)",
-            count, count, workload.frames, gap, workload.video, total,
+            "--spread %d: stretches of --frames %d start as little as %d frames apart on %s's %d frames, so "
+            "they overlap: some stretches' held-out frames are other stretches' tuning frames (fewer "
+            "stretches, or fewer --frames)",
+            count, workload.frames, gap, workload.video, total,
         )
     return tuple(workload.on_segment(Segment(workload.video, s)) for s in starts)
 
