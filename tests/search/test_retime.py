@@ -136,3 +136,12 @@ def test_the_round_shown_is_the_median_one() -> None:
     assert median_round([0.99, 10.36, 1.04]) == 2
     assert median_round([1.0, 3.0, 2.0, 4.0]) == 2
     assert median_round([5.0]) == 0
+
+
+def test_a_one_clip_re_timing_is_stored_without_the_segment_field() -> None:
+    """Every record carried "segment": null, which versions without the field cannot read back."""
+    r = Retimed(trial=1, predicted=2.0, speed="latency", ratios=(1.9, 2.1), dense_ms=10.0, delta_ms=5.0,
+                ci_low=1.9, ci_high=2.1, host="h", ci_level=0.5)
+    assert "segment" not in r.to_dict() and Retimed.from_dict(r.to_dict()) == r
+    seg = Retimed.from_dict({**r.to_dict(), "segment": "vtest@300"})
+    assert seg.to_dict()["segment"] == "vtest@300"

@@ -70,6 +70,8 @@ class Retimed:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ratios"] = list(self.ratios)
+        if d["segment"] is None:  # a one-clip search's record stays readable by versions without the field
+            del d["segment"]
         return d
 
     @classmethod
