@@ -108,3 +108,13 @@ def test_plain_optuna_sees_the_trial_value_named_as_the_runs_wall_time(tmp_path:
     url = f"sqlite:///{tmp_path / 'grow.db'}"
     open_ablation(url, parse_study(STUDY, path="grow.toml"), heartbeat=None)
     assert optuna.load_study(study_name="grow", storage=url).metric_names == ["run_wall_s"]
+
+
+def test_a_level_written_as_another_number_type_is_named_in_the_refusal() -> None:
+    """`scale = [1.0, 2.0]` for a stored `[1, 2.0]` is one level to the parser, but a run's key is its
+    levels as written: the refusal said only "runs taken away, e.g. scale=1"."""
+    stored = parse_study(STUDY.replace("[0.5, 1.0]", "[0.5, 1]"), path="grow.toml")
+    now = parse_study(STUDY, path="grow.toml")
+    said = now.differences(stored)
+    assert said[0].startswith("2 of its runs taken away")
+    assert said[1:] == ["scale level 1.0 was written 1: write it as before to keep its runs"]

@@ -614,7 +614,19 @@ class StudySpec:
             if gone:
                 first = ", ".join([*(f"{f}={v}" for f, v in gone[0].factors.items()), f"unit {gone[0].unit}"])
                 said.append(f"{len(gone)} of its runs taken away (levels, seeds or segments), e.g. {first}")
+                said += self._respelled(stored)
         return said
+
+    def _respelled(self, stored: StudySpec) -> list[str]:
+        """Levels written as another number type than the stored study wrote them (``1.0`` for ``1``): the
+        same level to the parser, but a run's key is its levels as written."""
+        out = []
+        for f, levels in stored.factors.items():
+            for old in levels:
+                new = next((v for v in self.factors.get(f, []) if _level_key(v) == _level_key(old)), None)
+                if new is not None and repr(new) != repr(old):
+                    out.append(f"{f} level {new!r} was written {old!r}: write it as before to keep its runs")
+        return out
 
 
 def level_text(v: Any) -> str:
