@@ -25,6 +25,17 @@ mode = ["max", "rms"]
 """
 
 
+#: The first lines of a search study on the tiny random-weights HRNet, 6-frame clips (tests add the rest).
+TINY_SEARCH = """\
+[study]
+name = "{name}"
+kind = "search"
+model = "hrnet_tiny"
+weights = "none"
+frames = 6
+"""
+
+
 def write_study(folder: Path, text: str, name: str) -> Path:
     p = folder / f"{name}.toml"
     p.write_text(text.format(name=name))

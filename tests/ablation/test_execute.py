@@ -8,16 +8,10 @@ from pathlib import Path
 from deltatune.ablation import load_study
 from deltatune.ablation.execute import WorkerState, execute_run
 from deltatune.ablation.store import default_storage
-from tests.ablation.conftest import write_study
+from tests.ablation.conftest import TINY_SEARCH, write_study
 
 #: a search tuned on the clip and on vtest@300 at once, with accumulation and a fixed fine-tune as factors
-ALSO_ON_STUDY = """\
-[study]
-name = "{name}"
-kind = "search"
-model = "hrnet_tiny"
-weights = "none"
-frames = 6
+ALSO_ON_STUDY = TINY_SEARCH + """\
 streams = 1
 repeats = 1
 speed_repeats = 0

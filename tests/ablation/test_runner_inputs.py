@@ -12,7 +12,7 @@ from deltatune.ablation import load_study
 from deltatune.ablation.runner import check_inputs
 from deltatune.delta.thresholds import load_thresholds, to_deltacnn
 from deltatune.errors import ConfigError
-from tests.ablation.conftest import write_study
+from tests.ablation.conftest import TINY_SEARCH, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
 HRNET = ROOT / "studies" / "thresholds" / "hrnet.json"
@@ -120,13 +120,7 @@ def test_fine_tuning_frames_may_not_overlap_a_segment_the_runs_are_scored_on(tmp
     default the frames skip such segments (also_on ones too)."""
     from deltatune.ablation.execute import WorkerState, train_space
 
-    text = """\
-[study]
-name = "{name}"
-kind = "search"
-model = "hrnet_tiny"
-weights = "none"
-frames = 6
+    text = TINY_SEARCH + """\
 repeats = 2
 score_on = ["vtest@10"]
 
@@ -152,13 +146,7 @@ def test_fine_tuning_frames_errors_are_located_in_the_study_files_words(tmp_path
     one line at the field that sets them (train_frames, else the setting that turned the fine-tune on),
     in the study file's words. It once read ``tf.toml: train_frames: --train-frames 4:10 ...``: no line,
     and the command line's option."""
-    text = """\
-[study]
-name = "{name}"
-kind = "search"
-model = "hrnet_tiny"
-weights = "none"
-frames = 6
+    text = TINY_SEARCH + """\
 start = START
 streams = 1
 repeats = 1
