@@ -187,6 +187,10 @@ def test_shipped_studies_parse() -> None:
         ('[fixed]\ntimeout = -1\n', "fixed.timeout: expected a finite number >= 0"),
         ("[fixed]\nweight_decay = inf\n", "fixed.weight_decay: expected a finite number >= 0, got inf"),
         ("[fixed]\nlr = nan\n", "fixed.lr: expected a finite number > 0, got nan"),
+        # a number in quotes is text to TOML: say so (a student wrote lr = ["1e-3", "3e-4"])
+        ('[factors]\nlr = ["1e-3", "3e-4"]\n',
+         "factors.lr: expected a finite number > 0, got '1e-3' (text: write the number without quotes)"),
+        ('[fixed]\nweight_decay = "x"\n', "fixed.weight_decay: expected a finite number >= 0, got 'x'"),
     ],
 )
 def test_training_settings_are_checked(extra: str, expected: str) -> None:

@@ -141,12 +141,23 @@ def _check_dilation(v: Any) -> str | None:
     return None if _is_int(v) and v >= 1 and v % 2 == 1 else f"expected an odd integer >= 1, got {v!r}"
 
 
+def _quoted(v: Any) -> str:
+    """A hint for a number written in quotes (``"1e-3"``): TOML reads it as text."""
+    if not isinstance(v, str):
+        return ""
+    try:
+        float(v)
+    except ValueError:
+        return ""
+    return " (text: write the number without quotes)"
+
+
 def _check_nonneg(v: Any) -> str | None:
-    return None if _is_num(v) and v >= 0 else f"expected a finite number >= 0, got {v!r}"
+    return None if _is_num(v) and v >= 0 else f"expected a finite number >= 0, got {v!r}{_quoted(v)}"
 
 
 def _check_positive(v: Any) -> str | None:
-    return None if _is_num(v) and v > 0 else f"expected a finite number > 0, got {v!r}"
+    return None if _is_num(v) and v > 0 else f"expected a finite number > 0, got {v!r}{_quoted(v)}"
 
 
 def _check_frames(v: Any) -> str | None:
