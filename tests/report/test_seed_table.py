@@ -98,3 +98,31 @@ def test_the_seed_tables_numbers_are_in_the_json_statistics(tmp_path: Path) -> N
     assert blob["family_size"] == 8 and all(0 <= t["p"] <= t["p_holm"] <= 1 for t in blob["tests"])
     md = render_markdown(res, an, image_dir=tmp_path / "img", link_prefix="img")
     assert "Holm-corrected over these 8 tests" in md and "a family of their own" in md
+
+
+def test_the_tables_speed_columns_tests_and_fixed_head_say_what_they_are(tmp_path: Path) -> None:
+    """A student's reading: ms/frame pooled the weight-decay columns without a word, the JSON tests named
+    their learning rate only inside a sentence, and a fixed head_features vanished from the row labels."""
+    import json
+
+    from deltatune.cli._common import json_text
+
+    rows = [f"{s},{b},dense,{lr},{wd},{0.5 + 0.01 * s},{20.0 + s + (60 if wd == '0' else 0)},50"
+            for s in range(3) for b in ("classic", "delta") for lr in ("0.001", "0.0003")
+            for wd in ("0", "0.15")]
+    path = tmp_path / "fixed_head.csv"
+    path.write_text("seed,backbone,head_features,lr,weight_decay,avg_iou,ms_per_frame,fps\n"
+                    + "\n".join(rows) + "\n")
+    res = read_results_table(path, factors=["backbone", "head_features", "lr", "weight_decay"],
+                             metrics=["avg_iou", "ms_per_frame", "fps"], higher_is_better=["avg_iou", "fps"],
+                             lower_is_better=["ms_per_frame"], baseline=("backbone", "classic"))
+    an = analyse(res, aso_iterations=ASO_ITERATIONS)
+    md = render_markdown(res, an, image_dir=tmp_path / "img", link_prefix="img")
+    table = md.split("The seed experiment's table", 1)[1]
+    assert "| Classic convolutions, head on dense features, lr 0.001 |" in table
+    assert "ms/frame and FPS over every weight decay of the row" in table
+    tests = json.loads(json_text(an.to_dict()))["seed_table"]["tests"]
+    assert {t["levels"]["lr"] for t in tests} == {"0.001", "0.0003"}
+    for t in tests:
+        assert (t["levels"]["backbone"], t["baseline"]["backbone"]) == ("delta", "classic")
+        assert t["levels"]["lr"] == t["baseline"]["lr"]

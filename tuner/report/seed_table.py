@@ -69,17 +69,27 @@ def _rows(results: AblationResults) -> list[tuple[str, dict[str, str]]]:
     """(label, factor levels) per table row: backbone x head features (when that is a factor) x every
     setting of the other varied factors."""
     heads = results.factors.get("head_features", [])
+    one_head = _one_head(results) if len(heads) <= 1 else None
     out = []
     for setting in _settings(results):
         extra = f", {_setting_label(setting)}" if setting else ""
         for b in results.factors["backbone"]:
-            name = _BACKBONE.get(b, b)
+            name = _BACKBONE.get(b, b) + (f", head on {one_head} features" if one_head else "")
             if len(heads) > 1:
                 out += [(f"{name}, head on {h} features{extra}",
                          {"backbone": b, "head_features": h, **setting}) for h in heads]  # fmt: skip
             else:
                 out.append((f"{name}{extra}", {"backbone": b, **setting}))
     return out
+
+
+def _one_head(results: AblationResults) -> str | None:
+    """The features every run's head was trained on when that is not varied (a one-level factor, or
+    ``[fixed]``), so that each row says it as the rows of a study that varies it do."""
+    levels = results.factors.get("head_features") or []
+    if len(levels) == 1:
+        return str(levels[0])
+    return next((str(v) for k, v in results.setup if k == "head_features"), None)
 
 
 def _values(obs: pd.DataFrame, metric: str, levels: dict[str, str]) -> pd.Series:
@@ -157,8 +167,11 @@ def _table(results: AblationResults, stats: dict[str, Any], metric: str, *, seed
         rows.append((r["row"], *(_cell_text(at.get((metric, h), empty)) for h, _ in cols),
                      _cell_text(at.get(("ms_per_frame", "all"), empty)),
                      _cell_text(at.get(("fps", "all"), empty))))  # fmt: skip
-    caption = (f"{name}: mean over {results.unit_name}s [95 % CI]; FPS is the mean of the runs' frames per "
-               "second, not 1000 / the mean ms")
+    per_row = " over every weight decay of the row" if wds and len(wds) > 1 else ""
+    tested = "" if metric == "avg_iou" else "; not tested below (the tests are on average IoU and ms/frame)"
+    caption = (f"{name}: mean over {results.unit_name}s [95 % CI]; ms/frame and FPS{per_row} (a detector "
+               "trained with another weight decay can run at another speed: its tests below are per weight "
+               f"decay); FPS is the mean of the runs' frames per second, not 1000 / the mean ms{tested}")
     return Table(headers, tuple(rows), caption)
 
 
@@ -192,8 +205,10 @@ def _tests(results: AblationResults, seed: int, alpha: float) -> list[dict[str, 
     for what, a_lv, b_lv, metric in pairs:
         both = pd.concat([_values(obs, metric, a_lv), _values(obs, metric, b_lv)], axis=1, join="inner")
         matched = both.dropna().to_numpy()  # seeds with both levels measured
+        # levels: the compared cell, baseline: the one it is compared with (each a factor -> level dict)
         row: dict[str, Any] = {"what": what, "weight_decay": a_lv.get("weight_decay", "all"),
-                               "metric": metric, "n": len(matched)}  # fmt: skip
+                               "metric": metric, "n": len(matched), "levels": a_lv,
+                               "baseline": b_lv}  # fmt: skip
         if len(matched) >= 2:
             r = compare_two(matched[:, 0], matched[:, 1], paired=True, seed=seed, alpha=alpha)
             row |= {"diff": r.mean_difference, "test": r.test, "p": r.pvalue}
