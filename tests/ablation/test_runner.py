@@ -94,16 +94,25 @@ def test_a_dry_run_says_what_a_run_would_do(
 
 
 def test_a_detection_studys_dry_run_counts_its_trainings(
-    results: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, results: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The students' study listed 80 runs and nothing said that only 40 detectors would be trained (the
-    first run took 104 s, its twin 3 s)."""
+    first run took 104 s, its twin 3 s), nor that some were in the cache already."""
+    from deltatune.ablation.detection import detection_config, detector_path
     from deltatune.cli import main
 
+    monkeypatch.setenv("DELTATUNE_DETECTOR_CACHE", str(tmp_path / "detectors"))
     study = Path(__file__).resolve().parents[2] / "studies" / "seed_table2.toml"
     assert main(["ablate", str(study), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "= 80 runs" in out and "40 detector trainings: the classic and delta runs" in out
+    assert "= 80 runs" in out and "40 detectors: the classic and delta runs" in out
+    run = load_study(study).runs()[0]
+    cached = detector_path(detection_config(load_study(study), run.point, run.seed))
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")  # only its presence counts here
+    assert main(["ablate", str(study), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert f"40 detectors (1 of them already trained, in {tmp_path / 'detectors'}):" in said
 
 
 def test_kill_9_mid_run_leaves_no_process_and_rerun_completes(tmp_path: Path, results: Path) -> None:

@@ -159,11 +159,16 @@ def _data(state: WorkerState, cfg: DetectionTrainConfig, frames: range) -> Any:
     return state.memo[key]
 
 
+def detector_path(cfg: DetectionTrainConfig) -> Path:
+    """Where the detector trained with ``cfg`` is cached (present once trained)."""
+    return detector_cache() / f"{_key(cfg.to_json())}.pt"
+
+
 def _trained(state: WorkerState, cfg: DetectionTrainConfig) -> Path:
     """The weights of ``cfg``: from the cache, else trained (resuming an interrupted training)."""
     from deltatune.train.detection import train_detector, training_frames
 
-    path = detector_cache() / f"{_key(cfg.to_json())}.pt"
+    path = detector_path(cfg)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

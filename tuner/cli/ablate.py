@@ -119,10 +119,12 @@ def run(args: argparse.Namespace) -> int:
             f"{len(runs) // max(1, len(spec.points()))} {spec.unit_name}(s) = {len(runs)} runs{status}"
         )
         if spec.kind == "detection":  # the runs that differ only in backbone share one trained detector
-            from deltatune.ablation.detection import detection_config
+            from deltatune.ablation.detection import detection_config, detector_cache, detector_path
 
-            trainings = len({detection_config(spec, r.point, r.seed).to_json() for r in runs})
-            print(f"{trainings} detector trainings: the classic and delta runs of one setting and seed share "
+            configs = {c.to_json(): c for c in (detection_config(spec, r.point, r.seed) for r in runs)}
+            cached = sum(detector_path(c).is_file() for c in configs.values())
+            have = f" ({cached} of them already trained, in {detector_cache()})" if cached else ""
+            print(f"{len(configs)} detectors{have}: the classic and delta runs of one setting and seed share "
                   "one detector (and one scoring, which times both backbones)")
         if change:
             print(change)
