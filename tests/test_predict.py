@@ -275,3 +275,12 @@ def test_a_matroska_file_that_ends_early_is_said_to(
     out = capsys.readouterr().out
     assert 0 < n < 18 and f"note: the video ended after {n} frames, where its container's duration implies " \
         "about 20" in out, out
+
+
+def test_a_keypoint_whose_heatmap_peak_is_not_positive_is_not_visible(tmp_path: Path) -> None:
+    """BlazePose has no presence threshold: every keypoint was written visible, 988 of 1560 of them at the
+    crop's corner with a negative score (a peak <= 0 has no position) and drawn there."""
+    out = tmp_path / "bp.csv"
+    predict_video("blazepose", out, frames=3)
+    rows = _rows(out)
+    assert rows and all(r["visible"] == str(int(float(r["score"]) > 0)) for r in rows)

@@ -7,7 +7,8 @@ runs with the sparse backend, and every frame's predictions go to a CSV:
 pose models
     ``frame, stream, joint, x, y, visible, score``: full-frame pixel coordinates in the format
     ``search --labels`` reads (``visible`` is 1 where the keypoint is present, its heatmap peak above the
-    model's presence threshold, or everywhere for a model without one), and the peak ``score``.
+    model's presence threshold, or above 0 for a model without one: a peak of 0 or less has no position
+    and is decoded at the crop's corner), and the peak ``score``.
 classifiers
     ``frame, stream, class, probability``: the top-1 class and its softmax probability.
 the detector
@@ -250,8 +251,8 @@ class _PoseRows:
         xy = crop_to_frame(xy.unsqueeze(0), input_size=self.input_size, windows=self.windows)[0]
         rows = []
         self._xy = xy.numpy()
-        everywhere = torch.ones(peak.shape, dtype=torch.bool)
-        self._visible = (peak > self.present if self.present is not None else everywhere).numpy()
+        # a peak <= 0 has no position (decoded at the crop's corner): never visible, whatever the model
+        self._visible = (peak > (self.present if self.present is not None else 0.0)).numpy()
         for s in range(xy.shape[0]):
             for j in range(xy.shape[1]):
                 score = float(peak[s, j])
