@@ -354,7 +354,10 @@ def over_budget(meta: dict[str, Any], loss: float | None, *, elsewhere: bool) ->
     budget = meta.get("budget")
     if loss is None or not isinstance(budget, (int, float)) or not loss > budget:
         return None
-    said = f"it lost {loss:.2f} points on these frames, over the {budget:g}-point budget its search kept"
+    said = f"it lost {loss:.2f} points on these frames, over the {budget:g}-point budget of its search"
+    tuned = meta.get("accuracy_loss")
+    if isinstance(tuned, (int, float)) and tuned > budget:  # exported over budget: nothing to carry over
+        return f"{said}, which it exceeded on its tuning frames too ({tuned:.2f} points)"
     if not elsewhere:  # its own frames: another clip length or scoring than the search's
         return said
     return (f"{said}: the setting does not carry over to them (search on several segments: --also-on / "
