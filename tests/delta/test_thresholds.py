@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,33 @@ def test_file_records_its_weights_and_other_weights_are_named_on_load(net, tmp_p
     old.write_text(json.dumps(data))
     with pytest.raises(ThresholdError, match="weights must be a fingerprint string"):
         load_thresholds(old)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("mode", "maxx", "mode must be one of max, norm, rms, got 'maxx'"),
+        ("input_dilation", 4, "input_dilation must be a positive odd integer, got 4"),
+        ("input_dilation", "3", "input_dilation must be a positive odd integer, got '3'"),
+    ],
+)
+def test_a_files_bad_setting_is_refused_naming_the_file(
+    tmp_path, field: str, value: object, said: str
+) -> None:
+    """`"mode": "maxx"` was refused only when applied, as "truncation mode 'maxx' is unknown", naming no
+    file (and `check_thresholds_file` let it through)."""
+    from deltatune.delta.thresholds import FORMAT, check_thresholds_file
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"format": FORMAT, "thresholds": {"input": 0.1}, field: value}))
+    with pytest.raises(ThresholdError, match=re.escape(f"thresholds file {path}: {said}")):
+        check_thresholds_file(path)
+
+
+def test_a_threshold_written_as_text_is_refused(tmp_path) -> None:
+    from deltatune.delta.thresholds import FORMAT, load_thresholds
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"format": FORMAT, "thresholds": {"input": "0.1"}}))
+    with pytest.raises(ThresholdError, match=r"t.json: input: threshold '0.1' is not a number"):
+        load_thresholds(path)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from deltatune._atomic import atomic_write_text
-from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
+from deltatune.delta.rule import MODES, is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ThresholdError, missing_file
 
 __all__ = [
@@ -67,7 +67,7 @@ class TruncationPoint:
 def _check_value(where: str, v: Any) -> float | None:
     if v is None:
         return None
-    if isinstance(v, bool):  # False is no "off" (that is None), True no threshold
+    if isinstance(v, (bool, str)):  # False is no "off" (that is None), True or "0.1" no threshold
         raise ThresholdError(f"{where}: threshold {v!r} is not a number (None: never truncate)")
     try:
         f = float(v)
@@ -333,6 +333,20 @@ def _read_json(path: str | Path) -> Any:
         raise ThresholdError(f"thresholds file {p}: not valid JSON ({exc})") from None
 
 
+def _mode_value(path: str | Path, v: Any) -> str:
+    if v not in MODES:
+        raise ThresholdError(f"thresholds file {path}: mode must be one of {', '.join(MODES)}, got {v!r}")
+    return str(v)
+
+
+def _dilation_value(path: str | Path, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v % 2 == 0:
+        raise ThresholdError(
+            f"thresholds file {path}: input_dilation must be a positive odd integer, got {v!r}"
+        )
+    return v
+
+
 def _keyframe_value(path: str | Path, v: Any) -> int:
     if not is_keyframe_interval(v):
         raise ThresholdError(f"thresholds file {path}: keyframe_interval must be an integer >= 0, got {v!r}")
@@ -383,8 +397,8 @@ def load_thresholds(path: str | Path, names: Sequence[str] | None = None) -> Thr
     th = {str(k): _check_value(f"{path}: {k}", v) for k, v in data["thresholds"].items()}
     return ThresholdFile(
         thresholds=th,
-        mode=str(data.get("mode", "max")),
-        input_dilation=int(data.get("input_dilation", 1)),
+        mode=_mode_value(path, data.get("mode", "max")),
+        input_dilation=_dilation_value(path, data.get("input_dilation", 1)),
         keyframe_interval=_keyframe_value(path, data.get("keyframe_interval", 0)),
         keyframe_change=_keyframe_change_value(path, data.get("keyframe_change")),
         model=data.get("model"),
