@@ -176,7 +176,7 @@ class InspectReport:
                          f"{p['frac_updated']:>8.1%} {p['frac_fired']:>7.1%}")
         every = f"all {self.streams} streams" if self.streams != 1 else "its one stream"
         lines.append("(feeds GMAC: the dense multiply-adds of the layers each point feeds, per frame of "
-                     f"{every})")
+                     f"{every}; a layer fed by several points, after an add, counts under each)")
         if self.macs_behind_layers:
             share = self.macs_behind_layers / self.dense_macs if self.dense_macs else math.nan
             lines.append(f"(and {self.macs_behind_layers / 1e9:.4f} GMAC ({share:.0%} of the model's "

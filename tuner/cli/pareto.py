@@ -157,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
               "(the fastest re-timed trial within the budget)")
+        if best["ci_low"] <= 1.0:  # as search says it: the interval does not rule out running slower
+            print(f"note: not measurably faster than the dense model: the interval reaches "
+                  f"{best['ci_low']:.2f}x; `deltatune bench` on your frames says whether to run it dense")
         storage = f" --storage {shlex.quote(shown_url(args.storage))}" if args.storage else ""
         print(f"export it:   deltatune export --study {shlex.quote(args.study)}{storage} "
               f"--trial {best['trial']} -o thresholds.json")
