@@ -111,7 +111,7 @@ def test_inspect_on_frames_without_a_person_scores_nothing(capsys, tmp_path) -> 
     said = "accuracy loss vs dense (frames 1..3): - (no keypoint present on these frames: nothing to score; "
     assert said + "every keypoint: " in out, out
     assert "x 1 stream," in out and "(feeds GMAC: the dense multiply-adds of the layers each point feeds, " \
-        "per frame of its one stream)" in out
+        "per frame of its one stream;" in out
     assert main([*base, "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["accuracy_loss"] is None and got["accuracy_loss_all_joints"] is not None

@@ -32,6 +32,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; co
 h1 { border-bottom: 2px solid #444; padding-bottom: .3rem; }
 h2 { margin-top: 2.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
 h3 { margin-top: 1.6rem; color: #333; }
+nav ul { columns: 2; font-size: .9rem; }
+nav a { color: #222; }
 table { border-collapse: collapse; margin: .8rem 0 1.2rem; font-size: .88rem; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: .2rem 0; color: #444; }
 th, td { border: 1px solid #d0d0d0; padding: .25rem .55rem; vertical-align: top; }
