@@ -229,16 +229,14 @@ def _compare(args: argparse.Namespace, names: list[str]) -> int:
 def _segments_line(meta: dict[str, Any]) -> str | None:
     """What a search on several segments (``--also-on``, ``--spread``) scored each trial on, as ``search``
     says it; ``None`` for a one-clip study."""
-    from deltatune.search.segments import aggregate_words
+    from deltatune.search.segments import scored_on_words
     from deltatune.search.study_workload import StudyWorkload
 
     also = meta.get("also_on") or []
     if not also:
         return None
-    segs = ", ".join(f"{w.video}@{w.start}" for w in (StudyWorkload.from_dict(d) for d in
-                                                      (meta["workload"], *also)))  # fmt: skip
-    return (f"each trial scored on {len(also) + 1} segments ({segs}); objectives: the "
-            f"{aggregate_words(meta.get('aggregate') or 'worst')} over them (each segment's own: --csv)")
+    workloads = [StudyWorkload.from_dict(d) for d in (meta["workload"], *also)]
+    return f"{scored_on_words(workloads, meta.get('aggregate') or 'worst')} (each segment's own: --csv)"
 
 
 def _with_settings(trials: Any, study: Any) -> Any:

@@ -24,6 +24,8 @@ from deltatune.cli._common import (
     parse_windows,
 )
 
+log = logging.getLogger(__name__)
+
 NAME = "search"
 HELP = "search per-layer truncation thresholds (accuracy loss vs speedup, Optuna)"
 DESCRIPTION = (
@@ -391,7 +393,7 @@ def _spread(workload: Any, count: int | None) -> tuple[Any, ...]:
     starts = [round(workload.start + k * (last - workload.start) / (count - 1)) for k in range(1, count)]
     gap = min(b - a for a, b in zip([workload.start, *starts], starts, strict=False))
     if gap < workload.frames:  # one stretch's held-out frames are the next one's tuning frames
-        logging.getLogger(__name__).warning(
+        log.warning(
             "--spread %d: stretches of --frames %d start as little as %d frames apart on %s's %d frames, so "
             "they overlap: some stretches' held-out frames are other stretches' tuning frames (fewer "
             "stretches, or fewer --frames)",
@@ -410,7 +412,7 @@ def _also_on(workload: Any, text: str) -> Any:
     except ValueError as exc:
         raise ConfigError(f"--also-on {text!r}: {exc}") from None
     if workload.windows and not same_video(segment.video, workload.video):
-        logging.getLogger(__name__).warning(
+        log.warning(
             "--also-on %s: another video than the clip's, so scored on its own crop windows (a video of your "
             "own: the whole frame), not on --window's", text,
         )
@@ -626,11 +628,9 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         f"speedup (max); budget {result.budget} {unit}"
     )
     if settings.also_on:
-        segs = ", ".join(f"{x.video}@{x.start}" for x in (w, *settings.also_on))
-        from deltatune.search.segments import aggregate_words
+        from deltatune.search.segments import scored_on_words
 
-        print(f"each trial scored on {len(settings.also_on) + 1} segments ({segs}); objectives: the "
-              f"{aggregate_words(settings.aggregate)} over them")
+        print(scored_on_words((w, *settings.also_on), settings.aggregate))
     if result.front.empty and result.pruned and not result.n_trials:
         print("no feasible trial yet: every trial was pruned (the note below says why): add 0 to "
               "--train-steps (the original weights), lower --train-lr, or raise --budget")

@@ -16,6 +16,7 @@ first one.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from deltatune.errors import ConfigError
@@ -45,6 +46,14 @@ def aggregate_error(aggregate: str) -> str | None:
         return None
     return (f"--aggregate {aggregate!r} is unknown; choose worst, mean or qP, a quantile with 50 <= P < 100 "
             "(e.g. q90)")
+
+
+def scored_on_words(workloads: Sequence[Any], aggregate: str) -> str:
+    """What a search on several segments scored each trial on, as ``search`` and ``pareto`` say it:
+    ``workloads`` the clip's then each further segment's (anything with ``video`` and ``start``)."""
+    segs = ", ".join(f"{w.video}@{w.start}" for w in workloads)
+    return (f"each trial scored on {len(workloads)} segments ({segs}); objectives: the "
+            f"{aggregate_words(aggregate)} over them")
 
 
 def aggregate_words(aggregate: str) -> str:
