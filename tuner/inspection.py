@@ -72,15 +72,21 @@ def _fed_layers(net: Any) -> tuple[dict[str, set[str]], dict[str, int]]:
 def governed_macs(net: Any) -> dict[str, int]:
     """Dense MACs per frame of the compute layers each truncation point feeds (see :func:`_fed_layers`),
     from the frame-0 statistics."""
-    fed, macs = _fed_layers(net)
-    return {point: sum(macs[layer] for layer in layers) for point, layers in fed.items()}
+    return _governed(*_fed_layers(net))
 
 
 def macs_behind_layers(net: Any) -> int:
     """Dense MACs per frame of the compute layers no truncation point feeds: those that read another
     conv or linear layer with no non-linearity between (MobileNetV2's expansion convs read the previous
     block's projection), whose updated pixels follow the points before that layer."""
-    fed, macs = _fed_layers(net)
+    return _behind(*_fed_layers(net))
+
+
+def _governed(fed: dict[str, set[str]], macs: dict[str, int]) -> dict[str, int]:
+    return {point: sum(macs[layer] for layer in layers) for point, layers in fed.items()}
+
+
+def _behind(fed: dict[str, set[str]], macs: dict[str, int]) -> int:
     reached = set().union(*fed.values()) if fed else set()
     return sum(v for layer, v in macs.items() if layer not in reached)
 
@@ -268,8 +274,8 @@ def inspect_model(
     if task in ("pose", "classification") and len(dense_out) > 1:
         acc = accuracy_loss(task, dense_out[1:], delta_out[1:], min_confidence=wl.info.present_confidence)
     per_layer = net.stats.per_layer().set_index("name")
-    layer_macs = _fed_layers(net)[1]
-    feeds = governed_macs(net)
+    fed, layer_macs = _fed_layers(net)  # one walk of the graph for the feeds column and the rest
+    feeds = _governed(fed, layer_macs)
     points = []
     for p in net.truncation_points:
         row = per_layer.loc[p.name] if p.name in per_layer.index else None
@@ -300,7 +306,7 @@ def inspect_model(
         accuracy_loss=None if acc is None or nobody else acc.loss, metric=None if acc is None else acc.metric,
         accuracy_loss_all_joints=acc.loss_all_joints if acc is not None and nobody else None,
         last_frame=_last_frame(wl, fired, dense_out[-1], delta_out[-1]) if keep_last else None,
-        dense_macs=sum(layer_macs.values()), macs_behind_layers=macs_behind_layers(net),
+        dense_macs=sum(layer_macs.values()), macs_behind_layers=_behind(fed, layer_macs),
     )
 
 
@@ -313,14 +319,15 @@ def tuned_elsewhere(meta: dict[str, Any], video: str, start: int, windows: list[
     from deltatune.search.study_workload import StudyWorkload, parse_segment
     from deltatune.workload import resolve_video
 
+    here = Path(video).resolve()
     try:
         w = StudyWorkload.from_dict(meta["workload"])
         theirs = [str(c) for c in w.crop_windows()]
-        same_video = resolve_video(w.video)[0].resolve() == Path(video).resolve()
+        same_video = resolve_video(w.video)[0].resolve() == here
         segments = meta.get("segments") or []
         others = [parse_segment(str(g["segment"])) for g in segments[1:]]  # --also-on / --spread
         # each of them is scored on the clip's windows on the clip's video, else on its video's own
-        on_other = any(resolve_video(g.video)[0].resolve() == Path(video).resolve() and g.start == start
+        on_other = any(resolve_video(g.video)[0].resolve() == here and g.start == start
                        and (theirs == windows or g.video != w.video) for g in others)  # fmt: skip
     except Exception:  # noqa: BLE001 - no workload, an older file's, or a video not on this machine
         return None
