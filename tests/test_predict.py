@@ -137,6 +137,13 @@ def test_the_command_line_summarises_and_prints_json(
                  "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["first_frame"] == 790 and d["frames"] == 3 and d["rows"] == 3 * 3 * 17
+    # the dense key frame, with the first call's set-up, is timed apart from the delta frames' mean
+    assert d["key_frame_ms"] > 0 and d["ms_per_frame"] > 0
+    # one frame is only the key frame: no delta frame to time, and it says so instead of a speed
+    assert main(["predict", "--model", "hrnet", "--frames", "1", "--window", "96,96,240,320", "-o", "k1.csv",
+                 "--threshold", "0.05", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "only the key frame, run densely" in out and "MAC speedup" not in out
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ class PredictResult:
     frames: int
     streams: int
     first_frame: int
+    #: the delta frames' mean (frame 1 on; the key frame's time where the run had only that frame)
     ms_per_frame: float
     mac_speedup: float
     rows: int
@@ -71,6 +72,8 @@ class PredictResult:
     #: about how many frames from ``first_frame`` on the container's duration implies, where it does not
     #: say its frame count (Matroska); ``None``: not known
     about_frames: int | None = None
+    #: frame 0's time: the key frame, run densely, with the first call's set-up (kept out of the mean)
+    key_frame_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,13 +186,13 @@ def predict_video(
         writer = _BoxRows(detector, size, (vinfo.height, vinfo.width))
     else:
         writer = _PoseRows(info, size, full) if info.task == "pose" else _ClassRows()
-    spent, done = 0.0, 0
+    spent, key, done = 0.0, 0.0, 0
     # the work done, totalled frame by frame: the recorder's per-op records are emptied after each frame,
     # or an hour of video would keep millions of them in memory
     work = StatsSummary(0, 0, 0)
 
     def run(csv_path: Path, video_path: Path | None, mot_path: Path | None) -> None:
-        nonlocal spent, done, work
+        nonlocal spent, key, done, work
         from deltatune.report.overlay import OverlayVideo
 
         drawn = OverlayVideo(video_path, vinfo.width, vinfo.height, vinfo.fps) if video_path else None
@@ -204,7 +207,10 @@ def predict_video(
                         x = prepare(raw)
                         t0 = time.perf_counter()
                         y = net(x)
-                        spent += time.perf_counter() - t0
+                        if done:
+                            spent += time.perf_counter() - t0
+                        else:  # the dense key frame and the first call's set-up: not a delta frame
+                            key = time.perf_counter() - t0
                         work += net.stats.take()  # frame 0 (dense) left out, as mac_speedup() does
                         out.writerows(writer.rows(start + done, y))
                         if motf is not None:
@@ -224,7 +230,8 @@ def predict_video(
     atomic_write_all([output, overlay, mot], lambda tmp: run(*tmp))
     return PredictResult(
         model=model, video=str(path), task=info.task, frames=done, streams=len(full), first_frame=start,
-        ms_per_frame=spent * 1e3 / max(done, 1), mac_speedup=work.mac_speedup if done > 1 else 1.0,
+        ms_per_frame=spent * 1e3 / (done - 1) if done > 1 else key * 1e3, key_frame_ms=key * 1e3,
+        mac_speedup=work.mac_speedup if done > 1 else 1.0,
         rows=writer.count, output=str(output), weights=wname,
         expected_frames=frames if frames is not None or vinfo.frames is None else vinfo.frames - start,
         about_frames=None if vinfo.frames_about is None else vinfo.frames_about - start,
