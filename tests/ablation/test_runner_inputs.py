@@ -226,3 +226,19 @@ also_on = {level}
         check_inputs(load_study(write_study(tmp_path, text, "ao")))
     assert "\n" not in str(info.value)
     check_inputs(load_study(write_study(tmp_path, text.replace(level, '"vtest@300"'), "fine")))
+
+
+def test_a_search_study_of_ones_own_video_is_one_stream(tmp_path: Path, still_clip: Path) -> None:
+    """A video of one's own has no crop windows: its whole frame is the one stream. More streams were
+    ignored (one ran) while the study recorded them; now refused, located, and the report says it."""
+    own = TINY_SEARCH + f'video = "{still_clip}"\nstreams = 3\n[factors]\nmode = ["max"]\n'
+    spec = load_study(write_study(tmp_path, own, "own-three"))
+    with pytest.raises(ConfigError, match=r"own-three\.toml:8: study\.streams: 3 streams of .*, a video of "
+                                          r"one's own, which is one stream \(its whole frame\); windows"):
+        check_inputs(spec)
+    plain = load_study(write_study(tmp_path, own.replace("streams = 3\n", ""), "own-default"))
+    check_inputs(plain)
+    assert dict(plain.setup_rows())["crop windows of the video (streams)"] == "the whole frame (one stream)"
+    vtest = load_study(write_study(tmp_path, TINY_SEARCH + '[factors]\nmode = ["max"]\n', "sample"))
+    rows = dict(vtest.setup_rows())
+    assert rows["crop windows of the video (streams)"] == "2 of the video's default windows"

@@ -303,7 +303,8 @@ def test_windows_are_the_streams_of_a_study() -> None:
     assert rows["frames"] == "16 per stream from each segment's first frame"
     assert rows["video"] == "each segment's (below)"
     assert dict(plain_rows := parse_study(base + '[factors]\nmode = ["max"]\n', path="s.toml").setup_rows())[
-        "crop windows of the video (streams)"] == "up to 2 of each video's default windows", plain_rows
+        "crop windows of the video (streams)"] == (
+        "up to 2 of each video's default windows (a video of one's own: its whole frame)"), plain_rows
     # the runs' workloads crop those windows (same video: every unit keeps them)
     from deltatune.ablation.execute import WorkerState
 

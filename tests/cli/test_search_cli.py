@@ -201,7 +201,7 @@ def test_pareto_heldout_rescores_the_front(results: Path, capsys: pytest.Capture
     assert out["hypervolume_reference"] == [10.0, 1.0]
 
 
-def test_streams_default_to_what_the_video_has() -> None:
+def test_streams_default_to_what_the_video_has(still_clip: Path) -> None:
     """``--video carphone`` (one crop window) works without ``--streams``; asking for more windows than
     the video has is still a one-line error, named, before any model work."""
     from deltatune.cli.search import add_arguments, build_settings
@@ -216,6 +216,11 @@ def test_streams_default_to_what_the_video_has() -> None:
     asked = build_settings(parser.parse_args([*base, "--video", "carphone", "--streams", "2"])).workload
     with pytest.raises(ConfigError, match="--streams 2: carphone has only 1 default windows"):
         asked.check()
+    # a video of one's own is its whole frame, one stream: more streams are refused, not ignored
+    own = str(still_clip)
+    assert build_settings(parser.parse_args([*base, "--video", own])).workload.streams == 1
+    with pytest.raises(ConfigError, match=r"--streams 3: .* has one stream \(its whole frame\); --window"):
+        build_settings(parser.parse_args([*base, "--video", own, "--streams", "3"]))
 
 
 def test_windows_are_the_streams_a_search_tunes_on(results: Path, capsys: pytest.CaptureFixture[str]) -> None:

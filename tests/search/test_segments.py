@@ -64,6 +64,24 @@ def test_a_segment_of_another_video_takes_its_own_windows_and_no_labels() -> Non
         parse_segment("vtest@x")
 
 
+def test_a_video_of_ones_own_is_one_stream_and_the_samples_file_keeps_its_crops(
+    vtest_path: Path, still_clip: Path
+) -> None:
+    from deltatune.data.video import DEFAULT_WINDOWS
+    from deltatune.search.study_workload import StudyWorkload, default_streams
+
+    own = str(still_clip)
+    assert default_streams(own) == 1 and StudyWorkload("hrnet", video=own, streams=1).crop_windows() == []
+    # stored before, with the default of two streams where the whole frame (one stream) ran
+    old = StudyWorkload.from_dict({"model": "hrnet", "video": own, "frames": 8, "streams": 2, "windows": []})
+    assert old.streams == 1
+    assert TINY.on_segment(Segment(own, 0)).streams == 1
+    # the sample's downloaded file, named by its path, is cropped as the sample is (as bench and predict do)
+    by_path = StudyWorkload("hrnet", video=str(vtest_path), streams=2)
+    assert by_path.crop_windows() == list(DEFAULT_WINDOWS["vtest"][:2])
+    assert default_streams(str(vtest_path)) == 2
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [

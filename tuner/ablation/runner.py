@@ -102,7 +102,7 @@ def provenance() -> dict[str, Any]:
 def check_inputs(spec: StudySpec) -> None:
     """Cheap checks before any model work: the model, the weights, every video and its frame count."""
     from deltatune.ablation.execute import WorkerState
-    from deltatune.search.study_workload import StudyWorkload
+    from deltatune.search.study_workload import StudyWorkload, sample_windows
 
     if spec.kind == "detection":
         from deltatune.ablation.detection import check_detection_inputs
@@ -122,6 +122,13 @@ def check_inputs(spec: StudySpec) -> None:
         _checked(spec, clip_field or "frames", seg, partial(wl.check_frames, info), table=table)
         _checked(spec, "windows", seg, partial(wl.check_windows, info))
     _check_threshold_files(spec, state.workload(segments[0][2]))
+    video = spec.local_path(spec.video)
+    if spec.kind == "search" and not spec.windows and spec.streams not in (1, StudySpec.streams) and (
+        not sample_windows(video)
+    ):  # the default (2) reads as "up to 2 crops", the whole frame where the video has none
+        raise ConfigError(f"{field_location(spec, 'study', 'streams')}: {spec.streams} streams of "
+                          f"{spec.video}, a video of one's own, which is one stream (its whole frame); "
+                          "windows = [...] gives crops, one stream each")
     if spec.kind == "search":  # fine-tuning frames: disjoint from the search's, inside the video
         from deltatune.ablation.execute import train_space
 

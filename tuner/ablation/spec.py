@@ -43,7 +43,14 @@ from typing import Any
 from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ConfigError
 from deltatune.search.storage import MAX_STUDY_NAME
-from deltatune.search.study_workload import Segment, parse_segment, same_video, split_error
+from deltatune.search.study_workload import (
+    Segment,
+    default_streams,
+    parse_segment,
+    same_video,
+    sample_windows,
+    split_error,
+)
 from deltatune.train.detection import DETECTOR, DetectionTrainConfig
 from deltatune.train.detection_eval import DEFAULT_SCORE_THRESHOLD
 
@@ -493,8 +500,11 @@ class StudySpec:
                 ("video", "each segment's (below)" if per_segment else self.video)]
         if self.kind != "detection":
             crops = "; ".join(self.windows) or (
-                f"up to {self.streams} of each video's default windows" if per_segment
-                else f"{self.streams} of the video's default windows")
+                f"up to {self.streams} of each video's default windows (a video of one's own: its whole "
+                "frame)" if per_segment
+                else f"{default_streams(self.local_path(self.video), self.streams)} of the video's default "
+                "windows" if sample_windows(self.local_path(self.video))
+                else "the whole frame (one stream)")
             if per_segment and self.windows and any(not same_video(u.video, self.video) for u in self.units):
                 crops += f" of {self.video}; other videos' segments: their default windows"
             rows.append(("crop windows of the video (streams)", crops))

@@ -93,7 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--streams", type=int, default=None,
-        help="crop windows (streams) of the sample video (default 2, or all of them when it has fewer)"
+        help="crop windows (streams) of the sample video (default 2, or all of them when it has fewer); "
+        "a video of one's own is one stream, its whole frame, unless --window gives crops"
     )
     add_start_argument(parser)
     add_window_argument(parser)
@@ -321,7 +322,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     from deltatune.errors import ConfigError
     from deltatune.search import SearchSettings, StudyWorkload
     from deltatune.search.spaces import Ranges
-    from deltatune.search.study_workload import default_streams
+    from deltatune.search.study_workload import default_streams, sample_windows
 
     weights = None if str(args.weights).lower() in ("none", "random") else args.weights
     windows = parse_windows(args.window) or []
@@ -329,6 +330,9 @@ def build_settings(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--streams {args.streams}: {len(windows)} --window given, and each is one stream; "
                           "drop --streams")
     streams = len(windows) or (default_streams(args.video) if args.streams is None else args.streams)
+    if not windows and args.streams not in (None, 1) and not sample_windows(args.video):
+        raise ConfigError(f"--streams {args.streams}: {args.video} has one stream (its whole frame); "
+                          "--window X,Y,W,H gives crops, one stream each")
     workload = StudyWorkload(
         args.model, weights=weights, video=args.video, frames=args.frames, streams=streams,
         windows=tuple(str(w) for w in windows), start=args.start, labels=args.labels,

@@ -1171,7 +1171,8 @@ def _slower_than_dense_notice(
     keyframes = "" if tried else ", key frames on change (--keyframe-change none,0.5)"
     return (f"the recommended trial {verdict} the dense model on this machine ({how}): within a "
             f"{budget:g}-point budget no trial skipped enough work to pay for the delta bookkeeping (where "
-            "most pixels change every frame, as under a moving camera, there is little to skip). Run the "
+            "most pixels change every frame, as under a moving camera or strong compression noise, there is "
+            "little to skip). Run the "
             f"dense model, or try more --trials{keyframes} or a larger --budget")
 
 

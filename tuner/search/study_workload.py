@@ -155,6 +155,8 @@ class StudyWorkload:
         d = dict(d)
         d["windows"] = tuple(d.get("windows") or ())
         d.setdefault("joints", "all")  # stored before fidelity counted present joints only
+        if not d["windows"] and not sample_windows(d.get("video", "vtest")):
+            d["streams"] = 1  # stored as 2 (the old default) where the whole frame, one stream, ran
         return cls(**d)
 
     def on_segment(self, segment: Segment) -> StudyWorkload:
@@ -306,11 +308,11 @@ class StudyWorkload:
             raise ConfigError(f"--all-joints: applies to pose models; {self.model} is a {task} model")
 
     def crop_windows(self) -> list[Any]:
-        from deltatune.data.video import DEFAULT_WINDOWS, parse_window
+        from deltatune.data.video import parse_window
 
         if self.windows:
             return [parse_window(w) for w in self.windows]
-        wins = DEFAULT_WINDOWS.get(self.video, [])
+        wins = sample_windows(self.video)
         if wins and self.streams > len(wins):
             raise ConfigError(f"--streams {self.streams}: {self.video} has only {len(wins)} default windows")
         return list(wins[: self.streams]) if wins else []
@@ -318,12 +320,27 @@ class StudyWorkload:
 
 def default_streams(video: str, wanted: int = DEFAULT_STREAMS) -> int:
     """``wanted`` streams, or every default crop window of ``video`` when it has fewer (``carphone`` has
-    one); a video without default windows keeps ``wanted``. What ``search`` runs when no ``--streams``
-    is given, and what a segment of another video gets (:meth:`StudyWorkload.on_segment`)."""
-    from deltatune.data.video import DEFAULT_WINDOWS
+    one); a video without default windows is one stream, its whole frame. What ``search`` runs when no
+    ``--streams`` is given, and what a segment of another video gets (:meth:`StudyWorkload.on_segment`)."""
+    wins = sample_windows(video)
+    return min(wanted, len(wins)) if wins else 1
 
-    wins = DEFAULT_WINDOWS.get(video)
-    return min(wanted, len(wins)) if wins else wanted
+
+def sample_windows(video: str) -> list[Any]:
+    """The default crop windows of ``video`` when it is a sample, named or as the path of its downloaded
+    file (as :func:`~deltatune.workload.resolve_video` reads it, so that search, bench and predict crop
+    one file alike); ``[]`` for a video of one's own (its whole frame is the one stream)."""
+    from deltatune.data.video import DEFAULT_WINDOWS
+    from deltatune.errors import DeltatuneError
+    from deltatune.workload import resolve_video
+
+    if video in DEFAULT_WINDOWS:
+        return list(DEFAULT_WINDOWS[video])
+    try:
+        name = resolve_video(video)[1]
+    except (DeltatuneError, OSError):
+        return []
+    return list(DEFAULT_WINDOWS.get(name, []))
 
 
 def load_model(workload: StudyWorkload) -> tuple[torch.nn.Module, bool]:
