@@ -203,7 +203,7 @@ CASES: list[tuple[list[str], str]] = [
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--threshold", "-1"], "--threshold must be"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--video", "three", "--frames", "3",
       "--thresholds", str(Path(__file__).resolve().parents[2] / "studies/thresholds/blazepose.json")],
-     "(made for model blazepose) does not match the model's truncation points"),
+     "(made for model blazepose, not hrnet_tiny) does not match the model's truncation points"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--device", "gpu0"], "--device 'gpu0' is not"),
     (["bench", "--model", "hrnet_tiny", "--weights", "none", "--window", "1,2,3"], "crop window '1,2,3'"),

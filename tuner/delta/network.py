@@ -451,16 +451,18 @@ class DeltaNetwork(nn.Module):
         weights is a fair experiment), but its accuracy loss was measured on those weights only.
         """
         tf = load_thresholds(path, self.threshold_names)
-        made_for = f" (made for model {tf.model})" if tf.model else ""
+        mine = getattr(self._source, "model_name", None)
+        other = f", not {mine}" if isinstance(mine, str) and tf.model and tf.model != mine else ""
+        made_for = f" (made for model {tf.model}{other})" if tf.model else ""
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}{made_for}")
-        if tf.weights is not None and tf.weights != (mine := self.weights_fingerprint):
+        if tf.weights is not None and tf.weights != (fingerprint := self.weights_fingerprint):
             tuned = (tf.meta or {}).get("finetune")  # a search --train trial: export wrote its weights too
             log.warning(
                 "thresholds file %s was made with other weights (%s) than this model's (%s); its accuracy "
                 "loss holds for those weights only%s",
                 path,
                 tf.weights,
-                mine,
+                fingerprint,
                 f"; it ran fine-tuned weights, which export wrote to {weights_beside(path)} (--weights; on "
                 "the model the search's 'use it' line names)"
                 if tuned
