@@ -285,6 +285,8 @@ def test_two_spellings_of_one_number_are_one_level(tmp_path: Path) -> None:
     ("loss", True), ("val_loss", True), ("train loss", True), ("top1 error", True), ("ms_per_frame", True),
     ("trainTime", True), ("val/MAE", True), ("mAP", False), ("accuracy", False), ("fps", False),
     ("glossary", False), ("timeliness", False), ("measured_speedup", False),
+    ("runtime", True), ("duration_s", True), ("wall_s", True), ("memory_mb", True), ("train_h", True),
+    ("s", False), ("top5s", False), ("mac_speedup", False), ("hits", False),
 ])
 def test_a_metric_is_lower_is_better_when_a_word_of_its_name_says_so(name: str, lower: bool) -> None:
     assert lower_is_better_by_name(name) is lower

@@ -670,3 +670,76 @@ def test_pairs_that_do_not_differ_at_all_say_no_spread_not_a_floor_of_one(tmp_pa
     pw = analyse(read_results_table(path, factors=["dilation"]), aso_iterations=ASO_ITERATIONS).pairwise[0]
     assert pw.test.reason.startswith("every pair differs by the same amount (no spread)"), pw.test.reason
     assert "cannot go below" not in pw.summary, pw.summary
+
+
+def test_unpaired_levels_are_balanced_within_the_other_factors_settings(tmp_path) -> None:
+    """lr has no effect and weight decay adds 10, but lr A has 10 runs at wd 0 and 2 at wd 1, lr B the
+    reverse: pooling every run credited wd's effect to lr ("B vs A +8.7, significant") while the same
+    report's factorial ANOVA found nothing. The levels are now balanced within each wd setting."""
+    from deltatune.ablation.table import read_results_table
+
+    rng = np.random.default_rng(7)
+    rows = [f"{lr},{wd},{50 + 10 * wd + rng.normal(0, 1)}"
+            for lr, wd, k in (("A", 0, 10), ("A", 1, 2), ("B", 0, 2), ("B", 1, 10)) for _ in range(k)]
+    path = tmp_path / "unbalanced.csv"
+    path.write_text("lr,wd,acc\n" + "\n".join(rows) + "\n")
+    a = analyse(read_results_table(path, factors=["lr", "wd"]), aso_iterations=20)
+    lr = next(c for c in a.metrics[0].comparisons if c.factor == "lr")
+    pw = lr.pairwise[0]
+    assert (pw.n_a, pw.n_b) == (4, 4) and not pw.significant and abs(pw.diff) < 2
+    assert any("16 run(s) left out to balance the levels within each setting of wd" in n for n in lr.notes)
+
+
+def test_a_paired_level_table_keeps_the_blocks_the_tests_compare(tmp_path) -> None:
+    """lr has no effect, wd adds 10, and lr B lacks its wd-1 run on 4 of 6 seeds: each seed averaged over
+    whatever runs it had put B 3.5 below A in the per-level table (CIs apart) while the paired test found
+    -0.03. The table now averages each seed over the blocks complete at both levels, and says so."""
+    from deltatune.ablation.table import read_results_table
+
+    rng = np.random.default_rng(20)
+    rows = []
+    for s in range(6):
+        for lr in "AB":
+            for wd in (0, 1):
+                v = 50 + 10 * wd + rng.normal(0, 0.5)
+                rows.append(f"{s},{lr},{wd},{'' if lr == 'B' and wd == 1 and s < 4 else v}")
+    path = tmp_path / "missing.csv"
+    path.write_text("seed,lr,wd,acc\n" + "\n".join(rows) + "\n")
+    m = analyse(read_results_table(path, factors=["lr", "wd"]), aso_iterations=20).metrics[0]
+    mean = {(s.factor, s.level): s.description.mean for s in m.levels}
+    assert abs(mean["lr", "A"] - mean["lr", "B"]) < 0.5
+    assert any(n.startswith("per level of lr: 4 run(s) left out") for n in m.levels_notes)
+
+
+def test_aso_claims_need_five_runs_and_a_bonferroni_confidence_level(tmp_path) -> None:
+    """Eight levels that differ by nothing, three seeds each: 5 of 7 were "almost stochastically better"
+    while every paired test said nothing (each ASO at 95 %, uncorrected, from 3 runs). From 3 runs there
+    is no claim now, and each ASO's confidence level is 1 - alpha / m over the study's comparisons."""
+    from deltatune.ablation.table import read_results_table
+
+    rng = np.random.default_rng(3)
+    rows = [f"{s},L{lv},{rng.normal(0, 1)}" for s in range(3) for lv in range(8)]
+    path = tmp_path / "many.csv"
+    path.write_text("seed,lv,score\n" + "\n".join(rows) + "\n")
+    a = analyse(read_results_table(path, factors=["lv"]), aso_iterations=50)
+    assert len(a.pairwise) == 7
+    for pw in a.pairwise:
+        assert pw.aso is not None and pw.aso.confidence_level == pytest.approx(1 - 0.05 / 7)
+        assert "almost stochastically better)" not in pw.summary.replace("not shown almost", "")
+        assert "from 3 runs at a level: too few for a claim either way" in pw.summary
+    # a single comparison keeps deepsig's 0.95; five runs a level may claim
+    rows = [f"{s},{lv},{s + (5 if lv == 'b' else 0)}" for s in range(5) for lv in "ab"]
+    path.write_text("seed,lv,score\n" + "\n".join(rows) + "\n")
+    pw = analyse(read_results_table(path, factors=["lv"]), aso_iterations=50).pairwise[0]
+    assert pw.aso.confidence_level == 0.95 and "(b almost stochastically better)" in pw.summary
+
+
+def test_a_p_value_or_eps_min_near_a_threshold_keeps_the_digits_its_verdict_rests_on() -> None:
+    """0.0497 was printed "Holm p = 0.050: significant" and 0.0503 "Holm p = 0.050: not significant";
+    eps_min 0.19995 "0.200 (... almost stochastically better)". Three decimals stay the rule elsewhere."""
+    from deltatune.report.wording import fmt_eps, fmt_p, p_is
+
+    assert [fmt_p(p) for p in (0.0497, 0.0503, 0.05, 0.0123)] == ["0.0497", "0.0503", "0.050", "0.012"]
+    assert (fmt_p(0.0999), fmt_p(0.0101), fmt_p(0.0004)) == ("0.0999", "0.0101", "< 0.001")
+    assert p_is(0.04996, "Holm p") == "Holm p = 0.04996"
+    assert [fmt_eps(e) for e in (0.1996, 0.2004, 0.4998, 0.31)] == ["0.1996", "0.2004", "0.4998", "0.310"]

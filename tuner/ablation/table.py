@@ -43,8 +43,12 @@ _LONG_RESERVED = ("run", "seed", "unit", "metric", "value")
 #: read as higher-is-better turns every "better" and "worse" of its report around.
 _LOWER_WORDS = frozenset({
     "loss", "losses", "error", "errors", "err", "latency", "time", "ms", "seconds", "mse", "mae", "rmse",
-    "nll", "wer", "cer", "perplexity", "ppl",
+    "nll", "wer", "cer", "perplexity", "ppl", "runtime", "duration", "wall", "walltime", "sec", "secs",
+    "memory", "mem", "mb", "gb", "kb", "bytes", "rss",
 })
+#: Unit words that say "a time" only at the end of a name of several words (``wall_s``, ``train_h``): alone
+#: or inside a name they mean other things.
+_LOWER_SUFFIXES = frozenset({"s", "h", "min"})
 
 #: A number written with a decimal comma (``33,93``), as spreadsheets in many locales save it.
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*")
@@ -52,10 +56,12 @@ _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*")
 
 def lower_is_better_by_name(metric: str) -> bool:
     """Whether ``metric``'s name holds a word of a smaller-is-better quantity (``val_loss``, ``top1 error``,
-    ``ms_per_frame``, ``trainTime``): its words are split at every character that is not a letter or digit
+    ``ms_per_frame``, ``trainTime``, ``runtime``, ``peak_memory_mb``) or ends in a unit of time
+    (``wall_s``): its words are split at every character that is not a letter or digit
     and where a lower-case letter meets an upper-case one."""
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", metric).lower()
-    return any(w in _LOWER_WORDS for w in re.split(r"[^0-9a-z]+", spaced))
+    words = [w for w in re.split(r"[^0-9a-z]+", spaced) if w]
+    return any(w in _LOWER_WORDS for w in words) or (len(words) > 1 and words[-1] in _LOWER_SUFFIXES)
 
 
 def read_results_table(

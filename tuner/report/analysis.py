@@ -198,6 +198,8 @@ class MetricAnalysis(Plain):
     #: one (blocked) model; ``factorial_note`` says why it is missing, or how the rows were averaged
     factorial: FactorialResult | None = None
     factorial_note: str | None = None
+    #: why runs are missing from the per-level table (a paired study's incomplete blocks)
+    levels_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,8 +270,10 @@ def _pairwise(
     seed: int,
     unit: str,
     aso_iterations: int,
+    aso_confidence: float = 0.95,
 ) -> PairwiseComparison:
-    """One level-vs-baseline comparison, before the Holm correction (``p_holm`` NaN)."""
+    """One level-vs-baseline comparison, before the Holm correction (``p_holm`` NaN). ``aso_confidence``:
+    the ASO bootstrap's confidence level, Bonferroni-corrected for the study's comparisons."""
     notes: list[str] = []
     n = int(a.size if paired else a.size + b.size)
     eq = bayes = aso = None
@@ -306,6 +310,7 @@ def _pairwise(
             sign * a,
             sign * b,
             num_bootstrap_iterations=aso_iterations,
+            confidence_level=aso_confidence,
             seed=seed,
         )
     if spec.margin is not None and eq is None and not notes:
@@ -383,6 +388,11 @@ def _samples(
                 notes.append(f"{gone} run(s) left out: their setting of {', '.join(others)} lacks a level "
                              f"compared here, so pooling them would mix that factor's effect into {factor}'s")
             d = d[keep]
+            d, extra = _balanced(d[d[factor].isin(levels)], factor, others)
+            if extra:
+                notes.append(f"{extra} run(s) left out to balance the levels within each setting of "
+                             f"{', '.join(others)} (the first runs of each kept): pooling unequal numbers of "
+                             f"runs per setting would mix that factor's effect into {factor}'s")
         return {lv: d.loc[d[factor] == lv, "value"].to_numpy(float) for lv in levels}, None, None, notes
     if d.empty:
         return {lv: np.empty(0) for lv in levels}, 0, 0, notes
@@ -405,6 +415,20 @@ def _samples(
                          f"({len(per_unit)}); a unit's blocks share it and are not independent pairs")
         complete = per_unit
     return {lv: complete[lv].to_numpy(float) for lv in levels}, len(complete), incomplete, notes
+
+
+def _balanced(d: pd.DataFrame, factor: str, others: list[str]) -> tuple[pd.DataFrame, int]:
+    """``d`` with as many runs of each level in every setting of ``others`` (the fewest any level has
+    there; the first runs by unit, else in file order), and how many were left out. Unpaired tests pool a
+    level's runs over the other factors' settings: with 10 runs of level A at weight decay 0 and 2 at 1,
+    and the reverse for B, weight decay's effect would read as a difference between A and B."""
+    if "unit" in d.columns:
+        d = d.sort_values("unit", kind="stable")
+    groups = d.groupby([*others, factor], sort=False)
+    fewest = groups["value"].transform("size").groupby([d[o] for o in others], sort=False).transform("min")
+    rank = groups.cumcount()
+    kept = d[(rank < fewest).to_numpy(bool)]
+    return kept, len(d) - len(kept)
 
 
 def _omnibus(
@@ -435,6 +459,7 @@ def _compare_factor(
     alpha: float,
     seed: int,
     aso_iterations: int,
+    aso_confidence: float = 0.95,
 ) -> FactorComparison:
     primary = results.primary is not None and results.primary[0] == factor
     baseline = str(results.primary[1]) if primary and results.primary is not None else levels[0]
@@ -493,6 +518,7 @@ def _compare_factor(
             seed=seed,
             unit=block_unit or results.unit_name,
             aso_iterations=aso_iterations,
+            aso_confidence=aso_confidence,
         )
         for lv in levels
         if lv != baseline
@@ -518,14 +544,23 @@ def _compare_factor(
 
 
 def _level_summaries(
-    d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], *, paired: bool
-) -> tuple[list[LevelSummary], list[LevelSummary]]:
+    d: pd.DataFrame, spec: MetricSpec, factor_levels: dict[str, list[str]], *, paired: bool, unit: str
+) -> tuple[list[LevelSummary], list[LevelSummary], list[str]]:
     # one value per independent sample and level: a unit's runs at the other factors' levels when the study
     # pairs on the unit (they share its seed or segment), else a run (its rows at other levels of a factor
     # that varies inside it are one run); counting those as separate values made the CI too narrow
-    levels = []
+    levels, notes = [], []
     for f, lvs in factor_levels.items():
-        per = per_unit(d, f) if paired else per_run(d, [f])
+        rows = d
+        others = [o for o in factor_levels if o != f]
+        if paired and others:
+            rows, gone = _complete_blocks(d, f, lvs, others)
+            if gone:
+                notes.append(f"per level of {f}: {gone} run(s) left out, each of a {unit} at a setting of "
+                             f"{', '.join(others)} that lacks a level of {f} (as the tests leave them out): "
+                             f"a {unit} averaged over other settings at each level would mix those factors' "
+                             f"effects into {f}'s")
+        per = per_unit(rows, f) if paired else per_run(rows, [f])
         levels += [LevelSummary(spec.name, f, lv, _describe(per.loc[per[f] == lv, "value"].to_numpy(float)))
                    for lv in lvs]
     cells: list[LevelSummary] = []
@@ -539,7 +574,24 @@ def _level_summaries(
                         spec.name, " × ".join(names), " / ".join(combo), _describe(groups[combo])
                     )
                 )
-    return levels, cells
+    return levels, cells, notes
+
+
+def _complete_blocks(
+    d: pd.DataFrame, factor: str, levels: list[str], others: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """The rows of blocks (a unit at one setting of ``others``) observed at every level of ``factor``, and
+    how many observed rows were left out; ``d`` unchanged where no block is complete (nothing to show
+    otherwise, and the tests say why they could not run)."""
+    seen = d[d["value"].notna()]
+    if seen.empty:
+        return d, 0
+    key = ["unit", *others]
+    full = seen.groupby(key, sort=False)[factor].agg(lambda v: set(levels) <= set(map(str, v)))
+    keep = seen.set_index(key).index.map(full).to_numpy(bool)
+    if not keep.any():
+        return d, 0
+    return seen[keep], int((~keep).sum())
 
 
 # ---------------------------------------------------------------------------------------------- analyse
@@ -667,12 +719,20 @@ def analyse(
     order = sorted(factor_levels, key=lambda f: f != pf)
     varied = [f for f in order if len(factor_levels[f]) >= 2]  # observed with two levels or more
     metrics = []
+    # deepsig's advice for several comparisons: each ASO's confidence level Bonferroni-corrected, 1 - alpha
+    # / m over the study's level-vs-baseline comparisons (uncorrected, 5 of 7 levels that differed by
+    # nothing were "almost stochastically better" from 3 runs each)
+    n_compared = len(specs) * sum(len(factor_levels[f]) - 1 for f in varied)
+    aso_confidence = 1.0 - alpha / max(1, n_compared)
     for spec in specs:
         d = obs[obs["metric"] == spec.name]
-        levels, cells = _level_summaries(d, spec, factor_levels, paired=results.pairing == "unit")
+        levels, cells, levels_notes = _level_summaries(
+            d, spec, factor_levels, paired=results.pairing == "unit", unit=results.unit_name
+        )
         comps = tuple(
             _compare_factor(
-                d, results, spec, f, factor_levels[f], alpha=alpha, seed=seed, aso_iterations=aso_iterations
+                d, results, spec, f, factor_levels[f], alpha=alpha, seed=seed, aso_iterations=aso_iterations,
+                aso_confidence=aso_confidence,
             )
             for f in varied
         )
@@ -687,6 +747,7 @@ def analyse(
                 n_missing=int(missing.get(spec.name, 0)),
                 factorial=factorial,
                 factorial_note=factorial_note,
+                levels_notes=tuple(levels_notes),
             )
         )
     metrics, family = _holm_pass(metrics, alpha)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,9 +18,11 @@ from deltatune.report._mpl import plain_text, pyplot
 from deltatune.report.wording import (
     CONFIDENT_ASO,
     HOW_TO_READ,
+    MIN_ASO_RUNS,
     aso_too_few,
     effect_name,
     fmt,
+    fmt_eps,
     fmt_p,
     missing_values,
     p_is,
@@ -236,7 +238,7 @@ def _comparison_blocks(
             tuple(
                 (
                     _pair(p),
-                    fmt(p.aso.eps_min) if p.aso else "–",
+                    fmt_eps(p.aso.eps_min) if p.aso else "–",
                     ("too few runs" if aso_too_few(p) else
                      "yes" if p.aso.a_dominates and p.aso.eps_min < CONFIDENT_ASO else
                      "better more often than not (not a confident claim)" if p.aso.a_dominates else "no")
@@ -245,7 +247,8 @@ def _comparison_blocks(
                 for p in pws
             ),
             "Almost stochastic order (eps_min < 0.5: the level is better more often than not; below 0.2: "
-            "a confident claim; independent samples, pairing ignored)",
+            f"a confident claim, from {MIN_ASO_RUNS} runs a level; independent samples, pairing ignored"
+            f"{_aso_confidence(pws)})",
         )
     )
     out.append(Bullets(tuple(p.summary for p in pws)))
@@ -313,6 +316,7 @@ def _metric_blocks(
             if results.pairing == "unit" else "Per level: one value per run",
         )
     )
+    out += [Para(note, "note") for note in m.levels_notes]
     same = [(s.factor, s.level) for s in m.levels
             if s.description.n >= 2 and s.description.ci_method == "constant"]
     if same:
@@ -584,3 +588,12 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
         out += [Heading(2, "Notes"), Bullets(tuple(notes))]
     out += [Heading(2, "How to read this report"), Terms(terms)]
     return out
+
+
+def _aso_confidence(pws: Sequence[PairwiseComparison]) -> str:
+    """The ASO table's words on its confidence level where it is not deepsig's default 0.95: Bonferroni
+    over the study's comparisons."""
+    levels = {p.aso.confidence_level for p in pws if p.aso is not None}
+    if not levels or levels == {0.95}:
+        return ""
+    return f"; confidence level {max(levels):.4g}, 1 - alpha / m over the study's m comparisons (Bonferroni)"
