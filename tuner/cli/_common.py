@@ -115,6 +115,24 @@ def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...
     return p
 
 
+def refuse_writing_the_input(video: str | None, outputs: dict[str, str | Path | None]) -> None:
+    """An output (``{option: path}``) in place of the input video (``--video``, given as a path, a link,
+    or a sample's name) would destroy it when the run ends: one line instead, before any work."""
+    from deltatune.errors import DeltatuneError
+    from deltatune.workload import resolve_video
+
+    try:
+        source = resolve_video(video)[0]
+    except DeltatuneError:  # a sample not fetched yet, say: the command says so itself, and nothing is there
+        return
+    if not source.is_file():
+        return
+    for option, out in outputs.items():
+        if out and Path(out).resolve() == source.resolve():
+            raise ConfigError(f"{option} {out}: is the input video (--video {video or 'vtest'}); give "
+                              "another file name")
+
+
 def _finite(v: object) -> object:
     """``v`` with every non-finite float (an infinite MAC speedup of a clip where nothing changed, a NaN
     statistic) replaced by ``None``, recursively."""

@@ -173,7 +173,7 @@ def _threads(n: int | None) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from deltatune.cli._common import check_output_path
+    from deltatune.cli._common import check_output_path, refuse_writing_the_input
     from deltatune.train.detection import DetectionTrainConfig, train_detector
 
     cfg = DetectionTrainConfig(
@@ -196,6 +196,7 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threshold {args.threshold:g}: the delta backbone's threshold; it applies with "
                           "--head-features delta only")
     out = check_output_path(args.out, "--out")
+    refuse_writing_the_input(args.video, {"--out": out})
     _threads(args.threads)
     from deltatune.train.checkpoints import fresh_resume_note
 

@@ -105,7 +105,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from deltatune.cli._common import check_output_path
+    from deltatune.cli._common import check_output_path, refuse_writing_the_input
     from deltatune.train.finetune import FinetuneConfig, finetune
 
     start, count = parse_frames(args.frames)
@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                           "--weight-decay the target is the model's own output and the weights would not "
                           "move; add --sparsity-penalty 0.1 (README, Fine-tuning)")
     out = check_output_path(args.out, "--out")
+    refuse_writing_the_input(args.video, {"--out": out})
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 from deltatune.cli._common import (
     add_model_clip_arguments,
@@ -17,6 +16,7 @@ from deltatune.cli._common import (
     check_threshold_arguments,
     json_text,
     parse_windows,
+    refuse_writing_the_input,
 )
 
 NAME = "predict"
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.overlay, "--overlay", suffixes=(".mp4",))
     if args.mot:
         check_output_path(args.mot, "--mot", suffixes=(".txt",))
-    _refuse_writing_the_input(args)
+    refuse_writing_the_input(args.video, {"-o": args.output, "--overlay": args.overlay, "--mot": args.mot})
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads {args.threads}: need at least 1")
@@ -140,21 +140,3 @@ def run(args: argparse.Namespace) -> int:
         print("note: no --thresholds: every threshold is 0, the exact delta network, which skips only what "
               f"did not change at all; {how}")
     return 0
-
-
-def _refuse_writing_the_input(args: argparse.Namespace) -> None:
-    """An output in place of the input video (given as a path, a link, or a sample's name) would destroy
-    it when the run ends: one line instead."""
-    from deltatune.errors import ConfigError, DeltatuneError
-    from deltatune.workload import resolve_video
-
-    try:
-        source = resolve_video(args.video)[0]
-    except DeltatuneError:  # a sample not fetched yet, say: predict says so itself, and nothing is there
-        return
-    if not source.is_file():
-        return
-    for option, out in (("-o", args.output), ("--overlay", args.overlay), ("--mot", args.mot)):
-        if out and Path(out).resolve() == source.resolve():
-            raise ConfigError(f"{option} {out}: is the input video (--video {args.video or 'vtest'}); give "
-                              "another file name")

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, VideoError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
+from deltatune.train.seeds import derived_seed, seeded_generator
 
 from .detection_data import HEAD_FEATURES, DetectionData, backbone_features, load_detection_data, normalize
 
@@ -236,7 +237,7 @@ def build_detector(cfg: DetectionTrainConfig, weights: str | Path | None = None)
     if weights is not None:
         return create_model(DETECTOR, weights=weights, **kwargs)
     w = cfg.backbone_weights
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(derived_seed(cfg.seed))
     return create_model(DETECTOR, weights=None if w == "none" else w, **kwargs)
 
 
@@ -255,7 +256,7 @@ def _make_optimizer(cfg: DetectionTrainConfig, params: list[nn.Parameter]) -> to
 
 
 def _epoch_order(seed: int, epoch: int, n: int) -> Tensor:
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g = seeded_generator(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
 
 
@@ -320,7 +321,7 @@ def train_detector(
     while step < end:
         epoch, b = divmod(step, per_epoch)
         idx = _epoch_order(cfg.seed, epoch, n)[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        torch.manual_seed(cfg.seed * 1_000_033 + step)  # the detector's fg/bg sampling
+        torch.manual_seed(derived_seed(cfg.seed * 1_000_033 + step))  # the detector's fg/bg sampling
         targets = data.targets(idx)
         if feats is None:
             losses = model(normalize(data.images[idx]), targets)

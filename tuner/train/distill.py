@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
+from deltatune.train.seeds import derived_seed, seeded_generator
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
@@ -209,7 +210,7 @@ def _lr_at(step: int, total: int, cfg: DistillConfig) -> float:
 
 
 def _sample_gen(seed: int, epoch: int, index: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
+    return seeded_generator((seed * 1_000_003 + epoch) * 1_000_033 + index)
 
 
 def training_samples(targets: TeacherTargets, *, crops: str = "both") -> list[tuple[int, int, Box]]:
@@ -291,7 +292,7 @@ def distill(
     frames = load_frames(train_ranges)
     targets = teacher_targets(train_ranges, frames=frames, cache_dir=cache_dir, teacher=teacher)
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(derived_seed(cfg.seed))
     student = build_student(cfg.student, width=cfg.width).train()
     from deltatune_models.hrnet import FLIP_PAIRS_COCO
 
@@ -338,7 +339,7 @@ def distill(
     try:
         while step < total:
             epoch, k = divmod(step, per_epoch)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            perm = torch.randperm(n, generator=seeded_generator(cfg.seed * 7919 + epoch))
             images, heat, weight = _batch(
                 perm[k * cfg.batch_size : (k + 1) * cfg.batch_size],
                 samples,

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
+from deltatune.train.seeds import derived_seed, seeded_generator
 
 __all__ = [
     "FinetuneConfig",
@@ -208,7 +209,7 @@ def _pair_hooks(
 
 def _pair_indices(step: int, seed: int, n_frames: int, n_streams: int, batch: int) -> tuple[Tensor, Tensor]:
     """``(t, stream)`` of the batch's pairs at ``step``: a generator seeded by ``(seed, step)``."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    g = seeded_generator(seed * 1_000_003 + step)
     t = torch.randint(0, n_frames - 1, (batch,), generator=g)
     s = torch.randint(0, n_streams, (batch,), generator=g)
     return t, s
@@ -264,7 +265,7 @@ def finetune(
             f"--model {cfg.model}: has no non-linear modules, so a delta network has no truncation points "
             "to fine-tune for"
         )
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(derived_seed(cfg.seed))
 
     student = copy.deepcopy(teacher)
     params = list(student.parameters())
