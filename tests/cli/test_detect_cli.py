@@ -54,6 +54,10 @@ def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, caps
     out_text, err = capsys.readouterr()
     assert "frames 6-9 at 96x96" in out_text and "held-out" not in out_text
     assert "warning: the detector trained on 2 of these 4 frames: they are not held out" in err
+    # the same sequence spelled another way is the same video (the warning was dropped, "held-out" said)
+    assert main([*seen, "--video", f"{sequence}/img1/.."]) == 0
+    out_text, err = capsys.readouterr()
+    assert "held-out" not in out_text and "trained on 2 of these 4 frames" in err
 
 
 @pytest.mark.parametrize(
@@ -66,6 +70,7 @@ def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, caps
         (["detect", "train", "--head-features", "delta", "--train-backbone", "-o", "{tmp}/a.pt"], "frozen"),
         (["detect", "train", "--lr", "nan", "-o", "{tmp}/a.pt"], "finite"),
         (["detect", "train", "-o", "{tmp}"], "is a folder"),
+        (["detect", "train", "--video", "{tmp}/junk.pt", "-o", "{tmp}/junk.pt"], "is the input video"),
         (["detect", "eval", "--checkpoint", "{tmp}/missing.pt"], "no such file"),
         (["detect", "eval", "--checkpoint", "{tmp}/junk.pt"], "not a readable"),
         (["detect", "eval", "--checkpoint", "{tmp}/plain.pt"], "not written by `deltatune detect train`"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import torch
 
 from deltatune.data.labels import load_keypoint_csv
 from deltatune.data.video import DEFAULT_WINDOWS
@@ -84,3 +87,17 @@ def test_dense_reference_counts_only_present_keypoints_when_asked(blazepose_run)
     ev = evaluate_pose(coarse, reference=dense, present=present)
     assert ev.to_dict()["n_keypoints"] == int(present.sum())
     assert ev.pck == pytest.approx(pck(coarse, dense, visible=present).value)
+
+
+def test_an_output_without_heatmaps_is_a_one_line_error() -> None:
+    """A model of one's own returning ``{"hm": ...}`` ended ``predict`` in a TypeError traceback; it is a
+    ConfigError now (exit 2, one line), and still a TypeError for callers that test output types."""
+    from deltatune.errors import ConfigError
+    from deltatune.metrics import heatmaps_of
+
+    t = torch.zeros(1, 17, 8, 6)
+    assert heatmaps_of({"heatmaps": t}) is t and heatmaps_of((t, None)) is t
+    for bad, said in (({"hm": t}, "dict (keys hm) has no heatmaps"), ([], "list has no heatmaps")):
+        with pytest.raises(ConfigError, match=re.escape(said)) as info:
+            heatmaps_of(bad)
+        assert isinstance(info.value, TypeError)

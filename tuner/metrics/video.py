@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from deltatune.errors import LabelError
+from deltatune.errors import ConfigError, LabelError
 from deltatune.metrics.decode import decode_heatmaps, heatmap_to_input_coords
 from deltatune.metrics.pck import pck, pose_frame_table, summarize
 
@@ -28,15 +28,23 @@ if TYPE_CHECKING:
 __all__ = ["PoseEvaluation", "predict_keypoints", "evaluate_pose", "heatmaps_of", "crop_to_frame"]
 
 
+class NoHeatmapsError(ConfigError, TypeError):
+    """A pose model's output holds no heatmaps where deltatune reads them: a one-line error for the
+    command line (a :class:`ConfigError`), and still a ``TypeError`` for callers that test output types."""
+
+
 def heatmaps_of(out: Any) -> Tensor:
-    """The heatmap tensor of a model output (a tensor, the first of a tuple, or ``out["heatmaps"]``)."""
+    """The heatmap tensor of a model output (a tensor, the first of a tuple, or ``out["heatmaps"]``);
+    :class:`NoHeatmapsError` otherwise."""
     if isinstance(out, Tensor):
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
         return out[0]
     if isinstance(out, dict) and isinstance(out.get("heatmaps"), Tensor):
         return out["heatmaps"]
-    raise TypeError(f"model output of type {type(out).__name__} has no heatmaps")
+    keys = f" (keys {', '.join(map(str, out))})" if isinstance(out, dict) else ""
+    raise NoHeatmapsError(f"model output of type {type(out).__name__}{keys} has no heatmaps: a pose model "
+                          "returns them as a tensor, the first element of a tuple, or out['heatmaps']")
 
 
 def predict_keypoints(

@@ -232,9 +232,23 @@ def evaluate_checkpoint(
     source = video or cfg.video
     rng = frames if frames is not None else held_out_frames(source)
     data = load_detection_data(source, rng, cfg.size)
-    seen = set(training_frames(cfg)) if source == cfg.video else set()
+    seen = set(training_frames(cfg)) if _same_source(source, cfg.video) else set()
     result = evaluate_detector(model, data, **kwargs)
     return replace(result, trained_on=len(seen.intersection(result.frames)))
+
+
+def _same_source(a: str, b: str) -> bool:
+    """Whether two ``--video`` values name one video: ``vtest`` and the path of its downloaded file are
+    one (training frames scored as "held-out" otherwise), as are two spellings of one path."""
+    from deltatune.errors import DeltatuneError
+    from deltatune.workload import resolve_video
+
+    if a == b:
+        return True
+    try:
+        return resolve_video(a)[0].resolve() == resolve_video(b)[0].resolve()
+    except (DeltatuneError, OSError):
+        return False
 
 
 def _per_frame(dets: Sequence[dict[str, Tensor]]) -> float:
