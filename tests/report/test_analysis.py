@@ -449,6 +449,36 @@ def test_a_rank_test_at_its_floor_that_holm_lifts_over_alpha_says_more_repeats_a
            "after the Holm correction" in loss.summary, loss.summary
 
 
+@pytest.mark.parametrize("runs", [3, 4])
+def test_a_mann_whitney_test_that_cannot_be_significant_says_so_as_the_wilcoxon_one_does(
+    tmp_path, runs: int  # type: ignore[no-untyped-def]
+) -> None:
+    """Unpaired, both levels constant (the loss of two deterministic methods): the rule keeps the rank test
+    (no t statistic exists), whose p cannot go below the split of the values that puts every run of one
+    level below every run of the other. Three runs a level: 0.1, never significant; four: 2/70 = 0.029,
+    reached, and the Holm correction over the report's two tests doubles it. The Wilcoxon sentence said
+    so for pairs; the Mann-Whitney one said nothing."""
+    from deltatune.ablation.table import read_results_table
+
+    rows = [f"{m},{0.5 if m == 'A' else 0.4},{70 + i + (0.3 * i * i if m == 'B' else 0)}"
+            for m in ("A", "B") for i in range(runs)]
+    path = tmp_path / "constant.csv"
+    path.write_text("method,loss,acc\n" + "\n".join(rows) + "\n")
+    table = read_results_table(path, factors=["method"], higher_is_better=["acc"], paired=False)
+    loss = next(p for p in analyse(table, aso_iterations=ASO_ITERATIONS).pairwise if p.metric == "loss")
+    assert loss.test.test == "Mann-Whitney U" and not loss.significant
+    floor = 2 / math.comb(2 * runs, runs)
+    assert loss.test.floor == pytest.approx(floor) and loss.p_raw == pytest.approx(floor)
+    if runs == 3:
+        assert ("with 3 and 3 values a Mann-Whitney p cannot go below 0.1: more repeats are needed before it "
+                "can be significant") in loss.summary, loss.summary
+    else:
+        assert loss.p_holm == pytest.approx(2 * floor)
+        assert ("with 4 and 4 values a Mann-Whitney p cannot go below 0.0286, which it reached (no value of "
+                "one level above any of the other): after the Holm correction no result of these values "
+                "could be significant; more repeats are needed") in loss.summary, loss.summary
+
+
 def test_one_pair_has_a_mean_difference_but_no_test_or_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """One seed under both levels: the difference is known (0.1) though nothing can be tested and no CI
     drawn; it was shown as "–"."""

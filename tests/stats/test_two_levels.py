@@ -145,7 +145,7 @@ def test_mann_whitney_with_ties_is_exact_and_never_below_the_floor(a, b, exact):
     assert r.pvalue == pytest.approx(enumerated)
     if exact is not None:
         assert r.pvalue == pytest.approx(exact)
-    assert r.pvalue >= rank_floor(len(a), len(b), paired=False) - 1e-12
+    assert r.pvalue >= rank_floor(a, b, paired=False) - 1e-12
 
 
 def test_mann_whitney_without_ties_is_exact_beyond_eight_values_a_level():
@@ -201,6 +201,75 @@ def test_a_rank_test_that_cannot_reach_alpha_is_not_chosen():
     assert u.test == "Welch t-test"
     assert "3 and 3 values an exact Mann-Whitney p cannot go below 0.1" in u.reason
     assert compare_two([1.0, 1.1, 5.0, 1.2], [2.0, 2.1, 2.2, 2.3], paired=False).test == "Mann-Whitney U"
+
+
+def _smallest_p_of_any_split(a, b):
+    """The smallest two-sided Mann-Whitney p over every split of the pooled values into ``len(a)`` and
+    ``len(b)``, each computed by scipy as the tool computes it for such values (tied: every split
+    enumerated; distinct: the exact distribution)."""
+    from itertools import combinations
+
+    pooled = np.array(a + b, dtype=float)
+    tied = np.unique(pooled).size < pooled.size
+    method = stats.PermutationMethod(n_resamples=np.inf) if tied else "exact"
+    return min(stats.mannwhitneyu(pooled[list(ix)], np.delete(pooled, list(ix)), alternative="two-sided",
+                                  method=method).pvalue
+               for ix in combinations(range(pooled.size), len(a)))
+
+
+@pytest.mark.parametrize(("a", "b", "floor"), [
+    ([1.0, 1.0, 1.0, 2.0], [2.0, 3.0, 3.0, 3.0], 4 / 70),  # counting values said 2/70
+    ([0.5, 0.5, 0.5, 0.6, 0.6], [0.6, 0.7, 0.7, 0.7, 0.7], 6 / 252),  # counting said 2/252
+    ([1.0, 1.0], [1.0, 1.0, 2.0, 3.0], 2 / 15),  # only the largest values in a are that extreme
+    ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], 2 / 70),  # no ties: 2 / C(8, 4)
+    ([2.0, 2.0, 2.0], [1.0, 1.0, 1.0], 0.1),
+])
+def test_the_mann_whitney_floor_is_the_smallest_p_any_split_of_these_values_gives(a, b, floor):
+    """The rule "no rank test where it cannot reach alpha" needs the smallest p the test could give
+    these values. It was 2 / C(n_a + n_b, n_a), which only distinct values attain: with ties several splits
+    share the extreme rank sum, and 1, 1, 1, 2 against 2, 3, 3, 3 cannot go below 0.057, yet the floor said
+    0.029. Checked against every split of the pooled values, whichever level holds which value."""
+    got = rank_floor(a, b, paired=False)
+    assert got == pytest.approx(_smallest_p_of_any_split(a, b), rel=1e-12)
+    assert got == pytest.approx(floor, rel=1e-12)
+    assert got == pytest.approx(rank_floor(b, a, paired=False), rel=1e-12)
+
+
+@pytest.mark.parametrize("d", [
+    [0.0, 1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 1.0, 2.0, 3.0, 3.0], [0.0, 0.0, -1.0, 2.0],
+])
+def test_the_wilcoxon_floor_counts_pairs_that_differ_and_ties_do_not_raise_it(d):
+    """Paired, the floor is 2 / 2**n over the n non-zero differences: with tied or zero differences scipy's
+    Wilcoxon (up to 13 pairs) enumerates every sign pattern, of which all-positive and all-negative
+    are still the only most extreme ones. Checked against every sign pattern of these differences."""
+    from itertools import product
+
+    d = np.array(d)
+    ps = [stats.wilcoxon(np.array(signs) * d).pvalue for signs in product((1, -1), repeat=d.size)]
+    floor = rank_floor(d, np.zeros_like(d), paired=True)
+    assert floor == pytest.approx(min(ps), rel=1e-12)
+    assert floor == 2 / 2 ** np.count_nonzero(d)
+
+
+def test_tied_values_that_keep_mann_whitney_from_alpha_choose_welch():
+    """1, 1, 1, 2 against 2, 3, 3, 3 (neither looks normal): the floor counted from the sizes, 0.029, let the
+    rule choose Mann-Whitney, which gave p = 0.057, "not significant", though no split of these values can
+    give less; by the rule's own terms that is the t-test's case (Welch p = 0.0054). Where ties leave the
+    floor below alpha the rank test stays: 0.5 x3, 0.6 x2 against 0.6, 0.7 x4 reaches 0.024."""
+    a, b = [1.0, 1.0, 1.0, 2.0], [2.0, 3.0, 3.0, 3.0]
+    r = compare_two(a, b, paired=False)
+    assert r.test == "Welch t-test"
+    assert r.floor == pytest.approx(4 / 70, rel=1e-12)
+    assert r.reason == ("neither group looks normal (Shapiro-Wilk p = 0.0012 and 0.0012 < 0.05), but with "
+                        "4 and 4 values (some tied) an exact Mann-Whitney p cannot go below 0.0571, so it "
+                        "could never reach alpha 0.05: a Welch t-test")
+    assert r.pvalue == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+    assert round(r.pvalue, 4) == 0.0054
+    rank = compare_two(a, b, paired=False, parametric=False)  # what the rule chose before
+    assert rank.test == "Mann-Whitney U" and rank.pvalue == pytest.approx(r.floor, rel=1e-12)
+    lower = compare_two([0.5, 0.5, 0.5, 0.6, 0.6], [0.6, 0.7, 0.7, 0.7, 0.7], paired=False)
+    assert lower.test == "Mann-Whitney U"
+    assert lower.floor == pytest.approx(6 / 252, rel=1e-12) and lower.pvalue == pytest.approx(lower.floor)
 
 
 def test_identical_levels():

@@ -194,11 +194,10 @@ def equivalence_verdict(
 
 
 def wilcoxon_floor(test: str, n: int) -> float | None:
-    """The smallest two-sided p an exact Wilcoxon signed-rank test can give with ``n`` pairs
-    (:func:`~deltatune.stats.two_levels.rank_floor`); ``None`` for other tests."""
-    from deltatune.stats.two_levels import rank_floor
-
-    return rank_floor(n, n, paired=True) if test == "Wilcoxon signed-rank" and n > 0 else None
+    """The smallest two-sided p an exact Wilcoxon signed-rank test can give with ``n`` pairs, none of them a
+    zero difference: ``2 / 2**n`` (:func:`~deltatune.stats.two_levels.rank_floor` of such pairs; a test's
+    own ``floor`` counts its zero differences out); ``None`` for other tests."""
+    return min(1.0, 2.0 / 2**n) if test == "Wilcoxon signed-rank" and n > 0 else None
 
 
 #: The eps_min below which the report calls a level "almost stochastically better": deepsig's authors'
@@ -247,20 +246,27 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     floor = wilcoxon_floor(pw.test.test, pw.test.n)
     if floor is not None and math.isfinite(pw.test.floor):  # its zero differences dropped, as the test does
         floor = pw.test.floor
+    if pw.test.test == "Mann-Whitney U" and math.isfinite(pw.test.floor):  # of these values, ties counted
+        floor = pw.test.floor
     if floor is not None and floor >= 1:  # every difference zero: nothing to rank, and nothing to find
         floor = None
     pairs = f"{pw.test.n} pairs"
     if 0 < pw.test.ranked < pw.test.n:  # the test ranks only the pairs that differ
         zeros = pw.test.n - pw.test.ranked
         pairs = f"{pw.test.ranked} non-zero pairs ({zeros} zero difference{'s' * (zeros > 1)} dropped)"
+    # the floor is the p the test gives the most extreme arrangement of these values (not said to be exact
+    # for Mann-Whitney: beyond 8 runs a level, or with ties and many runs, it is approximated)
+    with_floor = (f"with {pairs} an exact Wilcoxon" if pw.paired
+                  else f"with {pw.n_a} and {pw.n_b} values a Mann-Whitney")
+    agree = "every one agrees" if pw.paired else "no value of one level above any of the other"
+    these = "these pairs" if pw.paired else "these values"
     if floor is not None and floor >= alpha:
-        parts.append(f"with {pairs} an exact Wilcoxon p cannot go below {floor:.3g}: more repeats "
-                     "are needed before it can be significant")
+        parts.append(f"{with_floor} p cannot go below {floor:.3g}: more repeats are needed before it can be "
+                     "significant")
     elif floor is not None and math.isclose(pw.p_raw, floor, rel_tol=1e-9) and not pw.significant:
         # below alpha alone, but the Holm correction multiplies it by up to the family's size
-        parts.append(f"with {pairs} an exact Wilcoxon p cannot go below {floor:.3g}, which it reached "
-                     "(every one agrees): after the Holm correction no result of these pairs could be "
-                     "significant; more repeats are needed")
+        parts.append(f"{with_floor} p cannot go below {floor:.3g}, which it reached ({agree}): after the "
+                     f"Holm correction no result of {these} could be significant; more repeats are needed")
     if pw.test.effect_sizes:
         e = pw.test.effect_sizes[0]
         if math.isfinite(e.value):
@@ -327,8 +333,9 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Test choice",
         "Two levels: Shapiro-Wilk on the paired differences (or on each sample) decides between the paired "
         "t-test and the Wilcoxon signed-rank test (paired), or Welch's t-test and the Mann-Whitney U test "
-        "(unpaired), except where the rank test cannot reach alpha at that n (then the t-test); the 'why "
-        "this test' column quotes the reason. More than two levels: an omnibus test, repeated-measures ANOVA "
+        "(unpaired), except where the rank test cannot reach alpha with so few (or so tied) values (then the "
+        "t-test); the 'why this test' column quotes the reason. More than two levels: an omnibus test, "
+        "repeated-measures ANOVA "
         "(Greenhouse-Geisser corrected for sphericity) or Friedman (paired), Welch's one-way ANOVA or "
         "Kruskal-Wallis (unpaired), chosen the same way, with a post-hoc matrix (paired t-tests with Holm, "
         "Nemenyi, Welch t-tests with Holm or Dunn with Holm); each level is also compared with the baseline "

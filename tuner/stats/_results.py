@@ -105,8 +105,9 @@ class TestResult(_ToDict):
     first, then rank-biserial (paired) or Cliff's delta (unpaired). ``power_n`` is the number of repeats per
     level for 80 % power at the observed g (at the test's alpha, two-sided), capped at 10 000; ``None`` when
     g is 0 or NaN. ``df`` is the t-test's degrees of freedom (NaN for the rank tests). ``floor``:
-    the smallest p the exact rank test could give these data (:func:`~deltatune.stats.two_levels.rank_floor`,
-    zero differences dropped), whichever test ran.
+    the smallest p the rank test could give these values, however arranged
+    (:func:`~deltatune.stats.two_levels.rank_floor`: zero differences dropped, tied values counted),
+    whichever test ran.
     """
 
     __test__ = False  # not a pytest test class despite the name

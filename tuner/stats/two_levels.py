@@ -12,10 +12,11 @@ The rule (fixed in advance, so it cannot be tuned to the outcome):
 
 Shapiro-Wilk has little power with a handful of repeats, so "looks normal" means only "no evidence against
 normality"; the rank tests lose little efficiency when the data are normal, which is why doubt favours them.
-Except where a rank test cannot reach ``alpha`` at all: an exact test's p is at least :func:`rank_floor`
-(five pairs: 0.0625; three against three: 0.1), so with so few repeats choosing it would make every
-difference, however consistent, "not significant"; the t-test is used there (the reason says so), unless
-the data are constant (all differences equal), where no t statistic is defined.
+Except where a rank test cannot reach ``alpha`` at all: its p is at least :func:`rank_floor` of these
+values (five pairs: 0.0625; three against three: 0.1; more where values are tied: [1, 1, 1, 2] against
+[2, 3, 3, 3], 0.057), so with so few repeats choosing it would make every difference, however consistent,
+"not significant"; the t-test is used there (the reason says so), unless the data are constant (all
+differences equal), where no t statistic is defined.
 ``parametric=True``/``False`` overrides the rule (the reason then says so).
 """
 
@@ -38,17 +39,36 @@ from deltatune.stats.power import repeats_for_power
 __all__ = ["compare_two", "mann_whitney", "rank_floor"]
 
 
-def rank_floor(n_a: int, n_b: int, *, paired: bool) -> float:
-    """The smallest two-sided p an exact rank test can give: Wilcoxon signed-rank with ``n_a`` pairs
-    (every sign agrees; count only the pairs whose difference is not zero, the test drops those),
-    ``2 / 2**n``; Mann-Whitney U with ``n_a`` and ``n_b`` values (the groups do not
-    overlap), ``2 / C(n_a + n_b, n_a)``. At most 1.
+def rank_floor(a: Sequence[float], b: Sequence[float], *, paired: bool) -> float:
+    """The smallest two-sided p the rank test :func:`compare_two` runs on ``a`` and ``b`` could give, however
+    their values were arranged; at most 1.
 
-    >>> rank_floor(5, 5, paired=True), rank_floor(3, 3, paired=False), rank_floor(4, 4, paired=False)
-    (0.0625, 0.1, 0.02857142857142857)
+    Paired, the Wilcoxon signed-rank test: every sign agreeing, ``2 / 2**n`` for the ``n`` pairs whose
+    difference is not zero (the test drops the others; tied differences change nothing, one sign pattern
+    in ``2**n`` is still the most extreme). Unpaired, the Mann-Whitney U test (:func:`mann_whitney`): the
+    split of the pooled values that puts the smallest ``len(a)`` of them into ``a``, or the largest (the
+    rank sum is then as small or as large as it can be, so nothing is more extreme), its p computed as
+    :func:`mann_whitney` computes it for these values. Without ties that is ``2 / C(n_a + n_b, n_a)``;
+    tied values can raise it (several splits then share the extreme rank sum): ``[1, 1, 1, 2]`` against
+    ``[2, 3, 3, 3]`` cannot go below 0.057, not 2/70 = 0.029, and a count of the values alone would let the
+    rule choose a Mann-Whitney test that could not reach 0.05.
+
+    >>> rank_floor([1, 2, 3, 4, 5], [0, 0, 0, 0, 0], paired=True), rank_floor([1, 2, 3], [4, 5, 6],
+    ...                                                                        paired=False)
+    (0.0625, 0.1)
+    >>> [round(rank_floor(a, b, paired=False), 4) for a, b in [([1, 2, 3, 4], [5, 6, 7, 8]),
+    ...                                                         ([1, 1, 1, 2], [2, 3, 3, 3])]]
+    [0.0286, 0.0571]
     """
-    ways = 2**n_a if paired else math.comb(n_a + n_b, n_a)
-    return min(1.0, 2.0 / ways)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if paired:
+        return min(1.0, 2.0 / 2 ** int(np.count_nonzero(x - y)))
+    pooled = np.sort(np.concatenate([x, y]))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        low = mann_whitney(pooled[: x.size], pooled[x.size :]).pvalue
+        high = mann_whitney(pooled[-x.size :], pooled[: -x.size]).pvalue
+    return min(1.0, float(low), float(high))
 
 
 #: Most rearrangements of tied values :func:`mann_whitney` enumerates (8 against 8: 12,870; 0.3 s).
@@ -71,13 +91,22 @@ def mann_whitney(x: np.ndarray, y: np.ndarray) -> Any:
     test of U, exact with ties too). Larger samples: the approximation, which is good there."""
     from scipy import stats
 
+    return stats.mannwhitneyu(x, y, alternative="two-sided", method=_mann_whitney_method(x, y))
+
+
+def _mann_whitney_method(x: np.ndarray, y: np.ndarray) -> Any:
+    """The ``method`` :func:`mann_whitney` gives scipy for these values: every split enumerated (ties, at
+    most :data:`EXACT_REARRANGEMENTS` splits), ``"exact"`` (no ties, up to :data:`EXACT_VALUES` values, or
+    at most 8 in a level, where scipy's default is exact too), else ``"asymptotic"`` (scipy's default
+    there). It depends only on the pooled values and the sizes, not on which level holds which value."""
+    from scipy import stats
+
     tied = np.unique(np.concatenate([x, y])).size < x.size + y.size
     if tied and math.comb(x.size + y.size, x.size) <= EXACT_REARRANGEMENTS:
-        return stats.mannwhitneyu(x, y, alternative="two-sided",
-                                  method=stats.PermutationMethod(n_resamples=np.inf))
-    if not tied and x.size + y.size <= EXACT_VALUES:
-        return stats.mannwhitneyu(x, y, alternative="two-sided", method="exact")
-    return stats.mannwhitneyu(x, y, alternative="two-sided")
+        return stats.PermutationMethod(n_resamples=np.inf)
+    if not tied and (x.size + y.size <= EXACT_VALUES or min(x.size, y.size) <= 8):
+        return "exact"
+    return "asymptotic"
 
 
 def _paired_reason(p: float | None, why: str | None, alpha: float) -> tuple[bool, str]:
@@ -156,7 +185,7 @@ def compare_two(
         t_name, rank_name, quoted = "Welch t-test", "Mann-Whitney U test", [p_a, p_b]
     # the Wilcoxon test ranks only the non-zero differences, so its floor is that of those pairs
     ranked = int(np.count_nonzero(x - y)) if paired else x.size
-    floor = rank_floor(ranked, y.size, paired=paired)
+    floor = rank_floor(x, y, paired=paired)
     constant = no_spread(x, y, paired=paired)
     if parametric is None and constant:  # no t statistic exists, whatever Shapiro-Wilk could say
         use_t = False
@@ -164,9 +193,13 @@ def compare_two(
         reason = f"{same} (no spread), so no t statistic exists: a {rank_name}"
     if parametric is None and not use_t and floor >= alpha and not constant:
         use_t = True
-        tied = f" ({x.size - ranked} zero difference(s) dropped)" if paired and ranked < x.size else ""
-        what = (f"{ranked} pairs{tied} an exact Wilcoxon" if paired
-                else f"{x.size} and {y.size} values an exact Mann-Whitney")
+        if paired:
+            tied = f" ({x.size - ranked} zero difference(s) dropped)" if ranked < x.size else ""
+            what = f"{ranked} pairs{tied} an exact Wilcoxon"
+        else:  # tied values can raise the floor above the 2 / C(n_a + n_b, n_a) of distinct ones
+            tied = " (some tied)" if np.unique(np.concatenate([x, y])).size < x.size + y.size else ""
+            exact = "a" if _mann_whitney_method(x, y) == "asymptotic" else "an exact"
+            what = f"{x.size} and {y.size} values{tied} {exact} Mann-Whitney"
         reason = (f"{reason.rsplit(', so ', 1)[0]}, but with {what} p cannot go below {floor:.3g}, so it "
                   f"could never reach alpha {alpha:g}: a {t_name}")
     if parametric is not None:
