@@ -46,6 +46,54 @@ def test_hedges_g_ci_puts_the_observed_t_at_the_tails_of_the_noncentral_t():
     assert g.ci_low < g.value < g.ci_high
 
 
+def _noncentral_t_below(t: float, df: int, ncp: float, draws: int = 400_000) -> float:
+    """Monte Carlo P(T <= t) of the noncentral t, T = (Z + ncp) / sqrt(V / df), seed fixed."""
+    rng = np.random.default_rng(20261208)
+    z, v = rng.standard_normal(draws), rng.chisquare(df, draws)
+    return float(np.mean((z + ncp) / np.sqrt(v / df) <= t))
+
+
+@pytest.mark.parametrize("df", [2, 4, 30])
+@pytest.mark.parametrize("huge", [True, False])
+def test_hedges_g_ci_of_a_huge_t_is_the_noncentral_t_limit_not_a_point(df: int, huge: bool) -> None:
+    """Pairs that differ by 0.3 +- 2e-7 have t in the millions, where scipy's nct.cdf is NaN: five such
+    pairs gave "g_z 1517893 [1897367, 1897367]", an interval of width 0 that excludes its own estimate,
+    and at t = 1e5 every df's upper end was about 101,453 (df = 2: 192,065). For large t,
+    T = (Z + ncp) / sqrt(V / df) is ncp / sqrt(V / df) but for Z, so the ends are t sqrt(q / df) at the
+    chi-square quantiles q of 2.5 % and 97.5 %; checked against that formula and against a simulation of
+    the noncentral t itself (Z included) at each end."""
+    n = df + 1
+    if huge:  # t from 3.4e6 (df 2) to 1.1e7 (df 30)
+        d = 0.3 + np.array([1e-7, -1e-7, 2e-7, -2e-7, 0.0, 1e-7, -1e-7, 2e-7, -2e-7] * 4)[:n]
+    else:  # t from 1e5 (df 2) to 1.6e5 (df 30)
+        d = 1.0 + np.linspace(-1, 1, n) * math.sqrt(n) * 1e-5
+    b = np.arange(n, dtype=float)
+    g = hedges_g(b + d, b, paired=True)
+    t = g.value / (1 - 3 / (4 * df - 1)) * math.sqrt(n)  # g_z = J t / sqrt(n)
+    assert t == pytest.approx(stats.ttest_rel(b + d, b).statistic, rel=1e-6)
+    low = t * math.sqrt(stats.chi2.ppf(0.025, df) / df) / math.sqrt(n)
+    high = t * math.sqrt(stats.chi2.ppf(0.975, df) / df) / math.sqrt(n)
+    assert (g.ci_low, g.ci_high) == pytest.approx((low, high), rel=1e-9)
+    assert g.ci_low < g.value < g.ci_high
+    assert _noncentral_t_below(t, df, g.ci_low * math.sqrt(n)) == pytest.approx(0.975, abs=0.002)
+    assert _noncentral_t_below(t, df, g.ci_high * math.sqrt(n)) == pytest.approx(0.025, abs=0.002)
+    flipped = hedges_g(b, b + d, paired=True)  # a negative t: the same interval, mirrored
+    assert (flipped.ci_low, flipped.ci_high) == pytest.approx((-g.ci_high, -g.ci_low), rel=1e-12)
+
+
+def test_hedges_g_ci_meets_the_large_t_limit_where_it_takes_over() -> None:
+    """Below LARGE_T the interval is nct's root search, as before; just above it the chi-square limit:
+    at the switch the two agree within 2e-6 (relative), where scipy's nct is still exact enough to compare."""
+    from deltatune.stats.effect import LARGE_T, _noncentral_t_ci
+
+    for df in (2, 9, 200, 10_000):
+        below = _noncentral_t_ci(LARGE_T, df, 1.0, 0.95)
+        above = _noncentral_t_ci(LARGE_T * (1 + 1e-12), df, 1.0, 0.95)
+        assert below == pytest.approx(above, rel=2e-6)
+        assert stats.nct.cdf(LARGE_T, df, below[0]) == pytest.approx(0.975, abs=1e-8)
+        assert stats.nct.cdf(LARGE_T, df, below[1]) == pytest.approx(0.025, abs=1e-8)
+
+
 def test_hedges_g_unpaired_ci_approaches_the_large_sample_normal_interval():
     # Hedges & Olkin (1985): se(d) ~ sqrt((n_a + n_b) / (n_a n_b) + d^2 / (2 (n_a + n_b))) for large samples
     rng = np.random.default_rng(3)
