@@ -315,3 +315,18 @@ def test_bad_input():
         compare_two([1.0, float("nan")], [1.0, 2.0], paired=False)
     with pytest.raises(ConfigError, match="parametric"):
         compare_two([1.0, 2.0], [1.0, 2.0], paired=True, parametric="yes")
+
+
+def test_a_wilcoxon_p_never_goes_below_its_floor_when_many_pairs_tie_at_zero():
+    """14 pairs, 9 of them equal and 5 agreeing: scipy approximated (zeros among more than 13 pairs) and
+    gave p = 0.043, below the 2 / 2**5 = 0.0625 that any arrangement of 5 signs allows, while the reason
+    said it could not go below 0.0625. The test now runs on the pairs that differ, exactly."""
+    a = np.arange(14, dtype=float)
+    b = a.copy()
+    b[9:] -= [1.0, 2.0, 3.0, 4.0, 5.0]
+    r = compare_two(a, b, paired=True, parametric=False)
+    assert r.test == "Wilcoxon signed-rank" and r.floor == 0.0625
+    assert r.pvalue == pytest.approx(0.0625, rel=1e-12) and r.pvalue >= r.floor
+    six = np.arange(15, dtype=float)
+    r6 = compare_two(six, six - np.r_[np.zeros(9), np.arange(1.0, 7.0)], paired=True, parametric=False)
+    assert r6.pvalue == pytest.approx(2 / 2**6, rel=1e-12) == r6.floor
