@@ -17,9 +17,10 @@ HELP = "distil an HRNet student from BlazePose on real video crops (how the defa
 DESCRIPTION = (
     "Run the teacher (BlazePose-full) on person crops of the training frames (cached), map its landmarks "
     "to the 17 COCO joints and train the student's heatmaps on jittered, mirrored, colour-jittered crops "
-    "of the default windows. Checkpoints go to OUT.ckpt (atomic, resumable with --resume); the fp16 "
-    "weights go to OUT; at the end the student's PCK@0.2 against the teacher on the held-out frames is "
-    "reported. Frame ranges are 'source:first-last[:step]', comma separated (source: vtest, carphone)."
+    "(--crops: the default windows, boxes around the teacher's persons, or both). Checkpoints go to "
+    "OUT.ckpt (atomic, resumable with --resume); the fp16 weights go to OUT; at the end the student's "
+    "PCK@0.2 against the teacher on the held-out frames is reported. Frame ranges are "
+    "'source:first-last[:step]', comma separated (source: vtest, carphone)."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
