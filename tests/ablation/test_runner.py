@@ -44,6 +44,22 @@ def _run_once(tmp_path: Path, text: str, name: str, runs: int) -> tuple[Any, Any
     return spec, study, load_results(study, stored)
 
 
+def test_a_call_counts_only_the_runs_it_ran_not_another_callers(tmp_path: Path, results: Path) -> None:
+    """Two ``ablate`` processes on one study each said "6 of 6 runs finished (6 in this call)" having run
+    3 each: "in this call" counted every run finished since the call began. Here another call, started
+    from this one's first progress report, runs every run: this call ran none of them."""
+    spec = load_study(write_study(tmp_path, EVAL_STUDY, "abl-two-callers"))
+    other: list[Any] = []
+
+    def progress(_done: int, _expected: int) -> None:
+        if not other:
+            other.append(run_ablation(spec, heartbeat=2))
+
+    first = run_ablation(spec, heartbeat=2, on_progress=progress)
+    assert (other[0].complete, other[0].new) == (4, 4)
+    assert (first.complete, first.new) == (4, 0)
+
+
 def _mac_and_loss(obs: Any, factor: str) -> tuple[Any, Any]:
     """The MAC speedup and accuracy loss observations of a one-factor evaluate study, by factor level."""
     return tuple(obs[obs.metric == m].set_index(factor)["value"] for m in ("mac_speedup", "accuracy_loss"))

@@ -26,6 +26,7 @@ import platform
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -363,11 +364,13 @@ def run_ablation(
     check_inputs(spec)
     study = open_ablation(url, spec, heartbeat=heartbeat)
     runs = spec.runs()
-    prov = provenance()
+    # this call's mark on the runs it finishes: another process on the same study (the README's "start
+    # the same command on several machines") finishes runs too, and counting every run finished since
+    # this call began said "6 in this call" in both of two processes that ran 3 each
+    prov = {**provenance(), "call": uuid.uuid4().hex}
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads {threads}: need at least 1")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    _, complete_before, _, _ = _plan(study, runs, max_attempts)
     # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
     with on_interrupt(lambda: fail_orphans(study, leaving=os.getpid())):
         while True:
@@ -401,10 +404,19 @@ def run_ablation(
         storage=url,
         expected=len(runs),
         complete=complete,
-        new=complete - complete_before,
+        new=_finished_by(study, prov["call"]),
         failed=given_up,
         wall_s=time.perf_counter() - t0,
     )
+
+
+def _finished_by(study: optuna.Study, call: str) -> int:
+    """How many of ``study``'s finished runs the call marked ``call`` ran (in this process or its
+    workers)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sum((t.user_attrs.get("provenance") or {}).get("call") == call for t in done)
 
 
 def _launch(
