@@ -37,6 +37,9 @@ __all__ = [
     "unowned",
     "POLL_S",
     "WORKER_ATTR",
+    "WorkerDied",
+    "died_words",
+    "worker_deaths",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,40 @@ _started: set[int] = set()
 
 #: prefix of the study user attributes ``worker:<host>:<pid>`` (value: start time) of :func:`register_worker`
 WORKER_ATTR = "worker:"
+
+
+class WorkerDied(RuntimeError):
+    """A ``--jobs`` worker process ended without a word (SIGKILL, as the out-of-memory killer sends, or a
+    crash in native code): joblib then stops the other workers too. ``codes`` is how they ended, as
+    joblib reports it (e.g. ``SIGKILL(-9)``); the command says what was kept and how to go on."""
+
+    def __init__(self, codes: str) -> None:
+        super().__init__(f"a worker process died ({codes})")
+        self.codes = codes
+
+
+@contextlib.contextmanager
+def worker_deaths() -> Iterator[None]:
+    """Turn joblib's ``TerminatedWorkerError`` (a traceback through the executor, "could be caused by a
+    segmentation fault ...") into :class:`WorkerDied`."""
+    import re
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield
+    except BrokenProcessPool as exc:
+        m = re.search(r"exit codes of the workers are \{([^}]*)\}", str(exc))
+        raise WorkerDied(m.group(1) if m else "it ended without a word") from None
+
+
+def died_words(codes: str) -> str:
+    """What a dead worker's exit codes say to a user."""
+    if "SIGKILL" in codes:
+        return (f"{codes}: killed from outside, most often by the out-of-memory killer; fewer --jobs "
+                "need less memory")
+    if "SIGSEGV" in codes or "SIGABRT" in codes or "SIGBUS" in codes:
+        return f"{codes}: a crash in native code (torch, a kernel, a decoder)"
+    return codes
 
 
 def deltatune_env() -> dict[str, str]:

@@ -328,3 +328,67 @@ def test_a_signal_before_the_trial_names_its_worker_leaves_no_trial_running(tmp_
         study = optuna.load_study(study_name="c", storage=StorageSpec("journal", str(journal)).open())
         running = [t.number for t in study.get_trials(states=(TrialState.RUNNING,))]
         assert running == [], f"round {round_}: trials {running} left RUNNING"
+
+
+KILLER = '''
+import multiprocessing
+import os
+import signal
+
+from torch import nn
+
+from deltatune_models import ModelCard, register_model
+
+MODEL_CARDS = {"worker_killer": ModelCard(family="mine", task="pose", input_size=(64, 48),
+                                          outputs="heatmaps [N,17,16,12]", num_joints=17,
+                                          present_confidence=0.2)}
+
+
+class Killer(nn.Module):
+    """A pose net whose forward, in a worker process, dies as the out-of-memory killer would end it."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 17, 3, 2, 1))
+
+    def forward(self, x):
+        if multiprocessing.current_process().name != "MainProcess":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.body(x)
+
+
+@register_model
+def worker_killer():
+    return Killer()
+'''
+
+
+@pytest.mark.slow
+def test_a_worker_killed_from_outside_is_one_line_with_how_to_finish(tmp_path: Path) -> None:
+    """SIGKILL of one ``--jobs`` worker (the out-of-memory killer) ended ``search`` in joblib's
+    TerminatedWorkerError traceback ("could be caused by a segmentation fault"), with no word on what was
+    kept; it now says what happened and the command that finishes the study."""
+    (tmp_path / "killer_nets.py").write_text(KILLER)
+    env = {**os.environ, "DELTATUNE_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1",
+           "DELTATUNE_MODELS": str(tmp_path / "killer_nets.py")}
+    cmd = [sys.executable, "-m", "deltatune", "search", "--model", "worker_killer", "--weights", "none",
+           "--frames", "6", "--streams", "1", "--speed", "macs", "--retime", "0", "--study", "kk",
+           "--jobs", "2", "--trials", "8", "--no-progress"]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("deltatune search: a worker process died (SIGKILL(-9): killed from outside, most "
+                           "often by the out-of-memory killer; fewer --jobs need less memory)"), run.stderr
+    assert last.endswith("run the same command with --study kk --trials 8 --finish")
+    assert "Traceback" not in run.stderr
+    # an ablation's workers: the same, with how to resume it
+    (tmp_path / "kab.toml").write_text('[study]\nname = "kab"\nkind = "search"\nmodel = "worker_killer"\n'
+                                       'weights = "none"\nframes = 6\nstreams = 1\nrepeats = 2\n[fixed]\n'
+                                       'trials = 2\n[factors]\nstrategy = ["tpe", "random"]\n')
+    ablate = [sys.executable, "-m", "deltatune", "ablate", "kab.toml", "--jobs", "2", "--no-progress"]
+    run = subprocess.run(ablate, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "deltatune ablate: a worker process died (SIGKILL(-9): killed from outside, most often by the "
+        "out-of-memory killer; fewer --jobs need less memory); finished runs are kept and the runs left "
+        "running are run again. Resume with: deltatune ablate kab.toml")

@@ -42,6 +42,7 @@ from deltatune._workers import (
     on_interrupt,
     optimize_resilient,
     register_worker,
+    worker_deaths,
 )
 from deltatune.ablation.spec import FACTORS, Run, Segment, StudySpec, field_location
 from deltatune.ablation.store import DEFAULT_HEARTBEAT, complete_run_keys, default_storage, open_ablation
@@ -452,10 +453,13 @@ def _launch(
         else:
             from joblib import Parallel, delayed
 
-            Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_work)(spec.to_dict(), url, heartbeat, threads, prov, os.getpid(), deltatune_env())
-                for _ in range(jobs)
-            )
+            with worker_deaths():
+                Parallel(n_jobs=jobs, backend="loky")(
+                    delayed(_work)(
+                        spec.to_dict(), url, heartbeat, threads, prov, os.getpid(), deltatune_env()
+                    )
+                    for _ in range(jobs)
+                )
     finally:
         stop.set()
         thread.join()

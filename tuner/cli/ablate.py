@@ -87,6 +87,7 @@ def _scores_from_before(storage: str, name: str, since: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deltatune._workers import WorkerDied, died_words
     from deltatune.ablation.runner import check_inputs, run_ablation
     from deltatune.ablation.spec import load_study
     from deltatune.ablation.store import check_url, default_storage, design_change
@@ -172,6 +173,16 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    except WorkerDied as exc:  # the out-of-memory killer, say: joblib stopped the other workers too
+        if bar is not None:
+            bar.close()
+        print(
+            f"deltatune ablate: a worker process died ({died_words(exc.codes)}); finished runs are kept and "
+            "the runs left running are run again. Resume with: deltatune ablate "
+            f"{quote(args.file)}" + (f" --storage {quote(shown_url(args.storage))}" if args.storage else ""),
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if bar is not None:
             bar.close()

@@ -538,6 +538,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace, settings: Any) -> int:
     """:func:`run` once the storage opened: check the videos, search, print."""
+    from deltatune._workers import WorkerDied, died_words
     from deltatune.errors import ConfigError, DeltatuneError
     from deltatune.search import run_search
     from deltatune.search.runner import finish_target
@@ -590,6 +591,13 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             bar.close()
         print(interrupted_advice(settings.study_name, target), file=sys.stderr)
         return 130
+    except WorkerDied as exc:  # the out-of-memory killer, say: joblib stopped the other workers too
+        if bar is not None:
+            bar.close()
+        advice = interrupted_advice(settings.study_name, target).split("; ", 1)[1]
+        print(f"deltatune search: {exc.args[0].split(' (')[0]} ({died_words(exc.codes)}); the trials the "
+              f"workers left running are retried on the next run; {advice}", file=sys.stderr)
+        return 1
     except DeltatuneError:  # bad input found once the model ran: on a terminal, only the error line stays
         for b_ in [bar, *retime_bar]:
             if b_ is not None:

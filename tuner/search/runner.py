@@ -40,6 +40,7 @@ from deltatune._workers import (
     optimize_resilient,
     register_worker,
     unowned,
+    worker_deaths,
 )
 from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.delta.latency import PREDICTION_TOLERANCE
@@ -1269,11 +1270,12 @@ def _run_parallel(
     d["price_threads"] = settings.price_threads or torch.get_num_threads()
     d["refit"] = False  # this process has refitted (make_evaluator); the workers read its fit
     try:
-        results = Parallel(n_jobs=len(shares), backend="loky")(
-            delayed(_worker_entry)(d, w, n, seeds[w], os.getpid(), deltatune_env())
-            for w, n in enumerate(shares)
-            if n > 0
-        )
+        with worker_deaths():
+            results = Parallel(n_jobs=len(shares), backend="loky")(
+                delayed(_worker_entry)(d, w, n, seeds[w], os.getpid(), deltatune_env())
+                for w, n in enumerate(shares)
+                if n > 0
+            )
     finally:
         stop.set()
         thread.join()
