@@ -157,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "
               "(the fastest re-timed trial within the budget)")
-        if best["ci_low"] <= 1.0:  # as search says it: the interval does not rule out running slower
+        if best["ci_high"] < 1.0:  # as search says it: the whole interval is below dense
+            print(f"note: slower than the dense model: the whole interval is below 1x (up to "
+                  f"{best['ci_high']:.2f}x); run the dense model, or `deltatune bench` on your frames")
+        elif best["ci_low"] <= 1.0:  # the interval does not rule out running slower
             print(f"note: not measurably faster than the dense model: the interval reaches "
                   f"{best['ci_low']:.2f}x; `deltatune bench` on your frames says whether to run it dense")
         storage = f" --storage {shlex.quote(shown_url(args.storage))}" if args.storage else ""
