@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import os
 import re
 import sys
 import warnings
@@ -333,6 +334,9 @@ def _entry(name: str) -> _Entry:
         return _REGISTRY[name]
     close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if not os.environ.get(MODELS_ENV):  # a new shell without the export is the likelier slip for a new name
+        hint += (f"; a model of your own is found through {MODELS_ENV} (not set here): export "
+                 f"{MODELS_ENV}=my_nets.py (README, Your own model)")
     raise ModelNotFoundError(
         f"unknown model {name!r}{hint} (known: {', '.join(list_models(include_tiny=True))})"
     )

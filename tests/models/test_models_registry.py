@@ -47,6 +47,18 @@ def test_unknown_name_suggests_close_names():
         model_info("pose_resnet_50")
 
 
+def test_an_unknown_name_without_user_models_says_how_to_add_them(monkeypatch: pytest.MonkeyPatch):
+    """A new shell without ``export DELTATUNE_MODELS=...`` is the likely slip behind a model of one's own
+    being unknown; "did you mean blazepose?" alone pointed elsewhere."""
+    monkeypatch.delenv("DELTATUNE_MODELS", raising=False)
+    with pytest.raises(ModelNotFoundError, match=r"unknown model 'unet_pose'.*a model of your own is found "
+                                                 r"through DELTATUNE_MODELS \(not set here\)"):
+        model_info("unet_pose")
+    monkeypatch.setenv("DELTATUNE_MODELS", "")  # set but empty: no models of one's own either
+    with pytest.raises(ModelNotFoundError, match="not set here"):
+        model_info("unet_pose")
+
+
 def test_default_weights_absent_is_a_weights_error_with_a_hint():
     # the command line's spellings first (this is what every command prints), then Python's
     with pytest.raises(WeightsError, match=r"model 'hrnet_w48' has no default weights.*--weights FILE.*, or "
