@@ -456,3 +456,36 @@ def test_pareto_of_a_multi_segment_study_says_so_and_its_csv_has_each_segments_s
         assert {f"segment.{seg}.accuracy_loss", f"segment.{seg}.speedup"} <= set(table.columns)
     worst = table[["segment.vtest@0.speedup", "segment.vtest@300.speedup"]].min(axis=1)
     assert (table["speedup"] == worst).all()
+
+
+def test_a_study_resumes_with_its_weights_file_named_from_another_folder(
+    results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--weights w.pt`` from its folder, then ``--weights /abs/w.pt`` from elsewhere (or a copy) is one
+    set of weights: resuming was refused as "a different workload: weights 'w.pt' (now '/abs/w.pt')",
+    whose advice, a new --study, threw the trials away. Other contents are still refused, by fingerprint."""
+    import torch
+
+    from deltatune_models import create_model
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        torch.save(create_model("hrnet_tiny", weights=None).state_dict(), folder / "w.pt")
+    args = [a for a in TINY_ARGS if a != "none"]
+    at = args.index("--weights") + 1
+    monkeypatch.chdir(folder)
+    assert cli("search", [*args[:at], "w.pt", *args[at:], "--trials", "1", "--study", "wf", "--speed",
+                          "macs", "--retime", "0"]) == 0
+    monkeypatch.chdir(tmp_path)
+    again = [*args[:at], str(folder / "w.pt"), *args[at:], "--trials", "2", "--study", "wf", "--speed",
+             "macs", "--retime", "0", "--finish"]
+    assert cli("search", again) == 0, capsys.readouterr().err
+    assert "study wf: 2 trials (1 new)" in capsys.readouterr().out
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        torch.save(create_model("hrnet_tiny", weights=None).state_dict(), tmp_path / "other.pt")
+    again[at] = str(tmp_path / "other.pt")
+    assert cli("search", again) == 2
+    assert "it was created with other weights (fingerprint" in capsys.readouterr().err

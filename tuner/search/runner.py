@@ -341,6 +341,16 @@ def open_study(
         ) from None
 
 
+def _weights_file_respelled(was: dict[str, Any], now: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether two workloads differ only in how their weights file is named (``w.pt`` from its folder,
+    ``/data/w.pt`` from elsewhere, a copy) while the study recorded its weights' fingerprint, which is
+    compared once the network is built (same content: the same weights). Resuming from another folder
+    was refused as "a different workload", and the advice, a new --study, threw away its trials."""
+    files = [w for w in (was.get("weights"), now.get("weights")) if w not in (None, "default", "none")]
+    rest = {k for k in {*was, *now} if k != "weights" and was.get(k) != now.get(k)}
+    return len(files) == 2 and not rest and bool(old.get(WEIGHTS_ATTR))
+
+
 def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = True) -> None:
     """Refuse to add trials to ``study`` when ``meta`` (what this search would store) differs from what
     its trials were scored with; a new study gets ``meta`` recorded (with ``record``). Keys missing from
@@ -354,6 +364,10 @@ def _check_meta(study: optuna.Study, meta: dict[str, Any], *, record: bool = Tru
     if isinstance(old.get("workload"), dict):  # fill fields added since (e.g. joints) as they were then
         old["workload"] = StudyWorkload.from_dict(old["workload"]).to_dict()
     was, now = old.get("workload"), meta.get("workload")
+    if isinstance(was, dict) and isinstance(now, dict) and _weights_file_respelled(was, now, old):
+        # one weights file named from another folder, or a copy: the fingerprint check below decides
+        now = {**now, "weights": was["weights"]}
+        meta = {**meta, "workload": now}
     if isinstance(was, dict) and isinstance(now, dict) and was != now:
         diff = ", ".join(f"{k} {_shown(k, was.get(k))} (now {_shown(k, now.get(k))})"
                          for k in now if was.get(k) != now.get(k))
