@@ -287,8 +287,11 @@ def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any], *,
         pred, _ = decode_heatmaps(x)
         s = fidelity(pred.numpy(), ref.numpy(), conf, min_confidence=min_confidence, alpha=0.2)
         return AccuracyLoss("PCK@0.2", s.loss, s.loss_all_joints, s.present_fraction)
-    from deltatune.metrics import top1_classes, top1_fidelity
+    from deltatune.metrics import logits_of, top1_classes, top1_fidelity
 
+    if task != "pose":  # the one reading of a classifier's output that search and predict use too
+        d = torch.cat([logits_of(o) for o in dense_out])
+        x = torch.cat([logits_of(o) for o in delta_out])
     return AccuracyLoss("top-1", top1_fidelity(top1_classes(x), top1_classes(d)).loss)
 
 

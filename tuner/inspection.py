@@ -410,8 +410,8 @@ def _last_frame(wl: Any, fired: dict[str, np.ndarray], dense: Any, delta: Any) -
         present = present_joints(peak, info.present_confidence)  # the rule the accuracy loss counts by
         out.present = np.ones(ref.shape[:2], bool) if present is None else present
     elif info.task == "classification":
-        from deltatune.metrics import top1_classes
+        from deltatune.metrics import logits_of, top1_classes
 
-        out.dense_classes = top1_classes(dense).numpy()
-        out.delta_classes = top1_classes(delta).numpy()
+        out.dense_classes = top1_classes(logits_of(dense)).numpy()
+        out.delta_classes = top1_classes(logits_of(delta)).numpy()
     return out

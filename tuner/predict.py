@@ -283,8 +283,9 @@ class _ClassRows:
         self.count = 0
 
     def rows(self, frame: int, out: Any) -> list[tuple[Any, ...]]:
-        if not isinstance(out, torch.Tensor):
-            raise ConfigError(f"a classifier must return one logits tensor, got {type(out).__name__}")
+        from deltatune.metrics import logits_of
+
+        out = logits_of(out)
         p = torch.softmax(out.reshape(out.shape[0], -1).float(), dim=1)
         prob, cls = p.max(dim=1)
         rows = [(frame, s, int(cls[s]), round(float(prob[s]), 4)) for s in range(out.shape[0])]

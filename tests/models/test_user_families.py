@@ -380,3 +380,62 @@ def test_a_card_whose_joint_or_class_count_the_network_does_not_output_is_one_li
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "declares 17 joints" in err[0], err
     assert not out.exists()
+
+
+DICT_CLS = textwrap.dedent('''
+    from torch import nn
+
+    from deltatune_models import ModelCard, register_model
+
+    MODEL_CARDS = {
+        "ut_dict_cls": ModelCard(family="mine", task="classification", input_size=(64, 64),
+                                 outputs="{'logits': [N,5], 'feat': [N,8]}"),
+        "ut_keyless_cls": ModelCard(family="mine", task="classification", input_size=(64, 64),
+                                    outputs="{'scores': [N,5]}"),
+    }
+
+
+    class DictClassifier(nn.Module):
+        def __init__(self, key):
+            super().__init__()
+            self.key = key
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                      nn.Flatten())
+            self.head = nn.Linear(8, 5)
+
+        def forward(self, x):
+            feat = self.body(x)
+            return {self.key: self.head(feat), "feat": feat}
+
+
+    @register_model
+    def ut_dict_cls():
+        return DictClassifier("logits")
+
+
+    @register_model
+    def ut_keyless_cls():
+        return DictClassifier("scores")
+''')
+
+
+@pytest.mark.slow
+def test_a_classifier_returning_a_dict_of_logits_is_read_alike_by_every_command(tmp_path: Path) -> None:
+    """``{"logits": ..., "feat": ...}`` was scored by inspect and bench (their first tensor) and refused by
+    search and predict ("must return one logits tensor"); every command now reads ``out["logits"]``, and
+    a dict without it is one line everywhere."""
+    (tmp_path / "dict_nets.py").write_text(DICT_CLS)
+    env = {_registry.MODELS_ENV: str(tmp_path / "dict_nets.py"), "DELTATUNE_RESULTS": str(tmp_path / "res"),
+           "OMP_NUM_THREADS": "1"}
+    base = ["--weights", "none", "--frames", "4"]
+    search = ["search", "--model", "ut_dict_cls", *base, "--trials", "1", "--speed", "macs", "--retime", "0",
+              "--no-progress"]
+    run = _cli(search, env, tmp_path)
+    assert run.returncode == 0, run.stderr
+    run = _cli(["predict", "--model", "ut_dict_cls", *base, "-o", "c.csv", "--no-progress"], env, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert len((tmp_path / "c.csv").read_text().splitlines()) == 1 + 4 * 3  # vtest's three windows
+    run = _cli(["bench", "--model", "ut_keyless_cls", *base, "--repeats", "1"], env, tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "has no logits: it returns them as a tensor, the first element of a tuple, or out['logits']" in (
+        run.stderr)

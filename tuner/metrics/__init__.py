@@ -7,7 +7,7 @@ classifier's top-1 fidelity in :mod:`deltatune.metrics.classification`.
 
 from __future__ import annotations
 
-from deltatune.metrics.classification import TopOneScore, top1_classes, top1_fidelity
+from deltatune.metrics.classification import TopOneScore, logits_of, top1_classes, top1_fidelity
 from deltatune.metrics.decode import (
     COCO_FLIP_PAIRS,
     MPII_FLIP_PAIRS,
@@ -30,6 +30,7 @@ from deltatune.metrics.video import PoseEvaluation, evaluate_pose, heatmaps_of, 
 
 __all__ = [
     "TopOneScore",
+    "logits_of",
     "top1_classes",
     "top1_fidelity",
     "FidelityScore",

@@ -10,11 +10,35 @@ class on the same frame (the dense model is the reference, as for pose). The los
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["TopOneScore", "top1_classes", "top1_fidelity"]
+from deltatune.errors import ConfigError
+
+__all__ = ["TopOneScore", "logits_of", "top1_classes", "top1_fidelity"]
+
+
+class NoLogitsError(ConfigError, TypeError):
+    """A classifier's output holds no logits where deltatune reads them: a one-line error for the command
+    line, and a ``TypeError`` for callers that test output types."""
+
+
+def logits_of(out: Any) -> Tensor:
+    """The logits of a classifier's output: a tensor, the first element of a tuple, or ``out["logits"]``
+    (as :func:`~deltatune.metrics.video.heatmaps_of` reads a pose model's heatmaps), the one rule every
+    command scores and writes classes by; :class:`NoLogitsError` otherwise. A model returning
+    ``{"logits": ..., "feat": ...}`` was scored by ``inspect`` and ``bench`` and refused by ``search``."""
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
+        return out[0]
+    if isinstance(out, dict) and isinstance(out.get("logits"), Tensor):
+        return out["logits"]
+    keys = f" (keys {', '.join(map(str, out))})" if isinstance(out, dict) else ""
+    raise NoLogitsError(f"a classifier's output of type {type(out).__name__}{keys} has no logits: it returns "
+                        "them as a tensor, the first element of a tuple, or out['logits']")
 
 
 def top1_classes(logits: Tensor) -> Tensor:

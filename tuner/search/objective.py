@@ -337,12 +337,12 @@ class Evaluator:
         return self._classes(out)
 
     def _classes(self, out: Any) -> torch.Tensor:
-        from deltatune.metrics import top1_classes
+        from deltatune.metrics import logits_of, top1_classes
 
-        if not isinstance(out, torch.Tensor):
-            raise ConfigError(f"cannot score {self.workload.model}: a classifier must return one logits "
-                              f"tensor, got {type(out).__name__}")
-        return top1_classes(out)
+        try:
+            return top1_classes(logits_of(out))
+        except ConfigError as exc:
+            raise ConfigError(f"cannot score {self.workload.model}: {exc}") from None
 
     def _convert(self, model: torch.nn.Module, *, sparse: bool | None = None) -> Any:
         """``model`` as this search's delta network: the reference backend with statistics for a MAC
