@@ -249,3 +249,23 @@ def test_rounds_far_apart_are_said_to_be_a_rough_figure() -> None:
     note = rounds_apart_note([1.30, 1.35, 7.24]) or ""
     assert note.startswith("the timing rounds ranged 1.30-7.24x: the machine's load changed")
     assert rounds_apart_note([1.30, 1.41, 1.38]) is None and rounds_apart_note([1.3]) is None
+
+
+def test_kernel_time_shares_above_the_whole_frame_are_not_turned_into_a_negative_share() -> None:
+    """The conv kernels are timed in a pass of their own; under a changing load they added up to more
+    than the median delta frame and the slower-than-dense note said "-876% of delta time"."""
+    from deltatune.bench import BenchResult, LayerBench
+
+    def result(shares: list[float]) -> BenchResult:
+        layers = [LayerBench(f"conv{i}", "conv", 0.05, 0.5, "sparse", 0.3, 0.1, s)
+                  for i, s in enumerate(shares)]
+        return BenchResult(model="m", backend="sparse", video="v", weights="none", frames=4, batch=1,
+                           threads=1, repeats=2, dense_ms=1.0, delta_ms=2.0, mac_speedup=30.0, metric="top-1",
+                           accuracy_loss=0.0, max_rel_error=0.0, dense_runs_ms=[1.0, 1.0],
+                           delta_runs_ms=[2.0, 2.1], layers=layers)
+
+    noisy = result([5.0, 4.76]).render()
+    assert "% of delta time)" not in noisy and "-" not in noisy.split("truncation steps")[1].split(")")[0]
+    assert "conv kernels: 976% of the median delta frame, timed in a pass of their own" in noisy
+    quiet = result([0.06, 0.04]).render()
+    assert "truncation steps; 90% of delta time)" in quiet and "conv kernels: 10.0% of delta time" in quiet
