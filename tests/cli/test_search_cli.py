@@ -162,7 +162,10 @@ def test_search_text_output_names_front_recommendation_and_storage(
     assert cli("pareto", ["--study", "txt"]) == 0
     said = capsys.readouterr().out
     assert "note: slower than the dense model: the whole interval is below 1x (up to 0.80x)" in said
-    assert slow not in said
+    assert slow not in said and "still running" not in said
+    study.ask()  # a worker at work on the study: its trial is RUNNING
+    assert cli("pareto", ["--study", "txt"]) == 0
+    assert "note: 1 trial still running: a search is at work on this study" in capsys.readouterr().out
     assert cli("search", [*TINY_ARGS, "--trials", "1", "--study", "all", "--all-joints"]) == 0
     assert "vs dense, every keypoint" in capsys.readouterr().out
 

@@ -88,6 +88,20 @@ def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, 
     return spec, open_study(spec, study, create=False), study
 
 
+def _running_note(study: Any) -> str | None:
+    """Trials of the study still RUNNING: a search is at work on it (its front, held-out scores and
+    re-timings are not final), or a worker died and the next search run retries them. Silent before,
+    a study mid-search read as finished."""
+    from optuna.trial import TrialState
+
+    n = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    if not n:
+        return None
+    return (f"note: {n} trial{'s' * (n != 1)} still running: a search is at work on this study (the front, "
+            "held-out scores and re-timings shown are those so far), or its worker died (the next search "
+            "run retries them)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the front; write the CSV / plot when asked."""
     from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
@@ -140,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
         f"study {args.study}: {len(df)} complete trials ({n_feas} feasible at budget {budget} {unit}), "
         f"storage {shown_url(spec.url)}"
     )
+    running = _running_note(study)
+    if running:
+        print(running)
     segments = _segments_line(view.meta)
     if segments:
         print(segments)
