@@ -106,7 +106,9 @@ def test_kill_9_leaves_no_worker_and_finish_reaches_n(tmp_path: Path) -> None:
     assert len([k for k in study.user_attrs if k.startswith("worker:")]) >= 3
 
 
-def test_fail_orphaned_trials_only_touches_dead_local_workers(tmp_path: Path) -> None:
+def test_fail_orphaned_trials_only_touches_dead_local_workers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     storage = StorageSpec("journal", str(tmp_path / "o.journal")).open()
     study = optuna.create_study(study_name="o", storage=storage)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -125,6 +127,9 @@ def test_fail_orphaned_trials_only_touches_dead_local_workers(tmp_path: Path) ->
         t.set_user_attr("host", host)
         numbers[name] = t.number
     assert fail_orphaned_trials(study) == [numbers["dead"]]
+    # named by its study: an ablation's runs are inner studies, whose trial numbers alone said nothing
+    assert f"study o: marked 1 trial(s) of dead workers FAIL and queued them again: [{numbers['dead']}]" in (
+        caplog.text)
     by_number = {t.number: t.state for t in study.get_trials()}
     assert by_number[numbers["dead"]] == TrialState.FAIL
     assert by_number[numbers["alive"]] == by_number[numbers["elsewhere"]] == TrialState.RUNNING

@@ -789,7 +789,9 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     for n in failed:
         retry(study, unowned(study.get_trials(deepcopy=False)[n]))
     if failed:  # said wherever it happens: at a start, or by a --finish worker between its trials
-        log.warning("marked %d trial(s) of dead workers FAIL and queued them again: %s", len(failed), failed)
+        # named by study: an ablation's runs are inner studies, whose trial numbers alone said nothing
+        log.warning("study %s: marked %d trial(s) of dead workers FAIL and queued them again: %s",
+                    study.study_name, len(failed), failed)
     return failed
 
 
