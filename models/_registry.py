@@ -284,8 +284,12 @@ def _load_user_families() -> None:
         # marked first, so that a family that looks a model up while it is imported does not import
         # itself again; unmarked on failure, so that every later lookup reports the error again
         _user_families_loaded.add(source)
+        before = len(_REGISTRY)
         try:
             _import_family(source)
+            if len(_REGISTRY) == before:  # imported fine, and nothing to search: likely the wrong file
+                log.warning("%s: %s registers no model (decorate each entry point with @register_model; "
+                            "README, Your own model)", MODELS_ENV, source)
         except ModelNotFoundError:
             _user_families_loaded.discard(source)
             raise

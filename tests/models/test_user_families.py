@@ -439,3 +439,16 @@ def test_a_classifier_returning_a_dict_of_logits_is_read_alike_by_every_command(
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "has no logits: it returns them as a tensor, the first element of a tuple, or out['logits']" in (
         run.stderr)
+
+
+def test_a_family_file_that_registers_nothing_is_said_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_user_models: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A file that imports but registers no model (the wrong file, a missing @register_model) was taken
+    without a word; the user then met "unknown model" with no hint why."""
+    (tmp_path / "nothing.py").write_text("x = 1\n")
+    monkeypatch.setenv(_registry.MODELS_ENV, str(tmp_path / "nothing.py"))
+    list_models()
+    said = f"{tmp_path / 'nothing.py'} registers no model (decorate each entry point with @register_model"
+    assert said in caplog.text
