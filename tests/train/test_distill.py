@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,25 +133,71 @@ def test_distill_loss_decreases_on_real_frames(cache: Path, tmp_path: Path) -> N
     assert result.checkpoint.is_file()
 
 
-@pytest.mark.slow  # needs the teacher cache (~5 s), then 10 steps and two refused resumes
+class _Killed(Exception):
+    """Raised from ``on_step``: the run stops there as a killed one does, keeping its last checkpoint."""
+
+
+def _kill_at(step: int) -> Callable[[int, float], None]:
+    def on_step(done: int, loss: float) -> None:
+        if done == step:
+            raise _Killed
+
+    return on_step
+
+
+@pytest.mark.slow  # needs the teacher cache (~5 s), then 6 steps and a refused resume
 def test_resume_continues_exactly(cache: Path, tmp_path: Path) -> None:
-    cfg = _tiny(epochs=50, augment=AugmentConfig())
-    straight = distill(replace_steps(cfg, 4), out=tmp_path / "a.pt", cache_dir=cache)
-    distill(replace_steps(cfg, 2), out=tmp_path / "b.pt", cache_dir=cache)
-    resumed = distill(replace_steps(cfg, 4), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
+    """A run killed after its step-2 checkpoint and resumed with its own settings ends at the weights of
+    the run that was never stopped."""
+    cfg = _tiny(epochs=50, max_steps=4, augment=AugmentConfig())
+    straight = distill(cfg, out=tmp_path / "a.pt", cache_dir=cache)
+    with pytest.raises(_Killed):
+        distill(cfg, out=tmp_path / "b.pt", cache_dir=cache, on_step=_kill_at(3))
+    assert int(torch.load(tmp_path / "b.pt.ckpt", weights_only=True)["step"]) == 2
+    resumed = distill(cfg, out=tmp_path / "b.pt", cache_dir=cache, resume=True)
     assert resumed.steps == 4
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
     a = torch.load(tmp_path / "a.pt", weights_only=True)
     b = torch.load(tmp_path / "b.pt", weights_only=True)
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=2e-3) for k in a)
-    with pytest.raises(ConfigError, match=r"has done 4 steps already, more than --max-steps 3"):
-        distill(replace_steps(cfg, 3), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
     with pytest.raises(ConfigError, match=r"different distillation configuration \(lr 0.002 there, 0.01"):
-        distill(replace(replace_steps(cfg, 6), lr=1e-2), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
+        distill(replace(cfg, lr=1e-2), out=tmp_path / "b.pt", cache_dir=cache, resume=True)
 
 
-def replace_steps(cfg: DistillConfig, steps: int) -> DistillConfig:
-    return replace(cfg, max_steps=steps)
+@pytest.mark.slow  # needs the teacher cache (~5 s), then 2 steps
+def test_resume_at_another_length_is_refused_before_any_work(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The learning rate decays (cosine) over the run's length, so a resume with more --max-steps or
+    --epochs was neither run: 40 steps resumed to 50 ended 0.66 away from a straight 50-step run, the
+    rate jumping back up at the resume. Such a resume is refused in one line naming the checkpoint's
+    length, before the teacher's targets are read (an empty cache folder stays unmade); another
+    --epochs that leaves the steps as they were (--max-steps stops the run first) is the same run."""
+    # the settings `deltatune distill` gives for the command line below
+    cfg = DistillConfig(student="hrnet_tiny", input_size=(128, 96), train_frames=FRAMES, heldout_frames=None,
+                        batch_size=4, epochs=50, max_steps=2)
+    out = tmp_path / "w.pt"
+    distill(cfg, out=out, cache_dir=cache)
+    unmade = tmp_path / "no-cache"
+    for other, steps in ((replace(cfg, max_steps=3), "3"), (replace(cfg, max_steps=None), "[1-9][0-9]+")):
+        with pytest.raises(ConfigError) as refused:
+            distill(other, out=out, cache_dir=unmade, resume=True)
+        said = str(refused.value)
+        assert re.match(re.escape(f"{out}.ckpt: checkpoint of a 2-step run (--epochs 50 --max-steps 2); this "
+                                  "one has ") + f"{steps} steps, and the learning rate decays", said), said
+        assert said.endswith("resume with --epochs 50 --max-steps 2, or remove the checkpoint to train from "
+                             "the start") and "\n" not in said
+    assert not unmade.exists()
+    from deltatune.cli import main
+
+    argv = ["distill", "--student", "hrnet_tiny", "--input-size", "128x96", "--frames", FRAMES, "--heldout",
+            "", "--batch-size", "4", "--epochs", "50", "--max-steps", "3", "--resume", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"deltatune distill: error: {out}.ckpt: checkpoint of a 2-step run") and err.count(
+        "\n") == 1, err
+    again = distill(replace(cfg, epochs=60), out=out, cache_dir=cache, resume=True)
+    assert again.steps == 2
 
 
 def test_cli_parses_and_validates(capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,7 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", default="distilled.pt",
                         help="fp16 weights file (checkpoint: OUT.ckpt; default distilled.pt)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue from OUT.ckpt, with the settings it was written with (its run length included)",
+    )
     add_no_progress(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(

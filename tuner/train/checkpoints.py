@@ -3,10 +3,13 @@
 A checkpoint is a dict saved atomically with ``torch.save``; it records the training configuration as
 JSON under ``"config"``. Resuming with other settings would silently mix two trainings, so a checkpoint
 whose configuration differs is refused, naming the settings that differ, as is a file that
-``torch.load(..., weights_only=True)`` cannot read. The settings a trainer lists as ``may_differ`` (how
-long to train, how often to save) are exempt: every trainer here draws its batches from the step or
-epoch number and the seed and has no schedule that depends on the length, so a run resumed with more
-steps is the longer run exactly.
+``torch.load(..., weights_only=True)`` cannot read. The settings a trainer lists as ``may_differ`` are
+exempt. Every trainer here draws its batches from the step or epoch number and the seed, so a run
+resumed with its own settings continues exactly. How long to train may differ only where nothing
+depends on the length: fine-tuning (``steps``) and detector training (``epochs``) keep one learning
+rate throughout, so a run resumed with more steps or epochs is the longer run exactly. Distillation's
+learning rate decays over the run's length, so it refuses another ``epochs`` or ``max_steps`` itself
+(a resume with another length would be neither run).
 """
 
 from __future__ import annotations

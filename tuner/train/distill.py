@@ -14,6 +14,9 @@ official argmax.
 
 Training is seeded (student init from ``seed``; the sample order and every augmentation draw from
 generators seeded by ``(seed, epoch, sample)``), so a run resumed from its checkpoint continues exactly.
+The learning rate is warmed up, then decays (cosine) over the run's length (``epochs``, ``max_steps``):
+a checkpoint resumes only at the length it was written with, the longer run would have had another
+learning rate at every step after the warm-up.
 Checkpoints (model, optimizer, position, loss history) are written atomically to ``<out>.ckpt`` every
 ``checkpoint_every`` steps and at the end of each epoch; the final weights go to ``out`` as an fp16
 ``state_dict`` (:func:`export_weights`).
@@ -33,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +44,7 @@ from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
-from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
+from deltatune.train.checkpoints import checkpoint_path, load_checkpoint
 from deltatune.train.seeds import derived_seed, seeded_generator
 
 from .evaluate import FidelityResult, evaluate_fidelity
@@ -209,6 +213,46 @@ def _lr_at(step: int, total: int, cfg: DistillConfig) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def _run_steps(epochs: int, max_steps: int | None, per_epoch: int) -> int:
+    """The steps a run of ``epochs`` (``per_epoch`` steps each) stopped at ``max_steps`` takes: the span
+    of its learning-rate schedule."""
+    return epochs * per_epoch if max_steps is None else min(max_steps, epochs * per_epoch)
+
+
+def _length_options(epochs: int, max_steps: int | None) -> str:
+    """The options that set a run's length, as typed."""
+    return f"--epochs {epochs} " + ("and no --max-steps" if max_steps is None else f"--max-steps {max_steps}")
+
+
+def _resumed_checkpoint(path: Path, cfg: DistillConfig) -> dict[str, Any]:
+    """The checkpoint at ``path`` that ``cfg`` continues, or one clear error before any work.
+
+    Its settings must be ``cfg``'s, how often to save and the held-out frames aside. The run's length
+    must be the same too: the learning rate decays over the whole run (:func:`_lr_at`), so a resume with
+    another length would train on another schedule from the checkpoint's step on, which is neither the
+    stored run continued nor the longer run. ``epochs`` and ``max_steps`` may differ where the steps they
+    give are the same (the checkpoint records its steps per epoch; one written before it did must match
+    both)."""
+    exempt = ("epochs", "max_steps", "checkpoint_every", "heldout_frames")
+    blob = load_checkpoint(path, cfg.to_json(), "distillation", may_differ=exempt)
+    saved = json.loads(blob["config"])
+    then = (int(saved["epochs"]), saved["max_steps"])
+    now = (cfg.epochs, cfg.max_steps)
+    per_epoch = blob.get("per_epoch")
+    steps = None if per_epoch is None else (_run_steps(*then, per_epoch), _run_steps(*now, per_epoch))
+    if now == then or (steps is not None and steps[0] == steps[1]):
+        return blob
+    was = _length_options(*then)
+    if steps is None:
+        said = f"a run with {was}; this one has {_length_options(*now)}"
+    else:
+        said = f"a {steps[0]}-step run ({was}); this one has {steps[1]} steps"
+    raise ConfigError(
+        f"{path}: checkpoint of {said}, and the learning rate decays over the run's length, so it cannot "
+        f"be resumed at another length: resume with {was}, or remove the checkpoint to train from the start"
+    )
+
+
 def _sample_gen(seed: int, epoch: int, index: int) -> torch.Generator:
     return seeded_generator((seed * 1_000_003 + epoch) * 1_000_033 + index)
 
@@ -278,8 +322,9 @@ def distill(
 ) -> DistillResult:
     """Train a student on the teacher's keypoints; write ``<out>.ckpt`` while training and ``out`` at the end.
 
-    ``resume=True`` continues from ``<out>.ckpt`` (same settings required; ``epochs`` and ``max_steps`` may
-    grow, not fall below what the checkpoint has done).
+    ``resume=True`` continues from ``<out>.ckpt`` (the same settings required, the run's length ``epochs``
+    and ``max_steps`` included: the learning rate's cosine decay spans the whole run; checked before any
+    work).
     ``progress`` shows a tqdm bar on stderr. ``teacher`` replaces BlazePose-full (tests);
     ``cache_dir`` holds the teacher-target cache (default ``data_dir()/distill``). ``on_step(step, loss)``
     is called after every optimiser step.
@@ -287,6 +332,7 @@ def distill(
     cfg.validate()
     out = Path(out)
     ckpt_path = checkpoint_path(out)
+    blob = _resumed_checkpoint(ckpt_path, cfg) if resume and ckpt_path.is_file() else None
     started = time.perf_counter()
     train_ranges = parse_frame_ranges(cfg.train_frames)
     frames = load_frames(train_ranges)
@@ -302,17 +348,15 @@ def distill(
         raise ConfigError(f"the teacher found no person in any training window of {cfg.train_frames}")
     n = len(samples)
     per_epoch = max(1, n // cfg.batch_size)
-    total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
+    total = _run_steps(cfg.epochs, cfg.max_steps, per_epoch)
     step, losses, elapsed_before = 0, [], 0.0
-    if resume and ckpt_path.is_file():
-        blob = load_checkpoint(
-            ckpt_path, cfg.to_json(), "distillation",
-            may_differ=("epochs", "checkpoint_every", "max_steps", "heldout_frames"),
-        )
-        if cfg.max_steps is not None and cfg.max_steps < cfg.epochs * per_epoch:
-            check_not_past(ckpt_path, int(blob["step"]), cfg.max_steps, "steps", "--max-steps")
-        else:
-            check_not_past(ckpt_path, -(-int(blob["step"]) // per_epoch), cfg.epochs, "epochs", "--epochs")
+    if blob is not None:
+        if int(blob.get("per_epoch", per_epoch)) != per_epoch:  # the teacher's targets changed since
+            raise ConfigError(
+                f"{ckpt_path}: checkpoint of a run with {blob['per_epoch']} steps an epoch, this one has "
+                f"{per_epoch} (the teacher's persons on {cfg.train_frames} differ from that run's); remove "
+                "the checkpoint to train from the start"
+            )
         student.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step = int(blob["step"])
@@ -326,6 +370,7 @@ def distill(
                 "model": student.state_dict(),
                 "optimizer": opt.state_dict(),
                 "step": step,
+                "per_epoch": per_epoch,
                 "losses": torch.tensor(losses, dtype=torch.float64),
                 "wall_time_s": elapsed_before + time.perf_counter() - started,
                 "config": cfg.to_json(),
