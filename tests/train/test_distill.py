@@ -27,6 +27,7 @@ from deltatune.train import (
     teacher_targets,
 )
 from deltatune.train.samples import flip_permutation
+from deltatune.workload import preprocess
 from deltatune_models.hrnet import FLIP_PAIRS_COCO
 
 # Three real vtest frames, 20 apart: enough pedestrians for a handful of samples, fast to label.
@@ -198,6 +199,83 @@ def test_resume_at_another_length_is_refused_before_any_work(
         "\n") == 1, err
     again = distill(replace(cfg, epochs=60), out=out, cache_dir=cache, resume=True)
     assert again.steps == 2
+
+
+def test_default_student_is_fed_as_before_bit_for_bit(vtest_path: Path) -> None:
+    """Distillation fed every student RGB crops at 256x192 with ImageNet's mean/std; it now feeds the
+    student's model card's input (:func:`student_card`, :func:`deltatune.workload.preprocess`). For the
+    default student (the shipped weights' recipe) that is the same input to the bit, and the command
+    line's defaults are still that recipe; a --width HRNet keeps the HRNet family's RGB input too."""
+    from deltatune.cli import distill as cli
+    from deltatune.train.distill import student_card
+    from deltatune_models import IMAGENET_MEAN, IMAGENET_STD
+
+    cfg = DistillConfig()
+    card = student_card(cfg)
+    assert (card.name, card.input_size, card.color_order) == ("hrnet_w18_small_v2", cfg.input_size, "RGB")
+    frame = load_frames(parse_frame_ranges("vtest:0-0"))["vtest:0-0"][0]
+    crops = torch.stack([crop_resize(frame, Box(w.x, w.y, w.w, w.h), cfg.input_size)
+                         for w in DEFAULT_WINDOWS["vtest"]])
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    before = (crops - mean) / std  # what distill() and evaluate_fidelity() computed
+    assert torch.equal(preprocess(crops, card), before)
+    assert torch.equal(preprocess(crops, student_card(replace(cfg, width=8))), before)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.config(parser.parse_args([])) == cfg
+
+
+def test_a_student_is_distilled_at_its_own_input_size() -> None:
+    """Every student was trained at 256x192 (DistillConfig's default), whatever size its model card gives:
+    hrnet_tiny runs at 128x96 in bench, search, predict and finetune. The command line now takes the
+    card's size, and another is refused in one line (a --width HRNet has no card: any size)."""
+    from deltatune.cli import distill as cli
+
+    with pytest.raises(ConfigError) as refused:
+        DistillConfig(student="hrnet_tiny").validate()
+    assert str(refused.value) == (
+        "input size 256x192: student hrnet_tiny runs at 128x96 (its model card; bench, search, predict and "
+        "finetune feed it that size), so it is distilled at that size: give --input-size 128x96 or leave it "
+        "out (--width builds an HRNet for any size)"
+    )
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.config(parser.parse_args(["--student", "hrnet_tiny"])).input_size == (128, 96)
+    assert cli.config(parser.parse_args(["--student", "pose_resnet50"])).input_size == (256, 192)
+    assert cli.config(parser.parse_args(["--width", "8"])).input_size == (256, 192)
+    cli.config(parser.parse_args(["--width", "8", "--input-size", "128x96"])).validate()
+
+
+@pytest.mark.slow  # needs the teacher cache (~5 s), then a step and a held-out evaluation per student
+def test_student_is_fed_as_its_model_card_says(cache: Path, tmp_path: Path) -> None:
+    """pose_resnet* read BGR (their card's colour order, as SimpleBaselines' weights expect), but
+    distillation fed every student RGB: its weights learnt red and blue swapped against what bench,
+    search and predict feed them. Two students of the same input size see the same crops, each as its
+    own card says, in training and in the held-out evaluation: what the RGB student is fed, turned back
+    into the crop and preprocessed for the BGR student, is what that one is fed."""
+    from deltatune_models import IMAGENET_MEAN, IMAGENET_STD, model_info
+
+    fed: dict[str, list[torch.Tensor]] = {"PoseHighResolutionNet": [], "PoseResNet": []}
+
+    def record(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        # the student itself, not one of its layers, nor model_info's shape-only pass counting its MACs
+        if type(module).__name__ in fed and not args[0].is_meta:
+            fed[type(module).__name__].append(args[0].detach().clone())
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        for student in ("hrnet_tiny", "pose_resnet_tiny"):
+            cfg = _tiny(student=student, max_steps=1, heldout_frames=FRAMES)
+            distill(cfg, out=tmp_path / f"{student}.pt", cache_dir=cache)
+    finally:
+        hook.remove()
+    rgb, bgr = fed["PoseHighResolutionNet"], fed["PoseResNet"]
+    assert len(rgb) == len(bgr) >= 2  # the training step and the held-out batches
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    for a, b in zip(rgb, bgr, strict=True):
+        crops = a * std + mean
+        assert torch.allclose(b, preprocess(crops, model_info("pose_resnet_tiny")), atol=1e-5)
+        assert float((b - a).abs().max()) > 0.1  # the colour order shows on these crops
 
 
 def test_cli_parses_and_validates(capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--width", type=int, help="build pose-HRNet-W<width> (official structure) instead of --student"
     )
     parser.add_argument(
-        "--input-size", type=_size, default=d.input_size, metavar="HxW",
-        help=f"student input (default {d.input_size[0]}x{d.input_size[1]})",
+        "--input-size", type=_size, metavar="HxW",
+        help="student input: a registered --student's own size (its model card, the default; another is "
+        f"refused), any multiple of 32 for --width (default {d.input_size[0]}x{d.input_size[1]})",
     )
     parser.add_argument(
         "--frames", default=DEFAULT_TRAIN_FRAMES, help=f"training frames (default {DEFAULT_TRAIN_FRAMES})"
@@ -101,21 +102,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Validate, train, print where the weights went and the held-out PCK."""
-    import torch
+def config(args: argparse.Namespace) -> DistillConfig:
+    """The run's settings from the command line. Without --input-size the student's input is its model
+    card's size (``DistillConfig``'s default, 256x192, with --width)."""
+    from deltatune.train import DistillConfig
 
-    from deltatune.train import DistillConfig, distill
+    size = args.input_size
+    if size is None:
+        if args.width is None:
+            from deltatune_models import model_info
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads {args.threads} must be >= 1")
-        torch.set_num_threads(args.threads)
-    cfg = DistillConfig(
+            size = model_info(args.student).input_size
+        else:
+            size = DistillConfig().input_size
+    return DistillConfig(
         teacher=args.teacher,
         student=args.student,
         width=args.width,
-        input_size=tuple(args.input_size),
+        input_size=tuple(size),
         train_frames=args.frames,
         heldout_frames=args.heldout or None,
         epochs=args.epochs,
@@ -127,6 +131,19 @@ def run(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         crops=args.crops,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, train, print where the weights went and the held-out PCK."""
+    import torch
+
+    from deltatune.train import distill
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
+    cfg = config(args)
     if args.evaluate:
         return _evaluate(cfg, args)
     from deltatune.cli._common import check_output_path

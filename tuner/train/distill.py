@@ -46,6 +46,7 @@ from deltatune._atomic import atomic_torch_save
 from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import checkpoint_path, load_checkpoint
 from deltatune.train.seeds import derived_seed, seeded_generator
+from deltatune.workload import preprocess
 
 from .evaluate import FidelityResult, evaluate_fidelity
 from .geometry import Box, person_box
@@ -56,6 +57,7 @@ __all__ = [
     "DistillConfig",
     "DistillResult",
     "build_student",
+    "student_card",
     "distill",
     "distill_loss",
     "export_weights",
@@ -77,7 +79,12 @@ DEFAULT_HELDOUT_FRAMES = "vtest:650-794"
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Everything that determines a distillation run (stored in every checkpoint)."""
+    """Everything that determines a distillation run (stored in every checkpoint).
+
+    ``input_size`` is the student's: a registered ``student`` is distilled at its model card's size, the
+    size every other command runs it at (:meth:`validate` refuses another); the default, 256x192, is the
+    default student's. Only a ``width`` HRNet, which has no card, takes any size.
+    """
 
     teacher: str = "blazepose"
     student: str = "hrnet_w18_small_v2"
@@ -123,6 +130,15 @@ class DistillConfig:
             raise ConfigError(f"width={self.width} must be >= 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps={self.max_steps} must be >= 1")
+        if self.width is None:
+            card = student_card(self)
+            if tuple(card.input_size) != tuple(self.input_size):
+                ch, cw = card.input_size
+                raise ConfigError(
+                    f"input size {h}x{w}: student {self.student} runs at {ch}x{cw} (its model card; bench, "
+                    "search, predict and finetune feed it that size), so it is distilled at that size: give "
+                    f"--input-size {ch}x{cw} or leave it out (--width builds an HRNet for any size)"
+                )
         for frames in (self.train_frames, self.heldout_frames):
             if frames:
                 check_static_ranges(parse_frame_ranges(frames))
@@ -153,7 +169,8 @@ class DistillResult:
 
 
 def build_student(name: str, *, width: int | None = None) -> nn.Module:
-    """A randomly initialised 17-joint student: the registered model ``name``, or HRNet-W``width``.
+    """A randomly initialised 17-joint student: the registered model ``name``, or HRNet-W``width``
+    (trained and evaluated on the input :func:`student_card` describes).
 
     With ``width`` the student is the official pose-HRNet structure (stem 64, 4 bottlenecks, stages of
     1/4/3 modules with 4 basic blocks per branch) at branch widths ``W, 2W, 4W, 8W``.
@@ -164,12 +181,31 @@ def build_student(name: str, *, width: int | None = None) -> nn.Module:
         from deltatune_models.hrnet import HRNetCfg, PoseHighResolutionNet, _stages
 
         return PoseHighResolutionNet(HRNetCfg(**_stages(width)))
-    info = model_info(name)
+    _check_student(name, model_info(name))
+    return create_model(name, weights=None)
+
+
+def _check_student(name: str, info: Any) -> None:
     if info.task != "pose" or info.num_joints != 17:
         raise ConfigError(
             f"student {name!r} must be a 17-joint (COCO) pose model, it is {info.task}/{info.num_joints}"
         )
-    return create_model(name, weights=None)
+
+
+def student_card(cfg: DistillConfig) -> Any:
+    """The student's model card (a :class:`deltatune_models.ModelInfo`): its input size, colour order and
+    mean/std, how bench, search, predict and finetune run it (:func:`deltatune.workload.preprocess`), so
+    its distilled weights are trained and evaluated on the input they will see. A ``width`` HRNet has no
+    card of its own: it takes the HRNet family's preprocessing (RGB, ImageNet mean/std; ``hrnet``'s card)."""
+    if cfg.width is not None:
+        from deltatune_models.hrnet import MODEL_CARDS
+
+        return MODEL_CARDS["hrnet"]
+    from deltatune_models import model_info
+
+    info = model_info(cfg.student)
+    _check_student(cfg.student, info)
+    return info
 
 
 def distill_loss(
@@ -340,6 +376,7 @@ def distill(
 
     torch.manual_seed(derived_seed(cfg.seed))
     student = build_student(cfg.student, width=cfg.width).train()
+    card = student_card(cfg)
     from deltatune_models.hrnet import FLIP_PAIRS_COCO
 
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -394,12 +431,10 @@ def distill(
                 epoch,
                 FLIP_PAIRS_COCO,
             )
-            mean = torch.tensor(student_mean(cfg)).view(1, 3, 1, 1)
-            std = torch.tensor(student_std(cfg)).view(1, 3, 1, 1)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, total, cfg)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                pred = student((images - mean) / std)
+                pred = student(preprocess(images, card))
             loss = distill_loss(pred, heat, weight, ce_weight=cfg.ce_weight, temperature=cfg.ce_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -431,20 +466,6 @@ def distill(
     )
 
 
-def student_mean(cfg: DistillConfig) -> tuple[float, float, float]:
-    """Input mean of the student (ImageNet for every HRNet)."""
-    from deltatune_models import IMAGENET_MEAN
-
-    return IMAGENET_MEAN
-
-
-def student_std(cfg: DistillConfig) -> tuple[float, float, float]:
-    """Input std of the student (ImageNet for every HRNet)."""
-    from deltatune_models import IMAGENET_STD
-
-    return IMAGENET_STD
-
-
 def evaluate_student(
     model: nn.Module,
     cfg: DistillConfig,
@@ -468,8 +489,7 @@ def evaluate_student(
         targets,
         frames,
         input_size=cfg.input_size,
-        mean=student_mean(cfg),
-        std=student_std(cfg),
+        preprocessing=student_card(cfg),
         alpha=alpha,
         crops=crops,
     )

@@ -2,7 +2,8 @@
 
 Protocol (the number the default-weights bar refers to): every frame of the held-out ranges × every
 default crop window of its source; the student sees the window resized to its input size exactly as
-:class:`deltatune.data.video.FrameStreams` produces it, preprocessed with its model card's mean/std;
+:class:`deltatune.data.video.FrameStreams` produces it, preprocessed as its model card says (colour
+order, mean/std: :func:`deltatune.workload.preprocess`, as every other command feeds it);
 its heatmaps are decoded the official way (argmax + quarter-pixel shift, stride 4, no flip test). The
 reference is the window's primary teacher person (:meth:`TeacherTargets.primary`: BlazePose-full's
 COCO-17-mapped keypoints, see :mod:`deltatune.train.teacher`) in the same crop's pixel coordinates;
@@ -53,11 +54,13 @@ class FidelityResult:
 
 
 @torch.no_grad()
-def predict_coco(model: nn.Module, images: Tensor, *, mean: Tensor, std: Tensor) -> Tensor:
-    """Student keypoints ``[N, K, 2]`` (input-pixel index coordinates) of images in [0, 1]."""
+def predict_coco(model: nn.Module, images: Tensor, *, preprocessing: Any) -> Tensor:
+    """Student keypoints ``[N, K, 2]`` (input-pixel index coordinates) of RGB images in [0, 1], fed to the
+    model as ``preprocessing`` (its model card: colour order, mean/std) says."""
     from deltatune.metrics import decode_heatmaps, heatmap_to_input_coords
+    from deltatune.workload import preprocess
 
-    heat = model((images - mean) / std)
+    heat = model(preprocess(images, preprocessing))
     coords, _ = decode_heatmaps(heat.float())
     return heatmap_to_input_coords(coords, heatmap_size=heat.shape[-2:], input_size=images.shape[-2:])
 
@@ -68,15 +71,16 @@ def evaluate_fidelity(
     frames: dict[str, Tensor],
     *,
     input_size: tuple[int, int],
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
+    preprocessing: Any,
     alpha: float = 0.2,
     crops: str = "windows",
     batch_size: int = 16,
 ) -> FidelityResult:
     """PCK@``alpha`` of ``model`` against the teacher keypoints in ``targets`` (see the module docstring).
 
-    ``frames`` comes from :func:`deltatune.train.teacher.load_frames` for ``targets.ranges``.
+    ``frames`` comes from :func:`deltatune.train.teacher.load_frames` for ``targets.ranges``;
+    ``preprocessing`` is the model's card (anything with ``mean``, ``std``, ``color_order``; see
+    :func:`deltatune.workload.preprocess`).
     ``crops="windows"``: every default window with a reference person (the search's workload);
     ``crops="persons"``: the top-down box (:func:`~deltatune.train.geometry.person_box`, 1.25 × the
     tight box of the counted joints at 3:4) around every person the teacher accepts with at least 4
@@ -86,8 +90,6 @@ def evaluate_fidelity(
 
     was_training = model.training
     model.eval()
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
     counted = targets.counted()
     items = []  # (clip, frame, crop box, person)
     if crops == "windows":
@@ -118,7 +120,7 @@ def evaluate_fidelity(
                 inside = (ref[:, 0] >= 0) & (ref[:, 0] <= w - 1) & (ref[:, 1] >= 0) & (ref[:, 1] <= h - 1)
                 refs.append(ref)
                 visible.append(counted[person] & inside)
-            preds.append(predict_coco(model, torch.stack(images), mean=m, std=s))
+            preds.append(predict_coco(model, torch.stack(images), preprocessing=preprocessing))
     finally:
         model.train(was_training)
     result = pck(
