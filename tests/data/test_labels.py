@@ -231,6 +231,32 @@ def test_csv_malformed(tmp_path: Path, body: str, match: str) -> None:
     assert str(path) in message and "\n" not in message
 
 
+def test_a_models_own_joints_name_its_labels(tmp_path: Path) -> None:
+    """``deltatune predict`` numbers each model's own joints, and labels were read as COCO's 17 whatever
+    the model: BlazePose's (39) were out of range, hrnet_w32_mpii's (16) read as 17. A model's joints
+    come from its card; a number past them is refused naming the model and its real range."""
+    from deltatune.data.labels import model_joint_names
+    from deltatune_models import model_info
+    from deltatune_models.blazepose import LANDMARK_NAMES
+
+    assert model_joint_names(model_info("blazepose")) == LANDMARK_NAMES and len(LANDMARK_NAMES) == 39
+    assert model_joint_names(model_info("hrnet_w32_mpii")) == MPII_JOINT_NAMES
+    assert model_joint_names(model_info("pose_resnet_tiny")) == COCO_KEYPOINT_NAMES
+    path = _write_csv(tmp_path, HEADER + "0,0,0,1,1,1\n0,0,38,1,1,1\n0,0,right_heel,1,1,0\n")
+    lab = load_keypoint_csv(path, joint_names=model_joint_names(model_info("blazepose")), model="blazepose")
+    assert lab.coords.shape == (1, 1, 39, 2) and lab.visible[0, 0].tolist().count(True) == 2
+    with pytest.raises(LabelError) as refused:
+        load_keypoint_csv(path, joint_names=MPII_JOINT_NAMES, model="hrnet_w32_mpii")
+    assert str(refused.value) == (
+        f"{path}: line 3: joint 38 is out of range for hrnet_w32_mpii's 16 joints (the file numbers joints "
+        "up to 38): labels must number the model's own joints, 0-15 in its order (r_ankle, r_knee, r_hip, "
+        "...)"
+    )
+    doc = {"images": [{"id": 1}], "annotations": [{"image_id": 1, "keypoints": _kps((5, 6, 2), k=16)}]}
+    lab = load_coco_keypoints(_write_json(tmp_path, doc), joint_names=MPII_JOINT_NAMES)  # no category
+    assert lab.joint_names == MPII_JOINT_NAMES and lab.coords[0, 0, 0].tolist() == [5.0, 6.0]
+
+
 def test_csv_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LabelError, match="nope.csv: label file not found"):
         load_keypoint_csv(tmp_path / "nope.csv")

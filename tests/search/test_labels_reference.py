@@ -107,3 +107,28 @@ def test_labels_are_matched_at_the_models_own_heatmap_stride(tmp_path, monkeypat
     ev = Evaluator(StudyWorkload(**{**wl.to_dict(), "windows": (), "labels": str(path)}))
     assert ev.dense_pck == {"tune": 1.0, "heldout": 1.0}
     assert ev._heatmap_size() == (32, 24)
+
+
+@pytest.mark.parametrize(("model", "weights", "joints"),
+                         [("blazepose", "default", 39), ("hrnet_w32_mpii", None, 16)])
+def test_labels_predict_writes_number_the_models_own_joints(tmp_path, model, weights, joints) -> None:
+    """``deltatune predict`` writes "the CSV search --labels reads", but the search read every CSV as
+    COCO's 17 joints: BlazePose's labels (39 joints) were refused as 'joint 17 is out of range for 17
+    joints', hrnet_w32_mpii's (16) read as 17 and refused as '(4, 1, 17) ... has 16 joints'. The search
+    reads them with the model's own joints (its model card); BlazePose's given to hrnet_w32_mpii are
+    refused naming that model's range."""
+    from deltatune.data.video import DEFAULT_WINDOWS
+    from deltatune.errors import LabelError
+    from deltatune.predict import predict_video
+
+    path = tmp_path / f"{model}.csv"
+    predict_video(model, path, weights=weights, frames=4, windows=DEFAULT_WINDOWS["vtest"][:1])
+    workload = StudyWorkload(model, weights=weights, video="vtest", frames=4, streams=1, labels=str(path))
+    workload.check()
+    assert workload.load_labels().coords.shape == (4, 1, joints, 2)
+    if model == "blazepose":
+        mpii = StudyWorkload("hrnet_w32_mpii", weights=None, video="vtest", frames=4, streams=1,
+                             labels=str(path))
+        with pytest.raises(LabelError, match=r"joint 16 is out of range for hrnet_w32_mpii's 16 joints "
+                                             r"\(the file numbers joints up to 38\): .* 0-15 in its order"):
+            mpii.check()

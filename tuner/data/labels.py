@@ -18,11 +18,13 @@ and ``visible = False``; PCK counts only visible keypoints.
 - Stream rule: if *every* annotation has an integer ``track_id``, stream = rank of its ``track_id`` among the
   file's sorted distinct track ids (one track per stream; a track twice in one frame is an error); otherwise
   stream = the annotation's position among its image's annotations, in file order.
-- Joint names come from the first category that lists ``keypoints``; without one, the 17 COCO names.
+- Joint names come from the first category that lists ``keypoints``; without one, ``joint_names`` (the
+  17 COCO names unless the caller gives its model's, :func:`model_joint_names`).
 
 **CSV** (``load_keypoint_csv``): a header and one row per keypoint with the columns
 ``frame,stream,joint,x,y,visible`` (others are ignored). ``frame`` and ``stream`` are integers >= 0;
-``joint`` is an index into ``joint_names`` or one of the names; ``visible`` is 0/1/2 (``> 0`` = visible) or
+``joint`` is an index into ``joint_names`` (the model's joints, :func:`model_joint_names`: what ``deltatune
+predict`` numbers them by) or one of the names; ``visible`` is 0/1/2 (``> 0`` = visible) or
 true/false; ``x``/``y`` may be empty only where ``visible`` is false. Each (frame, stream, joint) appears at
 most once; missing rows mean "not labelled". The clip has ``max(frame) + 1`` frames and ``max(stream) + 1``
 streams. Example::
@@ -52,6 +54,7 @@ __all__ = [
     "KeypointLabels",
     "load_coco_keypoints",
     "load_keypoint_csv",
+    "model_joint_names",
 ]
 
 #: The 17 COCO keypoints in dataset order.
@@ -68,6 +71,26 @@ MPII_JOINT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 _CSV_COLUMNS = ("frame", "stream", "joint", "x", "y", "visible")
+
+
+def model_joint_names(info: Any) -> tuple[str, ...]:
+    """The joints of the pose model ``info`` (its :class:`deltatune_models.ModelInfo`) in its output order,
+    the order ``deltatune predict`` numbers them in: the names its labels may use.
+
+    The model card gives the count (``num_joints``): 17 are COCO's keypoints and 16 MPII's joints (the
+    two layouts of the HRNet family, whose flip pairs follow the same rule), BlazePose's 39 rows its
+    ``LANDMARK_NAMES``; another count gets the names ``joint_0`` ... ``joint_{K-1}``.
+    """
+    k = int(info.num_joints)
+    if info.family == "blazepose":
+        from deltatune_models.blazepose import LANDMARK_NAMES
+
+        if len(LANDMARK_NAMES) == k:
+            return LANDMARK_NAMES
+    for names in (COCO_KEYPOINT_NAMES, MPII_JOINT_NAMES):
+        if len(names) == k:
+            return names
+    return tuple(f"joint_{j}" for j in range(k))
 _TRUE = {"1", "2", "1.0", "2.0", "true", "yes"}
 _FALSE = {"0", "0.0", "false", "no"}
 
@@ -164,7 +187,7 @@ def _read_json(path: str) -> Any:
         raise LabelError(f"{path}: cannot read label file ({exc})") from None
 
 
-def _coco_joint_names(path: str, data: dict[str, Any]) -> tuple[str, ...]:
+def _coco_joint_names(path: str, data: dict[str, Any], default: tuple[str, ...]) -> tuple[str, ...]:
     categories = data.get("categories", [])
     if not isinstance(categories, list):
         raise LabelError(f"{path}: 'categories' must be a list")
@@ -174,7 +197,7 @@ def _coco_joint_names(path: str, data: dict[str, Any]) -> tuple[str, ...]:
             if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
                 raise LabelError(f"{path}: category 'keypoints' must be a non-empty list of names")
             return tuple(names)
-    return COCO_KEYPOINT_NAMES
+    return default
 
 
 def _coco_frames(path: str, images: list[Any]) -> tuple[dict[int, int], int]:
@@ -249,12 +272,15 @@ def _coco_streams(path: str, annotations: list[dict[str, Any]], frames: dict[int
     return streams
 
 
-def load_coco_keypoints(path: str | os.PathLike[str]) -> KeypointLabels:
+def load_coco_keypoints(
+    path: str | os.PathLike[str], *, joint_names: Sequence[str] = COCO_KEYPOINT_NAMES
+) -> KeypointLabels:
     """Load a COCO keypoints JSON of one clip into ``[frame, stream, joint]`` arrays.
 
     Frames follow ``frame_index`` when every image has one, else the images sorted by ``id``; streams follow
     ``track_id`` when every annotation has one, else the order of annotations within each image (full rules
-    in the module docstring). Raises :class:`~deltatune.errors.LabelError` on a malformed file.
+    in the module docstring). The joints are the first category's ``keypoints``, else ``joint_names``
+    (default: the 17 COCO names). Raises :class:`~deltatune.errors.LabelError` on a malformed file.
 
     Example:
         >>> import json, tempfile, pathlib
@@ -272,7 +298,7 @@ def load_coco_keypoints(path: str | os.PathLike[str]) -> KeypointLabels:
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):
             raise LabelError(f"{p}: missing or non-list '{key}'")
-    names = _coco_joint_names(p, data)
+    names = _coco_joint_names(p, data, tuple(joint_names))
     k = len(names)
     frames, n_frames = _coco_frames(p, data["images"])
     annotations = data["annotations"]
@@ -331,8 +357,9 @@ def _csv_ints(path: str, df: pd.DataFrame, column: str) -> np.ndarray:
     return values.to_numpy(dtype=np.int64)
 
 
-def _csv_joints(path: str, df: pd.DataFrame, joint_names: Sequence[str]) -> np.ndarray:
+def _csv_joints(path: str, df: pd.DataFrame, joint_names: Sequence[str], model: str | None) -> np.ndarray:
     lookup = {name: j for j, name in enumerate(joint_names)}
+    whose = f"{model}'s {len(joint_names)}" if model else str(len(joint_names))
     out = np.empty(len(df), dtype=np.int64)
     for i, raw in enumerate(df["joint"].str.strip()):
         if raw.isdecimal():
@@ -340,7 +367,7 @@ def _csv_joints(path: str, df: pd.DataFrame, joint_names: Sequence[str]) -> np.n
             if j >= len(joint_names):  # labels of another skeleton (BlazePose's 33 landmarks, say)?
                 top = max(int(r) for r in df["joint"].str.strip() if r.isdecimal())
                 raise LabelError(
-                    f"{path}: line {i + 2}: joint {j} is out of range for {len(joint_names)} joints (the "
+                    f"{path}: line {i + 2}: joint {j} is out of range for {whose} joints (the "
                     f"file numbers joints up to {top}): labels must number the model's own joints, 0-"
                     f"{len(joint_names) - 1} in its order ({', '.join(joint_names[:3])}, ...)"
                 )
@@ -376,13 +403,17 @@ def _csv_coord(path: str, df: pd.DataFrame, column: str, visible: np.ndarray) ->
 
 
 def load_keypoint_csv(
-    path: str | os.PathLike[str], *, joint_names: Sequence[str] = COCO_KEYPOINT_NAMES
+    path: str | os.PathLike[str],
+    *,
+    joint_names: Sequence[str] = COCO_KEYPOINT_NAMES,
+    model: str | None = None,
 ) -> KeypointLabels:
     """Load a per-keypoint CSV (``frame,stream,joint,x,y,visible``) into ``[frame, stream, joint]`` arrays.
 
-    ``joint_names`` fixes ``K`` and the names the ``joint`` column may use (default: the 17 COCO names; pass
-    :data:`MPII_JOINT_NAMES` for MPII). The schema is in the module docstring. Raises
-    :class:`~deltatune.errors.LabelError` naming the file (and line) on a malformed file.
+    ``joint_names`` fixes ``K`` and the names the ``joint`` column may use (default: the 17 COCO names; a
+    model's own are :func:`model_joint_names`); ``model`` names the model they are in an error. The schema
+    is in the module docstring. Raises :class:`~deltatune.errors.LabelError` naming the file (and line)
+    on a malformed file.
 
     Example:
         >>> import tempfile, pathlib
@@ -399,7 +430,7 @@ def load_keypoint_csv(
     df = _read_csv(p)
     frame = _csv_ints(p, df, "frame")
     stream = _csv_ints(p, df, "stream")
-    joint = _csv_joints(p, df, names)
+    joint = _csv_joints(p, df, names, model)
     vis = _csv_visible(p, df)
     x = _csv_coord(p, df, "x", vis)
     y = _csv_coord(p, df, "y", vis)

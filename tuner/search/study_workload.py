@@ -206,16 +206,22 @@ class StudyWorkload:
     def load_labels(self) -> Any:
         """The reference labels (:class:`~deltatune.data.labels.KeypointLabels`) or ``None``.
 
-        Labels are in full-frame pixels, indexed by absolute frame number and stream (= crop window).
+        Labels are in full-frame pixels, indexed by absolute frame number and stream (= crop window), and
+        number the model's own joints (:func:`~deltatune.data.labels.model_joint_names`, from its model
+        card), as ``deltatune predict`` writes them: BlazePose's 39, hrnet_w32_mpii's 16, COCO's 17.
         """
         if self.labels is None:
             return None
-        from deltatune.data.labels import load_coco_keypoints, load_keypoint_csv
+        from deltatune.data.labels import load_coco_keypoints, load_keypoint_csv, model_joint_names
+        from deltatune_models import model_info
 
         p = Path(self.labels)
         if not p.is_file():
             raise ConfigError(f"--labels {self.labels}: {missing_file(self.labels)}")
-        return load_coco_keypoints(p) if p.suffix.lower() == ".json" else load_keypoint_csv(p)
+        names = model_joint_names(model_info(self.model))
+        if p.suffix.lower() == ".json":
+            return load_coco_keypoints(p, joint_names=names)
+        return load_keypoint_csv(p, joint_names=names, model=self.model)
 
     def clip_labels(self, labels: Any, num_joints: int) -> tuple[Any, Any]:
         """``(coords [frames, streams, joints, 2], visible [frames, streams, joints])`` of this clip's
