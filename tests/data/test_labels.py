@@ -257,6 +257,33 @@ def test_a_models_own_joints_name_its_labels(tmp_path: Path) -> None:
     assert lab.joint_names == MPII_JOINT_NAMES and lab.coords[0, 0, 0].tolist() == [5.0, 6.0]
 
 
+def test_a_frame_or_stream_past_what_labels_may_hold_is_refused_before_any_array(tmp_path: Path) -> None:
+    """Labels are dense arrays of frames x streams x joints: one millisecond timestamp in the frame column
+    asked numpy for 421 TiB and ended in a traceback. A frame or stream past MAX_LABEL_SLOTS' share is
+    one line naming the file, the line (or image) and the value."""
+    last = "3,947,579"  # MAX_LABEL_SLOTS (2^26) // 17 joints - 1
+    cases = [
+        (HEADER + "0,0,0,1,1,1\n1700000000000,0,0,1,1,1\n",
+         f"line 3: frame 1700000000000 is past the last frame a labels file of 1 stream(s) of 17 joints may "
+         f"have, {last} (its labels are dense arrays of at most 67,108,864 frame x stream x joint slots); "
+         "frames number the video's frames from 0: is it a timestamp?"),
+        (HEADER + "1e30,0,0,1,1,1\n", "line 2: frame 1e30 is past the last frame"),
+        (HEADER + "5,0,0,1,1,1\n0,1000000000000,0,1,1,1\n",
+         f"line 3: stream 1000000000000 is past the last stream a labels file of 17 joints may have, {last}"),
+    ]
+    for body, said in cases:
+        path = _write_csv(tmp_path, body)
+        with pytest.raises(LabelError) as refused:
+            load_keypoint_csv(path)
+        assert str(refused.value).startswith(f"{path}: {said}") and "\n" not in str(refused.value)
+    images = [{"id": 1, "frame_index": 0}, {"id": 2, "frame_index": 1_700_000_000_000}]
+    path = _write_json(tmp_path, {"images": images, "annotations": [{"image_id": 1, "keypoints": _kps()}]})
+    with pytest.raises(LabelError) as refused:
+        load_coco_keypoints(path)
+    assert str(refused.value).startswith(f"{path}: image 2: frame 1700000000000 (its frame_index) is past "
+                                         "the last frame a labels file of 1 stream(s) of 17 joints may have")
+
+
 def test_csv_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LabelError, match="nope.csv: label file not found"):
         load_keypoint_csv(tmp_path / "nope.csv")

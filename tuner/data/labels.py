@@ -32,6 +32,11 @@ streams. Example::
     frame,stream,joint,x,y,visible
     0,0,nose,120.5,80.0,1
     0,0,5,101.0,130.0,1
+
+**Size.** Both loaders hold the labels as dense arrays of frames x streams x joints, so a file may ask
+for at most :data:`MAX_LABEL_SLOTS` slots (2^26: an hour at 30 fps of 17 joints in 36 streams, ten hours
+in 3): a larger frame number (a millisecond timestamp in the frame column, say) or stream number is
+refused naming the file, its line or image and the value, instead of asking for terabytes.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ __all__ = [
     "load_coco_keypoints",
     "load_keypoint_csv",
     "model_joint_names",
+    "MAX_LABEL_SLOTS",
 ]
 
 #: The 17 COCO keypoints in dataset order.
@@ -71,6 +77,9 @@ MPII_JOINT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 _CSV_COLUMNS = ("frame", "stream", "joint", "x", "y", "visible")
+#: The most frame x stream x joint slots a labels file may ask for (see the module docstring): 1 GiB of
+#: float64 coordinates.
+MAX_LABEL_SLOTS = 2**26
 
 
 def model_joint_names(info: Any) -> tuple[str, ...]:
@@ -162,6 +171,21 @@ class KeypointLabels:
             "visible": np.asarray(self.visible).tolist(),
             "boxes": None if self.boxes is None else clean(np.asarray(self.boxes, dtype=np.float64)),
         }
+
+
+def _check_slots(path: str, where: str, column: str, value: str, n: int, per: int, per_what: str) -> None:
+    """Refuse ``n`` frames or streams (``column`` ``value`` at ``where`` the largest) of ``per`` slots each
+    when they pass :data:`MAX_LABEL_SLOTS`, before any array is made."""
+    last = MAX_LABEL_SLOTS // per - 1
+    if n - 1 > last:
+        hint = "frames number the video's frames from 0: is it a timestamp?" if column == "frame" else (
+            "streams number the crop windows (or persons) from 0"
+        )
+        raise LabelError(
+            f"{path}: {where}: {column} {value} is past the last {column} a labels file {per_what} may have, "
+            f"{last:,} (its labels are dense arrays of at most {MAX_LABEL_SLOTS:,} frame x stream x joint "
+            f"slots); {hint}"
+        )
 
 
 # --------------------------------------------------------------------------------------------- COCO JSON
@@ -310,6 +334,11 @@ def load_coco_keypoints(
     parsed = [_coco_annotation(p, i, ann, k) for i, ann in enumerate(annotations)]
     streams = _coco_streams(p, annotations, frames)
     n_streams = max(streams) + 1 if streams else 0
+    if frames and "frame_index" in data["images"][0]:  # numbered by the file, not by counting its images
+        last = max(frames, key=lambda img_id: frames[img_id])
+        slots = max(1, n_streams) * k
+        _check_slots(p, f"image {last}", "frame", f"{frames[last]} (its frame_index)", n_frames, slots,
+                     f"of {max(1, n_streams)} stream(s) of {k} joints")
     coords = np.full((n_frames, n_streams, k, 2), np.nan)
     visible = np.zeros((n_frames, n_streams, k), dtype=bool)
     any_box = any(box is not None for _, _, box in parsed)
@@ -345,6 +374,8 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 
 def _csv_ints(path: str, df: pd.DataFrame, column: str) -> np.ndarray:
+    """The integers >= 0 of ``column``, as float64 (exact up to 2^53; no int64 overflow before
+    :func:`_check_slots` bounds them)."""
     values = pd.to_numeric(df[column].str.strip(), errors="coerce")
     bad = values.isna() | (values % 1 != 0)
     if bad.any():
@@ -354,7 +385,7 @@ def _csv_ints(path: str, df: pd.DataFrame, column: str) -> np.ndarray:
     if neg.any():
         i = int(np.flatnonzero(neg.to_numpy())[0])
         raise LabelError(f"{path}: line {i + 2}: {column} {int(values.iloc[i])} is negative")
-    return values.to_numpy(dtype=np.int64)
+    return values.to_numpy(dtype=np.float64)
 
 
 def _csv_joints(path: str, df: pd.DataFrame, joint_names: Sequence[str], model: str | None) -> np.ndarray:
@@ -430,6 +461,14 @@ def load_keypoint_csv(
     df = _read_csv(p)
     frame = _csv_ints(p, df, "frame")
     stream = _csv_ints(p, df, "stream")
+    k = len(names)
+    for column, ints in (("stream", stream), ("frame", frame)):  # the frames' slots depend on the streams
+        i = int(np.argmax(ints))
+        per, per_what = (k, f"of {k} joints") if column == "stream" else (
+            (int(stream.max()) + 1) * k, f"of {int(stream.max()) + 1} stream(s) of {k} joints"
+        )
+        _check_slots(p, f"line {i + 2}", column, df[column].iloc[i].strip(), int(ints[i]) + 1, per, per_what)
+    frame, stream = frame.astype(np.int64), stream.astype(np.int64)
     joint = _csv_joints(p, df, names, model)
     vis = _csv_visible(p, df)
     x = _csv_coord(p, df, "x", vis)
