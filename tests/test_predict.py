@@ -223,6 +223,13 @@ def test_the_students_detector_writes_boxes_from_its_delta_backbone(
     note = capsys.readouterr().out.splitlines()[-1]
     assert note.endswith("; pass --threshold T (the seed study's delta backbone runs 0.05; `deltatune detect "
                          "eval --threshold T` scores one)") and "deltatune search" not in note
+    # a sequence whose seqinfo.ini names another image folder is read from it, as `detect` reads it
+    (seq / "img1").rename(seq / "frames")
+    ini = seq / "seqinfo.ini"
+    ini.write_text(ini.read_text().replace("imDir=img1", "imDir=frames"))
+    again = predict_video("fasterrcnn_mobilenet_v2", tmp_path / "moved.csv", weights=det, video=seq,
+                          start=8, frames=4)
+    assert again.rows == res.rows and _rows(tmp_path / "moved.csv") == rows
 
 
 def test_a_video_that_ends_early_is_said_to(

@@ -130,8 +130,10 @@ def predict_video(
     path, name = resolve_video(video)
     from deltatune.train.detection_data import is_mot_sequence
 
-    if is_mot_sequence(path):  # a MOT sequence (what `detect train` reads): its frames are in img1/
-        path = path / "img1"
+    if is_mot_sequence(path):  # a MOT sequence (what `detect train` reads): its frames are in imDir/
+        from deltatune.data.mot import read_seqinfo
+
+        path = path / str(read_seqinfo(path / "seqinfo.ini")["imDir"])  # img1/ in MOT16/17, as detect reads
     vinfo = video_info(path)
     if vinfo.frames is not None and start >= vinfo.frames:
         raise ConfigError(f"--start {start}: {path} has {vinfo.frames} frames")
