@@ -174,9 +174,6 @@ def build_model(
 ) -> tuple[nn.Module, str, bool]:
     """``(model in eval mode, weights name, random?)``: ``weights`` as :func:`load_workload` takes them.
 
-    ``windows``: crop windows, one stream each, as :class:`~deltatune.data.video.CropWindow`, ``"x,y,w,h"``
-    or ``(x, y, w, h)``; ``None``: the sample's own windows, or the whole frame of other video.
-
     ``weights=None`` builds random weights from ``seed`` (the same for the same seed, whatever the
     caller's random state, which is left as it was); ``"default"`` falls back to them (with a warning)
     when the model has no default weights and ``allow_random`` is true."""
@@ -246,6 +243,9 @@ def load_workload(
     streams: int | None = None,
 ) -> Workload:
     """Build a model and decode ``frames`` frames of ``video`` as its input streams.
+
+    ``windows``: crop windows, one stream each, as :class:`~deltatune.data.video.CropWindow`, ``"x,y,w,h"``
+    or ``(x, y, w, h)``; ``None``: the sample's own windows, or the whole frame of other video.
 
     ``streams``: only the first this many crop windows (``windows``, else the sample's own), as
     ``search --streams`` takes them; ``None``: every one.
