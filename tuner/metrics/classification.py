@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from deltatune.errors import ConfigError
+from deltatune.metrics.outputs import described, output_tensor
 
 __all__ = ["TopOneScore", "logits_of", "top1_classes", "top1_fidelity"]
 
@@ -30,15 +31,11 @@ def logits_of(out: Any) -> Tensor:
     (as :func:`~deltatune.metrics.video.heatmaps_of` reads a pose model's heatmaps), the one rule every
     command scores and writes classes by; :class:`NoLogitsError` otherwise. A model returning
     ``{"logits": ..., "feat": ...}`` was scored by ``inspect`` and ``bench`` and refused by ``search``."""
-    if isinstance(out, Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
-        return out[0]
-    if isinstance(out, dict) and isinstance(out.get("logits"), Tensor):
-        return out["logits"]
-    keys = f" (keys {', '.join(map(str, out))})" if isinstance(out, dict) else ""
-    raise NoLogitsError(f"a classifier's output of type {type(out).__name__}{keys} has no logits: it returns "
-                        "them as a tensor, the first element of a tuple, or out['logits']")
+    logits = output_tensor(out, "logits")
+    if logits is None:
+        raise NoLogitsError(f"a classifier's output of type {described(out)} has no logits: it returns them "
+                            "as a tensor, the first element of a tuple, or out['logits']")
+    return logits
 
 
 def top1_classes(logits: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from deltatune.errors import ConfigError, LabelError
 from deltatune.metrics.decode import decode_heatmaps, heatmap_to_input_coords
+from deltatune.metrics.outputs import described, output_tensor
 from deltatune.metrics.pck import pck, pose_frame_table, summarize
 
 if TYPE_CHECKING:
@@ -36,15 +37,11 @@ class NoHeatmapsError(ConfigError, TypeError):
 def heatmaps_of(out: Any) -> Tensor:
     """The heatmap tensor of a model output (a tensor, the first of a tuple, or ``out["heatmaps"]``);
     :class:`NoHeatmapsError` otherwise."""
-    if isinstance(out, Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
-        return out[0]
-    if isinstance(out, dict) and isinstance(out.get("heatmaps"), Tensor):
-        return out["heatmaps"]
-    keys = f" (keys {', '.join(map(str, out))})" if isinstance(out, dict) else ""
-    raise NoHeatmapsError(f"model output of type {type(out).__name__}{keys} has no heatmaps: a pose model "
-                          "returns them as a tensor, the first element of a tuple, or out['heatmaps']")
+    heatmaps = output_tensor(out, "heatmaps")
+    if heatmaps is None:
+        raise NoHeatmapsError(f"model output of type {described(out)} has no heatmaps: a pose model returns "
+                              "them as a tensor, the first element of a tuple, or out['heatmaps']")
+    return heatmaps
 
 
 def predict_keypoints(
