@@ -164,25 +164,17 @@ def run(args: argparse.Namespace) -> int:
             on_progress=progress,
             on_wait=waiting,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, WorkerDied) as exc:  # a worker died: the out-of-memory killer, say
         if bar is not None:
             bar.close()
-        print(
-            f"deltatune ablate: interrupted; finished runs are kept. Resume with: deltatune ablate "
-            f"{quote(args.file)}" + (f" --storage {quote(shown_url(args.storage))}" if args.storage else ""),
-            file=sys.stderr,
-        )
-        return 130
-    except WorkerDied as exc:  # the out-of-memory killer, say: joblib stopped the other workers too
-        if bar is not None:
-            bar.close()
-        print(
-            f"deltatune ablate: a worker process died ({died_words(exc.codes)}); finished runs are kept and "
-            "the runs left running are run again. Resume with: deltatune ablate "
-            f"{quote(args.file)}" + (f" --storage {quote(shown_url(args.storage))}" if args.storage else ""),
-            file=sys.stderr,
-        )
-        return 1
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        what = "interrupted; finished runs are kept" if interrupted else (
+            f"a worker process died ({died_words(exc.codes)}); finished runs are kept and the runs left "
+            "running are run again")
+        storage = f" --storage {quote(shown_url(args.storage))}" if args.storage else ""
+        print(f"deltatune ablate: {what}. Resume with: deltatune ablate {quote(args.file)}{storage}",
+              file=sys.stderr)
+        return 130 if interrupted else 1
     finally:
         if bar is not None:
             bar.close()

@@ -509,11 +509,12 @@ def _speed_words(b: dict[str, Any], speed: str) -> str:
             f"{b['speedup']:.2f}x)")
 
 
-def interrupted_advice(study: str, target: int) -> str:
-    """What an interrupted search says: its finished trials are kept, and the command that finishes the
-    study to ``target``, the finished trials the interrupted call aimed at (:func:`finish_target`): without
-    ``--trials target``, ``--finish`` would count the call's ``--trials`` (new trials) as the total."""
-    return (f"deltatune search: interrupted; finished trials are kept in study {study}. To finish to "
+def interrupted_advice(study: str, target: int, cause: str = "interrupted") -> str:
+    """What a stopped search says: ``cause`` (interrupted, or a worker died), that its finished trials are
+    kept, and the command that finishes the study to ``target``, the finished trials the stopped call aimed
+    at (:func:`finish_target`): without ``--trials target``, ``--finish`` would count the call's
+    ``--trials`` (new trials) as the total."""
+    return (f"deltatune search: {cause}; finished trials are kept in study {study}. To finish to "
             f"{target} trials, run the same command with --study {shlex.quote(study)} --trials {target} "
             "--finish")
 
@@ -594,9 +595,9 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     except WorkerDied as exc:  # the out-of-memory killer, say: joblib stopped the other workers too
         if bar is not None:
             bar.close()
-        advice = interrupted_advice(settings.study_name, target).split("; ", 1)[1]
-        print(f"deltatune search: {exc.args[0].split(' (')[0]} ({died_words(exc.codes)}); the trials the "
-              f"workers left running are retried on the next run; {advice}", file=sys.stderr)
+        cause = (f"a worker process died ({died_words(exc.codes)}); the trials the workers left running are "
+                 "retried on the next run")
+        print(interrupted_advice(settings.study_name, target, cause), file=sys.stderr)
         return 1
     except DeltatuneError:  # bad input found once the model ran: on a terminal, only the error line stays
         for b_ in [bar, *retime_bar]:
