@@ -284,8 +284,12 @@ def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any], *,
     :func:`deltatune.metrics.fidelity`). Otherwise: ``100 ·`` the fraction of samples whose top-1 class
     differs.
     """
-    d = torch.cat([_first_tensor(o) for o in dense_out])
-    x = torch.cat([_first_tensor(o) for o in delta_out])
+    from deltatune.metrics import logits_of, top1_classes, top1_fidelity
+
+    # a classifier's output read by the one rule search and predict use too
+    read = _first_tensor if task == "pose" else logits_of
+    d = torch.cat([read(o) for o in dense_out])
+    x = torch.cat([read(o) for o in delta_out])
     if task == "pose" and d.dim() == 4:
         from deltatune.metrics import decode_heatmaps, fidelity
 
@@ -293,11 +297,6 @@ def accuracy_loss(task: str, dense_out: list[Any], delta_out: list[Any], *,
         pred, _ = decode_heatmaps(x)
         s = fidelity(pred.numpy(), ref.numpy(), conf, min_confidence=min_confidence, alpha=0.2)
         return AccuracyLoss("PCK@0.2", s.loss, s.loss_all_joints, s.present_fraction)
-    from deltatune.metrics import logits_of, top1_classes, top1_fidelity
-
-    if task != "pose":  # the one reading of a classifier's output that search and predict use too
-        d = torch.cat([logits_of(o) for o in dense_out])
-        x = torch.cat([logits_of(o) for o in delta_out])
     return AccuracyLoss("top-1", top1_fidelity(top1_classes(x), top1_classes(d)).loss)
 
 
