@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deltatune.delta.rule import is_keyframe_change, is_keyframe_interval
+from deltatune.delta.rule import is_input_dilation, is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ConfigError
 from deltatune.search.storage import MAX_STUDY_NAME
 from deltatune.search.study_workload import (
@@ -145,7 +145,7 @@ def _check_int(lo: int) -> Any:
 
 
 def _check_dilation(v: Any) -> str | None:
-    return None if _is_int(v) and v >= 1 and v % 2 == 1 else f"expected an odd integer >= 1, got {v!r}"
+    return None if is_input_dilation(v) else f"expected an odd integer >= 1, got {v!r}"
 
 
 def _quoted(v: Any) -> str:

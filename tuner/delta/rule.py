@@ -70,6 +70,7 @@ __all__ = [
     "refresh_keyframe",
     "is_keyframe_change",
     "is_keyframe_interval",
+    "is_input_dilation",
 ]
 
 #: The channel reductions a change's per-pixel magnitude can be measured with.
@@ -210,3 +211,9 @@ def is_keyframe_change(v: object) -> bool:
 def is_keyframe_interval(n: object) -> bool:
     """Whether ``n`` is a valid key-frame interval: an integer >= 0 (0: no key frames; not a bool)."""
     return isinstance(n, int) and not isinstance(n, bool) and n >= 0
+
+
+def is_input_dilation(k: object) -> bool:
+    """Whether ``k`` is a valid input dilation: an odd integer >= 1 (the side of the square a changed
+    input pixel marks as updated; not a bool)."""
+    return isinstance(k, int) and not isinstance(k, bool) and k >= 1 and k % 2 == 1

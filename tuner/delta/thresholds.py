@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from deltatune._atomic import atomic_write_text
-from deltatune.delta.rule import MODES, is_keyframe_change, is_keyframe_interval
+from deltatune.delta.rule import MODES, is_input_dilation, is_keyframe_change, is_keyframe_interval
 from deltatune.errors import ThresholdError, missing_file
 
 __all__ = [
@@ -340,7 +340,7 @@ def _mode_value(path: str | Path, v: Any) -> str:
 
 
 def _dilation_value(path: str | Path, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v % 2 == 0:
+    if not is_input_dilation(v):
         raise ThresholdError(
             f"thresholds file {path}: input_dilation must be a positive odd integer, got {v!r}"
         )
