@@ -44,3 +44,17 @@ def test_an_interrupt_that_optuna_turns_into_another_error_is_still_an_interrupt
     except ValueError as exc:
         assert not caused_by_interrupt(exc)
     assert not caused_by_interrupt(RuntimeError("plain"))
+
+
+def test_a_dead_workers_exit_codes_are_said_once_each() -> None:
+    """Two workers killed alike read "SIGKILL(-9), SIGKILL(-9)" in joblib's message, which made the
+    command's line depend on how many workers died before the executor stopped."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    from deltatune._workers import WorkerDied, worker_deaths
+
+    message = ("A worker process managed by the executor was unexpectedly terminated. ...\n"
+               "The exit codes of the workers are {SIGKILL(-9), SIGKILL(-9), SIGSEGV(-11)}")
+    with pytest.raises(WorkerDied) as info, worker_deaths():
+        raise TerminatedWorkerError(message)
+    assert info.value.codes == "SIGKILL(-9), SIGSEGV(-11)"

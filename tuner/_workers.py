@@ -75,7 +75,9 @@ def worker_deaths() -> Iterator[None]:
         yield
     except BrokenProcessPool as exc:
         m = re.search(r"exit codes of the workers are \{([^}]*)\}", str(exc))
-        raise WorkerDied(m.group(1) if m else "it ended without a word") from None
+        # each way they ended once: two workers killed alike read "SIGKILL(-9), SIGKILL(-9)"
+        codes = ", ".join(dict.fromkeys(c.strip() for c in m.group(1).split(","))) if m else None
+        raise WorkerDied(codes or "it ended without a word") from None
 
 
 def died_words(codes: str) -> str:
