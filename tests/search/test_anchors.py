@@ -77,3 +77,50 @@ def test_the_bisection_finds_a_fast_feasible_setting_where_fixed_anchors_did_not
     assert anchors[2][0] == 0.5 and anchors[2][1] > 1.0, anchors  # just over the budget, as described
     best = max(a[2] for a in anchors if a[1] <= 1.0)
     assert best > 1.5 and best > 1.3 * fixed, anchors
+
+
+def test_a_second_search_waits_for_the_anchor_another_worker_is_running(  # type: ignore[no-untyped-def]
+    results: Path, tiny_evaluator, caplog
+) -> None:
+    """Two searches started on one new study both ran every anchor: the second saw the first's running
+    anchor neither finished nor queued, and queued its own copy. Here another worker (a live process of
+    this host) holds the all-0 anchor running when the search starts; the search waits for it, and when
+    that worker dies the search runs the anchor queued again in its place, not a copy of its own."""
+    import logging
+    import platform
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from optuna.trial import TrialState
+
+    from deltatune.search.runner import _make_space
+    from deltatune.search.storage import quiet_experimental
+
+    quiet_experimental()
+    s = settings(trials=3, anchors=2, study="two", budget=2.0)
+    space = _make_space(s, tiny_evaluator)
+    study = open_study(resolve_storage(None, "two"), "two")
+    study.enqueue_trial(space.anchor_params(None), user_attrs={"anchor": "zero"})
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        trial = study.ask()  # the other worker's trial: its parameters drawn, its process recorded
+        space.suggest(trial)
+        trial.set_user_attr("pid", other.pid)
+        trial.set_user_attr("host", platform.node())
+        threading.Timer(1.5, lambda: (other.kill(), other.wait())).start()  # dies, and is reaped
+        t0 = time.perf_counter()
+        with caplog.at_level(logging.WARNING, logger="deltatune.search.runner"):
+            run_search(s, evaluator=tiny_evaluator, heldout=False)
+        waited = time.perf_counter() - t0
+    finally:
+        other.kill()
+        other.wait()
+    assert waited > 1.5 and f"waiting for anchor trial {trial.number}" in caplog.text
+    study = open_study(resolve_storage(None, "two"), "two", create=False)
+    zero = [t for t in study.trials if t.user_attrs.get("anchor") == "zero"]
+    assert [t.state for t in zero] == [TrialState.FAIL, TrialState.COMPLETE]  # no third copy
+    assert zero[1].system_attrs["failed_trial"] == trial.number  # the dead worker's trial, run again here
+    assert zero[1].params == zero[0].params
+    assert [t.user_attrs["anchor"] for t in study.trials if "anchor" in t.user_attrs][1:] == ["zero", 0.0]

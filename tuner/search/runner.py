@@ -898,7 +898,7 @@ def _run_anchors(
         else:
             pos = (lo + hi) / 2
         key = "zero" if pos is None else pos
-        trial = held.get(key)
+        trial = held.get(key) or _await_anchor(study, key)
         if trial is None:
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not any(t.user_attrs.get("anchor") == key for t in waiting):  # not queued again already
@@ -915,6 +915,44 @@ def _run_anchors(
         else:
             hi = min(hi, ran)
     return done
+
+
+#: Seconds between looks at an anchor trial that another worker of the study is running.
+ANCHOR_POLL_S = 0.5
+
+
+def _await_anchor(study: optuna.Study, key: object, *, poll_s: float = ANCHOR_POLL_S
+                  ) -> optuna.trial.FrozenTrial | None:
+    """The finished anchor trial ``key`` of ``study`` once no other worker is running it, else None.
+
+    Two searches started on one new study (two terminals, or two hosts on one PostgreSQL study) both ran
+    every anchor: the second saw the first's anchor neither finished nor queued, and queued its own copy.
+    Now it waits for the running copy and reads its outcome, so the bisection goes on from there. A dead
+    runner does not keep it waiting: one on this host is failed and its trial queued again
+    (:func:`fail_orphaned_trials`), one on another host once its heartbeat is stale (RDB storages); the
+    queued trial is then run here."""
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+
+    said = False
+    while True:
+        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if t.user_attrs.get("anchor") == key]
+        if not running:
+            break
+        if not said:
+            t = running[0]
+            log.warning("study %s: waiting for anchor trial %d, which another worker (%s) is running",
+                        study.study_name, t.number,
+                        f"pid {t.user_attrs['pid']} on {t.user_attrs['host']}" if "pid" in t.user_attrs
+                        else "starting")
+            said = True
+        time.sleep(poll_s)
+        fail_orphaned_trials(study)
+        fail_stale_trials(study)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("anchor") == key]
+    return done[0] if done else None
 
 
 def _shifted(report: Callable[[int], None], offset: int, n: int) -> None:
