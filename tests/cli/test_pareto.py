@@ -43,3 +43,37 @@ def test_heldout_rescores_an_also_on_study_as_its_search_does(
     for trial, scores in searched.items():
         assert rescored[trial] == pytest.approx(scores)
         assert shown[trial]["heldout_accuracy_loss"] == pytest.approx(scores["accuracy_loss"])
+
+
+def test_a_retiming_stopped_part_way_is_said_until_a_resume_finishes_it(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A search interrupted while re-timing its front kept the points it had timed, and ``pareto``
+    showed them and recommended the fastest as if the re-timing had finished. It now says how many of the
+    planned points were timed, and a ``--finish`` resume times the rest, after which the note is gone."""
+    def stop_after_one(done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    s = settings(trials=6, study="cut-rt", budget=100.0, retime=3, retime_repeats=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(s, heldout=False, on_retime=stop_after_one)
+    capsys.readouterr()
+    assert main(["pareto", "--study", "cut-rt"]) == 0
+    out = capsys.readouterr().out
+    import re
+
+    planned = re.search(r"re-timing on \S+ stopped after 1 of (\d+) front points", out)
+    assert planned is not None and int(planned.group(1)) >= 2, out
+    assert "--study cut-rt --finish re-times the rest" in out
+    assert main(["pareto", "--study", "cut-rt", "--json"]) == 0
+    cut = json.loads(capsys.readouterr().out)["retime_unfinished"]
+    assert cut["planned"] == int(planned.group(1)) and len(cut["missing"]) == cut["planned"] - 1
+    run_search(settings(trials=6, study="cut-rt", budget=100.0, retime=3, retime_repeats=2, finish=True),
+               heldout=False)
+    capsys.readouterr()
+    assert main(["pareto", "--study", "cut-rt"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped after" not in out and out.count("re-timed by the search") == 1
+    assert main(["pareto", "--study", "cut-rt", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["retime_unfinished"] is None

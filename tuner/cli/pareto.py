@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
     from deltatune.cli.search import front_table, retimed_table
     from deltatune.search import hypervolume
+    from deltatune.search.retime import unfinished_retiming
     from deltatune.search.storage import shown_url
 
     if args.csv:
@@ -121,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     budget, unit, df, front = view.budget, view.unit, view.df, view.front
     retimed, best = view.retimed, view.recommended
     hv = hypervolume(front, ref_loss=budget)
+    cut = unfinished_retiming(study)
     if args.csv:
         from deltatune._atomic import atomic_write
 
@@ -141,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
                     "hypervolume_reference": [budget, 1.0],
                     "pareto": rows,
                     "retimed": retimed,
+                    # the trials the last re-timing planned but did not time (killed part-way), else null
+                    "retime_unfinished": None if cut is None else {"host": cut[0], "missing": cut[1],
+                                                                   "planned": cut[2]},
                     "recommended": best,
                     "csv": args.csv,
                     "plot": args.plot,
@@ -170,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nre-timed by the search on {', '.join(hosts)} (interleaved dense/delta rounds, tuning "
               "frames; the median and the order-statistic CI of the median):")
         print(retimed_table(retimed))
+    if cut is not None:
+        host, missing, planned = cut
+        print(f"note: the search's re-timing on {host} stopped after {planned - len(missing)} of {planned} "
+              f"front points (not re-timed: trial{'' if len(missing) == 1 else 's'} "
+              f"{', '.join(map(str, missing))}): a recommendation rests on those it timed only; the same "
+              f"search command with --study {shlex.quote(args.study)} --finish re-times the rest")
     if best is not None:
         print(f"\nrecommended: trial {best['trial']}: measured speedup {best['measured']:.2f}x "
               f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['accuracy_loss']:.3f} {unit} lost "

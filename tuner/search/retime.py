@@ -33,11 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Retimed", "fastest_first", "retime_candidates", "retime_trials", "stored_retimings", "timing_segment",
-    "RETIMED_ATTR",
+    "RETIMED_ATTR", "RETIME_PLAN_ATTR", "unfinished_retiming",
 ]
 
 #: Study user attribute holding the re-timings: ``{trial number: Retimed.to_dict()}``.
 RETIMED_ATTR = "retimed"
+#: Study user attribute holding the last re-timing's plan: ``{"host", "trials", "repeats"}``, written before
+#: the first timing, so that a re-timing stopped part-way (killed, Ctrl-C) can be told from a finished one.
+RETIME_PLAN_ATTR = "retime_plan"
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,22 @@ def stored_retimings(study: optuna.Study) -> list[Retimed]:
     return fastest_first(Retimed.from_dict(v) for v in stored.values())
 
 
+def unfinished_retiming(study: optuna.Study) -> tuple[str, list[int], int] | None:
+    """``(host, the trials it did not re-time, how many it planned)`` when the study's last re-timing
+    stopped before timing every trial it planned (:data:`RETIME_PLAN_ATTR`), else None. Its
+    recommendation is then the fastest of a part of the candidates, which ``pareto`` says."""
+    plan = study.user_attrs.get(RETIME_PLAN_ATTR)
+    if not isinstance(plan, dict):
+        return None
+    host, repeats = str(plan.get("host")), int(plan["repeats"])
+    planned = [int(t) for t in plan.get("trials", [])]
+    stored = study.user_attrs.get(RETIMED_ATTR) or {}
+    timed = {int(k) for k, v in stored.items()
+             if v.get("host") == host and len(v.get("ratios", ())) >= repeats}
+    missing = [t for t in planned if t not in timed]
+    return (host, missing, len(planned)) if missing else None
+
+
 def retime_candidates(front: pd.DataFrame, n: int) -> list[int]:
     """The ``n`` feasible front points with the highest predicted speedup (trial numbers, fastest first).
 
@@ -146,6 +165,8 @@ def retime_trials(
     from deltatune.stats import median_ci
 
     host = platform.node()
+    plan = {"host": host, "trials": [int(t) for t in trials], "repeats": repeats}
+    study.set_user_attr(RETIME_PLAN_ATTR, plan)
     stored = {int(k): Retimed.from_dict(v) for k, v in (study.user_attrs.get(RETIMED_ATTR) or {}).items()}
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     speed = evaluator.speed
