@@ -124,3 +124,25 @@ def test_a_second_search_waits_for_the_anchor_another_worker_is_running(  # type
     assert zero[1].system_attrs["failed_trial"] == trial.number  # the dead worker's trial, run again here
     assert zero[1].params == zero[0].params
     assert [t.user_attrs["anchor"] for t in study.trials if "anchor" in t.user_attrs][1:] == ["zero", 0.0]
+
+
+def test_a_resume_with_fewer_trials_finishes_the_first_runs_bisection(  # type: ignore[no-untyped-def]
+    results: Path, tiny_evaluator
+) -> None:
+    """The anchor count is the first run's (``--trials 24``: 6). A run stopped after two anchors and
+    resumed with ``--trials 4`` sized the bisection by the resume (4 // 4 = 1 anchor) and sampled from
+    the two it held; it now runs the first run's remaining anchors."""
+    def stop_after_two(n: int) -> None:
+        if n == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(settings(trials=24, study="short", budget=2.0), evaluator=tiny_evaluator, heldout=False,
+                   on_progress=stop_after_two)
+    assert len(_anchors("short")) == 2
+    res = run_search(settings(trials=3, study="short", budget=2.0), evaluator=tiny_evaluator, heldout=False)
+    assert len(_anchors("short")) == 5 and res.new_trials == 3  # no more anchors than this call's trials
+    run_search(settings(trials=4, study="short", budget=2.0), evaluator=tiny_evaluator, heldout=False)
+    anchors = _anchors("short")
+    assert len(anchors) == 6, anchors
+    _bisection_holds(anchors, 2.0)

@@ -846,6 +846,8 @@ def _granularity_notice(ev: Evaluator, budget: float) -> str | None:
 
 #: Anchor trials of a sampler search by default: ``min(ANCHORS_MAX, trials // 4)``.
 ANCHORS_MAX = 6
+#: Study user attribute holding the number of anchor trials its first run chose.
+ANCHORS_ATTR = "anchors"
 
 
 def _run_anchors(
@@ -865,8 +867,9 @@ def _run_anchors(
     Without the bisection (3 fixed anchors: 0, position 0 and 0.5), TPE on vtest frames 320-335 got
     position 0.5 at 1.07 points, just over the 1-point budget, and spent its 37 other trials at
     thresholds near 0 (0.87-0.99x), while uniform position 0.45 gives 1.35x at 0.80 points.
-    Default: ``min(ANCHORS_MAX, trials // 4)`` anchors; they count towards ``trials``; the first three
-    are the fixed ones above whatever their outcome, except that a bisection needs a feasible position 0.
+    Default: ``min(ANCHORS_MAX, trials // 4)`` anchors, of the study's first run (stored in the study:
+    a resume goes on with that count); they count towards ``trials``; the first three are the fixed ones
+    above whatever their outcome, except that a bisection needs a feasible position 0.
     A ``--train`` search's anchors run the original weights (``TrainSpace.anchor_params``). Returns the
     trials' numbers.
 
@@ -880,11 +883,26 @@ def _run_anchors(
 
     if not issubclass(strategy_class(settings.strategy), SamplerStrategy):
         return []
-    n = settings.anchors if settings.anchors is not None else min(ANCHORS_MAX, settings.trials // 4)
+    # the count the study's first run chose: a resume with another --trials goes on with the same bisection
+    # (one resumed with --trials 4 stopped a 6-anchor bisection at its 2 held anchors)
+    planned = study.user_attrs.get(ANCHORS_ATTR)
+    if settings.anchors is not None:
+        n = settings.anchors
+    elif isinstance(planned, int):
+        n = planned
+    else:
+        n = min(ANCHORS_MAX, settings.trials // 4)
+    if planned != n:
+        study.set_user_attr(ANCHORS_ATTR, n)
     space = _make_space(settings, ev)
     train = settings.train.anchor_params() if settings.train is not None else {}
     held = {t.user_attrs["anchor"]: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if "anchor" in t.user_attrs}
+    # anchors count towards this call's trials: it runs no more of them than it has trials for (a resume
+    # sized by its first run would otherwise run 4 anchors for --trials 1); the next resume goes on
+    limit = settings.trials
+    if settings.finish:
+        limit = max(0, limit - len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
     lo: float | None = None  # the largest feasible log position so far
     hi = 1.0  # the smallest infeasible one (1: the top of the range, never tried)
     done: list[int] = []
@@ -899,6 +917,8 @@ def _run_anchors(
             pos = (lo + hi) / 2
         key = "zero" if pos is None else pos
         trial = held.get(key) or _await_anchor(study, key)
+        if trial is None and len(done) >= limit:
+            break
         if trial is None:
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not any(t.user_attrs.get("anchor") == key for t in waiting):  # not queued again already
