@@ -208,8 +208,9 @@ def measure_conv(
 
 
 #: Bumped whenever the sparse kernels change what they cost, so that stale cached costs are not reused
-#: (9: 1x1 stride-1 convs multiplied in place, run by run of updated pixels).
-KERNELS_VERSION = 9
+#: (9: 1x1 stride-1 convs multiplied in place, run by run of updated pixels; 10: a GEMM panel's last <= 16
+#: columns in half the FMAs, short-K GEMMs on the packed kernel up to a result of 1 M floats).
+KERNELS_VERSION = 10
 
 
 def processor_tag(device: torch.device | str = "cpu") -> str:

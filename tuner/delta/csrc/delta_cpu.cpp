@@ -165,7 +165,9 @@ int64_t padded_rows(int64_t p) {
 // machine has; -march=native). Why our own: oneDNN pays a fixed cost per call that dominates the small
 // GEMMs of a sparse frame, and MKL's sgemm reaches only part of its large-GEMM rate on them.
 // AVX-512 measured ~200 G multiply-adds/s on 2 cores at every size from 5 M up (2.2x MKL and oneDNN at
-// 6 M, equal to oneDNN at 200 M). AVX2: see use_packed for where it beats at::mm.
+// 6 M, equal to oneDNN at 200 M; 2026-12-04). Not on every AVX-512 machine: a 2-core AMD EPYC (Zen 4, one
+// 512-bit FMA a cycle) reached 47-52 G per thread at K >= 64, and 74-88 G on 2 threads on hrnet's real
+// sparse frames (2026-12-07). AVX2: see use_packed for where it beats at::mm.
 // Blocking: kKC-deep k slices (256 with AVX-512, 128 with AVX2), row blocks of <= 96 rows (the A block
 // and the weight slice stay in L2), one equal share of the rows per thread. Weight panels are 32 columns
 // wide (pack_weight).
@@ -176,9 +178,28 @@ constexpr int64_t kNR = 32;
 // M broadcasts, 2M FMAs. Partial panels (cols < 32) load and store C through lane masks.
 constexpr int64_t kMR = 12, kKC = 256;
 
+// A panel's last <= 16 columns (the rest of N = 36, 72, 144, 9 x 18 = 162, ...): M rows x 16 columns in M
+// zmm accumulators, half the FMAs of the 32-column body, whose second half would multiply zero padding.
+// The k order per output value is the same, so the values equal the 32-column body's bitwise. Alone
+// (packed_matmul, 2 threads, 2026-12-07): K 18 x N 162 (HRNet's 18-channel input-centric 3x3) 1.08-1.09x,
+// the gathered 3x3s' N 36 / 72 / 144 (K 162-2304) 1.14-1.30x, N 324-1296 (one half panel in 11-41) 1.0x.
+template <int M>
+inline void gemm_micro_half(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                            int64_t cols, bool accumulate) {
+  const auto m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+  __m512 acc[M];
+  for (int r = 0; r < M; ++r) acc[r] = accumulate ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b + k * kNR);
+    for (int r = 0; r < M; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + k]), b0, acc[r]);
+  }
+  for (int r = 0; r < M; ++r) _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r]);
+}
+
 template <int M>
 inline void gemm_micro(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
                        int64_t cols, bool accumulate) {
+  if (cols <= 16) return gemm_micro_half<M>(a, lda, b, kc, c, ldc, cols, accumulate);
   const auto m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
   const auto m1 = static_cast<__mmask16>(cols >= 32 ? 0xFFFFu : (cols <= 16 ? 0u : (1u << (cols - 16)) - 1u));
   __m512 acc0[M], acc1[M];
@@ -367,13 +388,18 @@ at::Tensor pointwise_runs(const at::Tensor& x, const bool* om, const bool* im, c
 #endif
 
 // Whether rows_gemm multiplies a [p, kdim] x [kdim, nout] product with packed_gemm (given a packed
-// weight). AVX-512: except for very short K and large products, which are store-bound there (oneDNN is
-// faster). AVX2 (the 2-core AMD EPYC, Zen 3): always; interleaved on the sparse frames' shapes it ran
+// weight). AVX-512: except for very short K with a large result, which is store-bound there (oneDNN is
+// faster). What decides is the result's size, not the multiply-adds: oneDNN won only once the result
+// outgrew the caches, at about 1 M floats (AVX-512 EPYC, 2 threads, 2026-12-07): K = 8-27 with
+// N = 64-216 ran packed 1.05-1.8x oneDNN up to 0.5-0.9 M floats and 0.86-0.94x from 1.15 M (K = 3: the
+// crossover lies between 1.15 M and 2.3 M). The former rule (K * N * rows >= 2 M multiply-adds) sent
+// HRNet's 18-channel input-centric 3x3 convs (K 18, N 162, about 1,000-2,500 rows a call on vtest) to
+// oneDNN at 1.3-1.7x the packed time. AVX2 (the 2-core AMD EPYC, Zen 3): always; interleaved on the sparse frames' shapes it ran
 // 1.0-1.4x at::mm and 1.1-2.3x oneDNN, and equal to at::mm at 18 output channels, its worst case.
 bool use_packed(int64_t p, int64_t kdim, int64_t nout, const c10::optional<at::Tensor>& packed) {
   const bool have = packed.has_value() && packed->defined();
 #if defined(__AVX512F__)
-  return have && !(kdim < 32 && padded_rows(p) * kdim * nout >= kOneDnnMinMacs);
+  return have && !(kdim < 32 && p * nout >= (int64_t{1} << 20));
 #elif defined(DELTATUNE_PACKED_GEMM)
   return have;
 #else
