@@ -116,6 +116,10 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--refit", "--speed", "macs"], "--refit: only --speed latency uses a latency model"),
     (TINY + ["--plot", "front.xyz"], "--plot front.xyz: unsupported file type '.xyz'"),
     (TINY + ["--window", "1,2,3"], "crop window '1,2,3' is not four integers"),
+    # argparse took a value starting with "-" for an option: "expected one argument"
+    (TINY + ["--window", "-5,0,100,100"], "crop window -5,0,100,100 needs x,y >= 0"),
+    # a folder is the problem, not its name's missing suffix ("unsupported file type '(none)'")
+    (TINY + ["--plot", "folder"], "--plot folder: is a folder; give a file name"),
     (TINY + ["--window", "700,500,240,320"], "outside the 768x576 frame"),
     (TINY + ["--window", "0,0,240,320", "--streams", "2"], "--streams 2: 1 --window given"),
     (["search", "--model", "nope"], "nope"),

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -124,9 +125,26 @@ def _command_words(args: argparse.Namespace) -> str:
     return f"{args.command} {action}" if isinstance(action, str) else str(args.command)
 
 
+def _joined_negative_windows(argv: list[str]) -> list[str]:
+    """``--window -5,0,100,100`` as ``--window=-5,0,100,100``: argparse takes a value that starts with "-"
+    and is not a plain negative number for an option, and answered "expected one argument" instead of
+    the window's own error (x, y must be >= 0)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--window" and i + 1 < len(argv) and re.fullmatch(r"-\d[\d.,\s-]*", argv[i + 1]):
+            out.append(f"--window={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 unexpected failure)."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _joined_negative_windows(sys.argv[1:] if argv is None else argv)
     # the command is the first word that is not an option (the top-level options take no values)
     parser = build_parser(only=next((a for a in argv if not a.startswith("-")), ""))
     args, extra = parser.parse_known_args(argv)

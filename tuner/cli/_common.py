@@ -95,11 +95,11 @@ def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...
     from deltatune._atomic import existing_ancestor
 
     p = Path(path)
+    if p.is_dir():  # first: a folder is the problem whatever its name ends with
+        raise ConfigError(f"{option} {path}: is a folder; give a file name")
     if suffixes is not None and p.suffix.lower() not in suffixes:
         raise ConfigError(f"{option} {path}: unsupported file type {p.suffix or '(none)'!r}; use one of "
                           f"{', '.join(suffixes)}")
-    if p.is_dir():
-        raise ConfigError(f"{option} {path}: is a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     above = existing_ancestor(parent)
     if not above.is_dir():
