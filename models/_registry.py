@@ -412,7 +412,9 @@ def create_model(name: str, *, weights: str | Path | None = "default", **kwargs:
     path: Path | None = None
     if isinstance(weights, str) and weights == "default" and card.default_variant:
         log.info("%s: default weights are those of %s (a different architecture)", name, card.default_variant)
-        return create_model(card.default_variant, weights="default", **kwargs)
+        variant = create_model(card.default_variant, weights="default", **kwargs)
+        variant.model_aliases = (name,)  # type: ignore[assignment]  # the name it was asked for by
+        return variant
     if isinstance(weights, str) and weights == "default":
         status, path = _asset_status(card.default_weights)
         if status == WEIGHTS_NONE:

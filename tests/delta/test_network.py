@@ -262,3 +262,28 @@ def test_a_network_pickles_mid_stream_and_the_copy_goes_on_with_it() -> None:
             for frame in clip[3:]:
                 for a, b in zip(tree_flatten(net(frame))[0], tree_flatten(twin(frame))[0], strict=True):
                     assert torch.equal(a, b), backend
+
+
+def test_a_thresholds_file_of_another_model_with_the_same_names_warns(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A file's ``model`` was read only when its names did not match: another model whose truncation
+    points are named alike took it without a word. It now runs with a warning naming both models, the
+    one asked for by the name the user gave (``hrnet``, whose default weights build hrnet_w18_small_v2),
+    and a file made for that name is not another model's."""
+    import json
+    import logging
+
+    from deltatune_models import create_model
+
+    hrnet = convert(create_model("hrnet"))
+    assert create_model("hrnet").model_name == "hrnet_w18_small_v2"
+    path = hrnet.save_thresholds(tmp_path / "t.json", model="hrnet")
+    with caplog.at_level(logging.WARNING, logger="deltatune.delta.network"):
+        hrnet.load_thresholds(path)
+    assert "made for model" not in caplog.text  # its own name, or the name it was asked for by
+    data = json.loads(path.read_text())
+    data["model"] = "hrnet_w32"
+    (tmp_path / "w32.json").write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING, logger="deltatune.delta.network"):
+        hrnet.load_thresholds(tmp_path / "w32.json")
+    assert "made for model hrnet_w32, not hrnet (hrnet_w18_small_v2); its truncation points have the same" \
+        in caplog.text

@@ -452,9 +452,20 @@ class DeltaNetwork(nn.Module):
         """
         tf = load_thresholds(path, self.threshold_names)
         mine = getattr(self._source, "model_name", None)
-        other = f", not {mine}" if isinstance(mine, str) and tf.model and tf.model != mine else ""
-        made_for = f" (made for model {tf.model}{other})" if tf.model else ""
+        aliases = tuple(getattr(self._source, "model_aliases", ()))  # e.g. hrnet, built as hrnet_w18_small_v2
+        asked = f"{aliases[0]} ({mine})" if aliases else mine
+        foreign = isinstance(mine, str) and bool(tf.model) and tf.model not in (mine, *aliases)
+        made_for = f" (made for model {tf.model}{f', not {asked}' if foreign else ''})" if tf.model else ""
         check_names(tf.thresholds.keys(), self.threshold_names, source=f"thresholds file {path}{made_for}")
+        if foreign:  # names alike (one family's sizes, say): it runs, but nothing was measured on this model
+            log.warning(
+                "thresholds file %s was made for model %s, not %s; its truncation points have the same "
+                "names, so it runs, but its accuracy loss and speed were measured on %s",
+                path,
+                tf.model,
+                asked,
+                tf.model,
+            )
         if tf.weights is not None and tf.weights != (fingerprint := self.weights_fingerprint):
             tuned = (tf.meta or {}).get("finetune")  # a search --train trial: export wrote its weights too
             log.warning(
