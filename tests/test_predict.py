@@ -127,7 +127,13 @@ def test_the_command_line_summarises_and_prints_json(
                  "--frames", "5", "--window", "96,96,240,320", "-o", "kp.csv", "--no-progress"]) == 0
     line = capsys.readouterr().out
     assert "frames 0..4 x 1 stream" in line and "85 rows of keypoints -> kp.csv" in line
+    assert "ms a frame after the key frame, MAC" in line  # one stream: a frame is that stream's
     assert "note:" not in line
+    # several streams: the time is of a frame of all of them together, and it says so
+    assert main(["predict", "--model", "hrnet", "--thresholds", str(THRESHOLDS / "hrnet.json"),
+                 "--frames", "3", "--window", "96,96,240,320", "--window", "0,0,240,320", "-o", "k3.csv",
+                 "--no-progress"]) == 0
+    assert "ms a frame after the key frame (all 2 streams), MAC" in capsys.readouterr().out
     # without a setting it runs at thresholds 0 and says how to get one
     assert main(["predict", "--model", "hrnet", "--frames", "3", "--window", "96,96,240,320", "-o", "k0.csv",
                  "--no-progress"]) == 0

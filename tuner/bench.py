@@ -221,6 +221,7 @@ class BenchResult:
                              f"{be:>10} {ms:>7} {ts:>6}")
             if len(rows) > len(shown):
                 lines.append(f"... {len(rows) - len(shown)} more layers (--json lists all)")
+            lines.append(BREAK_EVEN_NOTE)
             timed = [r.time_share for r in self.layers if r.time_share is not None]
             if timed and sum(timed) > 1.0:  # timed in a pass of their own, under another load
                 lines.append(f"conv kernels: {sum(timed):.0%} of the median delta frame, timed in a pass of "
@@ -231,6 +232,11 @@ class BenchResult:
                              "adds and other elementwise work")
         return "\n".join(lines)
 
+
+#: What the layer tables' break-even column means (``bench`` and ``calibrate`` print it under them).
+BREAK_EVEN_NOTE = ("break-even: the updated fraction of a layer's output pixels below which its sparse "
+                   "kernel beats its dense conv on this machine (its calibration table); 1.00: at every "
+                   "fraction, 0: at none")
 
 #: Timing rounds whose speedups differ by this factor or more were timed under a changing load (on a quiet
 #: machine rounds agree within 10-20 %): said beside the median (1.30-7.24x on a clip where the MAC ideal

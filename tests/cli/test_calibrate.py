@@ -29,6 +29,9 @@ def test_calibrate_writes_every_sparse_layer_shape_of_the_model(capsys, vtest_pa
     out, err = capsys.readouterr()
     assert "layer shape" not in err  # the passing progress bar is for terminals only, not for logs
     assert f"{len(sigs)} conv layer shapes of hrnet_tiny" in out and "break-even" in out
+    # the columns are said, not left to the README: what a + b f and the break-even fraction are
+    assert "sparse ms at f: the sparse kernel's cost a + b f" in out
+    assert "break-even: the updated fraction of a layer's output pixels below which" in out
     # the second call measured nothing and said nothing about it; now it says where the costs came from
     assert f": 0 measured now, {len(sigs)} as the table held them (--force measures them again)" in out
     assert main(["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "1", "--force"]) == 0

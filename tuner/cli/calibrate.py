@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                       progress=not (args.json or args.no_progress))
     path = backend.calibration.path
     from deltatune._workers import oversubscribed
+    from deltatune.bench import BREAK_EVEN_NOTE
 
     if crowded := oversubscribed(args.threads):  # the table would price every later run at this contention
         print(f"warning: {crowded}", file=sys.stderr)
@@ -84,4 +85,6 @@ def run(args: argparse.Namespace) -> int:
         line = ("dense only" if c.sparse_fixed_ms == float("inf")
                 else f"{c.sparse_fixed_ms:.3f}+{c.sparse_slope_ms:.3f}f")
         print(f"{c.signature:<64} {c.dense_ms:>9.3f} {line:>16} {c.break_even:>10.2f}")
+    print(f"sparse ms at f: the sparse kernel's cost a + b f at an updated fraction f of the output pixels; "
+          f"{BREAK_EVEN_NOTE}")
     return 0

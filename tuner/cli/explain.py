@@ -134,9 +134,11 @@ def _layers(steps: dict, relu_threshold: float) -> list[str]:
             _block(f"change f(a+r)-f(a), {name}:", st["d"][0, c]),
         ])
     lines += _block(f"fired (either channel's |change| > {relu_threshold}):", st["fire"][0, 0])
+    fired = int(st["fire"].sum())
     lines.append(
-        f"-> ReLU: {int(st['updated'].sum())} updated pixels, {int(st['fire'].sum())} fired and emitted "
-        f"their change, {int(held.sum())} held back (their residual r is kept and re-checked next frame, so "
+        f"-> ReLU: {int(st['updated'].sum())} updated pixels, {fired} fired and emitted "
+        f"{'its' if fired == 1 else 'their'} change, {int(held.sum())} held back (their residual r is kept "
+        "and re-checked next frame, so "
         "a pixel can fire on a small new change that adds to an earlier held-back one)."
     )
     return lines

@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     what = {"pose": "keypoints", "classification": "top-1 classes"}.get(res.task, "boxes")
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
           f"{res.streams} stream{'s' * (res.streams != 1)}; "
-          + (f"delta network {res.ms_per_frame:.1f} ms a frame after the key frame, "
+          + (f"delta network {res.ms_per_frame:.1f} ms a frame after the key frame"
+             + (f" (all {res.streams} streams)" if res.streams > 1 else "") + ", "
              + (f"MAC speedup {res.mac_speedup:.2f}x" if math.isfinite(res.mac_speedup) else
                 "no multiply-adds after frame 0 (nothing changed enough)")
              if res.frames > 1 else
