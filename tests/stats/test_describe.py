@@ -117,3 +117,15 @@ def test_differences_equal_up_to_rounding_are_constant_not_a_t_interval() -> Non
         warnings.simplefilter("error")
         lo, hi = mean_difference_ci(a, b, paired=True)
     assert lo == hi == pytest.approx(-0.05)
+
+
+def test_hodges_lehmann_is_the_shift_of_the_differences_as_the_rank_tests_tie_them() -> None:
+    """Six differences of 0.1 computed from floats (5.1 - 5.0, 5.4 - 5.3, ...) are one value to the
+    Wilcoxon test; the median of their Walsh averages is that value, not a mix of its noisy copies."""
+    from deltatune.stats import hodges_lehmann
+
+    base = np.array([5.0, 5.2, 4.8, 4.9, 5.1, 5.3, 4.0, 5.1])
+    new = np.array([5.1, 5.3, 4.9, 5.0, 5.2, 5.4, 5.6, 5.0])
+    shift = hodges_lehmann(new, base, paired=True)
+    assert shift in set((new - base).tolist())  # one of the data's own differences
+    assert 10 * shift == pytest.approx(hodges_lehmann(10 * new, 10 * base, paired=True), rel=1e-14)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from itertools import combinations
 
@@ -204,3 +205,24 @@ def test_levels_equal_up_to_rounding_are_equal_not_a_ranked_difference():
     assert compare_two(a, b, paired=True).pvalue == 1.0
     r = compare_many({"a": a, "b": b, "c": [0.1, 0.5, 0.2, 0.9, 0.3, 0.4]}, paired=True, parametric=True)
     assert r.posthoc.loc["a", "b"] == 1.0
+
+
+def test_values_equal_in_exact_arithmetic_tie_in_the_friedman_test_and_mean_ranks() -> None:
+    """Accuracy losses are multiples of 100/119 computed as differences of accuracies, and
+    300/119 - 200/119 != 100/119: within a block, losses equal in exact arithmetic must tie in the
+    Friedman test, its Nemenyi post-hoc and the mean ranks, as the image counts do (here: the same
+    numbers as the counts, whatever the unit)."""
+    counts = {"a": [1, 2, 1, 3, 2, 1], "b": [1, 2, 2, 3, 1, 1], "c": [2, 3, 2, 4, 3, 2]}
+    losses = {k: [(n + 5) * 100 / 119 - 5 * 100 / 119 if k == "a" else n * 100 / 119 for n in v]
+              for k, v in counts.items()}
+    assert any(x != y and math.isclose(x, y) for x, y in zip(losses["a"], losses["b"], strict=True))
+    r = compare_many(losses, paired=True, parametric=False)
+    as_counts = {k: [float(n) for n in v] for k, v in counts.items()}
+    ref = compare_many(as_counts, paired=True, parametric=False)
+    assert (r.statistic, r.pvalue) == (ref.statistic, ref.pvalue)
+    assert r.mean_ranks.tolist() == ref.mean_ranks.tolist()
+    pd.testing.assert_frame_equal(r.posthoc, ref.posthoc)
+    un = compare_many(losses, paired=False, parametric=False)
+    un_ref = compare_many(as_counts, paired=False, parametric=False)
+    assert (un.statistic, un.pvalue) == (un_ref.statistic, un_ref.pvalue)
+    pd.testing.assert_frame_equal(un.posthoc, un_ref.posthoc)

@@ -330,3 +330,43 @@ def test_a_wilcoxon_p_never_goes_below_its_floor_when_many_pairs_tie_at_zero():
     six = np.arange(15, dtype=float)
     r6 = compare_two(six, six - np.r_[np.zeros(9), np.arange(1.0, 7.0)], paired=True, parametric=False)
     assert r6.pvalue == pytest.approx(2 / 2**6, rel=1e-12) == r6.floor
+
+
+# the reviewer's repro: six differences of "0.1" computed from floats, one of 1.6 and one of -0.1
+TIES_BASE = [5.0, 5.2, 4.8, 4.9, 5.1, 5.3, 4.0, 5.1]
+TIES_NEW = [5.1, 5.3, 4.9, 5.0, 5.2, 5.4, 5.6, 5.0]
+
+
+def test_differences_equal_in_exact_arithmetic_tie_in_the_wilcoxon_test() -> None:
+    """5.1 - 5.0 and 5.4 - 5.3 differ in their last bits, and ranked apart they gave p = 0.039 where the
+    same data times 10 (integers, the ties kept) give the exact 0.0625: the unit of a metric must not
+    decide significance. Both scalings now rank as the integer differences do."""
+    tenfold = compare_two([10 * v for v in TIES_NEW], [10 * v for v in TIES_BASE], paired=True)
+    r = compare_two(TIES_NEW, TIES_BASE, paired=True)
+    integers = np.round(10 * np.array(TIES_NEW)) - np.round(10 * np.array(TIES_BASE))
+    assert len(set((np.array(TIES_NEW) - np.array(TIES_BASE)).tolist())) > 3  # the noise is there
+    assert r.test == tenfold.test == "Wilcoxon signed-rank"
+    assert r.pvalue == tenfold.pvalue == stats.wilcoxon(integers).pvalue
+    assert r.statistic == tenfold.statistic == stats.wilcoxon(integers).statistic
+    assert r.effect_sizes[1].value == tenfold.effect_sizes[1].value
+
+
+def test_a_difference_of_rounding_noise_does_not_count_toward_the_wilcoxon_floor() -> None:
+    """0.3 - (0.1 + 0.2) is 5.5e-17, no difference: the floor counts the pairs that do differ."""
+    a, b = [0.3, 1.0, 2.0, 3.0, 4.0], [0.1 + 0.2, 0.5, 1.0, 1.5, 2.0]
+    assert rank_floor(a, b, paired=True) == 2.0 / 2**4
+    assert compare_two(a, b, paired=True, parametric=False).ranked == 4
+
+
+def test_values_equal_in_exact_arithmetic_tie_in_the_mann_whitney_test() -> None:
+    """Accuracy losses are multiples of 100/119, and 300/119 - 200/119 != 100/119: the losses of one level
+    tie those of the other in exact arithmetic, and the exact (tied) Mann-Whitney p must be that of the
+    image counts, not one where the last bits order the ties."""
+    counts_a, counts_b = [1, 1, 2, 2, 3], [1, 2, 2, 3, 3]
+    a = [(k + 3) * 100 / 119 - 3 * 100 / 119 for k in counts_a]  # computed as differences of accuracies
+    b = [k * 100 / 119 for k in counts_b]
+    assert any(v != w and math.isclose(v, w) for v in a for w in b)  # the noise is there
+    r = compare_two(a, b, paired=False, parametric=False)
+    exact = stats.mannwhitneyu(counts_a, counts_b, method=stats.PermutationMethod(n_resamples=np.inf))
+    assert (r.statistic, r.pvalue) == (exact.statistic, exact.pvalue)
+    assert r.effect_sizes[1].value == compare_two(counts_a, counts_b, paired=False).effect_sizes[1].value

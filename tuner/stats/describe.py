@@ -19,6 +19,7 @@ import numpy as np
 
 from deltatune.stats._normality import all_equal
 from deltatune.stats._results import Description
+from deltatune.stats._ties import snap_together, snapped_differences
 from deltatune.stats._validate import as_pair, as_sample, check_fraction
 
 __all__ = ["describe", "hodges_lehmann", "mean_difference_ci"]
@@ -93,16 +94,18 @@ def hodges_lehmann(a: Sequence[float], b: Sequence[float], *, paired: bool) -> f
     """The Hodges-Lehmann estimate of how much ``a`` exceeds ``b``: the location estimate of the rank tests
     (paired: the median of the Walsh averages ``(d_i + d_j) / 2``, ``i <= j``, of the differences, the
     Wilcoxon signed-rank test's; unpaired: the median of every difference ``a_i - b_j``, Mann-Whitney's).
-    One outlying pair moves a mean difference; it barely moves this. NaN without values.
+    One outlying pair moves a mean difference; it barely moves this. NaN without values. The differences
+    (paired) or values (unpaired) are first snapped as the rank tests snap them
+    (:mod:`deltatune.stats._ties`), so the estimate belongs to the ranks those tests use.
 
     >>> round(hodges_lehmann([1.4, 1.4, 1.4, 1.5, 501.0], [1.0, 1.0, 1.0, 1.0, 1.0], paired=True), 6)
     0.45
     """
     x, y = as_pair(a, b, paired=paired)
     if paired:
-        d = x - y
+        d = snapped_differences(x, y)
         i, j = np.triu_indices(d.size)
         values = (d[i] + d[j]) / 2.0
     else:
-        values = np.subtract.outer(x, y).ravel()
+        values = np.subtract.outer(*snap_together(x, y)).ravel()
     return float(np.median(values)) if values.size else math.nan

@@ -23,6 +23,7 @@ import numpy as np
 from deltatune.errors import ConfigError
 from deltatune.stats._bootstrap import bootstrap_ci
 from deltatune.stats._results import EffectSize
+from deltatune.stats._ties import snap_together, snapped_differences
 from deltatune.stats._validate import as_pair, check_fraction, check_positive_int
 
 __all__ = ["hedges_g", "cliffs_delta", "rank_biserial", "magnitude"]
@@ -268,12 +269,13 @@ def cliffs_delta(
     """Cliff's delta ``P(a > b) - P(a < b)`` over all ``(a_i, b_j)`` pairs of two independent samples.
 
     Equals ``2 U / (n_a n_b) - 1`` for the Mann-Whitney U of ``a``; ranges over [-1, 1], 0 = no dominance.
-    The CI resamples each sample independently (BCa); deterministic given ``seed``.
+    Values equal but for floating-point noise tie (:mod:`deltatune.stats._ties`). The CI resamples each
+    sample independently (BCa); deterministic given ``seed``.
 
     >>> round(cliffs_delta([3.0, 4.0, 5.0], [1.0, 2.0, 3.5]).value, 4)
     0.7778
     """
-    x, y = as_pair(a, b, paired=False)
+    x, y = snap_together(*as_pair(a, b, paired=False))  # values equal but for rounding tie
     # scipy draws each batch of resamples separately, so the batch size fixes which resamples a seed gives:
     # this one keeps the seeded CIs of earlier reports
     batch = max(1, 2_000_000 // (x.size * y.size))
@@ -303,12 +305,17 @@ def rank_biserial(
     ``r = (T+ - T-) / (T+ + T-)``, where ``T+`` (``T-``) sums the ranks of ``|d|`` over positive (negative)
     differences, zero differences dropped first as in ``scipy.stats.wilcoxon``'s default (Kerby 2014). It is
     the share of rank mass favouring ``a`` minus that favouring ``b``, on [-1, 1]; NaN if every difference
-    is 0. The CI resamples pairs (BCa); deterministic given ``seed``.
+    is 0. Differences equal but for floating-point noise tie (:mod:`deltatune.stats._ties`). The CI
+    resamples pairs (BCa); deterministic given ``seed``.
 
     >>> round(rank_biserial([2.0, 3.0, 5.0, 4.0], [1.0, 1.0, 1.0, 5.0]).value, 4)  # d = 1, 2, 4, -1
     0.7
     """
     x, y = as_pair(a, b, paired=True)
+    # the differences snapped once, as the Wilcoxon test ranks them, and handed on as pairs (d, 0): every
+    # bootstrap resample of pairs then ties what the sample ties
+    d = snapped_differences(x, y)
     return _effect(
-        "rank_biserial", _rank_biserial, x, y, paired=True, level=level, n_resamples=n_resamples, seed=seed
+        "rank_biserial", _rank_biserial, d, np.zeros_like(d), paired=True, level=level,
+        n_resamples=n_resamples, seed=seed,
     )

@@ -44,6 +44,7 @@ import numpy as np
 from deltatune.errors import ConfigError
 from deltatune.stats._normality import all_equal, normality_choice, shapiro_p
 from deltatune.stats._results import INTERACTION, FactorialResult, FactorialTerm
+from deltatune.stats._ties import snap
 from deltatune.stats._validate import check_fraction
 
 if TYPE_CHECKING:
@@ -161,12 +162,12 @@ def _aligned(frame: pd.DataFrame, resid: np.ndarray, effect: tuple[str, ...]) ->
 
 
 def _ranks(values: np.ndarray, *, scale: float) -> np.ndarray:
-    """Average ranks of ``values`` after rounding away floating-point noise (10 digits of ``scale``): an
-    aligned value that is exactly 0 in theory (a perfectly additive design) must tie, not be ranked by
-    its last bits."""
+    """Average ranks of ``values`` after snapping away floating-point noise at ``scale``
+    (:func:`~deltatune.stats._ties.snap`): an aligned value that is exactly 0 in theory (a perfectly
+    additive design) must tie, not be ranked by its last bits."""
     import pandas as pd
 
-    return pd.Series(np.round(values / (scale or 1.0), 10)).rank(method="average").to_numpy()
+    return pd.Series(snap(values, scale)).rank(method="average").to_numpy()
 
 
 def factorial_anova(

@@ -15,8 +15,10 @@ The rule mirrors :mod:`deltatune.stats.two_levels` (fixed in advance):
   otherwise Kruskal-Wallis
   (``scipy.stats.kruskal``) with Dunn's test Holm-adjusted (``scikit_posthocs.posthoc_dunn``).
 
-Shapiro-Wilk is undefined with fewer than 3 values or constant values; the rank tests are then used. A
-post-hoc pair with no spread (no t statistic) takes its rank test, as :func:`compare_two` would.
+Values equal but for floating-point noise tie in every rank test and mean rank
+(:mod:`deltatune.stats._ties`). Shapiro-Wilk is undefined with fewer than 3 values or constant values; the
+rank tests are then used. A post-hoc pair with no spread (no t statistic) takes its rank test, as
+:func:`compare_two` would.
 ``parametric=True``/``False`` overrides the rule. Two levels are compared with :func:`compare_two`.
 """
 
@@ -39,6 +41,7 @@ from deltatune.stats._normality import (
     shapiro_p,
 )
 from deltatune.stats._results import OmnibusResult
+from deltatune.stats._ties import snap_together
 from deltatune.stats._validate import as_sample, check_fraction, check_names
 from deltatune.stats.corrections import holm
 from deltatune.stats.sphericity import contrasts, gg_epsilon, gg_pvalue
@@ -135,6 +138,8 @@ def compare_many(
     if parametric is not None and not isinstance(parametric, bool):
         raise ConfigError(f"parametric: expected True, False or None, got {parametric!r}")
     names, samples = _levels(groups, paired=paired)
+    # what the rank tests and mean ranks rank: values equal but for floating-point noise tie
+    ranked = list(snap_together(*samples))
     k = len(names)
     sign = -1.0 if higher_is_better else 1.0
 
@@ -179,14 +184,14 @@ def compare_many(
             reason = f"{reason} (Greenhouse-Geisser corrected for sphericity: epsilon {eps:.2f})"
             posthoc_test, posthoc = _pairwise_t_holm(names, samples, paired=True)
         elif paired:
-            res = stats.friedmanchisquare(*samples)
+            res = stats.friedmanchisquare(*ranked)
             test, statistic, pvalue, df = "Friedman", float(res.statistic), float(res.pvalue), float(k - 1)
             posthoc_test = "Nemenyi"
-            posthoc = sp.posthoc_nemenyi_friedman(pd.DataFrame(y, columns=names))
+            posthoc = sp.posthoc_nemenyi_friedman(pd.DataFrame(np.column_stack(ranked), columns=names))
         else:
-            long = pd.DataFrame(
+            long = pd.DataFrame(  # for Dunn's test, which ranks
                 {
-                    "value": np.concatenate(samples),
+                    "value": np.concatenate(ranked),
                     "level": np.repeat(names, [s.size for s in samples]),
                 }
             )
@@ -196,7 +201,7 @@ def compare_many(
                 df, df_denom = float(res.df_num), float(res.df_denom)
                 posthoc_test, posthoc = _pairwise_t_holm(names, samples, paired=False)
             else:
-                res = stats.kruskal(*samples)
+                res = stats.kruskal(*ranked)
                 test, statistic, pvalue, df = (
                     "Kruskal-Wallis",
                     float(res.statistic),
@@ -209,9 +214,9 @@ def compare_many(
     posthoc.index.name = posthoc.columns.name = None
 
     if paired:
-        ranks = stats.rankdata(sign * y, axis=1).mean(axis=0)
+        ranks = stats.rankdata(sign * np.column_stack(ranked), axis=1).mean(axis=0)
     else:
-        pooled = stats.rankdata(sign * np.concatenate(samples))
+        pooled = stats.rankdata(sign * np.concatenate(ranked))
         ranks = np.array(
             [part.mean() for part in np.split(pooled, np.cumsum([s.size for s in samples])[:-1])]
         )

@@ -18,6 +18,10 @@ values (five pairs: 0.0625; three against three: 0.1; more where values are tied
 "not significant"; the t-test is used there (the reason says so), unless the data are constant (all
 differences equal), where no t statistic is defined.
 ``parametric=True``/``False`` overrides the rule (the reason then says so).
+
+The rank tests rank differences (paired) or values (unpaired) snapped to a billionth of the data's scale
+(:mod:`deltatune.stats._ties`), so values equal in exact arithmetic tie: ``5.1 - 5.0`` and ``5.4 - 5.3``
+are one difference, not two that floating-point noise orders.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 from deltatune.errors import ConfigError
 from deltatune.stats._normality import fmt_p, no_spread, same_up_to_rounding, shapiro_p
 from deltatune.stats._results import TestResult
+from deltatune.stats._ties import snap_together, snapped_differences
 from deltatune.stats._validate import as_pair, check_fraction
 from deltatune.stats.effect import cliffs_delta, hedges_g, rank_biserial
 from deltatune.stats.power import repeats_for_power
@@ -61,9 +66,9 @@ def rank_floor(a: Sequence[float], b: Sequence[float], *, paired: bool) -> float
     [0.0286, 0.0571]
     """
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if paired:
-        return min(1.0, 2.0 / 2 ** int(np.count_nonzero(x - y)))
-    pooled = np.sort(np.concatenate([x, y]))
+    if paired:  # a difference of floating-point noise is a zero difference (deltatune.stats._ties)
+        return min(1.0, 2.0 / 2 ** int(np.count_nonzero(snapped_differences(x, y))))
+    pooled = np.sort(np.concatenate(snap_together(x, y)))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         low = mann_whitney(pooled[: x.size], pooled[x.size :]).pvalue
@@ -88,9 +93,11 @@ def mann_whitney(x: np.ndarray, y: np.ndarray) -> Any:
     values can give less than 0.1, and 10 runs against 20 gave 0.050 where the exact p is 0.049.
     Without ties and up to :data:`EXACT_VALUES` values: scipy's exact distribution. With ties and at
     most :data:`EXACT_REARRANGEMENTS` ways to split the values: every split enumerated (a permutation
-    test of U, exact with ties too). Larger samples: the approximation, which is good there."""
+    test of U, exact with ties too). Larger samples: the approximation, which is good there. Values equal
+    but for floating-point noise tie (:func:`~deltatune.stats._ties.snap_together`)."""
     from scipy import stats
 
+    x, y = snap_together(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return stats.mannwhitneyu(x, y, alternative="two-sided", method=_mann_whitney_method(x, y))
 
 
@@ -183,8 +190,11 @@ def compare_two(
         use_t, reason = _unpaired_reason(p_a, why_a, p_b, why_b, alpha)
         normality = None if p_a is None or p_b is None else min(p_a, p_b)
         t_name, rank_name, quoted = "Welch t-test", "Mann-Whitney U test", [p_a, p_b]
-    # the Wilcoxon test ranks only the non-zero differences, so its floor is that of those pairs
-    ranked = int(np.count_nonzero(x - y)) if paired else x.size
+    # what the Wilcoxon test ranks: the differences, floating-point noise snapped away so that differences
+    # equal in exact arithmetic tie (5.1 - 5.0 and 5.4 - 5.3); it ranks only the non-zero ones, so its
+    # floor is that of those pairs
+    d = snapped_differences(x, y) if paired else np.empty(0)
+    ranked = int(np.count_nonzero(d)) if paired else x.size
     floor = rank_floor(x, y, paired=paired)
     constant = no_spread(x, y, paired=paired)
     if parametric is None and constant:  # no t statistic exists, whatever Shapiro-Wilk could say
@@ -197,8 +207,9 @@ def compare_two(
             tied = f" ({x.size - ranked} zero difference(s) dropped)" if ranked < x.size else ""
             what = f"{ranked} pairs{tied} an exact Wilcoxon"
         else:  # tied values can raise the floor above the 2 / C(n_a + n_b, n_a) of distinct ones
-            tied = " (some tied)" if np.unique(np.concatenate([x, y])).size < x.size + y.size else ""
-            exact = "a" if _mann_whitney_method(x, y) == "asymptotic" else "an exact"
+            rx, ry = snap_together(x, y)  # as mann_whitney ranks them
+            tied = " (some tied)" if np.unique(np.concatenate([rx, ry])).size < x.size + y.size else ""
+            exact = "a" if _mann_whitney_method(rx, ry) == "asymptotic" else "an exact"
             what = f"{x.size} and {y.size} values{tied} {exact} Mann-Whitney"
         reason = (f"{reason.rsplit(', so ', 1)[0]}, but with {what} p cannot go below {floor:.3g}, so it "
                   f"could never reach alpha {alpha:g}: a {t_name}")
@@ -219,8 +230,8 @@ def compare_two(
             # on the pairs that differ (the test drops zero differences anyway): with zeros among more
             # than 13 pairs scipy approximates, and 9 zeros beside 5 agreeing pairs gave p = 0.043, below
             # the 2 / 2**5 = 0.0625 any arrangement of 5 signs allows; without them it is exact
-            nonzero = (x - y)[x != y]
-            test, res = "Wilcoxon signed-rank", stats.wilcoxon(nonzero if nonzero.size else x - y)
+            nonzero = d[d != 0]
+            test, res = "Wilcoxon signed-rank", stats.wilcoxon(nonzero if nonzero.size else d)
         elif use_t:
             test, res = "Welch t-test", stats.ttest_ind(x, y, equal_var=False)
             df = float(res.df)
