@@ -16,7 +16,7 @@ from PIL import Image
 
 from deltatune.report.analysis import analyse
 from deltatune.report.render import render_html, render_markdown, write_report
-from deltatune.report.wording import fmt
+from deltatune.report.wording import fmt, fmt_signed
 from tests.report.conftest import ASO_ITERATIONS
 from tests.report.synthetic import make_results
 
@@ -247,6 +247,34 @@ def test_two_crossed_factors_get_one_factorial_anova_and_an_interaction_is_calle
     assert "| strategy × space | 1, 5 |" in speed_md  # 6 seeds: 5 error df
     assert "strategy and space interact (p < 0.001): the effect of strategy depends on space" in speed_md
     assert md.count("interact (p") == 1
+
+
+def test_the_primary_comparison_says_when_its_effect_depends_on_another_factor(tmp_path: Path) -> None:
+    """The primary comparison's bullet averages over the other factor: a tpe gain of +1.5 in the layer
+    space and none in the group space read as +0.75 "on average", the interaction only said further
+    down. The primary section names the interaction and gives the difference at each level of the other
+    factor (differences of the design-cell means, as the per-cell table has them)."""
+    r = make_results(spaces=("group", "layer"), seeds=6, effects={"greedy": 0.0, "tpe": 0.0})
+    obs = r.observations.copy()
+    boost = (obs["strategy"] == "tpe") & (obs["space"] == "layer") & (obs["metric"] == "speedup")
+    obs.loc[boost, "value"] += 1.5
+    r = dataclasses.replace(r, observations=obs)
+    analysis = analyse(r, aso_iterations=ASO_ITERATIONS)
+    md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
+    primary = next(s for s in md.split("\n## ") if s.startswith("Primary comparison"))
+    speed = next(m for m in analysis.metrics if m.spec.name == "speedup")
+    p = next(t for t in speed.factorial.terms if t.term == "strategy × space").pvalue
+    cell = {c.level: c.description.mean for c in speed.cells}
+    at = {sp: fmt_signed(cell[f"tpe / {sp}"] - cell[f"greedy / {sp}"]) for sp in ("group", "layer")}
+    assert (f"The effect of strategy depends on space (interaction p {'<' if p < 0.001 else '='}"
+            in primary)
+    assert f"tpe vs greedy {at['group']} speed-up at space = group, {at['layer']} at space = layer" in primary
+    assert "The comparison above averages over space's levels." in primary
+    plain = make_results(spaces=("group", "layer"), seeds=6)  # the same study without the interaction
+    quiet = analyse(plain, aso_iterations=ASO_ITERATIONS)
+    assert next(m for m in quiet.metrics if m.spec.name == "speedup").factorial.terms[2].pvalue > 0.05
+    md = render_markdown(plain, quiet, image_dir=tmp_path, link_prefix="img")
+    assert "depends on" not in next(s for s in md.split("\n## ") if s.startswith("Primary comparison"))
 
 
 def test_another_alpha_is_carried_into_every_label_that_depends_on_it(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from deltatune.report.wording import (
     fmt,
     fmt_eps,
     fmt_p,
+    fmt_signed,
     missing_values,
     p_is,
     point_interval,
@@ -409,6 +410,53 @@ def _factorial_blocks(m: MetricAnalysis, unit: str, alpha: float) -> list[Block]
     return out
 
 
+def _cell_mean(m: MetricAnalysis, settings: dict[str, str]) -> float:
+    """The mean of ``m``'s design-cell means at ``settings`` (factor -> level), the cells of every other
+    factor's levels weighted alike; NaN when a cell is missing or its name cannot be read back."""
+    means = []
+    for c in m.cells:
+        names, levels = c.factor.split(" × "), c.level.split(" / ")
+        if len(names) != len(levels):  # a level name with " / " in it: the cell cannot be placed
+            return math.nan
+        cell = dict(zip(names, levels, strict=True))
+        if all(cell.get(f) == lv for f, lv in settings.items()):
+            means.append(c.description.mean)
+    return float(sum(means) / len(means)) if means and all(map(math.isfinite, means)) else math.nan
+
+
+def _primary_interactions(
+    pc: FactorComparison, m: MetricAnalysis, factors: dict[str, list[str]], alpha: float
+) -> list[str]:
+    """One sentence per significant interaction of the primary factor in ``m``'s factorial ANOVA, for the
+    primary comparison's section: its bullets average over the other factor, and where the effect depends
+    on that factor's level the average alone misleads (+25 "on average" can be +0.5 at one level and +50
+    at the other). Each level's difference from the baseline is given at every level of the other factor,
+    as differences of the design-cell means."""
+    from deltatune.stats.factorial import INTERACTION
+
+    if m.factorial is None:
+        return []
+    out = []
+    for t in m.factorial.terms:
+        if not (t.is_interaction and t.pvalue < alpha and pc.factor in t.term.split(INTERACTION)):
+            continue
+        a, b = t.term.split(INTERACTION)
+        other = b if a == pc.factor else a
+        parts = []
+        for p in pc.pairwise:
+            diffs = [(v, _cell_mean(m, {pc.factor: p.level, other: v})
+                      - _cell_mean(m, {pc.factor: p.baseline, other: v})) for v in factors.get(other, [])]
+            at = ", ".join(f"{fmt_signed(d)}{f' {m.spec.label}' if i == 0 else ''} at {other} = {v}"
+                           for i, (v, d) in enumerate(diffs))
+            parts.append(f"{p.level} vs {p.baseline} {at}")
+        out.append(
+            f"The effect of {pc.factor} depends on {other} (interaction {p_is(t.pvalue)}, factorial ANOVA "
+            f"below): {'; '.join(parts)} (differences of the design-cell means). The comparison above "
+            f"averages over {other}'s levels."
+        )
+    return out
+
+
 def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[Block]:
     import pandas as pd
 
@@ -570,9 +618,12 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
             ),
         ]
     if pc is not None:
+        pm = next((m for m in analysis.metrics if m.spec.name == pc.metric), None)
+        interactions = _primary_interactions(pc, pm, results.factors, analysis.alpha) if pm else []
         out += [
             Heading(2, f"Primary comparison: {pc.factor} on {pc.metric} (baseline {pc.baseline})"),
             Bullets(tuple(p.summary for p in pc.pairwise) or ("no comparison could be made",)),
+            *(Para(text, "key") for text in interactions),
         ]
     for m in analysis.metrics:
         out += _metric_blocks(results, m, x, hue, analysis.alpha)
