@@ -773,3 +773,24 @@ def test_a_p_value_or_eps_min_near_a_threshold_keeps_the_digits_its_verdict_rest
     assert (fmt_p(0.0999), fmt_p(0.0101), fmt_p(0.0004)) == ("0.0999", "0.0101", "< 0.001")
     assert p_is(0.04996, "Holm p") == "Holm p = 0.04996"
     assert [fmt_eps(e) for e in (0.1996, 0.2004, 0.4998, 0.31)] == ["0.1996", "0.2004", "0.4998", "0.310"]
+
+
+@pytest.mark.parametrize("pairing", ["unit", "none"])
+def test_level_values_are_the_values_the_per_level_table_summarizes(pairing: str) -> None:
+    """The box plots drew every run while the table and tests use one value per seed in a paired study
+    (a seed's runs in two spaces averaged): the boxes showed twice the values, their spread that of
+    runs, not of the independent samples. level_values gives the plots the table's own values."""
+    from deltatune.report.analysis import level_values
+
+    r = make_results(pairing=pairing)
+    analysis = analyse(r, aso_iterations=ASO_ITERATIONS)
+    speed = next(m for m in analysis.metrics if m.spec.name == "speedup")
+    for factor in ("strategy", "space"):
+        frame = level_values(r, "speedup", factor)
+        for s in (s for s in speed.levels if s.factor == factor):
+            values = frame.loc[frame[factor] == s.level, "value"].to_numpy(float)
+            assert values.size == s.description.n == (5 if pairing == "unit" else 10)
+            assert np.mean(values) == pytest.approx(s.description.mean, rel=1e-12)
+            assert np.std(values, ddof=1) == pytest.approx(s.description.sd, rel=1e-12)
+    if pairing == "unit":
+        assert sorted(frame["unit"]) == sorted([str(u) for u in range(5)] * 2)

@@ -85,3 +85,28 @@ def test_a_critical_difference_diagram_of_long_level_names_keeps_its_axis_and_ev
     # no name runs into the picture's left or right edge: the outermost pixel columns are background
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
     assert pixels[:, :3].min() > 250 and pixels[:, -3:].min() > 250
+
+
+def test_a_paired_box_plot_joins_each_units_values_across_the_levels() -> None:
+    """With ``unit``, one line per unit runs through its values at each level (the differences a paired
+    test reads), the points on their level's centre so that the lines meet them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame({"unit": ["s0", "s1", "s2"] * 2, "level": ["a"] * 3 + ["b"] * 3,
+                       "value": [1.0, 2.0, 3.0, 1.5, 2.2, 3.9]})
+    try:
+        _, ax = plt.subplots()
+        box_strip(df, x="level", y="value", order=["a", "b"], unit="unit", ax=ax)
+        lines = [ln for ln in ax.lines if len(ln.get_xdata()) == 2 and ln.get_xdata().tolist() == [0.0, 1.0]]
+        drawn = sorted(tuple(ln.get_ydata().tolist()) for ln in lines)
+        assert drawn == [(1.0, 1.5), (2.0, 2.2), (3.0, 3.9)]
+        points = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())])
+        assert set(np.round(points, 9)) <= {0.0, 1.0}
+        _, ax = plt.subplots()
+        box_strip(df, x="level", y="value", order=["a", "b"], ax=ax)  # unpaired: no lines
+        assert not [ln for ln in ax.lines if ln.get_xdata().tolist() == [0.0, 1.0]]
+    finally:
+        plt.close("all")

@@ -384,3 +384,17 @@ def test_the_html_report_opens_with_links_to_each_of_its_sections() -> None:
     assert len(ids) == len(set(ids)) and len(links) == len(h2) >= 3
     assert set(links) <= set(ids)
     assert page.index("<nav>") < page.index("<h2")  # the contents come before the first section
+
+
+def test_box_plots_of_a_paired_study_show_one_value_per_unit_and_say_so(two_by_two, tmp_path: Path) -> None:
+    """The boxes pooled every run while the table and tests use one value per seed: the caption said
+    "every observation" of a plot the tests never read."""
+    results, analysis = two_by_two
+    md = render_markdown(results, analysis, image_dir=tmp_path, link_prefix="img")
+    assert "box and every observation" not in md
+    assert ("speed-up per strategy: box and one value per seed (its runs at the other factors' levels "
+            "averaged, as the table and tests use them), a line joining each seed's values") in md
+    unpaired = dataclasses.replace(results, pairing="none")
+    md = render_markdown(unpaired, analyse(unpaired, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path,
+                         link_prefix="img")
+    assert "speed-up per strategy: box and one value per run" in md

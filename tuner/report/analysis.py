@@ -551,16 +551,13 @@ def _level_summaries(
     # that varies inside it are one run); counting those as separate values made the CI too narrow
     levels, notes = [], []
     for f, lvs in factor_levels.items():
-        rows = d
         others = [o for o in factor_levels if o != f]
-        if paired and others:
-            rows, gone = _complete_blocks(d, f, lvs, others)
-            if gone:
-                notes.append(f"per level of {f}: {gone} run(s) left out, each of a {unit} at a setting of "
-                             f"{', '.join(others)} that lacks a level of {f} (as the tests leave them out): "
-                             f"a {unit} averaged over other settings at each level would mix those factors' "
-                             f"effects into {f}'s")
-        per = per_unit(rows, f) if paired else per_run(rows, [f])
+        per, gone = _level_frame(d, f, factor_levels, paired=paired)
+        if gone:
+            notes.append(f"per level of {f}: {gone} run(s) left out, each of a {unit} at a setting of "
+                         f"{', '.join(others)} that lacks a level of {f} (as the tests leave them out): "
+                         f"a {unit} averaged over other settings at each level would mix those factors' "
+                         f"effects into {f}'s")
         levels += [LevelSummary(spec.name, f, lv, _describe(per.loc[per[f] == lv, "value"].to_numpy(float)))
                    for lv in lvs]
     cells: list[LevelSummary] = []
@@ -575,6 +572,41 @@ def _level_summaries(
                     )
                 )
     return levels, cells, notes
+
+
+def _level_frame(
+    d: pd.DataFrame, factor: str, factor_levels: dict[str, list[str]], *, paired: bool
+) -> tuple[pd.DataFrame, int]:
+    """The rows the per-level table summarizes for ``factor`` (columns ``unit``, ``factor``, ``value``;
+    unpaired also ``run``), and how many observed rows were left out: paired, one row per unit and level,
+    its complete blocks' runs averaged (:func:`per_unit` of :func:`_complete_blocks`); else one row per
+    run and level (:func:`per_run`)."""
+    others = [o for o in factor_levels if o != factor]
+    rows, gone = d, 0
+    if paired and others:
+        rows, gone = _complete_blocks(d, factor, factor_levels[factor], others)
+    return (per_unit(rows, factor) if paired else per_run(rows, [factor])), gone
+
+
+def level_values(results: AblationResults, metric: str, factor: str) -> pd.DataFrame:
+    """The values of ``metric`` per level of ``factor`` that the report's per-level table summarizes, as
+    :func:`analyse` reads them (missing and infinite values left out): in a study paired on its unit, one
+    value per unit and level (its runs at the other factors' levels averaged, incomplete blocks dropped),
+    else one per run. A plot of every run would pool a unit's runs at the other factors' levels as
+    independent values, which neither the table nor the tests do."""
+    import pandas as pd
+
+    obs = results.observations
+    if obs.empty or factor not in obs.columns:
+        return pd.DataFrame(columns=["unit", factor, "value"])
+    obs = obs.assign(
+        unit=obs["unit"].astype(str), value=obs["value"].astype(float),
+        **{f: obs[f].astype(str) for f in results.factors if f in obs.columns},
+    )
+    obs = obs[np.isfinite(obs["value"].to_numpy())]
+    factor_levels = {f: _levels_of(obs, f, lv) for f, lv in results.factors.items()}
+    return _level_frame(obs[obs["metric"] == metric], factor, factor_levels,
+                        paired=results.pairing == "unit")[0]
 
 
 def _complete_blocks(

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from deltatune.ablation.results import AblationResults
+    from deltatune.ablation.results import AblationResults, MetricSpec
     from deltatune.report.analysis import Analysis, FactorComparison, MetricAnalysis, PairwiseComparison
     from deltatune.stats import Description
 
@@ -262,7 +262,7 @@ def _comparison_blocks(
 def _metric_blocks(
     results: AblationResults, m: MetricAnalysis, x: str | None, hue: str | None, alpha: float
 ) -> list[Block]:
-    from deltatune.report.plots import box_strip, cd_diagram, cd_diagram_size, interaction
+    from deltatune.report.plots import cd_diagram, cd_diagram_size, interaction
 
     spec = m.spec
     direction = "higher is better" if spec.higher_is_better else "lower is better"
@@ -280,24 +280,8 @@ def _metric_blocks(
                             "note"))
     if x is not None and len(d):
         order = results.factors[x]
-        out.append(
-            _figure(
-                f"box_{_slug(spec.name)}.png",
-                f"{spec.label} per {x}: box and every observation",
-                lambda ax: box_strip(d, x=x, y="value", order=order, ax=ax).set_ylabel(spec.label),
-                (6.5, 4.0),
-            )
-        )
-        for other in (f for f in results.varied if f != x and f in d.columns):
-            out.append(  # every varied factor gets its own box, over the other factors' levels
-                _figure(
-                    f"box_{_slug(spec.name)}_{_slug(other)}.png",
-                    f"{spec.label} per {other}: box and every observation",
-                    lambda ax, f=other: box_strip(d, x=f, y="value", order=results.factors[f], ax=ax)
-                    .set_ylabel(spec.label),
-                    (6.5, 4.0),
-                )
-            )
+        for f in (x, *(f for f in results.varied if f != x and f in d.columns)):
+            out.append(_level_box(results, spec, f, "" if f == x else f"_{_slug(f)}"))
         if hue is not None:
             out.append(
                 _figure(
@@ -345,6 +329,27 @@ def _metric_blocks(
             )
         out += _comparison_blocks(c, spec.margin, fig, results.unit_name, alpha)
     return out
+
+
+def _level_box(results: AblationResults, spec: MetricSpec, factor: str, suffix: str) -> Figure:
+    """The box plot of ``spec``'s values per level of ``factor``: the values the per-level table and the
+    tests use (:func:`~deltatune.report.analysis.level_values`), one per unit with a line joining each
+    unit's values when the study pairs on its unit, else one per run; the caption says which."""
+    from deltatune.report.analysis import level_values
+    from deltatune.report.plots import box_strip
+
+    frame = level_values(results, spec.name, factor)
+    paired = results.pairing == "unit"
+    unit = results.unit_name
+    what = (f"one value per {unit} (its runs at the other factors' levels averaged, as the table and tests "
+            f"use them), a line joining each {unit}'s values" if paired else "one value per run")
+    return _figure(
+        f"box_{_slug(spec.name)}{suffix}.png",
+        f"{spec.label} per {factor}: box and {what}",
+        lambda ax: box_strip(frame, x=factor, y="value", order=results.factors[factor],
+                             unit="unit" if paired else None, ax=ax).set_ylabel(spec.label),
+        (6.5, 4.0),
+    )
 
 
 def _constant_levels_note(levels: list[tuple[str, str]], unit: str, by_factor: bool) -> str:
@@ -475,12 +480,19 @@ def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[
         )
     )
     if x is not None and all(x in r.levels for r in a.speed_runs):
-        frame = pd.DataFrame([{x: r.levels[x], "median speed-up": r.median} for r in a.speed_runs])
+        frame = pd.DataFrame([{x: r.levels[x], "unit": r.unit or r.run, "median speed-up": r.median}
+                              for r in a.speed_runs if math.isfinite(r.median)])
+        paired = results.pairing == "unit"
+        if paired:  # one value per unit, as the table above: a unit's runs at other levels share it
+            frame = frame.groupby(["unit", x], as_index=False, sort=False)["median speed-up"].mean()
+        what = (f"one value per {results.unit_name} (the mean of its runs' medians, as the table), a line "
+                f"joining each {results.unit_name}'s values" if paired else "one value per run")
         out.append(
             _figure(
                 "speed.png",
-                f"Measured speed-up per run (median of its repeats) by {x}",
-                lambda ax: box_strip(frame, x=x, y="median speed-up", order=results.factors[x], ax=ax),
+                f"Measured speed-up (median of a run's repeats) by {x}: {what}",
+                lambda ax: box_strip(frame, x=x, y="median speed-up", order=results.factors[x],
+                                     unit="unit" if paired else None, ax=ax),
                 (6.5, 3.6),
             )
         )

@@ -61,12 +61,16 @@ def box_strip(
     hue: str | None = None,
     order: Sequence[str] | None = None,
     hue_order: Sequence[str] | None = None,
+    unit: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """A box per level of ``x`` with every observation drawn over it as a point.
 
     The box shows median and quartiles; the points show the raw values, which matter with the handful of
-    seeds a study usually has (a box over five values hides how they are spread).
+    seeds a study usually has (a box over five values hides how they are spread). ``unit`` (a column; not
+    with ``hue``): the values are paired on it, and a line joins each unit's values across the levels
+    (points then sit on their level's centre, unjittered, so the lines meet them): a paired test reads
+    the differences along those lines, which the boxes alone do not show.
     """
     import seaborn as sns
 
@@ -92,7 +96,7 @@ def box_strip(
         palette="deep",
         size=6,
         alpha=0.85,
-        jitter=0.15,
+        jitter=0.0 if unit is not None and hue is None else 0.15,
         edgecolor="black",
         linewidth=0.4,
         legend=hue is not None,
@@ -102,6 +106,13 @@ def box_strip(
         handles, labels = ax.get_legend_handles_labels()
         n = len(hs or [])
         ax.legend(handles[-n:], labels[-n:], title=hue, fontsize="small")
+    elif unit is not None:
+        position = {lv: i for i, lv in enumerate(xs)}
+        for _, g in d[d[x].isin(position)].groupby(unit, sort=False):
+            g = g.sort_values(x, key=lambda c: c.map(position))
+            if len(g) > 1:
+                ax.plot(g[x].map(position).to_numpy(float), g[y].to_numpy(float), color="0.45",
+                        linewidth=0.8, alpha=0.5, zorder=1)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     _fit_level_labels(ax, xs)
