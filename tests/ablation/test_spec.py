@@ -396,3 +396,19 @@ def test_heldout_leaving_too_few_tuning_frames_is_refused_at_its_line(kind: str)
     text = f'[study]\nname = "ho"\nkind = "{kind}"\nmodel = "hrnet"\nframes = 4\nheldout = 3\n{repeat}\n'
     assert _err(text) == ("studies/x.toml:6: study.heldout: held-out frames 3 of 4: both tuning and held-out "
                           "parts need >= 2 frames")
+
+
+def test_a_search_study_whose_tpe_runs_are_random_search_says_so() -> None:
+    """trials = 4 makes every "tpe" trial one of its random startup draws: the study's notes (printed by
+    ablate, listed in the report) say so for tpe, not for random search or a baseline."""
+    s = parse_study(
+        '[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\nrepeats = 3\n[fixed]\ntrials = 4\n'
+        '[factors]\nstrategy = ["tpe", "random", "deltacnn-greedy"]\n',
+        path="s.toml",
+    )
+    notes = s.startup_notes()
+    assert len(notes) == 1 and notes[0].startswith("strategy tpe with 4 trial(s): its first 4 trials")
+    longer = parse_study('[study]\nname = "s"\nkind = "search"\nmodel = "hrnet"\n[fixed]\ntrials = 20\n'
+                         '[factors]\nstrategy = ["tpe", "random"]\n', path="s.toml")
+    assert longer.startup_notes() == []
+    assert parse_study(GOOD, path="abl.toml").startup_notes() == []

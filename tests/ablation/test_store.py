@@ -118,3 +118,18 @@ def test_a_level_written_as_another_number_type_is_named_in_the_refusal() -> Non
     said = now.differences(stored)
     assert said[0].startswith("2 of its runs taken away")
     assert said[1:] == ["scale level 1.0 was written 1: write it as before to keep its runs"]
+
+
+def test_a_report_of_a_search_study_whose_tpe_runs_are_random_search_notes_it(tmp_path: Path) -> None:
+    """The report's notes (load_results) carry the study's warning that its tpe runs never left their
+    random startup trials."""
+    import optuna
+
+    from deltatune.ablation.store import load_results
+
+    spec = parse_study('[study]\nname = "s4"\nkind = "search"\nmodel = "hrnet"\n[fixed]\ntrials = 4\n'
+                       '[factors]\nstrategy = ["tpe", "random"]\n', path="s4.toml")
+    url = f"sqlite:///{tmp_path / 's4.db'}"
+    open_ablation(url, spec, heartbeat=None)
+    results = load_results(optuna.load_study(study_name="s4", storage=url), spec)
+    assert any(n.startswith("strategy tpe with 4 trial(s)") for n in results.notes)

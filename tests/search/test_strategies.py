@@ -162,3 +162,33 @@ def test_a_baseline_interrupted_then_finished_runs_the_trials_of_an_uninterrupte
 def test_unknown_strategy_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="--strategy 'bayes' is unknown; choose one of tpe"):
         settings(strategy="bayes")
+
+
+@pytest.mark.parametrize(("name", "trials", "warned"), [
+    ("tpe", 4, True), ("tpe", 12, False), ("tpe", 30, False), ("gp", 8, True), ("gp", 9, False),
+    ("nsga2", 8, True), ("random", 2, False), ("deltacnn-greedy", 2, False),
+])
+def test_a_run_that_never_gets_past_its_random_startup_trials_is_called_random_search(
+    name: str, trials: int, warned: bool
+) -> None:
+    """A study's "tpe" of 4 trials drew all 4 at random (TPE's startup is 4 at least): it compared random
+    search with itself, and nothing said so. The warning's count is the one the sampler is built with."""
+    from deltatune.search.strategies import startup_warning, strategy_class
+
+    warning = startup_warning(name, trials)
+    assert (warning is not None) == warned
+    if warned:
+        startup = strategy_class(name).random_startup(trials)
+        assert warning.startswith(f"strategy {name} with {trials} trial(s): its first {startup} trials are "
+                                  "random draws")
+        assert "the run is a random search" in warning
+
+
+def test_the_startup_the_warning_counts_is_the_samplers_own() -> None:
+    """TPE's and GP's samplers are built with the random startup trials the warning names."""
+    from deltatune.search.strategies import GPStrategy, TPEStrategy
+
+    for trials in (4, 12, 40):
+        sampler = TPEStrategy(None, seed=0, n_trials=trials).make_sampler()  # type: ignore[arg-type]
+        assert sampler._n_startup_trials == TPEStrategy.random_startup(trials)
+    assert GPStrategy.random_startup(5) == GPStrategy.STARTUP

@@ -489,6 +489,19 @@ class StudySpec:
     def unit_name(self) -> str:
         return "segment" if self.kind == "evaluate" else "seed"
 
+    def startup_notes(self) -> list[str]:
+        """A search study's warnings of runs whose strategy never gets past its random startup trials at
+        their number of trials (:func:`~deltatune.search.strategies.startup_warning`): such a "tpe" is
+        random search, and a study comparing it with random search finds nothing to find. Empty for other
+        kinds."""
+        if self.kind != "search":
+            return []
+        from deltatune.search.strategies import startup_warning
+
+        seen = dict.fromkeys((str(self.setting(p, "strategy")), int(self.setting(p, "trials")))
+                             for p in self.points())
+        return [w for name, trials in seen if (w := startup_warning(name, trials)) is not None]
+
     def setup_rows(self) -> list[tuple[str, str]]:
         """What every run of the study shares, as ``(setting, value)`` rows for a report: the kind, the
         model and weights, the video and its crops, the clip, the repeats and the fixed settings."""

@@ -329,8 +329,9 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
         expected_runs=len(spec.runs()),
         setup=[(k, f"{v} (none here: {random_runs} of {len(seen)} runs ran seeded random weights)")
                if k == "weights" and fell_back else (k, v) for k, v in spec.setup_rows()],
-        notes=[f"{random_runs} of {len(seen)} runs ran seeded random weights ({spec.model} has no default "
-               "weights here): their losses and settings describe no trained model"] if fell_back else [],
+        notes=([f"{random_runs} of {len(seen)} runs ran seeded random weights ({spec.model} has no default "
+                "weights here): their losses and settings describe no trained model"] if fell_back else [])
+        + spec.startup_notes(),
     )
 
 

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     runs = spec.runs()
     check_url(args.storage or default_storage(spec.name))
     check_inputs(spec)  # before the progress bar: bad input is one line, nothing half-drawn
+    for warning in spec.startup_notes():  # a design that compares random search with itself
+        print(f"deltatune ablate: warning: {warning}", file=sys.stderr)
     if args.dry_run:  # what a real run would do: refuse a changed design, run only what is not finished
         from deltatune.ablation.store import stored_runs, stored_yet
 

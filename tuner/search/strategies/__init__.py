@@ -29,6 +29,7 @@ __all__ = [
     "GlobalSweepStrategy",
     "STRATEGIES",
     "make_strategy",
+    "startup_warning",
     "strategy_class",
 ]
 
@@ -57,3 +58,16 @@ def strategy_class(name: str) -> type[Strategy]:
 def make_strategy(name: str, space: Any, **kwargs: Any) -> Strategy:
     """Build strategy ``name`` over ``space`` (``seed``, ``budget``, ``n_trials`` as keywords)."""
     return strategy_class(name)(space, **kwargs)
+
+
+def startup_warning(name: str, trials: int) -> str | None:
+    """A warning when a run of strategy ``name`` with ``trials`` trials never gets past its random startup
+    trials (:meth:`Strategy.random_startup`): every trial is then a random draw, and comparing such a
+    "tpe" with random search compares random search with itself. ``None`` when the strategy models
+    anything in that many trials (or never draws at random)."""
+    startup = strategy_class(name).random_startup(trials)
+    if not startup or trials > startup:
+        return None
+    return (f"strategy {name} with {trials} trial(s): its first {startup} trials are random draws, so none "
+            f"of these is proposed by {name}'s model and the run is a random search; run more than "
+            f"{startup} trials for {name} to take part")

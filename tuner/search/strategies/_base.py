@@ -49,6 +49,13 @@ class Strategy(ABC):
         self.budget = budget
         self.n_trials = n_trials
 
+    @classmethod
+    def random_startup(cls, n_trials: int | None) -> int:
+        """How many of a run's first trials this strategy draws at random before it models anything, for a
+        run of ``n_trials`` trials (0: none, as for random search itself and the baselines). A run whose
+        trials do not exceed it is a random search under another name (:func:`startup_warning`)."""
+        return 0
+
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         """The sampler this worker's study object uses (baselines: a seeded random sampler, unused)."""
         import optuna

@@ -8,7 +8,7 @@ of parameters, so prefer ``--space group`` or ``global`` with it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from deltatune.search.strategies._base import SamplerStrategy
 
@@ -25,6 +25,13 @@ class GPStrategy(SamplerStrategy):
 
     name = "gp"
     description = "Optuna GPSampler (logEHVI, constraint-aware; use with --space group/global)"
+    #: random trials before the Gaussian process is fitted
+    STARTUP: ClassVar[int] = 8
+
+    @classmethod
+    def random_startup(cls, n_trials: int | None) -> int:
+        """The :data:`STARTUP` random trials GPSampler draws before it fits its model."""
+        return cls.STARTUP
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         import optuna
@@ -34,4 +41,4 @@ class GPStrategy(SamplerStrategy):
                 "the GP sampler over %d parameters is slow; consider --space group or global",
                 self.space.dimension,
             )
-        return optuna.samplers.GPSampler(seed=self.seed, n_startup_trials=8)
+        return optuna.samplers.GPSampler(seed=self.seed, n_startup_trials=self.STARTUP)

@@ -19,6 +19,11 @@ class NSGAIIStrategy(SamplerStrategy):
     description = "Optuna NSGAIISampler (population 8)"
     population_size: ClassVar[int] = 8
 
+    @classmethod
+    def random_startup(cls, n_trials: int | None) -> int:
+        """NSGA-II's first generation, :data:`population_size` trials, is drawn at random."""
+        return cls.population_size
+
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         import optuna
 

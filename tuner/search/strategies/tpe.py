@@ -21,10 +21,15 @@ class TPEStrategy(SamplerStrategy):
     name = "tpe"
     description = "Optuna TPESampler (multivariate, constant liar, 4-10 random startup trials)"
 
-    def startup_trials(self) -> int:
+    @classmethod
+    def random_startup(cls, n_trials: int | None) -> int:
         """Random draws before TPE models the front: a third of a short run, 10 (Optuna's default) at most,
-        so a 12-trial run still spends most of its budget on modelled proposals."""
-        return max(4, min(10, (self.n_trials or 30) // 3))
+        so a 12-trial run still spends most of its budget on modelled proposals; 4 at least."""
+        return max(4, min(10, (n_trials or 30) // 3))
+
+    def startup_trials(self) -> int:
+        """:meth:`random_startup` of this run's trials."""
+        return self.random_startup(self.n_trials)
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         import optuna
