@@ -110,3 +110,28 @@ def test_a_paired_box_plot_joins_each_units_values_across_the_levels() -> None:
         assert not [ln for ln in ax.lines if ln.get_xdata().tolist() == [0.0, 1.0]]
     finally:
         plt.close("all")
+
+
+def test_a_critical_difference_diagram_spans_every_rank_with_a_named_axis() -> None:
+    """Mean ranks 1.67, 2.17 and 2.17 of three levels filled the whole width (its axis ran 1.7 to 2.2,
+    unnamed): the axis spans 1 to k, ticks at each rank, named; labels keep three digits (1.67, not 1.7)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deltatune.report.plots import cd_diagram
+
+    names = ["a", "b", "c"]
+    ranks = pd.Series([1.6667, 2.1667, 2.1667], index=names)
+    posthoc = pd.DataFrame([[1.0, 0.8, 0.8], [0.8, 1.0, 1.0], [0.8, 1.0, 1.0]], index=names, columns=names)
+    try:
+        _, ax = plt.subplots()
+        cd_diagram(ranks, posthoc, ax=ax)
+        assert ax.get_xlim() == (1.0, 3.0)
+        assert ax.get_xticks().tolist() == [1.0, 2.0, 3.0]
+        assert ax.get_xlabel() == "mean rank (1 = best)"
+        texts = {t.get_text() for t in ax.texts}
+        assert "a (1.67)" in texts and "(2.17) c" in texts
+    finally:
+        plt.close("all")

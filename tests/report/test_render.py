@@ -398,3 +398,22 @@ def test_box_plots_of_a_paired_study_show_one_value_per_unit_and_say_so(two_by_t
     md = render_markdown(unpaired, analyse(unpaired, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path,
                          link_prefix="img")
     assert "speed-up per strategy: box and one value per run" in md
+
+
+def test_an_undefined_friedman_test_draws_no_diagram_and_no_post_hoc_matrix(tmp_path: Path) -> None:
+    """Three levels tied in every seed: the Friedman statistic is undefined (NaN), yet a Nemenyi matrix of
+    1.000 and a critical-difference diagram were drawn as if from a test. Now a note says why neither is."""
+    r = make_results(strategies=("greedy", "tpe", "nsga2"), effects={}, noise=0.0, unit_sd=0.0)
+    obs = r.observations.copy()
+    obs["value"] = obs["value"].round(6)  # each seed's levels tie exactly (no noise, no effect)
+    r = dataclasses.replace(r, observations=obs)
+    analysis = analyse(r, aso_iterations=ASO_ITERATIONS)
+    om = next(c for m in analysis.metrics if m.spec.name == "speedup" for c in m.comparisons
+              if c.factor == "strategy").omnibus
+    assert om is not None and om.test == "Friedman" and math.isnan(om.pvalue)
+    md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
+    section = next(s for s in md.split("\n## ") if s.startswith("speed-up (speedup;"))
+    assert "Critical-difference diagram of strategy" not in section
+    assert "post-hoc p-values, adjusted" not in section
+    assert ("No post-hoc p-values or critical-difference diagram: the Friedman statistic is undefined"
+            in section)

@@ -154,7 +154,12 @@ def _comparison_blocks(
     out += [Para(n, "note") for n in c.notes]
     if c.omnibus_summary:
         out.append(Para(c.omnibus_summary))
-    if c.omnibus is not None:
+    if c.omnibus is not None and not math.isfinite(c.omnibus.pvalue):
+        out.append(Para(
+            f"No post-hoc p-values or critical-difference diagram: the {c.omnibus.test} statistic is "
+            "undefined on these values (nothing to rank or no spread to compare, e.g. every block ties "
+            "its levels), and post-hoc tests of it would only print 1.000 everywhere.", "note"))
+    elif c.omnibus is not None:
         m = c.omnibus.posthoc
         out.append(
             Table(
@@ -319,7 +324,7 @@ def _metric_blocks(
     for c in m.comparisons:
         fig = None
         om = c.omnibus
-        if om is not None and om.k > 2 and len(om.mean_ranks) > 2:
+        if om is not None and om.k > 2 and len(om.mean_ranks) > 2 and math.isfinite(om.pvalue):
             fig = _figure(
                 f"cd_{_slug(spec.name)}_{_slug(c.factor)}.png",
                 f"Critical-difference diagram of {c.factor} on {spec.label}: mean rank (1 = best); a bar "

@@ -226,7 +226,10 @@ def cd_diagram(
     """Critical-difference diagram: levels on their mean rank (1 = best), bars join levels not told apart.
 
     ``posthoc`` is the square matrix of post-hoc p-values of the same levels (scikit-posthocs' Nemenyi or
-    Conover); levels joined by a crossbar do not differ at ``alpha``.
+    Conover); levels joined by a crossbar do not differ at ``alpha``. The rank axis spans every rank the
+    levels could take, 1 to k, with a tick at each and its name above it: scaled to the observed ranks
+    only (1.67 to 2.17 of 3 levels) a difference of half a rank filled the width, and read as large.
+    Ranks in the labels have three significant digits (two printed 1.67 and 1.72 alike as 1.7).
     """
     import scikit_posthocs as sp
 
@@ -237,5 +240,11 @@ def cd_diagram(
     sig.index = sig.index.astype(str)
     sig.columns = sig.columns.astype(str)
     sig = sig.loc[ranks.index, ranks.index].fillna(1.0)
-    sp.critical_difference_diagram(ranks, sig, alpha=alpha, ax=ax)
+    sp.critical_difference_diagram(ranks, sig, alpha=alpha, ax=ax, label_fmt_left="{label} ({rank:.3g})",
+                                   label_fmt_right="({rank:.3g}) {label}")
+    k = len(ranks)
+    ax.set_xlim(1.0, float(k))
+    ax.set_xticks(range(1, k + 1))
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("mean rank (1 = best)")
     return ax
