@@ -145,7 +145,7 @@ def test_cliffs_delta_is_the_mean_sign_of_every_pair_with_ties_and_bootstrap_bat
 
 
 def test_cliffs_delta_complete_separation():
-    d = cliffs_delta([5.0, 6.0, 7.0], [1.0, 2.0])
+    d = cliffs_delta([5.0, 6.0, 7.0, 8.0], [1.0, 2.0, 3.0, 4.0])
     assert (d.value, d.magnitude) == (1.0, "large")
     assert cliffs_delta([1.0, 2.0], [5.0, 6.0, 7.0]).value == -1.0
 
@@ -243,3 +243,23 @@ def test_rank_effects_tie_values_equal_in_exact_arithmetic() -> None:
     a = [(k + 3) * 100 / 119 - 3 * 100 / 119 for k in counts_a]
     b = [k * 100 / 119 for k in counts_b]
     assert cliffs_delta(a, b).value == cliffs_delta(counts_a, counts_b).value
+
+
+def test_an_effect_from_fewer_than_four_pairs_or_values_gets_no_magnitude_word() -> None:
+    """One non-zero pair made the rank-biserial r 1.00 "large" whatever the data: from fewer than
+    MIN_MAGNITUDE_N pairs (non-zero pairs for r) or values at the smaller level the value is kept and the
+    word is replaced by the reason."""
+    from deltatune.stats.effect import MIN_MAGNITUDE_N
+
+    assert MIN_MAGNITUDE_N == 4
+    r = rank_biserial([1.0, 2.0, 3.0, 4.5], [1.0, 2.0, 3.0, 4.0])  # three zero differences, one of +0.5
+    assert r.value == 1.0 and r.magnitude == "too few to name: 1 non-zero pair"
+    three = rank_biserial([1.5, 2.5, 3.5, 4.0], [1.0, 2.0, 3.0, 4.0])
+    assert three.magnitude == "too few to name: 3 non-zero pairs"
+    assert rank_biserial([1.5, 2.5, 3.5, 4.5], [1.0, 2.0, 3.0, 4.0]).magnitude == "large"
+    g = hedges_g([1.0, 2.5, 3.2], [0.0, 1.0, 2.0], paired=True)
+    assert math.isfinite(g.value) and g.magnitude == "too few to name: 3 pairs"
+    assert hedges_g([1.0, 2.5, 3.2, 4.1], [0.0, 1.0, 2.0, 3.3], paired=True).magnitude == magnitude(
+        "hedges_g", hedges_g([1.0, 2.5, 3.2, 4.1], [0.0, 1.0, 2.0, 3.3], paired=True).value)
+    d = cliffs_delta([5.0, 6.0, 7.0], [1.0, 2.0, 3.0, 4.0])
+    assert d.value == 1.0 and d.magnitude == "too few to name: 3 values at the smaller level"

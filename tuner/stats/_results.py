@@ -84,7 +84,8 @@ class EffectSize(_ToDict):
 
     ``name`` is ``"hedges_g"``, ``"cliffs_delta"`` or ``"rank_biserial"``; ``magnitude`` is
     ``"negligible"``, ``"small"``, ``"medium"`` or ``"large"`` (Cohen's 0.2/0.5/0.8 for g, Romano et al.'s
-    0.147/0.33/0.474 for Cliff's delta and rank-biserial), or ``"n/a"`` when ``value`` is NaN.
+    0.147/0.33/0.474 for Cliff's delta and rank-biserial), ``"n/a"`` when ``value`` is NaN, or why a
+    value rests on too little for a word (``"too few to name: 1 non-zero pair"``).
     """
 
     name: str

@@ -10,7 +10,9 @@ bootstraps (``scipy.stats.bootstrap``; pairs are resampled together when the des
 
 Magnitude labels use the usual thresholds on the absolute value: Cohen (1988) 0.2 / 0.5 / 0.8 for g;
 Romano et al. (2006) 0.147 / 0.33 / 0.474 for Cliff's delta, also used here for the rank-biserial
-correlation (both are differences of two dominance probabilities on [-1, 1]).
+correlation (both are differences of two dominance probabilities on [-1, 1]). An effect from fewer than
+:data:`MIN_MAGNITUDE_N` pairs (non-zero pairs for the rank-biserial r) or values at a level gets no label,
+only the reason (one non-zero pair makes r = +-1, "large", whatever the data).
 """
 
 from __future__ import annotations
@@ -52,6 +54,27 @@ def magnitude(name: str, value: float) -> str:
         if size < bound:
             return label
     return _LABELS[-1]
+
+
+#: The fewest pairs (non-zero pairs for the rank-biserial r) or values at the smaller level from which an
+#: effect size gets a magnitude word. From one non-zero pair r is +-1 whatever the data, and from 2-3 a
+#: "large" says more about the count than about the effect: the value is shown, the word is not.
+MIN_MAGNITUDE_N = 4
+
+
+def _word(name: str, value: float, n: int, nouns: tuple[str, str]) -> str:
+    """:func:`magnitude` of ``value``, or, where it rests on fewer than :data:`MIN_MAGNITUDE_N` of what
+    ``nouns`` (singular, plural) name (``n`` of them), why there is no word: ``"too few to name: 1 non-zero
+    pair"``."""
+    if math.isfinite(value) and n < MIN_MAGNITUDE_N:
+        return f"too few to name: {n} {nouns[0] if n == 1 else nouns[1]}"
+    return magnitude(name, value)
+
+
+#: What an effect of each design rests on (singular, plural), for :func:`_word`.
+_PAIRS = ("pair", "pairs")
+_NONZERO_PAIRS = ("non-zero pair", "non-zero pairs")
+_SMALLER_LEVEL = ("value at the smaller level", "values at the smaller level")
 
 
 def _correction(df: int) -> float:
@@ -181,8 +204,9 @@ def _g_with_ci(a: np.ndarray, b: np.ndarray, *, paired: bool, level: float) -> E
         t = value / _correction(df) / scale  # g = J * t * scale
         low, high = _noncentral_t_ci(t, df, scale, level)
         method = "noncentral t"
+    n, nouns = (a.size, _PAIRS) if paired else (min(a.size, b.size), _SMALLER_LEVEL)
     return EffectSize(name="hedges_g", value=value, ci_low=low, ci_high=high, level=level,
-                      magnitude=magnitude("hedges_g", value), ci_method=method)
+                      magnitude=_word("hedges_g", value, n, nouns), ci_method=method)
 
 
 def _effect(
@@ -196,7 +220,10 @@ def _effect(
     n_resamples: int,
     seed: int,
     batch: int | None = None,
+    basis: tuple[int, tuple[str, str]] | None = None,
 ) -> EffectSize:
+    """The effect ``statistic`` of ``a`` and ``b`` with its bootstrap CI; ``basis``: how many of what it
+    rests on (``(1, _NONZERO_PAIRS)``), below :data:`MIN_MAGNITUDE_N` of which it gets no magnitude word."""
     level = check_fraction(level, "level")
     n_resamples = check_positive_int(n_resamples, "n_resamples")
     value = float(statistic(a, b))
@@ -214,7 +241,7 @@ def _effect(
         ci_low=low,
         ci_high=high,
         level=level,
-        magnitude=magnitude(name, value),
+        magnitude=magnitude(name, value) if basis is None else _word(name, value, *basis),
         ci_method=method,
     )
 
@@ -289,6 +316,7 @@ def cliffs_delta(
         n_resamples=n_resamples,
         seed=seed,
         batch=batch,
+        basis=(min(x.size, y.size), _SMALLER_LEVEL),
     )
 
 
@@ -317,5 +345,5 @@ def rank_biserial(
     d = snapped_differences(x, y)
     return _effect(
         "rank_biserial", _rank_biserial, d, np.zeros_like(d), paired=True, level=level,
-        n_resamples=n_resamples, seed=seed,
+        n_resamples=n_resamples, seed=seed, basis=(int(np.count_nonzero(d)), _NONZERO_PAIRS),
     )
