@@ -135,3 +135,33 @@ def test_a_critical_difference_diagram_spans_every_rank_with_a_named_axis() -> N
         assert "a (1.67)" in texts and "(2.17) c" in texts
     finally:
         plt.close("all")
+
+
+def test_fronts_of_levels_that_share_points_stay_visible_and_the_axes_say_what_they_measure() -> None:
+    """Two levels' fronts on the same points drew one marker over the other (the first level vanished),
+    the legend showed lines for fronts of one point, and the axes read "speedup" and "accuracy loss"
+    without saying which speed-up or in what unit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deltatune.report.plots import fronts_overlay
+
+    df = pd.DataFrame({"run": ["r0", "r0", "r1", "r1", "r2"], "strategy": ["a", "a", "b", "b", "c"],
+                       "accuracy_loss": [0.0, 0.5, 0.0, 0.5, 0.2], "speedup": [1.0, 2.0, 1.0, 2.0, 1.5]})
+    try:
+        _, ax = plt.subplots()
+        fronts_overlay(df, hue="strategy", hue_order=["a", "b", "c"], xlabel="loss (points)",
+                       ylabel="MAC speedup", ax=ax)
+        marks = [c for c in ax.collections if len(c.get_offsets())]
+        shapes = [tuple(np.round(c.get_paths()[0].vertices, 6).ravel()) for c in marks]
+        assert len(set(shapes)) == 3  # one marker per level
+        sizes = [float(c.get_sizes()[0]) for c in marks]
+        assert sizes[0] > sizes[1] > sizes[2]  # a later level's mark sits inside an earlier one's
+        legend = ax.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "c"]
+        assert all(h.get_marker() not in (None, "None", "") for h in legend.legend_handles)
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("loss (points)", "MAC speedup")
+    finally:
+        plt.close("all")

@@ -417,3 +417,14 @@ def test_an_undefined_friedman_test_draws_no_diagram_and_no_post_hoc_matrix(tmp_
     assert "post-hoc p-values, adjusted" not in section
     assert ("No post-hoc p-values or critical-difference diagram: the Friedman statistic is undefined"
             in section)
+
+
+def test_the_fronts_plot_names_its_axes_with_what_the_search_measured(two_by_two, tmp_path: Path) -> None:
+    """A search study's fronts are each trial's accuracy loss and MAC speed-up on the run's tuning
+    frames: the caption and the axis names say so (they read "speedup", not which one)."""
+    from deltatune.report.document import FRONT_LOSS, FRONT_SPEED
+
+    results, analysis = two_by_two
+    md = render_markdown(results, analysis, image_dir=tmp_path, link_prefix="img")
+    assert "Pareto front of every run on its tuning frames, coloured by strategy (a marker per level)" in md
+    assert "MAC" in FRONT_SPEED and "tuning frames" in FRONT_SPEED and "points" in FRONT_LOSS

@@ -532,11 +532,18 @@ def _fronts_blocks(results: AblationResults, x: str | None) -> list[Block]:
         Heading(2, "Pareto fronts"),
         _figure(
             "fronts.png",
-            f"Pareto front of every run, coloured by {x}",
-            lambda ax: fronts_overlay(f, hue=x, hue_order=results.factors[x], ax=ax),
+            f"Pareto front of every run on its tuning frames, coloured by {x} (a marker per level)",
+            lambda ax: fronts_overlay(f, hue=x, hue_order=results.factors[x], xlabel=FRONT_LOSS,
+                                      ylabel=FRONT_SPEED, ax=ax),
             (7.0, 4.5),
         ),
     ]
+
+
+#: The axes of a search study's fronts: each trial's accuracy loss and MAC speed-up on the run's tuning
+#: frames, as the search scored it (an ablation's searches rank their trials by MACs, not by timing).
+FRONT_LOSS = "accuracy loss on tuning frames (PCK or top-1 points)"
+FRONT_SPEED = "MAC speedup on tuning frames (dense MACs / delta MACs)"
 
 
 def _runs_blocks(results: AblationResults, a: Analysis) -> list[Block]:

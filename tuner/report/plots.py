@@ -171,6 +171,11 @@ def interaction(
     return ax
 
 
+#: Markers of the levels in :func:`fronts_overlay`, in level order: a point of one level drawn over the same
+#: point of another keeps both visible (a small hollow square inside a larger ring), where one hid the other.
+FRONT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
 def fronts_overlay(
     df: pd.DataFrame,
     *,
@@ -179,34 +184,38 @@ def fronts_overlay(
     speed: str = "speedup",
     run: str = "run",
     hue_order: Sequence[str] | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Every run's Pareto front as a step line (loss vs speed-up), coloured by its level of ``hue``.
 
     Overlaying the fronts of all seeds shows the spread between repeats next to the difference between
-    levels: fronts of one colour that interleave with another colour's are not clearly different.
+    levels: fronts of one colour that interleave with another colour's are not clearly different. Each
+    level has its own hollow marker (:data:`FRONT_MARKERS`), the first levels' drawn largest, so that a
+    point several levels share shows each, one inside the other; the legend shows each level's line
+    and marker (a front of one point is a marker alone). ``xlabel``/``ylabel`` name the axes with their
+    units (which accuracy loss, which speed-up); by default the column names.
     """
+    from matplotlib.lines import Line2D
+
     ax = _axes(ax)
     d = df.assign(**{hue: df[hue].astype(str)})
     colours = level_colours(d, hue, hue_order)
-    for level in colours:
-        first = True
+    handles = []
+    for i, level in enumerate(colours):
+        marker = FRONT_MARKERS[i % len(FRONT_MARKERS)]
+        size = max(12.0, 100.0 - 35.0 * i)  # later levels smaller: they sit inside the earlier ones' marks
         for _, front in d[d[hue] == level].groupby(run, sort=True):
             f = front.sort_values(loss)
-            ax.step(
-                f[loss],
-                f[speed],
-                where="post",
-                color=colours[level],
-                lw=1.4,
-                alpha=0.75,
-                label=level if first else None,
-            )
-            ax.scatter(f[loss], f[speed], color=colours[level], s=14, alpha=0.75)
-            first = False
-    ax.set_xlabel(loss.replace("_", " "))
-    ax.set_ylabel(speed.replace("_", " "))
-    ax.legend(title=hue, fontsize="small")
+            ax.step(f[loss], f[speed], where="post", color=colours[level], lw=1.4, alpha=0.6)
+            ax.scatter(f[loss], f[speed], s=size, marker=marker, alpha=0.9, linewidths=1.4,
+                       facecolors="none", edgecolors=colours[level], zorder=3 + i)
+        handles.append(Line2D([0], [0], color=colours[level], lw=1.4, marker=marker, markersize=7,
+                              markerfacecolor="none", label=level))
+    ax.set_xlabel(xlabel or loss.replace("_", " "))
+    ax.set_ylabel(ylabel or speed.replace("_", " "))
+    ax.legend(handles=handles, title=hue, fontsize="small")
     return ax
 
 
