@@ -76,3 +76,22 @@ def test_report_json_refuses_another_suffix_before_reading(
 
 def _no_constant(token: str) -> None:
     raise AssertionError(f"not standard JSON: {token}")
+
+
+def test_the_help_and_the_readme_list_the_lower_is_better_words_the_code_reads() -> None:
+    """``report --help`` said "loss, error or time" while the code (and the README) also read memory as
+    lower-is-better: the help and the README now list the same kinds, each of which the code reads so."""
+    import argparse
+    import re
+
+    from deltatune.ablation.table import lower_is_better_by_name
+    from deltatune.cli.report import LOWER_KINDS, add_arguments, lower_kinds_text
+
+    assert all(lower_is_better_by_name(f"peak_{kind}") for kind in LOWER_KINDS)
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    helps = " ".join(a.help or "" for a in p._actions if "--lower-is-better" in a.option_strings)
+    assert f"whose name says {lower_kinds_text()}: lower" in helps
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    said = re.search(r"higher-is-better unless its name says ([a-z, ]+?) \(", readme)
+    assert said is not None and said.group(1) == lower_kinds_text()

@@ -36,6 +36,18 @@ EXAMPLES: tuple[str, ...] = (
 )
 
 
+#: The kinds of quantity that a metric's name marks as lower-is-better
+#: (:func:`deltatune.ablation.table.lower_is_better_by_name`), as this help and the README list them: one
+#: list, so that the help cannot leave out a kind the table reader reads so (it left out memory). Kept here,
+#: not beside the words, because ``report --help`` must not import the ablation package (and torch).
+LOWER_KINDS = ("loss", "error", "time", "memory")
+
+
+def lower_kinds_text() -> str:
+    """:data:`LOWER_KINDS` as words of a sentence: ``"loss, error, time or memory"``."""
+    return f"{', '.join(LOWER_KINDS[:-1])} or {LOWER_KINDS[-1]}"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", help="study file (.toml), its sqlite file (.db), a storage URL, or a CSV table")
     p.add_argument(
@@ -83,7 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="the repeated unit's column (default: unit, else seed, else every row its own)")
     table.add_argument("--lower-is-better", type=_names, default=[], metavar="A,B",
                        help="metrics where smaller is better (default: higher is better, except a metric "
-                       "whose name says loss, error or time: lower, said in a note)")
+                       f"whose name says {lower_kinds_text()}: lower, said in a note)")
     table.add_argument("--higher-is-better", type=_names, default=[], metavar="A,B",
                        help="metrics where larger is better, whatever their names say")
     table.add_argument("--margin", action="append", default=[], metavar="METRIC=X",

@@ -24,6 +24,7 @@ from deltatune.report.wording import (
     fmt,
     fmt_eps,
     fmt_p,
+    fmt_prob,
     fmt_signed,
     missing_values,
     p_is,
@@ -218,9 +219,9 @@ def _comparison_blocks(
                     fmt_p(eq.pvalue) if eq else "–",
                     _diff_ci(eq.ci_low, eq.ci_high) if eq else "–",
                     p.equivalence_verdict or "–",
-                    fmt(b.p_left) if b else "–",
-                    fmt(b.p_rope) if b else "–",
-                    fmt(b.p_right) if b else "–",
+                    fmt_prob(b.p_left) if b else "–",
+                    fmt_prob(b.p_rope) if b else "–",
+                    fmt_prob(b.p_right) if b else "–",
                 )
             )
         out.append(

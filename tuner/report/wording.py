@@ -113,6 +113,16 @@ def fmt_p(p: Any) -> str:
     return "< 0.001" if v < 0.001 else _off_the_mark(v, 3, _ALPHAS)
 
 
+def fmt_prob(p: Any) -> str:
+    """A posterior probability in the p-value's format: three decimals, "< 0.001" and "> 0.999" at the
+    ends (a sampled 1.00 is not certainty, and "1.00" beside p-values of "< 0.001" read as another
+    scale); "–" when missing."""
+    if not _finite(p):
+        return "–"
+    v = float(p)
+    return "< 0.001" if v < 0.001 else "> 0.999" if v > 0.999 else f"{v:.3f}"
+
+
 def fmt_eps(eps: Any) -> str:
     """An ASO eps_min as :func:`fmt` writes it, with more decimals where three would round it onto 0.2 or
     0.5, the thresholds its verdict is read against (0.19995 printed "0.200 ... better")."""
