@@ -428,3 +428,19 @@ def test_the_fronts_plot_names_its_axes_with_what_the_search_measured(two_by_two
     md = render_markdown(results, analysis, image_dir=tmp_path, link_prefix="img")
     assert "Pareto front of every run on its tuning frames, coloured by strategy (a marker per level)" in md
     assert "MAC" in FRONT_SPEED and "tuning frames" in FRONT_SPEED and "points" in FRONT_LOSS
+
+
+def test_a_report_of_an_incomplete_study_says_so_at_the_top(tmp_path: Path) -> None:
+    """A study with runs still to come said so only in its runs section, after the primary comparison
+    a reader may stop at: the line under the title says it first."""
+    r = make_results(seeds=5, keep=lambda row: not (row["strategy"] == "tpe" and row["seed"] == 4))
+    analysis = analyse(r, aso_iterations=ASO_ITERATIONS)
+    assert analysis.runs.completed < analysis.runs.expected
+    md = render_markdown(r, analysis, image_dir=tmp_path, link_prefix="img")
+    top = md.split("\n## ")[0]
+    assert (f"Incomplete study: {analysis.runs.completed} of {analysis.runs.expected} runs finished "
+            f"({analysis.runs.expected - analysis.runs.completed} missing)") in top
+    full = make_results(seeds=5)
+    md = render_markdown(full, analyse(full, aso_iterations=ASO_ITERATIONS), image_dir=tmp_path,
+                         link_prefix="img")
+    assert "Incomplete study" not in md

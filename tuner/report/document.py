@@ -627,6 +627,12 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
             "note",
         ),
     ]
+    rc = analysis.runs
+    if rc.completed < rc.expected:  # said before any number, not only in the runs section below
+        out.insert(1, Para(
+            f"Incomplete study: {rc.completed} of {rc.expected} runs finished ({rc.expected - rc.completed} "
+            "missing). Every number below is from the finished runs only and can change once the rest "
+            "have run.", "key"))
     if results.setup:
         out += [Heading(2, "Setup"), Table(("setting", "value"), tuple(results.setup))]
     out += _runs_blocks(results, analysis)
