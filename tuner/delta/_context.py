@@ -45,5 +45,18 @@ class RunContext:
     keyframe_change: float | None = None
     #: Set by the network before each frame: whether such a restart may happen on this frame.
     restart_allowed: bool = False
+    #: Set by a network with several frame inputs before each frame (after comparing every input): whether
+    #: this frame runs dense (the dense refresh, or a key frame on change), one decision for all inputs
+    #: (``rule.frame_refresh_due``). ``None``: the one input decides itself (``InputSparsify``).
+    frame_dense: bool | None = None
     #: Frames run through that fallback since the last reset.
     refreshed: int = 0
+
+    @property
+    def dense_fraction(self) -> float | None:
+        """The changed-input fraction at which the current frame runs dense: the dense refresh's when it
+        is allowed (exact), the key frame on change's when that is, else ``None`` (the two exclude each
+        other: one needs the refresh exact, the other not)."""
+        if self.refresh_allowed:
+            return self.refresh_fraction
+        return self.keyframe_change if self.restart_allowed else None

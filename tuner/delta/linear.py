@@ -195,6 +195,19 @@ def _record(
         )
 
 
+def _same_frame(op: DeltaOp, values: list[DeltaValue]) -> bool:
+    """Whether ``values`` (the delta operands of a merge) are all first (dense) values; raises when some
+    are and others are deltas, which has no meaning (a dense value plus a change is neither). The
+    network decides a dense frame for all its inputs at once, so this only guards that promise."""
+    first = values[0].first
+    if any(v.first != first for v in values[1:]):
+        raise RuntimeError(
+            f"{op.name}: a dense (first-frame) value meets a delta; every input of a frame must run "
+            "dense or every input as deltas (an engine bug: please report it)"
+        )
+    return first
+
+
 def _pair(v: Any) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
@@ -514,7 +527,7 @@ class AddSubOp(DeltaOp):
         self.plain = plain and not subtract
 
     def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaValue:
-        if not rest and not kwargs and _is_dt(a) and _is_dt(b) and not a.first:
+        if not rest and not kwargs and _is_dt(a) and _is_dt(b) and not a.first and not b.first:
             # the common case: two deltas; an operand known to be empty contributes nothing
             if b.empty:
                 return a
@@ -524,9 +537,10 @@ class AddSubOp(DeltaOp):
                 return lazy  # summed by whoever reads it (the compiled truncation step reads the parts)
             return DeltaTensor(self.invoke(a.data, b.data), union([a.mask, b.mask]), False)
         dts = [v for v in (a, b) if _is_dt(v)]
-        if dts[0].first or len(dts) == 2:
+        first = _same_frame(self, dts)
+        if first or len(dts) == 2:
             out = self.invoke(*_data((a, b)), *rest, **kwargs)
-            if dts[0].first:
+            if first:
                 return DeltaTensor(out, None, True)
             return DeltaTensor(out, union([a.mask, b.mask]), False)
         # one operand is a constant: it does not change between frames
@@ -548,7 +562,7 @@ class CatOp(DeltaOp):
 
     def forward(self, tensors: Any, *args: Any, **kwargs: Any) -> DeltaValue:
         dim = kwargs.get("dim", args[0] if args else 0)
-        first = delta_leaves(tensors)[0].first
+        first = _same_frame(self, delta_leaves(tensors))
         for t in tensors:
             if not _is_dt(t):
                 raise UnsupportedOpError(f"{self.name}: cat of a frame-dependent and a constant tensor")

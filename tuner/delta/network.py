@@ -16,6 +16,7 @@ from deltatune.delta.backends import Backend
 from deltatune.delta.fingerprint import weights_fingerprint
 from deltatune.delta.rule import (
     MODES,
+    frame_refresh_due,
     is_keyframe_change,
     is_keyframe_interval,
     refresh_exact,
@@ -77,6 +78,8 @@ class DeltaNetwork(nn.Module):
         ]
         inputs = [op for op in ops if isinstance(op, InputSparsify)]
         self._input_op = inputs[0] if len(inputs) == 1 else None
+        #: the input sparsifiers in the order of the frame inputs (one per placeholder of the graph)
+        self._input_ops = inputs
         #: Run consecutive dense-refresh frames through the original dense model (see :meth:`forward`).
         self.lazy_refresh = True
         self._stale = False  # buffers after the input are not materialised (lazy refresh frames ran)
@@ -136,6 +139,8 @@ class DeltaNetwork(nn.Module):
             if self._stale:
                 self._materialise()
             before = ctx.refreshed
+            if len(self._input_ops) > 1:
+                self._decide_frame(inputs)
             gm = self.graph_module
             hooked = observed or bool(gm._forward_hooks or gm._forward_pre_hooks)
             run = gm if hooked else self._direct_graph()
@@ -147,6 +152,31 @@ class DeltaNetwork(nn.Module):
                 self._restart_streams()
             self._ctx.frame -= 1
             raise
+        finally:
+            ctx.frame_dense = None
+            for op in self._input_ops:
+                op._pending = None
+
+    def _decide_frame(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        """Decide, for a network with several frame inputs, whether this frame runs dense (the dense
+        refresh, or a key frame on change) once for all of them (``rule.frame_refresh_due``): every
+        input is compared ahead of the graph (``InputSparsify.compare_ahead``; the graph's input steps
+        take those results), and when any input changed at the fraction or more, every input runs the
+        frame densely. Each input deciding alone would send a dense value down one branch and a delta
+        down another into the same add or cat (0.4 off from then on, on a frame + depth network).
+        An input restarted by ``auto_reset`` (its shape changed) restarts every input with it."""
+        ctx, ops = self._ctx, self._input_ops
+        if len(inputs) != len(ops):
+            return  # the graph refuses the call with the usual TypeError
+        xs = [op._prepare(x) for op, x in zip(ops, inputs, strict=True)]  # may refuse before any change
+        if any(op.ref is None for op in ops):
+            if not all(op.ref is None for op in ops):
+                self._restart_streams()  # one input restarted: every input restarts (runs as frame 0)
+            return
+        changed = [op.compare_ahead(x) for op, x in zip(ops, xs, strict=True)]
+        ctx.frame_dense = frame_refresh_due(changed, ctx.dense_fraction)
+        if ctx.frame_dense:
+            ctx.refreshed += 1
 
     def _lazy_ok(self, inputs: tuple[torch.Tensor, ...], observed: bool) -> bool:
         """Whether this frame may skip the delta graph: a lazy refresh is possible and nothing observes

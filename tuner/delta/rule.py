@@ -31,6 +31,11 @@ Semantics (docs/design.md#delta-semantics):
   the stream: it runs dense like frame 0, on the frame itself, and is exact. On video where most of the
   picture moves, this bounds a frame's cost by a dense pass instead of a delta pass that updates nearly
   everything and pays the truncation work on top.
+* **Several inputs** (:func:`frame_refresh_due`): a network with more than one frame input (a frame and a
+  depth map, two views, a conditioning vector) decides the dense refresh and the key frame on change once
+  per frame, for all its inputs: when any input changed at the fraction or more, every input runs the
+  frame densely (on its ``ref``, or on its frame for a key frame). Decided per input, one branch would
+  carry a dense value and another a delta into the same merge, which has no meaning.
 
 Which body is which. The functions here are the definition; every other body is derived from them or held
 to them by tests:
@@ -44,8 +49,8 @@ to them by tests:
   (``test_compiled_truncation_equals_the_torch_step``, ``test_compiled_input_sparsify_equals_the_torch_step``)
   and ``tests/delta/test_rule.py``.
 * ``DeltaNetwork.forward`` and ``InputSparsify`` decide dense refreshes and key frames on change with
-  :func:`refresh_exact` and :func:`refresh_due`; ``DeltaNetwork.forward`` decides key frames with
-  :func:`refresh_keyframe`.
+  :func:`refresh_exact` and :func:`refresh_due` (several inputs: :func:`frame_refresh_due`);
+  ``DeltaNetwork.forward`` decides key frames with :func:`refresh_keyframe`.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ __all__ = [
     "island_step",
     "refresh_exact",
     "refresh_due",
+    "frame_refresh_due",
     "refresh_keyframe",
     "is_keyframe_change",
     "is_keyframe_interval",
@@ -190,6 +196,13 @@ def refresh_due(count: int, total: int, fraction: float | None) -> bool:
     """Whether a frame whose input changed at ``count`` of ``total`` pixels runs densely (``fraction``:
     the network's ``dense_refresh`` setting; ``None`` never)."""
     return fraction is not None and count >= fraction * total
+
+
+def frame_refresh_due(changed: Iterable[tuple[int, int]], fraction: float | None) -> bool:
+    """Whether a frame of a network with several inputs runs densely: ``changed`` holds each input's
+    ``(count, total)`` of changed pixels, and the frame is due when any input is (:func:`refresh_due`).
+    One decision for every input, so that no merge meets a dense value and a delta."""
+    return any(refresh_due(count, total, fraction) for count, total in changed)
 
 
 def refresh_keyframe(frame: int, interval: int) -> bool:

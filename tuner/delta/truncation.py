@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -152,6 +152,19 @@ def _zero_like(cache: ZeroCache, x: DeltaValue) -> DeltaValue:
     return hit  # type: ignore[return-value]
 
 
+class _Compared(NamedTuple):
+    """One input's comparison of a frame against ``ref`` (``ref`` already updated): the compiled step's
+    ``delta`` (or ``None``), else the torch step's ``diff`` and ``score``; the active pixels and their
+    number."""
+
+    x: Tensor
+    delta: Tensor | None
+    diff: Tensor | None
+    score: Tensor | None
+    active: Tensor
+    changed: int
+
+
 class InputSparsify(TruncationOp):
     """Turns dense frames into deltas against a per-pixel reference (threshold name ``input``)."""
 
@@ -166,9 +179,13 @@ class InputSparsify(TruncationOp):
         self.ref: Tensor | None = None
         #: Whether the compiled step writes the zeros of its deltas (set at conversion from the readers)
         self.zero_fill = True
+        #: this frame's comparison, made ahead of the graph by a network with several inputs (see
+        #: :meth:`compare_ahead`); :meth:`forward` takes it
+        self._pending: _Compared | None = None
 
     def reset(self) -> None:
         self.ref = None
+        self._pending = None
 
     def _prepare(self, x: Tensor) -> Tensor:
         """``x`` in the backend's layout, checked against the running stream (restarting it when the
@@ -233,19 +250,39 @@ class InputSparsify(TruncationOp):
         return diff * active, active, int(active.sum())
 
     def _refresh_due(self, active: Tensor, count: int) -> bool:
-        """Whether this frame runs densely: an exact dense refresh on ``ref``, or a key frame on change."""
+        """Whether this frame runs densely: an exact dense refresh on ``ref``, or a key frame on change.
+        A network with several inputs decides it once for all of them (``ctx.frame_dense``)."""
         ctx = self.ctx
-        if ctx.refresh_allowed and refresh_due(count, active.numel(), ctx.refresh_fraction):
-            return True
-        return ctx.restart_allowed and refresh_due(count, active.numel(), ctx.keyframe_change)
+        if ctx.frame_dense is not None:
+            return ctx.frame_dense
+        return refresh_due(count, active.numel(), ctx.dense_fraction)
 
     def _dense_frame(self, x: Tensor) -> Tensor:
         """The input a dense frame runs on: ``ref`` for the exact dense refresh; the frame itself for a
-        key frame on change, which becomes the new reference (the stream restarts here)."""
+        key frame on change, which becomes the new reference (the stream restarts here). The frame is
+        counted here when this input decided it alone (a network with several inputs counts it once)."""
         if not self.ctx.refresh_allowed:
             self.ref = x.detach().clone()
-        self.ctx.refreshed += 1
+        if self.ctx.frame_dense is None:
+            self.ctx.refreshed += 1
         return self.ref  # type: ignore[return-value]
+
+    def _compared(self, x: Tensor) -> _Compared:
+        """Compare frame ``x`` (prepared) against ``ref``, updating ``ref``."""
+        fast = self._compare_compiled(x)
+        if fast is not None:
+            return _Compared(x, fast[0], None, None, fast[1], fast[2])
+        diff, score, active, count = self._compare(x)
+        return _Compared(x, None, diff, score, active, count)
+
+    def compare_ahead(self, x: Tensor) -> tuple[int, int]:
+        """For a network with several inputs, before its graph runs: compare frame ``x`` (prepared, with
+        a running stream) now and keep the result for :meth:`forward`; returns ``(count, total)`` of the
+        changed pixels, from which the network decides the frame's dense refresh or key frame for every
+        input at once (:func:`~deltatune.delta.rule.frame_refresh_due`)."""
+        c = self._compared(x)
+        self._pending = c
+        return c.changed, c.active.numel()
 
     def dense_refresh_input(self, x: Tensor) -> Tensor | None:
         """For :class:`~deltatune.delta.network.DeltaNetwork`'s lazy refresh: when frame ``x`` is a
@@ -256,26 +293,25 @@ class InputSparsify(TruncationOp):
             return None
         x = self._prepare(x)
         ref = self.ref
-        fast = self._compare_compiled(x)
-        active, count = (fast[1], fast[2]) if fast is not None else self._compare(x)[2:]
+        c = self._compared(x)
+        active, count = c.active, c.changed
         if not self._refresh_due(active, count):
             self.ref = ref
             return None
         return self._dense_frame(x)
 
     def forward(self, x: Tensor) -> DeltaValue:
-        x = self._prepare(x)
-        if self.ref is None:
-            self.ref = x.detach().clone()
-            self._record(x, None, first=True)
-            self.log(first=True, value=x)
-            return DeltaTensor(x, None, True)
-        fast = self._compare_compiled(x)
-        if fast is not None:  # no explain log here: diff and score are not materialised
-            delta, active, count = fast
-            diff = score = None
-        else:
-            diff, score, active, count = self._compare(x)
+        c, self._pending = self._pending, None
+        if c is None:
+            x = self._prepare(x)
+            if self.ref is None:
+                self.ref = x.detach().clone()
+                self._record(x, None, first=True)
+                self.log(first=True, value=x)
+                return DeltaTensor(x, None, True)
+            c = self._compared(x)
+        # no explain log on the compiled path (``delta`` set): diff and score are not materialised
+        x, delta, diff, score, active, count = c
         self._record(x, active, first=False)
         if self._refresh_due(active, count):
             # Network-wide dense fallback. With every later threshold 0 and accumulation on, the delta
@@ -287,7 +323,7 @@ class InputSparsify(TruncationOp):
             dense = self._dense_frame(x)
             self.log(first=False, diff=diff, score=score, mask=active, refresh=True, ref=self.ref)
             return DeltaTensor(dense, None, True)
-        if fast is not None:
+        if delta is not None:
             return (
                 DeltaTensor(delta, active, False, count)
                 if self.zero_fill
