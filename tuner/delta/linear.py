@@ -208,6 +208,20 @@ def _same_frame(op: DeltaOp, values: list[DeltaValue]) -> bool:
     return first
 
 
+def _masks_of(out: Tensor, masks: list[Tensor | None]) -> Tensor | None:
+    """The updated pixels of ``out``, a broadcasting merge of deltas with ``masks``: their union, each
+    broadcast to ``out``'s mask shape as its delta is to ``out`` (a ``[N, 1, 1, 1]`` mask of a
+    ``[N, C, 1, 1]`` delta marks every pixel of its sample). A mask that cannot be placed so (its delta
+    has fewer dims than ``out``) gives ``None``: every pixel may have changed."""
+    ms: list[Tensor | None] = []
+    for m in masks:
+        if m is None or m.dim() != out.dim():
+            return None
+        want = mask_shape(out)
+        ms.append(m if tuple(m.shape) == want else m.expand(want).contiguous())
+    return union(ms)
+
+
 def _pair(v: Any) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
@@ -527,7 +541,15 @@ class AddSubOp(DeltaOp):
         self.plain = plain and not subtract
 
     def forward(self, a: Any, b: Any, *rest: Any, **kwargs: Any) -> DeltaValue:
-        if not rest and not kwargs and _is_dt(a) and _is_dt(b) and not a.first and not b.first:
+        if (
+            not rest
+            and not kwargs
+            and _is_dt(a)
+            and _is_dt(b)
+            and not a.first
+            and not b.first
+            and a.shape == b.shape
+        ):
             # the common case: two deltas; an operand known to be empty contributes nothing
             if b.empty:
                 return a
@@ -542,13 +564,27 @@ class AddSubOp(DeltaOp):
             out = self.invoke(*_data((a, b)), *rest, **kwargs)
             if first:
                 return DeltaTensor(out, None, True)
-            return DeltaTensor(out, union([a.mask, b.mask]), False)
-        # one operand is a constant: it does not change between frames
-        if _is_dt(a):
-            return DeltaTensor(a.data, a.mask, False)
+            return DeltaTensor(out, _masks_of(out, [a.mask, b.mask]), False)
+        # one operand is a constant: it does not change between frames, but may broadcast the delta to
+        # a larger shape (a one-channel map plus a [1, C, H, W] positional map): the change then
+        # reaches every element the operand's element reaches in the result
+        v, const = (a, b) if _is_dt(a) else (b, a)
+        shape = torch.broadcast_shapes(v.shape, const.shape if isinstance(const, Tensor) else ())
+        if v is a:
+            if shape == v.shape:
+                return DeltaTensor(a.data, a.mask, False)
+            return self._expanded(a.data, a.mask, shape)
         alpha = kwargs.get("alpha", 1)
         sign = -alpha if self.subtract else alpha
-        return DeltaTensor(b.data * sign, b.mask, False)
+        if shape == v.shape:
+            return DeltaTensor(b.data * sign, b.mask, False)
+        return self._expanded(b.data * sign, b.mask, shape)
+
+    def _expanded(self, d: Tensor, mask: Tensor | None, shape: torch.Size) -> DeltaValue:
+        """The delta ``d`` broadcast to the result's ``shape`` (in the backend's layout), with its mask."""
+        cl = len(shape) == 4 and self.ctx.backend.channels_last
+        out = d.expand(shape).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+        return DeltaTensor(out, _masks_of(out, [mask]), False)
 
 
 class CatOp(DeltaOp):

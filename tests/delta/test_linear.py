@@ -1,0 +1,88 @@
+"""Linear delta ops on real small networks: merges whose operands broadcast to a larger result."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deltatune.delta import convert
+
+
+class _BroadcastConst(nn.Module):
+    """A one-channel map plus and minus constants that broadcast it to four channels (a positional map
+    ``[1, 4, H, W]``, a per-channel bias ``[1, 4, 1, 1]``), then a conv and a channel sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Conv2d(3, 1, 3, padding=1)
+        self.b = nn.Conv2d(3, 1, 1)
+        self.c = nn.Conv2d(4, 3, 3, padding=1)
+        self.register_buffer("pos", torch.randn(1, 4, 10, 12))
+        self.register_buffer("bias", torch.randn(1, 4, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = F.relu(self.a(x) + self.pos)
+        z = F.relu(self.bias - self.b(x))
+        return self.c(y + z), F.relu(self.pos + self.a(x)).sum(1)
+
+
+class _BroadcastDeltas(nn.Module):
+    """A conditioning vector's per-channel map ``[N, 4, 1, 1]`` added to a frame's ``[N, 4, H, W]``: two
+    changing operands of different shapes (one of them without change on some frames)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.lin = nn.Linear(5, 4)
+        self.c = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        g = self.lin(c).view(-1, 4, 1, 1)
+        a = self.a(x)
+        return self.c(torch.cat([F.relu(a + g), F.relu(g - a)], dim=1))
+
+
+def _err(a: object, b: object) -> float:
+    fa = a if isinstance(a, tuple) else (a,)
+    fb = b if isinstance(b, tuple) else (b,)
+    return max(float((x - y).abs().max()) for x, y in zip(fa, fb, strict=True))
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_a_delta_broadcast_by_a_constant_reaches_every_element_of_the_result(backend: str) -> None:
+    """``conv1ch(x) + pos[1, 4, H, W]``: the change reaches all four channels. Passed on with the
+    operand's one channel, the reference backend was 0.56 off and the sparse one raised in its
+    truncation kernel."""
+    model = _BroadcastConst().eval()
+    g = torch.Generator().manual_seed(2)
+    frames = [torch.rand(2, 3, 10, 12, generator=g)]
+    for t in range(4):
+        x = frames[-1].clone()
+        x[:, :, 2 * t : 2 * t + 2, 3:6] += 0.5
+        frames.append(x)
+    net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
+    with torch.no_grad():
+        errs = [_err(net(x), model(x)) for x in frames]
+    assert max(errs) < 1e-4, errs
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_two_deltas_of_different_shapes_add_to_the_broadcast_shape(backend: str) -> None:
+    """A ``[N, 4, 1, 1]`` delta plus a ``[N, 4, H, W]`` one, including frames where either carries no
+    change (the other was passed on alone, with its own shape: the cat after it raised)."""
+    model = _BroadcastDeltas().eval()
+    g = torch.Generator().manual_seed(3)
+    x, c = torch.rand(2, 3, 8, 8, generator=g), torch.rand(2, 5, generator=g)
+    x1 = x.clone()
+    x1[:, :, 2:4, 2:4] += 0.5
+    c1 = c.clone()
+    c1[1] += 0.3
+    frames = [(x, c), (x1, c), (x1, c1), (x, c1), (x, c1)]
+    net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
+    with torch.no_grad():
+        errs = [_err(net(*f), model(*f)) for f in frames]
+    assert max(errs) < 1e-4, errs
