@@ -86,3 +86,38 @@ def test_two_deltas_of_different_shapes_add_to_the_broadcast_shape(backend: str)
     with torch.no_grad():
         errs = [_err(net(*f), model(*f)) for f in frames]
     assert max(errs) < 1e-4, errs
+
+
+class _Reductions(nn.Module):
+    """Score heads: a sum to one value per sample ``[N]``, a mean to a scalar, and a non-linearity on
+    the per-sample values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = F.relu(self.a(x))
+        per_sample = y.sum((1, 2, 3))
+        return per_sample, y.mean(), torch.sigmoid(per_sample - 10.0) + F.relu(y.mean((1, 2, 3)) - 0.2)
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_reductions_to_one_value_per_sample_or_a_scalar_are_exact(backend: str) -> None:
+    """``y.sum((1, 2, 3))`` (``[N]``) and ``y.mean()`` (a scalar) are linear: each element is one
+    pixel of its own (a changed sample updates its value). Frame 1 raised in the mask inference."""
+    model = _Reductions().eval()
+    g = torch.Generator().manual_seed(4)
+    frames = [torch.rand(2, 3, 6, 8, generator=g)]
+    for t in range(3):
+        x = frames[-1].clone()
+        x[t % 2, :, 1:3, 2 * t : 2 * t + 2] += 0.5  # one stream changes, the other not
+        frames.append(x)
+    net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
+    with torch.no_grad():
+        errs = [_err(net(x), model(x)) for x in frames]
+        assert max(errs) < 1e-4, errs
+        truncated = convert(model, thresholds=0.05, backend=backend)
+        outs = [truncated(x) for x in frames]
+    assert [tuple(o.shape) for o in outs[-1]] == [(2,), (), (2,)]

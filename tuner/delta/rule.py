@@ -87,8 +87,11 @@ def pixel_score(d: Tensor, mode: str) -> Tensor:
     """Per-pixel magnitude of a change ``d`` ``[N, C, *S]`` over its channels -> ``[N, 1, *S]``.
 
     ``max``: max |d| over channels (DeltaCNN's default); ``norm``: L2 norm over channels; ``rms``: root
-    mean square over channels.
+    mean square over channels. A change with fewer than two dims (one value per sample ``[N]``, or a
+    scalar) has no channels: each element is a pixel, scored ``|d|`` in every mode.
     """
+    if d.dim() < 2 and mode in MODES:
+        return d.abs()
     if mode == "max":
         return d.abs().amax(dim=1, keepdim=True)
     if mode == "norm":

@@ -7,7 +7,8 @@ Every value implements one interface, :class:`DeltaValue`. For one node of the n
 * ``first=False``: :attr:`~DeltaValue.data` is the *delta* (the change since the last propagated value;
   exactly zero outside the mask) and :attr:`~DeltaValue.mask` marks the *updated* pixels, shape
   ``[N, 1, *spatial]`` (a pixel is all channels at one spatial position; a 2-D ``[N, C]`` tensor is one
-  pixel per batch entry). ``mask=None`` means "every pixel may have changed". :attr:`~DeltaValue.count`
+  pixel per batch entry; a ``[N]`` or scalar value has no channels: each element is a pixel and the
+  mask has its shape). ``mask=None`` means "every pixel may have changed". :attr:`~DeltaValue.count`
   is the number of updated pixels when the producing op knows it for free (``None``: unknown);
   ``count == 0`` lets consumers skip all work.
 
@@ -400,8 +401,12 @@ class DeltaUpsampled(_LazyDelta):
 
 
 def mask_shape(t: Tensor | torch.Size | DeltaValue) -> tuple[int, ...]:
-    """Shape of the pixel mask of ``t`` (a tensor, a shape or a value): ``[N, 1, *spatial]``."""
+    """Shape of the pixel mask of ``t`` (a tensor, a shape or a value): ``[N, 1, *spatial]``. A value
+    with fewer than two dims (a reduction to one value per sample ``[N]``, or to a scalar) has no
+    channels: each element is a pixel of its own, and the mask has the value's shape."""
     s = t if isinstance(t, torch.Size) else t.shape
+    if len(s) < 2:
+        return tuple(s)
     return (s[0], 1, *s[2:])
 
 
@@ -449,9 +454,8 @@ def count_true(mask: Tensor | None, t: Tensor | torch.Size | DeltaValue) -> int:
     """Number of updated pixels of ``t`` (a tensor, a shape or a value), summed over the batch; a
     ``None`` mask counts every pixel."""
     if mask is None:
-        s = t if isinstance(t, torch.Size) else t.shape
-        n = s[0]
-        for d in s[2:]:
+        n = 1
+        for d in mask_shape(t):
             n *= d
         return int(n)
     return int(mask.sum().item())
