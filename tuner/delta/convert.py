@@ -61,6 +61,29 @@ class DeltaTracer(fx.Tracer):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _InPlaceProxy(node, self)
+
+
+class _InPlaceProxy(fx.Proxy):
+    """A proxy that records ``y += x`` as ``operator.iadd`` (and ``-=``, ``*=``, ``/=`` alike).
+
+    ``fx.Proxy`` has no in-place operators, so Python ran ``y = y + x`` instead: the graph showed a new
+    tensor, where the model changes ``y``'s storage, and every view of it (``x2 = x[:, :1]; x2 += 1``
+    changes ``x``). Recorded as what it is, :func:`refuse_hidden_mutations` sees it."""
+
+    def __iadd__(self, other: Any) -> fx.Proxy:
+        return self.tracer.create_proxy("call_function", operator.iadd, (self, other), {})
+
+    def __isub__(self, other: Any) -> fx.Proxy:
+        return self.tracer.create_proxy("call_function", operator.isub, (self, other), {})
+
+    def __imul__(self, other: Any) -> fx.Proxy:
+        return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
+
+    def __itruediv__(self, other: Any) -> fx.Proxy:
+        return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
+
 
 def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx.GraphModule:
     """Symbolically trace ``model``; a model fx cannot trace is a clear :class:`UnsupportedOpError`."""
@@ -80,8 +103,15 @@ def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx
     return fx.GraphModule(tracer.root, graph, type(model).__name__)
 
 
-#: Python's in-place operators, as torch.fx records ``y += x`` and friends.
+#: Python's in-place operators, as :class:`_InPlaceProxy` records ``y += x`` and friends, and their plain
+#: forms, which the converted ops run.
 _INPLACE_OPERATORS = (operator.iadd, operator.isub, operator.imul, operator.itruediv)
+_PLAIN_OPERATORS = {
+    operator.iadd: operator.add,
+    operator.isub: operator.sub,
+    operator.imul: operator.mul,
+    operator.itruediv: operator.truediv,
+}
 
 
 def _mutates(node: fx.Node, inplace_modules: set[str]) -> bool:
@@ -114,6 +144,8 @@ def _out_of_place(node: fx.Node) -> Any:
             name[:-1] if _inplace_name(name) and callable(getattr(torch.Tensor, name[:-1], None)) else name
         )
         return _MethodCall(plain)
+    if node.target in _PLAIN_OPERATORS:
+        return _PLAIN_OPERATORS[node.target]
     fn = _callable(node.target)
     name = getattr(node.target, "__name__", "")
     if _inplace_name(name):
@@ -133,29 +165,93 @@ def _reads_shape_only(node: fx.Node) -> bool:
     )
 
 
+#: Methods whose result can share its input's storage (a view, or the input itself): an in-place change
+#: through one of them changes the others, which torch.fx does not record.
+_ALIAS_METHODS = frozenset(
+    {
+        "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze",
+        "transpose", "permute", "t", "narrow", "select", "expand", "expand_as", "split", "split_with_sizes",
+        "tensor_split", "chunk", "unbind", "contiguous", "detach", "as_strided", "movedim", "moveaxis",
+        "swapaxes", "swapdims", "diagonal", "unfold", "__getitem__", "to", "float", "type_as", "cpu",
+        "cuda", "real", "view_as_real",
+    }
+)  # fmt: skip
+#: Functions alike (``operator.getitem`` is ``y[:, :2]``, and an item of ``split``'s tuple).
+_ALIAS_FUNCTIONS = frozenset(
+    {
+        operator.getitem, torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.transpose,
+        torch.permute, torch.narrow, torch.select, torch.split, torch.tensor_split, torch.chunk, torch.unbind,
+        torch.movedim, torch.moveaxis, torch.swapaxes, torch.swapdims, torch.t, torch.detach, torch.diagonal,
+        torch.as_strided,
+    }
+)  # fmt: skip
+#: Modules that return their input or a view of it (a dropout in eval mode returns its input).
+_ALIAS_MODULES = (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)
+
+
+def _aliases_input(node: fx.Node, gm: fx.GraphModule, inplace_modules: set[str]) -> bool:
+    """Whether ``node``'s result can share storage with its first argument: a view (``y[:, :2]``,
+    ``y.view(..)``), an op that may return its input (``.contiguous()``, ``nn.Identity``), or an in-place
+    op (it returns the tensor it changed)."""
+    if _mutates(node, inplace_modules):
+        return True
+    if node.op == "call_method":
+        return str(node.target) in _ALIAS_METHODS
+    if node.op == "call_function":
+        return node.target in _ALIAS_FUNCTIONS
+    if node.op == "call_module":
+        return isinstance(gm.get_submodule(str(node.target)), _ALIAS_MODULES)
+    return False
+
+
 def refuse_hidden_mutations(gm: fx.GraphModule, inplace_modules: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    """Refuse an in-place op whose input is read again after it (``y.add_(1); return f(y)``).
+    """Refuse an in-place op whose input, or a tensor sharing its storage, is read again after it
+    (``y.add_(1); return f(y)``, ``y[:, :2].relu_(); return f(y)``).
 
     torch.fx records the op as a node of its own, but the later reads take the node *before* it: the
     change happens only by aliasing, which the delta network (new tensors at every op) does not have, so
     the converted network would leave it out and differ from the model without a word (0.29 off on a
-    small conv net). Assigning the result (``y = y + 1``, ``y = F.relu(y)``, ``out = self.relu(out)``)
-    makes the dependency explicit; that form converts exactly."""
+    small conv net). The same holds through views: ``y[:, :2].relu_()`` changes ``y``, and a read of ``y``
+    (or of another view of it) after that missed the change (0.28 off). Aliases are followed through
+    views and in-place results, both ways (a view's base and the base's other views), except through the
+    op itself, whose result carries the change. Assigning the result (``y = y + 1``, ``y = F.relu(y)``,
+    ``out = self.relu(out)``) makes the dependency explicit; that form converts exactly."""
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    neighbours: dict[fx.Node, list[fx.Node]] = {n: [] for n in gm.graph.nodes}
+    for n in gm.graph.nodes:
+        if n.args and isinstance(n.args[0], fx.Node) and _aliases_input(n, gm, inplace_modules):
+            neighbours[n].append(n.args[0])
+            neighbours[n.args[0]].append(n)
     for node in gm.graph.nodes:
         if not _mutates(node, inplace_modules) or not node.args or not isinstance(node.args[0], fx.Node):
             continue
         target = node.args[0]
-        later = [
-            u.name
-            for u in target.users
-            if u is not node and order[u] > order[node] and not _reads_shape_only(u)
-        ]
+        group, todo = {target}, [target]
+        while todo:  # every tensor sharing target's storage, not reached through the op itself
+            for m in neighbours[todo.pop()]:
+                if m is not node and m not in group:
+                    group.add(m)
+                    todo.append(m)
+        later: list[str] = []
+        for alias in sorted(group, key=order.__getitem__):
+            for u in alias.users:
+                # a view taken after the op is followed to its own readers; a later in-place op reads
+                if u is node or order[u] < order[node] or _reads_shape_only(u):
+                    continue
+                if u in group and not _mutates(u, inplace_modules):
+                    continue
+                via = "" if alias is target else f" (through {alias.name}, which shares its storage)"
+                later.append(u.name + via)
         if later:
+            hint = (
+                f"assign the result instead ({target.name} = ...)"
+                if len(group) == 1
+                else "compute it out of place (a changed slice: torch.cat([f(y[:, :k]), y[:, k:]], 1))"
+            )
             raise UnsupportedOpError(
                 f"{_where(node)}: changes {target.name} in place, and {', '.join(later)} read(s) it after "
                 f"that; torch.fx does not record such a change, so the converted network would miss it: "
-                f"assign the result instead ({target.name} = ...)"
+                f"{hint}"
             )
 
 
@@ -253,6 +349,8 @@ def _owner(node: fx.Node) -> str:
 def _fname(node: fx.Node) -> str:
     if node.op == "call_method":
         return str(node.target)
+    if node.target in _PLAIN_OPERATORS:  # ``y += x`` keeps the call-site name ``add``, as fx once traced it
+        return _PLAIN_OPERATORS[node.target].__name__
     return getattr(node.target, "__name__", str(node.target))
 
 
@@ -362,7 +460,8 @@ class _Builder:
         if node.op == "call_method":
             return self.new.call_method(str(node.target), args, kwargs)
         assert callable(node.target)
-        return self.new.call_function(node.target, args, kwargs)
+        # a constant changed in place (``c += 1``) would change the stored copy again at every frame
+        return self.new.call_function(_PLAIN_OPERATORS.get(node.target, node.target), args, kwargs)
 
     # -- one node -------------------------------------------------------------------------------
     def convert_node(self, node: fx.Node) -> tuple[fx.Node, bool]:
