@@ -345,3 +345,56 @@ def test_an_in_place_op_on_a_view_whose_base_is_not_read_again_converts() -> Non
     net = convert(model, thresholds=0.0)
     for f in torch.rand(3, 1, 3, 8, 8):
         assert torch.allclose(net(f), model(f), atol=1e-5)
+
+
+def _hooked(where: str) -> nn.Module:
+    """A conv + BN + pad net with a hook that changes a layer's output or input, on the layer ``where``."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.ZeroPad2d(1), nn.Conv2d(4, 2, 3)
+    )
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.5, 0.5)
+        model[1].running_var.uniform_(0.5, 2.0)
+    layer = {"conv": model[0], "bn": model[1], "relu": model[2], "pad": model[3], "head": model[4]}[where]
+    if where in ("bn", "pad"):
+        layer.register_forward_pre_hook(lambda mod, inp: (inp[0] * 1.5,))
+    else:
+        layer.register_forward_hook(lambda mod, inp, out: out * 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("where", ["conv", "bn", "relu", "pad", "head"])
+def test_a_layer_with_forward_hooks_is_refused_and_runs_exactly_with_the_fallback(where: str) -> None:
+    """A hook that changes a layer's output (or a pre-hook its input) ran on frame 0 only: the delta ops
+    call the layer's maths (``conv._conv_forward``), not the module; a hooked BN or pad was folded away.
+    Refused, naming the layer; ``fallback=True`` runs the layer densely through its ``__call__``."""
+    torch.manual_seed(0)
+    model = _hooked(where)
+    index = {"conv": 0, "bn": 1, "relu": 2, "pad": 3, "head": 4}[where]
+    with pytest.raises(UnsupportedOpError, match=rf"^module '{index}': \w+ carries forward hooks or pre-hoo"):
+        convert(model)
+    for backend in ("reference", "sparse"):
+        net = convert(model, thresholds=0.0, fallback=True, backend=backend)
+        with torch.no_grad():
+            for x in diagonal_clip(torch.rand(1, 3, 8, 8), 3):
+                torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_hooks_no_op_would_run_are_refused() -> None:
+    """The model's own hooks (fx traces ``forward``, not ``__call__``) and global ones: refused even with
+    the fallback, which cannot run them."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    model.register_forward_hook(lambda mod, inp, out: out * 0.5)
+    with pytest.raises(UnsupportedOpError, match=r"^Sequential: the model itself carries forward hooks"):
+        convert(model, fallback=True)
+    handle = nn.modules.module.register_module_forward_hook(lambda mod, inp, out: out)
+    try:
+        with pytest.raises(UnsupportedOpError, match=r"^global forward hooks or pre-hooks are registered"):
+            convert(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)).eval())
+    finally:
+        handle.remove()
+    bare = nn.Conv2d(3, 4, 3, padding=1).eval()  # a bare layer is wrapped: its hooks are a leaf's
+    bare.register_forward_hook(lambda mod, inp, out: out * 0.5)
+    net = convert(bare, thresholds=0.0, fallback=True)
+    x = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(net(x), bare(x))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-__all__ = ["fold_batchnorm", "fold_zero_pads"]
+__all__ = ["fold_batchnorm", "fold_zero_pads", "has_forward_hooks"]
 
 
 def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
@@ -33,6 +33,12 @@ def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.M
         new_bias = old_bias * scale + shift
         fused.bias = nn.Parameter(new_bias.detach().clone())
     return fused
+
+
+def has_forward_hooks(m: nn.Module) -> bool:
+    """Whether calling ``m`` runs a forward hook or pre-hook of its own (one that can change what it
+    takes or returns). Such a layer is neither folded nor merged: the hook belongs to it as it is."""
+    return bool(m._forward_hooks or m._forward_pre_hooks)
 
 
 def _module_calls(gm: fx.GraphModule) -> dict[str, int]:
@@ -74,6 +80,8 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         bn = modules[str(node.target)]
         assert isinstance(bn, nn.BatchNorm2d)
         if bn.running_mean is None or call_counts.get(str(node.target), 0) != 1:
+            continue
+        if has_forward_hooks(conv) or has_forward_hooks(bn):
             continue
         _replace_module(gm, modules, prev_name, _fold_into(conv, bn))
         node.replace_all_uses_with(prev)
@@ -126,11 +134,14 @@ def fold_zero_pads(gm: fx.GraphModule) -> fx.GraphModule:
         pad = _symmetric_zero_pad(node, modules)
         if pad is None or not node.users or not isinstance(node.args[0], fx.Node):
             continue
+        if node.op == "call_module" and has_forward_hooks(modules[str(node.target)]):
+            continue
         convs = []
         for user in node.users:
             conv = modules.get(str(user.target)) if user.op == "call_module" else None
             if (
                 type(conv) is not nn.Conv2d
+                or has_forward_hooks(conv)
                 or call_counts.get(str(user.target), 0) != 1
                 or user.args[:1] != (node,)
                 or conv.padding_mode != "zeros"

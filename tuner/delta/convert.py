@@ -27,7 +27,7 @@ from torch import fx, nn
 from deltatune.delta import optable as T
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import MODES, RunContext
-from deltatune.delta._fold import fold_batchnorm, fold_zero_pads
+from deltatune.delta._fold import fold_batchnorm, fold_zero_pads, has_forward_hooks
 from deltatune.delta.backends import Backend, get_backend
 from deltatune.delta.linear import (
     AddSubOp,
@@ -92,6 +92,7 @@ def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx
         # a bare layer (convert(nn.Conv2d(...)) to time one conv): traced as it is, its forward would be
         # the functional call (F.conv2d) instead of the module the builder converts; wrapped, it is one
         model = nn.Sequential(model)
+    refuse_hooks_outside_the_graph(model)
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
@@ -202,6 +203,27 @@ def _aliases_input(node: fx.Node, gm: fx.GraphModule, inplace_modules: set[str])
     if node.op == "call_module":
         return isinstance(gm.get_submodule(str(node.target)), _ALIAS_MODULES)
     return False
+
+
+def refuse_hooks_outside_the_graph(model: nn.Module) -> None:
+    """Refuse forward hooks that no converted op would run: the model's own (torch.fx traces its
+    ``forward``, not its ``__call__``) and global ones (``register_module_forward_hook``).
+
+    A hook of a submodule fx traces through is recorded in the graph like any other code; a layer's own
+    hooks (a leaf) make it an unsupported op (:meth:`_Builder.convert_module`), which ``fallback=True``
+    runs densely, hooks and all (its delta op would call the layer's maths only: the hook's change was
+    lost from frame 1 on)."""
+    if has_forward_hooks(model):
+        raise UnsupportedOpError(
+            f"{type(model).__name__}: the model itself carries forward hooks or pre-hooks, which torch.fx "
+            "does not trace (the converted network would skip them); remove them or move them onto a layer"
+        )
+    g = nn.modules.module
+    if g._global_forward_hooks or g._global_forward_pre_hooks:
+        raise UnsupportedOpError(
+            "global forward hooks or pre-hooks are registered (register_module_forward_hook); the converted "
+            "network's ops would skip them: remove them before converting"
+        )
 
 
 def refuse_hidden_mutations(gm: fx.GraphModule, inplace_modules: set[str] = frozenset()) -> None:  # type: ignore[assignment]
@@ -534,6 +556,12 @@ class _Builder:
     def convert_module(self, node: fx.Node, args: tuple, kwargs: dict) -> tuple[fx.Node, bool]:
         mod = self.modules[node.target]
         name = self.call_site(node)
+        if has_forward_hooks(mod):  # the delta ops run the layer's maths, not its __call__ (and hooks)
+            return self.unsupported(
+                node,
+                f"{type(mod).__name__} carries forward hooks or pre-hooks, which its delta op would skip",
+                name=name,
+            )
         if isinstance(mod, nn.Conv2d):
             return self.add_op(ConvOp(name, mod), args, kwargs), True
         if isinstance(mod, nn.ConvTranspose2d):
