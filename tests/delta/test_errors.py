@@ -398,3 +398,68 @@ def test_hooks_no_op_would_run_are_refused() -> None:
     net = convert(bare, thresholds=0.0, fallback=True)
     x = torch.rand(1, 3, 8, 8)
     torch.testing.assert_close(net(x), bare(x))
+
+
+class _Rounded(nn.Module):
+    def __init__(self, rounding: str) -> None:
+        super().__init__()
+        self.rounding = rounding
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(torch.div(self.a(x), 0.3, rounding_mode=self.rounding))
+
+
+@pytest.mark.parametrize("rounding", ["floor", "trunc"])
+def test_a_division_that_rounds_is_refused_and_exact_with_the_fallback(rounding: str) -> None:
+    """``torch.div(y, 0.3, rounding_mode="floor")`` was converted as a scaling by 1/0.3: a step function
+    of ``y`` is not linear in its changes (silently wrong). Refused; the fallback runs it densely."""
+    torch.manual_seed(0)
+    model = _Rounded(rounding).eval()
+    with pytest.raises(UnsupportedOpError, match=rf"\(div of a\): a division with rounding_mode='{rounding}"):
+        convert(model)
+    net = convert(model, thresholds=0.0, fallback=True)
+    with torch.no_grad():
+        for x in diagonal_clip(torch.rand(1, 3, 8, 8), 4):
+            torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+class _KeywordProduct(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        s = torch.sigmoid(y) + 0.5
+        if self.how == "mul_other":
+            return torch.mul(y, other=s)
+        if self.how == "mul_input_other":
+            return torch.mul(input=y, other=s)
+        if self.how == "method_mul_other":
+            return y.mul(other=s)
+        if self.how == "div_other":
+            return torch.div(y, other=s)
+        if self.how == "scale_other":  # by a constant, named: a scaling, converted
+            return torch.mul(y, other=2.0) + torch.div(y, other=4.0)
+        return y.div(other=s)
+
+
+@pytest.mark.parametrize(
+    "how", ["mul_other", "mul_input_other", "method_mul_other", "div_other", "method_div"]
+)
+def test_a_product_or_quotient_of_changing_maps_by_keyword_is_refused(how: str) -> None:
+    """``torch.mul(y, other=sigmoid(y))``: only positional operands were counted, so it was taken for a
+    scaling by a constant (silently wrong); keyword operands count too."""
+    with pytest.raises(UnsupportedOpError, match=r"(product of two changing maps|quotient by a changing)"):
+        convert(_KeywordProduct(how).eval())
+
+
+def test_a_scaling_by_a_named_constant_still_converts() -> None:
+    torch.manual_seed(0)
+    model = _KeywordProduct("scale_other").eval()
+    net = convert(model, thresholds=0.0)
+    with torch.no_grad():
+        for x in diagonal_clip(torch.rand(1, 3, 8, 8), 3):
+            torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-4)

@@ -360,6 +360,15 @@ def _node_has(arg: Any) -> bool:
     return found
 
 
+def _operands(node: fx.Node) -> tuple[Any, Any]:
+    """The two operands of a binary op (``torch.mul(a, b)``, ``a.div(b)``), given by position or by name
+    (``torch.mul(a, other=b)``, ``torch.div(input=a, other=b)``): counting positional ones only, a product
+    of two changing maps passed ``other=`` was taken for a scaling (silently wrong)."""
+    args = list(node.args[:2])  # a method's ``self`` is its first argument
+    args += [node.kwargs.get(name) for name in ("input", "other")[len(args) :]]
+    return args[0], args[1]
+
+
 def _owner(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
@@ -516,7 +525,7 @@ class _Builder:
         if (node.op == "call_function" and target in T.MUL_FUNCTIONS) or (
             node.op == "call_method" and target in ("mul", "mul_")
         ):
-            n_delta = sum(self.is_delta.get(a, False) for a in node.args[:2] if isinstance(a, fx.Node))
+            n_delta = sum(self.is_delta.get(a, False) for a in _operands(node) if isinstance(a, fx.Node))
             if n_delta == 1:
                 return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
             if n_delta == 2:  # an SE or attention block's gate: (a + da)(b + db) is not linear in the changes
@@ -524,7 +533,10 @@ class _Builder:
         elif (node.op == "call_function" and target in T.DIV_FUNCTIONS) or (
             node.op == "call_method" and target in ("div", "div_")
         ):
-            divisor = node.args[1] if len(node.args) > 1 else None
+            rounding = node.kwargs.get("rounding_mode")
+            if rounding is not None:  # floor(a / c) is a step function of a, not a scaling
+                return self.unsupported(node, f"a division with rounding_mode={rounding!r} is not linear")
+            divisor = _operands(node)[1]
             if not (isinstance(divisor, fx.Node) and self.is_delta.get(divisor, False)):
                 return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
             return self.unsupported(node, "a quotient by a changing map is not linear in its changes")
