@@ -9,8 +9,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch.nn.utils import parametrize
 
-__all__ = ["fold_batchnorm", "fold_zero_pads", "has_forward_hooks"]
+__all__ = ["fold_batchnorm", "fold_zero_pads", "has_forward_hooks", "materialize_weights"]
 
 
 def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
@@ -33,6 +34,52 @@ def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.M
         new_bias = old_bias * scale + shift
         fused.bias = nn.Parameter(new_bias.detach().clone())
     return fused
+
+
+def materialize_weights(model: nn.Module) -> nn.Module:
+    """Replace every weight reparametrization in ``model`` (an eval-mode working copy) by the plain
+    tensor it computes now: torch parametrizations (``parametrizations.weight_norm``/``spectral_norm``)
+    and the older pre-hook forms (``nn.utils.weight_norm``/``spectral_norm``).
+
+    Why: such a ``weight`` is recomputed at every access, so folding a BatchNorm into it scaled a
+    temporary and lost the scale while the bias was folded (0.06 off from frame 0, silently); the older
+    forms are forward pre-hooks, which the delta ops would skip. In eval mode both compute a fixed
+    tensor (spectral norm runs no power iteration), so the plain copy is the same layer. Returns
+    ``model``, modified."""
+    from torch.nn.utils.spectral_norm import SpectralNorm
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    for qualified, m in list(model.named_modules()):
+        if parametrize.is_parametrized(m):
+            plain = _plain_copy(m)
+            if not qualified:
+                model = plain
+            else:
+                parent, _, attr = qualified.rpartition(".")
+                setattr(model.get_submodule(parent), attr, plain)
+            m = plain
+        for hook in list(m._forward_pre_hooks.values()):
+            if isinstance(hook, WeightNorm):
+                nn.utils.remove_weight_norm(m, hook.name)
+            elif isinstance(hook, SpectralNorm):
+                nn.utils.remove_spectral_norm(m, hook.name)
+    return model
+
+
+def _plain_copy(m: nn.Module) -> nn.Module:
+    """``m`` (a parametrized layer) as an instance of its own class whose parametrized tensors are plain
+    parameters holding their current values. Not ``parametrize.remove_parametrizations``: that deletes
+    the tensor's property from the dynamic class, which a deep copy shares with the original model
+    (whose ``weight`` then vanished)."""
+    values = {name: getattr(m, name).detach().clone() for name in m.parametrizations}  # type: ignore[union-attr]
+    cls = type(m).__bases__[0]  # parametrize puts a class of its own on top of the layer's
+    plain: nn.Module = object.__new__(cls)
+    plain.__dict__.update(m.__dict__)
+    plain._modules = {k: v for k, v in m._modules.items() if k != "parametrizations"}
+    plain._parameters = dict(m._parameters)
+    for name, value in values.items():
+        plain._parameters[name] = nn.Parameter(value, requires_grad=False)
+    return plain
 
 
 def has_forward_hooks(m: nn.Module) -> bool:
@@ -81,8 +128,8 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         assert isinstance(bn, nn.BatchNorm2d)
         if bn.running_mean is None or call_counts.get(str(node.target), 0) != 1:
             continue
-        if has_forward_hooks(conv) or has_forward_hooks(bn):
-            continue
+        if has_forward_hooks(conv) or has_forward_hooks(bn) or parametrize.is_parametrized(conv):
+            continue  # a parametrized weight is recomputed at each access: scaling it in place is lost
         _replace_module(gm, modules, prev_name, _fold_into(conv, bn))
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)

@@ -27,7 +27,7 @@ from torch import fx, nn
 from deltatune.delta import optable as T
 from deltatune.delta._base import DeltaOp, TruncationOp
 from deltatune.delta._context import MODES, RunContext
-from deltatune.delta._fold import fold_batchnorm, fold_zero_pads, has_forward_hooks
+from deltatune.delta._fold import fold_batchnorm, fold_zero_pads, has_forward_hooks, materialize_weights
 from deltatune.delta.backends import Backend, get_backend
 from deltatune.delta.linear import (
     AddSubOp,
@@ -756,7 +756,7 @@ def convert(
     if input_dilation < 1 or input_dilation % 2 == 0:
         raise ConfigError(f"input dilation must be a positive odd integer, got {input_dilation}")
     source = copy.deepcopy(model).eval()
-    work = copy.deepcopy(source)
+    work = materialize_weights(copy.deepcopy(source))
     inplace_modules = set()
     for name, m in work.named_modules():
         if hasattr(m, "inplace") and isinstance(m.inplace, bool):
