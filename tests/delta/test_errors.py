@@ -463,3 +463,36 @@ def test_a_scaling_by_a_named_constant_still_converts() -> None:
     with torch.no_grad():
         for x in diagonal_clip(torch.rand(1, 3, 8, 8), 3):
             torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+class _BoolGate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        return torch.where(y > 0, y, 0.1 * y)
+
+
+class _Unpooled(nn.Module):
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.functional = functional
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2, 3, padding=1)
+        self.pool, self.unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.a(x))
+        y, idx = F.max_pool2d(h, 2, return_indices=True) if self.functional else self.pool(h)
+        return self.b(self.unpool(y, idx))
+
+
+@pytest.mark.parametrize("model", ["bool", "tuple_module", "tuple_function"])
+def test_a_fallback_op_whose_result_is_not_one_real_map_is_refused_at_conversion(model: str) -> None:
+    """``--fallback`` took ``y > 0`` (a bool map, for torch.where) and ``MaxPool2d(return_indices=True)``
+    (a tuple): conversion passed, then frame 1 died with a raw RuntimeError (bool subtraction) or frame 0
+    with an AttributeError. One line at conversion instead."""
+    net = {"bool": _BoolGate(), "tuple_module": _Unpooled(False), "tuple_function": _Unpooled(True)}[model]
+    with pytest.raises(UnsupportedOpError, match=r"(a bool map: gt|returns a tuple|a tuple).*leaf_types"):
+        convert(net.eval(), fallback=True)

@@ -369,6 +369,15 @@ def _operands(node: fx.Node) -> tuple[Any, Any]:
     return args[0], args[1]
 
 
+#: Functions and methods (by name) whose result is a bool map (``y > 0`` is ``gt``).
+_BOOL_RESULTS = frozenset(
+    {"gt", "lt", "ge", "le", "eq", "ne", "greater", "less", "greater_equal", "less_equal", "not_equal",
+     "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite", "isposinf",
+     "isneginf", "signbit", "bool", "isclose", "__and__", "__or__", "__xor__", "__invert__", "and_", "or_",
+     "invert"}
+)  # fmt: skip
+
+
 def _owner(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
@@ -593,6 +602,12 @@ class _Builder:
                 if hasattr(mod, "inplace"):
                     setattr(mod, "inplace", False)  # noqa: B010 - any module type with the flag
                 return self.truncation(node, PointwiseTruncation, kind, mod, name=name)
+        if getattr(mod, "return_indices", False) is True:
+            raise UnsupportedOpError(
+                f"{_where(node)}: {type(mod).__name__} with return_indices=True returns a tuple (values, "
+                "indices), where a delta value is one floating-point map: wrap the code that uses it in a "
+                "module passed in leaf_types, which the fallback runs whole"
+            )
         for cls, kind in T.POOL_MODULES.items():
             if type(mod) is cls:
                 return self.truncation(node, DenseIsland, kind, mod, name=name)
@@ -626,6 +641,23 @@ class _Builder:
             op.is_point = self.truncate_maxpool  # DeltaCNN's max pooling has no threshold
         return self.add_op(op, (self.env[delta_args[0]],)), True
 
+    def not_one_real_map(self, node: fx.Node) -> str:
+        """Why ``node``'s result is not one floating-point map, as far as the graph tells: a tuple
+        (``return_indices=True``, or an item taken by an integer index) or a bool map (a comparison);
+        ``""`` when none is seen. The dense fallback failed on either at run time (an AttributeError on
+        frame 0, a RuntimeError on frame 1)."""
+        mod = self.modules.get(str(node.target)) if node.op == "call_module" else None
+        if getattr(mod, "return_indices", False) is True or node.kwargs.get("return_indices") is True:
+            return "a tuple: return_indices=True"
+        if any(
+            u.op == "call_function" and u.target is operator.getitem and isinstance(u.args[1], int)
+            for u in node.users
+        ):
+            return "a tuple, whose items are read"
+        if _fname(node) in _BOOL_RESULTS:
+            return f"a bool map: {_fname(node)}"
+        return ""
+
     def unsupported(self, node: fx.Node, why: str, *, name: str | None = None) -> tuple[fx.Node, bool]:
         if not self.fallback:
             raise UnsupportedOpError(
@@ -638,6 +670,13 @@ class _Builder:
         if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):
             raise UnsupportedOpError(
                 f"{_where(node)}: {why}, and its arguments do not fit the dense fallback"
+            )
+        result = self.not_one_real_map(node)
+        if result:
+            raise UnsupportedOpError(
+                f"{_where(node)}: {why}, and the dense fallback cannot carry its result ({result}; a delta "
+                "value is one floating-point map): wrap the code that uses it in a module passed in "
+                "leaf_types, which the fallback runs whole"
             )
         if node.args[n:] or node.kwargs:
             fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))

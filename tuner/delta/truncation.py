@@ -32,7 +32,7 @@ from deltatune.delta.values import (
     full_mask,
     mask_shape,
 )
-from deltatune.errors import StreamError
+from deltatune.errors import StreamError, UnsupportedOpError
 
 __all__ = ["InputSparsify", "PointwiseTruncation", "DenseIsland", "Densify", "Piecewise", "piecewise_of"]
 
@@ -564,6 +564,13 @@ class DenseIsland(TruncationOp):
         if inputs[0].first:
             self.acc = [i.data.detach() for i in inputs]  # never written into: later frames add
             self.out = self.fn(*self.acc)
+            if not (isinstance(self.out, Tensor) and self.out.is_floating_point()):
+                got = f"a {self.out.dtype} map" if isinstance(self.out, Tensor) else type(self.out).__name__
+                raise UnsupportedOpError(
+                    f"{self.name}: the op returned {got}, where a delta value is one floating-point map; "
+                    "wrap the code that uses it in a module passed in leaf_types, which the fallback runs "
+                    "whole"
+                )
             self._record(self.out, None, None)
             self.log(first=True, value=self.out)
             return DeltaTensor(self.out, None, True)
