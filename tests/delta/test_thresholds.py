@@ -274,3 +274,21 @@ def test_a_threshold_written_as_text_is_refused(tmp_path) -> None:
     path.write_text(json.dumps({"format": FORMAT, "thresholds": {"input": "0.1"}}))
     with pytest.raises(ThresholdError, match=r"t.json: input: threshold '0.1' is not a number"):
         load_thresholds(path)
+
+
+def test_a_submodule_named_input_does_not_share_the_input_sparsifiers_name() -> None:
+    """``self.input = nn.ReLU()`` was called ``input``, as the input sparsifier is: two truncation points
+    under one name, set together by ``{"input": v}`` and a thresholds file. The module is ``input#1``."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.input, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.input(self.a(x)))
+
+    net = convert(Net().eval())
+    assert net.threshold_names == ["input", "input#1"]
+    net.set_thresholds({"input": 0.5, "input#1": 0.25})
+    assert [op.threshold for op in net.ops if op.name in ("input", "input#1")] == [0.5, 0.25]

@@ -10,7 +10,9 @@ output unwritten whether any reader needs them.
 
 Threshold names are call-site names: the qualified module name (``layer1.0.relu``), ``#k`` for the
 k-th reuse of a module instance (``layer1.0.relu#1``), ``owner:function`` for functional calls
-(``layer1.0:relu``, or ``:relu`` at the top level), and ``input`` for the input sparsifier.
+(``layer1.0:relu``, or ``:relu`` at the top level), and ``input`` for the input sparsifier. The input
+sparsifiers' names are taken first: a submodule attribute named ``input`` is ``input#1`` (it had the
+sparsifier's name, and one threshold setting set both).
 """
 
 from __future__ import annotations
@@ -456,6 +458,7 @@ class _Builder:
                 p = self.new.placeholder(node.target)
                 name = "input" if n_inputs == 0 else f"input:{node.target}"
                 n_inputs += 1
+                self.counts[name] = 1  # reserved: a submodule named ``input`` is called ``input#1``
                 self.env[node] = self.add_op(InputSparsify(name, dilation=self.input_dilation), (p,))
                 self.is_delta[node] = True
             elif node.op == "get_attr":
