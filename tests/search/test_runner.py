@@ -570,3 +570,13 @@ def test_a_setting_that_does_no_work_scores_the_mac_cap_and_the_search_says_so(
     assert main(["export", "--study", "capped", "--trial", "0", "-o", str(results / "t.json")]) == 0
     out = capsys.readouterr().out
     assert "MAC speedup 100.000x" in out and "note: 100x is the cap of a MAC speedup: on its tuning" in out
+
+
+def test_a_search_that_never_leaves_its_samplers_random_start_says_so(results: Path, tiny_evaluator) -> None:  # type: ignore[no-untyped-def]
+    """A "tpe" of 2 trials draws both at random: the search's notices say so (and a refused search says
+    only why it was refused: tests/models/test_user_families.py)."""
+    res = run_search(settings(trials=2, study="startup"), evaluator=tiny_evaluator, heldout=False)
+    assert any(n.startswith("strategy tpe with 2 trial(s): its first") for n in res.notices), res.notices
+    res = run_search(settings(trials=2, study="startup-random", strategy="random"), evaluator=tiny_evaluator,
+                     heldout=False)
+    assert not any("random draws" in n for n in res.notices)

@@ -544,12 +544,8 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
     from deltatune.search import run_search
     from deltatune.search.runner import finish_target
     from deltatune.search.storage import shown_url
-    from deltatune.search.strategies import startup_warning
 
     settings.workload.check()
-    warning = startup_warning(settings.strategy, settings.trials)
-    if warning is not None:  # a "tpe" of 4 trials is random search: say so before the time is spent
-        print(f"deltatune search: warning: {warning}", file=sys.stderr)
     for seg in settings.also_on:
         try:
             seg.check()

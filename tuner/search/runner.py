@@ -62,7 +62,7 @@ from deltatune.search.retime import Retimed, fastest_first, retime_candidates, r
 from deltatune.search.segments import SEGMENTS_ATTR, SegmentsEvaluator, aggregate_error
 from deltatune.search.spaces import SPACES, Ranges, make_space
 from deltatune.search.storage import StorageSpec, check_heartbeat, marked_studies, resolve_storage, shown_url
-from deltatune.search.strategies import make_strategy, strategy_class
+from deltatune.search.strategies import make_strategy, startup_warning, strategy_class
 from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
 from deltatune.search.training import ATTR as FINETUNE_ATTR
 from deltatune.search.training import HopelessFinetune, Trainer, TrainSpace
@@ -1055,6 +1055,12 @@ def run_search(
     granularity = _granularity_notice(ev, settings.budget)
     if granularity:
         notices.append(granularity)
+    # a "tpe" of 4 trials is random search: said once the inputs hold (a refused search says only why),
+    # before the time is spent
+    startup = startup_warning(settings.strategy, settings.trials)
+    if startup is not None:
+        notices.append(startup)
+        log.warning(startup)
     # the fit the trials are priced with, made now or cached (a segments search: its clip's)
     latency = getattr(getattr(ev, "evaluators", [ev])[0], "latency", None)
     if latency is not None and (rough := latency.poor_fit_note()):
