@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deltatune.delta import convert
+from deltatune.errors import ConfigError
 from tests.delta.nets import AllOps, diagonal_clip, moving_square_clip, randomize_bn
 
 
@@ -20,8 +21,24 @@ def test_every_supported_op_is_exact_at_threshold_zero() -> None:
     model = randomize_bn(AllOps())
     net = convert(model, thresholds=0.0)
     kinds = {op.kind for op in net.ops}
-    for k in ["conv", "deconv", "linear", "batchnorm", "relu", "relu6", "leaky_relu", "hardswish", "silu",
-              "sigmoid", "maxpool", "add", "cat", "pad", "input", "output"]:
+    for k in [
+        "conv",
+        "deconv",
+        "linear",
+        "batchnorm",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "hardswish",
+        "silu",
+        "sigmoid",
+        "maxpool",
+        "add",
+        "cat",
+        "pad",
+        "input",
+        "output",
+    ]:
         assert k in kinds, k
     clip = moving_square_clip(40, noise=0.0)
     # two independent streams in one batch: the second is the first clip shifted in time
@@ -80,8 +97,9 @@ def test_modes_exact_at_zero_and_truncate_above(mode: str) -> None:
 def test_per_channel_activation_is_exact(backend: str) -> None:
     """PReLU has one slope per channel: the gathered fast path must keep channels on dim 1."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.PReLU(4),
-                                torch.nn.Conv2d(4, 2, 1)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.PReLU(4), torch.nn.Conv2d(4, 2, 1)
+    ).eval()
     with torch.no_grad():
         model[1].weight.copy_(torch.tensor([0.1, -0.5, 0.9, 0.3]))
     net = convert(model, thresholds=0.0, backend=backend)
@@ -125,3 +143,102 @@ def test_channel_and_pixel_shuffles_are_exact_and_stay_sparse(backend: str) -> N
         for x in moving_square_clip(5, noise=0.0):
             torch.testing.assert_close(net(x), model(x), rtol=1e-4, atol=1e-5)
     assert net.mac_speedup() > 5
+
+
+class _Scaled(nn.Module):
+    """An optional argument of ``forward`` that is not a tensor: an option, not a second frame input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, scale: float = 0.5, mask: torch.Tensor | None = None) -> torch.Tensor:
+        y = F.relu(self.conv(x)) * scale
+        if mask is not None:
+            y = y * mask
+        return y
+
+
+class _UNetUp(nn.Module):
+    """A U-Net decoder step: the upsampled map padded to its skip's size, amounts computed from shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip = nn.Conv2d(3, 8, 3, padding=1)
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(8, 8, 2, stride=2)
+        self.head = nn.Conv2d(16, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.skip(x))
+        b = self.up(F.relu(self.down(x[..., :-1, :-1])))  # odd size: the upsampled map is one short
+        dy, dx = a.size(2) - b.size(2), a.size(3) - b.size(3)
+        b = F.pad(b, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return self.head(F.relu(torch.cat([a, b], dim=1)))
+
+
+class _CoordConv(nn.Module):
+    """CoordConv: coordinate maps (constants computed from the frame's shape) concatenated to the frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(5, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        yy = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+        xx = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+        return self.head(F.relu(self.conv(torch.cat([x, yy, xx], dim=1))))
+
+
+class _Broadcast(nn.Module):
+    """A constant and a pooled context broadcast to a map's shape with ``expand_as`` / ``expand``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bias = nn.Parameter(torch.randn(1, 8, 1, 1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.conv(x) + self.bias.expand_as(x[:, :1].repeat(1, 8, 1, 1)))
+        n, c, h, w = y.shape
+        context = F.relu(self.pool(y).expand_as(y)) + F.relu(self.pool(y).expand(-1, -1, h, w))
+        return self.head(F.relu(y + context))
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+@pytest.mark.parametrize("model", [_Scaled, _UNetUp, _CoordConv, _Broadcast])
+def test_common_model_idioms_convert_exactly_and_stay_sparse(model: type[nn.Module], backend: str) -> None:
+    """Optional non-tensor arguments, shape-computed padding, constants concatenated to a frame and
+    broadcasts by ``expand_as`` were refused (taken for a second input, "pad is not supported", "cat of
+    a frame-dependent and a constant tensor", "expand_as is not supported"), even with the fallback for
+    the first three. A key frame every 5 frames re-counts the constants, as frame 0 does."""
+    torch.manual_seed(0)
+    dense = model().eval()
+    net = convert(dense, thresholds=0.0, backend=backend)
+    net.keyframe_interval = 5
+    with torch.no_grad():
+        for x in moving_square_clip(12, noise=0.0):
+            assert rel_err(net(x), dense(x)) < 1e-4
+    assert net.mac_speedup() > 1.2  # the constants add no updated pixel on a delta frame
+
+
+def test_an_optional_argument_is_fixed_at_its_default() -> None:
+    """The delta network follows the default it was converted with: another value is refused before
+    the frame touches any state (the graph's own check fired part-way through the frame, after the
+    input step had taken it in: the next frame was 0.21 off), the same value passes."""
+    dense = _Scaled().eval()
+    net = convert(dense)
+    assert net.fixed_arguments == {"scale": 0.5, "mask": None}
+    x = moving_square_clip(3)
+    with torch.no_grad():
+        net(x[0])
+        with pytest.raises(ConfigError, match=r"argument scale=0.7: .* converted with scale=0.5"):
+            net(x[1], 0.7)
+        with pytest.raises(ConfigError, match=r"argument mask=tensor"):
+            net(x[1], 0.5, torch.ones(1))
+        torch.testing.assert_close(net(x[1], 0.5), dense(x[1]))
+        torch.testing.assert_close(net(x[2], 0.5, None), dense(x[2]))

@@ -48,7 +48,7 @@ from deltatune.delta.thresholds import ThresholdSpec
 from deltatune.delta.truncation import DenseIsland, Densify, InputSparsify, PointwiseTruncation, piecewise_of
 from deltatune.errors import ConfigError, UnsupportedOpError
 
-__all__ = ["convert", "DeltaTracer", "trace", "plan_zero_fill"]
+__all__ = ["convert", "DeltaTracer", "trace", "fixed_arguments", "plan_zero_fill"]
 
 
 class DeltaTracer(fx.Tracer):
@@ -96,7 +96,7 @@ def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx
         model = nn.Sequential(model)
     refuse_hooks_outside_the_graph(model)
     try:
-        graph = tracer.trace(model)
+        graph = tracer.trace(model, concrete_args=fixed_arguments(model) or None)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnsupportedOpError(
@@ -104,6 +104,31 @@ def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx
             "data-dependent control flow must be removed or wrapped in a leaf module"
         ) from exc
     return fx.GraphModule(tracer.root, graph, type(model).__name__)
+
+
+def fixed_arguments(model: nn.Module) -> dict[str, Any]:
+    """The optional arguments of ``model.forward`` that are not tensors (``scale=0.5``, ``mask=None``,
+    ``flag=True``), by name, with their defaults.
+
+    A frame is the tensors a model is called with; the options around them stay what they are by
+    default. Traced as placeholders, they were taken for a second frame input (``relu(x) * scale`` was
+    refused as a product of two changing maps); traced as constants (fx's ``concrete_args``), the
+    branches they choose are decided once, and the converted network's graph asserts that a call passes
+    the same value (it cannot follow another)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C-implemented forward: nothing to fix
+        return {}
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind in plain
+        and p.default is not inspect.Parameter.empty
+        and not isinstance(p.default, torch.Tensor)
+    }
 
 
 #: Python's in-place operators, as :class:`_InPlaceProxy` records ``y += x`` and friends, and their plain
@@ -362,6 +387,13 @@ def _node_has(arg: Any) -> bool:
     return found
 
 
+def _nodes_in(arg: Any) -> list[fx.Node]:
+    """The graph nodes inside a (nested) argument."""
+    found: list[fx.Node] = []
+    fx.map_arg(arg, found.append)
+    return found
+
+
 def _operands(node: fx.Node) -> tuple[Any, Any]:
     """The two operands of a binary op (``torch.mul(a, b)``, ``a.div(b)``), given by position or by name
     (``torch.mul(a, other=b)``, ``torch.div(input=a, other=b)``): counting positional ones only, a product
@@ -454,7 +486,12 @@ class _Builder:
     def build(self) -> tuple[fx.GraphModule, list[DeltaOp]]:
         n_inputs = 0
         for node in self.gm.graph.nodes:
-            if node.op == "placeholder":
+            if node.op == "placeholder" and node.args:
+                # an optional argument fixed at its default (see fixed_arguments): a constant, which the
+                # graph's own assert checks at every call
+                self.env[node] = self.new.placeholder(node.target, default_value=node.args[0])
+                self.is_delta[node] = False
+            elif node.op == "placeholder":
                 p = self.new.placeholder(node.target)
                 name = "input" if n_inputs == 0 else f"input:{node.target}"
                 n_inputs += 1
@@ -554,12 +591,17 @@ class _Builder:
             return self.unsupported(node, "a quotient by a changing map is not linear in its changes")
         if node.op == "call_function" and target is torch.nn.functional.pad:
             pad: Any = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
-            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-            value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", 0.0)
-            if not _node_has((pad, mode, value)):
-                pad_op = PadOp(self.call_site(node), tuple(pad), str(mode), float(value or 0.0))  # type: ignore[arg-type]
+            mode: Any = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+            value: Any = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", 0.0)
+            if not _node_has((mode, value)) and not any(self.is_delta.get(n, False) for n in _nodes_in(pad)):
                 assert isinstance(first, fx.Node)
-                return self.add_op(pad_op, (self.env[first],)), True
+                if not _node_has(pad):
+                    pad_op = PadOp(self.call_site(node), tuple(pad), str(mode), float(value or 0.0))
+                    return self.add_op(pad_op, (self.env[first],)), True
+                # amounts computed from shapes (a U-Net pads an upsampled map to its skip's size): the
+                # same at every frame of a stream, computed by the graph each frame and passed along
+                pad_op = PadOp(self.call_site(node), None, str(mode), float(value or 0.0))
+                return self.add_op(pad_op, (self.env[first], self.mapped(pad))), True
         if node.op == "call_function" and target in (
             torch.nn.functional.interpolate,
             torch.nn.functional.upsample,
@@ -572,6 +614,13 @@ class _Builder:
             return self.truncation(node, PointwiseTruncation, pw, fn)
         if node.op == "call_function" and target in T.POOL_FUNCTIONS:
             return self.truncation(node, DenseIsland, T.POOL_FUNCTIONS[target], fn)
+        if (
+            node.op == "call_method"
+            and target == "expand_as"
+            and not (isinstance(first, fx.Node) and self.is_delta.get(first, False))
+        ):
+            # a constant broadcast to a changing map's shape: it reads only that shape
+            return self.add_op(MetaOp(self.call_site(node), fn), args, kwargs), False
         st = kind_of(T.STRUCTURAL_METHODS) if node.op == "call_method" else T.STRUCTURAL_FUNCTIONS.get(target)
         if st is not None:
             return self.add_op(StructuralOp(self.call_site(node), fn, st), args, kwargs), True
@@ -814,7 +863,7 @@ def convert(
     ctx = RunContext(backend=get_backend(backend), mode=mode, accumulate=accumulate, recorder=StatsRecorder())
     plan_zero_fill(graph_module, ctx.backend)
     ctx.recorder.enabled = record_stats  # type: ignore[union-attr]
-    net = DeltaNetwork(graph_module, ops, ctx, source=source)
+    net = DeltaNetwork(graph_module, ops, ctx, source=source, fixed_arguments=fixed_arguments(work))
     net.dense_refresh = ctx.backend.dense_refresh if dense_refresh == "auto" else dense_refresh  # type: ignore[assignment]
     net.set_thresholds(thresholds)
     if example_input is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -588,7 +588,9 @@ class AddSubOp(DeltaOp):
 
 
 class CatOp(DeltaOp):
-    """``torch.cat``: deltas concatenate; along channels the pixel masks unite."""
+    """``torch.cat``: deltas concatenate; along channels the pixel masks unite. A constant part (CoordConv's
+    coordinate maps, computed from shapes) counts on a frame that runs dense (frame 0, a refresh) and
+    is a zero change with no updated pixel on every other frame, like a constant operand of ``+``."""
 
     kind = "cat"
 
@@ -599,9 +601,10 @@ class CatOp(DeltaOp):
     def forward(self, tensors: Any, *args: Any, **kwargs: Any) -> DeltaValue:
         dim = kwargs.get("dim", args[0] if args else 0)
         first = _same_frame(self, delta_leaves(tensors))
-        for t in tensors:
-            if not _is_dt(t):
-                raise UnsupportedOpError(f"{self.name}: cat of a frame-dependent and a constant tensor")
+        if not all(_is_dt(t) for t in tensors):
+            if first:
+                return DeltaTensor(self.invoke(_data(list(tensors)), *args, **kwargs), None, True)
+            tensors = [t if _is_dt(t) else _no_change(t) for t in tensors]
         out = self.invoke([t.data for t in tensors], *args, **kwargs)
         if first:
             return DeltaTensor(out, None, True)
@@ -613,36 +616,52 @@ class CatOp(DeltaOp):
         return DeltaTensor(out, torch.cat([t.mask for t in tensors], dim=dim), False)
 
 
+def _no_change(t: Tensor) -> DeltaValue:
+    """A constant's change on a delta frame: zeros, no updated pixel."""
+    return DeltaTensor(
+        torch.zeros_like(t), torch.zeros(mask_shape(t), dtype=torch.bool, device=t.device), False
+    )
+
+
 class PadOp(DeltaOp):
-    """``F.pad`` / ``nn.ConstantPadNd`` etc.: a non-zero constant fill only counts on frame 0."""
+    """``F.pad`` / ``nn.ConstantPadNd`` etc.: a non-zero constant fill only counts on frame 0.
+
+    ``pad`` is ``None`` when the amounts are computed from shapes at run time (a U-Net padding an
+    upsampled map to its skip's size): each call then passes them after the delta. Shapes are the same
+    at every frame of a stream, so the amounts are too."""
 
     kind = "pad"
 
-    def __init__(self, name: str, pad: tuple[int, ...], mode: str = "constant", value: float = 0.0) -> None:
+    def __init__(
+        self, name: str, pad: tuple[int, ...] | None, mode: str = "constant", value: float = 0.0
+    ) -> None:
         super().__init__(name)
-        self.pad, self.mode, self.value = tuple(pad), mode, float(value)
+        self.pad = None if pad is None else tuple(pad)
+        self.mode, self.value = mode, float(value)
 
-    def _pad(self, t: Tensor, value: float) -> Tensor:
+    def _pad(self, t: Tensor, pad: tuple[int, ...], value: float) -> Tensor:
         if self.mode == "constant":
             if (
                 value == 0.0
-                and len(self.pad) == 4
-                and min(self.pad) >= 0
+                and len(pad) == 4
+                and min(pad) >= 0
                 and t.dim() == 4
                 and t.is_contiguous(memory_format=torch.channels_last)
                 and (nk := native_for(t)) is not None
             ):
-                return nk.pad_zeros(t, *self.pad)  # each output byte written once (see csrc)
-            return F.pad(t, self.pad, mode="constant", value=value)
-        return F.pad(t, self.pad, mode=self.mode)
+                return nk.pad_zeros(t, *pad)  # each output byte written once (see csrc)
+            return F.pad(t, pad, mode="constant", value=value)
+        return F.pad(t, pad, mode=self.mode)
 
-    def forward(self, x: DeltaValue) -> DeltaValue:
+    def forward(self, x: DeltaValue, pad: Sequence[int] | None = None) -> DeltaValue:
+        amounts = self.pad if pad is None else tuple(int(p) for p in pad)
+        assert amounts is not None, f"{self.name}: padding amounts computed at run time were not passed"
         if x.first:
-            return DeltaTensor(self._pad(x.data, self.value), None, True)
-        y = self._pad(x.data, 0.0)
+            return DeltaTensor(self._pad(x.data, amounts, self.value), None, True)
+        y = self._pad(x.data, amounts, 0.0)
         if x.mask is None:
             return DeltaTensor(y, None, False)
-        spatial = self.pad[: 2 * (x.data.dim() - 2)]
+        spatial = amounts[: 2 * (x.data.dim() - 2)]
         m = x.mask.to(torch.float32)
         m = (
             F.pad(m, spatial, mode="constant", value=0.0)

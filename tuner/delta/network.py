@@ -64,10 +64,19 @@ class DeltaNetwork(nn.Module):
     _direct: fx.GraphModule | None
 
     def __init__(
-        self, graph_module: fx.GraphModule, ops: list[DeltaOp], ctx: RunContext, *, source: nn.Module
+        self,
+        graph_module: fx.GraphModule,
+        ops: list[DeltaOp],
+        ctx: RunContext,
+        *,
+        source: nn.Module,
+        fixed_arguments: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.graph_module = graph_module
+        #: the optional non-tensor arguments of the model's forward, fixed at these defaults at conversion
+        #: (``convert.fixed_arguments``); a call may pass them after the frame inputs, with these values
+        self.fixed_arguments = dict(fixed_arguments or {})
         self._ops = ops
         self._ctx = ctx
         for op in ops:
@@ -118,8 +127,9 @@ class DeltaNetwork(nn.Module):
 
     def _forward(self, inputs: tuple[torch.Tensor, ...]) -> Any:
         """:meth:`forward` without autograd (the caller holds ``torch.no_grad``)."""
+        self._check_fixed(inputs[len(self._input_ops) :])
         for i, x in enumerate(inputs):
-            if x.is_floating_point() and not _all_finite(x):
+            if isinstance(x, torch.Tensor) and x.is_floating_point() and not _all_finite(x):
                 raise StreamError(f"frame {self._ctx.frame + 1}, input {i}: contains NaN or Inf values")
         self._ctx.frame += 1
         ctx = self._ctx
@@ -156,6 +166,21 @@ class DeltaNetwork(nn.Module):
             ctx.frame_dense = None
             for op in self._input_ops:
                 op._pending = None
+
+    def _check_fixed(self, extra: tuple[Any, ...]) -> None:
+        """Refuse, before any state changes, a call that passes an optional argument another value than
+        the default the network was converted with (the graph would assert part-way through a frame)."""
+        for (name, default), value in zip(self.fixed_arguments.items(), extra, strict=False):
+            try:
+                same = value is default or (not isinstance(value, torch.Tensor) and bool(value == default))
+            except Exception:  # a value that cannot be compared is not the default
+                same = False
+            if not same:
+                raise ConfigError(
+                    f"argument {name}={value!r}: this delta network was converted with {name}={default!r} "
+                    "(the default of the model's forward) and follows only that value; convert a model "
+                    f"whose forward defaults to {value!r}"
+                )
 
     def _decide_frame(self, inputs: tuple[torch.Tensor, ...]) -> None:
         """Decide, for a network with several frame inputs, whether this frame runs dense (the dense

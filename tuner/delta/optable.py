@@ -169,6 +169,9 @@ STRUCTURAL_METHODS: dict[str, str] = {
     "float": "reshape",
     "neg": "neg",
     "__getitem__": "getitem",
+    "expand": "reshape",
+    "expand_as": "reshape",
+    "repeat": "reshape",
 }
 
 META_FUNCTIONS: tuple[object, ...] = (getattr, len)
