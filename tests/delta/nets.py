@@ -36,8 +36,11 @@ class AllOps(nn.Module):
         self.block = Block(8)
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.branch_a = nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU6())
-        self.branch_b = nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.Hardswish(),
-                                      nn.Upsample(scale_factor=2, mode="nearest"))
+        self.branch_b = nn.Sequential(
+            nn.Conv2d(8, 8, 3, stride=2, padding=1),
+            nn.Hardswish(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+        )
         self.fuse = nn.Conv2d(16, 12, (3, 1), padding=(1, 0))
         self.lone_bn = nn.BatchNorm2d(12)  # follows an add: cannot be folded
         self.silu = nn.SiLU()
@@ -93,8 +96,9 @@ def diagonal_clip(first: torch.Tensor, frames: int, *, step: float = 0.5) -> lis
     return out
 
 
-def moving_square_clip(frames: int, *, size: int = 32, seed: int = 0,
-                       noise: float = 0.002) -> list[torch.Tensor]:
+def moving_square_clip(
+    frames: int, *, size: int = 32, seed: int = 0, noise: float = 0.002
+) -> list[torch.Tensor]:
     """A deterministic clip: textured background, a square that moves, optional global noise."""
     g = torch.Generator().manual_seed(seed)
     bg = torch.rand(1, 3, size, size, generator=g)

@@ -35,8 +35,9 @@ from deltatune.inspection import max_relative_error
 from deltatune.workload import load_workload
 from tests.delta.zoo import ZOO, documented, worst_against_reference
 
-NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
-                             reason=f"no CUDA device (torch {torch.__version__})")
+NO_CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason=f"no CUDA device (torch {torch.__version__})"
+)
 
 FRAMES = 6
 #: Checked on the CPU's plain-torch paths too (slow there: the gathered convs are not compiled).
@@ -44,7 +45,8 @@ PLAIN_TORCH = {("hrnet", "default"), ("mobilenet_v2", "default"), ("blazepose", 
 CASES = [
     pytest.param("cuda", n, w, marks=[pytest.mark.cuda, NO_CUDA], id=f"cuda-{n}-{w}") for n, w in ZOO
 ] + [
-    pytest.param("cpu", n, w, marks=pytest.mark.slow, id=f"cpu-torch-{n}-{w}") for n, w in ZOO
+    pytest.param("cpu", n, w, marks=pytest.mark.slow, id=f"cpu-torch-{n}-{w}")
+    for n, w in ZOO
     if (n, w) in PLAIN_TORCH
 ]
 
@@ -111,8 +113,9 @@ def test_delta_equals_dense_at_zero_on_cuda(device, name, weights, vtest_source,
 
 
 @pytest.mark.parametrize(("device", "name", "weights"), CASES)
-def test_sparse_equals_reference_at_documented_setting_on_cuda(device, name, weights, vtest_source,
-                                                               torch_paths) -> None:
+def test_sparse_equals_reference_at_documented_setting_on_cuda(
+    device, name, weights, vtest_source, torch_paths
+) -> None:
     """At the documented setting (truncation active), the sparse backend's mix of sparse and dense
     convs equals the reference backend (dense convs over the deltas) frame by frame."""
     model, clip = _workload(name, weights, vtest_source, device)
@@ -150,10 +153,34 @@ def test_bench_on_cuda_end_to_end(vtest_source, tmp_path) -> None:
     a CUDA calibration table of its own, the CPU's untouched."""
     env = {**os.environ, "DELTATUNE_DATA": str(tmp_path)}
     out = subprocess.run(
-        [sys.executable, "-m", "deltatune", "bench", "--model", "hrnet", "--weights", "none",
-         "--video", str(vtest_source), "--frames", "4", "--batch", "3", "--repeats", "1", "--device", "cuda",
-         "--threshold", "0.05", "--json"],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "deltatune",
+            "bench",
+            "--model",
+            "hrnet",
+            "--weights",
+            "none",
+            "--video",
+            str(vtest_source),
+            "--frames",
+            "4",
+            "--batch",
+            "3",
+            "--repeats",
+            "1",
+            "--device",
+            "cuda",
+            "--threshold",
+            "0.05",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     r = json.loads(out.stdout)

@@ -42,8 +42,9 @@ def test_unsupported_module_names_op_and_path() -> None:
 def test_unsupported_function_names_owner() -> None:
     # says why, not only that 'mul' is unsupported: a product by a constant converts; and which product,
     # by the values it takes (a forward with two products said "(mul)" for either)
-    with pytest.raises(UnsupportedOpError,
-                       match=r"\(mul of conv, sigmoid\): a product of two changing maps is not linear"):
+    with pytest.raises(
+        UnsupportedOpError, match=r"\(mul of conv, sigmoid\): a product of two changing maps is not linear"
+    ):
         convert(Gated())
 
     class Normalised(nn.Module):
@@ -104,8 +105,9 @@ def test_untraceable_model() -> None:
 
 
 def test_fallback_call_site_keeps_its_module_name() -> None:
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Upsample(scale_factor=2, mode="bicubic"),
-                          nn.ReLU())
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.Upsample(scale_factor=2, mode="bicubic"), nn.ReLU()
+    )
     net = convert(model, fallback=True)
     assert net.threshold_names == ["input", "1", "2"]
 
@@ -151,8 +153,12 @@ def test_an_unbatched_frame_is_refused_and_leaves_no_stream_behind(backend: str)
 def test_batchnorm_without_running_statistics_runs_with_the_fallback() -> None:
     """It normalises by each batch, so no delta rule applies; it was refused even with fallback=True (the
     op's constructor raised before the builder could run it densely)."""
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8, track_running_stats=False),
-                          nn.ReLU(), nn.Conv2d(8, 2, 1)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8, track_running_stats=False),
+        nn.ReLU(),
+        nn.Conv2d(8, 2, 1),
+    ).eval()
     with pytest.raises(UnsupportedOpError, match=r"BatchNorm without running statistics.*fallback=True"):
         convert(model)
     for backend in ("reference", "sparse"):
@@ -190,8 +196,11 @@ def test_an_in_place_change_read_through_the_old_name_is_refused(how: str) -> No
     """``y.add_(1); head(y)``: torch.fx records the add as a node nothing reads, the head reads the conv;
     the model's forward sees the change by aliasing, the converted network did not (0.29 off at
     thresholds 0, silently)."""
-    with pytest.raises(UnsupportedOpError, match=r": changes conv in place, and sigmoid read\(s\) it after "
-                                                  r"that; torch.fx does not record such a change"):
+    with pytest.raises(
+        UnsupportedOpError,
+        match=r": changes conv in place, and sigmoid read\(s\) it after "
+        r"that; torch.fx does not record such a change",
+    ):
         convert(_Mutated(how).eval())
 
 
@@ -318,8 +327,11 @@ class _ViewMutated(nn.Module):
 def test_an_in_place_change_through_a_view_is_refused(how: str) -> None:
     """``y[:, :2].relu_(); b(y)``: the change reaches ``y`` through the view's shared storage; only the
     op's own input was checked, so it converted and was 0.28 off at thresholds 0, from frame 0 on."""
-    with pytest.raises(UnsupportedOpError, match=r"shares its storage\) read\(s\) it after that; torch.fx "
-                                                  r"does not record such a change.*compute it out of place"):
+    with pytest.raises(
+        UnsupportedOpError,
+        match=r"shares its storage\) read\(s\) it after that; torch.fx "
+        r"does not record such a change.*compute it out of place",
+    ):
         convert(_ViewMutated(how).eval())
 
 
@@ -496,3 +508,44 @@ def test_a_fallback_op_whose_result_is_not_one_real_map_is_refused_at_conversion
     net = {"bool": _BoolGate(), "tuple_module": _Unpooled(False), "tuple_function": _Unpooled(True)}[model]
     with pytest.raises(UnsupportedOpError, match=r"(a bool map: gt|returns a tuple|a tuple).*leaf_types"):
         convert(net.eval(), fallback=True)
+
+
+class _FallbackIdioms(nn.Module):
+    """Ops the engine runs only through the fallback, called the way models call them: a functional
+    norm on the model's own weights, CBAM's ``torch.max(y, 1)[0]``, a ``torch.stack`` of two maps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.ln_weight = nn.Parameter(torch.rand(8) + 0.5)
+        self.ln_bias = nn.Parameter(torch.randn(8))
+        self.head = nn.Conv2d(9, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).permute(0, 2, 3, 1)
+        y = F.relu(F.layer_norm(y, (8,), self.ln_weight, self.ln_bias).permute(0, 3, 1, 2))
+        peak = torch.max(y, dim=1, keepdim=True)[0]
+        pair = torch.stack([y, 2 * y], dim=1).amax(dim=1)
+        return self.head(torch.cat([pair, peak], dim=1))
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_the_fallback_takes_weights_tuple_items_and_maps_anywhere_in_a_call(backend: str) -> None:
+    """The fallback took only calls whose changing maps came first and whose other arguments were
+    literals: ``F.layer_norm(y, s, self.weight, self.bias)``, ``torch.max(y, 1)[0]`` (a tuple) and
+    ``torch.stack([a, b])`` (maps inside a list) were refused even with ``fallback=True``. Each is
+    exact now, and the converted network still pickles (worker processes get it that way)."""
+    import pickle
+
+    torch.manual_seed(0)
+    dense = _FallbackIdioms().eval()
+    with pytest.raises(UnsupportedOpError, match="layer_norm"):
+        convert(dense)
+    net = convert(dense, thresholds=0.0, backend=backend, fallback=True)
+    clip = diagonal_clip(torch.rand(1, 3, 16, 16), 6)
+    with torch.no_grad():
+        for i, x in enumerate(clip):
+            if i == 3:
+                net = pickle.loads(pickle.dumps(net))
+            torch.testing.assert_close(net(x), dense(x), rtol=1e-4, atol=1e-5)
+    assert {"fallback"} <= {op.kind for op in net.ops}

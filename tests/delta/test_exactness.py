@@ -242,3 +242,31 @@ def test_an_optional_argument_is_fixed_at_its_default() -> None:
             net(x[1], 0.5, torch.ones(1))
         torch.testing.assert_close(net(x[1], 0.5), dense(x[1]))
         torch.testing.assert_close(net(x[2], 0.5, None), dense(x[2]))
+
+
+class _FunctionalConv(nn.Module):
+    """Convolutions called as functions on the model's own weights (dilated, grouped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 3, 3, 3) * 0.3)
+        self.bias = nn.Parameter(torch.randn(8))
+        self.weight2 = nn.Parameter(torch.randn(8, 4, 3, 3) * 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(F.conv2d(x, self.weight, self.bias, padding=2, dilation=2))
+        return F.conv2d(y, self.weight2, None, 1, 1, 1, 2)
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_a_functional_conv_on_the_models_weights_is_a_sparse_conv(backend: str) -> None:
+    """``F.conv2d(x, self.weight, ...)`` was refused ("operation 'conv2d' is not supported"), and even
+    the fallback could not take its weights; it is the layer it describes."""
+    torch.manual_seed(0)
+    dense = _FunctionalConv().eval()
+    net = convert(dense, thresholds=0.0, backend=backend)
+    assert [op.kind for op in net.ops].count("conv") == 2
+    with torch.no_grad():
+        for x in moving_square_clip(8, noise=0.0):
+            assert rel_err(net(x), dense(x)) < 1e-4
+    assert net.mac_speedup() > 1.2

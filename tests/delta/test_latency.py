@@ -160,6 +160,7 @@ def test_a_fit_that_misses_its_own_timings_says_so() -> None:
 
     rough = FittedLatency(LatencyModel(), 50.0, (0.05, 0.2, 0.3, 0.76))
     assert (rough.poor_fit_note() or "").startswith(
-        "the latency model misses its own 4 timed configurations by 25% at the median (up to 76%)")
+        "the latency model misses its own 4 timed configurations by 25% at the median (up to 76%)"
+    )
     assert FittedLatency(LatencyModel(), 50.0, (0.05, 0.1, 0.76)).poor_fit_note() is None  # one outlier
     assert FittedLatency(LatencyModel(), 50.0, ()).poor_fit_note() is None

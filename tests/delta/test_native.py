@@ -25,9 +25,19 @@ CL = torch.channels_last
 @needs_native
 @pytest.mark.parametrize(
     ("k", "stride", "pad", "dil", "n", "h", "w"),
-    [(3, 1, 1, 1, 1, 17, 13), (3, 2, 1, 1, 2, 17, 13), (1, 1, 0, 1, 2, 9, 7), (5, 2, 2, 1, 1, 16, 16),
-     (3, 1, 2, 2, 2, 12, 10), ((3, 1), 1, (1, 0), 1, 1, 9, 9), (7, 2, 3, 1, 1, 32, 24),
-     (2, 1, 0, 1, 3, 9, 8), (3, 1, 0, 1, 2, 11, 9), (5, 1, 2, 1, 3, 14, 10), ((1, 3), 1, (0, 2), 2, 2, 8, 9)],
+    [
+        (3, 1, 1, 1, 1, 17, 13),
+        (3, 2, 1, 1, 2, 17, 13),
+        (1, 1, 0, 1, 2, 9, 7),
+        (5, 2, 2, 1, 1, 16, 16),
+        (3, 1, 2, 2, 2, 12, 10),
+        ((3, 1), 1, (1, 0), 1, 1, 9, 9),
+        (7, 2, 3, 1, 1, 32, 24),
+        (2, 1, 0, 1, 3, 9, 8),
+        (3, 1, 0, 1, 2, 11, 9),
+        (5, 1, 2, 1, 3, 14, 10),
+        ((1, 3), 1, (0, 2), 2, 2, 8, 9),
+    ],
 )
 def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> None:
     """Output-centric (no input mask) and input-centric (input mask given: stride-1 k x k layers scatter
@@ -51,14 +61,15 @@ def test_compiled_conv_and_mask_match_torch(k, stride, pad, dil, n, h, w) -> Non
         xs = torch.randn(n, 8, h, w) * shared
         ms = op.out_mask(shared.expand(n, 1, h, w))
         y, _ = SparseConv(conv)(xs, ms, in_mask=shared)
-        torch.testing.assert_close(y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(
+            y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5, atol=1e-5
+        )
         y, _ = SparseConv(conv)(xs, ms[:1], in_mask=shared)  # the output mask shared the same way
-        torch.testing.assert_close(y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(
+            y, F.conv2d(xs, conv.weight, None, stride, pad, dil) * ms, rtol=1e-5, atol=1e-5
+        )
     # above max_fraction nothing is computed: the caller runs the dense conv
     assert SparseConv(conv)(x, mout, max_fraction=1e-9)[0] is None
-
 
 
 @needs_native
@@ -100,8 +111,9 @@ def test_compiled_conv_reads_only_inside_the_input_mask_and_may_skip_zeros(k, st
     torch.testing.assert_close(lazy[inside], want[inside], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(("k", "stride", "pad", "dil"),
-                         [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (5, 2, 2, 1), (3, 1, 2, 2)])
+@pytest.mark.parametrize(
+    ("k", "stride", "pad", "dil"), [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (5, 2, 2, 1), (3, 1, 2, 2)]
+)
 @pytest.mark.parametrize("compiled", [True, False])
 def test_sparse_depthwise_equals_the_dense_depthwise_conv(k, stride, pad, dil, compiled, monkeypatch) -> None:
     """Depthwise convs (groups = channels; 3x3 and 5x5, stride 1 and 2) computed only at the updated output
@@ -136,8 +148,9 @@ def test_sparse_depthwise_equals_the_dense_depthwise_conv(k, stride, pad, dil, c
 
 
 @needs_native
-@pytest.mark.parametrize(("c_in", "c_out", "frac"),
-                         [(40, 18, 0.3), (64, 40, 0.05), (3, 64, 0.6), (96, 7, 0.9)])
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "frac"), [(40, 18, 0.3), (64, 40, 0.05), (3, 64, 0.6), (96, 7, 0.9)]
+)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_compiled_gemm_blocking_matches_torch(c_in, c_out, frac, threads) -> None:
     """The compiled GEMM's edge cases, through both conv forms: deep products split into 128- or 256-deep
@@ -201,8 +214,12 @@ def test_compiled_1x1_conv_runs_in_place_equal_to_the_gathered_product(c_in, c_o
         got = y.permute(0, 2, 3, 1).reshape(-1, c_out)
         keep = out_mask.reshape(-1) if not zero_fill else torch.ones(n * h * w, dtype=torch.bool)
         assert torch.equal(got[keep], want[keep])
-        torch.testing.assert_close(want.reshape(n, h, w, c_out).permute(0, 3, 1, 2),
-                                   F.conv2d(x * in_mask, conv.weight), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            want.reshape(n, h, w, c_out).permute(0, 3, 1, 2),
+            F.conv2d(x * in_mask, conv.weight),
+            rtol=1e-4,
+            atol=1e-4,
+        )
     finally:
         torch.set_num_threads(old)
 
@@ -241,13 +258,19 @@ def test_packed_matmul_equals_torch_at_every_edge(k, threads) -> None:
     finally:
         torch.set_num_threads(old)
 
+
 @pytest.mark.parametrize(
     ("fn", "kind", "want"),
-    [(nn.ReLU(), "relu", (0.0, -math.inf, math.inf)), (nn.ReLU6(), "relu6", (0.0, -math.inf, 6.0)),
-     (nn.LeakyReLU(0.2), "leaky_relu", (0.2, -math.inf, math.inf)),
-     (nn.Hardtanh(-2, 3), "hardtanh", (1, -2, 3)),
-     (F.relu, "relu", (0.0, -math.inf, math.inf)), (nn.Sigmoid(), "sigmoid", None), (nn.GELU(), "gelu", None),
-     (nn.Hardswish(), "hardswish", None)],
+    [
+        (nn.ReLU(), "relu", (0.0, -math.inf, math.inf)),
+        (nn.ReLU6(), "relu6", (0.0, -math.inf, 6.0)),
+        (nn.LeakyReLU(0.2), "leaky_relu", (0.2, -math.inf, math.inf)),
+        (nn.Hardtanh(-2, 3), "hardtanh", (1, -2, 3)),
+        (F.relu, "relu", (0.0, -math.inf, math.inf)),
+        (nn.Sigmoid(), "sigmoid", None),
+        (nn.GELU(), "gelu", None),
+        (nn.Hardswish(), "hardswish", None),
+    ],
 )
 def test_piecewise_forms_are_recognised_and_checked(fn, kind, want) -> None:
     spec = piecewise_of(kind, fn)
@@ -277,9 +300,16 @@ def _step(op: PointwiseTruncation, d: torch.Tensor, mask: torch.Tensor | None, c
 @pytest.mark.parametrize("mode", ["max", "norm", "rms"])
 @pytest.mark.parametrize("accumulate", [True, False])
 @pytest.mark.parametrize("threshold", [None, 0.0, 0.3])
-@pytest.mark.parametrize("fn,kind", [(nn.ReLU(), "relu"), (nn.ReLU6(), "relu6"),
-                                     (nn.LeakyReLU(0.1), "leaky_relu"), (nn.PReLU(6, 0.25), "prelu"),
-                                     (nn.Hardtanh(-0.5, 0.7), "hardtanh")])
+@pytest.mark.parametrize(
+    "fn,kind",
+    [
+        (nn.ReLU(), "relu"),
+        (nn.ReLU6(), "relu6"),
+        (nn.LeakyReLU(0.1), "leaky_relu"),
+        (nn.PReLU(6, 0.25), "prelu"),
+        (nn.Hardtanh(-0.5, 0.7), "hardtanh"),
+    ],
+)
 def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, fn, kind) -> None:
     from deltatune.delta._context import RunContext
     from deltatune.delta.values import DeltaTensor
@@ -292,8 +322,9 @@ def test_compiled_truncation_equals_the_torch_step(mode, accumulate, threshold, 
     for _ in range(2):
         op = PointwiseTruncation("t", fn, kind, threshold, piecewise=piecewise_of(kind, fn))
         assert op.piecewise is not None
-        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode,
-                             accumulate=accumulate))
+        op.attach(
+            RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode, accumulate=accumulate)
+        )
         op(DeltaTensor(torch.randn(2, 6, 9, 7).contiguous(memory_format=CL) * 0 + 0.1, None, True))
         ops.append(op)
     gen = torch.Generator().manual_seed(1)
@@ -331,8 +362,11 @@ def test_compiled_truncation_at_the_channel_counts_compiled_apart(channels, accu
     for _ in range(2):
         op = PointwiseTruncation("t", fn, kind, 0.2, piecewise=piecewise_of(kind, fn))
         assert op.piecewise is not None
-        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode="max",
-                             accumulate=accumulate))
+        op.attach(
+            RunContext(
+                backend=SparseBackend(calibration=Calibration(None)), mode="max", accumulate=accumulate
+            )
+        )
         op(DeltaTensor(torch.full((3, channels, 6, 5), 0.1).contiguous(memory_format=CL), None, True))
         ops.append(op)
     add = AddSubOp("add", torch.add, plain=True)
@@ -356,8 +390,9 @@ def test_compiled_truncation_at_the_channel_counts_compiled_apart(channels, accu
         torch.testing.assert_close(ops[0].r, ops[1].r, rtol=1e-6, atol=1e-6)
 
 
-def _relu_pair(shape: tuple[int, ...], threshold: float | None,
-               mode: str = "max") -> list[PointwiseTruncation]:
+def _relu_pair(
+    shape: tuple[int, ...], threshold: float | None, mode: str = "max"
+) -> list[PointwiseTruncation]:
     """Two ReLU truncation steps (sparse backend) in the same state after one dense frame of ``shape``."""
     from deltatune.delta._context import RunContext
     from deltatune.delta.values import DeltaTensor
@@ -391,8 +426,11 @@ def test_compiled_truncation_reads_a_lazy_sum_like_the_summed_delta(mode, thresh
             parts.append(DeltaTensor(d.contiguous(memory_format=CL), mask, False))
         lazy = add(add(parts[0], parts[1]), parts[2])
         assert isinstance(lazy, DeltaSum) and len(lazy.parts) == 3 and not lazy.computed
-        eager = DeltaTensor((parts[0].data + parts[1].data) + parts[2].data,
-                            None if step == 3 else (parts[0].mask | parts[1].mask | parts[2].mask), False)
+        eager = DeltaTensor(
+            (parts[0].data + parts[1].data) + parts[2].data,
+            None if step == 3 else (parts[0].mask | parts[1].mask | parts[2].mask),
+            False,
+        )
         got, want = ops[0](lazy), ops[1](eager)
         assert not lazy.computed  # the kernel read the addends
         assert torch.equal(got.data, want.data) and torch.equal(got.mask, want.mask)
@@ -417,10 +455,18 @@ def test_compiled_truncation_reads_a_lazy_upsampling_like_the_upsampled_delta(fa
     for step in range(5):
         fm = None if step == 2 else torch.rand(n, 1, h, w, generator=gen) < 0.3
         cm = torch.rand(n, 1, h // factor, w // factor, generator=gen) < 0.4
-        fine = DeltaTensor((torch.randn(n, c, h, w, generator=gen) * (1.0 if fm is None else fm))
-                           .contiguous(memory_format=CL), fm, False)
-        coarse = DeltaTensor((torch.randn(n, c, h // factor, w // factor, generator=gen) * cm)
-                             .contiguous(memory_format=CL), cm, False)
+        fine = DeltaTensor(
+            (torch.randn(n, c, h, w, generator=gen) * (1.0 if fm is None else fm)).contiguous(
+                memory_format=CL
+            ),
+            fm,
+            False,
+        )
+        coarse = DeltaTensor(
+            (torch.randn(n, c, h // factor, w // factor, generator=gen) * cm).contiguous(memory_format=CL),
+            cm,
+            False,
+        )
         lifted = up(coarse)
         assert isinstance(lifted, DeltaUpsampled) and lifted.shape == fine.shape
         lazy = add(fine, lifted) if step % 2 else lifted  # alone or as an addend
@@ -534,8 +580,14 @@ def test_lazy_sum_computes_left_to_right_and_refuses_what_it_cannot_fuse() -> No
     from deltatune.delta.values import DeltaSum, DeltaTensor
 
     gen = torch.Generator().manual_seed(4)
-    ds = [DeltaTensor(torch.randn(1, 3, 4, 4, generator=gen) * 1e4 ** i,
-                      torch.rand(1, 1, 4, 4, generator=gen) < 0.5, False) for i in range(3)]
+    ds = [
+        DeltaTensor(
+            torch.randn(1, 3, 4, 4, generator=gen) * 1e4**i,
+            torch.rand(1, 1, 4, 4, generator=gen) < 0.5,
+            False,
+        )
+        for i in range(3)
+    ]
     s = DeltaSum.plus(DeltaSum.plus(ds[0], ds[1]), ds[2])
     assert s is not None and len(s.parts) == 3
     assert torch.equal(s.data, (ds[0].data + ds[1].data) + ds[2].data)
@@ -564,8 +616,9 @@ def test_compiled_input_sparsify_equals_the_torch_step(
     ops = []
     for _ in range(2):
         op = InputSparsify("input", threshold, dilation=dilation)
-        op.attach(RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode,
-                             accumulate=accumulate))
+        op.attach(
+            RunContext(backend=SparseBackend(calibration=Calibration(None)), mode=mode, accumulate=accumulate)
+        )
         ops.append(op)
     gen = torch.Generator().manual_seed(7)
     frame = torch.rand(2, 3, 12, 9, generator=gen)
@@ -573,8 +626,9 @@ def test_compiled_input_sparsify_equals_the_torch_step(
     partial = 0
     for step in range(5):
         if step:
-            frame = frame + (torch.rand(2, 1, 12, 9, generator=gen) < rate) * torch.randn(2, 3, 12, 9,
-                                                                                            generator=gen)
+            frame = frame + (torch.rand(2, 1, 12, 9, generator=gen) < rate) * torch.randn(
+                2, 3, 12, 9, generator=gen
+            )
         got = ops[0](frame)
         with monkeypatch.context() as m:
             m.setattr(ops[1], "_compare_compiled", lambda x: None)
@@ -597,8 +651,14 @@ def _clip_with_cut(n: int = 10) -> list[torch.Tensor]:
 
 def _model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU6(),
+        nn.Conv2d(8, 4, 1),
+    ).eval()
 
 
 @pytest.mark.parametrize("backend", ["reference", "sparse"])
@@ -725,8 +785,9 @@ def test_running_the_engine_changes_no_process_wide_setting() -> None:
         "x = torch.rand(1, 3, 16, 16); net(x); x[..., :4, :4] += 1; net(x)\n"
         "print(_malloc._state.get('malloc'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "None"
 
 

@@ -209,8 +209,11 @@ def test_frames_run_without_autograd_whatever_the_callers_grad_mode() -> None:
             for a, b in zip(tree_flatten(got)[0], tree_flatten(want)[0], strict=True):
                 assert not a.requires_grad and a.grad_fn is None
                 assert torch.equal(a, b)
-        kept = [t for t in (*net.buffers(), *net.parameters(), *vars(net._ctx).values())
-                if isinstance(t, torch.Tensor)]
+        kept = [
+            t
+            for t in (*net.buffers(), *net.parameters(), *vars(net._ctx).values())
+            if isinstance(t, torch.Tensor)
+        ]
         assert kept and not any(t.requires_grad and t.grad_fn is not None for t in kept), backend
 
 
@@ -220,8 +223,11 @@ def test_a_bare_layer_converts_like_a_one_layer_network() -> None:
     conv2d is not supported')."""
     from torch import nn
 
-    for layer, channels in ((nn.Conv2d(3, 4, 3, padding=1), 3), (nn.Conv2d(8, 8, 3, padding=1, groups=8), 8),
-                            (nn.ReLU(), 3)):
+    for layer, channels in (
+        (nn.Conv2d(3, 4, 3, padding=1), 3),
+        (nn.Conv2d(8, 8, 3, padding=1, groups=8), 8),
+        (nn.ReLU(), 3),
+    ):
         for backend in ("reference", "sparse"):
             net = convert(layer, thresholds=0.0, backend=backend)
             with torch.no_grad():
@@ -285,8 +291,10 @@ def test_a_thresholds_file_of_another_model_with_the_same_names_warns(tmp_path, 
     (tmp_path / "w32.json").write_text(json.dumps(data))
     with caplog.at_level(logging.WARNING, logger="deltatune.delta.network"):
         hrnet.load_thresholds(tmp_path / "w32.json")
-    assert "made for model hrnet_w32, not hrnet (hrnet_w18_small_v2); its truncation points have the same" \
+    assert (
+        "made for model hrnet_w32, not hrnet (hrnet_w18_small_v2); its truncation points have the same"
         in caplog.text
+    )
 
 
 class _ThreeInputs(torch.nn.Module):

@@ -74,8 +74,9 @@ def test_island_step_is_the_truncation_step_for_a_pointwise_op() -> None:
     upd = torch.ones(2, 1, 5, 6, dtype=torch.bool)
     for accumulate in (True, False):
         t = truncation_step(a, r, d, upd, torch.relu, 0.3, "max", accumulate)
-        emitted, fire, _, out, _, _ = island_step([a + r], [d], torch.relu(a), torch.relu,
-                                                  lambda y: upd, 0.3, "max", accumulate)
+        emitted, fire, _, out, _, _ = island_step(
+            [a + r], [d], torch.relu(a), torch.relu, lambda y: upd, 0.3, "max", accumulate
+        )
         assert torch.equal(fire, t.fire)
         torch.testing.assert_close(emitted, t.emitted)
         torch.testing.assert_close(out, torch.relu(t.a) if accumulate else torch.relu(a + r + d))
@@ -97,8 +98,20 @@ def test_compiled_truncation_kernel_equals_the_rule(mode, accumulate, threshold)
     want = truncation_step(a, r, d, mask.expand(2, 1, 7, 9), nn.ReLU6(), threshold, mode, accumulate)
     a_k, r_k = a.clone(memory_format=CL), r.clone(memory_format=CL)
     emitted, fire, fired = nk.truncate_pointwise(
-        [d], [1], [mask], a_k, r_k, -1.0 if threshold is None else threshold,
-        {"max": 0, "norm": 1, "rms": 2}[mode], accumulate, 0.0, float("-inf"), 6.0, None, True)
+        [d],
+        [1],
+        [mask],
+        a_k,
+        r_k,
+        -1.0 if threshold is None else threshold,
+        {"max": 0, "norm": 1, "rms": 2}[mode],
+        accumulate,
+        0.0,
+        float("-inf"),
+        6.0,
+        None,
+        True,
+    )
     assert torch.equal(fire.reshape(want.fire.shape), want.fire) and fired == int(want.fire.sum())
     torch.testing.assert_close(emitted, want.emitted, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(a_k, want.a, rtol=1e-6, atol=1e-6)
@@ -112,11 +125,12 @@ def test_compiled_input_kernel_equals_the_rule(mode, accumulate) -> None:
     nk = native.kernels()
     gen = torch.Generator().manual_seed(6)
     ref = torch.rand(2, 3, 8, 10, generator=gen).contiguous(memory_format=CL)
-    x = (ref + (torch.rand(2, 1, 8, 10, generator=gen) < 0.3) * torch.randn(2, 3, 8, 10, generator=gen))
+    x = ref + (torch.rand(2, 1, 8, 10, generator=gen) < 0.3) * torch.randn(2, 3, 8, 10, generator=gen)
     x = x.contiguous(memory_format=CL)
     diff, _, active, new_ref = input_step(x, ref, 0.2, mode, accumulate=accumulate)
-    delta, act, count, ref_k = nk.input_sparsify(x, ref.clone(memory_format=CL), 0.2,
-                                                 {"max": 0, "norm": 1, "rms": 2}[mode], accumulate, True)
+    delta, act, count, ref_k = nk.input_sparsify(
+        x, ref.clone(memory_format=CL), 0.2, {"max": 0, "norm": 1, "rms": 2}[mode], accumulate, True
+    )
     assert torch.equal(act.reshape(active.shape), active) and count == int(active.sum())
     assert torch.equal(delta, diff * active) and torch.equal(ref_k, new_ref)
 

@@ -166,7 +166,6 @@ def test_sparse_backend_by_name_and_calibration_cache(tmp_path) -> None:
     assert 0.08 <= float(m.float().mean()) <= 0.2
 
 
-
 def test_the_calibration_table_is_kept_per_processor(tmp_path, monkeypatch) -> None:
     """A data directory shared by machines of different kinds (a cluster's home directory, a cache
     carried from one machine to the next) gave them all one table, and calibration only fills in the
@@ -294,8 +293,15 @@ def test_producers_write_zeros_only_for_readers_that_need_them() -> None:
     from deltatune.delta.truncation import PointwiseTruncation
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=2),
+        nn.ReLU(),
+        nn.Conv2d(8, 4, 1),
+    ).eval()
     if not native.available():
         pytest.skip("compiled kernels could not be built here")
     backend = SparseBackend(break_even=1.0, calibration=Calibration(None))

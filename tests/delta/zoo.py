@@ -36,12 +36,15 @@ def documented(name: str, weights: str | None) -> Path | float:
     return path if path.is_file() and (weights == "default" or name == "pose_resnet50") else 0.01
 
 
-def worst_against_reference(model: nn.Module, frames: Iterable[torch.Tensor], setting: Path | float,
-                            backend: SparseBackend) -> float:
+def worst_against_reference(
+    model: nn.Module, frames: Iterable[torch.Tensor], setting: Path | float, backend: SparseBackend
+) -> float:
     """Largest relative error, frame by frame, of ``model`` converted with ``backend`` against the
     reference backend, both at ``setting`` (a thresholds file or one threshold), dense refresh off."""
-    nets = [convert(model, thresholds=0.0, backend=b, record_stats=False, dense_refresh=None)
-            for b in ("reference", backend)]
+    nets = [
+        convert(model, thresholds=0.0, backend=b, record_stats=False, dense_refresh=None)
+        for b in ("reference", backend)
+    ]
     for net in nets:
         if isinstance(setting, Path):
             net.load_thresholds(setting)

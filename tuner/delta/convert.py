@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 from deltatune.delta import optable as T
@@ -358,6 +359,50 @@ class _Bound:
         return self.fn(*xs, *self.args, **self.kwargs)
 
 
+class _Slot:
+    """Where a value goes in :class:`_Placed`'s arguments: the ``index``-th delta input's dense value, or
+    (``const``) the ``index``-th value the graph computes each frame."""
+
+    def __init__(self, index: int, const: bool) -> None:
+        self.index, self.const = index, const
+
+
+class _Placed:
+    """A fallback op's call with its arguments as the model wrote them: the accumulated dense inputs and
+    the graph's per-frame values (a functional layer's weights: ``F.layer_norm(y, s, self.weight)``,
+    ``F.conv2d(y, self.weight)``; amounts read from shapes) put back where they were, wherever the
+    changing maps stand (``torch.stack([a, b])``, ``torch.where(c, a, b)``)."""
+
+    def __init__(self, fn: Any, node: fx.Node, deltas: list[fx.Node], consts: list[fx.Node]) -> None:
+        slots = {n: _Slot(i, False) for i, n in enumerate(deltas)}
+        slots |= {n: _Slot(i, True) for i, n in enumerate(consts)}
+        self.fn = fn
+        self.args, self.kwargs = _as_plain(fx.map_arg((node.args, dict(node.kwargs)), slots.__getitem__))  # type: ignore[arg-type]
+
+    def __call__(self, *dense: Any, consts: tuple[Any, ...] = ()) -> Any:
+        def fill(v: Any) -> Any:
+            if isinstance(v, _Slot):
+                return consts[v.index] if v.const else dense[v.index]
+            if isinstance(v, (list, tuple)):
+                return type(v)(fill(x) for x in v)
+            if isinstance(v, dict):
+                return {k: fill(x) for k, x in v.items()}
+            return v
+
+        return self.fn(*fill(self.args), **fill(self.kwargs))
+
+
+def _as_plain(v: Any) -> Any:
+    """fx's immutable lists and dicts as plain ones (they pickle by value and rebuild as they were)."""
+    if isinstance(v, tuple):
+        return tuple(_as_plain(x) for x in v)
+    if isinstance(v, list):
+        return [_as_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _as_plain(x) for k, x in v.items()}
+    return v
+
+
 class _StructMask:
     """Updated output pixels of a pooling island: the op applied to the 0/1 masks."""
 
@@ -459,6 +504,8 @@ class _Builder:
         self.counts: dict[str, int] = {}
         self.ops: list[DeltaOp] = []
         self.keys: set[str] = set()
+        #: fallback ops that return a tuple whose items are read by index: (fn, inputs, n_delta)
+        self.tuple_fallbacks: dict[fx.Node, tuple[Any, tuple[fx.Node, ...], int | None]] = {}
 
     # -- naming ---------------------------------------------------------------------------------
     def call_site(self, node: fx.Node) -> str:
@@ -499,9 +546,7 @@ class _Builder:
                 self.env[node] = self.add_op(InputSparsify(name, dilation=self.input_dilation), (p,))
                 self.is_delta[node] = True
             elif node.op == "get_attr":
-                value = self.gm
-                for part in str(node.target).split("."):
-                    value = getattr(value, part)
+                value = self.attribute(str(node.target))
                 key = "const_" + re.sub(r"[^0-9a-zA-Z_]", "_", str(node.target))
                 if isinstance(value, torch.Tensor):
                     self.root.register_buffer(key, value.detach().clone())
@@ -545,6 +590,8 @@ class _Builder:
 
     # -- one node -------------------------------------------------------------------------------
     def convert_node(self, node: fx.Node) -> tuple[fx.Node, bool]:
+        if _int_item(node) and node.args[0] in self.tuple_fallbacks:
+            return self.tuple_item(node)
         args, kwargs = self.mapped(node.args), self.mapped(node.kwargs)
         first = node.args[0] if node.args else None
         if node.op == "call_module":
@@ -589,6 +636,11 @@ class _Builder:
             if not (isinstance(divisor, fx.Node) and self.is_delta.get(divisor, False)):
                 return self.add_op(StructuralOp(self.call_site(node), fn, "scale"), args, kwargs), True
             return self.unsupported(node, "a quotient by a changing map is not linear in its changes")
+        if node.op == "call_function" and target in (F.conv2d, torch.conv2d):
+            conv = self.functional_conv(node)
+            if conv is not None:
+                assert isinstance(first, fx.Node)
+                return self.add_op(ConvOp(self.call_site(node), conv), (self.env[first],)), True
         if node.op == "call_function" and target is torch.nn.functional.pad:
             pad: Any = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
             mode: Any = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
@@ -616,10 +668,10 @@ class _Builder:
             return self.truncation(node, DenseIsland, T.POOL_FUNCTIONS[target], fn)
         if (
             node.op == "call_method"
-            and target == "expand_as"
+            and target in ("expand_as", "type_as")
             and not (isinstance(first, fx.Node) and self.is_delta.get(first, False))
         ):
-            # a constant broadcast to a changing map's shape: it reads only that shape
+            # a constant broadcast to a changing map's shape, or cast to its type: it reads only those
             return self.add_op(MetaOp(self.call_site(node), fn), args, kwargs), False
         st = kind_of(T.STRUCTURAL_METHODS) if node.op == "call_method" else T.STRUCTURAL_FUNCTIONS.get(target)
         if st is not None:
@@ -719,21 +771,97 @@ class _Builder:
         fn: Any = self.modules[node.target] if node.op == "call_module" else _out_of_place(node)
         delta_nodes = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         n = len(delta_nodes)
+        n_delta: int | None = None
         if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):
-            raise UnsupportedOpError(
-                f"{_where(node)}: {why}, and its arguments do not fit the dense fallback"
-            )
+            # changing maps elsewhere than first, or values the graph computes each frame: the call is
+            # rebuilt with both in their places
+            inside = list(dict.fromkeys(_nodes_in((node.args, node.kwargs))))
+            delta_nodes = [a for a in inside if self.is_delta.get(a, False)]
+            const_nodes = [a for a in inside if not self.is_delta.get(a, False)]
+            fn, n_delta = _Placed(fn, node, delta_nodes, const_nodes), len(delta_nodes)
+            delta_nodes += const_nodes
+        elif node.args[n:] or node.kwargs:
+            fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))
+        inputs = tuple(self.env[a] for a in delta_nodes)
         result = self.not_one_real_map(node)
+        if result.startswith("a tuple, whose items") and all(_int_item(u) for u in node.users):
+            # every reader takes one item by index (``torch.max(y, 1)[0]``): one fallback op per item
+            self.tuple_fallbacks[node] = (fn, inputs, n_delta)
+            return None, True  # type: ignore[return-value]  # its readers take their item from tuple_fallbacks
         if result:
             raise UnsupportedOpError(
                 f"{_where(node)}: {why}, and the dense fallback cannot carry its result ({result}; a delta "
                 "value is one floating-point map): wrap the code that uses it in a module passed in "
                 "leaf_types, which the fallback runs whole"
             )
-        if node.args[n:] or node.kwargs:
-            fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))
         op = DenseIsland(name or self.call_site(node), fn, "fallback", _all_masks)
-        return self.add_op(op, tuple(self.env[a] for a in delta_nodes)), True
+        op.n_delta = n_delta
+        return self.add_op(op, inputs), True
+
+    def functional_conv(self, node: fx.Node) -> nn.Conv2d | None:
+        """``F.conv2d(x, self.weight, self.bias, stride, padding, dilation, groups)`` as the layer it is,
+        when the input is the only changing map, the weight and bias are the model's own tensors and
+        the rest are constants; else ``None`` (the dense fallback may still run it)."""
+        names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+        given: dict[str, Any] = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
+        x, weight, bias = given.get("input"), given.get("weight"), given.get("bias")
+        if not (isinstance(x, fx.Node) and self.is_delta.get(x, False)):
+            return None
+        if not all(isinstance(t, fx.Node) and t.op == "get_attr" for t in (weight, bias) if t is not None):
+            return None
+        if weight is None or _node_has([given.get(k) for k in names[3:]]):
+            return None
+        w = self.attribute(str(weight.target))
+        b = None if bias is None else self.attribute(str(bias.target))
+        if not isinstance(w, torch.Tensor) or w.dim() != 4 or not (b is None or isinstance(b, torch.Tensor)):
+            return None
+        groups = int(given.get("groups", 1))
+        conv = nn.Conv2d(
+            w.shape[1] * groups,
+            w.shape[0],
+            tuple(w.shape[2:]),  # type: ignore[arg-type]
+            stride=given.get("stride", 1),
+            padding=given.get("padding", 0),
+            dilation=given.get("dilation", 1),
+            groups=groups,
+            bias=b is not None,
+        )
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            if b is not None:
+                conv.bias.copy_(b)  # type: ignore[union-attr]
+        return conv.eval()
+
+    def attribute(self, target: str) -> Any:
+        """The value of a ``get_attr`` target of the traced model."""
+        value: Any = self.gm
+        for part in target.split("."):
+            value = getattr(value, part)
+        return value
+
+    def tuple_item(self, node: fx.Node) -> tuple[fx.Node, bool]:
+        """``node`` = ``t[i]`` of a fallback op ``t`` that returns a tuple: the op, keeping item ``i``."""
+        tup, index = node.args[0], node.args[1]
+        assert isinstance(tup, fx.Node) and isinstance(index, int)
+        fn, inputs, n_delta = self.tuple_fallbacks[tup]
+        op = DenseIsland(self.call_site(tup), _Item(fn, index), "fallback", _all_masks)
+        op.n_delta = n_delta
+        return self.add_op(op, inputs), True
+
+
+def _int_item(node: fx.Node) -> bool:
+    """Whether ``node`` is ``t[i]`` with a constant integer ``i``."""
+    return node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[1], int)
+
+
+class _Item:
+    """``fn(...)[index]``: one item of a fallback op that returns a tuple."""
+
+    def __init__(self, fn: Any, index: int) -> None:
+        self.fn, self.index = fn, index
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)[self.index]
 
 
 def _reads_inside_masks(node: fx.Node, modules: dict[str, nn.Module], backend: Backend) -> bool:

@@ -9,6 +9,7 @@ initialises every buffer from the dense values.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -538,7 +539,10 @@ class DenseIsland(TruncationOp):
     """A non-pointwise non-linear op (max pooling, or the dense fallback) with input/output buffers.
 
     ``fn`` maps the accumulated dense inputs to the dense output. ``out_mask`` maps the input masks to
-    the output pixels that may have changed (``None`` = all).
+    the output pixels that may have changed (``None`` = all). With ``n_delta`` set, only the first
+    ``n_delta`` inputs are deltas; the rest are values the graph computes each frame (a functional
+    layer's weights, amounts read from shapes: the same at every frame of a stream), which ``fn`` takes
+    as ``consts=``.
     """
 
     def __init__(
@@ -555,15 +559,20 @@ class DenseIsland(TruncationOp):
         self.out_mask = out_mask
         self.acc: list[Tensor] | None = None
         self.out: Tensor | None = None
+        self.n_delta: int | None = None
 
     def reset(self) -> None:
         self.acc = None
         self.out = None
 
-    def forward(self, *inputs: DeltaValue) -> DeltaValue:
+    def forward(self, *inputs: Any) -> DeltaValue:
+        fn = self.fn
+        if self.n_delta is not None:
+            inputs, consts = inputs[: self.n_delta], inputs[self.n_delta :]
+            fn = functools.partial(self.fn, consts=consts)
         if inputs[0].first:
             self.acc = [i.data.detach() for i in inputs]  # never written into: later frames add
-            self.out = self.fn(*self.acc)
+            self.out = fn(*self.acc)
             if not (isinstance(self.out, Tensor) and self.out.is_floating_point()):
                 got = f"a {self.out.dtype} map" if isinstance(self.out, Tensor) else type(self.out).__name__
                 raise UnsupportedOpError(
@@ -580,7 +589,7 @@ class DenseIsland(TruncationOp):
             self.acc,
             [i.data for i in inputs],
             self.out,
-            self.fn,
+            fn,
             lambda y: expand_mask(self.out_mask(masks, y), y),
             self.threshold,
             self.ctx.mode,
