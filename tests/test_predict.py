@@ -256,12 +256,12 @@ def test_a_video_that_ends_early_is_said_to(
     assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
                  "d.csv", "--no-progress", "--threshold", "0.05", "--frames", "3"]) == 0
     assert "ended after" not in capsys.readouterr().out
-    # --frames asked for more than it had: refused as search refuses a short clip, and nothing is written
+    # --frames asked for more than it had: refused, naming where the file ends, and nothing is written
     assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
                  "e.csv", "--no-progress", "--threshold", "0.05", "--frames", "700"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"deltatune predict: error: --frames 700: {cut} has {n} frame(s); need 700 (--frames {n} "
-                   "or fewer)"), err
+    assert err == (f"deltatune predict: error: video {cut} ends after frame {n - 1}, though its container "
+                   "states 795 frames (truncated or damaged); frames 0..699 were asked for"), err
     assert not (tmp_path / "e.csv").exists()
 
 

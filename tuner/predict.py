@@ -222,7 +222,7 @@ def predict_video(
                         done += 1
                         if on_frame is not None:
                             on_frame(done, total)
-            if frames is not None and done < frames:  # a container that promised more: as search refuses
+            if frames is not None and done < frames:  # a container that said no length: as search refuses
                 raise ConfigError(short_clip(path, start + done, start, frames))
         finally:
             if drawn is not None:

@@ -280,7 +280,7 @@ def load_workload(
         windows = first_streams(windows, streams, vname, given=given)
     net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
     clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
-    if clip.shape[0] < frames:  # a truncated file whose container promised more
+    if clip.shape[0] < frames:  # a container that did not say its length (the read refuses a damaged one)
         raise ConfigError(short_clip(path, start + clip.shape[0], start, frames, as_range=frames_as_range))
     # said once the frames are read (before an error about the file, the warning only got in its way);
     # a sample's own windows fit its models and are not warned about

@@ -8,10 +8,14 @@ A :class:`FrameIndex` lists every video packet's presentation timestamp (pts) in
 which packets are key frames, read by demuxing the file (no decoding; about a second for a long clip,
 kept in memory per process). A reader then seeks to the last key frame at or before N and identifies
 each decoded frame by its pts. :func:`frame_index` returns ``None`` when the index cannot be trusted (a
-packet without pts, two packets with one pts); the reader then decodes from the start as before.
+packet without pts, two packets with one pts, fewer packets than the container states frames or, where
+it states none, clearly fewer than its duration implies: a truncated or damaged file, whose frame numbers
+past the damage would shift); the reader then decodes from the start as before, and reports the damage
+where it meets it.
 The reader also checks every frame it decodes after a seek against the index (see
-:meth:`FrameIndex.expect`) and falls back to decoding from the start on any surprise, so a seek never
-changes which frames are read.
+:meth:`FrameIndex.expect`) and falls back to decoding from the start on any surprise (a frame the
+decoder marks corrupt among them), so a seek never changes which frames are read. Damage before the key
+frame it seeks to is not decoded, so not seen: the frames after it are read as in a healthy file.
 """
 
 from __future__ import annotations
@@ -71,15 +75,29 @@ def frame_index(path: Path) -> FrameIndex | None:
 def _index(path: str, _size: int, _mtime_ns: int) -> FrameIndex | None:
     import av
 
+    from deltatune.data.video import _promised
+
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
+            stated, about = _promised(container)
             raw = [(p.pts, bool(p.is_keyframe)) for p in container.demux(stream) if p.size]
     except (av.error.FFmpegError, OSError, IndexError) as exc:
         log.debug("no frame index for %s (%s): decoding from the start", path, exc)
         return None
     packets = [(int(p), key) for p, key in raw if p is not None]
     if not packets or len(packets) != len(raw):  # a packet without pts: no trustworthy order
+        return None
+    # a truncated file, or packets lost to damage (frame numbers past it would shift); without a stated
+    # count, clearly fewer packets than the duration implies (the rule of the reader's own check)
+    if len(packets) < stated or (not stated and about is not None and len(packets) < 0.9 * about - 1):
+        log.debug(
+            "no frame index for %s (%d packets, where its container states %s frames): decoding from "
+            "the start",
+            path,
+            len(packets),
+            stated or f"about {about}",
+        )
         return None
     pts = sorted(p for p, _ in packets)
     if len(set(pts)) != len(pts):

@@ -325,11 +325,9 @@ def video_info(source: str | Path) -> VideoInfo:
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
         if width <= 0 or height <= 0:
             raise VideoError(f"video {path} reports no frame size")
-        frames = int(stream.frames) or None
+        stated, about = _promised(container)
+        frames = stated or None
         fps = float(stream.average_rate) if stream.average_rate else None
-        about = None
-        if frames is None and fps and container.duration:  # microseconds (av.time_base)
-            about = int(round(container.duration / 1e6 * fps))
         if _first_frame_turns(container) % 2:
             width, height = height, width  # a portrait clip stored as landscape frames
     finally:
@@ -365,6 +363,13 @@ def read_frames(
     Frames ``start, start + step, ...`` are yielded, at most ``count`` of them. The path is checked
     and the file opened when this is called; decoding errors and ``start`` beyond the end raise
     :class:`VideoError` while iterating.
+
+    A video damaged part-way is read up to the damage: a read that needs a frame at or past it raises
+    :class:`VideoError` naming the file and the frame where decoding stops (a decoding error, a frame the
+    decoder marks corrupt, or an end before the frame count its container states); frames before it are
+    yielded as decoded, and damage past the last frame asked for is not decoded, so not seen. A read to
+    the end (``count=None``) of a file cut short ends at the cut (compare with :func:`video_info`'s
+    count to tell).
     """
     path = _resolve(source)
     _check_range(path, start, count, step)
@@ -405,7 +410,7 @@ def _iter_video(
         return
     index = frame_index(path) if start > 0 else None
     key = index.key_before(start) if index is not None else None
-    some_read = False
+    first, some_read = start, False
     if index is not None and key is not None:
         emitted = yield from _iter_from_key(container, index, key, start, count, step)
         if emitted < 0:
@@ -414,7 +419,52 @@ def _iter_video(
         container = _open_video(path)
         start, count = start + emitted * step, None if count is None else count - emitted
         some_read = emitted > 0
-    yield from _iter_sequential(path, container, start, count, step, some_read=some_read)
+    yield from _iter_sequential(path, container, start, count, step, some_read=some_read, first=first)
+
+
+def _promised(container: InputContainer) -> tuple[int, int | None]:
+    """How many frames a video's container says it holds (0: it does not say), and, for one that does not
+    say, about how many its duration and frame rate imply (``None``: not known)."""
+    stream = container.streams.video[0]
+    stated = int(stream.frames or 0)
+    about = None
+    if not stated and stream.average_rate and container.duration:  # microseconds (av.time_base)
+        about = int(round(container.duration / 1e6 * float(stream.average_rate)))
+    return stated, about
+
+
+def _asked(first: int, last: int | None, step: int) -> str:
+    """The frames a read asked for, as its errors end: ``; frames 650..689 were asked for``, ``; frames
+    from 40 on were asked for`` (nothing for a whole video)."""
+    every = f" (step {step})" if step > 1 else ""
+    if last is None:
+        return f"; frames from {first} on{every} were asked for" if first or step > 1 else ""
+    if last == first:
+        return f"; frame {first} was asked for"
+    return f"; frames {first}..{last}{every} were asked for"
+
+
+def _cut_short(path: Path, decoded: int, need: int, stated: int, about: int | None) -> str | None:
+    """Why a video whose decoding ended cleanly after ``decoded`` frames, before frame ``need`` that a read
+    asked for, is damaged: its container states more frames (or, saying none, its duration implies
+    clearly more: the rule ``predict`` uses) than decode, and ``need`` is among them. ``None``: the video
+    is as long as it says, and ``need`` lies past its end."""
+    if decoded <= 0:
+        return None
+    if stated:
+        if decoded >= stated or need >= stated:
+            return None
+        says = f"its container states {stated} frames (truncated or damaged)"
+    else:
+        if about is None or decoded >= 0.9 * about - 1 or need >= about:
+            return None
+        says = f"its container's duration implies about {about} frames (truncated or damaged?)"
+    return f"video {path} ends after frame {decoded - 1}, though {says}"
+
+
+def _decoder_why(exc: Exception) -> str:
+    """FFmpeg's words for a decoding error, without its error number and call."""
+    return " ".join(str(getattr(exc, "strerror", None) or exc).split())
 
 
 def _iter_from_key(
@@ -422,8 +472,9 @@ def _iter_from_key(
 ) -> Generator[np.ndarray, None, int]:
     """Seek to key frame ``key`` and yield frames ``start, start + step, ...`` (at most ``count``),
     each identified by its pts (:meth:`~deltatune.data.seek.FrameIndex.expect`). Returns ``-1`` when
-    done, or how many frames it yielded before the decoder surprised it (the caller goes on from the
-    start of the file); the container is closed either way."""
+    done, or how many frames it yielded before the decoder surprised it (a frame the index does not
+    explain, a decoding error, a frame the decoder marks corrupt: the caller goes on from the start of the
+    file, and reports damage where it meets it); the container is closed either way."""
     import av
 
     stream = container.streams.video[0]
@@ -436,7 +487,7 @@ def _iter_from_key(
             if previous < 0 and pts is not None and index.position.get(pts, key) < key:
                 continue  # a leading picture of an open GOP, shown before the key frame
             n = index.expect(pts, previous if previous >= 0 else key - 1)
-            if n is None:
+            if n is None or frame.is_corrupt:
                 return emitted
             previous = n
             if n < start or (n - start) % step:
@@ -462,18 +513,34 @@ def _iter_sequential(
     step: int,
     *,
     some_read: bool = False,
+    first: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode from frame 0, yielding frames ``start, start + step, ...`` (at most ``count``).
-    ``some_read``: earlier frames of the same request were yielded already, so none left is no error."""
+    ``some_read``: earlier frames of the same request were yielded already, so none left is no error;
+    ``first``: the request's first frame, as errors name it (``start`` when ``None``).
+
+    Damage met before the request is done raises :class:`VideoError` naming the file and the frame: a
+    decoding error, a frame the decoder marks corrupt, or an end before the frames the container states
+    (see :func:`_cut_short`). A read to the end (``count=None``) ends before a corrupt last frame (the cut
+    of a truncated file) and at a short end, as at the end of a healthy file."""
     import av
 
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    index = -1
-    emitted = 0
+    stated, about = _promised(container)
+    last = None if count is None else start + (count - 1) * step
+    asked = _asked(start if first is None else first, last, step)
+    index, emitted, corrupt = -1, 0, -1
     try:
         for frame in container.decode(stream):
             index += 1
+            if corrupt >= 0:  # frames decode after a corrupt one: damage inside the stream, not its cut end
+                raise VideoError(
+                    f"video {path} is damaged at frame {corrupt} (the decoder marks it corrupt){asked}"
+                )
+            if frame.is_corrupt:  # the cut end of a truncated file, or damage: the next frame tells
+                corrupt = index
+                continue
             if index < start or (index - start) % step:
                 continue
             yield _upright(frame.to_ndarray(format="rgb24"), _quarter_turns(frame.rotation))
@@ -481,15 +548,25 @@ def _iter_sequential(
             if count is not None and emitted >= count:
                 return
     except av.error.FFmpegError as exc:
-        raise VideoError(
-            f"video {path} is corrupt at frame {index + 1} ({' '.join(str(exc).split())})"
-        ) from exc
+        at, why = (
+            (corrupt, "the decoder marks it corrupt")
+            if corrupt >= 0
+            else (index + 1, f"the decoder stops there: {_decoder_why(exc)}")
+        )
+        raise VideoError(f"video {path} is damaged at frame {at} ({why}){asked}") from exc
     finally:
         container.close()
+    decoded = corrupt if corrupt >= 0 else index + 1
+    if corrupt >= 0:
+        logger.debug("%s: its last frame (%d) is corrupt, the cut end of a truncated file", path, corrupt)
+    if (count is not None and emitted < count) or (emitted == 0 and not some_read):
+        cut = _cut_short(path, decoded, start + emitted * step, stated, about)
+        if cut is not None:
+            raise VideoError(f"{cut}{asked}")
     if emitted == 0 and not some_read:
-        if index < 0:
+        if decoded <= 0:
             raise VideoError(f"video {path} has no decodable frames")
-        raise VideoError(f"frame {start} is beyond the end of {path} ({index + 1} frames)")
+        raise VideoError(f"frame {start} is beyond the end of {path} ({decoded} frames)")
 
 
 class FrameStreams:
