@@ -500,14 +500,59 @@ class _Unpooled(nn.Module):
         return self.b(self.unpool(y, idx))
 
 
-@pytest.mark.parametrize("model", ["bool", "tuple_module", "tuple_function"])
+@pytest.mark.parametrize("model", ["tuple_module", "tuple_function"])
 def test_a_fallback_op_whose_result_is_not_one_real_map_is_refused_at_conversion(model: str) -> None:
-    """``--fallback`` took ``y > 0`` (a bool map, for torch.where) and ``MaxPool2d(return_indices=True)``
-    (a tuple): conversion passed, then frame 1 died with a raw RuntimeError (bool subtraction) or frame 0
-    with an AttributeError. One line at conversion instead."""
-    net = {"bool": _BoolGate(), "tuple_module": _Unpooled(False), "tuple_function": _Unpooled(True)}[model]
-    with pytest.raises(UnsupportedOpError, match=r"(a bool map: gt|returns a tuple|a tuple).*leaf_types"):
+    """``--fallback`` took ``MaxPool2d(return_indices=True)`` (a tuple used whole): conversion passed,
+    then frame 0 died with an AttributeError. One line at conversion instead."""
+    net = {"tuple_module": _Unpooled(False), "tuple_function": _Unpooled(True)}[model]
+    with pytest.raises(UnsupportedOpError, match=r"(returns a tuple|a tuple).*leaf_types"):
         convert(net.eval(), fallback=True)
+
+
+class _BoolMasked(nn.Module):
+    """A bool map turned into a float mask that gates the map it came from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        keep = (y > 0.1).float()
+        return self.b(y * keep)
+
+
+class _BoolOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) > 0
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+@pytest.mark.parametrize("model", [_BoolGate, _BoolMasked])
+def test_a_bool_map_is_computed_inside_the_fallback_ops_that_read_it(
+    model: type[nn.Module], backend: str
+) -> None:
+    """``torch.where(y > 0, y, 0.1 * y)`` and ``y * (y > t).float()`` were refused even with the fallback
+    (a bool map is not a delta value, and the message pointed at leaf_types, which the CLI cannot pass);
+    each op reading the bool map now computes it from its dense inputs, exactly."""
+    torch.manual_seed(0)
+    dense = model().eval()
+    with pytest.raises(UnsupportedOpError, match="gt"):
+        convert(dense)
+    net = convert(dense, thresholds=0.0, backend=backend, fallback=True)
+    with torch.no_grad():
+        for x in diagonal_clip(torch.rand(1, 3, 12, 12), 6):
+            torch.testing.assert_close(net(x), dense(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_that_returns_a_bool_map_is_refused_at_conversion() -> None:
+    with pytest.raises(UnsupportedOpError, match=r"returns a bool map.*\.float\(\)"):
+        convert(_BoolOut().eval(), fallback=True)
 
 
 class _FallbackIdioms(nn.Module):

@@ -371,18 +371,19 @@ class _Placed:
     """A fallback op's call with its arguments as the model wrote them: the accumulated dense inputs and
     the graph's per-frame values (a functional layer's weights: ``F.layer_norm(y, s, self.weight)``,
     ``F.conv2d(y, self.weight)``; amounts read from shapes) put back where they were, wherever the
-    changing maps stand (``torch.stack([a, b])``, ``torch.where(c, a, b)``)."""
+    changing maps stand (``torch.stack([a, b])``, ``torch.where(c, a, b)``). ``args`` and ``kwargs``
+    hold :class:`_Slot` where those go, and :class:`_Call` where a bool map the op reads is computed
+    (``y > 0`` of ``torch.where(y > 0, y, 0.1 * y)``)."""
 
-    def __init__(self, fn: Any, node: fx.Node, deltas: list[fx.Node], consts: list[fx.Node]) -> None:
-        slots = {n: _Slot(i, False) for i, n in enumerate(deltas)}
-        slots |= {n: _Slot(i, True) for i, n in enumerate(consts)}
-        self.fn = fn
-        self.args, self.kwargs = _as_plain(fx.map_arg((node.args, dict(node.kwargs)), slots.__getitem__))  # type: ignore[arg-type]
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
 
     def __call__(self, *dense: Any, consts: tuple[Any, ...] = ()) -> Any:
         def fill(v: Any) -> Any:
             if isinstance(v, _Slot):
                 return consts[v.index] if v.const else dense[v.index]
+            if isinstance(v, _Call):
+                return v.fn(*fill(v.args), **fill(v.kwargs))
             if isinstance(v, (list, tuple)):
                 return type(v)(fill(x) for x in v)
             if isinstance(v, dict):
@@ -390,6 +391,13 @@ class _Placed:
             return v
 
         return self.fn(*fill(self.args), **fill(self.kwargs))
+
+
+class _Call:
+    """A call inside a :class:`_Placed` one's arguments (a bool map the fallback op computes itself)."""
+
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
 
 
 def _as_plain(v: Any) -> Any:
@@ -504,6 +512,8 @@ class _Builder:
         self.counts: dict[str, int] = {}
         self.ops: list[DeltaOp] = []
         self.keys: set[str] = set()
+        #: fallback ops whose result is a bool map: each fallback op that reads one computes it itself
+        self.deferred: set[fx.Node] = set()
         #: fallback ops that return a tuple whose items are read by index: (fn, inputs, n_delta)
         self.tuple_fallbacks: dict[fx.Node, tuple[Any, tuple[fx.Node, ...], int | None]] = {}
 
@@ -568,6 +578,11 @@ class _Builder:
 
     def output_args(self, arg: Any) -> Any:
         def wrap(n: fx.Node) -> fx.Node:
+            if n in self.deferred:
+                raise UnsupportedOpError(
+                    f"{_where(n)}: the model returns a bool map, which a delta network cannot carry (a "
+                    "delta value is one floating-point map): return it as a float map (.float())"
+                )
             if not self.is_delta.get(n, False):
                 return self.env[n]
             name = "output" if n.name == "output" else f"output:{n.name}"
@@ -592,6 +607,8 @@ class _Builder:
     def convert_node(self, node: fx.Node) -> tuple[fx.Node, bool]:
         if _int_item(node) and node.args[0] in self.tuple_fallbacks:
             return self.tuple_item(node)
+        if any(a in self.deferred for a in node.all_input_nodes):
+            return self.unsupported(node, "it reads a bool map")
         args, kwargs = self.mapped(node.args), self.mapped(node.kwargs)
         first = node.args[0] if node.args else None
         if node.op == "call_module":
@@ -772,13 +789,22 @@ class _Builder:
         delta_nodes = [a for a in node.args if isinstance(a, fx.Node) and self.is_delta.get(a, False)]
         n = len(delta_nodes)
         n_delta: int | None = None
-        if n == 0 or list(node.args[:n]) != delta_nodes or _node_has((node.args[n:], node.kwargs)):
-            # changing maps elsewhere than first, or values the graph computes each frame: the call is
-            # rebuilt with both in their places
-            inside = list(dict.fromkeys(_nodes_in((node.args, node.kwargs))))
+        reads_deferred = any(a in self.deferred for a in node.all_input_nodes)
+        if (
+            n == 0
+            or reads_deferred
+            or list(node.args[:n]) != delta_nodes
+            or _node_has((node.args[n:], node.kwargs))
+        ):
+            # changing maps elsewhere than first, values the graph computes each frame, or a bool map it
+            # reads: the call is rebuilt with each in its place
+            inside = list(dict.fromkeys(self.leaves(node)))
             delta_nodes = [a for a in inside if self.is_delta.get(a, False)]
             const_nodes = [a for a in inside if not self.is_delta.get(a, False)]
-            fn, n_delta = _Placed(fn, node, delta_nodes, const_nodes), len(delta_nodes)
+            slots = {a: _Slot(i, False) for i, a in enumerate(delta_nodes)}
+            slots |= {a: _Slot(i, True) for i, a in enumerate(const_nodes)}
+            args, kwargs = self.template(node, slots)
+            fn, n_delta = _Placed(fn, args, kwargs), len(delta_nodes)
             delta_nodes += const_nodes
         elif node.args[n:] or node.kwargs:
             fn = _Bound(fn, tuple(node.args[n:]), dict(node.kwargs))
@@ -788,6 +814,10 @@ class _Builder:
             # every reader takes one item by index (``torch.max(y, 1)[0]``): one fallback op per item
             self.tuple_fallbacks[node] = (fn, inputs, n_delta)
             return None, True  # type: ignore[return-value]  # its readers take their item from tuple_fallbacks
+        if result.startswith("a bool map"):
+            # not a delta value: computed again inside each fallback op that reads it
+            self.deferred.add(node)
+            return None, True  # type: ignore[return-value]  # its readers compute it (see template)
         if result:
             raise UnsupportedOpError(
                 f"{_where(node)}: {why}, and the dense fallback cannot carry its result ({result}; a delta "
@@ -838,6 +868,26 @@ class _Builder:
         for part in target.split("."):
             value = getattr(value, part)
         return value
+
+    def leaves(self, node: fx.Node) -> list[fx.Node]:
+        """The nodes ``node`` reads, through the bool maps it computes itself (:attr:`deferred`)."""
+        out: list[fx.Node] = []
+        for a in _nodes_in((node.args, node.kwargs)):
+            out += self.leaves(a) if a in self.deferred else [a]
+        return out
+
+    def template(self, node: fx.Node, slots: dict[fx.Node, _Slot]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``node``'s arguments with :class:`_Slot` for the values it is handed and :class:`_Call` for the
+        bool maps it computes itself."""
+
+        def place(a: fx.Node) -> Any:
+            if a in slots:
+                return slots[a]
+            fn = self.modules[str(a.target)] if a.op == "call_module" else _out_of_place(a)
+            return _Call(fn, *self.template(a, slots))
+
+        args, kwargs = _as_plain(fx.map_arg((node.args, dict(node.kwargs)), place))
+        return args, kwargs
 
     def tuple_item(self, node: fx.Node) -> tuple[fx.Node, bool]:
         """``node`` = ``t[i]`` of a fallback op ``t`` that returns a tuple: the op, keeping item ``i``."""
