@@ -72,3 +72,46 @@ def rotated_phone_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactor
             out.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
         out.mux(stream.encode())
     return path
+
+
+#: A small real evaluate study whose factor's levels are numbers: hrnet at threshold 0.05 with a dense key
+#: frame never / every 2 / every 4 frames, on three 5-frame vtest segments (the paired unit), three timed
+#: rounds a run.
+NUMERIC_LEVELS_STUDY = """\
+[study]
+name = "keyframes-small"
+kind = "evaluate"
+model = "hrnet"
+frames = 5
+streams = 1
+units = ["vtest@0", "vtest@300", "vtest@600"]
+speed_repeats = 3
+
+[fixed]
+thresholds = 0.05
+
+[factors]
+keyframe_interval = [0, 2, 4]
+"""
+
+
+@pytest.fixture(scope="session")
+def numeric_levels_db(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sqlite file of :data:`NUMERIC_LEVELS_STUDY`, run once with ``deltatune ablate`` (9 runs, about
+    30 s on 2 cores). Tests that write beside it copy it first."""
+    import contextlib
+    import io
+
+    from deltatune.cli import main
+
+    folder = tmp_path_factory.mktemp("numeric-levels")
+    study = folder / "keyframes-small.toml"
+    study.write_text(NUMERIC_LEVELS_STUDY)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DELTATUNE_RESULTS", str(folder / "results"))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["ablate", str(study), "--no-progress", "--threads", "1"]) == 0
+    finally:
+        mp.undo()
+    return folder / "results" / "keyframes-small.db"

@@ -414,9 +414,9 @@ def test_pairs_that_all_differ_by_the_same_amount_are_said_to_have_no_spread(tmp
     table = read_results_table(path, factors=["lr"], baseline=("lr", "1e-3"), higher_is_better=["acc"])
     a = analyse(table, aso_iterations=ASO_ITERATIONS)
     loss = next(p for p in a.pairwise if p.metric == "loss")
-    assert loss.summary.startswith("1e-2 vs 1e-3: -0.050 loss (better direction) (every one of the 5 pairs "
-                                   "differs by exactly this: no spread, so neither a t-test nor a t CI is "
-                                   "defined), Wilcoxon signed-rank p = 0.062"), loss.summary
+    assert loss.summary.startswith("lr=1e-2 vs lr=1e-3: -0.050 loss (better direction) (every one of the 5 "
+                                   "pairs differs by exactly this: no spread, so neither a t-test nor a t CI "
+                                   "is defined), Wilcoxon signed-rank p = 0.062"), loss.summary
     assert "an exact Wilcoxon p cannot go below 0.0625" in loss.summary
     acc = next(p for p in a.pairwise if p.metric == "acc")
     assert acc.power_note == ("power: the observed Hedges' g_z is 0, and no number of seeds (pairs) gives "
@@ -489,7 +489,7 @@ def test_one_pair_has_a_mean_difference_but_no_test_or_interval(tmp_path) -> Non
     a = analyse(read_results_table(path, factors=["lr"]), aso_iterations=ASO_ITERATIONS)
     (pw,) = a.pairwise
     assert pw.diff == pytest.approx(0.1) and math.isnan(pw.diff_ci_low) and math.isnan(pw.p_raw)
-    assert pw.summary.startswith("0.1 vs 0.01: not tested (too few complete blocks to test: 1")
+    assert pw.summary.startswith("lr=0.1 vs lr=0.01: not tested (too few complete blocks to test: 1")
 
 
 def test_aso_draws_no_conclusion_from_two_runs_per_level(two_by_two) -> None:  # type: ignore[no-untyped-def]

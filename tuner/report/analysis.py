@@ -48,7 +48,7 @@ from deltatune.report._support import (
     speed_per_run,
 )
 from deltatune.report.seed_table import seed_table_stats
-from deltatune.report.wording import equivalence_verdict, fmt, p_is, power_note, summary
+from deltatune.report.wording import equivalence_verdict, fmt, level_name, p_is, power_note, summary
 from deltatune.stats import (
     ASOResult,
     BayesResult,
@@ -282,7 +282,8 @@ def _pairwise(
         diff = float(np.mean(a) - np.mean(b))
     if min(a.size, b.size) < MIN_N:
         what = "complete blocks" if paired else "observations"
-        counts = f"{a.size}" if paired else f"{a.size} ({level}) and {b.size} ({baseline})"
+        counts = (f"{a.size}" if paired else
+                  f"{a.size} ({level_name(factor, level)}) and {b.size} ({level_name(factor, baseline)})")
         test = nan_test(f"too few {what} to test: {counts}; at least {MIN_N} are needed", paired=paired, n=n)
     else:
         try:
@@ -432,16 +433,18 @@ def _balanced(d: pd.DataFrame, factor: str, others: list[str]) -> tuple[pd.DataF
 
 
 def _omnibus(
-    samples: dict[str, np.ndarray], spec: MetricSpec, *, paired: bool, alpha: float
+    samples: dict[str, np.ndarray], spec: MetricSpec, factor: str, *, paired: bool, alpha: float
 ) -> tuple[OmnibusResult | None, str | None]:
-    small = [lv for lv, v in samples.items() if v.size < MIN_N]
+    small = [level_name(factor, lv) for lv, v in samples.items() if v.size < MIN_N]
     if small:
         return None, f"omnibus test not run: too few observations for {', '.join(small)}"
     try:
         om = compare_many(samples, paired=paired, higher_is_better=spec.higher_is_better, alpha=alpha)
     except FAILURES as e:
         return None, f"omnibus test not run: {e}"
-    ranks = ", ".join(f"{k} {fmt(v, 3)}" for k, v in om.mean_ranks.sort_values().items())
+    # "level (rank)", as the critical-difference diagram labels them: "2 1.67" read as two numbers
+    ranks = ", ".join(f"{level_name(factor, k)} ({fmt(v, 3)})"
+                      for k, v in om.mean_ranks.sort_values().items())
     text = (
         f"{om.test} over {om.k} levels (n = {om.n}): statistic = {fmt(om.statistic)}, {p_is(om.pvalue)} "
         f"(not corrected); post-hoc {om.posthoc_test}; mean ranks (1 = best): {ranks}. Why: {om.reason}"
@@ -493,10 +496,12 @@ def _compare_factor(
     for lv in empty:
         samples[lv] = np.empty(0)
     if empty:
-        notes.insert(0, f"no {spec.name} observed on {', '.join(empty)}: left out of the tests")
+        notes.insert(0, f"no {spec.name} observed on {', '.join(level_name(factor, lv) for lv in empty)}: "
+                        "left out of the tests")
     omnibus = summary = None
     if len(tested) > 2:
-        omnibus, summary = _omnibus({lv: samples[lv] for lv in tested}, spec, paired=paired, alpha=alpha)
+        omnibus, summary = _omnibus({lv: samples[lv] for lv in tested}, spec, factor, paired=paired,
+                                    alpha=alpha)
     def pair(lv: str) -> tuple[np.ndarray, np.ndarray]:
         """A level and the baseline on every block that has both (a block that lacks only a third level
         still pairs them), each unit's blocks averaged; the omnibus test keeps ``samples``."""

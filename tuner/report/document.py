@@ -26,8 +26,10 @@ from deltatune.report.wording import (
     fmt_p,
     fmt_prob,
     fmt_signed,
+    level_name,
     missing_values,
     p_is,
+    pair_name,
     point_interval,
 )
 
@@ -130,7 +132,7 @@ _DESC = ("n", "mean", "sd", "median", "95 % CI of mean")
 
 
 def _pair(p: PairwiseComparison) -> str:
-    return f"{p.level} vs {p.baseline}"
+    return pair_name(p.factor, p.level, p.baseline)
 
 
 def _comparison_blocks(
@@ -139,7 +141,7 @@ def _comparison_blocks(
     out: list[Block] = [Heading(3, f"{c.factor}: {', '.join(c.levels)} (baseline {c.baseline})")]
     if c.paired:
         # a level with no value at all is left out of the blocks (its own note says so), not in them
-        absent = [p.level for p in c.pairwise if min(p.n_a, p.n_b) == 0 and c.n_blocks]
+        absent = [level_name(c.factor, p.level) for p in c.pairwise if min(p.n_a, p.n_b) == 0 and c.n_blocks]
         which = f"every level but {', '.join(absent)}" if absent else "every level"
         out.append(
             Para(
@@ -164,8 +166,8 @@ def _comparison_blocks(
         m = c.omnibus.posthoc
         out.append(
             Table(
-                ("post-hoc p", *map(str, m.columns)),
-                tuple((str(r), *(fmt_p(v) for v in m.loc[r])) for r in m.index),
+                ("post-hoc p", *(level_name(c.factor, v) for v in m.columns)),
+                tuple((level_name(c.factor, r), *(fmt_p(v) for v in m.loc[r])) for r in m.index),
                 f"{c.omnibus.posthoc_test} post-hoc p-values, adjusted within this metric's level pairs (the "
                 "tests below adjust over every comparison of the report, so the same pair can read higher "
                 "there)",
@@ -326,15 +328,25 @@ def _metric_blocks(
         fig = None
         om = c.omnibus
         if om is not None and om.k > 2 and len(om.mean_ranks) > 2 and math.isfinite(om.pvalue):
+            # its labels are "level (rank)": a numeric level goes with its factor ("2 (1.67)" read as numbers)
+            ranks, posthoc = _named_levels(c.factor, om.mean_ranks, om.posthoc)
             fig = _figure(
                 f"cd_{_slug(spec.name)}_{_slug(c.factor)}.png",
                 f"Critical-difference diagram of {c.factor} on {spec.label}: mean rank (1 = best); a bar "
                 f"joins levels not different at {alpha:g} ({om.posthoc_test})",
-                lambda ax, om=om: cd_diagram(om.mean_ranks, om.posthoc, alpha=alpha, ax=ax),
-                cd_diagram_size(list(om.mean_ranks.index)),
+                lambda ax, ranks=ranks, posthoc=posthoc: cd_diagram(ranks, posthoc, alpha=alpha, ax=ax),
+                cd_diagram_size(list(ranks.index)),
             )
         out += _comparison_blocks(c, spec.margin, fig, results.unit_name, alpha)
     return out
+
+
+def _named_levels(factor: str, ranks: pd.Series, posthoc: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """``ranks`` and the ``posthoc`` matrix with their levels named as :func:`level_name` names them."""
+    def named(v: object) -> str:
+        return level_name(factor, v)
+
+    return ranks.rename(index=named), posthoc.rename(index=named, columns=named)
 
 
 def _level_box(results: AblationResults, spec: MetricSpec, factor: str, suffix: str) -> Figure:
@@ -366,7 +378,7 @@ def _constant_levels_note(levels: list[tuple[str, str]], unit: str, by_factor: b
         factors = dict.fromkeys(f for f, _ in levels)
         names = "; ".join(f"{f} = " + ", ".join(lv for g, lv in levels if g == f) for f in factors)
     else:
-        names = ", ".join(lv for _, lv in levels)
+        names = ", ".join(level_name(f, lv) for f, lv in levels)
     these = "these levels" if len(levels) > 1 else "this level"
     return (
         f"{names}: the same value in every run. Changing the {unit} did not change this metric at {these} "
@@ -459,7 +471,7 @@ def _primary_interactions(
                       - _cell_mean(m, {pc.factor: p.baseline, other: v})) for v in factors.get(other, [])]
             at = ", ".join(f"{fmt_signed(d)}{f' {m.spec.label}' if i == 0 else ''} at {other} = {v}"
                            for i, (v, d) in enumerate(diffs))
-            parts.append(f"{p.level} vs {p.baseline} {at}")
+            parts.append(f"{_pair(p)} {at}")
         out.append(
             f"The effect of {pc.factor} depends on {other} (interaction {p_is(t.pvalue)}, factorial ANOVA "
             f"below): {'; '.join(parts)} (differences of the design-cell means). The comparison above "

@@ -7,6 +7,7 @@ Kept apart from the statistics (:mod:`deltatune.report.analysis`) and the layout
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ __all__ = [
     "fmt_p",
     "p_is",
     "fmt_signed",
+    "level_name",
+    "pair_name",
     "test_name",
     "effect_name",
     "power_note",
@@ -88,6 +91,37 @@ def fmt_signed(x: Any, digits: int = 3) -> str:
     """Like :func:`fmt` with an explicit sign ("+0.31", "-1.2")."""
     s = fmt(x, digits)
     return s if s == "–" or s.startswith("-") else f"+{s}"
+
+
+#: A level that reads as a number: an integer, decimal or exponent number, or a ratio (``1/2``).
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(/(\d+\.?\d*|\.\d+))?")
+
+
+def reads_as_number(level: object) -> bool:
+    """Whether a level's name reads as a number (``2``, ``0.001``, ``1e-3``, ``1/2``, ``inf``)."""
+    text = str(level).strip()
+    if _NUMBER.fullmatch(text):
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def level_name(factor: str, level: object) -> str:
+    """A level as the report's sentences, comparisons and labels name it: ``factor=level`` where the level
+    reads as a number (``keyframe_interval=2``, ``lr=0.001``), since a bare number beside the report's
+    statistics reads as one of them ("every level but 1", "mean ranks: 2 1.67"); any other level as it is
+    (``tpe``). Tables with a factor column and plots whose axis or legend names the factor show levels
+    bare."""
+    return f"{factor}={level}" if reads_as_number(level) else str(level)
+
+
+def pair_name(factor: str, level: object, baseline: object) -> str:
+    """A level-vs-baseline comparison named as :func:`level_name` names its levels (``tpe vs greedy``,
+    ``keyframe_interval=2 vs keyframe_interval=0``)."""
+    return f"{level_name(factor, level)} vs {level_name(factor, baseline)}"
 
 
 #: Common significance levels: a p-value that three decimals would round onto one gets more digits.
@@ -226,7 +260,8 @@ def aso_too_few(pw: PairwiseComparison) -> bool:
 
 def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
     """One sentence on what the comparison found, as a reader would say it."""
-    head = f"{pw.level} vs {pw.baseline}"
+    head = pair_name(pw.factor, pw.level, pw.baseline)
+    level = level_name(pw.factor, pw.level)
     if not math.isfinite(pw.p_raw):
         return f"{head}: not tested ({pw.test.reason})"
     direction = "" if pw.better is None else (" (better" if pw.better else " (worse")
@@ -290,12 +325,12 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         if aso_too_few(pw):  # eps_min of two values against two is no evidence either way
             who = f"from {min(pw.n_a, pw.n_b)} runs at a level: too few for a claim either way"
         elif pw.aso.a_dominates and pw.aso.eps_min < CONFIDENT_ASO:
-            who = f"{pw.level} almost stochastically better"
+            who = f"{level} almost stochastically better"
         elif pw.aso.a_dominates:
-            who = (f"{pw.level} better more often than not; a confident claim needs eps_min < "
+            who = (f"{level} better more often than not; a confident claim needs eps_min < "
                    f"{CONFIDENT_ASO:g}")
         else:
-            who = f"{pw.level} not shown almost stochastically better"
+            who = f"{level} not shown almost stochastically better"
         parts.append(f"ASO eps_min = {fmt_eps(pw.aso.eps_min)} ({who})")  # as the ASO table writes it
     return "; ".join(parts)
 
