@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from deltatune.cli import main
-from deltatune.report.wording import fmt_p, fmt_prob, level_name
+from deltatune.report.wording import fmt_p, fmt_percent, fmt_prob, level_name
 
 
 @pytest.mark.parametrize(("p", "text"), [
@@ -112,3 +112,24 @@ def test_numeric_levels_in_the_notes_are_named_with_their_factor(tmp_path: Path)
     assert "Paired on 5 seed(s) with every level but keyframe=2;" in md
     assert "no loss observed on keyframe=2: left out of the tests" in md
     assert "keyframe=1, keyframe=4: the same value in every run." in md
+
+
+@pytest.mark.parametrize(("x", "digits", "text"), [
+    (0.75, 3, "75 %"), (0.875, 3, "87.5 %"), (1 - 0.05 / 6, 4, "99.17 %"), (0.95, 3, "95 %"),
+    (math.nan, 3, "–"),
+])
+def test_percentages_are_written_with_a_space_as_the_readme_does(x: float, digits: int, text: str) -> None:
+    assert fmt_percent(x, digits) == text
+
+
+@pytest.mark.slow  # the session's small real study (about 30 s, once) and its report
+def test_the_report_writes_every_percentage_one_way(numeric_levels_db: Path, tmp_path: Path) -> None:
+    """The report wrote "95 % CI" and "80 % power" but "75.0%" for a run's CI level, and the ASO
+    confidence level as a fraction (0.9917) beside "95 %" and "90 %" CIs: every percentage is now "N %",
+    as the README writes them."""
+    md = _report(numeric_levels_db, tmp_path)
+    assert not re.findall(r".{20}\d%.{0,20}", md)
+    runs = [line for line in md.splitlines() if re.match(r"\| [0-9a-f]{12} \| keyframe_interval=", line)]
+    assert len(runs) == 9 and all(line.endswith(" | 75 % |") for line in runs), runs  # 3 rounds: [min, max]
+    assert "confidence level 99.17 %, 1 - alpha / m over the study's m comparisons (Bonferroni)" in md
+    assert not re.search(r"confidence level 0\.\d", md)

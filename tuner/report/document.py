@@ -24,6 +24,7 @@ from deltatune.report.wording import (
     fmt,
     fmt_eps,
     fmt_p,
+    fmt_percent,
     fmt_prob,
     fmt_signed,
     level_name,
@@ -524,7 +525,7 @@ def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[
                     str(r.n_repeats),
                     fmt(r.median),
                     _ci(r.ci_low, r.ci_high),
-                    "–" if r.ci_level != r.ci_level else f"{r.ci_level:.1%}",
+                    fmt_percent(r.ci_level),
                 )
                 for r in a.speed_runs
             ),
@@ -690,4 +691,5 @@ def _aso_confidence(pws: Sequence[PairwiseComparison]) -> str:
     levels = {p.aso.confidence_level for p in pws if p.aso is not None}
     if not levels or levels == {0.95}:
         return ""
-    return f"; confidence level {max(levels):.4g}, 1 - alpha / m over the study's m comparisons (Bonferroni)"
+    return (f"; confidence level {fmt_percent(max(levels), 4)}, 1 - alpha / m over the study's m comparisons "
+            "(Bonferroni)")

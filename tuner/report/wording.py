@@ -20,6 +20,7 @@ __all__ = [
     "fmt_p",
     "p_is",
     "fmt_signed",
+    "fmt_percent",
     "level_name",
     "pair_name",
     "test_name",
@@ -91,6 +92,13 @@ def fmt_signed(x: Any, digits: int = 3) -> str:
     """Like :func:`fmt` with an explicit sign ("+0.31", "-1.2")."""
     s = fmt(x, digits)
     return s if s == "–" or s.startswith("-") else f"+{s}"
+
+
+def fmt_percent(x: Any, digits: int = 3) -> str:
+    """A fraction as a percentage with ``digits`` significant digits, written as the rest of the report and
+    the README write percentages, a space before the sign: 0.75 -> "75 %", 0.99167 -> "99.2 %"; "–" when
+    missing."""
+    return f"{100 * float(x):.{digits}g} %" if _finite(x) else "–"
 
 
 #: A level that reads as a number: an integer, decimal or exponent number, or a ratio (``1/2``).
