@@ -306,3 +306,56 @@ def test_runs_on_random_weights_are_said_so_in_the_report(
     assert "| weights | default (none here: 2 of 2 runs ran seeded random weights) |" in text
     assert ("2 of 2 runs ran seeded random weights (hrnet_tiny has no default weights here): their losses "
             "and settings describe no trained model") in text
+
+
+@pytest.mark.slow  # the session's small real study (about 30 s, once) and four reports of it
+def test_report_of_a_database_without_o_writes_beside_it(
+    numeric_levels_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``report ~/runs/x.db`` wrote ./deltatune-results/x.html in whatever folder it ran from. The report
+    now goes beside the database, named after it (with the study's name where the file is named
+    otherwise), and the command prints where; it replaces a report of ours there, never a folder or a
+    file of the user's, and -o works as before."""
+    import shutil
+
+    runs, elsewhere = tmp_path / "my runs", tmp_path / "elsewhere"
+    runs.mkdir()
+    elsewhere.mkdir()
+    db, copy = runs / "keyframes-small.db", runs / "old.db"
+    shutil.copyfile(numeric_levels_db, db)
+    shutil.copyfile(numeric_levels_db, copy)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("DELTATUNE_RESULTS", raising=False)
+    fast = ["--aso-iterations", "20"]
+
+    def report(*argv: str) -> tuple[int, str, str]:
+        rc = main(["report", *argv, *fast])
+        said = capsys.readouterr()
+        return rc, said.out, said.err.strip()
+
+    html = runs / "keyframes-small.html"
+    assert report(str(db)) == (0, f"keyframes-small: 9 of 9 runs; report {html}\n", "")
+    page = html.read_text(encoding="utf-8")
+    assert "<title>Ablation study: keyframes-small</title>" in page
+    assert report(str(copy))[1].endswith(f"; report {runs / 'old-keyframes-small.html'}\n")
+    assert report(f"sqlite:///{db}")[1].endswith(f"; report {html}\n")  # the same file, replaced
+    assert sorted(p.name for p in runs.iterdir()) == ["keyframes-small.db", "keyframes-small.html",
+                                                     "old-keyframes-small.html", "old.db"]
+    assert not list(elsewhere.iterdir())
+    html.write_text("<!DOCTYPE html>\n<html><head><title>Ablation study: keyframes-small</title>")
+    assert report(str(db))[0] == 0  # a report written before the generator tag is one of ours too
+    for mine, why in (("notes", "exists and is not a deltatune report"), (None, "is a folder")):
+        html.unlink()
+        if mine is None:
+            html.mkdir()
+        else:
+            html.write_text(mine)
+        rc, out, err = report(str(db))
+        assert (rc, out) == (2, "") and err.endswith(
+            f"{html} (the report's default path, beside its runs): {why}; name the report with -o FILE"), err
+        assert html.is_dir() if mine is None else html.read_text() == mine
+    html.rmdir()
+    assert report(str(db), "-o", str(runs))[2].endswith(f"-o {runs}: is a folder; give a file name")
+    assert report(str(db), "-o", "here.html")[1].endswith("; report here.html\n")
+    assert (elsewhere / "here.html").is_file() and not html.exists()

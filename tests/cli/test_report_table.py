@@ -95,3 +95,28 @@ def test_the_help_and_the_readme_list_the_lower_is_better_words_the_code_reads()
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     said = re.search(r"higher-is-better unless its name says ([a-z, ]+?) \(", readme)
     assert said is not None and said.group(1) == lower_kinds_text()
+
+
+def test_report_without_o_writes_beside_the_table_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report runs/sweep.csv`` run from another folder wrote ./deltatune-results/sweep.html there: the
+    report goes beside the table, named after it, and the command prints where. A file there that is
+    not a report of ours is left alone."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    sweep = _sweep(tmp_path / "runs" / "sweep.csv")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.delenv("DELTATUNE_RESULTS", raising=False)
+    args = ["report", str(sweep), "--factors", "lr,weight_decay", "--aso-iterations", "20"]
+    assert main(args) == 0
+    html = tmp_path / "runs" / "sweep.html"
+    assert f"; report {html}\n" in capsys.readouterr().out
+    assert '<meta name="generator" content="deltatune report">' in html.read_text(encoding="utf-8")
+    assert not list((tmp_path / "elsewhere").iterdir())
+    html.write_text("<html><body>my own page</body></html>\n")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{html} (the report's default path, beside its runs): exists and is not a "
+                        "deltatune report; name the report with -o FILE"), err
+    assert html.read_text() == "<html><body>my own page</body></html>\n"

@@ -56,7 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help="the report: self-contained HTML (.html), or Markdown with its plots beside it (.md) "
-        "(default: deltatune-results/NAME.html)",
+        "(default: beside the file the runs are read from, named after it: X.html for X.db or X.csv, "
+        "X-STUDY.html where X.db's study is named otherwise, and a study file's beside its database; "
+        "PostgreSQL: deltatune-results/STUDY.html or $DELTATUNE_RESULTS; a file there is replaced only when "
+        "it is a deltatune report)",
     )
     p.add_argument("--md", default=None, metavar="MD", help="also write Markdown (plots beside it)")
     p.add_argument(
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.ablation.store import default_storage, find_study, load_results
     from deltatune.cli._common import check_output_path
     from deltatune.errors import ConfigError, missing_file
-    from deltatune.search.storage import shown_url
+    from deltatune.search.storage import shown_url, sqlite_file, url_scheme
 
     if not 0 < args.alpha < 1:
         raise ConfigError(f"--alpha {args.alpha}: must be between 0 and 1")
@@ -183,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         # how the table was read: said before the report, not only in it (on stderr under `--json -`)
         for note in results.notes:
             print(f"note: {note}", file=sys.stderr if args.json == "-" else sys.stdout)
-        return _write(args, results, f"{results.name}: {results.completed_runs} runs")
+        return _write(args, results, f"{results.name}: {results.completed_runs} runs", Path(src))
     used = [o for o in _TABLE_OPTIONS if getattr(args, o) not in (None, [], False)]
     if used:
         raise ConfigError(f"--{used[0].replace('_', '-')}: applies to a CSV table of runs; {src} is a study")
@@ -197,8 +200,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{src}: no results yet at {shown_url(url)}; {hint}")
         study, stored = find_study(url, spec.name)
         stored = _file_or_stored(src, spec, stored, url)
+        db = sqlite_file(url) if url_scheme(url) == "sqlite" else None
     elif "://" in src:
         study, stored = find_study(src, args.study)
+        db = sqlite_file(src) if url_scheme(src) == "sqlite" else None
     else:
         what = "give a study .toml, its .db file, a storage URL or a CSV table"
         if not Path(src).is_file():
@@ -210,10 +215,12 @@ def run(args: argparse.Namespace) -> int:
             if fh.read(16) != b"SQLite format 3\x00":
                 raise ConfigError(f"{src}: not an sqlite database ({what})")
         study, stored = find_study(f"sqlite:///{Path(src).resolve()}", args.study)
+        db = Path(src)
     results = load_results(study, stored)
     if results.completed_runs == 0:
         raise ConfigError(f"study {stored.name}: no finished runs yet")
-    return _write(args, results, f"{stored.name}: {results.completed_runs} of {results.expected_runs} runs")
+    what = f"{stored.name}: {results.completed_runs} of {results.expected_runs} runs"
+    return _write(args, results, what, db)
 
 
 def _file_or_stored(src: str, spec: StudySpec, stored: StudySpec, url: str) -> StudySpec:
@@ -250,16 +257,62 @@ def _where_results_are(src: str, name: str, args: argparse.Namespace) -> str:
             "runs in, or $DELTATUNE_RESULTS: run report from that folder, or pass --storage)")
 
 
-def _write(args: argparse.Namespace, results: AblationResults, what: str) -> int:
-    """Write the report (the observations too with ``--csv``, the statistics with ``--json``); say where."""
-    from deltatune._atomic import atomic_write, atomic_write_text
-    from deltatune.cli._common import check_output_path, json_text
-    from deltatune.report.render import write_report
+def default_report_path(name: str, source: Path | None) -> Path:
+    """Where ``report`` writes without ``-o``: beside the file the runs are read from (the study's sqlite
+    file, the CSV table), named after it (``X.db`` -> ``X.html``), with the study's ``name`` added where the
+    file is named otherwise (``X-STUDY.html``: two studies of one file, or copies of one study's file, get
+    reports of their own); for a storage that is no file (PostgreSQL), ``NAME.html`` in the results folder
+    (:func:`~deltatune.search.storage.results_dir`). Not the working directory's results folder whatever
+    the file: ``report ~/runs/x.db`` from anywhere wrote ``./deltatune-results/x.html``."""
     from deltatune.search.storage import results_dir
 
-    out = Path(args.output) if args.output else results_dir() / f"{results.name}.html"
+    if source is None:
+        return results_dir() / f"{name}.html"
+    stem = source.stem
+    return source.with_name(f"{stem if stem == name else f'{stem}-{name}'}.html")
+
+
+#: What the head of an HTML report of ours holds (its generator tag; reports from before the tag, their
+#: title): a file at the default report path is replaced only when it is one.
+_REPORT_MARKS = (b'<meta name="generator" content="deltatune report">', b"<title>Ablation study: ")
+
+
+def _check_default_output(out: Path) -> None:
+    """Refuse the default report path, before any work, where writing it would destroy something the user
+    did not name: a folder, or a file that is not a report of ours; or where it cannot be written. Each in
+    one line that says to give ``-o``."""
+    from deltatune.cli._common import check_output_path
+    from deltatune.errors import ConfigError
+
+    where = f"{out} (the report's default path, beside its runs)"
+    if out.is_dir():
+        raise ConfigError(f"{where}: is a folder; name the report with -o FILE")
+    if out.is_file():
+        try:
+            with open(out, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot be read ({exc.strerror}); name the report with -o FILE") \
+                from None
+        if not any(mark in head for mark in _REPORT_MARKS):
+            raise ConfigError(f"{where}: exists and is not a deltatune report; name the report with -o FILE")
+    try:
+        check_output_path(out, "report", suffixes=(".html", ".htm"))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; name the report with -o FILE") from None
+
+
+def _write(args: argparse.Namespace, results: AblationResults, what: str, source: Path | None) -> int:
+    """Write the report (the observations too with ``--csv``, the statistics with ``--json``); say where.
+    ``source``: the file the runs were read from (an sqlite file, a CSV table), where the report goes
+    without ``-o`` (:func:`default_report_path`); ``None`` for a storage that is no file."""
+    from deltatune._atomic import atomic_write, atomic_write_text
+    from deltatune.cli._common import json_text
+    from deltatune.report.render import write_report
+
+    out = Path(args.output) if args.output else default_report_path(results.name, source)
     if not args.output:
-        check_output_path(out, "-o", suffixes=(".html", ".htm"))
+        _check_default_output(out)
     md = Path(args.md) if args.md else None
     html: Path | None = out
     if out.suffix.lower() in (".md", ".markdown"):

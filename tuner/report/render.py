@@ -110,6 +110,7 @@ def _html(blocks: Sequence[Block], title: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="generator" content="deltatune report">\n'  # what `report` may replace unasked
         '<link rel="icon" href="data:,">\n'  # no favicon request: the page loads nothing from outside
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
