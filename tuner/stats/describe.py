@@ -55,7 +55,9 @@ def describe(values: Sequence[float], *, level: float = 0.95) -> Description:
     return Description(
         n=int(x.size),
         mean=float(np.mean(x)),
-        sd=float(np.std(x, ddof=1)) if x.size > 1 else math.nan,
+        # values equal up to floating-point noise have no spread (a hypervolume of 0.044 three times
+        # read "sd 8.50e-18" beside its "[0.044, 0.044]" interval)
+        sd=(0.0 if method == "constant" else float(np.std(x, ddof=1))) if x.size > 1 else math.nan,
         median=float(np.median(x)),
         ci_low=low,
         ci_high=high,
