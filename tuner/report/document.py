@@ -257,8 +257,8 @@ def _comparison_blocks(
                 for p in pws
             ),
             "Almost stochastic order (eps_min < 0.5: the level is better more often than not; below 0.2: "
-            f"a confident claim, with at least {MIN_ASO_RUNS} runs a level; independent samples, pairing ignored"
-            f"{_aso_confidence(pws)})",
+            f"a confident claim, with at least {MIN_ASO_RUNS} runs a level; independent samples, pairing "
+            f"ignored{_aso_confidence(pws)})",
         )
     )
     out.append(Bullets(tuple(p.summary for p in pws)))
