@@ -270,3 +270,29 @@ def test_a_functional_conv_on_the_models_weights_is_a_sparse_conv(backend: str) 
         for x in moving_square_clip(8, noise=0.0):
             assert rel_err(net(x), dense(x)) < 1e-4
     assert net.mac_speedup() > 1.2
+
+
+class _Sized(nn.Module):
+    """A container default (fx's concrete_args flattened it into code that does not compile) and a
+    ``*args, **kwargs`` tail (taken for frame inputs: "expected a tensor, got tuple")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(
+        self, x: torch.Tensor, size: tuple[int, int] = (16, 16), *rest: object, **options: object
+    ) -> torch.Tensor:
+        return F.interpolate(F.relu(self.conv(x)), size=size, mode="bilinear", align_corners=False)
+
+
+def test_container_defaults_and_star_arguments_are_not_frame_inputs() -> None:
+    dense = _Sized().eval()
+    net = convert(dense, thresholds=0.0)
+    assert net.fixed_arguments == {"size": (16, 16)}
+    assert [n for n in net.threshold_names if n.startswith("input")] == ["input"]  # one frame input
+    with torch.no_grad():
+        for x in moving_square_clip(4, noise=0.0):
+            assert rel_err(net(x), dense(x)) < 1e-4
+        with pytest.raises(ConfigError, match=r"argument size=\(8, 8\)"):
+            net(x, (8, 8))

@@ -97,7 +97,7 @@ def trace(model: nn.Module, *, leaf_types: Sequence[type[nn.Module]] = ()) -> fx
         model = nn.Sequential(model)
     refuse_hooks_outside_the_graph(model)
     try:
-        graph = tracer.trace(model, concrete_args=fixed_arguments(model) or None)
+        graph = tracer.trace(model, concrete_args=_scalar_arguments(model) or None)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnsupportedOpError(
@@ -114,8 +114,10 @@ def fixed_arguments(model: nn.Module) -> dict[str, Any]:
     A frame is the tensors a model is called with; the options around them stay what they are by
     default. Traced as placeholders, they were taken for a second frame input (``relu(x) * scale`` was
     refused as a product of two changing maps); traced as constants (fx's ``concrete_args``), the
-    branches they choose are decided once, and the converted network's graph asserts that a call passes
-    the same value (it cannot follow another)."""
+    branches they choose are decided once, and the converted network refuses a call that passes another
+    value (it cannot follow one). Containers (``size=(16, 16)``) are traced as placeholders with their
+    default, which fx's ``concrete_args`` would flatten into broken code: they may not steer control
+    flow, but reach the ops that read them as the constant they are."""
     import inspect
 
     try:
@@ -130,6 +132,11 @@ def fixed_arguments(model: nn.Module) -> dict[str, Any]:
         and p.default is not inspect.Parameter.empty
         and not isinstance(p.default, torch.Tensor)
     }
+
+
+def _scalar_arguments(model: nn.Module) -> dict[str, Any]:
+    """The :func:`fixed_arguments` that fx can trace as constants: not containers."""
+    return {k: v for k, v in fixed_arguments(model).items() if not isinstance(v, (tuple, list, dict, set))}
 
 
 #: Python's in-place operators, as :class:`_InPlaceProxy` records ``y += x`` and friends, and their plain
@@ -543,7 +550,11 @@ class _Builder:
     def build(self) -> tuple[fx.GraphModule, list[DeltaOp]]:
         n_inputs = 0
         for node in self.gm.graph.nodes:
-            if node.op == "placeholder" and node.args:
+            if node.op == "placeholder" and str(node.target).startswith("*"):
+                # ``*args`` / ``**kwargs`` of the forward: nothing a frame passes (empty unless given)
+                self.env[node] = self.new.placeholder(node.target)
+                self.is_delta[node] = False
+            elif node.op == "placeholder" and node.args:
                 # an optional argument fixed at its default (see fixed_arguments): a constant, which the
                 # graph's own assert checks at every call
                 self.env[node] = self.new.placeholder(node.target, default_value=node.args[0])
