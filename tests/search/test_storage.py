@@ -213,15 +213,23 @@ def test_a_database_that_cannot_be_used_is_told_from_an_sql_error_or_a_bug(tmp_p
     readonly.dispose()
 
 
-@pytest.mark.parametrize(("module", "attrs", "args", "unusable"), [
-    ("psycopg.errors", {"sqlstate": "57P01"}, ("terminating connection due to administrator command",), True),
-    ("psycopg.errors", {"sqlstate": "40P01"}, ("deadlock detected",), False),
-    ("psycopg.errors", {"sqlstate": "28P01"}, ("password authentication failed",), False),
-    ("psycopg.errors", {"sqlstate": None}, ("connection refused",), True),
-    ("pymysql.err", {}, (2003, "Can't connect to MySQL server"), True),
-    ("pymysql.err", {}, (2006, "MySQL server has gone away"), True),
-    ("pymysql.err", {}, (1213, "Deadlock found"), False),
-])
+@pytest.mark.parametrize(
+    ("module", "attrs", "args", "unusable"),
+    [
+        (
+            "psycopg.errors",
+            {"sqlstate": "57P01"},
+            ("terminating connection due to administrator command",),
+            True,
+        ),
+        ("psycopg.errors", {"sqlstate": "40P01"}, ("deadlock detected",), False),
+        ("psycopg.errors", {"sqlstate": "28P01"}, ("password authentication failed",), False),
+        ("psycopg.errors", {"sqlstate": None}, ("connection refused",), True),
+        ("pymysql.err", {}, (2003, "Can't connect to MySQL server"), True),
+        ("pymysql.err", {}, (2006, "MySQL server has gone away"), True),
+        ("pymysql.err", {}, (1213, "Deadlock found"), False),
+    ],
+)
 def test_other_drivers_database_errors_are_told_apart_by_their_codes(
     module: str, attrs: dict, args: tuple, unusable: bool
 ) -> None:
@@ -236,3 +244,40 @@ def test_other_drivers_database_errors_are_told_apart_by_their_codes(
     exc = sqlalchemy.exc.OperationalError("SELECT 1", {}, driver_error(*args))
     said = storage_failure(exc)
     assert (said is not None) == unusable, said
+
+
+def test_a_lost_database_in_a_background_thread_is_not_a_traceback() -> None:
+    """Optuna's heartbeat thread raises when the storage goes away, and Python printed that thread's
+    95-line traceback beside the command's one line about the outage (a race: whichever thread met the
+    outage first). A storage failure in a thread is quiet now; any other error in a thread still goes to
+    the hook that reports it (Python's default prints it)."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from deltatune.search.storage import quiet_storage_threads
+
+    def lost() -> None:
+        raise OperationalError(
+            "UPDATE trial_heartbeats",
+            {},
+            Exception("server closed the connection unexpectedly"),
+            connection_invalidated=True,
+        )
+
+    def bug() -> None:
+        raise ValueError("a bug of ours")
+
+    reported: list[str] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: reported.append(f"{args.thread.name}: {args.exc_value}")  # type: ignore[union-attr]
+    try:
+        quiet_storage_threads()
+        quiet_storage_threads()  # idempotent: one hook, not two
+        for target in (lost, bug):
+            t = threading.Thread(target=target, name=target.__name__)
+            t.start()
+            t.join()
+    finally:
+        threading.excepthook = previous
+    assert reported == ["bug: a bug of ours"], reported

@@ -235,6 +235,9 @@ def _work(
     if env is not None:
         adopt_env(env)
     torch.set_num_threads(max(1, threads))
+    from deltatune.search.storage import quiet_storage_threads
+
+    quiet_storage_threads()
     spec = StudySpec.from_dict(spec_d)
     runs = {r.key: r for r in spec.runs()}
     study = open_ablation(url, spec, heartbeat=heartbeat)

@@ -719,6 +719,9 @@ def _worker_entry(
     if parent is not None:
         exit_with_parent(parent)
     logging.getLogger("deltatune").setLevel(logging.WARNING)
+    from deltatune.search.storage import quiet_storage_threads
+
+    quiet_storage_threads()
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, settings_d.get("jobs", 1))))
