@@ -400,3 +400,28 @@ def test_runs_that_scored_a_thresholds_file_otherwise_are_not_mixed_with_new_one
                                    "abl-mixed"))
     with pytest.raises(ConfigError, match=r"scored thresholds file t.json at mode 'max' \(now 'rms'\)"):
         run_ablation(grown, heartbeat=2)
+
+
+def test_runs_of_a_thresholds_file_whose_values_changed_are_not_mixed_with_new_ones(
+    tmp_path: Path, results: Path
+) -> None:
+    """Every threshold of the file tripled after the first runs: adding a segment ran the new segment at
+    the new values into the same cells as the old runs, and the report counted them together."""
+    import json
+
+    from deltatune.errors import ConfigError
+
+    shipped = json.loads((Path(__file__).parents[2] / "studies/thresholds/hrnet.json").read_text())
+    (tmp_path / "t.json").write_text(json.dumps(shipped))
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet"\nframes = 4\nstreams = 1\n'
+        'units = ["vtest@0"]\nspeed_repeats = 0\n[fixed]\nthresholds = "t.json"\n'
+    )
+    _run_once(tmp_path, text, "abl-values", 1)
+    tripled = {k: (v * 3 if isinstance(v, float) else v) for k, v in shipped["thresholds"].items()}
+    (tmp_path / "t.json").write_text(json.dumps({**shipped, "thresholds": tripled}))
+    grown = load_study(write_study(tmp_path, text.replace('["vtest@0"]', '["vtest@0", "vtest@100"]'),
+                                   "abl-values"))
+    said = r"thresholds file t.json with other values \(input .* then, .* now; \d+ more\).*changed since"
+    with pytest.raises(ConfigError, match=said):
+        run_ablation(grown, heartbeat=2)

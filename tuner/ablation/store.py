@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,14 @@ def _check_scoring(study: optuna.Study, spec: StudySpec, url: str) -> None:
         if not isinstance(spec.setting(point, "thresholds"), str):  # one number: nothing read from a file
             continue
         attrs = evaluate_setting(spec, point, list(config["thresholds"])).to_attrs()
+        moved = _changed_values(config["thresholds"], attrs["thresholds"])
+        if moved:
+            raise ConfigError(
+                f"study {spec.name!r} in {shown_url(url)}: its finished run {t.user_attrs.get('run_key')} "
+                f"scored thresholds file {spec.setting(point, 'thresholds')} with other values ({moved}): "
+                "the file changed since; restore it, or use a new name or another --storage, so that no cell "
+                "mixes runs of two settings"
+            )
         now = {k: attrs.get(k, v) for k, v in _SCORED_AS.items()}
         was = {k: config.get(k, v) for k, v in _SCORED_AS.items()}
         if now != was:
@@ -142,6 +151,26 @@ def _check_scoring(study: optuna.Study, spec: StudySpec, url: str) -> None:
                 f"scored thresholds file {spec.setting(point, 'thresholds')} at {diff}, which this version "
                 "takes from the file: use a new name, or another --storage, so that no cell mixes the two"
             )
+
+
+def _changed_values(was: dict[str, Any], now: dict[str, Any]) -> str:
+    """The truncation points whose threshold differs between a finished run's record and the file read
+    now, as ``"input 0.0846 then, 0.254 now; 2 more"`` (``""``: none)."""
+
+    def same(a: Any, b: Any) -> bool:
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+    names = [n for n in dict.fromkeys([*was, *now]) if not same(was.get(n), now.get(n))]
+    if not names:
+        return ""
+    first = names[0]
+    more = f"; {len(names) - 1} more" if len(names) > 1 else ""
+    def shown(v: Any) -> str:
+        return "none" if v is None else f"{float(v):.4g}"
+
+    return f"{first} {shown(was.get(first))} then, {shown(now.get(first))} now{more}"
 
 
 def design_change(url: str, spec: StudySpec) -> str | None:
