@@ -579,3 +579,18 @@ def test_report_from_another_folder_names_the_store_beside_the_study_file(
     assert err.endswith(f"there is one beside the study file: add --storage sqlite:///{store.resolve()}"), err
     assert main(["report", "s.toml"]) == 2
     assert "results are kept in deltatune-results/ of the folder it runs in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_ablate_threads_0_is_refused_before_a_study_is_stored(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    """``--threads 0`` was checked after the study's database was made: the refused call left a study
+    with no runs that then refused any change of the study file ("was run with a different design"),
+    and ``--dry-run`` accepted it."""
+    monkeypatch.setenv("DELTATUNE_RESULTS", str(ws / "results"))
+    (ws / "s.toml").write_text(STUDY)
+    assert main(["ablate", "s.toml", "--threads", "0", *extra]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said[-1] == "deltatune ablate: error: --threads 0: need at least 1", said
+    assert not (ws / "results").exists()

@@ -362,6 +362,8 @@ def run_ablation(
 
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: need at least 1 worker")
+    if threads is not None and threads < 1:  # before the storage is opened: a refused call leaves no study
+        raise ConfigError(f"--threads {threads}: need at least 1")
     check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     url = storage or default_storage(spec.name)
@@ -372,8 +374,6 @@ def run_ablation(
     # the same command on several machines") finishes runs too, and counting every run finished since
     # this call began said "6 in this call" in both of two processes that ran 3 each
     prov = {**provenance(), "call": uuid.uuid4().hex}
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads {threads}: need at least 1")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
     with on_interrupt(lambda: fail_orphans(study, leaving=os.getpid())):

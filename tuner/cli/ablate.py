@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     quote = shlex.quote  # the printed commands run as pasted (spaces, ? and & in paths and URLs)
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: need at least 1 worker")
+    if args.threads is not None and args.threads < 1:  # before any storage is opened (or created)
+        raise ConfigError(f"--threads {args.threads}: need at least 1")
     check_heartbeat(args.heartbeat)
     spec = load_study(args.file)
     runs = spec.runs()
