@@ -163,14 +163,22 @@ def on_interrupt(clean_up: Callable[[], object]) -> Iterator[None]:
         raise KeyboardInterrupt from exc
 
 
-def fail_trials(study: Any, numbers: list[int]) -> list[int]:
+#: User attribute of a trial failed because the user interrupted the command that ran it (not a failure
+#: of the run: it does not count against a run's attempts).
+INTERRUPTED_ATTR = "interrupted"
+
+
+def fail_trials(study: Any, numbers: list[int], *, interrupted: bool = False) -> list[int]:
     """Tell each trial of ``numbers`` FAIL; returns the ones told (a trial another process told first
-    is left out)."""
+    is left out). ``interrupted``: mark them :data:`INTERRUPTED_ATTR` first (a Ctrl-C, not a failure)."""
     from optuna.trial import TrialState
 
     failed = []
+    ids = {t.number: t._trial_id for t in study.get_trials(deepcopy=False)} if interrupted else {}
     for n in numbers:
         try:
+            if n in ids:
+                study._storage.set_trial_user_attr(ids[n], INTERRUPTED_ATTR, True)
             study.tell(n, state=TrialState.FAIL)
         except Exception:  # noqa: BLE001 - another process got there first
             continue

@@ -425,3 +425,27 @@ def test_runs_of_a_thresholds_file_whose_values_changed_are_not_mixed_with_new_o
     said = r"thresholds file t.json with other values \(input .* then, .* now; \d+ more\).*changed since"
     with pytest.raises(ConfigError, match=said):
         run_ablation(grown, heartbeat=2)
+
+
+def test_runs_failed_by_an_interrupt_do_not_use_up_their_attempts(tmp_path: Path) -> None:
+    """Each Ctrl-C failed the run it stopped, and three on one run gave it up for good ("failed 3 times;
+    worker died (no heartbeat)"): a long study interrupted now and then lost runs that never failed.
+    Runs failed by an interrupt are retried however often; real failures still count."""
+    import platform
+    from types import SimpleNamespace
+
+    from deltatune.ablation.runner import _plan, fail_orphans
+
+    host, me = platform.node(), os.getpid()
+    study = optuna.create_study(study_name="i", storage=f"sqlite:///{tmp_path}/i.db")
+    study.set_user_attr(f"worker:{host}:{me}", 0.0)
+    runs = [SimpleNamespace(key="stopped"), SimpleNamespace(key="broken")]
+    for _ in range(3):
+        study.ask().set_user_attr("run_key", "stopped")
+        assert len(fail_orphans(study, leaving=me, interrupted=True)) == 1
+        broken = study.ask()
+        broken.set_user_attr("run_key", "broken")
+        study.tell(broken, state=optuna.trial.TrialState.FAIL)
+    missing, complete, running, given_up = _plan(study, runs, 3)  # type: ignore[arg-type]
+    assert [r.key for r in missing] == ["stopped"] and list(given_up) == ["broken"]
+    assert (complete, running) == (0, 0)

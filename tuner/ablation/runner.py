@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deltatune._workers import (
+    INTERRUPTED_ATTR,
     adopt_env,
     all_workers_gone,
     deltatune_env,
@@ -275,7 +276,7 @@ def _work(
     return done["n"]
 
 
-def fail_orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int]:
+def fail_orphans(study: optuna.Study, *, leaving: int | None = None, interrupted: bool = False) -> list[int]:
     """Mark FAIL every RUNNING trial when every worker that ever opened ``study`` ran on this machine and
     is gone (:func:`deltatune._workers.all_workers_gone`; ``leaving``: a process counted as gone, this one
     as an interrupt stops it); returns their numbers. Then nothing can still be running them, heartbeat or
@@ -285,7 +286,7 @@ def fail_orphans(study: optuna.Study, *, leaving: int | None = None) -> list[int
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running or not all_workers_gone(study, leaving=leaving):
         return []
-    return fail_trials(study, [t.number for t in running])
+    return fail_trials(study, [t.number for t in running], interrupted=interrupted)
 
 
 def _waiting(study: optuna.Study) -> bool:
@@ -324,7 +325,7 @@ def _plan(
         elif states & {TrialState.WAITING, TrialState.RUNNING}:
             running += TrialState.RUNNING in states
         else:
-            failed = [t for t in ts if t.state == TrialState.FAIL]
+            failed = [t for t in ts if _counts_as_failed(t)]
             if len(failed) >= max_attempts:
                 given_up[r.key] = failed[-1].user_attrs.get("error", "worker died (no heartbeat)")
             else:
@@ -332,12 +333,15 @@ def _plan(
     return missing, complete, running, given_up
 
 
+def _counts_as_failed(t: Any) -> bool:
+    """A failed attempt at a run: FAIL, unless the user interrupted the command that ran it (Ctrl-C a
+    few times on a long study gave its runs up for good: "failed 3 times; worker died")."""
+    return t.state.name == "FAIL" and not t.user_attrs.get(INTERRUPTED_ATTR)
+
+
 def _attempts(study: optuna.Study, key: str) -> int:
-    return 1 + sum(
-        1
-        for t in study.get_trials(deepcopy=False)
-        if t.user_attrs.get("run_key") == key and t.state.name == "FAIL"
-    )
+    trials = study.get_trials(deepcopy=False)
+    return 1 + sum(1 for t in trials if t.user_attrs.get("run_key") == key and _counts_as_failed(t))
 
 
 def run_ablation(
@@ -376,7 +380,7 @@ def run_ablation(
     prov = {**provenance(), "call": uuid.uuid4().hex}
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     # an interrupt between Optuna's creating a trial and running it left the trial RUNNING
-    with on_interrupt(lambda: fail_orphans(study, leaving=os.getpid())):
+    with on_interrupt(lambda: fail_orphans(study, leaving=os.getpid(), interrupted=True)):
         while True:
             optuna.storages.fail_stale_trials(study)
             fail_orphans(study)
