@@ -187,6 +187,9 @@ def test_report_bad_inputs_are_one_line(
     study.with_suffix(".mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")  # a video given where a .db belongs
     cases = [
         (["report", str(tmp_path / "missing.db")], "no such file"),
+        (["report"], "give the results to report: a study file (.toml)"),  # not argparse's usage lines
+        # `report --storage URL --study NAME`, as the synopsis reads: the storage is what is read
+        (["report", "--storage", f"sqlite:///{tmp_path}/no.db", "--study", "s"], "no such database file"),
         (["report", str(tmp_path)], "a folder, not a file"),
         (["report", str(study.with_suffix(".mp4"))], "not an sqlite database"),
         (["report", str(study)], "no results yet"),

@@ -49,7 +49,9 @@ def lower_kinds_text() -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("results", help="study file (.toml), its sqlite file (.db), a storage URL, or a CSV table")
+    p.add_argument("results", nargs="?", default=None,
+                   help="study file (.toml), its sqlite file (.db), a storage URL, or a CSV table (left out "
+                        "with --storage URL: the study in that storage)")
     p.add_argument(
         "-o",
         "--output",
@@ -175,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output and args.md and Path(args.output).suffix.lower() in (".md", ".markdown"):
         raise ConfigError(f"-o {args.output}: is a Markdown report already; leave out --md {args.md}")
     src = args.results
+    if src is None:  # `report --storage URL --study NAME`, as the synopsis reads: the storage is the source
+        if args.storage is None:
+            raise ConfigError("give the results to report: a study file (.toml), its .db file, a storage URL "
+                              "(or --storage URL), or a CSV table")
+        src, args.results, args.storage = args.storage, args.storage, None
     if src.lower().endswith(".csv"):
         for option, value in (("--study", args.study), ("--storage", args.storage)):
             if value is not None:
