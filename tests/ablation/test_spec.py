@@ -125,6 +125,24 @@ def _err(text: str) -> str:
             "factors.accumulate: lists a level twice",
         ),
         ('accumulate = ["on", "off"]', "scale = [1, 1.0]", "factors.scale: lists a level twice: [1, 1.0]"),
+        # accepted before: a report with no primary comparison, or without the metric it compares
+        (
+            "frames = 8",
+            'frames = 8\nprimary = { factor = "accumulate", baseline = "on", metric = "accuracy_loss" }\n'
+            'metrics = ["mac_speedup"]',
+            "study.primary: metric 'accuracy_loss' is not in study.metrics (mac_speedup); add it there",
+        ),
+        (
+            "frames = 8",
+            'frames = 8\nmetrics = ["mac_speedup"]',
+            "equivalence.accuracy_loss: not in study.metrics (mac_speedup); add it there",
+        ),
+        (
+            'accumulate = ["on", "off"]',
+            'accumulate = ["on"]\n[study.primary]\nfactor = "accumulate"\nbaseline = "on"\n'
+            'metric = "accuracy_loss"',
+            "study.primary: factor 'accumulate' has one level (on): a comparison needs two or more",
+        ),
     ],
 )
 def test_malformed_file_gives_file_line_field(old: str, new: str, expected: str) -> None:
@@ -143,6 +161,8 @@ def test_search_fields_are_checked_by_kind() -> None:
         base + '[factors]\nbudget = ["high"]\n'
     )
     assert "factors.strategy: expected one of" in _err(base + '[factors]\nstrategy = ["annealing"]\n')
+    # one segment scored twice is one observation counted twice (accepted before; units refused it)
+    assert "study.score_on: lists a segment twice" in _err(base + 'score_on = ["carphone@0", "carphone@0"]\n')
     assert "study.primary: baseline 'x' is not a level" in _err(
         base + 'primary = { factor = "strategy", baseline = "x", metric = "heldout_loss" }\n'
         '[factors]\nstrategy = ["tpe", "sweep"]\n'

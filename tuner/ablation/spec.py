@@ -875,6 +875,8 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         for key in ("score_on",):
             if key in sec:
                 kw[key] = _segments(sec[key], lambda m, k=key: fail("study", k, m))
+                if len(set(kw[key])) != len(kw[key]):  # as units: one segment scored twice is one observation
+                    raise fail("study", key, "lists a segment twice")
         if "observe" in sec:
             obs_ = sec["observe"]
             if "score_on" not in sec:
@@ -967,11 +969,19 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
             raise fail(
                 "study", "primary", f"metric {pr['metric']!r} is unknown; available: {', '.join(available)}"
             )
+        if "metrics" in kw and pr["metric"] not in kw["metrics"]:  # the report would never show it
+            raise fail("study", "primary", f"metric {pr['metric']!r} is not in study.metrics "
+                       f"({', '.join(kw['metrics'])}); add it there")
+        if len(levels[pr["factor"]]) < 2:
+            raise fail("study", "primary", f"factor {pr['factor']!r} has one level ({baseline}): a "
+                       "comparison needs two or more")
         kw["primary"] = (pr["factor"], baseline, pr["metric"])
     eq: dict[str, float] = {}
     for m, margin in (data.get("equivalence") or {}).items():
         if m not in available:
             raise fail("equivalence", m, f"unknown metric; available: {', '.join(available)}")
+        if "metrics" in kw and m not in kw["metrics"]:
+            raise fail("equivalence", m, f"not in study.metrics ({', '.join(kw['metrics'])}); add it there")
         if not _is_num(margin) or margin <= 0:
             raise fail("equivalence", m, f"expected a finite margin > 0, got {margin!r}")
         eq[m] = float(margin)
