@@ -120,3 +120,16 @@ def test_report_without_o_writes_beside_the_table_and_says_where(
     assert err.endswith(f"{html} (the report's default path, beside its runs): exists and is not a "
                         "deltatune report; name the report with -o FILE"), err
     assert html.read_text() == "<html><body>my own page</body></html>\n"
+
+
+def test_an_effect_size_from_two_pairs_says_why_it_is_undefined(tmp_path: Path) -> None:
+    """With 2 pairs Hedges' g_z has no unbiased estimate (J(1) = 0), and the report said "no spread to
+    scale the difference by, or too few pairs" beside a t statistic of -9.7, which needs a spread."""
+    table = tmp_path / "two.csv"
+    table.write_text("seed,variant,loss\n0,a,1.0\n0,b,2.0\n1,a,1.5\n1,b,2.7\n")
+    out = tmp_path / "two.md"
+    assert main(["report", str(table), "--factors", "variant", "--unit", "seed", "--lower-is-better", "loss",
+                 "-o", str(out), "--aso-iterations", "20"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Hedges' g_z undefined (only 2 pairs: too few to estimate it)" in text, text
+    assert "no spread to scale the difference by" not in text

@@ -324,6 +324,8 @@ def summary(pw: PairwiseComparison, spec: MetricSpec, alpha: float) -> str:
         e = pw.test.effect_sizes[0]
         if math.isfinite(e.value):
             parts.append(f"{effect_name(e.name, pw.paired)} = {e.value:.2f} ({e.magnitude})")
+        elif pw.paired and min(pw.n_a, pw.n_b) == 2:  # J(1) = 0: no unbiased estimate from 2 pairs
+            parts.append(f"{effect_name(e.name, pw.paired)} undefined (only 2 pairs: too few to estimate it)")
         else:  # e.g. every pair differs by the same amount: no spread to measure the difference in
             parts.append(f"{effect_name(e.name, pw.paired)} undefined (no spread to scale the difference by, "
                          "or too few pairs)")
