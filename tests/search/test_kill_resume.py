@@ -397,3 +397,37 @@ def test_a_worker_killed_from_outside_is_one_line_with_how_to_finish(tmp_path: P
         "deltatune ablate: a worker process died (SIGKILL(-9): killed from outside, most often by the "
         "out-of-memory killer; fewer --jobs need less memory); finished runs are kept and the runs left "
         "running are run again. Resume with: deltatune ablate kab.toml")
+
+
+@pytest.mark.slow
+def test_an_interrupted_ablate_says_how_many_runs_are_kept(tmp_path: Path) -> None:
+    """Ctrl-C said "interrupted; finished runs are kept" with no count, and the progress bar still read
+    0/6 after a run had finished: the line now counts the finished runs the study keeps."""
+    env = {**os.environ, "DELTATUNE_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
+    (tmp_path / "ki.toml").write_text('[study]\nname = "ki"\nkind = "evaluate"\nmodel = "hrnet_tiny"\n'
+                                      'weights = "none"\nframes = 300\nstreams = 1\nspeed_repeats = 0\n'
+                                      'units = ["vtest@0", "vtest@400"]\n[fixed]\nthresholds = 0.05\n'
+                                      '[factors]\naccumulate = ["on", "off"]\n')
+    cmd = [sys.executable, "-m", "deltatune", "ablate", "ki.toml", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    db = tmp_path / "results" / "ki.db"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if db.is_file():
+            try:
+                study = optuna.load_study(study_name="ki", storage=f"sqlite:///{db}")
+            except KeyError:
+                continue
+            if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                break
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    done = len(optuna.load_study(study_name="ki", storage=f"sqlite:///{db}").get_trials(
+        states=(TrialState.COMPLETE,)))
+    assert done >= 1 and err.strip().splitlines()[-1] == (
+        f"deltatune ablate: interrupted; {done} of 4 runs finished and are kept. Resume with: deltatune "
+        "ablate ki.toml")

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 import time
+from typing import Any
 
 from deltatune.cli._common import add_no_progress
 
@@ -84,6 +85,19 @@ def _scores_from_before(storage: str, name: str, since: float) -> int:
         at = (t.user_attrs.get("config") or {}).get("scores_measured_at")
         n += done >= since and (at is None or at < since)
     return n
+
+
+def _finished_runs(args: argparse.Namespace, spec: Any) -> str:
+    """``"3 of 8"``: the study's finished runs after an interrupt, as far as its storage says (``"the"``
+    when it cannot be read: the interrupt may have landed while it was opened)."""
+    from deltatune.ablation.store import default_storage, stored_runs
+
+    try:
+        held = stored_runs(args.storage or default_storage(spec.name), spec.name) or {}
+    except Exception:  # noqa: BLE001 - a count is a courtesy; the resume line matters
+        return "the"
+    done = sum(v == "finished" for v in held.values() if v)
+    return f"{done} of {len(spec.runs())}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         interrupted = isinstance(exc, KeyboardInterrupt)
-        what = "interrupted; finished runs are kept" if interrupted else (
+        what = f"interrupted; {_finished_runs(args, spec)} runs finished and are kept" if interrupted else (
             f"a worker process died ({died_words(exc.codes)}); finished runs are kept and the runs left "
             "running are run again")
         storage = f" --storage {quote(shown_url(args.storage))}" if args.storage else ""
