@@ -379,11 +379,30 @@ def test_an_evaluate_study_scores_a_thresholds_file_at_its_own_settings(
         assert (config["mode"], config["keyframe_interval"], config["input_dilation"]) == ("rms", 2, 1)
 
 
+def _rms(shipped: dict) -> dict:
+    return {**shipped, "mode": "rms"}
+
+
+def _tripled(shipped: dict) -> dict:
+    return {**shipped, "thresholds": {k: (v * 3 if isinstance(v, float) else v)
+                                      for k, v in shipped["thresholds"].items()}}
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        # the mode changed to rms (or runs made before this version took a file's own mode)
+        (_rms, r"scored thresholds file t.json at mode 'max' \(now 'rms'\)"),
+        # every threshold tripled: the new runs went into the same cells, and the report counted them
+        (_tripled, r"file t.json with other values \(input .* then, .* now; \d+ more\).*changed since"),
+    ],
+    ids=["mode", "values"],
+)
 def test_runs_that_scored_a_thresholds_file_otherwise_are_not_mixed_with_new_ones(
-    tmp_path: Path, results: Path
+    tmp_path: Path, results: Path, edit: Any, said: str
 ) -> None:
-    """Runs scored a file at max before its mode was changed to rms (or before this version took a file's
-    own mode): adding a segment would have put rms runs beside them in the same cells."""
+    """A thresholds file edited after the first runs: adding a segment would have put runs of the new
+    setting beside the old ones in the same cells."""
     import json
 
     from deltatune.errors import ConfigError
@@ -395,34 +414,9 @@ def test_runs_that_scored_a_thresholds_file_otherwise_are_not_mixed_with_new_one
         'units = ["vtest@0"]\nspeed_repeats = 0\n[fixed]\nthresholds = "t.json"\n'
     )
     _run_once(tmp_path, text, "abl-mixed", 1)
-    (tmp_path / "t.json").write_text(json.dumps({**shipped, "mode": "rms"}))
+    (tmp_path / "t.json").write_text(json.dumps(edit(shipped)))
     grown = load_study(write_study(tmp_path, text.replace('["vtest@0"]', '["vtest@0", "vtest@100"]'),
                                    "abl-mixed"))
-    with pytest.raises(ConfigError, match=r"scored thresholds file t.json at mode 'max' \(now 'rms'\)"):
-        run_ablation(grown, heartbeat=2)
-
-
-def test_runs_of_a_thresholds_file_whose_values_changed_are_not_mixed_with_new_ones(
-    tmp_path: Path, results: Path
-) -> None:
-    """Every threshold of the file tripled after the first runs: adding a segment ran the new segment at
-    the new values into the same cells as the old runs, and the report counted them together."""
-    import json
-
-    from deltatune.errors import ConfigError
-
-    shipped = json.loads((Path(__file__).parents[2] / "studies/thresholds/hrnet.json").read_text())
-    (tmp_path / "t.json").write_text(json.dumps(shipped))
-    text = (
-        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet"\nframes = 4\nstreams = 1\n'
-        'units = ["vtest@0"]\nspeed_repeats = 0\n[fixed]\nthresholds = "t.json"\n'
-    )
-    _run_once(tmp_path, text, "abl-values", 1)
-    tripled = {k: (v * 3 if isinstance(v, float) else v) for k, v in shipped["thresholds"].items()}
-    (tmp_path / "t.json").write_text(json.dumps({**shipped, "thresholds": tripled}))
-    grown = load_study(write_study(tmp_path, text.replace('["vtest@0"]', '["vtest@0", "vtest@100"]'),
-                                   "abl-values"))
-    said = r"thresholds file t.json with other values \(input .* then, .* now; \d+ more\).*changed since"
     with pytest.raises(ConfigError, match=said):
         run_ablation(grown, heartbeat=2)
 
