@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from deltatune.data import CropWindow, read_frames
-from deltatune.workload import load_workload
+from deltatune.workload import load_workload, shared_frames
 
 
 def test_random_weights_come_from_the_seed_not_the_global_rng() -> None:
@@ -100,3 +100,13 @@ def test_the_weights_label_names_the_architecture_a_default_really_runs() -> Non
     assert weights_label("mobilenet_v2", "default") == "default"
     assert weights_label("hrnet", "w.pth") == "w.pth"
     assert weights_label("no-such-model", "default") == "default"
+
+
+def test_shared_frames_of_stepped_ranges() -> None:
+    """The frames two frame ranges share (``search --train-frames`` vs the scored frames, ``distill
+    --heldout`` vs ``--frames``) are a range themselves."""
+    assert shared_frames(range(0, 8), range(0, 8)) == range(0, 8)
+    assert shared_frames(range(0, 600, 3), range(0, 21, 2)) == range(0, 19, 6)
+    assert shared_frames(range(0, 600, 3), range(6, 8)) == range(6, 7)
+    assert not shared_frames(range(0, 600, 2), range(1, 10, 2))
+    assert not shared_frames(range(90, 130), range(130, 136))

@@ -24,6 +24,7 @@ __all__ = [
     "load_workload",
     "preprocess",
     "resolve_video",
+    "shared_frames",
     "stream_windows",
     "warn_if_stretched",
 ]
@@ -88,6 +89,17 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     if sample is None and path.is_dir() and path.name in DEFAULT_WINDOWS:
         sample = path.name
     return path, sample or name
+
+
+def shared_frames(a: range, b: range) -> range:
+    """The frame indices two ranges of frames (positive steps) have in common, as a range (empty when
+    none; two arithmetic progressions meet in one): the one test of whether frames a command trains on
+    are frames it scores on (``search --train-frames``, ``distill --heldout``)."""
+    common = sorted(set(a).intersection(b))
+    if not common:
+        return range(0)
+    step = common[1] - common[0] if len(common) > 1 else 1
+    return range(common[0], common[-1] + 1, step)
 
 
 def short_clip(

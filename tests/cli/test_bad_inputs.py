@@ -230,6 +230,14 @@ CASES: list[tuple[list[str], str]] = [
      "dc_bad.json: 1: threshold 'x' is"),
     (["predict", "--model", "pose_resnet50", "--weights", "none", "--thresholds", "dc_bad.json",
       "-o", "p.csv"], "dc_bad.json: 1: threshold 'x' is not a number"),
+    # a held-out PCK on frames the student trained on says how well it remembers them
+    (["distill", "--student", "hrnet_tiny", "--max-steps", "1", "--frames", "vtest:0-7",
+      "--heldout", "vtest:0-7"],
+     "--heldout vtest:0-7 overlaps --frames vtest:0-7: frames 0-7 of vtest are in both; hold out frames the "
+     "student does not train on"),
+    (["distill", "--student", "hrnet_tiny", "--max-steps", "1", "--frames", "carphone:0-9,vtest:0-599:3",
+      "--heldout", "vtest:0-20:2"],
+     "--heldout vtest:0-20:2 overlaps --frames vtest:0-599:3: frames 0-18:6 of vtest are in both"),
 ]
 
 
@@ -317,6 +325,33 @@ def test_an_output_in_place_of_the_input_video_is_refused(
                    "give another file name"), err
     assert clip.read_bytes() == b"not decoded: refused before" and not (ws / "o.csv").exists()
 
+
+
+def test_distill_refuses_weights_in_place_of_a_video_it_reads(
+    ws: Path, carphone_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``distill --frames carphone:0-3 --out <carphone's file>`` wrote the weights over the sample (exit 0),
+    where finetune and detect train refuse their input video: every video of --frames and --heldout
+    (the default held-out frames too) is an input."""
+    import shutil
+
+    data = ws / "data"  # a copy of the sample: the command must not reach the shared one
+    data.mkdir()
+    clip = data / carphone_path.name
+    shutil.copy(carphone_path, clip)
+    monkeypatch.setenv("DELTATUNE_DATA", str(data))
+    before = clip.read_bytes()
+    base = ["distill", "--student", "hrnet_tiny", "--epochs", "1", "--max-steps", "1", "--out", str(clip)]
+    for frames, said in [
+        (["--frames", "carphone:0-3", "--heldout", ""], "--frames carphone:0-3"),
+        (["--frames", "missing.mp4:0-3", "--heldout", "carphone:10-13"], "--heldout carphone:10-13"),
+        (["--frames", f"{clip}:0-3", "--heldout", ""], f"--frames {clip}:0-3"),
+    ]:
+        assert main([*base, *frames]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"deltatune distill: error: --out {clip}: is the input video ({said}); give another "
+                       "file name"), err
+        assert clip.read_bytes() == before and not clip.with_name(clip.name + ".ckpt").exists()
 
 
 def test_an_overlay_onto_a_samples_own_file_is_refused(

@@ -115,9 +115,12 @@ def check_output_path(path: str | Path, option: str, *, suffixes: tuple[str, ...
     return p
 
 
-def refuse_writing_the_input(video: str | None, outputs: dict[str, str | Path | None]) -> None:
+def refuse_writing_the_input(
+    video: str | None, outputs: dict[str, str | Path | None], *, given: str | None = None
+) -> None:
     """An output (``{option: path}``) in place of the input video (``--video``, given as a path, a link,
-    or a sample's name) would destroy it when the run ends: one line instead, before any work."""
+    or a sample's name) would destroy it when the run ends: one line instead, before any work. ``given``:
+    how the command line named the video, when not ``--video VIDEO`` (``--frames vtest:0-99``)."""
     from deltatune.errors import DeltatuneError
     from deltatune.workload import resolve_video
 
@@ -129,8 +132,8 @@ def refuse_writing_the_input(video: str | None, outputs: dict[str, str | Path | 
         return
     for option, out in outputs.items():
         if out and Path(out).resolve() == source.resolve():
-            raise ConfigError(f"{option} {out}: is the input video (--video {video or 'vtest'}); give "
-                              "another file name")
+            said = given or f"--video {video or 'vtest'}"
+            raise ConfigError(f"{option} {out}: is the input video ({said}); give another file name")
 
 
 def _finite(v: object) -> object:

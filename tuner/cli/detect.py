@@ -195,8 +195,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.threshold is not None and args.head_features != "delta":  # it would train exactly as without
         raise ConfigError(f"--threshold {args.threshold:g}: the delta backbone's threshold; it applies with "
                           "--head-features delta only")
+    refuse_writing_the_input(args.video, {"--out": args.out})  # first: the most specific thing to say
     out = check_output_path(args.out, "--out")
-    refuse_writing_the_input(args.video, {"--out": out})
     _threads(args.threads)
     from deltatune.train.checkpoints import fresh_resume_note
 

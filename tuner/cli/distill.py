@@ -146,10 +146,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = config(args)
     if args.evaluate:
         return _evaluate(cfg, args)
-    from deltatune.cli._common import check_output_path
+    from deltatune.cli._common import check_output_path, refuse_writing_the_input
+    from deltatune.train import parse_frame_ranges
     from deltatune.train.checkpoints import checkpoint_path, fresh_resume_note
+    from deltatune.train.distill import check_heldout_apart
 
-    # before hours of training: a place the weights (or the checkpoint) cannot go failed only at the end
+    check_heldout_apart(cfg)
+    # before hours of training: weights written over a video they train or score on, or a place the
+    # weights (or the checkpoint) cannot go, failed only at the end
+    outputs = {"--out": args.out, "--out (its checkpoint)": checkpoint_path(args.out)}
+    for option, frames in (("--frames", cfg.train_frames), ("--heldout", cfg.heldout_frames)):
+        for r in parse_frame_ranges(frames) if frames else ():
+            refuse_writing_the_input(r.source, outputs, given=f"{option} {r}")
     check_output_path(args.out, "--out")
     check_output_path(checkpoint_path(args.out), "--out (its checkpoint)")
 

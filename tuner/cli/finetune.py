@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("nothing to fine-tune: without --sparsity-penalty, --truncation-aware or "
                           "--weight-decay the target is the model's own output and the weights would not "
                           "move; add --sparsity-penalty 0.1 (README, Fine-tuning)")
+    refuse_writing_the_input(args.video, {"--out": args.out})  # first: the most specific thing to say
     out = check_output_path(args.out, "--out")
-    refuse_writing_the_input(args.video, {"--out": out})
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")

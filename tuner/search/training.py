@@ -133,8 +133,10 @@ class TrainSpace:
 
     def _overlaps(self, workload: Any, w: Any) -> bool:
         """Whether the fine-tuning frames overlap the frames ``w`` scores on ``workload``'s video."""
-        end = self.start + self.frames
-        return w.video == workload.video and self.start < w.start + w.frames and w.start < end
+        from deltatune.workload import shared_frames
+
+        mine = range(self.start, self.start + self.frames)
+        return w.video == workload.video and bool(shared_frames(mine, range(w.start, w.start + w.frames)))
 
     def check_disjoint(self, workload: Any, others: Sequence[Any] = ()) -> None:
         """Refuse fine-tuning frames that overlap the frames the search scores: the clip's (tuning or

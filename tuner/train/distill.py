@@ -57,6 +57,7 @@ __all__ = [
     "DistillConfig",
     "DistillResult",
     "build_student",
+    "check_heldout_apart",
     "student_card",
     "distill",
     "distill_loss",
@@ -154,6 +155,30 @@ class DistillConfig:
         raw["input_size"] = tuple(raw["input_size"])
         raw["augment"] = AugmentConfig(**raw["augment"])
         return cls(**raw)
+
+
+def check_heldout_apart(cfg: DistillConfig) -> None:
+    """Refuse held-out frames that are training frames too (the same frame of the same video, however
+    each names it): a held-out PCK on frames the student learned from would say how well it remembers
+    them. One line naming both options' ranges and the frames they share. ``deltatune distill`` checks
+    it before any work; :func:`distill` itself does not (a test may score a student on its own frames)."""
+    if not cfg.heldout_frames:
+        return
+    from deltatune.workload import resolve_video, shared_frames
+
+    def video(source: str) -> Path:
+        return resolve_video(source)[0].resolve()
+
+    train = parse_frame_ranges(cfg.train_frames)
+    for h in parse_frame_ranges(cfg.heldout_frames):
+        for t in train:
+            both = shared_frames(h.frames, t.frames) if video(h.source) == video(t.source) else range(0)
+            if both:
+                step = f":{both.step}" if both.step > 1 else ""
+                said = (f"frame {both[0]} of {h.source} is" if len(both) == 1
+                        else f"frames {both[0]}-{both[-1]}{step} of {h.source} are")
+                raise ConfigError(f"--heldout {h} overlaps --frames {t}: {said} in both; hold out frames the "
+                                  "student does not train on")
 
 
 @dataclass(frozen=True)

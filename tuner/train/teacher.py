@@ -79,7 +79,12 @@ class FrameRange:
     @property
     def indices(self) -> list[int]:
         """The frame indices this range covers."""
-        return list(range(self.start, self.stop + 1, self.step))
+        return list(self.frames)
+
+    @property
+    def frames(self) -> range:
+        """The frame indices this range covers, as a :class:`range`."""
+        return range(self.start, self.stop + 1, self.step)
 
     def __str__(self) -> str:
         step = f":{self.step}" if self.step != 1 else ""
