@@ -23,6 +23,7 @@ __all__ = [
     "build_model",
     "load_workload",
     "preprocess",
+    "refuse_detector",
     "resolve_video",
     "shared_frames",
     "stream_windows",
@@ -89,6 +90,24 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
     if sample is None and path.is_dir() and path.name in DEFAULT_WINDOWS:
         sample = path.name
     return path, sample or name
+
+
+#: Where a detector goes instead of a command that covers pose models and classifiers (inspect, bench,
+#: calibrate): what such a command would say of it.
+DETECTOR_COMMANDS = ("a detector from `deltatune detect train`: `deltatune detect eval` scores and times its "
+                     "delta backbone, `deltatune predict` runs it over a video")
+
+
+def refuse_detector(model: str, what: str, instead: str = DETECTOR_COMMANDS) -> None:
+    """One line for a detector given to ``what`` (a command or step that covers pose models and
+    classifiers: the detector's output is boxes per image, and its box head's data-dependent control
+    flow cannot be traced), saying where it goes ``instead``. An unknown name passes: the command's own
+    lookup names it."""
+    from deltatune_models import list_models
+
+    if model in list_models(include_tiny=True, task="detection"):
+        raise ConfigError(f"--model {model}: a detector; {what} covers pose models and classifiers "
+                          f"({instead})")
 
 
 def shared_frames(a: range, b: range) -> range:

@@ -124,6 +124,15 @@ CASES: list[tuple[list[str], str]] = [
     (TINY + ["--window", "0,0,240,320", "--streams", "2"], "--streams 2: 1 --window given"),
     (["search", "--model", "nope"], "nope"),
     (["search", "--model", "fasterrcnn_mobilenet_v2"], "score pose and classification models"),
+    # the detector's box head cannot be traced: these said "torch.fx cannot trace this model ... removed"
+    (["inspect", "--model", "fasterrcnn_mobilenet_v2", "--frames", "3"],
+     "--model fasterrcnn_mobilenet_v2: a detector; `deltatune inspect` covers pose models and classifiers (a "
+     "detector from `deltatune detect train`: `deltatune detect eval` scores and times its delta backbone, "
+     "`deltatune predict` runs it over a video)"),
+    (["bench", "--model", "fasterrcnn_mobilenet_v2", "--frames", "3"],
+     "a detector; `deltatune bench` covers pose models and classifiers (a detector from"),
+    (["calibrate", "--model", "fasterrcnn_mobilenet_v2"],
+     "a detector; `deltatune calibrate` covers pose models and classifiers (a detector from"),
     (["search", "--model", "mobilenet_v2", "--labels", "bad_labels.csv"], "keypoint labels apply to pose"),
     (["search", "--model", "mobilenet_v2", "--all-joints"], "--all-joints: applies to pose models"),
     (["search", "--model", "hrnet", "--weights", "missing.pt"], "--weights missing.pt: no such file"),

@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
     from deltatune.bench import run_bench
     from deltatune.errors import ConfigError
+    from deltatune.workload import refuse_detector
 
+    refuse_detector(args.model, "`deltatune bench`")
     check_threshold_arguments(args)
     if args.frames < 2:
         raise ConfigError(f"--frames must be at least 2 (frame 0 is dense and untimed), got {args.frames}")

@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.delta.calibration import calibrate
     from deltatune.delta.sparse import SparseBackend
     from deltatune.errors import ConfigError
-    from deltatune.workload import load_workload
+    from deltatune.workload import load_workload, refuse_detector
 
+    refuse_detector(args.model, "`deltatune calibrate`")
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")

@@ -59,7 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deltatune.inspection import inspect_model
+    from deltatune.workload import refuse_detector
 
+    refuse_detector(args.model, "`deltatune inspect`")
     check_threshold_arguments(args)
     windows = parse_windows(args.window)
     if args.plot:

@@ -118,11 +118,9 @@ class FinetuneConfig:
             parse_window(w)  # a malformed window is a one-line error naming it
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        from deltatune_models import list_models
+        from deltatune.workload import refuse_detector
 
-        if self.model in list_models(include_tiny=True, task="detection"):  # boxes per image, no map
-            raise ConfigError(f"--model {self.model}: a detector; fine-tuning covers pose models and "
-                              "classifiers (the detector's head trains with `deltatune detect train`)")
+        refuse_detector(self.model, "fine-tuning", "the detector's head trains with `deltatune detect train`")
 
     @property
     def moves_weights(self) -> bool:
