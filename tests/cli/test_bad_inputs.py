@@ -239,6 +239,12 @@ CASES: list[tuple[list[str], str]] = [
      "dc_bad.json: 1: threshold 'x' is"),
     (["predict", "--model", "pose_resnet50", "--weights", "none", "--thresholds", "dc_bad.json",
       "-o", "p.csv"], "dc_bad.json: 1: threshold 'x' is not a number"),
+    # weights go to torch's files: a .txt of weights was written without a word
+    (["distill", "--student", "hrnet_tiny", "--max-steps", "1", "--out", "w.txt"],
+     "--out w.txt: unsupported file type '.txt'; use one of .pt, .pth"),
+    (["finetune", "--model", "hrnet_tiny", "--weight-decay", "0.1", "-o", "w.txt"],
+     "--out w.txt: unsupported file type '.txt'; use one of .pt, .pth"),
+    (["detect", "train", "-o", "w"], "--out w: unsupported file type '(none)'; use one of .pt, .pth"),
     # a held-out PCK on frames the student trained on says how well it remembers them
     (["distill", "--student", "hrnet_tiny", "--max-steps", "1", "--frames", "vtest:0-7",
       "--heldout", "vtest:0-7"],

@@ -14,7 +14,8 @@ from typing import Any
 from deltatune.errors import ConfigError
 
 __all__ = ["add_model_clip_arguments", "add_window_argument", "parse_windows", "add_threshold_arguments",
-           "check_threshold", "add_no_progress", "check_output_path", "PLOT_SUFFIXES", "json_text"]
+           "check_threshold", "add_no_progress", "check_output_path", "PLOT_SUFFIXES", "WEIGHTS_SUFFIXES",
+           "json_text"]
 
 
 def add_model_clip_arguments(p: argparse.ArgumentParser, *, frames: int | None, frames_help: str) -> None:
@@ -82,6 +83,9 @@ def check_threshold_arguments(args: argparse.Namespace) -> None:
 
         check_thresholds_file(args.thresholds)
 
+
+#: File suffixes of the weights files the training commands write (``--out``): torch's.
+WEIGHTS_SUFFIXES = (".pt", ".pth")
 
 #: File suffixes matplotlib writes (``--plot``).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")

@@ -113,7 +113,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from OUT.ckpt (same settings; --epochs may grow)"
     )
-    p.add_argument("-o", "--out", required=True, help="detector weights to write (OUT.ckpt: the checkpoint)")
+    p.add_argument("-o", "--out", required=True,
+                   help="detector weights to write, .pt or .pth (OUT.ckpt: the checkpoint)")
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
@@ -173,7 +174,7 @@ def _threads(n: int | None) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from deltatune.cli._common import check_output_path, refuse_writing_the_input
+    from deltatune.cli._common import WEIGHTS_SUFFIXES, check_output_path, refuse_writing_the_input
     from deltatune.train.detection import DetectionTrainConfig, train_detector
 
     cfg = DetectionTrainConfig(
@@ -196,7 +197,7 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threshold {args.threshold:g}: the delta backbone's threshold; it applies with "
                           "--head-features delta only")
     refuse_writing_the_input(args.video, {"--out": args.out})  # first: the most specific thing to say
-    out = check_output_path(args.out, "--out")
+    out = check_output_path(args.out, "--out", suffixes=WEIGHTS_SUFFIXES)
     _threads(args.threads)
     from deltatune.train.checkpoints import fresh_resume_note
 

@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", default="distilled.pt",
-                        help="fp16 weights file (checkpoint: OUT.ckpt; default distilled.pt)")
+                        help="fp16 weights file, .pt or .pth (checkpoint: OUT.ckpt; default distilled.pt)")
     parser.add_argument(
         "--resume", action="store_true",
         help="continue from OUT.ckpt, with the settings it was written with (its run length included)",
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config(args)
     if args.evaluate:
         return _evaluate(cfg, args)
-    from deltatune.cli._common import check_output_path, refuse_writing_the_input
+    from deltatune.cli._common import WEIGHTS_SUFFIXES, check_output_path, refuse_writing_the_input
     from deltatune.train import parse_frame_ranges
     from deltatune.train.checkpoints import checkpoint_path, fresh_resume_note
     from deltatune.train.distill import check_heldout_apart
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     for option, frames in (("--frames", cfg.train_frames), ("--heldout", cfg.heldout_frames)):
         for r in parse_frame_ranges(frames) if frames else ():
             refuse_writing_the_input(r.source, outputs, given=f"{option} {r}")
-    check_output_path(args.out, "--out")
+    check_output_path(args.out, "--out", suffixes=WEIGHTS_SUFFIXES)
     check_output_path(checkpoint_path(args.out), "--out (its checkpoint)")
 
     if note := fresh_resume_note(args.out, args.resume):

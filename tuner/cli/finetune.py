@@ -97,7 +97,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue from OUT.ckpt (same settings; --steps may grow)"
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("-o", "--out", required=True, help="weights file to write (OUT.ckpt holds the checkpoint)")
+    p.add_argument("-o", "--out", required=True,
+                   help="weights file to write, .pt or .pth (OUT.ckpt holds the checkpoint)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     add_no_progress(p)
 
@@ -105,7 +106,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from deltatune.cli._common import check_output_path, refuse_writing_the_input
+    from deltatune.cli._common import WEIGHTS_SUFFIXES, check_output_path, refuse_writing_the_input
     from deltatune.train.finetune import FinetuneConfig, finetune
 
     start, count = parse_frames(args.frames)
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                           "--weight-decay the target is the model's own output and the weights would not "
                           "move; add --sparsity-penalty 0.1 (README, Fine-tuning)")
     refuse_writing_the_input(args.video, {"--out": args.out})  # first: the most specific thing to say
-    out = check_output_path(args.out, "--out")
+    out = check_output_path(args.out, "--out", suffixes=WEIGHTS_SUFFIXES)
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
