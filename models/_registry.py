@@ -181,6 +181,10 @@ class _Entry:
     name: str
     fn: Callable[..., nn.Module]
     card: ModelCard
+    #: the user's family (a ``$DELTATUNE_MODELS`` item or an entry point's module) that registered it, as
+    #: named there, and what identifies it (a file's resolved path); ``None`` for the zoo and direct calls
+    source: str | None = None
+    source_key: str | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -198,7 +202,9 @@ def register_model(fn: F | None = None, *, card: ModelCard | None = None) -> Any
 
     Without ``card=``, the card is ``MODEL_CARDS[fn.__name__]`` of the function's module. Registering a
     name twice replaces the old entry with a warning (like timm), except a zoo model's name, which is
-    refused outside the zoo (:class:`TypeError`).
+    refused outside the zoo, and a name two of the user's families register, which is refused in the
+    second (:class:`TypeError`: which of the two a name means would depend on the order of
+    ``$DELTATUNE_MODELS``).
     """
 
     def _register(func: F) -> F:
@@ -219,9 +225,14 @@ def register_model(fn: F | None = None, *, card: ModelCard | None = None) -> Any
             # the shipped studies, threshold files and READMEs name zoo models: replacing one would change
             # what they run without a word
             raise TypeError(f"register_model: {name!r} is a zoo model; give yours another name")
-        if name in _REGISTRY and _REGISTRY[name].fn is not func:
+        source, key = _importing[-1] if _importing else (None, None)
+        before = _REGISTRY.get(name)
+        if before is not None and key is not None and before.source_key not in (None, key):
+            raise TypeError(f"register_model: {name!r} is registered by {before.source!r} already; give one "
+                            "of them another name")
+        if before is not None and before.fn is not func and (key is None or before.source_key != key):
             warnings.warn(f"model {name!r} is already registered; overwriting it", UserWarning, stacklevel=2)
-        _REGISTRY[name] = _Entry(name=name, fn=func, card=found)
+        _REGISTRY[name] = _Entry(name=name, fn=func, card=found, source=source, source_key=key)
         _cached_macs.cache_clear()
         return func
 
@@ -249,6 +260,8 @@ MODELS_ENV = "DELTATUNE_MODELS"
 #: value is a module to import (``[project.entry-points."deltatune.models"] my_nets = "my_pkg.nets"``).
 ENTRY_POINT_GROUP = "deltatune.models"
 _user_families_loaded: set[str] = set()
+#: The user families being imported, innermost last: ``(source as named, its key)`` (:func:`_source_key`).
+_importing: list[tuple[str, str]] = []
 
 
 def user_family_sources() -> list[str]:
@@ -284,10 +297,11 @@ def _load_user_families() -> None:
         # marked first, so that a family that looks a model up while it is imported does not import
         # itself again; unmarked on failure, so that every later lookup reports the error again
         _user_families_loaded.add(source)
-        before = len(_REGISTRY)
+        key = _source_key(source)
+        _importing.append((source, key))
         try:
             _import_family(source)
-            if len(_REGISTRY) == before:  # imported fine, and nothing to search: likely the wrong file
+            if not any(e.source_key == key for e in _REGISTRY.values()):  # nothing to search: the wrong file?
                 log.warning("%s: %s registers no model (decorate each entry point with @register_model; "
                             "README, Your own model)", MODELS_ENV, source)
         except ModelNotFoundError:
@@ -298,6 +312,18 @@ def _load_user_families() -> None:
             raise ModelNotFoundError(
                 f"{MODELS_ENV}: model family {source!r} failed to import: {type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            _importing.pop()
+
+
+def _is_file_source(source: str) -> bool:
+    return source.endswith(".py") or "/" in source or "\\" in source
+
+
+def _source_key(source: str) -> str:
+    """What identifies a user family: a file's resolved path (``nets.py`` and ``./nets.py`` are one), a
+    module's name."""
+    return str(Path(source).expanduser().resolve()) if _is_file_source(source) else source
 
 
 def _import_family(source: str) -> None:
@@ -305,7 +331,7 @@ def _import_family(source: str) -> None:
     import importlib
     import importlib.util
 
-    if source.endswith(".py") or "/" in source or "\\" in source:
+    if _is_file_source(source):
         path = Path(source).expanduser().resolve()
         if not path.is_file():
             raise ModelNotFoundError(f"{MODELS_ENV}: model family file {source!r} does not exist")

@@ -147,6 +147,25 @@ def test_bad_family_on_the_command_line_is_one_line_and_exit_2(tmp_path: Path) -
     ]
 
 
+def test_two_families_registering_one_name_is_one_line_naming_both(tmp_path: Path) -> None:
+    """Two DELTATUNE_MODELS files registering 'ut_pose_x': a raw UserWarning with a source line, then
+    "b.py registers no model" (its one model replaced a.py's), exit 0, and the name meant the file listed
+    last. Now one line naming both files and the model, as for a zoo model's name; one file named twice
+    is one family."""
+    _write_family(tmp_path, "a", "ut_pose_x", "ut_cls_a")
+    _write_family(tmp_path, "b", "ut_pose_x", "ut_cls_b")
+    both = os.pathsep.join(["a.py", str(tmp_path / "b.py")])
+    done = _cli(["models"], {_registry.MODELS_ENV: both}, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"deltatune models: error: DELTATUNE_MODELS: model family '{tmp_path / 'b.py'}' failed to import: "
+        "TypeError: register_model: 'ut_pose_x' is registered by 'a.py' already; give one of them another "
+        "name"
+    ]
+    done = _cli(["models"], {_registry.MODELS_ENV: os.pathsep.join(["a.py", "./a.py"])}, tmp_path)
+    assert done.returncode == 0 and not done.stderr and "ut_pose_x" in done.stdout, done.stderr
+
+
 @pytest.mark.slow
 def test_an_installed_package_registers_models_through_its_entry_point(tmp_path: Path) -> None:
     site = tmp_path / "site"
