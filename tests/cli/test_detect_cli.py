@@ -60,6 +60,24 @@ def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, caps
     assert "held-out" not in out_text and "trained on 2 of these 4 frames" in err
 
 
+def test_a_sequence_shorter_than_its_seqinfo_says_is_named_as_that(
+    sequence: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """seqinfo.ini saying seqLength=20 over 12 images in img1/ was refused as "MOT-F: 12 frames and 15 box
+    lists for the 15 frames 0..14", which names neither file nor what disagrees."""
+    import shutil
+
+    shutil.copytree(sequence, tmp_path / "MOT-F")
+    ini = tmp_path / "MOT-F" / "seqinfo.ini"
+    ini.write_text(ini.read_text().replace("seqLength=12", "seqLength=20"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["detect", "train", "--video", "MOT-F", "--size", "96", "--epochs", "1", "-o", "d.pt"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "deltatune detect train: error: MOT-F/seqinfo.ini: seqLength=20 but img1/ holds 12 images"
+    ]
+    assert not (tmp_path / "d.pt").exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

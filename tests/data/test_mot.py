@@ -72,6 +72,13 @@ def test_frame_size_unlike_seqinfo_is_a_video_error(tmp_path):
         next(load_mot_sequence(root).frames())
 
 
+def test_a_seq_length_unlike_the_image_count_names_both(tmp_path):
+    root = _write_sequence(tmp_path / "s")
+    (root / "img1" / "000003.jpg").unlink()
+    with pytest.raises(LabelError, match=r"seqinfo.ini: seqLength=3 but img1/ holds 2 images$"):
+        load_mot_sequence(root)
+
+
 def test_missing_gt_txt(tmp_path):
     root = _write_sequence(tmp_path / "s")
     (root / "gt" / "gt.txt").unlink()

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deltatune.data.video import read_frames
+from deltatune.data.video import IMAGE_SUFFIXES, read_frames
 from deltatune.errors import LabelError, VideoError
 
 __all__ = ["MOTSequence", "load_mot_sequence", "read_seqinfo", "read_mot_gt", "SEQINFO_FIELDS"]
@@ -195,6 +195,13 @@ def load_mot_sequence(folder: str | Path, *, min_visibility: float = 0.0) -> MOT
         raise LabelError(f"{root}: MOT sequence folder not found")
     info = read_seqinfo(root / "seqinfo.ini")
     length, width, height = int(info["seqLength"]), int(info["imWidth"]), int(info["imHeight"])
+    image_dir = root / str(info["imDir"])
+    if image_dir.is_dir():  # the frames are read from there: a sequence cut short (or a wrong seqLength)
+        # failed only as "12 frames and 15 box lists for the 15 frames 0..14"
+        held = sum(1 for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if held != length:
+            raise LabelError(f"{root / 'seqinfo.ini'}: seqLength={length} but {info['imDir']}/ holds {held} "
+                             f"image{'' if held == 1 else 's'}")
     boxes, ids = read_mot_gt(
         root / "gt" / "gt.txt", length=length, width=width, height=height, min_visibility=min_visibility
     )
@@ -202,7 +209,7 @@ def load_mot_sequence(folder: str | Path, *, min_visibility: float = 0.0) -> MOT
     return MOTSequence(
         root=root,
         name=str(info["name"]),
-        image_dir=root / str(info["imDir"]),
+        image_dir=image_dir,
         frame_rate=float(info["frameRate"]),
         length=length,
         width=width,
