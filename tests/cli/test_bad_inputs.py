@@ -239,6 +239,11 @@ CASES: list[tuple[list[str], str]] = [
      "dc_bad.json: 1: threshold 'x' is"),
     (["predict", "--model", "pose_resnet50", "--weights", "none", "--thresholds", "dc_bad.json",
       "-o", "p.csv"], "dc_bad.json: 1: threshold 'x' is not a number"),
+    # distill takes the weights as --evaluate FILE: the registry's "or --weights none" named no option of it
+    (["distill", "--student", "hrnet_tiny", "--evaluate", "default", "--heldout", "vtest:650-651"],
+     "--evaluate default: hrnet_tiny has no default weights; give a weights file (--evaluate FILE)"),
+    (["distill", "--width", "8", "--evaluate", "default", "--heldout", "vtest:650-651"],
+     "--evaluate default: --width 8: an HRNet of that width has no default weights; give a weights file"),
     # weights go to torch's files: a .txt of weights was written without a word
     (["distill", "--student", "hrnet_tiny", "--max-steps", "1", "--out", "w.txt"],
      "--out w.txt: unsupported file type '.txt'; use one of .pt, .pth"),

@@ -189,11 +189,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _evaluate(cfg: DistillConfig, args: argparse.Namespace) -> int:
     from deltatune.train import build_student, evaluate_student
-    from deltatune_models import create_model, load_checkpoint
+    from deltatune_models import create_model, load_checkpoint, model_info
 
     if not cfg.heldout_frames:
         raise ConfigError("--evaluate needs --heldout frames")
     cfg.validate()
+    if args.evaluate == "default" and (args.width is not None or model_info(cfg.student).weights == "none"):
+        # said here: the registry's own refusal points to --weights, which distill does not have
+        which = f"--width {args.width}: an HRNet of that width" if args.width is not None else cfg.student
+        raise ConfigError(f"--evaluate default: {which} has no default weights; give a weights file "
+                          "(--evaluate FILE)")
     if args.width is None:
         model = create_model(cfg.student, weights=args.evaluate)
     else:
