@@ -60,6 +60,17 @@ def test_train_then_eval_prints_the_results(sequence: Path, tmp_path: Path, caps
     assert "held-out" not in out_text and "trained on 2 of these 4 frames" in err
 
 
+def test_training_the_backbone_too_says_so(sequence: Path, tmp_path: Path, capsys) -> None:
+    """``--train-backbone`` trains the whole detector: the summary said "trained the detector head"."""
+    out = tmp_path / "det.pt"
+    argv = ["detect", "train", "--video", str(sequence), "--frames", "0:2", "--size", "64", "--epochs", "1",
+            "--batch-size", "2", "--train-backbone", "--no-progress", "-o", str(out)]
+    assert main(argv) == 0
+    said = capsys.readouterr().out.splitlines()[0]
+    assert said.startswith("trained the detector, backbone and head, for 1 epoch (1 step) in "), said
+    assert said.endswith(" s data); loss per epoch: " + said.rsplit(": ", 1)[1]) and "features" not in said
+
+
 def test_a_sequence_shorter_than_its_seqinfo_says_is_named_as_that(
     sequence: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

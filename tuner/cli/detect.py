@@ -211,8 +211,11 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     losses = " ".join(f"{v:.3f}" for v in r.epoch_losses)
     epochs = f"{r.epochs} epoch{'' if r.epochs == 1 else 's'}"
-    print(f"trained the detector head for {epochs} ({r.steps} steps) in {r.train_time_s:.0f} s "
-          f"(+ {r.features_time_s:.0f} s data and backbone features); loss per epoch: {losses}")  # fmt: skip
+    what, before = ("the detector, backbone and head,", "data") if cfg.train_backbone else (
+        "the detector head", "data and backbone features")
+    steps = f"{r.steps} step{'' if r.steps == 1 else 's'}"
+    print(f"trained {what} for {epochs} ({steps}) in {r.train_time_s:.0f} s "
+          f"(+ {r.features_time_s:.0f} s {before}); loss per epoch: {losses}")  # fmt: skip
     print(f"weights: {r.weights}  (score with: deltatune detect eval --checkpoint {r.weights})")
     return 0
 
