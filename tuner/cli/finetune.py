@@ -169,7 +169,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    said = f"fine-tuned {cfg.model} for {r.steps} steps in {r.wall_time_s:.0f} s"
+    this_run = f" ({r.steps - r.resumed_at} this run)" if r.resumed_at else ""
+    said = (f"fine-tuned {cfg.model} for {r.steps} step{'' if r.steps == 1 else 's'}{this_run} in "
+            f"{r.wall_time_s:.0f} s")
     # (objective, change) before and after, on the first step's frame pairs; None when no step ran
     before_after = None if r.end_loss is None or r.end_change is None or not r.losses else (
         (r.losses[0], r.sparsity[0]), (r.end_loss, r.end_change))

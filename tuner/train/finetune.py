@@ -154,6 +154,9 @@ class FinetuneResult:
     #: step's values against the first's compare frames, not weights); ``None`` when no step ran
     end_loss: float | None = None
     end_change: float | None = None
+    #: the steps the checkpoint it resumed from held (0: a run from the start); ``steps`` counts them too,
+    #: ``wall_time_s`` does not
+    resumed_at: int = 0
 
 
 def nonlinear_modules(model: nn.Module) -> list[nn.Module]:
@@ -271,12 +274,13 @@ def finetune(
         p.requires_grad_(True)
     opt = _make_optimizer(cfg, params)
     step, losses, dl, sp = 0, [], [], []
+    resumed_at = 0
     if resume and ckpt.is_file():
         blob = load_checkpoint(ckpt, cfg.to_json(), "fine-tuning", may_differ=("steps", "checkpoint_every"))
         check_not_past(ckpt, int(blob["step"]), cfg.steps, "steps", "--steps")
         student.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
-        step = int(blob["step"])
+        step = resumed_at = int(blob["step"])
         losses, dl, sp = list(blob["losses"]), list(blob["distill"]), list(blob["sparsity"])
 
     def save() -> None:
@@ -348,4 +352,4 @@ def finetune(
                 last, _, change = objective(0)
             end_loss, end_change = float(last), float(change)
     return FinetuneResult(out, ckpt, step, tuple(losses), tuple(dl), tuple(sp), time.perf_counter() - t0,
-                          end_loss, end_change)
+                          end_loss, end_change, resumed_at)
