@@ -55,6 +55,26 @@ def test_every_command_has_examples_in_its_help(capsys: pytest.CaptureFixture[st
         assert (STUDIES_NOTE in out) == any("studies/" in e for e in mod.EXAMPLES), name
 
 
+def test_every_subcommand_action_ends_its_own_help_with_its_examples(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`detect train --help` and `detect eval --help` (and data fetch, list, path) ended with no example,
+    where every COMMAND --help ends with its own (README, Commands): now each action's, all of them."""
+    import argparse
+
+    for name in COMMANDS:
+        mod = importlib.import_module(name)
+        command = build_parser(only=mod.NAME)._actions[-1].choices[mod.NAME]  # type: ignore[attr-defined]
+        subs = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        for word in (w for a in subs for w in a.choices):
+            with pytest.raises(SystemExit):
+                build_parser(only=mod.NAME).parse_args([mod.NAME, word, "--help"])
+            shown = capsys.readouterr().out.split("\nexamples:\n")
+            mine = [e for e in mod.EXAMPLES if e.split()[:3] == ["deltatune", mod.NAME, word]]
+            said = shown[1].splitlines()[: len(mine)] if len(shown) == 2 else []
+            assert mine and said == [f"  {e}" for e in mine], (mod.NAME, word, shown[1:])
+
+
 def test_every_subcommand_action_says_what_it_does_in_its_own_help() -> None:
     """`data fetch --help` (and list, path; detect train, eval) printed the options with no line on
     what the action does."""

@@ -71,6 +71,14 @@ class _HelpFormatter(argparse.HelpFormatter):
 STUDIES_NOTE = "(studies/...: files of the deltatune repository; run those examples from its folder)"
 
 
+def action_help(parser: argparse.ArgumentParser, examples: tuple[str, ...], action: str) -> dict[str, Any]:
+    """The ``add_parser`` arguments that end an action's ``--help`` (``detect train --help``) with the
+    command's examples of that action, as every command's ``--help`` ends with its own."""
+    words = f"{parser.prog} {action}"  # "deltatune detect train"
+    return {"epilog": examples_epilog([e for e in examples if e == words or e.startswith(words + " ")]),
+            "formatter_class": _HelpFormatter}
+
+
 def examples_epilog(examples: tuple[str, ...] | list[str]) -> str | None:
     """The ``examples:`` block of a ``--help`` (``None`` without examples); examples that name
     ``studies/...`` files say where those are."""

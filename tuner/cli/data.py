@@ -25,6 +25,7 @@ DESCRIPTION = (
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
 EXAMPLES: tuple[str, ...] = (
     "deltatune data fetch",
+    "deltatune data fetch --only vtest carphone",
     "deltatune data list",
     "deltatune data path vtest",
 )
@@ -40,8 +41,15 @@ _SAYS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``fetch``, ``list`` and ``path`` actions."""
+    from deltatune.cli import action_help
+
     sub = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
-    p = sub.add_parser("fetch", help=_SAYS["fetch"], description=_SAYS["fetch"])
+
+    def add(action: str) -> argparse.ArgumentParser:
+        return sub.add_parser(action, help=_SAYS[action], description=_SAYS[action],
+                              **action_help(parser, EXAMPLES, action))
+
+    p = add("fetch")
     p.add_argument(
         "--only",
         nargs="+",
@@ -51,9 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="fetch again even if a verified copy is present")
     add_no_progress(p)
-    p = sub.add_parser("list", help=_SAYS["list"], description=_SAYS["list"])
+    p = add("list")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p = sub.add_parser("path", help=_SAYS["path"], description=_SAYS["path"])
+    p = add("path")
     p.add_argument("name", metavar="NAME", choices=list(ASSETS), help=f"one of: {', '.join(ASSETS)}")
 
 

@@ -26,7 +26,9 @@ DESCRIPTION = (
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
 EXAMPLES: tuple[str, ...] = (
     "deltatune detect train -o det.pt",
+    "deltatune detect train --video MOT16-04 --head-features delta --threshold 0.05 -o det_delta.pt",
     "deltatune detect eval --checkpoint det.pt --backbone delta --threshold 0.05",
+    "deltatune detect eval --checkpoint det_delta.pt --threshold 0.05 --json   # on MOT16-04's held-out part",
 )
 
 
@@ -153,10 +155,14 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from deltatune.cli import action_help
+
     sub = p.add_subparsers(dest="action", metavar="ACTION")
-    t = sub.add_parser("train", help="train the detector", description=DESCRIPTION)
+    t = sub.add_parser("train", help="train the detector", description=DESCRIPTION,
+                       **action_help(p, EXAMPLES, "train"))
     _add_train(t)
-    e = sub.add_parser("eval", help="score a trained detector on held-out frames", description=DESCRIPTION)
+    e = sub.add_parser("eval", help="score a trained detector on held-out frames", description=DESCRIPTION,
+                       **action_help(p, EXAMPLES, "eval"))
     _add_eval(e)
     for q in (t, e):
         q.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
