@@ -492,3 +492,24 @@ def test_a_study_resumes_with_its_weights_file_named_from_another_folder(
     again[at] = str(tmp_path / "other.pt")
     assert cli("search", again) == 2
     assert "it was created with other weights (fingerprint" in capsys.readouterr().err
+
+
+def test_a_notice_said_as_the_search_begins_is_not_said_again_at_the_end(tmp_path: Path) -> None:
+    """The random-start and random-weights sentences came twice: as a `WARNING deltatune.search.runner:`
+    log line when found and as a `note:` after the results. Now once each, when found, before the time is
+    spent."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "deltatune", "search", *TINY_ARGS, "--trials", "3", "--speed", "macs"],
+        cwd=tmp_path, env={**os.environ, "DELTATUNE_RESULTS": str(tmp_path / "res")}, capture_output=True,
+        text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    both = done.stdout + done.stderr
+    for sentence in ("strategy tpe with 3 trial(s): its first 4 trials are random draws",
+                     "model 'hrnet_tiny' has no default weights: using random weights"):
+        assert both.count(sentence) == 1, both
+        assert f"warning: {sentence}" in done.stderr

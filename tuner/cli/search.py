@@ -582,10 +582,20 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
         retime_bar[0].n = done
         retime_bar[0].refresh()
 
+    said_early: list[str] = []  # the notices said as the search found them: once, not again at the end
+
+    def notice_now(notice: str) -> None:
+        said_early.append(notice)
+        if bar is not None:  # above the bar, which stays whole
+            bar.write(f"warning: {notice}", file=sys.stderr)
+        else:
+            print(f"warning: {notice}", file=sys.stderr)
+
     target = finish_target(settings)  # before the search adds trials
     try:
         result = run_search(
-            settings, on_progress=progress, progress_training=show, on_retime=retime_progress
+            settings, on_progress=progress, progress_training=show, on_retime=retime_progress,
+            on_notice=notice_now,
         )
     except KeyboardInterrupt:
         if bar is not None:
@@ -689,5 +699,6 @@ def _search(args: argparse.Namespace, settings: Any) -> int:
             + " --plot front.png"
         )
     for notice in result.notices:  # after the commands, each on a line of its own
-        print(f"note: {notice}")
+        if notice not in said_early:
+            print(f"note: {notice}")
     return 0

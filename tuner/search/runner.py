@@ -1008,6 +1008,7 @@ def run_search(
     evaluator: Evaluator | None = None,
     progress_training: bool = False,
     on_retime: Callable[[int, int], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> SearchResult:
     """Run ``settings.trials`` new trials on the study (resuming it if it exists), then the held-out check.
 
@@ -1016,21 +1017,26 @@ def run_search(
     ``on_progress(n_finished_this_run)`` is called with 0 once the settings are checked against a stored
     study, then as trials finish (for a progress bar; with ``finish``, the study's finished trials);
     ``progress_training`` shows a bar for each fine-tune of a ``--train`` search; ``on_retime(done,
-    total)`` reports the re-timing of the front (``settings.retime``). ``evaluator``
-    reuses an already built :class:`Evaluator` of the same workload in this process (worker processes of
-    ``jobs > 1`` always build their own).
+    total)`` reports the re-timing of the front (``settings.retime``). The notices that matter before the
+    time is spent (random weights, a sampler that never leaves its random start, ...) are said as they are
+    found, to ``on_notice`` (default: a logged warning), and are among the result's ``notices`` too.
+    ``evaluator`` reuses an already built :class:`Evaluator` of the same workload in this process (worker
+    processes of ``jobs > 1`` always build their own).
     """
     from optuna.trial import TrialState
 
     t0 = time.perf_counter()
     notices: list[str] = []
+
+    def say_now(notice: str) -> None:
+        notices.append(notice)
+        (on_notice or log.warning)(notice)
+
     _, speed_notice = resolve_speed(settings.speed)
     if speed_notice:
-        notices.append(speed_notice)
-        log.warning(speed_notice)
+        say_now(speed_notice)
     if settings.jobs > 1 and resolve_speed(settings.speed)[0] == "measured":
-        notices.append(MEASURED_JOBS_NOTICE.format(jobs=settings.jobs))
-        log.warning(notices[-1])
+        say_now(MEASURED_JOBS_NOTICE.format(jobs=settings.jobs))
     spec = settings.storage_spec()
     if evaluator is not None and evaluator.workload != settings.workload:
         raise ConfigError("run_search: the evaluator was built for another workload")
@@ -1051,10 +1057,8 @@ def run_search(
     for e in getattr(ev, "evaluators", [ev])[1:]:  # a whole other video came from --also-on
         e.check_scorable(f"--also-on {e.workload.video}" if e.workload.start == 0 else None)
     if ev.random_weights:
-        notices.append(
-            RANDOM_WEIGHTS_NOTICE.format(model=settings.workload.model, seed=settings.workload.weights_seed)
-        )
-        log.warning(notices[-1])
+        wl = settings.workload
+        say_now(RANDOM_WEIGHTS_NOTICE.format(model=wl.model, seed=wl.weights_seed))
     granularity = _granularity_notice(ev, settings.budget)
     if granularity:
         notices.append(granularity)
@@ -1062,8 +1066,7 @@ def run_search(
     # before the time is spent
     startup = startup_warning(settings.strategy, settings.trials)
     if startup is not None:
-        notices.append(startup)
-        log.warning(startup)
+        say_now(startup)
     # the fit the trials are priced with, made now or cached (a segments search: its clip's)
     latency = getattr(getattr(ev, "evaluators", [ev])[0], "latency", None)
     if latency is not None and (rough := latency.poor_fit_note()):
