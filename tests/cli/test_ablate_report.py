@@ -362,3 +362,22 @@ def test_report_of_a_database_without_o_writes_beside_it(
     assert report(str(db), "-o", str(runs))[2].endswith(f"-o {runs}: is a folder; give a file name")
     assert report(str(db), "-o", "here.html")[1].endswith("; report here.html\n")
     assert (elsewhere / "here.html").is_file() and not html.exists()
+
+
+def test_ablate_says_a_random_start_warning_once(tmp_path: Path) -> None:
+    """A tpe whose trials are all random startup draws: ``ablate`` says so before its runs, and each run's
+    search said it again as a logged warning (twice in a two-run study, three times in all). Run as a
+    process: pytest's log capture would keep the logged copies off stderr."""
+    import os
+    import subprocess
+    import sys
+
+    study = tmp_path / "once.toml"
+    study.write_text('[study]\nname = "once"\nkind = "search"\nmodel = "hrnet_tiny"\nweights = "none"\n'
+                     'frames = 6\nstreams = 1\nrepeats = 2\nspeed_repeats = 0\n[fixed]\ntrials = 2\n'
+                     'strategy = "tpe"\n')
+    env = {**os.environ, "DELTATUNE_RESULTS": str(tmp_path / "r"), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "deltatune", "ablate", str(study), "--no-progress"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("strategy tpe with 2 trial(s)") == 1, run.stderr

@@ -310,7 +310,12 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     search_ev = make_evaluator(settings, ev, evaluator_for=state.evaluator)
     search_ev.use_weights(fixed[1], fixed[0])
     search_ev.set_accumulate(accumulate)
-    res = run_search(settings, evaluator=search_ev)
+    said = set(spec.startup_notes())  # `deltatune ablate` said these once, before any run started
+
+    def notice(text: str) -> None:
+        (log.debug if text in said else log.warning)(text)
+
+    res = run_search(settings, evaluator=search_ev, on_notice=notice)
     front = [(float(r.accuracy_loss), float(r.speedup)) for r in res.front.itertuples()]
     best = res.best_feasible
     if best is None:
