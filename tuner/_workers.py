@@ -163,6 +163,35 @@ def on_interrupt(clean_up: Callable[[], object]) -> Iterator[None]:
         raise KeyboardInterrupt from exc
 
 
+def quiet_storage_threads() -> None:
+    """Keep a lost database's traceback out of a background thread's exit: Optuna's heartbeat thread
+    raises when the storage goes away, and Python printed its 95-line traceback beside the command's one
+    line about the outage (whichever of the two threads met it first). A storage failure in a thread
+    (:func:`deltatune.search.storage.storage_failure`) is logged at debug level (``--debug`` shows it); the
+    command itself meets the same outage at its next write and says so once. Any other error in a thread
+    goes to the hook installed before. Idempotent, and imports nothing heavy until a thread fails (the
+    CLI installs it for every command, light ones included)."""
+    previous = threading.excepthook
+    if getattr(previous, "_deltatune_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        from deltatune.search.storage import storage_failure
+
+        lost = storage_failure(args.exc_value) if args.exc_value is not None else None
+        if lost is not None:
+            thread = args.thread.name if args.thread is not None else "a thread"
+            logging.getLogger(__name__).debug(
+                "%s lost the study's database: %s", thread, lost,
+                exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+            )
+            return
+        previous(args)
+
+    hook._deltatune_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 #: User attribute of a trial failed because the user interrupted the command that ran it (not a failure
 #: of the run: it does not count against a run's attempts).
 INTERRUPTED_ATTR = "interrupted"

@@ -255,7 +255,7 @@ def test_a_lost_database_in_a_background_thread_is_not_a_traceback() -> None:
 
     from sqlalchemy.exc import OperationalError
 
-    from deltatune.search.storage import quiet_storage_threads
+    from deltatune._workers import quiet_storage_threads
 
     def lost() -> None:
         raise OperationalError(

@@ -236,7 +236,7 @@ def _work(
     if env is not None:
         adopt_env(env)
     torch.set_num_threads(max(1, threads))
-    from deltatune.search.storage import quiet_storage_threads
+    from deltatune._workers import quiet_storage_threads
 
     quiet_storage_threads()
     spec = StudySpec.from_dict(spec_d)

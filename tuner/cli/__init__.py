@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from deltatune._malloc import keep_freed_memory
 
     keep_freed_memory()  # process-wide allocator setting the sparse kernels need (DELTATUNE_MALLOPT=0: off)
-    from deltatune.search.storage import quiet_storage_threads
+    from deltatune._workers import quiet_storage_threads
 
     quiet_storage_threads()  # a lost database is said once, by the command, not by a heartbeat thread too
     try:

@@ -719,7 +719,7 @@ def _worker_entry(
     if parent is not None:
         exit_with_parent(parent)
     logging.getLogger("deltatune").setLevel(logging.WARNING)
-    from deltatune.search.storage import quiet_storage_threads
+    from deltatune._workers import quiet_storage_threads
 
     quiet_storage_threads()
     import torch

@@ -52,7 +52,6 @@ __all__ = [
     "heartbeat_options",
     "engine_url",
     "open_rdb",
-    "quiet_storage_threads",
     "shown_url",
     "url_scheme",
 ]
@@ -229,30 +228,6 @@ def storage_failure(exc: BaseException) -> str | None:
         if not isinstance(e, (optuna.exceptions.StorageInternalError, UnboundLocalError)):
             return None
     return None
-
-
-def quiet_storage_threads() -> None:
-    """Keep a lost database's traceback out of a background thread's exit: Optuna's heartbeat thread
-    raises when the storage goes away, and Python printed its 95-line traceback beside the command's one
-    line about the outage (whichever of the two threads met it first). A storage failure in a thread is
-    logged at debug level (``--debug`` shows it); the command itself meets the same outage at its next
-    write and says so once. Any other error in a thread is reported as before. Idempotent."""
-    import threading
-
-    previous = threading.excepthook
-    if getattr(previous, "_deltatune_quiet", False):
-        return
-
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if args.exc_value is not None and storage_failure(args.exc_value) is not None:
-            thread = args.thread.name if args.thread is not None else "a thread"
-            log.debug("%s lost the study's database: %s", thread, storage_failure(args.exc_value),
-                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
-            return
-        previous(args)
-
-    hook._deltatune_quiet = True  # type: ignore[attr-defined]
-    threading.excepthook = hook
 
 
 def _unusable(e: Any) -> bool:
