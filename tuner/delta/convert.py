@@ -436,15 +436,8 @@ def _all_masks(masks: list[torch.Tensor | None], y: torch.Tensor) -> None:
 
 
 def _node_has(arg: Any) -> bool:
-    found = False
-
-    def visit(n: fx.Node) -> fx.Node:
-        nonlocal found
-        found = True
-        return n
-
-    fx.map_arg(arg, visit)
-    return found
+    """Whether a (nested) argument holds a graph node."""
+    return bool(_nodes_in(arg))
 
 
 def _nodes_in(arg: Any) -> list[fx.Node]:
