@@ -12,9 +12,12 @@ from tests.search.conftest import settings
 
 
 def _anchors(study_name: str) -> list[tuple[object, float, float]]:
-    """(anchor attribute, accuracy loss, speedup) of the study's anchor trials, in order."""
+    """(anchor attribute, accuracy loss, speedup) of the study's finished anchor trials, in order."""
+    from optuna.trial import TrialState
+
     study = open_study(resolve_storage(None, study_name), study_name, create=False)
-    return [(t.user_attrs["anchor"], *t.values) for t in study.trials if "anchor" in t.user_attrs]
+    return [(t.user_attrs["anchor"], *t.values) for t in study.trials
+            if "anchor" in t.user_attrs and t.state == TrialState.COMPLETE]
 
 
 def _bisection_holds(anchors: list[tuple[object, float, float]], budget: float) -> None:
@@ -146,3 +149,49 @@ def test_a_resume_with_fewer_trials_finishes_the_first_runs_bisection(  # type: 
     anchors = _anchors("short")
     assert len(anchors) == 6, anchors
     _bisection_holds(anchors, 2.0)
+
+
+def test_a_second_copy_of_an_anchor_is_pruned_unrun_and_the_bisection_goes_on(  # type: ignore[no-untyped-def]
+    results: Path, tiny_evaluator
+) -> None:
+    """Two searches starting one new study at the same moment can both queue the same anchor (look, then
+    queue, is not atomic): one of 8 trials went to a second all-0 anchor. Here the race has happened: the
+    all-0 anchor is queued twice, and a live worker of another process runs the first copy; it dies. The
+    second copy runs here; the first, queued again after its worker died, is pruned unrun as a duplicate
+    instead of running in the place of the next anchor, and the search reports no pruned trial."""
+    import platform
+    import subprocess
+    import sys
+    import threading
+
+    from optuna.trial import TrialState
+
+    from deltatune.search.pareto import DUPLICATE_ATTR
+    from deltatune.search.runner import _make_space
+    from deltatune.search.storage import quiet_experimental
+
+    quiet_experimental()
+    s = settings(trials=4, anchors=4, study="race", budget=2.0)
+    space = _make_space(s, tiny_evaluator)
+    study = open_study(resolve_storage(None, "race"), "race")
+    for _ in range(2):  # what both racing searches queued
+        study.enqueue_trial(space.anchor_params(None), user_attrs={"anchor": "zero"})
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        first = study.ask()  # the other search's copy: it pops the older one
+        space.suggest(first)
+        first.set_user_attr("pid", other.pid)
+        first.set_user_attr("host", platform.node())
+        threading.Timer(1.0, lambda: (other.kill(), other.wait())).start()
+        res = run_search(s, evaluator=tiny_evaluator, heldout=False)
+    finally:
+        other.kill()
+        other.wait()
+    study = open_study(resolve_storage(None, "race"), "race", create=False)
+    zero = [t for t in study.trials if t.user_attrs.get("anchor") == "zero"]
+    assert [t.state for t in zero] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.PRUNED], zero
+    assert zero[2].user_attrs[DUPLICATE_ATTR] == zero[1].number  # the retried first copy, pruned unrun
+    anchors = _anchors("race")
+    assert len(anchors) == 4, anchors
+    _bisection_holds(anchors, 2.0)
+    assert res.n_trials == 4 and res.pruned == 0

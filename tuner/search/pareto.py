@@ -109,6 +109,11 @@ def thresholds_frame(study: optuna.Study, trials: list[int] | None = None) -> pd
     return pd.DataFrame(rows, columns=["trial", "layer", "index", "threshold"])
 
 
+#: Trial user attribute of an anchor trial pruned unrun, because another worker ran or is running the same
+#: anchor: the number of that trial. Such a trial is left out of the pruned trials a search reports.
+DUPLICATE_ATTR = "duplicate_of"
+
+
 def settings_frame(study: optuna.Study, *, pruned: bool = False) -> pd.DataFrame:
     """One row per COMPLETE trial: what it ran, to sit beside :func:`trials_frame` in a CSV. The mode,
     input dilation and key frames; a ``--train`` trial's fine-tune (``finetune.<field>``, empty for the
@@ -126,6 +131,8 @@ def settings_frame(study: optuna.Study, *, pruned: bool = False) -> pd.DataFrame
     state = TrialState.PRUNED if pruned else TrialState.COMPLETE
     for t in study.get_trials(deepcopy=False, states=(state,)):
         a = t.user_attrs
+        if DUPLICATE_ATTR in a:  # a second copy of an anchor trial, pruned unrun: no fine-tune to show
+            continue
         row: dict[str, Any] = {"trial": t.number}
         tf = None
         if not pruned:  # a pruned trial stopped before it drew a mode, key frames or thresholds

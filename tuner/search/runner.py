@@ -49,6 +49,7 @@ from deltatune.delta.thresholds import ThresholdFile
 from deltatune.errors import ConfigError
 from deltatune.search.objective import MAC_SPEEDUP_CAP, Evaluator, resolve_speed
 from deltatune.search.pareto import (
+    DUPLICATE_ATTR,
     FRAMES_ATTR,
     META_KEY,
     WEIGHTS_ATTR,
@@ -631,6 +632,10 @@ def _worker(
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", platform.node())
+        original = _duplicate_anchor(trial.study, trial.user_attrs.get("anchor"), trial.number)
+        if original is not None:
+            trial.set_user_attr(DUPLICATE_ATTR, original)
+            raise optuna.TrialPruned(f"anchor trial {original} already ran or is running in another worker")
         if settings.train is not None and trainer is not None:
             ft = settings.train.suggest(trial, settings.workload)
             trial.set_user_attr(FINETUNE_ATTR, json.loads(ft.to_json()) if ft is not None else None)
@@ -922,14 +927,18 @@ def _run_anchors(
         trial = held.get(key) or _await_anchor(study, key)
         if trial is None and len(done) >= limit:
             break
-        if trial is None:
+        # a copy pruned as a duplicate of another worker's (see _duplicate_anchor) waits for that one; if
+        # it was lost in turn, the copy queued again in its place is run here
+        for _ in range(3):
+            if trial is not None or len(done) >= limit:
+                break
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not any(t.user_attrs.get("anchor") == key for t in waiting):  # not queued again already
                 study.enqueue_trial({**space.anchor_params(pos), **train}, user_attrs={"anchor": key})
             numbers = _worker(settings, 0, 1, seed, on_trial=on_trial, evaluator=ev, trainer=trainer)
             done += numbers
             # the trial that ran (another process starting the same study may have run this one's anchor)
-            trial = study.trials[numbers[-1]] if numbers else None
+            trial = study.trials[numbers[-1]] if numbers else _await_anchor(study, key)
         ran = trial.user_attrs.get("anchor", pos) if trial is not None else pos
         if not isinstance(ran, float):
             continue  # the all-0 anchor, or a sampled trial
@@ -938,6 +947,25 @@ def _run_anchors(
         else:
             hi = min(hi, ran)
     return done
+
+
+def _duplicate_anchor(study: optuna.Study, key: object, number: int) -> int | None:
+    """The number of a trial of ``study`` that ran anchor ``key`` to the end, or is running it and is
+    numbered below ``number``; None if there is none, or ``key`` is None (trial ``number`` is no anchor).
+
+    Two searches starting one new study at the same moment can both find an anchor neither finished,
+    running nor queued, and both queue it (look-then-queue is not atomic, on PostgreSQL as on SQLite):
+    one of 8 trials went to a second copy. The copy with the higher number is pruned unrun when it
+    starts; of two copies running at once, the lower-numbered one always runs."""
+    from optuna.trial import TrialState
+
+    if key is None:
+        return None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        if t.number != number and t.user_attrs.get("anchor") == key:
+            if t.state == TrialState.COMPLETE or t.number < number:
+                return t.number
+    return None
 
 
 #: Seconds between looks at an anchor trial that another worker of the study is running.
@@ -1155,7 +1183,8 @@ def run_search(
                    _heldout_notice(best, settings), _prediction_notice(best, speed_used, ev)):
         if notice:
             notices.append(notice)
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+              if DUPLICATE_ATTR not in t.user_attrs]  # a second copy of an anchor, pruned unrun
     if pruned:
         notices.append(f"{len(pruned)} trial(s) pruned: a fine-tune that could not stay within the "
                        "budget, or was cut off by --timeout (each trial's 'pruned' attribute says which)")
