@@ -324,17 +324,45 @@ def test_a_run_whose_worker_died_before_its_first_heartbeat_is_retried(tmp_path:
 def test_a_study_on_a_real_postgresql_server(tmp_path: Path, results: Path) -> None:
     """The multi-machine storage the README documents, ``--storage postgresql://...`` as written there
     (no driver named): every run once in worker processes, then read back for the report."""
+    import sqlalchemy
+
+    from deltatune.search.storage import engine_url
     from tests.services.postgres import postgres_server
 
-    spec = load_study(write_study(tmp_path, EVAL_STUDY, "abl-pg"))
+    path = write_study(tmp_path, EVAL_STUDY, "abl-pg")
+    spec = load_study(path)
+
+    def cli(*args: str, rc: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "deltatune", *args], capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == rc, done.stderr
+        return done
+
+    def dry_run() -> str:
+        return cli("ablate", str(path), "--dry-run", "--storage", url).stdout.splitlines()[0]
+
+    def tables() -> list[str]:
+        engine = sqlalchemy.create_engine(engine_url(url))
+        try:
+            return sqlalchemy.inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+
     with postgres_server() as url:
         assert url.startswith("postgresql://")
+        assert dry_run().endswith("= 4 runs") and tables() == []  # a dry run creates nothing
+        for read in (["report", url], ["pareto", "--storage", url]):  # nor do commands that only read
+            err = cli(*read, rc=2).stderr.strip()
+            assert err.endswith("holds no studies (the database has no Optuna tables)"), err
+            assert len(err.splitlines()) == 1, err
+        assert tables() == []
         summary = run_ablation(spec, storage=url, jobs=2, threads=1, heartbeat=2)
         assert (summary.expected, summary.complete, summary.failed) == (4, 4, {})
         assert run_ablation(spec, storage=url, heartbeat=2).new == 0  # resumed: nothing left to run
         study, stored = find_study(url)
         res = load_results(study, stored)
         assert stored.name == spec.name and len(res.observations) == 4 * 3
+        assert dry_run().endswith(": 4 finished, 0 to run")
 
 
 def test_an_interrupted_ablate_fails_the_runs_only_it_was_running(tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ from deltatune.ablation.spec import StudySpec
 from deltatune.errors import ConfigError
 from deltatune.search.storage import (
     check_can_write,
+    check_stored,
     heartbeat_options,
+    holds_tables,
     only_study,
     open_rdb,
     quiet_experimental,
@@ -197,9 +199,11 @@ def design_change(url: str, spec: StudySpec) -> str | None:
 
 
 def stored_yet(url: str) -> bool:
-    """Whether ``url`` may hold a study already: a sqlite file that exists, or a server's database
-    (asked, not created)."""
-    return url_scheme(url) != "sqlite" or sqlite_file(url).is_file()
+    """Whether ``url`` may hold a study already: a sqlite file that exists, or a server's database that
+    holds Optuna's tables (asked, not created)."""
+    if url_scheme(url) == "sqlite":
+        return sqlite_file(url).is_file()
+    return holds_tables(url)
 
 
 def stored_runs(url: str, name: str) -> dict[str, str] | None:
@@ -265,8 +269,7 @@ def find_study(url: str, name: str | None = None) -> tuple[optuna.Study, StudySp
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    if url_scheme(url) == "sqlite" and not sqlite_file(url).is_file():  # reading: never create one
-        raise ConfigError(f"{shown_url(url)}: no such database file")
+    check_stored(url, shown_url(url))  # reading: never create a database or its tables
     storage = _storage(url, None)
     if name is None:
         from deltatune.search.pareto import META_KEY as SEARCH_KEY

@@ -66,7 +66,7 @@ def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, 
     from deltatune.errors import ConfigError
     from deltatune.search import open_study, resolve_storage
     from deltatune.search.pareto import META_KEY
-    from deltatune.search.storage import only_study, results_dir, shown_url, sqlite_file, url_scheme
+    from deltatune.search.storage import check_stored, only_study, results_dir, shown_url
 
     if study is None and storage is None:
         found = sorted(p.stem for p in results_dir().glob("*.journal"))
@@ -77,9 +77,8 @@ def open_named_study(study: str | None, storage: str | None) -> tuple[Any, Any, 
     if spec.kind == "journal" and not Path(spec.url).is_file():
         raise ConfigError(f"--storage {shown_url(str(storage))}: no such journal file" if study is None else
                           f"--study {study}: no journal at {spec.url} (pass --storage where the study lives)")
-    if spec.kind == "rdb" and url_scheme(spec.url) == "sqlite" and not sqlite_file(spec.url).is_file():
-        # opening it would create an empty database, and the error would then be 'holds 0 studies'
-        raise ConfigError(f"--storage {shown_url(spec.url)}: no such database file")
+    if spec.kind == "rdb":
+        check_stored(spec.url, f"--storage {shown_url(spec.url)}")
     if study is None:
         from deltatune.ablation.store import META_KEY as ABLATION_KEY
 

@@ -46,6 +46,8 @@ __all__ = [
     "RESULTS_ENV",
     "HEARTBEAT_S",
     "check_heartbeat",
+    "check_stored",
+    "holds_tables",
     "sqlite_file",
     "only_study",
     "grace_period",
@@ -90,6 +92,34 @@ def engine_url(url: str) -> str:
         if importlib.util.find_spec(driver) is not None:
             return f"postgresql+{driver}://{rest}"
     return f"postgresql://{rest}"
+
+
+def holds_tables(url: str) -> bool:
+    """Whether the database server at ``url`` holds Optuna's tables, asked without creating them
+    (opening an RDB storage creates them: a dry run would leave an empty schema behind). True when the
+    server cannot be asked: opening it then says why, in one line (:func:`open_rdb`)."""
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(engine_url(url))
+        try:
+            return bool(sqlalchemy.inspect(engine).has_table("studies"))
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - a driver or connection error is reported by open_rdb
+        return True
+
+
+def check_stored(url: str, label: str) -> None:
+    """Before a command reads studies from the RDB storage at ``url``: one error, headed ``label``, when
+    there is nothing to read (a sqlite file that does not exist, a server database without Optuna's
+    tables). Opening it would create an empty database or schema, and the error would then be 'holds 0
+    studies'."""
+    if url_scheme(url) == "sqlite":
+        if not sqlite_file(url).is_file():
+            raise ConfigError(f"{label}: no such database file")
+    elif not holds_tables(url):
+        raise ConfigError(f"{label}: holds no studies (the database has no Optuna tables)")
 
 
 def url_scheme(url: str) -> str:
