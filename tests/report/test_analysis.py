@@ -541,7 +541,7 @@ def test_an_unpaired_study_counts_runs_not_the_segments_a_run_was_scored_on() ->
     m = next(m for m in a.metrics if m.spec.name == "speedup")
     level = next(s for s in m.levels if (s.factor, s.level) == ("strategy", "tpe"))
     assert level.description.n == 3
-    assert level.description.mean == pytest.approx(means.xs("tpe", level="strategy").mean())
+    assert level.description.mean == pytest.approx(stats.gmean(means.xs("tpe", level="strategy")))
     segments = _comparison(a, "speedup", "scored_on")
     assert segments.paired and segments.block_unit == "run" and segments.n_blocks == 6
     assert all(p.test.paired and p.n_a == 6 for p in segments.pairwise)
@@ -581,14 +581,16 @@ def test_a_paired_studys_level_summaries_count_units_not_the_runs_that_share_the
     obs = r.observations[(r.observations["metric"] == "speedup") & (r.observations["strategy"] == "tpe")]
     seeds = obs.groupby("unit")["value"].mean()
     assert tpe.description.n == 5
+    logs = np.log(seeds)  # a speed-up is a ratio: the t interval of the logs, mapped back
     assert (tpe.description.ci_low, tpe.description.ci_high) == pytest.approx(
-        tuple(stats.t.interval(0.95, 4, loc=seeds.mean(), scale=stats.sem(seeds))))
+        tuple(np.exp(stats.t.interval(0.95, 4, loc=logs.mean(), scale=stats.sem(logs)))))
+    assert tpe.description.mean == pytest.approx(np.exp(logs.mean())) and tpe.description.ci_method == "log-t"
     assert all(c.description.n == 5 for c in m.cells)  # a cell: one run per seed already
     speed = next(s for s in a.speed_levels if (s.factor, s.level) == ("strategy", "tpe"))
     runs = [x for x in a.speed_runs if x.levels["strategy"] == "tpe"]
     assert len(runs) == 10 and speed.description.n == 5
     per_seed = {u: np.mean([x.median for x in runs if x.unit == u]) for u in {x.unit for x in runs}}
-    assert speed.description.mean == pytest.approx(np.mean(list(per_seed.values())))
+    assert speed.description.mean == pytest.approx(stats.gmean(list(per_seed.values())))
 
 
 def test_unpaired_levels_are_compared_only_where_the_other_factors_settings_have_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -790,7 +792,7 @@ def test_level_values_are_the_values_the_per_level_table_summarizes(pairing: str
         for s in (s for s in speed.levels if s.factor == factor):
             values = frame.loc[frame[factor] == s.level, "value"].to_numpy(float)
             assert values.size == s.description.n == (5 if pairing == "unit" else 10)
-            assert np.mean(values) == pytest.approx(s.description.mean, rel=1e-12)
+            assert stats.gmean(values) == pytest.approx(s.description.mean, rel=1e-12)  # a ratio
             assert np.std(values, ddof=1) == pytest.approx(s.description.sd, rel=1e-12)
     if pairing == "unit":
         assert sorted(frame["unit"]) == sorted([str(u) for u in range(5)] * 2)

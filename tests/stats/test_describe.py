@@ -45,6 +45,35 @@ def test_ci_covers_the_true_mean_at_study_sizes(n):
     assert hits >= 930
 
 
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_a_ratio_interval_stays_positive_and_covers_the_geometric_mean(n):
+    """Speed-ups are ratios: the plain t interval of 1.5x and 2.5x is [-4.35, 8.35]. On the log scale
+    the interval is above 0, symmetric in log (low x high = geometric mean squared), and over 1000
+    lognormal samples (sd 0.3 on the log scale) it holds the true geometric mean at least 93 % of the time
+    (95.4 / 95.0 / 94.7 % at n = 2 / 3 / 5), where the plain t interval of the same samples went below 0 in
+    73 % of the draws at n = 2 and 15 % at n = 3."""
+    plain, ratio = describe([1.5, 2.5]), describe([1.5, 2.5], ratio=True)
+    assert plain.ci_low < 0 < ratio.ci_low and ratio.ci_method == "log-t"
+    assert ratio.ci_low * ratio.ci_high == pytest.approx(ratio.mean**2, rel=1e-12)
+    assert ratio.mean == pytest.approx(math.sqrt(1.5 * 2.5)) and ratio.median == 2.0
+    rng = np.random.default_rng(n)
+    hits = below_0 = 0
+    for _ in range(1000):
+        x = np.exp(rng.normal(math.log(2.0), 0.3, n))
+        d = describe(x, ratio=True)
+        assert d.ci_low > 0
+        hits += d.ci_low <= 2.0 <= d.ci_high
+        below_0 += describe(x).ci_low < 0
+    assert hits >= 930
+    assert below_0 > (500 if n == 2 else 100 if n == 3 else -1)
+
+
+def test_a_ratio_with_no_spread_or_a_non_positive_value_falls_back():
+    assert describe([2.0, 2.0, 2.0], ratio=True).ci_method == "constant"
+    assert describe([2.0, 2.0, 2.0], ratio=True).mean == 2.0
+    assert describe([0.0, 1.0, 2.0], ratio=True) == describe([0.0, 1.0, 2.0])
+
+
 def test_deterministic():
     assert describe(VALUES) == describe(VALUES)
 

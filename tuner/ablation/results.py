@@ -56,6 +56,12 @@ class MetricSpec:
     higher_is_better: bool
     margin: float | None = None
 
+    @property
+    def ratio(self) -> bool:
+        """Whether the metric is a ratio (a speed-up: dense / delta time or MACs), whose per-level summary
+        is a geometric mean with a log-scale interval (:func:`deltatune.stats.describe`)."""
+        return self.name.endswith("speedup")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -245,8 +245,8 @@ def _levels_of(obs: pd.DataFrame, factor: str, declared: list[str]) -> list[str]
     return [*map(str, declared), *[v for v in seen if v not in set(map(str, declared))]]
 
 
-def _describe(values: np.ndarray) -> Description:
-    return describe(values) if values.size else empty_description()
+def _describe(values: np.ndarray, *, ratio: bool = False) -> Description:
+    return describe(values, ratio=ratio) if values.size else empty_description()
 
 
 # ------------------------------------------------------------------------------------------ comparisons
@@ -563,7 +563,8 @@ def _level_summaries(
                          f"{', '.join(others)} that lacks a level of {f} (as the tests leave them out): "
                          f"a {unit} averaged over other settings at each level would mix those factors' "
                          f"effects into {f}'s")
-        levels += [LevelSummary(spec.name, f, lv, _describe(per.loc[per[f] == lv, "value"].to_numpy(float)))
+        levels += [LevelSummary(spec.name, f, lv,
+                                _describe(per.loc[per[f] == lv, "value"].to_numpy(float), ratio=spec.ratio))
                    for lv in lvs]
     cells: list[LevelSummary] = []
     if len(factor_levels) >= 2 and not d.empty:
@@ -573,7 +574,8 @@ def _level_summaries(
             if combo in groups:
                 cells.append(
                     LevelSummary(
-                        spec.name, " × ".join(names), " / ".join(combo), _describe(groups[combo])
+                        spec.name, " × ".join(names), " / ".join(combo),
+                        _describe(groups[combo], ratio=spec.ratio),
                     )
                 )
     return levels, cells, notes
@@ -790,7 +792,7 @@ def analyse(
     metrics, family = _holm_pass(metrics, alpha)
     speed_runs = speed_per_run(results.speed_repeats, list(factor_levels))
     speed_levels = tuple(
-        LevelSummary("speed ratio", f, lv, _describe(meds))
+        LevelSummary("speed ratio", f, lv, _describe(meds, ratio=True))
         for f in factor_levels
         for lv in factor_levels[f]
         if (meds := _level_medians(speed_runs, f, lv, paired=results.pairing == "unit")).size

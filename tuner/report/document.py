@@ -130,6 +130,10 @@ def _desc_row(d: Description) -> tuple[str, ...]:
 
 
 _DESC = ("n", "mean", "sd", "median", "95 % CI of mean")
+#: The same columns for a ratio (a speed-up): its geometric mean, with the t interval of the logs mapped back.
+_DESC_RATIO = ("n", "geometric mean", "sd", "median", "95 % CI (log scale)")
+_RATIO_NOTE = ("a speed-up is a ratio: the geometric mean, with an interval from the log values (it stays "
+               "above 0)")
 
 
 def _pair(p: PairwiseComparison) -> str:
@@ -295,19 +299,22 @@ def _metric_blocks(
             out.append(
                 _figure(
                     f"interaction_{_slug(spec.name)}.png",
-                    f"{spec.label}: mean per {x} and {hue} (95 % CI)",
+                    f"{spec.label}: {'geometric mean' if spec.ratio else 'mean'} per {x} and {hue} (95 % CI"
+                    f"{', log scale' if spec.ratio else ''})",
                     lambda ax: interaction(
-                        d, x=x, hue=hue, y="value", order=order, hue_order=results.factors[hue], ax=ax
-                    ).set_ylabel(f"mean {spec.label}"),
+                        d, x=x, hue=hue, y="value", order=order, hue_order=results.factors[hue],
+                        ratio=spec.ratio, ax=ax,
+                    ).set_ylabel(f"{'geometric mean' if spec.ratio else 'mean'} {spec.label}"),
                     (6.5, 4.0),
                 )
             )
     out.append(
         Table(
-            ("factor", "level", *_DESC),
+            ("factor", "level", *(_DESC_RATIO if spec.ratio else _DESC)),
             tuple((s.factor, s.level, *_desc_row(s.description)) for s in m.levels),
-            f"Per level: one value per {results.unit_name} (its runs at the other factors' levels averaged)"
-            if results.pairing == "unit" else "Per level: one value per run",
+            (f"Per level: one value per {results.unit_name} (its runs at the other factors' levels averaged)"
+             if results.pairing == "unit" else "Per level: one value per run")
+            + (f"; {_RATIO_NOTE}" if spec.ratio else ""),
         )
     )
     out += [Para(note, "note") for note in m.levels_notes]
@@ -319,7 +326,7 @@ def _metric_blocks(
     if m.cells:
         out.append(
             Table(
-                ("cell", *_DESC),
+                ("cell", *(_DESC_RATIO if spec.ratio else _DESC)),
                 tuple((s.level, *_desc_row(s.description)) for s in m.cells),
                 f"Per design cell ({m.cells[0].factor})",
             )
@@ -491,11 +498,11 @@ def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[
         return [*out, Para("No timing repeats were recorded.", "note")]
     out.append(
         Table(
-            ("factor", "level", "n", "mean of run medians", "sd", "median", "95 % CI"),
+            ("factor", "level", "n", "geometric mean of run medians", "sd", "median", "95 % CI (log scale)"),
             tuple((s.factor, s.level, *_desc_row(s.description)) for s in a.speed_levels),
-            f"Speed-up (dense / delta time) per level: CI over the runs' medians, one value per "
-            f"{results.unit_name} (the mean of its runs' medians)" if results.pairing == "unit" else
-            "Speed-up (dense / delta time) per level: CI over the runs' medians",
+            (f"Speed-up (dense / delta time) per level: CI over the runs' medians, one value per "
+             f"{results.unit_name} (the mean of its runs' medians)" if results.pairing == "unit" else
+             "Speed-up (dense / delta time) per level: CI over the runs' medians") + f"; {_RATIO_NOTE}",
         )
     )
     if x is not None and all(x in r.levels for r in a.speed_runs):

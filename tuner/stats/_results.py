@@ -64,7 +64,8 @@ class Description(_ToDict):
     """Summary of one sample: size, mean, SD (ddof=1), median and a Student-t CI of the mean.
 
     ``ci_low``/``ci_high`` are NaN when ``n < 2``; for constant data they are ``[mean, mean]``.
-    ``ci_method`` says how the CI was obtained: ``"t"``, ``"constant"`` or ``"n/a"``.
+    ``ci_method`` says how the CI was obtained: ``"t"``, ``"constant"``, ``"n/a"``, or ``"log-t"`` for
+    ratios, where ``mean`` is the geometric mean and the CI its t interval on the log scale.
     """
 
     n: int
