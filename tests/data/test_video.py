@@ -258,6 +258,33 @@ def test_truncated_video_is_an_error_or_shorter(tmp_path: Path, vtest_path: Path
         assert 0 < n < 795
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.98])
+def test_an_mp4_cut_before_its_index_says_it_was_cut(
+    tmp_path: Path, vtest_head: list[np.ndarray], keep: float
+) -> None:
+    """An MP4 written without +faststart keeps its index ('moov' box) at the end; cut short (an
+    interrupted download), FFmpeg says only "Invalid data found". The error now says the file was cut and
+    how to mend it. The same file whole opens, and a file that is no MP4 gets no such hint."""
+    whole = tmp_path / "whole.mp4"
+    _encode(whole, vtest_head, None)
+    data = whole.read_bytes()
+    assert data.find(b"moov") > data.find(b"mdat") > 0  # the index is written last
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(VideoError) as exc:
+        video_info(cut)
+    _one_line(exc)
+    assert f"video {cut} cannot be opened (" in str(exc.value)
+    assert "it has no index ('moov' box) and its last box runs past the end of the file, so it was cut " \
+        "short" in str(exc.value) and "+faststart" in str(exc.value)
+    assert video_info(whole).width == vtest_head[0].shape[1]
+    other = tmp_path / "other.mp4"
+    other.write_bytes(b"\x00\x00\x00\x08free" + bytes(100))
+    with pytest.raises(VideoError) as exc:
+        video_info(other)
+    assert "moov" not in str(exc.value)
+
+
 # --- windows and streams --------------------------------------------------------------------------
 
 

@@ -269,11 +269,44 @@ def _open_video(path: Path) -> InputContainer:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, without its error number
-        raise VideoError(f"video {path} cannot be opened ({' '.join(str(why).split())})") from exc
+        cut = _missing_index(path)
+        raise VideoError(f"video {path} cannot be opened ({' '.join(str(why).split())}){cut}") from exc
     if not container.streams.video:
         container.close()
         raise VideoError(f"video {path} has no video stream")
     return container
+
+
+def _missing_index(path: Path) -> str:
+    """A hint for an MP4/MOV file FFmpeg cannot open: ``": ..."`` when its top-level boxes (ISO base media
+    file format: 4-byte big-endian size, 4-byte type) hold no ``moov`` box, the index of its frames;
+    ``""`` otherwise, or when the file is no such file.
+
+    A recorder or ``ffmpeg`` without ``-movflags +faststart`` writes the index last, so a file cut short
+    (an interrupted download or copy) loses it and FFmpeg says only "Invalid data found when processing
+    input"."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            offset, types = 0, []
+            while offset + 8 <= size:
+                f.seek(offset)
+                head = f.read(16)
+                box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if box == 1 and len(head) == 16:  # a 64-bit size follows the type
+                    box = int.from_bytes(head[8:16], "big")
+                types.append(kind)
+                if kind == b"moov" or box == 0 or box < 8:  # the index; "to the end of the file"; not a box
+                    break
+                offset += box
+    except OSError:
+        return ""
+    if not types or types[0] != b"ftyp" or b"moov" in types:
+        return ""
+    cut = " and its last box runs past the end of the file" if offset > size else ""
+    return (f": it has no index ('moov' box){cut}, so it was cut short (an interrupted download, copy or "
+            "recording); copy it again, or re-export it with ffmpeg -movflags +faststart, which writes the "
+            "index first")
 
 
 def resolve_source(source: str | Path, *, fetch: bool = True) -> Path:
