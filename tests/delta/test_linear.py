@@ -121,3 +121,54 @@ def test_reductions_to_one_value_per_sample_or_a_scalar_are_exact(backend: str) 
         truncated = convert(model, thresholds=0.05, backend=backend)
         outs = [truncated(x) for x in frames]
     assert [tuple(o.shape) for o in outs[-1]] == [(2,), (), (2,)]
+
+
+class _CatConstants(nn.Module):
+    """A conv output concatenated with constants: coordinate maps computed from its shape each frame
+    (CoordConv) and a stored map, along channels; and a stored strip along the width."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.head = nn.Conv2d(9, 4, 3, padding=1)
+        self.side = nn.Conv2d(6, 2, 3, padding=1)
+        self.register_buffer("plane", torch.randn(1, 1, 16, 16))
+        self.register_buffer("strip", torch.randn(1, 6, 16, 3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = F.relu(self.conv(x))
+        n, _, h, w = y.shape
+        yy = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+        xx = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+        a = self.head(torch.cat([y, yy, self.plane.expand_as(yy), xx], dim=1))
+        b = self.side(F.relu(torch.cat([y, self.strip.expand_as(y[..., :3])], dim=3)))
+        return a, b
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+def test_constant_parts_of_a_cat_reuse_one_zero_change_across_frames(backend: str) -> None:
+    """Every delta frame passes each constant part of a cat on as the same zero tensors (the op's
+    zero cache), which stay zero, and the network stays exact, also across a key frame. A fresh zero
+    tensor was allocated and cleared per constant part on every delta frame."""
+    model = _CatConstants().eval()
+    g = torch.Generator().manual_seed(4)
+    frames = [torch.rand(2, 3, 16, 16, generator=g)]
+    for t in range(7):
+        x = frames[-1].clone()
+        x[:, :, 2 * t : 2 * t + 2, 3:6] += 0.5
+        frames.append(x)
+    net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
+    net.keyframe_interval = 4
+    cats = [op for op in net.ops if op.kind == "cat"]
+    assert len(cats) == 2
+    seen: list[list[tuple[int, ...]]] = []
+    with torch.no_grad():
+        for i, x in enumerate(frames):
+            assert _err(net(x), model(x)) < 1e-4, i
+            if i % 4:  # a delta frame (0 and 4 run dense)
+                zeros = [[z for z in op._zeros.get(op._zeros._key) if z is not None] for op in cats]
+                assert [len(z) for z in zeros] == [3, 1]
+                assert all(not z.data.any() and not z.mask.any() for zs in zeros for z in zs)
+                seen.append([tuple(z.data.data_ptr() for z in zs) for zs in zeros])
+    assert len(seen) == 6 and all(s == seen[0] for s in seen), seen

@@ -590,36 +590,57 @@ class AddSubOp(DeltaOp):
 class CatOp(DeltaOp):
     """``torch.cat``: deltas concatenate; along channels the pixel masks unite. A constant part (CoordConv's
     coordinate maps, computed from shapes) counts on a frame that runs dense (frame 0, a refresh) and
-    is a zero change with no updated pixel on every other frame, like a constant operand of ``+``."""
+    is a zero change with no updated pixel on every other frame, like a constant operand of ``+``. That
+    zero change is made once per shape and layout and reused (:class:`ZeroCache`): made anew, every delta
+    frame would allocate and clear a full-size tensor per constant part."""
 
     kind = "cat"
 
     def __init__(self, name: str, invoke: Invoker) -> None:
         super().__init__(name)
         self.invoke = invoke
+        self._zeros = ZeroCache()
 
     def forward(self, tensors: Any, *args: Any, **kwargs: Any) -> DeltaValue:
         dim = kwargs.get("dim", args[0] if args else 0)
         first = _same_frame(self, delta_leaves(tensors))
+        deltas = tensors
         if not all(_is_dt(t) for t in tensors):
             if first:
                 return DeltaTensor(self.invoke(_data(list(tensors)), *args, **kwargs), None, True)
-            tensors = [t if _is_dt(t) else _no_change(t) for t in tensors]
+            deltas = [t for t in tensors if _is_dt(t)]
+            tensors = self._constant_zeros(tensors)
         out = self.invoke([t.data for t in tensors], *args, **kwargs)
         if first:
             return DeltaTensor(out, None, True)
         ndim = out.dim()
-        if dim % ndim == 1 or ndim <= 1:
-            return DeltaTensor(out, union([t.mask for t in tensors]), False)
+        if dim % ndim == 1 or ndim <= 1:  # a constant part's mask is all false: it adds nothing
+            return DeltaTensor(out, union([t.mask for t in deltas]), False)
         if any(t.mask is None for t in tensors):
             return DeltaTensor(out, None, False)
         return DeltaTensor(out, torch.cat([t.mask for t in tensors], dim=dim), False)
 
+    def _constant_zeros(self, tensors: Sequence[Any]) -> list[DeltaValue]:
+        """``tensors`` with each constant part replaced by its change on a delta frame (zeros, no updated
+        pixel), the same zero values every frame while the constants keep their shapes and layouts."""
+        key = tuple(
+            None if _is_dt(t) else (tuple(t.shape), tuple(t.stride()), t.dtype, t.device) for t in tensors
+        )
+        zeros = self._zeros.get(key)
+        if zeros is None:
+            made: dict[tuple, DeltaValue] = {}  # equal constants (CoordConv's two maps) share one zero
+            for k, t in zip(key, tensors, strict=True):
+                if k is not None and k not in made:
+                    made[k] = _no_change(t)
+            zeros = self._zeros.put(key, [None if k is None else made[k] for k in key])
+        assert isinstance(zeros, list)
+        return [t if z is None else z for t, z in zip(tensors, zeros, strict=True)]
+
 
 def _no_change(t: Tensor) -> DeltaValue:
-    """A constant's change on a delta frame: zeros, no updated pixel."""
+    """A constant's change on a delta frame: zeros (laid out as ``t``), no updated pixel."""
     return DeltaTensor(
-        torch.zeros_like(t), torch.zeros(mask_shape(t), dtype=torch.bool, device=t.device), False
+        torch.zeros_like(t), torch.zeros(mask_shape(t), dtype=torch.bool, device=t.device), False, 0
     )
 
 
