@@ -594,3 +594,21 @@ def test_the_fallback_takes_weights_tuple_items_and_maps_anywhere_in_a_call(back
                 net = pickle.loads(pickle.dumps(net))
             torch.testing.assert_close(net(x), dense(x), rtol=1e-4, atol=1e-5)
     assert {"fallback"} <= {op.kind for op in net.ops}
+
+
+class _ModeFromShape(nn.Module):
+    """An interpolation mode picked from a container default by an index computed from the frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, modes: tuple[str, str] = ("nearest", "bilinear")) -> torch.Tensor:
+        return F.interpolate(self.conv(x), scale_factor=2, mode=modes[x.dim() - 4])
+
+
+def test_an_interpolation_mode_computed_by_the_graph_is_refused() -> None:
+    with pytest.raises(UnsupportedOpError) as exc:
+        convert(_ModeFromShape())
+    msg = str(exc.value)
+    assert "interpolation mode getitem is not linear-monotone" in msg and "\n" not in msg

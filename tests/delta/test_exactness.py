@@ -272,6 +272,63 @@ def test_a_functional_conv_on_the_models_weights_is_a_sparse_conv(backend: str) 
     assert net.mac_speedup() > 1.2
 
 
+class _ModeInDictDefault(nn.Module):
+    """The interpolation mode read from a dict default of ``forward``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, cfg: dict = {"mode": "nearest"}) -> torch.Tensor:  # noqa: B006
+        return self.head(F.interpolate(F.relu(self.conv(x)), scale_factor=2, mode=cfg["mode"]))
+
+
+class _ModeInNestedDefault(nn.Module):
+    """The mode and the factor read from a nested container default (a dict of tuples)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, cfg: dict = {"up": ("bilinear", 2)}) -> torch.Tensor:  # noqa: B006
+        mode, factor = cfg["up"][0], cfg["up"][1]
+        y = F.interpolate(F.relu(self.conv(x)), scale_factor=factor, mode=mode, align_corners=False)
+        return self.head(y)
+
+
+class _ModeInAttribute(nn.Module):
+    """The mode read from a dict the module holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 2, 3, padding=1)
+        self.cfg = {"mode": "bilinear"}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.interpolate(F.relu(self.conv(x)), scale_factor=2, mode=self.cfg["mode"], align_corners=False)
+        return self.head(y)
+
+
+@pytest.mark.parametrize("backend", ["reference", "sparse"])
+@pytest.mark.parametrize("model", [_ModeInDictDefault, _ModeInNestedDefault, _ModeInAttribute])
+def test_an_interpolation_mode_read_from_a_constant_container_converts_exactly(
+    model: type[nn.Module], backend: str
+) -> None:
+    """An item of a container default reached ``interpolate`` as a graph value and was refused as its
+    mode ("interpolation mode getitem is not linear-monotone"); it is the constant the default holds."""
+    torch.manual_seed(0)
+    dense = model().eval()
+    net = convert(dense, thresholds=0.0, backend=backend)
+    assert "upsample" in {op.kind for op in net.ops}
+    with torch.no_grad():
+        for x in moving_square_clip(8, noise=0.0):
+            assert rel_err(net(x), dense(x)) < 1e-4
+    assert net.mac_speedup() > 1.2
+
+
 class _Sized(nn.Module):
     """A container default (fx's concrete_args flattened it into code that does not compile) and a
     ``*args, **kwargs`` tail (taken for frame inputs: "expected a tensor, got tuple")."""

@@ -18,6 +18,7 @@ sparsifier's name, and one threshold setting set both).
 from __future__ import annotations
 
 import copy
+import functools
 import operator
 import re
 from collections.abc import Sequence
@@ -49,7 +50,7 @@ from deltatune.delta.thresholds import ThresholdSpec
 from deltatune.delta.truncation import DenseIsland, Densify, InputSparsify, PointwiseTruncation, piecewise_of
 from deltatune.errors import ConfigError, UnsupportedOpError
 
-__all__ = ["convert", "DeltaTracer", "trace", "fixed_arguments", "plan_zero_fill"]
+__all__ = ["convert", "DeltaTracer", "trace", "fixed_arguments", "fold_fixed_items", "plan_zero_fill"]
 
 
 class DeltaTracer(fx.Tracer):
@@ -137,6 +138,64 @@ def fixed_arguments(model: nn.Module) -> dict[str, Any]:
 def _scalar_arguments(model: nn.Module) -> dict[str, Any]:
     """The :func:`fixed_arguments` that fx can trace as constants: not containers."""
     return {k: v for k, v in fixed_arguments(model).items() if not isinstance(v, (tuple, list, dict, set))}
+
+
+def _plain_constant(v: Any) -> bool:
+    """Whether ``v`` may stand in a graph's arguments as a literal: a number, string, bool, ``None``, a
+    dtype or device, or a tuple or list of those (never a tensor, a dict or another mutable object)."""
+    if isinstance(v, (tuple, list)):
+        return all(_plain_constant(item) for item in v)
+    return v is None or isinstance(v, (str, int, float, bool, complex, torch.dtype, torch.device))
+
+
+def _literal_for(target: fx.Node, value: Any, n: fx.Node) -> Any:
+    """``value`` where an argument reads ``target``, any other node as it is."""
+    return value if n is target else n
+
+
+def fold_fixed_items(gm: fx.GraphModule) -> fx.GraphModule:
+    """Replace each item read from a container argument fixed at its default (``cfg["mode"]`` of
+    ``forward(self, x, cfg={"mode": "nearest"})``, ``cfg[1]``, ``cfg["up"]["mode"]``) by the value it
+    reads, where every index is a constant and that value is a plain constant (:func:`_plain_constant`).
+
+    Why: a container default is a placeholder of the traced graph (see :func:`fixed_arguments`), so an
+    item of it reached the ops as a graph value, which an op that must know it at conversion took for
+    one computed each frame (``F.interpolate(x, mode=cfg["mode"])`` was refused as an interpolation
+    mode). The argument follows its default (the network refuses a call that passes another value), so
+    the item is that constant. An item read by an index the graph computes (from a frame's shape) stays
+    a graph value. Returns ``gm``, modified."""
+    values: dict[fx.Node, Any] = {}  # what each placeholder with a default, and each item of one, holds
+    for node in gm.graph.nodes:
+        if node.op == "placeholder" and node.args and not str(node.target).startswith("*"):
+            values[node] = node.args[0]
+        elif (
+            node.op == "call_function"
+            and node.target is operator.getitem
+            and len(node.args) == 2
+            and not node.kwargs
+            and node.args[0] in values
+            and not _node_has(node.args[1])
+        ):
+            try:
+                values[node] = values[node.args[0]][node.args[1]]
+            except (KeyError, IndexError, TypeError):  # left to fail where the model reads it
+                continue
+    changed = False
+    for node, value in values.items():
+        if node.op != "call_function" or not _plain_constant(value):
+            continue
+        swap = functools.partial(_literal_for, node, value)
+        for user in list(node.users):
+            if user not in values:  # an item of this item is folded from its own value
+                user.args, user.kwargs = fx.map_arg(user.args, swap), fx.map_arg(user.kwargs, swap)
+                changed = True
+    for node in reversed(list(gm.graph.nodes)):  # the items no op reads any more
+        if node in values and node.op == "call_function" and not node.users:
+            gm.graph.erase_node(node)
+            changed = True
+    if changed:
+        gm.recompile()
+    return gm
 
 
 #: Python's in-place operators, as :class:`_InPlaceProxy` records ``y += x`` and friends, and their plain
@@ -1038,7 +1097,7 @@ def convert(
             m.inplace = False
     traced = trace(work, leaf_types=leaf_types)
     refuse_hidden_mutations(traced, inplace_modules)
-    gm = fold_zero_pads(fold_batchnorm(traced))
+    gm = fold_zero_pads(fold_batchnorm(fold_fixed_items(traced)))
     graph_module, ops = _Builder(
         gm, fallback=fallback, input_dilation=input_dilation, truncate_maxpool=truncate_maxpool
     ).build()
