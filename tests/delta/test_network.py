@@ -364,3 +364,46 @@ def test_a_frame_of_a_network_with_several_inputs_runs_dense_for_all_its_inputs_
         for t in (1, 3, 4):  # key frames: the dense model
             assert _max_err(outs[t], dense[t]) < 1e-5, (backend, t)
         assert _max_err(outs[2], dense[2]) < 1e-5  # a static frame after a key frame stays there
+
+
+def test_consecutive_dense_frames_of_a_network_with_several_inputs_run_the_dense_model() -> None:
+    """With several inputs, a dense frame after a dense frame runs the original model on every input's
+    reference (dense refresh) or frame (key frame on change) instead of the delta graph, leaving the
+    buffers stale until a delta frame rebuilds them; the outputs are the delta graph's, and the dense
+    model's. Such frames always ran the delta graph: the lazy path took one input only."""
+    g = torch.Generator().manual_seed(5)
+    frames = _three_input_frames()  # frames 3 and 4 run dense
+    x, y, c = frames[-1]
+    for t in range(6):  # dense, dense, dense, delta, delta, dense
+        if t < 3 or t == 5:
+            x = torch.rand(2, 3, 12, 12, generator=g) if t % 2 == 0 else x
+            y = torch.rand(2, 1, 12, 12, generator=g) if t % 2 == 1 else y
+        else:
+            x = x.clone()
+            x[..., 2 * t : 2 * t + 2, 4:6] += 0.3
+        frames.append((x, y, c))
+    model = _ThreeInputs().eval()
+    with torch.no_grad():
+        dense = [model(*f) for f in frames]
+    for backend in ("reference", "sparse"):
+        for thresholds, change in ((0.0, None), (0.05, 0.3)):
+            outs: dict[bool, list[torch.Tensor]] = {}
+            stale: dict[bool, list[bool]] = {}
+            for lazy in (True, False):
+                net = convert(
+                    model, thresholds=thresholds, backend=backend, dense_refresh=0.25, record_stats=False
+                )  # recorded statistics would need every op to run
+                net.keyframe_change = change
+                net.lazy_refresh = lazy
+                outs[lazy], stale[lazy] = [], []
+                with torch.no_grad():
+                    for f in frames:
+                        outs[lazy].append(net(*f))
+                        stale[lazy].append(net._stale)  # this frame skipped the delta graph
+                assert net.refreshed_frames == 7, (backend, thresholds)  # frames 1, 3, 4, 6, 7, 8, 11
+            where = (backend, thresholds)
+            assert [t for t, s in enumerate(stale[True]) if s] == [4, 7, 8], where
+            assert not any(stale[False])
+            assert max(_max_err(a, b) for a, b in zip(outs[True], outs[False], strict=True)) < 1e-5, where
+            dense_frames = range(len(frames)) if thresholds == 0 else (1, 3, 4, 6, 7, 8, 11)
+            assert max(_max_err(outs[True][t], dense[t]) for t in dense_frames) < 1e-4, where

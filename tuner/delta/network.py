@@ -86,7 +86,6 @@ class DeltaNetwork(nn.Module):
             op for op in ops if isinstance(op, TruncationOp) and not isinstance(op, InputSparsify)
         ]
         inputs = [op for op in ops if isinstance(op, InputSparsify)]
-        self._input_op = inputs[0] if len(inputs) == 1 else None
         #: the input sparsifiers in the order of the frame inputs (one per placeholder of the graph)
         self._input_ops = inputs
         #: Run consecutive dense-refresh frames through the original dense model (see :meth:`forward`).
@@ -141,11 +140,10 @@ class DeltaNetwork(nn.Module):
         try:
             observed = self._observed()  # once per frame: it checks the hooks of ~1,000 ops
             if (self._stale or self._last_refreshed) and self._lazy_ok(inputs, observed):
-                assert self._input_op is not None
-                ref = self._input_op.dense_refresh_input(inputs[0])
-                if ref is not None:
+                refs = self._dense_refresh_inputs(inputs)
+                if refs is not None:
                     self._stale = True
-                    return self._dense_output(ref)
+                    return self._dense_output(refs)
             if self._stale:
                 self._materialise()
             before = ctx.refreshed
@@ -203,6 +201,35 @@ class DeltaNetwork(nn.Module):
         if ctx.frame_dense:
             ctx.refreshed += 1
 
+    def _dense_refresh_inputs(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
+        """For the lazy refresh: when this frame runs dense (the dense refresh, or a key frame on
+        change), update every input's reference, count the frame and return what each input runs the
+        frame on (``InputSparsify.dense_refresh_input``); otherwise ``None``, with every reference as it
+        was. Several inputs decide once for all of them, as :meth:`_decide_frame` does, so the dense
+        model runs on every input's reference (or frame) of one frame."""
+        ops = self._input_ops
+        if len(ops) == 1:
+            ref = ops[0].dense_refresh_input(inputs[0])
+            return None if ref is None else (ref,)
+        if any(
+            not isinstance(x, torch.Tensor) or op.ref is None or x.shape != op.ref.shape
+            for op, x in zip(ops, inputs, strict=True)
+        ):
+            return None  # a restarting stream runs through the graph (see _decide_frame)
+        xs = [op._prepare(x) for op, x in zip(ops, inputs, strict=True)]
+        before = [op.ref for op in ops]
+        changed = [op.compare_ahead(x) for op, x in zip(ops, xs, strict=True)]
+        for op in ops:
+            op._pending = None  # the graph compares again if it runs
+        ctx = self._ctx
+        if not frame_refresh_due(changed, ctx.dense_fraction):
+            for op, ref in zip(ops, before, strict=True):
+                op.ref = ref
+            return None
+        ctx.frame_dense = True  # every input's _dense_frame: one frame, counted once here
+        ctx.refreshed += 1
+        return tuple(op._dense_frame(x) for op, x in zip(ops, xs, strict=True))
+
     def _lazy_ok(self, inputs: tuple[torch.Tensor, ...], observed: bool) -> bool:
         """Whether this frame may skip the delta graph: a lazy refresh is possible and nothing observes
         per-op work (statistics, the ``explain`` log, forward hooks on the ops such as the latency
@@ -211,8 +238,8 @@ class DeltaNetwork(nn.Module):
         if not (
             self.lazy_refresh
             and (ctx.refresh_allowed or ctx.restart_allowed)
-            and self._input_op is not None
-            and len(inputs) == 1
+            and self._input_ops
+            and len(inputs) == len(self._input_ops)
             and ctx.log is None
             and (ctx.recorder is None or not ctx.recorder.enabled)
         ):
@@ -248,25 +275,27 @@ class DeltaNetwork(nn.Module):
         assert self._direct is not None
         return self._direct
 
-    def _dense_output(self, ref: torch.Tensor) -> Any:
-        """The original model on ``ref``, with outputs in standard layout (as ``Densify`` returns)."""
+    def _dense_output(self, refs: tuple[torch.Tensor, ...]) -> Any:
+        """The original model on ``refs`` (one per frame input), with outputs in standard layout (as
+        ``Densify`` returns)."""
         from torch.utils._pytree import tree_map
 
-        out = self._source(ref)
+        out = self._source(*refs)
         return tree_map(lambda t: t.contiguous() if isinstance(t, torch.Tensor) else t, out)
 
     def _materialise(self) -> None:
-        """Rebuild every buffer after lazy refresh frames: one first-frame pass over the last reference
-        (unrecorded), which is the state a refresh frame run through the delta graph leaves."""
-        assert self._input_op is not None and self._input_op.ref is not None
-        ref = self._input_op.ref
+        """Rebuild every buffer after lazy refresh frames: one first-frame pass over the last references
+        (one per frame input, unrecorded), which is the state a refresh frame run through the delta graph
+        leaves."""
+        refs = [op.ref for op in self._input_ops]
+        assert refs and all(ref is not None for ref in refs)
         ctx = self._ctx
         log, ctx.log = ctx.log, None
         try:
             with self.stats.paused():
                 for op in self._ops:
                     op.reset()
-                self.graph_module(ref)
+                self.graph_module(*refs)
         finally:
             ctx.log = log
         self._stale = False
