@@ -71,6 +71,23 @@ def test_training_the_backbone_too_says_so(sequence: Path, tmp_path: Path, capsy
     assert said.endswith(" s data); loss per epoch: " + said.rsplit(": ", 1)[1]) and "features" not in said
 
 
+def test_a_resumed_training_says_how_many_steps_it_ran_now(sequence: Path, tmp_path: Path, capsys) -> None:
+    """Resumed with more epochs, the summary counted the checkpoint's steps as this run's: "for 2 epochs
+    (2 steps) in 1 s" after one new step. It now says how many ran now, and where it resumed."""
+    out = tmp_path / "det.pt"
+    argv = ["detect", "train", "--video", str(sequence), "--frames", "0:2", "--size", "64", "--epochs", "1",
+            "--batch-size", "2", "--no-progress", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "resumed at" not in capsys.readouterr().out
+    assert main([*argv[:9], "2", *argv[10:], "--resume"]) == 0
+    said = capsys.readouterr().out.splitlines()[0]
+    want = "trained the detector head for 2 epochs (2 steps, 1 of them now, resumed at step 1) in "
+    assert said.startswith(want), said
+    assert main([*argv[:9], "3", *argv[10:], "--resume", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["steps"], r["resumed_at_step"]) == (3, 2)
+
+
 def test_a_sequence_shorter_than_its_seqinfo_says_is_named_as_that(
     sequence: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

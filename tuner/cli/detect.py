@@ -213,13 +213,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text({"weights": str(r.weights), "steps": r.steps, "epochs": r.epochs,
                          "epoch_losses": list(r.epoch_losses), "features_time_s": r.features_time_s,
-                         "train_time_s": r.train_time_s}))  # fmt: skip
+                         "train_time_s": r.train_time_s, "resumed_at_step": r.resumed_at}))  # fmt: skip
         return 0
     losses = " ".join(f"{v:.3f}" for v in r.epoch_losses)
     epochs = f"{r.epochs} epoch{'' if r.epochs == 1 else 's'}"
     what, before = ("the detector, backbone and head,", "data") if cfg.train_backbone else (
         "the detector head", "data and backbone features")
     steps = f"{r.steps} step{'' if r.steps == 1 else 's'}"
+    if r.resumed_at:  # the totals include the checkpoint's steps; the time is this run's
+        steps += f", {r.steps - r.resumed_at} of them now, resumed at step {r.resumed_at}"
     print(f"trained {what} for {epochs} ({steps}) in {r.train_time_s:.0f} s "
           f"(+ {r.features_time_s:.0f} s {before}); loss per epoch: {losses}")  # fmt: skip
     print(f"weights: {r.weights}  (score with: deltatune detect eval --checkpoint {r.weights})")

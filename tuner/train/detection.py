@@ -189,6 +189,8 @@ class DetectionTrainResult:
     step_losses: tuple[float, ...]
     features_time_s: float
     train_time_s: float
+    #: the steps a resumed run found done in its checkpoint (0: a fresh run); ``train_time_s`` is this run's
+    resumed_at: int = 0
 
 
 def training_frames(cfg: DetectionTrainConfig) -> range:
@@ -302,12 +304,14 @@ def train_detector(
     per_epoch = -(-n // cfg.batch_size)
     total = per_epoch * cfg.epochs
     step, step_losses = 0, []
+    resumed_at = 0
     if resume and ckpt.is_file():
         blob = load_checkpoint(ckpt, cfg.to_json(), "detector training", may_differ=("epochs",))
         check_not_past(ckpt, -(-int(blob["step"]) // per_epoch), cfg.epochs, "epochs", "--epochs")
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["optimizer"])
         step, step_losses = int(blob["step"]), list(blob["step_losses"])
+        resumed_at = step
 
     def save() -> None:
         state = {"config": cfg.to_json(), "model": model.state_dict(), "optimizer": opt.state_dict()}
@@ -348,4 +352,6 @@ def train_detector(
     epoch_losses = tuple(
         sum(step_losses[e * per_epoch : (e + 1) * per_epoch]) / per_epoch for e in range(done)
     )
-    return DetectionTrainResult(out, ckpt, step, done, epoch_losses, tuple(step_losses), features_s, train_s)
+    return DetectionTrainResult(
+        out, ckpt, step, done, epoch_losses, tuple(step_losses), features_s, train_s, resumed_at
+    )
