@@ -432,3 +432,20 @@ def test_a_search_study_whose_tpe_runs_are_random_search_says_so() -> None:
                          '[factors]\nstrategy = ["tpe", "random"]\n', path="s.toml")
     assert longer.startup_notes() == []
     assert parse_study(GOOD, path="abl.toml").startup_notes() == []
+
+
+def test_one_thresholds_file_named_two_ways_is_refused_naming_both(tmp_path: Path) -> None:
+    """``t.json`` and ``./sub/../t.json`` (or its absolute path) are one file: as two levels of
+    ``thresholds`` they ran the same setting twice, and a report compared the setting with itself."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "t.json").write_text("{}")
+    (tmp_path / "u.json").write_text("{}")
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\n[factors]\n'
+    path = str(tmp_path / "s.toml")
+    spec = parse_study(base + 'thresholds = ["t.json", "u.json", 0.05]\n', path=path)
+    assert spec.factors["thresholds"] == ["t.json", "u.json", 0.05]
+    for other in ("./sub/../t.json", str(tmp_path / "t.json")):
+        with pytest.raises(ConfigError) as e:
+            parse_study(base + f'thresholds = ["t.json", "u.json", "{other}"]\n', path=path)
+        assert str(e.value) == (f"{path}:7: factors.thresholds: 't.json' and {other!r} are one threshold "
+                                "file; list it once")

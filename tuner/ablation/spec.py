@@ -931,9 +931,16 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         fixed[fname] = _norm(v)
     base = Path(path).parent
     for table, values in (("fixed", {k: [v] for k, v in fixed.items()}), ("factors", factors)):
+        files: dict[Path, str] = {}  # each file's resolved path -> its level as first written
         for v in values.get("thresholds", []):
-            if isinstance(v, str) and not (Path(v).is_file() or (base / v).is_file()):
+            if not isinstance(v, str):
+                continue
+            found = Path(v) if Path(v).is_file() else base / v  # as StudySpec.local_path finds it
+            if not found.is_file():
                 raise fail(table, "thresholds", f"threshold file {v!r} not found")
+            first = files.setdefault(found.resolve(), v)
+            if first != v:  # two spellings of one file: two levels that are one setting
+                raise fail(table, "thresholds", f"{first!r} and {v!r} are one threshold file; list it once")
     kw["factors"], kw["fixed"] = factors, fixed
     # metrics, primary comparison, equivalence margins
     probe = StudySpec(
