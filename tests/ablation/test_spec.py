@@ -345,6 +345,11 @@ def test_windows_are_the_streams_of_a_study() -> None:
         ("windows = [[0.5, 0, 240, 320]]", "or [x, y, w, h] integer lists, got [[0.5, 0, 240, 320]]"),
         ("windows = []", 's.toml:6: study.windows: expected a non-empty list of "x,y,w,h" strings'),
         ('windows = ["0,0,240,320"]\nstreams = 2', "1 windows are 1 streams, but streams = 2"),
+        ('windows = ["0,0,240,320", "96,96,240,320", "0,0,240,320"]',
+         "s.toml:6: study.windows: lists the crop window '0,0,240,320' twice; each window is one stream: "
+         "list it once"),
+        ('windows = ["0,0,240,320", [0, 0, 240, 320]]',
+         "study.windows: lists the crop window '0,0,240,320' (again as [0, 0, 240, 320]) twice"),
     ):
         with pytest.raises(ConfigError, match=re.escape(expected)):
             parse_study(base + bad + '\n[factors]\nmode = ["max"]\n', path="s.toml")

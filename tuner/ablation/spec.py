@@ -1025,6 +1025,7 @@ def _windows(values: Any, streams: Any, fail: Any) -> tuple[str, ...]:
             return ",".join(str(x) for x in v)
         return v
 
+    written = values  # as the file writes them, for a message
     if isinstance(values, list):
         values = [_text(v) for v in values]
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
@@ -1034,6 +1035,11 @@ def _windows(values: Any, streams: Any, fail: Any) -> tuple[str, ...]:
         wins = tuple(str(parse_window(v)) for v in values)
     except VideoError as exc:
         raise fail(str(exc)) from None
+    twice = next((i for i, w in enumerate(wins) if w in wins[:i]), None)
+    if twice is not None:  # two identical crop streams: one stream scored twice, as if it were two
+        first, again = written[wins.index(wins[twice])], written[twice]
+        said = f"{first!r}" if first == again else f"{first!r} (again as {again!r})"
+        raise fail(f"lists the crop window {said} twice; each window is one stream: list it once")
     if streams is not None and streams != len(wins):
         raise fail(f"{len(wins)} windows are {len(wins)} streams, but streams = {streams}; drop streams")
     return wins
