@@ -454,3 +454,15 @@ def test_one_thresholds_file_named_two_ways_is_refused_naming_both(tmp_path: Pat
             parse_study(base + f'thresholds = ["t.json", "u.json", "{other}"]\n', path=path)
         assert str(e.value) == (f"{path}:7: factors.thresholds: 't.json' and {other!r} are one threshold "
                                 "file; list it once")
+
+
+def test_video_of_an_evaluate_study_without_windows_is_refused() -> None:
+    """Each unit of an evaluate study names its video, and ``video`` only says which one ``windows`` crop:
+    without windows no run read it, so ``video = "nope.mp4"`` (no such file) passed and ran vtest."""
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0", "carphone"]\n'
+    assert _err(base + 'video = "nope.mp4"\n[factors]\nmode = ["max"]\n') == (
+        "studies/x.toml:6: study.video: an evaluate study scores each unit on its own video (units are from "
+        "vtest, carphone); video names the one its windows crop, and this study has no windows: drop it")
+    cropped = parse_study(base + 'video = "vtest"\nwindows = ["0,0,96,96"]\n[factors]\nmode = ["max"]\n',
+                          path="s.toml")
+    assert cropped.video == "vtest" and cropped.windows == ("0,0,96,96",)

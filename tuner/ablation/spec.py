@@ -897,6 +897,10 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         for u in kw["units"]:
             if not any(same_video(u.video, v) for v in unit_videos):
                 unit_videos.append(u.video)
+        if "video" in sec and "windows" not in sec:  # it would crop nothing and no run would read it
+            raise fail("study", "video", f"an evaluate study scores each unit on its own video (units are "
+                       f"from {', '.join(unit_videos)}); video names the one its windows crop, and this "
+                       "study has no windows: drop it")
         if "video" not in sec and len(unit_videos) == 1:  # the one video the units are from
             kw["video"] = unit_videos[0]
         video = kw.get("video", StudySpec.video)
