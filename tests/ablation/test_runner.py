@@ -471,3 +471,44 @@ def test_runs_failed_by_an_interrupt_do_not_use_up_their_attempts(tmp_path: Path
     missing, complete, running, given_up = _plan(study, runs, 3)  # type: ignore[arg-type]
     assert [r.key for r in missing] == ["stopped"] and list(given_up) == ["broken"]
     assert (complete, running) == (0, 0)
+
+
+def test_runs_of_a_weights_file_that_changed_since_are_not_mixed_with_new_ones(
+    tmp_path: Path, results: Path
+) -> None:
+    """A study names its weights file, not its contents: re-trained under the same name, the file's new
+    weights ran the added runs beside the finished ones in the same cells, and the report counted them as
+    one network. Each run records the weights' fingerprint; a resume on other weights is refused, by the
+    check before the progress bar (``design_change``) and by the run itself."""
+    import torch
+
+    from deltatune.ablation.store import design_change
+    from deltatune.delta.fingerprint import weights_fingerprint
+    from deltatune.errors import ConfigError
+    from deltatune_models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("hrnet_tiny", weights=None)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet_tiny"\nweights = "w.pt"\nframes = 4\n'
+        'streams = 1\nunits = ["vtest@0"]\nspeed_repeats = 0\n[fixed]\nthresholds = 0.05\n'
+    )
+    _, study, _ = _run_once(tmp_path, text, "abl-weights", 1)
+    [run] = study.get_trials(states=(TrialState.COMPLETE,))
+    grown = load_study(write_study(tmp_path, text.replace('["vtest@0"]', '["vtest@0", "vtest@100"]'),
+                                   "abl-weights"))
+    assert design_change(default_storage(grown.name), grown)  # same weights: the runs are added
+    state = model.state_dict()
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = state[first] + 0.01  # same file, other contents (re-trained)
+    torch.save(state, tmp_path / "w.pt")
+    key = run.user_attrs["run_key"]
+    said = (rf"study 'abl-weights' in .*: its finished run {key} ran weights file w\.pt "
+            r"with other weights \(fingerprint sha256:\w+, now sha256:\w+\): the file changed since")
+    with pytest.raises(ConfigError, match=said):
+        design_change(default_storage(grown.name), grown)
+    with pytest.raises(ConfigError, match=said):
+        run_ablation(grown, heartbeat=2)
+    assert len(_complete_keys(default_storage(grown.name), grown.name)) == 1  # nothing ran
+    assert run.user_attrs["provenance"]["weights_fingerprint"] == weights_fingerprint(model)

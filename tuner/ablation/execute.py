@@ -83,6 +83,10 @@ class RunOutcome:
     wall_s: float = 0.0
     #: the model ran seeded random weights (``weights = "default"`` on a model with none here)
     random_weights: bool = False
+    #: fingerprint of the study's weights the run ran (:func:`~deltatune.delta.fingerprint.
+    #: weights_fingerprint`; ``None``: a detection run, which trains its own), so that a resumed study can
+    #: tell a weights file that changed on disk since its finished runs
+    weights: str | None = None
 
 
 def _num(v: Any) -> float | None:
@@ -114,6 +118,16 @@ class WorkerState:
         )
         # a sample with fewer default crop windows (carphone has one) is scored on all it has
         return wl.on_segment(s.local_segment(segment or Segment(s.video, s.start)))
+
+    def weights_of(self, ev: Any) -> str:
+        """The fingerprint of evaluator ``ev``'s original weights (fine-tunes run copies), computed once
+        per evaluator: what a run records as the weights it ran."""
+        from deltatune.delta.fingerprint import weights_fingerprint
+
+        key = ("weights", id(ev))
+        if key not in self.memo:
+            self.memo[key] = weights_fingerprint(ev.model)
+        return str(self.memo[key])
 
     def evaluator(self, workload: Any) -> Any:
         from deltatune.search.objective import Evaluator
@@ -238,7 +252,7 @@ def _evaluate_run(state: WorkerState, run: Run) -> RunOutcome:
     ev = state.evaluator(wl)
     config = evaluate_setting(spec, p, ev.threshold_names)
     obs = _score(state, wl, config, "all", accumulate=bool(spec.setting(p, "accumulate")), extra={})
-    return RunOutcome([obs], config=config.to_attrs())
+    return RunOutcome([obs], config=config.to_attrs(), weights=state.weights_of(ev))
 
 
 def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
@@ -353,7 +367,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             obs.speed = timed.speed
         elif spec.speed_repeats > 0:
             obs.metrics["measured_speedup"] = math.nan
-        return RunOutcome([obs], config=config, front=front)
+        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev))
     # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
     observations: list[Observation] = []
     own = {"tuning": (wl, "tune"), "held-out": (wl, "heldout")}
@@ -376,7 +390,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
                 weights=weights,
             )
         )
-    return RunOutcome(observations, config=config, front=front)
+    return RunOutcome(observations, config=config, front=front, weights=state.weights_of(ev))
 
 
 def _nan(v: Any) -> float:

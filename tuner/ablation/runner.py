@@ -46,7 +46,13 @@ from deltatune._workers import (
     worker_deaths,
 )
 from deltatune.ablation.spec import FACTORS, Run, Segment, StudySpec, field_location
-from deltatune.ablation.store import DEFAULT_HEARTBEAT, complete_run_keys, default_storage, open_ablation
+from deltatune.ablation.store import (
+    DEFAULT_HEARTBEAT,
+    WEIGHTS_KEY,
+    complete_run_keys,
+    default_storage,
+    open_ablation,
+)
 from deltatune.errors import ConfigError, DeltatuneError
 from deltatune.search.storage import check_heartbeat, grace_period
 
@@ -263,7 +269,8 @@ def _work(
         trial.set_user_attr("observations", [o.to_dict() for o in out.observations])
         trial.set_user_attr("config", out.config)
         trial.set_user_attr("front", [list(p) for p in out.front])
-        trial.set_user_attr("provenance", {**prov, "pid": os.getpid(), "random_weights": out.random_weights})
+        trial.set_user_attr("provenance", {**prov, "pid": os.getpid(), "random_weights": out.random_weights,
+                                           WEIGHTS_KEY: out.weights})
         done["n"] += 1
         return out.wall_s
 

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 META_KEY = "deltatune-ablation"
 DEFAULT_HEARTBEAT = 10.0
+#: the key of a run's ``provenance`` that holds the fingerprint of the weights it ran
+#: (:func:`~deltatune.delta.fingerprint.weights_fingerprint`)
+WEIGHTS_KEY = "weights_fingerprint"
 
 
 def default_storage(spec_name: str) -> str:
@@ -101,6 +104,7 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
     :class:`ConfigError`: finished runs measured something else."""
     meta = study.user_attrs.get(META_KEY)
     _check_scoring(study, spec, url)
+    _check_weights(study, spec, url)
     if not meta or meta.get("fingerprint") == spec.fingerprint():
         return None
     stored = StudySpec.from_dict(meta["spec"])
@@ -153,6 +157,53 @@ def _check_scoring(study: optuna.Study, spec: StudySpec, url: str) -> None:
                 f"scored thresholds file {spec.setting(point, 'thresholds')} at {diff}, which this version "
                 "takes from the file: use a new name, or another --storage, so that no cell mixes the two"
             )
+
+
+def _check_weights(study: optuna.Study, spec: StudySpec, url: str) -> None:
+    """Refuse to add runs to a study whose finished runs ran other weights than its weights file holds now
+    (re-distilled or re-trained under the same name): its design names the file, not its contents, so the
+    same cells would hold runs of two networks. Each run records the fingerprint of the weights it ran; a
+    :class:`ConfigError` names the first that differs. Default and random weights are not a file of the
+    study's, and runs stored before the fingerprint was recorded are not compared."""
+    if spec.kind == "detection" or spec.weights in (None, "default"):
+        return
+    from optuna.trial import TrialState
+
+    recorded = {}  # run key -> the fingerprint it recorded
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        fp = (t.user_attrs.get("provenance") or {}).get(WEIGHTS_KEY)
+        if fp:
+            recorded[str(t.user_attrs.get("run_key"))] = str(fp)
+    if not recorded:
+        return
+    now = _weights_fingerprint(spec)
+    for key, was in recorded.items():
+        if was != now:
+            raise ConfigError(
+                f"study {spec.name!r} in {shown_url(url)}: its finished run {key} ran weights file "
+                f"{spec.weights} with other weights (fingerprint {was}, now {now}): the file changed "
+                "since; restore it, or use a new name or another --storage, so that no cell mixes runs of "
+                "two weights"
+            )
+
+
+#: weights fingerprints computed in this process, by model and the weights file's path, size and mtime
+_FINGERPRINTS: dict[tuple[str, str], str] = {}
+
+
+def _weights_fingerprint(spec: StudySpec) -> str:
+    """The fingerprint of the weights ``spec``'s runs would run now (its model built from its weights
+    file), computed once per file state in a process (``ablate`` checks before its progress bar and again
+    as it opens the study)."""
+    from deltatune.ablation.execute import WorkerState
+    from deltatune.delta.fingerprint import weights_fingerprint
+    from deltatune.search.study_workload import load_model
+
+    wl = WorkerState(spec, None).workload()
+    key = (spec.model, wl.weights_identity())
+    if key not in _FINGERPRINTS:
+        _FINGERPRINTS[key] = weights_fingerprint(load_model(wl)[0])
+    return _FINGERPRINTS[key]
 
 
 def _changed_values(was: dict[str, Any], now: dict[str, Any]) -> str:
