@@ -512,3 +512,23 @@ def test_runs_of_a_weights_file_that_changed_since_are_not_mixed_with_new_ones(
         run_ablation(grown, heartbeat=2)
     assert len(_complete_keys(default_storage(grown.name), grown.name)) == 1  # nothing ran
     assert run.user_attrs["provenance"]["weights_fingerprint"] == weights_fingerprint(model)
+
+
+def test_a_study_that_times_no_run_reports_no_measured_speedup(tmp_path: Path, results: Path) -> None:
+    """``speed_repeats = 0`` times no run, yet the report had a "measured speedup" section of dashes
+    (n = 0 at every level, a test of 0 blocks) counted in the report's comparisons: now the study has no
+    such metric, and its "Measured speed" section says in one line that nothing was timed."""
+    from deltatune.report.analysis import analyse
+    from deltatune.report.render import render_markdown
+
+    text = (
+        '[study]\nname = "{name}"\nkind = "evaluate"\nmodel = "hrnet_tiny"\nweights = "none"\nframes = 4\n'
+        'streams = 1\nunits = ["vtest@0", "vtest@100"]\nspeed_repeats = 0\n[fixed]\nthresholds = 0.05\n'
+        '[factors]\naccumulate = ["on", "off"]\n'
+    )
+    _, _, res = _run_once(tmp_path, text, "abl-untimed", 4)
+    assert [m.name for m in res.metrics] == ["accuracy_loss", "mac_speedup"]
+    md = render_markdown(res, analyse(res, aso_iterations=200), image_dir=tmp_path / "img", link_prefix="img")
+    assert "measured_speedup" not in md
+    speed = md.split("## Measured speed\n", 1)[1].split("\n## ", 1)[0]
+    assert speed.strip() == "_Not timed: the study's speed_repeats is 0._"

@@ -466,3 +466,22 @@ def test_video_of_an_evaluate_study_without_windows_is_refused() -> None:
     cropped = parse_study(base + 'video = "vtest"\nwindows = ["0,0,96,96"]\n[factors]\nmode = ["max"]\n',
                           path="s.toml")
     assert cropped.video == "vtest" and cropped.windows == ("0,0,96,96",)
+
+
+def test_a_study_that_times_no_run_has_no_measured_speedup_to_name() -> None:
+    """At ``speed_repeats = 0`` no run is timed: ``measured_speedup`` named in metrics, primary or
+    equivalence would report nothing, and is refused saying why."""
+    base = '[study]\nname = "s"\nkind = "evaluate"\nmodel = "hrnet"\nunits = ["vtest@0"]\nspeed_repeats = 0\n'
+    factors = '[factors]\nmode = ["max", "rms"]\n'
+    assert "measured_speedup" not in parse_study(base + factors, path="s.toml").metric_names()
+    timed = parse_study(base.replace("speed_repeats = 0", "speed_repeats = 1") + factors, path="s.toml")
+    assert "measured_speedup" in timed.metric_names()
+    why = ("measured_speedup is measured in the speed_repeats timed rounds, and speed_repeats = 0 times no "
+           "run: set speed_repeats >= 1, or leave it out")
+    primary = 'primary = { factor = "mode", baseline = "max", metric = "measured_speedup" }\n'
+    for text, where in (
+        (base + 'metrics = ["accuracy_loss", "measured_speedup"]\n' + factors, "7: study.metrics"),
+        (base + primary + factors, "7: study.primary"),
+        (base + factors + "[equivalence]\nmeasured_speedup = 0.1\n", "10: equivalence.measured_speedup"),
+    ):
+        assert _err(text) == f"studies/x.toml:{where}: {why}"

@@ -99,6 +99,9 @@ class AblationResults:
     setup: list[tuple[str, str]] = field(default_factory=list)
     #: read from a table of runs made elsewhere: there are no timing repeats, fronts or provenance to report
     from_table: bool = False
+    #: whether the study timed its runs (``False``: ``speed_repeats = 0``, so a report says speed was not
+    #: timed rather than showing an empty section)
+    timed: bool = True
 
     def metric(self, name: str) -> MetricSpec:
         """The :class:`MetricSpec` called ``name`` (KeyError when the study has none)."""

@@ -95,6 +95,10 @@ METRICS: dict[str, dict[str, tuple[str, bool]]] = {
 }
 #: Metrics of a search study that scores its result on several segments (``score_on``).
 SCORED_METRICS = METRICS["evaluate"]
+#: The metric a search or evaluate run measures only in its ``speed_repeats`` timed rounds.
+UNTIMED = "measured_speedup"
+_UNTIMED_WHY = (f"{UNTIMED} is measured in the speed_repeats timed rounds, and speed_repeats = 0 times no "
+                "run: set speed_repeats >= 1, or leave it out")
 
 
 def _is_int(v: Any) -> bool:
@@ -560,8 +564,12 @@ class StudySpec:
         return self.metrics or tuple(self.available_metrics())
 
     def available_metrics(self) -> dict[str, tuple[str, bool]]:
-        """Metric name -> (label, higher is better); accuracy labels carry the study model's unit."""
+        """Metric name -> (label, higher is better); accuracy labels carry the study model's unit. A search
+        or evaluate study with ``speed_repeats = 0`` times no run and has no ``measured_speedup`` (a
+        detection study's runs are always timed)."""
         metrics = SCORED_METRICS if self.kind == "search" and self.score_on else METRICS[self.kind]
+        if self.speed_repeats == 0 and UNTIMED in metrics:  # no run is timed: nothing would fill its section
+            metrics = {k: v for k, v in metrics.items() if k != UNTIMED}
         from deltatune.search.objective import model_loss_unit
 
         unit = model_loss_unit(self.model) if self.model else None
@@ -954,9 +962,16 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         factors=factors,
         fixed=fixed,
         score_on=kw.get("score_on", ()),
+        speed_repeats=kw.get("speed_repeats", StudySpec.speed_repeats),
     )
     available = probe.available_metrics()
+
+    def untimed(metric: Any) -> bool:  # a metric of the kind that this study times no run for
+        return metric == UNTIMED and kind != "detection" and probe.speed_repeats == 0
+
     if "metrics" in sec:
+        if any(untimed(m) for m in sec["metrics"]):
+            raise fail("study", "metrics", _UNTIMED_WHY)
         bad = [m for m in sec["metrics"] if m not in available]
         if bad or not sec["metrics"]:
             raise fail("study", "metrics", f"unknown metric(s) {bad}; available: {', '.join(available)}")
@@ -976,6 +991,8 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
                 f"baseline {pr['baseline']!r} is not a level of {pr['factor']!r} "
                 f"(levels: {', '.join(levels[pr['factor']])})",
             )
+        if untimed(pr["metric"]):
+            raise fail("study", "primary", _UNTIMED_WHY)
         if pr["metric"] not in available:
             raise fail(
                 "study", "primary", f"metric {pr['metric']!r} is unknown; available: {', '.join(available)}"
@@ -989,6 +1006,8 @@ def parse_study(text: str, *, path: str = "<study>") -> StudySpec:
         kw["primary"] = (pr["factor"], baseline, pr["metric"])
     eq: dict[str, float] = {}
     for m, margin in (data.get("equivalence") or {}).items():
+        if untimed(m):
+            raise fail("equivalence", m, _UNTIMED_WHY)
         if m not in available:
             raise fail("equivalence", m, f"unknown metric; available: {', '.join(available)}")
         if "metrics" in kw and m not in kw["metrics"]:

@@ -388,7 +388,9 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
     base_cols = ["run", "seed", "unit", *fcols]
     available = spec.available_metrics()
     metrics = [
-        MetricSpec(m, available[m][0], available[m][1], spec.equivalence.get(m)) for m in spec.metric_names()
+        MetricSpec(m, available[m][0], available[m][1], spec.equivalence.get(m))
+        for m in spec.metric_names()
+        if m in available  # a stored study's measured_speedup at speed_repeats = 0: no run was timed
     ]
     observations = pd.DataFrame(obs_rows, columns=[*base_cols, "metric", "value"])
     observations = observations[observations["metric"].isin([m.name for m in metrics])].reset_index(drop=True)
@@ -410,6 +412,7 @@ def load_results(study: optuna.Study, spec: StudySpec) -> AblationResults:
             prov_rows, columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]
         ),
         expected_runs=len(spec.runs()),
+        timed=spec.speed_repeats > 0 or spec.kind == "detection",  # a detection run is always timed
         setup=[(k, f"{v} (none here: {random_runs} of {len(seen)} runs ran seeded random weights)")
                if k == "weights" and fell_back else (k, v) for k, v in spec.setup_rows()],
         notes=([f"{random_runs} of {len(seen)} runs ran seeded random weights ({spec.model} has no default "

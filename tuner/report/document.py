@@ -494,6 +494,8 @@ def _speed_blocks(results: AblationResults, a: Analysis, x: str | None) -> list[
     from deltatune.report.plots import box_strip
 
     out: list[Block] = [Heading(2, "Measured speed")]
+    if not results.timed:
+        return [*out, Para("Not timed: the study's speed_repeats is 0.", "note")]
     if not a.speed_runs:
         return [*out, Para("No timing repeats were recorded.", "note")]
     out.append(
