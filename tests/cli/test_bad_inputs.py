@@ -56,6 +56,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "bad_thr.json").write_text('{"nope": 1}')
     (tmp_path / "dc_bad.json").write_text('{"0": 0.1, "1": "x"}')
+    (tmp_path / "dc_gap.json").write_text('{"0": 0.1, "1": 0.2, "3": 0.3}')
     (tmp_path / "s.journal").write_text("")  # a search's storage (its content does not matter here)
     (tmp_path / "runs.csv").write_text("seed,lr,acc\n0,0.1,0.5\n0,0.01,0.6\n")
     from PIL import Image
@@ -239,6 +240,8 @@ CASES: list[tuple[list[str], str]] = [
      "dc_bad.json: 1: threshold 'x' is"),
     (["predict", "--model", "pose_resnet50", "--weights", "none", "--thresholds", "dc_bad.json",
       "-o", "p.csv"], "dc_bad.json: 1: threshold 'x' is not a number"),
+    (["predict", "--model", "pose_resnet50", "--weights", "none", "--thresholds", "dc_gap.json",
+      "-o", "p.csv"], 'DeltaCNN thresholds file dc_gap.json: keys must be "0".."2"'),
     # distill takes the weights as --evaluate FILE: the registry's "or --weights none" named no option of it
     (["distill", "--student", "hrnet_tiny", "--evaluate", "default", "--heldout", "vtest:650-651"],
      "--evaluate default: hrnet_tiny has no default weights; give a weights file (--evaluate FILE)"),

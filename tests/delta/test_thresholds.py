@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from deltatune.delta import ThresholdMap, convert, from_deltacnn, to_deltacnn
-from deltatune.delta.thresholds import ThresholdFile, TruncationPoint, load_thresholds
+from deltatune.delta.thresholds import ThresholdFile, TruncationPoint, check_thresholds_file, load_thresholds
 from deltatune.errors import ThresholdError
 from tests.delta.nets import AllOps, moving_square_clip, randomize_bn
 
@@ -161,6 +161,23 @@ def test_deltacnn_round_trip(net, tmp_path) -> None:
     assert from_deltacnn(p, names, fused_conv_keys=["act1"]) == pytest.approx(th)
     with pytest.raises(ThresholdError, match="entries"):
         from_deltacnn(p, names)
+
+
+@pytest.mark.parametrize(
+    ("keys", "needle"),
+    [(["0", "1", "3"], "missing 2; not expected 3"), (["1", "2", "3"], "missing 0; not expected 3"),
+     (["0", "1", "01"], "missing 2; not expected 01")],
+)
+def test_deltacnn_keys_must_be_0_to_n_minus_1(net, tmp_path, keys, needle) -> None:
+    """A DeltaCNN file is mapped by position: a missing or doubled index would put its values on the
+    wrong truncation points, so it is refused (when checked alone and when loaded)."""
+    names = net.threshold_names[:3]
+    p = tmp_path / "thresholds_gap.json"
+    p.write_text(json.dumps({k: 0.01 * (i + 1) for i, k in enumerate(keys)}))
+    with pytest.raises(ThresholdError, match=f'keys must be "0".."2".*{needle}'):
+        from_deltacnn(p, names)
+    with pytest.raises(ThresholdError, match=needle):
+        check_thresholds_file(p)
 
 
 class _ResNetStem(nn.Module):

@@ -374,8 +374,25 @@ def _weights_value(path: str | Path, v: Any) -> str | None:
 
 
 def _is_deltacnn(data: Any) -> bool:
-    """DeltaCNN's format: a non-empty object keyed ``"0".."N-1"`` (its keys in execution order)."""
+    """DeltaCNN's format: a non-empty object keyed by index (``"0".."N-1"``, in execution order);
+    whether the keys are exactly those is :func:`_deltacnn_values`' check."""
     return isinstance(data, dict) and bool(data) and all(str(k).isdigit() for k in data)
+
+
+def _deltacnn_values(path: str | Path, data: dict[str, Any]) -> list[Any]:
+    """The values of a DeltaCNN file in key order, refusing keys that are not exactly ``"0".."N-1"``:
+    a missing index (``"0", "1", "3"``) or one written twice (``"1"`` and ``"01"``) means the file
+    does not hold one value per truncation point in execution order, and mapping it by position would
+    put values on the wrong points."""
+    want = [str(i) for i in range(len(data))]
+    if set(data) != set(want):
+        missing = [k for k in want if k not in data]
+        extra = sorted((k for k in data if k not in want), key=lambda k: (len(k), k))
+        raise ThresholdError(
+            f'DeltaCNN thresholds file {path}: keys must be "0".."{len(data) - 1}", one per truncation '
+            f"point in execution order (missing {', '.join(missing)}; not expected {', '.join(extra)})"
+        )
+    return [data[k] for k in want]
 
 
 def load_thresholds(path: str | Path, names: Sequence[str] | None = None) -> ThresholdFile:
@@ -414,8 +431,8 @@ def check_thresholds_file(path: str | Path) -> None:
     points is :func:`load_thresholds`' check, once the network exists. Raises :class:`ThresholdError`."""
     data = _read_json(path)
     if _is_deltacnn(data):
-        for k in sorted(data, key=int):
-            _check_value(f"{path}: {k}", data[k])
+        for k, v in enumerate(_deltacnn_values(path, data)):
+            _check_value(f"{path}: {k}", v)
         return
     load_thresholds(path, names=())
 
@@ -451,7 +468,7 @@ def from_deltacnn(
     data = _read_json(path)
     if not _is_deltacnn(data):
         raise ThresholdError(f'DeltaCNN thresholds file {path}: expected an object keyed "0".."N-1"')
-    values = [data[k] for k in sorted(data, key=int)]
+    values = _deltacnn_values(path, data)
     expected = len(names) + len(set(fused_conv_keys))
     if len(values) != expected:
         raise ThresholdError(
