@@ -350,6 +350,36 @@ def test_an_output_in_place_of_the_input_video_is_refused(
 
 
 
+@pytest.mark.parametrize("command", ["inspect", "bench", "search"])
+def test_a_plot_into_the_input_image_folder_is_refused(
+    ws: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench --video frames --plot frames/f1.png`` drew its plot over one of the frames it had read
+    (exit 0), and a plot under a new name in that folder became a frame of the video the next command
+    read."""
+    from PIL import Image
+
+    frames = ws / "frames"
+    frames.mkdir()
+    for i in range(4):
+        Image.new("RGB", (64, 48), (40 * i, 0, 0)).save(frames / f"f{i}.png")
+    before = {p.name: p.read_bytes() for p in frames.iterdir()}
+    base = [command, "--model", "hrnet_tiny", "--weights", "none", "--frames", "4"]
+    cases = [
+        (["--video", "frames", "--plot", "frames/f1.png"],
+         "--plot frames/f1.png: would be one of the frames of the input image folder (--video frames)"),
+        (["--video", str(frames), "--plot", "frames/where.PNG"],
+         f"--plot frames/where.PNG: would be a new frame of the input image folder (--video {frames})"),
+        (["--video", "frames/f0.png", "--plot", str(frames / "f0.png")],
+         f"--plot {frames / 'f0.png'}: is the input video (--video frames/f0.png)"),
+    ]
+    for extra, needle in cases:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"deltatune {command}: error: {needle}") and len(err.splitlines()) == 1, err
+    assert {p.name: p.read_bytes() for p in frames.iterdir()} == before
+
+
 def test_distill_refuses_weights_in_place_of_a_video_it_reads(
     ws: Path, carphone_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -123,8 +123,11 @@ def refuse_writing_the_input(
     video: str | None, outputs: dict[str, str | Path | None], *, given: str | None = None
 ) -> None:
     """An output (``{option: path}``) in place of the input video (``--video``, given as a path, a link,
-    or a sample's name) would destroy it when the run ends: one line instead, before any work. ``given``:
+    or a sample's name) would destroy it when the run ends: one line instead, before any work. So would
+    an image (a ``--plot F.png``) written into an input image folder (or its single image): it would
+    replace one of its frames, or add one, so that the folder no longer holds the video it held. ``given``:
     how the command line named the video, when not ``--video VIDEO`` (``--frames vtest:0-99``)."""
+    from deltatune.data.video import IMAGE_SUFFIXES
     from deltatune.errors import DeltatuneError
     from deltatune.workload import resolve_video
 
@@ -132,11 +135,21 @@ def refuse_writing_the_input(
         source = resolve_video(video)[0]
     except DeltatuneError:  # a sample not fetched yet, say: the command says so itself, and nothing is there
         return
+    said = given or f"--video {video or 'vtest'}"
+    if source.is_dir():  # its images are the frames (a MOT sequence's root holds none: img1/ does)
+        folder = source.resolve()
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir()):
+            return
+        for option, out in outputs.items():
+            if out and Path(out).suffix.lower() in IMAGE_SUFFIXES and Path(out).resolve().parent == folder:
+                what = "one of the frames" if Path(out).exists() else "a new frame"
+                raise ConfigError(f"{option} {out}: would be {what} of the input image folder ({said}); "
+                                  "write it outside that folder")
+        return
     if not source.is_file():
         return
     for option, out in outputs.items():
         if out and Path(out).resolve() == source.resolve():
-            said = given or f"--video {video or 'vtest'}"
             raise ConfigError(f"{option} {out}: is the input video ({said}); give another file name")
 
 

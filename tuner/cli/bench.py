@@ -17,6 +17,7 @@ from deltatune.cli._common import (
     check_threshold_arguments,
     json_text,
     parse_windows,
+    refuse_writing_the_input,
 )
 
 NAME = "bench"
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     windows = parse_windows(args.window)
     if args.plot:
+        refuse_writing_the_input(args.video, {"--plot": args.plot})
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     busy = busy_machine()  # said after the result, where it qualifies the numbers
     result = run_bench(

@@ -15,6 +15,7 @@ from deltatune.cli._common import (
     check_threshold_arguments,
     json_text,
     parse_windows,
+    refuse_writing_the_input,
 )
 
 NAME = "inspect"
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     check_threshold_arguments(args)
     windows = parse_windows(args.window)
     if args.plot:
+        refuse_writing_the_input(args.video, {"--plot": args.plot})
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     report = inspect_model(
         args.model,

@@ -525,8 +525,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = build_settings(args)
     if args.plot:
-        from deltatune.cli._common import PLOT_SUFFIXES, check_output_path
+        from deltatune.cli._common import PLOT_SUFFIXES, check_output_path, refuse_writing_the_input
 
+        refuse_writing_the_input(args.video, {"--plot": args.plot})
         check_output_path(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
     # checked before any model work and before the progress bar
     if settings.train is not None:
