@@ -161,8 +161,10 @@ def test_bench_windows_give_more_streams_than_the_sample_has(vtest_path) -> None
     grid = [CropWindow(x, y, 240, 320) for y in (0, 256) for x in (0, 528)]
     r = run_bench("hrnet_tiny", weights=None, frames=3, threshold=0.02, repeats=1, batch=4, windows=grid)
     assert r.batch == 4 and r.delta_ms > 0 and r.device == "cpu" and r.dense_fp16_ms is None
-    with pytest.raises(ConfigError, match="--batch 5 exceeds the 4"):
+    with pytest.raises(ConfigError, match=r"--batch 5 exceeds the 4 crop windows \(streams\) of"):
         run_bench("hrnet_tiny", weights=None, frames=3, batch=5, windows=grid)
+    with pytest.raises(ConfigError, match=r"--batch 2 exceeds the 1 crop window \(stream\) of this video"):
+        run_bench("hrnet_tiny", weights=None, frames=3, batch=2, windows=grid[:1])
 
 
 def test_bench_times_every_window_given_unless_told_a_batch(vtest_path) -> None:

@@ -150,6 +150,10 @@ def test_the_command_line_summarises_and_prints_json(
                  "--threshold", "0.05", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "only the key frame, run densely" in out and "MAC speedup" not in out
+    # a classifier's one frame of one stream is one row, counted as one
+    assert main(["predict", "--model", "mobilenet_v2", "--frames", "1", "--window", "96,96,240,240", "-o",
+                 "c1.csv", "--no-progress"]) == 0
+    assert "; 1 row of top-1 classes -> c1.csv" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

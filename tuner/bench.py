@@ -350,7 +350,7 @@ def run_bench(
     from deltatune.delta.calibration import calibrate
     from deltatune.delta.latency import channels_last_runner, time_frames
     from deltatune.inspection import max_relative_error
-    from deltatune.workload import load_workload
+    from deltatune.workload import crop_windows, load_workload
 
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
@@ -369,7 +369,7 @@ def run_bench(
         raise ConfigError(f"--start {start}: the video has {wl.n_frames} frame(s) from there; "
                           "need at least 2")
     if batch > wl.n_streams:
-        raise ConfigError(f"--batch {batch} exceeds the {wl.n_streams} crop windows (streams) of this video")
+        raise ConfigError(f"--batch {batch} exceeds the {crop_windows(wl.n_streams)} of this video")
     dense = wl.model.to(dev)
     clip = wl.frames[:, :batch].contiguous().to(dev)
     be = get_backend(backend)

@@ -21,6 +21,7 @@ from deltatune.errors import ConfigError, WeightsError
 __all__ = [
     "Workload",
     "build_model",
+    "crop_windows",
     "load_workload",
     "preprocess",
     "refuse_detector",
@@ -96,6 +97,13 @@ def resolve_video(video: str | Path | None) -> tuple[Path, str]:
 #: calibrate): what such a command would say of it.
 DETECTOR_COMMANDS = ("a detector from `deltatune detect train`: `deltatune detect eval` scores and times its "
                      "delta backbone, `deltatune predict` runs it over a video")
+
+
+def crop_windows(n: int) -> str:
+    """``n`` crop windows and their streams, counted as a message says them ("1 crop window (stream)",
+    "3 crop windows (streams)")."""
+    s = "s" * (n != 1)
+    return f"{n} crop window{s} (stream{s})"
 
 
 def refuse_detector(model: str, what: str, instead: str = DETECTOR_COMMANDS) -> None:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.delta.calibration import calibrate
     from deltatune.delta.sparse import SparseBackend
     from deltatune.errors import ConfigError
-    from deltatune.workload import load_workload, refuse_detector
+    from deltatune.workload import crop_windows, load_workload, refuse_detector
 
     refuse_detector(args.model, "`deltatune calibrate`")
     if args.threads is not None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                        video=args.video, frames=args.frames)
     if args.batch > wl.n_streams:
         raise ConfigError(
-            f"--batch {args.batch} exceeds the {wl.n_streams} crop windows (streams) of this video"
+            f"--batch {args.batch} exceeds the {crop_windows(wl.n_streams)} of this video"
         )
     backend = SparseBackend()
     net = convert(wl.model, backend=backend, record_stats=False)

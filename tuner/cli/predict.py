@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
              if res.frames > 1 else
              f"only the key frame, run densely ({res.key_frame_ms:.1f} ms with the first call's set-up): "
              "a delta network saves work from the second frame on")
-          + f"; {res.rows} rows of {what} -> {res.output}"
+          + f"; {res.rows} row{'s' * (res.rows != 1)} of {what} -> {res.output}"
           + (f"; drawn -> {args.overlay}" if args.overlay else "")
           + (f"; MOT detections -> {args.mot}" if args.mot else ""))
     if res.expected_frames is not None and res.frames < res.expected_frames:
