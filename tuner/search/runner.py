@@ -928,17 +928,21 @@ def _run_anchors(
         if trial is None and len(done) >= limit:
             break
         # a copy pruned as a duplicate of another worker's (see _duplicate_anchor) waits for that one; if
-        # it was lost in turn, the copy queued again in its place is run here
+        # it was lost in turn, the copy queued again in its place is run here. An anchor that failed or
+        # was pruned on its own (cut off by --timeout) is not run again.
         for _ in range(3):
             if trial is not None or len(done) >= limit:
                 break
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not any(t.user_attrs.get("anchor") == key for t in waiting):  # not queued again already
                 study.enqueue_trial({**space.anchor_params(pos), **train}, user_attrs={"anchor": key})
+            copies = _duplicates(study)
             numbers = _worker(settings, 0, 1, seed, on_trial=on_trial, evaluator=ev, trainer=trainer)
             done += numbers
             # the trial that ran (another process starting the same study may have run this one's anchor)
             trial = study.trials[numbers[-1]] if numbers else _await_anchor(study, key)
+            if trial is None and _duplicates(study) == copies:
+                break
         ran = trial.user_attrs.get("anchor", pos) if trial is not None else pos
         if not isinstance(ran, float):
             continue  # the all-0 anchor, or a sampled trial
@@ -966,6 +970,15 @@ def _duplicate_anchor(study: optuna.Study, key: object, number: int) -> int | No
             if t.state == TrialState.COMPLETE or t.number < number:
                 return t.number
     return None
+
+
+def _duplicates(study: optuna.Study) -> int:
+    """How many anchor copies ``study`` holds pruned unrun as duplicates (:func:`_duplicate_anchor`):
+    a run that pruned one (of this anchor, or of another one queued before it) ran nothing."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+               if DUPLICATE_ATTR in t.user_attrs)
 
 
 #: Seconds between looks at an anchor trial that another worker of the study is running.
