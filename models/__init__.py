@@ -24,6 +24,7 @@ from ._registry import (
     create_model,
     is_model,
     list_models,
+    model_card,
     model_info,
     register_model,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "mobilenet_v2",
+    "model_card",
     "model_info",
     "pose_resnet",
     "read_state_dict",

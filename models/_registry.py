@@ -45,6 +45,7 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
+    "model_card",
     "is_model",
     "count_dense_macs",
     "IMAGENET_MEAN",
@@ -113,6 +114,12 @@ class ModelCard:
     #: Names no pattern matches fall back to their first dotted component (``stem`` for top-level names,
     #: ``input`` for the input): see ``deltatune.search.spaces.group_of``. Empty: the fallback only.
     threshold_groups: tuple[tuple[str, str], ...] = ()
+    #: The learning rate ``deltatune finetune`` uses for this model when ``--lr`` is not given (``None``:
+    #: the fine-tuner's general default, 1e-4). AdamW moves every weight by about the learning rate per
+    #: step whatever its gradient, so a network whose weights are small against its activations (batch
+    #: norm folded into the convolutions, as in TFLite graphs) needs a smaller one: see
+    #: ``deltatune.train.finetune.default_lr``.
+    finetune_lr: float | None = None
     filter_fn: FilterFn | None = field(default=None, compare=False, repr=False)
     loader: Loader | None = field(default=None, compare=False, repr=False)
 
@@ -154,6 +161,8 @@ class ModelInfo:
     threshold_groups: tuple[tuple[str, str], ...] = ()
     #: the registered model whose architecture and weights ``weights="default"`` builds (``None``: this one)
     default_variant: str | None = None
+    #: the learning rate ``deltatune finetune`` uses for this model by default (``None``: the general 1e-4)
+    finetune_lr: float | None = None
 
     @property
     def in_channels(self) -> int:
@@ -370,6 +379,12 @@ def _entry(name: str) -> _Entry:
     raise ModelNotFoundError(
         f"unknown model {name!r}{hint} (known: {', '.join(list_models(include_tiny=True))})"
     )
+
+
+def model_card(name: str) -> ModelCard:
+    """The :class:`ModelCard` a registered model was declared with (cheap: builds nothing, unlike
+    :func:`model_info`, which counts MACs); :class:`ModelNotFoundError` for an unknown name."""
+    return _entry(name).card
 
 
 def is_model(name: str) -> bool:
@@ -603,4 +618,5 @@ def model_info(name: str) -> ModelInfo:
         present_confidence=card.present_confidence,
         threshold_groups=card.threshold_groups,
         default_variant=card.default_variant,
+        finetune_lr=card.finetune_lr,
     )

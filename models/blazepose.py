@@ -379,6 +379,13 @@ MODEL_CARDS: dict[str, ModelCard] = {
             "wheel, converted to torch by deltatune_models._tflite (fp16 weights widened to fp32)"
         ),
         flip_pairs=BLAZEPOSE_FLIP_PAIRS,
+        # 100x below the general 1e-4: the converted weights have batch norm folded in and multiply
+        # activations averaging 26-66 (up to 285) at the 1x1 expansions, and AdamW moves every weight by
+        # about the rate per step. `deltatune finetune --model blazepose` at the defaults otherwise (vtest
+        # frames 0-39, batch 4, 100 steps, --sparsity-penalty 0.1), dense PCK points lost against the
+        # original on vtest frames 60-71: 1e-4: 30.6 after step 1, 29.8 at the end; 1e-6: 1.9 and 0.3;
+        # 3e-7: 0.6 and 0.0 (2-core EPYC, 2026-12-08). See deltatune.train.finetune.default_lr.
+        finetune_lr=1e-6,
         loader=load_blazepose_weights,
     ),
 }

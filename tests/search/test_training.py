@@ -97,10 +97,12 @@ def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
     tmp_path: Path, results: Path
 ) -> None:
     ev = Evaluator(TINY)
-    space = TrainSpace.after(TINY, frames=8, steps=(4,), lr=(0.5,), weight_decay=(0.0,),
+    # lr 0.5 blows the objective up (4e19 at step 2), which stops the fine-tune before the budget is asked:
+    # the test below; 0.01 drifts off the budget
+    space = TrainSpace.after(TINY, frames=8, steps=(4,), lr=(0.01,), weight_decay=(0.0,),
                              sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=12)
     trainer = Trainer(ev, budget=0.0)
-    cfg = space.config(TINY, lr=0.5, weight_decay=0.0, steps=4, sparsity_penalty=1.0, truncation_aware=False)
+    cfg = space.config(TINY, lr=0.01, weight_decay=0.0, steps=4, sparsity_penalty=1.0, truncation_aware=False)
     s = settings(trials=2, study="prune", train=space, storage=str(tmp_path / "p.journal"), budget=0.0)
     run_search(s, evaluator=ev)
     study = open_study(s.storage_spec(), "prune", create=False)
@@ -120,12 +122,31 @@ def test_a_fine_tune_that_cannot_meet_the_budget_is_pruned_and_remembered(
 
     rows = pd.read_csv(out)
     assert list(rows["state"]) == ["PRUNED", "PRUNED"] and list(rows["trial"]) == [0, 1]
-    assert list(rows["finetune.lr"]) == [0.5, 0.5] and list(rows["finetune.steps"]) == [4, 4]
+    assert list(rows["finetune.lr"]) == [0.01, 0.01] and list(rows["finetune.steps"]) == [4, 4]
     assert rows["pruned"].str.contains("already loses").all() and rows["accuracy_loss"].isna().all()
     # no mode, key frames or thresholds: a pruned trial stopped before it drew them
     assert not any(c in rows.columns for c in ("mode", "input_dilation", "keyframe_interval"))
     raw = pd.read_csv(out, dtype=str)
     assert list(raw["finetune.steps"]) == ["4", "4"]  # written whole, not 4.0
+
+
+def test_a_fine_tune_that_blows_up_is_hopeless_and_remembered(tmp_path: Path, results: Path) -> None:
+    """A fine-tune whose objective blows up stops with its one-line reason, writes no weights, and the
+    configuration is remembered as hopeless (the same seeds blow up again), as a non-finite loss was."""
+    from deltatune.search.training import HopelessFinetune
+
+    ev = Evaluator(TINY)
+    space = TrainSpace.after(TINY, frames=8, steps=(4,), lr=(0.5,), weight_decay=(0.0,),
+                             sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=12)
+    cfg = space.config(TINY, lr=0.5, weight_decay=0.0, steps=4, sparsity_penalty=1.0, truncation_aware=False)
+    trainer = Trainer(ev, budget=None)
+    with pytest.raises(HopelessFinetune, match=r"^fine-tuning hrnet_tiny blew up at step 2 of 4 at --lr 0.5 "
+                                               r"\(adam\): the objective is \d.*x that of a constant output"):
+        trainer.weights(cfg)
+    assert not trainer.path(cfg).is_file() and trainer.trained == 1
+    with pytest.raises(HopelessFinetune, match="blew up at step 2 of 4"):
+        trainer.weights(cfg)  # remembered: not trained again
+    assert trainer.trained == 1
 
 
 def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(

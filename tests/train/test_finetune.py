@@ -4,6 +4,7 @@ extra terms, exact resume, the straight-through truncation, and the CLI."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import replace
@@ -15,7 +16,15 @@ from torch import nn
 
 from deltatune.cli import main
 from deltatune.errors import ConfigError
-from deltatune.train.finetune import FinetuneConfig, _pair_hooks, finetune, output_loss, temporal_change
+from deltatune.train.finetune import (
+    DEFAULT_LR,
+    FinetuneConfig,
+    FinetuneDiverged,
+    _pair_hooks,
+    finetune,
+    output_loss,
+    temporal_change,
+)
 from deltatune.workload import load_workload
 
 
@@ -211,3 +220,88 @@ def test_the_summary_compares_the_same_frames_before_and_after(tmp_path, capsys)
     d = json.loads(capsys.readouterr().out)
     assert d["end_loss"] == pytest.approx(d["first_loss"], rel=1e-3)
     assert d["end_change"] == pytest.approx(d["first_change"], rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def blazepose_workload(vtest_path: Path):  # noqa: ANN201
+    """BlazePose-full with its real weights (converted from MediaPipe's .tflite) on 4 real vtest frames, the
+    sample's 3 crop windows as streams."""
+    return load_workload("blazepose", frames=4, frames_as_range=True)
+
+
+def _confident_keypoints(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BlazePose's own heatmap decoding of its 33 body landmarks: ``([N, 33, 2] px, [N, 33] confidence)``."""
+    from deltatune_models.blazepose import heatmap_keypoints
+
+    with torch.no_grad():
+        kp = heatmap_keypoints(model(x))[:, :33]
+    return kp[..., :2], kp[..., 2]
+
+
+def test_blazepose_fine_tunes_at_its_own_learning_rate_without_losing_its_keypoints(
+    tmp_path, blazepose_workload
+) -> None:
+    """A user trial: `finetune --model blazepose` at the general default lr 1e-4 blew the objective up in
+    one step (0.0087 -> 2.4e4). AdamW moves every weight by about the rate per step whatever its gradient,
+    and BlazePose's weights (batch norm folded in, over activations averaging 26-66) cannot take 1e-4:
+    on these frames 2 steps moved half of its confident keypoints by more than a heatmap cell (mean 10
+    cells). Its card's rate, the default now, keeps them (96.6 % within a cell)."""
+    from deltatune_models import model_card
+
+    cfg = FinetuneConfig(model="blazepose", frames=4, steps=2, batch_size=1, sparsity_penalty=0.1)
+    assert cfg.lr == model_card("blazepose").finetune_lr == 1e-6 and DEFAULT_LR == 1e-4
+    assert FinetuneConfig(model="hrnet").lr == DEFAULT_LR  # the others keep theirs (and their checkpoints)
+    r = finetune(cfg, tmp_path / "bp.pt", workload=blazepose_workload)
+    assert r.end_loss is not None and r.end_loss < 1e4 * r.losses[0]  # 1e-4: 0.0167 -> 1.38e4 (8e5x)
+    teacher = blazepose_workload.model
+    student = copy.deepcopy(teacher)
+    student.load_state_dict(_load(tmp_path / "bp.pt"))
+    x = blazepose_workload.frames.flatten(0, 1)
+    ref, confidence = _confident_keypoints(teacher, x)
+    got, _ = _confident_keypoints(student, x)
+    sure = confidence > 0.5
+    assert int(sure.sum()) > 50
+    moved_cells = (got - ref).norm(dim=-1)[sure] / 4  # stride 4
+    assert float((moved_cells <= 1).float().mean()) > 0.9, moved_cells
+
+
+def test_a_blown_up_fine_tune_stops_with_one_line_and_writes_no_weights(
+    tmp_path, capsys, blazepose_workload
+) -> None:
+    """Finite but wrecked (AdamW at 1e-4 on blazepose: final weights further from the original's output
+    than a constant is, on step 1's frame pairs) and exploding (SGD: 2e7 at step 3, 1e19 later) runs are
+    refused in one line each; nothing is written where the weights go."""
+    cfg = FinetuneConfig(model="blazepose", frames=4, steps=2, batch_size=1, sparsity_penalty=0.1, lr=1e-4)
+    with pytest.raises(FinetuneDiverged, match=r"^fine-tuning blazepose blew up by the end of its 2 steps .* "
+                       r"at --lr 0.0001 \(adam\): the objective is 1.\d+e\+04 \(step 1: 0.0167\), its "
+                       r"distillation part 1.\d+x that of a constant output; no weights written to .*; lower "
+                       r"--lr \(blazepose's default is 1e-06\)$"):
+        finetune(cfg, tmp_path / "adam.pt", workload=blazepose_workload)
+    assert not (tmp_path / "adam.pt").exists()
+    out = tmp_path / "sgd.pt"
+    argv = ["finetune", "--model", "blazepose", "--frames", "0:4", "--steps", "5", "--batch-size", "1",
+            "--optimizer", "sgd", "--lr", "1e-4", "--sparsity-penalty", "0.1", "--threads", "1",
+            "--no-progress", "-o", str(out)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "deltatune finetune: error: fine-tuning blazepose blew up at step 3 of 5 at --lr 0.0001 (sgd): the "
+        "objective is "), err
+    assert "x that of a constant output; no weights written to" in err[0] and not captured.out
+    assert not out.exists()
+
+
+def test_a_non_finite_objective_stops_the_run_at_once(tmp_path, tiny_workload) -> None:
+    """A NaN in the objective (here from a frame with a NaN pixel) stops the run at that step: no step is
+    taken on it, no weights are written, and at step 1 the rate is not blamed (no step has been taken)."""
+    from deltatune.workload import Workload
+
+    frames = tiny_workload.frames.clone()
+    frames[:, :, :, 0, 0] = float("nan")
+    wl = Workload("hrnet_tiny", tiny_workload.model, tiny_workload.info, frames, "vtest", [], "", True)
+    with pytest.raises(FinetuneDiverged, match=r"blew up at step 1 of 6 at --lr 0.003 \(adam\): the "
+                       r"objective is nan; no weights written to .*x.pt; that is the original weights' "
+                       r"objective on these frames: check the video and --weights$"):
+        finetune(_cfg(sparsity_penalty=0.1), tmp_path / "x.pt", workload=wl)
+    assert not (tmp_path / "x.pt").exists()

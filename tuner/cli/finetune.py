@@ -19,7 +19,9 @@ DESCRIPTION = (
     "--weight-decay, is needed: without them the target is the model itself and the weights cannot move. "
     "Seeded; "
     "checkpoints go to OUT.ckpt (atomic; --resume continues exactly); the weights go to OUT, loadable "
-    "with --weights OUT by every other command. Batch-norm statistics stay frozen."
+    "with --weights OUT by every other command. Batch-norm statistics stay frozen. The learning rate "
+    "defaults to the model's own (1e-4; blazepose's weights need 1e-6). A run whose objective blows up "
+    "(not finite, or far beyond a constant output's) stops with one line and writes no weights."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).
@@ -44,6 +46,15 @@ def parse_frames(text: str) -> tuple[int, int]:
     return a, b - a
 
 
+def _lr_defaults() -> str:
+    """The default learning rates, for ``--help``: the general one, then each model's own."""
+    from deltatune.train.finetune import DEFAULT_LR
+    from deltatune_models import list_models, model_card
+
+    own = [f"{n} {lr:g}" for n in list_models() if (lr := model_card(n).finetune_lr) is not None]
+    return f"{DEFAULT_LR:g}" + (f"; {', '.join(own)}" if own else "")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from deltatune.train.finetune import OPTIMIZERS, FinetuneConfig
 
@@ -60,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="A:B",
         help=f"video frames A..B-1 to train on (default {d.start}:{d.start + d.frames})",
     )
-    p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {_lr_defaults()})")
     p.add_argument(
         "--weight-decay",
         type=float,
@@ -157,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "model": arch,
                     "weights": str(r.weights),
+                    "lr": cfg.lr,
                     "steps": r.steps,
                     "wall_time_s": r.wall_time_s,
                     "first_loss": r.losses[0] if r.losses else None,
@@ -170,7 +182,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     this_run = f" ({r.steps - r.resumed_at} this run)" if r.resumed_at else ""
-    said = (f"fine-tuned {cfg.model} for {r.steps} step{'' if r.steps == 1 else 's'}{this_run} in "
+    from deltatune.train.finetune import DEFAULT_LR
+
+    own_lr = ""
+    if args.lr is None and cfg.lr != DEFAULT_LR:  # the model's own rate: say which ran
+        own_lr = f" at --lr {cfg.lr:g} ({cfg.model}'s own default)"
+    said = (f"fine-tuned {cfg.model} for {r.steps} step{'' if r.steps == 1 else 's'}{this_run}{own_lr} in "
             f"{r.wall_time_s:.0f} s")
     # (objective, change) before and after, on the first step's frame pairs; None when no step ran
     before_after = None if r.end_loss is None or r.end_change is None or not r.losses else (

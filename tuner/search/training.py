@@ -285,7 +285,7 @@ class Trainer:
             except Exception as exc:  # noqa: BLE001 - a corrupt cache entry is recomputed
                 log.warning("fine-tuned weights %s unreadable (%s); fine-tuning again", path, exc)
         from deltatune.search.objective import loss_unit
-        from deltatune.train.finetune import finetune
+        from deltatune.train.finetune import FinetuneDiverged, finetune
         from deltatune.workload import Workload
 
         ev = self.evaluator
@@ -310,8 +310,11 @@ class Trainer:
         self.trained += 1
         t0 = time.perf_counter()
         try:
-            finetune(cfg, path, resume=self.use_disk_cache, progress=self.progress, workload=wl,
-                     on_step=check)
+            try:
+                finetune(cfg, path, resume=self.use_disk_cache, progress=self.progress, workload=wl,
+                         on_step=check)
+            except FinetuneDiverged as exc:  # as hopeless as a non-finite loss: the same seeds blow up again
+                raise HopelessFinetune(str(exc)) from None
         except OutOfTime:
             self.seconds[key] = time.perf_counter() - t0
             raise

@@ -24,6 +24,13 @@ seeded: the pairs of step ``k`` come from a generator seeded by ``(seed, k)``, s
 checkpoint gives the same weights as an uninterrupted one. Checkpoints (weights, optimizer, step,
 losses) are written atomically to ``<out>.ckpt``; the final weights to ``out`` (float32 ``state_dict``,
 loadable with ``--weights FILE``).
+
+The learning rate defaults to the model's (:func:`default_lr`): 1e-4 (AdamW), and 1e-6 for ``blazepose``,
+whose converted TFLite weights a 1e-4 step wrecks (0.0087 -> 2.4e4 in one step, 30-46 PCK points of its
+own keypoints lost; gradient clipping does not help, as AdamW's step does not scale with the gradient).
+A run that blows up stops with :class:`FinetuneDiverged` and writes no weights: a step whose objective is
+not finite or whose distillation loss reaches :data:`EXPLODED_RATIO` times a constant output's
+(:func:`constant_output_loss`), or final weights at :data:`LOST_RATIO` times it on step 1's frame pairs.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,13 +51,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deltatune._atomic import atomic_torch_save
-from deltatune.errors import ConfigError, at_least, check_ranges, non_negative, positive
+from deltatune.errors import ConfigError, DeltatuneError, at_least, check_ranges, non_negative, positive
 from deltatune.train.checkpoints import check_not_past, checkpoint_path, load_checkpoint
 from deltatune.train.seeds import derived_seed, seeded_generator
 
 __all__ = [
+    "DEFAULT_LR",
     "FinetuneConfig",
+    "FinetuneDiverged",
     "FinetuneResult",
+    "constant_output_loss",
+    "default_lr",
     "finetune",
     "output_loss",
     "nonlinear_modules",
@@ -60,6 +72,52 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+#: The learning rate of a model whose card names none (:func:`default_lr`).
+DEFAULT_LR = 1e-4
+#: A step whose distillation loss is this many times that of a constant output (the teacher's mean, see
+#: :func:`constant_output_loss`) on the same frames has blown up: the run stops there
+#: (:class:`FinetuneDiverged`). Measured, the largest ratio of a run: 0.05 for the tests' random-weight
+#: hrnet_tiny (AdamW 3e-3 and 1e-2, penalty 1), 0.89 for hrnet at AdamW 1e-4 (at step 1, recovering to
+#: 0.02 by step 30), 1.2 for blazepose at AdamW 1e-4 (wrecked, but bounded: AdamW's steps are); SGD on
+#: blazepose at 1e-5 and 1e-4 reached 334 and 2005 at step 3 and 1e19 later, AdamW 0.1 on hrnet_tiny 1.8e4
+#: at step 2.
+EXPLODED_RATIO = 10.0
+#: Final weights whose distillation loss, on step 1's frame pairs, is at least this many times a constant
+#: output's predict the original's output no better than a constant: they are not written. Runs that
+#: recover end far below (hrnet at lr 1e-4: 0.02-0.12 after 10-30 steps, after 0.89 at step 1); blazepose
+#: at AdamW 1e-4 ended at 1.29 after 2 steps (vtest frames 0-3, batch 1), its confident keypoints moved
+#: 10 heatmap cells on average, half of them by more than one.
+LOST_RATIO = 1.0
+
+
+class FinetuneDiverged(DeltatuneError):
+    """The fine-tuning objective blew up (not finite, or its distillation part far beyond a constant
+    output's): the run stopped there and wrote no weights."""
+
+
+def default_lr(model: str, weights: str = "default") -> float:
+    """The learning rate of a fine-tune of ``model`` when none is given: its card's ``finetune_lr`` (with
+    ``weights="default"``, the card of the variant those weights are, where the model has one), else
+    :data:`DEFAULT_LR`. An unknown model gets :data:`DEFAULT_LR`; loading it says what is wrong.
+
+    Why a model may need its own: AdamW moves every weight by about the learning rate on every step,
+    whatever the size of its gradient (gradient clipping changes nothing there), so what a rate does
+    depends on how large the weights are against the activations they multiply. BlazePose's weights are
+    a TFLite graph's, batch norm folded in, over activations averaging 26-66 (up to 285) at its 1x1
+    expansion convolutions; at 1e-4 one step lost 46 PCK points of its own dense keypoints (see the
+    ``blazepose`` card).
+    """
+    from deltatune_models import model_card
+
+    try:
+        card = model_card(model)
+        if weights == "default" and card.default_variant and card.finetune_lr is None:
+            card = model_card(card.default_variant)
+    except DeltatuneError:
+        return DEFAULT_LR
+    return DEFAULT_LR if card.finetune_lr is None else float(card.finetune_lr)
+
+
 #: The non-linear module types whose outputs are penalised and truncated (the truncation points a
 #: converted network gets at module call sites).
 NONLINEAR_TYPES: tuple[type[nn.Module], ...] = (
@@ -88,7 +146,8 @@ class FinetuneConfig:
     windows: tuple[str, ...] = ()
     start: int = 0
     frames: int = 40
-    lr: float = 1e-4
+    #: ``None``: the model's default, :func:`default_lr` (1e-4 for most; smaller where the weights need it)
+    lr: float | None = None
     weight_decay: float = 0.0
     steps: int = 100
     batch_size: int = 4
@@ -98,6 +157,10 @@ class FinetuneConfig:
     threshold: float = 0.02
     seed: int = 0
     checkpoint_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.lr is None:  # resolved here, so a checkpoint and a cache key record the rate that ran
+            object.__setattr__(self, "lr", default_lr(self.model, self.weights))
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values no run can use (before any model work)."""
@@ -172,6 +235,15 @@ def output_loss(pred: Tensor, target: Tensor) -> Tensor:
             F.log_softmax(pred, dim=1), F.log_softmax(target, dim=1), log_target=True, reduction="batchmean"
         )
     return 1000.0 * 0.5 * (pred.float() - target.float()).pow(2).mean()
+
+
+def constant_output_loss(target: Tensor) -> Tensor:
+    """:func:`output_loss` of an output that carries no information, against ``target``: its mean
+    everywhere (heatmaps: 500 × the target's variance; logits: the KL divergence from the uniform
+    distribution). The scale a distillation loss is judged by: a student that scores worse than this has
+    lost everything its teacher knew."""
+    t = target.detach().float()
+    return output_loss(t.mean().expand_as(t), t)
 
 
 def temporal_change(y: Tensor, pairs: int) -> Tensor:
@@ -303,8 +375,9 @@ def finetune(
                leave=False)
     mode = "max"
     student.eval()  # frozen batch-norm statistics, no dropout: gradients flow all the same
-    def objective(k: int) -> tuple[Tensor, Tensor, Tensor]:
-        """``(objective, distillation loss, change term)`` of the student on step ``k``'s frame pairs."""
+    def objective(k: int) -> tuple[Tensor, Tensor, Tensor, float]:
+        """``(objective, distillation loss, change term, constant output's distillation loss)`` of the
+        student on step ``k``'s frame pairs."""
         t, s = _pair_indices(k, cfg.seed, n_frames, n_streams, cfg.batch_size)
         x = torch.cat([frames[t, s], frames[t + 1, s]])  # [2B, C, H, W]: frame t, then frame t+1
         with torch.no_grad():
@@ -321,35 +394,63 @@ def finetune(
         d_loss = output_loss(pred, target)
         s_term = torch.stack(changes).mean() if changes else pred.new_zeros(())
         loss = d_loss + cfg.sparsity_penalty * s_term if cfg.sparsity_penalty > 0 else d_loss
-        return loss, d_loss, s_term
+        return loss, d_loss, s_term, float(constant_output_loss(target))
 
-    while step < end:
-        loss, d_loss, s_term = objective(step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        losses.append(float(loss.detach()))
-        dl.append(float(d_loss.detach()))
-        sp.append(float(s_term.detach()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        if on_step is not None:
-            on_step(step, losses[-1], student)
-        if step % cfg.checkpoint_every == 0 or step == end:
-            save()
-    bar.close()
+    def check(loss: float, d_loss: float, scale: float, limit: float, where: str) -> None:
+        """Raise :class:`FinetuneDiverged` when ``loss`` (the objective, ``where``) is not finite or its
+        distillation part ``d_loss`` reached ``limit`` times ``scale``, the constant output's on the same
+        frames."""
+        if math.isfinite(loss) and not (scale > 0 and d_loss >= limit * scale):
+            return
+        first = f" (step 1: {losses[0]:.3g})" if losses else ""
+        what = (f"the objective is {loss}" if not math.isfinite(loss) else
+                f"the objective is {loss:.3g}{first}, its distillation part {d_loss / scale:.3g}x that of a "
+                "constant output")
+        own = default_lr(cfg.model, cfg.weights)
+        if not losses:  # no step taken: the weights are the original ones, the rate is not the cause
+            hint = "that is the original weights' objective on these frames: check the video and --weights"
+        else:
+            hint = f"lower --lr ({cfg.model}'s default is {own:g})" if cfg.lr > own else "lower --lr"
+        raise FinetuneDiverged(
+            f"fine-tuning {cfg.model} blew up {where} at --lr {cfg.lr:g} ({cfg.optimizer}): {what}; no "
+            f"weights written to {out}; {hint}"
+        )
+
+    try:
+        while step < end:
+            loss, d_loss, s_term, scale = objective(step)
+            check(float(loss.detach()), float(d_loss.detach()), scale, EXPLODED_RATIO,
+                  f"at step {step + 1} of {cfg.steps}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            dl.append(float(d_loss.detach()))
+            sp.append(float(s_term.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            if on_step is not None:
+                on_step(step, losses[-1], student)
+            if step % cfg.checkpoint_every == 0 or step == end:
+                save()
+    finally:
+        bar.close()
     end_loss = end_change = None
     if step >= cfg.steps:
+        if losses:  # the final weights on step 1's pairs: a before/after on the same frames
+            with torch.no_grad():
+                last, last_d, change, scale = objective(0)
+            end_loss, end_change = float(last), float(change)
+            check(end_loss, float(last_d), scale, LOST_RATIO,
+                  f"by the end of its {step} steps (the final weights on step 1's frame pairs)")
         state = {
             k: v.detach().clone()
             for k, v in student.state_dict().items()
             if not k.endswith("num_batches_tracked")
         }
+        if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
+            check(math.nan, math.nan, 0.0, LOST_RATIO, f"by the end of its {step} steps (weights not finite)")
         atomic_torch_save(state, out)
-        if losses:  # the final weights on step 1's pairs: a before/after on the same frames
-            with torch.no_grad():
-                last, _, change = objective(0)
-            end_loss, end_change = float(last), float(change)
     return FinetuneResult(out, ckpt, step, tuple(losses), tuple(dl), tuple(sp), time.perf_counter() - t0,
                           end_loss, end_change, resumed_at)
