@@ -52,18 +52,24 @@ def _err(a: object, b: object) -> float:
     return max(float((x - y).abs().max()) for x, y in zip(fa, fb, strict=True))
 
 
+def _patch_frames(n: int, shape: tuple[int, int, int, int], *, seed: int) -> list[torch.Tensor]:
+    """A random frame, then ``n`` frames, each the one before with a 2-row patch moved down brightened."""
+    g = torch.Generator().manual_seed(seed)
+    frames = [torch.rand(*shape, generator=g)]
+    for t in range(n):
+        x = frames[-1].clone()
+        x[:, :, 2 * t : 2 * t + 2, 3:6] += 0.5
+        frames.append(x)
+    return frames
+
+
 @pytest.mark.parametrize("backend", ["reference", "sparse"])
 def test_a_delta_broadcast_by_a_constant_reaches_every_element_of_the_result(backend: str) -> None:
     """``conv1ch(x) + pos[1, 4, H, W]``: the change reaches all four channels. Passed on with the
     operand's one channel, the reference backend was 0.56 off and the sparse one raised in its
     truncation kernel."""
     model = _BroadcastConst().eval()
-    g = torch.Generator().manual_seed(2)
-    frames = [torch.rand(2, 3, 10, 12, generator=g)]
-    for t in range(4):
-        x = frames[-1].clone()
-        x[:, :, 2 * t : 2 * t + 2, 3:6] += 0.5
-        frames.append(x)
+    frames = _patch_frames(4, (2, 3, 10, 12), seed=2)
     net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
     with torch.no_grad():
         errs = [_err(net(x), model(x)) for x in frames]
@@ -152,12 +158,7 @@ def test_constant_parts_of_a_cat_reuse_one_zero_change_across_frames(backend: st
     zero cache), which stay zero, and the network stays exact, also across a key frame. A fresh zero
     tensor was allocated and cleared per constant part on every delta frame."""
     model = _CatConstants().eval()
-    g = torch.Generator().manual_seed(4)
-    frames = [torch.rand(2, 3, 16, 16, generator=g)]
-    for t in range(7):
-        x = frames[-1].clone()
-        x[:, :, 2 * t : 2 * t + 2, 3:6] += 0.5
-        frames.append(x)
+    frames = _patch_frames(7, (2, 3, 16, 16), seed=4)
     net = convert(model, thresholds=0.0, backend=backend, dense_refresh=None)
     net.keyframe_interval = 4
     cats = [op for op in net.ops if op.kind == "cat"]
