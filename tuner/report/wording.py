@@ -373,7 +373,9 @@ HOW_TO_READ: tuple[tuple[str, str], ...] = (
         "Each table gives, per level of a factor, the number of observations n, mean, standard deviation, "
         "median and a 95 % Student-t confidence interval of the mean (differences of means: paired t or "
         "Welch). With a handful of seeds the CI is wide: read it before the mean. (A bootstrap CI would be "
-        "narrower, and wrong: at 5 repeats it covers the true mean only about 85 % of the time.)",
+        "narrower, and wrong: at 5 repeats it covers the true mean only about 85 % of the time.) A speed-up "
+        "is a ratio: its tables give the geometric mean and the t interval of the logs, mapped back, which "
+        "stays above 0 where a plain t interval of 2-3 speed-ups can reach below it.",
     ),
     (
         "Pairing",
