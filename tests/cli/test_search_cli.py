@@ -360,7 +360,8 @@ def test_the_trials_bar_closes_before_the_re_time_bar_opens(
 
 def test_the_training_options_defaults_are_the_train_spaces() -> None:
     """--help quotes the --train-* defaults as text (the parser is built without importing torch); they
-    must be TrainSpace's own, or the help would describe another space than the one searched."""
+    must be TrainSpace's own, or the help would describe another space than the one searched (hrnet's
+    learning rates are the general ones; a model with its own fine-tuning rate scales them)."""
     from dataclasses import fields
 
     from deltatune.cli import build_parser

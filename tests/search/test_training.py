@@ -260,6 +260,24 @@ def test_bad_training_options_are_one_line_and_exit_2(
     assert not results.exists() or not any(results.iterdir())  # nothing written
 
 
+@pytest.mark.parametrize(
+    ("model", "levels"), [("hrnet", (1e-5, 3e-5, 1e-4)), ("blazepose", (1e-7, 3e-7, 1e-6))]
+)
+def test_the_default_learning_rates_follow_the_models_own(model: str, levels: tuple[float, ...]) -> None:
+    """Without --train-lr, a --train search samples 0.1, 0.3 and 1 times the model's own fine-tuning
+    rate. The general 1e-5..1e-4 wrecks BlazePose in a step (every trial pruned as blown up), so its
+    levels are 100x smaller; hrnet's are the general ones, exactly (the study's categorical choices)."""
+    from deltatune.cli import build_parser
+    from deltatune.cli.search import train_space
+    from deltatune.search import StudyWorkload
+
+    args = build_parser().parse_args(["search", "--model", model, "--train"])
+    space = train_space(args, StudyWorkload(model, frames=8))
+    assert space.lr == levels
+    given = build_parser().parse_args(["search", "--model", model, "--train", "--train-lr", "1e-4"])
+    assert train_space(given, StudyWorkload(model, frames=8)).lr == (1e-4,)
+
+
 def test_training_options_without_train_are_refused_not_ignored(
     capsys: pytest.CaptureFixture[str], results: Path, vtest_path: Path
 ) -> None:

@@ -224,7 +224,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for flag, metavar, what in (
         ("--train-steps", "LIST", "fine-tuning steps (default {})"),
-        ("--train-lr", "LIST", "learning rates (AdamW; default {})"),
+        ("--train-lr", "LIST", "learning rates (AdamW; default {}: 0.1, 0.3 and 1 times the model's own "
+         "fine-tuning rate, 1e-4 for most, 1e-6 for blazepose)"),
         ("--train-weight-decay", "LIST", "weight decays (AdamW, decoupled; default {})"),
         ("--train-penalty", "LIST", "sparsity penalties on frame-to-frame change (default {})"),
         ("--train-truncation-aware", "LIST", "truncation in the training forward pass: off, on or off,on "
@@ -292,7 +293,7 @@ def train_space(args: argparse.Namespace, workload: Any, also_on: tuple[Any, ...
     frames follow the clip and skip the ``also_on`` segments of the same video."""
     from deltatune.cli.finetune import parse_frames
     from deltatune.errors import ConfigError
-    from deltatune.search.training import TrainSpace
+    from deltatune.search.training import TrainSpace, default_lrs
 
     given = {name: getattr(args, name.removeprefix("--").replace("-", "_")) for name in _TRAIN_DEFAULTS}
     if not args.train:
@@ -303,7 +304,8 @@ def train_space(args: argparse.Namespace, workload: Any, also_on: tuple[Any, ...
         return None
     text = {name: _TRAIN_DEFAULTS[name] if value is None else value for name, value in given.items()}
     kw = dict(
-        lr=_numbers(text["--train-lr"], "--train-lr"),
+        lr=(default_lrs(args.model, args.weights) if args.train_lr is None  # the model's own scale
+            else _numbers(args.train_lr, "--train-lr")),
         weight_decay=_numbers(text["--train-weight-decay"], "--train-weight-decay"),
         steps=_numbers(text["--train-steps"], "--train-steps", int),
         sparsity_penalty=_numbers(text["--train-penalty"], "--train-penalty"),

@@ -83,6 +83,21 @@ def _each(values: Sequence[Any], rule: Callable[[Any], Rule]) -> Rule:
     return ",".join(map(str, bad)), not bad, rule(1)[2]
 
 
+#: The default ``--train-lr`` levels, as multiples of the model's own fine-tuning rate (:func:`default_lrs`).
+LR_LEVELS = (0.1, 0.3, 1.0)
+
+
+def default_lrs(model: str, weights: str | None = "default") -> tuple[float, ...]:
+    """The learning rates a ``--train`` search samples when none are given: :data:`LR_LEVELS` times the
+    model's own fine-tuning rate (:func:`deltatune.train.finetune.default_lr`). That is 1e-5, 3e-5 and 1e-4
+    for most models, and 1e-7, 3e-7 and 1e-6 for ``blazepose``, whose weights one step at 1e-5 or more
+    wrecks (every trial of the general levels was pruned as a blown-up fine-tune)."""
+    from deltatune.train.finetune import default_lr
+
+    own = default_lr(model, str(weights))
+    return tuple(float(f"{k * own:.12g}") for k in LR_LEVELS)  # 3e-05, not 2.9999999999999997e-05
+
+
 @dataclass(frozen=True)
 class TrainSpace:
     """The training hyperparameters a trial samples (categorical levels, so that trials share weights).
