@@ -249,14 +249,6 @@ def design_change(url: str, spec: StudySpec) -> str | None:
     )
 
 
-def stored_yet(url: str) -> bool:
-    """Whether ``url`` may hold a study already: a sqlite file that exists, or a server's database that
-    holds Optuna's tables (asked, not created)."""
-    if url_scheme(url) == "sqlite":
-        return sqlite_file(url).is_file()
-    return holds_tables(url)
-
-
 def stored_runs(url: str, name: str) -> dict[str, str] | None:
     """What study ``name`` holds of each run key: ``"finished"`` or ``"running"`` (a worker has it, or had
     it and died: a real run retries it once its heartbeat is stale); ``None`` when the storage or the study
@@ -264,7 +256,7 @@ def stored_runs(url: str, name: str) -> dict[str, str] | None:
     import optuna
     from optuna.trial import TrialState
 
-    if not stored_yet(url):
+    if not holds_tables(url):
         return None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:

@@ -121,10 +121,11 @@ def run(args: argparse.Namespace) -> int:
     for warning in spec.startup_notes():  # a design that compares random search with itself
         print(f"deltatune ablate: warning: {warning}", file=sys.stderr)
     if args.dry_run:  # what a real run would do: refuse a changed design, run only what is not finished
-        from deltatune.ablation.store import stored_runs, stored_yet
+        from deltatune.ablation.store import stored_runs
+        from deltatune.search.storage import holds_tables
 
         url = args.storage or default_storage(spec.name)
-        change = design_change(url, spec) if stored_yet(url) else None
+        change = design_change(url, spec) if holds_tables(url) else None
         stored = stored_runs(url, spec.name)
         status = ""
         if stored is not None:

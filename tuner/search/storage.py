@@ -95,9 +95,12 @@ def engine_url(url: str) -> str:
 
 
 def holds_tables(url: str) -> bool:
-    """Whether the database server at ``url`` holds Optuna's tables, asked without creating them
-    (opening an RDB storage creates them: a dry run would leave an empty schema behind). True when the
+    """Whether the RDB storage at ``url`` may hold studies, asked without creating anything (opening an
+    RDB storage creates its database file or Optuna's tables: a dry run or a reader would leave an empty
+    one behind): a sqlite file that exists, or a server database with Optuna's tables. True when the
     server cannot be asked: opening it then says why, in one line (:func:`open_rdb`)."""
+    if url_scheme(url) == "sqlite":
+        return sqlite_file(url).is_file()
     try:
         import sqlalchemy
 
@@ -112,14 +115,11 @@ def holds_tables(url: str) -> bool:
 
 def check_stored(url: str, label: str) -> None:
     """Before a command reads studies from the RDB storage at ``url``: one error, headed ``label``, when
-    there is nothing to read (a sqlite file that does not exist, a server database without Optuna's
-    tables). Opening it would create an empty database or schema, and the error would then be 'holds 0
-    studies'."""
-    if url_scheme(url) == "sqlite":
-        if not sqlite_file(url).is_file():
-            raise ConfigError(f"{label}: no such database file")
-    elif not holds_tables(url):
-        raise ConfigError(f"{label}: holds no studies (the database has no Optuna tables)")
+    there is nothing to read (:func:`holds_tables`). Opening it would create an empty database or schema,
+    and the error would then be 'holds 0 studies'."""
+    if not holds_tables(url):
+        raise ConfigError(f"{label}: no such database file" if url_scheme(url) == "sqlite" else
+                          f"{label}: holds no studies (the database has no Optuna tables)")
 
 
 def url_scheme(url: str) -> str:
