@@ -192,6 +192,23 @@ def quiet_storage_threads() -> None:
     threading.excepthook = hook
 
 
+def taken_by(study: Any, attr: str, key: object, number: int) -> int | None:
+    """The number of another trial of ``study`` whose user attribute ``attr`` is ``key`` and that finished,
+    or is running and is numbered below ``number``; None if there is none.
+
+    Trial ``number`` runs a queued piece of work named ``key`` (an ablation's run, a search's anchor). Two
+    processes can queue the same piece at the same moment (look-then-queue is not atomic); the copy that
+    finds another one finished, or running with a lower number, is a duplicate and should not run. Of two
+    copies running at once the lower-numbered one always runs."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        if t.number != number and t.user_attrs.get(attr) == key:
+            if t.state == TrialState.COMPLETE or t.number < number:
+                return int(t.number)
+    return None
+
+
 #: User attribute of a trial failed because the user interrupted the command that ran it (not a failure
 #: of the run: it does not count against a run's attempts).
 INTERRUPTED_ATTR = "interrupted"

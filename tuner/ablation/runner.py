@@ -43,6 +43,7 @@ from deltatune._workers import (
     on_interrupt,
     optimize_resilient,
     register_worker,
+    taken_by,
     worker_deaths,
 )
 from deltatune.ablation.spec import FACTORS, Run, Segment, StudySpec, field_location
@@ -258,7 +259,7 @@ def _work(
             trial.set_user_attr("idle", True)  # the queue ran dry between our check and ask()
             trial.study.stop()
             raise optuna.TrialPruned("no queued run")
-        if _taken_elsewhere(trial.study, key, trial.number):
+        if taken_by(trial.study, "run_key", key, trial.number) is not None:
             trial.set_user_attr("duplicate", True)
             raise optuna.TrialPruned("run already done or running elsewhere")
         try:
@@ -300,16 +301,6 @@ def _waiting(study: optuna.Study) -> bool:
     from optuna.trial import TrialState
 
     return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-
-
-def _taken_elsewhere(study: optuna.Study, key: str, number: int) -> bool:
-    from optuna.trial import TrialState
-
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
-        if t.number != number and t.user_attrs.get("run_key") == key:
-            if t.state == TrialState.COMPLETE or t.number < number:
-                return True
-    return False
 
 
 def _plan(

@@ -39,6 +39,7 @@ from deltatune._workers import (
     on_interrupt,
     optimize_resilient,
     register_worker,
+    taken_by,
     unowned,
     worker_deaths,
 )
@@ -954,22 +955,11 @@ def _run_anchors(
 
 
 def _duplicate_anchor(study: optuna.Study, key: object, number: int) -> int | None:
-    """The number of a trial of ``study`` that ran anchor ``key`` to the end, or is running it and is
-    numbered below ``number``; None if there is none, or ``key`` is None (trial ``number`` is no anchor).
-
-    Two searches starting one new study at the same moment can both find an anchor neither finished,
-    running nor queued, and both queue it (look-then-queue is not atomic, on PostgreSQL as on SQLite):
-    one of 8 trials went to a second copy. The copy with the higher number is pruned unrun when it
-    starts; of two copies running at once, the lower-numbered one always runs."""
-    from optuna.trial import TrialState
-
-    if key is None:
-        return None
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
-        if t.number != number and t.user_attrs.get("anchor") == key:
-            if t.state == TrialState.COMPLETE or t.number < number:
-                return t.number
-    return None
+    """The number of the trial of ``study`` that ran anchor ``key``, or runs it numbered below ``number``
+    (:func:`deltatune._workers.taken_by`); None if there is none, or ``key`` is None (trial ``number`` is no
+    anchor). Two searches starting one new study at the same moment can both queue an anchor: one of 8
+    trials went to a second copy. The later copy is pruned unrun when it starts."""
+    return None if key is None else taken_by(study, "anchor", key, number)
 
 
 def _duplicates(study: optuna.Study) -> int:
