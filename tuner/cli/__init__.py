@@ -107,7 +107,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     ``--help`` and every ``report`` that needs none of it)."""
     parser = _Parser(
         prog="deltatune",
-        description="DeltaCNN-style delta inference on CPU: convert, inspect, search thresholds, benchmark.",
+        description=(
+            "DeltaCNN-style delta inference on CPU: convert, inspect, search thresholds (and fine-tuning "
+            "settings), benchmark, and test ablation studies over repeated runs (significance, effect sizes, "
+            "equivalence, intervals, plots)."
+        ),
         epilog=examples_epilog(EXAMPLES),
         formatter_class=_HelpFormatter,
     )
