@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from deltatune.ablation import load_study
 from deltatune.ablation.execute import WorkerState, execute_run
 from deltatune.ablation.store import default_storage
+from deltatune.search.training import HopelessFinetune
 from tests.ablation.conftest import TINY_SEARCH, write_study
 
 #: a search tuned on the clip and on vtest@300 at once, with accumulation and a fixed fine-tune as factors
@@ -57,3 +60,30 @@ def test_an_also_on_search_scores_every_segment_with_the_runs_accumulation_and_w
 
     execute_run(state, runs["on", "0"])
     assert _settings(state) == {"vtest@0": (True, None), "vtest@300": (True, None)}
+
+
+#: a fixed fine-tune at a learning rate that blows it up (0.5: AdamW moves every weight by 0.5 a step)
+BLOWN_STUDY = TINY_SEARCH + """\
+streams = 1
+repeats = 1
+speed_repeats = 0
+
+[fixed]
+strategy = "random"
+trials = 1
+train_frames = "100:106"
+finetune_steps = 4
+sparsity_penalty = 1.0
+lr = 0.5
+"""
+
+
+def test_a_blown_up_fixed_fine_tune_tells_to_lower_the_study_files_lr(tmp_path: Path, results: Path) -> None:
+    """The run fails with the fine-tune's one-line reason, which names the study file's ``lr`` (it said
+    "lower --lr", an option ``deltatune ablate`` does not have)."""
+    spec = load_study(write_study(tmp_path, BLOWN_STUDY, "blown-fine-tune"))
+    state = WorkerState(spec, default_storage(spec.name))
+    said = (r"^fine-tuning hrnet_tiny blew up at step \d+ of 4 at the study file's lr 0.5 \(adam\): .*; "
+            r"lower the study file's lr \(hrnet_tiny's default is 0.0001\)$")
+    with pytest.raises(HopelessFinetune, match=said):
+        execute_run(state, spec.runs()[0])

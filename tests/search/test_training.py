@@ -140,9 +140,10 @@ def test_a_fine_tune_that_blows_up_is_hopeless_and_remembered(tmp_path: Path, re
                              sparsity_penalty=(1.0,), truncation_aware=(False,), batch_size=1, seed=12)
     cfg = space.config(TINY, lr=0.5, weight_decay=0.0, steps=4, sparsity_penalty=1.0, truncation_aware=False)
     trainer = Trainer(ev, budget=None)
-    with pytest.raises(HopelessFinetune, match=r"^fine-tuning hrnet_tiny blew up at step 2 of 4 at --lr 0.5 "
-                                               r"\(adam\): the objective is \d.*x that of a constant output"):
-        trainer.weights(cfg)
+    blew_up = (r"^fine-tuning hrnet_tiny blew up at step 2 of 4 at --train-lr 0.5 \(adam\): the objective is "
+               r"\d.*x that of a constant output; .*; lower --train-lr \(hrnet_tiny's default is 0.0001\)$")
+    with pytest.raises(HopelessFinetune, match=blew_up):
+        trainer.weights(cfg)  # the search's option: --lr is `deltatune finetune`'s
     assert not trainer.path(cfg).is_file() and trainer.trained == 1
     with pytest.raises(HopelessFinetune, match="blew up at step 2 of 4"):
         trainer.weights(cfg)  # remembered: not trained again
@@ -164,6 +165,28 @@ def test_a_search_whose_trials_were_all_pruned_says_so_and_what_to_change(
             "storage") in out, out
     assert "no feasible trial yet: every trial was pruned (the note below says why): add 0 to " \
            "--train-steps" in out and "lower --thr-range" not in out, out
+
+
+def test_a_search_whose_fine_tunes_blew_up_says_why_naming_its_own_option(
+    capsys: pytest.CaptureFixture[str], results: Path, vtest_path: Path
+) -> None:
+    """The blown-up fine-tune's reason reaches the summary and --json (it was only in each trial's
+    attribute), and it names --train-lr, the search's option (it said "lower --lr", finetune's)."""
+    argv = ["search", "--model", "hrnet_tiny", "--weights", "none", "--frames", "6", "--streams", "1",
+            "--trials", "2", "--speed", "macs", "--retime", "0", "--budget", "0", "--no-progress",
+            "--study", "blewup", "--train", "--train-steps", "4", "--train-lr", "0.5",
+            "--train-weight-decay", "0", "--train-penalty", "1", "--train-truncation-aware", "off",
+            "--train-batch", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    note = next(line for line in out.splitlines() if line.startswith("note: 2 trial(s) pruned"))
+    assert "; 2 blew up, as trial 0's: fine-tuning hrnet_tiny blew up at step 2 of 4 at --train-lr 0.5 " \
+           "(adam)" in note and note.endswith("; lower --train-lr (hrnet_tiny's default is 0.0001)"), note
+    assert " --lr" not in out, out
+    assert main([*argv, "--json"]) == 0  # more trials of the same configuration: remembered as blown up
+    notices = json.loads(capsys.readouterr().out)["notices"]
+    assert any("blew up, as trial 0's" in n and n.endswith("; lower --train-lr (hrnet_tiny's default is "
+                                                           "0.0001)") for n in notices), notices
 
 
 def test_the_timeout_stops_a_running_fine_tune_and_keeps_its_checkpoint(

@@ -287,7 +287,7 @@ def _fixed_finetune(state: WorkerState, run: Run, wl: Any) -> Weights:
         sparsity_penalty=float(spec.setting(p, "sparsity_penalty")),
         truncation_aware=bool(spec.setting(p, "truncation_aware")),
     )
-    return Trainer(state.evaluator(wl), budget=None).weights(cfg)
+    return Trainer(state.evaluator(wl), budget=None, lr_option="the study file's lr").weights(cfg)
 
 
 def _search_run(state: WorkerState, run: Run) -> RunOutcome:

@@ -67,7 +67,7 @@ from deltatune.search.storage import StorageSpec, check_heartbeat, marked_studie
 from deltatune.search.strategies import make_strategy, startup_warning, strategy_class
 from deltatune.search.study_workload import RANDOM_WEIGHTS_NOTICE, StudyWorkload
 from deltatune.search.training import ATTR as FINETUNE_ATTR
-from deltatune.search.training import HopelessFinetune, Trainer, TrainSpace
+from deltatune.search.training import DivergedFinetune, HopelessFinetune, Trainer, TrainSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -90,6 +90,8 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("minimize", "maximize")  # accuracy loss, speedup
 #: user attribute of a trial whose setting its worker had already scored (read from the memo)
 REPEAT_ATTR = "repeat"
+#: user attribute of a trial pruned because its fine-tune blew up (a lower --train-lr is the cure)
+DIVERGED_ATTR = "diverged"
 
 
 @dataclass(frozen=True)
@@ -647,6 +649,8 @@ def _worker(
                 key, state = trainer.weights(ft)
             except HopelessFinetune as exc:
                 trial.set_user_attr("pruned", str(exc))
+                if isinstance(exc, DivergedFinetune):
+                    trial.set_user_attr(DIVERGED_ATTR, True)
                 raise optuna.TrialPruned(str(exc)) from None
             finally:
                 trial.set_user_attr("finetune_s", round(time.perf_counter() - t0, 2))
@@ -1189,8 +1193,13 @@ def run_search(
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
               if DUPLICATE_ATTR not in t.user_attrs]  # a second copy of an anchor, pruned unrun
     if pruned:
-        notices.append(f"{len(pruned)} trial(s) pruned: a fine-tune that could not stay within the "
-                       "budget, or was cut off by --timeout (each trial's 'pruned' attribute says which)")
+        blew = [t for t in pruned if t.user_attrs.get(DIVERGED_ATTR)]
+        said = (f"{len(pruned)} trial(s) pruned: a fine-tune that blew up, could not stay within the budget, "
+                "or was cut off by --timeout (each trial's 'pruned' attribute says which)")
+        blew = [t for t in pruned if t.user_attrs.get(DIVERGED_ATTR)]
+        if blew:  # the one cause a lower learning rate cures: say it where the user reads
+            said += f"; {len(blew)} blew up, as trial {blew[0].number}'s: {blew[0].user_attrs['pruned']}"
+        notices.append(said)
     return SearchResult(
         study=settings.study_name,
         storage=spec.url,

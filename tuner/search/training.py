@@ -43,7 +43,16 @@ if TYPE_CHECKING:
 
     from deltatune.search.objective import Evaluator
 
-__all__ = ["TrainSpace", "Trainer", "HopelessFinetune", "OutOfTime", "finetune_of_attrs", "cache_dir", "ATTR"]
+__all__ = [
+    "TrainSpace",
+    "Trainer",
+    "HopelessFinetune",
+    "DivergedFinetune",
+    "OutOfTime",
+    "finetune_of_attrs",
+    "cache_dir",
+    "ATTR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,11 @@ DEFAULT_TRAIN_FRAMES = 40
 
 class HopelessFinetune(Exception):
     """A fine-tune that cannot give a feasible trial (its reason in the message)."""
+
+
+class DivergedFinetune(HopelessFinetune):
+    """A fine-tune whose objective blew up (:class:`~deltatune.train.finetune.FinetuneDiverged`): the one
+    hopeless kind that a lower learning rate cures, so the search names it in its summary."""
 
 
 class OutOfTime(HopelessFinetune):
@@ -252,6 +266,9 @@ class Trainer:
     seconds: dict[str, float] = field(default_factory=dict)
     #: fine-tunes run in this process (the weights not read from the cache)
     trained: int = 0
+    #: how the user sets the learning rate of these fine-tunes: a blown-up fine-tune's reason tells them to
+    #: lower it (``--train-lr`` in ``deltatune search --train``; a study file's fixed fine-tune: its ``lr``)
+    lr_option: str = "--train-lr"
 
     def key(self, cfg: FinetuneConfig) -> str:
         """Cache key of ``cfg`` on this evaluator's weights and windows."""
@@ -293,7 +310,9 @@ class Trainer:
         key, path = self.key(cfg), self.path(cfg)
         marker = path.with_suffix(f".hopeless-{self.budget}.json")
         if self.use_disk_cache and marker.is_file():
-            raise HopelessFinetune(json.loads(marker.read_text()).get("reason", "hopeless"))
+            said = json.loads(marker.read_text())
+            kind = DivergedFinetune if said.get("diverged") else HopelessFinetune
+            raise kind(said.get("reason", "hopeless"))
         if self.use_disk_cache and path.is_file():
             try:
                 return key, torch.load(path, map_location="cpu", weights_only=True)
@@ -327,16 +346,19 @@ class Trainer:
         try:
             try:
                 finetune(cfg, path, resume=self.use_disk_cache, progress=self.progress, workload=wl,
-                         on_step=check)
+                         on_step=check, lr_option=self.lr_option)
             except FinetuneDiverged as exc:  # as hopeless as a non-finite loss: the same seeds blow up again
-                raise HopelessFinetune(str(exc)) from None
+                raise DivergedFinetune(str(exc)) from None
         except OutOfTime:
             self.seconds[key] = time.perf_counter() - t0
             raise
         except HopelessFinetune as exc:
             self.seconds[key] = time.perf_counter() - t0
             if self.use_disk_cache:
-                atomic_write_text(marker, json.dumps({"reason": str(exc)}))
+                said: dict[str, Any] = {"reason": str(exc)}
+                if isinstance(exc, DivergedFinetune):
+                    said["diverged"] = True
+                atomic_write_text(marker, json.dumps(said))
                 path.with_name(path.name + ".ckpt").unlink(missing_ok=True)
             raise
         self.seconds[key] = time.perf_counter() - t0

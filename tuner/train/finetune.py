@@ -303,6 +303,7 @@ def finetune(
     workload: Any = None,
     stop_after: int | None = None,
     on_step: Callable[[int, float, nn.Module], None] | None = None,
+    lr_option: str = "--lr",
 ) -> FinetuneResult:
     """Fine-tune ``cfg.model`` on consecutive frames (see the module doc) and write the weights to ``out``.
 
@@ -310,7 +311,9 @@ def finetune(
     :class:`~deltatune.workload.Workload`) skips decoding. ``stop_after`` ends the run after that many
     steps in total without writing final weights (an interrupted run, for tests). ``on_step(step, loss,
     model)`` is called after every step with the model being trained; an exception it raises stops the run
-    (the last checkpoint stays; no final weights are written).
+    (the last checkpoint stays; no final weights are written). ``lr_option``: how the caller's user sets
+    the learning rate (``--lr`` for ``deltatune finetune``, ``--train-lr`` for a ``--train`` search, a
+    study file's ``lr``), named by :class:`FinetuneDiverged`'s message, which tells them to lower it.
     """
     from tqdm.auto import tqdm
 
@@ -410,10 +413,10 @@ def finetune(
         if not losses:  # no step taken: the weights are the original ones, the rate is not the cause
             hint = "that is the original weights' objective on these frames: check the video and --weights"
         else:
-            hint = f"lower --lr ({cfg.model}'s default is {own:g})" if cfg.lr > own else "lower --lr"
+            hint = f"lower {lr_option}" + (f" ({cfg.model}'s default is {own:g})" if cfg.lr > own else "")
         raise FinetuneDiverged(
-            f"fine-tuning {cfg.model} blew up {where} at --lr {cfg.lr:g} ({cfg.optimizer}): {what}; no "
-            f"weights written to {out}; {hint}"
+            f"fine-tuning {cfg.model} blew up {where} at {lr_option} {cfg.lr:g} ({cfg.optimizer}): {what}; "
+            f"no weights written to {out}; {hint}"
         )
 
     try:
