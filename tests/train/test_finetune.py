@@ -270,14 +270,19 @@ def test_a_blown_up_fine_tune_stops_with_one_line_and_writes_no_weights(
 ) -> None:
     """Finite but wrecked (AdamW at 1e-4 on blazepose: final weights further from the original's output
     than a constant is, on step 1's frame pairs) and exploding (SGD: 2e7 at step 3, 1e19 later) runs are
-    refused in one line each; nothing is written where the weights go."""
+    refused in one line each; nothing is written where the weights go, and the checkpoint of the wrecked
+    run is removed (it was left behind: resumed with more steps it continued from the lost weights and
+    wrote them, objective 0.0167 -> 5877)."""
     cfg = FinetuneConfig(model="blazepose", frames=4, steps=2, batch_size=1, sparsity_penalty=0.1, lr=1e-4)
+    adam = tmp_path / "adam.pt"
     with pytest.raises(FinetuneDiverged, match=r"^fine-tuning blazepose blew up by the end of its 2 steps .* "
                        r"at --lr 0.0001 \(adam\): the objective is 1.\d+e\+04 \(step 1: 0.0167\), its "
-                       r"distillation part 1.\d+x that of a constant output; no weights written to .*; lower "
-                       r"--lr \(blazepose's default is 1e-06\)$"):
-        finetune(cfg, tmp_path / "adam.pt", workload=blazepose_workload)
-    assert not (tmp_path / "adam.pt").exists()
+                       r"distillation part 1.\d+x that of a constant output; no weights written to "
+                       f"{re.escape(str(adam))}, and its checkpoint {re.escape(str(adam))}.ckpt removed "
+                       r"\(a resume would repeat the blow-up\); lower --lr \(blazepose's default is "
+                       r"1e-06\)$"):
+        finetune(cfg, adam, workload=blazepose_workload)
+    assert not adam.exists() and not Path(f"{adam}.ckpt").exists()
     out = tmp_path / "sgd.pt"
     argv = ["finetune", "--model", "blazepose", "--frames", "0:4", "--steps", "5", "--batch-size", "1",
             "--optimizer", "sgd", "--lr", "1e-4", "--sparsity-penalty", "0.1", "--threads", "1",
@@ -300,8 +305,22 @@ def test_a_non_finite_objective_stops_the_run_at_once(tmp_path, tiny_workload) -
     frames = tiny_workload.frames.clone()
     frames[:, :, :, 0, 0] = float("nan")
     wl = Workload("hrnet_tiny", tiny_workload.model, tiny_workload.info, frames, "vtest", [], "", True)
+    other = tmp_path / "x.pt.ckpt"
+    other.write_bytes(b"another run's checkpoint")  # not this run's: a blow-up leaves it alone
     with pytest.raises(FinetuneDiverged, match=r"blew up at step 1 of 6 at --lr 0.003 \(adam\): the "
                        r"objective is nan; no weights written to .*x.pt; that is the original weights' "
                        r"objective on these frames: check the video and --weights$"):
         finetune(_cfg(sparsity_penalty=0.1), tmp_path / "x.pt", workload=wl)
-    assert not (tmp_path / "x.pt").exists()
+    assert not (tmp_path / "x.pt").exists() and other.read_bytes() == b"another run's checkpoint"
+
+
+def test_a_run_that_blows_up_after_a_checkpoint_removes_it(tmp_path, tiny_workload) -> None:
+    """A run that saved a checkpoint and then blew up removes it: resumed with its settings it repeats the
+    same seeded steps into the same blow-up, and a lower --lr cannot resume it (another configuration)."""
+    cfg = _cfg(lr=0.5, sparsity_penalty=1.0, checkpoint_every=1)
+    out = tmp_path / "x.pt"
+    said = (r"blew up at step [2-6] of 6 at --lr 0.5 .*; no weights written to .*x.pt, and its checkpoint "
+            r".*x.pt.ckpt removed \(a resume would repeat the blow-up\); lower --lr")
+    with pytest.raises(FinetuneDiverged, match=said):
+        finetune(cfg, out, workload=tiny_workload)
+    assert not out.exists() and not Path(f"{out}.ckpt").exists()

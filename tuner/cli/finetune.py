@@ -21,7 +21,8 @@ DESCRIPTION = (
     "checkpoints go to OUT.ckpt (atomic; --resume continues exactly); the weights go to OUT, loadable "
     "with --weights OUT by every other command. Batch-norm statistics stay frozen. The learning rate "
     "defaults to the model's own (1e-4; blazepose's weights need 1e-6). A run whose objective blows up "
-    "(not finite, or far beyond a constant output's) stops with one line and writes no weights."
+    "(not finite, or far beyond a constant output's) stops with one line, writes no weights and removes "
+    "OUT.ckpt (a resume would repeat the blow-up)."
 )
 
 #: Command lines shown at the end of ``--help`` (each parsed by a test).

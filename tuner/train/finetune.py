@@ -31,6 +31,9 @@ own keypoints lost; gradient clipping does not help, as AdamW's step does not sc
 A run that blows up stops with :class:`FinetuneDiverged` and writes no weights: a step whose objective is
 not finite or whose distillation loss reaches :data:`EXPLODED_RATIO` times a constant output's
 (:func:`constant_output_loss`), or final weights at :data:`LOST_RATIO` times it on step 1's frame pairs.
+It removes the checkpoint it wrote or resumed from, too: resumed with the same settings, that checkpoint
+repeats the same seeded steps into the same blow-up (or, with more ``--steps``, continues from lost
+weights), and with a lower rate it is refused as another configuration, so it can only mislead.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ LOST_RATIO = 1.0
 
 class FinetuneDiverged(DeltatuneError):
     """The fine-tuning objective blew up (not finite, or its distillation part far beyond a constant
-    output's): the run stopped there and wrote no weights."""
+    output's): the run stopped there, wrote no weights and removed its checkpoint."""
 
 
 def default_lr(model: str, weights: str = "default") -> float:
@@ -350,6 +353,7 @@ def finetune(
     opt = _make_optimizer(cfg, params)
     step, losses, dl, sp = 0, [], [], []
     resumed_at = 0
+    owns_ckpt = False  # whether ckpt holds this run's state (resumed from, or saved): a blow-up removes it
     if resume and ckpt.is_file():
         blob = load_checkpoint(ckpt, cfg.to_json(), "fine-tuning", may_differ=("steps", "checkpoint_every"))
         check_not_past(ckpt, int(blob["step"]), cfg.steps, "steps", "--steps")
@@ -357,8 +361,11 @@ def finetune(
         opt.load_state_dict(blob["optimizer"])
         step = resumed_at = int(blob["step"])
         losses, dl, sp = list(blob["losses"]), list(blob["distill"]), list(blob["sparsity"])
+        owns_ckpt = True
 
     def save() -> None:
+        nonlocal owns_ckpt
+        owns_ckpt = True
         atomic_torch_save(
             {
                 "config": cfg.to_json(),
@@ -414,9 +421,13 @@ def finetune(
             hint = "that is the original weights' objective on these frames: check the video and --weights"
         else:
             hint = f"lower {lr_option}" + (f" ({cfg.model}'s default is {own:g})" if cfg.lr > own else "")
+        removed = ""
+        if owns_ckpt:  # see the module doc: no later run can use it
+            ckpt.unlink(missing_ok=True)
+            removed = f", and its checkpoint {ckpt} removed (a resume would repeat the blow-up)"
         raise FinetuneDiverged(
             f"fine-tuning {cfg.model} blew up {where} at {lr_option} {cfg.lr:g} ({cfg.optimizer}): {what}; "
-            f"no weights written to {out}; {hint}"
+            f"no weights written to {out}{removed}; {hint}"
         )
 
     try:
