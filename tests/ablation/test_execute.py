@@ -87,3 +87,33 @@ def test_a_blown_up_fixed_fine_tune_tells_to_lower_the_study_files_lr(tmp_path: 
             r"lower the study file's lr \(hrnet_tiny's default is 0.0001\)$")
     with pytest.raises(HopelessFinetune, match=said):
         execute_run(state, spec.runs()[0])
+
+
+#: a fixed fine-tune of blazepose that sets no learning rate (1e-4, the studies' rate before, wrecked it)
+BLAZEPOSE_STUDY = """\
+[study]
+name = "{name}"
+kind = "search"
+model = "blazepose"
+frames = 6
+streams = 1
+repeats = 1
+speed_repeats = 0
+
+[fixed]
+strategy = "random"
+trials = 1
+train_frames = "100:104"
+finetune_steps = 2
+sparsity_penalty = 0.1
+"""
+
+
+def test_an_unset_lr_fine_tunes_at_the_models_own_rate(tmp_path: Path, results: Path) -> None:
+    """A study's fixed fine-tune without ``lr`` ran at 1e-4 whatever the model: blazepose's weights blew up
+    ("the objective is 9.9e+04 (step 1: 0.0036), its distillation part 2.82x that of a constant output")
+    and every run failed. It runs at the model's own rate (1e-6), as ``deltatune finetune`` does, and the
+    run records the rate it ran."""
+    spec = load_study(write_study(tmp_path, BLAZEPOSE_STUDY, "blazepose-own-lr"))
+    out = execute_run(WorkerState(spec, default_storage(spec.name)), spec.runs()[0])
+    assert out.finetune is not None and out.finetune["lr"] == 1e-6 and out.finetune["steps"] == 2

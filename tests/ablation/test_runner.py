@@ -245,7 +245,12 @@ def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> N
         'sparsity_penalty = 1.0\nlr = 0.003\n'
         '[factors]\nweight_decay = [0.0, 1.0]\nfinetune_steps = [2]\n'
     )
-    res = _run_once(tmp_path, text, "abl-train", 2)[2]
+    _, stored, res = _run_once(tmp_path, text, "abl-train", 2)
+    # each run records its fine-tune's settings (a resumed study compares their rate, see test_store)
+    done = stored.get_trials(states=(TrialState.COMPLETE,))
+    recorded = sorted((f["lr"], f["weight_decay"], f["steps"])
+                      for f in (t.user_attrs["provenance"]["finetune"] for t in done))
+    assert recorded == [(0.003, 0.0, 2), (0.003, 1.0, 2)]
     assert set(res.observations["scored_on"]) == {"vtest@300"}
     assert res.observations["value"].notna().all()
     # the two weight decays gave two fine-tunes: different networks, so different scores of the same seed
@@ -259,7 +264,7 @@ def test_training_hyperparameters_as_factors(tmp_path: Path, results: Path) -> N
     inner = optuna.load_study(study_name=f"{spec.name}.{spec.runs()[0].key}",
                               storage=default_storage(spec.name))
     assert all("train.steps" in t.params for t in inner.trials)
-    assert len(runs) == 1
+    assert len(runs) == 1 and runs[0].user_attrs["provenance"]["finetune"] is None  # no fixed fine-tune
 
 
 def test_key_frames_on_change_as_a_factor(tmp_path: Path, results: Path) -> None:

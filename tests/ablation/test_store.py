@@ -133,3 +133,54 @@ def test_a_report_of_a_search_study_whose_tpe_runs_are_random_search_notes_it(tm
     open_ablation(url, spec, heartbeat=None)
     results = load_results(optuna.load_study(study_name="s4", storage=url), spec)
     assert any(n.startswith("strategy tpe with 4 trial(s)") for n in results.notes)
+
+
+FINE_TUNED = """\
+[study]
+name = "rate"
+kind = "search"
+model = "{model}"
+frames = 6
+streams = 1
+seeds = [0, 1]
+
+[fixed]
+finetune_steps = 2
+sparsity_penalty = 0.1
+"""
+
+
+def _stored_run(url: str, text: str, provenance: dict) -> None:
+    """Store ``text``'s design with its first run finished, recording ``provenance`` as a version of
+    deltatune stored it (a run stored before runs recorded their fine-tune has no ``finetune`` key)."""
+    import optuna
+
+    spec = parse_study(text, path="rate.toml")
+    study = open_ablation(url, spec, heartbeat=None)
+    study.add_trial(optuna.trial.create_trial(
+        value=1.0, user_attrs={"run_key": spec.runs()[0].key, "provenance": provenance}))
+
+
+def test_runs_fine_tuned_at_the_old_default_rate_are_not_mixed_with_runs_at_the_models_own(
+    tmp_path: Path,
+) -> None:
+    """A study's unset ``lr`` meant 1e-4 for every model; now it is the model's own rate. A blazepose study
+    whose runs fine-tuned at 1e-4 would have taken new runs at 1e-6 into the same cells (the study file,
+    its fingerprint and the run keys read the same): resuming it is refused. Runs that recorded the rate
+    they ran are compared by it; hrnet's own rate is 1e-4, so its stored studies resume as before."""
+    from deltatune.ablation.store import FINETUNE_KEY
+
+    text = FINE_TUNED.format(model="blazepose")
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    _stored_run(old, text, {"deltatune": "0.x"})  # no record: it ran 1e-4
+    with pytest.raises(ConfigError, match=r"^study 'rate' in .*old.db: its finished run \w+ fine-tuned at lr "
+                       r"0.0001, its runs would now at 1e-06 \(an unset lr is blazepose's own rate now, "
+                       r"0.0001 before\): use a new name, or another --storage, so that no cell mixes runs "
+                       r"of two learning rates$"):
+        open_ablation(old, parse_study(text, path="rate.toml"), heartbeat=None)
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    _stored_run(new, text, {FINETUNE_KEY: {"lr": 1e-6}})
+    open_ablation(new, parse_study(text, path="rate.toml"), heartbeat=None)  # the same rate: resumed
+    hrnet = FINE_TUNED.format(model="hrnet")
+    _stored_run(f"sqlite:///{tmp_path / 'hrnet.db'}", hrnet, {"deltatune": "0.x"})
+    open_ablation(f"sqlite:///{tmp_path / 'hrnet.db'}", parse_study(hrnet, path="rate.toml"), heartbeat=None)

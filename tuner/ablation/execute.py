@@ -23,6 +23,7 @@ seconds, and runs of one study share workloads.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -43,8 +44,9 @@ from deltatune.errors import ConfigError
 
 if TYPE_CHECKING:
     from deltatune.delta.thresholds import ThresholdFile
+    from deltatune.train.finetune import FinetuneConfig
 
-__all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run"]
+__all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run", "fixed_finetune_config"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,9 @@ class RunOutcome:
     #: weights_fingerprint`; ``None``: a detection run, which trains its own), so that a resumed study can
     #: tell a weights file that changed on disk since its finished runs
     weights: str | None = None
+    #: the settings of a search run's fixed fine-tune (``FinetuneConfig.to_json``, its learning rate
+    #: resolved; ``None``: the original weights), so that a resumed study can tell runs made at another rate
+    finetune: dict[str, Any] | None = None
 
 
 def _num(v: Any) -> float | None:
@@ -271,22 +276,32 @@ def train_space(spec: StudySpec, p: Any, wl: Any, seed: int, **kw: Any) -> Any:
     return space
 
 
-def _fixed_finetune(state: WorkerState, run: Run, wl: Any) -> Weights:
-    """The run's fixed fine-tune (``finetune_steps > 0``), computed once and cached; else the original."""
-    from deltatune.search.training import Trainer
-
-    spec, p = state.spec, run.point
+def fixed_finetune_config(spec: StudySpec, run: Run, wl: Any) -> FinetuneConfig | None:
+    """The settings of ``run``'s fixed fine-tune (``finetune_steps > 0``; ``None``: it runs the original
+    weights). An unset ``lr`` is the model's own fine-tuning rate
+    (:func:`~deltatune.train.finetune.default_lr`), as in ``deltatune finetune`` and ``search --train``:
+    one rate for every model wrecked blazepose's weights (1e-4; its own is 1e-6)."""
+    p = run.point
     steps = int(spec.setting(p, "finetune_steps"))
     if steps == 0:
-        return ORIGINAL
-    cfg = train_space(spec, p, wl, run.seed).config(
+        return None
+    lr = spec.setting(p, "lr")
+    return train_space(spec, p, wl, run.seed).config(
         wl,
         steps=steps,
-        lr=float(spec.setting(p, "lr")),
+        **({} if lr is None else {"lr": float(lr)}),  # None: the config's own default, the model's rate
         weight_decay=float(spec.setting(p, "weight_decay")),
         sparsity_penalty=float(spec.setting(p, "sparsity_penalty")),
         truncation_aware=bool(spec.setting(p, "truncation_aware")),
     )
+
+
+def _fixed_finetune(state: WorkerState, cfg: FinetuneConfig | None, wl: Any) -> Weights:
+    """The weights of fixed fine-tune ``cfg``, computed once and cached; ``None``: the original."""
+    from deltatune.search.training import Trainer
+
+    if cfg is None:
+        return ORIGINAL
     return Trainer(state.evaluator(wl), budget=None, lr_option="the study file's lr").weights(cfg)
 
 
@@ -299,7 +314,9 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     ev = state.evaluator(wl)
     accumulate = bool(spec.setting(p, "accumulate"))
     train = bool(spec.setting(p, "train"))  # with finetune_steps > 0 refused by the study file's parser
-    fixed = _fixed_finetune(state, run, wl)
+    fixed_cfg = fixed_finetune_config(spec, run, wl)
+    fixed = _fixed_finetune(state, fixed_cfg, wl)
+    recorded = None if fixed_cfg is None else json.loads(fixed_cfg.to_json())
     timeout = float(spec.setting(p, "timeout"))
     settings = SearchSettings(
         workload=wl,
@@ -367,7 +384,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             obs.speed = timed.speed
         elif spec.speed_repeats > 0:
             obs.metrics["measured_speedup"] = math.nan
-        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev))
+        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev), finetune=recorded)
     # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
     observations: list[Observation] = []
     own = {"tuning": (wl, "tune"), "held-out": (wl, "heldout")}
@@ -390,7 +407,8 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
                 weights=weights,
             )
         )
-    return RunOutcome(observations, config=config, front=front, weights=state.weights_of(ev))
+    return RunOutcome(observations, config=config, front=front, weights=state.weights_of(ev),
+                      finetune=recorded)
 
 
 def _nan(v: Any) -> float:

@@ -49,6 +49,7 @@ from deltatune._workers import (
 from deltatune.ablation.spec import FACTORS, Run, Segment, StudySpec, field_location
 from deltatune.ablation.store import (
     DEFAULT_HEARTBEAT,
+    FINETUNE_KEY,
     WEIGHTS_KEY,
     complete_run_keys,
     default_storage,
@@ -271,7 +272,7 @@ def _work(
         trial.set_user_attr("config", out.config)
         trial.set_user_attr("front", [list(p) for p in out.front])
         trial.set_user_attr("provenance", {**prov, "pid": os.getpid(), "random_weights": out.random_weights,
-                                           WEIGHTS_KEY: out.weights})
+                                           WEIGHTS_KEY: out.weights, FINETUNE_KEY: out.finetune})
         done["n"] += 1
         return out.wall_s
 

@@ -56,6 +56,9 @@ DEFAULT_HEARTBEAT = 10.0
 #: the key of a run's ``provenance`` that holds the fingerprint of the weights it ran
 #: (:func:`~deltatune.delta.fingerprint.weights_fingerprint`)
 WEIGHTS_KEY = "weights_fingerprint"
+#: the key of a search run's ``provenance`` that holds the settings of its fixed fine-tune, learning rate
+#: resolved (``None``: the original weights; absent: a run stored before it was recorded)
+FINETUNE_KEY = "finetune"
 
 
 def default_storage(spec_name: str) -> str:
@@ -105,6 +108,7 @@ def stored_design(study: optuna.Study, spec: StudySpec, url: str) -> StudySpec |
     meta = study.user_attrs.get(META_KEY)
     _check_scoring(study, spec, url)
     _check_weights(study, spec, url)
+    _check_finetune_rate(study, spec, url)
     if not meta or meta.get("fingerprint") == spec.fingerprint():
         return None
     stored = StudySpec.from_dict(meta["spec"])
@@ -184,6 +188,43 @@ def _check_weights(study: optuna.Study, spec: StudySpec, url: str) -> None:
                 f"{spec.weights} with other weights (fingerprint {was}, now {now}): the file changed "
                 "since; restore it, or use a new name or another --storage, so that no cell mixes runs of "
                 "two weights"
+            )
+
+
+def _check_finetune_rate(study: optuna.Study, spec: StudySpec, url: str) -> None:
+    """Refuse to add runs to a search study whose finished runs fine-tuned at another learning rate than
+    its runs would now: an unset ``lr`` meant :data:`~deltatune.ablation.spec.STUDY_LR_BEFORE` for every
+    model before it meant the model's own rate (blazepose: 1e-6), and the study file, its fingerprint and
+    its runs' keys read the same either way, so the same cells would hold runs of two rates. A run records
+    the rate it ran (:data:`FINETUNE_KEY`); one stored before that ran ``STUDY_LR_BEFORE`` when the file
+    set none. A :class:`ConfigError` names the first such run."""
+    if spec.kind != "search":
+        return
+    from optuna.trial import TrialState
+
+    from deltatune.ablation.spec import STUDY_LR_BEFORE
+    from deltatune.train.finetune import default_lr
+
+    points = {r.key: r.point for r in spec.runs()}
+    own = default_lr(spec.model, "none" if spec.weights is None else str(spec.weights))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        point = points.get(str(t.user_attrs.get("run_key")))
+        if point is None or int(spec.setting(point, "finetune_steps")) == 0:
+            continue
+        set_to = spec.setting(point, "lr")
+        now = own if set_to is None else float(set_to)
+        prov = t.user_attrs.get("provenance") or {}
+        if FINETUNE_KEY in prov:
+            was = float((prov[FINETUNE_KEY] or {}).get("lr", now))
+        else:  # stored before runs recorded their fine-tune
+            was = STUDY_LR_BEFORE if set_to is None else now
+        if not math.isclose(was, now, rel_tol=1e-9):
+            why = "" if set_to is not None else (
+                f" (an unset lr is {spec.model}'s own rate now, {STUDY_LR_BEFORE:g} before)")
+            raise ConfigError(
+                f"study {spec.name!r} in {shown_url(url)}: its finished run {t.user_attrs.get('run_key')} "
+                f"fine-tuned at lr {was:g}, its runs would now at {now:g}{why}: use a new name, or another "
+                "--storage, so that no cell mixes runs of two learning rates"
             )
 
 
