@@ -9,6 +9,7 @@ import pytest
 
 from deltatune.ablation import load_study
 from deltatune.ablation.execute import WorkerState, execute_run
+from deltatune.ablation.spec import run_study_name
 from deltatune.ablation.store import default_storage
 from deltatune.search.training import HopelessFinetune
 from tests.ablation.conftest import TINY_SEARCH, write_study
@@ -117,3 +118,17 @@ def test_an_unset_lr_fine_tunes_at_the_models_own_rate(tmp_path: Path, results: 
     spec = load_study(write_study(tmp_path, BLAZEPOSE_STUDY, "blazepose-own-lr"))
     out = execute_run(WorkerState(spec, default_storage(spec.name)), spec.runs()[0])
     assert out.finetune is not None and out.finetune["lr"] == 1e-6 and out.finetune["steps"] == 2
+
+
+def test_a_train_search_samples_learning_rates_around_the_models_own(tmp_path: Path, results: Path) -> None:
+    """``train = on`` sampled 1e-5, 3e-5 and 1e-4 whatever the model, each of which wrecks blazepose
+    (``search --train`` samples 0.1, 0.3 and 1 times the model's own rate); the run records the levels."""
+    import optuna
+
+    text = BLAZEPOSE_STUDY.replace("finetune_steps = 2\n", "train = true\n")
+    spec = load_study(write_study(tmp_path, text, "blazepose-train-lr"))
+    out = execute_run(WorkerState(spec, default_storage(spec.name)), spec.runs()[0])
+    inner = optuna.load_study(study_name=run_study_name(spec.name, spec.runs()[0].key),
+                              storage=default_storage(spec.name))
+    assert [t.distributions["train.lr"].choices for t in inner.trials] == [(1e-7, 3e-7, 1e-6)]
+    assert out.train_lr == [1e-7, 3e-7, 1e-6]

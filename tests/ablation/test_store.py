@@ -184,3 +184,23 @@ def test_runs_fine_tuned_at_the_old_default_rate_are_not_mixed_with_runs_at_the_
     hrnet = FINE_TUNED.format(model="hrnet")
     _stored_run(f"sqlite:///{tmp_path / 'hrnet.db'}", hrnet, {"deltatune": "0.x"})
     open_ablation(f"sqlite:///{tmp_path / 'hrnet.db'}", parse_study(hrnet, path="rate.toml"), heartbeat=None)
+
+
+def test_runs_whose_search_sampled_the_old_learning_rates_are_not_mixed_with_new_ones(tmp_path: Path) -> None:
+    """A ``train = on`` run's search sampled 1e-5, 3e-5 and 1e-4 for every model; now the model's own
+    levels (blazepose: 1e-7, 3e-7, 1e-6). Resuming a blazepose study whose runs searched the old levels is
+    refused; hrnet's levels are the old ones, and runs that recorded theirs are compared by them."""
+    text = FINE_TUNED.format(model="blazepose").replace("finetune_steps = 2\n", "train = true\n")
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    _stored_run(old, text, {"deltatune": "0.x"})  # no record: the old levels
+    with pytest.raises(ConfigError, match=r"its finished run \w+ searched fine-tunes at lr 1e-05, 3e-05, "
+                       r"0.0001, its runs would now at 1e-07, 3e-07, 1e-06 \(blazepose's own scale\)"):
+        open_ablation(old, parse_study(text, path="rate.toml"), heartbeat=None)
+    from deltatune.ablation.store import TRAIN_LR_KEY
+
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    _stored_run(new, text, {TRAIN_LR_KEY: [1e-7, 3e-7, 1e-6]})
+    open_ablation(new, parse_study(text, path="rate.toml"), heartbeat=None)
+    hrnet = FINE_TUNED.format(model="hrnet").replace("finetune_steps = 2\n", "train = true\n")
+    _stored_run(f"sqlite:///{tmp_path / 'hrnet.db'}", hrnet, {"deltatune": "0.x"})
+    open_ablation(f"sqlite:///{tmp_path / 'hrnet.db'}", parse_study(hrnet, path="rate.toml"), heartbeat=None)

@@ -46,7 +46,14 @@ if TYPE_CHECKING:
     from deltatune.delta.thresholds import ThresholdFile
     from deltatune.train.finetune import FinetuneConfig
 
-__all__ = ["RunOutcome", "Observation", "WorkerState", "execute_run", "fixed_finetune_config"]
+__all__ = [
+    "RunOutcome",
+    "Observation",
+    "WorkerState",
+    "execute_run",
+    "fixed_finetune_config",
+    "study_train_lrs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,8 @@ class RunOutcome:
     #: the settings of a search run's fixed fine-tune (``FinetuneConfig.to_json``, its learning rate
     #: resolved; ``None``: the original weights), so that a resumed study can tell runs made at another rate
     finetune: dict[str, Any] | None = None
+    #: the learning rates a ``train = on`` run's search sampled (``None``: no such search), likewise
+    train_lr: list[float] | None = None
 
 
 def _num(v: Any) -> float | None:
@@ -296,6 +305,16 @@ def fixed_finetune_config(spec: StudySpec, run: Run, wl: Any) -> FinetuneConfig 
     )
 
 
+def study_train_lrs(spec: StudySpec) -> tuple[float, ...]:
+    """The learning rates a ``train = on`` run's search samples: ``search --train``'s default levels for the
+    study's model (:func:`~deltatune.search.training.default_lrs`, around its own fine-tuning rate; a study
+    file cannot set them). They were 1e-5, 3e-5 and 1e-4 for every model, every one of which wrecks
+    blazepose."""
+    from deltatune.search.training import default_lrs
+
+    return default_lrs(spec.model, spec.weights)
+
+
 def _fixed_finetune(state: WorkerState, cfg: FinetuneConfig | None, wl: Any) -> Weights:
     """The weights of fixed fine-tune ``cfg``, computed once and cached; ``None``: the original."""
     from deltatune.search.training import Trainer
@@ -317,6 +336,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     fixed_cfg = fixed_finetune_config(spec, run, wl)
     fixed = _fixed_finetune(state, fixed_cfg, wl)
     recorded = None if fixed_cfg is None else json.loads(fixed_cfg.to_json())
+    levels = study_train_lrs(spec) if train else None
     timeout = float(spec.setting(p, "timeout"))
     settings = SearchSettings(
         workload=wl,
@@ -330,7 +350,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
         tune_dilation=bool(spec.setting(p, "tune_dilation")),
         modes=(str(spec.setting(p, "mode")),),
         finish=True,
-        train=train_space(spec, p, wl, run.seed) if train else None,
+        train=train_space(spec, p, wl, run.seed, lr=levels) if levels else None,
         timeout=timeout if timeout > 0 else None,
         also_on=tuple(wl.on_segment(spec.local_segment(seg)) for seg in spec.also_on(p)),
         aggregate=str(spec.setting(p, "aggregate")),
@@ -384,7 +404,8 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             obs.speed = timed.speed
         elif spec.speed_repeats > 0:
             obs.metrics["measured_speedup"] = math.nan
-        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev), finetune=recorded)
+        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev), finetune=recorded,
+                          train_lr=None if levels is None else list(levels))
     # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
     observations: list[Observation] = []
     own = {"tuning": (wl, "tune"), "held-out": (wl, "heldout")}
@@ -408,7 +429,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             )
         )
     return RunOutcome(observations, config=config, front=front, weights=state.weights_of(ev),
-                      finetune=recorded)
+                      finetune=recorded, train_lr=None if levels is None else list(levels))
 
 
 def _nan(v: Any) -> float:

@@ -50,6 +50,7 @@ from deltatune.ablation.spec import FACTORS, Run, Segment, StudySpec, field_loca
 from deltatune.ablation.store import (
     DEFAULT_HEARTBEAT,
     FINETUNE_KEY,
+    TRAIN_LR_KEY,
     WEIGHTS_KEY,
     complete_run_keys,
     default_storage,
@@ -272,7 +273,8 @@ def _work(
         trial.set_user_attr("config", out.config)
         trial.set_user_attr("front", [list(p) for p in out.front])
         trial.set_user_attr("provenance", {**prov, "pid": os.getpid(), "random_weights": out.random_weights,
-                                           WEIGHTS_KEY: out.weights, FINETUNE_KEY: out.finetune})
+                                           WEIGHTS_KEY: out.weights, FINETUNE_KEY: out.finetune,
+                                           TRAIN_LR_KEY: out.train_lr})
         done["n"] += 1
         return out.wall_s
 

@@ -59,6 +59,11 @@ WEIGHTS_KEY = "weights_fingerprint"
 #: the key of a search run's ``provenance`` that holds the settings of its fixed fine-tune, learning rate
 #: resolved (``None``: the original weights; absent: a run stored before it was recorded)
 FINETUNE_KEY = "finetune"
+#: the key of a ``train = on`` run's ``provenance`` that holds the learning rates its search sampled
+#: (``None``: no such search; absent: a run stored before they were recorded)
+TRAIN_LR_KEY = "train_lr"
+#: the learning rates every ``train = on`` run sampled before they followed the model's own rate
+TRAIN_LR_BEFORE = (1e-5, 3e-5, 1e-4)
 
 
 def default_storage(spec_name: str) -> str:
@@ -194,22 +199,41 @@ def _check_weights(study: optuna.Study, spec: StudySpec, url: str) -> None:
 def _check_finetune_rate(study: optuna.Study, spec: StudySpec, url: str) -> None:
     """Refuse to add runs to a search study whose finished runs fine-tuned at another learning rate than
     its runs would now: an unset ``lr`` meant :data:`~deltatune.ablation.spec.STUDY_LR_BEFORE` for every
-    model before it meant the model's own rate (blazepose: 1e-6), and the study file, its fingerprint and
-    its runs' keys read the same either way, so the same cells would hold runs of two rates. A run records
-    the rate it ran (:data:`FINETUNE_KEY`); one stored before that ran ``STUDY_LR_BEFORE`` when the file
-    set none. A :class:`ConfigError` names the first such run."""
+    model before it meant the model's own rate (blazepose: 1e-6), and a ``train = on`` run's search
+    sampled :data:`TRAIN_LR_BEFORE` before it sampled the model's own levels; the study file, its
+    fingerprint and its runs' keys read the same either way, so the same cells would hold runs of two
+    rates. A run records the rate it ran (:data:`FINETUNE_KEY`) and the rates its search sampled
+    (:data:`TRAIN_LR_KEY`); one stored before that ran the old ones. A :class:`ConfigError` names the
+    first such run."""
     if spec.kind != "search":
         return
     from optuna.trial import TrialState
 
+    points = {r.key: r.point for r in spec.runs()}
+    done = [(t, points[str(t.user_attrs.get("run_key"))])
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if str(t.user_attrs.get("run_key")) in points]
+    done = [(t, p) for t, p in done if spec.setting(p, "train") or int(spec.setting(p, "finetune_steps"))]
+    if not done:  # no finished run fine-tuned: nothing to compare (and no model code to import)
+        return
+    from deltatune.ablation.execute import study_train_lrs
     from deltatune.ablation.spec import STUDY_LR_BEFORE
     from deltatune.train.finetune import default_lr
 
-    points = {r.key: r.point for r in spec.runs()}
     own = default_lr(spec.model, "none" if spec.weights is None else str(spec.weights))
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        point = points.get(str(t.user_attrs.get("run_key")))
-        if point is None or int(spec.setting(point, "finetune_steps")) == 0:
+    levels = study_train_lrs(spec)
+    for t, point in done:
+        if spec.setting(point, "train"):
+            sampled = (t.user_attrs.get("provenance") or {}).get(TRAIN_LR_KEY, TRAIN_LR_BEFORE)
+            if [float(v) for v in sampled] != list(levels):
+                then, now_at = (", ".join(f"{v:g}" for v in vs) for vs in (sampled, levels))
+                key = t.user_attrs.get("run_key")
+                raise ConfigError(
+                    f"study {spec.name!r} in {shown_url(url)}: its finished run {key} searched fine-tunes at "
+                    f"lr {then}, its runs would now at {now_at} ({spec.model}'s own scale): use a new name, "
+                    "or another --storage, so that no cell mixes runs of two learning rates"
+                )
+        if int(spec.setting(point, "finetune_steps")) == 0:
             continue
         set_to = spec.setting(point, "lr")
         now = own if set_to is None else float(set_to)
