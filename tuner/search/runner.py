@@ -1193,7 +1193,6 @@ def run_search(
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
               if DUPLICATE_ATTR not in t.user_attrs]  # a second copy of an anchor, pruned unrun
     if pruned:
-        blew = [t for t in pruned if t.user_attrs.get(DIVERGED_ATTR)]
         said = (f"{len(pruned)} trial(s) pruned: a fine-tune that blew up, could not stay within the budget, "
                 "or was cut off by --timeout (each trial's 'pruned' attribute says which)")
         blew = [t for t in pruned if t.user_attrs.get(DIVERGED_ATTR)]
