@@ -60,3 +60,23 @@ def test_names_from_the_data_read_as_written(tmp_path: Path) -> None:
     for name in ("opt&lt;b&gt;", "&lt;i&gt;x&lt;/i&gt;", "lr*2 _raw_"):
         assert name in html, name
     assert "[0." in text and "\\[" not in text.replace("![", "")  # intervals stay readable in the file
+
+
+def test_metrics_whose_names_share_a_slug_get_a_figure_each(tmp_path: Path) -> None:
+    """Figure files are named after slugs of the metric and factor names; "精度" and "损失" (accuracy, loss)
+    both slug to "x", and "mAP" and "map" to "map". Each section links a file of its own, holding its own
+    plot: the same file linked from two sections held the last metric's plot in both."""
+    table = tmp_path / "runs.csv"
+    rows = [f"{s},{lr},{50 + s + 3 * (lr == '0.01')},{1 - 0.1 * s},{20 + 4 * s},{-s + 2 * (lr == '0.1')}"
+            for s in range(4) for lr in ("0.1", "0.01", "0.001")]
+    table.write_text("seed,学习率,精度,损失,mAP,map\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    md = tmp_path / "r.md"
+    write_report(read_results_table(table, factors=["学习率"]), html=None, markdown=md, aso_iterations=20)
+    images = _images(md.read_text(encoding="utf-8"))
+    srcs = [urllib.parse.unquote(src) for src, _ in images]
+    assert len(images) >= 4 and len(set(srcs)) == len(srcs), srcs
+    for metric in ("精度", "损失", "mAP", "map"):  # each metric's box plot is a file of its own
+        (box,) = [s for s, (_, a) in zip(srcs, images, strict=True) if a.startswith(f"{metric} per 学习率")]
+        assert (tmp_path / box).is_file()
+    pngs = [(tmp_path / s).read_bytes() for s in srcs]
+    assert len(set(pngs)) == len(pngs)  # four different plots, none written over another

@@ -11,7 +11,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from deltatune.report._mpl import plain_text, pyplot
@@ -691,6 +691,29 @@ def build_document(results: AblationResults, analysis: Analysis) -> list[Block]:
     if notes:
         out += [Heading(2, "Notes"), Bullets(tuple(notes))]
     out += [Heading(2, "How to read this report"), Terms(terms)]
+    return _unique_figure_names(out)
+
+
+def _unique_figure_names(blocks: list[Block]) -> list[Block]:
+    """``blocks`` with each figure's file name made unique (``box_x.png``, ``box_x-2.png``, ...).
+
+    Names are slugs of metric and factor names, and names that differ only in case or in characters a
+    slug drops (``mAP`` and ``map``; ``精度`` and ``损失``, both ``x``) share a slug: without this, the
+    Markdown report would write both figures to one file, the second over the first, and link that one
+    file from both sections.
+    """
+    taken: set[str] = set()
+    out: list[Block] = []
+    for b in blocks:
+        if isinstance(b, Figure):
+            stem, dot, ext = b.name.rpartition(".")
+            name, k = b.name, 1
+            while name.lower() in taken:  # case-insensitive, as some file systems compare names
+                k += 1
+                name = f"{stem}-{k}{dot}{ext}"
+            taken.add(name.lower())
+            b = b if name == b.name else replace(b, name=name)
+        out.append(b)
     return out
 
 
