@@ -414,3 +414,55 @@ def test_run_names_repeated_under_every_seed_are_runs_of_their_seed(tmp_path: Pa
         f"{s},r{i},{m},{0.5 + 0.1 * i}" for s in range(4) for i, m in enumerate("ab")) + "\n")
     res = read_results_table(wide, factors=["method"])
     assert res.completed_runs == 8 and dict(res.setup)["runs"] == "8"
+
+
+def _speedups(path: Path, header: str, values: list[float]) -> Path:
+    """Two learning rates over three seeds, one speed-up column named ``header``."""
+    rows = [f"{s},{lr},{v}" for (s, lr), v in zip([(s, lr) for lr in ("0.1", "0.01") for s in range(3)],
+                                                   values, strict=True)]
+    path.write_text(f"seed,lr,{header}\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("header", ["speedup", "Speedup", "MAC Speedup", "mac_speed-up", "SpeedUp"])
+def test_a_speedup_column_in_any_spelling_gets_geometric_means(tmp_path: Path, header: str) -> None:
+    """A speed-up is a ratio: its levels get the geometric mean and the t interval of the logs. A column
+    headed ``Speedup`` (as a spreadsheet heads it) got the arithmetic mean and a plain t interval, and
+    ``MAC Speedup`` another summary than ``MAC speedup``."""
+    from scipy import stats
+
+    values = [1.5, 2.0, 4.0, 1.1, 1.3, 1.2]
+    a = analyse(read_results_table(_speedups(tmp_path / "s.csv", header, values), factors=["lr"]),
+                aso_iterations=20)
+    (m,) = a.metrics
+    assert m.spec.ratio and m.spec.to_dict()["ratio"]
+    level = next(s for s in m.levels if s.level == "0.1")
+    logs = np.log(values[:3])
+    ci = stats.ttest_1samp(logs, 0.0).confidence_interval(0.95)
+    assert level.description.mean == pytest.approx(stats.gmean(values[:3]))
+    assert (level.description.ci_low, level.description.ci_high) == pytest.approx(
+        (np.exp(ci.low), np.exp(ci.high)))
+
+
+def test_a_speedup_column_holding_a_value_below_one_above_zero_stays_a_ratio_but_a_zero_does_not(
+    tmp_path: Path,
+) -> None:
+    """A value of 0 or below is no ratio of times (no geometric mean exists): the table showed the
+    arithmetic mean under "geometric mean" and "95 % CI (log scale)". Such a column is summarised as plain
+    numbers, and a note says why; 0.5 (a slow-down) is still a ratio."""
+    slow = read_results_table(_speedups(tmp_path / "slow.csv", "speedup", [0.5, 2.0, 4.0, 1.1, 1.3, 1.2]),
+                              factors=["lr"])
+    assert slow.metrics[0].ratio and not any("named as a speed-up" in n for n in slow.notes)
+    values = [0.0, 2.0, 4.0, 1.1, 1.3, 1.2]
+    res = read_results_table(_speedups(tmp_path / "zero.csv", "speedup", values), factors=["lr"])
+    (spec,) = res.metrics
+    assert not spec.ratio
+    note = ("speedup: named as a speed-up, but it holds 0, which no ratio of times is (a speed-up is "
+            "above 0): summarised as plain numbers (mean and t interval), not by a geometric mean")
+    assert note in res.notes
+    level = next(s for s in analyse(res, aso_iterations=20).metrics[0].levels if s.level == "0.1")
+    assert level.description.mean == pytest.approx(2.0) and level.description.ci_method == "t"
+    from deltatune.report.document import build_document
+
+    text = repr(build_document(res, analyse(res, aso_iterations=20)))
+    assert "'geometric mean'" not in text and "'95 % CI of mean'" in text  # the level table's headers

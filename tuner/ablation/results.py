@@ -20,13 +20,14 @@ One documented long-form schema (:class:`AblationResults`), independent of where
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS", "run_keys", "run_total"]
+__all__ = ["MetricSpec", "AblationResults", "OBSERVATION_COLUMNS", "is_speedup_name", "run_keys", "run_total"]
 
 #: Columns of ``AblationResults.observations`` besides the factor columns.
 OBSERVATION_COLUMNS = ("run", "seed", "unit", "metric", "value")
@@ -43,6 +44,13 @@ def run_total(obs: pd.DataFrame) -> int:
     return int(run_keys(obs).nunique()) if len(obs) else 0
 
 
+def is_speedup_name(metric: str) -> bool:
+    """Whether ``metric`` is named as a speed-up: its name, lower-cased with every character that is not a
+    letter or digit dropped, ends in ``speedup`` (``heldout_speedup``, ``Speedup``, ``MAC speed-up``,
+    ``speed_up``). A table's column is named by hand, and ``Speedup`` is as much a ratio as ``speedup``."""
+    return re.sub(r"[^0-9a-z]+", "", metric.lower()).endswith("speedup")
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """How a metric is read: its label, its direction and (optionally) an equivalence margin.
@@ -55,12 +63,15 @@ class MetricSpec:
     label: str
     higher_is_better: bool
     margin: float | None = None
+    #: ``None``: a ratio when the name says speed-up (:func:`is_speedup_name`); ``True`` or ``False``
+    #: say it outright (a table's ``speedup`` column holding a 0 is no ratio of times).
+    as_ratio: bool | None = None
 
     @property
     def ratio(self) -> bool:
         """Whether the metric is a ratio (a speed-up: dense / delta time or MACs), whose per-level summary
         is a geometric mean with a log-scale interval (:func:`deltatune.stats.describe`)."""
-        return self.name.endswith("speedup")
+        return is_speedup_name(self.name) if self.as_ratio is None else self.as_ratio
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +79,7 @@ class MetricSpec:
             "label": self.label,
             "higher_is_better": self.higher_is_better,
             "margin": self.margin,
+            "ratio": self.ratio,  # its levels' "mean" is then the geometric mean (ci_method "log-t")
         }
 
 

@@ -26,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deltatune.ablation.results import OBSERVATION_COLUMNS, AblationResults, MetricSpec, run_total
+from deltatune.ablation.results import (
+    OBSERVATION_COLUMNS,
+    AblationResults,
+    MetricSpec,
+    is_speedup_name,
+    run_total,
+)
 from deltatune.ablation.spec import matching_level
 from deltatune.errors import ConfigError, missing_file
 
@@ -158,9 +164,21 @@ def read_results_table(
                           "to compare (a factor needs two levels or more)")
     named = set(lower_is_better) | set(higher_is_better)
     guessed = [m for m in metric_names if m not in named and lower_is_better_by_name(m)]
-    specs = [
-        MetricSpec(m, m, m not in lower_is_better and m not in guessed, (margins or {}).get(m))
+    values = obs["value"].astype(float)
+    not_ratios = {  # named as a speed-up, but holding a value no ratio of times takes
+        m: float(values[(obs["metric"] == m) & (values <= 0)].iloc[0])
         for m in metric_names
+        if is_speedup_name(m) and bool(((obs["metric"] == m) & (values <= 0)).any())
+    }
+    specs = [
+        MetricSpec(m, m, m not in lower_is_better and m not in guessed, (margins or {}).get(m),
+                   as_ratio=is_speedup_name(m) and m not in not_ratios)
+        for m in metric_names
+    ]
+    no_ratio = [
+        f"{m}: named as a speed-up, but it holds {v:g}, which no ratio of times is (a speed-up is above 0): "
+        "summarised as plain numbers (mean and t interval), not by a geometric mean"
+        for m, v in not_ratios.items()
     ]
     direction = (
         [f"lower is better for {', '.join(guessed)}, read from the name (--higher-is-better NAME if not)"]
@@ -195,7 +213,7 @@ def read_results_table(
         provenance=pd.DataFrame(columns=["run", "git_revision", "versions", "wall_s", "host", "attempt"]),
         expected_runs=run_total(obs),
         from_table=True,
-        notes=[*read_notes, *dropped, *merged, *direction, *left_out,
+        notes=[*read_notes, *dropped, *merged, *direction, *no_ratio, *left_out,
                *_pairing_notes(unit_col, shared=shared, paired=paired)],
         setup=[("source", str(path)), ("runs", str(run_total(obs)))],
     )
