@@ -388,10 +388,13 @@ def _last_frame(wl: Any, fired: dict[str, np.ndarray], dense: Any, delta: Any) -
     """:class:`LastFrame` of the workload's last frame from its dense and delta outputs."""
     info = wl.info
     x = wl.frames[-1].float()
-    mean = torch.tensor(info.mean, dtype=x.dtype).reshape(3, 1, 1)
-    std = torch.tensor(info.std, dtype=x.dtype).reshape(3, 1, 1)
+    channels = len(info.mean)  # 1: a grayscale model, fed the frames' luma (deltatune.workload.preprocess)
+    mean = torch.tensor(info.mean, dtype=x.dtype).reshape(channels, 1, 1)
+    std = torch.tensor(info.std, dtype=x.dtype).reshape(channels, 1, 1)
     rgb = x * std + mean  # undo the model's normalisation (see deltatune.workload.preprocess)
-    if getattr(info, "color_order", "RGB") == "BGR":
+    if channels == 1:  # shown as the gray image the model saw
+        rgb = rgb.expand(-1, 3, -1, -1)
+    elif getattr(info, "color_order", "RGB") == "BGR":
         rgb = rgb.flip(-3)
     images = rgb.clamp(0, 1).permute(0, 2, 3, 1).numpy()
     out = LastFrame(images=images, fired=fired, dense_frame=not fired, task=info.task)

@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -332,6 +333,32 @@ def test_a_grayscale_model_reads_the_frames_luma_and_a_card_that_does_not_fit_is
     assert captured.err.strip().splitlines() == [
         next(ln for ln in captured.err.splitlines() if "model 'ut_gray_miscard' fails" in ln)
     ]
+
+
+def test_inspect_plots_a_grayscale_models_last_frame_as_the_gray_image_it_saw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_user_models: None,
+) -> None:
+    """``inspect --plot`` undoes the model's normalisation to show each crop; it did so with three mean
+    values whatever the card declared, and a grayscale model's plot ended in a RuntimeError traceback.
+    Its crops are now the luma the model was fed, as a gray picture (three equal channels)."""
+    from deltatune.cli import main
+    from deltatune.inspection import inspect_model
+    from deltatune.workload import load_workload
+
+    (tmp_path / "gray.py").write_text(GRAY_FAMILY)
+    monkeypatch.setenv(_registry.MODELS_ENV, str(tmp_path / "gray.py"))
+    r = inspect_model("ut_gray_cls", weights=None, frames=3, keep_last=True)
+    assert r.last_frame is not None
+    images = r.last_frame.images
+    assert images.shape == (3, 64, 64, 3)
+    fed = load_workload("ut_gray_cls", weights=None, frames=3).frames[-1]  # [B, 1, H, W], normalised
+    luma = (fed[:, 0] * 0.25 + 0.45).clamp(0, 1).numpy()
+    for c in range(3):
+        np.testing.assert_allclose(images[..., c], luma, atol=1e-6)
+    plot = tmp_path / "gray.png"
+    assert main(["inspect", "--model", "ut_gray_cls", "--weights", "none", "--frames", "3", "--no-progress",
+                 "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 0
 
 
 COUNT_FAMILY = textwrap.dedent('''\
