@@ -233,6 +233,16 @@ def test_a_factor_left_among_the_metrics_is_pointed_at_when_runs_cannot_pair(tmp
     assert str(info.value).endswith("in --factors (read as metrics: weight_decay, mAP, loss)")
 
 
+def test_a_factor_left_out_by_metrics_is_pointed_at_when_runs_cannot_pair(tmp_path: Path) -> None:
+    """Naming lr and mAP leaves weight_decay neither a factor nor a metric: the error listed only mAP as
+    "read as metrics", pointing away from the column that sets the runs; it names the left-out ones too."""
+    path = _sweep(tmp_path / "sweep.csv")
+    with pytest.raises(ConfigError) as info:
+        read_results_table(path, factors=["lr"], metrics=["mAP"])
+    assert "seed 0 has two runs with lr=0.001" in str(info.value)
+    assert str(info.value).endswith("in --factors (read as metrics: mAP; left out: weight_decay, loss)")
+
+
 def test_an_empty_cell_is_a_missing_value_said_so_in_the_tables_words(tmp_path: Path) -> None:
     from deltatune.report.document import build_document
 

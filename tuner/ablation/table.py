@@ -195,7 +195,7 @@ def read_results_table(
     )
     shared = unit_col is not None and paired and _units_shared(obs, factor_names)
     if shared:
-        _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit", wide=not long)
+        _check_one_run_per_cell(path, obs, factor_names, unit_col or "unit", wide=not long, unused=unused)
     return AblationResults(
         name=path.stem,
         description=f"Runs read from {path.name}.",
@@ -448,10 +448,12 @@ def _units_shared(obs: pd.DataFrame, factors: list[str]) -> bool:
 
 
 def _check_one_run_per_cell(
-    path: Path, obs: pd.DataFrame, factors: list[str], unit_col: str, *, wide: bool
+    path: Path, obs: pd.DataFrame, factors: list[str], unit_col: str, *, wide: bool,
+    unused: Sequence[str] = (),
 ) -> None:
     """Pairing by unit needs one run per unit and setting: two would leave the pairs ambiguous. In a wide
-    table the usual cause is a factor left among the metrics, so the error lists what was read as one."""
+    table the usual cause is a factor left among the metrics, or left out when ``--metrics`` names the
+    metrics (``unused``: the columns read as neither), so the error lists both."""
     runs = obs.drop_duplicates(["run", "unit"])
     dup = runs.duplicated(["unit", *factors])
     if dup.any():
@@ -460,7 +462,8 @@ def _check_one_run_per_cell(
         hint = ""
         if wide:
             read = ", ".join(dict.fromkeys(obs["metric"]))
-            hint = f", or name every column that sets a run in --factors (read as metrics: {read})"
+            also = f"; left out: {', '.join(unused)}" if unused else ""
+            hint = f", or name every column that sets a run in --factors (read as metrics: {read}{also})"
         raise ConfigError(
             f"{path}: {unit_col} {r['unit']} has two runs with {cell}: pairing by {unit_col} needs "
             f"one run per unit and setting; pass --unpaired to compare independent groups{hint}"
