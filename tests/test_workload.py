@@ -110,3 +110,22 @@ def test_shared_frames_of_stepped_ranges() -> None:
     assert shared_frames(range(0, 600, 3), range(6, 8)) == range(6, 7)
     assert not shared_frames(range(0, 600, 2), range(1, 10, 2))
     assert not shared_frames(range(90, 130), range(130, 136))
+
+
+def test_a_plan_builds_the_model_and_reads_no_frame(tmp_path: Path, vtest_path: Path) -> None:
+    """``plan_workload`` checks the clip against what the container states and builds the model without
+    decoding: on vtest cut after its second frame (its header, stating 795 frames, intact) the plan
+    succeeds, with the streams the clip will have; reading the clip is what meets the cut."""
+    from deltatune.errors import VideoError
+    from deltatune.workload import plan_workload
+
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(vtest_path.read_bytes()[:100_000])
+    plan = plan_workload("hrnet_tiny", weights=None, video=cut, frames=10, start=5,
+                         windows=["0,0,96,128", "100,0,96,128"])
+    assert plan.n_streams == 2 and isinstance(plan.model, torch.nn.Module)
+    with pytest.raises(VideoError, match=f"video {cut} ends after frame 1, though its container states 795"):
+        plan.decode()
+    plan = plan_workload("hrnet_tiny", weights=None, video=vtest_path, frames=3)  # the sample's 3 windows
+    whole = plan.decode()
+    assert whole.n_frames == 3 and whole.n_streams == plan.n_streams == 3 and whole.model is plan.model

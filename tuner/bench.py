@@ -350,7 +350,7 @@ def run_bench(
     from deltatune.delta.calibration import calibrate
     from deltatune.delta.latency import channels_last_runner, time_frames
     from deltatune.inspection import max_relative_error
-    from deltatune.workload import crop_windows, load_workload
+    from deltatune.workload import crop_windows, plan_workload
 
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
@@ -364,20 +364,21 @@ def run_bench(
     if threshold is not None and threshold < 0:
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
     dev = check_device(device)
-    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
+    plan = plan_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
+    dense = plan.model.to(dev)
+    be = get_backend(backend)
+    net = convert(dense, thresholds=0.0 if threshold is None else threshold, backend=be,
+                  fallback=fallback)
+    file_meta: dict[str, Any] = {}
+    if thresholds_file is not None:  # a file for another network fails here, before any frame is decoded
+        file_meta = net.load_thresholds(thresholds_file).meta
+    wl = plan.decode()
     if wl.n_frames < 2:
         raise ConfigError(f"--start {start}: the video has {wl.n_frames} frame(s) from there; "
                           "need at least 2")
     if batch > wl.n_streams:
         raise ConfigError(f"--batch {batch} exceeds the {crop_windows(wl.n_streams)} of this video")
-    dense = wl.model.to(dev)
     clip = wl.frames[:, :batch].contiguous().to(dev)
-    be = get_backend(backend)
-    net = convert(dense, thresholds=0.0 if threshold is None else threshold, backend=be,
-                  fallback=fallback)
-    file_meta: dict[str, Any] = {}
-    if thresholds_file is not None:  # a file for another network fails here, before any calibration
-        file_meta = net.load_thresholds(thresholds_file).meta
     remeasured = 0
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured
         shown = progress and sys.stderr.isatty()

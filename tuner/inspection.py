@@ -234,15 +234,17 @@ def inspect_model(
 
     from deltatune.bench import accuracy_loss
     from deltatune.delta import convert
-    from deltatune.workload import load_workload
+    from deltatune.workload import plan_workload
 
-    wl = load_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows,
-                       streams=streams)
-    net = convert(wl.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
+    plan = plan_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows,
+                         streams=streams)
+    net = convert(plan.model, thresholds=0.0 if threshold is None else threshold, fallback=fallback)
     tuned_on = None
     file_meta: dict[str, Any] = {}
-    if thresholds_file is not None:
+    if thresholds_file is not None:  # a file for another network fails here, before any frame is decoded
         file_meta = net.load_thresholds(thresholds_file).meta
+    wl = plan.decode()
+    if thresholds_file is not None:
         tuned_on = tuned_elsewhere(file_meta, wl.video, start, wl.windows)
     overridden = None
     if mode is not None:

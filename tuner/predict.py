@@ -169,6 +169,10 @@ def predict_video(
         frame = torch.from_numpy(raw).permute(2, 0, 1)
         return normalize(_resize(frame, (size[0], size[1]))[None])
 
+    net = convert(net_dense, thresholds=0.0 if threshold is None else threshold, backend="sparse",
+                  fallback=fallback)
+    if thresholds_file is not None:  # a file for another network fails here, before any frame is decoded
+        net.load_thresholds(thresholds_file)
     raw_iter = read_frames(path, start=start, count=frames)
     try:
         first_raw = next(raw_iter, None)
@@ -177,10 +181,6 @@ def predict_video(
     if first_raw is None:
         raise ConfigError(f"{path}: no decodable frame from --start {start}")
     x0 = prepare(first_raw)
-    net = convert(net_dense, x0, thresholds=0.0 if threshold is None else threshold, backend="sparse",
-                  fallback=fallback)
-    if thresholds_file is not None:
-        net.load_thresholds(thresholds_file)
     calibrate(net, x0, progress=progress)  # this machine's layer costs (measured once per shape)
     full = [CropWindow(0, 0, vinfo.width, vinfo.height)] if not wins else list(wins)
     writer: Any

@@ -20,9 +20,11 @@ from deltatune.errors import ConfigError, WeightsError
 
 __all__ = [
     "Workload",
+    "WorkloadPlan",
     "build_model",
     "crop_windows",
     "load_workload",
+    "plan_workload",
     "preprocess",
     "refuse_detector",
     "resolve_video",
@@ -268,6 +270,93 @@ def first_streams(
     return windows[:streams] if windows else windows
 
 
+@dataclass
+class WorkloadPlan:
+    """A workload checked and its model built, before any frame is read (:func:`plan_workload`), so that
+    what needs no frames is checked first: a ``--batch`` beyond the streams, or a thresholds file made for
+    another network (refused once :attr:`model` is converted, a fraction of a second, where a long clip
+    takes seconds to decode). :meth:`decode` then reads the clip."""
+
+    model_name: str
+    model: nn.Module
+    info: Any  # deltatune_models.ModelInfo
+    path: Path
+    vinfo: Any  # deltatune.data.video.VideoInfo
+    windows: list[Any] | None  # the streams' crop windows; None: the whole frame, one stream
+    given: bool  # the windows are the caller's, not a sample's own
+    start: int
+    frames: int
+    frames_as_range: bool
+    weights: str
+    random_weights: bool
+
+    @property
+    def n_streams(self) -> int:
+        """The streams the clip will have: one per crop window, or one (the whole frame)."""
+        return len(self.windows) if self.windows else 1
+
+    def decode(self) -> Workload:
+        """Read the clip (a container that did not state its length and ends too soon is refused as a
+        short clip) and preprocess it for :attr:`model`."""
+        from deltatune.data.video import load_clip
+
+        info, path, frames = self.info, self.path, self.frames
+        clip = load_clip(path, windows=self.windows, size=tuple(info.input_size), start=self.start,
+                         count=frames)
+        if clip.shape[0] < frames:  # a container that did not say its length (the read refuses a damaged one)
+            raise ConfigError(short_clip(path, self.start + clip.shape[0], self.start, frames,
+                                         as_range=self.frames_as_range))
+        # said once the frames are read (before an error about the file, the warning only got in its way);
+        # a sample's own windows fit its models and are not warned about
+        if self.given or self.windows is None:
+            warn_if_stretched(path, self.vinfo.width, self.vinfo.height, self.windows, tuple(info.input_size))
+        clip = preprocess(clip, info)
+        return Workload(self.model_name, self.model.eval(), info, clip, str(path),
+                        [str(w) for w in self.windows or []], self.weights, self.random_weights)
+
+
+def plan_workload(
+    model: str,
+    *,
+    weights: str | Path | None = "default",
+    video: str | Path | None = None,
+    frames: int = 30,
+    start: int = 0,
+    windows: list[Any] | None = None,
+    allow_random: bool = True,
+    seed: int = 0,
+    frames_as_range: bool = False,
+    streams: int | None = None,
+) -> WorkloadPlan:
+    """Check the clip :func:`load_workload` would read (the container's size and frame count, the crop
+    windows) and build the model, reading no frame: :meth:`WorkloadPlan.decode` reads them. Takes
+    :func:`load_workload`'s arguments."""
+    from deltatune.data.video import as_window, video_info
+    from deltatune_models import model_info
+
+    if windows is not None:
+        windows = [as_window(w) for w in windows]
+    if frames < 2:
+        raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
+    if start < 0:
+        raise ConfigError(f"--start {start}: must be >= 0")
+    info = model_info(model)
+    path, vname = resolve_video(video)
+    vinfo = video_info(path)  # the container's size and count, checked before any model work
+    n = vinfo.frames
+    if n is not None and n < start + frames:
+        raise ConfigError(short_clip(path, n, start, frames, as_range=frames_as_range))
+    for w in windows or []:
+        w.check(vinfo.width, vinfo.height, source=path)
+    given = bool(windows)
+    windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size), warn=False)
+    if streams is not None:
+        windows = first_streams(windows, streams, vname, given=given)
+    net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
+    return WorkloadPlan(model, net, info, path, vinfo, windows, given, start, frames, frames_as_range, wname,
+                        random_weights)
+
+
 def load_workload(
     model: str,
     *,
@@ -296,35 +385,6 @@ def load_workload(
     the caller's random state, which is left as it was); ``weights="default"`` falls back to them (with a
     warning, recorded in the result) when the model has no default weights and ``allow_random`` is true.
     """
-    from deltatune.data.video import as_window, load_clip, video_info
-    from deltatune_models import model_info
-
-    if windows is not None:
-        windows = [as_window(w) for w in windows]
-    if frames < 2:
-        raise ConfigError(f"--frames must be at least 2 (frame 0 is dense), got {frames}")
-    if start < 0:
-        raise ConfigError(f"--start {start}: must be >= 0")
-    info = model_info(model)
-    path, vname = resolve_video(video)
-    vinfo = video_info(path)  # the container's size and count, checked before any model work
-    n = vinfo.frames
-    if n is not None and n < start + frames:
-        raise ConfigError(short_clip(path, n, start, frames, as_range=frames_as_range))
-    for w in windows or []:
-        w.check(vinfo.width, vinfo.height, source=path)
-    given = bool(windows)
-    windows = stream_windows(path, vname, windows, vinfo, tuple(info.input_size), warn=False)
-    if streams is not None:
-        windows = first_streams(windows, streams, vname, given=given)
-    net, wname, random_weights = build_model(model, weights, allow_random=allow_random, seed=seed)
-    clip = load_clip(path, windows=windows, size=tuple(info.input_size), start=start, count=frames)
-    if clip.shape[0] < frames:  # a container that did not say its length (the read refuses a damaged one)
-        raise ConfigError(short_clip(path, start + clip.shape[0], start, frames, as_range=frames_as_range))
-    # said once the frames are read (before an error about the file, the warning only got in its way);
-    # a sample's own windows fit its models and are not warned about
-    if given or windows is None:
-        warn_if_stretched(path, vinfo.width, vinfo.height, windows, tuple(info.input_size))
-    clip = preprocess(clip, info)
-    return Workload(model, net.eval(), info, clip, str(path), [str(w) for w in windows or []], wname,
-                    random_weights)
+    return plan_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows,
+                         allow_random=allow_random, seed=seed, frames_as_range=frames_as_range,
+                         streams=streams).decode()

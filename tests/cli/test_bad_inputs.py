@@ -477,6 +477,27 @@ def test_a_clip_past_the_end_of_a_video_that_does_not_say_its_length(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", [["bench"], ["inspect"], ["predict", "-o", "p.csv"]])
+def test_a_thresholds_file_for_another_model_is_refused_before_any_frame_is_decoded(
+    ws: Path, vtest_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Converting the model is enough to see that a thresholds file does not fit it; decoding a long clip
+    first took seconds. On vtest cut after its second frame (its header, stating 795 frames, intact) the
+    clip from frame 5 cannot be decoded, so the refusal is the thresholds file's only when no frame was
+    read before it."""
+    cut = ws / "cut.avi"
+    cut.write_bytes(vtest_path.read_bytes()[:100_000])
+    blazepose = Path(__file__).resolve().parents[2] / "studies/thresholds/blazepose.json"
+    argv = [*command, "--model", "hrnet_tiny", "--weights", "none", "--video", str(cut), "--start", "5",
+            "--frames", "10", "--window", "0,0,96,128", "--thresholds", str(blazepose), "--no-progress"]
+    assert main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    said = (f"deltatune {command[0]}: error: thresholds file {blazepose} "
+            "(made for model blazepose, not hrnet_tiny)")
+    assert len(err) == 1 and err[0].startswith(f"{said} does not match"), err
+    assert not (ws / "p.csv").exists()
+
+
 def test_a_study_stopped_by_bad_input_leaves_no_results_folder(
     ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
