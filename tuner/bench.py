@@ -365,6 +365,8 @@ def run_bench(
         raise ConfigError(f"--threshold must be >= 0, got {threshold}")
     dev = check_device(device)
     plan = plan_workload(model, weights=weights, video=video, frames=frames, start=start, windows=windows)
+    if batch > plan.n_streams:  # known from the windows: said before any frame is decoded
+        raise ConfigError(f"--batch {batch} exceeds the {crop_windows(plan.n_streams)} of this video")
     dense = plan.model.to(dev)
     be = get_backend(backend)
     net = convert(dense, thresholds=0.0 if threshold is None else threshold, backend=be,
@@ -376,8 +378,6 @@ def run_bench(
     if wl.n_frames < 2:
         raise ConfigError(f"--start {start}: the video has {wl.n_frames} frame(s) from there; "
                           "need at least 2")
-    if batch > wl.n_streams:
-        raise ConfigError(f"--batch {batch} exceeds the {crop_windows(wl.n_streams)} of this video")
     clip = wl.frames[:, :batch].contiguous().to(dev)
     remeasured = 0
     if be.name == "sparse":  # a benchmark asks for this machine's layer costs: missing ones are measured

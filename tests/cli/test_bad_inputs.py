@@ -498,6 +498,23 @@ def test_a_thresholds_file_for_another_model_is_refused_before_any_frame_is_deco
     assert not (ws / "p.csv").exists()
 
 
+@pytest.mark.parametrize("command", [["bench", "--start", "5", "--no-progress"], ["calibrate"]])
+def test_a_batch_beyond_the_streams_is_refused_before_any_frame_is_decoded(
+    ws: Path, vtest_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The streams are the crop windows (here the whole frame, one): ``--batch 2`` is refused before the
+    clip is read. On vtest cut after its second frame (its header, stating 795 frames, intact) the clip
+    cannot be decoded, so the refusal is the batch's only when no frame was read before it."""
+    cut = ws / "cut.avi"
+    cut.write_bytes(vtest_path.read_bytes()[:100_000])
+    argv = [*command, "--model", "hrnet_tiny", "--weights", "none", "--video", str(cut), "--frames", "10",
+            "--batch", "2"]
+    assert main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    said = "--batch 2 exceeds the 1 crop window (stream) of this video"
+    assert err == [f"deltatune {command[0]}: error: {said}"]
+
+
 def test_a_study_stopped_by_bad_input_leaves_no_results_folder(
     ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from deltatune.delta.calibration import calibrate
     from deltatune.delta.sparse import SparseBackend
     from deltatune.errors import ConfigError
-    from deltatune.workload import crop_windows, load_workload, refuse_detector
+    from deltatune.workload import crop_windows, plan_workload, refuse_detector
 
     refuse_detector(args.model, "`deltatune calibrate`")
     if args.threads is not None:
@@ -56,12 +56,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch must be at least 1, got {args.batch}")
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
-    wl = load_workload(args.model, weights=None if args.weights == "none" else args.weights,
-                       video=args.video, frames=args.frames)
-    if args.batch > wl.n_streams:
+    plan = plan_workload(args.model, weights=None if args.weights == "none" else args.weights,
+                         video=args.video, frames=args.frames)
+    if args.batch > plan.n_streams:  # known from the windows: said before any frame is decoded
         raise ConfigError(
-            f"--batch {args.batch} exceeds the {crop_windows(wl.n_streams)} of this video"
+            f"--batch {args.batch} exceeds the {crop_windows(plan.n_streams)} of this video"
         )
+    wl = plan.decode()
     backend = SparseBackend()
     net = convert(wl.model, backend=backend, record_stats=False)
     stored = set() if args.force else set(backend.calibration.layers)
