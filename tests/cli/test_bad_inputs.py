@@ -233,6 +233,11 @@ CASES: list[tuple[list[str], str]] = [
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--batch", "9"], "--batch 9 exceeds"),
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--repeats", "0"], "--repeats must be"),
     (["calibrate", "--model", "hrnet_tiny", "--weights", "none", "--threads", "0"], "--threads must be"),
+    # NaN is no loss and within infinity is every trial: refused before the study is looked up
+    (["export", "--study", "nosuch", "--best-under", "nan"],
+     "--best-under nan: must be a finite number >= 0 (accuracy points)"),
+    (["export", "--study", "nosuch", "--best-under", "inf"],
+     "--best-under inf: must be a finite number >= 0 (accuracy points)"),
     # a thresholds file is checked before the model is built: no random-weights warning line first
     (["inspect", "--model", "pose_resnet50", "--thresholds", "bad_thr.json"],
      "thresholds file bad_thr.json: not a deltatune thresholds file"),

@@ -91,8 +91,10 @@ def test_bad_export_requests_are_config_errors(study, tmp_path: Path) -> None:  
         export_trial(study, tmp_path / "x.json", trial=0, format="onnx")
     with pytest.raises(ConfigError, match="--best-under -1"):
         export_trial(study, tmp_path / "x.json", best_under=-1)
-    with pytest.raises(ConfigError, match=r"--best-under nan: must be >= 0"):
-        export_trial(study, tmp_path / "x.json", best_under=float("nan"))
+    for v in ("nan", "inf"):  # no number at all; within it every trial, whatever it loses
+        with pytest.raises(ConfigError, match=rf"--best-under {v}: must be a finite number >= 0"):
+            export_trial(study, tmp_path / "x.json", best_under=float(v))
+    assert not (tmp_path / "x.json").exists()
 
 
 def _copy_with(study, **attrs):  # type: ignore[no-untyped-def]

@@ -46,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
     """Export and say what was written."""
     from deltatune.cli._common import check_output_path
     from deltatune.cli.pareto import open_named_study
+    from deltatune.errors import ConfigError, non_negative
+
+    if args.best_under is not None:  # before the study is read and torch imported (select_trial's rule)
+        _, ok, must = non_negative(args.best_under)
+        if not ok:
+            raise ConfigError(f"--best-under {args.best_under}: must be {must} (accuracy points)")
     from deltatune.search import export_trial
 
     if args.output:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from deltatune._atomic import atomic_write_all
 from deltatune.delta.thresholds import ThresholdFile, weights_beside
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, non_negative
 
 if TYPE_CHECKING:
     import optuna
@@ -64,8 +64,9 @@ def select_trial(
             raise ConfigError(f"--trial {trial}: trial is {found[0].state.name}, not COMPLETE")
         return found[0]
     assert best_under is not None
-    if not best_under >= 0:  # also NaN
-        raise ConfigError(f"--best-under {best_under}: must be >= 0 (accuracy points)")
+    _, ok, must = non_negative(best_under)  # NaN is no loss, and within infinity is every trial
+    if not ok:
+        raise ConfigError(f"--best-under {best_under}: must be {must} (accuracy points)")
     row = _best_under(trials_frame(study), best_under)
     if row is None:
         raise ConfigError(
