@@ -177,8 +177,11 @@ def test_search_text_output_names_front_recommendation_and_storage(
         ([*TINY_ARGS, "--strategy", "annealing"], "--strategy 'annealing' is unknown"),
         ([*TINY_ARGS, "--storage", "mongodb://x/y"], "unknown scheme 'mongodb'"),
         ([*TINY_ARGS, "--budget", "-1"], "--budget -1.0: must be a finite number >= 0"),
-        ([*TINY_ARGS, "--thr-range", "0.5", "0.1"], "--thr-range 0.5 0.1: need 0 < LO < HI"),
-        ([*TINY_ARGS, "--thr-range", "0", "0.1"], "--thr-range 0 0.1: need 0 < LO < HI"),
+        ([*TINY_ARGS, "--thr-range", "0.5", "0.1"], "--thr-range 0.5 0.1: need finite numbers 0 < LO < HI"),
+        ([*TINY_ARGS, "--thr-range", "0", "0.1"], "--thr-range 0 0.1: need finite numbers 0 < LO < HI"),
+        # an infinite HI failed every trial with numpy's OverflowError, traceback and journal left behind
+        ([*TINY_ARGS, "--thr-range", "0.001", "inf"], "--thr-range 0.001 inf: need finite numbers 0 < LO"),
+        ([*TINY_ARGS, "--timeout", "inf"], "--timeout inf: must be a finite number of seconds > 0"),
         ([*TINY_ARGS, "--space", "blocks"], "--space 'blocks' is unknown"),
         ([*TINY_ARGS, "--keyframe-change", "half"], "--keyframe-change 'half': expected comma-separated"),
         ([*TINY_ARGS, "--keyframe-change", "none,2"], "--keyframe-change none,2.0: need fractions in (0, 1]"),

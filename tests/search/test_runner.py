@@ -256,6 +256,8 @@ def test_latency_speed_uses_the_fitted_latency_model(results: Path) -> None:
         ({"budget": float("nan")}, "--budget nan: must be a finite number >= 0"),
         ({"budget": float("inf")}, "--budget inf: must be a finite number >= 0"),
         ({"heartbeat": float("inf")}, "--heartbeat inf: must be a finite number of seconds > 0"),
+        ({"timeout": float("nan")}, "--timeout nan: must be a finite number of seconds > 0"),
+        ({"timeout": float("inf")}, "--timeout inf: must be a finite number of seconds > 0"),
         ({"seed": -1}, "--seed -1: must be >= 0"),
         ({"trials": 0}, "--trials 0"),
         ({"jobs": 0}, "--jobs 0"),

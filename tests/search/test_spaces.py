@@ -151,12 +151,14 @@ def test_mode_is_searched_only_when_asked(names: list[str]) -> None:
 def test_unknown_space_is_a_config_error(names: list[str]) -> None:
     with pytest.raises(ConfigError, match="--space 'blocks' is unknown"):
         make_space("blocks", names)
-    with pytest.raises(ConfigError, match="layer threshold range 1 0.1: need 0 < lo < hi"):
+    with pytest.raises(ConfigError, match="layer threshold range 1 0.1: need finite numbers 0 < lo < hi"):
         Ranges(lo=1.0, hi=0.1)
     with pytest.raises(ConfigError, match="input threshold range 0 1: need"):
         Ranges(input_lo=0.0)
     with pytest.raises(ConfigError, match="layer threshold range nan 1"):
         Ranges(lo=float("nan"))
+    with pytest.raises(ConfigError, match="input threshold range 0.001 inf: need finite numbers"):
+        Ranges(input_hi=float("inf"))
     with pytest.raises(ConfigError, match="multiplier range 4 0.25"):
         Ranges(mult=(4.0, 0.25))
 

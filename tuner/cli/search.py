@@ -346,7 +346,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         try:
             ranges = Ranges(lo=lo, hi=hi)
         except ConfigError:  # Ranges checks it; the message names the option
-            raise ConfigError(f"--thr-range {lo:g} {hi:g}: need 0 < LO < HI") from None
+            raise ConfigError(f"--thr-range {lo:g} {hi:g}: need finite numbers 0 < LO < HI") from None
     if args.aggregate is not None and not (args.also_on or args.spread):
         raise ConfigError(f"--aggregate {args.aggregate}: applies only with --also-on or --spread (one clip "
                           "has nothing to aggregate over)")

@@ -166,8 +166,10 @@ class SearchSettings:
         speed, _ = resolve_speed(self.speed)
         if self.refit and speed != "latency":
             raise ConfigError(f"--refit: only --speed latency uses a latency model, not --speed {self.speed}")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ConfigError(f"--timeout {self.timeout}: must be > 0 seconds")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise ConfigError(
+                f"--timeout {self.timeout}: must be a finite number of seconds > 0 (leave it out: no limit)"
+            )
         if not self.keyframes or not all(is_keyframe_interval(k) for k in self.keyframes):
             raise ConfigError(f"--keyframes {','.join(map(str, self.keyframes))}: need integers >= 0 "
                               "(0: no key frames)")

@@ -27,6 +27,7 @@ card declares none (a model of your own), fall back to :func:`generic_group`: th
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -70,11 +71,11 @@ class Ranges:
 
     def __post_init__(self) -> None:
         for what, lo, hi in (("layer", self.lo, self.hi), ("input", self.input_lo, self.input_hi)):
-            if not 0 < lo < hi:  # also refuses NaN
-                raise ConfigError(f"{what} threshold range {lo:g} {hi:g}: need 0 < lo < hi")
+            if not (0 < lo < hi and math.isfinite(hi)):  # also refuses NaN; an infinite hi cannot be sampled
+                raise ConfigError(f"{what} threshold range {lo:g} {hi:g}: need finite numbers 0 < lo < hi")
         a, b = self.mult
-        if not 0 < a <= b:
-            raise ConfigError(f"multiplier range {a:g} {b:g}: need 0 < lo <= hi")
+        if not (0 < a <= b and math.isfinite(b)):
+            raise ConfigError(f"multiplier range {a:g} {b:g}: need finite numbers 0 < lo <= hi")
 
 
 #: ``(group name template, regex)``: a name the regex matches (:func:`re.match`, from the start) is in
