@@ -16,7 +16,7 @@ from deltatune.data.pseudo_boxes import (
     pseudo_person_boxes,
     split_frames,
 )
-from deltatune.errors import ConfigError
+from deltatune.errors import ConfigError, VideoError
 from deltatune.train.persons import background_model, foreground_blobs
 
 W, H = 768, 576
@@ -92,6 +92,11 @@ def test_cache_is_written_once_and_reused(clip, tmp_path: Path) -> None:
     torch.save(blob, files[0])
     again = pseudo_labels(folder, cache_dir=cache)
     assert torch.equal(again.boxes[5], torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+    # fewer frames than the video holds (labels of the frames before a cut, as they were cached before a
+    # cut video was refused): made again
+    blob["boxes"] = blob["boxes"][:8]
+    torch.save(blob, files[0])
+    assert len(pseudo_labels(folder, cache_dir=cache)) == 12
     # other parameters: another file; a corrupt file is recomputed
     pseudo_labels(folder, PseudoLabelParams(min_height=50), cache_dir=cache)
     assert len(list(cache.glob("*.pt"))) == 2
@@ -120,3 +125,18 @@ def test_whole_vtest_has_boxes_in_most_frames(vtest_path: Path, tmp_path: Path) 
     labels = pseudo_labels(vtest_path, cache_dir=tmp_path)
     counts = np.array([len(b) for b in labels.boxes])
     assert len(labels) == 795 and (counts > 0).mean() > 0.9, np.bincount(counts)
+
+
+def test_a_video_cut_short_is_refused_not_labelled_up_to_the_cut(vtest_path: Path, tmp_path: Path) -> None:
+    """vtest cut at 400 kB: its header still states 795 frames, 25 decode. Those 25 were labelled (against a
+    background of 4 of them) and cached as the video's labels, and `detect train --frames 0:10` trained on
+    them without a word."""
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(vtest_path.read_bytes()[:400_000])
+    with pytest.raises(VideoError) as exc:
+        pseudo_labels(cut, cache_dir=tmp_path / "cache")
+    assert str(exc.value) == (
+        f"pseudo-labels are made from every frame of the video: video {cut} ends after frame 24, though its "
+        "container states 795 frames (truncated or damaged); frames 0..792 (step 8) were asked for"
+    )
+    assert not (tmp_path / "cache").exists()

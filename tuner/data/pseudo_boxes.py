@@ -41,9 +41,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -202,6 +204,18 @@ def _read_cache(path: Path, source: Path, params: PseudoLabelParams) -> PseudoLa
         return None
 
 
+def _every_frame(source: Path, n: int, *, step: int = 1) -> Iterator[np.ndarray]:
+    """Frames ``0, step, ...`` of the ``n`` that ``source`` holds (its container's count, where it states
+    one). A file cut short or damaged is refused where decoding stops, in one line that says why every
+    frame is read, rather than labelled up to the cut as if that were the whole video."""
+    from deltatune.data.video import read_frames
+
+    try:
+        yield from read_frames(source, step=step, count=-(-n // step))
+    except VideoError as exc:
+        raise VideoError(f"pseudo-labels are made from every frame of the video: {exc}") from exc
+
+
 def pseudo_labels(
     video: str | Path = "vtest",
     params: PseudoLabelParams | None = None,
@@ -228,17 +242,20 @@ def pseudo_labels(
     folder = Path(cache_dir) if cache_dir is not None else data_dir() / "cache" / "pseudo_boxes"
     path = _cache_path(folder, source, p)
     cached = _read_cache(path, source, p)
-    if cached is not None:
+    # a cache of fewer frames than the video states was made from the frames before a cut: made again, the
+    # cut is said
+    if cached is not None and (info.frames is None or len(cached) == info.frames):
         return cached
     n = info.frames or sum(1 for _ in read_frames(source))
     step = max(1, -(-n // p.background_frames))  # ceil: at most background_frames frames
-    sample = [torch.from_numpy(f.copy()).permute(2, 0, 1) for f in read_frames(source, step=step)]
+    sample = [torch.from_numpy(f.copy()).permute(2, 0, 1) for f in _every_frame(source, n, step=step)]
     if not sample:
         raise VideoError(f"video {source} has no frames")
     background = background_model(torch.stack(sample), max_frames=p.background_frames)
     del sample
     boxes = []
-    for f in tqdm(read_frames(source), total=n, disable=not progress, desc="pseudo-labels", leave=False):
+    frames = _every_frame(source, n)
+    for f in tqdm(frames, total=n, disable=not progress, desc="pseudo-labels", leave=False):
         boxes.append(pseudo_person_boxes(torch.from_numpy(f.copy()).permute(2, 0, 1), background, p))
     labels = PseudoLabels(source, info.width, info.height, p, boxes)
     blob = {"format": _CACHE_FORMAT, "params": p.to_json(), "width": info.width, "height": info.height}
