@@ -71,6 +71,27 @@ def test_training_the_backbone_too_says_so(sequence: Path, tmp_path: Path, capsy
     assert said.endswith(" s data); loss per epoch: " + said.rsplit(": ", 1)[1]) and "features" not in said
 
 
+def test_a_thresholds_file_for_another_network_is_refused_before_any_frame_is_read(
+    sequence: Path, vtest_path: Path, tmp_path: Path, capsys
+) -> None:
+    """eval decoded and pseudo-labelled the frames and ran the dense detector over them before it loaded
+    the thresholds file into the delta backbone (7.9 s on vtest's held-out frames at 320x320). On vtest cut
+    after 25 frames (its header, stating 795, intact), whose held-out frames cannot be read, the refusal is
+    the file's only when no frame was read before it."""
+    out = tmp_path / "det.pt"
+    assert main(["detect", "train", "--video", str(sequence), "--frames", "0:2", "--size", "64", "--epochs",
+                 "1", "--batch-size", "2", "--no-progress", "-o", str(out)]) == 0
+    capsys.readouterr()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(vtest_path.read_bytes()[:400_000])
+    hrnet = Path(__file__).resolve().parents[2] / "studies/thresholds/hrnet.json"
+    assert main(["detect", "eval", "--checkpoint", str(out), "--video", str(cut), "--thresholds", str(hrnet),
+                 "--repeats", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"deltatune detect eval: error: thresholds file {hrnet} (made for model hrnet) does not match"), err
+
+
 def test_a_resumed_training_says_how_many_steps_it_ran_now(sequence: Path, tmp_path: Path, capsys) -> None:
     """Resumed with more epochs, the summary counted the checkpoint's steps as this run's: "for 2 epochs
     (2 steps) in 1 s" after one new step. It now says how many ran now, and where it resumed."""

@@ -229,6 +229,13 @@ def evaluate_checkpoint(
     from .detection import training_frames
 
     model, cfg = load_detector(weights)
+    thresholds_file = kwargs.get("thresholds_file")
+    if thresholds_file is not None and kwargs.get("backbone", "delta") == "delta":
+        from deltatune.delta import convert
+
+        # a file for another network is refused here, from the converted backbone (a fraction of a second),
+        # before the frames are decoded and labelled and the dense detector run over them
+        convert(model.backbone, backend="sparse").load_thresholds(thresholds_file)
     source = video or cfg.video
     rng = frames if frames is not None else held_out_frames(source)
     data = load_detection_data(source, rng, cfg.size)
