@@ -257,6 +257,13 @@ def test_a_video_that_ends_early_is_said_to(
     out = capsys.readouterr().out
     n = len((tmp_path / "c.csv").read_text().splitlines()) - 1
     assert 0 < n < 795 and f"note: the video ended after {n} of the 795 frames its container announces" in out
+    # --json: the object says it too (it printed no note at all)
+    assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
+                 "j.csv", "--no-progress", "--threshold", "0.05", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["frames"] == n and said["notes"] == [
+        f"the video ended after {n} of the 795 frames its container announces (a truncated or damaged "
+        "file?); the predictions cover the frames it had"]
     assert main(["predict", "--model", "mobilenet_v2", "--video", str(cut), "--window", "0,0,224,224", "-o",
                  "d.csv", "--no-progress", "--threshold", "0.05", "--frames", "3"]) == 0
     assert "ended after" not in capsys.readouterr().out

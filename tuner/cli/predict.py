@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from deltatune.cli._common import (
     add_model_clip_arguments,
@@ -18,6 +19,9 @@ from deltatune.cli._common import (
     parse_windows,
     refuse_writing_the_input,
 )
+
+if TYPE_CHECKING:
+    from deltatune.predict import PredictResult
 
 NAME = "predict"
 HELP = "run a delta network with a tuned setting over a whole video and write its predictions (CSV)"
@@ -110,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    if args.json:
-        print(json_text(res.to_dict()))
+    cut = _cut_short(res)
+    if args.json:  # the note in the object too: a script reading it is told the video ended early
+        print(json_text({**res.to_dict(), "notes": [cut] if cut else []}))
         return 0
     what = {"pose": "keypoints", "classification": "top-1 classes"}.get(res.task, "boxes")
     print(f"{res.model} on {res.video}: frames {res.first_frame}..{res.first_frame + res.frames - 1} x "
@@ -126,13 +131,8 @@ def run(args: argparse.Namespace) -> int:
           + f"; {res.rows} row{'s' * (res.rows != 1)} of {what} -> {res.output}"
           + (f"; drawn -> {args.overlay}" if args.overlay else "")
           + (f"; MOT detections -> {args.mot}" if args.mot else ""))
-    if res.expected_frames is not None and res.frames < res.expected_frames:
-        print(f"note: the video ended after {res.frames} of the {res.expected_frames} frames its container "
-              "announces (a truncated or damaged file?); the predictions cover the frames it had")
-    elif res.expected_frames is None and res.about_frames and res.frames < 0.9 * res.about_frames - 1:
-        print(f"note: the video ended after {res.frames} frames, where its container's duration implies "
-              f"about {res.about_frames} (a truncated or damaged file?); the predictions cover the frames "
-              "it had")
+    if cut:
+        print(f"note: {cut}")
     if args.threshold is None and args.thresholds is None:
         how = (f"tune a setting with `deltatune search --model {args.model}` and `deltatune export`, then "
                "pass --thresholds FILE") if res.task != "detection" else (
@@ -141,3 +141,15 @@ def run(args: argparse.Namespace) -> int:
         print("note: no --thresholds: every threshold is 0, the exact delta network, which skips only what "
               f"did not change at all; {how}")
     return 0
+
+
+def _cut_short(res: PredictResult) -> str | None:
+    """Why the predictions cover fewer frames than the video's container announces (a video cut short or
+    damaged), or ``None`` where they cover them all."""
+    if res.expected_frames is not None and res.frames < res.expected_frames:
+        return (f"the video ended after {res.frames} of the {res.expected_frames} frames its container "
+                "announces (a truncated or damaged file?); the predictions cover the frames it had")
+    if res.expected_frames is None and res.about_frames and res.frames < 0.9 * res.about_frames - 1:
+        return (f"the video ended after {res.frames} frames, where its container's duration implies about "
+                f"{res.about_frames} (a truncated or damaged file?); the predictions cover the frames it had")
+    return None
