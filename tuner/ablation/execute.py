@@ -337,6 +337,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
     fixed = _fixed_finetune(state, fixed_cfg, wl)
     recorded = None if fixed_cfg is None else json.loads(fixed_cfg.to_json())
     levels = study_train_lrs(spec) if train else None
+    rates = {"finetune": recorded, "train_lr": None if levels is None else list(levels)}  # provenance
     timeout = float(spec.setting(p, "timeout"))
     settings = SearchSettings(
         workload=wl,
@@ -404,8 +405,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
             obs.speed = timed.speed
         elif spec.speed_repeats > 0:
             obs.metrics["measured_speedup"] = math.nan
-        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev), finetune=recorded,
-                          train_lr=None if levels is None else list(levels))
+        return RunOutcome([obs], config=config, front=front, weights=state.weights_of(ev), **rates)
     # generalisation: the chosen setting scored on its tuning frames, its held-out frames, other segments
     observations: list[Observation] = []
     own = {"tuning": (wl, "tune"), "held-out": (wl, "heldout")}
@@ -428,8 +428,7 @@ def _search_run(state: WorkerState, run: Run) -> RunOutcome:
                 weights=weights,
             )
         )
-    return RunOutcome(observations, config=config, front=front, weights=state.weights_of(ev),
-                      finetune=recorded, train_lr=None if levels is None else list(levels))
+    return RunOutcome(observations, config=config, front=front, weights=state.weights_of(ev), **rates)
 
 
 def _nan(v: Any) -> float:

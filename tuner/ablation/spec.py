@@ -284,10 +284,6 @@ def split_list(v: Any) -> list[str]:
     return [t.strip() for t in str(v).split(",") if t.strip()]
 
 
-#: What a search study's unset ``lr`` meant for every model before it meant the model's own rate: the rate
-#: of a stored run's fixed fine-tune that recorded none (:func:`deltatune.ablation.store.stored_design`).
-STUDY_LR_BEFORE = 1e-4
-
 #: The detector trainer's defaults: a detection study's unset settings.
 _TRAIN = DetectionTrainConfig()
 
@@ -308,7 +304,7 @@ FACTORS: dict[str, dict[str, tuple[Any, Any]]] = {
         "train": (_check_onoff, False),
         "train_frames": (_check_frames, ""),
         "finetune_steps": (_check_int(0), 0),
-        # None: the model's own fine-tuning rate (STUDY_LR_BEFORE until runs recorded their fine-tune)
+        # None: the model's own fine-tuning rate (deltatune.ablation.store.STUDY_LR_BEFORE: what it was)
         "lr": (_check_positive, None),
         "weight_decay": (_check_nonneg, 0.0),
         "sparsity_penalty": (_check_nonneg, 0.0),

@@ -64,6 +64,9 @@ FINETUNE_KEY = "finetune"
 TRAIN_LR_KEY = "train_lr"
 #: the learning rates every ``train = on`` run sampled before they followed the model's own rate
 TRAIN_LR_BEFORE = (1e-5, 3e-5, 1e-4)
+#: the rate of every model's fixed fine-tune where the study file set no ``lr``, before it was the model's
+#: own: what a stored run that recorded no fine-tune (:data:`FINETUNE_KEY`) ran
+STUDY_LR_BEFORE = 1e-4
 
 
 def default_storage(spec_name: str) -> str:
@@ -198,7 +201,7 @@ def _check_weights(study: optuna.Study, spec: StudySpec, url: str) -> None:
 
 def _check_finetune_rate(study: optuna.Study, spec: StudySpec, url: str) -> None:
     """Refuse to add runs to a search study whose finished runs fine-tuned at another learning rate than
-    its runs would now: an unset ``lr`` meant :data:`~deltatune.ablation.spec.STUDY_LR_BEFORE` for every
+    its runs would now: an unset ``lr`` meant :data:`STUDY_LR_BEFORE` for every
     model before it meant the model's own rate (blazepose: 1e-6), and a ``train = on`` run's search
     sampled :data:`TRAIN_LR_BEFORE` before it sampled the model's own levels; the study file, its
     fingerprint and its runs' keys read the same either way, so the same cells would hold runs of two
@@ -217,7 +220,6 @@ def _check_finetune_rate(study: optuna.Study, spec: StudySpec, url: str) -> None
     if not done:  # no finished run fine-tuned: nothing to compare (and no model code to import)
         return
     from deltatune.ablation.execute import study_train_lrs
-    from deltatune.ablation.spec import STUDY_LR_BEFORE
     from deltatune.train.finetune import default_lr
 
     own = default_lr(spec.model, "none" if spec.weights is None else str(spec.weights))

@@ -164,12 +164,10 @@ def read_results_table(
                           "to compare (a factor needs two levels or more)")
     named = set(lower_is_better) | set(higher_is_better)
     guessed = [m for m in metric_names if m not in named and lower_is_better_by_name(m)]
-    values = obs["value"].astype(float)
-    not_ratios = {  # named as a speed-up, but holding a value no ratio of times takes
-        m: float(values[(obs["metric"] == m) & (values <= 0)].iloc[0])
-        for m in metric_names
-        if is_speedup_name(m) and bool(((obs["metric"] == m) & (values <= 0)).any())
-    }
+    nonpositive = obs[obs["value"].astype(float) <= 0].drop_duplicates("metric")  # each metric's first
+    first = dict(zip(nonpositive["metric"], nonpositive["value"].astype(float), strict=True))
+    # named as a speed-up, but holding a value no ratio of times takes
+    not_ratios = {m: first[m] for m in metric_names if m in first and is_speedup_name(m)}
     specs = [
         MetricSpec(m, m, m not in lower_is_better and m not in guessed, (margins or {}).get(m),
                    as_ratio=is_speedup_name(m) and m not in not_ratios)
